@@ -1,0 +1,186 @@
+#include "p256.h"
+
+#include "util/err.h"
+#include "util/file.h"
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <stdlib.h>
+#include <string.h>
+
+int p256_keygen(EVP_PKEY **out)
+{
+	*out = EVP_EC_gen("P-256");
+	if (!*out)
+		return err_set_openssl(ERR_CRYPTO, "P-256 key generation failed");
+	return 0;
+}
+
+int p256_pub_xy(EVP_PKEY *key, uint8_t out[64])
+{
+	uint8_t pt[65];
+	size_t n = 0;
+
+	if (!EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &n) ||
+	    n != 65 || pt[0] != 0x04) {
+		/* Keys from PEM may be held compressed; ask for the uncompressed form. */
+		if (!EVP_PKEY_set_utf8_string_param(key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+						    "uncompressed") ||
+		    !EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt),
+						     &n) ||
+		    n != 65 || pt[0] != 0x04)
+			return err_set_openssl(ERR_CRYPTO, "not a P-256 public key");
+	}
+	memcpy(out, pt + 1, 64);
+	return 0;
+}
+
+int p256_pub_from_xy(const uint8_t xy[64], EVP_PKEY **out)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	OSSL_PARAM params[3];
+	uint8_t pt[65];
+	int rc = 0;
+
+	*out = NULL;
+	pt[0] = 0x04;
+	memcpy(pt + 1, xy, 64);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt));
+	params[2] = OSSL_PARAM_construct_end();
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
+		rc = err_set_openssl(ERR_CRYPTO, "invalid P-256 public key (not on the curve)");
+		*out = NULL;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return rc;
+}
+
+int p256_sig_der_to_raw(const uint8_t *der, size_t len, uint8_t raw[64])
+{
+	const unsigned char *p = der;
+	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
+	const BIGNUM *r, *s;
+	int ok;
+
+	ENSURE(sig, ERR_CRYPTO, "malformed DER ECDSA signature");
+	ECDSA_SIG_get0(sig, &r, &s);
+	ok = BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(s, raw + 32, 32) == 32;
+	ECDSA_SIG_free(sig);
+	ENSURE(ok, ERR_CRYPTO, "ECDSA signature component too large");
+	return 0;
+}
+
+int p256_sig_raw_to_der(const uint8_t raw[64], uint8_t **der, size_t *len)
+{
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(raw, 32, NULL), *s = BN_bin2bn(raw + 32, 32, NULL);
+	unsigned char *out = NULL;
+	int n;
+
+	if (!sig || !r || !s || !ECDSA_SIG_set0(sig, r, s)) {
+		ECDSA_SIG_free(sig);
+		BN_free(r);
+		BN_free(s);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	n = i2d_ECDSA_SIG(sig, &out);
+	ECDSA_SIG_free(sig);
+	ENSURE(n > 0, ERR_CRYPTO, "ECDSA signature encoding failed");
+	*der = out; /* OPENSSL_free() */
+	*len = (size_t)n;
+	return 0;
+}
+
+int p256_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t der[80];
+	size_t dlen = sizeof(der);
+	int rc = 0;
+
+	if (!ctx || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) <= 0 ||
+	    EVP_DigestSign(ctx, der, &dlen, msg, len) <= 0)
+		rc = err_set_openssl(ERR_CRYPTO, "ECDSA signing failed");
+	EVP_MD_CTX_free(ctx);
+	if (rc == 0)
+		rc = p256_sig_der_to_raw(der, dlen, sig);
+	return rc;
+}
+
+int p256_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t sig[64],
+		const char *what)
+{
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t *der = NULL;
+	size_t dlen;
+	int rc, v;
+
+	GUARD(p256_sig_raw_to_der(sig, &der, &dlen));
+	ctx = EVP_MD_CTX_new();
+	ENSURE_GOTO(ctx, ERR_NOMEM, "out of memory");
+	ENSURE_GOTO(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) > 0, ERR_CRYPTO,
+		    "%s: cannot initialise verification", what);
+	v = EVP_DigestVerify(ctx, der, dlen, msg, len);
+	ERR_clear_error();
+	ENSURE_GOTO(v == 1, ERR_VERIFY, "%s: signature does not verify", what);
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(der);
+	return rc;
+}
+
+int p256_key_save(const char *path, EVP_PKEY *key)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+	int rc;
+
+	ENSURE(b, ERR_NOMEM, "out of memory");
+	if (!PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)) {
+		BIO_free(b);
+		return err_set_openssl(ERR_CRYPTO, "cannot encode private key");
+	}
+	n = BIO_get_mem_data(b, &data);
+	rc = file_write(path, data, (size_t)n, 0600);
+	BIO_free(b); /* a memory BIO wipes nothing: keep keys in it briefly */
+	return rc;
+}
+
+int p256_key_load(const char *path, EVP_PKEY **out)
+{
+	uint8_t *buf;
+	size_t len;
+	BIO *b;
+
+	GUARD(file_read(path, 64 * 1024, &buf, &len));
+	b = BIO_new_mem_buf(buf, (int)len);
+	*out = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	if (!*out)
+		return err_set_openssl(ERR_CRYPTO, "cannot read private key");
+	return 0;
+}
+
+int sha256(const void *p, size_t n, uint8_t out[32])
+{
+	ENSURE(EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL), ERR_CRYPTO, "SHA-256 failed");
+	return 0;
+}
+
+int sha384(const void *p, size_t n, uint8_t out[48])
+{
+	ENSURE(EVP_Digest(p, n, out, NULL, EVP_sha384(), NULL), ERR_CRYPTO, "SHA-384 failed");
+	return 0;
+}

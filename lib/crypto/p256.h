@@ -1,0 +1,37 @@
+/* p256.h — ECDSA P-256 / SHA-256 as Intel DCAP uses it: public keys as raw
+ * x||y (64 bytes), signatures as raw r||s (64 bytes).  Thin wrappers over
+ * OpenSSL 3 EVP. */
+#ifndef TDEXEC_CRYPTO_P256_H
+#define TDEXEC_CRYPTO_P256_H
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+int p256_keygen(EVP_PKEY **out);
+/* Raw x||y of a P-256 key. */
+int p256_pub_xy(EVP_PKEY *key, uint8_t out[64]);
+/* EVP_PKEY for raw x||y (rejects points not on the curve). */
+int p256_pub_from_xy(const uint8_t xy[64], EVP_PKEY **out);
+
+/* Sign SHA-256(msg) and write raw r||s. */
+int p256_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[64]);
+/* 0 when sig (raw r||s) is a valid signature of SHA-256(msg), else
+ * ERR_VERIFY (message set to "<what>: signature does not verify"). */
+int p256_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t sig[64],
+		const char *what);
+
+/* DER ECDSA-Sig-Value <-> raw r||s. */
+int p256_sig_der_to_raw(const uint8_t *der, size_t len, uint8_t raw[64]);
+int p256_sig_raw_to_der(const uint8_t raw[64], uint8_t **der, size_t *len);
+
+/* PKCS#8 PEM private keys. */
+int p256_key_save(const char *path, EVP_PKEY *key);
+int p256_key_load(const char *path, EVP_PKEY **out);
+
+/* One-shot digests. */
+int sha256(const void *p, size_t n, uint8_t out[32]);
+int sha384(const void *p, size_t n, uint8_t out[48]);
+
+#endif

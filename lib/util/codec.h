@@ -1,0 +1,29 @@
+/* codec.h — hex and base64 encoding. */
+#ifndef TDEXEC_UTIL_CODEC_H
+#define TDEXEC_UTIL_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Lower-case hex of n bytes into out, which holds 2*n+1 chars (NUL-ended). */
+void hex_encode(char *out, const uint8_t *in, size_t n);
+/* Newly allocated lower-case hex string (free()), or NULL on ENOMEM. */
+char *hex_dup(const uint8_t *in, size_t n);
+
+/* Decode exactly `n` bytes of hex (optional "0x" prefix, either case) from
+ * a NUL-terminated string.  Returns 0 or ERR_INVAL naming `what`. */
+int hex_decode_exact(uint8_t *out, size_t n, const char *hex, const char *what);
+
+/* Decode hex of any even length, ignoring ASCII whitespace; the result is
+ * heap-allocated (free()).  Returns 0 or ERR_INVAL / ERR_NOMEM. */
+int hex_decode_alloc(const char *hex, size_t hexlen, uint8_t **out, size_t *outlen);
+
+/* True if buf is non-empty and holds only hex digits and whitespace. */
+int is_hex_text(const uint8_t *buf, size_t len);
+
+/* Standard base64 with padding (RFC 4648).  Allocated, NUL-ended. */
+char *base64_encode(const uint8_t *in, size_t n);
+/* Strict decode: padding required, no whitespace.  Allocated result. */
+int base64_decode(const char *in, size_t inlen, uint8_t **out, size_t *outlen);
+
+#endif

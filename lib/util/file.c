@@ -1,0 +1,119 @@
+#include "file.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int file_read(const char *path, size_t cap, uint8_t **out, size_t *len)
+{
+	int fd, rc = 0;
+	uint8_t *buf = NULL;
+	size_t n = 0, bcap = 0;
+
+	fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(ERR_IO, "%s: %s", path, strerror(errno));
+	for (;;) {
+		ssize_t got;
+		if (n == bcap) {
+			size_t ncap = bcap ? bcap * 2 : 8192;
+			uint8_t *nb;
+			if (ncap > cap + 1)
+				ncap = cap + 1;
+			ENSURE_GOTO(n < ncap, ERR_TOOBIG, "%s: larger than the %zu-byte limit", path, cap);
+			nb = realloc(buf, ncap + 1);
+			ENSURE_GOTO(nb, ERR_NOMEM, "%s: out of memory", path);
+			buf = nb;
+			bcap = ncap;
+		}
+		got = read(fd, buf + n, bcap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		ENSURE_GOTO(got >= 0, ERR_IO, "%s: %s", path, strerror(errno));
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		ENSURE_GOTO(n <= cap, ERR_TOOBIG, "%s: larger than the %zu-byte limit", path, cap);
+	}
+	if (!buf) {
+		buf = malloc(1);
+		ENSURE_GOTO(buf, ERR_NOMEM, "out of memory");
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	buf = NULL;
+out:
+	if (fd != STDIN_FILENO)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int file_write(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	int fd, n;
+
+	if (strcmp(path, "-") == 0) {
+		ENSURE(write_all(STDOUT_FILENO, buf, len) == 0, ERR_IO, "stdout: %s",
+		       strerror(errno));
+		return 0;
+	}
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	ENSURE(n > 0 && (size_t)n < sizeof(tmp), ERR_INVAL, "%s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	ENSURE(fd >= 0, ERR_IO, "%s: %s", tmp, strerror(errno));
+	if (write_all(fd, buf, len) != 0 || fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		return err_set(ERR_IO, "%s: %s", path, strerror(e));
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return err_set(ERR_IO, "%s: %s", path, strerror(e));
+	}
+	return 0;
+}
+
+int dir_create(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	ENSURE(len > 0 && len < sizeof(buf), ERR_INVAL, "bad directory path");
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return err_set(ERR_IO, "%s: %s", buf, strerror(errno));
+		buf[i] = path[i];
+	}
+	return 0;
+}

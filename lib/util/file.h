@@ -1,0 +1,21 @@
+/* file.h — whole-file reads with a size cap, and atomic writes. */
+#ifndef TDEXEC_UTIL_FILE_H
+#define TDEXEC_UTIL_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Read all of `path` ("-" = stdin) into a new buffer (free()), refusing
+ * inputs over `cap` bytes.  The buffer gets a NUL after the data so text
+ * formats can use it as a string.  Returns 0 or ERR_IO / ERR_TOOBIG. */
+int file_read(const char *path, size_t cap, uint8_t **out, size_t *len);
+
+/* Write `len` bytes to `path` atomically (temp file in the same directory,
+ * fsync, rename) with the given mode.  "-" writes to stdout. */
+int file_write(const char *path, const void *buf, size_t len, mode_t mode);
+
+/* mkdir -p with the given mode for each created directory. */
+int dir_create(const char *path, mode_t mode);
+
+#endif

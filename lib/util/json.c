@@ -1,0 +1,88 @@
+#include "json.h"
+
+#include "codec.h"
+#include "err.h"
+#include "file.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int json_parse(const char *buf, size_t len, const char *what, json_t **out)
+{
+	json_error_t e;
+	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
+	ENSURE(j, ERR_INVAL, "%s: invalid JSON at line %d column %d: %s", what, e.line, e.column,
+	       e.text);
+	*out = j;
+	return 0;
+}
+
+int json_load_path(const char *path, size_t cap, json_t **out)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	GUARD(file_read(path, cap, &buf, &len));
+	rc = json_parse((const char *)buf, len, path, out);
+	free(buf);
+	return rc;
+}
+
+int json_get_hex(const json_t *obj, const char *key, uint8_t *out, size_t n, int optional)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v) {
+		if (optional)
+			return 1;
+		return err_set(ERR_NOTFOUND, "missing \"%s\"", key);
+	}
+	ENSURE(json_is_string(v), ERR_INVAL, "\"%s\" must be a hex string", key);
+	return hex_decode_exact(out, n, json_string_value(v), key);
+}
+
+int json_set_hex(json_t *obj, const char *key, const uint8_t *p, size_t n)
+{
+	char *h = hex_dup(p, n);
+	int rc;
+	ENSURE(h, ERR_NOMEM, "out of memory");
+	rc = json_object_set_new(obj, key, json_string(h));
+	free(h);
+	ENSURE(rc == 0, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+int json_write_path(const char *path, const json_t *j, mode_t mode)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	size_t len;
+	int rc;
+
+	ENSURE(s, ERR_NOMEM, "out of memory");
+	len = strlen(s);
+	s[len] = '\0';
+	{
+		char *t = realloc(s, len + 2);
+		if (!t) {
+			free(s);
+			return err_set(ERR_NOMEM, "out of memory");
+		}
+		s = t;
+		s[len++] = '\n';
+	}
+	rc = file_write(path, s, len, mode);
+	free(s);
+	return rc;
+}
+
+int json_print(const json_t *j, int pretty)
+{
+	size_t flags = JSON_PRESERVE_ORDER | (pretty ? JSON_INDENT(2) : JSON_COMPACT);
+	char *s = json_dumps(j, flags);
+	ENSURE(s, ERR_NOMEM, "out of memory");
+	fputs(s, stdout);
+	fputc('\n', stdout);
+	free(s);
+	return 0;
+}

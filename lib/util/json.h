@@ -1,0 +1,26 @@
+/* json.h — small helpers over jansson for our file formats. */
+#ifndef TDEXEC_UTIL_JSON_H
+#define TDEXEC_UTIL_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Load a JSON file (size-capped); errors name the file, line and column. */
+int json_load_path(const char *path, size_t cap, json_t **out);
+/* Parse a buffer; `what` names it in errors. */
+int json_parse(const char *buf, size_t len, const char *what, json_t **out);
+
+/* Read obj[key] as a hex string of exactly n bytes.  ERR_NOTFOUND when the
+ * key is absent (if `optional`, absence returns 1 and leaves out as is). */
+int json_get_hex(const json_t *obj, const char *key, uint8_t *out, size_t n, int optional);
+/* Set obj[key] to lower-case hex of p[0..n). */
+int json_set_hex(json_t *obj, const char *key, const uint8_t *p, size_t n);
+
+/* Write pretty (2-space indent, key order kept) JSON atomically + newline. */
+int json_write_path(const char *path, const json_t *j, mode_t mode);
+/* Print compact or pretty JSON to stdout followed by a newline. */
+int json_print(const json_t *j, int pretty);
+
+#endif

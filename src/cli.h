@@ -1,0 +1,44 @@
+/* cli.h — shared pieces of the tdexec command line. */
+#ifndef TDEXEC_CLI_H
+#define TDEXEC_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EXIT_USAGE 2
+
+/* A command or subcommand: `run` gets argv with argv[0] = its name. */
+struct cli_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+/* Print "tdexec: <current error message>" to stderr; returns 1. */
+int cli_fail(void);
+/* Print "tdexec <prog>: <message>" and a --help hint to stderr; returns 2. */
+int cli_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* getopt_long with our conventions: options may follow operands, errors
+ * print a clear message.  Returns the option, -1 at the end, or '?' after
+ * printing the error (the caller exits 2).  Call with *reset = 1 first. */
+int cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
+	       const struct option *longopts);
+
+/* Dispatch argv[1] among cmds; prints `usage` for --help / no argument.
+ * Unknown names exit 2 with a message. */
+int cli_dispatch(const char *prog, const struct cli_cmd *cmds, int argc, char **argv,
+		 const char *usage);
+
+/* Parse report data given as hex (up to 64 bytes, zero-padded on the right)
+ * or read from a file (raw bytes or hex text). */
+int cli_report_data(const char *hex, const char *file, uint8_t out[64]);
+
+/* Parse a non-negative integer option within [min, max]. */
+int cli_int(const char *prog, const char *opt, const char *s, long min, long max, long *out);
+
+int cmd_quote(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
+
+#endif

@@ -1,0 +1,181 @@
+/* tdexec quote get|show */
+#include "cli.h"
+
+#include "tdx/provider.h"
+#include "tdx/quote.h"
+#include "tdx/quote_show.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char quote_usage[] =
+	"Usage: tdexec quote COMMAND [ARGS]\n"
+	"\n"
+	"Commands:\n"
+	"  get    get a quote from this TD (configfs-tsm) or a simulated TD\n"
+	"  show   print every field of a quote\n";
+
+static const char get_usage[] =
+	"Usage: tdexec quote get [--provider tsm|sim] [--sim-dir DIR] [--measurements FILE]\n"
+	"                        (--report-data HEX | --report-data-file FILE)\n"
+	"                        [-o FILE | --hex]\n"
+	"\n"
+	"Get a TDX quote whose REPORTDATA is the given bytes (up to 64, zero-padded).\n"
+	"\n"
+	"  --provider P            tsm (default): Linux configfs-tsm in a TDX guest;\n"
+	"                          sim: the simulated TD in --sim-dir (see 'tdexec sim')\n"
+	"  --sim-dir DIR           simulated TD directory (sim provider)\n"
+	"  --measurements FILE     TD measurements (default DIR/td.json; sim provider)\n"
+	"  --report-data HEX       REPORTDATA as hex\n"
+	"  --report-data-file F    REPORTDATA from a file (raw bytes or hex text)\n"
+	"  -o, --output FILE       write the binary quote to FILE ('-' = stdout)\n"
+	"  --hex                   print the quote as hex on stdout\n";
+
+static const char show_usage[] =
+	"Usage: tdexec quote show [--json] FILE\n"
+	"\n"
+	"Print every field of a TDX quote (v4 or v5) with Intel's names, and the FMSPC,\n"
+	"PCE-ID and TCB components of its PCK certificate.  FILE is binary or hex text;\n"
+	"'-' reads standard input.  Parsing only: use 'tdexec quote verify' to verify.\n"
+	"\n"
+	"  --json   print JSON\n";
+
+static int quote_get(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"provider", required_argument, NULL, 'p'},
+		{"sim-dir", required_argument, NULL, 'd'},
+		{"measurements", required_argument, NULL, 'm'},
+		{"report-data", required_argument, NULL, 'r'},
+		{"report-data-file", required_argument, NULL, 'f'},
+		{"output", required_argument, NULL, 'o'},
+		{"hex", no_argument, NULL, 'x'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct tdx_provider prov = {TDX_PROVIDER_TSM, NULL, NULL, NULL};
+	const char *rd_hex = NULL, *rd_file = NULL, *output = NULL;
+	uint8_t rd[64], *quote = NULL;
+	size_t len;
+	int c, hex = 0, rc;
+
+	while ((c = cli_getopt(argc, argv, "quote get", "o:h", opts)) != -1) {
+		switch (c) {
+		case 'p':
+			if (tdx_provider_parse(optarg, &prov.kind) < 0)
+				return cli_usage("quote get", "%s", err_msg());
+			break;
+		case 'd': prov.sim_dir = optarg; break;
+		case 'm': prov.measurements = optarg; break;
+		case 'r': rd_hex = optarg; break;
+		case 'f': rd_file = optarg; break;
+		case 'o': output = optarg; break;
+		case 'x': hex = 1; break;
+		case 'h': fputs(get_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("quote get", "unexpected argument '%s'", argv[optind]);
+	if (output && hex)
+		return cli_usage("quote get", "give -o or --hex, not both");
+	if (!output && !hex && isatty(STDOUT_FILENO))
+		return cli_usage("quote get", "refusing to write a binary quote to a terminal: "
+					      "use -o FILE or --hex");
+	if (cli_report_data(rd_hex, rd_file, rd) < 0)
+		return cli_usage("quote get", "%s", err_msg());
+	if (prov.kind == TDX_PROVIDER_SIM && !prov.sim_dir)
+		return cli_usage("quote get", "the sim provider needs --sim-dir DIR");
+
+	if (tdx_provider_quote(&prov, rd, &quote, &len) < 0)
+		return cli_fail();
+	if (hex) {
+		char *h = hex_dup(quote, len);
+		rc = h ? 0 : err_set(ERR_NOMEM, "out of memory");
+		if (h)
+			printf("%s\n", h);
+		free(h);
+	} else {
+		rc = file_write(output ? output : "-", quote, len, 0644);
+	}
+	free(quote);
+	return rc < 0 ? cli_fail() : 0;
+}
+
+/* Read a quote file given as binary or hex text. */
+static int load_quote(const char *path, struct tdx_quote **q)
+{
+	uint8_t *buf, *bin = NULL;
+	size_t len, blen;
+	int rc;
+
+	GUARD(file_read(path, 2 * TDX_QUOTE_MAX_SIZE + 64, &buf, &len));
+	if (is_hex_text(buf, len)) {
+		rc = hex_decode_alloc((const char *)buf, len, &bin, &blen);
+		free(buf);
+		if (rc < 0)
+			return err_wrap(rc, "%s: hex quote", path);
+		buf = bin;
+		len = blen;
+	}
+	rc = tdx_quote_parse(buf, len, q);
+	free(buf);
+	if (rc < 0)
+		err_wrap(rc, "%s", path);
+	return rc;
+}
+
+static int quote_show(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct tdx_quote *q;
+	json_t *j;
+	int c, as_json = 0, pck_rc;
+
+	while ((c = cli_getopt(argc, argv, "quote show", "h", opts)) != -1) {
+		switch (c) {
+		case 'j': as_json = 1; break;
+		case 'h': fputs(show_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("quote show", "expected one quote file");
+	if (load_quote(argv[optind], &q) < 0)
+		return cli_fail();
+	j = tdx_quote_to_json(q, &pck_rc);
+	tdx_quote_free(q);
+	if (!j)
+		return cli_fail();
+	if (as_json)
+		json_print(j, 1);
+	else
+		tdx_json_print_text(stdout, j);
+	json_decref(j);
+	if (pck_rc < 0) {
+		fprintf(stderr, "tdexec: %s: PCK certificate: see \"pck\" above\n", argv[optind]);
+		return 1;
+	}
+	return 0;
+}
+
+static const struct cli_cmd quote_cmds[] = {
+	{"get", quote_get, "get a quote"},
+	{"show", quote_show, "print a quote"},
+	{NULL, NULL, NULL},
+};
+
+int cmd_quote(int argc, char **argv)
+{
+	return cli_dispatch("quote", quote_cmds, argc, argv, quote_usage);
+}

@@ -1,0 +1,129 @@
+/* tdexec sim init|extend — the simulated TD */
+#include "cli.h"
+
+#include "tdx/sim.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/timefmt.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char sim_usage[] =
+	"Usage: tdexec sim COMMAND [ARGS]\n"
+	"\n"
+	"A simulated TD for machines without Intel TDX.  Its quotes are signed by a\n"
+	"locally generated PKI that no verifier trusts unless told to explicitly\n"
+	"(--trust-sim-root DIR/root_ca.pem).\n"
+	"\n"
+	"Commands:\n"
+	"  init     create a simulated TD: PKI, keys, collateral, measurements\n"
+	"  extend   extend an RTMR and record the event\n";
+
+static const char init_usage[] =
+	"Usage: tdexec sim init [--force] [--days N] [--at TIME] DIR\n"
+	"\n"
+	"Create a simulated TD in DIR: a simulated SGX root CA, PCK platform CA, PCK\n"
+	"certificate (with the Intel SGX extension), TCB signing certificate, QE\n"
+	"attestation key, the collateral Intel's PCS would serve (DIR/collateral/), and\n"
+	"default measurements (DIR/td.json).\n"
+	"\n"
+	"  --force     replace an existing simulated TD in DIR\n"
+	"  --days N    collateral validity in days (default 30)\n"
+	"  --at TIME   start of validity (Unix seconds or YYYY-MM-DDTHH:MM:SSZ; default now)\n";
+
+static const char extend_usage[] =
+	"Usage: tdexec sim extend --rtmr N --digest HEX [--event TEXT] DIR\n"
+	"\n"
+	"RTMR[N] = SHA-384(RTMR[N] || DIGEST) in DIR/td.json, and the event appended to\n"
+	"DIR/event_log.jsonl.\n"
+	"\n"
+	"  --rtmr N        0..3\n"
+	"  --digest HEX    48-byte SHA-384 digest\n"
+	"  --event TEXT    what was measured (kept in the event log)\n";
+
+static int sim_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"force", no_argument, NULL, 'f'},
+		{"days", required_argument, NULL, 'd'},
+		{"at", required_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct tdx_sim_opts o = {0, 0, 0};
+	long days;
+	int c;
+
+	while ((c = cli_getopt(argc, argv, "sim init", "h", opts)) != -1) {
+		switch (c) {
+		case 'f': o.force = 1; break;
+		case 'd':
+			if (cli_int("sim init", "--days", optarg, 1, 3650, &days))
+				return EXIT_USAGE;
+			o.collateral_days = (int)days;
+			break;
+		case 'a':
+			if (time_parse(optarg, &o.now) < 0)
+				return cli_usage("sim init", "--at: %s", err_msg());
+			break;
+		case 'h': fputs(init_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("sim init", "expected one directory");
+	if (tdx_sim_init(argv[optind], &o) < 0)
+		return cli_fail();
+	printf("simulated TD created in %s (SIMULATED: trust only with --trust-sim-root %s/root_ca.pem)\n",
+	       argv[optind], argv[optind]);
+	return 0;
+}
+
+static int sim_extend(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"rtmr", required_argument, NULL, 'r'},
+		{"digest", required_argument, NULL, 'd'},
+		{"event", required_argument, NULL, 'e'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *digest_hex = NULL, *event = NULL;
+	uint8_t digest[48];
+	long idx = -1;
+	int c;
+
+	while ((c = cli_getopt(argc, argv, "sim extend", "h", opts)) != -1) {
+		switch (c) {
+		case 'r':
+			if (cli_int("sim extend", "--rtmr", optarg, 0, 3, &idx))
+				return EXIT_USAGE;
+			break;
+		case 'd': digest_hex = optarg; break;
+		case 'e': event = optarg; break;
+		case 'h': fputs(extend_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("sim extend", "expected one directory");
+	if (idx < 0 || !digest_hex)
+		return cli_usage("sim extend", "--rtmr and --digest are required");
+	if (hex_decode_exact(digest, sizeof(digest), digest_hex, "--digest") < 0)
+		return cli_usage("sim extend", "%s", err_msg());
+	if (tdx_sim_extend(argv[optind], (int)idx, digest, event) < 0)
+		return cli_fail();
+	return 0;
+}
+
+static const struct cli_cmd sim_cmds[] = {
+	{"init", sim_init, "create a simulated TD"},
+	{"extend", sim_extend, "extend an RTMR"},
+	{NULL, NULL, NULL},
+};
+
+int cmd_sim(int argc, char **argv)
+{
+	return cli_dispatch("sim", sim_cmds, argc, argv, sim_usage);
+}

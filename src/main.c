@@ -1,0 +1,65 @@
+/* tdexec — confidential computing on Intel TDX worker pools. */
+#include "cli.h"
+
+#include "util/err.h"
+#include "util/log.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+	"Usage: tdexec [--log-level LEVEL] COMMAND [ARGS]\n"
+	"\n"
+	"Confidential computing on Intel TDX worker pools, settled with iExec PoCo.\n"
+	"\n"
+	"Commands:\n"
+	"  quote    get, show TDX quotes\n"
+	"  sim      create and drive a simulated TD (machines without TDX)\n"
+	"\n"
+	"Options:\n"
+	"  --log-level LEVEL   debug, info, warn (default), error, off\n"
+	"  -h, --help          this help; 'tdexec COMMAND --help' for a command\n"
+	"  -V, --version       print the version\n";
+
+static const struct cli_cmd commands[] = {
+	{"quote", cmd_quote, "get, show TDX quotes"},
+	{"sim", cmd_sim, "simulated TD"},
+	{NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+			printf("tdexec %s (%s)\n", TDEXEC_VERSION, OpenSSL_version(OPENSSL_VERSION));
+			return 0;
+		}
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--log-level") == 0 || strncmp(argv[i], "--log-level=", 12) == 0) {
+			const char *v = argv[i][11] == '=' ? argv[i] + 12 : (i + 1 < argc ? argv[++i] : NULL);
+			enum log_level lvl;
+			if (!v) {
+				fprintf(stderr, "tdexec: option '--log-level' needs a value\n");
+				return EXIT_USAGE;
+			}
+			if (log_level_parse(v, &lvl) < 0) {
+				fprintf(stderr, "tdexec: %s\n", err_msg());
+				return EXIT_USAGE;
+			}
+			log_set_level(lvl);
+			i++;
+			continue;
+		}
+		fprintf(stderr, "tdexec: unknown option '%s'\nTry 'tdexec --help'.\n", argv[i]);
+		return EXIT_USAGE;
+	}
+	/* Shift so argv[0] is "tdexec" and argv[1] the command. */
+	argv[i - 1] = argv[0];
+	return cli_dispatch("", commands, argc - (i - 1), argv + (i - 1), usage);
+}
