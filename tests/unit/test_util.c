@@ -1,0 +1,175 @@
+/* lib/util: codecs, reader/writer bounds, errors, time parsing, files. */
+#include "testutil.h"
+
+#include "util/bytes.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/timefmt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void hex_round_trips_and_rejects_garbage(void **state)
+{
+	uint8_t b[4], *d;
+	size_t n;
+	char s[9];
+	(void)state;
+	assert_int_equal(hex_decode_exact(b, 4, "0xDEADbeef", "v"), 0);
+	hex_encode(s, b, 4);
+	assert_string_equal(s, "deadbeef");
+	assert_int_equal(hex_decode_exact(b, 4, "deadbe", "field"), ERR_INVAL);
+	assert_non_null(strstr(err_msg(), "field: expected 8 hex digits"));
+	assert_int_equal(hex_decode_exact(b, 4, "deadbeeg", "v"), ERR_INVAL);
+	assert_non_null(strstr(err_msg(), "position 7"));
+	assert_int_equal(hex_decode_alloc("01 02\n0a", 8, &d, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(d[2], 0x0a);
+	free(d);
+	assert_int_equal(hex_decode_alloc("012", 3, &d, &n), ERR_INVAL);
+	assert_true(is_hex_text((const uint8_t *)"ab cd\n", 6));
+	assert_false(is_hex_text((const uint8_t *)"abz", 3));
+	assert_false(is_hex_text((const uint8_t *)"  ", 2));
+}
+
+/* RFC 4648 section 10 test vectors. */
+static void base64_matches_rfc4648_vectors(void **state)
+{
+	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+	static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+					  "Zm9vYmFy"};
+	(void)state;
+	for (size_t i = 0; i < 7; i++) {
+		char *e = base64_encode((const uint8_t *)plain[i], strlen(plain[i]));
+		uint8_t *d;
+		size_t n;
+		assert_string_equal(e, enc[i]);
+		assert_int_equal(base64_decode(enc[i], strlen(enc[i]), &d, &n), 0);
+		assert_int_equal(n, strlen(plain[i]));
+		assert_memory_equal(d, plain[i], n);
+		free(d);
+		free(e);
+	}
+	{
+		uint8_t *d;
+		size_t n;
+		assert_int_equal(base64_decode("Zm9", 3, &d, &n), ERR_INVAL);
+		assert_int_equal(base64_decode("Zm=v", 4, &d, &n), ERR_INVAL);
+		assert_int_equal(base64_decode("Z!9v", 4, &d, &n), ERR_INVAL);
+	}
+}
+
+static void reader_never_reads_past_the_end(void **state)
+{
+	const uint8_t buf[6] = {1, 2, 3, 4, 5, 6};
+	struct rd r, sub;
+	uint32_t v32;
+	uint16_t v16;
+	(void)state;
+	rd_init(&r, buf, sizeof(buf), "thing");
+	assert_int_equal(rd_u32le(&r, &v32, "a"), 0);
+	assert_int_equal(v32, 0x04030201);
+	assert_int_equal(rd_u32le(&r, &v32, "b"), ERR_INVAL);
+	assert_string_equal(err_msg(), "thing: truncated b at offset 4 (need 4 bytes, 2 left)");
+	assert_int_equal(r.off, 4); /* a failed read consumes nothing */
+	assert_int_equal(rd_sub(&r, &sub, 3, "c"), ERR_INVAL);
+	assert_int_equal(rd_sub(&r, &sub, 1, "c"), 0);
+	assert_int_equal(rd_u16le(&sub, &v16, "d"), ERR_INVAL);
+	assert_non_null(strstr(err_msg(), "at offset 4"));
+	assert_int_equal(rd_u8(&r, (uint8_t *)&v16, "e"), 0);
+	assert_int_equal(rd_left(&r), 0);
+}
+
+static void writer_grows_and_encodes_little_endian(void **state)
+{
+	struct wbuf w;
+	size_t n;
+	uint8_t *p;
+	(void)state;
+	wbuf_init(&w);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(wbuf_u32le(&w, (uint32_t)i), 0);
+	assert_int_equal(w.len, 4000);
+	assert_int_equal(le32(w.buf + 4 * 999), 999);
+	assert_int_equal(wbuf_u64le(&w, 0x0102030405060708ull), 0);
+	assert_int_equal(le64(w.buf + 4000), 0x0102030405060708ull);
+	assert_int_equal(wbuf_printf(&w, "%s=%d", "k", 42), 0);
+	assert_memory_equal(w.buf + 4008, "k=42", 4);
+	p = wbuf_take(&w, &n);
+	assert_int_equal(n, 4012);
+	assert_null(w.buf);
+	free(p);
+	wbuf_free(&w);
+}
+
+static void errors_wrap_with_context(void **state)
+{
+	(void)state;
+	assert_int_equal(err_set(ERR_IO, "inner %d", 7), ERR_IO);
+	assert_int_equal(err_wrap(ERR_IO, "outer"), ERR_IO);
+	assert_string_equal(err_msg(), "outer: inner 7");
+	err_clear();
+	err_wrap(ERR_IO, "alone");
+	assert_string_equal(err_msg(), "alone");
+	assert_string_equal(err_str(ERR_TOOBIG), "too large");
+}
+
+static void times_parse_both_forms(void **state)
+{
+	time_t t;
+	char s[32];
+	(void)state;
+	assert_int_equal(time_parse("2025-06-27T04:53:20Z", &t), 0);
+	assert_int_equal(t, 1751000000);
+	assert_int_equal(time_parse("2025-06-27T04:53:20.500Z", &t), 0);
+	assert_int_equal(t, 1751000000);
+	assert_int_equal(time_parse("1751000000", &t), 0);
+	assert_int_equal(t, 1751000000);
+	assert_int_equal(time_parse("@1688173200", &t), 0);
+	assert_int_equal(t, 1688173200);
+	time_format(1688173200, s);
+	assert_string_equal(s, "2023-07-01T01:00:00Z");
+	assert_int_equal(time_parse("2025-06-27T04:53:20+02:00", &t), ERR_INVAL);
+	assert_int_equal(time_parse("yesterday", &t), ERR_INVAL);
+	assert_int_equal(time_parse("12x", &t), ERR_INVAL);
+}
+
+static void file_reads_are_capped_and_writes_atomic(void **state)
+{
+	char *dir = td_tmpdir(), path[512];
+	uint8_t *buf;
+	size_t len;
+	(void)state;
+	snprintf(path, sizeof(path), "%s/f", dir);
+	assert_int_equal(file_write(path, "hello", 5, 0600), 0);
+	assert_int_equal(file_read(path, 5, &buf, &len), 0);
+	assert_int_equal(len, 5);
+	assert_string_equal((char *)buf, "hello"); /* NUL-terminated */
+	free(buf);
+	assert_int_equal(file_read(path, 4, &buf, &len), ERR_TOOBIG);
+	assert_non_null(strstr(err_msg(), "4-byte limit"));
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	assert_int_equal(file_read(path, 4, &buf, &len), ERR_IO);
+	assert_non_null(strstr(err_msg(), "No such file"));
+	snprintf(path, sizeof(path), "%s/a/b/c", dir);
+	assert_int_equal(dir_create(path, 0700), 0);
+	assert_int_equal(dir_create(path, 0700), 0);
+	td_rmtree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(hex_round_trips_and_rejects_garbage),
+		cmocka_unit_test(base64_matches_rfc4648_vectors),
+		cmocka_unit_test(reader_never_reads_past_the_end),
+		cmocka_unit_test(writer_grows_and_encodes_little_endian),
+		cmocka_unit_test(errors_wrap_with_context),
+		cmocka_unit_test(times_parse_both_forms),
+		cmocka_unit_test(file_reads_are_capped_and_writes_atomic),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
