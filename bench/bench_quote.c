@@ -1,0 +1,172 @@
+/* bench_quote — quote parsing and simulated quote generation, each measured
+ * beside the OpenSSL operation that bounds it, in the same run on one core.
+ *
+ *   parse           tdx_quote_parse of a real 5,006-byte quote
+ *   parse+pck       the same plus PEM chain and SGX extension decoding
+ *   sim quote       a signed simulated quote (two P-256 signatures)
+ *   floor (sign/2)  OpenSSL P-256 ECDSA signatures per second / 2
+ *   P-256 verify    OpenSSL verifications per second (the cost unit of DCAP
+ *                   verification)
+ *
+ * Usage: bench_quote TEST_DATA_TDX_DIR [SECONDS_PER_CASE]
+ */
+#include "crypto/p256.h"
+#include "tdx/pck.h"
+#include "tdx/quote.h"
+#include "tdx/sim.h"
+#include "util/err.h"
+#include "util/file.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Run fn repeatedly for about `secs`; returns operations per second. */
+static double rate(double secs, int (*fn)(void *), void *arg)
+{
+	double t0 = now_s(), t;
+	long n = 0, batch = 1;
+	for (;;) {
+		for (long i = 0; i < batch; i++)
+			if (fn(arg) < 0) {
+				fprintf(stderr, "bench: %s\n", err_msg());
+				exit(1);
+			}
+		n += batch;
+		t = now_s() - t0;
+		if (t >= secs)
+			return (double)n / t;
+		if (t < secs / 20)
+			batch *= 2;
+	}
+}
+
+struct input {
+	uint8_t *buf;
+	size_t len;
+};
+
+static int op_parse(void *p)
+{
+	struct input *in = p;
+	struct tdx_quote *q;
+	GUARD(tdx_quote_parse(in->buf, in->len, &q));
+	tdx_quote_free(q);
+	return 0;
+}
+
+static int op_parse_pck(void *p)
+{
+	struct input *in = p;
+	STACK_OF(X509) *chain;
+	struct tdx_pck_ext e;
+	struct tdx_quote *q;
+	int rc;
+	GUARD(tdx_quote_parse(in->buf, in->len, &q));
+	rc = tdx_pck_chain_parse(q->pck_chain, q->pck_chain_len, &chain);
+	if (rc == 0) {
+		rc = tdx_pck_ext_from_cert(sk_X509_value(chain, 0), &e);
+		sk_X509_pop_free(chain, X509_free);
+	}
+	tdx_quote_free(q);
+	return rc;
+}
+
+static int op_sim_quote(void *p)
+{
+	uint8_t rd[64] = {1}, *q;
+	size_t len;
+	GUARD(tdx_sim_quote(p, rd, &q, &len));
+	free(q);
+	return 0;
+}
+
+struct keyarg {
+	EVP_PKEY *key;
+	uint8_t sig[64];
+};
+
+static int op_sign(void *p)
+{
+	struct keyarg *k = p;
+	static const uint8_t msg[632];
+	return p256_sign(k->key, msg, sizeof(msg), k->sig);
+}
+
+static int op_verify(void *p)
+{
+	struct keyarg *k = p;
+	static const uint8_t msg[632];
+	return p256_verify(k->key, msg, sizeof(msg), k->sig, "bench");
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+int main(int argc, char **argv)
+{
+	char path[4096], tmpl[] = "/tmp/tdexec-bench-XXXXXX", *dir;
+	double secs = argc > 2 ? atof(argv[2]) : 1.0;
+	struct tdx_sim_opts o = {0, 0, 0};
+	struct keyarg k;
+	struct tdx_sim *sim;
+	struct input in;
+	double parse, parse_pck, simq, sign, verify;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench_quote TEST_DATA_TDX_DIR [SECONDS]\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/phala-dcap-qvl/tdx_quote", argv[1]);
+	if (file_read(path, 1 << 20, &in.buf, &in.len) < 0) {
+		fprintf(stderr, "bench: %s\n", err_msg());
+		return 1;
+	}
+	dir = mkdtemp(tmpl);
+	if (!dir || tdx_sim_init(dir, &o) < 0 || tdx_sim_load(dir, NULL, &sim) < 0 ||
+	    p256_keygen(&k.key) < 0) {
+		fprintf(stderr, "bench: %s\n", err_msg());
+		return 1;
+	}
+	op_sign(&k);
+
+	parse = rate(secs, op_parse, &in);
+	parse_pck = rate(secs, op_parse_pck, &in);
+	simq = rate(secs, op_sim_quote, sim);
+	sign = rate(secs, op_sign, &k);
+	verify = rate(secs, op_verify, &k);
+
+	printf("bench quote (one core, %.1f s per case, %s)\n", secs, OpenSSL_version(OPENSSL_VERSION));
+	printf("  %-32s %12.0f /s   (%.2f us each)\n", "quote parse (5,006 B)", parse, 1e6 / parse);
+	printf("  %-32s %12.0f /s   (%.2f us each)\n", "quote parse + PCK chain/ext", parse_pck,
+	       1e6 / parse_pck);
+	printf("  %-32s %12.0f /s\n", "sim quote (2 P-256 signatures)", simq);
+	printf("  %-32s %12.0f /s   (peer: OpenSSL P-256 sign %.0f/s / 2)\n", "floor for sim quote",
+	       sign / 2, sign);
+	printf("  %-32s %12.0f /s\n", "OpenSSL P-256 verify", verify);
+	printf("ratios\n");
+	printf("  sim quote / floor                %12.2f\n", simq / (sign / 2));
+	printf("  parse / P-256 verify             %12.1f   (parsing is %.1f%% of one verify)\n",
+	       parse / verify, 100.0 * verify / parse);
+	printf("  parse+pck / P-256 verify         %12.2f\n", parse_pck / verify);
+
+	tdx_sim_free(sim);
+	EVP_PKEY_free(k.key);
+	free(in.buf);
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
