@@ -55,20 +55,27 @@ out:
 	return rc;
 }
 
+/* Decode a SEQUENCE-typed value into its elements. */
+static int open_seq(const ASN1_TYPE *v, const char *name, STACK_OF(ASN1_TYPE) **out)
+{
+	const unsigned char *p;
+
+	ENSURE(v->type == V_ASN1_SEQUENCE, ERR_INVAL, "%s is not a SEQUENCE", name);
+	p = v->value.sequence->data;
+	*out = d2i_ASN1_SEQUENCE_ANY(NULL, &p, v->value.sequence->length);
+	if (!*out)
+		return err_set_openssl(ERR_INVAL, name);
+	return 0;
+}
+
 /* Each element of the extension is SEQUENCE { OID, value }. */
 static int split_pair(const ASN1_TYPE *t, char *oid, size_t oidcap, STACK_OF(ASN1_TYPE) **pair,
 		      const char *where)
 {
-	const unsigned char *p;
 	STACK_OF(ASN1_TYPE) *sk;
 	ASN1_TYPE *o;
 
-	ENSURE(t->type == V_ASN1_SEQUENCE, ERR_INVAL, "SGX extension: %s: element is not a SEQUENCE",
-	       where);
-	p = t->value.sequence->data;
-	sk = d2i_ASN1_SEQUENCE_ANY(NULL, &p, t->value.sequence->length);
-	if (!sk)
-		return err_set_openssl(ERR_INVAL, "SGX extension: malformed element");
+	GUARD(open_seq(t, "SGX extension: element", &sk));
 	o = sk_ASN1_TYPE_num(sk) == 2 ? sk_ASN1_TYPE_value(sk, 0) : NULL;
 	if (!o || o->type != V_ASN1_OBJECT ||
 	    OBJ_obj2txt(oid, (int)oidcap, o->value.object, 1) <= 0) {
@@ -120,16 +127,11 @@ static int sub_arc(const char *oid, const char *prefix)
 static int parse_tcb(const ASN1_TYPE *v, struct tdx_pck_ext *out)
 {
 	STACK_OF(ASN1_TYPE) *sk = NULL, *pair = NULL;
-	const unsigned char *p;
 	uint32_t seen = 0;
 	char oid[80];
 	int rc = 0;
 
-	ENSURE(v->type == V_ASN1_SEQUENCE, ERR_INVAL, "SGX extension: TCB is not a SEQUENCE");
-	p = v->value.sequence->data;
-	sk = d2i_ASN1_SEQUENCE_ANY(NULL, &p, v->value.sequence->length);
-	if (!sk)
-		return err_set_openssl(ERR_INVAL, "SGX extension: malformed TCB");
+	GUARD(open_seq(v, "SGX extension: TCB", &sk));
 	for (int i = 0; i < sk_ASN1_TYPE_num(sk); i++) {
 		const ASN1_TYPE *val;
 		int64_t x;
@@ -166,16 +168,10 @@ out:
 static int parse_config(const ASN1_TYPE *v, struct tdx_pck_ext *out)
 {
 	STACK_OF(ASN1_TYPE) *sk = NULL, *pair = NULL;
-	const unsigned char *p;
 	char oid[80];
 	int rc = 0;
 
-	ENSURE(v->type == V_ASN1_SEQUENCE, ERR_INVAL,
-	       "SGX extension: Configuration is not a SEQUENCE");
-	p = v->value.sequence->data;
-	sk = d2i_ASN1_SEQUENCE_ANY(NULL, &p, v->value.sequence->length);
-	if (!sk)
-		return err_set_openssl(ERR_INVAL, "SGX extension: malformed Configuration");
+	GUARD(open_seq(v, "SGX extension: Configuration", &sk));
 	for (int i = 0; i < sk_ASN1_TYPE_num(sk); i++) {
 		const ASN1_TYPE *val;
 		int arc;
