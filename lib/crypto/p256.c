@@ -1,3 +1,6 @@
+/* The EC_KEY API is deprecated in OpenSSL 3 but still supported; see the
+ * note on struct p256_pub in p256.h for why it is used here. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "p256.h"
 
 #include "util/err.h"
@@ -7,6 +10,10 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
@@ -182,5 +189,115 @@ int sha256(const void *p, size_t n, uint8_t out[32])
 int sha384(const void *p, size_t n, uint8_t out[48])
 {
 	ENSURE(EVP_Digest(p, n, out, NULL, EVP_sha384(), NULL), ERR_CRYPTO, "SHA-384 failed");
+	return 0;
+}
+
+struct p256_pub {
+	EC_KEY *key;
+};
+
+static EC_GROUP *group;
+static pthread_once_t group_once = PTHREAD_ONCE_INIT;
+
+static void group_init(void)
+{
+	group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+}
+
+/* One shared P-256 group: EC_GROUPs are read-only once built. */
+static const EC_GROUP *p256_group(void)
+{
+	pthread_once(&group_once, group_init);
+	return group;
+}
+
+int p256_pub_new_xy(const uint8_t xy[64], struct p256_pub **out)
+{
+	uint8_t pt[65];
+	const unsigned char *p = pt;
+	struct p256_pub *k;
+
+	*out = NULL;
+	ENSURE(p256_group(), ERR_CRYPTO, "P-256 unavailable");
+	k = calloc(1, sizeof(*k));
+	ENSURE(k, ERR_NOMEM, "out of memory");
+	k->key = EC_KEY_new();
+	pt[0] = 0x04;
+	memcpy(pt + 1, xy, 64);
+	/* o2i decodes the point and checks it lies on the curve. */
+	if (!k->key || !EC_KEY_set_group(k->key, p256_group()) ||
+	    !o2i_ECPublicKey(&k->key, &p, sizeof(pt))) {
+		p256_pub_free(k);
+		return err_set_openssl(ERR_CRYPTO, "invalid P-256 public key (not on the curve)");
+	}
+	*out = k;
+	return 0;
+}
+
+int p256_pub_new_x509(X509 *cert, struct p256_pub **out)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(cert);
+	const EC_KEY *ek = pk ? EVP_PKEY_get0_EC_KEY(pk) : NULL;
+	struct p256_pub *k;
+
+	*out = NULL;
+	ENSURE(ek && EC_GROUP_get_curve_name(EC_KEY_get0_group(ek)) == NID_X9_62_prime256v1,
+	       ERR_CRYPTO, "certificate key is not a P-256 key");
+	k = calloc(1, sizeof(*k));
+	ENSURE(k, ERR_NOMEM, "out of memory");
+	k->key = EC_KEY_dup(ek);
+	if (!k->key) {
+		free(k);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	*out = k;
+	return 0;
+}
+
+void p256_pub_free(struct p256_pub *k)
+{
+	if (!k)
+		return;
+	EC_KEY_free(k->key);
+	free(k);
+}
+
+int p256_pub_verify(const struct p256_pub *k, const uint8_t *msg, size_t len,
+		    const uint8_t sig[64], const char *what)
+{
+	uint8_t h[32];
+	ECDSA_SIG *s = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(sig, 32, NULL), *sv = BN_bin2bn(sig + 32, 32, NULL);
+	int v;
+
+	if (!s || !r || !sv || !ECDSA_SIG_set0(s, r, sv)) {
+		ECDSA_SIG_free(s);
+		BN_free(r);
+		BN_free(sv);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	SHA256(msg, len, h);
+	v = ECDSA_do_verify(h, sizeof(h), s, k->key);
+	ECDSA_SIG_free(s);
+	ERR_clear_error();
+	ENSURE(v == 1, ERR_VERIFY, "%s: signature does not verify", what);
+	return 0;
+}
+
+int sha256_parts(uint8_t out[32], int nparts, ...)
+{
+	SHA256_CTX c;
+	va_list ap;
+
+	SHA256_Init(&c);
+	va_start(ap, nparts);
+	for (int i = 0; i < nparts; i++) {
+		const void *p = va_arg(ap, const void *);
+		size_t n = va_arg(ap, size_t);
+		SHA256_Update(&c, p, n);
+	}
+	va_end(ap);
+	SHA256_Final(out, &c);
+	OPENSSL_cleanse(&c, sizeof(c));
 	return 0;
 }

@@ -1,5 +1,7 @@
 #include "pck.h"
 
+#include "tdx/collateral.h"
+#include "util/codec.h"
 #include "util/err.h"
 
 #include <openssl/asn1.h>
@@ -404,4 +406,47 @@ const char *tdx_pck_ca_name(enum tdx_pck_ca ca)
 	case TDX_PCK_CA_PROCESSOR: return "processor";
 	default: return "unknown";
 	}
+}
+
+int tdx_pem_certs_der(const uint8_t *pem, size_t len, struct tdx_blob *ders, size_t max,
+		      size_t *n)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----";
+	static const char end[] = "-----END CERTIFICATE-----";
+	const char *s = (const char *)pem, *lim = s + len;
+	char *b64 = NULL;
+	int rc = 0;
+
+	*n = 0;
+	for (;;) {
+		const char *b = memmem(s, (size_t)(lim - s), begin, sizeof(begin) - 1), *e;
+		size_t k = 0;
+		if (!b)
+			break;
+		b += sizeof(begin) - 1;
+		e = memmem(b, (size_t)(lim - b), end, sizeof(end) - 1);
+		ENSURE_GOTO(e, ERR_INVAL, "PEM: certificate %zu has no END line", *n + 1);
+		ENSURE_GOTO(*n < max, ERR_INVAL, "PEM: more than %zu certificates", max);
+		b64 = malloc((size_t)(e - b) + 1);
+		ENSURE_GOTO(b64, ERR_NOMEM, "out of memory");
+		for (const char *c = b; c < e; c++)
+			if (*c != '\n' && *c != '\r' && *c != ' ' && *c != '\t')
+				b64[k++] = *c;
+		rc = base64_decode(b64, k, &ders[*n].p, &ders[*n].len);
+		free(b64);
+		b64 = NULL;
+		if (rc < 0) {
+			rc = err_wrap(rc, "PEM: certificate %zu", *n + 1);
+			goto out;
+		}
+		(*n)++;
+		s = e + sizeof(end) - 1;
+	}
+	ENSURE_GOTO(*n > 0, ERR_INVAL, "PEM: no certificate found");
+	return 0;
+out:
+	for (size_t i = 0; i < *n; i++)
+		free(ders[i].p);
+	*n = 0;
+	return rc;
 }

@@ -44,4 +44,11 @@ int tdx_pck_ext_encode(const struct tdx_pck_ext *ext, uint8_t **der, size_t *len
 enum tdx_pck_ca tdx_pck_ca_type(X509 *leaf);
 const char *tdx_pck_ca_name(enum tdx_pck_ca ca); /* "platform", "processor" */
 
+/* Split PEM text into the DER of each CERTIFICATE block, without parsing
+ * them (parsing X.509 is costly in OpenSSL 3; callers parse only what they
+ * must).  ders[i].p are allocated (free()); at most `max` blocks. */
+struct tdx_blob;
+int tdx_pem_certs_der(const uint8_t *pem, size_t len, struct tdx_blob *ders, size_t max,
+		      size_t *n);
+
 #endif

@@ -4,6 +4,7 @@
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/json.h"
+#include "util/timefmt.h"
 
 #include <openssl/x509.h>
 #include <string.h>
@@ -154,6 +155,76 @@ json_t *tdx_quote_to_json(const struct tdx_quote *q, int *pck_rc)
 	json_object_set_new(o, "signature_data", sig);
 	json_object_set_new(o, "pck", pck_json(q, pck_rc));
 	json_object_set_new(o, "trailing_bytes", json_integer((json_int_t)q->trailing_len));
+	return o;
+}
+
+json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict *v, int verified,
+			    const json_t *mismatches, time_t at)
+{
+	json_t *o = json_object(), *adv = json_array(), *col;
+	char t[32];
+
+	if (!o || !adv) {
+		json_decref(o);
+		json_decref(adv);
+		return NULL;
+	}
+	json_object_set_new(o, "verified", json_boolean(verified));
+	json_object_set_new(o, "policy_ok",
+			    json_boolean(verified && (!mismatches || json_array_size(mismatches) == 0)));
+	json_object_set_new(o, "simulated", json_boolean(v->simulated));
+	if (v->reason[0])
+		json_object_set_new(o, "reason", json_string(v->reason));
+	if (mismatches)
+		json_object_set(o, "policy_mismatches", (json_t *)mismatches);
+	time_format(at, t);
+	json_object_set_new(o, "verified_at", json_string(t));
+	json_object_set_new(o, "attester_type", json_string("TDX"));
+	if (verified || v->status != TDX_TCB_NOT_SUPPORTED)
+		json_object_set_new(o, "attester_tcb_status",
+				    json_string(tdx_tcb_status_name(v->status)));
+	for (size_t i = 0; i < v->advisories.n; i++)
+		json_array_append_new(adv, json_string(v->advisories.id[i]));
+	json_object_set_new(o, "attester_advisory_ids", adv);
+	if (v->tcb_date) {
+		time_format(v->tcb_date, t);
+		json_object_set_new(o, "attester_tcb_date", json_string(t));
+	}
+	if (verified) {
+		json_object_set_new(o, "tdx_tcb_status_platform",
+				    json_string(tdx_tcb_status_name(v->platform)));
+		json_object_set_new(o, "tdx_tcb_status_module",
+				    json_string(tdx_tcb_status_name(v->module)));
+		json_object_set_new(o, "tdx_tcb_status_qe", json_string(tdx_tcb_status_name(v->qe)));
+	}
+	if (q) {
+		uint64_t a = tdx_quote_td_attributes(q);
+		struct tdx_field f;
+		for (size_t i = 0; tdx_quote_field_at(q, i, &f); i++)
+			put_hex(o, f.claim, f.ptr, f.len);
+		json_object_set_new(o, "tdx_td_attributes_debug", json_boolean(a & TDX_ATTR_DEBUG));
+		json_object_set_new(o, "tdx_td_attributes_septve_disable",
+				    json_boolean(a & TDX_ATTR_SEPT_VE_DISABLE));
+		json_object_set_new(o, "tdx_td_attributes_protection_keys",
+				    json_boolean(a & TDX_ATTR_PKS));
+		json_object_set_new(o, "tdx_td_attributes_key_locker", json_boolean(a & TDX_ATTR_KL));
+		json_object_set_new(o, "tdx_td_attributes_perfmon",
+				    json_boolean(a & TDX_ATTR_PERFMON));
+		json_object_set_new(o, "tdx_is_debuggable", json_boolean(a & TDX_ATTR_DEBUG));
+	}
+	if (v->pck.pcesvn || v->pck.fmspc[0] || v->pck.fmspc[1] || v->pck.fmspc[2]) {
+		col = json_object();
+		put_hex(col, "fmspc", v->pck.fmspc, 6);
+		put_hex(col, "pce_id", v->pck.pceid, 2);
+		json_object_set_new(col, "pcesvn", json_integer(v->pck.pcesvn));
+		json_object_set_new(col, "pck_ca", json_string(tdx_pck_ca_name(v->ca)));
+		json_object_set_new(col, "tcb_eval_num", json_integer(v->tcb_eval_number));
+		if (v->collateral_expiry) {
+			time_format(v->collateral_expiry, t);
+			json_object_set_new(col, "valid_until", json_string(t));
+		}
+		json_object_set_new(o, "tdx_collateral", col);
+	}
 	return o;
 }
 

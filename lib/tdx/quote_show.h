@@ -3,6 +3,7 @@
 #define TDEXEC_TDX_QUOTE_SHOW_H
 
 #include "tdx/quote.h"
+#include "tdx/verify.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -13,6 +14,12 @@
  * object still describes the rest and "pck" holds {"error": "..."}; the
  * return status in *pck_rc is then negative. */
 json_t *tdx_quote_to_json(const struct tdx_quote *q, int *pck_rc);
+
+/* The verification result with Intel Trust Authority's claim names
+ * (attester_tcb_status, tdx_mrtd, tdx_rtmr0, ...).  `q` may be NULL when the
+ * quote did not parse; `mismatches` (array of strings) may be NULL. */
+json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict *v, int verified,
+			    const json_t *mismatches, time_t at);
 
 /* Print a JSON object as indented "name: value" lines. */
 void tdx_json_print_text(FILE *f, const json_t *j);

@@ -1,0 +1,331 @@
+#include "policy.h"
+
+#include "tdx/eventlog.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+
+#include <libgen.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const measured[] = {"MRTD",   "RTMR0",         "RTMR1",  "RTMR2",
+				       "RTMR3",  "MRCONFIGID",    "MROWNER", "MROWNERCONFIG",
+				       "MRSEAM", "XFAM",          "TDATTRIBUTES"};
+#define N_MEASURED (sizeof(measured) / sizeof(measured[0]))
+
+struct tdx_policy {
+	unsigned statuses; /* bit per enum tdx_tcb_status */
+	int has_advisories;
+	struct tdx_advisories advisories;
+	int allow_debug;
+	int require_sept_ve_disable;
+	json_t *measurements; /* validated: name -> [hex, ...] */
+	int has_min_svn;
+	uint8_t min_svn[16];
+	int has_min_qe;
+	unsigned min_qe;
+	int has_report_data;
+	uint8_t report_data[64];
+	char **logs;
+	size_t n_logs;
+};
+
+void tdx_policy_free(struct tdx_policy *p)
+{
+	if (!p)
+		return;
+	json_decref(p->measurements);
+	for (size_t i = 0; i < p->n_logs; i++)
+		free(p->logs[i]);
+	free(p->logs);
+	free(p);
+}
+
+int tdx_policy_default(struct tdx_policy **out)
+{
+	struct tdx_policy *p = calloc(1, sizeof(*p));
+	ENSURE(p, ERR_NOMEM, "out of memory");
+	p->statuses = (1u << TDX_TCB_REVOKED) - 1; /* all but Revoked, NotSupported */
+	p->require_sept_ve_disable = 1;
+	p->measurements = json_object();
+	*out = p;
+	return 0;
+}
+
+/* The byte length of a measured field. */
+static size_t field_len(const char *name)
+{
+	struct tdx_td_body b;
+	struct tdx_field f;
+	for (size_t i = 0; tdx_body_field_at(&b, TDX_BODY_TD10, i, &f); i++)
+		if (strcmp(f.name, name) == 0)
+			return f.len;
+	return 0;
+}
+
+static int parse_measurements(struct tdx_policy *p, json_t *m)
+{
+	const char *k;
+	json_t *v;
+
+	ENSURE(json_is_object(m), ERR_INVAL, "\"measurements\" must be an object");
+	json_object_foreach(m, k, v) {
+		size_t len = 0, i, n;
+		json_t *set, *e;
+		uint8_t buf[64];
+		for (n = 0; n < N_MEASURED; n++)
+			if (strcmp(k, measured[n]) == 0)
+				len = field_len(k);
+		ENSURE(len, ERR_INVAL, "\"measurements\": unknown field \"%s\"", k);
+		set = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
+		ENSURE(set && json_array_size(set) > 0, ERR_INVAL,
+		       "\"measurements\".%s: a hex string or a non-empty array of them", k);
+		json_array_foreach(set, i, e) {
+			int rc = json_is_string(e)
+					 ? hex_decode_exact(buf, len, json_string_value(e), k)
+					 : err_set(ERR_INVAL, "%s: not a string", k);
+			if (rc < 0) {
+				json_decref(set);
+				return err_wrap(rc, "\"measurements\"");
+			}
+		}
+		json_object_set_new(p->measurements, k, set);
+	}
+	return 0;
+}
+
+static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
+{
+	json_t *v, *e;
+	size_t i;
+
+	ENSURE(json_is_object(j), ERR_INVAL, "expected a JSON object");
+	{
+		const char *k;
+		static const char *const known[] = {"tcb_status",  "advisory_ids",
+						    "allow_debug", "require_sept_ve_disable",
+						    "measurements", "min_tee_tcb_svn",
+						    "min_qe_isvsvn", "report_data",
+						    "event_logs"};
+		json_object_foreach(j, k, v) {
+			size_t n;
+			for (n = 0; n < sizeof(known) / sizeof(known[0]); n++)
+				if (strcmp(k, known[n]) == 0)
+					break;
+			ENSURE(n < sizeof(known) / sizeof(known[0]), ERR_INVAL,
+			       "unknown member \"%s\"", k);
+		}
+	}
+	if ((v = json_object_get(j, "tcb_status"))) {
+		ENSURE(json_is_array(v), ERR_INVAL, "\"tcb_status\" must be an array");
+		p->statuses = 0;
+		json_array_foreach(v, i, e) {
+			enum tdx_tcb_status s;
+			ENSURE(json_is_string(e), ERR_INVAL, "\"tcb_status\" must hold strings");
+			GUARD(tdx_tcb_status_parse(json_string_value(e), &s));
+			p->statuses |= 1u << s;
+		}
+	}
+	if ((v = json_object_get(j, "advisory_ids"))) {
+		ENSURE(json_is_array(v) && json_array_size(v) <= TDX_ADVISORY_MAX, ERR_INVAL,
+		       "\"advisory_ids\" must be an array of at most %d strings", TDX_ADVISORY_MAX);
+		p->has_advisories = 1;
+		json_array_foreach(v, i, e) {
+			ENSURE(json_is_string(e) && json_string_length(e) < TDX_ADVISORY_LEN,
+			       ERR_INVAL, "\"advisory_ids\" must hold short strings");
+			memcpy(p->advisories.id[p->advisories.n++], json_string_value(e),
+			       json_string_length(e) + 1);
+		}
+	}
+	if ((v = json_object_get(j, "allow_debug"))) {
+		ENSURE(json_is_boolean(v), ERR_INVAL, "\"allow_debug\" must be true or false");
+		p->allow_debug = json_is_true(v);
+	}
+	if ((v = json_object_get(j, "require_sept_ve_disable"))) {
+		ENSURE(json_is_boolean(v), ERR_INVAL,
+		       "\"require_sept_ve_disable\" must be true or false");
+		p->require_sept_ve_disable = json_is_true(v);
+	}
+	if ((v = json_object_get(j, "measurements")))
+		GUARD(parse_measurements(p, v));
+	if (json_object_get(j, "min_tee_tcb_svn")) {
+		GUARD(json_get_hex(j, "min_tee_tcb_svn", p->min_svn, 16, 0));
+		p->has_min_svn = 1;
+	}
+	if ((v = json_object_get(j, "min_qe_isvsvn"))) {
+		ENSURE(json_is_integer(v) && json_integer_value(v) >= 0 &&
+			       json_integer_value(v) <= 65535,
+		       ERR_INVAL, "\"min_qe_isvsvn\" must be an integer 0..65535");
+		p->min_qe = (unsigned)json_integer_value(v);
+		p->has_min_qe = 1;
+	}
+	if (json_object_get(j, "report_data")) {
+		GUARD(json_get_hex(j, "report_data", p->report_data, 64, 0));
+		p->has_report_data = 1;
+	}
+	if ((v = json_object_get(j, "event_logs"))) {
+		ENSURE(json_is_array(v) && json_array_size(v) <= 16, ERR_INVAL,
+		       "\"event_logs\" must be an array of at most 16 paths");
+		p->logs = calloc(json_array_size(v) + 1, sizeof(char *));
+		ENSURE(p->logs, ERR_NOMEM, "out of memory");
+		json_array_foreach(v, i, e) {
+			char path[PATH_MAX];
+			const char *s;
+			ENSURE(json_is_string(e), ERR_INVAL, "\"event_logs\" must hold paths");
+			s = json_string_value(e);
+			if (s[0] == '/' || !base)
+				snprintf(path, sizeof(path), "%s", s);
+			else
+				snprintf(path, sizeof(path), "%s/%s", base, s);
+			p->logs[i] = strdup(path);
+			ENSURE(p->logs[i], ERR_NOMEM, "out of memory");
+			p->n_logs = i + 1;
+		}
+	}
+	return 0;
+}
+
+int tdx_policy_from_json(const char *text, size_t len, const char *base_dir,
+			 struct tdx_policy **out)
+{
+	struct tdx_policy *p = NULL;
+	json_t *j;
+	int rc;
+
+	*out = NULL;
+	GUARD(tdx_policy_default(&p));
+	rc = json_parse(text, len, "policy", &j);
+	if (rc == 0) {
+		rc = parse_policy(p, j, base_dir);
+		json_decref(j);
+	}
+	if (rc < 0) {
+		tdx_policy_free(p);
+		return err_wrap(rc, "policy");
+	}
+	*out = p;
+	return 0;
+}
+
+int tdx_policy_load(const char *path, struct tdx_policy **out)
+{
+	char dir[PATH_MAX];
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	GUARD(file_read(path, 1 << 20, &buf, &len));
+	snprintf(dir, sizeof(dir), "%s", path);
+	rc = tdx_policy_from_json((const char *)buf, len, dirname(dir), out);
+	free(buf);
+	if (rc < 0)
+		err_wrap(rc, "%s", path);
+	return rc;
+}
+
+/* Append a mismatch (printf format) to the array. */
+static void miss(json_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void miss(json_t *a, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_array_append_new(a, json_string(buf));
+}
+
+static void check_measurements(const struct tdx_policy *p, const struct tdx_quote *q, json_t *m)
+{
+	const char *k;
+	json_t *set;
+
+	json_object_foreach(p->measurements, k, set) {
+		struct tdx_field f;
+		char *got;
+		size_t i;
+		json_t *e;
+		int found = 0;
+		if (tdx_quote_field(q, k, &f) < 0)
+			continue;
+		got = hex_dup(f.ptr, f.len);
+		json_array_foreach(set, i, e) {
+			uint8_t want[64];
+			if (hex_decode_exact(want, f.len, json_string_value(e), k) == 0 &&
+			    memcmp(want, f.ptr, f.len) == 0)
+				found = 1;
+		}
+		if (!found)
+			miss(m, "%s %s is not %s", k, got ? got : "?",
+			     json_array_size(set) > 1 ? "in the policy's allowed set"
+						      : "the policy's value");
+		free(got);
+	}
+}
+
+static int check_logs(const struct tdx_policy *p, const struct tdx_quote *q, json_t *m)
+{
+	struct tdx_rtmr_replay r;
+
+	if (!p->n_logs)
+		return 0;
+	tdx_replay_init(&r);
+	for (size_t i = 0; i < p->n_logs; i++)
+		GUARD(tdx_replay_file(&r, p->logs[i]));
+	for (int i = 0; i < 4; i++) {
+		char want[97], got[97];
+		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
+			continue;
+		hex_encode(want, r.rtmr[i], 48);
+		hex_encode(got, q->body.rtmr[i], 48);
+		miss(m, "RTMR%d %s differs from the event log replay %s", i, got, want);
+	}
+	return 0;
+}
+
+int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
+		     const struct tdx_verdict *v, json_t *m)
+{
+	uint64_t attrs = tdx_quote_td_attributes(q);
+	size_t before = json_array_size(m);
+
+	if (!(p->statuses & (1u << v->status)))
+		miss(m, "TCB status %s is not accepted by the policy", tdx_tcb_status_name(v->status));
+	if (p->has_advisories)
+		for (size_t i = 0; i < v->advisories.n; i++) {
+			size_t k;
+			for (k = 0; k < p->advisories.n; k++)
+				if (strcmp(p->advisories.id[k], v->advisories.id[i]) == 0)
+					break;
+			if (k == p->advisories.n)
+				miss(m, "advisory %s is not accepted by the policy",
+				     v->advisories.id[i]);
+		}
+	if ((attrs & TDX_ATTR_DEBUG) && !p->allow_debug)
+		miss(m, "TDATTRIBUTES: DEBUG is set (a debug TD can be inspected by the host)");
+	if (!(attrs & TDX_ATTR_SEPT_VE_DISABLE) && p->require_sept_ve_disable)
+		miss(m, "TDATTRIBUTES: SEPT_VE_DISABLE is not set");
+	check_measurements(p, q, m);
+	if (p->has_min_svn)
+		for (int i = 0; i < 16; i++)
+			if (q->body.tee_tcb_svn[i] < p->min_svn[i]) {
+				miss(m, "TEE_TCB_SVN[%d] %u is below the policy's minimum %u", i,
+				     q->body.tee_tcb_svn[i], p->min_svn[i]);
+				break;
+			}
+	if (p->has_min_qe && q->qe_report.isvsvn < p->min_qe)
+		miss(m, "QE ISVSVN %u is below the policy's minimum %u", q->qe_report.isvsvn,
+		     p->min_qe);
+	if (p->has_report_data && memcmp(q->body.report_data, p->report_data, 64) != 0)
+		miss(m, "REPORTDATA is not the expected value");
+	GUARD(check_logs(p, q, m));
+	if (json_array_size(m) > before)
+		return err_set(ERR_VERIFY, "policy: %s",
+			       json_string_value(json_array_get(m, before)));
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* policy.h — what a relying party accepts beyond "the quote is authentic".
+ *
+ * A JSON policy file (every member optional):
+ *   {
+ *     "tcb_status": ["UpToDate", "SWHardeningNeeded"],  accepted final statuses
+ *     "advisory_ids": ["INTEL-SA-00615"],   every advisory must be listed here
+ *     "allow_debug": false,                 a DEBUG TD is refused unless true
+ *     "require_sept_ve_disable": true,
+ *     "measurements": {                     expected value or allowed set
+ *       "MRTD": "<hex>", "RTMR0": ["<hex>", "<hex>"], "XFAM": "<hex>", ...
+ *     },                                    (MRTD, RTMR0-3, MRCONFIGID, MROWNER,
+ *                                            MROWNERCONFIG, MRSEAM, XFAM, TDATTRIBUTES)
+ *     "min_tee_tcb_svn": "<32 hex>",        component-wise minimum
+ *     "min_qe_isvsvn": 4,
+ *     "report_data": "<128 hex>",
+ *     "event_logs": ["ccel.bin", "runtime.jsonl"]  replayed; every RTMR they
+ *                                           touch must equal the quote's
+ *   }
+ * Relative event log paths are relative to the policy file.  Without a
+ * policy file, the default accepts every status that verification lets
+ * through, refuses DEBUG and requires SEPT_VE_DISABLE.
+ */
+#ifndef TDEXEC_TDX_POLICY_H
+#define TDEXEC_TDX_POLICY_H
+
+#include "tdx/quote.h"
+#include "tdx/verify.h"
+
+#include <jansson.h>
+
+struct tdx_policy;
+
+int tdx_policy_load(const char *path, struct tdx_policy **out);
+int tdx_policy_from_json(const char *text, size_t len, const char *base_dir,
+			 struct tdx_policy **out);
+/* The default policy described above. */
+int tdx_policy_default(struct tdx_policy **out);
+void tdx_policy_free(struct tdx_policy *p);
+
+/* Check a verified quote.  Every mismatch is appended to `mismatches` (a
+ * JSON array of strings).  Returns 0 when all hold, ERR_VERIFY with the
+ * first mismatch as the message otherwise, or another error (e.g. an event
+ * log that cannot be read). */
+int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
+		     const struct tdx_verdict *v, json_t *mismatches);
+
+#endif

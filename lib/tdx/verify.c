@@ -1,0 +1,815 @@
+#include "verify.h"
+
+#include "crypto/p256.h"
+#include "tdx/intel_root.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/timefmt.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_WINDOWS 12
+#define COLL_CACHE 8
+#define CHAIN_CACHE 64
+
+static const uint8_t intel_qe_vendor_id[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9,
+					       0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
+
+/* A validity interval that must contain the verification time. */
+struct window {
+	const char *what;
+	time_t from, until;
+};
+
+/* Collateral verified against the anchor and parsed; immutable once built. */
+struct coll_entry {
+	uint8_t hash[32];
+	int refs;
+	struct tdx_tcb_info *tcb;
+	struct tdx_qe_identity *qe;
+	X509_CRL *root_crl, *pck_crl;
+	X509 *pck_ca; /* issuer of the PCK CRL, verified against the anchor */
+	uint8_t pck_ca_sha[32];
+	struct window w[MAX_WINDOWS];
+	size_t nw;
+};
+
+/* A PCK chain verified under one collateral entry. */
+struct chain_entry {
+	uint8_t key[32]; /* SHA-256(chain PEM || collateral hash) */
+	int refs;
+	struct p256_pub *leaf;
+	struct tdx_pck_ext ext;
+	enum tdx_pck_ca ca;
+	struct window w[3];
+	size_t nw;
+	uint8_t qe_ok[32]; /* last QE report (+ signature, key, auth data) verified */
+	int has_qe_ok;
+};
+
+struct tdx_verifier {
+	X509 *root;
+	uint8_t *root_der;
+	size_t root_der_len;
+	int simulated;
+	int cache;
+	pthread_mutex_t mu;
+	struct coll_entry *colls[COLL_CACHE];
+	size_t coll_next;
+	struct chain_entry *chains[CHAIN_CACHE];
+	size_t chain_next;
+};
+
+/* ---------- small helpers ---------- */
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	err_setv(ERR_VERIFY, fmt, ap);
+	va_end(ap);
+	return ERR_VERIFY;
+}
+
+static time_t asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return -1;
+	return timegm(&tm);
+}
+
+static void add_window(struct window *w, size_t *n, size_t cap, const char *what, time_t from,
+		       time_t until)
+{
+	if (*n < cap) {
+		w[*n].what = what;
+		w[*n].from = from;
+		w[*n].until = until;
+		(*n)++;
+	}
+}
+
+static void add_cert_window(struct window *w, size_t *n, size_t cap, const char *what, X509 *x)
+{
+	add_window(w, n, cap, what, asn1_time(X509_get0_notBefore(x)),
+		   asn1_time(X509_get0_notAfter(x)));
+}
+
+static int check_windows(const struct window *w, size_t n, time_t at, time_t *expiry)
+{
+	char t[32];
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].from < 0 || w[i].until < 0)
+			return fail("%s has an unreadable validity time", w[i].what);
+		if (at < w[i].from) {
+			time_format(w[i].from, t);
+			return fail("%s is not valid yet (valid from %s)", w[i].what, t);
+		}
+		if (at > w[i].until) {
+			time_format(w[i].until, t);
+			return fail("%s expired at %s", w[i].what, t);
+		}
+		if (expiry && (*expiry == 0 || w[i].until < *expiry))
+			*expiry = w[i].until;
+	}
+	return 0;
+}
+
+static X509 *der_x509(const struct tdx_blob *b)
+{
+	const unsigned char *p = b->p;
+	X509 *x = d2i_X509(NULL, &p, (long)b->len);
+	if (x && p != b->p + b->len) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+static void free_ders(struct tdx_blob *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(d[i].p);
+}
+
+/* Is this certificate the anchor?  Same bytes, or else same key. */
+static int is_anchor(const struct tdx_verifier *v, const struct tdx_blob *der)
+{
+	X509 *x;
+	int same;
+	if (der->len == v->root_der_len && memcmp(der->p, v->root_der, der->len) == 0)
+		return 1;
+	x = der_x509(der);
+	same = x && EVP_PKEY_eq(X509_get0_pubkey(x), X509_get0_pubkey(v->root)) == 1;
+	X509_free(x);
+	return same;
+}
+
+/* child was issued and signed by parent. */
+static int check_issued(X509 *child, X509 *parent, const char *what, const char *by)
+{
+	ENSURE(X509_NAME_cmp(X509_get_issuer_name(child), X509_get_subject_name(parent)) == 0,
+	       ERR_VERIFY, "%s: issuer name is not the subject of the %s", what, by);
+	ENSURE(X509_check_ca(parent) >= 1, ERR_VERIFY, "%s: the %s is not a CA", what, by);
+	if (X509_verify(child, X509_get0_pubkey(parent)) != 1) {
+		ERR_clear_error();
+		return fail("%s: signature by the %s does not verify", what, by);
+	}
+	return 0;
+}
+
+static int check_not_revoked(X509_CRL *crl, X509 *cert, const char *what, const char *crlname)
+{
+	X509_REVOKED *r;
+	char *serial;
+	ASN1_INTEGER *sn = X509_get_serialNumber(cert);
+	if (X509_CRL_get0_by_serial(crl, &r, sn) != 1)
+		return 0;
+	{
+		BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
+		serial = bn ? BN_bn2hex(bn) : NULL;
+		BN_free(bn);
+	}
+	fail("%s (serial %s) is revoked by the %s", what, serial ? serial : "?", crlname);
+	OPENSSL_free(serial);
+	return ERR_VERIFY;
+}
+
+static int load_crl(const struct tdx_blob *b, X509 *issuer, const char *what, X509_CRL **out,
+		    struct coll_entry *e)
+{
+	const unsigned char *p = b->p;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)b->len);
+
+	*out = NULL;
+	if (!crl || p != b->p + b->len) {
+		X509_CRL_free(crl);
+		ERR_clear_error();
+		return fail("%s: not a DER CRL", what);
+	}
+	*out = crl;
+	ENSURE(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) == 0,
+	       ERR_VERIFY, "%s: not issued by the expected CA (collateral for another root?)", what);
+	if (X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1) {
+		ERR_clear_error();
+		return fail("%s: signature does not verify", what);
+	}
+	ENSURE(X509_CRL_get0_nextUpdate(crl), ERR_VERIFY, "%s: no nextUpdate", what);
+	add_window(e->w, &e->nw, MAX_WINDOWS, what, asn1_time(X509_CRL_get0_lastUpdate(crl)),
+		   asn1_time(X509_CRL_get0_nextUpdate(crl)));
+	return 0;
+}
+
+/* A collateral issuer chain [signer, root]: the signer verified by the
+ * anchor and not revoked by the root CRL. */
+static int load_signer(const struct tdx_verifier *v, struct coll_entry *e,
+		       const struct tdx_blob *pem, const char *what, X509 **out)
+{
+	struct tdx_blob d[4];
+	size_t n;
+	X509 *x = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (tdx_pem_certs_der(pem->p, pem->len, d, 4, &n) < 0)
+		return err_wrap(ERR_VERIFY, "%s", what);
+	ENSURE_GOTO(n == 2, ERR_VERIFY, "%s: expected 2 certificates (signer, root), got %zu", what,
+		    n);
+	ENSURE_GOTO(is_anchor(v, &d[1]), ERR_VERIFY,
+		    "%s: root is not the trusted %s root CA (key mismatch)", what,
+		    v->simulated ? "simulated" : "Intel SGX");
+	x = der_x509(&d[0]);
+	ENSURE_GOTO(x, ERR_VERIFY, "%s: malformed certificate", what);
+	GUARD_GOTO(check_issued(x, v->root, what, "root CA"));
+	GUARD_GOTO(check_not_revoked(e->root_crl, x, what, "root CA CRL"));
+	add_cert_window(e->w, &e->nw, MAX_WINDOWS, what, x);
+	*out = x;
+	x = NULL;
+out:
+	ERR_clear_error();
+	X509_free(x);
+	free_ders(d, n);
+	return rc;
+}
+
+static int verify_signed_json(X509 *signer, const struct tdx_blob *text, const uint8_t sig[64],
+			      const char *what)
+{
+	struct p256_pub *k;
+	int rc;
+	GUARD(p256_pub_new_x509(signer, &k));
+	rc = p256_pub_verify(k, text->p, text->len, sig, what);
+	p256_pub_free(k);
+	return rc;
+}
+
+static void coll_free(struct coll_entry *e)
+{
+	if (!e)
+		return;
+	tdx_tcb_info_free(e->tcb);
+	tdx_qe_identity_free(e->qe);
+	X509_CRL_free(e->root_crl);
+	X509_CRL_free(e->pck_crl);
+	X509_free(e->pck_ca);
+	free(e);
+}
+
+static int coll_build(const struct tdx_verifier *v, const struct tdx_collateral *c,
+		      const uint8_t hash[32], struct coll_entry **out)
+{
+	struct coll_entry *e = calloc(1, sizeof(*e));
+	X509 *tcb_signer = NULL, *qe_signer = NULL;
+	struct tdx_blob d[4];
+	size_t n = 0;
+	int rc = 0;
+
+	*out = NULL;
+	ENSURE(e, ERR_NOMEM, "out of memory");
+	memcpy(e->hash, hash, 32);
+	add_cert_window(e->w, &e->nw, MAX_WINDOWS, "root CA certificate", v->root);
+	GUARD_GOTO(load_crl(&c->root_ca_crl, v->root, "root CA CRL", &e->root_crl, e));
+
+	/* TCB info: chain, signature over the exact text, then parse. */
+	GUARD_GOTO(load_signer(v, e, &c->tcb_info_issuer_chain, "TCB info signing certificate",
+			       &tcb_signer));
+	GUARD_GOTO(verify_signed_json(tcb_signer, &c->tcb_info, c->tcb_info_sig, "TCB info"));
+	if (tdx_tcb_info_parse((const char *)c->tcb_info.p, c->tcb_info.len, &e->tcb) < 0) {
+		rc = ERR_VERIFY;
+		goto out;
+	}
+	add_window(e->w, &e->nw, MAX_WINDOWS, "TCB info", e->tcb->issue_date,
+		   e->tcb->next_update);
+
+	/* QE identity: usually the same chain as TCB info. */
+	if (c->qe_identity_issuer_chain.len == c->tcb_info_issuer_chain.len &&
+	    memcmp(c->qe_identity_issuer_chain.p, c->tcb_info_issuer_chain.p,
+		   c->tcb_info_issuer_chain.len) == 0) {
+		qe_signer = tcb_signer;
+		X509_up_ref(qe_signer);
+	} else {
+		GUARD_GOTO(load_signer(v, e, &c->qe_identity_issuer_chain,
+				       "QE identity signing certificate", &qe_signer));
+	}
+	GUARD_GOTO(verify_signed_json(qe_signer, &c->qe_identity, c->qe_identity_sig,
+				      "QE identity"));
+	if (tdx_qe_identity_parse((const char *)c->qe_identity.p, c->qe_identity.len, &e->qe) < 0) {
+		rc = ERR_VERIFY;
+		goto out;
+	}
+	add_window(e->w, &e->nw, MAX_WINDOWS, "QE identity", e->qe->issue_date,
+		   e->qe->next_update);
+
+	/* PCK CRL and its issuer, the PCK Platform or Processor CA. */
+	GUARD_GOTO(load_signer(v, e, &c->pck_crl_issuer_chain, "PCK CA certificate (CRL issuer)",
+			       &e->pck_ca));
+	GUARD_GOTO(tdx_pem_certs_der(c->pck_crl_issuer_chain.p, c->pck_crl_issuer_chain.len, d, 4,
+				     &n));
+	SHA256(d[0].p, d[0].len, e->pck_ca_sha);
+	GUARD_GOTO(load_crl(&c->pck_crl, e->pck_ca, "PCK CRL", &e->pck_crl, e));
+	*out = e;
+	e = NULL;
+out:
+	if (rc < 0 && rc != ERR_VERIFY)
+		rc = err_wrap(ERR_VERIFY, "collateral");
+	free_ders(d, n);
+	X509_free(tcb_signer);
+	X509_free(qe_signer);
+	coll_free(e);
+	return rc;
+}
+
+static void chain_free(struct chain_entry *c)
+{
+	if (!c)
+		return;
+	p256_pub_free(c->leaf);
+	free(c);
+}
+
+static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
+		       const struct tdx_quote *q, const uint8_t key[32], struct chain_entry **out)
+{
+	struct chain_entry *c = calloc(1, sizeof(*c));
+	X509 *leaf = NULL, *ca = NULL;
+	struct tdx_blob d[TDX_PCK_CHAIN_MAX_CERTS];
+	uint8_t sha[32];
+	size_t n = 0;
+	int rc = 0;
+
+	*out = NULL;
+	ENSURE(c, ERR_NOMEM, "out of memory");
+	memcpy(c->key, key, 32);
+	if (tdx_pem_certs_der(q->pck_chain, q->pck_chain_len, d, TDX_PCK_CHAIN_MAX_CERTS, &n) < 0) {
+		rc = err_wrap(ERR_VERIFY, "PCK certificate chain");
+		goto out;
+	}
+	ENSURE_GOTO(n == 2 || n == 3, ERR_VERIFY,
+		    "PCK certificate chain: expected leaf, CA and root, got %zu certificates", n);
+	ENSURE_GOTO(n == 2 || is_anchor(v, &d[2]), ERR_VERIFY,
+		    "PCK certificate chain: root is not the trusted %s root CA (key mismatch)",
+		    v->simulated ? "simulated" : "Intel SGX");
+	/* The intermediate: the collateral's verified PCK CA, or a certificate
+	 * with the same key (the PCK CRL must come from the leaf's issuer). */
+	SHA256(d[1].p, d[1].len, sha);
+	if (memcmp(sha, e->pck_ca_sha, 32) == 0) {
+		ca = e->pck_ca;
+		X509_up_ref(ca);
+	} else {
+		ca = der_x509(&d[1]);
+		ENSURE_GOTO(ca, ERR_VERIFY, "PCK CA certificate: malformed");
+		GUARD_GOTO(check_issued(ca, v->root, "PCK CA certificate", "root CA"));
+		GUARD_GOTO(check_not_revoked(e->root_crl, ca, "PCK CA certificate", "root CA CRL"));
+		ENSURE_GOTO(EVP_PKEY_eq(X509_get0_pubkey(ca), X509_get0_pubkey(e->pck_ca)) == 1,
+			    ERR_VERIFY,
+			    "PCK certificate chain: its CA is not the issuer of the collateral's PCK "
+			    "CRL (platform vs processor CA?)");
+		add_cert_window(c->w, &c->nw, 3, "PCK CA certificate", ca);
+	}
+	leaf = der_x509(&d[0]);
+	ENSURE_GOTO(leaf, ERR_VERIFY, "PCK certificate: malformed");
+	GUARD_GOTO(check_issued(leaf, ca, "PCK certificate", "PCK CA"));
+	GUARD_GOTO(check_not_revoked(e->pck_crl, leaf, "PCK certificate", "PCK CRL"));
+	add_cert_window(c->w, &c->nw, 3, "PCK certificate", leaf);
+	if (tdx_pck_ext_from_cert(leaf, &c->ext) < 0) {
+		rc = err_wrap(ERR_VERIFY, "PCK certificate");
+		goto out;
+	}
+	c->ca = tdx_pck_ca_type(leaf);
+	if (memcmp(c->ext.fmspc, e->tcb->fmspc, 6) != 0) {
+		char a[13], b[13];
+		hex_encode(a, c->ext.fmspc, 6);
+		hex_encode(b, e->tcb->fmspc, 6);
+		rc = fail("FMSPC of the PCK certificate (%s) is not the TCB info's (%s)", a, b);
+		goto out;
+	}
+	ENSURE_GOTO(memcmp(c->ext.pceid, e->tcb->pceid, 2) == 0, ERR_VERIFY,
+		    "PCE-ID of the PCK certificate is not the TCB info's");
+	GUARD_GOTO(p256_pub_new_x509(leaf, &c->leaf));
+	*out = c;
+	c = NULL;
+out:
+	ERR_clear_error();
+	free_ders(d, n);
+	X509_free(leaf);
+	X509_free(ca);
+	chain_free(c);
+	return rc;
+}
+
+/* ---------- caches ---------- */
+
+static void coll_release(struct tdx_verifier *v, struct coll_entry *e)
+{
+	int last;
+	if (!e)
+		return;
+	pthread_mutex_lock(&v->mu);
+	last = --e->refs == 0;
+	pthread_mutex_unlock(&v->mu);
+	if (last)
+		coll_free(e);
+}
+
+static void chain_release(struct tdx_verifier *v, struct chain_entry *c)
+{
+	int last;
+	if (!c)
+		return;
+	pthread_mutex_lock(&v->mu);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&v->mu);
+	if (last)
+		chain_free(c);
+}
+
+static int coll_get(struct tdx_verifier *v, const struct tdx_collateral *c,
+		    struct coll_entry **out)
+{
+	struct coll_entry *e = NULL, *evict = NULL;
+	uint8_t hash[32];
+
+	GUARD(tdx_collateral_hash(c, hash));
+	pthread_mutex_lock(&v->mu);
+	for (size_t i = 0; v->cache && i < COLL_CACHE; i++)
+		if (v->colls[i] && memcmp(v->colls[i]->hash, hash, 32) == 0) {
+			e = v->colls[i];
+			e->refs++;
+			break;
+		}
+	pthread_mutex_unlock(&v->mu);
+	if (e) {
+		*out = e;
+		return 0;
+	}
+	GUARD(coll_build(v, c, hash, &e));
+	e->refs = 1;
+	if (v->cache) {
+		pthread_mutex_lock(&v->mu);
+		evict = v->colls[v->coll_next];
+		v->colls[v->coll_next] = e;
+		v->coll_next = (v->coll_next + 1) % COLL_CACHE;
+		e->refs++;
+		pthread_mutex_unlock(&v->mu);
+		coll_release(v, evict);
+	}
+	*out = e;
+	return 0;
+}
+
+static int chain_get(struct tdx_verifier *v, const struct coll_entry *e,
+		     const struct tdx_quote *q, struct chain_entry **out)
+{
+	struct chain_entry *c = NULL, *evict = NULL;
+	uint8_t key[32];
+
+	sha256_parts(key, 2, q->pck_chain, q->pck_chain_len, e->hash, (size_t)32);
+	pthread_mutex_lock(&v->mu);
+	for (size_t i = 0; v->cache && i < CHAIN_CACHE; i++)
+		if (v->chains[i] && memcmp(v->chains[i]->key, key, 32) == 0) {
+			c = v->chains[i];
+			c->refs++;
+			break;
+		}
+	pthread_mutex_unlock(&v->mu);
+	if (c) {
+		*out = c;
+		return 0;
+	}
+	GUARD(chain_build(v, e, q, key, &c));
+	c->refs = 1;
+	if (v->cache) {
+		pthread_mutex_lock(&v->mu);
+		evict = v->chains[v->chain_next];
+		v->chains[v->chain_next] = c;
+		v->chain_next = (v->chain_next + 1) % CHAIN_CACHE;
+		c->refs++;
+		pthread_mutex_unlock(&v->mu);
+		chain_release(v, evict);
+	}
+	*out = c;
+	return 0;
+}
+
+/* ---------- verifier ---------- */
+
+int tdx_verifier_new_root(const uint8_t *cert, size_t len, int simulated,
+			  struct tdx_verifier **out)
+{
+	struct tdx_verifier *v = calloc(1, sizeof(*v));
+	const unsigned char *p = cert;
+	unsigned char *der = NULL;
+	int n;
+
+	*out = NULL;
+	ENSURE(v, ERR_NOMEM, "out of memory");
+	if (len > 10 && memmem(cert, len, "-----BEGIN", 10)) {
+		BIO *b = BIO_new_mem_buf(cert, (int)len);
+		v->root = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+		BIO_free(b);
+	} else {
+		v->root = d2i_X509(NULL, &p, (long)len);
+	}
+	n = v->root ? i2d_X509(v->root, &der) : -1;
+	if (n <= 0 || EVP_PKEY_get_base_id(X509_get0_pubkey(v->root)) != EVP_PKEY_EC) {
+		OPENSSL_free(der);
+		X509_free(v->root);
+		free(v);
+		ERR_clear_error();
+		return err_set(ERR_INVAL, "trust anchor: not a P-256 X.509 certificate");
+	}
+	v->root_der = malloc((size_t)n);
+	if (!v->root_der) {
+		OPENSSL_free(der);
+		X509_free(v->root);
+		free(v);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	memcpy(v->root_der, der, (size_t)n);
+	OPENSSL_free(der);
+	v->root_der_len = (size_t)n;
+	v->simulated = simulated;
+	v->cache = 1;
+	pthread_mutex_init(&v->mu, NULL);
+	*out = v;
+	return 0;
+}
+
+int tdx_verifier_new(struct tdx_verifier **out)
+{
+	return tdx_verifier_new_root(tdx_intel_root_ca_der, tdx_intel_root_ca_der_len, 0, out);
+}
+
+static void cache_clear(struct tdx_verifier *v)
+{
+	for (size_t i = 0; i < COLL_CACHE; i++) {
+		coll_release(v, v->colls[i]);
+		v->colls[i] = NULL;
+	}
+	for (size_t i = 0; i < CHAIN_CACHE; i++) {
+		chain_release(v, v->chains[i]);
+		v->chains[i] = NULL;
+	}
+}
+
+void tdx_verifier_set_cache(struct tdx_verifier *v, int enabled)
+{
+	v->cache = enabled;
+	if (!enabled)
+		cache_clear(v);
+}
+
+void tdx_verifier_free(struct tdx_verifier *v)
+{
+	if (!v)
+		return;
+	cache_clear(v);
+	pthread_mutex_destroy(&v->mu);
+	X509_free(v->root);
+	free(v->root_der);
+	free(v);
+}
+
+/* ---------- TCB status (Intel's rules) ---------- */
+
+static int svn_ge(const uint8_t *have, const uint8_t *need, int from)
+{
+	for (int i = from; i < 16; i++)
+		if (have[i] < need[i])
+			return 0;
+	return 1;
+}
+
+/* Merge a component's status (QE or TDX module) into the level's. */
+static enum tdx_tcb_status converge(enum tdx_tcb_status level, enum tdx_tcb_status other)
+{
+	if (other == TDX_TCB_OUT_OF_DATE) {
+		if (level == TDX_TCB_UP_TO_DATE || level == TDX_TCB_SW_HARDENING_NEEDED)
+			return TDX_TCB_OUT_OF_DATE;
+		if (level == TDX_TCB_CONFIGURATION_NEEDED ||
+		    level == TDX_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)
+			return TDX_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED;
+	}
+	if (other == TDX_TCB_REVOKED)
+		return TDX_TCB_REVOKED;
+	if (other == TDX_TCB_NOT_SUPPORTED)
+		return TDX_TCB_NOT_SUPPORTED;
+	return level;
+}
+
+static const struct tdx_isv_level *isv_match(const struct tdx_isv_level *l, size_t n,
+					     unsigned svn)
+{
+	for (size_t i = 0; i < n; i++)
+		if (svn >= l[i].isvsvn)
+			return &l[i];
+	return NULL;
+}
+
+static int check_qe(const struct tdx_qe_identity *id, const struct sgx_report_body *r,
+		    struct tdx_verdict *out)
+{
+	const struct tdx_isv_level *l;
+	uint8_t misc[4] = {(uint8_t)r->miscselect, (uint8_t)(r->miscselect >> 8),
+			   (uint8_t)(r->miscselect >> 16), (uint8_t)(r->miscselect >> 24)};
+
+	ENSURE(memcmp(r->mrsigner, id->mrsigner, 32) == 0, ERR_VERIFY,
+	       "QE report: MRSIGNER is not the QE identity's");
+	ENSURE(r->isvprodid == id->isvprodid, ERR_VERIFY,
+	       "QE report: ISVPRODID %u is not the QE identity's %u", r->isvprodid, id->isvprodid);
+	for (int i = 0; i < 4; i++)
+		ENSURE((misc[i] & id->miscselect_mask[i]) ==
+			       (id->miscselect[i] & id->miscselect_mask[i]),
+		       ERR_VERIFY, "QE report: MISCSELECT does not match the QE identity");
+	for (int i = 0; i < 16; i++)
+		ENSURE((r->attributes[i] & id->attributes_mask[i]) ==
+			       (id->attributes[i] & id->attributes_mask[i]),
+		       ERR_VERIFY, "QE report: ATTRIBUTES do not match the QE identity");
+	l = isv_match(id->levels, id->n_levels, r->isvsvn);
+	if (!l) {
+		out->qe = TDX_TCB_NOT_SUPPORTED;
+		return 0;
+	}
+	out->qe = l->status;
+	tdx_advisories_merge(&out->advisories, &l->adv);
+	return 0;
+}
+
+static int check_module(const struct tdx_tcb_info *t, const struct tdx_td_body *b,
+			struct tdx_verdict *out)
+{
+	const struct tdx_module_identity *m = NULL;
+	const struct tdx_isv_level *l;
+	char id[16];
+
+	out->module = TDX_TCB_UP_TO_DATE;
+	if (b->tee_tcb_svn[1] == 0) {
+		/* Module major version 0: only tdxModule's signer and attributes. */
+		if (!t->has_module)
+			return 0;
+		ENSURE(memcmp(b->mrsignerseam, t->module_mrsigner, 48) == 0, ERR_VERIFY,
+		       "TDX module: MRSIGNERSEAM is not the TCB info's tdxModule signer");
+		for (int i = 0; i < 8; i++)
+			ENSURE((b->seam_attributes[i] & t->module_attributes_mask[i]) ==
+				       t->module_attributes[i],
+			       ERR_VERIFY, "TDX module: SEAMATTRIBUTES do not match tdxModule");
+		return 0;
+	}
+	snprintf(id, sizeof(id), "TDX_%02X", b->tee_tcb_svn[1]);
+	for (size_t i = 0; i < t->n_ids; i++)
+		if (strcasecmp(t->ids[i].id, id) == 0)
+			m = &t->ids[i];
+	ENSURE(m, ERR_VERIFY, "TDX module: no identity %s in the TCB info (module version %u)", id,
+	       b->tee_tcb_svn[1]);
+	ENSURE(memcmp(b->mrsignerseam, m->mrsigner, 48) == 0, ERR_VERIFY,
+	       "TDX module: MRSIGNERSEAM is not %s's signer", id);
+	for (int i = 0; i < 8; i++)
+		ENSURE((b->seam_attributes[i] & m->attributes_mask[i]) == m->attributes[i],
+		       ERR_VERIFY, "TDX module: SEAMATTRIBUTES do not match %s", id);
+	out->has_module_identity = 1;
+	l = isv_match(m->levels, m->n_levels, b->tee_tcb_svn[0]);
+	if (!l) {
+		out->module = TDX_TCB_NOT_SUPPORTED;
+		return fail("TCB level not supported: TDX module SVN %u is below every level of %s",
+			    b->tee_tcb_svn[0], id);
+	}
+	out->module = l->status;
+	tdx_advisories_merge(&out->advisories, &l->adv);
+	return 0;
+}
+
+static int check_tcb(const struct tdx_tcb_info *t, const struct tdx_pck_ext *pck,
+		     const struct tdx_td_body *b, struct tdx_verdict *out)
+{
+	const struct tdx_tcb_level *sgx = NULL, *tdx = NULL;
+	int from = b->tee_tcb_svn[1] > 0 ? 2 : 0; /* module SVNs go by identity */
+	enum tdx_tcb_status st;
+
+	out->platform = TDX_TCB_NOT_SUPPORTED;
+	for (size_t i = 0; i < t->n_levels && !tdx; i++) {
+		const struct tdx_tcb_level *l = &t->levels[i];
+		if (!svn_ge(pck->comp_svn, l->sgx, 0) || pck->pcesvn < l->pcesvn)
+			continue;
+		if (!sgx)
+			sgx = l;
+		if (svn_ge(b->tee_tcb_svn, l->tdx, from))
+			tdx = l;
+	}
+	if (!sgx)
+		return fail("TCB level not supported: no level matches the PCK certificate's SGX "
+			    "components and PCESVN %u",
+			    pck->pcesvn);
+	if (!tdx)
+		return fail("TCB level not supported: no level matches TEE_TCB_SVN");
+	out->platform = tdx->status;
+	out->tcb_date = tdx->date;
+	tdx_advisories_merge(&out->advisories, &tdx->adv);
+	GUARD(check_module(t, b, out));
+	st = converge(tdx->status, out->module);
+	if (st != TDX_TCB_REVOKED)
+		st = converge(st, out->qe);
+	out->status = st;
+	if (st == TDX_TCB_REVOKED)
+		return fail("TCB status Revoked");
+	if (st == TDX_TCB_NOT_SUPPORTED)
+		return fail("TCB level not supported: the QE's ISVSVN is below every QE identity "
+			    "level");
+	return 0;
+}
+
+/* ---------- the verification ---------- */
+
+static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct tdx_quote *q,
+			const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
+{
+	struct coll_entry *e = NULL;
+	struct chain_entry *ch = NULL;
+	struct p256_pub *att = NULL;
+	const uint8_t *qe_raw = raw + q->qe_report_off;
+	uint8_t h[32], in[64 + 65536];
+	int rc = 0, cached_qe = 0;
+
+	ENSURE(memcmp(q->header.qe_vendor_id, intel_qe_vendor_id, 16) == 0, ERR_VERIFY,
+	       "quote: QE vendor id is not Intel's");
+	GUARD_GOTO(coll_get(v, c, &e));
+	GUARD_GOTO(check_windows(e->w, e->nw, at, &out->collateral_expiry));
+	out->tcb_eval_number = e->tcb->eval_number;
+	GUARD_GOTO(chain_get(v, e, q, &ch));
+	GUARD_GOTO(check_windows(ch->w, ch->nw, at, &out->collateral_expiry));
+	out->pck = ch->ext;
+	out->ca = ch->ca;
+
+	/* QE report: signature by the PCK key, then its binding of the
+	 * attestation key.  A chain remembers the last report it verified. */
+	sha256_parts(h, 4, qe_raw, (size_t)TDX_QE_REPORT_SIZE, q->qe_report_sig, (size_t)64,
+		     q->att_key, (size_t)64, q->qe_auth_data, q->qe_auth_len);
+	pthread_mutex_lock(&v->mu);
+	cached_qe = ch->has_qe_ok && memcmp(ch->qe_ok, h, 32) == 0;
+	pthread_mutex_unlock(&v->mu);
+	if (!cached_qe) {
+		uint8_t want[32];
+		GUARD_GOTO(p256_pub_verify(ch->leaf, qe_raw, TDX_QE_REPORT_SIZE, q->qe_report_sig,
+					   "QE report"));
+		memcpy(in, q->att_key, 64);
+		memcpy(in + 64, q->qe_auth_data, q->qe_auth_len);
+		SHA256(in, 64 + q->qe_auth_len, want);
+		ENSURE_GOTO(memcmp(q->qe_report.report_data, want, 32) == 0, ERR_VERIFY,
+			    "QE report: REPORTDATA does not bind the attestation key (hash "
+			    "mismatch)");
+		for (int i = 32; i < 64; i++)
+			ENSURE_GOTO(q->qe_report.report_data[i] == 0, ERR_VERIFY,
+				    "QE report: REPORTDATA upper 32 bytes are not zero");
+		if (v->cache) {
+			pthread_mutex_lock(&v->mu);
+			memcpy(ch->qe_ok, h, 32);
+			ch->has_qe_ok = 1;
+			pthread_mutex_unlock(&v->mu);
+		}
+	}
+	GUARD_GOTO(check_qe(e->qe, &q->qe_report, out));
+
+	/* The quote itself. */
+	if (p256_pub_new_xy(q->att_key, &att) < 0) {
+		rc = fail("quote: attestation key is not a valid P-256 point");
+		goto out;
+	}
+	GUARD_GOTO(p256_pub_verify(att, raw, q->signed_len, q->signature, "quote"));
+
+	GUARD_GOTO(check_tcb(e->tcb, &ch->ext, &q->body, out));
+out:
+	p256_pub_free(att);
+	chain_release(v, ch);
+	coll_release(v, e);
+	return rc;
+}
+
+int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
+	       const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
+{
+	struct tdx_quote *q;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->simulated = v->simulated;
+	out->status = out->platform = out->module = out->qe = TDX_TCB_NOT_SUPPORTED;
+	rc = tdx_quote_parse(quote, len, &q);
+	if (rc == 0) {
+		ENSURE(q->qe_auth_len <= 65536, ERR_INVAL, "quote: QE auth data too large");
+		rc = verify_quote(v, quote, q, c, at, out);
+		tdx_quote_free(q);
+	}
+	if (rc < 0)
+		snprintf(out->reason, sizeof(out->reason), "%s", err_msg());
+	return rc;
+}

@@ -1,0 +1,70 @@
+/* verify.h — Intel DCAP verification of TDX quotes.
+ *
+ * tdx_verify() checks, with a precise reason on any failure:
+ *  1. the PCK chain (leaf -> PCK Platform/Processor CA -> root) to the
+ *     verifier's trust anchor, compared by key; validity at the chosen time;
+ *     the PCK CRL and root CA CRL (signature, validity, revocation);
+ *  2. TCB info and QE identity: issuer chain to the same anchor, signature
+ *     over the exact bytes, issue/next-update dates;
+ *  3. the QE report: signed by the PCK key, REPORTDATA = SHA-256(attestation
+ *     key || QE auth data) || zeros, QE identity (MRSIGNER, ISVPRODID, masked
+ *     MISCSELECT and ATTRIBUTES) and the QE's TCB status;
+ *  4. the quote signature over header || body by the attestation key;
+ *  5. the TCB status by Intel's TDX rules (SGX components and PCESVN from the
+ *     PCK certificate, TEE_TCB_SVN, TDX module identity), merged with the QE
+ *     and module statuses, with advisory IDs.
+ *
+ * A verifier is thread-safe.  It caches what quotes share — verified and
+ * parsed collateral (keyed by its hash), verified PCK chains, the last QE
+ * report verified for a chain — so a steady-state verification costs one or
+ * two P-256 checks.  Time-dependent checks are made on every call.
+ */
+#ifndef TDEXEC_TDX_VERIFY_H
+#define TDEXEC_TDX_VERIFY_H
+
+#include "tdx/collateral.h"
+#include "tdx/pck.h"
+#include "tdx/quote.h"
+#include "tdx/tcbinfo.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct tdx_verifier;
+
+/* A verifier anchored at the embedded Intel SGX Root CA. */
+int tdx_verifier_new(struct tdx_verifier **out);
+/* A verifier anchored at another root (DER or PEM), e.g. the simulated
+ * TD's root_ca.pem; its verdicts say `simulated`. */
+int tdx_verifier_new_root(const uint8_t *cert, size_t len, int simulated,
+			  struct tdx_verifier **out);
+void tdx_verifier_free(struct tdx_verifier *v);
+/* Turn caching off (every call verifies everything) or on (default). */
+void tdx_verifier_set_cache(struct tdx_verifier *v, int enabled);
+
+struct tdx_verdict {
+	int simulated;                    /* the anchor is a simulated root */
+	enum tdx_tcb_status status;       /* final, after merging */
+	enum tdx_tcb_status platform;     /* the matched TCB level's status */
+	enum tdx_tcb_status module;       /* TDX module identity's status */
+	enum tdx_tcb_status qe;           /* QE identity's status */
+	int has_module_identity;          /* module status came from tdxModuleIdentities */
+	struct tdx_advisories advisories; /* union of the three */
+	time_t tcb_date;                  /* of the matched platform level */
+	time_t collateral_expiry;         /* earliest end of any validity window */
+	struct tdx_pck_ext pck;           /* from the PCK certificate */
+	enum tdx_pck_ca ca;
+	int tcb_eval_number;
+	char reason[512]; /* why verification failed; "" on success */
+};
+
+/* Verify `len` bytes of quote at time `at` with collateral `c`.  Returns 0
+ * when the quote is authentic and its TCB level is supported and not
+ * revoked (the status may still be OutOfDate etc.: policy decides);
+ * otherwise ERR_VERIFY (or a parse error) with the reason in err_msg() and
+ * out->reason.  `out` is always filled as far as verification got. */
+int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
+	       const struct tdx_collateral *c, time_t at, struct tdx_verdict *out);
+
+#endif

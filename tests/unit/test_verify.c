@@ -1,0 +1,490 @@
+/* DCAP verification: every real quote gets the verdict its provenance
+ * gives (tests/data/tdx/verify.tsv), and every kind of tampering is refused
+ * with the right reason (using the simulated TD, whose keys the test holds,
+ * to craft valid-but-wrong inputs). */
+#include "testutil.h"
+
+#include "crypto/p256.h"
+#include "tdx/collateral.h"
+#include "tdx/intel_root.h"
+#include "tdx/policy.h"
+#include "tdx/quote.h"
+#include "tdx/sim.h"
+#include "tdx/verify.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1751000000
+
+static char *simdir;
+
+static int setup(void **state)
+{
+	struct tdx_sim_opts o = {T0, 30, 0};
+	(void)state;
+	simdir = td_tmpdir();
+	if (tdx_sim_init(simdir, &o) < 0) {
+		fprintf(stderr, "%s\n", err_msg());
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	td_rmtree(simdir);
+	free(simdir);
+	return 0;
+}
+
+static struct tdx_collateral *load_coll(const char *path)
+{
+	struct tdx_collateral *c;
+	if (tdx_collateral_load(path, &c) < 0)
+		fail_msg("%s", err_msg());
+	return c;
+}
+
+static void intel_root_is_the_published_one(void **state)
+{
+	uint8_t h[32];
+	char hex[65];
+	X509 *x;
+	const unsigned char *p = tdx_intel_root_ca_der;
+	unsigned char *spki = NULL;
+	int n;
+	(void)state;
+	SHA256(tdx_intel_root_ca_der, tdx_intel_root_ca_der_len, h);
+	hex_encode(hex, h, 32);
+	assert_string_equal(hex, "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
+	x = d2i_X509(NULL, &p, (long)tdx_intel_root_ca_der_len);
+	assert_non_null(x);
+	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
+	SHA256(spki, (size_t)n, h);
+	hex_encode(hex, h, 32);
+	assert_string_equal(hex, "a0af031289f5d5d4132f9186068a7fc13628633ba235777472e29b6b6c67a49e");
+	OPENSSL_free(spki);
+	X509_free(x);
+}
+
+static void real_quotes_get_their_documented_verdicts(void **state)
+{
+	char line[1024], q[256], c[256], want[256], path[600];
+	struct tdx_verifier *v;
+	FILE *f;
+	int n = 0;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/tdx/verify.tsv", TEST_DATA);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(tdx_verifier_new(&v), 0);
+	while (fgets(line, sizeof(line), f)) {
+		struct tdx_collateral *coll;
+		struct tdx_verdict d;
+		uint8_t *buf;
+		size_t len;
+		long long at;
+		int rc;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		assert_int_equal(sscanf(line, "%255s %255s %lld %255[^\n]", q, c, &at, want), 4);
+		snprintf(path, sizeof(path), "tdx/%s", q);
+		buf = td_read(path, &len);
+		snprintf(path, sizeof(path), "%s/tdx/%s", TEST_DATA, c);
+		coll = load_coll(path);
+		/* Twice: the second call runs from the caches. */
+		for (int pass = 0; pass < 2; pass++) {
+			rc = tdx_verify(v, buf, len, coll, (time_t)at, &d);
+			if (strncmp(want, "ok:", 3) == 0) {
+				if (rc != 0)
+					fail_msg("%s @%lld: %s", q, at, d.reason);
+				assert_string_equal(tdx_tcb_status_name(d.status), want + 3);
+				assert_false(d.simulated);
+			} else {
+				assert_true(rc < 0);
+				if (!strstr(d.reason, want + 5))
+					fail_msg("%s @%lld: reason '%s' lacks '%s'", q, at, d.reason,
+						 want + 5);
+			}
+		}
+		tdx_collateral_free(coll);
+		free(buf);
+		n++;
+	}
+	fclose(f);
+	tdx_verifier_free(v);
+	assert_true(n >= 15);
+}
+
+/* ---- the simulated TD: quotes and collateral the test can re-sign ---- */
+
+static void sim_quote(const char *measurements, uint8_t **q, size_t *len)
+{
+	struct tdx_sim *s;
+	uint8_t rd[64] = {7};
+	if (tdx_sim_load(simdir, measurements, &s) < 0)
+		fail_msg("%s", err_msg());
+	assert_int_equal(tdx_sim_quote(s, rd, q, len), 0);
+	tdx_sim_free(s);
+}
+
+static struct tdx_verifier *sim_verifier(void)
+{
+	struct tdx_verifier *v;
+	char p[512];
+	uint8_t *root;
+	size_t n;
+	snprintf(p, sizeof(p), "%s/root_ca.pem", simdir);
+	assert_int_equal(file_read(p, 1 << 16, &root, &n), 0);
+	assert_int_equal(tdx_verifier_new_root(root, n, 1, &v), 0);
+	free(root);
+	return v;
+}
+
+static struct tdx_collateral *sim_coll(void)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/collateral", simdir);
+	return load_coll(p);
+}
+
+/* Verify and expect failure with `want` in the reason (NULL: success). */
+static void expect(struct tdx_verifier *v, const uint8_t *q, size_t len,
+		   const struct tdx_collateral *c, time_t at, const char *want)
+{
+	struct tdx_verdict d;
+	int rc = tdx_verify(v, q, len, c, at, &d);
+	if (!want) {
+		if (rc != 0)
+			fail_msg("expected success, got: %s", d.reason);
+		return;
+	}
+	if (rc == 0)
+		fail_msg("expected failure '%s', got success", want);
+	if (!strstr(d.reason, want))
+		fail_msg("reason '%s' lacks '%s'", d.reason, want);
+}
+
+static void sim_quotes_verify_only_with_the_sim_root(void **state)
+{
+	struct tdx_verifier *intel, *sim = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	struct tdx_verdict d;
+	uint8_t *q;
+	size_t len;
+	(void)state;
+
+	sim_quote(NULL, &q, &len);
+	assert_int_equal(tdx_verify(sim, q, len, c, T0 + 60, &d), 0);
+	assert_true(d.simulated);
+	assert_int_equal(d.status, TDX_TCB_UP_TO_DATE);
+	assert_true(d.has_module_identity);
+	assert_memory_equal(d.pck.fmspc, "SIM\0\0\0", 6);
+	assert_int_equal(tdx_verifier_new(&intel), 0);
+	expect(intel, q, len, c, T0 + 60, "not issued by the expected CA");
+	tdx_verifier_free(intel);
+	tdx_collateral_free(c);
+	tdx_verifier_free(sim);
+	free(q);
+}
+
+static void tampered_quotes_are_refused_with_the_reason(void **state)
+{
+	struct tdx_verifier *v = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	struct tdx_quote *pq;
+	uint8_t *q;
+	size_t len, sig, qe;
+	(void)state;
+
+	sim_quote(NULL, &q, &len);
+	assert_int_equal(tdx_quote_parse(q, len, &pq), 0);
+	sig = pq->signed_len + 4;
+	qe = pq->qe_report_off;
+	tdx_quote_free(pq);
+	expect(v, q, len, c, T0 + 60, NULL);
+
+	static const struct {
+		const char *what;
+		long off; /* < 0: relative to the signature data */
+		const char *want;
+	} cases[] = {
+		{"header user data", 40, "quote: signature does not verify"},
+		{"TEE_TCB_SVN", 48, "quote: signature does not verify"},
+		{"MRTD", 184, "quote: signature does not verify"},
+		{"RTMR3", 520, "quote: signature does not verify"},
+		{"REPORTDATA", 600, "quote: signature does not verify"},
+		{"QE vendor id", 12, "QE vendor id is not Intel's"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		q[cases[i].off] ^= 0x01;
+		expect(v, q, len, c, T0 + 60, cases[i].want);
+		q[cases[i].off] ^= 0x01;
+	}
+	/* Signature data: quote signature, attestation key, QE report, its
+	 * signature, QE auth data. */
+	q[sig + 10] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, "quote: signature does not verify");
+	q[sig + 10] ^= 0x01;
+	q[sig + 64 + 5] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, "");
+	q[sig + 64 + 5] ^= 0x01;
+	q[qe + 258] ^= 0x01; /* ISVSVN */
+	expect(v, q, len, c, T0 + 60, "QE report: signature does not verify");
+	q[qe + 258] ^= 0x01;
+	q[qe + 384 + 3] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, "QE report: signature does not verify");
+	q[qe + 384 + 3] ^= 0x01;
+	q[qe + 384 + 64 + 2 + 1] ^= 0x01; /* QE auth data */
+	expect(v, q, len, c, T0 + 60, "REPORTDATA does not bind the attestation key");
+	q[qe + 384 + 64 + 2 + 1] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, NULL);
+	/* Time outside the windows. */
+	expect(v, q, len, c, T0 - 1, "is not valid yet");
+	expect(v, q, len, c, T0 + 31 * 86400, "expired");
+	tdx_collateral_free(c);
+	tdx_verifier_free(v);
+	free(q);
+}
+
+static void tampered_collateral_is_refused(void **state)
+{
+	struct tdx_verifier *v = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	uint8_t *q;
+	size_t len;
+	(void)state;
+
+	sim_quote(NULL, &q, &len);
+	c->tcb_info.p[20] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, "TCB info: signature does not verify");
+	c->tcb_info.p[20] ^= 0x01;
+	c->qe_identity.p[30] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, "QE identity: signature does not verify");
+	c->qe_identity.p[30] ^= 0x01;
+	c->tcb_info_sig[7] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, "TCB info: signature does not verify");
+	c->tcb_info_sig[7] ^= 0x01;
+	c->pck_crl.p[c->pck_crl.len - 5] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, "PCK CRL");
+	c->pck_crl.p[c->pck_crl.len - 5] ^= 0x01;
+	c->root_ca_crl.p[c->root_ca_crl.len - 5] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, "root CA CRL");
+	c->root_ca_crl.p[c->root_ca_crl.len - 5] ^= 0x01;
+	expect(v, q, len, c, T0 + 60, NULL);
+	tdx_collateral_free(c);
+	tdx_verifier_free(v);
+	free(q);
+}
+
+/* A PCK CRL, signed by the simulated PCK CA, that lists `serial`. */
+static void revoke(struct tdx_collateral *c, X509 *leaf)
+{
+	char p[512];
+	FILE *f;
+	EVP_PKEY *key;
+	X509 *ca;
+	X509_CRL *crl = X509_CRL_new();
+	X509_REVOKED *r = X509_REVOKED_new();
+	ASN1_TIME *t1 = ASN1_TIME_set(NULL, T0), *t2 = ASN1_TIME_set(NULL, T0 + 86400);
+	unsigned char *der = NULL;
+	int n;
+
+	snprintf(p, sizeof(p), "%s/pck_platform_ca.key", simdir);
+	f = fopen(p, "r");
+	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/pck_platform_ca.pem", simdir);
+	f = fopen(p, "r");
+	ca = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	X509_CRL_set_version(crl, 1);
+	X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
+	X509_CRL_set1_lastUpdate(crl, t1);
+	X509_CRL_set1_nextUpdate(crl, t2);
+	X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(leaf));
+	X509_REVOKED_set_revocationDate(r, t1);
+	X509_CRL_add0_revoked(crl, r);
+	X509_CRL_sort(crl);
+	assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+	n = i2d_X509_CRL(crl, &der);
+	free(c->pck_crl.p);
+	c->pck_crl.p = malloc((size_t)n);
+	memcpy(c->pck_crl.p, der, (size_t)n);
+	c->pck_crl.len = (size_t)n;
+	OPENSSL_free(der);
+	ASN1_TIME_free(t1);
+	ASN1_TIME_free(t2);
+	X509_CRL_free(crl);
+	X509_free(ca);
+	EVP_PKEY_free(key);
+}
+
+static void a_revoked_pck_certificate_is_refused(void **state)
+{
+	struct tdx_verifier *v = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	char p[512];
+	uint8_t *q;
+	size_t len;
+	FILE *f;
+	X509 *leaf;
+	(void)state;
+
+	snprintf(p, sizeof(p), "%s/pck.pem", simdir);
+	f = fopen(p, "r");
+	leaf = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	sim_quote(NULL, &q, &len);
+	revoke(c, leaf);
+	expect(v, q, len, c, T0 + 60, "PCK certificate (serial ");
+	expect(v, q, len, c, T0 + 60, "is revoked by the PCK CRL");
+	X509_free(leaf);
+	tdx_collateral_free(c);
+	tdx_verifier_free(v);
+	free(q);
+}
+
+static void policy_refuses_debug_and_unexpected_measurements(void **state)
+{
+	struct tdx_verifier *v = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	struct tdx_policy *pol;
+	struct tdx_quote *pq;
+	struct tdx_verdict d;
+	struct tdx_td_body b;
+	char p[512], pol_text[1024], mrtd[97];
+	json_t *m = json_array();
+	uint8_t *q;
+	size_t len;
+	(void)state;
+
+	/* A debug TD: still a valid quote, refused by the default policy. */
+	snprintf(p, sizeof(p), "%s/td.json", simdir);
+	assert_int_equal(tdx_sim_measurements_load(p, &b), 0);
+	b.td_attributes[0] |= 0x01;
+	snprintf(p, sizeof(p), "%s/debug.json", simdir);
+	assert_int_equal(tdx_sim_measurements_save(p, &b), 0);
+	sim_quote(p, &q, &len);
+	assert_int_equal(tdx_verify(v, q, len, c, T0 + 60, &d), 0);
+	assert_int_equal(tdx_quote_parse(q, len, &pq), 0);
+	assert_int_equal(tdx_policy_default(&pol), 0);
+	assert_int_equal(tdx_policy_check(pol, pq, &d, m), ERR_VERIFY);
+	assert_non_null(strstr(json_string_value(json_array_get(m, 0)), "DEBUG"));
+	tdx_policy_free(pol);
+
+	/* Every mismatch is named, not only the first. */
+	hex_encode(mrtd, pq->body.mrtd, 48);
+	mrtd[0] = mrtd[0] == '0' ? '1' : '0';
+	snprintf(pol_text, sizeof(pol_text),
+		 "{\"allow_debug\": true, \"tcb_status\": [\"OutOfDate\"],"
+		 " \"measurements\": {\"MRTD\": [\"%s\"]}, \"min_qe_isvsvn\": 5}",
+		 mrtd);
+	assert_int_equal(tdx_policy_from_json(pol_text, strlen(pol_text), NULL, &pol), 0);
+	json_array_clear(m);
+	assert_int_equal(tdx_policy_check(pol, pq, &d, m), ERR_VERIFY);
+	assert_int_equal(json_array_size(m), 3);
+	assert_non_null(strstr(json_string_value(json_array_get(m, 0)), "UpToDate is not accepted"));
+	assert_non_null(strstr(json_string_value(json_array_get(m, 1)), "MRTD"));
+	assert_non_null(strstr(json_string_value(json_array_get(m, 2)), "QE ISVSVN 4"));
+	tdx_policy_free(pol);
+
+	/* Bad policies are refused with the member named. */
+	{
+		static const char *const bad[][2] = {
+			{"{\"mrtd\": 1}", "unknown member \"mrtd\""},
+			{"{\"measurements\": {\"MRTD\": \"00\"}}", "MRTD: expected 96 hex digits"},
+			{"{\"measurements\": {\"RTMR9\": \"00\"}}", "unknown field \"RTMR9\""},
+			{"{\"tcb_status\": [\"Fine\"]}", "unknown TCB status"},
+			{"{\"allow_debug\": 1}", "\"allow_debug\" must be true or false"},
+			{"[]", "expected a JSON object"},
+			{"{", "invalid JSON"},
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			assert_int_equal(tdx_policy_from_json(bad[i][0], strlen(bad[i][0]), NULL,
+							      &pol),
+					 ERR_INVAL);
+			if (!strstr(err_msg(), bad[i][1]))
+				fail_msg("policy %s: '%s' lacks '%s'", bad[i][0], err_msg(),
+					 bad[i][1]);
+		}
+	}
+
+	json_decref(m);
+	tdx_quote_free(pq);
+	tdx_collateral_free(c);
+	tdx_verifier_free(v);
+	free(q);
+}
+
+struct worker {
+	struct tdx_verifier *v;
+	const struct tdx_collateral *c;
+	const uint8_t *q;
+	size_t len;
+	int ok;
+};
+
+static void *verify_many(void *arg)
+{
+	struct worker *w = arg;
+	struct tdx_verdict d;
+	for (int i = 0; i < 40; i++)
+		w->ok += tdx_verify(w->v, w->q, w->len, w->c, T0 + 60, &d) == 0;
+	return NULL;
+}
+
+static void one_verifier_serves_many_threads(void **state)
+{
+	struct tdx_verifier *v = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	struct worker w[4];
+	pthread_t t[4];
+	uint8_t *q;
+	size_t len;
+	(void)state;
+
+	sim_quote(NULL, &q, &len);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){v, c, q, len, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, verify_many, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].ok, 40);
+	}
+	/* With the cache off the answers are the same. */
+	tdx_verifier_set_cache(v, 0);
+	expect(v, q, len, c, T0 + 60, NULL);
+	q[200] ^= 1;
+	expect(v, q, len, c, T0 + 60, "quote: signature does not verify");
+	tdx_collateral_free(c);
+	tdx_verifier_free(v);
+	free(q);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(intel_root_is_the_published_one),
+		cmocka_unit_test(real_quotes_get_their_documented_verdicts),
+		cmocka_unit_test(sim_quotes_verify_only_with_the_sim_root),
+		cmocka_unit_test(tampered_quotes_are_refused_with_the_reason),
+		cmocka_unit_test(tampered_collateral_is_refused),
+		cmocka_unit_test(a_revoked_pck_certificate_is_refused),
+		cmocka_unit_test(policy_refuses_debug_and_unexpected_measurements),
+		cmocka_unit_test(one_verifier_serves_many_threads),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
