@@ -55,8 +55,7 @@ demo: deps build
 	@scripts/demo $(BUILD)/tdexec
 
 bench: deps build
-	@ninja -C $(BUILD) bench_quote >/dev/null
-	@$(BUILD)/bench/bench_quote tests/data/tdx
+	@bench/run $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -2,14 +2,13 @@
 
 #include "crypto/p256.h"
 #include "tdx/intel_root.h"
+#include "tdx/x509lite.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/timefmt.h"
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/sha.h>
-#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,14 +29,17 @@ struct window {
 	time_t from, until;
 };
 
-/* Collateral verified against the anchor and parsed; immutable once built. */
+/* Collateral verified against the anchor and parsed; immutable once built.
+ * The CRL and CA structures point into the entry's own copies of the DER. */
 struct coll_entry {
 	uint8_t hash[32];
 	int refs;
 	struct tdx_tcb_info *tcb;
 	struct tdx_qe_identity *qe;
-	X509_CRL *root_crl, *pck_crl;
-	X509 *pck_ca; /* issuer of the PCK CRL, verified against the anchor */
+	uint8_t *root_crl_der, *pck_crl_der, *pck_ca_der;
+	struct crl_lite root_crl, pck_crl;
+	struct x509_lite pck_ca; /* issuer of the PCK CRL, verified against the anchor */
+	struct p256_pub *pck_ca_pub;
 	uint8_t pck_ca_sha[32];
 	struct window w[MAX_WINDOWS];
 	size_t nw;
@@ -57,9 +59,10 @@ struct chain_entry {
 };
 
 struct tdx_verifier {
-	X509 *root;
 	uint8_t *root_der;
 	size_t root_der_len;
+	struct x509_lite root;
+	struct p256_pub *root_pub;
 	int simulated;
 	int cache;
 	pthread_mutex_t mu;
@@ -81,14 +84,6 @@ static int fail(const char *fmt, ...)
 	return ERR_VERIFY;
 }
 
-static time_t asn1_time(const ASN1_TIME *t)
-{
-	struct tm tm;
-	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
-		return -1;
-	return timegm(&tm);
-}
-
 static void add_window(struct window *w, size_t *n, size_t cap, const char *what, time_t from,
 		       time_t until)
 {
@@ -100,18 +95,16 @@ static void add_window(struct window *w, size_t *n, size_t cap, const char *what
 	}
 }
 
-static void add_cert_window(struct window *w, size_t *n, size_t cap, const char *what, X509 *x)
+static void add_cert_window(struct window *w, size_t *n, size_t cap, const char *what,
+			    const struct x509_lite *x)
 {
-	add_window(w, n, cap, what, asn1_time(X509_get0_notBefore(x)),
-		   asn1_time(X509_get0_notAfter(x)));
+	add_window(w, n, cap, what, x->not_before, x->not_after);
 }
 
 static int check_windows(const struct window *w, size_t n, time_t at, time_t *expiry)
 {
 	char t[32];
 	for (size_t i = 0; i < n; i++) {
-		if (w[i].from < 0 || w[i].until < 0)
-			return fail("%s has an unreadable validity time", w[i].what);
 		if (at < w[i].from) {
 			time_format(w[i].from, t);
 			return fail("%s is not valid yet (valid from %s)", w[i].what, t);
@@ -126,102 +119,89 @@ static int check_windows(const struct window *w, size_t n, time_t at, time_t *ex
 	return 0;
 }
 
-static X509 *der_x509(const struct tdx_blob *b)
-{
-	const unsigned char *p = b->p;
-	X509 *x = d2i_X509(NULL, &p, (long)b->len);
-	if (x && p != b->p + b->len) {
-		X509_free(x);
-		x = NULL;
-	}
-	return x;
-}
-
 static void free_ders(struct tdx_blob *d, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(d[i].p);
 }
 
-/* Is this certificate the anchor?  Same bytes, or else same key. */
-static int is_anchor(const struct tdx_verifier *v, const struct tdx_blob *der)
+static int span_eq(struct der_span a, struct der_span b)
 {
-	X509 *x;
-	int same;
-	if (der->len == v->root_der_len && memcmp(der->p, v->root_der, der->len) == 0)
-		return 1;
-	x = der_x509(der);
-	same = x && EVP_PKEY_eq(X509_get0_pubkey(x), X509_get0_pubkey(v->root)) == 1;
-	X509_free(x);
-	return same;
+	return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
 }
 
-/* child was issued and signed by parent. */
-static int check_issued(X509 *child, X509 *parent, const char *what, const char *by)
+static int parse_cert(const struct tdx_blob *der, const char *what, struct x509_lite *x)
 {
-	ENSURE(X509_NAME_cmp(X509_get_issuer_name(child), X509_get_subject_name(parent)) == 0,
-	       ERR_VERIFY, "%s: issuer name is not the subject of the %s", what, by);
-	ENSURE(X509_check_ca(parent) >= 1, ERR_VERIFY, "%s: the %s is not a CA", what, by);
-	if (X509_verify(child, X509_get0_pubkey(parent)) != 1) {
-		ERR_clear_error();
+	/* The parser's message already names `what`. */
+	return x509_lite_parse(der->p, der->len, what, x) < 0 ? ERR_VERIFY : 0;
+}
+
+/* Is this certificate the anchor?  Same bytes, or else the same key. */
+static int is_anchor(const struct tdx_verifier *v, const struct tdx_blob *der)
+{
+	struct x509_lite x;
+	if (der->len == v->root_der_len && memcmp(der->p, v->root_der, der->len) == 0)
+		return 1;
+	return x509_lite_parse(der->p, der->len, "root", &x) == 0 &&
+	       memcmp(x.pub, v->root.pub, 64) == 0;
+}
+
+/* child was issued and signed by parent (whose key is `pub`). */
+static int check_issued(const struct x509_lite *child, const struct x509_lite *parent,
+			const struct p256_pub *pub, const char *what, const char *by)
+{
+	ENSURE(span_eq(child->issuer, parent->subject), ERR_VERIFY,
+	       "%s: issuer name is not the subject of the %s", what, by);
+	ENSURE(parent->is_ca, ERR_VERIFY, "%s: the %s is not a CA", what, by);
+	ENSURE(parent->key_usage < 0 || (parent->key_usage & X509L_KU_KEY_CERT_SIGN), ERR_VERIFY,
+	       "%s: the %s may not sign certificates (keyUsage)", what, by);
+	if (p256_pub_verify(pub, child->tbs.p, child->tbs.len, child->sig, what) < 0)
 		return fail("%s: signature by the %s does not verify", what, by);
-	}
 	return 0;
 }
 
-static int check_not_revoked(X509_CRL *crl, X509 *cert, const char *what, const char *crlname)
+static int check_not_revoked(const struct crl_lite *crl, const struct x509_lite *x,
+			     const char *what, const char *crlname)
 {
-	X509_REVOKED *r;
-	char *serial;
-	ASN1_INTEGER *sn = X509_get_serialNumber(cert);
-	if (X509_CRL_get0_by_serial(crl, &r, sn) != 1)
+	char serial[41];
+	if (!crl_lite_revoked(crl, &x->serial))
 		return 0;
-	{
-		BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
-		serial = bn ? BN_bn2hex(bn) : NULL;
-		BN_free(bn);
-	}
-	fail("%s (serial %s) is revoked by the %s", what, serial ? serial : "?", crlname);
-	OPENSSL_free(serial);
-	return ERR_VERIFY;
+	hex_encode(serial, x->serial.p, x->serial.len < 20 ? x->serial.len : 20);
+	return fail("%s (serial %s) is revoked by the %s", what, serial, crlname);
 }
 
-static int load_crl(const struct tdx_blob *b, X509 *issuer, const char *what, X509_CRL **out,
-		    struct coll_entry *e)
+/* Copy a CRL into the entry, check its issuer, signature and window. */
+static int load_crl(const struct tdx_blob *b, const struct x509_lite *issuer,
+		    const struct p256_pub *pub, const char *what, uint8_t **der,
+		    struct crl_lite *crl, struct coll_entry *e)
 {
-	const unsigned char *p = b->p;
-	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)b->len);
-
-	*out = NULL;
-	if (!crl || p != b->p + b->len) {
-		X509_CRL_free(crl);
-		ERR_clear_error();
-		return fail("%s: not a DER CRL", what);
-	}
-	*out = crl;
-	ENSURE(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) == 0,
-	       ERR_VERIFY, "%s: not issued by the expected CA (collateral for another root?)", what);
-	if (X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1) {
-		ERR_clear_error();
+	*der = malloc(b->len ? b->len : 1);
+	ENSURE(*der, ERR_NOMEM, "out of memory");
+	memcpy(*der, b->p, b->len);
+	if (crl_lite_parse(*der, b->len, what, crl) < 0)
+		return ERR_VERIFY;
+	ENSURE(span_eq(crl->issuer, issuer->subject), ERR_VERIFY,
+	       "%s: not issued by the expected CA (collateral for another root?)", what);
+	ENSURE(issuer->key_usage < 0 || (issuer->key_usage & X509L_KU_CRL_SIGN), ERR_VERIFY,
+	       "%s: its issuer may not sign CRLs (keyUsage)", what);
+	if (p256_pub_verify(pub, crl->tbs.p, crl->tbs.len, crl->sig, what) < 0)
 		return fail("%s: signature does not verify", what);
-	}
-	ENSURE(X509_CRL_get0_nextUpdate(crl), ERR_VERIFY, "%s: no nextUpdate", what);
-	add_window(e->w, &e->nw, MAX_WINDOWS, what, asn1_time(X509_CRL_get0_lastUpdate(crl)),
-		   asn1_time(X509_CRL_get0_nextUpdate(crl)));
+	add_window(e->w, &e->nw, MAX_WINDOWS, what, crl->this_update, crl->next_update);
 	return 0;
 }
 
 /* A collateral issuer chain [signer, root]: the signer verified by the
- * anchor and not revoked by the root CRL. */
+ * anchor and not revoked by the root CRL.  Returns the signer's DER (free())
+ * and its parsed form pointing into it. */
 static int load_signer(const struct tdx_verifier *v, struct coll_entry *e,
-		       const struct tdx_blob *pem, const char *what, X509 **out)
+		       const struct tdx_blob *pem, const char *what, struct tdx_blob *der,
+		       struct x509_lite *x)
 {
 	struct tdx_blob d[4];
 	size_t n;
-	X509 *x = NULL;
 	int rc = 0;
 
-	*out = NULL;
+	der->p = NULL;
 	if (tdx_pem_certs_der(pem->p, pem->len, d, 4, &n) < 0)
 		return err_wrap(ERR_VERIFY, "%s", what);
 	ENSURE_GOTO(n == 2, ERR_VERIFY, "%s: expected 2 certificates (signer, root), got %zu", what,
@@ -229,26 +209,23 @@ static int load_signer(const struct tdx_verifier *v, struct coll_entry *e,
 	ENSURE_GOTO(is_anchor(v, &d[1]), ERR_VERIFY,
 		    "%s: root is not the trusted %s root CA (key mismatch)", what,
 		    v->simulated ? "simulated" : "Intel SGX");
-	x = der_x509(&d[0]);
-	ENSURE_GOTO(x, ERR_VERIFY, "%s: malformed certificate", what);
-	GUARD_GOTO(check_issued(x, v->root, what, "root CA"));
-	GUARD_GOTO(check_not_revoked(e->root_crl, x, what, "root CA CRL"));
+	GUARD_GOTO(parse_cert(&d[0], what, x));
+	GUARD_GOTO(check_issued(x, &v->root, v->root_pub, what, "root CA"));
+	GUARD_GOTO(check_not_revoked(&e->root_crl, x, what, "root CA CRL"));
 	add_cert_window(e->w, &e->nw, MAX_WINDOWS, what, x);
-	*out = x;
-	x = NULL;
+	*der = d[0];
+	d[0].p = NULL;
 out:
-	ERR_clear_error();
-	X509_free(x);
 	free_ders(d, n);
 	return rc;
 }
 
-static int verify_signed_json(X509 *signer, const struct tdx_blob *text, const uint8_t sig[64],
-			      const char *what)
+static int verify_signed_json(const struct x509_lite *signer, const struct tdx_blob *text,
+			      const uint8_t sig[64], const char *what)
 {
 	struct p256_pub *k;
 	int rc;
-	GUARD(p256_pub_new_x509(signer, &k));
+	GUARD(p256_pub_new_xy(signer->pub, &k));
 	rc = p256_pub_verify(k, text->p, text->len, sig, what);
 	p256_pub_free(k);
 	return rc;
@@ -260,9 +237,10 @@ static void coll_free(struct coll_entry *e)
 		return;
 	tdx_tcb_info_free(e->tcb);
 	tdx_qe_identity_free(e->qe);
-	X509_CRL_free(e->root_crl);
-	X509_CRL_free(e->pck_crl);
-	X509_free(e->pck_ca);
+	free(e->root_crl_der);
+	free(e->pck_crl_der);
+	free(e->pck_ca_der);
+	p256_pub_free(e->pck_ca_pub);
 	free(e);
 }
 
@@ -270,21 +248,21 @@ static int coll_build(const struct tdx_verifier *v, const struct tdx_collateral 
 		      const uint8_t hash[32], struct coll_entry **out)
 {
 	struct coll_entry *e = calloc(1, sizeof(*e));
-	X509 *tcb_signer = NULL, *qe_signer = NULL;
-	struct tdx_blob d[4];
-	size_t n = 0;
+	struct tdx_blob tcb_der = {NULL, 0}, qe_der = {NULL, 0}, ca_der = {NULL, 0};
+	struct x509_lite tcb_signer, qe_signer;
 	int rc = 0;
 
 	*out = NULL;
 	ENSURE(e, ERR_NOMEM, "out of memory");
 	memcpy(e->hash, hash, 32);
-	add_cert_window(e->w, &e->nw, MAX_WINDOWS, "root CA certificate", v->root);
-	GUARD_GOTO(load_crl(&c->root_ca_crl, v->root, "root CA CRL", &e->root_crl, e));
+	add_cert_window(e->w, &e->nw, MAX_WINDOWS, "root CA certificate", &v->root);
+	GUARD_GOTO(load_crl(&c->root_ca_crl, &v->root, v->root_pub, "root CA CRL",
+			    &e->root_crl_der, &e->root_crl, e));
 
 	/* TCB info: chain, signature over the exact text, then parse. */
 	GUARD_GOTO(load_signer(v, e, &c->tcb_info_issuer_chain, "TCB info signing certificate",
-			       &tcb_signer));
-	GUARD_GOTO(verify_signed_json(tcb_signer, &c->tcb_info, c->tcb_info_sig, "TCB info"));
+			       &tcb_der, &tcb_signer));
+	GUARD_GOTO(verify_signed_json(&tcb_signer, &c->tcb_info, c->tcb_info_sig, "TCB info"));
 	if (tdx_tcb_info_parse((const char *)c->tcb_info.p, c->tcb_info.len, &e->tcb) < 0) {
 		rc = ERR_VERIFY;
 		goto out;
@@ -297,12 +275,11 @@ static int coll_build(const struct tdx_verifier *v, const struct tdx_collateral 
 	    memcmp(c->qe_identity_issuer_chain.p, c->tcb_info_issuer_chain.p,
 		   c->tcb_info_issuer_chain.len) == 0) {
 		qe_signer = tcb_signer;
-		X509_up_ref(qe_signer);
 	} else {
 		GUARD_GOTO(load_signer(v, e, &c->qe_identity_issuer_chain,
-				       "QE identity signing certificate", &qe_signer));
+				       "QE identity signing certificate", &qe_der, &qe_signer));
 	}
-	GUARD_GOTO(verify_signed_json(qe_signer, &c->qe_identity, c->qe_identity_sig,
+	GUARD_GOTO(verify_signed_json(&qe_signer, &c->qe_identity, c->qe_identity_sig,
 				      "QE identity"));
 	if (tdx_qe_identity_parse((const char *)c->qe_identity.p, c->qe_identity.len, &e->qe) < 0) {
 		rc = ERR_VERIFY;
@@ -313,19 +290,21 @@ static int coll_build(const struct tdx_verifier *v, const struct tdx_collateral 
 
 	/* PCK CRL and its issuer, the PCK Platform or Processor CA. */
 	GUARD_GOTO(load_signer(v, e, &c->pck_crl_issuer_chain, "PCK CA certificate (CRL issuer)",
-			       &e->pck_ca));
-	GUARD_GOTO(tdx_pem_certs_der(c->pck_crl_issuer_chain.p, c->pck_crl_issuer_chain.len, d, 4,
-				     &n));
-	SHA256(d[0].p, d[0].len, e->pck_ca_sha);
-	GUARD_GOTO(load_crl(&c->pck_crl, e->pck_ca, "PCK CRL", &e->pck_crl, e));
+			       &ca_der, &e->pck_ca));
+	e->pck_ca_der = ca_der.p; /* e->pck_ca points into it */
+	ca_der.p = NULL;
+	SHA256(e->pck_ca_der, ca_der.len, e->pck_ca_sha);
+	GUARD_GOTO(p256_pub_new_xy(e->pck_ca.pub, &e->pck_ca_pub));
+	GUARD_GOTO(load_crl(&c->pck_crl, &e->pck_ca, e->pck_ca_pub, "PCK CRL", &e->pck_crl_der,
+			    &e->pck_crl, e));
 	*out = e;
 	e = NULL;
 out:
 	if (rc < 0 && rc != ERR_VERIFY)
 		rc = err_wrap(ERR_VERIFY, "collateral");
-	free_ders(d, n);
-	X509_free(tcb_signer);
-	X509_free(qe_signer);
+	free(tcb_der.p);
+	free(qe_der.p);
+	free(ca_der.p);
 	coll_free(e);
 	return rc;
 }
@@ -338,12 +317,23 @@ static void chain_free(struct chain_entry *c)
 	free(c);
 }
 
+static enum tdx_pck_ca ca_from_issuer(struct der_span issuer)
+{
+	if (memmem(issuer.p, issuer.len, "Platform CA", 11))
+		return TDX_PCK_CA_PLATFORM;
+	if (memmem(issuer.p, issuer.len, "Processor CA", 12))
+		return TDX_PCK_CA_PROCESSOR;
+	return TDX_PCK_CA_UNKNOWN;
+}
+
 static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
 		       const struct tdx_quote *q, const uint8_t key[32], struct chain_entry **out)
 {
 	struct chain_entry *c = calloc(1, sizeof(*c));
-	X509 *leaf = NULL, *ca = NULL;
 	struct tdx_blob d[TDX_PCK_CHAIN_MAX_CERTS];
+	struct x509_lite leaf, qca;
+	const struct x509_lite *ca = &e->pck_ca;
+	const struct p256_pub *ca_pub = e->pck_ca_pub;
 	uint8_t sha[32];
 	size_t n = 0;
 	int rc = 0;
@@ -363,30 +353,29 @@ static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
 	/* The intermediate: the collateral's verified PCK CA, or a certificate
 	 * with the same key (the PCK CRL must come from the leaf's issuer). */
 	SHA256(d[1].p, d[1].len, sha);
-	if (memcmp(sha, e->pck_ca_sha, 32) == 0) {
-		ca = e->pck_ca;
-		X509_up_ref(ca);
-	} else {
-		ca = der_x509(&d[1]);
-		ENSURE_GOTO(ca, ERR_VERIFY, "PCK CA certificate: malformed");
-		GUARD_GOTO(check_issued(ca, v->root, "PCK CA certificate", "root CA"));
-		GUARD_GOTO(check_not_revoked(e->root_crl, ca, "PCK CA certificate", "root CA CRL"));
-		ENSURE_GOTO(EVP_PKEY_eq(X509_get0_pubkey(ca), X509_get0_pubkey(e->pck_ca)) == 1,
+	if (memcmp(sha, e->pck_ca_sha, 32) != 0) {
+		GUARD_GOTO(parse_cert(&d[1], "PCK CA certificate", &qca));
+		GUARD_GOTO(check_issued(&qca, &v->root, v->root_pub, "PCK CA certificate",
+					"root CA"));
+		GUARD_GOTO(check_not_revoked(&e->root_crl, &qca, "PCK CA certificate",
+					     "root CA CRL"));
+		ENSURE_GOTO(memcmp(qca.pub, e->pck_ca.pub, 64) == 0 &&
+				    span_eq(qca.subject, e->pck_ca.subject),
 			    ERR_VERIFY,
 			    "PCK certificate chain: its CA is not the issuer of the collateral's PCK "
 			    "CRL (platform vs processor CA?)");
-		add_cert_window(c->w, &c->nw, 3, "PCK CA certificate", ca);
+		add_cert_window(c->w, &c->nw, 3, "PCK CA certificate", &qca);
 	}
-	leaf = der_x509(&d[0]);
-	ENSURE_GOTO(leaf, ERR_VERIFY, "PCK certificate: malformed");
-	GUARD_GOTO(check_issued(leaf, ca, "PCK certificate", "PCK CA"));
-	GUARD_GOTO(check_not_revoked(e->pck_crl, leaf, "PCK certificate", "PCK CRL"));
-	add_cert_window(c->w, &c->nw, 3, "PCK certificate", leaf);
-	if (tdx_pck_ext_from_cert(leaf, &c->ext) < 0) {
+	GUARD_GOTO(parse_cert(&d[0], "PCK certificate", &leaf));
+	GUARD_GOTO(check_issued(&leaf, ca, ca_pub, "PCK certificate", "PCK CA"));
+	GUARD_GOTO(check_not_revoked(&e->pck_crl, &leaf, "PCK certificate", "PCK CRL"));
+	add_cert_window(c->w, &c->nw, 3, "PCK certificate", &leaf);
+	ENSURE_GOTO(leaf.sgx_ext.len, ERR_VERIFY, "PCK certificate: no Intel SGX extension");
+	if (tdx_pck_ext_parse(leaf.sgx_ext.p, leaf.sgx_ext.len, &c->ext) < 0) {
 		rc = err_wrap(ERR_VERIFY, "PCK certificate");
 		goto out;
 	}
-	c->ca = tdx_pck_ca_type(leaf);
+	c->ca = ca_from_issuer(leaf.issuer);
 	if (memcmp(c->ext.fmspc, e->tcb->fmspc, 6) != 0) {
 		char a[13], b[13];
 		hex_encode(a, c->ext.fmspc, 6);
@@ -396,14 +385,11 @@ static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
 	}
 	ENSURE_GOTO(memcmp(c->ext.pceid, e->tcb->pceid, 2) == 0, ERR_VERIFY,
 		    "PCE-ID of the PCK certificate is not the TCB info's");
-	GUARD_GOTO(p256_pub_new_x509(leaf, &c->leaf));
+	GUARD_GOTO(p256_pub_new_xy(leaf.pub, &c->leaf));
 	*out = c;
 	c = NULL;
 out:
-	ERR_clear_error();
 	free_ders(d, n);
-	X509_free(leaf);
-	X509_free(ca);
 	chain_free(c);
 	return rc;
 }
@@ -508,42 +494,41 @@ int tdx_verifier_new_root(const uint8_t *cert, size_t len, int simulated,
 			  struct tdx_verifier **out)
 {
 	struct tdx_verifier *v = calloc(1, sizeof(*v));
-	const unsigned char *p = cert;
-	unsigned char *der = NULL;
-	int n;
+	struct tdx_blob d[2];
+	size_t n = 0;
+	int rc = 0;
 
 	*out = NULL;
 	ENSURE(v, ERR_NOMEM, "out of memory");
 	if (len > 10 && memmem(cert, len, "-----BEGIN", 10)) {
-		BIO *b = BIO_new_mem_buf(cert, (int)len);
-		v->root = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-		BIO_free(b);
+		GUARD_GOTO(tdx_pem_certs_der(cert, len, d, 2, &n));
+		v->root_der = d[0].p;
+		v->root_der_len = d[0].len;
+		d[0].p = NULL;
 	} else {
-		v->root = d2i_X509(NULL, &p, (long)len);
+		v->root_der = malloc(len ? len : 1);
+		ENSURE_GOTO(v->root_der, ERR_NOMEM, "out of memory");
+		memcpy(v->root_der, cert, len);
+		v->root_der_len = len;
 	}
-	n = v->root ? i2d_X509(v->root, &der) : -1;
-	if (n <= 0 || EVP_PKEY_get_base_id(X509_get0_pubkey(v->root)) != EVP_PKEY_EC) {
-		OPENSSL_free(der);
-		X509_free(v->root);
-		free(v);
-		ERR_clear_error();
-		return err_set(ERR_INVAL, "trust anchor: not a P-256 X.509 certificate");
+	if (x509_lite_parse(v->root_der, v->root_der_len, "trust anchor", &v->root) < 0) {
+		rc = err_wrap(ERR_INVAL, "not a P-256 X.509 certificate");
+		goto out;
 	}
-	v->root_der = malloc((size_t)n);
-	if (!v->root_der) {
-		OPENSSL_free(der);
-		X509_free(v->root);
-		free(v);
-		return err_set(ERR_NOMEM, "out of memory");
-	}
-	memcpy(v->root_der, der, (size_t)n);
-	OPENSSL_free(der);
-	v->root_der_len = (size_t)n;
+	GUARD_GOTO(p256_pub_new_xy(v->root.pub, &v->root_pub));
 	v->simulated = simulated;
 	v->cache = 1;
 	pthread_mutex_init(&v->mu, NULL);
 	*out = v;
-	return 0;
+	v = NULL;
+out:
+	free_ders(d, n);
+	if (v) {
+		p256_pub_free(v->root_pub);
+		free(v->root_der);
+		free(v);
+	}
+	return rc;
 }
 
 int tdx_verifier_new(struct tdx_verifier **out)
@@ -576,7 +561,7 @@ void tdx_verifier_free(struct tdx_verifier *v)
 		return;
 	cache_clear(v);
 	pthread_mutex_destroy(&v->mu);
-	X509_free(v->root);
+	p256_pub_free(v->root_pub);
 	free(v->root_der);
 	free(v);
 }
