@@ -136,14 +136,16 @@ static int parse_cert(const struct tdx_blob *der, const char *what, struct x509_
 	return x509_lite_parse(der->p, der->len, what, x) < 0 ? ERR_VERIFY : 0;
 }
 
-/* Is this certificate the anchor?  Same bytes, or else the same key. */
+/* Is this certificate the anchor?  Byte for byte, or else a certificate
+ * with the anchor's key that the anchor's key signed (a re-issued root). */
 static int is_anchor(const struct tdx_verifier *v, const struct tdx_blob *der)
 {
 	struct x509_lite x;
 	if (der->len == v->root_der_len && memcmp(der->p, v->root_der, der->len) == 0)
 		return 1;
 	return x509_lite_parse(der->p, der->len, "root", &x) == 0 &&
-	       memcmp(x.pub, v->root.pub, 64) == 0;
+	       memcmp(x.pub, v->root.pub, 64) == 0 &&
+	       p256_pub_verify(v->root_pub, x.tbs.p, x.tbs.len, x.sig, "root") == 0;
 }
 
 /* child was issued and signed by parent (whose key is `pub`). */
@@ -207,7 +209,7 @@ static int load_signer(const struct tdx_verifier *v, struct coll_entry *e,
 	ENSURE_GOTO(n == 2, ERR_VERIFY, "%s: expected 2 certificates (signer, root), got %zu", what,
 		    n);
 	ENSURE_GOTO(is_anchor(v, &d[1]), ERR_VERIFY,
-		    "%s: root is not the trusted %s root CA (key mismatch)", what,
+		    "%s: root is not the trusted %s root CA", what,
 		    v->simulated ? "simulated" : "Intel SGX");
 	GUARD_GOTO(parse_cert(&d[0], what, x));
 	GUARD_GOTO(check_issued(x, &v->root, v->root_pub, what, "root CA"));
@@ -348,7 +350,7 @@ static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
 	ENSURE_GOTO(n == 2 || n == 3, ERR_VERIFY,
 		    "PCK certificate chain: expected leaf, CA and root, got %zu certificates", n);
 	ENSURE_GOTO(n == 2 || is_anchor(v, &d[2]), ERR_VERIFY,
-		    "PCK certificate chain: root is not the trusted %s root CA (key mismatch)",
+		    "PCK certificate chain: root is not the trusted %s root CA",
 		    v->simulated ? "simulated" : "Intel SGX");
 	/* The intermediate: the collateral's verified PCK CA, or a certificate
 	 * with the same key (the PCK CRL must come from the leaf's issuer). */

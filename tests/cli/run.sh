@@ -115,5 +115,44 @@ expect 0 '' -- "$T" quote show --json "$W/sim.hex"
 grep -q '"event":"test"' "$S/event_log.jsonl" && ok || bad "event log"
 expect 1 'no simulated TD' -- "$T" quote get --provider sim --sim-dir "$W/nowhere" --report-data 00 --hex
 
+# --- quote verify
+P="$DATA/tdx/phala-dcap-qvl"
+expect 0 'attester_tcb_status +UpToDate' -- "$T" quote verify "$P/tdx_quote" \
+	--collateral "$P/tdx_quote_collateral.json" --at 2025-06-27T04:53:20Z
+expect 0 '"tdx_mrtd": "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7"' -- \
+	"$T" quote verify --json "$P/tdx_quote" --collateral "$P/tdx_quote_collateral.json" --at 1751000000
+grep -q '"valid_until": "2025-07-19T10:00:35Z"' "$W/out" && ok || bad "valid_until"
+expect 1 'quote verification failed: TCB level not supported' -- "$T" quote verify \
+	"$P/tdx_quote_outdated" --collateral "$P/tdx_quote_outdated_collateral.json" --at 1772000000
+expect 1 'PCK CRL expired at 2025-07-19T10:00:35Z' -- "$T" quote verify "$P/tdx_quote" \
+	--collateral "$P/tdx_quote_collateral.json" --at 1752919236
+expect 2 'give exactly one of --collateral and --pcs' -- "$T" quote verify "$P/tdx_quote"
+expect 2 '--at: invalid time' -- "$T" quote verify "$P/tdx_quote" --collateral x --at soon
+expect 1 'collateral .*not found' -- "$T" quote verify "$P/tdx_quote" --collateral "$W/none"
+expect 1 'SGX quote, not a TDX quote' -- "$T" quote verify "$P/sgx_quote" \
+	--collateral "$P/sgx_quote_collateral.json" --at 1751000000
+
+# simulated quotes: only with the simulated root, and reported as such
+"$T" quote get --provider sim --sim-dir "$S" --report-data cafe -o "$W/sim2.dat"
+expect 1 'not issued by the expected CA' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral"
+expect 0 'simulated +true' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
+	--trust-sim-root "$S/root_ca.pem"
+mrtd=$("$T" quote show --json "$W/sim2.dat" | json_str /dev/stdin MRTD)
+printf '{"measurements": {"MRTD": "%s"}, "event_logs": ["%s/event_log.jsonl"], "report_data": "cafe%0124d"}' \
+	"$mrtd" "$S" 0 >"$W/policy.json"
+expect 0 'policy_ok +true' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
+	--trust-sim-root "$S/root_ca.pem" --policy "$W/policy.json"
+printf '{"measurements": {"MRTD": ["%s"]}}' "$(printf '%096d' 0)" >"$W/policy-bad.json"
+expect 1 'policy not satisfied: MRTD 0' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
+	--trust-sim-root "$S/root_ca.pem" --policy "$W/policy-bad.json"
+# an event log that disagrees with the quote
+echo "{\"rtmr\":3,\"digest\":\"$(printf 'ee%.0s' $(seq 48))\"}" >"$W/other.jsonl"
+printf '{"event_logs": ["other.jsonl"]}' >"$W/policy-log.json"
+expect 1 'RTMR3 [0-9a-f]+ differs from the event log replay' -- "$T" quote verify "$W/sim2.dat" \
+	--collateral "$S/collateral" --trust-sim-root "$S/root_ca.pem" --policy "$W/policy-log.json"
+printf '{"mrtd": "00"}' >"$W/policy-typo.json"
+expect 1 'unknown member "mrtd"' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
+	--trust-sim-root "$S/root_ca.pem" --policy "$W/policy-typo.json"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
