@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define EXIT_USAGE 2
 
@@ -40,5 +41,14 @@ int cli_int(const char *prog, const char *opt, const char *s, long min, long max
 
 int cmd_quote(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_collateral(int argc, char **argv);
+
+/* Collateral from a PCS/PCCS through the cache (cmd_collateral.c): for the
+ * quote's platform, or for fmspc/ca when quote is NULL.  Returns 1 when it
+ * came from the cache, 0 when fetched, negative on error. */
+struct tdx_collateral;
+int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
+		       const uint8_t *quote, size_t qlen, const uint8_t *fmspc, int ca,
+		       time_t at, struct tdx_collateral **out);
 
 #endif

@@ -227,8 +227,10 @@ static int run_verify(const struct verify_args *a)
 		rc = load_quote(a->quote, &q);
 	if (rc == 0)
 		rc = tdx_quote_serialize(q, 1, &raw, &len);
-	if (rc == 0)
+	if (rc == 0 && a->collateral)
 		rc = tdx_collateral_load(a->collateral, &c);
+	else if (rc == 0)
+		rc = cli_pcs_collateral(a->pcs, a->cache, NULL, raw, len, NULL, 0, a->at, &c);
 	if (rc < 0) {
 		code = cli_fail();
 		goto out;
@@ -303,8 +305,6 @@ static int quote_verify(int argc, char **argv)
 	a.quote = argv[optind];
 	if (!a.collateral == !a.pcs)
 		return cli_usage("quote verify", "give exactly one of --collateral and --pcs");
-	if (a.pcs)
-		return cli_usage("quote verify", "--pcs: not available in this build");
 	return run_verify(&a);
 }
 

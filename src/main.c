@@ -14,8 +14,9 @@ static const char usage[] =
 	"Confidential computing on Intel TDX worker pools, settled with iExec PoCo.\n"
 	"\n"
 	"Commands:\n"
-	"  quote    get, show TDX quotes\n"
-	"  sim      create and drive a simulated TD (machines without TDX)\n"
+	"  quote       get, show, verify TDX quotes\n"
+	"  collateral  fetch Intel PCS collateral into the cache\n"
+	"  sim         create and drive a simulated TD (machines without TDX)\n"
 	"\n"
 	"Options:\n"
 	"  --log-level LEVEL   debug, info, warn (default), error, off\n"
@@ -25,6 +26,7 @@ static const char usage[] =
 static const struct cli_cmd commands[] = {
 	{"quote", cmd_quote, "get, show TDX quotes"},
 	{"sim", cmd_sim, "simulated TD"},
+	{"collateral", cmd_collateral, "collateral"},
 	{NULL, NULL, NULL},
 };
 

@@ -1,0 +1,124 @@
+#include "http.h"
+
+#include "util/err.h"
+#include "util/log.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct sink {
+	struct wbuf *w;
+	size_t cap;
+	int too_big;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct sink *s = arg;
+	size_t len = size * n;
+	if (s->w->len + len > s->cap) {
+		s->too_big = 1;
+		return 0; /* aborts the transfer */
+	}
+	return wbuf_put(s->w, p, len) == 0 ? len : 0;
+}
+
+static int attempt(const char *url, size_t max_body, long timeout_s, struct http_response *r,
+		   int *transport_error)
+{
+	struct sink body = {&r->body, max_body, 0}, hdr = {&r->headers, 64 * 1024, 0};
+	CURL *c = curl_easy_init();
+	CURLcode cc;
+
+	*transport_error = 0;
+	ENSURE(c, ERR_NOMEM, "curl: cannot initialise");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout_s < 10 ? timeout_s : 10L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "tdexec/" TDEXEC_VERSION);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdr);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_cleanup(c);
+	if (body.too_big)
+		return err_set(ERR_TOOBIG, "%s: response over %zu bytes", url, max_body);
+	if (cc != CURLE_OK) {
+		*transport_error = 1;
+		return err_set(ERR_IO, "%s: %s", url, curl_easy_strerror(cc));
+	}
+	return wbuf_u8(&r->headers, 0) == 0 ? 0 : ERR_NOMEM;
+}
+
+int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r)
+{
+	int rc = 0, transport = 0;
+
+	pthread_once(&curl_once, curl_init);
+	memset(r, 0, sizeof(*r));
+	for (int i = 0; i < 3; i++) {
+		wbuf_free(&r->body);
+		wbuf_free(&r->headers);
+		rc = attempt(url, max_body, timeout_s, r, &transport);
+		if (rc == 0 || !transport)
+			break;
+		log_warn("http.retry", "url=\"%s\" try=%d error=\"%s\"", url, i + 1, err_msg());
+		if (i < 2)
+			usleep((useconds_t)(200000u << i));
+	}
+	return rc;
+}
+
+void http_response_free(struct http_response *r)
+{
+	wbuf_free(&r->body);
+	wbuf_free(&r->headers);
+}
+
+char *http_header(const struct http_response *r, const char *name, int decode)
+{
+	const char *h = (const char *)r->headers.buf;
+	size_t n = strlen(name);
+
+	for (const char *line = h; line && *line;) {
+		const char *eol = strstr(line, "\r\n");
+		size_t len = eol ? (size_t)(eol - line) : strlen(line);
+		if (len > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+			const char *v = line + n + 1;
+			size_t vlen = len - n - 1;
+			char *out;
+			while (vlen && (*v == ' ' || *v == '\t')) {
+				v++;
+				vlen--;
+			}
+			if (decode) {
+				int olen;
+				char *d = curl_easy_unescape(NULL, v, (int)vlen, &olen);
+				out = d ? strndup(d, (size_t)olen) : NULL;
+				curl_free(d);
+			} else {
+				out = strndup(v, vlen);
+			}
+			return out;
+		}
+		line = eol ? eol + 2 : NULL;
+	}
+	return NULL;
+}

@@ -1,0 +1,25 @@
+/* http.h — a small HTTP client over libcurl for fetching documents. */
+#ifndef TDEXEC_NET_HTTP_H
+#define TDEXEC_NET_HTTP_H
+
+#include "util/bytes.h"
+
+#include <stddef.h>
+
+struct http_response {
+	long status;
+	struct wbuf body;
+	struct wbuf headers; /* raw header lines, NUL-terminated */
+};
+
+/* GET url.  Transport errors are retried (3 attempts, backoff); an HTTP
+ * error status is not an error here (check r->status).  The body is capped
+ * at max_body bytes.  Returns 0 or ERR_IO with curl's reason. */
+int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r);
+void http_response_free(struct http_response *r);
+
+/* Value of header `name` (case-insensitive), URL-decoded when `decode`, as a
+ * new string (free()); NULL when absent. */
+char *http_header(const struct http_response *r, const char *name, int decode);
+
+#endif
