@@ -717,6 +717,18 @@ static int check_tcb(const struct tdx_tcb_info *t, const struct tdx_pck_ext *pck
 
 /* ---------- the verification ---------- */
 
+static int quote_root_is_anchor(const struct tdx_verifier *v, const struct tdx_quote *q)
+{
+	struct tdx_blob d[TDX_PCK_CHAIN_MAX_CERTS];
+	size_t n = 0;
+	int yes;
+	if (tdx_pem_certs_der(q->pck_chain, q->pck_chain_len, d, TDX_PCK_CHAIN_MAX_CERTS, &n) < 0)
+		return 1; /* not this reason: keep the original one */
+	yes = n < 3 || is_anchor(v, &d[n - 1]);
+	free_ders(d, n);
+	return yes;
+}
+
 static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct tdx_quote *q,
 			const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
 {
@@ -729,7 +741,16 @@ static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct
 
 	ENSURE(memcmp(q->header.qe_vendor_id, intel_qe_vendor_id, 16) == 0, ERR_VERIFY,
 	       "quote: QE vendor id is not Intel's");
-	GUARD_GOTO(coll_get(v, c, &e));
+	rc = coll_get(v, c, &e);
+	if (rc < 0) {
+		/* A quote from another PKI (a simulated TD, say) fails on its
+		 * collateral first; name the more fundamental reason. */
+		if (!quote_root_is_anchor(v, q))
+			rc = fail("PCK certificate chain: root is not the trusted %s root CA%s",
+				  v->simulated ? "simulated" : "Intel SGX",
+				  v->simulated ? "" : " (a simulated quote? see --trust-sim-root)");
+		goto out;
+	}
 	GUARD_GOTO(check_windows(e->w, e->nw, at, &out->collateral_expiry));
 	out->tcb_eval_number = e->tcb->eval_number;
 	GUARD_GOTO(chain_get(v, e, q, &ch));

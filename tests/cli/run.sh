@@ -134,7 +134,7 @@ expect 1 'SGX quote, not a TDX quote' -- "$T" quote verify "$P/sgx_quote" \
 
 # simulated quotes: only with the simulated root, and reported as such
 "$T" quote get --provider sim --sim-dir "$S" --report-data cafe -o "$W/sim2.dat"
-expect 1 'not issued by the expected CA' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral"
+expect 1 'root is not the trusted Intel SGX root CA' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral"
 expect 0 'simulated +true' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
 	--trust-sim-root "$S/root_ca.pem"
 mrtd=$("$T" quote show --json "$W/sim2.dat" | json_str /dev/stdin MRTD)

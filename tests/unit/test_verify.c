@@ -192,7 +192,7 @@ static void sim_quotes_verify_only_with_the_sim_root(void **state)
 	assert_true(d.has_module_identity);
 	assert_memory_equal(d.pck.fmspc, "SIM\0\0\0", 6);
 	assert_int_equal(tdx_verifier_new(&intel), 0);
-	expect(intel, q, len, c, T0 + 60, "not issued by the expected CA");
+	expect(intel, q, len, c, T0 + 60, "root is not the trusted Intel SGX root CA (a simulated quote?");
 	tdx_verifier_free(intel);
 	tdx_collateral_free(c);
 	tdx_verifier_free(sim);
