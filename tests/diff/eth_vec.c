@@ -6,6 +6,7 @@
 #include "eth/abi.h"
 #include "eth/addr.h"
 #include "eth/eip712.h"
+#include "eth/keystore.h"
 #include "eth/rlp.h"
 #include "eth/tx.h"
 #include "util/codec.h"
@@ -133,6 +134,19 @@ static int handle(const json_t *req, json_t *res)
 	} else if (strcmp(op, "eip712") == 0) {
 		GUARD(eip712_digest(json_object_get(req, "typed"), h));
 		json_object_set_new(res, "digest", hexj(h, 32));
+	} else if (strcmp(op, "keystore_encrypt") == 0) {
+		char *ks;
+		GUARD(get_fixed(req, "priv", priv, 32));
+		GUARD(keystore_encrypt(priv, json_string_value(json_object_get(req, "password")),
+				       (uint64_t)json_integer_value(json_object_get(req, "n")), &ks));
+		json_object_set_new(res, "keystore", json_string(ks));
+		free(ks);
+	} else if (strcmp(op, "keystore_decrypt") == 0) {
+		const char *ks = json_string_value(json_object_get(req, "keystore"));
+		ENSURE(ks, ERR_INVAL, "missing keystore");
+		GUARD(keystore_decrypt(ks, strlen(ks), json_string_value(json_object_get(req, "password")),
+				       priv));
+		json_object_set_new(res, "priv", hexj(priv, 32));
 	} else if (strcmp(op, "tx") == 0) {
 		const json_t *t = json_object_get(req, "tx");
 		struct eth_tx tx;

@@ -179,6 +179,14 @@ for (let i = 0; i < per; i++) {
   cases.push([{ op: 'tx', priv, tx: t }, { raw: e.serialized, hash: e.hash }]);
 }
 
+// Keystores both ways (small scrypt N to keep the run short).
+for (let i = 0; i < 6; i++) {
+  const priv = privKey(), password = randString() || 'pw';
+  const w = new ethers.Wallet(priv);
+  cases.push([{ op: 'keystore_decrypt', password, keystore: w.encryptSync(password, { scrypt: { N: 1024 } }) }, { priv }]);
+  cases.push([{ op: 'keystore_encrypt', priv, password, n: 1024 }, { _decrypts_to: priv, _password: password }]);
+}
+
 const r = spawnSync(vec, [], { input: cases.map(([q]) => JSON.stringify(q)).join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
 if (r.status !== 0) throw new Error(`eth_vec exit ${r.status}: ${r.stderr}`);
 const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -186,7 +194,14 @@ let pass = 0;
 const fails = [];
 cases.forEach(([q, want], i) => {
   const got = out[i] || {};
-  const same = Object.keys(want).every((k) => JSON.stringify(got[k]) === JSON.stringify(want[k]));
+  let same;
+  if (want._decrypts_to) {
+    try {
+      same = ethers.Wallet.fromEncryptedJsonSync(got.keystore, want._password).privateKey === want._decrypts_to;
+    } catch (e) { same = false; }
+  } else {
+    same = Object.keys(want).every((k) => JSON.stringify(got[k]) === JSON.stringify(want[k]));
+  }
   if (same) pass++; else fails.push(`${q.op} ${q.sig || q.types || ''}: got ${JSON.stringify(got).slice(0, 300)} want ${JSON.stringify(want).slice(0, 300)}`);
 });
 const kinds = {};
