@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -34,9 +35,16 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return wbuf_put(s->w, p, len) == 0 ? len : 0;
 }
 
-static int attempt(const char *url, size_t max_body, long timeout_s, struct http_response *r,
-		   int *transport_error)
+struct post {
+	const char *type;
+	const void *body;
+	size_t len;
+};
+
+static int attempt(const char *url, const struct post *post, size_t max_body, long timeout_s,
+		   struct http_response *r, int *transport_error)
 {
+	struct curl_slist *hdrs = NULL;
 	struct sink body = {&r->body, max_body, 0}, hdr = {&r->headers, 64 * 1024, 0};
 	CURL *c = curl_easy_init();
 	CURLcode cc;
@@ -55,9 +63,18 @@ static int attempt(const char *url, size_t max_body, long timeout_s, struct http
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdr);
+	if (post) {
+		char ct[128];
+		snprintf(ct, sizeof(ct), "Content-Type: %s", post->type);
+		hdrs = curl_slist_append(NULL, ct);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post->len);
+	}
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
 	if (body.too_big)
 		return err_set(ERR_TOOBIG, "%s: response over %zu bytes", url, max_body);
 	if (cc != CURLE_OK) {
@@ -67,7 +84,8 @@ static int attempt(const char *url, size_t max_body, long timeout_s, struct http
 	return wbuf_u8(&r->headers, 0) == 0 ? 0 : ERR_NOMEM;
 }
 
-int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r)
+static int request(const char *url, const struct post *post, size_t max_body, long timeout_s,
+		   struct http_response *r)
 {
 	int rc = 0, transport = 0;
 
@@ -76,7 +94,7 @@ int http_get(const char *url, size_t max_body, long timeout_s, struct http_respo
 	for (int i = 0; i < 3; i++) {
 		wbuf_free(&r->body);
 		wbuf_free(&r->headers);
-		rc = attempt(url, max_body, timeout_s, r, &transport);
+		rc = attempt(url, post, max_body, timeout_s, r, &transport);
 		if (rc == 0 || !transport)
 			break;
 		log_warn("http.retry", "url=\"%s\" try=%d error=\"%s\"", url, i + 1, err_msg());
@@ -84,6 +102,18 @@ int http_get(const char *url, size_t max_body, long timeout_s, struct http_respo
 			usleep((useconds_t)(200000u << i));
 	}
 	return rc;
+}
+
+int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r)
+{
+	return request(url, NULL, max_body, timeout_s, r);
+}
+
+int http_post(const char *url, const char *content_type, const void *body, size_t len,
+	      size_t max_body, long timeout_s, struct http_response *r)
+{
+	struct post p = {content_type, body, len};
+	return request(url, &p, max_body, timeout_s, r);
 }
 
 void http_response_free(struct http_response *r)

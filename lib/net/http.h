@@ -16,6 +16,9 @@ struct http_response {
  * error status is not an error here (check r->status).  The body is capped
  * at max_body bytes.  Returns 0 or ERR_IO with curl's reason. */
 int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r);
+/* POST a body with the given Content-Type; same rules as http_get. */
+int http_post(const char *url, const char *content_type, const void *body, size_t len,
+	      size_t max_body, long timeout_s, struct http_response *r);
 void http_response_free(struct http_response *r);
 
 /* Value of header `name` (case-insensitive), URL-decoded when `decode`, as a

@@ -1,0 +1,404 @@
+#include "rpc.h"
+
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "eth/abi.h"
+#include "eth/addr.h"
+#include "eth/tx.h"
+#include "net/http.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RPC_MAX_BODY (64u * 1024u * 1024u)
+#define LOG_RANGE 5000 /* blocks per eth_getLogs request */
+
+struct eth_rpc {
+	char *url;
+	long id;
+	const char *const *errors;
+	size_t n_errors;
+	int progress;
+	uint64_t chain_id; /* cached after the first query */
+};
+
+int eth_rpc_new(const char *url, struct eth_rpc **out)
+{
+	struct eth_rpc *r = calloc(1, sizeof(*r));
+	ENSURE(r, ERR_NOMEM, "out of memory");
+	r->url = strdup(url);
+	if (!r->url) {
+		free(r);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	*out = r;
+	return 0;
+}
+
+void eth_rpc_free(struct eth_rpc *r)
+{
+	if (!r)
+		return;
+	free(r->url);
+	free(r);
+}
+
+void eth_rpc_set_errors(struct eth_rpc *r, const char *const *sigs, size_t n)
+{
+	r->errors = sigs;
+	r->n_errors = n;
+}
+
+void eth_rpc_set_progress(struct eth_rpc *r, int on)
+{
+	r->progress = on;
+}
+
+/* Revert data -> readable reason into buf. */
+static void revert_reason(const struct eth_rpc *r, const char *hex, char *buf, size_t cap)
+{
+	uint8_t *d = NULL, sel[4];
+	size_t n = 0;
+	json_t *v = NULL;
+
+	snprintf(buf, cap, "reverted");
+	if (!hex || hex_decode_alloc(hex, strlen(hex), &d, &n) < 0 || n < 4) {
+		if (d && n == 0)
+			snprintf(buf, cap, "reverted without a reason");
+		free(d);
+		return;
+	}
+	if (memcmp(d, "\x08\xc3\x79\xa0", 4) == 0 &&
+	    abi_decode_str("(string)", d + 4, n - 4, &v) == 0) {
+		snprintf(buf, cap, "reverted: %s", json_string_value(json_array_get(v, 0)));
+	} else if (memcmp(d, "\x4e\x48\x7b\x71", 4) == 0 &&
+		   abi_decode_str("(uint256)", d + 4, n - 4, &v) == 0) {
+		snprintf(buf, cap, "panicked: code %s", json_string_value(json_array_get(v, 0)));
+	} else {
+		snprintf(buf, cap, "reverted with custom error 0x%02x%02x%02x%02x", d[0], d[1], d[2],
+			 d[3]);
+		for (size_t i = 0; i < r->n_errors; i++) {
+			abi_selector(r->errors[i], sel);
+			if (memcmp(sel, d, 4) != 0)
+				continue;
+			{
+				const char *paren = strchr(r->errors[i], '(');
+				char *args = NULL;
+				if (paren && abi_decode_str(paren, d + 4, n - 4, &v) == 0)
+					args = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+				snprintf(buf, cap, "reverted: %.*s%s", (int)(paren - r->errors[i]),
+					 r->errors[i], args ? args : "()");
+				free(args);
+			}
+			break;
+		}
+	}
+	json_decref(v);
+	free(d);
+}
+
+int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *params, json_t **result)
+{
+	struct http_response resp;
+	json_t *req, *j = NULL, *err;
+	char *body;
+	int rc;
+
+	*result = NULL;
+	req = json_pack("{s:s,s:I,s:s,s:o}", "jsonrpc", "2.0", "id", (json_int_t)++r->id, "method",
+			method, "params", params ? params : json_array());
+	ENSURE(req, ERR_NOMEM, "out of memory");
+	body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	ENSURE(body, ERR_NOMEM, "out of memory");
+	rc = http_post(r->url, "application/json", body, strlen(body), RPC_MAX_BODY, 60, &resp);
+	free(body);
+	if (rc < 0)
+		return err_wrap(rc, "%s", method);
+	if (resp.status != 200) {
+		long st = resp.status;
+		http_response_free(&resp);
+		return err_set(ERR_IO, "%s: %s answered HTTP %ld", method, r->url, st);
+	}
+	rc = json_parse((const char *)resp.body.buf, resp.body.len, method, &j);
+	http_response_free(&resp);
+	GUARD(rc);
+	err = json_object_get(j, "error");
+	if (err) {
+		const char *msg = json_string_value(json_object_get(err, "message"));
+		json_t *data = json_object_get(err, "data");
+		char reason[512] = "";
+		if (json_is_string(data))
+			revert_reason(r, json_string_value(data), reason, sizeof(reason));
+		rc = err_set(ERR_VERIFY, "%s: %s%s%s", method, msg ? msg : "error",
+			     reason[0] ? ": " : "", reason);
+		json_decref(j);
+		return rc;
+	}
+	*result = json_incref(json_object_get(j, "result"));
+	json_decref(j);
+	ENSURE(*result, ERR_INVAL, "%s: no result", method);
+	return 0;
+}
+
+int eth_hex_u64(const json_t *v, uint64_t *out)
+{
+	const char *s = json_string_value(v);
+	char *end;
+	ENSURE(s && s[0] == '0' && s[1] == 'x' && s[2], ERR_INVAL, "expected a hex quantity");
+	*out = strtoull(s + 2, &end, 16);
+	ENSURE(*end == '\0' && strlen(s) <= 18, ERR_INVAL, "bad hex quantity \"%.30s\"", s);
+	return 0;
+}
+
+static json_t *addr_json(const uint8_t a[20])
+{
+	char s[43];
+	eth_addr_str(a, s);
+	return json_string(s);
+}
+
+static json_t *hex_json(const uint8_t *p, size_t n)
+{
+	char *h = malloc(2 * n + 3);
+	json_t *j;
+	if (!h)
+		return NULL;
+	h[0] = '0';
+	h[1] = 'x';
+	hex_encode(h + 2, p, n);
+	j = json_string(h);
+	free(h);
+	return j;
+}
+
+static int quantity(struct eth_rpc *r, const char *method, json_t *params, uint64_t *out)
+{
+	json_t *v;
+	int rc;
+	GUARD(eth_rpc_call(r, method, params, &v));
+	rc = eth_hex_u64(v, out);
+	json_decref(v);
+	return rc < 0 ? err_wrap(rc, "%s", method) : 0;
+}
+
+int eth_chain_id(struct eth_rpc *r, uint64_t *out)
+{
+	if (!r->chain_id)
+		GUARD(quantity(r, "eth_chainId", NULL, &r->chain_id));
+	*out = r->chain_id;
+	return 0;
+}
+
+int eth_block_number(struct eth_rpc *r, uint64_t *out)
+{
+	return quantity(r, "eth_blockNumber", NULL, out);
+}
+
+int eth_nonce(struct eth_rpc *r, const uint8_t addr[20], uint64_t *out)
+{
+	return quantity(r, "eth_getTransactionCount", json_pack("[o,s]", addr_json(addr), "pending"),
+			out);
+}
+
+int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t out[32])
+{
+	json_t *v;
+	int rc;
+	GUARD(eth_rpc_call(r, "eth_getBalance", json_pack("[o,s]", addr_json(addr), "latest"), &v));
+	rc = json_is_string(v) ? u256_parse(json_string_value(v), out)
+			       : err_set(ERR_INVAL, "eth_getBalance: bad result");
+	json_decref(v);
+	return rc;
+}
+
+int eth_code_size(struct eth_rpc *r, const uint8_t addr[20], size_t *out)
+{
+	json_t *v;
+	GUARD(eth_rpc_call(r, "eth_getCode", json_pack("[o,s]", addr_json(addr), "latest"), &v));
+	*out = json_is_string(v) && json_string_length(v) >= 2 ? (json_string_length(v) - 2) / 2 : 0;
+	json_decref(v);
+	return 0;
+}
+
+static json_t *call_object(const uint8_t *from, const uint8_t *to, const uint8_t *data,
+			   size_t len)
+{
+	json_t *o = json_object();
+	if (from)
+		json_object_set_new(o, "from", addr_json(from));
+	if (to)
+		json_object_set_new(o, "to", addr_json(to));
+	json_object_set_new(o, "data", hex_json(data, len));
+	return o;
+}
+
+int eth_call(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20], const uint8_t *data,
+	     size_t len, uint8_t **ret, size_t *ret_len)
+{
+	json_t *v;
+	int rc;
+	GUARD(eth_rpc_call(r, "eth_call", json_pack("[o,s]", call_object(from, to, data, len), "latest"),
+			   &v));
+	rc = json_is_string(v) ? hex_decode_alloc(json_string_value(v), json_string_length(v), ret,
+						  ret_len)
+			       : err_set(ERR_INVAL, "eth_call: bad result");
+	json_decref(v);
+	return rc;
+}
+
+int eth_get_logs(struct eth_rpc *r, const uint8_t addr[20], const uint8_t *topic0,
+		 uint64_t from_block, uint64_t to_block, json_t **logs)
+{
+	json_t *all = json_array();
+	ENSURE(all, ERR_NOMEM, "out of memory");
+	for (uint64_t b = from_block; b <= to_block; b += LOG_RANGE) {
+		uint64_t e = b + LOG_RANGE - 1 < to_block ? b + LOG_RANGE - 1 : to_block;
+		char fb[24], tb[24];
+		json_t *f = json_object(), *v;
+		int rc;
+		snprintf(fb, sizeof(fb), "0x%llx", (unsigned long long)b);
+		snprintf(tb, sizeof(tb), "0x%llx", (unsigned long long)e);
+		json_object_set_new(f, "fromBlock", json_string(fb));
+		json_object_set_new(f, "toBlock", json_string(tb));
+		if (addr)
+			json_object_set_new(f, "address", addr_json(addr));
+		if (topic0)
+			json_object_set_new(f, "topics", json_pack("[o]", hex_json(topic0, 32)));
+		rc = eth_rpc_call(r, "eth_getLogs", json_pack("[o]", f), &v);
+		if (rc < 0) {
+			json_decref(all);
+			return rc;
+		}
+		json_array_extend(all, v);
+		json_decref(v);
+		if (e == to_block)
+			break;
+	}
+	*logs = all;
+	return 0;
+}
+
+void eth_receipt_free(struct eth_receipt *rc)
+{
+	json_decref(rc->logs);
+	rc->logs = NULL;
+}
+
+/* EIP-1559 fees: priority from the node, max = 2 x base fee + priority. */
+static int fees(struct eth_rpc *r, uint8_t max_fee[32], uint8_t prio[32])
+{
+	json_t *blk, *base;
+	uint64_t p = 0, b = 0;
+	int rc;
+
+	if (quantity(r, "eth_maxPriorityFeePerGas", NULL, &p) < 0)
+		p = 1000000000; /* 1 gwei when the node has no opinion */
+	GUARD(eth_rpc_call(r, "eth_getBlockByNumber", json_pack("[s,b]", "latest", 0), &blk));
+	base = json_object_get(blk, "baseFeePerGas");
+	rc = base ? eth_hex_u64(base, &b) : 0;
+	json_decref(blk);
+	GUARD(rc);
+	u256_from_u64(p, prio);
+	u256_from_u64(2 * b + p, max_fee);
+	return 0;
+}
+
+static int get_receipt(struct eth_rpc *r, const uint8_t hash[32], long timeout_s,
+		       struct eth_receipt *out)
+{
+	time_t end = time(NULL) + timeout_s;
+	json_t *v = NULL;
+	int step = 0;
+
+	for (;;) {
+		GUARD(eth_rpc_call(r, "eth_getTransactionReceipt", json_pack("[o]", hex_json(hash, 32)),
+				   &v));
+		if (!json_is_null(v))
+			break;
+		json_decref(v);
+		ENSURE(time(NULL) < end, ERR_IO, "transaction not mined within %ld s", timeout_s);
+		if (r->progress && step++ % 10 == 0)
+			fprintf(stderr, "  waiting for the transaction to be mined...\n");
+		usleep(step < 10 ? 50000 : 250000);
+	}
+	{
+		uint64_t st = 0;
+		json_t *ca = json_object_get(v, "contractAddress");
+		int rc = eth_hex_u64(json_object_get(v, "status"), &st);
+		if (rc == 0)
+			rc = eth_hex_u64(json_object_get(v, "blockNumber"), &out->block);
+		if (rc == 0)
+			rc = eth_hex_u64(json_object_get(v, "gasUsed"), &out->gas_used);
+		if (rc == 0 && json_is_string(ca))
+			rc = eth_addr_parse(json_string_value(ca), out->contract);
+		out->status = (int)st;
+		out->logs = json_incref(json_object_get(v, "logs"));
+		json_decref(v);
+		return rc < 0 ? err_wrap(rc, "receipt") : 0;
+	}
+}
+
+int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *s,
+		long timeout_s, struct eth_receipt *out)
+{
+	struct eth_tx tx;
+	uint8_t from[20], *raw = NULL, hash[32];
+	size_t len;
+	json_t *v = NULL;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	memset(&tx, 0, sizeof(tx));
+	GUARD(k1_address(priv, from));
+	tx.type = 2;
+	GUARD(eth_chain_id(r, &tx.chain_id));
+	GUARD(eth_nonce(r, from, &tx.nonce));
+	GUARD(fees(r, tx.max_fee, tx.max_priority));
+	if (s->to) {
+		tx.has_to = 1;
+		memcpy(tx.to, s->to, 20);
+	}
+	memcpy(tx.value, s->value, 32);
+	tx.data = s->data;
+	tx.data_len = s->data_len;
+	tx.gas = s->gas;
+	if (!tx.gas) {
+		json_t *o = call_object(from, s->to, s->data, s->data_len);
+		uint64_t g;
+		json_object_set_new(o, "value", hex_json(s->value, 32));
+		GUARD(quantity(r, "eth_estimateGas", json_pack("[o]", o), &g));
+		tx.gas = g + g / 5;
+	}
+	GUARD(eth_tx_sign(&tx, priv, &raw, &len, hash));
+	rc = eth_rpc_call(r, "eth_sendRawTransaction", json_pack("[o]", hex_json(raw, len)), &v);
+	free(raw);
+	json_decref(v);
+	GUARD(rc);
+	memcpy(out->tx_hash, hash, 32);
+	GUARD(get_receipt(r, hash, timeout_s, out));
+	if (out->status != 1) {
+		/* Replay as a call to learn the reason. */
+		uint8_t *ret;
+		size_t rl;
+		char h[67];
+		h[0] = '0';
+		h[1] = 'x';
+		hex_encode(h + 2, hash, 32);
+		rc = eth_call(r, from, s->to, s->data, s->data_len, &ret, &rl);
+		if (rc == 0) {
+			free(ret);
+			return err_set(ERR_VERIFY, "transaction %s reverted", h);
+		}
+		return err_wrap(ERR_VERIFY, "transaction %s", h);
+	}
+	return 0;
+}

@@ -1,0 +1,70 @@
+/* rpc.h — Ethereum JSON-RPC over HTTP (libcurl).
+ *
+ * Transport errors are retried (http.c); JSON-RPC errors are not.  A
+ * reverted call or transaction gets its reason decoded: Error(string),
+ * Panic(uint256), or a custom error from the signatures given with
+ * eth_rpc_set_errors() (e.g. PoCo's).
+ */
+#ifndef TDEXEC_ETH_RPC_H
+#define TDEXEC_ETH_RPC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct eth_rpc;
+
+int eth_rpc_new(const char *url, struct eth_rpc **out);
+void eth_rpc_free(struct eth_rpc *r);
+/* Custom error signatures ("NotOwner()", "BadSignature(address)") used to
+ * decode revert data; the array is borrowed. */
+void eth_rpc_set_errors(struct eth_rpc *r, const char *const *sigs, size_t n);
+/* Print one progress line per wait step on stderr (default off). */
+void eth_rpc_set_progress(struct eth_rpc *r, int on);
+
+/* Call `method` with `params` (a JSON array; stolen).  *result is a new
+ * reference.  Errors carry the node's message and decoded revert reason. */
+int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *params, json_t **result);
+
+int eth_chain_id(struct eth_rpc *r, uint64_t *out);
+int eth_block_number(struct eth_rpc *r, uint64_t *out);
+int eth_nonce(struct eth_rpc *r, const uint8_t addr[20], uint64_t *out); /* pending */
+int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t out[32]);
+int eth_code_size(struct eth_rpc *r, const uint8_t addr[20], size_t *out);
+/* eth_call at "latest"; the return data (free()). */
+int eth_call(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20], const uint8_t *data,
+	     size_t len, uint8_t **ret, size_t *ret_len);
+/* eth_getLogs over [from_block, to_block] for an address and topic0 (NULL =
+ * any); a JSON array of log objects.  Large ranges are split. */
+int eth_get_logs(struct eth_rpc *r, const uint8_t addr[20], const uint8_t *topic0,
+		 uint64_t from_block, uint64_t to_block, json_t **logs);
+
+/* A transaction to send: to NULL = contract creation. */
+struct eth_send {
+	const uint8_t *to;
+	const uint8_t *data;
+	size_t data_len;
+	uint8_t value[32];
+	uint64_t gas; /* 0 = estimate (+20%) */
+};
+
+struct eth_receipt {
+	uint8_t tx_hash[32];
+	int status; /* 1 success, 0 reverted */
+	uint64_t block;
+	uint64_t gas_used;
+	uint8_t contract[20]; /* for creations */
+	json_t *logs;         /* owned */
+};
+void eth_receipt_free(struct eth_receipt *rc);
+
+/* Sign (EIP-1559 with the node's fee data), send, and wait up to
+ * timeout_s for the receipt.  A reverted transaction is ERR_VERIFY with the
+ * reason (replayed through eth_call to get it). */
+int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *tx,
+		long timeout_s, struct eth_receipt *out);
+
+/* Parse "0x..." quantities and data. */
+int eth_hex_u64(const json_t *v, uint64_t *out);
+
+#endif
