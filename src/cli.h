@@ -42,6 +42,7 @@ int cli_int(const char *prog, const char *opt, const char *s, long min, long max
 int cmd_quote(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_collateral(int argc, char **argv);
+int cmd_chain(int argc, char **argv);
 
 /* Collateral from a PCS/PCCS through the cache (cmd_collateral.c): for the
  * quote's platform, or for fmspc/ca when quote is NULL.  Returns 1 when it

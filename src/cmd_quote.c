@@ -182,7 +182,7 @@ static int quote_show(int argc, char **argv)
 	if (as_json)
 		json_print(j, 1);
 	else
-		tdx_json_print_text(stdout, j);
+		json_print_text(stdout, j);
 	json_decref(j);
 	if (pck_rc < 0) {
 		fprintf(stderr, "tdexec: %s: PCK certificate: see \"pck\" above\n", argv[optind]);
@@ -249,7 +249,7 @@ static int run_verify(const struct verify_args *a)
 	if (a->json)
 		json_print(out, 1);
 	else
-		tdx_json_print_text(stdout, out);
+		json_print_text(stdout, out);
 	code = verified && json_array_size(mis) == 0 ? 0 : 1;
 	if (!verified)
 		fprintf(stderr, "tdexec: quote verification failed: %s\n", d.reason);

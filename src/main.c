@@ -17,6 +17,7 @@ static const char usage[] =
 	"  quote       get, show, verify TDX quotes\n"
 	"  collateral  fetch Intel PCS collateral into the cache\n"
 	"  sim         create and drive a simulated TD (machines without TDX)\n"
+	"  chain       a local Anvil chain with the real iExec PoCo (up, down, status)\n"
 	"\n"
 	"Options:\n"
 	"  --log-level LEVEL   debug, info, warn (default), error, off\n"
@@ -27,6 +28,7 @@ static const struct cli_cmd commands[] = {
 	{"quote", cmd_quote, "get, show TDX quotes"},
 	{"sim", cmd_sim, "simulated TD"},
 	{"collateral", cmd_collateral, "collateral"},
+	{"chain", cmd_chain, "local chain"},
 	{NULL, NULL, NULL},
 };
 

@@ -21,7 +21,5 @@ json_t *tdx_quote_to_json(const struct tdx_quote *q, int *pck_rc);
 json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict *v, int verified,
 			    const json_t *mismatches, time_t at);
 
-/* Print a JSON object as indented "name: value" lines. */
-void tdx_json_print_text(FILE *f, const json_t *j);
 
 #endif

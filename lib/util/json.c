@@ -86,3 +86,52 @@ int json_print(const json_t *j, int pretty)
 	free(s);
 	return 0;
 }
+
+static void print_value(FILE *f, const json_t *v, int depth);
+
+static void print_obj(FILE *f, const json_t *j, int depth)
+{
+	const char *k;
+	json_t *v;
+	size_t width = 0;
+
+	json_object_foreach((json_t *)j, k, v)
+		if (!json_is_object(v) && strlen(k) > width)
+			width = strlen(k);
+	json_object_foreach((json_t *)j, k, v) {
+		if (json_is_object(v)) {
+			fprintf(f, "%*s%s:\n", depth * 2, "", k);
+			print_obj(f, v, depth + 1);
+		} else {
+			fprintf(f, "%*s%-*s  ", depth * 2, "", (int)width + 1, k);
+			print_value(f, v, depth);
+			fputc('\n', f);
+		}
+	}
+}
+
+static void print_value(FILE *f, const json_t *v, int depth)
+{
+	size_t i;
+	json_t *e;
+	(void)depth;
+	switch (json_typeof(v)) {
+	case JSON_STRING: fputs(json_string_value(v), f); break;
+	case JSON_INTEGER: fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
+	case JSON_TRUE: fputs("true", f); break;
+	case JSON_FALSE: fputs("false", f); break;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, e) {
+			if (i)
+				fputc(' ', f);
+			print_value(f, e, depth);
+		}
+		break;
+	default: break;
+	}
+}
+
+void json_print_text(FILE *f, const json_t *j)
+{
+	print_obj(f, j, 0);
+}

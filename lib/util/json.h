@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* Load a JSON file (size-capped); errors name the file, line and column. */
@@ -22,5 +23,7 @@ int json_set_hex(json_t *obj, const char *key, const uint8_t *p, size_t n);
 int json_write_path(const char *path, const json_t *j, mode_t mode);
 /* Print compact or pretty JSON to stdout followed by a newline. */
 int json_print(const json_t *j, int pretty);
+/* Print an object as aligned "name  value" lines, nested objects indented. */
+void json_print_text(FILE *f, const json_t *j);
 
 #endif
