@@ -138,6 +138,9 @@ int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *params, json_t *
 		char reason[512] = "";
 		if (json_is_string(data))
 			revert_reason(r, json_string_value(data), reason, sizeof(reason));
+		/* Nodes often put the decoded Error(string) in the message already. */
+		if (msg && strncmp(reason, "reverted: ", 10) == 0 && strstr(msg, reason + 10))
+			reason[0] = '\0';
 		rc = err_set(ERR_VERIFY, "%s: %s%s%s", method, msg ? msg : "error",
 			     reason[0] ? ": " : "", reason);
 		json_decref(j);

@@ -90,7 +90,7 @@ const pocoFunctions = [
   'reveal(bytes32,bytes32)',
   'finalize(bytes32,bytes,bytes)',
   'contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)',
-  'pushResultBoost(bytes32,uint256,bytes,bytes,address,bytes,bytes)',
+  'pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)',
   'claim(bytes32)',
   'claimBoost(bytes32,uint256)',
   'deposit(uint256)',

@@ -1,0 +1,469 @@
+#include "market.h"
+
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "eth/abi.h"
+#include "eth/addr.h"
+#include "eth/eip712.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/json.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TX_TIMEOUT 120
+#define ZERO_ADDR "0x0000000000000000000000000000000000000000"
+
+/* ---------- chain file ---------- */
+
+static int get_addr(const json_t *o, const char *k, uint8_t out[20])
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	ENSURE(s, ERR_INVAL, "chain file: missing \"%s\"", k);
+	return eth_addr_parse(s, out);
+}
+
+int poco_chain_load(const char *path, struct poco_chain **out)
+{
+	struct poco_chain *c = calloc(1, sizeof(*c));
+	const char *flavour;
+	int rc = 0;
+
+	*out = NULL;
+	ENSURE(c, ERR_NOMEM, "out of memory");
+	GUARD_GOTO(json_load_path(path, 1 << 20, &c->file));
+	ENSURE_GOTO(json_is_string(json_object_get(c->file, "rpc")), ERR_INVAL,
+		    "%s: missing \"rpc\"", path);
+	GUARD_GOTO(get_addr(c->file, "hub", c->hub));
+	flavour = json_string_value(json_object_get(c->file, "flavour"));
+	c->flavour = flavour && strcmp(flavour, "native") == 0 ? POCO_NATIVE : POCO_TOKEN;
+	if (c->flavour == POCO_TOKEN)
+		GUARD_GOTO(get_addr(c->file, "token", c->token));
+	GUARD_GOTO(get_addr(c->file, "app_registry", c->app_registry));
+	GUARD_GOTO(get_addr(c->file, "dataset_registry", c->dataset_registry));
+	GUARD_GOTO(get_addr(c->file, "workerpool_registry", c->workerpool_registry));
+	c->deployment_block =
+		(uint64_t)json_integer_value(json_object_get(c->file, "deployment_block"));
+	GUARD_GOTO(eth_rpc_new(json_string_value(json_object_get(c->file, "rpc")), &c->rpc));
+	GUARD_GOTO(eth_chain_id(c->rpc, &c->chain_id));
+	ENSURE_GOTO(!json_object_get(c->file, "chain_id") ||
+			    (uint64_t)json_integer_value(json_object_get(c->file, "chain_id")) ==
+				    c->chain_id,
+		    ERR_INVAL, "%s: the node is on chain %llu, not the chain file's %lld", path,
+		    (unsigned long long)c->chain_id,
+		    (long long)json_integer_value(json_object_get(c->file, "chain_id")));
+	*out = c;
+	c = NULL;
+out:
+	poco_chain_free(c);
+	if (rc < 0)
+		err_wrap(rc, "chain");
+	return rc;
+}
+
+void poco_chain_free(struct poco_chain *c)
+{
+	if (!c)
+		return;
+	eth_rpc_free(c->rpc);
+	json_decref(c->file);
+	free(c);
+}
+
+int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_t priv[32])
+{
+	json_t *a = json_array_get(json_object_get(c->file, "accounts"), idx);
+	const char *k = json_string_value(json_object_get(a, "private_key"));
+	ENSURE(k, ERR_NOTFOUND, "chain file: no local account %zu", idx);
+	return hex_decode_exact(priv, 32, k, "private key");
+}
+
+static json_t *addr_json(const uint8_t a[20])
+{
+	char s[43];
+	eth_addr_str(a, s);
+	return json_string(s);
+}
+
+static json_t *b32_json(const uint8_t b[32])
+{
+	char h[67] = "0x";
+	hex_encode(h + 2, b, 32);
+	return json_string(h);
+}
+
+static int send(struct poco_chain *c, const uint8_t key[32], const uint8_t to[20],
+		const char *sig, json_t *args, const uint8_t value[32], struct eth_receipt *rc)
+{
+	struct eth_send s;
+	struct wbuf w;
+	int r;
+
+	wbuf_init(&w);
+	r = abi_encode_call(sig, args, &w);
+	json_decref(args);
+	if (r < 0) {
+		wbuf_free(&w);
+		return err_wrap(r, "%s", sig);
+	}
+	memset(&s, 0, sizeof(s));
+	s.to = to;
+	s.data = w.buf;
+	s.data_len = w.len;
+	if (value)
+		memcpy(s.value, value, 32);
+	r = eth_send_tx(c->rpc, key, &s, TX_TIMEOUT, rc);
+	wbuf_free(&w);
+	return r;
+}
+
+static int send_simple(struct poco_chain *c, const uint8_t key[32], const uint8_t to[20],
+		       const char *sig, json_t *args)
+{
+	struct eth_receipt rc;
+	GUARD(send(c, key, to, sig, args, NULL, &rc));
+	eth_receipt_free(&rc);
+	return 0;
+}
+
+/* eth_call of `sig` with args; the decoded outputs of type `outs`. */
+static int view(struct poco_chain *c, const uint8_t to[20], const char *sig, json_t *args,
+		const char *outs, json_t **out)
+{
+	struct wbuf w;
+	uint8_t *ret;
+	size_t len;
+	int r;
+
+	wbuf_init(&w);
+	r = abi_encode_call(sig, args, &w);
+	json_decref(args);
+	if (r == 0)
+		r = eth_call(c->rpc, NULL, to, w.buf, w.len, &ret, &len);
+	wbuf_free(&w);
+	GUARD(r);
+	r = abi_decode_str(outs, ret, len, out);
+	free(ret);
+	return r < 0 ? err_wrap(r, "%s", sig) : 0;
+}
+
+/* ---------- registries ---------- */
+
+static int create_asset(struct poco_chain *c, const uint8_t key[32], const uint8_t registry[20],
+			const char *predict, const char *create, json_t *args, uint8_t addr[20])
+{
+	json_t *v;
+	GUARD(view(c, registry, predict, json_incref(args), "(address)", &v));
+	{
+		int r = eth_addr_parse(json_string_value(json_array_get(v, 0)), addr);
+		json_decref(v);
+		if (r < 0) {
+			json_decref(args);
+			return r;
+		}
+	}
+	return send_simple(c, key, registry, create, args);
+}
+
+int poco_app_create(struct poco_chain *c, const uint8_t key[32], const char *name,
+		    const char *multiaddr, const uint8_t checksum[32], const char *mrenclave,
+		    uint8_t addr[20])
+{
+	uint8_t owner[20];
+	char *ma = hex_dup((const uint8_t *)multiaddr, strlen(multiaddr));
+	char *mre = hex_dup((const uint8_t *)mrenclave, strlen(mrenclave));
+	json_t *args;
+	int rc;
+
+	GUARD(k1_address(key, owner));
+	args = json_pack("[o,s,s,s+,o,s+]", addr_json(owner), name, "DOCKER", "0x", ma,
+			 b32_json(checksum), "0x", mre);
+	free(ma);
+	free(mre);
+	ENSURE(args, ERR_NOMEM, "out of memory");
+	rc = create_asset(c, key, c->app_registry,
+			  "predictApp(address,string,string,bytes,bytes32,bytes)",
+			  "createApp(address,string,string,bytes,bytes32,bytes)", args, addr);
+	return rc;
+}
+
+int poco_dataset_create(struct poco_chain *c, const uint8_t key[32], const char *name,
+			const char *multiaddr, const uint8_t checksum[32], uint8_t addr[20])
+{
+	uint8_t owner[20];
+	char *ma = hex_dup((const uint8_t *)multiaddr, strlen(multiaddr));
+	json_t *args;
+
+	GUARD(k1_address(key, owner));
+	args = json_pack("[o,s,s+,o]", addr_json(owner), name, "0x", ma, b32_json(checksum));
+	free(ma);
+	ENSURE(args, ERR_NOMEM, "out of memory");
+	return create_asset(c, key, c->dataset_registry,
+			    "predictDataset(address,string,bytes,bytes32)",
+			    "createDataset(address,string,bytes,bytes32)", args, addr);
+}
+
+int poco_workerpool_create(struct poco_chain *c, const uint8_t key[32], const char *description,
+			   uint8_t addr[20])
+{
+	uint8_t owner[20];
+	GUARD(k1_address(key, owner));
+	return create_asset(c, key, c->workerpool_registry, "predictWorkerpool(address,string)",
+			    "createWorkerpool(address,string)",
+			    json_pack("[o,s]", addr_json(owner), description), addr);
+}
+
+/* ---------- escrow ---------- */
+
+int poco_deposit(struct poco_chain *c, const uint8_t key[32], const char *amount)
+{
+	uint8_t v[32];
+	GUARD(u256_parse(amount, v));
+	if (c->flavour == POCO_TOKEN)
+		return send_simple(c, key, c->token, "approveAndCall(address,uint256,bytes)",
+				   json_pack("[o,s,s]", addr_json(c->hub), amount, "0x"));
+	{
+		/* native: 1 nRLC = 1 gwei of the chain's coin */
+		struct eth_receipt rc;
+		char wei[100];
+		snprintf(wei, sizeof(wei), "%s000000000", amount);
+		GUARD(u256_parse(wei, v));
+		GUARD(send(c, key, c->hub, "deposit()", json_array(), v, &rc));
+		eth_receipt_free(&rc);
+		return 0;
+	}
+}
+
+int poco_withdraw(struct poco_chain *c, const uint8_t key[32], const char *amount)
+{
+	return send_simple(c, key, c->hub, "withdraw(uint256)", json_pack("[s]", amount));
+}
+
+int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t **out)
+{
+	json_t *v;
+	GUARD(view(c, c->hub, "viewAccount(address)", json_pack("[o]", addr_json(addr)),
+		   "((uint256,uint256))", &v));
+	*out = json_pack("{s:O,s:O}", "stake", json_array_get(json_array_get(v, 0), 0), "locked",
+			 json_array_get(json_array_get(v, 0), 1));
+	json_decref(v);
+	ENSURE(*out, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* ---------- orders ---------- */
+
+static const char *const order_names[] = {"AppOrder", "DatasetOrder", "WorkerpoolOrder",
+					  "RequestOrder"};
+static const char *const order_fields[4][16][2] = {
+	{{"app", "address"}, {"appprice", "uint256"}, {"volume", "uint256"}, {"tag", "bytes32"},
+	 {"datasetrestrict", "address"}, {"workerpoolrestrict", "address"},
+	 {"requesterrestrict", "address"}, {"salt", "bytes32"}},
+	{{"dataset", "address"}, {"datasetprice", "uint256"}, {"volume", "uint256"},
+	 {"tag", "bytes32"}, {"apprestrict", "address"}, {"workerpoolrestrict", "address"},
+	 {"requesterrestrict", "address"}, {"salt", "bytes32"}},
+	{{"workerpool", "address"}, {"workerpoolprice", "uint256"}, {"volume", "uint256"},
+	 {"tag", "bytes32"}, {"category", "uint256"}, {"trust", "uint256"},
+	 {"apprestrict", "address"}, {"datasetrestrict", "address"},
+	 {"requesterrestrict", "address"}, {"salt", "bytes32"}},
+	{{"app", "address"}, {"appmaxprice", "uint256"}, {"dataset", "address"},
+	 {"datasetmaxprice", "uint256"}, {"workerpool", "address"},
+	 {"workerpoolmaxprice", "uint256"}, {"requester", "address"}, {"volume", "uint256"},
+	 {"tag", "bytes32"}, {"category", "uint256"}, {"trust", "uint256"},
+	 {"beneficiary", "address"}, {"callback", "address"}, {"params", "string"},
+	 {"salt", "bytes32"}},
+};
+
+json_t *poco_order_new(enum poco_order_kind kind)
+{
+	json_t *o = json_object();
+	uint8_t salt[32];
+
+	RAND_bytes(salt, sizeof(salt));
+	for (int i = 0; i < 16 && order_fields[kind][i][0]; i++) {
+		const char *f = order_fields[kind][i][0], *t = order_fields[kind][i][1];
+		json_t *v = strcmp(t, "address") == 0	 ? json_string(ZERO_ADDR)
+			    : strcmp(t, "bytes32") == 0 ? json_string(POCO_TAG_NONE)
+			    : strcmp(t, "string") == 0	 ? json_string("")
+							 : json_string("0");
+		json_object_set_new(o, f, v);
+	}
+	json_object_set_new(o, "volume", json_string("1"));
+	if (kind == POCO_WORKERPOOL || kind == POCO_REQUEST)
+		json_object_set_new(o, "trust", json_string("1"));
+	json_object_set_new(o, "salt", b32_json(salt));
+	json_object_set_new(o, "sign", json_string("0x"));
+	return o;
+}
+
+static json_t *typed_data(const struct poco_chain *c, enum poco_order_kind kind,
+			  const json_t *order)
+{
+	json_t *fields = json_array(), *msg = json_object();
+	for (int i = 0; i < 16 && order_fields[kind][i][0]; i++) {
+		const char *f = order_fields[kind][i][0];
+		json_array_append_new(fields, json_pack("{s:s,s:s}", "name", f, "type",
+							order_fields[kind][i][1]));
+		if (json_object_get(order, f))
+			json_object_set(msg, f, json_object_get(order, f));
+	}
+	return json_pack("{s:{s:o},s:s,s:{s:s,s:s,s:I,s:o},s:o}", "types", order_names[kind], fields,
+			 "primaryType", order_names[kind], "domain", "name", "iExecODB", "version",
+			 "5.0.0", "chainId", (json_int_t)c->chain_id, "verifyingContract",
+			 addr_json(c->hub), "message", msg);
+}
+
+int poco_order_hash(const struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
+		    uint8_t out[32])
+{
+	json_t *t = typed_data(c, kind, order);
+	int rc;
+	ENSURE(t, ERR_NOMEM, "out of memory");
+	rc = eip712_digest(t, out);
+	json_decref(t);
+	return rc < 0 ? err_wrap(rc, "%s", order_names[kind]) : 0;
+}
+
+int poco_order_sign(const struct poco_chain *c, enum poco_order_kind kind, json_t *order,
+		    const uint8_t key[32])
+{
+	uint8_t h[32], sig[65];
+	char hex[133] = "0x";
+	GUARD(poco_order_hash(c, kind, order, h));
+	GUARD(k1_sign(key, h, sig));
+	hex_encode(hex + 2, sig, 65);
+	json_object_set_new(order, "sign", json_string(hex));
+	return 0;
+}
+
+/* An order as the ABI tuple: its fields in order, then sign. */
+static json_t *order_tuple(enum poco_order_kind kind, const json_t *order)
+{
+	json_t *t = json_array();
+	for (int i = 0; i < 16 && order_fields[kind][i][0]; i++) {
+		json_t *v = json_object_get(order, order_fields[kind][i][0]);
+		json_array_append(t, v ? v : json_null());
+	}
+	json_array_append(t, json_object_get(order, "sign") ? json_object_get(order, "sign")
+							    : json_string("0x"));
+	return t;
+}
+
+#define ORDER_TUPLES                                                                               \
+	"((address,uint256,uint256,bytes32,address,address,address,bytes32,bytes),"                \
+	"(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes),"                 \
+	"(address,uint256,uint256,bytes32,uint256,uint256,address,address,address,bytes32,bytes),"  \
+	"(address,uint256,address,uint256,address,uint256,address,uint256,bytes32,uint256,uint256," \
+	"address,address,string,bytes32,bytes))"
+
+int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
+	       const json_t *dataset, const json_t *workerpool, const json_t *request, int boost,
+	       uint8_t dealid[32], struct eth_receipt *rc)
+{
+	json_t *empty = NULL, *args, *log;
+	uint8_t topic[32];
+	size_t i;
+	int r;
+
+	if (!dataset) {
+		empty = poco_order_new(POCO_DATASET);
+		json_object_set_new(empty, "volume", json_string("0"));
+		json_object_set_new(empty, "salt", json_string(POCO_TAG_NONE));
+		dataset = empty;
+	}
+	args = json_pack("[o,o,o,o]", order_tuple(POCO_APP, app), order_tuple(POCO_DATASET, dataset),
+			 order_tuple(POCO_WORKERPOOL, workerpool), order_tuple(POCO_REQUEST, request));
+	json_decref(empty);
+	r = send(c, key, c->hub,
+		 boost ? "matchOrdersBoost" ORDER_TUPLES : "matchOrders" ORDER_TUPLES, args, NULL,
+		 rc);
+	GUARD(r);
+	/* OrdersMatched(bytes32 dealid, bytes32, bytes32, bytes32, bytes32, uint256) */
+	{
+		static const char ev[] = "OrdersMatched(bytes32,bytes32,bytes32,bytes32,bytes32,uint256)";
+		keccak256(ev, sizeof(ev) - 1, topic);
+	}
+	json_array_foreach(rc->logs, i, log) {
+		const char *t0 = json_string_value(json_array_get(json_object_get(log, "topics"), 0));
+		const char *data = json_string_value(json_object_get(log, "data"));
+		uint8_t t[32];
+		char first[67] = "0x";
+		if (!t0 || hex_decode_exact(t, 32, t0, "topic") < 0 || memcmp(t, topic, 32) != 0 ||
+		    !data || strlen(data) < 66)
+			continue;
+		memcpy(first + 2, data + 2, 64); /* the first word is the deal id */
+		return hex_decode_exact(dealid, 32, first, "deal id");
+	}
+	return err_set(ERR_INVAL, "match: no OrdersMatched event in the receipt");
+}
+
+void poco_task_id(const uint8_t dealid[32], uint64_t idx, uint8_t taskid[32])
+{
+	uint8_t buf[64];
+	memcpy(buf, dealid, 32);
+	u256_from_u64(idx, buf + 32);
+	keccak256(buf, sizeof(buf), taskid);
+}
+
+/* Output types and field names of the views. */
+static const struct {
+	const char *fn, *sig, *outs, *names;
+} views[] = {
+	{"viewDeal", "viewDeal(bytes32)",
+	 "(((address,address,uint256),(address,address,uint256),(address,address,uint256),"
+	 "uint256,uint256,bytes32,address,address,address,string,uint256,uint256,uint256,uint256,"
+	 "uint256,address))",
+	 "[{\"app\":[\"pointer\",\"owner\",\"price\"]},{\"dataset\":[\"pointer\",\"owner\","
+	 "\"price\"]},{\"workerpool\":[\"pointer\",\"owner\",\"price\"]},\"trust\",\"category\","
+	 "\"tag\",\"requester\",\"beneficiary\",\"callback\",\"params\",\"startTime\","
+	 "\"botFirst\",\"botSize\",\"workerStake\",\"schedulerRewardRatio\",\"sponsor\"]"},
+	{"viewTask", "viewTask(bytes32)",
+	 "((uint8,bytes32,uint256,uint256,uint256,uint256,uint256,bytes32,uint256,uint256,address[],"
+	 "bytes32,bytes,uint256,bytes))",
+	 "[\"status\",\"dealid\",\"idx\",\"timeref\",\"contributionDeadline\",\"revealDeadline\","
+	 "\"finalDeadline\",\"consensusValue\",\"revealCounter\",\"winnerCounter\",\"contributors\","
+	 "\"resultDigest\",\"results\",\"resultsTimestamp\",\"resultsCallback\"]"},
+	{"viewDealBoost", "viewDealBoost(bytes32)",
+	 "((address,uint96,address,uint96,address,uint96,address,uint96,address,uint40,uint16,"
+	 "uint16,bytes3,address))",
+	 "[\"appOwner\",\"appPrice\",\"datasetOwner\",\"datasetPrice\",\"workerpoolOwner\","
+	 "\"workerpoolPrice\",\"requester\",\"workerReward\",\"callback\",\"deadline\","
+	 "\"botFirst\",\"botSize\",\"shortTag\",\"sponsor\"]"},
+};
+
+/* Zip names onto a decoded tuple: names is an array of strings or
+ * {name: [sub-names]} objects. */
+static json_t *named(const json_t *names, const json_t *vals)
+{
+	json_t *o = json_object(), *n;
+	size_t i;
+	json_array_foreach(names, i, n) {
+		json_t *v = json_array_get(vals, i);
+		if (json_is_string(n)) {
+			json_object_set(o, json_string_value(n), v);
+		} else {
+			const char *k = json_object_iter_key(json_object_iter((json_t *)n));
+			json_object_set_new(o, k, named(json_object_get(n, k), v));
+		}
+	}
+	return o;
+}
+
+int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t **out)
+{
+	for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++) {
+		json_t *v, *names;
+		if (strcmp(views[i].fn, fn) != 0)
+			continue;
+		GUARD(view(c, c->hub, views[i].sig, json_pack("[o]", b32_json(id)), views[i].outs, &v));
+		names = json_loads(views[i].names, 0, NULL);
+		*out = named(names, json_array_get(v, 0));
+		json_decref(names);
+		json_decref(v);
+		return 0;
+	}
+	return err_set(ERR_INVAL, "unknown view %s", fn);
+}

@@ -1,0 +1,74 @@
+/* market.h — the iExec marketplace on a PoCo deployment: registries,
+ * escrow, signed orders (EIP-712), deals, tasks and their completion.
+ *
+ * Orders are JSON objects with iExec's field names (as the iExec SDK writes
+ * them): {"app": "0x..", "appprice": "0", "volume": "1", "tag": "0x..09",
+ * ..., "salt": "0x..", "sign": "0x.."}; amounts are nRLC decimal strings.
+ */
+#ifndef TDEXEC_POCO_MARKET_H
+#define TDEXEC_POCO_MARKET_H
+
+#include "eth/rpc.h"
+#include "poco/deploy.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* Tags: bit 0 TEE, bit 3 TDX (iExec's TeeUtils): the TDX tag is 0x..09. */
+#define POCO_TAG_TDX "0x0000000000000000000000000000000000000000000000000000000000000009"
+#define POCO_TAG_NONE "0x0000000000000000000000000000000000000000000000000000000000000000"
+
+enum poco_order_kind { POCO_APP = 0, POCO_DATASET, POCO_WORKERPOOL, POCO_REQUEST };
+
+struct poco_chain {
+	struct eth_rpc *rpc;
+	json_t *file;
+	uint64_t chain_id;
+	enum poco_flavour flavour;
+	uint8_t hub[20], token[20], app_registry[20], dataset_registry[20], workerpool_registry[20];
+	uint64_t deployment_block;
+};
+
+int poco_chain_load(const char *path, struct poco_chain **out);
+void poco_chain_free(struct poco_chain *c);
+/* The idx-th local account key of a chain file written by `chain up`. */
+int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_t priv[32]);
+
+/* Registries: the new asset's address.  checksum is the image digest. */
+int poco_app_create(struct poco_chain *c, const uint8_t key[32], const char *name,
+		    const char *multiaddr, const uint8_t checksum[32], const char *mrenclave,
+		    uint8_t addr[20]);
+int poco_dataset_create(struct poco_chain *c, const uint8_t key[32], const char *name,
+			const char *multiaddr, const uint8_t checksum[32], uint8_t addr[20]);
+int poco_workerpool_create(struct poco_chain *c, const uint8_t key[32], const char *description,
+			   uint8_t addr[20]);
+
+/* Escrow (nRLC): deposit via RLC.approveAndCall (token) or payable deposit
+ * (native, amounts in wei = nRLC * 1e9). */
+int poco_deposit(struct poco_chain *c, const uint8_t key[32], const char *amount);
+int poco_withdraw(struct poco_chain *c, const uint8_t key[32], const char *amount);
+/* Escrow balance and locked amount, decimal strings in out (a new object). */
+int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t **out);
+
+/* A new order of `kind` with defaults (volume 1, prices 0, zero restrictions,
+ * random salt); callers set fields. */
+json_t *poco_order_new(enum poco_order_kind kind);
+/* The EIP-712 digest of an order under this hub's domain. */
+int poco_order_hash(const struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
+		    uint8_t out[32]);
+/* Sign in place ("sign" = 65-byte signature). */
+int poco_order_sign(const struct poco_chain *c, enum poco_order_kind kind, json_t *order,
+		    const uint8_t key[32]);
+
+/* matchOrders (or matchOrdersBoost); dataset may be NULL.  The deal id. */
+int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
+	       const json_t *dataset, const json_t *workerpool, const json_t *request, int boost,
+	       uint8_t dealid[32], struct eth_receipt *rc);
+
+/* Views, decoded with the field names of PoCo's structs. */
+int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t **out);
+
+/* taskid = keccak256(dealid || idx). */
+void poco_task_id(const uint8_t dealid[32], uint64_t idx, uint8_t taskid[32]);
+
+#endif
