@@ -43,6 +43,8 @@ int cmd_quote(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_collateral(int argc, char **argv);
 int cmd_chain(int argc, char **argv);
+/* wallet, app, dataset, workerpool, account, order, deal, task */
+extern const struct cli_cmd market_commands[];
 
 /* Collateral from a PCS/PCCS through the cache (cmd_collateral.c): for the
  * quote's platform, or for fmspc/ca when quote is NULL.  Returns 1 when it

@@ -18,6 +18,14 @@ static const char usage[] =
 	"  collateral  fetch Intel PCS collateral into the cache\n"
 	"  sim         create and drive a simulated TD (machines without TDX)\n"
 	"  chain       a local Anvil chain with the real iExec PoCo (up, down, status)\n"
+	"  wallet      create, import, show keystores; balances\n"
+	"  app         deploy, show apps (OCI image digest + TD policy)\n"
+	"  dataset     deploy, show datasets\n"
+	"  workerpool  deploy, show workerpools\n"
+	"  account     escrow deposit, withdraw, show\n"
+	"  order       init, sign, show, cancel iExec orders (EIP-712)\n"
+	"  deal        match orders, show deals\n"
+	"  task        show, claim tasks\n"
 	"\n"
 	"Options:\n"
 	"  --log-level LEVEL   debug, info, warn (default), error, off\n"
@@ -65,5 +73,15 @@ int main(int argc, char **argv)
 	}
 	/* Shift so argv[0] is "tdexec" and argv[1] the command. */
 	argv[i - 1] = argv[0];
-	return cli_dispatch("", commands, argc - (i - 1), argv + (i - 1), usage);
+	/* One table: the core commands, then the marketplace's. */
+	{
+		struct cli_cmd all[32];
+		size_t n = 0;
+		for (const struct cli_cmd *c = commands; c->name; c++)
+			all[n++] = *c;
+		for (const struct cli_cmd *c = market_commands; c->name && n < 31; c++)
+			all[n++] = *c;
+		all[n] = (struct cli_cmd){NULL, NULL, NULL};
+		return cli_dispatch("", all, argc - (i - 1), argv + (i - 1), usage);
+	}
 }

@@ -467,3 +467,120 @@ int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t
 	}
 	return err_set(ERR_INVAL, "unknown view %s", fn);
 }
+
+int poco_order_kind_parse(const char *s, enum poco_order_kind *out)
+{
+	static const char *const names[] = {"app", "dataset", "workerpool", "request"};
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum poco_order_kind)i;
+			return 0;
+		}
+	return err_set(ERR_INVAL, "order kind \"%s\": app, dataset, workerpool or request", s);
+}
+
+int poco_order_signer(const struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
+		      uint8_t signer[20])
+{
+	uint8_t h[32], sig[65];
+	const char *s = json_string_value(json_object_get(order, "sign"));
+	ENSURE(s && strlen(s) == 132, ERR_VERIFY, "order is not signed");
+	GUARD(hex_decode_exact(sig, 65, s, "sign"));
+	GUARD(poco_order_hash(c, kind, order, h));
+	return k1_recover(h, sig, signer);
+}
+
+int poco_order_cancel(struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
+		      const uint8_t key[32])
+{
+	static const char *const tuple[] = {
+		"(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes)",
+		"(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes)",
+		"(address,uint256,uint256,bytes32,uint256,uint256,address,address,address,bytes32,bytes)",
+		"(address,uint256,address,uint256,address,uint256,address,uint256,bytes32,uint256,uint256,"
+		"address,address,string,bytes32,bytes)"};
+	static const char *const fn[] = {"manageAppOrder", "manageDatasetOrder",
+					 "manageWorkerpoolOrder", "manageRequestOrder"};
+	json_t *typed, *types, *fields, *op_fields, *msg;
+	uint8_t h[32], sig[65];
+	char op_name[64], call[512], sig_hex[133] = "0x";
+	struct eth_receipt rc;
+	int r;
+
+	/* The operation struct references the order struct. */
+	typed = typed_data(c, kind, order);
+	ENSURE(typed, ERR_NOMEM, "out of memory");
+	types = json_object_get(typed, "types");
+	fields = json_object_get(types, order_names[kind]);
+	snprintf(op_name, sizeof(op_name), "%sOperation", order_names[kind]);
+	op_fields = json_pack("[{s:s,s:s},{s:s,s:s}]", "name", "order", "type", order_names[kind],
+			      "name", "operation", "type", "uint256");
+	json_object_set_new(types, op_name, op_fields);
+	msg = json_pack("{s:O,s:s}", "order", json_object_get(typed, "message"), "operation", "1");
+	json_object_set_new(typed, "message", msg);
+	json_object_set_new(typed, "primaryType", json_string(op_name));
+	(void)fields;
+	r = eip712_digest(typed, h);
+	json_decref(typed);
+	GUARD(r);
+	GUARD(k1_sign(key, h, sig));
+	hex_encode(sig_hex + 2, sig, 65);
+	snprintf(call, sizeof(call), "%s((%s,uint8,bytes))", fn[kind], tuple[kind]);
+	GUARD(send(c, key, c->hub, call,
+		   json_pack("[[o,i,s]]", order_tuple(kind, order), 1, sig_hex), NULL, &rc));
+	eth_receipt_free(&rc);
+	return 0;
+}
+
+int poco_asset_show(struct poco_chain *c, enum poco_order_kind kind, const uint8_t addr[20],
+		    json_t **out)
+{
+	static const char *const fns[3][6][2] = {
+		{{"m_appName()", "name"}, {"m_appType()", "type"}, {"m_appMultiaddr()", "multiaddr"},
+		 {"m_appChecksum()", "checksum"}, {"m_appMREnclave()", "mrenclave"},
+		 {"owner()", "owner"}},
+		{{"m_datasetName()", "name"}, {"m_datasetMultiaddr()", "multiaddr"},
+		 {"m_datasetChecksum()", "checksum"}, {"owner()", "owner"}},
+		{{"m_workerpoolDescription()", "description"},
+		 {"m_workerStakeRatioPolicy()", "workerStakeRatio"},
+		 {"m_schedulerRewardRatioPolicy()", "schedulerRewardRatio"}, {"owner()", "owner"}},
+	};
+	static const char *const outs[3][6] = {
+		{"(string)", "(string)", "(bytes)", "(bytes32)", "(bytes)", "(address)"},
+		{"(string)", "(bytes)", "(bytes32)", "(address)"},
+		{"(string)", "(uint256)", "(uint256)", "(address)"},
+	};
+	json_t *o;
+	size_t code = 0;
+
+	ENSURE(kind <= POCO_WORKERPOOL, ERR_INVAL, "not a registry kind");
+	GUARD(eth_code_size(c->rpc, addr, &code));
+	ENSURE(code > 0, ERR_NOTFOUND, "no contract at that address");
+	o = json_object();
+	json_object_set_new(o, "address", addr_json(addr));
+	for (int i = 0; i < 6 && fns[kind][i][0]; i++) {
+		json_t *v;
+		int r = view(c, addr, fns[kind][i][0], json_array(), outs[kind][i], &v);
+		if (r < 0) {
+			json_decref(o);
+			return r;
+		}
+		json_object_set(o, fns[kind][i][1], json_array_get(v, 0));
+		json_decref(v);
+	}
+	/* multiaddr and mrenclave are bytes holding text */
+	for (int i = 0; i < 2; i++) {
+		const char *k = i ? "mrenclave" : "multiaddr";
+		const char *h = json_string_value(json_object_get(o, k));
+		uint8_t *b;
+		size_t n;
+		if (h && hex_decode_alloc(h, strlen(h), &b, &n) == 0) {
+			json_t *t = json_stringn((const char *)b, n);
+			if (t)
+				json_object_set_new(o, k, t);
+			free(b);
+		}
+	}
+	*out = o;
+	return 0;
+}

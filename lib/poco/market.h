@@ -60,6 +60,19 @@ int poco_order_hash(const struct poco_chain *c, enum poco_order_kind kind, const
 int poco_order_sign(const struct poco_chain *c, enum poco_order_kind kind, json_t *order,
 		    const uint8_t key[32]);
 
+/* Recover the order's signer (ERR_VERIFY without a valid signature). */
+int poco_order_signer(const struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
+		      uint8_t signer[20]);
+/* Cancel (close) an order on chain: manageXOrder with an EIP-712 signed
+ * XOrderOperation{order, operation = CLOSE}. */
+int poco_order_cancel(struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
+		      const uint8_t key[32]);
+/* "app", "dataset", "workerpool", "request" -> kind; ERR_INVAL otherwise. */
+int poco_order_kind_parse(const char *s, enum poco_order_kind *out);
+/* What a registry entry says about itself (name, owner, multiaddr, ...). */
+int poco_asset_show(struct poco_chain *c, enum poco_order_kind kind, const uint8_t addr[20],
+		    json_t **out);
+
 /* matchOrders (or matchOrdersBoost); dataset may be NULL.  The deal id. */
 int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
 	       const json_t *dataset, const json_t *workerpool, const json_t *request, int boost,

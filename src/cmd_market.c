@@ -1,0 +1,755 @@
+/* The marketplace commands: wallet, app, dataset, workerpool, account,
+ * order, deal, task. */
+#include "cli.h"
+
+#include "crypto/k1.h"
+#include "eth/abi.h"
+#include "eth/addr.h"
+#include "eth/keystore.h"
+#include "poco/market.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------- shared options ---------- */
+
+static const char common_help[] =
+	"Common options:\n"
+	"  --chain FILE           chain file (default ~/.local/state/tdexec/chain/chain.json)\n"
+	"  --wallet FILE          keystore (v3) of the signing account\n"
+	"  --password-file FILE   its password (default: $TDEXEC_WALLET_PASSWORD)\n"
+	"  --plain-key FILE       a file holding a hex private key instead of a keystore\n"
+	"  --account N            local account N of a chain made by 'tdexec chain up'\n"
+	"  --json                 print JSON\n";
+
+struct mopts {
+	const char *chain, *wallet, *password_file, *plain_key;
+	long account;
+	int json;
+	/* command-specific */
+	const char *name, *image, *policy, *multiaddr, *checksum, *description, *output;
+	const char *orders[4];
+	const char *sets[32];
+	int nsets, boost, scrypt_n;
+	long index;
+};
+
+enum { O_CHAIN = 1000, O_WALLET, O_PASSWORD, O_PLAIN, O_ACCOUNT, O_JSON, O_NAME, O_IMAGE,
+       O_POLICY, O_MULTIADDR, O_CHECKSUM, O_DESC, O_APP, O_DATASET, O_POOL, O_REQUEST, O_SET,
+       O_BOOST, O_INDEX, O_SCRYPT };
+
+static const struct option market_options[] = {
+	{"chain", required_argument, NULL, O_CHAIN},
+	{"wallet", required_argument, NULL, O_WALLET},
+	{"password-file", required_argument, NULL, O_PASSWORD},
+	{"plain-key", required_argument, NULL, O_PLAIN},
+	{"account", required_argument, NULL, O_ACCOUNT},
+	{"json", no_argument, NULL, O_JSON},
+	{"name", required_argument, NULL, O_NAME},
+	{"image", required_argument, NULL, O_IMAGE},
+	{"tdx-policy", required_argument, NULL, O_POLICY},
+	{"multiaddr", required_argument, NULL, O_MULTIADDR},
+	{"checksum", required_argument, NULL, O_CHECKSUM},
+	{"description", required_argument, NULL, O_DESC},
+	{"app-order", required_argument, NULL, O_APP},
+	{"dataset-order", required_argument, NULL, O_DATASET},
+	{"workerpool-order", required_argument, NULL, O_POOL},
+	{"request-order", required_argument, NULL, O_REQUEST},
+	{"set", required_argument, NULL, O_SET},
+	{"boost", no_argument, NULL, O_BOOST},
+	{"index", required_argument, NULL, O_INDEX},
+	{"scrypt-n", required_argument, NULL, O_SCRYPT},
+	{"output", required_argument, NULL, 'o'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* Parse options; returns 0, 1 after --help, or EXIT_USAGE. */
+static int parse(int argc, char **argv, const char *prog, const char *usage, struct mopts *o)
+{
+	int c;
+	long v;
+
+	memset(o, 0, sizeof(*o));
+	o->account = -1;
+	while ((c = cli_getopt(argc, argv, prog, "o:h", market_options)) != -1) {
+		switch (c) {
+		case O_CHAIN: o->chain = optarg; break;
+		case O_WALLET: o->wallet = optarg; break;
+		case O_PASSWORD: o->password_file = optarg; break;
+		case O_PLAIN: o->plain_key = optarg; break;
+		case O_ACCOUNT:
+			if (cli_int(prog, "--account", optarg, 0, 1000, &o->account))
+				return EXIT_USAGE;
+			break;
+		case O_JSON: o->json = 1; break;
+		case O_NAME: o->name = optarg; break;
+		case O_IMAGE: o->image = optarg; break;
+		case O_POLICY: o->policy = optarg; break;
+		case O_MULTIADDR: o->multiaddr = optarg; break;
+		case O_CHECKSUM: o->checksum = optarg; break;
+		case O_DESC: o->description = optarg; break;
+		case O_APP: o->orders[0] = optarg; break;
+		case O_DATASET: o->orders[1] = optarg; break;
+		case O_POOL: o->orders[2] = optarg; break;
+		case O_REQUEST: o->orders[3] = optarg; break;
+		case O_SET:
+			if (o->nsets == 32)
+				return cli_usage(prog, "too many --set");
+			o->sets[o->nsets++] = optarg;
+			break;
+		case O_BOOST: o->boost = 1; break;
+		case O_INDEX:
+			if (cli_int(prog, "--index", optarg, 0, 1L << 30, &o->index))
+				return EXIT_USAGE;
+			break;
+		case O_SCRYPT:
+			if (cli_int(prog, "--scrypt-n", optarg, 2, 1L << 22, &v))
+				return EXIT_USAGE;
+			o->scrypt_n = (int)v;
+			break;
+		case 'o': o->output = optarg; break;
+		case 'h': printf("%s\n%s", usage, common_help); return 1;
+		default: return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+static int chain_path(const struct mopts *o, char *out, size_t cap)
+{
+	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	if (o->chain)
+		snprintf(out, cap, "%s", o->chain);
+	else if (x && *x)
+		snprintf(out, cap, "%s/tdexec/chain/chain.json", x);
+	else
+		snprintf(out, cap, "%s/.local/state/tdexec/chain/chain.json", home ? home : ".");
+	return 0;
+}
+
+static int load_chain(const struct mopts *o, struct poco_chain **c)
+{
+	char p[PATH_MAX];
+	chain_path(o, p, sizeof(p));
+	return poco_chain_load(p, c);
+}
+
+static int read_password(const struct mopts *o, char **out)
+{
+	const char *env = getenv("TDEXEC_WALLET_PASSWORD");
+	uint8_t *buf;
+	size_t len;
+	if (o->password_file) {
+		GUARD(file_read(o->password_file, 4096, &buf, &len));
+		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			buf[--len] = '\0';
+		*out = (char *)buf;
+		return 0;
+	}
+	ENSURE(env, ERR_INVAL, "a password is needed: --password-file or TDEXEC_WALLET_PASSWORD");
+	*out = strdup(env);
+	ENSURE(*out, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* The signing key from --wallet, --plain-key or --account. */
+static int signing_key(const struct mopts *o, const struct poco_chain *c, uint8_t key[32])
+{
+	char *pw = NULL;
+	int rc;
+	if (o->wallet) {
+		GUARD(read_password(o, &pw));
+		rc = keystore_load(o->wallet, pw, 0, key);
+		OPENSSL_cleanse(pw, strlen(pw));
+		free(pw);
+		return rc;
+	}
+	if (o->plain_key)
+		return keystore_load(o->plain_key, NULL, 1, key);
+	ENSURE(o->account >= 0, ERR_INVAL, "which account signs? --wallet, --plain-key or --account");
+	ENSURE(c, ERR_INVAL, "--account needs a chain file");
+	return poco_chain_account(c, (size_t)o->account, key);
+}
+
+static void emit(const struct mopts *o, json_t *j)
+{
+	if (o->json)
+		json_print(j, 1);
+	else
+		json_print_text(stdout, j);
+}
+
+static json_t *addr_json(const uint8_t a[20])
+{
+	char s[43];
+	eth_addr_str(a, s);
+	return json_string(s);
+}
+
+static json_t *b32_json(const uint8_t b[32])
+{
+	char h[67] = "0x";
+	hex_encode(h + 2, b, 32);
+	return json_string(h);
+}
+
+/* ---------- wallet ---------- */
+
+static int wallet(int argc, char **argv)
+{
+	static const char usage[] =
+		"Usage: tdexec wallet create [-o FILE] [--password-file F] [--scrypt-n N]\n"
+		"       tdexec wallet import --plain-key HEXFILE [-o FILE] [--password-file F]\n"
+		"       tdexec wallet show (--wallet F | --account N)\n"
+		"       tdexec wallet balance (--wallet F | --account N)\n"
+		"\n"
+		"Ethereum v3 keystores (scrypt, AES-128-CTR) as geth and ethers write them.\n";
+	const char *sub = argc > 1 ? argv[1] : "";
+	struct poco_chain *c = NULL;
+	struct mopts o;
+	uint8_t key[32], addr[20];
+	json_t *out = NULL;
+	int r, rc = 0;
+
+	if (argc < 2 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+		printf("%s\n%s", usage, common_help);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	optind = 0;
+	r = parse(argc - 1, argv + 1, "wallet", usage, &o);
+	if (r)
+		return r == 1 ? 0 : r;
+	if (strcmp(sub, "create") == 0 || strcmp(sub, "import") == 0) {
+		char *pw = NULL, *ks = NULL;
+		if (sub[0] == 'c')
+			GUARD_GOTO(k1_keygen(key));
+		else if (!o.plain_key)
+			return cli_usage("wallet import", "--plain-key HEXFILE is required");
+		else
+			GUARD_GOTO(keystore_load(o.plain_key, NULL, 1, key));
+		GUARD_GOTO(read_password(&o, &pw));
+		rc = keystore_encrypt(key, pw, (uint64_t)o.scrypt_n, &ks);
+		OPENSSL_cleanse(pw, strlen(pw));
+		free(pw);
+		GUARD_GOTO(rc);
+		if (o.output) {
+			rc = file_write(o.output, ks, strlen(ks), 0600);
+		} else {
+			puts(ks);
+		}
+		free(ks);
+		GUARD_GOTO(rc);
+		GUARD_GOTO(k1_address(key, addr));
+		out = json_pack("{s:o}", "address", addr_json(addr));
+		if (o.output)
+			emit(&o, out);
+	} else if (strcmp(sub, "show") == 0 || strcmp(sub, "balance") == 0) {
+		if (o.account >= 0 || sub[0] == 'b')
+			GUARD_GOTO(load_chain(&o, &c));
+		GUARD_GOTO(signing_key(&o, c, key));
+		GUARD_GOTO(k1_address(key, addr));
+		out = json_pack("{s:o}", "address", addr_json(addr));
+		if (sub[0] == 'b') {
+			uint8_t wei[32];
+			char s[100];
+			json_t *acct;
+			GUARD_GOTO(eth_balance(c->rpc, addr, wei));
+			u256_str(wei, s, sizeof(s));
+			json_object_set_new(out, "native_wei", json_string(s));
+			if (c->flavour == POCO_TOKEN) {
+				/* RLC balanceOf through the account view of the token */
+				json_t *v;
+				struct wbuf w;
+				uint8_t *ret;
+				size_t len;
+				wbuf_init(&w);
+				rc = abi_encode_call("balanceOf(address)",
+						     v = json_pack("[o]", addr_json(addr)), &w);
+				json_decref(v);
+				if (rc == 0)
+					rc = eth_call(c->rpc, NULL, c->token, w.buf, w.len, &ret, &len);
+				wbuf_free(&w);
+				GUARD_GOTO(rc);
+				rc = abi_decode_str("(uint256)", ret, len, &v);
+				free(ret);
+				GUARD_GOTO(rc);
+				json_object_set(out, "rlc_nrlc", json_array_get(v, 0));
+				json_decref(v);
+			}
+			GUARD_GOTO(poco_account(c, addr, &acct));
+			json_object_set_new(out, "escrow", acct);
+		}
+		emit(&o, out);
+	} else {
+		rc = cli_usage("wallet", "unknown command '%s'", sub);
+		goto done;
+	}
+out:
+	if (rc < 0)
+		rc = cli_fail();
+done:
+	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(out);
+	poco_chain_free(c);
+	return rc;
+}
+
+/* ---------- app, dataset, workerpool ---------- */
+
+/* "name@sha256:<64 hex>" -> digest bytes. */
+static int image_digest(const char *image, uint8_t out[32])
+{
+	const char *at = strstr(image, "@sha256:");
+	ENSURE(at && strlen(at + 8) == 64, ERR_INVAL,
+	       "--image must be NAME@sha256:DIGEST (the digest is the app's checksum)");
+	return hex_decode_exact(out, 32, at + 8, "image digest");
+}
+
+/* The app's mrenclave field: iExec's TEE enclave configuration with the
+ * framework "TDX" and the TD policy. */
+static int tdx_enclave_config(const char *policy_path, char **out)
+{
+	json_t *policy = NULL, *conf;
+	if (policy_path)
+		GUARD(json_load_path(policy_path, 1 << 20, &policy));
+	conf = json_pack("{s:s,s:s,s:o}", "framework", "TDX", "version", "v1", "policy",
+			 policy ? policy : json_object());
+	ENSURE(conf, ERR_NOMEM, "out of memory");
+	*out = json_dumps(conf, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(conf);
+	ENSURE(*out, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int asset(int argc, char **argv, enum poco_order_kind kind, const char *prog)
+{
+	static const char *const usages[] = {
+		"Usage: tdexec app deploy --name N --image NAME@sha256:DIGEST [--tdx-policy FILE]\n"
+		"       tdexec app show ADDRESS\n",
+		"Usage: tdexec dataset deploy --name N --multiaddr URL --checksum HEX32\n"
+		"       tdexec dataset show ADDRESS\n",
+		"Usage: tdexec workerpool deploy --description TEXT\n"
+		"       tdexec workerpool show ADDRESS\n",
+	};
+	const char *sub = argc > 1 ? argv[1] : "";
+	struct poco_chain *c = NULL;
+	struct mopts o;
+	uint8_t key[32], addr[20], sum[32];
+	json_t *out = NULL;
+	int r, rc = 0;
+
+	if (argc < 2 || sub[0] == '-') {
+		printf("%s\n%s", usages[kind], common_help);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	optind = 0;
+	r = parse(argc - 1, argv + 1, prog, usages[kind], &o);
+	if (r)
+		return r == 1 ? 0 : r;
+	if (strcmp(sub, "deploy") == 0) {
+		char *mre = NULL;
+		if (kind == POCO_APP && (!o.name || !o.image))
+			return cli_usage(prog, "--name and --image are required");
+		if (kind == POCO_DATASET && (!o.name || !o.multiaddr || !o.checksum))
+			return cli_usage(prog, "--name, --multiaddr and --checksum are required");
+		if (kind == POCO_WORKERPOOL && !o.description)
+			return cli_usage(prog, "--description is required");
+		if (kind == POCO_APP && image_digest(o.image, sum) < 0)
+			return cli_usage(prog, "%s", err_msg());
+		if (kind == POCO_DATASET && hex_decode_exact(sum, 32, o.checksum, "--checksum") < 0)
+			return cli_usage(prog, "%s", err_msg());
+		GUARD_GOTO(load_chain(&o, &c));
+		GUARD_GOTO(signing_key(&o, c, key));
+		if (kind == POCO_APP) {
+			GUARD_GOTO(tdx_enclave_config(o.policy, &mre));
+			rc = poco_app_create(c, key, o.name, o.image, sum, mre, addr);
+			free(mre);
+		} else if (kind == POCO_DATASET) {
+			rc = poco_dataset_create(c, key, o.name, o.multiaddr, sum, addr);
+		} else {
+			rc = poco_workerpool_create(c, key, o.description, addr);
+		}
+		GUARD_GOTO(rc);
+		out = json_pack("{s:o}", "address", addr_json(addr));
+		emit(&o, out);
+	} else if (strcmp(sub, "show") == 0) {
+		if (argc - 1 - optind != 1)
+			return cli_usage(prog, "expected one address");
+		if (eth_addr_parse(argv[1 + optind], addr) < 0)
+			return cli_usage(prog, "%s", err_msg());
+		GUARD_GOTO(load_chain(&o, &c));
+		GUARD_GOTO(poco_asset_show(c, kind, addr, &out));
+		emit(&o, out);
+	} else {
+		return cli_usage(prog, "unknown command '%s'", sub);
+	}
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(out);
+	poco_chain_free(c);
+	return rc < 0 ? cli_fail() : 0;
+}
+
+static int cmd_app(int argc, char **argv)
+{
+	return asset(argc, argv, POCO_APP, "app");
+}
+
+static int cmd_dataset(int argc, char **argv)
+{
+	return asset(argc, argv, POCO_DATASET, "dataset");
+}
+
+static int cmd_workerpool(int argc, char **argv)
+{
+	return asset(argc, argv, POCO_WORKERPOOL, "workerpool");
+}
+
+/* ---------- account ---------- */
+
+static int cmd_account(int argc, char **argv)
+{
+	static const char usage[] = "Usage: tdexec account deposit AMOUNT\n"
+				    "       tdexec account withdraw AMOUNT\n"
+				    "       tdexec account show [ADDRESS]\n"
+				    "\n"
+				    "Escrow balances in nRLC (1 RLC = 10^9 nRLC).\n";
+	const char *sub = argc > 1 ? argv[1] : "";
+	struct poco_chain *c = NULL;
+	struct mopts o;
+	uint8_t key[32], addr[20];
+	json_t *out = NULL;
+	int r, rc = 0;
+
+	if (argc < 2 || sub[0] == '-') {
+		printf("%s\n%s", usage, common_help);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	optind = 0;
+	r = parse(argc - 1, argv + 1, "account", usage, &o);
+	if (r)
+		return r == 1 ? 0 : r;
+	GUARD_GOTO(load_chain(&o, &c));
+	if (strcmp(sub, "deposit") == 0 || strcmp(sub, "withdraw") == 0) {
+		uint8_t v[32];
+		if (argc - 1 - optind != 1 || u256_parse(argv[1 + optind], v) < 0) {
+			rc = cli_usage("account", "expected one amount in nRLC");
+			goto done;
+		}
+		GUARD_GOTO(signing_key(&o, c, key));
+		GUARD_GOTO(sub[0] == 'd' ? poco_deposit(c, key, argv[1 + optind])
+					 : poco_withdraw(c, key, argv[1 + optind]));
+		GUARD_GOTO(k1_address(key, addr));
+	} else if (strcmp(sub, "show") == 0) {
+		if (argc - 1 - optind == 1) {
+			if (eth_addr_parse(argv[1 + optind], addr) < 0) {
+				rc = cli_usage("account", "%s", err_msg());
+				goto done;
+			}
+		} else {
+			GUARD_GOTO(signing_key(&o, c, key));
+			GUARD_GOTO(k1_address(key, addr));
+		}
+	} else {
+		rc = cli_usage("account", "unknown command '%s'", sub);
+		goto done;
+	}
+	GUARD_GOTO(poco_account(c, addr, &out));
+	json_object_set_new(out, "address", addr_json(addr));
+	emit(&o, out);
+out:
+	if (rc < 0)
+		rc = cli_fail();
+done:
+	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(out);
+	poco_chain_free(c);
+	return rc;
+}
+
+/* ---------- orders ---------- */
+
+static int load_order(const char *path, json_t **out)
+{
+	GUARD(json_load_path(path, 1 << 20, out));
+	ENSURE(json_is_object(*out), ERR_INVAL, "%s: an order is a JSON object", path);
+	return 0;
+}
+
+/* --set field=value: "tdx" / "none" for tag, otherwise the text. */
+static int apply_sets(json_t *order, const struct mopts *o)
+{
+	for (int i = 0; i < o->nsets; i++) {
+		const char *eq = strchr(o->sets[i], '=');
+		char field[64];
+		const char *v;
+		ENSURE(eq && eq > o->sets[i] && (size_t)(eq - o->sets[i]) < sizeof(field), ERR_INVAL,
+		       "--set %s: expected field=value", o->sets[i]);
+		memcpy(field, o->sets[i], (size_t)(eq - o->sets[i]));
+		field[eq - o->sets[i]] = '\0';
+		ENSURE(json_object_get(order, field), ERR_INVAL, "--set: the order has no field \"%s\"",
+		       field);
+		v = eq + 1;
+		if (strcmp(field, "tag") == 0 && strcmp(v, "tdx") == 0)
+			v = POCO_TAG_TDX;
+		else if (strcmp(field, "tag") == 0 && strcmp(v, "none") == 0)
+			v = POCO_TAG_NONE;
+		json_object_set_new(order, field, json_string(v));
+	}
+	return 0;
+}
+
+static int write_order(const struct mopts *o, const json_t *order)
+{
+	char *s = json_dumps(order, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	int rc;
+	ENSURE(s, ERR_NOMEM, "out of memory");
+	if (o->output) {
+		size_t n = strlen(s);
+		rc = file_write(o->output, s, n, 0644);
+	} else {
+		puts(s);
+		rc = 0;
+	}
+	free(s);
+	return rc;
+}
+
+static int cmd_order(int argc, char **argv)
+{
+	static const char usage[] =
+		"Usage: tdexec order init KIND [--set field=value ...] [-o FILE]\n"
+		"       tdexec order sign KIND FILE [-o FILE]\n"
+		"       tdexec order show KIND FILE\n"
+		"       tdexec order cancel KIND FILE\n"
+		"\n"
+		"KIND is app, dataset, workerpool or request.  Orders are iExec's JSON (amounts in\n"
+		"nRLC); --set tag=tdx gives the TDX tag 0x..09.  Signing is EIP-712 under the hub's\n"
+		"domain (iExecODB 5.0.0); cancel closes the order on chain.\n";
+	const char *sub = argc > 1 ? argv[1] : "";
+	enum poco_order_kind kind;
+	struct poco_chain *c = NULL;
+	struct mopts o;
+	uint8_t key[32], h[32], signer[20];
+	json_t *order = NULL, *out = NULL;
+	int r, rc = 0, npos;
+
+	if (argc < 2 || sub[0] == '-') {
+		printf("%s\n%s", usage, common_help);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	optind = 0;
+	r = parse(argc - 1, argv + 1, "order", usage, &o);
+	if (r)
+		return r == 1 ? 0 : r;
+	npos = argc - 1 - optind;
+	if (npos < 1 || poco_order_kind_parse(argv[1 + optind], &kind) < 0)
+		return cli_usage("order", "expected the order kind (app, dataset, workerpool, request)");
+	if (strcmp(sub, "init") == 0) {
+		order = poco_order_new(kind);
+		if (apply_sets(order, &o) < 0) {
+			rc = cli_usage("order", "%s", err_msg());
+			goto done;
+		}
+		GUARD_GOTO(write_order(&o, order));
+		goto done;
+	}
+	if (npos != 2)
+		return cli_usage("order", "expected the order kind and an order file");
+	GUARD_GOTO(load_order(argv[2 + optind], &order));
+	GUARD_GOTO(load_chain(&o, &c));
+	if (strcmp(sub, "sign") == 0) {
+		GUARD_GOTO(signing_key(&o, c, key));
+		GUARD_GOTO(poco_order_sign(c, kind, order, key));
+		GUARD_GOTO(write_order(&o, order));
+	} else if (strcmp(sub, "show") == 0) {
+		GUARD_GOTO(poco_order_hash(c, kind, order, h));
+		out = json_pack("{s:O,s:o}", "order", order, "hash", b32_json(h));
+		if (poco_order_signer(c, kind, order, signer) == 0)
+			json_object_set_new(out, "signer", addr_json(signer));
+		else
+			json_object_set_new(out, "signer", json_null());
+		emit(&o, out);
+	} else if (strcmp(sub, "cancel") == 0) {
+		GUARD_GOTO(signing_key(&o, c, key));
+		GUARD_GOTO(poco_order_cancel(c, kind, order, key));
+		GUARD_GOTO(poco_order_hash(c, kind, order, h));
+		out = json_pack("{s:o,s:b}", "hash", b32_json(h), "cancelled", 1);
+		emit(&o, out);
+	} else {
+		rc = cli_usage("order", "unknown command '%s'", sub);
+		goto done;
+	}
+out:
+	if (rc < 0)
+		rc = cli_fail();
+done:
+	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(order);
+	json_decref(out);
+	poco_chain_free(c);
+	return rc;
+}
+
+/* ---------- deals and tasks ---------- */
+
+static int id32(const char *s, uint8_t out[32])
+{
+	return hex_decode_exact(out, 32, s, "id");
+}
+
+static int cmd_deal(int argc, char **argv)
+{
+	static const char usage[] =
+		"Usage: tdexec deal match --app-order F [--dataset-order F] --workerpool-order F\n"
+		"                         --request-order F [--boost]\n"
+		"       tdexec deal show DEALID\n"
+		"\n"
+		"match calls matchOrders, or matchOrdersBoost (PoCo Boost: no initialize, one\n"
+		"pushResultBoost completes the task) with --boost, or by default for a TEE tag\n"
+		"with trust 1.\n";
+	const char *sub = argc > 1 ? argv[1] : "";
+	struct poco_chain *c = NULL;
+	struct eth_receipt rc_;
+	struct mopts o;
+	uint8_t key[32], dealid[32];
+	json_t *orders[4] = {NULL, NULL, NULL, NULL}, *out = NULL;
+	int r, rc = 0;
+
+	if (argc < 2 || sub[0] == '-') {
+		printf("%s\n%s", usage, common_help);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	optind = 0;
+	r = parse(argc - 1, argv + 1, "deal", usage, &o);
+	if (r)
+		return r == 1 ? 0 : r;
+	if (strcmp(sub, "match") == 0) {
+		const char *tag, *trust;
+		int boost;
+		if (!o.orders[0] || !o.orders[2] || !o.orders[3])
+			return cli_usage("deal", "--app-order, --workerpool-order and --request-order "
+						 "are required");
+		for (int i = 0; i < 4; i++)
+			if (o.orders[i])
+				GUARD_GOTO(load_order(o.orders[i], &orders[i]));
+		GUARD_GOTO(load_chain(&o, &c));
+		GUARD_GOTO(signing_key(&o, c, key));
+		tag = json_string_value(json_object_get(orders[3], "tag"));
+		trust = json_string_value(json_object_get(orders[3], "trust"));
+		boost = o.boost || (tag && strlen(tag) == 66 && ((tag[65] - '0') & 1) && trust &&
+				    strcmp(trust, "1") == 0);
+		GUARD_GOTO(poco_match(c, key, orders[0], orders[1], orders[2], orders[3], boost,
+				      dealid, &rc_));
+		out = json_pack("{s:o,s:b,s:o,s:I}", "dealid", b32_json(dealid), "boost", boost,
+				"tx", b32_json(rc_.tx_hash), "gas_used", (json_int_t)rc_.gas_used);
+		eth_receipt_free(&rc_);
+	} else if (strcmp(sub, "show") == 0) {
+		if (argc - 1 - optind != 1 || id32(argv[1 + optind], dealid) < 0)
+			return cli_usage("deal", "expected one deal id (32 bytes hex)");
+		GUARD_GOTO(load_chain(&o, &c));
+		GUARD_GOTO(poco_view(c, "viewDeal", dealid, &out));
+		if (strcmp(json_string_value(json_object_get(json_object_get(out, "app"), "pointer")),
+			   "0x0000000000000000000000000000000000000000") == 0) {
+			/* not a classic deal: a Boost one? */
+			json_decref(out);
+			out = NULL;
+			GUARD_GOTO(poco_view(c, "viewDealBoost", dealid, &out));
+			ENSURE_GOTO(strcmp(json_string_value(json_object_get(out, "requester")),
+					   "0x0000000000000000000000000000000000000000") != 0,
+				    ERR_NOTFOUND, "no deal %s", argv[1 + optind]);
+			json_object_set_new(out, "boost", json_true());
+		}
+	} else {
+		rc = cli_usage("deal", "unknown command '%s'", sub);
+		goto done;
+	}
+	emit(&o, out);
+out:
+	if (rc < 0)
+		rc = cli_fail();
+done:
+	OPENSSL_cleanse(key, sizeof(key));
+	for (int i = 0; i < 4; i++)
+		json_decref(orders[i]);
+	json_decref(out);
+	poco_chain_free(c);
+	return rc;
+}
+
+static int cmd_task(int argc, char **argv)
+{
+	static const char usage[] =
+		"Usage: tdexec task show (TASKID | DEALID --index N)\n"
+		"       tdexec task claim TASKID\n"
+		"\n"
+		"Task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED.  claim\n"
+		"refunds the requester after the task's final deadline.\n";
+	static const char *const status[] = {"UNSET", "ACTIVE", "REVEALING", "COMPLETED", "FAILED"};
+	const char *sub = argc > 1 ? argv[1] : "";
+	struct poco_chain *c = NULL;
+	struct eth_receipt rc_;
+	struct mopts o;
+	uint8_t key[32], id[32];
+	json_t *out = NULL;
+	int r, rc = 0;
+
+	if (argc < 2 || sub[0] == '-') {
+		printf("%s\n%s", usage, common_help);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	optind = 0;
+	r = parse(argc - 1, argv + 1, "task", usage, &o);
+	if (r)
+		return r == 1 ? 0 : r;
+	if (argc - 1 - optind != 1 || id32(argv[1 + optind], id) < 0)
+		return cli_usage("task", "expected one task id (32 bytes hex)");
+	GUARD_GOTO(load_chain(&o, &c));
+	if (strcmp(sub, "show") == 0) {
+		int st;
+		if (o.index)
+			poco_task_id(id, (uint64_t)o.index, id);
+		GUARD_GOTO(poco_view(c, "viewTask", id, &out));
+		st = atoi(json_string_value(json_object_get(out, "status")));
+		json_object_set_new(out, "taskid", b32_json(id));
+		json_object_set_new(out, "status_name", json_string(st >= 0 && st <= 4 ? status[st] : "?"));
+	} else if (strcmp(sub, "claim") == 0) {
+		GUARD_GOTO(signing_key(&o, c, key));
+		GUARD_GOTO(poco_send(c->rpc, key, c->hub, "claim(bytes32)",
+				     json_pack("[o]", b32_json(id)), &rc_));
+		out = json_pack("{s:o,s:o}", "taskid", b32_json(id), "tx", b32_json(rc_.tx_hash));
+		eth_receipt_free(&rc_);
+	} else {
+		rc = cli_usage("task", "unknown command '%s'", sub);
+		goto done;
+	}
+	emit(&o, out);
+out:
+	if (rc < 0)
+		rc = cli_fail();
+done:
+	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(out);
+	poco_chain_free(c);
+	return rc;
+}
+
+const struct cli_cmd market_commands[] = {
+	{"wallet", wallet, "keystores"},
+	{"app", cmd_app, "apps"},
+	{"dataset", cmd_dataset, "datasets"},
+	{"workerpool", cmd_workerpool, "workerpools"},
+	{"account", cmd_account, "escrow"},
+	{"order", cmd_order, "orders"},
+	{"deal", cmd_deal, "deals"},
+	{"task", cmd_task, "tasks"},
+	{NULL, NULL, NULL},
+};
