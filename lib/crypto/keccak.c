@@ -15,44 +15,78 @@ static const uint64_t rc[24] = {
 	0x8000000000008080ull, 0x0000000080000001ull, 0x8000000080008008ull,
 };
 
-/* Rotation offsets and the pi lane order, as in the Keccak reference. */
-static const unsigned rot[24] = {1,  3,  6,  10, 15, 21, 28, 36, 45, 55, 2,  14,
-				 27, 41, 56, 8,  25, 43, 62, 18, 39, 61, 20, 44};
-static const unsigned pi[24] = {10, 7,  11, 17, 18, 3, 5,  16, 8,  21, 24, 4,
-				15, 23, 19, 13, 12, 2, 20, 14, 22, 9,  6,  1};
-
 static inline uint64_t rol(uint64_t x, unsigned n)
 {
 	return x << n | x >> (64 - n);
 }
 
+/* Keccak-f[1600], one round per iteration with theta, rho, pi and chi
+ * unrolled over the 25 lanes (lane index x + 5y; rho offsets and the pi
+ * permutation (x, y) -> (y, 2x + 3y) are the reference's). */
 static void keccak_f(uint64_t s[25])
 {
-	uint64_t c[5], t;
 	for (int round = 0; round < 24; round++) {
-		/* theta */
-		for (int x = 0; x < 5; x++)
-			c[x] = s[x] ^ s[x + 5] ^ s[x + 10] ^ s[x + 15] ^ s[x + 20];
-		for (int x = 0; x < 5; x++) {
-			t = c[(x + 4) % 5] ^ rol(c[(x + 1) % 5], 1);
-			for (int y = 0; y < 25; y += 5)
-				s[y + x] ^= t;
-		}
-		/* rho and pi */
-		t = s[1];
-		for (int i = 0; i < 24; i++) {
-			uint64_t u = s[pi[i]];
-			s[pi[i]] = rol(t, rot[i]);
-			t = u;
-		}
-		/* chi */
-		for (int y = 0; y < 25; y += 5) {
-			for (int x = 0; x < 5; x++)
-				c[x] = s[y + x];
-			for (int x = 0; x < 5; x++)
-				s[y + x] = c[x] ^ (~c[(x + 1) % 5] & c[(x + 2) % 5]);
-		}
-		/* iota */
+		uint64_t c0 = s[0] ^ s[5] ^ s[10] ^ s[15] ^ s[20];
+		uint64_t c1 = s[1] ^ s[6] ^ s[11] ^ s[16] ^ s[21];
+		uint64_t c2 = s[2] ^ s[7] ^ s[12] ^ s[17] ^ s[22];
+		uint64_t c3 = s[3] ^ s[8] ^ s[13] ^ s[18] ^ s[23];
+		uint64_t c4 = s[4] ^ s[9] ^ s[14] ^ s[19] ^ s[24];
+		uint64_t d0 = c4 ^ rol(c1, 1);
+		uint64_t d1 = c0 ^ rol(c2, 1);
+		uint64_t d2 = c1 ^ rol(c3, 1);
+		uint64_t d3 = c2 ^ rol(c4, 1);
+		uint64_t d4 = c3 ^ rol(c0, 1);
+		uint64_t b[25];
+		b[0] = (s[0] ^ d0);
+		b[10] = rol((s[1] ^ d1), 1);
+		b[20] = rol((s[2] ^ d2), 62);
+		b[5] = rol((s[3] ^ d3), 28);
+		b[15] = rol((s[4] ^ d4), 27);
+		b[16] = rol((s[5] ^ d0), 36);
+		b[1] = rol((s[6] ^ d1), 44);
+		b[11] = rol((s[7] ^ d2), 6);
+		b[21] = rol((s[8] ^ d3), 55);
+		b[6] = rol((s[9] ^ d4), 20);
+		b[7] = rol((s[10] ^ d0), 3);
+		b[17] = rol((s[11] ^ d1), 10);
+		b[2] = rol((s[12] ^ d2), 43);
+		b[12] = rol((s[13] ^ d3), 25);
+		b[22] = rol((s[14] ^ d4), 39);
+		b[23] = rol((s[15] ^ d0), 41);
+		b[8] = rol((s[16] ^ d1), 45);
+		b[18] = rol((s[17] ^ d2), 15);
+		b[3] = rol((s[18] ^ d3), 21);
+		b[13] = rol((s[19] ^ d4), 8);
+		b[14] = rol((s[20] ^ d0), 18);
+		b[24] = rol((s[21] ^ d1), 2);
+		b[9] = rol((s[22] ^ d2), 61);
+		b[19] = rol((s[23] ^ d3), 56);
+		b[4] = rol((s[24] ^ d4), 14);
+		s[0] = b[0] ^ (~b[1] & b[2]);
+		s[1] = b[1] ^ (~b[2] & b[3]);
+		s[2] = b[2] ^ (~b[3] & b[4]);
+		s[3] = b[3] ^ (~b[4] & b[0]);
+		s[4] = b[4] ^ (~b[0] & b[1]);
+		s[5] = b[5] ^ (~b[6] & b[7]);
+		s[6] = b[6] ^ (~b[7] & b[8]);
+		s[7] = b[7] ^ (~b[8] & b[9]);
+		s[8] = b[8] ^ (~b[9] & b[5]);
+		s[9] = b[9] ^ (~b[5] & b[6]);
+		s[10] = b[10] ^ (~b[11] & b[12]);
+		s[11] = b[11] ^ (~b[12] & b[13]);
+		s[12] = b[12] ^ (~b[13] & b[14]);
+		s[13] = b[13] ^ (~b[14] & b[10]);
+		s[14] = b[14] ^ (~b[10] & b[11]);
+		s[15] = b[15] ^ (~b[16] & b[17]);
+		s[16] = b[16] ^ (~b[17] & b[18]);
+		s[17] = b[17] ^ (~b[18] & b[19]);
+		s[18] = b[18] ^ (~b[19] & b[15]);
+		s[19] = b[19] ^ (~b[15] & b[16]);
+		s[20] = b[20] ^ (~b[21] & b[22]);
+		s[21] = b[21] ^ (~b[22] & b[23]);
+		s[22] = b[22] ^ (~b[23] & b[24]);
+		s[23] = b[23] ^ (~b[24] & b[20]);
+		s[24] = b[24] ^ (~b[20] & b[21]);
 		s[0] ^= rc[round];
 	}
 }

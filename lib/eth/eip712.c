@@ -2,6 +2,7 @@
 
 #include "crypto/keccak.h"
 #include "eth/abi.h"
+#include "eth/addr.h"
 #include "util/bytes.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -69,12 +70,17 @@ static int encode_type(const json_t *types, const char *type, struct wbuf *w)
 	for (size_t k = 0; k < n; k++) {
 		json_t *fields = json_object_get(types, deps[k]), *f;
 		size_t i;
-		GUARD(wbuf_printf(w, "%s(", deps[k]));
-		json_array_foreach(fields, i, f)
-			GUARD(wbuf_printf(w, "%s%s %s", i ? "," : "",
-					  json_string_value(json_object_get(f, "type")),
-					  json_string_value(json_object_get(f, "name"))));
-		GUARD(wbuf_printf(w, ")"));
+		GUARD(wbuf_put(w, deps[k], strlen(deps[k])));
+		GUARD(wbuf_u8(w, '('));
+		json_array_foreach(fields, i, f) {
+			json_t *t = json_object_get(f, "type"), *nm = json_object_get(f, "name");
+			if (i)
+				GUARD(wbuf_u8(w, ','));
+			GUARD(wbuf_put(w, json_string_value(t), json_string_length(t)));
+			GUARD(wbuf_u8(w, ' '));
+			GUARD(wbuf_put(w, json_string_value(nm), json_string_length(nm)));
+		}
+		GUARD(wbuf_u8(w, ')'));
 	}
 	return 0;
 }
@@ -136,6 +142,29 @@ static int encode_field(const json_t *types, const char *ft, const json_t *v, ui
 		free(b);
 		return 0;
 	}
+	if (strcmp(ft, "address") == 0) {
+		ENSURE(json_is_string(v), ERR_INVAL, "eip712: address value must be a string");
+		memset(out, 0, 12);
+		return eth_addr_parse(json_string_value(v), out + 12);
+	}
+	if (strcmp(ft, "bytes32") == 0) {
+		ENSURE(json_is_string(v), ERR_INVAL, "eip712: bytes32 value must be a hex string");
+		return hex_decode_exact(out, 32, json_string_value(v), "bytes32");
+	}
+	if (strcmp(ft, "uint256") == 0 && json_is_string(v) && json_string_length(v) <= 19 &&
+	    json_string_length(v) > 0 &&
+	    (json_string_value(v)[0] != '0' || json_string_length(v) == 1)) {
+		/* Small decimals (prices, volumes, ids) without a bignum. */
+		const char *d = json_string_value(v);
+		uint64_t x = 0;
+		size_t i;
+		for (i = 0; d[i] >= '0' && d[i] <= '9'; i++)
+			x = x * 10 + (uint64_t)(d[i] - '0');
+		if (d[i] == '\0') {
+			u256_from_u64(x, out);
+			return 0;
+		}
+	}
 	{
 		struct abi_type *t;
 		struct wbuf w;
@@ -191,6 +220,8 @@ int eip712_hash_struct(const json_t *types, const char *type, const json_t *valu
 	return hash_struct(types, type, value, out, 0);
 }
 
+/* The domain's types: the declared EIP712Domain, or one derived from the
+ * members present.  Only that type is needed to hash the domain. */
 static int domain_types(const json_t *types, const json_t *domain, json_t **out)
 {
 	static const char *const order[][2] = {{"name", "string"},
@@ -198,18 +229,21 @@ static int domain_types(const json_t *types, const json_t *domain, json_t **out)
 					       {"chainId", "uint256"},
 					       {"verifyingContract", "address"},
 					       {"salt", "bytes32"}};
-	json_t *t = json_deep_copy(types), *fields;
-	ENSURE(t, ERR_NOMEM, "out of memory");
-	if (!json_object_get(t, "EIP712Domain")) {
-		fields = json_array();
-		for (size_t i = 0; i < 5; i++)
-			if (json_object_get(domain, order[i][0]))
-				json_array_append_new(fields, json_pack("{s:s,s:s}", "name",
-									order[i][0], "type",
-									order[i][1]));
-		json_object_set_new(t, "EIP712Domain", fields);
+	json_t *declared = json_object_get(types, "EIP712Domain"), *fields;
+
+	if (declared) {
+		*out = json_pack("{s:O}", "EIP712Domain", declared);
+		ENSURE(*out, ERR_NOMEM, "out of memory");
+		return 0;
 	}
-	*out = t;
+	fields = json_array();
+	ENSURE(fields, ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < 5; i++)
+		if (json_object_get(domain, order[i][0]))
+			json_array_append_new(fields, json_pack("{s:s,s:s}", "name", order[i][0],
+								"type", order[i][1]));
+	*out = json_pack("{s:o}", "EIP712Domain", fields);
+	ENSURE(*out, ERR_NOMEM, "out of memory");
 	return 0;
 }
 
@@ -229,9 +263,9 @@ int eip712_digest(const json_t *typed, uint8_t out[32])
 	buf[0] = 0x19;
 	buf[1] = 0x01;
 	rc = hash_struct(all, "EIP712Domain", domain, buf + 2, 0);
-	if (rc == 0)
-		rc = hash_struct(all, primary, message, buf + 34, 0);
 	json_decref(all);
+	if (rc == 0)
+		rc = hash_struct(types, primary, message, buf + 34, 0);
 	GUARD(rc);
 	keccak256(buf, sizeof(buf), out);
 	return 0;
