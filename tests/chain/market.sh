@@ -6,7 +6,7 @@
 set -u
 T=$1
 D=$(mktemp -d)
-trap '"$T" chain down --dir "$D/chain" >/dev/null 2>&1; rm -rf "$D"' EXIT
+trap '"$T" chain down --dir "$D/chain" >/dev/null 2>&1; "$T" chain down --dir "$D/native" >/dev/null 2>&1; rm -rf "$D"' EXIT
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }
@@ -90,6 +90,13 @@ expect 1 'no deal' -- "$T" deal show "${C[@]}" "0x$(printf '%064d' 7)"
 "$T" order sign app "$D/app.json" "${C[@]}" --account 2 -o "$D/app-bad.json" >/dev/null
 expect 1 'PocoBoost: Invalid app order signature' -- "$T" deal match "${C[@]}" --account 4 --app-order "$D/app-bad.json" \
 	--workerpool-order "$D/wp.json" --request-order "$D/req.json" --boost
+
+# The native flavour: the chain's coin is the escrow currency.
+"$T" chain up --dir "$D/native" --port 0 --flavour native >/dev/null 2>&1 || bad "chain up --flavour native"
+N=(--chain "$D/native/chain.json")
+expect 0 '"stake": "5000000000"' -- "$T" account deposit "${N[@]}" --account 2 5000000000 --json
+expect 0 '"stake": "3000000000"' -- "$T" account withdraw "${N[@]}" --account 2 2000000000 --json
+"$T" chain down --dir "$D/native" >/dev/null 2>&1
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
