@@ -5,6 +5,7 @@
 #include "crypto/k1.h"
 #include "crypto/keccak.h"
 #include "eth/eip712.h"
+#include "benchutil.h"
 #include "util/err.h"
 
 #include <jansson.h>
@@ -14,35 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static double rate(double secs, int (*fn)(void *), void *arg)
-{
-	double t0, t;
-	long n = 0, batch = 16;
-	for (int i = 0; i < 16; i++)
-		fn(arg);
-	t0 = now_s();
-	for (;;) {
-		for (long i = 0; i < batch; i++)
-			if (fn(arg) < 0) {
-				fprintf(stderr, "bench: %s\n", err_msg());
-				exit(1);
-			}
-		n += batch;
-		t = now_s() - t0;
-		if (t >= secs)
-			return (double)n / t;
-		if (t < secs / 20)
-			batch *= 2;
-	}
-}
 
 struct ctx {
 	uint8_t priv[32], digest[32], sig[65], addr[20];
@@ -130,11 +102,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: typed data\n");
 		return 1;
 	}
-	sign = rate(secs, op_sign, &c);
-	rsign = rate(secs, op_raw_sign, &c);
-	rec = rate(secs, op_recover, &c);
-	rrec = rate(secs, op_raw_recover, &c);
-	e712 = rate(secs, op_eip712, &c);
+	sign = bench_rate(secs, op_sign, &c);
+	rsign = bench_rate(secs, op_raw_sign, &c);
+	rec = bench_rate(secs, op_recover, &c);
+	rrec = bench_rate(secs, op_raw_recover, &c);
+	e712 = bench_rate(secs, op_eip712, &c);
 
 	printf("bench eth (one core, %.1f s per case)\n", secs);
 	printf("  %-44s %10.0f /s\n", "k1_sign (RFC 6979, recoverable)", sign);

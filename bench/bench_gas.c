@@ -24,27 +24,6 @@ static uint8_t key[8][32], addr[8][20], app[20], pool[20];
 		}                                                                                  \
 	} while (0)
 
-static json_t *aj(const uint8_t a[20])
-{
-	char s[43];
-	eth_addr_str(a, s);
-	return json_string(s);
-}
-
-static json_t *hj(const uint8_t *p, size_t n)
-{
-	char h[140] = "0x";
-	hex_encode(h + 2, p, n);
-	return json_string(h);
-}
-
-static void sign_packed(const uint8_t k[32], const uint8_t *p, size_t n, uint8_t sig[65])
-{
-	uint8_t h[32];
-	keccak256(p, n, h);
-	TRY(eip191_sign32(k, h, sig));
-}
-
 /* One TDX task; returns gas used over its transactions. */
 static uint64_t task(int boost, unsigned *txs)
 {
@@ -55,14 +34,14 @@ static uint64_t task(int boost, unsigned *txs)
 	uint64_t gas = 0;
 
 	o[0] = poco_order_new(POCO_APP);
-	json_object_set_new(o[0], "app", aj(app));
+	json_object_set_new(o[0], "app", eth_json_addr(app));
 	o[2] = poco_order_new(POCO_WORKERPOOL);
-	json_object_set_new(o[2], "workerpool", aj(pool));
+	json_object_set_new(o[2], "workerpool", eth_json_addr(pool));
 	o[3] = poco_order_new(POCO_REQUEST);
-	json_object_set_new(o[3], "app", aj(app));
-	json_object_set_new(o[3], "workerpool", aj(pool));
-	json_object_set_new(o[3], "requester", aj(addr[4]));
-	json_object_set_new(o[3], "beneficiary", aj(addr[4]));
+	json_object_set_new(o[3], "app", eth_json_addr(app));
+	json_object_set_new(o[3], "workerpool", eth_json_addr(pool));
+	json_object_set_new(o[3], "requester", eth_json_addr(addr[4]));
+	json_object_set_new(o[3], "beneficiary", eth_json_addr(addr[4]));
 	for (int i = 0; i < 4; i++) {
 		if (i == 1)
 			continue;
@@ -86,19 +65,19 @@ static uint64_t task(int boost, unsigned *txs)
 	memcpy(p, addr[5], 20);
 	memcpy(p + 20, taskid, 32);
 	memcpy(p + 52, ea, 20);
-	sign_packed(key[3], p, 72, asig);
+	TRY(eip191_sign_keccak(key[3], p, 72, asig));
 	if (boost) {
 		keccak256("\xca\xfe", 2, h);
 		memcpy(p + 52, h, 32);
-		sign_packed(ek, p, 84, esig);
+		TRY(eip191_sign_keccak(ek, p, 84, esig));
 		TRY(poco_send(c->rpc, key[5], c->hub,
 			      "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
-			      json_pack("[o,s,s,s,o,o,o]", hj(dealid, 32), "0", "0xcafe", "0x",
-					hj(asig, 65), aj(ea), hj(esig, 65)),
+			      json_pack("[o,s,s,s,o,o,o]", eth_json_hex(dealid, 32), "0", "0xcafe", "0x",
+					eth_json_hex(asig, 65), eth_json_addr(ea), eth_json_hex(esig, 65)),
 			      &rc));
 	} else {
 		TRY(poco_send(c->rpc, key[3], c->hub, "initialize(bytes32,uint256)",
-			      json_pack("[o,s]", hj(dealid, 32), "0"), &rc));
+			      json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
 		gas += rc.gas_used;
 		eth_receipt_free(&rc);
 		(*txs)++;
@@ -112,11 +91,11 @@ static uint64_t task(int boost, unsigned *txs)
 		keccak256(p, 84, rs);
 		memcpy(p, rh, 32);
 		memcpy(p + 32, rs, 32);
-		sign_packed(ek, p, 64, esig);
+		TRY(eip191_sign_keccak(ek, p, 64, esig));
 		TRY(poco_send(c->rpc, key[5], c->hub,
 			      "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)",
-			      json_pack("[o,o,s,s,o,o,o]", hj(taskid, 32), hj(digest, 32), "0xcafe",
-					"0x", aj(ea), hj(esig, 65), hj(asig, 65)),
+			      json_pack("[o,o,s,s,o,o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32), "0xcafe",
+					"0x", eth_json_addr(ea), eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
 			      &rc));
 	}
 	gas += rc.gas_used;

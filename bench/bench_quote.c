@@ -14,6 +14,7 @@
 #include "tdx/pck.h"
 #include "tdx/quote.h"
 #include "tdx/sim.h"
+#include "benchutil.h"
 #include "util/err.h"
 #include "util/file.h"
 
@@ -22,33 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* Run fn repeatedly for about `secs`; returns operations per second. */
-static double rate(double secs, int (*fn)(void *), void *arg)
-{
-	double t0 = now_s(), t;
-	long n = 0, batch = 1;
-	for (;;) {
-		for (long i = 0; i < batch; i++)
-			if (fn(arg) < 0) {
-				fprintf(stderr, "bench: %s\n", err_msg());
-				exit(1);
-			}
-		n += batch;
-		t = now_s() - t0;
-		if (t >= secs)
-			return (double)n / t;
-		if (t < secs / 20)
-			batch *= 2;
-	}
-}
 
 struct input {
 	uint8_t *buf;
@@ -144,11 +118,11 @@ int main(int argc, char **argv)
 	}
 	op_sign(&k);
 
-	parse = rate(secs, op_parse, &in);
-	parse_pck = rate(secs, op_parse_pck, &in);
-	simq = rate(secs, op_sim_quote, sim);
-	sign = rate(secs, op_sign, &k);
-	verify = rate(secs, op_verify, &k);
+	parse = bench_rate(secs, op_parse, &in);
+	parse_pck = bench_rate(secs, op_parse_pck, &in);
+	simq = bench_rate(secs, op_sim_quote, sim);
+	sign = bench_rate(secs, op_sign, &k);
+	verify = bench_rate(secs, op_verify, &k);
 
 	printf("bench quote (one core, %.1f s per case, %s)\n", secs, OpenSSL_version(OPENSSL_VERSION));
 	printf("  %-32s %12.0f /s   (%.2f us each)\n", "quote parse (5,006 B)", parse, 1e6 / parse);

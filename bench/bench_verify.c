@@ -12,6 +12,7 @@
  */
 #include "crypto/p256.h"
 #include "tdx/verify.h"
+#include "benchutil.h"
 #include "util/err.h"
 #include "util/file.h"
 
@@ -20,35 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static double rate(double secs, int (*fn)(void *), void *arg)
-{
-	double t0 = now_s(), t;
-	long n = 0, batch = 1;
-	for (int i = 0; i < 3; i++)
-		fn(arg); /* warm-up */
-	t0 = now_s();
-	for (;;) {
-		for (long i = 0; i < batch; i++)
-			if (fn(arg) < 0) {
-				fprintf(stderr, "bench: %s\n", err_msg());
-				exit(1);
-			}
-		n += batch;
-		t = now_s() - t0;
-		if (t >= secs)
-			return (double)n / t;
-		if (t < secs / 20)
-			batch *= 2;
-	}
-}
 
 struct ctx {
 	struct tdx_verifier *v;
@@ -107,11 +79,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: the quote does not verify: %s\n", err_msg());
 		return 1;
 	}
-	cached = rate(secs, op_verify, &c);
+	cached = bench_rate(secs, op_verify, &c);
 	tdx_verifier_set_cache(c.v, 0);
-	cold = rate(secs, op_verify, &c);
-	raw = rate(secs, op_p256, &c);
-	evp = rate(secs, op_p256_evp, &c);
+	cold = bench_rate(secs, op_verify, &c);
+	raw = bench_rate(secs, op_p256, &c);
+	evp = bench_rate(secs, op_p256_evp, &c);
 	/* The floor uses OpenSSL's fastest P-256 verification measured here. */
 	floor_ = (raw > evp ? raw : evp) / 2;
 

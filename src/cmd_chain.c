@@ -207,20 +207,6 @@ static void progress(const char *line)
 	fprintf(stderr, "  %s\n", line);
 }
 
-static json_t *addr_j(const uint8_t a[20])
-{
-	char s[43];
-	eth_addr_str(a, s);
-	return json_string(s);
-}
-
-static json_t *hex_j(const uint8_t *p, size_t n)
-{
-	char h[131] = "0x";
-	hex_encode(h + 2, p, n);
-	return json_string(h);
-}
-
 /* Fresh local accounts funded through Anvil's cheat code. */
 static int make_accounts(struct eth_rpc *rpc, uint8_t keys[N_ACCOUNTS][32], json_t **out)
 {
@@ -230,10 +216,10 @@ static int make_accounts(struct eth_rpc *rpc, uint8_t keys[N_ACCOUNTS][32], json
 		GUARD(k1_keygen(keys[i]));
 		GUARD(k1_address(keys[i], addr));
 		GUARD(eth_rpc_call(rpc, "anvil_setBalance",
-				   json_pack("[o,s]", addr_j(addr), "0x56bc75e2d63100000"), &v));
+				   json_pack("[o,s]", eth_json_addr(addr), "0x56bc75e2d63100000"), &v));
 		json_decref(v);
-		json_array_append_new(a, json_pack("{s:o,s:o}", "address", addr_j(addr),
-						    "private_key", hex_j(keys[i], 32)));
+		json_array_append_new(a, json_pack("{s:o,s:o}", "address", eth_json_addr(addr),
+						    "private_key", eth_json_hex(keys[i], 32)));
 	}
 	*out = a;
 	return 0;
@@ -248,7 +234,7 @@ static int fund_rlc(struct eth_rpc *rpc, const struct poco_deployment *d,
 		struct eth_receipt rc;
 		GUARD(k1_address(keys[i], addr));
 		GUARD(poco_send(rpc, keys[0], d->token, "transfer(address,uint256)",
-				json_pack("[o,s]", addr_j(addr), "1000000000000000"), &rc));
+				json_pack("[o,s]", eth_json_addr(addr), "1000000000000000"), &rc));
 		eth_receipt_free(&rc);
 	}
 	return 0;
@@ -382,10 +368,10 @@ static int chain_up(int argc, char **argv)
 	GUARD_GOTO(k1_address(keys[0], deployer));
 	chain = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:s}", "rpc", url, "chain_id",
 			  (json_int_t)chain_id, "flavour", flavour == POCO_TOKEN ? "token" : "native",
-			  "hub", addr_j(d.hub), "token", addr_j(d.token), "app_registry",
-			  addr_j(d.app_registry), "dataset_registry", addr_j(d.dataset_registry),
-			  "workerpool_registry", addr_j(d.workerpool_registry), "deployer",
-			  addr_j(deployer), "deployment_block", (json_int_t)d.block, "accounts",
+			  "hub", eth_json_addr(d.hub), "token", eth_json_addr(d.token), "app_registry",
+			  eth_json_addr(d.app_registry), "dataset_registry", eth_json_addr(d.dataset_registry),
+			  "workerpool_registry", eth_json_addr(d.workerpool_registry), "deployer",
+			  eth_json_addr(deployer), "deployment_block", (json_int_t)d.block, "accounts",
 			  accounts, "note", "local test chain: these keys are not secret");
 	accounts = NULL;
 	ENSURE_GOTO(chain, ERR_NOMEM, "out of memory");

@@ -123,6 +123,21 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 	return 0;
 }
 
+/* The start of every command: usage for no argument or an option in the
+ * subcommand's place, then the options.  Returns -1 to go on, or the exit
+ * code to return. */
+static int begin(int argc, char **argv, const char *prog, const char *usage, struct mopts *o)
+{
+	int r;
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(argc < 2 ? stderr : stdout, "%s\n%s", usage, common_help);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	optind = 0;
+	r = parse(argc - 1, argv + 1, prog, usage, o);
+	return r == 0 ? -1 : r == 1 ? 0 : r;
+}
+
 static int chain_path(const struct mopts *o, char *out, size_t cap)
 {
 	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
@@ -187,20 +202,6 @@ static void emit(const struct mopts *o, json_t *j)
 		json_print_text(stdout, j);
 }
 
-static json_t *addr_json(const uint8_t a[20])
-{
-	char s[43];
-	eth_addr_str(a, s);
-	return json_string(s);
-}
-
-static json_t *b32_json(const uint8_t b[32])
-{
-	char h[67] = "0x";
-	hex_encode(h + 2, b, 32);
-	return json_string(h);
-}
-
 /* ---------- wallet ---------- */
 
 static int wallet(int argc, char **argv)
@@ -219,14 +220,9 @@ static int wallet(int argc, char **argv)
 	json_t *out = NULL;
 	int r, rc = 0;
 
-	if (argc < 2 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-		printf("%s\n%s", usage, common_help);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	optind = 0;
-	r = parse(argc - 1, argv + 1, "wallet", usage, &o);
-	if (r)
-		return r == 1 ? 0 : r;
+	r = begin(argc, argv, "wallet", usage, &o);
+	if (r >= 0)
+		return r;
 	if (strcmp(sub, "create") == 0 || strcmp(sub, "import") == 0) {
 		char *pw = NULL, *ks = NULL;
 		if (sub[0] == 'c')
@@ -248,7 +244,7 @@ static int wallet(int argc, char **argv)
 		free(ks);
 		GUARD_GOTO(rc);
 		GUARD_GOTO(k1_address(key, addr));
-		out = json_pack("{s:o}", "address", addr_json(addr));
+		out = json_pack("{s:o}", "address", eth_json_addr(addr));
 		if (o.output)
 			emit(&o, out);
 	} else if (strcmp(sub, "show") == 0 || strcmp(sub, "balance") == 0) {
@@ -256,7 +252,7 @@ static int wallet(int argc, char **argv)
 			GUARD_GOTO(load_chain(&o, &c));
 		GUARD_GOTO(signing_key(&o, c, key));
 		GUARD_GOTO(k1_address(key, addr));
-		out = json_pack("{s:o}", "address", addr_json(addr));
+		out = json_pack("{s:o}", "address", eth_json_addr(addr));
 		if (sub[0] == 'b') {
 			uint8_t wei[32];
 			char s[100];
@@ -272,7 +268,7 @@ static int wallet(int argc, char **argv)
 				size_t len;
 				wbuf_init(&w);
 				rc = abi_encode_call("balanceOf(address)",
-						     v = json_pack("[o]", addr_json(addr)), &w);
+						     v = json_pack("[o]", eth_json_addr(addr)), &w);
 				json_decref(v);
 				if (rc == 0)
 					rc = eth_call(c->rpc, NULL, c->token, w.buf, w.len, &ret, &len);
@@ -346,14 +342,9 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 	json_t *out = NULL;
 	int r, rc = 0;
 
-	if (argc < 2 || sub[0] == '-') {
-		printf("%s\n%s", usages[kind], common_help);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	optind = 0;
-	r = parse(argc - 1, argv + 1, prog, usages[kind], &o);
-	if (r)
-		return r == 1 ? 0 : r;
+	r = begin(argc, argv, prog, usages[kind], &o);
+	if (r >= 0)
+		return r;
 	if (strcmp(sub, "deploy") == 0) {
 		char *mre = NULL;
 		if (kind == POCO_APP && (!o.name || !o.image))
@@ -378,7 +369,7 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 			rc = poco_workerpool_create(c, key, o.description, addr);
 		}
 		GUARD_GOTO(rc);
-		out = json_pack("{s:o}", "address", addr_json(addr));
+		out = json_pack("{s:o}", "address", eth_json_addr(addr));
 		emit(&o, out);
 	} else if (strcmp(sub, "show") == 0) {
 		if (argc - 1 - optind != 1)
@@ -429,14 +420,9 @@ static int cmd_account(int argc, char **argv)
 	json_t *out = NULL;
 	int r, rc = 0;
 
-	if (argc < 2 || sub[0] == '-') {
-		printf("%s\n%s", usage, common_help);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	optind = 0;
-	r = parse(argc - 1, argv + 1, "account", usage, &o);
-	if (r)
-		return r == 1 ? 0 : r;
+	r = begin(argc, argv, "account", usage, &o);
+	if (r >= 0)
+		return r;
 	GUARD_GOTO(load_chain(&o, &c));
 	if (strcmp(sub, "deposit") == 0 || strcmp(sub, "withdraw") == 0) {
 		uint8_t v[32];
@@ -463,7 +449,7 @@ static int cmd_account(int argc, char **argv)
 		goto done;
 	}
 	GUARD_GOTO(poco_account(c, addr, &out));
-	json_object_set_new(out, "address", addr_json(addr));
+	json_object_set_new(out, "address", eth_json_addr(addr));
 	emit(&o, out);
 out:
 	if (rc < 0)
@@ -542,14 +528,9 @@ static int cmd_order(int argc, char **argv)
 	json_t *order = NULL, *out = NULL;
 	int r, rc = 0, npos;
 
-	if (argc < 2 || sub[0] == '-') {
-		printf("%s\n%s", usage, common_help);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	optind = 0;
-	r = parse(argc - 1, argv + 1, "order", usage, &o);
-	if (r)
-		return r == 1 ? 0 : r;
+	r = begin(argc, argv, "order", usage, &o);
+	if (r >= 0)
+		return r;
 	npos = argc - 1 - optind;
 	if (npos < 1 || poco_order_kind_parse(argv[1 + optind], &kind) < 0)
 		return cli_usage("order", "expected the order kind (app, dataset, workerpool, request)");
@@ -572,9 +553,9 @@ static int cmd_order(int argc, char **argv)
 		GUARD_GOTO(write_order(&o, order));
 	} else if (strcmp(sub, "show") == 0) {
 		GUARD_GOTO(poco_order_hash(c, kind, order, h));
-		out = json_pack("{s:O,s:o}", "order", order, "hash", b32_json(h));
+		out = json_pack("{s:O,s:o}", "order", order, "hash", eth_json_hex(h, 32));
 		if (poco_order_signer(c, kind, order, signer) == 0)
-			json_object_set_new(out, "signer", addr_json(signer));
+			json_object_set_new(out, "signer", eth_json_addr(signer));
 		else
 			json_object_set_new(out, "signer", json_null());
 		emit(&o, out);
@@ -582,7 +563,7 @@ static int cmd_order(int argc, char **argv)
 		GUARD_GOTO(signing_key(&o, c, key));
 		GUARD_GOTO(poco_order_cancel(c, kind, order, key));
 		GUARD_GOTO(poco_order_hash(c, kind, order, h));
-		out = json_pack("{s:o,s:b}", "hash", b32_json(h), "cancelled", 1);
+		out = json_pack("{s:o,s:b}", "hash", eth_json_hex(h, 32), "cancelled", 1);
 		emit(&o, out);
 	} else {
 		rc = cli_usage("order", "unknown command '%s'", sub);
@@ -624,14 +605,9 @@ static int cmd_deal(int argc, char **argv)
 	json_t *orders[4] = {NULL, NULL, NULL, NULL}, *out = NULL;
 	int r, rc = 0;
 
-	if (argc < 2 || sub[0] == '-') {
-		printf("%s\n%s", usage, common_help);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	optind = 0;
-	r = parse(argc - 1, argv + 1, "deal", usage, &o);
-	if (r)
-		return r == 1 ? 0 : r;
+	r = begin(argc, argv, "deal", usage, &o);
+	if (r >= 0)
+		return r;
 	if (strcmp(sub, "match") == 0) {
 		const char *tag, *trust;
 		int boost;
@@ -649,8 +625,8 @@ static int cmd_deal(int argc, char **argv)
 				    strcmp(trust, "1") == 0);
 		GUARD_GOTO(poco_match(c, key, orders[0], orders[1], orders[2], orders[3], boost,
 				      dealid, &rc_));
-		out = json_pack("{s:o,s:b,s:o,s:I}", "dealid", b32_json(dealid), "boost", boost,
-				"tx", b32_json(rc_.tx_hash), "gas_used", (json_int_t)rc_.gas_used);
+		out = json_pack("{s:o,s:b,s:o,s:I}", "dealid", eth_json_hex(dealid, 32), "boost", boost,
+				"tx", eth_json_hex(rc_.tx_hash, 32), "gas_used", (json_int_t)rc_.gas_used);
 		eth_receipt_free(&rc_);
 	} else if (strcmp(sub, "show") == 0) {
 		if (argc - 1 - optind != 1 || id32(argv[1 + optind], dealid) < 0)
@@ -702,14 +678,9 @@ static int cmd_task(int argc, char **argv)
 	json_t *out = NULL;
 	int r, rc = 0;
 
-	if (argc < 2 || sub[0] == '-') {
-		printf("%s\n%s", usage, common_help);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	optind = 0;
-	r = parse(argc - 1, argv + 1, "task", usage, &o);
-	if (r)
-		return r == 1 ? 0 : r;
+	r = begin(argc, argv, "task", usage, &o);
+	if (r >= 0)
+		return r;
 	if (argc - 1 - optind != 1 || id32(argv[1 + optind], id) < 0)
 		return cli_usage("task", "expected one task id (32 bytes hex)");
 	GUARD_GOTO(load_chain(&o, &c));
@@ -719,13 +690,13 @@ static int cmd_task(int argc, char **argv)
 			poco_task_id(id, (uint64_t)o.index, id);
 		GUARD_GOTO(poco_view(c, "viewTask", id, &out));
 		st = atoi(json_string_value(json_object_get(out, "status")));
-		json_object_set_new(out, "taskid", b32_json(id));
+		json_object_set_new(out, "taskid", eth_json_hex(id, 32));
 		json_object_set_new(out, "status_name", json_string(st >= 0 && st <= 4 ? status[st] : "?"));
 	} else if (strcmp(sub, "claim") == 0) {
 		GUARD_GOTO(signing_key(&o, c, key));
 		GUARD_GOTO(poco_send(c->rpc, key, c->hub, "claim(bytes32)",
-				     json_pack("[o]", b32_json(id)), &rc_));
-		out = json_pack("{s:o,s:o}", "taskid", b32_json(id), "tx", b32_json(rc_.tx_hash));
+				     json_pack("[o]", eth_json_hex(id, 32)), &rc_));
+		out = json_pack("{s:o,s:o}", "taskid", eth_json_hex(id, 32), "tx", eth_json_hex(rc_.tx_hash, 32));
 		eth_receipt_free(&rc_);
 	} else {
 		rc = cli_usage("task", "unknown command '%s'", sub);

@@ -141,3 +141,10 @@ int eip191_sign32(const uint8_t priv[32], const uint8_t hash[32], uint8_t sig[65
 	eip191_hash32(hash, h);
 	return k1_sign(priv, h, sig);
 }
+
+int eip191_sign_keccak(const uint8_t priv[32], const void *data, size_t len, uint8_t sig[65])
+{
+	uint8_t h[32];
+	keccak256(data, len, h);
+	return eip191_sign32(priv, h, sig);
+}

@@ -30,5 +30,8 @@ int k1_recover(const uint8_t digest[32], const uint8_t sig[65], uint8_t addr[20]
 void eip191_hash32(const uint8_t hash[32], uint8_t out[32]);
 /* personal_sign over a 32-byte hash (what iExec signs). */
 int eip191_sign32(const uint8_t priv[32], const uint8_t hash[32], uint8_t sig[65]);
+/* personal_sign over keccak256(data): PoCo's signatures over packed
+ * fields (authorizations, enclave signatures). */
+int eip191_sign_keccak(const uint8_t priv[32], const void *data, size_t len, uint8_t sig[65]);
 
 #endif

@@ -102,11 +102,12 @@ static int parse_base(const char **s, int depth, struct abi_type *t)
 
 static int parse_type(const char **s, int depth, struct abi_type **out)
 {
-	struct abi_type *t = calloc(1, sizeof(*t));
+	struct abi_type *t;
 	int rc;
 
-	ENSURE(t, ERR_NOMEM, "out of memory");
 	ENSURE(depth < ABI_MAX_DEPTH, ERR_INVAL, "abi type: nested too deeply");
+	t = calloc(1, sizeof(*t));
+	ENSURE(t, ERR_NOMEM, "out of memory");
 	rc = parse_base(s, depth, t);
 	while (rc == 0 && **s == '[') {
 		struct abi_type *a = calloc(1, sizeof(*a));

@@ -4,9 +4,11 @@
 #include "util/codec.h"
 #include "util/err.h"
 
+#include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void eth_addr_str(const uint8_t addr[20], char out[43])
@@ -82,4 +84,25 @@ void u256_from_u64(uint64_t v, uint8_t out[32])
 	memset(out, 0, 32);
 	for (int i = 0; i < 8; i++)
 		out[31 - i] = (uint8_t)(v >> (8 * i));
+}
+
+json_t *eth_json_addr(const uint8_t addr[20])
+{
+	char s[43];
+	eth_addr_str(addr, s);
+	return json_string(s);
+}
+
+json_t *eth_json_hex(const uint8_t *p, size_t n)
+{
+	char *h = malloc(2 * n + 3);
+	json_t *j;
+	if (!h)
+		return NULL;
+	h[0] = '0';
+	h[1] = 'x';
+	hex_encode(h + 2, p, n);
+	j = json_string(h);
+	free(h);
+	return j;
 }

@@ -18,4 +18,9 @@ int u256_parse(const char *s, uint8_t out[32]);
 void u256_str(const uint8_t v[32], char *out, size_t cap);
 void u256_from_u64(uint64_t v, uint8_t out[32]);
 
+/* JSON strings for the ABI/RPC layer: a checksummed address, "0x" + hex. */
+struct json_t;
+struct json_t *eth_json_addr(const uint8_t addr[20]);
+struct json_t *eth_json_hex(const uint8_t *p, size_t n);
+
 #endif

@@ -162,27 +162,6 @@ int eth_hex_u64(const json_t *v, uint64_t *out)
 	return 0;
 }
 
-static json_t *addr_json(const uint8_t a[20])
-{
-	char s[43];
-	eth_addr_str(a, s);
-	return json_string(s);
-}
-
-static json_t *hex_json(const uint8_t *p, size_t n)
-{
-	char *h = malloc(2 * n + 3);
-	json_t *j;
-	if (!h)
-		return NULL;
-	h[0] = '0';
-	h[1] = 'x';
-	hex_encode(h + 2, p, n);
-	j = json_string(h);
-	free(h);
-	return j;
-}
-
 static int quantity(struct eth_rpc *r, const char *method, json_t *params, uint64_t *out)
 {
 	json_t *v;
@@ -208,7 +187,7 @@ int eth_block_number(struct eth_rpc *r, uint64_t *out)
 
 int eth_nonce(struct eth_rpc *r, const uint8_t addr[20], uint64_t *out)
 {
-	return quantity(r, "eth_getTransactionCount", json_pack("[o,s]", addr_json(addr), "pending"),
+	return quantity(r, "eth_getTransactionCount", json_pack("[o,s]", eth_json_addr(addr), "pending"),
 			out);
 }
 
@@ -216,7 +195,7 @@ int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t out[32])
 {
 	json_t *v;
 	int rc;
-	GUARD(eth_rpc_call(r, "eth_getBalance", json_pack("[o,s]", addr_json(addr), "latest"), &v));
+	GUARD(eth_rpc_call(r, "eth_getBalance", json_pack("[o,s]", eth_json_addr(addr), "latest"), &v));
 	rc = json_is_string(v) ? u256_parse(json_string_value(v), out)
 			       : err_set(ERR_INVAL, "eth_getBalance: bad result");
 	json_decref(v);
@@ -226,7 +205,7 @@ int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t out[32])
 int eth_code_size(struct eth_rpc *r, const uint8_t addr[20], size_t *out)
 {
 	json_t *v;
-	GUARD(eth_rpc_call(r, "eth_getCode", json_pack("[o,s]", addr_json(addr), "latest"), &v));
+	GUARD(eth_rpc_call(r, "eth_getCode", json_pack("[o,s]", eth_json_addr(addr), "latest"), &v));
 	*out = json_is_string(v) && json_string_length(v) >= 2 ? (json_string_length(v) - 2) / 2 : 0;
 	json_decref(v);
 	return 0;
@@ -237,10 +216,10 @@ static json_t *call_object(const uint8_t *from, const uint8_t *to, const uint8_t
 {
 	json_t *o = json_object();
 	if (from)
-		json_object_set_new(o, "from", addr_json(from));
+		json_object_set_new(o, "from", eth_json_addr(from));
 	if (to)
-		json_object_set_new(o, "to", addr_json(to));
-	json_object_set_new(o, "data", hex_json(data, len));
+		json_object_set_new(o, "to", eth_json_addr(to));
+	json_object_set_new(o, "data", eth_json_hex(data, len));
 	return o;
 }
 
@@ -273,9 +252,9 @@ int eth_get_logs(struct eth_rpc *r, const uint8_t addr[20], const uint8_t *topic
 		json_object_set_new(f, "fromBlock", json_string(fb));
 		json_object_set_new(f, "toBlock", json_string(tb));
 		if (addr)
-			json_object_set_new(f, "address", addr_json(addr));
+			json_object_set_new(f, "address", eth_json_addr(addr));
 		if (topic0)
-			json_object_set_new(f, "topics", json_pack("[o]", hex_json(topic0, 32)));
+			json_object_set_new(f, "topics", json_pack("[o]", eth_json_hex(topic0, 32)));
 		rc = eth_rpc_call(r, "eth_getLogs", json_pack("[o]", f), &v);
 		if (rc < 0) {
 			json_decref(all);
@@ -323,7 +302,7 @@ static int get_receipt(struct eth_rpc *r, const uint8_t hash[32], long timeout_s
 	int step = 0;
 
 	for (;;) {
-		GUARD(eth_rpc_call(r, "eth_getTransactionReceipt", json_pack("[o]", hex_json(hash, 32)),
+		GUARD(eth_rpc_call(r, "eth_getTransactionReceipt", json_pack("[o]", eth_json_hex(hash, 32)),
 				   &v));
 		if (!json_is_null(v))
 			break;
@@ -377,12 +356,12 @@ int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send
 	if (!tx.gas) {
 		json_t *o = call_object(from, s->to, s->data, s->data_len);
 		uint64_t g;
-		json_object_set_new(o, "value", hex_json(s->value, 32));
+		json_object_set_new(o, "value", eth_json_hex(s->value, 32));
 		GUARD(quantity(r, "eth_estimateGas", json_pack("[o]", o), &g));
 		tx.gas = g + g / 5;
 	}
 	GUARD(eth_tx_sign(&tx, priv, &raw, &len, hash));
-	rc = eth_rpc_call(r, "eth_sendRawTransaction", json_pack("[o]", hex_json(raw, len)), &v);
+	rc = eth_rpc_call(r, "eth_sendRawTransaction", json_pack("[o]", eth_json_hex(raw, len)), &v);
 	free(raw);
 	json_decref(v);
 	GUARD(rc);

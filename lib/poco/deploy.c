@@ -49,6 +49,13 @@ static void account(struct ctx *c, const struct eth_receipt *rc)
 int poco_send(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
 	      const char *signature, json_t *args, struct eth_receipt *rc)
 {
+	return poco_send_value(rpc, key, to, signature, args, NULL, rc);
+}
+
+int poco_send_value(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
+		    const char *signature, json_t *args, const uint8_t *value,
+		    struct eth_receipt *rc)
+{
 	struct eth_send s;
 	struct wbuf w;
 	int r;
@@ -64,6 +71,8 @@ int poco_send(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
 	s.to = to;
 	s.data = w.buf;
 	s.data_len = w.len;
+	if (value)
+		memcpy(s.value, value, 32);
 	r = eth_send_tx(rpc, key, &s, TX_TIMEOUT, rc);
 	wbuf_free(&w);
 	if (r < 0)
@@ -137,13 +146,6 @@ static int load(struct ctx *c, const char *rel, struct poco_artifact *a)
 	return poco_artifact_load(p, a);
 }
 
-static json_t *addr_json(const uint8_t a[20])
-{
-	char s[43];
-	eth_addr_str(a, s);
-	return json_string(s);
-}
-
 /* The selectors of `abi` not routed yet, as a JSON array of bytes4, and
  * remembered as routed. */
 static int new_selectors(struct ctx *c, const json_t *abi, json_t **out)
@@ -203,11 +205,11 @@ static int diamond(struct ctx *c, const uint8_t owner[20])
 			rc = new_selectors(c, a.abi, &sels);
 		poco_artifact_free(&a);
 		GUARD(rc);
-		json_array_append_new(cuts, json_pack("[o,i,o]", addr_json(addr), 0, sels));
+		json_array_append_new(cuts, json_pack("[o,i,o]", eth_json_addr(addr), 0, sels));
 	}
 	abi_selector("init()", sel);
 	hex_encode(initcall + 2, sel, 4);
-	args = json_pack("[o,[o,o,s]]", cuts, addr_json(owner), addr_json(init), initcall);
+	args = json_pack("[o,[o,o,s]]", cuts, eth_json_addr(owner), eth_json_addr(init), initcall);
 	GUARD(load(c, "artifacts/contracts/Diamond.sol/Diamond.json", &a));
 	rc = deploy(c, &a, "((address,uint8,bytes4[])[],(address,address,bytes))", args,
 		    c->out->hub);
@@ -250,7 +252,7 @@ static int facets(struct ctx *c, enum poco_flavour flavour)
 		GUARD(rc);
 		say(c, "diamondCut %-30s %zu selectors", names[i], json_array_size(sels));
 		GUARD(call(c, c->out->hub, "diamondCut((address,uint8,bytes4[])[],address,bytes)",
-			   json_pack("[[[o,i,o]],s,s]", addr_json(addr), 0, sels,
+			   json_pack("[[[o,i,o]],s,s]", eth_json_addr(addr), 0, sels,
 				     "0x0000000000000000000000000000000000000000", "0x")));
 	}
 	return 0;
@@ -292,9 +294,9 @@ static int configure(struct ctx *c)
 	} cats[] = {{"XS", 300}, {"S", 1200}, {"M", 3600}, {"L", 10800}, {"XL", 36000}};
 
 	GUARD(call(c, c->out->hub, "configure(address,string,string,uint8,address,address,address,address)",
-		   json_pack("[o,s,s,i,o,o,o,s]", addr_json(c->out->token), "Staked RLC", "SRLC", 9,
-			     addr_json(c->out->app_registry), addr_json(c->out->dataset_registry),
-			     addr_json(c->out->workerpool_registry),
+		   json_pack("[o,s,s,i,o,o,o,s]", eth_json_addr(c->out->token), "Staked RLC", "SRLC", 9,
+			     eth_json_addr(c->out->app_registry), eth_json_addr(c->out->dataset_registry),
+			     eth_json_addr(c->out->workerpool_registry),
 			     "0x0000000000000000000000000000000000000000")));
 	say(c, "configured the hub (Staked RLC, SRLC, 9 decimals)");
 	for (size_t i = 0; i < 5; i++) {

@@ -31,7 +31,11 @@ int poco_deploy(struct eth_rpc *rpc, const uint8_t deployer[32], const char *poc
 		enum poco_flavour flavour, void (*progress)(const char *line),
 		struct poco_deployment *out);
 
-/* Send `signature` with JSON `args` to `to` as the key's owner. */
+/* Send `signature` with JSON `args` (stolen) to `to` as the key's owner,
+ * with `value` wei (NULL = none), and wait for the receipt. */
+int poco_send_value(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
+		    const char *signature, json_t *args, const uint8_t *value,
+		    struct eth_receipt *rc);
 int poco_send(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
 	      const char *signature, json_t *args, struct eth_receipt *rc);
 

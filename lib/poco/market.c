@@ -81,43 +81,10 @@ int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_t priv[32])
 	return hex_decode_exact(priv, 32, k, "private key");
 }
 
-static json_t *addr_json(const uint8_t a[20])
-{
-	char s[43];
-	eth_addr_str(a, s);
-	return json_string(s);
-}
-
-static json_t *b32_json(const uint8_t b[32])
-{
-	char h[67] = "0x";
-	hex_encode(h + 2, b, 32);
-	return json_string(h);
-}
-
 static int send(struct poco_chain *c, const uint8_t key[32], const uint8_t to[20],
 		const char *sig, json_t *args, const uint8_t value[32], struct eth_receipt *rc)
 {
-	struct eth_send s;
-	struct wbuf w;
-	int r;
-
-	wbuf_init(&w);
-	r = abi_encode_call(sig, args, &w);
-	json_decref(args);
-	if (r < 0) {
-		wbuf_free(&w);
-		return err_wrap(r, "%s", sig);
-	}
-	memset(&s, 0, sizeof(s));
-	s.to = to;
-	s.data = w.buf;
-	s.data_len = w.len;
-	if (value)
-		memcpy(s.value, value, 32);
-	r = eth_send_tx(c->rpc, key, &s, TX_TIMEOUT, rc);
-	wbuf_free(&w);
-	return r;
+	return poco_send_value(c->rpc, key, to, sig, args, value, rc);
 }
 
 static int send_simple(struct poco_chain *c, const uint8_t key[32], const uint8_t to[20],
@@ -179,8 +146,8 @@ int poco_app_create(struct poco_chain *c, const uint8_t key[32], const char *nam
 	int rc;
 
 	GUARD(k1_address(key, owner));
-	args = json_pack("[o,s,s,s+,o,s+]", addr_json(owner), name, "DOCKER", "0x", ma,
-			 b32_json(checksum), "0x", mre);
+	args = json_pack("[o,s,s,s+,o,s+]", eth_json_addr(owner), name, "DOCKER", "0x", ma,
+			 eth_json_hex(checksum, 32), "0x", mre);
 	free(ma);
 	free(mre);
 	ENSURE(args, ERR_NOMEM, "out of memory");
@@ -198,7 +165,7 @@ int poco_dataset_create(struct poco_chain *c, const uint8_t key[32], const char 
 	json_t *args;
 
 	GUARD(k1_address(key, owner));
-	args = json_pack("[o,s,s+,o]", addr_json(owner), name, "0x", ma, b32_json(checksum));
+	args = json_pack("[o,s,s+,o]", eth_json_addr(owner), name, "0x", ma, eth_json_hex(checksum, 32));
 	free(ma);
 	ENSURE(args, ERR_NOMEM, "out of memory");
 	return create_asset(c, key, c->dataset_registry,
@@ -213,7 +180,7 @@ int poco_workerpool_create(struct poco_chain *c, const uint8_t key[32], const ch
 	GUARD(k1_address(key, owner));
 	return create_asset(c, key, c->workerpool_registry, "predictWorkerpool(address,string)",
 			    "createWorkerpool(address,string)",
-			    json_pack("[o,s]", addr_json(owner), description), addr);
+			    json_pack("[o,s]", eth_json_addr(owner), description), addr);
 }
 
 /* ---------- escrow ---------- */
@@ -224,7 +191,7 @@ int poco_deposit(struct poco_chain *c, const uint8_t key[32], const char *amount
 	GUARD(u256_parse(amount, v));
 	if (c->flavour == POCO_TOKEN)
 		return send_simple(c, key, c->token, "approveAndCall(address,uint256,bytes)",
-				   json_pack("[o,s,s]", addr_json(c->hub), amount, "0x"));
+				   json_pack("[o,s,s]", eth_json_addr(c->hub), amount, "0x"));
 	{
 		/* native: 1 nRLC = 1 gwei of the chain's coin */
 		struct eth_receipt rc;
@@ -245,7 +212,7 @@ int poco_withdraw(struct poco_chain *c, const uint8_t key[32], const char *amoun
 int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t **out)
 {
 	json_t *v;
-	GUARD(view(c, c->hub, "viewAccount(address)", json_pack("[o]", addr_json(addr)),
+	GUARD(view(c, c->hub, "viewAccount(address)", json_pack("[o]", eth_json_addr(addr)),
 		   "((uint256,uint256))", &v));
 	*out = json_pack("{s:O,s:O}", "stake", json_array_get(json_array_get(v, 0), 0), "locked",
 			 json_array_get(json_array_get(v, 0), 1));
@@ -294,7 +261,7 @@ json_t *poco_order_new(enum poco_order_kind kind)
 	json_object_set_new(o, "volume", json_string("1"));
 	if (kind == POCO_WORKERPOOL || kind == POCO_REQUEST)
 		json_object_set_new(o, "trust", json_string("1"));
-	json_object_set_new(o, "salt", b32_json(salt));
+	json_object_set_new(o, "salt", eth_json_hex(salt, 32));
 	json_object_set_new(o, "sign", json_string("0x"));
 	return o;
 }
@@ -313,7 +280,7 @@ static json_t *typed_data(const struct poco_chain *c, enum poco_order_kind kind,
 	return json_pack("{s:{s:o},s:s,s:{s:s,s:s,s:I,s:o},s:o}", "types", order_names[kind], fields,
 			 "primaryType", order_names[kind], "domain", "name", "iExecODB", "version",
 			 "5.0.0", "chainId", (json_int_t)c->chain_id, "verifyingContract",
-			 addr_json(c->hub), "message", msg);
+			 eth_json_addr(c->hub), "message", msg);
 }
 
 int poco_order_hash(const struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
@@ -458,7 +425,7 @@ int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t
 		json_t *v, *names;
 		if (strcmp(views[i].fn, fn) != 0)
 			continue;
-		GUARD(view(c, c->hub, views[i].sig, json_pack("[o]", b32_json(id)), views[i].outs, &v));
+		GUARD(view(c, c->hub, views[i].sig, json_pack("[o]", eth_json_hex(id, 32)), views[i].outs, &v));
 		names = json_loads(views[i].names, 0, NULL);
 		*out = named(names, json_array_get(v, 0));
 		json_decref(names);
@@ -557,7 +524,7 @@ int poco_asset_show(struct poco_chain *c, enum poco_order_kind kind, const uint8
 	GUARD(eth_code_size(c->rpc, addr, &code));
 	ENSURE(code > 0, ERR_NOTFOUND, "no contract at that address");
 	o = json_object();
-	json_object_set_new(o, "address", addr_json(addr));
+	json_object_set_new(o, "address", eth_json_addr(addr));
 	for (int i = 0; i < 6 && fns[kind][i][0]; i++) {
 		json_t *v;
 		int r = view(c, addr, fns[kind][i][0], json_array(), outs[kind][i], &v);

@@ -7,23 +7,8 @@ set -u
 T=$1
 D=$(mktemp -d)
 trap '"$T" chain down --dir "$D/chain" >/dev/null 2>&1; "$T" chain down --dir "$D/native" >/dev/null 2>&1; rm -rf "$D"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-expect() {
-	local code=$1 pat=$2
-	shift 3
-	"$@" >"$D/out" 2>&1
-	local rc=$?
-	if [ "$rc" != "$code" ]; then
-		bad "'$*' exited $rc, want $code: $(head -c 400 "$D/out")"
-	elif [ -n "$pat" ] && ! grep -Eq -- "$pat" "$D/out"; then
-		bad "'$*' output lacks /$pat/: $(head -c 400 "$D/out")"
-	else
-		ok
-	fi
-}
+W=$D
+. "$(dirname "$0")/../lib.sh"
 val() { sed -n "s/.*\"$1\": \"\\([^\"]*\\)\".*/\\1/p" "$D/out" | head -1; }
 
 "$T" chain up --dir "$D/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
@@ -98,5 +83,4 @@ expect 0 '"stake": "5000000000"' -- "$T" account deposit "${N[@]}" --account 2 5
 expect 0 '"stake": "3000000000"' -- "$T" account withdraw "${N[@]}" --account 2 2000000000 --json
 "$T" chain down --dir "$D/native" >/dev/null 2>&1
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

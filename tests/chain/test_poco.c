@@ -55,27 +55,6 @@ static long long locked(int who)
 	return v;
 }
 
-static json_t *addr_json(const uint8_t a[20])
-{
-	char s[43];
-	eth_addr_str(a, s);
-	return json_string(s);
-}
-
-static json_t *b32(const uint8_t b[32])
-{
-	char h[67] = "0x";
-	hex_encode(h + 2, b, 32);
-	return json_string(h);
-}
-
-static json_t *sig_json(const uint8_t s[65])
-{
-	char h[133] = "0x";
-	hex_encode(h + 2, s, 65);
-	return json_string(h);
-}
-
 static int setup(void **state)
 {
 	const char *file = getenv("TDEXEC_CHAIN_FILE");
@@ -120,35 +99,35 @@ static void orders(const char *tag, int trust, int with_dataset, json_t **ao, js
 	char t[8];
 	snprintf(t, sizeof(t), "%d", trust);
 	*ao = poco_order_new(POCO_APP);
-	json_object_set_new(*ao, "app", addr_json(app));
+	json_object_set_new(*ao, "app", eth_json_addr(app));
 	json_object_set_new(*ao, "appprice", json_string(APP_PRICE));
 	json_object_set_new(*ao, "tag", json_string(tag));
 	check(poco_order_sign(chain, POCO_APP, *ao, keys[APP_OWNER]));
 	*dso = NULL;
 	if (with_dataset) {
 		*dso = poco_order_new(POCO_DATASET);
-		json_object_set_new(*dso, "dataset", addr_json(dataset));
+		json_object_set_new(*dso, "dataset", eth_json_addr(dataset));
 		json_object_set_new(*dso, "datasetprice", json_string(DATASET_PRICE));
 		json_object_set_new(*dso, "tag", json_string(tag));
 		check(poco_order_sign(chain, POCO_DATASET, *dso, keys[DATASET_OWNER]));
 	}
 	*wo = poco_order_new(POCO_WORKERPOOL);
-	json_object_set_new(*wo, "workerpool", addr_json(pool));
+	json_object_set_new(*wo, "workerpool", eth_json_addr(pool));
 	json_object_set_new(*wo, "workerpoolprice", json_string(POOL_PRICE));
 	json_object_set_new(*wo, "tag", json_string(tag));
 	json_object_set_new(*wo, "trust", json_string(t));
 	check(poco_order_sign(chain, POCO_WORKERPOOL, *wo, keys[POOL_OWNER]));
 	*ro = poco_order_new(POCO_REQUEST);
-	json_object_set_new(*ro, "app", addr_json(app));
+	json_object_set_new(*ro, "app", eth_json_addr(app));
 	json_object_set_new(*ro, "appmaxprice", json_string(APP_PRICE));
 	if (with_dataset) {
-		json_object_set_new(*ro, "dataset", addr_json(dataset));
+		json_object_set_new(*ro, "dataset", eth_json_addr(dataset));
 		json_object_set_new(*ro, "datasetmaxprice", json_string(DATASET_PRICE));
 	}
-	json_object_set_new(*ro, "workerpool", addr_json(pool));
+	json_object_set_new(*ro, "workerpool", eth_json_addr(pool));
 	json_object_set_new(*ro, "workerpoolmaxprice", json_string(POOL_PRICE));
-	json_object_set_new(*ro, "requester", addr_json(addrs[REQUESTER]));
-	json_object_set_new(*ro, "beneficiary", addr_json(addrs[REQUESTER]));
+	json_object_set_new(*ro, "requester", eth_json_addr(addrs[REQUESTER]));
+	json_object_set_new(*ro, "beneficiary", eth_json_addr(addrs[REQUESTER]));
 	json_object_set_new(*ro, "tag", json_string(tag));
 	json_object_set_new(*ro, "trust", json_string(t));
 	json_object_set_new(*ro, "params", json_string("{\"iexec_args\":\"hello\"}"));
@@ -163,14 +142,6 @@ static void free_orders(json_t *a, json_t *d, json_t *w, json_t *r)
 	json_decref(r);
 }
 
-/* EIP-191 signature over keccak256(packed). */
-static void sign_packed(const uint8_t key[32], const uint8_t *packed, size_t n, uint8_t sig[65])
-{
-	uint8_t h[32];
-	keccak256(packed, n, h);
-	check(eip191_sign32(key, h, sig));
-}
-
 /* WorkerpoolAuthorization: the pool owner signs worker || taskid || enclave. */
 static void authorize(const uint8_t worker[20], const uint8_t taskid[32], const uint8_t enclave[20],
 		      uint8_t sig[65])
@@ -179,7 +150,7 @@ static void authorize(const uint8_t worker[20], const uint8_t taskid[32], const 
 	memcpy(p, worker, 20);
 	memcpy(p + 20, taskid, 32);
 	memcpy(p + 52, enclave, 20);
-	sign_packed(keys[POOL_OWNER], p, sizeof(p), sig);
+	check(eip191_sign_keccak(keys[POOL_OWNER], p, sizeof(p), sig));
 }
 
 static int task_status(const uint8_t taskid[32])
@@ -217,7 +188,7 @@ static void tee_task_by_contribute_and_finalize(void **state)
 
 	/* The scheduler initializes the task. */
 	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "initialize(bytes32,uint256)",
-			json_pack("[o,s]", b32(dealid), "0"), &rc));
+			json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
 	eth_receipt_free(&rc);
 	poco_task_id(dealid, 0, taskid);
 	assert_int_equal(task_status(taskid), 1); /* ACTIVE */
@@ -236,7 +207,7 @@ static void tee_task_by_contribute_and_finalize(void **state)
 	keccak256(p, 84, rs);
 	memcpy(p, rh, 32);
 	memcpy(p + 32, rs, 32);
-	sign_packed(enclave_key, p, 64, esig);
+	check(eip191_sign_keccak(enclave_key, p, 64, esig));
 
 	/* A wrong enclave signature is refused. */
 	{
@@ -245,15 +216,15 @@ static void tee_task_by_contribute_and_finalize(void **state)
 		bad[10] ^= 1;
 		assert_true(poco_send(chain->rpc, keys[WORKER1], chain->hub,
 				      "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)",
-				      json_pack("[o,o,s,s,o,o,o]", b32(taskid), b32(digest), "0xcafe",
-						"0x", addr_json(enclave), sig_json(bad), sig_json(asig)),
+				      json_pack("[o,o,s,s,o,o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32), "0xcafe",
+						"0x", eth_json_addr(enclave), eth_json_hex(bad, 65), eth_json_hex(asig, 65)),
 				      &rc) < 0);
 		assert_non_null(strstr(err_msg(), "revert"));
 	}
 	check(poco_send(chain->rpc, keys[WORKER1], chain->hub,
 			"contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)",
-			json_pack("[o,o,s,s,o,o,o]", b32(taskid), b32(digest), "0xcafe", "0x",
-				  addr_json(enclave), sig_json(esig), sig_json(asig)),
+			json_pack("[o,o,s,s,o,o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32), "0xcafe", "0x",
+				  eth_json_addr(enclave), eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
 			&rc));
 	eth_receipt_free(&rc);
 	check(poco_view(chain, "viewTask", taskid, &task));
@@ -300,11 +271,11 @@ static void tee_task_through_poco_boost(void **state)
 	memcpy(p + 20, taskid, 32);
 	keccak256("\xca\xfe", 2, h);
 	memcpy(p + 52, h, 32);
-	sign_packed(enclave_key, p, 84, esig);
+	check(eip191_sign_keccak(enclave_key, p, 84, esig));
 	check(poco_send(chain->rpc, keys[WORKER2], chain->hub,
 			"pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
-			json_pack("[o,s,s,s,o,o,o]", b32(dealid), "0", "0xcafe", "0x",
-				  sig_json(asig), addr_json(enclave), sig_json(esig)),
+			json_pack("[o,s,s,s,o,o,o]", eth_json_hex(dealid, 32), "0", "0xcafe", "0x",
+				  eth_json_hex(asig, 65), eth_json_addr(enclave), eth_json_hex(esig, 65)),
 			&rc));
 	eth_receipt_free(&rc);
 	assert_int_equal(stake(REQUESTER), req0 - 7000000000LL);
@@ -330,7 +301,7 @@ static void replicated_task_reaches_consensus_with_two_workers(void **state)
 	check(poco_match(chain, keys[REQUESTER], ao, NULL, wo, ro, 0, dealid, &rc));
 	eth_receipt_free(&rc);
 	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "initialize(bytes32,uint256)",
-			json_pack("[o,s]", b32(dealid), "0"), &rc));
+			json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
 	eth_receipt_free(&rc);
 	poco_task_id(dealid, 0, taskid);
 	keccak256("consensus result", 16, digest);
@@ -345,8 +316,8 @@ static void replicated_task_reaches_consensus_with_two_workers(void **state)
 		authorize(addrs[who[i]], taskid, zero, asig);
 		check(poco_send(chain->rpc, keys[who[i]], chain->hub,
 				"contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
-				json_pack("[o,o,o,o,s,o]", b32(taskid), b32(rh), b32(rs[i]),
-					  addr_json(zero), "0x", sig_json(asig)),
+				json_pack("[o,o,o,o,s,o]", eth_json_hex(taskid, 32), eth_json_hex(rh, 32), eth_json_hex(rs[i], 32),
+					  eth_json_addr(zero), "0x", eth_json_hex(asig, 65)),
 				&rc));
 		eth_receipt_free(&rc);
 		/* trust 3: one new worker is not enough, two are. */
@@ -354,11 +325,11 @@ static void replicated_task_reaches_consensus_with_two_workers(void **state)
 	}
 	for (int i = 0; i < 2; i++) {
 		check(poco_send(chain->rpc, keys[who[i]], chain->hub, "reveal(bytes32,bytes32)",
-				json_pack("[o,o]", b32(taskid), b32(digest)), &rc));
+				json_pack("[o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32)), &rc));
 		eth_receipt_free(&rc);
 	}
 	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "finalize(bytes32,bytes,bytes)",
-			json_pack("[o,s,s]", b32(taskid), "0xbeef", "0x"), &rc));
+			json_pack("[o,s,s]", eth_json_hex(taskid, 32), "0xbeef", "0x"), &rc));
 	eth_receipt_free(&rc);
 	assert_int_equal(task_status(taskid), 3);
 	assert_int_equal(stake(APP_OWNER), app0 + 1000000000LL);
@@ -387,8 +358,8 @@ static void bad_inputs_are_refused_with_reasons(void **state)
 
 	/* A requester without enough deposit. */
 	orders(POCO_TAG_TDX, 1, 0, &ao, &dso, &wo, &ro);
-	json_object_set_new(ro, "requester", addr_json(addrs[DATASET_OWNER]));
-	json_object_set_new(ro, "beneficiary", addr_json(addrs[DATASET_OWNER]));
+	json_object_set_new(ro, "requester", eth_json_addr(addrs[DATASET_OWNER]));
+	json_object_set_new(ro, "beneficiary", eth_json_addr(addrs[DATASET_OWNER]));
 	check(poco_order_sign(chain, POCO_REQUEST, ro, keys[DATASET_OWNER]));
 	check(poco_withdraw(chain, keys[DATASET_OWNER], "0"));
 	{
@@ -422,11 +393,11 @@ static void expired_task_is_refused_then_claimed(void **state)
 	check(poco_match(chain, keys[REQUESTER], ao, NULL, wo, ro, 0, dealid, &rc));
 	eth_receipt_free(&rc);
 	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "initialize(bytes32,uint256)",
-			json_pack("[o,s]", b32(dealid), "0"), &rc));
+			json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
 	eth_receipt_free(&rc);
 	poco_task_id(dealid, 0, taskid);
 	assert_true(poco_send(chain->rpc, keys[REQUESTER], chain->hub, "claim(bytes32)",
-			      json_pack("[o]", b32(taskid)), &rc) < 0); /* too early */
+			      json_pack("[o]", eth_json_hex(taskid, 32)), &rc) < 0); /* too early */
 	/* Category XS: 300 s; the final deadline is 10 times that. */
 	check(eth_rpc_call(chain->rpc, "evm_increaseTime", json_pack("[i]", 3001), &v));
 	json_decref(v);
@@ -435,12 +406,12 @@ static void expired_task_is_refused_then_claimed(void **state)
 	authorize(addrs[WORKER1], taskid, zero, asig);
 	assert_true(poco_send(chain->rpc, keys[WORKER1], chain->hub,
 			      "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
-			      json_pack("[o,o,o,o,s,o]", b32(taskid), b32(taskid), b32(taskid),
-					addr_json(zero), "0x", sig_json(asig)),
+			      json_pack("[o,o,o,o,s,o]", eth_json_hex(taskid, 32), eth_json_hex(taskid, 32), eth_json_hex(taskid, 32),
+					eth_json_addr(zero), "0x", eth_json_hex(asig, 65)),
 			      &rc) < 0);
 	assert_non_null(strstr(err_msg(), "revert"));
 	check(poco_send(chain->rpc, keys[REQUESTER], chain->hub, "claim(bytes32)",
-			json_pack("[o]", b32(taskid)), &rc));
+			json_pack("[o]", eth_json_hex(taskid, 32)), &rc));
 	eth_receipt_free(&rc);
 	assert_int_equal(task_status(taskid), 4); /* FAILED */
 	assert_int_equal(stake(REQUESTER), req0);

@@ -7,10 +7,7 @@ set -u
 T=$1
 TESTS=$2
 W=$(mktemp -d)
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+. "$(dirname "$0")/../lib.sh"
 cleanup() { exec 3>&- 2>/dev/null; [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null; wait 2>/dev/null; rm -rf "$W"; }
 trap cleanup EXIT
 
@@ -66,5 +63,4 @@ echo '{broken' >"$C/tdx-53494d000000-platform.json"
 "$T" collateral fetch --pcs "$URL" --fmspc 53494D000000 --cache "$C" --at $((AT + 60)) 2>"$W/err"
 [ $? = 1 ] && ok || bad "corrupt cache exit code"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -7,33 +7,10 @@ T=$1
 DATA=$2
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-
-# expect CODE PATTERN -- CMD...: run CMD, check exit code and that
-# stdout+stderr contains PATTERN (grep -E; "" = anything).
-expect() {
-	local code=$1 pat=$2
-	shift 3
-	"$@" >"$W/out" 2>&1
-	local rc=$?
-	if [ "$rc" != "$code" ]; then
-		bad "'$*' exited $rc, want $code: $(head -c 300 "$W/out")"
-	elif [ -n "$pat" ] && ! grep -Eq -- "$pat" "$W/out"; then
-		bad "'$*' output lacks /$pat/: $(head -c 300 "$W/out")"
-	else
-		ok
-	fi
-}
+. "$(dirname "$0")/../lib.sh"
 
 # hex of LEN bytes at OFFSET of FILE
 bytes_hex() { od -An -v -tx1 -j "$2" -N "$3" "$1" | tr -d ' \n'; }
-
-# value of "KEY": "..." in a JSON file
-json_str() { grep -o "\"$2\": \"[^\"]*\"" "$1" | head -1 | sed 's/.*: "\(.*\)"/\1/'; }
 
 # --- global CLI behaviour
 expect 0 '^tdexec [0-9]+\.[0-9]+\.[0-9]+' -- "$T" --version
@@ -154,5 +131,4 @@ printf '{"mrtd": "00"}' >"$W/policy-typo.json"
 expect 1 'unknown member "mrtd"' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
 	--trust-sim-root "$S/root_ca.pem" --policy "$W/policy-typo.json"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

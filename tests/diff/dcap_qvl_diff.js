@@ -18,15 +18,7 @@ const perBase = Number(perBaseArg);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tdexec-diff-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
-// Deterministic PRNG (mulberry32) so a failure can be replayed.
-let seed = 0x7d3c9a11;
-function rnd() {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const pick = (n) => Math.floor(rnd() * n);
+const { rnd, pick } = require('./prng')(0x7d3c9a11);
 
 function simBase() {
   const dir = path.join(tmp, 'sim');

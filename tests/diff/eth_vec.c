@@ -17,18 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *hexj(const uint8_t *p, size_t n)
-{
-	char *h = malloc(2 * n + 3);
-	json_t *j;
-	h[0] = '0';
-	h[1] = 'x';
-	hex_encode(h + 2, p, n);
-	j = json_string(h);
-	free(h);
-	return j;
-}
-
 static int get_hex(const json_t *o, const char *k, uint8_t **p, size_t *n)
 {
 	const char *s = json_string_value(json_object_get(o, k));
@@ -92,7 +80,7 @@ static int handle(const json_t *req, json_t *res)
 	if (strcmp(op, "keccak") == 0) {
 		GUARD(get_hex(req, "data", &b, &n));
 		keccak256(b, n, h);
-		json_object_set_new(res, "hash", hexj(h, 32));
+		json_object_set_new(res, "hash", eth_json_hex(h, 32));
 	} else if (strcmp(op, "address") == 0) {
 		GUARD(get_fixed(req, "priv", priv, 32));
 		GUARD(k1_address(priv, addr));
@@ -102,7 +90,7 @@ static int handle(const json_t *req, json_t *res)
 		GUARD(get_fixed(req, "priv", priv, 32));
 		GUARD(get_fixed(req, "digest", h, 32));
 		GUARD(op[0] == 's' ? k1_sign(priv, h, sig) : eip191_sign32(priv, h, sig));
-		json_object_set_new(res, "sig", hexj(sig, 65));
+		json_object_set_new(res, "sig", eth_json_hex(sig, 65));
 	} else if (strcmp(op, "recover") == 0) {
 		GUARD(get_fixed(req, "digest", h, 32));
 		GUARD(get_fixed(req, "sig", sig, 65));
@@ -115,7 +103,7 @@ static int handle(const json_t *req, json_t *res)
 		json_object_set_new(res, "address", json_string(a));
 	} else if (strcmp(op, "rlp") == 0) {
 		GUARD_GOTO(rlp_tree(json_object_get(req, "items"), &w));
-		json_object_set_new(res, "rlp", hexj(w.buf, w.len));
+		json_object_set_new(res, "rlp", eth_json_hex(w.buf, w.len));
 	} else if (strcmp(op, "abi") == 0) {
 		struct abi_type *t;
 		json_t *dec = NULL;
@@ -125,15 +113,15 @@ static int handle(const json_t *req, json_t *res)
 			rc = abi_decode(t, w.buf, w.len, &dec);
 		abi_type_free(t);
 		GUARD_GOTO(rc);
-		json_object_set_new(res, "data", hexj(w.buf, w.len));
+		json_object_set_new(res, "data", eth_json_hex(w.buf, w.len));
 		json_object_set_new(res, "decoded", dec);
 	} else if (strcmp(op, "call") == 0) {
 		GUARD_GOTO(abi_encode_call(json_string_value(json_object_get(req, "sig")),
 					   json_object_get(req, "args"), &w));
-		json_object_set_new(res, "data", hexj(w.buf, w.len));
+		json_object_set_new(res, "data", eth_json_hex(w.buf, w.len));
 	} else if (strcmp(op, "eip712") == 0) {
 		GUARD(eip712_digest(json_object_get(req, "typed"), h));
-		json_object_set_new(res, "digest", hexj(h, 32));
+		json_object_set_new(res, "digest", eth_json_hex(h, 32));
 	} else if (strcmp(op, "keystore_encrypt") == 0) {
 		char *ks;
 		GUARD(get_fixed(req, "priv", priv, 32));
@@ -146,7 +134,7 @@ static int handle(const json_t *req, json_t *res)
 		ENSURE(ks, ERR_INVAL, "missing keystore");
 		GUARD(keystore_decrypt(ks, strlen(ks), json_string_value(json_object_get(req, "password")),
 				       priv));
-		json_object_set_new(res, "priv", hexj(priv, 32));
+		json_object_set_new(res, "priv", eth_json_hex(priv, 32));
 	} else if (strcmp(op, "tx") == 0) {
 		const json_t *t = json_object_get(req, "tx");
 		struct eth_tx tx;
@@ -171,8 +159,8 @@ static int handle(const json_t *req, json_t *res)
 		rc = eth_tx_sign(&tx, priv, &raw, &len, h);
 		free(data);
 		GUARD(rc);
-		json_object_set_new(res, "raw", hexj(raw, len));
-		json_object_set_new(res, "hash", hexj(h, 32));
+		json_object_set_new(res, "raw", eth_json_hex(raw, len));
+		json_object_set_new(res, "hash", eth_json_hex(h, 32));
 		free(raw);
 	} else {
 		rc = err_set(ERR_INVAL, "unknown op %s", op);

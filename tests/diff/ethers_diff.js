@@ -12,14 +12,7 @@ const ethers = require('ethers');
 const [vec, perArg = '300'] = process.argv.slice(2);
 const per = Number(perArg);
 
-let seed = 0x1badb002;
-function rnd() {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const pick = (n) => Math.floor(rnd() * n);
+const { rnd, pick } = require('./prng')(0x1badb002);
 const bytes = (n) => Uint8Array.from({ length: n }, () => pick(256));
 const hex = (n) => ethers.hexlify(bytes(n));
 const bigOf = (bits) => {
