@@ -1,0 +1,163 @@
+#include "aead.h"
+
+#include "util/err.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int gcm(int enc, const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad,
+	       size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int n = 0, f = 0, ok;
+
+	ENSURE(len <= INT32_MAX && aad_len <= INT32_MAX, ERR_TOOBIG, "AES-GCM: input too large");
+	ok = c && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) == 1 &&
+	     (aad_len == 0 || EVP_CipherUpdate(c, NULL, &n, aad, (int)aad_len) == 1) &&
+	     (len == 0 || EVP_CipherUpdate(c, out, &n, in, (int)len) == 1);
+	if (ok && !enc)
+		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, AEAD_TAG, tag) == 1;
+	if (ok)
+		ok = EVP_CipherFinal_ex(c, out + (len ? n : 0), &f) == 1;
+	if (ok && enc)
+		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, AEAD_TAG, tag) == 1;
+	EVP_CIPHER_CTX_free(c);
+	ERR_clear_error();
+	if (!ok)
+		return enc ? err_set(ERR_CRYPTO, "AES-GCM: encryption failed")
+			   : err_set(ERR_VERIFY, "AES-GCM: authentication failed");
+	return 0;
+}
+
+int aes256gcm_seal(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad,
+		   size_t aad_len, const uint8_t *in, size_t len, uint8_t *out)
+{
+	return gcm(1, key, nonce, aad, aad_len, in, len, out, out + len);
+}
+
+int aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad,
+		   size_t aad_len, const uint8_t *in, size_t len, uint8_t *out)
+{
+	uint8_t tag[AEAD_TAG];
+	ENSURE(len >= AEAD_TAG, ERR_VERIFY, "AES-GCM: ciphertext shorter than its tag");
+	memcpy(tag, in + len - AEAD_TAG, AEAD_TAG);
+	return gcm(0, key, nonce, aad, aad_len, in, len - AEAD_TAG, out, tag);
+}
+
+int x25519_public(const uint8_t priv[32], uint8_t pub[32])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
+	size_t n = 32;
+	int ok = k && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 && n == 32;
+	EVP_PKEY_free(k);
+	ENSURE(ok, ERR_CRYPTO, "X25519: bad private key");
+	return 0;
+}
+
+int x25519_keygen(uint8_t priv[32], uint8_t pub[32])
+{
+	ENSURE(RAND_bytes(priv, 32) == 1, ERR_CRYPTO, "RAND_bytes failed");
+	return x25519_public(priv, pub);
+}
+
+int x25519_shared(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
+	EVP_PKEY *p = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
+	EVP_PKEY_CTX *c = k ? EVP_PKEY_CTX_new(k, NULL) : NULL;
+	size_t n = 32;
+	int ok = c && p && EVP_PKEY_derive_init(c) == 1 && EVP_PKEY_derive_set_peer(c, p) == 1 &&
+		 EVP_PKEY_derive(c, out, &n) == 1 && n == 32;
+	static const uint8_t zero[32];
+	EVP_PKEY_CTX_free(c);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(p);
+	ERR_clear_error();
+	ENSURE(ok && CRYPTO_memcmp(out, zero, 32) != 0, ERR_CRYPTO,
+	       "X25519: key agreement failed (low-order peer key?)");
+	return 0;
+}
+
+int hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
+		const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	static const uint8_t nosalt[1];
+	int ok = c && EVP_PKEY_derive_init(c) == 1 &&
+		 EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()) == 1 &&
+		 EVP_PKEY_CTX_set1_hkdf_salt(c, salt_len ? salt : nosalt, (int)salt_len) == 1 &&
+		 EVP_PKEY_CTX_set1_hkdf_key(c, ikm, (int)ikm_len) == 1 &&
+		 (info_len == 0 || EVP_PKEY_CTX_add1_hkdf_info(c, info, (int)info_len) == 1) &&
+		 EVP_PKEY_derive(c, out, &out_len) == 1;
+	EVP_PKEY_CTX_free(c);
+	ENSURE(ok, ERR_CRYPTO, "HKDF-SHA256 failed");
+	return 0;
+}
+
+/* key for (label, ephemeral public, recipient public) from the shared secret */
+static int seal_key(const uint8_t shared[32], const char *label, const uint8_t epk[32],
+		    const uint8_t rpk[32], uint8_t key[32])
+{
+	uint8_t info[256];
+	size_t l = strlen(label);
+	ENSURE(l <= sizeof(info) - 64, ERR_INVAL, "seal: label too long");
+	memcpy(info, label, l);
+	memcpy(info + l, epk, 32);
+	memcpy(info + l + 32, rpk, 32);
+	return hkdf_sha256(shared, 32, NULL, 0, info, l + 64, key, 32);
+}
+
+int seal_to(const uint8_t recipient[32], const char *label, const uint8_t *in, size_t len,
+	    uint8_t **out, size_t *out_len)
+{
+	uint8_t eph[32], shared[32], key[32], *o;
+	int rc = 0;
+
+	ENSURE(len <= (1u << 30), ERR_TOOBIG, "seal: message too large");
+	o = malloc(len + SEAL_OVERHEAD);
+	ENSURE(o, ERR_NOMEM, "out of memory");
+	GUARD_GOTO(x25519_keygen(eph, o));
+	GUARD_GOTO(x25519_shared(eph, recipient, shared));
+	GUARD_GOTO(seal_key(shared, label, o, recipient, key));
+	ENSURE_GOTO(RAND_bytes(o + 32, AEAD_NONCE) == 1, ERR_CRYPTO, "RAND_bytes failed");
+	GUARD_GOTO(aes256gcm_seal(key, o + 32, o, 32, in, len, o + 32 + AEAD_NONCE));
+	*out = o;
+	*out_len = len + SEAL_OVERHEAD;
+	o = NULL;
+out:
+	OPENSSL_cleanse(eph, sizeof(eph));
+	OPENSSL_cleanse(shared, sizeof(shared));
+	OPENSSL_cleanse(key, sizeof(key));
+	free(o);
+	return rc;
+}
+
+int seal_open(const uint8_t priv[32], const char *label, const uint8_t *in, size_t len,
+	      uint8_t **out, size_t *out_len)
+{
+	uint8_t pub[32], shared[32], key[32], *o = NULL;
+	int rc = 0;
+
+	ENSURE(len >= SEAL_OVERHEAD, ERR_VERIFY, "seal: message too short");
+	GUARD(x25519_public(priv, pub));
+	GUARD_GOTO(x25519_shared(priv, in, shared));
+	GUARD_GOTO(seal_key(shared, label, in, pub, key));
+	o = malloc(len - SEAL_OVERHEAD + 1);
+	ENSURE_GOTO(o, ERR_NOMEM, "out of memory");
+	GUARD_GOTO(aes256gcm_open(key, in + 32, in, 32, in + 32 + AEAD_NONCE,
+				  len - 32 - AEAD_NONCE, o));
+	*out = o;
+	*out_len = len - SEAL_OVERHEAD;
+	o = NULL;
+out:
+	OPENSSL_cleanse(shared, sizeof(shared));
+	OPENSSL_cleanse(key, sizeof(key));
+	free(o);
+	return rc;
+}
