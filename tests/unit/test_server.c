@@ -1,0 +1,146 @@
+/* The HTTP server over real loopback sockets, and the SQLite store. */
+#include "testutil.h"
+
+#include "net/http.h"
+#include "net/server.h"
+#include "store/db.h"
+#include "util/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void echo(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	const char *q = http_req_query(r, "q"), *h = http_req_header(r, "X-Test");
+	(void)ctx;
+	http_resp_json(resp, 200,
+		       json_pack("{s:s,s:s,s:s?,s:s?,s:s%}", "method", r->method, "id",
+				 r->params[0] ? r->params[0] : "", "q", q, "h", h, "body",
+				 (const char *)r->body, r->body_len));
+}
+
+static const struct http_route routes[] = {
+	{"GET", "/things/*", echo, "get_thing"},
+	{"POST", "/things/*", echo, "post_thing"},
+	{"GET", "/only-get", echo, "only_get"},
+	{NULL, NULL, NULL, NULL},
+};
+
+static char base[64];
+static struct http_server *srv;
+
+static int setup(void **state)
+{
+	struct http_server_opts o = {"127.0.0.1", 0, 2, 1024};
+	(void)state;
+	if (http_server_start(&o, routes, NULL, &srv) < 0)
+		return -1;
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", http_server_port(srv));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	http_server_stop(srv);
+	return 0;
+}
+
+static long get(const char *path, struct http_response *r)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	assert_int_equal(http_get(url, 1 << 20, 5, r), 0);
+	return r->status;
+}
+
+static void routes_params_and_errors(void **state)
+{
+	struct http_response r;
+	char url[256];
+	(void)state;
+	assert_int_equal(get("/things/abc?q=1", &r), 200);
+	assert_non_null(strstr((char *)r.body.buf, "\"id\":\"abc\""));
+	assert_non_null(strstr((char *)r.body.buf, "\"q\":\"1\""));
+	http_response_free(&r);
+	assert_int_equal(get("/nothing", &r), 404);
+	http_response_free(&r);
+	assert_int_equal(get("/things/a/b", &r), 404);
+	http_response_free(&r);
+	snprintf(url, sizeof(url), "%s/things/x", base);
+	assert_int_equal(http_post(url, "text/plain", "hello", 5, 1 << 20, 5, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr((char *)r.body.buf, "\"body\":\"hello\""));
+	http_response_free(&r);
+	/* A body over the server's cap: 413, and the server goes on. */
+	{
+		char *big = malloc(5000);
+		memset(big, 'x', 5000);
+		assert_int_equal(http_post(url, "text/plain", big, 5000, 1 << 20, 5, &r), 0);
+		assert_int_equal(r.status, 413);
+		http_response_free(&r);
+		free(big);
+	}
+	snprintf(url, sizeof(url), "%s/healthz", base);
+	assert_int_equal(http_post(url, "text/plain", "", 0, 1 << 20, 5, &r), 0);
+	assert_int_equal(r.status, 404); /* only GET /healthz */
+	http_response_free(&r);
+	assert_int_equal(get("/healthz", &r), 200);
+	http_response_free(&r);
+	assert_int_equal(get("/metrics", &r), 200);
+	assert_non_null(strstr((char *)r.body.buf, "tdexec_http_requests_total{route=\"get_thing\"} 1"));
+	assert_non_null(strstr((char *)r.body.buf, "tdexec_http_bodies_refused_total 1"));
+	assert_non_null(strstr((char *)r.body.buf, "class=\"4xx\"} "));
+	http_response_free(&r);
+}
+
+static void method_not_allowed(void **state)
+{
+	struct http_response r;
+	char url[256];
+	(void)state;
+	snprintf(url, sizeof(url), "%s/only-get", base);
+	assert_int_equal(http_post(url, "text/plain", "x", 1, 1 << 20, 5, &r), 0);
+	assert_int_equal(r.status, 405);
+	http_response_free(&r);
+}
+
+static void database_migrates_once_and_refuses_newer_schemas(void **state)
+{
+	static const char *const v1[] = {"CREATE TABLE t(a TEXT);", NULL};
+	static const char *const v2[] = {"CREATE TABLE t(a TEXT);",
+					 "ALTER TABLE t ADD COLUMN b INT;", NULL};
+	char *dir = td_tmpdir(), path[512];
+	sqlite3 *db;
+	(void)state;
+	snprintf(path, sizeof(path), "%s/x.db", dir);
+	assert_int_equal(db_open(path, v1, &db), 0);
+	assert_int_equal(db_exec(db, "INSERT INTO t(a) VALUES('kept');"), 0);
+	db_close(db);
+	assert_int_equal(db_open(path, v2, &db), 0);
+	assert_int_equal(db_exec(db, "INSERT INTO t(a,b) VALUES('new',1);"), 0);
+	{
+		sqlite3_stmt *st;
+		assert_int_equal(db_prepare(db, "SELECT count(*) FROM t", &st), 0);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 2);
+		sqlite3_finalize(st);
+	}
+	assert_int_equal(db_exec(db, "not sql"), ERR_IO);
+	db_close(db);
+	assert_int_equal(db_open(path, v1, &db), ERR_UNSUPPORTED);
+	assert_non_null(strstr(err_msg(), "newer than this program"));
+	td_rmtree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(routes_params_and_errors),
+		cmocka_unit_test(method_not_allowed),
+		cmocka_unit_test(database_migrates_once_and_refuses_newer_schemas),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
