@@ -26,6 +26,7 @@ static const char usage[] =
 	"  order       init, sign, show, cancel iExec orders (EIP-712)\n"
 	"  deal        match orders, show deals\n"
 	"  task        show, claim tasks\n"
+	"  sms         the Secret Management Service\n"
 	"\n"
 	"Options:\n"
 	"  --log-level LEVEL   debug, info, warn (default), error, off\n"
@@ -37,6 +38,7 @@ static const struct cli_cmd commands[] = {
 	{"sim", cmd_sim, "simulated TD"},
 	{"collateral", cmd_collateral, "collateral"},
 	{"chain", cmd_chain, "local chain"},
+	{"sms", cmd_sms, "secret management service"},
 	{NULL, NULL, NULL},
 };
 

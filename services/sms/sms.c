@@ -1,0 +1,297 @@
+#include "sms.h"
+
+#include "crypto/aead.h"
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "eth/abi.h"
+#include "eth/addr.h"
+#include "eth/rpc.h"
+#include "net/server.h"
+#include "poco/market.h"
+#include "store.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define DOMAIN "IEXEC_SMS_DOMAIN"
+
+struct sms {
+	struct sms_store store;
+	struct poco_chain *chain;
+	struct http_server *http;
+};
+
+/* ---------- authorization ---------- */
+
+static void lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/* keccak(keccak(DOMAIN) || address || [keccak(name)] || keccak(value)) */
+static void challenge(const uint8_t addr[20], const char *name, const uint8_t *value, size_t len,
+		      uint8_t out[32])
+{
+	uint8_t buf[32 + 20 + 32 + 32], *p = buf;
+	keccak256(DOMAIN, strlen(DOMAIN), p);
+	p += 32;
+	memcpy(p, addr, 20);
+	p += 20;
+	if (name) {
+		keccak256(name, strlen(name), p);
+		p += 32;
+	}
+	keccak256(value, len, p);
+	p += 32;
+	keccak256(buf, (size_t)(p - buf), out);
+}
+
+/* The Authorization header is an EIP-191 signature of the challenge by
+ * `signer`. */
+static int signed_by(const struct http_req *r, const uint8_t hash[32], const uint8_t signer[20])
+{
+	const char *auth = http_req_header(r, "Authorization");
+	uint8_t sig[65], h[32], who[20];
+	if (!auth || hex_decode_exact(sig, 65, auth, "Authorization") < 0)
+		return 0;
+	eip191_hash32(hash, h);
+	return k1_recover(h, sig, who) == 0 && memcmp(who, signer, 20) == 0;
+}
+
+/* owner() of a registry entry (dataset or app) on chain. */
+static int onchain_owner(struct sms *s, const uint8_t asset[20], uint8_t owner[20])
+{
+	uint8_t sel[4], *ret;
+	size_t len;
+	json_t *v;
+	int rc;
+
+	ENSURE(s->chain, ERR_UNSUPPORTED, "no chain configured");
+	abi_selector("owner()", sel);
+	GUARD(eth_call(s->chain->rpc, NULL, asset, sel, 4, &ret, &len));
+	rc = abi_decode_str("(address)", ret, len, &v);
+	free(ret);
+	GUARD(rc);
+	rc = eth_addr_parse(json_string_value(json_array_get(v, 0)), owner);
+	json_decref(v);
+	return rc;
+}
+
+/* ---------- handlers ---------- */
+
+static void status(struct http_resp *resp, int code, const char *error)
+{
+	if (error)
+		http_resp_json(resp, code, json_pack("{s:s}", "error", error));
+	else
+		resp->status = code;
+}
+
+/* The common path of every secret endpoint.  `name` is "" for web3. */
+static void secret_op(struct sms *s, const struct http_req *r, struct http_resp *resp,
+		      const char *kind, const char *owner_text, const uint8_t signer[20],
+		      const char *name, int named)
+{
+	char owner[43];
+	uint8_t h[32], addr[20];
+	int e;
+
+	snprintf(owner, sizeof(owner), "%s", owner_text);
+	lower(owner);
+	if (strcmp(r->method, "HEAD") == 0) {
+		e = sms_store_exists(&s->store, kind, owner, name);
+		status(resp, e < 0 ? 500 : e ? 204 : 404, NULL);
+		return;
+	}
+	if (r->body_len > SMS_SECRET_MAX) {
+		status(resp, 413, "secret over 4096 bytes");
+		return;
+	}
+	if (eth_addr_parse(owner_text, addr) < 0) {
+		status(resp, 400, "bad address");
+		return;
+	}
+	challenge(addr, named ? name : NULL, r->body, r->body_len, h);
+	if (!signed_by(r, h, signer)) {
+		log_info("sms.refused", "kind=%s owner=%s name=\"%s\" reason=signature", kind, owner,
+			 name);
+		status(resp, 401, "bad or missing signature");
+		return;
+	}
+	e = sms_store_exists(&s->store, kind, owner, name);
+	if (e < 0) {
+		status(resp, 500, "store unavailable");
+		return;
+	}
+	if (strcmp(r->method, "PUT") == 0) {
+		if (!e) {
+			status(resp, 404, "no such secret");
+			return;
+		}
+	} else if (e) {
+		status(resp, 409, "secret already set");
+		return;
+	}
+	if (sms_store_put(&s->store, kind, owner, name, r->body, r->body_len, e) < 0) {
+		int busy = strstr(err_msg(), "exists") != NULL;
+		log_error("sms.store", "kind=%s owner=%s error=\"%s\"", kind, owner, err_msg());
+		status(resp, busy ? 409 : 500, busy ? "secret already set" : "store unavailable");
+		return;
+	}
+	log_info("sms.secret", "op=%s kind=%s owner=%s name=\"%s\" bytes=%zu", r->method, kind,
+		 owner, name, r->body_len);
+	status(resp, 204, NULL);
+}
+
+static void h_framework(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	(void)ctx;
+	(void)r;
+	http_resp_text(resp, 200, "TDX");
+}
+
+static void h_properties(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	(void)ctx;
+	if (strcmp(r->params[0], "TDX") != 0 || strcmp(r->params[1], "v1") != 0) {
+		status(resp, 404, "unsupported TEE framework or version");
+		return;
+	}
+	http_resp_json(resp, 200,
+		       json_pack("{s:s,s:s,s:s}", "framework", "TDX", "version", "v1",
+				 "attestation", "Intel DCAP (TDX quote v4/v5)"));
+}
+
+static void h_web3(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct sms *s = ctx;
+	const char *addr = http_req_query(r, "secretAddress");
+	uint8_t a[20], owner[20] = {0};
+	if (!addr || eth_addr_parse(addr, a) < 0) {
+		status(resp, 400, "secretAddress must be an address");
+		return;
+	}
+	if (strcmp(r->method, "HEAD") != 0 && onchain_owner(s, a, owner) < 0) {
+		log_warn("sms.refused", "kind=web3 address=%s reason=\"%s\"", addr, err_msg());
+		status(resp, 401, "cannot establish the dataset's owner");
+		return;
+	}
+	secret_op(s, r, resp, "web3", addr, owner, "", 0);
+}
+
+static void h_web2(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	const char *owner = http_req_query(r, "ownerAddress"), *name = http_req_query(r, "secretName");
+	uint8_t a[20];
+	if (!owner || !name || !*name || strlen(name) > 256 || eth_addr_parse(owner, a) < 0) {
+		status(resp, 400, "ownerAddress and secretName are required");
+		return;
+	}
+	secret_op(ctx, r, resp, "web2", owner, a, name, 1);
+}
+
+static void h_app(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct sms *s = ctx;
+	uint8_t a[20], owner[20] = {0};
+	if (eth_addr_parse(r->params[0], a) < 0) {
+		status(resp, 400, "bad app address");
+		return;
+	}
+	if (strcmp(r->method, "HEAD") != 0 && onchain_owner(s, a, owner) < 0) {
+		log_warn("sms.refused", "kind=app app=%s reason=\"%s\"", r->params[0], err_msg());
+		status(resp, 401, "cannot establish the app's owner");
+		return;
+	}
+	/* The app developer secret is the app's secret number 1. */
+	secret_op(s, r, resp, "app", r->params[0], owner, "1", 1);
+}
+
+static int valid_key(const char *k)
+{
+	size_t n = strlen(k);
+	if (n < 1 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)k[i]) && k[i] != '-' && k[i] != '_')
+			return 0;
+	return 1;
+}
+
+static void h_requester(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	uint8_t a[20];
+	if (eth_addr_parse(r->params[0], a) < 0 || !valid_key(r->params[1])) {
+		status(resp, 400, "bad requester address or key (^[A-Za-z0-9-_]{1,64}$)");
+		return;
+	}
+	secret_op(ctx, r, resp, "requester", r->params[0], a, r->params[1], 1);
+}
+
+static const struct http_route routes[] = {
+	{"GET", "/tee/framework", h_framework, "tee_framework"},
+	{"GET", "/tee/properties/*/*", h_properties, "tee_properties"},
+	{"HEAD", "/secrets/web3", h_web3, "web3_head"},
+	{"POST", "/secrets/web3", h_web3, "web3_post"},
+	{"HEAD", "/secrets/web2", h_web2, "web2_head"},
+	{"POST", "/secrets/web2", h_web2, "web2_post"},
+	{"PUT", "/secrets/web2", h_web2, "web2_put"},
+	{"HEAD", "/apps/*/secrets", h_app, "app_head"},
+	{"POST", "/apps/*/secrets", h_app, "app_post"},
+	{"HEAD", "/requesters/*/secrets/*", h_requester, "requester_head"},
+	{"POST", "/requesters/*/secrets/*", h_requester, "requester_post"},
+	{NULL, NULL, NULL, NULL},
+};
+
+int sms_start(const struct sms_config *cfg, struct sms **out)
+{
+	struct http_server_opts o = {cfg->address, cfg->port, cfg->threads, SMS_SECRET_MAX + 1024};
+	struct sms *s = calloc(1, sizeof(*s));
+	int rc = 0;
+
+	*out = NULL;
+	ENSURE(s, ERR_NOMEM, "out of memory");
+	ENSURE_GOTO(cfg->db_path && cfg->master_key_path, ERR_INVAL,
+		    "sms: a database and a master key file are required");
+	GUARD_GOTO(sms_store_open(&s->store, cfg->db_path, cfg->master_key_path));
+	if (cfg->chain_path)
+		GUARD_GOTO(poco_chain_load(cfg->chain_path, &s->chain));
+	GUARD_GOTO(http_server_start(&o, routes, s, &s->http));
+	if (cfg->port_file) {
+		char p[16];
+		snprintf(p, sizeof(p), "%d\n", http_server_port(s->http));
+		GUARD_GOTO(file_write(cfg->port_file, p, strlen(p), 0644));
+	}
+	*out = s;
+	s = NULL;
+out:
+	sms_stop(s);
+	return rc;
+}
+
+int sms_port(const struct sms *s)
+{
+	return http_server_port(s->http);
+}
+
+void sms_stop(struct sms *s)
+{
+	if (!s)
+		return;
+	http_server_stop(s->http);
+	sms_store_close(&s->store);
+	poco_chain_free(s->chain);
+	free(s);
+}

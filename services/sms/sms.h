@@ -1,0 +1,29 @@
+/* sms.h — the Secret Management Service.
+ *
+ * This part stores secrets (iExec-compatible paths and signatures) encrypted
+ * at rest with AES-256-GCM under a master key, each record's AAD binding its
+ * kind, owner and name.  Values are never returned by any endpoint. */
+#ifndef TDEXEC_SMS_H
+#define TDEXEC_SMS_H
+
+#include <stddef.h>
+
+#define SMS_SECRET_MAX 4096
+
+struct sms_config {
+	const char *address; /* default 127.0.0.1 */
+	int port;            /* 0 = any */
+	int threads;
+	const char *db_path;
+	const char *master_key_path; /* created (0600) when absent */
+	const char *chain_path;      /* for on-chain owners; NULL = web2/requester only */
+	const char *port_file;       /* written with the bound port, if set */
+};
+
+struct sms;
+
+int sms_start(const struct sms_config *cfg, struct sms **out);
+int sms_port(const struct sms *s);
+void sms_stop(struct sms *s);
+
+#endif

@@ -1,0 +1,184 @@
+#include "store.h"
+
+#include "crypto/aead.h"
+#include "store/db.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const char *const migrations[] = {
+	"CREATE TABLE secrets ("
+	"  kind TEXT NOT NULL,"     /* web2 | web3 | app | requester */
+	"  owner TEXT NOT NULL,"    /* lower-case 0x address */
+	"  name TEXT NOT NULL,"
+	"  nonce BLOB NOT NULL,"
+	"  ciphertext BLOB NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  PRIMARY KEY (kind, owner, name));",
+	NULL,
+};
+
+/* ---------- master key ---------- */
+
+static int load_master(const char *path, uint8_t key[32])
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if (stat(path, &st) != 0 && errno == ENOENT) {
+		char hex[65];
+		ENSURE(RAND_bytes(key, 32) == 1, ERR_CRYPTO, "RAND_bytes failed");
+		hex_encode(hex, key, 32);
+		rc = file_write(path, hex, 64, 0600);
+		OPENSSL_cleanse(hex, sizeof(hex));
+		if (rc == 0)
+			log_warn("sms.master_key", "created=\"%s\"", path);
+		return rc;
+	}
+	ENSURE(stat(path, &st) == 0, ERR_IO, "%s: %s", path, strerror(errno));
+	ENSURE((st.st_mode & 077) == 0, ERR_INVAL,
+	       "master key %s is readable by others (mode %03o): chmod 600 it", path,
+	       st.st_mode & 0777);
+	GUARD(file_read(path, 256, &buf, &len));
+	while (len && isspace(buf[len - 1]))
+		buf[--len] = '\0';
+	rc = hex_decode_exact(key, 32, (char *)buf, "master key");
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return rc;
+}
+
+static void aad_of(char *out, size_t cap, const char *kind, const char *owner, const char *name)
+{
+	snprintf(out, cap, "tdexec-sms-secret/v1|%s|%s|%s", kind, owner, name);
+}
+
+int sms_store_exists(struct sms_store *s, const char *kind, const char *owner, const char *name)
+{
+	sqlite3_stmt *st;
+	int found;
+	if (db_prepare(s->db, "SELECT 1 FROM secrets WHERE kind=? AND owner=? AND name=?", &st) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+int sms_store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
+		  const uint8_t *value, size_t len, int update)
+{
+	uint8_t nonce[AEAD_NONCE], *ct = malloc(len + AEAD_TAG);
+	char aad[512];
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	ENSURE(ct, ERR_NOMEM, "out of memory");
+	aad_of(aad, sizeof(aad), kind, owner, name);
+	ENSURE_GOTO(RAND_bytes(nonce, sizeof(nonce)) == 1, ERR_CRYPTO, "RAND_bytes failed");
+	GUARD_GOTO(aes256gcm_seal(s->master, nonce, (const uint8_t *)aad, strlen(aad), value, len,
+				  ct));
+	GUARD_GOTO(db_prepare(s->db,
+			      update ? "UPDATE secrets SET nonce=?4, ciphertext=?5, updated=?6 "
+				       "WHERE kind=?1 AND owner=?2 AND name=?3"
+				     : "INSERT INTO secrets(kind, owner, name, nonce, ciphertext, "
+				       "created, updated) VALUES(?1,?2,?3,?4,?5,?6,?6)",
+			      &st));
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, nonce, sizeof(nonce), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, ct, (int)(len + AEAD_TAG), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT)
+		rc = err_set(ERR_BUSY, "secret exists");
+	else if (rc != SQLITE_DONE)
+		rc = err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	else
+		rc = 0;
+out:
+	sqlite3_finalize(st);
+	OPENSSL_cleanse(ct, len + AEAD_TAG);
+	free(ct);
+	return rc;
+}
+
+
+int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path)
+{
+	int rc;
+	memset(st, 0, sizeof(*st));
+	GUARD(load_master(master_key_path, st->master));
+	rc = db_open(db_path, migrations, &st->db);
+	if (rc < 0)
+		OPENSSL_cleanse(st->master, sizeof(st->master));
+	return rc;
+}
+
+void sms_store_close(struct sms_store *st)
+{
+	db_close(st->db);
+	st->db = NULL;
+	OPENSSL_cleanse(st->master, sizeof(st->master));
+}
+
+int sms_store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
+		  uint8_t **value, size_t *len)
+{
+	sqlite3_stmt *st;
+	char aad[512];
+	const uint8_t *nonce, *ct;
+	int nlen, clen, rc = 0;
+	uint8_t *out;
+
+	GUARD(db_prepare(s->db,
+			 "SELECT nonce, ciphertext FROM secrets WHERE kind=? AND owner=? AND name=?",
+			 &st));
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return err_set(ERR_NOTFOUND, "no such secret");
+	}
+	nonce = sqlite3_column_blob(st, 0);
+	nlen = sqlite3_column_bytes(st, 0);
+	ct = sqlite3_column_blob(st, 1);
+	clen = sqlite3_column_bytes(st, 1);
+	ENSURE_GOTO(nonce && nlen == AEAD_NONCE && ct && clen >= AEAD_TAG, ERR_VERIFY,
+		    "secret record is damaged");
+	out = malloc((size_t)clen - AEAD_TAG + 1);
+	ENSURE_GOTO(out, ERR_NOMEM, "out of memory");
+	aad_of(aad, sizeof(aad), kind, owner, name);
+	rc = aes256gcm_open(s->master, nonce, (const uint8_t *)aad, strlen(aad), ct, (size_t)clen,
+			    out);
+	if (rc < 0) {
+		free(out);
+		rc = err_set(ERR_VERIFY, "secret record does not authenticate (wrong key or "
+					 "tampered)");
+		goto out;
+	}
+	out[clen - AEAD_TAG] = 0;
+	*value = out;
+	*len = (size_t)clen - AEAD_TAG;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}

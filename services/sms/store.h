@@ -1,0 +1,31 @@
+/* store.h — the SMS's secrets at rest: one SQLite row per secret, the value
+ * sealed with AES-256-GCM under the master key, the AAD binding the
+ * record's kind, owner and name (a row copied under another owner or name
+ * does not open). */
+#ifndef TDEXEC_SMS_STORE_H
+#define TDEXEC_SMS_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sms_store {
+	sqlite3 *db;
+	uint8_t master[32];
+};
+
+/* Load (or create, 0600) the master key and open the database. */
+int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path);
+void sms_store_close(struct sms_store *st);
+
+/* 1 present, 0 absent, negative on error. */
+int sms_store_exists(struct sms_store *st, const char *kind, const char *owner, const char *name);
+/* update = 0: insert (ERR_BUSY "exists" when present); 1: replace. */
+int sms_store_put(struct sms_store *st, const char *kind, const char *owner, const char *name,
+		  const uint8_t *value, size_t len, int update);
+/* The decrypted value (free() after OPENSSL_cleanse); ERR_NOTFOUND when
+ * absent, ERR_VERIFY when the record does not authenticate. */
+int sms_store_get(struct sms_store *st, const char *kind, const char *owner, const char *name,
+		  uint8_t **value, size_t *len);
+
+#endif

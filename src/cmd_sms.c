@@ -1,0 +1,103 @@
+/* tdexec sms — the Secret Management Service. */
+#include "cli.h"
+
+#include "../services/sms/sms.h"
+#include "util/err.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char sms_usage[] =
+	"Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
+	"                  [--db FILE] [--master-key FILE] [--chain FILE] [--port-file FILE]\n"
+	"\n"
+	"Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
+	"127.0.0.1:13300).  Secrets are encrypted at rest with AES-256-GCM under the\n"
+	"master key (a 0600 file, created when absent); values are never returned.\n"
+	"The chain file gives dataset and app owners.  Stops on SIGTERM or SIGINT.\n"
+	"\n"
+	"  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
+	"                    master_key, chain (flags override it)\n"
+	"  --port-file FILE  write the bound port (useful with --port 0)\n";
+
+int cmd_sms(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
+		{"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
+		{"db", required_argument, NULL, 'd'},      {"master-key", required_argument, NULL, 'm'},
+		{"chain", required_argument, NULL, 'C'},   {"port-file", required_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	};
+	struct sms_config cfg = {"127.0.0.1", 13300, 2, NULL, NULL, NULL, NULL};
+	json_t *conf = NULL;
+	struct sms *s;
+	sigset_t set;
+	long v;
+	int c, sig;
+
+	optind = 0;
+	/* The config file first, so flags override it. */
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--config") == 0) {
+			if (json_load_path(argv[i + 1], 1 << 20, &conf) < 0)
+				return cli_fail();
+			cfg.address = json_string_value(json_object_get(conf, "listen"))
+					      ? json_string_value(json_object_get(conf, "listen"))
+					      : cfg.address;
+			if (json_is_integer(json_object_get(conf, "port")))
+				cfg.port = (int)json_integer_value(json_object_get(conf, "port"));
+			if (json_is_integer(json_object_get(conf, "threads")))
+				cfg.threads = (int)json_integer_value(json_object_get(conf, "threads"));
+			cfg.db_path = json_string_value(json_object_get(conf, "db"));
+			cfg.master_key_path = json_string_value(json_object_get(conf, "master_key"));
+			cfg.chain_path = json_string_value(json_object_get(conf, "chain"));
+		}
+	while ((c = cli_getopt(argc, argv, "sms", "h", opts)) != -1) {
+		switch (c) {
+		case 'c': break;
+		case 'l': cfg.address = optarg; break;
+		case 'p':
+			if (cli_int("sms", "--port", optarg, 0, 65535, &v))
+				return EXIT_USAGE;
+			cfg.port = (int)v;
+			break;
+		case 't':
+			if (cli_int("sms", "--threads", optarg, 1, 256, &v))
+				return EXIT_USAGE;
+			cfg.threads = (int)v;
+			break;
+		case 'd': cfg.db_path = optarg; break;
+		case 'm': cfg.master_key_path = optarg; break;
+		case 'C': cfg.chain_path = optarg; break;
+		case 'P': cfg.port_file = optarg; break;
+		case 'h': fputs(sms_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("sms", "unexpected argument '%s'", argv[optind]);
+	if (!cfg.db_path || !cfg.master_key_path)
+		return cli_usage("sms", "--db and --master-key are required");
+	/* Block the stop signals before the server threads start, then wait. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (sms_start(&cfg, &s) < 0) {
+		json_decref(conf);
+		return cli_fail();
+	}
+	log_set_level(log_get_level() > LOG_INFO ? LOG_INFO : log_get_level());
+	log_info("sms.start", "listen=%s port=%d db=\"%s\"", cfg.address, sms_port(s), cfg.db_path);
+	sigwait(&set, &sig);
+	log_info("sms.stop", "signal=%d", sig);
+	sms_stop(s);
+	json_decref(conf);
+	return 0;
+}

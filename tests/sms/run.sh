@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The SMS on loopback against a fresh local chain: the secrets API through an
+# independent client (ethers), persistence across a restart, nothing stored
+# in clear, and a master key readable by others refused.
+# Usage: run.sh TDEXEC
+set -u
+T=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=$(mktemp -d)
+SMS=
+stop_sms() { [ -n "$SMS" ] && kill "$SMS" 2>/dev/null && wait "$SMS" 2>/dev/null; SMS=; }
+trap 'stop_sms; "$T" chain down --dir "$W/chain" >/dev/null 2>&1; rm -rf "$W"' EXIT
+. "$HERE/../lib.sh"
+
+"$T" chain up --dir "$W/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
+C=(--chain "$W/chain/chain.json")
+app=$("$T" app deploy "${C[@]}" --account 1 --name app --json \
+	--image "docker.io/library/app@sha256:$(printf 'app' | sha256sum | cut -d' ' -f1)" |
+	sed -n 's/.*"address": "\(.*\)".*/\1/p')
+dataset=$("$T" dataset deploy "${C[@]}" --account 2 --name data --multiaddr ipfs://x --json \
+	--checksum "0x$(printf 'data' | sha256sum | cut -d' ' -f1)" | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+[ -n "$app" ] && [ -n "$dataset" ] && ok || bad "assets"
+
+start_sms() {
+	rm -f "$W/port"
+	"$T" sms --port 0 --port-file "$W/port" --db "$W/sms.db" --master-key "$W/master.key" \
+		"${C[@]}" 2>>"$W/sms.log" &
+	SMS=$!
+	for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
+	URL="http://127.0.0.1:$(cat "$W/port" 2>/dev/null)"
+}
+
+start_sms
+[ -s "$W/port" ] && ok || bad "sms did not start: $(cat "$W/sms.log")"
+node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" push && ok || bad "secrets push"
+[ "$(stat -c %a "$W/master.key")" = 600 ] && ok || bad "master key mode"
+stop_sms
+# Nothing in clear in the database files.
+if grep -a -q -e 'my api key' -e 'Cy8ZfW1X3wFMk5' "$W"/sms.db*; then bad "a secret is stored in clear"; else ok; fi
+# Values never reach the log.
+if grep -q -e 'my api key' -e 'Cy8ZfW1X3wFMk5' "$W/sms.log"; then bad "a secret reached the log"; else ok; fi
+start_sms
+node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" check && ok || bad "secrets kept"
+stop_sms
+# A master key readable by others is refused.
+chmod 644 "$W/master.key"
+expect 1 'readable by others' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key"
+expect 2 '--db and --master-key are required' -- "$T" sms --port 0
+finish

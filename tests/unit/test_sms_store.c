@@ -1,0 +1,79 @@
+/* The SMS store: values decrypt after reopening, records are bound to their
+ * kind/owner/name, tampering and another master key are detected. */
+#include "testutil.h"
+
+#include "../../services/sms/store.h"
+#include "store/db.h"
+#include "util/err.h"
+#include "util/file.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void secrets_survive_reopen_and_are_bound(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], key2[512];
+	struct sms_store st;
+	uint8_t *v;
+	size_t n;
+	struct stat sb;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	snprintf(key2, sizeof(key2), "%s/other.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(stat(key, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"s3cret", 6, 0),
+			 0);
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"x", 1, 0),
+			 ERR_BUSY);
+	assert_int_equal(sms_store_exists(&st, "web2", "0xabc", "api"), 1);
+	assert_int_equal(sms_store_exists(&st, "web2", "0xabc", "other"), 0);
+	sms_store_close(&st);
+
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), 0);
+	assert_int_equal(n, 6);
+	assert_memory_equal(v, "s3cret", 6);
+	free(v);
+	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "nope", &v, &n), ERR_NOTFOUND);
+	/* A record moved to another owner does not open (AAD). */
+	assert_int_equal(db_exec(st.db, "UPDATE secrets SET owner='0xdef'"), 0);
+	assert_int_equal(sms_store_get(&st, "web2", "0xdef", "api", &v, &n), ERR_VERIFY);
+	assert_int_equal(db_exec(st.db, "UPDATE secrets SET owner='0xabc'"), 0);
+	/* A flipped ciphertext byte is detected. */
+	assert_int_equal(db_exec(st.db, "UPDATE secrets SET ciphertext="
+						 "X'00'||substr(ciphertext,2)"),
+			 0);
+	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), ERR_VERIFY);
+	/* Update replaces, and reads back. */
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"new", 3, 1), 0);
+	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), 0);
+	assert_memory_equal(v, "new", 3);
+	free(v);
+	sms_store_close(&st);
+
+	/* Another master key cannot read the records. */
+	assert_int_equal(sms_store_open(&st, db, key2), 0);
+	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), ERR_VERIFY);
+	sms_store_close(&st);
+	/* A master key readable by others is refused. */
+	chmod(key, 0644);
+	assert_int_equal(sms_store_open(&st, db, key), ERR_INVAL);
+	assert_non_null(strstr(err_msg(), "readable by others"));
+	td_rmtree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(secrets_survive_reopen_and_are_bound),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
