@@ -182,3 +182,43 @@ out:
 	sqlite3_finalize(st);
 	return rc;
 }
+
+int sms_store_check(struct sms_store *s, long *total, long *bad)
+{
+	sqlite3_stmt *st;
+	const unsigned char *txt;
+	uint8_t *v;
+	size_t n;
+	int rc;
+
+	*total = *bad = 0;
+	GUARD(db_prepare(s->db, "PRAGMA integrity_check", &st));
+	rc = sqlite3_step(st);
+	txt = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+	if (!txt || strcmp((const char *)txt, "ok") != 0) {
+		rc = err_set(ERR_VERIFY, "database integrity: %s",
+			     txt ? (const char *)txt : sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return rc;
+	}
+	sqlite3_finalize(st);
+	GUARD(db_prepare(s->db, "SELECT kind, owner, name FROM secrets", &st));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *kind = (const char *)sqlite3_column_text(st, 0);
+		const char *owner = (const char *)sqlite3_column_text(st, 1);
+		const char *name = (const char *)sqlite3_column_text(st, 2);
+		(*total)++;
+		if (sms_store_get(s, kind, owner, name, &v, &n) < 0) {
+			(*bad)++;
+			log_error("sms.check", "kind=%s owner=%s name=\"%s\" error=\"%s\"", kind,
+				  owner, name, err_msg());
+			continue;
+		}
+		OPENSSL_cleanse(v, n);
+		free(v);
+	}
+	sqlite3_finalize(st);
+	ENSURE(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	ENSURE(*bad == 0, ERR_VERIFY, "%ld of %ld secrets do not authenticate", *bad, *total);
+	return 0;
+}

@@ -28,4 +28,9 @@ int sms_store_put(struct sms_store *st, const char *kind, const char *owner, con
 int sms_store_get(struct sms_store *st, const char *kind, const char *owner, const char *name,
 		  uint8_t **value, size_t *len);
 
+/* Offline check: SQLite's integrity_check, then every record must
+ * authenticate under the master key.  *total and *bad count records; a
+ * non-zero *bad (or a damaged database) returns ERR_VERIFY. */
+int sms_store_check(struct sms_store *st, long *total, long *bad);
+
 #endif

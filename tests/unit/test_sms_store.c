@@ -70,10 +70,43 @@ static void secrets_survive_reopen_and_are_bound(void **state)
 	free(dir);
 }
 
+/* sms_store_check: counts every record, and names a tampered one. */
+static void check_finds_a_tampered_record(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512];
+	struct sms_store st;
+	long total, bad;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_check(&st, &total, &bad), 0);
+	assert_int_equal(total, 0);
+	for (int i = 0; i < 5; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "n%d", i);
+		assert_int_equal(
+			sms_store_put(&st, "web2", "0xabc", name, (const uint8_t *)"v", 1, 0), 0);
+	}
+	assert_int_equal(sms_store_check(&st, &total, &bad), 0);
+	assert_int_equal(total, 5);
+	assert_int_equal(bad, 0);
+	assert_int_equal(db_exec(st.db, "UPDATE secrets SET name='n9' WHERE name='n3'"), 0);
+	assert_int_equal(sms_store_check(&st, &total, &bad), ERR_VERIFY);
+	assert_int_equal(total, 5);
+	assert_int_equal(bad, 1);
+	assert_non_null(strstr(err_msg(), "1 of 5"));
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(secrets_survive_reopen_and_are_bound),
+		cmocka_unit_test(check_finds_a_tampered_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
