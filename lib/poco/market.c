@@ -464,8 +464,8 @@ int poco_order_cancel(struct poco_chain *c, enum poco_order_kind kind, const jso
 		"(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes)",
 		"(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes)",
 		"(address,uint256,uint256,bytes32,uint256,uint256,address,address,address,bytes32,bytes)",
-		"(address,uint256,address,uint256,address,uint256,address,uint256,bytes32,uint256,uint256,"
-		"address,address,string,bytes32,bytes)"};
+		("(address,uint256,address,uint256,address,uint256,address,uint256,bytes32,uint256,"
+		 "uint256,address,address,string,bytes32,bytes)")};
 	static const char *const fn[] = {"manageAppOrder", "manageDatasetOrder",
 					 "manageWorkerpoolOrder", "manageRequestOrder"};
 	json_t *typed, *types, *fields, *op_fields, *msg;
