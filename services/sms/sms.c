@@ -40,9 +40,8 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
-/* keccak(keccak(DOMAIN) || address || [keccak(name)] || keccak(value)) */
-static void challenge(const uint8_t addr[20], const char *name, const uint8_t *value, size_t len,
-		      uint8_t out[32])
+void sms_secret_challenge(const uint8_t addr[20], const char *name, const uint8_t *value,
+			  size_t len, uint8_t out[32])
 {
 	uint8_t buf[32 + 20 + 32 + 32], *p = buf;
 	keccak256(DOMAIN, strlen(DOMAIN), p);
@@ -123,7 +122,7 @@ static void secret_op(struct sms *s, const struct http_req *r, struct http_resp 
 		status(resp, 400, "bad address");
 		return;
 	}
-	challenge(addr, named ? name : NULL, r->body, r->body_len, h);
+	sms_secret_challenge(addr, named ? name : NULL, r->body, r->body_len, h);
 	if (!signed_by(r, h, signer)) {
 		log_info("sms.refused", "kind=%s owner=%s name=\"%s\" reason=signature", kind, owner,
 			 name);

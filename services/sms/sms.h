@@ -7,6 +7,7 @@
 #define TDEXEC_SMS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SMS_SECRET_MAX 4096
 
@@ -19,6 +20,12 @@ struct sms_config {
 	const char *chain_path;      /* for on-chain owners; NULL = web2/requester only */
 	const char *port_file;       /* written with the bound port, if set */
 };
+
+/* The hash a secret's owner signs (EIP-191): keccak(keccak("IEXEC_SMS_DOMAIN")
+ * || address || keccak(name) || keccak(value)); without the name term when
+ * name is NULL (web3). */
+void sms_secret_challenge(const uint8_t addr[20], const char *name, const uint8_t *value,
+			  size_t len, uint8_t out[32]);
 
 struct sms;
 
