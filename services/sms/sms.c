@@ -9,6 +9,7 @@
 #include "net/server.h"
 #include "poco/market.h"
 #include "store.h"
+#include "store/db.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -239,6 +240,177 @@ static void h_requester(void *ctx, const struct http_req *r, struct http_resp *r
 	secret_op(ctx, r, resp, "requester", r->params[0], a, r->params[1], 1);
 }
 
+/* ---------- enclave challenges ---------- */
+
+/* A decoded uint (decimal or 0x string, or integer); 0 when absent. */
+static uint64_t jnum(const json_t *v)
+{
+	if (json_is_integer(v))
+		return (uint64_t)json_integer_value(v);
+	return json_is_string(v) ? strtoull(json_string_value(v), NULL, 0) : 0;
+}
+
+/* The last byte of a hex tag (bytes32 or bytes3). */
+static unsigned tag_low(const json_t *v)
+{
+	const char *t = json_string_value(v);
+	size_t n = t ? strlen(t) : 0;
+	return n >= 4 ? (unsigned)strtoul(t + n - 2, NULL, 16) : 0;
+}
+
+/* Tag bits: 0x1 TEE, 0x8 TDX. */
+#define TAG_TDX 0x09u
+
+struct task_view {
+	uint8_t pool_owner[20];
+	unsigned tag;
+	uint64_t final_deadline;
+};
+
+/* The task on chain.  Boost deals have no task object: there the caller
+ * names the deal and index, which must hash to the task id.  ERR_NOTFOUND
+ * when the task does not exist or is not active. */
+static int task_lookup(struct sms *s, const struct http_req *r, const uint8_t taskid[32],
+		       struct task_view *tv)
+{
+	const char *deal_q = http_req_query(r, "dealId"), *idx_q = http_req_query(r, "taskIndex");
+	uint8_t dealid[32], h[32];
+	json_t *v = NULL;
+	int rc = 0;
+
+	ENSURE(s->chain, ERR_UNSUPPORTED, "no chain configured");
+	if (deal_q || idx_q) {
+		char *end;
+		unsigned long long idx;
+		ENSURE(deal_q && idx_q && hex_decode_exact(dealid, 32, deal_q, "dealId") == 0, ERR_INVAL,
+		       "dealId and taskIndex go together");
+		errno = 0;
+		idx = strtoull(idx_q, &end, 10);
+		ENSURE(*idx_q && !*end && !errno, ERR_INVAL, "bad taskIndex");
+		poco_task_id(dealid, idx, h);
+		ENSURE(memcmp(h, taskid, 32) == 0, ERR_INVAL, "task id is not keccak(dealId, taskIndex)");
+		GUARD(poco_view(s->chain, "viewDealBoost", dealid, &v));
+		uint64_t first = jnum(json_object_get(v, "botFirst"));
+		uint64_t size = jnum(json_object_get(v, "botSize"));
+		const char *owner = json_string_value(json_object_get(v, "workerpoolOwner"));
+		ENSURE_GOTO(size && idx >= first && idx < first + size && owner, ERR_NOTFOUND,
+			    "no such Boost task");
+		GUARD_GOTO(eth_addr_parse(owner, tv->pool_owner));
+		tv->tag = tag_low(json_object_get(v, "shortTag"));
+		tv->final_deadline = jnum(json_object_get(v, "deadline"));
+	} else {
+		GUARD(poco_view(s->chain, "viewTask", taskid, &v));
+		/* PoCo task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED */
+		ENSURE_GOTO(jnum(json_object_get(v, "status")) == 1, ERR_NOTFOUND,
+			    "task is not active");
+		tv->final_deadline = jnum(json_object_get(v, "finalDeadline"));
+		GUARD_GOTO(hex_decode_exact(dealid, 32, json_string_value(json_object_get(v, "dealid")),
+					    "dealid"));
+		json_decref(v);
+		v = NULL;
+		GUARD(poco_view(s->chain, "viewDeal", dealid, &v));
+		GUARD_GOTO(eth_addr_parse(
+			json_string_value(json_object_get(json_object_get(v, "workerpool"), "owner")),
+			tv->pool_owner));
+		tv->tag = tag_low(json_object_get(v, "tag"));
+	}
+	ENSURE_GOTO(tv->final_deadline > (uint64_t)time(NULL), ERR_NOTFOUND,
+		    "task is past its final deadline");
+out:
+	json_decref(v);
+	return rc;
+}
+
+/* Challenges are stored as kind "challenge", owner = task id, name = final
+ * deadline, so that expired ones are found without decrypting. */
+static void purge_challenges(struct sms *s)
+{
+	sqlite3_stmt *st;
+	if (db_prepare(s->store.db,
+		       "DELETE FROM secrets WHERE kind='challenge' AND CAST(name AS INTEGER) < ?",
+		       &st) < 0)
+		return;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(s->store.db) > 0)
+		log_info("sms.challenge", "purged=%d", sqlite3_changes(s->store.db));
+	sqlite3_finalize(st);
+}
+
+/* POST /tee/challenges/{taskId}: the task's enclave challenge address,
+ * created on first call; authorized by the workerpool owner's EIP-191
+ * signature of keccak(taskId). */
+static void h_challenge(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct sms *s = ctx;
+	struct task_view tv;
+	uint8_t taskid[32], h[32], priv[32], addr[20];
+	uint8_t *key = NULL;
+	size_t klen;
+	char owner[67], deadline[24], out[43];
+	int rc;
+
+	if (hex_decode_exact(taskid, 32, r->params[0], "taskId") < 0) {
+		status(resp, 400, "taskId must be 32 bytes of hex");
+		return;
+	}
+	rc = task_lookup(s, r, taskid, &tv);
+	if (rc < 0) {
+		int e = rc;
+		log_info("sms.refused", "op=challenge task=%s reason=\"%s\"", r->params[0], err_msg());
+		if (e == ERR_INVAL)
+			status(resp, 400, err_msg());
+		else if (e == ERR_NOTFOUND)
+			status(resp, 404, "no such active task");
+		else
+			status(resp, 503, "the chain cannot be read");
+		return;
+	}
+	keccak256(taskid, 32, h);
+	if (!signed_by(r, h, tv.pool_owner)) {
+		log_info("sms.refused", "op=challenge task=%s reason=signature", r->params[0]);
+		status(resp, 401, "not signed by the workerpool owner");
+		return;
+	}
+	if ((tv.tag & TAG_TDX) != TAG_TDX) {
+		log_info("sms.refused", "op=challenge task=%s reason=\"tag 0x%02x is not TDX\"",
+			 r->params[0], tv.tag);
+		status(resp, 403, "the task is not a TDX task");
+		return;
+	}
+	owner[0] = '0';
+	owner[1] = 'x';
+	hex_encode(owner + 2, taskid, 32);
+	snprintf(deadline, sizeof(deadline), "%llu", (unsigned long long)tv.final_deadline);
+	purge_challenges(s);
+	rc = sms_store_get(&s->store, "challenge", owner, deadline, &key, &klen);
+	if (rc == ERR_NOTFOUND) {
+		if (k1_keygen(priv) == 0 &&
+		    sms_store_put(&s->store, "challenge", owner, deadline, priv, 32, 0) == 0) {
+			log_info("sms.challenge", "task=%s created=1", owner);
+			key = malloc(32);
+			if (key)
+				memcpy(key, priv, 32);
+			klen = 32;
+			rc = key ? 0 : ERR_NOMEM;
+		} else {
+			/* a concurrent request may have created it first */
+			rc = sms_store_get(&s->store, "challenge", owner, deadline, &key, &klen);
+		}
+		OPENSSL_cleanse(priv, sizeof(priv));
+	}
+	if (rc < 0 || klen != 32 || k1_address(key, addr) < 0) {
+		log_error("sms.challenge", "task=%s error=\"%s\"", owner, err_msg());
+		status(resp, 500, "challenge unavailable");
+	} else {
+		eth_addr_str(addr, out);
+		http_resp_text(resp, 200, out);
+	}
+	if (key) {
+		OPENSSL_cleanse(key, 32);
+		free(key);
+	}
+}
+
 static const struct http_route routes[] = {
 	{"GET", "/tee/framework", h_framework, "tee_framework"},
 	{"GET", "/tee/properties/*/*", h_properties, "tee_properties"},
@@ -251,6 +423,7 @@ static const struct http_route routes[] = {
 	{"POST", "/apps/*/secrets", h_app, "app_post"},
 	{"HEAD", "/requesters/*/secrets/*", h_requester, "requester_head"},
 	{"POST", "/requesters/*/secrets/*", h_requester, "requester_post"},
+	{"POST", "/tee/challenges/*", h_challenge, "tee_challenge"},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -20,6 +20,24 @@ app=$("$T" app deploy "${C[@]}" --account 1 --name app --json \
 dataset=$("$T" dataset deploy "${C[@]}" --account 2 --name data --multiaddr ipfs://x --json \
 	--checksum "0x$(printf 'data' | sha256sum | cut -d' ' -f1)" | sed -n 's/.*"address": "\(.*\)".*/\1/p')
 [ -n "$app" ] && [ -n "$dataset" ] && ok || bad "assets"
+# Two Boost deals on a workerpool of account 3: one TDX, one without a tag.
+pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json |
+	sed -n 's/.*"address": "\(.*\)".*/\1/p')
+requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+deal() { # TAG -> deal id
+	"$T" order init app --set app="$app" --set tag="$1" -o "$W/a.json" &&
+	"$T" order sign app "$W/a.json" "${C[@]}" --account 1 -o "$W/a.json" >/dev/null &&
+	"$T" order init workerpool --set workerpool="$pool" --set tag="$1" -o "$W/p.json" &&
+	"$T" order sign workerpool "$W/p.json" "${C[@]}" --account 3 -o "$W/p.json" >/dev/null &&
+	"$T" order init request --set app="$app" --set workerpool="$pool" --set tag="$1" \
+		--set requester="$requester" --set beneficiary="$requester" -o "$W/r.json" &&
+	"$T" order sign request "$W/r.json" "${C[@]}" --account 4 -o "$W/r.json" >/dev/null &&
+	"$T" deal match "${C[@]}" --account 4 --app-order "$W/a.json" --workerpool-order "$W/p.json" \
+		--request-order "$W/r.json" --boost --json | sed -n 's/.*"dealid": "\(.*\)".*/\1/p'
+}
+tdx_deal=$(deal tdx)
+plain_deal=$(deal none)
+[ -n "$tdx_deal" ] && [ -n "$plain_deal" ] && ok || bad "deals"
 
 start_sms() {
 	rm -f "$W/port"
@@ -33,6 +51,8 @@ start_sms() {
 start_sms
 [ -s "$W/port" ] && ok || bad "sms did not start: $(cat "$W/sms.log")"
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" push && ok || bad "secrets push"
+node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal" "$W/challenge" first &&
+	ok || bad "enclave challenges"
 [ "$(stat -c %a "$W/master.key")" = 600 ] && ok || bad "master key mode"
 stop_sms
 # Nothing in clear in the database files.
@@ -41,6 +61,8 @@ if grep -a -q -e 'my api key' -e 'Cy8ZfW1X3wFMk5' "$W"/sms.db*; then bad "a secr
 if grep -q -e 'my api key' -e 'Cy8ZfW1X3wFMk5' "$W/sms.log"; then bad "a secret reached the log"; else ok; fi
 start_sms
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" check && ok || bad "secrets kept"
+node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal" "$W/challenge" again &&
+	ok || bad "enclave challenge kept"
 stop_sms
 # A master key readable by others is refused.
 chmod 644 "$W/master.key"

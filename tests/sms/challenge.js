@@ -1,0 +1,54 @@
+// Enclave challenges (POST /tee/challenges/{taskId}) against the real chain:
+// the workerpool owner's EIP-191 signature of keccak(taskId) computed by
+// ethers; Boost tasks named by dealId and taskIndex; one stable address per
+// task, kept across a restart; refusals with their status codes.
+// Usage: node challenge.js SMS_URL CHAIN_JSON TDX_DEAL PLAIN_DEAL OUT_FILE PHASE(first|again)
+'use strict';
+const fs = require('fs');
+const ethers = require('ethers');
+
+const [url, chainFile, tdxDeal, plainDeal, outFile, phase] = process.argv.slice(2);
+const chain = JSON.parse(fs.readFileSync(chainFile, 'utf8'));
+const wallet = (i) => new ethers.Wallet(chain.accounts[i].private_key);
+const taskOf = (deal, i) => ethers.solidityPackedKeccak256(['bytes32', 'uint256'], [deal, i]);
+const auth = (w, task) => w.signMessageSync(ethers.getBytes(ethers.keccak256(task)));
+
+let pass = 0, fail = 0;
+function check(what, got, want) {
+  if (got === want) pass++;
+  else { fail++; console.log(`FAIL: ${what}: got ${got}, want ${want}`); }
+}
+async function post(task, query, signature) {
+  const r = await fetch(`${url}/tee/challenges/${task}${query}`, { method: 'POST',
+    headers: signature ? { Authorization: signature } : {} });
+  return [r.status, await r.text()];
+}
+
+(async () => {
+  const pool = wallet(3), other = wallet(6);
+  const t0 = taskOf(tdxDeal, 0), q0 = `?dealId=${tdxDeal}&taskIndex=0`;
+  let [st, addr] = await post(t0, q0, auth(pool, t0));
+  check('challenge created', st, 200);
+  check('challenge is an address', ethers.isAddress(addr), true);
+  if (phase === 'first') {
+    fs.writeFileSync(outFile, addr);
+    check('same challenge again', (await post(t0, q0, auth(pool, t0)))[1], addr);
+    check('signed by another', (await post(t0, q0, auth(other, t0)))[0], 401);
+    check('signature of another task', (await post(t0, q0, auth(pool, taskOf(tdxDeal, 1))))[0], 401);
+    check('no signature', (await post(t0, q0))[0], 401);
+    const t1 = taskOf(tdxDeal, 1);
+    check('index beyond the deal', (await post(t1, `?dealId=${tdxDeal}&taskIndex=1`, auth(pool, t1)))[0], 404);
+    check('index not matching the task id', (await post(t0, `?dealId=${tdxDeal}&taskIndex=1`, auth(pool, t0)))[0], 400);
+    check('dealId without taskIndex', (await post(t0, `?dealId=${tdxDeal}`, auth(pool, t0)))[0], 400);
+    const p0 = taskOf(plainDeal, 0);
+    check('a task without the TDX tag', (await post(p0, `?dealId=${plainDeal}&taskIndex=0`, auth(pool, p0)))[0], 403);
+    check('a Boost task looked up as a classic task (no task object)', (await post(t0, '', auth(pool, t0)))[0], 404);
+    check('malformed task id', (await post('0x1234', '', auth(pool, t0)))[0], 400);
+    const unknown = ethers.keccak256('0x01');
+    check('unknown deal', (await post(taskOf(unknown, 0), `?dealId=${unknown}&taskIndex=0`, auth(pool, taskOf(unknown, 0))))[0], 404);
+  } else {
+    check('challenge kept across a restart', addr, fs.readFileSync(outFile, 'utf8'));
+  }
+  console.log(`${pass} passed, ${fail} failed`);
+  process.exit(fail ? 1 : 0);
+})().catch((e) => { console.error(e); process.exit(1); });
