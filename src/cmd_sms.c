@@ -17,6 +17,7 @@
 static const char sms_usage[] =
 	"Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
 	"                  [--db FILE] [--master-key FILE] [--chain FILE] [--port-file FILE]\n"
+	"                  [--public-url URL]\n"
 	"\n"
 	"Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
 	"127.0.0.1:13300).  Secrets are encrypted at rest with AES-256-GCM under the\n"
@@ -24,7 +25,9 @@ static const char sms_usage[] =
 	"The chain file gives dataset and app owners.  Stops on SIGTERM or SIGINT.\n"
 	"\n"
 	"  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
-	"                    master_key, chain (flags override it)\n"
+	"                    master_key, chain, public_url (flags override it)\n"
+	"  --public-url URL  the base workers reach this SMS at, for the session\n"
+	"                    provisioning URLs (default http://ADDR:PORT)\n"
 	"  --port-file FILE  write the bound port (useful with --port 0)\n"
 	"\n"
 	"       tdexec sms check --db FILE --master-key FILE\n"
@@ -82,9 +85,10 @@ int cmd_sms(int argc, char **argv)
 		{"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
 		{"db", required_argument, NULL, 'd'},      {"master-key", required_argument, NULL, 'm'},
 		{"chain", required_argument, NULL, 'C'},   {"port-file", required_argument, NULL, 'P'},
+		{"public-url", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
-	struct sms_config cfg = {"127.0.0.1", 13300, 2, NULL, NULL, NULL, NULL};
+	struct sms_config cfg = {"127.0.0.1", 13300, 2, NULL, NULL, NULL, NULL, NULL};
 	json_t *conf = NULL;
 	struct sms *s;
 	sigset_t set;
@@ -109,6 +113,7 @@ int cmd_sms(int argc, char **argv)
 			cfg.db_path = json_string_value(json_object_get(conf, "db"));
 			cfg.master_key_path = json_string_value(json_object_get(conf, "master_key"));
 			cfg.chain_path = json_string_value(json_object_get(conf, "chain"));
+			cfg.public_url = json_string_value(json_object_get(conf, "public_url"));
 		}
 	while ((c = cli_getopt(argc, argv, "sms", "h", opts)) != -1) {
 		switch (c) {
@@ -128,6 +133,7 @@ int cmd_sms(int argc, char **argv)
 		case 'm': cfg.master_key_path = optarg; break;
 		case 'C': cfg.chain_path = optarg; break;
 		case 'P': cfg.port_file = optarg; break;
+		case 'U': cfg.public_url = optarg; break;
 		case 'h': fputs(sms_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}

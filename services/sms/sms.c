@@ -31,6 +31,7 @@ struct sms {
 	struct sms_store store;
 	struct poco_chain *chain;
 	struct http_server *http;
+	char public_url[256]; /* base of secretProvisioningUrl */
 };
 
 /* ---------- authorization ---------- */
@@ -262,6 +263,8 @@ static unsigned tag_low(const json_t *v)
 #define TAG_TDX 0x09u
 
 struct task_view {
+	uint8_t dealid[32];
+	uint64_t idx;
 	uint8_t pool_owner[20];
 	unsigned tag;
 	uint64_t final_deadline;
@@ -297,6 +300,8 @@ static int task_lookup(struct sms *s, const struct http_req *r, const uint8_t ta
 			    "no such Boost task");
 		GUARD_GOTO(eth_addr_parse(owner, tv->pool_owner));
 		tv->tag = tag_low(json_object_get(v, "shortTag"));
+		memcpy(tv->dealid, dealid, 32);
+		tv->idx = idx;
 		tv->final_deadline = jnum(json_object_get(v, "deadline"));
 	} else {
 		GUARD(poco_view(s->chain, "viewTask", taskid, &v));
@@ -304,8 +309,10 @@ static int task_lookup(struct sms *s, const struct http_req *r, const uint8_t ta
 		ENSURE_GOTO(jnum(json_object_get(v, "status")) == 1, ERR_NOTFOUND,
 			    "task is not active");
 		tv->final_deadline = jnum(json_object_get(v, "finalDeadline"));
+		tv->idx = jnum(json_object_get(v, "idx"));
 		GUARD_GOTO(hex_decode_exact(dealid, 32, json_string_value(json_object_get(v, "dealid")),
 					    "dealid"));
+		memcpy(tv->dealid, dealid, 32);
 		json_decref(v);
 		v = NULL;
 		GUARD(poco_view(s->chain, "viewDeal", dealid, &v));
@@ -336,6 +343,70 @@ static void purge_challenges(struct sms *s)
 	sqlite3_finalize(st);
 }
 
+/* Look the task up for a handler: on refusal, answer and return -1. */
+static int task_or_refuse(struct sms *s, const struct http_req *r, const char *op,
+			  const char *taskid_hex, uint8_t taskid[32], struct task_view *tv,
+			  struct http_resp *resp)
+{
+	int rc;
+	if (!taskid_hex || hex_decode_exact(taskid, 32, taskid_hex, "taskId") < 0) {
+		status(resp, 400, "taskId must be 32 bytes of hex");
+		return -1;
+	}
+	rc = task_lookup(s, r, taskid, tv);
+	if (rc < 0) {
+		log_info("sms.refused", "op=%s task=%s reason=\"%s\"", op, taskid_hex, err_msg());
+		if (rc == ERR_INVAL)
+			status(resp, 400, err_msg());
+		else if (rc == ERR_NOTFOUND)
+			status(resp, 404, "no such active task");
+		else
+			status(resp, 503, "the chain cannot be read");
+		return -1;
+	}
+	if ((tv->tag & TAG_TDX) != TAG_TDX) {
+		log_info("sms.refused", "op=%s task=%s reason=\"tag 0x%02x is not TDX\"", op,
+			 taskid_hex, tv->tag);
+		status(resp, 403, "the task is not a TDX task");
+		return -1;
+	}
+	return 0;
+}
+
+/* The task's challenge key (kind "challenge", owner = task id, name = final
+ * deadline), made when absent and create is set.  ERR_NOTFOUND otherwise. */
+static int challenge_key(struct sms *s, const uint8_t taskid[32], uint64_t deadline_s, int create,
+			 uint8_t priv[32])
+{
+	char owner[67] = "0x", deadline[24];
+	uint8_t *key = NULL;
+	size_t klen = 0;
+	int rc;
+
+	hex_encode(owner + 2, taskid, 32);
+	snprintf(deadline, sizeof(deadline), "%llu", (unsigned long long)deadline_s);
+	rc = sms_store_get(&s->store, "challenge", owner, deadline, &key, &klen);
+	if (rc == ERR_NOTFOUND && create) {
+		GUARD(k1_keygen(priv));
+		rc = sms_store_put(&s->store, "challenge", owner, deadline, priv, 32, 0);
+		if (rc == 0) {
+			log_info("sms.challenge", "task=%s created=1", owner);
+			return 0;
+		}
+		/* a concurrent request may have made it first */
+		rc = sms_store_get(&s->store, "challenge", owner, deadline, &key, &klen);
+	}
+	if (rc == 0 && klen != 32)
+		rc = err_set(ERR_VERIFY, "challenge record is damaged");
+	if (rc == 0)
+		memcpy(priv, key, 32);
+	if (key) {
+		OPENSSL_cleanse(key, klen);
+		free(key);
+	}
+	return rc;
+}
+
 /* POST /tee/challenges/{taskId}: the task's enclave challenge address,
  * created on first call; authorized by the workerpool owner's EIP-191
  * signature of keccak(taskId). */
@@ -344,71 +415,109 @@ static void h_challenge(void *ctx, const struct http_req *r, struct http_resp *r
 	struct sms *s = ctx;
 	struct task_view tv;
 	uint8_t taskid[32], h[32], priv[32], addr[20];
-	uint8_t *key = NULL;
-	size_t klen;
-	char owner[67], deadline[24], out[43];
-	int rc;
+	char out[43];
 
-	if (hex_decode_exact(taskid, 32, r->params[0], "taskId") < 0) {
-		status(resp, 400, "taskId must be 32 bytes of hex");
+	if (task_or_refuse(s, r, "challenge", r->params[0], taskid, &tv, resp) < 0)
 		return;
-	}
-	rc = task_lookup(s, r, taskid, &tv);
-	if (rc < 0) {
-		int e = rc;
-		log_info("sms.refused", "op=challenge task=%s reason=\"%s\"", r->params[0], err_msg());
-		if (e == ERR_INVAL)
-			status(resp, 400, err_msg());
-		else if (e == ERR_NOTFOUND)
-			status(resp, 404, "no such active task");
-		else
-			status(resp, 503, "the chain cannot be read");
-		return;
-	}
 	keccak256(taskid, 32, h);
 	if (!signed_by(r, h, tv.pool_owner)) {
 		log_info("sms.refused", "op=challenge task=%s reason=signature", r->params[0]);
 		status(resp, 401, "not signed by the workerpool owner");
 		return;
 	}
-	if ((tv.tag & TAG_TDX) != TAG_TDX) {
-		log_info("sms.refused", "op=challenge task=%s reason=\"tag 0x%02x is not TDX\"",
-			 r->params[0], tv.tag);
-		status(resp, 403, "the task is not a TDX task");
-		return;
-	}
-	owner[0] = '0';
-	owner[1] = 'x';
-	hex_encode(owner + 2, taskid, 32);
-	snprintf(deadline, sizeof(deadline), "%llu", (unsigned long long)tv.final_deadline);
 	purge_challenges(s);
-	rc = sms_store_get(&s->store, "challenge", owner, deadline, &key, &klen);
-	if (rc == ERR_NOTFOUND) {
-		if (k1_keygen(priv) == 0 &&
-		    sms_store_put(&s->store, "challenge", owner, deadline, priv, 32, 0) == 0) {
-			log_info("sms.challenge", "task=%s created=1", owner);
-			key = malloc(32);
-			if (key)
-				memcpy(key, priv, 32);
-			klen = 32;
-			rc = key ? 0 : ERR_NOMEM;
-		} else {
-			/* a concurrent request may have created it first */
-			rc = sms_store_get(&s->store, "challenge", owner, deadline, &key, &klen);
-		}
-		OPENSSL_cleanse(priv, sizeof(priv));
-	}
-	if (rc < 0 || klen != 32 || k1_address(key, addr) < 0) {
-		log_error("sms.challenge", "task=%s error=\"%s\"", owner, err_msg());
+	if (challenge_key(s, taskid, tv.final_deadline, 1, priv) < 0 || k1_address(priv, addr) < 0) {
+		log_error("sms.challenge", "task=%s error=\"%s\"", r->params[0], err_msg());
 		status(resp, 500, "challenge unavailable");
 	} else {
 		eth_addr_str(addr, out);
 		http_resp_text(resp, 200, out);
 	}
-	if (key) {
-		OPENSSL_cleanse(key, 32);
-		free(key);
+	OPENSSL_cleanse(priv, sizeof(priv));
+}
+
+/* A signature given as "0x…" or as {"value": "0x…"}. */
+static int json_sig(const json_t *v, uint8_t sig[65])
+{
+	if (json_is_object(v))
+		v = json_object_get(v, "value");
+	return json_is_string(v) ? hex_decode_exact(sig, 65, json_string_value(v), "signature")
+				 : err_set(ERR_INVAL, "signature missing");
+}
+
+/* POST /tee/sessions: body = WorkerpoolAuthorization {workerWallet,
+ * chainTaskId, enclaveChallenge, signature}, the workerpool owner's EIP-191
+ * signature of keccak(worker ‖ taskId ‖ enclaveChallenge); Authorization =
+ * the worker's signature of the same hash.  Answers the session id and the
+ * URL of its attested provisioning. */
+static void h_session(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct sms *s = ctx;
+	struct task_view tv;
+	json_t *body = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
+	const char *task_hex = json_string_value(json_object_get(body, "chainTaskId"));
+	uint8_t taskid[32], worker[20], enclave[20], buf[72], h[32], e[32], sig[65], who[20];
+	uint8_t priv[32], mine[20], id[16];
+	char id_hex[33], url[512];
+
+	if (!body) {
+		status(resp, 400, "body must be WorkerpoolAuthorization JSON");
+		return;
 	}
+	if (eth_addr_parse(json_string_value(json_object_get(body, "workerWallet")), worker) < 0 ||
+	    eth_addr_parse(json_string_value(json_object_get(body, "enclaveChallenge")), enclave) <
+		    0 ||
+	    json_sig(json_object_get(body, "signature"), sig) < 0) {
+		status(resp, 400, "workerWallet, enclaveChallenge and signature are required");
+		goto out;
+	}
+	if (task_or_refuse(s, r, "session", task_hex, taskid, &tv, resp) < 0)
+		goto out;
+	memcpy(buf, worker, 20);
+	memcpy(buf + 20, taskid, 32);
+	memcpy(buf + 52, enclave, 20);
+	keccak256(buf, sizeof(buf), h);
+	eip191_hash32(h, e);
+	if (k1_recover(e, sig, who) < 0 || memcmp(who, tv.pool_owner, 20) != 0) {
+		log_info("sms.refused", "op=session task=%s reason=\"authorization not signed by the "
+					"workerpool owner\"", task_hex);
+		status(resp, 401, "authorization not signed by the workerpool owner");
+		goto out;
+	}
+	if (!signed_by(r, h, worker)) {
+		log_info("sms.refused", "op=session task=%s reason=\"not signed by the worker\"",
+			 task_hex);
+		status(resp, 401, "not signed by the worker");
+		goto out;
+	}
+	if (challenge_key(s, taskid, tv.final_deadline, 0, priv) < 0 ||
+	    k1_address(priv, mine) < 0 || memcmp(mine, enclave, 20) != 0) {
+		OPENSSL_cleanse(priv, sizeof(priv));
+		log_info("sms.refused", "op=session task=%s reason=\"not this task's enclave "
+					"challenge\"", task_hex);
+		status(resp, 403, "not this task's enclave challenge");
+		goto out;
+	}
+	OPENSSL_cleanse(priv, sizeof(priv));
+	if (RAND_bytes(id, sizeof(id)) == 1)
+		hex_encode(id_hex, id, sizeof(id));
+	else
+		id_hex[0] = '\0';
+	if (!id_hex[0] ||
+	    sms_store_session_add(&s->store, id_hex, task_hex,
+				  json_string_value(json_object_get(body, "workerWallet")),
+				  tv.dealid, tv.idx) < 0) {
+		log_error("sms.session", "task=%s error=\"%s\"", task_hex, err_msg());
+		status(resp, 500, "session unavailable");
+		goto out;
+	}
+	snprintf(url, sizeof(url), "%s/tdx/sessions/%s", s->public_url, id_hex);
+	log_info("sms.session", "task=%s session=%s worker=%s", task_hex, id_hex,
+		 json_string_value(json_object_get(body, "workerWallet")));
+	http_resp_json(resp, 200,
+		       json_pack("{s:s,s:s}", "sessionId", id_hex, "secretProvisioningUrl", url));
+out:
+	json_decref(body);
 }
 
 static const struct http_route routes[] = {
@@ -424,6 +533,7 @@ static const struct http_route routes[] = {
 	{"HEAD", "/requesters/*/secrets/*", h_requester, "requester_head"},
 	{"POST", "/requesters/*/secrets/*", h_requester, "requester_post"},
 	{"POST", "/tee/challenges/*", h_challenge, "tee_challenge"},
+	{"POST", "/tee/sessions", h_session, "tee_session"},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -441,6 +551,11 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 	if (cfg->chain_path)
 		GUARD_GOTO(poco_chain_load(cfg->chain_path, &s->chain));
 	GUARD_GOTO(http_server_start(&o, routes, s, &s->http));
+	if (cfg->public_url)
+		snprintf(s->public_url, sizeof(s->public_url), "%s", cfg->public_url);
+	else
+		snprintf(s->public_url, sizeof(s->public_url), "http://%s:%d",
+			 cfg->address ? cfg->address : "127.0.0.1", http_server_port(s->http));
 	if (cfg->port_file) {
 		char p[16];
 		snprintf(p, sizeof(p), "%d\n", http_server_port(s->http));

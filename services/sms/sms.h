@@ -19,6 +19,7 @@ struct sms_config {
 	const char *master_key_path; /* created (0600) when absent */
 	const char *chain_path;      /* for on-chain owners; NULL = web2/requester only */
 	const char *port_file;       /* written with the bound port, if set */
+	const char *public_url;      /* base of secretProvisioningUrl; default http://ADDR:PORT */
 };
 
 /* The hash a secret's owner signs (EIP-191): keccak(keccak("IEXEC_SMS_DOMAIN")

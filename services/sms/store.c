@@ -27,6 +27,16 @@ static const char *const migrations[] = {
 	"  created INTEGER NOT NULL,"
 	"  updated INTEGER NOT NULL,"
 	"  PRIMARY KEY (kind, owner, name));",
+	/* 2: task sessions, released at most once each */
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  taskid TEXT NOT NULL,"
+	"  worker TEXT NOT NULL,"
+	"  dealid TEXT NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  released INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX sessions_task ON sessions(taskid);",
 	NULL,
 };
 
@@ -221,4 +231,28 @@ int sms_store_check(struct sms_store *s, long *total, long *bad)
 	ENSURE(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	ENSURE(*bad == 0, ERR_VERIFY, "%ld of %ld secrets do not authenticate", *bad, *total);
 	return 0;
+}
+
+int sms_store_session_add(struct sms_store *s, const char *id, const char *taskid,
+			  const char *worker, const uint8_t dealid[32], uint64_t idx)
+{
+	sqlite3_stmt *st;
+	char deal[67] = "0x";
+	int rc;
+
+	hex_encode(deal + 2, dealid, 32);
+	GUARD(db_prepare(s->db,
+			 "INSERT INTO sessions(id, taskid, worker, dealid, idx, created) "
+			 "VALUES(?,lower(?),lower(?),?,?,?)",
+			 &st));
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, taskid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, worker, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, deal, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)idx);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0
+					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+	return rc;
 }

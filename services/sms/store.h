@@ -28,6 +28,10 @@ int sms_store_put(struct sms_store *st, const char *kind, const char *owner, con
 int sms_store_get(struct sms_store *st, const char *kind, const char *owner, const char *name,
 		  uint8_t **value, size_t *len);
 
+/* Record a task session (id: 32 hex digits). */
+int sms_store_session_add(struct sms_store *st, const char *id, const char *taskid,
+			  const char *worker, const uint8_t dealid[32], uint64_t idx);
+
 /* Offline check: SQLite's integrity_check, then every record must
  * authenticate under the master key.  *total and *bad count records; a
  * non-zero *bad (or a damaged database) returns ERR_VERIFY. */
