@@ -17,7 +17,8 @@
 static const char sms_usage[] =
 	"Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
 	"                  [--db FILE] [--master-key FILE] [--chain FILE] [--port-file FILE]\n"
-	"                  [--public-url URL]\n"
+	"                  [--public-url URL] [--collateral PATH [--policy FILE]\n"
+	"                  [--trust-sim-root FILE]]\n"
 	"\n"
 	"Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
 	"127.0.0.1:13300).  Secrets are encrypted at rest with AES-256-GCM under the\n"
@@ -25,9 +26,17 @@ static const char sms_usage[] =
 	"The chain file gives dataset and app owners.  Stops on SIGTERM or SIGINT.\n"
 	"\n"
 	"  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
-	"                    master_key, chain, public_url (flags override it)\n"
+	"                    master_key, chain, public_url, collateral, policy,\n"
+	"                    trust_sim_root (flags override it)\n"
 	"  --public-url URL  the base workers reach this SMS at, for the session\n"
 	"                    provisioning URLs (default http://ADDR:PORT)\n"
+	"  --collateral PATH DCAP collateral (dcap-qvl JSON or PCS directory) for\n"
+	"                    verifying workers' TD quotes; without it, attested\n"
+	"                    provisioning answers 503\n"
+	"  --policy FILE     the pool's TD policy (see 'tdexec quote verify'; default:\n"
+	"                    no DEBUG TD, SEPT_VE_DISABLE required)\n"
+	"  --trust-sim-root FILE  trust this simulated root CA instead of Intel's\n"
+	"                    (tests and demos only)\n"
 	"  --port-file FILE  write the bound port (useful with --port 0)\n"
 	"\n"
 	"       tdexec sms check --db FILE --master-key FILE\n"
@@ -86,9 +95,12 @@ int cmd_sms(int argc, char **argv)
 		{"db", required_argument, NULL, 'd'},      {"master-key", required_argument, NULL, 'm'},
 		{"chain", required_argument, NULL, 'C'},   {"port-file", required_argument, NULL, 'P'},
 		{"public-url", required_argument, NULL, 'U'},
+		{"collateral", required_argument, NULL, 'L'},
+		{"trust-sim-root", required_argument, NULL, 'S'},
+		{"policy", required_argument, NULL, 'Y'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
-	struct sms_config cfg = {"127.0.0.1", 13300, 2, NULL, NULL, NULL, NULL, NULL};
+	struct sms_config cfg = {"127.0.0.1", 13300, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 	json_t *conf = NULL;
 	struct sms *s;
 	sigset_t set;
@@ -114,6 +126,9 @@ int cmd_sms(int argc, char **argv)
 			cfg.master_key_path = json_string_value(json_object_get(conf, "master_key"));
 			cfg.chain_path = json_string_value(json_object_get(conf, "chain"));
 			cfg.public_url = json_string_value(json_object_get(conf, "public_url"));
+			cfg.collateral = json_string_value(json_object_get(conf, "collateral"));
+			cfg.trust_sim_root = json_string_value(json_object_get(conf, "trust_sim_root"));
+			cfg.policy = json_string_value(json_object_get(conf, "policy"));
 		}
 	while ((c = cli_getopt(argc, argv, "sms", "h", opts)) != -1) {
 		switch (c) {
@@ -134,6 +149,9 @@ int cmd_sms(int argc, char **argv)
 		case 'C': cfg.chain_path = optarg; break;
 		case 'P': cfg.port_file = optarg; break;
 		case 'U': cfg.public_url = optarg; break;
+		case 'L': cfg.collateral = optarg; break;
+		case 'S': cfg.trust_sim_root = optarg; break;
+		case 'Y': cfg.policy = optarg; break;
 		case 'h': fputs(sms_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}

@@ -1,4 +1,4 @@
-#include "sms.h"
+#include "internal.h"
 
 #include "crypto/aead.h"
 #include "crypto/k1.h"
@@ -27,12 +27,6 @@
 
 #define DOMAIN "IEXEC_SMS_DOMAIN"
 
-struct sms {
-	struct sms_store store;
-	struct poco_chain *chain;
-	struct http_server *http;
-	char public_url[256]; /* base of secretProvisioningUrl */
-};
 
 /* ---------- authorization ---------- */
 
@@ -71,28 +65,48 @@ static int signed_by(const struct http_req *r, const uint8_t hash[32], const uin
 	return k1_recover(h, sig, who) == 0 && memcmp(who, signer, 20) == 0;
 }
 
-/* owner() of a registry entry (dataset or app) on chain. */
-static int onchain_owner(struct sms *s, const uint8_t asset[20], uint8_t owner[20])
+json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char *fn,
+			  const char *type)
 {
 	uint8_t sel[4], *ret;
 	size_t len;
-	json_t *v;
+	char types[64];
+	json_t *v = NULL;
 	int rc;
 
-	ENSURE(s->chain, ERR_UNSUPPORTED, "no chain configured");
-	abi_selector("owner()", sel);
-	GUARD(eth_call(s->chain->rpc, NULL, asset, sel, 4, &ret, &len));
-	rc = abi_decode_str("(address)", ret, len, &v);
+	if (!s->chain) {
+		err_set(ERR_UNSUPPORTED, "no chain configured");
+		return NULL;
+	}
+	abi_selector(fn, sel);
+	if (eth_call(s->chain->rpc, NULL, contract, sel, 4, &ret, &len) < 0)
+		return NULL;
+	snprintf(types, sizeof(types), "(%s)", type);
+	rc = abi_decode_str(types, ret, len, &v);
 	free(ret);
-	GUARD(rc);
-	rc = eth_addr_parse(json_string_value(json_array_get(v, 0)), owner);
+	if (rc < 0)
+		return NULL;
+	json_incref(json_array_get(v, 0));
+	json_t *out = json_array_get(v, 0);
+	json_decref(v);
+	return out;
+}
+
+/* owner() of a registry entry (dataset or app) on chain. */
+static int onchain_owner(struct sms *s, const uint8_t asset[20], uint8_t owner[20])
+{
+	json_t *v = sms_contract_view(s, asset, "owner()", "address");
+	int rc;
+	if (!v)
+		return -1;
+	rc = eth_addr_parse(json_string_value(v), owner);
 	json_decref(v);
 	return rc;
 }
 
 /* ---------- handlers ---------- */
 
-static void status(struct http_resp *resp, int code, const char *error)
+void sms_status(struct http_resp *resp, int code, const char *error)
 {
 	if (error)
 		http_resp_json(resp, code, json_pack("{s:s}", "error", error));
@@ -113,47 +127,47 @@ static void secret_op(struct sms *s, const struct http_req *r, struct http_resp 
 	lower(owner);
 	if (strcmp(r->method, "HEAD") == 0) {
 		e = sms_store_exists(&s->store, kind, owner, name);
-		status(resp, e < 0 ? 500 : e ? 204 : 404, NULL);
+		sms_status(resp, e < 0 ? 500 : e ? 204 : 404, NULL);
 		return;
 	}
 	if (r->body_len > SMS_SECRET_MAX) {
-		status(resp, 413, "secret over 4096 bytes");
+		sms_status(resp, 413, "secret over 4096 bytes");
 		return;
 	}
 	if (eth_addr_parse(owner_text, addr) < 0) {
-		status(resp, 400, "bad address");
+		sms_status(resp, 400, "bad address");
 		return;
 	}
 	sms_secret_challenge(addr, named ? name : NULL, r->body, r->body_len, h);
 	if (!signed_by(r, h, signer)) {
 		log_info("sms.refused", "kind=%s owner=%s name=\"%s\" reason=signature", kind, owner,
 			 name);
-		status(resp, 401, "bad or missing signature");
+		sms_status(resp, 401, "bad or missing signature");
 		return;
 	}
 	e = sms_store_exists(&s->store, kind, owner, name);
 	if (e < 0) {
-		status(resp, 500, "store unavailable");
+		sms_status(resp, 500, "store unavailable");
 		return;
 	}
 	if (strcmp(r->method, "PUT") == 0) {
 		if (!e) {
-			status(resp, 404, "no such secret");
+			sms_status(resp, 404, "no such secret");
 			return;
 		}
 	} else if (e) {
-		status(resp, 409, "secret already set");
+		sms_status(resp, 409, "secret already set");
 		return;
 	}
 	if (sms_store_put(&s->store, kind, owner, name, r->body, r->body_len, e) < 0) {
 		int busy = strstr(err_msg(), "exists") != NULL;
 		log_error("sms.store", "kind=%s owner=%s error=\"%s\"", kind, owner, err_msg());
-		status(resp, busy ? 409 : 500, busy ? "secret already set" : "store unavailable");
+		sms_status(resp, busy ? 409 : 500, busy ? "secret already set" : "store unavailable");
 		return;
 	}
 	log_info("sms.secret", "op=%s kind=%s owner=%s name=\"%s\" bytes=%zu", r->method, kind,
 		 owner, name, r->body_len);
-	status(resp, 204, NULL);
+	sms_status(resp, 204, NULL);
 }
 
 static void h_framework(void *ctx, const struct http_req *r, struct http_resp *resp)
@@ -167,7 +181,7 @@ static void h_properties(void *ctx, const struct http_req *r, struct http_resp *
 {
 	(void)ctx;
 	if (strcmp(r->params[0], "TDX") != 0 || strcmp(r->params[1], "v1") != 0) {
-		status(resp, 404, "unsupported TEE framework or version");
+		sms_status(resp, 404, "unsupported TEE framework or version");
 		return;
 	}
 	http_resp_json(resp, 200,
@@ -181,12 +195,12 @@ static void h_web3(void *ctx, const struct http_req *r, struct http_resp *resp)
 	const char *addr = http_req_query(r, "secretAddress");
 	uint8_t a[20], owner[20] = {0};
 	if (!addr || eth_addr_parse(addr, a) < 0) {
-		status(resp, 400, "secretAddress must be an address");
+		sms_status(resp, 400, "secretAddress must be an address");
 		return;
 	}
 	if (strcmp(r->method, "HEAD") != 0 && onchain_owner(s, a, owner) < 0) {
 		log_warn("sms.refused", "kind=web3 address=%s reason=\"%s\"", addr, err_msg());
-		status(resp, 401, "cannot establish the dataset's owner");
+		sms_status(resp, 401, "cannot establish the dataset's owner");
 		return;
 	}
 	secret_op(s, r, resp, "web3", addr, owner, "", 0);
@@ -197,7 +211,7 @@ static void h_web2(void *ctx, const struct http_req *r, struct http_resp *resp)
 	const char *owner = http_req_query(r, "ownerAddress"), *name = http_req_query(r, "secretName");
 	uint8_t a[20];
 	if (!owner || !name || !*name || strlen(name) > 256 || eth_addr_parse(owner, a) < 0) {
-		status(resp, 400, "ownerAddress and secretName are required");
+		sms_status(resp, 400, "ownerAddress and secretName are required");
 		return;
 	}
 	secret_op(ctx, r, resp, "web2", owner, a, name, 1);
@@ -208,12 +222,12 @@ static void h_app(void *ctx, const struct http_req *r, struct http_resp *resp)
 	struct sms *s = ctx;
 	uint8_t a[20], owner[20] = {0};
 	if (eth_addr_parse(r->params[0], a) < 0) {
-		status(resp, 400, "bad app address");
+		sms_status(resp, 400, "bad app address");
 		return;
 	}
 	if (strcmp(r->method, "HEAD") != 0 && onchain_owner(s, a, owner) < 0) {
 		log_warn("sms.refused", "kind=app app=%s reason=\"%s\"", r->params[0], err_msg());
-		status(resp, 401, "cannot establish the app's owner");
+		sms_status(resp, 401, "cannot establish the app's owner");
 		return;
 	}
 	/* The app developer secret is the app's secret number 1. */
@@ -235,7 +249,7 @@ static void h_requester(void *ctx, const struct http_req *r, struct http_resp *r
 {
 	uint8_t a[20];
 	if (eth_addr_parse(r->params[0], a) < 0 || !valid_key(r->params[1])) {
-		status(resp, 400, "bad requester address or key (^[A-Za-z0-9-_]{1,64}$)");
+		sms_status(resp, 400, "bad requester address or key (^[A-Za-z0-9-_]{1,64}$)");
 		return;
 	}
 	secret_op(ctx, r, resp, "requester", r->params[0], a, r->params[1], 1);
@@ -243,8 +257,7 @@ static void h_requester(void *ctx, const struct http_req *r, struct http_resp *r
 
 /* ---------- enclave challenges ---------- */
 
-/* A decoded uint (decimal or 0x string, or integer); 0 when absent. */
-static uint64_t jnum(const json_t *v)
+uint64_t sms_jnum(const json_t *v)
 {
 	if (json_is_integer(v))
 		return (uint64_t)json_integer_value(v);
@@ -293,8 +306,8 @@ static int task_lookup(struct sms *s, const struct http_req *r, const uint8_t ta
 		poco_task_id(dealid, idx, h);
 		ENSURE(memcmp(h, taskid, 32) == 0, ERR_INVAL, "task id is not keccak(dealId, taskIndex)");
 		GUARD(poco_view(s->chain, "viewDealBoost", dealid, &v));
-		uint64_t first = jnum(json_object_get(v, "botFirst"));
-		uint64_t size = jnum(json_object_get(v, "botSize"));
+		uint64_t first = sms_jnum(json_object_get(v, "botFirst"));
+		uint64_t size = sms_jnum(json_object_get(v, "botSize"));
 		const char *owner = json_string_value(json_object_get(v, "workerpoolOwner"));
 		ENSURE_GOTO(size && idx >= first && idx < first + size && owner, ERR_NOTFOUND,
 			    "no such Boost task");
@@ -302,14 +315,14 @@ static int task_lookup(struct sms *s, const struct http_req *r, const uint8_t ta
 		tv->tag = tag_low(json_object_get(v, "shortTag"));
 		memcpy(tv->dealid, dealid, 32);
 		tv->idx = idx;
-		tv->final_deadline = jnum(json_object_get(v, "deadline"));
+		tv->final_deadline = sms_jnum(json_object_get(v, "deadline"));
 	} else {
 		GUARD(poco_view(s->chain, "viewTask", taskid, &v));
 		/* PoCo task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED */
-		ENSURE_GOTO(jnum(json_object_get(v, "status")) == 1, ERR_NOTFOUND,
+		ENSURE_GOTO(sms_jnum(json_object_get(v, "status")) == 1, ERR_NOTFOUND,
 			    "task is not active");
-		tv->final_deadline = jnum(json_object_get(v, "finalDeadline"));
-		tv->idx = jnum(json_object_get(v, "idx"));
+		tv->final_deadline = sms_jnum(json_object_get(v, "finalDeadline"));
+		tv->idx = sms_jnum(json_object_get(v, "idx"));
 		GUARD_GOTO(hex_decode_exact(dealid, 32, json_string_value(json_object_get(v, "dealid")),
 					    "dealid"));
 		memcpy(tv->dealid, dealid, 32);
@@ -350,32 +363,30 @@ static int task_or_refuse(struct sms *s, const struct http_req *r, const char *o
 {
 	int rc;
 	if (!taskid_hex || hex_decode_exact(taskid, 32, taskid_hex, "taskId") < 0) {
-		status(resp, 400, "taskId must be 32 bytes of hex");
+		sms_status(resp, 400, "taskId must be 32 bytes of hex");
 		return -1;
 	}
 	rc = task_lookup(s, r, taskid, tv);
 	if (rc < 0) {
 		log_info("sms.refused", "op=%s task=%s reason=\"%s\"", op, taskid_hex, err_msg());
 		if (rc == ERR_INVAL)
-			status(resp, 400, err_msg());
+			sms_status(resp, 400, err_msg());
 		else if (rc == ERR_NOTFOUND)
-			status(resp, 404, "no such active task");
+			sms_status(resp, 404, "no such active task");
 		else
-			status(resp, 503, "the chain cannot be read");
+			sms_status(resp, 503, "the chain cannot be read");
 		return -1;
 	}
 	if ((tv->tag & TAG_TDX) != TAG_TDX) {
 		log_info("sms.refused", "op=%s task=%s reason=\"tag 0x%02x is not TDX\"", op,
 			 taskid_hex, tv->tag);
-		status(resp, 403, "the task is not a TDX task");
+		sms_status(resp, 403, "the task is not a TDX task");
 		return -1;
 	}
 	return 0;
 }
 
-/* The task's challenge key (kind "challenge", owner = task id, name = final
- * deadline), made when absent and create is set.  ERR_NOTFOUND otherwise. */
-static int challenge_key(struct sms *s, const uint8_t taskid[32], uint64_t deadline_s, int create,
+int sms_challenge_key(struct sms *s, const uint8_t taskid[32], uint64_t deadline_s, int create,
 			 uint8_t priv[32])
 {
 	char owner[67] = "0x", deadline[24];
@@ -422,13 +433,13 @@ static void h_challenge(void *ctx, const struct http_req *r, struct http_resp *r
 	keccak256(taskid, 32, h);
 	if (!signed_by(r, h, tv.pool_owner)) {
 		log_info("sms.refused", "op=challenge task=%s reason=signature", r->params[0]);
-		status(resp, 401, "not signed by the workerpool owner");
+		sms_status(resp, 401, "not signed by the workerpool owner");
 		return;
 	}
 	purge_challenges(s);
-	if (challenge_key(s, taskid, tv.final_deadline, 1, priv) < 0 || k1_address(priv, addr) < 0) {
+	if (sms_challenge_key(s, taskid, tv.final_deadline, 1, priv) < 0 || k1_address(priv, addr) < 0) {
 		log_error("sms.challenge", "task=%s error=\"%s\"", r->params[0], err_msg());
-		status(resp, 500, "challenge unavailable");
+		sms_status(resp, 500, "challenge unavailable");
 	} else {
 		eth_addr_str(addr, out);
 		http_resp_text(resp, 200, out);
@@ -461,14 +472,14 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	char id_hex[33], url[512];
 
 	if (!body) {
-		status(resp, 400, "body must be WorkerpoolAuthorization JSON");
+		sms_status(resp, 400, "body must be WorkerpoolAuthorization JSON");
 		return;
 	}
 	if (eth_addr_parse(json_string_value(json_object_get(body, "workerWallet")), worker) < 0 ||
 	    eth_addr_parse(json_string_value(json_object_get(body, "enclaveChallenge")), enclave) <
 		    0 ||
 	    json_sig(json_object_get(body, "signature"), sig) < 0) {
-		status(resp, 400, "workerWallet, enclaveChallenge and signature are required");
+		sms_status(resp, 400, "workerWallet, enclaveChallenge and signature are required");
 		goto out;
 	}
 	if (task_or_refuse(s, r, "session", task_hex, taskid, &tv, resp) < 0)
@@ -481,21 +492,21 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	if (k1_recover(e, sig, who) < 0 || memcmp(who, tv.pool_owner, 20) != 0) {
 		log_info("sms.refused", "op=session task=%s reason=\"authorization not signed by the "
 					"workerpool owner\"", task_hex);
-		status(resp, 401, "authorization not signed by the workerpool owner");
+		sms_status(resp, 401, "authorization not signed by the workerpool owner");
 		goto out;
 	}
 	if (!signed_by(r, h, worker)) {
 		log_info("sms.refused", "op=session task=%s reason=\"not signed by the worker\"",
 			 task_hex);
-		status(resp, 401, "not signed by the worker");
+		sms_status(resp, 401, "not signed by the worker");
 		goto out;
 	}
-	if (challenge_key(s, taskid, tv.final_deadline, 0, priv) < 0 ||
+	if (sms_challenge_key(s, taskid, tv.final_deadline, 0, priv) < 0 ||
 	    k1_address(priv, mine) < 0 || memcmp(mine, enclave, 20) != 0) {
 		OPENSSL_cleanse(priv, sizeof(priv));
 		log_info("sms.refused", "op=session task=%s reason=\"not this task's enclave "
 					"challenge\"", task_hex);
-		status(resp, 403, "not this task's enclave challenge");
+		sms_status(resp, 403, "not this task's enclave challenge");
 		goto out;
 	}
 	OPENSSL_cleanse(priv, sizeof(priv));
@@ -506,9 +517,9 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	if (!id_hex[0] ||
 	    sms_store_session_add(&s->store, id_hex, task_hex,
 				  json_string_value(json_object_get(body, "workerWallet")),
-				  tv.dealid, tv.idx) < 0) {
+				  tv.dealid, tv.idx, tv.final_deadline) < 0) {
 		log_error("sms.session", "task=%s error=\"%s\"", task_hex, err_msg());
-		status(resp, 500, "session unavailable");
+		sms_status(resp, 500, "session unavailable");
 		goto out;
 	}
 	snprintf(url, sizeof(url), "%s/tdx/sessions/%s", s->public_url, id_hex);
@@ -534,12 +545,15 @@ static const struct http_route routes[] = {
 	{"POST", "/requesters/*/secrets/*", h_requester, "requester_post"},
 	{"POST", "/tee/challenges/*", h_challenge, "tee_challenge"},
 	{"POST", "/tee/sessions", h_session, "tee_session"},
+	{"POST", "/tdx/sessions/*/challenge", sms_h_nonce, "tdx_nonce"},
+	{"POST", "/tdx/sessions/*/attest", sms_h_attest, "tdx_attest"},
 	{NULL, NULL, NULL, NULL},
 };
 
 int sms_start(const struct sms_config *cfg, struct sms **out)
 {
-	struct http_server_opts o = {cfg->address, cfg->port, cfg->threads, SMS_SECRET_MAX + 1024};
+	/* quotes with their certificates and an event log fit; secrets are capped per handler */
+	struct http_server_opts o = {cfg->address, cfg->port, cfg->threads, 256 * 1024};
 	struct sms *s = calloc(1, sizeof(*s));
 	int rc = 0;
 
@@ -550,6 +564,7 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 	GUARD_GOTO(sms_store_open(&s->store, cfg->db_path, cfg->master_key_path));
 	if (cfg->chain_path)
 		GUARD_GOTO(poco_chain_load(cfg->chain_path, &s->chain));
+	GUARD_GOTO(sms_attest_init(s, cfg));
 	GUARD_GOTO(http_server_start(&o, routes, s, &s->http));
 	if (cfg->public_url)
 		snprintf(s->public_url, sizeof(s->public_url), "%s", cfg->public_url);
@@ -578,6 +593,7 @@ void sms_stop(struct sms *s)
 	if (!s)
 		return;
 	http_server_stop(s->http);
+	sms_attest_free(s);
 	sms_store_close(&s->store);
 	poco_chain_free(s->chain);
 	free(s);

@@ -20,6 +20,10 @@ struct sms_config {
 	const char *chain_path;      /* for on-chain owners; NULL = web2/requester only */
 	const char *port_file;       /* written with the bound port, if set */
 	const char *public_url;      /* base of secretProvisioningUrl; default http://ADDR:PORT */
+	/* attested provisioning (all three, or none: then attest answers 503) */
+	const char *collateral;     /* DCAP collateral: dcap-qvl JSON or a PCS directory */
+	const char *trust_sim_root; /* trust this simulated root CA instead of Intel's */
+	const char *policy;         /* the pool's TD policy (JSON; default: tdx_policy_default) */
 };
 
 /* The hash a secret's owner signs (EIP-191): keccak(keccak("IEXEC_SMS_DOMAIN")
@@ -27,6 +31,13 @@ struct sms_config {
  * name is NULL (web3). */
 void sms_secret_challenge(const uint8_t addr[20], const char *name, const uint8_t *value,
 			  size_t len, uint8_t out[32]);
+
+/* REPORTDATA a TD puts in its quote to be given its task session:
+ * SHA-512("tdexec-session-v1" || nonce || taskid || app digest || X25519 key). */
+void sms_report_data(const uint8_t nonce[32], const uint8_t taskid[32], const uint8_t digest[32],
+		     const uint8_t epk[32], uint8_t out[64]);
+/* The label the session is sealed under (crypto/aead.h seal_to). */
+#define SMS_SESSION_LABEL "tdexec session v1"
 
 struct sms;
 

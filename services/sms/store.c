@@ -34,9 +34,22 @@ static const char *const migrations[] = {
 	"  worker TEXT NOT NULL,"
 	"  dealid TEXT NOT NULL,"
 	"  idx INTEGER NOT NULL,"
+	"  deadline INTEGER NOT NULL,"
 	"  created INTEGER NOT NULL,"
 	"  released INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX sessions_task ON sessions(taskid);",
+	"CREATE INDEX sessions_task ON sessions(taskid);"
+	/* a task's session is released once */
+	"CREATE UNIQUE INDEX sessions_released ON sessions(taskid) WHERE released = 1;"
+	/* append-only audit of every release */
+	"CREATE TABLE releases ("
+	"  time INTEGER NOT NULL, session TEXT NOT NULL, taskid TEXT NOT NULL,"
+	"  worker TEXT NOT NULL, quote_sha256 TEXT NOT NULL, mrtd TEXT NOT NULL,"
+	"  rtmr0 TEXT NOT NULL, rtmr1 TEXT NOT NULL, rtmr2 TEXT NOT NULL, rtmr3 TEXT NOT NULL,"
+	"  tcb_status TEXT NOT NULL, simulated INTEGER NOT NULL);"
+	"CREATE TRIGGER releases_append_only BEFORE UPDATE ON releases "
+	"  BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;"
+	"CREATE TRIGGER releases_no_delete BEFORE DELETE ON releases "
+	"  BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;",
 	NULL,
 };
 
@@ -234,7 +247,8 @@ int sms_store_check(struct sms_store *s, long *total, long *bad)
 }
 
 int sms_store_session_add(struct sms_store *s, const char *id, const char *taskid,
-			  const char *worker, const uint8_t dealid[32], uint64_t idx)
+			  const char *worker, const uint8_t dealid[32], uint64_t idx,
+			  uint64_t deadline)
 {
 	sqlite3_stmt *st;
 	char deal[67] = "0x";
@@ -242,8 +256,8 @@ int sms_store_session_add(struct sms_store *s, const char *id, const char *taski
 
 	hex_encode(deal + 2, dealid, 32);
 	GUARD(db_prepare(s->db,
-			 "INSERT INTO sessions(id, taskid, worker, dealid, idx, created) "
-			 "VALUES(?,lower(?),lower(?),?,?,?)",
+			 "INSERT INTO sessions(id, taskid, worker, dealid, idx, created, deadline) "
+			 "VALUES(?,lower(?),lower(?),?,?,?,?)",
 			 &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, taskid, -1, SQLITE_STATIC);
@@ -251,8 +265,74 @@ int sms_store_session_add(struct sms_store *s, const char *id, const char *taski
 	sqlite3_bind_text(st, 4, deal, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)idx);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)deadline);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0
 					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	sqlite3_finalize(st);
+	return rc;
+}
+
+int sms_store_session_get(struct sms_store *s, const char *id, struct sms_session *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	GUARD(db_prepare(s->db,
+			 "SELECT taskid, worker, dealid, idx, deadline, released FROM sessions "
+			 "WHERE id=?",
+			 &st));
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return err_set(ERR_NOTFOUND, "no such session");
+	}
+	memset(out, 0, sizeof(*out));
+	snprintf(out->taskid, sizeof(out->taskid), "%s", (const char *)sqlite3_column_text(st, 0));
+	snprintf(out->worker, sizeof(out->worker), "%s", (const char *)sqlite3_column_text(st, 1));
+	snprintf(out->dealid, sizeof(out->dealid), "%s", (const char *)sqlite3_column_text(st, 2));
+	out->idx = (uint64_t)sqlite3_column_int64(st, 3);
+	out->deadline = (uint64_t)sqlite3_column_int64(st, 4);
+	out->released = sqlite3_column_int(st, 5);
+	sqlite3_finalize(st);
+	rc = strlen(out->taskid) == 66 && strlen(out->dealid) == 66
+		     ? 0
+		     : err_set(ERR_VERIFY, "session record is damaged");
+	return rc;
+}
+
+int sms_store_session_release(struct sms_store *s, const char *id, const char *const audit[10],
+			      int simulated)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	GUARD(db_exec(s->db, "BEGIN IMMEDIATE"));
+	GUARD_GOTO(db_prepare(s->db, "UPDATE sessions SET released=1 WHERE id=? AND released=0",
+			      &st));
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	ENSURE_GOTO(rc == SQLITE_DONE || rc == SQLITE_CONSTRAINT, ERR_IO, "database: %s",
+		    sqlite3_errmsg(s->db));
+	ENSURE_GOTO(rc == SQLITE_DONE && sqlite3_changes(s->db) == 1, ERR_BUSY,
+		    "the task's session was already released");
+	sqlite3_finalize(st);
+	st = NULL;
+	GUARD_GOTO(db_prepare(s->db,
+			      "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
+			      " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated) "
+			      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+			      &st));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	for (int i = 0; i < 9; i++)
+		sqlite3_bind_text(st, 3 + i, audit[i], -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 12, simulated);
+	rc = sqlite3_step(st);
+	ENSURE_GOTO(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK") < 0 && rc == 0)
+		rc = -1;
 	return rc;
 }

@@ -28,9 +28,21 @@ int sms_store_put(struct sms_store *st, const char *kind, const char *owner, con
 int sms_store_get(struct sms_store *st, const char *kind, const char *owner, const char *name,
 		  uint8_t **value, size_t *len);
 
-/* Record a task session (id: 32 hex digits). */
+/* Task sessions (id: 32 hex digits). */
+struct sms_session {
+	char taskid[67], worker[43], dealid[67];
+	uint64_t idx, deadline;
+	int released;
+};
 int sms_store_session_add(struct sms_store *st, const char *id, const char *taskid,
-			  const char *worker, const uint8_t dealid[32], uint64_t idx);
+			  const char *worker, const uint8_t dealid[32], uint64_t idx,
+			  uint64_t deadline);
+int sms_store_session_get(struct sms_store *st, const char *id, struct sms_session *out);
+/* Mark released and append the audit row, atomically.  audit = taskid,
+ * worker, quote SHA-256, MRTD, RTMR0-3, TCB status.  ERR_BUSY when this
+ * session or another of its task was released already. */
+int sms_store_session_release(struct sms_store *st, const char *id, const char *const audit[10],
+			      int simulated);
 
 /* Offline check: SQLite's integrity_check, then every record must
  * authenticate under the master key.  *total and *bad count records; a

@@ -24,25 +24,32 @@ dataset=$("$T" dataset deploy "${C[@]}" --account 2 --name data --multiaddr ipfs
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json |
 	sed -n 's/.*"address": "\(.*\)".*/\1/p')
 requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
-deal() { # TAG -> deal id
+deal() { # TAG [PARAMS] -> deal id
 	"$T" order init app --set app="$app" --set tag="$1" -o "$W/a.json" &&
 	"$T" order sign app "$W/a.json" "${C[@]}" --account 1 -o "$W/a.json" >/dev/null &&
 	"$T" order init workerpool --set workerpool="$pool" --set tag="$1" -o "$W/p.json" &&
 	"$T" order sign workerpool "$W/p.json" "${C[@]}" --account 3 -o "$W/p.json" >/dev/null &&
 	"$T" order init request --set app="$app" --set workerpool="$pool" --set tag="$1" \
-		--set requester="$requester" --set beneficiary="$requester" -o "$W/r.json" &&
+		--set requester="$requester" --set beneficiary="$requester" \
+		--set "params=${2:-}" -o "$W/r.json" &&
 	"$T" order sign request "$W/r.json" "${C[@]}" --account 4 -o "$W/r.json" >/dev/null &&
 	"$T" deal match "${C[@]}" --account 4 --app-order "$W/a.json" --workerpool-order "$W/p.json" \
 		--request-order "$W/r.json" --boost --json | sed -n 's/.*"dealid": "\(.*\)".*/\1/p'
 }
-tdx_deal=$(deal tdx)
+tdx_deal=$(deal tdx '{"iexec_secrets":{"1":"token-1"}}')
 plain_deal=$(deal none)
 [ -n "$tdx_deal" ] && [ -n "$plain_deal" ] && ok || bad "deals"
 
+# A simulated TD, and the pool's policy: its measurements.
+"$T" sim init "$W/td" >/dev/null 2>&1 || bad "sim init"
+m() { json_str "$W/td/td.json" "$1"; }
+printf '{"measurements": {"MRTD": "%s", "RTMR0": "%s", "RTMR1": "%s", "RTMR2": "%s"}}\n' \
+	"$(m MRTD)" "$(m RTMR0)" "$(m RTMR1)" "$(m RTMR2)" >"$W/policy.json"
 start_sms() {
 	rm -f "$W/port"
 	"$T" sms --port 0 --port-file "$W/port" --db "$W/sms.db" --master-key "$W/master.key" \
-		"${C[@]}" 2>>"$W/sms.log" &
+		"${C[@]}" --collateral "$W/td/collateral/collateral.json" \
+		--trust-sim-root "$W/td/root_ca.pem" --policy "$W/policy.json" 2>>"$W/sms.log" &
 	SMS=$!
 	for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
 	URL="http://127.0.0.1:$(cat "$W/port" 2>/dev/null)"
@@ -53,6 +60,8 @@ start_sms
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" push && ok || bad "secrets push"
 node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal" "$W/challenge" first &&
 	ok || bad "enclave challenges"
+node "$HERE/attest.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$T" "$W/td" "$W/attest" first &&
+	ok || bad "attestation refusals"
 [ "$(stat -c %a "$W/master.key")" = 600 ] && ok || bad "master key mode"
 stop_sms
 # Nothing in clear in the database files.
@@ -63,6 +72,10 @@ start_sms
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" check && ok || bad "secrets kept"
 node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal" "$W/challenge" again &&
 	ok || bad "enclave challenge kept"
+node "$HERE/attest.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$T" "$W/td" "$W/attest" again &&
+	ok || bad "attested release"
+# The audit trail names the release, and no session secret reached the log.
+grep -q 'event=sms.release .*simulated=1' "$W/sms.log" && ok || bad "release not logged"
 stop_sms
 # A master key readable by others is refused.
 chmod 644 "$W/master.key"

@@ -1,0 +1,449 @@
+/* attest.c — attested provisioning of task sessions.
+ *
+ * A worker's TD asks for a single-use nonce (POST /tdx/sessions/{id}/challenge),
+ * then sends its quote, an ephemeral X25519 key and the app image digest
+ * (POST /tdx/sessions/{id}/attest).  The session is released, sealed to that
+ * key, only when: the quote verifies (DCAP) and meets the pool's policy;
+ * REPORTDATA binds the nonce, the task, the digest and the key; the digest is
+ * the app's on-chain checksum; a given event log replays to RTMR3; and the
+ * task's session was not released before.  Every refusal is logged with its
+ * reason and answered with the same generic error. */
+#include "internal.h"
+
+#include "crypto/aead.h"
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "eth/abi.h"
+#include "eth/addr.h"
+#include "eth/rpc.h"
+#include "tdx/eventlog.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/log.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SESSION_TAG "tdexec-session-v1"
+#define SESSION_BODY_MAX (64 * 1024)
+
+void sms_report_data(const uint8_t nonce[32], const uint8_t taskid[32], const uint8_t digest[32],
+		     const uint8_t epk[32], uint8_t out[64])
+{
+	uint8_t buf[sizeof(SESSION_TAG) - 1 + 4 * 32], *p = buf;
+	memcpy(p, SESSION_TAG, sizeof(SESSION_TAG) - 1);
+	p += sizeof(SESSION_TAG) - 1;
+	memcpy(p, nonce, 32);
+	memcpy(p + 32, taskid, 32);
+	memcpy(p + 64, digest, 32);
+	memcpy(p + 96, epk, 32);
+	SHA512(buf, sizeof(buf), out);
+}
+
+int sms_attest_init(struct sms *s, const struct sms_config *cfg)
+{
+	uint8_t *root;
+	size_t len;
+	int rc;
+
+	pthread_mutex_init(&s->mu, NULL);
+	if (!cfg->collateral) {
+		ENSURE(!cfg->trust_sim_root && !cfg->policy, ERR_INVAL,
+		       "sms: attestation settings need --collateral");
+		return 0;
+	}
+	GUARD(tdx_collateral_load(cfg->collateral, &s->collateral));
+	if (cfg->trust_sim_root) {
+		GUARD(file_read(cfg->trust_sim_root, 1 << 20, &root, &len));
+		rc = tdx_verifier_new_root(root, len, 1, &s->verifier);
+		free(root);
+		GUARD(rc);
+		log_warn("sms.attest", "trust=simulated root=\"%s\" (never use in production)",
+			 cfg->trust_sim_root);
+	} else {
+		GUARD(tdx_verifier_new(&s->verifier));
+	}
+	return cfg->policy ? tdx_policy_load(cfg->policy, &s->policy) : tdx_policy_default(&s->policy);
+}
+
+void sms_attest_free(struct sms *s)
+{
+	tdx_verifier_free(s->verifier);
+	tdx_collateral_free(s->collateral);
+	tdx_policy_free(s->policy);
+	pthread_mutex_destroy(&s->mu);
+}
+
+/* A live session (exists, not released) or an answer already given. */
+static int live_session(struct sms *s, const char *id, struct sms_session *ss,
+			struct http_resp *resp)
+{
+	if (strlen(id) != 32 || sms_store_session_get(&s->store, id, ss) < 0 || ss->released) {
+		sms_status(resp, 404, "no such session");
+		return -1;
+	}
+	return 0;
+}
+
+/* POST /tdx/sessions/{id}/challenge: a fresh nonce, valid SMS_NONCE_TTL
+ * seconds and for one attempt; a newer one replaces it. */
+void sms_h_nonce(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct sms *s = ctx;
+	struct sms_session ss;
+	struct sms_nonce *slot = NULL;
+	time_t now = time(NULL);
+	char hex[65];
+
+	if (live_session(s, r->params[0], &ss, resp) < 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < SMS_NONCE_SLOTS; i++) {
+		struct sms_nonce *n = &s->nonces[i];
+		if (strcmp(n->session, r->params[0]) == 0) {
+			slot = n;
+			break;
+		}
+		if (!slot && n->expires <= now)
+			slot = n;
+	}
+	if (slot) {
+		snprintf(slot->session, sizeof(slot->session), "%s", r->params[0]);
+		slot->expires = now + SMS_NONCE_TTL;
+		if (RAND_bytes(slot->nonce, 32) != 1)
+			slot = NULL;
+		else
+			hex_encode(hex, slot->nonce, 32);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!slot) {
+		sms_status(resp, 503, "too many pending attestations; retry");
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s,s:i}", "nonce", hex, "expiresIn", SMS_NONCE_TTL));
+}
+
+/* Take the session's nonce if it is live: single use. */
+static int take_nonce(struct sms *s, const char *id, uint8_t nonce[32])
+{
+	time_t now = time(NULL);
+	int found = 0;
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < SMS_NONCE_SLOTS; i++) {
+		struct sms_nonce *n = &s->nonces[i];
+		if (strcmp(n->session, id) != 0)
+			continue;
+		found = n->expires > now;
+		memcpy(nonce, n->nonce, 32);
+		memset(n, 0, sizeof(*n));
+		break;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return found ? 0 : err_set(ERR_VERIFY, "no live nonce for the session");
+}
+
+/* What the session is made of, from the deal. */
+struct deal_info {
+	uint8_t app[20], dataset[20];
+	char requester[43], beneficiary[43];
+	json_t *params; /* the deal's params, parsed when JSON; may be NULL */
+};
+
+static void lower(char *p)
+{
+	for (; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+}
+
+static void set_addr(char out[43], const char *addr)
+{
+	snprintf(out, 43, "%s", addr ? addr : "");
+	lower(out);
+}
+
+/* PoCo Boost deals keep no app or dataset: they are in the deal's
+ * SchedulerNoticeBoost event. */
+static int boost_notice(struct sms *s, const uint8_t dealid[32], struct deal_info *d)
+{
+	static const char sig[] = "SchedulerNoticeBoost(address,bytes32,address,address,uint256,"
+				  "bytes32,string,address)";
+	uint8_t topic[32], *data, want[67] = "0x";
+	json_t *logs, *v = NULL, *lg;
+	uint64_t head;
+	size_t i, len;
+	int rc = err_set(ERR_NOTFOUND, "no SchedulerNoticeBoost for the deal");
+
+	keccak256(sig, sizeof(sig) - 1, topic);
+	hex_encode((char *)want + 2, dealid, 32);
+	GUARD(eth_block_number(s->chain->rpc, &head));
+	GUARD(eth_get_logs(s->chain->rpc, s->chain->hub, topic, s->chain->deployment_block, head,
+			   &logs));
+	json_array_foreach(logs, i, lg) {
+		const char *hex = json_string_value(json_object_get(lg, "data"));
+		if (!hex || hex_decode_alloc(hex + (hex[0] == '0' && hex[1] == 'x' ? 2 : 0),
+					     strlen(hex) - 2, &data, &len) < 0)
+			continue;
+		rc = abi_decode_str("(bytes32,address,address,uint256,bytes32,string,address)", data,
+				    len, &v);
+		free(data);
+		if (rc < 0)
+			continue;
+		rc = err_set(ERR_NOTFOUND, "no SchedulerNoticeBoost for the deal");
+		if (strcasecmp(json_string_value(json_array_get(v, 0)), (char *)want) == 0) {
+			rc = eth_addr_parse(json_string_value(json_array_get(v, 1)), d->app);
+			if (rc == 0)
+				rc = eth_addr_parse(json_string_value(json_array_get(v, 2)), d->dataset);
+			set_addr(d->beneficiary, json_string_value(json_array_get(v, 6)));
+			d->params = json_loads(json_string_value(json_array_get(v, 5)), 0, NULL);
+			json_decref(v);
+			break;
+		}
+		json_decref(v);
+	}
+	json_decref(logs);
+	return rc;
+}
+
+static int deal_lookup(struct sms *s, const char *dealid_hex, struct deal_info *d)
+{
+	uint8_t dealid[32], zero[20] = {0};
+	json_t *v;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	GUARD(hex_decode_exact(dealid, 32, dealid_hex, "dealid"));
+	GUARD(poco_view(s->chain, "viewDeal", dealid, &v));
+	rc = eth_addr_parse(
+		json_string_value(json_object_get(json_object_get(v, "app"), "pointer")), d->app);
+	if (rc == 0 && memcmp(d->app, zero, 20) != 0) {
+		rc = eth_addr_parse(json_string_value(json_object_get(
+					    json_object_get(v, "dataset"), "pointer")),
+				    d->dataset);
+		set_addr(d->requester, json_string_value(json_object_get(v, "requester")));
+		set_addr(d->beneficiary, json_string_value(json_object_get(v, "beneficiary")));
+		d->params = json_loads(json_string_value(json_object_get(v, "params")), 0, NULL);
+		json_decref(v);
+		return rc;
+	}
+	json_decref(v);
+	GUARD(poco_view(s->chain, "viewDealBoost", dealid, &v));
+	set_addr(d->requester, json_string_value(json_object_get(v, "requester")));
+	json_decref(v);
+	return boost_notice(s, dealid, d);
+}
+
+/* Put the stored secret (if any) into env under `var`. */
+static void env_secret(struct sms *s, json_t *env, const char *var, const char *kind,
+		       const char *owner, const char *name)
+{
+	uint8_t *v;
+	size_t n;
+	if (sms_store_get(&s->store, kind, owner, name, &v, &n) < 0)
+		return;
+	json_object_set_new(env, var, json_stringn((const char *)v, n));
+	OPENSSL_cleanse(v, n);
+	free(v);
+}
+
+/* iExec's TdxSession: the app service with its environment. */
+static json_t *session_json(struct sms *s, const char *id, const struct sms_session *ss,
+			    const struct deal_info *d, const char *image, const char *digest_hex)
+{
+	json_t *env = json_object(), *secrets;
+	uint8_t taskid[32], priv[32];
+	char app[43], dataset[43], hex[67] = "0x", var[64];
+	const char *k;
+	json_t *name;
+
+	eth_addr_str(d->app, app);
+	lower(app);
+	eth_addr_str(d->dataset, dataset);
+	lower(dataset);
+	json_object_set_new(env, "IEXEC_TASK_ID", json_string(ss->taskid));
+	json_object_set_new(env, "SIGN_WORKER_ADDRESS", json_string(ss->worker));
+	if (hex_decode_exact(taskid, 32, ss->taskid, "taskid") == 0 &&
+	    sms_challenge_key(s, taskid, ss->deadline, 0, priv) == 0) {
+		hex_encode(hex + 2, priv, 32);
+		json_object_set_new(env, "SIGN_TEE_CHALLENGE_PRIVATE_KEY", json_string(hex));
+		OPENSSL_cleanse(priv, sizeof(priv));
+		OPENSSL_cleanse(hex, sizeof(hex));
+	}
+	env_secret(s, env, "IEXEC_APP_DEVELOPER_SECRET", "app", app, "1");
+	if (strcmp(dataset, "0x0000000000000000000000000000000000000000") != 0)
+		env_secret(s, env, "IEXEC_DATASET_KEY", "web3", dataset, "");
+	secrets = json_object_get(d->params, "iexec_secrets");
+	json_object_foreach(secrets, k, name) {
+		if (!json_is_string(name) || strlen(k) > 8)
+			continue;
+		snprintf(var, sizeof(var), "IEXEC_REQUESTER_SECRET_%s", k);
+		env_secret(s, env, var, "requester", d->requester, json_string_value(name));
+	}
+	env_secret(s, env, "RESULT_ENCRYPTION_PUBLIC_KEY", "web2", d->beneficiary,
+		   "iexec-result-encryption-public-key");
+	env_secret(s, env, "RESULT_STORAGE_TOKEN", "web2", d->requester,
+		   "iexec-result-iexec-ipfs-token");
+	return json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:o}]}", "name", id, "version", "v5", "services",
+			 "name", "app", "image_name", image, "fingerprint", digest_hex,
+			 "environment", env);
+}
+
+struct attest_req {
+	uint8_t *quote;
+	size_t quote_len;
+	uint8_t epk[32], digest[32];
+	const char *event_log;
+};
+
+static int parse_attest(const struct http_req *r, json_t **body, struct attest_req *a)
+{
+	const char *q, *pk, *dg;
+	memset(a, 0, sizeof(*a));
+	*body = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
+	ENSURE(*body, ERR_INVAL, "body is not JSON");
+	q = json_string_value(json_object_get(*body, "quote"));
+	pk = json_string_value(json_object_get(*body, "publicKey"));
+	dg = json_string_value(json_object_get(*body, "appDigest"));
+	a->event_log = json_string_value(json_object_get(*body, "eventLog"));
+	ENSURE(q && pk && dg, ERR_INVAL, "quote, publicKey and appDigest are required");
+	if (strncmp(dg, "sha256:", 7) == 0)
+		dg += 7;
+	GUARD(hex_decode_exact(a->epk, 32, pk, "publicKey"));
+	GUARD(hex_decode_exact(a->digest, 32, dg, "appDigest"));
+	return base64_decode(q, strlen(q), &a->quote, &a->quote_len);
+}
+
+/* The decision: 0 and the reason empty, or the refusal's reason. */
+static int decide(struct sms *s, const char *id, const struct sms_session *ss,
+		  const struct attest_req *a, struct tdx_quote **qout, struct tdx_verdict *v,
+		  struct deal_info *d, char **image)
+{
+	uint8_t nonce[32], taskid[32], want[64];
+	struct tdx_quote *q;
+	json_t *mism, *sum, *addr;
+	char digest_hex[67] = "0x";
+
+	GUARD(take_nonce(s, id, nonce));
+	GUARD(tdx_quote_parse(a->quote, a->quote_len, &q));
+	*qout = q;
+	GUARD(tdx_verify(s->verifier, a->quote, a->quote_len, s->collateral, time(NULL), v));
+	mism = json_array();
+	int rc = tdx_policy_check(s->policy, q, v, mism);
+	json_decref(mism);
+	GUARD(rc);
+	GUARD(hex_decode_exact(taskid, 32, ss->taskid, "taskid"));
+	sms_report_data(nonce, taskid, a->digest, a->epk, want);
+	ENSURE(CRYPTO_memcmp(want, q->body.report_data, 64) == 0, ERR_VERIFY,
+	       "REPORTDATA does not bind this nonce, task, app digest and key");
+	GUARD(deal_lookup(s, ss->dealid, d));
+	sum = sms_contract_view(s, d->app, "m_appChecksum()", "bytes32");
+	ENSURE(sum, ERR_IO, "app checksum: %s", err_msg());
+	hex_encode(digest_hex + 2, a->digest, 32);
+	rc = strcasecmp(json_string_value(sum), digest_hex) == 0;
+	json_decref(sum);
+	ENSURE(rc, ERR_VERIFY, "app digest %s is not the app's checksum", digest_hex);
+	if (a->event_log) {
+		struct tdx_rtmr_replay rp;
+		tdx_replay_init(&rp);
+		GUARD(tdx_replay_jsonl(&rp, a->event_log, strlen(a->event_log)));
+		ENSURE((rp.touched & 8) && memcmp(rp.rtmr[3], q->body.rtmr[3], 48) == 0, ERR_VERIFY,
+		       "the event log does not replay to RTMR3");
+	}
+	addr = sms_contract_view(s, d->app, "m_appMultiaddr()", "bytes");
+	*image = NULL;
+	if (addr) {
+		uint8_t *b;
+		size_t n;
+		const char *h = json_string_value(addr);
+		if (h && hex_decode_alloc(h + 2, strlen(h) - 2, &b, &n) == 0) {
+			*image = strndup((const char *)b, n);
+			free(b);
+		}
+		json_decref(addr);
+	}
+	return 0;
+}
+
+static void hex48(char out[97], const uint8_t in[48])
+{
+	hex_encode(out, in, 48);
+}
+
+/* POST /tdx/sessions/{id}/attest */
+void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct sms *s = ctx;
+	const char *id = r->params[0];
+	struct sms_session ss;
+	struct attest_req a;
+	struct tdx_quote *q = NULL;
+	struct tdx_verdict v;
+	struct deal_info d;
+	json_t *body = NULL, *sess = NULL;
+	char *image = NULL, *text = NULL, *b64;
+	uint8_t *sealed = NULL, qhash[32];
+	size_t sealed_len;
+	char digest_hex[67] = "0x", qh[65], m[5][97];
+
+	memset(&d, 0, sizeof(d));
+	memset(&v, 0, sizeof(v));
+	if (!s->verifier || !s->chain) {
+		sms_status(resp, 503, "attestation is not configured");
+		return;
+	}
+	if (parse_attest(r, &body, &a) < 0) {
+		sms_status(resp, 400, err_msg());
+		goto out;
+	}
+	if (live_session(s, id, &ss, resp) < 0)
+		goto out;
+	if (decide(s, id, &ss, &a, &q, &v, &d, &image) < 0) {
+		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
+			 v.reason[0] ? v.reason : err_msg());
+		sms_status(resp, 403, "attestation refused");
+		goto out;
+	}
+	hex_encode(digest_hex + 2, a.digest, 32);
+	sess = session_json(s, id, &ss, &d, image ? image : "", digest_hex);
+	text = sess ? json_dumps(sess, JSON_COMPACT) : NULL;
+	if (!text || seal_to(a.epk, SMS_SESSION_LABEL, (const uint8_t *)text, strlen(text),
+			     &sealed, &sealed_len) < 0) {
+		sms_status(resp, 500, "session unavailable");
+		goto out;
+	}
+	SHA256(a.quote, a.quote_len, qhash);
+	hex_encode(qh, qhash, 32);
+	hex48(m[0], q->body.mrtd);
+	for (int i = 0; i < 4; i++)
+		hex48(m[1 + i], q->body.rtmr[i]);
+	const char *audit[10] = {ss.taskid, ss.worker, qh,   m[0], m[1],
+				 m[2],      m[3],      m[4], tdx_tcb_status_name(v.status), NULL};
+	if (sms_store_session_release(&s->store, id, audit, v.simulated) < 0) {
+		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
+			 err_msg());
+		sms_status(resp, 403, "attestation refused");
+		goto out;
+	}
+	log_info("sms.release", "session=%s task=%s worker=%s quote_sha256=%s tcb=%s simulated=%d",
+		 id, ss.taskid, ss.worker, qh, tdx_tcb_status_name(v.status), v.simulated);
+	b64 = base64_encode(sealed, sealed_len);
+	http_resp_json(resp, 200, json_pack("{s:s}", "session", b64 ? b64 : ""));
+	free(b64);
+out:
+	if (text) {
+		OPENSSL_cleanse(text, strlen(text));
+		free(text);
+	}
+	json_decref(sess);
+	json_decref(d.params);
+	json_decref(body);
+	tdx_quote_free(q);
+	free(a.quote);
+	free(sealed);
+	free(image);
+}

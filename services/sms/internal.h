@@ -1,0 +1,61 @@
+/* internal.h — the SMS's state and helpers shared by its parts: sms.c
+ * (secrets, challenges, sessions) and attest.c (attested provisioning). */
+#ifndef TDEXEC_SMS_INTERNAL_H
+#define TDEXEC_SMS_INTERNAL_H
+
+#include "sms.h"
+#include "net/server.h"
+#include "poco/market.h"
+#include "store.h"
+#include "tdx/collateral.h"
+#include "tdx/policy.h"
+#include "tdx/verify.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SMS_NONCE_SLOTS 1024
+#define SMS_NONCE_TTL 60 /* seconds */
+
+struct sms_nonce {
+	char session[33];
+	uint8_t nonce[32];
+	time_t expires;
+};
+
+struct sms {
+	struct sms_store store;
+	struct poco_chain *chain;
+	struct http_server *http;
+	char public_url[256]; /* base of secretProvisioningUrl */
+	/* attested provisioning; verifier NULL = not configured */
+	struct tdx_verifier *verifier;
+	struct tdx_collateral *collateral;
+	struct tdx_policy *policy;
+	/* single-use nonces live in memory only: a restart voids them */
+	pthread_mutex_t mu;
+	struct sms_nonce nonces[SMS_NONCE_SLOTS];
+};
+
+/* sms.c */
+void sms_status(struct http_resp *resp, int code, const char *error);
+/* A decoded uint (decimal or 0x string, or integer); 0 when absent. */
+uint64_t sms_jnum(const json_t *v);
+/* The task's challenge key (kind "challenge", owner = task id, name = final
+ * deadline), made when absent and create is set; ERR_NOTFOUND otherwise. */
+int sms_challenge_key(struct sms *s, const uint8_t taskid[32], uint64_t deadline, int create,
+		      uint8_t priv[32]);
+/* One return value of a no-argument view of a contract, decoded as `type`
+ * (new reference), or NULL with the error set. */
+json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char *fn,
+			  const char *type);
+
+/* attest.c */
+int sms_attest_init(struct sms *s, const struct sms_config *cfg);
+void sms_attest_free(struct sms *s);
+void sms_h_nonce(void *ctx, const struct http_req *r, struct http_resp *resp);
+void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp);
+
+#endif

@@ -1,0 +1,150 @@
+// Attested provisioning of a task session to a simulated TD, over HTTP:
+// the TD side is computed independently here (node crypto: X25519, SHA-512,
+// HKDF-SHA256, AES-256-GCM) and its quotes come from `tdexec quote get
+// --provider sim`.  Each refusal gets the same 403; the good TD gets its
+// session once and can decrypt it.
+// Usage: node attest.js SMS_URL CHAIN_JSON TDX_DEAL TDEXEC SIM_DIR STATE_FILE PHASE(first|again)
+'use strict';
+const fs = require('fs');
+const crypto = require('crypto');
+const { execFileSync } = require('child_process');
+const ethers = require('ethers');
+
+const [url, chainFile, deal, tdexec, simDir, stateFile, phase] = process.argv.slice(2);
+const chain = JSON.parse(fs.readFileSync(chainFile, 'utf8'));
+const wallet = (i) => new ethers.Wallet(chain.accounts[i].private_key);
+const task = ethers.solidityPackedKeccak256(['bytes32', 'uint256'], [deal, 0]);
+const q0 = `?dealId=${deal}&taskIndex=0`;
+const appDigest = crypto.createHash('sha256').update('app').digest();
+const LABEL = 'tdexec session v1';
+
+let pass = 0, fail = 0;
+function check(what, got, want) {
+  if (got === want) pass++;
+  else { fail++; console.log(`FAIL: ${what}: got ${got}, want ${want}`); }
+}
+async function post(path, body, headers = {}) {
+  const r = await fetch(url + path, { method: 'POST', body: body && JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json', ...headers } });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
+  return [r.status, json];
+}
+
+// A session for task 0, authorized by the pool (account 3) for worker 7.
+async function newSession() {
+  const pool = wallet(3), worker = wallet(7);
+  const enclave = (await (await fetch(`${url}/tee/challenges/${task}${q0}`, { method: 'POST',
+    headers: { Authorization: pool.signMessageSync(ethers.getBytes(ethers.keccak256(task))) } })).text());
+  const h = ethers.solidityPackedKeccak256(['address', 'bytes32', 'address'], [worker.address, task, enclave]);
+  const [st, b] = await post(`/tee/sessions${q0}`, { workerWallet: worker.address, chainTaskId: task,
+    enclaveChallenge: enclave, signature: pool.signMessageSync(ethers.getBytes(h)) },
+  { Authorization: worker.signMessageSync(ethers.getBytes(h)) });
+  if (st !== 200) throw new Error(`session: ${st}`);
+  return { id: b.sessionId, enclave };
+}
+
+function x25519() {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('x25519');
+  return { privateKey, pub: Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url') };
+}
+
+function reportData(nonce, taskId, digest, epk) {
+  return crypto.createHash('sha512').update(Buffer.concat([Buffer.from('tdexec-session-v1'),
+    nonce, ethers.getBytes(taskId), digest, epk])).digest();
+}
+
+// A simulated TD quote with this REPORTDATA; `edit` changes td.json first.
+function quote(rd, edit) {
+  const args = ['quote', 'get', '--provider', 'sim', '--sim-dir', simDir, '--report-data', rd.toString('hex'), '-o', '-'];
+  if (edit) {
+    const td = JSON.parse(fs.readFileSync(`${simDir}/td.json`, 'utf8'));
+    edit(td);
+    fs.writeFileSync(`${simDir}/edited.json`, JSON.stringify(td));
+    args.splice(6, 0, '--measurements', `${simDir}/edited.json`);
+  }
+  return execFileSync(tdexec, args);
+}
+
+async function nonceFor(id) {
+  const [st, b] = await post(`/tdx/sessions/${id}/challenge`);
+  if (st !== 200) throw new Error(`nonce: ${st}`);
+  return Buffer.from(b.nonce, 'hex');
+}
+
+// One attestation attempt; o tweaks one thing.
+async function attest(id, o = {}) {
+  const key = x25519();
+  const nonce = o.nonce || (o.noNonce ? crypto.randomBytes(32) : await nonceFor(id));
+  const digest = o.digest || appDigest;
+  const rd = reportData(nonce, o.task || task, o.rdDigest || digest, key.pub);
+  let q = quote(rd, o.edit);
+  if (o.mutate) { q = Buffer.from(q); q[o.mutate] ^= 1; }
+  const [st, b] = await post(`/tdx/sessions/${id}/attest`, { quote: q.toString('base64'),
+    publicKey: key.pub.toString('hex'), appDigest: digest.toString('hex'),
+    ...(o.eventLog !== undefined ? { eventLog: o.eventLog } : {}) });
+  return { st, b, key };
+}
+
+function open(sealed, key) {
+  const eph = sealed.subarray(0, 32), iv = sealed.subarray(32, 44);
+  const ct = sealed.subarray(44, sealed.length - 16), tag = sealed.subarray(sealed.length - 16);
+  const shared = crypto.diffieHellman({ privateKey: key.privateKey, publicKey: crypto.createPublicKey(
+    { key: { kty: 'OKP', crv: 'X25519', x: eph.toString('base64url') }, format: 'jwk' }) });
+  const k = Buffer.from(crypto.hkdfSync('sha256', shared, Buffer.alloc(0),
+    Buffer.concat([Buffer.from(LABEL), eph, key.pub]), 32));
+  const d = crypto.createDecipheriv('aes-256-gcm', k, iv);
+  d.setAAD(eph);
+  d.setAuthTag(tag);
+  return JSON.parse(Buffer.concat([d.update(ct), d.final()]).toString());
+}
+
+(async () => {
+  if (phase === 'first') {
+    const s = await newSession();
+    check('attest without a nonce', (await attest(s.id, { noNonce: true })).st, 403);
+    check('wrong MRTD', (await attest(s.id, { edit: (td) => { td.MRTD = 'ab'.repeat(48); } })).st, 403);
+    check('a debug TD', (await attest(s.id, { edit: (td) => { td.TDATTRIBUTES = '01' + td.TDATTRIBUTES.slice(2); } })).st, 403);
+    check('a mutated quote', (await attest(s.id, { mutate: 300 })).st, 403);
+    check('a quote for another task', (await attest(s.id, { task: ethers.keccak256('0x02') })).st, 403);
+    const other = crypto.createHash('sha256').update('other app').digest();
+    check('a wrong app digest', (await attest(s.id, { digest: other })).st, 403);
+    check('REPORTDATA over another digest', (await attest(s.id, { rdDigest: other })).st, 403);
+    check('an event log that does not replay to RTMR3',
+      (await attest(s.id, { eventLog: '{"rtmr":3,"digest":"' + 'cd'.repeat(48) + '","event":"x"}\n' })).st, 403);
+    // a nonce is consumed by its first use, even a refused one
+    const n = await nonceFor(s.id);
+    check('first use of a nonce (refused: wrong digest)', (await attest(s.id, { nonce: n, digest: other })).st, 403);
+    check('the same nonce replayed', (await attest(s.id, { nonce: n })).st, 403);
+    check('unknown session', (await post(`/tdx/sessions/${'0'.repeat(32)}/challenge`))[0], 404);
+    check('malformed attest body', (await post(`/tdx/sessions/${s.id}/attest`, { quote: 'x' }))[0], 400);
+    // a nonce issued before a restart of the SMS
+    fs.writeFileSync(stateFile, JSON.stringify({ id: s.id, nonce: (await nonceFor(s.id)).toString('hex') }));
+  } else {
+    const st = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    check('a nonce from before a restart', (await attest(st.id, { nonce: Buffer.from(st.nonce, 'hex') })).st, 403);
+    // the right TD gets its session, sealed to its key
+    const r = await attest(st.id);
+    check('attested release', r.st, 200);
+    if (r.st === 200) {
+      const sess = open(Buffer.from(r.b.session, 'base64'), r.key);
+      const env = sess.services[0].environment;
+      check('session name', sess.name, st.id);
+      check('image', sess.services[0].image_name.startsWith('docker.io/library/app@sha256:'), true);
+      check('fingerprint', sess.services[0].fingerprint, '0x' + appDigest.toString('hex'));
+      check('IEXEC_TASK_ID', env.IEXEC_TASK_ID, task);
+      check('SIGN_WORKER_ADDRESS', env.SIGN_WORKER_ADDRESS, wallet(7).address.toLowerCase());
+      check('IEXEC_APP_DEVELOPER_SECRET', env.IEXEC_APP_DEVELOPER_SECRET, 'dev');
+      check('IEXEC_REQUESTER_SECRET_1', env.IEXEC_REQUESTER_SECRET_1, 't');
+      check('challenge key is the task enclave challenge',
+        new ethers.Wallet(env.SIGN_TEE_CHALLENGE_PRIVATE_KEY).address, (await newSession()).enclave);
+    }
+    // released once per task: another session of the task gets nothing
+    const s2 = await newSession();
+    check('a second release for the task', (await attest(s2.id)).st, 403);
+    check('the released session is gone', (await post(`/tdx/sessions/${st.id}/challenge`))[0], 404);
+  }
+  console.log(`${pass} passed, ${fail} failed`);
+  process.exit(fail ? 1 : 0);
+})().catch((e) => { console.error(e); process.exit(1); });
