@@ -154,17 +154,10 @@ struct deal_info {
 	json_t *params; /* the deal's params, parsed when JSON; may be NULL */
 };
 
-static void lower(char *p)
-{
-	for (; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + 32);
-}
-
 static void set_addr(char out[43], const char *addr)
 {
 	snprintf(out, 43, "%s", addr ? addr : "");
-	lower(out);
+	sms_lower(out);
 }
 
 /* PoCo Boost deals keep no app or dataset: they are in the deal's
@@ -262,9 +255,9 @@ static json_t *session_json(struct sms *s, const char *id, const struct sms_sess
 	json_t *name;
 
 	eth_addr_str(d->app, app);
-	lower(app);
+	sms_lower(app);
 	eth_addr_str(d->dataset, dataset);
-	lower(dataset);
+	sms_lower(dataset);
 	json_object_set_new(env, "IEXEC_TASK_ID", json_string(ss->taskid));
 	json_object_set_new(env, "SIGN_WORKER_ADDRESS", json_string(ss->worker));
 	if (hex_decode_exact(taskid, 32, ss->taskid, "taskid") == 0 &&

@@ -40,6 +40,7 @@ struct sms {
 };
 
 /* sms.c */
+void sms_lower(char *s); /* ASCII, in place */
 void sms_status(struct http_resp *resp, int code, const char *error);
 /* A decoded uint (decimal or 0x string, or integer); 0 when absent. */
 uint64_t sms_jnum(const json_t *v);

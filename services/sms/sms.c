@@ -30,7 +30,7 @@
 
 /* ---------- authorization ---------- */
 
-static void lower(char *s)
+void sms_lower(char *s)
 {
 	for (; *s; s++)
 		*s = (char)tolower((unsigned char)*s);
@@ -124,7 +124,7 @@ static void secret_op(struct sms *s, const struct http_req *r, struct http_resp 
 	int e;
 
 	snprintf(owner, sizeof(owner), "%s", owner_text);
-	lower(owner);
+	sms_lower(owner);
 	if (strcmp(r->method, "HEAD") == 0) {
 		e = sms_store_exists(&s->store, kind, owner, name);
 		sms_status(resp, e < 0 ? 500 : e ? 204 : 404, NULL);
