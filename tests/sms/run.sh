@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The SMS on loopback against a fresh local chain: the secrets API through an
-# independent client (ethers), persistence across a restart, nothing stored
-# in clear, and a master key readable by others refused.
+# independent client (ethers) and through the iExec SDK, enclave challenges,
+# task sessions and attested release to a simulated TD, persistence across a
+# restart, nothing stored in clear, and a master key readable by others
+# refused.
 # Usage: run.sh TDEXEC
 set -u
 T=$1
@@ -20,6 +22,12 @@ app=$("$T" app deploy "${C[@]}" --account 1 --name app --json \
 dataset=$("$T" dataset deploy "${C[@]}" --account 2 --name data --multiaddr ipfs://x --json \
 	--checksum "0x$(printf 'data' | sha256sum | cut -d' ' -f1)" | sed -n 's/.*"address": "\(.*\)".*/\1/p')
 [ -n "$app" ] && [ -n "$dataset" ] && ok || bad "assets"
+# Fresh assets for the iExec SDK's pushes.
+app2=$("$T" app deploy "${C[@]}" --account 1 --name app2 --json \
+	--image "docker.io/library/app2@sha256:$(printf 'app2' | sha256sum | cut -d' ' -f1)" |
+	sed -n 's/.*"address": "\(.*\)".*/\1/p')
+dataset2=$("$T" dataset deploy "${C[@]}" --account 2 --name data2 --multiaddr ipfs://y --json \
+	--checksum "0x$(printf 'data2' | sha256sum | cut -d' ' -f1)" | sed -n 's/.*"address": "\(.*\)".*/\1/p')
 # Two Boost deals on a workerpool of account 3: one TDX, one without a tag.
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json |
 	sed -n 's/.*"address": "\(.*\)".*/\1/p')
@@ -58,6 +66,7 @@ start_sms() {
 start_sms
 [ -s "$W/port" ] && ok || bad "sms did not start: $(cat "$W/sms.log")"
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" push && ok || bad "secrets push"
+node "$HERE/sdk.js" "$URL" "$W/chain/chain.json" "$app2" "$dataset2" && ok || bad "iExec SDK interop"
 node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal" "$W/challenge" first &&
 	ok || bad "enclave challenges"
 node "$HERE/attest.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$T" "$W/td" "$W/attest" first &&
