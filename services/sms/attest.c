@@ -45,6 +45,37 @@ void sms_report_data(const uint8_t nonce[32], const uint8_t taskid[32], const ui
 	SHA512(buf, sizeof(buf), out);
 }
 
+/* What the session is made of, from the deal and its app: facts that never
+ * change once the deal exists, so they are cached by deal id. */
+struct deal_info {
+	char dealid[67];
+	uint8_t app[20], dataset[20];
+	char requester[43], beneficiary[43];
+	char checksum[67]; /* the app's m_appChecksum, 0x hex */
+	char *image;       /* the app's m_appMultiaddr as text; may be NULL */
+	json_t *params;    /* the deal's params, parsed when JSON; may be NULL */
+};
+
+#define DEAL_CACHE 256
+struct deal_cache {
+	struct deal_info e[DEAL_CACHE];
+	size_t next;
+};
+
+static void deal_info_clear(struct deal_info *d)
+{
+	free(d->image);
+	json_decref(d->params);
+	memset(d, 0, sizeof(*d));
+}
+
+static void deal_info_copy(struct deal_info *to, const struct deal_info *from)
+{
+	*to = *from;
+	to->image = from->image ? strdup(from->image) : NULL;
+	to->params = from->params ? json_deep_copy(from->params) : NULL;
+}
+
 int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 {
 	uint8_t *root;
@@ -52,6 +83,8 @@ int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 	int rc;
 
 	pthread_mutex_init(&s->mu, NULL);
+	s->deals = calloc(1, sizeof(struct deal_cache));
+	ENSURE(s->deals, ERR_NOMEM, "out of memory");
 	if (!cfg->collateral) {
 		ENSURE(!cfg->trust_sim_root && !cfg->policy, ERR_INVAL,
 		       "sms: attestation settings need --collateral");
@@ -73,6 +106,10 @@ int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 
 void sms_attest_free(struct sms *s)
 {
+	if (s->deals)
+		for (size_t i = 0; i < DEAL_CACHE; i++)
+			deal_info_clear(&s->deals->e[i]);
+	free(s->deals);
 	tdx_verifier_free(s->verifier);
 	tdx_collateral_free(s->collateral);
 	tdx_policy_free(s->policy);
@@ -147,13 +184,6 @@ static int take_nonce(struct sms *s, const char *id, uint8_t nonce[32])
 	return found ? 0 : err_set(ERR_VERIFY, "no live nonce for the session");
 }
 
-/* What the session is made of, from the deal. */
-struct deal_info {
-	uint8_t app[20], dataset[20];
-	char requester[43], beneficiary[43];
-	json_t *params; /* the deal's params, parsed when JSON; may be NULL */
-};
-
 static void set_addr(char out[43], const char *addr)
 {
 	snprintf(out, 43, "%s", addr ? addr : "");
@@ -203,13 +233,34 @@ static int boost_notice(struct sms *s, const uint8_t dealid[32], struct deal_inf
 	return rc;
 }
 
-static int deal_lookup(struct sms *s, const char *dealid_hex, struct deal_info *d)
+static int app_facts(struct sms *s, struct deal_info *d)
+{
+	json_t *v = sms_contract_view(s, d->app, "m_appChecksum()", "bytes32");
+	uint8_t *b;
+	size_t n;
+	const char *h;
+
+	ENSURE(v && json_is_string(v), ERR_IO, "app checksum: %s", err_msg());
+	snprintf(d->checksum, sizeof(d->checksum), "%s", json_string_value(v));
+	json_decref(v);
+	v = sms_contract_view(s, d->app, "m_appMultiaddr()", "bytes");
+	h = json_string_value(v);
+	if (h && strlen(h) > 2 && hex_decode_alloc(h + 2, strlen(h) - 2, &b, &n) == 0) {
+		d->image = strndup((const char *)b, n);
+		free(b);
+	}
+	json_decref(v);
+	return 0;
+}
+
+static int deal_chain(struct sms *s, const char *dealid_hex, struct deal_info *d)
 {
 	uint8_t dealid[32], zero[20] = {0};
 	json_t *v;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
+	snprintf(d->dealid, sizeof(d->dealid), "%s", dealid_hex);
 	GUARD(hex_decode_exact(dealid, 32, dealid_hex, "dealid"));
 	GUARD(poco_view(s->chain, "viewDeal", dealid, &v));
 	rc = eth_addr_parse(
@@ -222,13 +273,41 @@ static int deal_lookup(struct sms *s, const char *dealid_hex, struct deal_info *
 		set_addr(d->beneficiary, json_string_value(json_object_get(v, "beneficiary")));
 		d->params = json_loads(json_string_value(json_object_get(v, "params")), 0, NULL);
 		json_decref(v);
-		return rc;
+		return rc < 0 ? rc : app_facts(s, d);
 	}
 	json_decref(v);
 	GUARD(poco_view(s->chain, "viewDealBoost", dealid, &v));
 	set_addr(d->requester, json_string_value(json_object_get(v, "requester")));
 	json_decref(v);
-	return boost_notice(s, dealid, d);
+	GUARD(boost_notice(s, dealid, d));
+	return app_facts(s, d);
+}
+
+/* The deal's facts from the cache, or from the chain (then cached). */
+static int deal_lookup(struct sms *s, const char *dealid_hex, struct deal_info *d)
+{
+	struct deal_cache *c = s->deals;
+	struct deal_info fresh;
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < DEAL_CACHE; i++)
+		if (strcmp(c->e[i].dealid, dealid_hex) == 0) {
+			deal_info_copy(d, &c->e[i]);
+			pthread_mutex_unlock(&s->mu);
+			return 0;
+		}
+	pthread_mutex_unlock(&s->mu);
+	if (deal_chain(s, dealid_hex, &fresh) < 0) {
+		deal_info_clear(&fresh);
+		return -1;
+	}
+	deal_info_copy(d, &fresh);
+	pthread_mutex_lock(&s->mu);
+	deal_info_clear(&c->e[c->next]);
+	c->e[c->next] = fresh;
+	c->next = (c->next + 1) % DEAL_CACHE;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
 }
 
 /* Put the stored secret (if any) into env under `var`. */
@@ -314,11 +393,11 @@ static int parse_attest(const struct http_req *r, json_t **body, struct attest_r
 /* The decision: 0 and the reason empty, or the refusal's reason. */
 static int decide(struct sms *s, const char *id, const struct sms_session *ss,
 		  const struct attest_req *a, struct tdx_quote **qout, struct tdx_verdict *v,
-		  struct deal_info *d, char **image)
+		  struct deal_info *d)
 {
 	uint8_t nonce[32], taskid[32], want[64];
 	struct tdx_quote *q;
-	json_t *mism, *sum, *addr;
+	json_t *mism;
 	char digest_hex[67] = "0x";
 
 	GUARD(take_nonce(s, id, nonce));
@@ -334,30 +413,15 @@ static int decide(struct sms *s, const char *id, const struct sms_session *ss,
 	ENSURE(CRYPTO_memcmp(want, q->body.report_data, 64) == 0, ERR_VERIFY,
 	       "REPORTDATA does not bind this nonce, task, app digest and key");
 	GUARD(deal_lookup(s, ss->dealid, d));
-	sum = sms_contract_view(s, d->app, "m_appChecksum()", "bytes32");
-	ENSURE(sum, ERR_IO, "app checksum: %s", err_msg());
 	hex_encode(digest_hex + 2, a->digest, 32);
-	rc = strcasecmp(json_string_value(sum), digest_hex) == 0;
-	json_decref(sum);
-	ENSURE(rc, ERR_VERIFY, "app digest %s is not the app's checksum", digest_hex);
+	ENSURE(strcasecmp(d->checksum, digest_hex) == 0, ERR_VERIFY,
+	       "app digest %s is not the app's checksum", digest_hex);
 	if (a->event_log) {
 		struct tdx_rtmr_replay rp;
 		tdx_replay_init(&rp);
 		GUARD(tdx_replay_jsonl(&rp, a->event_log, strlen(a->event_log)));
 		ENSURE((rp.touched & 8) && memcmp(rp.rtmr[3], q->body.rtmr[3], 48) == 0, ERR_VERIFY,
 		       "the event log does not replay to RTMR3");
-	}
-	addr = sms_contract_view(s, d->app, "m_appMultiaddr()", "bytes");
-	*image = NULL;
-	if (addr) {
-		uint8_t *b;
-		size_t n;
-		const char *h = json_string_value(addr);
-		if (h && hex_decode_alloc(h + 2, strlen(h) - 2, &b, &n) == 0) {
-			*image = strndup((const char *)b, n);
-			free(b);
-		}
-		json_decref(addr);
 	}
 	return 0;
 }
@@ -378,7 +442,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	struct tdx_verdict v;
 	struct deal_info d;
 	json_t *body = NULL, *sess = NULL;
-	char *image = NULL, *text = NULL, *b64;
+	char *text = NULL, *b64;
 	uint8_t *sealed = NULL, qhash[32];
 	size_t sealed_len;
 	char digest_hex[67] = "0x", qh[65], m[5][97];
@@ -395,14 +459,14 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	}
 	if (live_session(s, id, &ss, resp) < 0)
 		goto out;
-	if (decide(s, id, &ss, &a, &q, &v, &d, &image) < 0) {
+	if (decide(s, id, &ss, &a, &q, &v, &d) < 0) {
 		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
 			 v.reason[0] ? v.reason : err_msg());
 		sms_status(resp, 403, "attestation refused");
 		goto out;
 	}
 	hex_encode(digest_hex + 2, a.digest, 32);
-	sess = session_json(s, id, &ss, &d, image ? image : "", digest_hex);
+	sess = session_json(s, id, &ss, &d, d.image ? d.image : "", digest_hex);
 	text = sess ? json_dumps(sess, JSON_COMPACT) : NULL;
 	if (!text || seal_to(a.epk, SMS_SESSION_LABEL, (const uint8_t *)text, strlen(text),
 			     &sealed, &sealed_len) < 0) {
@@ -433,10 +497,9 @@ out:
 		free(text);
 	}
 	json_decref(sess);
-	json_decref(d.params);
+	deal_info_clear(&d);
 	json_decref(body);
 	tdx_quote_free(q);
 	free(a.quote);
 	free(sealed);
-	free(image);
 }

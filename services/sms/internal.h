@@ -34,6 +34,7 @@ struct sms {
 	struct tdx_verifier *verifier;
 	struct tdx_collateral *collateral;
 	struct tdx_policy *policy;
+	struct deal_cache *deals; /* immutable deal and app facts */
 	/* single-use nonces live in memory only: a restart voids them */
 	pthread_mutex_t mu;
 	struct sms_nonce nonces[SMS_NONCE_SLOTS];
