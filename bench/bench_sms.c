@@ -33,13 +33,6 @@ struct job {
 	int done, failed;
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void value_of(int i, char *v, size_t cap)
 {
 	snprintf(v, cap, "value-%08d-%s", i, "0123456789abcdef0123456789abcdef0123456789abcdef");
@@ -60,9 +53,9 @@ static void *client(void *arg)
 	long code;
 
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-	for (int i = j->from; i < j->to && now_s() < j->deadline; i++) {
+	for (int i = j->from; i < j->to && bench_now() < j->deadline; i++) {
 		struct curl_slist *h = NULL;
-		double t0 = now_s();
+		double t0 = bench_now();
 		snprintf(url, sizeof(url),
 			 "http://127.0.0.1:%d/secrets/web2?ownerAddress=%s&secretName=s%d", j->port,
 			 j->owner, i);
@@ -82,16 +75,10 @@ static void *client(void *arg)
 			j->failed++;
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 		curl_slist_free_all(h);
-		j->lat[j->done++] = now_s() - t0;
+		j->lat[j->done++] = bench_now() - t0;
 	}
 	curl_easy_cleanup(c);
 	return NULL;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 /* One phase from CLIENTS threads; prints rate and latency, returns rate. */
@@ -100,7 +87,7 @@ static double phase(const char *what, int port, int head, int count, const char 
 {
 	struct job jobs[CLIENTS];
 	pthread_t th[CLIENTS];
-	double *all = malloc(sizeof(double) * (size_t)count), t0 = now_s(), t;
+	double *all = malloc(sizeof(double) * (size_t)count), t0 = bench_now(), t;
 	int n = 0, failed = 0;
 
 	for (int k = 0; k < CLIENTS; k++) {
@@ -111,7 +98,7 @@ static double phase(const char *what, int port, int head, int count, const char 
 	}
 	for (int k = 0; k < CLIENTS; k++)
 		pthread_join(th[k], NULL);
-	t = now_s() - t0;
+	t = bench_now() - t0;
 	for (int k = 0; k < CLIENTS; k++) {
 		memmove(all + n, jobs[k].lat, sizeof(double) * (size_t)jobs[k].done);
 		n += jobs[k].done;
@@ -121,9 +108,8 @@ static double phase(const char *what, int port, int head, int count, const char 
 		fprintf(stderr, "bench_sms: %s: %d of %d requests failed\n", what, failed, n);
 		exit(1);
 	}
-	qsort(all, (size_t)n, sizeof(double), cmp);
 	printf("  %-34s %8.0f /s   p50 %6.2f ms   p99 %6.2f ms   (%d requests)\n", what, n / t,
-	       all[n / 2] * 1e3, all[n * 99 / 100] * 1e3, n);
+	       bench_quantile(all, n, 0.5) * 1e3, bench_quantile(all, n, 0.99) * 1e3, n);
 	free(all);
 	return n / t;
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static double now_s(void)
+double bench_now(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -21,13 +21,13 @@ double bench_rate(double secs, int (*fn)(void *), void *arg)
 	for (int i = 0; i < 3; i++)
 		if (fn(arg) < 0)
 			goto fail;
-	t0 = now_s();
+	t0 = bench_now();
 	for (;;) {
 		for (long i = 0; i < batch; i++)
 			if (fn(arg) < 0)
 				goto fail;
 		n += batch;
-		t = now_s() - t0;
+		t = bench_now() - t0;
 		if (t >= secs)
 			return (double)n / t;
 		if (t < secs / 20)
@@ -36,4 +36,19 @@ double bench_rate(double secs, int (*fn)(void *), void *arg)
 fail:
 	fprintf(stderr, "bench: %s\n", err_msg());
 	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double bench_quantile(double *lat, int n, double q)
+{
+	int i = (int)(q * n);
+	if (n <= 0)
+		return 0;
+	qsort(lat, (size_t)n, sizeof(double), cmp_double);
+	return lat[i < n ? i : n - 1];
 }

@@ -6,4 +6,9 @@
  * and return calls per second; exits with the error if a call fails. */
 double bench_rate(double secs, int (*fn)(void *), void *arg);
 
+/* Monotonic seconds. */
+double bench_now(void);
+/* Sort n latencies (seconds) and return the q-quantile (0..1). */
+double bench_quantile(double *lat, int n, double q);
+
 #endif

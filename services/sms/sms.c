@@ -9,7 +9,6 @@
 #include "net/server.h"
 #include "poco/market.h"
 #include "store.h"
-#include "store/db.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -345,15 +344,9 @@ out:
  * deadline, so that expired ones are found without decrypting. */
 static void purge_challenges(struct sms *s)
 {
-	sqlite3_stmt *st;
-	if (db_prepare(s->store.db,
-		       "DELETE FROM secrets WHERE kind='challenge' AND CAST(name AS INTEGER) < ?",
-		       &st) < 0)
-		return;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-	if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(s->store.db) > 0)
-		log_info("sms.challenge", "purged=%d", sqlite3_changes(s->store.db));
-	sqlite3_finalize(st);
+	int n = sms_store_purge_challenges(&s->store, (long)time(NULL));
+	if (n > 0)
+		log_info("sms.challenge", "purged=%d", n);
 }
 
 /* Look the task up for a handler: on refusal, answer and return -1. */

@@ -8,6 +8,7 @@
 #include "util/log.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -90,7 +91,7 @@ static void aad_of(char *out, size_t cap, const char *kind, const char *owner, c
 	snprintf(out, cap, "tdexec-sms-secret/v1|%s|%s|%s", kind, owner, name);
 }
 
-int sms_store_exists(struct sms_store *s, const char *kind, const char *owner, const char *name)
+static int store_exists(struct sms_store *s, const char *kind, const char *owner, const char *name)
 {
 	sqlite3_stmt *st;
 	int found;
@@ -104,7 +105,7 @@ int sms_store_exists(struct sms_store *s, const char *kind, const char *owner, c
 	return found;
 }
 
-int sms_store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
+static int store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
 		  const uint8_t *value, size_t len, int update)
 {
 	uint8_t nonce[AEAD_NONCE], *ct = malloc(len + AEAD_TAG);
@@ -146,8 +147,13 @@ out:
 
 int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path)
 {
+	pthread_mutexattr_t a;
 	int rc;
 	memset(st, 0, sizeof(*st));
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&st->mu, &a);
+	pthread_mutexattr_destroy(&a);
 	GUARD(load_master(master_key_path, st->master));
 	rc = db_open(db_path, migrations, &st->db);
 	if (rc < 0)
@@ -160,9 +166,10 @@ void sms_store_close(struct sms_store *st)
 	db_close(st->db);
 	st->db = NULL;
 	OPENSSL_cleanse(st->master, sizeof(st->master));
+	pthread_mutex_destroy(&st->mu);
 }
 
-int sms_store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
+static int store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
 		  uint8_t **value, size_t *len)
 {
 	sqlite3_stmt *st;
@@ -206,7 +213,7 @@ out:
 	return rc;
 }
 
-int sms_store_check(struct sms_store *s, long *total, long *bad)
+static int store_check(struct sms_store *s, long *total, long *bad)
 {
 	sqlite3_stmt *st;
 	const unsigned char *txt;
@@ -231,7 +238,7 @@ int sms_store_check(struct sms_store *s, long *total, long *bad)
 		const char *owner = (const char *)sqlite3_column_text(st, 1);
 		const char *name = (const char *)sqlite3_column_text(st, 2);
 		(*total)++;
-		if (sms_store_get(s, kind, owner, name, &v, &n) < 0) {
+		if (store_get(s, kind, owner, name, &v, &n) < 0) {
 			(*bad)++;
 			log_error("sms.check", "kind=%s owner=%s name=\"%s\" error=\"%s\"", kind,
 				  owner, name, err_msg());
@@ -246,7 +253,7 @@ int sms_store_check(struct sms_store *s, long *total, long *bad)
 	return 0;
 }
 
-int sms_store_session_add(struct sms_store *s, const char *id, const char *taskid,
+static int store_session_add(struct sms_store *s, const char *id, const char *taskid,
 			  const char *worker, const uint8_t dealid[32], uint64_t idx,
 			  uint64_t deadline)
 {
@@ -272,7 +279,7 @@ int sms_store_session_add(struct sms_store *s, const char *id, const char *taski
 	return rc;
 }
 
-int sms_store_session_get(struct sms_store *s, const char *id, struct sms_session *out)
+static int store_session_get(struct sms_store *s, const char *id, struct sms_session *out)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -300,7 +307,7 @@ int sms_store_session_get(struct sms_store *s, const char *id, struct sms_sessio
 	return rc;
 }
 
-int sms_store_session_release(struct sms_store *s, const char *id, const char *const audit[10],
+static int store_session_release(struct sms_store *s, const char *id, const char *const audit[10],
 			      int simulated)
 {
 	sqlite3_stmt *st = NULL;
@@ -334,5 +341,98 @@ out:
 	sqlite3_finalize(st);
 	if (db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK") < 0 && rc == 0)
 		rc = -1;
+	return rc;
+}
+
+static int store_purge_challenges(struct sms_store *s, long now)
+{
+	sqlite3_stmt *st;
+	int rc;
+	GUARD(db_prepare(s->db,
+			 "DELETE FROM secrets WHERE kind='challenge' AND CAST(name AS INTEGER) < ?",
+			 &st));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->db)
+					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---------- the public functions: one connection, one writer at a time ---------- */
+
+int sms_store_exists(struct sms_store *s, const char *kind, const char *owner, const char *name)
+{
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = store_exists(s, kind, owner, name);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sms_store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
+		  const uint8_t *value, size_t len, int update)
+{
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = store_put(s, kind, owner, name, value, len, update);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sms_store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
+		  uint8_t **value, size_t *len)
+{
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = store_get(s, kind, owner, name, value, len);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sms_store_check(struct sms_store *s, long *total, long *bad)
+{
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = store_check(s, total, bad);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sms_store_session_add(struct sms_store *s, const char *id, const char *taskid,
+			  const char *worker, const uint8_t dealid[32], uint64_t idx,
+			  uint64_t deadline)
+{
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = store_session_add(s, id, taskid, worker, dealid, idx, deadline);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sms_store_session_get(struct sms_store *s, const char *id, struct sms_session *out)
+{
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = store_session_get(s, id, out);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sms_store_session_release(struct sms_store *s, const char *id, const char *const audit[10],
+			      int simulated)
+{
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = store_session_release(s, id, audit, simulated);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sms_store_purge_challenges(struct sms_store *s, long now)
+{
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = store_purge_challenges(s, now);
+	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

@@ -5,13 +5,17 @@
 #ifndef TDEXEC_SMS_STORE_H
 #define TDEXEC_SMS_STORE_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* Thread-safe: the functions below take the store's lock, so the one
+ * SQLite connection never interleaves two callers' transactions. */
 struct sms_store {
 	sqlite3 *db;
 	uint8_t master[32];
+	pthread_mutex_t mu; /* recursive */
 };
 
 /* Load (or create, 0600) the master key and open the database. */
@@ -43,6 +47,9 @@ int sms_store_session_get(struct sms_store *st, const char *id, struct sms_sessi
  * session or another of its task was released already. */
 int sms_store_session_release(struct sms_store *st, const char *id, const char *const audit[10],
 			      int simulated);
+
+/* Delete the challenges whose final deadline is before now; how many. */
+int sms_store_purge_challenges(struct sms_store *st, long now);
 
 /* Offline check: SQLite's integrity_check, then every record must
  * authenticate under the master key.  *total and *bad count records; a

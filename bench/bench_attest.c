@@ -1,0 +1,322 @@
+/* bench_attest — attested session releases by the SMS on loopback.
+ *
+ * Set-up (not timed): an SMS in this process on the given chain, trusting
+ * the simulated TD's root; for each task of a PoCo Boost deal, its enclave
+ * challenge and a session for worker account 7, authorized by the
+ * workerpool owner (account 3).  Timed: 2 client threads, each acting as
+ * TDs: nonce, a simulated quote binding it, attest, check the 200.  The
+ * peer is the bare quote verification (cached verifier, 1 thread) that
+ * every release includes.
+ * Usage: bench_attest CHAIN_JSON SIM_DIR DEALID COUNT */
+#include "../services/sms/sms.h"
+#include "crypto/aead.h"
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "crypto/p256.h"
+#include "eth/addr.h"
+#include "poco/market.h"
+#include "tdx/collateral.h"
+#include "tdx/sim.h"
+#include "tdx/verify.h"
+#include "util/bytes.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "benchutil.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CLIENTS 2
+
+static char base[64];
+
+static size_t collect(char *p, size_t a, size_t b, void *u)
+{
+	wbuf_put(u, p, a * b);
+	return a * b;
+}
+
+/* POST body (may be NULL) with an optional Authorization; the status, and
+ * the answer's body NUL-terminated in out. */
+static long post(CURL *c, const char *path, const char *body, const char *auth, struct wbuf *out)
+{
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	char url[512], hdr[160];
+	long code = 0;
+
+	out->len = 0;
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	if (auth) {
+		snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
+		h = curl_slist_append(h, hdr);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	wbuf_u8(out, 0);
+	curl_slist_free_all(h);
+	return code;
+}
+
+static void sig_hex(const uint8_t priv[32], const uint8_t h[32], char out[133])
+{
+	uint8_t sig[65];
+	eip191_sign32(priv, h, sig);
+	out[0] = '0';
+	out[1] = 'x';
+	hex_encode(out + 2, sig, 65);
+}
+
+struct task {
+	uint8_t id[32];
+	char session[33];
+};
+
+/* The enclave challenge and a session for task i. */
+static int prepare(CURL *c, const char *deal_hex, const uint8_t dealid[32], uint64_t i,
+		   const uint8_t pool[32], const uint8_t worker[32], struct task *t)
+{
+	uint8_t h[32], buf[72], waddr[20], enclave[20];
+	char path[256], tid[67] = "0x", auth[133], psig[133], wa[43];
+	struct wbuf out;
+	json_t *j;
+	char *body;
+	long st;
+
+	wbuf_init(&out);
+	poco_task_id(dealid, i, t->id);
+	hex_encode(tid + 2, t->id, 32);
+	keccak256(t->id, 32, h);
+	sig_hex(pool, h, auth);
+	snprintf(path, sizeof(path), "/tee/challenges/%s?dealId=%s&taskIndex=%llu", tid, deal_hex,
+		 (unsigned long long)i);
+	st = post(c, path, NULL, auth, &out);
+	if (st != 200 || eth_addr_parse((char *)out.buf, enclave) < 0) {
+		fprintf(stderr, "bench_attest: challenge %llu: %ld %s\n", (unsigned long long)i, st,
+			out.buf);
+		return -1;
+	}
+	k1_address(worker, waddr);
+	eth_addr_str(waddr, wa);
+	memcpy(buf, waddr, 20);
+	memcpy(buf + 20, t->id, 32);
+	memcpy(buf + 52, enclave, 20);
+	keccak256(buf, sizeof(buf), h);
+	sig_hex(pool, h, psig);
+	sig_hex(worker, h, auth);
+	body = json_dumps(json_pack("{s:s,s:s,s:s,s:s}", "workerWallet", wa, "chainTaskId", tid,
+				    "enclaveChallenge", (char *)out.buf, "signature", psig),
+			  JSON_COMPACT);
+	snprintf(path, sizeof(path), "/tee/sessions?dealId=%s&taskIndex=%llu", deal_hex,
+		 (unsigned long long)i);
+	st = post(c, path, body, auth, &out);
+	free(body);
+	j = st == 200 ? json_loads((char *)out.buf, 0, NULL) : NULL;
+	if (!j || !json_string_value(json_object_get(j, "sessionId"))) {
+		fprintf(stderr, "bench_attest: session %llu: %ld %s\n", (unsigned long long)i, st,
+			out.buf);
+		json_decref(j);
+		wbuf_free(&out);
+		return -1;
+	}
+	snprintf(t->session, sizeof(t->session), "%s",
+		 json_string_value(json_object_get(j, "sessionId")));
+	json_decref(j);
+	wbuf_free(&out);
+	return 0;
+}
+
+struct job {
+	struct task *tasks;
+	int from, to, done, failed;
+	const char *sim_dir;
+	uint8_t digest[32];
+	double *lat; /* nonce + attest round trips, seconds */
+};
+
+static void *client(void *arg)
+{
+	struct job *j = arg;
+	CURL *c = curl_easy_init();
+	struct tdx_sim *sim;
+	struct wbuf out;
+
+	wbuf_init(&out);
+	if (tdx_sim_load(j->sim_dir, NULL, &sim) < 0) {
+		j->failed = j->to - j->from;
+		return NULL;
+	}
+	for (int i = j->from; i < j->to; i++) {
+		uint8_t nonce[32], rd[64], priv[32], pub[32], *q;
+		size_t qlen;
+		char path[128], pk[65], dg[65], *b64, *body;
+		json_t *r;
+		double t0 = bench_now(), t1, t2;
+
+		snprintf(path, sizeof(path), "/tdx/sessions/%s/challenge", j->tasks[i].session);
+		if (post(c, path, NULL, NULL, &out) != 200 ||
+		    !(r = json_loads((char *)out.buf, 0, NULL)) ||
+		    hex_decode_exact(nonce, 32, json_string_value(json_object_get(r, "nonce")),
+				     "nonce") < 0) {
+			j->failed++;
+			continue;
+		}
+		json_decref(r);
+		t1 = bench_now();
+		/* the TD's side: a key, REPORTDATA, a quote (not timed) */
+		x25519_keygen(priv, pub);
+		sms_report_data(nonce, j->tasks[i].id, j->digest, pub, rd);
+		if (tdx_sim_quote(sim, rd, &q, &qlen) < 0) {
+			j->failed++;
+			continue;
+		}
+		b64 = base64_encode(q, qlen);
+		free(q);
+		hex_encode(pk, pub, 32);
+		hex_encode(dg, j->digest, 32);
+		body = json_dumps(json_pack("{s:s,s:s,s:s}", "quote", b64, "publicKey", pk,
+					    "appDigest", dg),
+				  JSON_COMPACT);
+		free(b64);
+		t2 = bench_now();
+		snprintf(path, sizeof(path), "/tdx/sessions/%s/attest", j->tasks[i].session);
+		if (post(c, path, body, NULL, &out) != 200)
+			j->failed++;
+		free(body);
+		j->lat[j->done++] = (t1 - t0) + (bench_now() - t2);
+	}
+	tdx_sim_free(sim);
+	wbuf_free(&out);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+struct verify_ctx {
+	struct tdx_verifier *v;
+	struct tdx_collateral *col;
+	uint8_t *q;
+	size_t len;
+};
+
+static int op_verify(void *p)
+{
+	struct verify_ctx *c = p;
+	struct tdx_verdict v;
+	return tdx_verify(c->v, c->q, c->len, c->col, time(NULL), &v);
+}
+
+int main(int argc, char **argv)
+{
+	char dir[] = "/tmp/bench-attest-XXXXXX", db[64], key[64], col[512], root[512], deal_hex[67];
+	uint8_t dealid[32], pool[32], worker[32], *rootpem, rd[64] = {0};
+	size_t rootlen;
+	struct poco_chain *chain;
+	struct sms *s;
+	struct task *tasks;
+	struct job jobs[CLIENTS];
+	pthread_t th[CLIENTS];
+	struct verify_ctx vc;
+	struct tdx_sim *sim;
+	double t0, t, peer, *lat;
+	int count, n = 0, failed = 0;
+
+	if (argc != 5 || hex_decode_exact(dealid, 32, argv[3], "DEALID") < 0 ||
+	    (count = atoi(argv[4])) <= 0) {
+		fprintf(stderr, "usage: bench_attest CHAIN_JSON SIM_DIR DEALID COUNT\n");
+		return 2;
+	}
+	log_set_level(getenv("BENCH_LOG") ? LOG_INFO : LOG_ERROR);
+	snprintf(deal_hex, sizeof(deal_hex), "0x%s", argv[3] + (argv[3][1] == 'x' ? 2 : 0));
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(db, sizeof(db), "%s/sms.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	snprintf(col, sizeof(col), "%s/collateral/collateral.json", argv[2]);
+	snprintf(root, sizeof(root), "%s/root_ca.pem", argv[2]);
+	if (poco_chain_load(argv[1], &chain) < 0 || poco_chain_account(chain, 3, pool) < 0 ||
+	    poco_chain_account(chain, 7, worker) < 0)
+		goto fail;
+	struct sms_config cfg = {"127.0.0.1", 0, 2, db, key, argv[1], NULL, NULL, col, root, NULL};
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (sms_start(&cfg, &s) < 0)
+		goto fail;
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", sms_port(s));
+
+	tasks = calloc((size_t)count, sizeof(*tasks));
+	lat = calloc((size_t)count, sizeof(double));
+	CURL *c = curl_easy_init();
+	for (int i = 0; i < count; i++)
+		if (prepare(c, deal_hex, dealid, (uint64_t)i, pool, worker, &tasks[i]) < 0)
+			return 1;
+	curl_easy_cleanup(c);
+
+	t0 = bench_now();
+	for (int k = 0; k < CLIENTS; k++) {
+		jobs[k] = (struct job){tasks, count * k / CLIENTS, count * (k + 1) / CLIENTS, 0, 0,
+				       argv[2], {0}, lat + count * k / CLIENTS};
+		/* the app's checksum: bench/run deploys it with sha256("bench-app") */
+		sha256_parts(jobs[k].digest, 1, "bench-app", (size_t)9);
+		pthread_create(&th[k], NULL, client, &jobs[k]);
+	}
+	for (int k = 0; k < CLIENTS; k++)
+		pthread_join(th[k], NULL);
+	t = bench_now() - t0;
+	for (int k = 0; k < CLIENTS; k++) {
+		memmove(lat + n, jobs[k].lat, sizeof(double) * (size_t)jobs[k].done);
+		n += jobs[k].done;
+		failed += jobs[k].failed;
+	}
+	sms_stop(s);
+	if (failed || n == 0) {
+		fprintf(stderr, "bench_attest: %d of %d releases failed\n", failed, count);
+		return 1;
+	}
+
+	/* the peer: verifying one such quote, cached, on one thread */
+	if (file_read(root, 1 << 20, &rootpem, &rootlen) < 0 ||
+	    tdx_verifier_new_root(rootpem, rootlen, 1, &vc.v) < 0 ||
+	    tdx_collateral_load(col, &vc.col) < 0 || tdx_sim_load(argv[2], NULL, &sim) < 0 ||
+	    tdx_sim_quote(sim, rd, &vc.q, &vc.len) < 0)
+		goto fail;
+	peer = bench_rate(2, op_verify, &vc);
+	printf("bench_attest: %d attested session releases, %d clients, loopback, SQLite "
+	       "synchronous=FULL\n",
+	       n, CLIENTS);
+	printf("  %-34s %8.0f /s   p50 %6.2f ms   p99 %6.2f ms   (nonce + attest round trips; "
+	       "the TD's quote not timed)\n",
+	       "attested release", n / t, bench_quantile(lat, n, 0.5) * 1e3,
+	       bench_quantile(lat, n, 0.99) * 1e3);
+	printf("  %-34s %8.0f /s   (cached verifier, 1 thread)\n", "peer: bare quote verification",
+	       peer);
+	printf("  ratio release / verification: %.2f\n", n / t / peer);
+	free(rootpem);
+	free(vc.q);
+	tdx_sim_free(sim);
+	tdx_verifier_free(vc.v);
+	tdx_collateral_free(vc.col);
+	poco_chain_free(chain);
+	free(tasks);
+	free(lat);
+	static const char *const files[] = {"sms.db", "sms.db-wal", "sms.db-shm", "master.key"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char p[96];
+		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+	return 0;
+fail:
+	fprintf(stderr, "bench_attest: %s\n", err_msg());
+	return 1;
+}
