@@ -48,6 +48,7 @@ static size_t collect(char *p, size_t a, size_t b, void *u)
 static long post(CURL *c, const char *path, const char *body, const char *auth, struct wbuf *out)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
 	char url[512], hdr[160];
 	long code = 0;
 
