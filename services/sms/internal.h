@@ -30,6 +30,7 @@ struct sms {
 	struct poco_chain *chain;
 	struct http_server *http;
 	char public_url[256]; /* base of secretProvisioningUrl */
+	long purged;          /* when expired challenges were last purged */
 	/* attested provisioning; verifier NULL = not configured */
 	struct tdx_verifier *verifier;
 	struct tdx_collateral *collateral;

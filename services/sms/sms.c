@@ -341,10 +341,16 @@ out:
 }
 
 /* Challenges are stored as kind "challenge", owner = task id, name = final
- * deadline, so that expired ones are found without decrypting. */
+ * deadline, so that expired ones are found without decrypting.  Purged at
+ * most once a minute: the purge is a write, not to be paid per request. */
 static void purge_challenges(struct sms *s)
 {
-	int n = sms_store_purge_challenges(&s->store, (long)time(NULL));
+	long now = (long)time(NULL), last = __atomic_load_n(&s->purged, __ATOMIC_RELAXED);
+	if (now - last < 60 ||
+	    !__atomic_compare_exchange_n(&s->purged, &last, now, 0, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED))
+		return;
+	int n = sms_store_purge_challenges(&s->store, now);
 	if (n > 0)
 		log_info("sms.challenge", "purged=%d", n);
 }
