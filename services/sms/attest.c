@@ -209,8 +209,8 @@ static int boost_notice(struct sms *s, const uint8_t dealid[32], struct deal_inf
 			   &logs));
 	json_array_foreach(logs, i, lg) {
 		const char *hex = json_string_value(json_object_get(lg, "data"));
-		if (!hex || hex_decode_alloc(hex + (hex[0] == '0' && hex[1] == 'x' ? 2 : 0),
-					     strlen(hex) - 2, &data, &len) < 0)
+		size_t skip = hex && hex[0] == '0' && hex[1] == 'x' ? 2 : 0;
+		if (!hex || hex_decode_alloc(hex + skip, strlen(hex) - skip, &data, &len) < 0)
 			continue;
 		rc = abi_decode_str("(bytes32,address,address,uint256,bytes32,string,address)", data,
 				    len, &v);
