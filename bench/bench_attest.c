@@ -248,7 +248,7 @@ int main(int argc, char **argv)
 	if (poco_chain_load(argv[1], &chain) < 0 || poco_chain_account(chain, 3, pool) < 0 ||
 	    poco_chain_account(chain, 7, worker) < 0)
 		goto fail;
-	struct sms_config cfg = {"127.0.0.1", 0, 2, db, key, argv[1], NULL, NULL, col, root, NULL};
+	struct sms_config cfg = {"127.0.0.1", 0, 2, db, key, argv[1], NULL, NULL, NULL, NULL, col, root, NULL};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (sms_start(&cfg, &s) < 0)
 		goto fail;

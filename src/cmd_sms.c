@@ -18,7 +18,7 @@ static const char sms_usage[] =
 	"Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
 	"                  [--db FILE] [--master-key FILE] [--chain FILE] [--port-file FILE]\n"
 	"                  [--public-url URL] [--collateral PATH [--policy FILE]\n"
-	"                  [--trust-sim-root FILE]]\n"
+	"                  [--trust-sim-root FILE]] [--tls-cert FILE --tls-key FILE]\n"
 	"\n"
 	"Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
 	"127.0.0.1:13300).  Secrets are encrypted at rest with AES-256-GCM under the\n"
@@ -27,7 +27,9 @@ static const char sms_usage[] =
 	"\n"
 	"  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
 	"                    master_key, chain, public_url, collateral, policy,\n"
-	"                    trust_sim_root (flags override it)\n"
+	"                    trust_sim_root, tls_cert, tls_key (flags override it)\n"
+	"  --tls-cert FILE   serve HTTPS with this PEM certificate chain ...\n"
+	"  --tls-key FILE    ... and this PEM private key\n"
 	"  --public-url URL  the base workers reach this SMS at, for the session\n"
 	"                    provisioning URLs (default http://ADDR:PORT)\n"
 	"  --collateral PATH DCAP collateral (dcap-qvl JSON or PCS directory) for\n"
@@ -98,9 +100,11 @@ int cmd_sms(int argc, char **argv)
 		{"collateral", required_argument, NULL, 'L'},
 		{"trust-sim-root", required_argument, NULL, 'S'},
 		{"policy", required_argument, NULL, 'Y'},
+		{"tls-cert", required_argument, NULL, 'E'},
+		{"tls-key", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
-	struct sms_config cfg = {"127.0.0.1", 13300, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	struct sms_config cfg = {"127.0.0.1", 13300, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 	json_t *conf = NULL;
 	struct sms *s;
 	sigset_t set;
@@ -129,6 +133,8 @@ int cmd_sms(int argc, char **argv)
 			cfg.collateral = json_string_value(json_object_get(conf, "collateral"));
 			cfg.trust_sim_root = json_string_value(json_object_get(conf, "trust_sim_root"));
 			cfg.policy = json_string_value(json_object_get(conf, "policy"));
+			cfg.tls_cert = json_string_value(json_object_get(conf, "tls_cert"));
+			cfg.tls_key = json_string_value(json_object_get(conf, "tls_key"));
 		}
 	while ((c = cli_getopt(argc, argv, "sms", "h", opts)) != -1) {
 		switch (c) {
@@ -152,6 +158,8 @@ int cmd_sms(int argc, char **argv)
 		case 'L': cfg.collateral = optarg; break;
 		case 'S': cfg.trust_sim_root = optarg; break;
 		case 'Y': cfg.policy = optarg; break;
+		case 'E': cfg.tls_cert = optarg; break;
+		case 'K': cfg.tls_key = optarg; break;
 		case 'h': fputs(sms_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}

@@ -228,8 +228,20 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 		free(s);
 		return err_set(ERR_INVAL, "server: bad address %s", o->address);
 	}
-	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
+	int tls = o->tls_cert && o->tls_key;
+	struct MHD_OptionItem tls_opts[] = {
+		{tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	if ((o->tls_cert || o->tls_key) && !tls) {
+		free(s);
+		return err_set(ERR_INVAL, "server: TLS needs both a certificate and a key");
+	}
+	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+					(tls ? MHD_USE_TLS : 0),
+				0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, tls_opts,
+				MHD_OPTION_SOCK_ADDR, &sa,
 				MHD_OPTION_THREAD_POOL_SIZE,
 				(unsigned)(o->threads > 0 ? o->threads : 2),
 				MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -237,8 +249,9 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 				MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
 	if (!s->d) {
 		free(s);
-		return err_set(ERR_IO, "server: cannot listen on %s:%d",
-			       o->address ? o->address : "127.0.0.1", o->port);
+		return err_set(ERR_IO, "server: cannot listen on %s:%d%s",
+			       o->address ? o->address : "127.0.0.1", o->port,
+			       tls ? " (or the TLS certificate and key do not load)" : "");
 	}
 	*out = s;
 	return 0;

@@ -47,6 +47,9 @@ struct http_server_opts {
 	int port;            /* 0 = any free port */
 	int threads;         /* default 2 */
 	size_t max_body;     /* default 64 KiB; larger bodies get 413 */
+	/* TLS when both are set: PEM texts (certificate chain, private key) */
+	const char *tls_cert;
+	const char *tls_key;
 };
 
 struct http_server;

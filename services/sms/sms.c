@@ -552,8 +552,10 @@ static const struct http_route routes[] = {
 int sms_start(const struct sms_config *cfg, struct sms **out)
 {
 	/* quotes with their certificates and an event log fit; secrets are capped per handler */
-	struct http_server_opts o = {cfg->address, cfg->port, cfg->threads, 256 * 1024};
+	struct http_server_opts o = {cfg->address, cfg->port, cfg->threads, 256 * 1024, NULL, NULL};
 	struct sms *s = calloc(1, sizeof(*s));
+	uint8_t *cert = NULL, *key = NULL;
+	size_t len;
 	int rc = 0;
 
 	*out = NULL;
@@ -564,12 +566,21 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 	if (cfg->chain_path)
 		GUARD_GOTO(poco_chain_load(cfg->chain_path, &s->chain));
 	GUARD_GOTO(sms_attest_init(s, cfg));
+	if (cfg->tls_cert || cfg->tls_key) {
+		ENSURE_GOTO(cfg->tls_cert && cfg->tls_key, ERR_INVAL,
+			    "sms: TLS needs both --tls-cert and --tls-key");
+		GUARD_GOTO(file_read(cfg->tls_cert, 1 << 20, &cert, &len));
+		GUARD_GOTO(file_read(cfg->tls_key, 1 << 20, &key, &len));
+		o.tls_cert = (const char *)cert;
+		o.tls_key = (const char *)key;
+	}
 	GUARD_GOTO(http_server_start(&o, routes, s, &s->http));
 	if (cfg->public_url)
 		snprintf(s->public_url, sizeof(s->public_url), "%s", cfg->public_url);
 	else
-		snprintf(s->public_url, sizeof(s->public_url), "http://%s:%d",
-			 cfg->address ? cfg->address : "127.0.0.1", http_server_port(s->http));
+		snprintf(s->public_url, sizeof(s->public_url), "%s://%s:%d",
+			 o.tls_cert ? "https" : "http", cfg->address ? cfg->address : "127.0.0.1",
+			 http_server_port(s->http));
 	if (cfg->port_file) {
 		char p[16];
 		snprintf(p, sizeof(p), "%d\n", http_server_port(s->http));
@@ -578,6 +589,11 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 	*out = s;
 	s = NULL;
 out:
+	if (key) {
+		OPENSSL_cleanse(key, strlen((char *)key));
+		free(key);
+	}
+	free(cert);
 	sms_stop(s);
 	return rc;
 }

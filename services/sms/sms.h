@@ -20,6 +20,8 @@ struct sms_config {
 	const char *chain_path;      /* for on-chain owners; NULL = web2/requester only */
 	const char *port_file;       /* written with the bound port, if set */
 	const char *public_url;      /* base of secretProvisioningUrl; default http://ADDR:PORT */
+	const char *tls_cert; /* PEM certificate chain: serve HTTPS (with tls_key) */
+	const char *tls_key;  /* PEM private key */
 	/* attested provisioning (all three, or none: then attest answers 503) */
 	const char *collateral;     /* DCAP collateral: dcap-qvl JSON or a PCS directory */
 	const char *trust_sim_root; /* trust this simulated root CA instead of Intel's */

@@ -42,6 +42,11 @@ node "$HERE/crash.js" bad "$URL" >"$W/out" 2>&1 && ok || bad "bad input: $(cat "
 kill "$SMS" && wait "$SMS"
 [ $? = 0 ] && ok || bad "SIGTERM did not stop the SMS cleanly"
 SMS=
+# TLS settings go in pairs.
+expect 1 'TLS needs both' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key" \
+	--tls-cert "$W/master.key"
+expect 1 'nope.pem' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key" \
+	--tls-cert "$W/nope.pem" --tls-key "$W/nope.pem"
 # A missing store, and a store under another master key, fail the check.
 expect 1 'no such file' -- "$T" sms check --db "$W/none.db" --master-key "$W/master.key"
 head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 64 >"$W/other.key"

@@ -6,6 +6,10 @@
 #include "store/db.h"
 #include "util/err.h"
 
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +36,7 @@ static struct http_server *srv;
 
 static int setup(void **state)
 {
-	struct http_server_opts o = {"127.0.0.1", 0, 2, 1024};
+	struct http_server_opts o = {"127.0.0.1", 0, 2, 1024, NULL, NULL};
 	(void)state;
 	if (http_server_start(&o, routes, NULL, &srv) < 0)
 		return -1;
@@ -135,12 +139,115 @@ static void database_migrates_once_and_refuses_newer_schemas(void **state)
 	free(dir);
 }
 
+/* A self-signed P-256 certificate for IP 127.0.0.1, as PEM texts. */
+static void self_signed(char **cert_pem, char **key_pem)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n;
+	X509_EXTENSION *ext;
+	X509V3_CTX v3;
+	BIO *b;
+	long len;
+	char *p;
+
+	assert_non_null(k);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, k);
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1", -1,
+				   -1, 0);
+	X509_set_issuer_name(x, n);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	b = BIO_new(BIO_s_mem());
+	PEM_write_bio_X509(b, x);
+	len = BIO_get_mem_data(b, &p);
+	*cert_pem = strndup(p, (size_t)len);
+	BIO_free(b);
+	b = BIO_new(BIO_s_mem());
+	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+	len = BIO_get_mem_data(b, &p);
+	*key_pem = strndup(p, (size_t)len);
+	BIO_free(b);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static size_t sink(char *p, size_t a, size_t b, void *u)
+{
+	(void)p;
+	(void)u;
+	return a * b;
+}
+
+/* GET url trusting the PEM file ca; the status, or -1 when the request fails. */
+static long tls_get(const char *url, const char *ca)
+{
+	CURL *c = curl_easy_init();
+	long code = -1;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	return code;
+}
+
+/* TLS: a client trusting the certificate gets its answer; plain HTTP to
+ * the TLS port, and a client trusting another certificate, get nothing;
+ * a key without a certificate is refused at start. */
+static void tls_serves_and_verifies(void **state)
+{
+	char *dir = td_tmpdir(), ca[512], other_ca[512], url[128], *cert, *key, *cert2, *key2;
+	struct http_server_opts o = {"127.0.0.1", 0, 2, 1024, NULL, NULL};
+	struct http_server *t;
+	FILE *f;
+	(void)state;
+
+	self_signed(&cert, &key);
+	self_signed(&cert2, &key2);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(other_ca, sizeof(other_ca), "%s/other.pem", dir);
+	f = fopen(ca, "w");
+	fputs(cert, f);
+	fclose(f);
+	f = fopen(other_ca, "w");
+	fputs(cert2, f);
+	fclose(f);
+	o.tls_key = key;
+	assert_int_equal(http_server_start(&o, routes, NULL, &t), ERR_INVAL);
+	o.tls_cert = cert;
+	assert_int_equal(http_server_start(&o, routes, NULL, &t), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/healthz", http_server_port(t));
+	assert_int_equal(tls_get(url, ca), 200);
+	assert_int_equal(tls_get(url, other_ca), -1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", http_server_port(t));
+	assert_true(tls_get(url, ca) != 200);
+	http_server_stop(t);
+	free(cert);
+	free(key);
+	free(cert2);
+	free(key2);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(routes_params_and_errors),
 		cmocka_unit_test(method_not_allowed),
 		cmocka_unit_test(database_migrates_once_and_refuses_newer_schemas),
+		cmocka_unit_test(tls_serves_and_verifies),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
