@@ -60,15 +60,30 @@ int x25519_public(const uint8_t priv[32], uint8_t pub[32])
 	return 0;
 }
 
-int x25519_keygen(uint8_t priv[32], uint8_t pub[32])
+/* A fresh key as an EVP_PKEY (one provider round trip), with its raw
+ * halves; priv may be NULL. */
+static EVP_PKEY *keygen(uint8_t *priv, uint8_t pub[32])
 {
-	ENSURE(RAND_bytes(priv, 32) == 1, ERR_CRYPTO, "RAND_bytes failed");
-	return x25519_public(priv, pub);
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	size_t n = 32, m = 32;
+	if (k && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 && n == 32 &&
+	    (!priv || (EVP_PKEY_get_raw_private_key(k, priv, &m) == 1 && m == 32)))
+		return k;
+	EVP_PKEY_free(k);
+	return NULL;
 }
 
-int x25519_shared(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32])
+int x25519_keygen(uint8_t priv[32], uint8_t pub[32])
 {
-	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
+	EVP_PKEY *k = keygen(priv, pub);
+	ENSURE(k, ERR_CRYPTO, "X25519: key generation failed");
+	EVP_PKEY_free(k);
+	return 0;
+}
+
+/* X25519(k, peer); ERR_CRYPTO on a low-order peer key (all-zero secret). */
+static int derive(EVP_PKEY *k, const uint8_t peer[32], uint8_t out[32])
+{
 	EVP_PKEY *p = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
 	EVP_PKEY_CTX *c = k ? EVP_PKEY_CTX_new(k, NULL) : NULL;
 	size_t n = 32;
@@ -76,12 +91,19 @@ int x25519_shared(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32
 		 EVP_PKEY_derive(c, out, &n) == 1 && n == 32;
 	static const uint8_t zero[32];
 	EVP_PKEY_CTX_free(c);
-	EVP_PKEY_free(k);
 	EVP_PKEY_free(p);
 	ERR_clear_error();
 	ENSURE(ok && CRYPTO_memcmp(out, zero, 32) != 0, ERR_CRYPTO,
 	       "X25519: key agreement failed (low-order peer key?)");
 	return 0;
+}
+
+int x25519_shared(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
+	int rc = derive(k, peer, out);
+	EVP_PKEY_free(k);
+	return rc;
 }
 
 int hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
@@ -116,14 +138,17 @@ static int seal_key(const uint8_t shared[32], const char *label, const uint8_t e
 int seal_to(const uint8_t recipient[32], const char *label, const uint8_t *in, size_t len,
 	    uint8_t **out, size_t *out_len)
 {
-	uint8_t eph[32], shared[32], key[32], *o;
+	uint8_t shared[32], key[32], *o;
+	EVP_PKEY *eph = NULL;
 	int rc = 0;
 
 	ENSURE(len <= (1u << 30), ERR_TOOBIG, "seal: message too large");
 	o = malloc(len + SEAL_OVERHEAD);
 	ENSURE(o, ERR_NOMEM, "out of memory");
-	GUARD_GOTO(x25519_keygen(eph, o));
-	GUARD_GOTO(x25519_shared(eph, recipient, shared));
+	/* the ephemeral private key never leaves its EVP_PKEY */
+	eph = keygen(NULL, o);
+	ENSURE_GOTO(eph, ERR_CRYPTO, "X25519: key generation failed");
+	GUARD_GOTO(derive(eph, recipient, shared));
 	GUARD_GOTO(seal_key(shared, label, o, recipient, key));
 	ENSURE_GOTO(RAND_bytes(o + 32, AEAD_NONCE) == 1, ERR_CRYPTO, "RAND_bytes failed");
 	GUARD_GOTO(aes256gcm_seal(key, o + 32, o, 32, in, len, o + 32 + AEAD_NONCE));
@@ -131,7 +156,7 @@ int seal_to(const uint8_t recipient[32], const char *label, const uint8_t *in, s
 	*out_len = len + SEAL_OVERHEAD;
 	o = NULL;
 out:
-	OPENSSL_cleanse(eph, sizeof(eph));
+	EVP_PKEY_free(eph);
 	OPENSSL_cleanse(shared, sizeof(shared));
 	OPENSSL_cleanse(key, sizeof(key));
 	free(o);
