@@ -153,6 +153,16 @@ static void authorize(const uint8_t worker[20], const uint8_t taskid[32], const 
 	check(eip191_sign_keccak(keys[POOL_OWNER], p, sizeof(p), sig));
 }
 
+/* The scheduler (pool owner) initializes the deal's task 0. */
+static void initialize_task(const uint8_t dealid[32], uint8_t taskid[32])
+{
+	struct eth_receipt rc;
+	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "initialize(bytes32,uint256)",
+			json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
+	eth_receipt_free(&rc);
+	poco_task_id(dealid, 0, taskid);
+}
+
 static int task_status(const uint8_t taskid[32])
 {
 	json_t *t;
@@ -187,10 +197,7 @@ static void tee_task_by_contribute_and_finalize(void **state)
 	json_decref(deal);
 
 	/* The scheduler initializes the task. */
-	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "initialize(bytes32,uint256)",
-			json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
-	eth_receipt_free(&rc);
-	poco_task_id(dealid, 0, taskid);
+	initialize_task(dealid, taskid);
 	assert_int_equal(task_status(taskid), 1); /* ACTIVE */
 
 	/* A fresh enclave challenge, the authorization, the enclave's signature. */
@@ -300,10 +307,7 @@ static void replicated_task_reaches_consensus_with_two_workers(void **state)
 	orders(POCO_TAG_NONE, 3, 0, &ao, &dso, &wo, &ro);
 	check(poco_match(chain, keys[REQUESTER], ao, NULL, wo, ro, 0, dealid, &rc));
 	eth_receipt_free(&rc);
-	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "initialize(bytes32,uint256)",
-			json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
-	eth_receipt_free(&rc);
-	poco_task_id(dealid, 0, taskid);
+	initialize_task(dealid, taskid);
 	keccak256("consensus result", 16, digest);
 	memcpy(p, taskid, 32);
 	memcpy(p + 32, digest, 32);
@@ -392,10 +396,7 @@ static void expired_task_is_refused_then_claimed(void **state)
 	orders(POCO_TAG_NONE, 1, 0, &ao, &dso, &wo, &ro);
 	check(poco_match(chain, keys[REQUESTER], ao, NULL, wo, ro, 0, dealid, &rc));
 	eth_receipt_free(&rc);
-	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "initialize(bytes32,uint256)",
-			json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
-	eth_receipt_free(&rc);
-	poco_task_id(dealid, 0, taskid);
+	initialize_task(dealid, taskid);
 	assert_true(poco_send(chain->rpc, keys[REQUESTER], chain->hub, "claim(bytes32)",
 			      json_pack("[o]", eth_json_hex(taskid, 32)), &rc) < 0); /* too early */
 	/* Category XS: 300 s; the final deadline is 10 times that. */
