@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define CLIENTS 2
 
@@ -309,13 +308,7 @@ int main(int argc, char **argv)
 	poco_chain_free(chain);
 	free(tasks);
 	free(lat);
-	static const char *const files[] = {"sms.db", "sms.db-wal", "sms.db-shm", "master.key"};
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		char p[96];
-		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	bench_rmdir(dir);
 	return 0;
 fail:
 	fprintf(stderr, "bench_attest: %s\n", err_msg());

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define CLIENTS 2
 
@@ -192,12 +191,5 @@ int main(int argc, char **argv)
 	printf("  ratio push / peer: %.2f   head / push: %.1f\n", push / fl, head / push);
 	free(sigs);
 	curl_global_cleanup();
-	static const char *const files[] = {"sms.db", "sms.db-wal", "sms.db-shm", "floor.db",
-					    "floor.db-wal", "floor.db-shm", "master.key"};
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		char p[96];
-		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
-		unlink(p);
-	}
-	return rmdir(dir) == 0 ? 0 : 1;
+	return bench_rmdir(dir) == 0 ? 0 : 1;
 }

@@ -2,9 +2,12 @@
 
 #include "util/err.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 double bench_now(void)
 {
@@ -51,4 +54,21 @@ double bench_quantile(double *lat, int n, double q)
 		return 0;
 	qsort(lat, (size_t)n, sizeof(double), cmp_double);
 	return lat[i < n ? i : n - 1];
+}
+
+int bench_rmdir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512];
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			unlink(p);
+		}
+	closedir(d);
+	return rmdir(dir);
 }

@@ -11,4 +11,7 @@ double bench_now(void);
 /* Sort n latencies (seconds) and return the q-quantile (0..1). */
 double bench_quantile(double *lat, int n, double q);
 
+/* Remove a benchmark's scratch directory and the files in it (flat). */
+int bench_rmdir(const char *dir);
+
 #endif
