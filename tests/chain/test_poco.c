@@ -35,24 +35,25 @@ static void check(int rc)
 		fail_msg("%s", err_msg());
 }
 
-static long long stake(int who)
+/* An escrow balance of account `who`: "stake" or "locked", in nRLC. */
+static long long balance(int who, const char *field)
 {
 	json_t *a;
 	long long v;
 	check(poco_account(chain, addrs[who], &a));
-	v = atoll(json_string_value(json_object_get(a, "stake")));
+	v = atoll(json_string_value(json_object_get(a, field)));
 	json_decref(a);
 	return v;
 }
 
+static long long stake(int who)
+{
+	return balance(who, "stake");
+}
+
 static long long locked(int who)
 {
-	json_t *a;
-	long long v;
-	check(poco_account(chain, addrs[who], &a));
-	v = atoll(json_string_value(json_object_get(a, "locked")));
-	json_decref(a);
-	return v;
+	return balance(who, "locked");
 }
 
 static int setup(void **state)
