@@ -235,7 +235,7 @@ static int run_verify(const struct verify_args *a)
 		code = cli_fail();
 		goto out;
 	}
-	verified = tdx_verify(v, raw, len, c, a->at, &d) == 0;
+	verified = tdx_verify_parsed(v, raw, q, c, a->at, &d) == 0;
 	if (verified && tdx_policy_check(pol, q, &d, mis) < 0 && json_array_size(mis) == 0) {
 		/* not a mismatch but an error (e.g. an unreadable event log) */
 		code = cli_fail();

@@ -802,22 +802,40 @@ out:
 	return rc;
 }
 
+static void verdict_init(const struct tdx_verifier *v, struct tdx_verdict *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->simulated = v->simulated;
+	out->status = out->platform = out->module = out->qe = TDX_TCB_NOT_SUPPORTED;
+}
+
+int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct tdx_quote *q,
+		      const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
+{
+	int rc;
+
+	verdict_init(v, out);
+	if (q->qe_auth_len > 65536)
+		rc = err_set(ERR_INVAL, "quote: QE auth data too large");
+	else
+		rc = verify_quote(v, raw, q, c, at, out);
+	if (rc < 0)
+		snprintf(out->reason, sizeof(out->reason), "%s", err_msg());
+	return rc;
+}
+
 int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
 	       const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
 {
 	struct tdx_quote *q;
-	int rc;
+	int rc = tdx_quote_parse(quote, len, &q);
 
-	memset(out, 0, sizeof(*out));
-	out->simulated = v->simulated;
-	out->status = out->platform = out->module = out->qe = TDX_TCB_NOT_SUPPORTED;
-	rc = tdx_quote_parse(quote, len, &q);
-	if (rc == 0) {
-		ENSURE(q->qe_auth_len <= 65536, ERR_INVAL, "quote: QE auth data too large");
-		rc = verify_quote(v, quote, q, c, at, out);
-		tdx_quote_free(q);
-	}
-	if (rc < 0)
+	if (rc < 0) {
+		verdict_init(v, out);
 		snprintf(out->reason, sizeof(out->reason), "%s", err_msg());
+		return rc;
+	}
+	rc = tdx_verify_parsed(v, quote, q, c, at, out);
+	tdx_quote_free(q);
 	return rc;
 }

@@ -66,5 +66,9 @@ struct tdx_verdict {
  * out->reason.  `out` is always filled as far as verification got. */
 int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
 	       const struct tdx_collateral *c, time_t at, struct tdx_verdict *out);
+/* The same for a quote already parsed from `raw` (the exact bytes given to
+ * tdx_quote_parse), for callers that need the parsed quote too. */
+int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct tdx_quote *q,
+		      const struct tdx_collateral *c, time_t at, struct tdx_verdict *out);
 
 #endif

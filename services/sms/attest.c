@@ -403,7 +403,7 @@ static int decide(struct sms *s, const char *id, const struct sms_session *ss,
 	GUARD(take_nonce(s, id, nonce));
 	GUARD(tdx_quote_parse(a->quote, a->quote_len, &q));
 	*qout = q;
-	GUARD(tdx_verify(s->verifier, a->quote, a->quote_len, s->collateral, time(NULL), v));
+	GUARD(tdx_verify_parsed(s->verifier, a->quote, q, s->collateral, time(NULL), v));
 	mism = json_array();
 	int rc = tdx_policy_check(s->policy, q, v, mism);
 	json_decref(mism);
