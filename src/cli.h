@@ -55,4 +55,16 @@ int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
 		       const uint8_t *quote, size_t qlen, const uint8_t *fmspc, int ca,
 		       time_t at, struct tdx_collateral **out);
 
+/* A signing key from a v3 keystore (+ password file or
+ * $TDEXEC_WALLET_PASSWORD), a plain hex key file, or local account N of a
+ * chain made by 'tdexec chain up' (account < 0 = none). */
+struct poco_chain;
+int cli_signing_key(const char *wallet_file, const char *password_file, const char *plain_key,
+		    long account, const struct poco_chain *c, uint8_t key[32]);
+int cmd_scheduler(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_secret(int argc, char **argv);
+int cmd_result(int argc, char **argv);
+int cli_dataset_encrypt(int argc, char **argv);
+
 #endif

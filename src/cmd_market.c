@@ -157,13 +157,13 @@ static int load_chain(const struct mopts *o, struct poco_chain **c)
 	return poco_chain_load(p, c);
 }
 
-static int read_password(const struct mopts *o, char **out)
+static int read_password(const char *password_file, char **out)
 {
 	const char *env = getenv("TDEXEC_WALLET_PASSWORD");
 	uint8_t *buf;
 	size_t len;
-	if (o->password_file) {
-		GUARD(file_read(o->password_file, 4096, &buf, &len));
+	if (password_file) {
+		GUARD(file_read(password_file, 4096, &buf, &len));
 		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 			buf[--len] = '\0';
 		*out = (char *)buf;
@@ -175,23 +175,29 @@ static int read_password(const struct mopts *o, char **out)
 	return 0;
 }
 
-/* The signing key from --wallet, --plain-key or --account. */
-static int signing_key(const struct mopts *o, const struct poco_chain *c, uint8_t key[32])
+int cli_signing_key(const char *wallet_file, const char *password_file, const char *plain_key,
+		    long account, const struct poco_chain *c, uint8_t key[32])
 {
 	char *pw = NULL;
 	int rc;
-	if (o->wallet) {
-		GUARD(read_password(o, &pw));
-		rc = keystore_load(o->wallet, pw, 0, key);
+	if (wallet_file) {
+		GUARD(read_password(password_file, &pw));
+		rc = keystore_load(wallet_file, pw, 0, key);
 		OPENSSL_cleanse(pw, strlen(pw));
 		free(pw);
 		return rc;
 	}
-	if (o->plain_key)
-		return keystore_load(o->plain_key, NULL, 1, key);
-	ENSURE(o->account >= 0, ERR_INVAL, "which account signs? --wallet, --plain-key or --account");
+	if (plain_key)
+		return keystore_load(plain_key, NULL, 1, key);
+	ENSURE(account >= 0, ERR_INVAL, "which account signs? --wallet, --plain-key or --account");
 	ENSURE(c, ERR_INVAL, "--account needs a chain file");
-	return poco_chain_account(c, (size_t)o->account, key);
+	return poco_chain_account(c, (size_t)account, key);
+}
+
+/* The signing key from --wallet, --plain-key or --account. */
+static int signing_key(const struct mopts *o, const struct poco_chain *c, uint8_t key[32])
+{
+	return cli_signing_key(o->wallet, o->password_file, o->plain_key, o->account, c, key);
 }
 
 static void emit(const struct mopts *o, json_t *j)
@@ -231,7 +237,7 @@ static int wallet(int argc, char **argv)
 			return cli_usage("wallet import", "--plain-key HEXFILE is required");
 		else
 			GUARD_GOTO(keystore_load(o.plain_key, NULL, 1, key));
-		GUARD_GOTO(read_password(&o, &pw));
+		GUARD_GOTO(read_password(o.password_file, &pw));
 		rc = keystore_encrypt(key, pw, (uint64_t)o.scrypt_n, &ks);
 		OPENSSL_cleanse(pw, strlen(pw));
 		free(pw);
@@ -331,6 +337,7 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 		"Usage: tdexec app deploy --name N --image NAME@sha256:DIGEST [--tdx-policy FILE]\n"
 		"       tdexec app show ADDRESS\n",
 		"Usage: tdexec dataset deploy --name N --multiaddr URL --checksum HEX32\n"
+		"       tdexec dataset encrypt FILE -o OUT --key-output KEYFILE\n"
 		"       tdexec dataset show ADDRESS\n",
 		"Usage: tdexec workerpool deploy --description TEXT\n"
 		"       tdexec workerpool show ADDRESS\n",
@@ -396,6 +403,8 @@ static int cmd_app(int argc, char **argv)
 
 static int cmd_dataset(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "encrypt") == 0)
+		return cli_dataset_encrypt(argc - 1, argv + 1);
 	return asset(argc, argv, POCO_DATASET, "dataset");
 }
 

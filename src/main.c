@@ -39,6 +39,10 @@ static const struct cli_cmd commands[] = {
 	{"collateral", cmd_collateral, "collateral"},
 	{"chain", cmd_chain, "local chain"},
 	{"sms", cmd_sms, "secret management service"},
+	{"scheduler", cmd_scheduler, "the worker pool's scheduler"},
+	{"worker", cmd_worker, "a TDX worker of the pool"},
+	{"secret", cmd_secret, "push secrets to an SMS"},
+	{"result", cmd_result, "download a task's result"},
 	{NULL, NULL, NULL},
 };
 

@@ -36,9 +36,10 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 }
 
 struct post {
-	const char *type;
+	const char *type; /* NULL = a GET */
 	const void *body;
 	size_t len;
+	const char *auth; /* Authorization header value, or NULL */
 };
 
 static int attempt(const char *url, const struct post *post, size_t max_body, long timeout_s,
@@ -63,14 +64,23 @@ static int attempt(const char *url, const struct post *post, size_t max_body, lo
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdr);
-	if (post) {
+	if (post && post->auth) {
+		char *h = malloc(strlen(post->auth) + 16);
+		if (h) {
+			sprintf(h, "Authorization: %s", post->auth);
+			hdrs = curl_slist_append(hdrs, h);
+			free(h);
+		}
+	}
+	if (post && post->type) {
 		char ct[128];
 		snprintf(ct, sizeof(ct), "Content-Type: %s", post->type);
-		hdrs = curl_slist_append(NULL, ct);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		hdrs = curl_slist_append(hdrs, ct);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post->len);
 	}
+	if (hdrs)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_cleanup(c);
@@ -112,7 +122,20 @@ int http_get(const char *url, size_t max_body, long timeout_s, struct http_respo
 int http_post(const char *url, const char *content_type, const void *body, size_t len,
 	      size_t max_body, long timeout_s, struct http_response *r)
 {
-	struct post p = {content_type, body, len};
+	return http_post_auth(url, NULL, content_type, body, len, max_body, timeout_s, r);
+}
+
+int http_get_auth(const char *url, const char *auth, size_t max_body, long timeout_s,
+		  struct http_response *r)
+{
+	struct post p = {NULL, NULL, 0, auth};
+	return request(url, &p, max_body, timeout_s, r);
+}
+
+int http_post_auth(const char *url, const char *auth, const char *content_type, const void *body,
+		   size_t len, size_t max_body, long timeout_s, struct http_response *r)
+{
+	struct post p = {content_type, body, len, auth};
 	return request(url, &p, max_body, timeout_s, r);
 }
 
@@ -151,4 +174,11 @@ char *http_header(const struct http_response *r, const char *name, int decode)
 		line = eol ? eol + 2 : NULL;
 	}
 	return NULL;
+}
+
+char *http_escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0), *out = e ? strdup(e) : NULL;
+	curl_free(e);
+	return out;
 }

@@ -19,6 +19,13 @@ int http_get(const char *url, size_t max_body, long timeout_s, struct http_respo
 /* POST a body with the given Content-Type; same rules as http_get. */
 int http_post(const char *url, const char *content_type, const void *body, size_t len,
 	      size_t max_body, long timeout_s, struct http_response *r);
+/* The same with an Authorization header value (auth NULL = none). */
+int http_get_auth(const char *url, const char *auth, size_t max_body, long timeout_s,
+		  struct http_response *r);
+int http_post_auth(const char *url, const char *auth, const char *content_type, const void *body,
+		   size_t len, size_t max_body, long timeout_s, struct http_response *r);
+/* URL-encode a query value; a new string (free()) or NULL. */
+char *http_escape(const char *s);
 void http_response_free(struct http_response *r);
 
 /* Value of header `name` (case-insensitive), URL-decoded when `decode`, as a

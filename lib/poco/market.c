@@ -399,6 +399,9 @@ static const struct {
 	 "[\"appOwner\",\"appPrice\",\"datasetOwner\",\"datasetPrice\",\"workerpoolOwner\","
 	 "\"workerpoolPrice\",\"requester\",\"workerReward\",\"callback\",\"deadline\","
 	 "\"botFirst\",\"botSize\",\"shortTag\",\"sponsor\"]"},
+	/* id = the category number as a 32-byte big-endian integer */
+	{"viewCategory", "viewCategory(uint256)", "((string,string,uint256))",
+	 "[\"name\",\"description\",\"workClockTimeRef\"]"},
 };
 
 /* Zip names onto a decoded tuple: names is an array of strings or

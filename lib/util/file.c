@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include "file.h"
 
 #include "err.h"
@@ -115,5 +116,16 @@ int dir_create(const char *path, mode_t mode)
 			return err_set(ERR_IO, "%s: %s", buf, strerror(errno));
 		buf[i] = path[i];
 	}
+	return 0;
+}
+
+int path_fmt(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	va_start(ap, fmt);
+	n = vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+	ENSURE(n >= 0 && (size_t)n < cap, ERR_TOOBIG, "path too long: %.64s...", out);
 	return 0;
 }

@@ -18,4 +18,7 @@ int file_write(const char *path, const void *buf, size_t len, mode_t mode);
 /* mkdir -p with the given mode for each created directory. */
 int dir_create(const char *path, mode_t mode);
 
+/* snprintf for paths: ERR_TOOBIG instead of a silently cut path. */
+int path_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -78,10 +78,6 @@ static void deal_info_copy(struct deal_info *to, const struct deal_info *from)
 
 int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 {
-	uint8_t *root;
-	size_t len;
-	int rc;
-
 	pthread_mutex_init(&s->mu, NULL);
 	s->deals = calloc(1, sizeof(struct deal_cache));
 	ENSURE(s->deals, ERR_NOMEM, "out of memory");
@@ -90,18 +86,9 @@ int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 		       "sms: attestation settings need --collateral");
 		return 0;
 	}
-	GUARD(tdx_collateral_load(cfg->collateral, &s->collateral));
-	if (cfg->trust_sim_root) {
-		GUARD(file_read(cfg->trust_sim_root, 1 << 20, &root, &len));
-		rc = tdx_verifier_new_root(root, len, 1, &s->verifier);
-		free(root);
-		GUARD(rc);
-		log_warn("sms.attest", "trust=simulated root=\"%s\" (never use in production)",
-			 cfg->trust_sim_root);
-	} else {
-		GUARD(tdx_verifier_new(&s->verifier));
-	}
-	return cfg->policy ? tdx_policy_load(cfg->policy, &s->policy) : tdx_policy_default(&s->policy);
+	GUARD(tdx_gate_open(&s->gate, cfg->collateral, cfg->trust_sim_root, cfg->policy, "sms.attest"));
+	s->attest_on = 1;
+	return 0;
 }
 
 void sms_attest_free(struct sms *s)
@@ -110,9 +97,7 @@ void sms_attest_free(struct sms *s)
 		for (size_t i = 0; i < DEAL_CACHE; i++)
 			deal_info_clear(&s->deals->e[i]);
 	free(s->deals);
-	tdx_verifier_free(s->verifier);
-	tdx_collateral_free(s->collateral);
-	tdx_policy_free(s->policy);
+	tdx_gate_close(&s->gate);
 	pthread_mutex_destroy(&s->mu);
 }
 
@@ -397,17 +382,11 @@ static int decide(struct sms *s, const char *id, const struct sms_session *ss,
 {
 	uint8_t nonce[32], taskid[32], want[64];
 	struct tdx_quote *q;
-	json_t *mism;
 	char digest_hex[67] = "0x";
 
 	GUARD(take_nonce(s, id, nonce));
-	GUARD(tdx_quote_parse(a->quote, a->quote_len, &q));
+	GUARD(tdx_gate_check(&s->gate, a->quote, a->quote_len, &q, v));
 	*qout = q;
-	GUARD(tdx_verify_parsed(s->verifier, a->quote, q, s->collateral, time(NULL), v));
-	mism = json_array();
-	int rc = tdx_policy_check(s->policy, q, v, mism);
-	json_decref(mism);
-	GUARD(rc);
 	GUARD(hex_decode_exact(taskid, 32, ss->taskid, "taskid"));
 	sms_report_data(nonce, taskid, a->digest, a->epk, want);
 	ENSURE(CRYPTO_memcmp(want, q->body.report_data, 64) == 0, ERR_VERIFY,
@@ -449,7 +428,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 
 	memset(&d, 0, sizeof(d));
 	memset(&v, 0, sizeof(v));
-	if (!s->verifier || !s->chain) {
+	if (!s->attest_on || !s->chain) {
 		sms_status(resp, 503, "attestation is not configured");
 		return;
 	}

@@ -7,9 +7,7 @@
 #include "net/server.h"
 #include "poco/market.h"
 #include "store.h"
-#include "tdx/collateral.h"
-#include "tdx/policy.h"
-#include "tdx/verify.h"
+#include "tdx/gate.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -31,10 +29,9 @@ struct sms {
 	struct http_server *http;
 	char public_url[256]; /* base of secretProvisioningUrl */
 	long purged;          /* when expired challenges were last purged */
-	/* attested provisioning; verifier NULL = not configured */
-	struct tdx_verifier *verifier;
-	struct tdx_collateral *collateral;
-	struct tdx_policy *policy;
+	/* attested provisioning; attest_on 0 = not configured */
+	struct tdx_gate gate;
+	int attest_on;
 	struct deal_cache *deals; /* immutable deal and app facts */
 	/* single-use nonces live in memory only: a restart voids them */
 	pthread_mutex_t mu;

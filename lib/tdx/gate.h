@@ -1,0 +1,33 @@
+/* gate.h — what a relying service needs to admit a TD: collateral, a
+ * verifier anchored at Intel's root (or, only when asked, a simulated root)
+ * and the pool's policy, loaded once and used from any thread.  The SMS
+ * (task sessions) and the scheduler (worker registration) both use it. */
+#ifndef TDEXEC_TDX_GATE_H
+#define TDEXEC_TDX_GATE_H
+
+#include "tdx/collateral.h"
+#include "tdx/policy.h"
+#include "tdx/quote.h"
+#include "tdx/verify.h"
+
+struct tdx_gate {
+	struct tdx_verifier *verifier;
+	struct tdx_collateral *collateral;
+	struct tdx_policy *policy;
+};
+
+/* Load collateral (dcap-qvl JSON or a PCS directory), the trust anchor
+ * (sim_root NULL = the Intel SGX Root CA) and the policy (NULL = the
+ * default policy).  `who` names the service in the warning logged for a
+ * simulated root.  On error the gate is left closed. */
+int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_root,
+		  const char *policy, const char *who);
+void tdx_gate_close(struct tdx_gate *g);
+
+/* Parse `raw`, verify it (DCAP, now) and apply the policy.  0 with the
+ * parsed quote in *q (tdx_quote_free()) and the verdict in *v; otherwise
+ * the reason in err_msg() and *q NULL. */
+int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len, struct tdx_quote **q,
+		   struct tdx_verdict *v);
+
+#endif

@@ -1,0 +1,125 @@
+# pool.sh — bring a whole single-machine pool up and down: a local chain
+# with PoCo, a simulated TD (clearly labelled: never trusted by default),
+# the SMS, a file server for datasets and inputs, the scheduler and
+# workers.  Sourced by scripts/demo and tests/pool/run.sh.
+# The sourcing script sets T (the tdexec binary) and P (a state directory).
+
+POOL_PIDS=()
+_pool_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# wait_port FILE: the port a service wrote, or fail after 10 s
+wait_port() {
+	for _ in $(seq 200); do [ -s "$1" ] && { cat "$1"; return 0; }; sleep 0.05; done
+	echo "pool: no port in $1" >&2
+	return 1
+}
+
+pool_start_chain() {
+	"$T" chain down --dir "$P/chain" >/dev/null 2>&1 || true
+	rm -rf "$P/chain"
+	"$T" chain up --dir "$P/chain" --port 0 "$@" >"$P/chain.log" 2>&1 ||
+		{ cat "$P/chain.log" >&2; return 1; }
+	C=(--chain "$P/chain/chain.json")
+}
+
+# The simulated TD and the pool's policy: its measurements, no debug.
+pool_start_td() {
+	"$T" sim init --force "$P/td" >/dev/null
+	local m
+	m() { grep -o "\"$1\": \"[^\"]*\"" "$P/td/td.json" | sed 's/.*: "\(.*\)"/\1/'; }
+	printf '{"tcb_status": ["UpToDate"], "measurements": {"MRTD": "%s", "RTMR0": "%s", "RTMR1": "%s", "RTMR2": "%s"}}\n' \
+		"$(m MRTD)" "$(m RTMR0)" "$(m RTMR1)" "$(m RTMR2)" >"$P/policy.json"
+	ATTEST=(--collateral "$P/td/collateral/collateral.json" --trust-sim-root "$P/td/root_ca.pem"
+		--policy "$P/policy.json")
+}
+
+pool_start_sms() {
+	rm -f "$P/sms.port"
+	"$T" sms --port 0 --port-file "$P/sms.port" --db "$P/sms.db" --master-key "$P/sms.key" \
+		"${C[@]}" "${ATTEST[@]}" 2>>"$P/sms.log" &
+	SMS_PID=$!
+	POOL_PIDS+=("$SMS_PID")
+	SMS_URL="http://127.0.0.1:$(wait_port "$P/sms.port")"
+}
+
+pool_start_files() {
+	mkdir -p "$P/files"
+	rm -f "$P/files.port"
+	node "$_pool_root/tests/pool/serve.js" "$P/files" "$P/files.port" &
+	POOL_PIDS+=("$!")
+	FILES_URL="http://127.0.0.1:$(wait_port "$P/files.port")"
+}
+
+# pool_start_scheduler POOL ACCOUNT [more flags]
+pool_start_scheduler() {
+	local pool=$1 acct=$2
+	shift 2
+	rm -f "$P/sched.port"
+	"$T" scheduler "${C[@]}" --workerpool "$pool" --account "$acct" --sms "$SMS_URL" \
+		--db "$P/sched.db" --results "$P/results" --port 0 --port-file "$P/sched.port" \
+		--poll-ms 200 "${ATTEST[@]}" "$@" 2>>"$P/sched.log" &
+	SCHED_PID=$!
+	POOL_PIDS+=("$SCHED_PID")
+	SCHED_URL="http://127.0.0.1:$(wait_port "$P/sched.port")"
+}
+
+# pool_start_worker NAME ACCOUNT [more flags]: its own copy of the simulated
+# TD (same platform, its own RTMR3 and event log).
+pool_start_worker() {
+	local name=$1 acct=$2
+	shift 2
+	rm -rf "$P/$name.td"
+	cp -r "$P/td" "$P/$name.td"
+	"$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account "$acct" --images "$P/images" \
+		--work-dir "$P/$name" --provider sim --sim-dir "$P/$name.td" "$@" 2>>"$P/$name.log" &
+	WORKER_PID=$!
+	POOL_PIDS+=("$WORKER_PID")
+}
+
+pool_stop() {
+	local p
+	for p in "${POOL_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${POOL_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	POOL_PIDS=()
+	"$T" chain down --dir "$P/chain" >/dev/null 2>&1 || true
+}
+
+# Boost deal of APP on POOL with PARAMS (JSON) [DATASET] [VOLUME]; prints the deal id.
+# Accounts: 1 app owner, 2 dataset owner, 3 pool owner, 4 requester.
+pool_deal() {
+	local app=$1 pool=$2 params=$3 dataset=${4:-} volume=${5:-1} requester
+	requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+	"$T" order init app --set app="$app" --set tag=tdx --set volume="$volume" -o "$P/a.json" &&
+		"$T" order sign app "$P/a.json" "${C[@]}" --account 1 -o "$P/a.json" >/dev/null || return 1
+	local dsargs=()
+	if [ -n "$dataset" ]; then
+		"$T" order init dataset --set dataset="$dataset" --set tag=tdx --set volume="$volume" \
+			-o "$P/d.json" &&
+			"$T" order sign dataset "$P/d.json" "${C[@]}" --account 2 -o "$P/d.json" >/dev/null ||
+			return 1
+		dsargs=(--dataset-order "$P/d.json")
+	fi
+	"$T" order init workerpool --set workerpool="$pool" --set tag=tdx --set volume="$volume" \
+		-o "$P/p.json" &&
+		"$T" order sign workerpool "$P/p.json" "${C[@]}" --account 3 -o "$P/p.json" >/dev/null &&
+		"$T" order init request --set app="$app" --set workerpool="$pool" --set tag=tdx \
+			${dataset:+--set dataset="$dataset"} --set volume="$volume" \
+			--set requester="$requester" --set beneficiary="$requester" \
+			--set "params=$params" -o "$P/r.json" &&
+		"$T" order sign request "$P/r.json" "${C[@]}" --account 4 -o "$P/r.json" >/dev/null &&
+		"$T" deal match "${C[@]}" --account 4 --app-order "$P/a.json" "${dsargs[@]}" \
+			--workerpool-order "$P/p.json" --request-order "$P/r.json" --boost --json |
+		sed -n 's/.*"dealid": "\(.*\)".*/\1/p'
+}
+
+# task_wait TASKID SECONDS: until the scheduler says COMPLETED or FAILED;
+# prints the final status.
+task_wait() {
+	local st=""
+	for _ in $(seq $(($2 * 5))); do
+		st=$(curl -s "$SCHED_URL/tasks/$1" | grep -o '"status": *"[A-Z_]*"' | grep -o '[A-Z_]*"$' | tr -d '"')
+		case $st in COMPLETED | FAILED) break ;; esac
+		sleep 0.2
+	done
+	echo "$st"
+}

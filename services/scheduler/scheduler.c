@@ -1,0 +1,1123 @@
+/* scheduler.c — the pool operator, see scheduler.h.
+ *
+ * One SQLite connection behind one mutex holds the deals, tasks, workers and
+ * results; the chain follower thread and the HTTP threads share it.  The
+ * chain is the source of truth: a deal enters with its SchedulerNoticeBoost
+ * event, a task leaves COMPLETED with its ResultPushedBoost event (what a
+ * worker reports is only a hint), or FAILED once claimed after its
+ * deadline.  The block cursor moves in the same transaction as what was
+ * read, so a restart resumes exactly. */
+#include "scheduler.h"
+
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "eth/abi.h"
+#include "eth/addr.h"
+#include "net/http.h"
+#include "net/server.h"
+#include "poco/deploy.h"
+#include "poco/market.h"
+#include "store/db.h"
+#include "tdx/gate.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define NONCES     256
+#define NONCE_TTL  60
+#define RESULT_MAX (64u << 20)
+/* The states of a task a worker holds. */
+#define HELD "('RUNNING', 'COMPUTED', 'CONTRIBUTING', 'CONTRIBUTED')"
+
+static const char *const migrations[] = {
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE deals(dealid TEXT PRIMARY KEY, app TEXT NOT NULL, dataset TEXT NOT NULL,"
+    " category INTEGER NOT NULL, tag TEXT NOT NULL, params TEXT NOT NULL,"
+    " beneficiary TEXT NOT NULL, requester TEXT NOT NULL, bot_first INTEGER NOT NULL,"
+    " bot_size INTEGER NOT NULL, deadline INTEGER NOT NULL, block INTEGER NOT NULL);"
+    "CREATE TABLE tasks(taskid TEXT PRIMARY KEY, dealid TEXT NOT NULL REFERENCES deals,"
+    " idx INTEGER NOT NULL, status TEXT NOT NULL, enclave TEXT, worker TEXT,"
+    " assigned INTEGER, updated INTEGER NOT NULL, detail TEXT, tx TEXT, results TEXT);"
+    "CREATE INDEX tasks_status ON tasks(status, updated);"
+    "CREATE TABLE workers(address TEXT PRIMARY KEY, token TEXT NOT NULL,"
+    " registered INTEGER NOT NULL, last_seen INTEGER NOT NULL, quote_sha256 TEXT NOT NULL,"
+    " tcb_status TEXT NOT NULL, simulated INTEGER NOT NULL);"
+    "CREATE TABLE results(taskid TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
+    " uploaded INTEGER NOT NULL);",
+    NULL,
+};
+
+struct nonce_slot {
+	uint8_t nonce[32];
+	time_t expires;
+};
+
+struct sched {
+	struct sched_config cfg;
+	char public_url[256], sms_url[256], results_dir[1024];
+	uint8_t pool[20], pool_topic[32];
+	sqlite3 *db;
+	pthread_mutex_t mu; /* db, nonces, stop */
+	pthread_cond_t cv;  /* new INITIALIZED tasks, or stop */
+	struct poco_chain *chain;
+	struct tdx_gate gate;
+	struct http_server *http;
+	pthread_t follower;
+	int follower_on, stop;
+	struct nonce_slot nonces[NONCES];
+};
+
+void sched_worker_report_data(const uint8_t nonce[32], const uint8_t worker[20], uint8_t out[64])
+{
+	uint8_t buf[16 + 32 + 20];
+	memcpy(buf, "tdexec-worker-v1", 16);
+	memcpy(buf + 16, nonce, 32);
+	memcpy(buf + 48, worker, 20);
+	SHA512(buf, sizeof(buf), out);
+}
+
+/* ---------- small SQL helpers (called with s->mu held) ---------- */
+
+static int q_exec(struct sched *s, const char *sql, const char *const *args, int nargs)
+{
+	sqlite3_stmt *st;
+	int rc;
+	GUARD(db_prepare(s->db, sql, &st));
+	for (int i = 0; i < nargs; i++)
+		sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	ENSURE(rc == SQLITE_DONE, ERR_IO, "scheduler db: %s", sqlite3_errmsg(s->db));
+	return 0;
+}
+
+/* A column of the task's row (s->mu held); "" when absent. */
+static int task_field(struct sched *s, const char *taskid, const char *sql, char *out, size_t cap)
+{
+	sqlite3_stmt *st;
+	int rc;
+	GUARD(db_prepare(s->db, sql, &st));
+	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)
+	         ? 0
+	         : err_set(ERR_NOTFOUND, "no such task");
+	if (rc == 0)
+		snprintf(out, cap, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static long long now_s(void)
+{
+	return (long long)time(NULL);
+}
+
+static void hex0x(char *out, const uint8_t *p, size_t n)
+{
+	out[0] = '0';
+	out[1] = 'x';
+	hex_encode(out + 2, p, n);
+}
+
+static int meta_cursor(struct sched *s, uint64_t *out)
+{
+	sqlite3_stmt *st;
+	GUARD(db_prepare(s->db, "SELECT value FROM meta WHERE key = 'cursor'", &st));
+	*out = s->chain->deployment_block;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*out = strtoull((const char *)sqlite3_column_text(st, 0), NULL, 10);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* ---------- the chain follower ---------- */
+
+static int topic_is(const json_t *log, size_t i, const uint8_t want[32])
+{
+	uint8_t t[32];
+	json_t *topics = json_object_get(log, "topics");
+	const char *h = json_string_value(json_array_get(topics, i));
+	return h && strlen(h) == 66 && hex_decode_exact(t, 32, h + 2, "topic") == 0 &&
+	       memcmp(t, want, 32) == 0;
+}
+
+static int log_data(const json_t *log, const char *types, json_t **out)
+{
+	const char *d = json_string_value(json_object_get(log, "data"));
+	uint8_t *buf;
+	size_t len;
+	int rc;
+	ENSURE(d && strncmp(d, "0x", 2) == 0, ERR_INVAL, "log without data");
+	GUARD(hex_decode_alloc(d + 2, strlen(d + 2), &buf, &len));
+	rc = abi_decode_str(types, buf, len, out);
+	free(buf);
+	return rc;
+}
+
+static long long jnum(const json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* A new Boost deal of ours: the deal and its tasks, RECEIVED. */
+static int add_deal(struct sched *s, const json_t *ev, uint64_t block)
+{
+	const char *dealid = json_string_value(json_array_get(ev, 0));
+	uint8_t did[32], tid[32];
+	json_t *deal = NULL;
+	char cat[24], blk[24], first[24], size[24], dl[24], idx[24], now[24], task[67];
+	long long bf, bs;
+	int rc;
+
+	GUARD(hex_decode_exact(did, 32, dealid + 2, "dealid"));
+	GUARD(poco_view(s->chain, "viewDealBoost", did, &deal));
+	bf = jnum(deal, "botFirst");
+	bs = jnum(deal, "botSize");
+	snprintf(cat, sizeof(cat), "%s", json_string_value(json_array_get(ev, 3)));
+	snprintf(blk, sizeof(blk), "%llu", (unsigned long long)block);
+	snprintf(first, sizeof(first), "%lld", bf);
+	snprintf(size, sizeof(size), "%lld", bs);
+	snprintf(dl, sizeof(dl), "%lld", jnum(deal, "deadline"));
+	snprintf(now, sizeof(now), "%lld", now_s());
+	const char *args[] = {dealid,
+	                      json_string_value(json_array_get(ev, 1)),
+	                      json_string_value(json_array_get(ev, 2)),
+	                      cat,
+	                      json_string_value(json_array_get(ev, 4)),
+	                      json_string_value(json_array_get(ev, 5)),
+	                      json_string_value(json_array_get(ev, 6)),
+	                      json_string_value(json_object_get(deal, "requester")),
+	                      first,
+	                      size,
+	                      dl,
+	                      blk};
+	for (size_t i = 0; i < 12; i++)
+		ENSURE(args[i], ERR_INVAL, "SchedulerNoticeBoost: field %zu missing", i);
+	rc = q_exec(
+	    s,
+	    "INSERT OR IGNORE INTO deals VALUES (lower(?1), lower(?2), lower(?3), ?4, ?5, ?6,"
+	    " lower(?7), lower(?8), ?9, ?10, ?11, ?12)",
+	    args, 12);
+	for (long long i = bf; rc == 0 && i < bf + bs; i++) {
+		poco_task_id(did, (uint64_t)i, tid);
+		hex0x(task, tid, 32);
+		snprintf(idx, sizeof(idx), "%lld", i);
+		const char *ta[] = {task, dealid, idx, now};
+		rc = q_exec(s,
+		            "INSERT OR IGNORE INTO tasks(taskid, dealid, idx, status, updated)"
+		            " VALUES (?1, lower(?2), ?3, 'RECEIVED', ?4)",
+		            ta, 4);
+	}
+	if (rc == 0)
+		log_info("sched.deal", "deal=%s tasks=%lld first=%lld app=%s", dealid, bs, bf,
+		         args[1]);
+	json_decref(deal);
+	return rc;
+}
+
+/* ResultPushedBoost(dealId, index, results): the task is COMPLETED. */
+static int task_pushed(struct sched *s, const json_t *ev, const char *tx)
+{
+	const char *dealid = json_string_value(json_array_get(ev, 0));
+	const char *idx = json_string_value(json_array_get(ev, 1));
+	const char *results = json_string_value(json_array_get(ev, 2));
+	char now[24];
+	ENSURE(dealid && idx && results, ERR_INVAL, "ResultPushedBoost: fields missing");
+	snprintf(now, sizeof(now), "%lld", now_s());
+	const char *a[] = {dealid, idx, results, tx ? tx : "", now};
+	GUARD(q_exec(s,
+	             "UPDATE tasks SET status = 'COMPLETED', results = ?3, tx = ?4, updated = ?5"
+	             " WHERE dealid = lower(?1) AND idx = ?2 AND status != 'COMPLETED'",
+	             a, 5));
+	if (sqlite3_changes(s->db) > 0)
+		log_info("sched.task", "deal=%s index=%s status=COMPLETED tx=%s", dealid, idx,
+		         tx ? tx : "");
+	return 0;
+}
+
+static void event_topic(const char *sig, uint8_t out[32])
+{
+	keccak256(sig, strlen(sig), out);
+}
+
+/* Read new blocks: deals for our pool and pushed results. */
+static int follow_logs(struct sched *s)
+{
+	uint8_t notice[32], pushed[32];
+	uint64_t head, from, to;
+	json_t *logs = NULL, *ev;
+	size_t i;
+	char cur[24];
+	int rc = 0;
+
+	GUARD(eth_block_number(s->chain->rpc, &head));
+	pthread_mutex_lock(&s->mu);
+	rc = meta_cursor(s, &from);
+	pthread_mutex_unlock(&s->mu);
+	GUARD(rc);
+	if (head < (uint64_t)s->cfg.confirmations || head - (uint64_t)s->cfg.confirmations <= from)
+		return 0;
+	to = head - (uint64_t)s->cfg.confirmations;
+	if (to - from > 5000)
+		to = from + 5000;
+	event_topic("SchedulerNoticeBoost(address,bytes32,address,address,uint256,bytes32,string,"
+	            "address)",
+	            notice);
+	event_topic("ResultPushedBoost(bytes32,uint256,bytes)", pushed);
+	GUARD(eth_get_logs(s->chain->rpc, s->chain->hub, NULL, from + 1, to, &logs));
+	pthread_mutex_lock(&s->mu);
+	db_exec(s->db, "BEGIN IMMEDIATE");
+	json_array_foreach (logs, i, ev) {
+		json_t *d = NULL;
+		uint64_t block = 0;
+		eth_hex_u64(json_object_get(ev, "blockNumber"), &block);
+		if (topic_is(ev, 0, notice) && topic_is(ev, 1, s->pool_topic)) {
+			rc = log_data(
+			    ev, "(bytes32,address,address,uint256,bytes32,string,address)", &d);
+			if (rc == 0)
+				rc = add_deal(s, d, block);
+		} else if (topic_is(ev, 0, pushed)) {
+			rc = log_data(ev, "(bytes32,uint256,bytes)", &d);
+			if (rc == 0)
+				rc = task_pushed(
+				    s, d,
+				    json_string_value(json_object_get(ev, "transactionHash")));
+		}
+		json_decref(d);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0) {
+		snprintf(cur, sizeof(cur), "%llu", (unsigned long long)to);
+		const char *a[] = {cur};
+		rc = q_exec(s, "INSERT OR REPLACE INTO meta VALUES ('cursor', ?1)", a, 1);
+	}
+	db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK");
+	pthread_mutex_unlock(&s->mu);
+	json_decref(logs);
+	return rc;
+}
+
+/* The task's enclave challenge from the SMS (the pool owner asks). */
+static int enclave_challenge(struct sched *s, const char *taskid, const char *dealid, long long idx,
+                             char enclave[43])
+{
+	uint8_t tid[32], sig[65];
+	char url[4096], auth[133];
+	struct http_response r;
+	int rc;
+
+	GUARD(hex_decode_exact(tid, 32, taskid + 2, "taskid"));
+	GUARD(eip191_sign_keccak(s->cfg.owner_key, tid, 32, sig));
+	hex0x(auth, sig, 65);
+	snprintf(url, sizeof(url), "%s/tee/challenges/%s?dealId=%s&taskIndex=%lld", s->sms_url,
+	         taskid, dealid, idx);
+	GUARD(http_post_auth(url, auth, "application/json", "", 0, 4096, 10, &r));
+	rc = r.status == 200 && r.body.len == 42
+	         ? 0
+	         : err_set(ERR_IO, "sms: challenge for %s: HTTP %ld", taskid, r.status);
+	if (rc == 0) {
+		memcpy(enclave, r.body.buf, 42);
+		enclave[42] = '\0';
+	}
+	http_response_free(&r);
+	return rc;
+}
+
+struct pending {
+	char taskid[67], dealid[67];
+	long long idx;
+};
+
+/* RECEIVED -> INITIALIZED: each task gets its enclave challenge. */
+static int initialize_tasks(struct sched *s)
+{
+	struct pending p[16];
+	sqlite3_stmt *st;
+	int n = 0, rc;
+	char enclave[43], now[24];
+
+	pthread_mutex_lock(&s->mu);
+	rc = db_prepare(s->db,
+	                "SELECT taskid, dealid, idx FROM tasks WHERE status = 'RECEIVED'"
+	                " ORDER BY updated LIMIT 16",
+	                &st);
+	while (rc == 0 && n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(p[n].taskid, 67, "%s", sqlite3_column_text(st, 0));
+		snprintf(p[n].dealid, 67, "%s", sqlite3_column_text(st, 1));
+		p[n].idx = sqlite3_column_int64(st, 2);
+		n++;
+	}
+	if (rc == 0)
+		sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	GUARD(rc);
+	for (int i = 0; i < n; i++) {
+		if (enclave_challenge(s, p[i].taskid, p[i].dealid, p[i].idx, enclave) < 0) {
+			log_warn("sched.task", "task=%s status=RECEIVED error=\"%s\"", p[i].taskid,
+			         err_msg());
+			return 0; /* the SMS may be restarting: next round */
+		}
+		snprintf(now, sizeof(now), "%lld", now_s());
+		const char *a[] = {p[i].taskid, enclave, now};
+		pthread_mutex_lock(&s->mu);
+		rc = q_exec(
+		    s,
+		    "UPDATE tasks SET status = 'INITIALIZED', enclave = lower(?2), updated = ?3"
+		    " WHERE taskid = ?1 AND status = 'RECEIVED'",
+		    a, 3);
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		GUARD(rc);
+		log_info("sched.task", "task=%s status=INITIALIZED enclave=%s", p[i].taskid,
+		         enclave);
+	}
+	return 0;
+}
+
+/* Tasks of a silent worker go back to the queue; tasks past their deadline
+ * are claimed so the requester is refunded. */
+static int watch_deadlines(struct sched *s)
+{
+	struct pending p[8];
+	sqlite3_stmt *st;
+	char lost[24], now[24];
+	int n = 0, rc;
+
+	snprintf(now, sizeof(now), "%lld", now_s());
+	snprintf(lost, sizeof(lost), "%lld", now_s() - s->cfg.worker_timeout_s);
+	pthread_mutex_lock(&s->mu);
+	{
+		const char *a[] = {lost, now};
+		rc = q_exec(s,
+		            "UPDATE tasks SET status = 'INITIALIZED', worker = NULL, updated = ?2,"
+		            " detail = 'worker lost' WHERE status = 'RUNNING' AND worker IN"
+		            " (SELECT address FROM workers WHERE last_seen < ?1)",
+		            a, 2);
+		if (rc == 0 && sqlite3_changes(s->db) > 0) {
+			log_warn("sched.task", "reassigned=%d reason=\"worker lost\"",
+			         sqlite3_changes(s->db));
+			pthread_cond_broadcast(&s->cv);
+		}
+	}
+	if (rc == 0)
+		rc = db_prepare(
+		    s->db,
+		    "SELECT t.taskid, t.dealid, t.idx FROM tasks t JOIN deals d USING(dealid)"
+		    " WHERE t.status NOT IN ('COMPLETED', 'FAILED') AND d.deadline < ?1 LIMIT 8",
+		    &st);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+		while (n < 8 && sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(p[n].taskid, 67, "%s", sqlite3_column_text(st, 0));
+			snprintf(p[n].dealid, 67, "%s", sqlite3_column_text(st, 1));
+			p[n].idx = sqlite3_column_int64(st, 2);
+			n++;
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	GUARD(rc);
+	for (int i = 0; i < n; i++) {
+		struct eth_receipt r;
+		uint8_t did[32];
+		char tx[67], idx[24];
+		GUARD(hex_decode_exact(did, 32, p[i].dealid + 2, "dealid"));
+		snprintf(idx, sizeof(idx), "%lld", p[i].idx);
+		if (poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
+		              "claimBoost(bytes32,uint256)",
+		              json_pack("[o,s]", eth_json_hex(did, 32), idx), &r) < 0) {
+			log_warn("sched.claim", "task=%s error=\"%s\"", p[i].taskid, err_msg());
+			continue;
+		}
+		hex0x(tx, r.tx_hash, 32);
+		eth_receipt_free(&r);
+		const char *a[] = {p[i].taskid, tx, now};
+		pthread_mutex_lock(&s->mu);
+		rc = q_exec(
+		    s,
+		    "UPDATE tasks SET status = 'FAILED', detail = 'claimed after the deadline',"
+		    " tx = ?2, updated = ?3 WHERE taskid = ?1",
+		    a, 3);
+		pthread_mutex_unlock(&s->mu);
+		log_warn("sched.task", "task=%s status=FAILED claimed=%s", p[i].taskid, tx);
+	}
+	return rc;
+}
+
+static void *follower_main(void *arg)
+{
+	struct sched *s = arg;
+	struct timespec ts;
+
+	for (;;) {
+		if (follow_logs(s) < 0 || initialize_tasks(s) < 0 || watch_deadlines(s) < 0)
+			log_warn("sched.follow", "error=\"%s\"", err_msg());
+		pthread_mutex_lock(&s->mu);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)s->cfg.poll_ms * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		if (!s->stop)
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		int stop = s->stop;
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			return NULL;
+	}
+}
+
+/* ---------- HTTP: workers ---------- */
+
+static void refuse(struct http_resp *resp, int status, const char *ev, const char *why)
+{
+	log_warn(ev, "refused=\"%s\"", why);
+	http_resp_json(resp, status,
+	               json_pack("{s:s}", "error", status == 403 ? "forbidden" : why));
+}
+
+static void h_challenge(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	struct nonce_slot *slot = NULL;
+	time_t now = time(NULL);
+	char hex[65];
+	(void)req;
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < NONCES && !slot; i++)
+		if (s->nonces[i].expires < now)
+			slot = &s->nonces[i];
+	if (slot && RAND_bytes(slot->nonce, 32) == 1) {
+		slot->expires = now + NONCE_TTL;
+		hex_encode(hex, slot->nonce, 32);
+	} else {
+		slot = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!slot) {
+		http_resp_json(resp, 503, json_pack("{s:s}", "error", "busy"));
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s,s:i}", "nonce", hex, "expiresIn", NONCE_TTL));
+}
+
+static int take_nonce(struct sched *s, const uint8_t nonce[32])
+{
+	int found = 0;
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < NONCES; i++)
+		if (s->nonces[i].expires >= time(NULL) &&
+		    CRYPTO_memcmp(s->nonces[i].nonce, nonce, 32) == 0) {
+			s->nonces[i].expires = 0;
+			found = 1;
+		}
+	pthread_mutex_unlock(&s->mu);
+	return found ? 0 : err_set(ERR_VERIFY, "unknown, used or expired nonce");
+}
+
+static void token_hash(const char *token, char out[65])
+{
+	uint8_t h[32];
+	SHA256((const unsigned char *)token, strlen(token), h);
+	hex_encode(out, h, 32);
+}
+
+static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20],
+                 struct tdx_verdict *v, char qsha[65])
+{
+	json_t *b = NULL;
+	uint8_t nonce[32], h[32], sig[65], who[20], rd[64], *quote = NULL;
+	size_t qlen = 0;
+	struct tdx_quote *q = NULL;
+	const char *auth = http_req_header(req, "Authorization");
+	int rc;
+
+	GUARD(json_parse((const char *)req->body, req->body_len, "register", &b));
+	const char *addr = json_string_value(json_object_get(b, "address"));
+	rc = addr ? eth_addr_parse(addr, worker) : err_set(ERR_INVAL, "register: address missing");
+	if (rc == 0)
+		rc = json_get_hex(b, "nonce", nonce, 32, 0);
+	const char *qb = json_string_value(json_object_get(b, "quote"));
+	if (rc == 0)
+		rc = qb ? base64_decode(qb, strlen(qb), &quote, &qlen)
+		        : err_set(ERR_INVAL, "register: quote missing");
+	if (rc == 0)
+		rc = auth && strlen(auth) == 132 ? hex_decode_exact(sig, 65, auth + 2, "signature")
+		                                 : err_set(ERR_VERIFY, "register: no signature");
+	if (rc == 0) {
+		keccak256(nonce, 32, h);
+		eip191_hash32(h, h);
+		rc = k1_recover(h, sig, who);
+	}
+	if (rc == 0 && memcmp(who, worker, 20) != 0)
+		rc = err_set(ERR_VERIFY, "the signature is not the worker's");
+	if (rc == 0)
+		rc = take_nonce(s, nonce);
+	if (rc == 0)
+		rc = tdx_gate_check(&s->gate, quote, qlen, &q, v);
+	if (rc == 0) {
+		sched_worker_report_data(nonce, worker, rd);
+		if (CRYPTO_memcmp(rd, q->body.report_data, 64) != 0)
+			rc = err_set(ERR_VERIFY, "REPORTDATA does not bind this nonce and worker");
+	}
+	if (rc == 0) {
+		SHA256(quote, qlen, h);
+		hex_encode(qsha, h, 32);
+	}
+	tdx_quote_free(q);
+	free(quote);
+	json_decref(b);
+	return rc;
+}
+
+static void h_register(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	uint8_t worker[20], tok[32];
+	struct tdx_verdict v;
+	char addr[43], qsha[65], token[65], th[65], now[24], sim[2];
+	int rc;
+
+	memset(&v, 0, sizeof(v));
+	if (admit(s, req, worker, &v, qsha) < 0) {
+		refuse(resp, 403, "sched.register", err_msg());
+		return;
+	}
+	eth_addr_str(worker, addr);
+	if (RAND_bytes(tok, 32) != 1) {
+		refuse(resp, 500, "sched.register", "no randomness");
+		return;
+	}
+	hex_encode(token, tok, 32);
+	token_hash(token, th);
+	snprintf(now, sizeof(now), "%lld", now_s());
+	snprintf(sim, sizeof(sim), "%d", v.simulated);
+	const char *a[] = {addr, th, now, qsha, tdx_tcb_status_name(v.status), sim};
+	pthread_mutex_lock(&s->mu);
+	rc = q_exec(s, "INSERT OR REPLACE INTO workers VALUES (lower(?1), ?2, ?3, ?3, ?4, ?5, ?6)",
+	            a, 6);
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		refuse(resp, 500, "sched.register", err_msg());
+		return;
+	}
+	log_info("sched.register", "worker=%s tcb=%s simulated=%d quote_sha256=%s", addr,
+	         tdx_tcb_status_name(v.status), v.simulated, qsha);
+	http_resp_json(resp, 200,
+	               json_pack("{s:s,s:s,s:b}", "token", token, "tcbStatus",
+	                         tdx_tcb_status_name(v.status), "simulated", v.simulated));
+	OPENSSL_cleanse(token, sizeof(token));
+}
+
+/* The registered worker behind a Bearer token (updates last_seen). */
+static int bearer(struct sched *s, const struct http_req *req, char worker[43])
+{
+	const char *a = http_req_header(req, "Authorization");
+	sqlite3_stmt *st;
+	char th[65], now[24];
+	int rc;
+
+	ENSURE(a && strncasecmp(a, "Bearer ", 7) == 0 && strlen(a + 7) == 64, ERR_VERIFY,
+	       "no worker token");
+	token_hash(a + 7, th);
+	GUARD(db_prepare(s->db, "SELECT address FROM workers WHERE token = ?1", &st));
+	sqlite3_bind_text(st, 1, th, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st) == SQLITE_ROW ? 0 : err_set(ERR_VERIFY, "unknown worker token");
+	if (rc == 0)
+		snprintf(worker, 43, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc == 0) {
+		snprintf(now, sizeof(now), "%lld", now_s());
+		const char *x[] = {worker, now};
+		rc = q_exec(s, "UPDATE workers SET last_seen = ?2 WHERE address = ?1", x, 2);
+	}
+	return rc;
+}
+
+/* Take the oldest INITIALIZED task for `worker` (s->mu held); 1 if one. */
+static int take_task(struct sched *s, const char *worker, json_t **out)
+{
+	sqlite3_stmt *st;
+	uint8_t w[20], tid[32], enc[20], p[72], sig[65];
+	char auth[133], now[24], res[300];
+	int rc, found = 0;
+
+	GUARD(
+	    db_prepare(s->db,
+	               "SELECT t.taskid, t.dealid, t.idx, t.enclave, d.app, d.dataset, d.category,"
+	               " d.tag, d.params, d.beneficiary, d.deadline, d.requester FROM tasks t"
+	               " JOIN deals d USING(dealid) WHERE t.status = 'INITIALIZED'"
+	               " ORDER BY t.updated, t.idx LIMIT 1",
+	               &st));
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *taskid = (const char *)sqlite3_column_text(st, 0);
+		rc = eth_addr_parse(worker, w);
+		if (rc == 0)
+			rc = hex_decode_exact(tid, 32, taskid + 2, "taskid");
+		if (rc == 0)
+			rc = eth_addr_parse((const char *)sqlite3_column_text(st, 3), enc);
+		if (rc == 0) {
+			memcpy(p, w, 20);
+			memcpy(p + 20, tid, 32);
+			memcpy(p + 52, enc, 20);
+			rc = eip191_sign_keccak(s->cfg.owner_key, p, sizeof(p), sig);
+		}
+		if (rc == 0) {
+			hex0x(auth, sig, 65);
+			snprintf(res, sizeof(res), "%s/results", s->public_url);
+			*out = json_pack(
+			    "{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b}",
+			    "taskId", taskid, "dealId", sqlite3_column_text(st, 1), "taskIndex",
+			    (json_int_t)sqlite3_column_int64(st, 2), "enclaveChallenge",
+			    sqlite3_column_text(st, 3), "app", sqlite3_column_text(st, 4),
+			    "dataset", sqlite3_column_text(st, 5), "category",
+			    (json_int_t)sqlite3_column_int64(st, 6), "tag",
+			    sqlite3_column_text(st, 7), "params", sqlite3_column_text(st, 8),
+			    "beneficiary", sqlite3_column_text(st, 9), "deadline",
+			    (json_int_t)sqlite3_column_int64(st, 10), "requester",
+			    sqlite3_column_text(st, 11), "workerpoolAuthorization", auth, "smsUrl",
+			    s->sms_url, "resultsUrl", res, "boost", 1);
+			snprintf(now, sizeof(now), "%lld", now_s());
+			const char *a[] = {taskid, worker, now};
+			rc = *out ? q_exec(s,
+			                   "UPDATE tasks SET status = 'RUNNING', worker = ?2,"
+			                   " assigned = ?3, updated = ?3 WHERE taskid = ?1",
+			                   a, 3)
+			          : err_set(ERR_NOMEM, "out of memory");
+			found = rc == 0;
+			if (rc == 0)
+				log_info("sched.task", "task=%s status=RUNNING worker=%s", taskid,
+				         worker);
+		}
+	} else {
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	GUARD(rc);
+	return found;
+}
+
+static void h_next(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	const char *w = http_req_query(req, "wait");
+	long wait_s = w ? strtol(w, NULL, 10) : 0;
+	struct timespec until;
+	json_t *task = NULL;
+	char worker[43];
+	int rc;
+
+	if (wait_s < 0 || wait_s > 60)
+		wait_s = 60;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_s;
+	pthread_mutex_lock(&s->mu);
+	rc = bearer(s, req, worker);
+	while (rc == 0 && (rc = take_task(s, worker, &task)) == 0 && !s->stop &&
+	       pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		refuse(resp, 403, "sched.next", err_msg());
+		return;
+	}
+	if (!task) {
+		http_resp_text(resp, 204, "");
+		return;
+	}
+	http_resp_json(resp, 200, task);
+}
+
+static int is_status(const char *st)
+{
+	static const char *const ok[] = {"RUNNING", "COMPUTED", "CONTRIBUTING", "COMPLETED",
+	                                 "FAILED"};
+	for (size_t i = 0; st && i < sizeof(ok) / sizeof(*ok); i++)
+		if (strcmp(st, ok[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void h_status(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	json_t *b = NULL;
+	char worker[43], now[24], done_by[43];
+	const char *st, *detail, *tx;
+	int rc;
+
+	if (json_parse((const char *)req->body, req->body_len, "status", &b) < 0) {
+		refuse(resp, 400, "sched.status", err_msg());
+		return;
+	}
+	st = json_string_value(json_object_get(b, "status"));
+	detail = json_string_value(json_object_get(b, "detail"));
+	tx = json_string_value(json_object_get(b, "tx"));
+	if (!is_status(st)) {
+		json_decref(b);
+		{
+			refuse(resp, 400, "sched.status", "unknown status");
+			return;
+		}
+	}
+	snprintf(now, sizeof(now), "%lld", now_s());
+	pthread_mutex_lock(&s->mu);
+	rc = bearer(s, req, worker);
+	if (rc == 0) {
+		/* COMPLETED is the chain's word: a worker's report is kept as
+		 * detail until the ResultPushedBoost event is read. */
+		const char *a[] = {req->params[0],
+		                   worker,
+		                   strcmp(st, "COMPLETED") == 0 ? "CONTRIBUTED" : st,
+		                   detail ? detail : st,
+		                   tx ? tx : "",
+		                   now};
+		rc = q_exec(
+		    s,
+		    "UPDATE tasks SET status = ?3, detail = ?4, tx = coalesce(nullif(?5, ''), tx),"
+		    " updated = ?6 WHERE taskid = lower(?1) AND worker = ?2"
+		    " AND status IN " HELD,
+		    a, 6);
+		/* The chain may have said COMPLETED first. */
+		if (rc == 0 && sqlite3_changes(s->db) == 0 &&
+		    (task_field(s, req->params[0],
+		                "SELECT worker FROM tasks WHERE taskid = lower(?1) AND status = "
+		                "'COMPLETED'",
+		                done_by, sizeof(done_by)) < 0 ||
+		     strcmp(done_by, worker) != 0))
+			rc = err_set(ERR_NOTFOUND, "no such running task for this worker");
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (rc == 0)
+		log_info("sched.task", "task=%s worker=%s report=%s detail=\"%s\"", req->params[0],
+		         worker, st, detail ? detail : "");
+	if (rc < 0)
+		refuse(resp, rc == ERR_NOTFOUND ? 404 : 403, "sched.status", err_msg());
+	else
+		http_resp_json(resp, 200, json_pack("{s:s}", "status", st));
+	json_decref(b);
+}
+
+/* ---------- HTTP: tasks and results ---------- */
+
+static json_t *task_row(sqlite3_stmt *st)
+{
+	json_t *o = json_object();
+	static const char *const cols[] = {"taskId",           "dealId", "taskIndex", "status",
+	                                   "enclaveChallenge", "worker", "detail",    "tx",
+	                                   "results",          "updated"};
+	for (int i = 0; i < 10; i++) {
+		if (sqlite3_column_type(st, i) == SQLITE_NULL)
+			continue;
+		if (sqlite3_column_type(st, i) == SQLITE_INTEGER)
+			json_object_set_new(o, cols[i], json_integer(sqlite3_column_int64(st, i)));
+		else
+			json_object_set_new(o, cols[i],
+			                    json_string((const char *)sqlite3_column_text(st, i)));
+	}
+	return o;
+}
+
+static void h_tasks(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	const char *deal = http_req_query(req, "deal");
+	sqlite3_stmt *st;
+	json_t *out = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	if (db_prepare(
+	        s->db,
+	        "SELECT taskid, dealid, idx, status, enclave, worker, detail, tx, results, updated"
+	        " FROM tasks WHERE (?1 IS NULL AND ?2 IS NULL) OR taskid = lower(?1)"
+	        " OR dealid = lower(?2) ORDER BY dealid, idx LIMIT 1000",
+	        &st) == 0) {
+		sqlite3_bind_text(st, 1, req->params[0], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, deal, -1, SQLITE_TRANSIENT);
+		out = json_array();
+		while (sqlite3_step(st) == SQLITE_ROW)
+			json_array_append_new(out, task_row(st));
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!out) {
+		http_resp_json(resp, 500, json_pack("{s:s}", "error", "database"));
+		return;
+	}
+	if (req->params[0]) {
+		json_t *one = json_incref(json_array_get(out, 0));
+		json_decref(out);
+		if (!one) {
+			http_resp_json(resp, 404, json_pack("{s:s}", "error", "no such task"));
+			return;
+		}
+		{
+			http_resp_json(resp, 200, one);
+			return;
+		}
+	}
+	http_resp_json(resp, 200, out);
+}
+
+/* The signer of keccak(msg) (EIP-191) from an Authorization header. */
+static int auth_signer(const struct http_req *req, const uint8_t *msg, size_t len, char out[43])
+{
+	const char *a = http_req_header(req, "Authorization");
+	uint8_t h[32], sig[65], who[20];
+	ENSURE(a && strlen(a) == 132 && strncmp(a, "0x", 2) == 0, ERR_VERIFY, "no signature");
+	GUARD(hex_decode_exact(sig, 65, a + 2, "signature"));
+	keccak256(msg, len, h);
+	eip191_hash32(h, h);
+	GUARD(k1_recover(h, sig, who));
+	eth_addr_str(who, out);
+	for (char *p = out; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+	return 0;
+}
+
+static int valid_task_id(const char *id)
+{
+	uint8_t t[32];
+	return id && strlen(id) == 66 && strncmp(id, "0x", 2) == 0 &&
+	       hex_decode_exact(t, 32, id + 2, "taskid") == 0;
+}
+
+static void h_result_put(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	const char *id = req->params[0];
+	uint8_t msg[64], sum[32];
+	char signer[43], enclave[43], hex[65], path[1200], size[24], now[24];
+	int rc;
+
+	if (!valid_task_id(id)) {
+		refuse(resp, 400, "sched.result", "bad task id");
+		return;
+	}
+	hex_decode_exact(msg, 32, id + 2, "taskid");
+	SHA256(req->body, req->body_len, sum);
+	memcpy(msg + 32, sum, 32);
+	if (auth_signer(req, msg, 64, signer) < 0) {
+		refuse(resp, 403, "sched.result", err_msg());
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	rc = task_field(s, id, "SELECT enclave FROM tasks WHERE taskid = lower(?1)", enclave,
+	                sizeof(enclave));
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0 || strcmp(signer, enclave) != 0) {
+		refuse(resp, 403, "sched.result", "not signed by the task's enclave challenge");
+		return;
+	}
+	hex_encode(hex, sum, 32);
+	snprintf(path, sizeof(path), "%s/%s", s->results_dir, hex);
+	if (file_write(path, req->body, req->body_len, 0600) < 0) {
+		refuse(resp, 500, "sched.result", err_msg());
+		return;
+	}
+	snprintf(size, sizeof(size), "%zu", req->body_len);
+	snprintf(now, sizeof(now), "%lld", now_s());
+	const char *a[] = {id, hex, size, now};
+	pthread_mutex_lock(&s->mu);
+	rc = q_exec(s, "INSERT OR REPLACE INTO results VALUES (lower(?1), ?2, ?3, ?4)", a, 4);
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		refuse(resp, 500, "sched.result", err_msg());
+		return;
+	}
+	log_info("sched.result", "task=%s sha256=%s bytes=%zu", id, hex, req->body_len);
+	snprintf(path, sizeof(path), "%s/results/%s", s->public_url, id);
+	http_resp_json(resp, 200, json_pack("{s:s,s:s}", "sha256", hex, "location", path));
+}
+
+static void h_result_get(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	const char *id = req->params[0];
+	uint8_t tid[32], *buf;
+	size_t len;
+	char signer[43], beneficiary[43], sum[65], path[1200];
+	int rc;
+
+	if (!valid_task_id(id)) {
+		refuse(resp, 400, "sched.result", "bad task id");
+		return;
+	}
+	hex_decode_exact(tid, 32, id + 2, "taskid");
+	if (auth_signer(req, tid, 32, signer) < 0) {
+		refuse(resp, 403, "sched.result", err_msg());
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	rc = task_field(s, id,
+	                "SELECT d.beneficiary FROM tasks t JOIN deals d USING(dealid)"
+	                " WHERE t.taskid = lower(?1)",
+	                beneficiary, sizeof(beneficiary));
+	if (rc == 0)
+		rc = task_field(s, id, "SELECT sha256 FROM results WHERE taskid = lower(?1)", sum,
+		                sizeof(sum));
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		http_resp_json(resp, 404, json_pack("{s:s}", "error", "no such result"));
+		return;
+	}
+	if (strcmp(signer, beneficiary) != 0) {
+		refuse(resp, 403, "sched.result", "not signed by the beneficiary");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s", s->results_dir, sum);
+	if (file_read(path, RESULT_MAX, &buf, &len) < 0) {
+		refuse(resp, 500, "sched.result", err_msg());
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = "application/zip";
+	resp->body = (char *)buf;
+	resp->len = len;
+}
+
+static const struct http_route routes[] = {
+    {"POST", "/workers/challenge", h_challenge, "worker_challenge"},
+    {"POST", "/workers/register", h_register, "worker_register"},
+    {"GET", "/workers/next", h_next, "worker_next"},
+    {"POST", "/workers/tasks/*/status", h_status, "worker_status"},
+    {"GET", "/tasks", h_tasks, "tasks"},
+    {"GET", "/tasks/*", h_tasks, "task"},
+    {"POST", "/results/*", h_result_put, "result_upload"},
+    {"GET", "/results/*", h_result_get, "result_download"},
+    {NULL, NULL, NULL, NULL},
+};
+
+/* ---------- lifecycle ---------- */
+
+static void trim_url(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src);
+	for (size_t n = strlen(dst); n && dst[n - 1] == '/'; n--)
+		dst[n - 1] = '\0';
+}
+
+int sched_start(const struct sched_config *cfg, struct sched **out)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+	struct http_server_opts ho = {0};
+	uint8_t owner[20];
+	json_t *pool = NULL;
+	int rc;
+
+	ENSURE(s, ERR_NOMEM, "out of memory");
+	s->cfg = *cfg;
+	if (!s->cfg.poll_ms)
+		s->cfg.poll_ms = 500;
+	if (!s->cfg.worker_timeout_s)
+		s->cfg.worker_timeout_s = 30;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	rc = cfg->chain_path && cfg->workerpool && cfg->sms_url && cfg->db_path &&
+	             cfg->results_dir && cfg->collateral
+	         ? 0
+	         : err_set(ERR_INVAL, "scheduler: chain, workerpool, sms, db, results and "
+	                              "collateral are required");
+	if (rc == 0)
+		rc = eth_addr_parse(cfg->workerpool, s->pool);
+	if (rc == 0) {
+		memcpy(s->pool_topic + 12, s->pool, 20);
+		trim_url(s->sms_url, sizeof(s->sms_url), cfg->sms_url);
+		snprintf(s->results_dir, sizeof(s->results_dir), "%s", cfg->results_dir);
+		rc = dir_create(cfg->results_dir, 0700);
+	}
+	if (rc == 0)
+		rc = poco_chain_load(cfg->chain_path, &s->chain);
+	/* The key must be the pool owner's, or nothing it signs will pass. */
+	if (rc == 0)
+		rc = poco_asset_show(s->chain, POCO_WORKERPOOL, s->pool, &pool);
+	if (rc == 0)
+		rc = k1_address(cfg->owner_key, owner);
+	if (rc == 0) {
+		uint8_t o[20];
+		const char *os = json_string_value(json_object_get(pool, "owner"));
+		if (!os || eth_addr_parse(os, o) < 0 || memcmp(o, owner, 20) != 0)
+			rc = err_set(ERR_INVAL,
+			             "scheduler: the key is not the owner of workerpool %s",
+			             cfg->workerpool);
+	}
+	json_decref(pool);
+	if (rc == 0)
+		rc = tdx_gate_open(&s->gate, cfg->collateral, cfg->trust_sim_root, cfg->policy,
+		                   "sched.attest");
+	if (rc == 0)
+		rc = db_open(cfg->db_path, migrations, &s->db);
+	if (rc == 0) {
+		ho.address = cfg->address;
+		ho.port = cfg->port;
+		ho.threads = cfg->threads > 0 ? cfg->threads : 4;
+		ho.max_body = RESULT_MAX;
+		rc = http_server_start(&ho, routes, s, &s->http);
+	}
+	if (rc == 0) {
+		char tmp[256];
+		snprintf(tmp, sizeof(tmp), "http://%s:%d",
+		         cfg->address ? cfg->address : "127.0.0.1", http_server_port(s->http));
+		trim_url(s->public_url, sizeof(s->public_url),
+		         cfg->public_url ? cfg->public_url : tmp);
+		if (cfg->port_file) {
+			snprintf(tmp, sizeof(tmp), "%d\n", http_server_port(s->http));
+			rc = file_write(cfg->port_file, tmp, strlen(tmp), 0644);
+		}
+	}
+	if (rc == 0) {
+		rc = pthread_create(&s->follower, NULL, follower_main, s) == 0
+		         ? 0
+		         : err_set(ERR_IO, "scheduler: cannot start the chain follower");
+		s->follower_on = rc == 0;
+	}
+	if (rc < 0) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		sched_stop(s);
+		return err_set(rc, "%s", msg);
+	}
+	*out = s;
+	return 0;
+}
+
+int sched_port(const struct sched *s)
+{
+	return http_server_port(s->http);
+}
+
+void sched_stop(struct sched *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->follower_on)
+		pthread_join(s->follower, NULL);
+	if (s->http)
+		http_server_stop(s->http);
+	db_close(s->db);
+	tdx_gate_close(&s->gate);
+	poco_chain_free(s->chain);
+	OPENSSL_cleanse(s->cfg.owner_key, 32);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}

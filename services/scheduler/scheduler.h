@@ -1,0 +1,57 @@
+/* scheduler.h — the pool operator (iExec's core): follows the chain for the
+ * deals of its workerpool, gets each task's enclave challenge from the SMS,
+ * admits workers whose TD quote passes the pool's policy, hands them tasks
+ * with a WorkerpoolAuthorization, claims tasks past their deadline so the
+ * requester is refunded, and stores results for their beneficiary.
+ *
+ * HTTP API (docs/pool.md):
+ *   POST /workers/challenge            a single-use nonce for registration
+ *   POST /workers/register             {address, nonce, quote}; Authorization:
+ *                                      the worker's EIP-191 signature over
+ *                                      keccak(nonce) -> {token}
+ *   GET  /workers/next?wait=S          Bearer token: the next assignment (204: none)
+ *   POST /workers/tasks/{id}/status    Bearer token: {status, detail?, tx?}
+ *   GET  /tasks[/{id}]                 task states (iExec's status names)
+ *   POST /results/{id}                 a result archive; Authorization: the
+ *                                      task's enclave challenge signature over
+ *                                      keccak(taskid || sha256(archive))
+ *   GET  /results/{id}                 Authorization: the beneficiary's
+ *                                      signature over keccak(taskid)
+ */
+#ifndef TDEXEC_SCHEDULER_H
+#define TDEXEC_SCHEDULER_H
+
+#include <stdint.h>
+
+/* REPORTDATA of a registering worker's quote:
+ * SHA-512("tdexec-worker-v1" || nonce || worker address). */
+void sched_worker_report_data(const uint8_t nonce[32], const uint8_t worker[20], uint8_t out[64]);
+
+struct sched_config {
+	const char *address; /* listen; default 127.0.0.1 */
+	int port;            /* 0 = any */
+	int threads;
+	const char *port_file;
+	const char *public_url; /* how workers and requesters reach us; default http://ADDR:PORT */
+	const char *db_path;
+	const char *results_dir; /* result archives, content-addressed */
+	const char *chain_path;
+	const char *workerpool; /* 0x address */
+	uint8_t owner_key[32];  /* the workerpool owner's key */
+	const char *sms_url;
+	/* the pool's TD admission: collateral (required), sim root, policy */
+	const char *collateral;
+	const char *trust_sim_root;
+	const char *policy;
+	int poll_ms;          /* chain polling period; default 500 */
+	int confirmations;    /* blocks behind the head; default 0 (Anvil) */
+	int worker_timeout_s; /* a worker silent this long is lost; default 30 */
+};
+
+struct sched;
+
+int sched_start(const struct sched_config *cfg, struct sched **out);
+int sched_port(const struct sched *s);
+void sched_stop(struct sched *s);
+
+#endif

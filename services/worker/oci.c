@@ -1,0 +1,339 @@
+/* oci.c — OCI image layouts and runc, see oci.h. */
+#include "oci.h"
+
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define BLOB_JSON_MAX (4u << 20)
+
+/* Run argv, stdout/stderr to `log` (NULL = inherit); its exit status. */
+static int spawn_wait(char *const argv[], const char *log, pid_t *pid_out)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int rc, st;
+
+	posix_spawn_file_actions_init(&fa);
+	if (log) {
+		posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	}
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	ENSURE(rc == 0, ERR_IO, "%s: cannot start: %s", argv[0], strerror(rc));
+	if (pid_out) {
+		*pid_out = pid;
+		return 0;
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		ENSURE(errno == EINTR, ERR_IO, "%s: wait: %s", argv[0], strerror(errno));
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* SHA-256 of a file, streamed. */
+static int sha256_file(const char *path, uint8_t out[32])
+{
+	uint8_t buf[1 << 16];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	FILE *f = fopen(path, "rb");
+	size_t n;
+	int rc = 0;
+
+	if (!f || !c) {
+		rc = err_set(ERR_NOTFOUND, "%s: %s", path, f ? "out of memory" : strerror(errno));
+		goto out;
+	}
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		EVP_DigestUpdate(c, buf, n);
+	if (ferror(f))
+		rc = err_set(ERR_IO, "%s: read error", path);
+	EVP_DigestFinal_ex(c, out, NULL);
+out:
+	if (f)
+		fclose(f);
+	EVP_MD_CTX_free(c);
+	return rc;
+}
+
+/* "sha256:<hex>" -> the blob's path, checked against its digest. */
+static int blob_path(const char *layout, const char *digest, char *path, size_t cap)
+{
+	uint8_t want[32], got[32];
+	ENSURE(digest && strncmp(digest, "sha256:", 7) == 0 && strlen(digest) == 71,
+	       ERR_UNSUPPORTED, "oci: unsupported digest '%s'", digest ? digest : "");
+	GUARD(hex_decode_exact(want, 32, digest + 7, "digest"));
+	snprintf(path, cap, "%s/blobs/sha256/%s", layout, digest + 7);
+	GUARD(sha256_file(path, got));
+	ENSURE(CRYPTO_memcmp(want, got, 32) == 0, ERR_VERIFY,
+	       "oci: blob %s does not match its digest", digest);
+	return 0;
+}
+
+static int blob_json(const char *layout, const char *digest, json_t **out)
+{
+	char path[PATH_MAX];
+	GUARD(blob_path(layout, digest, path, sizeof(path)));
+	return json_load_path(path, BLOB_JSON_MAX, out);
+}
+
+/* Apply whiteouts left by a layer: ".wh.NAME" removes NAME, ".wh..wh..opq"
+ * empties the directory (of what earlier layers put there). */
+static int whiteouts(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[PATH_MAX], victim[PATH_MAX];
+	int rc = 0;
+
+	if (!d)
+		return 0;
+	while (rc == 0 && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (strncmp(e->d_name, ".wh.", 4) == 0) {
+			if (strcmp(e->d_name, ".wh..wh..opq") != 0) {
+				snprintf(victim, sizeof(victim), "%s/%s", dir, e->d_name + 4);
+				char *argv[] = {"rm", "-rf", "--", victim, NULL};
+				rc = spawn_wait(argv, NULL, NULL) == 0
+				         ? 0
+				         : err_set(ERR_IO, "oci: whiteout %s", victim);
+			}
+			unlink(p);
+		} else if (e->d_type == DT_DIR) {
+			rc = whiteouts(p);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int oci_unpack(const char *layout, const uint8_t digest[32], const char *dest, json_t **config)
+{
+	char hex[72] = "sha256:", tmp[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX];
+	json_t *manifest = NULL, *cfg = NULL, *layers, *l;
+	struct stat sb;
+	size_t i;
+	int rc;
+
+	*config = NULL;
+	hex_encode(hex + 7, digest, 32);
+	snprintf(path, sizeof(path), "%s/image.json", dest);
+	if (stat(path, &sb) == 0) {
+		GUARD(json_load_path(path, BLOB_JSON_MAX, &cfg));
+		goto done;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dest);
+	{
+		char *argv[] = {"rm", "-rf", "--", tmp, NULL};
+		spawn_wait(argv, NULL, NULL);
+	}
+	GUARD(path_fmt(rootfs, sizeof(rootfs), "%s/rootfs", tmp));
+	rc = blob_json(layout, hex, &manifest);
+	if (rc == ERR_NOTFOUND)
+		rc = err_set(ERR_NOTFOUND, "oci: image %s is not in %s", hex, layout);
+	GUARD_GOTO(rc);
+	layers = json_object_get(manifest, "layers");
+	if (!json_is_array(layers)) {
+		rc = err_set(ERR_INVAL, "oci: manifest %s has no layers", hex);
+		goto out;
+	}
+	GUARD_GOTO(blob_json(
+	    layout,
+	    json_string_value(json_object_get(json_object_get(manifest, "config"), "digest")),
+	    &cfg));
+	GUARD_GOTO(dir_create(tmp, 0700));
+	GUARD_GOTO(dir_create(rootfs, 0755));
+	json_array_foreach (layers, i, l) {
+		const char *mt = json_string_value(json_object_get(l, "mediaType"));
+		if (!mt || (!strstr(mt, "tar") && !strstr(mt, "layer"))) {
+			rc = err_set(ERR_UNSUPPORTED, "oci: layer type '%s'", mt ? mt : "");
+			goto out;
+		}
+		GUARD_GOTO(blob_path(layout, json_string_value(json_object_get(l, "digest")), path,
+		                     sizeof(path)));
+		/* GNU tar detects gzip and zstd by itself. */
+		char *argv[] = {"tar", "-x", "--numeric-owner", "-f", path, "-C", rootfs, NULL};
+		if (spawn_wait(argv, NULL, NULL) != 0) {
+			rc = err_set(ERR_IO, "oci: cannot extract layer %zu of %s", i, hex);
+			goto out;
+		}
+		GUARD_GOTO(whiteouts(rootfs));
+	}
+	GUARD_GOTO(path_fmt(path, sizeof(path), "%s/image.json", tmp));
+	GUARD_GOTO(json_write_path(path, cfg, 0600));
+	if (rename(tmp, dest) != 0) {
+		rc = err_set(ERR_IO, "oci: %s: %s", dest, strerror(errno));
+		goto out;
+	}
+	json_decref(manifest);
+done:
+	*config = json_incref(json_object_get(cfg, "config"));
+	if (!*config)
+		*config = json_object();
+	json_decref(cfg);
+	return 0;
+out:
+	json_decref(manifest);
+	json_decref(cfg);
+	return rc;
+}
+
+static json_t *mount(const char *dst, const char *type, const char *src, const char *opts)
+{
+	json_t *o = json_array();
+	for (const char *p = opts; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+		json_array_append_new(o, json_stringn(p, n));
+		p = c ? c + 1 : NULL;
+	}
+	return json_pack("{s:s,s:s,s:s,s:o}", "destination", dst, "type", type, "source", src,
+	                 "options", o);
+}
+
+/* The runtime's config.json: a read-only root, no capabilities, new
+ * namespaces (network too unless allowed), /iexec_in read-only. */
+static json_t *runtime_config(const struct oci_run *r)
+{
+	json_t *mounts = json_array(), *ns = json_array(), *mem = json_object();
+	static const char *const nss[] = {"pid", "ipc", "uts", "mount", "network"};
+
+	json_array_append_new(mounts, mount("/proc", "proc", "proc", "nosuid,noexec,nodev"));
+	json_array_append_new(
+	    mounts, mount("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
+	json_array_append_new(mounts, mount("/dev/pts", "devpts", "devpts",
+	                                    "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
+	json_array_append_new(
+	    mounts, mount("/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"));
+	json_array_append_new(mounts,
+	                      mount("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
+	json_array_append_new(mounts, mount("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+	json_array_append_new(mounts, mount("/tmp", "tmpfs", "tmpfs", "nosuid,nodev,mode=1777"));
+	json_array_append_new(mounts,
+	                      mount("/iexec_in", "bind", r->in_dir, "rbind,ro,nosuid,nodev"));
+	json_array_append_new(mounts,
+	                      mount("/iexec_out", "bind", r->out_dir, "rbind,rw,nosuid,nodev"));
+	for (size_t i = 0; i < sizeof(nss) / sizeof(*nss); i++)
+		if (i < 4 || !r->network)
+			json_array_append_new(ns, json_pack("{s:s}", "type", nss[i]));
+	if (r->memory) {
+		json_object_set_new(mem, "limit", json_integer((json_int_t)r->memory));
+		json_object_set_new(mem, "swap", json_integer((json_int_t)r->memory));
+	}
+	return json_pack("{s:s,s:{s:b,s:{s:i,s:i},s:O,s:O,s:s,s:b,s:{s:[],s:[],s:[],s:[],s:[]},"
+	                 "s:[{s:s,s:i,s:i}]},s:{s:s,s:b},s:s,s:o,s:{s:o,s:{s:o,s:[{s:b,s:s}]},s:s,"
+	                 "s:[s,s,s,s,s,s],"
+	                 "s:[s,s]}}",
+	                 "ociVersion", "1.0.2", "process", "terminal", 0, "user", "uid", 0, "gid",
+	                 0, "args", r->args, "env", r->env, "cwd", r->cwd && *r->cwd ? r->cwd : "/",
+	                 "noNewPrivileges", 1, "capabilities", "bounding", "effective",
+	                 "inheritable", "permitted", "ambient", "rlimits", "type", "RLIMIT_NOFILE",
+	                 "hard", 1024, "soft", 1024, "root", "path", r->rootfs, "readonly", 1,
+	                 "hostname", "tdexec-app", "mounts", mounts, "linux", "namespaces", ns,
+	                 "resources", "memory", mem, "devices", "allow", 0, "access", "rwm",
+	                 "cgroupsPath", "", "maskedPaths", "/proc/kcore", "/proc/keys",
+	                 "/proc/timer_list", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+	                 "readonlyPaths", "/proc/sys", "/proc/sysrq-trigger");
+}
+
+/* Did the memory cgroup of the container kill something? (cgroup v1 and v2) */
+static int oom_killed(const char *cgroup)
+{
+	static const char *const files[] = {"/sys/fs/cgroup/memory%s/memory.oom_control",
+	                                    "/sys/fs/cgroup%s/memory.events"};
+	char path[PATH_MAX], line[128];
+	for (size_t i = 0; i < 2; i++) {
+		FILE *f;
+		snprintf(path, sizeof(path), files[i], cgroup);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "oom_kill ", 9) == 0 && atol(line + 9) > 0) {
+				fclose(f);
+				return 1;
+			}
+		fclose(f);
+	}
+	return 0;
+}
+
+int oci_run(const struct oci_run *r, int *exit_code, int *timed_out, int *oom)
+{
+	char path[PATH_MAX], cgroup[256];
+	json_t *cfg = runtime_config(r);
+	struct timespec t0, t;
+	pid_t pid;
+	int rc, st = 0, done = 0;
+	const char *rt = r->runtime ? r->runtime : "runc";
+
+	*exit_code = -1;
+	*timed_out = *oom = 0;
+	ENSURE(cfg, ERR_NOMEM, "oci: cannot build the runtime config");
+	snprintf(cgroup, sizeof(cgroup), "/tdexec/%s", r->id);
+	json_object_set_new(json_object_get(cfg, "linux"), "cgroupsPath", json_string(cgroup));
+	snprintf(path, sizeof(path), "%s/config.json", r->bundle);
+	rc = json_write_path(path, cfg, 0600);
+	json_decref(cfg);
+	GUARD(rc);
+	{
+		char *argv[] = {(char *)rt,    "--root", (char *)r->root, "delete", "-f",
+		                (char *)r->id, NULL};
+		spawn_wait(argv, r->log_path, NULL); /* a leftover of a crashed run */
+	}
+	char *argv[] = {(char *)rt, "--root",          (char *)r->root, "run",
+	                "--bundle", (char *)r->bundle, (char *)r->id,   NULL};
+	GUARD(spawn_wait(argv, r->log_path, &pid));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!done) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid) {
+			done = 1;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (!*timed_out && r->timeout_s > 0 && t.tv_sec - t0.tv_sec >= r->timeout_s) {
+			char *k[] = {(char *)rt, "--root", (char *)r->root, "kill", (char *)r->id,
+			             "KILL",     NULL};
+			*timed_out = 1;
+			spawn_wait(k, r->log_path, NULL);
+			log_warn("worker.app", "id=%s killed=\"wall time over %lds\"", r->id,
+			         r->timeout_s);
+		}
+		usleep(20000);
+	}
+	*exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	/* runc removes the cgroup when the app exits: an app killed by SIGKILL
+	 * under a memory limit, not by us, was killed by the OOM killer. */
+	*oom = !*timed_out && *exit_code != 0 &&
+	       (oom_killed(cgroup) || (r->memory && *exit_code == 128 + SIGKILL));
+	{
+		char *d[] = {(char *)rt,    "--root", (char *)r->root, "delete", "-f",
+		             (char *)r->id, NULL};
+		spawn_wait(d, r->log_path, NULL);
+	}
+	return 0;
+}

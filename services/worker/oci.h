@@ -1,0 +1,41 @@
+/* oci.h — run an unmodified OCI image with an OCI runtime (runc).
+ *
+ * Images come from a local OCI image layout (index.json + blobs/sha256/...,
+ * as `skopeo copy ... oci:DIR` or `umoci` write them): the image is named by
+ * the SHA-256 of its manifest, which must be the app's on-chain checksum.
+ * Every blob read is checked against its digest before it is used. */
+#ifndef TDEXEC_WORKER_OCI_H
+#define TDEXEC_WORKER_OCI_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* Unpack the image whose manifest digest is `digest` from `layout` into
+ * DEST/rootfs (layers applied in order, whiteouts honoured) and its image
+ * config into DEST/image.json; *config is that config's "config" object
+ * (json_decref()).  An unpacked DEST is reused as is. */
+int oci_unpack(const char *layout, const uint8_t digest[32], const char *dest, json_t **config);
+
+struct oci_run {
+	const char *runtime;  /* "runc" (PATH) or a path */
+	const char *root;     /* runtime state directory (--root) */
+	const char *id;       /* container id */
+	const char *bundle;   /* a directory for config.json */
+	const char *rootfs;   /* read-only root file system */
+	const char *in_dir;   /* bound read-only at /iexec_in */
+	const char *out_dir;  /* bound read-write at /iexec_out */
+	const char *log_path; /* the app's stdout and stderr */
+	json_t *args;         /* array of strings */
+	json_t *env;          /* array of "K=V" strings */
+	const char *cwd;
+	uint64_t memory; /* bytes; 0 = no limit */
+	long timeout_s;  /* wall time; the app is killed past it */
+	int network;     /* 0: a network namespace with only loopback */
+};
+
+/* Run to completion.  *exit_code is the app's status (128 + signal when
+ * killed); *timed_out is set when the wall-time limit killed it and
+ * *oom when the memory limit did. */
+int oci_run(const struct oci_run *r, int *exit_code, int *timed_out, int *oom);
+
+#endif

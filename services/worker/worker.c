@@ -1,0 +1,910 @@
+/* worker.c — the TDX worker, see worker.h.
+ *
+ * One task at a time, in the steps of DESIGN.md §4:
+ *   session   POST /tee/sessions (the pool's WorkerpoolAuthorization), RTMR3
+ *             extended with the app digest and task id, a fresh quote whose
+ *             REPORTDATA binds the SMS nonce, the task, the app digest and
+ *             an ephemeral X25519 key; the session comes back sealed to it.
+ *   pre       input files (named by the SHA-256 of their URL), the dataset
+ *             (checksum, then iExec's AES-256-CBC format with its key).
+ *   app       the image whose manifest digest is the app's checksum, in runc.
+ *   post      computed.json, iExec's result digest, a zip of /iexec_out, the
+ *             upload signed by the enclave challenge key, pushResultBoost.
+ * Secrets live in memory only and are wiped after the task. */
+#include "worker.h"
+
+#include "../scheduler/scheduler.h"
+#include "../sms/sms.h"
+#include "crypto/aead.h"
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "eth/addr.h"
+#include "net/http.h"
+#include "oci.h"
+#include "poco/deploy.h"
+#include "poco/market.h"
+#include "tdx/sim.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INPUT_MAX   (256u << 20)
+#define DATASET_MAX (1u << 30)
+#define RESULT_MAX  (64u << 20)
+#define ZERO_ADDR   "0x0000000000000000000000000000000000000000"
+
+struct worker {
+	const struct worker_config *cfg;
+	struct poco_chain *chain;
+	uint8_t addr[20];
+	char address[43], token[65], sched[256];
+};
+
+/* Everything one task needs, filled as it goes. */
+struct task {
+	json_t *a; /* the assignment */
+	const char *taskid, *dealid;
+	uint8_t tid[32], did[32], digest[32], enclave_key[32];
+	char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
+	json_t *session_env; /* from the SMS: secrets */
+	json_t *image_cfg;
+	char image[512];
+	json_t *app_env; /* "K=V" strings for the app */
+	char result_location[512];
+};
+
+static void hex0x(char *out, const uint8_t *p, size_t n)
+{
+	out[0] = '0';
+	out[1] = 'x';
+	hex_encode(out + 2, p, n);
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* POST JSON (or GET when body is NULL) to the scheduler or SMS; the reply
+ * parsed when 200.  *status gets the HTTP status. */
+static int call(const char *url, const char *auth, const json_t *body, long timeout, long *status,
+                json_t **out)
+{
+	struct http_response r;
+	char *txt = NULL;
+	int rc;
+
+	*out = NULL;
+	if (body) {
+		txt = json_dumps(body, JSON_COMPACT);
+		ENSURE(txt, ERR_NOMEM, "out of memory");
+		rc = http_post_auth(url, auth, "application/json", txt, strlen(txt), 1 << 20,
+		                    timeout, &r);
+		OPENSSL_cleanse(txt, strlen(txt));
+		free(txt);
+	} else {
+		rc = http_get_auth(url, auth, 1 << 20, timeout, &r);
+	}
+	GUARD(rc);
+	*status = r.status;
+	if (r.status == 200)
+		rc = json_parse((const char *)r.body.buf, r.body.len, url, out);
+	else if (r.status != 204)
+		rc = err_set(ERR_IO, "%s: HTTP %ld %.*s", url, r.status,
+		             (int)(r.body.len > 200 ? 200 : r.body.len),
+		             r.body.buf ? (char *)r.body.buf : "");
+	if (r.body.buf)
+		OPENSSL_cleanse(r.body.buf, r.body.len);
+	http_response_free(&r);
+	return rc;
+}
+
+/* ---------- registration and the scheduler API ---------- */
+
+static int worker_register(struct worker *w)
+{
+	uint8_t nonce[32], rd[64], h[32], sig[65], *quote = NULL;
+	size_t qlen;
+	char url[512], auth[133], nhex[65];
+	json_t *r = NULL, *body;
+	long st;
+	int rc;
+
+	snprintf(url, sizeof(url), "%s/workers/challenge", w->sched);
+	body = json_object();
+	rc = call(url, NULL, body, 10, &st, &r);
+	json_decref(body);
+	GUARD(rc);
+	rc = json_get_hex(r, "nonce", nonce, 32, 0);
+	json_decref(r);
+	GUARD(rc);
+	sched_worker_report_data(nonce, w->addr, rd);
+	GUARD(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
+	keccak256(nonce, 32, h);
+	rc = eip191_sign32(w->cfg->key, h, sig);
+	char *b64 = base64_encode(quote, qlen);
+	free(quote);
+	ENSURE(b64 && rc == 0, ERR_NOMEM, "register: cannot build the request");
+	hex0x(auth, sig, 65);
+	hex_encode(nhex, nonce, 32);
+	body = json_pack("{s:s,s:s,s:s}", "address", w->address, "nonce", nhex, "quote", b64);
+	free(b64);
+	snprintf(url, sizeof(url), "%s/workers/register", w->sched);
+	rc = call(url, auth, body, 30, &st, &r);
+	json_decref(body);
+	if (rc < 0)
+		return err_wrap(rc, "register with %s", w->sched);
+	snprintf(w->token, sizeof(w->token), "%s", jstr(r, "token") ? jstr(r, "token") : "");
+	log_info("worker.register", "worker=%s tcb=%s simulated=%d", w->address,
+	         jstr(r, "tcbStatus") ? jstr(r, "tcbStatus") : "?",
+	         json_is_true(json_object_get(r, "simulated")));
+	json_decref(r);
+	ENSURE(strlen(w->token) == 64, ERR_INVAL, "register: no token in the reply");
+	return 0;
+}
+
+static void bearer(const struct worker *w, char out[80])
+{
+	snprintf(out, 80, "Bearer %s", w->token);
+}
+
+static void report(struct worker *w, const char *taskid, const char *status, const char *detail,
+                   const char *tx)
+{
+	char url[512], auth[80];
+	json_t *b = json_pack("{s:s,s:s,s:s}", "status", status, "detail", detail ? detail : status,
+	                      "tx", tx ? tx : ""),
+	       *r = NULL;
+	long st;
+	snprintf(url, sizeof(url), "%s/workers/tasks/%s/status", w->sched, taskid);
+	bearer(w, auth);
+	if (call(url, auth, b, 10, &st, &r) < 0)
+		log_warn("worker.report", "task=%s status=%s error=\"%s\"", taskid, status,
+		         err_msg());
+	json_decref(r);
+	json_decref(b);
+}
+
+/* ---------- the session ---------- */
+
+static int get_session(struct worker *w, struct task *t)
+{
+	uint8_t h[32], sig[65], enc[20], nonce[32], epriv[32], epk[32], rd[64], p[72],
+	    *quote = NULL, *sealed = NULL, *plain = NULL;
+	size_t qlen = 0, slen, plen;
+	char url[1024], auth[133], base[512], dhex[65], pkhex[65], *b64 = NULL, *evlog = NULL;
+	json_t *r = NULL, *body = NULL, *sess = NULL;
+	long st;
+	int rc;
+
+	/* 1. a session for this task, as the authorized worker */
+	GUARD(eth_addr_parse(jstr(t->a, "enclaveChallenge"), enc));
+	memcpy(p, w->addr, 20);
+	memcpy(p + 20, t->tid, 32);
+	memcpy(p + 52, enc, 20);
+	keccak256(p, 72, h);
+	GUARD(eip191_sign32(w->cfg->key, h, sig));
+	hex0x(auth, sig, 65);
+	body = json_pack("{s:s,s:s,s:s,s:s}", "workerWallet", w->address, "chainTaskId", t->taskid,
+	                 "enclaveChallenge", jstr(t->a, "enclaveChallenge"), "signature",
+	                 jstr(t->a, "workerpoolAuthorization"));
+	snprintf(url, sizeof(url), "%s/tee/sessions?dealId=%s&taskIndex=%lld", jstr(t->a, "smsUrl"),
+	         t->dealid + 2, (long long)json_integer_value(json_object_get(t->a, "taskIndex")));
+	rc = call(url, auth, body, 30, &st, &r);
+	json_decref(body);
+	body = NULL;
+	GUARD_GOTO(rc);
+	snprintf(base, sizeof(base), "%s",
+	         jstr(r, "secretProvisioningUrl") ? jstr(r, "secretProvisioningUrl") : "");
+	json_decref(r);
+	r = NULL;
+	/* 2. RTMR3 measures what this TD is about to run, for whom */
+	if (w->cfg->provider.kind == TDX_PROVIDER_SIM) {
+		uint8_t m[64], d48[48];
+		char ev[200], path[PATH_MAX];
+		uint8_t *buf;
+		size_t blen;
+		memcpy(m, t->digest, 32);
+		memcpy(m + 32, t->tid, 32);
+		SHA384(m, 64, d48);
+		hex_encode(dhex, t->digest, 32);
+		snprintf(ev, sizeof(ev), "tdexec app sha256:%.64s task %s", dhex, t->taskid);
+		GUARD_GOTO(tdx_sim_extend(w->cfg->provider.sim_dir, 3, d48, ev));
+		snprintf(path, sizeof(path), "%s/event_log.jsonl", w->cfg->provider.sim_dir);
+		GUARD_GOTO(file_read(path, 1 << 20, &buf, &blen));
+		evlog = (char *)buf;
+	}
+	/* 3. attest: nonce, ephemeral key, quote */
+	snprintf(url, sizeof(url), "%s/challenge", base);
+	body = json_object();
+	rc = call(url, NULL, body, 10, &st, &r);
+	json_decref(body);
+	body = NULL;
+	GUARD_GOTO(rc);
+	GUARD_GOTO(json_get_hex(r, "nonce", nonce, 32, 0));
+	json_decref(r);
+	r = NULL;
+	GUARD_GOTO(x25519_keygen(epriv, epk));
+	sms_report_data(nonce, t->tid, t->digest, epk, rd);
+	GUARD_GOTO(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
+	b64 = base64_encode(quote, qlen);
+	hex_encode(dhex, t->digest, 32);
+	hex_encode(pkhex, epk, 32);
+	body = json_pack("{s:s,s:s,s:s}", "quote", b64 ? b64 : "", "publicKey", pkhex, "appDigest",
+	                 dhex);
+	if (evlog)
+		json_object_set_new(body, "eventLog", json_string(evlog));
+	snprintf(url, sizeof(url), "%s/attest", base);
+	GUARD_GOTO(call(url, NULL, body, 30, &st, &r));
+	const char *sb = jstr(r, "session");
+	if (!sb) {
+		rc = err_set(ERR_INVAL, "sms: no session in the reply");
+		goto out;
+	}
+	GUARD_GOTO(base64_decode(sb, strlen(sb), &sealed, &slen));
+	GUARD_GOTO(seal_open(epriv, SMS_SESSION_LABEL, sealed, slen, &plain, &plen));
+	GUARD_GOTO(json_parse((const char *)plain, plen, "session", &sess));
+	json_t *svc = json_array_get(json_object_get(sess, "services"), 0);
+	t->session_env = json_incref(json_object_get(svc, "environment"));
+	if (!json_is_object(t->session_env)) {
+		rc = err_set(ERR_INVAL, "session: no environment");
+		goto out;
+	}
+	{
+		const char *k = jstr(t->session_env, "SIGN_TEE_CHALLENGE_PRIVATE_KEY");
+		uint8_t a2[20];
+		rc = k && strlen(k) == 66
+		         ? hex_decode_exact(t->enclave_key, 32, k + 2, "challenge key")
+		         : err_set(ERR_INVAL, "session: no enclave challenge key");
+		if (rc == 0)
+			rc = k1_address(t->enclave_key, a2);
+		if (rc == 0 && memcmp(a2, enc, 20) != 0)
+			rc = err_set(ERR_VERIFY, "session: the challenge key is not the task's");
+	}
+	log_info("worker.session", "task=%s released=1", t->taskid);
+out:
+	OPENSSL_cleanse(epriv, sizeof(epriv));
+	if (plain) {
+		OPENSSL_cleanse(plain, plen);
+		free(plain);
+	}
+	free(sealed);
+	free(quote);
+	free(b64);
+	free(evlog);
+	json_decref(sess);
+	json_decref(body);
+	json_decref(r);
+	return rc;
+}
+
+/* ---------- pre-compute ---------- */
+
+static void sha256_hex(const void *p, size_t n, char out[65])
+{
+	uint8_t h[32];
+	SHA256(p, n, h);
+	hex_encode(out, h, 32);
+}
+
+static void env_add(json_t *env, const char *k, const char *v)
+{
+	char *kv = malloc(strlen(k) + strlen(v) + 2);
+	if (!kv)
+		return;
+	sprintf(kv, "%s=%s", k, v);
+	json_array_append_new(env, json_string(kv));
+	OPENSSL_cleanse(kv, strlen(kv));
+	free(kv);
+}
+
+static int fetch(const char *url, size_t cap, struct http_response *r)
+{
+	GUARD(http_get(url, cap, 120, r));
+	if (r->status != 200) {
+		http_response_free(r);
+		return err_set(ERR_IO, "%s: HTTP %ld", url, r->status);
+	}
+	return 0;
+}
+
+/* iExec's dataset format: IV (16) || AES-256-CBC ciphertext (PKCS#7),
+ * the key given base64-encoded. */
+static int dataset_decrypt(const uint8_t *in, size_t len, const char *key_b64, uint8_t **out,
+                           size_t *out_len)
+{
+	uint8_t *key = NULL;
+	size_t klen = 0;
+	EVP_CIPHER_CTX *c = NULL;
+	int n1 = 0, n2 = 0, rc;
+
+	*out = NULL;
+	ENSURE(len > 16 && len - 16 <= INT32_MAX, ERR_INVAL, "dataset: too short to be encrypted");
+	rc = base64_decode(key_b64, strlen(key_b64), &key, &klen);
+	if (rc == 0 && klen != 32)
+		rc = err_set(ERR_INVAL, "dataset: the key is not 256 bits");
+	if (rc == 0 && (!(c = EVP_CIPHER_CTX_new()) || !(*out = malloc(len))))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0 && (EVP_DecryptInit_ex(c, EVP_aes_256_cbc(), NULL, key, in) != 1 ||
+	                EVP_DecryptUpdate(c, *out, &n1, in + 16, (int)(len - 16)) != 1 ||
+	                EVP_DecryptFinal_ex(c, *out + n1, &n2) != 1))
+		rc = err_set(ERR_VERIFY, "dataset: cannot decrypt with the key from the SMS");
+	*out_len = (size_t)n1 + (size_t)n2;
+	if (key) {
+		OPENSSL_cleanse(key, klen);
+		free(key);
+	}
+	EVP_CIPHER_CTX_free(c);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int pre_compute(struct worker *w, struct task *t, json_t *params)
+{
+	json_t *files = json_object_get(params, "iexec_input_files"), *f;
+	struct http_response r;
+	char path[PATH_MAX + 80], name[65], k[48], v[24];
+	size_t i;
+	const char *dataset = jstr(t->a, "dataset");
+
+	json_array_foreach (files, i, f) {
+		const char *url = json_string_value(f);
+		ENSURE(url, ERR_INVAL, "iexec_input_files: entry %zu is not a URL", i);
+		GUARD(fetch(url, INPUT_MAX, &r));
+		sha256_hex(url, strlen(url), name);
+		snprintf(path, sizeof(path), "%s/%s", t->in, name);
+		int rc = file_write(path, r.body.buf, r.body.len, 0644);
+		http_response_free(&r);
+		GUARD(rc);
+		snprintf(k, sizeof(k), "IEXEC_INPUT_FILE_URL_%zu", i + 1);
+		env_add(t->app_env, k, url);
+		snprintf(k, sizeof(k), "IEXEC_INPUT_FILE_NAME_%zu", i + 1);
+		env_add(t->app_env, k, name);
+		log_info("worker.pre", "task=%s input=%zu bytes=%zu", t->taskid, i + 1, r.body.len);
+	}
+	snprintf(v, sizeof(v), "%zu", json_array_size(files));
+	env_add(t->app_env, "IEXEC_INPUT_FILES_NUMBER", v);
+	env_add(t->app_env, "IEXEC_INPUT_FILES_FOLDER", "/iexec_in");
+	if (dataset && strcasecmp(dataset, ZERO_ADDR) != 0) {
+		uint8_t a[20], sum[32], want[32], *plain = NULL;
+		size_t plen = 0;
+		json_t *ds = NULL;
+		const char *key = jstr(t->session_env, "IEXEC_DATASET_KEY");
+		int rc;
+		GUARD(eth_addr_parse(dataset, a));
+		GUARD(poco_asset_show(w->chain, POCO_DATASET, a, &ds));
+		const char *url = jstr(ds, "multiaddr"), *cs = jstr(ds, "checksum");
+		rc = url && cs && strlen(cs) == 66
+		         ? hex_decode_exact(want, 32, cs + 2, "checksum")
+		         : err_set(ERR_INVAL, "dataset %s: no URL or checksum", dataset);
+		if (rc == 0)
+			rc = fetch(url, DATASET_MAX, &r);
+		if (rc == 0) {
+			SHA256(r.body.buf, r.body.len, sum);
+			if (CRYPTO_memcmp(sum, want, 32) != 0)
+				rc = err_set(ERR_VERIFY, "dataset %s: checksum mismatch", dataset);
+			else if (!key)
+				rc = err_set(ERR_NOTFOUND, "dataset %s: the SMS holds no key",
+				             dataset);
+			else
+				rc = dataset_decrypt(r.body.buf, r.body.len, key, &plain, &plen);
+			http_response_free(&r);
+		}
+		if (rc == 0) {
+			snprintf(path, sizeof(path), "%s/%s", t->in, dataset);
+			rc = file_write(path, plain, plen, 0644);
+			OPENSSL_cleanse(plain, plen);
+			free(plain);
+			log_info("worker.pre", "task=%s dataset=%s bytes=%zu", t->taskid, dataset,
+			         plen);
+		}
+		json_decref(ds);
+		GUARD(rc);
+		env_add(t->app_env, "IEXEC_DATASET_ADDRESS", dataset);
+		env_add(t->app_env, "IEXEC_DATASET_FILENAME", dataset);
+	}
+	return 0;
+}
+
+/* ---------- the app ---------- */
+
+/* Split iexec_args like a shell would for words: quotes and backslashes. */
+static int split_args(const char *s, json_t *out)
+{
+	struct wbuf word;
+	int in_word = 0;
+	char q = 0;
+
+	wbuf_init(&word);
+	for (; *s; s++) {
+		char c = *s;
+		if (q) {
+			if (c == q)
+				q = 0;
+			else if (c == '\\' && q == '"' && (s[1] == '"' || s[1] == '\\'))
+				wbuf_u8(&word, (uint8_t) * ++s);
+			else
+				wbuf_u8(&word, (uint8_t)c);
+		} else if (c == '\'' || c == '"') {
+			q = c;
+			in_word = 1;
+		} else if (c == '\\' && s[1]) {
+			wbuf_u8(&word, (uint8_t) * ++s);
+			in_word = 1;
+		} else if (c == ' ' || c == '\t' || c == '\n') {
+			if (in_word) {
+				json_array_append_new(out,
+				                      json_stringn((char *)word.buf, word.len));
+				word.len = 0;
+				in_word = 0;
+			}
+		} else {
+			wbuf_u8(&word, (uint8_t)c);
+			in_word = 1;
+		}
+	}
+	if (in_word)
+		json_array_append_new(out,
+		                      json_stringn(word.buf ? (char *)word.buf : "", word.len));
+	wbuf_free(&word);
+	ENSURE(!q, ERR_INVAL, "iexec_args: unbalanced quote");
+	return 0;
+}
+
+static int run_app(struct worker *w, struct task *t, json_t *params, int *exit_code, char *why,
+                   size_t why_cap)
+{
+	json_t *args = json_array(), *e, *cat = NULL;
+	char bundle[PATH_MAX + 16], root[PATH_MAX + 16], log[PATH_MAX + 16], id[40];
+	uint8_t catid[32] = {0};
+	long long c = json_integer_value(json_object_get(t->a, "category"));
+	long timeout = w->cfg->max_time_s;
+	int timed_out, oom, rc = 0;
+	size_t i;
+
+	/* Entrypoint, then the deal's args in place of the image's Cmd. */
+	json_array_foreach (json_object_get(t->image_cfg, "Entrypoint"), i, e)
+		json_array_append(args, e);
+	if (jstr(params, "iexec_args") && *jstr(params, "iexec_args"))
+		rc = split_args(jstr(params, "iexec_args"), args);
+	else
+		json_array_foreach (json_object_get(t->image_cfg, "Cmd"), i, e)
+			json_array_append(args, e);
+	if (rc == 0 && json_array_size(args) == 0)
+		rc = err_set(ERR_INVAL, "the image has no Entrypoint or Cmd and the deal no args");
+	json_array_foreach (json_object_get(t->image_cfg, "Env"), i, e)
+		json_array_append(t->app_env, e);
+	/* Wall time: the category's reference (iExec's maxExecutionTime). */
+	for (int b = 0; b < 8; b++)
+		catid[31 - b] = (uint8_t)((unsigned long long)c >> (8 * b));
+	if (poco_view(w->chain, "viewCategory", catid, &cat) == 0) {
+		const char *ref = jstr(cat, "workClockTimeRef");
+		if (ref && atol(ref) > 0)
+			timeout = atol(ref);
+		json_decref(cat);
+	}
+	snprintf(bundle, sizeof(bundle), "%s/bundle", t->dir);
+	snprintf(root, sizeof(root), "%s/runc", w->cfg->work_dir);
+	snprintf(log, sizeof(log), "%s/app.log", t->dir);
+	snprintf(id, sizeof(id), "tdexec-%.24s", t->taskid + 2);
+	if (rc == 0)
+		rc = dir_create(bundle, 0700);
+	if (rc == 0) {
+		char rootfs[PATH_MAX + 16];
+		snprintf(rootfs, sizeof(rootfs), "%s/rootfs", t->image);
+		struct oci_run r = {w->cfg->runtime,
+		                    root,
+		                    id,
+		                    bundle,
+		                    rootfs,
+		                    t->in,
+		                    t->out,
+		                    log,
+		                    args,
+		                    t->app_env,
+		                    jstr(t->image_cfg, "WorkingDir"),
+		                    w->cfg->memory ? w->cfg->memory : 8ull << 30,
+		                    timeout,
+		                    w->cfg->allow_network};
+		log_info("worker.app", "task=%s image=sha256:%.12s... timeout=%lds", t->taskid,
+		         t->image + strlen(t->image) - 64, timeout);
+		rc = oci_run(&r, exit_code, &timed_out, &oom);
+		if (rc == 0 && timed_out)
+			snprintf(why, why_cap, "app killed: over its %lds wall time", timeout);
+		else if (rc == 0 && oom)
+			snprintf(why, why_cap, "app killed: over its memory limit");
+		else if (rc == 0 && *exit_code != 0)
+			snprintf(why, why_cap, "app exited with status %d", *exit_code);
+	}
+	json_decref(args);
+	return rc;
+}
+
+/* ---------- post-compute ---------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int file_sha256(const char *path, uint8_t out[32])
+{
+	uint8_t *buf;
+	size_t len;
+	GUARD(file_read(path, RESULT_MAX, &buf, &len));
+	SHA256(buf, len, out);
+	free(buf);
+	return 0;
+}
+
+int worker_result_digest(const char *path, uint8_t out[32])
+{
+	struct stat sb;
+	DIR *d;
+	struct dirent *e;
+	char **names = NULL, p[PATH_MAX + 256];
+	size_t n = 0;
+	struct wbuf cat;
+	int rc = 0;
+
+	ENSURE(stat(path, &sb) == 0, ERR_NOTFOUND, "%s: %s", path, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return file_sha256(path, out);
+	ENSURE(d = opendir(path), ERR_IO, "%s: %s", path, strerror(errno));
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			char **nn = realloc(names, (n + 1) * sizeof(*names));
+			if (!nn || !(nn[n] = strdup(e->d_name))) {
+				names = nn ? nn : names;
+				rc = err_set(ERR_NOMEM, "out of memory");
+				break;
+			}
+			names = nn;
+			n++;
+		}
+	closedir(d);
+	if (rc == 0 && n == 0)
+		rc = err_set(ERR_INVAL, "%s: the output is empty", path);
+	qsort(names, n, sizeof(*names), cmp_str);
+	wbuf_init(&cat);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		uint8_t h[32];
+		snprintf(p, sizeof(p), "%s/%s", path, names[i]);
+		rc = file_sha256(p, h);
+		if (rc == 0)
+			rc = wbuf_put(&cat, h, 32);
+	}
+	if (rc == 0)
+		keccak256(cat.buf, cat.len, out);
+	wbuf_free(&cat);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+/* computed.json (the app's, or one naming /iexec_out), the digest, the zip. */
+static int post_compute(struct worker *w, struct task *t, uint8_t digest[32], char zip[PATH_MAX])
+{
+	char path[PATH_MAX + 32], host[PATH_MAX + 256];
+	json_t *computed = NULL;
+	struct stat sb;
+	const char *dop;
+	int rc;
+	(void)w;
+
+	snprintf(path, sizeof(path), "%s/computed.json", t->out);
+	if (stat(path, &sb) != 0) {
+		computed = json_pack("{s:s}", "deterministic-output-path", "/iexec_out");
+		GUARD(json_write_path(path, computed, 0644));
+	} else {
+		GUARD(json_load_path(path, 1 << 16, &computed));
+	}
+	dop = jstr(computed, "deterministic-output-path");
+	if (!dop || strncmp(dop, "/iexec_out", 10) != 0 || strstr(dop, "..")) {
+		json_decref(computed);
+		return err_set(ERR_INVAL,
+		               "computed.json: deterministic-output-path must be under /iexec_out");
+	}
+	snprintf(host, sizeof(host), "%s%s", t->out, dop + 10);
+	rc = worker_result_digest(host, digest);
+	json_decref(computed);
+	GUARD(rc);
+	GUARD(path_fmt(zip, PATH_MAX, "%s/iexec_out.zip", t->dir));
+	unlink(zip);
+	{
+		pid_t pid = fork();
+		int st;
+		if (pid == 0) {
+			if (chdir(t->out) == 0)
+				execlp("zip", "zip", "-q", "-r", "-X", zip, ".", (char *)NULL);
+			_exit(127);
+		}
+		ENSURE(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+		           WEXITSTATUS(st) == 0,
+		       ERR_IO, "post-compute: zip of %s failed", t->out);
+	}
+	return 0;
+}
+
+static int upload(struct worker *w, struct task *t, const char *zip)
+{
+	uint8_t *buf, m[64], sig[65];
+	size_t len;
+	char url[512], auth[133];
+	struct http_response r;
+	json_t *j = NULL;
+	int rc;
+	(void)w;
+
+	GUARD(file_read(zip, RESULT_MAX, &buf, &len));
+	memcpy(m, t->tid, 32);
+	SHA256(buf, len, m + 32);
+	rc = eip191_sign_keccak(t->enclave_key, m, 64, sig);
+	hex0x(auth, sig, 65);
+	snprintf(url, sizeof(url), "%s/%s", jstr(t->a, "resultsUrl"), t->taskid);
+	if (rc == 0)
+		rc = http_post_auth(url, auth, "application/zip", buf, len, 4096, 120, &r);
+	free(buf);
+	GUARD(rc);
+	if (r.status == 200)
+		rc = json_parse((const char *)r.body.buf, r.body.len, "upload", &j);
+	else
+		rc = err_set(ERR_IO, "result upload: HTTP %ld", r.status);
+	http_response_free(&r);
+	GUARD(rc);
+	snprintf(t->result_location, sizeof(t->result_location), "%s",
+	         jstr(j, "location") ? jstr(j, "location") : url);
+	json_decref(j);
+	return 0;
+}
+
+static int push_result(struct worker *w, struct task *t, const uint8_t digest[32], char tx[67])
+{
+	uint8_t p[84], h[32], esig[65], enc[20], asig[65];
+	char dg[67], *results;
+	json_t *rj;
+	struct eth_receipt rc_;
+	int rc;
+
+	hex0x(dg, digest, 32);
+	rj = json_pack("{s:s,s:s,s:s}", "storage", "tdexec", "location", t->result_location,
+	               "resultDigest", dg);
+	results = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(rj);
+	ENSURE(results, ERR_NOMEM, "out of memory");
+	memcpy(p, w->addr, 20);
+	memcpy(p + 20, t->tid, 32);
+	keccak256(results, strlen(results), h);
+	memcpy(p + 52, h, 32);
+	rc = eip191_sign_keccak(t->enclave_key, p, 84, esig);
+	if (rc == 0)
+		rc = eth_addr_parse(jstr(t->a, "enclaveChallenge"), enc);
+	if (rc == 0)
+		rc = hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2,
+		                      "authorization");
+	char *rhex = rc == 0 ? hex_dup((const uint8_t *)results, strlen(results)) : NULL;
+	free(results);
+	if (rc == 0 && !rhex)
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0) {
+		char *arg = malloc(strlen(rhex) + 3);
+		if (!arg) {
+			free(rhex);
+			return err_set(ERR_NOMEM, "out of memory");
+		}
+		sprintf(arg, "0x%s", rhex);
+		rc = poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
+		               "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
+		               json_pack("[o,I,s,s,o,o,o]", eth_json_hex(t->did, 32),
+		                         json_integer_value(json_object_get(t->a, "taskIndex")),
+		                         arg, "0x", eth_json_hex(asig, 65), eth_json_addr(enc),
+		                         eth_json_hex(esig, 65)),
+		               &rc_);
+		free(arg);
+	}
+	free(rhex);
+	GUARD(rc);
+	hex0x(tx, rc_.tx_hash, 32);
+	log_info("worker.push", "task=%s tx=%s gas=%llu", t->taskid, tx,
+	         (unsigned long long)rc_.gas_used);
+	eth_receipt_free(&rc_);
+	return 0;
+}
+
+/* ---------- one task ---------- */
+
+static int prepare(struct worker *w, struct task *t)
+{
+	uint8_t a[20];
+	json_t *app = NULL;
+	char hex[65], dst[PATH_MAX];
+	int rc;
+
+	t->taskid = jstr(t->a, "taskId");
+	t->dealid = jstr(t->a, "dealId");
+	ENSURE(t->taskid && t->dealid && strlen(t->taskid) == 66 && strlen(t->dealid) == 66 &&
+	           jstr(t->a, "workerpoolAuthorization") &&
+	           strlen(jstr(t->a, "workerpoolAuthorization")) == 132 &&
+	           jstr(t->a, "resultsUrl") && jstr(t->a, "smsUrl"),
+	       ERR_INVAL, "assignment: fields missing");
+	GUARD(hex_decode_exact(t->tid, 32, t->taskid + 2, "taskId"));
+	GUARD(hex_decode_exact(t->did, 32, t->dealid + 2, "dealId"));
+	/* The image is the app's checksum, and nothing else. */
+	GUARD(eth_addr_parse(jstr(t->a, "app") ? jstr(t->a, "app") : "", a));
+	GUARD(poco_asset_show(w->chain, POCO_APP, a, &app));
+	const char *cs = jstr(app, "checksum");
+	rc = cs && strlen(cs) == 66 ? hex_decode_exact(t->digest, 32, cs + 2, "checksum")
+	                            : err_set(ERR_INVAL, "app without a checksum");
+	json_decref(app);
+	GUARD(rc);
+	hex_encode(hex, t->digest, 32);
+	snprintf(dst, sizeof(dst), "%s/images/%s", w->cfg->work_dir, hex);
+	GUARD(path_fmt(t->image, sizeof(t->image), "%s", dst));
+	GUARD(oci_unpack(w->cfg->images, t->digest, dst, &t->image_cfg));
+	snprintf(t->dir, sizeof(t->dir), "%s/tasks/%.66s", w->cfg->work_dir, t->taskid);
+	GUARD(path_fmt(t->in, sizeof(t->in), "%s/iexec_in", t->dir));
+	GUARD(path_fmt(t->out, sizeof(t->out), "%s/iexec_out", t->dir));
+	{
+		char *argv[] = {"rm", "-rf", t->dir, NULL};
+		pid_t pid = fork();
+		if (pid == 0) {
+			execvp(argv[0], argv);
+			_exit(127);
+		}
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+	GUARD(dir_create(t->dir, 0700));
+	GUARD(dir_create(t->in, 0755));
+	GUARD(dir_create(t->out, 0777));
+	chmod(t->out, 0777); /* the app may run as any user of its image */
+	return 0;
+}
+
+static void task_free(struct task *t)
+{
+	OPENSSL_cleanse(t->enclave_key, sizeof(t->enclave_key));
+	json_decref(t->session_env);
+	json_decref(t->image_cfg);
+	json_decref(t->app_env);
+}
+
+static void run_task(struct worker *w, json_t *a)
+{
+	struct task t;
+	json_t *params = NULL;
+	char why[256] = "", zip[PATH_MAX], tx[67] = "", dg[67];
+	uint8_t digest[32];
+	int exit_code = -1, rc;
+	struct timespec t0, t1;
+
+	memset(&t, 0, sizeof(t));
+	t.a = a;
+	t.app_env = json_array();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = prepare(w, &t);
+	if (rc == 0) {
+		const char *ps = jstr(a, "params");
+		if (ps && *ps)
+			rc = json_parse(ps, strlen(ps), "deal params", &params);
+		else
+			params = json_object();
+	}
+	if (rc == 0)
+		rc = get_session(w, &t);
+	if (rc == 0) {
+		json_t *e;
+		const char *k;
+		char v[24];
+		env_add(t.app_env, "IEXEC_TASK_ID", t.taskid);
+		env_add(t.app_env, "IEXEC_IN", "/iexec_in");
+		env_add(t.app_env, "IEXEC_OUT", "/iexec_out");
+		snprintf(v, sizeof(v), "%lld",
+		         (long long)json_integer_value(json_object_get(a, "taskIndex")));
+		env_add(t.app_env, "IEXEC_BOT_TASK_INDEX", v);
+		/* The app sees its own secrets, never the enclave key or the
+		 * result keys: those are post-compute's. */
+		json_object_foreach (t.session_env, k, e)
+			if ((strncmp(k, "IEXEC_REQUESTER_SECRET_", 23) == 0 ||
+			     strcmp(k, "IEXEC_APP_DEVELOPER_SECRET") == 0) &&
+			    json_is_string(e))
+				env_add(t.app_env, k, json_string_value(e));
+		report(w, t.taskid, "RUNNING", "pre-compute", NULL);
+		rc = pre_compute(w, &t, params);
+	}
+	if (rc == 0) {
+		report(w, t.taskid, "RUNNING", "app", NULL);
+		rc = run_app(w, &t, params, &exit_code, why, sizeof(why));
+	}
+	if (rc == 0 && !why[0]) {
+		report(w, t.taskid, "COMPUTED", "post-compute", NULL);
+		rc = post_compute(w, &t, digest, zip);
+		if (rc == 0)
+			rc = upload(w, &t, zip);
+		if (rc == 0) {
+			report(w, t.taskid, "CONTRIBUTING", "pushResultBoost", NULL);
+			rc = push_result(w, &t, digest, tx);
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc < 0)
+		snprintf(why, sizeof(why), "%s", err_msg());
+	if (why[0]) {
+		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"",
+		         t.taskid ? t.taskid : "?", why);
+		if (t.taskid)
+			report(w, t.taskid, "FAILED", why, NULL);
+	} else {
+		hex0x(dg, digest, 32);
+		log_info("worker.task", "task=%s status=COMPLETED digest=%s tx=%s seconds=%.2f",
+		         t.taskid, dg, tx,
+		         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		report(w, t.taskid, "COMPLETED", dg, tx);
+	}
+	json_decref(params);
+	task_free(&t);
+}
+
+int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
+{
+	struct worker w;
+	char url[512], auth[80], dir[PATH_MAX + 16];
+	long done = 0, st;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	ENSURE(cfg->scheduler_url && cfg->chain_path && cfg->work_dir && cfg->images, ERR_INVAL,
+	       "worker: scheduler, chain, work dir and images are required");
+	snprintf(w.sched, sizeof(w.sched), "%s", cfg->scheduler_url);
+	for (size_t n = strlen(w.sched); n && w.sched[n - 1] == '/'; n--)
+		w.sched[n - 1] = '\0';
+	GUARD(k1_address(cfg->key, w.addr));
+	eth_addr_str(w.addr, w.address);
+	GUARD(dir_create(cfg->work_dir, 0700));
+	snprintf(dir, sizeof(dir), "%s/images", cfg->work_dir);
+	GUARD(dir_create(dir, 0700));
+	GUARD(poco_chain_load(cfg->chain_path, &w.chain));
+	rc = worker_register(&w);
+	while (rc == 0 && !*stop && (!cfg->max_tasks || done < cfg->max_tasks)) {
+		json_t *a = NULL;
+		snprintf(url, sizeof(url), "%s/workers/next?wait=5", w.sched);
+		bearer(&w, auth);
+		if (call(url, auth, NULL, 30, &st, &a) < 0) {
+			log_warn("worker.next", "error=\"%s\"", err_msg());
+			/* A scheduler that forgot us (a new database): register again. */
+			if (strstr(err_msg(), "HTTP 403"))
+				rc = worker_register(&w);
+			sleep(1);
+			continue;
+		}
+		if (a) {
+			run_task(&w, a);
+			json_decref(a);
+			done++;
+		}
+	}
+	poco_chain_free(w.chain);
+	OPENSSL_cleanse(w.token, sizeof(w.token));
+	return rc;
+}

@@ -1,0 +1,35 @@
+/* worker.h — the TDX worker (iExec's worker and its TEE pre/post-compute),
+ * running inside the TD: registers with the scheduler by a quote bound to
+ * its address, takes tasks, gets each task's session from the SMS by
+ * attestation, runs the unmodified app image with runc, and completes the
+ * task on chain with one pushResultBoost. */
+#ifndef TDEXEC_WORKER_H
+#define TDEXEC_WORKER_H
+
+#include "tdx/provider.h"
+
+#include <signal.h>
+#include <stdint.h>
+
+struct worker_config {
+	const char *scheduler_url;
+	const char *chain_path;
+	uint8_t key[32];              /* the worker's wallet */
+	struct tdx_provider provider; /* where quotes come from */
+	const char *work_dir;         /* tasks, unpacked images, runtime state */
+	const char *images;           /* an OCI image layout holding app images */
+	const char *runtime;          /* "runc" by default */
+	uint64_t memory;              /* app memory limit, bytes (0 = 8 GiB) */
+	long max_time_s;              /* app wall time when the category gives none */
+	int allow_network;            /* apps get the host's network (default: none) */
+	long max_tasks;               /* stop after this many tasks (0 = never) */
+};
+
+/* Serve until *stop is set (a signal handler's flag) or max_tasks are done. */
+int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop);
+
+/* iExec's result digest of an output path: the file's SHA-256, or for a
+ * directory keccak256 over the SHA-256 of each file in name order. */
+int worker_result_digest(const char *path, uint8_t out[32]);
+
+#endif

@@ -1,0 +1,302 @@
+/* tdexec scheduler, tdexec worker — the two roles of a worker pool. */
+#include "cli.h"
+
+#include "../services/scheduler/scheduler.h"
+#include "../services/worker/worker.h"
+#include "poco/market.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char sched_usage[] =
+    "Usage: tdexec scheduler --chain FILE --workerpool ADDR (--account N | --wallet F\n"
+    "                        [--password-file F] | --plain-key F) --sms URL --db FILE\n"
+    "                        --results DIR --collateral PATH [--policy FILE]\n"
+    "                        [--trust-sim-root FILE] [--listen ADDR] [--port N]\n"
+    "                        [--port-file F] [--public-url URL] [--poll-ms N]\n"
+    "                        [--confirmations N] [--worker-timeout S]\n"
+    "\n"
+    "Run the pool: follow the chain for the workerpool's deals (PoCo Boost),\n"
+    "get each task's enclave challenge from the SMS, admit workers whose TD\n"
+    "quote passes the pool's policy, hand them tasks, store their results for\n"
+    "the beneficiary, and claim tasks past their deadline.  HTTP on ADDR:N\n"
+    "(default 127.0.0.1:13400).  Stops on SIGTERM or SIGINT.\n";
+
+static const char worker_usage[] =
+    "Usage: tdexec worker --scheduler URL --chain FILE (--account N | --wallet F\n"
+    "                     [--password-file F] | --plain-key F) --images DIR\n"
+    "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
+    "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
+    "                     [--allow-network] [--max-tasks N]\n"
+    "\n"
+    "Run tasks inside this TD: register with the scheduler by a quote bound to\n"
+    "the worker's address, get each task's session from the SMS by a fresh\n"
+    "quote, run the app image (from the OCI layout DIR, checked against the\n"
+    "app's on-chain checksum) with runc, and complete the task on chain.\n"
+    "\n"
+    "  --provider sim  quotes from the simulated TD in --sim-dir (tests, demos)\n"
+    "  --memory MIB    the app's memory limit (default 8192)\n"
+    "  --max-time S    the app's wall time when its category gives none (3600)\n";
+
+enum {
+	K_CHAIN = 1000,
+	K_POOL,
+	K_ACCOUNT,
+	K_WALLET,
+	K_PASSWORD,
+	K_PLAIN,
+	K_SMS,
+	K_DB,
+	K_RESULTS,
+	K_COLLATERAL,
+	K_POLICY,
+	K_SIMROOT,
+	K_LISTEN,
+	K_PORT,
+	K_PORTFILE,
+	K_URL,
+	K_POLL,
+	K_CONF,
+	K_WTIMEOUT,
+	K_SCHED,
+	K_IMAGES,
+	K_WORK,
+	K_PROVIDER,
+	K_SIMDIR,
+	K_RUNTIME,
+	K_MEMORY,
+	K_MAXTIME,
+	K_NETWORK,
+	K_MAXTASKS
+};
+
+static const struct option pool_opts[] = {
+    {"chain", required_argument, NULL, K_CHAIN},
+    {"workerpool", required_argument, NULL, K_POOL},
+    {"account", required_argument, NULL, K_ACCOUNT},
+    {"wallet", required_argument, NULL, K_WALLET},
+    {"password-file", required_argument, NULL, K_PASSWORD},
+    {"plain-key", required_argument, NULL, K_PLAIN},
+    {"sms", required_argument, NULL, K_SMS},
+    {"db", required_argument, NULL, K_DB},
+    {"results", required_argument, NULL, K_RESULTS},
+    {"collateral", required_argument, NULL, K_COLLATERAL},
+    {"policy", required_argument, NULL, K_POLICY},
+    {"trust-sim-root", required_argument, NULL, K_SIMROOT},
+    {"listen", required_argument, NULL, K_LISTEN},
+    {"port", required_argument, NULL, K_PORT},
+    {"port-file", required_argument, NULL, K_PORTFILE},
+    {"public-url", required_argument, NULL, K_URL},
+    {"poll-ms", required_argument, NULL, K_POLL},
+    {"confirmations", required_argument, NULL, K_CONF},
+    {"worker-timeout", required_argument, NULL, K_WTIMEOUT},
+    {"scheduler", required_argument, NULL, K_SCHED},
+    {"images", required_argument, NULL, K_IMAGES},
+    {"work-dir", required_argument, NULL, K_WORK},
+    {"provider", required_argument, NULL, K_PROVIDER},
+    {"sim-dir", required_argument, NULL, K_SIMDIR},
+    {"runtime", required_argument, NULL, K_RUNTIME},
+    {"memory", required_argument, NULL, K_MEMORY},
+    {"max-time", required_argument, NULL, K_MAXTIME},
+    {"allow-network", no_argument, NULL, K_NETWORK},
+    {"max-tasks", required_argument, NULL, K_MAXTASKS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+struct popts {
+	const char *wallet, *password, *plain, *chain;
+	long account;
+};
+
+/* The signing key of --account/--wallet/--plain-key. */
+static int pool_key(const struct popts *o, uint8_t key[32])
+{
+	struct poco_chain *c = NULL;
+	int rc;
+	if (o->account >= 0)
+		GUARD(poco_chain_load(o->chain, &c));
+	rc = cli_signing_key(o->wallet, o->password, o->plain, o->account, c, key);
+	poco_chain_free(c);
+	return rc;
+}
+
+/* Options both roles share; 1 when handled, -1 on a bad value. */
+static int common_opt(const char *prog, int c, struct popts *o)
+{
+	long v;
+	switch (c) {
+	case K_CHAIN: o->chain = optarg; return 1;
+	case K_WALLET: o->wallet = optarg; return 1;
+	case K_PASSWORD: o->password = optarg; return 1;
+	case K_PLAIN: o->plain = optarg; return 1;
+	case K_ACCOUNT:
+		if (cli_int(prog, "--account", optarg, 0, 1000, &v))
+			return -1;
+		o->account = v;
+		return 1;
+	default: return 0;
+	}
+}
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+int cmd_scheduler(int argc, char **argv)
+{
+	struct sched_config cfg = {0};
+	struct popts o = {NULL, NULL, NULL, NULL, -1};
+	struct sched *s;
+	sigset_t set;
+	long v;
+	int c, sig, h;
+
+	cfg.address = "127.0.0.1";
+	cfg.port = 13400;
+	optind = 0;
+	while ((c = cli_getopt(argc, argv, "scheduler", "h", pool_opts)) != -1) {
+		if ((h = common_opt("scheduler", c, &o)) != 0) {
+			if (h < 0)
+				return EXIT_USAGE;
+			continue;
+		}
+		switch (c) {
+		case K_POOL: cfg.workerpool = optarg; break;
+		case K_SMS: cfg.sms_url = optarg; break;
+		case K_DB: cfg.db_path = optarg; break;
+		case K_RESULTS: cfg.results_dir = optarg; break;
+		case K_COLLATERAL: cfg.collateral = optarg; break;
+		case K_POLICY: cfg.policy = optarg; break;
+		case K_SIMROOT: cfg.trust_sim_root = optarg; break;
+		case K_LISTEN: cfg.address = optarg; break;
+		case K_PORTFILE: cfg.port_file = optarg; break;
+		case K_URL: cfg.public_url = optarg; break;
+		case K_PORT:
+			if (cli_int("scheduler", "--port", optarg, 0, 65535, &v))
+				return EXIT_USAGE;
+			cfg.port = (int)v;
+			break;
+		case K_POLL:
+			if (cli_int("scheduler", "--poll-ms", optarg, 10, 600000, &v))
+				return EXIT_USAGE;
+			cfg.poll_ms = (int)v;
+			break;
+		case K_CONF:
+			if (cli_int("scheduler", "--confirmations", optarg, 0, 1000, &v))
+				return EXIT_USAGE;
+			cfg.confirmations = (int)v;
+			break;
+		case K_WTIMEOUT:
+			if (cli_int("scheduler", "--worker-timeout", optarg, 1, 86400, &v))
+				return EXIT_USAGE;
+			cfg.worker_timeout_s = (int)v;
+			break;
+		case 'h': fputs(sched_usage, stdout); return 0;
+		default: return cli_usage("scheduler", "option not valid here");
+		}
+	}
+	if (optind < argc)
+		return cli_usage("scheduler", "unexpected argument '%s'", argv[optind]);
+	if (!o.chain || !cfg.workerpool || !cfg.sms_url || !cfg.db_path || !cfg.results_dir ||
+	    !cfg.collateral)
+		return cli_usage("scheduler", "--chain, --workerpool, --sms, --db, --results and "
+		                              "--collateral are required");
+	cfg.chain_path = o.chain;
+	if (pool_key(&o, cfg.owner_key) < 0)
+		return cli_fail();
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	log_set_level(log_get_level() > LOG_INFO ? LOG_INFO : log_get_level());
+	if (sched_start(&cfg, &s) < 0) {
+		OPENSSL_cleanse(cfg.owner_key, 32);
+		return cli_fail();
+	}
+	OPENSSL_cleanse(cfg.owner_key, 32);
+	log_info("sched.start", "port=%d workerpool=%s sms=%s", sched_port(s), cfg.workerpool,
+	         cfg.sms_url);
+	sigwait(&set, &sig);
+	log_info("sched.stop", "signal=%d", sig);
+	sched_stop(s);
+	return 0;
+}
+
+int cmd_worker(int argc, char **argv)
+{
+	struct worker_config cfg;
+	struct popts o = {NULL, NULL, NULL, NULL, -1};
+	struct sigaction sa;
+	long v;
+	int c, h, rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.provider.kind = TDX_PROVIDER_TSM;
+	cfg.max_time_s = 3600;
+	optind = 0;
+	while ((c = cli_getopt(argc, argv, "worker", "h", pool_opts)) != -1) {
+		if ((h = common_opt("worker", c, &o)) != 0) {
+			if (h < 0)
+				return EXIT_USAGE;
+			continue;
+		}
+		switch (c) {
+		case K_SCHED: cfg.scheduler_url = optarg; break;
+		case K_IMAGES: cfg.images = optarg; break;
+		case K_WORK: cfg.work_dir = optarg; break;
+		case K_SIMDIR: cfg.provider.sim_dir = optarg; break;
+		case K_RUNTIME: cfg.runtime = optarg; break;
+		case K_NETWORK: cfg.allow_network = 1; break;
+		case K_PROVIDER:
+			if (tdx_provider_parse(optarg, &cfg.provider.kind) < 0)
+				return cli_usage("worker", "--provider: tsm or sim");
+			break;
+		case K_MEMORY:
+			if (cli_int("worker", "--memory", optarg, 16, 1L << 30, &v))
+				return EXIT_USAGE;
+			cfg.memory = (uint64_t)v << 20;
+			break;
+		case K_MAXTIME:
+			if (cli_int("worker", "--max-time", optarg, 1, 30L * 86400, &v))
+				return EXIT_USAGE;
+			cfg.max_time_s = v;
+			break;
+		case K_MAXTASKS:
+			if (cli_int("worker", "--max-tasks", optarg, 0, 1L << 30, &v))
+				return EXIT_USAGE;
+			cfg.max_tasks = v;
+			break;
+		case 'h': fputs(worker_usage, stdout); return 0;
+		default: return cli_usage("worker", "option not valid here");
+		}
+	}
+	if (optind < argc)
+		return cli_usage("worker", "unexpected argument '%s'", argv[optind]);
+	if (!cfg.scheduler_url || !o.chain || !cfg.images || !cfg.work_dir)
+		return cli_usage("worker",
+		                 "--scheduler, --chain, --images and --work-dir are required");
+	if (cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir)
+		return cli_usage("worker", "the sim provider needs --sim-dir DIR");
+	cfg.chain_path = o.chain;
+	if (pool_key(&o, cfg.key) < 0)
+		return cli_fail();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	log_set_level(log_get_level() > LOG_INFO ? LOG_INFO : log_get_level());
+	rc = worker_run(&cfg, &stopping);
+	OPENSSL_cleanse(cfg.key, 32);
+	return rc < 0 ? cli_fail() : 0;
+}

@@ -1,0 +1,320 @@
+/* tdexec secret push, tdexec result get, tdexec dataset encrypt: what app
+ * developers, dataset owners and requesters do around a task. */
+#include "cli.h"
+
+#include "../services/sms/sms.h"
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "eth/addr.h"
+#include "net/http.h"
+#include "poco/market.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	S_SMS = 1000,
+	S_CHAIN,
+	S_ACCOUNT,
+	S_WALLET,
+	S_PASSWORD,
+	S_PLAIN,
+	S_DATASET,
+	S_APP,
+	S_REQUESTER,
+	S_WEB2,
+	S_VALUE,
+	S_FILE,
+	S_SCHED,
+	S_OUT,
+	S_KEY,
+	S_JSON
+};
+
+static const struct option sopts[] = {
+    {"sms", required_argument, NULL, S_SMS},
+    {"chain", required_argument, NULL, S_CHAIN},
+    {"account", required_argument, NULL, S_ACCOUNT},
+    {"wallet", required_argument, NULL, S_WALLET},
+    {"password-file", required_argument, NULL, S_PASSWORD},
+    {"plain-key", required_argument, NULL, S_PLAIN},
+    {"dataset", required_argument, NULL, S_DATASET},
+    {"app", required_argument, NULL, S_APP},
+    {"requester", required_argument, NULL, S_REQUESTER},
+    {"web2", required_argument, NULL, S_WEB2},
+    {"value", required_argument, NULL, S_VALUE},
+    {"file", required_argument, NULL, S_FILE},
+    {"scheduler", required_argument, NULL, S_SCHED},
+    {"output", required_argument, NULL, S_OUT},
+    {"key-output", required_argument, NULL, S_KEY},
+    {"json", no_argument, NULL, S_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+struct sopt {
+	const char *sms, *chain, *wallet, *password, *plain, *dataset, *app, *requester, *web2,
+	    *value, *file, *sched, *out, *key_out;
+	long account;
+	int json;
+};
+
+static int parse(int argc, char **argv, const char *prog, const char *usage, struct sopt *o)
+{
+	long v;
+	int c;
+	memset(o, 0, sizeof(*o));
+	o->account = -1;
+	optind = 0;
+	while ((c = cli_getopt(argc, argv, prog, "ho:", sopts)) != -1) {
+		switch (c) {
+		case S_SMS: o->sms = optarg; break;
+		case S_CHAIN: o->chain = optarg; break;
+		case S_WALLET: o->wallet = optarg; break;
+		case S_PASSWORD: o->password = optarg; break;
+		case S_PLAIN: o->plain = optarg; break;
+		case S_DATASET: o->dataset = optarg; break;
+		case S_APP: o->app = optarg; break;
+		case S_REQUESTER: o->requester = optarg; break;
+		case S_WEB2: o->web2 = optarg; break;
+		case S_VALUE: o->value = optarg; break;
+		case S_FILE: o->file = optarg; break;
+		case S_SCHED: o->sched = optarg; break;
+		case 'o':
+		case S_OUT: o->out = optarg; break;
+		case S_KEY: o->key_out = optarg; break;
+		case S_JSON: o->json = 1; break;
+		case S_ACCOUNT:
+			if (cli_int(prog, "--account", optarg, 0, 1000, &v))
+				return EXIT_USAGE;
+			o->account = v;
+			break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	return -1;
+}
+
+static int key_of(const struct sopt *o, uint8_t key[32], uint8_t addr[20])
+{
+	struct poco_chain *c = NULL;
+	int rc;
+	if (o->account >= 0) {
+		ENSURE(o->chain, ERR_INVAL, "--account needs --chain");
+		GUARD(poco_chain_load(o->chain, &c));
+	}
+	rc = cli_signing_key(o->wallet, o->password, o->plain, o->account, c, key);
+	poco_chain_free(c);
+	if (rc == 0)
+		rc = k1_address(key, addr);
+	return rc;
+}
+
+static const char secret_usage[] =
+    "Usage: tdexec secret push --sms URL (--dataset ADDR | --app ADDR | --requester NAME |\n"
+    "                          --web2 NAME) (--value TEXT | --file F) (--account N --chain F |\n"
+    "                          --wallet F | --plain-key F)\n"
+    "\n"
+    "Push a secret to the SMS, signed as iExec's SMS expects by its owner:\n"
+    "  --dataset ADDR    the dataset's key (signer: the dataset owner)\n"
+    "  --app ADDR        the app developer secret (signer: the app owner)\n"
+    "  --requester NAME  a requester secret, named as in the request's iexec_secrets\n"
+    "  --web2 NAME       an owner's web2 secret (e.g. iexec-result-encryption-public-key)\n"
+    "Secrets are immutable: pushing an existing one fails (HTTP 409).\n";
+
+int cmd_secret(int argc, char **argv)
+{
+	struct sopt o;
+	uint8_t key[32], addr[20], h[32], sig[65], *val = NULL;
+	size_t len = 0;
+	char url[1024], auth[133] = "0x", owner[43], *name = NULL;
+	struct http_response r;
+	int rc, kinds;
+
+	if (argc < 2 || strcmp(argv[1], "push") != 0) {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			fputs(secret_usage, stdout);
+			return 0;
+		}
+		return cli_usage("secret", "expected 'push'");
+	}
+	if ((rc = parse(argc - 1, argv + 1, "secret push", secret_usage, &o)) >= 0)
+		return rc;
+	kinds = !!o.dataset + !!o.app + !!o.requester + !!o.web2;
+	if (!o.sms || kinds != 1 || !!o.value == !!o.file)
+		return cli_usage("secret push",
+		                 "--sms, one of --dataset/--app/--requester/--web2 and "
+		                 "one of --value/--file are required");
+	if (o.file) {
+		if (file_read(o.file, SMS_SECRET_MAX + 1, &val, &len) < 0)
+			return cli_fail();
+	} else {
+		len = strlen(o.value);
+		val = (uint8_t *)strdup(o.value);
+	}
+	if (!val || key_of(&o, key, addr) < 0) {
+		free(val);
+		return cli_fail();
+	}
+	eth_addr_str(addr, owner);
+	uint8_t target[20];
+	rc = 0;
+	if (o.dataset || o.app)
+		rc = eth_addr_parse(o.dataset ? o.dataset : o.app, target);
+	if (rc == 0) {
+		if (o.dataset) {
+			sms_secret_challenge(target, NULL, val, len, h);
+			snprintf(url, sizeof(url), "%s/secrets/web3?secretAddress=%s", o.sms,
+			         o.dataset);
+		} else if (o.app) {
+			sms_secret_challenge(target, "1", val, len, h);
+			snprintf(url, sizeof(url), "%s/apps/%s/secrets", o.sms, o.app);
+		} else if (o.requester) {
+			sms_secret_challenge(addr, o.requester, val, len, h);
+			snprintf(url, sizeof(url), "%s/requesters/%s/secrets/%s", o.sms, owner,
+			         o.requester);
+		} else {
+			sms_secret_challenge(addr, o.web2, val, len, h);
+			name = http_escape(o.web2);
+			snprintf(url, sizeof(url), "%s/secrets/web2?ownerAddress=%s&secretName=%s",
+			         o.sms, owner, name ? name : "");
+			free(name);
+		}
+		rc = eip191_sign32(key, h, sig);
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == 0) {
+		hex_encode(auth + 2, sig, 65);
+		rc = http_post_auth(url, auth, "text/plain", val, len, 4096, 30, &r);
+	}
+	OPENSSL_cleanse(val, len);
+	free(val);
+	if (rc < 0)
+		return cli_fail();
+	rc = r.status == 200 || r.status == 204
+	         ? 0
+	         : err_set(ERR_IO, "sms: HTTP %ld %.*s", r.status,
+	                   (int)(r.body.len > 200 ? 200 : r.body.len),
+	                   r.body.buf ? (char *)r.body.buf : "");
+	http_response_free(&r);
+	if (rc < 0)
+		return cli_fail();
+	printf("pushed (%zu bytes)\n", len);
+	return 0;
+}
+
+static const char result_usage[] =
+    "Usage: tdexec result get TASKID --scheduler URL -o FILE (--account N --chain F |\n"
+    "                         --wallet F | --plain-key F)\n"
+    "\n"
+    "Download a task's result archive (zip) from the pool's result store, as its\n"
+    "beneficiary (the request is signed by the beneficiary's key).\n";
+
+int cmd_result(int argc, char **argv)
+{
+	struct sopt o;
+	uint8_t key[32], addr[20], tid[32], sig[65];
+	char url[1024], auth[133] = "0x";
+	struct http_response r;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "get") != 0) {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			fputs(result_usage, stdout);
+			return 0;
+		}
+		return cli_usage("result", "expected 'get'");
+	}
+	if ((rc = parse(argc - 1, argv + 1, "result get", result_usage, &o)) >= 0)
+		return rc;
+	if (optind + 1 != argc - 1 || !o.sched || !o.out)
+		return cli_usage("result get", "TASKID, --scheduler and -o are required");
+	const char *task = argv[1 + optind];
+	if (strlen(task) != 66 || hex_decode_exact(tid, 32, task, "TASKID") < 0)
+		return cli_usage("result get", "TASKID must be 32 bytes of hex");
+	if (key_of(&o, key, addr) < 0)
+		return cli_fail();
+	rc = eip191_sign_keccak(key, tid, 32, sig);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc < 0)
+		return cli_fail();
+	hex_encode(auth + 2, sig, 65);
+	snprintf(url, sizeof(url), "%s/results/%s", o.sched, task);
+	if (http_get_auth(url, auth, 64u << 20, 120, &r) < 0)
+		return cli_fail();
+	rc = r.status == 200 ? file_write(o.out, r.body.buf, r.body.len, 0600)
+	                     : err_set(ERR_IO, "result store: HTTP %ld %.*s", r.status,
+	                               (int)(r.body.len > 200 ? 200 : r.body.len),
+	                               r.body.buf ? (char *)r.body.buf : "");
+	if (rc == 0)
+		fprintf(stderr, "wrote %s (%zu bytes)\n", o.out, r.body.len);
+	http_response_free(&r);
+	return rc < 0 ? cli_fail() : 0;
+}
+
+/* tdexec dataset encrypt IN -o OUT --key-output KEYFILE: iExec's dataset
+ * format, IV (16) || AES-256-CBC (PKCS#7); the key saved base64 (0600). */
+int cli_dataset_encrypt(int argc, char **argv)
+{
+	static const char usage[] =
+	    "Usage: tdexec dataset encrypt FILE -o OUT --key-output KEYFILE [--json]\n"
+	    "\n"
+	    "Encrypt a dataset as iExec does (a fresh AES-256 key, AES-256-CBC, the IV\n"
+	    "first).  The key goes to KEYFILE in base64 (push it with 'tdexec secret push\n"
+	    "--dataset'); prints the checksum to register (SHA-256 of OUT).\n";
+	struct sopt o;
+	uint8_t *in = NULL, *out = NULL, k[32], sum[32];
+	size_t len = 0;
+	int n1 = 0, n2 = 0, rc;
+	EVP_CIPHER_CTX *c = NULL;
+	char *b64 = NULL, hex[67] = "0x";
+
+	if ((rc = parse(argc, argv, "dataset encrypt", usage, &o)) >= 0)
+		return rc;
+	if (optind + 1 != argc || !o.out || !o.key_out)
+		return cli_usage("dataset encrypt", "FILE, -o and --key-output are required");
+	rc = file_read(argv[optind], 1u << 30, &in, &len);
+	if (rc == 0 && (!(out = malloc(len + 48)) || !(c = EVP_CIPHER_CTX_new())))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0 && (RAND_bytes(k, 32) != 1 || RAND_bytes(out, 16) != 1))
+		rc = err_set(ERR_CRYPTO, "no randomness");
+	if (rc == 0 && (EVP_EncryptInit_ex(c, EVP_aes_256_cbc(), NULL, k, out) != 1 ||
+	                EVP_EncryptUpdate(c, out + 16, &n1, in, (int)len) != 1 ||
+	                EVP_EncryptFinal_ex(c, out + 16 + n1, &n2) != 1))
+		rc = err_set(ERR_CRYPTO, "dataset encrypt: AES failed");
+	if (rc == 0 && !(b64 = base64_encode(k, 32)))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = file_write(o.key_out, b64, strlen(b64), 0600);
+	if (rc == 0) {
+		size_t olen = 16 + (size_t)n1 + (size_t)n2;
+		rc = file_write(o.out, out, olen, 0644);
+		SHA256(out, olen, sum);
+		hex_encode(hex + 2, sum, 32);
+	}
+	OPENSSL_cleanse(k, sizeof(k));
+	if (b64) {
+		OPENSSL_cleanse(b64, strlen(b64));
+		free(b64);
+	}
+	EVP_CIPHER_CTX_free(c);
+	free(in);
+	free(out);
+	if (rc < 0)
+		return cli_fail();
+	if (o.json)
+		printf("{\"checksum\": \"%s\"}\n", hex);
+	else
+		printf("%s\n", hex);
+	return 0;
+}
