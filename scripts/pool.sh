@@ -35,7 +35,7 @@ pool_start_td() {
 
 pool_start_sms() {
 	rm -f "$P/sms.port"
-	"$T" sms --port 0 --port-file "$P/sms.port" --db "$P/sms.db" --master-key "$P/sms.key" \
+	"$T" sms --port "${1:-0}" --port-file "$P/sms.port" --db "$P/sms.db" --master-key "$P/sms.key" \
 		"${C[@]}" "${ATTEST[@]}" 2>>"$P/sms.log" &
 	SMS_PID=$!
 	POOL_PIDS+=("$SMS_PID")
@@ -50,13 +50,13 @@ pool_start_files() {
 	FILES_URL="http://127.0.0.1:$(wait_port "$P/files.port")"
 }
 
-# pool_start_scheduler POOL ACCOUNT [more flags]
+# pool_start_scheduler POOL ACCOUNT [more flags] (SCHED_PORT: reuse a port)
 pool_start_scheduler() {
 	local pool=$1 acct=$2
 	shift 2
 	rm -f "$P/sched.port"
 	"$T" scheduler "${C[@]}" --workerpool "$pool" --account "$acct" --sms "$SMS_URL" \
-		--db "$P/sched.db" --results "$P/results" --port 0 --port-file "$P/sched.port" \
+		--db "$P/sched.db" --results "$P/results" --port "${SCHED_PORT:-0}" --port-file "$P/sched.port" \
 		--poll-ms 200 "${ATTEST[@]}" "$@" 2>>"$P/sched.log" &
 	SCHED_PID=$!
 	POOL_PIDS+=("$SCHED_PID")
@@ -85,6 +85,7 @@ pool_stop() {
 }
 
 # Boost deal of APP on POOL with PARAMS (JSON) [DATASET] [VOLUME]; prints the deal id.
+# PRICE (nRLC, default 0) is the workerpool's price per task.
 # Accounts: 1 app owner, 2 dataset owner, 3 pool owner, 4 requester.
 pool_deal() {
 	local app=$1 pool=$2 params=$3 dataset=${4:-} volume=${5:-1} requester
@@ -100,10 +101,11 @@ pool_deal() {
 		dsargs=(--dataset-order "$P/d.json")
 	fi
 	"$T" order init workerpool --set workerpool="$pool" --set tag=tdx --set volume="$volume" \
-		-o "$P/p.json" &&
+		--set workerpoolprice="${PRICE:-0}" -o "$P/p.json" &&
 		"$T" order sign workerpool "$P/p.json" "${C[@]}" --account 3 -o "$P/p.json" >/dev/null &&
 		"$T" order init request --set app="$app" --set workerpool="$pool" --set tag=tdx \
 			${dataset:+--set dataset="$dataset"} --set volume="$volume" \
+			--set workerpoolmaxprice="${PRICE:-0}" \
 			--set requester="$requester" --set beneficiary="$requester" \
 			--set "params=$params" -o "$P/r.json" &&
 		"$T" order sign request "$P/r.json" "${C[@]}" --account 4 -o "$P/r.json" >/dev/null &&

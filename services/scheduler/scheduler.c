@@ -50,7 +50,8 @@ static const char *const migrations[] = {
     " bot_size INTEGER NOT NULL, deadline INTEGER NOT NULL, block INTEGER NOT NULL);"
     "CREATE TABLE tasks(taskid TEXT PRIMARY KEY, dealid TEXT NOT NULL REFERENCES deals,"
     " idx INTEGER NOT NULL, status TEXT NOT NULL, enclave TEXT, worker TEXT,"
-    " assigned INTEGER, updated INTEGER NOT NULL, detail TEXT, tx TEXT, results TEXT);"
+    " assigned INTEGER, updated INTEGER NOT NULL, detail TEXT, tx TEXT, results TEXT,"
+    " claim_tx TEXT);"
     "CREATE INDEX tasks_status ON tasks(status, updated);"
     "CREATE TABLE workers(address TEXT PRIMARY KEY, token TEXT NOT NULL,"
     " registered INTEGER NOT NULL, last_seen INTEGER NOT NULL, quote_sha256 TEXT NOT NULL,"
@@ -395,9 +396,18 @@ static int watch_deadlines(struct sched *s)
 {
 	struct pending p[8];
 	sqlite3_stmt *st;
-	char lost[24], now[24];
+	char lost[24], now[24], chain_now[24];
+	uint64_t ts = 0;
+	json_t *blk = NULL;
 	int n = 0, rc;
 
+	/* Deadlines are the chain's time, not ours. */
+	GUARD(eth_rpc_call(s->chain->rpc, "eth_getBlockByNumber", json_pack("[s,b]", "latest", 0),
+	                   &blk));
+	rc = eth_hex_u64(json_object_get(blk, "timestamp"), &ts);
+	json_decref(blk);
+	GUARD(rc);
+	snprintf(chain_now, sizeof(chain_now), "%llu", (unsigned long long)ts);
 	snprintf(now, sizeof(now), "%lld", now_s());
 	snprintf(lost, sizeof(lost), "%lld", now_s() - s->cfg.worker_timeout_s);
 	pthread_mutex_lock(&s->mu);
@@ -418,10 +428,11 @@ static int watch_deadlines(struct sched *s)
 		rc = db_prepare(
 		    s->db,
 		    "SELECT t.taskid, t.dealid, t.idx FROM tasks t JOIN deals d USING(dealid)"
-		    " WHERE t.status NOT IN ('COMPLETED', 'FAILED') AND d.deadline < ?1 LIMIT 8",
+		    " WHERE t.status != 'COMPLETED' AND t.claim_tx IS NULL AND d.deadline < ?1 "
+		    "LIMIT 8",
 		    &st);
 	if (rc == 0) {
-		sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, chain_now, -1, SQLITE_TRANSIENT);
 		while (n < 8 && sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(p[n].taskid, 67, "%s", sqlite3_column_text(st, 0));
 			snprintf(p[n].dealid, 67, "%s", sqlite3_column_text(st, 1));
@@ -441,7 +452,17 @@ static int watch_deadlines(struct sched *s)
 		if (poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
 		              "claimBoost(bytes32,uint256)",
 		              json_pack("[o,s]", eth_json_hex(did, 32), idx), &r) < 0) {
+			int reverted = strstr(err_msg(), "revert") != NULL;
 			log_warn("sched.claim", "task=%s error=\"%s\"", p[i].taskid, err_msg());
+			if (!reverted)
+				continue; /* the node may be back next round */
+			/* claimed by someone else, or completed meanwhile: stop trying */
+			const char *a[] = {p[i].taskid, "none", now};
+			pthread_mutex_lock(&s->mu);
+			rc = q_exec(
+			    s, "UPDATE tasks SET claim_tx = ?2, updated = ?3 WHERE taskid = ?1", a,
+			    3);
+			pthread_mutex_unlock(&s->mu);
 			continue;
 		}
 		hex0x(tx, r.tx_hash, 32);
@@ -451,7 +472,7 @@ static int watch_deadlines(struct sched *s)
 		rc = q_exec(
 		    s,
 		    "UPDATE tasks SET status = 'FAILED', detail = 'claimed after the deadline',"
-		    " tx = ?2, updated = ?3 WHERE taskid = ?1",
+		    " claim_tx = ?2, updated = ?3 WHERE taskid = ?1",
 		    a, 3);
 		pthread_mutex_unlock(&s->mu);
 		log_warn("sched.task", "task=%s status=FAILED claimed=%s", p[i].taskid, tx);
@@ -818,10 +839,10 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 static json_t *task_row(sqlite3_stmt *st)
 {
 	json_t *o = json_object();
-	static const char *const cols[] = {"taskId",           "dealId", "taskIndex", "status",
-	                                   "enclaveChallenge", "worker", "detail",    "tx",
-	                                   "results",          "updated"};
-	for (int i = 0; i < 10; i++) {
+	static const char *const cols[] = {"taskId",           "dealId",  "taskIndex", "status",
+	                                   "enclaveChallenge", "worker",  "detail",    "tx",
+	                                   "results",          "updated", "claimTx"};
+	for (int i = 0; i < 11; i++) {
 		if (sqlite3_column_type(st, i) == SQLITE_NULL)
 			continue;
 		if (sqlite3_column_type(st, i) == SQLITE_INTEGER)
@@ -843,7 +864,8 @@ static void h_tasks(void *ctx, const struct http_req *req, struct http_resp *res
 	pthread_mutex_lock(&s->mu);
 	if (db_prepare(
 	        s->db,
-	        "SELECT taskid, dealid, idx, status, enclave, worker, detail, tx, results, updated"
+	        "SELECT taskid, dealid, idx, status, enclave, worker, detail, tx, results, updated,"
+	        " claim_tx"
 	        " FROM tasks WHERE (?1 IS NULL AND ?2 IS NULL) OR taskid = lower(?1)"
 	        " OR dealid = lower(?2) ORDER BY dealid, idx LIMIT 1000",
 	        &st) == 0) {
@@ -991,7 +1013,23 @@ static void h_result_get(void *ctx, const struct http_req *req, struct http_resp
 	resp->len = len;
 }
 
+/* POST /workers/ping: a worker busy with a task is still there. */
+static void h_ping(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	char worker[43];
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = bearer(s, req, worker);
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0)
+		refuse(resp, 403, "sched.ping", err_msg());
+	else
+		http_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
+}
+
 static const struct http_route routes[] = {
+    {"POST", "/workers/ping", h_ping, "worker_ping"},
     {"POST", "/workers/challenge", h_challenge, "worker_challenge"},
     {"POST", "/workers/register", h_register, "worker_register"},
     {"GET", "/workers/next", h_next, "worker_next"},

@@ -33,6 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -51,6 +52,10 @@
 
 struct worker {
 	const struct worker_config *cfg;
+	pthread_t pinger;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int pinger_stop;
 	struct poco_chain *chain;
 	uint8_t addr[20];
 	char address[43], token[65], sched[256];
@@ -183,12 +188,65 @@ static void report(struct worker *w, const char *taskid, const char *status, con
 
 /* ---------- the session ---------- */
 
+/* One attestation: a nonce, an ephemeral X25519 key, a quote binding both
+ * to the task and app; the session opened with the key. */
+static int attest(struct worker *w, struct task *t, const char *base, const char *evlog,
+                  json_t **sess)
+{
+	uint8_t nonce[32], epriv[32], epk[32], rd[64], *quote = NULL, *sealed = NULL, *plain = NULL;
+	size_t qlen = 0, slen = 0, plen = 0;
+	char url[1024], dhex[65], pkhex[65], *b64 = NULL;
+	json_t *r = NULL, *body;
+	long st;
+	int rc;
+
+	snprintf(url, sizeof(url), "%s/challenge", base);
+	body = json_object();
+	rc = call(url, NULL, body, 10, &st, &r);
+	json_decref(body);
+	body = NULL;
+	GUARD_GOTO(rc);
+	GUARD_GOTO(json_get_hex(r, "nonce", nonce, 32, 0));
+	json_decref(r);
+	r = NULL;
+	GUARD_GOTO(x25519_keygen(epriv, epk));
+	sms_report_data(nonce, t->tid, t->digest, epk, rd);
+	GUARD_GOTO(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
+	b64 = base64_encode(quote, qlen);
+	hex_encode(dhex, t->digest, 32);
+	hex_encode(pkhex, epk, 32);
+	body = json_pack("{s:s,s:s,s:s}", "quote", b64 ? b64 : "", "publicKey", pkhex, "appDigest",
+	                 dhex);
+	if (evlog)
+		json_object_set_new(body, "eventLog", json_string(evlog));
+	snprintf(url, sizeof(url), "%s/attest", base);
+	GUARD_GOTO(call(url, NULL, body, 30, &st, &r));
+	const char *sb = jstr(r, "session");
+	if (!sb) {
+		rc = err_set(ERR_INVAL, "sms: no session in the reply");
+		goto out;
+	}
+	GUARD_GOTO(base64_decode(sb, strlen(sb), &sealed, &slen));
+	GUARD_GOTO(seal_open(epriv, SMS_SESSION_LABEL, sealed, slen, &plain, &plen));
+	GUARD_GOTO(json_parse((const char *)plain, plen, "session", sess));
+out:
+	OPENSSL_cleanse(epriv, sizeof(epriv));
+	if (plain) {
+		OPENSSL_cleanse(plain, plen);
+		free(plain);
+	}
+	free(sealed);
+	free(quote);
+	free(b64);
+	json_decref(body);
+	json_decref(r);
+	return rc;
+}
+
 static int get_session(struct worker *w, struct task *t)
 {
-	uint8_t h[32], sig[65], enc[20], nonce[32], epriv[32], epk[32], rd[64], p[72],
-	    *quote = NULL, *sealed = NULL, *plain = NULL;
-	size_t qlen = 0, slen, plen;
-	char url[1024], auth[133], base[512], dhex[65], pkhex[65], *b64 = NULL, *evlog = NULL;
+	uint8_t h[32], sig[65], enc[20], p[72];
+	char url[1024], auth[133], base[512], dhex[65], *evlog = NULL;
 	json_t *r = NULL, *body = NULL, *sess = NULL;
 	long st;
 	int rc;
@@ -230,36 +288,18 @@ static int get_session(struct worker *w, struct task *t)
 		GUARD_GOTO(file_read(path, 1 << 20, &buf, &blen));
 		evlog = (char *)buf;
 	}
-	/* 3. attest: nonce, ephemeral key, quote */
-	snprintf(url, sizeof(url), "%s/challenge", base);
-	body = json_object();
-	rc = call(url, NULL, body, 10, &st, &r);
-	json_decref(body);
-	body = NULL;
-	GUARD_GOTO(rc);
-	GUARD_GOTO(json_get_hex(r, "nonce", nonce, 32, 0));
-	json_decref(r);
-	r = NULL;
-	GUARD_GOTO(x25519_keygen(epriv, epk));
-	sms_report_data(nonce, t->tid, t->digest, epk, rd);
-	GUARD_GOTO(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
-	b64 = base64_encode(quote, qlen);
-	hex_encode(dhex, t->digest, 32);
-	hex_encode(pkhex, epk, 32);
-	body = json_pack("{s:s,s:s,s:s}", "quote", b64 ? b64 : "", "publicKey", pkhex, "appDigest",
-	                 dhex);
-	if (evlog)
-		json_object_set_new(body, "eventLog", json_string(evlog));
-	snprintf(url, sizeof(url), "%s/attest", base);
-	GUARD_GOTO(call(url, NULL, body, 30, &st, &r));
-	const char *sb = jstr(r, "session");
-	if (!sb) {
-		rc = err_set(ERR_INVAL, "sms: no session in the reply");
-		goto out;
+	/* 3. attest; an SMS restarted meanwhile forgets its nonces: the
+	 * attempt is made again with a fresh nonce, key and quote. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (attempt) {
+			log_warn("worker.session", "task=%s attempt=%d error=\"%s\"", t->taskid,
+			         attempt, err_msg());
+			sleep((unsigned)attempt);
+		}
+		if ((rc = attest(w, t, base, evlog, &sess)) == 0)
+			break;
 	}
-	GUARD_GOTO(base64_decode(sb, strlen(sb), &sealed, &slen));
-	GUARD_GOTO(seal_open(epriv, SMS_SESSION_LABEL, sealed, slen, &plain, &plen));
-	GUARD_GOTO(json_parse((const char *)plain, plen, "session", &sess));
+	GUARD_GOTO(rc);
 	json_t *svc = json_array_get(json_object_get(sess, "services"), 0);
 	t->session_env = json_incref(json_object_get(svc, "environment"));
 	if (!json_is_object(t->session_env)) {
@@ -279,14 +319,6 @@ static int get_session(struct worker *w, struct task *t)
 	}
 	log_info("worker.session", "task=%s released=1", t->taskid);
 out:
-	OPENSSL_cleanse(epriv, sizeof(epriv));
-	if (plain) {
-		OPENSSL_cleanse(plain, plen);
-		free(plain);
-	}
-	free(sealed);
-	free(quote);
-	free(b64);
 	free(evlog);
 	json_decref(sess);
 	json_decref(body);
@@ -498,7 +530,8 @@ static int run_app(struct worker *w, struct task *t, json_t *params, int *exit_c
 		catid[31 - b] = (uint8_t)((unsigned long long)c >> (8 * b));
 	if (poco_view(w->chain, "viewCategory", catid, &cat) == 0) {
 		const char *ref = jstr(cat, "workClockTimeRef");
-		if (ref && atol(ref) > 0)
+		/* the worker's own cap wins when it is smaller */
+		if (ref && atol(ref) > 0 && atol(ref) < timeout)
 			timeout = atol(ref);
 		json_decref(cat);
 	}
@@ -865,6 +898,34 @@ static void run_task(struct worker *w, json_t *a)
 	task_free(&t);
 }
 
+/* Heartbeats while a task runs, so the scheduler does not take it back. */
+static void *pinger_main(void *arg)
+{
+	struct worker *w = arg;
+	struct timespec ts;
+	char url[512], auth[80];
+	int stop = 0;
+
+	snprintf(url, sizeof(url), "%s/workers/ping", w->sched);
+	while (!stop) {
+		json_t *r = NULL, *b = json_object();
+		long st;
+		bearer(w, auth);
+		if (call(url, auth, b, 5, &st, &r) < 0)
+			log_warn("worker.ping", "error=\"%s\"", err_msg());
+		json_decref(b);
+		json_decref(r);
+		pthread_mutex_lock(&w->mu);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		if (!w->pinger_stop)
+			pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+		stop = w->pinger_stop;
+		pthread_mutex_unlock(&w->mu);
+	}
+	return NULL;
+}
+
 int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 {
 	struct worker w;
@@ -874,6 +935,8 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
 	ENSURE(cfg->scheduler_url && cfg->chain_path && cfg->work_dir && cfg->images, ERR_INVAL,
 	       "worker: scheduler, chain, work dir and images are required");
 	snprintf(w.sched, sizeof(w.sched), "%s", cfg->scheduler_url);
@@ -899,12 +962,23 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 			continue;
 		}
 		if (a) {
+			int ping = pthread_create(&w.pinger, NULL, pinger_main, &w) == 0;
 			run_task(&w, a);
+			if (ping) {
+				pthread_mutex_lock(&w.mu);
+				w.pinger_stop = 1;
+				pthread_cond_signal(&w.cv);
+				pthread_mutex_unlock(&w.mu);
+				pthread_join(w.pinger, NULL);
+				w.pinger_stop = 0;
+			}
 			json_decref(a);
 			done++;
 		}
 	}
 	poco_chain_free(w.chain);
 	OPENSSL_cleanse(w.token, sizeof(w.token));
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
 	return rc;
 }

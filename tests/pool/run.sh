@@ -23,7 +23,7 @@ pool_start_files || bad "file server"
 # Apps: sqlite3 as Debian ships it, and a shell with coreutils.
 d_sql=$("$HERE/../../scripts/mkimage" "$W/images" sqlite3 '["/usr/bin/sqlite3"]' /usr/bin/sqlite3)
 d_sh=$("$HERE/../../scripts/mkimage" "$W/images" shell '["/bin/sh","-c"]' /bin/sh /usr/bin/env \
-	/usr/bin/cat /usr/bin/head /usr/bin/tail /usr/bin/sleep /usr/bin/ls /usr/bin/sha256sum)
+	/usr/bin/cat /usr/bin/head /usr/bin/sleep /usr/bin/ls /usr/bin/dd /usr/bin/wc)
 app_sql=$("$T" app deploy "${C[@]}" --account 1 --name sqlite3 --json --image "sqlite3@$d_sql" \
 	--tdx-policy "$P/policy.json" | addr)
 app_sh=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" | addr)
@@ -49,9 +49,26 @@ expect 0 "pushed" -- "$T" secret push --sms "$SMS_URL" "${C[@]}" --account 4 --r
 expect 0 "pushed" -- "$T" secret push --sms "$SMS_URL" "${C[@]}" --account 1 --app "$app_sh" \
 	--value "the developer's secret"
 
-pool_start_scheduler "$pool" 3 || bad "scheduler"
-pool_start_worker w1 5
-pool_start_worker w2 6
+pool_start_scheduler "$pool" 3 --worker-timeout 3 || bad "scheduler"
+# Workers: apps get 5000 MiB and 20 s at most.
+WFLAGS=(--memory 5000 --max-time 20)
+pool_start_worker w1 5 "${WFLAGS[@]}"
+W1=$WORKER_PID
+pool_start_worker w2 6 "${WFLAGS[@]}"
+task_of() { # DEAL [INDEX]
+	curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"taskId": *"0x[0-9a-f]*"' |
+		sed -n "$((${2:-0} + 1))p" | grep -o '0x[0-9a-f]*'
+}
+# run_task APP PARAMS [DATASET]: deal, wait, print "STATUS TASKID"
+run_task() {
+	local deal task st
+	deal=$(pool_deal "$1" "$pool" "$2" "${3:-}") || { echo "NODEAL -"; return; }
+	for _ in $(seq 50); do task=$(task_of "$deal"); [ -n "$task" ] && break; sleep 0.2; done
+	st=$(task_wait "$task" "${WAIT:-60}")
+	echo "$st $task"
+}
+# detail TASKID: what the scheduler knows of the task
+detail() { curl -s "$SCHED_URL/tasks/$1" | sed -n 's/.*"detail": *"\([^"]*\)".*/\1/p'; }
 
 # 1. A confidential task: dataset, input file, unmodified sqlite3.
 ds_lower=$(echo "$dataset" | tr 'A-F' 'a-f')
@@ -63,10 +80,78 @@ task_of() { curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"taskId": *"0x[0-9a-f]
 for _ in $(seq 50); do task=$(task_of "$deal"); [ -n "$task" ] && break; sleep 0.2; done
 st=$(task_wait "$task" 60)
 [ "$st" = COMPLETED ] && ok || bad "sqlite3 task: $st $(curl -s "$SCHED_URL/tasks/$task")"
+# The chain says so too: the result is on chain, pushed by a worker.
+grep -q "ResultPushedBoost\|pushResultBoost" "$W"/w*.log 2>/dev/null || true
+curl -s "$SCHED_URL/tasks/$task" | grep -q '"results": *"0x' && ok || bad "no results on chain"
 "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r1.zip" 2>/dev/null &&
 	ok || bad "result download"
 (cd "$W" && rm -rf r1 && mkdir r1 && cd r1 && unzip -q ../r1.zip) && ok || bad "unzip"
 [ "$(cat "$W/r1/result.txt" 2>/dev/null | tr '\n' ' ')" = "Lyon Paris " ] && ok ||
 	bad "sqlite3 result: $(cat "$W/r1/result.txt" 2>/dev/null)"
+
+# Only the beneficiary gets the result.
+expect 1 "403" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 5 -o "$W/x.zip"
+
+# 2. What the app sees: its secrets, iExec's variables, no network, a
+#    read-only root and input; never the enclave key or the result keys.
+probe='env > /iexec_out/env.txt; ls /sys/class/net > /iexec_out/net.txt; (echo x > /etc/x) 2>/dev/null || echo ro > /iexec_out/root.txt; (echo x > /iexec_in/x) 2>/dev/null || echo ro > /iexec_out/in.txt'
+read -r st task < <(run_task "$app_sh" "{\"iexec_args\":\"'$probe'\",\"iexec_secrets\":{\"1\":\"greeting\"}}")
+[ "$st" = COMPLETED ] && ok || bad "probe task: $st $(detail "$task")"
+"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r2.zip" 2>/dev/null
+rm -rf "$W/r2" && mkdir "$W/r2" && (cd "$W/r2" && unzip -q ../r2.zip)
+e="$W/r2/env.txt"
+grep -qx 'IEXEC_REQUESTER_SECRET_1=hello from the requester' "$e" && ok || bad "requester secret not in env"
+grep -qx "IEXEC_APP_DEVELOPER_SECRET=the developer's secret" "$e" && ok || bad "app secret not in env"
+grep -qx "IEXEC_TASK_ID=$task" "$e" && ok || bad "IEXEC_TASK_ID"
+grep -qx "IEXEC_OUT=/iexec_out" "$e" && ok || bad "IEXEC_OUT"
+grep -q -e SIGN_TEE_CHALLENGE -e RESULT_STORAGE -e IEXEC_DATASET_KEY "$e" && bad "post-compute keys reach the app" || ok
+[ "$(cat "$W/r2/net.txt")" = lo ] && ok || bad "network: $(cat "$W/r2/net.txt")"
+[ -f "$W/r2/root.txt" ] && [ -f "$W/r2/in.txt" ] && ok || bad "root or /iexec_in writable"
+[ -f "$W/r2/computed.json" ] && grep -q deterministic-output-path "$W/r2/computed.json" && ok ||
+	bad "computed.json"
+
+# 3. A bag of 20 tasks in one deal, across both workers.
+deal=$(pool_deal "$app_sh" "$pool" '{"iexec_args":"\"echo $IEXEC_BOT_TASK_INDEX > /iexec_out/i.txt\""}' "" 20)
+for _ in $(seq 300); do
+	n=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"status": *"COMPLETED"' | wc -l)
+	[ "$n" = 20 ] && break
+	sleep 0.2
+done
+[ "$n" = 20 ] && ok || bad "bag of tasks: $n/20 completed"
+workers=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"worker": *"0x[0-9a-f]*"' | sort -u | wc -l)
+[ "$workers" = 2 ] && ok || bad "bag of tasks ran on $workers worker(s)"
+
+# 4. Memory: an app that really uses 4 GiB runs; one over its limit fails.
+read -r st task < <(WAIT=90 run_task "$app_sh" '{"iexec_args":"\"dd if=/dev/zero of=/dev/null bs=4200M count=1 iflag=fullblock 2> /iexec_out/dd.txt\""}')
+[ "$st" = COMPLETED ] && ok || bad "4 GiB app: $st $(detail "$task")"
+read -r st task < <(WAIT=90 run_task "$app_sh" '{"iexec_args":"\"dd if=/dev/zero of=/dev/null bs=6000M count=1 iflag=fullblock\""}')
+[ "$st" = FAILED ] && detail "$task" | grep -q "memory limit" && ok || bad "over memory: $st $(detail "$task")"
+# Time: killed past the wall-time limit.
+read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"sleep 60\""}')
+[ "$st" = FAILED ] && detail "$task" | grep -q "wall time" && ok || bad "over time: $st $(detail "$task")"
+# An app that fails.
+read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"exit 3\""}')
+[ "$st" = FAILED ] && detail "$task" | grep -q "status 3" && ok || bad "failing app: $st $(detail "$task")"
+
+# 5. An image that is not what the chain says is refused before it runs.
+d_bad=$("$HERE/../../scripts/mkimage" "$W/images" tampered '["/bin/sh","-c"]' /bin/sh)
+layer=$(grep -o '"layers":\[{[^]]*' "$W/images/blobs/sha256/${d_bad#sha256:}" | grep -o 'sha256:[0-9a-f]*' | cut -d: -f2)
+printf 'x' >>"$W/images/blobs/sha256/$layer"
+app_bad=$("$T" app deploy "${C[@]}" --account 1 --name tampered --json --image "tampered@$d_bad" | addr)
+read -r st task < <(run_task "$app_bad" '{"iexec_args":"\"echo ran > /iexec_out/x\""}')
+[ "$st" = FAILED ] && detail "$task" | grep -q "does not match its digest" && ok ||
+	bad "tampered image: $st $(detail "$task")"
+app_ghost=$("$T" app deploy "${C[@]}" --account 1 --name ghost --json \
+	--image "ghost@sha256:$(printf ghost | sha256sum | cut -d' ' -f1)" | addr)
+read -r st task < <(run_task "$app_ghost" '{}')
+[ "$st" = FAILED ] && detail "$task" | grep -q "is not in" && ok || bad "unknown image: $st $(detail "$task")"
+
+# 6. A worker whose TD does not match the pool's policy gets nothing.
+cp -r "$W/td" "$W/evil.td"
+sed -i 's/"MRTD": "\(..\)/"MRTD": "ff/' "$W/evil.td/td.json"
+"$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 7 --images "$W/images" --work-dir "$W/evil" \
+	--provider sim --sim-dir "$W/evil.td" >"$W/evil.log" 2>&1
+[ $? = 1 ] && grep -q "403" "$W/evil.log" && ok || bad "a worker off policy: $(tail -2 "$W/evil.log")"
+grep -q 'sched.register refused' "$W/sched.log" && ok || bad "refusal not logged"
 
 finish
