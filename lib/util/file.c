@@ -82,9 +82,10 @@ int file_write(const char *path, const void *buf, size_t len, mode_t mode)
 		       strerror(errno));
 		return 0;
 	}
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	/* A unique temporary name: threads may write the same path at once. */
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
 	ENSURE(n > 0 && (size_t)n < sizeof(tmp), ERR_INVAL, "%s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	ENSURE(fd >= 0, ERR_IO, "%s: %s", tmp, strerror(errno));
 	if (write_all(fd, buf, len) != 0 || fchmod(fd, mode) != 0 || fsync(fd) != 0) {
 		int e = errno;

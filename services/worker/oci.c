@@ -337,3 +337,21 @@ int oci_run(const struct oci_run *r, int *exit_code, int *timed_out, int *oom)
 	}
 	return 0;
 }
+
+void oci_cleanup(const char *runtime, const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+	const char *rt = runtime ? runtime : "runc";
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+			continue;
+		char *argv[] = {(char *)rt, "--root", (char *)root, "delete", "-f", e->d_name, NULL};
+		log_warn("worker.cleanup", "container=%s (left by an earlier run)", e->d_name);
+		spawn_wait(argv, NULL, NULL);
+	}
+	closedir(d);
+}

@@ -33,6 +33,10 @@ struct oci_run {
 	int network;     /* 0: a network namespace with only loopback */
 };
 
+/* Delete every container left in the runtime's state directory `root`
+ * (a worker killed while its app ran leaves one). */
+void oci_cleanup(const char *runtime, const char *root);
+
 /* Run to completion.  *exit_code is the app's status (128 + signal when
  * killed); *timed_out is set when the wall-time limit killed it and
  * *oom when the memory limit did. */

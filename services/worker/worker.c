@@ -948,6 +948,8 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	snprintf(dir, sizeof(dir), "%s/images", cfg->work_dir);
 	GUARD(dir_create(dir, 0700));
 	GUARD(poco_chain_load(cfg->chain_path, &w.chain));
+	snprintf(dir, sizeof(dir), "%s/runc", cfg->work_dir);
+	oci_cleanup(cfg->runtime, dir);
 	rc = worker_register(&w);
 	while (rc == 0 && !*stop && (!cfg->max_tasks || done < cfg->max_tasks)) {
 		json_t *a = NULL;

@@ -29,7 +29,8 @@ app_sql=$("$T" app deploy "${C[@]}" --account 1 --name sqlite3 --json --image "s
 app_sh=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" | addr)
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description "test pool" --json | addr)
 [ -n "$app_sql" ] && [ -n "$app_sh" ] && [ -n "$pool" ] && ok || bad "assets"
-"$T" account deposit "${C[@]}" --account 4 100000000000 >/dev/null && ok || bad "deposit"
+"$T" account deposit "${C[@]}" --account 4 100000000000 >/dev/null &&
+	"$T" account deposit "${C[@]}" --account 3 100000000000 >/dev/null && ok || bad "deposit"
 
 # A dataset: a SQLite database, encrypted as iExec does, its key in the SMS.
 sqlite3 "$W/cities.db" "create table city(name text, pop int);
@@ -55,6 +56,7 @@ WFLAGS=(--memory 5000 --max-time 20)
 pool_start_worker w1 5 "${WFLAGS[@]}"
 W1=$WORKER_PID
 pool_start_worker w2 6 "${WFLAGS[@]}"
+W2=$WORKER_PID
 task_of() { # DEAL [INDEX]
 	curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"taskId": *"0x[0-9a-f]*"' |
 		sed -n "$((${2:-0} + 1))p" | grep -o '0x[0-9a-f]*'
@@ -65,7 +67,7 @@ run_task() {
 	deal=$(pool_deal "$1" "$pool" "$2" "${3:-}") || { echo "NODEAL -"; return; }
 	for _ in $(seq 50); do task=$(task_of "$deal"); [ -n "$task" ] && break; sleep 0.2; done
 	st=$(task_wait "$task" "${WAIT:-60}")
-	echo "$st $task"
+	echo "${st:-NONE} $task"
 }
 # detail TASKID: what the scheduler knows of the task
 detail() { curl -s "$SCHED_URL/tasks/$1" | sed -n 's/.*"detail": *"\([^"]*\)".*/\1/p'; }
@@ -153,5 +155,57 @@ sed -i 's/"MRTD": "\(..\)/"MRTD": "ff/' "$W/evil.td/td.json"
 	--provider sim --sim-dir "$W/evil.td" >"$W/evil.log" 2>&1
 [ $? = 1 ] && grep -q "403" "$W/evil.log" && ok || bad "a worker off policy: $(tail -2 "$W/evil.log")"
 grep -q 'sched.register refused' "$W/sched.log" && ok || bad "refusal not logged"
+
+# 7. Faults.  Each ends with every task COMPLETED, or refunded.
+# completed DEAL N SECONDS: all N tasks of DEAL completed in time
+completed() {
+	local n=0
+	for _ in $(seq $(($3 * 5))); do
+		n=$(curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"status": *"COMPLETED"' | wc -l)
+		[ "$n" = "$2" ] && return 0
+		sleep 0.2
+	done
+	echo "$n/$2"
+	return 1
+}
+# The scheduler killed (-9) mid-deal, restarted: it resumes from its cursor.
+deal=$(pool_deal "$app_sh" "$pool" '{"iexec_args":"\"sleep 1; echo ok > /iexec_out/o\""}' "" 6)
+sleep 1.5
+kill -9 "$SCHED_PID"
+wait "$SCHED_PID" 2>/dev/null
+SCHED_PORT=${SCHED_URL##*:} pool_start_scheduler "$pool" 3 --worker-timeout 3
+r=$(completed "$deal" 6 90) && ok || bad "scheduler killed mid-deal: $r completed"
+# The SMS killed (-9) mid-deal and restarted on its port: keys and secrets
+# are on disk, nonces are not (workers ask again).
+deal=$(pool_deal "$app_sh" "$pool" '{"iexec_args":"\"echo ok > /iexec_out/o\""}' "" 8)
+sleep 1
+kill -9 "$SMS_PID"
+wait "$SMS_PID" 2>/dev/null
+sleep 0.5
+pool_start_sms "${SMS_URL##*:}"
+r=$(completed "$deal" 8 90) && ok || bad "SMS killed mid-deal: $r completed"
+# A worker killed (-9) mid-app: its task goes back to the queue, the other
+# worker is refused a second release of the session (once per task), and
+# after the deadline the scheduler claims the task: the requester is refunded.
+stake() { "$T" account show "${C[@]}" --account 4 --json | sed -n "s/.*\"$1\": \"\([0-9]*\)\".*/\1/p"; }
+before=$(stake stake)
+read -r _ task < <(PRICE=1000000000 WAIT=0 run_task "$app_sh" '{"iexec_args":"\"sleep 30\""}')
+for _ in $(seq 100); do detail "$task" | grep -qx app && break; sleep 0.2; done
+[ "$(stake locked)" = 1000000000 ] && ok || bad "price not locked: $(stake locked)"
+worker=$(curl -s "$SCHED_URL/tasks/$task" | sed -n 's/.*"worker": *"\(0x[0-9a-f]*\)".*/\1/p')
+w5=$("$T" wallet show "${C[@]}" --account 5 --json | addr | tr 'A-F' 'a-f')
+if [ "$worker" = "$w5" ]; then kill -9 "$W1"; else kill -9 "$W2"; fi
+st=$(task_wait "$task" 60)
+[ "$st" = FAILED ] && ok || bad "task of a killed worker: $st $(detail "$task")"
+grep -q "already released" "$W/sms.log" && ok || bad "second release not refused"
+rpc=$(sed -n 's/.*"rpc": "\(.*\)".*/\1/p' "$W/chain/chain.json")
+curl -s -H 'Content-Type: application/json' "$rpc" \
+	-d '{"jsonrpc":"2.0","id":1,"method":"evm_increaseTime","params":[1000000]}' >/dev/null
+curl -s -H 'Content-Type: application/json' "$rpc" \
+	-d '{"jsonrpc":"2.0","id":2,"method":"evm_mine","params":[]}' >/dev/null
+for _ in $(seq 100); do curl -s "$SCHED_URL/tasks/$task" | grep -q '"claimTx": *"0x' && break; sleep 0.2; done
+curl -s "$SCHED_URL/tasks/$task" | grep -q '"claimTx": *"0x' && ok || bad "not claimed: $(curl -s "$SCHED_URL/tasks/$task")"
+[ "$(stake locked)" = 0 ] && [ "$(stake stake)" = "$before" ] && ok ||
+	bad "requester not refunded: $before -> $(stake stake), locked $(stake locked)"
 
 finish
