@@ -65,6 +65,8 @@ int cmd_scheduler(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
 int cmd_result(int argc, char **argv);
+int cmd_market_book(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cli_dataset_encrypt(int argc, char **argv);
 
 #endif

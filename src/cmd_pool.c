@@ -21,12 +21,16 @@ static const char sched_usage[] =
     "                        [--trust-sim-root FILE] [--listen ADDR] [--port N]\n"
     "                        [--port-file F] [--public-url URL] [--poll-ms N]\n"
     "                        [--confirmations N] [--worker-timeout S]\n"
+    "                        [--order-price NRLC --order-volume N [--order-category C]]\n"
     "\n"
     "Run the pool: follow the chain for the workerpool's deals (PoCo Boost),\n"
     "get each task's enclave challenge from the SMS, admit workers whose TD\n"
     "quote passes the pool's policy, hand them tasks, store their results for\n"
     "the beneficiary, and claim tasks past their deadline.  HTTP on ADDR:N\n"
-    "(default 127.0.0.1:13400).  Stops on SIGTERM or SIGINT.\n";
+    "(default 127.0.0.1:13400).  Stops on SIGTERM or SIGINT.\n"
+    "\n"
+    "It also serves the pool's orderbook (/orders); with --order-volume it keeps\n"
+    "a TDX workerpool order of that volume at --order-price nRLC per task on it.\n";
 
 static const char worker_usage[] =
     "Usage: tdexec worker --scheduler URL --chain FILE (--account N | --wallet F\n"
@@ -73,7 +77,10 @@ enum {
 	K_MEMORY,
 	K_MAXTIME,
 	K_NETWORK,
-	K_MAXTASKS
+	K_MAXTASKS,
+	K_OPRICE,
+	K_OVOLUME,
+	K_OCAT
 };
 
 static const struct option pool_opts[] = {
@@ -106,6 +113,9 @@ static const struct option pool_opts[] = {
     {"max-time", required_argument, NULL, K_MAXTIME},
     {"allow-network", no_argument, NULL, K_NETWORK},
     {"max-tasks", required_argument, NULL, K_MAXTASKS},
+    {"order-price", required_argument, NULL, K_OPRICE},
+    {"order-volume", required_argument, NULL, K_OVOLUME},
+    {"order-category", required_argument, NULL, K_OCAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -182,6 +192,13 @@ int cmd_scheduler(int argc, char **argv)
 		case K_LISTEN: cfg.address = optarg; break;
 		case K_PORTFILE: cfg.port_file = optarg; break;
 		case K_URL: cfg.public_url = optarg; break;
+		case K_OPRICE: cfg.order_price = optarg; break;
+		case K_OCAT: cfg.order_category = optarg; break;
+		case K_OVOLUME:
+			if (cli_int("scheduler", "--order-volume", optarg, 0, 1000000, &v))
+				return EXIT_USAGE;
+			cfg.order_volume = v;
+			break;
 		case K_PORT:
 			if (cli_int("scheduler", "--port", optarg, 0, 65535, &v))
 				return EXIT_USAGE;

@@ -43,6 +43,8 @@ static const struct cli_cmd commands[] = {
 	{"worker", cmd_worker, "a TDX worker of the pool"},
 	{"secret", cmd_secret, "push secrets to an SMS"},
 	{"result", cmd_result, "download a task's result"},
+	{"market", cmd_market_book, "a pool's orderbook: publish, list"},
+	{"run", cmd_run, "buy a confidential task and get its result"},
 	{NULL, NULL, NULL},
 };
 

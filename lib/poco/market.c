@@ -400,6 +400,7 @@ static const struct {
 	 "\"workerpoolPrice\",\"requester\",\"workerReward\",\"callback\",\"deadline\","
 	 "\"botFirst\",\"botSize\",\"shortTag\",\"sponsor\"]"},
 	/* id = the category number as a 32-byte big-endian integer */
+	{"viewConsumed", "viewConsumed(bytes32)", "(uint256)", "[\"consumed\"]"},
 	{"viewCategory", "viewCategory(uint256)", "((string,string,uint256))",
 	 "[\"name\",\"description\",\"workClockTimeRef\"]"},
 };
@@ -430,7 +431,9 @@ int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t
 			continue;
 		GUARD(view(c, c->hub, views[i].sig, json_pack("[o]", eth_json_hex(id, 32)), views[i].outs, &v));
 		names = json_loads(views[i].names, 0, NULL);
-		*out = named(names, json_array_get(v, 0));
+		/* a struct comes as a one-tuple; plain values as the list */
+		json_t *t = json_array_get(v, 0);
+		*out = named(names, json_is_array(t) ? t : v);
 		json_decref(names);
 		json_decref(v);
 		return 0;

@@ -7,7 +7,7 @@
  * worker reports is only a hint), or FAILED once claimed after its
  * deadline.  The block cursor moves in the same transaction as what was
  * read, so a restart resumes exactly. */
-#include "scheduler.h"
+#include "internal.h"
 
 #include "crypto/k1.h"
 #include "crypto/keccak.h"
@@ -58,27 +58,8 @@ static const char *const migrations[] = {
     " tcb_status TEXT NOT NULL, simulated INTEGER NOT NULL);"
     "CREATE TABLE results(taskid TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
     " uploaded INTEGER NOT NULL);",
+    SCHED_MARKET_MIGRATION,
     NULL,
-};
-
-struct nonce_slot {
-	uint8_t nonce[32];
-	time_t expires;
-};
-
-struct sched {
-	struct sched_config cfg;
-	char public_url[256], sms_url[256], results_dir[1024];
-	uint8_t pool[20], pool_topic[32];
-	sqlite3 *db;
-	pthread_mutex_t mu; /* db, nonces, stop */
-	pthread_cond_t cv;  /* new INITIALIZED tasks, or stop */
-	struct poco_chain *chain;
-	struct tdx_gate gate;
-	struct http_server *http;
-	pthread_t follower;
-	int follower_on, stop;
-	struct nonce_slot nonces[NONCES];
 };
 
 void sched_worker_report_data(const uint8_t nonce[32], const uint8_t worker[20], uint8_t out[64])
@@ -92,7 +73,7 @@ void sched_worker_report_data(const uint8_t nonce[32], const uint8_t worker[20],
 
 /* ---------- small SQL helpers (called with s->mu held) ---------- */
 
-static int q_exec(struct sched *s, const char *sql, const char *const *args, int nargs)
+int sched_exec(struct sched *s, const char *sql, const char *const *args, int nargs)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -126,7 +107,7 @@ static long long now_s(void)
 	return (long long)time(NULL);
 }
 
-static void hex0x(char *out, const uint8_t *p, size_t n)
+void sched_hex0x(char *out, const uint8_t *p, size_t n)
 {
 	out[0] = '0';
 	out[1] = 'x';
@@ -208,20 +189,20 @@ static int add_deal(struct sched *s, const json_t *ev, uint64_t block)
 	                      blk};
 	for (size_t i = 0; i < 12; i++)
 		ENSURE(args[i], ERR_INVAL, "SchedulerNoticeBoost: field %zu missing", i);
-	rc = q_exec(
+	rc = sched_exec(
 	    s,
 	    "INSERT OR IGNORE INTO deals VALUES (lower(?1), lower(?2), lower(?3), ?4, ?5, ?6,"
 	    " lower(?7), lower(?8), ?9, ?10, ?11, ?12)",
 	    args, 12);
 	for (long long i = bf; rc == 0 && i < bf + bs; i++) {
 		poco_task_id(did, (uint64_t)i, tid);
-		hex0x(task, tid, 32);
+		sched_hex0x(task, tid, 32);
 		snprintf(idx, sizeof(idx), "%lld", i);
 		const char *ta[] = {task, dealid, idx, now};
-		rc = q_exec(s,
-		            "INSERT OR IGNORE INTO tasks(taskid, dealid, idx, status, updated)"
-		            " VALUES (?1, lower(?2), ?3, 'RECEIVED', ?4)",
-		            ta, 4);
+		rc = sched_exec(s,
+		                "INSERT OR IGNORE INTO tasks(taskid, dealid, idx, status, updated)"
+		                " VALUES (?1, lower(?2), ?3, 'RECEIVED', ?4)",
+		                ta, 4);
 	}
 	if (rc == 0)
 		log_info("sched.deal", "deal=%s tasks=%lld first=%lld app=%s", dealid, bs, bf,
@@ -240,10 +221,11 @@ static int task_pushed(struct sched *s, const json_t *ev, const char *tx)
 	ENSURE(dealid && idx && results, ERR_INVAL, "ResultPushedBoost: fields missing");
 	snprintf(now, sizeof(now), "%lld", now_s());
 	const char *a[] = {dealid, idx, results, tx ? tx : "", now};
-	GUARD(q_exec(s,
-	             "UPDATE tasks SET status = 'COMPLETED', results = ?3, tx = ?4, updated = ?5"
-	             " WHERE dealid = lower(?1) AND idx = ?2 AND status != 'COMPLETED'",
-	             a, 5));
+	GUARD(
+	    sched_exec(s,
+	               "UPDATE tasks SET status = 'COMPLETED', results = ?3, tx = ?4, updated = ?5"
+	               " WHERE dealid = lower(?1) AND idx = ?2 AND status != 'COMPLETED'",
+	               a, 5));
 	if (sqlite3_changes(s->db) > 0)
 		log_info("sched.task", "deal=%s index=%s status=COMPLETED tx=%s", dealid, idx,
 		         tx ? tx : "");
@@ -305,7 +287,7 @@ static int follow_logs(struct sched *s)
 	if (rc == 0) {
 		snprintf(cur, sizeof(cur), "%llu", (unsigned long long)to);
 		const char *a[] = {cur};
-		rc = q_exec(s, "INSERT OR REPLACE INTO meta VALUES ('cursor', ?1)", a, 1);
+		rc = sched_exec(s, "INSERT OR REPLACE INTO meta VALUES ('cursor', ?1)", a, 1);
 	}
 	db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK");
 	pthread_mutex_unlock(&s->mu);
@@ -324,7 +306,7 @@ static int enclave_challenge(struct sched *s, const char *taskid, const char *de
 
 	GUARD(hex_decode_exact(tid, 32, taskid + 2, "taskid"));
 	GUARD(eip191_sign_keccak(s->cfg.owner_key, tid, 32, sig));
-	hex0x(auth, sig, 65);
+	sched_hex0x(auth, sig, 65);
 	snprintf(url, sizeof(url), "%s/tee/challenges/%s?dealId=%s&taskIndex=%lld", s->sms_url,
 	         taskid, dealid, idx);
 	GUARD(http_post_auth(url, auth, "application/json", "", 0, 4096, 10, &r));
@@ -376,7 +358,7 @@ static int initialize_tasks(struct sched *s)
 		snprintf(now, sizeof(now), "%lld", now_s());
 		const char *a[] = {p[i].taskid, enclave, now};
 		pthread_mutex_lock(&s->mu);
-		rc = q_exec(
+		rc = sched_exec(
 		    s,
 		    "UPDATE tasks SET status = 'INITIALIZED', enclave = lower(?2), updated = ?3"
 		    " WHERE taskid = ?1 AND status = 'RECEIVED'",
@@ -413,11 +395,12 @@ static int watch_deadlines(struct sched *s)
 	pthread_mutex_lock(&s->mu);
 	{
 		const char *a[] = {lost, now};
-		rc = q_exec(s,
-		            "UPDATE tasks SET status = 'INITIALIZED', worker = NULL, updated = ?2,"
-		            " detail = 'worker lost' WHERE status = 'RUNNING' AND worker IN"
-		            " (SELECT address FROM workers WHERE last_seen < ?1)",
-		            a, 2);
+		rc = sched_exec(
+		    s,
+		    "UPDATE tasks SET status = 'INITIALIZED', worker = NULL, updated = ?2,"
+		    " detail = 'worker lost' WHERE status = 'RUNNING' AND worker IN"
+		    " (SELECT address FROM workers WHERE last_seen < ?1)",
+		    a, 2);
 		if (rc == 0 && sqlite3_changes(s->db) > 0) {
 			log_warn("sched.task", "reassigned=%d reason=\"worker lost\"",
 			         sqlite3_changes(s->db));
@@ -459,17 +442,17 @@ static int watch_deadlines(struct sched *s)
 			/* claimed by someone else, or completed meanwhile: stop trying */
 			const char *a[] = {p[i].taskid, "none", now};
 			pthread_mutex_lock(&s->mu);
-			rc = q_exec(
+			rc = sched_exec(
 			    s, "UPDATE tasks SET claim_tx = ?2, updated = ?3 WHERE taskid = ?1", a,
 			    3);
 			pthread_mutex_unlock(&s->mu);
 			continue;
 		}
-		hex0x(tx, r.tx_hash, 32);
+		sched_hex0x(tx, r.tx_hash, 32);
 		eth_receipt_free(&r);
 		const char *a[] = {p[i].taskid, tx, now};
 		pthread_mutex_lock(&s->mu);
-		rc = q_exec(
+		rc = sched_exec(
 		    s,
 		    "UPDATE tasks SET status = 'FAILED', detail = 'claimed after the deadline',"
 		    " claim_tx = ?2, updated = ?3 WHERE taskid = ?1",
@@ -484,10 +467,13 @@ static void *follower_main(void *arg)
 {
 	struct sched *s = arg;
 	struct timespec ts;
+	unsigned long round = 0;
 
 	for (;;) {
 		if (follow_logs(s) < 0 || initialize_tasks(s) < 0 || watch_deadlines(s) < 0)
 			log_warn("sched.follow", "error=\"%s\"", err_msg());
+		if (round++ % 10 == 0 && sched_market_stock(s) < 0)
+			log_warn("market.stock", "error=\"%s\"", err_msg());
 		pthread_mutex_lock(&s->mu);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += (long)s->cfg.poll_ms * 1000000L;
@@ -504,7 +490,7 @@ static void *follower_main(void *arg)
 
 /* ---------- HTTP: workers ---------- */
 
-static void refuse(struct http_resp *resp, int status, const char *ev, const char *why)
+void sched_refuse(struct http_resp *resp, int status, const char *ev, const char *why)
 {
 	log_warn(ev, "refused=\"%s\"", why);
 	http_resp_json(resp, status,
@@ -616,12 +602,12 @@ static void h_register(void *ctx, const struct http_req *req, struct http_resp *
 
 	memset(&v, 0, sizeof(v));
 	if (admit(s, req, worker, &v, qsha) < 0) {
-		refuse(resp, 403, "sched.register", err_msg());
+		sched_refuse(resp, 403, "sched.register", err_msg());
 		return;
 	}
 	eth_addr_str(worker, addr);
 	if (RAND_bytes(tok, 32) != 1) {
-		refuse(resp, 500, "sched.register", "no randomness");
+		sched_refuse(resp, 500, "sched.register", "no randomness");
 		return;
 	}
 	hex_encode(token, tok, 32);
@@ -630,11 +616,11 @@ static void h_register(void *ctx, const struct http_req *req, struct http_resp *
 	snprintf(sim, sizeof(sim), "%d", v.simulated);
 	const char *a[] = {addr, th, now, qsha, tdx_tcb_status_name(v.status), sim};
 	pthread_mutex_lock(&s->mu);
-	rc = q_exec(s, "INSERT OR REPLACE INTO workers VALUES (lower(?1), ?2, ?3, ?3, ?4, ?5, ?6)",
-	            a, 6);
+	rc = sched_exec(
+	    s, "INSERT OR REPLACE INTO workers VALUES (lower(?1), ?2, ?3, ?3, ?4, ?5, ?6)", a, 6);
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0) {
-		refuse(resp, 500, "sched.register", err_msg());
+		sched_refuse(resp, 500, "sched.register", err_msg());
 		return;
 	}
 	log_info("sched.register", "worker=%s tcb=%s simulated=%d quote_sha256=%s", addr,
@@ -665,7 +651,7 @@ static int bearer(struct sched *s, const struct http_req *req, char worker[43])
 	if (rc == 0) {
 		snprintf(now, sizeof(now), "%lld", now_s());
 		const char *x[] = {worker, now};
-		rc = q_exec(s, "UPDATE workers SET last_seen = ?2 WHERE address = ?1", x, 2);
+		rc = sched_exec(s, "UPDATE workers SET last_seen = ?2 WHERE address = ?1", x, 2);
 	}
 	return rc;
 }
@@ -699,7 +685,7 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 			rc = eip191_sign_keccak(s->cfg.owner_key, p, sizeof(p), sig);
 		}
 		if (rc == 0) {
-			hex0x(auth, sig, 65);
+			sched_hex0x(auth, sig, 65);
 			snprintf(res, sizeof(res), "%s/results", s->public_url);
 			*out = json_pack(
 			    "{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b}",
@@ -715,10 +701,10 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 			    s->sms_url, "resultsUrl", res, "boost", 1);
 			snprintf(now, sizeof(now), "%lld", now_s());
 			const char *a[] = {taskid, worker, now};
-			rc = *out ? q_exec(s,
-			                   "UPDATE tasks SET status = 'RUNNING', worker = ?2,"
-			                   " assigned = ?3, updated = ?3 WHERE taskid = ?1",
-			                   a, 3)
+			rc = *out ? sched_exec(s,
+			                       "UPDATE tasks SET status = 'RUNNING', worker = ?2,"
+			                       " assigned = ?3, updated = ?3 WHERE taskid = ?1",
+			                       a, 3)
 			          : err_set(ERR_NOMEM, "out of memory");
 			found = rc == 0;
 			if (rc == 0)
@@ -754,7 +740,7 @@ static void h_next(void *ctx, const struct http_req *req, struct http_resp *resp
 		;
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0) {
-		refuse(resp, 403, "sched.next", err_msg());
+		sched_refuse(resp, 403, "sched.next", err_msg());
 		return;
 	}
 	if (!task) {
@@ -783,7 +769,7 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 	int rc;
 
 	if (json_parse((const char *)req->body, req->body_len, "status", &b) < 0) {
-		refuse(resp, 400, "sched.status", err_msg());
+		sched_refuse(resp, 400, "sched.status", err_msg());
 		return;
 	}
 	st = json_string_value(json_object_get(b, "status"));
@@ -792,7 +778,7 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 	if (!is_status(st)) {
 		json_decref(b);
 		{
-			refuse(resp, 400, "sched.status", "unknown status");
+			sched_refuse(resp, 400, "sched.status", "unknown status");
 			return;
 		}
 	}
@@ -808,7 +794,7 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 		                   detail ? detail : st,
 		                   tx ? tx : "",
 		                   now};
-		rc = q_exec(
+		rc = sched_exec(
 		    s,
 		    "UPDATE tasks SET status = ?3, detail = ?4, tx = coalesce(nullif(?5, ''), tx),"
 		    " updated = ?6 WHERE taskid = lower(?1) AND worker = ?2"
@@ -828,7 +814,7 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 		log_info("sched.task", "task=%s worker=%s report=%s detail=\"%s\"", req->params[0],
 		         worker, st, detail ? detail : "");
 	if (rc < 0)
-		refuse(resp, rc == ERR_NOTFOUND ? 404 : 403, "sched.status", err_msg());
+		sched_refuse(resp, rc == ERR_NOTFOUND ? 404 : 403, "sched.status", err_msg());
 	else
 		http_resp_json(resp, 200, json_pack("{s:s}", "status", st));
 	json_decref(b);
@@ -928,14 +914,14 @@ static void h_result_put(void *ctx, const struct http_req *req, struct http_resp
 	int rc;
 
 	if (!valid_task_id(id)) {
-		refuse(resp, 400, "sched.result", "bad task id");
+		sched_refuse(resp, 400, "sched.result", "bad task id");
 		return;
 	}
 	hex_decode_exact(msg, 32, id + 2, "taskid");
 	SHA256(req->body, req->body_len, sum);
 	memcpy(msg + 32, sum, 32);
 	if (auth_signer(req, msg, 64, signer) < 0) {
-		refuse(resp, 403, "sched.result", err_msg());
+		sched_refuse(resp, 403, "sched.result", err_msg());
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -943,23 +929,24 @@ static void h_result_put(void *ctx, const struct http_req *req, struct http_resp
 	                sizeof(enclave));
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0 || strcmp(signer, enclave) != 0) {
-		refuse(resp, 403, "sched.result", "not signed by the task's enclave challenge");
+		sched_refuse(resp, 403, "sched.result",
+		             "not signed by the task's enclave challenge");
 		return;
 	}
 	hex_encode(hex, sum, 32);
 	snprintf(path, sizeof(path), "%s/%s", s->results_dir, hex);
 	if (file_write(path, req->body, req->body_len, 0600) < 0) {
-		refuse(resp, 500, "sched.result", err_msg());
+		sched_refuse(resp, 500, "sched.result", err_msg());
 		return;
 	}
 	snprintf(size, sizeof(size), "%zu", req->body_len);
 	snprintf(now, sizeof(now), "%lld", now_s());
 	const char *a[] = {id, hex, size, now};
 	pthread_mutex_lock(&s->mu);
-	rc = q_exec(s, "INSERT OR REPLACE INTO results VALUES (lower(?1), ?2, ?3, ?4)", a, 4);
+	rc = sched_exec(s, "INSERT OR REPLACE INTO results VALUES (lower(?1), ?2, ?3, ?4)", a, 4);
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0) {
-		refuse(resp, 500, "sched.result", err_msg());
+		sched_refuse(resp, 500, "sched.result", err_msg());
 		return;
 	}
 	log_info("sched.result", "task=%s sha256=%s bytes=%zu", id, hex, req->body_len);
@@ -977,12 +964,12 @@ static void h_result_get(void *ctx, const struct http_req *req, struct http_resp
 	int rc;
 
 	if (!valid_task_id(id)) {
-		refuse(resp, 400, "sched.result", "bad task id");
+		sched_refuse(resp, 400, "sched.result", "bad task id");
 		return;
 	}
 	hex_decode_exact(tid, 32, id + 2, "taskid");
 	if (auth_signer(req, tid, 32, signer) < 0) {
-		refuse(resp, 403, "sched.result", err_msg());
+		sched_refuse(resp, 403, "sched.result", err_msg());
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -999,12 +986,12 @@ static void h_result_get(void *ctx, const struct http_req *req, struct http_resp
 		return;
 	}
 	if (strcmp(signer, beneficiary) != 0) {
-		refuse(resp, 403, "sched.result", "not signed by the beneficiary");
+		sched_refuse(resp, 403, "sched.result", "not signed by the beneficiary");
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s", s->results_dir, sum);
 	if (file_read(path, RESULT_MAX, &buf, &len) < 0) {
-		refuse(resp, 500, "sched.result", err_msg());
+		sched_refuse(resp, 500, "sched.result", err_msg());
 		return;
 	}
 	resp->status = 200;
@@ -1023,7 +1010,7 @@ static void h_ping(void *ctx, const struct http_req *req, struct http_resp *resp
 	rc = bearer(s, req, worker);
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0)
-		refuse(resp, 403, "sched.ping", err_msg());
+		sched_refuse(resp, 403, "sched.ping", err_msg());
 	else
 		http_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
 }
@@ -1038,6 +1025,8 @@ static const struct http_route routes[] = {
     {"GET", "/tasks/*", h_tasks, "task"},
     {"POST", "/results/*", h_result_put, "result_upload"},
     {"GET", "/results/*", h_result_get, "result_download"},
+    {"POST", "/orders/*", sched_h_order_post, "order_publish"},
+    {"GET", "/orders/*", sched_h_order_list, "order_list"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -17,6 +17,11 @@
  *                                      keccak(taskid || sha256(archive))
  *   GET  /results/{id}                 Authorization: the beneficiary's
  *                                      signature over keccak(taskid)
+ *   POST /orders/{kind}                a signed order (app, dataset, workerpool,
+ *                                      request), checked against its owner
+ *   GET  /orders/{kind}?app=&dataset=&workerpool=&tag=
+ *                                      open orders, cheapest first, with
+ *                                      what remains of their volume on chain
  */
 #ifndef TDEXEC_SCHEDULER_H
 #define TDEXEC_SCHEDULER_H
@@ -46,6 +51,10 @@ struct sched_config {
 	int poll_ms;          /* chain polling period; default 500 */
 	int confirmations;    /* blocks behind the head; default 0 (Anvil) */
 	int worker_timeout_s; /* a worker silent this long is lost; default 30 */
+	/* the pool's own workerpool order, kept on the book (volume 0 = none) */
+	const char *order_price; /* nRLC per task */
+	long order_volume;
+	const char *order_category; /* default "0" */
 };
 
 struct sched;

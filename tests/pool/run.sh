@@ -50,7 +50,8 @@ expect 0 "pushed" -- "$T" secret push --sms "$SMS_URL" "${C[@]}" --account 4 --r
 expect 0 "pushed" -- "$T" secret push --sms "$SMS_URL" "${C[@]}" --account 1 --app "$app_sh" \
 	--value "the developer's secret"
 
-pool_start_scheduler "$pool" 3 --worker-timeout 3 || bad "scheduler"
+pool_start_scheduler "$pool" 3 --worker-timeout 3 --order-volume 3 --order-price 100000000 ||
+	bad "scheduler"
 # Workers: apps get 5000 MiB and 20 s at most.
 WFLAGS=(--memory 5000 --max-time 20)
 pool_start_worker w1 5 "${WFLAGS[@]}"
@@ -156,7 +157,29 @@ sed -i 's/"MRTD": "\(..\)/"MRTD": "ff/' "$W/evil.td/td.json"
 [ $? = 1 ] && grep -q "403" "$W/evil.log" && ok || bad "a worker off policy: $(tail -2 "$W/evil.log")"
 grep -q 'sched.register refused' "$W/sched.log" && ok || bad "refusal not logged"
 
-# 7. Faults.  Each ends with every task COMPLETED, or refunded.
+# 7. The requester's way: orders on the pool's market, one 'tdexec run'.
+"$T" order init app --set app="$app_sql" --set appprice=50000000 --set tag=tdx --set volume=10 -o "$W/ao.json"
+"$T" order sign app "$W/ao.json" "${C[@]}" --account 1 -o "$W/ao.json" >/dev/null
+"$T" order init dataset --set dataset="$dataset" --set datasetprice=20000000 --set tag=tdx --set volume=10 -o "$W/do.json"
+"$T" order sign dataset "$W/do.json" "${C[@]}" --account 2 -o "$W/do.json" >/dev/null
+expect 0 "published 0x" -- "$T" market publish app "$W/ao.json" --market "$SCHED_URL"
+expect 0 "published 0x" -- "$T" market publish dataset "$W/do.json" --market "$SCHED_URL"
+# An order signed by someone else than the app's owner is refused.
+"$T" order sign app "$W/ao.json" "${C[@]}" --account 4 -o "$W/forged.json" >/dev/null
+expect 1 "403" -- "$T" market publish app "$W/forged.json" --market "$SCHED_URL"
+expect 0 '"count": 1' -- "$T" market list workerpool --market "$SCHED_URL" --tag tdx
+expect 0 "result in $W/run1/" -- "$T" run "$app_sql" --market "$SCHED_URL" "${C[@]}" --account 4 \
+	--dataset "$dataset" --input-file "$input_url" -o "$W/run1" \
+	--args "/iexec_in/$ds_lower -cmd '.output /iexec_out/result.txt' -cmd '.read /iexec_in/$input_name'"
+grep -q "app owner .*+50000000 nRLC" "$W/out" && grep -q "dataset owner .*+20000000 nRLC" "$W/out" &&
+	grep -q "requester .*-170000000 nRLC" "$W/out" && ok || bad "payments: $(cat "$W/out")"
+[ "$(tr '\n' ' ' <"$W/run1/result.txt")" = "Lyon Paris " ] && ok || bad "run result"
+expect 0 '"status": "COMPLETED"' -- "$T" run "$app_sql" --market "$SCHED_URL" "${C[@]}" --account 4 \
+	--dataset "$dataset" -o "$W/run2" --json --args "/iexec_in/$ds_lower 'select count(*) from city'"
+# No order for an app: a clear error.
+expect 1 "no open TDX app order" -- "$T" run "$app_sh" --market "$SCHED_URL" "${C[@]}" --account 4
+
+# 8. Faults.  Each ends with every task COMPLETED, or refunded.
 # completed DEAL N SECONDS: all N tasks of DEAL completed in time
 completed() {
 	local n=0
@@ -173,7 +196,8 @@ deal=$(pool_deal "$app_sh" "$pool" '{"iexec_args":"\"sleep 1; echo ok > /iexec_o
 sleep 1.5
 kill -9 "$SCHED_PID"
 wait "$SCHED_PID" 2>/dev/null
-SCHED_PORT=${SCHED_URL##*:} pool_start_scheduler "$pool" 3 --worker-timeout 3
+SCHED_PORT=${SCHED_URL##*:} pool_start_scheduler "$pool" 3 --worker-timeout 3 --order-volume 3 \
+	--order-price 100000000
 r=$(completed "$deal" 6 90) && ok || bad "scheduler killed mid-deal: $r completed"
 # The SMS killed (-9) mid-deal and restarted on its port: keys and secrets
 # are on disk, nonces are not (workers ask again).

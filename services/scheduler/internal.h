@@ -1,0 +1,55 @@
+/* internal.h — the scheduler's state, shared by scheduler.c (chain, tasks,
+ * workers, results) and market.c (the orderbook). */
+#ifndef TDEXEC_SCHEDULER_INTERNAL_H
+#define TDEXEC_SCHEDULER_INTERNAL_H
+
+#include "net/server.h"
+#include "poco/market.h"
+#include "scheduler.h"
+#include "store/db.h"
+#include "tdx/gate.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#define NONCES 256
+
+struct nonce_slot {
+	uint8_t nonce[32];
+	time_t expires;
+};
+
+struct sched {
+	struct sched_config cfg;
+	char public_url[256], sms_url[256], results_dir[1024];
+	uint8_t pool[20], pool_topic[32];
+	sqlite3 *db;
+	pthread_mutex_t mu; /* db, nonces, stop */
+	pthread_cond_t cv;  /* new INITIALIZED tasks, or stop */
+	struct poco_chain *chain;
+	struct tdx_gate gate;
+	struct http_server *http;
+	pthread_t follower;
+	int follower_on, stop;
+	struct nonce_slot nonces[NONCES];
+};
+
+/* Run one statement with text arguments (s->mu held). */
+int sched_exec(struct sched *s, const char *sql, const char *const *args, int nargs);
+/* A refusal: logged with its reason, a generic message to the caller for 403. */
+void sched_refuse(struct http_resp *resp, int status, const char *ev, const char *why);
+void sched_hex0x(char *out, const uint8_t *p, size_t n);
+
+/* The orderbook (market.c). */
+#define SCHED_MARKET_MIGRATION                                                                     \
+	"CREATE TABLE orders(hash TEXT PRIMARY KEY, kind TEXT NOT NULL, asset TEXT NOT NULL,"      \
+	" tag TEXT NOT NULL, price INTEGER NOT NULL, volume INTEGER NOT NULL, body TEXT NOT NULL," \
+	" published INTEGER NOT NULL, closed INTEGER NOT NULL DEFAULT 0);"                         \
+	"CREATE INDEX orders_open ON orders(kind, asset, closed, price);"
+void sched_h_order_post(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_order_list(void *ctx, const struct http_req *req, struct http_resp *resp);
+/* Keep one open workerpool order of ours on the book (when configured). */
+int sched_market_stock(struct sched *s);
+
+#endif

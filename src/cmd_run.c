@@ -1,0 +1,464 @@
+/* tdexec market (publish and list orders on a pool's orderbook) and
+ * tdexec run (the requester's one command: find orders, buy a task, follow
+ * it, fetch its result, show where the money went). */
+#include "cli.h"
+
+#include "crypto/k1.h"
+#include "eth/addr.h"
+#include "net/http.h"
+#include "poco/market.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ZERO_ADDR "0x0000000000000000000000000000000000000000"
+
+enum {
+	R_MARKET = 1000,
+	R_CHAIN,
+	R_ACCOUNT,
+	R_WALLET,
+	R_PASSWORD,
+	R_PLAIN,
+	R_DATASET,
+	R_INPUT,
+	R_SECRET,
+	R_ARGS,
+	R_OUT,
+	R_JSON,
+	R_TIMEOUT,
+	R_APP,
+	R_POOL,
+	R_TAG
+};
+
+static const struct option ropts[] = {
+    {"market", required_argument, NULL, R_MARKET},
+    {"chain", required_argument, NULL, R_CHAIN},
+    {"account", required_argument, NULL, R_ACCOUNT},
+    {"wallet", required_argument, NULL, R_WALLET},
+    {"password-file", required_argument, NULL, R_PASSWORD},
+    {"plain-key", required_argument, NULL, R_PLAIN},
+    {"dataset", required_argument, NULL, R_DATASET},
+    {"input-file", required_argument, NULL, R_INPUT},
+    {"secret", required_argument, NULL, R_SECRET},
+    {"args", required_argument, NULL, R_ARGS},
+    {"output", required_argument, NULL, R_OUT},
+    {"json", no_argument, NULL, R_JSON},
+    {"timeout", required_argument, NULL, R_TIMEOUT},
+    {"app", required_argument, NULL, R_APP},
+    {"workerpool", required_argument, NULL, R_POOL},
+    {"tag", required_argument, NULL, R_TAG},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+struct ropt {
+	const char *market, *chain, *wallet, *password, *plain, *dataset, *args, *out, *app, *pool,
+	    *tag;
+	const char *inputs[16], *secrets[16];
+	int ninputs, nsecrets, json;
+	long account, timeout;
+};
+
+static int rparse(int argc, char **argv, const char *prog, const char *usage, struct ropt *o)
+{
+	long v;
+	int c;
+	memset(o, 0, sizeof(*o));
+	o->account = -1;
+	o->timeout = 300;
+	optind = 0;
+	while ((c = cli_getopt(argc, argv, prog, "ho:", ropts)) != -1) {
+		switch (c) {
+		case R_MARKET: o->market = optarg; break;
+		case R_CHAIN: o->chain = optarg; break;
+		case R_WALLET: o->wallet = optarg; break;
+		case R_PASSWORD: o->password = optarg; break;
+		case R_PLAIN: o->plain = optarg; break;
+		case R_DATASET: o->dataset = optarg; break;
+		case R_ARGS: o->args = optarg; break;
+		case R_APP: o->app = optarg; break;
+		case R_POOL: o->pool = optarg; break;
+		case R_TAG: o->tag = optarg; break;
+		case 'o':
+		case R_OUT: o->out = optarg; break;
+		case R_JSON: o->json = 1; break;
+		case R_INPUT:
+			if (o->ninputs == 16)
+				return cli_usage(prog, "at most 16 --input-file");
+			o->inputs[o->ninputs++] = optarg;
+			break;
+		case R_SECRET:
+			if (o->nsecrets == 16 || !strchr(optarg, '='))
+				return cli_usage(prog, "--secret N=NAME (at most 16)");
+			o->secrets[o->nsecrets++] = optarg;
+			break;
+		case R_ACCOUNT:
+			if (cli_int(prog, "--account", optarg, 0, 1000, &v))
+				return EXIT_USAGE;
+			o->account = v;
+			break;
+		case R_TIMEOUT:
+			if (cli_int(prog, "--timeout", optarg, 1, 86400, &v))
+				return EXIT_USAGE;
+			o->timeout = v;
+			break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	return -1;
+}
+
+static int trim(char *dst, size_t cap, const char *url)
+{
+	ENSURE(url && strlen(url) < cap, ERR_INVAL, "--market URL is required");
+	snprintf(dst, cap, "%s", url);
+	for (size_t n = strlen(dst); n && dst[n - 1] == '/'; n--)
+		dst[n - 1] = '\0';
+	return 0;
+}
+
+/* GET or POST JSON on the market; the parsed 200 reply. */
+static int market_call(const char *url, const char *auth, const json_t *body, json_t **out)
+{
+	struct http_response r;
+	char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	int rc;
+	*out = NULL;
+	rc = body ? http_post_auth(url, auth, "application/json", txt, strlen(txt), 1 << 20, 30, &r)
+	          : http_get_auth(url, auth, 4 << 20, 30, &r);
+	free(txt);
+	GUARD(rc);
+	rc = r.status == 200 ? json_parse((const char *)r.body.buf, r.body.len, url, out)
+	                     : err_set(ERR_IO, "%s: HTTP %ld %.*s", url, r.status,
+	                               (int)(r.body.len > 200 ? 200 : r.body.len),
+	                               r.body.buf ? (char *)r.body.buf : "");
+	http_response_free(&r);
+	return rc;
+}
+
+static const char market_usage[] =
+    "Usage: tdexec market publish KIND FILE --market URL\n"
+    "       tdexec market list KIND --market URL [--app A | --dataset D |\n"
+    "                          --workerpool P] [--tag tdx] [--json]\n"
+    "\n"
+    "A pool's orderbook (served by 'tdexec scheduler'): KIND is app, dataset,\n"
+    "workerpool or request; FILE a signed order ('tdexec order sign').  Orders\n"
+    "are checked against their owner on publish and listed with what remains of\n"
+    "their volume on chain, cheapest first.\n";
+
+int cmd_market_book(int argc, char **argv)
+{
+	struct ropt o;
+	enum poco_order_kind kind;
+	char base[512], url[1024];
+	json_t *order = NULL, *out = NULL;
+	const char *sub = argc > 1 ? argv[1] : "";
+	int rc;
+
+	if ((rc = rparse(argc - 1, argv + 1, "market", market_usage, &o)) >= 0)
+		return rc;
+	if (strcmp(sub, "publish") && strcmp(sub, "list"))
+		return cli_usage("market", "expected 'publish' or 'list'");
+	if (optind + 1 > argc - 1 || poco_order_kind_parse(argv[1 + optind], &kind) < 0)
+		return cli_usage("market", "KIND is app, dataset, workerpool or request");
+	if (trim(base, sizeof(base), o.market) < 0)
+		return cli_usage("market", "%s", err_msg());
+	if (!strcmp(sub, "publish")) {
+		if (optind + 2 != argc - 1)
+			return cli_usage("market", "publish KIND FILE");
+		if (json_load_path(argv[2 + optind], 1 << 20, &order) < 0)
+			return cli_fail();
+		snprintf(url, sizeof(url), "%s/orders/%s", base, argv[1 + optind]);
+		rc = market_call(url, NULL, order, &out);
+	} else {
+		const char *f = o.app       ? "app"
+		                : o.dataset ? "dataset"
+		                : o.pool    ? "workerpool"
+		                            : NULL;
+		const char *v = o.app ? o.app : o.dataset ? o.dataset : o.pool;
+		snprintf(url, sizeof(url), "%s/orders/%s?%s%s%s%s%s", base, argv[1 + optind],
+		         f ? f : "", f ? "=" : "", f ? v : "", o.tag ? "&tag=" : "",
+		         o.tag ? o.tag : "");
+		rc = market_call(url, NULL, NULL, &out);
+	}
+	json_decref(order);
+	if (rc == 0) {
+		if (o.json || !strcmp(sub, "list"))
+			json_print(out, 1);
+		else
+			printf("published %s\n",
+			       json_string_value(json_object_get(out, "orderHash")));
+	}
+	json_decref(out);
+	return rc < 0 ? cli_fail() : 0;
+}
+
+/* ---------- tdexec run ---------- */
+
+static const char run_usage[] =
+    "Usage: tdexec run APP --market URL --chain FILE (--account N | --wallet F |\n"
+    "                  --plain-key F) [--dataset D] [--input-file URL]...\n"
+    "                  [--secret N=NAME]... [--args \"...\"] [-o DIR] [--timeout S]\n"
+    "                  [--json]\n"
+    "\n"
+    "Buy one confidential (TDX) task of APP: take the cheapest app, dataset and\n"
+    "workerpool orders from the market, sign the request order, match them\n"
+    "(PoCo Boost), follow the task, download the result into DIR (default\n"
+    "./TASKID) and show where the money went.\n"
+    "\n"
+    "  --secret N=NAME   requester secret NAME (pushed with 'tdexec secret push\n"
+    "                    --requester NAME') given to the app as\n"
+    "                    IEXEC_REQUESTER_SECRET_N\n";
+
+/* The cheapest open order of a kind for an asset. */
+static int best_order(const char *base, const char *kind, const char *field, const char *asset,
+                      json_t **out)
+{
+	char url[1024];
+	json_t *r = NULL;
+	snprintf(url, sizeof(url), "%s/orders/%s?%s=%s&tag=tdx", base, kind, field,
+	         asset ? asset : "");
+	if (!asset)
+		snprintf(url, sizeof(url), "%s/orders/%s?tag=tdx", base, kind);
+	GUARD(market_call(url, NULL, NULL, &r));
+	json_t *first = json_array_get(json_object_get(r, "orders"), 0);
+	*out = first ? json_incref(json_object_get(first, "order")) : NULL;
+	json_decref(r);
+	ENSURE(*out, ERR_NOTFOUND, "no open TDX %s order%s%s on the market", kind,
+	       asset ? " for " : "", asset ? asset : "");
+	return 0;
+}
+
+static const char *str_or(const char *s, const char *dflt)
+{
+	return s ? s : dflt;
+}
+
+static long long stake_of(struct poco_chain *c, const char *addr)
+{
+	uint8_t a[20];
+	json_t *v = NULL;
+	long long n = -1;
+	if (addr && eth_addr_parse(addr, a) == 0 && poco_account(c, a, &v) == 0)
+		n = strtoll(str_or(json_string_value(json_object_get(v, "stake")), "-1"), NULL, 10);
+	json_decref(v);
+	return n;
+}
+
+static double now_f(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int unzip_into(const char *zip, const char *dir)
+{
+	pid_t pid;
+	int st;
+	GUARD(dir_create(dir, 0700));
+	pid = fork();
+	if (pid == 0) {
+		execlp("unzip", "unzip", "-q", "-o", zip, "-d", dir, (char *)NULL);
+		_exit(127);
+	}
+	ENSURE(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       ERR_IO, "unzip %s failed", zip);
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct ropt o;
+	struct poco_chain *c = NULL;
+	uint8_t key[32], me[20], dealid[32], taskid[32], sig[65];
+	char base[512], url[1024], addr[43], task[67], dealhex[67], dir[1024], zip[1100],
+	    auth[133] = "0x";
+	json_t *ao = NULL, *dso = NULL, *wo = NULL, *ro = NULL, *params = NULL, *t = NULL,
+	       *deal = NULL, *sum = NULL;
+	struct eth_receipt rc_;
+	const char *who[4] = {NULL, NULL, NULL, NULL};
+	long long before[5], after[5];
+	int rc;
+	double t0;
+
+	if ((rc = rparse(argc, argv, "run", run_usage, &o)) >= 0)
+		return rc;
+	if (optind + 1 != argc)
+		return cli_usage("run", "expected one APP address");
+	if (trim(base, sizeof(base), o.market) < 0 || !o.chain)
+		return cli_usage("run", "--market and --chain are required");
+	const char *app = argv[optind];
+	memset(key, 0, sizeof(key));
+	t0 = now_f();
+	GUARD_GOTO(poco_chain_load(o.chain, &c));
+	GUARD_GOTO(cli_signing_key(o.wallet, o.password, o.plain, o.account, c, key));
+	GUARD_GOTO(k1_address(key, me));
+	eth_addr_str(me, addr);
+	/* 1. orders */
+	GUARD_GOTO(best_order(base, "app", "app", app, &ao));
+	if (o.dataset)
+		GUARD_GOTO(best_order(base, "dataset", "dataset", o.dataset, &dso));
+	GUARD_GOTO(best_order(base, "workerpool", "workerpool", NULL, &wo));
+	params = json_object();
+	if (o.args)
+		json_object_set_new(params, "iexec_args", json_string(o.args));
+	if (o.ninputs) {
+		json_t *in = json_array();
+		for (int i = 0; i < o.ninputs; i++)
+			json_array_append_new(in, json_string(o.inputs[i]));
+		json_object_set_new(params, "iexec_input_files", in);
+	}
+	if (o.nsecrets) {
+		json_t *sec = json_object();
+		for (int i = 0; i < o.nsecrets; i++) {
+			char k[16];
+			const char *eq = strchr(o.secrets[i], '=');
+			snprintf(k, sizeof(k), "%.*s", (int)(eq - o.secrets[i]), o.secrets[i]);
+			json_object_set_new(sec, k, json_string(eq + 1));
+		}
+		json_object_set_new(params, "iexec_secrets", sec);
+	}
+	ro = poco_order_new(POCO_REQUEST);
+	char *ps = json_dumps(params, JSON_COMPACT);
+	json_object_set_new(ro, "app", json_string(app));
+	json_object_set(ro, "appmaxprice", json_object_get(ao, "appprice"));
+	if (dso) {
+		json_object_set_new(ro, "dataset", json_string(o.dataset));
+		json_object_set(ro, "datasetmaxprice", json_object_get(dso, "datasetprice"));
+	}
+	json_object_set(ro, "workerpool", json_object_get(wo, "workerpool"));
+	json_object_set(ro, "workerpoolmaxprice", json_object_get(wo, "workerpoolprice"));
+	json_object_set(ro, "category", json_object_get(wo, "category"));
+	json_object_set_new(ro, "requester", json_string(addr));
+	json_object_set_new(ro, "beneficiary", json_string(addr));
+	json_object_set_new(ro, "tag", json_string(POCO_TAG_TDX));
+	json_object_set_new(ro, "params", json_string(ps ? ps : "{}"));
+	free(ps);
+	GUARD_GOTO(poco_order_sign(c, POCO_REQUEST, ro, key));
+	/* 2. the deal */
+	who[0] = addr;
+	before[0] = stake_of(c, addr);
+	GUARD_GOTO(poco_match(c, key, ao, dso, wo, ro, 1, dealid, &rc_));
+	eth_receipt_free(&rc_);
+	GUARD_GOTO(poco_view(c, "viewDealBoost", dealid, &deal));
+	poco_task_id(
+	    dealid,
+	    strtoull(str_or(json_string_value(json_object_get(deal, "botFirst")), "0"), NULL, 10),
+	    taskid);
+	task[0] = dealhex[0] = '0';
+	task[1] = dealhex[1] = 'x';
+	hex_encode(task + 2, taskid, 32);
+	hex_encode(dealhex + 2, dealid, 32);
+	who[1] = json_string_value(json_object_get(deal, "appOwner"));
+	who[2] = dso ? json_string_value(json_object_get(deal, "datasetOwner")) : NULL;
+	who[3] = json_string_value(json_object_get(deal, "workerpoolOwner"));
+	for (int i = 1; i < 4; i++)
+		before[i] = stake_of(c, who[i]);
+	if (!o.json)
+		fprintf(stderr, "deal %s\ntask %s\n", dealhex, task);
+	/* 3. follow the task on the pool */
+	snprintf(url, sizeof(url), "%s/tasks/%s", base, task);
+	char last[32] = "";
+	const char *st = "";
+	while (now_f() - t0 < (double)o.timeout) {
+		json_decref(t);
+		t = NULL;
+		if (market_call(url, NULL, NULL, &t) == 0) {
+			st = str_or(json_string_value(json_object_get(t, "status")), "");
+			if (strcmp(st, last) != 0 && !o.json) {
+				uint64_t blk = 0;
+				eth_block_number(c->rpc, &blk);
+				fprintf(
+				    stderr, "  %6.1fs  block %-6llu %-12s %s\n", now_f() - t0,
+				    (unsigned long long)blk, st,
+				    str_or(json_string_value(json_object_get(t, "detail")), ""));
+				snprintf(last, sizeof(last), "%s", st);
+			}
+			if (!strcmp(st, "COMPLETED") || !strcmp(st, "FAILED"))
+				break;
+		}
+		usleep(200000);
+	}
+	if (strcmp(st, "COMPLETED") != 0) {
+		rc = err_set(ERR_IO, "task %s ended %s%s%s", task, *st ? st : "without news",
+		             t && json_object_get(t, "detail") ? ": " : "",
+		             t ? str_or(json_string_value(json_object_get(t, "detail")), "") : "");
+		goto out;
+	}
+	/* 4. the result, as its beneficiary */
+	GUARD_GOTO(eip191_sign_keccak(key, taskid, 32, sig));
+	hex_encode(auth + 2, sig, 65);
+	snprintf(dir, sizeof(dir), "%s", o.out ? o.out : task);
+	snprintf(zip, sizeof(zip), "%s.zip", dir);
+	{
+		struct http_response r;
+		char rurl[1024];
+		snprintf(rurl, sizeof(rurl), "%s/results/%s", base, task);
+		GUARD_GOTO(http_get_auth(rurl, auth, 64u << 20, 60, &r));
+		rc = r.status == 200 ? file_write(zip, r.body.buf, r.body.len, 0600)
+		                     : err_set(ERR_IO, "result: HTTP %ld", r.status);
+		http_response_free(&r);
+		GUARD_GOTO(rc);
+	}
+	GUARD_GOTO(unzip_into(zip, dir));
+	/* 5. where the money went */
+	{
+		const char *worker = json_string_value(json_object_get(t, "worker"));
+		static const char *const roles[] = {"requester", "app owner", "dataset owner",
+		                                    "pool owner", "worker"};
+		after[0] = stake_of(c, addr);
+		for (int i = 1; i < 4; i++)
+			after[i] = stake_of(c, who[i]);
+		after[4] = stake_of(c, worker);
+		sum = json_pack("{s:s,s:s,s:s,s:s,s:f,s:[]}", "deal", dealhex, "task", task,
+		                "status", st, "result", dir, "seconds", now_f() - t0, "payments");
+		json_object_set(sum, "results", json_object_get(t, "results"));
+		for (int i = 0; i < 5; i++) {
+			const char *a = i < 4 ? who[i] : worker;
+			if (!a)
+				continue;
+			json_array_append_new(json_object_get(sum, "payments"),
+			                      json_pack("{s:s,s:s,s:I}", "role", roles[i],
+			                                "address", a, "stake_nRLC",
+			                                (json_int_t)after[i]));
+			if (i < 4 && !o.json)
+				fprintf(stderr, "  %-14s %s  %+lld nRLC\n", roles[i], a,
+				        after[i] - before[i]);
+			else if (!o.json)
+				fprintf(stderr,
+				        "  %-14s %s  stake %lld nRLC (paid with the pool owner's "
+				        "share)\n",
+				        roles[i], a, after[i]);
+		}
+	}
+	if (o.json)
+		json_print(sum, 1);
+	else
+		printf("result in %s/ (%s)\n", dir, zip);
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(ao);
+	json_decref(dso);
+	json_decref(wo);
+	json_decref(ro);
+	json_decref(params);
+	json_decref(t);
+	json_decref(deal);
+	json_decref(sum);
+	poco_chain_free(c);
+	return rc < 0 ? cli_fail() : 0;
+}
