@@ -39,7 +39,9 @@ enum {
 	R_TIMEOUT,
 	R_APP,
 	R_POOL,
-	R_TAG
+	R_TAG,
+	R_ENCRYPT,
+	R_RKEY
 };
 
 static const struct option ropts[] = {
@@ -59,15 +61,17 @@ static const struct option ropts[] = {
     {"app", required_argument, NULL, R_APP},
     {"workerpool", required_argument, NULL, R_POOL},
     {"tag", required_argument, NULL, R_TAG},
+    {"encrypt-result", no_argument, NULL, R_ENCRYPT},
+    {"result-key", required_argument, NULL, R_RKEY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 struct ropt {
 	const char *market, *chain, *wallet, *password, *plain, *dataset, *args, *out, *app, *pool,
-	    *tag;
+	    *tag, *result_key;
 	const char *inputs[16], *secrets[16];
-	int ninputs, nsecrets, json;
+	int ninputs, nsecrets, json, encrypt;
 	long account, timeout;
 };
 
@@ -91,6 +95,8 @@ static int rparse(int argc, char **argv, const char *prog, const char *usage, st
 		case R_APP: o->app = optarg; break;
 		case R_POOL: o->pool = optarg; break;
 		case R_TAG: o->tag = optarg; break;
+		case R_ENCRYPT: o->encrypt = 1; break;
+		case R_RKEY: o->result_key = optarg; break;
 		case 'o':
 		case R_OUT: o->out = optarg; break;
 		case R_JSON: o->json = 1; break;
@@ -212,7 +218,7 @@ static const char run_usage[] =
     "Usage: tdexec run APP --market URL --chain FILE (--account N | --wallet F |\n"
     "                  --plain-key F) [--dataset D] [--input-file URL]...\n"
     "                  [--secret N=NAME]... [--args \"...\"] [-o DIR] [--timeout S]\n"
-    "                  [--json]\n"
+    "                  [--encrypt-result --result-key PRIVATE.pem] [--json]\n"
     "\n"
     "Buy one confidential (TDX) task of APP: take the cheapest app, dataset and\n"
     "workerpool orders from the market, sign the request order, match them\n"
@@ -301,6 +307,9 @@ int cmd_run(int argc, char **argv)
 		return cli_usage("run", "expected one APP address");
 	if (trim(base, sizeof(base), o.market) < 0 || !o.chain)
 		return cli_usage("run", "--market and --chain are required");
+	if (o.encrypt != !!o.result_key)
+		return cli_usage("run",
+		                 "--encrypt-result and --result-key PRIVATE.pem go together");
 	const char *app = argv[optind];
 	memset(key, 0, sizeof(key));
 	t0 = now_f();
@@ -322,6 +331,8 @@ int cmd_run(int argc, char **argv)
 			json_array_append_new(in, json_string(o.inputs[i]));
 		json_object_set_new(params, "iexec_input_files", in);
 	}
+	if (o.encrypt)
+		json_object_set_new(params, "iexec_result_encryption", json_true());
 	if (o.nsecrets) {
 		json_t *sec = json_object();
 		for (int i = 0; i < o.nsecrets; i++) {
@@ -413,6 +424,16 @@ int cmd_run(int argc, char **argv)
 		                     : err_set(ERR_IO, "result: HTTP %ld", r.status);
 		http_response_free(&r);
 		GUARD_GOTO(rc);
+	}
+	if (o.encrypt) {
+		/* what left the TD is readable only with the beneficiary's key */
+		char enc[1200];
+		snprintf(enc, sizeof(enc), "%s.enc.zip", dir);
+		if (rename(zip, enc) != 0) {
+			rc = err_set(ERR_IO, "cannot rename %s", zip);
+			goto out;
+		}
+		GUARD_GOTO(cli_result_decrypt(enc, o.result_key, zip));
 	}
 	GUARD_GOTO(unzip_into(zip, dir));
 	/* 5. where the money went */

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "../services/sms/sms.h"
+#include "crypto/aead.h"
 #include "crypto/k1.h"
 #include "crypto/keccak.h"
 #include "eth/addr.h"
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 enum {
 	S_SMS = 1000,
@@ -56,6 +59,7 @@ static const struct option sopts[] = {
     {"scheduler", required_argument, NULL, S_SCHED},
     {"output", required_argument, NULL, S_OUT},
     {"key-output", required_argument, NULL, S_KEY},
+    {"key", required_argument, NULL, S_KEY},
     {"json", no_argument, NULL, S_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -228,12 +232,22 @@ int cmd_result(int argc, char **argv)
 	struct http_response r;
 	int rc;
 
+	if (argc >= 2 && strcmp(argv[1], "decrypt") == 0) {
+		if ((rc = parse(argc - 1, argv + 1, "result decrypt", result_usage, &o)) >= 0)
+			return rc;
+		if (optind + 1 != argc - 1 || !o.out || !o.key_out)
+			return cli_usage("result decrypt", "FILE, --key and -o are required");
+		if (cli_result_decrypt(argv[1 + optind], o.key_out, o.out) < 0)
+			return cli_fail();
+		fprintf(stderr, "wrote %s\n", o.out);
+		return 0;
+	}
 	if (argc < 2 || strcmp(argv[1], "get") != 0) {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 			fputs(result_usage, stdout);
 			return 0;
 		}
-		return cli_usage("result", "expected 'get'");
+		return cli_usage("result", "expected 'get' or 'decrypt'");
 	}
 	if ((rc = parse(argc - 1, argv + 1, "result get", result_usage, &o)) >= 0)
 		return rc;
@@ -274,30 +288,24 @@ int cli_dataset_encrypt(int argc, char **argv)
 	    "--dataset'); prints the checksum to register (SHA-256 of OUT).\n";
 	struct sopt o;
 	uint8_t *in = NULL, *out = NULL, k[32], sum[32];
-	size_t len = 0;
-	int n1 = 0, n2 = 0, rc;
-	EVP_CIPHER_CTX *c = NULL;
+	size_t len = 0, olen = 0;
 	char *b64 = NULL, hex[67] = "0x";
+	int rc;
 
 	if ((rc = parse(argc, argv, "dataset encrypt", usage, &o)) >= 0)
 		return rc;
 	if (optind + 1 != argc || !o.out || !o.key_out)
 		return cli_usage("dataset encrypt", "FILE, -o and --key-output are required");
 	rc = file_read(argv[optind], 1u << 30, &in, &len);
-	if (rc == 0 && (!(out = malloc(len + 48)) || !(c = EVP_CIPHER_CTX_new())))
-		rc = err_set(ERR_NOMEM, "out of memory");
-	if (rc == 0 && (RAND_bytes(k, 32) != 1 || RAND_bytes(out, 16) != 1))
+	if (rc == 0 && RAND_bytes(k, 32) != 1)
 		rc = err_set(ERR_CRYPTO, "no randomness");
-	if (rc == 0 && (EVP_EncryptInit_ex(c, EVP_aes_256_cbc(), NULL, k, out) != 1 ||
-	                EVP_EncryptUpdate(c, out + 16, &n1, in, (int)len) != 1 ||
-	                EVP_EncryptFinal_ex(c, out + 16 + n1, &n2) != 1))
-		rc = err_set(ERR_CRYPTO, "dataset encrypt: AES failed");
+	if (rc == 0)
+		rc = aes256cbc_seal(k, in, len, &out, &olen);
 	if (rc == 0 && !(b64 = base64_encode(k, 32)))
 		rc = err_set(ERR_NOMEM, "out of memory");
 	if (rc == 0)
 		rc = file_write(o.key_out, b64, strlen(b64), 0600);
 	if (rc == 0) {
-		size_t olen = 16 + (size_t)n1 + (size_t)n2;
 		rc = file_write(o.out, out, olen, 0644);
 		SHA256(out, olen, sum);
 		hex_encode(hex + 2, sum, 32);
@@ -307,7 +315,6 @@ int cli_dataset_encrypt(int argc, char **argv)
 		OPENSSL_cleanse(b64, strlen(b64));
 		free(b64);
 	}
-	EVP_CIPHER_CTX_free(c);
 	free(in);
 	free(out);
 	if (rc < 0)
@@ -317,4 +324,61 @@ int cli_dataset_encrypt(int argc, char **argv)
 	else
 		printf("%s\n", hex);
 	return 0;
+}
+
+/* Run a tool; 0 when it exits 0. */
+static int run_tool(char *const argv[])
+{
+	pid_t pid = fork();
+	int st;
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	ENSURE(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       ERR_IO, "%s failed", argv[0]);
+	return 0;
+}
+
+int cli_result_decrypt(const char *enc_zip, const char *key_path, const char *out_zip)
+{
+	char tmp[] = "/tmp/tdexec-result-XXXXXX", aes[64], rsa[64];
+	uint8_t *pem = NULL, *wrapped = NULL, *ct = NULL, *plain = NULL, key[32];
+	size_t plen = 0, wlen = 0, clen = 0, len = 0;
+	int rc;
+
+	ENSURE(mkdtemp(tmp), ERR_IO, "cannot make a temporary directory");
+	char *argv[] = {"unzip", "-q", "-o", (char *)enc_zip, "iexec_out.zip.aes", "aes-key.rsa",
+	                "-d",    tmp,  NULL};
+	snprintf(aes, sizeof(aes), "%s/iexec_out.zip.aes", tmp);
+	snprintf(rsa, sizeof(rsa), "%s/aes-key.rsa", tmp);
+	rc = run_tool(argv);
+	if (rc < 0)
+		rc = err_set(ERR_INVAL,
+		             "%s is not an encrypted result (iexec_out.zip.aes, aes-key.rsa)",
+		             enc_zip);
+	if (rc == 0)
+		rc = file_read(key_path, 64 * 1024, &pem, &plen);
+	if (rc == 0)
+		rc = file_read(rsa, 64 * 1024, &wrapped, &wlen);
+	if (rc == 0)
+		rc = file_read(aes, 1u << 30, &ct, &clen);
+	if (rc == 0)
+		rc = rsa_unwrap_key((const char *)pem, wrapped, wlen, key);
+	if (rc == 0)
+		rc = aes256cbc_open(key, ct, clen, &plain, &len);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == 0)
+		rc = file_write(out_zip, plain, len, 0600);
+	if (pem) {
+		OPENSSL_cleanse(pem, plen);
+		free(pem);
+	}
+	free(wrapped);
+	free(ct);
+	free(plain);
+	unlink(aes);
+	unlink(rsa);
+	rmdir(tmp);
+	return rc;
 }

@@ -7,6 +7,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,5 +186,136 @@ out:
 	OPENSSL_cleanse(shared, sizeof(shared));
 	OPENSSL_cleanse(key, sizeof(key));
 	free(o);
+	return rc;
+}
+
+int aes256cbc_seal(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t **out,
+		   size_t *out_len)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int n1 = 0, n2 = 0, rc = 0;
+
+	*out = NULL;
+	ENSURE(len <= INT32_MAX - 32, ERR_TOOBIG, "aes-cbc: input too large");
+	if (!c || !(*out = malloc(len + 32)))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	else if (RAND_bytes(*out, 16) != 1)
+		rc = err_set(ERR_CRYPTO, "no randomness");
+	else if (EVP_EncryptInit_ex(c, EVP_aes_256_cbc(), NULL, key, *out) != 1 ||
+		 EVP_EncryptUpdate(c, *out + 16, &n1, in, (int)len) != 1 ||
+		 EVP_EncryptFinal_ex(c, *out + 16 + n1, &n2) != 1)
+		rc = err_set(ERR_CRYPTO, "aes-cbc: encryption failed");
+	EVP_CIPHER_CTX_free(c);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		return rc;
+	}
+	*out_len = 16 + (size_t)n1 + (size_t)n2;
+	return 0;
+}
+
+int aes256cbc_open(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t **out,
+		   size_t *out_len)
+{
+	EVP_CIPHER_CTX *c = NULL;
+	int n1 = 0, n2 = 0, rc = 0;
+
+	*out = NULL;
+	ENSURE(len >= 32 && (len - 16) % 16 == 0 && len <= INT32_MAX, ERR_INVAL,
+	       "aes-cbc: %zu bytes is not IV + whole blocks", len);
+	if (!(c = EVP_CIPHER_CTX_new()) || !(*out = malloc(len)))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	else if (EVP_DecryptInit_ex(c, EVP_aes_256_cbc(), NULL, key, in) != 1 ||
+		 EVP_DecryptUpdate(c, *out, &n1, in + 16, (int)(len - 16)) != 1 ||
+		 EVP_DecryptFinal_ex(c, *out + n1, &n2) != 1)
+		rc = err_set(ERR_VERIFY, "aes-cbc: wrong key or damaged data");
+	EVP_CIPHER_CTX_free(c);
+	if (rc < 0) {
+		if (*out)
+			OPENSSL_cleanse(*out, len);
+		free(*out);
+		*out = NULL;
+		return rc;
+	}
+	*out_len = (size_t)n1 + (size_t)n2;
+	return 0;
+}
+
+static EVP_PKEY *pem_key(const char *pem, int private_key)
+{
+	EVP_PKEY *k = NULL;
+	uint8_t *dec = NULL;
+	size_t dlen = 0;
+	BIO *b;
+
+	/* iExec's SMS may hold the PEM itself base64-encoded. */
+	if (!strstr(pem, "-----BEGIN")) {
+		int n;
+		size_t len = strlen(pem);
+		dec = malloc(len + 1);
+		if (!dec)
+			return NULL;
+		n = EVP_DecodeBlock(dec, (const unsigned char *)pem, (int)len);
+		if (n <= 0) {
+			free(dec);
+			return NULL;
+		}
+		dlen = (size_t)n;
+		while (dlen && dec[dlen - 1] == 0)
+			dlen--;
+	}
+	b = dec ? BIO_new_mem_buf(dec, (int)dlen) : BIO_new_mem_buf(pem, -1);
+	if (b)
+		k = private_key ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)
+				: PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+	BIO_free(b);
+	free(dec);
+	return k;
+}
+
+int rsa_wrap_key(const char *public_pem, const uint8_t key[32], uint8_t **out, size_t *out_len)
+{
+	EVP_PKEY *k = pem_key(public_pem, 0);
+	EVP_PKEY_CTX *c = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	*out = NULL;
+	ENSURE(k, ERR_INVAL, "result key: not an RSA public key (PEM)");
+	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA || !(c = EVP_PKEY_CTX_new(k, NULL)) ||
+	    EVP_PKEY_encrypt_init(c) != 1 || EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) != 1 ||
+	    EVP_PKEY_encrypt(c, NULL, &n, key, 32) != 1 || !(*out = malloc(n)) ||
+	    EVP_PKEY_encrypt(c, *out, &n, key, 32) != 1)
+		rc = err_set(ERR_CRYPTO, "result key: RSA encryption failed");
+	EVP_PKEY_CTX_free(c);
+	EVP_PKEY_free(k);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		return rc;
+	}
+	*out_len = n;
+	return 0;
+}
+
+int rsa_unwrap_key(const char *private_pem, const uint8_t *in, size_t len, uint8_t key[32])
+{
+	EVP_PKEY *k = pem_key(private_pem, 1);
+	EVP_PKEY_CTX *c = NULL;
+	uint8_t buf[1024];
+	size_t n = sizeof(buf);
+	int rc = 0;
+
+	ENSURE(k, ERR_INVAL, "result key: not a PEM private key");
+	if (!(c = EVP_PKEY_CTX_new(k, NULL)) || EVP_PKEY_decrypt_init(c) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) != 1 ||
+	    EVP_PKEY_decrypt(c, buf, &n, in, len) != 1 || n != 32)
+		rc = err_set(ERR_VERIFY, "result key: cannot decrypt the AES key with this key");
+	else
+		memcpy(key, buf, 32);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	EVP_PKEY_CTX_free(c);
+	EVP_PKEY_free(k);
 	return rc;
 }

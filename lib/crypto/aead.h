@@ -41,4 +41,17 @@ int seal_to(const uint8_t recipient[32], const char *label, const uint8_t *in, s
 int seal_open(const uint8_t priv[32], const char *label, const uint8_t *in, size_t len,
 	      uint8_t **out, size_t *out_len);
 
+/* iExec's file encryption (datasets, results): a random IV (16) followed by
+ * AES-256-CBC with PKCS#7 padding.  *out is new (free()). */
+int aes256cbc_seal(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t **out,
+		   size_t *out_len);
+/* ERR_VERIFY when the padding does not check (wrong key or damaged data). */
+int aes256cbc_open(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t **out,
+		   size_t *out_len);
+/* The key of an iExec encrypted result: RSA PKCS#1 v1.5 with the
+ * beneficiary's public key (PEM "BEGIN PUBLIC KEY", or that PEM in base64,
+ * as iExec's SMS may hold it).  *out is new (free()). */
+int rsa_wrap_key(const char *public_pem, const uint8_t key[32], uint8_t **out, size_t *out_len);
+/* The other way, with the beneficiary's PEM private key. */
+int rsa_unwrap_key(const char *private_pem, const uint8_t *in, size_t len, uint8_t key[32]);
 #endif

@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,30 +364,16 @@ static int dataset_decrypt(const uint8_t *in, size_t len, const char *key_b64, u
 {
 	uint8_t *key = NULL;
 	size_t klen = 0;
-	EVP_CIPHER_CTX *c = NULL;
-	int n1 = 0, n2 = 0, rc;
+	int rc;
 
 	*out = NULL;
-	ENSURE(len > 16 && len - 16 <= INT32_MAX, ERR_INVAL, "dataset: too short to be encrypted");
-	rc = base64_decode(key_b64, strlen(key_b64), &key, &klen);
-	if (rc == 0 && klen != 32)
-		rc = err_set(ERR_INVAL, "dataset: the key is not 256 bits");
-	if (rc == 0 && (!(c = EVP_CIPHER_CTX_new()) || !(*out = malloc(len))))
-		rc = err_set(ERR_NOMEM, "out of memory");
-	if (rc == 0 && (EVP_DecryptInit_ex(c, EVP_aes_256_cbc(), NULL, key, in) != 1 ||
-	                EVP_DecryptUpdate(c, *out, &n1, in + 16, (int)(len - 16)) != 1 ||
-	                EVP_DecryptFinal_ex(c, *out + n1, &n2) != 1))
+	GUARD(base64_decode(key_b64, strlen(key_b64), &key, &klen));
+	rc = klen == 32 ? aes256cbc_open(key, in, len, out, out_len)
+	                : err_set(ERR_INVAL, "dataset: the key is not 256 bits");
+	OPENSSL_cleanse(key, klen);
+	free(key);
+	if (rc == ERR_VERIFY)
 		rc = err_set(ERR_VERIFY, "dataset: cannot decrypt with the key from the SMS");
-	*out_len = (size_t)n1 + (size_t)n2;
-	if (key) {
-		OPENSSL_cleanse(key, klen);
-		free(key);
-	}
-	EVP_CIPHER_CTX_free(c);
-	if (rc < 0) {
-		free(*out);
-		*out = NULL;
-	}
 	return rc;
 }
 
@@ -574,6 +561,21 @@ static int run_app(struct worker *w, struct task *t, json_t *params, int *exit_c
 
 /* ---------- post-compute ---------- */
 
+/* Run a tool (zip) in `cwd` (NULL = here); 0 when it exits 0. */
+static int run_tool(char *const argv[], const char *cwd)
+{
+	pid_t pid = fork();
+	int st;
+	if (pid == 0) {
+		if (!cwd || chdir(cwd) == 0)
+			execvp(argv[0], argv);
+		_exit(127);
+	}
+	ENSURE(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       ERR_IO, "%s failed", argv[0]);
+	return 0;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -633,6 +635,45 @@ int worker_result_digest(const char *path, uint8_t out[32])
 		free(names[i]);
 	free(names);
 	return rc;
+}
+
+/* iExec's encrypted result: DIR/encrypted-iexec_out.zip holding
+ * iexec_out.zip.aes (IV + AES-256-CBC) and aes-key.rsa (the AES key under
+ * the beneficiary's RSA key, PKCS#1 v1.5).  `zip` is replaced by it. */
+static int encrypt_result(struct task *t, char zip[PATH_MAX])
+{
+	const char *pub = jstr(t->session_env, "RESULT_ENCRYPTION_PUBLIC_KEY");
+	uint8_t key[32], *plain = NULL, *ct = NULL, *wrapped = NULL;
+	size_t plen = 0, clen = 0, wlen = 0;
+	char dir[PATH_MAX + 32], aes[PATH_MAX + 64], rsa[PATH_MAX + 64], out[PATH_MAX + 64];
+	int rc;
+
+	ENSURE(pub, ERR_NOTFOUND, "result encryption asked, but the beneficiary has no "
+	                          "iexec-result-encryption-public-key in the SMS");
+	GUARD(path_fmt(dir, sizeof(dir), "%s/encrypted-iexec_out", t->dir));
+	GUARD(path_fmt(aes, sizeof(aes), "%s/iexec_out.zip.aes", dir));
+	GUARD(path_fmt(rsa, sizeof(rsa), "%s/aes-key.rsa", dir));
+	GUARD(path_fmt(out, sizeof(out), "%s.zip", dir));
+	GUARD(dir_create(dir, 0700));
+	GUARD(file_read(zip, RESULT_MAX, &plain, &plen));
+	rc = RAND_bytes(key, 32) == 1 ? 0 : err_set(ERR_CRYPTO, "no randomness");
+	if (rc == 0)
+		rc = aes256cbc_seal(key, plain, plen, &ct, &clen);
+	if (rc == 0)
+		rc = rsa_wrap_key(pub, key, &wrapped, &wlen);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == 0)
+		rc = file_write(aes, ct, clen, 0600);
+	if (rc == 0)
+		rc = file_write(rsa, wrapped, wlen, 0600);
+	free(plain);
+	free(ct);
+	free(wrapped);
+	GUARD(rc);
+	unlink(out);
+	char *argv[] = {"zip", "-q", "-j", "-X", out, aes, rsa, NULL};
+	GUARD(run_tool(argv, NULL));
+	return path_fmt(zip, PATH_MAX, "%s", out);
 }
 
 /* computed.json (the app's, or one naming /iexec_out), the digest, the zip. */
@@ -799,13 +840,7 @@ static int prepare(struct worker *w, struct task *t)
 	GUARD(path_fmt(t->out, sizeof(t->out), "%s/iexec_out", t->dir));
 	{
 		char *argv[] = {"rm", "-rf", t->dir, NULL};
-		pid_t pid = fork();
-		if (pid == 0) {
-			execvp(argv[0], argv);
-			_exit(127);
-		}
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
+		GUARD(run_tool(argv, NULL)); /* what an earlier attempt left */
 	}
 	GUARD(dir_create(t->dir, 0700));
 	GUARD(dir_create(t->in, 0755));
@@ -872,6 +907,8 @@ static void run_task(struct worker *w, json_t *a)
 	if (rc == 0 && !why[0]) {
 		report(w, t.taskid, "COMPUTED", "post-compute", NULL);
 		rc = post_compute(w, &t, digest, zip);
+		if (rc == 0 && json_is_true(json_object_get(params, "iexec_result_encryption")))
+			rc = encrypt_result(&t, zip);
 		if (rc == 0)
 			rc = upload(w, &t, zip);
 		if (rc == 0) {

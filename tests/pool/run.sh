@@ -176,6 +176,23 @@ grep -q "app owner .*+50000000 nRLC" "$W/out" && grep -q "dataset owner .*+20000
 [ "$(tr '\n' ' ' <"$W/run1/result.txt")" = "Lyon Paris " ] && ok || bad "run result"
 expect 0 '"status": "COMPLETED"' -- "$T" run "$app_sql" --market "$SCHED_URL" "${C[@]}" --account 4 \
 	--dataset "$dataset" -o "$W/run2" --json --args "/iexec_in/$ds_lower 'select count(*) from city'"
+# An encrypted result: only the beneficiary's RSA key opens what left the TD.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/beneficiary.pem" 2>/dev/null
+openssl pkey -in "$W/beneficiary.pem" -pubout -out "$W/beneficiary.pub" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/other.pem" 2>/dev/null
+expect 0 "pushed" -- "$T" secret push --sms "$SMS_URL" "${C[@]}" --account 4 \
+	--web2 iexec-result-encryption-public-key --file "$W/beneficiary.pub"
+expect 0 "result in $W/run3/" -- "$T" run "$app_sql" --market "$SCHED_URL" "${C[@]}" --account 4 \
+	--dataset "$dataset" -o "$W/run3" --encrypt-result --result-key "$W/beneficiary.pem" \
+	--args "/iexec_in/$ds_lower -cmd '.output /iexec_out/result.txt' 'select name from city where pop < 400000'"
+[ "$(cat "$W/run3/result.txt" 2>/dev/null)" = Nice ] && ok || bad "encrypted run result"
+task3=$(grep -o 'task 0x[0-9a-f]*' "$W/out" | cut -d' ' -f2)
+"$T" result get "$task3" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/enc.zip" 2>/dev/null
+unzip -l "$W/enc.zip" | grep -q 'iexec_out.zip.aes' && unzip -l "$W/enc.zip" | grep -q 'aes-key.rsa' &&
+	! unzip -l "$W/enc.zip" | grep -q result.txt && ok || bad "stored result is not encrypted"
+expect 1 "cannot decrypt" -- "$T" result decrypt "$W/enc.zip" --key "$W/other.pem" -o "$W/x.zip"
+expect 0 "" -- "$T" result decrypt "$W/enc.zip" --key "$W/beneficiary.pem" -o "$W/dec.zip"
+unzip -p "$W/dec.zip" result.txt | grep -qx Nice && ok || bad "result decrypt"
 # No order for an app: a clear error.
 expect 1 "no open TDX app order" -- "$T" run "$app_sh" --market "$SCHED_URL" "${C[@]}" --account 4
 
