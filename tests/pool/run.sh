@@ -193,6 +193,9 @@ unzip -l "$W/enc.zip" | grep -q 'iexec_out.zip.aes' && unzip -l "$W/enc.zip" | g
 expect 1 "cannot decrypt" -- "$T" result decrypt "$W/enc.zip" --key "$W/other.pem" -o "$W/x.zip"
 expect 0 "" -- "$T" result decrypt "$W/enc.zip" --key "$W/beneficiary.pem" -o "$W/dec.zip"
 unzip -p "$W/dec.zip" result.txt | grep -qx Nice && ok || bad "result decrypt"
+# ... and the iExec SDK opens it with its own code.
+(cd "$HERE/../.." && node tests/pool/decrypt.mjs "$W/enc.zip" "$W/beneficiary.pem" "$W/sdk.zip") &&
+	unzip -p "$W/sdk.zip" result.txt | grep -qx Nice && ok || bad "iExec SDK decryptResult"
 # No order for an app: a clear error.
 expect 1 "no open TDX app order" -- "$T" run "$app_sh" --market "$SCHED_URL" "${C[@]}" --account 4
 
