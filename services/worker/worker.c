@@ -547,7 +547,12 @@ static int run_app(struct worker *w, struct task *t, json_t *params, int *exit_c
 		                    w->cfg->allow_network};
 		log_info("worker.app", "task=%s image=sha256:%.12s... timeout=%lds", t->taskid,
 		         t->image + strlen(t->image) - 64, timeout);
+		struct timespec a0, a1;
+		clock_gettime(CLOCK_MONOTONIC, &a0);
 		rc = oci_run(&r, exit_code, &timed_out, &oom);
+		clock_gettime(CLOCK_MONOTONIC, &a1);
+		log_info("worker.app", "task=%s exit=%d app_seconds=%.3f", t->taskid, *exit_code,
+		         (double)(a1.tv_sec - a0.tv_sec) + (double)(a1.tv_nsec - a0.tv_nsec) / 1e9);
 		if (rc == 0 && timed_out)
 			snprintf(why, why_cap, "app killed: over its %lds wall time", timeout);
 		else if (rc == 0 && oom)

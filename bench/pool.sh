@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The pool end to end, on a local chain mining a block every second (as a
+# real chain would, only faster) with two workers in simulated TDs:
+#   - per-task overhead: deal matched -> COMPLETED, minus the app's own run
+#     time (from the worker's log), for a trivial app, N tasks one by one;
+#   - throughput: one deal of BAG tasks across the two workers;
+#   - transactions and gas per TEE task on the pool's side.
+# The floor it is compared with: one block interval, the least any task
+# needs to get its pushResultBoost mined.
+# Usage: bench/pool.sh TDEXEC [N] [BAG]
+set -uo pipefail
+T=$(realpath "$1")
+N=${2:-10}
+BAG=${3:-100}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+P=$(mktemp -d)
+. "$ROOT/scripts/pool.sh"
+trap 'pool_stop; rm -rf "$P"' EXIT
+addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
+now() { date +%s.%N; }
+
+pool_start_chain || exit 1
+rpc=$(sed -n 's/.*"rpc": "\(.*\)".*/\1/p' "$P/chain/chain.json")
+pool_start_td
+pool_start_sms
+d=$("$ROOT/scripts/mkimage" "$P/images" trivial '["/bin/sh","-c"]' /bin/sh)
+app=$("$T" app deploy "${C[@]}" --account 1 --name trivial --json --image "trivial@$d" | addr)
+pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description bench --json | addr)
+pool_start_scheduler "$pool" 3 --poll-ms 100
+pool_start_worker w1 5
+pool_start_worker w2 6
+sleep 1
+
+status_of() { curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"status": *"[A-Z]*"' | grep -c "$2"; }
+
+# 1. overhead, task by task: first with a block per transaction (the
+#    software's own cost), then with a block every second.
+overhead() { # LABEL
+	local overheads=() deal t0 t1 task app_s sorted p50 p90
+	for i in $(seq "$N"); do
+		deal=$(pool_deal "$app" "$pool" '{"iexec_args":"\"echo '"$i"' > /iexec_out/r\""}')
+		t0=$(now)
+		while [ "$(status_of "$deal" COMPLETED)" != 1 ]; do sleep 0.02; done
+		t1=$(now)
+		task=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"taskId": *"0x[0-9a-f]*"' | grep -o '0x[0-9a-f]*')
+		app_s=$(grep -h "worker.app task=$task exit" "$P"/w1.log "$P"/w2.log | sed 's/.*app_seconds=//')
+		overheads+=("$(echo "$t1 - $t0 - ${app_s:-0}" | bc -l)")
+	done
+	sorted=$(printf '%s\n' "${overheads[@]}" | sort -n)
+	p50=$(echo "$sorted" | sed -n "$(((N + 1) / 2))p")
+	p90=$(echo "$sorted" | sed -n "$(((N * 9 + 9) / 10))p")
+	printf 'pool: per-task overhead, deal matched -> COMPLETED minus app time (%d tasks, %s)\n' "$N" "$1"
+	printf '  p50 %.2f s   p90 %.2f s\n' "$p50" "$p90"
+	P50=$p50
+}
+overhead "a block per transaction"
+soft=$P50
+curl -s -H 'Content-Type: application/json' "$rpc" \
+	-d '{"jsonrpc":"2.0","id":1,"method":"evm_setIntervalMining","params":[1]}' >/dev/null
+overhead "1 s blocks"
+printf '  floor: one block (1.00 s) for pushResultBoost to be mined; p50 / floor = %.2f;\n' "$P50"
+printf '  software alone (p50 without block waits) = %.2f s\n' "$soft"
+
+# 2. a bag of tasks over two workers
+deal=$(pool_deal "$app" "$pool" '{"iexec_args":"\"echo $IEXEC_BOT_TASK_INDEX > /iexec_out/r\""}' "" "$BAG")
+t0=$(now)
+while [ "$(status_of "$deal" COMPLETED)" != "$BAG" ]; do
+	sleep 0.2
+	[ "$(echo "$(now) - $t0 > 600" | bc)" = 1 ] && { echo "pool: bag did not finish in 600 s"; break; }
+done
+t1=$(now)
+secs=$(echo "$t1 - $t0" | bc -l)
+by=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"worker": *"0x[0-9a-f]*"' | sort | uniq -c | awk '{print $1}' | tr '\n' '/')
+printf 'pool: bag of %d tasks, 2 workers: %.1f s, %.1f tasks/min (split %s)\n' "$BAG" "$secs" \
+	"$(echo "$BAG * 60 / $secs" | bc -l)" "${by%/}"
+
+# 3. transactions and gas per TEE task, pool side
+pushes=$(grep -h 'worker.push' "$P"/w1.log "$P"/w2.log | wc -l)
+gas=$(grep -h 'worker.push' "$P"/w1.log "$P"/w2.log | sed 's/.*gas=//' | sort -n | sed -n "$(((pushes + 1) / 2))p")
+sched_tx=$(grep -c 'claimed=' "$P/sched.log")
+printf 'pool: %d tasks, %d pushResultBoost (1 transaction per task), %d scheduler transactions\n' \
+	"$pushes" "$pushes" "$sched_tx"
+printf '  pushResultBoost gas: median %s per task\n' "$gas"
