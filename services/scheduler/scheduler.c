@@ -47,7 +47,8 @@ static const char *const migrations[] = {
     "CREATE TABLE deals(dealid TEXT PRIMARY KEY, app TEXT NOT NULL, dataset TEXT NOT NULL,"
     " category INTEGER NOT NULL, tag TEXT NOT NULL, params TEXT NOT NULL,"
     " beneficiary TEXT NOT NULL, requester TEXT NOT NULL, bot_first INTEGER NOT NULL,"
-    " bot_size INTEGER NOT NULL, deadline INTEGER NOT NULL, block INTEGER NOT NULL);"
+    " bot_size INTEGER NOT NULL, deadline INTEGER NOT NULL, block INTEGER NOT NULL,"
+    " boost INTEGER NOT NULL);"
     "CREATE TABLE tasks(taskid TEXT PRIMARY KEY, dealid TEXT NOT NULL REFERENCES deals,"
     " idx INTEGER NOT NULL, status TEXT NOT NULL, enclave TEXT, worker TEXT,"
     " assigned INTEGER, updated INTEGER NOT NULL, detail TEXT, tx TEXT, results TEXT,"
@@ -155,45 +156,30 @@ static long long jnum(const json_t *o, const char *k)
 	return v ? strtoll(v, NULL, 10) : 0;
 }
 
-/* A new Boost deal of ours: the deal and its tasks, RECEIVED. */
-static int add_deal(struct sched *s, const json_t *ev, uint64_t block)
+/* A deal of ours and its tasks, RECEIVED.  f: app, dataset, category, tag,
+ * params, beneficiary, requester (text). */
+static int store_deal(struct sched *s, const char *dealid, const char *const f[7], long long bf,
+                      long long bs, long long deadline, uint64_t block, int boost)
 {
-	const char *dealid = json_string_value(json_array_get(ev, 0));
 	uint8_t did[32], tid[32];
-	json_t *deal = NULL;
-	char cat[24], blk[24], first[24], size[24], dl[24], idx[24], now[24], task[67];
-	long long bf, bs;
+	char blk[24], first[24], size[24], dl[24], idx[24], now[24], task[67], b[2];
 	int rc;
 
 	GUARD(hex_decode_exact(did, 32, dealid + 2, "dealid"));
-	GUARD(poco_view(s->chain, "viewDealBoost", did, &deal));
-	bf = jnum(deal, "botFirst");
-	bs = jnum(deal, "botSize");
-	snprintf(cat, sizeof(cat), "%s", json_string_value(json_array_get(ev, 3)));
+	for (size_t i = 0; i < 7; i++)
+		ENSURE(f[i], ERR_INVAL, "deal %s: field %zu missing", dealid, i);
 	snprintf(blk, sizeof(blk), "%llu", (unsigned long long)block);
 	snprintf(first, sizeof(first), "%lld", bf);
 	snprintf(size, sizeof(size), "%lld", bs);
-	snprintf(dl, sizeof(dl), "%lld", jnum(deal, "deadline"));
+	snprintf(dl, sizeof(dl), "%lld", deadline);
 	snprintf(now, sizeof(now), "%lld", now_s());
-	const char *args[] = {dealid,
-	                      json_string_value(json_array_get(ev, 1)),
-	                      json_string_value(json_array_get(ev, 2)),
-	                      cat,
-	                      json_string_value(json_array_get(ev, 4)),
-	                      json_string_value(json_array_get(ev, 5)),
-	                      json_string_value(json_array_get(ev, 6)),
-	                      json_string_value(json_object_get(deal, "requester")),
-	                      first,
-	                      size,
-	                      dl,
-	                      blk};
-	for (size_t i = 0; i < 12; i++)
-		ENSURE(args[i], ERR_INVAL, "SchedulerNoticeBoost: field %zu missing", i);
+	snprintf(b, sizeof(b), "%d", boost ? 1 : 0);
+	const char *args[] = {dealid, f[0], f[1], f[2], f[3], f[4], f[5], f[6], first, size, dl, blk, b};
 	rc = sched_exec(
 	    s,
 	    "INSERT OR IGNORE INTO deals VALUES (lower(?1), lower(?2), lower(?3), ?4, ?5, ?6,"
-	    " lower(?7), lower(?8), ?9, ?10, ?11, ?12)",
-	    args, 12);
+	    " lower(?7), lower(?8), ?9, ?10, ?11, ?12, ?13)",
+	    args, 13);
 	for (long long i = bf; rc == 0 && i < bf + bs; i++) {
 		poco_task_id(did, (uint64_t)i, tid);
 		sched_hex0x(task, tid, 32);
@@ -205,10 +191,83 @@ static int add_deal(struct sched *s, const json_t *ev, uint64_t block)
 		                ta, 4);
 	}
 	if (rc == 0)
-		log_info("sched.deal", "deal=%s tasks=%lld first=%lld app=%s", dealid, bs, bf,
-		         args[1]);
+		log_info("sched.deal", "deal=%s tasks=%lld first=%lld app=%s boost=%d", dealid, bs, bf,
+		         f[0], boost);
+	return rc;
+}
+
+/* SchedulerNoticeBoost: the event carries most of the deal. */
+static int add_deal(struct sched *s, const json_t *ev, uint64_t block)
+{
+	const char *dealid = json_string_value(json_array_get(ev, 0));
+	uint8_t did[32];
+	json_t *deal = NULL;
+	int rc;
+
+	ENSURE(dealid, ERR_INVAL, "SchedulerNoticeBoost without a deal id");
+	GUARD(hex_decode_exact(did, 32, dealid + 2, "dealid"));
+	GUARD(poco_view(s->chain, "viewDealBoost", did, &deal));
+	const char *f[7] = {json_string_value(json_array_get(ev, 1)),
+	                    json_string_value(json_array_get(ev, 2)),
+	                    json_string_value(json_array_get(ev, 3)),
+	                    json_string_value(json_array_get(ev, 4)),
+	                    json_string_value(json_array_get(ev, 5)),
+	                    json_string_value(json_array_get(ev, 6)),
+	                    json_string_value(json_object_get(deal, "requester"))};
+	rc = store_deal(s, dealid, f, jnum(deal, "botFirst"), jnum(deal, "botSize"),
+	                jnum(deal, "deadline"), block, 1);
 	json_decref(deal);
 	return rc;
+}
+
+/* SchedulerNotice (a classic deal): viewDeal; its final deadline is
+ * startTime + 10 x the category's reference time, as PoCo sets it. */
+static int add_classic_deal(struct sched *s, const json_t *ev, uint64_t block)
+{
+	const char *dealid = json_string_value(json_array_get(ev, 0));
+	uint8_t did[32], catid[32] = {0};
+	json_t *deal = NULL, *cat = NULL;
+	long long c;
+	int rc;
+
+	ENSURE(dealid, ERR_INVAL, "SchedulerNotice without a deal id");
+	GUARD(hex_decode_exact(did, 32, dealid + 2, "dealid"));
+	GUARD(poco_view(s->chain, "viewDeal", did, &deal));
+	c = jnum(deal, "category");
+	for (int b = 0; b < 8; b++)
+		catid[31 - b] = (uint8_t)((unsigned long long)c >> (8 * b));
+	rc = poco_view(s->chain, "viewCategory", catid, &cat);
+	const char *f[7] = {
+	    json_string_value(json_object_get(json_object_get(deal, "app"), "pointer")),
+	    json_string_value(json_object_get(json_object_get(deal, "dataset"), "pointer")),
+	    json_string_value(json_object_get(deal, "category")),
+	    json_string_value(json_object_get(deal, "tag")),
+	    json_string_value(json_object_get(deal, "params")),
+	    json_string_value(json_object_get(deal, "beneficiary")),
+	    json_string_value(json_object_get(deal, "requester"))};
+	if (rc == 0)
+		rc = store_deal(s, dealid, f, jnum(deal, "botFirst"), jnum(deal, "botSize"),
+		                jnum(deal, "startTime") + 10 * jnum(cat, "workClockTimeRef"), block, 0);
+	json_decref(deal);
+	json_decref(cat);
+	return rc;
+}
+
+/* TaskFinalize(taskid indexed, results): a classic task is COMPLETED. */
+static int task_finalized(struct sched *s, const json_t *log, const char *tx)
+{
+	const char *taskid = json_string_value(json_array_get(json_object_get(log, "topics"), 1));
+	char now[24];
+	ENSURE(taskid, ERR_INVAL, "TaskFinalize without a task id");
+	snprintf(now, sizeof(now), "%lld", now_s());
+	const char *a[] = {taskid, tx ? tx : "", now};
+	GUARD(sched_exec(s,
+	                 "UPDATE tasks SET status = 'COMPLETED', tx = ?2, updated = ?3"
+	                 " WHERE taskid = lower(?1) AND status != 'COMPLETED'",
+	                 a, 3));
+	if (sqlite3_changes(s->db) > 0)
+		log_info("sched.task", "task=%s status=COMPLETED tx=%s", taskid, tx ? tx : "");
+	return 0;
 }
 
 /* ResultPushedBoost(dealId, index, results): the task is COMPLETED. */
@@ -240,7 +299,7 @@ static void event_topic(const char *sig, uint8_t out[32])
 /* Read new blocks: deals for our pool and pushed results. */
 static int follow_logs(struct sched *s)
 {
-	uint8_t notice[32], pushed[32];
+	uint8_t notice[32], pushed[32], classic[32], finalized[32];
 	uint64_t head, from, to;
 	json_t *logs = NULL, *ev;
 	size_t i;
@@ -261,6 +320,8 @@ static int follow_logs(struct sched *s)
 	            "address)",
 	            notice);
 	event_topic("ResultPushedBoost(bytes32,uint256,bytes)", pushed);
+	event_topic("SchedulerNotice(address,bytes32)", classic);
+	event_topic("TaskFinalize(bytes32,bytes)", finalized);
 	GUARD(eth_get_logs(s->chain->rpc, s->chain->hub, NULL, from + 1, to, &logs));
 	pthread_mutex_lock(&s->mu);
 	db_exec(s->db, "BEGIN IMMEDIATE");
@@ -273,6 +334,12 @@ static int follow_logs(struct sched *s)
 			    ev, "(bytes32,address,address,uint256,bytes32,string,address)", &d);
 			if (rc == 0)
 				rc = add_deal(s, d, block);
+		} else if (topic_is(ev, 0, classic) && topic_is(ev, 1, s->pool_topic)) {
+			rc = log_data(ev, "(bytes32)", &d);
+			if (rc == 0)
+				rc = add_classic_deal(s, d, block);
+		} else if (topic_is(ev, 0, finalized)) {
+			rc = task_finalized(s, ev, json_string_value(json_object_get(ev, "transactionHash")));
 		} else if (topic_is(ev, 0, pushed)) {
 			rc = log_data(ev, "(bytes32,uint256,bytes)", &d);
 			if (rc == 0)
@@ -307,8 +374,11 @@ static int enclave_challenge(struct sched *s, const char *taskid, const char *de
 	GUARD(hex_decode_exact(tid, 32, taskid + 2, "taskid"));
 	GUARD(eip191_sign_keccak(s->cfg.owner_key, tid, 32, sig));
 	sched_hex0x(auth, sig, 65);
-	snprintf(url, sizeof(url), "%s/tee/challenges/%s?dealId=%s&taskIndex=%lld", s->sms_url,
-	         taskid, dealid, idx);
+	if (dealid) /* Boost: the SMS checks the task against its deal */
+		snprintf(url, sizeof(url), "%s/tee/challenges/%s?dealId=%s&taskIndex=%lld", s->sms_url,
+		         taskid, dealid, idx);
+	else
+		snprintf(url, sizeof(url), "%s/tee/challenges/%s", s->sms_url, taskid);
 	GUARD(http_post_auth(url, auth, "application/json", "", 0, 4096, 10, &r));
 	rc = r.status == 200 && r.body.len == 42
 	         ? 0
@@ -324,7 +394,34 @@ static int enclave_challenge(struct sched *s, const char *taskid, const char *de
 struct pending {
 	char taskid[67], dealid[67];
 	long long idx;
+	int boost;
 };
+
+/* A classic task exists on chain once the scheduler initializes it (the
+ * transaction is skipped when an earlier run already sent it). */
+static int initialize_classic(struct sched *s, const struct pending *p)
+{
+	uint8_t did[32], tid[32];
+	json_t *task = NULL;
+	struct eth_receipt r;
+	char idx[24];
+	long long st;
+
+	GUARD(hex_decode_exact(tid, 32, p->taskid + 2, "taskid"));
+	GUARD(poco_view(s->chain, "viewTask", tid, &task));
+	st = jnum(task, "status");
+	json_decref(task);
+	if (st != 0)
+		return 0;
+	GUARD(hex_decode_exact(did, 32, p->dealid + 2, "dealid"));
+	snprintf(idx, sizeof(idx), "%lld", p->idx);
+	GUARD(poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub, "initialize(bytes32,uint256)",
+	                json_pack("[o,s]", eth_json_hex(did, 32), idx), &r));
+	log_info("sched.task", "task=%s status=INITIALIZING gas=%llu", p->taskid,
+	         (unsigned long long)r.gas_used);
+	eth_receipt_free(&r);
+	return 0;
+}
 
 /* RECEIVED -> INITIALIZED: each task gets its enclave challenge. */
 static int initialize_tasks(struct sched *s)
@@ -335,14 +432,18 @@ static int initialize_tasks(struct sched *s)
 	char enclave[43], now[24];
 
 	pthread_mutex_lock(&s->mu);
+	/* TEE tasks only (tag bit 0): standard tasks are not served yet. */
 	rc = db_prepare(s->db,
-	                "SELECT taskid, dealid, idx FROM tasks WHERE status = 'RECEIVED'"
-	                " ORDER BY updated LIMIT 16",
+	                "SELECT t.taskid, t.dealid, t.idx, d.boost FROM tasks t JOIN deals d"
+	                " USING(dealid) WHERE t.status = 'RECEIVED' AND"
+	                " substr(d.tag, -1) IN ('1', '3', '5', '7', '9', 'b', 'd', 'f')"
+	                " ORDER BY t.updated LIMIT 16",
 	                &st);
 	while (rc == 0 && n < 16 && sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(p[n].taskid, 67, "%s", sqlite3_column_text(st, 0));
 		snprintf(p[n].dealid, 67, "%s", sqlite3_column_text(st, 1));
 		p[n].idx = sqlite3_column_int64(st, 2);
+		p[n].boost = sqlite3_column_int(st, 3);
 		n++;
 	}
 	if (rc == 0)
@@ -350,7 +451,13 @@ static int initialize_tasks(struct sched *s)
 	pthread_mutex_unlock(&s->mu);
 	GUARD(rc);
 	for (int i = 0; i < n; i++) {
-		if (enclave_challenge(s, p[i].taskid, p[i].dealid, p[i].idx, enclave) < 0) {
+		if (!p[i].boost && initialize_classic(s, &p[i]) < 0) {
+			log_warn("sched.task", "task=%s status=RECEIVED initialize=\"%s\"", p[i].taskid,
+			         err_msg());
+			continue;
+		}
+		if (enclave_challenge(s, p[i].taskid, p[i].boost ? p[i].dealid : NULL, p[i].idx,
+		                      enclave) < 0) {
 			log_warn("sched.task", "task=%s status=RECEIVED error=\"%s\"", p[i].taskid,
 			         err_msg());
 			return 0; /* the SMS may be restarting: next round */
@@ -410,7 +517,7 @@ static int watch_deadlines(struct sched *s)
 	if (rc == 0)
 		rc = db_prepare(
 		    s->db,
-		    "SELECT t.taskid, t.dealid, t.idx FROM tasks t JOIN deals d USING(dealid)"
+		    "SELECT t.taskid, t.dealid, t.idx, d.boost FROM tasks t JOIN deals d USING(dealid)"
 		    " WHERE t.status != 'COMPLETED' AND t.claim_tx IS NULL AND d.deadline < ?1 "
 		    "LIMIT 8",
 		    &st);
@@ -420,6 +527,7 @@ static int watch_deadlines(struct sched *s)
 			snprintf(p[n].taskid, 67, "%s", sqlite3_column_text(st, 0));
 			snprintf(p[n].dealid, 67, "%s", sqlite3_column_text(st, 1));
 			p[n].idx = sqlite3_column_int64(st, 2);
+			p[n].boost = sqlite3_column_int(st, 3);
 			n++;
 		}
 		sqlite3_finalize(st);
@@ -428,13 +536,17 @@ static int watch_deadlines(struct sched *s)
 	GUARD(rc);
 	for (int i = 0; i < n; i++) {
 		struct eth_receipt r;
-		uint8_t did[32];
+		uint8_t did[32], tid[32];
 		char tx[67], idx[24];
 		GUARD(hex_decode_exact(did, 32, p[i].dealid + 2, "dealid"));
+		GUARD(hex_decode_exact(tid, 32, p[i].taskid + 2, "taskid"));
 		snprintf(idx, sizeof(idx), "%lld", p[i].idx);
-		if (poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
-		              "claimBoost(bytes32,uint256)",
-		              json_pack("[o,s]", eth_json_hex(did, 32), idx), &r) < 0) {
+		if ((p[i].boost ? poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
+		                            "claimBoost(bytes32,uint256)",
+		                            json_pack("[o,s]", eth_json_hex(did, 32), idx), &r)
+		                : poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
+		                            "claim(bytes32)", json_pack("[o]", eth_json_hex(tid, 32)),
+		                            &r)) < 0) {
 			int reverted = strstr(err_msg(), "revert") != NULL;
 			log_warn("sched.claim", "task=%s error=\"%s\"", p[i].taskid, err_msg());
 			if (!reverted)
@@ -667,7 +779,7 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 	GUARD(
 	    db_prepare(s->db,
 	               "SELECT t.taskid, t.dealid, t.idx, t.enclave, d.app, d.dataset, d.category,"
-	               " d.tag, d.params, d.beneficiary, d.deadline, d.requester FROM tasks t"
+	               " d.tag, d.params, d.beneficiary, d.deadline, d.requester, d.boost FROM tasks t"
 	               " JOIN deals d USING(dealid) WHERE t.status = 'INITIALIZED'"
 	               " ORDER BY t.updated, t.idx LIMIT 1",
 	               &st));
@@ -698,14 +810,18 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 			    "beneficiary", sqlite3_column_text(st, 9), "deadline",
 			    (json_int_t)sqlite3_column_int64(st, 10), "requester",
 			    sqlite3_column_text(st, 11), "workerpoolAuthorization", auth, "smsUrl",
-			    s->sms_url, "resultsUrl", res, "boost", 1);
+			    s->sms_url, "resultsUrl", res, "boost", sqlite3_column_int(st, 12));
 			snprintf(now, sizeof(now), "%lld", now_s());
 			const char *a[] = {taskid, worker, now};
-			rc = *out ? sched_exec(s,
-			                       "UPDATE tasks SET status = 'RUNNING', worker = ?2,"
-			                       " assigned = ?3, updated = ?3 WHERE taskid = ?1",
+			/* a worker that waited in a long poll was there all along */
+			rc = *out ? sched_exec(s, "UPDATE workers SET last_seen = ?3 WHERE address = ?2",
 			                       a, 3)
 			          : err_set(ERR_NOMEM, "out of memory");
+			if (rc == 0)
+				rc = sched_exec(s,
+				                "UPDATE tasks SET status = 'RUNNING', worker = ?2,"
+				                " assigned = ?3, updated = ?3 WHERE taskid = ?1",
+				                a, 3);
 			found = rc == 0;
 			if (rc == 0)
 				log_info("sched.task", "task=%s status=RUNNING worker=%s", taskid,

@@ -263,8 +263,12 @@ static int get_session(struct worker *w, struct task *t)
 	body = json_pack("{s:s,s:s,s:s,s:s}", "workerWallet", w->address, "chainTaskId", t->taskid,
 	                 "enclaveChallenge", jstr(t->a, "enclaveChallenge"), "signature",
 	                 jstr(t->a, "workerpoolAuthorization"));
-	snprintf(url, sizeof(url), "%s/tee/sessions?dealId=%s&taskIndex=%lld", jstr(t->a, "smsUrl"),
-	         t->dealid + 2, (long long)json_integer_value(json_object_get(t->a, "taskIndex")));
+	if (json_is_true(json_object_get(t->a, "boost")))
+		snprintf(url, sizeof(url), "%s/tee/sessions?dealId=%s&taskIndex=%lld",
+		         jstr(t->a, "smsUrl"), t->dealid + 2,
+		         (long long)json_integer_value(json_object_get(t->a, "taskIndex")));
+	else
+		snprintf(url, sizeof(url), "%s/tee/sessions", jstr(t->a, "smsUrl"));
 	rc = call(url, auth, body, 30, &st, &r);
 	json_decref(body);
 	body = NULL;
@@ -763,7 +767,7 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 	char dg[67], *results;
 	json_t *rj;
 	struct eth_receipt rc_;
-	int rc;
+	int rc, boost = json_is_true(json_object_get(t->a, "boost"));
 
 	hex0x(dg, digest, 32);
 	rj = json_pack("{s:s,s:s,s:s}", "storage", "tdexec", "location", t->result_location,
@@ -771,11 +775,23 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 	results = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(rj);
 	ENSURE(results, ERR_NOMEM, "out of memory");
-	memcpy(p, w->addr, 20);
-	memcpy(p + 20, t->tid, 32);
-	keccak256(results, strlen(results), h);
-	memcpy(p + 52, h, 32);
-	rc = eip191_sign_keccak(t->enclave_key, p, 84, esig);
+	if (boost) { /* keccak(worker || taskid || keccak(results)) */
+		memcpy(p, w->addr, 20);
+		memcpy(p + 20, t->tid, 32);
+		keccak256(results, strlen(results), h);
+		memcpy(p + 52, h, 32);
+		rc = eip191_sign_keccak(t->enclave_key, p, 84, esig);
+	} else { /* keccak(resultHash || resultSeal), PoCo's contribution */
+		uint8_t rh[64];
+		memcpy(p, t->tid, 32);
+		memcpy(p + 32, digest, 32);
+		keccak256(p, 64, rh);
+		memcpy(p, w->addr, 20);
+		memcpy(p + 20, t->tid, 32);
+		memcpy(p + 52, digest, 32);
+		keccak256(p, 84, rh + 32);
+		rc = eip191_sign_keccak(t->enclave_key, rh, 64, esig);
+	}
 	if (rc == 0)
 		rc = eth_addr_parse(jstr(t->a, "enclaveChallenge"), enc);
 	if (rc == 0)
@@ -792,20 +808,27 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 			return err_set(ERR_NOMEM, "out of memory");
 		}
 		sprintf(arg, "0x%s", rhex);
-		rc = poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
-		               "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
-		               json_pack("[o,I,s,s,o,o,o]", eth_json_hex(t->did, 32),
-		                         json_integer_value(json_object_get(t->a, "taskIndex")),
-		                         arg, "0x", eth_json_hex(asig, 65), eth_json_addr(enc),
-		                         eth_json_hex(esig, 65)),
-		               &rc_);
+		rc = boost ? poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
+		                       "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
+		                       json_pack("[o,I,s,s,o,o,o]", eth_json_hex(t->did, 32),
+		                                 json_integer_value(json_object_get(t->a, "taskIndex")),
+		                                 arg, "0x", eth_json_hex(asig, 65), eth_json_addr(enc),
+		                                 eth_json_hex(esig, 65)),
+		                       &rc_)
+		           : poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
+		                       "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,"
+		                       "bytes)",
+		                       json_pack("[o,o,s,s,o,o,o]", eth_json_hex(t->tid, 32),
+		                                 eth_json_hex(digest, 32), arg, "0x", eth_json_addr(enc),
+		                                 eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
+		                       &rc_);
 		free(arg);
 	}
 	free(rhex);
 	GUARD(rc);
 	hex0x(tx, rc_.tx_hash, 32);
-	log_info("worker.push", "task=%s tx=%s gas=%llu", t->taskid, tx,
-	         (unsigned long long)rc_.gas_used);
+	log_info("worker.push", "task=%s tx=%s gas=%llu call=%s", t->taskid, tx,
+	         (unsigned long long)rc_.gas_used, boost ? "pushResultBoost" : "contributeAndFinalize");
 	eth_receipt_free(&rc_);
 	return 0;
 }

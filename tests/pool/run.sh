@@ -92,6 +92,17 @@ curl -s "$SCHED_URL/tasks/$task" | grep -q '"results": *"0x' && ok || bad "no re
 [ "$(cat "$W/r1/result.txt" 2>/dev/null | tr '\n' ' ')" = "Lyon Paris " ] && ok ||
 	bad "sqlite3 result: $(cat "$W/r1/result.txt" 2>/dev/null)"
 
+# 1b. The same as a classic deal: the scheduler initializes the task, the
+#     worker finishes it with contributeAndFinalize.
+read -r st task < <(TRUST=0 run_task "$app_sql" \
+	"{\"iexec_args\":\"/iexec_in/$ds_lower -cmd '.output /iexec_out/result.txt' 'select count(*) from city'\"}" \
+	"$dataset")
+[ "$st" = COMPLETED ] && ok || bad "classic TEE task: $st $(detail "$task")"
+grep -q "task=$task .*call=contributeAndFinalize" "$W"/w1.log "$W"/w2.log && ok ||
+	bad "classic task not finished by contributeAndFinalize"
+"$T" task show "$task" "${C[@]}" --json >"$W/t.json" 2>&1
+grep -q '"status_name": "COMPLETED"' "$W/t.json" && ok || bad "classic task on chain: $(cat "$W/t.json")"
+
 # Only the beneficiary gets the result.
 expect 1 "403" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 5 -o "$W/x.zip"
 
