@@ -91,20 +91,20 @@ pool_stop() {
 pool_deal() {
 	local app=$1 pool=$2 params=$3 dataset=${4:-} volume=${5:-1} requester
 	requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
-	"$T" order init app --set app="$app" --set tag=tdx --set volume="$volume" -o "$P/a.json" &&
+	"$T" order init app --set app="$app" --set tag="${TAG:-tdx}" --set volume="$volume" -o "$P/a.json" &&
 		"$T" order sign app "$P/a.json" "${C[@]}" --account 1 -o "$P/a.json" >/dev/null || return 1
 	local dsargs=()
 	if [ -n "$dataset" ]; then
-		"$T" order init dataset --set dataset="$dataset" --set tag=tdx --set volume="$volume" \
+		"$T" order init dataset --set dataset="$dataset" --set tag="${TAG:-tdx}" --set volume="$volume" \
 			-o "$P/d.json" &&
 			"$T" order sign dataset "$P/d.json" "${C[@]}" --account 2 -o "$P/d.json" >/dev/null ||
 			return 1
 		dsargs=(--dataset-order "$P/d.json")
 	fi
-	"$T" order init workerpool --set workerpool="$pool" --set tag=tdx --set volume="$volume" \
+	"$T" order init workerpool --set workerpool="$pool" --set tag="${TAG:-tdx}" --set volume="$volume" \
 		--set workerpoolprice="${PRICE:-0}" --set trust="${TRUST:-1}" -o "$P/p.json" &&
 		"$T" order sign workerpool "$P/p.json" "${C[@]}" --account 3 -o "$P/p.json" >/dev/null &&
-		"$T" order init request --set app="$app" --set workerpool="$pool" --set tag=tdx \
+		"$T" order init request --set app="$app" --set workerpool="$pool" --set tag="${TAG:-tdx}" \
 			${dataset:+--set dataset="$dataset"} --set volume="$volume" \
 			--set workerpoolmaxprice="${PRICE:-0}" --set trust="${TRUST:-1}" \
 			--set requester="$requester" --set beneficiary="$requester" \

@@ -39,6 +39,9 @@
 #define NONCES     256
 #define NONCE_TTL  60
 #define RESULT_MAX (64u << 20)
+#define ZERO_ADDRESS "0x0000000000000000000000000000000000000000"
+/* 1 when the deal's tag asks for a TEE (bit 0 of its last byte) */
+#define TEE_SQL "(substr(d.tag, -1) IN ('1', '3', '5', '7', '9', 'b', 'd', 'f'))"
 /* The states of a task a worker holds. */
 #define HELD "('RUNNING', 'COMPUTED', 'CONTRIBUTING', 'CONTRIBUTED')"
 
@@ -48,7 +51,7 @@ static const char *const migrations[] = {
     " category INTEGER NOT NULL, tag TEXT NOT NULL, params TEXT NOT NULL,"
     " beneficiary TEXT NOT NULL, requester TEXT NOT NULL, bot_first INTEGER NOT NULL,"
     " bot_size INTEGER NOT NULL, deadline INTEGER NOT NULL, block INTEGER NOT NULL,"
-    " boost INTEGER NOT NULL);"
+    " boost INTEGER NOT NULL, trust INTEGER NOT NULL);"
     "CREATE TABLE tasks(taskid TEXT PRIMARY KEY, dealid TEXT NOT NULL REFERENCES deals,"
     " idx INTEGER NOT NULL, status TEXT NOT NULL, enclave TEXT, worker TEXT,"
     " assigned INTEGER, updated INTEGER NOT NULL, detail TEXT, tx TEXT, results TEXT,"
@@ -58,7 +61,10 @@ static const char *const migrations[] = {
     " registered INTEGER NOT NULL, last_seen INTEGER NOT NULL, quote_sha256 TEXT NOT NULL,"
     " tcb_status TEXT NOT NULL, simulated INTEGER NOT NULL);"
     "CREATE TABLE results(taskid TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
-    " uploaded INTEGER NOT NULL);",
+    " uploaded INTEGER NOT NULL);"
+    /* replicated standard tasks: one row per worker holding the task */
+    "CREATE TABLE replicates(taskid TEXT NOT NULL, worker TEXT NOT NULL, status TEXT NOT NULL,"
+    " updated INTEGER NOT NULL, PRIMARY KEY(taskid, worker));",
     SCHED_MARKET_MIGRATION,
     NULL,
 };
@@ -159,10 +165,10 @@ static long long jnum(const json_t *o, const char *k)
 /* A deal of ours and its tasks, RECEIVED.  f: app, dataset, category, tag,
  * params, beneficiary, requester (text). */
 static int store_deal(struct sched *s, const char *dealid, const char *const f[7], long long bf,
-                      long long bs, long long deadline, uint64_t block, int boost)
+                      long long bs, long long deadline, uint64_t block, int boost, long long trust)
 {
 	uint8_t did[32], tid[32];
-	char blk[24], first[24], size[24], dl[24], idx[24], now[24], task[67], b[2];
+	char blk[24], first[24], size[24], dl[24], idx[24], now[24], task[67], b[2], tr[24];
 	int rc;
 
 	GUARD(hex_decode_exact(did, 32, dealid + 2, "dealid"));
@@ -174,12 +180,14 @@ static int store_deal(struct sched *s, const char *dealid, const char *const f[7
 	snprintf(dl, sizeof(dl), "%lld", deadline);
 	snprintf(now, sizeof(now), "%lld", now_s());
 	snprintf(b, sizeof(b), "%d", boost ? 1 : 0);
-	const char *args[] = {dealid, f[0], f[1], f[2], f[3], f[4], f[5], f[6], first, size, dl, blk, b};
+	snprintf(tr, sizeof(tr), "%lld", trust < 1 ? 1 : trust);
+	const char *args[] = {dealid, f[0], f[1], f[2],  f[3], f[4], f[5],
+	                      f[6],   first, size, dl, blk, b,    tr};
 	rc = sched_exec(
 	    s,
 	    "INSERT OR IGNORE INTO deals VALUES (lower(?1), lower(?2), lower(?3), ?4, ?5, ?6,"
-	    " lower(?7), lower(?8), ?9, ?10, ?11, ?12, ?13)",
-	    args, 13);
+	    " lower(?7), lower(?8), ?9, ?10, ?11, ?12, ?13, ?14)",
+	    args, 14);
 	for (long long i = bf; rc == 0 && i < bf + bs; i++) {
 		poco_task_id(did, (uint64_t)i, tid);
 		sched_hex0x(task, tid, 32);
@@ -215,7 +223,7 @@ static int add_deal(struct sched *s, const json_t *ev, uint64_t block)
 	                    json_string_value(json_array_get(ev, 6)),
 	                    json_string_value(json_object_get(deal, "requester"))};
 	rc = store_deal(s, dealid, f, jnum(deal, "botFirst"), jnum(deal, "botSize"),
-	                jnum(deal, "deadline"), block, 1);
+	                jnum(deal, "deadline"), block, 1, 1);
 	json_decref(deal);
 	return rc;
 }
@@ -247,7 +255,8 @@ static int add_classic_deal(struct sched *s, const json_t *ev, uint64_t block)
 	    json_string_value(json_object_get(deal, "requester"))};
 	if (rc == 0)
 		rc = store_deal(s, dealid, f, jnum(deal, "botFirst"), jnum(deal, "botSize"),
-		                jnum(deal, "startTime") + 10 * jnum(cat, "workClockTimeRef"), block, 0);
+		                jnum(deal, "startTime") + 10 * jnum(cat, "workClockTimeRef"), block, 0,
+		                jnum(deal, "trust"));
 	json_decref(deal);
 	json_decref(cat);
 	return rc;
@@ -394,7 +403,7 @@ static int enclave_challenge(struct sched *s, const char *taskid, const char *de
 struct pending {
 	char taskid[67], dealid[67];
 	long long idx;
-	int boost;
+	int boost, tee;
 };
 
 /* A classic task exists on chain once the scheduler initializes it (the
@@ -432,18 +441,18 @@ static int initialize_tasks(struct sched *s)
 	char enclave[43], now[24];
 
 	pthread_mutex_lock(&s->mu);
-	/* TEE tasks only (tag bit 0): standard tasks are not served yet. */
+	/* TEE tasks (tag bit 0), and standard tasks of classic deals. */
 	rc = db_prepare(s->db,
-	                "SELECT t.taskid, t.dealid, t.idx, d.boost FROM tasks t JOIN deals d"
-	                " USING(dealid) WHERE t.status = 'RECEIVED' AND"
-	                " substr(d.tag, -1) IN ('1', '3', '5', '7', '9', 'b', 'd', 'f')"
-	                " ORDER BY t.updated LIMIT 16",
+	                "SELECT t.taskid, t.dealid, t.idx, d.boost, " TEE_SQL " FROM tasks t"
+	                " JOIN deals d USING(dealid) WHERE t.status = 'RECEIVED' AND"
+	                " (" TEE_SQL " OR d.boost = 0) ORDER BY t.updated LIMIT 16",
 	                &st);
 	while (rc == 0 && n < 16 && sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(p[n].taskid, 67, "%s", sqlite3_column_text(st, 0));
 		snprintf(p[n].dealid, 67, "%s", sqlite3_column_text(st, 1));
 		p[n].idx = sqlite3_column_int64(st, 2);
 		p[n].boost = sqlite3_column_int(st, 3);
+		p[n].tee = sqlite3_column_int(st, 4);
 		n++;
 	}
 	if (rc == 0)
@@ -456,8 +465,10 @@ static int initialize_tasks(struct sched *s)
 			         err_msg());
 			continue;
 		}
-		if (enclave_challenge(s, p[i].taskid, p[i].boost ? p[i].dealid : NULL, p[i].idx,
-		                      enclave) < 0) {
+		if (!p[i].tee) /* a standard task: no enclave */
+			snprintf(enclave, sizeof(enclave), "%s", ZERO_ADDRESS);
+		else if (enclave_challenge(s, p[i].taskid, p[i].boost ? p[i].dealid : NULL, p[i].idx,
+		                           enclave) < 0) {
 			log_warn("sched.task", "task=%s status=RECEIVED error=\"%s\"", p[i].taskid,
 			         err_msg());
 			return 0; /* the SMS may be restarting: next round */
@@ -475,6 +486,64 @@ static int initialize_tasks(struct sched *s)
 		GUARD(rc);
 		log_info("sched.task", "task=%s status=INITIALIZED enclave=%s", p[i].taskid,
 		         enclave);
+	}
+	return 0;
+}
+
+/* Replicated standard tasks: once the chain has a consensus and every
+ * winner revealed, the scheduler finalizes with the stored result. */
+static int finalize_tasks(struct sched *s)
+{
+	char ids[8][67], loc[1024], *results = NULL;
+	sqlite3_stmt *st;
+	int n = 0, rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = db_prepare(s->db,
+	                "SELECT DISTINCT t.taskid FROM tasks t JOIN replicates r USING(taskid)"
+	                " JOIN results USING(taskid) WHERE t.status IN ('INITIALIZED', 'RUNNING')"
+	                " AND r.status = 'COMPLETED' LIMIT 8",
+	                &st);
+	while (rc == 0 && n < 8 && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(ids[n++], 67, "%s", sqlite3_column_text(st, 0));
+	if (rc == 0)
+		sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	GUARD(rc);
+	for (int i = 0; i < n; i++) {
+		uint8_t tid[32];
+		json_t *task = NULL, *rj;
+		struct eth_receipt r;
+		GUARD(hex_decode_exact(tid, 32, ids[i] + 2, "taskid"));
+		GUARD(poco_view(s->chain, "viewTask", tid, &task));
+		int ready = jnum(task, "status") == 2 && jnum(task, "revealCounter") > 0 &&
+		            jnum(task, "revealCounter") == jnum(task, "winnerCounter");
+		json_decref(task);
+		if (!ready)
+			continue;
+		snprintf(loc, sizeof(loc), "%s/results/%s", s->public_url, ids[i]);
+		rj = json_pack("{s:s,s:s}", "storage", "tdexec", "location", loc);
+		results = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(rj);
+		char *hex = results ? hex_dup((const uint8_t *)results, strlen(results)) : NULL;
+		free(results);
+		ENSURE(hex, ERR_NOMEM, "out of memory");
+		char *arg = malloc(strlen(hex) + 3);
+		if (arg)
+			sprintf(arg, "0x%s", hex);
+		free(hex);
+		ENSURE(arg, ERR_NOMEM, "out of memory");
+		rc = poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
+		               "finalize(bytes32,bytes,bytes)",
+		               json_pack("[o,s,s]", eth_json_hex(tid, 32), arg, "0x"), &r);
+		free(arg);
+		if (rc < 0) {
+			log_warn("sched.finalize", "task=%s error=\"%s\"", ids[i], err_msg());
+			continue;
+		}
+		log_info("sched.task", "task=%s finalize gas=%llu", ids[i],
+		         (unsigned long long)r.gas_used);
+		eth_receipt_free(&r);
 	}
 	return 0;
 }
@@ -582,7 +651,8 @@ static void *follower_main(void *arg)
 	unsigned long round = 0;
 
 	for (;;) {
-		if (follow_logs(s) < 0 || initialize_tasks(s) < 0 || watch_deadlines(s) < 0)
+		if (follow_logs(s) < 0 || initialize_tasks(s) < 0 || finalize_tasks(s) < 0 ||
+		    watch_deadlines(s) < 0)
 			log_warn("sched.follow", "error=\"%s\"", err_msg());
 		if (round++ % 10 == 0 && sched_market_stock(s) < 0)
 			log_warn("market.stock", "error=\"%s\"", err_msg());
@@ -779,11 +849,16 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 	GUARD(
 	    db_prepare(s->db,
 	               "SELECT t.taskid, t.dealid, t.idx, t.enclave, d.app, d.dataset, d.category,"
-	               " d.tag, d.params, d.beneficiary, d.deadline, d.requester, d.boost FROM tasks t"
-	               " JOIN deals d USING(dealid) WHERE t.status = 'INITIALIZED'"
-	               " ORDER BY t.updated, t.idx LIMIT 1",
+	               " d.tag, d.params, d.beneficiary, d.deadline, d.requester, d.boost, " TEE_SQL
+	               ", d.trust, (SELECT count(*) FROM replicates r WHERE r.taskid = t.taskid)"
+	               " FROM tasks t JOIN deals d USING(dealid) WHERE t.status = 'INITIALIZED'"
+	               " AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid"
+	               " AND r.worker = ?1) ORDER BY t.updated, t.idx LIMIT 1",
 	               &st));
+	sqlite3_bind_text(st, 1, worker, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW) {
+		int tee = sqlite3_column_int(st, 13);
+		long long trust = sqlite3_column_int64(st, 14), held = sqlite3_column_int64(st, 15);
 		const char *taskid = (const char *)sqlite3_column_text(st, 0);
 		rc = eth_addr_parse(worker, w);
 		if (rc == 0)
@@ -811,13 +886,22 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 			    (json_int_t)sqlite3_column_int64(st, 10), "requester",
 			    sqlite3_column_text(st, 11), "workerpoolAuthorization", auth, "smsUrl",
 			    s->sms_url, "resultsUrl", res, "boost", sqlite3_column_int(st, 12));
+			if (*out) {
+				json_object_set_new(*out, "tee", json_boolean(tee));
+				json_object_set_new(*out, "trust", json_integer(trust));
+			}
 			snprintf(now, sizeof(now), "%lld", now_s());
 			const char *a[] = {taskid, worker, now};
 			/* a worker that waited in a long poll was there all along */
 			rc = *out ? sched_exec(s, "UPDATE workers SET last_seen = ?3 WHERE address = ?2",
 			                       a, 3)
 			          : err_set(ERR_NOMEM, "out of memory");
-			if (rc == 0)
+			/* a standard task goes to `trust` workers, each a replicate */
+			if (rc == 0 && !tee)
+				rc = sched_exec(s,
+				                "INSERT INTO replicates VALUES (?1, ?2, 'RUNNING', ?3)", a,
+				                3);
+			if (rc == 0 && (tee || held + 1 >= trust))
 				rc = sched_exec(s,
 				                "UPDATE tasks SET status = 'RUNNING', worker = ?2,"
 				                " assigned = ?3, updated = ?3 WHERE taskid = ?1",
@@ -881,6 +965,7 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 	struct sched *s = ctx;
 	json_t *b = NULL;
 	char worker[43], now[24], done_by[43];
+	int replicate = 0;
 	const char *st, *detail, *tx;
 	int rc;
 
@@ -902,6 +987,15 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 	pthread_mutex_lock(&s->mu);
 	rc = bearer(s, req, worker);
 	if (rc == 0) {
+		/* a replicate of a standard task: its own status only */
+		const char *r[] = {req->params[0], worker, st, now};
+		rc = sched_exec(s,
+		                "UPDATE replicates SET status = ?3, updated = ?4"
+		                " WHERE taskid = lower(?1) AND worker = ?2",
+		                r, 4);
+		replicate = rc == 0 && sqlite3_changes(s->db) > 0;
+	}
+	if (rc == 0 && !replicate) {
 		/* COMPLETED is the chain's word: a worker's report is kept as
 		 * detail until the ResultPushedBoost event is read. */
 		const char *a[] = {req->params[0],
@@ -1043,6 +1137,14 @@ static void h_result_put(void *ctx, const struct http_req *req, struct http_resp
 	pthread_mutex_lock(&s->mu);
 	rc = task_field(s, id, "SELECT enclave FROM tasks WHERE taskid = lower(?1)", enclave,
 	                sizeof(enclave));
+	/* a standard task has no enclave: one of its replicates' workers signs */
+	if (rc == 0 && strcmp(enclave, ZERO_ADDRESS) == 0) {
+		char sql[160];
+		snprintf(sql, sizeof(sql),
+		         "SELECT worker FROM replicates WHERE taskid = lower(?1) AND worker = '%s'",
+		         signer);
+		rc = task_field(s, id, sql, enclave, sizeof(enclave));
+	}
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0 || strcmp(signer, enclave) != 0) {
 		sched_refuse(resp, 403, "sched.result",

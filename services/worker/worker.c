@@ -68,6 +68,7 @@ struct task {
 	const char *taskid, *dealid;
 	uint8_t tid[32], did[32], digest[32], enclave_key[32];
 	char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
+	int tee;             /* a TEE task (else a standard, replicated one) */
 	json_t *session_env; /* from the SMS: secrets */
 	json_t *image_cfg;
 	char image[512];
@@ -742,7 +743,8 @@ static int upload(struct worker *w, struct task *t, const char *zip)
 	GUARD(file_read(zip, RESULT_MAX, &buf, &len));
 	memcpy(m, t->tid, 32);
 	SHA256(buf, len, m + 32);
-	rc = eip191_sign_keccak(t->enclave_key, m, 64, sig);
+	/* the enclave challenge key signs; the worker's own for a standard task */
+	rc = eip191_sign_keccak(t->tee ? t->enclave_key : w->cfg->key, m, 64, sig);
 	hex0x(auth, sig, 65);
 	snprintf(url, sizeof(url), "%s/%s", jstr(t->a, "resultsUrl"), t->taskid);
 	if (rc == 0)
@@ -833,6 +835,64 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 	return 0;
 }
 
+/* A standard task: contribute (resultHash, resultSeal), wait for the
+ * chain's consensus, reveal when ours is the consensus value. */
+static int contribute_reveal(struct worker *w, struct task *t, const uint8_t digest[32],
+                             char tx[67])
+{
+	uint8_t p[84], rh[32], rs[32], asig[65];
+	static const uint8_t zero[20];
+	struct eth_receipt r;
+	json_t *task = NULL;
+	char cv[67];
+	int rc;
+
+	memcpy(p, t->tid, 32);
+	memcpy(p + 32, digest, 32);
+	keccak256(p, 64, rh);
+	memcpy(p, w->addr, 20);
+	memcpy(p + 20, t->tid, 32);
+	memcpy(p + 52, digest, 32);
+	keccak256(p, 84, rs);
+	GUARD(hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2, "authorization"));
+	GUARD(poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
+	                "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
+	                json_pack("[o,o,o,o,s,o]", eth_json_hex(t->tid, 32), eth_json_hex(rh, 32),
+	                          eth_json_hex(rs, 32), eth_json_addr(zero), "0x",
+	                          eth_json_hex(asig, 65)),
+	                &r));
+	log_info("worker.contribute", "task=%s gas=%llu", t->taskid, (unsigned long long)r.gas_used);
+	eth_receipt_free(&r);
+	report(w, t->taskid, "CONTRIBUTING", "contributed, waiting for consensus", NULL);
+	hex0x(cv, rh, 32);
+	for (int i = 0; i < 600; i++) { /* 2 minutes */
+		long long st;
+		GUARD(poco_view(w->chain, "viewTask", t->tid, &task));
+		st = atoll(jstr(task, "status") ? jstr(task, "status") : "0");
+		rc = st == 2 && jstr(task, "consensusValue") &&
+		             strcasecmp(jstr(task, "consensusValue"), cv) == 0
+		         ? 1
+		     : st >= 2 ? -1
+		               : 0;
+		json_decref(task);
+		if (rc < 0)
+			return err_set(ERR_VERIFY, "our result is not the consensus");
+		if (rc > 0) {
+			GUARD(poco_send(w->chain->rpc, w->cfg->key, w->chain->hub, "reveal(bytes32,bytes32)",
+			                json_pack("[o,o]", eth_json_hex(t->tid, 32),
+			                          eth_json_hex(digest, 32)),
+			                &r));
+			hex0x(tx, r.tx_hash, 32);
+			log_info("worker.reveal", "task=%s tx=%s gas=%llu", t->taskid, tx,
+			         (unsigned long long)r.gas_used);
+			eth_receipt_free(&r);
+			return 0;
+		}
+		usleep(200000);
+	}
+	return err_set(ERR_IO, "no consensus within 2 minutes");
+}
+
 /* ---------- one task ---------- */
 
 static int prepare(struct worker *w, struct task *t)
@@ -906,8 +966,11 @@ static void run_task(struct worker *w, json_t *a)
 		else
 			params = json_object();
 	}
-	if (rc == 0)
+	t.tee = !json_is_false(json_object_get(a, "tee"));
+	if (rc == 0 && t.tee)
 		rc = get_session(w, &t);
+	else if (rc == 0)
+		t.session_env = json_object(); /* a standard task: no secrets */
 	if (rc == 0) {
 		json_t *e;
 		const char *k;
@@ -939,7 +1002,9 @@ static void run_task(struct worker *w, json_t *a)
 			rc = encrypt_result(&t, zip);
 		if (rc == 0)
 			rc = upload(w, &t, zip);
-		if (rc == 0) {
+		if (rc == 0 && !t.tee) {
+			rc = contribute_reveal(w, &t, digest, tx);
+		} else if (rc == 0) {
 			report(w, t.taskid, "CONTRIBUTING", "pushResultBoost", NULL);
 			rc = push_result(w, &t, digest, tx);
 		}

@@ -135,6 +135,19 @@ done
 workers=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"worker": *"0x[0-9a-f]*"' | sort -u | wc -l)
 [ "$workers" = 2 ] && ok || bad "bag of tasks ran on $workers worker(s)"
 
+# 3b. A replicated standard task: trust 3, three workers, PoCo's consensus
+#     (contribute, reveal), finalized by the scheduler.
+pool_start_worker w3 8 "${WFLAGS[@]}"
+W3=$WORKER_PID
+read -r st task < <(TAG=none TRUST=3 run_task "$app_sh" '{"iexec_args":"\"echo consensus > /iexec_out/r.txt\""}')
+[ "$st" = COMPLETED ] && ok || bad "replicated task: $st $(detail "$task")"
+"$T" task show "$task" "${C[@]}" --json >"$W/t.json" 2>&1
+grep -q '"status_name": "COMPLETED"' "$W/t.json" && ok || bad "replicated task on chain: $(cat "$W/t.json")"
+n=$(grep -h "worker.reveal task=$task" "$W"/w1.log "$W"/w2.log "$W"/w3.log | wc -l)
+[ "$n" -ge 2 ] && ok || bad "replicated task: $n reveals"
+kill "$W3"
+wait "$W3" 2>/dev/null
+
 # 4. Memory: an app that really uses 4 GiB runs; one over its limit fails.
 read -r st task < <(WAIT=90 run_task "$app_sh" '{"iexec_args":"\"dd if=/dev/zero of=/dev/null bs=4200M count=1 iflag=fullblock 2> /iexec_out/dd.txt\""}')
 [ "$st" = COMPLETED ] && ok || bad "4 GiB app: $st $(detail "$task")"
