@@ -23,6 +23,7 @@
 #include "oci.h"
 #include "poco/deploy.h"
 #include "poco/market.h"
+#include "store/db.h"
 #include "tdx/sim.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -53,6 +54,7 @@
 
 struct worker {
 	const struct worker_config *cfg;
+	sqlite3 *db; /* the task journal: what this worker took and how it ended */
 	pthread_t pinger;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -893,6 +895,56 @@ static int contribute_reveal(struct worker *w, struct task *t, const uint8_t dig
 	return err_set(ERR_IO, "no consensus within 2 minutes");
 }
 
+/* ---------- the journal ---------- */
+
+static const char *const journal_schema[] = {
+    "CREATE TABLE tasks(taskid TEXT PRIMARY KEY, dealid TEXT NOT NULL, started INTEGER NOT NULL,"
+    " status TEXT NOT NULL, detail TEXT, tx TEXT);",
+    NULL,
+};
+
+static void journal(struct worker *w, const char *taskid, const char *dealid, const char *status,
+                    const char *detail, const char *tx)
+{
+	sqlite3_stmt *st;
+	if (!w->db || db_prepare(w->db,
+	                         "INSERT INTO tasks VALUES (?1, ?2, strftime('%s','now'), ?3, ?4, ?5)"
+	                         " ON CONFLICT(taskid) DO UPDATE SET status = ?3, detail = ?4,"
+	                         " tx = ?5",
+	                         &st) < 0)
+		return;
+	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, dealid ? dealid : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, status, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, detail, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, tx, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		log_warn("worker.journal", "task=%s error=\"%s\"", taskid, sqlite3_errmsg(w->db));
+	sqlite3_finalize(st);
+}
+
+/* A task left RUNNING by an earlier run of this worker (killed, crashed,
+ * power lost) is abandoned cleanly: its session was released to that run's
+ * ephemeral key and cannot be released again, so the task is reported
+ * FAILED at once (the scheduler claims it after its deadline). */
+static void journal_recover(struct worker *w)
+{
+	char ids[64][67];
+	sqlite3_stmt *st;
+	int n = 0;
+	if (db_prepare(w->db, "SELECT taskid FROM tasks WHERE status = 'RUNNING' LIMIT 64", &st) < 0)
+		return;
+	while (n < 64 && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(ids[n++], 67, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	for (int i = 0; i < n; i++) {
+		const char *why = "worker restarted mid-task: the session is released once";
+		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"", ids[i], why);
+		report(w, ids[i], "FAILED", why, NULL);
+		journal(w, ids[i], NULL, "FAILED", why, NULL);
+	}
+}
+
 /* ---------- one task ---------- */
 
 static int prepare(struct worker *w, struct task *t)
@@ -958,6 +1010,8 @@ static void run_task(struct worker *w, json_t *a)
 	t.a = a;
 	t.app_env = json_array();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (jstr(a, "taskId"))
+		journal(w, jstr(a, "taskId"), jstr(a, "dealId"), "RUNNING", "taken", NULL);
 	rc = prepare(w, &t);
 	if (rc == 0) {
 		const char *ps = jstr(a, "params");
@@ -1015,14 +1069,17 @@ static void run_task(struct worker *w, json_t *a)
 	if (why[0]) {
 		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"",
 		         t.taskid ? t.taskid : "?", why);
-		if (t.taskid)
+		if (t.taskid) {
 			report(w, t.taskid, "FAILED", why, NULL);
+			journal(w, t.taskid, t.dealid, "FAILED", why, NULL);
+		}
 	} else {
 		hex0x(dg, digest, 32);
 		log_info("worker.task", "task=%s status=COMPLETED digest=%s tx=%s seconds=%.2f",
 		         t.taskid, dg, tx,
 		         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		report(w, t.taskid, "COMPLETED", dg, tx);
+		journal(w, t.taskid, t.dealid, "COMPLETED", dg, tx);
 	}
 	json_decref(params);
 	task_free(&t);
@@ -1080,7 +1137,11 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	GUARD(poco_chain_load(cfg->chain_path, &w.chain));
 	snprintf(dir, sizeof(dir), "%s/runc", cfg->work_dir);
 	oci_cleanup(cfg->runtime, dir);
+	GUARD(path_fmt(dir, sizeof(dir), "%s/worker.db", cfg->work_dir));
+	GUARD(db_open(dir, journal_schema, &w.db));
 	rc = worker_register(&w);
+	if (rc == 0)
+		journal_recover(&w);
 	while (rc == 0 && !*stop && (!cfg->max_tasks || done < cfg->max_tasks)) {
 		json_t *a = NULL;
 		snprintf(url, sizeof(url), "%s/workers/next?wait=5", w.sched);
@@ -1109,6 +1170,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		}
 	}
 	poco_chain_free(w.chain);
+	db_close(w.db);
 	OPENSSL_cleanse(w.token, sizeof(w.token));
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);

@@ -262,10 +262,19 @@ for _ in $(seq 100); do detail "$task" | grep -qx app && break; sleep 0.2; done
 [ "$(stake locked)" = 1000000000 ] && ok || bad "price not locked: $(stake locked)"
 worker=$(curl -s "$SCHED_URL/tasks/$task" | sed -n 's/.*"worker": *"\(0x[0-9a-f]*\)".*/\1/p')
 w5=$("$T" wallet show "${C[@]}" --account 5 --json | addr | tr 'A-F' 'a-f')
-if [ "$worker" = "$w5" ]; then kill -9 "$W1"; else kill -9 "$W2"; fi
+if [ "$worker" = "$w5" ]; then name=w1 acct=5 pid=$W1; else name=w2 acct=6 pid=$W2; fi
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+# Restarted, it removes the container the killed run left and abandons the
+# task at once: its session went to the dead run's key.
+pool_start_worker "$name" "$acct" "${WFLAGS[@]}"
 st=$(task_wait "$task" 60)
-[ "$st" = FAILED ] && ok || bad "task of a killed worker: $st $(detail "$task")"
-grep -q "already released" "$W/sms.log" && ok || bad "second release not refused"
+[ "$st" = FAILED ] && detail "$task" | grep -q "worker restarted" && ok ||
+	bad "task of a killed worker: $st $(detail "$task")"
+grep -q "left by an earlier run" "$W/$name.log" && ok || bad "leftover container not removed"
+[ -z "$(runc --root "$W/$name/runc" list -q 2>/dev/null)" ] && ok || bad "containers left behind"
+# A session is never released twice.
+grep -c "sms.release.*task=$task" "$W/sms.log" | grep -qx 1 && ok || bad "session released more than once"
 rpc=$(sed -n 's/.*"rpc": "\(.*\)".*/\1/p' "$W/chain/chain.json")
 curl -s -H 'Content-Type: application/json' "$rpc" \
 	-d '{"jsonrpc":"2.0","id":1,"method":"evm_increaseTime","params":[1000000]}' >/dev/null
