@@ -557,3 +557,16 @@ int poco_asset_show(struct poco_chain *c, enum poco_order_kind kind, const uint8
 	*out = o;
 	return 0;
 }
+
+void poco_result_hash_seal(const uint8_t taskid[32], const uint8_t worker[20],
+			   const uint8_t digest[32], uint8_t hash[32], uint8_t seal[32])
+{
+	uint8_t p[84];
+	memcpy(p, taskid, 32);
+	memcpy(p + 32, digest, 32);
+	keccak256(p, 64, hash);
+	memcpy(p, worker, 20);
+	memcpy(p + 20, taskid, 32);
+	memcpy(p + 52, digest, 32);
+	keccak256(p, 84, seal);
+}

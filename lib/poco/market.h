@@ -81,6 +81,11 @@ int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
 /* Views, decoded with the field names of PoCo's structs. */
 int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t **out);
 
+/* A contribution: resultHash = keccak256(taskid || digest) and
+ * resultSeal = keccak256(worker || taskid || digest). */
+void poco_result_hash_seal(const uint8_t taskid[32], const uint8_t worker[20],
+			   const uint8_t digest[32], uint8_t hash[32], uint8_t seal[32]);
+
 /* taskid = keccak256(dealid || idx). */
 void poco_task_id(const uint8_t dealid[32], uint64_t idx, uint8_t taskid[32]);
 

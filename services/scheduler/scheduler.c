@@ -525,18 +525,12 @@ static int finalize_tasks(struct sched *s)
 		rj = json_pack("{s:s,s:s}", "storage", "tdexec", "location", loc);
 		results = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(rj);
-		char *hex = results ? hex_dup((const uint8_t *)results, strlen(results)) : NULL;
+		json_t *arg = results ? eth_json_hex((const uint8_t *)results, strlen(results)) : NULL;
 		free(results);
-		ENSURE(hex, ERR_NOMEM, "out of memory");
-		char *arg = malloc(strlen(hex) + 3);
-		if (arg)
-			sprintf(arg, "0x%s", hex);
-		free(hex);
 		ENSURE(arg, ERR_NOMEM, "out of memory");
 		rc = poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
 		               "finalize(bytes32,bytes,bytes)",
-		               json_pack("[o,s,s]", eth_json_hex(tid, 32), arg, "0x"), &r);
-		free(arg);
+		               json_pack("[o,o,s]", eth_json_hex(tid, 32), arg, "0x"), &r);
 		if (rc < 0) {
 			log_warn("sched.finalize", "task=%s error=\"%s\"", ids[i], err_msg());
 			continue;

@@ -787,13 +787,7 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 		rc = eip191_sign_keccak(t->enclave_key, p, 84, esig);
 	} else { /* keccak(resultHash || resultSeal), PoCo's contribution */
 		uint8_t rh[64];
-		memcpy(p, t->tid, 32);
-		memcpy(p + 32, digest, 32);
-		keccak256(p, 64, rh);
-		memcpy(p, w->addr, 20);
-		memcpy(p + 20, t->tid, 32);
-		memcpy(p + 52, digest, 32);
-		keccak256(p, 84, rh + 32);
+		poco_result_hash_seal(t->tid, w->addr, digest, rh, rh + 32);
 		rc = eip191_sign_keccak(t->enclave_key, rh, 64, esig);
 	}
 	if (rc == 0)
@@ -801,20 +795,14 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 	if (rc == 0)
 		rc = hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2,
 		                      "authorization");
-	char *rhex = rc == 0 ? hex_dup((const uint8_t *)results, strlen(results)) : NULL;
+	json_t *arg = eth_json_hex((const uint8_t *)results, strlen(results));
 	free(results);
-	if (rc == 0 && !rhex)
+	if (rc == 0 && !arg)
 		rc = err_set(ERR_NOMEM, "out of memory");
-	if (rc == 0) {
-		char *arg = malloc(strlen(rhex) + 3);
-		if (!arg) {
-			free(rhex);
-			return err_set(ERR_NOMEM, "out of memory");
-		}
-		sprintf(arg, "0x%s", rhex);
+	if (rc == 0)
 		rc = boost ? poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
 		                       "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
-		                       json_pack("[o,I,s,s,o,o,o]", eth_json_hex(t->did, 32),
+		                       json_pack("[o,I,O,s,o,o,o]", eth_json_hex(t->did, 32),
 		                                 json_integer_value(json_object_get(t->a, "taskIndex")),
 		                                 arg, "0x", eth_json_hex(asig, 65), eth_json_addr(enc),
 		                                 eth_json_hex(esig, 65)),
@@ -822,13 +810,11 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 		           : poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
 		                       "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,"
 		                       "bytes)",
-		                       json_pack("[o,o,s,s,o,o,o]", eth_json_hex(t->tid, 32),
+		                       json_pack("[o,o,O,s,o,o,o]", eth_json_hex(t->tid, 32),
 		                                 eth_json_hex(digest, 32), arg, "0x", eth_json_addr(enc),
 		                                 eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
 		                       &rc_);
-		free(arg);
-	}
-	free(rhex);
+	json_decref(arg);
 	GUARD(rc);
 	hex0x(tx, rc_.tx_hash, 32);
 	log_info("worker.push", "task=%s tx=%s gas=%llu call=%s", t->taskid, tx,
@@ -842,20 +828,14 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 static int contribute_reveal(struct worker *w, struct task *t, const uint8_t digest[32],
                              char tx[67])
 {
-	uint8_t p[84], rh[32], rs[32], asig[65];
+	uint8_t rh[32], rs[32], asig[65];
 	static const uint8_t zero[20];
 	struct eth_receipt r;
 	json_t *task = NULL;
 	char cv[67];
 	int rc;
 
-	memcpy(p, t->tid, 32);
-	memcpy(p + 32, digest, 32);
-	keccak256(p, 64, rh);
-	memcpy(p, w->addr, 20);
-	memcpy(p + 20, t->tid, 32);
-	memcpy(p + 52, digest, 32);
-	keccak256(p, 84, rs);
+	poco_result_hash_seal(t->tid, w->addr, digest, rh, rs);
 	GUARD(hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2, "authorization"));
 	GUARD(poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
 	                "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
