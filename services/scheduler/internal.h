@@ -49,6 +49,10 @@ void sched_hex0x(char *out, const uint8_t *p, size_t n);
 	"CREATE INDEX orders_open ON orders(kind, asset, closed, price);"
 void sched_h_order_post(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_order_list(void *ctx, const struct http_req *req, struct http_resp *resp);
+/* The iExec market API over the same book (the iExec SDK's iexecGatewayURL). */
+void sched_h_api_challenge(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_api_list(void *ctx, const struct http_req *req, struct http_resp *resp);
 /* Keep one open workerpool order of ours on the book (when configured). */
 int sched_market_stock(struct sched *s);
 

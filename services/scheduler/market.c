@@ -5,7 +5,9 @@
  * cancelled orders drop off by themselves. */
 #include "internal.h"
 
+#include "crypto/k1.h"
 #include "eth/addr.h"
+#include "eth/eip712.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/json.h"
@@ -15,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/rand.h>
 
+static const char *const kinds[] = {"app", "dataset", "workerpool", "request"};
 static const char *const asset_field[] = {"app", "dataset", "workerpool", "requester"};
 static const char *const price_field[] = {"appprice", "datasetprice", "workerpoolprice",
                                           "workerpoolmaxprice"};
@@ -57,7 +61,6 @@ static int check_signer(struct sched *s, enum poco_order_kind kind, const json_t
 
 static int publish(struct sched *s, enum poco_order_kind kind, json_t *o, char hash_hex[67])
 {
-	static const char *const kinds[] = {"app", "dataset", "workerpool", "request"};
 	uint8_t asset[20], h[32];
 	char addr[43], price[24], volume[24], now[24], *body;
 	const char *tag = json_string_value(json_object_get(o, "tag"));
@@ -238,4 +241,217 @@ int sched_market_stock(struct sched *s)
 		rc = publish(s, POCO_WORKERPOOL, o, hash);
 	json_decref(o);
 	return rc;
+}
+
+/* ---------- the iExec market API (what the iExec SDK calls) ----------
+ *
+ * GET  /challenge?chainId=&address=   EIP-712 typed data to sign
+ * POST /{app,dataset,workerpool,request}orders?chainId=   {order}
+ *      Authorization: <challenge hash>_<signature>_<address>
+ * GET  /{app,...}orders?chainId=&app=&dataset=&workerpool=&requester=&minTag=&maxTag=
+ *      &pageIndex=&pageSize=
+ */
+
+#define CHALLENGES    256
+#define CHALLENGE_TTL 300
+
+static struct {
+	uint8_t hash[32], who[20];
+	time_t expires;
+} challenges[CHALLENGES];
+static pthread_mutex_t challenges_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const api_kinds[] = {"apporders", "datasetorders", "workerpoolorders",
+                                        "requestorders"};
+
+static int api_kind(const char *path, enum poco_order_kind *k)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(path + 1, api_kinds[i]) == 0) {
+			*k = (enum poco_order_kind)i;
+			return 0;
+		}
+	return err_set(ERR_NOTFOUND, "no such order book");
+}
+
+static int chain_ok(struct sched *s, const struct http_req *req)
+{
+	const char *c = http_req_query(req, "chainId");
+	return c && strtoull(c, NULL, 10) == s->chain->chain_id;
+}
+
+static void api_error(struct http_resp *resp, int status, const char *msg)
+{
+	http_resp_json(resp, status, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+}
+
+void sched_h_api_challenge(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	const char *a = http_req_query(req, "address");
+	uint8_t who[20], rnd[16], h[32];
+	char hex[33];
+	json_t *typed;
+	int slot = -1;
+
+	if (!chain_ok(s, req) || !a || eth_addr_parse(a, who) < 0) {
+		api_error(resp, 400, "chainId and address are required");
+		return;
+	}
+	RAND_bytes(rnd, sizeof(rnd));
+	hex_encode(hex, rnd, sizeof(rnd));
+	typed =
+	    json_pack("{s:{s:[{s:s,s:s},{s:s,s:s},{s:s,s:s}],s:[{s:s,s:s}]},s:{s:s,s:s,s:I},"
+	              "s:s,s:{s:s}}",
+	              "types", "EIP712Domain", "name", "name", "type", "string", "name", "version",
+	              "type", "string", "name", "chainId", "type", "uint256", "Challenge", "name",
+	              "challenge", "type", "string", "domain", "name", "iExec Gateway", "version",
+	              "1", "chainId", (json_int_t)s->chain->chain_id, "primaryType", "Challenge",
+	              "message", "challenge", hex);
+	if (!typed || eip712_digest(typed, h) < 0) {
+		json_decref(typed);
+		api_error(resp, 500, "cannot make a challenge");
+		return;
+	}
+	pthread_mutex_lock(&challenges_mu);
+	for (int i = 0; i < CHALLENGES && slot < 0; i++)
+		if (challenges[i].expires < time(NULL))
+			slot = i;
+	if (slot >= 0) {
+		memcpy(challenges[slot].hash, h, 32);
+		memcpy(challenges[slot].who, who, 20);
+		challenges[slot].expires = time(NULL) + CHALLENGE_TTL;
+	}
+	pthread_mutex_unlock(&challenges_mu);
+	if (slot < 0) {
+		json_decref(typed);
+		api_error(resp, 503, "busy");
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:b,s:o}", "ok", 1, "data", typed));
+}
+
+/* "<hash>_<signature>_<address>": a challenge of ours, signed (EIP-712) by
+ * that address; single use. */
+static int api_auth(const struct http_req *req)
+{
+	const char *a = http_req_header(req, "Authorization");
+	uint8_t h[32], sig[65], who[20], signer[20];
+	char buf[256];
+	int found = 0;
+
+	ENSURE(a && strlen(a) < sizeof(buf), ERR_VERIFY, "no authorization");
+	snprintf(buf, sizeof(buf), "%s", a);
+	char *s1 = strchr(buf, '_'), *s2 = s1 ? strchr(s1 + 1, '_') : NULL;
+	ENSURE(s1 && s2, ERR_VERIFY, "authorization: hash_signature_address expected");
+	*s1 = *s2 = '\0';
+	GUARD(hex_decode_exact(h, 32, buf, "challenge hash"));
+	GUARD(hex_decode_exact(sig, 65, s1 + 1, "signature"));
+	GUARD(eth_addr_parse(s2 + 1, who));
+	GUARD(k1_recover(h, sig, signer));
+	ENSURE(memcmp(signer, who, 20) == 0, ERR_VERIFY, "authorization: not signed by %s", s2 + 1);
+	pthread_mutex_lock(&challenges_mu);
+	for (int i = 0; i < CHALLENGES; i++)
+		if (challenges[i].expires >= time(NULL) && memcmp(challenges[i].hash, h, 32) == 0 &&
+		    memcmp(challenges[i].who, who, 20) == 0) {
+			challenges[i].expires = 0;
+			found = 1;
+		}
+	pthread_mutex_unlock(&challenges_mu);
+	ENSURE(found, ERR_VERIFY, "authorization: unknown, used or expired challenge");
+	return 0;
+}
+
+void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	enum poco_order_kind kind = POCO_APP;
+	json_t *b = NULL, *o;
+	char hash[67];
+
+	if (api_kind(req->path, &kind) < 0 || !chain_ok(s, req)) {
+		api_error(resp, 404, "no such order book on this chain");
+		return;
+	}
+	if (api_auth(req) < 0) {
+		log_warn("market.publish", "refused=\"%s\"", err_msg());
+		api_error(resp, 401, "unauthorized");
+		return;
+	}
+	if (json_parse((const char *)req->body, req->body_len, "order", &b) < 0 ||
+	    !json_is_object(o = json_object_get(b, "order"))) {
+		api_error(resp, 400, "body must be {order}");
+		json_decref(b);
+		return;
+	}
+	if (publish(s, kind, o, hash) < 0) {
+		log_warn("market.publish", "refused=\"%s\"", err_msg());
+		api_error(resp, strstr(err_msg(), "signed") ? 403 : 400, err_msg());
+	} else {
+		http_resp_json(resp, 200,
+		               json_pack("{s:b,s:{s:s,s:O,s:I,s:s}}", "ok", 1, "published",
+		                         "orderHash", hash, "order", o, "chainId",
+		                         (json_int_t)s->chain->chain_id, "status", "open"));
+	}
+	json_decref(b);
+}
+
+/* The last byte of a tag, where iExec's bits live (TEE 0x1, TDX 0x8 ...). */
+static unsigned tag_bits(const char *t)
+{
+	size_t n = t ? strlen(t) : 0;
+	return n >= 2 ? (unsigned)strtoul(t + n - 2, NULL, 16) : 0;
+}
+
+void sched_h_api_list(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	enum poco_order_kind kind = POCO_APP;
+	const char *min = http_req_query(req, "minTag"), *max = http_req_query(req, "maxTag");
+	const char *pi = http_req_query(req, "pageIndex"), *ps = http_req_query(req, "pageSize");
+	long page = pi ? strtol(pi, NULL, 10) : 0, size = ps ? strtol(ps, NULL, 10) : 20;
+	json_t *all = NULL, *out, *e;
+	size_t i, n = 0, count = 0;
+
+	if (api_kind(req->path, &kind) < 0 || !chain_ok(s, req)) {
+		api_error(resp, 404, "no such order book on this chain");
+		return;
+	}
+	if (page < 0 || size < 1 || size > 1000) {
+		api_error(resp, 400, "bad pageIndex or pageSize");
+		return;
+	}
+	if (list(s, kinds[kind], http_req_query(req, asset_field[kind]), NULL, &all) < 0) {
+		api_error(resp, 500, err_msg());
+		return;
+	}
+	out = json_array();
+	json_array_foreach (all, i, e) {
+		json_t *o = json_object_get(e, "order");
+		unsigned t = tag_bits(json_string_value(json_object_get(o, "tag")));
+		/* other filters: an order restricted to someone else is not listed */
+		int keep = (!min || (t & tag_bits(min)) == tag_bits(min)) &&
+		           (!max || (t & ~tag_bits(max)) == 0);
+		for (int k = 0; k < 4 && keep; k++) {
+			const char *q = k == (int)kind ? NULL : http_req_query(req, asset_field[k]);
+			const char *v = json_string_value(json_object_get(o, asset_field[k]));
+			if (q && v && strcasecmp(q, v) != 0)
+				keep = 0;
+		}
+		if (!keep)
+			continue;
+		if (count++ < (size_t)(page * size) || n >= (size_t)size)
+			continue;
+		json_array_append_new(out,
+		                      json_pack("{s:O,s:O,s:I,s:O,s:s}", "order", o, "orderHash",
+		                                json_object_get(e, "orderHash"), "chainId",
+		                                (json_int_t)s->chain->chain_id, "remaining",
+		                                json_object_get(e, "remaining"), "status", "open"));
+		n++;
+	}
+	json_decref(all);
+	json_t *r = json_pack("{s:b,s:o,s:I}", "ok", 1, "orders", out, "count", (json_int_t)count);
+	if (count > (size_t)((page + 1) * size))
+		json_object_set_new(r, "nextPage", json_integer(page + 1));
+	http_resp_json(resp, 200, r);
 }

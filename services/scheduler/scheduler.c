@@ -1239,6 +1239,15 @@ static const struct http_route routes[] = {
     {"GET", "/results/*", h_result_get, "result_download"},
     {"POST", "/orders/*", sched_h_order_post, "order_publish"},
     {"GET", "/orders/*", sched_h_order_list, "order_list"},
+    {"GET", "/challenge", sched_h_api_challenge, "market_challenge"},
+    {"POST", "/apporders", sched_h_api_publish, "market_publish"},
+    {"POST", "/datasetorders", sched_h_api_publish, "market_publish"},
+    {"POST", "/workerpoolorders", sched_h_api_publish, "market_publish"},
+    {"POST", "/requestorders", sched_h_api_publish, "market_publish"},
+    {"GET", "/apporders", sched_h_api_list, "market_list"},
+    {"GET", "/datasetorders", sched_h_api_list, "market_list"},
+    {"GET", "/workerpoolorders", sched_h_api_list, "market_list"},
+    {"GET", "/requestorders", sched_h_api_list, "market_list"},
     {NULL, NULL, NULL, NULL},
 };
 

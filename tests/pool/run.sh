@@ -222,6 +222,12 @@ unzip -p "$W/dec.zip" result.txt | grep -qx Nice && ok || bad "result decrypt"
 	unzip -p "$W/sdk.zip" result.txt | grep -qx Nice && ok || bad "iExec SDK decryptResult"
 # No order for an app: a clear error.
 expect 1 "no open TDX app order" -- "$T" run "$app_sh" --market "$SCHED_URL" "${C[@]}" --account 4
+# The iExec SDK speaks to the same market, and buys a task the pool runs.
+deal=$(cd "$HERE/../.." && node tests/pool/market.js "$SCHED_URL" "$SMS_URL" "$W/chain/chain.json" \
+	"$app_sh" "$pool" 2>"$W/sdk.log") && ok || bad "iExec SDK and the market: $(cat "$W/sdk.log")"
+for _ in $(seq 50); do task=$(task_of "$deal"); [ -n "$task" ] && break; sleep 0.2; done
+st=$(task_wait "$task" 60)
+[ "$st" = COMPLETED ] && ok || bad "task bought with the iExec SDK: $st $(detail "$task")"
 
 # 8. Faults.  Each ends with every task COMPLETED, or refunded.
 # completed DEAL N SECONDS: all N tasks of DEAL completed in time
