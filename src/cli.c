@@ -3,6 +3,7 @@
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/json.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -29,7 +30,7 @@ int cli_usage(const char *prog, const char *fmt, ...)
 }
 
 int cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
-	       const struct option *longopts)
+               const struct option *longopts)
 {
 	char spec[64];
 	int c;
@@ -54,7 +55,7 @@ int cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
 }
 
 int cli_dispatch(const char *prog, const struct cli_cmd *cmds, int argc, char **argv,
-		 const char *usage)
+                 const char *usage)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
@@ -80,8 +81,9 @@ int cli_report_data(const char *hex, const char *file, uint8_t out[64])
 
 	memset(out, 0, 64);
 	ENSURE(!(hex && file), ERR_INVAL, "give --report-data or --report-data-file, not both");
-	ENSURE(hex || file, ERR_INVAL, "report data is required (--report-data HEX or "
-				       "--report-data-file FILE)");
+	ENSURE(hex || file, ERR_INVAL,
+	       "report data is required (--report-data HEX or "
+	       "--report-data-file FILE)");
 	if (hex) {
 		GUARD(hex_decode_alloc(hex, strlen(hex), &dec, &dlen));
 	} else {
@@ -114,5 +116,54 @@ int cli_int(const char *prog, const char *opt, const char *s, long min, long max
 	if (errno || end == s || *end || v < min || v > max)
 		return cli_usage(prog, "%s: '%s' is not a number in %ld..%ld", opt, s, min, max);
 	*out = v;
+	return 0;
+}
+
+int cli_config_argv(int argc, char **argv, int *out_argc, char ***out_argv)
+{
+	json_t *conf = NULL, *v;
+	const char *path = NULL, *k;
+	char **nv;
+	int n = 0;
+
+	*out_argc = argc;
+	*out_argv = argv;
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--config") == 0)
+			path = argv[i + 1];
+	if (!path)
+		return 0;
+	GUARD(json_load_path(path, 1 << 20, &conf));
+	ENSURE(json_is_object(conf), ERR_INVAL, "%s: a JSON object is expected", path);
+	/* argv[0], then the file's settings, then the command line (later wins) */
+	nv = calloc((size_t)argc + 2 * json_object_size(conf) + 1, sizeof(*nv));
+	ENSURE(nv, ERR_NOMEM, "out of memory");
+	nv[n++] = argv[0];
+	json_object_foreach (conf, k, v) {
+		char *opt = malloc(strlen(k) + 3), *val = NULL;
+		if (!opt)
+			continue;
+		sprintf(opt, "--%s", k);
+		for (char *p = opt + 2; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		if (json_is_string(v))
+			val = strdup(json_string_value(v));
+		else if (json_is_integer(v) &&
+		         asprintf(&val, "%lld", (long long)json_integer_value(v)) < 0)
+			val = NULL;
+		if (json_is_false(v) || json_is_null(v)) {
+			free(opt);
+			continue;
+		}
+		nv[n++] = opt;
+		if (val)
+			nv[n++] = val;
+	}
+	for (int i = 1; i < argc; i++)
+		nv[n++] = argv[i];
+	json_decref(conf);
+	*out_argc = n;
+	*out_argv = nv;
 	return 0;
 }

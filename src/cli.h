@@ -61,6 +61,10 @@ int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
 struct poco_chain;
 int cli_signing_key(const char *wallet_file, const char *password_file, const char *plain_key,
 		    long account, const struct poco_chain *c, uint8_t key[32]);
+/* --config FILE: a JSON object whose members are long options ("sms":
+ * "http://...", "order_volume": 10, "allow_network": true) placed before the
+ * command line, so flags override the file.  The new list lives until exit. */
+int cli_config_argv(int argc, char **argv, int *out_argc, char ***out_argv);
 int cmd_scheduler(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_secret(int argc, char **argv);

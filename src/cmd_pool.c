@@ -15,7 +15,8 @@
 #include <string.h>
 
 static const char sched_usage[] =
-    "Usage: tdexec scheduler --chain FILE --workerpool ADDR (--account N | --wallet F\n"
+    "Usage: tdexec scheduler [--config FILE] --chain FILE --workerpool ADDR (--account N | "
+    "--wallet F\n"
     "                        [--password-file F] | --plain-key F) --sms URL --db FILE\n"
     "                        --results DIR --collateral PATH [--policy FILE]\n"
     "                        [--trust-sim-root FILE] [--listen ADDR] [--port N]\n"
@@ -29,11 +30,15 @@ static const char sched_usage[] =
     "the beneficiary, and claim tasks past their deadline.  HTTP on ADDR:N\n"
     "(default 127.0.0.1:13400).  Stops on SIGTERM or SIGINT.\n"
     "\n"
-    "It also serves the pool's orderbook (/orders); with --order-volume it keeps\n"
-    "a TDX workerpool order of that volume at --order-price nRLC per task on it.\n";
+    "It also serves the pool's orderbook (/orders, and iExec's market API); with\n"
+    "--order-volume it keeps a TDX workerpool order of that volume at\n"
+    "--order-price nRLC per task on it.\n"
+    "\n"
+    "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
+    "                  10, \"trust_sim_root\": F}; flags override it\n";
 
 static const char worker_usage[] =
-    "Usage: tdexec worker --scheduler URL --chain FILE (--account N | --wallet F\n"
+    "Usage: tdexec worker [--config FILE] --scheduler URL --chain FILE (--account N | --wallet F\n"
     "                     [--password-file F] | --plain-key F) --images DIR\n"
     "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
@@ -44,6 +49,7 @@ static const char worker_usage[] =
     "quote, run the app image (from the OCI layout DIR, checked against the\n"
     "app's on-chain checksum) with runc, and complete the task on chain.\n"
     "\n"
+    "  --config FILE   JSON with the same options; flags override it\n"
     "  --provider sim  quotes from the simulated TD in --sim-dir (tests, demos)\n"
     "  --memory MIB    the app's memory limit (default 8192)\n"
     "  --max-time S    the app's wall time when its category gives none (3600)\n";
@@ -80,7 +86,8 @@ enum {
 	K_MAXTASKS,
 	K_OPRICE,
 	K_OVOLUME,
-	K_OCAT
+	K_OCAT,
+	K_CONFIG
 };
 
 static const struct option pool_opts[] = {
@@ -116,6 +123,7 @@ static const struct option pool_opts[] = {
     {"order-price", required_argument, NULL, K_OPRICE},
     {"order-volume", required_argument, NULL, K_OVOLUME},
     {"order-category", required_argument, NULL, K_OCAT},
+    {"config", required_argument, NULL, K_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -174,6 +182,8 @@ int cmd_scheduler(int argc, char **argv)
 
 	cfg.address = "127.0.0.1";
 	cfg.port = 13400;
+	if (cli_config_argv(argc, argv, &argc, &argv) < 0)
+		return cli_fail();
 	optind = 0;
 	while ((c = cli_getopt(argc, argv, "scheduler", "h", pool_opts)) != -1) {
 		if ((h = common_opt("scheduler", c, &o)) != 0) {
@@ -182,6 +192,7 @@ int cmd_scheduler(int argc, char **argv)
 			continue;
 		}
 		switch (c) {
+		case K_CONFIG: break; /* read before */
 		case K_POOL: cfg.workerpool = optarg; break;
 		case K_SMS: cfg.sms_url = optarg; break;
 		case K_DB: cfg.db_path = optarg; break;
@@ -261,6 +272,8 @@ int cmd_worker(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.provider.kind = TDX_PROVIDER_TSM;
 	cfg.max_time_s = 3600;
+	if (cli_config_argv(argc, argv, &argc, &argv) < 0)
+		return cli_fail();
 	optind = 0;
 	while ((c = cli_getopt(argc, argv, "worker", "h", pool_opts)) != -1) {
 		if ((h = common_opt("worker", c, &o)) != 0) {
@@ -269,6 +282,7 @@ int cmd_worker(int argc, char **argv)
 			continue;
 		}
 		switch (c) {
+		case K_CONFIG: break; /* read before */
 		case K_SCHED: cfg.scheduler_url = optarg; break;
 		case K_IMAGES: cfg.images = optarg; break;
 		case K_WORK: cfg.work_dir = optarg; break;

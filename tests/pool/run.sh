@@ -229,6 +229,12 @@ for _ in $(seq 50); do task=$(task_of "$deal"); [ -n "$task" ] && break; sleep 0
 st=$(task_wait "$task" 60)
 [ "$st" = COMPLETED ] && ok || bad "task bought with the iExec SDK: $st $(detail "$task")"
 
+# A config file that is not JSON, or names an unknown option: clear errors.
+echo '{"chain": ' >"$W/bad.json"
+expect 1 "bad.json" -- "$T" scheduler --config "$W/bad.json"
+echo '{"no_such_option": 1}' >"$W/bad.json"
+expect 2 "no-such-option" -- "$T" worker --config "$W/bad.json"
+
 # 8. Faults.  Each ends with every task COMPLETED, or refunded.
 # completed DEAL N SECONDS: all N tasks of DEAL completed in time
 completed() {
@@ -246,8 +252,19 @@ deal=$(pool_deal "$app_sh" "$pool" '{"iexec_args":"\"sleep 1; echo ok > /iexec_o
 sleep 1.5
 kill -9 "$SCHED_PID"
 wait "$SCHED_PID" 2>/dev/null
-SCHED_PORT=${SCHED_URL##*:} pool_start_scheduler "$pool" 3 --worker-timeout 3 --order-volume 3 \
-	--order-price 100000000
+# (restarted from a config file this time; flags would override it)
+cat >"$W/sched.json" <<JSON
+{"chain": "$W/chain/chain.json", "workerpool": "$pool", "account": 3, "sms": "$SMS_URL",
+ "db": "$W/sched.db", "results": "$W/results", "port": ${SCHED_URL##*:}, "port_file": "$W/sched.port",
+ "poll_ms": 200, "worker_timeout": 3, "order_volume": 3, "order_price": "100000000",
+ "collateral": "$W/td/collateral/collateral.json", "trust_sim_root": "$W/td/root_ca.pem",
+ "policy": "$W/policy.json"}
+JSON
+rm -f "$W/sched.port"
+"$T" scheduler --config "$W/sched.json" 2>>"$W/sched.log" &
+SCHED_PID=$!
+POOL_PIDS+=("$SCHED_PID")
+wait_port "$W/sched.port" >/dev/null || bad "scheduler from a config file"
 r=$(completed "$deal" 6 90) && ok || bad "scheduler killed mid-deal: $r completed"
 # The SMS killed (-9) mid-deal and restarted on its port: keys and secrets
 # are on disk, nonces are not (workers ask again).
