@@ -62,6 +62,7 @@ struct worker {
 	struct poco_chain *chain;
 	uint8_t addr[20];
 	char address[43], token[65], sched[256];
+	char layout[PATH_MAX]; /* the OCI image layout (an archive is unpacked here) */
 };
 
 /* Everything one task needs, filled as it goes. */
@@ -954,7 +955,7 @@ static int prepare(struct worker *w, struct task *t)
 	hex_encode(hex, t->digest, 32);
 	snprintf(dst, sizeof(dst), "%s/images/%s", w->cfg->work_dir, hex);
 	GUARD(path_fmt(t->image, sizeof(t->image), "%s", dst));
-	GUARD(oci_unpack(w->cfg->images, t->digest, dst, &t->image_cfg));
+	GUARD(oci_unpack(w->layout, t->digest, dst, &t->image_cfg));
 	snprintf(t->dir, sizeof(t->dir), "%s/tasks/%.66s", w->cfg->work_dir, t->taskid);
 	GUARD(path_fmt(t->in, sizeof(t->in), "%s/iexec_in", t->dir));
 	GUARD(path_fmt(t->out, sizeof(t->out), "%s/iexec_out", t->dir));
@@ -1065,6 +1066,28 @@ static void run_task(struct worker *w, json_t *a)
 	task_free(&t);
 }
 
+/* --images is an OCI image layout, or an OCI archive (a tar of one, as
+ * `skopeo copy ... oci-archive:F` writes), unpacked once into the work dir. */
+static int images_layout(struct worker *w)
+{
+	struct stat sb;
+	ENSURE(stat(w->cfg->images, &sb) == 0, ERR_NOTFOUND, "%s: %s", w->cfg->images,
+	       strerror(errno));
+	if (S_ISDIR(sb.st_mode))
+		return path_fmt(w->layout, sizeof(w->layout), "%s", w->cfg->images);
+	GUARD(path_fmt(w->layout, sizeof(w->layout), "%s/layout", w->cfg->work_dir));
+	char *rm[] = {"rm", "-rf", w->layout, NULL};
+	char *tar[] = {"tar", "-x", "--no-same-owner", "-f", (char *)w->cfg->images, "-C", w->layout,
+	               NULL};
+	GUARD(run_tool(rm, NULL));
+	GUARD(dir_create(w->layout, 0700));
+	if (run_tool(tar, NULL) < 0)
+		return err_set(ERR_INVAL, "%s: not an OCI archive (tar of an image layout)",
+		               w->cfg->images);
+	log_info("worker.images", "archive=\"%s\" layout=\"%s\"", w->cfg->images, w->layout);
+	return 0;
+}
+
 /* Heartbeats while a task runs, so the scheduler does not take it back. */
 static void *pinger_main(void *arg)
 {
@@ -1114,6 +1137,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	GUARD(dir_create(cfg->work_dir, 0700));
 	snprintf(dir, sizeof(dir), "%s/images", cfg->work_dir);
 	GUARD(dir_create(dir, 0700));
+	GUARD(images_layout(&w));
 	GUARD(poco_chain_load(cfg->chain_path, &w.chain));
 	snprintf(dir, sizeof(dir), "%s/runc", cfg->work_dir);
 	oci_cleanup(cfg->runtime, dir);

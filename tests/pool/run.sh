@@ -137,14 +137,20 @@ workers=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"worker": *"0x[0-9a-f
 
 # 3b. A replicated standard task: trust 3, three workers, PoCo's consensus
 #     (contribute, reveal), finalized by the scheduler.
-pool_start_worker w3 8 "${WFLAGS[@]}"
-W3=$WORKER_PID
+# (this worker reads its images from an OCI archive)
+tar -C "$W/images" -cf "$W/images.tar" .
+rm -rf "$W/w3.td" && cp -r "$W/td" "$W/w3.td"
+"$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 8 --images "$W/images.tar" \
+	--work-dir "$W/w3" --provider sim --sim-dir "$W/w3.td" "${WFLAGS[@]}" 2>>"$W/w3.log" &
+W3=$!
+POOL_PIDS+=("$W3")
 read -r st task < <(TAG=none TRUST=3 run_task "$app_sh" '{"iexec_args":"\"echo consensus > /iexec_out/r.txt\""}')
 [ "$st" = COMPLETED ] && ok || bad "replicated task: $st $(detail "$task")"
 "$T" task show "$task" "${C[@]}" --json >"$W/t.json" 2>&1
 grep -q '"status_name": "COMPLETED"' "$W/t.json" && ok || bad "replicated task on chain: $(cat "$W/t.json")"
 n=$(grep -h "worker.reveal task=$task" "$W"/w1.log "$W"/w2.log "$W"/w3.log | wc -l)
 [ "$n" -ge 2 ] && ok || bad "replicated task: $n reveals"
+grep -q 'worker.images archive' "$W/w3.log" && ok || bad "OCI archive not unpacked"
 kill "$W3"
 wait "$W3" 2>/dev/null
 
