@@ -33,10 +33,11 @@ pool_start_td() {
 		--policy "$P/policy.json")
 }
 
+# pool_start_sms [PORT]  (SMS_PUBLIC: the URL workers reach it at)
 pool_start_sms() {
 	rm -f "$P/sms.port"
 	"$T" sms --port "${1:-0}" --port-file "$P/sms.port" --db "$P/sms.db" --master-key "$P/sms.key" \
-		"${C[@]}" "${ATTEST[@]}" 2>>"$P/sms.log" &
+		"${C[@]}" "${ATTEST[@]}" ${SMS_PUBLIC:+--public-url "$SMS_PUBLIC"} 2>>"$P/sms.log" &
 	SMS_PID=$!
 	POOL_PIDS+=("$SMS_PID")
 	SMS_URL="http://127.0.0.1:$(wait_port "$P/sms.port")"

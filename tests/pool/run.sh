@@ -281,6 +281,30 @@ wait "$SMS_PID" 2>/dev/null
 sleep 0.5
 pool_start_sms "${SMS_URL##*:}"
 r=$(completed "$deal" 8 90) && ok || bad "SMS killed mid-deal: $r completed"
+# The SMS restarted exactly between a worker's nonce and its attestation:
+# a proxy holds the quote until the SMS is back; the nonce died with it,
+# the worker attests again with a fresh one and the task completes.
+rm -f "$W/held" "$W/release" "$W/hold.port"
+node "$HERE/hold.js" "$SMS_URL" "$W/hold.port" "$W/held" "$W/release" &
+POOL_PIDS+=("$!")
+SMS_PUBLIC="http://127.0.0.1:$(wait_port "$W/hold.port")"
+kill "$SMS_PID"
+wait "$SMS_PID" 2>/dev/null
+pool_start_sms "${SMS_URL##*:}"
+deal=$(pool_deal "$app_sh" "$pool" '{"iexec_args":"\"echo ok > /iexec_out/o\""}')
+for _ in $(seq 150); do [ -f "$W/held" ] && break; sleep 0.1; done
+[ -f "$W/held" ] && ok || bad "no attestation reached the proxy"
+kill -9 "$SMS_PID"
+wait "$SMS_PID" 2>/dev/null
+pool_start_sms "${SMS_URL##*:}"
+touch "$W/release"
+task=$(task_of "$deal")
+st=$(task_wait "$task" 60)
+[ "$st" = COMPLETED ] && ok || bad "SMS restarted between nonce and attest: $st $(detail "$task")"
+grep -q "worker.session task=$task attempt=1" "$W"/w*.log && ok || bad "no second attestation"
+grep -q "no live nonce for the session" "$W/sms.log" && ok || bad "the stale nonce refusal is not logged"
+unset SMS_PUBLIC
+
 # A worker killed (-9) mid-app: its task goes back to the queue, the other
 # worker is refused a second release of the session (once per task), and
 # after the deadline the scheduler claims the task: the requester is refunded.
