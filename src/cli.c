@@ -119,6 +119,9 @@ int cli_int(const char *prog, const char *opt, const char *s, long min, long max
 	return 0;
 }
 
+/* The expanded list stays reachable until exit. */
+static char **config_argv;
+
 int cli_config_argv(int argc, char **argv, int *out_argc, char ***out_argv)
 {
 	json_t *conf = NULL, *v;
@@ -164,6 +167,6 @@ int cli_config_argv(int argc, char **argv, int *out_argc, char ***out_argv)
 		nv[n++] = argv[i];
 	json_decref(conf);
 	*out_argc = n;
-	*out_argv = nv;
+	*out_argv = config_argv = nv;
 	return 0;
 }

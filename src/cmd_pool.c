@@ -231,6 +231,7 @@ int cmd_scheduler(int argc, char **argv)
 			cfg.worker_timeout_s = (int)v;
 			break;
 		case 'h': fputs(sched_usage, stdout); return 0;
+		case '?': return EXIT_USAGE; /* cli_getopt said why */
 		default: return cli_usage("scheduler", "option not valid here");
 		}
 	}
@@ -309,6 +310,7 @@ int cmd_worker(int argc, char **argv)
 			cfg.max_tasks = v;
 			break;
 		case 'h': fputs(worker_usage, stdout); return 0;
+		case '?': return EXIT_USAGE; /* cli_getopt said why */
 		default: return cli_usage("worker", "option not valid here");
 		}
 	}

@@ -11,13 +11,13 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/proc.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -273,17 +273,9 @@ static double now_f(void)
 
 static int unzip_into(const char *zip, const char *dir)
 {
-	pid_t pid;
-	int st;
+	char *argv[] = {"unzip", "-q", "-o", (char *)zip, "-d", (char *)dir, NULL};
 	GUARD(dir_create(dir, 0700));
-	pid = fork();
-	if (pid == 0) {
-		execlp("unzip", "unzip", "-q", "-o", zip, "-d", dir, (char *)NULL);
-		_exit(127);
-	}
-	ENSURE(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	       ERR_IO, "unzip %s failed", zip);
-	return 0;
+	return proc_check(argv, NULL);
 }
 
 int cmd_run(int argc, char **argv)

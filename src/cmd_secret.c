@@ -13,6 +13,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/proc.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 enum {
@@ -326,20 +326,6 @@ int cli_dataset_encrypt(int argc, char **argv)
 	return 0;
 }
 
-/* Run a tool; 0 when it exits 0. */
-static int run_tool(char *const argv[])
-{
-	pid_t pid = fork();
-	int st;
-	if (pid == 0) {
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	ENSURE(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	       ERR_IO, "%s failed", argv[0]);
-	return 0;
-}
-
 int cli_result_decrypt(const char *enc_zip, const char *key_path, const char *out_zip)
 {
 	char tmp[] = "/tmp/tdexec-result-XXXXXX", aes[64], rsa[64];
@@ -352,7 +338,7 @@ int cli_result_decrypt(const char *enc_zip, const char *key_path, const char *ou
 	                "-d",    tmp,  NULL};
 	snprintf(aes, sizeof(aes), "%s/iexec_out.zip.aes", tmp);
 	snprintf(rsa, sizeof(rsa), "%s/aes-key.rsa", tmp);
-	rc = run_tool(argv);
+	rc = proc_check(argv, NULL);
 	if (rc < 0)
 		rc = err_set(ERR_INVAL,
 		             "%s is not an encrypted result (iexec_out.zip.aes, aes-key.rsa)",

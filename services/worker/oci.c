@@ -6,6 +6,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/proc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +15,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,34 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define BLOB_JSON_MAX (4u << 20)
-
-/* Run argv, stdout/stderr to `log` (NULL = inherit); its exit status. */
-static int spawn_wait(char *const argv[], const char *log, pid_t *pid_out)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int rc, st;
-
-	posix_spawn_file_actions_init(&fa);
-	if (log) {
-		posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	}
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	ENSURE(rc == 0, ERR_IO, "%s: cannot start: %s", argv[0], strerror(rc));
-	if (pid_out) {
-		*pid_out = pid;
-		return 0;
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		ENSURE(errno == EINTR, ERR_IO, "%s: wait: %s", argv[0], strerror(errno));
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* SHA-256 of a file, streamed. */
 static int sha256_file(const char *path, uint8_t out[32])
@@ -118,7 +91,7 @@ static int whiteouts(const char *dir)
 			if (strcmp(e->d_name, ".wh..wh..opq") != 0) {
 				snprintf(victim, sizeof(victim), "%s/%s", dir, e->d_name + 4);
 				char *argv[] = {"rm", "-rf", "--", victim, NULL};
-				rc = spawn_wait(argv, NULL, NULL) == 0
+				rc = proc_run(argv, NULL, NULL) == 0
 				         ? 0
 				         : err_set(ERR_IO, "oci: whiteout %s", victim);
 			}
@@ -149,7 +122,7 @@ int oci_unpack(const char *layout, const uint8_t digest[32], const char *dest, j
 	snprintf(tmp, sizeof(tmp), "%s.tmp", dest);
 	{
 		char *argv[] = {"rm", "-rf", "--", tmp, NULL};
-		spawn_wait(argv, NULL, NULL);
+		proc_run(argv, NULL, NULL);
 	}
 	GUARD(path_fmt(rootfs, sizeof(rootfs), "%s/rootfs", tmp));
 	rc = blob_json(layout, hex, &manifest);
@@ -177,7 +150,7 @@ int oci_unpack(const char *layout, const uint8_t digest[32], const char *dest, j
 		                     sizeof(path)));
 		/* GNU tar detects gzip and zstd by itself. */
 		char *argv[] = {"tar", "-x", "--numeric-owner", "-f", path, "-C", rootfs, NULL};
-		if (spawn_wait(argv, NULL, NULL) != 0) {
+		if (proc_run(argv, NULL, NULL) != 0) {
 			rc = err_set(ERR_IO, "oci: cannot extract layer %zu of %s", i, hex);
 			goto out;
 		}
@@ -302,11 +275,11 @@ int oci_run(const struct oci_run *r, int *exit_code, int *timed_out, int *oom)
 	{
 		char *argv[] = {(char *)rt,    "--root", (char *)r->root, "delete", "-f",
 		                (char *)r->id, NULL};
-		spawn_wait(argv, r->log_path, NULL); /* a leftover of a crashed run */
+		proc_run(argv, NULL, r->log_path); /* a leftover of a crashed run */
 	}
 	char *argv[] = {(char *)rt, "--root",          (char *)r->root, "run",
 	                "--bundle", (char *)r->bundle, (char *)r->id,   NULL};
-	GUARD(spawn_wait(argv, r->log_path, &pid));
+	GUARD(proc_spawn(argv, NULL, r->log_path, &pid));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!done) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
@@ -319,7 +292,7 @@ int oci_run(const struct oci_run *r, int *exit_code, int *timed_out, int *oom)
 			char *k[] = {(char *)rt, "--root", (char *)r->root, "kill", (char *)r->id,
 			             "KILL",     NULL};
 			*timed_out = 1;
-			spawn_wait(k, r->log_path, NULL);
+			proc_run(k, NULL, r->log_path);
 			log_warn("worker.app", "id=%s killed=\"wall time over %lds\"", r->id,
 			         r->timeout_s);
 		}
@@ -333,7 +306,7 @@ int oci_run(const struct oci_run *r, int *exit_code, int *timed_out, int *oom)
 	{
 		char *d[] = {(char *)rt,    "--root", (char *)r->root, "delete", "-f",
 		             (char *)r->id, NULL};
-		spawn_wait(d, r->log_path, NULL);
+		proc_run(d, NULL, r->log_path);
 	}
 	return 0;
 }
@@ -349,9 +322,10 @@ void oci_cleanup(const char *runtime, const char *root)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || e->d_type != DT_DIR)
 			continue;
-		char *argv[] = {(char *)rt, "--root", (char *)root, "delete", "-f", e->d_name, NULL};
+		char *argv[] = {(char *)rt, "--root",  (char *)root, "delete",
+		                "-f",       e->d_name, NULL};
 		log_warn("worker.cleanup", "container=%s (left by an earlier run)", e->d_name);
-		spawn_wait(argv, NULL, NULL);
+		proc_run(argv, NULL, NULL);
 	}
 	closedir(d);
 }

@@ -30,6 +30,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/proc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -574,21 +575,6 @@ static int run_app(struct worker *w, struct task *t, json_t *params, int *exit_c
 
 /* ---------- post-compute ---------- */
 
-/* Run a tool (zip) in `cwd` (NULL = here); 0 when it exits 0. */
-static int run_tool(char *const argv[], const char *cwd)
-{
-	pid_t pid = fork();
-	int st;
-	if (pid == 0) {
-		if (!cwd || chdir(cwd) == 0)
-			execvp(argv[0], argv);
-		_exit(127);
-	}
-	ENSURE(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	       ERR_IO, "%s failed", argv[0]);
-	return 0;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -661,8 +647,9 @@ static int encrypt_result(struct task *t, char zip[PATH_MAX])
 	char dir[PATH_MAX + 32], aes[PATH_MAX + 64], rsa[PATH_MAX + 64], out[PATH_MAX + 64];
 	int rc;
 
-	ENSURE(pub, ERR_NOTFOUND, "result encryption asked, but the beneficiary has no "
-	                          "iexec-result-encryption-public-key in the SMS");
+	ENSURE(pub, ERR_NOTFOUND,
+	       "result encryption asked, but the beneficiary has no "
+	       "iexec-result-encryption-public-key in the SMS");
 	GUARD(path_fmt(dir, sizeof(dir), "%s/encrypted-iexec_out", t->dir));
 	GUARD(path_fmt(aes, sizeof(aes), "%s/iexec_out.zip.aes", dir));
 	GUARD(path_fmt(rsa, sizeof(rsa), "%s/aes-key.rsa", dir));
@@ -685,7 +672,7 @@ static int encrypt_result(struct task *t, char zip[PATH_MAX])
 	GUARD(rc);
 	unlink(out);
 	char *argv[] = {"zip", "-q", "-j", "-X", out, aes, rsa, NULL};
-	GUARD(run_tool(argv, NULL));
+	GUARD(proc_check(argv, NULL));
 	return path_fmt(zip, PATH_MAX, "%s", out);
 }
 
@@ -718,19 +705,8 @@ static int post_compute(struct worker *w, struct task *t, uint8_t digest[32], ch
 	GUARD(rc);
 	GUARD(path_fmt(zip, PATH_MAX, "%s/iexec_out.zip", t->dir));
 	unlink(zip);
-	{
-		pid_t pid = fork();
-		int st;
-		if (pid == 0) {
-			if (chdir(t->out) == 0)
-				execlp("zip", "zip", "-q", "-r", "-X", zip, ".", (char *)NULL);
-			_exit(127);
-		}
-		ENSURE(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
-		           WEXITSTATUS(st) == 0,
-		       ERR_IO, "post-compute: zip of %s failed", t->out);
-	}
-	return 0;
+	char *argv[] = {"zip", "-q", "-r", "-X", zip, ".", NULL};
+	return proc_check(argv, t->out);
 }
 
 static int upload(struct worker *w, struct task *t, const char *zip)
@@ -801,25 +777,28 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 	if (rc == 0 && !arg)
 		rc = err_set(ERR_NOMEM, "out of memory");
 	if (rc == 0)
-		rc = boost ? poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
-		                       "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
-		                       json_pack("[o,I,O,s,o,o,o]", eth_json_hex(t->did, 32),
-		                                 json_integer_value(json_object_get(t->a, "taskIndex")),
-		                                 arg, "0x", eth_json_hex(asig, 65), eth_json_addr(enc),
-		                                 eth_json_hex(esig, 65)),
-		                       &rc_)
-		           : poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
-		                       "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,"
-		                       "bytes)",
-		                       json_pack("[o,o,O,s,o,o,o]", eth_json_hex(t->tid, 32),
-		                                 eth_json_hex(digest, 32), arg, "0x", eth_json_addr(enc),
-		                                 eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
-		                       &rc_);
+		rc = boost ? poco_send(
+		                 w->chain->rpc, w->cfg->key, w->chain->hub,
+		                 "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
+		                 json_pack("[o,I,O,s,o,o,o]", eth_json_hex(t->did, 32),
+		                           json_integer_value(json_object_get(t->a, "taskIndex")),
+		                           arg, "0x", eth_json_hex(asig, 65), eth_json_addr(enc),
+		                           eth_json_hex(esig, 65)),
+		                 &rc_)
+		           : poco_send(
+		                 w->chain->rpc, w->cfg->key, w->chain->hub,
+		                 "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,"
+		                 "bytes)",
+		                 json_pack("[o,o,O,s,o,o,o]", eth_json_hex(t->tid, 32),
+		                           eth_json_hex(digest, 32), arg, "0x", eth_json_addr(enc),
+		                           eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
+		                 &rc_);
 	json_decref(arg);
 	GUARD(rc);
 	hex0x(tx, rc_.tx_hash, 32);
 	log_info("worker.push", "task=%s tx=%s gas=%llu call=%s", t->taskid, tx,
-	         (unsigned long long)rc_.gas_used, boost ? "pushResultBoost" : "contributeAndFinalize");
+	         (unsigned long long)rc_.gas_used,
+	         boost ? "pushResultBoost" : "contributeAndFinalize");
 	eth_receipt_free(&rc_);
 	return 0;
 }
@@ -837,14 +816,16 @@ static int contribute_reveal(struct worker *w, struct task *t, const uint8_t dig
 	int rc;
 
 	poco_result_hash_seal(t->tid, w->addr, digest, rh, rs);
-	GUARD(hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2, "authorization"));
+	GUARD(
+	    hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2, "authorization"));
 	GUARD(poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
 	                "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
 	                json_pack("[o,o,o,o,s,o]", eth_json_hex(t->tid, 32), eth_json_hex(rh, 32),
 	                          eth_json_hex(rs, 32), eth_json_addr(zero), "0x",
 	                          eth_json_hex(asig, 65)),
 	                &r));
-	log_info("worker.contribute", "task=%s gas=%llu", t->taskid, (unsigned long long)r.gas_used);
+	log_info("worker.contribute", "task=%s gas=%llu", t->taskid,
+	         (unsigned long long)r.gas_used);
 	eth_receipt_free(&r);
 	report(w, t->taskid, "CONTRIBUTING", "contributed, waiting for consensus", NULL);
 	hex0x(cv, rh, 32);
@@ -861,10 +842,10 @@ static int contribute_reveal(struct worker *w, struct task *t, const uint8_t dig
 		if (rc < 0)
 			return err_set(ERR_VERIFY, "our result is not the consensus");
 		if (rc > 0) {
-			GUARD(poco_send(w->chain->rpc, w->cfg->key, w->chain->hub, "reveal(bytes32,bytes32)",
-			                json_pack("[o,o]", eth_json_hex(t->tid, 32),
-			                          eth_json_hex(digest, 32)),
-			                &r));
+			GUARD(poco_send(
+			    w->chain->rpc, w->cfg->key, w->chain->hub, "reveal(bytes32,bytes32)",
+			    json_pack("[o,o]", eth_json_hex(t->tid, 32), eth_json_hex(digest, 32)),
+			    &r));
 			hex0x(tx, r.tx_hash, 32);
 			log_info("worker.reveal", "task=%s tx=%s gas=%llu", t->taskid, tx,
 			         (unsigned long long)r.gas_used);
@@ -888,11 +869,12 @@ static void journal(struct worker *w, const char *taskid, const char *dealid, co
                     const char *detail, const char *tx)
 {
 	sqlite3_stmt *st;
-	if (!w->db || db_prepare(w->db,
-	                         "INSERT INTO tasks VALUES (?1, ?2, strftime('%s','now'), ?3, ?4, ?5)"
-	                         " ON CONFLICT(taskid) DO UPDATE SET status = ?3, detail = ?4,"
-	                         " tx = ?5",
-	                         &st) < 0)
+	if (!w->db ||
+	    db_prepare(w->db,
+	               "INSERT INTO tasks VALUES (?1, ?2, strftime('%s','now'), ?3, ?4, ?5)"
+	               " ON CONFLICT(taskid) DO UPDATE SET status = ?3, detail = ?4,"
+	               " tx = ?5",
+	               &st) < 0)
 		return;
 	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, dealid ? dealid : "", -1, SQLITE_TRANSIENT);
@@ -913,7 +895,8 @@ static void journal_recover(struct worker *w)
 	char ids[64][67];
 	sqlite3_stmt *st;
 	int n = 0;
-	if (db_prepare(w->db, "SELECT taskid FROM tasks WHERE status = 'RUNNING' LIMIT 64", &st) < 0)
+	if (db_prepare(w->db, "SELECT taskid FROM tasks WHERE status = 'RUNNING' LIMIT 64", &st) <
+	    0)
 		return;
 	while (n < 64 && sqlite3_step(st) == SQLITE_ROW)
 		snprintf(ids[n++], 67, "%s", sqlite3_column_text(st, 0));
@@ -961,7 +944,7 @@ static int prepare(struct worker *w, struct task *t)
 	GUARD(path_fmt(t->out, sizeof(t->out), "%s/iexec_out", t->dir));
 	{
 		char *argv[] = {"rm", "-rf", t->dir, NULL};
-		GUARD(run_tool(argv, NULL)); /* what an earlier attempt left */
+		GUARD(proc_check(argv, NULL)); /* what an earlier attempt left */
 	}
 	GUARD(dir_create(t->dir, 0700));
 	GUARD(dir_create(t->in, 0755));
@@ -1077,11 +1060,11 @@ static int images_layout(struct worker *w)
 		return path_fmt(w->layout, sizeof(w->layout), "%s", w->cfg->images);
 	GUARD(path_fmt(w->layout, sizeof(w->layout), "%s/layout", w->cfg->work_dir));
 	char *rm[] = {"rm", "-rf", w->layout, NULL};
-	char *tar[] = {"tar", "-x", "--no-same-owner", "-f", (char *)w->cfg->images, "-C", w->layout,
-	               NULL};
-	GUARD(run_tool(rm, NULL));
+	char *tar[] = {"tar",     "-x", "--no-same-owner", "-f", (char *)w->cfg->images, "-C",
+	               w->layout, NULL};
+	GUARD(proc_check(rm, NULL));
 	GUARD(dir_create(w->layout, 0700));
-	if (run_tool(tar, NULL) < 0)
+	if (proc_check(tar, NULL) < 0)
 		return err_set(ERR_INVAL, "%s: not an OCI archive (tar of an image layout)",
 		               w->cfg->images);
 	log_info("worker.images", "archive=\"%s\" layout=\"%s\"", w->cfg->images, w->layout);

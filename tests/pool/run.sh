@@ -235,6 +235,28 @@ for _ in $(seq 50); do task=$(task_of "$deal"); [ -n "$task" ] && break; sleep 0
 st=$(task_wait "$task" 60)
 [ "$st" = COMPLETED ] && ok || bad "task bought with the iExec SDK: $st $(detail "$task")"
 
+# Bad input to the scheduler: 4xx with a reason, never a crash.
+code() { curl -s -o "$W/body" -w '%{http_code}' "$@"; }
+[ "$(code -X POST "$SCHED_URL/workers/register" -d '{"address":')" = 403 ] && ok || bad "register: bad JSON"
+[ "$(code -X POST "$SCHED_URL/workers/register" -d '{"address":"0x12","nonce":"00","quote":"AAAA"}')" = 403 ] &&
+	ok || bad "register: garbage"
+[ "$(code "$SCHED_URL/workers/next" -H 'Authorization: Bearer nope')" = 403 ] && ok || bad "next: bad token"
+[ "$(code -X POST "$SCHED_URL/workers/tasks/0x00/status" -d '{"status":"RUNNING"}')" = 403 ] && ok ||
+	bad "status: no token"
+[ "$(code -X POST "$SCHED_URL/results/0xzz" --data-binary x)" = 400 ] && ok || bad "result: bad task id"
+[ "$(code -X POST "$SCHED_URL/results/$task" --data-binary x -H "Authorization: 0x$(printf '%0130d' 0)")" = 403 ] &&
+	ok || bad "result: bad signature"
+[ "$(code "$SCHED_URL/tasks/0x$(printf '%064d' 0)")" = 404 ] && ok || bad "unknown task"
+[ "$(code -X POST "$SCHED_URL/orders/nope" -d '{}')" = 404 ] && ok || bad "orders: bad kind"
+[ "$(code -X POST "$SCHED_URL/orders/app" -d '[1,2')" = 400 ] && ok || bad "orders: bad JSON"
+[ "$(code -X POST "$SCHED_URL/apporders?chainId=31337" -d '{"order":{}}' -H 'Authorization: a_b_c')" = 401 ] &&
+	ok || bad "market API: bad authorization"
+[ "$(code "$SCHED_URL/apporders?chainId=1")" = 404 ] && ok || bad "market API: another chain"
+head -c 70000000 /dev/zero >"$W/big"
+[ "$(code -X POST "$SCHED_URL/results/$task" --data-binary @"$W/big")" = 413 ] && ok || bad "result: too large"
+rm -f "$W/big"
+[ "$(code "$SCHED_URL/healthz")" = 200 ] && ok || bad "the scheduler survived bad input"
+
 # A config file that is not JSON, or names an unknown option: clear errors.
 echo '{"chain": ' >"$W/bad.json"
 expect 1 "bad.json" -- "$T" scheduler --config "$W/bad.json"
