@@ -362,10 +362,8 @@ int cmd_run(int argc, char **argv)
 	    dealid,
 	    strtoull(str_or(json_string_value(json_object_get(deal, "botFirst")), "0"), NULL, 10),
 	    taskid);
-	task[0] = dealhex[0] = '0';
-	task[1] = dealhex[1] = 'x';
-	hex_encode(task + 2, taskid, 32);
-	hex_encode(dealhex + 2, dealid, 32);
+	hex_encode_0x(task, taskid, 32);
+	hex_encode_0x(dealhex, dealid, 32);
 	who[1] = json_string_value(json_object_get(deal, "appOwner"));
 	who[2] = dso ? json_string_value(json_object_get(deal, "datasetOwner")) : NULL;
 	who[3] = json_string_value(json_object_get(deal, "workerpoolOwner"));

@@ -157,3 +157,10 @@ int base64_decode(const char *in, size_t inlen, uint8_t **out, size_t *outlen)
 	*outlen = (size_t)n - pad;
 	return 0;
 }
+
+void hex_encode_0x(char *out, const uint8_t *in, size_t n)
+{
+	out[0] = '0';
+	out[1] = 'x';
+	hex_encode(out + 2, in, n);
+}

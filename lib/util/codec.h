@@ -7,6 +7,8 @@
 
 /* Lower-case hex of n bytes into out, which holds 2*n+1 chars (NUL-ended). */
 void hex_encode(char *out, const uint8_t *in, size_t n);
+/* The same with a "0x" prefix: out holds 2 + 2n + 1 bytes. */
+void hex_encode_0x(char *out, const uint8_t *in, size_t n);
 /* Newly allocated lower-case hex string (free()), or NULL on ENOMEM. */
 char *hex_dup(const uint8_t *in, size_t n);
 

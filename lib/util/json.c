@@ -135,3 +135,11 @@ void json_print_text(FILE *f, const json_t *j)
 {
 	print_obj(f, j, 0);
 }
+
+long long json_get_ll(const json_t *obj, const char *key, long long dflt)
+{
+	const json_t *v = json_object_get(obj, key);
+	if (json_is_integer(v))
+		return (long long)json_integer_value(v);
+	return json_is_string(v) ? strtoll(json_string_value(v), NULL, 10) : dflt;
+}

@@ -39,7 +39,6 @@ struct sched {
 int sched_exec(struct sched *s, const char *sql, const char *const *args, int nargs);
 /* A refusal: logged with its reason, a generic message to the caller for 403. */
 void sched_refuse(struct http_resp *resp, int status, const char *ev, const char *why);
-void sched_hex0x(char *out, const uint8_t *p, size_t n);
 
 /* The orderbook (market.c). */
 #define SCHED_MARKET_MIGRATION                                                                     \

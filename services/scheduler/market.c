@@ -24,14 +24,6 @@ static const char *const asset_field[] = {"app", "dataset", "workerpool", "reque
 static const char *const price_field[] = {"appprice", "datasetprice", "workerpoolprice",
                                           "workerpoolmaxprice"};
 
-static long long jll(const json_t *o, const char *k)
-{
-	const json_t *v = json_object_get(o, k);
-	if (json_is_integer(v))
-		return (long long)json_integer_value(v);
-	return json_is_string(v) ? strtoll(json_string_value(v), NULL, 10) : -1;
-}
-
 /* The order is signed by whom it must be: the asset's owner, or the
  * requester for a request order. */
 static int check_signer(struct sched *s, enum poco_order_kind kind, const json_t *o,
@@ -66,14 +58,15 @@ static int publish(struct sched *s, enum poco_order_kind kind, json_t *o, char h
 	const char *tag = json_string_value(json_object_get(o, "tag"));
 	int rc;
 
-	ENSURE(jll(o, "volume") > 0 && jll(o, price_field[kind]) >= 0 && tag, ERR_INVAL,
-	       "order: volume, %s and tag are required", price_field[kind]);
+	ENSURE(json_get_ll(o, "volume", -1) > 0 && json_get_ll(o, price_field[kind], -1) >= 0 &&
+	           tag,
+	       ERR_INVAL, "order: volume, %s and tag are required", price_field[kind]);
 	GUARD(check_signer(s, kind, o, asset));
 	GUARD(poco_order_hash(s->chain, kind, o, h));
-	sched_hex0x(hash_hex, h, 32);
+	hex_encode_0x(hash_hex, h, 32);
 	eth_addr_str(asset, addr);
-	snprintf(price, sizeof(price), "%lld", jll(o, price_field[kind]));
-	snprintf(volume, sizeof(volume), "%lld", jll(o, "volume"));
+	snprintf(price, sizeof(price), "%lld", json_get_ll(o, price_field[kind], -1));
+	snprintf(volume, sizeof(volume), "%lld", json_get_ll(o, "volume", -1));
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE(body, ERR_NOMEM, "out of memory");
@@ -125,7 +118,7 @@ static long long remaining(struct sched *s, const char *hash, long long volume)
 	if (hex_decode_exact(h, 32, hash, "order hash") < 0 ||
 	    poco_view(s->chain, "viewConsumed", h, &v) < 0)
 		return -1;
-	used = jll(v, "consumed");
+	used = json_get_ll(v, "consumed", -1);
 	json_decref(v);
 	return used < 0 ? -1 : volume - used;
 }

@@ -36,9 +36,9 @@
 #include <strings.h>
 #include <time.h>
 
-#define NONCES     256
-#define NONCE_TTL  60
-#define RESULT_MAX (64u << 20)
+#define NONCES       256
+#define NONCE_TTL    60
+#define RESULT_MAX   (64u << 20)
 #define ZERO_ADDRESS "0x0000000000000000000000000000000000000000"
 /* 1 when the deal's tag asks for a TEE (bit 0 of its last byte) */
 #define TEE_SQL "(substr(d.tag, -1) IN ('1', '3', '5', '7', '9', 'b', 'd', 'f'))"
@@ -114,13 +114,6 @@ static long long now_s(void)
 	return (long long)time(NULL);
 }
 
-void sched_hex0x(char *out, const uint8_t *p, size_t n)
-{
-	out[0] = '0';
-	out[1] = 'x';
-	hex_encode(out + 2, p, n);
-}
-
 static int meta_cursor(struct sched *s, uint64_t *out)
 {
 	sqlite3_stmt *st;
@@ -156,12 +149,6 @@ static int log_data(const json_t *log, const char *types, json_t **out)
 	return rc;
 }
 
-static long long jnum(const json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-	return v ? strtoll(v, NULL, 10) : 0;
-}
-
 /* A deal of ours and its tasks, RECEIVED.  f: app, dataset, category, tag,
  * params, beneficiary, requester (text). */
 static int store_deal(struct sched *s, const char *dealid, const char *const f[7], long long bf,
@@ -181,8 +168,8 @@ static int store_deal(struct sched *s, const char *dealid, const char *const f[7
 	snprintf(now, sizeof(now), "%lld", now_s());
 	snprintf(b, sizeof(b), "%d", boost ? 1 : 0);
 	snprintf(tr, sizeof(tr), "%lld", trust < 1 ? 1 : trust);
-	const char *args[] = {dealid, f[0], f[1], f[2],  f[3], f[4], f[5],
-	                      f[6],   first, size, dl, blk, b,    tr};
+	const char *args[] = {dealid, f[0],  f[1], f[2], f[3], f[4], f[5],
+	                      f[6],   first, size, dl,   blk,  b,    tr};
 	rc = sched_exec(
 	    s,
 	    "INSERT OR IGNORE INTO deals VALUES (lower(?1), lower(?2), lower(?3), ?4, ?5, ?6,"
@@ -190,7 +177,7 @@ static int store_deal(struct sched *s, const char *dealid, const char *const f[7
 	    args, 14);
 	for (long long i = bf; rc == 0 && i < bf + bs; i++) {
 		poco_task_id(did, (uint64_t)i, tid);
-		sched_hex0x(task, tid, 32);
+		hex_encode_0x(task, tid, 32);
 		snprintf(idx, sizeof(idx), "%lld", i);
 		const char *ta[] = {task, dealid, idx, now};
 		rc = sched_exec(s,
@@ -199,8 +186,8 @@ static int store_deal(struct sched *s, const char *dealid, const char *const f[7
 		                ta, 4);
 	}
 	if (rc == 0)
-		log_info("sched.deal", "deal=%s tasks=%lld first=%lld app=%s boost=%d", dealid, bs, bf,
-		         f[0], boost);
+		log_info("sched.deal", "deal=%s tasks=%lld first=%lld app=%s boost=%d", dealid, bs,
+		         bf, f[0], boost);
 	return rc;
 }
 
@@ -222,8 +209,9 @@ static int add_deal(struct sched *s, const json_t *ev, uint64_t block)
 	                    json_string_value(json_array_get(ev, 5)),
 	                    json_string_value(json_array_get(ev, 6)),
 	                    json_string_value(json_object_get(deal, "requester"))};
-	rc = store_deal(s, dealid, f, jnum(deal, "botFirst"), jnum(deal, "botSize"),
-	                jnum(deal, "deadline"), block, 1, 1);
+	rc = store_deal(s, dealid, f, json_get_ll(deal, "botFirst", 0),
+	                json_get_ll(deal, "botSize", 0), json_get_ll(deal, "deadline", 0), block, 1,
+	                1);
 	json_decref(deal);
 	return rc;
 }
@@ -241,7 +229,7 @@ static int add_classic_deal(struct sched *s, const json_t *ev, uint64_t block)
 	ENSURE(dealid, ERR_INVAL, "SchedulerNotice without a deal id");
 	GUARD(hex_decode_exact(did, 32, dealid + 2, "dealid"));
 	GUARD(poco_view(s->chain, "viewDeal", did, &deal));
-	c = jnum(deal, "category");
+	c = json_get_ll(deal, "category", 0);
 	for (int b = 0; b < 8; b++)
 		catid[31 - b] = (uint8_t)((unsigned long long)c >> (8 * b));
 	rc = poco_view(s->chain, "viewCategory", catid, &cat);
@@ -254,9 +242,11 @@ static int add_classic_deal(struct sched *s, const json_t *ev, uint64_t block)
 	    json_string_value(json_object_get(deal, "beneficiary")),
 	    json_string_value(json_object_get(deal, "requester"))};
 	if (rc == 0)
-		rc = store_deal(s, dealid, f, jnum(deal, "botFirst"), jnum(deal, "botSize"),
-		                jnum(deal, "startTime") + 10 * jnum(cat, "workClockTimeRef"), block, 0,
-		                jnum(deal, "trust"));
+		rc = store_deal(s, dealid, f, json_get_ll(deal, "botFirst", 0),
+		                json_get_ll(deal, "botSize", 0),
+		                json_get_ll(deal, "startTime", 0) +
+		                    10 * json_get_ll(cat, "workClockTimeRef", 0),
+		                block, 0, json_get_ll(deal, "trust", 0));
 	json_decref(deal);
 	json_decref(cat);
 	return rc;
@@ -348,7 +338,8 @@ static int follow_logs(struct sched *s)
 			if (rc == 0)
 				rc = add_classic_deal(s, d, block);
 		} else if (topic_is(ev, 0, finalized)) {
-			rc = task_finalized(s, ev, json_string_value(json_object_get(ev, "transactionHash")));
+			rc = task_finalized(
+			    s, ev, json_string_value(json_object_get(ev, "transactionHash")));
 		} else if (topic_is(ev, 0, pushed)) {
 			rc = log_data(ev, "(bytes32,uint256,bytes)", &d);
 			if (rc == 0)
@@ -382,10 +373,10 @@ static int enclave_challenge(struct sched *s, const char *taskid, const char *de
 
 	GUARD(hex_decode_exact(tid, 32, taskid + 2, "taskid"));
 	GUARD(eip191_sign_keccak(s->cfg.owner_key, tid, 32, sig));
-	sched_hex0x(auth, sig, 65);
+	hex_encode_0x(auth, sig, 65);
 	if (dealid) /* Boost: the SMS checks the task against its deal */
-		snprintf(url, sizeof(url), "%s/tee/challenges/%s?dealId=%s&taskIndex=%lld", s->sms_url,
-		         taskid, dealid, idx);
+		snprintf(url, sizeof(url), "%s/tee/challenges/%s?dealId=%s&taskIndex=%lld",
+		         s->sms_url, taskid, dealid, idx);
 	else
 		snprintf(url, sizeof(url), "%s/tee/challenges/%s", s->sms_url, taskid);
 	GUARD(http_post_auth(url, auth, "application/json", "", 0, 4096, 10, &r));
@@ -418,13 +409,14 @@ static int initialize_classic(struct sched *s, const struct pending *p)
 
 	GUARD(hex_decode_exact(tid, 32, p->taskid + 2, "taskid"));
 	GUARD(poco_view(s->chain, "viewTask", tid, &task));
-	st = jnum(task, "status");
+	st = json_get_ll(task, "status", 0);
 	json_decref(task);
 	if (st != 0)
 		return 0;
 	GUARD(hex_decode_exact(did, 32, p->dealid + 2, "dealid"));
 	snprintf(idx, sizeof(idx), "%lld", p->idx);
-	GUARD(poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub, "initialize(bytes32,uint256)",
+	GUARD(poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
+	                "initialize(bytes32,uint256)",
 	                json_pack("[o,s]", eth_json_hex(did, 32), idx), &r));
 	log_info("sched.task", "task=%s status=INITIALIZING gas=%llu", p->taskid,
 	         (unsigned long long)r.gas_used);
@@ -461,14 +453,14 @@ static int initialize_tasks(struct sched *s)
 	GUARD(rc);
 	for (int i = 0; i < n; i++) {
 		if (!p[i].boost && initialize_classic(s, &p[i]) < 0) {
-			log_warn("sched.task", "task=%s status=RECEIVED initialize=\"%s\"", p[i].taskid,
-			         err_msg());
+			log_warn("sched.task", "task=%s status=RECEIVED initialize=\"%s\"",
+			         p[i].taskid, err_msg());
 			continue;
 		}
 		if (!p[i].tee) /* a standard task: no enclave */
 			snprintf(enclave, sizeof(enclave), "%s", ZERO_ADDRESS);
-		else if (enclave_challenge(s, p[i].taskid, p[i].boost ? p[i].dealid : NULL, p[i].idx,
-		                           enclave) < 0) {
+		else if (enclave_challenge(s, p[i].taskid, p[i].boost ? p[i].dealid : NULL,
+		                           p[i].idx, enclave) < 0) {
 			log_warn("sched.task", "task=%s status=RECEIVED error=\"%s\"", p[i].taskid,
 			         err_msg());
 			return 0; /* the SMS may be restarting: next round */
@@ -516,8 +508,10 @@ static int finalize_tasks(struct sched *s)
 		struct eth_receipt r;
 		GUARD(hex_decode_exact(tid, 32, ids[i] + 2, "taskid"));
 		GUARD(poco_view(s->chain, "viewTask", tid, &task));
-		int ready = jnum(task, "status") == 2 && jnum(task, "revealCounter") > 0 &&
-		            jnum(task, "revealCounter") == jnum(task, "winnerCounter");
+		int ready =
+		    json_get_ll(task, "status", 0) == 2 &&
+		    json_get_ll(task, "revealCounter", 0) > 0 &&
+		    json_get_ll(task, "revealCounter", 0) == json_get_ll(task, "winnerCounter", 0);
 		json_decref(task);
 		if (!ready)
 			continue;
@@ -525,7 +519,8 @@ static int finalize_tasks(struct sched *s)
 		rj = json_pack("{s:s,s:s}", "storage", "tdexec", "location", loc);
 		results = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(rj);
-		json_t *arg = results ? eth_json_hex((const uint8_t *)results, strlen(results)) : NULL;
+		json_t *arg =
+		    results ? eth_json_hex((const uint8_t *)results, strlen(results)) : NULL;
 		free(results);
 		ENSURE(arg, ERR_NOMEM, "out of memory");
 		rc = poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
@@ -580,7 +575,8 @@ static int watch_deadlines(struct sched *s)
 	if (rc == 0)
 		rc = db_prepare(
 		    s->db,
-		    "SELECT t.taskid, t.dealid, t.idx, d.boost FROM tasks t JOIN deals d USING(dealid)"
+		    "SELECT t.taskid, t.dealid, t.idx, d.boost FROM tasks t JOIN deals d "
+		    "USING(dealid)"
 		    " WHERE t.status != 'COMPLETED' AND t.claim_tx IS NULL AND d.deadline < ?1 "
 		    "LIMIT 8",
 		    &st);
@@ -608,8 +604,8 @@ static int watch_deadlines(struct sched *s)
 		                            "claimBoost(bytes32,uint256)",
 		                            json_pack("[o,s]", eth_json_hex(did, 32), idx), &r)
 		                : poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
-		                            "claim(bytes32)", json_pack("[o]", eth_json_hex(tid, 32)),
-		                            &r)) < 0) {
+		                            "claim(bytes32)",
+		                            json_pack("[o]", eth_json_hex(tid, 32)), &r)) < 0) {
 			int reverted = strstr(err_msg(), "revert") != NULL;
 			log_warn("sched.claim", "task=%s error=\"%s\"", p[i].taskid, err_msg());
 			if (!reverted)
@@ -623,7 +619,7 @@ static int watch_deadlines(struct sched *s)
 			pthread_mutex_unlock(&s->mu);
 			continue;
 		}
-		sched_hex0x(tx, r.tx_hash, 32);
+		hex_encode_0x(tx, r.tx_hash, 32);
 		eth_receipt_free(&r);
 		const char *a[] = {p[i].taskid, tx, now};
 		pthread_mutex_lock(&s->mu);
@@ -866,7 +862,7 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 			rc = eip191_sign_keccak(s->cfg.owner_key, p, sizeof(p), sig);
 		}
 		if (rc == 0) {
-			sched_hex0x(auth, sig, 65);
+			hex_encode_0x(auth, sig, 65);
 			snprintf(res, sizeof(res), "%s/results", s->public_url);
 			*out = json_pack(
 			    "{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b}",
@@ -887,14 +883,15 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 			snprintf(now, sizeof(now), "%lld", now_s());
 			const char *a[] = {taskid, worker, now};
 			/* a worker that waited in a long poll was there all along */
-			rc = *out ? sched_exec(s, "UPDATE workers SET last_seen = ?3 WHERE address = ?2",
-			                       a, 3)
+			rc = *out ? sched_exec(
+			                s, "UPDATE workers SET last_seen = ?3 WHERE address = ?2",
+			                a, 3)
 			          : err_set(ERR_NOMEM, "out of memory");
 			/* a standard task goes to `trust` workers, each a replicate */
 			if (rc == 0 && !tee)
-				rc = sched_exec(s,
-				                "INSERT INTO replicates VALUES (?1, ?2, 'RUNNING', ?3)", a,
-				                3);
+				rc = sched_exec(
+				    s, "INSERT INTO replicates VALUES (?1, ?2, 'RUNNING', ?3)", a,
+				    3);
 			if (rc == 0 && (tee || held + 1 >= trust))
 				rc = sched_exec(s,
 				                "UPDATE tasks SET status = 'RUNNING', worker = ?2,"

@@ -80,13 +80,6 @@ struct task {
 	char result_location[512];
 };
 
-static void hex0x(char *out, const uint8_t *p, size_t n)
-{
-	out[0] = '0';
-	out[1] = 'x';
-	hex_encode(out + 2, p, n);
-}
-
 static const char *jstr(const json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
@@ -152,7 +145,7 @@ static int worker_register(struct worker *w)
 	char *b64 = base64_encode(quote, qlen);
 	free(quote);
 	ENSURE(b64 && rc == 0, ERR_NOMEM, "register: cannot build the request");
-	hex0x(auth, sig, 65);
+	hex_encode_0x(auth, sig, 65);
 	hex_encode(nhex, nonce, 32);
 	body = json_pack("{s:s,s:s,s:s}", "address", w->address, "nonce", nhex, "quote", b64);
 	free(b64);
@@ -264,7 +257,7 @@ static int get_session(struct worker *w, struct task *t)
 	memcpy(p + 52, enc, 20);
 	keccak256(p, 72, h);
 	GUARD(eip191_sign32(w->cfg->key, h, sig));
-	hex0x(auth, sig, 65);
+	hex_encode_0x(auth, sig, 65);
 	body = json_pack("{s:s,s:s,s:s,s:s}", "workerWallet", w->address, "chainTaskId", t->taskid,
 	                 "enclaveChallenge", jstr(t->a, "enclaveChallenge"), "signature",
 	                 jstr(t->a, "workerpoolAuthorization"));
@@ -724,7 +717,7 @@ static int upload(struct worker *w, struct task *t, const char *zip)
 	SHA256(buf, len, m + 32);
 	/* the enclave challenge key signs; the worker's own for a standard task */
 	rc = eip191_sign_keccak(t->tee ? t->enclave_key : w->cfg->key, m, 64, sig);
-	hex0x(auth, sig, 65);
+	hex_encode_0x(auth, sig, 65);
 	snprintf(url, sizeof(url), "%s/%s", jstr(t->a, "resultsUrl"), t->taskid);
 	if (rc == 0)
 		rc = http_post_auth(url, auth, "application/zip", buf, len, 4096, 120, &r);
@@ -750,7 +743,7 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 	struct eth_receipt rc_;
 	int rc, boost = json_is_true(json_object_get(t->a, "boost"));
 
-	hex0x(dg, digest, 32);
+	hex_encode_0x(dg, digest, 32);
 	rj = json_pack("{s:s,s:s,s:s}", "storage", "tdexec", "location", t->result_location,
 	               "resultDigest", dg);
 	results = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);
@@ -795,7 +788,7 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 		                 &rc_);
 	json_decref(arg);
 	GUARD(rc);
-	hex0x(tx, rc_.tx_hash, 32);
+	hex_encode_0x(tx, rc_.tx_hash, 32);
 	log_info("worker.push", "task=%s tx=%s gas=%llu call=%s", t->taskid, tx,
 	         (unsigned long long)rc_.gas_used,
 	         boost ? "pushResultBoost" : "contributeAndFinalize");
@@ -828,7 +821,7 @@ static int contribute_reveal(struct worker *w, struct task *t, const uint8_t dig
 	         (unsigned long long)r.gas_used);
 	eth_receipt_free(&r);
 	report(w, t->taskid, "CONTRIBUTING", "contributed, waiting for consensus", NULL);
-	hex0x(cv, rh, 32);
+	hex_encode_0x(cv, rh, 32);
 	for (int i = 0; i < 600; i++) { /* 2 minutes */
 		long long st;
 		GUARD(poco_view(w->chain, "viewTask", t->tid, &task));
@@ -846,7 +839,7 @@ static int contribute_reveal(struct worker *w, struct task *t, const uint8_t dig
 			    w->chain->rpc, w->cfg->key, w->chain->hub, "reveal(bytes32,bytes32)",
 			    json_pack("[o,o]", eth_json_hex(t->tid, 32), eth_json_hex(digest, 32)),
 			    &r));
-			hex0x(tx, r.tx_hash, 32);
+			hex_encode_0x(tx, r.tx_hash, 32);
 			log_info("worker.reveal", "task=%s tx=%s gas=%llu", t->taskid, tx,
 			         (unsigned long long)r.gas_used);
 			eth_receipt_free(&r);
@@ -1038,7 +1031,7 @@ static void run_task(struct worker *w, json_t *a)
 			journal(w, t.taskid, t.dealid, "FAILED", why, NULL);
 		}
 	} else {
-		hex0x(dg, digest, 32);
+		hex_encode_0x(dg, digest, 32);
 		log_info("worker.task", "task=%s status=COMPLETED digest=%s tx=%s seconds=%.2f",
 		         t.taskid, dg, tx,
 		         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
