@@ -76,7 +76,7 @@ printf 'pool: bag of %d tasks, 2 workers: %.1f s, %.1f tasks/min (split %s)\n' "
 
 # 3. transactions and gas per TEE task, pool side
 pushes=$(grep -h 'worker.push' "$P"/w1.log "$P"/w2.log | wc -l)
-gas=$(grep -h 'worker.push' "$P"/w1.log "$P"/w2.log | sed 's/.*gas=//' | sort -n | sed -n "$(((pushes + 1) / 2))p")
+gas=$(grep -h 'worker.push' "$P"/w1.log "$P"/w2.log | sed 's/.*gas=\([0-9]*\).*/\1/' | sort -n | sed -n "$(((pushes + 1) / 2))p")
 sched_tx=$(grep -c 'claimed=' "$P/sched.log")
 printf 'pool: %d tasks, %d pushResultBoost (1 transaction per task), %d scheduler transactions\n' \
 	"$pushes" "$pushes" "$sched_tx"
