@@ -42,7 +42,7 @@ static const char worker_usage[] =
     "                     [--password-file F] | --plain-key F) --images DIR\n"
     "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
-    "                     [--allow-network] [--max-tasks N]\n"
+    "                     [--allow-network] [--max-tasks N] [--pull]\n"
     "\n"
     "Run tasks inside this TD: register with the scheduler by a quote bound to\n"
     "the worker's address, get each task's session from the SMS by a fresh\n"
@@ -50,6 +50,8 @@ static const char worker_usage[] =
     "app's on-chain checksum) with runc, and complete the task on chain.\n"
     "\n"
     "  --config FILE   JSON with the same options; flags override it\n"
+    "  --pull          fetch an image missing from --images with skopeo, by the\n"
+    "                  app's name pinned to its on-chain digest (needs a registry)\n"
     "  --provider sim  quotes from the simulated TD in --sim-dir (tests, demos)\n"
     "  --memory MIB    the app's memory limit (default 8192)\n"
     "  --max-time S    the app's wall time when its category gives none (3600)\n";
@@ -87,7 +89,8 @@ enum {
 	K_OPRICE,
 	K_OVOLUME,
 	K_OCAT,
-	K_CONFIG
+	K_CONFIG,
+	K_PULL
 };
 
 static const struct option pool_opts[] = {
@@ -124,6 +127,7 @@ static const struct option pool_opts[] = {
     {"order-volume", required_argument, NULL, K_OVOLUME},
     {"order-category", required_argument, NULL, K_OCAT},
     {"config", required_argument, NULL, K_CONFIG},
+    {"pull", no_argument, NULL, K_PULL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -290,6 +294,7 @@ int cmd_worker(int argc, char **argv)
 		case K_SIMDIR: cfg.provider.sim_dir = optarg; break;
 		case K_RUNTIME: cfg.runtime = optarg; break;
 		case K_NETWORK: cfg.allow_network = 1; break;
+		case K_PULL: cfg.pull = 1; break;
 		case K_PROVIDER:
 			if (tdx_provider_parse(optarg, &cfg.provider.kind) < 0)
 				return cli_usage("worker", "--provider: tsm or sim");

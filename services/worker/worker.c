@@ -32,6 +32,7 @@
 #include "util/log.h"
 #include "util/proc.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -902,6 +903,30 @@ static void journal_recover(struct worker *w)
 	}
 }
 
+/* With --pull: copy NAME@sha256:DIGEST (the app's multiaddr, pinned to the
+ * on-chain digest) from its registry into the worker's layout with skopeo. */
+static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
+{
+	char src[400];
+	const char *at = strchr(ref, '@');
+	size_t name_len = at ? (size_t)(at - ref) : strlen(ref);
+
+	ENSURE(name_len > 0 && name_len < 256, ERR_INVAL, "app image '%s': no name to pull", ref);
+	for (size_t i = 0; i < name_len; i++)
+		ENSURE(isalnum((unsigned char)ref[i]) || strchr("./:_-", ref[i]), ERR_INVAL,
+		       "app image '%.*s': not a registry reference", (int)name_len, ref);
+	snprintf(src, sizeof(src), "docker://%.*s@sha256:%s", (int)name_len, ref, digest_hex);
+	char oci[PATH_MAX + 8];
+	GUARD(path_fmt(oci, sizeof(oci), "oci:%s", w->layout));
+	char *argv[] = {"skopeo", "copy", "--quiet", src, oci, NULL};
+	log_info("worker.pull", "image=\"%s\"", src);
+	int st = proc_run(argv, NULL, NULL);
+	if (st < 0)
+		return err_set(ERR_NOTFOUND, "cannot pull %s: skopeo is not installed", src);
+	ENSURE(st == 0, ERR_IO, "cannot pull %s: skopeo exited with status %d", src, st);
+	return 0;
+}
+
 /* ---------- one task ---------- */
 
 static int prepare(struct worker *w, struct task *t)
@@ -924,6 +949,8 @@ static int prepare(struct worker *w, struct task *t)
 	GUARD(eth_addr_parse(jstr(t->a, "app") ? jstr(t->a, "app") : "", a));
 	GUARD(poco_asset_show(w->chain, POCO_APP, a, &app));
 	const char *cs = jstr(app, "checksum");
+	char ref[256];
+	snprintf(ref, sizeof(ref), "%s", jstr(app, "multiaddr") ? jstr(app, "multiaddr") : "");
 	rc = cs && strlen(cs) == 66 ? hex_decode_exact(t->digest, 32, cs + 2, "checksum")
 	                            : err_set(ERR_INVAL, "app without a checksum");
 	json_decref(app);
@@ -931,7 +958,13 @@ static int prepare(struct worker *w, struct task *t)
 	hex_encode(hex, t->digest, 32);
 	snprintf(dst, sizeof(dst), "%s/images/%s", w->cfg->work_dir, hex);
 	GUARD(path_fmt(t->image, sizeof(t->image), "%s", dst));
-	GUARD(oci_unpack(w->layout, t->digest, dst, &t->image_cfg));
+	rc = oci_unpack(w->layout, t->digest, dst, &t->image_cfg);
+	if (rc == ERR_NOTFOUND && w->cfg->pull) {
+		/* fetched by the digest the chain names; oci_unpack checks it again */
+		GUARD(pull_image(w, ref, hex));
+		rc = oci_unpack(w->layout, t->digest, dst, &t->image_cfg);
+	}
+	GUARD(rc);
 	snprintf(t->dir, sizeof(t->dir), "%s/tasks/%.66s", w->cfg->work_dir, t->taskid);
 	GUARD(path_fmt(t->in, sizeof(t->in), "%s/iexec_in", t->dir));
 	GUARD(path_fmt(t->out, sizeof(t->out), "%s/iexec_out", t->dir));

@@ -23,6 +23,7 @@ struct worker_config {
 	long max_time_s;              /* app wall time when the category gives none */
 	int allow_network;            /* apps get the host's network (default: none) */
 	long max_tasks;               /* stop after this many tasks (0 = never) */
+	int pull; /* fetch missing images with skopeo */
 };
 
 /* Serve until *stop is set (a signal handler's flag) or max_tasks are done. */
