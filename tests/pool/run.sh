@@ -285,11 +285,13 @@ deal=$(pool_deal "$app_sh" "$pool" '{"iexec_args":"\"sleep 1; echo ok > /iexec_o
 sleep 1.5
 kill -9 "$SCHED_PID"
 wait "$SCHED_PID" 2>/dev/null
-# (restarted from a config file this time; flags would override it)
+# (restarted from a config file this time; flags would override it; a
+# longer worker timeout so a restarted worker speaks before its task would
+# be handed to another)
 cat >"$W/sched.json" <<JSON
 {"chain": "$W/chain/chain.json", "workerpool": "$pool", "account": 3, "sms": "$SMS_URL",
  "db": "$W/sched.db", "results": "$W/results", "port": ${SCHED_URL##*:}, "port_file": "$W/sched.port",
- "poll_ms": 200, "worker_timeout": 3, "order_volume": 3, "order_price": "100000000",
+ "poll_ms": 200, "worker_timeout": 10, "order_volume": 3, "order_price": "100000000",
  "collateral": "$W/td/collateral/collateral.json", "trust_sim_root": "$W/td/root_ca.pem",
  "policy": "$W/policy.json"}
 JSON
