@@ -139,20 +139,10 @@ static int trim(char *dst, size_t cap, const char *url)
 /* GET or POST JSON on the market; the parsed 200 reply. */
 static int market_call(const char *url, const char *auth, const json_t *body, json_t **out)
 {
-	struct http_response r;
-	char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	int rc;
-	*out = NULL;
-	rc = body ? http_post_auth(url, auth, "application/json", txt, strlen(txt), 1 << 20, 30, &r)
-	          : http_get_auth(url, auth, 4 << 20, 30, &r);
-	free(txt);
-	GUARD(rc);
-	rc = r.status == 200 ? json_parse((const char *)r.body.buf, r.body.len, url, out)
-	                     : err_set(ERR_IO, "%s: HTTP %ld %.*s", url, r.status,
-	                               (int)(r.body.len > 200 ? 200 : r.body.len),
-	                               r.body.buf ? (char *)r.body.buf : "");
-	http_response_free(&r);
-	return rc;
+	long st;
+	GUARD(http_json(url, auth, body, body ? 1 << 20 : 4 << 20, 30, &st, out));
+	ENSURE(*out, ERR_IO, "%s: HTTP %ld without a reply", url, st);
+	return 0;
 }
 
 static const char market_usage[] =

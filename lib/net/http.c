@@ -2,7 +2,9 @@
 
 #include "util/err.h"
 #include "util/log.h"
+#include "util/json.h"
 
+#include <openssl/crypto.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -181,4 +183,36 @@ char *http_escape(const char *s)
 	char *e = curl_easy_escape(NULL, s, 0), *out = e ? strdup(e) : NULL;
 	curl_free(e);
 	return out;
+}
+
+int http_json(const char *url, const char *auth, const json_t *body, size_t max_body,
+	      long timeout_s, long *status, json_t **out)
+{
+	struct http_response r;
+	char *txt = NULL;
+	int rc;
+
+	*out = NULL;
+	if (body) {
+		txt = json_dumps(body, JSON_COMPACT);
+		ENSURE(txt, ERR_NOMEM, "out of memory");
+		rc = http_post_auth(url, auth, "application/json", txt, strlen(txt), max_body,
+				    timeout_s, &r);
+		OPENSSL_cleanse(txt, strlen(txt));
+		free(txt);
+	} else {
+		rc = http_get_auth(url, auth, max_body, timeout_s, &r);
+	}
+	GUARD(rc);
+	*status = r.status;
+	if (r.status == 200)
+		rc = json_parse((const char *)r.body.buf, r.body.len, url, out);
+	else if (r.status != 204)
+		rc = err_set(ERR_IO, "%s: HTTP %ld %.*s", url, r.status,
+			     (int)(r.body.len > 200 ? 200 : r.body.len),
+			     r.body.buf ? (char *)r.body.buf : "");
+	if (r.body.buf)
+		OPENSSL_cleanse(r.body.buf, r.body.len);
+	http_response_free(&r);
+	return rc;
 }

@@ -4,6 +4,8 @@
 
 #include "util/bytes.h"
 
+#include <jansson.h>
+
 #include <stddef.h>
 
 struct http_response {
@@ -24,6 +26,14 @@ int http_get_auth(const char *url, const char *auth, size_t max_body, long timeo
 		  struct http_response *r);
 int http_post_auth(const char *url, const char *auth, const char *content_type, const void *body,
 		   size_t len, size_t max_body, long timeout_s, struct http_response *r);
+/* A JSON call: POST `body` (compact JSON) or GET when body is NULL, with
+ * an Authorization value (NULL = none); replies over max_body bytes are
+ * refused.  *status gets the HTTP status.  200: *out is the parsed reply;
+ * 204: *out is NULL; any other status is ERR_IO "URL: HTTP N <the reply's
+ * first 200 bytes>".  Request and reply texts are wiped before they are
+ * freed (they may carry secrets). */
+int http_json(const char *url, const char *auth, const json_t *body, size_t max_body,
+	      long timeout_s, long *status, json_t **out);
 /* URL-encode a query value; a new string (free()) or NULL. */
 char *http_escape(const char *s);
 void http_response_free(struct http_response *r);

@@ -1,4 +1,3 @@
-#include <stdarg.h>
 #include "file.h"
 
 #include "err.h"
@@ -6,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,4 +130,34 @@ int path_fmt(char *out, size_t cap, const char *fmt, ...)
 	va_end(ap);
 	ENSURE(n >= 0 && (size_t)n < cap, ERR_TOOBIG, "path too long: %.64s...", out);
 	return 0;
+}
+
+int file_sha256(const char *path, size_t cap, uint8_t out[32])
+{
+	uint8_t buf[1 << 16];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	FILE *f = fopen(path, "rb");
+	size_t n, total = 0;
+	int rc = 0;
+
+	if (!f || !c) {
+		rc = err_set(ERR_NOTFOUND, "%s: %s", path, f ? "out of memory" : strerror(errno));
+		goto out;
+	}
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		total += n;
+		if (cap && total > cap)
+			rc = err_set(ERR_TOOBIG, "%s: over %zu bytes", path, cap);
+		else
+			EVP_DigestUpdate(c, buf, n);
+	}
+	if (rc == 0 && ferror(f))
+		rc = err_set(ERR_IO, "%s: read error", path);
+	EVP_DigestFinal_ex(c, out, NULL);
+out:
+	if (f)
+		fclose(f);
+	EVP_MD_CTX_free(c);
+	return rc;
 }

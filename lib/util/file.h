@@ -18,6 +18,10 @@ int file_write(const char *path, const void *buf, size_t len, mode_t mode);
 /* mkdir -p with the given mode for each created directory. */
 int dir_create(const char *path, mode_t mode);
 
+/* SHA-256 of a file, read in blocks.  ERR_NOTFOUND when it cannot be
+ * opened, ERR_TOOBIG past `cap` bytes (0 = no cap). */
+int file_sha256(const char *path, size_t cap, uint8_t out[32]);
+
 /* snprintf for paths: ERR_TOOBIG instead of a silently cut path. */
 int path_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

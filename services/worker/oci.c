@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,31 +24,6 @@
 
 #define BLOB_JSON_MAX (4u << 20)
 
-/* SHA-256 of a file, streamed. */
-static int sha256_file(const char *path, uint8_t out[32])
-{
-	uint8_t buf[1 << 16];
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	FILE *f = fopen(path, "rb");
-	size_t n;
-	int rc = 0;
-
-	if (!f || !c) {
-		rc = err_set(ERR_NOTFOUND, "%s: %s", path, f ? "out of memory" : strerror(errno));
-		goto out;
-	}
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		EVP_DigestUpdate(c, buf, n);
-	if (ferror(f))
-		rc = err_set(ERR_IO, "%s: read error", path);
-	EVP_DigestFinal_ex(c, out, NULL);
-out:
-	if (f)
-		fclose(f);
-	EVP_MD_CTX_free(c);
-	return rc;
-}
 
 /* "sha256:<hex>" -> the blob's path, checked against its digest. */
 static int blob_path(const char *layout, const char *digest, char *path, size_t cap)
@@ -59,7 +33,7 @@ static int blob_path(const char *layout, const char *digest, char *path, size_t 
 	       ERR_UNSUPPORTED, "oci: unsupported digest '%s'", digest ? digest : "");
 	GUARD(hex_decode_exact(want, 32, digest + 7, "digest"));
 	snprintf(path, cap, "%s/blobs/sha256/%s", layout, digest + 7);
-	GUARD(sha256_file(path, got));
+	GUARD(file_sha256(path, 0, got));
 	ENSURE(CRYPTO_memcmp(want, got, 32) == 0, ERR_VERIFY,
 	       "oci: blob %s does not match its digest", digest);
 	return 0;

@@ -86,38 +86,11 @@ static const char *jstr(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-/* POST JSON (or GET when body is NULL) to the scheduler or SMS; the reply
- * parsed when 200.  *status gets the HTTP status. */
+/* A JSON call to the scheduler or the SMS (replies up to 1 MiB). */
 static int call(const char *url, const char *auth, const json_t *body, long timeout, long *status,
                 json_t **out)
 {
-	struct http_response r;
-	char *txt = NULL;
-	int rc;
-
-	*out = NULL;
-	if (body) {
-		txt = json_dumps(body, JSON_COMPACT);
-		ENSURE(txt, ERR_NOMEM, "out of memory");
-		rc = http_post_auth(url, auth, "application/json", txt, strlen(txt), 1 << 20,
-		                    timeout, &r);
-		OPENSSL_cleanse(txt, strlen(txt));
-		free(txt);
-	} else {
-		rc = http_get_auth(url, auth, 1 << 20, timeout, &r);
-	}
-	GUARD(rc);
-	*status = r.status;
-	if (r.status == 200)
-		rc = json_parse((const char *)r.body.buf, r.body.len, url, out);
-	else if (r.status != 204)
-		rc = err_set(ERR_IO, "%s: HTTP %ld %.*s", url, r.status,
-		             (int)(r.body.len > 200 ? 200 : r.body.len),
-		             r.body.buf ? (char *)r.body.buf : "");
-	if (r.body.buf)
-		OPENSSL_cleanse(r.body.buf, r.body.len);
-	http_response_free(&r);
-	return rc;
+	return http_json(url, auth, body, 1 << 20, timeout, status, out);
 }
 
 /* ---------- registration and the scheduler API ---------- */
@@ -574,15 +547,6 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int file_sha256(const char *path, uint8_t out[32])
-{
-	uint8_t *buf;
-	size_t len;
-	GUARD(file_read(path, RESULT_MAX, &buf, &len));
-	SHA256(buf, len, out);
-	free(buf);
-	return 0;
-}
 
 int worker_result_digest(const char *path, uint8_t out[32])
 {
@@ -596,7 +560,7 @@ int worker_result_digest(const char *path, uint8_t out[32])
 
 	ENSURE(stat(path, &sb) == 0, ERR_NOTFOUND, "%s: %s", path, strerror(errno));
 	if (!S_ISDIR(sb.st_mode))
-		return file_sha256(path, out);
+		return file_sha256(path, RESULT_MAX, out);
 	ENSURE(d = opendir(path), ERR_IO, "%s: %s", path, strerror(errno));
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
@@ -617,7 +581,7 @@ int worker_result_digest(const char *path, uint8_t out[32])
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		uint8_t h[32];
 		snprintf(p, sizeof(p), "%s/%s", path, names[i]);
-		rc = file_sha256(p, h);
+		rc = file_sha256(p, RESULT_MAX, h);
 		if (rc == 0)
 			rc = wbuf_put(&cat, h, 32);
 	}
