@@ -247,7 +247,7 @@ int main(int argc, char **argv)
 	if (poco_chain_load(argv[1], &chain) < 0 || poco_chain_account(chain, 3, pool) < 0 ||
 	    poco_chain_account(chain, 7, worker) < 0)
 		goto fail;
-	struct sms_config cfg = {"127.0.0.1", 0, 2, db, key, argv[1], NULL, NULL, NULL, NULL, col, root, NULL};
+	struct sms_config cfg = {.address = "127.0.0.1", .threads = 2, .db_path = db, .master_key_path = key, .chain_path = argv[1], .collateral = col, .trust_sim_root = root};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (sms_start(&cfg, &s) < 0)
 		goto fail;

@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 		sigs[i][1] = 'x';
 		hex_encode(sigs[i] + 2, sig, 65);
 	}
-	struct sms_config cfg = {"127.0.0.1", 0, 2, db, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	struct sms_config cfg = {.address = "127.0.0.1", .threads = 2, .db_path = db, .master_key_path = key};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (sms_start(&cfg, &s) < 0) {
 		fprintf(stderr, "bench_sms: %s\n", err_msg());

@@ -31,16 +31,30 @@ pool_start_td() {
 		"$(m MRTD)" "$(m RTMR0)" "$(m RTMR1)" "$(m RTMR2)" >"$P/policy.json"
 	ATTEST=(--collateral "$P/td/collateral/collateral.json" --trust-sim-root "$P/td/root_ca.pem"
 		--policy "$P/policy.json")
+	# The SMS runs in a TD of its own; the clients that reach it over RA-TLS
+	# admit it by this policy (in simulation: the same measurements).
+	cp "$P/policy.json" "$P/sms-policy.json"
+	SMS_TRUST=()
 }
 
-# pool_start_sms [PORT]  (SMS_PUBLIC: the URL workers reach it at)
+# pool_start_sms [PORT]  (SMS_PUBLIC: the URL workers reach it at).
+# RATLS=1: the SMS serves RA-TLS from its own simulated TD, and SMS_TRUST
+# holds the flags its clients (secret push, scheduler, workers) admit it by.
 pool_start_sms() {
+	local tls=() scheme=http
 	rm -f "$P/sms.port"
+	if [ "${RATLS:-0}" = 1 ]; then
+		[ -d "$P/sms.td" ] || cp -r "$P/td" "$P/sms.td"
+		tls=(--ra-tls --provider sim --sim-dir "$P/sms.td")
+		scheme=https
+		SMS_TRUST=(--sms-policy "$P/sms-policy.json" --collateral "$P/td/collateral/collateral.json"
+			--trust-sim-root "$P/td/root_ca.pem")
+	fi
 	"$T" sms --port "${1:-0}" --port-file "$P/sms.port" --db "$P/sms.db" --master-key "$P/sms.key" \
-		"${C[@]}" "${ATTEST[@]}" ${SMS_PUBLIC:+--public-url "$SMS_PUBLIC"} 2>>"$P/sms.log" &
+		"${C[@]}" "${ATTEST[@]}" "${tls[@]}" ${SMS_PUBLIC:+--public-url "$SMS_PUBLIC"} 2>>"$P/sms.log" &
 	SMS_PID=$!
 	POOL_PIDS+=("$SMS_PID")
-	SMS_URL="http://127.0.0.1:$(wait_port "$P/sms.port")"
+	SMS_URL="$scheme://127.0.0.1:$(wait_port "$P/sms.port")"
 }
 
 pool_start_files() {
@@ -58,7 +72,7 @@ pool_start_scheduler() {
 	rm -f "$P/sched.port"
 	"$T" scheduler "${C[@]}" --workerpool "$pool" --account "$acct" --sms "$SMS_URL" \
 		--db "$P/sched.db" --results "$P/results" --port "${SCHED_PORT:-0}" --port-file "$P/sched.port" \
-		--poll-ms 200 "${ATTEST[@]}" "$@" 2>>"$P/sched.log" &
+		--poll-ms 200 "${ATTEST[@]}" ${SMS_TRUST[1]:+--sms-policy "${SMS_TRUST[1]}"} "$@" 2>>"$P/sched.log" &
 	SCHED_PID=$!
 	POOL_PIDS+=("$SCHED_PID")
 	SCHED_URL="http://127.0.0.1:$(wait_port "$P/sched.port")"
@@ -72,7 +86,7 @@ pool_start_worker() {
 	rm -rf "$P/$name.td"
 	cp -r "$P/td" "$P/$name.td"
 	"$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account "$acct" --images "$P/images" \
-		--work-dir "$P/$name" --provider sim --sim-dir "$P/$name.td" "$@" 2>>"$P/$name.log" &
+		--work-dir "$P/$name" --provider sim --sim-dir "$P/$name.td" "${SMS_TRUST[@]}" "$@" 2>>"$P/$name.log" &
 	WORKER_PID=$!
 	POOL_PIDS+=("$WORKER_PID")
 }

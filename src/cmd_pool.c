@@ -19,7 +19,8 @@ static const char sched_usage[] =
     "--wallet F\n"
     "                        [--password-file F] | --plain-key F) --sms URL --db FILE\n"
     "                        --results DIR --collateral PATH [--policy FILE]\n"
-    "                        [--trust-sim-root FILE] [--listen ADDR] [--port N]\n"
+    "                        [--trust-sim-root FILE] [--sms-policy FILE]\n"
+    "                        [--listen ADDR] [--port N]\n"
     "                        [--port-file F] [--public-url URL] [--poll-ms N]\n"
     "                        [--confirmations N] [--worker-timeout S]\n"
     "                        [--order-price NRLC --order-volume N [--order-category C]]\n"
@@ -34,6 +35,8 @@ static const char sched_usage[] =
     "--order-volume it keeps a TDX workerpool order of that volume at\n"
     "--order-price nRLC per task on it.\n"
     "\n"
+    "  --sms-policy FILE  reach the SMS over RA-TLS only, admitting it by its own\n"
+    "                  TD quote (same collateral and root) against this policy\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
@@ -43,6 +46,7 @@ static const char worker_usage[] =
     "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
     "                     [--allow-network] [--max-tasks N] [--pull]\n"
+    "                     [--sms-policy FILE --collateral PATH [--trust-sim-root F]]\n"
     "\n"
     "Run tasks inside this TD: register with the scheduler by a quote bound to\n"
     "the worker's address, get each task's session from the SMS by a fresh\n"
@@ -53,6 +57,10 @@ static const char worker_usage[] =
     "  --pull          fetch an image missing from --images with skopeo, by the\n"
     "                  app's name pinned to its on-chain digest (needs a registry)\n"
     "  --provider sim  quotes from the simulated TD in --sim-dir (tests, demos)\n"
+    "  --sms-policy FILE  reach the SMS over RA-TLS only: its certificate must\n"
+    "                  carry its own TD quote, verified with --collateral and\n"
+    "                  meeting this policy (see 'tdexec quote verify'), before any\n"
+    "                  request is sent; otherwise the task fails\n"
     "  --memory MIB    the app's memory limit (default 8192)\n"
     "  --max-time S    the app's wall time when its category gives none (3600)\n";
 
@@ -90,7 +98,8 @@ enum {
 	K_OVOLUME,
 	K_OCAT,
 	K_CONFIG,
-	K_PULL
+	K_PULL,
+	K_SMSPOLICY
 };
 
 static const struct option pool_opts[] = {
@@ -128,6 +137,7 @@ static const struct option pool_opts[] = {
     {"order-category", required_argument, NULL, K_OCAT},
     {"config", required_argument, NULL, K_CONFIG},
     {"pull", no_argument, NULL, K_PULL},
+    {"sms-policy", required_argument, NULL, K_SMSPOLICY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -204,6 +214,7 @@ int cmd_scheduler(int argc, char **argv)
 		case K_COLLATERAL: cfg.collateral = optarg; break;
 		case K_POLICY: cfg.policy = optarg; break;
 		case K_SIMROOT: cfg.trust_sim_root = optarg; break;
+		case K_SMSPOLICY: cfg.sms_policy = optarg; break;
 		case K_LISTEN: cfg.address = optarg; break;
 		case K_PORTFILE: cfg.port_file = optarg; break;
 		case K_URL: cfg.public_url = optarg; break;
@@ -295,6 +306,9 @@ int cmd_worker(int argc, char **argv)
 		case K_RUNTIME: cfg.runtime = optarg; break;
 		case K_NETWORK: cfg.allow_network = 1; break;
 		case K_PULL: cfg.pull = 1; break;
+		case K_SMSPOLICY: cfg.sms_policy = optarg; break;
+		case K_COLLATERAL: cfg.collateral = optarg; break;
+		case K_SIMROOT: cfg.trust_sim_root = optarg; break;
 		case K_PROVIDER:
 			if (tdx_provider_parse(optarg, &cfg.provider.kind) < 0)
 				return cli_usage("worker", "--provider: tsm or sim");
@@ -326,6 +340,8 @@ int cmd_worker(int argc, char **argv)
 		                 "--scheduler, --chain, --images and --work-dir are required");
 	if (cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir)
 		return cli_usage("worker", "the sim provider needs --sim-dir DIR");
+	if (!cfg.sms_policy != !cfg.collateral)
+		return cli_usage("worker", "--sms-policy and --collateral go together");
 	cfg.chain_path = o.chain;
 	if (pool_key(&o, cfg.key) < 0)
 		return cli_fail();

@@ -9,6 +9,7 @@
 #include "eth/addr.h"
 #include "net/http.h"
 #include "poco/market.h"
+#include "tdx/ratls.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -40,7 +41,10 @@ enum {
 	S_SCHED,
 	S_OUT,
 	S_KEY,
-	S_JSON
+	S_JSON,
+	S_SMSPOLICY,
+	S_COLLATERAL,
+	S_SIMROOT
 };
 
 static const struct option sopts[] = {
@@ -61,13 +65,16 @@ static const struct option sopts[] = {
     {"key-output", required_argument, NULL, S_KEY},
     {"key", required_argument, NULL, S_KEY},
     {"json", no_argument, NULL, S_JSON},
+    {"sms-policy", required_argument, NULL, S_SMSPOLICY},
+    {"collateral", required_argument, NULL, S_COLLATERAL},
+    {"trust-sim-root", required_argument, NULL, S_SIMROOT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 struct sopt {
 	const char *sms, *chain, *wallet, *password, *plain, *dataset, *app, *requester, *web2,
-	    *value, *file, *sched, *out, *key_out;
+	    *value, *file, *sched, *out, *key_out, *sms_policy, *collateral, *sim_root;
 	long account;
 	int json;
 };
@@ -97,6 +104,9 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 		case S_OUT: o->out = optarg; break;
 		case S_KEY: o->key_out = optarg; break;
 		case S_JSON: o->json = 1; break;
+		case S_SMSPOLICY: o->sms_policy = optarg; break;
+		case S_COLLATERAL: o->collateral = optarg; break;
+		case S_SIMROOT: o->sim_root = optarg; break;
 		case S_ACCOUNT:
 			if (cli_int(prog, "--account", optarg, 0, 1000, &v))
 				return EXIT_USAGE;
@@ -128,13 +138,16 @@ static const char secret_usage[] =
     "Usage: tdexec secret push --sms URL (--dataset ADDR | --app ADDR | --requester NAME |\n"
     "                          --web2 NAME) (--value TEXT | --file F) (--account N --chain F |\n"
     "                          --wallet F | --plain-key F)\n"
+    "                          [--sms-policy FILE --collateral PATH [--trust-sim-root F]]\n"
     "\n"
     "Push a secret to the SMS, signed as iExec's SMS expects by its owner:\n"
     "  --dataset ADDR    the dataset's key (signer: the dataset owner)\n"
     "  --app ADDR        the app developer secret (signer: the app owner)\n"
     "  --requester NAME  a requester secret, named as in the request's iexec_secrets\n"
     "  --web2 NAME       an owner's web2 secret (e.g. iexec-result-encryption-public-key)\n"
-    "Secrets are immutable: pushing an existing one fails (HTTP 409).\n";
+    "Secrets are immutable: pushing an existing one fails (HTTP 409).\n"
+    "  --sms-policy FILE  send the secret only to an SMS serving RA-TLS whose own\n"
+    "                  TD quote verifies with --collateral and meets this policy\n";
 
 int cmd_secret(int argc, char **argv)
 {
@@ -143,6 +156,7 @@ int cmd_secret(int argc, char **argv)
 	size_t len = 0;
 	char url[1024], auth[133] = "0x", owner[43], *name = NULL;
 	struct http_response r;
+	struct tdx_gate gate = {0};
 	int rc, kinds;
 
 	if (argc < 2 || strcmp(argv[1], "push") != 0) {
@@ -159,6 +173,8 @@ int cmd_secret(int argc, char **argv)
 		return cli_usage("secret push",
 		                 "--sms, one of --dataset/--app/--requester/--web2 and "
 		                 "one of --value/--file are required");
+	if (!o.sms_policy != !o.collateral)
+		return cli_usage("secret push", "--sms-policy and --collateral go together");
 	if (o.file) {
 		if (file_read(o.file, SMS_SECRET_MAX + 1, &val, &len) < 0)
 			return cli_fail();
@@ -197,10 +213,15 @@ int cmd_secret(int argc, char **argv)
 		rc = eip191_sign32(key, h, sig);
 	}
 	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == 0 && o.sms_policy)
+		rc = tdx_gate_open(&gate, o.collateral, o.sim_root, o.sms_policy, "secret.sms");
 	if (rc == 0) {
+		struct http_peer peer = {tdx_ratls_peer_check, &gate};
+		struct http_call call = {auth, "text/plain", val, len, o.sms_policy ? &peer : NULL};
 		hex_encode(auth + 2, sig, 65);
-		rc = http_post_auth(url, auth, "text/plain", val, len, 4096, 30, &r);
+		rc = http_call(url, &call, 4096, 30, &r);
 	}
+	tdx_gate_close(&gate);
 	OPENSSL_cleanse(val, len);
 	free(val);
 	if (rc < 0)

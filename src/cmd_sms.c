@@ -19,6 +19,7 @@ static const char sms_usage[] =
 	"                  [--db FILE] [--master-key FILE] [--chain FILE] [--port-file FILE]\n"
 	"                  [--public-url URL] [--collateral PATH [--policy FILE]\n"
 	"                  [--trust-sim-root FILE]] [--tls-cert FILE --tls-key FILE]\n"
+	"                  [--ra-tls [--provider tsm|sim] [--sim-dir DIR]]\n"
 	"\n"
 	"Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
 	"127.0.0.1:13300).  Secrets are encrypted at rest with AES-256-GCM under the\n"
@@ -27,9 +28,16 @@ static const char sms_usage[] =
 	"\n"
 	"  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
 	"                    master_key, chain, public_url, collateral, policy,\n"
-	"                    trust_sim_root, tls_cert, tls_key (flags override it)\n"
+	"                    trust_sim_root, tls_cert, tls_key, ra_tls, provider,\n"
+	"                    sim_dir (flags override it)\n"
 	"  --tls-cert FILE   serve HTTPS with this PEM certificate chain ...\n"
 	"  --tls-key FILE    ... and this PEM private key\n"
+	"  --ra-tls          serve HTTPS with a fresh key whose self-signed certificate\n"
+	"                    carries this TD's quote binding it (RA-TLS), so clients\n"
+	"                    admit the SMS by its measurements (worker --sms-policy,\n"
+	"                    secret push --sms-policy, 'tdexec ratls check')\n"
+	"  --provider tsm|sim where that quote comes from (default tsm: configfs-tsm;\n"
+	"                    sim: the simulated TD in --sim-dir, tests and demos)\n"
 	"  --public-url URL  the base workers reach this SMS at, for the session\n"
 	"                    provisioning URLs (default http://ADDR:PORT)\n"
 	"  --collateral PATH DCAP collateral (dcap-qvl JSON or PCS directory) for\n"
@@ -102,9 +110,12 @@ int cmd_sms(int argc, char **argv)
 		{"policy", required_argument, NULL, 'Y'},
 		{"tls-cert", required_argument, NULL, 'E'},
 		{"tls-key", required_argument, NULL, 'K'},
+		{"ra-tls", no_argument, NULL, 'R'},
+		{"provider", required_argument, NULL, 'V'},
+		{"sim-dir", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
-	struct sms_config cfg = {"127.0.0.1", 13300, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	struct sms_config cfg = {.address = "127.0.0.1", .port = 13300, .threads = 2};
 	json_t *conf = NULL;
 	struct sms *s;
 	sigset_t set;
@@ -135,6 +146,14 @@ int cmd_sms(int argc, char **argv)
 			cfg.policy = json_string_value(json_object_get(conf, "policy"));
 			cfg.tls_cert = json_string_value(json_object_get(conf, "tls_cert"));
 			cfg.tls_key = json_string_value(json_object_get(conf, "tls_key"));
+			cfg.ra_tls = json_is_true(json_object_get(conf, "ra_tls"));
+			cfg.provider.sim_dir = json_string_value(json_object_get(conf, "sim_dir"));
+			if (json_is_string(json_object_get(conf, "provider")) &&
+			    tdx_provider_parse(json_string_value(json_object_get(conf, "provider")),
+					       &cfg.provider.kind) < 0) {
+				json_decref(conf);
+				return cli_usage("sms", "%s: provider: tsm or sim", argv[i + 1]);
+			}
 		}
 	while ((c = cli_getopt(argc, argv, "sms", "h", opts)) != -1) {
 		switch (c) {
@@ -160,24 +179,38 @@ int cmd_sms(int argc, char **argv)
 		case 'Y': cfg.policy = optarg; break;
 		case 'E': cfg.tls_cert = optarg; break;
 		case 'K': cfg.tls_key = optarg; break;
+		case 'R': cfg.ra_tls = 1; break;
+		case 'D': cfg.provider.sim_dir = optarg; break;
+		case 'V':
+			if (tdx_provider_parse(optarg, &cfg.provider.kind) < 0) {
+				json_decref(conf);
+				return cli_usage("sms", "--provider: tsm or sim");
+			}
+			break;
 		case 'h': fputs(sms_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		return cli_usage("sms", "unexpected argument '%s'", argv[optind]);
-	if (!cfg.db_path || !cfg.master_key_path)
+	if (!cfg.db_path || !cfg.master_key_path) {
+		json_decref(conf);
 		return cli_usage("sms", "--db and --master-key are required");
+	}
+	if (cfg.ra_tls && cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir) {
+		json_decref(conf);
+		return cli_usage("sms", "the sim provider needs --sim-dir DIR");
+	}
 	/* Block the stop signals before the server threads start, then wait. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	log_set_level(log_get_level() > LOG_INFO ? LOG_INFO : log_get_level());
 	if (sms_start(&cfg, &s) < 0) {
 		json_decref(conf);
 		return cli_fail();
 	}
-	log_set_level(log_get_level() > LOG_INFO ? LOG_INFO : log_get_level());
 	log_info("sms.start", "listen=%s port=%d db=\"%s\"", cfg.address, sms_port(s), cfg.db_path);
 	sigwait(&set, &sig);
 	log_info("sms.stop", "signal=%d", sig);

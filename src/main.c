@@ -27,6 +27,7 @@ static const char usage[] =
 	"  deal        match orders, show deals\n"
 	"  task        show, claim tasks\n"
 	"  sms         the Secret Management Service\n"
+	"  ratls       RA-TLS certificates: make one, check a server's\n"
 	"\n"
 	"Options:\n"
 	"  --log-level LEVEL   debug, info, warn (default), error, off\n"
@@ -39,6 +40,7 @@ static const struct cli_cmd commands[] = {
 	{"collateral", cmd_collateral, "collateral"},
 	{"chain", cmd_chain, "local chain"},
 	{"sms", cmd_sms, "secret management service"},
+	{"ratls", cmd_ratls, "RA-TLS certificates"},
 	{"scheduler", cmd_scheduler, "the worker pool's scheduler"},
 	{"worker", cmd_worker, "a TDX worker of the pool"},
 	{"secret", cmd_secret, "push secrets to an SMS"},

@@ -5,6 +5,8 @@
 #include "util/json.h"
 
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -37,27 +39,66 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return wbuf_put(s->w, p, len) == 0 ? len : 0;
 }
 
-struct post {
-	const char *type; /* NULL = a GET */
-	const void *body;
-	size_t len;
-	const char *auth; /* Authorization header value, or NULL */
+/* A peer check in progress: the verdict outlives the handshake. */
+struct peer_call {
+	const struct http_peer *peer;
+	int refused;
+	char why[512];
 };
 
-static int attempt(const char *url, const struct post *post, size_t max_body, long timeout_s,
+/* OpenSSL's whole-chain verification, replaced by the peer's check of
+ * the leaf certificate. */
+static int peer_verify(X509_STORE_CTX *xs, void *arg)
+{
+	struct peer_call *pc = arg;
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	uint8_t *der = NULL;
+	int n = leaf ? i2d_X509(leaf, &der) : -1;
+
+	if (n > 0 && pc->peer->check(pc->peer->ctx, der, (size_t)n) == 0) {
+		OPENSSL_free(der);
+		X509_STORE_CTX_set_error(xs, X509_V_OK);
+		return 1;
+	}
+	OPENSSL_free(der);
+	pc->refused = 1;
+	snprintf(pc->why, sizeof(pc->why), "%s", n > 0 ? err_msg() : "no peer certificate");
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
+static CURLcode on_ssl_ctx(CURL *c, void *ssl_ctx, void *arg)
+{
+	(void)c;
+	SSL_CTX_set_cert_verify_callback(ssl_ctx, peer_verify, arg);
+	return CURLE_OK;
+}
+
+static int attempt(const char *url, const struct http_call *post, size_t max_body, long timeout_s,
 		   struct http_response *r, int *transport_error)
 {
 	struct curl_slist *hdrs = NULL;
 	struct sink body = {&r->body, max_body, 0}, hdr = {&r->headers, 64 * 1024, 0};
-	CURL *c = curl_easy_init();
+	struct peer_call pc = {post ? post->peer : NULL, 0, ""};
+	CURL *c;
 	CURLcode cc;
 
 	*transport_error = 0;
+	ENSURE(!pc.peer || strncasecmp(url, "https://", 8) == 0, ERR_INVAL,
+	       "%s: an attested peer is reached over https only", url);
+	c = curl_easy_init();
 	ENSURE(c, ERR_NOMEM, "curl: cannot initialise");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, pc.peer ? "https" : "http,https");
+	if (pc.peer) {
+		/* the peer's identity is its measurements, not a name */
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &pc);
+	}
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout_s < 10 ? timeout_s : 10L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -74,9 +115,9 @@ static int attempt(const char *url, const struct post *post, size_t max_body, lo
 			free(h);
 		}
 	}
-	if (post && post->type) {
+	if (post && post->content_type) {
 		char ct[128];
-		snprintf(ct, sizeof(ct), "Content-Type: %s", post->type);
+		snprintf(ct, sizeof(ct), "Content-Type: %s", post->content_type);
 		hdrs = curl_slist_append(hdrs, ct);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post->len);
@@ -87,6 +128,8 @@ static int attempt(const char *url, const struct post *post, size_t max_body, lo
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdrs);
+	if (pc.refused)
+		return err_set(ERR_VERIFY, "%s: the peer's attestation is refused: %s", url, pc.why);
 	if (body.too_big)
 		return err_set(ERR_TOOBIG, "%s: response over %zu bytes", url, max_body);
 	if (cc != CURLE_OK) {
@@ -96,7 +139,7 @@ static int attempt(const char *url, const struct post *post, size_t max_body, lo
 	return wbuf_u8(&r->headers, 0) == 0 ? 0 : ERR_NOMEM;
 }
 
-static int request(const char *url, const struct post *post, size_t max_body, long timeout_s,
+static int request(const char *url, const struct http_call *post, size_t max_body, long timeout_s,
 		   struct http_response *r)
 {
 	int rc = 0, transport = 0;
@@ -130,15 +173,21 @@ int http_post(const char *url, const char *content_type, const void *body, size_
 int http_get_auth(const char *url, const char *auth, size_t max_body, long timeout_s,
 		  struct http_response *r)
 {
-	struct post p = {NULL, NULL, 0, auth};
+	struct http_call p = {auth, NULL, NULL, 0, NULL};
 	return request(url, &p, max_body, timeout_s, r);
 }
 
 int http_post_auth(const char *url, const char *auth, const char *content_type, const void *body,
 		   size_t len, size_t max_body, long timeout_s, struct http_response *r)
 {
-	struct post p = {content_type, body, len, auth};
+	struct http_call p = {auth, content_type, body, len, NULL};
 	return request(url, &p, max_body, timeout_s, r);
+}
+
+int http_call(const char *url, const struct http_call *c, size_t max_body, long timeout_s,
+	      struct http_response *r)
+{
+	return request(url, c, max_body, timeout_s, r);
 }
 
 void http_response_free(struct http_response *r)
@@ -188,6 +237,14 @@ char *http_escape(const char *s)
 int http_json(const char *url, const char *auth, const json_t *body, size_t max_body,
 	      long timeout_s, long *status, json_t **out)
 {
+	return http_json_peer(NULL, url, auth, body, max_body, timeout_s, status, out);
+}
+
+int http_json_peer(const struct http_peer *peer, const char *url, const char *auth,
+		   const json_t *body, size_t max_body, long timeout_s, long *status,
+		   json_t **out)
+{
+	struct http_call c = {auth, NULL, NULL, 0, peer};
 	struct http_response r;
 	char *txt = NULL;
 	int rc;
@@ -196,12 +253,14 @@ int http_json(const char *url, const char *auth, const json_t *body, size_t max_
 	if (body) {
 		txt = json_dumps(body, JSON_COMPACT);
 		ENSURE(txt, ERR_NOMEM, "out of memory");
-		rc = http_post_auth(url, auth, "application/json", txt, strlen(txt), max_body,
-				    timeout_s, &r);
+		c.content_type = "application/json";
+		c.body = txt;
+		c.len = strlen(txt);
+	}
+	rc = request(url, &c, max_body, timeout_s, &r);
+	if (txt) {
 		OPENSSL_cleanse(txt, strlen(txt));
 		free(txt);
-	} else {
-		rc = http_get_auth(url, auth, max_body, timeout_s, &r);
 	}
 	GUARD(rc);
 	*status = r.status;

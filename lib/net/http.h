@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct http_response {
 	long status;
@@ -26,6 +27,27 @@ int http_get_auth(const char *url, const char *auth, size_t max_body, long timeo
 		  struct http_response *r);
 int http_post_auth(const char *url, const char *auth, const char *content_type, const void *body,
 		   size_t len, size_t max_body, long timeout_s, struct http_response *r);
+/* A TLS peer admitted by its certificate instead of by a CA (RA-TLS):
+ * during the handshake `check` gets the peer's leaf certificate (DER) and
+ * returns 0 to admit it, or an error (err_set) to refuse it.  Calls with a
+ * peer check must use https (redirects too) and are not retried when the
+ * check refuses. */
+struct http_peer {
+	int (*check)(void *ctx, const uint8_t *der, size_t len);
+	void *ctx;
+};
+
+/* A request in full: POST `body` when content_type is set, else GET. */
+struct http_call {
+	const char *auth;         /* Authorization header value, or NULL */
+	const char *content_type; /* NULL = GET */
+	const void *body;
+	size_t len;
+	const struct http_peer *peer; /* NULL = the usual CA verification */
+};
+int http_call(const char *url, const struct http_call *c, size_t max_body, long timeout_s,
+	      struct http_response *r);
+
 /* A JSON call: POST `body` (compact JSON) or GET when body is NULL, with
  * an Authorization value (NULL = none); replies over max_body bytes are
  * refused.  *status gets the HTTP status.  200: *out is the parsed reply;
@@ -34,6 +56,10 @@ int http_post_auth(const char *url, const char *auth, const char *content_type, 
  * freed (they may carry secrets). */
 int http_json(const char *url, const char *auth, const json_t *body, size_t max_body,
 	      long timeout_s, long *status, json_t **out);
+/* The same with a peer check (NULL = none). */
+int http_json_peer(const struct http_peer *peer, const char *url, const char *auth,
+		   const json_t *body, size_t max_body, long timeout_s, long *status,
+		   json_t **out);
 /* URL-encode a query value; a new string (free()) or NULL. */
 char *http_escape(const char *s);
 void http_response_free(struct http_response *r);

@@ -7,6 +7,7 @@
 #include "poco/market.h"
 #include "scheduler.h"
 #include "store/db.h"
+#include "net/http.h"
 #include "tdx/gate.h"
 
 #include <pthread.h>
@@ -29,6 +30,8 @@ struct sched {
 	pthread_cond_t cv;  /* new INITIALIZED tasks, or stop */
 	struct poco_chain *chain;
 	struct tdx_gate gate;
+	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD (sms_peer.check set) */
+	struct http_peer sms_peer;
 	struct http_server *http;
 	pthread_t follower;
 	int follower_on, stop;

@@ -19,6 +19,7 @@
 #include "poco/market.h"
 #include "store/db.h"
 #include "tdx/gate.h"
+#include "tdx/ratls.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -379,7 +380,9 @@ static int enclave_challenge(struct sched *s, const char *taskid, const char *de
 		         s->sms_url, taskid, dealid, idx);
 	else
 		snprintf(url, sizeof(url), "%s/tee/challenges/%s", s->sms_url, taskid);
-	GUARD(http_post_auth(url, auth, "application/json", "", 0, 4096, 10, &r));
+	struct http_call call = {auth, "application/json", "", 0,
+	                         s->sms_peer.check ? &s->sms_peer : NULL};
+	GUARD(http_call(url, &call, 4096, 10, &r));
 	rc = r.status == 200 && r.body.len == 42
 	         ? 0
 	         : err_set(ERR_IO, "sms: challenge for %s: HTTP %ld", taskid, r.status);
@@ -1305,6 +1308,12 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 	if (rc == 0)
 		rc = tdx_gate_open(&s->gate, cfg->collateral, cfg->trust_sim_root, cfg->policy,
 		                   "sched.attest");
+	if (rc == 0 && cfg->sms_policy) {
+		rc = tdx_gate_open(&s->sms_gate, cfg->collateral, cfg->trust_sim_root,
+		                   cfg->sms_policy, "sched.sms");
+		s->sms_peer.check = tdx_ratls_peer_check;
+		s->sms_peer.ctx = &s->sms_gate;
+	}
 	if (rc == 0)
 		rc = db_open(cfg->db_path, migrations, &s->db);
 	if (rc == 0) {
@@ -1360,6 +1369,7 @@ void sched_stop(struct sched *s)
 		http_server_stop(s->http);
 	db_close(s->db);
 	tdx_gate_close(&s->gate);
+	tdx_gate_close(&s->sms_gate);
 	poco_chain_free(s->chain);
 	OPENSSL_cleanse(s->cfg.owner_key, 32);
 	pthread_cond_destroy(&s->cv);

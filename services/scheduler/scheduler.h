@@ -48,6 +48,9 @@ struct sched_config {
 	const char *collateral;
 	const char *trust_sim_root;
 	const char *policy;
+	/* RA-TLS: the SMS admitted by its own TD quote against this policy
+	 * (same collateral and root; NULL = the usual CA verification) */
+	const char *sms_policy;
 	int poll_ms;          /* chain polling period; default 500 */
 	int confirmations;    /* blocks behind the head; default 0 (Anvil) */
 	int worker_timeout_s; /* a worker silent this long is lost; default 30 */

@@ -9,6 +9,7 @@
 #include "net/server.h"
 #include "poco/market.h"
 #include "store.h"
+#include "tdx/ratls.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -566,7 +567,16 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 	if (cfg->chain_path)
 		GUARD_GOTO(poco_chain_load(cfg->chain_path, &s->chain));
 	GUARD_GOTO(sms_attest_init(s, cfg));
-	if (cfg->tls_cert || cfg->tls_key) {
+	if (cfg->ra_tls) {
+		ENSURE_GOTO(!cfg->tls_cert && !cfg->tls_key, ERR_INVAL,
+			    "sms: RA-TLS makes its own certificate: drop --tls-cert and --tls-key");
+		GUARD_GOTO(tdx_ratls_make(&cfg->provider, "tdexec sms", 365, (char **)&cert,
+					  (char **)&key));
+		o.tls_cert = (const char *)cert;
+		o.tls_key = (const char *)key;
+		log_info("sms.ra_tls", "provider=%s",
+			 cfg->provider.kind == TDX_PROVIDER_SIM ? "sim" : "tsm");
+	} else if (cfg->tls_cert || cfg->tls_key) {
 		ENSURE_GOTO(cfg->tls_cert && cfg->tls_key, ERR_INVAL,
 			    "sms: TLS needs both --tls-cert and --tls-key");
 		GUARD_GOTO(file_read(cfg->tls_cert, 1 << 20, &cert, &len));

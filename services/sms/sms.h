@@ -6,6 +6,8 @@
 #ifndef TDEXEC_SMS_H
 #define TDEXEC_SMS_H
 
+#include "tdx/provider.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +24,10 @@ struct sms_config {
 	const char *public_url;      /* base of secretProvisioningUrl; default http://ADDR:PORT */
 	const char *tls_cert; /* PEM certificate chain: serve HTTPS (with tls_key) */
 	const char *tls_key;  /* PEM private key */
+	/* RA-TLS: serve HTTPS with a fresh key whose certificate carries this
+	 * TD's quote (tdx/ratls.h); instead of tls_cert and tls_key */
+	int ra_tls;
+	struct tdx_provider provider; /* where that quote comes from */
 	/* attested provisioning (all three, or none: then attest answers 503) */
 	const char *collateral;     /* DCAP collateral: dcap-qvl JSON or a PCS directory */
 	const char *trust_sim_root; /* trust this simulated root CA instead of Intel's */

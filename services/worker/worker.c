@@ -24,6 +24,7 @@
 #include "poco/deploy.h"
 #include "poco/market.h"
 #include "store/db.h"
+#include "tdx/ratls.h"
 #include "tdx/sim.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -65,6 +66,8 @@ struct worker {
 	uint8_t addr[20];
 	char address[43], token[65], sched[256];
 	char layout[PATH_MAX]; /* the OCI image layout (an archive is unpacked here) */
+	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD admitted by this */
+	struct http_peer sms_peer;
 };
 
 /* Everything one task needs, filled as it goes. */
@@ -91,6 +94,14 @@ static int call(const char *url, const char *auth, const json_t *body, long time
                 json_t **out)
 {
 	return http_json(url, auth, body, 1 << 20, timeout, status, out);
+}
+
+/* A call to the SMS: over RA-TLS when the worker has an SMS policy. */
+static int sms_call(struct worker *w, const char *url, const char *auth, const json_t *body,
+                    long timeout, long *status, json_t **out)
+{
+	return http_json_peer(w->sms_peer.check ? &w->sms_peer : NULL, url, auth, body, 1 << 20,
+	                      timeout, status, out);
 }
 
 /* ---------- registration and the scheduler API ---------- */
@@ -175,7 +186,7 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 
 	snprintf(url, sizeof(url), "%s/challenge", base);
 	body = json_object();
-	rc = call(url, NULL, body, 10, &st, &r);
+	rc = sms_call(w, url, NULL, body, 10, &st, &r);
 	json_decref(body);
 	body = NULL;
 	GUARD_GOTO(rc);
@@ -193,7 +204,7 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 	if (evlog)
 		json_object_set_new(body, "eventLog", json_string(evlog));
 	snprintf(url, sizeof(url), "%s/attest", base);
-	GUARD_GOTO(call(url, NULL, body, 30, &st, &r));
+	GUARD_GOTO(sms_call(w, url, NULL, body, 30, &st, &r));
 	const char *sb = jstr(r, "session");
 	if (!sb) {
 		rc = err_set(ERR_INVAL, "sms: no session in the reply");
@@ -241,7 +252,7 @@ static int get_session(struct worker *w, struct task *t)
 		         (long long)json_integer_value(json_object_get(t->a, "taskIndex")));
 	else
 		snprintf(url, sizeof(url), "%s/tee/sessions", jstr(t->a, "smsUrl"));
-	rc = call(url, auth, body, 30, &st, &r);
+	rc = sms_call(w, url, auth, body, 30, &st, &r);
 	json_decref(body);
 	body = NULL;
 	GUARD_GOTO(rc);
@@ -1111,6 +1122,13 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	snprintf(dir, sizeof(dir), "%s/images", cfg->work_dir);
 	GUARD(dir_create(dir, 0700));
 	GUARD(images_layout(&w));
+	if (cfg->sms_policy) {
+		ENSURE(cfg->collateral, ERR_INVAL, "worker: --sms-policy needs --collateral");
+		GUARD(tdx_gate_open(&w.sms_gate, cfg->collateral, cfg->trust_sim_root,
+		                    cfg->sms_policy, "worker.sms"));
+		w.sms_peer.check = tdx_ratls_peer_check;
+		w.sms_peer.ctx = &w.sms_gate;
+	}
 	GUARD(poco_chain_load(cfg->chain_path, &w.chain));
 	snprintf(dir, sizeof(dir), "%s/runc", cfg->work_dir);
 	oci_cleanup(cfg->runtime, dir);
@@ -1147,6 +1165,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		}
 	}
 	poco_chain_free(w.chain);
+	tdx_gate_close(&w.sms_gate);
 	db_close(w.db);
 	OPENSSL_cleanse(w.token, sizeof(w.token));
 	pthread_cond_destroy(&w.cv);

@@ -24,6 +24,11 @@ struct worker_config {
 	int allow_network;            /* apps get the host's network (default: none) */
 	long max_tasks;               /* stop after this many tasks (0 = never) */
 	int pull; /* fetch missing images with skopeo */
+	/* RA-TLS: reach the SMS over https only, admitting it by its own TD
+	 * quote against this policy (NULL = the usual CA verification) */
+	const char *sms_policy;
+	const char *collateral;     /* DCAP collateral for that quote */
+	const char *trust_sim_root; /* a simulated root instead of Intel's (tests) */
 };
 
 /* Serve until *stop is set (a signal handler's flag) or max_tasks are done. */

@@ -1,0 +1,191 @@
+/* tdexec ratls — RA-TLS certificates: make one for this TD, check a server's. */
+#include "cli.h"
+
+#include "net/http.h"
+#include "tdx/quote_show.h"
+#include "tdx/ratls.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char check_usage[] =
+	"Usage: tdexec ratls check URL --collateral PATH [--policy FILE]\n"
+	"                          [--trust-sim-root FILE] [--save-quote FILE] [--json]\n"
+	"\n"
+	"Connect to an RA-TLS server (such as 'tdexec sms --ra-tls') and admit it only\n"
+	"if its certificate carries a TD quote that verifies (DCAP, with --collateral)\n"
+	"and meets the policy, and whose REPORTDATA binds the certificate's key.  Prints\n"
+	"the verdict and the server's measurements.  Exit 0 when admitted, 1 otherwise.\n"
+	"\n"
+	"  --policy FILE       the server TD's policy (see 'tdexec quote verify')\n"
+	"  --trust-sim-root F  trust this simulated root CA instead of Intel's (tests)\n"
+	"  --save-quote FILE   also write the server's quote (for 'tdexec quote show')\n";
+
+static const char cert_usage[] =
+	"Usage: tdexec ratls cert --cert-out FILE --key-out FILE [--provider tsm|sim]\n"
+	"                         [--sim-dir DIR] [--subject CN] [--days N]\n"
+	"\n"
+	"Make a fresh P-256 key and a self-signed certificate carrying this TD's quote,\n"
+	"whose REPORTDATA is SHA-512(\"ratls-cert:\" || the key's SubjectPublicKeyInfo),\n"
+	"in extension " TDX_RATLS_OID ".  The key file is written 0600.\n";
+
+/* The peer's certificate, kept for the report once it is admitted. */
+struct seen {
+	struct tdx_gate gate;
+	struct tdx_verdict v;
+	uint8_t *der;
+	size_t len;
+};
+
+static int remember(void *ctx, const uint8_t *der, size_t len)
+{
+	struct seen *s = ctx;
+	free(s->der);
+	s->der = malloc(len);
+	ENSURE(s->der, ERR_NOMEM, "out of memory");
+	memcpy(s->der, der, len);
+	s->len = len;
+	return tdx_ratls_check(&s->gate, der, len, &s->v);
+}
+
+static int ratls_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"collateral", required_argument, NULL, 'c'},
+		{"policy", required_argument, NULL, 'p'},
+		{"trust-sim-root", required_argument, NULL, 'S'},
+		{"save-quote", required_argument, NULL, 'q'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *collateral = NULL, *policy = NULL, *root = NULL, *save = NULL;
+	struct seen s;
+	struct http_peer peer = {remember, &s};
+	struct http_call call = {NULL, NULL, NULL, 0, &peer};
+	struct http_response r;
+	struct tdx_quote *q = NULL;
+	uint8_t *quote = NULL;
+	size_t qlen;
+	json_t *out = NULL;
+	int c, json = 0, code = 1;
+
+	memset(&s, 0, sizeof(s));
+	optind = 0;
+	while ((c = cli_getopt(argc, argv, "ratls check", "h", opts)) != -1) {
+		switch (c) {
+		case 'c': collateral = optarg; break;
+		case 'p': policy = optarg; break;
+		case 'S': root = optarg; break;
+		case 'q': save = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': fputs(check_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || !collateral)
+		return cli_usage("ratls check", "a URL and --collateral are required");
+	if (tdx_gate_open(&s.gate, collateral, root, policy, "ratls") < 0)
+		return cli_fail();
+	if (http_call(argv[optind], &call, 1 << 20, 30, &r) < 0) {
+		code = cli_fail();
+		goto out;
+	}
+	http_response_free(&r);
+	if (tdx_ratls_quote(s.der, s.len, &quote, &qlen) < 0 ||
+	    tdx_quote_parse(quote, qlen, &q) < 0 ||
+	    (save && file_write(save, quote, qlen, 0644) < 0) ||
+	    !(out = tdx_verdict_to_json(q, &s.v, 1, NULL, time(NULL)))) {
+		code = cli_fail();
+		goto out;
+	}
+	json_object_set_new(out, "ratls_key_bound", json_true());
+	if (json)
+		json_print(out, 1);
+	else
+		json_print_text(stdout, out);
+	code = 0;
+out:
+	json_decref(out);
+	tdx_quote_free(q);
+	free(quote);
+	free(s.der);
+	tdx_gate_close(&s.gate);
+	return code;
+}
+
+static int ratls_cert(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"cert-out", required_argument, NULL, 'c'},
+		{"key-out", required_argument, NULL, 'k'},
+		{"provider", required_argument, NULL, 'P'},
+		{"sim-dir", required_argument, NULL, 'd'},
+		{"subject", required_argument, NULL, 's'},
+		{"days", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct tdx_provider p = {TDX_PROVIDER_TSM, NULL, NULL, NULL};
+	const char *cert_out = NULL, *key_out = NULL, *subject = "tdexec RA-TLS";
+	char *cert = NULL, *key = NULL;
+	long days = 365;
+	int c, rc;
+
+	optind = 0;
+	while ((c = cli_getopt(argc, argv, "ratls cert", "h", opts)) != -1) {
+		switch (c) {
+		case 'c': cert_out = optarg; break;
+		case 'k': key_out = optarg; break;
+		case 'd': p.sim_dir = optarg; break;
+		case 's': subject = optarg; break;
+		case 'P':
+			if (tdx_provider_parse(optarg, &p.kind) < 0)
+				return cli_usage("ratls cert", "--provider: tsm or sim");
+			break;
+		case 'n':
+			if (cli_int("ratls cert", "--days", optarg, 1, 3650, &days))
+				return EXIT_USAGE;
+			break;
+		case 'h': fputs(cert_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("ratls cert", "unexpected argument '%s'", argv[optind]);
+	if (!cert_out || !key_out)
+		return cli_usage("ratls cert", "--cert-out and --key-out are required");
+	if (p.kind == TDX_PROVIDER_SIM && !p.sim_dir)
+		return cli_usage("ratls cert", "the sim provider needs --sim-dir DIR");
+	rc = tdx_ratls_make(&p, subject, days, &cert, &key);
+	if (rc == 0)
+		rc = file_write(key_out, key, strlen(key), 0600);
+	if (rc == 0)
+		rc = file_write(cert_out, cert, strlen(cert), 0644);
+	if (key) {
+		OPENSSL_cleanse(key, strlen(key));
+		free(key);
+	}
+	free(cert);
+	return rc < 0 ? cli_fail() : 0;
+}
+
+static const struct cli_cmd ratls_cmds[] = {
+	{"check", ratls_check, "admit an RA-TLS server by its TD quote"},
+	{"cert", ratls_cert, "make an RA-TLS certificate for this TD"},
+	{NULL, NULL, NULL},
+};
+
+int cmd_ratls(int argc, char **argv)
+{
+	return cli_dispatch("ratls", ratls_cmds, argc, argv,
+			    "Usage: tdexec ratls (check|cert) ...\n"
+			    "  check URL   admit an RA-TLS server by its TD quote\n"
+			    "  cert        make an RA-TLS certificate for this TD\n");
+}
