@@ -16,18 +16,22 @@
 
 static const char sms_usage[] =
 	"Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
-	"                  [--db FILE] [--master-key FILE] [--chain FILE] [--port-file FILE]\n"
+	"                  [--db FILE] [--master-key FILE | --master-key-command CMD]\n"
+	"                  [--chain FILE] [--port-file FILE]\n"
 	"                  [--public-url URL] [--collateral PATH [--policy FILE]\n"
 	"                  [--trust-sim-root FILE]] [--tls-cert FILE --tls-key FILE]\n"
 	"                  [--ra-tls [--provider tsm|sim] [--sim-dir DIR]]\n"
 	"\n"
 	"Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
 	"127.0.0.1:13300).  Secrets are encrypted at rest with AES-256-GCM under the\n"
-	"master key (a 0600 file, created when absent); values are never returned.\n"
+	"master key (a 0600 file, created when absent; or the output of CMD, e.g. a\n"
+	"KMS client printing 64 hex digits); values are never returned.  A key that\n"
+	"does not open the store's records is refused at start.\n"
 	"The chain file gives dataset and app owners.  Stops on SIGTERM or SIGINT.\n"
 	"\n"
 	"  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
-	"                    master_key, chain, public_url, collateral, policy,\n"
+	"                    master_key, master_key_command, chain, public_url,\n"
+	"                    collateral, policy,\n"
 	"                    trust_sim_root, tls_cert, tls_key, ra_tls, provider,\n"
 	"                    sim_dir (flags override it)\n"
 	"  --tls-cert FILE   serve HTTPS with this PEM certificate chain ...\n"
@@ -49,7 +53,7 @@ static const char sms_usage[] =
 	"                    (tests and demos only)\n"
 	"  --port-file FILE  write the bound port (useful with --port 0)\n"
 	"\n"
-	"       tdexec sms check --db FILE --master-key FILE\n"
+	"       tdexec sms check --db FILE (--master-key FILE | --master-key-command CMD)\n"
 	"\n"
 	"Check a stopped (or running) SMS's store offline: SQLite's integrity check,\n"
 	"then every secret must decrypt and authenticate under the master key.\n"
@@ -61,10 +65,11 @@ static int sms_check(int argc, char **argv)
 	static const struct option opts[] = {
 		{"db", required_argument, NULL, 'd'},
 		{"master-key", required_argument, NULL, 'm'},
+		{"master-key-command", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *db = NULL, *key = NULL;
+	const char *db = NULL, *key = NULL, *cmd = NULL;
 	struct sms_store st;
 	struct stat sb;
 	long total, bad;
@@ -75,19 +80,21 @@ static int sms_check(int argc, char **argv)
 		switch (c) {
 		case 'd': db = optarg; break;
 		case 'm': key = optarg; break;
+		case 'M': cmd = optarg; break;
 		case 'h': fputs(sms_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		return cli_usage("sms check", "unexpected argument '%s'", argv[optind]);
-	if (!db || !key)
-		return cli_usage("sms check", "--db and --master-key are required");
-	if (stat(db, &sb) != 0 || stat(key, &sb) != 0) {
+	if (!db || !key == !cmd)
+		return cli_usage("sms check",
+				 "--db and one of --master-key, --master-key-command are required");
+	if (stat(db, &sb) != 0 || (key && stat(key, &sb) != 0)) {
 		err_set(ERR_NOTFOUND, "%s: no such file", stat(db, &sb) != 0 ? db : key);
 		return cli_fail();
 	}
-	if (sms_store_open(&st, db, key) < 0)
+	if (sms_store_open2(&st, db, key, cmd) < 0)
 		return cli_fail();
 	rc = sms_store_check(&st, &total, &bad);
 	sms_store_close(&st);
@@ -103,6 +110,7 @@ int cmd_sms(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
 		{"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
 		{"db", required_argument, NULL, 'd'},      {"master-key", required_argument, NULL, 'm'},
+		{"master-key-command", required_argument, NULL, 'k'},
 		{"chain", required_argument, NULL, 'C'},   {"port-file", required_argument, NULL, 'P'},
 		{"public-url", required_argument, NULL, 'U'},
 		{"collateral", required_argument, NULL, 'L'},
@@ -139,6 +147,8 @@ int cmd_sms(int argc, char **argv)
 				cfg.threads = (int)json_integer_value(json_object_get(conf, "threads"));
 			cfg.db_path = json_string_value(json_object_get(conf, "db"));
 			cfg.master_key_path = json_string_value(json_object_get(conf, "master_key"));
+			cfg.master_key_command =
+				json_string_value(json_object_get(conf, "master_key_command"));
 			cfg.chain_path = json_string_value(json_object_get(conf, "chain"));
 			cfg.public_url = json_string_value(json_object_get(conf, "public_url"));
 			cfg.collateral = json_string_value(json_object_get(conf, "collateral"));
@@ -171,6 +181,7 @@ int cmd_sms(int argc, char **argv)
 			break;
 		case 'd': cfg.db_path = optarg; break;
 		case 'm': cfg.master_key_path = optarg; break;
+		case 'k': cfg.master_key_command = optarg; break;
 		case 'C': cfg.chain_path = optarg; break;
 		case 'P': cfg.port_file = optarg; break;
 		case 'U': cfg.public_url = optarg; break;
@@ -193,9 +204,10 @@ int cmd_sms(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("sms", "unexpected argument '%s'", argv[optind]);
-	if (!cfg.db_path || !cfg.master_key_path) {
+	if (!cfg.db_path || !cfg.master_key_path == !cfg.master_key_command) {
 		json_decref(conf);
-		return cli_usage("sms", "--db and --master-key are required");
+		return cli_usage("sms", "--db and --master-key are required (or instead of "
+					"--master-key, --master-key-command)");
 	}
 	if (cfg.ra_tls && cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir) {
 		json_decref(conf);

@@ -133,7 +133,8 @@ static int attempt(const char *url, const struct http_call *post, size_t max_bod
 	if (body.too_big)
 		return err_set(ERR_TOOBIG, "%s: response over %zu bytes", url, max_body);
 	if (cc != CURLE_OK) {
-		*transport_error = 1;
+		/* a certificate that does not verify will not on a second try */
+		*transport_error = cc != CURLE_PEER_FAILED_VERIFICATION;
 		return err_set(ERR_IO, "%s: %s", url, curl_easy_strerror(cc));
 	}
 	return wbuf_u8(&r->headers, 0) == 0 ? 0 : ERR_NOMEM;

@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +210,20 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
+/* libmicrohttpd's own messages (a client's broken handshake, ...) go to our
+ * log as one line each instead of raw to stderr. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_msg(LOG_DEBUG, "http.server", "message=\"%s\"", msg);
+}
+
 int http_server_start(const struct http_server_opts *o, const struct http_route *routes,
 		      void *ctx, struct http_server **out)
 {
@@ -230,6 +246,7 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	}
 	int tls = o->tls_cert && o->tls_key;
 	struct MHD_OptionItem tls_opts[] = {
+		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL},
 		{tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert},
 		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key},
 		{MHD_OPTION_END, 0, NULL},

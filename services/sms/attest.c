@@ -17,6 +17,7 @@
 #include "eth/addr.h"
 #include "eth/rpc.h"
 #include "tdx/eventlog.h"
+#include "tdx/policy.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SESSION_TAG "tdexec-session-v1"
 #define SESSION_BODY_MAX (64 * 1024)
@@ -53,6 +55,7 @@ struct deal_info {
 	char requester[43], beneficiary[43];
 	char checksum[67]; /* the app's m_appChecksum, 0x hex */
 	char *image;       /* the app's m_appMultiaddr as text; may be NULL */
+	char *mrenclave;   /* the app's m_appMREnclave as text; may be NULL */
 	json_t *params;    /* the deal's params, parsed when JSON; may be NULL */
 };
 
@@ -65,6 +68,7 @@ struct deal_cache {
 static void deal_info_clear(struct deal_info *d)
 {
 	free(d->image);
+	free(d->mrenclave);
 	json_decref(d->params);
 	memset(d, 0, sizeof(*d));
 }
@@ -73,6 +77,7 @@ static void deal_info_copy(struct deal_info *to, const struct deal_info *from)
 {
 	*to = *from;
 	to->image = from->image ? strdup(from->image) : NULL;
+	to->mrenclave = from->mrenclave ? strdup(from->mrenclave) : NULL;
 	to->params = from->params ? json_deep_copy(from->params) : NULL;
 }
 
@@ -218,24 +223,78 @@ static int boost_notice(struct sms *s, const uint8_t dealid[32], struct deal_inf
 	return rc;
 }
 
+/* A `bytes` view of the app holding text, as a new string (NULL when empty). */
+static char *app_text(struct sms *s, const uint8_t app[20], const char *fn)
+{
+	json_t *v = sms_contract_view(s, app, fn, "bytes");
+	const char *h = json_string_value(v);
+	char *out = NULL;
+	uint8_t *b;
+	size_t n;
+
+	if (h && strlen(h) > 2 && hex_decode_alloc(h + 2, strlen(h) - 2, &b, &n) == 0) {
+		out = strndup((const char *)b, n);
+		free(b);
+	}
+	json_decref(v);
+	return out;
+}
+
 static int app_facts(struct sms *s, struct deal_info *d)
 {
 	json_t *v = sms_contract_view(s, d->app, "m_appChecksum()", "bytes32");
-	uint8_t *b;
-	size_t n;
-	const char *h;
 
 	ENSURE(v && json_is_string(v), ERR_IO, "app checksum: %s", err_msg());
 	snprintf(d->checksum, sizeof(d->checksum), "%s", json_string_value(v));
 	json_decref(v);
-	v = sms_contract_view(s, d->app, "m_appMultiaddr()", "bytes");
-	h = json_string_value(v);
-	if (h && strlen(h) > 2 && hex_decode_alloc(h + 2, strlen(h) - 2, &b, &n) == 0) {
-		d->image = strndup((const char *)b, n);
-		free(b);
-	}
-	json_decref(v);
+	d->image = app_text(s, d->app, "m_appMultiaddr()");
+	d->mrenclave = app_text(s, d->app, "m_appMREnclave()");
 	return 0;
+}
+
+/* The app developer's own requirements on the TD, in the app's mrenclave:
+ * iExec's enclave configuration {"framework": "TDX", "version", "policy":
+ * a TD policy (tdx/policy.h)}.  An app with none accepts the pool's policy;
+ * an app made for another framework is not run in a TD.  A policy from the
+ * chain may not name files (event logs) on this machine. */
+static int app_policy_check(const char *mrenclave, const struct tdx_quote *q,
+			    const struct tdx_verdict *v)
+{
+	json_t *conf, *pol, *mism = NULL;
+	struct tdx_policy *p = NULL;
+	const char *fw;
+	char *text = NULL;
+	int rc = 0;
+
+	if (!mrenclave || !*mrenclave)
+		return 0;
+	conf = json_loads(mrenclave, JSON_REJECT_DUPLICATES, NULL);
+	fw = json_string_value(json_object_get(conf, "framework"));
+	ENSURE_GOTO(conf && fw, ERR_VERIFY, "the app's mrenclave is not an enclave configuration");
+	ENSURE_GOTO(strcasecmp(fw, "TDX") == 0, ERR_VERIFY,
+		    "the app is made for %.32s, not TDX", fw);
+	pol = json_object_get(conf, "policy");
+	if (!pol || (json_is_object(pol) && json_object_size(pol) == 0))
+		goto out;
+	ENSURE_GOTO(json_is_object(pol) && !json_object_get(pol, "event_logs"), ERR_VERIFY,
+		    "the app's TDX policy is not a policy object without event_logs");
+	text = json_dumps(pol, JSON_COMPACT);
+	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
+	if (tdx_policy_from_json(text, strlen(text), NULL, &p) < 0) {
+		rc = err_wrap(ERR_VERIFY, "the app's TDX policy");
+		goto out;
+	}
+	mism = json_array();
+	if (tdx_policy_check(p, q, v, mism) < 0)
+		rc = err_set(ERR_VERIFY, "the app's TDX policy: %s",
+			     json_array_size(mism) ? json_string_value(json_array_get(mism, 0))
+						   : err_msg());
+out:
+	json_decref(mism);
+	tdx_policy_free(p);
+	free(text);
+	json_decref(conf);
+	return rc;
 }
 
 static int deal_chain(struct sms *s, const char *dealid_hex, struct deal_info *d)
@@ -308,11 +367,18 @@ static void env_secret(struct sms *s, json_t *env, const char *var, const char *
 	free(v);
 }
 
-/* iExec's TdxSession: the app service with its environment. */
+/* iExec's TdxSession: three services, each with only what it needs.  The
+ * pre- and post-compute run in the worker's TD itself, so their fingerprint
+ * is the attested MRTD; the app's is its image digest.
+ *   pre-compute:  the dataset key (to decrypt the dataset)
+ *   app:          the app developer's and the requester's secrets
+ *   post-compute: the enclave challenge key, the result encryption key and
+ *                 storage token (to sign, encrypt and push the result) */
 static json_t *session_json(struct sms *s, const char *id, const struct sms_session *ss,
-			    const struct deal_info *d, const char *image, const char *digest_hex)
+			    const struct deal_info *d, const char *image, const char *digest_hex,
+			    const char *mrtd_hex)
 {
-	json_t *env = json_object(), *secrets;
+	json_t *pre = json_object(), *app_env = json_object(), *post = json_object(), *secrets;
 	uint8_t taskid[32], priv[32];
 	char app[43], dataset[43], hex[67] = "0x", var[64];
 	const char *k;
@@ -322,32 +388,37 @@ static json_t *session_json(struct sms *s, const char *id, const struct sms_sess
 	sms_lower(app);
 	eth_addr_str(d->dataset, dataset);
 	sms_lower(dataset);
-	json_object_set_new(env, "IEXEC_TASK_ID", json_string(ss->taskid));
-	json_object_set_new(env, "SIGN_WORKER_ADDRESS", json_string(ss->worker));
+	json_object_set_new(pre, "IEXEC_TASK_ID", json_string(ss->taskid));
+	json_object_set_new(app_env, "IEXEC_TASK_ID", json_string(ss->taskid));
+	json_object_set_new(post, "IEXEC_TASK_ID", json_string(ss->taskid));
+	json_object_set_new(post, "SIGN_WORKER_ADDRESS", json_string(ss->worker));
 	if (hex_decode_exact(taskid, 32, ss->taskid, "taskid") == 0 &&
 	    sms_challenge_key(s, taskid, ss->deadline, 0, priv) == 0) {
 		hex_encode(hex + 2, priv, 32);
-		json_object_set_new(env, "SIGN_TEE_CHALLENGE_PRIVATE_KEY", json_string(hex));
+		json_object_set_new(post, "SIGN_TEE_CHALLENGE_PRIVATE_KEY", json_string(hex));
 		OPENSSL_cleanse(priv, sizeof(priv));
 		OPENSSL_cleanse(hex, sizeof(hex));
 	}
-	env_secret(s, env, "IEXEC_APP_DEVELOPER_SECRET", "app", app, "1");
 	if (strcmp(dataset, "0x0000000000000000000000000000000000000000") != 0)
-		env_secret(s, env, "IEXEC_DATASET_KEY", "web3", dataset, "");
+		env_secret(s, pre, "IEXEC_DATASET_KEY", "web3", dataset, "");
+	env_secret(s, app_env, "IEXEC_APP_DEVELOPER_SECRET", "app", app, "1");
 	secrets = json_object_get(d->params, "iexec_secrets");
 	json_object_foreach(secrets, k, name) {
 		if (!json_is_string(name) || strlen(k) > 8)
 			continue;
 		snprintf(var, sizeof(var), "IEXEC_REQUESTER_SECRET_%s", k);
-		env_secret(s, env, var, "requester", d->requester, json_string_value(name));
+		env_secret(s, app_env, var, "requester", d->requester, json_string_value(name));
 	}
-	env_secret(s, env, "RESULT_ENCRYPTION_PUBLIC_KEY", "web2", d->beneficiary,
+	env_secret(s, post, "RESULT_ENCRYPTION_PUBLIC_KEY", "web2", d->beneficiary,
 		   "iexec-result-encryption-public-key");
-	env_secret(s, env, "RESULT_STORAGE_TOKEN", "web2", d->requester,
+	env_secret(s, post, "RESULT_STORAGE_TOKEN", "web2", d->requester,
 		   "iexec-result-iexec-ipfs-token");
-	return json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:o}]}", "name", id, "version", "v5", "services",
+	return json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:o},{s:s,s:s,s:s,s:o},{s:s,s:s,s:s,s:o}]}",
+			 "name", id, "version", "v5", "services", "name", "pre-compute",
+			 "image_name", "tdexec-worker", "fingerprint", mrtd_hex, "environment", pre,
 			 "name", "app", "image_name", image, "fingerprint", digest_hex,
-			 "environment", env);
+			 "environment", app_env, "name", "post-compute", "image_name",
+			 "tdexec-worker", "fingerprint", mrtd_hex, "environment", post);
 }
 
 struct attest_req {
@@ -395,6 +466,7 @@ static int decide(struct sms *s, const char *id, const struct sms_session *ss,
 	hex_encode(digest_hex + 2, a->digest, 32);
 	ENSURE(strcasecmp(d->checksum, digest_hex) == 0, ERR_VERIFY,
 	       "app digest %s is not the app's checksum", digest_hex);
+	GUARD(app_policy_check(d->mrenclave, q, v));
 	if (a->event_log) {
 		struct tdx_rtmr_replay rp;
 		tdx_replay_init(&rp);
@@ -445,7 +517,8 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 		goto out;
 	}
 	hex_encode(digest_hex + 2, a.digest, 32);
-	sess = session_json(s, id, &ss, &d, d.image ? d.image : "", digest_hex);
+	hex48(m[0], q->body.mrtd);
+	sess = session_json(s, id, &ss, &d, d.image ? d.image : "", digest_hex, m[0]);
 	text = sess ? json_dumps(sess, JSON_COMPACT) : NULL;
 	if (!text || seal_to(a.epk, SMS_SESSION_LABEL, (const uint8_t *)text, strlen(text),
 			     &sealed, &sealed_len) < 0) {
@@ -454,7 +527,6 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	}
 	SHA256(a.quote, a.quote_len, qhash);
 	hex_encode(qh, qhash, 32);
-	hex48(m[0], q->body.mrtd);
 	for (int i = 0; i < 4; i++)
 		hex48(m[1 + i], q->body.rtmr[i]);
 	const char *audit[10] = {ss.taskid, ss.worker, qh,   m[0], m[1],

@@ -561,9 +561,10 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 
 	*out = NULL;
 	ENSURE(s, ERR_NOMEM, "out of memory");
-	ENSURE_GOTO(cfg->db_path && cfg->master_key_path, ERR_INVAL,
-		    "sms: a database and a master key file are required");
-	GUARD_GOTO(sms_store_open(&s->store, cfg->db_path, cfg->master_key_path));
+	ENSURE_GOTO(cfg->db_path && (cfg->master_key_path || cfg->master_key_command), ERR_INVAL,
+		    "sms: a database and a master key (file or command) are required");
+	GUARD_GOTO(sms_store_open2(&s->store, cfg->db_path, cfg->master_key_path,
+				   cfg->master_key_command));
 	if (cfg->chain_path)
 		GUARD_GOTO(poco_chain_load(cfg->chain_path, &s->chain));
 	GUARD_GOTO(sms_attest_init(s, cfg));

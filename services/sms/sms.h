@@ -18,7 +18,8 @@ struct sms_config {
 	int port;            /* 0 = any */
 	int threads;
 	const char *db_path;
-	const char *master_key_path; /* created (0600) when absent */
+	const char *master_key_path;    /* created (0600) when absent */
+	const char *master_key_command; /* instead: a command printing it (KMS) */
 	const char *chain_path;      /* for on-chain owners; NULL = web2/requester only */
 	const char *port_file;       /* written with the bound port, if set */
 	const char *public_url;      /* base of secretProvisioningUrl; default http://ADDR:PORT */

@@ -51,8 +51,14 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;"
 	"CREATE TRIGGER releases_no_delete BEFORE DELETE ON releases "
 	"  BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;",
+	/* 3: a value sealed under the master key: a wrong key is refused at
+	 * open, before anything is stored under it */
+	"CREATE TABLE keycheck (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  nonce BLOB NOT NULL, ciphertext BLOB NOT NULL);",
 	NULL,
 };
+
+#define KEYCHECK_AAD "tdexec-sms-keycheck/v1"
 
 /* ---------- master key ---------- */
 
@@ -83,6 +89,95 @@ static int load_master(const char *path, uint8_t key[32])
 	rc = hex_decode_exact(key, 32, (char *)buf, "master key");
 	OPENSSL_cleanse(buf, len);
 	free(buf);
+	return rc;
+}
+
+static int store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
+		     uint8_t **value, size_t *len);
+
+/* The master key from a command's standard output (64 hex digits), e.g. a
+ * KMS or secret store client; it must exit 0. */
+static int master_from_command(const char *cmd, uint8_t key[32])
+{
+	char buf[256];
+	size_t len = 0, n;
+	int status, rc;
+	FILE *f = popen(cmd, "r");
+
+	ENSURE(f, ERR_IO, "master key command: %s", strerror(errno));
+	while (len < sizeof(buf) - 1 && (n = fread(buf + len, 1, sizeof(buf) - 1 - len, f)) > 0)
+		len += n;
+	while (fgetc(f) != EOF) /* the rest is not a key: drain it */
+		len = sizeof(buf);
+	status = pclose(f);
+	if (status != 0 || len >= sizeof(buf) - 1) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return err_set(ERR_IO, "master key command %s",
+			       status != 0 ? "failed (non-zero exit)" : "printed too much");
+	}
+	buf[len] = '\0';
+	while (len && isspace((unsigned char)buf[len - 1]))
+		buf[--len] = '\0';
+	rc = hex_decode_exact(key, 32, buf, "master key from the command");
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+/* The store and the key belong together: the key opens the check value
+ * (or, in a store from before it, a secret), else the store is refused. */
+static int key_check(struct sms_store *s)
+{
+	sqlite3_stmt *st;
+	uint8_t nonce[AEAD_NONCE], ct[AEAD_TAG + 16], pt[16] = {0};
+	int rc = 0, found;
+
+	GUARD(db_prepare(s->db, "SELECT nonce, ciphertext FROM keycheck WHERE id = 1", &st));
+	found = sqlite3_step(st) == SQLITE_ROW;
+	if (found) {
+		int ok = sqlite3_column_bytes(st, 0) == AEAD_NONCE &&
+			 sqlite3_column_bytes(st, 1) == (int)sizeof(ct);
+		if (ok) {
+			memcpy(nonce, sqlite3_column_blob(st, 0), AEAD_NONCE);
+			memcpy(ct, sqlite3_column_blob(st, 1), sizeof(ct));
+		}
+		rc = ok && aes256gcm_open(s->master, nonce, (const uint8_t *)KEYCHECK_AAD,
+					  strlen(KEYCHECK_AAD), ct, sizeof(ct), pt) == 0
+			     ? 0
+			     : ERR_VERIFY;
+	}
+	sqlite3_finalize(st);
+	if (found)
+		return rc < 0 ? err_set(ERR_VERIFY, "the master key does not open this store "
+						    "(another key, or a replaced key file?)")
+			      : 0;
+	/* a store from before the check: its first secret must open */
+	GUARD(db_prepare(s->db, "SELECT kind, owner, name FROM secrets LIMIT 1", &st));
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t *v;
+		size_t n;
+		char k[64], o[64], nm[256];
+		snprintf(k, sizeof(k), "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(o, sizeof(o), "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(nm, sizeof(nm), "%s", (const char *)sqlite3_column_text(st, 2));
+		sqlite3_finalize(st);
+		if (store_get(s, k, o, nm, &v, &n) < 0)
+			return err_set(ERR_VERIFY, "the master key does not open this store's "
+						   "secrets (another key, or a replaced key file?)");
+		OPENSSL_cleanse(v, n);
+		free(v);
+	} else {
+		sqlite3_finalize(st);
+	}
+	ENSURE(RAND_bytes(nonce, sizeof(nonce)) == 1, ERR_CRYPTO, "RAND_bytes failed");
+	GUARD(aes256gcm_seal(s->master, nonce, (const uint8_t *)KEYCHECK_AAD, strlen(KEYCHECK_AAD),
+			     pt, sizeof(pt), ct));
+	GUARD(db_prepare(s->db, "INSERT INTO keycheck(id, nonce, ciphertext) VALUES(1, ?, ?)",
+			 &st));
+	sqlite3_bind_blob(st, 1, nonce, sizeof(nonce), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, ct, sizeof(ct), SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0
+					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -147,6 +242,12 @@ out:
 
 int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path)
 {
+	return sms_store_open2(st, db_path, master_key_path, NULL);
+}
+
+int sms_store_open2(struct sms_store *st, const char *db_path, const char *master_key_path,
+		    const char *master_key_command)
+{
 	pthread_mutexattr_t a;
 	int rc;
 	memset(st, 0, sizeof(*st));
@@ -154,10 +255,19 @@ int sms_store_open(struct sms_store *st, const char *db_path, const char *master
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&st->mu, &a);
 	pthread_mutexattr_destroy(&a);
-	GUARD(load_master(master_key_path, st->master));
-	rc = db_open(db_path, migrations, &st->db);
-	if (rc < 0)
+	ENSURE(!master_key_path != !master_key_command, ERR_INVAL,
+	       "sms: a master key file or a master key command, one of them");
+	rc = master_key_command ? master_from_command(master_key_command, st->master)
+				: load_master(master_key_path, st->master);
+	if (rc == 0)
+		rc = db_open(db_path, migrations, &st->db);
+	if (rc == 0)
+		rc = key_check(st);
+	if (rc < 0) {
+		db_close(st->db);
+		st->db = NULL;
 		OPENSSL_cleanse(st->master, sizeof(st->master));
+	}
 	return rc;
 }
 

@@ -20,6 +20,11 @@ struct sms_store {
 
 /* Load (or create, 0600) the master key and open the database. */
 int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path);
+/* The same, the key from a file or from a command's output (64 hex digits,
+ * e.g. a KMS client), exactly one of them.  A key that does not open the
+ * store's existing records is refused (ERR_VERIFY), before any use. */
+int sms_store_open2(struct sms_store *st, const char *db_path, const char *master_key_path,
+		    const char *master_key_command);
 void sms_store_close(struct sms_store *st);
 
 /* 1 present, 0 absent, negative on error. */

@@ -77,7 +77,8 @@ struct task {
 	uint8_t tid[32], did[32], digest[32], enclave_key[32];
 	char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
 	int tee;             /* a TEE task (else a standard, replicated one) */
-	json_t *session_env; /* from the SMS: secrets */
+	json_t *session_env; /* from the SMS: every service's environment */
+	json_t *app_secrets; /* from the SMS: the app service's environment */
 	json_t *image_cfg;
 	char image[512];
 	json_t *app_env; /* "K=V" strings for the app */
@@ -288,10 +289,21 @@ static int get_session(struct worker *w, struct task *t)
 			break;
 	}
 	GUARD_GOTO(rc);
-	json_t *svc = json_array_get(json_object_get(sess, "services"), 0);
-	t->session_env = json_incref(json_object_get(svc, "environment"));
-	if (!json_is_object(t->session_env)) {
-		rc = err_set(ERR_INVAL, "session: no environment");
+	/* pre-compute, app and post-compute: this worker runs the first and
+	 * the last itself, so it keeps them all; the app gets its own only */
+	size_t i;
+	json_t *svc;
+	t->session_env = json_object();
+	json_array_foreach (json_object_get(sess, "services"), i, svc) {
+		json_t *env = json_object_get(svc, "environment");
+		if (!json_is_object(env))
+			continue;
+		json_object_update(t->session_env, env);
+		if (strcmp(jstr(svc, "name") ? jstr(svc, "name") : "", "app") == 0)
+			t->app_secrets = json_incref(env);
+	}
+	if (!t->app_secrets) {
+		rc = err_set(ERR_INVAL, "session: no app service");
 		goto out;
 	}
 	{
@@ -958,6 +970,7 @@ static void task_free(struct task *t)
 {
 	OPENSSL_cleanse(t->enclave_key, sizeof(t->enclave_key));
 	json_decref(t->session_env);
+	json_decref(t->app_secrets);
 	json_decref(t->image_cfg);
 	json_decref(t->app_env);
 }
@@ -1000,9 +1013,10 @@ static void run_task(struct worker *w, json_t *a)
 		snprintf(v, sizeof(v), "%lld",
 		         (long long)json_integer_value(json_object_get(a, "taskIndex")));
 		env_add(t.app_env, "IEXEC_BOT_TASK_INDEX", v);
-		/* The app sees its own secrets, never the enclave key or the
-		 * result keys: those are post-compute's. */
-		json_object_foreach (t.session_env, k, e)
+		/* The app sees its own service's secrets, never the dataset
+		 * key (pre-compute's) or the enclave and result keys
+		 * (post-compute's); a name of the worker's own is not overridden. */
+		json_object_foreach (t.app_secrets, k, e)
 			if ((strncmp(k, "IEXEC_REQUESTER_SECRET_", 23) == 0 ||
 			     strcmp(k, "IEXEC_APP_DEVELOPER_SECRET") == 0) &&
 			    json_is_string(e))

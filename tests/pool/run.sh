@@ -366,4 +366,35 @@ curl -s "$SCHED_URL/tasks/$task" | grep -q '"claimTx": *"0x' && ok || bad "not c
 [ "$(stake locked)" = 0 ] && [ "$(stake stake)" = "$before" ] && ok ||
 	bad "requester not refunded: $before -> $(stake stake), locked $(stake locked)"
 
+
+# 9. RA-TLS: the SMS restarted in a TD of its own, serving RA-TLS from the
+# same store; the scheduler and the workers admit it by its quote first.
+for p in "${POOL_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+for p in "${POOL_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+POOL_PIDS=()
+RATLS=1 pool_start_sms
+case $SMS_URL in https://*) ok ;; *) bad "RA-TLS SMS URL: $SMS_URL" ;; esac
+pool_start_scheduler "$pool" 3 --worker-timeout 10
+# A worker pinning other SMS measurements: refused at the handshake.
+printf '{"measurements": {"MRTD": "%096d"}}\n' 0 >"$W/other-sms.json"
+pool_start_worker w1 5 --sms-policy "$W/other-sms.json"
+read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"echo ra > /iexec_out/o\""}')
+[ "$st" = FAILED ] && detail "$task" | grep -q "attestation is refused" && ok ||
+	bad "worker with another SMS policy: $st $(detail "$task")"
+grep -q "sms.release.*task=$task" "$W/sms.log" && bad "session released to a worker that refused the SMS" || ok
+kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null
+# The same worker pinning the SMS's real measurements: the task completes.
+pool_start_worker w1 5
+read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"echo ra > /iexec_out/o\""}')
+[ "$st" = COMPLETED ] && grep -q "sms.release.*task=$task" "$W/sms.log" && ok ||
+	bad "task through an RA-TLS SMS: $st $(detail "$task")"
+
+# The app developer's own TD policy (in its mrenclave) binds too: an app
+# pinning other measurements gets no session, whatever the pool accepts.
+app_pinned=$("$T" app deploy "${C[@]}" --account 1 --name pinned --json --image "shell@$d_sh" \
+	--tdx-policy "$W/other-sms.json" | addr)
+read -r st task < <(run_task "$app_pinned" '{"iexec_args":"\"echo x > /iexec_out/o\""}')
+[ "$st" = FAILED ] && grep -q "task=$task reason=\"the app's TDX policy: .*MRTD" "$W/sms.log" && ok ||
+	bad "app with another TDX policy: $st $(grep "task=$task" "$W/sms.log" | tail -1)"
+
 finish

@@ -129,16 +129,20 @@ function open(sealed, key) {
     check('attested release', r.st, 200);
     if (r.st === 200) {
       const sess = open(Buffer.from(r.b.session, 'base64'), r.key);
-      const env = sess.services[0].environment;
+      const svc = Object.fromEntries(sess.services.map((x) => [x.name, x]));
       check('session name', sess.name, st.id);
-      check('image', sess.services[0].image_name.startsWith('docker.io/library/app@sha256:'), true);
-      check('fingerprint', sess.services[0].fingerprint, '0x' + appDigest.toString('hex'));
+      check('services', sess.services.map((x) => x.name).join(','), 'pre-compute,app,post-compute');
+      const env = svc.app.environment, post = svc['post-compute'].environment;
+      check('image', svc.app.image_name.startsWith('docker.io/library/app@sha256:'), true);
+      check('fingerprint', svc.app.fingerprint, '0x' + appDigest.toString('hex'));
+      check('pre/post fingerprint is the TD', svc['pre-compute'].fingerprint.length, 96);
       check('IEXEC_TASK_ID', env.IEXEC_TASK_ID, task);
-      check('SIGN_WORKER_ADDRESS', env.SIGN_WORKER_ADDRESS, wallet(7).address.toLowerCase());
+      check('SIGN_WORKER_ADDRESS', post.SIGN_WORKER_ADDRESS, wallet(7).address.toLowerCase());
       check('IEXEC_APP_DEVELOPER_SECRET', env.IEXEC_APP_DEVELOPER_SECRET, 'dev');
       check('IEXEC_REQUESTER_SECRET_1', env.IEXEC_REQUESTER_SECRET_1, 't');
+      check('the app service holds no post-compute key', env.SIGN_TEE_CHALLENGE_PRIVATE_KEY, undefined);
       check('challenge key is the task enclave challenge',
-        new ethers.Wallet(env.SIGN_TEE_CHALLENGE_PRIVATE_KEY).address, (await newSession()).enclave);
+        new ethers.Wallet(post.SIGN_TEE_CHALLENGE_PRIVATE_KEY).address, (await newSession()).enclave);
     }
     // released once per task: another session of the task gets nothing
     const s2 = await newSession();

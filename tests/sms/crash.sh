@@ -51,5 +51,5 @@ expect 1 'nope.pem' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/maste
 expect 1 'no such file' -- "$T" sms check --db "$W/none.db" --master-key "$W/master.key"
 head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 64 >"$W/other.key"
 chmod 600 "$W/other.key"
-expect 1 'do not authenticate' -- "$T" sms check --db "$W/sms.db" --master-key "$W/other.key"
+expect 1 'does not open this store' -- "$T" sms check --db "$W/sms.db" --master-key "$W/other.key"
 finish

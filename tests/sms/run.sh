@@ -86,6 +86,67 @@ node "$HERE/attest.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$T" "$W/td" "$W
 # The audit trail names the release, and no session secret reached the log.
 grep -q 'event=sms.release .*simulated=1' "$W/sms.log" && ok || bad "release not logged"
 stop_sms
+# RA-TLS: an SMS in its own (simulated) TD serves a certificate carrying its
+# quote; clients admit it by that quote and policy before sending anything.
+cp -r "$W/td" "$W/sms.td"
+rm -f "$W/rport"
+"$T" sms --port 0 --port-file "$W/rport" --db "$W/ratls.db" --master-key "$W/ratls.key" "${C[@]}" \
+	--ra-tls --provider sim --sim-dir "$W/sms.td" 2>>"$W/sms.log" &
+RSMS=$!
+for _ in $(seq 100); do [ -s "$W/rport" ] && break; sleep 0.05; done
+RURL="https://127.0.0.1:$(cat "$W/rport" 2>/dev/null)"
+SIMCOL=(--collateral "$W/td/collateral/collateral.json" --trust-sim-root "$W/td/root_ca.pem")
+printf '{"measurements": {"MRTD": "%096d"}}\n' 0 >"$W/wrong-policy.json"
+expect 0 'ratls_key_bound +true' -- "$T" ratls check "$RURL/healthz" "${SIMCOL[@]}" --policy "$W/policy.json"
+"$T" ratls check "$RURL/healthz" "${SIMCOL[@]}" --save-quote "$W/sms-quote.dat" >/dev/null 2>&1 &&
+	expect 0 "$(m MRTD)" -- "$T" quote show "$W/sms-quote.dat"
+expect 1 'Intel SGX root' -- "$T" ratls check "$RURL/healthz" \
+	--collateral "$W/td/collateral/collateral.json" --policy "$W/policy.json"
+expect 1 'attestation is refused.*MRTD' -- "$T" ratls check "$RURL/healthz" "${SIMCOL[@]}" \
+	--policy "$W/wrong-policy.json"
+expect 1 'https only' -- "$T" ratls check "${RURL/https/http}/healthz" "${SIMCOL[@]}"
+# Secrets go only to an SMS that passes; a refused push stores nothing.
+expect 0 pushed -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 --requester ra-ok --value v1 \
+	--sms-policy "$W/policy.json" "${SIMCOL[@]}"
+expect 1 'attestation is refused' -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 \
+	--requester ra-refused --value v2 --sms-policy "$W/wrong-policy.json" "${SIMCOL[@]}"
+req=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+[ "$(curl -sk -o /dev/null -w '%{http_code}' -I "$RURL/requesters/$req/secrets/ra-ok")" = 204 ] &&
+	[ "$(curl -sk -o /dev/null -w '%{http_code}' -I "$RURL/requesters/$req/secrets/ra-refused")" = 404 ] &&
+	ok || bad "RA-TLS pushes: the admitted one stored, the refused one not"
+expect 2 'go together' -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 --requester x \
+	--value v --sms-policy "$W/policy.json"
+kill "$RSMS" && wait "$RSMS" 2>/dev/null
+grep -q 'event=sms.ra_tls provider=sim' "$W/sms.log" && ok || bad "RA-TLS start not logged"
+expect 1 'drop --tls-cert' -- "$T" sms --port 0 --db "$W/ratls.db" --master-key "$W/ratls.key" \
+	--ra-tls --provider sim --sim-dir "$W/sms.td" --tls-cert x --tls-key y
+expect 2 'needs --sim-dir' -- "$T" sms --port 0 --db "$W/ratls.db" --master-key "$W/ratls.key" \
+	--ra-tls --provider sim
+
+# The master key from a command (a KMS client): the same key opens the
+# store; another key, from a command or a replaced file, is refused before
+# anything is stored under it, and the secrets stay readable.
+expect 0 'all authenticate' -- "$T" sms check --db "$W/sms.db" --master-key-command "cat '$W/master.key'"
+openssl rand -hex 32 >"$W/other.key"
+chmod 600 "$W/other.key"
+expect 1 'master key does not open this store' -- "$T" sms check --db "$W/sms.db" \
+	--master-key-command "cat '$W/other.key'"
+expect 1 'master key does not open this store' -- "$T" sms --port 0 --db "$W/sms.db" \
+	--master-key "$W/other.key"
+expect 1 'master key command failed' -- "$T" sms --port 0 --db "$W/sms.db" --master-key-command false
+expect 1 'master key from the command' -- "$T" sms --port 0 --db "$W/sms.db" --master-key-command "echo nothex"
+expect 2 'master-key-command' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key" \
+	--master-key-command "cat '$W/master.key'"
+rm -f "$W/port"
+"$T" sms --port 0 --port-file "$W/port" --db "$W/sms.db" --master-key-command "cat '$W/master.key'" \
+	"${C[@]}" 2>>"$W/sms.log" &
+SMS=$!
+for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
+URL="http://127.0.0.1:$(cat "$W/port" 2>/dev/null)"
+node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" check && ok ||
+	bad "secrets with the key from a command"
+stop_sms
+
 # A master key readable by others is refused.
 chmod 644 "$W/master.key"
 expect 1 'readable by others' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key"

@@ -58,9 +58,21 @@ static void secrets_survive_reopen_and_are_bound(void **state)
 	free(v);
 	sms_store_close(&st);
 
-	/* Another master key cannot read the records. */
-	assert_int_equal(sms_store_open(&st, db, key2), 0);
-	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), ERR_VERIFY);
+	/* Another master key is refused at open, before it can store
+	 * anything; the right key still opens the store afterwards. */
+	assert_int_equal(sms_store_open(&st, db, key2), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "does not open this store"));
+	sms_store_close(&st);
+	/* A store from before the check value: its first secret decides. */
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(db_exec(st.db, "DELETE FROM keycheck"), 0);
+	sms_store_close(&st);
+	assert_int_equal(sms_store_open(&st, db, key2), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "does not open this store's secrets"));
+	sms_store_close(&st);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), 0);
+	free(v);
 	sms_store_close(&st);
 	/* A master key readable by others is refused. */
 	chmod(key, 0644);
