@@ -217,7 +217,7 @@ int cmd_secret(int argc, char **argv)
 		rc = tdx_gate_open(&gate, o.collateral, o.sim_root, o.sms_policy, "secret.sms");
 	if (rc == 0) {
 		struct http_peer peer = {tdx_ratls_peer_check, &gate};
-		struct http_call call = {auth, "text/plain", val, len, o.sms_policy ? &peer : NULL};
+		struct http_call call = {auth, "text/plain", val, len, o.sms_policy ? &peer : NULL, NULL};
 		hex_encode(auth + 2, sig, 65);
 		rc = http_call(url, &call, 4096, 30, &r);
 	}

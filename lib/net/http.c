@@ -115,6 +115,8 @@ static int attempt(const char *url, const struct http_call *post, size_t max_bod
 			free(h);
 		}
 	}
+	if (post && post->header)
+		hdrs = curl_slist_append(hdrs, post->header);
 	if (post && post->content_type) {
 		char ct[128];
 		snprintf(ct, sizeof(ct), "Content-Type: %s", post->content_type);
@@ -174,14 +176,14 @@ int http_post(const char *url, const char *content_type, const void *body, size_
 int http_get_auth(const char *url, const char *auth, size_t max_body, long timeout_s,
 		  struct http_response *r)
 {
-	struct http_call p = {auth, NULL, NULL, 0, NULL};
+	struct http_call p = {auth, NULL, NULL, 0, NULL, NULL};
 	return request(url, &p, max_body, timeout_s, r);
 }
 
 int http_post_auth(const char *url, const char *auth, const char *content_type, const void *body,
 		   size_t len, size_t max_body, long timeout_s, struct http_response *r)
 {
-	struct http_call p = {auth, content_type, body, len, NULL};
+	struct http_call p = {auth, content_type, body, len, NULL, NULL};
 	return request(url, &p, max_body, timeout_s, r);
 }
 
@@ -245,7 +247,7 @@ int http_json_peer(const struct http_peer *peer, const char *url, const char *au
 		   const json_t *body, size_t max_body, long timeout_s, long *status,
 		   json_t **out)
 {
-	struct http_call c = {auth, NULL, NULL, 0, peer};
+	struct http_call c = {auth, NULL, NULL, 0, peer, NULL};
 	struct http_response r;
 	char *txt = NULL;
 	int rc;

@@ -44,6 +44,7 @@ struct http_call {
 	const void *body;
 	size_t len;
 	const struct http_peer *peer; /* NULL = the usual CA verification */
+	const char *header;           /* one more "Name: value" header, or NULL */
 };
 int http_call(const char *url, const struct http_call *c, size_t max_body, long timeout_s,
 	      struct http_response *r);

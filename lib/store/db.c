@@ -3,6 +3,7 @@
 #include "util/err.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static int fail(sqlite3 *db, const char *what)
 {
@@ -84,4 +85,37 @@ out:
 void db_close(sqlite3 *db)
 {
 	sqlite3_close(db);
+}
+
+int db_stmt(sqlite3 *db, struct db_stmts *c, const char *sql, sqlite3_stmt **st)
+{
+	size_t i;
+	for (i = 0; i < DB_STMTS && c->sql[i]; i++)
+		if (c->sql[i] == sql) {
+			*st = c->st[i];
+			return 0;
+		}
+	ENSURE(i < DB_STMTS, ERR_UNSUPPORTED, "database: more than %d cached statements",
+	       DB_STMTS);
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL) !=
+	    SQLITE_OK)
+		return err_set(ERR_IO, "database: %s (%.60s)", sqlite3_errmsg(db), sql);
+	c->sql[i] = sql;
+	*st = c->st[i];
+	return 0;
+}
+
+void db_stmt_done(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+void db_stmts_free(struct db_stmts *c)
+{
+	for (size_t i = 0; i < DB_STMTS; i++)
+		sqlite3_finalize(c->st[i]);
+	memset(c, 0, sizeof(*c));
 }

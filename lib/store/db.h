@@ -15,4 +15,17 @@ int db_exec(sqlite3 *db, const char *sql);
 /* Prepare a statement; ERR_IO with SQLite's message on failure. */
 int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
 
+/* A connection's prepared statements, kept for reuse: SQL is parsed once.
+ * The connection's user serializes their use, as for the connection. */
+#define DB_STMTS 24
+struct db_stmts {
+	const char *sql[DB_STMTS];
+	sqlite3_stmt *st[DB_STMTS];
+};
+/* The statement for `sql` (a string literal: found by address), prepared
+ * on first use; hand it back with db_stmt_done(), never finalize it. */
+int db_stmt(sqlite3 *db, struct db_stmts *c, const char *sql, sqlite3_stmt **st);
+void db_stmt_done(sqlite3_stmt *st);
+void db_stmts_free(struct db_stmts *c);
+
 #endif

@@ -381,7 +381,7 @@ static int enclave_challenge(struct sched *s, const char *taskid, const char *de
 	else
 		snprintf(url, sizeof(url), "%s/tee/challenges/%s", s->sms_url, taskid);
 	struct http_call call = {auth, "application/json", "", 0,
-	                         s->sms_peer.check ? &s->sms_peer : NULL};
+	                         s->sms_peer.check ? &s->sms_peer : NULL, NULL};
 	GUARD(http_call(url, &call, 4096, 10, &r));
 	rc = r.status == 200 && r.body.len == 42
 	         ? 0

@@ -426,24 +426,53 @@ struct attest_req {
 	size_t quote_len;
 	uint8_t epk[32], digest[32];
 	const char *event_log;
+	char *event_log_owned;
 };
 
+/* Two forms of the same request.  JSON: {"quote": base64, "publicKey",
+ * "appDigest", "eventLog"?}.  Binary (Content-Type application/octet-stream):
+ * the body is the quote itself, publicKey and appDigest are query
+ * parameters and the event log, if any, is base64 in X-Event-Log; the
+ * quote then skips base64 and JSON string scanning, the bulk of parsing. */
 static int parse_attest(const struct http_req *r, json_t **body, struct attest_req *a)
 {
-	const char *q, *pk, *dg;
+	const char *ct = http_req_header(r, "Content-Type"), *q, *pk, *dg, *ev;
 	memset(a, 0, sizeof(*a));
-	*body = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
-	ENSURE(*body, ERR_INVAL, "body is not JSON");
-	q = json_string_value(json_object_get(*body, "quote"));
-	pk = json_string_value(json_object_get(*body, "publicKey"));
-	dg = json_string_value(json_object_get(*body, "appDigest"));
-	a->event_log = json_string_value(json_object_get(*body, "eventLog"));
-	ENSURE(q && pk && dg, ERR_INVAL, "quote, publicKey and appDigest are required");
+	*body = NULL;
+	if (ct && strncasecmp(ct, "application/octet-stream", 24) == 0) {
+		pk = http_req_query(r, "publicKey");
+		dg = http_req_query(r, "appDigest");
+		ev = http_req_header(r, "X-Event-Log");
+		ENSURE(r->body_len > 0 && pk && dg, ERR_INVAL,
+		       "a quote body, publicKey and appDigest are required");
+		if (ev) {
+			uint8_t *log;
+			size_t n;
+			GUARD(base64_decode(ev, strlen(ev), &log, &n));
+			a->event_log_owned = strndup((const char *)log, n);
+			free(log);
+			ENSURE(a->event_log_owned, ERR_NOMEM, "out of memory");
+			a->event_log = a->event_log_owned;
+		}
+		a->quote = malloc(r->body_len);
+		ENSURE(a->quote, ERR_NOMEM, "out of memory");
+		memcpy(a->quote, r->body, r->body_len);
+		a->quote_len = r->body_len;
+	} else {
+		*body = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES,
+				   NULL);
+		ENSURE(*body, ERR_INVAL, "body is not JSON");
+		q = json_string_value(json_object_get(*body, "quote"));
+		pk = json_string_value(json_object_get(*body, "publicKey"));
+		dg = json_string_value(json_object_get(*body, "appDigest"));
+		a->event_log = json_string_value(json_object_get(*body, "eventLog"));
+		ENSURE(q && pk && dg, ERR_INVAL, "quote, publicKey and appDigest are required");
+		GUARD(base64_decode(q, strlen(q), &a->quote, &a->quote_len));
+	}
 	if (strncmp(dg, "sha256:", 7) == 0)
 		dg += 7;
 	GUARD(hex_decode_exact(a->epk, 32, pk, "publicKey"));
-	GUARD(hex_decode_exact(a->digest, 32, dg, "appDigest"));
-	return base64_decode(q, strlen(q), &a->quote, &a->quote_len);
+	return hex_decode_exact(a->digest, 32, dg, "appDigest");
 }
 
 /* The decision: 0 and the reason empty, or the refusal's reason. */
@@ -552,5 +581,6 @@ out:
 	json_decref(body);
 	tdx_quote_free(q);
 	free(a.quote);
+	free(a.event_log_owned);
 	free(sealed);
 }

@@ -190,13 +190,14 @@ static int store_exists(struct sms_store *s, const char *kind, const char *owner
 {
 	sqlite3_stmt *st;
 	int found;
-	if (db_prepare(s->db, "SELECT 1 FROM secrets WHERE kind=? AND owner=? AND name=?", &st) < 0)
+	if (db_stmt(s->rdb, &s->rst, "SELECT 1 FROM secrets WHERE kind=? AND owner=? AND name=?",
+		    &st) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
 	found = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	return found;
 }
 
@@ -255,6 +256,7 @@ int sms_store_open2(struct sms_store *st, const char *db_path, const char *maste
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&st->mu, &a);
 	pthread_mutexattr_destroy(&a);
+	pthread_mutex_init(&st->rmu, NULL);
 	ENSURE(!master_key_path != !master_key_command, ERR_INVAL,
 	       "sms: a master key file or a master key command, one of them");
 	rc = master_key_command ? master_from_command(master_key_command, st->master)
@@ -262,10 +264,15 @@ int sms_store_open2(struct sms_store *st, const char *db_path, const char *maste
 	if (rc == 0)
 		rc = db_open(db_path, migrations, &st->db);
 	if (rc == 0)
+		rc = db_open(db_path, migrations, &st->rdb); /* all applied: a no-op */
+	if (rc == 0)
 		rc = key_check(st);
 	if (rc < 0) {
+		db_stmts_free(&st->wst);
+		db_stmts_free(&st->rst);
+		db_close(st->rdb);
 		db_close(st->db);
-		st->db = NULL;
+		st->db = st->rdb = NULL;
 		OPENSSL_cleanse(st->master, sizeof(st->master));
 	}
 	return rc;
@@ -273,10 +280,14 @@ int sms_store_open2(struct sms_store *st, const char *db_path, const char *maste
 
 void sms_store_close(struct sms_store *st)
 {
+	db_stmts_free(&st->wst);
+	db_stmts_free(&st->rst);
+	db_close(st->rdb);
 	db_close(st->db);
-	st->db = NULL;
+	st->db = st->rdb = NULL;
 	OPENSSL_cleanse(st->master, sizeof(st->master));
 	pthread_mutex_destroy(&st->mu);
+	pthread_mutex_destroy(&st->rmu);
 }
 
 static int store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
@@ -288,14 +299,14 @@ static int store_get(struct sms_store *s, const char *kind, const char *owner, c
 	int nlen, clen, rc = 0;
 	uint8_t *out;
 
-	GUARD(db_prepare(s->db,
-			 "SELECT nonce, ciphertext FROM secrets WHERE kind=? AND owner=? AND name=?",
-			 &st));
+	GUARD(db_stmt(s->rdb, &s->rst,
+		      "SELECT nonce, ciphertext FROM secrets WHERE kind=? AND owner=? AND name=?",
+		      &st));
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		db_stmt_done(st);
 		return err_set(ERR_NOTFOUND, "no such secret");
 	}
 	nonce = sqlite3_column_blob(st, 0);
@@ -319,7 +330,7 @@ static int store_get(struct sms_store *s, const char *kind, const char *owner, c
 	*value = out;
 	*len = (size_t)clen - AEAD_TAG;
 out:
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	return rc;
 }
 
@@ -348,7 +359,7 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 		const char *owner = (const char *)sqlite3_column_text(st, 1);
 		const char *name = (const char *)sqlite3_column_text(st, 2);
 		(*total)++;
-		if (store_get(s, kind, owner, name, &v, &n) < 0) {
+		if (sms_store_get(s, kind, owner, name, &v, &n) < 0) {
 			(*bad)++;
 			log_error("sms.check", "kind=%s owner=%s name=\"%s\" error=\"%s\"", kind,
 				  owner, name, err_msg());
@@ -394,13 +405,13 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
 	sqlite3_stmt *st;
 	int rc;
 
-	GUARD(db_prepare(s->db,
-			 "SELECT taskid, worker, dealid, idx, deadline, released FROM sessions "
-			 "WHERE id=?",
-			 &st));
+	GUARD(db_stmt(s->rdb, &s->rst,
+		      "SELECT taskid, worker, dealid, idx, deadline, released FROM sessions "
+		      "WHERE id=?",
+		      &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		db_stmt_done(st);
 		return err_set(ERR_NOTFOUND, "no such session");
 	}
 	memset(out, 0, sizeof(*out));
@@ -410,7 +421,7 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
 	out->idx = (uint64_t)sqlite3_column_int64(st, 3);
 	out->deadline = (uint64_t)sqlite3_column_int64(st, 4);
 	out->released = sqlite3_column_int(st, 5);
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	rc = strlen(out->taskid) == 66 && strlen(out->dealid) == 66
 		     ? 0
 		     : err_set(ERR_VERIFY, "session record is damaged");
@@ -424,21 +435,21 @@ static int store_session_release(struct sms_store *s, const char *id, const char
 	int rc = 0;
 
 	GUARD(db_exec(s->db, "BEGIN IMMEDIATE"));
-	GUARD_GOTO(db_prepare(s->db, "UPDATE sessions SET released=1 WHERE id=? AND released=0",
-			      &st));
+	GUARD_GOTO(db_stmt(s->db, &s->wst,
+			   "UPDATE sessions SET released=1 WHERE id=? AND released=0", &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	ENSURE_GOTO(rc == SQLITE_DONE || rc == SQLITE_CONSTRAINT, ERR_IO, "database: %s",
 		    sqlite3_errmsg(s->db));
 	ENSURE_GOTO(rc == SQLITE_DONE && sqlite3_changes(s->db) == 1, ERR_BUSY,
 		    "the task's session was already released");
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	st = NULL;
-	GUARD_GOTO(db_prepare(s->db,
-			      "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
-			      " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated) "
-			      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-			      &st));
+	GUARD_GOTO(db_stmt(s->db, &s->wst,
+			   "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
+			   " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated) "
+			   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+			   &st));
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
 	for (int i = 0; i < 9; i++)
@@ -448,7 +459,7 @@ static int store_session_release(struct sms_store *s, const char *id, const char
 	ENSURE_GOTO(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	rc = 0;
 out:
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	if (db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK") < 0 && rc == 0)
 		rc = -1;
 	return rc;
@@ -468,14 +479,14 @@ static int store_purge_challenges(struct sms_store *s, long now)
 	return rc;
 }
 
-/* ---------- the public functions: one connection, one writer at a time ---------- */
+/* ---------- the public functions: one writer and one reader at a time ---------- */
 
 int sms_store_exists(struct sms_store *s, const char *kind, const char *owner, const char *name)
 {
 	int rc;
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->rmu);
 	rc = store_exists(s, kind, owner, name);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->rmu);
 	return rc;
 }
 
@@ -493,9 +504,9 @@ int sms_store_get(struct sms_store *s, const char *kind, const char *owner, cons
 		  uint8_t **value, size_t *len)
 {
 	int rc;
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->rmu);
 	rc = store_get(s, kind, owner, name, value, len);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->rmu);
 	return rc;
 }
 
@@ -522,9 +533,9 @@ int sms_store_session_add(struct sms_store *s, const char *id, const char *taski
 int sms_store_session_get(struct sms_store *s, const char *id, struct sms_session *out)
 {
 	int rc;
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->rmu);
 	rc = store_session_get(s, id, out);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->rmu);
 	return rc;
 }
 

@@ -5,6 +5,8 @@
 #ifndef TDEXEC_SMS_STORE_H
 #define TDEXEC_SMS_STORE_H
 
+#include "store/db.h"
+
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
@@ -13,9 +15,12 @@
 /* Thread-safe: the functions below take the store's lock, so the one
  * SQLite connection never interleaves two callers' transactions. */
 struct sms_store {
-	sqlite3 *db;
+	sqlite3 *db;  /* writes, under mu */
+	sqlite3 *rdb; /* reads, under rmu: never behind a commit's fsync (WAL) */
 	uint8_t master[32];
 	pthread_mutex_t mu; /* recursive */
+	pthread_mutex_t rmu;
+	struct db_stmts wst, rst; /* prepared once per connection */
 };
 
 /* Load (or create, 0600) the master key and open the database. */

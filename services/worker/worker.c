@@ -197,15 +197,33 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 	GUARD_GOTO(x25519_keygen(epriv, epk));
 	sms_report_data(nonce, t->tid, t->digest, epk, rd);
 	GUARD_GOTO(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
-	b64 = base64_encode(quote, qlen);
 	hex_encode(dhex, t->digest, 32);
 	hex_encode(pkhex, epk, 32);
-	body = json_pack("{s:s,s:s,s:s}", "quote", b64 ? b64 : "", "publicKey", pkhex, "appDigest",
-	                 dhex);
-	if (evlog)
-		json_object_set_new(body, "eventLog", json_string(evlog));
-	snprintf(url, sizeof(url), "%s/attest", base);
-	GUARD_GOTO(sms_call(w, url, NULL, body, 30, &st, &r));
+	/* the quote as the raw body: no base64 or JSON string for the SMS to scan */
+	if (evlog) {
+		char *e = base64_encode((const uint8_t *)evlog, strlen(evlog));
+		size_t n = e ? strlen(e) + 16 : 0;
+		b64 = e ? malloc(n) : NULL;
+		if (b64)
+			snprintf(b64, n, "X-Event-Log: %s", e);
+		free(e);
+		ENSURE_GOTO(b64, ERR_NOMEM, "out of memory");
+	}
+	snprintf(url, sizeof(url), "%s/attest?publicKey=%s&appDigest=%s", base, pkhex, dhex);
+	{
+		struct http_call c = {NULL, "application/octet-stream", quote, qlen,
+		                      w->sms_peer.check ? &w->sms_peer : NULL, b64};
+		struct http_response hr;
+		GUARD_GOTO(http_call(url, &c, 1 << 20, 30, &hr));
+		if (hr.status == 200)
+			rc = json_parse((const char *)hr.body.buf, hr.body.len, url, &r);
+		else
+			rc = err_set(ERR_IO, "%s: HTTP %ld %.*s", url, hr.status,
+			             (int)(hr.body.len > 200 ? 200 : hr.body.len),
+			             hr.body.buf ? (char *)hr.body.buf : "");
+		http_response_free(&hr);
+		GUARD_GOTO(rc);
+	}
 	const char *sb = jstr(r, "session");
 	if (!sb) {
 		rc = err_set(ERR_INVAL, "sms: no session in the reply");

@@ -21,7 +21,7 @@ http.createServer((req, res) => {
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     const body = Buffer.concat(chunks);
-    if (!(holding && req.url.endsWith('/attest'))) return forward(req, res, body);
+    if (!(holding && req.url.split('?')[0].endsWith('/attest'))) return forward(req, res, body);
     holding = false;
     fs.writeFileSync(heldFile, req.url);
     const wait = setInterval(() => {

@@ -83,6 +83,14 @@ node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal"
 	ok || bad "enclave challenge kept"
 node "$HERE/attest.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$T" "$W/td" "$W/attest" again &&
 	ok || bad "attested release"
+# The binary form of attest (the quote as the body): malformed is 400 too.
+code() { curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' "$@"; }
+z=00000000000000000000000000000000
+[ "$(code --data-binary 'xx' "$URL/tdx/sessions/$z/attest?appDigest=$z$z")" = 400 ] &&
+	[ "$(code --data-binary 'xx' "$URL/tdx/sessions/$z/attest?publicKey=zz&appDigest=$z$z")" = 400 ] &&
+	[ "$(code --data-binary 'xx' -H 'X-Event-Log: !!' "$URL/tdx/sessions/$z/attest?publicKey=$z$z&appDigest=$z$z")" = 400 ] &&
+	[ "$(code --data-binary 'xx' "$URL/tdx/sessions/$z/attest?publicKey=$z$z&appDigest=$z$z")" = 404 ] &&
+	ok || bad "binary attest: malformed requests"
 # The audit trail names the release, and no session secret reached the log.
 grep -q 'event=sms.release .*simulated=1' "$W/sms.log" && ok || bad "release not logged"
 stop_sms

@@ -217,7 +217,7 @@ static void client_admits_by_quote_over_tls(void **state)
 	int calls = 0;
 	void *ctx[2] = {&g, &calls};
 	struct http_peer peer = {counting_check, ctx};
-	struct http_call call = {NULL, NULL, NULL, 0, &peer};
+	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
 	char url[128], pem_path[600];
 	(void)state;
 
