@@ -8,15 +8,18 @@
 #include "util/log.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const migrations[] = {
 	"CREATE TABLE secrets ("
@@ -123,6 +126,26 @@ static int master_from_command(const char *cmd, uint8_t key[32])
 	return rc;
 }
 
+/* The check value, sealed under the store's current key. */
+static int keycheck_write(struct sms_store *s)
+{
+	uint8_t nonce[AEAD_NONCE], ct[AEAD_TAG + 16], pt[16] = {0};
+	sqlite3_stmt *st;
+	int rc;
+
+	ENSURE(RAND_bytes(nonce, sizeof(nonce)) == 1, ERR_CRYPTO, "RAND_bytes failed");
+	GUARD(aes256gcm_seal(s->master, nonce, (const uint8_t *)KEYCHECK_AAD, strlen(KEYCHECK_AAD),
+			     pt, sizeof(pt), ct));
+	GUARD(db_prepare(s->db, "INSERT INTO keycheck(id, nonce, ciphertext) VALUES(1, ?, ?)",
+			 &st));
+	sqlite3_bind_blob(st, 1, nonce, sizeof(nonce), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, ct, sizeof(ct), SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0
+					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* The store and the key belong together: the key opens the check value
  * (or, in a store from before it, a secret), else the store is refused. */
 static int key_check(struct sms_store *s)
@@ -168,17 +191,7 @@ static int key_check(struct sms_store *s)
 	} else {
 		sqlite3_finalize(st);
 	}
-	ENSURE(RAND_bytes(nonce, sizeof(nonce)) == 1, ERR_CRYPTO, "RAND_bytes failed");
-	GUARD(aes256gcm_seal(s->master, nonce, (const uint8_t *)KEYCHECK_AAD, strlen(KEYCHECK_AAD),
-			     pt, sizeof(pt), ct));
-	GUARD(db_prepare(s->db, "INSERT INTO keycheck(id, nonce, ciphertext) VALUES(1, ?, ?)",
-			 &st));
-	sqlite3_bind_blob(st, 1, nonce, sizeof(nonce), SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, ct, sizeof(ct), SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0
-					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
-	sqlite3_finalize(st);
-	return rc;
+	return keycheck_write(s);
 }
 
 static void aad_of(char *out, size_t cap, const char *kind, const char *owner, const char *name)
@@ -246,12 +259,43 @@ int sms_store_open(struct sms_store *st, const char *db_path, const char *master
 	return sms_store_open2(st, db_path, master_key_path, NULL);
 }
 
+/* DB-lock: every SMS (and sms check) holds it shared while the store is
+ * open; a rekey holds it alone, so no process keeps using the old key. */
+static int lock_store(const char *db_path, int exclusive, int *fd_out)
+{
+	char p[4096];
+	int fd;
+
+	*fd_out = -1;
+	GUARD(path_fmt(p, sizeof(p), "%s-lock", db_path));
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ENSURE(fd >= 0, ERR_IO, "%s: %s", p, strerror(errno));
+	if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+		close(fd);
+		return exclusive ? err_set(ERR_BUSY, "the store %s is in use (a running SMS?): "
+						     "stop it first", db_path)
+				 : err_set(ERR_BUSY, "the store %s is being re-keyed", db_path);
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static int store_open(struct sms_store *st, const char *db_path, const char *master_key_path,
+		      const char *master_key_command, int lock);
+
 int sms_store_open2(struct sms_store *st, const char *db_path, const char *master_key_path,
 		    const char *master_key_command)
+{
+	return store_open(st, db_path, master_key_path, master_key_command, 1);
+}
+
+static int store_open(struct sms_store *st, const char *db_path, const char *master_key_path,
+		      const char *master_key_command, int lock)
 {
 	pthread_mutexattr_t a;
 	int rc;
 	memset(st, 0, sizeof(*st));
+	st->lock_fd = -1;
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&st->mu, &a);
@@ -259,8 +303,10 @@ int sms_store_open2(struct sms_store *st, const char *db_path, const char *maste
 	pthread_mutex_init(&st->rmu, NULL);
 	ENSURE(!master_key_path != !master_key_command, ERR_INVAL,
 	       "sms: a master key file or a master key command, one of them");
-	rc = master_key_command ? master_from_command(master_key_command, st->master)
-				: load_master(master_key_path, st->master);
+	rc = lock ? lock_store(db_path, 0, &st->lock_fd) : 0;
+	if (rc == 0)
+		rc = master_key_command ? master_from_command(master_key_command, st->master)
+					: load_master(master_key_path, st->master);
 	if (rc == 0)
 		rc = db_open(db_path, migrations, &st->db);
 	if (rc == 0)
@@ -274,6 +320,9 @@ int sms_store_open2(struct sms_store *st, const char *db_path, const char *maste
 		db_close(st->db);
 		st->db = st->rdb = NULL;
 		OPENSSL_cleanse(st->master, sizeof(st->master));
+		if (st->lock_fd >= 0)
+			close(st->lock_fd);
+		st->lock_fd = -1;
 	}
 	return rc;
 }
@@ -286,8 +335,111 @@ void sms_store_close(struct sms_store *st)
 	db_close(st->db);
 	st->db = st->rdb = NULL;
 	OPENSSL_cleanse(st->master, sizeof(st->master));
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	st->lock_fd = -1;
 	pthread_mutex_destroy(&st->mu);
 	pthread_mutex_destroy(&st->rmu);
+}
+
+/* Re-encrypt one record (read and written on the write connection, inside
+ * the caller's transaction). */
+static int rekey_one(struct sms_store *s, const uint8_t nk[32], const char *kind,
+		     const char *owner, const char *name)
+{
+	uint8_t *v = NULL, nonce[AEAD_NONCE], *ct = NULL;
+	size_t n = 0;
+	char aad[512];
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = store_get(s, kind, owner, name, &v, &n);
+	if (rc < 0)
+		return err_set(ERR_VERIFY, "%s/%s/%s does not open under the current key (%s): "
+					   "nothing was changed",
+			       kind, owner, name, err_msg());
+	ct = malloc(n + AEAD_TAG);
+	ENSURE_GOTO(ct, ERR_NOMEM, "out of memory");
+	ENSURE_GOTO(RAND_bytes(nonce, sizeof(nonce)) == 1, ERR_CRYPTO, "RAND_bytes failed");
+	aad_of(aad, sizeof(aad), kind, owner, name);
+	GUARD_GOTO(aes256gcm_seal(nk, nonce, (const uint8_t *)aad, strlen(aad), v, n, ct));
+	GUARD_GOTO(db_prepare(s->db,
+			      "UPDATE secrets SET nonce=?, ciphertext=? WHERE kind=? AND owner=? "
+			      "AND name=?",
+			      &st));
+	sqlite3_bind_blob(st, 1, nonce, sizeof(nonce), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, ct, (int)(n + AEAD_TAG), SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(s->db) == 1
+		     ? 0
+		     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+out:
+	sqlite3_finalize(st);
+	if (v)
+		OPENSSL_cleanse(v, n);
+	free(v);
+	free(ct);
+	return rc;
+}
+
+int sms_store_rekey(const char *db_path, const char *old_path, const char *old_command,
+		    const char *new_path, const char *new_command, long *count)
+{
+	struct sms_store s;
+	uint8_t nk[32];
+	sqlite3_stmt *st = NULL;
+	char **keys = NULL;
+	size_t nkeys = 0;
+	int fd = -1, rc, opened = 0, in_tx = 0;
+
+	*count = 0;
+	ENSURE(!new_path != !new_command, ERR_INVAL,
+	       "rekey: a new master key file or a new master key command, one of them");
+	GUARD(lock_store(db_path, 1, &fd));
+	GUARD_GOTO(store_open(&s, db_path, old_path, old_command, 0));
+	opened = 1;
+	GUARD_GOTO(new_command ? master_from_command(new_command, nk) : load_master(new_path, nk));
+	ENSURE_GOTO(CRYPTO_memcmp(nk, s.master, 32) != 0, ERR_INVAL,
+		    "rekey: the new master key is the current one");
+	/* the names first: the rows are rewritten after */
+	GUARD_GOTO(db_prepare(s.db, "SELECT kind, owner, name FROM secrets", &st));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char **k = realloc(keys, (nkeys + 3) * sizeof(*k));
+		ENSURE_GOTO(k, ERR_NOMEM, "out of memory");
+		keys = k;
+		for (int i = 0; i < 3; i++) {
+			keys[nkeys + (size_t)i] = strdup((const char *)sqlite3_column_text(st, i));
+			ENSURE_GOTO(keys[nkeys + (size_t)i], ERR_NOMEM, "out of memory");
+		}
+		nkeys += 3;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	GUARD_GOTO(db_exec(s.db, "BEGIN IMMEDIATE"));
+	in_tx = 1;
+	for (size_t i = 0; i < nkeys; i += 3)
+		GUARD_GOTO(rekey_one(&s, nk, keys[i], keys[i + 1], keys[i + 2]));
+	GUARD_GOTO(db_exec(s.db, "DELETE FROM keycheck"));
+	memcpy(s.master, nk, 32);
+	GUARD_GOTO(keycheck_write(&s));
+	GUARD_GOTO(db_exec(s.db, "COMMIT"));
+	in_tx = 0;
+	*count = (long)(nkeys / 3);
+out:
+	if (in_tx)
+		db_exec(s.db, "ROLLBACK");
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	if (opened)
+		sms_store_close(&s);
+	OPENSSL_cleanse(nk, sizeof(nk));
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 static int store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,

@@ -21,6 +21,7 @@ struct sms_store {
 	pthread_mutex_t mu; /* recursive */
 	pthread_mutex_t rmu;
 	struct db_stmts wst, rst; /* prepared once per connection */
+	int lock_fd;              /* DB-lock, shared: a rekey needs it alone */
 };
 
 /* Load (or create, 0600) the master key and open the database. */
@@ -65,5 +66,15 @@ int sms_store_purge_challenges(struct sms_store *st, long now);
  * authenticate under the master key.  *total and *bad count records; a
  * non-zero *bad (or a damaged database) returns ERR_VERIFY. */
 int sms_store_check(struct sms_store *st, long *total, long *bad);
+
+/* Master key rotation, offline: every record (and the check value) is
+ * re-encrypted under the new key in one transaction, so the store is under
+ * the old key or the new one, never both.  Keys from a file (the new one is
+ * created, 0600, when absent) or a command, as for sms_store_open2.  Refused
+ * (ERR_BUSY) while an SMS has the store open, and when a record does not
+ * authenticate under the old key (nothing is changed then).  *count gets the
+ * number of records re-encrypted. */
+int sms_store_rekey(const char *db_path, const char *old_path, const char *old_command,
+		    const char *new_path, const char *new_command, long *count);
 
 #endif

@@ -155,6 +155,24 @@ node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" check && 
 	bad "secrets with the key from a command"
 stop_sms
 
+# Key rotation: refused while an SMS has the store open; offline, every
+# secret moves to the new key at once and the old key no longer opens it.
+start_sms
+expect 1 'in use .*stop it first' -- "$T" sms rekey --db "$W/sms.db" --master-key "$W/master.key" \
+	--new-master-key "$W/rotated.key"
+stop_sms
+n=$(sqlite3 "$W/sms.db" 'select count(*) from secrets' 2>/dev/null || echo '[0-9]+')
+expect 0 "^$n secrets re-encrypted" -- "$T" sms rekey --db "$W/sms.db" \
+	--master-key-command "cat '$W/master.key'" --new-master-key "$W/rotated.key"
+[ "$(stat -c %a "$W/rotated.key")" = 600 ] && ok || bad "new master key mode"
+expect 1 'does not open this store' -- "$T" sms check --db "$W/sms.db" --master-key "$W/master.key"
+expect 0 "^$n secrets, all authenticate" -- "$T" sms check --db "$W/sms.db" --master-key "$W/rotated.key"
+cp "$W/rotated.key" "$W/master.key"
+start_sms
+node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" check && ok ||
+	bad "secrets after the key rotation"
+stop_sms
+
 # A master key readable by others is refused.
 chmod 644 "$W/master.key"
 expect 1 'readable by others' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key"

@@ -114,11 +114,65 @@ static void check_finds_a_tampered_record(void **state)
 	free(dir);
 }
 
+/* Rekey: all or nothing, and never while the store is open elsewhere. */
+static void rekey_rotates_all_or_nothing(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], key2[512];
+	struct sms_store st;
+	uint8_t *v;
+	size_t n;
+	long count, total, bad;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	snprintf(key2, sizeof(key2), "%s/new.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	for (int i = 0; i < 20; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "n%d", i);
+		assert_int_equal(
+			sms_store_put(&st, "requester", "0xabc", name, (const uint8_t *)name,
+				      strlen(name), 0),
+			0);
+	}
+	/* open elsewhere: refused, nothing changed */
+	assert_int_equal(sms_store_rekey(db, key, NULL, key2, NULL, &count), ERR_BUSY);
+	assert_non_null(strstr(err_msg(), "in use"));
+	/* a record that does not open: refused, nothing changed */
+	assert_int_equal(db_exec(st.db, "UPDATE secrets SET name='moved' WHERE name='n7'"), 0);
+	sms_store_close(&st);
+	assert_int_equal(sms_store_rekey(db, key, NULL, key2, NULL, &count), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "nothing was changed"));
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_get(&st, "requester", "0xabc", "n3", &v, &n), 0);
+	free(v);
+	assert_int_equal(db_exec(st.db, "UPDATE secrets SET name='n7' WHERE name='moved'"), 0);
+	sms_store_close(&st);
+	/* the rotation: the old key no longer opens the store, the new one all of it */
+	assert_int_equal(sms_store_rekey(db, key, NULL, key2, NULL, &count), 0);
+	assert_int_equal(count, 20);
+	assert_int_equal(sms_store_open(&st, db, key), ERR_VERIFY);
+	sms_store_close(&st);
+	assert_int_equal(sms_store_open(&st, db, key2), 0);
+	assert_int_equal(sms_store_check(&st, &total, &bad), 0);
+	assert_int_equal(total, 20);
+	assert_int_equal(sms_store_get(&st, "requester", "0xabc", "n19", &v, &n), 0);
+	assert_memory_equal(v, "n19", 3);
+	free(v);
+	sms_store_close(&st);
+	/* the same key again is refused */
+	assert_int_equal(sms_store_rekey(db, key2, NULL, key2, NULL, &count), ERR_INVAL);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(secrets_survive_reopen_and_are_bound),
 		cmocka_unit_test(check_finds_a_tampered_record),
+		cmocka_unit_test(rekey_rotates_all_or_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
