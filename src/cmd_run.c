@@ -129,11 +129,8 @@ static int rparse(int argc, char **argv, const char *prog, const char *usage, st
 
 static int trim(char *dst, size_t cap, const char *url)
 {
-	ENSURE(url && strlen(url) < cap, ERR_INVAL, "--market URL is required");
-	snprintf(dst, cap, "%s", url);
-	for (size_t n = strlen(dst); n && dst[n - 1] == '/'; n--)
-		dst[n - 1] = '\0';
-	return 0;
+	ENSURE(url, ERR_INVAL, "--market URL is required");
+	return http_base_url(dst, cap, url);
 }
 
 /* GET or POST JSON on the market; the parsed 200 reply. */

@@ -230,6 +230,17 @@ char *http_header(const struct http_response *r, const char *name, int decode)
 	return NULL;
 }
 
+int http_base_url(char *dst, size_t cap, const char *url)
+{
+	size_t n = strlen(url);
+	while (n && url[n - 1] == '/')
+		n--;
+	ENSURE(n < cap, ERR_TOOBIG, "URL too long (%zu bytes): %.60s...", n, url);
+	memcpy(dst, url, n);
+	dst[n] = '\0';
+	return 0;
+}
+
 char *http_escape(const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, 0), *out = e ? strdup(e) : NULL;

@@ -61,6 +61,9 @@ int http_json(const char *url, const char *auth, const json_t *body, size_t max_
 int http_json_peer(const struct http_peer *peer, const char *url, const char *auth,
 		   const json_t *body, size_t max_body, long timeout_s, long *status,
 		   json_t **out);
+/* A base URL to append paths to: `url` without its trailing slashes.
+ * ERR_TOOBIG when it does not fit in cap bytes (never truncated). */
+int http_base_url(char *dst, size_t cap, const char *url);
 /* URL-encode a query value; a new string (free()) or NULL. */
 char *http_escape(const char *s);
 void http_response_free(struct http_response *r);

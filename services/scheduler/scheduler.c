@@ -1253,13 +1253,6 @@ static const struct http_route routes[] = {
 
 /* ---------- lifecycle ---------- */
 
-static void trim_url(char *dst, size_t cap, const char *src)
-{
-	snprintf(dst, cap, "%s", src);
-	for (size_t n = strlen(dst); n && dst[n - 1] == '/'; n--)
-		dst[n - 1] = '\0';
-}
-
 int sched_start(const struct sched_config *cfg, struct sched **out)
 {
 	struct sched *s = calloc(1, sizeof(*s));
@@ -1285,7 +1278,9 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		rc = eth_addr_parse(cfg->workerpool, s->pool);
 	if (rc == 0) {
 		memcpy(s->pool_topic + 12, s->pool, 20);
-		trim_url(s->sms_url, sizeof(s->sms_url), cfg->sms_url);
+		rc = http_base_url(s->sms_url, sizeof(s->sms_url), cfg->sms_url);
+	}
+	if (rc == 0) {
 		snprintf(s->results_dir, sizeof(s->results_dir), "%s", cfg->results_dir);
 		rc = dir_create(cfg->results_dir, 0700);
 	}
@@ -1327,9 +1322,9 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		char tmp[256];
 		snprintf(tmp, sizeof(tmp), "http://%s:%d",
 		         cfg->address ? cfg->address : "127.0.0.1", http_server_port(s->http));
-		trim_url(s->public_url, sizeof(s->public_url),
-		         cfg->public_url ? cfg->public_url : tmp);
-		if (cfg->port_file) {
+		rc = http_base_url(s->public_url, sizeof(s->public_url),
+		                   cfg->public_url ? cfg->public_url : tmp);
+		if (rc == 0 && cfg->port_file) {
 			snprintf(tmp, sizeof(tmp), "%d\n", http_server_port(s->http));
 			rc = file_write(cfg->port_file, tmp, strlen(tmp), 0644);
 		}

@@ -1145,9 +1145,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	pthread_cond_init(&w.cv, NULL);
 	ENSURE(cfg->scheduler_url && cfg->chain_path && cfg->work_dir && cfg->images, ERR_INVAL,
 	       "worker: scheduler, chain, work dir and images are required");
-	snprintf(w.sched, sizeof(w.sched), "%s", cfg->scheduler_url);
-	for (size_t n = strlen(w.sched); n && w.sched[n - 1] == '/'; n--)
-		w.sched[n - 1] = '\0';
+	GUARD(http_base_url(w.sched, sizeof(w.sched), cfg->scheduler_url));
 	GUARD(k1_address(cfg->key, w.addr));
 	eth_addr_str(w.addr, w.address);
 	GUARD(dir_create(cfg->work_dir, 0700));

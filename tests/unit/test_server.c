@@ -241,6 +241,19 @@ static void tls_serves_and_verifies(void **state)
 	free(dir);
 }
 
+static void base_urls(void **state)
+{
+	char b[16];
+	(void)state;
+	assert_int_equal(http_base_url(b, sizeof(b), "http://a:1//"), 0);
+	assert_string_equal(b, "http://a:1");
+	assert_int_equal(http_base_url(b, sizeof(b), "http://a:1"), 0);
+	assert_string_equal(b, "http://a:1");
+	assert_int_equal(http_base_url(b, sizeof(b), "/"), 0);
+	assert_string_equal(b, "");
+	assert_int_equal(http_base_url(b, sizeof(b), "http://toolong:1234/"), ERR_TOOBIG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +261,7 @@ int main(void)
 		cmocka_unit_test(method_not_allowed),
 		cmocka_unit_test(database_migrates_once_and_refuses_newer_schemas),
 		cmocka_unit_test(tls_serves_and_verifies),
+		cmocka_unit_test(base_urls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
