@@ -34,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	snprintf(db, sizeof(db), "%s/sms.db", dir);
 	snprintf(key, sizeof(key), "%s/master.key", dir);
-	struct sms_config cfg = {"127.0.0.1", 0, 2, db, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	struct sms_config cfg = {.address = "127.0.0.1", .threads = 2, .db_path = db, .master_key_path = key};
 	if (sms_start(&cfg, &sms) < 0)
 		abort();
 	port = sms_port(sms);

@@ -115,7 +115,7 @@ static int coll_fetch(int argc, char **argv)
 		return cli_usage("collateral fetch", "%s", err_msg());
 	if (quote && file_read(quote, 1 << 20, &q, &qlen) < 0)
 		return cli_fail();
-	rc = cli_pcs_collateral(pcs, cache, root, q, qlen, fmspc, ca, at, &c);
+	rc = cli_pcs_collateral(pcs, cache, root, q, qlen, fmspc, (int)ca, at, &c);
 	free(q);
 	if (rc < 0)
 		return cli_fail();

@@ -72,6 +72,15 @@ run_task() {
 	st=$(task_wait "$task" "${WAIT:-60}")
 	echo "${st:-NONE} $task"
 }
+# logged PATTERN FILE...: the line is (or within 5 s will be) in a log; a
+# worker logs its transaction after its receipt, which can come after the
+# scheduler saw the chain event that completed the task
+logged() {
+	local pat=$1
+	shift
+	for _ in $(seq 50); do grep -q "$pat" "$@" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
 # detail TASKID: what the scheduler knows of the task
 detail() { curl -s "$SCHED_URL/tasks/$1" | sed -n 's/.*"detail": *"\([^"]*\)".*/\1/p'; }
 
@@ -100,7 +109,7 @@ read -r st task < <(TRUST=0 run_task "$app_sql" \
 	"{\"iexec_args\":\"/iexec_in/$ds_lower -cmd '.output /iexec_out/result.txt' 'select count(*) from city'\"}" \
 	"$dataset")
 [ "$st" = COMPLETED ] && ok || bad "classic TEE task: $st $(detail "$task")"
-grep -q "task=$task .*call=contributeAndFinalize" "$W"/w1.log "$W"/w2.log && ok ||
+logged "task=$task .*call=contributeAndFinalize" "$W"/w1.log "$W"/w2.log && ok ||
 	bad "classic task not finished by contributeAndFinalize"
 "$T" task show "$task" "${C[@]}" --json >"$W/t.json" 2>&1
 grep -q '"status_name": "COMPLETED"' "$W/t.json" && ok || bad "classic task on chain: $(cat "$W/t.json")"
@@ -150,7 +159,11 @@ read -r st task < <(TAG=none TRUST=3 run_task "$app_sh" '{"iexec_args":"\"echo c
 [ "$st" = COMPLETED ] && ok || bad "replicated task: $st $(detail "$task")"
 "$T" task show "$task" "${C[@]}" --json >"$W/t.json" 2>&1
 grep -q '"status_name": "COMPLETED"' "$W/t.json" && ok || bad "replicated task on chain: $(cat "$W/t.json")"
-n=$(grep -h "worker.reveal task=$task" "$W"/w1.log "$W"/w2.log "$W"/w3.log | wc -l)
+for _ in $(seq 50); do
+	n=$(grep -h "worker.reveal task=$task" "$W"/w1.log "$W"/w2.log "$W"/w3.log | wc -l)
+	[ "$n" -ge 2 ] && break
+	sleep 0.1
+done
 [ "$n" -ge 2 ] && ok || bad "replicated task: $n reveals"
 grep -q 'worker.images archive' "$W/w3.log" && ok || bad "OCI archive not unpacked"
 kill "$W3"
@@ -330,7 +343,7 @@ touch "$W/release"
 task=$(task_of "$deal")
 st=$(task_wait "$task" 60)
 [ "$st" = COMPLETED ] && ok || bad "SMS restarted between nonce and attest: $st $(detail "$task")"
-grep -q "worker.session task=$task attempt=1" "$W"/w*.log && ok || bad "no second attestation"
+logged "worker.session task=$task attempt=1" "$W"/w*.log && ok || bad "no second attestation"
 grep -q "no live nonce for the session" "$W/sms.log" && ok || bad "the stale nonce refusal is not logged"
 unset SMS_PUBLIC
 
