@@ -540,24 +540,89 @@ static int finalize_tasks(struct sched *s)
 	return 0;
 }
 
+/* The chain's time: deadlines are in it, not in ours. */
+static int chain_now(struct sched *s, uint64_t *ts)
+{
+	json_t *blk = NULL;
+	int rc;
+	GUARD(eth_rpc_call(s->chain->rpc, "eth_getBlockByNumber", json_pack("[s,b]", "latest", 0),
+	                   &blk));
+	rc = eth_hex_u64(json_object_get(blk, "timestamp"), ts);
+	json_decref(blk);
+	return rc;
+}
+
+/* Replicated standard tasks whose contributions reached no consensus: once
+ * every replicate has contributed (or failed) and the chain's task is still
+ * ACTIVE, the task goes back to the queue for one more worker, until its
+ * contribution deadline.  PoCo weighs each further contribution in; a
+ * consensus then lets the agreeing workers reveal and the task finalize. */
+static int reopen_tasks(struct sched *s)
+{
+	char ids[8][67], now[24];
+	sqlite3_stmt *st;
+	uint64_t chain_ts;
+	int n = 0, rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = db_prepare(s->db,
+	                "SELECT t.taskid FROM tasks t WHERE t.status = 'RUNNING'"
+	                " AND EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid)"
+	                " AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid"
+	                " AND r.status IN ('RUNNING', 'COMPUTED')) LIMIT 8",
+	                &st);
+	while (rc == 0 && n < 8 && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(ids[n++], 67, "%s", sqlite3_column_text(st, 0));
+	if (rc == 0)
+		sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	GUARD(rc);
+	if (n == 0)
+		return 0;
+	GUARD(chain_now(s, &chain_ts));
+	snprintf(now, sizeof(now), "%lld", now_s());
+	for (int i = 0; i < n; i++) {
+		uint8_t tid[32];
+		json_t *task = NULL;
+		long long contributors;
+		GUARD(hex_decode_exact(tid, 32, ids[i] + 2, "taskid"));
+		GUARD(poco_view(s->chain, "viewTask", tid, &task));
+		int open = json_get_ll(task, "status", 0) == 1 &&
+		           (uint64_t)json_get_ll(task, "contributionDeadline", 0) > chain_ts;
+		contributors = (long long)json_array_size(json_object_get(task, "contributors"));
+		json_decref(task);
+		if (!open)
+			continue;
+		const char *a[] = {ids[i], now};
+		pthread_mutex_lock(&s->mu);
+		rc = sched_exec(s,
+		                "UPDATE tasks SET status = 'INITIALIZED', worker = NULL, updated = ?2,"
+		                " detail = 'no consensus yet: one more replicate'"
+		                " WHERE taskid = ?1 AND status = 'RUNNING'",
+		                a, 2);
+		if (rc == 0 && sqlite3_changes(s->db) > 0) {
+			log_info("sched.task", "task=%s reopened=1 contributions=%lld "
+			         "reason=\"no consensus\"", ids[i], contributors);
+			pthread_cond_broadcast(&s->cv);
+		}
+		pthread_mutex_unlock(&s->mu);
+		GUARD(rc);
+	}
+	return 0;
+}
+
 /* Tasks of a silent worker go back to the queue; tasks past their deadline
  * are claimed so the requester is refunded. */
 static int watch_deadlines(struct sched *s)
 {
 	struct pending p[8];
 	sqlite3_stmt *st;
-	char lost[24], now[24], chain_now[24];
+	char lost[24], now[24], chain_ts[24];
 	uint64_t ts = 0;
-	json_t *blk = NULL;
 	int n = 0, rc;
 
-	/* Deadlines are the chain's time, not ours. */
-	GUARD(eth_rpc_call(s->chain->rpc, "eth_getBlockByNumber", json_pack("[s,b]", "latest", 0),
-	                   &blk));
-	rc = eth_hex_u64(json_object_get(blk, "timestamp"), &ts);
-	json_decref(blk);
-	GUARD(rc);
-	snprintf(chain_now, sizeof(chain_now), "%llu", (unsigned long long)ts);
+	GUARD(chain_now(s, &ts));
+	snprintf(chain_ts, sizeof(chain_ts), "%llu", (unsigned long long)ts);
 	snprintf(now, sizeof(now), "%lld", now_s());
 	snprintf(lost, sizeof(lost), "%lld", now_s() - s->cfg.worker_timeout_s);
 	pthread_mutex_lock(&s->mu);
@@ -584,7 +649,7 @@ static int watch_deadlines(struct sched *s)
 		    "LIMIT 8",
 		    &st);
 	if (rc == 0) {
-		sqlite3_bind_text(st, 1, chain_now, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, chain_ts, -1, SQLITE_TRANSIENT);
 		while (n < 8 && sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(p[n].taskid, 67, "%s", sqlite3_column_text(st, 0));
 			snprintf(p[n].dealid, 67, "%s", sqlite3_column_text(st, 1));
@@ -645,7 +710,7 @@ static void *follower_main(void *arg)
 
 	for (;;) {
 		if (follow_logs(s) < 0 || initialize_tasks(s) < 0 || finalize_tasks(s) < 0 ||
-		    watch_deadlines(s) < 0)
+		    reopen_tasks(s) < 0 || watch_deadlines(s) < 0)
 			log_warn("sched.follow", "error=\"%s\"", err_msg());
 		if (round++ % 10 == 0 && sched_market_stock(s) < 0)
 			log_warn("market.stock", "error=\"%s\"", err_msg());

@@ -408,6 +408,7 @@ static int pre_compute(struct worker *w, struct task *t, json_t *params)
 		GUARD(fetch(url, INPUT_MAX, &r));
 		sha256_hex(url, strlen(url), name);
 		snprintf(path, sizeof(path), "%s/%s", t->in, name);
+		size_t got = r.body.len;
 		int rc = file_write(path, r.body.buf, r.body.len, 0644);
 		http_response_free(&r);
 		GUARD(rc);
@@ -415,7 +416,7 @@ static int pre_compute(struct worker *w, struct task *t, json_t *params)
 		env_add(t->app_env, k, url);
 		snprintf(k, sizeof(k), "IEXEC_INPUT_FILE_NAME_%zu", i + 1);
 		env_add(t->app_env, k, name);
-		log_info("worker.pre", "task=%s input=%zu bytes=%zu", t->taskid, i + 1, r.body.len);
+		log_info("worker.pre", "task=%s input=%zu bytes=%zu", t->taskid, i + 1, got);
 	}
 	snprintf(v, sizeof(v), "%zu", json_array_size(files));
 	env_add(t->app_env, "IEXEC_INPUT_FILES_NUMBER", v);

@@ -166,8 +166,33 @@ for _ in $(seq 50); do
 done
 [ "$n" -ge 2 ] && ok || bad "replicated task: $n reveals"
 grep -q 'worker.images archive' "$W/w3.log" && ok || bad "OCI archive not unpacked"
-kill "$W3"
-wait "$W3" 2>/dev/null
+# 3c. Contributions that disagree: the file server answers the first
+#     download of the input differently, and that replicate answers at once
+#     while the agreeing ones compute for a while, so the dissent is on chain
+#     first.  Trust 3 goes to three workers; with fresh workers PoCo then has
+#     no consensus (after one dissent, three must agree), so the scheduler
+#     hands the task to a fourth worker; the dissenter learns it lost.
+rm -rf "$W/w4.td" && cp -r "$W/td" "$W/w4.td"
+"$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 9 --images "$W/images" \
+	--work-dir "$W/w4" --provider sim --sim-dir "$W/w4.td" "${WFLAGS[@]}" 2>>"$W/w4.log" &
+W4=$!
+POOL_PIDS+=("$W4")
+echo agreed >"$W/files/vote.txt"
+echo dissent >"$W/files/vote.txt.first"
+vote=$(printf '%s' "$FILES_URL/vote.txt" | sha256sum | cut -d' ' -f1)
+vote_app='read v < /iexec_in/'$vote'; if [ x$v = xagreed ]; then i=0; while [ $i -lt 1000000 ]; do i=$((i+1)); done; fi; echo $v > /iexec_out/r.txt'
+vote_params=$(printf '{"iexec_args":"\\"%s\\"","iexec_input_files":["%s"]}' "$vote_app" "$FILES_URL/vote.txt")
+read -r st task < <(TAG=none TRUST=3 run_task "$app_sh" "$vote_params")
+[ "$st" = COMPLETED ] && ok || bad "disagreeing replicates: $st $(detail "$task")"
+[ ! -e "$W/files/vote.txt.first" ] && ok || bad "the dissenting input was never served"
+grep -q "sched.task task=$task reopened=1 contributions=3" "$W/sched.log" && ok ||
+	bad "task not reopened after three contributions without consensus"
+n=$(grep -h "worker.contribute task=$task" "$W"/w[1-4].log | wc -l)
+[ "$n" = 4 ] && ok || bad "disagreeing replicates: $n contributions, want 4"
+logged "task=$task .*our result is not the consensus" "$W"/w[1-4].log && ok ||
+	bad "the dissenter did not see it lost"
+kill "$W3" "$W4"
+wait "$W3" "$W4" 2>/dev/null
 
 # 4. Memory: an app that really uses 4 GiB runs; one over its limit fails.
 read -r st task < <(WAIT=90 run_task "$app_sh" '{"iexec_args":"\"dd if=/dev/zero of=/dev/null bs=4200M count=1 iflag=fullblock 2> /iexec_out/dd.txt\""}')

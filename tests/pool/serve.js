@@ -8,6 +8,15 @@ const path = require('path');
 const [dir, portFile] = process.argv.slice(2);
 const srv = http.createServer((req, res) => {
   const p = path.join(dir, path.normalize(decodeURIComponent(req.url.split('?')[0])).replace(/^(\.\.[/\\])+/, ''));
+  // NAME.first, when present, answers the first download of NAME (once):
+  // the test of replicates that disagree
+  if (fs.existsSync(p + '.first')) {
+    const d = fs.readFileSync(p + '.first');
+    fs.unlinkSync(p + '.first');
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+    res.end(d);
+    return;
+  }
   fs.readFile(p, (err, data) => {
     if (err) { res.writeHead(404); res.end(); return; }
     res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
