@@ -485,26 +485,34 @@ static int initialize_tasks(struct sched *s)
 	return 0;
 }
 
+/* Up to 8 task ids from a query (s->mu taken here). */
+static int task_ids(struct sched *s, const char *sql, char ids[8][67], int *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+	*n = 0;
+	pthread_mutex_lock(&s->mu);
+	rc = db_prepare(s->db, sql, &st);
+	while (rc == 0 && *n < 8 && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(ids[(*n)++], 67, "%s", sqlite3_column_text(st, 0));
+	if (rc == 0)
+		sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
 /* Replicated standard tasks: once the chain has a consensus and every
  * winner revealed, the scheduler finalizes with the stored result. */
 static int finalize_tasks(struct sched *s)
 {
 	char ids[8][67], loc[1024], *results = NULL;
-	sqlite3_stmt *st;
 	int n = 0, rc;
 
-	pthread_mutex_lock(&s->mu);
-	rc = db_prepare(s->db,
-	                "SELECT DISTINCT t.taskid FROM tasks t JOIN replicates r USING(taskid)"
-	                " JOIN results USING(taskid) WHERE t.status IN ('INITIALIZED', 'RUNNING')"
-	                " AND r.status = 'COMPLETED' LIMIT 8",
-	                &st);
-	while (rc == 0 && n < 8 && sqlite3_step(st) == SQLITE_ROW)
-		snprintf(ids[n++], 67, "%s", sqlite3_column_text(st, 0));
-	if (rc == 0)
-		sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->mu);
-	GUARD(rc);
+	GUARD(task_ids(s,
+	               "SELECT DISTINCT t.taskid FROM tasks t JOIN replicates r USING(taskid)"
+	               " JOIN results USING(taskid) WHERE t.status IN ('INITIALIZED', 'RUNNING')"
+	               " AND r.status = 'COMPLETED' LIMIT 8",
+	               ids, &n));
 	for (int i = 0; i < n; i++) {
 		uint8_t tid[32];
 		json_t *task = NULL, *rj;
@@ -560,23 +568,15 @@ static int chain_now(struct sched *s, uint64_t *ts)
 static int reopen_tasks(struct sched *s)
 {
 	char ids[8][67], now[24];
-	sqlite3_stmt *st;
 	uint64_t chain_ts;
 	int n = 0, rc;
 
-	pthread_mutex_lock(&s->mu);
-	rc = db_prepare(s->db,
-	                "SELECT t.taskid FROM tasks t WHERE t.status = 'RUNNING'"
-	                " AND EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid)"
-	                " AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid"
-	                " AND r.status IN ('RUNNING', 'COMPUTED')) LIMIT 8",
-	                &st);
-	while (rc == 0 && n < 8 && sqlite3_step(st) == SQLITE_ROW)
-		snprintf(ids[n++], 67, "%s", sqlite3_column_text(st, 0));
-	if (rc == 0)
-		sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->mu);
-	GUARD(rc);
+	GUARD(task_ids(s,
+	               "SELECT t.taskid FROM tasks t WHERE t.status = 'RUNNING'"
+	               " AND EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid)"
+	               " AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid"
+	               " AND r.status IN ('RUNNING', 'COMPUTED')) LIMIT 8",
+	               ids, &n));
 	if (n == 0)
 		return 0;
 	GUARD(chain_now(s, &chain_ts));
