@@ -100,6 +100,7 @@ pool_stop() {
 }
 
 # Boost deal of APP on POOL with PARAMS (JSON) [DATASET] [VOLUME]; prints the deal id.
+# CALLBACK: the request's callback contract (default none).
 # PRICE (nRLC, default 0) is the workerpool's price per task; TRUST (default
 # 1: PoCo Boost for TEE tags) 0 makes a classic deal.
 # Accounts: 1 app owner, 2 dataset owner, 3 pool owner, 4 requester.
@@ -123,7 +124,7 @@ pool_deal() {
 			${dataset:+--set dataset="$dataset"} --set volume="$volume" \
 			--set workerpoolmaxprice="${PRICE:-0}" --set trust="${TRUST:-1}" \
 			--set requester="$requester" --set beneficiary="$requester" \
-			--set "params=$params" -o "$P/r.json" &&
+			${CALLBACK:+--set callback="$CALLBACK"} --set "params=$params" -o "$P/r.json" &&
 		"$T" order sign request "$P/r.json" "${C[@]}" --account 4 -o "$P/r.json" >/dev/null &&
 		"$T" deal match "${C[@]}" --account 4 --app-order "$P/a.json" "${dsargs[@]}" \
 			--workerpool-order "$P/p.json" --request-order "$P/r.json" $([ "${TRUST:-1}" = 1 ] && echo --boost) --json |

@@ -53,6 +53,7 @@
 #define INPUT_MAX   (256u << 20)
 #define DATASET_MAX (1u << 30)
 #define RESULT_MAX  (64u << 20)
+#define CALLBACK_MAX 16384 /* bytes of callback-data */
 #define ZERO_ADDR   "0x0000000000000000000000000000000000000000"
 
 struct worker {
@@ -83,6 +84,8 @@ struct task {
 	char image[512];
 	json_t *app_env; /* "K=V" strings for the app */
 	char result_location[512];
+	uint8_t *callback; /* computed.json's callback-data, for the deal's callback */
+	size_t callback_len;
 };
 
 static const char *jstr(const json_t *o, const char *k)
@@ -701,6 +704,17 @@ static int post_compute(struct worker *w, struct task *t, uint8_t digest[32], ch
 	}
 	snprintf(host, sizeof(host), "%s%s", t->out, dop + 10);
 	rc = worker_result_digest(host, digest);
+	/* iExec's callback-data: ABI-encoded bytes for the deal's callback
+	 * contract (an oracle's answer), 0x hex */
+	const char *cb = jstr(computed, "callback-data");
+	if (rc == 0 && cb) {
+		size_t skip = strncmp(cb, "0x", 2) == 0 ? 2 : 0;
+		if (strlen(cb + skip) > 2 * CALLBACK_MAX ||
+		    hex_decode_alloc(cb + skip, strlen(cb + skip), &t->callback, &t->callback_len) < 0)
+			rc = err_set(ERR_INVAL, "computed.json: callback-data must be hex, at most "
+			                        "%d bytes",
+			             CALLBACK_MAX);
+	}
 	json_decref(computed);
 	GUARD(rc);
 	GUARD(path_fmt(zip, PATH_MAX, "%s/iexec_out.zip", t->dir));
@@ -742,24 +756,48 @@ static int upload(struct worker *w, struct task *t, const char *zip)
 	return 0;
 }
 
-static int push_result(struct worker *w, struct task *t, const uint8_t digest[32], char tx[67])
+/* The deal's callback contract (all zero when none): it gets the task's
+ * callback-data from PoCo, and the data's hash is then the result digest. */
+static int deal_callback(struct worker *w, const struct task *t, int boost, uint8_t out[20])
 {
-	uint8_t p[84], h[32], esig[65], enc[20], asig[65];
-	char dg[67], *results;
-	json_t *rj;
-	struct eth_receipt rc_;
-	int rc, boost = json_is_true(json_object_get(t->a, "boost"));
+	json_t *d = NULL;
+	int rc;
+	GUARD(poco_view(w->chain, boost ? "viewDealBoost" : "viewDeal", t->did, &d));
+	rc = eth_addr_parse(jstr(d, "callback"), out);
+	json_decref(d);
+	return rc;
+}
 
+static int push_result(struct worker *w, struct task *t, const uint8_t digest_in[32],
+                       char tx[67])
+{
+	uint8_t p[84], h[32], esig[65], enc[20], asig[65], target[20], digest[32];
+	static const uint8_t zero[20];
+	char dg[67], *results;
+	json_t *rj, *cbarg;
+	struct eth_receipt rc_;
+	int rc, boost = json_is_true(json_object_get(t->a, "boost")), has_cb;
+
+	GUARD(deal_callback(w, t, boost, target));
+	has_cb = memcmp(target, zero, 20) != 0;
+	ENSURE(!has_cb || t->callback_len > 0, ERR_INVAL,
+	       "the deal names a callback contract but the app wrote no callback-data");
+	memcpy(digest, digest_in, 32);
+	if (has_cb) /* PoCo: the digest of a callback task is keccak(callback-data) */
+		keccak256(t->callback, t->callback_len, digest);
 	hex_encode_0x(dg, digest, 32);
 	rj = json_pack("{s:s,s:s,s:s}", "storage", "tdexec", "location", t->result_location,
 	               "resultDigest", dg);
 	results = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(rj);
 	ENSURE(results, ERR_NOMEM, "out of memory");
-	if (boost) { /* keccak(worker || taskid || keccak(results)) */
+	if (boost) { /* keccak(worker || taskid || keccak(callback ? data : results)) */
 		memcpy(p, w->addr, 20);
 		memcpy(p + 20, t->tid, 32);
-		keccak256(results, strlen(results), h);
+		if (has_cb)
+			keccak256(t->callback, t->callback_len, h);
+		else
+			keccak256(results, strlen(results), h);
 		memcpy(p + 52, h, 32);
 		rc = eip191_sign_keccak(t->enclave_key, p, 84, esig);
 	} else { /* keccak(resultHash || resultSeal), PoCo's contribution */
@@ -774,31 +812,33 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest[32
 		                      "authorization");
 	json_t *arg = eth_json_hex((const uint8_t *)results, strlen(results));
 	free(results);
-	if (rc == 0 && !arg)
+	cbarg = has_cb ? eth_json_hex(t->callback, t->callback_len) : json_string("0x");
+	if (rc == 0 && (!arg || !cbarg))
 		rc = err_set(ERR_NOMEM, "out of memory");
 	if (rc == 0)
 		rc = boost ? poco_send(
 		                 w->chain->rpc, w->cfg->key, w->chain->hub,
 		                 "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
-		                 json_pack("[o,I,O,s,o,o,o]", eth_json_hex(t->did, 32),
+		                 json_pack("[o,I,O,O,o,o,o]", eth_json_hex(t->did, 32),
 		                           json_integer_value(json_object_get(t->a, "taskIndex")),
-		                           arg, "0x", eth_json_hex(asig, 65), eth_json_addr(enc),
+		                           arg, cbarg, eth_json_hex(asig, 65), eth_json_addr(enc),
 		                           eth_json_hex(esig, 65)),
 		                 &rc_)
 		           : poco_send(
 		                 w->chain->rpc, w->cfg->key, w->chain->hub,
 		                 "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,"
 		                 "bytes)",
-		                 json_pack("[o,o,O,s,o,o,o]", eth_json_hex(t->tid, 32),
-		                           eth_json_hex(digest, 32), arg, "0x", eth_json_addr(enc),
+		                 json_pack("[o,o,O,O,o,o,o]", eth_json_hex(t->tid, 32),
+		                           eth_json_hex(digest, 32), arg, cbarg, eth_json_addr(enc),
 		                           eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
 		                 &rc_);
 	json_decref(arg);
+	json_decref(cbarg);
 	GUARD(rc);
 	hex_encode_0x(tx, rc_.tx_hash, 32);
-	log_info("worker.push", "task=%s tx=%s gas=%llu call=%s", t->taskid, tx,
+	log_info("worker.push", "task=%s tx=%s gas=%llu call=%s callback_bytes=%zu", t->taskid, tx,
 	         (unsigned long long)rc_.gas_used,
-	         boost ? "pushResultBoost" : "contributeAndFinalize");
+	         boost ? "pushResultBoost" : "contributeAndFinalize", has_cb ? t->callback_len : 0);
 	eth_receipt_free(&rc_);
 	return 0;
 }
@@ -990,6 +1030,7 @@ static void task_free(struct task *t)
 	OPENSSL_cleanse(t->enclave_key, sizeof(t->enclave_key));
 	json_decref(t->session_env);
 	json_decref(t->app_secrets);
+	free(t->callback);
 	json_decref(t->image_cfg);
 	json_decref(t->app_env);
 }

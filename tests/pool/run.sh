@@ -117,6 +117,25 @@ grep -q '"status_name": "COMPLETED"' "$W/t.json" && ok || bad "classic task on c
 # Only the beneficiary gets the result.
 expect 1 "403" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 5 -o "$W/x.zip"
 
+# 1c. An oracle task: the request names a callback contract, the app writes
+#     callback-data in computed.json, PoCo hands it to the contract (a
+#     13-byte stand-in that stores what it gets) and keccak(data) is the
+#     result digest the enclave signed.
+receiver=$(node "$HERE/callback.js" "$W/chain/chain.json" deploy)
+cb=0x$(printf 'tdexec oracle answer' | sha256sum | cut -d' ' -f1)
+cb_args="\"echo '{\\\"deterministic-output-path\\\":\\\"/iexec_out\\\",\\\"callback-data\\\":\\\"$cb\\\"}' > /iexec_out/computed.json\""
+cb_params=$(node -e 'console.log(JSON.stringify({iexec_args: process.argv[1]}))' "$cb_args")
+read -r st task < <(CALLBACK=$receiver run_task "$app_sh" "$cb_params")
+[ "$st" = COMPLETED ] && ok || bad "callback task: $st $(detail "$task")"
+[ "$(node "$HERE/callback.js" "$W/chain/chain.json" read "$receiver")" = "$cb $task" ] && ok ||
+	bad "callback contract holds: $(node "$HERE/callback.js" "$W/chain/chain.json" read "$receiver")"
+logged "task=$task .*call=pushResultBoost callback_bytes=32" "$W"/w1.log "$W"/w2.log && ok ||
+	bad "callback task: no pushResultBoost with its data"
+# A callback task whose app writes no callback-data fails, and says why.
+read -r st task < <(CALLBACK=$receiver run_task "$app_sh" '{"iexec_args":"\"echo x > /iexec_out/o\""}')
+[ "$st" = FAILED ] && detail "$task" | grep -q "no callback-data" && ok ||
+	bad "callback task without data: $st $(detail "$task")"
+
 # 2. What the app sees: its secrets, iExec's variables, no network, a
 #    read-only root and input; never the enclave key or the result keys.
 probe='env > /iexec_out/env.txt; ls /sys/class/net > /iexec_out/net.txt; (echo x > /etc/x) 2>/dev/null || echo ro > /iexec_out/root.txt; (echo x > /iexec_in/x) 2>/dev/null || echo ro > /iexec_out/in.txt'
