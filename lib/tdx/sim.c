@@ -45,7 +45,15 @@ struct tdx_sim {
 	uint8_t *chain; /* PEM: leaf, platform CA, root */
 	size_t chain_len;
 	struct tdx_td_body body;
+	/* The QE report certifying the attestation key, signed by the PCK
+	 * key: made once, as a real QE does, and carried by every quote. */
+	struct sgx_report_body qe_report;
+	uint8_t qe_report_sig[64];
 };
+
+static const uint8_t qe_auth[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
+				    11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+				    22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)
 {
@@ -663,6 +671,28 @@ out:
 
 /* ---------- quotes ---------- */
 
+/* The QE report binds the attestation key: REPORTDATA =
+ * SHA-256(attestation key || QE auth data) || 32 zero bytes. */
+static int sim_qe_report(struct tdx_sim *s)
+{
+	uint8_t qe_bytes[TDX_QE_REPORT_SIZE], hash_in[64 + sizeof(qe_auth)];
+	struct sgx_report_body *r = &s->qe_report;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->cpusvn, sim_comp_svn, 16);
+	r->attributes[0] = 0x11;
+	label_digest("tdexec simulated TD_QE", hash_in); /* 48 bytes, 32 used */
+	memcpy(r->mrenclave, hash_in, 32);
+	sim_qe_identity_values(r->mrsigner);
+	r->isvprodid = sim_qe_prodid;
+	r->isvsvn = sim_qe_isvsvn;
+	memcpy(hash_in, s->att_pub, 64);
+	memcpy(hash_in + 64, qe_auth, sizeof(qe_auth));
+	GUARD(sha256(hash_in, sizeof(hash_in), r->report_data));
+	sgx_report_body_write(r, qe_bytes);
+	return p256_sign(s->pck_key, qe_bytes, sizeof(qe_bytes), s->qe_report_sig);
+}
+
 int tdx_sim_load(const char *dir, const char *measurements, struct tdx_sim **out)
 {
 	static const char *const chain_files[] = {"pck.pem", "pck_platform_ca.pem", "root_ca.pem"};
@@ -699,6 +729,7 @@ int tdx_sim_load(const char *dir, const char *measurements, struct tdx_sim **out
 		measurements = path;
 	}
 	GUARD_GOTO(tdx_sim_measurements_load(measurements, &s->body));
+	GUARD_GOTO(sim_qe_report(s));
 	*out = s;
 	s = NULL;
 out:
@@ -721,10 +752,6 @@ void tdx_sim_free(struct tdx_sim *s)
 
 int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **quote, size_t *len)
 {
-	static const uint8_t auth[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
-					 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
-					 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
-	uint8_t qe_bytes[TDX_QE_REPORT_SIZE], hash_in[64 + sizeof(auth)];
 	uint8_t *signed_bytes = NULL;
 	size_t signed_len;
 	struct tdx_quote q;
@@ -743,23 +770,11 @@ int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **qu
 	GUARD_GOTO(p256_sign(s->att_key, signed_bytes, signed_len, q.signature));
 	memcpy(q.att_key, s->att_pub, 64);
 
-	/* The QE report binds the attestation key: REPORTDATA =
-	 * SHA-256(attestation key || QE auth data) || 32 zero bytes. */
 	q.cert_type = TDX_CERT_QE_REPORT;
-	memcpy(q.qe_report.cpusvn, sim_comp_svn, 16);
-	q.qe_report.attributes[0] = 0x11;
-	label_digest("tdexec simulated TD_QE", hash_in); /* 48 bytes, 32 used */
-	memcpy(q.qe_report.mrenclave, hash_in, 32);
-	sim_qe_identity_values(q.qe_report.mrsigner);
-	q.qe_report.isvprodid = sim_qe_prodid;
-	q.qe_report.isvsvn = sim_qe_isvsvn;
-	memcpy(hash_in, s->att_pub, 64);
-	memcpy(hash_in + 64, auth, sizeof(auth));
-	GUARD_GOTO(sha256(hash_in, sizeof(hash_in), q.qe_report.report_data));
-	sgx_report_body_write(&q.qe_report, qe_bytes);
-	GUARD_GOTO(p256_sign(s->pck_key, qe_bytes, sizeof(qe_bytes), q.qe_report_sig));
-	q.qe_auth_data = (uint8_t *)auth;
-	q.qe_auth_len = sizeof(auth);
+	q.qe_report = s->qe_report;
+	memcpy(q.qe_report_sig, s->qe_report_sig, 64);
+	q.qe_auth_data = (uint8_t *)qe_auth;
+	q.qe_auth_len = sizeof(qe_auth);
 	q.pck_cert_type = TDX_CERT_PCK_CHAIN;
 	q.pck_chain = s->chain;
 	q.pck_chain_len = s->chain_len;
