@@ -262,7 +262,7 @@ int main(int argc, char **argv)
 	if (poco_chain_load(argv[1], &chain) < 0 || poco_chain_account(chain, 3, pool) < 0 ||
 	    poco_chain_account(chain, 7, worker) < 0)
 		goto fail;
-	struct sms_config cfg = {.address = "127.0.0.1", .threads = 2, .db_path = db, .master_key_path = key, .chain_path = argv[1], .collateral = col, .trust_sim_root = root};
+	struct sms_config cfg = {.address = "127.0.0.1", .threads = 4, .db_path = db, .master_key_path = key, .chain_path = argv[1], .collateral = col, .trust_sim_root = root};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (sms_start(&cfg, &s) < 0)
 		goto fail;
@@ -308,8 +308,8 @@ int main(int argc, char **argv)
 	    tdx_sim_quote(sim, rd, &vc.q, &vc.len) < 0)
 		goto fail;
 	peer = bench_rate(2, op_verify, &vc);
-	printf("bench_attest: %d attested session releases, %d clients, loopback, SQLite "
-	       "synchronous=FULL\n",
+	printf("bench_attest: %d attested session releases, %d clients, 4 SMS threads (its "
+	       "default), loopback, SQLite synchronous=FULL\n",
 	       n, CLIENTS);
 	printf("  %-34s %8.0f /s   p50 %6.2f ms   p99 %6.2f ms   (nonce + attest round trips; "
 	       "the TD's quote not timed)\n",

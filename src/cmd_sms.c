@@ -52,6 +52,8 @@ static const char sms_usage[] =
 	"  --trust-sim-root FILE  trust this simulated root CA instead of Intel's\n"
 	"                    (tests and demos only)\n"
 	"  --port-file FILE  write the bound port (useful with --port 0)\n"
+	"  --threads N       request threads (default 4: a release waits on its\n"
+	"                    commit's fsync, so more threads than cores pay off)\n"
 	"\n"
 	"       tdexec sms check --db FILE (--master-key FILE | --master-key-command CMD)\n"
 	"\n"
@@ -175,7 +177,7 @@ int cmd_sms(int argc, char **argv)
 		{"sim-dir", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
-	struct sms_config cfg = {.address = "127.0.0.1", .port = 13300, .threads = 2};
+	struct sms_config cfg = {.address = "127.0.0.1", .port = 13300, .threads = 4};
 	json_t *conf = NULL;
 	struct sms *s;
 	sigset_t set;
