@@ -67,6 +67,8 @@ static const char *const migrations[] = {
     "CREATE TABLE replicates(taskid TEXT NOT NULL, worker TEXT NOT NULL, status TEXT NOT NULL,"
     " updated INTEGER NOT NULL, PRIMARY KEY(taskid, worker));",
     SCHED_MARKET_MIGRATION,
+    /* a replicate's callback-data, for finalizing a callback task */
+    "ALTER TABLE replicates ADD COLUMN callback TEXT;",
     NULL,
 };
 
@@ -534,9 +536,19 @@ static int finalize_tasks(struct sched *s)
 		    results ? eth_json_hex((const uint8_t *)results, strlen(results)) : NULL;
 		free(results);
 		ENSURE(arg, ERR_NOMEM, "out of memory");
+		/* a callback task: a winner's callback-data (PoCo checks its hash) */
+		char cb[2 + 2 * 16384 + 1] = "0x";
+		pthread_mutex_lock(&s->mu);
+		rc = task_field(s, ids[i],
+		                "SELECT callback FROM replicates WHERE taskid = ?1 AND status ="
+		                " 'COMPLETED' AND callback IS NOT NULL LIMIT 1",
+		                cb, sizeof(cb));
+		pthread_mutex_unlock(&s->mu);
+		if (rc < 0 || !cb[0])
+			snprintf(cb, sizeof(cb), "0x");
 		rc = poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
 		               "finalize(bytes32,bytes,bytes)",
-		               json_pack("[o,o,s]", eth_json_hex(tid, 32), arg, "0x"), &r);
+		               json_pack("[o,o,s]", eth_json_hex(tid, 32), arg, cb), &r);
 		if (rc < 0) {
 			log_warn("sched.finalize", "task=%s error=\"%s\"", ids[i], err_msg());
 			continue;
@@ -957,9 +969,10 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 			          : err_set(ERR_NOMEM, "out of memory");
 			/* a standard task goes to `trust` workers, each a replicate */
 			if (rc == 0 && !tee)
-				rc = sched_exec(
-				    s, "INSERT INTO replicates VALUES (?1, ?2, 'RUNNING', ?3)", a,
-				    3);
+				rc = sched_exec(s,
+				                "INSERT INTO replicates(taskid, worker, status, updated)"
+				                " VALUES (?1, ?2, 'RUNNING', ?3)",
+				                a, 3);
 			if (rc == 0 && (tee || held + 1 >= trust))
 				rc = sched_exec(s,
 				                "UPDATE tasks SET status = 'RUNNING', worker = ?2,"
@@ -1025,7 +1038,7 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 	json_t *b = NULL;
 	char worker[43], now[24], done_by[43];
 	int replicate = 0;
-	const char *st, *detail, *tx;
+	const char *st, *detail, *tx, *cb;
 	int rc;
 
 	if (json_parse((const char *)req->body, req->body_len, "status", &b) < 0) {
@@ -1035,6 +1048,13 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 	st = json_string_value(json_object_get(b, "status"));
 	detail = json_string_value(json_object_get(b, "detail"));
 	tx = json_string_value(json_object_get(b, "tx"));
+	cb = json_string_value(json_object_get(b, "callbackData"));
+	if (cb && (strncmp(cb, "0x", 2) != 0 || strlen(cb) > 2 + 2 * 16384 || strlen(cb) % 2 ||
+	           strspn(cb + 2, "0123456789abcdefABCDEF") != strlen(cb) - 2)) {
+		json_decref(b);
+		sched_refuse(resp, 400, "sched.status", "callbackData must be 0x hex, 16 KiB at most");
+		return;
+	}
 	if (!is_status(st)) {
 		json_decref(b);
 		{
@@ -1047,11 +1067,12 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 	rc = bearer(s, req, worker);
 	if (rc == 0) {
 		/* a replicate of a standard task: its own status only */
-		const char *r[] = {req->params[0], worker, st, now};
+		const char *r[] = {req->params[0], worker, st, now, cb};
 		rc = sched_exec(s,
-		                "UPDATE replicates SET status = ?3, updated = ?4"
+		                "UPDATE replicates SET status = ?3, updated = ?4,"
+		                " callback = coalesce(?5, callback)"
 		                " WHERE taskid = lower(?1) AND worker = ?2",
-		                r, 4);
+		                r, 5);
 		replicate = rc == 0 && sqlite3_changes(s->db) > 0;
 	}
 	if (rc == 0 && !replicate) {

@@ -157,13 +157,18 @@ static void bearer(const struct worker *w, char out[80])
 	snprintf(out, 80, "Bearer %s", w->token);
 }
 
-static void report(struct worker *w, const char *taskid, const char *status, const char *detail,
-                   const char *tx)
+/* A task's status to the scheduler; a replicate that revealed a callback
+ * task's result also gives its callback-data (the scheduler's finalize
+ * needs it). */
+static void report_cb(struct worker *w, const char *taskid, const char *status,
+                      const char *detail, const char *tx, const struct task *cb)
 {
 	char url[512], auth[80];
 	json_t *b = json_pack("{s:s,s:s,s:s}", "status", status, "detail", detail ? detail : status,
 	                      "tx", tx ? tx : ""),
 	       *r = NULL;
+	if (cb && cb->callback_len)
+		json_object_set_new(b, "callbackData", eth_json_hex(cb->callback, cb->callback_len));
 	long st;
 	snprintf(url, sizeof(url), "%s/workers/tasks/%s/status", w->sched, taskid);
 	bearer(w, auth);
@@ -172,6 +177,12 @@ static void report(struct worker *w, const char *taskid, const char *status, con
 		         err_msg());
 	json_decref(r);
 	json_decref(b);
+}
+
+static void report(struct worker *w, const char *taskid, const char *status, const char *detail,
+                   const char *tx)
+{
+	report_cb(w, taskid, status, detail, tx, NULL);
 }
 
 /* ---------- the session ---------- */
@@ -845,16 +856,28 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest_in
 
 /* A standard task: contribute (resultHash, resultSeal), wait for the
  * chain's consensus, reveal when ours is the consensus value. */
-static int contribute_reveal(struct worker *w, struct task *t, const uint8_t digest[32],
+static int contribute_reveal(struct worker *w, struct task *t, const uint8_t digest_in[32],
                              char tx[67])
 {
-	uint8_t rh[32], rs[32], asig[65];
+	uint8_t rh[32], rs[32], asig[65], target[20], digest[32];
 	static const uint8_t zero[20];
 	struct eth_receipt r;
 	json_t *task = NULL;
 	char cv[67];
 	int rc;
 
+	/* a callback task: the consensus is on keccak(callback-data) */
+	GUARD(deal_callback(w, t, 0, target));
+	memcpy(digest, digest_in, 32);
+	if (memcmp(target, zero, 20) != 0) {
+		ENSURE(t->callback_len > 0, ERR_INVAL,
+		       "the deal names a callback contract but the app wrote no callback-data");
+		keccak256(t->callback, t->callback_len, digest);
+	} else {
+		free(t->callback); /* not the scheduler's to finalize with */
+		t->callback = NULL;
+		t->callback_len = 0;
+	}
 	poco_result_hash_seal(t->tid, w->addr, digest, rh, rs);
 	GUARD(
 	    hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2, "authorization"));
@@ -1117,7 +1140,7 @@ static void run_task(struct worker *w, json_t *a)
 		log_info("worker.task", "task=%s status=COMPLETED digest=%s tx=%s seconds=%.2f",
 		         t.taskid, dg, tx,
 		         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		report(w, t.taskid, "COMPLETED", dg, tx);
+		report_cb(w, t.taskid, "COMPLETED", dg, tx, t.tee ? NULL : &t);
 		journal(w, t.taskid, t.dealid, "COMPLETED", dg, tx);
 	}
 	json_decref(params);

@@ -210,6 +210,15 @@ n=$(grep -h "worker.contribute task=$task" "$W"/w[1-4].log | wc -l)
 [ "$n" = 4 ] && ok || bad "disagreeing replicates: $n contributions, want 4"
 logged "task=$task .*our result is not the consensus" "$W"/w[1-4].log && ok ||
 	bad "the dissenter did not see it lost"
+# 3d. A replicated oracle task: the consensus is on keccak(callback-data),
+#     the scheduler finalizes with a winner's data, PoCo delivers it.
+receiver2=$(node "$HERE/callback.js" "$W/chain/chain.json" deploy)
+cb2=0x$(printf 'replicated oracle answer' | sha256sum | cut -d' ' -f1)
+cb2_params=$(node -e 'console.log(JSON.stringify({iexec_args: process.argv[1]}))' "${cb_args/$cb/$cb2}")
+read -r st task < <(TAG=none TRUST=3 CALLBACK=$receiver2 run_task "$app_sh" "$cb2_params")
+[ "$st" = COMPLETED ] && ok || bad "replicated callback task: $st $(detail "$task")"
+[ "$(node "$HERE/callback.js" "$W/chain/chain.json" read "$receiver2")" = "$cb2 $task" ] && ok ||
+	bad "replicated callback: $(node "$HERE/callback.js" "$W/chain/chain.json" read "$receiver2")"
 kill "$W3" "$W4"
 wait "$W3" "$W4" 2>/dev/null
 
