@@ -36,7 +36,13 @@ expect 2 "report data is required" -- "$T" quote get --hex
 if [ ! -d /sys/kernel/config/tsm/report ]; then
 	expect 1 'no TDX guest support: configfs-tsm report interface not found' -- \
 		"$T" quote get --report-data 00 --hex
+	expect 1 'no TDX guest support' -- "$T" ratls cert --cert-out "$W/c.pem" --key-out "$W/k.pem"
+	[ ! -e "$W/k.pem" ] && ok || bad "ratls cert left a key behind"
 fi
+# --- RA-TLS: usage errors, and a server that is not there
+expect 2 'a URL and --collateral are required' -- "$T" ratls check https://127.0.0.1:9/
+expect 2 'needs --sim-dir' -- "$T" ratls cert --provider sim --cert-out "$W/c.pem" --key-out "$W/k.pem"
+expect 2 "unknown command 'verify'" -- "$T" ratls verify
 
 # --- real quotes: fields at their byte offsets
 while IFS=$'\t' read -r file version body_type size trailing fmspc svn _rest; do
