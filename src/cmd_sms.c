@@ -31,9 +31,8 @@ static const char sms_usage[] =
 	"\n"
 	"  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
 	"                    master_key, master_key_command, chain, public_url,\n"
-	"                    collateral, policy,\n"
-	"                    trust_sim_root, tls_cert, tls_key, ra_tls, provider,\n"
-	"                    sim_dir (flags override it)\n"
+	"                    collateral, policy, trust_sim_root, tls_cert, tls_key,\n"
+	"                    ra_tls, provider, sim_dir (flags override it)\n"
 	"  --tls-cert FILE   serve HTTPS with this PEM certificate chain ...\n"
 	"  --tls-key FILE    ... and this PEM private key\n"
 	"  --ra-tls          serve HTTPS with a fresh key whose self-signed certificate\n"
@@ -69,6 +68,15 @@ static const char sms_usage[] =
 	"so the store is wholly under one key or the other.  Refused while an SMS\n"
 	"has the store open, or when a record does not open under the current key.\n";
 
+/* The offline commands create neither the store nor its key file. */
+static int store_files(const char *db, const char *key)
+{
+	struct stat sb;
+	if (stat(db, &sb) != 0 || (key && stat(key, &sb) != 0))
+		return err_set(ERR_NOTFOUND, "%s: no such file", stat(db, &sb) != 0 ? db : key);
+	return 0;
+}
+
 /* tdexec sms rekey */
 static int sms_rekey(int argc, char **argv)
 {
@@ -82,7 +90,6 @@ static int sms_rekey(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *db = NULL, *key = NULL, *cmd = NULL, *nkey = NULL, *ncmd = NULL;
-	struct stat sb;
 	long n;
 	int c;
 
@@ -103,10 +110,8 @@ static int sms_rekey(int argc, char **argv)
 	if (!db || !key == !cmd || !nkey == !ncmd)
 		return cli_usage("sms rekey", "--db, the current key (--master-key or "
 					      "--master-key-command) and the new one are required");
-	if (stat(db, &sb) != 0 || (key && stat(key, &sb) != 0)) {
-		err_set(ERR_NOTFOUND, "%s: no such file", stat(db, &sb) != 0 ? db : key);
+	if (store_files(db, key) < 0)
 		return cli_fail();
-	}
 	if (sms_store_rekey(db, key, cmd, nkey, ncmd, &n) < 0)
 		return cli_fail();
 	printf("%ld secrets re-encrypted under the new master key\n", n);
@@ -125,7 +130,6 @@ static int sms_check(int argc, char **argv)
 	};
 	const char *db = NULL, *key = NULL, *cmd = NULL;
 	struct sms_store st;
-	struct stat sb;
 	long total, bad;
 	int c, rc;
 
@@ -144,10 +148,8 @@ static int sms_check(int argc, char **argv)
 	if (!db || !key == !cmd)
 		return cli_usage("sms check",
 				 "--db and one of --master-key, --master-key-command are required");
-	if (stat(db, &sb) != 0 || (key && stat(key, &sb) != 0)) {
-		err_set(ERR_NOTFOUND, "%s: no such file", stat(db, &sb) != 0 ? db : key);
+	if (store_files(db, key) < 0)
 		return cli_fail();
-	}
 	if (sms_store_open2(&st, db, key, cmd) < 0)
 		return cli_fail();
 	rc = sms_store_check(&st, &total, &bad);

@@ -259,7 +259,6 @@ int http_json_peer(const struct http_peer *peer, const char *url, const char *au
 		   json_t **out)
 {
 	struct http_call c = {auth, NULL, NULL, 0, peer, NULL};
-	struct http_response r;
 	char *txt = NULL;
 	int rc;
 
@@ -271,12 +270,22 @@ int http_json_peer(const struct http_peer *peer, const char *url, const char *au
 		c.body = txt;
 		c.len = strlen(txt);
 	}
-	rc = request(url, &c, max_body, timeout_s, &r);
+	rc = http_call_json(url, &c, max_body, timeout_s, status, out);
 	if (txt) {
 		OPENSSL_cleanse(txt, strlen(txt));
 		free(txt);
 	}
-	GUARD(rc);
+	return rc;
+}
+
+int http_call_json(const char *url, const struct http_call *c, size_t max_body, long timeout_s,
+		   long *status, json_t **out)
+{
+	struct http_response r;
+	int rc;
+
+	*out = NULL;
+	GUARD(request(url, c, max_body, timeout_s, &r));
 	*status = r.status;
 	if (r.status == 200)
 		rc = json_parse((const char *)r.body.buf, r.body.len, url, out);
@@ -284,6 +293,8 @@ int http_json_peer(const struct http_peer *peer, const char *url, const char *au
 		rc = err_set(ERR_IO, "%s: HTTP %ld %.*s", url, r.status,
 			     (int)(r.body.len > 200 ? 200 : r.body.len),
 			     r.body.buf ? (char *)r.body.buf : "");
+	else
+		rc = 0;
 	if (r.body.buf)
 		OPENSSL_cleanse(r.body.buf, r.body.len);
 	http_response_free(&r);

@@ -57,6 +57,9 @@ int http_call(const char *url, const struct http_call *c, size_t max_body, long 
  * freed (they may carry secrets). */
 int http_json(const char *url, const char *auth, const json_t *body, size_t max_body,
 	      long timeout_s, long *status, json_t **out);
+/* http_json's reply rules for any request (a binary body, say). */
+int http_call_json(const char *url, const struct http_call *c, size_t max_body, long timeout_s,
+		   long *status, json_t **out);
 /* The same with a peer check (NULL = none). */
 int http_json_peer(const struct http_peer *peer, const char *url, const char *auth,
 		   const json_t *body, size_t max_body, long timeout_s, long *status,

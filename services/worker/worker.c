@@ -224,20 +224,9 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 		ENSURE_GOTO(b64, ERR_NOMEM, "out of memory");
 	}
 	snprintf(url, sizeof(url), "%s/attest?publicKey=%s&appDigest=%s", base, pkhex, dhex);
-	{
-		struct http_call c = {NULL, "application/octet-stream", quote, qlen,
-		                      w->sms_peer.check ? &w->sms_peer : NULL, b64};
-		struct http_response hr;
-		GUARD_GOTO(http_call(url, &c, 1 << 20, 30, &hr));
-		if (hr.status == 200)
-			rc = json_parse((const char *)hr.body.buf, hr.body.len, url, &r);
-		else
-			rc = err_set(ERR_IO, "%s: HTTP %ld %.*s", url, hr.status,
-			             (int)(hr.body.len > 200 ? 200 : hr.body.len),
-			             hr.body.buf ? (char *)hr.body.buf : "");
-		http_response_free(&hr);
-		GUARD_GOTO(rc);
-	}
+	struct http_call c = {NULL, "application/octet-stream", quote, qlen,
+	                      w->sms_peer.check ? &w->sms_peer : NULL, b64};
+	GUARD_GOTO(http_call_json(url, &c, 1 << 20, 30, &st, &r));
 	const char *sb = jstr(r, "session");
 	if (!sb) {
 		rc = err_set(ERR_INVAL, "sms: no session in the reply");
@@ -779,23 +768,40 @@ static int deal_callback(struct worker *w, const struct task *t, int boost, uint
 	return rc;
 }
 
+/* The digest PoCo checks: keccak256(callback-data) when the deal names a
+ * callback contract (the app must have written some), else the result's.
+ * Data for a deal without a callback is dropped: it goes nowhere. */
+static int callback_digest(struct worker *w, struct task *t, int boost, const uint8_t in[32],
+                           uint8_t out[32])
+{
+	static const uint8_t zero[20];
+	uint8_t target[20];
+
+	GUARD(deal_callback(w, t, boost, target));
+	memcpy(out, in, 32);
+	if (memcmp(target, zero, 20) == 0) {
+		free(t->callback);
+		t->callback = NULL;
+		t->callback_len = 0;
+		return 0;
+	}
+	ENSURE(t->callback_len > 0, ERR_INVAL,
+	       "the deal names a callback contract but the app wrote no callback-data");
+	keccak256(t->callback, t->callback_len, out);
+	return 0;
+}
+
 static int push_result(struct worker *w, struct task *t, const uint8_t digest_in[32],
                        char tx[67])
 {
-	uint8_t p[84], h[32], esig[65], enc[20], asig[65], target[20], digest[32];
-	static const uint8_t zero[20];
+	uint8_t p[84], h[32], esig[65], enc[20], asig[65], digest[32];
 	char dg[67], *results;
 	json_t *rj, *cbarg;
 	struct eth_receipt rc_;
 	int rc, boost = json_is_true(json_object_get(t->a, "boost")), has_cb;
 
-	GUARD(deal_callback(w, t, boost, target));
-	has_cb = memcmp(target, zero, 20) != 0;
-	ENSURE(!has_cb || t->callback_len > 0, ERR_INVAL,
-	       "the deal names a callback contract but the app wrote no callback-data");
-	memcpy(digest, digest_in, 32);
-	if (has_cb) /* PoCo: the digest of a callback task is keccak(callback-data) */
-		keccak256(t->callback, t->callback_len, digest);
+	GUARD(callback_digest(w, t, boost, digest_in, digest));
+	has_cb = t->callback_len > 0;
 	hex_encode_0x(dg, digest, 32);
 	rj = json_pack("{s:s,s:s,s:s}", "storage", "tdexec", "location", t->result_location,
 	               "resultDigest", dg);
@@ -859,7 +865,7 @@ static int push_result(struct worker *w, struct task *t, const uint8_t digest_in
 static int contribute_reveal(struct worker *w, struct task *t, const uint8_t digest_in[32],
                              char tx[67])
 {
-	uint8_t rh[32], rs[32], asig[65], target[20], digest[32];
+	uint8_t rh[32], rs[32], asig[65], digest[32];
 	static const uint8_t zero[20];
 	struct eth_receipt r;
 	json_t *task = NULL;
@@ -867,17 +873,7 @@ static int contribute_reveal(struct worker *w, struct task *t, const uint8_t dig
 	int rc;
 
 	/* a callback task: the consensus is on keccak(callback-data) */
-	GUARD(deal_callback(w, t, 0, target));
-	memcpy(digest, digest_in, 32);
-	if (memcmp(target, zero, 20) != 0) {
-		ENSURE(t->callback_len > 0, ERR_INVAL,
-		       "the deal names a callback contract but the app wrote no callback-data");
-		keccak256(t->callback, t->callback_len, digest);
-	} else {
-		free(t->callback); /* not the scheduler's to finalize with */
-		t->callback = NULL;
-		t->callback_len = 0;
-	}
+	GUARD(callback_digest(w, t, 0, digest_in, digest));
 	poco_result_hash_seal(t->tid, w->addr, digest, rh, rs);
 	GUARD(
 	    hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2, "authorization"));
