@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char sched_usage[] =
     "Usage: tdexec scheduler [--config FILE] --chain FILE --workerpool ADDR (--account N | "
@@ -256,6 +257,9 @@ int cmd_scheduler(int argc, char **argv)
 	    !cfg.collateral)
 		return cli_usage("scheduler", "--chain, --workerpool, --sms, --db, --results and "
 		                              "--collateral are required");
+	if (cfg.sms_policy && strncasecmp(cfg.sms_url, "https://", 8) != 0)
+		return cli_usage("scheduler", "--sms-policy admits the SMS over RA-TLS: --sms must be "
+		                              "an https URL");
 	cfg.chain_path = o.chain;
 	if (pool_key(&o, cfg.owner_key) < 0)
 		return cli_fail();

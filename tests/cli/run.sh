@@ -43,6 +43,9 @@ fi
 expect 2 'a URL and --collateral are required' -- "$T" ratls check https://127.0.0.1:9/
 expect 2 'needs --sim-dir' -- "$T" ratls cert --provider sim --cert-out "$W/c.pem" --key-out "$W/k.pem"
 expect 2 "unknown command 'verify'" -- "$T" ratls verify
+expect 2 'must be an https URL' -- "$T" scheduler --chain "$W/none.json" --workerpool 0x01 \
+	--account 3 --sms http://127.0.0.1:9 --db "$W/s.db" --results "$W/r" --collateral "$W/c" \
+	--sms-policy "$W/p.json"
 
 # --- real quotes: fields at their byte offsets
 while IFS=$'\t' read -r file version body_type size trailing fmspc svn _rest; do
