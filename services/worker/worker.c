@@ -100,12 +100,18 @@ static int call(const char *url, const char *auth, const json_t *body, long time
 	return http_json(url, auth, body, 1 << 20, timeout, status, out);
 }
 
-/* A call to the SMS: over RA-TLS when the worker has an SMS policy. */
+/* How the SMS is admitted: by its RA-TLS quote when the worker has an SMS
+ * policy, else by the usual CA verification (NULL). */
+static const struct http_peer *sms_peer(const struct worker *w)
+{
+	return w->sms_peer.check ? &w->sms_peer : NULL;
+}
+
+/* A JSON call to the SMS. */
 static int sms_call(struct worker *w, const char *url, const char *auth, const json_t *body,
                     long timeout, long *status, json_t **out)
 {
-	return http_json_peer(w->sms_peer.check ? &w->sms_peer : NULL, url, auth, body, 1 << 20,
-	                      timeout, status, out);
+	return http_json_peer(sms_peer(w), url, auth, body, 1 << 20, timeout, status, out);
 }
 
 /* ---------- registration and the scheduler API ---------- */
@@ -224,8 +230,7 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 		ENSURE_GOTO(b64, ERR_NOMEM, "out of memory");
 	}
 	snprintf(url, sizeof(url), "%s/attest?publicKey=%s&appDigest=%s", base, pkhex, dhex);
-	struct http_call c = {NULL, "application/octet-stream", quote, qlen,
-	                      w->sms_peer.check ? &w->sms_peer : NULL, b64};
+	struct http_call c = {NULL, "application/octet-stream", quote, qlen, sms_peer(w), b64};
 	GUARD_GOTO(http_call_json(url, &c, 1 << 20, 30, &st, &r));
 	const char *sb = jstr(r, "session");
 	if (!sb) {

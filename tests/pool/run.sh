@@ -191,11 +191,8 @@ grep -q 'worker.images archive' "$W/w3.log" && ok || bad "OCI archive not unpack
 #     first.  Trust 3 goes to three workers; with fresh workers PoCo then has
 #     no consensus (after one dissent, three must agree), so the scheduler
 #     hands the task to a fourth worker; the dissenter learns it lost.
-rm -rf "$W/w4.td" && cp -r "$W/td" "$W/w4.td"
-"$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 9 --images "$W/images" \
-	--work-dir "$W/w4" --provider sim --sim-dir "$W/w4.td" "${WFLAGS[@]}" 2>>"$W/w4.log" &
-W4=$!
-POOL_PIDS+=("$W4")
+pool_start_worker w4 9 "${WFLAGS[@]}"
+W4=$WORKER_PID
 echo agreed >"$W/files/vote.txt"
 echo dissent >"$W/files/vote.txt.first"
 vote=$(printf '%s' "$FILES_URL/vote.txt" | sha256sum | cut -d' ' -f1)
