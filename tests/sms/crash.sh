@@ -25,7 +25,12 @@ for round in 1 2 3; do
 	[ -s "$W/port" ] || { bad "sms did not start: $(tail -3 "$W/sms.log")"; break; }
 	node "$HERE/crash.js" push "$URL" "$W/acks.$round" >"$W/push.$round" 2>&1 &
 	pusher=$!
-	sleep 1.5
+	# kill once enough pushes are acknowledged (a slow sanitizer build
+	# under load needs longer than a plain one), at most 30 s later
+	for _ in $(seq 300); do
+		[ "$(wc -l <"$W/acks.$round" 2>/dev/null || echo 0)" -gt 25 ] && break
+		sleep 0.1
+	done
 	kill -9 "$SMS"
 	wait "$SMS" 2>/dev/null
 	SMS=
