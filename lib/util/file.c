@@ -2,6 +2,7 @@
 
 #include "err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,7 +30,8 @@ int file_read(const char *path, size_t cap, uint8_t **out, size_t *len)
 			uint8_t *nb;
 			if (ncap > cap + 1)
 				ncap = cap + 1;
-			ENSURE_GOTO(n < ncap, ERR_TOOBIG, "%s: larger than the %zu-byte limit", path, cap);
+			ENSURE_GOTO(n < ncap, ERR_TOOBIG, "%s: larger than the %zu-byte limit",
+			            path, cap);
 			nb = realloc(buf, ncap + 1);
 			ENSURE_GOTO(nb, ERR_NOMEM, "%s: out of memory", path);
 			buf = nb;
@@ -118,6 +120,66 @@ int dir_create(const char *path, mode_t mode)
 			return err_set(ERR_IO, "%s: %s", buf, strerror(errno));
 		buf[i] = path[i];
 	}
+	return 0;
+}
+
+/* Empty the directory `dfd` (closed here); `dev` is its file system. */
+static int empty_dir(int dfd, dev_t dev, int depth)
+{
+	DIR *d = depth < 256 ? fdopendir(dfd) : NULL;
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d) {
+		close(dfd);
+		return depth < 256
+		           ? err_set(ERR_IO, "remove: %s", strerror(errno))
+		           : err_set(ERR_TOOBIG, "remove: directories nested over 256 levels");
+	}
+	while (rc == 0 && (e = readdir(d))) {
+		struct stat st;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue; /* gone meanwhile */
+		if (S_ISDIR(st.st_mode)) {
+			int sub;
+			if (st.st_dev != dev) {
+				rc = err_set(ERR_BUSY, "remove: %s is a mount point", e->d_name);
+				break;
+			}
+			sub = openat(dirfd(d), e->d_name,
+			             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				rc = err_set(ERR_IO, "remove %s: %s", e->d_name, strerror(errno));
+			else
+				rc = empty_dir(sub, dev, depth + 1);
+			if (rc == 0 && unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) != 0)
+				rc = err_set(ERR_IO, "remove %s: %s", e->d_name, strerror(errno));
+		} else if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
+			rc = err_set(ERR_IO, "remove %s: %s", e->d_name, strerror(errno));
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int file_remove_tree(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : err_set(ERR_IO, "%s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode)) {
+		ENSURE(unlink(path) == 0, ERR_IO, "%s: %s", path, strerror(errno));
+		return 0;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	ENSURE(fd >= 0, ERR_IO, "%s: %s", path, strerror(errno));
+	if (empty_dir(fd, st.st_dev, 0) < 0)
+		return err_wrap(ERR_IO, "%s", path);
+	ENSURE(rmdir(path) == 0, ERR_IO, "%s: %s", path, strerror(errno));
 	return 0;
 }
 

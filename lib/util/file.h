@@ -18,6 +18,13 @@ int file_write(const char *path, const void *buf, size_t len, mode_t mode);
 /* mkdir -p with the given mode for each created directory. */
 int dir_create(const char *path, mode_t mode);
 
+/* rm -rf that never follows a link: `path` (itself not followed when it
+ * is a link) and everything below it, removed relative to each directory's
+ * own descriptor, so a tree written by untrusted code cannot send it
+ * elsewhere.  A path that does not exist is not an error.  Does not cross
+ * into other file systems (a mount point below is an ERR_BUSY error). */
+int file_remove_tree(const char *path);
+
 /* SHA-256 of a file, read in blocks.  ERR_NOTFOUND when it cannot be
  * opened, ERR_TOOBIG past `cap` bytes (0 = no cap). */
 int file_sha256(const char *path, size_t cap, uint8_t out[32]);
