@@ -14,6 +14,8 @@ N=${2:-10}
 BAG=${3:-100}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P=$(mktemp -d)
+# the app sandbox (a user namespace) reaches the workers' directories through it
+chmod 711 "$P"
 . "$ROOT/scripts/pool.sh"
 trap 'pool_stop; rm -rf "$P"' EXIT
 addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }

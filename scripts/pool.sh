@@ -85,8 +85,11 @@ pool_start_worker() {
 	shift 2
 	rm -rf "$P/$name.td"
 	cp -r "$P/td" "$P/$name.td"
+	# --work-dir-encrypted: this machine's disk stands in for a TD's
+	# encrypted one (each task still gets its own tmpfs workspace)
 	"$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account "$acct" --images "$P/images" \
-		--work-dir "$P/$name" --provider sim --sim-dir "$P/$name.td" "${SMS_TRUST[@]}" "$@" 2>>"$P/$name.log" &
+		--work-dir "$P/$name" --work-dir-encrypted --provider sim --sim-dir "$P/$name.td" \
+		"${SMS_TRUST[@]}" "$@" 2>>"$P/$name.log" &
 	WORKER_PID=$!
 	POOL_PIDS+=("$WORKER_PID")
 }

@@ -47,6 +47,8 @@ static const char worker_usage[] =
     "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
     "                     [--allow-network] [--max-tasks N] [--pull]\n"
+    "                     [--max-output MIB] [--max-tmp MIB] [--max-pids N] [--cpus N]\n"
+    "                     [--uid-base N] [--work-dir-encrypted]\n"
     "                     [--sms-policy FILE --collateral PATH [--trust-sim-root F]]\n"
     "\n"
     "Run tasks inside this TD: register with the scheduler by a quote bound to\n"
@@ -63,7 +65,17 @@ static const char worker_usage[] =
     "                  meeting this policy (see 'tdexec quote verify'), before any\n"
     "                  request is sent; otherwise the task fails\n"
     "  --memory MIB    the app's memory limit (default 8192)\n"
-    "  --max-time S    the app's wall time when its category gives none (3600)\n";
+    "  --max-time S    the app's wall time when its category gives none (3600)\n"
+    "  --max-output MIB  the size of /iexec_out, a tmpfs, and of any file the app\n"
+    "                  writes (1024)\n"
+    "  --max-tmp MIB   the size of the app's /tmp, a tmpfs (1024)\n"
+    "  --max-pids N    the app's processes and threads (512)\n"
+    "  --cpus N        the app's CPU quota, e.g. 1.5 (all online CPUs)\n"
+    "  --uid-base N    the app runs in a user namespace whose ids 0-65535 are the\n"
+    "                  host's N to N+65535 (100000)\n"
+    "  --work-dir DIR  tasks run in tmpfs workspaces under it; DIR itself (the\n"
+    "                  image cache, the journal) must be on a tmpfs, or on a disk\n"
+    "                  private to the TD, which --work-dir-encrypted asserts\n";
 
 enum {
 	K_CHAIN = 1000,
@@ -100,7 +112,13 @@ enum {
 	K_OCAT,
 	K_CONFIG,
 	K_PULL,
-	K_SMSPOLICY
+	K_SMSPOLICY,
+	K_MAXOUT,
+	K_MAXTMP,
+	K_MAXPIDS,
+	K_CPUS,
+	K_UIDBASE,
+	K_WDENC
 };
 
 static const struct option pool_opts[] = {
@@ -139,6 +157,12 @@ static const struct option pool_opts[] = {
     {"config", required_argument, NULL, K_CONFIG},
     {"pull", no_argument, NULL, K_PULL},
     {"sms-policy", required_argument, NULL, K_SMSPOLICY},
+    {"max-output", required_argument, NULL, K_MAXOUT},
+    {"max-tmp", required_argument, NULL, K_MAXTMP},
+    {"max-pids", required_argument, NULL, K_MAXPIDS},
+    {"cpus", required_argument, NULL, K_CPUS},
+    {"uid-base", required_argument, NULL, K_UIDBASE},
+    {"work-dir-encrypted", no_argument, NULL, K_WDENC},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -258,8 +282,9 @@ int cmd_scheduler(int argc, char **argv)
 		return cli_usage("scheduler", "--chain, --workerpool, --sms, --db, --results and "
 		                              "--collateral are required");
 	if (cfg.sms_policy && strncasecmp(cfg.sms_url, "https://", 8) != 0)
-		return cli_usage("scheduler", "--sms-policy admits the SMS over RA-TLS: --sms must be "
-		                              "an https URL");
+		return cli_usage("scheduler",
+		                 "--sms-policy admits the SMS over RA-TLS: --sms must be "
+		                 "an https URL");
 	cfg.chain_path = o.chain;
 	if (pool_key(&o, cfg.owner_key) < 0)
 		return cli_fail();
@@ -332,6 +357,33 @@ int cmd_worker(int argc, char **argv)
 				return EXIT_USAGE;
 			cfg.max_tasks = v;
 			break;
+		case K_MAXOUT:
+		case K_MAXTMP:
+			if (cli_int("worker", c == K_MAXOUT ? "--max-output" : "--max-tmp", optarg,
+			            1, 1L << 24, &v))
+				return EXIT_USAGE;
+			*(c == K_MAXOUT ? &cfg.max_output : &cfg.max_tmp) = (uint64_t)v << 20;
+			break;
+		case K_MAXPIDS:
+			if (cli_int("worker", "--max-pids", optarg, 8, 1L << 22, &v))
+				return EXIT_USAGE;
+			cfg.max_pids = v;
+			break;
+		case K_CPUS: {
+			char *end;
+			double d = strtod(optarg, &end);
+			if (end == optarg || *end || !(d >= 0.01 && d <= 4096))
+				return cli_usage("worker",
+				                 "--cpus: a number of CPUs from 0.01 to 4096");
+			cfg.cpus_milli = (long)(d * 1000 + 0.5);
+			break;
+		}
+		case K_UIDBASE:
+			if (cli_int("worker", "--uid-base", optarg, 1, (1L << 32) - 65536 - 1, &v))
+				return EXIT_USAGE;
+			cfg.uid_base = (uint32_t)v;
+			break;
+		case K_WDENC: cfg.work_dir_encrypted = 1; break;
 		case 'h': fputs(worker_usage, stdout); return 0;
 		case '?': return EXIT_USAGE; /* cli_getopt said why */
 		default: return cli_usage("worker", "option not valid here");

@@ -24,7 +24,6 @@
 
 #define BLOB_JSON_MAX (4u << 20)
 
-
 /* "sha256:<hex>" -> the blob's path, checked against its digest. */
 static int blob_path(const char *layout, const char *digest, char *path, size_t cap)
 {
@@ -162,13 +161,46 @@ static json_t *mount(const char *dst, const char *type, const char *src, const c
 	                 "options", o);
 }
 
-/* The runtime's config.json: a read-only root, no capabilities, new
- * namespaces (network too unless allowed), /iexec_in read-only. */
-static json_t *runtime_config(const struct oci_run *r)
-{
-	json_t *mounts = json_array(), *ns = json_array(), *mem = json_object();
-	static const char *const nss[] = {"pid", "ipc", "uts", "mount", "network"};
+extern const char oci_seccomp_json[]; /* generated from seccomp.json */
 
+static json_t *seccomp_profile(void)
+{
+	json_error_t e;
+	json_t *p = json_loads(oci_seccomp_json, 0, &e);
+	if (!p)
+		log_error("worker.seccomp", "profile=invalid line=%d error=\"%s\"", e.line, e.text);
+	else
+		json_object_del(p, "_comment");
+	return p;
+}
+
+static json_t *rlimit(const char *type, uint64_t v)
+{
+	return json_pack("{s:s,s:I,s:I}", "type", type, "hard", (json_int_t)v, "soft",
+	                 (json_int_t)v);
+}
+
+/* The runtime's config.json: a user namespace, a read-only root, no
+ * capabilities, the seccomp profile, new namespaces (network too unless
+ * allowed), /iexec_in read-only, /iexec_out and /tmp bounded tmpfs, limits
+ * on memory, processes, CPU and file sizes. */
+json_t *oci_runtime_config(const struct oci_run *r)
+{
+	json_t *mounts = json_array(), *ns = json_array(), *res = json_object(), *rl = json_array(),
+	       *seccomp = seccomp_profile(), *idmap;
+	static const char *const nss[] = {"pid", "ipc", "uts", "mount", "user", "network"};
+	char tmpopts[96];
+
+	if (!seccomp || !mounts || !ns || !res || !rl) {
+		json_decref(mounts);
+		json_decref(ns);
+		json_decref(res);
+		json_decref(rl);
+		json_decref(seccomp);
+		return NULL;
+	}
+	snprintf(tmpopts, sizeof(tmpopts), "nosuid,nodev,mode=1777,size=%llu",
+	         (unsigned long long)(r->max_tmp ? r->max_tmp : 1ull << 30));
 	json_array_append_new(mounts, mount("/proc", "proc", "proc", "nosuid,noexec,nodev"));
 	json_array_append_new(
 	    mounts, mount("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
@@ -178,33 +210,48 @@ static json_t *runtime_config(const struct oci_run *r)
 	    mounts, mount("/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"));
 	json_array_append_new(mounts,
 	                      mount("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
-	json_array_append_new(mounts, mount("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
-	json_array_append_new(mounts, mount("/tmp", "tmpfs", "tmpfs", "nosuid,nodev,mode=1777"));
-	json_array_append_new(mounts,
-	                      mount("/iexec_in", "bind", r->in_dir, "rbind,ro,nosuid,nodev"));
-	json_array_append_new(mounts,
-	                      mount("/iexec_out", "bind", r->out_dir, "rbind,rw,nosuid,nodev"));
+	/* a user namespace may mount sysfs only for a network namespace it owns */
+	json_array_append_new(
+	    mounts, r->network ? mount("/sys", "bind", "/sys", "rbind,nosuid,noexec,nodev,ro")
+	                       : mount("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+	json_array_append_new(mounts, mount("/tmp", "tmpfs", "tmpfs", tmpopts));
+	json_array_append_new(
+	    mounts, mount("/iexec_in", "bind", r->in_dir, "rbind,ro,nosuid,nodev,noexec"));
+	json_array_append_new(
+	    mounts, mount("/iexec_out", "bind", r->out_dir, "rbind,rw,nosuid,nodev,noexec"));
 	for (size_t i = 0; i < sizeof(nss) / sizeof(*nss); i++)
-		if (i < 4 || !r->network)
+		if (i < 5 || !r->network)
 			json_array_append_new(ns, json_pack("{s:s}", "type", nss[i]));
-	if (r->memory) {
-		json_object_set_new(mem, "limit", json_integer((json_int_t)r->memory));
-		json_object_set_new(mem, "swap", json_integer((json_int_t)r->memory));
-	}
-	return json_pack("{s:s,s:{s:b,s:{s:i,s:i},s:O,s:O,s:s,s:b,s:{s:[],s:[],s:[],s:[],s:[]},"
-	                 "s:[{s:s,s:i,s:i}]},s:{s:s,s:b},s:s,s:o,s:{s:o,s:{s:o,s:[{s:b,s:s}]},s:s,"
-	                 "s:[s,s,s,s,s,s],"
-	                 "s:[s,s]}}",
-	                 "ociVersion", "1.0.2", "process", "terminal", 0, "user", "uid", 0, "gid",
-	                 0, "args", r->args, "env", r->env, "cwd", r->cwd && *r->cwd ? r->cwd : "/",
-	                 "noNewPrivileges", 1, "capabilities", "bounding", "effective",
-	                 "inheritable", "permitted", "ambient", "rlimits", "type", "RLIMIT_NOFILE",
-	                 "hard", 1024, "soft", 1024, "root", "path", r->rootfs, "readonly", 1,
-	                 "hostname", "tdexec-app", "mounts", mounts, "linux", "namespaces", ns,
-	                 "resources", "memory", mem, "devices", "allow", 0, "access", "rwm",
-	                 "cgroupsPath", "", "maskedPaths", "/proc/kcore", "/proc/keys",
-	                 "/proc/timer_list", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
-	                 "readonlyPaths", "/proc/sys", "/proc/sysrq-trigger");
+	if (r->memory)
+		json_object_set_new(res, "memory",
+		                    json_pack("{s:I,s:I}", "limit", (json_int_t)r->memory, "swap",
+		                              (json_int_t)r->memory));
+	json_object_set_new(
+	    res, "pids",
+	    json_pack("{s:I}", "limit", (json_int_t)(r->max_pids ? r->max_pids : 512)));
+	if (r->cpus_milli > 0)
+		json_object_set_new(res, "cpu",
+		                    json_pack("{s:I,s:I}", "quota", (json_int_t)r->cpus_milli * 100,
+		                              "period", (json_int_t)100000));
+	json_object_set_new(res, "devices", json_pack("[{s:b,s:s}]", "allow", 0, "access", "rwm"));
+	json_array_append_new(rl, rlimit("RLIMIT_NOFILE", 1024));
+	json_array_append_new(rl, rlimit("RLIMIT_CORE", 0));
+	if (r->max_file)
+		json_array_append_new(rl, rlimit("RLIMIT_FSIZE", r->max_file));
+	idmap = json_pack("[{s:i,s:I,s:i}]", "containerID", 0, "hostID", (json_int_t)r->uid_base,
+	                  "size", OCI_ID_COUNT);
+	return json_pack(
+	    "{s:s,s:{s:b,s:{s:i,s:i},s:O,s:O,s:s,s:b,s:{s:[],s:[],s:[],s:[],s:[]},"
+	    "s:o},s:{s:s,s:b},s:s,s:o,s:{s:o,s:o,s:o,s:o,s:o,s:s,s:[s,s,s,s,s,s],"
+	    "s:[s,s]}}",
+	    "ociVersion", "1.0.2", "process", "terminal", 0, "user", "uid", 0, "gid", 0, "args",
+	    r->args, "env", r->env, "cwd", r->cwd && *r->cwd ? r->cwd : "/", "noNewPrivileges", 1,
+	    "capabilities", "bounding", "effective", "inheritable", "permitted", "ambient",
+	    "rlimits", rl, "root", "path", r->rootfs, "readonly", 1, "hostname", "tdexec-app",
+	    "mounts", mounts, "linux", "namespaces", ns, "uidMappings", idmap, "gidMappings",
+	    json_deep_copy(idmap), "resources", res, "seccomp", seccomp, "cgroupsPath", "",
+	    "maskedPaths", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+	    "/sys/firmware", "/proc/scsi", "readonlyPaths", "/proc/sys", "/proc/sysrq-trigger");
 }
 
 /* Did the memory cgroup of the container kill something? (cgroup v1 and v2) */
@@ -231,7 +278,7 @@ static int oom_killed(const char *cgroup)
 int oci_run(const struct oci_run *r, int *exit_code, int *timed_out, int *oom)
 {
 	char path[PATH_MAX], cgroup[256];
-	json_t *cfg = runtime_config(r);
+	json_t *cfg = oci_runtime_config(r);
 	struct timespec t0, t;
 	pid_t pid;
 	int rc, st = 0, done = 0;

@@ -16,6 +16,9 @@
  * (json_decref()).  An unpacked DEST is reused as is. */
 int oci_unpack(const char *layout, const uint8_t digest[32], const char *dest, json_t **config);
 
+/* container ids 0..OCI_ID_COUNT-1 are mapped to host ids */
+#define OCI_ID_COUNT 65536
+
 struct oci_run {
 	const char *runtime;  /* "runc" (PATH) or a path */
 	const char *root;     /* runtime state directory (--root) */
@@ -31,7 +34,19 @@ struct oci_run {
 	uint64_t memory; /* bytes; 0 = no limit */
 	long timeout_s;  /* wall time; the app is killed past it */
 	int network;     /* 0: a network namespace with only loopback */
+	/* the hardened sandbox: a user namespace mapping the container's ids
+	 * 0..65535 to host ids uid_base.. (the rootfs is owned accordingly),
+	 * the seccomp profile of seccomp.json, and these limits */
+	uint32_t uid_base;
+	long max_pids;     /* processes and threads */
+	long cpus_milli;   /* CPU quota, thousandths of a CPU; 0 = none */
+	uint64_t max_tmp;  /* bytes of /tmp (a tmpfs) */
+	uint64_t max_file; /* RLIMIT_FSIZE: the largest file the app writes */
 };
+
+/* The runtime's config.json for `r` (json_decref()); NULL when out of
+ * memory or when the embedded seccomp profile does not parse. */
+json_t *oci_runtime_config(const struct oci_run *r);
 
 /* Delete every container left in the runtime's state directory `root`
  * (a worker killed while its app ran leaves one). */

@@ -23,7 +23,16 @@ struct worker_config {
 	long max_time_s;              /* app wall time when the category gives none */
 	int allow_network;            /* apps get the host's network (default: none) */
 	long max_tasks;               /* stop after this many tasks (0 = never) */
-	int pull; /* fetch missing images with skopeo */
+	int pull;                     /* fetch missing images with skopeo */
+	/* The sandbox (0 = the default in parentheses) */
+	uint64_t max_output; /* bytes of /iexec_out, a tmpfs (1 GiB) */
+	uint64_t max_tmp;    /* bytes of the app's /tmp, a tmpfs (1 GiB) */
+	long max_pids;       /* processes and threads of the app (512) */
+	long cpus_milli;     /* CPU quota in thousandths of a CPU (all online CPUs) */
+	uint32_t uid_base;   /* container ids 0..65535 are host ids from here (100000) */
+	/* The operator says the work directory's disk is private to the TD
+	 * (encrypted): without it, a work directory not on tmpfs is refused */
+	int work_dir_encrypted;
 	/* RA-TLS: reach the SMS over https only, admitting it by its own TD
 	 * quote against this policy (NULL = the usual CA verification) */
 	const char *sms_policy;

@@ -8,6 +8,8 @@ set -u
 T=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d)
+# the app sandbox (a user namespace) reaches the workers' directories through it
+chmod 711 "$W"
 P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
@@ -171,7 +173,7 @@ workers=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"worker": *"0x[0-9a-f
 tar -C "$W/images" -cf "$W/images.tar" .
 rm -rf "$W/w3.td" && cp -r "$W/td" "$W/w3.td"
 "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 8 --images "$W/images.tar" \
-	--work-dir "$W/w3" --provider sim --sim-dir "$W/w3.td" "${WFLAGS[@]}" 2>>"$W/w3.log" &
+	--work-dir "$W/w3" --work-dir-encrypted --provider sim --sim-dir "$W/w3.td" "${WFLAGS[@]}" 2>>"$W/w3.log" &
 W3=$!
 POOL_PIDS+=("$W3")
 read -r st task < <(TAG=none TRUST=3 run_task "$app_sh" '{"iexec_args":"\"echo consensus > /iexec_out/r.txt\""}')
@@ -251,8 +253,12 @@ read -r st task < <(run_task "$app_ghost" '{}')
 cp -r "$W/td" "$W/evil.td"
 sed -i 's/"MRTD": "\(..\)/"MRTD": "ff/' "$W/evil.td/td.json"
 "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 7 --images "$W/images" --work-dir "$W/evil" \
-	--provider sim --sim-dir "$W/evil.td" >"$W/evil.log" 2>&1
+	--work-dir-encrypted --provider sim --sim-dir "$W/evil.td" >"$W/evil.log" 2>&1
 [ $? = 1 ] && grep -q "403" "$W/evil.log" && ok || bad "a worker off policy: $(tail -2 "$W/evil.log")"
+# A work directory on a disk nobody vouched for is refused: the host could
+# read what tasks leave there.
+expect 1 "work-dir-encrypted" -- "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 7 \
+	--images "$W/images" --work-dir "$W/plain" --provider sim --sim-dir "$W/evil.td"
 grep -q 'sched.register refused' "$W/sched.log" && ok || bad "refusal not logged"
 
 # 7. The requester's way: orders on the pool's market, one 'tdexec run'.

@@ -1,0 +1,335 @@
+/* post.c — post-compute: computed.json, iExec's result digest, the result
+ * archive (encrypted for the beneficiary when asked), its upload, and the
+ * task's completion on chain. */
+#include "wk.h"
+
+#include "result.h"
+
+#include "crypto/aead.h"
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "eth/addr.h"
+#include "poco/market.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/proc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+
+/* iExec's encrypted result: DIR/encrypted-iexec_out.zip holding
+ * iexec_out.zip.aes (IV + AES-256-CBC) and aes-key.rsa (the AES key under
+ * the beneficiary's RSA key, PKCS#1 v1.5).  `zip` is replaced by it. */
+int wk_encrypt_result(struct task *t, char zip[PATH_MAX])
+{
+	const char *pub = jstr(t->session_env, "RESULT_ENCRYPTION_PUBLIC_KEY");
+	uint8_t key[32], *plain = NULL, *ct = NULL, *wrapped = NULL;
+	size_t plen = 0, clen = 0, wlen = 0;
+	char out[PATH_MAX + 64];
+	int rc;
+
+	ENSURE(pub, ERR_NOTFOUND,
+	       "result encryption asked, but the beneficiary has no "
+	       "iexec-result-encryption-public-key in the SMS");
+	GUARD(path_fmt(out, sizeof(out), "%s/encrypted-iexec_out.zip", t->dir));
+	GUARD(file_read(zip, RESULT_MAX, &plain, &plen));
+	rc = RAND_bytes(key, 32) == 1 ? 0 : err_set(ERR_CRYPTO, "no randomness");
+	if (rc == 0)
+		rc = aes256cbc_seal(key, plain, plen, &ct, &clen);
+	if (rc == 0)
+		rc = rsa_wrap_key(pub, key, &wrapped, &wlen);
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(plain, plen);
+	free(plain);
+	if (rc == 0) {
+		static const char *const names[] = {"iexec_out.zip.aes", "aes-key.rsa"};
+		const uint8_t *bufs[] = {ct, wrapped};
+		size_t lens[] = {clen, wlen};
+		unlink(out);
+		rc = result_zip_buffers(out, 2, names, bufs, lens);
+	}
+	free(ct);
+	free(wrapped);
+	GUARD(rc);
+	/* the plain archive goes at once: only the sealed one leaves */
+	unlink(zip);
+	return path_fmt(zip, PATH_MAX, "%s", out);
+}
+
+/* deterministic-output-path: /iexec_out or a path under it, as a path
+ * relative to the output directory (no ".", ".." or empty component). */
+static int dop_relative(const char *dop, char *rel, size_t cap)
+{
+	size_t n = 0;
+	const char *p;
+
+	ENSURE(dop && strncmp(dop, "/iexec_out", 10) == 0 && (dop[10] == 0 || dop[10] == '/'),
+	       ERR_INVAL,
+	       "computed.json: deterministic-output-path must be /iexec_out or a path "
+	       "under it");
+	rel[0] = 0;
+	for (p = dop + 10; *p;) {
+		const char *e;
+		size_t l;
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchrnul(p, '/');
+		l = (size_t)(e - p);
+		ENSURE(!(l == 1 && p[0] == '.') && !(l == 2 && p[0] == '.' && p[1] == '.'),
+		       ERR_INVAL,
+		       "computed.json: deterministic-output-path '%s' has a '.' or '..' component",
+		       dop);
+		ENSURE(n + l + 2 < cap, ERR_TOOBIG,
+		       "computed.json: deterministic-output-path is "
+		       "too long");
+		if (n)
+			rel[n++] = '/';
+		memcpy(rel + n, p, l);
+		rel[n += l] = 0;
+		p = e;
+	}
+	return 0;
+}
+
+/* computed.json (the app's, or one naming /iexec_out), the digest, the zip. */
+int wk_post_compute(struct worker *w, struct task *t, uint8_t digest[32], char zip[PATH_MAX])
+{
+	static const char dflt[] = "{\"deterministic-output-path\":\"/iexec_out\"}";
+	struct result_limits lim = RESULT_DEFAULT_LIMITS;
+	char rel[PATH_MAX];
+	json_t *computed = NULL;
+	uint8_t *raw = NULL;
+	size_t rawlen;
+	int rc;
+
+	/* the app is gone; what it left is read as untrusted input */
+	rc = result_read_file(t->out, "computed.json", 1 << 16, &raw, &rawlen);
+	if (rc == ERR_NOTFOUND)
+		rc = result_write_file(t->out, "computed.json", dflt, sizeof(dflt) - 1);
+	else if (rc == 0)
+		rc = json_parse((const char *)raw, rawlen, "computed.json", &computed);
+	free(raw);
+	GUARD_GOTO(rc);
+	if (!computed)
+		GUARD_GOTO(json_parse(dflt, sizeof(dflt) - 1, "computed.json", &computed));
+	GUARD_GOTO(dop_relative(jstr(computed, "deterministic-output-path"), rel, sizeof(rel)));
+	if (w->cfg->max_output)
+		lim.max_bytes = w->cfg->max_output;
+	GUARD_GOTO(path_fmt(zip, PATH_MAX, "%s/iexec_out.zip", t->dir));
+	unlink(zip);
+	GUARD_GOTO(result_collect(t->out, rel, &lim, zip, digest));
+	/* iExec's callback-data: ABI-encoded bytes for the deal's callback
+	 * contract (an oracle's answer), 0x hex */
+	const char *cb = jstr(computed, "callback-data");
+	if (cb) {
+		size_t skip = strncmp(cb, "0x", 2) == 0 ? 2 : 0;
+		if (strlen(cb + skip) > 2 * CALLBACK_MAX ||
+		    hex_decode_alloc(cb + skip, strlen(cb + skip), &t->callback, &t->callback_len) <
+		        0)
+			rc = err_set(ERR_INVAL,
+			             "computed.json: callback-data must be hex, at most "
+			             "%d bytes",
+			             CALLBACK_MAX);
+	}
+out:
+	json_decref(computed);
+	return rc;
+}
+
+int wk_upload(struct worker *w, struct task *t, const char *zip)
+{
+	uint8_t *buf, m[64], sig[65];
+	size_t len;
+	char url[512], auth[133];
+	struct http_response r;
+	json_t *j = NULL;
+	int rc;
+	(void)w;
+
+	GUARD(file_read(zip, RESULT_MAX, &buf, &len));
+	memcpy(m, t->tid, 32);
+	SHA256(buf, len, m + 32);
+	/* the enclave challenge key signs; the worker's own for a standard task */
+	rc = eip191_sign_keccak(t->tee ? t->enclave_key : w->cfg->key, m, 64, sig);
+	hex_encode_0x(auth, sig, 65);
+	snprintf(url, sizeof(url), "%s/%s", jstr(t->a, "resultsUrl"), t->taskid);
+	if (rc == 0)
+		rc = http_post_auth(url, auth, "application/zip", buf, len, 4096, 120, &r);
+	free(buf);
+	GUARD(rc);
+	if (r.status == 200)
+		rc = json_parse((const char *)r.body.buf, r.body.len, "upload", &j);
+	else
+		rc = err_set(ERR_IO, "result upload: HTTP %ld", r.status);
+	http_response_free(&r);
+	GUARD(rc);
+	snprintf(t->result_location, sizeof(t->result_location), "%s",
+	         jstr(j, "location") ? jstr(j, "location") : url);
+	json_decref(j);
+	return 0;
+}
+
+/* The deal's callback contract (all zero when none): it gets the task's
+ * callback-data from PoCo, and the data's hash is then the result digest. */
+static int deal_callback(struct worker *w, const struct task *t, int boost, uint8_t out[20])
+{
+	json_t *d = NULL;
+	int rc;
+	GUARD(poco_view(w->chain, boost ? "viewDealBoost" : "viewDeal", t->did, &d));
+	rc = eth_addr_parse(jstr(d, "callback"), out);
+	json_decref(d);
+	return rc;
+}
+
+/* The digest PoCo checks: keccak256(callback-data) when the deal names a
+ * callback contract (the app must have written some), else the result's.
+ * Data for a deal without a callback is dropped: it goes nowhere. */
+static int callback_digest(struct worker *w, struct task *t, int boost, const uint8_t in[32],
+                           uint8_t out[32])
+{
+	static const uint8_t zero[20];
+	uint8_t target[20];
+
+	GUARD(deal_callback(w, t, boost, target));
+	memcpy(out, in, 32);
+	if (memcmp(target, zero, 20) == 0) {
+		free(t->callback);
+		t->callback = NULL;
+		t->callback_len = 0;
+		return 0;
+	}
+	ENSURE(t->callback_len > 0, ERR_INVAL,
+	       "the deal names a callback contract but the app wrote no callback-data");
+	keccak256(t->callback, t->callback_len, out);
+	return 0;
+}
+
+int wk_push_result(struct worker *w, struct task *t, const uint8_t digest_in[32], char tx[67])
+{
+	uint8_t p[84], h[32], esig[65], enc[20], asig[65], digest[32];
+	char dg[67], *results;
+	json_t *rj, *cbarg;
+	struct eth_receipt rc_;
+	int rc, boost = json_is_true(json_object_get(t->a, "boost")), has_cb;
+
+	GUARD(callback_digest(w, t, boost, digest_in, digest));
+	has_cb = t->callback_len > 0;
+	hex_encode_0x(dg, digest, 32);
+	rj = json_pack("{s:s,s:s,s:s}", "storage", "tdexec", "location", t->result_location,
+	               "resultDigest", dg);
+	results = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(rj);
+	ENSURE(results, ERR_NOMEM, "out of memory");
+	if (boost) { /* keccak(worker || taskid || keccak(callback ? data : results)) */
+		memcpy(p, w->addr, 20);
+		memcpy(p + 20, t->tid, 32);
+		if (has_cb)
+			keccak256(t->callback, t->callback_len, h);
+		else
+			keccak256(results, strlen(results), h);
+		memcpy(p + 52, h, 32);
+		rc = eip191_sign_keccak(t->enclave_key, p, 84, esig);
+	} else { /* keccak(resultHash || resultSeal), PoCo's contribution */
+		uint8_t rh[64];
+		poco_result_hash_seal(t->tid, w->addr, digest, rh, rh + 32);
+		rc = eip191_sign_keccak(t->enclave_key, rh, 64, esig);
+	}
+	if (rc == 0)
+		rc = eth_addr_parse(jstr(t->a, "enclaveChallenge"), enc);
+	if (rc == 0)
+		rc = hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2,
+		                      "authorization");
+	json_t *arg = eth_json_hex((const uint8_t *)results, strlen(results));
+	free(results);
+	cbarg = has_cb ? eth_json_hex(t->callback, t->callback_len) : json_string("0x");
+	if (rc == 0 && (!arg || !cbarg))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = boost ? poco_send(
+		                 w->chain->rpc, w->cfg->key, w->chain->hub,
+		                 "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
+		                 json_pack("[o,I,O,O,o,o,o]", eth_json_hex(t->did, 32),
+		                           json_integer_value(json_object_get(t->a, "taskIndex")),
+		                           arg, cbarg, eth_json_hex(asig, 65), eth_json_addr(enc),
+		                           eth_json_hex(esig, 65)),
+		                 &rc_)
+		           : poco_send(
+		                 w->chain->rpc, w->cfg->key, w->chain->hub,
+		                 "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,"
+		                 "bytes)",
+		                 json_pack("[o,o,O,O,o,o,o]", eth_json_hex(t->tid, 32),
+		                           eth_json_hex(digest, 32), arg, cbarg, eth_json_addr(enc),
+		                           eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
+		                 &rc_);
+	json_decref(arg);
+	json_decref(cbarg);
+	GUARD(rc);
+	hex_encode_0x(tx, rc_.tx_hash, 32);
+	log_info("worker.push", "task=%s tx=%s gas=%llu call=%s callback_bytes=%zu", t->taskid, tx,
+	         (unsigned long long)rc_.gas_used,
+	         boost ? "pushResultBoost" : "contributeAndFinalize", has_cb ? t->callback_len : 0);
+	eth_receipt_free(&rc_);
+	return 0;
+}
+
+/* A standard task: contribute (resultHash, resultSeal), wait for the
+ * chain's consensus, reveal when ours is the consensus value. */
+int wk_contribute_reveal(struct worker *w, struct task *t, const uint8_t digest_in[32], char tx[67])
+{
+	uint8_t rh[32], rs[32], asig[65], digest[32];
+	static const uint8_t zero[20];
+	struct eth_receipt r;
+	json_t *task = NULL;
+	char cv[67];
+	int rc;
+
+	/* a callback task: the consensus is on keccak(callback-data) */
+	GUARD(callback_digest(w, t, 0, digest_in, digest));
+	poco_result_hash_seal(t->tid, w->addr, digest, rh, rs);
+	GUARD(
+	    hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2, "authorization"));
+	GUARD(poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
+	                "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
+	                json_pack("[o,o,o,o,s,o]", eth_json_hex(t->tid, 32), eth_json_hex(rh, 32),
+	                          eth_json_hex(rs, 32), eth_json_addr(zero), "0x",
+	                          eth_json_hex(asig, 65)),
+	                &r));
+	log_info("worker.contribute", "task=%s gas=%llu", t->taskid,
+	         (unsigned long long)r.gas_used);
+	eth_receipt_free(&r);
+	wk_report(w, t->taskid, "CONTRIBUTING", "contributed, waiting for consensus", NULL);
+	hex_encode_0x(cv, rh, 32);
+	for (int i = 0; i < 600; i++) { /* 2 minutes */
+		long long st;
+		GUARD(poco_view(w->chain, "viewTask", t->tid, &task));
+		st = atoll(jstr(task, "status") ? jstr(task, "status") : "0");
+		rc = st == 2 && jstr(task, "consensusValue") &&
+		             strcasecmp(jstr(task, "consensusValue"), cv) == 0
+		         ? 1
+		     : st >= 2 ? -1
+		               : 0;
+		json_decref(task);
+		if (rc < 0)
+			return err_set(ERR_VERIFY, "our result is not the consensus");
+		if (rc > 0) {
+			GUARD(poco_send(
+			    w->chain->rpc, w->cfg->key, w->chain->hub, "reveal(bytes32,bytes32)",
+			    json_pack("[o,o]", eth_json_hex(t->tid, 32), eth_json_hex(digest, 32)),
+			    &r));
+			hex_encode_0x(tx, r.tx_hash, 32);
+			log_info("worker.reveal", "task=%s tx=%s gas=%llu", t->taskid, tx,
+			         (unsigned long long)r.gas_used);
+			eth_receipt_free(&r);
+			return 0;
+		}
+		usleep(200000);
+	}
+	return err_set(ERR_IO, "no consensus within 2 minutes");
+}

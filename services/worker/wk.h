@@ -1,0 +1,125 @@
+/* wk.h — inside the worker: the state one worker and one task carry, and
+ * the stages of a task's life, one file each:
+ *   sched.c    the scheduler's client: registration, reports, heartbeats
+ *   session.c  the task's session from the SMS, by attestation
+ *   pre.c      pre-compute: input files, the dataset
+ *   app.c      the app in the OCI runtime
+ *   post.c     post-compute: result, digest, upload, completion on chain
+ *   journal.c  the task journal
+ *   worker.c   the loop that takes tasks and runs them through the stages
+ * Not a public interface: services/worker/ only. */
+#ifndef TDEXEC_WORKER_WK_H
+#define TDEXEC_WORKER_WK_H
+
+#include "worker.h"
+
+#include "net/http.h"
+#include "store/db.h"
+#include "tdx/gate.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define INPUT_MAX    (256u << 20)
+#define DATASET_MAX  (1u << 30)
+#define RESULT_MAX   (64u << 20)
+#define CALLBACK_MAX 16384 /* bytes of callback-data */
+#define ZERO_ADDR    "0x0000000000000000000000000000000000000000"
+
+struct worker {
+	const struct worker_config *cfg;
+	sqlite3 *db; /* the task journal: what this worker took and how it ended */
+	pthread_t pinger;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int pinger_stop;
+	struct poco_chain *chain;
+	uint8_t addr[20];
+	char address[43], token[65], sched[256];
+	char work[PATH_MAX];      /* the work directory, absolute */
+	char layout[PATH_MAX];    /* the OCI image layout (an archive is unpacked here) */
+	uint32_t uid_base;        /* the sandbox's host ids start here */
+	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD admitted by this */
+	struct http_peer sms_peer;
+};
+
+/* Everything one task needs, filled as it goes. */
+struct task {
+	json_t *a; /* the assignment */
+	const char *taskid, *dealid;
+	uint8_t tid[32], did[32], digest[32], enclave_key[32];
+	char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
+	int mounted;         /* the workspace (dir) is mounted */
+	int tee;             /* a TEE task (else a standard, replicated one) */
+	json_t *session_env; /* from the SMS: every service's environment */
+	json_t *app_secrets; /* from the SMS: the app service's environment */
+	json_t *image_cfg;
+	char image[512];
+	json_t *app_env; /* "K=V" strings for the app */
+	char result_location[512];
+	uint8_t *callback; /* computed.json's callback-data, for the deal's callback */
+	size_t callback_len;
+};
+
+static inline const char *jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* sched.c */
+int wk_call(const char *url, const char *auth, const json_t *body, long timeout, long *status,
+            json_t **out);
+int wk_register(struct worker *w);
+void wk_bearer(const struct worker *w, char out[80]);
+/* A task's status to the scheduler; a replicate that revealed a callback
+ * task's result also gives its callback-data (`cb`, may be NULL). */
+void wk_report_cb(struct worker *w, const char *taskid, const char *status, const char *detail,
+                  const char *tx, const struct task *cb);
+void wk_report(struct worker *w, const char *taskid, const char *status, const char *detail,
+               const char *tx);
+/* Heartbeats while a task runs (a thread's body; stops on w->pinger_stop). */
+void *wk_pinger_main(void *arg);
+
+/* session.c: the session's environment into t->session_env and
+ * t->app_secrets, the enclave challenge key into t->enclave_key. */
+int wk_session_get(struct worker *w, struct task *t);
+
+/* pre.c */
+void wk_env_add(json_t *env, const char *k, const char *v);
+int wk_pre_compute(struct worker *w, struct task *t, json_t *params);
+
+/* app.c: run the app; *exit_code its status, `why` the reason it failed
+ * (empty when it exited 0). */
+int wk_app_run(struct worker *w, struct task *t, json_t *params, int *exit_code, char *why,
+               size_t why_cap);
+
+/* post.c */
+int wk_post_compute(struct worker *w, struct task *t, uint8_t digest[32], char zip[PATH_MAX]);
+int wk_encrypt_result(struct task *t, char zip[PATH_MAX]);
+int wk_upload(struct worker *w, struct task *t, const char *zip);
+int wk_push_result(struct worker *w, struct task *t, const uint8_t digest_in[32], char tx[67]);
+int wk_contribute_reveal(struct worker *w, struct task *t, const uint8_t digest_in[32],
+                         char tx[67]);
+
+/* workspace.c: the task's tmpfs workspace (t->dir, t->in, t->out),
+ * unmounted by close; sweep removes what a dead worker left; check
+ * refuses a work directory on a disk the operator did not vouch for. */
+int wk_workspace_open(struct worker *w, struct task *t);
+void wk_workspace_close(struct worker *w, struct task *t);
+int wk_workspace_sweep(struct worker *w);
+int wk_workdir_check(struct worker *w);
+/* `dir` root's, searchable by the sandbox's root group alone (0710). */
+int wk_sandbox_dir(struct worker *w, const char *dir);
+/* A mount namespace of the worker's own (before any thread starts). */
+int wk_workspace_isolate(void);
+
+/* journal.c */
+int wk_journal_open(struct worker *w, const char *path);
+void wk_journal(struct worker *w, const char *taskid, const char *dealid, const char *status,
+                const char *detail, const char *tx);
+void wk_journal_recover(struct worker *w);
+
+#endif
