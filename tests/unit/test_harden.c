@@ -1,0 +1,91 @@
+/* Process hardening: secrets leave the environment block, and a hardened
+ * process is undumpable with no core limit. */
+#include "testutil.h"
+
+#include "util/err.h"
+#include "util/file.h"
+#include "util/harden.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Set by CTest in the environment the test starts with. */
+#define ENV_SECRET "TDEXEC_TEST_SECRET"
+
+/* /proc/self/environ as one buffer, NULs turned into newlines. */
+static char *self_environ(void)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(file_read("/proc/self/environ", 1 << 20, &buf, &len), 0);
+	for (size_t i = 0; i < len; i++)
+		if (!buf[i])
+			buf[i] = '\n';
+	return (char *)buf;
+}
+
+static void a_taken_secret_leaves_proc_environ(void **state)
+{
+	char *v, *before, *after;
+	(void)state;
+	/* The block the process started with: what /proc/PID/environ shows. */
+	if (!getenv(ENV_SECRET))
+		skip();
+	before = self_environ();
+	assert_non_null(strstr(before, ENV_SECRET "=hunter2"));
+	assert_int_equal(harden_env_take(ENV_SECRET, &v), 0);
+	assert_string_equal(v, "hunter2-from-the-environment");
+	assert_null(getenv(ENV_SECRET));
+	after = self_environ();
+	assert_null(strstr(after, "hunter2"));
+	free(v);
+	free(before);
+	free(after);
+	/* Unset: NULL, no error. */
+	assert_int_equal(harden_env_take(ENV_SECRET, &v), 0);
+	assert_null(v);
+	harden_env_drop(ENV_SECRET);
+}
+
+static void a_dropped_variable_is_gone(void **state)
+{
+	char *v;
+	(void)state;
+	assert_int_equal(setenv("TDEXEC_TEST_DROP", "x", 1), 0);
+	harden_env_drop("TDEXEC_TEST_DROP");
+	assert_null(getenv("TDEXEC_TEST_DROP"));
+	assert_int_equal(harden_env_take("TDEXEC_TEST_DROP", &v), 0);
+	assert_null(v);
+}
+
+/* Last: it changes the process for good. */
+static void a_hardened_service_is_undumpable(void **state)
+{
+	struct rlimit rl;
+	mode_t m;
+	(void)state;
+	assert_int_equal(harden_service(), 0);
+	assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	assert_int_equal(getrlimit(RLIMIT_CORE, &rl), 0);
+	assert_int_equal(rl.rlim_cur, 0);
+	assert_int_equal(rl.rlim_max, 0);
+	m = umask(077);
+	assert_int_equal(m, 077);
+	/* Its own /proc entries stay readable to itself. */
+	free(self_environ());
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(a_taken_secret_leaves_proc_environ),
+	    cmocka_unit_test(a_dropped_variable_is_gone),
+	    cmocka_unit_test(a_hardened_service_is_undumpable),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
