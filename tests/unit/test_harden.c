@@ -1,10 +1,12 @@
-/* Process hardening: secrets leave the environment block, and a hardened
- * process is undumpable with no core limit. */
+/* Process hardening: children get a scrubbed environment, secrets leave
+ * the environment block, and a hardened process is undumpable with no core
+ * limit. */
 #include "testutil.h"
 
 #include "util/err.h"
 #include "util/file.h"
 #include "util/harden.h"
+#include "util/proc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,45 @@ static char *self_environ(void)
 		if (!buf[i])
 			buf[i] = '\n';
 	return (char *)buf;
+}
+
+static mode_t mode_of(const char *path)
+{
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	return sb.st_mode & 0777;
+}
+
+static void children_get_a_minimal_environment(void **state)
+{
+	char *dir = td_tmpdir(), log[512];
+	char *argv[] = {"/usr/bin/env", NULL};
+	uint8_t *out;
+	size_t len;
+	(void)state;
+	snprintf(log, sizeof(log), "%s/env.txt", dir);
+	assert_int_equal(setenv("TDEXEC_WALLET_PASSWORD", "pw-not-for-children", 1), 0);
+	assert_int_equal(setenv("AWS_SECRET_ACCESS_KEY", "aws-not-for-children", 1), 0);
+	assert_int_equal(setenv("LD_PRELOAD", "", 1), 0);
+	assert_int_equal(setenv("HOME", "/home/worker", 1), 0);
+	assert_int_equal(setenv("REGISTRY_AUTH_FILE", "/etc/tdexec/auth.json", 1), 0);
+	assert_int_equal(proc_run(argv, NULL, log), 0);
+	assert_int_equal(file_read(log, 1 << 16, &out, &len), 0);
+	assert_null(strstr((char *)out, "not-for-children"));
+	assert_null(strstr((char *)out, "LD_PRELOAD"));
+	assert_null(strstr((char *)out, ENV_SECRET));
+	assert_non_null(strstr((char *)out, PROC_PATH "\n"));
+	assert_non_null(strstr((char *)out, "\nLANG=C\n"));
+	assert_non_null(strstr((char *)out, "\nHOME=/home/worker\n"));
+	assert_non_null(strstr((char *)out, "\nREGISTRY_AUTH_FILE=/etc/tdexec/auth.json\n"));
+	assert_int_equal(mode_of(log), 0600);
+	free(out);
+	unsetenv("TDEXEC_WALLET_PASSWORD");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	unsetenv("LD_PRELOAD");
+	unsetenv("REGISTRY_AUTH_FILE");
+	td_rmtree(dir);
+	free(dir);
 }
 
 static void a_taken_secret_leaves_proc_environ(void **state)
@@ -83,6 +124,7 @@ static void a_hardened_service_is_undumpable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(children_get_a_minimal_environment),
 	    cmocka_unit_test(a_taken_secret_leaves_proc_environ),
 	    cmocka_unit_test(a_dropped_variable_is_gone),
 	    cmocka_unit_test(a_hardened_service_is_undumpable),
