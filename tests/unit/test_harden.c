@@ -1,13 +1,15 @@
 /* Process hardening: children get a scrubbed environment, secrets leave
- * the environment block, and a hardened process is undumpable with no core
- * limit. */
+ * the environment block, databases are 0600 whatever the umask, and a
+ * hardened process is undumpable with no core limit. */
 #include "testutil.h"
 
+#include "store/db.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/harden.h"
 #include "util/proc.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +106,42 @@ static void a_dropped_variable_is_gone(void **state)
 	assert_null(v);
 }
 
+static void databases_are_0600_whatever_the_umask(void **state)
+{
+	static const char *const v1[] = {"CREATE TABLE t(a TEXT);", NULL};
+	char *dir = td_tmpdir(), path[512], side[600];
+	mode_t old = umask(0);
+	sqlite3 *db;
+	int fd;
+	(void)state;
+	/* A new database, its -wal and -shm. */
+	snprintf(path, sizeof(path), "%s/new.db", dir);
+	assert_int_equal(db_open(path, v1, &db), 0);
+	assert_int_equal(db_exec(db, "INSERT INTO t(a) VALUES('x');"), 0);
+	assert_int_equal(mode_of(path), 0600);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	assert_int_equal(mode_of(side), 0600);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	assert_int_equal(mode_of(side), 0600);
+	db_close(db);
+	/* An existing one readable by all, with a -wal as open. */
+	snprintf(path, sizeof(path), "%s/old.db", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	fd = open(side, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(db_open(path, v1, &db), 0);
+	assert_int_equal(mode_of(path), 0600);
+	assert_int_equal(mode_of(side), 0600);
+	db_close(db);
+	umask(old);
+	td_rmtree(dir);
+	free(dir);
+}
+
 /* Last: it changes the process for good. */
 static void a_hardened_service_is_undumpable(void **state)
 {
@@ -127,6 +165,7 @@ int main(void)
 	    cmocka_unit_test(children_get_a_minimal_environment),
 	    cmocka_unit_test(a_taken_secret_leaves_proc_environ),
 	    cmocka_unit_test(a_dropped_variable_is_gone),
+	    cmocka_unit_test(databases_are_0600_whatever_the_umask),
 	    cmocka_unit_test(a_hardened_service_is_undumpable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
