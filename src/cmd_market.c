@@ -10,6 +10,7 @@
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/harden.h"
 #include "util/json.h"
 
 #include <limits.h>
@@ -157,12 +158,20 @@ static int load_chain(const struct mopts *o, struct poco_chain **c)
 	return poco_chain_load(p, c);
 }
 
+/* The password from the file, else from $TDEXEC_WALLET_PASSWORD, which
+ * leaves the environment (and /proc/PID/environ) either way. */
 static int read_password(const char *password_file, char **out)
 {
-	const char *env = getenv("TDEXEC_WALLET_PASSWORD");
 	uint8_t *buf;
+	char *env;
 	size_t len;
+
+	GUARD(harden_env_take("TDEXEC_WALLET_PASSWORD", &env));
 	if (password_file) {
+		if (env) {
+			OPENSSL_cleanse(env, strlen(env));
+			free(env);
+		}
 		GUARD(file_read(password_file, 4096, &buf, &len));
 		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 			buf[--len] = '\0';
@@ -170,8 +179,7 @@ static int read_password(const char *password_file, char **out)
 		return 0;
 	}
 	ENSURE(env, ERR_INVAL, "a password is needed: --password-file or TDEXEC_WALLET_PASSWORD");
-	*out = strdup(env);
-	ENSURE(*out, ERR_NOMEM, "out of memory");
+	*out = env;
 	return 0;
 }
 
@@ -180,6 +188,8 @@ int cli_signing_key(const char *wallet_file, const char *password_file, const ch
 {
 	char *pw = NULL;
 	int rc;
+
+	GUARD(harden_no_dump());
 	if (wallet_file) {
 		GUARD(read_password(password_file, &pw));
 		rc = keystore_load(wallet_file, pw, 0, key);
@@ -187,6 +197,7 @@ int cli_signing_key(const char *wallet_file, const char *password_file, const ch
 		free(pw);
 		return rc;
 	}
+	harden_env_drop("TDEXEC_WALLET_PASSWORD");
 	if (plain_key)
 		return keystore_load(plain_key, NULL, 1, key);
 	ENSURE(account >= 0, ERR_INVAL, "which account signs? --wallet, --plain-key or --account");
@@ -231,6 +242,7 @@ static int wallet(int argc, char **argv)
 		return r;
 	if (strcmp(sub, "create") == 0 || strcmp(sub, "import") == 0) {
 		char *pw = NULL, *ks = NULL;
+		GUARD_GOTO(harden_no_dump());
 		if (sub[0] == 'c')
 			GUARD_GOTO(k1_keygen(key));
 		else if (!o.plain_key)

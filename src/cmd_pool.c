@@ -5,6 +5,7 @@
 #include "../services/worker/worker.h"
 #include "poco/market.h"
 #include "util/err.h"
+#include "util/harden.h"
 #include "util/log.h"
 
 #include <openssl/crypto.h>
@@ -219,6 +220,10 @@ int cmd_scheduler(int argc, char **argv)
 	long v;
 	int c, sig, h;
 
+	/* The pool owner's key: no core dump, no ptrace, files the
+	 * scheduler's own. */
+	if (harden_service() < 0)
+		return cli_fail();
 	cfg.address = "127.0.0.1";
 	cfg.port = 13400;
 	if (cli_config_argv(argc, argv, &argc, &argv) < 0)
@@ -314,6 +319,10 @@ int cmd_worker(int argc, char **argv)
 	long v;
 	int c, h, rc;
 
+	/* The worker's key and each task's session: no core dump, no ptrace
+	 * (the app runs beside it), files the worker's own. */
+	if (harden_service() < 0)
+		return cli_fail();
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.provider.kind = TDX_PROVIDER_TSM;
 	cfg.max_time_s = 3600;

@@ -4,6 +4,7 @@
 #include "../services/sms/sms.h"
 #include "../services/sms/store.h"
 #include "util/err.h"
+#include "util/harden.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -186,6 +187,11 @@ int cmd_sms(int argc, char **argv)
 	long v;
 	int c, sig;
 
+	/* The master key and the secrets it opens: no core dump, no ptrace,
+	 * files the SMS's own; it never needs a wallet password. */
+	if (harden_service() < 0)
+		return cli_fail();
+	harden_env_drop("TDEXEC_WALLET_PASSWORD");
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
 		return sms_check(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "rekey") == 0)

@@ -25,6 +25,36 @@ expect() {
 # value of "KEY": "..." in a JSON file
 json_str() { grep -o "\"$2\": \"[^\"]*\"" "$1" | head -1 | sed 's/.*: "\(.*\)"/\1/'; }
 
+# hardened NAME PID [SECRET]: the service is undumpable, so another user
+# cannot read its /proc/PID/environ or maps (they are root's, whoever runs
+# it), it cannot dump core, and its environment block does not hold SECRET.
+hardened() {
+	local name=$1 pid=$2 secret=${3:-} f
+	[ "$(stat -c %U:%G "/proc/$pid/environ" 2>/dev/null)" = root:root ] ||
+		bad "$name: /proc/$pid/environ is $(stat -c %U:%G "/proc/$pid/environ" 2>&1)"
+	grep -Eq '^Max core file size +0 +0 ' "/proc/$pid/limits" && ok ||
+		bad "$name: $(grep '^Max core' "/proc/$pid/limits" 2>&1)"
+	for f in environ maps; do
+		[ "$(id -u)" = 0 ] || break
+		if setpriv --reuid=65534 --regid=65534 --clear-groups cat "/proc/$pid/$f" >/dev/null 2>&1
+		then bad "$name: another user reads its /proc/$pid/$f"; else ok; fi
+	done
+	if [ -n "$secret" ]; then
+		if tr '\0' '\n' <"/proc/$pid/environ" | grep -qF -- "$secret"; then
+			bad "$name: the secret is still in /proc/$pid/environ"
+		else ok; fi
+	fi
+}
+
+# private NAME FILE...: each file exists and is 0600.
+private() {
+	local name=$1 f
+	shift
+	for f in "$@"; do
+		[ "$(stat -c %a "$f" 2>&1)" = 600 ] && ok || bad "$name: $f is $(stat -c %a "$f" 2>&1)"
+	done
+}
+
 finish() {
 	echo "$pass passed, $fail failed"
 	[ "$fail" = 0 ]

@@ -1,9 +1,14 @@
 #include "db.h"
 
 #include "util/err.h"
+#include "util/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int fail(sqlite3 *db, const char *what)
 {
@@ -37,15 +42,63 @@ static int user_version(sqlite3 *db, int *v)
 	return 0;
 }
 
+/* chmod 0600 `path` when others can reach it (absent: nothing to do). */
+static int make_private(const char *path, int create)
+{
+	struct stat sb;
+	int fd, rc = 0;
+
+	fd =
+	    open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (create ? O_CREAT : 0), 0600);
+	if (fd < 0 && errno == ENOENT && !create)
+		return 0;
+	ENSURE(fd >= 0, ERR_IO, "database %s: %s", path, strerror(errno));
+	ENSURE_GOTO(fstat(fd, &sb) == 0, ERR_IO, "database %s: %s", path, strerror(errno));
+	ENSURE_GOTO(S_ISREG(sb.st_mode), ERR_INVAL, "database %s: not a regular file", path);
+	if ((sb.st_mode & 0777) != 0600) {
+		ENSURE_GOTO(fchmod(fd, 0600) == 0, ERR_IO,
+		            "database %s has mode %03o and cannot be made 0600: %s", path,
+		            sb.st_mode & 0777, strerror(errno));
+		/* A file just created got 0600 less the umask: no news. */
+		if (sb.st_mode & 077)
+			log_warn("db.mode", "path=\"%s\" was=%03o now=600", path,
+			         sb.st_mode & 0777);
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/* The database, its -wal and -shm (SQLite gives those the database's
+ * mode), 0600 whatever the umask; too open ones left by an earlier run are
+ * corrected.  ":memory:" and "" (a temporary database) have no file. */
+static int private_files(const char *path)
+{
+	static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+	char p[4096];
+
+	if (!path[0] || strcmp(path, ":memory:") == 0)
+		return 0;
+	GUARD(make_private(path, 1));
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		int n = snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		ENSURE(n > 0 && (size_t)n < sizeof(p), ERR_TOOBIG, "database %s: path too long",
+		       path);
+		GUARD(make_private(p, 0));
+	}
+	return 0;
+}
+
 int db_open(const char *path, const char *const *migrations, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
 	int v, n = 0, rc = 0;
 
 	*out = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-					       SQLITE_OPEN_FULLMUTEX,
-			    NULL) != SQLITE_OK) {
+	GUARD(private_files(path));
+	if (sqlite3_open_v2(path, &db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+	                    NULL) != SQLITE_OK) {
 		rc = fail(db, path);
 		sqlite3_close(db);
 		return rc;
@@ -54,12 +107,12 @@ int db_open(const char *path, const char *const *migrations, sqlite3 **out)
 	/* WAL: readers never block the writer; synchronous=FULL: an
 	 * acknowledged write survives a crash or power loss. */
 	GUARD_GOTO(db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-			       "PRAGMA foreign_keys=ON;"));
+	                       "PRAGMA foreign_keys=ON;"));
 	GUARD_GOTO(user_version(db, &v));
 	while (migrations && migrations[n])
 		n++;
 	ENSURE_GOTO(v <= n, ERR_UNSUPPORTED,
-		    "database %s: schema version %d is newer than this program's %d", path, v, n);
+	            "database %s: schema version %d is newer than this program's %d", path, v, n);
 	for (int i = v; i < n; i++) {
 		char bump[64];
 		snprintf(bump, sizeof(bump), "PRAGMA user_version=%d;", i + 1);
@@ -95,8 +148,7 @@ int db_stmt(sqlite3 *db, struct db_stmts *c, const char *sql, sqlite3_stmt **st)
 			*st = c->st[i];
 			return 0;
 		}
-	ENSURE(i < DB_STMTS, ERR_UNSUPPORTED, "database: more than %d cached statements",
-	       DB_STMTS);
+	ENSURE(i < DB_STMTS, ERR_UNSUPPORTED, "database: more than %d cached statements", DB_STMTS);
 	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL) !=
 	    SQLITE_OK)
 		return err_set(ERR_IO, "database: %s (%.60s)", sqlite3_errmsg(db), sql);

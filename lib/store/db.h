@@ -7,7 +7,10 @@
 #include <sqlite3.h>
 
 /* migrations: NULL-terminated array of SQL scripts; script i brings the
- * schema from version i to i+1, in one transaction. */
+ * schema from version i to i+1, in one transaction.  The database file is
+ * created 0600 whatever the umask, and SQLite gives its -wal and -shm the
+ * same mode; an existing file, -wal, -shm or -journal that others can
+ * read is made 0600 (logged as db.mode), or the open fails with ERR_IO. */
 int db_open(const char *path, const char *const *migrations, sqlite3 **out);
 void db_close(sqlite3 *db);
 /* Run SQL without results; errors name the statement. */

@@ -11,11 +11,55 @@
 
 extern char **environ;
 
+/* Passed through when set: where the child keeps its files (HOME, TMPDIR;
+ * runc's state under XDG_RUNTIME_DIR when rootless), skopeo's registry
+ * credentials and CA files, and the proxies a registry is reached through.
+ * Everything else the parent has (a wallet password, tokens, whatever its
+ * own caller exported) stays out. */
+static const char *const passed[] = {
+    "HOME",
+    "TMPDIR",
+    "XDG_RUNTIME_DIR",
+    "REGISTRY_AUTH_FILE",
+    "DOCKER_CONFIG",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    NULL,
+};
+
+#define PROC_ENV_MAX (sizeof(passed) / sizeof(passed[0]) + 2)
+
+/* env[] points into environ: valid until the environment changes. */
+static void child_env(char *env[PROC_ENV_MAX])
+{
+	size_t n = 0;
+
+	env[n++] = (char *)PROC_PATH;
+	env[n++] = (char *)"LANG=C";
+	for (size_t i = 0; passed[i]; i++) {
+		size_t len = strlen(passed[i]);
+		for (char **e = environ; e && *e; e++)
+			if (strncmp(*e, passed[i], len) == 0 && (*e)[len] == '=') {
+				env[n++] = *e;
+				break;
+			}
+	}
+	env[n] = NULL;
+}
+
 int proc_spawn(char *const argv[], const char *cwd, const char *log, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
+	char *env[PROC_ENV_MAX];
 	int rc;
 
+	child_env(env);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	if (log) {
@@ -24,7 +68,8 @@ int proc_spawn(char *const argv[], const char *cwd, const char *log, pid_t *pid)
 	}
 	if (cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
+	/* argv[0] is looked up in this process's PATH; the child gets env. */
+	rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	ENSURE(rc == 0, ERR_IO, "%s: cannot start: %s", argv[0], strerror(rc));
 	return 0;

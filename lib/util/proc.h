@@ -1,12 +1,20 @@
-/* proc.h — running the few programs tdexec drives (runc, tar, zip, unzip). */
+/* proc.h — running the few programs tdexec drives (runc, tar, zip, unzip,
+ * skopeo). */
 #ifndef TDEXEC_UTIL_PROC_H
 #define TDEXEC_UTIL_PROC_H
 
 #include <sys/types.h>
 
-/* Start argv (looked up in PATH) in `cwd` (NULL = here), stdin from
- * /dev/null, stdout and stderr appended to `log` (NULL = inherited).
- * *pid gets the child.  ERR_IO when it cannot start. */
+/* The PATH a child gets. */
+#define PROC_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Start argv (looked up in this process's PATH) in `cwd` (NULL = here),
+ * stdin from /dev/null, stdout and stderr appended to `log` (NULL =
+ * inherited; created 0600).  The child does not inherit the environment: it
+ * gets PROC_PATH, LANG=C and, when set here, HOME, TMPDIR, XDG_RUNTIME_DIR,
+ * REGISTRY_AUTH_FILE, DOCKER_CONFIG, SSL_CERT_FILE, SSL_CERT_DIR and the
+ * HTTP(S)_PROXY/NO_PROXY variables (either case).  *pid gets the child.
+ * ERR_IO when it cannot start. */
 int proc_spawn(char *const argv[], const char *cwd, const char *log, pid_t *pid);
 /* The same, waited for: the exit status (128 + signal when killed). */
 int proc_run(char *const argv[], const char *cwd, const char *log);

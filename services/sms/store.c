@@ -270,6 +270,7 @@ static int lock_store(const char *db_path, int exclusive, int *fd_out)
 	GUARD(path_fmt(p, sizeof(p), "%s-lock", db_path));
 	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	ENSURE(fd >= 0, ERR_IO, "%s: %s", p, strerror(errno));
+	fchmod(fd, 0600); /* like the store's own files; it holds nothing */
 	if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
 		close(fd);
 		return exclusive ? err_set(ERR_BUSY, "the store %s is in use (a running SMS?): "

@@ -52,14 +52,20 @@ expect 0 "pushed" -- "$T" secret push --sms "$SMS_URL" "${C[@]}" --account 4 --r
 expect 0 "pushed" -- "$T" secret push --sms "$SMS_URL" "${C[@]}" --account 1 --app "$app_sh" \
 	--value "the developer's secret"
 
-pool_start_scheduler "$pool" 3 --worker-timeout 3 --order-volume 3 --order-price 100000000 ||
-	bad "scheduler"
+# A wallet password in the environment leaves it: the scheduler signs with
+# an account and drops it; worker w2 decrypts its keystore with it.
+TDEXEC_WALLET_PASSWORD=pw-sched-drops pool_start_scheduler "$pool" 3 --worker-timeout 3 \
+	--order-volume 3 --order-price 100000000 || bad "scheduler"
+node -e 'console.log(require(process.argv[1]).accounts[6].private_key)' "$W/chain/chain.json" \
+	>"$W/w2.hex"
+TDEXEC_WALLET_PASSWORD=pw-w2-keystore "$T" wallet import --plain-key "$W/w2.hex" --scrypt-n 1024 \
+	-o "$W/w2.json" >/dev/null && ok || bad "w2 keystore"
 # Workers: apps get 5000 MiB and 20 s at most; missing images are pulled
 # from a registry (skopeo), which cannot be reached here.
 WFLAGS=(--memory 5000 --max-time 20 --pull)
 pool_start_worker w1 5 "${WFLAGS[@]}"
 W1=$WORKER_PID
-pool_start_worker w2 6 "${WFLAGS[@]}"
+TDEXEC_WALLET_PASSWORD=pw-w2-keystore pool_start_worker w2 6 --wallet "$W/w2.json" "${WFLAGS[@]}"
 W2=$WORKER_PID
 w5=$("$T" wallet show "${C[@]}" --account 5 --json | addr | tr 'A-F' 'a-f')
 task_of() { # DEAL [INDEX]
@@ -104,6 +110,15 @@ curl -s "$SCHED_URL/tasks/$task" | grep -q '"results": *"0x' && ok || bad "no re
 (cd "$W" && rm -rf r1 && mkdir r1 && cd r1 && unzip -q ../r1.zip) && ok || bad "unzip"
 [ "$(cat "$W/r1/result.txt" 2>/dev/null | tr '\n' ' ')" = "Lyon Paris " ] && ok ||
 	bad "sqlite3 result: $(cat "$W/r1/result.txt" 2>/dev/null)"
+
+# Every service of the pool is undumpable with no core limit, no password
+# stays in an environment block, and the SQLite files are 0600.
+hardened sms "$SMS_PID"
+hardened scheduler "$SCHED_PID" pw-sched-drops
+hardened w1 "$W1"
+hardened w2 "$W2" pw-w2-keystore
+private "pool files" "$W/sched.db" "$W/sched.db-wal" "$W/sched.db-shm" "$W/sms.db" "$W/sms.key" \
+	"$W"/w1/worker.db{,-wal,-shm} "$W"/w2/worker.db{,-wal,-shm} "$W/w2.json"
 
 # 1b. The same as a classic deal: the scheduler initializes the task, the
 #     worker finishes it with contributeAndFinalize.

@@ -63,8 +63,11 @@ start_sms() {
 	URL="http://127.0.0.1:$(cat "$W/port" 2>/dev/null)"
 }
 
-start_sms
+# A wallet password in the SMS's environment (it never needs one) does not
+# stay there.
+TDEXEC_WALLET_PASSWORD=pw-the-sms-drops start_sms
 [ -s "$W/port" ] && ok || bad "sms did not start: $(cat "$W/sms.log")"
+hardened sms "$SMS" pw-the-sms-drops
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" push && ok || bad "secrets push"
 node "$HERE/sdk.js" "$URL" "$W/chain/chain.json" "$app2" "$dataset2" && ok || bad "iExec SDK interop"
 node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal" "$W/challenge" first &&
@@ -72,12 +75,19 @@ node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal"
 node "$HERE/attest.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$T" "$W/td" "$W/attest" first &&
 	ok || bad "attestation refusals"
 [ "$(stat -c %a "$W/master.key")" = 600 ] && ok || bad "master key mode"
+# The store's files are the SMS's alone, whatever the umask it started with.
+private "sms files" "$W/sms.db" "$W/sms.db-wal" "$W/sms.db-shm" "$W/sms.db-lock"
 stop_sms
 # Nothing in clear in the database files.
 if grep -a -q -e 'my api key' -e 'Cy8ZfW1X3wFMk5' "$W"/sms.db*; then bad "a secret is stored in clear"; else ok; fi
 # Values never reach the log.
 if grep -q -e 'my api key' -e 'Cy8ZfW1X3wFMk5' "$W/sms.log"; then bad "a secret reached the log"; else ok; fi
+# A store left readable by others (an older SMS, a copy) is made private.
+chmod 644 "$W/sms.db"
 start_sms
+private "sms store after a restart" "$W/sms.db" "$W/sms.db-wal" "$W/sms.db-shm"
+grep -q 'event=db.mode path=".*/sms.db" was=644 now=600' "$W/sms.log" && ok ||
+	bad "the too open store is not logged"
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" check && ok || bad "secrets kept"
 node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal" "$W/challenge" again &&
 	ok || bad "enclave challenge kept"
@@ -172,6 +182,25 @@ start_sms
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" check && ok ||
 	bad "secrets after the key rotation"
 stop_sms
+
+# Undumpable even for its own uid: an SMS run by nobody, started with a
+# secret in its environment, cannot be read by another process of nobody
+# (only root), and creates its files 0600 under a umask of 022.
+if [ "$(id -u)" = 0 ]; then
+	N=$(mktemp -d)
+	chown 65534:65534 "$N"
+	(umask 022 && exec env TDEXEC_WALLET_PASSWORD=pw-nobody-drops setpriv --reuid=65534 \
+		--regid=65534 --clear-groups "$T" sms --port 0 --port-file "$N/port" --db "$N/sms.db" \
+		--master-key "$N/master.key" 2>"$N/log") &
+	NSMS=$!
+	for _ in $(seq 100); do [ -s "$N/port" ] && break; sleep 0.05; done
+	[ -s "$N/port" ] && [ "$(ps -o user= -p "$NSMS")" = nobody ] && ok ||
+		bad "the SMS as nobody: $(cat "$N/log")"
+	hardened "sms as nobody" "$NSMS" pw-nobody-drops
+	private "sms as nobody" "$N/sms.db" "$N/sms.db-wal" "$N/sms.db-shm" "$N/master.key"
+	kill "$NSMS" && wait "$NSMS" 2>/dev/null
+	rm -rf "$N"
+fi
 
 # A master key readable by others is refused.
 chmod 644 "$W/master.key"
