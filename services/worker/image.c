@@ -235,7 +235,8 @@ static int tree_dir(struct tree *t, int fd, unsigned depth)
 	}
 	closedir(d);
 	ENSURE_GOTO(!e, ERR_NOMEM, "tree: out of memory");
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		size_t nl = strlen(names[i]);
 		ENSURE_GOTO(len + nl + 2 <= sizeof(t->path), ERR_INVAL,
