@@ -123,64 +123,124 @@ int dir_create(const char *path, mode_t mode)
 	return 0;
 }
 
-/* Empty the directory `dfd` (closed here); `dev` is its file system. */
-static int empty_dir(int dfd, dev_t dev, int depth)
+static int rm_fail(const char *what, int err)
 {
-	DIR *d = depth < 256 ? fdopendir(dfd) : NULL;
-	struct dirent *e;
-	int rc = 0;
+	return err_set(ERR_IO, "remove: %s: %s", what, strerror(err));
+}
 
-	if (!d) {
-		close(dfd);
-		return depth < 256
-		           ? err_set(ERR_IO, "remove: %s", strerror(errno))
-		           : err_set(ERR_TOOBIG, "remove: directories nested over 256 levels");
-	}
-	while (rc == 0 && (e = readdir(d))) {
-		struct stat st;
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			continue; /* gone meanwhile */
-		if (S_ISDIR(st.st_mode)) {
-			int sub;
-			if (st.st_dev != dev) {
-				rc = err_set(ERR_BUSY, "remove: %s is a mount point", e->d_name);
+/* Depth-first without recursion: one directory fd open at a time, and the
+ * names of the directories entered on a heap stack.  Going back up with
+ * ".." is sound because every directory was entered with O_NOFOLLOW and the
+ * tree has no other writer. */
+int file_remove_at(int dirfd, const char *name)
+{
+	struct stat st;
+	char **stack = NULL;
+	size_t depth = 0, cap = 0;
+	int cur = -1, rc = 0;
+
+	ENSURE(*name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && !strchr(name, '/'),
+	       ERR_INVAL, "remove: not a single file name");
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : rm_fail("stat", errno);
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0
+		                                                        : rm_fail("unlink", errno);
+	cur = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cur < 0)
+		return rm_fail("open", errno);
+	stack = malloc(sizeof(*stack) * (cap = 16));
+	ENSURE_GOTO(stack && (stack[0] = strdup(name)), ERR_NOMEM, "remove: out of memory");
+	depth = 1;
+	while (depth > 0) {
+		/* a fresh open file description: readdir starts over each time */
+		int lfd = openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+		struct dirent *e;
+		char *sub = NULL;
+
+		if (!d) {
+			if (lfd >= 0)
+				close(lfd);
+			rc = rm_fail("opendir", errno);
+			goto out;
+		}
+		while (rc == 0 && (e = readdir(d))) {
+			int isdir = e->d_type == DT_DIR;
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (e->d_type == DT_UNKNOWN)
+				isdir = fstatat(cur, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				        S_ISDIR(st.st_mode);
+			if (isdir) {
+				if (!(sub = strdup(e->d_name)))
+					rc = err_set(ERR_NOMEM, "remove: out of memory");
 				break;
 			}
-			sub = openat(dirfd(d), e->d_name,
-			             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0)
-				rc = err_set(ERR_IO, "remove %s: %s", e->d_name, strerror(errno));
-			else
-				rc = empty_dir(sub, dev, depth + 1);
-			if (rc == 0 && unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) != 0)
-				rc = err_set(ERR_IO, "remove %s: %s", e->d_name, strerror(errno));
-		} else if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
-			rc = err_set(ERR_IO, "remove %s: %s", e->d_name, strerror(errno));
+			if (unlinkat(cur, e->d_name, 0) != 0 && errno != ENOENT)
+				rc = rm_fail("unlink", errno);
 		}
+		closedir(d);
+		GUARD_GOTO(rc);
+		if (sub) {
+			int fd = openat(cur, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0 || depth == cap) {
+				char **ns =
+				    fd < 0 ? NULL : realloc(stack, sizeof(*stack) * (cap *= 2));
+				if (!ns) {
+					rc = fd < 0 ? rm_fail("open", errno)
+					            : err_set(ERR_NOMEM, "remove: out of memory");
+					if (fd >= 0)
+						close(fd);
+					free(sub);
+					goto out;
+				}
+				stack = ns;
+			}
+			close(cur);
+			cur = fd;
+			stack[depth++] = sub;
+			continue;
+		}
+		/* cur is empty: remove it from its parent */
+		int up = dirfd;
+		if (depth > 1 && (up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			rc = rm_fail("open ..", errno);
+			goto out;
+		}
+		close(cur);
+		cur = -1;
+		if (unlinkat(up, stack[depth - 1], AT_REMOVEDIR) != 0 && errno != ENOENT)
+			rc = rm_fail("rmdir", errno);
+		free(stack[--depth]);
+		if (depth > 0)
+			cur = up;
+		GUARD_GOTO(rc);
 	}
-	closedir(d);
+out:
+	if (cur >= 0)
+		close(cur);
+	while (depth > 0)
+		free(stack[--depth]);
+	free(stack);
 	return rc;
 }
 
 int file_remove_tree(const char *path)
 {
-	struct stat st;
-	int fd;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	int fd, rc;
 
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : err_set(ERR_IO, "%s: %s", path, strerror(errno));
-	if (!S_ISDIR(st.st_mode)) {
-		ENSURE(unlink(path) == 0, ERR_IO, "%s: %s", path, strerror(errno));
-		return 0;
-	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	ENSURE(fd >= 0, ERR_IO, "%s: %s", path, strerror(errno));
-	if (empty_dir(fd, st.st_dev, 0) < 0)
-		return err_wrap(ERR_IO, "%s", path);
-	ENSURE(rmdir(path) == 0, ERR_IO, "%s: %s", path, strerror(errno));
-	return 0;
+	if (!slash || slash == path)
+		snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+	else
+		GUARD(path_fmt(dir, sizeof(dir), "%.*s", (int)(slash - path), path));
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : err_set(ERR_IO, "%s: %s", dir, strerror(errno));
+	rc = file_remove_at(fd, base);
+	close(fd);
+	return rc < 0 ? err_wrap(rc, "%s", path) : 0;
 }
 
 int path_fmt(char *out, size_t cap, const char *fmt, ...)

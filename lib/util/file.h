@@ -18,11 +18,13 @@ int file_write(const char *path, const void *buf, size_t len, mode_t mode);
 /* mkdir -p with the given mode for each created directory. */
 int dir_create(const char *path, mode_t mode);
 
-/* rm -rf that never follows a link: `path` (itself not followed when it
- * is a link) and everything below it, removed relative to each directory's
- * own descriptor, so a tree written by untrusted code cannot send it
- * elsewhere.  A path that does not exist is not an error.  Does not cross
- * into other file systems (a mount point below is an ERR_BUSY error). */
+/* rm -rf that never follows a link: NAME in the directory `dirfd` (not
+ * followed when it is a link) and everything below it, removed relative to
+ * each directory's own descriptor, depth-first without recursion, so a
+ * tree written by untrusted code can neither send it elsewhere nor exhaust
+ * the stack.  A name that does not exist is not an error. */
+int file_remove_at(int dirfd, const char *name);
+/* The same for a path (its last component is NAME). */
 int file_remove_tree(const char *path);
 
 /* SHA-256 of a file, read in blocks.  ERR_NOTFOUND when it cannot be

@@ -1,152 +1,21 @@
-/* oci.c — OCI image layouts and runc, see oci.h. */
+/* oci.c — running an unpacked image with runc, see oci.h. */
 #include "oci.h"
 
-#include "util/codec.h"
 #include "util/err.h"
-#include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/proc.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define BLOB_JSON_MAX (4u << 20)
-
-/* "sha256:<hex>" -> the blob's path, checked against its digest. */
-static int blob_path(const char *layout, const char *digest, char *path, size_t cap)
-{
-	uint8_t want[32], got[32];
-	ENSURE(digest && strncmp(digest, "sha256:", 7) == 0 && strlen(digest) == 71,
-	       ERR_UNSUPPORTED, "oci: unsupported digest '%s'", digest ? digest : "");
-	GUARD(hex_decode_exact(want, 32, digest + 7, "digest"));
-	snprintf(path, cap, "%s/blobs/sha256/%s", layout, digest + 7);
-	GUARD(file_sha256(path, 0, got));
-	ENSURE(CRYPTO_memcmp(want, got, 32) == 0, ERR_VERIFY,
-	       "oci: blob %s does not match its digest", digest);
-	return 0;
-}
-
-static int blob_json(const char *layout, const char *digest, json_t **out)
-{
-	char path[PATH_MAX];
-	GUARD(blob_path(layout, digest, path, sizeof(path)));
-	return json_load_path(path, BLOB_JSON_MAX, out);
-}
-
-/* Apply whiteouts left by a layer: ".wh.NAME" removes NAME, ".wh..wh..opq"
- * empties the directory (of what earlier layers put there). */
-static int whiteouts(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[PATH_MAX], victim[PATH_MAX];
-	int rc = 0;
-
-	if (!d)
-		return 0;
-	while (rc == 0 && (e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (strncmp(e->d_name, ".wh.", 4) == 0) {
-			if (strcmp(e->d_name, ".wh..wh..opq") != 0) {
-				snprintf(victim, sizeof(victim), "%s/%s", dir, e->d_name + 4);
-				char *argv[] = {"rm", "-rf", "--", victim, NULL};
-				rc = proc_run(argv, NULL, NULL) == 0
-				         ? 0
-				         : err_set(ERR_IO, "oci: whiteout %s", victim);
-			}
-			unlink(p);
-		} else if (e->d_type == DT_DIR) {
-			rc = whiteouts(p);
-		}
-	}
-	closedir(d);
-	return rc;
-}
-
-int oci_unpack(const char *layout, const uint8_t digest[32], const char *dest, json_t **config)
-{
-	char hex[72] = "sha256:", tmp[PATH_MAX], rootfs[PATH_MAX], path[PATH_MAX];
-	json_t *manifest = NULL, *cfg = NULL, *layers, *l;
-	struct stat sb;
-	size_t i;
-	int rc;
-
-	*config = NULL;
-	hex_encode(hex + 7, digest, 32);
-	snprintf(path, sizeof(path), "%s/image.json", dest);
-	if (stat(path, &sb) == 0) {
-		GUARD(json_load_path(path, BLOB_JSON_MAX, &cfg));
-		goto done;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", dest);
-	{
-		char *argv[] = {"rm", "-rf", "--", tmp, NULL};
-		proc_run(argv, NULL, NULL);
-	}
-	GUARD(path_fmt(rootfs, sizeof(rootfs), "%s/rootfs", tmp));
-	rc = blob_json(layout, hex, &manifest);
-	if (rc == ERR_NOTFOUND)
-		rc = err_set(ERR_NOTFOUND, "oci: image %s is not in %s", hex, layout);
-	GUARD_GOTO(rc);
-	layers = json_object_get(manifest, "layers");
-	if (!json_is_array(layers)) {
-		rc = err_set(ERR_INVAL, "oci: manifest %s has no layers", hex);
-		goto out;
-	}
-	GUARD_GOTO(blob_json(
-	    layout,
-	    json_string_value(json_object_get(json_object_get(manifest, "config"), "digest")),
-	    &cfg));
-	GUARD_GOTO(dir_create(tmp, 0700));
-	GUARD_GOTO(dir_create(rootfs, 0755));
-	json_array_foreach (layers, i, l) {
-		const char *mt = json_string_value(json_object_get(l, "mediaType"));
-		if (!mt || (!strstr(mt, "tar") && !strstr(mt, "layer"))) {
-			rc = err_set(ERR_UNSUPPORTED, "oci: layer type '%s'", mt ? mt : "");
-			goto out;
-		}
-		GUARD_GOTO(blob_path(layout, json_string_value(json_object_get(l, "digest")), path,
-		                     sizeof(path)));
-		/* GNU tar detects gzip and zstd by itself. */
-		char *argv[] = {"tar", "-x", "--numeric-owner", "-f", path, "-C", rootfs, NULL};
-		if (proc_run(argv, NULL, NULL) != 0) {
-			rc = err_set(ERR_IO, "oci: cannot extract layer %zu of %s", i, hex);
-			goto out;
-		}
-		GUARD_GOTO(whiteouts(rootfs));
-	}
-	GUARD_GOTO(path_fmt(path, sizeof(path), "%s/image.json", tmp));
-	GUARD_GOTO(json_write_path(path, cfg, 0600));
-	if (rename(tmp, dest) != 0) {
-		rc = err_set(ERR_IO, "oci: %s: %s", dest, strerror(errno));
-		goto out;
-	}
-	json_decref(manifest);
-done:
-	*config = json_incref(json_object_get(cfg, "config"));
-	if (!*config)
-		*config = json_object();
-	json_decref(cfg);
-	return 0;
-out:
-	json_decref(manifest);
-	json_decref(cfg);
-	return rc;
-}
 
 static json_t *mount(const char *dst, const char *type, const char *src, const char *opts)
 {

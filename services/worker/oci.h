@@ -1,20 +1,11 @@
 /* oci.h — run an unmodified OCI image with an OCI runtime (runc).
  *
- * Images come from a local OCI image layout (index.json + blobs/sha256/...,
- * as `skopeo copy ... oci:DIR` or `umoci` write them): the image is named by
- * the SHA-256 of its manifest, which must be the app's on-chain checksum.
- * Every blob read is checked against its digest before it is used. */
+ * The image is unpacked by image.h's store; this runs its rootfs. */
 #ifndef TDEXEC_WORKER_OCI_H
 #define TDEXEC_WORKER_OCI_H
 
 #include <jansson.h>
 #include <stdint.h>
-
-/* Unpack the image whose manifest digest is `digest` from `layout` into
- * DEST/rootfs (layers applied in order, whiteouts honoured) and its image
- * config into DEST/image.json; *config is that config's "config" object
- * (json_decref()).  An unpacked DEST is reused as is. */
-int oci_unpack(const char *layout, const uint8_t digest[32], const char *dest, json_t **config);
 
 /* container ids 0..OCI_ID_COUNT-1 are mapped to host ids */
 #define OCI_ID_COUNT 65536

@@ -15,6 +15,7 @@
 
 #include "crypto/k1.h"
 #include "eth/addr.h"
+#include "image.h"
 #include "oci.h"
 #include "poco/market.h"
 #include "tdx/ratls.h"
@@ -82,11 +83,16 @@ static int prepare(struct worker *w, struct task *t)
 	hex_encode(hex, t->digest, 32);
 	GUARD(path_fmt(dst, sizeof(dst), "%s/images/%s", w->work, hex));
 	GUARD(path_fmt(t->image, sizeof(t->image), "%s", dst));
-	rc = oci_unpack(w->layout, t->digest, dst, &t->image_cfg);
+	struct image_opts io;
+	image_opts_default(&io);
+	/* owned as the sandbox's user namespace maps the image's ids */
+	io.uid_base = io.gid_base = w->uid_base;
+	io.id_count = OCI_ID_COUNT;
+	rc = image_unpack(w->layout, t->digest, dst, &io, &t->image_cfg);
 	if (rc == ERR_NOTFOUND && w->cfg->pull) {
-		/* fetched by the digest the chain names; oci_unpack checks it again */
+		/* fetched by the digest the chain names; image_unpack checks it again */
 		GUARD(pull_image(w, ref, hex));
-		rc = oci_unpack(w->layout, t->digest, dst, &t->image_cfg);
+		rc = image_unpack(w->layout, t->digest, dst, &io, &t->image_cfg);
 	}
 	GUARD(rc);
 	GUARD(wk_sandbox_dir(w, dst));
@@ -203,14 +209,9 @@ static int images_layout(struct worker *w)
 	if (S_ISDIR(sb.st_mode))
 		return path_fmt(w->layout, sizeof(w->layout), "%s", w->cfg->images);
 	GUARD(path_fmt(w->layout, sizeof(w->layout), "%s/layout", w->work));
-	char *rm[] = {"rm", "-rf", w->layout, NULL};
-	char *tar[] = {"tar",     "-x", "--no-same-owner", "-f", (char *)w->cfg->images, "-C",
-	               w->layout, NULL};
-	GUARD(proc_check(rm, NULL));
-	GUARD(dir_create(w->layout, 0700));
-	if (proc_check(tar, NULL) < 0)
-		return err_set(ERR_INVAL, "%s: not an OCI archive (tar of an image layout)",
-		               w->cfg->images);
+	if (image_archive_unpack(w->cfg->images, w->layout) < 0)
+		return err_wrap(ERR_INVAL, "%s: not an OCI archive (tar of an image layout)",
+		                w->cfg->images);
 	log_info("worker.images", "archive=\"%s\" layout=\"%s\"", w->cfg->images, w->layout);
 	return 0;
 }
