@@ -55,11 +55,7 @@ pool_start_scheduler "$pool" 3 --worker-timeout 3 --order-volume 3 --order-price
 # Workers: apps get 5000 MiB and 20 s at most; missing images are pulled
 # from a registry (skopeo), which cannot be reached here.
 WFLAGS=(--memory 5000 --max-time 20 --pull)
-pool_start_worker w1 5 "${WFLAGS[@]}"
-W1=$WORKER_PID
-pool_start_worker w2 6 "${WFLAGS[@]}"
-W2=$WORKER_PID
-w5=$("$T" wallet show "${C[@]}" --account 5 --json | addr | tr 'A-F' 'a-f')
+
 task_of() { # DEAL [INDEX]
 	curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"taskId": *"0x[0-9a-f]*"' |
 		sed -n "$((${2:-0} + 1))p" | grep -o '0x[0-9a-f]*'
@@ -83,6 +79,30 @@ logged() {
 }
 # detail TASKID: what the scheduler knows of the task
 detail() { curl -s "$SCHED_URL/tasks/$1" | sed -n 's/.*"detail": *"\([^"]*\)".*/\1/p'; }
+
+# 0. Inputs from non-public addresses: a worker started without
+#    --allow-private-inputs (the only one up yet) refuses an input URL on
+#    a loopback-only server, and says why; what that server holds never
+#    reaches a result.
+secret="loopback-only secret $RANDOM$RANDOM"
+echo "$secret" >"$W/files/secret.txt"
+PUBLIC_INPUTS=1 pool_start_worker w0 7 "${WFLAGS[@]}"
+W0=$WORKER_PID
+read -r st task < <(run_task "$app_sh" \
+	"{\"iexec_args\":\"\\\"cat /iexec_in/* > /iexec_out/leak.txt\\\"\",\"iexec_input_files\":[\"$FILES_URL/secret.txt\"]}")
+[ "$st" = FAILED ] && detail "$task" | grep -q "address 127.0.0.1 is not public (loopback); the worker needs --allow-private-inputs" &&
+	ok || bad "input on loopback, public-only worker: $st $(detail "$task")"
+expect 1 "404" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/leak.zip"
+grep -rqa "$secret" "$W/results" "$W/w0" 2>/dev/null && bad "the loopback secret reached a result" || ok
+[ ! -e "$W/leak.zip" ] && ok || bad "a result file was left for a refused task"
+kill "$W0"
+wait "$W0" 2>/dev/null
+
+pool_start_worker w1 5 "${WFLAGS[@]}"
+W1=$WORKER_PID
+pool_start_worker w2 6 "${WFLAGS[@]}"
+W2=$WORKER_PID
+w5=$("$T" wallet show "${C[@]}" --account 5 --json | addr | tr 'A-F' 'a-f')
 
 # 1. A confidential task: dataset, input file, unmodified sqlite3.
 ds_lower=$(echo "$dataset" | tr 'A-F' 'a-f')
@@ -170,8 +190,10 @@ workers=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"worker": *"0x[0-9a-f
 # (this worker reads its images from an OCI archive)
 tar -C "$W/images" -cf "$W/images.tar" .
 rm -rf "$W/w3.td" && cp -r "$W/td" "$W/w3.td"
+# (--allow-private-inputs: the file server is on loopback)
 "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 8 --images "$W/images.tar" \
-	--work-dir "$W/w3" --provider sim --sim-dir "$W/w3.td" "${WFLAGS[@]}" 2>>"$W/w3.log" &
+	--work-dir "$W/w3" --provider sim --sim-dir "$W/w3.td" --allow-private-inputs "${WFLAGS[@]}" \
+	2>>"$W/w3.log" &
 W3=$!
 POOL_PIDS+=("$W3")
 read -r st task < <(TAG=none TRUST=3 run_task "$app_sh" '{"iexec_args":"\"echo consensus > /iexec_out/r.txt\""}')
