@@ -207,6 +207,20 @@ for _ in $(seq 50); do
 done
 [ "$n" -ge 2 ] && ok || bad "replicated task: $n reveals"
 grep -q 'worker.images archive' "$W/w3.log" && ok || bad "OCI archive not unpacked"
+# The result store: the first upload of each replicate stands.  A winner
+# uploading again is refused (409) and the download does not change; a
+# worker that held no replicate of the task is refused (403).
+acct_of() { case $1 in w1) echo 5 ;; w2) echo 6 ;; w3) echo 8 ;; w4) echo 9 ;; esac; }
+"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r3b.zip" >/dev/null 2>&1
+[ "$(unzip -p "$W/r3b.zip" r.txt 2>/dev/null)" = consensus ] && ok || bad "replicated task: served result"
+winner=$(grep -l "worker.reveal task=$task" "$W"/w1.log "$W"/w2.log "$W"/w3.log | head -1 | xargs basename | cut -d. -f1)
+(cd "$W" && mkdir -p forged && echo forged >forged/r.txt && cd forged && zip -q -X ../forged.zip r.txt)
+reply=$(node "$HERE/upload.js" "$W/chain/chain.json" "$(acct_of "$winner")" "$SCHED_URL" "$task" "$W/forged.zip")
+case $reply in 409*) ok ;; *) bad "second upload by a replicate: $reply" ;; esac
+reply=$(node "$HERE/upload.js" "$W/chain/chain.json" 7 "$SCHED_URL" "$task" "$W/forged.zip")
+case $reply in 403*"not signed by a worker holding the task"*) ok ;; *) bad "upload by a stranger: $reply" ;; esac
+"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r3b-again.zip" >/dev/null 2>&1
+cmp -s "$W/r3b.zip" "$W/r3b-again.zip" && ok || bad "the stored result changed after a second upload"
 # 3c. Contributions that disagree: the file server answers the first
 #     download of the input differently, and that replicate answers at once
 #     while the agreeing ones compute for a while, so the dissent is on chain
@@ -229,6 +243,19 @@ n=$(grep -h "worker.contribute task=$task" "$W"/w[1-4].log | wc -l)
 [ "$n" = 4 ] && ok || bad "disagreeing replicates: $n contributions, want 4"
 logged "task=$task .*our result is not the consensus" "$W"/w[1-4].log && ok ||
 	bad "the dissenter did not see it lost"
+# The dissenter's upload was stored (it uploads before it contributes) but
+# is not what the beneficiary gets: a revealed worker's is; and once it
+# reported FAILED it may not upload again.
+dissenter=$(grep -l "task=$task .*our result is not the consensus" "$W"/w[1-4].log | head -1 | xargs basename | cut -d. -f1)
+"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r3c.zip" >/dev/null 2>&1
+[ "$(unzip -p "$W/r3c.zip" r.txt 2>/dev/null)" = agreed ] && ok ||
+	bad "dissenting replicates: served $(unzip -p "$W/r3c.zip" r.txt 2>&1)"
+daddr=$("$T" wallet show "${C[@]}" --account "$(acct_of "$dissenter")" --json | addr | tr 'A-F' 'a-f')
+dissent_sha=$(grep "sched.result task=$task .*signer=$daddr" "$W/sched.log" | sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' | head -1)
+[ -n "$dissent_sha" ] && ok || bad "the dissenter's upload was not stored"
+grep -q "sched.result task=$task served=$daddr" "$W/sched.log" && bad "the dissenter's upload is served" || ok
+reply=$(node "$HERE/upload.js" "$W/chain/chain.json" "$(acct_of "$dissenter")" "$SCHED_URL" "$task" "$W/forged.zip")
+case $reply in 403*"reported FAILED"*) ok ;; *) bad "upload by a FAILED replicate: $reply" ;; esac
 # 3d. A replicated oracle task: the consensus is on keccak(callback-data),
 #     the scheduler finalizes with a winner's data, PoCo delivers it.
 receiver2=$(node "$HERE/callback.js" "$W/chain/chain.json" deploy)
@@ -385,6 +412,14 @@ rm -f "$W/sched.port"
 SCHED_PID=$!
 POOL_PIDS+=("$SCHED_PID")
 wait_port "$W/sched.port" >/dev/null || bad "scheduler from a config file"
+# Collected at start: no file of the result store is left unreferenced (the
+# dissenter's upload went once its task completed).
+[ -n "$dissent_sha" ] && [ ! -e "$W/results/$dissent_sha" ] && ok || bad "the dissenter's upload was not collected"
+for f in "$W"/results/*; do
+	n=$(sqlite3 "$W/sched.db" "SELECT (SELECT count(*) FROM results WHERE sha256 = '${f##*/}')
+		+ (SELECT count(*) FROM uploads WHERE sha256 = '${f##*/}')")
+	[ "$n" -gt 0 ] || { bad "unreferenced result file ${f##*/}"; break; }
+done
 r=$(completed "$deal" 6 90) && ok || bad "scheduler killed mid-deal: $r completed"
 # The SMS killed (-9) mid-deal and restarted on its port: keys and secrets
 # are on disk, nonces are not (workers ask again).
