@@ -122,6 +122,26 @@ curl -s "$SCHED_URL/tasks/$task" | grep -q '"results": *"0x' && ok || bad "no re
 (cd "$W" && rm -rf r1 && mkdir r1 && cd r1 && unzip -q ../r1.zip) && ok || bad "unzip"
 [ "$(cat "$W/r1/result.txt" 2>/dev/null | tr '\n' ' ')" = "Lyon Paris " ] && ok ||
 	bad "sqlite3 result: $(cat "$W/r1/result.txt" 2>/dev/null)"
+# The download is checked against the result digest on chain: a result
+# file changed on the store's disk is refused and leaves no output; so is an
+# archive with an entry that would extract outside its directory.
+sum1=$(sha256sum "$W/r1.zip" | cut -d' ' -f1)
+cp "$W/results/$sum1" "$W/r1.orig"
+mkdir -p "$W/tampered" && echo "Lyon Nice" >"$W/tampered/result.txt" && cp "$W/r1/computed.json" "$W/tampered/"
+(cd "$W/tampered" && zip -q -X ../tampered.zip result.txt computed.json)
+cp "$W/tampered.zip" "$W/results/$sum1"
+expect 1 "result $task does not match the on-chain digest 0x[0-9a-f]{64}" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/t1.zip"
+[ ! -e "$W/t1.zip" ] && ! ls "$W"/t1.zip.* >/dev/null 2>&1 && ok || bad "a refused result was left behind"
+(cd "$W/tampered" && cp ../r1/computed.json . && zip -q -X ../escape.zip result.txt computed.json &&
+	printf '@ result.txt\n@=../result.txt\n' | zipnote -w ../escape.zip)
+cp "$W/escape.zip" "$W/results/$sum1"
+expect 1 "entry '../result.txt' would extract outside" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/t1.zip"
+[ ! -e "$W/result.txt" ] && [ ! -e "$W/t1.zip" ] && ok || bad "an escaping entry was extracted"
+cp "$W/r1.orig" "$W/results/$sum1"
+expect 0 "matches the on-chain digest" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/t1.zip"
 
 # 1b. The same as a classic deal: the scheduler initializes the task, the
 #     worker finishes it with contributeAndFinalize.
@@ -134,6 +154,9 @@ logged "task=$task .*call=contributeAndFinalize" "$W"/w1.log "$W"/w2.log && ok |
 "$T" task show "$task" "${C[@]}" --json >"$W/t.json" 2>&1
 grep -q '"status_name": "COMPLETED"' "$W/t.json" && ok || bad "classic task on chain: $(cat "$W/t.json")"
 
+# A classic task's result is checked against viewTask's resultDigest.
+expect 0 "matches the on-chain digest" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r1b.zip"
 # Only the beneficiary gets the result.
 expect 1 "403" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 5 -o "$W/x.zip"
 
@@ -151,6 +174,9 @@ read -r st task < <(CALLBACK=$receiver run_task "$app_sh" "$cb_params")
 	bad "callback contract holds: $(node "$HERE/callback.js" "$W/chain/chain.json" read "$receiver")"
 logged "task=$task .*call=pushResultBoost callback_bytes=32" "$W"/w1.log "$W"/w2.log && ok ||
 	bad "callback task: no pushResultBoost with its data"
+# ... and its download is checked against keccak256(callback-data).
+expect 0 "matches the on-chain digest" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r1c.zip"
 # A callback task whose app writes no callback-data fails, and says why.
 read -r st task < <(CALLBACK=$receiver run_task "$app_sh" '{"iexec_args":"\"echo x > /iexec_out/o\""}')
 [ "$st" = FAILED ] && detail "$task" | grep -q "no callback-data" && ok ||
@@ -211,7 +237,8 @@ grep -q 'worker.images archive' "$W/w3.log" && ok || bad "OCI archive not unpack
 # uploading again is refused (409) and the download does not change; a
 # worker that held no replicate of the task is refused (403).
 acct_of() { case $1 in w1) echo 5 ;; w2) echo 6 ;; w3) echo 8 ;; w4) echo 9 ;; esac; }
-"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r3b.zip" >/dev/null 2>&1
+expect 0 "matches the on-chain digest" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r3b.zip"
 [ "$(unzip -p "$W/r3b.zip" r.txt 2>/dev/null)" = consensus ] && ok || bad "replicated task: served result"
 winner=$(grep -l "worker.reveal task=$task" "$W"/w1.log "$W"/w2.log "$W"/w3.log | head -1 | xargs basename | cut -d. -f1)
 (cd "$W" && mkdir -p forged && echo forged >forged/r.txt && cd forged && zip -q -X ../forged.zip r.txt)
@@ -334,7 +361,16 @@ expect 0 "result in $W/run3/" -- "$T" run "$app_sql" --market "$SCHED_URL" "${C[
 	--args "/iexec_in/$ds_lower -cmd '.output /iexec_out/result.txt' 'select name from city where pop < 400000'"
 [ "$(cat "$W/run3/result.txt" 2>/dev/null)" = Nice ] && ok || bad "encrypted run result"
 task3=$(grep -o 'task 0x[0-9a-f]*' "$W/out" | cut -d' ' -f2)
-"$T" result get "$task3" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/enc.zip" 2>/dev/null
+# An encrypted result is checked once decrypted: 'result get' says it did
+# not check it, and checks it when given the key, as 'result decrypt' does
+# when given the task.
+expect 0 "encrypted, so NOT checked" -- \
+	"$T" result get "$task3" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/enc.zip"
+expect 0 "decrypted, matches the on-chain digest" -- "$T" result get "$task3" --scheduler "$SCHED_URL" \
+	"${C[@]}" --account 4 --key "$W/beneficiary.pem" -o "$W/plain.zip"
+unzip -p "$W/plain.zip" result.txt | grep -qx Nice && ok || bad "result get --key"
+expect 0 "matches the on-chain digest" -- "$T" result decrypt "$W/enc.zip" --key "$W/beneficiary.pem" \
+	-o "$W/dec2.zip" --task "$task3" --scheduler "$SCHED_URL" "${C[@]}"
 unzip -l "$W/enc.zip" | grep -q 'iexec_out.zip.aes' && unzip -l "$W/enc.zip" | grep -q 'aes-key.rsa' &&
 	! unzip -l "$W/enc.zip" | grep -q result.txt && ok || bad "stored result is not encrypted"
 expect 1 "cannot decrypt" -- "$T" result decrypt "$W/enc.zip" --key "$W/other.pem" -o "$W/x.zip"
