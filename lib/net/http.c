@@ -386,6 +386,10 @@ static int request_to(const char *url, const struct http_call *post, const struc
 		if (i < 2)
 			usleep((useconds_t)(200000u << i));
 	}
+	if (rc < 0) { /* a failed request leaves nothing to free */
+		wbuf_free(&r->body);
+		wbuf_free(&r->headers);
+	}
 	return rc;
 }
 

@@ -18,7 +18,8 @@ struct http_response {
 
 /* GET url.  Transport errors are retried (3 attempts, backoff); an HTTP
  * error status is not an error here (check r->status).  The body is capped
- * at max_body bytes.  Returns 0 or ERR_IO with curl's reason. */
+ * at max_body bytes.  Returns 0 or ERR_IO with curl's reason; after an
+ * error `r` holds nothing to free (for every call below too). */
 int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r);
 /* POST a body with the given Content-Type; same rules as http_get. */
 int http_post(const char *url, const char *content_type, const void *body, size_t len,
