@@ -80,16 +80,20 @@ pool_start_scheduler() {
 
 # pool_start_worker NAME ACCOUNT [more flags]: its own copy of the simulated
 # TD (same platform, its own RTMR3 and event log).
+# Workers fetch input files and datasets from public addresses only; this
+# pool serves them from loopback (pool_start_files), so its workers are
+# started with --allow-private-inputs.  PUBLIC_INPUTS=1 starts one without.
 pool_start_worker() {
-	local name=$1 acct=$2
+	local name=$1 acct=$2 inputs=(--allow-private-inputs)
 	shift 2
+	[ "${PUBLIC_INPUTS:-0}" = 1 ] && inputs=()
 	rm -rf "$P/$name.td"
 	cp -r "$P/td" "$P/$name.td"
 	# --work-dir-encrypted: this machine's disk stands in for a TD's
 	# encrypted one (each task still gets its own tmpfs workspace)
 	"$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account "$acct" --images "$P/images" \
 		--work-dir "$P/$name" --work-dir-encrypted --provider sim --sim-dir "$P/$name.td" \
-		"${SMS_TRUST[@]}" "$@" 2>>"$P/$name.log" &
+		"${SMS_TRUST[@]}" "${inputs[@]}" "$@" 2>>"$P/$name.log" &
 	WORKER_PID=$!
 	POOL_PIDS+=("$WORKER_PID")
 }

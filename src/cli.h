@@ -76,5 +76,14 @@ int cli_dataset_encrypt(int argc, char **argv);
 /* Open an iExec encrypted result (zip of iexec_out.zip.aes + aes-key.rsa)
  * with the PEM private key in key_path; writes the plain zip. */
 int cli_result_decrypt(const char *enc_zip, const char *key_path, const char *out_zip);
+/* Check a downloaded result archive against the task's on-chain result
+ * digest (result_check.c), recomputed as the worker computes it; `sched`
+ * is the pool's base URL, asked only which deal and transaction to read.
+ * ERR_VERIFY "result 0xTASK does not match the on-chain digest 0x..." on a
+ * mismatch, or naming an unsafe entry (absolute, "..", a link).  An
+ * encrypted result (iExec's format) cannot be checked: *encrypted = 1 and
+ * 0 is returned; check it once decrypted. */
+int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[32],
+                     const char *zip, int *encrypted);
 
 #endif

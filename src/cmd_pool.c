@@ -47,9 +47,9 @@ static const char worker_usage[] =
     "                     [--password-file F] | --plain-key F) --images DIR\n"
     "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
-    "                     [--allow-network] [--max-tasks N] [--pull]\n"
-    "                     [--max-output MIB] [--max-tmp MIB] [--max-pids N] [--cpus N]\n"
-    "                     [--uid-base N] [--work-dir-encrypted]\n"
+    "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
+    "                     [--pull] [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
+    "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
     "                     [--sms-policy FILE --collateral PATH [--trust-sim-root F]]\n"
     "\n"
     "Run tasks inside this TD: register with the scheduler by a quote bound to\n"
@@ -58,6 +58,9 @@ static const char worker_usage[] =
     "app's on-chain checksum) with runc, and complete the task on chain.\n"
     "\n"
     "  --config FILE   JSON with the same options; flags override it\n"
+    "  --allow-private-inputs  fetch input files and datasets from any address;\n"
+    "                  by default only public ones are reached (never loopback,\n"
+    "                  private, link-local such as cloud metadata, ...)\n"
     "  --pull          fetch an image missing from --images with skopeo, by the\n"
     "                  app's name pinned to its on-chain digest (needs a registry)\n"
     "  --provider sim  quotes from the simulated TD in --sim-dir (tests, demos)\n"
@@ -119,7 +122,8 @@ enum {
 	K_MAXPIDS,
 	K_CPUS,
 	K_UIDBASE,
-	K_WDENC
+	K_WDENC,
+	K_PRIVATEIN
 };
 
 static const struct option pool_opts[] = {
@@ -164,6 +168,7 @@ static const struct option pool_opts[] = {
     {"cpus", required_argument, NULL, K_CPUS},
     {"uid-base", required_argument, NULL, K_UIDBASE},
     {"work-dir-encrypted", no_argument, NULL, K_WDENC},
+    {"allow-private-inputs", no_argument, NULL, K_PRIVATEIN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -344,6 +349,7 @@ int cmd_worker(int argc, char **argv)
 		case K_RUNTIME: cfg.runtime = optarg; break;
 		case K_NETWORK: cfg.allow_network = 1; break;
 		case K_PULL: cfg.pull = 1; break;
+		case K_PRIVATEIN: cfg.allow_private_inputs = 1; break;
 		case K_SMSPOLICY: cfg.sms_policy = optarg; break;
 		case K_COLLATERAL: cfg.collateral = optarg; break;
 		case K_SIMROOT: cfg.trust_sim_root = optarg; break;

@@ -412,6 +412,19 @@ int cmd_run(int argc, char **argv)
 		}
 		GUARD_GOTO(cli_result_decrypt(enc, o.result_key, zip));
 	}
+	{
+		/* the pool and the worker are not trusted with the result: the
+		 * chain's digest is (the plain result, once decrypted) */
+		int enc = 0;
+		rc = cli_result_check(c, base, taskid, zip, &enc);
+		if (rc == 0 && enc)
+			rc = err_set(ERR_VERIFY, "result %s: encrypted, though not asked to be",
+			             task);
+		if (rc < 0) {
+			unlink(zip);
+			goto out;
+		}
+	}
 	GUARD_GOTO(unzip_into(zip, dir));
 	/* 5. where the money went */
 	{

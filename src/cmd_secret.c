@@ -16,6 +16,7 @@
 #include "util/json.h"
 #include "util/proc.h"
 
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -44,7 +45,8 @@ enum {
 	S_JSON,
 	S_SMSPOLICY,
 	S_COLLATERAL,
-	S_SIMROOT
+	S_SIMROOT,
+	S_TASK
 };
 
 static const struct option sopts[] = {
@@ -68,13 +70,14 @@ static const struct option sopts[] = {
     {"sms-policy", required_argument, NULL, S_SMSPOLICY},
     {"collateral", required_argument, NULL, S_COLLATERAL},
     {"trust-sim-root", required_argument, NULL, S_SIMROOT},
+    {"task", required_argument, NULL, S_TASK},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 struct sopt {
 	const char *sms, *chain, *wallet, *password, *plain, *dataset, *app, *requester, *web2,
-	    *value, *file, *sched, *out, *key_out, *sms_policy, *collateral, *sim_root;
+	    *value, *file, *sched, *out, *key_out, *sms_policy, *collateral, *sim_root, *task;
 	long account;
 	int json;
 };
@@ -107,6 +110,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 		case S_SMSPOLICY: o->sms_policy = optarg; break;
 		case S_COLLATERAL: o->collateral = optarg; break;
 		case S_SIMROOT: o->sim_root = optarg; break;
+		case S_TASK: o->task = optarg; break;
 		case S_ACCOUNT:
 			if (cli_int(prog, "--account", optarg, 0, 1000, &v))
 				return EXIT_USAGE;
@@ -239,17 +243,76 @@ int cmd_secret(int argc, char **argv)
 }
 
 static const char result_usage[] =
-    "Usage: tdexec result get TASKID --scheduler URL -o FILE (--account N --chain F |\n"
-    "                         --wallet F | --plain-key F)\n"
+    "Usage: tdexec result get TASKID --scheduler URL --chain F -o FILE\n"
+    "                         (--account N | --wallet F | --plain-key F) [--key PRIVATE.pem]\n"
+    "       tdexec result decrypt FILE --key PRIVATE.pem -o OUT\n"
+    "                         [--task TASKID --scheduler URL --chain F]\n"
     "\n"
-    "Download a task's result archive (zip) from the pool's result store, as its\n"
-    "beneficiary (the request is signed by the beneficiary's key).\n";
+    "get: download a task's result archive (zip) from the pool's result store, as\n"
+    "its beneficiary (the request is signed by the beneficiary's key), and check\n"
+    "it against the result digest on chain: recomputed from the archive as the\n"
+    "worker computes it (keccak256 of computed.json's callback-data for a deal\n"
+    "with a callback).  A mismatch, or an entry that would extract outside its\n"
+    "directory or is a link, exits 1 and leaves no FILE.  An encrypted result\n"
+    "can only be checked once decrypted: with --key it is decrypted, checked,\n"
+    "and FILE is the plain archive; without, FILE is the encrypted archive, not\n"
+    "checked (said on stderr).\n"
+    "decrypt: open an encrypted result with the beneficiary's RSA key; with\n"
+    "--task the plain archive is checked against the chain the same way.\n";
+
+/* FILE.part, for an archive that is not FILE until it is checked. */
+static int part_name(char *dst, size_t cap, const char *out, const char *suffix)
+{
+	return path_fmt(dst, cap, "%s.%s.part", out, suffix);
+}
+
+/* Check the archive at `part` for task `tid` (decrypting it first with
+ * `key` when it is encrypted and a key is given) and put it at `out`. */
+static int check_and_place(const struct sopt *o, const uint8_t tid[32], const char *part,
+                           const char *out, const char *what)
+{
+	struct poco_chain *c = NULL;
+	char base[512], plain[PATH_MAX];
+	int enc = 0, rc;
+
+	GUARD(http_base_url(base, sizeof(base), o->sched));
+	GUARD(part_name(plain, sizeof(plain), out, "plain"));
+	rc = poco_chain_load(o->chain, &c);
+	if (rc == 0)
+		rc = cli_result_check(c, base, tid, part, &enc);
+	if (rc == 0 && enc && o->key_out) {
+		rc = cli_result_decrypt(part, o->key_out, plain);
+		if (rc == 0)
+			rc = cli_result_check(c, base, tid, plain, &enc);
+		if (rc == 0 && enc)
+			rc = err_set(ERR_VERIFY, "the decrypted result is encrypted again");
+		if (rc == 0 && rename(plain, out) != 0)
+			rc = err_set(ERR_IO, "%s: cannot write", out);
+		if (rc == 0)
+			fprintf(stderr, "wrote %s (%s, decrypted, matches the on-chain digest)\n",
+			        out, what);
+	} else if (rc == 0) {
+		if (rename(part, out) != 0)
+			rc = err_set(ERR_IO, "%s: cannot write", out);
+		else if (enc)
+			fprintf(stderr,
+			        "wrote %s (%s): encrypted, so NOT checked against the on-chain "
+			        "digest; add --key PRIVATE.pem to decrypt and check it\n",
+			        out, what);
+		else
+			fprintf(stderr, "wrote %s (%s, matches the on-chain digest)\n", out, what);
+	}
+	unlink(part);
+	unlink(plain);
+	poco_chain_free(c);
+	return rc;
+}
 
 int cmd_result(int argc, char **argv)
 {
 	struct sopt o;
 	uint8_t key[32], addr[20], tid[32], sig[65];
-	char url[1024], auth[133] = "0x";
+	char url[1024], auth[133] = "0x", part[PATH_MAX], what[64];
 	struct http_response r;
 	int rc;
 
@@ -258,9 +321,23 @@ int cmd_result(int argc, char **argv)
 			return rc;
 		if (optind + 1 != argc - 1 || !o.out || !o.key_out)
 			return cli_usage("result decrypt", "FILE, --key and -o are required");
-		if (cli_result_decrypt(argv[1 + optind], o.key_out, o.out) < 0)
+		if (o.task && (!o.sched || !o.chain || strlen(o.task) != 66 ||
+		               hex_decode_exact(tid, 32, o.task, "TASKID") < 0))
+			return cli_usage(
+			    "result decrypt",
+			    "--task TASKID (32 bytes of hex) needs --scheduler and --chain");
+		if (!o.task) {
+			if (cli_result_decrypt(argv[1 + optind], o.key_out, o.out) < 0)
+				return cli_fail();
+			fprintf(stderr, "wrote %s (not checked: give --task to check it)\n", o.out);
+			return 0;
+		}
+		if (part_name(part, sizeof(part), o.out, "dec") < 0 ||
+		    cli_result_decrypt(argv[1 + optind], o.key_out, part) < 0 ||
+		    check_and_place(&o, tid, part, o.out, "decrypted") < 0) {
+			unlink(part);
 			return cli_fail();
-		fprintf(stderr, "wrote %s\n", o.out);
+		}
 		return 0;
 	}
 	if (argc < 2 || strcmp(argv[1], "get") != 0) {
@@ -274,6 +351,9 @@ int cmd_result(int argc, char **argv)
 		return rc;
 	if (optind + 1 != argc - 1 || !o.sched || !o.out)
 		return cli_usage("result get", "TASKID, --scheduler and -o are required");
+	if (!o.chain)
+		return cli_usage("result get",
+		                 "--chain is required: the download is checked against the chain");
 	const char *task = argv[1 + optind];
 	if (strlen(task) != 66 || hex_decode_exact(tid, 32, task, "TASKID") < 0)
 		return cli_usage("result get", "TASKID must be 32 bytes of hex");
@@ -285,15 +365,18 @@ int cmd_result(int argc, char **argv)
 		return cli_fail();
 	hex_encode(auth + 2, sig, 65);
 	snprintf(url, sizeof(url), "%s/results/%s", o.sched, task);
-	if (http_get_auth(url, auth, 64u << 20, 120, &r) < 0)
+	if (part_name(part, sizeof(part), o.out, "get") < 0 ||
+	    http_get_auth(url, auth, 64u << 20, 120, &r) < 0)
 		return cli_fail();
-	rc = r.status == 200 ? file_write(o.out, r.body.buf, r.body.len, 0600)
+	rc = r.status == 200 ? file_write(part, r.body.buf, r.body.len, 0600)
 	                     : err_set(ERR_IO, "result store: HTTP %ld %.*s", r.status,
 	                               (int)(r.body.len > 200 ? 200 : r.body.len),
 	                               r.body.buf ? (char *)r.body.buf : "");
-	if (rc == 0)
-		fprintf(stderr, "wrote %s (%zu bytes)\n", o.out, r.body.len);
+	snprintf(what, sizeof(what), "%zu bytes", r.body.len);
 	http_response_free(&r);
+	if (rc == 0)
+		rc = check_and_place(&o, tid, part, o.out, what);
+	unlink(part);
 	return rc < 0 ? cli_fail() : 0;
 }
 

@@ -7,7 +7,9 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,9 +76,213 @@ static CURLcode on_ssl_ctx(CURL *c, void *ssl_ctx, void *arg)
 	return CURLE_OK;
 }
 
-static int attempt(const char *url, const struct http_call *post, size_t max_body, long timeout_s,
-		   struct http_response *r, int *transport_error)
+/* ---------- where a request may connect ---------- */
+
+/* IPv4, as a host-order integer. */
+static enum http_addr_class classify_v4(uint32_t a)
 {
+	static const struct {
+		uint32_t net, mask;
+		enum http_addr_class c;
+	} ranges[] = {
+	    {0x00000000, 0xff000000, HTTP_ADDR_UNSPECIFIED}, /* 0/8 "this network" */
+	    {0x0a000000, 0xff000000, HTTP_ADDR_PRIVATE},     /* 10/8 */
+	    {0x64400000, 0xffc00000, HTTP_ADDR_SHARED},      /* 100.64/10 */
+	    {0x7f000000, 0xff000000, HTTP_ADDR_LOOPBACK},    /* 127/8 */
+	    {0xa9fe0000, 0xffff0000, HTTP_ADDR_LINK_LOCAL},  /* 169.254/16 */
+	    {0xac100000, 0xfff00000, HTTP_ADDR_PRIVATE},     /* 172.16/12 */
+	    {0xc0000000, 0xffffff00, HTTP_ADDR_RESERVED},    /* 192.0.0/24 IETF */
+	    {0xc0000200, 0xffffff00, HTTP_ADDR_RESERVED},    /* 192.0.2/24 documentation */
+	    {0xc0586300, 0xffffff00, HTTP_ADDR_RESERVED},    /* 192.88.99/24 6to4 relays */
+	    {0xc0a80000, 0xffff0000, HTTP_ADDR_PRIVATE},     /* 192.168/16 */
+	    {0xc6120000, 0xfffe0000, HTTP_ADDR_RESERVED},    /* 198.18/15 benchmarking */
+	    {0xc6336400, 0xffffff00, HTTP_ADDR_RESERVED},    /* 198.51.100/24 documentation */
+	    {0xcb007100, 0xffffff00, HTTP_ADDR_RESERVED},    /* 203.0.113/24 documentation */
+	    {0xe0000000, 0xf0000000, HTTP_ADDR_MULTICAST},   /* 224/4 */
+	    {0xffffffff, 0xffffffff, HTTP_ADDR_BROADCAST},   /* 255.255.255.255 */
+	    {0xf0000000, 0xf0000000, HTTP_ADDR_RESERVED},    /* 240/4 */
+	};
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(*ranges); i++)
+		if ((a & ranges[i].mask) == ranges[i].net)
+			return ranges[i].c;
+	return HTTP_ADDR_PUBLIC;
+}
+
+static uint32_t be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* An IPv6 form of an IPv4 address: what the IPv4 address is, and at best
+ * `otherwise` when that is public. */
+static enum http_addr_class embedded_v4(const uint8_t *v4, enum http_addr_class otherwise)
+{
+	enum http_addr_class c = classify_v4(be32_at(v4));
+	return c == HTTP_ADDR_PUBLIC ? otherwise : c;
+}
+
+/* b starts with the first `bits` bits of p (p holds ceil(bits / 8) bytes). */
+static int prefix_is(const uint8_t b[16], const uint8_t *p, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+	if (memcmp(b, p, full) != 0)
+		return 0;
+	return rest == 0 || ((b[full] ^ p[full]) & (0xff00u >> rest) & 0xff) == 0;
+}
+
+static enum http_addr_class classify_v6(const uint8_t b[16])
+{
+	static const uint8_t zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+	                               translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0},
+	                               nat64[12] = {0, 0x64, 0xff, 0x9b},
+	                               nat64_local[6] = {0, 0x64, 0xff, 0x9b, 0, 1},
+	                               discard[8] = {1, 0}, teredo_ietf[3] = {0x20, 0x01, 0},
+	                               doc[4] = {0x20, 0x01, 0x0d, 0xb8}, doc2[3] = {0x3f, 0xff, 0},
+	                               six_to_four[2] = {0x20, 0x02};
+	static const struct {
+		const uint8_t *p;
+		unsigned bits;
+		enum http_addr_class c;
+	} ranges[] = {
+	    {nat64_local, 48, HTTP_ADDR_PRIVATE},  /* 64:ff9b:1::/48, local-use NAT64 */
+	    {discard, 64, HTTP_ADDR_RESERVED},     /* 100::/64 */
+	    {doc, 32, HTTP_ADDR_RESERVED},         /* 2001:db8::/32 */
+	    {teredo_ietf, 23, HTTP_ADDR_RESERVED}, /* 2001::/23 IETF, Teredo */
+	    {doc2, 20, HTTP_ADDR_RESERVED},        /* 3fff::/20 documentation */
+	};
+	static const uint8_t fc[1] = {0xfc}, fe80[2] = {0xfe, 0x80}, fec0[2] = {0xfe, 0xc0},
+	                     ff[1] = {0xff}, global[1] = {0x20};
+
+	if (memcmp(b, zero, 16) == 0)
+		return HTTP_ADDR_UNSPECIFIED;
+	if (memcmp(b, zero, 15) == 0 && b[15] == 1)
+		return HTTP_ADDR_LOOPBACK;
+	if (memcmp(b, mapped, 12) == 0)
+		return embedded_v4(b + 12, HTTP_ADDR_PUBLIC);
+	/* deprecated forms: never public, whatever they embed */
+	if (memcmp(b, zero, 12) == 0 || memcmp(b, translated, 12) == 0)
+		return embedded_v4(b + 12, HTTP_ADDR_RESERVED);
+	if (memcmp(b, nat64, 12) == 0)
+		return embedded_v4(b + 12, HTTP_ADDR_PUBLIC);
+	if (prefix_is(b, six_to_four, 16))
+		return embedded_v4(b + 2, HTTP_ADDR_PUBLIC);
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(*ranges); i++)
+		if (prefix_is(b, ranges[i].p, ranges[i].bits))
+			return ranges[i].c;
+	if (prefix_is(b, fc, 7))
+		return HTTP_ADDR_UNIQUE_LOCAL;
+	if (prefix_is(b, fe80, 10))
+		return HTTP_ADDR_LINK_LOCAL;
+	if (prefix_is(b, fec0, 10))
+		return HTTP_ADDR_PRIVATE; /* site-local, deprecated */
+	if (prefix_is(b, ff, 8))
+		return HTTP_ADDR_MULTICAST;
+	return prefix_is(b, global, 3) ? HTTP_ADDR_PUBLIC : HTTP_ADDR_RESERVED;
+}
+
+enum http_addr_class http_addr_classify(const struct sockaddr *sa, size_t len)
+{
+	if (!sa)
+		return HTTP_ADDR_INVALID;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		struct sockaddr_in in;
+		memcpy(&in, sa, sizeof(in));
+		return classify_v4(ntohl(in.sin_addr.s_addr));
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 in6;
+		memcpy(&in6, sa, sizeof(in6));
+		return classify_v6(in6.sin6_addr.s6_addr);
+	}
+	return HTTP_ADDR_INVALID;
+}
+
+enum http_addr_class http_addr_classify_text(const char *ip)
+{
+	uint8_t b[16];
+	if (!ip)
+		return HTTP_ADDR_INVALID;
+	if (inet_pton(AF_INET, ip, b) == 1)
+		return classify_v4(be32_at(b));
+	if (inet_pton(AF_INET6, ip, b) == 1)
+		return classify_v6(b);
+	return HTTP_ADDR_INVALID;
+}
+
+const char *http_addr_class_name(enum http_addr_class c)
+{
+	static const char *const names[] = {
+	    "public",       "loopback",          "unspecified",
+	    "link-local",   "private",           "shared address space (carrier-grade NAT)",
+	    "unique local", "multicast",         "broadcast",
+	    "reserved",     "not an IP address",
+	};
+	return (unsigned)c < sizeof(names) / sizeof(*names) ? names[c] : "unknown";
+}
+
+/* The address as text, for messages. */
+static void addr_text(const struct sockaddr *sa, size_t len, char *out, size_t cap)
+{
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	const char *p = NULL;
+	if (sa && sa->sa_family == AF_INET && len >= sizeof(in)) {
+		memcpy(&in, sa, sizeof(in));
+		p = inet_ntop(AF_INET, &in.sin_addr, out, (socklen_t)cap);
+	} else if (sa && sa->sa_family == AF_INET6 && len >= sizeof(in6)) {
+		memcpy(&in6, sa, sizeof(in6));
+		p = inet_ntop(AF_INET6, &in6.sin6_addr, out, (socklen_t)cap);
+	}
+	if (!p)
+		snprintf(out, cap, "(family %d)", sa ? sa->sa_family : -1);
+}
+
+int http_dest_public_check(void *ctx, const struct sockaddr *sa, size_t len)
+{
+	enum http_addr_class c = http_addr_classify(sa, len);
+	char a[INET6_ADDRSTRLEN + 16];
+	(void)ctx;
+	if (c == HTTP_ADDR_PUBLIC)
+		return 0;
+	addr_text(sa, len, a, sizeof(a));
+	return err_set(ERR_VERIFY, "address %s is not public (%s)", a, http_addr_class_name(c));
+}
+
+const struct http_dest http_dest_public = {http_dest_public_check, NULL};
+
+/* A destination check in progress: the first refusal is kept. */
+struct dest_call {
+	const struct http_dest *dest;
+	int refused;
+	char why[256];
+};
+
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct dest_call *dc = arg;
+	struct sockaddr_storage ss;
+	size_t len = a->addrlen;
+	int rc;
+
+	if (purpose != CURLSOCKTYPE_IPCXN || len > sizeof(ss))
+		rc = err_set(ERR_VERIFY, "unexpected connection (type %d)", (int)purpose);
+	else {
+		memcpy(&ss, &a->addr, len); /* curl's address is as long as addrlen */
+		rc = dc->dest->check(dc->dest->ctx, (const struct sockaddr *)&ss, len);
+	}
+	if (rc < 0) {
+		if (!dc->refused)
+			snprintf(dc->why, sizeof(dc->why), "%s", err_msg());
+		dc->refused = 1;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
+static int attempt(const char *url, const struct http_call *post, const struct http_dest *dest,
+                   size_t max_body, long timeout_s, struct http_response *r, int *transport_error)
+{
+	struct dest_call dc = {dest, 0, ""};
 	struct curl_slist *hdrs = NULL;
 	struct sink body = {&r->body, max_body, 0}, hdr = {&r->headers, 64 * 1024, 0};
 	struct peer_call pc = {post ? post->peer : NULL, 0, ""};
@@ -90,8 +296,15 @@ static int attempt(const char *url, const struct http_call *post, size_t max_bod
 	ENSURE(c, ERR_NOMEM, "curl: cannot initialise");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, dest ? 5L : 3L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, pc.peer ? "https" : "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, pc.peer ? "https" : "http,https");
+	if (dest) {
+		/* the policy judges the address connected to: no proxy between */
+		curl_easy_setopt(c, CURLOPT_PROXY, "");
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &dc);
+	}
 	if (pc.peer) {
 		/* the peer's identity is its measurements, not a name */
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -128,22 +341,36 @@ static int attempt(const char *url, const struct http_call *post, size_t max_bod
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	if (cc != CURLE_OK && dc.refused) {
+		char *eff = NULL;
+		curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+		if (eff && strcmp(eff, url) != 0)
+			err_set(ERR_VERIFY, "%s (redirected to %s): %s", url, eff, dc.why);
+		else
+			err_set(ERR_VERIFY, "%s: %s", url, dc.why);
+	}
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdrs);
+	if (cc != CURLE_OK && dc.refused)
+		return ERR_VERIFY;
 	if (pc.refused)
-		return err_set(ERR_VERIFY, "%s: the peer's attestation is refused: %s", url, pc.why);
+		return err_set(ERR_VERIFY, "%s: the peer's attestation is refused: %s", url,
+		               pc.why);
 	if (body.too_big)
 		return err_set(ERR_TOOBIG, "%s: response over %zu bytes", url, max_body);
 	if (cc != CURLE_OK) {
-		/* a certificate that does not verify will not on a second try */
-		*transport_error = cc != CURLE_PEER_FAILED_VERIFICATION;
+		/* a certificate that does not verify, a URL or a redirect that
+		 * is refused, will not pass on a second try */
+		*transport_error = cc != CURLE_PEER_FAILED_VERIFICATION &&
+		                   cc != CURLE_UNSUPPORTED_PROTOCOL && cc != CURLE_URL_MALFORMAT &&
+		                   cc != CURLE_TOO_MANY_REDIRECTS;
 		return err_set(ERR_IO, "%s: %s", url, curl_easy_strerror(cc));
 	}
 	return wbuf_u8(&r->headers, 0) == 0 ? 0 : ERR_NOMEM;
 }
 
-static int request(const char *url, const struct http_call *post, size_t max_body, long timeout_s,
-		   struct http_response *r)
+static int request_to(const char *url, const struct http_call *post, const struct http_dest *dest,
+                      size_t max_body, long timeout_s, struct http_response *r)
 {
 	int rc = 0, transport = 0;
 
@@ -152,14 +379,30 @@ static int request(const char *url, const struct http_call *post, size_t max_bod
 	for (int i = 0; i < 3; i++) {
 		wbuf_free(&r->body);
 		wbuf_free(&r->headers);
-		rc = attempt(url, post, max_body, timeout_s, r, &transport);
+		rc = attempt(url, post, dest, max_body, timeout_s, r, &transport);
 		if (rc == 0 || !transport)
 			break;
 		log_warn("http.retry", "url=\"%s\" try=%d error=\"%s\"", url, i + 1, err_msg());
 		if (i < 2)
 			usleep((useconds_t)(200000u << i));
 	}
+	if (rc < 0) { /* a failed request leaves nothing to free */
+		wbuf_free(&r->body);
+		wbuf_free(&r->headers);
+	}
 	return rc;
+}
+
+static int request(const char *url, const struct http_call *post, size_t max_body, long timeout_s,
+                   struct http_response *r)
+{
+	return request_to(url, post, NULL, max_body, timeout_s, r);
+}
+
+int http_fetch(const char *url, const struct http_dest *dest, size_t max_body, long timeout_s,
+               struct http_response *r)
+{
+	return request_to(url, NULL, dest, max_body, timeout_s, r);
 }
 
 int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r)

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct http_response {
 	long status;
@@ -17,7 +18,8 @@ struct http_response {
 
 /* GET url.  Transport errors are retried (3 attempts, backoff); an HTTP
  * error status is not an error here (check r->status).  The body is capped
- * at max_body bytes.  Returns 0 or ERR_IO with curl's reason. */
+ * at max_body bytes.  Returns 0 or ERR_IO with curl's reason; after an
+ * error `r` holds nothing to free (for every call below too). */
 int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r);
 /* POST a body with the given Content-Type; same rules as http_get. */
 int http_post(const char *url, const char *content_type, const void *body, size_t len,
@@ -27,6 +29,55 @@ int http_get_auth(const char *url, const char *auth, size_t max_body, long timeo
 		  struct http_response *r);
 int http_post_auth(const char *url, const char *auth, const char *content_type, const void *body,
 		   size_t len, size_t max_body, long timeout_s, struct http_response *r);
+/* Where a request may connect: every address curl is about to connect to
+ * (each address a name resolves to, for the first URL and after every
+ * redirect) is given to `check`, which returns 0 to allow it or an error
+ * (err_set) to refuse it.  A request whose connections are refused fails
+ * with ERR_VERIFY "URL: <the check's message>" (naming the redirect target
+ * when there was one) and is not retried. */
+struct http_dest {
+	int (*check)(void *ctx, const struct sockaddr *sa, size_t len);
+	void *ctx;
+};
+
+/* What an address is, by the IANA special-purpose registries.  IPv4-mapped,
+ * IPv4-compatible, IPv4-translated, 6to4 and NAT64 (64:ff9b::/96) IPv6
+ * addresses are what their embedded IPv4 address is; IPv6 outside
+ * 2000::/3 and the ranges named here is RESERVED. */
+enum http_addr_class {
+	HTTP_ADDR_PUBLIC = 0,
+	HTTP_ADDR_LOOPBACK,     /* 127/8, ::1 */
+	HTTP_ADDR_UNSPECIFIED,  /* 0/8, :: */
+	HTTP_ADDR_LINK_LOCAL,   /* 169.254/16 (cloud metadata), fe80::/10 */
+	HTTP_ADDR_PRIVATE,      /* RFC 1918, fec0::/10, 64:ff9b:1::/48 */
+	HTTP_ADDR_SHARED,       /* 100.64/10 (carrier-grade NAT) */
+	HTTP_ADDR_UNIQUE_LOCAL, /* fc00::/7 */
+	HTTP_ADDR_MULTICAST,    /* 224/4, ff00::/8 */
+	HTTP_ADDR_BROADCAST,    /* 255.255.255.255 */
+	HTTP_ADDR_RESERVED,     /* 240/4, documentation, benchmarking, IETF, ... */
+	HTTP_ADDR_INVALID,      /* not an IPv4 or IPv6 socket address */
+};
+enum http_addr_class http_addr_classify(const struct sockaddr *sa, size_t len);
+/* The same for a numeric address ("10.0.0.1", "::ffff:127.0.0.1");
+ * HTTP_ADDR_INVALID when it is not one. */
+enum http_addr_class http_addr_classify_text(const char *ip);
+/* "public", "loopback", "link-local", ... */
+const char *http_addr_class_name(enum http_addr_class c);
+
+/* The policy of fetches on behalf of others (a task's input files and
+ * dataset): public addresses only.  Refuses with "address A is not public
+ * (CLASS)". */
+int http_dest_public_check(void *ctx, const struct sockaddr *sa, size_t len);
+extern const struct http_dest http_dest_public;
+
+/* GET url (http or https only, redirects too; at most 5 redirects; the
+ * body capped at max_body) connecting only where `dest` allows (NULL =
+ * anywhere).  With a policy, proxies named by the environment are not used:
+ * the policy judges the address actually connected to.  Otherwise as
+ * http_get. */
+int http_fetch(const char *url, const struct http_dest *dest, size_t max_body, long timeout_s,
+               struct http_response *r);
+
 /* A TLS peer admitted by its certificate instead of by a CA (RA-TLS):
  * during the handshake `check` gets the peer's leaf certificate (DER) and
  * returns 0 to admit it, or an error (err_set) to refuse it.  Calls with a
@@ -62,8 +113,7 @@ int http_call_json(const char *url, const struct http_call *c, size_t max_body, 
 		   long *status, json_t **out);
 /* The same with a peer check (NULL = none). */
 int http_json_peer(const struct http_peer *peer, const char *url, const char *auth,
-		   const json_t *body, size_t max_body, long timeout_s, long *status,
-		   json_t **out);
+                   const json_t *body, size_t max_body, long timeout_s, long *status, json_t **out);
 /* A base URL to append paths to: `url` without its trailing slashes.
  * ERR_TOOBIG when it does not fit in cap bytes (never truncated). */
 int http_base_url(char *dst, size_t cap, const char *url);

@@ -441,6 +441,22 @@ int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t
 	return err_set(ERR_INVAL, "unknown view %s", fn);
 }
 
+int poco_view_contribution(struct poco_chain *c, const uint8_t taskid[32], const uint8_t worker[20],
+                           json_t **out)
+{
+	json_t *v, *t;
+	GUARD(view(c, c->hub, "viewContribution(bytes32,address)",
+	           json_pack("[o,o]", eth_json_hex(taskid, 32), eth_json_addr(worker)),
+	           "((uint8,bytes32,bytes32,address,uint256))", &v));
+	t = json_array_get(json_array_get(v, 0), 0) ? json_array_get(v, 0) : v;
+	*out = json_pack("{s:O,s:O,s:O,s:O,s:O}", "status", json_array_get(t, 0), "resultHash",
+	                 json_array_get(t, 1), "resultSeal", json_array_get(t, 2),
+	                 "enclaveChallenge", json_array_get(t, 3), "weight", json_array_get(t, 4));
+	json_decref(v);
+	ENSURE(*out, ERR_INVAL, "viewContribution: unexpected reply");
+	return 0;
+}
+
 int poco_order_kind_parse(const char *s, enum poco_order_kind *out)
 {
 	static const char *const names[] = {"app", "dataset", "workerpool", "request"};

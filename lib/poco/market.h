@@ -81,6 +81,13 @@ int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
 /* Views, decoded with the field names of PoCo's structs. */
 int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t **out);
 
+/* A worker's contribution to a task: {"status", "resultHash", "resultSeal",
+ * "enclaveChallenge", "weight"}; status is PoCo's ContributionStatusEnum
+ * (POCO_CONTRIBUTION_PROVEN once the worker revealed). */
+#define POCO_CONTRIBUTION_PROVEN 2
+int poco_view_contribution(struct poco_chain *c, const uint8_t taskid[32], const uint8_t worker[20],
+                           json_t **out);
+
 /* A contribution: resultHash = keccak256(taskid || digest) and
  * resultSeal = keccak256(worker || taskid || digest). */
 void poco_result_hash_seal(const uint8_t taskid[32], const uint8_t worker[20],

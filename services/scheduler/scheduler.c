@@ -26,6 +26,7 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -35,7 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NONCES       256
 #define NONCE_TTL    60
@@ -69,6 +72,12 @@ static const char *const migrations[] = {
     SCHED_MARKET_MIGRATION,
     /* a replicate's callback-data, for finalizing a callback task */
     "ALTER TABLE replicates ADD COLUMN callback TEXT;",
+    /* a replicated task's uploads, one per replicate; the one served (a
+     * row of results) is chosen among the revealed ones at finalization */
+    "CREATE TABLE uploads(taskid TEXT NOT NULL, worker TEXT NOT NULL, sha256 TEXT NOT NULL,"
+    " size INTEGER NOT NULL, uploaded INTEGER NOT NULL, PRIMARY KEY(taskid, worker));"
+    "CREATE INDEX uploads_sha256 ON uploads(sha256);"
+    "CREATE INDEX results_sha256 ON results(sha256);",
     NULL,
 };
 
@@ -125,6 +134,93 @@ static int meta_cursor(struct sched *s, uint64_t *out)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*out = strtoull((const char *)sqlite3_column_text(st, 0), NULL, 10);
 	sqlite3_finalize(st);
+	return 0;
+}
+
+/* ---------- the result store's files ---------- */
+
+/* A content-addressed file name: 64 lowercase hex digits. */
+static int is_sum_name(const char *n)
+{
+	return strlen(n) == 64 && strspn(n, "0123456789abcdef") == 64;
+}
+
+/* Remove the file of sha256 `sum` when no row references it (s->mu held). */
+static int unlink_unreferenced(struct sched *s, const char *sum)
+{
+	sqlite3_stmt *st;
+	char path[1200];
+	int used;
+
+	GUARD(db_prepare(s->db,
+	                 "SELECT 1 FROM results WHERE sha256 = ?1"
+	                 " UNION ALL SELECT 1 FROM uploads WHERE sha256 = ?1 LIMIT 1",
+	                 &st));
+	sqlite3_bind_text(st, 1, sum, -1, SQLITE_TRANSIENT);
+	used = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (used)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", s->results_dir, sum);
+	if (unlink(path) == 0) {
+		log_info("sched.gc", "removed=%s", sum);
+		return 1;
+	}
+	return 0;
+}
+
+/* Files of the store that no row references go (s->mu held); so do
+ * uploads left half-written by a crash (staging files over an hour old). */
+static int results_gc(struct sched *s)
+{
+	DIR *d = opendir(s->results_dir);
+	struct dirent *e;
+	char path[1024 + 256 + 8];
+	struct stat sb;
+	int n = 0;
+
+	ENSURE(d, ERR_IO, "%s: %s", s->results_dir, strerror(errno));
+	while ((e = readdir(d))) {
+		if (is_sum_name(e->d_name)) {
+			n += unlink_unreferenced(s, e->d_name) > 0;
+		} else if (strncmp(e->d_name, ".upload-", 8) == 0) {
+			snprintf(path, sizeof(path), "%s/%s", s->results_dir, e->d_name);
+			if (lstat(path, &sb) == 0 && sb.st_mtime < time(NULL) - 3600 &&
+			    unlink(path) == 0)
+				n++;
+		}
+	}
+	closedir(d);
+	if (n)
+		log_info("sched.gc", "files=%d", n);
+	return 0;
+}
+
+/* A task's row changed for good (COMPLETED, or claimed): its uploads are
+ * no longer candidates, nor is its served result when `results_too` (a
+ * claimed task).  Their files go now when `now`, else at the next
+ * collection (inside a transaction that may roll back).  s->mu held. */
+static int drop_task_files(struct sched *s, const char *taskid, int results_too, int now)
+{
+	char sums[64][65];
+	sqlite3_stmt *st;
+	int n = 0;
+	const char *a[] = {taskid};
+
+	GUARD(db_prepare(s->db,
+	                 results_too ? "SELECT sha256 FROM uploads WHERE taskid = lower(?1)"
+	                               " UNION SELECT sha256 FROM results WHERE taskid = lower(?1)"
+	                             : "SELECT sha256 FROM uploads WHERE taskid = lower(?1)",
+	                 &st));
+	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
+	while (n < 64 && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(sums[n++], 65, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	GUARD(sched_exec(s, "DELETE FROM uploads WHERE taskid = lower(?1)", a, 1));
+	if (results_too)
+		GUARD(sched_exec(s, "DELETE FROM results WHERE taskid = lower(?1)", a, 1));
+	for (int i = 0; now && i < n; i++)
+		GUARD(unlink_unreferenced(s, sums[i]));
 	return 0;
 }
 
@@ -269,7 +365,8 @@ static int task_finalized(struct sched *s, const json_t *log, const char *tx)
 	                 a, 3));
 	if (sqlite3_changes(s->db) > 0)
 		log_info("sched.task", "task=%s status=COMPLETED tx=%s", taskid, tx ? tx : "");
-	return 0;
+	/* the replicates' other uploads: collected once this commits */
+	return drop_task_files(s, taskid, 0, 0);
 }
 
 /* ResultPushedBoost(dealId, index, results): the task is COMPLETED. */
@@ -503,8 +600,61 @@ static int task_ids(struct sched *s, const char *sql, char ids[8][67], int *n)
 	return rc;
 }
 
+/* The result served for a replicated task: the upload of a worker whose
+ * contribution the chain holds as revealed (PROVEN), so the consensus
+ * value; the first such upload, and it stays.  1 when there is one. */
+static int choose_result(struct sched *s, const char *taskid, const uint8_t tid[32])
+{
+	char workers[16][43];
+	sqlite3_stmt *st;
+	int n = 0, rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = task_field(s, taskid, "SELECT taskid FROM results WHERE taskid = ?1", workers[0],
+	                sizeof(workers[0]));
+	if (rc == 0) {
+		pthread_mutex_unlock(&s->mu);
+		return 1; /* chosen in an earlier round */
+	}
+	rc = db_prepare(s->db,
+	                "SELECT u.worker FROM uploads u JOIN replicates r USING(taskid, worker)"
+	                " WHERE u.taskid = ?1 AND r.status = 'COMPLETED' ORDER BY u.uploaded"
+	                " LIMIT 16",
+	                &st);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
+		while (n < 16 && sqlite3_step(st) == SQLITE_ROW)
+			snprintf(workers[n++], 43, "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	GUARD(rc);
+	for (int i = 0; i < n; i++) {
+		uint8_t w[20];
+		json_t *c = NULL;
+		GUARD(eth_addr_parse(workers[i], w));
+		GUARD(poco_view_contribution(s->chain, tid, w, &c));
+		long long status = json_get_ll(c, "status", 0);
+		json_decref(c);
+		if (status != POCO_CONTRIBUTION_PROVEN)
+			continue;
+		const char *a[] = {taskid, workers[i]};
+		pthread_mutex_lock(&s->mu);
+		rc =
+		    sched_exec(s,
+		               "INSERT OR IGNORE INTO results SELECT taskid, sha256, size, uploaded"
+		               " FROM uploads WHERE taskid = ?1 AND worker = ?2",
+		               a, 2);
+		pthread_mutex_unlock(&s->mu);
+		GUARD(rc);
+		log_info("sched.result", "task=%s served=%s reason=revealed", taskid, workers[i]);
+		return 1;
+	}
+	return 0;
+}
+
 /* Replicated standard tasks: once the chain has a consensus and every
- * winner revealed, the scheduler finalizes with the stored result. */
+ * winner revealed, the scheduler finalizes with a winner's result. */
 static int finalize_tasks(struct sched *s)
 {
 	char ids[8][67], loc[1024], *results = NULL;
@@ -512,7 +662,8 @@ static int finalize_tasks(struct sched *s)
 
 	GUARD(task_ids(s,
 	               "SELECT DISTINCT t.taskid FROM tasks t JOIN replicates r USING(taskid)"
-	               " JOIN results USING(taskid) WHERE t.status IN ('INITIALIZED', 'RUNNING')"
+	               " JOIN uploads u USING(taskid, worker)"
+	               " WHERE t.status IN ('INITIALIZED', 'RUNNING')"
 	               " AND r.status = 'COMPLETED' LIMIT 8",
 	               ids, &n));
 	for (int i = 0; i < n; i++) {
@@ -528,6 +679,16 @@ static int finalize_tasks(struct sched *s)
 		json_decref(task);
 		if (!ready)
 			continue;
+		rc = choose_result(s, ids[i], tid);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			log_warn("sched.finalize",
+			         "task=%s waiting=\"no upload from a revealed "
+			         "worker yet\"",
+			         ids[i]);
+			continue;
+		}
 		snprintf(loc, sizeof(loc), "%s/results/%s", s->public_url, ids[i]);
 		rj = json_pack("{s:s,s:s}", "storage", "tdexec", "location", loc);
 		results = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);
@@ -708,6 +869,9 @@ static int watch_deadlines(struct sched *s)
 		    "UPDATE tasks SET status = 'FAILED', detail = 'claimed after the deadline',"
 		    " claim_tx = ?2, updated = ?3 WHERE taskid = ?1",
 		    a, 3);
+		/* refunded: whatever was uploaded for it is no result */
+		if (rc == 0)
+			rc = drop_task_files(s, p[i].taskid, 1, 1);
 		pthread_mutex_unlock(&s->mu);
 		log_warn("sched.task", "task=%s status=FAILED claimed=%s", p[i].taskid, tx);
 	}
@@ -724,8 +888,14 @@ static void *follower_main(void *arg)
 		if (follow_logs(s) < 0 || initialize_tasks(s) < 0 || finalize_tasks(s) < 0 ||
 		    reopen_tasks(s) < 0 || watch_deadlines(s) < 0)
 			log_warn("sched.follow", "error=\"%s\"", err_msg());
-		if (round++ % 10 == 0 && sched_market_stock(s) < 0)
+		if (round % 10 == 0 && sched_market_stock(s) < 0)
 			log_warn("market.stock", "error=\"%s\"", err_msg());
+		if (++round % 120 == 0) {
+			pthread_mutex_lock(&s->mu);
+			if (results_gc(s) < 0)
+				log_warn("sched.gc", "error=\"%s\"", err_msg());
+			pthread_mutex_unlock(&s->mu);
+		}
 		pthread_mutex_lock(&s->mu);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += (long)s->cfg.poll_ms * 1000000L;
@@ -1195,13 +1365,94 @@ static int valid_task_id(const char *id)
 	       hex_decode_exact(t, 32, id + 2, "taskid") == 0;
 }
 
+/* The result store's rules for an upload of sha256 `sum` signed by
+ * `signer` (s->mu held; docs/pool.md):
+ *   a TEE task: signed by its enclave challenge, held by a worker
+ *     (RUNNING .. CONTRIBUTED), and the first upload stands;
+ *   a replicated standard task: signed by one of its replicates' workers
+ *     that has not reported FAILED, one upload per replicate, while the task
+ *     is open; the result served is chosen at finalization.
+ * Returns 0 (store it), 200 (this very upload is stored already: a retry),
+ * or the HTTP status of the refusal with *why. */
+static int upload_rule(struct sched *s, const char *id, const char *signer, const char *sum,
+                       int *replicate, const char **why)
+{
+	char enclave[43] = "", status[24] = "", worker[43] = "", rstatus[24] = "", have[65] = "";
+	const char *held[] = {"RUNNING", "COMPUTED", "CONTRIBUTING", "CONTRIBUTED"};
+	int is_held = 0;
+
+	*replicate = 0;
+	if (task_field(s, id, "SELECT status FROM tasks WHERE taskid = lower(?1)", status,
+	               sizeof(status)) < 0) {
+		*why = "no such task";
+		return 404;
+	}
+	task_field(s, id, "SELECT enclave FROM tasks WHERE taskid = lower(?1)", enclave,
+	           sizeof(enclave));
+	task_field(s, id, "SELECT worker FROM tasks WHERE taskid = lower(?1)", worker,
+	           sizeof(worker));
+	for (size_t i = 0; i < sizeof(held) / sizeof(*held); i++)
+		is_held |= strcmp(status, held[i]) == 0;
+	if (strcmp(enclave, ZERO_ADDRESS) != 0) {
+		if (!enclave[0] || strcmp(signer, enclave) != 0) {
+			*why = "not signed by the task's enclave challenge";
+			return 403;
+		}
+		if (task_field(s, id, "SELECT sha256 FROM results WHERE taskid = lower(?1)", have,
+		               sizeof(have)) == 0) {
+			*why = "a result is already stored for this task: the first upload stands";
+			return strcmp(have, sum) == 0 ? 200 : 409;
+		}
+		if (!is_held || !worker[0]) {
+			*why = "the task is not held by a worker";
+			return 403;
+		}
+		return 0;
+	}
+	*replicate = 1;
+	{
+		char sql[200];
+		snprintf(sql, sizeof(sql),
+		         "SELECT status FROM replicates WHERE taskid = lower(?1) AND worker = '%s'",
+		         signer);
+		if (task_field(s, id, sql, rstatus, sizeof(rstatus)) < 0) {
+			*why = "not signed by a worker holding the task";
+			return 403;
+		}
+		if (strcmp(rstatus, "FAILED") == 0) {
+			*why = "this replicate reported FAILED: its result is not stored";
+			return 403;
+		}
+		snprintf(sql, sizeof(sql),
+		         "SELECT sha256 FROM uploads WHERE taskid = lower(?1) AND worker = '%s'",
+		         signer);
+		if (task_field(s, id, sql, have, sizeof(have)) == 0) {
+			*why = "this replicate's result is already stored: the first upload stands";
+			return strcmp(have, sum) == 0 ? 200 : 409;
+		}
+	}
+	if (strcmp(status, "COMPLETED") == 0 || strcmp(status, "FAILED") == 0) {
+		*why = "the task is over: its result is final";
+		return 409;
+	}
+	return 0;
+}
+
+static void upload_refused(struct http_resp *resp, int status, const char *id, const char *signer,
+                           const char *why)
+{
+	log_warn("sched.result", "task=%s signer=%s status=%d refused=\"%s\"", id, signer, status,
+	         why);
+	http_resp_json(resp, status, json_pack("{s:s}", "error", why));
+}
+
 static void h_result_put(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct sched *s = ctx;
-	const char *id = req->params[0];
-	uint8_t msg[64], sum[32];
-	char signer[43], enclave[43], hex[65], path[1200], size[24], now[24];
-	int rc;
+	const char *id = req->params[0], *why = "";
+	uint8_t msg[64], sum[32], rnd[8];
+	char signer[43], hex[65], path[1200], staged[1200], size[24], now[24], rh[17];
+	int rc, st, replicate;
 
 	if (!valid_task_id(id)) {
 		sched_refuse(resp, 400, "sched.result", "bad task id");
@@ -1214,40 +1465,66 @@ static void h_result_put(void *ctx, const struct http_req *req, struct http_resp
 		sched_refuse(resp, 403, "sched.result", err_msg());
 		return;
 	}
-	pthread_mutex_lock(&s->mu);
-	rc = task_field(s, id, "SELECT enclave FROM tasks WHERE taskid = lower(?1)", enclave,
-	                sizeof(enclave));
-	/* a standard task has no enclave: one of its replicates' workers signs */
-	if (rc == 0 && strcmp(enclave, ZERO_ADDRESS) == 0) {
-		char sql[160];
-		snprintf(sql, sizeof(sql),
-		         "SELECT worker FROM replicates WHERE taskid = lower(?1) AND worker = '%s'",
-		         signer);
-		rc = task_field(s, id, sql, enclave, sizeof(enclave));
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (rc < 0 || strcmp(signer, enclave) != 0) {
-		sched_refuse(resp, 403, "sched.result",
-		             "not signed by the task's enclave challenge");
-		return;
-	}
 	hex_encode(hex, sum, 32);
 	snprintf(path, sizeof(path), "%s/%s", s->results_dir, hex);
-	if (file_write(path, req->body, req->body_len, 0600) < 0) {
-		sched_refuse(resp, 500, "sched.result", err_msg());
-		return;
-	}
-	snprintf(size, sizeof(size), "%zu", req->body_len);
-	snprintf(now, sizeof(now), "%lld", now_s());
-	const char *a[] = {id, hex, size, now};
+	/* a first look, before writing anything */
 	pthread_mutex_lock(&s->mu);
-	rc = sched_exec(s, "INSERT OR REPLACE INTO results VALUES (lower(?1), ?2, ?3, ?4)", a, 4);
+	st = upload_rule(s, id, signer, hex, &replicate, &why);
 	pthread_mutex_unlock(&s->mu);
-	if (rc < 0) {
-		sched_refuse(resp, 500, "sched.result", err_msg());
+	if (st != 0 && st != 200) {
+		upload_refused(resp, st, id, signer, why);
 		return;
 	}
-	log_info("sched.result", "task=%s sha256=%s bytes=%zu", id, hex, req->body_len);
+	if (st == 0) {
+		/* staged under a name the collector leaves alone, then put in
+		 * place and recorded at once, the rules checked again */
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			sched_refuse(resp, 500, "sched.result", "no randomness");
+			return;
+		}
+		hex_encode(rh, rnd, sizeof(rnd));
+		snprintf(staged, sizeof(staged), "%s/.upload-%s", s->results_dir, rh);
+		if (file_write(staged, req->body, req->body_len, 0600) < 0) {
+			sched_refuse(resp, 500, "sched.result", err_msg());
+			return;
+		}
+		snprintf(size, sizeof(size), "%zu", req->body_len);
+		snprintf(now, sizeof(now), "%lld", now_s());
+		pthread_mutex_lock(&s->mu);
+		st = upload_rule(s, id, signer, hex, &replicate, &why);
+		rc = 0;
+		if (st == 0) {
+			const char *a[] = {id, hex, size, now, signer};
+			rc = rename(staged, path) == 0
+			         ? 0
+			         : err_set(ERR_IO, "%s: %s", path, strerror(errno));
+			if (rc == 0)
+				rc = sched_exec(s,
+				                replicate
+				                    ? "INSERT INTO uploads VALUES (lower(?1), ?5,"
+				                      " ?2, ?3, ?4)"
+				                    : "INSERT INTO results VALUES (lower(?1), ?2,"
+				                      " ?3, ?4)",
+				                a, replicate ? 5 : 4);
+			if (rc < 0)
+				unlink_unreferenced(s, hex);
+		}
+		pthread_mutex_unlock(&s->mu);
+		unlink(staged); /* still there when refused or failed */
+		if (rc < 0) {
+			sched_refuse(resp, 500, "sched.result", err_msg());
+			return;
+		}
+		if (st != 0 && st != 200) {
+			upload_refused(resp, st, id, signer, why);
+			return;
+		}
+	}
+	log_info("sched.result", "task=%s sha256=%s bytes=%zu signer=%s%s", id, hex, req->body_len,
+	         signer,
+	         st == 200   ? " retry=1"
+	         : replicate ? " replicate=1"
+	                     : "");
 	snprintf(path, sizeof(path), "%s/results/%s", s->public_url, id);
 	http_resp_json(resp, 200, json_pack("{s:s,s:s}", "sha256", hex, "location", path));
 }
@@ -1397,6 +1674,8 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 	}
 	if (rc == 0)
 		rc = db_open(cfg->db_path, migrations, &s->db);
+	if (rc == 0)
+		rc = results_gc(s); /* what an earlier run left unreferenced */
 	if (rc == 0) {
 		ho.address = cfg->address;
 		ho.port = cfg->port;

@@ -28,9 +28,19 @@ void wk_env_add(json_t *env, const char *k, const char *v)
 	free(kv);
 }
 
-static int fetch(const char *url, size_t cap, struct http_response *r)
+/* A task's input file or dataset: URLs that the requester or the chain
+ * names, fetched outside the app's sandbox, so public addresses only unless
+ * the operator serves inputs privately on purpose. */
+static int fetch(const struct worker *w, const char *url, size_t cap, struct http_response *r)
 {
-	GUARD(http_get(url, cap, 120, r));
+	int rc =
+	    http_fetch(url, w->cfg->allow_private_inputs ? NULL : &http_dest_public, cap, 120, r);
+	if (rc == ERR_VERIFY) {
+		char why[512];
+		snprintf(why, sizeof(why), "%s", err_msg());
+		return err_set(rc, "%s; the worker needs --allow-private-inputs to fetch it", why);
+	}
+	GUARD(rc);
 	if (r->status != 200) {
 		http_response_free(r);
 		return err_set(ERR_IO, "%s: HTTP %ld", url, r->status);
@@ -69,7 +79,7 @@ int wk_pre_compute(struct worker *w, struct task *t, json_t *params)
 	json_array_foreach (files, i, f) {
 		const char *url = json_string_value(f);
 		ENSURE(url, ERR_INVAL, "iexec_input_files: entry %zu is not a URL", i);
-		GUARD(fetch(url, INPUT_MAX, &r));
+		GUARD(fetch(w, url, INPUT_MAX, &r));
 		sha256_hex(url, strlen(url), name);
 		snprintf(path, sizeof(path), "%s/%s", t->in, name);
 		size_t got = r.body.len;
@@ -98,7 +108,7 @@ int wk_pre_compute(struct worker *w, struct task *t, json_t *params)
 		         ? hex_decode_exact(want, 32, cs + 2, "checksum")
 		         : err_set(ERR_INVAL, "dataset %s: no URL or checksum", dataset);
 		if (rc == 0)
-			rc = fetch(url, DATASET_MAX, &r);
+			rc = fetch(w, url, DATASET_MAX, &r);
 		if (rc == 0) {
 			SHA256(r.body.buf, r.body.len, sum);
 			if (CRYPTO_memcmp(sum, want, 32) != 0)

@@ -22,6 +22,9 @@ struct worker_config {
 	uint64_t memory;              /* app memory limit, bytes (0 = 8 GiB) */
 	long max_time_s;              /* app wall time when the category gives none */
 	int allow_network;            /* apps get the host's network (default: none) */
+	/* input files and datasets may come from loopback, private, link-local
+	 * (cloud metadata) and other non-public addresses (default: public only) */
+	int allow_private_inputs;
 	long max_tasks;               /* stop after this many tasks (0 = never) */
 	int pull;                     /* fetch missing images with skopeo */
 	/* The sandbox (0 = the default in parentheses) */

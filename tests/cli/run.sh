@@ -46,6 +46,14 @@ expect 2 "unknown command 'verify'" -- "$T" ratls verify
 expect 2 'must be an https URL' -- "$T" scheduler --chain "$W/none.json" --workerpool 0x01 \
 	--account 3 --sms http://127.0.0.1:9 --db "$W/s.db" --results "$W/r" --collateral "$W/c" \
 	--sms-policy "$W/p.json"
+# --- results: a download is checked against the chain, so it needs one
+expect 2 'chain is required' -- "$T" result get 0x$(printf '%064d' 0) --scheduler http://127.0.0.1:9 \
+	--plain-key "$W/none" -o "$W/r.zip"
+expect 2 'needs --scheduler and --chain' -- "$T" result decrypt "$W/r.zip" --key "$W/k.pem" \
+	-o "$W/p.zip" --task 0x$(printf '%064d' 0)
+# (the worker's config file takes allow_private_inputs like the flag)
+echo '{"allow_private_inputs": true}' >"$W/w.json"
+expect 2 'are required' -- "$T" worker --config "$W/w.json"
 
 # --- real quotes: fields at their byte offsets
 while IFS=$'\t' read -r file version body_type size trailing fmspc svn _rest; do

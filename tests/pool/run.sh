@@ -63,11 +63,7 @@ TDEXEC_WALLET_PASSWORD=pw-w2-keystore "$T" wallet import --plain-key "$W/w2.hex"
 # Workers: apps get 5000 MiB and 20 s at most; missing images are pulled
 # from a registry (skopeo), which cannot be reached here.
 WFLAGS=(--memory 5000 --max-time 20 --pull)
-pool_start_worker w1 5 "${WFLAGS[@]}"
-W1=$WORKER_PID
-TDEXEC_WALLET_PASSWORD=pw-w2-keystore pool_start_worker w2 6 --wallet "$W/w2.json" "${WFLAGS[@]}"
-W2=$WORKER_PID
-w5=$("$T" wallet show "${C[@]}" --account 5 --json | addr | tr 'A-F' 'a-f')
+
 task_of() { # DEAL [INDEX]
 	curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"taskId": *"0x[0-9a-f]*"' |
 		sed -n "$((${2:-0} + 1))p" | grep -o '0x[0-9a-f]*'
@@ -92,6 +88,30 @@ logged() {
 # detail TASKID: what the scheduler knows of the task
 detail() { curl -s "$SCHED_URL/tasks/$1" | sed -n 's/.*"detail": *"\([^"]*\)".*/\1/p'; }
 
+# 0. Inputs from non-public addresses: a worker started without
+#    --allow-private-inputs (the only one up yet) refuses an input URL on
+#    a loopback-only server, and says why; what that server holds never
+#    reaches a result.
+secret="loopback-only secret $RANDOM$RANDOM"
+echo "$secret" >"$W/files/secret.txt"
+PUBLIC_INPUTS=1 pool_start_worker w0 7 "${WFLAGS[@]}"
+W0=$WORKER_PID
+read -r st task < <(run_task "$app_sh" \
+	"{\"iexec_args\":\"\\\"cat /iexec_in/* > /iexec_out/leak.txt\\\"\",\"iexec_input_files\":[\"$FILES_URL/secret.txt\"]}")
+[ "$st" = FAILED ] && detail "$task" | grep -q "address 127.0.0.1 is not public (loopback); the worker needs --allow-private-inputs" &&
+	ok || bad "input on loopback, public-only worker: $st $(detail "$task")"
+expect 1 "404" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/leak.zip"
+grep -rqa "$secret" "$W/results" "$W/w0" 2>/dev/null && bad "the loopback secret reached a result" || ok
+[ ! -e "$W/leak.zip" ] && ok || bad "a result file was left for a refused task"
+kill "$W0"
+wait "$W0" 2>/dev/null
+
+pool_start_worker w1 5 "${WFLAGS[@]}"
+W1=$WORKER_PID
+TDEXEC_WALLET_PASSWORD=pw-w2-keystore pool_start_worker w2 6 --wallet "$W/w2.json" "${WFLAGS[@]}"
+W2=$WORKER_PID
+w5=$("$T" wallet show "${C[@]}" --account 5 --json | addr | tr 'A-F' 'a-f')
+
 # 1. A confidential task: dataset, input file, unmodified sqlite3.
 ds_lower=$(echo "$dataset" | tr 'A-F' 'a-f')
 deal=$(pool_deal "$app_sql" "$pool" \
@@ -110,6 +130,26 @@ curl -s "$SCHED_URL/tasks/$task" | grep -q '"results": *"0x' && ok || bad "no re
 (cd "$W" && rm -rf r1 && mkdir r1 && cd r1 && unzip -q ../r1.zip) && ok || bad "unzip"
 [ "$(cat "$W/r1/result.txt" 2>/dev/null | tr '\n' ' ')" = "Lyon Paris " ] && ok ||
 	bad "sqlite3 result: $(cat "$W/r1/result.txt" 2>/dev/null)"
+# The download is checked against the result digest on chain: a result
+# file changed on the store's disk is refused and leaves no output; so is an
+# archive with an entry that would extract outside its directory.
+sum1=$(sha256sum "$W/r1.zip" | cut -d' ' -f1)
+cp "$W/results/$sum1" "$W/r1.orig"
+mkdir -p "$W/tampered" && echo "Lyon Nice" >"$W/tampered/result.txt" && cp "$W/r1/computed.json" "$W/tampered/"
+(cd "$W/tampered" && zip -q -X ../tampered.zip result.txt computed.json)
+cp "$W/tampered.zip" "$W/results/$sum1"
+expect 1 "result $task does not match the on-chain digest 0x[0-9a-f]{64}" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/t1.zip"
+[ ! -e "$W/t1.zip" ] && ! ls "$W"/t1.zip.* >/dev/null 2>&1 && ok || bad "a refused result was left behind"
+(cd "$W/tampered" && cp ../r1/computed.json . && zip -q -X ../escape.zip result.txt computed.json &&
+	printf '@ result.txt\n@=../result.txt\n' | zipnote -w ../escape.zip)
+cp "$W/escape.zip" "$W/results/$sum1"
+expect 1 "entry '../result.txt' would extract outside" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/t1.zip"
+[ ! -e "$W/result.txt" ] && [ ! -e "$W/t1.zip" ] && ok || bad "an escaping entry was extracted"
+cp "$W/r1.orig" "$W/results/$sum1"
+expect 0 "matches the on-chain digest" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/t1.zip"
 
 # Every service of the pool is undumpable with no core limit, no password
 # stays in an environment block, and the SQLite files are 0600.
@@ -131,6 +171,9 @@ logged "task=$task .*call=contributeAndFinalize" "$W"/w1.log "$W"/w2.log && ok |
 "$T" task show "$task" "${C[@]}" --json >"$W/t.json" 2>&1
 grep -q '"status_name": "COMPLETED"' "$W/t.json" && ok || bad "classic task on chain: $(cat "$W/t.json")"
 
+# A classic task's result is checked against viewTask's resultDigest.
+expect 0 "matches the on-chain digest" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r1b.zip"
 # Only the beneficiary gets the result.
 expect 1 "403" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 5 -o "$W/x.zip"
 
@@ -148,6 +191,9 @@ read -r st task < <(CALLBACK=$receiver run_task "$app_sh" "$cb_params")
 	bad "callback contract holds: $(node "$HERE/callback.js" "$W/chain/chain.json" read "$receiver")"
 logged "task=$task .*call=pushResultBoost callback_bytes=32" "$W"/w1.log "$W"/w2.log && ok ||
 	bad "callback task: no pushResultBoost with its data"
+# ... and its download is checked against keccak256(callback-data).
+expect 0 "matches the on-chain digest" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r1c.zip"
 # A callback task whose app writes no callback-data fails, and says why.
 read -r st task < <(CALLBACK=$receiver run_task "$app_sh" '{"iexec_args":"\"echo x > /iexec_out/o\""}')
 [ "$st" = FAILED ] && detail "$task" | grep -q "no callback-data" && ok ||
@@ -187,8 +233,10 @@ workers=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"worker": *"0x[0-9a-f
 # (this worker reads its images from an OCI archive)
 tar -C "$W/images" -cf "$W/images.tar" .
 rm -rf "$W/w3.td" && cp -r "$W/td" "$W/w3.td"
+# (--allow-private-inputs: the file server is on loopback)
 "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 8 --images "$W/images.tar" \
-	--work-dir "$W/w3" --work-dir-encrypted --provider sim --sim-dir "$W/w3.td" "${WFLAGS[@]}" 2>>"$W/w3.log" &
+	--work-dir "$W/w3" --work-dir-encrypted --provider sim --sim-dir "$W/w3.td" --allow-private-inputs \
+	"${WFLAGS[@]}" 2>>"$W/w3.log" &
 W3=$!
 POOL_PIDS+=("$W3")
 read -r st task < <(TAG=none TRUST=3 run_task "$app_sh" '{"iexec_args":"\"echo consensus > /iexec_out/r.txt\""}')
@@ -202,6 +250,21 @@ for _ in $(seq 50); do
 done
 [ "$n" -ge 2 ] && ok || bad "replicated task: $n reveals"
 grep -q 'worker.images archive' "$W/w3.log" && ok || bad "OCI archive not unpacked"
+# The result store: the first upload of each replicate stands.  A winner
+# uploading again is refused (409) and the download does not change; a
+# worker that held no replicate of the task is refused (403).
+acct_of() { case $1 in w1) echo 5 ;; w2) echo 6 ;; w3) echo 8 ;; w4) echo 9 ;; esac; }
+expect 0 "matches the on-chain digest" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r3b.zip"
+[ "$(unzip -p "$W/r3b.zip" r.txt 2>/dev/null)" = consensus ] && ok || bad "replicated task: served result"
+winner=$(grep -l "worker.reveal task=$task" "$W"/w1.log "$W"/w2.log "$W"/w3.log | head -1 | xargs basename | cut -d. -f1)
+(cd "$W" && mkdir -p forged && echo forged >forged/r.txt && cd forged && zip -q -X ../forged.zip r.txt)
+reply=$(node "$HERE/upload.js" "$W/chain/chain.json" "$(acct_of "$winner")" "$SCHED_URL" "$task" "$W/forged.zip")
+case $reply in 409*) ok ;; *) bad "second upload by a replicate: $reply" ;; esac
+reply=$(node "$HERE/upload.js" "$W/chain/chain.json" 7 "$SCHED_URL" "$task" "$W/forged.zip")
+case $reply in 403*"not signed by a worker holding the task"*) ok ;; *) bad "upload by a stranger: $reply" ;; esac
+"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r3b-again.zip" >/dev/null 2>&1
+cmp -s "$W/r3b.zip" "$W/r3b-again.zip" && ok || bad "the stored result changed after a second upload"
 # 3c. Contributions that disagree: the file server answers the first
 #     download of the input differently, and that replicate answers at once
 #     while the agreeing ones compute for a while, so the dissent is on chain
@@ -224,6 +287,19 @@ n=$(grep -h "worker.contribute task=$task" "$W"/w[1-4].log | wc -l)
 [ "$n" = 4 ] && ok || bad "disagreeing replicates: $n contributions, want 4"
 logged "task=$task .*our result is not the consensus" "$W"/w[1-4].log && ok ||
 	bad "the dissenter did not see it lost"
+# The dissenter's upload was stored (it uploads before it contributes) but
+# is not what the beneficiary gets: a revealed worker's is; and once it
+# reported FAILED it may not upload again.
+dissenter=$(grep -l "task=$task .*our result is not the consensus" "$W"/w[1-4].log | head -1 | xargs basename | cut -d. -f1)
+"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r3c.zip" >/dev/null 2>&1
+[ "$(unzip -p "$W/r3c.zip" r.txt 2>/dev/null)" = agreed ] && ok ||
+	bad "dissenting replicates: served $(unzip -p "$W/r3c.zip" r.txt 2>&1)"
+daddr=$("$T" wallet show "${C[@]}" --account "$(acct_of "$dissenter")" --json | addr | tr 'A-F' 'a-f')
+dissent_sha=$(grep "sched.result task=$task .*signer=$daddr" "$W/sched.log" | sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' | head -1)
+[ -n "$dissent_sha" ] && ok || bad "the dissenter's upload was not stored"
+grep -q "sched.result task=$task served=$daddr" "$W/sched.log" && bad "the dissenter's upload is served" || ok
+reply=$(node "$HERE/upload.js" "$W/chain/chain.json" "$(acct_of "$dissenter")" "$SCHED_URL" "$task" "$W/forged.zip")
+case $reply in 403*"reported FAILED"*) ok ;; *) bad "upload by a FAILED replicate: $reply" ;; esac
 # 3d. A replicated oracle task: the consensus is on keccak(callback-data),
 #     the scheduler finalizes with a winner's data, PoCo delivers it.
 receiver2=$(node "$HERE/callback.js" "$W/chain/chain.json" deploy)
@@ -306,7 +382,16 @@ expect 0 "result in $W/run3/" -- "$T" run "$app_sql" --market "$SCHED_URL" "${C[
 	--args "/iexec_in/$ds_lower -cmd '.output /iexec_out/result.txt' 'select name from city where pop < 400000'"
 [ "$(cat "$W/run3/result.txt" 2>/dev/null)" = Nice ] && ok || bad "encrypted run result"
 task3=$(grep -o 'task 0x[0-9a-f]*' "$W/out" | cut -d' ' -f2)
-"$T" result get "$task3" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/enc.zip" 2>/dev/null
+# An encrypted result is checked once decrypted: 'result get' says it did
+# not check it, and checks it when given the key, as 'result decrypt' does
+# when given the task.
+expect 0 "encrypted, so NOT checked" -- \
+	"$T" result get "$task3" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/enc.zip"
+expect 0 "decrypted, matches the on-chain digest" -- "$T" result get "$task3" --scheduler "$SCHED_URL" \
+	"${C[@]}" --account 4 --key "$W/beneficiary.pem" -o "$W/plain.zip"
+unzip -p "$W/plain.zip" result.txt | grep -qx Nice && ok || bad "result get --key"
+expect 0 "matches the on-chain digest" -- "$T" result decrypt "$W/enc.zip" --key "$W/beneficiary.pem" \
+	-o "$W/dec2.zip" --task "$task3" --scheduler "$SCHED_URL" "${C[@]}"
 unzip -l "$W/enc.zip" | grep -q 'iexec_out.zip.aes' && unzip -l "$W/enc.zip" | grep -q 'aes-key.rsa' &&
 	! unzip -l "$W/enc.zip" | grep -q result.txt && ok || bad "stored result is not encrypted"
 expect 1 "cannot decrypt" -- "$T" result decrypt "$W/enc.zip" --key "$W/other.pem" -o "$W/x.zip"
@@ -384,6 +469,14 @@ rm -f "$W/sched.port"
 SCHED_PID=$!
 POOL_PIDS+=("$SCHED_PID")
 wait_port "$W/sched.port" >/dev/null || bad "scheduler from a config file"
+# Collected at start: no file of the result store is left unreferenced (the
+# dissenter's upload went once its task completed).
+[ -n "$dissent_sha" ] && [ ! -e "$W/results/$dissent_sha" ] && ok || bad "the dissenter's upload was not collected"
+for f in "$W"/results/*; do
+	n=$(sqlite3 "$W/sched.db" "SELECT (SELECT count(*) FROM results WHERE sha256 = '${f##*/}')
+		+ (SELECT count(*) FROM uploads WHERE sha256 = '${f##*/}')")
+	[ "$n" -gt 0 ] || { bad "unreferenced result file ${f##*/}"; break; }
+done
 r=$(completed "$deal" 6 90) && ok || bad "scheduler killed mid-deal: $r completed"
 # The SMS killed (-9) mid-deal and restarted on its port: keys and secrets
 # are on disk, nonces are not (workers ask again).
