@@ -110,6 +110,7 @@ int wk_post_compute(struct worker *w, struct task *t, uint8_t digest[32], char z
 	int rc;
 
 	/* the app is gone; what it left is read as untrusted input */
+	GUARD(wk_workspace_output_grow(w, t));
 	rc = result_read_file(t->out, "computed.json", 1 << 16, &raw, &rawlen);
 	if (rc == ERR_NOTFOUND)
 		rc = result_write_file(t->out, "computed.json", dflt, sizeof(dflt) - 1);

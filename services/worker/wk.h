@@ -109,6 +109,8 @@ int wk_contribute_reveal(struct worker *w, struct task *t, const uint8_t digest_
  * refuses a work directory on a disk the operator did not vouch for. */
 int wk_workspace_open(struct worker *w, struct task *t);
 void wk_workspace_close(struct worker *w, struct task *t);
+/* After the app: 1 MiB more in /iexec_out for what the worker writes. */
+int wk_workspace_output_grow(struct worker *w, struct task *t);
 int wk_workspace_sweep(struct worker *w);
 int wk_workdir_check(struct worker *w);
 /* `dir` root's, searchable by the sandbox's root group alone (0710). */

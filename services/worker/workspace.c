@@ -66,7 +66,9 @@ int wk_workspace_open(struct worker *w, struct task *t)
 	snprintf(opts, sizeof(opts), "mode=0710,gid=%u,size=%s", w->uid_base, WORKSPACE_SIZE);
 	GUARD(mount_tmpfs(t->dir, opts));
 	t->mounted = 1;
+	/* the app reads its inputs as any user of its image (whatever the umask) */
 	GUARD(dir_create(t->in, 0755));
+	ENSURE(chmod(t->in, 0755) == 0, ERR_IO, "workspace: %s: %s", t->in, strerror(errno));
 	GUARD(dir_create(t->out, 0700));
 	/* the app's root is host uid uid_base; it may run as any user of its
 	 * image, and nobody else can reach this directory (its parent is 0700) */
@@ -75,6 +77,20 @@ int wk_workspace_open(struct worker *w, struct task *t)
 	GUARD(mount_tmpfs(t->out, opts));
 	GUARD(path_fmt(tmp, sizeof(tmp), "%s/bundle", t->dir));
 	return dir_create(tmp, 0700);
+}
+
+int wk_workspace_output_grow(struct worker *w, struct task *t)
+{
+	char opts[160];
+	unsigned long long cap = w->cfg->max_output ? w->cfg->max_output : 1ull << 30;
+
+	/* an app that filled its output leaves the worker room for its own
+	 * computed.json: the app is gone and cannot take it */
+	snprintf(opts, sizeof(opts), "mode=0777,uid=%u,gid=%u,size=%llu", w->uid_base, w->uid_base,
+	         cap + (1u << 20));
+	ENSURE(mount(NULL, t->out, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) == 0,
+	       ERR_IO, "workspace: %s: %s", t->out, strerror(errno));
+	return 0;
 }
 
 void wk_workspace_close(struct worker *w, struct task *t)

@@ -25,7 +25,8 @@ pool_start_files || bad "file server"
 # Apps: sqlite3 as Debian ships it, and a shell with coreutils.
 d_sql=$("$HERE/../../scripts/mkimage" "$W/images" sqlite3 '["/usr/bin/sqlite3"]' /usr/bin/sqlite3)
 d_sh=$("$HERE/../../scripts/mkimage" "$W/images" shell '["/bin/sh","-c"]' /bin/sh /usr/bin/env \
-	/usr/bin/cat /usr/bin/head /usr/bin/sleep /usr/bin/ls /usr/bin/dd /usr/bin/wc)
+	/usr/bin/cat /usr/bin/head /usr/bin/sleep /usr/bin/ls /usr/bin/dd /usr/bin/wc /usr/bin/ln \
+	/usr/bin/mkfifo /usr/bin/unshare /usr/bin/grep)
 app_sql=$("$T" app deploy "${C[@]}" --account 1 --name sqlite3 --json --image "sqlite3@$d_sql" \
 	--tdx-policy "$P/policy.json" | addr)
 app_sh=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" | addr)
@@ -62,7 +63,8 @@ TDEXEC_WALLET_PASSWORD=pw-w2-keystore "$T" wallet import --plain-key "$W/w2.hex"
 	-o "$W/w2.json" >/dev/null && ok || bad "w2 keystore"
 # Workers: apps get 5000 MiB and 20 s at most; missing images are pulled
 # from a registry (skopeo), which cannot be reached here.
-WFLAGS=(--memory 5000 --max-time 20 --pull)
+# The sandbox: 64 processes, 256 MiB of output (and largest file).
+WFLAGS=(--memory 5000 --max-time 20 --pull --max-pids 64 --max-output 256)
 
 task_of() { # DEAL [INDEX]
 	curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"taskId": *"0x[0-9a-f]*"' |
@@ -201,7 +203,7 @@ read -r st task < <(CALLBACK=$receiver run_task "$app_sh" '{"iexec_args":"\"echo
 
 # 2. What the app sees: its secrets, iExec's variables, no network, a
 #    read-only root and input; never the enclave key or the result keys.
-probe='env > /iexec_out/env.txt; ls /sys/class/net > /iexec_out/net.txt; (echo x > /etc/x) 2>/dev/null || echo ro > /iexec_out/root.txt; (echo x > /iexec_in/x) 2>/dev/null || echo ro > /iexec_out/in.txt'
+probe='env > /iexec_out/env.txt; ls /sys/class/net > /iexec_out/net.txt; (echo x > /etc/x) 2>/dev/null || echo ro > /iexec_out/root.txt; (echo x > /iexec_in/x) 2>/dev/null || echo ro > /iexec_out/in.txt; cat /proc/self/uid_map > /iexec_out/uidmap.txt; grep Seccomp: /proc/self/status > /iexec_out/seccomp.txt; unshare -U true 2>/dev/null && echo allowed > /iexec_out/unshare.txt || echo refused > /iexec_out/unshare.txt'
 read -r st task < <(run_task "$app_sh" "{\"iexec_args\":\"'$probe'\",\"iexec_secrets\":{\"1\":\"greeting\"}}")
 [ "$st" = COMPLETED ] && ok || bad "probe task: $st $(detail "$task")"
 "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r2.zip" 2>/dev/null
@@ -216,6 +218,67 @@ grep -q -e SIGN_TEE_CHALLENGE -e RESULT_STORAGE -e IEXEC_DATASET_KEY "$e" && bad
 [ -f "$W/r2/root.txt" ] && [ -f "$W/r2/in.txt" ] && ok || bad "root or /iexec_in writable"
 [ -f "$W/r2/computed.json" ] && grep -q deterministic-output-path "$W/r2/computed.json" && ok ||
 	bad "computed.json"
+# The sandbox: the app's root is host uid 100000 (a user namespace), the
+# seccomp filter is on, and it refuses a new user namespace (which an
+# unprivileged process may otherwise make).
+read -r _ hostid size <"$W/r2/uidmap.txt"
+[ "$hostid" = 100000 ] && [ "$size" = 65536 ] && ok || bad "uid map: $(cat "$W/r2/uidmap.txt")"
+grep -q 'Seccomp:[[:space:]]*2' "$W/r2/seccomp.txt" && ok || bad "seccomp: $(cat "$W/r2/seccomp.txt")"
+[ "$(cat "$W/r2/unshare.txt")" = refused ] && ok || bad "unshare -U: $(cat "$W/r2/unshare.txt")"
+
+# 2b. Hostile apps.  Each fails for its own stated reason (or is contained),
+#     nothing of another task reaches its result, and honest tasks before
+#     (1, 2) and after (3...) complete.
+sh_params() { node -e 'console.log(JSON.stringify({iexec_args: `"${process.argv[1]}"`}))' "$1"; }
+# Links in /iexec_out to the worker's files and to its environment: the
+# worker reads the output without following links, and refuses them.
+read -r st task < <(run_task "$app_sh" "$(sh_params 'ln -s ../../../worker.db /iexec_out/db; ln -s /proc/self/environ /iexec_out/environ; echo hi > /iexec_out/ok.txt')")
+[ "$st" = FAILED ] && detail "$task" | grep -q "/iexec_out/db is a symbolic link" && ok ||
+	bad "symlinks in /iexec_out: $st $(detail "$task")"
+expect 1 "404" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/h1.zip"
+# computed.json a FIFO: the worker does not block on it.
+read -r st task < <(WAIT=30 run_task "$app_sh" "$(sh_params 'mkfifo /iexec_out/computed.json')")
+[ "$st" = FAILED ] && detail "$task" | grep -q "computed.json is a FIFO" && ok ||
+	bad "FIFO computed.json: $st $(detail "$task")"
+# A deterministic-output-path out of /iexec_out.
+read -r st task < <(run_task "$app_sh" "$(sh_params "printf '{\\042deterministic-output-path\\042:\\042/iexec_out/../../w1\\042}' > /iexec_out/computed.json")")
+[ "$st" = FAILED ] && detail "$task" | grep -q "has a '.' or '..' component" && ok ||
+	bad "deterministic-output-path out of /iexec_out: $st $(detail "$task")"
+# A fork bomb meets the pids limit (64): the processes it managed to start
+# are counted with shell builtins only.
+bomb='( i=0; while [ $i -lt 2000 ]; do sleep 30 & i=$((i+1)); done ) 2>/dev/null; n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo $n > /iexec_out/pids.txt'
+read -r st task < <(run_task "$app_sh" "$(sh_params "$bomb")")
+[ "$st" = COMPLETED ] && ok || bad "fork bomb task: $st $(detail "$task")"
+"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/h2.zip" 2>/dev/null
+n=$(unzip -p "$W/h2.zip" pids.txt 2>/dev/null)
+[ -n "$n" ] && [ "$n" -gt 8 ] && [ "$n" -le 64 ] && ok || bad "fork bomb: $n processes (limit 64)"
+# 2 GiB written to /iexec_out stop at the output cap (256 MiB).
+read -r st task < <(run_task "$app_sh" "$(sh_params 'echo pending > /iexec_out/dd.txt; dd if=/dev/zero of=/iexec_out/big bs=1M count=2048 2>/dev/null; echo $? > /iexec_out/dd.txt')")
+[ "$st" = COMPLETED ] && ok || bad "2 GiB write: $st $(detail "$task")"
+"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/h3.zip" 2>/dev/null
+big=$(unzip -l "$W/h3.zip" 2>/dev/null | awk '$4 == "big" {print $1}')
+[ -n "$big" ] && [ "$big" -le $((256 << 20)) ] && [ "$(unzip -p "$W/h3.zip" dd.txt)" != 0 ] && ok ||
+	bad "2 GiB write: big is ${big:-missing} bytes, dd said $(unzip -p "$W/h3.zip" dd.txt 2>/dev/null)"
+# A layer escape: layer 1 links 'escape' to a directory of this machine,
+# layer 2 writes escape/pwned.  The image is refused; nothing lands outside.
+mkdir -p "$W/escaped" "$W/l1" "$W/l2/escape"
+ln -s "$W/escaped" "$W/l1/escape"
+echo pwned >"$W/l2/escape/pwned"
+tar --numeric-owner --owner=0 --group=0 -C "$W/l1" -cf "$W/l1.tar" escape
+tar --numeric-owner --owner=0 --group=0 -C "$W/l2" -cf "$W/l2.tar" escape/pwned
+d_esc=$(MKIMAGE_LAYERS="$W/l1.tar $W/l2.tar" "$HERE/../../scripts/mkimage" "$W/images" escape \
+	'["/bin/sh","-c"]' /bin/sh /usr/bin/cat)
+app_esc=$("$T" app deploy "${C[@]}" --account 1 --name escape --json --image "escape@$d_esc" | addr)
+read -r st task < <(run_task "$app_esc" "$(sh_params "cat $W/escaped/pwned > /iexec_out/seen.txt")")
+[ "$st" = FAILED ] && detail "$task" | grep -q "entry 'escape/pwned'" && ok ||
+	bad "layer escape: $st $(detail "$task")"
+[ -z "$(ls -A "$W/escaped")" ] && ok || bad "a layer wrote outside the rootfs: $(ls "$W/escaped")"
+# What a task held in clear never touched the workers' disks: their task
+# directories are empty, and neither the requester's secret nor the
+# dataset's content is anywhere under them.
+[ -z "$(ls -A "$W/w1/tasks" "$W/w2/tasks" 2>/dev/null | grep -v ':$')" ] && ok ||
+	bad "task directories left: $(ls -R "$W/w1/tasks" "$W/w2/tasks")"
+grep -rqa -e "hello from the requester" -e "Paris" "$W/w1" "$W/w2" && bad "a secret or the dataset is on a worker's disk" || ok
 
 # 3. A bag of 20 tasks in one deal, across both workers.
 deal=$(pool_deal "$app_sh" "$pool" '{"iexec_args":"\"echo $IEXEC_BOT_TASK_INDEX > /iexec_out/i.txt\""}' "" 20)
