@@ -132,6 +132,58 @@ static int rm_fail(const char *what, int err)
  * names of the directories entered on a heap stack.  Going back up with
  * ".." is sound because every directory was entered with O_NOFOLLOW and the
  * tree has no other writer. */
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int file_list_at(int dirfd, char ***names, size_t *count)
+{
+	int lfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+	struct dirent *e;
+	size_t n = 0, cap = 0;
+	char **v = NULL;
+
+	*names = NULL;
+	*count = 0;
+	if (!d) {
+		if (lfd >= 0)
+			close(lfd);
+		return err_set(ERR_IO, "cannot read a directory: %s", strerror(errno));
+	}
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (n == cap) {
+			char **nv = realloc(v, (cap = cap ? 2 * cap : 32) * sizeof(*nv));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		if (!(v[n] = strdup(e->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	if (e) {
+		file_list_free(v, n);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_name);
+	*names = v;
+	*count = n;
+	return 0;
+}
+
+void file_list_free(char **names, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+}
+
 int file_remove_at(int dirfd, const char *name)
 {
 	struct stat st;

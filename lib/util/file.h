@@ -18,6 +18,12 @@ int file_write(const char *path, const void *buf, size_t len, mode_t mode);
 /* mkdir -p with the given mode for each created directory. */
 int dir_create(const char *path, mode_t mode);
 
+/* The names in the directory `dirfd` but "." and "..", sorted by strcmp,
+ * read through a fresh open file description (dirfd's offset is left
+ * alone).  *names is NULL when there are none; free with file_list_free. */
+int file_list_at(int dirfd, char ***names, size_t *count);
+void file_list_free(char **names, size_t count);
+
 /* rm -rf that never follows a link: NAME in the directory `dirfd` (not
  * followed when it is a link) and everything below it, removed relative to
  * each directory's own descriptor, depth-first without recursion, so a

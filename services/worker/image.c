@@ -120,11 +120,6 @@ static void put_bytes(struct tree *t, const void *p, size_t n)
 	EVP_DigestUpdate(t->md, p, n);
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int tree_dir(struct tree *t, int fd, unsigned depth);
 
 /* One entry (`name` in dirfd; "" = dirfd itself), its path in t->path. */
@@ -188,38 +183,13 @@ out:
 
 static int tree_dir(struct tree *t, int fd, unsigned depth)
 {
-	int lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
 	char **names = NULL;
-	size_t n = 0, cap = 0, len = t->len;
-	struct dirent *e;
+	size_t n = 0, len = t->len;
+	int rc = 0;
 
-	if (!d) {
-		if (lfd >= 0)
-			close(lfd);
-		return err_set(ERR_IO, "tree: %s: %s", t->path, strerror(errno));
-	}
-	if (depth >= LAYER_MAX_DEPTH) {
-		closedir(d);
-		return err_set(ERR_INVAL, "tree: deeper than %d levels", LAYER_MAX_DEPTH);
-	}
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **nn = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(*nn));
-			if (!nn)
-				break;
-			names = nn;
-		}
-		if (!(names[n] = strdup(e->d_name)))
-			break;
-		n++;
-	}
-	closedir(d);
-	ENSURE_GOTO(!e, ERR_NOMEM, "tree: out of memory");
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_names);
+	ENSURE(depth < LAYER_MAX_DEPTH, ERR_INVAL, "tree: deeper than %d levels", LAYER_MAX_DEPTH);
+	if (file_list_at(fd, &names, &n) < 0)
+		return err_wrap(ERR_IO, "tree: %s", t->path);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		size_t nl = strlen(names[i]);
 		ENSURE_GOTO(len + nl + 2 <= sizeof(t->path), ERR_INVAL,
@@ -234,9 +204,7 @@ static int tree_dir(struct tree *t, int fd, unsigned depth)
 out:
 	t->len = len;
 	t->path[len] = 0;
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	file_list_free(names, n);
 	return rc;
 }
 

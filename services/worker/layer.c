@@ -690,35 +690,14 @@ out:
  * add; directories it added or merged into are emptied the same way. */
 static int prune(struct ctx *c, int dfd, const char *lexpath, unsigned depth)
 {
-	int lfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
 	char **names = NULL, *child = NULL;
-	size_t n = 0, cap = 0, plen = strlen(lexpath);
-	struct dirent *de;
+	size_t n = 0, plen = strlen(lexpath);
+	int rc = 0;
 
-	if (!d) {
-		if (lfd >= 0)
-			close(lfd);
-		return fail(c, ERR_IO, "opaque directory: %s", strerror(errno));
-	}
-	if (depth > LAYER_MAX_DEPTH) {
-		closedir(d);
+	if (depth > LAYER_MAX_DEPTH)
 		return fail(c, ERR_INVAL, "opaque directory nested deeper than LAYER_MAX_DEPTH");
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **nn = realloc(names, (cap = cap ? 2 * cap : 32) * sizeof(*nn));
-			if (!nn)
-				break;
-			names = nn;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			break;
-		n++;
-	}
-	ENSURE_GOTO(!de, ERR_NOMEM, "layer: out of memory");
+	if (file_list_at(dfd, &names, &n) < 0)
+		return fail(c, ERR_IO, "opaque directory: %s", err_msg());
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct stat st;
 		free(child);
@@ -741,10 +720,7 @@ static int prune(struct ctx *c, int dfd, const char *lexpath, unsigned depth)
 		}
 	}
 out:
-	closedir(d);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	file_list_free(names, n);
 	free(child);
 	return rc;
 }

@@ -140,49 +140,6 @@ out:
 	return rc;
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names in the directory `dfd`, sorted (free each, then the array). */
-static int list_dir(int dfd, char ***names, size_t *count)
-{
-	int fd = dup(dfd), rc = 0;
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	size_t n = 0, cap = 0;
-	char **v = NULL;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return err_set(ERR_IO, "result: cannot read a directory: %s", strerror(errno));
-	}
-	while (rc == 0 && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
-			if (!nv) {
-				rc = err_set(ERR_NOMEM, "out of memory");
-				break;
-			}
-			v = nv;
-		}
-		if (!(v[n] = strdup(de->d_name)))
-			rc = err_set(ERR_NOMEM, "out of memory");
-		else
-			n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_name);
-	*names = v;
-	*count = n;
-	return rc;
-}
-
 static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
 {
 	char **names = NULL, path[PATH_MAX];
@@ -191,7 +148,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
 
 	ENSURE(depth < WALK_DEPTH, ERR_TOOBIG, "result: /iexec_out/%s: nested over %d levels", rel,
 	       WALK_DEPTH);
-	GUARD_GOTO(list_dir(dfd, &names, &n));
+	GUARD_GOTO(file_list_at(dfd, &names, &n));
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		struct rentry *re;
@@ -222,9 +179,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
 	}
 	rc = 0;
 out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	file_list_free(names, n);
 	return rc;
 }
 
