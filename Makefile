@@ -8,7 +8,7 @@ FUZZ_BUILD  ?= build-fuzz
 # seconds per fuzz target: `make fuzz` and the short run inside `make test`
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
-FUZZ_TARGETS := fuzz_quote fuzz_pck_ext fuzz_x509lite fuzz_collateral fuzz_eventlog fuzz_rlp_abi fuzz_sms_http fuzz_ratls fuzz_layer
+FUZZ_TARGETS := fuzz_quote fuzz_pck_ext fuzz_x509lite fuzz_collateral fuzz_eventlog fuzz_rlp_abi fuzz_sms_http fuzz_ratls fuzz_layer fuzz_zip
 
 .PHONY: all build deps test test-unit test-asan fuzz-smoke demo bench fuzz format clean
 
