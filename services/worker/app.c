@@ -51,29 +51,28 @@ static int split_args(const char *s, json_t *out)
 	return 0;
 }
 
-/* The OCI runtime's own reason when the container did not start (runc
- * logs `level=error msg="..."` into the app's log); 0 when there is none. */
-static int runtime_error(const char *log, char *why, size_t cap)
+/* The OCI runtime's own reason when the container did not start: the last
+ * error in runc's JSON log (BUNDLE/runc.log, written by runc alone, never
+ * by the app); 0 when there is none. */
+static int runtime_error(const char *bundle, char *why, size_t cap)
 {
-	char line[1024], found[1024] = "";
-	FILE *f = fopen(log, "re");
-	if (!f)
+	char path[PATH_MAX], line[2048], found[1024] = "";
+	FILE *f;
+
+	if (path_fmt(path, sizeof(path), "%s/runc.log", bundle) < 0 || !(f = fopen(path, "re")))
 		return 0;
-	if (fseek(f, -16384, SEEK_END) != 0)
+	if (fseek(f, -65536, SEEK_END) != 0)
 		rewind(f);
 	while (fgets(line, sizeof(line), f)) {
-		char *m = strstr(line, "level=error msg=\"");
-		if (m && strstr(m, "runc run failed"))
-			snprintf(found, sizeof(found), "%s", m + 17);
+		json_t *j = json_loads(line, 0, NULL);
+		const char *lv = jstr(j, "level"), *msg = jstr(j, "msg");
+		if (lv && msg && strcmp(lv, "error") == 0)
+			snprintf(found, sizeof(found), "%s", msg);
+		json_decref(j);
 	}
 	fclose(f);
 	if (!found[0])
 		return 0;
-	/* the message ends at the first unescaped quote; \" stands for " */
-	char *d = found;
-	for (const char *c = found; *c && *c != '"' && *c != '\n'; c++)
-		*d++ = c[0] == '\\' && c[1] ? *++c : *c;
-	*d = 0;
 	snprintf(why, cap, "app did not start: %s", found);
 	return 1;
 }
@@ -158,7 +157,7 @@ int wk_app_run(struct worker *w, struct task *t, json_t *params, int *exit_code,
 			snprintf(why, why_cap, "app killed: over its %lds wall time", timeout);
 		else if (rc == 0 && oom)
 			snprintf(why, why_cap, "app killed: over its memory limit");
-		else if (rc == 0 && *exit_code != 0 && runtime_error(log, why, why_cap))
+		else if (rc == 0 && *exit_code != 0 && runtime_error(bundle, why, why_cap))
 			log_warn("worker.app", "task=%s runtime=\"%s\"", t->taskid, why);
 		else if (rc == 0 && *exit_code != 0)
 			snprintf(why, why_cap, "app exited with status %d", *exit_code);

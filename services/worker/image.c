@@ -306,6 +306,8 @@ static int is_index(const json_t *m)
 }
 
 /* Apply the manifest's layers to tmp/rootfs. */
+static const char *const mount_points[] = {"proc", "sys", "dev", "tmp", "iexec_in", "iexec_out"};
+
 static int unpack_layers(const char *layout, const char *hex, const json_t *manifest,
                          const json_t *cfg, const char *tmp, const struct image_opts *o)
 {
@@ -355,6 +357,18 @@ static int unpack_layers(const char *layout, const char *hex, const json_t *mani
 		fd = -1;
 		GUARD_GOTO(rc);
 	}
+	/* The runtime's mount points, made now: runc would make the missing
+	 * ones in the cached rootfs at the first run, and the tree digest
+	 * would then no longer match at the next.  What a layer put at such a
+	 * name (a file, a link) stays; runc resolves it inside the rootfs. */
+	for (size_t i = 0; i < sizeof(mount_points) / sizeof(*mount_points); i++)
+		if (mkdirat(rootfd, mount_points[i], 0755) == 0 &&
+		    ((geteuid() == 0 && fchownat(rootfd, mount_points[i], o->uid_base, o->gid_base,
+		                                 AT_SYMLINK_NOFOLLOW) != 0) ||
+		     fchmodat(rootfd, mount_points[i], 0755, 0) != 0)) {
+			rc = err_set(ERR_IO, "oci: /%s: %s", mount_points[i], strerror(errno));
+			goto out;
+		}
 	log_info("worker.image", "image=%s layers=%zu entries=%llu bytes=%llu skipped=%llu", hex,
 	         json_array_size(layers), (unsigned long long)u.entries,
 	         (unsigned long long)u.bytes, (unsigned long long)u.skipped);

@@ -2,6 +2,7 @@
 #include "oci.h"
 
 #include "util/err.h"
+#include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -172,7 +173,12 @@ int oci_run_config(const struct oci_run *r, json_t *cfg, int *exit_code, int *ti
 		                (char *)r->id, NULL};
 		proc_run(argv, NULL, r->log_path); /* a leftover of a crashed run */
 	}
-	char *argv[] = {(char *)rt, "--root",          (char *)r->root, "run",
+	/* runc's own messages go to a file of their own, apart from the app's
+	 * output: the worker must never take the app's words for runc's */
+	char rlog[PATH_MAX];
+	GUARD(path_fmt(rlog, sizeof(rlog), "%s/runc.log", r->bundle));
+	char *argv[] = {(char *)rt, "--root",          (char *)r->root, "--log",
+	                rlog,       "--log-format",    "json",          "run",
 	                "--bundle", (char *)r->bundle, (char *)r->id,   NULL};
 	GUARD(proc_spawn(argv, NULL, r->log_path, &pid));
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -13,6 +13,9 @@
  * Secrets live in memory only and are wiped after the task. */
 #include "wk.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include "crypto/k1.h"
 #include "eth/addr.h"
 #include "image.h"
@@ -30,6 +33,49 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+/* The registry of an image reference (its first component when that names
+ * a host: a '.' or ':' in it, or "localhost"; else Docker Hub) must resolve
+ * to public addresses only, as input files must: the reference is the app
+ * owner's to choose.  skopeo resolves the name again; a name that does not
+ * resolve here is left to skopeo to fail on. */
+static int registry_public(const char *ref, size_t name_len, const char *src)
+{
+	char host[256];
+	const char *slash = memchr(ref, '/', name_len);
+	size_t hl = slash ? (size_t)(slash - ref) : 0;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+
+	if (!hl || hl >= sizeof(host))
+		return 0; /* Docker Hub */
+	memcpy(host, ref, hl);
+	host[hl] = 0;
+	if (!strchr(host, '.') && !strchr(host, ':') && strcmp(host, "localhost") != 0)
+		return 0;     /* a Docker Hub namespace */
+	if (host[0] == '[') { /* [v6]:port */
+		char *end = strchr(host, ']');
+		if (!end)
+			return err_set(ERR_INVAL, "cannot pull %s: bad registry host", src);
+		*end = 0;
+		memmove(host, host + 1, strlen(host + 1) + 1);
+	} else if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':')) {
+		*strchr(host, ':') = 0; /* host:port */
+	}
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+		return 0;
+	int rc = 0;
+	for (struct addrinfo *a = ai; a && rc == 0; a = a->ai_next) {
+		enum http_addr_class c = http_addr_classify(a->ai_addr, a->ai_addrlen);
+		if (c != HTTP_ADDR_PUBLIC)
+			rc = err_set(
+			    ERR_VERIFY,
+			    "cannot pull %s: registry %s is not at a public address (%s); the "
+			    "worker needs --allow-private-inputs to pull from it",
+			    src, host, http_addr_class_name(c));
+	}
+	freeaddrinfo(ai);
+	return rc;
+}
+
 /* With --pull: copy NAME@sha256:DIGEST (the app's multiaddr, pinned to the
  * on-chain digest) from its registry into the worker's layout with skopeo. */
 static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
@@ -43,6 +89,8 @@ static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 		ENSURE(isalnum((unsigned char)ref[i]) || strchr("./:_-", ref[i]), ERR_INVAL,
 		       "app image '%.*s': not a registry reference", (int)name_len, ref);
 	snprintf(src, sizeof(src), "docker://%.*s@sha256:%s", (int)name_len, ref, digest_hex);
+	if (!w->cfg->allow_private_inputs)
+		GUARD(registry_public(ref, name_len, src));
 	char oci[PATH_MAX + 8];
 	GUARD(path_fmt(oci, sizeof(oci), "oci:%s", w->layout));
 	char *argv[] = {"skopeo", "copy", "--quiet", src, oci, NULL};
@@ -260,6 +308,11 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	if (rc == 0)
 		wk_journal_recover(&w);
 	while (rc == 0 && !*stop && (!cfg->max_tasks || done < cfg->max_tasks)) {
+		if (w.broken) {
+			rc = err_set(ERR_IO, "worker: a task's workspace could not be unmounted; "
+			                     "stopping rather than taking another task");
+			break;
+		}
 		json_t *a = NULL;
 		snprintf(url, sizeof(url), "%s/workers/next?wait=5", w.sched);
 		wk_bearer(&w, auth);
