@@ -11,11 +11,13 @@
  *                replicates' consensus once revealed);
  *   callback     keccak256(callback-data of computed.json) instead of the
  *                files' digest, when the deal names a callback contract.
- * The archive is opened in a private temporary directory after its central
- * directory is checked: no absolute names, no "..", no links. */
+ * The archive's central directory is checked first (no absolute names, no
+ * "..", no links), then the archive is read as a stream and the digest
+ * computed from what is read, within caps on what is actually read: a
+ * decompression bomb stops at the cap and nothing is written to disk. */
 #include "cli.h"
 
-#include "../services/worker/worker.h"
+#include "../services/worker/result.h"
 #include "crypto/keccak.h"
 #include "eth/abi.h"
 #include "eth/addr.h"
@@ -26,10 +28,8 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/json.h"
-#include "util/proc.h"
 #include "util/zip.h"
 
-#include <ftw.h>
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -178,23 +178,6 @@ static int chain_digest(struct poco_chain *c, const char *sched, const uint8_t t
 
 /* ---------- the archive ---------- */
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	remove(p);
-	return 0;
-}
-
-static int no_links(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)f;
-	if (flag == FTW_SL || (!S_ISREG(sb->st_mode) && !S_ISDIR(sb->st_mode)))
-		return err_set(ERR_VERIFY, "%s: not a regular file or directory", p);
-	return 0;
-}
-
 /* Entries a result archive may hold: relative names inside, files and
  * directories only, a bounded total.  *encrypted when it is iExec's
  * encrypted result (iexec_out.zip.aes and aes-key.rsa). */
@@ -230,50 +213,11 @@ static int check_entries(const char *zip, int *encrypted)
 	return rc;
 }
 
-/* The digest of an unpacked result, as the worker computes it. */
-static int local_digest(const char *dir, int callback, uint8_t out[32])
-{
-	char path[PATH_MAX + 32], host[PATH_MAX + 256], real[PATH_MAX], root[PATH_MAX];
-	json_t *computed = NULL;
-	const char *dop, *cb;
-	int rc;
-
-	GUARD(path_fmt(path, sizeof(path), "%s/computed.json", dir));
-	GUARD(json_load_path(path, 1 << 16, &computed));
-	if (callback) {
-		uint8_t *data = NULL;
-		size_t len = 0;
-		cb = json_string_value(json_object_get(computed, "callback-data"));
-		size_t skip = cb && strncmp(cb, "0x", 2) == 0 ? 2 : 0;
-		rc = cb ? hex_decode_alloc(cb + skip, strlen(cb + skip), &data, &len)
-		        : err_set(ERR_VERIFY, "computed.json: no callback-data for the deal's "
-		                              "callback");
-		if (rc == 0)
-			keccak256(data, len, out);
-		free(data);
-		json_decref(computed);
-		return rc;
-	}
-	dop = json_string_value(json_object_get(computed, "deterministic-output-path"));
-	rc = dop && strncmp(dop, "/iexec_out", 10) == 0 && (dop[10] == '\0' || dop[10] == '/') &&
-	             !strstr(dop, "..")
-	         ? path_fmt(host, sizeof(host), "%s%s", dir, dop + 10)
-	         : err_set(ERR_VERIFY,
-	                   "computed.json: deterministic-output-path must be under /iexec_out");
-	json_decref(computed);
-	GUARD(rc);
-	ENSURE(realpath(dir, root) && realpath(host, real), ERR_VERIFY,
-	       "computed.json: the deterministic-output-path is not in the archive");
-	size_t n = strlen(root);
-	ENSURE(strncmp(real, root, n) == 0 && (real[n] == '\0' || real[n] == '/'), ERR_VERIFY,
-	       "computed.json: the deterministic-output-path leaves the archive");
-	return worker_result_digest(real, out);
-}
-
 int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[32],
                      const char *zip, int *encrypted)
 {
-	char tmp[] = "/tmp/tdexec-check-XXXXXX", task[67], want_hex[67], got_hex[67];
+	static const struct result_limits lim = {UNPACKED_MAX, ENTRIES_MAX, 0};
+	char task[67], want_hex[67], got_hex[67];
 	uint8_t want[32], got[32];
 	int callback = 0, rc;
 
@@ -283,16 +227,8 @@ int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[
 	if (*encrypted)
 		return 0;
 	GUARD(chain_digest(c, sched, tid, want, &callback));
-	ENSURE(mkdtemp(tmp), ERR_IO, "cannot make a temporary directory");
-	char *argv[] = {"unzip", "-q", "-o", (char *)zip, "-d", tmp, NULL};
-	rc = proc_check(argv, NULL);
-	if (rc < 0)
-		rc = err_set(ERR_VERIFY, "%s: cannot unpack the result", zip);
-	if (rc == 0)
-		rc = nftw(tmp, no_links, 16, FTW_PHYS) == 0 ? 0 : ERR_VERIFY;
-	if (rc == 0)
-		rc = local_digest(tmp, callback, got);
-	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	/* read as a stream, bounded by what is read: nothing is unpacked */
+	rc = result_archive_read(zip, NULL, &lim, callback, got);
 	if (rc < 0)
 		return err_wrap(rc, "result %s", task);
 	hex_encode_0x(want_hex, want, 32);

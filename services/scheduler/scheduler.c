@@ -9,6 +9,8 @@
  * read, so a restart resumes exactly. */
 #include "internal.h"
 
+#include "../worker/result.h"
+
 #include "crypto/k1.h"
 #include "crypto/keccak.h"
 #include "eth/abi.h"
@@ -479,8 +481,8 @@ static int enclave_challenge(struct sched *s, const char *taskid, const char *de
 		         s->sms_url, taskid, dealid, idx);
 	else
 		snprintf(url, sizeof(url), "%s/tee/challenges/%s", s->sms_url, taskid);
-	struct http_call call = {auth, "application/json", "", 0,
-	                         s->sms_peer.check ? &s->sms_peer : NULL, NULL};
+	struct http_call call = {
+	    auth, "application/json", "", 0, s->sms_peer.check ? &s->sms_peer : NULL, NULL};
 	GUARD(http_call(url, &call, 4096, 10, &r));
 	rc = r.status == 200 && r.body.len == 42
 	         ? 0
@@ -600,12 +602,29 @@ static int task_ids(struct sched *s, const char *sql, char ids[8][67], int *n)
 	return rc;
 }
 
-/* The result served for a replicated task: the upload of a worker whose
- * contribution the chain holds as revealed (PROVEN), so the consensus
- * value; the first such upload, and it stays.  1 when there is one. */
-static int choose_result(struct sched *s, const char *taskid, const uint8_t tid[32])
+/* Does the upload `sha` (a file of the store) carry the digest `want`, as
+ * a requester will recompute it?  A revealed worker may have uploaded
+ * anything before it revealed: what is served must be what was agreed. */
+static int upload_matches(struct sched *s, const char *sha, int callback, const uint8_t want[32])
 {
-	char workers[16][43];
+	static const struct result_limits lim = RESULT_DEFAULT_LIMITS;
+	char path[PATH_MAX];
+	uint8_t got[32];
+
+	GUARD(path_fmt(path, sizeof(path), "%s/%s", s->results_dir, sha));
+	if (result_archive_read(path, NULL, &lim, callback, got) < 0)
+		return 0;
+	return CRYPTO_memcmp(got, want, 32) == 0;
+}
+
+/* The result served for a replicated task: the upload of a worker whose
+ * contribution the chain holds as revealed (PROVEN), whose archive holds
+ * the consensus digest `want` (keccak256 of callback-data for a callback
+ * deal); the first such upload, and it stays.  1 when there is one. */
+static int choose_result(struct sched *s, const char *taskid, const uint8_t tid[32],
+                         const uint8_t want[32], int callback)
+{
+	char workers[16][43], shas[16][65];
 	sqlite3_stmt *st;
 	int n = 0, rc;
 
@@ -617,14 +636,16 @@ static int choose_result(struct sched *s, const char *taskid, const uint8_t tid[
 		return 1; /* chosen in an earlier round */
 	}
 	rc = db_prepare(s->db,
-	                "SELECT u.worker FROM uploads u JOIN replicates r USING(taskid, worker)"
-	                " WHERE u.taskid = ?1 AND r.status = 'COMPLETED' ORDER BY u.uploaded"
-	                " LIMIT 16",
+	                "SELECT u.worker, u.sha256 FROM uploads u JOIN replicates r"
+	                " USING(taskid, worker) WHERE u.taskid = ?1 AND r.status = 'COMPLETED'"
+	                " ORDER BY u.uploaded LIMIT 16",
 	                &st);
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
-		while (n < 16 && sqlite3_step(st) == SQLITE_ROW)
-			snprintf(workers[n++], 43, "%s", sqlite3_column_text(st, 0));
+		while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(workers[n], 43, "%s", sqlite3_column_text(st, 0));
+			snprintf(shas[n++], 65, "%s", sqlite3_column_text(st, 1));
+		}
 		sqlite3_finalize(st);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -638,6 +659,13 @@ static int choose_result(struct sched *s, const char *taskid, const uint8_t tid[
 		json_decref(c);
 		if (status != POCO_CONTRIBUTION_PROVEN)
 			continue;
+		if (!upload_matches(s, shas[i], callback, want)) {
+			log_warn("sched.result",
+			         "task=%s worker=%s refused=\"its upload does not "
+			         "hold the consensus digest\"",
+			         taskid, workers[i]);
+			continue;
+		}
 		const char *a[] = {taskid, workers[i]};
 		pthread_mutex_lock(&s->mu);
 		rc =
@@ -676,10 +704,21 @@ static int finalize_tasks(struct sched *s)
 		    json_get_ll(task, "status", 0) == 2 &&
 		    json_get_ll(task, "revealCounter", 0) > 0 &&
 		    json_get_ll(task, "revealCounter", 0) == json_get_ll(task, "winnerCounter", 0);
+		/* the revealed digest, and whether it is a callback's */
+		uint8_t want[32], did[32], cbaddr[20] = {0};
+		static const uint8_t zero20[20];
+		json_t *deal = NULL;
+		if (ready)
+			ready = json_get_hex(task, "resultDigest", want, 32, 0) == 0 &&
+			        json_get_hex(task, "dealid", did, 32, 0) == 0 &&
+			        poco_view(s->chain, "viewDeal", did, &deal) == 0 &&
+			        eth_addr_parse(json_string_value(json_object_get(deal, "callback")),
+			                       cbaddr) == 0;
+		json_decref(deal);
 		json_decref(task);
 		if (!ready)
 			continue;
-		rc = choose_result(s, ids[i], tid);
+		rc = choose_result(s, ids[i], tid, want, memcmp(cbaddr, zero20, 20) != 0);
 		if (rc < 0)
 			return rc;
 		if (rc == 0) {
@@ -768,14 +807,17 @@ static int reopen_tasks(struct sched *s)
 			continue;
 		const char *a[] = {ids[i], now};
 		pthread_mutex_lock(&s->mu);
-		rc = sched_exec(s,
-		                "UPDATE tasks SET status = 'INITIALIZED', worker = NULL, updated = ?2,"
-		                " detail = 'no consensus yet: one more replicate'"
-		                " WHERE taskid = ?1 AND status = 'RUNNING'",
-		                a, 2);
+		rc = sched_exec(
+		    s,
+		    "UPDATE tasks SET status = 'INITIALIZED', worker = NULL, updated = ?2,"
+		    " detail = 'no consensus yet: one more replicate'"
+		    " WHERE taskid = ?1 AND status = 'RUNNING'",
+		    a, 2);
 		if (rc == 0 && sqlite3_changes(s->db) > 0) {
-			log_info("sched.task", "task=%s reopened=1 contributions=%lld "
-			         "reason=\"no consensus\"", ids[i], contributors);
+			log_info("sched.task",
+			         "task=%s reopened=1 contributions=%lld "
+			         "reason=\"no consensus\"",
+			         ids[i], contributors);
 			pthread_cond_broadcast(&s->cv);
 		}
 		pthread_mutex_unlock(&s->mu);
@@ -1139,10 +1181,11 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 			          : err_set(ERR_NOMEM, "out of memory");
 			/* a standard task goes to `trust` workers, each a replicate */
 			if (rc == 0 && !tee)
-				rc = sched_exec(s,
-				                "INSERT INTO replicates(taskid, worker, status, updated)"
-				                " VALUES (?1, ?2, 'RUNNING', ?3)",
-				                a, 3);
+				rc = sched_exec(
+				    s,
+				    "INSERT INTO replicates(taskid, worker, status, updated)"
+				    " VALUES (?1, ?2, 'RUNNING', ?3)",
+				    a, 3);
 			if (rc == 0 && (tee || held + 1 >= trust))
 				rc = sched_exec(s,
 				                "UPDATE tasks SET status = 'RUNNING', worker = ?2,"
@@ -1222,7 +1265,8 @@ static void h_status(void *ctx, const struct http_req *req, struct http_resp *re
 	if (cb && (strncmp(cb, "0x", 2) != 0 || strlen(cb) > 2 + 2 * 16384 || strlen(cb) % 2 ||
 	           strspn(cb + 2, "0123456789abcdefABCDEF") != strlen(cb) - 2)) {
 		json_decref(b);
-		sched_refuse(resp, 400, "sched.status", "callbackData must be 0x hex, 16 KiB at most");
+		sched_refuse(resp, 400, "sched.status",
+		             "callbackData must be 0x hex, 16 KiB at most");
 		return;
 	}
 	if (!is_status(st)) {

@@ -61,43 +61,6 @@ int wk_encrypt_result(struct task *t, char zip[PATH_MAX])
 	return path_fmt(zip, PATH_MAX, "%s", out);
 }
 
-/* deterministic-output-path: /iexec_out or a path under it, as a path
- * relative to the output directory (no ".", ".." or empty component). */
-static int dop_relative(const char *dop, char *rel, size_t cap)
-{
-	size_t n = 0;
-	const char *p;
-
-	ENSURE(dop && strncmp(dop, "/iexec_out", 10) == 0 && (dop[10] == 0 || dop[10] == '/'),
-	       ERR_INVAL,
-	       "computed.json: deterministic-output-path must be /iexec_out or a path "
-	       "under it");
-	rel[0] = 0;
-	for (p = dop + 10; *p;) {
-		const char *e;
-		size_t l;
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		e = strchrnul(p, '/');
-		l = (size_t)(e - p);
-		ENSURE(!(l == 1 && p[0] == '.') && !(l == 2 && p[0] == '.' && p[1] == '.'),
-		       ERR_INVAL,
-		       "computed.json: deterministic-output-path '%s' has a '.' or '..' component",
-		       dop);
-		ENSURE(n + l + 2 < cap, ERR_TOOBIG,
-		       "computed.json: deterministic-output-path is "
-		       "too long");
-		if (n)
-			rel[n++] = '/';
-		memcpy(rel + n, p, l);
-		rel[n += l] = 0;
-		p = e;
-	}
-	return 0;
-}
-
 /* computed.json (the app's, or one naming /iexec_out), the digest, the zip. */
 int wk_post_compute(struct worker *w, struct task *t, uint8_t digest[32], char zip[PATH_MAX])
 {
@@ -120,7 +83,8 @@ int wk_post_compute(struct worker *w, struct task *t, uint8_t digest[32], char z
 	GUARD_GOTO(rc);
 	if (!computed)
 		GUARD_GOTO(json_parse(dflt, sizeof(dflt) - 1, "computed.json", &computed));
-	GUARD_GOTO(dop_relative(jstr(computed, "deterministic-output-path"), rel, sizeof(rel)));
+	GUARD_GOTO(
+	    result_dop_relative(jstr(computed, "deterministic-output-path"), rel, sizeof(rel)));
 	if (w->cfg->max_output)
 		lim.max_bytes = w->cfg->max_output;
 	GUARD_GOTO(path_fmt(zip, PATH_MAX, "%s/iexec_out.zip", t->dir));

@@ -3,6 +3,8 @@
 
 #include "crypto/keccak.h"
 #include "util/bytes.h"
+#include "util/codec.h"
+#include "util/json.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "worker.h"
@@ -223,6 +225,244 @@ static int dop_digest(const struct walk *w, const char *dop, uint8_t out[32])
 	if (rc == 0)
 		keccak256(cat.buf, cat.len, out);
 	wbuf_free(&cat);
+	return rc;
+}
+
+int result_dop_relative(const char *dop, char *rel, size_t cap)
+{
+	size_t n = 0;
+	const char *p;
+
+	ENSURE(dop && strncmp(dop, "/iexec_out", 10) == 0 && (dop[10] == 0 || dop[10] == '/'),
+	       ERR_INVAL,
+	       "computed.json: deterministic-output-path must be /iexec_out or a path "
+	       "under it");
+	rel[0] = 0;
+	for (p = dop + 10; *p;) {
+		const char *e;
+		size_t l;
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchrnul(p, '/');
+		l = (size_t)(e - p);
+		ENSURE(!(l == 1 && p[0] == '.') && !(l == 2 && p[0] == '.' && p[1] == '.'),
+		       ERR_INVAL,
+		       "computed.json: deterministic-output-path '%s' has a '.' or '..' component",
+		       dop);
+		ENSURE(n + l + 2 < cap, ERR_TOOBIG,
+		       "computed.json: deterministic-output-path is "
+		       "too long");
+		if (n)
+			rel[n++] = '/';
+		memcpy(rel + n, p, l);
+		rel[n += l] = 0;
+		p = e;
+	}
+	return 0;
+}
+
+/* ---------- reading a result archive ---------- */
+
+static int rentry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct rentry *)a)->rel, ((const struct rentry *)b)->rel);
+}
+
+/* An entry's name as a clean relative path: no absolute name, no "." or
+ * ".." or empty component, a directory's trailing '/' dropped. */
+static int clean_name(const char *name, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	ENSURE(name && *name && *name != '/', ERR_VERIFY,
+	       "result archive: entry '%s' is not a relative name", name ? name : "");
+	for (const char *p = name; *p;) {
+		const char *e = strchrnul(p, '/');
+		size_t l = (size_t)(e - p);
+		ENSURE(l && !(l == 1 && p[0] == '.') && !(l == 2 && p[0] == '.' && p[1] == '.'),
+		       ERR_VERIFY, "result archive: entry '%s' would leave its directory", name);
+		ENSURE(n + l + 2 < cap, ERR_TOOBIG, "result archive: entry name too long");
+		if (n)
+			out[n++] = '/';
+		memcpy(out + n, p, l);
+		out[n += l] = 0;
+		p = *e ? e + 1 : e;
+		if (!*p)
+			break;
+	}
+	return 0;
+}
+
+/* The directory REL inside `root` (made when missing), as a descriptor. */
+static int open_dirs(int root, const char *rel, int make)
+{
+	char part[PATH_MAX];
+	int fd = dup(root);
+
+	snprintf(part, sizeof(part), "%s", rel);
+	for (char *p = part, *e; fd >= 0 && *p; p = e) {
+		int next;
+		e = strchrnul(p, '/');
+		if (*e)
+			*e++ = 0;
+		if (make && mkdirat(fd, p, 0755) != 0 && errno != EEXIST)
+			next = -1;
+		else
+			next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+	}
+	if (fd < 0)
+		return err_set(ERR_IO, "result: %s: %s", rel, strerror(errno));
+	return fd;
+}
+
+/* Create REL (a regular file) under `root`: its parent directories too. */
+static int create_at(int root, const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+	char parent[PATH_MAX];
+	int dfd, fd;
+
+	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+	if ((dfd = open_dirs(root, parent, 1)) < 0)
+		return dfd;
+	fd = openat(dfd, slash ? slash + 1 : rel,
+	            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	close(dfd);
+	ENSURE(fd >= 0, ERR_IO, "result: %s: %s", rel, strerror(errno));
+	return fd;
+}
+
+int result_archive_read(const char *zip, const char *dir, const struct result_limits *lim,
+                        int callback, uint8_t digest[32])
+{
+	struct walk w = {.lim = lim};
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	struct wbuf computed;
+	json_t *cj = NULL;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	char rel[PATH_MAX];
+	int root = -1, rc = 0, r;
+
+	wbuf_init(&computed);
+	ENSURE_GOTO(a && c, ERR_NOMEM, "out of memory");
+	if (dir) {
+		root = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		ENSURE_GOTO(root >= 0, ERR_IO, "%s: %s", dir, strerror(errno));
+	}
+	archive_read_support_format_zip(a);
+	ENSURE_GOTO(archive_read_open_filename(a, zip, 1 << 16) == ARCHIVE_OK, ERR_VERIFY,
+	            "%s: not a zip archive: %s", zip, archive_error_string(a));
+	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
+		mode_t type = archive_entry_filetype(ae);
+		struct rentry *re;
+		int is_computed, fd = -1;
+		ENSURE_GOTO(type == AE_IFREG || type == AE_IFDIR, ERR_VERIFY,
+		            "result archive: entry '%s' is not a regular file or directory",
+		            archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "");
+		GUARD_GOTO(clean_name(archive_entry_pathname(ae), rel, sizeof(rel)));
+		GUARD_GOTO(add(&w, rel, type == AE_IFDIR, &re));
+		if (type == AE_IFDIR) {
+			if (root >= 0) {
+				int d = open_dirs(root, rel, 1);
+				GUARD_GOTO(d);
+				close(d);
+			}
+			continue;
+		}
+		is_computed = strcmp(rel, "computed.json") == 0;
+		if (root >= 0 && (fd = create_at(root, rel)) < 0) {
+			rc = fd;
+			goto out;
+		}
+		EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+		for (;;) {
+			uint8_t buf[1 << 16];
+			la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
+			if (n == 0)
+				break;
+			if (n < 0) {
+				rc = err_set(ERR_VERIFY, "result archive: %s: %s", rel,
+				             archive_error_string(a));
+				break;
+			}
+			/* what is read counts, not what the archive declares */
+			if ((w.bytes += (uint64_t)n) > lim->max_bytes) {
+				rc = err_set(ERR_TOOBIG, "result archive: over %llu bytes unpacked",
+				             (unsigned long long)lim->max_bytes);
+				break;
+			}
+			EVP_DigestUpdate(c, buf, (size_t)n);
+			if (is_computed && (computed.len + (size_t)n > (1u << 16) ||
+			                    wbuf_put(&computed, buf, (size_t)n) < 0)) {
+				rc = err_set(ERR_TOOBIG,
+				             "result archive: computed.json over 64 KiB");
+				break;
+			}
+			if (fd >= 0 && write(fd, buf, (size_t)n) != n) {
+				rc = err_set(ERR_IO, "result: %s: %s", rel, strerror(errno));
+				break;
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		GUARD_GOTO(rc);
+		EVP_DigestFinal_ex(c, re->sha, NULL);
+	}
+	ENSURE_GOTO(r == ARCHIVE_EOF, ERR_VERIFY, "%s: %s", zip, archive_error_string(a));
+	/* directories the archive implies without listing them */
+	for (size_t i = 0, n0 = w.n; i < n0; i++)
+		for (char *s = strchr(w.e[i].rel, '/'); s; s = strchr(s + 1, '/')) {
+			struct rentry *re;
+			int seen = 0;
+			snprintf(rel, sizeof(rel), "%.*s", (int)(s - w.e[i].rel), w.e[i].rel);
+			for (size_t j = 0; j < w.n && !seen; j++)
+				if (strcmp(w.e[j].rel, rel) == 0)
+					seen = w.e[j].dir ? 1 : -1;
+			ENSURE_GOTO(seen >= 0, ERR_VERIFY,
+			            "result archive: '%s' is both a file and a directory", rel);
+			if (!seen)
+				GUARD_GOTO(add(&w, rel, 1, &re));
+		}
+	if (w.n)
+		qsort(w.e, w.n, sizeof(*w.e), rentry_cmp);
+	for (size_t i = 1; i < w.n; i++)
+		ENSURE_GOTO(strcmp(w.e[i - 1].rel, w.e[i].rel) != 0 ||
+		                (w.e[i].dir && w.e[i - 1].dir),
+		            ERR_VERIFY, "result archive: entry '%s' is there twice", w.e[i].rel);
+	if (!digest)
+		goto out; /* unpacked only */
+	ENSURE_GOTO(computed.len, ERR_VERIFY, "result archive: no computed.json");
+	GUARD_GOTO(json_parse((const char *)computed.buf, computed.len, "computed.json", &cj));
+	if (callback) {
+		const char *cb = json_string_value(json_object_get(cj, "callback-data"));
+		uint8_t *data = NULL;
+		size_t len = 0, skip = cb && strncmp(cb, "0x", 2) == 0 ? 2 : 0;
+		ENSURE_GOTO(cb, ERR_VERIFY,
+		            "computed.json: no callback-data for the deal's callback");
+		rc = hex_decode_alloc(cb + skip, strlen(cb + skip), &data, &len);
+		if (rc == 0)
+			keccak256(data, len, digest);
+		free(data);
+		goto out;
+	}
+	GUARD_GOTO(result_dop_relative(
+	    json_string_value(json_object_get(cj, "deterministic-output-path")), rel, sizeof(rel)));
+	rc = dop_digest(&w, rel, digest);
+out:
+	if (root >= 0)
+		close(root);
+	archive_read_free(a);
+	EVP_MD_CTX_free(c);
+	json_decref(cj);
+	wbuf_free(&computed);
+	for (size_t i = 0; i < w.n; i++)
+		free(w.e[i].rel);
+	free(w.e);
 	return rc;
 }
 

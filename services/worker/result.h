@@ -33,6 +33,23 @@ struct result_limits {
 int result_collect(const char *out, const char *dop, const struct result_limits *lim,
                    const char *zip, uint8_t digest[32]);
 
+/* A deterministic-output-path ("/iexec_out" or a path under it, no ".",
+ * ".." or empty component) as a path relative to the output directory. */
+int result_dop_relative(const char *dop, char *rel, size_t cap);
+
+/* The same digest read from a result archive (a zip, as the worker writes
+ * it) as a stream, checked against `lim` by what is actually read, not by
+ * what the archive declares: entries must be regular files or directories
+ * with relative names inside (no "..", no absolute name, no duplicate).
+ * The digest follows the archive's computed.json: keccak256 of its
+ * callback-data when `callback`, else iExec's digest of its
+ * deterministic-output-path.  With `dir` (a directory), the entries are
+ * also written there, through descriptors that follow no link, from the
+ * same bytes (a file already there is replaced).  `digest` NULL: unpack
+ * only. */
+int result_archive_read(const char *zip, const char *dir, const struct result_limits *lim,
+                        int callback, uint8_t digest[32]);
+
 /* Read the regular file NAME inside the directory `dir` (no link followed
  * on the way, O_NONBLOCK so a FIFO cannot block): at most `cap` bytes,
  * NUL-terminated (free()). ERR_NOTFOUND when it does not exist. */
