@@ -48,8 +48,10 @@ static int make_private(const char *path, int create)
 	struct stat sb;
 	int fd, rc = 0;
 
-	fd =
-	    open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (create ? O_CREAT : 0), 0600);
+	/* the side files are SQLite's own: a link there is not followed */
+	fd = open(path,
+	          O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (create ? O_CREAT : O_NOFOLLOW),
+	          0600);
 	if (fd < 0 && errno == ENOENT && !create)
 		return 0;
 	ENSURE(fd >= 0, ERR_IO, "database %s: %s", path, strerror(errno));

@@ -201,6 +201,7 @@ int file_remove_at(int dirfd, const char *name)
 	cur = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (cur < 0)
 		return rm_fail("open", errno);
+	dev_t dev = st.st_dev;
 	stack = malloc(sizeof(*stack) * (cap = 16));
 	ENSURE_GOTO(stack && (stack[0] = strdup(name)), ERR_NOMEM, "remove: out of memory");
 	depth = 1;
@@ -236,6 +237,14 @@ int file_remove_at(int dirfd, const char *name)
 		GUARD_GOTO(rc);
 		if (sub) {
 			int fd = openat(cur, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			struct stat sst;
+			/* another file system mounted below: never emptied from here */
+			if (fd >= 0 && (fstat(fd, &sst) != 0 || sst.st_dev != dev)) {
+				close(fd);
+				free(sub);
+				rc = err_set(ERR_BUSY, "remove: %s is a mount point", name);
+				goto out;
+			}
 			if (fd < 0 || depth == cap) {
 				char **ns =
 				    fd < 0 ? NULL : realloc(stack, sizeof(*stack) * (cap *= 2));

@@ -28,7 +28,8 @@ void file_list_free(char **names, size_t count);
  * followed when it is a link) and everything below it, removed relative to
  * each directory's own descriptor, depth-first without recursion, so a
  * tree written by untrusted code can neither send it elsewhere nor exhaust
- * the stack.  A name that does not exist is not an error. */
+ * the stack.  Another file system mounted below stops it (ERR_BUSY): it is
+ * never emptied from here.  A name that does not exist is not an error. */
 int file_remove_at(int dirfd, const char *name);
 /* The same for a path (its last component is NAME). */
 int file_remove_tree(const char *path);

@@ -42,6 +42,7 @@ struct worker {
 	char work[PATH_MAX];      /* the work directory, absolute */
 	char layout[PATH_MAX];    /* the OCI image layout (an archive is unpacked here) */
 	uint32_t uid_base;        /* the sandbox's host ids start here */
+	int broken;               /* a workspace could not be unmounted: take no more tasks */
 	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD admitted by this */
 	struct http_peer sms_peer;
 };

@@ -42,11 +42,15 @@ static int mount_tmpfs(const char *dir, const char *opts)
 	return 0;
 }
 
-static void unmount(const char *dir)
+/* 0, or -1 when `dir` is still mounted (its pages, a task's clear data,
+ * are not handed back) */
+static int unmount(const char *dir)
 {
-	if (umount2(dir, 0) != 0 && errno != EINVAL && errno != ENOENT &&
-	    umount2(dir, MNT_DETACH) != 0)
-		log_warn("worker.workspace", "dir=\"%s\" umount=\"%s\"", dir, strerror(errno));
+	if (umount2(dir, 0) == 0 || errno == EINVAL || errno == ENOENT ||
+	    umount2(dir, MNT_DETACH) == 0)
+		return 0;
+	log_error("worker.workspace", "dir=\"%s\" umount=\"%s\"", dir, strerror(errno));
+	return -1;
 }
 
 int wk_workspace_open(struct worker *w, struct task *t)
@@ -95,11 +99,13 @@ int wk_workspace_output_grow(struct worker *w, struct task *t)
 
 void wk_workspace_close(struct worker *w, struct task *t)
 {
-	(void)w;
 	if (!t->mounted)
 		return;
-	unmount(t->out);
-	unmount(t->dir);
+	if (unmount(t->out) < 0 || unmount(t->dir) < 0) {
+		/* a task's data would stay: this worker takes no other task */
+		w->broken = 1;
+		return;
+	}
 	if (rmdir(t->dir) != 0)
 		log_warn("worker.workspace", "dir=\"%s\" rmdir=\"%s\"", t->dir, strerror(errno));
 	t->mounted = 0;
@@ -145,7 +151,7 @@ int wk_workspace_sweep(struct worker *w)
 	}
 	for (size_t i = n; i-- > 0;) {
 		log_warn("worker.workspace", "dir=\"%s\" leftover=unmounted", mp[i]);
-		unmount(mp[i]);
+		(void)unmount(mp[i]);
 		free(mp[i]);
 	}
 	/* and whatever an older worker left on disk */
