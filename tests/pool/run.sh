@@ -24,7 +24,11 @@ pool_start_files || bad "file server"
 
 # Apps: sqlite3 as Debian ships it, and a shell with coreutils.
 d_sql=$("$HERE/../../scripts/mkimage" "$W/images" sqlite3 '["/usr/bin/sqlite3"]' /usr/bin/sqlite3)
-d_sh=$("$HERE/../../scripts/mkimage" "$W/images" shell '["/bin/sh","-c"]' /bin/sh /usr/bin/env \
+# (with a static probe of what the seccomp profile refuses, built beside
+# tdexec: the image keeps its path, and the app's /tmp is a fresh tmpfs)
+PROBE=$(cd "$(dirname "$T")" && pwd)/sandbox-probe
+gcc -static -O2 -o "$PROBE" "$HERE/probe.c" || bad "probe build"
+d_sh=$("$HERE/../../scripts/mkimage" "$W/images" shell '["/bin/sh","-c"]' /bin/sh /usr/bin/env "$PROBE" \
 	/usr/bin/cat /usr/bin/head /usr/bin/sleep /usr/bin/ls /usr/bin/dd /usr/bin/wc /usr/bin/ln \
 	/usr/bin/mkfifo /usr/bin/unshare /usr/bin/grep)
 app_sql=$("$T" app deploy "${C[@]}" --account 1 --name sqlite3 --json --image "sqlite3@$d_sql" \
@@ -105,6 +109,12 @@ read -r st task < <(run_task "$app_sh" \
 expect 1 "404" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/leak.zip"
 grep -rqa "$secret" "$W/results" "$W/w0" 2>/dev/null && bad "the loopback secret reached a result" || ok
 [ ! -e "$W/leak.zip" ] && ok || bad "a result file was left for a refused task"
+# The same for an image pulled from a registry the app's owner names.
+app_lo=$("$T" app deploy "${C[@]}" --account 1 --name lo-registry --json \
+	--image "127.0.0.1:5000/ghost@sha256:$(printf lo-ghost | sha256sum | cut -d' ' -f1)" | addr)
+read -r st task < <(run_task "$app_lo" '{}')
+[ "$st" = FAILED ] && detail "$task" | grep -q "registry 127.0.0.1 is not at a public address (loopback)" &&
+	ok || bad "image from a loopback registry, public-only worker: $st $(detail "$task")"
 kill "$W0"
 wait "$W0" 2>/dev/null
 
@@ -203,7 +213,7 @@ read -r st task < <(CALLBACK=$receiver run_task "$app_sh" '{"iexec_args":"\"echo
 
 # 2. What the app sees: its secrets, iExec's variables, no network, a
 #    read-only root and input; never the enclave key or the result keys.
-probe='env > /iexec_out/env.txt; ls /sys/class/net > /iexec_out/net.txt; (echo x > /etc/x) 2>/dev/null || echo ro > /iexec_out/root.txt; (echo x > /iexec_in/x) 2>/dev/null || echo ro > /iexec_out/in.txt; cat /proc/self/uid_map > /iexec_out/uidmap.txt; grep Seccomp: /proc/self/status > /iexec_out/seccomp.txt; unshare -U true 2>/dev/null && echo allowed > /iexec_out/unshare.txt || echo refused > /iexec_out/unshare.txt'
+probe='env > /iexec_out/env.txt; ls /sys/class/net > /iexec_out/net.txt; (echo x > /etc/x) 2>/dev/null || echo ro > /iexec_out/root.txt; (echo x > /iexec_in/x) 2>/dev/null || echo ro > /iexec_out/in.txt; cat /proc/self/uid_map > /iexec_out/uidmap.txt; grep Seccomp: /proc/self/status > /iexec_out/seccomp.txt; unshare -U true 2>/dev/null && echo allowed > /iexec_out/unshare.txt || echo refused > /iexec_out/unshare.txt'"; $PROBE > /iexec_out/probe.txt"
 read -r st task < <(run_task "$app_sh" "{\"iexec_args\":\"'$probe'\",\"iexec_secrets\":{\"1\":\"greeting\"}}")
 [ "$st" = COMPLETED ] && ok || bad "probe task: $st $(detail "$task")"
 "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r2.zip" 2>/dev/null
@@ -225,6 +235,14 @@ read -r _ hostid size <"$W/r2/uidmap.txt"
 [ "$hostid" = 100000 ] && [ "$size" = 65536 ] && ok || bad "uid map: $(cat "$W/r2/uidmap.txt")"
 grep -q 'Seccomp:[[:space:]]*2' "$W/r2/seccomp.txt" && ok || bad "seccomp: $(cat "$W/r2/seccomp.txt")"
 [ "$(cat "$W/r2/unshare.txt")" = refused ] && ok || bad "unshare -U: $(cat "$W/r2/unshare.txt")"
+# vsock (which no network namespace confines: it reaches the host), keyrings
+# and BPF are refused; 32-bit calls kill the caller; ordinary sockets work.
+grep -qx 'vsock refused (Address family not supported by protocol)' "$W/r2/probe.txt" &&
+	grep -qx 'unshare-user refused (Operation not permitted)' "$W/r2/probe.txt" &&
+	grep -qx 'keyctl refused (Operation not permitted)' "$W/r2/probe.txt" &&
+	grep -qx 'bpf refused (Operation not permitted)' "$W/r2/probe.txt" &&
+	grep -qx 'inet allowed' "$W/r2/probe.txt" && grep -qx 'int80 killed' "$W/r2/probe.txt" && ok ||
+	bad "seccomp probe: $(cat "$W/r2/probe.txt")"
 
 # 2b. Hostile apps.  Each fails for its own stated reason (or is contained),
 #     nothing of another task reaches its result, and honest tasks before
@@ -273,6 +291,18 @@ read -r st task < <(run_task "$app_esc" "$(sh_params "cat $W/escaped/pwned > /ie
 [ "$st" = FAILED ] && detail "$task" | grep -q "entry 'escape/pwned'" && ok ||
 	bad "layer escape: $st $(detail "$task")"
 [ -z "$(ls -A "$W/escaped")" ] && ok || bad "a layer wrote outside the rootfs: $(ls "$W/escaped")"
+# The runtime's own failure is told apart from the app's: an image whose
+# entrypoint does not exist fails with runc's reason; an app that prints a
+# line looking like runc's is an app that exited with its status.
+d_noep=$("$HERE/../../scripts/mkimage" "$W/images" noep '["/no/such/program"]' /bin/sh)
+app_noep=$("$T" app deploy "${C[@]}" --account 1 --name noep --json --image "noep@$d_noep" | addr)
+read -r st task < <(run_task "$app_noep" '{}')
+# (the reason quotes the path: read it whole, not through detail)
+[ "$st" = FAILED ] && curl -s "$SCHED_URL/tasks/$task" | grep -q 'app did not start: .*no such file' &&
+	ok || bad "missing entrypoint: $st $(curl -s "$SCHED_URL/tasks/$task")"
+read -r st task < <(run_task "$app_sh" "$(sh_params "echo 'level=error msg=runc run failed: forged' >&2; echo '{\\\"level\\\":\\\"error\\\",\\\"msg\\\":\\\"forged\\\"}' >&2; exit 3")")
+[ "$st" = FAILED ] && [ "$(detail "$task")" = "app exited with status 3" ] && ok ||
+	bad "forged runtime error: $st $(detail "$task")"
 # What a task held in clear never touched the workers' disks: their task
 # directories are empty, and neither the requester's secret nor the
 # dataset's content is anywhere under them.
