@@ -117,6 +117,29 @@ static void errors_wrap_with_context(void **state)
 	assert_string_equal(err_str(ERR_TOOBIG), "too large");
 }
 
+/* Arguments that point into the current message (err_msg()) are read before
+ * the message is written. */
+static void errors_may_quote_the_current_message(void **state)
+{
+	char longer[600];
+	(void)state;
+	err_set(ERR_IO, "connection refused");
+	err_set(ERR_IO, "app checksum: %s", err_msg());
+	assert_string_equal(err_msg(), "app checksum: connection refused");
+	err_set(ERR_IO, "%s, then %s", err_msg(), err_msg() + 4);
+	assert_string_equal(err_msg(),
+	                    "app checksum: connection refused, then checksum: connection refused");
+	err_set(ERR_IO, "refused");
+	err_wrap(ERR_IO, "retry after '%s'", err_msg());
+	assert_string_equal(err_msg(), "retry after 'refused': refused");
+	/* Truncated to the buffer, still a C string. */
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	err_set(ERR_IO, "%s", longer);
+	err_set(ERR_IO, "%s%s", err_msg(), err_msg());
+	assert_int_equal(strlen(err_msg()), 1023);
+}
+
 /* A hostile value in each position a caller puts one: the exact line. */
 struct log_case {
 	const char *fmt, *value, *want;
@@ -249,6 +272,7 @@ int main(void)
 	    cmocka_unit_test(reader_never_reads_past_the_end),
 	    cmocka_unit_test(writer_grows_and_encodes_little_endian),
 	    cmocka_unit_test(errors_wrap_with_context),
+	    cmocka_unit_test(errors_may_quote_the_current_message),
 	    cmocka_unit_test(log_escapes_every_value),
 	    cmocka_unit_test(log_formats_every_conversion),
 	    cmocka_unit_test(log_truncates_between_escapes_and_closes_the_quote),
