@@ -11,8 +11,8 @@
 #include <string.h>
 
 #define TPM_ALG_SHA384 0x000c
-#define EV_NO_ACTION 0x00000003
-#define MAX_ALGS 8
+#define EV_NO_ACTION   0x00000003
+#define MAX_ALGS       8
 
 void tdx_replay_init(struct tdx_rtmr_replay *r)
 {
@@ -95,8 +95,8 @@ int tdx_replay_ccel(struct tdx_rtmr_replay *r, const uint8_t *buf, size_t len)
 			for (k = 0; k < nalgs && algs[k].id != id; k++)
 				;
 			ENSURE(k < nalgs, ERR_INVAL,
-			       "event log: digest algorithm 0x%04x not in the header (offset %zu)", id,
-			       rd.off - 2);
+			       "event log: digest algorithm 0x%04x not in the header (offset %zu)",
+			       id, rd.off - 2);
 			GUARD(rd_view(&rd, &d, algs[k].size, "event.digest"));
 			if (id == TPM_ALG_SHA384 && algs[k].size == 48)
 				sha384 = d;
@@ -125,15 +125,16 @@ int tdx_replay_jsonl(struct tdx_rtmr_replay *r, const char *text, size_t len)
 
 		line++;
 		if (end > i) {
-			json_t *idx;
+			long long idx = 0;
 			rc = json_parse(text + i, end - i, "event log", &j);
-			if (rc == 0) {
-				idx = json_object_get(j, "rtmr");
-				rc = json_is_integer(idx) ? json_get_hex(j, "digest", digest, 48, 0)
-							  : err_set(ERR_INVAL, "missing \"rtmr\"");
-				if (rc == 0)
-					rc = tdx_replay_extend(r, (int)json_integer_value(idx), digest);
-			}
+			if (rc == 0)
+				rc = json_get_int_range(j, "rtmr", 0, 3, &idx);
+			if (rc == ERR_NOTFOUND)
+				rc = ERR_INVAL;
+			if (rc == 0)
+				rc = json_get_hex(j, "digest", digest, 48, 0);
+			if (rc == 0)
+				rc = tdx_replay_extend(r, (int)idx, digest);
 			json_decref(j);
 			if (rc < 0)
 				return err_wrap(rc, "event log line %zu", line);
