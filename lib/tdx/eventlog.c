@@ -11,8 +11,8 @@
 #include <string.h>
 
 #define TPM_ALG_SHA384 0x000c
-#define EV_NO_ACTION 0x00000003
-#define MAX_ALGS 8
+#define EV_NO_ACTION   0x00000003
+#define MAX_ALGS       8
 
 void tdx_replay_init(struct tdx_rtmr_replay *r)
 {
@@ -66,6 +66,24 @@ static int parse_header(struct rd *r, struct alg *algs, uint32_t *nalgs)
 	return 0;
 }
 
+/* Whether the n bytes at p are all `b`. */
+static int all_bytes(const uint8_t *p, size_t n, uint8_t b)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != b)
+			return 0;
+	return 1;
+}
+
+/* The CCEL ACPI table gives the whole log area (LAML bytes); after the last
+ * event the firmware leaves it as it was initialised: 0xFF (TDVF), or zeros.
+ * So the log ends at the end of the buffer or where every remaining byte is
+ * 0xFF, or every remaining byte is 0x00; anything else is refused.
+ *
+ * MR indices (UEFI 2.10, EFI_CC_MEASUREMENT_PROTOCOL, TDX): 0 is MRTD, 1..4
+ * are RTMR0..3.  MRTD is measured by the TDX module when the TD is built and
+ * is never extended by an event, so a measured event with index 0 is
+ * refused; EV_NO_ACTION events are not extended and may carry 0..4. */
 int tdx_replay_ccel(struct tdx_rtmr_replay *r, const uint8_t *buf, size_t len)
 {
 	struct alg algs[MAX_ALGS];
@@ -75,19 +93,29 @@ int tdx_replay_ccel(struct tdx_rtmr_replay *r, const uint8_t *buf, size_t len)
 	ENSURE(len <= TDX_EVENTLOG_MAX, ERR_TOOBIG, "event log over %u bytes", TDX_EVENTLOG_MAX);
 	rd_init(&rd, buf, len, "event log");
 	GUARD(parse_header(&rd, algs, &nalgs));
-	while (rd_left(&rd) >= 8) {
+	while (rd_left(&rd)) {
 		uint32_t idx, type, count, size;
-		const uint8_t *sha384 = NULL, *d;
+		const uint8_t *sha384 = NULL, *d, *tail;
+		size_t start = rd.off;
 
-		GUARD(rd_u32le(&rd, &idx, "event.mr_index"));
-		if (idx == 0xffffffffu || idx == 0) {
-			/* The unused area is filled with 0xFF (or zeros). */
-			break;
+		{
+			struct rd t = rd;
+			GUARD(rd_view(&t, &tail, rd_left(&t), "event log padding"));
+			if (all_bytes(tail, rd_left(&rd), 0xff) ||
+			    all_bytes(tail, rd_left(&rd), 0x00))
+				break;
 		}
+		GUARD(rd_u32le(&rd, &idx, "event.mr_index"));
+		ENSURE(idx != 0xffffffffu, ERR_INVAL,
+		       "event log: bytes after the end of the log at offset %zu are not padding",
+		       start);
+		ENSURE(idx <= 4, ERR_INVAL,
+		       "event log: MR index %u at offset %zu (0 is MRTD, 1..4 are RTMR0..3)", idx,
+		       start);
 		GUARD(rd_u32le(&rd, &type, "event.event_type"));
 		GUARD(rd_u32le(&rd, &count, "event.digest_count"));
 		ENSURE(count >= 1 && count <= nalgs, ERR_INVAL,
-		       "event log: event at offset %zu has %u digests", rd.off, count);
+		       "event log: event at offset %zu has %u digests", start, count);
 		for (uint32_t i = 0; i < count; i++) {
 			uint16_t id;
 			uint32_t k;
@@ -95,8 +123,8 @@ int tdx_replay_ccel(struct tdx_rtmr_replay *r, const uint8_t *buf, size_t len)
 			for (k = 0; k < nalgs && algs[k].id != id; k++)
 				;
 			ENSURE(k < nalgs, ERR_INVAL,
-			       "event log: digest algorithm 0x%04x not in the header (offset %zu)", id,
-			       rd.off - 2);
+			       "event log: digest algorithm 0x%04x not in the header (offset %zu)",
+			       id, rd.off - 2);
 			GUARD(rd_view(&rd, &d, algs[k].size, "event.digest"));
 			if (id == TPM_ALG_SHA384 && algs[k].size == 48)
 				sha384 = d;
@@ -105,7 +133,10 @@ int tdx_replay_ccel(struct tdx_rtmr_replay *r, const uint8_t *buf, size_t len)
 		GUARD(rd_view(&rd, &d, size, "event.event"));
 		if (type == EV_NO_ACTION)
 			continue;
-		ENSURE(idx <= 4, ERR_INVAL, "event log: MR index %u (1..4 are RTMR0..3)", idx);
+		ENSURE(idx != 0, ERR_INVAL,
+		       "event log: measured event at offset %zu has MR index 0 (MRTD), which no "
+		       "event extends",
+		       start);
 		ENSURE(sha384, ERR_INVAL, "event log: event without a SHA-384 digest");
 		GUARD(tdx_replay_extend(r, (int)idx - 1, sha384));
 	}
@@ -125,15 +156,16 @@ int tdx_replay_jsonl(struct tdx_rtmr_replay *r, const char *text, size_t len)
 
 		line++;
 		if (end > i) {
-			json_t *idx;
+			long long idx = 0;
 			rc = json_parse(text + i, end - i, "event log", &j);
-			if (rc == 0) {
-				idx = json_object_get(j, "rtmr");
-				rc = json_is_integer(idx) ? json_get_hex(j, "digest", digest, 48, 0)
-							  : err_set(ERR_INVAL, "missing \"rtmr\"");
-				if (rc == 0)
-					rc = tdx_replay_extend(r, (int)json_integer_value(idx), digest);
-			}
+			if (rc == 0)
+				rc = json_get_int_range(j, "rtmr", 0, 3, &idx);
+			if (rc == ERR_NOTFOUND)
+				rc = ERR_INVAL;
+			if (rc == 0)
+				rc = json_get_hex(j, "digest", digest, 48, 0);
+			if (rc == 0)
+				rc = tdx_replay_extend(r, (int)idx, digest);
 			json_decref(j);
 			if (rc < 0)
 				return err_wrap(rc, "event log line %zu", line);

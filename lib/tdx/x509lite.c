@@ -81,8 +81,8 @@ static int expect_oid(struct rd *r, const uint8_t *oid, size_t n, const char *fi
 {
 	struct rd c;
 	GUARD(tlv(r, TAG_OID, &c, NULL, field));
-	ENSURE(span_eq(rest(&c), oid, n), ERR_UNSUPPORTED, "%s: %s: unsupported algorithm",
-	       r->what, field);
+	ENSURE(span_eq(rest(&c), oid, n), ERR_UNSUPPORTED, "%s: %s: unsupported algorithm", r->what,
+	       field);
 	return 0;
 }
 
@@ -140,16 +140,48 @@ static int der_time(struct rd *r, time_t *out, const char *field)
 	return 0;
 }
 
-/* BIT STRING holding a DER ECDSA-Sig-Value -> raw r||s. */
-static int signature(struct rd *r, uint8_t sig[64], const char *field)
+/* A DER INTEGER of a P-256 signature: positive, minimal (a leading 0x00
+ * only before a byte >= 0x80), at most 32 significant bytes; left-padded. */
+static int sig_int(struct rd *seq, uint8_t out[32], const char *field)
 {
 	struct rd c;
+	size_t n;
+	const uint8_t *p;
+
+	GUARD(tlv(seq, TAG_INTEGER, &c, NULL, field));
+	n = rd_left(&c);
+	ENSURE(n >= 1, ERR_INVAL, "%s: %s: empty INTEGER", seq->what, field);
+	GUARD(rd_view(&c, &p, n, field));
+	ENSURE(!(p[0] & 0x80), ERR_INVAL, "%s: %s: negative INTEGER", seq->what, field);
+	if (p[0] == 0) {
+		ENSURE(n >= 2 && (p[1] & 0x80), ERR_INVAL, "%s: %s: non-minimal INTEGER", seq->what,
+		       field);
+		p++;
+		n--;
+	}
+	ENSURE(n <= 32, ERR_INVAL, "%s: %s: INTEGER over 256 bits", seq->what, field);
+	memset(out, 0, 32 - n);
+	memcpy(out + 32 - n, p, n);
+	return 0;
+}
+
+/* BIT STRING holding a DER ECDSA-Sig-Value -> raw r||s.  Canonical DER
+ * only: the SEQUENCE fills the BIT STRING exactly and holds two minimal
+ * INTEGERs and nothing else (as `openssl verify` requires). */
+static int signature(struct rd *r, uint8_t sig[64], const char *field)
+{
+	struct rd c, seq;
 	uint8_t unused;
 	GUARD(tlv(r, TAG_BIT_STRING, &c, NULL, field));
 	GUARD(rd_u8(&c, &unused, field));
 	ENSURE(unused == 0, ERR_INVAL, "%s: %s: unused bits", r->what, field);
-	if (p256_sig_der_to_raw(c.buf + c.off, rd_left(&c), sig) < 0)
-		return err_set(ERR_INVAL, "%s: %s: not an ECDSA signature", r->what, field);
+	GUARD(tlv(&c, TAG_SEQUENCE, &seq, NULL, "ECDSA-Sig-Value"));
+	ENSURE(rd_left(&c) == 0, ERR_INVAL, "%s: %s: trailing bytes after the ECDSA signature",
+	       r->what, field);
+	GUARD(sig_int(&seq, sig, "ECDSA-Sig-Value.r"));
+	GUARD(sig_int(&seq, sig + 32, "ECDSA-Sig-Value.s"));
+	ENSURE(rd_left(&seq) == 0, ERR_INVAL, "%s: %s: trailing bytes in the ECDSA signature",
+	       r->what, field);
 	return 0;
 }
 
@@ -227,7 +259,8 @@ static int extensions(struct rd *r, struct x509_lite *x)
 			critical = crit.buf[crit.off] == 0xff;
 		}
 		GUARD(tlv(&ext, TAG_OCTET_STRING, &val, NULL, "extension.value"));
-		ENSURE(rd_left(&ext) == 0, ERR_INVAL, "%s: trailing bytes in an extension", r->what);
+		ENSURE(rd_left(&ext) == 0, ERR_INVAL, "%s: trailing bytes in an extension",
+		       r->what);
 		if (span_eq(rest(&oid), oid_basic_constraints, sizeof(oid_basic_constraints))) {
 			GUARD(basic_constraints(&val, &x->is_ca));
 		} else if (span_eq(rest(&oid), oid_key_usage, sizeof(oid_key_usage))) {
@@ -279,8 +312,8 @@ int x509_lite_parse(const uint8_t *der, size_t len, const char *what, struct x50
 		GUARD(extensions(&tbs, x));
 	ENSURE(rd_left(&tbs) == 0, ERR_INVAL, "%s: trailing bytes in tbsCertificate", what);
 	GUARD(sigalg(&cert, &alg_out, "signatureAlgorithm"));
-	ENSURE(alg_in.len == alg_out.len && memcmp(alg_in.p, alg_out.p, alg_in.len) == 0,
-	       ERR_INVAL, "%s: signature algorithms differ", what);
+	ENSURE(alg_in.len == alg_out.len && memcmp(alg_in.p, alg_out.p, alg_in.len) == 0, ERR_INVAL,
+	       "%s: signature algorithms differ", what);
 	GUARD(signature(&cert, x->sig, "signatureValue"));
 	ENSURE(rd_left(&cert) == 0, ERR_INVAL, "%s: trailing bytes in Certificate", what);
 	return 0;
@@ -298,8 +331,8 @@ int crl_lite_parse(const uint8_t *der, size_t len, const char *what, struct crl_
 	GUARD(tlv(&list, TAG_SEQUENCE, &tbs, &crl->tbs, "tbsCertList"));
 	if (peek_tag(&tbs) == TAG_INTEGER) {
 		GUARD(tlv(&tbs, TAG_INTEGER, &c, NULL, "version"));
-		ENSURE(rd_left(&c) == 1 && c.buf[c.off] == 1, ERR_UNSUPPORTED,
-		       "%s: not a v2 CRL", what);
+		ENSURE(rd_left(&c) == 1 && c.buf[c.off] == 1, ERR_UNSUPPORTED, "%s: not a v2 CRL",
+		       what);
 	}
 	GUARD(sigalg(&tbs, &alg_in, "signature"));
 	GUARD(tlv(&tbs, TAG_SEQUENCE, &c, &crl->issuer, "issuer"));
@@ -328,8 +361,8 @@ int crl_lite_parse(const uint8_t *der, size_t len, const char *what, struct crl_
 		GUARD(tlv(&tbs, TAG_CTX0, &c, NULL, "crlExtensions"));
 	ENSURE(rd_left(&tbs) == 0, ERR_INVAL, "%s: trailing bytes in tbsCertList", what);
 	GUARD(sigalg(&list, &alg_out, "signatureAlgorithm"));
-	ENSURE(alg_in.len == alg_out.len && memcmp(alg_in.p, alg_out.p, alg_in.len) == 0,
-	       ERR_INVAL, "%s: signature algorithms differ", what);
+	ENSURE(alg_in.len == alg_out.len && memcmp(alg_in.p, alg_out.p, alg_in.len) == 0, ERR_INVAL,
+	       "%s: signature algorithms differ", what);
 	GUARD(signature(&list, crl->sig, "signatureValue"));
 	ENSURE(rd_left(&list) == 0, ERR_INVAL, "%s: trailing bytes in CertificateList", what);
 	return 0;

@@ -8,9 +8,15 @@
 
 static _Thread_local char err_buf[ERR_MSG_MAX];
 
+/* Arguments may point into err_buf (err_set(c, "x: %s", err_msg())): format
+ * into a scratch buffer, then copy, so the message is never read while it
+ * is written. */
 int err_setv(int code, const char *fmt, va_list ap)
 {
-	vsnprintf(err_buf, sizeof(err_buf), fmt, ap);
+	char tmp[ERR_MSG_MAX];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	memcpy(err_buf, tmp, strlen(tmp) + 1);
 	return code;
 }
 
@@ -29,6 +35,8 @@ int err_wrap(int code, const char *fmt, ...)
 	size_t plen, olen;
 	va_list ap;
 
+	/* The prefix is formatted before err_buf changes, so its arguments may
+	 * point into the current message. */
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);

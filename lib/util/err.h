@@ -24,7 +24,8 @@ enum {
 };
 
 /* Set the thread's message (printf format) and return `code`, so callers
- * can write `return err_set(ERR_INVAL, "...")`. */
+ * can write `return err_set(ERR_INVAL, "...")`.  Arguments may point into
+ * the current message: err_set(rc, "app checksum: %s", err_msg()). */
 int err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int err_setv(int code, const char *fmt, va_list ap);
 

@@ -136,6 +136,22 @@ void json_print_text(FILE *f, const json_t *j)
 	print_obj(f, j, 0);
 }
 
+int json_get_int_range(const json_t *obj, const char *key, long long min, long long max,
+                       long long *out)
+{
+	const json_t *v = json_object_get(obj, key);
+	long long x;
+
+	ENSURE(v, ERR_NOTFOUND, "missing \"%s\"", key);
+	ENSURE(json_is_integer(v), ERR_INVAL, "\"%s\" is not an integer (%lld..%lld)", key, min,
+	       max);
+	x = (long long)json_integer_value(v);
+	ENSURE(x >= min && x <= max, ERR_INVAL, "\"%s\": %lld out of range (%lld..%lld)", key, x,
+	       min, max);
+	*out = x;
+	return 0;
+}
+
 long long json_get_ll(const json_t *obj, const char *key, long long dflt)
 {
 	const json_t *v = json_object_get(obj, key);

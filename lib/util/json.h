@@ -19,6 +19,12 @@ int json_get_hex(const json_t *obj, const char *key, uint8_t *out, size_t n, int
 /* obj[key] as a number: a JSON integer or a decimal string (as ABI decoding
  * and iExec's orders write them); `dflt` when absent or neither. */
 long long json_get_ll(const json_t *obj, const char *key, long long dflt);
+/* obj[key] as a JSON integer in [min, max] (a real such as 1.0, a string or
+ * a value out of range is refused: ERR_INVAL naming the key and the range;
+ * ERR_NOTFOUND when the key is absent).  For every JSON integer that is
+ * narrowed to a smaller type or used as an index. */
+int json_get_int_range(const json_t *obj, const char *key, long long min, long long max,
+                       long long *out);
 /* Set obj[key] to lower-case hex of p[0..n). */
 int json_set_hex(json_t *obj, const char *key, const uint8_t *p, size_t n);
 

@@ -5,6 +5,7 @@
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/log.h"
 #include "util/timefmt.h"
 
 #include <stdio.h>
@@ -38,8 +39,8 @@ static void hex_round_trips_and_rejects_garbage(void **state)
 static void base64_matches_rfc4648_vectors(void **state)
 {
 	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-	static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-					  "Zm9vYmFy"};
+	static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+	                                  "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 	(void)state;
 	for (size_t i = 0; i < 7; i++) {
 		char *e = base64_encode((const uint8_t *)plain[i], strlen(plain[i]));
@@ -116,6 +117,109 @@ static void errors_wrap_with_context(void **state)
 	assert_string_equal(err_str(ERR_TOOBIG), "too large");
 }
 
+/* Arguments that point into the current message (err_msg()) are read before
+ * the message is written. */
+static void errors_may_quote_the_current_message(void **state)
+{
+	char longer[600];
+	(void)state;
+	err_set(ERR_IO, "connection refused");
+	err_set(ERR_IO, "app checksum: %s", err_msg());
+	assert_string_equal(err_msg(), "app checksum: connection refused");
+	err_set(ERR_IO, "%s, then %s", err_msg(), err_msg() + 4);
+	assert_string_equal(err_msg(),
+	                    "app checksum: connection refused, then checksum: connection refused");
+	err_set(ERR_IO, "refused");
+	err_wrap(ERR_IO, "retry after '%s'", err_msg());
+	assert_string_equal(err_msg(), "retry after 'refused': refused");
+	/* Truncated to the buffer, still a C string. */
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	err_set(ERR_IO, "%s", longer);
+	err_set(ERR_IO, "%s%s", err_msg(), err_msg());
+	assert_int_equal(strlen(err_msg()), 1023);
+}
+
+/* A hostile value in each position a caller puts one: the exact line. */
+struct log_case {
+	const char *fmt, *value, *want;
+};
+
+static const struct log_case log_cases[] = {
+    /* The attack: a quoted secret name that ends the line and forges an event. */
+    {"op=PUT name=\"%s\" bytes=5", "x\"\nts=2026 level=info event=sms.secret name=\"y",
+     "op=PUT name=\"x\\\"\\nts=2026 level=info event=sms.secret name=\\\"y\" bytes=5"},
+    {"name=\"%s\"", "a\r\nb", "name=\"a\\r\\nb\""},
+    /* A trailing backslash cannot escape the closing quote. */
+    {"name=\"%s\" ok=1", "a\\", "name=\"a\\\\\" ok=1"},
+    {"name=\"%s\"", "\\\"", "name=\"\\\\\\\"\""},
+    /* Outside quotes a space would start a key: it is escaped too. */
+    {"task=%s status=OK", "a level=error", "task=a\\x20level=error status=OK"},
+    {"task=%s", "a\"b c\"", "task=a\\\"b\\x20c\\\""},
+    /* Inside quotes spaces are the value's own. */
+    {"reason=\"%s\"", "wall time over 5s", "reason=\"wall time over 5s\""},
+    {"v=\"%s\"", "\t\x01\x1f\x7f", "v=\"\\t\\x01\\x1f\\x7f\""},
+    {"v=%s", "\x1b[31mred", "v=\\x1b[31mred"},
+    /* Bytes >= 0x80 (UTF-8) are kept. */
+    {"v=\"%s\"", "caf\xc3\xa9", "v=\"caf\xc3\xa9\""},
+    {"v=%s", "", "v="},
+    /* Literal text of the format is the caller's: kept, except control bytes. */
+    {"container=%s (left by an earlier run)", "c1", "container=c1 (left by an earlier run)"},
+    {"a=%s\nb=1", "x", "a=x\\nb=1"},
+    {"pct=100%% v=%.3s", "abcdef", "pct=100% v=abc"},
+};
+
+static void log_escapes_every_value(void **state)
+{
+	const struct timespec t0 = {0, 123000000};
+	const char *head = "ts=1970-01-01T00:00:00.123Z level=info event=sms.secret ";
+	char line[LOG_LINE_MAX + 1], want[LOG_LINE_MAX];
+	(void)state;
+	for (size_t i = 0; i < sizeof(log_cases) / sizeof(log_cases[0]); i++) {
+		const struct log_case *c = &log_cases[i];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		size_t n =
+		    log_format(line, sizeof(line), LOG_INFO, &t0, "sms.secret", c->fmt, c->value);
+#pragma GCC diagnostic pop
+		snprintf(want, sizeof(want), "%s%s", head, c->want);
+		if (strcmp(line, want) != 0)
+			fail_msg("case %zu:\n got %s\nwant %s", i, line, want);
+		assert_int_equal(n, strlen(line));
+		assert_null(strchr(line, '\n'));
+		assert_null(strchr(line, '\r'));
+	}
+}
+
+static void log_formats_every_conversion(void **state)
+{
+	const struct timespec t0 = {1764081000, 5000000};
+	char line[LOG_LINE_MAX + 1];
+	(void)state;
+	log_format(line, sizeof(line), LOG_WARN, &t0, "a b",
+	           "d=%d u=%u zu=%zu lld=%lld x=%02x f=%.2f c=%c w=%*d s=%s", -7, 7u, (size_t)42,
+	           -1234567890123LL, 10u, 2.5, '\n', 4, 9, "ok");
+	assert_string_equal(line,
+	                    "ts=2025-11-25T14:30:00.005Z level=warn event=a\\x20b d=-7 u=7 zu=42 "
+	                    "lld=-1234567890123 x=0a f=2.50 c=\\n w=\\x20\\x20\\x209 s=ok");
+}
+
+static void log_truncates_between_escapes_and_closes_the_quote(void **state)
+{
+	const struct timespec t0 = {0, 0};
+	char line[LOG_LINE_MAX + 1], big[3000];
+	size_t n;
+	(void)state;
+	memset(big, '"', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	n = log_format(line, sizeof(line), LOG_ERROR, &t0, "e", "v=\"%s\" after=1", big);
+	assert_true(n <= LOG_LINE_MAX);
+	assert_null(strchr(line, '\n'));
+	/* Whole \" escapes only, then the quote is closed. */
+	assert_string_equal(line + n - 17, "\\\"\\\"\" truncated=1");
+	assert_null(strstr(line, "after=1"));
+}
+
 static void times_parse_both_forms(void **state)
 {
 	time_t t;
@@ -163,13 +267,17 @@ static void file_reads_are_capped_and_writes_atomic(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(hex_round_trips_and_rejects_garbage),
-		cmocka_unit_test(base64_matches_rfc4648_vectors),
-		cmocka_unit_test(reader_never_reads_past_the_end),
-		cmocka_unit_test(writer_grows_and_encodes_little_endian),
-		cmocka_unit_test(errors_wrap_with_context),
-		cmocka_unit_test(times_parse_both_forms),
-		cmocka_unit_test(file_reads_are_capped_and_writes_atomic),
+	    cmocka_unit_test(hex_round_trips_and_rejects_garbage),
+	    cmocka_unit_test(base64_matches_rfc4648_vectors),
+	    cmocka_unit_test(reader_never_reads_past_the_end),
+	    cmocka_unit_test(writer_grows_and_encodes_little_endian),
+	    cmocka_unit_test(errors_wrap_with_context),
+	    cmocka_unit_test(errors_may_quote_the_current_message),
+	    cmocka_unit_test(log_escapes_every_value),
+	    cmocka_unit_test(log_formats_every_conversion),
+	    cmocka_unit_test(log_truncates_between_escapes_and_closes_the_quote),
+	    cmocka_unit_test(times_parse_both_forms),
+	    cmocka_unit_test(file_reads_are_capped_and_writes_atomic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -238,7 +238,7 @@ static void tampered_quotes_are_refused_with_the_reason(void **state)
 	expect(v, q, len, c, T0 + 60, "quote: signature does not verify");
 	q[sig + 10] ^= 0x01;
 	q[sig + 64 + 5] ^= 0x01;
-	expect(v, q, len, c, T0 + 60, "");
+	expect(v, q, len, c, T0 + 60, "QE report: REPORTDATA does not bind the attestation key");
 	q[sig + 64 + 5] ^= 0x01;
 	q[qe + 258] ^= 0x01; /* ISVSVN */
 	expect(v, q, len, c, T0 + 60, "QE report: signature does not verify");

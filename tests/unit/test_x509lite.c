@@ -31,8 +31,8 @@ static size_t quote_ders(const char *rel, struct tdx_blob *d)
 
 static void real_certificates_match_openssl(void **state)
 {
-	static const char *const quotes[] = {
-		"tdx/phala-dcap-qvl/tdx_quote", "tdx/phala-dcap-qvl/tdx_quote_outdated",
+	static const char *const quotes[] = {"tdx/phala-dcap-qvl/tdx_quote",
+	                                     "tdx/phala-dcap-qvl/tdx_quote_outdated",
 		"tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat",
 		"tdx/google-go-tdx-guest/quote_v5_sample.dat",
 		"tdx/google-go-tdx-guest/ccel/cos-113-tdx-quote.dat"};
@@ -53,18 +53,19 @@ static void real_certificates_match_openssl(void **state)
 			/* Same key, validity, CA flag, serial as OpenSSL decodes. */
 			size_t ptlen = 0;
 			assert_int_equal(EVP_PKEY_get_octet_string_param(X509_get0_pubkey(o),
-									 OSSL_PKEY_PARAM_PUB_KEY, pt,
-									 sizeof(pt), &ptlen),
+			                                                 OSSL_PKEY_PARAM_PUB_KEY,
+			                                                 pt, sizeof(pt), &ptlen),
 					 1);
 			assert_int_equal(ptlen, 65);
 			assert_memory_equal(x.pub, pt + 1, 64);
-			assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(o), x.not_before), 0);
-			assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notAfter(o), x.not_after), 0);
+			assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(o), x.not_before),
+			                 0);
+			assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notAfter(o), x.not_after),
+			                 0);
 			assert_int_equal(x.is_ca, X509_check_ca(o) != 0);
 			bn = BN_bin2bn(x.serial.p, (int)x.serial.len, NULL);
-			assert_int_equal(BN_cmp(bn, ASN1_INTEGER_to_BN(X509_get0_serialNumber(o),
-									 bn)),
-					 0);
+			assert_int_equal(
+			    BN_cmp(bn, ASN1_INTEGER_to_BN(X509_get0_serialNumber(o), bn)), 0);
 			BN_free(bn);
 			/* Only the leaf carries the SGX extension. */
 			assert_int_equal(x.sgx_ext.len != 0, k == 0);
@@ -117,8 +118,8 @@ static void real_crls_parse_and_list_their_serials(void **state)
 	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(o)), 44);
 	/* Every serial OpenSSL lists is revoked for x509lite too. */
 	for (int i = 0; i < sk_X509_REVOKED_num(X509_CRL_get_REVOKED(o)); i++) {
-		const ASN1_INTEGER *sn =
-			X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(X509_CRL_get_REVOKED(o), i));
+		const ASN1_INTEGER *sn = X509_REVOKED_get0_serialNumber(
+		    sk_X509_REVOKED_value(X509_CRL_get_REVOKED(o), i));
 		unsigned char *der = NULL;
 		int len = i2d_ASN1_INTEGER((ASN1_INTEGER *)sn, &der);
 		struct der_span s = {der + 2, (size_t)len - 2}; /* skip tag, short length */
@@ -195,6 +196,147 @@ static void shapes_outside_intels_pki_are_refused(void **state)
 	EVP_PKEY_free(p384);
 }
 
+/* ---- canonical DER signatures ---- */
+
+/* Append tag, DER length and n bytes of content at p to out[*len]. */
+static void put_tlv(uint8_t *out, size_t *len, uint8_t tag, const uint8_t *p, size_t n)
+{
+	out[(*len)++] = tag;
+	if (n < 0x80) {
+		out[(*len)++] = (uint8_t)n;
+	} else if (n < 0x100) {
+		out[(*len)++] = 0x81;
+		out[(*len)++] = (uint8_t)n;
+	} else {
+		out[(*len)++] = 0x82;
+		out[(*len)++] = (uint8_t)(n >> 8);
+		out[(*len)++] = (uint8_t)n;
+	}
+	memmove(out + *len, p, n);
+	*len += n;
+}
+
+/* Content span of the TLV at p[*off] (minimal lengths up to 2 bytes). */
+static size_t take_tlv(const uint8_t *p, size_t *off, size_t *clen)
+{
+	size_t o = *off + 1, n = p[o++];
+	if (n == 0x81)
+		n = p[o++];
+	else if (n == 0x82) {
+		n = (size_t)p[o] << 8 | p[o + 1];
+		o += 2;
+	}
+	*clen = n;
+	*off = o + n;
+	return o;
+}
+
+enum sig_edit {
+	SIG_AS_IS,
+	SIG_BYTE_AFTER,
+	SIG_THIRD_INT,
+	SIG_R_LEADING_ZERO,
+	SIG_R_NEGATIVE,
+	SIG_R_EMPTY
+};
+static const struct {
+	enum sig_edit edit;
+	const char *want; /* NULL: parses */
+} sig_cases[] = {
+    {SIG_AS_IS, NULL},
+    {SIG_BYTE_AFTER, "trailing bytes after the ECDSA signature"},
+    {SIG_THIRD_INT, "trailing bytes in the ECDSA signature"},
+    {SIG_R_LEADING_ZERO, "ECDSA-Sig-Value.r: non-minimal INTEGER"},
+    {SIG_R_NEGATIVE, "ECDSA-Sig-Value.r: negative INTEGER"},
+    {SIG_R_EMPTY, "ECDSA-Sig-Value.r: empty INTEGER"},
+};
+
+/* Intel's PCK Platform CA certificate (from a real quote), re-encoded with
+ * nothing but its signature's encoding changed. */
+static void signatures_must_be_canonical_der(void **state)
+{
+	struct tdx_blob d[8];
+	size_t n = quote_ders("tdx/phala-dcap-qvl/tdx_quote", d);
+	struct x509_lite x, orig;
+	(void)state;
+	assert_true(n >= 2);
+	assert_int_equal(x509_lite_parse(d[1].p, d[1].len, "cert", &orig), 0);
+	for (size_t i = 0; i < sizeof(sig_cases) / sizeof(sig_cases[0]); i++) {
+		const uint8_t *c = d[1].p;
+		size_t off = 0, cl, tbs_at, tbs_end, bs, bsl, sq, sql, ro, rl, so, sl;
+		uint8_t ints[80], sigv[96], bits[100], body[2048], cert[2100];
+		size_t il = 0, vl = 0, bl = 0, yl = 0, xl = 0, zero = 0;
+
+		take_tlv(c, &off, &cl); /* Certificate */
+		off = (size_t)(c[1] == 0x82 ? 4 : c[1] == 0x81 ? 3 : 2);
+		tbs_at = off;
+		take_tlv(c, &off, &cl); /* tbsCertificate */
+		take_tlv(c, &off, &cl); /* signatureAlgorithm */
+		tbs_end = off;
+		bs = take_tlv(c, &off, &bsl);
+		assert_int_equal(off, d[1].len);
+		sq = bs + 1;
+		sq = take_tlv(c, &sq, &sql);
+		ro = sq;
+		ro = take_tlv(c, &ro, &rl);
+		so = ro + rl;
+		so = take_tlv(c, &so, &sl);
+
+		switch (sig_cases[i].edit) {
+		case SIG_R_LEADING_ZERO:
+			if (c[ro] == 0) { /* already padded: pad once more */
+				ints[il++] = 0x02;
+				ints[il++] = (uint8_t)(rl + 1);
+				ints[il++] = 0;
+				memcpy(ints + il, c + ro, rl);
+				il += rl;
+			} else {
+				uint8_t t[40] = {0};
+				memcpy(t + 1, c + ro, rl);
+				put_tlv(ints, &il, 0x02, t, rl + 1);
+			}
+			break;
+		case SIG_R_NEGATIVE: {
+			uint8_t t[2] = {0xff, 0x01};
+			put_tlv(ints, &il, 0x02, t, 2);
+			break;
+		}
+		case SIG_R_EMPTY: put_tlv(ints, &il, 0x02, ints, 0); break;
+		default: put_tlv(ints, &il, 0x02, c + ro, rl); break;
+		}
+		put_tlv(ints, &il, 0x02, c + so, sl);
+		if (sig_cases[i].edit == SIG_THIRD_INT)
+			put_tlv(ints, &il, 0x02, (const uint8_t *)&zero, 1);
+		put_tlv(sigv, &vl, 0x30, ints, il);
+		if (sig_cases[i].edit == SIG_BYTE_AFTER)
+			sigv[vl++] = 0x00;
+		bits[bl++] = 0x00; /* unused bits */
+		memcpy(bits + bl, sigv, vl);
+		bl += vl;
+		memcpy(body, c + tbs_at, tbs_end - tbs_at);
+		yl = tbs_end - tbs_at;
+		put_tlv(body, &yl, 0x03, bits, bl);
+		put_tlv(cert, &xl, 0x30, body, yl);
+		if (sig_cases[i].edit == SIG_AS_IS) {
+			assert_int_equal(xl, d[1].len);
+			assert_memory_equal(cert, d[1].p, xl);
+		}
+
+		int rc = x509_lite_parse(cert, xl, "cert", &x);
+		if (!sig_cases[i].want) {
+			assert_int_equal(rc, 0);
+			assert_memory_equal(x.sig, orig.sig, 64);
+		} else if (rc != ERR_INVAL || !strstr(err_msg(), sig_cases[i].want)) {
+			fail_msg("case %zu: rc %d '%s', want '%s'", i, rc, err_msg(),
+			         sig_cases[i].want);
+		}
+		(void)bsl;
+		(void)sql;
+	}
+	for (size_t k = 0; k < n; k++)
+		free(d[k].p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +344,7 @@ int main(void)
 		cmocka_unit_test(truncations_and_corruptions_are_refused),
 		cmocka_unit_test(real_crls_parse_and_list_their_serials),
 		cmocka_unit_test(shapes_outside_intels_pki_are_refused),
+	    cmocka_unit_test(signatures_must_be_canonical_der),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
