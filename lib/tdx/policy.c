@@ -46,15 +46,39 @@ void tdx_policy_free(struct tdx_policy *p)
 	free(p);
 }
 
-int tdx_policy_default(struct tdx_policy **out)
+/* The base of every policy: no DEBUG TD, SEPT_VE_DISABLE required.  A
+ * policy file starts strict (UpToDate only, no advisory), so that a policy
+ * that forgets to say which statuses it accepts accepts the fewest; the
+ * default without a file accepts what verification lets through (it is a
+ * report of the verdict, not an admission decision). */
+static int policy_new(int strict, struct tdx_policy **out)
 {
 	struct tdx_policy *p = calloc(1, sizeof(*p));
 	ENSURE(p, ERR_NOMEM, "out of memory");
-	p->statuses = (1u << TDX_TCB_REVOKED) - 1; /* all but Revoked, NotSupported */
 	p->require_sept_ve_disable = 1;
 	p->measurements = json_object();
+	if (!p->measurements) {
+		free(p);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	if (strict) {
+		p->statuses = 1u << TDX_TCB_UP_TO_DATE;
+		p->has_advisories = 1; /* an empty list: every advisory refused */
+	} else {
+		p->statuses = (1u << TDX_TCB_REVOKED) - 1; /* all but Revoked, NotSupported */
+	}
 	*out = p;
 	return 0;
+}
+
+int tdx_policy_default(struct tdx_policy **out)
+{
+	return policy_new(0, out);
+}
+
+int tdx_policy_pins(const struct tdx_policy *p, const char *field)
+{
+	return json_object_get(p->measurements, field) != NULL;
 }
 
 /* The byte length of a measured field. */
@@ -198,7 +222,7 @@ int tdx_policy_from_json(const char *text, size_t len, const char *base_dir,
 	int rc;
 
 	*out = NULL;
-	GUARD(tdx_policy_default(&p));
+	GUARD(policy_new(1, &p));
 	rc = json_parse(text, len, "policy", &j);
 	if (rc == 0) {
 		rc = parse_policy(p, j, base_dir);

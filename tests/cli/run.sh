@@ -148,4 +148,37 @@ printf '{"mrtd": "00"}' >"$W/policy-typo.json"
 expect 1 'unknown member "mrtd"' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
 	--trust-sim-root "$S/root_ca.pem" --policy "$W/policy-typo.json"
 
+# --- a policy that names no TCB status accepts UpToDate only, and no
+# advisory it does not list; without --policy the verdict is only reported
+echo '{}' >"$W/empty.json"
+expect 0 'policy_ok +true' -- "$T" quote verify "$P/tdx_quote" --collateral "$P/tdx_quote_collateral.json" \
+	--at 1751000000 --policy "$W/empty.json"
+# OutOfDate with INTEL-SA-00000: the simulated TDX module one step below
+# its UpToDate level (docs/quotes.md)
+sed 's/"TEE_TCB_SVN": "\(....\)02/"TEE_TCB_SVN": "\101/' "$S/td.json" >"$W/outdated.json"
+"$T" quote get --provider sim --sim-dir "$S" --measurements "$W/outdated.json" --report-data 00 \
+	-o "$W/outdated.dat"
+SIMV=(--collateral "$S/collateral" --trust-sim-root "$S/root_ca.pem")
+expect 0 'attester_tcb_status +OutOfDate' -- "$T" quote verify "$W/outdated.dat" "${SIMV[@]}"
+grep -Eq 'attester_advisory_ids +INTEL-SA-00000' "$W/out" && ok || bad "OutOfDate advisory: $(cat "$W/out")"
+expect 1 'policy not satisfied: TCB status OutOfDate is not accepted' -- \
+	"$T" quote verify "$W/outdated.dat" "${SIMV[@]}" --policy "$W/empty.json"
+grep -Eq 'policy_ok +false' "$W/out" && grep -q 'advisory INTEL-SA-00000 is not accepted' "$W/out" &&
+	ok || bad "policy {} on an OutOfDate quote: $(cat "$W/out")"
+echo '{"tcb_status": ["UpToDate", "OutOfDate"]}' >"$W/outdated-ok.json"
+expect 1 'policy not satisfied: advisory INTEL-SA-00000 is not accepted' -- \
+	"$T" quote verify "$W/outdated.dat" "${SIMV[@]}" --policy "$W/outdated-ok.json"
+echo '{"tcb_status": ["OutOfDate"], "advisory_ids": ["INTEL-SA-00000"]}' >"$W/outdated-ok.json"
+expect 0 'policy_ok +true' -- "$T" quote verify "$W/outdated.dat" "${SIMV[@]}" --policy "$W/outdated-ok.json"
+# SWHardeningNeeded with INTEL-SA-00615: the simulated platform level says
+# so in TCB info signed again by the simulated TCB signing key
+node "$(dirname "$0")/tcb_status.js" "$S" "$W/swh" SWHardeningNeeded INTEL-SA-00615 || bad "tcb_status.js"
+SWH=(--collateral "$W/swh" --trust-sim-root "$S/root_ca.pem")
+expect 0 'attester_tcb_status +SWHardeningNeeded' -- "$T" quote verify "$W/sim2.dat" "${SWH[@]}"
+expect 1 'policy not satisfied: TCB status SWHardeningNeeded is not accepted' -- \
+	"$T" quote verify "$W/sim2.dat" "${SWH[@]}" --policy "$W/empty.json"
+echo '{"tcb_status": ["UpToDate", "SWHardeningNeeded"]}' >"$W/swh-ok.json"
+expect 1 'policy not satisfied: advisory INTEL-SA-00615 is not accepted' -- \
+	"$T" quote verify "$W/sim2.dat" "${SWH[@]}" --policy "$W/swh-ok.json"
+
 finish

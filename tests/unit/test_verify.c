@@ -392,6 +392,8 @@ static void policy_refuses_debug_and_unexpected_measurements(void **state)
 		 " \"measurements\": {\"MRTD\": [\"%s\"]}, \"min_qe_isvsvn\": 5}",
 		 mrtd);
 	assert_int_equal(tdx_policy_from_json(pol_text, strlen(pol_text), NULL, &pol), 0);
+	assert_true(tdx_policy_pins(pol, "MRTD"));
+	assert_false(tdx_policy_pins(pol, "RTMR0"));
 	json_array_clear(m);
 	assert_int_equal(tdx_policy_check(pol, pq, &d, m), ERR_VERIFY);
 	assert_int_equal(json_array_size(m), 3);
@@ -420,6 +422,86 @@ static void policy_refuses_debug_and_unexpected_measurements(void **state)
 					 bad[i][1]);
 		}
 	}
+
+	json_decref(m);
+	tdx_quote_free(pq);
+	tdx_collateral_free(c);
+	tdx_verifier_free(v);
+	free(q);
+}
+
+/* A policy file that names no TCB status accepts UpToDate only, and no
+ * advisory it does not list; without a file the verdict is only reported. */
+static void a_policy_without_statuses_accepts_up_to_date_only(void **state)
+{
+	struct tdx_verifier *v = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	struct tdx_policy *pol;
+	struct tdx_quote *pq;
+	struct tdx_verdict d;
+	struct tdx_td_body b;
+	char p[512];
+	json_t *m = json_array();
+	uint8_t *q;
+	size_t len;
+	static const struct {
+		const char *policy;
+		size_t mismatches;
+	} cases[] = {
+		{"{}", 2},
+		{"{\"measurements\": {}}", 2},
+		{"{\"tcb_status\": [\"UpToDate\", \"OutOfDate\"]}", 1},
+		{"{\"advisory_ids\": [\"INTEL-SA-00000\"]}", 1},
+		{"{\"tcb_status\": [\"OutOfDate\"], \"advisory_ids\": [\"INTEL-SA-00000\"]}", 0},
+	};
+	(void)state;
+
+	/* The TDX module one step below the simulated platform's UpToDate
+	 * level: OutOfDate with advisory INTEL-SA-00000 (tdexec sim init). */
+	snprintf(p, sizeof(p), "%s/td.json", simdir);
+	assert_int_equal(tdx_sim_measurements_load(p, &b), 0);
+	b.tee_tcb_svn[2]--;
+	snprintf(p, sizeof(p), "%s/outdated.json", simdir);
+	assert_int_equal(tdx_sim_measurements_save(p, &b), 0);
+	sim_quote(p, &q, &len);
+	assert_int_equal(tdx_verify(v, q, len, c, T0 + 60, &d), 0);
+	assert_int_equal(d.status, TDX_TCB_OUT_OF_DATE);
+	assert_int_equal(d.advisories.n, 1);
+	assert_string_equal(d.advisories.id[0], "INTEL-SA-00000");
+	assert_int_equal(tdx_quote_parse(q, len, &pq), 0);
+
+	assert_int_equal(tdx_policy_default(&pol), 0);
+	assert_int_equal(tdx_policy_check(pol, pq, &d, m), 0);
+	tdx_policy_free(pol);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(
+			tdx_policy_from_json(cases[i].policy, strlen(cases[i].policy), NULL, &pol), 0);
+		json_array_clear(m);
+		assert_int_equal(tdx_policy_check(pol, pq, &d, m), cases[i].mismatches ? ERR_VERIFY : 0);
+		if (json_array_size(m) != cases[i].mismatches)
+			fail_msg("policy %s: %zu mismatches, want %zu", cases[i].policy,
+				 json_array_size(m), cases[i].mismatches);
+		tdx_policy_free(pol);
+	}
+	assert_int_equal(tdx_policy_from_json("{}", 2, NULL, &pol), 0);
+	json_array_clear(m);
+	assert_int_equal(tdx_policy_check(pol, pq, &d, m), ERR_VERIFY);
+	assert_non_null(strstr(json_string_value(json_array_get(m, 0)),
+			       "TCB status OutOfDate is not accepted"));
+	assert_non_null(strstr(json_string_value(json_array_get(m, 1)),
+			       "advisory INTEL-SA-00000 is not accepted"));
+	/* SWHardeningNeeded with an advisory (the verdict of a platform that
+	 * needs software mitigations): refused as well. */
+	d.status = TDX_TCB_SW_HARDENING_NEEDED;
+	snprintf(d.advisories.id[0], TDX_ADVISORY_LEN, "INTEL-SA-00615");
+	json_array_clear(m);
+	assert_int_equal(tdx_policy_check(pol, pq, &d, m), ERR_VERIFY);
+	assert_int_equal(json_array_size(m), 2);
+	assert_non_null(strstr(json_string_value(json_array_get(m, 0)),
+			       "TCB status SWHardeningNeeded is not accepted"));
+	/* The policy pins no measurement: what a service must refuse. */
+	assert_false(tdx_policy_pins(pol, "MRTD"));
+	tdx_policy_free(pol);
 
 	json_decref(m);
 	tdx_quote_free(pq);
@@ -484,6 +566,7 @@ int main(void)
 		cmocka_unit_test(tampered_collateral_is_refused),
 		cmocka_unit_test(a_revoked_pck_certificate_is_refused),
 		cmocka_unit_test(policy_refuses_debug_and_unexpected_measurements),
+		cmocka_unit_test(a_policy_without_statuses_accepts_up_to_date_only),
 		cmocka_unit_test(one_verifier_serves_many_threads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
