@@ -3,6 +3,7 @@
 
 #include "../services/sms/sms.h"
 #include "../services/sms/store.h"
+#include "tdx/gate.h"
 #include "util/err.h"
 #include "util/harden.h"
 #include "util/json.h"
@@ -19,8 +20,9 @@ static const char sms_usage[] =
 	"Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
 	"                  [--db FILE] [--master-key FILE | --master-key-command CMD]\n"
 	"                  [--chain FILE] [--port-file FILE]\n"
-	"                  [--public-url URL] [--collateral PATH [--policy FILE]\n"
-	"                  [--trust-sim-root FILE]] [--tls-cert FILE --tls-key FILE]\n"
+	"                  [--public-url URL] [--collateral PATH --policy FILE\n"
+	"                  [--allow-any-mrtd] [--trust-sim-root FILE]]\n"
+	"                  [--tls-cert FILE --tls-key FILE]\n"
 	"                  [--ra-tls [--provider tsm|sim] [--sim-dir DIR]]\n"
 	"\n"
 	"Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
@@ -32,8 +34,9 @@ static const char sms_usage[] =
 	"\n"
 	"  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
 	"                    master_key, master_key_command, chain, public_url,\n"
-	"                    collateral, policy, trust_sim_root, tls_cert, tls_key,\n"
-	"                    ra_tls, provider, sim_dir (flags override it)\n"
+	"                    collateral, policy, allow_any_mrtd, trust_sim_root,\n"
+	"                    tls_cert, tls_key, ra_tls, provider, sim_dir (flags\n"
+	"                    override it)\n"
 	"  --tls-cert FILE   serve HTTPS with this PEM certificate chain ...\n"
 	"  --tls-key FILE    ... and this PEM private key\n"
 	"  --ra-tls          serve HTTPS with a fresh key whose self-signed certificate\n"
@@ -47,8 +50,10 @@ static const char sms_usage[] =
 	"  --collateral PATH DCAP collateral (dcap-qvl JSON or PCS directory) for\n"
 	"                    verifying workers' TD quotes; without it, attested\n"
 	"                    provisioning answers 503\n"
-	"  --policy FILE     the pool's TD policy (see 'tdexec quote verify'; default:\n"
-	"                    no DEBUG TD, SEPT_VE_DISABLE required)\n"
+	"  --policy FILE     the pool's TD policy, required with --collateral (see\n"
+	"                    'tdexec quote verify'): it must pin MRTD; TCB status\n"
+	"                    UpToDate only and no advisory unless it lists others\n"
+	"  --allow-any-mrtd  accept a policy that pins no MRTD (any TD code passes)\n"
 	"  --trust-sim-root FILE  trust this simulated root CA instead of Intel's\n"
 	"                    (tests and demos only)\n"
 	"  --port-file FILE  write the bound port (useful with --port 0)\n"
@@ -178,6 +183,7 @@ int cmd_sms(int argc, char **argv)
 		{"ra-tls", no_argument, NULL, 'R'},
 		{"provider", required_argument, NULL, 'V'},
 		{"sim-dir", required_argument, NULL, 'D'},
+		{"allow-any-mrtd", no_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	struct sms_config cfg = {.address = "127.0.0.1", .port = 13300, .threads = 4};
@@ -185,7 +191,7 @@ int cmd_sms(int argc, char **argv)
 	struct sms *s;
 	sigset_t set;
 	long v;
-	int c, sig;
+	int c, sig, any_mrtd = 0;
 
 	/* The master key and the secrets it opens: no core dump, no ptrace,
 	 * files the SMS's own; it never needs a wallet password. */
@@ -218,6 +224,7 @@ int cmd_sms(int argc, char **argv)
 			cfg.collateral = json_string_value(json_object_get(conf, "collateral"));
 			cfg.trust_sim_root = json_string_value(json_object_get(conf, "trust_sim_root"));
 			cfg.policy = json_string_value(json_object_get(conf, "policy"));
+			any_mrtd = json_is_true(json_object_get(conf, "allow_any_mrtd"));
 			cfg.tls_cert = json_string_value(json_object_get(conf, "tls_cert"));
 			cfg.tls_key = json_string_value(json_object_get(conf, "tls_key"));
 			cfg.ra_tls = json_is_true(json_object_get(conf, "ra_tls"));
@@ -252,6 +259,7 @@ int cmd_sms(int argc, char **argv)
 		case 'L': cfg.collateral = optarg; break;
 		case 'S': cfg.trust_sim_root = optarg; break;
 		case 'Y': cfg.policy = optarg; break;
+		case 'A': any_mrtd = 1; break;
 		case 'E': cfg.tls_cert = optarg; break;
 		case 'K': cfg.tls_key = optarg; break;
 		case 'R': cfg.ra_tls = 1; break;
@@ -276,6 +284,18 @@ int cmd_sms(int argc, char **argv)
 	if (cfg.ra_tls && cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir) {
 		json_decref(conf);
 		return cli_usage("sms", "the sim provider needs --sim-dir DIR");
+	}
+	/* Sessions go only to TDs the pool named: no policy, or one that pins
+	 * no MRTD, would release them to a TD running any code. */
+	if (cfg.collateral && !cfg.policy) {
+		json_decref(conf);
+		return cli_usage("sms", "--collateral needs --policy FILE: the TD policy "
+					"(measurements, TCB statuses) a worker must meet to get "
+					"a session");
+	}
+	if (cfg.collateral && !any_mrtd && tdx_gate_policy_pinned(cfg.policy, "--allow-any-mrtd") < 0) {
+		json_decref(conf);
+		return cli_fail();
 	}
 	/* Block the stop signals before the server threads start, then wait. */
 	sigemptyset(&set);

@@ -45,7 +45,28 @@ expect 2 'needs --sim-dir' -- "$T" ratls cert --provider sim --cert-out "$W/c.pe
 expect 2 "unknown command 'verify'" -- "$T" ratls verify
 expect 2 'must be an https URL' -- "$T" scheduler --chain "$W/none.json" --workerpool 0x01 \
 	--account 3 --sms http://127.0.0.1:9 --db "$W/s.db" --results "$W/r" --collateral "$W/c" \
-	--sms-policy "$W/p.json"
+	--policy "$W/p.json" --sms-policy "$W/p.json"
+# --- the services admit TDs only by a policy that names them: the scheduler
+# needs --policy, and every policy it or a worker takes must pin MRTD
+# (--allow-any-mrtd, or "allow_any_mrtd" in --config, says otherwise)
+echo '{}' >"$W/any.json"
+printf '{"measurements": {"MRTD": "%096d"}}\n' 0 >"$W/pinned.json"
+SCHED=(scheduler --chain "$W/none.json" --workerpool 0x01 --account 3 --db "$W/s.db" --results "$W/r"
+	--collateral "$W/c")
+expect 2 'scheduler: --policy FILE is required' -- "$T" "${SCHED[@]}" --sms http://127.0.0.1:9
+expect 1 'any.json: the policy pins no MRTD.*--allow-any-mrtd' -- "$T" "${SCHED[@]}" \
+	--sms http://127.0.0.1:9 --policy "$W/any.json"
+expect 1 'any.json: the policy pins no MRTD' -- "$T" "${SCHED[@]}" --sms https://127.0.0.1:9 \
+	--policy "$W/pinned.json" --sms-policy "$W/any.json"
+expect 1 'chain: .*none.json: No such file' -- "$T" "${SCHED[@]}" --sms https://127.0.0.1:9 \
+	--policy "$W/any.json" --sms-policy "$W/any.json" --allow-any-mrtd
+echo '{"allow_any_mrtd": true}' >"$W/any-conf.json"
+expect 1 'chain: .*none.json: No such file' -- "$T" "${SCHED[@]}" --sms http://127.0.0.1:9 \
+	--policy "$W/any.json" --config "$W/any-conf.json"
+WORKER=(worker --scheduler http://127.0.0.1:9 --chain "$W/none.json" --account 5 --images "$W/i"
+	--work-dir "$W/wd")
+expect 1 'any.json: the policy pins no MRTD' -- "$T" "${WORKER[@]}" --sms-policy "$W/any.json" \
+	--collateral "$W/c"
 # --- results: a download is checked against the chain, so it needs one
 expect 2 'chain is required' -- "$T" result get 0x$(printf '%064d' 0) --scheduler http://127.0.0.1:9 \
 	--plain-key "$W/none" -o "$W/r.zip"
