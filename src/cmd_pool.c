@@ -56,8 +56,8 @@ static const char worker_usage[] =
     "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
     "                     [--pull] [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
     "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
-    "                     [--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
-    "                     [--allow-any-mrtd]]\n"
+    "                     (--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
+    "                     [--allow-any-mrtd] | --insecure-sms)\n"
     "\n"
     "Run tasks inside this TD: register with the scheduler by a quote bound to\n"
     "the worker's address, get each task's session from the SMS by a fresh\n"
@@ -76,7 +76,9 @@ static const char worker_usage[] =
     "                  meeting this policy (see 'tdexec quote verify'), before any\n"
     "                  request is sent; otherwise the task fails.  It must pin\n"
     "                  MRTD unless --allow-any-mrtd is given\n"
-
+    "  --insecure-sms  reach the SMS without attesting it (plain http or a CA's\n"
+    "                  certificate): the pool operator could hand the worker an\n"
+    "                  SMS of its own making.  Tests and demos only\n"
     "  --memory MIB    the app's memory limit (default 8192)\n"
     "  --max-time S    the app's wall time when its category gives none (3600)\n"
     "  --max-output MIB  the size of /iexec_out, a tmpfs, and of any file the app\n"
@@ -133,7 +135,8 @@ enum {
 	K_UIDBASE,
 	K_WDENC,
 	K_PRIVATEIN,
-	K_ANYMRTD
+	K_ANYMRTD,
+	K_INSECURESMS
 };
 
 static const struct option pool_opts[] = {
@@ -180,6 +183,7 @@ static const struct option pool_opts[] = {
     {"work-dir-encrypted", no_argument, NULL, K_WDENC},
     {"allow-private-inputs", no_argument, NULL, K_PRIVATEIN},
     {"allow-any-mrtd", no_argument, NULL, K_ANYMRTD},
+    {"insecure-sms", no_argument, NULL, K_INSECURESMS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -343,7 +347,7 @@ int cmd_worker(int argc, char **argv)
 	struct popts o = {NULL, NULL, NULL, NULL, -1};
 	struct sigaction sa;
 	long v;
-	int c, h, rc, any_mrtd = 0;
+	int c, h, rc, any_mrtd = 0, insecure_sms = 0;
 
 	/* The worker's key and each task's session: no core dump, no ptrace
 	 * (the app runs beside it), files the worker's own. */
@@ -373,6 +377,7 @@ int cmd_worker(int argc, char **argv)
 		case K_PRIVATEIN: cfg.allow_private_inputs = 1; break;
 		case K_SMSPOLICY: cfg.sms_policy = optarg; break;
 		case K_ANYMRTD: any_mrtd = 1; break;
+		case K_INSECURESMS: insecure_sms = 1; break;
 		case K_COLLATERAL: cfg.collateral = optarg; break;
 		case K_SIMROOT: cfg.trust_sim_root = optarg; break;
 		case K_PROVIDER:
@@ -433,6 +438,14 @@ int cmd_worker(int argc, char **argv)
 		                 "--scheduler, --chain, --images and --work-dir are required");
 	if (cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir)
 		return cli_usage("worker", "the sim provider needs --sim-dir DIR");
+	/* The worker hands the SMS its quote and takes its result key: it must
+	 * know whom it is talking to, unless told plainly that it need not. */
+	if (!cfg.sms_policy && !insecure_sms)
+		return cli_usage("worker", "--sms-policy FILE is required: the worker admits the "
+		                           "SMS by its TD quote over RA-TLS (--insecure-sms to "
+		                           "reach an SMS it does not attest: tests only)");
+	if (cfg.sms_policy && insecure_sms)
+		return cli_usage("worker", "--sms-policy and --insecure-sms exclude each other");
 	if (!cfg.sms_policy != !cfg.collateral)
 		return cli_usage("worker", "--sms-policy and --collateral go together");
 	if (cfg.sms_policy && !any_mrtd &&
@@ -446,6 +459,9 @@ int cmd_worker(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	log_set_level(log_get_level() > LOG_INFO ? LOG_INFO : log_get_level());
+	if (insecure_sms)
+		log_warn("worker.sms", "trust=none (--insecure-sms: the SMS is not attested; "
+		                       "never use in production)");
 	rc = worker_run(&cfg, &stopping);
 	OPENSSL_cleanse(cfg.key, 32);
 	return rc < 0 ? cli_fail() : 0;

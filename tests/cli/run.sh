@@ -67,6 +67,14 @@ WORKER=(worker --scheduler http://127.0.0.1:9 --chain "$W/none.json" --account 5
 	--work-dir "$W/wd")
 expect 1 'any.json: the policy pins no MRTD' -- "$T" "${WORKER[@]}" --sms-policy "$W/any.json" \
 	--collateral "$W/c"
+# --- a worker admits the SMS by its quote (--sms-policy), or is told
+# plainly that it does not (--insecure-sms, "insecure_sms" in --config)
+expect 2 'worker: --sms-policy FILE is required.*--insecure-sms' -- "$T" "${WORKER[@]}"
+expect 2 'exclude each other' -- "$T" "${WORKER[@]}" --insecure-sms --sms-policy "$W/pinned.json" \
+	--collateral "$W/c"
+expect 1 'chain: .*none.json: No such file' -- "$T" "${WORKER[@]}" --insecure-sms
+echo '{"insecure_sms": true}' >"$W/insecure.json"
+expect 1 'chain: .*none.json: No such file' -- "$T" "${WORKER[@]}" --config "$W/insecure.json"
 # --- results: a download is checked against the chain, so it needs one
 expect 2 'chain is required' -- "$T" result get 0x$(printf '%064d' 0) --scheduler http://127.0.0.1:9 \
 	--plain-key "$W/none" -o "$W/r.zip"
