@@ -316,9 +316,9 @@ int cmd_scheduler(int argc, char **argv)
 		return cli_usage("scheduler",
 		                 "--sms-policy admits the SMS over RA-TLS: --sms must be "
 		                 "an https URL");
-	if (!any_mrtd && (tdx_gate_policy_pinned(cfg.policy, "--allow-any-mrtd") < 0 ||
-	                  (cfg.sms_policy &&
-	                   tdx_gate_policy_pinned(cfg.sms_policy, "--allow-any-mrtd") < 0)))
+	if (!any_mrtd &&
+	    (tdx_gate_policy_pinned(cfg.policy, "--allow-any-mrtd") < 0 ||
+	     (cfg.sms_policy && tdx_gate_policy_pinned(cfg.sms_policy, "--allow-any-mrtd") < 0)))
 		return cli_fail();
 	cfg.chain_path = o.chain;
 	if (pool_key(&o, cfg.owner_key) < 0)

@@ -35,7 +35,7 @@ struct tdx_policy;
 
 int tdx_policy_load(const char *path, struct tdx_policy **out);
 int tdx_policy_from_json(const char *text, size_t len, const char *base_dir,
-			 struct tdx_policy **out);
+                         struct tdx_policy **out);
 /* The default policy without a file, described above. */
 int tdx_policy_default(struct tdx_policy **out);
 void tdx_policy_free(struct tdx_policy *p);
@@ -49,6 +49,6 @@ int tdx_policy_pins(const struct tdx_policy *p, const char *field);
  * first mismatch as the message otherwise, or another error (e.g. an event
  * log that cannot be read). */
 int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
-		     const struct tdx_verdict *v, json_t *mismatches);
+                     const struct tdx_verdict *v, json_t *mismatches);
 
 #endif
