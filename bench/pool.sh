@@ -24,6 +24,7 @@ now() { date +%s.%N; }
 pool_start_chain || exit 1
 rpc=$(sed -n 's/.*"rpc": "\(.*\)".*/\1/p' "$P/chain/chain.json")
 pool_start_td
+# plain http, no RA-TLS: the workers reach it with --insecure-sms (pool.sh)
 pool_start_sms
 d=$("$ROOT/scripts/mkimage" "$P/images" trivial '["/bin/sh","-c"]' /bin/sh)
 app=$("$T" app deploy "${C[@]}" --account 1 --name trivial --json --image "trivial@$d" | addr)

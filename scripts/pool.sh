@@ -84,16 +84,19 @@ pool_start_scheduler() {
 # pool serves them from loopback (pool_start_files), so its workers are
 # started with --allow-private-inputs.  PUBLIC_INPUTS=1 starts one without.
 pool_start_worker() {
-	local name=$1 acct=$2 inputs=(--allow-private-inputs)
+	local name=$1 acct=$2 inputs=(--allow-private-inputs) trust=("${SMS_TRUST[@]}")
 	shift 2
 	[ "${PUBLIC_INPUTS:-0}" = 1 ] && inputs=()
+	# Without RATLS=1 the SMS serves plain http and cannot be attested: the
+	# worker is told so with --insecure-sms (it refuses to start otherwise).
+	[ ${#trust[@]} = 0 ] && trust=(--insecure-sms)
 	rm -rf "$P/$name.td"
 	cp -r "$P/td" "$P/$name.td"
 	# --work-dir-encrypted: this machine's disk stands in for a TD's
 	# encrypted one (each task still gets its own tmpfs workspace)
 	"$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account "$acct" --images "$P/images" \
 		--work-dir "$P/$name" --work-dir-encrypted --provider sim --sim-dir "$P/$name.td" \
-		"${SMS_TRUST[@]}" "${inputs[@]}" "$@" 2>>"$P/$name.log" &
+		"${trust[@]}" "${inputs[@]}" "$@" 2>>"$P/$name.log" &
 	WORKER_PID=$!
 	POOL_PIDS+=("$WORKER_PID")
 }

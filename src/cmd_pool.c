@@ -4,6 +4,7 @@
 #include "../services/scheduler/scheduler.h"
 #include "../services/worker/worker.h"
 #include "poco/market.h"
+#include "tdx/gate.h"
 #include "util/err.h"
 #include "util/harden.h"
 #include "util/log.h"
@@ -20,8 +21,9 @@ static const char sched_usage[] =
     "Usage: tdexec scheduler [--config FILE] --chain FILE --workerpool ADDR (--account N | "
     "--wallet F\n"
     "                        [--password-file F] | --plain-key F) --sms URL --db FILE\n"
-    "                        --results DIR --collateral PATH [--policy FILE]\n"
+    "                        --results DIR --collateral PATH --policy FILE\n"
     "                        [--trust-sim-root FILE] [--sms-policy FILE]\n"
+    "                        [--allow-any-mrtd]\n"
     "                        [--listen ADDR] [--port N]\n"
     "                        [--port-file F] [--public-url URL] [--poll-ms N]\n"
     "                        [--confirmations N] [--worker-timeout S]\n"
@@ -37,8 +39,12 @@ static const char sched_usage[] =
     "--order-volume it keeps a TDX workerpool order of that volume at\n"
     "--order-price nRLC per task on it.\n"
     "\n"
+    "  --policy FILE   the TD policy a worker's quote must meet to register (see\n"
+    "                  'tdexec quote verify'); it must pin MRTD; TCB status\n"
+    "                  UpToDate only and no advisory unless it lists others\n"
     "  --sms-policy FILE  reach the SMS over RA-TLS only, admitting it by its own\n"
     "                  TD quote (same collateral and root) against this policy\n"
+    "  --allow-any-mrtd  accept policies that pin no MRTD (any TD code passes)\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
@@ -50,7 +56,8 @@ static const char worker_usage[] =
     "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
     "                     [--pull] [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
     "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
-    "                     [--sms-policy FILE --collateral PATH [--trust-sim-root F]]\n"
+    "                     (--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
+    "                     [--allow-any-mrtd] | --insecure-sms)\n"
     "\n"
     "Run tasks inside this TD: register with the scheduler by a quote bound to\n"
     "the worker's address, get each task's session from the SMS by a fresh\n"
@@ -67,7 +74,11 @@ static const char worker_usage[] =
     "  --sms-policy FILE  reach the SMS over RA-TLS only: its certificate must\n"
     "                  carry its own TD quote, verified with --collateral and\n"
     "                  meeting this policy (see 'tdexec quote verify'), before any\n"
-    "                  request is sent; otherwise the task fails\n"
+    "                  request is sent; otherwise the task fails.  It must pin\n"
+    "                  MRTD unless --allow-any-mrtd is given\n"
+    "  --insecure-sms  reach the SMS without attesting it (plain http or a CA's\n"
+    "                  certificate): the pool operator could hand the worker an\n"
+    "                  SMS of its own making.  Tests and demos only\n"
     "  --memory MIB    the app's memory limit (default 8192)\n"
     "  --max-time S    the app's wall time when its category gives none (3600)\n"
     "  --max-output MIB  the size of /iexec_out, a tmpfs, and of any file the app\n"
@@ -123,7 +134,9 @@ enum {
 	K_CPUS,
 	K_UIDBASE,
 	K_WDENC,
-	K_PRIVATEIN
+	K_PRIVATEIN,
+	K_ANYMRTD,
+	K_INSECURESMS
 };
 
 static const struct option pool_opts[] = {
@@ -169,6 +182,8 @@ static const struct option pool_opts[] = {
     {"uid-base", required_argument, NULL, K_UIDBASE},
     {"work-dir-encrypted", no_argument, NULL, K_WDENC},
     {"allow-private-inputs", no_argument, NULL, K_PRIVATEIN},
+    {"allow-any-mrtd", no_argument, NULL, K_ANYMRTD},
+    {"insecure-sms", no_argument, NULL, K_INSECURESMS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -223,7 +238,7 @@ int cmd_scheduler(int argc, char **argv)
 	struct sched *s;
 	sigset_t set;
 	long v;
-	int c, sig, h;
+	int c, sig, h, any_mrtd = 0;
 
 	/* The pool owner's key: no core dump, no ptrace, files the
 	 * scheduler's own. */
@@ -250,6 +265,7 @@ int cmd_scheduler(int argc, char **argv)
 		case K_POLICY: cfg.policy = optarg; break;
 		case K_SIMROOT: cfg.trust_sim_root = optarg; break;
 		case K_SMSPOLICY: cfg.sms_policy = optarg; break;
+		case K_ANYMRTD: any_mrtd = 1; break;
 		case K_LISTEN: cfg.address = optarg; break;
 		case K_PORTFILE: cfg.port_file = optarg; break;
 		case K_URL: cfg.public_url = optarg; break;
@@ -291,10 +307,19 @@ int cmd_scheduler(int argc, char **argv)
 	    !cfg.collateral)
 		return cli_usage("scheduler", "--chain, --workerpool, --sms, --db, --results and "
 		                              "--collateral are required");
+	/* Workers are admitted only by a policy that names their TD. */
+	if (!cfg.policy)
+		return cli_usage("scheduler", "--policy FILE is required: the TD policy "
+		                              "(measurements, TCB statuses) a worker must meet "
+		                              "to register");
 	if (cfg.sms_policy && strncasecmp(cfg.sms_url, "https://", 8) != 0)
 		return cli_usage("scheduler",
 		                 "--sms-policy admits the SMS over RA-TLS: --sms must be "
 		                 "an https URL");
+	if (!any_mrtd &&
+	    (tdx_gate_policy_pinned(cfg.policy, "--allow-any-mrtd") < 0 ||
+	     (cfg.sms_policy && tdx_gate_policy_pinned(cfg.sms_policy, "--allow-any-mrtd") < 0)))
+		return cli_fail();
 	cfg.chain_path = o.chain;
 	if (pool_key(&o, cfg.owner_key) < 0)
 		return cli_fail();
@@ -322,7 +347,7 @@ int cmd_worker(int argc, char **argv)
 	struct popts o = {NULL, NULL, NULL, NULL, -1};
 	struct sigaction sa;
 	long v;
-	int c, h, rc;
+	int c, h, rc, any_mrtd = 0, insecure_sms = 0;
 
 	/* The worker's key and each task's session: no core dump, no ptrace
 	 * (the app runs beside it), files the worker's own. */
@@ -351,6 +376,8 @@ int cmd_worker(int argc, char **argv)
 		case K_PULL: cfg.pull = 1; break;
 		case K_PRIVATEIN: cfg.allow_private_inputs = 1; break;
 		case K_SMSPOLICY: cfg.sms_policy = optarg; break;
+		case K_ANYMRTD: any_mrtd = 1; break;
+		case K_INSECURESMS: insecure_sms = 1; break;
 		case K_COLLATERAL: cfg.collateral = optarg; break;
 		case K_SIMROOT: cfg.trust_sim_root = optarg; break;
 		case K_PROVIDER:
@@ -411,8 +438,19 @@ int cmd_worker(int argc, char **argv)
 		                 "--scheduler, --chain, --images and --work-dir are required");
 	if (cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir)
 		return cli_usage("worker", "the sim provider needs --sim-dir DIR");
+	/* The worker hands the SMS its quote and takes its result key: it must
+	 * know whom it is talking to, unless told plainly that it need not. */
+	if (!cfg.sms_policy && !insecure_sms)
+		return cli_usage("worker", "--sms-policy FILE is required: the worker admits the "
+		                           "SMS by its TD quote over RA-TLS (--insecure-sms to "
+		                           "reach an SMS it does not attest: tests only)");
+	if (cfg.sms_policy && insecure_sms)
+		return cli_usage("worker", "--sms-policy and --insecure-sms exclude each other");
 	if (!cfg.sms_policy != !cfg.collateral)
 		return cli_usage("worker", "--sms-policy and --collateral go together");
+	if (cfg.sms_policy && !any_mrtd &&
+	    tdx_gate_policy_pinned(cfg.sms_policy, "--allow-any-mrtd") < 0)
+		return cli_fail();
 	cfg.chain_path = o.chain;
 	if (pool_key(&o, cfg.key) < 0)
 		return cli_fail();
@@ -421,6 +459,9 @@ int cmd_worker(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	log_set_level(log_get_level() > LOG_INFO ? LOG_INFO : log_get_level());
+	if (insecure_sms)
+		log_warn("worker.sms", "trust=none (--insecure-sms: the SMS is not attested; "
+		                       "never use in production)");
 	rc = worker_run(&cfg, &stopping);
 	OPENSSL_cleanse(cfg.key, 32);
 	return rc < 0 ? cli_fail() : 0;

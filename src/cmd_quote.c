@@ -18,68 +18,70 @@
 #include <unistd.h>
 
 static const char quote_usage[] =
-	"Usage: tdexec quote COMMAND [ARGS]\n"
-	"\n"
-	"Commands:\n"
-	"  get      get a quote from this TD (configfs-tsm) or a simulated TD\n"
-	"  show     print every field of a quote\n"
-	"  verify   verify a quote with Intel DCAP collateral and a policy\n";
+    "Usage: tdexec quote COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  get      get a quote from this TD (configfs-tsm) or a simulated TD\n"
+    "  show     print every field of a quote\n"
+    "  verify   verify a quote with Intel DCAP collateral and a policy\n";
 
 static const char verify_usage[] =
-	"Usage: tdexec quote verify QUOTE (--collateral PATH | --pcs URL [--cache DIR])\n"
-	"                           [--policy FILE] [--at TIME] [--trust-sim-root FILE] [--json]\n"
-	"\n"
-	"Verify a TDX quote (binary or hex): PCK chain to the Intel SGX Root CA, CRLs, TCB\n"
-	"info, QE identity, QE report, quote signature and TCB status, then the policy.\n"
-	"Exit 0 only when the quote verifies and the policy holds; 1 otherwise.\n"
-	"\n"
-	"  --collateral PATH      collateral: a dcap-qvl JSON file or a PCS directory\n"
-	"  --pcs URL              fetch collateral from an Intel PCS / PCCS base URL\n"
-	"  --cache DIR            collateral cache for --pcs (default ~/.cache/tdexec/pcs)\n"
-	"  --policy FILE          JSON policy (default: any supported TCB status, no DEBUG,\n"
-	"                         SEPT_VE_DISABLE required)\n"
-	"  --at TIME              verify as of TIME (Unix seconds or YYYY-MM-DDTHH:MM:SSZ)\n"
-	"  --trust-sim-root FILE  trust this simulated root CA instead of Intel's; the\n"
-	"                         result then says simulated\n"
-	"  --json                 print the result as JSON (Intel Trust Authority claim names)\n";
+    "Usage: tdexec quote verify QUOTE (--collateral PATH | --pcs URL [--cache DIR])\n"
+    "                           [--policy FILE] [--at TIME] [--trust-sim-root FILE] [--json]\n"
+    "\n"
+    "Verify a TDX quote (binary or hex): PCK chain to the Intel SGX Root CA, CRLs, TCB\n"
+    "info, QE identity, QE report, quote signature and TCB status, then the policy.\n"
+    "Exit 0 only when the quote verifies and the policy holds; 1 otherwise.\n"
+    "\n"
+    "  --collateral PATH      collateral: a dcap-qvl JSON file or a PCS directory\n"
+    "  --pcs URL              fetch collateral from an Intel PCS / PCCS base URL\n"
+    "  --cache DIR            collateral cache for --pcs (default ~/.cache/tdexec/pcs)\n"
+    "  --policy FILE          JSON policy; a policy that names no tcb_status accepts\n"
+    "                         UpToDate only, and no advisory it does not list\n"
+    "                         (without --policy: any TCB status that verifies and any\n"
+    "                         advisory, no DEBUG, SEPT_VE_DISABLE required)\n"
+    "  --at TIME              verify as of TIME (Unix seconds or YYYY-MM-DDTHH:MM:SSZ)\n"
+    "  --trust-sim-root FILE  trust this simulated root CA instead of Intel's; the\n"
+    "                         result then says simulated\n"
+    "  --json                 print the result as JSON (Intel Trust Authority claim names)\n";
 
 static const char get_usage[] =
-	"Usage: tdexec quote get [--provider tsm|sim] [--sim-dir DIR] [--measurements FILE]\n"
-	"                        (--report-data HEX | --report-data-file FILE)\n"
-	"                        [-o FILE | --hex]\n"
-	"\n"
-	"Get a TDX quote whose REPORTDATA is the given bytes (up to 64, zero-padded).\n"
-	"\n"
-	"  --provider P            tsm (default): Linux configfs-tsm in a TDX guest;\n"
-	"                          sim: the simulated TD in --sim-dir (see 'tdexec sim')\n"
-	"  --sim-dir DIR           simulated TD directory (sim provider)\n"
-	"  --measurements FILE     TD measurements (default DIR/td.json; sim provider)\n"
-	"  --report-data HEX       REPORTDATA as hex\n"
-	"  --report-data-file F    REPORTDATA from a file (raw bytes or hex text)\n"
-	"  -o, --output FILE       write the binary quote to FILE ('-' = stdout)\n"
-	"  --hex                   print the quote as hex on stdout\n";
+    "Usage: tdexec quote get [--provider tsm|sim] [--sim-dir DIR] [--measurements FILE]\n"
+    "                        (--report-data HEX | --report-data-file FILE)\n"
+    "                        [-o FILE | --hex]\n"
+    "\n"
+    "Get a TDX quote whose REPORTDATA is the given bytes (up to 64, zero-padded).\n"
+    "\n"
+    "  --provider P            tsm (default): Linux configfs-tsm in a TDX guest;\n"
+    "                          sim: the simulated TD in --sim-dir (see 'tdexec sim')\n"
+    "  --sim-dir DIR           simulated TD directory (sim provider)\n"
+    "  --measurements FILE     TD measurements (default DIR/td.json; sim provider)\n"
+    "  --report-data HEX       REPORTDATA as hex\n"
+    "  --report-data-file F    REPORTDATA from a file (raw bytes or hex text)\n"
+    "  -o, --output FILE       write the binary quote to FILE ('-' = stdout)\n"
+    "  --hex                   print the quote as hex on stdout\n";
 
 static const char show_usage[] =
-	"Usage: tdexec quote show [--json] FILE\n"
-	"\n"
-	"Print every field of a TDX quote (v4 or v5) with Intel's names, and the FMSPC,\n"
-	"PCE-ID and TCB components of its PCK certificate.  FILE is binary or hex text;\n"
-	"'-' reads standard input.  Parsing only: use 'tdexec quote verify' to verify.\n"
-	"\n"
-	"  --json   print JSON\n";
+    "Usage: tdexec quote show [--json] FILE\n"
+    "\n"
+    "Print every field of a TDX quote (v4 or v5) with Intel's names, and the FMSPC,\n"
+    "PCE-ID and TCB components of its PCK certificate.  FILE is binary or hex text;\n"
+    "'-' reads standard input.  Parsing only: use 'tdexec quote verify' to verify.\n"
+    "\n"
+    "  --json   print JSON\n";
 
 static int quote_get(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"provider", required_argument, NULL, 'p'},
-		{"sim-dir", required_argument, NULL, 'd'},
-		{"measurements", required_argument, NULL, 'm'},
-		{"report-data", required_argument, NULL, 'r'},
-		{"report-data-file", required_argument, NULL, 'f'},
-		{"output", required_argument, NULL, 'o'},
-		{"hex", no_argument, NULL, 'x'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"provider", required_argument, NULL, 'p'},
+	    {"sim-dir", required_argument, NULL, 'd'},
+	    {"measurements", required_argument, NULL, 'm'},
+	    {"report-data", required_argument, NULL, 'r'},
+	    {"report-data-file", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"hex", no_argument, NULL, 'x'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tdx_provider prov = {TDX_PROVIDER_TSM, NULL, NULL, NULL};
 	const char *rd_hex = NULL, *rd_file = NULL, *output = NULL;
@@ -109,7 +111,7 @@ static int quote_get(int argc, char **argv)
 		return cli_usage("quote get", "give -o or --hex, not both");
 	if (!output && !hex && isatty(STDOUT_FILENO))
 		return cli_usage("quote get", "refusing to write a binary quote to a terminal: "
-					      "use -o FILE or --hex");
+		                              "use -o FILE or --hex");
 	if (cli_report_data(rd_hex, rd_file, rd) < 0)
 		return cli_usage("quote get", "%s", err_msg());
 	if (prov.kind == TDX_PROVIDER_SIM && !prov.sim_dir)
@@ -156,9 +158,9 @@ static int load_quote(const char *path, struct tdx_quote **q)
 static int quote_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tdx_quote *q;
 	json_t *j;
@@ -255,7 +257,7 @@ static int run_verify(const struct verify_args *a)
 		fprintf(stderr, "tdexec: quote verification failed: %s\n", d.reason);
 	else if (code)
 		fprintf(stderr, "tdexec: policy not satisfied: %s\n",
-			json_string_value(json_array_get(mis, 0)));
+		        json_string_value(json_array_get(mis, 0)));
 out:
 	json_decref(out);
 	json_decref(mis);
@@ -270,15 +272,15 @@ out:
 static int quote_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"collateral", required_argument, NULL, 'c'},
-		{"pcs", required_argument, NULL, 'P'},
-		{"cache", required_argument, NULL, 'C'},
-		{"policy", required_argument, NULL, 'p'},
-		{"at", required_argument, NULL, 'a'},
-		{"trust-sim-root", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"collateral", required_argument, NULL, 'c'},
+	    {"pcs", required_argument, NULL, 'P'},
+	    {"cache", required_argument, NULL, 'C'},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"at", required_argument, NULL, 'a'},
+	    {"trust-sim-root", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct verify_args a = {0};
 	int c;
@@ -309,10 +311,10 @@ static int quote_verify(int argc, char **argv)
 }
 
 static const struct cli_cmd quote_cmds[] = {
-	{"get", quote_get, "get a quote"},
-	{"show", quote_show, "print a quote"},
-	{"verify", quote_verify, "verify a quote"},
-	{NULL, NULL, NULL},
+    {"get", quote_get, "get a quote"},
+    {"show", quote_show, "print a quote"},
+    {"verify", quote_verify, "verify a quote"},
+    {NULL, NULL, NULL},
 };
 
 int cmd_quote(int argc, char **argv)

@@ -3,6 +3,7 @@
 
 #include "../services/sms/sms.h"
 #include "../services/sms/store.h"
+#include "tdx/gate.h"
 #include "util/err.h"
 #include "util/harden.h"
 #include "util/json.h"
@@ -16,58 +17,62 @@
 #include <sys/stat.h>
 
 static const char sms_usage[] =
-	"Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
-	"                  [--db FILE] [--master-key FILE | --master-key-command CMD]\n"
-	"                  [--chain FILE] [--port-file FILE]\n"
-	"                  [--public-url URL] [--collateral PATH [--policy FILE]\n"
-	"                  [--trust-sim-root FILE]] [--tls-cert FILE --tls-key FILE]\n"
-	"                  [--ra-tls [--provider tsm|sim] [--sim-dir DIR]]\n"
-	"\n"
-	"Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
-	"127.0.0.1:13300).  Secrets are encrypted at rest with AES-256-GCM under the\n"
-	"master key (a 0600 file, created when absent; or the output of CMD, e.g. a\n"
-	"KMS client printing 64 hex digits); values are never returned.  A key that\n"
-	"does not open the store's records is refused at start.\n"
-	"The chain file gives dataset and app owners.  Stops on SIGTERM or SIGINT.\n"
-	"\n"
-	"  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
-	"                    master_key, master_key_command, chain, public_url,\n"
-	"                    collateral, policy, trust_sim_root, tls_cert, tls_key,\n"
-	"                    ra_tls, provider, sim_dir (flags override it)\n"
-	"  --tls-cert FILE   serve HTTPS with this PEM certificate chain ...\n"
-	"  --tls-key FILE    ... and this PEM private key\n"
-	"  --ra-tls          serve HTTPS with a fresh key whose self-signed certificate\n"
-	"                    carries this TD's quote binding it (RA-TLS), so clients\n"
-	"                    admit the SMS by its measurements (worker --sms-policy,\n"
-	"                    secret push --sms-policy, 'tdexec ratls check')\n"
-	"  --provider tsm|sim where that quote comes from (default tsm: configfs-tsm;\n"
-	"                    sim: the simulated TD in --sim-dir, tests and demos)\n"
-	"  --public-url URL  the base workers reach this SMS at, for the session\n"
-	"                    provisioning URLs (default http://ADDR:PORT)\n"
-	"  --collateral PATH DCAP collateral (dcap-qvl JSON or PCS directory) for\n"
-	"                    verifying workers' TD quotes; without it, attested\n"
-	"                    provisioning answers 503\n"
-	"  --policy FILE     the pool's TD policy (see 'tdexec quote verify'; default:\n"
-	"                    no DEBUG TD, SEPT_VE_DISABLE required)\n"
-	"  --trust-sim-root FILE  trust this simulated root CA instead of Intel's\n"
-	"                    (tests and demos only)\n"
-	"  --port-file FILE  write the bound port (useful with --port 0)\n"
-	"  --threads N       request threads (default 4: a release waits on its\n"
-	"                    commit's fsync, so more threads than cores pay off)\n"
-	"\n"
-	"       tdexec sms check --db FILE (--master-key FILE | --master-key-command CMD)\n"
-	"\n"
-	"Check a stopped (or running) SMS's store offline: SQLite's integrity check,\n"
-	"then every secret must decrypt and authenticate under the master key.\n"
-	"Exit 0 when all do, 1 otherwise.\n"
-	"\n"
-	"       tdexec sms rekey --db FILE (--master-key F | --master-key-command CMD)\n"
-	"                        (--new-master-key F | --new-master-key-command CMD)\n"
-	"\n"
-	"Rotate the master key of a stopped SMS: every secret is re-encrypted under\n"
-	"the new key (a new file is created, 0600, when absent) in one transaction,\n"
-	"so the store is wholly under one key or the other.  Refused while an SMS\n"
-	"has the store open, or when a record does not open under the current key.\n";
+    "Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
+    "                  [--db FILE] [--master-key FILE | --master-key-command CMD]\n"
+    "                  [--chain FILE] [--port-file FILE]\n"
+    "                  [--public-url URL] [--collateral PATH --policy FILE\n"
+    "                  [--allow-any-mrtd] [--trust-sim-root FILE]]\n"
+    "                  [--tls-cert FILE --tls-key FILE]\n"
+    "                  [--ra-tls [--provider tsm|sim] [--sim-dir DIR]]\n"
+    "\n"
+    "Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
+    "127.0.0.1:13300).  Secrets are encrypted at rest with AES-256-GCM under the\n"
+    "master key (a 0600 file, created when absent; or the output of CMD, e.g. a\n"
+    "KMS client printing 64 hex digits); values are never returned.  A key that\n"
+    "does not open the store's records is refused at start.\n"
+    "The chain file gives dataset and app owners.  Stops on SIGTERM or SIGINT.\n"
+    "\n"
+    "  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
+    "                    master_key, master_key_command, chain, public_url,\n"
+    "                    collateral, policy, allow_any_mrtd, trust_sim_root,\n"
+    "                    tls_cert, tls_key, ra_tls, provider, sim_dir (flags\n"
+    "                    override it)\n"
+    "  --tls-cert FILE   serve HTTPS with this PEM certificate chain ...\n"
+    "  --tls-key FILE    ... and this PEM private key\n"
+    "  --ra-tls          serve HTTPS with a fresh key whose self-signed certificate\n"
+    "                    carries this TD's quote binding it (RA-TLS), so clients\n"
+    "                    admit the SMS by its measurements (worker --sms-policy,\n"
+    "                    secret push --sms-policy, 'tdexec ratls check')\n"
+    "  --provider tsm|sim where that quote comes from (default tsm: configfs-tsm;\n"
+    "                    sim: the simulated TD in --sim-dir, tests and demos)\n"
+    "  --public-url URL  the base workers reach this SMS at, for the session\n"
+    "                    provisioning URLs (default http://ADDR:PORT)\n"
+    "  --collateral PATH DCAP collateral (dcap-qvl JSON or PCS directory) for\n"
+    "                    verifying workers' TD quotes; without it, attested\n"
+    "                    provisioning answers 503\n"
+    "  --policy FILE     the pool's TD policy, required with --collateral (see\n"
+    "                    'tdexec quote verify'): it must pin MRTD; TCB status\n"
+    "                    UpToDate only and no advisory unless it lists others\n"
+    "  --allow-any-mrtd  accept a policy that pins no MRTD (any TD code passes)\n"
+    "  --trust-sim-root FILE  trust this simulated root CA instead of Intel's\n"
+    "                    (tests and demos only)\n"
+    "  --port-file FILE  write the bound port (useful with --port 0)\n"
+    "  --threads N       request threads (default 4: a release waits on its\n"
+    "                    commit's fsync, so more threads than cores pay off)\n"
+    "\n"
+    "       tdexec sms check --db FILE (--master-key FILE | --master-key-command CMD)\n"
+    "\n"
+    "Check a stopped (or running) SMS's store offline: SQLite's integrity check,\n"
+    "then every secret must decrypt and authenticate under the master key.\n"
+    "Exit 0 when all do, 1 otherwise.\n"
+    "\n"
+    "       tdexec sms rekey --db FILE (--master-key F | --master-key-command CMD)\n"
+    "                        (--new-master-key F | --new-master-key-command CMD)\n"
+    "\n"
+    "Rotate the master key of a stopped SMS: every secret is re-encrypted under\n"
+    "the new key (a new file is created, 0600, when absent) in one transaction,\n"
+    "so the store is wholly under one key or the other.  Refused while an SMS\n"
+    "has the store open, or when a record does not open under the current key.\n";
 
 /* The offline commands create neither the store nor its key file. */
 static int store_files(const char *db, const char *key)
@@ -82,13 +87,13 @@ static int store_files(const char *db, const char *key)
 static int sms_rekey(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"db", required_argument, NULL, 'd'},
-		{"master-key", required_argument, NULL, 'm'},
-		{"master-key-command", required_argument, NULL, 'M'},
-		{"new-master-key", required_argument, NULL, 'n'},
-		{"new-master-key-command", required_argument, NULL, 'N'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"db", required_argument, NULL, 'd'},
+	    {"master-key", required_argument, NULL, 'm'},
+	    {"master-key-command", required_argument, NULL, 'M'},
+	    {"new-master-key", required_argument, NULL, 'n'},
+	    {"new-master-key-command", required_argument, NULL, 'N'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *db = NULL, *key = NULL, *cmd = NULL, *nkey = NULL, *ncmd = NULL;
 	long n;
@@ -110,7 +115,7 @@ static int sms_rekey(int argc, char **argv)
 		return cli_usage("sms rekey", "unexpected argument '%s'", argv[optind]);
 	if (!db || !key == !cmd || !nkey == !ncmd)
 		return cli_usage("sms rekey", "--db, the current key (--master-key or "
-					      "--master-key-command) and the new one are required");
+		                              "--master-key-command) and the new one are required");
 	if (store_files(db, key) < 0)
 		return cli_fail();
 	if (sms_store_rekey(db, key, cmd, nkey, ncmd, &n) < 0)
@@ -123,11 +128,11 @@ static int sms_rekey(int argc, char **argv)
 static int sms_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"db", required_argument, NULL, 'd'},
-		{"master-key", required_argument, NULL, 'm'},
-		{"master-key-command", required_argument, NULL, 'M'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"db", required_argument, NULL, 'd'},
+	    {"master-key", required_argument, NULL, 'm'},
+	    {"master-key-command", required_argument, NULL, 'M'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *db = NULL, *key = NULL, *cmd = NULL;
 	struct sms_store st;
@@ -148,7 +153,7 @@ static int sms_check(int argc, char **argv)
 		return cli_usage("sms check", "unexpected argument '%s'", argv[optind]);
 	if (!db || !key == !cmd)
 		return cli_usage("sms check",
-				 "--db and one of --master-key, --master-key-command are required");
+		                 "--db and one of --master-key, --master-key-command are required");
 	if (store_files(db, key) < 0)
 		return cli_fail();
 	if (sms_store_open2(&st, db, key, cmd) < 0)
@@ -164,28 +169,34 @@ static int sms_check(int argc, char **argv)
 int cmd_sms(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
-		{"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
-		{"db", required_argument, NULL, 'd'},      {"master-key", required_argument, NULL, 'm'},
-		{"master-key-command", required_argument, NULL, 'k'},
-		{"chain", required_argument, NULL, 'C'},   {"port-file", required_argument, NULL, 'P'},
-		{"public-url", required_argument, NULL, 'U'},
-		{"collateral", required_argument, NULL, 'L'},
-		{"trust-sim-root", required_argument, NULL, 'S'},
-		{"policy", required_argument, NULL, 'Y'},
-		{"tls-cert", required_argument, NULL, 'E'},
-		{"tls-key", required_argument, NULL, 'K'},
-		{"ra-tls", no_argument, NULL, 'R'},
-		{"provider", required_argument, NULL, 'V'},
-		{"sim-dir", required_argument, NULL, 'D'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"db", required_argument, NULL, 'd'},
+	    {"master-key", required_argument, NULL, 'm'},
+	    {"master-key-command", required_argument, NULL, 'k'},
+	    {"chain", required_argument, NULL, 'C'},
+	    {"port-file", required_argument, NULL, 'P'},
+	    {"public-url", required_argument, NULL, 'U'},
+	    {"collateral", required_argument, NULL, 'L'},
+	    {"trust-sim-root", required_argument, NULL, 'S'},
+	    {"policy", required_argument, NULL, 'Y'},
+	    {"tls-cert", required_argument, NULL, 'E'},
+	    {"tls-key", required_argument, NULL, 'K'},
+	    {"ra-tls", no_argument, NULL, 'R'},
+	    {"provider", required_argument, NULL, 'V'},
+	    {"sim-dir", required_argument, NULL, 'D'},
+	    {"allow-any-mrtd", no_argument, NULL, 'A'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct sms_config cfg = {.address = "127.0.0.1", .port = 13300, .threads = 4};
 	json_t *conf = NULL;
 	struct sms *s;
 	sigset_t set;
 	long v;
-	int c, sig;
+	int c, sig, any_mrtd = 0;
 
 	/* The master key and the secrets it opens: no core dump, no ptrace,
 	 * files the SMS's own; it never needs a wallet password. */
@@ -203,28 +214,32 @@ int cmd_sms(int argc, char **argv)
 			if (json_load_path(argv[i + 1], 1 << 20, &conf) < 0)
 				return cli_fail();
 			cfg.address = json_string_value(json_object_get(conf, "listen"))
-					      ? json_string_value(json_object_get(conf, "listen"))
-					      : cfg.address;
+			                  ? json_string_value(json_object_get(conf, "listen"))
+			                  : cfg.address;
 			if (json_is_integer(json_object_get(conf, "port")))
 				cfg.port = (int)json_integer_value(json_object_get(conf, "port"));
 			if (json_is_integer(json_object_get(conf, "threads")))
-				cfg.threads = (int)json_integer_value(json_object_get(conf, "threads"));
+				cfg.threads =
+				    (int)json_integer_value(json_object_get(conf, "threads"));
 			cfg.db_path = json_string_value(json_object_get(conf, "db"));
-			cfg.master_key_path = json_string_value(json_object_get(conf, "master_key"));
+			cfg.master_key_path =
+			    json_string_value(json_object_get(conf, "master_key"));
 			cfg.master_key_command =
-				json_string_value(json_object_get(conf, "master_key_command"));
+			    json_string_value(json_object_get(conf, "master_key_command"));
 			cfg.chain_path = json_string_value(json_object_get(conf, "chain"));
 			cfg.public_url = json_string_value(json_object_get(conf, "public_url"));
 			cfg.collateral = json_string_value(json_object_get(conf, "collateral"));
-			cfg.trust_sim_root = json_string_value(json_object_get(conf, "trust_sim_root"));
+			cfg.trust_sim_root =
+			    json_string_value(json_object_get(conf, "trust_sim_root"));
 			cfg.policy = json_string_value(json_object_get(conf, "policy"));
+			any_mrtd = json_is_true(json_object_get(conf, "allow_any_mrtd"));
 			cfg.tls_cert = json_string_value(json_object_get(conf, "tls_cert"));
 			cfg.tls_key = json_string_value(json_object_get(conf, "tls_key"));
 			cfg.ra_tls = json_is_true(json_object_get(conf, "ra_tls"));
 			cfg.provider.sim_dir = json_string_value(json_object_get(conf, "sim_dir"));
 			if (json_is_string(json_object_get(conf, "provider")) &&
 			    tdx_provider_parse(json_string_value(json_object_get(conf, "provider")),
-					       &cfg.provider.kind) < 0) {
+			                       &cfg.provider.kind) < 0) {
 				json_decref(conf);
 				return cli_usage("sms", "%s: provider: tsm or sim", argv[i + 1]);
 			}
@@ -252,6 +267,7 @@ int cmd_sms(int argc, char **argv)
 		case 'L': cfg.collateral = optarg; break;
 		case 'S': cfg.trust_sim_root = optarg; break;
 		case 'Y': cfg.policy = optarg; break;
+		case 'A': any_mrtd = 1; break;
 		case 'E': cfg.tls_cert = optarg; break;
 		case 'K': cfg.tls_key = optarg; break;
 		case 'R': cfg.ra_tls = 1; break;
@@ -271,11 +287,24 @@ int cmd_sms(int argc, char **argv)
 	if (!cfg.db_path || !cfg.master_key_path == !cfg.master_key_command) {
 		json_decref(conf);
 		return cli_usage("sms", "--db and --master-key are required (or instead of "
-					"--master-key, --master-key-command)");
+		                        "--master-key, --master-key-command)");
 	}
 	if (cfg.ra_tls && cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir) {
 		json_decref(conf);
 		return cli_usage("sms", "the sim provider needs --sim-dir DIR");
+	}
+	/* Sessions go only to TDs the pool named: no policy, or one that pins
+	 * no MRTD, would release them to a TD running any code. */
+	if (cfg.collateral && !cfg.policy) {
+		json_decref(conf);
+		return cli_usage("sms", "--collateral needs --policy FILE: the TD policy "
+		                        "(measurements, TCB statuses) a worker must meet to get "
+		                        "a session");
+	}
+	if (cfg.collateral && !any_mrtd &&
+	    tdx_gate_policy_pinned(cfg.policy, "--allow-any-mrtd") < 0) {
+		json_decref(conf);
+		return cli_fail();
 	}
 	/* Block the stop signals before the server threads start, then wait. */
 	sigemptyset(&set);

@@ -37,6 +37,22 @@ int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_ro
 	return rc;
 }
 
+int tdx_gate_policy_pinned(const char *path, const char *opt_out)
+{
+	struct tdx_policy *p;
+	int pinned;
+
+	GUARD(tdx_policy_load(path, &p));
+	pinned = tdx_policy_pins(p, "MRTD");
+	tdx_policy_free(p);
+	ENSURE(pinned, ERR_INVAL,
+	       "%s: the policy pins no MRTD, so a TD running any code would be admitted; "
+	       "add \"measurements\": {\"MRTD\": ...} (the TD image's reference value), "
+	       "or give %s to admit any MRTD",
+	       path, opt_out);
+	return 0;
+}
+
 void tdx_gate_close(struct tdx_gate *g)
 {
 	tdx_verifier_free(g->verifier);

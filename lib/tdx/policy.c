@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const measured[] = {"MRTD",   "RTMR0",         "RTMR1",  "RTMR2",
-				       "RTMR3",  "MRCONFIGID",    "MROWNER", "MROWNERCONFIG",
-				       "MRSEAM", "XFAM",          "TDATTRIBUTES"};
+static const char *const measured[] = {"MRTD",   "RTMR0",      "RTMR1",       "RTMR2",
+                                       "RTMR3",  "MRCONFIGID", "MROWNER",     "MROWNERCONFIG",
+                                       "MRSEAM", "XFAM",       "TDATTRIBUTES"};
 #define N_MEASURED (sizeof(measured) / sizeof(measured[0]))
 
 struct tdx_policy {
@@ -46,15 +46,39 @@ void tdx_policy_free(struct tdx_policy *p)
 	free(p);
 }
 
-int tdx_policy_default(struct tdx_policy **out)
+/* The base of every policy: no DEBUG TD, SEPT_VE_DISABLE required.  A
+ * policy file starts strict (UpToDate only, no advisory), so that a policy
+ * that forgets to say which statuses it accepts accepts the fewest; the
+ * default without a file accepts what verification lets through (it is a
+ * report of the verdict, not an admission decision). */
+static int policy_new(int strict, struct tdx_policy **out)
 {
 	struct tdx_policy *p = calloc(1, sizeof(*p));
 	ENSURE(p, ERR_NOMEM, "out of memory");
-	p->statuses = (1u << TDX_TCB_REVOKED) - 1; /* all but Revoked, NotSupported */
 	p->require_sept_ve_disable = 1;
 	p->measurements = json_object();
+	if (!p->measurements) {
+		free(p);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	if (strict) {
+		p->statuses = 1u << TDX_TCB_UP_TO_DATE;
+		p->has_advisories = 1; /* an empty list: every advisory refused */
+	} else {
+		p->statuses = (1u << TDX_TCB_REVOKED) - 1; /* all but Revoked, NotSupported */
+	}
 	*out = p;
 	return 0;
+}
+
+int tdx_policy_default(struct tdx_policy **out)
+{
+	return policy_new(0, out);
+}
+
+int tdx_policy_pins(const struct tdx_policy *p, const char *field)
+{
+	return json_object_get(p->measurements, field) != NULL;
 }
 
 /* The byte length of a measured field. */
@@ -74,7 +98,7 @@ static int parse_measurements(struct tdx_policy *p, json_t *m)
 	json_t *v;
 
 	ENSURE(json_is_object(m), ERR_INVAL, "\"measurements\" must be an object");
-	json_object_foreach(m, k, v) {
+	json_object_foreach (m, k, v) {
 		size_t len = 0, i, n;
 		json_t *set, *e;
 		uint8_t buf[64];
@@ -85,10 +109,10 @@ static int parse_measurements(struct tdx_policy *p, json_t *m)
 		set = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
 		ENSURE(set && json_array_size(set) > 0, ERR_INVAL,
 		       "\"measurements\".%s: a hex string or a non-empty array of them", k);
-		json_array_foreach(set, i, e) {
+		json_array_foreach (set, i, e) {
 			int rc = json_is_string(e)
-					 ? hex_decode_exact(buf, len, json_string_value(e), k)
-					 : err_set(ERR_INVAL, "%s: not a string", k);
+			             ? hex_decode_exact(buf, len, json_string_value(e), k)
+			             : err_set(ERR_INVAL, "%s: not a string", k);
 			if (rc < 0) {
 				json_decref(set);
 				return err_wrap(rc, "\"measurements\"");
@@ -107,12 +131,11 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 	ENSURE(json_is_object(j), ERR_INVAL, "expected a JSON object");
 	{
 		const char *k;
-		static const char *const known[] = {"tcb_status",  "advisory_ids",
-						    "allow_debug", "require_sept_ve_disable",
-						    "measurements", "min_tee_tcb_svn",
-						    "min_qe_isvsvn", "report_data",
-						    "event_logs"};
-		json_object_foreach(j, k, v) {
+		static const char *const known[] = {
+		    "tcb_status",   "advisory_ids",    "allow_debug",   "require_sept_ve_disable",
+		    "measurements", "min_tee_tcb_svn", "min_qe_isvsvn", "report_data",
+		    "event_logs"};
+		json_object_foreach (j, k, v) {
 			size_t n;
 			for (n = 0; n < sizeof(known) / sizeof(known[0]); n++)
 				if (strcmp(k, known[n]) == 0)
@@ -124,7 +147,7 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 	if ((v = json_object_get(j, "tcb_status"))) {
 		ENSURE(json_is_array(v), ERR_INVAL, "\"tcb_status\" must be an array");
 		p->statuses = 0;
-		json_array_foreach(v, i, e) {
+		json_array_foreach (v, i, e) {
 			enum tdx_tcb_status s;
 			ENSURE(json_is_string(e), ERR_INVAL, "\"tcb_status\" must hold strings");
 			GUARD(tdx_tcb_status_parse(json_string_value(e), &s));
@@ -135,7 +158,7 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 		ENSURE(json_is_array(v) && json_array_size(v) <= TDX_ADVISORY_MAX, ERR_INVAL,
 		       "\"advisory_ids\" must be an array of at most %d strings", TDX_ADVISORY_MAX);
 		p->has_advisories = 1;
-		json_array_foreach(v, i, e) {
+		json_array_foreach (v, i, e) {
 			ENSURE(json_is_string(e) && json_string_length(e) < TDX_ADVISORY_LEN,
 			       ERR_INVAL, "\"advisory_ids\" must hold short strings");
 			memcpy(p->advisories.id[p->advisories.n++], json_string_value(e),
@@ -159,7 +182,7 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 	}
 	if ((v = json_object_get(j, "min_qe_isvsvn"))) {
 		ENSURE(json_is_integer(v) && json_integer_value(v) >= 0 &&
-			       json_integer_value(v) <= 65535,
+		           json_integer_value(v) <= 65535,
 		       ERR_INVAL, "\"min_qe_isvsvn\" must be an integer 0..65535");
 		p->min_qe = (unsigned)json_integer_value(v);
 		p->has_min_qe = 1;
@@ -173,7 +196,7 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 		       "\"event_logs\" must be an array of at most 16 paths");
 		p->logs = calloc(json_array_size(v) + 1, sizeof(char *));
 		ENSURE(p->logs, ERR_NOMEM, "out of memory");
-		json_array_foreach(v, i, e) {
+		json_array_foreach (v, i, e) {
 			char path[PATH_MAX];
 			const char *s;
 			ENSURE(json_is_string(e), ERR_INVAL, "\"event_logs\" must hold paths");
@@ -191,14 +214,14 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 }
 
 int tdx_policy_from_json(const char *text, size_t len, const char *base_dir,
-			 struct tdx_policy **out)
+                         struct tdx_policy **out)
 {
 	struct tdx_policy *p = NULL;
 	json_t *j;
 	int rc;
 
 	*out = NULL;
-	GUARD(tdx_policy_default(&p));
+	GUARD(policy_new(1, &p));
 	rc = json_parse(text, len, "policy", &j);
 	if (rc == 0) {
 		rc = parse_policy(p, j, base_dir);
@@ -245,7 +268,7 @@ static void check_measurements(const struct tdx_policy *p, const struct tdx_quot
 	const char *k;
 	json_t *set;
 
-	json_object_foreach(p->measurements, k, set) {
+	json_object_foreach (p->measurements, k, set) {
 		struct tdx_field f;
 		char *got;
 		size_t i;
@@ -254,7 +277,7 @@ static void check_measurements(const struct tdx_policy *p, const struct tdx_quot
 		if (tdx_quote_field(q, k, &f) < 0)
 			continue;
 		got = hex_dup(f.ptr, f.len);
-		json_array_foreach(set, i, e) {
+		json_array_foreach (set, i, e) {
 			uint8_t want[64];
 			if (hex_decode_exact(want, f.len, json_string_value(e), k) == 0 &&
 			    memcmp(want, f.ptr, f.len) == 0)
@@ -263,7 +286,7 @@ static void check_measurements(const struct tdx_policy *p, const struct tdx_quot
 		if (!found)
 			miss(m, "%s %s is not %s", k, got ? got : "?",
 			     json_array_size(set) > 1 ? "in the policy's allowed set"
-						      : "the policy's value");
+			                              : "the policy's value");
 		free(got);
 	}
 }
@@ -289,13 +312,14 @@ static int check_logs(const struct tdx_policy *p, const struct tdx_quote *q, jso
 }
 
 int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
-		     const struct tdx_verdict *v, json_t *m)
+                     const struct tdx_verdict *v, json_t *m)
 {
 	uint64_t attrs = tdx_quote_td_attributes(q);
 	size_t before = json_array_size(m);
 
 	if (!(p->statuses & (1u << v->status)))
-		miss(m, "TCB status %s is not accepted by the policy", tdx_tcb_status_name(v->status));
+		miss(m, "TCB status %s is not accepted by the policy",
+		     tdx_tcb_status_name(v->status));
 	if (p->has_advisories)
 		for (size_t i = 0; i < v->advisories.n; i++) {
 			size_t k;
@@ -326,6 +350,6 @@ int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
 	GUARD(check_logs(p, q, m));
 	if (json_array_size(m) > before)
 		return err_set(ERR_VERIFY, "policy: %s",
-			       json_string_value(json_array_get(m, before)));
+		               json_string_value(json_array_get(m, before)));
 	return 0;
 }

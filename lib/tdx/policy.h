@@ -16,9 +16,12 @@
  *     "event_logs": ["ccel.bin", "runtime.jsonl"]  replayed; every RTMR they
  *                                           touch must equal the quote's
  *   }
- * Relative event log paths are relative to the policy file.  Without a
- * policy file, the default accepts every status that verification lets
- * through, refuses DEBUG and requires SEPT_VE_DISABLE.
+ * Relative event log paths are relative to the policy file.  A policy
+ * that names no "tcb_status" accepts UpToDate only, and one without
+ * "advisory_ids" accepts no advisory.  Without a policy file, the default
+ * (tdx_policy_default) accepts every status that verification lets through
+ * and any advisory: it reports the verdict, it admits nothing.  Both refuse
+ * DEBUG and require SEPT_VE_DISABLE unless the file says otherwise.
  */
 #ifndef TDEXEC_TDX_POLICY_H
 #define TDEXEC_TDX_POLICY_H
@@ -32,16 +35,20 @@ struct tdx_policy;
 
 int tdx_policy_load(const char *path, struct tdx_policy **out);
 int tdx_policy_from_json(const char *text, size_t len, const char *base_dir,
-			 struct tdx_policy **out);
-/* The default policy described above. */
+                         struct tdx_policy **out);
+/* The default policy without a file, described above. */
 int tdx_policy_default(struct tdx_policy **out);
 void tdx_policy_free(struct tdx_policy *p);
+
+/* 1 when the policy pins the measured field `field` ("MRTD", "RTMR0", ...)
+ * to a value or a set, 0 when any value passes. */
+int tdx_policy_pins(const struct tdx_policy *p, const char *field);
 
 /* Check a verified quote.  Every mismatch is appended to `mismatches` (a
  * JSON array of strings).  Returns 0 when all hold, ERR_VERIFY with the
  * first mismatch as the message otherwise, or another error (e.g. an event
  * log that cannot be read). */
 int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
-		     const struct tdx_verdict *v, json_t *mismatches);
+                     const struct tdx_verdict *v, json_t *mismatches);
 
 #endif

@@ -45,7 +45,36 @@ expect 2 'needs --sim-dir' -- "$T" ratls cert --provider sim --cert-out "$W/c.pe
 expect 2 "unknown command 'verify'" -- "$T" ratls verify
 expect 2 'must be an https URL' -- "$T" scheduler --chain "$W/none.json" --workerpool 0x01 \
 	--account 3 --sms http://127.0.0.1:9 --db "$W/s.db" --results "$W/r" --collateral "$W/c" \
-	--sms-policy "$W/p.json"
+	--policy "$W/p.json" --sms-policy "$W/p.json"
+# --- the services admit TDs only by a policy that names them: the scheduler
+# needs --policy, and every policy it or a worker takes must pin MRTD
+# (--allow-any-mrtd, or "allow_any_mrtd" in --config, says otherwise)
+echo '{}' >"$W/any.json"
+printf '{"measurements": {"MRTD": "%096d"}}\n' 0 >"$W/pinned.json"
+SCHED=(scheduler --chain "$W/none.json" --workerpool 0x01 --account 3 --db "$W/s.db" --results "$W/r"
+	--collateral "$W/c")
+expect 2 'scheduler: --policy FILE is required' -- "$T" "${SCHED[@]}" --sms http://127.0.0.1:9
+expect 1 'any.json: the policy pins no MRTD.*--allow-any-mrtd' -- "$T" "${SCHED[@]}" \
+	--sms http://127.0.0.1:9 --policy "$W/any.json"
+expect 1 'any.json: the policy pins no MRTD' -- "$T" "${SCHED[@]}" --sms https://127.0.0.1:9 \
+	--policy "$W/pinned.json" --sms-policy "$W/any.json"
+expect 1 'chain: .*none.json: No such file' -- "$T" "${SCHED[@]}" --sms https://127.0.0.1:9 \
+	--policy "$W/any.json" --sms-policy "$W/any.json" --allow-any-mrtd
+echo '{"allow_any_mrtd": true}' >"$W/any-conf.json"
+expect 1 'chain: .*none.json: No such file' -- "$T" "${SCHED[@]}" --sms http://127.0.0.1:9 \
+	--policy "$W/any.json" --config "$W/any-conf.json"
+WORKER=(worker --scheduler http://127.0.0.1:9 --chain "$W/none.json" --account 5 --images "$W/i"
+	--work-dir "$W/wd")
+expect 1 'any.json: the policy pins no MRTD' -- "$T" "${WORKER[@]}" --sms-policy "$W/any.json" \
+	--collateral "$W/c"
+# --- a worker admits the SMS by its quote (--sms-policy), or is told
+# plainly that it does not (--insecure-sms, "insecure_sms" in --config)
+expect 2 'worker: --sms-policy FILE is required.*--insecure-sms' -- "$T" "${WORKER[@]}"
+expect 2 'exclude each other' -- "$T" "${WORKER[@]}" --insecure-sms --sms-policy "$W/pinned.json" \
+	--collateral "$W/c"
+expect 1 'chain: .*none.json: No such file' -- "$T" "${WORKER[@]}" --insecure-sms
+echo '{"insecure_sms": true}' >"$W/insecure.json"
+expect 1 'chain: .*none.json: No such file' -- "$T" "${WORKER[@]}" --config "$W/insecure.json"
 # --- results: a download is checked against the chain, so it needs one
 expect 2 'chain is required' -- "$T" result get 0x$(printf '%064d' 0) --scheduler http://127.0.0.1:9 \
 	--plain-key "$W/none" -o "$W/r.zip"
@@ -147,5 +176,38 @@ expect 1 'RTMR3 [0-9a-f]+ differs from the event log replay' -- "$T" quote verif
 printf '{"mrtd": "00"}' >"$W/policy-typo.json"
 expect 1 'unknown member "mrtd"' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
 	--trust-sim-root "$S/root_ca.pem" --policy "$W/policy-typo.json"
+
+# --- a policy that names no TCB status accepts UpToDate only, and no
+# advisory it does not list; without --policy the verdict is only reported
+echo '{}' >"$W/empty.json"
+expect 0 'policy_ok +true' -- "$T" quote verify "$P/tdx_quote" --collateral "$P/tdx_quote_collateral.json" \
+	--at 1751000000 --policy "$W/empty.json"
+# OutOfDate with INTEL-SA-00000: the simulated TDX module one step below
+# its UpToDate level (docs/quotes.md)
+sed 's/"TEE_TCB_SVN": "\(....\)02/"TEE_TCB_SVN": "\101/' "$S/td.json" >"$W/outdated.json"
+"$T" quote get --provider sim --sim-dir "$S" --measurements "$W/outdated.json" --report-data 00 \
+	-o "$W/outdated.dat"
+SIMV=(--collateral "$S/collateral" --trust-sim-root "$S/root_ca.pem")
+expect 0 'attester_tcb_status +OutOfDate' -- "$T" quote verify "$W/outdated.dat" "${SIMV[@]}"
+grep -Eq 'attester_advisory_ids +INTEL-SA-00000' "$W/out" && ok || bad "OutOfDate advisory: $(cat "$W/out")"
+expect 1 'policy not satisfied: TCB status OutOfDate is not accepted' -- \
+	"$T" quote verify "$W/outdated.dat" "${SIMV[@]}" --policy "$W/empty.json"
+grep -Eq 'policy_ok +false' "$W/out" && grep -q 'advisory INTEL-SA-00000 is not accepted' "$W/out" &&
+	ok || bad "policy {} on an OutOfDate quote: $(cat "$W/out")"
+echo '{"tcb_status": ["UpToDate", "OutOfDate"]}' >"$W/outdated-ok.json"
+expect 1 'policy not satisfied: advisory INTEL-SA-00000 is not accepted' -- \
+	"$T" quote verify "$W/outdated.dat" "${SIMV[@]}" --policy "$W/outdated-ok.json"
+echo '{"tcb_status": ["OutOfDate"], "advisory_ids": ["INTEL-SA-00000"]}' >"$W/outdated-ok.json"
+expect 0 'policy_ok +true' -- "$T" quote verify "$W/outdated.dat" "${SIMV[@]}" --policy "$W/outdated-ok.json"
+# SWHardeningNeeded with INTEL-SA-00615: the simulated platform level says
+# so in TCB info signed again by the simulated TCB signing key
+node "$(dirname "$0")/tcb_status.js" "$S" "$W/swh" SWHardeningNeeded INTEL-SA-00615 || bad "tcb_status.js"
+SWH=(--collateral "$W/swh" --trust-sim-root "$S/root_ca.pem")
+expect 0 'attester_tcb_status +SWHardeningNeeded' -- "$T" quote verify "$W/sim2.dat" "${SWH[@]}"
+expect 1 'policy not satisfied: TCB status SWHardeningNeeded is not accepted' -- \
+	"$T" quote verify "$W/sim2.dat" "${SWH[@]}" --policy "$W/empty.json"
+echo '{"tcb_status": ["UpToDate", "SWHardeningNeeded"]}' >"$W/swh-ok.json"
+expect 1 'policy not satisfied: advisory INTEL-SA-00615 is not accepted' -- \
+	"$T" quote verify "$W/sim2.dat" "${SWH[@]}" --policy "$W/swh-ok.json"
 
 finish

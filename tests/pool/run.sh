@@ -19,6 +19,8 @@ addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 
 pool_start_chain || { echo "FAIL: chain up"; exit 1; }
 pool_start_td
+# The SMS serves plain http until section 9 (RA-TLS): until then the
+# workers are started with --insecure-sms (pool_start_worker adds it).
 pool_start_sms || bad "sms"
 pool_start_files || bad "file server"
 
@@ -326,10 +328,11 @@ workers=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"worker": *"0x[0-9a-f
 # (this worker reads its images from an OCI archive)
 tar -C "$W/images" -cf "$W/images.tar" .
 rm -rf "$W/w3.td" && cp -r "$W/td" "$W/w3.td"
-# (--allow-private-inputs: the file server is on loopback)
+# (--allow-private-inputs: the file server is on loopback; --insecure-sms:
+# the SMS serves plain http until section 9)
 "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 8 --images "$W/images.tar" \
 	--work-dir "$W/w3" --work-dir-encrypted --provider sim --sim-dir "$W/w3.td" --allow-private-inputs \
-	"${WFLAGS[@]}" 2>>"$W/w3.log" &
+	--insecure-sms "${WFLAGS[@]}" 2>>"$W/w3.log" &
 W3=$!
 POOL_PIDS+=("$W3")
 read -r st task < <(TAG=none TRUST=3 run_task "$app_sh" '{"iexec_args":"\"echo consensus > /iexec_out/r.txt\""}')
@@ -434,15 +437,20 @@ read -r st task < <(run_task "$app_ghost" '{}')
 	bad "unknown image: $st $(detail "$task")"
 
 # 6. A worker whose TD does not match the pool's policy gets nothing.
+# (--insecure-sms: the SMS serves plain http until section 9)
 cp -r "$W/td" "$W/evil.td"
 sed -i 's/"MRTD": "\(..\)/"MRTD": "ff/' "$W/evil.td/td.json"
 "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 7 --images "$W/images" --work-dir "$W/evil" \
-	--work-dir-encrypted --provider sim --sim-dir "$W/evil.td" >"$W/evil.log" 2>&1
+	--work-dir-encrypted --provider sim --sim-dir "$W/evil.td" --insecure-sms >"$W/evil.log" 2>&1
 [ $? = 1 ] && grep -q "403" "$W/evil.log" && ok || bad "a worker off policy: $(tail -2 "$W/evil.log")"
 # A work directory on a disk nobody vouched for is refused: the host could
 # read what tasks leave there.
 expect 1 "work-dir-encrypted" -- "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 7 \
-	--images "$W/images" --work-dir "$W/plain" --provider sim --sim-dir "$W/evil.td"
+	--images "$W/images" --work-dir "$W/plain" --provider sim --sim-dir "$W/evil.td" --insecure-sms
+# Nor does a worker start that would reach the SMS without attesting it,
+# unless told so.
+expect 2 "sms-policy FILE is required" -- "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 7 \
+	--images "$W/images" --work-dir "$W/evil" --work-dir-encrypted --provider sim --sim-dir "$W/evil.td"
 grep -q 'sched.register refused' "$W/sched.log" && ok || bad "refusal not logged"
 
 # 7. The requester's way: orders on the pool's market, one 'tdexec run'.

@@ -202,6 +202,28 @@ if [ "$(id -u)" = 0 ]; then
 	rm -rf "$N"
 fi
 
+# Attested provisioning needs the pool's policy, and one that pins MRTD:
+# otherwise a session would go to a TD running any code.
+SIMCOL=(--collateral "$W/td/collateral/collateral.json" --trust-sim-root "$W/td/root_ca.pem")
+expect 2 'sms: --collateral needs --policy FILE' -- "$T" sms --port 0 --db "$W/sms.db" \
+	--master-key "$W/master.key" "${C[@]}" "${SIMCOL[@]}"
+echo '{"tcb_status": ["UpToDate"]}' >"$W/any-td.json"
+expect 1 'any-td.json: the policy pins no MRTD.*--allow-any-mrtd' -- "$T" sms --port 0 \
+	--db "$W/sms.db" --master-key "$W/master.key" "${C[@]}" "${SIMCOL[@]}" --policy "$W/any-td.json"
+printf '{"collateral": "%s", "trust_sim_root": "%s", "policy": "%s"}\n' \
+	"$W/td/collateral/collateral.json" "$W/td/root_ca.pem" "$W/any-td.json" >"$W/sms-any.json"
+expect 1 'the policy pins no MRTD' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key" \
+	"${C[@]}" --config "$W/sms-any.json"
+# The opt-out, as a flag or in --config: the SMS starts.
+sed -i 's/}$/, "allow_any_mrtd": true}/' "$W/sms-any.json"
+rm -f "$W/port"
+"$T" sms --port 0 --port-file "$W/port" --db "$W/sms.db" --master-key "$W/master.key" "${C[@]}" \
+	--config "$W/sms-any.json" 2>>"$W/sms.log" &
+SMS=$!
+for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
+[ -s "$W/port" ] && ok || bad "sms with allow_any_mrtd did not start: $(tail -2 "$W/sms.log")"
+stop_sms
+
 # A master key readable by others is refused.
 chmod 644 "$W/master.key"
 expect 1 'readable by others' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key"

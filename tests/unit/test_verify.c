@@ -66,13 +66,15 @@ static void intel_root_is_the_published_one(void **state)
 	(void)state;
 	SHA256(tdx_intel_root_ca_der, tdx_intel_root_ca_der_len, h);
 	hex_encode(hex, h, 32);
-	assert_string_equal(hex, "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
+	assert_string_equal(hex,
+	                    "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
 	x = d2i_X509(NULL, &p, (long)tdx_intel_root_ca_der_len);
 	assert_non_null(x);
 	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
 	SHA256(spki, (size_t)n, h);
 	hex_encode(hex, h, 32);
-	assert_string_equal(hex, "a0af031289f5d5d4132f9186068a7fc13628633ba235777472e29b6b6c67a49e");
+	assert_string_equal(hex,
+	                    "a0af031289f5d5d4132f9186068a7fc13628633ba235777472e29b6b6c67a49e");
 	OPENSSL_free(spki);
 	X509_free(x);
 }
@@ -114,8 +116,8 @@ static void real_quotes_get_their_documented_verdicts(void **state)
 			} else {
 				assert_true(rc < 0);
 				if (!strstr(d.reason, want + 5))
-					fail_msg("%s @%lld: reason '%s' lacks '%s'", q, at, d.reason,
-						 want + 5);
+					fail_msg("%s @%lld: reason '%s' lacks '%s'", q, at,
+					         d.reason, want + 5);
 			}
 		}
 		tdx_collateral_free(coll);
@@ -161,7 +163,7 @@ static struct tdx_collateral *sim_coll(void)
 
 /* Verify and expect failure with `want` in the reason (NULL: success). */
 static void expect(struct tdx_verifier *v, const uint8_t *q, size_t len,
-		   const struct tdx_collateral *c, time_t at, const char *want)
+                   const struct tdx_collateral *c, time_t at, const char *want)
 {
 	struct tdx_verdict d;
 	int rc = tdx_verify(v, q, len, c, at, &d);
@@ -192,7 +194,8 @@ static void sim_quotes_verify_only_with_the_sim_root(void **state)
 	assert_true(d.has_module_identity);
 	assert_memory_equal(d.pck.fmspc, "SIM\0\0\0", 6);
 	assert_int_equal(tdx_verifier_new(&intel), 0);
-	expect(intel, q, len, c, T0 + 60, "root is not the trusted Intel SGX root CA (a simulated quote?");
+	expect(intel, q, len, c, T0 + 60,
+	       "root is not the trusted Intel SGX root CA (a simulated quote?");
 	tdx_verifier_free(intel);
 	tdx_collateral_free(c);
 	tdx_verifier_free(sim);
@@ -220,12 +223,12 @@ static void tampered_quotes_are_refused_with_the_reason(void **state)
 		long off; /* < 0: relative to the signature data */
 		const char *want;
 	} cases[] = {
-		{"header user data", 40, "quote: signature does not verify"},
-		{"TEE_TCB_SVN", 48, "quote: signature does not verify"},
-		{"MRTD", 184, "quote: signature does not verify"},
-		{"RTMR3", 520, "quote: signature does not verify"},
-		{"REPORTDATA", 600, "quote: signature does not verify"},
-		{"QE vendor id", 12, "QE vendor id is not Intel's"},
+	    {"header user data", 40, "quote: signature does not verify"},
+	    {"TEE_TCB_SVN", 48, "quote: signature does not verify"},
+	    {"MRTD", 184, "quote: signature does not verify"},
+	    {"RTMR3", 520, "quote: signature does not verify"},
+	    {"REPORTDATA", 600, "quote: signature does not verify"},
+	    {"QE vendor id", 12, "QE vendor id is not Intel's"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		q[cases[i].off] ^= 0x01;
@@ -388,14 +391,17 @@ static void policy_refuses_debug_and_unexpected_measurements(void **state)
 	hex_encode(mrtd, pq->body.mrtd, 48);
 	mrtd[0] = mrtd[0] == '0' ? '1' : '0';
 	snprintf(pol_text, sizeof(pol_text),
-		 "{\"allow_debug\": true, \"tcb_status\": [\"OutOfDate\"],"
-		 " \"measurements\": {\"MRTD\": [\"%s\"]}, \"min_qe_isvsvn\": 5}",
-		 mrtd);
+	         "{\"allow_debug\": true, \"tcb_status\": [\"OutOfDate\"],"
+	         " \"measurements\": {\"MRTD\": [\"%s\"]}, \"min_qe_isvsvn\": 5}",
+	         mrtd);
 	assert_int_equal(tdx_policy_from_json(pol_text, strlen(pol_text), NULL, &pol), 0);
+	assert_true(tdx_policy_pins(pol, "MRTD"));
+	assert_false(tdx_policy_pins(pol, "RTMR0"));
 	json_array_clear(m);
 	assert_int_equal(tdx_policy_check(pol, pq, &d, m), ERR_VERIFY);
 	assert_int_equal(json_array_size(m), 3);
-	assert_non_null(strstr(json_string_value(json_array_get(m, 0)), "UpToDate is not accepted"));
+	assert_non_null(
+	    strstr(json_string_value(json_array_get(m, 0)), "UpToDate is not accepted"));
 	assert_non_null(strstr(json_string_value(json_array_get(m, 1)), "MRTD"));
 	assert_non_null(strstr(json_string_value(json_array_get(m, 2)), "QE ISVSVN 4"));
 	tdx_policy_free(pol);
@@ -403,23 +409,104 @@ static void policy_refuses_debug_and_unexpected_measurements(void **state)
 	/* Bad policies are refused with the member named. */
 	{
 		static const char *const bad[][2] = {
-			{"{\"mrtd\": 1}", "unknown member \"mrtd\""},
-			{"{\"measurements\": {\"MRTD\": \"00\"}}", "MRTD: expected 96 hex digits"},
-			{"{\"measurements\": {\"RTMR9\": \"00\"}}", "unknown field \"RTMR9\""},
-			{"{\"tcb_status\": [\"Fine\"]}", "unknown TCB status"},
-			{"{\"allow_debug\": 1}", "\"allow_debug\" must be true or false"},
-			{"[]", "expected a JSON object"},
-			{"{", "invalid JSON"},
+		    {"{\"mrtd\": 1}", "unknown member \"mrtd\""},
+		    {"{\"measurements\": {\"MRTD\": \"00\"}}", "MRTD: expected 96 hex digits"},
+		    {"{\"measurements\": {\"RTMR9\": \"00\"}}", "unknown field \"RTMR9\""},
+		    {"{\"tcb_status\": [\"Fine\"]}", "unknown TCB status"},
+		    {"{\"allow_debug\": 1}", "\"allow_debug\" must be true or false"},
+		    {"[]", "expected a JSON object"},
+		    {"{", "invalid JSON"},
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			assert_int_equal(tdx_policy_from_json(bad[i][0], strlen(bad[i][0]), NULL,
-							      &pol),
-					 ERR_INVAL);
+			assert_int_equal(
+			    tdx_policy_from_json(bad[i][0], strlen(bad[i][0]), NULL, &pol),
+			    ERR_INVAL);
 			if (!strstr(err_msg(), bad[i][1]))
 				fail_msg("policy %s: '%s' lacks '%s'", bad[i][0], err_msg(),
-					 bad[i][1]);
+				         bad[i][1]);
 		}
 	}
+
+	json_decref(m);
+	tdx_quote_free(pq);
+	tdx_collateral_free(c);
+	tdx_verifier_free(v);
+	free(q);
+}
+
+/* A policy file that names no TCB status accepts UpToDate only, and no
+ * advisory it does not list; without a file the verdict is only reported. */
+static void a_policy_without_statuses_accepts_up_to_date_only(void **state)
+{
+	struct tdx_verifier *v = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	struct tdx_policy *pol;
+	struct tdx_quote *pq;
+	struct tdx_verdict d;
+	struct tdx_td_body b;
+	char p[512];
+	json_t *m = json_array();
+	uint8_t *q;
+	size_t len;
+	static const struct {
+		const char *policy;
+		size_t mismatches;
+	} cases[] = {
+	    {"{}", 2},
+	    {"{\"measurements\": {}}", 2},
+	    {"{\"tcb_status\": [\"UpToDate\", \"OutOfDate\"]}", 1},
+	    {"{\"advisory_ids\": [\"INTEL-SA-00000\"]}", 1},
+	    {"{\"tcb_status\": [\"OutOfDate\"], \"advisory_ids\": [\"INTEL-SA-00000\"]}", 0},
+	};
+	(void)state;
+
+	/* The TDX module one step below the simulated platform's UpToDate
+	 * level: OutOfDate with advisory INTEL-SA-00000 (tdexec sim init). */
+	snprintf(p, sizeof(p), "%s/td.json", simdir);
+	assert_int_equal(tdx_sim_measurements_load(p, &b), 0);
+	b.tee_tcb_svn[2]--;
+	snprintf(p, sizeof(p), "%s/outdated.json", simdir);
+	assert_int_equal(tdx_sim_measurements_save(p, &b), 0);
+	sim_quote(p, &q, &len);
+	assert_int_equal(tdx_verify(v, q, len, c, T0 + 60, &d), 0);
+	assert_int_equal(d.status, TDX_TCB_OUT_OF_DATE);
+	assert_int_equal(d.advisories.n, 1);
+	assert_string_equal(d.advisories.id[0], "INTEL-SA-00000");
+	assert_int_equal(tdx_quote_parse(q, len, &pq), 0);
+
+	assert_int_equal(tdx_policy_default(&pol), 0);
+	assert_int_equal(tdx_policy_check(pol, pq, &d, m), 0);
+	tdx_policy_free(pol);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(
+		    tdx_policy_from_json(cases[i].policy, strlen(cases[i].policy), NULL, &pol), 0);
+		json_array_clear(m);
+		assert_int_equal(tdx_policy_check(pol, pq, &d, m),
+		                 cases[i].mismatches ? ERR_VERIFY : 0);
+		if (json_array_size(m) != cases[i].mismatches)
+			fail_msg("policy %s: %zu mismatches, want %zu", cases[i].policy,
+			         json_array_size(m), cases[i].mismatches);
+		tdx_policy_free(pol);
+	}
+	assert_int_equal(tdx_policy_from_json("{}", 2, NULL, &pol), 0);
+	json_array_clear(m);
+	assert_int_equal(tdx_policy_check(pol, pq, &d, m), ERR_VERIFY);
+	assert_non_null(strstr(json_string_value(json_array_get(m, 0)),
+	                       "TCB status OutOfDate is not accepted"));
+	assert_non_null(strstr(json_string_value(json_array_get(m, 1)),
+	                       "advisory INTEL-SA-00000 is not accepted"));
+	/* SWHardeningNeeded with an advisory (the verdict of a platform that
+	 * needs software mitigations): refused as well. */
+	d.status = TDX_TCB_SW_HARDENING_NEEDED;
+	snprintf(d.advisories.id[0], TDX_ADVISORY_LEN, "INTEL-SA-00615");
+	json_array_clear(m);
+	assert_int_equal(tdx_policy_check(pol, pq, &d, m), ERR_VERIFY);
+	assert_int_equal(json_array_size(m), 2);
+	assert_non_null(strstr(json_string_value(json_array_get(m, 0)),
+	                       "TCB status SWHardeningNeeded is not accepted"));
+	/* The policy pins no measurement: what a service must refuse. */
+	assert_false(tdx_policy_pins(pol, "MRTD"));
+	tdx_policy_free(pol);
 
 	json_decref(m);
 	tdx_quote_free(pq);
@@ -477,14 +564,15 @@ static void one_verifier_serves_many_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(intel_root_is_the_published_one),
-		cmocka_unit_test(real_quotes_get_their_documented_verdicts),
-		cmocka_unit_test(sim_quotes_verify_only_with_the_sim_root),
-		cmocka_unit_test(tampered_quotes_are_refused_with_the_reason),
-		cmocka_unit_test(tampered_collateral_is_refused),
-		cmocka_unit_test(a_revoked_pck_certificate_is_refused),
-		cmocka_unit_test(policy_refuses_debug_and_unexpected_measurements),
-		cmocka_unit_test(one_verifier_serves_many_threads),
+	    cmocka_unit_test(intel_root_is_the_published_one),
+	    cmocka_unit_test(real_quotes_get_their_documented_verdicts),
+	    cmocka_unit_test(sim_quotes_verify_only_with_the_sim_root),
+	    cmocka_unit_test(tampered_quotes_are_refused_with_the_reason),
+	    cmocka_unit_test(tampered_collateral_is_refused),
+	    cmocka_unit_test(a_revoked_pck_certificate_is_refused),
+	    cmocka_unit_test(policy_refuses_debug_and_unexpected_measurements),
+	    cmocka_unit_test(a_policy_without_statuses_accepts_up_to_date_only),
+	    cmocka_unit_test(one_verifier_serves_many_threads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
