@@ -432,8 +432,11 @@ struct attest_req {
 /* Two forms of the same request.  JSON: {"quote": base64, "publicKey",
  * "appDigest", "eventLog"?}.  Binary (Content-Type application/octet-stream):
  * the body is the quote itself, publicKey and appDigest are query
- * parameters and the event log, if any, is base64 in X-Event-Log; the
- * quote then skips base64 and JSON string scanning, the bulk of parsing. */
+ * parameters; the event log, if any, follows the quote in the body, its
+ * length in the eventLogBytes parameter (it grows by a line per task the
+ * TD ran: no header could hold it for long), or is base64 in X-Event-Log;
+ * the quote then skips base64 and JSON string scanning, the bulk of
+ * parsing. */
 static int parse_attest(const struct http_req *r, json_t **body, struct attest_req *a)
 {
 	const char *ct = http_req_header(r, "Content-Type"), *q, *pk, *dg, *ev;
@@ -445,6 +448,22 @@ static int parse_attest(const struct http_req *r, json_t **body, struct attest_r
 		ev = http_req_header(r, "X-Event-Log");
 		ENSURE(r->body_len > 0 && pk && dg, ERR_INVAL,
 		       "a quote body, publicKey and appDigest are required");
+		size_t qlen = r->body_len;
+		const char *evn = http_req_query(r, "eventLogBytes");
+		if (evn) {
+			char *end;
+			unsigned long long n = strtoull(evn, &end, 10);
+			ENSURE(!ev && *evn >= '0' && *evn <= '9' && !*end && n > 0 && n < qlen,
+			       ERR_INVAL,
+			       "eventLogBytes: the length of the event log after the quote (and no "
+			       "X-Event-Log)");
+			qlen -= (size_t)n;
+			a->event_log_owned = strndup((const char *)r->body + qlen, (size_t)n);
+			ENSURE(a->event_log_owned, ERR_NOMEM, "out of memory");
+			ENSURE(strlen(a->event_log_owned) == n, ERR_INVAL,
+			       "event log: a NUL byte in the text");
+			a->event_log = a->event_log_owned;
+		}
 		if (ev) {
 			uint8_t *log;
 			size_t n;
@@ -454,10 +473,10 @@ static int parse_attest(const struct http_req *r, json_t **body, struct attest_r
 			ENSURE(a->event_log_owned, ERR_NOMEM, "out of memory");
 			a->event_log = a->event_log_owned;
 		}
-		a->quote = malloc(r->body_len);
+		a->quote = malloc(qlen);
 		ENSURE(a->quote, ERR_NOMEM, "out of memory");
-		memcpy(a->quote, r->body, r->body_len);
-		a->quote_len = r->body_len;
+		memcpy(a->quote, r->body, qlen);
+		a->quote_len = qlen;
 	} else {
 		*body = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES,
 				   NULL);

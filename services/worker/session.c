@@ -37,7 +37,7 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 {
 	uint8_t nonce[32], epriv[32], epk[32], rd[64], *quote = NULL, *sealed = NULL, *plain = NULL;
 	size_t qlen = 0, slen = 0, plen = 0;
-	char url[1024], dhex[65], pkhex[65], *b64 = NULL;
+	char url[1024], dhex[65], pkhex[65], *wire = NULL;
 	json_t *r = NULL, *body;
 	long st;
 	int rc;
@@ -56,18 +56,19 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 	GUARD_GOTO(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
 	hex_encode(dhex, t->digest, 32);
 	hex_encode(pkhex, epk, 32);
-	/* the quote as the raw body: no base64 or JSON string for the SMS to scan */
-	if (evlog) {
-		char *e = base64_encode((const uint8_t *)evlog, strlen(evlog));
-		size_t n = e ? strlen(e) + 16 : 0;
-		b64 = e ? malloc(n) : NULL;
-		if (b64)
-			snprintf(b64, n, "X-Event-Log: %s", e);
-		free(e);
-		ENSURE_GOTO(b64, ERR_NOMEM, "out of memory");
-	}
-	snprintf(url, sizeof(url), "%s/attest?publicKey=%s&appDigest=%s", base, pkhex, dhex);
-	struct http_call c = {NULL, "application/octet-stream", quote, qlen, sms_peer(w), b64};
+	/* the quote as the raw body (no base64 or JSON string for the SMS to
+	 * scan), the event log after it: it grows by a line per task */
+	size_t elen = evlog ? strlen(evlog) : 0;
+	ENSURE_GOTO((wire = malloc(qlen + elen + 1)), ERR_NOMEM, "out of memory");
+	memcpy(wire, quote, qlen);
+	if (elen)
+		memcpy(wire + qlen, evlog, elen);
+	snprintf(url, sizeof(url), "%s/attest?publicKey=%s&appDigest=%s&eventLogBytes=%zu", base,
+	         pkhex, dhex, elen);
+	if (!elen) /* no log: the quote alone */
+		*strrchr(url, '&') = 0;
+	struct http_call c = {NULL, "application/octet-stream", wire, qlen + elen, sms_peer(w),
+	                      NULL};
 	GUARD_GOTO(http_call_json(url, &c, 1 << 20, 30, &st, &r));
 	const char *sb = jstr(r, "session");
 	if (!sb) {
@@ -85,7 +86,7 @@ out:
 	}
 	free(sealed);
 	free(quote);
-	free(b64);
+	free(wire);
 	json_decref(body);
 	json_decref(r);
 	return rc;

@@ -98,6 +98,8 @@ code() { curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: applic
 z=00000000000000000000000000000000
 [ "$(code --data-binary 'xx' "$URL/tdx/sessions/$z/attest?appDigest=$z$z")" = 400 ] &&
 	[ "$(code --data-binary 'xx' "$URL/tdx/sessions/$z/attest?publicKey=zz&appDigest=$z$z")" = 400 ] &&
+	[ "$(code --data-binary 'xx' "$URL/tdx/sessions/$z/attest?publicKey=$z$z&appDigest=$z$z&eventLogBytes=9")" = 400 ] &&
+	[ "$(code --data-binary 'xx' "$URL/tdx/sessions/$z/attest?publicKey=$z$z&appDigest=$z$z&eventLogBytes=-1")" = 400 ] &&
 	[ "$(code --data-binary 'xx' -H 'X-Event-Log: !!' "$URL/tdx/sessions/$z/attest?publicKey=$z$z&appDigest=$z$z")" = 400 ] &&
 	[ "$(code --data-binary 'xx' "$URL/tdx/sessions/$z/attest?publicKey=$z$z&appDigest=$z$z")" = 404 ] &&
 	ok || bad "binary attest: malformed requests"
