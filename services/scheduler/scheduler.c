@@ -1590,28 +1590,33 @@ static void h_ping(void *ctx, const struct http_req *req, struct http_resp *resp
 		http_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
 }
 
+/* Body caps: the server's default (4 KiB) unless a route declares more; only
+ * the result upload, signed by the task's enclave or worker key, is large. */
+#define JSON_BODY  (64u << 10) /* a registration (a quote in base64), a status */
+#define ORDER_BODY (16u << 10)
+
 static const struct http_route routes[] = {
-    {"POST", "/workers/ping", h_ping, "worker_ping"},
-    {"POST", "/workers/challenge", h_challenge, "worker_challenge"},
-    {"POST", "/workers/register", h_register, "worker_register"},
-    {"GET", "/workers/next", h_next, "worker_next"},
-    {"POST", "/workers/tasks/*/status", h_status, "worker_status"},
-    {"GET", "/tasks", h_tasks, "tasks"},
-    {"GET", "/tasks/*", h_tasks, "task"},
-    {"POST", "/results/*", h_result_put, "result_upload"},
-    {"GET", "/results/*", h_result_get, "result_download"},
-    {"POST", "/orders/*", sched_h_order_post, "order_publish"},
-    {"GET", "/orders/*", sched_h_order_list, "order_list"},
-    {"GET", "/challenge", sched_h_api_challenge, "market_challenge"},
-    {"POST", "/apporders", sched_h_api_publish, "market_publish"},
-    {"POST", "/datasetorders", sched_h_api_publish, "market_publish"},
-    {"POST", "/workerpoolorders", sched_h_api_publish, "market_publish"},
-    {"POST", "/requestorders", sched_h_api_publish, "market_publish"},
-    {"GET", "/apporders", sched_h_api_list, "market_list"},
-    {"GET", "/datasetorders", sched_h_api_list, "market_list"},
-    {"GET", "/workerpoolorders", sched_h_api_list, "market_list"},
-    {"GET", "/requestorders", sched_h_api_list, "market_list"},
-    {NULL, NULL, NULL, NULL},
+    {"POST", "/workers/ping", h_ping, "worker_ping", 0},
+    {"POST", "/workers/challenge", h_challenge, "worker_challenge", 0},
+    {"POST", "/workers/register", h_register, "worker_register", JSON_BODY},
+    {"GET", "/workers/next", h_next, "worker_next", 0},
+    {"POST", "/workers/tasks/*/status", h_status, "worker_status", JSON_BODY},
+    {"GET", "/tasks", h_tasks, "tasks", 0},
+    {"GET", "/tasks/*", h_tasks, "task", 0},
+    {"POST", "/results/*", h_result_put, "result_upload", RESULT_MAX},
+    {"GET", "/results/*", h_result_get, "result_download", 0},
+    {"POST", "/orders/*", sched_h_order_post, "order_publish", ORDER_BODY},
+    {"GET", "/orders/*", sched_h_order_list, "order_list", 0},
+    {"GET", "/challenge", sched_h_api_challenge, "market_challenge", 0},
+    {"POST", "/apporders", sched_h_api_publish, "market_publish", ORDER_BODY},
+    {"POST", "/datasetorders", sched_h_api_publish, "market_publish", ORDER_BODY},
+    {"POST", "/workerpoolorders", sched_h_api_publish, "market_publish", ORDER_BODY},
+    {"POST", "/requestorders", sched_h_api_publish, "market_publish", ORDER_BODY},
+    {"GET", "/apporders", sched_h_api_list, "market_list", 0},
+    {"GET", "/datasetorders", sched_h_api_list, "market_list", 0},
+    {"GET", "/workerpoolorders", sched_h_api_list, "market_list", 0},
+    {"GET", "/requestorders", sched_h_api_list, "market_list", 0},
+    {NULL, NULL, NULL, NULL, 0},
 };
 
 /* ---------- lifecycle ---------- */
@@ -1680,7 +1685,9 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		ho.address = cfg->address;
 		ho.port = cfg->port;
 		ho.threads = cfg->threads > 0 ? cfg->threads : 4;
-		ho.max_body = RESULT_MAX;
+		ho.max_body = 4u << 10;
+		ho.max_conns = cfg->max_conns;
+		ho.max_conns_per_ip = cfg->max_conns_per_ip;
 		rc = http_server_start(&ho, routes, s, &s->http);
 	}
 	if (rc == 0) {
