@@ -8,6 +8,10 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -569,4 +573,186 @@ void http_server_stop(struct http_server *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
+}
+
+/* ---------- stateless challenges ---------- */
+
+struct replay_table {
+	uint8_t (*ids)[32];
+	unsigned char *full;
+	size_t count;
+};
+
+struct http_nonces {
+	uint8_t key[32];
+	unsigned window;
+	size_t capacity, slots; /* uses per table; slots = a power of two >= 2 capacity */
+	pthread_mutex_t mu;
+	struct replay_table t[2]; /* t[0] the current window, t[1] the one before */
+	time_t since;             /* when t[0] began */
+};
+
+static void be64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int http_nonces_new(unsigned window_s, size_t capacity, struct http_nonces **out)
+{
+	struct http_nonces *n = calloc(1, sizeof(*n));
+	*out = NULL;
+	ENSURE(n && window_s && capacity && capacity < ((size_t)1 << 24), ERR_INVAL,
+	       "nonces: bad window or capacity");
+	n->window = window_s;
+	n->capacity = capacity;
+	for (n->slots = 16; n->slots < 2 * capacity; n->slots *= 2)
+		;
+	for (int i = 0; i < 2; i++) {
+		n->t[i].ids = calloc(n->slots, 32);
+		n->t[i].full = calloc(n->slots, 1);
+	}
+	if (!n->t[0].ids || !n->t[1].ids || !n->t[0].full || !n->t[1].full ||
+	    RAND_bytes(n->key, sizeof(n->key)) != 1) {
+		http_nonces_free(n);
+		return err_set(ERR_CRYPTO, "nonces: no memory or no randomness");
+	}
+	pthread_mutex_init(&n->mu, NULL);
+	n->since = time(NULL);
+	*out = n;
+	return 0;
+}
+
+void http_nonces_free(struct http_nonces *n)
+{
+	if (!n)
+		return;
+	for (int i = 0; i < 2; i++) {
+		free(n->t[i].ids);
+		free(n->t[i].full);
+	}
+	if (n->since)
+		pthread_mutex_destroy(&n->mu);
+	OPENSSL_cleanse(n->key, sizeof(n->key));
+	free(n);
+}
+
+unsigned http_nonces_window(const struct http_nonces *n)
+{
+	return n->window;
+}
+
+void http_nonce_mac(struct http_nonces *n, const void *data, size_t len, uint8_t out[32])
+{
+	unsigned int olen = 32;
+	HMAC(EVP_sha256(), n->key, sizeof(n->key), data, len, out, &olen);
+}
+
+static void nonce_tag(struct http_nonces *n, const char *purpose, const uint8_t head[16],
+                      uint8_t tag[32])
+{
+	uint8_t buf[128];
+	size_t pl = strlen(purpose);
+	if (pl > sizeof(buf) - 17)
+		pl = sizeof(buf) - 17;
+	memcpy(buf, purpose, pl);
+	buf[pl] = 0;
+	memcpy(buf + pl + 1, head, 16);
+	http_nonce_mac(n, buf, pl + 17, tag);
+}
+
+int http_nonce_make(struct http_nonces *n, const char *purpose, uint8_t out[32])
+{
+	uint8_t tag[32];
+	be64_put(out, (uint64_t)time(NULL));
+	ENSURE(RAND_bytes(out + 8, 8) == 1, ERR_CRYPTO, "nonces: no randomness");
+	nonce_tag(n, purpose, out, tag);
+	memcpy(out + 16, tag, 16);
+	return 0;
+}
+
+int http_nonce_check(struct http_nonces *n, const char *purpose, const uint8_t nonce[32])
+{
+	uint8_t tag[32];
+	int64_t age = (int64_t)time(NULL) - (int64_t)be64_get(nonce);
+	nonce_tag(n, purpose, nonce, tag);
+	ENSURE(CRYPTO_memcmp(tag, nonce + 16, 16) == 0, ERR_VERIFY,
+	       "not a nonce of this server (or made before it restarted)");
+	ENSURE(age >= 0 && age <= (int64_t)n->window, ERR_VERIFY, "expired nonce");
+	return 0;
+}
+
+/* Rotate the tables as windows pass (n->mu held). */
+static void replay_rotate(struct http_nonces *n)
+{
+	time_t now = time(NULL);
+	if (now - n->since < (time_t)n->window)
+		return;
+	struct replay_table old = n->t[1];
+	n->t[1] = n->t[0];
+	n->t[0] = old;
+	memset(n->t[0].full, 0, n->slots);
+	n->t[0].count = 0;
+	if (now - n->since >= 2 * (time_t)n->window) { /* idle for two windows: both stale */
+		memset(n->t[1].full, 0, n->slots);
+		n->t[1].count = 0;
+	}
+	n->since = now;
+}
+
+/* The slot of id in t: where it is, or the free slot where it would go. */
+static size_t replay_slot(const struct http_nonces *n, const struct replay_table *t,
+                          const uint8_t id[32], int *found)
+{
+	uint64_t h = be64_get(id) ^ be64_get(id + 8) ^ be64_get(id + 16) ^ be64_get(id + 24);
+	size_t i = (size_t)h & (n->slots - 1);
+	while (t->full[i]) {
+		if (memcmp(t->ids[i], id, 32) == 0) {
+			*found = 1;
+			return i;
+		}
+		i = (i + 1) & (n->slots - 1);
+	}
+	*found = 0;
+	return i;
+}
+
+int http_nonce_used(struct http_nonces *n, const uint8_t id[32])
+{
+	int f0, f1;
+	pthread_mutex_lock(&n->mu);
+	replay_rotate(n);
+	replay_slot(n, &n->t[0], id, &f0);
+	replay_slot(n, &n->t[1], id, &f1);
+	pthread_mutex_unlock(&n->mu);
+	return f0 || f1;
+}
+
+int http_nonce_use(struct http_nonces *n, const uint8_t id[32])
+{
+	int f0, f1, rc = 0;
+	size_t i;
+	pthread_mutex_lock(&n->mu);
+	replay_rotate(n);
+	i = replay_slot(n, &n->t[0], id, &f0);
+	replay_slot(n, &n->t[1], id, &f1);
+	if (f0 || f1) {
+		rc = err_set(ERR_VERIFY, "nonce already used");
+	} else if (n->t[0].count >= n->capacity) {
+		rc = err_set(ERR_BUSY, "too many uses in this window");
+	} else {
+		memcpy(n->t[0].ids[i], id, 32);
+		n->t[0].full[i] = 1;
+		n->t[0].count++;
+	}
+	pthread_mutex_unlock(&n->mu);
+	return rc;
 }

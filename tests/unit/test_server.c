@@ -425,6 +425,42 @@ static void connections_past_the_per_ip_limit_are_refused(void **state)
 	http_server_stop(t);
 }
 
+/* Stateless nonces: made and checked without state, bound to their purpose
+ * and key, single use; a second instance (a restart) refuses them. */
+static void nonces_are_stateless_single_use_and_die_with_the_key(void **state)
+{
+	struct http_nonces *n, *m;
+	uint8_t a[32], b[32];
+	(void)state;
+	assert_int_equal(http_nonces_new(60, 4, &n), 0);
+	assert_int_equal(http_nonces_new(60, 4, &m), 0);
+	assert_int_equal(http_nonce_make(n, "p", a), 0);
+	assert_int_equal(http_nonce_check(n, "p", a), 0);
+	assert_int_equal(http_nonce_check(n, "q", a), ERR_VERIFY);
+	assert_int_equal(http_nonce_check(m, "p", a), ERR_VERIFY); /* after a restart */
+	memcpy(b, a, 32);
+	b[20] ^= 1;
+	assert_int_equal(http_nonce_check(n, "p", b), ERR_VERIFY);
+	memcpy(b, a, 32);
+	b[7] ^= 0x80; /* another time, the tag no longer matches */
+	assert_int_equal(http_nonce_check(n, "p", b), ERR_VERIFY);
+	assert_int_equal(http_nonce_used(n, a), 0);
+	assert_int_equal(http_nonce_use(n, a), 0);
+	assert_int_equal(http_nonce_used(n, a), 1);
+	assert_int_equal(http_nonce_use(n, a), ERR_VERIFY);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(http_nonce_make(n, "p", b), 0);
+		assert_int_equal(http_nonce_use(n, b), 0);
+	}
+	assert_int_equal(http_nonce_make(n, "p", b), 0);
+	assert_int_equal(http_nonce_use(n, b), ERR_BUSY); /* the window's set is full */
+	for (int i = 0; i < 100000; i++)                  /* making nonces keeps nothing */
+		assert_int_equal(http_nonce_make(n, "p", b), 0);
+	assert_int_equal(http_nonce_check(n, "p", b), 0);
+	http_nonces_free(n);
+	http_nonces_free(m);
+}
+
 static void base_urls(void **state)
 {
 	char b[16];
@@ -450,6 +486,7 @@ int main(void)
 	    cmocka_unit_test(chunked_body_past_the_cap_is_cut),
 	    cmocka_unit_test(slow_headers_are_dropped_at_the_deadline),
 	    cmocka_unit_test(connections_past_the_per_ip_limit_are_refused),
+	    cmocka_unit_test(nonces_are_stateless_single_use_and_die_with_the_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
