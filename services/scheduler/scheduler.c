@@ -1678,6 +1678,7 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		ho.max_body = 4u << 10;
 		ho.max_conns = cfg->max_conns;
 		ho.max_conns_per_ip = cfg->max_conns_per_ip;
+		ho.body_budget = 2 * (size_t)RESULT_MAX; /* two full uploads at once */
 		rc = http_server_start(&ho, routes, s, &s->http);
 	}
 	if (rc == 0) {
