@@ -28,6 +28,7 @@ static const char sched_usage[] =
     "                        [--port-file F] [--public-url URL] [--poll-ms N]\n"
     "                        [--confirmations N] [--worker-timeout S]\n"
     "                        [--order-price NRLC --order-volume N [--order-category C]]\n"
+    "                        [--max-connections N] [--max-connections-per-ip N]\n"
     "\n"
     "Run the pool: follow the chain for the workerpool's deals (PoCo Boost),\n"
     "get each task's enclave challenge from the SMS, admit workers whose TD\n"
@@ -45,6 +46,8 @@ static const char sched_usage[] =
     "  --sms-policy FILE  reach the SMS over RA-TLS only, admitting it by its own\n"
     "                  TD quote (same collateral and root) against this policy\n"
     "  --allow-any-mrtd  accept policies that pin no MRTD (any TD code passes)\n"
+    "  --max-connections N  HTTP connections in all (1024; kept below the fd limit)\n"
+    "  --max-connections-per-ip N  from one client address (64)\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
@@ -136,7 +139,9 @@ enum {
 	K_WDENC,
 	K_PRIVATEIN,
 	K_ANYMRTD,
-	K_INSECURESMS
+	K_INSECURESMS,
+	K_MAXCONN,
+	K_MAXCONNIP
 };
 
 static const struct option pool_opts[] = {
@@ -155,6 +160,8 @@ static const struct option pool_opts[] = {
     {"listen", required_argument, NULL, K_LISTEN},
     {"port", required_argument, NULL, K_PORT},
     {"port-file", required_argument, NULL, K_PORTFILE},
+    {"max-connections", required_argument, NULL, K_MAXCONN},
+    {"max-connections-per-ip", required_argument, NULL, K_MAXCONNIP},
     {"public-url", required_argument, NULL, K_URL},
     {"poll-ms", required_argument, NULL, K_POLL},
     {"confirmations", required_argument, NULL, K_CONF},
@@ -280,6 +287,17 @@ int cmd_scheduler(int argc, char **argv)
 			if (cli_int("scheduler", "--port", optarg, 0, 65535, &v))
 				return EXIT_USAGE;
 			cfg.port = (int)v;
+			break;
+		case K_MAXCONN:
+			if (cli_int("scheduler", "--max-connections", optarg, 1, 1000000, &v))
+				return EXIT_USAGE;
+			cfg.max_conns = (unsigned)v;
+			break;
+		case K_MAXCONNIP:
+			if (cli_int("scheduler", "--max-connections-per-ip", optarg, 1, 1000000,
+			            &v))
+				return EXIT_USAGE;
+			cfg.max_conns_per_ip = (unsigned)v;
 			break;
 		case K_POLL:
 			if (cli_int("scheduler", "--poll-ms", optarg, 10, 600000, &v))

@@ -24,6 +24,7 @@ static const char sms_usage[] =
     "                  [--allow-any-mrtd] [--trust-sim-root FILE]]\n"
     "                  [--tls-cert FILE --tls-key FILE]\n"
     "                  [--ra-tls [--provider tsm|sim] [--sim-dir DIR]]\n"
+    "                  [--max-connections N] [--max-connections-per-ip N]\n"
     "\n"
     "Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
     "127.0.0.1:13300).  Secrets are encrypted at rest with AES-256-GCM under the\n"
@@ -59,6 +60,9 @@ static const char sms_usage[] =
     "  --port-file FILE  write the bound port (useful with --port 0)\n"
     "  --threads N       request threads (default 4: a release waits on its\n"
     "                    commit's fsync, so more threads than cores pay off)\n"
+    "  --max-connections N  HTTP connections in all (default 1024, kept below\n"
+    "                    the fd limit)\n"
+    "  --max-connections-per-ip N  connections from one client address (64)\n"
     "\n"
     "       tdexec sms check --db FILE (--master-key FILE | --master-key-command CMD)\n"
     "\n"
@@ -188,6 +192,8 @@ int cmd_sms(int argc, char **argv)
 	    {"provider", required_argument, NULL, 'V'},
 	    {"sim-dir", required_argument, NULL, 'D'},
 	    {"allow-any-mrtd", no_argument, NULL, 'A'},
+	    {"max-connections", required_argument, NULL, 'X'},
+	    {"max-connections-per-ip", required_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -257,6 +263,16 @@ int cmd_sms(int argc, char **argv)
 			if (cli_int("sms", "--threads", optarg, 1, 256, &v))
 				return EXIT_USAGE;
 			cfg.threads = (int)v;
+			break;
+		case 'X':
+			if (cli_int("sms", "--max-connections", optarg, 1, 1000000, &v))
+				return EXIT_USAGE;
+			cfg.max_conns = (unsigned)v;
+			break;
+		case 'I':
+			if (cli_int("sms", "--max-connections-per-ip", optarg, 1, 1000000, &v))
+				return EXIT_USAGE;
+			cfg.max_conns_per_ip = (unsigned)v;
 			break;
 		case 'd': cfg.db_path = optarg; break;
 		case 'm': cfg.master_key_path = optarg; break;

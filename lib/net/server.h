@@ -1,6 +1,16 @@
 /* server.h — an HTTP/1.1 server over libmicrohttpd: a route table, capped
  * request bodies, a thread pool, /healthz and /metrics (Prometheus text)
- * built in. */
+ * built in; and stateless single-use challenges for its services.
+ *
+ * Every resource a client can hold is bounded: the route is matched as soon
+ * as the headers are in, so a body over the route's cap is refused (413)
+ * before a byte of it is read (Content-Length) or as soon as the running
+ * total passes it (chunked); the bytes of all bodies buffered at once have a
+ * budget (503 past it); a request's headers must arrive within a deadline and
+ * a body may not stall longer than the idle timeout; connections are limited
+ * per client address and in all, below the process's file descriptor limit.
+ * Slow clients hold a connection slot and a few KiB, never a thread: the
+ * threads poll with epoll and only run handlers. */
 #ifndef TDEXEC_NET_SERVER_H
 #define TDEXEC_NET_SERVER_H
 
@@ -40,23 +50,64 @@ struct http_route {
 	const char *pattern;
 	http_handler fn;
 	const char *name; /* for /metrics */
+	size_t max_body;  /* request body cap in bytes; 0 = http_server_opts.max_body */
 };
 
 struct http_server_opts {
 	const char *address; /* default 127.0.0.1 */
 	int port;            /* 0 = any free port */
 	int threads;         /* default 2 */
-	size_t max_body;     /* default 64 KiB; larger bodies get 413 */
+	size_t max_body;     /* cap for routes that declare none: default 64 KiB */
 	/* TLS when both are set: PEM texts (certificate chain, private key) */
 	const char *tls_cert;
 	const char *tls_key;
+	/* Limits; 0 = the default. */
+	unsigned max_conns;        /* connections in all: 1024, and always below the fd limit */
+	unsigned max_conns_per_ip; /* connections from one address: 64 */
+	unsigned header_timeout;   /* seconds to receive a request's headers: 10 */
+	unsigned idle_timeout;     /* seconds a connection may send nothing: 20 */
+	size_t body_budget;        /* bytes of request bodies buffered at once: 256 MiB */
 };
+
+#define HTTP_DEFAULT_MAX_CONNS        1024u
+#define HTTP_DEFAULT_MAX_CONNS_PER_IP 64u
+#define HTTP_DEFAULT_HEADER_TIMEOUT   10u
+#define HTTP_DEFAULT_IDLE_TIMEOUT     20u
 
 struct http_server;
 
-int http_server_start(const struct http_server_opts *o, const struct http_route *routes,
-		      void *ctx, struct http_server **out);
+int http_server_start(const struct http_server_opts *o, const struct http_route *routes, void *ctx,
+                      struct http_server **out);
 int http_server_port(const struct http_server *s);
+/* The connection cap in force (the asked one, lowered below the fd limit). */
+unsigned http_server_max_conns(const struct http_server *s);
 void http_server_stop(struct http_server *s);
+
+/* Stateless challenges.  A nonce is made without keeping anything:
+ * time (8 bytes, big-endian seconds) || random (8) || the first 16 bytes of
+ * HMAC-SHA256(key, purpose || 0 || time || random), under a key drawn at
+ * start (so a restart voids every nonce).  It is checked by recomputing the
+ * MAC and the age.  Single use is kept by a replay set that holds a used
+ * nonce for one to two windows (expired ones need none): two tables that
+ * rotate every window.  The set is filled only by the caller after a use
+ * passed every other check, so requests that prove nothing fill nothing. */
+struct http_nonces;
+
+/* window_s: validity in seconds; capacity: uses remembered per window. */
+int http_nonces_new(unsigned window_s, size_t capacity, struct http_nonces **out);
+void http_nonces_free(struct http_nonces *n);
+unsigned http_nonces_window(const struct http_nonces *n);
+/* A fresh nonce for purpose. */
+int http_nonce_make(struct http_nonces *n, const char *purpose, uint8_t out[32]);
+/* 0 when nonce is ours for purpose and younger than the window; ERR_VERIFY. */
+int http_nonce_check(struct http_nonces *n, const char *purpose, const uint8_t nonce[32]);
+/* HMAC-SHA256 of data under the key (for challenges whose bytes the client
+ * does not send back, which the caller recomputes). */
+void http_nonce_mac(struct http_nonces *n, const void *data, size_t len, uint8_t out[32]);
+/* Record id as used: 0; ERR_VERIFY when it was used already; ERR_BUSY when
+ * the window's set is full (the caller answers 503). */
+int http_nonce_use(struct http_nonces *n, const uint8_t id[32]);
+/* 1 when id is in the replay set. */
+int http_nonce_used(struct http_nonces *n, const uint8_t id[32]);
 
 #endif

@@ -14,19 +14,17 @@
 #include <stdint.h>
 #include <time.h>
 
-#define NONCES 256
-
-struct nonce_slot {
-	uint8_t nonce[32];
-	time_t expires;
-};
+/* Challenges are stateless (net/server.h): a key per process start, a
+ * replay set of used ones for the window. */
+#define CHALLENGE_WINDOW 60   /* seconds a challenge stays valid */
+#define CHALLENGE_USES   8192 /* uses remembered per window (503 past it) */
 
 struct sched {
 	struct sched_config cfg;
 	char public_url[256], sms_url[256], results_dir[1024];
 	uint8_t pool[20], pool_topic[32];
 	sqlite3 *db;
-	pthread_mutex_t mu; /* db, nonces, stop */
+	pthread_mutex_t mu; /* db, stop */
 	pthread_cond_t cv;  /* new INITIALIZED tasks, or stop */
 	struct poco_chain *chain;
 	struct tdx_gate gate;
@@ -35,7 +33,8 @@ struct sched {
 	struct http_server *http;
 	pthread_t follower;
 	int follower_on, stop;
-	struct nonce_slot nonces[NONCES];
+	struct http_nonces *worker_nonces; /* POST /workers/challenge */
+	struct http_nonces *market_nonces; /* GET /challenge (market.c) */
 };
 
 /* Run one statement with text arguments (s->mu held). */

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include "crypto/k1.h"
+#include "crypto/keccak.h"
 #include "eth/addr.h"
 #include "eth/eip712.h"
 #include "util/codec.h"
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 static const char *const kinds[] = {"app", "dataset", "workerpool", "request"};
@@ -245,14 +247,16 @@ int sched_market_stock(struct sched *s)
  *      &pageIndex=&pageSize=
  */
 
-#define CHALLENGES    256
-#define CHALLENGE_TTL 300
-
-static struct {
-	uint8_t hash[32], who[20];
-	time_t expires;
-} challenges[CHALLENGES];
-static pthread_mutex_t challenges_mu = PTHREAD_MUTEX_INITIALIZER;
+/* The SDK sends back only the EIP-712 digest of the challenge it signed, not
+ * the challenge, so a challenge is one the scheduler can make again: the
+ * first 16 bytes of HMAC(key, purpose || chainId || address || second ||
+ * slot) in hex, for one of SLOTS slots per second.  A publication is checked
+ * by remaking the digests of the window (newest first) and finding its own;
+ * nothing is kept per challenge.  A used digest goes to the replay set, and
+ * a new challenge takes a slot of the second not used yet, so an address may
+ * publish several times a second. */
+#define MARKET_PURPOSE "tdexec-market-challenge"
+#define SLOTS          4
 
 static const char *const api_kinds[] = {"apporders", "datasetorders", "workerpoolorders",
                                         "requestorders"};
@@ -278,21 +282,83 @@ static void api_error(struct http_resp *resp, int status, const char *msg)
 	http_resp_json(resp, status, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
 }
 
+/* The challenge text of (address, second, slot), 32 hex digits. */
+static void challenge_text(struct sched *s, const uint8_t who[20], uint64_t t, unsigned slot,
+                           char hex[33])
+{
+	uint8_t buf[sizeof(MARKET_PURPOSE) + 8 + 20 + 8 + 1], mac[32];
+	size_t n = sizeof(MARKET_PURPOSE);
+	memcpy(buf, MARKET_PURPOSE, n); /* with its NUL */
+	for (int i = 7; i >= 0; i--)
+		buf[n++] = (uint8_t)(s->chain->chain_id >> (8 * i));
+	memcpy(buf + n, who, 20);
+	n += 20;
+	for (int i = 7; i >= 0; i--)
+		buf[n++] = (uint8_t)(t >> (8 * i));
+	buf[n++] = (uint8_t)slot;
+	http_nonce_mac(s->market_nonces, buf, n, mac);
+	hex_encode(hex, mac, 16);
+}
+
+/* The EIP-712 digest of the typed data sched_h_api_challenge serves, in
+ * three hashes (the domain separator is the caller's), so remaking a
+ * window's worth stays cheap. */
+static void challenge_digest(const uint8_t domain[32], const char *text, uint8_t out[32])
+{
+	uint8_t b[66];
+	keccak256("Challenge(string challenge)", 27, b);
+	keccak256(text, strlen(text), b + 32);
+	keccak256(b, 64, b + 34);
+	b[0] = 0x19;
+	b[1] = 0x01;
+	memcpy(b + 2, domain, 32);
+	keccak256(b, 66, out);
+}
+
+static void domain_separator(struct sched *s, uint8_t out[32])
+{
+	static const char ty[] = "EIP712Domain(string name,string version,uint256 chainId)";
+	uint8_t b[128];
+	keccak256(ty, sizeof(ty) - 1, b);
+	keccak256("iExec Gateway", 13, b + 32);
+	keccak256("1", 1, b + 64);
+	memset(b + 96, 0, 32);
+	for (int i = 0; i < 8; i++)
+		b[127 - i] = (uint8_t)(s->chain->chain_id >> (8 * i));
+	keccak256(b, 128, out);
+}
+
 void sched_h_api_challenge(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct sched *s = ctx;
 	const char *a = http_req_query(req, "address");
-	uint8_t who[20], rnd[16], h[32];
+	uint8_t who[20], h[32], dom[32], check[32], r;
 	char hex[33];
 	json_t *typed;
-	int slot = -1;
+	unsigned slot = SLOTS;
+	uint64_t now = (uint64_t)time(NULL);
 
 	if (!chain_ok(s, req) || !a || eth_addr_parse(a, who) < 0) {
 		api_error(resp, 400, "chainId and address are required");
 		return;
 	}
-	RAND_bytes(rnd, sizeof(rnd));
-	hex_encode(hex, rnd, sizeof(rnd));
+	/* a slot of this second not used yet, from a random start */
+	domain_separator(s, dom);
+	if (RAND_bytes(&r, 1) != 1) {
+		api_error(resp, 500, "cannot make a challenge");
+		return;
+	}
+	for (unsigned i = 0; i < SLOTS && slot == SLOTS; i++) {
+		unsigned k = (r + i) % SLOTS;
+		challenge_text(s, who, now, k, hex);
+		challenge_digest(dom, hex, h);
+		if (!http_nonce_used(s->market_nonces, h))
+			slot = k;
+	}
+	if (slot == SLOTS) {
+		api_error(resp, 503, "every challenge of this second is used: retry");
+		return;
+	}
 	typed =
 	    json_pack("{s:{s:[{s:s,s:s},{s:s,s:s},{s:s,s:s}],s:[{s:s,s:s}]},s:{s:s,s:s,s:I},"
 	              "s:s,s:{s:s}}",
@@ -301,37 +367,26 @@ void sched_h_api_challenge(void *ctx, const struct http_req *req, struct http_re
 	              "challenge", "type", "string", "domain", "name", "iExec Gateway", "version",
 	              "1", "chainId", (json_int_t)s->chain->chain_id, "primaryType", "Challenge",
 	              "message", "challenge", hex);
-	if (!typed || eip712_digest(typed, h) < 0) {
+	/* the short digest must be the one the SDK computes from what it gets */
+	if (!typed || eip712_digest(typed, check) < 0 || memcmp(check, h, 32) != 0) {
 		json_decref(typed);
 		api_error(resp, 500, "cannot make a challenge");
-		return;
-	}
-	pthread_mutex_lock(&challenges_mu);
-	for (int i = 0; i < CHALLENGES && slot < 0; i++)
-		if (challenges[i].expires < time(NULL))
-			slot = i;
-	if (slot >= 0) {
-		memcpy(challenges[slot].hash, h, 32);
-		memcpy(challenges[slot].who, who, 20);
-		challenges[slot].expires = time(NULL) + CHALLENGE_TTL;
-	}
-	pthread_mutex_unlock(&challenges_mu);
-	if (slot < 0) {
-		json_decref(typed);
-		api_error(resp, 503, "busy");
 		return;
 	}
 	http_resp_json(resp, 200, json_pack("{s:b,s:o}", "ok", 1, "data", typed));
 }
 
-/* "<hash>_<signature>_<address>": a challenge of ours, signed (EIP-712) by
- * that address; single use. */
-static int api_auth(const struct http_req *req)
+/* "<hash>_<signature>_<address>": a challenge of ours for that address,
+ * made within the window, signed (EIP-712) by that address, not used yet.
+ * The caller records the use (h) once the publication is accepted, so only
+ * orders that pass their own checks fill the replay set. */
+static int api_auth(struct sched *s, const struct http_req *req, uint8_t h[32])
 {
 	const char *a = http_req_header(req, "Authorization");
-	uint8_t h[32], sig[65], who[20], signer[20];
-	char buf[256];
+	uint8_t sig[65], who[20], signer[20], dom[32], d[32];
+	char buf[256], hex[33];
 	int found = 0;
+	uint64_t now = (uint64_t)time(NULL);
 
 	ENSURE(a && strlen(a) < sizeof(buf), ERR_VERIFY, "no authorization");
 	snprintf(buf, sizeof(buf), "%s", a);
@@ -343,15 +398,15 @@ static int api_auth(const struct http_req *req)
 	GUARD(eth_addr_parse(s2 + 1, who));
 	GUARD(k1_recover(h, sig, signer));
 	ENSURE(memcmp(signer, who, 20) == 0, ERR_VERIFY, "authorization: not signed by %s", s2 + 1);
-	pthread_mutex_lock(&challenges_mu);
-	for (int i = 0; i < CHALLENGES; i++)
-		if (challenges[i].expires >= time(NULL) && memcmp(challenges[i].hash, h, 32) == 0 &&
-		    memcmp(challenges[i].who, who, 20) == 0) {
-			challenges[i].expires = 0;
-			found = 1;
+	domain_separator(s, dom);
+	for (uint64_t back = 0; back <= CHALLENGE_WINDOW && !found; back++)
+		for (unsigned k = 0; k < SLOTS && !found; k++) {
+			challenge_text(s, who, now - back, k, hex);
+			challenge_digest(dom, hex, d);
+			found = CRYPTO_memcmp(d, h, 32) == 0;
 		}
-	pthread_mutex_unlock(&challenges_mu);
-	ENSURE(found, ERR_VERIFY, "authorization: unknown, used or expired challenge");
+	ENSURE(found, ERR_VERIFY, "authorization: not a challenge of ours, or expired");
+	ENSURE(!http_nonce_used(s->market_nonces, h), ERR_VERIFY, "authorization: used challenge");
 	return 0;
 }
 
@@ -361,12 +416,14 @@ void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp
 	enum poco_order_kind kind = POCO_APP;
 	json_t *b = NULL, *o;
 	char hash[67];
+	uint8_t h[32];
+	int rc;
 
 	if (api_kind(req->path, &kind) < 0 || !chain_ok(s, req)) {
 		api_error(resp, 404, "no such order book on this chain");
 		return;
 	}
-	if (api_auth(req) < 0) {
+	if (api_auth(s, req, h) < 0) {
 		log_warn("market.publish", "refused=\"%s\"", err_msg());
 		api_error(resp, 401, "unauthorized");
 		return;
@@ -380,6 +437,10 @@ void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp
 	if (publish(s, kind, o, hash) < 0) {
 		log_warn("market.publish", "refused=\"%s\"", err_msg());
 		api_error(resp, strstr(err_msg(), "signed") ? 403 : 400, err_msg());
+	} else if ((rc = http_nonce_use(s->market_nonces, h)) < 0) {
+		/* a replay raced the first use (the order is the same, published once) */
+		log_warn("market.publish", "refused=\"%s\"", err_msg());
+		api_error(resp, rc == ERR_BUSY ? 503 : 401, rc == ERR_BUSY ? "busy" : "unauthorized");
 	} else {
 		http_resp_json(resp, 200,
 		               json_pack("{s:b,s:{s:s,s:O,s:I,s:s}}", "ok", 1, "published",

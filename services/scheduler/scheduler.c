@@ -43,7 +43,6 @@
 #include <unistd.h>
 
 #define NONCES       256
-#define NONCE_TTL    60
 #define RESULT_MAX   (64u << 20)
 #define ZERO_ADDRESS "0x0000000000000000000000000000000000000000"
 /* 1 when the deal's tag asks for a TEE (bit 0 of its last byte) */
@@ -961,44 +960,25 @@ void sched_refuse(struct http_resp *resp, int status, const char *ev, const char
 	               json_pack("{s:s}", "error", status == 403 ? "forbidden" : why));
 }
 
+#define WORKER_NONCE "tdexec-worker-register"
+
+/* POST /workers/challenge: a nonce made without keeping anything, so no
+ * number of callers can use up what a worker needs to register. */
 static void h_challenge(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct sched *s = ctx;
-	struct nonce_slot *slot = NULL;
-	time_t now = time(NULL);
+	uint8_t nonce[32];
 	char hex[65];
 	(void)req;
 
-	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < NONCES && !slot; i++)
-		if (s->nonces[i].expires < now)
-			slot = &s->nonces[i];
-	if (slot && RAND_bytes(slot->nonce, 32) == 1) {
-		slot->expires = now + NONCE_TTL;
-		hex_encode(hex, slot->nonce, 32);
-	} else {
-		slot = NULL;
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (!slot) {
-		http_resp_json(resp, 503, json_pack("{s:s}", "error", "busy"));
+	if (http_nonce_make(s->worker_nonces, WORKER_NONCE, nonce) < 0) {
+		http_resp_json(resp, 500, json_pack("{s:s}", "error", "no randomness"));
 		return;
 	}
-	http_resp_json(resp, 200, json_pack("{s:s,s:i}", "nonce", hex, "expiresIn", NONCE_TTL));
-}
-
-static int take_nonce(struct sched *s, const uint8_t nonce[32])
-{
-	int found = 0;
-	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < NONCES; i++)
-		if (s->nonces[i].expires >= time(NULL) &&
-		    CRYPTO_memcmp(s->nonces[i].nonce, nonce, 32) == 0) {
-			s->nonces[i].expires = 0;
-			found = 1;
-		}
-	pthread_mutex_unlock(&s->mu);
-	return found ? 0 : err_set(ERR_VERIFY, "unknown, used or expired nonce");
+	hex_encode(hex, nonce, 32);
+	http_resp_json(resp, 200,
+	               json_pack("{s:s,s:i}", "nonce", hex, "expiresIn",
+	                         (int)http_nonces_window(s->worker_nonces)));
 }
 
 static void token_hash(const char *token, char out[65])
@@ -1023,6 +1003,10 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 	rc = addr ? eth_addr_parse(addr, worker) : err_set(ERR_INVAL, "register: address missing");
 	if (rc == 0)
 		rc = json_get_hex(b, "nonce", nonce, 32, 0);
+	if (rc == 0) /* ours and fresh, before any costly check */
+		rc = http_nonce_check(s->worker_nonces, WORKER_NONCE, nonce);
+	if (rc == 0 && http_nonce_used(s->worker_nonces, nonce))
+		rc = err_set(ERR_VERIFY, "nonce already used");
 	const char *qb = json_string_value(json_object_get(b, "quote"));
 	if (rc == 0)
 		rc = qb ? base64_decode(qb, strlen(qb), &quote, &qlen)
@@ -1038,14 +1022,16 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 	if (rc == 0 && memcmp(who, worker, 20) != 0)
 		rc = err_set(ERR_VERIFY, "the signature is not the worker's");
 	if (rc == 0)
-		rc = take_nonce(s, nonce);
-	if (rc == 0)
 		rc = tdx_gate_check(&s->gate, quote, qlen, &q, v);
 	if (rc == 0) {
 		sched_worker_report_data(nonce, worker, rd);
 		if (CRYPTO_memcmp(rd, q->body.report_data, 64) != 0)
 			rc = err_set(ERR_VERIFY, "REPORTDATA does not bind this nonce and worker");
 	}
+	/* single use, recorded only once everything else held: only an admitted
+	 * worker fills the replay set */
+	if (rc == 0)
+		rc = http_nonce_use(s->worker_nonces, nonce);
 	if (rc == 0) {
 		SHA256(quote, qlen, h);
 		hex_encode(qsha, h, 32);
@@ -1065,8 +1051,8 @@ static void h_register(void *ctx, const struct http_req *req, struct http_resp *
 	int rc;
 
 	memset(&v, 0, sizeof(v));
-	if (admit(s, req, worker, &v, qsha) < 0) {
-		sched_refuse(resp, 403, "sched.register", err_msg());
+	if ((rc = admit(s, req, worker, &v, qsha)) < 0) {
+		sched_refuse(resp, rc == ERR_BUSY ? 503 : 403, "sched.register", err_msg());
 		return;
 	}
 	eth_addr_str(worker, addr);
@@ -1634,28 +1620,33 @@ static void h_ping(void *ctx, const struct http_req *req, struct http_resp *resp
 		http_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
 }
 
+/* Body caps: the server's default (4 KiB) unless a route declares more; only
+ * the result upload, signed by the task's enclave or worker key, is large. */
+#define JSON_BODY  (64u << 10) /* a registration (a quote in base64), a status */
+#define ORDER_BODY (16u << 10)
+
 static const struct http_route routes[] = {
-    {"POST", "/workers/ping", h_ping, "worker_ping"},
-    {"POST", "/workers/challenge", h_challenge, "worker_challenge"},
-    {"POST", "/workers/register", h_register, "worker_register"},
-    {"GET", "/workers/next", h_next, "worker_next"},
-    {"POST", "/workers/tasks/*/status", h_status, "worker_status"},
-    {"GET", "/tasks", h_tasks, "tasks"},
-    {"GET", "/tasks/*", h_tasks, "task"},
-    {"POST", "/results/*", h_result_put, "result_upload"},
-    {"GET", "/results/*", h_result_get, "result_download"},
-    {"POST", "/orders/*", sched_h_order_post, "order_publish"},
-    {"GET", "/orders/*", sched_h_order_list, "order_list"},
-    {"GET", "/challenge", sched_h_api_challenge, "market_challenge"},
-    {"POST", "/apporders", sched_h_api_publish, "market_publish"},
-    {"POST", "/datasetorders", sched_h_api_publish, "market_publish"},
-    {"POST", "/workerpoolorders", sched_h_api_publish, "market_publish"},
-    {"POST", "/requestorders", sched_h_api_publish, "market_publish"},
-    {"GET", "/apporders", sched_h_api_list, "market_list"},
-    {"GET", "/datasetorders", sched_h_api_list, "market_list"},
-    {"GET", "/workerpoolorders", sched_h_api_list, "market_list"},
-    {"GET", "/requestorders", sched_h_api_list, "market_list"},
-    {NULL, NULL, NULL, NULL},
+    {"POST", "/workers/ping", h_ping, "worker_ping", 0},
+    {"POST", "/workers/challenge", h_challenge, "worker_challenge", 0},
+    {"POST", "/workers/register", h_register, "worker_register", JSON_BODY},
+    {"GET", "/workers/next", h_next, "worker_next", 0},
+    {"POST", "/workers/tasks/*/status", h_status, "worker_status", JSON_BODY},
+    {"GET", "/tasks", h_tasks, "tasks", 0},
+    {"GET", "/tasks/*", h_tasks, "task", 0},
+    {"POST", "/results/*", h_result_put, "result_upload", RESULT_MAX},
+    {"GET", "/results/*", h_result_get, "result_download", 0},
+    {"POST", "/orders/*", sched_h_order_post, "order_publish", ORDER_BODY},
+    {"GET", "/orders/*", sched_h_order_list, "order_list", 0},
+    {"GET", "/challenge", sched_h_api_challenge, "market_challenge", 0},
+    {"POST", "/apporders", sched_h_api_publish, "market_publish", ORDER_BODY},
+    {"POST", "/datasetorders", sched_h_api_publish, "market_publish", ORDER_BODY},
+    {"POST", "/workerpoolorders", sched_h_api_publish, "market_publish", ORDER_BODY},
+    {"POST", "/requestorders", sched_h_api_publish, "market_publish", ORDER_BODY},
+    {"GET", "/apporders", sched_h_api_list, "market_list", 0},
+    {"GET", "/datasetorders", sched_h_api_list, "market_list", 0},
+    {"GET", "/workerpoolorders", sched_h_api_list, "market_list", 0},
+    {"GET", "/requestorders", sched_h_api_list, "market_list", 0},
+    {NULL, NULL, NULL, NULL, 0},
 };
 
 /* ---------- lifecycle ---------- */
@@ -1717,6 +1708,10 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		s->sms_peer.ctx = &s->sms_gate;
 	}
 	if (rc == 0)
+		rc = http_nonces_new(CHALLENGE_WINDOW, CHALLENGE_USES, &s->worker_nonces);
+	if (rc == 0)
+		rc = http_nonces_new(CHALLENGE_WINDOW, CHALLENGE_USES, &s->market_nonces);
+	if (rc == 0)
 		rc = db_open(cfg->db_path, migrations, &s->db);
 	if (rc == 0)
 		rc = results_gc(s); /* what an earlier run left unreferenced */
@@ -1724,7 +1719,10 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		ho.address = cfg->address;
 		ho.port = cfg->port;
 		ho.threads = cfg->threads > 0 ? cfg->threads : 4;
-		ho.max_body = RESULT_MAX;
+		ho.max_body = 4u << 10;
+		ho.max_conns = cfg->max_conns;
+		ho.max_conns_per_ip = cfg->max_conns_per_ip;
+		ho.body_budget = 2 * (size_t)RESULT_MAX; /* two full uploads at once */
 		rc = http_server_start(&ho, routes, s, &s->http);
 	}
 	if (rc == 0) {
@@ -1772,6 +1770,8 @@ void sched_stop(struct sched *s)
 	if (s->http)
 		http_server_stop(s->http);
 	db_close(s->db);
+	http_nonces_free(s->worker_nonces);
+	http_nonces_free(s->market_nonces);
 	tdx_gate_close(&s->gate);
 	tdx_gate_close(&s->sms_gate);
 	poco_chain_free(s->chain);

@@ -36,6 +36,8 @@ struct sched_config {
 	const char *address; /* listen; default 127.0.0.1 */
 	int port;            /* 0 = any */
 	int threads;
+	unsigned max_conns;        /* HTTP connections in all; 0 = 1024 (below the fd limit) */
+	unsigned max_conns_per_ip; /* from one client address; 0 = 64 */
 	const char *port_file;
 	const char *public_url; /* how workers and requesters reach us; default http://ADDR:PORT */
 	const char *db_path;

@@ -531,29 +531,41 @@ out:
 	json_decref(body);
 }
 
+/* Body caps: the server's default (4 KiB) unless a route declares more. */
+#define SECRET_BODY (8u << 10)   /* a secret (4,096 bytes, refused by its handler past that) */
+/* a quote with its certificates, and the runtime event log, which grows by
+ * a line (~170 bytes) per task the TD ran: room for some 12,000 tasks */
+#define ATTEST_BODY (2u << 20)
+
 static const struct http_route routes[] = {
-	{"GET", "/tee/framework", h_framework, "tee_framework"},
-	{"GET", "/tee/properties/*/*", h_properties, "tee_properties"},
-	{"HEAD", "/secrets/web3", h_web3, "web3_head"},
-	{"POST", "/secrets/web3", h_web3, "web3_post"},
-	{"HEAD", "/secrets/web2", h_web2, "web2_head"},
-	{"POST", "/secrets/web2", h_web2, "web2_post"},
-	{"PUT", "/secrets/web2", h_web2, "web2_put"},
-	{"HEAD", "/apps/*/secrets", h_app, "app_head"},
-	{"POST", "/apps/*/secrets", h_app, "app_post"},
-	{"HEAD", "/requesters/*/secrets/*", h_requester, "requester_head"},
-	{"POST", "/requesters/*/secrets/*", h_requester, "requester_post"},
-	{"POST", "/tee/challenges/*", h_challenge, "tee_challenge"},
-	{"POST", "/tee/sessions", h_session, "tee_session"},
-	{"POST", "/tdx/sessions/*/challenge", sms_h_nonce, "tdx_nonce"},
-	{"POST", "/tdx/sessions/*/attest", sms_h_attest, "tdx_attest"},
-	{NULL, NULL, NULL, NULL},
+	{"GET", "/tee/framework", h_framework, "tee_framework", 0},
+	{"GET", "/tee/properties/*/*", h_properties, "tee_properties", 0},
+	{"HEAD", "/secrets/web3", h_web3, "web3_head", 0},
+	{"POST", "/secrets/web3", h_web3, "web3_post", SECRET_BODY},
+	{"HEAD", "/secrets/web2", h_web2, "web2_head", 0},
+	{"POST", "/secrets/web2", h_web2, "web2_post", SECRET_BODY},
+	{"PUT", "/secrets/web2", h_web2, "web2_put", SECRET_BODY},
+	{"HEAD", "/apps/*/secrets", h_app, "app_head", 0},
+	{"POST", "/apps/*/secrets", h_app, "app_post", SECRET_BODY},
+	{"HEAD", "/requesters/*/secrets/*", h_requester, "requester_head", 0},
+	{"POST", "/requesters/*/secrets/*", h_requester, "requester_post", SECRET_BODY},
+	{"POST", "/tee/challenges/*", h_challenge, "tee_challenge", 0},
+	{"POST", "/tee/sessions", h_session, "tee_session", 16u << 10},
+	{"POST", "/tdx/sessions/*/challenge", sms_h_nonce, "tdx_nonce", 0},
+	{"POST", "/tdx/sessions/*/attest", sms_h_attest, "tdx_attest", ATTEST_BODY},
+	{NULL, NULL, NULL, NULL, 0},
 };
 
 int sms_start(const struct sms_config *cfg, struct sms **out)
 {
-	/* quotes with their certificates and an event log fit; secrets are capped per handler */
-	struct http_server_opts o = {cfg->address, cfg->port, cfg->threads, 256 * 1024, NULL, NULL};
+	struct http_server_opts o = {
+		.address = cfg->address,
+		.port = cfg->port,
+		.threads = cfg->threads,
+		.max_body = 4u << 10,
+		.max_conns = cfg->max_conns,
+		.max_conns_per_ip = cfg->max_conns_per_ip,
+	};
 	struct sms *s = calloc(1, sizeof(*s));
 	uint8_t *cert = NULL, *key = NULL;
 	size_t len;

@@ -17,6 +17,8 @@ struct sms_config {
 	const char *address; /* default 127.0.0.1 */
 	int port;            /* 0 = any */
 	int threads;
+	unsigned max_conns;        /* HTTP connections in all; 0 = 1024 (below the fd limit) */
+	unsigned max_conns_per_ip; /* from one client address; 0 = 64 */
 	const char *db_path;
 	const char *master_key_path;    /* created (0600) when absent */
 	const char *master_key_command; /* instead: a command printing it (KMS) */

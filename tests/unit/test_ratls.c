@@ -193,8 +193,8 @@ static void hello(void *ctx, const struct http_req *r, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-	{"GET", "/hello", hello, "hello"},
-	{NULL, NULL, NULL, NULL},
+	{"GET", "/hello", hello, "hello", 0},
+	{NULL, NULL, NULL, NULL, 0},
 };
 
 static int counting_check(void *ctx, const uint8_t *der, size_t len)
@@ -210,7 +210,8 @@ static int counting_check(void *ctx, const uint8_t *der, size_t len)
  * handshake; plain http is refused before connecting. */
 static void client_admits_by_quote_over_tls(void **state)
 {
-	struct http_server_opts o = {"127.0.0.1", 0, 2, 1024, cert_pem, key_pem};
+	struct http_server_opts o = {
+		.address = "127.0.0.1", .threads = 2, .max_body = 1024, .tls_cert = cert_pem, .tls_key = key_pem};
 	struct http_server *s;
 	struct http_response r;
 	struct tdx_gate g;

@@ -6,7 +6,13 @@
 #include "store/db.h"
 #include "util/err.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -19,16 +25,17 @@ static void echo(void *ctx, const struct http_req *r, struct http_resp *resp)
 	const char *q = http_req_query(r, "q"), *h = http_req_header(r, "X-Test");
 	(void)ctx;
 	http_resp_json(resp, 200,
-		       json_pack("{s:s,s:s,s:s?,s:s?,s:s%}", "method", r->method, "id",
-				 r->params[0] ? r->params[0] : "", "q", q, "h", h, "body",
-				 (const char *)r->body, r->body_len));
+	               json_pack("{s:s,s:s,s:s?,s:s?,s:s%}", "method", r->method, "id",
+	                         r->params[0] ? r->params[0] : "", "q", q, "h", h, "body",
+	                         (const char *)r->body, r->body_len));
 }
 
 static const struct http_route routes[] = {
-	{"GET", "/things/*", echo, "get_thing"},
-	{"POST", "/things/*", echo, "post_thing"},
-	{"GET", "/only-get", echo, "only_get"},
-	{NULL, NULL, NULL, NULL},
+    {"GET", "/things/*", echo, "get_thing", 0},
+    {"POST", "/things/*", echo, "post_thing", 0},
+    {"GET", "/only-get", echo, "only_get", 0},
+    {"POST", "/big", echo, "big", 64u << 10},
+    {NULL, NULL, NULL, NULL, 0},
 };
 
 static char base[64];
@@ -36,7 +43,7 @@ static struct http_server *srv;
 
 static int setup(void **state)
 {
-	struct http_server_opts o = {"127.0.0.1", 0, 2, 1024, NULL, NULL};
+	struct http_server_opts o = {.address = "127.0.0.1", .threads = 2, .max_body = 1024};
 	(void)state;
 	if (http_server_start(&o, routes, NULL, &srv) < 0)
 		return -1;
@@ -93,7 +100,8 @@ static void routes_params_and_errors(void **state)
 	assert_int_equal(get("/healthz", &r), 200);
 	http_response_free(&r);
 	assert_int_equal(get("/metrics", &r), 200);
-	assert_non_null(strstr((char *)r.body.buf, "tdexec_http_requests_total{route=\"get_thing\"} 1"));
+	assert_non_null(
+	    strstr((char *)r.body.buf, "tdexec_http_requests_total{route=\"get_thing\"} 1"));
 	assert_non_null(strstr((char *)r.body.buf, "tdexec_http_bodies_refused_total 1"));
 	assert_non_null(strstr((char *)r.body.buf, "class=\"4xx\"} "));
 	http_response_free(&r);
@@ -114,7 +122,7 @@ static void database_migrates_once_and_refuses_newer_schemas(void **state)
 {
 	static const char *const v1[] = {"CREATE TABLE t(a TEXT);", NULL};
 	static const char *const v2[] = {"CREATE TABLE t(a TEXT);",
-					 "ALTER TABLE t ADD COLUMN b INT;", NULL};
+	                                 "ALTER TABLE t ADD COLUMN b INT;", NULL};
 	char *dir = td_tmpdir(), path[512];
 	sqlite3 *db;
 	(void)state;
@@ -159,7 +167,7 @@ static void self_signed(char **cert_pem, char **key_pem)
 	X509_set_pubkey(x, k);
 	n = X509_get_subject_name(x);
 	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1", -1,
-				   -1, 0);
+	                           -1, 0);
 	X509_set_issuer_name(x, n);
 	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
 	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
@@ -208,7 +216,7 @@ static long tls_get(const char *url, const char *ca)
 static void tls_serves_and_verifies(void **state)
 {
 	char *dir = td_tmpdir(), ca[512], other_ca[512], url[128], *cert, *key, *cert2, *key2;
-	struct http_server_opts o = {"127.0.0.1", 0, 2, 1024, NULL, NULL};
+	struct http_server_opts o = {.address = "127.0.0.1", .threads = 2, .max_body = 1024};
 	struct http_server *t;
 	FILE *f;
 	(void)state;
@@ -241,6 +249,218 @@ static void tls_serves_and_verifies(void **state)
 	free(dir);
 }
 
+/* ---------- limits, over raw sockets ---------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A TCP connection to 127.0.0.1:port from the loopback address src. */
+static int dial(const char *src, int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	inet_pton(AF_INET, src, &a.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	a.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static void say(int fd, const char *text)
+{
+	assert_int_equal(send(fd, text, strlen(text), MSG_NOSIGNAL), (ssize_t)strlen(text));
+}
+
+/* The status of the answer on fd; 0 when the server closed the connection
+ * without one, -1 when nothing came within ms. */
+static int answer(int fd, int ms)
+{
+	char buf[512];
+	size_t got = 0;
+	int st = 0;
+	struct pollfd pf = {fd, POLLIN, 0};
+	while (got < 12) {
+		if (poll(&pf, 1, ms) <= 0)
+			return -1;
+		ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+		if (n <= 0)
+			return 0;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	if (sscanf(buf, "HTTP/1.%*d %d", &st) != 1)
+		return 0;
+	return st;
+}
+
+/* GET /healthz from src on a fresh connection: its status. */
+static int healthz_from(const char *src, int port, double *took)
+{
+	double t0 = now_s();
+	int fd = dial(src, port), st;
+	say(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	st = answer(fd, 5000);
+	close(fd);
+	if (took)
+		*took = now_s() - t0;
+	return st;
+}
+
+/* A Content-Length over the route's cap is answered 413 at once: the body
+ * is never sent, so the answer cannot have waited for it. */
+static void content_length_over_cap_is_refused_before_the_body(void **state)
+{
+	int port = http_server_port(srv), fd;
+	double t0 = now_s();
+	(void)state;
+	fd = dial("127.0.0.1", port);
+	say(fd, "POST /things/x HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+	        "Content-Length: 62914560\r\n\r\n");
+	assert_int_equal(answer(fd, 3000), 413);
+	assert_true(now_s() - t0 < 1.0);
+	close(fd);
+	/* the route's own cap: 64 KiB on /big, the default (1 KiB) elsewhere */
+	fd = dial("127.0.0.1", port);
+	say(fd, "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n");
+	assert_int_equal(answer(fd, 3000), 413);
+	close(fd);
+	fd = dial("127.0.0.1", port);
+	say(fd, "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n");
+	for (int i = 0; i < 20; i++)
+		say(fd, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		        "xxxxxx"
+		        "xxxxxxxxxxxxxxxxxxxx");
+	assert_int_equal(answer(fd, 3000), 200);
+	close(fd);
+	/* an unknown path is answered from its headers too */
+	fd = dial("127.0.0.1", port);
+	say(fd, "POST /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 62914560\r\n\r\n");
+	assert_int_equal(answer(fd, 3000), 404);
+	close(fd);
+}
+
+/* A chunked body is cut with 413 as soon as its running total passes the
+ * cap, although the client never ends it. */
+static void chunked_body_past_the_cap_is_cut(void **state)
+{
+	int port = http_server_port(srv), fd, st = -1;
+	char chunk[600];
+	(void)state;
+	memset(chunk, 'y', sizeof(chunk));
+	snprintf(chunk, sizeof(chunk), "200\r\n");
+	memset(chunk + 5, 'y', 512);
+	memcpy(chunk + 517, "\r\n", 3);
+	fd = dial("127.0.0.1", port);
+	say(fd, "POST /things/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 8 && st == -1; i++) { /* 4 KiB at most, the cap is 1 KiB */
+		say(fd, chunk);
+		st = answer(fd, 200);
+	}
+	assert_int_equal(st, 413);
+	close(fd);
+	assert_int_equal(healthz_from("127.0.0.1", port, NULL), 200);
+}
+
+/* A client sending its headers a byte at a time is dropped at the header
+ * deadline, although it never goes idle; /healthz answers meanwhile. */
+static void slow_headers_are_dropped_at_the_deadline(void **state)
+{
+	struct http_server_opts o = {
+	    .address = "127.0.0.1", .threads = 2, .max_body = 1024, .header_timeout = 1};
+	struct http_server *t;
+	int port, fd, dropped = 0;
+	double t0, took;
+	(void)state;
+	assert_int_equal(http_server_start(&o, routes, NULL, &t), 0);
+	port = http_server_port(t);
+	fd = dial("127.0.0.1", port);
+	t0 = now_s();
+	say(fd, "GET /healthz HTTP/1.1\r\n");
+	for (int i = 0; i < 40 && !dropped; i++) {
+		struct pollfd pf = {fd, POLLIN, 0};
+		if (send(fd, "X", 1, MSG_NOSIGNAL) != 1 ||
+		    (poll(&pf, 1, 100) == 1 && recv(fd, &(char){0}, 1, 0) <= 0))
+			dropped = 1;
+		if (i == 5) {
+			assert_int_equal(healthz_from("127.0.0.1", port, &took), 200);
+			assert_true(took < 0.5);
+		}
+	}
+	assert_true(dropped);
+	assert_true(now_s() - t0 < 3.0);
+	close(fd);
+	http_server_stop(t);
+}
+
+/* Past the per-address limit, a connection is closed at once; another
+ * address still gets its answer. */
+static void connections_past_the_per_ip_limit_are_refused(void **state)
+{
+	struct http_server_opts o = {
+	    .address = "127.0.0.1", .threads = 2, .max_body = 1024, .max_conns_per_ip = 4};
+	struct http_server *t;
+	int port, fd[5];
+	(void)state;
+	assert_int_equal(http_server_start(&o, routes, NULL, &t), 0);
+	port = http_server_port(t);
+	for (int i = 0; i < 4; i++) {
+		fd[i] = dial("127.0.0.3", port);
+		say(fd[i], "GET /heal"); /* half a request: the connection is held */
+	}
+	usleep(100 * 1000);
+	fd[4] = dial("127.0.0.3", port);
+	say(fd[4], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(answer(fd[4], 2000), 0); /* closed without an answer */
+	assert_int_equal(healthz_from("127.0.0.4", port, NULL), 200);
+	for (int i = 0; i < 5; i++)
+		close(fd[i]);
+	http_server_stop(t);
+}
+
+/* Stateless nonces: made and checked without state, bound to their purpose
+ * and key, single use; a second instance (a restart) refuses them. */
+static void nonces_are_stateless_single_use_and_die_with_the_key(void **state)
+{
+	struct http_nonces *n, *m;
+	uint8_t a[32], b[32];
+	(void)state;
+	assert_int_equal(http_nonces_new(60, 4, &n), 0);
+	assert_int_equal(http_nonces_new(60, 4, &m), 0);
+	assert_int_equal(http_nonce_make(n, "p", a), 0);
+	assert_int_equal(http_nonce_check(n, "p", a), 0);
+	assert_int_equal(http_nonce_check(n, "q", a), ERR_VERIFY);
+	assert_int_equal(http_nonce_check(m, "p", a), ERR_VERIFY); /* after a restart */
+	memcpy(b, a, 32);
+	b[20] ^= 1;
+	assert_int_equal(http_nonce_check(n, "p", b), ERR_VERIFY);
+	memcpy(b, a, 32);
+	b[7] ^= 0x80; /* another time, the tag no longer matches */
+	assert_int_equal(http_nonce_check(n, "p", b), ERR_VERIFY);
+	assert_int_equal(http_nonce_used(n, a), 0);
+	assert_int_equal(http_nonce_use(n, a), 0);
+	assert_int_equal(http_nonce_used(n, a), 1);
+	assert_int_equal(http_nonce_use(n, a), ERR_VERIFY);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(http_nonce_make(n, "p", b), 0);
+		assert_int_equal(http_nonce_use(n, b), 0);
+	}
+	assert_int_equal(http_nonce_make(n, "p", b), 0);
+	assert_int_equal(http_nonce_use(n, b), ERR_BUSY); /* the window's set is full */
+	for (int i = 0; i < 100000; i++)                  /* making nonces keeps nothing */
+		assert_int_equal(http_nonce_make(n, "p", b), 0);
+	assert_int_equal(http_nonce_check(n, "p", b), 0);
+	http_nonces_free(n);
+	http_nonces_free(m);
+}
+
 static void base_urls(void **state)
 {
 	char b[16];
@@ -257,11 +477,16 @@ static void base_urls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(routes_params_and_errors),
-		cmocka_unit_test(method_not_allowed),
-		cmocka_unit_test(database_migrates_once_and_refuses_newer_schemas),
-		cmocka_unit_test(tls_serves_and_verifies),
-		cmocka_unit_test(base_urls),
+	    cmocka_unit_test(routes_params_and_errors),
+	    cmocka_unit_test(method_not_allowed),
+	    cmocka_unit_test(database_migrates_once_and_refuses_newer_schemas),
+	    cmocka_unit_test(tls_serves_and_verifies),
+	    cmocka_unit_test(base_urls),
+	    cmocka_unit_test(content_length_over_cap_is_refused_before_the_body),
+	    cmocka_unit_test(chunked_body_past_the_cap_is_cut),
+	    cmocka_unit_test(slow_headers_are_dropped_at_the_deadline),
+	    cmocka_unit_test(connections_past_the_per_ip_limit_are_refused),
+	    cmocka_unit_test(nonces_are_stateless_single_use_and_die_with_the_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
