@@ -10,6 +10,7 @@
 #include "tdx/policy.h"
 #include "tdx/quote.h"
 #include "tdx/sim.h"
+#include "tdx/tcbinfo.h"
 #include "tdx/verify.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -561,6 +562,111 @@ static void one_verifier_serves_many_threads(void **state)
 	free(q);
 }
 
+/* ---- JSON integers narrowed to smaller types ---- */
+
+/* text with its first `from` replaced by `to` (malloc'd). */
+static char *subst(const char *text, size_t len, const char *from, const char *to, size_t *out)
+{
+	const char *at = strstr(text, from);
+	size_t a, f = strlen(from), t = strlen(to);
+	char *r;
+	assert_non_null(at);
+	a = (size_t)(at - text);
+	r = malloc(len - f + t + 1);
+	memcpy(r, text, a);
+	memcpy(r + a, to, t);
+	memcpy(r + a + t, at + f, len - a - f);
+	*out = len - f + t;
+	r[*out] = '\0';
+	return r;
+}
+
+/* Edits of a real TCB info (phala-dcap-qvl/tdx_quote_collateral.json);
+ * "x" takes the value the edit displaces. */
+static const struct {
+	const char *from, *to, *want; /* want NULL: parses */
+} tcb_int_cases[] = {
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":17", NULL},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":1073741824", NULL},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":17.0",
+	 "\"tcbEvaluationDataNumber\" is not an integer (0..1073741824)"},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":\"17\"",
+	 "\"tcbEvaluationDataNumber\" is not an integer"},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":-1",
+	 "\"tcbEvaluationDataNumber\": -1 out of range (0..1073741824)"},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":1073741825",
+	 "\"tcbEvaluationDataNumber\": 1073741825 out of range"},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":4294967313",
+	 "\"tcbEvaluationDataNumber\": 4294967313 out of range"},
+	{"\"version\":3", "\"version\":1003", "\"version\": 1003 out of range (0..1000)"},
+	{"\"tcbType\":0,", "", "\"tcbType\" missing"},
+	{"\"tcbType\":0", "\"tcbType\":true", "\"tcbType\" is not an integer"},
+	{"\"pcesvn\":", "\"pcesvn\":65536,\"x\":",
+	 "\"tcbLevels\"[0]: \"pcesvn\": 65536 out of range (0..65535)"},
+	{"\"svn\":", "\"svn\":256,\"x\":", "\"svn\": 256 out of range (0..255)"},
+	{"\"svn\":", "\"svn\":2.0,\"x\":", "\"svn\" is not an integer (0..255)"},
+	{"\"isvsvn\":", "\"isvsvn\":-1,\"x\":", "\"isvsvn\": -1 out of range (0..65535)"},
+};
+
+static void tcb_info_integers_are_range_checked(void **state)
+{
+	char path[512];
+	struct tdx_collateral *c;
+	(void)state;
+	snprintf(path, sizeof(path), "%s/tdx/phala-dcap-qvl/tdx_quote_collateral.json", TEST_DATA);
+	c = load_coll(path);
+	for (size_t i = 0; i < sizeof(tcb_int_cases) / sizeof(tcb_int_cases[0]); i++) {
+		struct tdx_tcb_info *t = NULL;
+		size_t len;
+		char *text = subst((const char *)c->tcb_info.p, c->tcb_info.len,
+				   tcb_int_cases[i].from, tcb_int_cases[i].to, &len);
+		int rc = tdx_tcb_info_parse(text, len, &t);
+		if (!tcb_int_cases[i].want) {
+			if (rc != 0)
+				fail_msg("case %zu: '%s'", i, err_msg());
+		} else if (rc != ERR_INVAL || !strstr(err_msg(), tcb_int_cases[i].want)) {
+			fail_msg("case %zu: rc %d '%s', want '%s'", i, rc, err_msg(),
+				 tcb_int_cases[i].want);
+		}
+		tdx_tcb_info_free(t);
+		free(text);
+	}
+	tdx_collateral_free(c);
+}
+
+static const struct {
+	const char *value, *want; /* want NULL: loads */
+} policy_int_cases[] = {
+	{"0", NULL},
+	{"65535", NULL},
+	{"65536", "\"min_qe_isvsvn\": 65536 out of range (0..65535)"},
+	{"-1", "\"min_qe_isvsvn\": -1 out of range (0..65535)"},
+	{"4294967300", "\"min_qe_isvsvn\": 4294967300 out of range"},
+	{"4.0", "\"min_qe_isvsvn\" is not an integer (0..65535)"},
+	{"\"4\"", "\"min_qe_isvsvn\" is not an integer"},
+	{"null", "\"min_qe_isvsvn\" is not an integer"},
+};
+
+static void policy_integers_are_range_checked(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(policy_int_cases) / sizeof(policy_int_cases[0]); i++) {
+		struct tdx_policy *p = NULL;
+		char text[128];
+		int n = snprintf(text, sizeof(text), "{\"min_qe_isvsvn\": %s}",
+				 policy_int_cases[i].value);
+		int rc = tdx_policy_from_json(text, (size_t)n, ".", &p);
+		if (!policy_int_cases[i].want) {
+			if (rc != 0)
+				fail_msg("%s: '%s'", policy_int_cases[i].value, err_msg());
+		} else if (rc != ERR_INVAL || !strstr(err_msg(), policy_int_cases[i].want)) {
+			fail_msg("%s: rc %d '%s', want '%s'", policy_int_cases[i].value, rc,
+				 err_msg(), policy_int_cases[i].want);
+		}
+		tdx_policy_free(p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +679,8 @@ int main(void)
 	    cmocka_unit_test(policy_refuses_debug_and_unexpected_measurements),
 	    cmocka_unit_test(a_policy_without_statuses_accepts_up_to_date_only),
 	    cmocka_unit_test(one_verifier_serves_many_threads),
+	    cmocka_unit_test(tcb_info_integers_are_range_checked),
+	    cmocka_unit_test(policy_integers_are_range_checked),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
