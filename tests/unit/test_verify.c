@@ -7,6 +7,7 @@
 #include "crypto/p256.h"
 #include "tdx/collateral.h"
 #include "tdx/intel_root.h"
+#include "tdx/pcs.h"
 #include "tdx/policy.h"
 #include "tdx/quote.h"
 #include "tdx/sim.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define T0 1751000000
 
@@ -293,7 +295,7 @@ static void tampered_collateral_is_refused(void **state)
 }
 
 /* A PCK CRL, signed by the simulated PCK CA, that lists `serial`. */
-static void revoke(struct tdx_collateral *c, X509 *leaf)
+static void revoke_leaf(struct tdx_collateral *c, X509 *leaf)
 {
 	char p[512];
 	FILE *f;
@@ -351,7 +353,7 @@ static void a_revoked_pck_certificate_is_refused(void **state)
 	leaf = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	sim_quote(NULL, &q, &len);
-	revoke(c, leaf);
+	revoke_leaf(c, leaf);
 	expect(v, q, len, c, T0 + 60, "PCK certificate (serial ");
 	expect(v, q, len, c, T0 + 60, "is revoked by the PCK CRL");
 	X509_free(leaf);
@@ -667,6 +669,82 @@ static void policy_integers_are_range_checked(void **state)
 	}
 }
 
+/* A PCS cache entry (the simulated collateral, valid T0..T0+30 days) whose
+ * "tdexec_fetched_at" is this JSON text; NULL: absent. */
+static const struct {
+	const char *fetched_at;
+	int fresh;   /* answered from the cache at T0 + 1 day as fresh (else, with
+		      * no PCS to refresh it, as stale but valid, or not at all) */
+	int refused; /* refused, with a warning naming the file, and not served */
+} fetched_cases[] = {
+	{"1751000000", 1, 0},           /* T0 */
+	{"946684800", 0, 0},            /* 2000-01-01: read; due for a refresh */
+	{"7258118400", 1, 0},           /* 2200-01-01 */
+	{"946684799", 0, 1},            /* before 2000 */
+	{"-1", 0, 1},
+	{"-9223372036854775808", 0, 1}, /* next - fetched used to overflow */
+	{"7258118401", 0, 1},           /* after 2200: was served until the last hour */
+	{"99999999999", 0, 1},
+	{"1751000000.0", 0, 1},
+	{"\"1751000000\"", 0, 1},
+	{NULL, 0, 1},
+};
+
+static void pcs_cache_fetch_times_are_range_checked(void **state)
+{
+	static const uint8_t fmspc[6] = {0x53, 0x49, 0x4d, 0x00, 0x00, 0x00};
+	char *dir = td_tmpdir(), coll[512], entry[600];
+	struct tdx_pcs pcs = {NULL, dir, NULL, 0};
+	size_t len;
+	uint8_t *orig;
+	(void)state;
+	snprintf(coll, sizeof(coll), "%s/collateral/collateral.json", simdir);
+	snprintf(entry, sizeof(entry), "%s/tdx-53494d000000-platform.json", dir);
+	assert_int_equal(file_read(coll, 4u << 20, &orig, &len), 0);
+	for (size_t i = 0; i < sizeof(fetched_cases) / sizeof(fetched_cases[0]); i++) {
+		struct tdx_collateral *c = NULL;
+		char logbuf[8192] = "", *text;
+		int cached = 0, rc, saved, fd;
+		ssize_t got;
+		FILE *f = fopen(entry, "w"), *cap = tmpfile();
+		/* The document with the member added before its closing brace. */
+		assert_non_null(f);
+		assert_non_null(cap);
+		text = (char *)orig;
+		while (len && text[len - 1] != '}')
+			len--;
+		fwrite(text, 1, len - 1, f);
+		if (fetched_cases[i].fetched_at)
+			fprintf(f, ",\"tdexec_fetched_at\":%s", fetched_cases[i].fetched_at);
+		fputs("}\n", f);
+		fclose(f);
+		/* The refusal is a warning on stderr: capture it. */
+		fflush(stderr);
+		saved = dup(2);
+		dup2(fileno(cap), 2);
+		rc = tdx_pcs_collateral(&pcs, fmspc, TDX_PCK_CA_PLATFORM, T0 + 86400, &c, &cached);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		fd = fileno(cap);
+		lseek(fd, 0, SEEK_SET);
+		got = read(fd, logbuf, sizeof(logbuf) - 1);
+		logbuf[got > 0 ? got : 0] = '\0';
+		fclose(cap);
+		if ((rc == 0 && cached && !strstr(logbuf, "pcs.stale")) != fetched_cases[i].fresh)
+			fail_msg("%s: rc %d cached %d, want fresh %d ('%s')",
+				 fetched_cases[i].fetched_at, rc, cached, fetched_cases[i].fresh, logbuf);
+		if ((strstr(logbuf, entry) && strstr(logbuf, "tdexec_fetched_at") && rc < 0) !=
+		    fetched_cases[i].refused)
+			fail_msg("%s: log '%s', want refused %d", fetched_cases[i].fetched_at, logbuf,
+				 fetched_cases[i].refused);
+		tdx_collateral_free(c);
+	}
+	free(orig);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,6 +759,7 @@ int main(void)
 	    cmocka_unit_test(one_verifier_serves_many_threads),
 	    cmocka_unit_test(tcb_info_integers_are_range_checked),
 	    cmocka_unit_test(policy_integers_are_range_checked),
+	    cmocka_unit_test(pcs_cache_fetch_times_are_range_checked),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
