@@ -10,6 +10,7 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,11 +77,14 @@ static int split_pair(const ASN1_TYPE *t, char *oid, size_t oidcap, STACK_OF(ASN
 {
 	STACK_OF(ASN1_TYPE) *sk;
 	ASN1_TYPE *o;
+	int n = 0;
 
 	GUARD(open_seq(t, "SGX extension: element", &sk));
 	o = sk_ASN1_TYPE_num(sk) == 2 ? sk_ASN1_TYPE_value(sk, 0) : NULL;
-	if (!o || o->type != V_ASN1_OBJECT ||
-	    OBJ_obj2txt(oid, (int)oidcap, o->value.object, 1) <= 0) {
+	if (o && o->type == V_ASN1_OBJECT)
+		n = OBJ_obj2txt(oid, (int)oidcap, o->value.object, 1);
+	/* A longer OID would be cut, and two cut ones could look equal. */
+	if (n <= 0 || (size_t)n >= oidcap) {
 		sk_ASN1_TYPE_pop_free(sk, ASN1_TYPE_free);
 		return err_set(ERR_INVAL, "SGX extension: %s: element is not {OID, value}", where);
 	}
@@ -124,6 +128,32 @@ static int sub_arc(const char *oid, const char *prefix)
 		return -1;
 	v = strtol(oid + n + 1, &end, 10);
 	return *end == '\0' && v > 0 && v < 1000 ? (int)v : -1;
+}
+
+/* The OIDs met so far at one level of the extension; a repeated one is
+ * refused, as a repeated extension is (the first and the last instance
+ * could differ, and readers differ in which they take). */
+struct oid_set {
+	char (*oid)[80];
+	int n;
+};
+
+static int oid_set_init(struct oid_set *s, const STACK_OF(ASN1_TYPE) *sk)
+{
+	int n = sk_ASN1_TYPE_num(sk);
+	s->n = 0;
+	s->oid = calloc(n > 0 ? (size_t)n : 1, sizeof(*s->oid));
+	ENSURE(s->oid, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int oid_set_add(struct oid_set *s, const char *oid, const char *where)
+{
+	for (int i = 0; i < s->n; i++)
+		ENSURE(strcmp(s->oid[i], oid) != 0, ERR_INVAL, "SGX extension: duplicate OID %s%s",
+		       oid, where);
+	snprintf(s->oid[s->n++], sizeof(s->oid[0]), "%s", oid);
+	return 0;
 }
 
 static int parse_tcb(const ASN1_TYPE *v, struct tdx_pck_ext *out)
@@ -170,16 +200,19 @@ out:
 static int parse_config(const ASN1_TYPE *v, struct tdx_pck_ext *out)
 {
 	STACK_OF(ASN1_TYPE) *sk = NULL, *pair = NULL;
+	struct oid_set seen = {NULL, 0};
 	char oid[80];
 	int rc = 0;
 
 	GUARD(open_seq(v, "SGX extension: Configuration", &sk));
+	GUARD_GOTO(oid_set_init(&seen, sk));
 	for (int i = 0; i < sk_ASN1_TYPE_num(sk); i++) {
 		const ASN1_TYPE *val;
 		int arc;
 
 		GUARD_GOTO(split_pair(sk_ASN1_TYPE_value(sk, i), oid, sizeof(oid), &pair,
 				      "Configuration"));
+		GUARD_GOTO(oid_set_add(&seen, oid, " in Configuration"));
 		val = sk_ASN1_TYPE_value(pair, 1);
 		arc = sub_arc(oid, TDX_SGX_EXT_OID ".7");
 		ENSURE_GOTO(val->type == V_ASN1_BOOLEAN, ERR_INVAL,
@@ -194,6 +227,7 @@ static int parse_config(const ASN1_TYPE *v, struct tdx_pck_ext *out)
 		pair = NULL;
 	}
 out:
+	free(seen.oid);
 	sk_ASN1_TYPE_pop_free(pair, ASN1_TYPE_free);
 	sk_ASN1_TYPE_pop_free(sk, ASN1_TYPE_free);
 	return rc;
@@ -203,6 +237,7 @@ int tdx_pck_ext_parse(const uint8_t *der, size_t len, struct tdx_pck_ext *out)
 {
 	STACK_OF(ASN1_TYPE) *sk = NULL, *pair = NULL;
 	const unsigned char *p = der;
+	struct oid_set oids = {NULL, 0};
 	uint32_t seen = 0;
 	char oid[80];
 	int rc = 0;
@@ -214,19 +249,19 @@ int tdx_pck_ext_parse(const uint8_t *der, size_t len, struct tdx_pck_ext *out)
 	if (!sk)
 		return err_set_openssl(ERR_INVAL, "SGX extension: not a DER SEQUENCE");
 	ENSURE_GOTO(p == der + len, ERR_INVAL, "SGX extension: trailing bytes after the SEQUENCE");
+	GUARD_GOTO(oid_set_init(&oids, sk));
 	for (int i = 0; i < sk_ASN1_TYPE_num(sk); i++) {
 		const ASN1_TYPE *val;
 		int64_t x;
 		int arc;
 
 		GUARD_GOTO(split_pair(sk_ASN1_TYPE_value(sk, i), oid, sizeof(oid), &pair, "top"));
+		/* Known or not: a later Intel addition read twice is as ambiguous. */
+		GUARD_GOTO(oid_set_add(&oids, oid, ""));
 		val = sk_ASN1_TYPE_value(pair, 1);
 		arc = sub_arc(oid, TDX_SGX_EXT_OID);
-		if (arc >= 1 && arc <= 7) {
-			ENSURE_GOTO(!(seen & (1u << arc)), ERR_INVAL,
-				    "SGX extension: duplicate OID %s", oid);
+		if (arc >= 1 && arc <= 7)
 			seen |= 1u << arc;
-		}
 		switch (arc) {
 		case 1: GUARD_GOTO(get_octets(val, out->ppid, 16, "PPID")); break;
 		case 2: GUARD_GOTO(parse_tcb(val, out)); break;
@@ -250,18 +285,46 @@ int tdx_pck_ext_parse(const uint8_t *der, size_t len, struct tdx_pck_ext *out)
 	ENSURE_GOTO((seen & 0x3eu) == 0x3eu, ERR_INVAL,
 		    "SGX extension: missing one of PPID, TCB, PCE-ID, FMSPC, SGX Type");
 out:
+	free(oids.oid);
 	sk_ASN1_TYPE_pop_free(pair, ASN1_TYPE_free);
 	sk_ASN1_TYPE_pop_free(sk, ASN1_TYPE_free);
 	return rc;
 }
 
+/* As lib/tdx/x509lite.c: at most 32 extensions, none repeated (RFC 5280
+ * 4.2), so that both certificate readers see the same extensions. */
+#define MAX_EXTENSIONS 32
+
+static int extensions_unique(const X509 *cert)
+{
+	int n = X509_get_ext_count(cert);
+
+	ENSURE(n <= MAX_EXTENSIONS, ERR_UNSUPPORTED, "PCK certificate: more than %d extensions",
+	       MAX_EXTENSIONS);
+	for (int i = 0; i < n; i++) {
+		const ASN1_OBJECT *a = X509_EXTENSION_get_object(X509_get_ext(cert, i));
+		for (int j = 0; j < i; j++) {
+			const ASN1_OBJECT *b = X509_EXTENSION_get_object(X509_get_ext(cert, j));
+			char text[96];
+			if (OBJ_cmp(a, b) != 0)
+				continue;
+			if (OBJ_obj2txt(text, sizeof(text), a, 1) <= 0)
+				snprintf(text, sizeof(text), "(OID)");
+			return err_set(ERR_INVAL, "PCK certificate: duplicate extension %s", text);
+		}
+	}
+	return 0;
+}
+
 int tdx_pck_ext_from_cert(X509 *cert, struct tdx_pck_ext *out)
 {
-	ASN1_OBJECT *obj = OBJ_txt2obj(TDX_SGX_EXT_OID, 1);
+	ASN1_OBJECT *obj;
 	const ASN1_OCTET_STRING *os;
 	X509_EXTENSION *ext;
 	int idx;
 
+	GUARD(extensions_unique(cert));
+	obj = OBJ_txt2obj(TDX_SGX_EXT_OID, 1);
 	ENSURE(obj, ERR_NOMEM, "out of memory");
 	idx = X509_get_ext_by_OBJ(cert, obj, -1);
 	ASN1_OBJECT_free(obj);

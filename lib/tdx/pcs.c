@@ -227,9 +227,15 @@ static int cache_path(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx_
 	return 0;
 }
 
+/* When a cache entry may say it was fetched: 2000-01-01 .. 2200-01-01.
+ * Outside, its refresh time would be meaningless (or overflow). */
+#define FETCHED_MIN 946684800LL
+#define FETCHED_MAX 7258118400LL
+
 /* A cached entry and when it was fetched; 1 when absent. */
 static int cache_load(const char *path, struct tdx_collateral **c, time_t *fetched)
 {
+	long long at;
 	json_t *j;
 	char *text;
 	int rc;
@@ -237,7 +243,12 @@ static int cache_load(const char *path, struct tdx_collateral **c, time_t *fetch
 	if (access(path, F_OK) != 0)
 		return 1;
 	GUARD(json_load_path(path, 32u * 1024u * 1024u, &j));
-	*fetched = (time_t)json_integer_value(json_object_get(j, "tdexec_fetched_at"));
+	rc = json_get_int_range(j, "tdexec_fetched_at", FETCHED_MIN, FETCHED_MAX, &at);
+	if (rc < 0) {
+		json_decref(j);
+		return err_wrap(ERR_INVAL, "%s", path);
+	}
+	*fetched = (time_t)at;
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	ENSURE(text, ERR_NOMEM, "out of memory");

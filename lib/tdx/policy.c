@@ -180,11 +180,10 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 		GUARD(json_get_hex(j, "min_tee_tcb_svn", p->min_svn, 16, 0));
 		p->has_min_svn = 1;
 	}
-	if ((v = json_object_get(j, "min_qe_isvsvn"))) {
-		ENSURE(json_is_integer(v) && json_integer_value(v) >= 0 &&
-		           json_integer_value(v) <= 65535,
-		       ERR_INVAL, "\"min_qe_isvsvn\" must be an integer 0..65535");
-		p->min_qe = (unsigned)json_integer_value(v);
+	if (json_object_get(j, "min_qe_isvsvn")) {
+		long long svn;
+		GUARD(json_get_int_range(j, "min_qe_isvsvn", 0, 65535, &svn));
+		p->min_qe = (unsigned)svn;
 		p->has_min_qe = 1;
 	}
 	if (json_object_get(j, "report_data")) {

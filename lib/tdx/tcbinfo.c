@@ -48,12 +48,12 @@ void tdx_advisories_merge(struct tdx_advisories *to, const struct tdx_advisories
 
 static int get_int(const json_t *o, const char *k, long min, long max, long *out)
 {
-	json_t *v = json_object_get(o, k);
-	ENSURE(json_is_integer(v), ERR_INVAL, "\"%s\" missing or not an integer", k);
-	ENSURE(json_integer_value(v) >= min && json_integer_value(v) <= max, ERR_INVAL,
-	       "\"%s\" out of range (%ld..%ld)", k, min, max);
-	*out = (long)json_integer_value(v);
-	return 0;
+	long long x = 0;
+	int rc = json_get_int_range(o, k, min, max, &x);
+	*out = (long)x;
+	/* Absent is as wrong as malformed in signed collateral. */
+	ENSURE(rc != ERR_NOTFOUND, ERR_INVAL, "\"%s\" missing", k);
+	return rc;
 }
 
 static int get_str(const json_t *o, const char *k, const char **out)

@@ -4,6 +4,7 @@
 #include "util/bytes.h"
 #include "util/err.h"
 
+#include <stdio.h>
 #include <string.h>
 
 enum {
@@ -242,17 +243,77 @@ static int key_usage(struct rd *v, int *ku)
 	return 0;
 }
 
+/* OID content in DER: at least one arc, each arc minimal (no leading 0x80)
+ * and complete, so that two OIDs are equal exactly when their bytes are. */
+static int oid_valid(struct der_span o)
+{
+	if (o.len == 0 || (o.p[o.len - 1] & 0x80))
+		return 0;
+	for (size_t i = 0; i < o.len; i++)
+		if (o.p[i] == 0x80 && (i == 0 || !(o.p[i - 1] & 0x80)))
+			return 0;
+	return 1;
+}
+
+/* Dotted text of a valid OID, for error messages. */
+static const char *oid_text(struct der_span o, char *buf, size_t cap)
+{
+	unsigned long long arc = 0;
+	size_t n = 0;
+	int first = 1;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < o.len && n < cap; i++) {
+		int w;
+		if (arc > (~0ULL >> 7))
+			return "(OID with an arc over 64 bits)";
+		arc = arc << 7 | (o.p[i] & 0x7f);
+		if (o.p[i] & 0x80)
+			continue;
+		if (first) {
+			unsigned long long top = arc < 80 ? arc / 40 : 2;
+			w = snprintf(buf + n, cap - n, "%llu.%llu", top, arc - 40 * top);
+			first = 0;
+		} else {
+			w = snprintf(buf + n, cap - n, ".%llu", arc);
+		}
+		if (w < 0)
+			return "(OID)";
+		n += (size_t)w;
+		arc = 0;
+	}
+	return buf;
+}
+
+/* Intel's certificates carry six extensions at most; the cap bounds the
+ * search for a repeated one. */
+#define MAX_EXTENSIONS 32
+
 static int extensions(struct rd *r, struct x509_lite *x)
 {
 	struct rd outer, list;
+	struct der_span ids[MAX_EXTENSIONS];
+	size_t n = 0;
 
 	GUARD(tlv(r, TAG_CTX3, &outer, NULL, "extensions"));
 	GUARD(tlv(&outer, TAG_SEQUENCE, &list, NULL, "extensions"));
 	while (rd_left(&list)) {
 		struct rd ext, oid, val, crit;
 		int critical = 0;
+		char text[96];
 		GUARD(tlv(&list, TAG_SEQUENCE, &ext, NULL, "extension"));
 		GUARD(tlv(&ext, TAG_OID, &oid, NULL, "extension.id"));
+		ENSURE(oid_valid(rest(&oid)), ERR_INVAL, "%s: malformed extension OID", r->what);
+		ENSURE(n < MAX_EXTENSIONS, ERR_UNSUPPORTED, "%s: more than %d extensions", r->what,
+		       MAX_EXTENSIONS);
+		/* RFC 5280 4.2: at most one instance of an extension.  Refused
+		 * rather than read, so that no reader takes the first and
+		 * another the last. */
+		for (size_t i = 0; i < n; i++)
+			ENSURE(!span_eq(ids[i], rest(&oid).p, rest(&oid).len), ERR_INVAL,
+			       "%s: duplicate extension %s", r->what,
+			       oid_text(rest(&oid), text, sizeof(text)));
+		ids[n++] = rest(&oid);
 		if (peek_tag(&ext) == TAG_BOOLEAN) {
 			GUARD(tlv(&ext, TAG_BOOLEAN, &crit, NULL, "extension.critical"));
 			ENSURE(rd_left(&crit) == 1, ERR_INVAL, "%s: bad BOOLEAN", r->what);

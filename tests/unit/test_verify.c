@@ -7,9 +7,11 @@
 #include "crypto/p256.h"
 #include "tdx/collateral.h"
 #include "tdx/intel_root.h"
+#include "tdx/pcs.h"
 #include "tdx/policy.h"
 #include "tdx/quote.h"
 #include "tdx/sim.h"
+#include "tdx/tcbinfo.h"
 #include "tdx/verify.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define T0 1751000000
 
@@ -292,7 +295,7 @@ static void tampered_collateral_is_refused(void **state)
 }
 
 /* A PCK CRL, signed by the simulated PCK CA, that lists `serial`. */
-static void revoke(struct tdx_collateral *c, X509 *leaf)
+static void revoke_leaf(struct tdx_collateral *c, X509 *leaf)
 {
 	char p[512];
 	FILE *f;
@@ -350,7 +353,7 @@ static void a_revoked_pck_certificate_is_refused(void **state)
 	leaf = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	sim_quote(NULL, &q, &len);
-	revoke(c, leaf);
+	revoke_leaf(c, leaf);
 	expect(v, q, len, c, T0 + 60, "PCK certificate (serial ");
 	expect(v, q, len, c, T0 + 60, "is revoked by the PCK CRL");
 	X509_free(leaf);
@@ -561,6 +564,187 @@ static void one_verifier_serves_many_threads(void **state)
 	free(q);
 }
 
+/* ---- JSON integers narrowed to smaller types ---- */
+
+/* text with its first `from` replaced by `to` (malloc'd). */
+static char *subst(const char *text, size_t len, const char *from, const char *to, size_t *out)
+{
+	const char *at = strstr(text, from);
+	size_t a, f = strlen(from), t = strlen(to);
+	char *r;
+	assert_non_null(at);
+	a = (size_t)(at - text);
+	r = malloc(len - f + t + 1);
+	memcpy(r, text, a);
+	memcpy(r + a, to, t);
+	memcpy(r + a + t, at + f, len - a - f);
+	*out = len - f + t;
+	r[*out] = '\0';
+	return r;
+}
+
+/* Edits of a real TCB info (phala-dcap-qvl/tdx_quote_collateral.json);
+ * "x" takes the value the edit displaces. */
+static const struct {
+	const char *from, *to, *want; /* want NULL: parses */
+} tcb_int_cases[] = {
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":17", NULL},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":1073741824", NULL},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":17.0",
+	 "\"tcbEvaluationDataNumber\" is not an integer (0..1073741824)"},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":\"17\"",
+	 "\"tcbEvaluationDataNumber\" is not an integer"},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":-1",
+	 "\"tcbEvaluationDataNumber\": -1 out of range (0..1073741824)"},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":1073741825",
+	 "\"tcbEvaluationDataNumber\": 1073741825 out of range"},
+	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":4294967313",
+	 "\"tcbEvaluationDataNumber\": 4294967313 out of range"},
+	{"\"version\":3", "\"version\":1003", "\"version\": 1003 out of range (0..1000)"},
+	{"\"tcbType\":0,", "", "\"tcbType\" missing"},
+	{"\"tcbType\":0", "\"tcbType\":true", "\"tcbType\" is not an integer"},
+	{"\"pcesvn\":", "\"pcesvn\":65536,\"x\":",
+	 "\"tcbLevels\"[0]: \"pcesvn\": 65536 out of range (0..65535)"},
+	{"\"svn\":", "\"svn\":256,\"x\":", "\"svn\": 256 out of range (0..255)"},
+	{"\"svn\":", "\"svn\":2.0,\"x\":", "\"svn\" is not an integer (0..255)"},
+	{"\"isvsvn\":", "\"isvsvn\":-1,\"x\":", "\"isvsvn\": -1 out of range (0..65535)"},
+};
+
+static void tcb_info_integers_are_range_checked(void **state)
+{
+	char path[512];
+	struct tdx_collateral *c;
+	(void)state;
+	snprintf(path, sizeof(path), "%s/tdx/phala-dcap-qvl/tdx_quote_collateral.json", TEST_DATA);
+	c = load_coll(path);
+	for (size_t i = 0; i < sizeof(tcb_int_cases) / sizeof(tcb_int_cases[0]); i++) {
+		struct tdx_tcb_info *t = NULL;
+		size_t len;
+		char *text = subst((const char *)c->tcb_info.p, c->tcb_info.len,
+				   tcb_int_cases[i].from, tcb_int_cases[i].to, &len);
+		int rc = tdx_tcb_info_parse(text, len, &t);
+		if (!tcb_int_cases[i].want) {
+			if (rc != 0)
+				fail_msg("case %zu: '%s'", i, err_msg());
+		} else if (rc != ERR_INVAL || !strstr(err_msg(), tcb_int_cases[i].want)) {
+			fail_msg("case %zu: rc %d '%s', want '%s'", i, rc, err_msg(),
+				 tcb_int_cases[i].want);
+		}
+		tdx_tcb_info_free(t);
+		free(text);
+	}
+	tdx_collateral_free(c);
+}
+
+static const struct {
+	const char *value, *want; /* want NULL: loads */
+} policy_int_cases[] = {
+	{"0", NULL},
+	{"65535", NULL},
+	{"65536", "\"min_qe_isvsvn\": 65536 out of range (0..65535)"},
+	{"-1", "\"min_qe_isvsvn\": -1 out of range (0..65535)"},
+	{"4294967300", "\"min_qe_isvsvn\": 4294967300 out of range"},
+	{"4.0", "\"min_qe_isvsvn\" is not an integer (0..65535)"},
+	{"\"4\"", "\"min_qe_isvsvn\" is not an integer"},
+	{"null", "\"min_qe_isvsvn\" is not an integer"},
+};
+
+static void policy_integers_are_range_checked(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(policy_int_cases) / sizeof(policy_int_cases[0]); i++) {
+		struct tdx_policy *p = NULL;
+		char text[128];
+		int n = snprintf(text, sizeof(text), "{\"min_qe_isvsvn\": %s}",
+				 policy_int_cases[i].value);
+		int rc = tdx_policy_from_json(text, (size_t)n, ".", &p);
+		if (!policy_int_cases[i].want) {
+			if (rc != 0)
+				fail_msg("%s: '%s'", policy_int_cases[i].value, err_msg());
+		} else if (rc != ERR_INVAL || !strstr(err_msg(), policy_int_cases[i].want)) {
+			fail_msg("%s: rc %d '%s', want '%s'", policy_int_cases[i].value, rc,
+				 err_msg(), policy_int_cases[i].want);
+		}
+		tdx_policy_free(p);
+	}
+}
+
+/* A PCS cache entry (the simulated collateral, valid T0..T0+30 days) whose
+ * "tdexec_fetched_at" is this JSON text; NULL: absent. */
+static const struct {
+	const char *fetched_at;
+	int fresh;   /* answered from the cache at T0 + 1 day as fresh (else, with
+		      * no PCS to refresh it, as stale but valid, or not at all) */
+	int refused; /* refused, with a warning naming the file, and not served */
+} fetched_cases[] = {
+	{"1751000000", 1, 0},           /* T0 */
+	{"946684800", 0, 0},            /* 2000-01-01: read; due for a refresh */
+	{"7258118400", 1, 0},           /* 2200-01-01 */
+	{"946684799", 0, 1},            /* before 2000 */
+	{"-1", 0, 1},
+	{"-9223372036854775808", 0, 1}, /* next - fetched used to overflow */
+	{"7258118401", 0, 1},           /* after 2200: was served until the last hour */
+	{"99999999999", 0, 1},
+	{"1751000000.0", 0, 1},
+	{"\"1751000000\"", 0, 1},
+	{NULL, 0, 1},
+};
+
+static void pcs_cache_fetch_times_are_range_checked(void **state)
+{
+	static const uint8_t fmspc[6] = {0x53, 0x49, 0x4d, 0x00, 0x00, 0x00};
+	char *dir = td_tmpdir(), coll[512], entry[600];
+	struct tdx_pcs pcs = {NULL, dir, NULL, 0};
+	size_t len;
+	uint8_t *orig;
+	(void)state;
+	snprintf(coll, sizeof(coll), "%s/collateral/collateral.json", simdir);
+	snprintf(entry, sizeof(entry), "%s/tdx-53494d000000-platform.json", dir);
+	assert_int_equal(file_read(coll, 4u << 20, &orig, &len), 0);
+	for (size_t i = 0; i < sizeof(fetched_cases) / sizeof(fetched_cases[0]); i++) {
+		struct tdx_collateral *c = NULL;
+		char logbuf[8192] = "", *text;
+		int cached = 0, rc, saved, fd;
+		ssize_t got;
+		FILE *f = fopen(entry, "w"), *cap = tmpfile();
+		/* The document with the member added before its closing brace. */
+		assert_non_null(f);
+		assert_non_null(cap);
+		text = (char *)orig;
+		while (len && text[len - 1] != '}')
+			len--;
+		fwrite(text, 1, len - 1, f);
+		if (fetched_cases[i].fetched_at)
+			fprintf(f, ",\"tdexec_fetched_at\":%s", fetched_cases[i].fetched_at);
+		fputs("}\n", f);
+		fclose(f);
+		/* The refusal is a warning on stderr: capture it. */
+		fflush(stderr);
+		saved = dup(2);
+		dup2(fileno(cap), 2);
+		rc = tdx_pcs_collateral(&pcs, fmspc, TDX_PCK_CA_PLATFORM, T0 + 86400, &c, &cached);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		fd = fileno(cap);
+		lseek(fd, 0, SEEK_SET);
+		got = read(fd, logbuf, sizeof(logbuf) - 1);
+		logbuf[got > 0 ? got : 0] = '\0';
+		fclose(cap);
+		if ((rc == 0 && cached && !strstr(logbuf, "pcs.stale")) != fetched_cases[i].fresh)
+			fail_msg("%s: rc %d cached %d, want fresh %d ('%s')",
+				 fetched_cases[i].fetched_at, rc, cached, fetched_cases[i].fresh, logbuf);
+		if ((strstr(logbuf, entry) && strstr(logbuf, "tdexec_fetched_at") && rc < 0) !=
+		    fetched_cases[i].refused)
+			fail_msg("%s: log '%s', want refused %d", fetched_cases[i].fetched_at, logbuf,
+				 fetched_cases[i].refused);
+		tdx_collateral_free(c);
+	}
+	free(orig);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +757,9 @@ int main(void)
 	    cmocka_unit_test(policy_refuses_debug_and_unexpected_measurements),
 	    cmocka_unit_test(a_policy_without_statuses_accepts_up_to_date_only),
 	    cmocka_unit_test(one_verifier_serves_many_threads),
+	    cmocka_unit_test(tcb_info_integers_are_range_checked),
+	    cmocka_unit_test(policy_integers_are_range_checked),
+	    cmocka_unit_test(pcs_cache_fetch_times_are_range_checked),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -337,6 +337,112 @@ static void signatures_must_be_canonical_der(void **state)
 		free(d[k].p);
 }
 
+/* ---- repeated extensions (RFC 5280 4.2) ---- */
+
+/* DER of `cert` with its extension `dup` added once more at the end and
+ * `extra` distinct unknown ones (OpenSSL re-encodes the tbsCertificate; the
+ * signature no longer verifies: the reader is tested below its check). */
+static size_t reencode(const struct tdx_blob *cert, int dup, int extra, uint8_t **der,
+		       char *oid, size_t oidcap)
+{
+	const unsigned char *p = cert->p;
+	X509 *o = d2i_X509(NULL, &p, (long)cert->len);
+	unsigned char *out = NULL;
+	int n;
+	assert_non_null(o);
+	if (dup >= 0) {
+		X509_EXTENSION *e = X509_get_ext(o, dup);
+		assert_true(OBJ_obj2txt(oid, (int)oidcap, X509_EXTENSION_get_object(e), 1) > 0);
+		assert_int_equal(X509_add_ext(o, e, -1), 1);
+	}
+	for (int i = 0; i < extra; i++) {
+		char name[32];
+		ASN1_OBJECT *obj;
+		ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+		X509_EXTENSION *e;
+		snprintf(name, sizeof(name), "1.2.3.4.%d", i + 1);
+		obj = OBJ_txt2obj(name, 1);
+		ASN1_OCTET_STRING_set(os, (const unsigned char *)"\x05\x00", 2);
+		e = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
+		assert_int_equal(X509_add_ext(o, e, -1), 1);
+		X509_EXTENSION_free(e);
+		ASN1_OBJECT_free(obj);
+		ASN1_OCTET_STRING_free(os);
+	}
+	assert_true(i2d_re_X509_tbs(o, NULL) > 0); /* drop the cached encoding */
+	n = i2d_X509(o, &out);
+	assert_true(n > 0);
+	X509_free(o);
+	*der = out;
+	return (size_t)n;
+}
+
+/* Every extension of every certificate of two real PCK chains, repeated:
+ * refused with its OID named (the reader used to keep the last instance). */
+static void repeated_extensions_are_refused(void **state)
+{
+	static const char *const quotes[] = {"tdx/phala-dcap-qvl/tdx_quote",
+					     "tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat"};
+	(void)state;
+	for (size_t q = 0; q < sizeof(quotes) / sizeof(quotes[0]); q++) {
+		struct tdx_blob d[8];
+		size_t n = quote_ders(quotes[q], d);
+		for (size_t k = 0; k < n; k++) {
+			const unsigned char *p = d[k].p;
+			X509 *o = d2i_X509(NULL, &p, (long)d[k].len);
+			int next = X509_get_ext_count(o);
+			struct x509_lite x;
+			uint8_t *der;
+			size_t len;
+			char oid[96], want[160];
+			X509_free(o);
+			assert_true(next >= 4);
+			for (int i = 0; i < next; i++) {
+				len = reencode(&d[k], i, 0, &der, oid, sizeof(oid));
+				snprintf(want, sizeof(want), "duplicate extension %s", oid);
+				if (x509_lite_parse(der, len, "cert", &x) != ERR_INVAL ||
+				    !strstr(err_msg(), want))
+					fail_msg("%s cert %zu extension %s repeated: '%s'", quotes[q],
+						 k, oid, err_msg());
+				OPENSSL_free(der);
+			}
+			/* Re-encoded with distinct extensions up to 32: read. */
+			len = reencode(&d[k], -1, 32 - next, &der, oid, sizeof(oid));
+			assert_int_equal(x509_lite_parse(der, len, "cert", &x), 0);
+			assert_int_equal(x.sgx_ext.len != 0, k == 0);
+			OPENSSL_free(der);
+			len = reencode(&d[k], -1, 33 - next, &der, oid, sizeof(oid));
+			assert_int_equal(x509_lite_parse(der, len, "cert", &x), ERR_UNSUPPORTED);
+			assert_non_null(strstr(err_msg(), "more than 32 extensions"));
+			OPENSSL_free(der);
+			free(d[k].p);
+		}
+	}
+}
+
+/* An OID arc with a leading 0x80 byte is not DER, and would let one
+ * extension pass for two. */
+static void non_minimal_extension_oids_are_refused(void **state)
+{
+	static const uint8_t good[] = {0x06, 0x04, 0x2a, 0x03, 0x04, 0x05}; /* 1.2.3.4.5 */
+	static const uint8_t bad[] = {0x06, 0x04, 0x2a, 0x80, 0x03, 0x05};  /* 1.2.3.5, padded */
+	EVP_PKEY *ec = EVP_EC_gen("P-256");
+	struct x509_lite x;
+	uint8_t *der, *at = NULL;
+	size_t n;
+	(void)state;
+	n = make_cert(ec, 2, "x", 0, &der);
+	for (size_t i = 0; i + sizeof(good) <= n && !at; i++)
+		if (memcmp(der + i, good, sizeof(good)) == 0)
+			at = der + i;
+	assert_non_null(at);
+	memcpy(at, bad, sizeof(bad));
+	assert_int_equal(x509_lite_parse(der, n, "cert", &x), ERR_INVAL);
+	assert_non_null(strstr(err_msg(), "malformed extension OID"));
+	OPENSSL_free(der);
+	EVP_PKEY_free(ec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +451,8 @@ int main(void)
 		cmocka_unit_test(real_crls_parse_and_list_their_serials),
 		cmocka_unit_test(shapes_outside_intels_pki_are_refused),
 	    cmocka_unit_test(signatures_must_be_canonical_der),
+		cmocka_unit_test(repeated_extensions_are_refused),
+		cmocka_unit_test(non_minimal_extension_oids_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
