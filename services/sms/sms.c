@@ -3,6 +3,7 @@
 #include "crypto/aead.h"
 #include "crypto/k1.h"
 #include "crypto/keccak.h"
+#include "crypto/p256.h"
 #include "eth/abi.h"
 #include "eth/addr.h"
 #include "eth/rpc.h"
@@ -54,15 +55,22 @@ void sms_secret_challenge(const uint8_t addr[20], const char *name, const uint8_
 }
 
 /* The Authorization header is an EIP-191 signature of the challenge by
- * `signer`. */
-static int signed_by(const struct http_req *r, const uint8_t hash[32], const uint8_t signer[20])
+ * `signer`.  sig_id, when not NULL, gets the signature's identity: the
+ * SHA-256 of r || s || v with v as 27|28 (k1_recover refuses a high s, and
+ * takes v as 0|1 too: one signature, one identity). */
+static int signed_by(const struct http_req *r, const uint8_t hash[32], const uint8_t signer[20],
+		     uint8_t sig_id[32])
 {
 	const char *auth = http_req_header(r, "Authorization");
 	uint8_t sig[65], h[32], who[20];
 	if (!auth || hex_decode_exact(sig, 65, auth, "Authorization") < 0)
 		return 0;
 	eip191_hash32(hash, h);
-	return k1_recover(h, sig, who) == 0 && memcmp(who, signer, 20) == 0;
+	if (k1_recover(h, sig, who) != 0 || memcmp(who, signer, 20) != 0)
+		return 0;
+	if (sig[64] < 27)
+		sig[64] = (uint8_t)(sig[64] + 27);
+	return !sig_id || sha256(sig, sizeof(sig), sig_id) == 0;
 }
 
 json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char *fn,
@@ -114,13 +122,18 @@ void sms_status(struct http_resp *resp, int code, const char *error)
 		resp->status = code;
 }
 
-/* The common path of every secret endpoint.  `name` is "" for web3. */
+/* The common path of every secret endpoint.  `name` is "" for web3.
+ * iExec's challenge signs (address, name, value) and nothing else, so each
+ * signature authorizes one write: the store refuses one it consumed before,
+ * under any kind, except an update to the value the secret holds (an
+ * identical re-push, answered as before without a write). */
 static void secret_op(struct sms *s, const struct http_req *r, struct http_resp *resp,
 		      const char *kind, const char *owner_text, const uint8_t signer[20],
 		      const char *name, int named)
 {
-	char owner[43];
-	uint8_t h[32], addr[20];
+	char owner[43], used_kind[16];
+	uint8_t h[32], addr[20], sig_id[32];
+	enum sms_put_verdict verdict;
 	int e;
 
 	snprintf(owner, sizeof(owner), "%s", owner_text);
@@ -139,35 +152,39 @@ static void secret_op(struct sms *s, const struct http_req *r, struct http_resp 
 		return;
 	}
 	sms_secret_challenge(addr, named ? name : NULL, r->body, r->body_len, h);
-	if (!signed_by(r, h, signer)) {
+	if (!signed_by(r, h, signer, sig_id)) {
 		log_info("sms.refused", "kind=%s owner=%s name=\"%s\" reason=signature", kind, owner,
 			 name);
 		sms_status(resp, 401, "bad or missing signature");
 		return;
 	}
-	e = sms_store_exists(&s->store, kind, owner, name);
-	if (e < 0) {
+	if (sms_store_put_signed(&s->store, kind, owner, name, r->body, r->body_len,
+				 strcmp(r->method, "PUT") == 0, sig_id, &verdict, used_kind) < 0) {
+		log_error("sms.store", "kind=%s owner=%s error=\"%s\"", kind, owner, err_msg());
 		sms_status(resp, 500, "store unavailable");
 		return;
 	}
-	if (strcmp(r->method, "PUT") == 0) {
-		if (!e) {
-			sms_status(resp, 404, "no such secret");
-			return;
-		}
-	} else if (e) {
+	switch (verdict) {
+	case SMS_PUT_WRITTEN:
+	case SMS_PUT_UNCHANGED:
+		log_info("sms.secret", "op=%s kind=%s owner=%s name=\"%s\" bytes=%zu%s", r->method,
+			 kind, owner, name, r->body_len,
+			 verdict == SMS_PUT_UNCHANGED ? " unchanged=1" : "");
+		sms_status(resp, 204, NULL);
+		break;
+	case SMS_PUT_EXISTS:
 		sms_status(resp, 409, "secret already set");
-		return;
+		break;
+	case SMS_PUT_ABSENT:
+		sms_status(resp, 404, "no such secret");
+		break;
+	case SMS_PUT_REPLAYED:
+		log_info("sms.refused",
+			 "op=%s kind=%s owner=%s name=\"%s\" reason=replay consumed_as=%s",
+			 r->method, kind, owner, name, used_kind);
+		sms_status(resp, 403, "signature already used: each authorizes one write");
+		break;
 	}
-	if (sms_store_put(&s->store, kind, owner, name, r->body, r->body_len, e) < 0) {
-		int busy = strstr(err_msg(), "exists") != NULL;
-		log_error("sms.store", "kind=%s owner=%s error=\"%s\"", kind, owner, err_msg());
-		sms_status(resp, busy ? 409 : 500, busy ? "secret already set" : "store unavailable");
-		return;
-	}
-	log_info("sms.secret", "op=%s kind=%s owner=%s name=\"%s\" bytes=%zu", r->method, kind,
-		 owner, name, r->body_len);
-	sms_status(resp, 204, NULL);
 }
 
 static void h_framework(void *ctx, const struct http_req *r, struct http_resp *resp)
@@ -431,7 +448,7 @@ static void h_challenge(void *ctx, const struct http_req *r, struct http_resp *r
 	if (task_or_refuse(s, r, "challenge", r->params[0], taskid, &tv, resp) < 0)
 		return;
 	keccak256(taskid, 32, h);
-	if (!signed_by(r, h, tv.pool_owner)) {
+	if (!signed_by(r, h, tv.pool_owner, NULL)) {
 		log_info("sms.refused", "op=challenge task=%s reason=signature", r->params[0]);
 		sms_status(resp, 401, "not signed by the workerpool owner");
 		return;
@@ -495,7 +512,7 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 		sms_status(resp, 401, "authorization not signed by the workerpool owner");
 		goto out;
 	}
-	if (!signed_by(r, h, worker)) {
+	if (!signed_by(r, h, worker, NULL)) {
 		log_info("sms.refused", "op=session task=%s reason=\"not signed by the worker\"",
 			 task_hex);
 		sms_status(resp, 401, "not signed by the worker");

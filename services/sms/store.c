@@ -58,6 +58,19 @@ static const char *const migrations[] = {
 	 * open, before anything is stored under it */
 	"CREATE TABLE keycheck (id INTEGER PRIMARY KEY CHECK (id = 1),"
 	"  nonce BLOB NOT NULL, ciphertext BLOB NOT NULL);",
+	/* 4: every signature that authorized a secret write, so that none
+	 * authorizes a second one (iExec's challenge has no nonce): keyed by
+	 * a hash of the signature, with the kind and the secret it wrote */
+	"CREATE TABLE consumed_signatures ("
+	"  sig BLOB PRIMARY KEY CHECK (length(sig) = 32),"
+	"  kind TEXT NOT NULL,"
+	"  owner TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  time INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TRIGGER consumed_signatures_no_update BEFORE UPDATE ON consumed_signatures "
+	"  BEGIN SELECT RAISE(ABORT, 'consumed signatures are append-only'); END;"
+	"CREATE TRIGGER consumed_signatures_no_delete BEFORE DELETE ON consumed_signatures "
+	"  BEGIN SELECT RAISE(ABORT, 'consumed signatures are append-only'); END;",
 	NULL,
 };
 
@@ -199,12 +212,13 @@ static void aad_of(char *out, size_t cap, const char *kind, const char *owner, c
 	snprintf(out, cap, "tdexec-sms-secret/v1|%s|%s|%s", kind, owner, name);
 }
 
-static int store_exists(struct sms_store *s, const char *kind, const char *owner, const char *name)
+/* 1 present, 0 absent, on connection db (its statements c). */
+static int row_exists(sqlite3 *db, struct db_stmts *c, const char *kind, const char *owner,
+		      const char *name)
 {
 	sqlite3_stmt *st;
 	int found;
-	if (db_stmt(s->rdb, &s->rst, "SELECT 1 FROM secrets WHERE kind=? AND owner=? AND name=?",
-		    &st) < 0)
+	if (db_stmt(db, c, "SELECT 1 FROM secrets WHERE kind=? AND owner=? AND name=?", &st) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
@@ -212,6 +226,11 @@ static int store_exists(struct sms_store *s, const char *kind, const char *owner
 	found = sqlite3_step(st) == SQLITE_ROW;
 	db_stmt_done(st);
 	return found;
+}
+
+static int store_exists(struct sms_store *s, const char *kind, const char *owner, const char *name)
+{
+	return row_exists(s->rdb, &s->rst, kind, owner, name);
 }
 
 static int store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
@@ -443,8 +462,9 @@ out:
 	return rc;
 }
 
-static int store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
-		  uint8_t **value, size_t *len)
+/* The decrypted value, read on connection db (its statements c). */
+static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const char *kind,
+		   const char *owner, const char *name, uint8_t **value, size_t *len)
 {
 	sqlite3_stmt *st;
 	char aad[512];
@@ -452,7 +472,7 @@ static int store_get(struct sms_store *s, const char *kind, const char *owner, c
 	int nlen, clen, rc = 0;
 	uint8_t *out;
 
-	GUARD(db_stmt(s->rdb, &s->rst,
+	GUARD(db_stmt(db, c,
 		      "SELECT nonce, ciphertext FROM secrets WHERE kind=? AND owner=? AND name=?",
 		      &st));
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -484,6 +504,128 @@ static int store_get(struct sms_store *s, const char *kind, const char *owner, c
 	*len = (size_t)clen - AEAD_TAG;
 out:
 	db_stmt_done(st);
+	return rc;
+}
+
+static int store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
+		     uint8_t **value, size_t *len)
+{
+	return row_get(s, s->rdb, &s->rst, kind, owner, name, value, len);
+}
+
+/* The secret a signature was consumed for: 1 found (kind, owner and name
+ * into the buffers), 0 never consumed. */
+static int consumed_by(struct sms_store *s, const uint8_t sig_id[32], char kind[16],
+		       char owner[80], char name[272])
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	GUARD(db_stmt(s->db, &s->wst,
+		      "SELECT kind, owner, name FROM consumed_signatures WHERE sig=?", &st));
+	sqlite3_bind_blob(st, 1, sig_id, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(kind, 16, "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(owner, 80, "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(name, 272, "%s", (const char *)sqlite3_column_text(st, 2));
+		rc = 1;
+	} else {
+		rc = rc == SQLITE_DONE ? 0 : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	}
+	db_stmt_done(st);
+	return rc;
+}
+
+static int consume(struct sms_store *s, const uint8_t sig_id[32], const char *kind,
+		   const char *owner, const char *name)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	GUARD(db_stmt(s->db, &s->wst,
+		      "INSERT INTO consumed_signatures(sig, kind, owner, name, time) "
+		      "VALUES(?,?,?,?,?)",
+		      &st));
+	sqlite3_bind_blob(st, 1, sig_id, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0
+					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	db_stmt_done(st);
+	return rc;
+}
+
+/* The decision and the writes of sms_store_put_signed, inside one
+ * transaction on the write connection: what is read is what is replaced. */
+static int put_signed(struct sms_store *s, const char *kind, const char *owner,
+		      const char *name, const uint8_t *value, size_t len, int update,
+		      const uint8_t sig_id[32], enum sms_put_verdict *verdict, char used_kind[16])
+{
+	char ck[16], co[80], cn[272];
+	uint8_t *cur = NULL;
+	size_t clen = 0;
+	int used, present, same, mine, rc;
+
+	used = consumed_by(s, sig_id, ck, co, cn);
+	if (used < 0)
+		return used;
+	if (used)
+		snprintf(used_kind, 16, "%s", ck);
+	if (update) {
+		rc = row_get(s, s->db, &s->wst, kind, owner, name, &cur, &clen);
+		if (rc < 0 && rc != ERR_NOTFOUND)
+			return rc;
+		present = rc == 0;
+	} else {
+		/* an insert needs to know presence only: nothing decrypted */
+		present = row_exists(s->db, &s->wst, kind, owner, name);
+		if (present < 0)
+			return present;
+	}
+	same = cur && clen == len && CRYPTO_memcmp(cur, value, len) == 0;
+	if (cur) {
+		OPENSSL_cleanse(cur, clen);
+		free(cur);
+	}
+	/* the same secret (kind, owner, name) as the signature's first use */
+	mine = used && !strcmp(ck, kind) && !strcmp(co, owner) && !strcmp(cn, name);
+
+	if (!update) {
+		/* an existing secret answers as it always did, replay or not */
+		*verdict = present ? SMS_PUT_EXISTS : used ? SMS_PUT_REPLAYED : SMS_PUT_WRITTEN;
+	} else if (!present) {
+		*verdict = SMS_PUT_ABSENT;
+	} else if (same && (mine || !used)) {
+		/* an identical re-push: nothing rewritten, the signature
+		 * recorded if it was not (one from before migration 4) */
+		*verdict = SMS_PUT_UNCHANGED;
+		if (!used)
+			GUARD(consume(s, sig_id, kind, owner, name));
+		return 0;
+	} else {
+		*verdict = used ? SMS_PUT_REPLAYED : SMS_PUT_WRITTEN;
+	}
+	if (*verdict != SMS_PUT_WRITTEN)
+		return 0;
+	GUARD(store_put(s, kind, owner, name, value, len, update));
+	return consume(s, sig_id, kind, owner, name);
+}
+
+static int store_put_signed(struct sms_store *s, const char *kind, const char *owner,
+			    const char *name, const uint8_t *value, size_t len, int update,
+			    const uint8_t sig_id[32], enum sms_put_verdict *verdict,
+			    char used_kind[16])
+{
+	int rc;
+
+	used_kind[0] = '\0';
+	GUARD(db_exec(s->db, "BEGIN IMMEDIATE"));
+	rc = put_signed(s, kind, owner, name, value, len, update, sig_id, verdict, used_kind);
+	if (db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK") < 0 && rc == 0)
+		rc = -1;
 	return rc;
 }
 
@@ -649,6 +791,19 @@ int sms_store_put(struct sms_store *s, const char *kind, const char *owner, cons
 	int rc;
 	pthread_mutex_lock(&s->mu);
 	rc = store_put(s, kind, owner, name, value, len, update);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sms_store_put_signed(struct sms_store *s, const char *kind, const char *owner,
+			 const char *name, const uint8_t *value, size_t len, int update,
+			 const uint8_t sig_id[32], enum sms_put_verdict *verdict,
+			 char used_kind[16])
+{
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = store_put_signed(s, kind, owner, name, value, len, update, sig_id, verdict,
+			      used_kind);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

@@ -38,6 +38,28 @@ int sms_store_exists(struct sms_store *st, const char *kind, const char *owner, 
 /* update = 0: insert (ERR_BUSY "exists" when present); 1: replace. */
 int sms_store_put(struct sms_store *st, const char *kind, const char *owner, const char *name,
 		  const uint8_t *value, size_t len, int update);
+
+/* A secret write authorized by a signature, decided and written in one
+ * transaction.  sig_id identifies the signature (a hash of its canonical
+ * bytes); the store keeps every sig_id it wrote with, and its kind, owner
+ * and name, so that a signature authorizes one write only (iExec's
+ * challenge has no nonce).  The verdict: */
+enum sms_put_verdict {
+	SMS_PUT_WRITTEN,   /* stored, the signature consumed */
+	SMS_PUT_UNCHANGED, /* update = 1 with the value held, by a signature not
+			    * consumed for another secret: nothing rewritten (the
+			    * signature recorded if it was not) */
+	SMS_PUT_EXISTS,    /* update = 0 and the secret is present: nothing written */
+	SMS_PUT_ABSENT,    /* update = 1 and the secret is absent: nothing written */
+	SMS_PUT_REPLAYED,  /* the signature was consumed before (under used_kind),
+			    * for another secret or another value: nothing written */
+};
+/* 0 with *verdict set (used_kind: the kind the signature was consumed
+ * under, "" when never); negative on a store error (nothing written). */
+int sms_store_put_signed(struct sms_store *st, const char *kind, const char *owner,
+			 const char *name, const uint8_t *value, size_t len, int update,
+			 const uint8_t sig_id[32], enum sms_put_verdict *verdict,
+			 char used_kind[16]);
 /* The decrypted value (free() after OPENSSL_cleanse); ERR_NOTFOUND when
  * absent, ERR_VERIFY when the record does not authenticate. */
 int sms_store_get(struct sms_store *st, const char *kind, const char *owner, const char *name,

@@ -140,6 +140,8 @@ function open(sealed, key) {
       check('SIGN_WORKER_ADDRESS', post.SIGN_WORKER_ADDRESS, wallet(7).address.toLowerCase());
       check('IEXEC_APP_DEVELOPER_SECRET', env.IEXEC_APP_DEVELOPER_SECRET, 'dev');
       check('IEXEC_REQUESTER_SECRET_1', env.IEXEC_REQUESTER_SECRET_1, 't');
+      // the storage token after a refused rollback (secrets.js): the new value
+      check('RESULT_STORAGE_TOKEN', post.RESULT_STORAGE_TOKEN, 'ipfs-new');
       check('the app service holds no post-compute key', env.SIGN_TEE_CHALLENGE_PRIVATE_KEY, undefined);
       check('challenge key is the task enclave challenge',
         new ethers.Wallet(post.SIGN_TEE_CHALLENGE_PRIVATE_KEY).address, (await newSession()).enclave);

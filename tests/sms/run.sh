@@ -3,7 +3,9 @@
 # independent client (ethers) and through the iExec SDK, enclave challenges,
 # task sessions and attested release to a simulated TD, persistence across a
 # restart, nothing stored in clear, and a master key readable by others
-# refused.
+# refused.  Replayed secret-write signatures are refused (secrets.js), and
+# the session released after a refused rollback carries the new value
+# (attest.js).
 # Usage: run.sh TDEXEC
 set -u
 T=$1
@@ -69,6 +71,10 @@ TDEXEC_WALLET_PASSWORD=pw-the-sms-drops start_sms
 [ -s "$W/port" ] && ok || bad "sms did not start: $(cat "$W/sms.log")"
 hardened sms "$SMS" pw-the-sms-drops
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" push && ok || bad "secrets push"
+# The replays secrets.js tried are logged with the kind they were used for.
+grep -q 'event=sms.refused op=PUT kind=web2 .*reason=replay consumed_as=web2' "$W/sms.log" &&
+	grep -q 'event=sms.refused op=POST kind=requester .*reason=replay consumed_as=web2' "$W/sms.log" &&
+	ok || bad "replays not logged"
 node "$HERE/sdk.js" "$URL" "$W/chain/chain.json" "$app2" "$dataset2" && ok || bad "iExec SDK interop"
 node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal" "$W/challenge" first &&
 	ok || bad "enclave challenges"

@@ -2,7 +2,9 @@
 // computed independently by ethers v6: web2 (POST, PUT, HEAD), web3 (dataset
 // owner from the chain), app developer secret (app owner from the chain) and
 // requester secrets; bad signatures, wrong owners, oversized values, bad keys
-// and malformed requests are refused with iExec's status codes.
+// and malformed requests are refused with iExec's status codes; a signature
+// replayed (as an update to an old value, under another kind, twice) is
+// refused with 403, an identical re-push still answers 204.
 // Usage: node secrets.js SMS_URL CHAIN_JSON DATASET APP PHASE(push|check)
 'use strict';
 const fs = require('fs');
@@ -67,6 +69,25 @@ async function req(method, path, body, auth) {
     check('requester HEAD', await req('HEAD', rq('token-1')), 204);
     check('requester bad key', await req('POST', rq('bad%20key'), 't', sign(requester, challenge(requester.address, 'bad key', 't'))), 400);
     check('requester key too long', await req('POST', rq('k'.repeat(65)), 't', sign(requester, challenge(requester.address, 'k'.repeat(65), 't'))), 400);
+    // Replays: iExec's challenge signs (address, name, value) only, so each
+    // signature authorizes one write.  The POST's signature replayed as a PUT
+    // after an update would restore the old value: refused (and the task
+    // session carries the new one: attest.js), twice, in its v = 0|1 form too.
+    const tokName = 'iexec-result-iexec-ipfs-token', tok = web2(requester.address, tokName);
+    const oldSig = sign(requester, challenge(requester.address, tokName, 'ipfs-old'));
+    const newSig = sign(requester, challenge(requester.address, tokName, 'ipfs-new'));
+    check('replay: POST', await req('POST', tok, 'ipfs-old', oldSig), 204);
+    check('replay: PUT of a new value', await req('PUT', tok, 'ipfs-new', newSig), 204);
+    check('replay: the POST signature as a PUT (rollback)', await req('PUT', tok, 'ipfs-old', oldSig), 403);
+    check('replay: the same signature again', await req('PUT', tok, 'ipfs-old', oldSig), 403);
+    const lowV = oldSig.slice(0, -2) + (parseInt(oldSig.slice(-2), 16) - 27).toString(16).padStart(2, '0');
+    check('replay: the same signature with v as 0|1', await req('PUT', tok, 'ipfs-old', lowV), 403);
+    check('replay: identical re-push answers as before', await req('PUT', tok, 'ipfs-new', newSig), 204);
+    // A web2 signature never authorizes a requester secret (same challenge bytes).
+    const shared = sign(requester, challenge(requester.address, 'shared-name', 'w'));
+    check('replay: web2 POST', await req('POST', web2(requester.address, 'shared-name'), 'w', shared), 204);
+    check('replay: the web2 signature as a requester secret', await req('POST', rq('shared-name'), 'w', shared), 403);
+    check('replay: no requester secret made', await req('HEAD', rq('shared-name')), 404);
     // no value is ever returned
     check('GET web2 is not served', await req('GET', web2(owner.address, 'api-key')), 405);
     check('framework', await (await fetch(url + '/tee/framework')).text(), 'TDX');
@@ -80,6 +101,12 @@ async function req(method, path, body, auth) {
     check('web3 kept', await req('HEAD', `/secrets/web3?secretAddress=${dataset}`), 204);
     check('app kept', await req('HEAD', `/apps/${app}/secrets`), 204);
     check('requester kept', await req('HEAD', `/requesters/${requester.address}/secrets/token-1`), 204);
+    // consumed signatures are kept too
+    const tokName = 'iexec-result-iexec-ipfs-token', tok = web2(requester.address, tokName);
+    check('replay refused after a restart', await req('PUT', tok, 'ipfs-old', sign(requester, challenge(requester.address, tokName, 'ipfs-old'))), 403);
+    check('identical re-push after a restart', await req('PUT', tok, 'ipfs-new', sign(requester, challenge(requester.address, tokName, 'ipfs-new'))), 204);
+    check('web2 signature as a requester secret after a restart', await req('POST', `/requesters/${requester.address}/secrets/shared-name`,
+      'w', sign(requester, challenge(requester.address, 'shared-name', 'w'))), 403);
   }
   console.log(`${pass} passed, ${fail} failed`);
   process.exit(fail ? 1 : 0);

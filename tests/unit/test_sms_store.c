@@ -1,5 +1,6 @@
 /* The SMS store: values decrypt after reopening, records are bound to their
- * kind/owner/name, tampering and another master key are detected. */
+ * kind/owner/name, tampering and another master key are detected; a
+ * signature authorizes one secret write only. */
 #include "testutil.h"
 
 #include "../../services/sms/store.h"
@@ -167,12 +168,150 @@ static void rekey_rotates_all_or_nothing(void **state)
 	free(dir);
 }
 
+static const uint8_t *sig(int i)
+{
+	static uint8_t ids[8][32];
+	memset(ids[i], 0xa0 + i, 32);
+	return ids[i];
+}
+
+static long count_rows(struct sms_store *st, const char *sql)
+{
+	sqlite3_stmt *q;
+	long n = -1;
+	if (db_prepare(st->db, sql, &q) == 0 && sqlite3_step(q) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+#define PUT(st, kind, name, val, update, id, want)                                                \
+	do {                                                                                      \
+		enum sms_put_verdict v_ = SMS_PUT_EXISTS;                                         \
+		assert_int_equal(sms_store_put_signed(st, kind, "0xabc", name,                    \
+						      (const uint8_t *)(val), strlen(val), update, \
+						      id, &v_, used),                              \
+				 0);                                                              \
+		assert_int_equal(v_, want);                                                       \
+	} while (0)
+
+static void assert_value(struct sms_store *st, const char *kind, const char *name,
+			 const char *want)
+{
+	uint8_t *v;
+	size_t n;
+	assert_int_equal(sms_store_get(st, kind, "0xabc", name, &v, &n), 0);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(v, want, n);
+	free(v);
+}
+
+/* Each signature writes once: a replay as an update (a rollback), under
+ * another kind, or twice is refused; an identical re-push writes nothing;
+ * the record survives a reopen and cannot be deleted. */
+static void signatures_authorize_one_write(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], used[16];
+	struct sms_store st;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	PUT(&st, "web2", "api", "v1", 0, sig(0), SMS_PUT_WRITTEN);
+	assert_string_equal(used, "");
+	PUT(&st, "web2", "api", "v1", 0, sig(0), SMS_PUT_EXISTS);
+	PUT(&st, "web2", "api", "v2", 1, sig(1), SMS_PUT_WRITTEN);
+	/* the POST's signature as an update: the old value is not restored */
+	PUT(&st, "web2", "api", "v1", 1, sig(0), SMS_PUT_REPLAYED);
+	assert_string_equal(used, "web2");
+	PUT(&st, "web2", "api", "v1", 1, sig(0), SMS_PUT_REPLAYED);
+	assert_value(&st, "web2", "api", "v2");
+	/* an identical re-push: answered, nothing rewritten (same nonce) */
+	assert_int_equal(db_exec(st.db, "CREATE TEMP TABLE before AS SELECT nonce FROM secrets"), 0);
+	PUT(&st, "web2", "api", "v2", 1, sig(1), SMS_PUT_UNCHANGED);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM secrets s JOIN temp.before b "
+					 "ON s.nonce = b.nonce"),
+			 1);
+	/* a web2 signature never writes a requester secret (same challenge bytes) */
+	PUT(&st, "requester", "api", "v1", 0, sig(0), SMS_PUT_REPLAYED);
+	assert_string_equal(used, "web2");
+	PUT(&st, "requester", "api", "v2", 0, sig(1), SMS_PUT_REPLAYED);
+	assert_int_equal(sms_store_exists(&st, "requester", "0xabc", "api"), 0);
+	/* ... nor a requester secret's signature an update of a web2 secret
+	 * holding that value */
+	PUT(&st, "requester", "tok", "t", 0, sig(2), SMS_PUT_WRITTEN);
+	PUT(&st, "web2", "tok", "t", 0, sig(3), SMS_PUT_WRITTEN);
+	PUT(&st, "web2", "tok", "t", 1, sig(2), SMS_PUT_REPLAYED);
+	assert_string_equal(used, "requester");
+	/* a fresh signature of the value held: recorded, not rewritten */
+	PUT(&st, "web2", "api", "v2", 1, sig(4), SMS_PUT_UNCHANGED);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM consumed_signatures"), 5);
+	PUT(&st, "web2", "none", "x", 1, sig(5), SMS_PUT_ABSENT);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM consumed_signatures"), 5);
+	/* append-only */
+	assert_int_equal(db_exec(st.db, "DELETE FROM consumed_signatures"), ERR_IO);
+	assert_non_null(strstr(err_msg(), "append-only"));
+	assert_int_equal(db_exec(st.db, "UPDATE consumed_signatures SET kind='requester'"), ERR_IO);
+	sms_store_close(&st);
+	/* kept across a restart */
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	PUT(&st, "web2", "api", "v1", 1, sig(0), SMS_PUT_REPLAYED);
+	PUT(&st, "web2", "api", "v3", 1, sig(6), SMS_PUT_WRITTEN);
+	/* once replaced, the value held before does not come back either */
+	PUT(&st, "web2", "api", "v2", 1, sig(1), SMS_PUT_REPLAYED);
+	PUT(&st, "web2", "api", "v2", 1, sig(4), SMS_PUT_REPLAYED);
+	assert_value(&st, "web2", "api", "v3");
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
+/* A store file from before the consumed signatures (schema 3, a secret in
+ * it) is migrated at open: its secrets stay, the table starts empty, and
+ * the first signature seen for the value held is recorded. */
+static void migration_adds_consumed_signatures(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], used[16];
+	struct sms_store st;
+	sqlite3 *raw;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"v1", 2, 0), 0);
+	sms_store_close(&st);
+	/* back to schema 3: the file as the previous release left it */
+	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+	assert_int_equal(db_exec(raw, "DROP TABLE consumed_signatures; PRAGMA user_version=3;"), 0);
+	sqlite3_close(raw);
+
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(count_rows(&st, "PRAGMA user_version"), 4);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM consumed_signatures"), 0);
+	assert_value(&st, "web2", "api", "v1");
+	PUT(&st, "web2", "api", "v1", 1, sig(0), SMS_PUT_UNCHANGED);
+	PUT(&st, "web2", "api", "v2", 1, sig(1), SMS_PUT_WRITTEN);
+	PUT(&st, "web2", "api", "v1", 1, sig(0), SMS_PUT_REPLAYED);
+	assert_value(&st, "web2", "api", "v2");
+	sms_store_close(&st);
+	/* opening again applies nothing more */
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM consumed_signatures"), 2);
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(secrets_survive_reopen_and_are_bound),
 		cmocka_unit_test(check_finds_a_tampered_record),
 		cmocka_unit_test(rekey_rotates_all_or_nothing),
+		cmocka_unit_test(signatures_authorize_one_write),
+		cmocka_unit_test(migration_adds_consumed_signatures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
