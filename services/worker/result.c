@@ -228,17 +228,14 @@ static int dop_digest(const struct walk *w, const char *dop, uint8_t out[32])
 	return rc;
 }
 
-int result_dop_relative(const char *dop, char *rel, size_t cap)
+/* `in` as a clean relative path in `out`: repeated and trailing '/'
+ * dropped; 0, or 1 for a "." or ".." component, 2 when it does not fit. */
+static int path_clean(const char *in, char *out, size_t cap)
 {
 	size_t n = 0;
-	const char *p;
 
-	ENSURE(dop && strncmp(dop, "/iexec_out", 10) == 0 && (dop[10] == 0 || dop[10] == '/'),
-	       ERR_INVAL,
-	       "computed.json: deterministic-output-path must be /iexec_out or a path "
-	       "under it");
-	rel[0] = 0;
-	for (p = dop + 10; *p;) {
+	out[0] = 0;
+	for (const char *p = in; *p;) {
 		const char *e;
 		size_t l;
 		while (*p == '/')
@@ -247,19 +244,31 @@ int result_dop_relative(const char *dop, char *rel, size_t cap)
 			break;
 		e = strchrnul(p, '/');
 		l = (size_t)(e - p);
-		ENSURE(!(l == 1 && p[0] == '.') && !(l == 2 && p[0] == '.' && p[1] == '.'),
-		       ERR_INVAL,
-		       "computed.json: deterministic-output-path '%s' has a '.' or '..' component",
-		       dop);
-		ENSURE(n + l + 2 < cap, ERR_TOOBIG,
-		       "computed.json: deterministic-output-path is "
-		       "too long");
+		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
+			return 1;
+		if (n + l + 2 >= cap)
+			return 2;
 		if (n)
-			rel[n++] = '/';
-		memcpy(rel + n, p, l);
-		rel[n += l] = 0;
+			out[n++] = '/';
+		memcpy(out + n, p, l);
+		out[n += l] = 0;
 		p = e;
 	}
+	return 0;
+}
+
+int result_dop_relative(const char *dop, char *rel, size_t cap)
+{
+	int c;
+
+	ENSURE(dop && strncmp(dop, "/iexec_out", 10) == 0 && (dop[10] == 0 || dop[10] == '/'),
+	       ERR_INVAL,
+	       "computed.json: deterministic-output-path must be /iexec_out or a path "
+	       "under it");
+	c = path_clean(dop + 10, rel, cap);
+	ENSURE(c != 1, ERR_INVAL,
+	       "computed.json: deterministic-output-path '%s' has a '.' or '..' component", dop);
+	ENSURE(c == 0, ERR_TOOBIG, "computed.json: deterministic-output-path is too long");
 	return 0;
 }
 
@@ -274,24 +283,13 @@ static int rentry_cmp(const void *a, const void *b)
  * ".." or empty component, a directory's trailing '/' dropped. */
 static int clean_name(const char *name, char *out, size_t cap)
 {
-	size_t n = 0;
+	int c;
 
 	ENSURE(name && *name && *name != '/', ERR_VERIFY,
 	       "result archive: entry '%s' is not a relative name", name ? name : "");
-	for (const char *p = name; *p;) {
-		const char *e = strchrnul(p, '/');
-		size_t l = (size_t)(e - p);
-		ENSURE(l && !(l == 1 && p[0] == '.') && !(l == 2 && p[0] == '.' && p[1] == '.'),
-		       ERR_VERIFY, "result archive: entry '%s' would leave its directory", name);
-		ENSURE(n + l + 2 < cap, ERR_TOOBIG, "result archive: entry name too long");
-		if (n)
-			out[n++] = '/';
-		memcpy(out + n, p, l);
-		out[n += l] = 0;
-		p = *e ? e + 1 : e;
-		if (!*p)
-			break;
-	}
+	c = path_clean(name, out, cap);
+	ENSURE(c != 1, ERR_VERIFY, "result archive: entry '%s' would leave its directory", name);
+	ENSURE(c == 0, ERR_TOOBIG, "result archive: entry name too long");
 	return 0;
 }
 
