@@ -13,6 +13,8 @@
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,7 @@ static int blob_json(const char *layout, const char *digest, json_t **out)
 /* ---------- the tree digest ---------- */
 
 struct tree {
+	int meta; /* a fingerprint: inode and change times in place of content */
 	EVP_MD_CTX *md, *file;
 	char path[PATH_MAX];
 	size_t len;
@@ -143,6 +146,14 @@ static int tree_entry(struct tree *t, int dirfd, const char *name, unsigned dept
 	put_u32(t, (uint32_t)(st.st_mode & 07777));
 	put_u32(t, (uint32_t)st.st_uid);
 	put_u32(t, (uint32_t)st.st_gid);
+	if (t->meta) {
+		put_u64(t, (uint64_t)st.st_ino);
+		put_u64(t, (uint64_t)st.st_size);
+		put_u64(t, (uint64_t)st.st_ctim.tv_sec);
+		put_u64(t, (uint64_t)st.st_ctim.tv_nsec);
+		put_u64(t, (uint64_t)st.st_mtim.tv_sec);
+		put_u64(t, (uint64_t)st.st_mtim.tv_nsec);
+	}
 	if (type == 'l') {
 		char target[PATH_MAX];
 		ssize_t n = readlinkat(dirfd, name, target, sizeof(target));
@@ -163,7 +174,7 @@ static int tree_entry(struct tree *t, int dirfd, const char *name, unsigned dept
 	}
 	if (type == 'd') {
 		rc = tree_dir(t, fd, depth);
-	} else {
+	} else if (!t->meta) {
 		uint8_t h[32];
 		ssize_t n;
 		put_u64(t, (uint64_t)st.st_size);
@@ -208,17 +219,18 @@ out:
 	return rc;
 }
 
-int image_tree_digest(const char *rootfs, uint8_t out[32])
+static int tree_walk(const char *rootfs, int meta, uint8_t out[32])
 {
 	struct tree *t = calloc(1, sizeof(*t));
 	int fd = -1, rc;
 
 	ENSURE(t, ERR_NOMEM, "tree: out of memory");
+	t->meta = meta;
 	t->md = EVP_MD_CTX_new();
 	t->file = EVP_MD_CTX_new();
 	ENSURE_GOTO(t->md && t->file && EVP_DigestInit_ex(t->md, EVP_sha256(), NULL), ERR_CRYPTO,
 	            "tree: sha256 unavailable");
-	put_bytes(t, "tdexec-tree-v1", 14);
+	put_bytes(t, meta ? "tdexec-tree-stat-v1" : "tdexec-tree-v1", meta ? 19 : 14);
 	if ((fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		rc = err_set(errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "tree: %s: %s", rootfs,
 		             strerror(errno));
@@ -235,7 +247,77 @@ out:
 	return rc;
 }
 
+int image_tree_digest(const char *rootfs, uint8_t out[32])
+{
+	return tree_walk(rootfs, 0, out);
+}
+
 /* ---------- the store ---------- */
+
+/* Images this process checked in full (every file's content), by a stat
+ * fingerprint of DEST: inode numbers, sizes, modes, owners, and change and
+ * modification times of every entry.  A change of content or metadata made
+ * through the kernel moves the entry's ctime, which no process can set, so
+ * a reuse whose fingerprint is unchanged needs no re-hash: an image is
+ * hashed once per worker process, then stat-walked (microseconds for a
+ * binary, milliseconds for thousands of files).  Blocks changed under the
+ * file system by the host are out of reach of any check made before runc
+ * reads them: that is why the work directory must be private to the TD. */
+#define VERIFIED_MAX 32
+static struct {
+	char dest[PATH_MAX];
+	uint8_t fp[32];
+} verified[VERIFIED_MAX];
+static unsigned verified_next;
+static pthread_mutex_t verified_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int fingerprint(const char *dest, uint8_t out[32])
+{
+	uint8_t both[64];
+	char path[PATH_MAX];
+	struct stat st;
+	GUARD(path_fmt(path, sizeof(path), "%s/rootfs", dest));
+	GUARD(tree_walk(path, 1, both));
+	GUARD(path_fmt(path, sizeof(path), "%s/image.json", dest));
+	ENSURE(stat(path, &st) == 0, ERR_IO, "%s: %s", path, strerror(errno));
+	memset(both + 32, 0, 32);
+	memcpy(both + 32, &st.st_ino, sizeof(st.st_ino));
+	memcpy(both + 40, &st.st_ctim, sizeof(st.st_ctim));
+	SHA256(both, 64, out);
+	return 0;
+}
+
+/* 1 when DEST's fingerprint is the one recorded at its last full check. */
+static int verified_unchanged(const char *dest)
+{
+	uint8_t fp[32];
+	int hit = 0;
+	if (fingerprint(dest, fp) < 0)
+		return 0;
+	pthread_mutex_lock(&verified_mu);
+	for (unsigned i = 0; i < VERIFIED_MAX && !hit; i++)
+		hit = strcmp(verified[i].dest, dest) == 0 &&
+		      CRYPTO_memcmp(verified[i].fp, fp, 32) == 0;
+	pthread_mutex_unlock(&verified_mu);
+	return hit;
+}
+
+static void verified_record(const char *dest)
+{
+	uint8_t fp[32];
+	unsigned slot = VERIFIED_MAX;
+	if (fingerprint(dest, fp) < 0)
+		return;
+	pthread_mutex_lock(&verified_mu);
+	for (unsigned i = 0; i < VERIFIED_MAX && slot == VERIFIED_MAX; i++)
+		if (strcmp(verified[i].dest, dest) == 0)
+			slot = i;
+	if (slot == VERIFIED_MAX)
+		slot = verified_next++ % VERIFIED_MAX;
+	snprintf(verified[slot].dest, sizeof(verified[slot].dest), "%s", dest);
+	memcpy(verified[slot].fp, fp, 32);
+	pthread_mutex_unlock(&verified_mu);
+}
 
 /* DEST/tree.sha256: "<hex>  rootfs\n<hex>  image.json\n" (sha256sum's form). */
 static int cache_digests(const char *dest, uint8_t tree[32], uint8_t cfg[32])
@@ -272,6 +354,9 @@ static int cache_check(const char *dest, const char *image, json_t **cfg)
 
 	if (lstat(dest, &st) != 0)
 		return 1;
+	GUARD(path_fmt(path, sizeof(path), "%s/image.json", dest));
+	if (S_ISDIR(st.st_mode) && verified_unchanged(dest))
+		return json_load_path(path, BLOB_JSON_MAX, cfg);
 	GUARD(path_fmt(path, sizeof(path), "%s/" TREE_FILE, dest));
 	if (!S_ISDIR(st.st_mode) || file_read(path, 512, &buf, &len) < 0)
 		why = "no tree digest";
@@ -287,6 +372,7 @@ static int cache_check(const char *dest, const char *image, json_t **cfg)
 		why = "tree digest mismatch";
 	if (!why) {
 		free(buf);
+		verified_record(dest);
 		GUARD(path_fmt(path, sizeof(path), "%s/image.json", dest));
 		GUARD(json_load_path(path, BLOB_JSON_MAX, cfg));
 		return 0;
@@ -415,6 +501,7 @@ int image_unpack(const char *layout, const uint8_t digest[32], const char *dest,
 		rc = err_set(ERR_IO, "oci: %s: %s", dest, strerror(errno));
 		goto out;
 	}
+	verified_record(dest); /* built and sealed just now */
 	json_decref(manifest);
 done:
 	*config = json_incref(json_object_get(cfg, "config"));
