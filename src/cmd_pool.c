@@ -29,6 +29,7 @@ static const char sched_usage[] =
     "                        [--confirmations N] [--worker-timeout S]\n"
     "                        [--order-price NRLC --order-volume N [--order-category C]]\n"
     "                        [--max-connections N] [--max-connections-per-ip N]\n"
+    "                        [--max-orders-per-signer N]\n"
     "\n"
     "Run the pool: follow the chain for the workerpool's deals (PoCo Boost),\n"
     "get each task's enclave challenge from the SMS, admit workers whose TD\n"
@@ -48,6 +49,8 @@ static const char sched_usage[] =
     "  --allow-any-mrtd  accept policies that pin no MRTD (any TD code passes)\n"
     "  --max-connections N  HTTP connections in all (1024; kept below the fd limit)\n"
     "  --max-connections-per-ip N  from one client address (64)\n"
+    "  --max-orders-per-signer N  open orders of a kind one signer may keep on\n"
+    "                  the book (100); past it, 429\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
@@ -141,7 +144,8 @@ enum {
 	K_ANYMRTD,
 	K_INSECURESMS,
 	K_MAXCONN,
-	K_MAXCONNIP
+	K_MAXCONNIP,
+	K_MAXORDERS
 };
 
 static const struct option pool_opts[] = {
@@ -162,6 +166,7 @@ static const struct option pool_opts[] = {
     {"port-file", required_argument, NULL, K_PORTFILE},
     {"max-connections", required_argument, NULL, K_MAXCONN},
     {"max-connections-per-ip", required_argument, NULL, K_MAXCONNIP},
+    {"max-orders-per-signer", required_argument, NULL, K_MAXORDERS},
     {"public-url", required_argument, NULL, K_URL},
     {"poll-ms", required_argument, NULL, K_POLL},
     {"confirmations", required_argument, NULL, K_CONF},
@@ -298,6 +303,11 @@ int cmd_scheduler(int argc, char **argv)
 			            &v))
 				return EXIT_USAGE;
 			cfg.max_conns_per_ip = (unsigned)v;
+			break;
+		case K_MAXORDERS:
+			if (cli_int("scheduler", "--max-orders-per-signer", optarg, 1, 10000, &v))
+				return EXIT_USAGE;
+			cfg.max_orders_per_signer = v;
 			break;
 		case K_POLL:
 			if (cli_int("scheduler", "--poll-ms", optarg, 10, 600000, &v))

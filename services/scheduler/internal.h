@@ -48,6 +48,13 @@ void sched_refuse(struct http_resp *resp, int status, const char *ev, const char
 	" tag TEXT NOT NULL, price INTEGER NOT NULL, volume INTEGER NOT NULL, body TEXT NOT NULL," \
 	" published INTEGER NOT NULL, closed INTEGER NOT NULL DEFAULT 0);"                         \
 	"CREATE INDEX orders_open ON orders(kind, asset, closed, price);"
+/* Each order's signer, for the quota of open orders per signer; rows stored
+ * before the book capped orders and larger than any order now are removed. */
+#define SCHED_MARKET_MIGRATION_SIGNER                                                              \
+	"ALTER TABLE orders ADD COLUMN signer TEXT;"                                               \
+	"UPDATE orders SET signer = asset WHERE kind = 'request';"                                 \
+	"DELETE FROM orders WHERE length(body) > 65536;"                                           \
+	"CREATE INDEX orders_signer ON orders(signer, kind, closed);"
 void sched_h_order_post(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_order_list(void *ctx, const struct http_req *req, struct http_resp *resp);
 /* The iExec market API over the same book (the iExec SDK's iexecGatewayURL). */

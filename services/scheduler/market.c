@@ -26,12 +26,95 @@ static const char *const asset_field[] = {"app", "dataset", "workerpool", "reque
 static const char *const price_field[] = {"appprice", "datasetprice", "workerpoolprice",
                                           "workerpoolmaxprice"};
 
+/* iExec documents no limit on a request order's params (PoCo stores the
+ * string as it is signed); this one keeps an order well inside the 16 KiB
+ * body of a publication. */
+#define PARAMS_MAX (8u << 10)
+/* An order as stored is far below this (a row above it predates the caps
+ * and is never read); a listing stops at 50 orders or once the orders read
+ * pass LIST_BYTES. */
+#define ORDER_STORED_MAX (64u << 10)
+#define LIST_BYTES       (1u << 20)
+/* Open orders per signer and kind, unless --max-orders-per-signer says. */
+#define ORDERS_PER_SIGNER 100
+
+/* One signed field of an order, checked by the type its zero value in a new
+ * order shows (poco_order_new: an address is 0x and 40 digits, a bytes32 0x
+ * and 64, the params string "", a number decimal digits), and written anew
+ * into o: addresses checksummed, hex lower case, numbers in decimal. */
+static int canon_field(const char *name, const char *zero, const json_t *v, json_t *o)
+{
+	uint8_t b[65];
+	char hex[133];
+	const char *str = json_string_value(v);
+	size_t zn = strlen(zero);
+
+	ENSURE(v, ERR_INVAL, "order: missing \"%s\"", name);
+	if (strcmp(name, "sign") == 0) {
+		ENSURE(str && hex_decode_exact(b, 65, str, "sign") == 0, ERR_INVAL,
+		       "order: sign must be a 65-byte signature in hex");
+		hex_encode_0x(hex, b, 65);
+		return json_object_set_new(o, name, json_string(hex)) ? ERR_NOMEM : 0;
+	}
+	if (zn == 0) { /* params */
+		ENSURE(str && strlen(str) == json_string_length(v), ERR_INVAL,
+		       "order: %s must be a string", name);
+		ENSURE(json_string_length(v) <= PARAMS_MAX, ERR_TOOBIG,
+		       "order: %s is %zu bytes, more than the %u allowed", name,
+		       json_string_length(v), PARAMS_MAX);
+		return json_object_set_new(o, name, json_string(str)) ? ERR_NOMEM : 0;
+	}
+	if (zn == 42 && zero[0] == '0' && zero[1] == 'x') {
+		ENSURE(str && strlen(str) == 42 && eth_addr_parse(str, b) == 0, ERR_INVAL,
+		       "order: %s must be an address", name);
+		eth_addr_str(b, hex);
+		return json_object_set_new(o, name, json_string(hex)) ? ERR_NOMEM : 0;
+	}
+	if (zn == 66 && zero[0] == '0' && zero[1] == 'x') {
+		ENSURE(str && hex_decode_exact(b, 32, str, name) == 0, ERR_INVAL,
+		       "order: %s must be 32 bytes in hex", name);
+		hex_encode_0x(hex, b, 32);
+		return json_object_set_new(o, name, json_string(hex)) ? ERR_NOMEM : 0;
+	}
+	/* a uint256: a decimal (or 0x hex) string, or a JSON integer */
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		snprintf(hex, sizeof(hex), "%lld", (long long)json_integer_value(v));
+	} else {
+		ENSURE(str && strlen(str) <= 80 && u256_parse(str, b) == 0, ERR_INVAL,
+		       "order: %s must be an unsigned 256-bit integer", name);
+		u256_str(b, hex, sizeof(hex));
+	}
+	return json_object_set_new(o, name, json_string(hex)) ? ERR_NOMEM : 0;
+}
+
+/* The order as stored and served: exactly the fields its EIP-712 type signs
+ * (those of a new order) and its sign, each checked and written anew; any
+ * other field the client sent is dropped.  A new object in *out. */
+static int order_canon(enum poco_order_kind kind, const json_t *in, json_t **out)
+{
+	json_t *tpl = poco_order_new(kind), *o = json_object(), *v;
+	const char *k;
+	int rc = 0;
+
+	*out = NULL;
+	ENSURE_GOTO(tpl && o, ERR_NOMEM, "out of memory");
+	ENSURE_GOTO(json_is_object(in), ERR_INVAL, "order: must be a JSON object");
+	json_object_foreach (tpl, k, v)
+		GUARD_GOTO(canon_field(k, json_string_value(v), json_object_get(in, k), o));
+	*out = o;
+	o = NULL;
+out:
+	json_decref(tpl);
+	json_decref(o);
+	return rc;
+}
+
 /* The order is signed by whom it must be: the asset's owner, or the
  * requester for a request order. */
 static int check_signer(struct sched *s, enum poco_order_kind kind, const json_t *o,
-                        uint8_t asset[20])
+                        uint8_t asset[20], uint8_t signer[20])
 {
-	uint8_t signer[20], owner[20];
+	uint8_t owner[20];
 	const char *a = json_string_value(json_object_get(o, asset_field[kind]));
 	json_t *info = NULL;
 	int rc;
@@ -53,36 +136,159 @@ static int check_signer(struct sched *s, enum poco_order_kind kind, const json_t
 	return 0;
 }
 
-static int publish(struct sched *s, enum poco_order_kind kind, json_t *o, char hash_hex[67])
+static long long remaining(struct sched *s, const char *hash, long long volume);
+
+/* Open orders of a signer and kind on the book (s->mu held), -1 on error. */
+static long long open_orders(struct sched *s, const char *signer, const char *kind)
 {
-	uint8_t asset[20], h[32];
-	char addr[43], price[24], volume[24], now[24], *body;
-	const char *tag = json_string_value(json_object_get(o, "tag"));
+	sqlite3_stmt *st;
+	long long n = -1;
+
+	if (db_prepare(
+	        s->db,
+	        "SELECT count(*) FROM orders WHERE signer = lower(?1) AND kind = ?2 AND closed = 0",
+	        &st) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, signer, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Close a signer's open orders of a kind whose volume is used up on chain
+ * (consumed, or cancelled: PoCo marks a closed order fully consumed); at
+ * most `max` views, so a signer at its quota costs the chain that much. */
+static void close_spent(struct sched *s, const char *signer, const char *kind, long max)
+{
+	struct spent {
+		char hash[67];
+		long long volume;
+	} *rows = calloc((size_t)max, sizeof(*rows));
+	sqlite3_stmt *st;
+	long n = 0;
+
+	if (!rows)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (db_prepare(s->db,
+	               "SELECT hash, volume FROM orders WHERE signer = lower(?1) AND kind = ?2"
+	               " AND closed = 0 ORDER BY published LIMIT ?3",
+	               &st) == 0) {
+		sqlite3_bind_text(st, 1, signer, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, kind, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 3, max);
+		while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(rows[n].hash, sizeof(rows[n].hash), "%s",
+			         sqlite3_column_text(st, 0));
+			rows[n].volume = sqlite3_column_int64(st, 1);
+			n++;
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	for (long i = 0; i < n; i++) {
+		if (remaining(s, rows[i].hash + 2, rows[i].volume) != 0)
+			continue;
+		const char *a[] = {rows[i].hash};
+		pthread_mutex_lock(&s->mu);
+		sched_exec(s, "UPDATE orders SET closed = 1 WHERE hash = ?1", a, 1);
+		pthread_mutex_unlock(&s->mu);
+	}
+	free(rows);
+}
+
+/* Store the order unless its signer already has `quota` open orders of its
+ * kind (s->mu held): 1 when over the quota. */
+static int store(struct sched *s, const char *const a[9], long quota)
+{
+	long long n = open_orders(s, a[8], a[1]);
+	const char *h[] = {a[0]};
+	sqlite3_stmt *st;
+	int known = 0;
+
+	ENSURE(n >= 0, ERR_IO, "market: cannot count open orders");
+	GUARD(db_prepare(s->db, "SELECT 1 FROM orders WHERE hash = ?1", &st));
+	sqlite3_bind_text(st, 1, h[0], -1, SQLITE_TRANSIENT);
+	known = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (known)
+		return 0; /* published before: the same order, counted once */
+	if (n >= quota)
+		return 1;
+	return sched_exec(
+	    s,
+	    "INSERT OR IGNORE INTO orders(hash, kind, asset, tag, price, volume, body,"
+	    " published, signer) VALUES (?1, ?2, lower(?3), lower(?4), ?5, ?6, ?7, ?8,"
+	    " lower(?9))",
+	    a, 9);
+}
+
+/* Publish an order: only its signed fields are kept (order_canon), the
+ * signer must be the asset's owner, and a signer holds at most
+ * --max-orders-per-signer open orders of a kind.  The order as stored in
+ * *stored (a new object, may be NULL); on error, the HTTP status in *status. */
+static int publish(struct sched *s, enum poco_order_kind kind, const json_t *in, json_t **stored,
+                   char hash_hex[67], int *status)
+{
+	uint8_t asset[20], signer[20], h[32];
+	char addr[43], who[43], price[24], volume[24], now[24], *body = NULL;
+	long quota =
+	    s->cfg.max_orders_per_signer > 0 ? s->cfg.max_orders_per_signer : ORDERS_PER_SIGNER;
+	json_t *o = NULL;
+	const char *tag;
 	int rc;
 
-	ENSURE(json_get_ll(o, "volume", -1) > 0 && json_get_ll(o, price_field[kind], -1) >= 0 &&
-	           tag,
-	       ERR_INVAL, "order: volume, %s and tag are required", price_field[kind]);
-	GUARD(check_signer(s, kind, o, asset));
-	GUARD(poco_order_hash(s->chain, kind, o, h));
+	*status = 400;
+	if (stored)
+		*stored = NULL;
+	GUARD_GOTO(order_canon(kind, in, &o));
+	tag = json_string_value(json_object_get(o, "tag"));
+	ENSURE_GOTO(json_get_ll(o, "volume", -1) > 0, ERR_INVAL, "order: volume must be positive");
+	rc = check_signer(s, kind, o, asset, signer);
+	if (rc < 0 && err_msg() && strstr(err_msg(), "signed"))
+		*status = 403;
+	GUARD_GOTO(rc);
+	GUARD_GOTO(poco_order_hash(s->chain, kind, o, h));
 	hex_encode_0x(hash_hex, h, 32);
 	eth_addr_str(asset, addr);
+	eth_addr_str(signer, who);
 	snprintf(price, sizeof(price), "%lld", json_get_ll(o, price_field[kind], -1));
 	snprintf(volume, sizeof(volume), "%lld", json_get_ll(o, "volume", -1));
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	ENSURE(body, ERR_NOMEM, "out of memory");
-	const char *a[] = {hash_hex, kinds[kind], addr, tag, price, volume, body, now};
-	pthread_mutex_lock(&s->mu);
-	rc = sched_exec(s,
-	                "INSERT OR IGNORE INTO orders(hash, kind, asset, tag, price, volume, body,"
-	                " published) VALUES (?1, ?2, lower(?3), lower(?4), ?5, ?6, ?7, ?8)",
-	                a, 8);
-	pthread_mutex_unlock(&s->mu);
+	ENSURE_GOTO(body, ERR_NOMEM, "out of memory");
+	const char *a[] = {hash_hex, kinds[kind], addr, tag, price, volume, body, now, who};
+	for (int pass = 0; pass < 2; pass++) {
+		pthread_mutex_lock(&s->mu);
+		rc = store(s, a, quota);
+		pthread_mutex_unlock(&s->mu);
+		if (rc != 1 || pass == 1)
+			break;
+		/* at the quota: some of its orders may be spent since last listed */
+		close_spent(s, who, kinds[kind], quota);
+	}
+	if (rc == 1) {
+		*status = 429;
+		rc =
+		    err_set(ERR_BUSY,
+		            "order: %s has %ld open %s orders, the most a signer may have; one must"
+		            " be consumed or cancelled first",
+		            who, quota, kinds[kind]);
+	}
+	GUARD_GOTO(rc);
+	log_info("market.publish", "kind=%s hash=%s asset=%s signer=%s price=%s volume=%s",
+	         kinds[kind], hash_hex, addr, who, price, volume);
+	if (stored) {
+		*stored = o;
+		o = NULL;
+	}
+out:
+	if (rc < 0 && *status == 400 && (rc == ERR_NOMEM || rc == ERR_IO))
+		*status = 500;
 	free(body);
-	if (rc == 0)
-		log_info("market.publish", "kind=%s hash=%s asset=%s price=%s volume=%s",
-		         kinds[kind], hash_hex, addr, price, volume);
+	json_decref(o);
 	return rc;
 }
 
@@ -92,6 +298,7 @@ void sched_h_order_post(void *ctx, const struct http_req *req, struct http_resp 
 	enum poco_order_kind kind;
 	json_t *o = NULL;
 	char hash[67];
+	int status;
 
 	if (poco_order_kind_parse(req->params[0], &kind) < 0) {
 		sched_refuse(resp, 404, "market.publish", "no such order kind");
@@ -103,9 +310,8 @@ void sched_h_order_post(void *ctx, const struct http_req *req, struct http_resp 
 		json_decref(o);
 		return;
 	}
-	if (publish(s, kind, o, hash) < 0)
-		sched_refuse(resp, err_msg() && strstr(err_msg(), "signed") ? 403 : 400,
-		             "market.publish", err_msg());
+	if (publish(s, kind, o, NULL, hash, &status) < 0)
+		sched_refuse(resp, status, "market.publish", err_msg());
 	else
 		http_resp_json(resp, 200, json_pack("{s:s}", "orderHash", hash));
 	json_decref(o);
@@ -130,38 +336,53 @@ struct row {
 	long long volume;
 };
 
-/* Open orders of a kind matching the filters, cheapest first (at most 50). */
+/* Open orders of a kind matching the filters, cheapest first: at most 50,
+ * and no more once the orders read pass LIST_BYTES.  Each is served as
+ * order_canon makes it (a row stored before the book kept only signed
+ * fields loses the others; one that is not a valid order is skipped). */
 static int list(struct sched *s, const char *kind, const char *asset, const char *tag, json_t **out)
 {
 	struct row rows[50];
 	sqlite3_stmt *st;
+	enum poco_order_kind k;
+	size_t bytes = 0;
 	int n = 0, rc;
 
 	pthread_mutex_lock(&s->mu);
 	rc = db_prepare(s->db,
 	                "SELECT hash, body, volume FROM orders WHERE kind = ?1 AND closed = 0"
 	                " AND (?2 IS NULL OR asset = lower(?2)) AND (?3 IS NULL OR tag = lower(?3))"
-	                " ORDER BY price, published LIMIT 50",
+	                " AND length(body) <= ?4 ORDER BY price, published LIMIT 50",
 	                &st);
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, kind, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 2, asset, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 3, tag, -1, SQLITE_TRANSIENT);
-		while (n < 50 && sqlite3_step(st) == SQLITE_ROW) {
+		sqlite3_bind_int64(st, 4, ORDER_STORED_MAX);
+		while (n < 50 && bytes < LIST_BYTES && sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(rows[n].hash, sizeof(rows[n].hash), "%s",
 			         sqlite3_column_text(st, 0));
 			rows[n].body = strdup((const char *)sqlite3_column_text(st, 1));
 			rows[n].volume = sqlite3_column_int64(st, 2);
+			bytes += (size_t)sqlite3_column_bytes(st, 1);
 			n++;
 		}
 		sqlite3_finalize(st);
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (rc == 0)
+		rc = poco_order_kind_parse(kind, &k);
+	if (rc < 0)
+		for (int i = 0; i < n; i++)
+			free(rows[i].body);
 	GUARD(rc);
 	*out = json_array();
 	for (int i = 0; i < n; i++) {
 		long long left = remaining(s, rows[i].hash + 2, rows[i].volume);
-		json_t *o = rows[i].body ? json_loads(rows[i].body, 0, NULL) : NULL;
+		json_t *raw = rows[i].body ? json_loads(rows[i].body, 0, NULL) : NULL, *o = NULL;
+		if (order_canon(k, raw, &o) < 0)
+			log_warn("market.list", "hash=%s skipped=\"%s\"", rows[i].hash, err_msg());
+		json_decref(raw);
 		if (left == 0) {
 			const char *a[] = {rows[i].hash};
 			pthread_mutex_lock(&s->mu);
@@ -210,7 +431,7 @@ int sched_market_stock(struct sched *s)
 {
 	json_t *open = NULL, *o;
 	char pool[43], hash[67];
-	int rc;
+	int rc, status;
 
 	if (s->cfg.order_volume <= 0)
 		return 0;
@@ -233,7 +454,7 @@ int sched_market_stock(struct sched *s)
 	                    json_string(s->cfg.order_category ? s->cfg.order_category : "0"));
 	rc = poco_order_sign(s->chain, POCO_WORKERPOOL, o, s->cfg.owner_key);
 	if (rc == 0)
-		rc = publish(s, POCO_WORKERPOOL, o, hash);
+		rc = publish(s, POCO_WORKERPOOL, o, NULL, hash, &status);
 	json_decref(o);
 	return rc;
 }
@@ -414,10 +635,10 @@ void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp
 {
 	struct sched *s = ctx;
 	enum poco_order_kind kind = POCO_APP;
-	json_t *b = NULL, *o;
+	json_t *b = NULL, *o, *stored = NULL;
 	char hash[67];
 	uint8_t h[32];
-	int rc;
+	int rc, status;
 
 	if (api_kind(req->path, &kind) < 0 || !chain_ok(s, req)) {
 		api_error(resp, 404, "no such order book on this chain");
@@ -434,9 +655,11 @@ void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp
 		json_decref(b);
 		return;
 	}
-	if (publish(s, kind, o, hash) < 0) {
+	/* the SDK sends {"order": {...}}; other members, and unsigned fields of
+	 * the order, are dropped */
+	if (publish(s, kind, o, &stored, hash, &status) < 0) {
 		log_warn("market.publish", "refused=\"%s\"", err_msg());
-		api_error(resp, strstr(err_msg(), "signed") ? 403 : 400, err_msg());
+		api_error(resp, status, err_msg());
 	} else if ((rc = http_nonce_use(s->market_nonces, h)) < 0) {
 		/* a replay raced the first use (the order is the same, published once) */
 		log_warn("market.publish", "refused=\"%s\"", err_msg());
@@ -444,9 +667,10 @@ void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp
 	} else {
 		http_resp_json(resp, 200,
 		               json_pack("{s:b,s:{s:s,s:O,s:I,s:s}}", "ok", 1, "published",
-		                         "orderHash", hash, "order", o, "chainId",
+		                         "orderHash", hash, "order", stored, "chainId",
 		                         (json_int_t)s->chain->chain_id, "status", "open"));
 	}
+	json_decref(stored);
 	json_decref(b);
 }
 

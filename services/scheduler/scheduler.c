@@ -79,6 +79,7 @@ static const char *const migrations[] = {
     " size INTEGER NOT NULL, uploaded INTEGER NOT NULL, PRIMARY KEY(taskid, worker));"
     "CREATE INDEX uploads_sha256 ON uploads(sha256);"
     "CREATE INDEX results_sha256 ON results(sha256);",
+    SCHED_MARKET_MIGRATION_SIGNER,
     NULL,
 };
 

@@ -60,6 +60,7 @@ struct sched_config {
 	const char *order_price; /* nRLC per task */
 	long order_volume;
 	const char *order_category; /* default "0" */
+	long max_orders_per_signer; /* open orders a signer may have per kind; 0 = 100 */
 };
 
 struct sched;
