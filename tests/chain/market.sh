@@ -6,7 +6,8 @@
 set -u
 T=$1
 D=$(mktemp -d)
-trap '"$T" chain down --dir "$D/chain" >/dev/null 2>&1; "$T" chain down --dir "$D/native" >/dev/null 2>&1; rm -rf "$D"' EXIT
+SCHED_PID=
+trap '[ -n "$SCHED_PID" ] && kill "$SCHED_PID" 2>/dev/null; "$T" chain down --dir "$D/chain" >/dev/null 2>&1; "$T" chain down --dir "$D/native" >/dev/null 2>&1; rm -rf "$D"' EXIT
 W=$D
 . "$(dirname "$0")/../lib.sh"
 val() { sed -n "s/.*\"$1\": \"\\([^\"]*\\)\".*/\\1/p" "$D/out" | head -1; }
@@ -75,6 +76,89 @@ expect 1 'no deal' -- "$T" deal show "${C[@]}" "0x$(printf '%064d' 7)"
 "$T" order sign app "$D/app.json" "${C[@]}" --account 2 -o "$D/app-bad.json" >/dev/null
 expect 1 'PocoBoost: Invalid app order signature' -- "$T" deal match "${C[@]}" --account 4 --app-order "$D/app-bad.json" \
 	--workerpool-order "$D/wp.json" --request-order "$D/req.json" --boost
+
+# The pool's orderbook (a real scheduler on loopback): only signed fields
+# are kept, request params and publications are capped, and a signer keeps
+# at most --max-orders-per-signer open orders of a kind.
+P=$D/pool
+mkdir -p "$P"
+. "$(dirname "$0")/../../scripts/pool.sh"
+C=(--chain "$D/chain/chain.json")
+pool_start_td
+SMS_URL=http://127.0.0.1:9 # never reached: no deal comes to this pool
+pool_start_scheduler "$pool" 3 --max-orders-per-signer 3 || bad "scheduler"
+# req FILE SIGNER-FLAGS...: a fresh signed request order of the signer
+req() {
+	local f=$1 who
+	shift
+	who=$("$T" wallet show "${C[@]}" "$@" --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+	"$T" order init request --set app="$app" --set workerpool="$pool" --set requester="$who" \
+		--set beneficiary="$who" --set tag=tdx --set 'params={"iexec_args":"hi"}' -o "$f" &&
+		"$T" order sign request "$f" "${C[@]}" "$@" -o "$f" >/dev/null
+}
+post() { curl -s -o "$D/out" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "@$1" "$SCHED_URL/orders/request"; }
+dbsize() { cat "$P"/sched.db* | wc -c; }
+throwaway=(--wallet "$D/w.json" --password-file "$D/pw")
+
+# 8 MiB of params from a throwaway key: refused from the Content-Length,
+# six times, and the database does not grow.
+req "$D/r0.json" "${throwaway[@]}" || bad "request order of a throwaway key"
+node -e 'const o = JSON.parse(require("fs").readFileSync(process.argv[1])); o.params = "x".repeat(8 << 20);
+	process.stdout.write(JSON.stringify(o))' "$D/r0.json" >"$D/big.json"
+before=$(dbsize)
+for _ in 1 2 3 4 5 6; do
+	st=$(post "$D/big.json")
+	[ "$st" = 413 ] && ok || bad "8 MiB request order: HTTP $st, want 413: $(head -c 200 "$D/out")"
+done
+grep -q 'too large' "$D/out" && ok || bad "8 MiB request order: unclear error: $(head -c 200 "$D/out")"
+after=$(dbsize)
+[ $((after - before)) -lt 65536 ] && ok || bad "the database grew from $before to $after bytes"
+# Signed params past the cap (8 KiB) are refused by name.
+"$T" order init request --set app="$app" --set requester="$addr" --set tag=tdx \
+	--set "params=$(head -c 9000 /dev/zero | tr '\0' x)" -o "$D/r9k.json"
+"$T" order sign request "$D/r9k.json" "${C[@]}" "${throwaway[@]}" -o "$D/r9k.json" >/dev/null
+expect 1 'params is 9000 bytes, more than the 8192 allowed' -- \
+	"$T" market publish request "$D/r9k.json" --market "$SCHED_URL"
+# An unsigned field is not stored: the listing does not hold it.
+sed 's/^{/{"note": "pay 0xdead", /' "$D/r0.json" >"$D/note.json"
+st=$(post "$D/note.json")
+[ "$st" = 200 ] && ok || bad "order with an unsigned field: HTTP $st: $(head -c 200 "$D/out")"
+hash=$(sed -n 's/.*"orderHash": *"\([^"]*\)".*/\1/p' "$D/out")
+[ -n "$hash" ] && ok || bad "no order hash: $(head -c 200 "$D/out")"
+expect 0 "$hash" -- "$T" market list request --market "$SCHED_URL" --json
+grep -q 'note\|0xdead' "$D/out" && bad "the listing serves the unsigned field: $(grep -m1 note "$D/out")" || ok
+chain_id=$(sed -n 's/.*"chain_id": *\([0-9]*\).*/\1/p' "$D/chain/chain.json" | head -1)
+curl -s "$SCHED_URL/requestorders?chainId=$chain_id" >"$D/api.json"
+grep -q "$hash" "$D/api.json" && ! grep -q 'note' "$D/api.json" && ok ||
+	bad "the iExec listing: $(head -c 300 "$D/api.json")"
+# The quota: the throwaway key has one open order; two more, then 429.
+for i in 1 2; do
+	req "$D/q$i.json" "${throwaway[@]}"
+	expect 0 'published 0x' -- "$T" market publish request "$D/q$i.json" --market "$SCHED_URL"
+done
+req "$D/q3.json" "${throwaway[@]}"
+st=$(post "$D/q3.json")
+[ "$st" = 429 ] && ok || bad "past the quota: HTTP $st, want 429: $(head -c 200 "$D/out")"
+grep -q '3 open request orders, the most a signer may have' "$D/out" && ok ||
+	bad "past the quota: unclear error: $(head -c 300 "$D/out")"
+# ... publishing the same order again is no new order
+st=$(post "$D/q1.json")
+[ "$st" = 200 ] && ok || bad "the same order again: HTTP $st: $(head -c 200 "$D/out")"
+# ... another signer still publishes
+req "$D/other.json" --account 4
+expect 0 'published 0x' -- "$T" market publish request "$D/other.json" --market "$SCHED_URL"
+# A cancelled order no longer counts.
+for i in 1 2 3; do
+	req "$D/c$i.json" --account 5
+	"$T" market publish request "$D/c$i.json" --market "$SCHED_URL" >/dev/null 2>&1 || bad "publish c$i"
+done
+req "$D/c4.json" --account 5
+expect 1 '429' -- "$T" market publish request "$D/c4.json" --market "$SCHED_URL"
+expect 0 '"cancelled": true' -- "$T" order cancel request "$D/c2.json" "${C[@]}" --account 5 --json
+expect 0 'published 0x' -- "$T" market publish request "$D/c4.json" --market "$SCHED_URL"
+kill "$SCHED_PID" 2>/dev/null
+wait "$SCHED_PID" 2>/dev/null
+SCHED_PID=
 
 # The native flavour: the chain's coin is the escrow currency.
 "$T" chain up --dir "$D/native" --port 0 --flavour native >/dev/null 2>&1 || bad "chain up --flavour native"
