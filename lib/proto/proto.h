@@ -1,0 +1,53 @@
+/* proto.h — tdexec's own wire formats: the messages tdexec's parties sign
+ * and the REPORTDATA its TDs put in their quotes, in one place so that no
+ * service includes another's header (iExec's formats live in lib/poco and
+ * services/sms, byte-exact, and are not here).
+ *
+ * Every signed message hashes its purpose tag first, so a signature made
+ * for one purpose never verifies for another, whatever bytes a counterparty
+ * chose for the fields.  An authorization also carries an expiry (unix
+ * seconds) and is refused after it.  The digests below are what is signed
+ * as an EIP-191 personal message of 32 bytes (eip191_sign32). */
+#ifndef TDEXEC_PROTO_H
+#define TDEXEC_PROTO_H
+
+#include <stdint.h>
+
+#define PROTO_WORKER_REGISTER_TAG "tdexec/worker-register/v1"
+#define PROTO_RESULT_DOWNLOAD_TAG "tdexec/result-download/v1"
+
+/* How far ahead of now a server accepts an authorization's expiry; the
+ * client picks now + PROTO_EXPIRY_DEFAULT. */
+#define PROTO_EXPIRY_MAX_AHEAD 3600
+#define PROTO_EXPIRY_DEFAULT   300
+
+/* A worker's registration with a scheduler:
+ * keccak256(tag || chainId (uint256) || keccak256(scheduler URL) || nonce
+ *           || worker address).
+ * url is the scheduler's base URL as the worker reaches it (the
+ * scheduler's public URL); nonce is the scheduler's challenge. */
+void proto_worker_register_hash(uint64_t chain_id, const char *url, const uint8_t nonce[32],
+                                const uint8_t worker[20], uint8_t out[32]);
+
+/* A beneficiary's authorization to download a task's result, valid until
+ * expiry: keccak256(tag || chainId (uint256) || taskId || beneficiary
+ *                   || expiry (uint64, big-endian)). */
+void proto_result_download_hash(uint64_t chain_id, const uint8_t taskid[32],
+                                const uint8_t beneficiary[20], uint64_t expiry, uint8_t out[32]);
+
+/* 0 when now <= expiry <= now + max_ahead; else ERR_VERIFY with a message
+ * ("authorization expired", "... too far ahead"). */
+int proto_expiry_check(uint64_t expiry, uint64_t now, uint64_t max_ahead);
+
+/* REPORTDATA of a registering worker's quote:
+ * SHA-512("tdexec-worker-v1" || nonce || worker address). */
+void proto_worker_report_data(const uint8_t nonce[32], const uint8_t worker[20], uint8_t out[64]);
+
+/* REPORTDATA a TD puts in its quote to be given its task session:
+ * SHA-512("tdexec-session-v1" || nonce || taskid || app digest || X25519 key). */
+void proto_session_report_data(const uint8_t nonce[32], const uint8_t taskid[32],
+                               const uint8_t digest[32], const uint8_t epk[32], uint8_t out[64]);
+/* The label the session is sealed under (crypto/aead.h seal_to). */
+#define PROTO_SESSION_LABEL "tdexec session v1"
+
+#endif
