@@ -15,6 +15,7 @@
 #include "crypto/p256.h"
 #include "eth/addr.h"
 #include "poco/market.h"
+#include "proto/proto.h"
 #include "tdx/collateral.h"
 #include "tdx/sim.h"
 #include "tdx/verify.h"
@@ -194,7 +195,7 @@ static void *client(void *arg)
 		t1 = bench_now();
 		/* the TD's side: a key, REPORTDATA, a quote (not timed) */
 		x25519_keygen(priv, pub);
-		sms_report_data(nonce, j->tasks[i].id, j->digest, pub, rd);
+		proto_session_report_data(nonce, j->tasks[i].id, j->digest, pub, rd);
 		if (tdx_sim_quote(sim, rd, &q, &qlen) < 0) {
 			j->failed++;
 			continue;

@@ -76,6 +76,11 @@ int cli_dataset_encrypt(int argc, char **argv);
 /* Open an iExec encrypted result (zip of iexec_out.zip.aes + aes-key.rsa)
  * with the PEM private key in key_path; writes the plain zip. */
 int cli_result_decrypt(const char *enc_zip, const char *key_path, const char *out_zip);
+/* The URL of task tid's result at the scheduler `base` with its download
+ * authorization signed by key, the beneficiary (lib/proto): the signature
+ * in auth ("0x" + 130 hex), the expiry (now + 5 minutes) in the URL. */
+int cli_result_url(const uint8_t key[32], uint64_t chain_id, const char *base,
+                   const uint8_t tid[32], char *url, size_t size, char auth[133]);
 /* Check a downloaded result archive against the task's on-chain result
  * digest (result_check.c), recomputed as the worker computes it; `sched`
  * is the pool's base URL, asked only which deal and transaction to read.

@@ -273,7 +273,7 @@ int cmd_run(int argc, char **argv)
 {
 	struct ropt o;
 	struct poco_chain *c = NULL;
-	uint8_t key[32], me[20], dealid[32], taskid[32], sig[65];
+	uint8_t key[32], me[20], dealid[32], taskid[32];
 	char base[512], url[1024], addr[43], task[67], dealhex[67], dir[1024], zip[1100],
 	    auth[133] = "0x";
 	json_t *ao = NULL, *dso = NULL, *wo = NULL, *ro = NULL, *params = NULL, *t = NULL,
@@ -392,14 +392,13 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	/* 4. the result, as its beneficiary */
-	GUARD_GOTO(eip191_sign_keccak(key, taskid, 32, sig));
-	hex_encode(auth + 2, sig, 65);
 	snprintf(dir, sizeof(dir), "%s", o.out ? o.out : task);
 	snprintf(zip, sizeof(zip), "%s.zip", dir);
 	{
 		struct http_response r;
 		char rurl[1024];
-		snprintf(rurl, sizeof(rurl), "%s/results/%s", base, task);
+		GUARD_GOTO(
+		    cli_result_url(key, c->chain_id, base, taskid, rurl, sizeof(rurl), auth));
 		GUARD_GOTO(http_get_auth(rurl, auth, 64u << 20, 60, &r));
 		rc = r.status == 200 ? file_write(zip, r.body.buf, r.body.len, 0600)
 		                     : err_set(ERR_IO, "result: HTTP %ld", r.status);

@@ -9,6 +9,7 @@
 #include "eth/addr.h"
 #include "net/http.h"
 #include "poco/market.h"
+#include "proto/proto.h"
 #include "tdx/ratls.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -249,7 +251,8 @@ static const char result_usage[] =
     "                         [--task TASKID --scheduler URL --chain F]\n"
     "\n"
     "get: download a task's result archive (zip) from the pool's result store, as\n"
-    "its beneficiary (the request is signed by the beneficiary's key), and check\n"
+    "its beneficiary (the request carries the beneficiary's signature over the\n"
+    "chain, the task, the beneficiary and an expiry five minutes ahead), and check\n"
     "it against the result digest on chain: recomputed from the archive as the\n"
     "worker computes it (keccak256 of computed.json's callback-data for a deal\n"
     "with a callback).  A mismatch, or an entry that would extract outside its\n"
@@ -268,6 +271,22 @@ static int part_name(char *dst, size_t cap, const char *out, const char *suffix)
 
 /* Check the archive at `part` for task `tid` (decrypting it first with
  * `key` when it is encrypted and a key is given) and put it at `out`. */
+int cli_result_url(const uint8_t key[32], uint64_t chain_id, const char *base,
+                   const uint8_t tid[32], char *url, size_t size, char auth[133])
+{
+	uint8_t me[20], h[32], sig[65];
+	char task[67] = "0x";
+	uint64_t expiry = (uint64_t)time(NULL) + PROTO_EXPIRY_DEFAULT;
+	GUARD(k1_address(key, me));
+	proto_result_download_hash(chain_id, tid, me, expiry, h);
+	GUARD(eip191_sign32(key, h, sig));
+	memcpy(auth, "0x", 2);
+	hex_encode(auth + 2, sig, 65);
+	hex_encode(task + 2, tid, 32);
+	snprintf(url, size, "%s/results/%s?expires=%llu", base, task, (unsigned long long)expiry);
+	return 0;
+}
+
 static int check_and_place(const struct sopt *o, const uint8_t tid[32], const char *part,
                            const char *out, const char *what)
 {
@@ -311,9 +330,10 @@ static int check_and_place(const struct sopt *o, const uint8_t tid[32], const ch
 int cmd_result(int argc, char **argv)
 {
 	struct sopt o;
-	uint8_t key[32], addr[20], tid[32], sig[65];
+	uint8_t key[32], addr[20], tid[32];
 	char url[1024], auth[133] = "0x", part[PATH_MAX], what[64];
 	struct http_response r;
+	struct poco_chain *c = NULL;
 	int rc;
 
 	if (argc >= 2 && strcmp(argv[1], "decrypt") == 0) {
@@ -359,12 +379,13 @@ int cmd_result(int argc, char **argv)
 		return cli_usage("result get", "TASKID must be 32 bytes of hex");
 	if (key_of(&o, key, addr) < 0)
 		return cli_fail();
-	rc = eip191_sign_keccak(key, tid, 32, sig);
+	rc = poco_chain_load(o.chain, &c);
+	if (rc == 0)
+		rc = cli_result_url(key, c->chain_id, o.sched, tid, url, sizeof(url), auth);
 	OPENSSL_cleanse(key, sizeof(key));
+	poco_chain_free(c);
 	if (rc < 0)
 		return cli_fail();
-	hex_encode(auth + 2, sig, 65);
-	snprintf(url, sizeof(url), "%s/results/%s", o.sched, task);
 	if (part_name(part, sizeof(part), o.out, "get") < 0 ||
 	    http_get_auth(url, auth, 64u << 20, 120, &r) < 0)
 		return cli_fail();

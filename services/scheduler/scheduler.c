@@ -19,6 +19,7 @@
 #include "net/server.h"
 #include "poco/deploy.h"
 #include "poco/market.h"
+#include "proto/proto.h"
 #include "store/db.h"
 #include "tdx/gate.h"
 #include "tdx/ratls.h"
@@ -82,15 +83,6 @@ static const char *const migrations[] = {
     SCHED_MARKET_MIGRATION_SIGNER,
     NULL,
 };
-
-void sched_worker_report_data(const uint8_t nonce[32], const uint8_t worker[20], uint8_t out[64])
-{
-	uint8_t buf[16 + 32 + 20];
-	memcpy(buf, "tdexec-worker-v1", 16);
-	memcpy(buf + 16, nonce, 32);
-	memcpy(buf + 48, worker, 20);
-	SHA512(buf, sizeof(buf), out);
-}
 
 /* ---------- small SQL helpers (called with s->mu held) ---------- */
 
@@ -1016,16 +1008,18 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 		rc = auth && strlen(auth) == 132 ? hex_decode_exact(sig, 65, auth + 2, "signature")
 		                                 : err_set(ERR_VERIFY, "register: no signature");
 	if (rc == 0) {
-		keccak256(nonce, 32, h);
+		proto_worker_register_hash(s->chain->chain_id, s->public_url, nonce, worker, h);
 		eip191_hash32(h, h);
 		rc = k1_recover(h, sig, who);
 	}
 	if (rc == 0 && memcmp(who, worker, 20) != 0)
-		rc = err_set(ERR_VERIFY, "the signature is not the worker's");
+		rc = err_set(ERR_VERIFY,
+		             "the signature is not the worker's registration with %s on chain %llu",
+		             s->public_url, (unsigned long long)s->chain->chain_id);
 	if (rc == 0)
 		rc = tdx_gate_check(&s->gate, quote, qlen, &q, v);
 	if (rc == 0) {
-		sched_worker_report_data(nonce, worker, rd);
+		proto_worker_report_data(nonce, worker, rd);
 		if (CRYPTO_memcmp(rd, q->body.report_data, 64) != 0)
 			rc = err_set(ERR_VERIFY, "REPORTDATA does not bind this nonce and worker");
 	}
@@ -1373,20 +1367,41 @@ static void h_tasks(void *ctx, const struct http_req *req, struct http_resp *res
 	http_resp_json(resp, 200, out);
 }
 
-/* The signer of keccak(msg) (EIP-191) from an Authorization header. */
-static int auth_signer(const struct http_req *req, const uint8_t *msg, size_t len, char out[43])
+/* The signer of a 32-byte digest (EIP-191) from an Authorization header. */
+static int auth_signer32(const struct http_req *req, const uint8_t digest[32], char out[43])
 {
 	const char *a = http_req_header(req, "Authorization");
 	uint8_t h[32], sig[65], who[20];
 	ENSURE(a && strlen(a) == 132 && strncmp(a, "0x", 2) == 0, ERR_VERIFY, "no signature");
 	GUARD(hex_decode_exact(sig, 65, a + 2, "signature"));
-	keccak256(msg, len, h);
-	eip191_hash32(h, h);
+	eip191_hash32(digest, h);
 	GUARD(k1_recover(h, sig, who));
 	eth_addr_str(who, out);
 	for (char *p = out; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
 	return 0;
+}
+
+/* The signer of keccak(msg) (EIP-191) from an Authorization header. */
+static int auth_signer(const struct http_req *req, const uint8_t *msg, size_t len, char out[43])
+{
+	uint8_t h[32];
+	keccak256(msg, len, h);
+	return auth_signer32(req, h, out);
+}
+
+/* The ?expires= of a download authorization: unix seconds, decimal. */
+static int download_expiry(const struct http_req *req, uint64_t *out)
+{
+	const char *e = http_req_query(req, "expires");
+	size_t n = e ? strlen(e) : 0;
+	ENSURE(n > 0 && n <= 19, ERR_VERIFY, "no expiry (?expires=UNIX_SECONDS)");
+	*out = 0;
+	for (size_t i = 0; i < n; i++) {
+		ENSURE(e[i] >= '0' && e[i] <= '9', ERR_VERIFY, "bad expiry");
+		*out = *out * 10 + (uint64_t)(e[i] - '0');
+	}
+	return proto_expiry_check(*out, (uint64_t)now_s(), PROTO_EXPIRY_MAX_AHEAD);
 }
 
 static int valid_task_id(const char *id)
@@ -1564,7 +1579,8 @@ static void h_result_get(void *ctx, const struct http_req *req, struct http_resp
 {
 	struct sched *s = ctx;
 	const char *id = req->params[0];
-	uint8_t tid[32], *buf;
+	uint8_t tid[32], ben[20], h[32], *buf;
+	uint64_t expiry = 0;
 	size_t len;
 	char signer[43], beneficiary[43], sum[65], path[1200];
 	int rc;
@@ -1574,7 +1590,7 @@ static void h_result_get(void *ctx, const struct http_req *req, struct http_resp
 		return;
 	}
 	hex_decode_exact(tid, 32, id + 2, "taskid");
-	if (auth_signer(req, tid, 32, signer) < 0) {
+	if (download_expiry(req, &expiry) < 0) {
 		sched_refuse(resp, 403, "sched.result", err_msg());
 		return;
 	}
@@ -1589,6 +1605,17 @@ static void h_result_get(void *ctx, const struct http_req *req, struct http_resp
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0) {
 		http_resp_json(resp, 404, json_pack("{s:s}", "error", "no such result"));
+		return;
+	}
+	/* the authorization names the beneficiary: its digest is made with the
+	 * deal's, and the signer must be that very address */
+	if (eth_addr_parse(beneficiary, ben) < 0) {
+		sched_refuse(resp, 500, "sched.result", err_msg());
+		return;
+	}
+	proto_result_download_hash(s->chain->chain_id, tid, ben, expiry, h);
+	if (auth_signer32(req, h, signer) < 0) {
+		sched_refuse(resp, 403, "sched.result", err_msg());
 		return;
 	}
 	if (strcmp(signer, beneficiary) != 0) {

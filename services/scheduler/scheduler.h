@@ -28,10 +28,6 @@
 
 #include <stdint.h>
 
-/* REPORTDATA of a registering worker's quote:
- * SHA-512("tdexec-worker-v1" || nonce || worker address). */
-void sched_worker_report_data(const uint8_t nonce[32], const uint8_t worker[20], uint8_t out[64]);
-
 struct sched_config {
 	const char *address; /* listen; default 127.0.0.1 */
 	int port;            /* 0 = any */

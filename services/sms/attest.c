@@ -16,6 +16,7 @@
 #include "eth/abi.h"
 #include "eth/addr.h"
 #include "eth/rpc.h"
+#include "proto/proto.h"
 #include "tdx/eventlog.h"
 #include "tdx/policy.h"
 #include "util/codec.h"
@@ -31,21 +32,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define SESSION_TAG "tdexec-session-v1"
 #define SESSION_BODY_MAX (64 * 1024)
-
-void sms_report_data(const uint8_t nonce[32], const uint8_t taskid[32], const uint8_t digest[32],
-		     const uint8_t epk[32], uint8_t out[64])
-{
-	uint8_t buf[sizeof(SESSION_TAG) - 1 + 4 * 32], *p = buf;
-	memcpy(p, SESSION_TAG, sizeof(SESSION_TAG) - 1);
-	p += sizeof(SESSION_TAG) - 1;
-	memcpy(p, nonce, 32);
-	memcpy(p + 32, taskid, 32);
-	memcpy(p + 64, digest, 32);
-	memcpy(p + 96, epk, 32);
-	SHA512(buf, sizeof(buf), out);
-}
 
 /* What the session is made of, from the deal and its app: facts that never
  * change once the deal exists, so they are cached by deal id. */
@@ -507,7 +494,7 @@ static int decide(struct sms *s, const char *id, const struct sms_session *ss,
 	GUARD(tdx_gate_check(&s->gate, a->quote, a->quote_len, &q, v));
 	*qout = q;
 	GUARD(hex_decode_exact(taskid, 32, ss->taskid, "taskid"));
-	sms_report_data(nonce, taskid, a->digest, a->epk, want);
+	proto_session_report_data(nonce, taskid, a->digest, a->epk, want);
 	ENSURE(CRYPTO_memcmp(want, q->body.report_data, 64) == 0, ERR_VERIFY,
 	       "REPORTDATA does not bind this nonce, task, app digest and key");
 	GUARD(deal_lookup(s, ss->dealid, d));
@@ -568,7 +555,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	hex48(m[0], q->body.mrtd);
 	sess = session_json(s, id, &ss, &d, d.image ? d.image : "", digest_hex, m[0]);
 	text = sess ? json_dumps(sess, JSON_COMPACT) : NULL;
-	if (!text || seal_to(a.epk, SMS_SESSION_LABEL, (const uint8_t *)text, strlen(text),
+	if (!text || seal_to(a.epk, PROTO_SESSION_LABEL, (const uint8_t *)text, strlen(text),
 			     &sealed, &sealed_len) < 0) {
 		sms_status(resp, 500, "session unavailable");
 		goto out;

@@ -43,12 +43,6 @@ struct sms_config {
 void sms_secret_challenge(const uint8_t addr[20], const char *name, const uint8_t *value,
 			  size_t len, uint8_t out[32]);
 
-/* REPORTDATA a TD puts in its quote to be given its task session:
- * SHA-512("tdexec-session-v1" || nonce || taskid || app digest || X25519 key). */
-void sms_report_data(const uint8_t nonce[32], const uint8_t taskid[32], const uint8_t digest[32],
-		     const uint8_t epk[32], uint8_t out[64]);
-/* The label the session is sealed under (crypto/aead.h seal_to). */
-#define SMS_SESSION_LABEL "tdexec session v1"
 
 struct sms;
 

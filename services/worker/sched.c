@@ -2,10 +2,10 @@
  * bound to the worker's address, task status reports, heartbeats. */
 #include "wk.h"
 
-#include "../scheduler/scheduler.h"
 #include "crypto/k1.h"
-#include "crypto/keccak.h"
 #include "eth/addr.h"
+#include "poco/market.h"
+#include "proto/proto.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/json.h"
@@ -35,9 +35,9 @@ int wk_register(struct worker *w)
 	rc = json_get_hex(r, "nonce", nonce, 32, 0);
 	json_decref(r);
 	GUARD(rc);
-	sched_worker_report_data(nonce, w->addr, rd);
+	proto_worker_report_data(nonce, w->addr, rd);
 	GUARD(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
-	keccak256(nonce, 32, h);
+	proto_worker_register_hash(w->chain->chain_id, w->sched, nonce, w->addr, h);
 	rc = eip191_sign32(w->cfg->key, h, sig);
 	char *b64 = base64_encode(quote, qlen);
 	free(quote);

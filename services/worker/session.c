@@ -4,11 +4,11 @@
  * comes back sealed to that key. */
 #include "wk.h"
 
-#include "../sms/sms.h"
 #include "crypto/aead.h"
 #include "crypto/k1.h"
 #include "crypto/keccak.h"
 #include "eth/addr.h"
+#include "proto/proto.h"
 #include "tdx/sim.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -52,7 +52,7 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 	json_decref(r);
 	r = NULL;
 	GUARD_GOTO(x25519_keygen(epriv, epk));
-	sms_report_data(nonce, t->tid, t->digest, epk, rd);
+	proto_session_report_data(nonce, t->tid, t->digest, epk, rd);
 	GUARD_GOTO(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
 	hex_encode(dhex, t->digest, 32);
 	hex_encode(pkhex, epk, 32);
@@ -76,7 +76,7 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 		goto out;
 	}
 	GUARD_GOTO(base64_decode(sb, strlen(sb), &sealed, &slen));
-	GUARD_GOTO(seal_open(epriv, SMS_SESSION_LABEL, sealed, slen, &plain, &plen));
+	GUARD_GOTO(seal_open(epriv, PROTO_SESSION_LABEL, sealed, slen, &plain, &plen));
 	GUARD_GOTO(json_parse((const char *)plain, plen, "session", sess));
 out:
 	OPENSSL_cleanse(epriv, sizeof(epriv));

@@ -113,7 +113,12 @@ async function register(url, tdexec, simdir, nonceFile) {
 	const rd = ethers.sha512(ethers.concat([ethers.toUtf8Bytes('tdexec-worker-v1'), n, w.address]));
 	const quote = execFileSync(tdexec, ['quote', 'get', '--provider', 'sim', '--sim-dir', simdir,
 		'--report-data', rd.slice(2), '--hex']).toString().trim();
-	const sig = await w.signMessage(ethers.getBytes(ethers.keccak256(n)));
+	// lib/proto: keccak(tag || chainId || keccak(scheduler URL) || nonce || worker)
+	const chain = JSON.parse(fs.readFileSync(process.env.CHAIN_FILE, 'utf8'));
+	const chainId = (await new ethers.JsonRpcProvider(chain.rpc).getNetwork()).chainId;
+	const digest = ethers.keccak256(ethers.concat([ethers.toUtf8Bytes('tdexec/worker-register/v1'),
+		ethers.toBeHex(chainId, 32), ethers.keccak256(ethers.toUtf8Bytes(url)), n, w.address]));
+	const sig = await w.signMessage(ethers.getBytes(digest));
 	const r = await fetch(`${url}/workers/register`, {
 		method: 'POST', headers: { Authorization: sig, 'Content-Type': 'application/json' },
 		body: JSON.stringify({ address: w.address, nonce, quote: Buffer.from(quote, 'hex').toString('base64') }),

@@ -16,7 +16,7 @@ P=$W
 trap 'pool_stop; rm -rf "$W"' EXIT
 # 1,000 client sockets here, as many on the server side
 ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-L=(node "$HERE/limits.js")
+L=(env CHAIN_FILE="$P/chain/chain.json" node "$HERE/limits.js")
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 pool_start_chain || { echo "FAIL: chain up"; exit 1; }
