@@ -190,6 +190,18 @@ expect 0 "matches the on-chain digest" -- \
 	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r1b.zip"
 # Only the beneficiary gets the result.
 expect 1 "403" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 5 -o "$W/x.zip"
+# A download authorization is lib/proto's message, for this task, this
+# beneficiary and until its expiry: the beneficiary's signature over
+# keccak(taskId), as a hostile scheduler gets it by choosing a registration
+# nonce equal to the task id, is refused, and so are an expired one and one
+# expiring too far ahead; the same request signed honestly is served.
+D=(node "$HERE/download.js" "$W/chain/chain.json" 4 "$SCHED_URL" "$task")
+expect 0 "download=403" -- "${D[@]}" legacy
+expect 0 "download=403" -- "${D[@]}" expired
+expect 0 "download=403" -- "${D[@]}" ahead
+expect 0 "download=200" -- "${D[@]}" honest
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$SCHED_URL/results/$task" \
+	-H "Authorization: 0x$(printf '%0130d' 0)")" = 403 ] && ok || bad "result: a download without an expiry"
 
 # 1c. An oracle task: the request names a callback contract, the app writes
 #     callback-data in computed.json, PoCo hands it to the contract (a
