@@ -92,6 +92,26 @@ out:
 	return rc;
 }
 
+/* An SMS that restarts (a crash, an upgrade) is waited for: 1, 2, 4, 8 and
+ * 8 s between the attempts, 23 s in all, before the task fails.  An answer
+ * is final (an HTTP 4xx, or an SMS whose own attestation is refused), but
+ * for one more attestation: an SMS restarted between the nonce and the
+ * quote has forgotten the nonce. */
+#define SMS_ATTEMPTS 6
+
+static int unreachable(int rc)
+{
+	return rc == ERR_IO && !strstr(err_msg(), ": HTTP 4");
+}
+
+static void sms_backoff(const struct task *t, int attempt)
+{
+	unsigned secs = attempt >= 4 ? 8u : 1u << (attempt - 1);
+	log_warn("worker.session", "task=%s attempt=%d retry_in=%us error=\"%s\"", t->taskid,
+	         attempt, secs, err_msg());
+	sleep(secs);
+}
+
 int wk_session_get(struct worker *w, struct task *t)
 {
 	uint8_t h[32], sig[65], enc[20], p[72];
@@ -117,7 +137,12 @@ int wk_session_get(struct worker *w, struct task *t)
 		         (long long)json_integer_value(json_object_get(t->a, "taskIndex")));
 	else
 		snprintf(url, sizeof(url), "%s/tee/sessions", jstr(t->a, "smsUrl"));
-	rc = sms_call(w, url, auth, body, 30, &st, &r);
+	for (int attempt = 0; attempt < SMS_ATTEMPTS; attempt++) {
+		if (attempt)
+			sms_backoff(t, attempt);
+		if ((rc = sms_call(w, url, auth, body, 30, &st, &r)) == 0 || !unreachable(rc))
+			break;
+	}
 	json_decref(body);
 	body = NULL;
 	GUARD_GOTO(rc);
@@ -143,13 +168,11 @@ int wk_session_get(struct worker *w, struct task *t)
 	}
 	/* 3. attest; an SMS restarted meanwhile forgets its nonces: the
 	 * attempt is made again with a fresh nonce, key and quote. */
-	for (int attempt = 0; attempt < 3; attempt++) {
-		if (attempt) {
-			log_warn("worker.session", "task=%s attempt=%d error=\"%s\"", t->taskid,
-			         attempt, err_msg());
-			sleep((unsigned)attempt);
-		}
-		if ((rc = attest(w, t, base, evlog, &sess)) == 0)
+	for (int attempt = 0, answered = 0; attempt < SMS_ATTEMPTS; attempt++) {
+		if (attempt)
+			sms_backoff(t, attempt);
+		if ((rc = attest(w, t, base, evlog, &sess)) == 0 ||
+		    (!unreachable(rc) && (rc == ERR_VERIFY || answered++)))
 			break;
 	}
 	GUARD_GOTO(rc);
