@@ -46,7 +46,11 @@ grep -q 'statuses=413,413,413,413,413,413,413,413' "$W/out" && ok || bad "bodies
 "${L[@]}" bodies 127.0.0.1 "$sport" /results/0x$(printf '%064d' 0) 8 60 >"$W/out" 2>&1
 after2=$(rss "$SCHED_PID")
 echo "uploads: $(cat "$W/out") rss_kib_after=$after2"
-[ $((after2 - before)) -lt $((140 * 1024)) ] && ok || bad "scheduler RSS grew by $((after2 - before)) KiB"
+# (a sanitizer build adds redzones and keeps some freed blocks: 200 MiB
+# there, the budget's 128 MiB plus its overhead; 140 MiB otherwise)
+cap=140
+ldd "$T" 2>/dev/null | grep -q libasan && cap=200
+[ $((after2 - before)) -lt $((cap * 1024)) ] && ok || bad "scheduler RSS grew by $((after2 - before)) KiB (cap $cap MiB)"
 expect 0 'ok' -- curl -sS --max-time 2 "$SCHED_URL/healthz"
 
 # 2. 1,000 slow header senders against the SMS, from 20 loopback addresses
