@@ -417,6 +417,23 @@ static int norm_path(const char *in, char *out, const char **why)
 	return 0;
 }
 
+/* An entry's name or hard link target, capped and normalized into a new
+ * string (*out, free()); errors say `what` (and `prefix` before why). */
+static int take_path(struct ctx *c, const char *in, const char *what, const char *prefix,
+                     char **out)
+{
+	const char *why = NULL;
+
+	*out = NULL;
+	if (strlen(in) > c->o->lim.max_path)
+		return fail(c, ERR_TOOBIG, "%s over the cap max_path (%llu bytes)", what,
+		            (unsigned long long)c->o->lim.max_path);
+	ENSURE((*out = malloc(strlen(in) + 1)), ERR_NOMEM, "layer: out of memory");
+	if (norm_path(in, *out, &why) < 0)
+		return fail(c, ERR_INVAL, "%s%s", prefix, why);
+	return 0;
+}
+
 static const char *base_of(const char *path)
 {
 	const char *s = strrchr(path, '/');
@@ -763,7 +780,7 @@ static int entry(struct ctx *c, const struct stream *s, struct archive *tar,
 {
 	const struct layer_opts *o = c->o;
 	const char *name = archive_entry_pathname(e), *hl = archive_entry_hardlink(e);
-	const char *why = NULL, *base;
+	const char *base;
 	char *path = NULL, *hpath = NULL, *wpath = NULL;
 	mode_t type = archive_entry_filetype(e);
 	int pfd = -1, rc = 0;
@@ -775,16 +792,7 @@ static int entry(struct ctx *c, const struct stream *s, struct archive *tar,
 		goto out;
 	}
 	ENSURE_GOTO(name && *name, ERR_INVAL, "%s: an entry without a name", o->label);
-	if (strlen(name) > o->lim.max_path) {
-		rc = fail(c, ERR_TOOBIG, "name over the cap max_path (%llu bytes)",
-		          (unsigned long long)o->lim.max_path);
-		goto out;
-	}
-	ENSURE_GOTO((path = malloc(strlen(name) + 1)), ERR_NOMEM, "layer: out of memory");
-	if (norm_path(name, path, &why) < 0) {
-		rc = fail(c, ERR_INVAL, "%s", why);
-		goto out;
-	}
+	GUARD_GOTO(take_path(c, name, "name", "", &path));
 	base = base_of(path);
 
 	if (!o->plain && strncmp(base, WH, strlen(WH)) == 0) {
@@ -850,16 +858,7 @@ static int entry(struct ctx *c, const struct stream *s, struct archive *tar,
 		}
 	}
 	if (hl) {
-		if (strlen(hl) > o->lim.max_path) {
-			rc = fail(c, ERR_TOOBIG, "link target over the cap max_path (%llu bytes)",
-			          (unsigned long long)o->lim.max_path);
-			goto out;
-		}
-		ENSURE_GOTO((hpath = malloc(strlen(hl) + 1)), ERR_NOMEM, "layer: out of memory");
-		if (norm_path(hl, hpath, &why) < 0) {
-			rc = fail(c, ERR_INVAL, "hard link target: %s", why);
-			goto out;
-		}
+		GUARD_GOTO(take_path(c, hl, "link target", "hard link target: ", &hpath));
 	} else if (type == AE_IFLNK) {
 		const char *t = archive_entry_symlink(e);
 		if (!t || !*t || strlen(t) > o->lim.max_path) {
