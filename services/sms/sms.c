@@ -9,6 +9,7 @@
 #include "eth/rpc.h"
 #include "net/server.h"
 #include "poco/market.h"
+#include "proto/proto.h"
 #include "store.h"
 #include "tdx/ratls.h"
 #include "util/codec.h"
@@ -473,11 +474,40 @@ static int json_sig(const json_t *v, uint8_t sig[65])
 				 : err_set(ERR_INVAL, "signature missing");
 }
 
+/* A session's optional {"lostWorker", "signature"}: the workerpool owner's
+ * signature of lib/proto's task reassignment from lostWorker to this
+ * worker.  0 with the lost worker in lost (lower case), or "" when absent;
+ * ERR_VERIFY with the reason otherwise.  Whether the task's session may be
+ * released once more is decided at release, against its history. */
+static int reassignment(struct sms *s, const json_t *v, const uint8_t taskid[32],
+			const uint8_t worker[20], const struct task_view *tv, char lost[43])
+{
+	uint8_t from[20], h[32], e[32], sig[65], who[20];
+
+	lost[0] = '\0';
+	if (!v)
+		return 0;
+	ENSURE(json_is_object(v) &&
+		       eth_addr_parse(json_string_value(json_object_get(v, "lostWorker")), from) == 0 &&
+		       json_sig(json_object_get(v, "signature"), sig) == 0,
+	       ERR_VERIFY, "reassignment needs lostWorker and signature");
+	ENSURE(memcmp(from, worker, 20) != 0, ERR_VERIFY,
+	       "a task cannot be reassigned to the worker declared lost");
+	proto_task_reassign_hash(s->chain->chain_id, taskid, from, worker, h);
+	eip191_hash32(h, e);
+	ENSURE(k1_recover(e, sig, who) == 0 && memcmp(who, tv->pool_owner, 20) == 0, ERR_VERIFY,
+	       "reassignment not signed by the workerpool owner");
+	eth_addr_str(from, lost);
+	sms_lower(lost);
+	return 0;
+}
+
 /* POST /tee/sessions: body = WorkerpoolAuthorization {workerWallet,
  * chainTaskId, enclaveChallenge, signature}, the workerpool owner's EIP-191
  * signature of keccak(worker ‖ taskId ‖ enclaveChallenge); Authorization =
- * the worker's signature of the same hash.  Answers the session id and the
- * URL of its attested provisioning. */
+ * the worker's signature of the same hash; and, for a task taken over from
+ * a lost worker, "reassignment" (see reassignment()).  Answers the session
+ * id and the URL of its attested provisioning. */
 static void h_session(void *ctx, const struct http_req *r, struct http_resp *resp)
 {
 	struct sms *s = ctx;
@@ -486,7 +516,7 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	const char *task_hex = json_string_value(json_object_get(body, "chainTaskId"));
 	uint8_t taskid[32], worker[20], enclave[20], buf[72], h[32], e[32], sig[65], who[20];
 	uint8_t priv[32], mine[20], id[16];
-	char id_hex[33], url[512];
+	char id_hex[33], url[512], lost[43] = "";
 
 	if (!body) {
 		sms_status(resp, 400, "body must be WorkerpoolAuthorization JSON");
@@ -527,6 +557,11 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 		goto out;
 	}
 	OPENSSL_cleanse(priv, sizeof(priv));
+	if (reassignment(s, json_object_get(body, "reassignment"), taskid, worker, &tv, lost) < 0) {
+		log_info("sms.refused", "op=session task=%s reason=\"%s\"", task_hex, err_msg());
+		sms_status(resp, 401, err_msg());
+		goto out;
+	}
 	if (RAND_bytes(id, sizeof(id)) == 1)
 		hex_encode(id_hex, id, sizeof(id));
 	else
@@ -534,7 +569,7 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	if (!id_hex[0] ||
 	    sms_store_session_add(&s->store, id_hex, task_hex,
 				  json_string_value(json_object_get(body, "workerWallet")),
-				  tv.dealid, tv.idx, tv.final_deadline) < 0) {
+				  tv.dealid, tv.idx, tv.final_deadline, lost[0] ? lost : NULL) < 0) {
 		log_error("sms.session", "task=%s error=\"%s\"", task_hex, err_msg());
 		sms_status(resp, 500, "session unavailable");
 		goto out;
