@@ -738,44 +738,39 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
 }
 
 /* May session `id` be released, given the releases of its task so far?
- * The first release needs nothing more; a later one only continues the
- * chain of reassignments: the session must replace the worker the task
- * was last released to, go to a worker it was never released to, and stay
- * within SMS_MAX_RELEASES.  Inside the release transaction. */
+ * The first release needs nothing more.  A later one needs the workerpool
+ * owner's reassignment (checked when the session was made), a worker the
+ * task was never released to, and fewer than SMS_MAX_RELEASES releases so
+ * far.  Inside the release transaction. */
 static int release_allowed(struct sms_store *s, const char *id)
 {
 	sqlite3_stmt *st = NULL;
-	char worker[43] = "", replaces[43] = "", last[43] = "";
-	int n = 0, again = 0, rc;
+	char worker[43] = "";
+	int n = 0, again = 0, reassigned = 0, rc;
 
-	GUARD(db_prepare(s->db, "SELECT worker, coalesce(replaces, '') FROM sessions WHERE id=?",
+	GUARD(db_prepare(s->db, "SELECT worker, replaces IS NOT NULL FROM sessions WHERE id=?",
 			 &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(worker, sizeof(worker), "%s", (const char *)sqlite3_column_text(st, 0));
-		snprintf(replaces, sizeof(replaces), "%s", (const char *)sqlite3_column_text(st, 1));
+		reassigned = sqlite3_column_int(st, 1);
 	}
 	sqlite3_finalize(st);
 	ENSURE(worker[0], ERR_NOTFOUND, "no such session");
 	GUARD(db_prepare(s->db,
 			 "SELECT worker FROM releases WHERE taskid ="
-			 " (SELECT taskid FROM sessions WHERE id=?) ORDER BY rowid",
+			 " (SELECT taskid FROM sessions WHERE id=?)",
 			 &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		snprintf(last, sizeof(last), "%s", (const char *)sqlite3_column_text(st, 0));
-		again |= strcmp(last, worker) == 0;
+		again |= strcmp((const char *)sqlite3_column_text(st, 0), worker) == 0;
 		n++;
 	}
 	sqlite3_finalize(st);
 	ENSURE(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	if (n == 0)
 		return 0;
-	ENSURE(replaces[0], ERR_BUSY, "the task's session was already released");
-	ENSURE(strcmp(replaces, last) == 0, ERR_BUSY,
-	       "the task's session was last released to %s, not to %s that the reassignment "
-	       "replaces",
-	       last, replaces);
+	ENSURE(reassigned, ERR_BUSY, "the task's session was already released");
 	ENSURE(!again, ERR_BUSY, "the task's session was already released to %s", worker);
 	ENSURE(n < SMS_MAX_RELEASES, ERR_BUSY,
 	       "the task's session was released %d times: no further reassignment", n);

@@ -75,8 +75,8 @@ struct sms_session {
 /* A task's session may be released to SMS_MAX_RELEASES workers in all: the
  * first, then each one the workerpool owner reassigns the task to. */
 #define SMS_MAX_RELEASES 3
-/* replaces: NULL, or the worker the workerpool owner declared lost (the
- * one the task's session was last released to). */
+/* replaces: NULL, or the worker the workerpool owner declared lost when it
+ * reassigned the task to this session's worker. */
 int sms_store_session_add(struct sms_store *st, const char *id, const char *taskid,
 			  const char *worker, const uint8_t dealid[32], uint64_t idx,
 			  uint64_t deadline, const char *replaces);
@@ -84,7 +84,7 @@ int sms_store_session_get(struct sms_store *st, const char *id, struct sms_sessi
 /* Mark released and append the audit row, atomically.  audit = taskid,
  * worker, quote SHA-256, MRTD, RTMR0-3, TCB status.  ERR_BUSY when this
  * session was released already, or another of its task was and this one
- * does not continue its reassignments (see SMS_MAX_RELEASES). */
+ * is not a reassignment to a new worker within SMS_MAX_RELEASES. */
 int sms_store_session_release(struct sms_store *st, const char *id, const char *const audit[10],
 			      int simulated);
 
