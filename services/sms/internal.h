@@ -14,7 +14,14 @@
 #include <stdint.h>
 #include <time.h>
 
-#define SMS_NONCE_SLOTS 1024
+/* Pending attestation nonces, one per session, in a table indexed by the
+ * session id (random, chosen by the SMS): a session's nonce lives in one of
+ * SMS_NONCE_PROBE slots from its hash.  Sessions need the workerpool
+ * owner's authorization for an active task, and a task has at most
+ * SMS_SESSIONS_PER_TASK of them (store.h), so filling the table takes thousands of
+ * paid deals; 503 answers only a full neighbourhood. */
+#define SMS_NONCE_SLOTS       65536u
+#define SMS_NONCE_PROBE       32u
 #define SMS_NONCE_TTL 60 /* seconds */
 
 struct sms_nonce {
@@ -35,7 +42,7 @@ struct sms {
 	struct deal_cache *deals; /* immutable deal and app facts */
 	/* single-use nonces live in memory only: a restart voids them */
 	pthread_mutex_t mu;
-	struct sms_nonce nonces[SMS_NONCE_SLOTS];
+	struct sms_nonce *nonces; /* SMS_NONCE_SLOTS */
 };
 
 /* sms.c */

@@ -517,6 +517,7 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	uint8_t taskid[32], worker[20], enclave[20], buf[72], h[32], e[32], sig[65], who[20];
 	uint8_t priv[32], mine[20], id[16];
 	char id_hex[33], url[512], lost[43] = "";
+	int rc = 0;
 
 	if (!body) {
 		sms_status(resp, 400, "body must be WorkerpoolAuthorization JSON");
@@ -566,10 +567,14 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 		hex_encode(id_hex, id, sizeof(id));
 	else
 		id_hex[0] = '\0';
-	if (!id_hex[0] ||
-	    sms_store_session_add(&s->store, id_hex, task_hex,
+	if (id_hex[0] && (rc = sms_store_session_add(&s->store, id_hex, task_hex,
 				  json_string_value(json_object_get(body, "workerWallet")),
-				  tv.dealid, tv.idx, tv.final_deadline, lost[0] ? lost : NULL) < 0) {
+				  tv.dealid, tv.idx, tv.final_deadline, lost[0] ? lost : NULL)) == ERR_BUSY) {
+		log_info("sms.refused", "op=session task=%s reason=\"%s\"", task_hex, err_msg());
+		sms_status(resp, 429, err_msg());
+		goto out;
+	}
+	if (!id_hex[0] || rc < 0) {
 		log_error("sms.session", "task=%s error=\"%s\"", task_hex, err_msg());
 		sms_status(resp, 500, "session unavailable");
 		goto out;

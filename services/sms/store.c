@@ -687,7 +687,8 @@ static int store_session_add(struct sms_store *s, const char *id, const char *ta
 	hex_encode(deal + 2, dealid, 32);
 	GUARD(db_prepare(s->db,
 			 "INSERT INTO sessions(id, taskid, worker, dealid, idx, created, deadline,"
-			 " replaces) VALUES(?,lower(?),lower(?),?,?,?,?,lower(?))",
+			 " replaces) SELECT ?1, lower(?2), lower(?3), ?4, ?5, ?6, ?7, lower(?8)"
+			 " WHERE (SELECT count(*) FROM sessions WHERE taskid = lower(?2)) < ?9",
 			 &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, taskid, -1, SQLITE_STATIC);
@@ -700,8 +701,11 @@ static int store_session_add(struct sms_store *s, const char *id, const char *ta
 		sqlite3_bind_text(st, 8, replaces, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 8);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0
-					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	sqlite3_bind_int(st, 9, SMS_SESSIONS_PER_TASK);
+	rc = sqlite3_step(st) != SQLITE_DONE ? err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db))
+	     : sqlite3_changes(s->db) == 0
+		 ? err_set(ERR_BUSY, "the task has %d sessions already", SMS_SESSIONS_PER_TASK)
+		 : 0;
 	sqlite3_finalize(st);
 	return rc;
 }

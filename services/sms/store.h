@@ -76,7 +76,9 @@ struct sms_session {
  * first, then each one the workerpool owner reassigns the task to. */
 #define SMS_MAX_RELEASES 3
 /* replaces: NULL, or the worker the workerpool owner declared lost when it
- * reassigned the task to this session's worker. */
+ * reassigned the task to this session's worker.  ERR_BUSY when the task has
+ * SMS_SESSIONS_PER_TASK sessions already. */
+#define SMS_SESSIONS_PER_TASK 16
 int sms_store_session_add(struct sms_store *st, const char *id, const char *taskid,
 			  const char *worker, const uint8_t dealid[32], uint64_t idx,
 			  uint64_t deadline, const char *replaces);

@@ -120,6 +120,8 @@ $(acct 8)|$(acct 7)
 $(acct 9)|$(acct 8)"
 got=$(sqlite3 "$W/sms.db" "SELECT worker, coalesce(replaces, '') FROM releases ORDER BY rowid")
 [ "$got" = "$want" ] && ok || bad "release audit: $got"
+got=$(sqlite3 "$W/sms.db" "SELECT max(n) FROM (SELECT count(*) AS n FROM sessions GROUP BY taskid)")
+[ "$got" = 16 ] && ok || bad "sessions of the capped task: $got"
 # RA-TLS: an SMS in its own (simulated) TD serves a certificate carrying its
 # quote; clients admit it by that quote and policy before sending anything.
 cp -r "$W/td" "$W/sms.td"
