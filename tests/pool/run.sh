@@ -305,6 +305,19 @@ read -r st task < <(run_task "$app_esc" "$(sh_params "cat $W/escaped/pwned > /ie
 [ "$st" = FAILED ] && detail "$task" | grep -q "entry 'escape/pwned'" && ok ||
 	bad "layer escape: $st $(detail "$task")"
 [ -z "$(ls -A "$W/escaped")" ] && ok || bad "a layer wrote outside the rootfs: $(ls "$W/escaped")"
+# An image that keeps its program under /tmp (common in images built by
+# hand) still finds it: the sandbox's private /tmp starts as the image's.
+mkdir -p "$W/ltmp/tmp"
+printf '#!/bin/sh\necho "from the image tmp: $1" > /iexec_out/tmp.txt\n' >"$W/ltmp/tmp/run.sh"
+chmod 755 "$W/ltmp/tmp/run.sh"
+tar --numeric-owner --owner=0 --group=0 -C "$W/ltmp" -cf "$W/ltmp.tar" tmp/run.sh
+d_tmp=$(MKIMAGE_LAYERS="$W/ltmp.tar" "$HERE/../../scripts/mkimage" "$W/images" tmpapp \
+	'["/tmp/run.sh"]' /bin/sh)
+app_tmp=$("$T" app deploy "${C[@]}" --account 1 --name tmpapp --json --image "tmpapp@$d_tmp" | addr)
+read -r st task < <(run_task "$app_tmp" '{"iexec_args":"hi"}')
+[ "$st" = COMPLETED ] && "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 \
+	-o "$W/tmp.zip" >/dev/null 2>&1 && [ "$(unzip -p "$W/tmp.zip" tmp.txt)" = "from the image tmp: hi" ] &&
+	ok || bad "an app under the image's /tmp: $st $(detail "$task")"
 # The runtime's own failure is told apart from the app's: an image whose
 # entrypoint does not exist fails with runc's reason; an app that prints a
 # line looking like runc's is an app that exited with its status.
