@@ -19,7 +19,7 @@
 static const char sms_usage[] =
     "Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
     "                  [--db FILE] [--master-key FILE | --master-key-command CMD]\n"
-    "                  [--chain FILE] [--port-file FILE]\n"
+    "                  [--chain FILE | --network NAME --rpc URL] [--port-file FILE]\n"
     "                  [--public-url URL] [--collateral PATH --policy FILE\n"
     "                  [--allow-any-mrtd] [--trust-sim-root FILE]]\n"
     "                  [--tls-cert FILE --tls-key FILE]\n"
@@ -32,9 +32,10 @@ static const char sms_usage[] =
     "KMS client printing 64 hex digits); values are never returned.  A key that\n"
     "does not open the store's records is refused at start.\n"
     "The chain file gives dataset and app owners.  Stops on SIGTERM or SIGINT.\n"
-    "\n"
+    "\n" CLI_CHAIN_HELP
     "  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
-    "                    master_key, master_key_command, chain, public_url,\n"
+    "                    master_key, master_key_command, chain, network, rpc,\n"
+    "                    public_url,\n"
     "                    collateral, policy, allow_any_mrtd, trust_sim_root,\n"
     "                    tls_cert, tls_key, ra_tls, provider, sim_dir (flags\n"
     "                    override it)\n"
@@ -181,6 +182,8 @@ int cmd_sms(int argc, char **argv)
 	    {"master-key", required_argument, NULL, 'm'},
 	    {"master-key-command", required_argument, NULL, 'k'},
 	    {"chain", required_argument, NULL, 'C'},
+	    {"network", required_argument, NULL, 'N'},
+	    {"rpc", required_argument, NULL, 'r'},
 	    {"port-file", required_argument, NULL, 'P'},
 	    {"public-url", required_argument, NULL, 'U'},
 	    {"collateral", required_argument, NULL, 'L'},
@@ -233,6 +236,8 @@ int cmd_sms(int argc, char **argv)
 			cfg.master_key_command =
 			    json_string_value(json_object_get(conf, "master_key_command"));
 			cfg.chain_path = json_string_value(json_object_get(conf, "chain"));
+			cfg.chain_network = json_string_value(json_object_get(conf, "network"));
+			cfg.chain_rpc = json_string_value(json_object_get(conf, "rpc"));
 			cfg.public_url = json_string_value(json_object_get(conf, "public_url"));
 			cfg.collateral = json_string_value(json_object_get(conf, "collateral"));
 			cfg.trust_sim_root =
@@ -278,6 +283,8 @@ int cmd_sms(int argc, char **argv)
 		case 'm': cfg.master_key_path = optarg; break;
 		case 'k': cfg.master_key_command = optarg; break;
 		case 'C': cfg.chain_path = optarg; break;
+		case 'N': cfg.chain_network = optarg; break;
+		case 'r': cfg.chain_rpc = optarg; break;
 		case 'P': cfg.port_file = optarg; break;
 		case 'U': cfg.public_url = optarg; break;
 		case 'L': cfg.collateral = optarg; break;
@@ -298,8 +305,16 @@ int cmd_sms(int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
+	if (optind < argc) {
+		json_decref(conf);
 		return cli_usage("sms", "unexpected argument '%s'", argv[optind]);
+	}
+	if (cfg.chain_network && cfg.chain_path && conf && !json_object_get(conf, "network"))
+		cfg.chain_path = NULL; /* --network overrides the config file's chain */
+	if (cli_chain_usage("sms", cfg.chain_path, cfg.chain_network, cfg.chain_rpc)) {
+		json_decref(conf);
+		return EXIT_USAGE;
+	}
 	if (!cfg.db_path || !cfg.master_key_path == !cfg.master_key_command) {
 		json_decref(conf);
 		return cli_usage("sms", "--db and --master-key are required (or instead of "

@@ -27,6 +27,7 @@ struct sched {
 	pthread_mutex_t mu; /* db, stop */
 	pthread_cond_t cv;  /* new INITIALIZED tasks, or stop */
 	struct poco_chain *chain;
+	int boost; /* the hub has PoCo Boost (else every deal is classic) */
 	struct tdx_gate gate;
 	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD (sms_peer.check set) */
 	struct http_peer sms_peer;

@@ -19,6 +19,7 @@
 #include "net/server.h"
 #include "poco/deploy.h"
 #include "poco/market.h"
+#include "poco/network.h"
 #include "proto/proto.h"
 #include "store/db.h"
 #include "tdx/gate.h"
@@ -422,7 +423,7 @@ static int follow_logs(struct sched *s)
 		json_t *d = NULL;
 		uint64_t block = 0;
 		eth_hex_u64(json_object_get(ev, "blockNumber"), &block);
-		if (topic_is(ev, 0, notice) && topic_is(ev, 1, s->pool_topic)) {
+		if (s->boost && topic_is(ev, 0, notice) && topic_is(ev, 1, s->pool_topic)) {
 			rc = log_data(
 			    ev, "(bytes32,address,address,uint256,bytes32,string,address)", &d);
 			if (rc == 0)
@@ -434,7 +435,7 @@ static int follow_logs(struct sched *s)
 		} else if (topic_is(ev, 0, finalized)) {
 			rc = task_finalized(
 			    s, ev, json_string_value(json_object_get(ev, "transactionHash")));
-		} else if (topic_is(ev, 0, pushed)) {
+		} else if (s->boost && topic_is(ev, 0, pushed)) {
 			rc = log_data(ev, "(bytes32,uint256,bytes)", &d);
 			if (rc == 0)
 				rc = task_pushed(
@@ -1695,8 +1696,8 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		s->cfg.worker_timeout_s = 30;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	rc = cfg->chain_path && cfg->workerpool && cfg->sms_url && cfg->db_path &&
-	             cfg->results_dir && cfg->collateral
+	rc = (cfg->chain_path || cfg->chain_network) && cfg->workerpool && cfg->sms_url &&
+	             cfg->db_path && cfg->results_dir && cfg->collateral
 	         ? 0
 	         : err_set(ERR_INVAL, "scheduler: chain, workerpool, sms, db, results and "
 	                              "collateral are required");
@@ -1711,7 +1712,18 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		rc = dir_create(cfg->results_dir, 0700);
 	}
 	if (rc == 0)
-		rc = poco_chain_load(cfg->chain_path, &s->chain);
+		rc =
+		    poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc, &s->chain);
+	/* Without Boost (iExec's Arbitrum deployments), TEE deals are classic:
+	 * SchedulerNotice, initialize, contributeAndFinalize. */
+	if (rc == 0) {
+		char why[256];
+		rc = poco_boost_detect(s->chain, &s->boost, why, sizeof(why));
+		if (rc == 0)
+			log_info("sched.chain", "chain_id=%llu mode=%s reason=\"%s\"",
+			         (unsigned long long)s->chain->chain_id,
+			         s->boost ? "boost" : "classic", why);
+	}
 	/* The key must be the pool owner's, or nothing it signs will pass. */
 	if (rc == 0)
 		rc = poco_asset_show(s->chain, POCO_WORKERPOOL, s->pool, &pool);

@@ -9,6 +9,7 @@
 #include "eth/rpc.h"
 #include "net/server.h"
 #include "poco/market.h"
+#include "poco/network.h"
 #include "proto/proto.h"
 #include "store.h"
 #include "tdx/ratls.h"
@@ -634,8 +635,9 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		    "sms: a database and a master key (file or command) are required");
 	GUARD_GOTO(sms_store_open2(&s->store, cfg->db_path, cfg->master_key_path,
 				   cfg->master_key_command));
-	if (cfg->chain_path)
-		GUARD_GOTO(poco_chain_load(cfg->chain_path, &s->chain));
+	if (cfg->chain_path || cfg->chain_network)
+		GUARD_GOTO(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc,
+					   &s->chain));
 	GUARD_GOTO(sms_attest_init(s, cfg));
 	if (cfg->ra_tls) {
 		ENSURE_GOTO(!cfg->tls_cert && !cfg->tls_key, ERR_INVAL,
