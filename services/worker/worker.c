@@ -222,7 +222,11 @@ static void run_task(struct worker *w, json_t *a)
 		if (rc == 0 && !t.tee) {
 			rc = wk_contribute_reveal(w, &t, digest, tx);
 		} else if (rc == 0) {
-			wk_report(w, t.taskid, "CONTRIBUTING", "pushResultBoost", NULL);
+			wk_report(w, t.taskid, "CONTRIBUTING",
+			          json_is_true(json_object_get(t.a, "boost"))
+			              ? "pushResultBoost"
+			              : "contributeAndFinalize",
+			          NULL);
 			rc = wk_push_result(w, &t, digest, tx);
 		}
 	}
