@@ -173,5 +173,9 @@ expect 0 "classic deal: the hub 0x[0-9a-fA-F]{40} routes no matchOrdersBoost" --
 	--market "$SCHED_URL" "${NET[@]}" --plain-key "$W/k4" -o "$W/run2" --timeout 120 \
 	--args '"echo again > /iexec_out/result.txt"'
 [ "$(cat "$W/run2/result.txt" 2>/dev/null)" = again ] && ok || bad "second run: $(tail -3 "$W/out")"
+# The beneficiary downloads the first result again, checked against viewTask.
+expect 0 "matches the on-chain digest" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${NET[@]}" \
+	--plain-key "$W/k4" -o "$W/r1.zip"
+unzip -p "$W/r1.zip" result.txt | grep -qx classic && ok || bad "result get: $(unzip -l "$W/r1.zip" 2>&1)"
 
 finish
