@@ -178,4 +178,10 @@ expect 0 "matches the on-chain digest" -- "$T" result get "$task" --scheduler "$
 	--plain-key "$W/k4" -o "$W/r1.zip"
 unzip -p "$W/r1.zip" result.txt | grep -qx classic && ok || bad "result get: $(unzip -l "$W/r1.zip" 2>&1)"
 
+# The services stop cleanly; under the sanitizers none reported anything.
+pool_stop
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W"/*.log >/dev/null 2>&1; then
+	bad "sanitizer report in $(grep -l "Sanitizer\|runtime error:" "$W"/*.log | tr '\n' ' ')"
+else ok; fi
+
 finish
