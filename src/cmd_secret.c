@@ -383,8 +383,8 @@ int cmd_result(int argc, char **argv)
 	if (optind + 1 != argc - 1 || !o.sched || !o.out)
 		return cli_usage("result get", "TASKID, --scheduler and -o are required");
 	if (!o.chain && !o.network)
-		return cli_usage("result get", "--chain (or --network) is required: the download is "
-		                               "checked against the chain");
+		return cli_usage("result get", "--chain is required (or --network with --rpc): the "
+		                               "download is checked against the chain");
 	const char *task = argv[1 + optind];
 	if (strlen(task) != 66 || hex_decode_exact(tid, 32, task, "TASKID") < 0)
 		return cli_usage("result get", "TASKID must be 32 bytes of hex");
