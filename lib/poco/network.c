@@ -138,7 +138,9 @@ int poco_network_resolve(const char *poco_dir, const char *name, json_t **out)
 	} else {
 		GUARD(poco_package_dir(pkg, sizeof(pkg)));
 	}
-	GUARD(chain_id_of(pkg, n->dir, &id));
+	rc = chain_id_of(pkg, n->dir, &id);
+	if (rc < 0)
+		return err_wrap(rc, "network %s", n->name);
 	o = json_pack("{s:s,s:I,s:s}", "network", n->name, "chain_id", (json_int_t)id, "flavour",
 	              n->flavour == POCO_TOKEN ? "token" : "native");
 	src = json_object();

@@ -55,6 +55,12 @@ mkdir -p "$W/broken/deployments/arbitrum"
 cp "$PKG/deployments/arbitrum/.chainId" "$W/broken/deployments/arbitrum/"
 echo '{"address": "0x12"}' >"$W/broken/deployments/arbitrum/Diamond.json"
 expect 1 "Diamond.json: \"address\"" -- env TDEXEC_POCO_DIR="$W/broken" "$T" chain network arbitrum
+# So is one that lacks a file, or whose .chainId is not a number.
+cp "$PKG/deployments/arbitrum/Diamond.json" "$W/broken/deployments/arbitrum/"
+expect 1 "AppRegistry.json: not in the package" -- env TDEXEC_POCO_DIR="$W/broken" "$T" chain network arbitrum
+echo "0x42161" >"$W/broken/deployments/arbitrum/.chainId"
+expect 1 "arbitrum/.chainId: not a chain id" -- env TDEXEC_POCO_DIR="$W/broken" "$T" chain network arbitrum
+expect 1 "TDEXEC_POCO_DIR=$W/nowhere: not found" -- env TDEXEC_POCO_DIR="$W/nowhere" "$T" chain network arbitrum
 
 # 2. PoCo deployed as on Arbitrum: no Boost facet.
 pool_start_chain --no-boost || { echo "FAIL: chain up --no-boost"; exit 1; }
