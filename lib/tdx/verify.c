@@ -824,6 +824,22 @@ int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct t
 	return rc;
 }
 
+int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c, time_t at,
+			  time_t *expiry)
+{
+	struct coll_entry *e = NULL;
+	time_t until = 0;
+	int rc;
+
+	rc = coll_get(v, c, &e);
+	if (rc == 0)
+		rc = check_windows(e->w, e->nw, at, &until);
+	coll_release(v, e);
+	if (rc == 0 && expiry)
+		*expiry = until;
+	return rc;
+}
+
 int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
 	       const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
 {
