@@ -247,8 +247,8 @@ static struct slot *slot_get(struct tdx_collstore *s, const uint8_t fmspc[6], en
  * set unless it is the same, or `err` says why nothing was loaded.  `first`:
  * the load at open, where a set that fails the check is still held (the
  * verifier then gives each quote the precise reason, as before). */
-static void settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_ca ca,
-                   struct found *f, const char *err, time_t now, int first)
+static int settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_ca ca,
+                  struct found *f, const char *err, time_t now, int first)
 {
 	char fx[13], t_next[32], t_ref[32], errbuf[256];
 	struct tdx_held *old = NULL, *h = NULL;
@@ -277,7 +277,7 @@ static void settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck
 		         ca_name(ca), TDX_COLLSTORE_MAX);
 		if (f)
 			tdx_collateral_free(f->c);
-		return;
+		return -1;
 	}
 	if (f && (!err || (first && !sl->h))) {
 		changed = !sl->h || tdx_collateral_hash(sl->h->c, a) < 0 ||
@@ -345,6 +345,7 @@ static void settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck
 	}
 	pthread_mutex_unlock(&s->mu);
 	held_put(old);
+	return err ? -1 : 0;
 }
 
 /* ---------- sources ---------- */
@@ -449,12 +450,11 @@ int tdx_collstore_refresh(struct tdx_collstore *s, time_t now, int force)
 	if (s->kind == SRC_PCS) {
 		for (size_t i = 0; i < nd; i++) {
 			struct found one;
-			if (pcs_load(s, d[i].fmspc, d[i].ca, now, 0, &one) == 0) {
-				settle(s, d[i].fmspc, d[i].ca, &one, NULL, now, 0);
-			} else {
-				settle(s, d[i].fmspc, d[i].ca, NULL, err_msg(), now, 0);
-				failed++;
-			}
+			if (pcs_load(s, d[i].fmspc, d[i].ca, now, 0, &one) == 0)
+				failed += settle(s, d[i].fmspc, d[i].ca, &one, NULL, now, 0) < 0;
+			else
+				failed +=
+				    settle(s, d[i].fmspc, d[i].ca, NULL, err_msg(), now, 0) < 0;
 		}
 		return failed;
 	}
@@ -473,13 +473,12 @@ int tdx_collstore_refresh(struct tdx_collstore *s, time_t now, int force)
 			    f[j].ca == d[i].ca && (!best || f[j].next > best->next))
 				best = &f[j];
 		if (best) {
-			settle(s, d[i].fmspc, d[i].ca, best, NULL, now, 0);
+			failed += settle(s, d[i].fmspc, d[i].ca, best, NULL, now, 0) < 0;
 			best->c = NULL;
 		} else {
-			settle(s, d[i].fmspc, d[i].ca, NULL,
-			       rc < 0 ? err_msg() : "the directory no longer holds this platform",
-			       now, 0);
-			failed++;
+			const char *why =
+			    rc < 0 ? err_msg() : "the directory no longer holds this platform";
+			failed += settle(s, d[i].fmspc, d[i].ca, NULL, why, now, 0) < 0;
 		}
 	}
 	/* Platforms new to the directory. */
