@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Collateral that stays fresh, on a real SMS whose clock is moved with
+# Collateral that stays fresh, on real SMSes whose clock is moved with
 # libfaketime (the chain's with evm_increaseTime): past the collateral's
 # nextUpdate, an SMS given a directory re-reads it, logs the refresh, shows
-# it in /status and /metrics and still admits a TD; an SMS given a plain file
-# refuses with an error that names the missing refresh source.
+# it in /status and /metrics and still admits a TD; one given a PCS URL (a
+# PCS-compatible server on loopback) fetches the platform for the first
+# quote and again once it nears its end; one given a plain file refuses with
+# an error that names the missing refresh source.
 # Usage: collateral.sh TDEXEC
 set -u
 T=$1
@@ -48,6 +50,16 @@ printf '{"measurements": {"MRTD": "%s", "RTMR0": "%s", "RTMR1": "%s", "RTMR2": "
 cp -r "$W/td/collateral" "$W/coll"
 cp "$W/td/collateral/collateral.json" "$W/plain.json"
 
+# The PCS serves $W/td/collateral as it is at each request.  Its stdin is a
+# pipe we hold open: closing it stops the server.
+mkfifo "$W/pcs.in"
+node "$HERE/../pcs/pcs_server.js" "$W/td" <"$W/pcs.in" >"$W/pcs.port" 2>"$W/pcs.err" &
+PIDS+=($!)
+exec 3>"$W/pcs.in"
+for _ in $(seq 50); do grep -q port "$W/pcs.port" 2>/dev/null && break; sleep 0.1; done
+PCS="http://127.0.0.1:$(sed -n 's/^port //p' "$W/pcs.port")"
+requests() { curl -s "$PCS/stats"; }
+
 # Both SMSes run under libfaketime with an offset read from $W/clock: the
 # real clock at first.  The monotonic clock is left alone.
 echo "+0" >"$W/clock"
@@ -55,7 +67,7 @@ start_sms() { # NAME COLLATERAL
 	rm -f "$W/$1.port"
 	LD_PRELOAD="$FT" FAKETIME_TIMESTAMP_FILE="$W/clock" FAKETIME_CACHE_DURATION=1 \
 		FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" \
-		"$T" sms --port 0 --port-file "$W/$1.port" --db "$W/$1.db" --master-key "$W/$1.key" \
+		XDG_CACHE_HOME="$W/xdg" "$T" sms --port 0 --port-file "$W/$1.port" --db "$W/$1.db" --master-key "$W/$1.key" \
 		"${C[@]}" --collateral "$2" --trust-sim-root "$W/td/root_ca.pem" \
 		--policy "$W/policy.json" 2>>"$W/$1.log" &
 	PIDS+=($!)
@@ -64,13 +76,24 @@ start_sms() { # NAME COLLATERAL
 }
 start_sms dir "$W/coll"
 start_sms plain "$W/plain.json"
+start_sms pcs "$PCS"
 DIR_URL="http://127.0.0.1:$(cat "$W/dir.port")"
+PCS_URL="http://127.0.0.1:$(cat "$W/pcs.port")"
 PLAIN_URL="http://127.0.0.1:$(cat "$W/plain.port")"
 admit() { node "$HERE/admit.js" "$1" "$W/chain/chain.json" "$(deal)" "$T" "$W/td" "$2"; }
 
 # Today: both admit; /status and /metrics say about 30 days are left.
 admit "$DIR_URL" 200 >"$W/out" 2>&1 && ok || bad "dir: admission now: $(cat "$W/out")"
 admit "$PLAIN_URL" 200 >"$W/out" 2>&1 && ok || bad "plain: admission now: $(cat "$W/out")"
+# The PCS SMS holds nothing at start; the first quote fetches its platform
+# (4 requests), the second is served from what it holds.
+[ "$(requests)" = 0 ] && ok || bad "pcs: requests before any quote: $(requests)"
+admit "$PCS_URL" 200 >"$W/out" 2>&1 && ok || bad "pcs: admission now: $(cat "$W/out") $(tail -3 "$W/pcs.log")"
+admit "$PCS_URL" 200 >"$W/out" 2>&1 && ok || bad "pcs: second admission: $(cat "$W/out")"
+[ "$(requests)" = 4 ] && ok || bad "pcs: 4 requests expected, got $(requests)"
+grep -q 'event=collateral.fetch who=sms.attest fmspc=53494d000000 ca=platform' "$W/pcs.log" &&
+	ok || bad "pcs: fetch not logged"
+[ -f "$W/xdg/tdexec/pcs/tdx-53494d000000-platform.json" ] && ok || bad "pcs: nothing cached"
 left() { node -e "const p=JSON.parse(require('fs').readFileSync(0)).collateral.platforms[0];
 	console.log(p.fmspc, p.seconds_left, p.refreshes, p.next_update)"; }
 curl -s "$DIR_URL/status" | left >"$W/st" 2>&1
@@ -104,6 +127,12 @@ done
 grep -Eq 'event=collateral.refresh who=sms.attest fmspc=53494d000000 ca=platform changed=1 .*next_update=' "$W/dir.log" &&
 	ok || bad "refresh not logged: $(grep collateral "$W/dir.log")"
 admit "$DIR_URL" 200 >"$W/out" 2>&1 && ok || bad "dir: admission after 40 days: $(cat "$W/out") $(tail -3 "$W/dir.log")"
+
+# The PCS SMS fetched the new set (4 more requests) and admits.
+for _ in $(seq 120); do [ "$(requests)" = 8 ] && break; sleep 0.5; done
+[ "$(requests)" = 8 ] && ok || bad "pcs: no refetch after the clock moved: $(requests) requests"
+for _ in $(seq 20); do grep -q 'event=collateral.refresh who=sms.attest .*changed=1' "$W/pcs.log" && break; sleep 0.5; done
+admit "$PCS_URL" 200 >"$W/out" 2>&1 && ok || bad "pcs: admission after 40 days: $(cat "$W/out") $(tail -3 "$W/pcs.log")"
 
 # The plain file: nothing to refresh from, an explicit refusal.
 admit "$PLAIN_URL" 403 >"$W/out" 2>&1 && ok || bad "plain: admitted after expiry: $(cat "$W/out")"

@@ -6,6 +6,7 @@
  * held set when what it reads is broken; readers and refreshes run at once. */
 #include "testutil.h"
 
+#include "net/server.h"
 #include "tdx/collstore.h"
 #include "tdx/gate.h"
 #include "tdx/sim.h"
@@ -281,6 +282,66 @@ static void swaps_under_concurrent_readers(void **state)
 	tdx_verifier_free(e.ver);
 }
 
+/* A PCS that knows no platform, counting what it is asked. */
+static void pcs_404(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	(void)req;
+	__atomic_add_fetch((int *)ctx, 1, __ATOMIC_RELAXED);
+	http_resp_text(resp, 404, "unknown FMSPC\n");
+}
+
+static void quotes_of_strangers_fetch_a_bounded_number(void **state)
+{
+	static const struct http_route routes[] = {
+	    {"GET", "/tdx/certification/v4/tcb", pcs_404, "tcb", 0},
+	    {NULL, NULL, NULL, NULL, 0},
+	};
+	struct http_server_opts so = {0};
+	struct http_server *srv;
+	struct tdx_collstore *s;
+	const struct tdx_held *h;
+	int asked = 0;
+	char url[64], xdg[600];
+	uint8_t f[6] = {0xaa, 0, 0, 0, 0, 0};
+	time_t now = time(NULL);
+	(void)state;
+
+	snprintf(xdg, sizeof(xdg), "%s/xdg", tmp);
+	setenv("XDG_CACHE_HOME", xdg, 1);
+	assert_int_equal(http_server_start(&so, routes, &asked, &srv), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", http_server_port(srv));
+	assert_int_equal(tdx_collstore_open(url, NULL, &s), 0);
+	assert_true(tdx_collstore_refreshable(s));
+	/* 20 unknown platforms: only TDX_COLLSTORE_FETCHES reach the PCS. */
+	for (int i = 0; i < 20; i++) {
+		f[1] = (uint8_t)i;
+		assert_int_equal(tdx_collstore_get(s, f, TDX_PCK_CA_PLATFORM, now, &h),
+		                 ERR_NOTFOUND);
+		if (i < TDX_COLLSTORE_FETCHES)
+			assert_non_null(strstr(err_msg(), "HTTP 404"));
+		else
+			assert_non_null(strstr(err_msg(), "no fetch for it now"));
+	}
+	assert_int_equal(asked, TDX_COLLSTORE_FETCHES);
+	/* A failed platform is not asked again before its retry time ... */
+	f[1] = 0;
+	assert_int_equal(tdx_collstore_get(s, f, TDX_PCK_CA_PLATFORM, now + 30, &h), ERR_NOTFOUND);
+	assert_non_null(strstr(err_msg(), "fetching it failed"));
+	assert_non_null(strstr(err_msg(), "next try after"));
+	assert_int_equal(asked, TDX_COLLSTORE_FETCHES);
+	/* ... nor by the refresh thread's work; a new window allows fetches. */
+	assert_int_equal(tdx_collstore_refresh(s, now + 7200, 1), 0);
+	assert_int_equal(asked, TDX_COLLSTORE_FETCHES);
+	f[1] = 0x99;
+	assert_int_equal(
+	    tdx_collstore_get(s, f, TDX_PCK_CA_PLATFORM, now + TDX_COLLSTORE_FETCH_WINDOW, &h),
+	    ERR_NOTFOUND);
+	assert_int_equal(asked, TDX_COLLSTORE_FETCHES + 1);
+	tdx_collstore_close(s);
+	http_server_stop(srv);
+	unsetenv("XDG_CACHE_HOME");
+}
+
 static void bad_sources_are_errors(void **state)
 {
 	struct tdx_collstore *s;
@@ -307,6 +368,7 @@ int main(void)
 	    cmocka_unit_test(one_file_keeps_the_verifiers_reasons),
 	    cmocka_unit_test(directory_refresh_swaps_and_keeps_on_failure),
 	    cmocka_unit_test(swaps_under_concurrent_readers),
+	    cmocka_unit_test(quotes_of_strangers_fetch_a_bounded_number),
 	    cmocka_unit_test(bad_sources_are_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
