@@ -22,10 +22,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define REFRESH_MIN    60    /* never re-read more often than this ... */
-#define REFRESH_MAX    86400 /* ... nor less often than daily */
-#define BACKOFF_MAX    3600  /* retries after failures: 1 min doubling to 1 h */
-#define DEMAND_TIMEOUT 15    /* seconds per PCS request made for a quote */
+#define REFRESH_MIN 60    /* never re-read more often than this ... */
+#define REFRESH_MAX 86400 /* ... nor less often than daily */
+#define BACKOFF_MAX 3600  /* retries after failures: 1 min doubling to 1 h */
+/* Seconds per PCS request: a quote waits for the fetch of its platform, and
+ * a service's stop for its refresh thread. */
+#define PCS_TIMEOUT 15
 
 enum src_kind { SRC_FILE, SRC_DIR, SRC_PCS };
 
@@ -330,10 +332,11 @@ static int settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_
 		         s->who, fx, ca_name(ca), err, t_next, (long long)left, t_ref);
 	if (!err || first) {
 		if (sl->h && left < TDX_COLLSTORE_WARN_LEFT) {
-			log_warn(
-			    "collateral.expiring",
-			    "who=%s fmspc=%s ca=%s next_update=%s seconds_left=%lld source=\"%s\"",
-			    s->who, fx, ca_name(ca), t_next, (long long)left, s->source);
+			log_warn("collateral.expiring",
+			         "who=%s fmspc=%s ca=%s next_update=%s seconds_left=%lld "
+			         "next_refresh=%s source=\"%s\"",
+			         s->who, fx, ca_name(ca), t_next, (long long)left, t_ref,
+			         s->source);
 			sl->warned = 1;
 		} else if (!err) {
 			log_info(
@@ -450,7 +453,7 @@ int tdx_collstore_refresh(struct tdx_collstore *s, time_t now, int force)
 	if (s->kind == SRC_PCS) {
 		for (size_t i = 0; i < nd; i++) {
 			struct found one;
-			if (pcs_load(s, d[i].fmspc, d[i].ca, now, 0, &one) == 0)
+			if (pcs_load(s, d[i].fmspc, d[i].ca, now, PCS_TIMEOUT, &one) == 0)
 				failed += settle(s, d[i].fmspc, d[i].ca, &one, NULL, now, 0) < 0;
 			else
 				failed +=
@@ -705,7 +708,7 @@ static int demand(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_
 	         "who=%s fmspc=%s ca=%s pcs=\"%s\" (a quote of a platform "
 	         "not held)",
 	         s->who, fx, ca_name(ca), s->source);
-	if (pcs_load(s, fmspc, ca, now, DEMAND_TIMEOUT, &f) == 0) {
+	if (pcs_load(s, fmspc, ca, now, PCS_TIMEOUT, &f) == 0) {
 		settle(s, fmspc, ca, &f, NULL, now, 0);
 	} else {
 		snprintf(msg, sizeof(msg), "%s", err_msg());
