@@ -90,6 +90,9 @@ static int check(struct tdx_gate *g, const char *rel, time_t at, struct tdx_verd
 
 static void multi_platform_directory_selects_by_fmspc(void **state)
 {
+	static const uint8_t b0c06f[6] = {0xb0, 0xc0, 0x6f, 0, 0, 0};
+	struct tdx_collstore *s;
+	const struct tdx_held *h;
 	struct tdx_gate g;
 	struct tdx_verdict v;
 	char dir[512];
@@ -121,6 +124,17 @@ static void multi_platform_directory_selects_by_fmspc(void **state)
 	assert_int_equal(json_array_size(json_object_get(st, "platforms")), 3);
 	json_decref(st);
 	tdx_gate_close(&g);
+
+	/* The CA type is part of the key: the platform CA's set is not given
+	 * to a quote whose PCK certificate a processor CA issued. */
+	assert_int_equal(tdx_collstore_open(dir, NULL, &s), 0);
+	assert_int_equal(tdx_collstore_get(s, b0c06f, TDX_PCK_CA_PROCESSOR, 1751000000, &h),
+	                 ERR_NOTFOUND);
+	assert_non_null(strstr(err_msg(), "no collateral for FMSPC b0c06f000000 (processor CA)"));
+	assert_int_equal(tdx_collstore_get(s, b0c06f, TDX_PCK_CA_PLATFORM, 1751000000, &h), 0);
+	assert_memory_equal(h->fmspc, b0c06f, 6);
+	tdx_collstore_put(s, h);
+	tdx_collstore_close(s);
 }
 
 static void one_file_keeps_the_verifiers_reasons(void **state)
