@@ -1,6 +1,7 @@
 /* server.h — an HTTP/1.1 server over libmicrohttpd: a route table, capped
  * request bodies, a thread pool, /healthz, /metrics (Prometheus text) and,
- * when the service gives one, /status built in; and stateless single-use challenges for its services.
+ * when the service gives one, /status built in; and stateless single-use
+ * challenges for its services.
  *
  * Every resource a client can hold is bounded: the route is matched as soon
  * as the headers are in, so a body over the route's cap is refused (413)

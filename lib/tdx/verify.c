@@ -825,7 +825,7 @@ int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct t
 }
 
 int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c, time_t at,
-			  time_t *expiry)
+                          time_t *expiry)
 {
 	struct coll_entry *e = NULL;
 	time_t until = 0;

@@ -76,6 +76,6 @@ int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct t
  * its earliest validity window.  Successful sets stay in the cache, so the
  * quotes that follow do not verify them again. */
 int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c, time_t at,
-			  time_t *expiry);
+                          time_t *expiry);
 
 #endif
