@@ -54,6 +54,8 @@ struct http_server {
 	unsigned long served[MAX_ROUTES + 1];
 	unsigned long by_class[6];
 	unsigned long too_big, over_budget, header_timeouts;
+	http_status_fn status;
+	http_metrics_fn metrics_fn;
 };
 
 struct pending {
@@ -138,6 +140,8 @@ static void metrics(struct http_server *s, struct http_resp *resp)
 	            __atomic_load_n(&s->header_timeouts, __ATOMIC_RELAXED));
 	wbuf_printf(&w, "tdexec_http_body_bytes_buffered %zu\n",
 	            __atomic_load_n(&s->buffered, __ATOMIC_RELAXED));
+	if (s->metrics_fn)
+		s->metrics_fn(s->ctx, &w);
 	wbuf_u8(&w, 0);
 	free(resp->body);
 	resp->status = 200;
@@ -153,7 +157,8 @@ static int route_for(struct http_server *s, const char *method, const char *url,
 {
 	int path_matched = 0;
 	*rt = NULL;
-	if ((strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) &&
+	if ((strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
+	     (s->status && strcmp(url, "/status") == 0)) &&
 	    strcmp(method, "GET") == 0)
 		return 0;
 	for (size_t i = 0; i < s->nroutes; i++) {
@@ -193,10 +198,17 @@ static void dispatch(struct http_server *s, const char *method, const char *url,
 		return;
 	}
 	if (!rt) {
-		if (strcmp(url, "/healthz") == 0)
+		if (strcmp(url, "/healthz") == 0) {
 			http_resp_text(resp, 200, "ok\n");
-		else
+		} else if (strcmp(url, "/status") == 0) {
+			json_t *j = s->status(s->ctx);
+			if (j)
+				http_resp_json(resp, 200, j);
+			else
+				http_resp_json(resp, 500, json_pack("{s:s}", "error", "no status"));
+		} else {
 			metrics(s, resp);
+		}
 		return;
 	}
 	__atomic_fetch_add(&s->served[rt - s->routes], 1, __ATOMIC_RELAXED);
@@ -488,6 +500,8 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	while (routes[s->nroutes].pattern && s->nroutes < MAX_ROUTES)
 		s->nroutes++;
 	s->ctx = ctx;
+	s->status = o->status;
+	s->metrics_fn = o->metrics;
 	s->max_body = o->max_body ? o->max_body : 64 * 1024;
 	s->body_budget = o->body_budget ? o->body_budget : (size_t)256 << 20;
 	s->header_timeout = o->header_timeout ? o->header_timeout : HTTP_DEFAULT_HEADER_TIMEOUT;

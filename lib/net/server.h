@@ -1,6 +1,7 @@
 /* server.h — an HTTP/1.1 server over libmicrohttpd: a route table, capped
- * request bodies, a thread pool, /healthz and /metrics (Prometheus text)
- * built in; and stateless single-use challenges for its services.
+ * request bodies, a thread pool, /healthz, /metrics (Prometheus text) and,
+ * when the service gives one, /status built in; and stateless single-use
+ * challenges for its services.
  *
  * Every resource a client can hold is bounded: the route is matched as soon
  * as the headers are in, so a body over the route's cap is refused (413)
@@ -44,6 +45,13 @@ void http_resp_text(struct http_resp *r, int status, const char *text);
 
 typedef void (*http_handler)(void *ctx, const struct http_req *req, struct http_resp *resp);
 
+struct wbuf;
+/* A service's own state (ctx = http_server_start's): GET /status answers
+ * the JSON a status hook returns (stolen; NULL = 500), and /metrics gets the
+ * lines a metrics hook appends. */
+typedef json_t *(*http_status_fn)(void *ctx);
+typedef void (*http_metrics_fn)(void *ctx, struct wbuf *w);
+
 /* method NULL = any; in a pattern, a "*" segment matches any one segment. */
 struct http_route {
 	const char *method;
@@ -67,6 +75,8 @@ struct http_server_opts {
 	unsigned header_timeout;   /* seconds to receive a request's headers: 10 */
 	unsigned idle_timeout;     /* seconds a connection may send nothing: 20 */
 	size_t body_budget;        /* bytes of request bodies buffered at once: 256 MiB */
+	http_status_fn status;     /* NULL: no /status */
+	http_metrics_fn metrics;   /* NULL: only the server's own metrics */
 };
 
 #define HTTP_DEFAULT_MAX_CONNS        1024u

@@ -1680,6 +1680,19 @@ static const struct http_route routes[] = {
 
 /* ---------- lifecycle ---------- */
 
+/* GET /status and /metrics: the collateral the gates hold. */
+static json_t *sched_status(void *ctx)
+{
+	struct sched *s = ctx;
+	return json_pack("{s:o,s:o}", "collateral", tdx_gate_status(&s->gate), "sms_collateral",
+	                 tdx_gate_status(&s->sms_gate));
+}
+
+static void sched_metrics(void *ctx, struct wbuf *w)
+{
+	tdx_gate_metrics(&((struct sched *)ctx)->gate, w);
+}
+
 int sched_start(const struct sched_config *cfg, struct sched **out)
 {
 	struct sched *s = calloc(1, sizeof(*s));
@@ -1763,6 +1776,8 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		ho.max_conns = cfg->max_conns;
 		ho.max_conns_per_ip = cfg->max_conns_per_ip;
 		ho.body_budget = 2 * (size_t)RESULT_MAX; /* two full uploads at once */
+		ho.status = sched_status;
+		ho.metrics = sched_metrics;
 		rc = http_server_start(&ho, routes, s, &s->http);
 	}
 	if (rc == 0) {

@@ -84,6 +84,18 @@ int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 	return 0;
 }
 
+json_t *sms_attest_status(void *ctx)
+{
+	struct sms *s = ctx;
+	return json_pack("{s:o}", "collateral", tdx_gate_status(&s->gate));
+}
+
+void sms_attest_metrics(void *ctx, struct wbuf *w)
+{
+	struct sms *s = ctx;
+	tdx_gate_metrics(&s->gate, w);
+}
+
 void sms_attest_free(struct sms *s)
 {
 	if (s->deals)

@@ -62,6 +62,9 @@ json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char 
 /* attest.c */
 int sms_attest_init(struct sms *s, const struct sms_config *cfg);
 void sms_attest_free(struct sms *s);
+/* GET /status ({"collateral": ...}) and the collateral's /metrics lines. */
+json_t *sms_attest_status(void *ctx);
+void sms_attest_metrics(void *ctx, struct wbuf *w);
 void sms_h_nonce(void *ctx, const struct http_req *r, struct http_resp *resp);
 void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp);
 

@@ -623,6 +623,8 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		.max_body = 4u << 10,
 		.max_conns = cfg->max_conns,
 		.max_conns_per_ip = cfg->max_conns_per_ip,
+		.status = sms_attest_status,
+		.metrics = sms_attest_metrics,
 	};
 	struct sms *s = calloc(1, sizeof(*s));
 	uint8_t *cert = NULL, *key = NULL;

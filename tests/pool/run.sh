@@ -556,6 +556,11 @@ head -c 70000000 /dev/zero >"$W/big"
 [ "$(code -X POST "$SCHED_URL/results/$task" --data-binary @"$W/big")" = 413 ] && ok || bad "result: too large"
 rm -f "$W/big"
 [ "$(code "$SCHED_URL/healthz")" = 200 ] && ok || bad "the scheduler survived bad input"
+# The collateral the scheduler admits workers by, and the time it has left.
+curl -s "$SCHED_URL/status" | node -e "const c=JSON.parse(require('fs').readFileSync(0)).collateral;
+	process.exit(c.kind === 'file' && !c.refreshable && c.platforms[0].fmspc === '53494d000000' && c.platforms[0].seconds_left > 86400 ? 0 : 1)" &&
+	curl -s "$SCHED_URL/metrics" | grep -Eq '^tdexec_collateral_seconds_left\{fmspc="53494d000000",ca="platform"\} [0-9]+$' &&
+	ok || bad "scheduler collateral status: $(curl -s "$SCHED_URL/status")"
 
 # A config file that is not JSON, or names an unknown option: clear errors.
 echo '{"chain": ' >"$W/bad.json"
