@@ -1,5 +1,7 @@
-/* internal.h — the scheduler's state, shared by scheduler.c (chain, tasks,
- * workers, results) and market.c (the orderbook). */
+/* internal.h — the scheduler's state, shared by its parts: scheduler.c
+ * (start, stop, routes), db.c (schema, SQL helpers), follow.c (the chain
+ * follower), tasks.c (the task lifecycle), workers.c (the worker API),
+ * results.c (the result API and store) and market.c (the orderbook). */
 #ifndef TDEXEC_SCHEDULER_INTERNAL_H
 #define TDEXEC_SCHEDULER_INTERNAL_H
 
@@ -37,10 +39,46 @@ struct sched {
 	struct http_nonces *market_nonces; /* GET /challenge (market.c) */
 };
 
+#define RESULT_MAX   (64u << 20)
+#define ZERO_ADDRESS "0x0000000000000000000000000000000000000000"
+/* 1 when the deal's tag asks for a TEE (bit 0 of its last byte) */
+#define TEE_SQL "(substr(d.tag, -1) IN ('1', '3', '5', '7', '9', 'b', 'd', 'f'))"
+
+/* db.c: the schema's migrations, in order (store/db.h). */
+extern const char *const sched_migrations[];
 /* Run one statement with text arguments (s->mu held). */
 int sched_exec(struct sched *s, const char *sql, const char *const *args, int nargs);
+/* A column of the task's row (s->mu held); ERR_NOTFOUND when absent. */
+int sched_task_field(struct sched *s, const char *taskid, const char *sql, char *out, size_t cap);
+long long sched_now(void);
+
+/* follow.c: the follower thread's main (arg: the struct sched). */
+void *sched_follower_main(void *arg);
+
+/* tasks.c: one round of each step of the lifecycle (s->mu not held). */
+int sched_initialize_tasks(struct sched *s);
+int sched_finalize_tasks(struct sched *s);
+int sched_reopen_tasks(struct sched *s);
+int sched_watch_deadlines(struct sched *s);
+void sched_h_tasks(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+/* workers.c */
 /* A refusal: logged with its reason, a generic message to the caller for 403. */
 void sched_refuse(struct http_resp *resp, int status, const char *ev, const char *why);
+void sched_h_challenge(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_next(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_ping(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+/* results.c */
+/* Remove the store's files no row references, and stale staging files (s->mu held). */
+int sched_results_gc(struct sched *s);
+/* A task's row changed for good: drop its uploads (and its served result
+ * when results_too); their files go now when `now` (s->mu held). */
+int sched_drop_task_files(struct sched *s, const char *taskid, int results_too, int now);
+void sched_h_result_put(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_result_get(void *ctx, const struct http_req *req, struct http_resp *resp);
 
 /* The orderbook (market.c). */
 #define SCHED_MARKET_MIGRATION                                                                     \

@@ -1,0 +1,413 @@
+/* workers.c — the worker API: challenge, registration by an admitted TD
+ * quote, the long poll for the next task, status reports and pings. */
+#include "internal.h"
+
+#include "crypto/k1.h"
+#include "crypto/keccak.h"
+#include "eth/abi.h"
+#include "eth/addr.h"
+#include "net/http.h"
+#include "net/server.h"
+#include "poco/deploy.h"
+#include "poco/market.h"
+#include "proto/proto.h"
+#include "store/db.h"
+#include "tdx/gate.h"
+#include "tdx/ratls.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The states of a task a worker holds. */
+#define HELD "('RUNNING', 'COMPUTED', 'CONTRIBUTING', 'CONTRIBUTED')"
+
+void sched_refuse(struct http_resp *resp, int status, const char *ev, const char *why)
+{
+	log_warn(ev, "refused=\"%s\"", why);
+	http_resp_json(resp, status,
+	               json_pack("{s:s}", "error", status == 403 ? "forbidden" : why));
+}
+
+#define WORKER_NONCE "tdexec-worker-register"
+
+/* POST /workers/challenge: a nonce made without keeping anything, so no
+ * number of callers can use up what a worker needs to register. */
+void sched_h_challenge(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	uint8_t nonce[32];
+	char hex[65];
+	(void)req;
+
+	if (http_nonce_make(s->worker_nonces, WORKER_NONCE, nonce) < 0) {
+		http_resp_json(resp, 500, json_pack("{s:s}", "error", "no randomness"));
+		return;
+	}
+	hex_encode(hex, nonce, 32);
+	http_resp_json(resp, 200,
+	               json_pack("{s:s,s:i}", "nonce", hex, "expiresIn",
+	                         (int)http_nonces_window(s->worker_nonces)));
+}
+
+static void token_hash(const char *token, char out[65])
+{
+	uint8_t h[32];
+	SHA256((const unsigned char *)token, strlen(token), h);
+	hex_encode(out, h, 32);
+}
+
+static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20],
+                 struct tdx_verdict *v, char qsha[65])
+{
+	json_t *b = NULL;
+	uint8_t nonce[32], h[32], sig[65], who[20], rd[64], *quote = NULL;
+	size_t qlen = 0;
+	struct tdx_quote *q = NULL;
+	const char *auth = http_req_header(req, "Authorization");
+	int rc;
+
+	GUARD(json_parse((const char *)req->body, req->body_len, "register", &b));
+	const char *addr = json_string_value(json_object_get(b, "address"));
+	rc = addr ? eth_addr_parse(addr, worker) : err_set(ERR_INVAL, "register: address missing");
+	if (rc == 0)
+		rc = json_get_hex(b, "nonce", nonce, 32, 0);
+	if (rc == 0) /* ours and fresh, before any costly check */
+		rc = http_nonce_check(s->worker_nonces, WORKER_NONCE, nonce);
+	if (rc == 0 && http_nonce_used(s->worker_nonces, nonce))
+		rc = err_set(ERR_VERIFY, "nonce already used");
+	const char *qb = json_string_value(json_object_get(b, "quote"));
+	if (rc == 0)
+		rc = qb ? base64_decode(qb, strlen(qb), &quote, &qlen)
+		        : err_set(ERR_INVAL, "register: quote missing");
+	if (rc == 0)
+		rc = auth && strlen(auth) == 132 ? hex_decode_exact(sig, 65, auth + 2, "signature")
+		                                 : err_set(ERR_VERIFY, "register: no signature");
+	if (rc == 0) {
+		proto_worker_register_hash(s->chain->chain_id, s->public_url, nonce, worker, h);
+		eip191_hash32(h, h);
+		rc = k1_recover(h, sig, who);
+	}
+	if (rc == 0 && memcmp(who, worker, 20) != 0)
+		rc = err_set(ERR_VERIFY,
+		             "the signature is not the worker's registration with %s on chain %llu",
+		             s->public_url, (unsigned long long)s->chain->chain_id);
+	if (rc == 0)
+		rc = tdx_gate_check(&s->gate, quote, qlen, &q, v);
+	if (rc == 0) {
+		proto_worker_report_data(nonce, worker, rd);
+		if (CRYPTO_memcmp(rd, q->body.report_data, 64) != 0)
+			rc = err_set(ERR_VERIFY, "REPORTDATA does not bind this nonce and worker");
+	}
+	/* single use, recorded only once everything else held: only an admitted
+	 * worker fills the replay set */
+	if (rc == 0)
+		rc = http_nonce_use(s->worker_nonces, nonce);
+	if (rc == 0) {
+		SHA256(quote, qlen, h);
+		hex_encode(qsha, h, 32);
+	}
+	tdx_quote_free(q);
+	free(quote);
+	json_decref(b);
+	return rc;
+}
+
+void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	uint8_t worker[20], tok[32];
+	struct tdx_verdict v;
+	char addr[43], qsha[65], token[65], th[65], now[24], sim[2];
+	int rc;
+
+	memset(&v, 0, sizeof(v));
+	if ((rc = admit(s, req, worker, &v, qsha)) < 0) {
+		sched_refuse(resp, rc == ERR_BUSY ? 503 : 403, "sched.register", err_msg());
+		return;
+	}
+	eth_addr_str(worker, addr);
+	if (RAND_bytes(tok, 32) != 1) {
+		sched_refuse(resp, 500, "sched.register", "no randomness");
+		return;
+	}
+	hex_encode(token, tok, 32);
+	token_hash(token, th);
+	snprintf(now, sizeof(now), "%lld", sched_now());
+	snprintf(sim, sizeof(sim), "%d", v.simulated);
+	const char *a[] = {addr, th, now, qsha, tdx_tcb_status_name(v.status), sim};
+	pthread_mutex_lock(&s->mu);
+	rc = sched_exec(
+	    s, "INSERT OR REPLACE INTO workers VALUES (lower(?1), ?2, ?3, ?3, ?4, ?5, ?6)", a, 6);
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		sched_refuse(resp, 500, "sched.register", err_msg());
+		return;
+	}
+	log_info("sched.register", "worker=%s tcb=%s simulated=%d quote_sha256=%s", addr,
+	         tdx_tcb_status_name(v.status), v.simulated, qsha);
+	http_resp_json(resp, 200,
+	               json_pack("{s:s,s:s,s:b}", "token", token, "tcbStatus",
+	                         tdx_tcb_status_name(v.status), "simulated", v.simulated));
+	OPENSSL_cleanse(token, sizeof(token));
+}
+
+/* The registered worker behind a Bearer token (updates last_seen). */
+static int bearer(struct sched *s, const struct http_req *req, char worker[43])
+{
+	const char *a = http_req_header(req, "Authorization");
+	sqlite3_stmt *st;
+	char th[65], now[24];
+	int rc;
+
+	ENSURE(a && strncasecmp(a, "Bearer ", 7) == 0 && strlen(a + 7) == 64, ERR_VERIFY,
+	       "no worker token");
+	token_hash(a + 7, th);
+	GUARD(db_prepare(s->db, "SELECT address FROM workers WHERE token = ?1", &st));
+	sqlite3_bind_text(st, 1, th, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st) == SQLITE_ROW ? 0 : err_set(ERR_VERIFY, "unknown worker token");
+	if (rc == 0)
+		snprintf(worker, 43, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc == 0) {
+		snprintf(now, sizeof(now), "%lld", sched_now());
+		const char *x[] = {worker, now};
+		rc = sched_exec(s, "UPDATE workers SET last_seen = ?2 WHERE address = ?1", x, 2);
+	}
+	return rc;
+}
+
+/* Take the oldest INITIALIZED task for `worker` (s->mu held); 1 if one. */
+static int take_task(struct sched *s, const char *worker, json_t **out)
+{
+	sqlite3_stmt *st;
+	uint8_t w[20], tid[32], enc[20], p[72], sig[65];
+	char auth[133], now[24], res[300];
+	int rc, found = 0;
+
+	GUARD(
+	    db_prepare(s->db,
+	               "SELECT t.taskid, t.dealid, t.idx, t.enclave, d.app, d.dataset, d.category,"
+	               " d.tag, d.params, d.beneficiary, d.deadline, d.requester, d.boost, " TEE_SQL
+	               ", d.trust, (SELECT count(*) FROM replicates r WHERE r.taskid = t.taskid)"
+	               " FROM tasks t JOIN deals d USING(dealid) WHERE t.status = 'INITIALIZED'"
+	               " AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid"
+	               " AND r.worker = ?1) ORDER BY t.updated, t.idx LIMIT 1",
+	               &st));
+	sqlite3_bind_text(st, 1, worker, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		int tee = sqlite3_column_int(st, 13);
+		long long trust = sqlite3_column_int64(st, 14), held = sqlite3_column_int64(st, 15);
+		const char *taskid = (const char *)sqlite3_column_text(st, 0);
+		rc = eth_addr_parse(worker, w);
+		if (rc == 0)
+			rc = hex_decode_exact(tid, 32, taskid + 2, "taskid");
+		if (rc == 0)
+			rc = eth_addr_parse((const char *)sqlite3_column_text(st, 3), enc);
+		if (rc == 0) {
+			memcpy(p, w, 20);
+			memcpy(p + 20, tid, 32);
+			memcpy(p + 52, enc, 20);
+			rc = eip191_sign_keccak(s->cfg.owner_key, p, sizeof(p), sig);
+		}
+		if (rc == 0) {
+			hex_encode_0x(auth, sig, 65);
+			snprintf(res, sizeof(res), "%s/results", s->public_url);
+			*out = json_pack(
+			    "{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b}",
+			    "taskId", taskid, "dealId", sqlite3_column_text(st, 1), "taskIndex",
+			    (json_int_t)sqlite3_column_int64(st, 2), "enclaveChallenge",
+			    sqlite3_column_text(st, 3), "app", sqlite3_column_text(st, 4),
+			    "dataset", sqlite3_column_text(st, 5), "category",
+			    (json_int_t)sqlite3_column_int64(st, 6), "tag",
+			    sqlite3_column_text(st, 7), "params", sqlite3_column_text(st, 8),
+			    "beneficiary", sqlite3_column_text(st, 9), "deadline",
+			    (json_int_t)sqlite3_column_int64(st, 10), "requester",
+			    sqlite3_column_text(st, 11), "workerpoolAuthorization", auth, "smsUrl",
+			    s->sms_url, "resultsUrl", res, "boost", sqlite3_column_int(st, 12));
+			if (*out) {
+				json_object_set_new(*out, "tee", json_boolean(tee));
+				json_object_set_new(*out, "trust", json_integer(trust));
+			}
+			snprintf(now, sizeof(now), "%lld", sched_now());
+			const char *a[] = {taskid, worker, now};
+			/* a worker that waited in a long poll was there all along */
+			rc = *out ? sched_exec(
+			                s, "UPDATE workers SET last_seen = ?3 WHERE address = ?2",
+			                a, 3)
+			          : err_set(ERR_NOMEM, "out of memory");
+			/* a standard task goes to `trust` workers, each a replicate */
+			if (rc == 0 && !tee)
+				rc = sched_exec(
+				    s,
+				    "INSERT INTO replicates(taskid, worker, status, updated)"
+				    " VALUES (?1, ?2, 'RUNNING', ?3)",
+				    a, 3);
+			if (rc == 0 && (tee || held + 1 >= trust))
+				rc = sched_exec(s,
+				                "UPDATE tasks SET status = 'RUNNING', worker = ?2,"
+				                " assigned = ?3, updated = ?3 WHERE taskid = ?1",
+				                a, 3);
+			found = rc == 0;
+			if (rc == 0)
+				log_info("sched.task", "task=%s status=RUNNING worker=%s", taskid,
+				         worker);
+		}
+	} else {
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	GUARD(rc);
+	return found;
+}
+
+void sched_h_next(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	const char *w = http_req_query(req, "wait");
+	long wait_s = w ? strtol(w, NULL, 10) : 0;
+	struct timespec until;
+	json_t *task = NULL;
+	char worker[43];
+	int rc;
+
+	if (wait_s < 0 || wait_s > 60)
+		wait_s = 60;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_s;
+	pthread_mutex_lock(&s->mu);
+	rc = bearer(s, req, worker);
+	while (rc == 0 && (rc = take_task(s, worker, &task)) == 0 && !s->stop &&
+	       pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		sched_refuse(resp, 403, "sched.next", err_msg());
+		return;
+	}
+	if (!task) {
+		http_resp_text(resp, 204, "");
+		return;
+	}
+	http_resp_json(resp, 200, task);
+}
+
+static int is_status(const char *st)
+{
+	static const char *const ok[] = {"RUNNING", "COMPUTED", "CONTRIBUTING", "COMPLETED",
+	                                 "FAILED"};
+	for (size_t i = 0; st && i < sizeof(ok) / sizeof(*ok); i++)
+		if (strcmp(st, ok[i]) == 0)
+			return 1;
+	return 0;
+}
+
+void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	json_t *b = NULL;
+	char worker[43], now[24], done_by[43];
+	int replicate = 0;
+	const char *st, *detail, *tx, *cb;
+	int rc;
+
+	if (json_parse((const char *)req->body, req->body_len, "status", &b) < 0) {
+		sched_refuse(resp, 400, "sched.status", err_msg());
+		return;
+	}
+	st = json_string_value(json_object_get(b, "status"));
+	detail = json_string_value(json_object_get(b, "detail"));
+	tx = json_string_value(json_object_get(b, "tx"));
+	cb = json_string_value(json_object_get(b, "callbackData"));
+	if (cb && (strncmp(cb, "0x", 2) != 0 || strlen(cb) > 2 + 2 * 16384 || strlen(cb) % 2 ||
+	           strspn(cb + 2, "0123456789abcdefABCDEF") != strlen(cb) - 2)) {
+		json_decref(b);
+		sched_refuse(resp, 400, "sched.status",
+		             "callbackData must be 0x hex, 16 KiB at most");
+		return;
+	}
+	if (!is_status(st)) {
+		json_decref(b);
+		{
+			sched_refuse(resp, 400, "sched.status", "unknown status");
+			return;
+		}
+	}
+	snprintf(now, sizeof(now), "%lld", sched_now());
+	pthread_mutex_lock(&s->mu);
+	rc = bearer(s, req, worker);
+	if (rc == 0) {
+		/* a replicate of a standard task: its own status only */
+		const char *r[] = {req->params[0], worker, st, now, cb};
+		rc = sched_exec(s,
+		                "UPDATE replicates SET status = ?3, updated = ?4,"
+		                " callback = coalesce(?5, callback)"
+		                " WHERE taskid = lower(?1) AND worker = ?2",
+		                r, 5);
+		replicate = rc == 0 && sqlite3_changes(s->db) > 0;
+	}
+	if (rc == 0 && !replicate) {
+		/* COMPLETED is the chain's word: a worker's report is kept as
+		 * detail until the ResultPushedBoost event is read. */
+		const char *a[] = {req->params[0],
+		                   worker,
+		                   strcmp(st, "COMPLETED") == 0 ? "CONTRIBUTED" : st,
+		                   detail ? detail : st,
+		                   tx ? tx : "",
+		                   now};
+		rc = sched_exec(
+		    s,
+		    "UPDATE tasks SET status = ?3, detail = ?4, tx = coalesce(nullif(?5, ''), tx),"
+		    " updated = ?6 WHERE taskid = lower(?1) AND worker = ?2"
+		    " AND status IN " HELD,
+		    a, 6);
+		/* The chain may have said COMPLETED first. */
+		if (rc == 0 && sqlite3_changes(s->db) == 0 &&
+		    (sched_task_field(
+		         s, req->params[0],
+		         "SELECT worker FROM tasks WHERE taskid = lower(?1) AND status = "
+		         "'COMPLETED'",
+		         done_by, sizeof(done_by)) < 0 ||
+		     strcmp(done_by, worker) != 0))
+			rc = err_set(ERR_NOTFOUND, "no such running task for this worker");
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (rc == 0)
+		log_info("sched.task", "task=%s worker=%s report=%s detail=\"%s\"", req->params[0],
+		         worker, st, detail ? detail : "");
+	if (rc < 0)
+		sched_refuse(resp, rc == ERR_NOTFOUND ? 404 : 403, "sched.status", err_msg());
+	else
+		http_resp_json(resp, 200, json_pack("{s:s}", "status", st));
+	json_decref(b);
+}
+
+/* POST /workers/ping: a worker busy with a task is still there. */
+void sched_h_ping(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	char worker[43];
+	int rc;
+	pthread_mutex_lock(&s->mu);
+	rc = bearer(s, req, worker);
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0)
+		sched_refuse(resp, 403, "sched.ping", err_msg());
+	else
+		http_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
+}
