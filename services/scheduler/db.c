@@ -54,7 +54,7 @@ const char *const sched_migrations[] = {
     /* replicated standard tasks: one row per worker holding the task */
     "CREATE TABLE replicates(taskid TEXT NOT NULL, worker TEXT NOT NULL, status TEXT NOT NULL,"
     " updated INTEGER NOT NULL, PRIMARY KEY(taskid, worker));",
-    SCHED_MARKET_MIGRATION,
+    MARKET_MIGRATION,
     /* a replicate's callback-data, for finalizing a callback task */
     "ALTER TABLE replicates ADD COLUMN callback TEXT;",
     /* a replicated task's uploads, one per replicate; the one served (a
@@ -63,7 +63,7 @@ const char *const sched_migrations[] = {
     " size INTEGER NOT NULL, uploaded INTEGER NOT NULL, PRIMARY KEY(taskid, worker));"
     "CREATE INDEX uploads_sha256 ON uploads(sha256);"
     "CREATE INDEX results_sha256 ON results(sha256);",
-    SCHED_MARKET_MIGRATION_SIGNER,
+    MARKET_MIGRATION_SIGNER,
     NULL,
 };
 

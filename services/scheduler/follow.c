@@ -295,7 +295,7 @@ void *sched_follower_main(void *arg)
 		    sched_finalize_tasks(s) < 0 || sched_reopen_tasks(s) < 0 ||
 		    sched_watch_deadlines(s) < 0)
 			log_warn("sched.follow", "error=\"%s\"", err_msg());
-		if (round % 10 == 0 && sched_market_stock(s) < 0)
+		if (round % 10 == 0 && market_stock(s->market) < 0)
 			log_warn("market.stock", "error=\"%s\"", err_msg());
 		if (++round % 120 == 0) {
 			pthread_mutex_lock(&s->mu);

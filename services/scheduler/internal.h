@@ -5,6 +5,7 @@
 #ifndef TDEXEC_SCHEDULER_INTERNAL_H
 #define TDEXEC_SCHEDULER_INTERNAL_H
 
+#include "market.h"
 #include "net/server.h"
 #include "poco/market.h"
 #include "scheduler.h"
@@ -36,7 +37,7 @@ struct sched {
 	pthread_t follower;
 	int follower_on, stop;
 	struct http_nonces *worker_nonces; /* POST /workers/challenge */
-	struct http_nonces *market_nonces; /* GET /challenge (market.c) */
+	struct market *market;             /* the orderbook, with its own connection */
 };
 
 #define RESULT_MAX   (64u << 20)
@@ -79,27 +80,5 @@ int sched_results_gc(struct sched *s);
 int sched_drop_task_files(struct sched *s, const char *taskid, int results_too, int now);
 void sched_h_result_put(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_result_get(void *ctx, const struct http_req *req, struct http_resp *resp);
-
-/* The orderbook (market.c). */
-#define SCHED_MARKET_MIGRATION                                                                     \
-	"CREATE TABLE orders(hash TEXT PRIMARY KEY, kind TEXT NOT NULL, asset TEXT NOT NULL,"      \
-	" tag TEXT NOT NULL, price INTEGER NOT NULL, volume INTEGER NOT NULL, body TEXT NOT NULL," \
-	" published INTEGER NOT NULL, closed INTEGER NOT NULL DEFAULT 0);"                         \
-	"CREATE INDEX orders_open ON orders(kind, asset, closed, price);"
-/* Each order's signer, for the quota of open orders per signer; rows stored
- * before the book capped orders and larger than any order now are removed. */
-#define SCHED_MARKET_MIGRATION_SIGNER                                                              \
-	"ALTER TABLE orders ADD COLUMN signer TEXT;"                                               \
-	"UPDATE orders SET signer = asset WHERE kind = 'request';"                                 \
-	"DELETE FROM orders WHERE length(body) > 65536;"                                           \
-	"CREATE INDEX orders_signer ON orders(signer, kind, closed);"
-void sched_h_order_post(void *ctx, const struct http_req *req, struct http_resp *resp);
-void sched_h_order_list(void *ctx, const struct http_req *req, struct http_resp *resp);
-/* The iExec market API over the same book (the iExec SDK's iexecGatewayURL). */
-void sched_h_api_challenge(void *ctx, const struct http_req *req, struct http_resp *resp);
-void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp *resp);
-void sched_h_api_list(void *ctx, const struct http_req *req, struct http_resp *resp);
-/* Keep one open workerpool order of ours on the book (when configured). */
-int sched_market_stock(struct sched *s);
 
 #endif

@@ -46,6 +46,18 @@
 #define JSON_BODY  (64u << 10) /* a registration (a quote in base64), a status */
 #define ORDER_BODY (16u << 10)
 
+/* The orderbook's routes: its handlers take the market, not the scheduler. */
+#define MARKET_ROUTE(name)                                                                         \
+	static void sched_##name(void *ctx, const struct http_req *req, struct http_resp *resp)    \
+	{                                                                                          \
+		market_##name(((struct sched *)ctx)->market, req, resp);                           \
+	}
+MARKET_ROUTE(h_order_post)
+MARKET_ROUTE(h_order_list)
+MARKET_ROUTE(h_api_challenge)
+MARKET_ROUTE(h_api_publish)
+MARKET_ROUTE(h_api_list)
+
 static const struct http_route routes[] = {
     {"POST", "/workers/ping", sched_h_ping, "worker_ping", 0},
     {"POST", "/workers/challenge", sched_h_challenge, "worker_challenge", 0},
@@ -129,9 +141,21 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 	if (rc == 0)
 		rc = http_nonces_new(CHALLENGE_WINDOW, CHALLENGE_USES, &s->worker_nonces);
 	if (rc == 0)
-		rc = http_nonces_new(CHALLENGE_WINDOW, CHALLENGE_USES, &s->market_nonces);
-	if (rc == 0)
 		rc = db_open(cfg->db_path, sched_migrations, &s->db);
+	if (rc == 0) {
+		struct market_config mc = {s->chain,
+		                           {0},
+		                           s->cfg.owner_key,
+		                           cfg->order_price,
+		                           cfg->order_volume,
+		                           cfg->order_category,
+		                           cfg->max_orders_per_signer};
+		sqlite3 *mdb = NULL;
+		memcpy(mc.pool, s->pool, 20);
+		rc = db_open(cfg->db_path, sched_migrations, &mdb);
+		if (rc == 0)
+			rc = market_new(&mc, mdb, &s->market);
+	}
 	if (rc == 0)
 		rc = sched_results_gc(s); /* what an earlier run left unreferenced */
 	if (rc == 0) {
@@ -190,7 +214,7 @@ void sched_stop(struct sched *s)
 		http_server_stop(s->http);
 	db_close(s->db);
 	http_nonces_free(s->worker_nonces);
-	http_nonces_free(s->market_nonces);
+	market_free(s->market);
 	tdx_gate_close(&s->gate);
 	tdx_gate_close(&s->sms_gate);
 	poco_chain_free(s->chain);
