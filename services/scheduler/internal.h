@@ -27,6 +27,7 @@ struct sched {
 	char public_url[256], sms_url[256], results_dir[1024];
 	uint8_t pool[20], pool_topic[32];
 	sqlite3 *db;
+	int lock_fd;        /* DB.lock, flocked: one scheduler per database */
 	pthread_mutex_t mu; /* db, stop */
 	pthread_cond_t cv;  /* new INITIALIZED tasks, or stop */
 	struct poco_chain *chain;
@@ -52,6 +53,13 @@ int sched_exec(struct sched *s, const char *sql, const char *const *args, int na
 /* A column of the task's row (s->mu held); ERR_NOTFOUND when absent. */
 int sched_task_field(struct sched *s, const char *taskid, const char *sql, char *out, size_t cap);
 long long sched_now(void);
+/* Take the exclusive lock of the database at db_path (DB.lock, an fd kept
+ * open for the life of the process): ERR_BUSY, naming the holder's pid,
+ * when another scheduler holds it. */
+int sched_db_lock(const char *db_path, int *fd_out);
+/* Record the pool and chain id in a new database, or refuse (ERR_INVAL,
+ * saying whose it is) a database of another pool or chain. */
+int sched_db_owner(struct sched *s);
 
 /* follow.c: the follower thread's main (arg: the struct sched). */
 void *sched_follower_main(void *arg);

@@ -92,6 +92,7 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 
 	ENSURE(s, ERR_NOMEM, "out of memory");
 	s->cfg = *cfg;
+	s->lock_fd = -1;
 	if (!s->cfg.poll_ms)
 		s->cfg.poll_ms = 500;
 	if (!s->cfg.worker_timeout_s)
@@ -141,7 +142,11 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 	if (rc == 0)
 		rc = http_nonces_new(CHALLENGE_WINDOW, CHALLENGE_USES, &s->worker_nonces);
 	if (rc == 0)
+		rc = sched_db_lock(cfg->db_path, &s->lock_fd);
+	if (rc == 0)
 		rc = db_open(cfg->db_path, sched_migrations, &s->db);
+	if (rc == 0)
+		rc = sched_db_owner(s);
 	if (rc == 0) {
 		struct market_config mc = {s->chain,
 		                           {0},
@@ -213,6 +218,8 @@ void sched_stop(struct sched *s)
 	if (s->http)
 		http_server_stop(s->http);
 	db_close(s->db);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* last: the database is closed */
 	http_nonces_free(s->worker_nonces);
 	market_free(s->market);
 	tdx_gate_close(&s->gate);
