@@ -112,17 +112,38 @@ static int store_deal(struct sched *s, const char *dealid, const char *const f[7
 	return rc;
 }
 
-/* SchedulerNoticeBoost: the event carries most of the deal. */
+/* The chain's views a deal event needs, read before the database is
+ * locked (no lock is held across a network call): appended to the event's
+ * decoded fields ev.  SchedulerNoticeBoost: viewDealBoost (the event
+ * carries the rest of the deal); SchedulerNotice (a classic deal):
+ * viewDeal, and viewCategory for its final deadline. */
+static int deal_views(struct sched *s, json_t *ev, int boost)
+{
+	const char *dealid = json_string_value(json_array_get(ev, 0));
+	uint8_t did[32], catid[32] = {0};
+	json_t *deal = NULL, *cat = NULL;
+	long long c;
+
+	ENSURE(dealid, ERR_INVAL, "%s without a deal id",
+	       boost ? "SchedulerNoticeBoost" : "SchedulerNotice");
+	GUARD(hex_decode_exact(did, 32, dealid + 2, "dealid"));
+	GUARD(poco_view(s->chain, boost ? "viewDealBoost" : "viewDeal", did, &deal));
+	json_array_append_new(ev, deal);
+	if (boost)
+		return 0;
+	c = json_get_ll(deal, "category", 0);
+	for (int b = 0; b < 8; b++)
+		catid[31 - b] = (uint8_t)((unsigned long long)c >> (8 * b));
+	GUARD(poco_view(s->chain, "viewCategory", catid, &cat));
+	json_array_append_new(ev, cat);
+	return 0;
+}
+
+/* SchedulerNoticeBoost, its deal view appended (deal_views). */
 static int add_deal(struct sched *s, const json_t *ev, uint64_t block)
 {
 	const char *dealid = json_string_value(json_array_get(ev, 0));
-	uint8_t did[32];
-	json_t *deal = NULL;
-	int rc;
-
-	ENSURE(dealid, ERR_INVAL, "SchedulerNoticeBoost without a deal id");
-	GUARD(hex_decode_exact(did, 32, dealid + 2, "dealid"));
-	GUARD(poco_view(s->chain, "viewDealBoost", did, &deal));
+	json_t *deal = json_array_get(ev, 7);
 	const char *f[7] = {json_string_value(json_array_get(ev, 1)),
 	                    json_string_value(json_array_get(ev, 2)),
 	                    json_string_value(json_array_get(ev, 3)),
@@ -130,30 +151,18 @@ static int add_deal(struct sched *s, const json_t *ev, uint64_t block)
 	                    json_string_value(json_array_get(ev, 5)),
 	                    json_string_value(json_array_get(ev, 6)),
 	                    json_string_value(json_object_get(deal, "requester"))};
-	rc = store_deal(s, dealid, f, json_get_ll(deal, "botFirst", 0),
-	                json_get_ll(deal, "botSize", 0), json_get_ll(deal, "deadline", 0), block, 1,
-	                1);
-	json_decref(deal);
-	return rc;
+	return store_deal(s, dealid, f, json_get_ll(deal, "botFirst", 0),
+	                  json_get_ll(deal, "botSize", 0), json_get_ll(deal, "deadline", 0), block,
+	                  1, 1);
 }
 
-/* SchedulerNotice (a classic deal): viewDeal; its final deadline is
- * startTime + 10 x the category's reference time, as PoCo sets it. */
+/* SchedulerNotice, its deal and category views appended: the final
+ * deadline is startTime + 10 x the category's reference time, as PoCo
+ * sets it. */
 static int add_classic_deal(struct sched *s, const json_t *ev, uint64_t block)
 {
 	const char *dealid = json_string_value(json_array_get(ev, 0));
-	uint8_t did[32], catid[32] = {0};
-	json_t *deal = NULL, *cat = NULL;
-	long long c;
-	int rc;
-
-	ENSURE(dealid, ERR_INVAL, "SchedulerNotice without a deal id");
-	GUARD(hex_decode_exact(did, 32, dealid + 2, "dealid"));
-	GUARD(poco_view(s->chain, "viewDeal", did, &deal));
-	c = json_get_ll(deal, "category", 0);
-	for (int b = 0; b < 8; b++)
-		catid[31 - b] = (uint8_t)((unsigned long long)c >> (8 * b));
-	rc = poco_view(s->chain, "viewCategory", catid, &cat);
+	json_t *deal = json_array_get(ev, 1), *cat = json_array_get(ev, 2);
 	const char *f[7] = {
 	    json_string_value(json_object_get(json_object_get(deal, "app"), "pointer")),
 	    json_string_value(json_object_get(json_object_get(deal, "dataset"), "pointer")),
@@ -162,15 +171,10 @@ static int add_classic_deal(struct sched *s, const json_t *ev, uint64_t block)
 	    json_string_value(json_object_get(deal, "params")),
 	    json_string_value(json_object_get(deal, "beneficiary")),
 	    json_string_value(json_object_get(deal, "requester"))};
-	if (rc == 0)
-		rc = store_deal(s, dealid, f, json_get_ll(deal, "botFirst", 0),
-		                json_get_ll(deal, "botSize", 0),
-		                json_get_ll(deal, "startTime", 0) +
-		                    10 * json_get_ll(cat, "workClockTimeRef", 0),
-		                block, 0, json_get_ll(deal, "trust", 0));
-	json_decref(deal);
-	json_decref(cat);
-	return rc;
+	return store_deal(
+	    s, dealid, f, json_get_ll(deal, "botFirst", 0), json_get_ll(deal, "botSize", 0),
+	    json_get_ll(deal, "startTime", 0) + 10 * json_get_ll(cat, "workClockTimeRef", 0), block,
+	    0, json_get_ll(deal, "trust", 0));
 }
 
 /* TaskFinalize(taskid indexed, results): a classic task is COMPLETED. */
@@ -222,7 +226,7 @@ static int follow_logs(struct sched *s)
 {
 	uint8_t notice[32], pushed[32], classic[32], finalized[32];
 	uint64_t head, from, to;
-	json_t *logs = NULL, *ev;
+	json_t *logs = NULL, *decoded = NULL, *ev;
 	size_t i;
 	char cur[24];
 	int rc = 0;
@@ -244,32 +248,42 @@ static int follow_logs(struct sched *s)
 	event_topic("SchedulerNotice(address,bytes32)", classic);
 	event_topic("TaskFinalize(bytes32,bytes)", finalized);
 	GUARD(eth_get_logs(s->chain->rpc, s->chain->hub, NULL, from + 1, to, &logs));
-	pthread_mutex_lock(&s->mu);
-	db_exec(s->db, "BEGIN IMMEDIATE");
+	/* Decoded, with the views deals need, before the lock is taken. */
+	decoded = json_array();
 	json_array_foreach (logs, i, ev) {
 		json_t *d = NULL;
-		uint64_t block = 0;
-		eth_hex_u64(json_object_get(ev, "blockNumber"), &block);
 		if (topic_is(ev, 0, notice) && topic_is(ev, 1, s->pool_topic)) {
 			rc = log_data(
 			    ev, "(bytes32,address,address,uint256,bytes32,string,address)", &d);
 			if (rc == 0)
-				rc = add_deal(s, d, block);
+				rc = deal_views(s, d, 1);
 		} else if (topic_is(ev, 0, classic) && topic_is(ev, 1, s->pool_topic)) {
 			rc = log_data(ev, "(bytes32)", &d);
 			if (rc == 0)
-				rc = add_classic_deal(s, d, block);
-		} else if (topic_is(ev, 0, finalized)) {
-			rc = task_finalized(
-			    s, ev, json_string_value(json_object_get(ev, "transactionHash")));
+				rc = deal_views(s, d, 0);
 		} else if (topic_is(ev, 0, pushed)) {
 			rc = log_data(ev, "(bytes32,uint256,bytes)", &d);
-			if (rc == 0)
-				rc = task_pushed(
-				    s, d,
-				    json_string_value(json_object_get(ev, "transactionHash")));
 		}
-		json_decref(d);
+		json_array_append_new(decoded, d ? d : json_null());
+		if (rc < 0)
+			goto out;
+	}
+	pthread_mutex_lock(&s->mu);
+	db_exec(s->db, "BEGIN IMMEDIATE");
+	json_array_foreach (logs, i, ev) {
+		json_t *d = json_array_get(decoded, i);
+		uint64_t block = 0;
+		eth_hex_u64(json_object_get(ev, "blockNumber"), &block);
+		if (topic_is(ev, 0, notice) && topic_is(ev, 1, s->pool_topic))
+			rc = add_deal(s, d, block);
+		else if (topic_is(ev, 0, classic) && topic_is(ev, 1, s->pool_topic))
+			rc = add_classic_deal(s, d, block);
+		else if (topic_is(ev, 0, finalized))
+			rc = task_finalized(
+			    s, ev, json_string_value(json_object_get(ev, "transactionHash")));
+		else if (topic_is(ev, 0, pushed))
+			rc = task_pushed(s, d,
+			                 json_string_value(json_object_get(ev, "transactionHash")));
 		if (rc < 0)
 			break;
 	}
@@ -280,6 +294,8 @@ static int follow_logs(struct sched *s)
 	}
 	db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK");
 	pthread_mutex_unlock(&s->mu);
+out:
+	json_decref(decoded);
 	json_decref(logs);
 	return rc;
 }
