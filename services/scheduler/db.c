@@ -83,11 +83,11 @@ int sched_exec(struct sched *s, const char *sql, const char *const *args, int na
 }
 
 /* A column of the task's row (s->mu held); "" when absent. */
-int sched_task_field(struct sched *s, const char *taskid, const char *sql, char *out, size_t cap)
+static int field_of(sqlite3 *db, const char *taskid, const char *sql, char *out, size_t cap)
 {
 	sqlite3_stmt *st;
 	int rc;
-	GUARD(db_prepare(s->db, sql, &st));
+	GUARD(db_prepare(db, sql, &st));
 	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)
 	         ? 0
@@ -96,6 +96,16 @@ int sched_task_field(struct sched *s, const char *taskid, const char *sql, char 
 		snprintf(out, cap, "%s", sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int sched_task_field(struct sched *s, const char *taskid, const char *sql, char *out, size_t cap)
+{
+	return field_of(s->db, taskid, sql, out, cap);
+}
+
+int sched_read_field(struct sched *s, const char *taskid, const char *sql, char *out, size_t cap)
+{
+	return field_of(s->rdb, taskid, sql, out, cap);
 }
 
 long long sched_now(void)

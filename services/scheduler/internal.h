@@ -26,10 +26,20 @@ struct sched {
 	struct sched_config cfg;
 	char public_url[256], sms_url[256], results_dir[1024];
 	uint8_t pool[20], pool_topic[32];
-	sqlite3 *db;
+	sqlite3 *db;        /* writes, and reads that decide a write (mu) */
+	sqlite3 *rdb;       /* reads: their own connection, which WAL never blocks;
+	                     * no lock of ours (SQLite serializes its calls) */
 	int lock_fd;        /* DB.lock, flocked: one scheduler per database */
 	pthread_mutex_t mu; /* db, stop */
-	pthread_cond_t cv;  /* new INITIALIZED tasks, or stop */
+	pthread_cond_t cv;  /* stop (the follower's sleep) */
+	/* long polls of GET /workers/next (workers.c), under wait_mu: the
+	 * waiting ones in poll order, and whether tasks may wait for them */
+	pthread_mutex_t wait_mu;
+	pthread_cond_t wait_cv;
+	struct waiter *waiters, *waiters_tail;
+	unsigned long nwaiters, task_gen;
+	int dirty, wait_stop, wait_init, waker_on;
+	pthread_t waker;
 	struct poco_chain *chain;
 	struct tdx_gate gate;
 	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD (sms_peer.check set) */
@@ -52,6 +62,8 @@ extern const char *const sched_migrations[];
 int sched_exec(struct sched *s, const char *sql, const char *const *args, int nargs);
 /* A column of the task's row (s->mu held); ERR_NOTFOUND when absent. */
 int sched_task_field(struct sched *s, const char *taskid, const char *sql, char *out, size_t cap);
+/* The same from the read connection, with no lock of ours held. */
+int sched_read_field(struct sched *s, const char *taskid, const char *sql, char *out, size_t cap);
 long long sched_now(void);
 /* Take the exclusive lock of the database at db_path (DB.lock, an fd kept
  * open for the life of the process): ERR_BUSY, naming the holder's pid,
@@ -76,6 +88,12 @@ void sched_h_tasks(void *ctx, const struct http_req *req, struct http_resp *resp
 void sched_refuse(struct http_resp *resp, int status, const char *ev, const char *why);
 void sched_h_challenge(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *resp);
+/* Start the thread that answers long polls; stop it (every waiting poll
+ * answered 204) before the HTTP server stops. */
+int sched_waker_start(struct sched *s);
+void sched_waker_stop(struct sched *s);
+/* Tasks became INITIALIZED: offer them to the waiting polls (any lock). */
+void sched_tasks_ready(struct sched *s);
 void sched_h_next(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_ping(void *ctx, const struct http_req *req, struct http_resp *resp);

@@ -347,15 +347,13 @@ void sched_h_result_get(void *ctx, const struct http_req *req, struct http_resp 
 		sched_refuse(resp, 403, "sched.result", err_msg());
 		return;
 	}
-	pthread_mutex_lock(&s->mu);
-	rc = sched_task_field(s, id,
+	rc = sched_read_field(s, id,
 	                      "SELECT d.beneficiary FROM tasks t JOIN deals d USING(dealid)"
 	                      " WHERE t.taskid = lower(?1)",
 	                      beneficiary, sizeof(beneficiary));
 	if (rc == 0)
-		rc = sched_task_field(s, id, "SELECT sha256 FROM results WHERE taskid = lower(?1)",
+		rc = sched_read_field(s, id, "SELECT sha256 FROM results WHERE taskid = lower(?1)",
 		                      sum, sizeof(sum));
-	pthread_mutex_unlock(&s->mu);
 	if (rc < 0) {
 		http_resp_json(resp, 404, json_pack("{s:s}", "error", "no such result"));
 		return;

@@ -1,12 +1,16 @@
 /* scheduler.c — the pool operator, see scheduler.h: its configuration, routes,
  * start and stop.
  *
- * One SQLite connection behind one mutex holds the deals, tasks, workers and
- * results (db.c); the chain follower thread (follow.c, tasks.c) and the HTTP
- * threads (workers.c, results.c, market.c) share it.  The chain is the
- * source of truth: a deal enters with its SchedulerNoticeBoost event, a task
- * leaves COMPLETED with its ResultPushedBoost event (what a worker reports is
- * only a hint), or FAILED once claimed after its deadline. */
+ * The database (db.c) has a connection for writes behind s->mu, which the
+ * chain follower thread (follow.c, tasks.c) and the HTTP threads
+ * (workers.c, results.c) share and never hold across a network call; reads
+ * that decide nothing go through a connection of their own, which WAL never
+ * blocks; the market (market.c) has its own.  A long poll for a task holds
+ * no thread: it is deferred and answered by the waker (workers.c).  The
+ * chain is the source of truth: a deal enters with its SchedulerNoticeBoost
+ * event, a task leaves COMPLETED with its ResultPushedBoost event (what a
+ * worker reports is only a hint), or FAILED once claimed after its
+ * deadline. */
 #include "internal.h"
 
 #include "crypto/k1.h"
@@ -147,6 +151,8 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		rc = db_open(cfg->db_path, sched_migrations, &s->db);
 	if (rc == 0)
 		rc = sched_db_owner(s);
+	if (rc == 0)
+		rc = db_open(cfg->db_path, sched_migrations, &s->rdb);
 	if (rc == 0) {
 		struct market_config mc = {s->chain,
 		                           {0},
@@ -171,7 +177,9 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		ho.max_conns = cfg->max_conns;
 		ho.max_conns_per_ip = cfg->max_conns_per_ip;
 		ho.body_budget = 2 * (size_t)RESULT_MAX; /* two full uploads at once */
-		rc = http_server_start(&ho, routes, s, &s->http);
+		rc = sched_waker_start(s);
+		if (rc == 0)
+			rc = http_server_start(&ho, routes, s, &s->http);
 	}
 	if (rc == 0) {
 		char tmp[256];
@@ -215,8 +223,10 @@ void sched_stop(struct sched *s)
 	pthread_mutex_unlock(&s->mu);
 	if (s->follower_on)
 		pthread_join(s->follower, NULL);
+	sched_waker_stop(s); /* answers the polls still waiting */
 	if (s->http)
 		http_server_stop(s->http);
+	db_close(s->rdb);
 	db_close(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* last: the database is closed */
@@ -228,5 +238,9 @@ void sched_stop(struct sched *s)
 	OPENSSL_cleanse(s->cfg.owner_key, 32);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
+	if (s->wait_init) {
+		pthread_cond_destroy(&s->wait_cv);
+		pthread_mutex_destroy(&s->wait_mu);
+	}
 	free(s);
 }

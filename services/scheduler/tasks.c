@@ -151,7 +151,7 @@ int sched_initialize_tasks(struct sched *s)
 		    "UPDATE tasks SET status = 'INITIALIZED', enclave = lower(?2), updated = ?3"
 		    " WHERE taskid = ?1 AND status = 'RECEIVED'",
 		    a, 3);
-		pthread_cond_broadcast(&s->cv);
+		sched_tasks_ready(s);
 		pthread_mutex_unlock(&s->mu);
 		GUARD(rc);
 		log_info("sched.task", "task=%s status=INITIALIZED enclave=%s", p[i].taskid,
@@ -393,7 +393,7 @@ int sched_reopen_tasks(struct sched *s)
 			         "task=%s reopened=1 contributions=%lld "
 			         "reason=\"no consensus\"",
 			         ids[i], contributors);
-			pthread_cond_broadcast(&s->cv);
+			sched_tasks_ready(s);
 		}
 		pthread_mutex_unlock(&s->mu);
 		GUARD(rc);
@@ -427,7 +427,7 @@ int sched_watch_deadlines(struct sched *s)
 		if (rc == 0 && sqlite3_changes(s->db) > 0) {
 			log_warn("sched.task", "reassigned=%d reason=\"worker lost\"",
 			         sqlite3_changes(s->db));
-			pthread_cond_broadcast(&s->cv);
+			sched_tasks_ready(s);
 		}
 	}
 	if (rc == 0)
@@ -520,9 +520,8 @@ void sched_h_tasks(void *ctx, const struct http_req *req, struct http_resp *resp
 	sqlite3_stmt *st;
 	json_t *out = NULL;
 
-	pthread_mutex_lock(&s->mu);
 	if (db_prepare(
-	        s->db,
+	        s->rdb,
 	        "SELECT taskid, dealid, idx, status, enclave, worker, detail, tx, results, updated,"
 	        " claim_tx"
 	        " FROM tasks WHERE (?1 IS NULL AND ?2 IS NULL) OR taskid = lower(?1)"
@@ -535,7 +534,6 @@ void sched_h_tasks(void *ctx, const struct http_req *req, struct http_resp *resp
 			json_array_append_new(out, task_row(st));
 		sqlite3_finalize(st);
 	}
-	pthread_mutex_unlock(&s->mu);
 	if (!out) {
 		http_resp_json(resp, 500, json_pack("{s:s}", "error", "database"));
 		return;

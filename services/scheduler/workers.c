@@ -167,7 +167,8 @@ void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *r
 	OPENSSL_cleanse(token, sizeof(token));
 }
 
-/* The registered worker behind a Bearer token (updates last_seen). */
+/* The registered worker behind a Bearer token (updates last_seen; takes
+ * s->mu for that, so not to be called with it held). */
 static int bearer(struct sched *s, const struct http_req *req, char worker[43])
 {
 	const char *a = http_req_header(req, "Authorization");
@@ -178,16 +179,21 @@ static int bearer(struct sched *s, const struct http_req *req, char worker[43])
 	ENSURE(a && strncasecmp(a, "Bearer ", 7) == 0 && strlen(a + 7) == 64, ERR_VERIFY,
 	       "no worker token");
 	token_hash(a + 7, th);
-	GUARD(db_prepare(s->db, "SELECT address FROM workers WHERE token = ?1", &st));
+	GUARD(db_prepare(s->rdb, "SELECT address FROM workers WHERE token = ?1", &st));
 	sqlite3_bind_text(st, 1, th, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st) == SQLITE_ROW ? 0 : err_set(ERR_VERIFY, "unknown worker token");
 	if (rc == 0)
 		snprintf(worker, 43, "%s", sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	if (rc == 0) {
+		/* once a second at most: an unchanged row writes nothing */
 		snprintf(now, sizeof(now), "%lld", sched_now());
 		const char *x[] = {worker, now};
-		rc = sched_exec(s, "UPDATE workers SET last_seen = ?2 WHERE address = ?1", x, 2);
+		pthread_mutex_lock(&s->mu);
+		rc = sched_exec(
+		    s, "UPDATE workers SET last_seen = ?2 WHERE address = ?1 AND last_seen < ?2", x,
+		    2);
+		pthread_mutex_unlock(&s->mu);
 	}
 	return rc;
 }
@@ -276,35 +282,238 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 	return found;
 }
 
+/* GET /workers/next?wait=S: a task now, or a long poll of up to S seconds
+ * (60 at most).  A waiting poll holds no thread and no lock: the request is
+ * deferred (net/server.h) and queued as a waiter, and the waker thread
+ * answers it with the next task that becomes INITIALIZED, or 204 at its
+ * deadline. */
+struct waiter {
+	struct waiter *prev, *next;
+	struct http_deferred *d;
+	char worker[43];
+	struct timespec deadline; /* CLOCK_MONOTONIC */
+};
+
+static void answer(struct http_deferred *d, int status, json_t *task)
+{
+	struct http_resp r = {500, "application/json", NULL, 0};
+	if (task)
+		http_resp_json(&r, status, task);
+	else
+		http_resp_text(&r, status, "");
+	http_deferred_answer(d, &r);
+}
+
+/* (s->wait_mu held) */
+static void waiter_unlink(struct sched *s, struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		s->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		s->waiters_tail = w->prev;
+	w->prev = w->next = NULL;
+	s->nwaiters--;
+}
+
+void sched_tasks_ready(struct sched *s)
+{
+	pthread_mutex_lock(&s->wait_mu);
+	s->task_gen++;
+	s->dirty = 1;
+	pthread_cond_signal(&s->wait_cv);
+	pthread_mutex_unlock(&s->wait_mu);
+}
+
 void sched_h_next(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct sched *s = ctx;
-	const char *w = http_req_query(req, "wait");
-	long wait_s = w ? strtol(w, NULL, 10) : 0;
-	struct timespec until;
+	const char *q = http_req_query(req, "wait");
+	long wait_s = q ? strtol(q, NULL, 10) : 0;
 	json_t *task = NULL;
+	struct waiter *w;
+	unsigned long gen;
 	char worker[43];
-	int rc;
+	int rc, stopped;
 
 	if (wait_s < 0 || wait_s > 60)
 		wait_s = 60;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += wait_s;
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->wait_mu);
+	gen = s->task_gen;
+	pthread_mutex_unlock(&s->wait_mu);
 	rc = bearer(s, req, worker);
-	while (rc == 0 && (rc = take_task(s, worker, &task)) == 0 && !s->stop &&
-	       pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&s->mu);
+	if (rc == 0) {
+		pthread_mutex_lock(&s->mu);
+		rc = take_task(s, worker, &task);
+		pthread_mutex_unlock(&s->mu);
+	}
 	if (rc < 0) {
 		sched_refuse(resp, 403, "sched.next", err_msg());
 		return;
 	}
-	if (!task) {
-		http_resp_text(resp, 204, "");
+	if (task) {
+		http_resp_json(resp, 200, task);
 		return;
 	}
-	http_resp_json(resp, 200, task);
+	http_resp_text(resp, 204, "");
+	if (wait_s == 0 || !(w = calloc(1, sizeof(*w))))
+		return;
+	if (!(w->d = http_req_defer(req))) {
+		free(w);
+		return;
+	}
+	snprintf(w->worker, sizeof(w->worker), "%s", worker);
+	clock_gettime(CLOCK_MONOTONIC, &w->deadline);
+	w->deadline.tv_sec += wait_s;
+	pthread_mutex_lock(&s->wait_mu);
+	stopped = s->wait_stop;
+	if (!stopped) {
+		w->prev = s->waiters_tail;
+		if (s->waiters_tail)
+			s->waiters_tail->next = w;
+		else
+			s->waiters = w;
+		s->waiters_tail = w;
+		s->nwaiters++;
+		/* a task came between take_task and now: look again */
+		if (gen != s->task_gen) {
+			s->dirty = 1;
+			pthread_cond_signal(&s->wait_cv);
+		}
+	}
+	pthread_mutex_unlock(&s->wait_mu);
+	if (stopped) {
+		answer(w->d, 204, NULL);
+		free(w);
+	}
+}
+
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Hand INITIALIZED tasks to waiters, oldest poll first, until none is left
+ * (s->mu taken per waiter, s->wait_mu only to walk the queue: only this
+ * thread removes waiters, h_next only appends). */
+static void offer_tasks(struct sched *s)
+{
+	struct waiter *w, *next;
+	sqlite3_stmt *st;
+	json_t *task;
+	int rc, more;
+
+	pthread_mutex_lock(&s->wait_mu);
+	w = s->waiters;
+	pthread_mutex_unlock(&s->wait_mu);
+	while (w) {
+		task = NULL;
+		more = 0;
+		pthread_mutex_lock(&s->mu);
+		rc = take_task(s, w->worker, &task);
+		/* none for this worker: one of another worker may remain (a
+		 * replicated task is not given twice to the same worker) */
+		if (rc == 0 &&
+		    db_prepare(s->db, "SELECT 1 FROM tasks WHERE status = 'INITIALIZED' LIMIT 1",
+		               &st) == 0) {
+			more = sqlite3_step(st) == SQLITE_ROW;
+			sqlite3_finalize(st);
+		}
+		pthread_mutex_unlock(&s->mu);
+		if (rc < 0)
+			log_warn("sched.next", "worker=%s error=\"%s\"", w->worker, err_msg());
+		pthread_mutex_lock(&s->wait_mu);
+		next = w->next;
+		if (task)
+			waiter_unlink(s, w);
+		pthread_mutex_unlock(&s->wait_mu);
+		if (task) {
+			answer(w->d, 200, task);
+			free(w);
+		} else if (!more) {
+			break;
+		}
+		w = next;
+	}
+}
+
+/* The waker: answers long polls with tasks as they become ready, and with
+ * 204 at their deadline; on stop, every waiting poll gets its 204. */
+static void *waker_main(void *arg)
+{
+	struct sched *s = arg;
+	struct timespec now, until;
+	struct waiter *w, *expired;
+	int scan;
+
+	pthread_mutex_lock(&s->wait_mu);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		expired = NULL;
+		until = now;
+		until.tv_sec += 1;
+		for (w = s->waiters; w;) {
+			struct waiter *n = w->next;
+			if (s->wait_stop || !ts_before(&now, &w->deadline)) {
+				waiter_unlink(s, w);
+				w->next = expired;
+				expired = w;
+			} else if (ts_before(&w->deadline, &until)) {
+				until = w->deadline;
+			}
+			w = n;
+		}
+		scan = s->dirty && !s->wait_stop;
+		s->dirty = 0;
+		if (!expired && !scan) {
+			if (s->wait_stop)
+				break;
+			pthread_cond_timedwait(&s->wait_cv, &s->wait_mu, &until);
+			continue;
+		}
+		pthread_mutex_unlock(&s->wait_mu);
+		while ((w = expired)) {
+			expired = w->next;
+			answer(w->d, 204, NULL);
+			free(w);
+		}
+		if (scan)
+			offer_tasks(s);
+		pthread_mutex_lock(&s->wait_mu);
+	}
+	pthread_mutex_unlock(&s->wait_mu);
+	return NULL;
+}
+
+int sched_waker_start(struct sched *s)
+{
+	pthread_condattr_t ca;
+	pthread_mutex_init(&s->wait_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wait_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	s->wait_init = 1;
+	ENSURE(pthread_create(&s->waker, NULL, waker_main, s) == 0, ERR_IO,
+	       "scheduler: cannot start the long-poll thread");
+	s->waker_on = 1;
+	return 0;
+}
+
+void sched_waker_stop(struct sched *s)
+{
+	if (!s->wait_init)
+		return;
+	pthread_mutex_lock(&s->wait_mu);
+	s->wait_stop = 1;
+	pthread_cond_signal(&s->wait_cv);
+	pthread_mutex_unlock(&s->wait_mu);
+	if (s->waker_on)
+		pthread_join(s->waker, NULL);
+	s->waker_on = 0;
 }
 
 static int is_status(const char *st)
@@ -349,8 +558,8 @@ void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *res
 		}
 	}
 	snprintf(now, sizeof(now), "%lld", sched_now());
-	pthread_mutex_lock(&s->mu);
 	rc = bearer(s, req, worker);
+	pthread_mutex_lock(&s->mu);
 	if (rc == 0) {
 		/* a replicate of a standard task: its own status only */
 		const char *r[] = {req->params[0], worker, st, now, cb};
@@ -402,10 +611,7 @@ void sched_h_ping(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct sched *s = ctx;
 	char worker[43];
-	int rc;
-	pthread_mutex_lock(&s->mu);
-	rc = bearer(s, req, worker);
-	pthread_mutex_unlock(&s->mu);
+	int rc = bearer(s, req, worker);
 	if (rc < 0)
 		sched_refuse(resp, 403, "sched.ping", err_msg());
 	else
