@@ -186,13 +186,19 @@ static int bearer(struct sched *s, const struct http_req *req, char worker[43])
 		snprintf(worker, 43, "%s", sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	if (rc == 0) {
-		/* once a second at most: an unchanged row writes nothing */
-		snprintf(now, sizeof(now), "%lld", sched_now());
-		const char *x[] = {worker, now};
+		/* Written when older than a quarter of the worker timeout (a
+		 * second at least): a write is a sync, and a thousand polls
+		 * renewed at once would queue a thousand of them; an
+		 * unchanged row writes nothing. */
+		long long t = sched_now(), slack = s->cfg.worker_timeout_s / 4;
+		char stale[24];
+		snprintf(now, sizeof(now), "%lld", t);
+		snprintf(stale, sizeof(stale), "%lld", t - (slack > 1 ? slack : 1));
+		const char *x[] = {worker, now, stale};
 		pthread_mutex_lock(&s->mu);
 		rc = sched_exec(
-		    s, "UPDATE workers SET last_seen = ?2 WHERE address = ?1 AND last_seen < ?2", x,
-		    2);
+		    s, "UPDATE workers SET last_seen = ?2 WHERE address = ?1 AND last_seen <= ?3",
+		    x, 3);
 		pthread_mutex_unlock(&s->mu);
 	}
 	return rc;
@@ -337,6 +343,19 @@ static void waiter_unlink(struct sched *s, struct waiter *w)
 	s->nwaiters--;
 }
 
+/* 1 when some task is INITIALIZED (read connection: no lock; an error
+ * says 1, and take_task tells). */
+static int any_ready(struct sched *s)
+{
+	sqlite3_stmt *st;
+	int r;
+	if (db_prepare(s->rdb, "SELECT 1 FROM tasks WHERE status = 'INITIALIZED' LIMIT 1", &st) < 0)
+		return 1;
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r != SQLITE_DONE;
+}
+
 void sched_tasks_ready(struct sched *s)
 {
 	pthread_mutex_lock(&s->wait_mu);
@@ -363,7 +382,7 @@ void sched_h_next(void *ctx, const struct http_req *req, struct http_resp *resp)
 	gen = s->task_gen;
 	pthread_mutex_unlock(&s->wait_mu);
 	rc = bearer(s, req, worker);
-	if (rc == 0) {
+	if (rc == 0 && any_ready(s)) { /* an idle pool's polls take no lock */
 		pthread_mutex_lock(&s->mu);
 		rc = take_task(s, worker, &task);
 		pthread_mutex_unlock(&s->mu);
