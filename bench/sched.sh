@@ -25,9 +25,10 @@ pool_start_td
 SMS_URL=http://127.0.0.1:9 # standard tasks only: the SMS is never asked
 d=$(printf 'bench-sched' | sha256sum | cut -d' ' -f1)
 app=$("$T" app deploy "${C[@]}" --account 1 --name bench --image "bench@sha256:$d" --json | addr)
-pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description bench --json | addr)
 
 for n in "$@"; do
+	# a pool of its own: a fresh database reads every deal of its pool
+	pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description "bench $n" --json | addr)
 	rm -rf "$P/sched.db"* "$P/results" "$P/sched.log"
 	pool_start_scheduler "$pool" 3 --max-connections $((n + 256)) \
 		--max-connections-per-ip $((n + 64)) || exit 1
