@@ -57,6 +57,7 @@ struct http_server {
 	/* requests deferred by their handler, suspended until answered (mu) */
 	struct pending *deferred;
 	unsigned long ndeferred;
+	unsigned long resumed; /* answered, resumed, not yet sent (mu) */
 };
 
 struct pending {
@@ -67,7 +68,7 @@ struct pending {
 	 * under the server's mu, the answer is written once before `answered` */
 	struct http_server *srv;
 	struct MHD_Connection *conn;
-	int dispatched, deferred, suspended, answered;
+	int dispatched, deferred, suspended, answered, resumed;
 	struct http_resp answer;
 	struct pending *dprev, *dnext;
 };
@@ -431,6 +432,8 @@ void http_deferred_answer(struct http_deferred *d, struct http_resp *resp)
 	p->answered = 1;
 	if (p->suspended) {
 		deferred_unlink(s, p);
+		p->resumed = 1;
+		s->resumed++;
 		/* MHD calls on_request again in the connection's thread */
 		MHD_resume_connection(p->conn);
 	}
@@ -443,6 +446,14 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_server *s = cls;
 	struct pending *p = *con_cls;
 	(void)code;
+	if (p && p->deferred) {
+		pthread_mutex_lock(&s->mu);
+		if (p->resumed) { /* its deferred answer is sent (or it failed) */
+			s->resumed--;
+			pthread_cond_broadcast(&s->cv);
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
 	if (p) {
 		__atomic_fetch_sub(&s->buffered, p->reserved, __ATOMIC_RELAXED);
 		wbuf_free(&p->body);
@@ -658,6 +669,17 @@ void http_server_stop(struct http_server *s)
 		log_warn("http.server", "deferred=unanswered answer=503");
 		http_resp_json(&r, 503, json_pack("{s:s}", "error", "server stopping"));
 		http_deferred_answer((struct http_deferred *)p, &r);
+	}
+	/* The answers just given (here or by the owner before it called
+	 * stop) are sent before the connections close: a second at most. */
+	{
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_mutex_lock(&s->mu);
+		while (s->resumed && pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&s->mu);
 	}
 	MHD_stop_daemon(s->d);
 	pthread_cond_destroy(&s->cv);
