@@ -456,6 +456,15 @@ static void answer_in_handler(void *ctx, const struct http_req *r, struct http_r
 	http_deferred_answer(d, &now);
 }
 
+static int parked_count(void)
+{
+	int n;
+	pthread_mutex_lock(&parked_mu);
+	n = nparked;
+	pthread_mutex_unlock(&parked_mu);
+	return n;
+}
+
 static void *answer_parked(void *arg)
 {
 	int n = *(int *)arg;
@@ -489,9 +498,9 @@ static void deferred_requests_hold_no_thread(void **state)
 		fd[i] = dial("127.0.0.1", port);
 		say(fd[i], "GET /park HTTP/1.1\r\nHost: x\r\n\r\n");
 	}
-	for (int i = 0; i < 100 && nparked < 4; i++)
+	for (int i = 0; i < 100 && parked_count() < 4; i++)
 		usleep(20 * 1000);
-	assert_int_equal(nparked, 4);
+	assert_int_equal(parked_count(), 4);
 	assert_int_equal(answer(fd[0], 200), -1); /* nothing yet */
 	assert_int_equal(healthz_from("127.0.0.1", port, &took), 200);
 	assert_true(took < 1.0);
