@@ -66,8 +66,8 @@ static size_t collect(char *p, size_t a, size_t b, void *u)
 }
 
 /* One request on handle c: the status, the body in out (NUL-terminated). */
-static long call(CURL *c, const char *method, const char *path, const char *auth,
-                 const void *body, size_t len, struct wbuf *out)
+static long call(CURL *c, const char *method, const char *path, const char *auth, const void *body,
+                 size_t len, struct wbuf *out)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Expect:");
 	char url[512], hdr[200];
@@ -152,8 +152,7 @@ static int prepare(struct worker *w, const uint8_t nonce[32], char **body, char 
 	return *body ? 0 : -1;
 }
 
-static long submit(CURL *c, struct wbuf *out, const char *body, const char *auth,
-                   struct worker *w)
+static long submit(CURL *c, struct wbuf *out, const char *body, const char *auth, struct worker *w)
 {
 	long st = call(c, "POST", "/workers/register", auth, body, strlen(body), out);
 	if (st == 200 && w) {
@@ -239,8 +238,8 @@ static long deferred(CURL *c, struct wbuf *out)
 }
 
 enum { K_HEALTH, K_CHALLENGE, K_REGISTER, K_TASKS, K_MARKET, K_UPLOAD, NKINDS };
-static const char *const kind_name[NKINDS] = {"healthz",    "worker_challenge", "worker_register",
-                                              "tasks",      "order_list",       "result_upload"};
+static const char *const kind_name[NKINDS] = {"healthz", "worker_challenge", "worker_register",
+                                              "tasks",   "order_list",       "result_upload"};
 
 int main(int argc, char **argv)
 {
@@ -263,8 +262,8 @@ int main(int argc, char **argv)
 	secs = atof(argv[5]);
 	if (argc == 7)
 		max_ms = atof(argv[6]);
-	if (strncmp(base, "http://127.0.0.1:", 17) != 0 || nworkers < 1 ||
-	    nworkers > MAX_WORKERS || secs <= 0 || secs > 600) {
+	if (strncmp(base, "http://127.0.0.1:", 17) != 0 || nworkers < 1 || nworkers > MAX_WORKERS ||
+	    secs <= 0 || secs > 600) {
 		fprintf(stderr, "bench_sched: loopback URL, 1..%d workers, 0..600 s\n",
 		        MAX_WORKERS);
 		return 2;
@@ -337,7 +336,8 @@ int main(int argc, char **argv)
 			b = bench_now();
 			break;
 		case K_REGISTER:
-			if (challenge(c, &out, nonce) < 0 || prepare(&extra, nonce, &body, auth) < 0)
+			if (challenge(c, &out, nonce) < 0 ||
+			    prepare(&extra, nonce, &body, auth) < 0)
 				die("registration set-up");
 			a = bench_now();
 			st = submit(c, &out, body, auth, NULL);
@@ -391,8 +391,8 @@ int main(int argc, char **argv)
 		if (max_ms > 0 && p99 > max_ms)
 			over++;
 	}
-	printf("polls: %lu answered 204, %lu with a task, %lu failed; %d calls failed\n",
-	       polls_204, polls_task, polls_err, errors);
+	printf("polls: %lu answered 204, %lu with a task, %lu failed; %d calls failed\n", polls_204,
+	       polls_task, polls_err, errors);
 	free(upload);
 	wbuf_free(&out);
 	curl_easy_cleanup(c);
