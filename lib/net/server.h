@@ -26,6 +26,7 @@ struct http_req {
 	size_t body_len;
 	const char *params[4]; /* path segments matched by '*' in the route */
 	void *conn;            /* the libmicrohttpd connection */
+	void *pending;         /* the server's state of this request */
 };
 
 /* A request header or query parameter; NULL when absent. */
@@ -51,6 +52,20 @@ struct wbuf;
  * lines a metrics hook appends. */
 typedef json_t *(*http_status_fn)(void *ctx);
 typedef void (*http_metrics_fn)(void *ctx, struct wbuf *w);
+/* Deferred answers.  A handler that cannot answer yet (a long poll) calls
+ * http_req_defer(): what it leaves in resp is then ignored, and the
+ * connection is suspended (it holds no thread and no lock) until the owner
+ * of the handle answers it with http_deferred_answer(), from any thread,
+ * exactly once (the handle is invalid afterwards).  A suspended connection
+ * keeps its connection slot, and a client that goes away is only noticed
+ * once it is answered: the owner must answer within a bounded time (a long
+ * poll's timeout), and answer all of them before http_server_stop (which
+ * answers any left with 503, after which their handles are invalid).
+ * NULL when the request cannot be deferred (the handler answers as usual). */
+struct http_deferred;
+struct http_deferred *http_req_defer(const struct http_req *req);
+/* Answer a deferred request: takes resp's body. */
+void http_deferred_answer(struct http_deferred *d, struct http_resp *resp);
 
 /* method NULL = any; in a pattern, a "*" segment matches any one segment. */
 struct http_route {
