@@ -66,6 +66,10 @@ const char *const sched_migrations[] = {
     "CREATE INDEX uploads_sha256 ON uploads(sha256);"
     "CREATE INDEX results_sha256 ON results(sha256);",
     MARKET_MIGRATION_SIGNER,
+    /* a TEE task's workers so far (space-separated), and the one declared
+     * lost last, whose successor gets the pool owner's reassignment */
+    "ALTER TABLE tasks ADD COLUMN held_by TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE tasks ADD COLUMN lost_worker TEXT;",
     NULL,
 };
 

@@ -420,8 +420,8 @@ int sched_watch_deadlines(struct sched *s)
 		const char *a[] = {lost, now};
 		rc = sched_exec(
 		    s,
-		    "UPDATE tasks SET status = 'INITIALIZED', worker = NULL, updated = ?2,"
-		    " detail = 'worker lost' WHERE status = 'RUNNING' AND worker IN"
+		    "UPDATE tasks SET status = 'INITIALIZED', lost_worker = worker, worker = NULL,"
+		    " updated = ?2, detail = 'worker lost' WHERE status = 'RUNNING' AND worker IN"
 		    " (SELECT address FROM workers WHERE last_seen < ?1)",
 		    a, 2);
 		if (rc == 0 && sqlite3_changes(s->db) > 0) {

@@ -206,6 +206,25 @@ static int bearer(struct sched *s, const struct http_req *req, char worker[43])
 
 /* Take the oldest INITIALIZED task for `worker` (s->mu held, inside a
  * transaction); 1 if one. */
+/* A TEE task taken over from a lost worker: the pool owner's word for the
+ * SMS, which releases the task's session again only with it (proto.h). */
+static int reassignment(struct sched *s, const uint8_t tid[32], const char *lost,
+                        const uint8_t next[20], json_t *task)
+{
+	uint8_t from[20], h[32], sig[65];
+	char hex[133];
+
+	GUARD(eth_addr_parse(lost, from));
+	proto_task_reassign_hash(s->chain->chain_id, tid, from, next, h);
+	GUARD(eip191_sign32(s->cfg.owner_key, h, sig));
+	hex_encode_0x(hex, sig, 65);
+	json_object_set_new(task, "reassignment",
+	                    json_pack("{s:s,s:s}", "lostWorker", lost, "signature", hex));
+	log_info("sched.task", "task=%s reassigned_from=%s",
+	         json_string_value(json_object_get(task, "taskId")), lost);
+	return 0;
+}
+
 static int take_task_tx(struct sched *s, const char *worker, json_t **out)
 {
 	sqlite3_stmt *st;
@@ -217,10 +236,12 @@ static int take_task_tx(struct sched *s, const char *worker, json_t **out)
 	    db_prepare(s->db,
 	               "SELECT t.taskid, t.dealid, t.idx, t.enclave, d.app, d.dataset, d.category,"
 	               " d.tag, d.params, d.beneficiary, d.deadline, d.requester, d.boost, " TEE_SQL
-	               ", d.trust, (SELECT count(*) FROM replicates r WHERE r.taskid = t.taskid)"
+	               ", d.trust, (SELECT count(*) FROM replicates r WHERE r.taskid = t.taskid),"
+	               " t.lost_worker"
 	               " FROM tasks t JOIN deals d USING(dealid) WHERE t.status = 'INITIALIZED'"
 	               " AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid"
-	               " AND r.worker = ?1) ORDER BY t.updated, t.idx LIMIT 1",
+	               " AND r.worker = ?1) AND instr(t.held_by, ?1) = 0"
+	               " ORDER BY t.updated, t.idx LIMIT 1",
 	               &st));
 	sqlite3_bind_text(st, 1, worker, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -257,6 +278,11 @@ static int take_task_tx(struct sched *s, const char *worker, json_t **out)
 				json_object_set_new(*out, "tee", json_boolean(tee));
 				json_object_set_new(*out, "trust", json_integer(trust));
 			}
+			if (*out && tee && sqlite3_column_text(st, 16))
+				rc = reassignment(s, tid, (const char *)sqlite3_column_text(st, 16), w,
+				                  *out);
+		}
+		if (rc == 0) {
 			snprintf(now, sizeof(now), "%lld", sched_now());
 			const char *a[] = {taskid, worker, now};
 			/* a worker that waited in a long poll was there all along */
@@ -264,6 +290,13 @@ static int take_task_tx(struct sched *s, const char *worker, json_t **out)
 			                s, "UPDATE workers SET last_seen = ?3 WHERE address = ?2",
 			                a, 3)
 			          : err_set(ERR_NOMEM, "out of memory");
+			/* a TEE task goes to a worker once: the SMS releases its
+			 * session to a worker once */
+			if (rc == 0 && tee)
+				rc = sched_exec(s,
+				                "UPDATE tasks SET held_by = held_by || ?2 || ' '"
+				                " WHERE taskid = ?1",
+				                a, 2);
 			/* a standard task goes to `trust` workers, each a replicate */
 			if (rc == 0 && !tee)
 				rc = sched_exec(

@@ -642,9 +642,37 @@ logged "worker.session task=$task attempt=1" "$W"/w*.log && ok || bad "no second
 grep -q "no live nonce for the session" "$W/sms.log" && ok || bad "the stale nonce refusal is not logged"
 unset SMS_PUBLIC
 
-# A worker killed (-9) mid-app: its task goes back to the queue, the other
-# worker is refused a second release of the session (once per task), and
-# after the deadline the scheduler claims the task: the requester is refunded.
+# A worker killed (-9) mid-app and gone for good: once it is declared lost
+# (the worker timeout, 10 s), its TEE task goes to the other worker with
+# the pool owner's reassignment, the SMS releases the session a second time,
+# to that worker, and the task completes before its deadline.
+holder() { curl -s "$SCHED_URL/tasks/$1" | sed -n 's/.*"worker": *"\(0x[0-9a-f]*\)".*/\1/p'; }
+read -r _ task < <(WAIT=0 run_task "$app_sh" '{"iexec_args":"\"sleep 4; echo survived > /iexec_out/o\""}')
+for _ in $(seq 100); do detail "$task" | grep -qx app && break; sleep 0.2; done
+lost=$(holder "$task")
+if [ "$lost" = "$w5" ]; then name=w1 acct=5 pid=$W1; else name=w2 acct=6 pid=$W2; fi
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+st=$(task_wait "$task" 120)
+next=$(holder "$task")
+[ "$st" = COMPLETED ] && [ -n "$next" ] && [ "$next" != "$lost" ] && ok ||
+	bad "task of a lost worker: $st $(detail "$task"), worker ${next:-none} after $lost"
+got=$(sqlite3 "$W/sms.db" "SELECT worker || '<' || coalesce(replaces, '') FROM releases WHERE taskid = '$task' ORDER BY rowid" | tr '\n' ' ')
+[ "$got" = "$lost< $next<$lost " ] && ok || bad "releases of the reassigned task: $got"
+logged "task=$task reassigned_from=$lost" "$W/sched.log" && ok || bad "reassignment not logged"
+expect 0 "matches the on-chain digest" -- \
+	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/reassigned.zip"
+[ "$(unzip -p "$W/reassigned.zip" o)" = survived ] && ok || bad "result of the reassigned task"
+# Back, the lost worker cannot take the task back nor report on it.
+pool_start_worker "$name" "$acct" "${WFLAGS[@]}"
+if [ "$name" = w1 ]; then W1=$WORKER_PID; else W2=$WORKER_PID; fi
+sleep 2
+[ "$(task_wait "$task" 1)" = COMPLETED ] && [ "$(holder "$task")" = "$next" ] && ok ||
+	bad "the lost worker changed its old task: $(curl -s "$SCHED_URL/tasks/$task")"
+
+# A worker killed (-9) mid-app and restarted before it is declared lost: it
+# abandons the task (its session went to the dead run's key), and after the
+# deadline the scheduler claims the task: the requester is refunded.
 stake() { "$T" account show "${C[@]}" --account 4 --json | sed -n "s/.*\"$1\": \"\([0-9]*\)\".*/\1/p"; }
 before=$(stake stake)
 read -r _ task < <(PRICE=1000000000 WAIT=0 run_task "$app_sh" '{"iexec_args":"\"sleep 30\""}')
