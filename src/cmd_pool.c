@@ -30,7 +30,7 @@ static const char sched_usage[] =
     "                        [--confirmations N] [--worker-timeout S]\n"
     "                        [--order-price NRLC --order-volume N [--order-category C]]\n"
     "                        [--max-connections N] [--max-connections-per-ip N]\n"
-    "                        [--max-orders-per-signer N]\n"
+    "                        [--max-orders-per-signer N] [--max-unfunded-orders N]\n"
     "\n"
     "Run the pool: follow the chain for the workerpool's deals (PoCo Boost where\n"
     "the hub has it, classic deals otherwise: the mode is logged at start),\n"
@@ -53,6 +53,9 @@ static const char sched_usage[] =
     "  --max-connections-per-ip N  from one client address (64)\n"
     "  --max-orders-per-signer N  open orders of a kind one signer may keep on\n"
     "                  the book (100); past it, 429\n"
+    "  --max-unfunded-orders N  open request orders, in all, from requesters\n"
+    "                  whose stake does not cover one task (1000; each open an\n"
+    "                  hour); past it, 429\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
@@ -149,6 +152,7 @@ enum {
 	K_MAXCONN,
 	K_MAXCONNIP,
 	K_MAXORDERS,
+	K_MAXUNFUNDED,
 	K_NETNAME,
 	K_RPC
 };
@@ -174,6 +178,7 @@ static const struct option pool_opts[] = {
     {"max-connections", required_argument, NULL, K_MAXCONN},
     {"max-connections-per-ip", required_argument, NULL, K_MAXCONNIP},
     {"max-orders-per-signer", required_argument, NULL, K_MAXORDERS},
+    {"max-unfunded-orders", required_argument, NULL, K_MAXUNFUNDED},
     {"public-url", required_argument, NULL, K_URL},
     {"poll-ms", required_argument, NULL, K_POLL},
     {"confirmations", required_argument, NULL, K_CONF},
@@ -317,6 +322,11 @@ int cmd_scheduler(int argc, char **argv)
 			if (cli_int("scheduler", "--max-orders-per-signer", optarg, 1, 10000, &v))
 				return EXIT_USAGE;
 			cfg.max_orders_per_signer = v;
+			break;
+		case K_MAXUNFUNDED:
+			if (cli_int("scheduler", "--max-unfunded-orders", optarg, 1, 1000000, &v))
+				return EXIT_USAGE;
+			cfg.max_unfunded_orders = v;
 			break;
 		case K_POLL:
 			if (cli_int("scheduler", "--poll-ms", optarg, 10, 600000, &v))

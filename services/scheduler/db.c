@@ -70,6 +70,7 @@ const char *const sched_migrations[] = {
      * lost last, whose successor gets the pool owner's reassignment */
     "ALTER TABLE tasks ADD COLUMN held_by TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE tasks ADD COLUMN lost_worker TEXT;",
+    MARKET_MIGRATION_UNFUNDED,
     NULL,
 };
 

@@ -16,6 +16,7 @@
 #include "util/log.h"
 #include "store/db.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ static const char *const price_field[] = {"appprice", "datasetprice", "workerpoo
 #define LIST_BYTES       (1u << 20)
 /* Open orders per signer and kind, unless --max-orders-per-signer says. */
 #define ORDERS_PER_SIGNER 100
+#define UNFUNDED_ORDERS   1000
 
 /* One signed field of an order, checked by the type its zero value in a new
  * order shows (poco_order_new: an address is 0x and 40 digits, a bytes32 0x
@@ -235,9 +237,33 @@ static void close_spent(struct market *m, const char *signer, const char *kind, 
 	free(rows);
 }
 
-/* Store the order unless its signer already has `quota` open orders of its
- * kind (m->mu held): 1 when over the quota. */
-static int store(struct market *m, const char *const a[9], long quota)
+/* Open unfunded request orders (m->mu held), closing those older than
+ * MARKET_UNFUNDED_TTL first; -1 on error. */
+static long long open_unfunded(struct market *m)
+{
+	char old[24];
+	sqlite3_stmt *st;
+	long long n = -1;
+
+	snprintf(old, sizeof(old), "%lld", (long long)time(NULL) - MARKET_UNFUNDED_TTL);
+	const char *a[] = {old};
+	if (exec(m,
+	         "UPDATE orders SET closed = 1 WHERE unfunded = 1 AND closed = 0"
+	         " AND published < CAST(?1 AS INTEGER)",
+	         a, 1) < 0 ||
+	    db_prepare(m->db, "SELECT count(*) FROM orders WHERE unfunded = 1 AND closed = 0",
+	               &st) < 0)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Store the order (a[9]: "1" when unfunded) unless its signer already has
+ * `quota` open orders of its kind (1), or it is unfunded and `unfunded`
+ * such orders are open already (2).  m->mu held. */
+static int store(struct market *m, const char *const a[10], long quota, long unfunded)
 {
 	long long n = open_orders(m, a[8], a[1]);
 	const char *h[] = {a[0]};
@@ -253,11 +279,42 @@ static int store(struct market *m, const char *const a[9], long quota)
 		return 0; /* published before: the same order, counted once */
 	if (n >= quota)
 		return 1;
+	if (strcmp(a[9], "1") == 0) {
+		long long u = open_unfunded(m);
+		ENSURE(u >= 0, ERR_IO, "market: cannot count unfunded orders");
+		if (u >= unfunded)
+			return 2;
+	}
 	return exec(m,
 	            "INSERT OR IGNORE INTO orders(hash, kind, asset, tag, price, volume, body,"
-	            " published, signer) VALUES (?1, ?2, lower(?3), lower(?4), ?5, ?6, ?7, ?8,"
-	            " lower(?9))",
-	            a, 9);
+	            " published, signer, unfunded) VALUES (?1, ?2, lower(?3), lower(?4), ?5, ?6,"
+	            " ?7, ?8, lower(?9), ?10)",
+	            a, 10);
+}
+
+/* Whether a request order is funded: its requester's stake on chain covers
+ * one task at the order's prices (and is not zero). */
+static int funded(struct market *m, const json_t *o, const uint8_t requester[20], int *yes)
+{
+	json_t *acct = NULL;
+	unsigned long long stake, cost = 0;
+	const char *v;
+	char *end;
+
+	for (int i = 0; i < 3; i++) {
+		static const char *const f[] = {"appmaxprice", "datasetmaxprice",
+		                                "workerpoolmaxprice"};
+		long long p = json_get_ll(o, f[i], 0);
+		cost += p > 0 ? (unsigned long long)p : 0;
+	}
+	GUARD(poco_account(m->cfg.chain, requester, &acct));
+	v = json_string_value(json_object_get(acct, "stake"));
+	errno = 0;
+	stake = v ? strtoull(v, &end, 10) : 0;
+	/* a stake past 2^64 nRLC covers anything */
+	*yes = v && *v && (errno == ERANGE || (*end == '\0' && stake > 0 && stake >= cost));
+	json_decref(acct);
+	return 0;
 }
 
 /* Publish an order: only its signed fields are kept (order_canon), the
@@ -271,6 +328,9 @@ static int publish(struct market *m, enum poco_order_kind kind, const json_t *in
 	char addr[43], who[43], price[24], volume[24], now[24], *body = NULL;
 	long quota =
 	    m->cfg.max_orders_per_signer > 0 ? m->cfg.max_orders_per_signer : ORDERS_PER_SIGNER;
+	long unfunded =
+	    m->cfg.max_unfunded_orders > 0 ? m->cfg.max_unfunded_orders : UNFUNDED_ORDERS;
+	int paid = 1;
 	json_t *o = NULL;
 	const char *tag;
 	int rc;
@@ -285,6 +345,8 @@ static int publish(struct market *m, enum poco_order_kind kind, const json_t *in
 	if (rc < 0 && err_msg() && strstr(err_msg(), "signed"))
 		*status = 403;
 	GUARD_GOTO(rc);
+	if (kind == POCO_REQUEST)
+		GUARD_GOTO(funded(m, o, signer, &paid));
 	GUARD_GOTO(poco_order_hash(m->cfg.chain, kind, o, h));
 	hex_encode_0x(hash_hex, h, 32);
 	eth_addr_str(asset, addr);
@@ -294,17 +356,25 @@ static int publish(struct market *m, enum poco_order_kind kind, const json_t *in
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(body, ERR_NOMEM, "out of memory");
-	const char *a[] = {hash_hex, kinds[kind], addr, tag, price, volume, body, now, who};
+	const char *a[] = {hash_hex, kinds[kind], addr, tag, price, volume, body, now, who,
+	                   paid ? "0" : "1"};
 	for (int pass = 0; pass < 2; pass++) {
 		pthread_mutex_lock(&m->mu);
-		rc = store(m, a, quota);
+		rc = store(m, a, quota, unfunded);
 		pthread_mutex_unlock(&m->mu);
 		if (rc != 1 || pass == 1)
 			break;
 		/* at the quota: some of its orders may be spent since last listed */
 		close_spent(m, who, kinds[kind], quota);
 	}
-	if (rc == 1) {
+	if (rc == 2) {
+		*status = 429;
+		rc = err_set(ERR_BUSY,
+		             "order: the book holds %ld open request orders from requesters whose"
+		             " stake does not cover one task; deposit first (tdexec account"
+		             " deposit) or retry within the hour",
+		             unfunded);
+	} else if (rc == 1) {
 		*status = 429;
 		rc =
 		    err_set(ERR_BUSY,
@@ -313,8 +383,9 @@ static int publish(struct market *m, enum poco_order_kind kind, const json_t *in
 		            who, quota, kinds[kind]);
 	}
 	GUARD_GOTO(rc);
-	log_info("market.publish", "kind=%s hash=%s asset=%s signer=%s price=%s volume=%s",
-	         kinds[kind], hash_hex, addr, who, price, volume);
+	log_info("market.publish",
+	         "kind=%s hash=%s asset=%s signer=%s price=%s volume=%s unfunded=%d", kinds[kind],
+	         hash_hex, addr, who, price, volume, !paid);
 	if (stored) {
 		*stored = o;
 		o = NULL;

@@ -27,6 +27,12 @@
 	"DELETE FROM orders WHERE length(body) > 65536;"                                           \
 	"CREATE INDEX orders_signer ON orders(signer, kind, closed);"
 
+/* A request order whose requester's stake does not cover one task (any key
+ * can sign one) is marked unfunded. */
+#define MARKET_MIGRATION_UNFUNDED                                                                  \
+	"ALTER TABLE orders ADD COLUMN unfunded INTEGER NOT NULL DEFAULT 0;"                       \
+	"CREATE INDEX orders_unfunded ON orders(unfunded, closed, published);"
+
 struct market_config {
 	struct poco_chain *chain; /* borrowed: outlives the market */
 	uint8_t pool[20];         /* the workerpool */
@@ -36,7 +42,12 @@ struct market_config {
 	long order_volume;
 	const char *order_category; /* default "0" */
 	long max_orders_per_signer; /* open orders a signer may have per kind; 0 = 100 */
+	/* open request orders, in all, whose requester's stake does not cover
+	 * one task; each is open MARKET_UNFUNDED_TTL seconds; 0 = 1000 */
+	long max_unfunded_orders;
 };
+
+#define MARKET_UNFUNDED_TTL 3600
 
 struct market;
 

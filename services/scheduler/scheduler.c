@@ -185,7 +185,8 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		                           cfg->order_price,
 		                           cfg->order_volume,
 		                           cfg->order_category,
-		                           cfg->max_orders_per_signer};
+		                           cfg->max_orders_per_signer,
+		                           cfg->max_unfunded_orders};
 		sqlite3 *mdb = NULL;
 		memcpy(mc.pool, s->pool, 20);
 		rc = db_open(cfg->db_path, sched_migrations, &mdb);

@@ -58,6 +58,7 @@ struct sched_config {
 	long order_volume;
 	const char *order_category; /* default "0" */
 	long max_orders_per_signer; /* open orders a signer may have per kind; 0 = 100 */
+	long max_unfunded_orders;   /* see market.h; 0 = 1000 */
 };
 
 struct sched;

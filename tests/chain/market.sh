@@ -156,6 +156,25 @@ req "$D/c4.json" --account 5
 expect 1 '429' -- "$T" market publish request "$D/c4.json" --market "$SCHED_URL"
 expect 0 '"cancelled": true' -- "$T" order cancel request "$D/c2.json" "${C[@]}" --account 5 --json
 expect 0 'published 0x' -- "$T" market publish request "$D/c4.json" --market "$SCHED_URL"
+# Orders from keys with no stake (anyone can make such keys by the
+# thousand) share one bound for the whole book: with room for one more,
+# a new unfunded requester publishes, the next is refused and told to
+# deposit, and once it has deposited its order is published.
+unfunded() { sqlite3 "$P/sched.db" "SELECT count(*) FROM orders WHERE unfunded = 1 AND closed = 0"; }
+n=$(unfunded)
+[ "$n" -ge 3 ] && ok || bad "orders of throwaway keys not marked unfunded: $n"
+kill "$SCHED_PID" 2>/dev/null
+wait "$SCHED_PID" 2>/dev/null
+pool_start_scheduler "$pool" 3 --max-orders-per-signer 3 --max-unfunded-orders $((n + 1)) || bad "scheduler"
+req "$D/u6.json" --account 6
+expect 0 'published 0x' -- "$T" market publish request "$D/u6.json" --market "$SCHED_URL"
+req "$D/u7.json" --account 7
+st=$(post "$D/u7.json")
+[ "$st" = 429 ] && grep -q "stake does not cover one task; deposit first" "$D/out" && ok ||
+	bad "past the unfunded bound: HTTP $st: $(head -c 300 "$D/out")"
+"$T" account deposit "${C[@]}" --account 7 1000 >/dev/null 2>&1 || bad "deposit"
+expect 0 'published 0x' -- "$T" market publish request "$D/u7.json" --market "$SCHED_URL"
+[ "$(unfunded)" = $((n + 1)) ] && ok || bad "unfunded orders: $(unfunded), want $((n + 1))"
 kill "$SCHED_PID" 2>/dev/null
 wait "$SCHED_PID" 2>/dev/null
 SCHED_PID=
