@@ -9,6 +9,7 @@
 #include "store/db.h"
 #include "net/http.h"
 #include "tdx/gate.h"
+#include "tdx/ratls.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@ struct sched {
 	struct poco_chain *chain;
 	struct tdx_gate gate;
 	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD (sms_peer.check set) */
+	struct tdx_ratls_expect sms_expect; /* sms_peer's context */
 	struct http_peer sms_peer;
 	struct http_server *http;
 	pthread_t follower;
