@@ -682,7 +682,7 @@ kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null
 other_hash=$(printf '%s' "$sms_hash" | tr 0-9a-f 1-9a-f0)
 pool_start_worker w1 5 --sms-config-hash "$other_hash"
 read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"echo ra > /iexec_out/o\""}')
-[ "$st" = FAILED ] && detail "$task" | grep -q "configuration hash is $sms_hash" && ok ||
+[ "$st" = FAILED ] && detail "$task" | grep -q "the server.s configuration hash" && ok ||
 	bad "worker pinning another SMS configuration: $st $(detail "$task")"
 grep -q "sms.release.*task=$task" "$W/sms.log" && bad "session released to a worker that refused the SMS" || ok
 kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null
