@@ -34,9 +34,9 @@
 #define TDX_RATLS_OID "1.3.6.1.4.1.62397.1.1"
 /* tdexec's arc: 2.25.N, a UUID OID (ITU-T X.667, no registration needed)
  * with N = 3209255768396141164, a random 62-bit number (the UUID's upper
- * bits zero) rather than a full 128-bit one: libtasn1, under GnuTLS and so
- * under the HTTPS servers (libmicrohttpd), refuses an arc past 64 bits and
- * with it the whole certificate.  Under it, .1 = the configuration. */
+ * bits zero) rather than a full 128-bit one, with which libmicrohttpd
+ * (GnuTLS; libtasn1 decodes each arc into 64 bits) refused to load the
+ * server's own certificate.  Under it, .1 = the configuration. */
 #define TDX_RATLS_ARC        "2.25.3209255768396141164"
 #define TDX_RATLS_CONFIG_OID TDX_RATLS_ARC ".1"
 /* The largest configuration document made or accepted. */
