@@ -25,6 +25,7 @@ struct sms_config {
 	const char *master_key_path;    /* created (0600) when absent */
 	const char *master_key_command; /* instead: a command printing it (KMS) */
 	const char *chain_path;      /* for on-chain owners; NULL = web2/requester only */
+	const char *chain_network, *chain_rpc; /* instead of chain_path (poco/network.h) */
 	const char *port_file;       /* written with the bound port, if set */
 	const char *public_url;      /* base of secretProvisioningUrl; default http://ADDR:PORT */
 	const char *tls_cert; /* PEM certificate chain: serve HTTPS (with tls_key) */
@@ -66,7 +67,8 @@ int sms_config_document(const struct sms_config *cfg, const struct tdx_gate *gat
 /* The same document from cfg alone, without starting anything or reaching
  * the chain's node (its id from the chain file's "chain_id"): what an
  * auditor computes from the SMS's settings to pin.  The policy, the root and
- * the chain file are read; the collateral is only looked at. */
+ * the chain file (or the network's, from the @iexec/poco package) are read;
+ * the collateral is only looked at. */
 int sms_config_offline(const struct sms_config *cfg, char **doc, size_t *len);
 
 struct sms;
