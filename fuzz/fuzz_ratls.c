@@ -1,15 +1,20 @@
 /* libFuzzer: RA-TLS certificates as a client receives them (DER from the
- * TLS handshake): the quote extension's extraction and the whole check
- * against a gate (a simulated TD made at start).  Invariants: no crash, and
- * a certificate the check admits has a quote the extractor returns. */
+ * TLS handshake): the quote and configuration extensions' extraction, the
+ * whole check against a gate (a simulated TD made at start), and the
+ * configuration document's parser on the raw input.  Invariants: no crash,
+ * a certificate the check admits has a quote the extractor returns and a
+ * configuration whose hash the check reports, and a document the parser
+ * accepts writes back to the same bytes. */
 #include "tdx/ratls.h"
 #include "tdx/sim.h"
 #include "util/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct tdx_gate gate;
+static struct tdx_ratls_expect expect = {&gate, NULL, NULL};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -35,12 +40,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tdx_verdict v;
-	uint8_t *q = NULL;
-	size_t qlen;
-	int admitted = tdx_ratls_check(&gate, data, size, &v) == 0;
+	uint8_t *q = NULL, h[32];
+	size_t qlen, n;
+	json_t *doc = NULL;
+	char *again = NULL;
+	int admitted = tdx_ratls_check(&expect, data, size, &v, h, &doc) == 0;
 	int has_quote = tdx_ratls_quote(data, size, &q, &qlen) == 0;
 	free(q);
-	if (admitted && !has_quote)
+	if (admitted && (!has_quote || !doc))
 		abort();
+	json_decref(doc);
+	doc = NULL;
+	if (tdx_ratls_config_parse(data, size, &doc) == 0) {
+		if (tdx_ratls_canonical(doc, &again, &n) < 0 || n != size ||
+		    memcmp(again, data, n) != 0)
+			abort();
+		free(again);
+		json_decref(doc);
+	}
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include "poco/market.h"
 #include "poco/network.h"
 #include "tdx/gate.h"
+#include "tdx/ratls.h"
 #include "util/err.h"
 #include "util/harden.h"
 #include "util/log.h"
@@ -23,7 +24,8 @@ static const char sched_usage[] =
     "                        --workerpool ADDR (--account N | --wallet F\n"
     "                        [--password-file F] | --plain-key F) --sms URL --db FILE\n"
     "                        --results DIR --collateral PATH --policy FILE\n"
-    "                        [--trust-sim-root FILE] [--sms-policy FILE]\n"
+    "                        [--trust-sim-root FILE] [--sms-policy FILE\n"
+    "                        [--sms-config-hash HEX]]\n"
     "                        [--allow-any-mrtd]\n"
     "                        [--listen ADDR] [--port N]\n"
     "                        [--port-file F] [--public-url URL] [--poll-ms N]\n"
@@ -47,7 +49,11 @@ static const char sched_usage[] =
     "                  'tdexec quote verify'); it must pin MRTD; TCB status\n"
     "                  UpToDate only and no advisory unless it lists others\n"
     "  --sms-policy FILE  reach the SMS over RA-TLS only, admitting it by its own\n"
-    "                  TD quote (same collateral and root) against this policy\n"
+    "                  TD quote (same collateral and root) against this policy;\n"
+    "                  an SMS whose configuration trusts a simulated root other\n"
+    "                  than --trust-sim-root is refused\n"
+    "  --sms-config-hash HEX  and only with this configuration (the SHA-256 that\n"
+    "                  'tdexec sms config-hash' computes from the SMS's settings)\n"
     "  --allow-any-mrtd  accept policies that pin no MRTD (any TD code passes)\n"
     "  --max-connections N  HTTP connections in all (1024; kept below the fd limit)\n"
     "  --max-connections-per-ip N  from one client address (64)\n"
@@ -69,7 +75,7 @@ static const char worker_usage[] =
     "                     [--pull] [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
     "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
     "                     (--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
-    "                     [--allow-any-mrtd] | --insecure-sms)\n"
+    "                     [--allow-any-mrtd] [--sms-config-hash HEX] | --insecure-sms)\n"
     "\n"
     "Run tasks inside this TD: register with the scheduler by a quote bound to\n"
     "the worker's address, get each task's session from the SMS by a fresh\n"
@@ -87,7 +93,11 @@ static const char worker_usage[] =
     "                  carry its own TD quote, verified with --collateral and\n"
     "                  meeting this policy (see 'tdexec quote verify'), before any\n"
     "                  request is sent; otherwise the task fails.  It must pin\n"
-    "                  MRTD unless --allow-any-mrtd is given\n"
+    "                  MRTD unless --allow-any-mrtd is given.  An SMS whose\n"
+    "                  configuration trusts a simulated root other than\n"
+    "                  --trust-sim-root is refused\n"
+    "  --sms-config-hash HEX  and only with this configuration (the SHA-256 that\n"
+    "                  'tdexec sms config-hash' computes from the SMS's settings)\n"
     "  --insecure-sms  reach the SMS without attesting it (plain http or a CA's\n"
     "                  certificate): the pool operator could hand the worker an\n"
     "                  SMS of its own making.  Tests and demos only\n"
@@ -154,7 +164,8 @@ enum {
 	K_MAXORDERS,
 	K_MAXUNFUNDED,
 	K_NETNAME,
-	K_RPC
+	K_RPC,
+	K_SMSHASH
 };
 
 static const struct option pool_opts[] = {
@@ -199,6 +210,7 @@ static const struct option pool_opts[] = {
     {"config", required_argument, NULL, K_CONFIG},
     {"pull", no_argument, NULL, K_PULL},
     {"sms-policy", required_argument, NULL, K_SMSPOLICY},
+    {"sms-config-hash", required_argument, NULL, K_SMSHASH},
     {"max-output", required_argument, NULL, K_MAXOUT},
     {"max-tmp", required_argument, NULL, K_MAXTMP},
     {"max-pids", required_argument, NULL, K_MAXPIDS},
@@ -251,6 +263,9 @@ static int common_opt(const char *prog, int c, struct popts *o)
 
 static volatile sig_atomic_t stopping;
 
+/* --sms-config-hash, decoded (the config points here) */
+static uint8_t sms_pin[32];
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -284,6 +299,11 @@ int cmd_scheduler(int argc, char **argv)
 		switch (c) {
 		case K_CONFIG: break; /* read before */
 		case K_POOL: cfg.workerpool = optarg; break;
+		case K_SMSHASH:
+			if (tdx_ratls_pin_parse(optarg, "--sms-config-hash", sms_pin) < 0)
+				return cli_usage("scheduler", "%s", err_msg());
+			cfg.sms_config_hash = sms_pin;
+			break;
 		case K_SMS: cfg.sms_url = optarg; break;
 		case K_DB: cfg.db_path = optarg; break;
 		case K_RESULTS: cfg.results_dir = optarg; break;
@@ -361,6 +381,8 @@ int cmd_scheduler(int argc, char **argv)
 		return cli_usage("scheduler", "--policy FILE is required: the TD policy "
 		                              "(measurements, TCB statuses) a worker must meet "
 		                              "to register");
+	if (cfg.sms_config_hash && !cfg.sms_policy)
+		return cli_usage("scheduler", "--sms-config-hash needs --sms-policy (RA-TLS)");
 	if (cfg.sms_policy && strncasecmp(cfg.sms_url, "https://", 8) != 0)
 		return cli_usage("scheduler",
 		                 "--sms-policy admits the SMS over RA-TLS: --sms must be "
@@ -419,6 +441,11 @@ int cmd_worker(int argc, char **argv)
 		switch (c) {
 		case K_CONFIG: break; /* read before */
 		case K_SCHED: cfg.scheduler_url = optarg; break;
+		case K_SMSHASH:
+			if (tdx_ratls_pin_parse(optarg, "--sms-config-hash", sms_pin) < 0)
+				return cli_usage("worker", "%s", err_msg());
+			cfg.sms_config_hash = sms_pin;
+			break;
 		case K_IMAGES: cfg.images = optarg; break;
 		case K_WORK: cfg.work_dir = optarg; break;
 		case K_SIMDIR: cfg.provider.sim_dir = optarg; break;
@@ -501,6 +528,8 @@ int cmd_worker(int argc, char **argv)
 		return cli_usage("worker", "--sms-policy and --insecure-sms exclude each other");
 	if (!cfg.sms_policy != !cfg.collateral)
 		return cli_usage("worker", "--sms-policy and --collateral go together");
+	if (cfg.sms_config_hash && !cfg.sms_policy)
+		return cli_usage("worker", "--sms-config-hash needs --sms-policy (RA-TLS)");
 	if (cfg.sms_policy && !any_mrtd &&
 	    tdx_gate_policy_pinned(cfg.sms_policy, "--allow-any-mrtd") < 0)
 		return cli_fail();

@@ -4,6 +4,7 @@
 #include "net/http.h"
 #include "tdx/quote_show.h"
 #include "tdx/ratls.h"
+#include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/json.h"
@@ -15,32 +16,48 @@
 #include <time.h>
 
 static const char check_usage[] =
-	"Usage: tdexec ratls check URL --collateral PATH [--policy FILE]\n"
-	"                          [--trust-sim-root FILE] [--save-quote FILE] [--json]\n"
-	"\n"
-	"Connect to an RA-TLS server (such as 'tdexec sms --ra-tls') and admit it only\n"
-	"if its certificate carries a TD quote that verifies (DCAP, with --collateral)\n"
-	"and meets the policy, and whose REPORTDATA binds the certificate's key.  Prints\n"
-	"the verdict and the server's measurements.  Exit 0 when admitted, 1 otherwise.\n"
-	"\n"
-	"  --policy FILE       the server TD's policy (see 'tdexec quote verify')\n"
-	"  --trust-sim-root F  trust this simulated root CA instead of Intel's (tests)\n"
-	"  --save-quote FILE   also write the server's quote (for 'tdexec quote show')\n";
+    "Usage: tdexec ratls check URL --collateral PATH [--policy FILE]\n"
+    "                          [--trust-sim-root FILE] [--config-hash HEX]\n"
+    "                          [--save-quote FILE] [--json]\n"
+    "\n"
+    "Connect to an RA-TLS server (such as 'tdexec sms --ra-tls') and admit it only\n"
+    "if its certificate carries a TD quote that verifies (DCAP, with --collateral)\n"
+    "and meets the policy, and whose REPORTDATA binds the certificate's key and\n"
+    "the configuration document it carries (" TDX_RATLS_CONFIG_OID ").\n"
+    "A server whose configuration trusts a root other than Intel's is refused\n"
+    "unless --trust-sim-root names that same root.  Prints the verdict, the\n"
+    "server's measurements, its configuration and the configuration's SHA-256.\n"
+    "Exit 0 when admitted, 1 otherwise.\n"
+    "\n"
+    "  --policy FILE       the server TD's policy (see 'tdexec quote verify')\n"
+    "  --trust-sim-root F  trust this simulated root CA instead of Intel's (tests)\n"
+    "  --config-hash HEX   admit only this configuration (for an SMS, the value\n"
+    "                      'tdexec sms config-hash' computes from its settings)\n"
+    "  --save-quote FILE   also write the server's quote (for 'tdexec quote show')\n";
 
 static const char cert_usage[] =
-	"Usage: tdexec ratls cert --cert-out FILE --key-out FILE [--provider tsm|sim]\n"
-	"                         [--sim-dir DIR] [--subject CN] [--days N]\n"
-	"\n"
-	"Make a fresh P-256 key and a self-signed certificate carrying this TD's quote,\n"
-	"whose REPORTDATA is SHA-512(\"ratls-cert:\" || the key's SubjectPublicKeyInfo),\n"
-	"in extension " TDX_RATLS_OID ".  The key file is written 0600.\n";
+    "Usage: tdexec ratls cert --cert-out FILE --key-out FILE [--provider tsm|sim]\n"
+    "                         [--sim-dir DIR] [--subject CN] [--days N]\n"
+    "                         [--config FILE]\n"
+    "\n"
+    "Make a fresh P-256 key and a self-signed certificate carrying this TD's quote\n"
+    "(extension " TDX_RATLS_OID ") and a configuration document\n"
+    "(extension " TDX_RATLS_CONFIG_OID "),\n"
+    "the quote's REPORTDATA being SHA-512(\"tdexec-ratls-v1\" || SHA-256(document)\n"
+    "|| the key's SubjectPublicKeyInfo).  The key file is written 0600.\n"
+    "\n"
+    "  --config FILE  the server's configuration, a JSON object (written in\n"
+    "                 canonical form: compact, keys sorted, ASCII); default {}\n";
 
 /* The peer's certificate, kept for the report once it is admitted. */
 struct seen {
 	struct tdx_gate gate;
+	struct tdx_ratls_expect expect;
 	struct tdx_verdict v;
 	uint8_t *der;
 	size_t len;
+	uint8_t config_hash[32];
+	json_t *config;
 };
 
 static int remember(void *ctx, const uint8_t *der, size_t len)
@@ -51,19 +68,21 @@ static int remember(void *ctx, const uint8_t *der, size_t len)
 	ENSURE(s->der, ERR_NOMEM, "out of memory");
 	memcpy(s->der, der, len);
 	s->len = len;
-	return tdx_ratls_check(&s->gate, der, len, &s->v);
+	json_decref(s->config);
+	return tdx_ratls_check(&s->expect, der, len, &s->v, s->config_hash, &s->config);
 }
 
 static int ratls_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"collateral", required_argument, NULL, 'c'},
-		{"policy", required_argument, NULL, 'p'},
-		{"trust-sim-root", required_argument, NULL, 'S'},
-		{"save-quote", required_argument, NULL, 'q'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"collateral", required_argument, NULL, 'c'},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"trust-sim-root", required_argument, NULL, 'S'},
+	    {"save-quote", required_argument, NULL, 'q'},
+	    {"config-hash", required_argument, NULL, 'H'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *collateral = NULL, *policy = NULL, *root = NULL, *save = NULL;
 	struct seen s;
@@ -71,12 +90,14 @@ static int ratls_check(int argc, char **argv)
 	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
 	struct http_response r;
 	struct tdx_quote *q = NULL;
-	uint8_t *quote = NULL;
+	uint8_t *quote = NULL, pin[32];
 	size_t qlen;
 	json_t *out = NULL;
+	char hex[65];
 	int c, json = 0, code = 1;
 
 	memset(&s, 0, sizeof(s));
+	s.expect.gate = &s.gate;
 	optind = 0;
 	while ((c = cli_getopt(argc, argv, "ratls check", "h", opts)) != -1) {
 		switch (c) {
@@ -84,6 +105,11 @@ static int ratls_check(int argc, char **argv)
 		case 'p': policy = optarg; break;
 		case 'S': root = optarg; break;
 		case 'q': save = optarg; break;
+		case 'H':
+			if (tdx_ratls_pin_parse(optarg, "--config-hash", pin) < 0)
+				return cli_usage("ratls check", "%s", err_msg());
+			s.expect.config_hash = pin;
+			break;
 		case 'j': json = 1; break;
 		case 'h': fputs(check_usage, stdout); return 0;
 		default: return EXIT_USAGE;
@@ -105,7 +131,10 @@ static int ratls_check(int argc, char **argv)
 		code = cli_fail();
 		goto out;
 	}
+	hex_encode(hex, s.config_hash, 32);
 	json_object_set_new(out, "ratls_key_bound", json_true());
+	json_object_set_new(out, "config_hash", json_string(hex));
+	json_object_set(out, "config", s.config);
 	if (json)
 		json_print(out, 1);
 	else
@@ -116,6 +145,7 @@ out:
 	tdx_quote_free(q);
 	free(quote);
 	free(s.der);
+	json_decref(s.config);
 	tdx_gate_close(&s.gate);
 	return code;
 }
@@ -123,18 +153,21 @@ out:
 static int ratls_cert(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"cert-out", required_argument, NULL, 'c'},
-		{"key-out", required_argument, NULL, 'k'},
-		{"provider", required_argument, NULL, 'P'},
-		{"sim-dir", required_argument, NULL, 'd'},
-		{"subject", required_argument, NULL, 's'},
-		{"days", required_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"cert-out", required_argument, NULL, 'c'},
+	    {"key-out", required_argument, NULL, 'k'},
+	    {"provider", required_argument, NULL, 'P'},
+	    {"sim-dir", required_argument, NULL, 'd'},
+	    {"subject", required_argument, NULL, 's'},
+	    {"days", required_argument, NULL, 'n'},
+	    {"config", required_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tdx_provider p = {TDX_PROVIDER_TSM, NULL, NULL, NULL};
-	const char *cert_out = NULL, *key_out = NULL, *subject = "tdexec RA-TLS";
-	char *cert = NULL, *key = NULL;
+	const char *cert_out = NULL, *key_out = NULL, *subject = "tdexec RA-TLS", *conf = NULL;
+	char *cert = NULL, *key = NULL, *doc = NULL;
+	size_t doc_len = 0;
+	json_t *j = NULL;
 	long days = 365;
 	int c, rc;
 
@@ -145,6 +178,7 @@ static int ratls_cert(int argc, char **argv)
 		case 'k': key_out = optarg; break;
 		case 'd': p.sim_dir = optarg; break;
 		case 's': subject = optarg; break;
+		case 'C': conf = optarg; break;
 		case 'P':
 			if (tdx_provider_parse(optarg, &p.kind) < 0)
 				return cli_usage("ratls cert", "--provider: tsm or sim");
@@ -163,7 +197,15 @@ static int ratls_cert(int argc, char **argv)
 		return cli_usage("ratls cert", "--cert-out and --key-out are required");
 	if (p.kind == TDX_PROVIDER_SIM && !p.sim_dir)
 		return cli_usage("ratls cert", "the sim provider needs --sim-dir DIR");
-	rc = tdx_ratls_make(&p, subject, days, &cert, &key);
+	rc = conf ? json_load_path(conf, TDX_RATLS_CONFIG_MAX, &j) : 0;
+	if (rc == 0 && !j && !(j = json_object()))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = tdx_ratls_canonical(j, &doc, &doc_len);
+	json_decref(j);
+	if (rc == 0)
+		rc = tdx_ratls_make(&p, subject, days, doc, doc_len, &cert, &key);
+	free(doc);
 	if (rc == 0)
 		rc = file_write(key_out, key, strlen(key), 0600);
 	if (rc == 0)

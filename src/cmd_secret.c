@@ -51,7 +51,8 @@ enum {
 	S_SIMROOT,
 	S_TASK,
 	S_NETWORK,
-	S_RPC
+	S_RPC,
+	S_SMSHASH
 };
 
 static const struct option sopts[] = {
@@ -78,6 +79,7 @@ static const struct option sopts[] = {
     {"collateral", required_argument, NULL, S_COLLATERAL},
     {"trust-sim-root", required_argument, NULL, S_SIMROOT},
     {"task", required_argument, NULL, S_TASK},
+    {"sms-config-hash", required_argument, NULL, S_SMSHASH},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -85,7 +87,7 @@ static const struct option sopts[] = {
 struct sopt {
 	const char *sms, *chain, *network, *rpc, *wallet, *password, *plain, *dataset, *app,
 	    *requester, *web2, *value, *file, *sched, *out, *key_out, *sms_policy, *collateral,
-	    *sim_root, *task;
+	    *sim_root, *task, *sms_hash;
 	long account;
 	int json;
 };
@@ -121,6 +123,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 		case S_COLLATERAL: o->collateral = optarg; break;
 		case S_SIMROOT: o->sim_root = optarg; break;
 		case S_TASK: o->task = optarg; break;
+		case S_SMSHASH: o->sms_hash = optarg; break;
 		case S_ACCOUNT:
 			if (cli_int(prog, "--account", optarg, 0, 1000, &v))
 				return EXIT_USAGE;
@@ -152,7 +155,8 @@ static const char secret_usage[] =
     "Usage: tdexec secret push --sms URL (--dataset ADDR | --app ADDR | --requester NAME |\n"
     "                          --web2 NAME) (--value TEXT | --file F) (--account N --chain F |\n"
     "                          --wallet F | --plain-key F)\n"
-    "                          [--sms-policy FILE --collateral PATH [--trust-sim-root F]]\n"
+    "                          [--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
+    "                          [--sms-config-hash HEX]]\n"
     "\n"
     "Push a secret to the SMS, signed as iExec's SMS expects by its owner:\n"
     "  --dataset ADDR    the dataset's key (signer: the dataset owner)\n"
@@ -162,7 +166,11 @@ static const char secret_usage[] =
     "Secrets are immutable: pushing an existing one fails (HTTP 409).\n"
     CLI_CHAIN_HELP
     "  --sms-policy FILE  send the secret only to an SMS serving RA-TLS whose own\n"
-    "                  TD quote verifies with --collateral and meets this policy\n";
+    "                  TD quote verifies with --collateral and meets this policy,\n"
+    "                  and whose configuration trusts no simulated root but the one\n"
+    "                  given here with --trust-sim-root\n"
+    "  --sms-config-hash HEX  and whose configuration is this one (the SHA-256\n"
+    "                  'tdexec sms config-hash' computes from the SMS's settings)\n";
 
 int cmd_secret(int argc, char **argv)
 {
@@ -172,6 +180,8 @@ int cmd_secret(int argc, char **argv)
 	char url[1024], auth[133] = "0x", owner[43], *name = NULL;
 	struct http_response r;
 	struct tdx_gate gate = {0};
+	uint8_t pin[32];
+	struct tdx_ratls_expect expect = {&gate, NULL, PROTO_SMS_CONFIG_FORMAT};
 	int rc, kinds;
 
 	if (argc < 2 || strcmp(argv[1], "push") != 0) {
@@ -190,6 +200,13 @@ int cmd_secret(int argc, char **argv)
 		                 "one of --value/--file are required");
 	if (!o.sms_policy != !o.collateral)
 		return cli_usage("secret push", "--sms-policy and --collateral go together");
+	if (o.sms_hash && !o.sms_policy)
+		return cli_usage("secret push", "--sms-config-hash needs --sms-policy (RA-TLS)");
+	if (o.sms_hash) {
+		if (tdx_ratls_pin_parse(o.sms_hash, "--sms-config-hash", pin) < 0)
+			return cli_usage("secret push", "%s", err_msg());
+		expect.config_hash = pin;
+	}
 	if (o.file) {
 		if (file_read(o.file, SMS_SECRET_MAX + 1, &val, &len) < 0)
 			return cli_fail();
@@ -231,7 +248,7 @@ int cmd_secret(int argc, char **argv)
 	if (rc == 0 && o.sms_policy)
 		rc = tdx_gate_open(&gate, o.collateral, o.sim_root, o.sms_policy, "secret.sms");
 	if (rc == 0) {
-		struct http_peer peer = {tdx_ratls_peer_check, &gate};
+		struct http_peer peer = {tdx_ratls_peer_check, &expect};
 		struct http_call call = {auth, "text/plain", val, len, o.sms_policy ? &peer : NULL, NULL};
 		hex_encode(auth + 2, sig, 65);
 		rc = http_call(url, &call, 4096, 30, &r);

@@ -3,7 +3,9 @@
 
 #include "../services/sms/sms.h"
 #include "../services/sms/store.h"
+#include "crypto/p256.h"
 #include "tdx/gate.h"
+#include "util/codec.h"
 #include "util/err.h"
 #include "util/harden.h"
 #include "util/json.h"
@@ -84,9 +86,27 @@ static const char sms_usage_offline[] =
     "so the store is wholly under one key or the other.  Refused while an SMS\n"
     "has the store open, or when a record does not open under the current key.\n";
 
+static const char sms_usage_ratls[] =
+    "\n"
+    "With --ra-tls, the certificate also carries the SMS's configuration document\n"
+    "(the root, collateral source and policy it admits workers by, its chain and\n"
+    "the kind of master key source), bound by the quote; clients pin its SHA-256\n"
+    "(--sms-config-hash, 'tdexec ratls check --config-hash').  --trust-sim-root\n"
+    "is refused with the tsm provider.\n"
+    "\n"
+    "       tdexec sms config-hash [the SMS's settings, as above] [--json]\n"
+    "\n"
+    "Print the configuration hash an SMS started with these settings serves, then\n"
+    "the document itself (its bytes are what is hashed), without starting it or\n"
+    "reaching the chain's node (a chain file must give \"chain_id\"): an auditor's\n"
+    "own value to pin, rather than one copied from the server.  --db and the\n"
+    "master key are not opened; only whether the key is a file or a command\n"
+    "counts.\n";
+
 static int sms_help(void)
 {
 	fputs(sms_usage, stdout);
+	fputs(sms_usage_ratls, stdout);
 	fputs(sms_usage_offline, stdout);
 	return 0;
 }
@@ -183,6 +203,34 @@ static int sms_check(int argc, char **argv)
 	return 0;
 }
 
+/* tdexec sms config-hash: the document and its hash, from settings only. */
+static int sms_config_hash(const struct sms_config *cfg, int json)
+{
+	char *doc = NULL, hex[65];
+	uint8_t h[32];
+	json_t *out = NULL;
+	int rc;
+
+	rc = sms_config_offline(cfg, &doc, &(size_t){0});
+	if (rc == 0)
+		rc = sha256(doc, strlen(doc), h);
+	if (rc < 0) {
+		free(doc);
+		return cli_fail();
+	}
+	hex_encode(hex, h, 32);
+	if (json) {
+		out = json_pack("{s:s,s:o}", "config_hash", hex, "config",
+		                json_loads(doc, JSON_REJECT_DUPLICATES, NULL));
+		rc = out ? json_print(out, 1) : err_set(ERR_NOMEM, "out of memory");
+		json_decref(out);
+	} else {
+		printf("%s\n%s\n", hex, doc);
+	}
+	free(doc);
+	return rc < 0 ? cli_fail() : 0;
+}
+
 int cmd_sms(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -209,15 +257,17 @@ int cmd_sms(int argc, char **argv)
 	    {"allow-any-mrtd", no_argument, NULL, 'A'},
 	    {"max-connections", required_argument, NULL, 'X'},
 	    {"max-connections-per-ip", required_argument, NULL, 'I'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	const char *prog = "sms";
 	struct sms_config cfg = {.address = "127.0.0.1", .port = 13300, .threads = 4};
 	json_t *conf = NULL;
 	struct sms *s;
 	sigset_t set;
 	long v;
-	int c, sig, any_mrtd = 0;
+	int c, sig, any_mrtd = 0, hash_only = 0, json = 0;
 
 	/* The master key and the secrets it opens: no core dump, no ptrace,
 	 * files the SMS's own; it never needs a wallet password. */
@@ -228,6 +278,13 @@ int cmd_sms(int argc, char **argv)
 		return sms_check(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "rekey") == 0)
 		return sms_rekey(argc - 1, argv + 1);
+	/* the same settings as the service, read the same way */
+	if (argc > 1 && strcmp(argv[1], "config-hash") == 0) {
+		hash_only = 1;
+		prog = "sms config-hash";
+		argc--;
+		argv++;
+	}
 	optind = 0;
 	/* The config file first, so flags override it. */
 	for (int i = 1; i + 1 < argc; i++)
@@ -264,10 +321,10 @@ int cmd_sms(int argc, char **argv)
 			    tdx_provider_parse(json_string_value(json_object_get(conf, "provider")),
 			                       &cfg.provider.kind) < 0) {
 				json_decref(conf);
-				return cli_usage("sms", "%s: provider: tsm or sim", argv[i + 1]);
+				return cli_usage(prog, "%s: provider: tsm or sim", argv[i + 1]);
 			}
 		}
-	while ((c = cli_getopt(argc, argv, "sms", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, prog, "h", opts)) != -1) {
 		switch (c) {
 		case 'c': break;
 		case 'l': cfg.address = optarg; break;
@@ -310,44 +367,57 @@ int cmd_sms(int argc, char **argv)
 		case 'V':
 			if (tdx_provider_parse(optarg, &cfg.provider.kind) < 0) {
 				json_decref(conf);
-				return cli_usage("sms", "--provider: tsm or sim");
+				return cli_usage(prog, "--provider: tsm or sim");
 			}
 			break;
+		case 'j': json = 1; break;
 		case 'h': return sms_help();
 		default: return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		json_decref(conf);
-		return cli_usage("sms", "unexpected argument '%s'", argv[optind]);
+		return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
+	}
+	if (json && !hash_only) {
+		json_decref(conf);
+		return cli_usage(prog, "--json goes with 'sms config-hash'");
 	}
 	if (cfg.chain_network && cfg.chain_path && conf && !json_object_get(conf, "network"))
 		cfg.chain_path = NULL; /* --network overrides the config file's chain */
-	if (cli_chain_usage("sms", cfg.chain_path, cfg.chain_network, cfg.chain_rpc)) {
+	if (cli_chain_usage(prog, cfg.chain_path, cfg.chain_network, cfg.chain_rpc)) {
 		json_decref(conf);
 		return EXIT_USAGE;
 	}
-	if (!cfg.db_path || !cfg.master_key_path == !cfg.master_key_command) {
+	if ((!hash_only && !cfg.db_path) || !cfg.master_key_path == !cfg.master_key_command) {
 		json_decref(conf);
-		return cli_usage("sms", "--db and --master-key are required (or instead of "
-		                        "--master-key, --master-key-command)");
+		return cli_usage(prog, hash_only
+		                           ? "--master-key or --master-key-command is "
+		                             "required (its kind is part of the configuration)"
+		                           : "--db and --master-key are required (or instead "
+		                             "of --master-key, --master-key-command)");
 	}
 	if (cfg.ra_tls && cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir) {
 		json_decref(conf);
-		return cli_usage("sms", "the sim provider needs --sim-dir DIR");
+		return cli_usage(prog, "the sim provider needs --sim-dir DIR");
 	}
 	/* Sessions go only to TDs the pool named: no policy, or one that pins
 	 * no MRTD, would release them to a TD running any code. */
 	if (cfg.collateral && !cfg.policy) {
 		json_decref(conf);
-		return cli_usage("sms", "--collateral needs --policy FILE: the TD policy "
-		                        "(measurements, TCB statuses) a worker must meet to get "
-		                        "a session");
+		return cli_usage(prog, "--collateral needs --policy FILE: the TD policy "
+		                       "(measurements, TCB statuses) a worker must meet to get "
+		                       "a session");
 	}
 	if (cfg.collateral && !any_mrtd &&
 	    tdx_gate_policy_pinned(cfg.policy, "--allow-any-mrtd") < 0) {
 		json_decref(conf);
 		return cli_fail();
+	}
+	if (hash_only) {
+		c = sms_config_hash(&cfg, json);
+		json_decref(conf);
+		return c;
 	}
 	/* Block the stop signals before the server threads start, then wait. */
 	sigemptyset(&set);

@@ -4,11 +4,13 @@
 #include "crypto/keccak.h"
 #include "util/err.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <string.h>
 
 #define WORKER_RD_TAG  "tdexec-worker-v1"
 #define SESSION_RD_TAG "tdexec-session-v1"
+#define RATLS_RD_TAG   "tdexec-ratls-v1"
 
 static void put_u256(struct keccak256 *k, uint64_t v)
 {
@@ -90,4 +92,16 @@ void proto_session_report_data(const uint8_t nonce[32], const uint8_t taskid[32]
 	memcpy(p + 64, digest, 32);
 	memcpy(p + 96, epk, 32);
 	SHA512(buf, sizeof(buf), out);
+}
+
+int proto_ratls_report_data(const uint8_t *spki, size_t spki_len, const uint8_t config_hash[32],
+                            uint8_t out[64])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha512(), NULL) == 1 &&
+	         EVP_DigestUpdate(c, RATLS_RD_TAG, sizeof(RATLS_RD_TAG) - 1) == 1 &&
+	         EVP_DigestUpdate(c, config_hash, 32) == 1 &&
+	         EVP_DigestUpdate(c, spki, spki_len) == 1 && EVP_DigestFinal_ex(c, out, NULL) == 1;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : err_set(ERR_CRYPTO, "ratls: SHA-512 failed");
 }

@@ -11,6 +11,7 @@
 #ifndef TDEXEC_PROTO_H
 #define TDEXEC_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define PROTO_WORKER_REGISTER_TAG "tdexec/worker-register/v1"
@@ -58,5 +59,17 @@ void proto_session_report_data(const uint8_t nonce[32], const uint8_t taskid[32]
                                const uint8_t digest[32], const uint8_t epk[32], uint8_t out[64]);
 /* The label the session is sealed under (crypto/aead.h seal_to). */
 #define PROTO_SESSION_LABEL "tdexec session v1"
+
+/* REPORTDATA of an RA-TLS certificate's quote (tdx/ratls.h):
+ * SHA-512("tdexec-ratls-v1" || config_hash || SubjectPublicKeyInfo DER),
+ * config_hash = SHA-256 of the configuration document the certificate
+ * carries.  The one variable-length field comes last, so no two inputs
+ * share a preimage.  0, or ERR_CRYPTO. */
+int proto_ratls_report_data(const uint8_t *spki, size_t spki_len, const uint8_t config_hash[32],
+                            uint8_t out[64]);
+
+/* The "format" of the SMS's configuration document, the one its RA-TLS
+ * certificate carries (services/sms, sms_config_document). */
+#define PROTO_SMS_CONFIG_FORMAT "tdexec/sms-config/v1"
 
 #endif

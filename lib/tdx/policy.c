@@ -250,6 +250,93 @@ int tdx_policy_load(const char *path, struct tdx_policy **out)
 	return rc;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A JSON array of the strings, sorted, each once; NULL on ENOMEM. */
+static json_t *sorted_set(const char **v, size_t n)
+{
+	json_t *a = json_array();
+	qsort(v, n, sizeof(*v), cmp_str);
+	for (size_t i = 0; a && i < n; i++)
+		if ((i == 0 || strcmp(v[i], v[i - 1]) != 0) &&
+		    json_array_append_new(a, json_string(v[i])) < 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
+}
+
+/* Each allowed value of one measurement, decoded and written back as
+ * lower-case hex (the file may write 0x and either case). */
+static json_t *measurement_json(const char *name, const json_t *set)
+{
+	size_t n = json_array_size(set), len = field_len(name), i;
+	const char **v = calloc(n ? n : 1, sizeof(*v));
+	char **hex = calloc(n ? n : 1, sizeof(*hex));
+	json_t *out = NULL, *e;
+	uint8_t buf[64];
+
+	if (!v || !hex)
+		goto out;
+	json_array_foreach (set, i, e) {
+		if (hex_decode_exact(buf, len, json_string_value(e), name) < 0 ||
+		    !(hex[i] = hex_dup(buf, len)))
+			goto out;
+		v[i] = hex[i];
+	}
+	out = sorted_set(v, n);
+out:
+	for (i = 0; hex && i < n; i++)
+		free(hex[i]);
+	free(hex);
+	free(v);
+	return out;
+}
+
+json_t *tdx_policy_to_json(const struct tdx_policy *p)
+{
+	json_t *j = json_pack("{s:[],s:{}}", "tcb_status", "measurements"), *v;
+	json_t *st = json_object_get(j, "tcb_status"), *m = json_object_get(j, "measurements");
+	const char *adv[TDX_ADVISORY_MAX], *k;
+	int ok = j != NULL;
+
+	for (int s = 0; ok && s < TDX_TCB_STATUS_COUNT; s++)
+		if (p->statuses & (1u << s))
+			ok = json_array_append_new(
+			         st, json_string(tdx_tcb_status_name((enum tdx_tcb_status)s))) == 0;
+	if (ok && p->has_advisories) {
+		for (size_t i = 0; i < p->advisories.n; i++)
+			adv[i] = p->advisories.id[i];
+		ok = json_object_set_new(j, "advisory_ids", sorted_set(adv, p->advisories.n)) == 0;
+	} else if (ok) {
+		ok = json_object_set_new(j, "advisory_ids", json_string("any")) == 0;
+	}
+	ok = ok && json_object_set_new(j, "allow_debug", json_boolean(p->allow_debug)) == 0 &&
+	     json_object_set_new(j, "require_sept_ve_disable",
+	                         json_boolean(p->require_sept_ve_disable)) == 0;
+	json_object_foreach (p->measurements, k, v)
+		ok = ok && json_object_set_new(m, k, measurement_json(k, v)) == 0;
+	if (ok && p->has_min_svn)
+		ok = json_set_hex(j, "min_tee_tcb_svn", p->min_svn, 16) == 0;
+	if (ok && p->has_min_qe)
+		ok = json_object_set_new(j, "min_qe_isvsvn", json_integer(p->min_qe)) == 0;
+	if (ok && p->has_report_data)
+		ok = json_set_hex(j, "report_data", p->report_data, 64) == 0;
+	if (ok && p->n_logs) {
+		ok = json_object_set_new(j, "event_logs", v = json_array()) == 0;
+		for (size_t i = 0; ok && i < p->n_logs; i++)
+			ok = json_array_append_new(v, json_string(p->logs[i])) == 0;
+	}
+	if (!ok) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
 /* Append a mismatch (printf format) to the array. */
 static void miss(json_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void miss(json_t *a, const char *fmt, ...)

@@ -44,6 +44,16 @@ void tdx_policy_free(struct tdx_policy *p);
  * to a value or a set, 0 when any value passes. */
 int tdx_policy_pins(const struct tdx_policy *p, const char *field);
 
+/* The policy in effect as JSON (new reference; NULL on ENOMEM), in the
+ * file's vocabulary with every default spelled out: the TCB statuses
+ * accepted (Intel's order), "advisory_ids" sorted or "any" (the default
+ * policy), allow_debug, require_sept_ve_disable, each measurement's allowed
+ * values as sorted lower-case hex, the optional minimums and report_data,
+ * and event logs as the paths read.  Two files that mean the same give the
+ * same JSON: what a service publishes as the policy it applies (the SMS's
+ * RA-TLS configuration, services/sms). */
+json_t *tdx_policy_to_json(const struct tdx_policy *p);
+
 /* Check a verified quote.  Every mismatch is appended to `mismatches` (a
  * JSON array of strings).  Returns 0 when all hold, ERR_VERIFY with the
  * first mismatch as the message otherwise, or another error (e.g. an event

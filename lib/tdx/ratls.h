@@ -1,42 +1,97 @@
 /* ratls.h — RA-TLS: a TLS certificate whose key is vouched for by the
  * serving TD's own quote, so a client admits the server by its measurements
- * instead of by a CA.
+ * instead of by a CA; and by the configuration the server runs with, since
+ * the same measured code started with other settings (another root of
+ * trust, another policy) is another server.
  *
- * Format (as dstack's RA-TLS certificates): the TD quote is a DER OCTET
- * STRING in extension 1.3.6.1.4.1.62397.1.1, and its REPORTDATA is
- * SHA-512("ratls-cert:" || the certificate's SubjectPublicKeyInfo DER).
- * The certificate is self-signed: the trust comes from the quote. */
+ * Format: a self-signed certificate with two non-critical extensions, each
+ * exactly once:
+ *   TDX_RATLS_OID         the TD quote, a DER OCTET STRING (dstack's OID);
+ *   TDX_RATLS_CONFIG_OID  the server's configuration document, a DER OCTET
+ *                         STRING holding canonical JSON (below);
+ * and the quote's REPORTDATA is proto_ratls_report_data(the certificate's
+ * SubjectPublicKeyInfo DER, SHA-256 of the document).  The trust comes from
+ * the quote: it binds the key and the document together.
+ *
+ * The document is a JSON object in canonical form (tdx_ratls_canonical:
+ * compact, keys sorted, ASCII only, no duplicate key), so that its bytes, and
+ * the hash a client pins, follow from its content alone.  A document that
+ * says whom the server admits does so as
+ *   "attestation": {"trust": {"kind": "intel"|"simulated",
+ *                             "sha256": <hex SHA-256 of the root's DER>,
+ *                             "subject": <the root's subject, RFC 2253>}, ...}
+ * (tdx_ratls_anchor_json), or "attestation": null when it admits no TD. */
 #ifndef TDEXEC_TDX_RATLS_H
 #define TDEXEC_TDX_RATLS_H
 
 #include "tdx/gate.h"
 #include "tdx/provider.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define TDX_RATLS_OID "1.3.6.1.4.1.62397.1.1"
-#define TDX_RATLS_TAG "ratls-cert:"
+/* tdexec's arc: 2.25.N, a UUID OID (ITU-T X.667, no registration needed)
+ * with N = 3209255768396141164, a random 62-bit number (the UUID's upper
+ * bits zero) rather than a full 128-bit one, with which libmicrohttpd
+ * (GnuTLS; libtasn1 decodes each arc into 64 bits) refused to load the
+ * server's own certificate.  Under it, .1 = the configuration. */
+#define TDX_RATLS_ARC        "2.25.3209255768396141164"
+#define TDX_RATLS_CONFIG_OID TDX_RATLS_ARC ".1"
+/* The largest configuration document made or accepted. */
+#define TDX_RATLS_CONFIG_MAX (64u << 10)
 
-/* REPORTDATA binding a public key (SubjectPublicKeyInfo DER). */
-int tdx_ratls_report_data(const uint8_t *spki, size_t len, uint8_t out[64]);
+/* The canonical bytes of a JSON object (JSON_COMPACT | JSON_SORT_KEYS |
+ * JSON_ENSURE_ASCII), a new NUL-terminated string (free()).  ERR_INVAL for
+ * a non-object or a document past TDX_RATLS_CONFIG_MAX. */
+int tdx_ratls_canonical(const json_t *doc, char **out, size_t *len);
+
+/* Parse a configuration document: a JSON object, without duplicate keys,
+ * in canonical form, at most TDX_RATLS_CONFIG_MAX bytes.  0 with a new
+ * reference in *doc, or ERR_INVAL saying why. */
+int tdx_ratls_config_parse(const uint8_t *bytes, size_t len, json_t **doc);
+
+/* A verifier's trust anchor as a document member: {"kind": "intel" or
+ * "simulated", "sha256": hex of its certificate's DER, "subject": RFC 2253}
+ * (a new reference in *out). */
+int tdx_ratls_anchor_json(const struct tdx_verifier *v, json_t **out);
 
 /* A fresh P-256 key and a self-signed certificate for it (CN `subject`,
- * valid `days` days) carrying a quote from `p`: PEM texts, new strings
- * (free(); wipe the key first). */
-int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days, char **cert_pem,
-		   char **key_pem);
+ * valid `days` days) carrying a quote from `p` and the configuration
+ * document `config` (canonical, as tdx_ratls_canonical makes it): PEM texts,
+ * new strings (free(); wipe the key first). */
+int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days, const char *config,
+                   size_t config_len, char **cert_pem, char **key_pem);
 
-/* Admit a peer's certificate (DER): it carries a quote, the quote passes
- * the gate (DCAP and policy), and its REPORTDATA binds this certificate's
- * key.  0 with the verdict in *v; otherwise the reason in err_msg(). */
-int tdx_ratls_check(struct tdx_gate *g, const uint8_t *der, size_t len, struct tdx_verdict *v);
+/* What a client admits a server by. */
+struct tdx_ratls_expect {
+	struct tdx_gate *gate;      /* DCAP and the policy for the server's quote */
+	const uint8_t *config_hash; /* 32 bytes: the document pinned; NULL = any */
+	const char *format;         /* the document's "format" must be this; NULL = any */
+};
 
-/* tdx_ratls_check() as a net/http.h peer check, ctx = the struct tdx_gate. */
-int tdx_ratls_peer_check(void *gate, const uint8_t *der, size_t len);
+/* Admit a server's certificate (DER): both extensions once; the quote
+ * passes the gate; its REPORTDATA binds this certificate's key and
+ * document; the document is canonical, matches the pin and the format, and
+ * if it trusts a root other than Intel's, the gate trusts that very root
+ * (a client never admits a server that trusts a simulated root it was not
+ * told to trust itself).  0 with the verdict in *v, the document's SHA-256
+ * in config_hash and the document in *config (both optional: NULL);
+ * otherwise the reason in err_msg(). */
+int tdx_ratls_check(const struct tdx_ratls_expect *e, const uint8_t *der, size_t len,
+                    struct tdx_verdict *v, uint8_t config_hash[32], json_t **config);
+
+/* tdx_ratls_check() as a net/http.h peer check, ctx = a struct
+ * tdx_ratls_expect (read only: one serves concurrent calls). */
+int tdx_ratls_peer_check(void *expect, const uint8_t *der, size_t len);
 
 /* The quote in a certificate (DER) as a new buffer (free()); ERR_NOTFOUND
  * when it has none. */
 int tdx_ratls_quote(const uint8_t *der, size_t len, uint8_t **quote, size_t *qlen);
+
+/* Parse a pinned configuration hash (64 hex digits, optional 0x) given as
+ * option `what`; ERR_INVAL naming it. */
+int tdx_ratls_pin_parse(const char *hex, const char *what, uint8_t out[32]);
 
 #endif

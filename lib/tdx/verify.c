@@ -540,6 +540,13 @@ int tdx_verifier_new(struct tdx_verifier **out)
 	return tdx_verifier_new_root(tdx_intel_root_ca_der, tdx_intel_root_ca_der_len, 0, out);
 }
 
+const uint8_t *tdx_verifier_anchor(const struct tdx_verifier *v, size_t *len, int *simulated)
+{
+	*len = v->root_der_len;
+	*simulated = v->simulated;
+	return v->root_der;
+}
+
 static void cache_clear(struct tdx_verifier *v)
 {
 	for (size_t i = 0; i < COLL_CACHE; i++) {

@@ -40,6 +40,10 @@ int tdx_verifier_new(struct tdx_verifier **out);
 int tdx_verifier_new_root(const uint8_t *cert, size_t len, int simulated,
 			  struct tdx_verifier **out);
 void tdx_verifier_free(struct tdx_verifier *v);
+/* The verifier's trust anchor: its certificate (DER, owned by v, as long
+ * as v lives), its length in *len, and in *simulated whether it was given
+ * as a simulated root.  What a service reports as the root it trusts. */
+const uint8_t *tdx_verifier_anchor(const struct tdx_verifier *v, size_t *len, int *simulated);
 /* Turn caching off (every call verifies everything) or on (default). */
 void tdx_verifier_set_cache(struct tdx_verifier *v, int enabled);
 

@@ -12,6 +12,7 @@
 #include "store/db.h"
 #include "net/http.h"
 #include "tdx/gate.h"
+#include "tdx/ratls.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -44,6 +45,7 @@ struct sched {
 	int boost; /* the hub has PoCo Boost (else every deal is classic) */
 	struct tdx_gate gate;
 	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD (sms_peer.check set) */
+	struct tdx_ratls_expect sms_expect; /* sms_peer's context */
 	struct http_peer sms_peer;
 	struct http_server *http;
 	pthread_t follower;

@@ -165,8 +165,11 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 	if (rc == 0 && cfg->sms_policy) {
 		rc = tdx_gate_open(&s->sms_gate, cfg->collateral, cfg->trust_sim_root,
 		                   cfg->sms_policy, "sched.sms");
+		s->sms_expect.gate = &s->sms_gate;
+		s->sms_expect.config_hash = cfg->sms_config_hash;
+		s->sms_expect.format = PROTO_SMS_CONFIG_FORMAT;
 		s->sms_peer.check = tdx_ratls_peer_check;
-		s->sms_peer.ctx = &s->sms_gate;
+		s->sms_peer.ctx = &s->sms_expect;
 	}
 	if (rc == 0)
 		rc = http_nonces_new(CHALLENGE_WINDOW, CHALLENGE_USES, &s->worker_nonces);

@@ -50,6 +50,7 @@ struct sched_config {
 	/* RA-TLS: the SMS admitted by its own TD quote against this policy
 	 * (same collateral and root; NULL = the usual CA verification) */
 	const char *sms_policy;
+	const uint8_t *sms_config_hash; /* its configuration pinned (32 bytes), or NULL */
 	int poll_ms;          /* chain polling period; default 500 */
 	int confirmations;    /* blocks behind the head; default 0 (Anvil) */
 	int worker_timeout_s; /* a worker silent this long is lost; default 30 */

@@ -16,6 +16,7 @@
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #include <ctype.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -614,6 +616,173 @@ static const struct http_route routes[] = {
 	{NULL, NULL, NULL, NULL, 0},
 };
 
+/* ---------- configuration document ---------- */
+
+/* Settings refused whatever else is given. */
+static int config_check(const struct sms_config *cfg)
+{
+	/* A real TD's own quote vouches for this SMS: it must not admit workers
+	 * by a root anyone can make (the simulated TD is for tests, and then
+	 * the SMS is simulated too). */
+	ENSURE(!(cfg->ra_tls && cfg->provider.kind == TDX_PROVIDER_TSM && cfg->trust_sim_root),
+	       ERR_INVAL,
+	       "sms: --trust-sim-root cannot go with the tsm quote provider: an SMS in a real TD "
+	       "admits workers by Intel's root only (the simulated root is for --provider sim)");
+	return 0;
+}
+
+/* The scheme, host and port of a URL: the chain node named without the
+ * path, query or user info that may carry an API key. */
+static json_t *url_origin(const char *url)
+{
+	const char *host = strstr(url, "://"), *end, *at;
+	if (!host)
+		return json_string("?");
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	for (at = host; at < end; at++)
+		if (*at == '@')
+			host = at + 1;
+	return json_sprintf("%.*s%.*s", (int)(strstr(url, "://") + 3 - url), url, (int)(end - host),
+	                    host);
+}
+
+static int chain_json(const json_t *file, uint64_t chain_id, json_t **out)
+{
+	static const char *const names[] = {"hub", "app_registry", "dataset_registry",
+	                                    "workerpool_registry"};
+	const char *rpc = json_string_value(json_object_get(file, "rpc"));
+	json_t *c;
+	uint8_t a[20];
+	char hex[43];
+
+	*out = NULL;
+	ENSURE(rpc, ERR_INVAL, "chain: no \"rpc\"");
+	c = json_pack("{s:I,s:o}", "chain_id", (json_int_t)chain_id, "rpc", url_origin(rpc));
+	ENSURE(c, ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (eth_addr_parse(json_string_value(json_object_get(file, names[i])), a) < 0) {
+			json_decref(c);
+			return err_set(ERR_INVAL, "chain: \"%s\" is not an address", names[i]);
+		}
+		hex_encode_0x(hex, a, 20);
+		if (json_object_set_new(c, names[i], json_string(hex)) < 0) {
+			json_decref(c);
+			return err_set(ERR_NOMEM, "out of memory");
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+static int collateral_json(const char *source, json_t **out)
+{
+	struct stat st;
+	const char *kind;
+	if (strncasecmp(source, "https://", 8) == 0 || strncasecmp(source, "http://", 7) == 0)
+		kind = "pcs";
+	else if (stat(source, &st) == 0)
+		kind = S_ISDIR(st.st_mode) ? "dir" : "file";
+	else
+		return err_set(ERR_NOTFOUND,
+		               "collateral %s: not found (whether it is a file or a "
+		               "directory is part of the configuration)",
+		               source);
+	*out = json_pack("{s:s,s:s}", "kind", kind, "source", source);
+	ENSURE(*out, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+int sms_config_document(const struct sms_config *cfg, const struct tdx_gate *gate,
+                        const json_t *chain_file, uint64_t chain_id, char **doc, size_t *len)
+{
+	json_t *d = json_pack("{s:s,s:s,s:n,s:n}", "format", PROTO_SMS_CONFIG_FORMAT, "master_key",
+	                      cfg->master_key_command ? "command" : "file", "attestation", "chain");
+	json_t *a = NULL, *t = NULL, *c = NULL, *pol = NULL;
+	int rc = 0;
+
+	*doc = NULL;
+	ENSURE(d, ERR_NOMEM, "out of memory");
+	if (gate) {
+		GUARD_GOTO(tdx_ratls_anchor_json(gate->verifier, &t));
+		GUARD_GOTO(collateral_json(cfg->collateral, &c));
+		pol = tdx_policy_to_json(gate->policy);
+		ENSURE_GOTO(pol, ERR_NOMEM, "out of memory");
+		ENSURE_GOTO(
+		    !json_object_get(pol, "event_logs"), ERR_INVAL,
+		    "sms: the policy names event_logs, files read at each check that the "
+		    "RA-TLS configuration cannot bind; pin the RTMRs under \"measurements\" "
+		    "instead");
+		a = json_pack("{s:O,s:O,s:O}", "trust", t, "collateral", c, "policy", pol);
+		ENSURE_GOTO(a && json_object_set_new(d, "attestation", a) == 0, ERR_NOMEM,
+		            "out of memory");
+	}
+	if (chain_file) {
+		json_t *ch;
+		GUARD_GOTO(chain_json(chain_file, chain_id, &ch));
+		ENSURE_GOTO(json_object_set_new(d, "chain", ch) == 0, ERR_NOMEM, "out of memory");
+	}
+	GUARD_GOTO(tdx_ratls_canonical(d, doc, len));
+out:
+	json_decref(t);
+	json_decref(c);
+	json_decref(pol);
+	json_decref(d);
+	return rc;
+}
+
+int sms_config_offline(const struct sms_config *cfg, char **doc, size_t *len)
+{
+	struct tdx_gate g;
+	json_t *chain = NULL;
+	json_int_t id = 0;
+	uint8_t *root = NULL;
+	size_t rlen;
+	int rc = 0;
+
+	memset(&g, 0, sizeof(g));
+	*doc = NULL;
+	GUARD(config_check(cfg));
+	/* The same anchor and policy as tdx_gate_open; the collateral is not
+	 * loaded: only its source is part of the document. */
+	if (cfg->collateral) {
+		if (cfg->trust_sim_root) {
+			GUARD_GOTO(file_read(cfg->trust_sim_root, 1 << 20, &root, &rlen));
+			GUARD_GOTO(tdx_verifier_new_root(root, rlen, 1, &g.verifier));
+		} else {
+			GUARD_GOTO(tdx_verifier_new(&g.verifier));
+		}
+		GUARD_GOTO(cfg->policy ? tdx_policy_load(cfg->policy, &g.policy)
+		                       : tdx_policy_default(&g.policy));
+	} else {
+		ENSURE_GOTO(!cfg->trust_sim_root && !cfg->policy, ERR_INVAL,
+		            "sms: attestation settings need --collateral");
+	}
+	if (cfg->chain_path || cfg->chain_network) {
+		/* the chain as poco_chain_open makes it, but for the node's answers */
+		if (cfg->chain_path)
+			GUARD_GOTO(json_load_path(cfg->chain_path, 1 << 20, &chain));
+		else
+			GUARD_GOTO(poco_network_resolve(NULL, cfg->chain_network, &chain));
+		if (cfg->chain_rpc)
+			ENSURE_GOTO(json_object_set_new(chain, "rpc", json_string(cfg->chain_rpc)) == 0,
+			            ERR_NOMEM, "out of memory");
+		ENSURE_GOTO(json_is_integer(json_object_get(chain, "chain_id")) &&
+		                (id = json_integer_value(json_object_get(chain, "chain_id"))) >= 0,
+		            ERR_INVAL,
+		            "%s: no \"chain_id\": the chain's id is part of the configuration (the "
+		            "SMS asks its node; offline, the file must say it)",
+		            cfg->chain_path ? cfg->chain_path : cfg->chain_network);
+	}
+	GUARD_GOTO(
+	    sms_config_document(cfg, cfg->collateral ? &g : NULL, chain, (uint64_t)id, doc, len));
+out:
+	free(root);
+	json_decref(chain);
+	tdx_gate_close(&g);
+	return rc;
+}
+
 int sms_start(const struct sms_config *cfg, struct sms **out)
 {
 	struct http_server_opts o = {
@@ -627,14 +796,16 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		.metrics = sms_attest_metrics,
 	};
 	struct sms *s = calloc(1, sizeof(*s));
-	uint8_t *cert = NULL, *key = NULL;
-	size_t len;
+	uint8_t *cert = NULL, *key = NULL, doc_hash[32];
+	char *doc = NULL, hash_hex[65];
+	size_t len, doc_len = 0;
 	int rc = 0;
 
 	*out = NULL;
 	ENSURE(s, ERR_NOMEM, "out of memory");
 	ENSURE_GOTO(cfg->db_path && (cfg->master_key_path || cfg->master_key_command), ERR_INVAL,
 		    "sms: a database and a master key (file or command) are required");
+	GUARD_GOTO(config_check(cfg));
 	GUARD_GOTO(sms_store_open2(&s->store, cfg->db_path, cfg->master_key_path,
 				   cfg->master_key_command));
 	if (cfg->chain_path || cfg->chain_network)
@@ -644,12 +815,17 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 	if (cfg->ra_tls) {
 		ENSURE_GOTO(!cfg->tls_cert && !cfg->tls_key, ERR_INVAL,
 			    "sms: RA-TLS makes its own certificate: drop --tls-cert and --tls-key");
-		GUARD_GOTO(tdx_ratls_make(&cfg->provider, "tdexec sms", 365, (char **)&cert,
-					  (char **)&key));
+		GUARD_GOTO(sms_config_document(cfg, s->attest_on ? &s->gate : NULL,
+		                               s->chain ? s->chain->file : NULL,
+		                               s->chain ? s->chain->chain_id : 0, &doc, &doc_len));
+		GUARD_GOTO(sha256(doc, doc_len, doc_hash));
+		GUARD_GOTO(tdx_ratls_make(&cfg->provider, "tdexec sms", 365, doc, doc_len,
+		                          (char **)&cert, (char **)&key));
 		o.tls_cert = (const char *)cert;
 		o.tls_key = (const char *)key;
-		log_info("sms.ra_tls", "provider=%s",
-			 cfg->provider.kind == TDX_PROVIDER_SIM ? "sim" : "tsm");
+		hex_encode(hash_hex, doc_hash, 32);
+		log_info("sms.ra_tls", "provider=%s config_hash=%s",
+		         cfg->provider.kind == TDX_PROVIDER_SIM ? "sim" : "tsm", hash_hex);
 	} else if (cfg->tls_cert || cfg->tls_key) {
 		ENSURE_GOTO(cfg->tls_cert && cfg->tls_key, ERR_INVAL,
 			    "sms: TLS needs both --tls-cert and --tls-key");
@@ -678,6 +854,7 @@ out:
 		free(key);
 	}
 	free(cert);
+	free(doc);
 	sms_stop(s);
 	return rc;
 }

@@ -6,8 +6,10 @@
 #ifndef TDEXEC_SMS_H
 #define TDEXEC_SMS_H
 
+#include "tdx/gate.h"
 #include "tdx/provider.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +46,30 @@ struct sms_config {
 void sms_secret_challenge(const uint8_t addr[20], const char *name, const uint8_t *value,
 			  size_t len, uint8_t out[32]);
 
+/* The SMS's configuration document (tdx/ratls.h), the one its RA-TLS
+ * certificate carries and a client pins the SHA-256 of: what decides whom
+ * the SMS releases secrets to.  Canonical bytes in *doc (free()):
+ *   {"format": PROTO_SMS_CONFIG_FORMAT,
+ *    "attestation": null (no session is released) or
+ *      {"trust": the root workers' quotes chain to (tdx_ratls_anchor_json),
+ *       "collateral": {"kind": "file"|"dir"|"pcs", "source": path or URL},
+ *       "policy": the pool's policy in effect (tdx_policy_to_json)},
+ *    "chain": null or {"chain_id", "hub", "app_registry", "dataset_registry",
+ *                      "workerpool_registry", "rpc": the node's origin},
+ *    "master_key": "file"|"command"}
+ * gate: the attestation gate in use (NULL: none); chain_file, chain_id: the
+ * chain file's JSON and the chain's id (NULL: no chain).  ERR_INVAL for a
+ * policy naming event logs (files read at each check, which no hash taken
+ * at start can bind). */
+int sms_config_document(const struct sms_config *cfg, const struct tdx_gate *gate,
+                        const json_t *chain_file, uint64_t chain_id, char **doc, size_t *len);
+
+/* The same document from cfg alone, without starting anything or reaching
+ * the chain's node (its id from the chain file's "chain_id"): what an
+ * auditor computes from the SMS's settings to pin.  The policy, the root and
+ * the chain file (or the network's, from the @iexec/poco package) are read;
+ * the collateral is only looked at. */
+int sms_config_offline(const struct sms_config *cfg, char **doc, size_t *len);
 
 struct sms;
 

@@ -16,6 +16,7 @@
 #include "net/http.h"
 #include "store/db.h"
 #include "tdx/gate.h"
+#include "tdx/ratls.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -44,6 +45,7 @@ struct worker {
 	uint32_t uid_base;        /* the sandbox's host ids start here */
 	int broken;               /* a workspace could not be unmounted: take no more tasks */
 	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD admitted by this */
+	struct tdx_ratls_expect sms_expect; /* sms_peer's context */
 	struct http_peer sms_peer;
 };
 

@@ -22,6 +22,7 @@
 #include "oci.h"
 #include "poco/market.h"
 #include "poco/network.h"
+#include "proto/proto.h"
 #include "tdx/ratls.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -301,8 +302,11 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		ENSURE(cfg->collateral, ERR_INVAL, "worker: --sms-policy needs --collateral");
 		GUARD(tdx_gate_open(&w.sms_gate, cfg->collateral, cfg->trust_sim_root,
 		                    cfg->sms_policy, "worker.sms"));
+		w.sms_expect.gate = &w.sms_gate;
+		w.sms_expect.config_hash = cfg->sms_config_hash;
+		w.sms_expect.format = PROTO_SMS_CONFIG_FORMAT;
 		w.sms_peer.check = tdx_ratls_peer_check;
-		w.sms_peer.ctx = &w.sms_gate;
+		w.sms_peer.ctx = &w.sms_expect;
 	}
 	GUARD(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc, &w.chain));
 	snprintf(dir, sizeof(dir), "%s/runc", w.work);

@@ -42,6 +42,9 @@ struct worker_config {
 	const char *sms_policy;
 	const char *collateral;     /* DCAP collateral for that quote */
 	const char *trust_sim_root; /* a simulated root instead of Intel's (tests) */
+	/* the SMS's configuration pinned: SHA-256 of its document (32 bytes),
+	 * or NULL for any configuration its root and policy pass */
+	const uint8_t *sms_config_hash;
 };
 
 /* Serve until *stop is set (a signal handler's flag) or max_tasks are done. */

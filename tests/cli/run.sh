@@ -124,6 +124,19 @@ expect 1 'truncated header.attestation_key_type at offset 2' -- "$T" quote show 
 S="$W/sim"
 expect 0 'SIMULATED' -- "$T" sim init "$S"
 expect 1 'already holds a simulated TD' -- "$T" sim init "$S"
+# RA-TLS certificates carry a configuration document, written canonical
+printf '{"b": 1, "a": [true, "\u00e9"]}' >"$W/ratls-conf.json"
+expect 0 '' -- "$T" ratls cert --provider sim --sim-dir "$S" --config "$W/ratls-conf.json" \
+	--cert-out "$W/rc.pem" --key-out "$W/rk.pem"
+openssl x509 -in "$W/rc.pem" -noout -text | grep -A1 '2.25.3209255768396141164.1:' |
+	grep -qF '{"a":[true,"\u00E9"],"b":1}' && ok || bad "ratls cert: the configuration is not canonical"
+printf '[1]' >"$W/ratls-arr.json"
+rm -f "$W/rk2.pem"
+expect 1 'must be a JSON object' -- "$T" ratls cert --provider sim --sim-dir "$S" \
+	--config "$W/ratls-arr.json" --cert-out "$W/rc2.pem" --key-out "$W/rk2.pem"
+[ ! -e "$W/rk2.pem" ] && ok || bad "ratls cert left a key behind"
+expect 2 "goes with 'sms config-hash'" -- "$T" sms --db "$W/x.db" --master-key "$W/x.key" --json
+expect 2 'its kind is part of the configuration' -- "$T" sms config-hash --collateral "$W/none"
 expect 0 '' -- "$T" quote get --provider sim --sim-dir "$S" --report-data cafe -o "$W/sim.dat"
 expect 0 '' -- "$T" quote show --json "$W/sim.dat"
 [ "$(json_str "$W/out" REPORTDATA)" = "cafe$(printf '%0124d' 0)" ] && ok || bad "sim REPORTDATA"

@@ -710,7 +710,12 @@ for p in "${POOL_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 POOL_PIDS=()
 RATLS=1 pool_start_sms
 case $SMS_URL in https://*) ok ;; *) bad "RA-TLS SMS URL: $SMS_URL" ;; esac
-pool_start_scheduler "$pool" 3 --worker-timeout 10
+# The SMS's configuration hash, computed offline from its settings (not
+# read from the server); the scheduler and a worker pin it.
+sms_hash=$("$T" sms config-hash --master-key "$W/sms.key" "${C[@]}" "${ATTEST[@]}" | head -1)
+grep -q "event=sms.ra_tls provider=sim config_hash=$sms_hash" "$W/sms.log" && ok ||
+	bad "the RA-TLS SMS does not serve the configuration computed offline ($sms_hash)"
+pool_start_scheduler "$pool" 3 --worker-timeout 10 --sms-config-hash "$sms_hash"
 # A worker pinning other SMS measurements: refused at the handshake.
 printf '{"measurements": {"MRTD": "%096d"}}\n' 0 >"$W/other-sms.json"
 pool_start_worker w1 5 --sms-policy "$W/other-sms.json"
@@ -719,8 +724,17 @@ read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"echo ra > /iexec_out/o\
 	bad "worker with another SMS policy: $st $(detail "$task")"
 grep -q "sms.release.*task=$task" "$W/sms.log" && bad "session released to a worker that refused the SMS" || ok
 kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null
-# The same worker pinning the SMS's real measurements: the task completes.
-pool_start_worker w1 5
+# A worker pinning another SMS configuration: refused at the handshake.
+other_hash=$(printf '%s' "$sms_hash" | tr 0-9a-f 1-9a-f0)
+pool_start_worker w1 5 --sms-config-hash "$other_hash"
+read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"echo ra > /iexec_out/o\""}')
+[ "$st" = FAILED ] && detail "$task" | grep -q "the server.s configuration hash" && ok ||
+	bad "worker pinning another SMS configuration: $st $(detail "$task")"
+grep -q "sms.release.*task=$task" "$W/sms.log" && bad "session released to a worker that refused the SMS" || ok
+kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null
+# The same worker pinning the SMS's real measurements and configuration: the
+# task completes.
+pool_start_worker w1 5 --sms-config-hash "$sms_hash"
 read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"echo ra > /iexec_out/o\""}')
 [ "$st" = COMPLETED ] && grep -q "sms.release.*task=$task" "$W/sms.log" && ok ||
 	bad "task through an RA-TLS SMS: $st $(detail "$task")"

@@ -159,6 +159,97 @@ expect 1 'drop --tls-cert' -- "$T" sms --port 0 --db "$W/ratls.db" --master-key 
 expect 2 'needs --sim-dir' -- "$T" sms --port 0 --db "$W/ratls.db" --master-key "$W/ratls.key" \
 	--ra-tls --provider sim
 
+# RA-TLS binds the SMS's configuration.  The attack: an SMS in the pool's own
+# TD (its quote passes the pool's policy) started with --trust-sim-root
+# pointing at its operator's root, with that root's collateral, so that it
+# would release sessions to TDs the operator simulates.  Its certificate
+# says so and clients refuse it for that reason; the honest SMS passes, and
+# the hash an auditor computes offline from the honest settings is the one
+# the honest SMS serves.
+"$T" sim init "$W/evil" >/dev/null 2>&1 || bad "sim init"
+HONEST=(--master-key "$W/ratls.key" "${C[@]}" --collateral "$W/td/collateral/collateral.json"
+	--trust-sim-root "$W/td/root_ca.pem" --policy "$W/policy.json")
+EVIL=(--master-key "$W/ratls.key" "${C[@]}" --collateral "$W/evil/collateral/collateral.json"
+	--trust-sim-root "$W/evil/root_ca.pem" --policy "$W/policy.json")
+start_ratls() { # FLAGS... -> RSMS, RURL
+	rm -f "$W/rport"
+	"$T" sms --port 0 --port-file "$W/rport" --db "$W/ratls.db" --ra-tls --provider sim \
+		--sim-dir "$W/sms.td" "$@" 2>>"$W/sms.log" &
+	RSMS=$!
+	for _ in $(seq 200); do [ -s "$W/rport" ] && break; sleep 0.05; done
+	RURL="https://127.0.0.1:$(cat "$W/rport" 2>/dev/null)"
+}
+hash=$("$T" sms config-hash "${HONEST[@]}" | head -1)
+doc=$("$T" sms config-hash "${HONEST[@]}" | sed -n 2p)
+[ "$(printf '%s' "$doc" | sha256sum | cut -d' ' -f1)" = "$hash" ] && ok ||
+	bad "config-hash: the hash is not the document's SHA-256"
+case $doc in *'"format":"tdexec/sms-config/v1"'*'"master_key":"file"'*) ok ;;
+*) bad "config-hash document: $doc" ;; esac
+evil_hash=$("$T" sms config-hash "${EVIL[@]}" | head -1)
+[ -n "$hash" ] && [ -n "$evil_hash" ] && [ "$hash" != "$evil_hash" ] && ok ||
+	bad "config hashes: honest $hash, evil $evil_hash"
+# Another spelling of the same policy, and the settings through --config: the
+# same configuration, the same hash.
+printf '{"measurements": {"RTMR2": "%s", "RTMR1": "%s", "RTMR0": "%s", "MRTD": "0x%s"}, "allow_debug": false}\n' \
+	"$(m RTMR2)" "$(m RTMR1)" "$(m RTMR0)" "$(m MRTD | tr a-f A-F)" >"$W/policy-respelled.json"
+printf '{"collateral": "%s", "trust_sim_root": "%s", "policy": "%s", "master_key": "%s", "chain": "%s"}\n' \
+	"$W/td/collateral/collateral.json" "$W/td/root_ca.pem" "$W/policy-respelled.json" "$W/ratls.key" \
+	"$W/chain/chain.json" >"$W/sms-honest.json"
+[ "$("$T" sms config-hash --config "$W/sms-honest.json" | head -1)" = "$hash" ] && ok ||
+	bad "the same configuration written otherwise has another hash"
+[ "$("$T" sms config-hash "${HONEST[@]/--master-key/--master-key-command}" | head -1)" != "$hash" ] &&
+	ok || bad "the master key's kind is not part of the configuration"
+start_ratls "${EVIL[@]}"
+expect 1 'trusts a simulated root CA .* not this client' -- "$T" ratls check "$RURL/healthz" "${SIMCOL[@]}" \
+	--policy "$W/policy.json"
+expect 1 "configuration hash is $evil_hash, not the pinned $hash" -- "$T" ratls check "$RURL/healthz" \
+	"${SIMCOL[@]}" --policy "$W/policy.json" --config-hash "$hash"
+expect 1 'trusts a simulated root CA' -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 \
+	--requester ra-evil --value v3 --sms-policy "$W/policy.json" "${SIMCOL[@]}"
+[ "$(curl -sk -o /dev/null -w '%{http_code}' -I "$RURL/requesters/$req/secrets/ra-evil")" = 404 ] &&
+	ok || bad "a secret reached the SMS trusting another root"
+# a client told to trust the attacker's root (to verify the SMS's quote)
+# fails on the quote instead: it was made in the pool's TD
+expect 1 'attestation is refused' -- "$T" ratls check "$RURL/healthz" \
+	--collateral "$W/evil/collateral/collateral.json" --trust-sim-root "$W/evil/root_ca.pem"
+kill "$RSMS" && wait "$RSMS" 2>/dev/null
+start_ratls "${HONEST[@]}"
+expect 0 "config_hash +$hash" -- "$T" ratls check "$RURL/healthz" "${SIMCOL[@]}" --policy "$W/policy.json" \
+	--config-hash "$hash"
+"$T" ratls check "$RURL/healthz" "${SIMCOL[@]}" --policy "$W/policy.json" --json >"$W/check.json" 2>&1
+grep -q '"kind": "simulated"' "$W/check.json" && grep -q "\"source\": \"$W/td/collateral/collateral.json\"" "$W/check.json" &&
+	grep -q "\"MRTD\": \[" "$W/check.json" && ok || bad "ratls check does not show the configuration: $(head -c 600 "$W/check.json")"
+grep -q "event=sms.ra_tls provider=sim config_hash=$hash" "$W/sms.log" && ok || bad "the SMS does not log its hash"
+expect 1 "not the pinned $evil_hash" -- "$T" ratls check "$RURL/healthz" "${SIMCOL[@]}" \
+	--config-hash "$evil_hash"
+expect 0 pushed -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 --requester ra-pinned --value v4 \
+	--sms-policy "$W/policy.json" "${SIMCOL[@]}" --sms-config-hash "$hash"
+expect 1 'not the pinned' -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 --requester ra-mispinned \
+	--value v5 --sms-policy "$W/policy.json" "${SIMCOL[@]}" --sms-config-hash "$evil_hash"
+[ "$(curl -sk -o /dev/null -w '%{http_code}' -I "$RURL/requesters/$req/secrets/ra-pinned")" = 204 ] &&
+	[ "$(curl -sk -o /dev/null -w '%{http_code}' -I "$RURL/requesters/$req/secrets/ra-mispinned")" = 404 ] &&
+	ok || bad "pinned pushes: the matching one stored, the other not"
+kill "$RSMS" && wait "$RSMS" 2>/dev/null
+expect 2 'needs --sms-policy' -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 --requester x \
+	--value v --sms-config-hash "$hash"
+expect 2 'sms-config-hash' -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 --requester x \
+	--value v --sms-policy "$W/policy.json" "${SIMCOL[@]}" --sms-config-hash 12ab
+expect 2 'config-hash' -- "$T" ratls check "$RURL/healthz" "${SIMCOL[@]}" --config-hash zz
+# A real TD (the tsm provider) never trusts a simulated root: refused before
+# anything starts, and no hash is computed for that configuration.
+expect 1 'trust-sim-root cannot go with the tsm quote provider' -- "$T" sms --port 0 --db "$W/ratls.db" \
+	"${HONEST[@]}" --ra-tls --provider tsm
+expect 1 'trust-sim-root cannot go with the tsm quote provider' -- "$T" sms config-hash "${HONEST[@]}" \
+	--ra-tls --provider tsm
+# A policy naming event logs (read at each check) cannot be bound.
+printf '{"measurements": {"MRTD": "%s"}, "event_logs": ["x.jsonl"]}\n' "$(m MRTD)" >"$W/policy-logs.json"
+expect 1 'names event_logs' -- "$T" sms config-hash --master-key "$W/ratls.key" \
+	--collateral "$W/td/collateral/collateral.json" --trust-sim-root "$W/td/root_ca.pem" \
+	--policy "$W/policy-logs.json"
+sed '/"chain_id"/d' "$W/chain/chain.json" >"$W/chain-noid.json"
+expect 1 'no "chain_id"' -- "$T" sms config-hash --master-key "$W/ratls.key" --chain "$W/chain-noid.json"
+expect 2 'master-key' -- "$T" sms config-hash
+
 # The master key from a command (a KMS client): the same key opens the
 # store; another key, from a command or a replaced file, is refused before
 # anything is stored under it, and the secrets stay readable.

@@ -1,7 +1,8 @@
 /* lib/proto: tdexec's signed messages are distinct by their purpose tags,
  * and every layout matches a fixed vector computed independently with
  * ethers v6 (keccak256/sha512 over the concatenation documented in
- * proto.h), so a layout cannot drift unnoticed. */
+ * proto.h; the RA-TLS one with Python's hashlib.sha512), so a layout cannot
+ * drift unnoticed. */
 #include "testutil.h"
 
 #include "proto/proto.h"
@@ -36,8 +37,9 @@ struct vector {
 
 static void compute(const char *name, uint8_t *out)
 {
-	uint8_t w[20], d[32], e[32];
+	uint8_t w[20], d[32], e[32], spki[91];
 	fill(w, 0x22, 20);
+	fill(spki, 0x55, sizeof(spki));
 	fill(d, 0x33, 32);
 	fill(e, 0x44, 32);
 	if (!strcmp(name, "worker-register"))
@@ -52,13 +54,16 @@ static void compute(const char *name, uint8_t *out)
 		proto_worker_report_data(B11, w, out);
 	else if (!strcmp(name, "session-report-data"))
 		proto_session_report_data(B11, B11, d, e, out);
+	else if (!strcmp(name, "ratls-report-data"))
+		assert_int_equal(proto_ratls_report_data(spki, sizeof(spki), d, out), 0);
 	else
 		fail_msg("no such vector %s", name);
 }
 
 /* nonce = task id = 0x11 x 32, worker = beneficiary = 0x22 x 20, app digest
  * 0x33 x 32, X25519 key 0x44 x 32, chain 31337, URL http://127.0.0.1:8080,
- * expiry 1700000000, next worker 0x55 x 20. */
+ * expiry 1700000000, next worker 0x55 x 20; an RA-TLS certificate's
+ * SubjectPublicKeyInfo 0x55 x 91 and configuration hash 0x33 x 32. */
 static const struct vector vectors[] = {
     {"worker-register", 32, "9b1f9a8fb385f13f3efc75ef9790e9f3ea8aa58e558da8467d7e973d7a8a4abd"},
     {"result-download", 32, "b3f3a5391fad195d1423fd7691ff2d78e7aa8f89ba2bf5c4b7d44fef1359161d"},
@@ -69,6 +74,9 @@ static const struct vector vectors[] = {
     {"session-report-data", 64,
      "91d0c54ae8925b7db629272e8fae619dc53a68d39f506ab2ecc7ec6d7d491120"
      "6509aa950cea7c7fe79ac8b13fa27bb55729504d0f033b8d40be313df95d8ee4"},
+    {"ratls-report-data", 64,
+     "02d22237f8e4ffc1197063cb69b47ebeebc8c394ed72705c0ca925e6f1c2c180"
+     "1f2ddebc8428af2600c380c412b8621e36cfd0fec83ed735f65a5c89fa37b62e"},
 };
 
 static void layouts_match_fixed_vectors(void **state)

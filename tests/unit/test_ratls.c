@@ -1,14 +1,23 @@
 /* RA-TLS: certificates made by a simulated TD are admitted through the gate
  * only when their quote verifies, meets the policy and binds the
- * certificate's own key; over real TLS on loopback, the client refuses a
- * server before sending anything when its certificate does not pass. */
+ * certificate's own key and configuration document; a configuration that
+ * trusts a root the client does not, or that differs from the pinned one, is
+ * refused, as is a certificate whose configuration extension was altered,
+ * removed, duplicated or marked critical; over real TLS on loopback, the
+ * client refuses a server before sending anything when its certificate does
+ * not pass. */
 #include "testutil.h"
 
+#include "crypto/p256.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "proto/proto.h"
+#include "tdx/policy.h"
 #include "tdx/ratls.h"
 #include "tdx/sim.h"
+#include "util/codec.h"
 #include "util/err.h"
+#include "util/file.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -17,22 +26,56 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir, col[512], root[512];
+/* The pool's simulated TD (its root is the one clients trust) and an
+ * attacker's, whose root is another. */
+static char *dir, *evil, col[512], root[512], evil_root[512];
 static struct tdx_provider prov;
 static char *cert_pem, *key_pem;
+/* the honest server's configuration: it admits TDs by the pool's root */
+static char *honest_doc;
+static size_t honest_len;
+
+/* A configuration trusting the root in `path` (NULL: Intel's) as an SMS
+ * writes it, in canonical form (free()). */
+static char *doc_trusting(const char *path, size_t *len)
+{
+	struct tdx_verifier *v;
+	json_t *t, *d;
+	uint8_t *pem;
+	size_t n;
+	char *out = NULL;
+	if (path) {
+		assert_int_equal(file_read(path, 1 << 20, &pem, &n), 0);
+		assert_int_equal(tdx_verifier_new_root(pem, n, 1, &v), 0);
+		free(pem);
+	} else {
+		assert_int_equal(tdx_verifier_new(&v), 0);
+	}
+	assert_int_equal(tdx_ratls_anchor_json(v, &t), 0);
+	d = json_pack("{s:s,s:{s:o}}", "format", PROTO_SMS_CONFIG_FORMAT, "attestation", "trust",
+	              t);
+	assert_non_null(d);
+	assert_int_equal(tdx_ratls_canonical(d, &out, len), 0);
+	json_decref(d);
+	tdx_verifier_free(v);
+	return out;
+}
 
 static int setup(void **state)
 {
 	struct tdx_sim_opts o = {0, 0, 0};
 	(void)state;
 	dir = td_tmpdir();
-	if (tdx_sim_init(dir, &o) < 0)
+	evil = td_tmpdir();
+	if (tdx_sim_init(dir, &o) < 0 || tdx_sim_init(evil, &o) < 0)
 		return -1;
 	snprintf(col, sizeof(col), "%s/collateral/collateral.json", dir);
 	snprintf(root, sizeof(root), "%s/root_ca.pem", dir);
+	snprintf(evil_root, sizeof(evil_root), "%s/root_ca.pem", evil);
 	prov.kind = TDX_PROVIDER_SIM;
 	prov.sim_dir = dir;
-	return tdx_ratls_make(&prov, "test", 1, &cert_pem, &key_pem);
+	honest_doc = doc_trusting(root, &honest_len);
+	return tdx_ratls_make(&prov, "test", 1, honest_doc, honest_len, &cert_pem, &key_pem);
 }
 
 static int teardown(void **state)
@@ -40,8 +83,11 @@ static int teardown(void **state)
 	(void)state;
 	free(cert_pem);
 	free(key_pem);
+	free(honest_doc);
 	td_rmtree(dir);
+	td_rmtree(evil);
 	free(dir);
+	free(evil);
 	return 0;
 }
 
@@ -63,18 +109,27 @@ static EVP_PKEY *pem_key(const char *pem)
 	return k;
 }
 
-/* Check x (DER) through a gate; sim = trust the simulated root. */
-static int check_x(X509 *x, int sim, const char *policy, struct tdx_verdict *v)
+/* Check x (DER) through a gate anchored at `anchor` (NULL: Intel's root),
+ * pinning `pin` (NULL: none) and requiring `format` (NULL: any). */
+static int check_full(X509 *x, const char *anchor, const char *policy, const uint8_t *pin,
+                      const char *format, struct tdx_verdict *v, uint8_t hash[32], json_t **doc)
 {
 	struct tdx_gate g;
+	struct tdx_ratls_expect e = {&g, pin, format};
 	uint8_t *der = NULL;
 	int n = i2d_X509(x, &der), rc;
 	assert_true(n > 0);
-	assert_int_equal(tdx_gate_open(&g, col, sim ? root : NULL, policy, "test"), 0);
-	rc = tdx_ratls_check(&g, der, (size_t)n, v);
+	assert_int_equal(tdx_gate_open(&g, col, anchor, policy, "test"), 0);
+	rc = tdx_ratls_check(&e, der, (size_t)n, v, hash, doc);
 	tdx_gate_close(&g);
 	OPENSSL_free(der);
 	return rc;
+}
+
+/* Check x (DER) through a gate; sim = trust the pool's simulated root. */
+static int check_x(X509 *x, int sim, const char *policy, struct tdx_verdict *v)
+{
+	return check_full(x, sim ? root : NULL, policy, NULL, NULL, v, NULL, NULL);
 }
 
 static void admitted_with_the_sim_root_only(void **state)
@@ -122,21 +177,76 @@ static void refuses_a_quote_for_another_key(void **state)
 	X509_free(x);
 }
 
-/* Replace the quote extension's content by `content` (DER). */
-static void set_quote_ext(X509 *x, const uint8_t *content, int len)
+/* Add extension `oid` with value `content` (DER) as is; critical if asked. */
+static void add_raw_ext(X509 *x, const char *oid_txt, const uint8_t *content, int len, int crit)
 {
-	ASN1_OBJECT *oid = OBJ_txt2obj(TDX_RATLS_OID, 1);
+	ASN1_OBJECT *oid = OBJ_txt2obj(oid_txt, 1);
 	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
 	X509_EXTENSION *e;
-	int at = X509_get_ext_by_OBJ(x, oid, -1);
-	assert_true(at >= 0);
-	X509_EXTENSION_free(X509_delete_ext(x, at));
 	ASN1_OCTET_STRING_set(os, content, len);
-	e = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os);
+	e = X509_EXTENSION_create_by_OBJ(NULL, oid, crit, os);
 	assert_int_equal(X509_add_ext(x, e, -1), 1);
 	X509_EXTENSION_free(e);
 	ASN1_OCTET_STRING_free(os);
 	ASN1_OBJECT_free(oid);
+}
+
+/* Remove extension `oid` (it must be there). */
+static void del_ext(X509 *x, const char *oid_txt)
+{
+	ASN1_OBJECT *oid = OBJ_txt2obj(oid_txt, 1);
+	int at = X509_get_ext_by_OBJ(x, oid, -1);
+	assert_true(at >= 0);
+	X509_EXTENSION_free(X509_delete_ext(x, at));
+	ASN1_OBJECT_free(oid);
+}
+
+/* Replace the quote extension's content by `content` (DER). */
+static void set_quote_ext(X509 *x, const uint8_t *content, int len)
+{
+	del_ext(x, TDX_RATLS_OID);
+	add_raw_ext(x, TDX_RATLS_OID, content, len, 0);
+}
+
+/* `bytes` wrapped in one DER OCTET STRING (OPENSSL_free()). */
+static int octets(const void *bytes, size_t n, uint8_t **out)
+{
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	int len;
+	*out = NULL;
+	ASN1_OCTET_STRING_set(os, bytes, (int)n);
+	len = i2d_ASN1_OCTET_STRING(os, out);
+	ASN1_OCTET_STRING_free(os);
+	assert_true(len > 0);
+	return len;
+}
+
+/* A certificate for the honest TD's key carrying a quote that binds `doc`
+ * as it is (which tdx_ratls_make would refuse to do when not canonical):
+ * what a client must judge by the document itself. */
+static X509 *cert_binding(const char *doc, size_t len)
+{
+	X509 *x = pem_cert(cert_pem);
+	EVP_PKEY *k = pem_key(key_pem);
+	uint8_t *spki = NULL, h[32], rd[64], *quote, *w;
+	size_t qlen;
+	int n = i2d_PUBKEY(k, &spki), wl;
+	assert_true(n > 0);
+	assert_int_equal(sha256(doc, len, h), 0);
+	assert_int_equal(proto_ratls_report_data(spki, (size_t)n, h, rd), 0);
+	assert_int_equal(tdx_provider_quote(&prov, rd, &quote, &qlen), 0);
+	wl = octets(quote, qlen, &w);
+	set_quote_ext(x, w, wl);
+	OPENSSL_free(w);
+	del_ext(x, TDX_RATLS_CONFIG_OID);
+	wl = octets(doc, len, &w);
+	add_raw_ext(x, TDX_RATLS_CONFIG_OID, w, wl, 0);
+	OPENSSL_free(w);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	free(quote);
+	OPENSSL_free(spki);
+	EVP_PKEY_free(k);
+	return x;
 }
 
 static void refuses_mutated_missing_and_malformed_quotes(void **state)
@@ -171,10 +281,13 @@ static void refuses_mutated_missing_and_malformed_quotes(void **state)
 	/* not a certificate */
 	{
 		struct tdx_gate g;
+		struct tdx_ratls_expect e = {&g, NULL, NULL};
 		uint8_t junk[64] = {0x30, 0x82, 0xff, 0xff};
 		assert_int_equal(tdx_gate_open(&g, col, root, NULL, "test"), 0);
-		assert_int_equal(tdx_ratls_check(&g, junk, sizeof(junk), &v), ERR_INVAL);
-		assert_int_equal(tdx_ratls_check(&g, der, (size_t)n - 1, &v), ERR_INVAL);
+		assert_int_equal(tdx_ratls_check(&e, junk, sizeof(junk), &v, NULL, NULL),
+		                 ERR_INVAL);
+		assert_int_equal(tdx_ratls_check(&e, der, (size_t)n - 1, &v, NULL, NULL),
+		                 ERR_INVAL);
 		tdx_gate_close(&g);
 	}
 	OPENSSL_free(wrapped);
@@ -183,6 +296,250 @@ static void refuses_mutated_missing_and_malformed_quotes(void **state)
 	OPENSSL_free(der);
 	EVP_PKEY_free(k);
 	X509_free(x);
+}
+
+/* The honest server: admitted, with the document it carries and its hash;
+ * the same certificate pinned to that hash passes, pinned to another it
+ * does not; a client asking for another format refuses it. */
+static void configuration_is_bound_read_and_pinned(void **state)
+{
+	struct tdx_verdict v;
+	uint8_t h[32], want[32], other[32];
+	json_t *doc = NULL;
+	X509 *x = pem_cert(cert_pem);
+	(void)state;
+	assert_int_equal(sha256(honest_doc, honest_len, want), 0);
+	assert_int_equal(check_full(x, root, NULL, NULL, PROTO_SMS_CONFIG_FORMAT, &v, h, &doc), 0);
+	assert_memory_equal(h, want, 32);
+	assert_string_equal(json_string_value(json_object_get(doc, "format")),
+	                    PROTO_SMS_CONFIG_FORMAT);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(json_object_get(doc, "attestation"), "trust"), "kind")),
+	    "simulated");
+	json_decref(doc);
+	assert_int_equal(check_full(x, root, NULL, want, NULL, &v, NULL, NULL), 0);
+	memcpy(other, want, 32);
+	other[31] ^= 1;
+	assert_int_equal(check_full(x, root, NULL, other, NULL, &v, NULL, NULL), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "not the pinned"));
+	assert_int_equal(check_full(x, root, NULL, NULL, "tdexec/other/v1", &v, NULL, NULL),
+	                 ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "not \"tdexec/other/v1\""));
+	X509_free(x);
+}
+
+/* The attack: the pool's TD (same measurements, its quote verifies under
+ * the pool's root) serving with a configuration that trusts the attacker's
+ * own simulated root.  The quote and the key binding are fine; the client
+ * refuses because the configuration names a root it does not trust, and a
+ * client pinning the honest configuration because the hash differs. */
+static void refuses_a_server_trusting_another_root(void **state)
+{
+	struct tdx_verdict v;
+	size_t n;
+	char *bad = doc_trusting(evil_root, &n), *intel;
+	uint8_t want[32];
+	X509 *x = cert_binding(bad, n);
+	(void)state;
+	assert_int_equal(check_x(x, 1, NULL, &v), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "trusts a simulated root CA"));
+	assert_non_null(strstr(err_msg(), "not this client's"));
+	assert_int_equal(sha256(honest_doc, honest_len, want), 0);
+	assert_int_equal(check_full(x, root, NULL, want, NULL, &v, NULL, NULL), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "not the pinned"));
+	X509_free(x);
+	free(bad);
+	/* a server that trusts Intel's root only is stricter than this client:
+	 * admitted (its quote is still judged by the client's own root) */
+	intel = doc_trusting(NULL, &n);
+	x = cert_binding(intel, n);
+	assert_int_equal(check_x(x, 1, NULL, &v), 0);
+	X509_free(x);
+	/* one naming another certificate as Intel's root is not */
+	{
+		char *d = strstr(intel, "\"sha256\":\"") + 10;
+		*d = *d == '0' ? '1' : '0';
+	}
+	x = cert_binding(intel, n);
+	assert_int_equal(check_x(x, 1, NULL, &v), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "as Intel's root"));
+	X509_free(x);
+	free(intel);
+	/* nor a trust anchor of a kind the client does not know */
+	static const char odd[] =
+	    "{\"attestation\":{\"trust\":{\"kind\":\"other\",\"sha256\":"
+	    "\"0000000000000000000000000000000000000000000000000000000000000000\"}}}";
+	x = cert_binding(odd, sizeof(odd) - 1);
+	assert_int_equal(check_x(x, 1, NULL, &v), ERR_INVAL);
+	assert_non_null(strstr(err_msg(), "unknown kind"));
+	X509_free(x);
+}
+
+/* The configuration extension altered (another document, the quote kept),
+ * removed, given twice or marked critical; the quote extension twice. */
+static void refuses_altered_removed_duplicated_configuration(void **state)
+{
+	struct tdx_verdict v;
+	X509 *x = pem_cert(cert_pem);
+	EVP_PKEY *k = pem_key(key_pem);
+	size_t n;
+	char *bad = doc_trusting(evil_root, &n);
+	uint8_t *w;
+	int wl;
+	(void)state;
+	/* altered: the document says another root, the quote still binds the
+	 * honest one */
+	del_ext(x, TDX_RATLS_CONFIG_OID);
+	wl = octets(bad, n, &w);
+	add_raw_ext(x, TDX_RATLS_CONFIG_OID, w, wl, 0);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	assert_int_equal(check_x(x, 1, NULL, &v), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "does not bind"));
+	OPENSSL_free(w);
+	/* removed: a certificate of the old layout, or stripped */
+	del_ext(x, TDX_RATLS_CONFIG_OID);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	assert_int_equal(check_x(x, 1, NULL, &v), ERR_NOTFOUND);
+	assert_non_null(strstr(err_msg(), "no configuration"));
+	/* duplicated: the honest one, then another (a reader taking the first
+	 * and one taking the last would differ) */
+	wl = octets(honest_doc, honest_len, &w);
+	add_raw_ext(x, TDX_RATLS_CONFIG_OID, w, wl, 0);
+	OPENSSL_free(w);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	assert_int_equal(check_x(x, 1, NULL, &v), 0);
+	wl = octets(bad, n, &w);
+	add_raw_ext(x, TDX_RATLS_CONFIG_OID, w, wl, 0);
+	OPENSSL_free(w);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	assert_int_equal(check_x(x, 1, NULL, &v), ERR_INVAL);
+	assert_non_null(strstr(err_msg(), "two configurations"));
+	X509_free(x);
+	/* critical */
+	x = pem_cert(cert_pem);
+	del_ext(x, TDX_RATLS_CONFIG_OID);
+	wl = octets(honest_doc, honest_len, &w);
+	add_raw_ext(x, TDX_RATLS_CONFIG_OID, w, wl, 1);
+	OPENSSL_free(w);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	assert_int_equal(check_x(x, 1, NULL, &v), ERR_INVAL);
+	assert_non_null(strstr(err_msg(), "critical"));
+	X509_free(x);
+	/* the quote twice */
+	x = pem_cert(cert_pem);
+	{
+		uint8_t *der = NULL, *q;
+		size_t ql;
+		int dl = i2d_X509(x, &der);
+		assert_int_equal(tdx_ratls_quote(der, (size_t)dl, &q, &ql), 0);
+		wl = octets(q, ql, &w);
+		add_raw_ext(x, TDX_RATLS_OID, w, wl, 0);
+		OPENSSL_free(w);
+		OPENSSL_free(der);
+		free(q);
+	}
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	assert_int_equal(check_x(x, 1, NULL, &v), ERR_INVAL);
+	assert_non_null(strstr(err_msg(), "two TD quotes"));
+	X509_free(x);
+	EVP_PKEY_free(k);
+	free(bad);
+}
+
+/* Documents bound by a genuine quote but not canonical: spaces, keys out of
+ * order, a duplicate key (one reader would see the attacker's root, another
+ * the pool's), not an object.  And tdx_ratls_make will not make them. */
+static void refuses_a_configuration_not_canonical(void **state)
+{
+	static const char *const docs[] = {
+	    "{\"a\": 1}", "{\"b\":1,\"a\":2}", "{\"a\":1,\"a\":2}", "[1]", "{\"a\":\"\u00e9\"}",
+	};
+	static const char *const why[] = {"canonical", "canonical", "not JSON", "object",
+	                                  "canonical"};
+	struct tdx_verdict v;
+	char *c, *k;
+	(void)state;
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		X509 *x = cert_binding(docs[i], strlen(docs[i]));
+		assert_int_equal(check_x(x, 1, NULL, &v), ERR_INVAL);
+		if (!strstr(err_msg(), why[i]))
+			fail_msg("%s: %s", docs[i], err_msg());
+		X509_free(x);
+		assert_int_not_equal(
+		    tdx_ratls_make(&prov, "t", 1, docs[i], strlen(docs[i]), &c, &k), 0);
+	}
+	/* the smallest canonical document passes */
+	X509 *x = cert_binding("{}", 2);
+	assert_int_equal(check_x(x, 1, NULL, &v), 0);
+	X509_free(x);
+}
+
+static char *policy_canon(const char *text)
+{
+	struct tdx_policy *p;
+	json_t *j;
+	char *out;
+	size_t n;
+	assert_int_equal(tdx_policy_from_json(text, strlen(text), NULL, &p), 0);
+	j = tdx_policy_to_json(p);
+	assert_non_null(j);
+	assert_int_equal(tdx_ratls_canonical(j, &out, &n), 0);
+	json_decref(j);
+	tdx_policy_free(p);
+	return out;
+}
+
+/* The policy an SMS publishes is the policy in effect: two files that mean
+ * the same (order, case, 0x, repeats, defaults written out or not) give the
+ * same bytes, which read back as the same policy; another MRTD does not. */
+static void the_policy_in_effect_has_one_form(void **state)
+{
+#define H48(c)                                                                                     \
+	c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+	    c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+	        c c c c c c c c
+	static const char a[] =
+	    "{\"measurements\": {\"MRTD\": \"0x" H48("A") "\", \"RTMR0\": [\"" H48(
+	        "b") "\", \"" H48("a") "\", \"" H48("B") "\"]}, \"advisory_ids\": [\"INTEL-SA-2\", "
+	                                                 "\"INTEL-SA-1\"], \"tcb_status\": "
+	                                                 "[\"SWHardeningNeeded\", \"UpToDate\"]}";
+	static const char b[] =
+	    "{\"tcb_status\": [\"UpToDate\", \"SWHardeningNeeded\"], \"allow_debug\": "
+	    "false, \"advisory_ids\": [\"INTEL-SA-1\", \"INTEL-SA-2\", \"INTEL-SA-1\"], "
+	    "\"measurements\": {\"RTMR0\": [\"" H48("a") "\", \"" H48("b") "\"], \"MRTD\": \"" H48(
+	        "a") "\"}}";
+	static const char want[] =
+	    "{\"advisory_ids\":[\"INTEL-SA-1\",\"INTEL-SA-2\"],\"allow_debug\":false,"
+	    "\"measurements\":{\"MRTD\":[\"" H48("a") "\"],\"RTMR0\":[\"" H48("a") "\",\"" H48(
+	        "b") "\"]},\"require_sept_ve_disable\":true,\"tcb_status\":[\"UpToDate\","
+	             "\"SWHardeningNeeded\"]}";
+	char *ca = policy_canon(a), *cb = policy_canon(b), *again, *other, *dflt;
+	struct tdx_policy *p;
+	json_t *j;
+	size_t n;
+	(void)state;
+	assert_string_equal(ca, want);
+	assert_string_equal(cb, want);
+	again = policy_canon(ca);
+	assert_string_equal(again, want);
+	other = policy_canon("{\"measurements\": {\"MRTD\": \"" H48("c") "\"}}");
+	assert_string_not_equal(other, want);
+	assert_non_null(strstr(other, "\"advisory_ids\":[]"));
+	assert_non_null(strstr(other, "\"tcb_status\":[\"UpToDate\"]"));
+	/* the default policy (no file) accepts any advisory, and says so */
+	assert_int_equal(tdx_policy_default(&p), 0);
+	j = tdx_policy_to_json(p);
+	assert_int_equal(tdx_ratls_canonical(j, &dflt, &n), 0);
+	assert_non_null(strstr(dflt, "\"advisory_ids\":\"any\""));
+	json_decref(j);
+	tdx_policy_free(p);
+	free(dflt);
+	free(other);
+	free(again);
+	free(ca);
+	free(cb);
+#undef H48
 }
 
 static void hello(void *ctx, const struct http_req *r, struct http_resp *resp)
@@ -199,10 +556,10 @@ static const struct http_route routes[] = {
 
 static int counting_check(void *ctx, const uint8_t *der, size_t len)
 {
-	struct tdx_gate *g = ((void **)ctx)[0];
+	struct tdx_ratls_expect *e = ((void **)ctx)[0];
 	int *calls = ((void **)ctx)[1];
 	(*calls)++;
-	return tdx_ratls_peer_check(g, der, len);
+	return tdx_ratls_peer_check(e, der, len);
 }
 
 /* Over TLS: an RA-TLS server is admitted; a server with a plain
@@ -215,8 +572,9 @@ static void client_admits_by_quote_over_tls(void **state)
 	struct http_server *s;
 	struct http_response r;
 	struct tdx_gate g;
+	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
 	int calls = 0;
-	void *ctx[2] = {&g, &calls};
+	void *ctx[2] = {&e, &calls};
 	struct http_peer peer = {counting_check, ctx};
 	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
 	char url[128], pem_path[600];
@@ -225,7 +583,8 @@ static void client_admits_by_quote_over_tls(void **state)
 	assert_int_equal(tdx_gate_open(&g, col, root, NULL, "test"), 0);
 	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello", http_server_port(s));
-	assert_int_equal(http_call(url, &call, 1024, 5, &r), 0);
+	if (http_call(url, &call, 1024, 5, &r) != 0)
+		fail_msg("%s", err_msg());
 	assert_int_equal(r.status, 200);
 	assert_int_equal(calls, 1);
 	http_response_free(&r);
@@ -263,11 +622,16 @@ static void client_admits_by_quote_over_tls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(admitted_with_the_sim_root_only),
-		cmocka_unit_test(policy_decides),
-		cmocka_unit_test(refuses_a_quote_for_another_key),
-		cmocka_unit_test(refuses_mutated_missing_and_malformed_quotes),
-		cmocka_unit_test(client_admits_by_quote_over_tls),
+	    cmocka_unit_test(admitted_with_the_sim_root_only),
+	    cmocka_unit_test(policy_decides),
+	    cmocka_unit_test(refuses_a_quote_for_another_key),
+	    cmocka_unit_test(refuses_mutated_missing_and_malformed_quotes),
+	    cmocka_unit_test(configuration_is_bound_read_and_pinned),
+	    cmocka_unit_test(refuses_a_server_trusting_another_root),
+	    cmocka_unit_test(refuses_altered_removed_duplicated_configuration),
+	    cmocka_unit_test(refuses_a_configuration_not_canonical),
+	    cmocka_unit_test(the_policy_in_effect_has_one_form),
+	    cmocka_unit_test(client_admits_by_quote_over_tls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
