@@ -570,11 +570,13 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 		hex_encode(id_hex, id, sizeof(id));
 	else
 		id_hex[0] = '\0';
-	if (id_hex[0] && (rc = sms_store_session_add(&s->store, id_hex, task_hex,
-				  json_string_value(json_object_get(body, "workerWallet")),
-				  tv.dealid, tv.idx, tv.final_deadline, lost[0] ? lost : NULL)) == ERR_BUSY) {
+	if (id_hex[0])
+		rc = sms_store_session_add(&s->store, id_hex, task_hex,
+					   json_string_value(json_object_get(body, "workerWallet")),
+					   tv.dealid, tv.idx, tv.final_deadline, lost[0] ? lost : NULL);
+	if (id_hex[0] && (rc == ERR_BUSY || rc == ERR_VERIFY)) {
 		log_info("sms.refused", "op=session task=%s reason=\"%s\"", task_hex, err_msg());
-		sms_status(resp, 429, err_msg());
+		sms_status(resp, rc == ERR_BUSY ? 429 : 403, err_msg());
 		goto out;
 	}
 	if (!id_hex[0] || rc < 0) {

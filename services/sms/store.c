@@ -676,14 +676,44 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 	return 0;
 }
 
-static int store_session_add(struct sms_store *s, const char *id, const char *taskid,
+static int store_session_add(struct sms_store *s, char id[33], const char *taskid,
 			  const char *worker, const uint8_t dealid[32], uint64_t idx,
 			  uint64_t deadline, const char *replaces)
 {
 	sqlite3_stmt *st;
-	char deal[67] = "0x";
-	int rc;
+	char deal[67] = "0x", open_id[33] = "";
+	int rc, released = 0;
 
+	/* one session per worker and task: the open one is given again, and a
+	 * worker the session went to gets no other */
+	GUARD(db_prepare(s->db,
+			 "SELECT id, released FROM sessions WHERE taskid = lower(?1)"
+			 " AND worker = lower(?2) ORDER BY released DESC",
+			 &st));
+	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		released |= sqlite3_column_int(st, 1);
+		if (!sqlite3_column_int(st, 1) && !open_id[0])
+			snprintf(open_id, sizeof(open_id), "%s",
+				 (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	ENSURE(!released, ERR_VERIFY, "the task's session was already released to this worker");
+	if (open_id[0]) {
+		memcpy(id, open_id, 33);
+		if (!replaces)
+			return 0;
+		const char *a[] = {replaces, id};
+		GUARD(db_prepare(s->db, "UPDATE sessions SET replaces = lower(?1) WHERE id = ?2", &st));
+		for (int i = 0; i < 2; i++)
+			sqlite3_bind_text(st, i + 1, a[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE
+			     ? 0
+			     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return rc;
+	}
 	hex_encode(deal + 2, dealid, 32);
 	GUARD(db_prepare(s->db,
 			 "INSERT INTO sessions(id, taskid, worker, dealid, idx, created, deadline,"
@@ -704,7 +734,8 @@ static int store_session_add(struct sms_store *s, const char *id, const char *ta
 	sqlite3_bind_int(st, 9, SMS_SESSIONS_PER_TASK);
 	rc = sqlite3_step(st) != SQLITE_DONE ? err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db))
 	     : sqlite3_changes(s->db) == 0
-		 ? err_set(ERR_BUSY, "the task has %d sessions already", SMS_SESSIONS_PER_TASK)
+		 ? err_set(ERR_BUSY, "the task has sessions for %d workers already",
+			   SMS_SESSIONS_PER_TASK)
 		 : 0;
 	sqlite3_finalize(st);
 	return rc;
@@ -761,6 +792,17 @@ static int release_allowed(struct sms_store *s, const char *id)
 	}
 	sqlite3_finalize(st);
 	ENSURE(worker[0], ERR_NOTFOUND, "no such session");
+	/* a worker declared lost for the task (another session replaces it)
+	 * gets nothing, even if it never had the session */
+	GUARD(db_prepare(s->db,
+			 "SELECT 1 FROM sessions WHERE replaces = ?2 AND taskid ="
+			 " (SELECT taskid FROM sessions WHERE id = ?1)",
+			 &st));
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	ENSURE(rc != SQLITE_ROW, ERR_BUSY, "%s was declared lost for this task", worker);
 	GUARD(db_prepare(s->db,
 			 "SELECT worker FROM releases WHERE taskid ="
 			 " (SELECT taskid FROM sessions WHERE id=?)",
@@ -885,7 +927,7 @@ int sms_store_check(struct sms_store *s, long *total, long *bad)
 	return rc;
 }
 
-int sms_store_session_add(struct sms_store *s, const char *id, const char *taskid,
+int sms_store_session_add(struct sms_store *s, char id[33], const char *taskid,
 			  const char *worker, const uint8_t dealid[32], uint64_t idx,
 			  uint64_t deadline, const char *replaces)
 {

@@ -76,10 +76,13 @@ struct sms_session {
  * first, then each one the workerpool owner reassigns the task to. */
 #define SMS_MAX_RELEASES 3
 /* replaces: NULL, or the worker the workerpool owner declared lost when it
- * reassigned the task to this session's worker.  ERR_BUSY when the task has
- * SMS_SESSIONS_PER_TASK sessions already. */
+ * reassigned the task to this session's worker.  A worker has one session
+ * per task: when it has an open one, its id replaces `id` (and replaces, if
+ * given, is recorded on it); ERR_VERIFY when the task's session was
+ * released to it already; ERR_BUSY when SMS_SESSIONS_PER_TASK workers have
+ * sessions for the task already. */
 #define SMS_SESSIONS_PER_TASK 16
-int sms_store_session_add(struct sms_store *st, const char *id, const char *taskid,
+int sms_store_session_add(struct sms_store *st, char id[33], const char *taskid,
 			  const char *worker, const uint8_t dealid[32], uint64_t idx,
 			  uint64_t deadline, const char *replaces);
 int sms_store_session_get(struct sms_store *st, const char *id, struct sms_session *out);

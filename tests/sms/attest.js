@@ -40,8 +40,9 @@ function reassignHash(lost, next) {
   return ethers.solidityPackedKeccak256(['bytes', 'uint256', 'bytes32', 'address', 'address'],
     [ethers.toUtf8Bytes('tdexec/task-reassign/v1'), chain.chain_id || 31337, task, lost, next]);
 }
+const who = (w) => (typeof w === 'number' ? wallet(w) : w);
 async function newSession(w = 7, reassign, want = 200) {
-  const pool = wallet(3), worker = wallet(w);
+  const pool = wallet(3), worker = who(w);
   const enclave = (await (await fetch(`${url}/tee/challenges/${task}${q0}`, { method: 'POST',
     headers: { Authorization: pool.signMessageSync(ethers.getBytes(ethers.keccak256(task))) } })).text());
   const h = ethers.solidityPackedKeccak256(['address', 'bytes32', 'address'], [worker.address, task, enclave]);
@@ -49,7 +50,7 @@ async function newSession(w = 7, reassign, want = 200) {
     enclaveChallenge: enclave, signature: pool.signMessageSync(ethers.getBytes(h)) };
   if (reassign && reassign.body) body.reassignment = reassign.body;
   else if (reassign) {
-    const lost = wallet(reassign.lost).address;
+    const lost = who(reassign.lost).address;
     body.reassignment = { lostWorker: lost, signature: wallet(reassign.by === undefined ? 3 : reassign.by)
       .signMessageSync(ethers.getBytes(reassignHash(lost, worker.address))) };
   }
@@ -158,34 +159,40 @@ function open(sealed, key) {
       check('RESULT_STORAGE_TOKEN', post.RESULT_STORAGE_TOKEN, 'ipfs-new');
       check('the app service holds no post-compute key', env.SIGN_TEE_CHALLENGE_PRIVATE_KEY, undefined);
       check('challenge key is the task enclave challenge',
-        new ethers.Wallet(post.SIGN_TEE_CHALLENGE_PRIVATE_KEY).address, (await newSession()).enclave);
+        new ethers.Wallet(post.SIGN_TEE_CHALLENGE_PRIVATE_KEY).address, (await newSession(7, undefined, null)).enclave);
     }
     // released once per task: another session of the task gets nothing
-    const s2 = await newSession();
-    check('a second release for the task', (await attest(s2.id)).st, 403);
+    check('another session for the worker it was released to', (await newSession(7, undefined, null)).st, 403);
     check('the released session is gone', (await post(`/tdx/sessions/${st.id}/challenge`))[0], 404);
     // A lost worker's task: the pool owner reassigns it, and the SMS
     // releases it once more, to a worker it never released it to,
     // SMS_MAX_RELEASES (3) times in all.
-    check('another worker without a reassignment', (await attest((await newSession(8)).id)).st, 403);
+    const s8 = await newSession(8);
+    check('another worker without a reassignment', (await attest(s8.id)).st, 403);
+    check('one open session per worker and task', (await newSession(8)).id, s8.id);
     check('a reassignment signed by the new worker', (await newSession(8, { lost: 7, by: 8 }, 401)).st, 401);
     check('a reassignment signed for another task', (await newSession(8, { body: { lostWorker:
       wallet(7).address, signature: wallet(3).signMessageSync(ethers.getBytes(ethers.keccak256('0x01'))) } }, 401)).st, 401);
-    check('a reassignment to the lost worker itself', (await newSession(7, { lost: 7 }, 401)).st, 401);
+    check('a reassignment to the lost worker itself', (await newSession(9, { lost: 9 }, 401)).st, 401);
     check('a reassignment without a signature', (await newSession(8, { body: { lostWorker: wallet(7).address } }, 401)).st, 401);
-    const r8 = await attest((await newSession(8, { lost: 7 })).id);
-    check('released to the worker the task was reassigned to', r8.st, 200);
-    if (r8.st === 200) {
-      const post8 = open(Buffer.from(r8.b.session, 'base64'), r8.key).services.find((x) => x.name === 'post-compute');
-      check('the session names the new worker', post8.environment.SIGN_WORKER_ADDRESS, wallet(8).address.toLowerCase());
+    // 8 is given the task (7 -> 8) but goes silent; the pool reassigns it
+    // to 9 (8 -> 9), which is released the session; 8 then gets nothing.
+    check('the reassigned session is the open one', (await newSession(8, { lost: 7 })).id, s8.id);
+    const r9 = await attest((await newSession(9, { lost: 8 })).id);
+    check('released to the worker the task was reassigned to', r9.st, 200);
+    if (r9.st === 200) {
+      const post9 = open(Buffer.from(r9.b.session, 'base64'), r9.key).services.find((x) => x.name === 'post-compute');
+      check('the session names the new worker', post9.environment.SIGN_WORKER_ADDRESS, wallet(9).address.toLowerCase());
     }
-    check('reassigned back to a worker it was released to', (await attest((await newSession(7, { lost: 8 })).id)).st, 403);
-    check('a second reassignment', (await attest((await newSession(9, { lost: 8 })).id)).st, 200);
-    check('a reassignment past three releases', (await attest((await newSession(6, { lost: 9 })).id)).st, 403);
-    // A task holds at most 16 sessions, so one paid task cannot fill the
-    // SMS's table of pending attestations for every other pool.
+    check('a worker declared lost attests after its successor', (await attest(s8.id)).st, 403);
+    check('reassigned back to a worker it was released to', (await newSession(7, { lost: 9 }, 403)).st, 403);
+    check('a second reassignment', (await attest((await newSession(6, { lost: 9 })).id)).st, 200);
+    const x = ethers.Wallet.createRandom();
+    check('a reassignment past three releases', (await attest((await newSession(x, { lost: 6 })).id)).st, 403);
+    // Sessions of at most 16 workers per task, so one paid task cannot fill
+    // the SMS's table of pending attestations for every other pool.
     let made = 0, last = 0;
-    for (let i = 0; i < 20 && (last = (await newSession(7, undefined, null)).st) === 200; i++) made++;
+    for (let i = 0; i < 20 && (last = (await newSession(ethers.Wallet.createRandom(), undefined, null)).st) === 200; i++) made++;
     check('sessions past the per-task cap', last, 429);
     check('sessions made before the cap', made > 0 && made < 16, true);
   }

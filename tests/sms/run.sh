@@ -116,8 +116,8 @@ stop_sms
 # names the worker it took over from; the refused ones have none.
 acct() { "$T" wallet show "${C[@]}" --account "$1" --json | sed -n 's/.*"address": "\(.*\)".*/\1/p' | tr A-F a-f; }
 want="$(acct 7)|
-$(acct 8)|$(acct 7)
-$(acct 9)|$(acct 8)"
+$(acct 9)|$(acct 8)
+$(acct 6)|$(acct 9)"
 got=$(sqlite3 "$W/sms.db" "SELECT worker, coalesce(replaces, '') FROM releases ORDER BY rowid")
 [ "$got" = "$want" ] && ok || bad "release audit: $got"
 got=$(sqlite3 "$W/sms.db" "SELECT max(n) FROM (SELECT count(*) AS n FROM sessions GROUP BY taskid)")
