@@ -52,7 +52,8 @@ enum {
 	S_TASK,
 	S_NETWORK,
 	S_RPC,
-	S_SMSHASH
+	S_SMSHASH,
+	S_ANYMRTD
 };
 
 static const struct option sopts[] = {
@@ -80,6 +81,7 @@ static const struct option sopts[] = {
     {"trust-sim-root", required_argument, NULL, S_SIMROOT},
     {"task", required_argument, NULL, S_TASK},
     {"sms-config-hash", required_argument, NULL, S_SMSHASH},
+    {"allow-any-mrtd", no_argument, NULL, S_ANYMRTD},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -89,7 +91,7 @@ struct sopt {
 	    *requester, *web2, *value, *file, *sched, *out, *key_out, *sms_policy, *collateral,
 	    *sim_root, *task, *sms_hash;
 	long account;
-	int json;
+	int json, any_mrtd;
 };
 
 static int parse(int argc, char **argv, const char *prog, const char *usage, struct sopt *o)
@@ -124,6 +126,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 		case S_SIMROOT: o->sim_root = optarg; break;
 		case S_TASK: o->task = optarg; break;
 		case S_SMSHASH: o->sms_hash = optarg; break;
+		case S_ANYMRTD: o->any_mrtd = 1; break;
 		case S_ACCOUNT:
 			if (cli_int(prog, "--account", optarg, 0, 1000, &v))
 				return EXIT_USAGE;
@@ -156,7 +159,7 @@ static const char secret_usage[] =
     "                          --web2 NAME) (--value TEXT | --file F) (--account N --chain F |\n"
     "                          --wallet F | --plain-key F)\n"
     "                          [--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
-    "                          [--sms-config-hash HEX]]\n"
+    "                          [--sms-config-hash HEX] [--allow-any-mrtd]]\n"
     "\n"
     "Push a secret to the SMS, signed as iExec's SMS expects by its owner:\n"
     "  --dataset ADDR    the dataset's key (signer: the dataset owner)\n"
@@ -170,7 +173,9 @@ static const char secret_usage[] =
     "                  and whose configuration trusts no simulated root but the one\n"
     "                  given here with --trust-sim-root\n"
     "  --sms-config-hash HEX  and whose configuration is this one (the SHA-256\n"
-    "                  'tdexec sms config-hash' computes from the SMS's settings)\n";
+    "                  'tdexec sms config-hash' computes from the SMS's settings)\n"
+    "  --allow-any-mrtd  accept an --sms-policy that pins no MRTD (then any TD\n"
+    "                  on a genuine platform could receive the secret)\n";
 
 int cmd_secret(int argc, char **argv)
 {
@@ -200,6 +205,10 @@ int cmd_secret(int argc, char **argv)
 		                 "one of --value/--file are required");
 	if (!o.sms_policy != !o.collateral)
 		return cli_usage("secret push", "--sms-policy and --collateral go together");
+	/* a policy that pins no MRTD admits a TD running any code */
+	if (o.sms_policy && !o.any_mrtd &&
+	    tdx_gate_policy_pinned(o.sms_policy, "--allow-any-mrtd") < 0)
+		return cli_fail();
 	if (o.sms_hash && !o.sms_policy)
 		return cli_usage("secret push", "--sms-config-hash needs --sms-policy (RA-TLS)");
 	if (o.sms_hash) {

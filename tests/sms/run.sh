@@ -146,6 +146,10 @@ expect 0 pushed -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 --reques
 	--sms-policy "$W/policy.json" "${SIMCOL[@]}"
 expect 1 'attestation is refused' -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 \
 	--requester ra-refused --value v2 --sms-policy "$W/wrong-policy.json" "${SIMCOL[@]}"
+# A policy that pins no MRTD would send the secret to a TD running any code.
+echo '{}' >"$W/any-policy.json"
+expect 1 'pins no MRTD' -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 \
+	--requester ra-any --value v3 --sms-policy "$W/any-policy.json" "${SIMCOL[@]}"
 req=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
 [ "$(curl -sk -o /dev/null -w '%{http_code}' -I "$RURL/requesters/$req/secrets/ra-ok")" = 204 ] &&
 	[ "$(curl -sk -o /dev/null -w '%{http_code}' -I "$RURL/requesters/$req/secrets/ra-refused")" = 404 ] &&
