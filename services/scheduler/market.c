@@ -17,6 +17,7 @@
 #include "store/db.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +293,21 @@ static int store(struct market *m, const char *const a[10], long quota, long unf
 	            a, 10);
 }
 
+/* 1 when an order of this hash is on the book. */
+static int on_book(struct market *m, const char *hash)
+{
+	sqlite3_stmt *st;
+	int known = 0;
+	pthread_mutex_lock(&m->mu);
+	if (db_prepare(m->db, "SELECT 1 FROM orders WHERE hash = ?1", &st) == 0) {
+		sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+		known = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return known;
+}
+
 /* Whether a request order is funded: its requester's stake on chain covers
  * one task at the order's prices (and is not zero). */
 static int funded(struct market *m, const json_t *o, const uint8_t requester[20], int *yes)
@@ -305,7 +321,9 @@ static int funded(struct market *m, const json_t *o, const uint8_t requester[20]
 		static const char *const f[] = {"appmaxprice", "datasetmaxprice",
 		                                "workerpoolmaxprice"};
 		long long p = json_get_ll(o, f[i], 0);
-		cost += p > 0 ? (unsigned long long)p : 0;
+		/* saturating: prices are uint256, read capped at 2^63 - 1 */
+		unsigned long long u = p > 0 ? (unsigned long long)p : 0;
+		cost = cost > ULLONG_MAX - u ? ULLONG_MAX : cost + u;
 	}
 	GUARD(poco_account(m->cfg.chain, requester, &acct));
 	v = json_string_value(json_object_get(acct, "stake"));
@@ -345,10 +363,11 @@ static int publish(struct market *m, enum poco_order_kind kind, const json_t *in
 	if (rc < 0 && err_msg() && strstr(err_msg(), "signed"))
 		*status = 403;
 	GUARD_GOTO(rc);
-	if (kind == POCO_REQUEST)
-		GUARD_GOTO(funded(m, o, signer, &paid));
 	GUARD_GOTO(poco_order_hash(m->cfg.chain, kind, o, h));
 	hex_encode_0x(hash_hex, h, 32);
+	/* the chain is asked about a new order only: a replayed one costs none */
+	if (kind == POCO_REQUEST && !on_book(m, hash_hex))
+		GUARD_GOTO(funded(m, o, signer, &paid));
 	eth_addr_str(asset, addr);
 	eth_addr_str(signer, who);
 	snprintf(price, sizeof(price), "%lld", json_get_ll(o, price_field[kind], -1));
