@@ -729,6 +729,17 @@ unlock:
 	return rc;
 }
 
+int tdx_collstore_fetches(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_ca ca)
+{
+	struct slot *sl;
+	int fetch;
+	pthread_mutex_lock(&s->mu);
+	sl = slot_find(s, fmspc, ca);
+	fetch = s->kind == SRC_PCS && (!sl || !sl->h);
+	pthread_mutex_unlock(&s->mu);
+	return fetch;
+}
+
 int tdx_collstore_get(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_ca ca,
                       time_t now, const struct tdx_held **out)
 {

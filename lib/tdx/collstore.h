@@ -81,6 +81,10 @@ void tdx_collstore_close(struct tdx_collstore *s);
 /* 1 when the source can be refreshed from (a directory or a PCS URL). */
 int tdx_collstore_refreshable(const struct tdx_collstore *s);
 
+/* 1 when a quote of (fmspc, ca) would make the store fetch collateral (a
+ * PCS source that does not hold the platform yet). */
+int tdx_collstore_fetches(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_ca ca);
+
 /* The collateral for (fmspc, ca) at `now`: 0 with *out referenced (drop it
  * with tdx_collstore_put).  Otherwise ERR_NOTFOUND (no such platform, and
  * none could be fetched) or ERR_VERIFY (the held collateral expired; the

@@ -88,7 +88,7 @@ int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t
 	uint8_t fmspc[6] = {0};
 	char why[256] = "";
 	json_t *mism;
-	int rc;
+	int rc, forged = 0;
 
 	*q = NULL;
 	GUARD(tdx_quote_parse(raw, len, q));
@@ -96,7 +96,13 @@ int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t
 	 * one platform, whose verification then says what is wrong with it. */
 	if (tdx_quote_pck_target(*q, fmspc, &ca) < 0)
 		snprintf(why, sizeof(why), "%s", err_msg());
-	rc = tdx_collstore_get(g->collateral, fmspc, ca, at, &h);
+	/* The FMSPC is read before any signature is checked: a platform not
+	 * held costs a PCS fetch only when its PCK chain reaches the anchor,
+	 * or strangers' made-up FMSPCs would spend the fetch budget. */
+	else if (tdx_collstore_fetches(g->collateral, fmspc, ca) &&
+	         tdx_verify_pck_chain(g->verifier, *q) < 0)
+		forged = snprintf(why, sizeof(why), "%s", err_msg()) > 0;
+	rc = forged ? ERR_VERIFY : tdx_collstore_get(g->collateral, fmspc, ca, at, &h);
 	if (rc < 0 && why[0])
 		rc = err_set(rc, "%s", why);
 	if (rc < 0) {

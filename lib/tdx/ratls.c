@@ -328,6 +328,26 @@ static int trust_check(const struct tdx_ratls_expect *e, const json_t *doc)
 	return 0;
 }
 
+/* The server's pool policy pins MRTD and refuses debug TDs: otherwise it
+ * would release secrets to a TD running any code, whatever its own quote
+ * shows. */
+static int policy_check(const json_t *doc)
+{
+	const json_t *a = json_object_get(doc, "attestation"), *p, *mrtd;
+
+	if (!a || json_is_null(a))
+		return 0; /* a server that admits no TD */
+	p = json_object_get(a, "policy");
+	mrtd = json_object_get(json_object_get(p, "measurements"), "MRTD");
+	ENSURE(json_is_array(mrtd) && json_array_size(mrtd) > 0, ERR_VERIFY,
+	       "ratls: the server's policy pins no MRTD, so it admits TDs running any code "
+	       "(pin its configuration hash to accept it)");
+	ENSURE(json_is_false(json_object_get(p, "allow_debug")), ERR_VERIFY,
+	       "ratls: the server's policy admits debug TDs (pin its configuration hash to "
+	       "accept it)");
+	return 0;
+}
+
 int tdx_ratls_check(const struct tdx_ratls_expect *e, const uint8_t *der, size_t len,
                     struct tdx_verdict *v, uint8_t config_hash[32], json_t **config)
 {
@@ -368,6 +388,10 @@ int tdx_ratls_check(const struct tdx_ratls_expect *e, const uint8_t *der, size_t
 		            e->format);
 	}
 	GUARD_GOTO(trust_check(e, doc));
+	/* unless pinned (the client vetted this very document), the server's
+	 * policy must admit known code only */
+	if (!e->config_hash)
+		GUARD_GOTO(policy_check(doc));
 	if (config_hash)
 		memcpy(config_hash, ch, 32);
 	if (config) {

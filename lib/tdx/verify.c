@@ -833,6 +833,32 @@ int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct t
 	return rc;
 }
 
+int tdx_verify_pck_chain(const struct tdx_verifier *v, const struct tdx_quote *q)
+{
+	struct tdx_blob d[TDX_PCK_CHAIN_MAX_CERTS];
+	struct x509_lite leaf, ca;
+	struct p256_pub *ca_pub = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (tdx_pem_certs_der(q->pck_chain, q->pck_chain_len, d, TDX_PCK_CHAIN_MAX_CERTS, &n) < 0)
+		return err_wrap(ERR_VERIFY, "PCK certificate chain");
+	ENSURE_GOTO(n == 3, ERR_VERIFY,
+		    "PCK certificate chain: expected leaf, CA and root, got %zu certificates", n);
+	ENSURE_GOTO(is_anchor(v, &d[2]), ERR_VERIFY,
+		    "PCK certificate chain: root is not the trusted %s root CA",
+		    v->simulated ? "simulated" : "Intel SGX");
+	GUARD_GOTO(parse_cert(&d[1], "PCK CA certificate", &ca));
+	GUARD_GOTO(check_issued(&ca, &v->root, v->root_pub, "PCK CA certificate", "root CA"));
+	GUARD_GOTO(parse_cert(&d[0], "PCK certificate", &leaf));
+	GUARD_GOTO(p256_pub_new_xy(ca.pub, &ca_pub));
+	GUARD_GOTO(check_issued(&leaf, &ca, ca_pub, "PCK certificate", "PCK CA"));
+out:
+	p256_pub_free(ca_pub);
+	free_ders(d, n);
+	return rc;
+}
+
 int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c, time_t at,
                           time_t *expiry)
 {

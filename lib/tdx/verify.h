@@ -75,6 +75,12 @@ int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
 int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct tdx_quote *q,
 		      const struct tdx_collateral *c, time_t at, struct tdx_verdict *out);
 
+/* The quote's PCK chain (leaf, CA, root) is signed link by link up to the
+ * trust anchor: checked before a service fetches collateral for a platform
+ * it does not hold, so that only a genuine platform's quote costs a fetch.
+ * Revocation and validity are left to the full verification. */
+int tdx_verify_pck_chain(const struct tdx_verifier *v, const struct tdx_quote *q);
+
 /* Verify a collateral set alone (issuer chains to the anchor, signatures,
  * CRLs) and that it is valid at `at`; *expiry (may be NULL) gets the end of
  * its earliest validity window.  Successful sets stay in the cache, so the

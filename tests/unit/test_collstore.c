@@ -356,6 +356,63 @@ static void quotes_of_strangers_fetch_a_bounded_number(void **state)
 	unsetenv("XDG_CACHE_HOME");
 }
 
+/* A platform not held costs a fetch only for a quote whose PCK chain is
+ * signed up to the gate's anchor: a genuine Intel quote shown to a gate
+ * anchored at a simulated root, or a copy whose PCK certificate was
+ * altered, reaches no PCS; the genuine one at an Intel-anchored gate does. */
+static void forged_pck_chains_fetch_nothing(void **state)
+{
+	static const struct http_route routes[] = {
+	    {"GET", "/tdx/certification/v4/tcb", pcs_404, "tcb", 0},
+	    {NULL, NULL, NULL, NULL, 0},
+	};
+	struct http_server_opts so = {0};
+	struct http_server *srv;
+	struct tdx_gate g;
+	struct tdx_verdict v;
+	struct tdx_quote *q = NULL;
+	struct tdx_sim_opts o = {0, 0, 0};
+	int asked = 0;
+	char url[64], xdg[600], sim[600], root[700];
+	size_t len;
+	uint8_t *raw = td_read("tdx/phala-dcap-qvl/tdx_quote", &len), *pem;
+	(void)state;
+
+	snprintf(xdg, sizeof(xdg), "%s/xdg-forged", tmp);
+	setenv("XDG_CACHE_HOME", xdg, 1);
+	snprintf(sim, sizeof(sim), "%s/forged-sim", tmp);
+	assert_int_equal(tdx_sim_init(sim, &o), 0);
+	snprintf(root, sizeof(root), "%s/root_ca.pem", sim);
+	assert_int_equal(http_server_start(&so, routes, &asked, &srv), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", http_server_port(srv));
+	assert_int_equal(tdx_gate_open(&g, url, root, NULL, "test"), 0);
+	assert_true(tdx_gate_check_at(&g, raw, len, 1751000000, &q, &v) < 0);
+	tdx_quote_free(q);
+	assert_non_null(strstr(v.reason, "root is not the trusted simulated root CA"));
+	assert_int_equal(asked, 0);
+	tdx_gate_close(&g);
+	/* Intel's anchor: the genuine chain passes the check and is fetched
+	 * (404 here); the leaf with one byte of its signature changed is not. */
+	assert_int_equal(tdx_gate_open(&g, url, NULL, NULL, "test"), 0);
+	assert_true(tdx_gate_check_at(&g, raw, len, 1751000000, &q, &v) < 0);
+	tdx_quote_free(q);
+	assert_int_equal(asked, 1);
+	pem = (uint8_t *)memmem(raw, len, "-----BEGIN CERTIFICATE-----", 27);
+	assert_non_null(pem);
+	pem = (uint8_t *)memmem(pem, len - (size_t)(pem - raw), "-----END CERTIFICATE-----", 25);
+	assert_non_null(pem);
+	/* the last base64 characters before the END line belong to the
+	 * leaf's signature */
+	pem[-6] = pem[-6] == 'A' ? 'B' : 'A';
+	assert_true(tdx_gate_check_at(&g, raw, len, 1751000000, &q, &v) < 0);
+	tdx_quote_free(q);
+	assert_int_equal(asked, 1);
+	tdx_gate_close(&g);
+	http_server_stop(srv);
+	unsetenv("XDG_CACHE_HOME");
+	free(raw);
+}
+
 static void bad_sources_are_errors(void **state)
 {
 	struct tdx_collstore *s;
@@ -383,6 +440,7 @@ int main(void)
 	    cmocka_unit_test(directory_refresh_swaps_and_keeps_on_failure),
 	    cmocka_unit_test(swaps_under_concurrent_readers),
 	    cmocka_unit_test(quotes_of_strangers_fetch_a_bounded_number),
+	    cmocka_unit_test(forged_pck_chains_fetch_nothing),
 	    cmocka_unit_test(bad_sources_are_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

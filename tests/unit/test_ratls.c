@@ -26,6 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 96 copies of the character c: one measurement in hex */
+#define H48(c)                                                                                     \
+	c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+	    c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+	        c c c c c c c c
+
 /* The pool's simulated TD (its root is the one clients trust) and an
  * attacker's, whose root is another. */
 static char *dir, *evil, col[512], root[512], evil_root[512];
@@ -36,8 +42,9 @@ static char *honest_doc;
 static size_t honest_len;
 
 /* A configuration trusting the root in `path` (NULL: Intel's) as an SMS
- * writes it, in canonical form (free()). */
-static char *doc_trusting(const char *path, size_t *len)
+ * writes it, with `policy` (JSON; NULL: one pinning MRTD), in canonical
+ * form (free()). */
+static char *doc_with_policy(const char *path, const char *policy, size_t *len)
 {
 	struct tdx_verifier *v;
 	json_t *t, *d;
@@ -52,13 +59,22 @@ static char *doc_trusting(const char *path, size_t *len)
 		assert_int_equal(tdx_verifier_new(&v), 0);
 	}
 	assert_int_equal(tdx_ratls_anchor_json(v, &t), 0);
-	d = json_pack("{s:s,s:{s:o}}", "format", PROTO_SMS_CONFIG_FORMAT, "attestation", "trust",
-	              t);
+	d = json_pack("{s:s,s:{s:o,s:o}}", "format", PROTO_SMS_CONFIG_FORMAT, "attestation",
+	              "trust", t, "policy",
+	              json_loads(policy ? policy
+	                                : "{\"allow_debug\": false, \"measurements\": {\"MRTD\": [\"" H48(
+	                                      "a") "\"]}}",
+	                         0, NULL));
 	assert_non_null(d);
 	assert_int_equal(tdx_ratls_canonical(d, &out, len), 0);
 	json_decref(d);
 	tdx_verifier_free(v);
 	return out;
+}
+
+static char *doc_trusting(const char *path, size_t *len)
+{
+	return doc_with_policy(path, NULL, len);
 }
 
 static int setup(void **state)
@@ -298,6 +314,40 @@ static void refuses_mutated_missing_and_malformed_quotes(void **state)
 	X509_free(x);
 }
 
+/* A server whose own policy admits TDs of any code, or debug TDs, is
+ * refused by default, whatever its quote and root; a client that pinned
+ * that very configuration accepts it. */
+static void refuses_a_server_admitting_any_code(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"allow_debug\": false, \"measurements\": {}}",
+	    "{\"allow_debug\": false, \"measurements\": {\"MRTD\": []}}",
+	    "{\"allow_debug\": true, \"measurements\": {\"MRTD\": [\"" H48("a") "\"]}}",
+	    "{\"measurements\": {\"MRTD\": [\"" H48("a") "\"]}}",
+	};
+	static const char *const why[] = {"pins no MRTD", "pins no MRTD", "debug TDs", "debug TDs"};
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		struct tdx_verdict v;
+		char *cert = NULL, *key = NULL, *doc;
+		size_t len;
+		uint8_t h[32];
+		doc = doc_with_policy(root, bad[i], &len);
+		assert_non_null(doc);
+		assert_int_equal(tdx_ratls_make(&prov, "test", 1, doc, len, &cert, &key), 0);
+		X509 *x = pem_cert(cert);
+		assert_int_equal(check_full(x, root, NULL, NULL, NULL, &v, NULL, NULL), ERR_VERIFY);
+		if (!strstr(err_msg(), why[i]))
+			fail_msg("policy %zu: %s", i, err_msg());
+		assert_int_equal(sha256(doc, len, h), 0);
+		assert_int_equal(check_full(x, root, NULL, h, NULL, &v, NULL, NULL), 0);
+		X509_free(x);
+		free(cert);
+		free(key);
+		free(doc);
+	}
+}
+
 /* The honest server: admitted, with the document it carries and its hash;
  * the same certificate pinned to that hash passes, pinned to another it
  * does not; a client asking for another format refuses it. */
@@ -495,10 +545,6 @@ static char *policy_canon(const char *text)
  * same bytes, which read back as the same policy; another MRTD does not. */
 static void the_policy_in_effect_has_one_form(void **state)
 {
-#define H48(c)                                                                                     \
-	c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
-	    c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
-	        c c c c c c c c
 	static const char a[] =
 	    "{\"measurements\": {\"MRTD\": \"0x" H48("A") "\", \"RTMR0\": [\"" H48(
 	        "b") "\", \"" H48("a") "\", \"" H48("B") "\"]}, \"advisory_ids\": [\"INTEL-SA-2\", "
@@ -631,6 +677,7 @@ int main(void)
 	    cmocka_unit_test(refuses_altered_removed_duplicated_configuration),
 	    cmocka_unit_test(refuses_a_configuration_not_canonical),
 	    cmocka_unit_test(the_policy_in_effect_has_one_form),
+	    cmocka_unit_test(refuses_a_server_admitting_any_code),
 	    cmocka_unit_test(client_admits_by_quote_over_tls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
