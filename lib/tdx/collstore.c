@@ -31,10 +31,17 @@
 
 enum src_kind { SRC_FILE, SRC_DIR, SRC_PCS };
 
+/* How recent a collateral set is: what a refresh may not go back on. */
+struct fresh {
+	time_t tcb_issued, qe_issued, pck_crl_this, root_crl_this;
+	int tcb_eval, qe_eval;
+};
+
 struct slot {
 	uint8_t fmspc[6];
 	enum tdx_pck_ca ca;
 	struct tdx_held *h; /* NULL: never loaded (a failed fetch, remembered) */
+	struct fresh fresh; /* h's */
 	time_t last_refresh, refresh_at;
 	unsigned long refreshes, failures_total;
 	unsigned failures; /* in a row */
@@ -106,6 +113,47 @@ static int identify(const struct tdx_collateral *c, uint8_t fmspc[6], enum tdx_p
 out:
 	tdx_tcb_info_free(t);
 	return rc;
+}
+
+static int freshness(const struct tdx_collateral *c, struct fresh *fr)
+{
+	struct tdx_tcb_info *t = NULL;
+	struct tdx_qe_identity *q = NULL;
+	struct crl_lite crl;
+	int rc = 0;
+
+	memset(fr, 0, sizeof(*fr));
+	GUARD_GOTO(tdx_tcb_info_parse((const char *)c->tcb_info.p, c->tcb_info.len, &t));
+	GUARD_GOTO(tdx_qe_identity_parse((const char *)c->qe_identity.p, c->qe_identity.len, &q));
+	fr->tcb_issued = t->issue_date;
+	fr->tcb_eval = t->eval_number;
+	fr->qe_issued = q->issue_date;
+	fr->qe_eval = q->eval_number;
+	GUARD_GOTO(crl_lite_parse(c->pck_crl.p, c->pck_crl.len, "PCK CRL", &crl));
+	fr->pck_crl_this = crl.this_update;
+	GUARD_GOTO(crl_lite_parse(c->root_ca_crl.p, c->root_ca_crl.len, "root CA CRL", &crl));
+	fr->root_crl_this = crl.this_update;
+out:
+	tdx_tcb_info_free(t);
+	tdx_qe_identity_free(q);
+	return rc;
+}
+
+/* The name of what `n` has older than `h`, or NULL when it is not older in
+ * any part: a refresh never goes back (a PCCS or a path that replays an
+ * older, still valid, Intel-signed TCB info or CRL would undo a TCB
+ * recovery or a revocation). */
+static const char *older(const struct fresh *n, const struct fresh *h)
+{
+	if (n->tcb_eval < h->tcb_eval || n->tcb_issued < h->tcb_issued)
+		return "TCB info";
+	if (n->qe_eval < h->qe_eval || n->qe_issued < h->qe_issued)
+		return "QE identity";
+	if (n->pck_crl_this < h->pck_crl_this)
+		return "PCK CRL";
+	if (n->root_crl_this < h->root_crl_this)
+		return "root CA CRL";
+	return NULL;
 }
 
 static int load_found(const char *path, struct found *f)
@@ -253,6 +301,8 @@ static int settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_
                   struct found *f, const char *err, time_t now, int first)
 {
 	char fx[13], t_next[32], t_ref[32], errbuf[256];
+	const char *part;
+	struct fresh fr = {0};
 	struct tdx_held *old = NULL, *h = NULL;
 	uint8_t a[32], b[32];
 	struct slot *sl;
@@ -260,6 +310,10 @@ static int settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_
 	time_t left;
 
 	fmspc_hex(fmspc, fx);
+	if (f && !err && freshness(f->c, &fr) < 0) {
+		snprintf(errbuf, sizeof(errbuf), "%s", err_msg());
+		err = errbuf;
+	}
 	if (f && !err) {
 		if (f->next <= now) {
 			time_format(f->next, t_next);
@@ -281,6 +335,11 @@ static int settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_
 			tdx_collateral_free(f->c);
 		return -1;
 	}
+	if (f && !err && sl->h && (part = older(&fr, &sl->fresh))) {
+		snprintf(errbuf, sizeof(errbuf),
+		         "the %s read is older than the one held: kept the held set", part);
+		err = errbuf;
+	}
 	if (f && (!err || (first && !sl->h))) {
 		changed = !sl->h || tdx_collateral_hash(sl->h->c, a) < 0 ||
 		          tdx_collateral_hash(f->c, b) < 0 || memcmp(a, b, 32) != 0;
@@ -294,6 +353,7 @@ static int settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_
 				h->refs = 1;
 				old = sl->h;
 				sl->h = h;
+				sl->fresh = fr;
 				sl->warned = sl->expired_logged = 0;
 			} else {
 				tdx_collateral_free(f->c);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 static char *tmp;
@@ -239,6 +240,20 @@ static void directory_refresh_swaps_and_keeps_on_failure(void **state)
 	assert_int_equal(json_integer_value(json_object_get(pl, "failures")), 2);
 	assert_int_equal(json_integer_value(json_object_get(pl, "seconds_left")),
 	                 (json_int_t)(h2->next_update - (t1 + 60)));
+	json_decref(st);
+	/* An older set, still valid (a replay of what the source once served):
+	 * never swapped in for the newer one held. */
+	assert_int_equal(unlink(p), 0);
+	again.now = t1 - 7200;
+	assert_int_equal(tdx_sim_collateral(e.dir, &again), 0);
+	assert_int_equal(tdx_collstore_refresh(s, t1 + 120, 1), 1);
+	assert_int_equal(tdx_collstore_get(s, sim_fmspc, TDX_PCK_CA_PLATFORM, t1 + 120, &h3), 0);
+	assert_ptr_equal(h2, h3);
+	tdx_collstore_put(s, h3);
+	st = tdx_collstore_status(s, t1 + 120);
+	pl = json_array_get(json_object_get(st, "platforms"), 0);
+	assert_non_null(strstr(json_string_value(json_object_get(pl, "last_error")),
+	                       "older than the one held"));
 	json_decref(st);
 	tdx_collstore_put(s, h2);
 	tdx_collstore_close(s);
