@@ -454,7 +454,7 @@ static int chain_status(int argc, char **argv)
 	struct eth_rpc *rpc;
 	json_t *chain;
 	uint64_t block = 0;
-	int as_json = 0, up;
+	int as_json = 0, up, code;
 	int r = dir_option(argc, argv, "chain status",
 			   "Usage: tdexec chain status [--dir DIR] [--json]\n", dir, sizeof(dir),
 			   &as_json);
@@ -470,12 +470,13 @@ static int chain_status(int argc, char **argv)
 	json_object_set_new(chain, "up", json_boolean(up));
 	if (up)
 		json_object_set_new(chain, "block", json_integer((json_int_t)block));
-	if (as_json)
-		json_print(chain, 1);
-	else
+	code = up ? 0 : 1;
+	if (!as_json)
 		json_print_text(stdout, chain);
+	else if (json_print(chain, 1) < 0)
+		code = cli_fail();
 	json_decref(chain);
-	return up ? 0 : 1;
+	return code;
 }
 
 static const struct cli_cmd chain_cmds[] = {

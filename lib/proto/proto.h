@@ -12,6 +12,7 @@
 #define TDEXEC_PROTO_H
 
 #include <stdint.h>
+#include "util/err.h"
 
 #define PROTO_WORKER_REGISTER_TAG "tdexec/worker-register/v1"
 #define PROTO_RESULT_DOWNLOAD_TAG "tdexec/result-download/v1"
@@ -37,7 +38,7 @@ void proto_result_download_hash(uint64_t chain_id, const uint8_t taskid[32],
 
 /* 0 when now <= expiry <= now + max_ahead; else ERR_VERIFY with a message
  * ("authorization expired", "... too far ahead"). */
-int proto_expiry_check(uint64_t expiry, uint64_t now, uint64_t max_ahead);
+MUST_CHECK int proto_expiry_check(uint64_t expiry, uint64_t now, uint64_t max_ahead);
 
 /* REPORTDATA of a registering worker's quote:
  * SHA-512("tdexec-worker-v1" || nonce || worker address). */

@@ -417,11 +417,15 @@ static int follow_logs(struct sched *s)
 	event_topic("TaskFinalize(bytes32,bytes)", finalized);
 	GUARD(eth_get_logs(s->chain->rpc, s->chain->hub, NULL, from + 1, to, &logs));
 	pthread_mutex_lock(&s->mu);
-	db_exec(s->db, "BEGIN IMMEDIATE");
+	rc = db_exec(s->db, "BEGIN IMMEDIATE");
 	json_array_foreach (logs, i, ev) {
 		json_t *d = NULL;
 		uint64_t block = 0;
-		eth_hex_u64(json_object_get(ev, "blockNumber"), &block);
+		if (rc < 0)
+			break;
+		rc = eth_hex_u64(json_object_get(ev, "blockNumber"), &block);
+		if (rc < 0)
+			break;
 		if (topic_is(ev, 0, notice) && topic_is(ev, 1, s->pool_topic)) {
 			rc = log_data(
 			    ev, "(bytes32,address,address,uint256,bytes32,string,address)", &d);
@@ -450,7 +454,10 @@ static int follow_logs(struct sched *s)
 		const char *a[] = {cur};
 		rc = sched_exec(s, "INSERT OR REPLACE INTO meta VALUES ('cursor', ?1)", a, 1);
 	}
-	db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK");
+	if (rc == 0)
+		rc = db_exec(s->db, "COMMIT");
+	if (rc < 0)
+		db_rollback(s->db);
 	pthread_mutex_unlock(&s->mu);
 	json_decref(logs);
 	return rc;
@@ -1504,7 +1511,10 @@ static void h_result_put(void *ctx, const struct http_req *req, struct http_resp
 		sched_refuse(resp, 400, "sched.result", "bad task id");
 		return;
 	}
-	hex_decode_exact(msg, 32, id + 2, "taskid");
+	if (hex_decode_exact(msg, 32, id + 2, "taskid") < 0) {
+		sched_refuse(resp, 400, "sched.result", err_msg());
+		return;
+	}
 	SHA256(req->body, req->body_len, sum);
 	memcpy(msg + 32, sum, 32);
 	if (auth_signer(req, msg, 64, signer) < 0) {
@@ -1589,7 +1599,10 @@ static void h_result_get(void *ctx, const struct http_req *req, struct http_resp
 		sched_refuse(resp, 400, "sched.result", "bad task id");
 		return;
 	}
-	hex_decode_exact(tid, 32, id + 2, "taskid");
+	if (hex_decode_exact(tid, 32, id + 2, "taskid") < 0) {
+		sched_refuse(resp, 400, "sched.result", err_msg());
+		return;
+	}
 	if (download_expiry(req, &expiry) < 0) {
 		sched_refuse(resp, 403, "sched.result", err_msg());
 		return;
