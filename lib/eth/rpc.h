@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include "util/err.h"
 
+/* A client may be shared by threads once set up: calls are independent
+ * requests (request ids and the cached chain id are atomic); the setters
+ * below are for before it is shared. */
 struct eth_rpc;
 
 MUST_CHECK int eth_rpc_new(const char *url, struct eth_rpc **out);
