@@ -1,5 +1,5 @@
 # tdexec — the two commands: `make demo` and `make test`.
-# Everything else: make [build] | bench | fuzz | format | clean
+# Everything else: make [build] | bench | fuzz | format | format-check | clean
 
 JOBS        ?= $(shell nproc)
 BUILD       ?= build
@@ -17,7 +17,7 @@ FUZZ_TARGETS := fuzz_quote fuzz_pck_ext fuzz_x509lite fuzz_collateral fuzz_event
 # ThreadSanitizer's shadow memory multiplies.
 TSAN_TESTS  ?= ^(test_server|test_sms_store|sms_secrets|sms_crash|market_cli|pool_e2e)$$
 
-.PHONY: all build deps test test-unit test-asan test-tsan fuzz-smoke demo bench fuzz format clean
+.PHONY: all build deps test test-unit test-asan test-tsan fuzz-smoke demo bench fuzz format format-check clean
 
 all: build
 
@@ -82,6 +82,10 @@ bench: deps build
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Fails on any file `make format` would change (not yet part of make test).
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
