@@ -118,6 +118,16 @@ int cli_int(const char *prog, const char *opt, const char *s, long min, long max
 	return 0;
 }
 
+int cli_chain_usage(const char *prog, const char *file, const char *network, const char *rpc)
+{
+	if (file && network)
+		return cli_usage(prog, "--chain FILE and --network NAME exclude each other");
+	if (network && !rpc)
+		return cli_usage(prog, "--network %s needs --rpc URL, the node to reach it by",
+		                 network);
+	return 0;
+}
+
 /* The expanded list stays reachable until exit. */
 static char **config_argv;
 

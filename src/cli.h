@@ -56,6 +56,16 @@ int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
 		       const uint8_t *quote, size_t qlen, const uint8_t *fmspc, int ca,
 		       time_t at, struct tdx_collateral **out);
 
+/* The chain options: --chain FILE, or --network NAME (iExec's deployment,
+ * poco/network.h) with --rpc URL; --rpc with a chain file replaces its node.
+ * Prints the usage error and returns EXIT_USAGE for a bad combination,
+ * else 0 (poco_chain_open takes the three as given). */
+int cli_chain_usage(const char *prog, const char *file, const char *network, const char *rpc);
+#define CLI_CHAIN_HELP                                                                             \
+	"  --network NAME --rpc URL  iExec's PoCo on NAME (arbitrum, arbitrum-sepolia,\n"          \
+	"                         bellecour: 'tdexec chain network'), reached at URL,\n"          \
+	"                         instead of a chain file\n"
+
 /* A signing key from a v3 keystore (+ password file or
  * $TDEXEC_WALLET_PASSWORD), a plain hex key file, or local account N of a
  * chain made by 'tdexec chain up' (account < 0 = none). */

@@ -5,6 +5,7 @@
 #include "eth/addr.h"
 #include "eth/rpc.h"
 #include "poco/deploy.h"
+#include "poco/network.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -37,16 +38,21 @@ static const char chain_usage[] =
 	"Commands:\n"
 	"  up       start Anvil on 127.0.0.1 and deploy PoCo (reuses a running chain)\n"
 	"  down     stop it (its state is kept in DIR and restored by the next up)\n"
-	"  status   show the chain file and whether the chain answers\n";
+	"  status   show the chain file and whether the chain answers\n"
+	"  network  show iExec's deployment on a network (from the @iexec/poco package)\n";
 
 static const char up_usage[] =
 	"Usage: tdexec chain up [--dir DIR] [--port N] [--block-time S] [--flavour token|native]\n"
+	"                       [--no-boost]\n"
 	"\n"
 	"  --dir DIR          state directory (default ~/.local/state/tdexec/chain); the chain\n"
 	"                     file DIR/chain.json is what every other command reads\n"
 	"  --port N           RPC port on 127.0.0.1 (default 8545; 0 = any free port)\n"
 	"  --block-time S     mine a block every S seconds (default: automine)\n"
-	"  --flavour F        token (RLC + IexecEscrowTokenFacet, default) or native\n";
+	"  --flavour F        token (RLC + IexecEscrowTokenFacet, default) or native\n"
+	"  --no-boost         leave out the PoCo Boost facets, as iExec's Arbitrum deployments\n"
+	"                     do: TEE deals are then classic (matchOrders, initialize,\n"
+	"                     contributeAndFinalize)\n";
 
 static int default_dir(char *out, size_t cap)
 {
@@ -289,10 +295,11 @@ static int chain_up(int argc, char **argv)
 	static const struct option opts[] = {
 		{"dir", required_argument, NULL, 'd'},   {"port", required_argument, NULL, 'p'},
 		{"block-time", required_argument, NULL, 'b'},
-		{"flavour", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"flavour", required_argument, NULL, 'f'}, {"no-boost", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	char dir[PATH_MAX] = "", poco[PATH_MAX], url[64], p[PATH_MAX];
+	int boost = 1;
 	enum poco_flavour flavour = POCO_TOKEN;
 	long port = 8545, block_time = 0;
 	uint8_t keys[N_ACCOUNTS][32], deployer[20];
@@ -323,6 +330,7 @@ static int chain_up(int argc, char **argv)
 			else
 				return cli_usage("chain up", "--flavour: token or native");
 			break;
+		case 'n': boost = 0; break;
 		case 'h': fputs(up_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
@@ -334,6 +342,13 @@ static int chain_up(int argc, char **argv)
 	if (dir_create(dir, 0700) < 0)
 		return cli_fail();
 	if (chain_is_up(dir, &chain)) {
+		/* a chain file from before --no-boost has Boost */
+		if (json_is_false(json_object_get(chain, "boost")) == boost) {
+			(void)err_set(ERR_INVAL, "the chain up in %s was deployed %s Boost; 'tdexec "
+			              "chain down' and remove it first", dir, boost ? "without" : "with");
+			json_decref(chain);
+			return cli_fail();
+		}
 		printf("chain already up: %s (hub %s)\n", json_string_value(json_object_get(chain, "rpc")),
 		       json_string_value(json_object_get(chain, "hub")));
 		json_decref(chain);
@@ -362,12 +377,13 @@ static int chain_up(int argc, char **argv)
 	fprintf(stderr, "anvil up at %s (chain id %llu, pid %ld); deploying PoCo...\n", url,
 		(unsigned long long)chain_id, (long)pid);
 	GUARD_GOTO(make_accounts(rpc, keys, &accounts));
-	GUARD_GOTO(poco_deploy(rpc, keys[0], poco, flavour, progress, &d));
+	GUARD_GOTO(poco_deploy(rpc, keys[0], poco, flavour, boost, progress, &d));
 	if (flavour == POCO_TOKEN)
 		GUARD_GOTO(fund_rlc(rpc, &d, keys));
 	GUARD_GOTO(k1_address(keys[0], deployer));
-	chain = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:s}", "rpc", url, "chain_id",
-			  (json_int_t)chain_id, "flavour", flavour == POCO_TOKEN ? "token" : "native",
+	chain = json_pack("{s:s,s:I,s:s,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:s}", "rpc", url,
+			  "chain_id", (json_int_t)chain_id, "flavour",
+			  flavour == POCO_TOKEN ? "token" : "native", "boost", boost,
 			  "hub", eth_json_addr(d.hub), "token", eth_json_addr(d.token), "app_registry",
 			  eth_json_addr(d.app_registry), "dataset_registry", eth_json_addr(d.dataset_registry),
 			  "workerpool_registry", eth_json_addr(d.workerpool_registry), "deployer",
@@ -377,8 +393,8 @@ static int chain_up(int argc, char **argv)
 	ENSURE_GOTO(chain, ERR_NOMEM, "out of memory");
 	GUARD_GOTO(path_in(dir, "chain.json", p, sizeof(p)));
 	GUARD_GOTO(json_write_path(p, chain, 0600));
-	printf("chain up: %s  hub %s  (%u transactions, %llu gas, %ld s)\nchain file: %s\n", url,
-	       json_string_value(json_object_get(chain, "hub")), d.txs,
+	printf("chain up: %s  hub %s%s  (%u transactions, %llu gas, %ld s)\nchain file: %s\n", url,
+	       json_string_value(json_object_get(chain, "hub")), boost ? "" : " (no Boost)", d.txs,
 	       (unsigned long long)d.gas_used, (long)(time(NULL) - t0), p);
 out:
 	for (int i = 0; i < N_ACCOUNTS; i++)
@@ -479,10 +495,80 @@ static int chain_status(int argc, char **argv)
 	return code;
 }
 
+static const char network_usage[] =
+	"Usage: tdexec chain network [NAME [--rpc URL]] [--json]\n"
+	"\n"
+	"Without NAME, the networks --network takes.  With NAME, iExec's PoCo on it as\n"
+	"the installed @iexec/poco package lists it: chain id, hub, RLC, registries, and\n"
+	"the file each address came from.  With --rpc the node is asked too: its chain\n"
+	"id must be the network's, and the hub says whether it has PoCo Boost (diamond\n"
+	"loupe), which decides how TEE deals are matched and completed.\n";
+
+static int chain_network(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"rpc", required_argument, NULL, 'r'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *rpc = NULL;
+	struct poco_chain *pc = NULL;
+	json_t *net = NULL;
+	char why[256];
+	int c, as_json = 0, boost, rc = 0;
+
+	while ((c = cli_getopt(argc, argv, "chain network", "h", opts)) != -1) {
+		switch (c) {
+		case 'r': rpc = optarg; break;
+		case 'j': as_json = 1; break;
+		case 'h': fputs(network_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 < argc)
+		return cli_usage("chain network", "unexpected argument '%s'", argv[optind + 1]);
+	if (optind == argc) {
+		if (rpc)
+			return cli_usage("chain network", "--rpc needs a network NAME");
+		if (as_json) {
+			json_t *a = json_array();
+			char names[128], *save = NULL;
+			snprintf(names, sizeof(names), "%s", poco_network_names());
+			for (char *t = strtok_r(names, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+				json_array_append_new(a, json_string(t));
+			rc = json_print(a, 1);
+			json_decref(a);
+			if (rc < 0)
+				return cli_fail();
+		} else {
+			printf("%s\n", poco_network_names());
+		}
+		return 0;
+	}
+	GUARD_GOTO(poco_network_resolve(NULL, argv[optind], &net));
+	if (rpc) {
+		GUARD_GOTO(poco_chain_open(NULL, argv[optind], rpc, &pc));
+		GUARD_GOTO(poco_boost_detect(pc, &boost, why, sizeof(why)));
+		json_object_set_new(net, "rpc", json_string(rpc));
+		json_object_set_new(net, "boost", json_boolean(boost));
+		json_object_set_new(net, "boost_reason", json_string(why));
+	}
+	if (as_json)
+		GUARD_GOTO(json_print(net, 1));
+	else
+		json_print_text(stdout, net);
+out:
+	json_decref(net);
+	poco_chain_free(pc);
+	return rc < 0 ? cli_fail() : 0;
+}
+
 static const struct cli_cmd chain_cmds[] = {
 	{"up", chain_up, "start"},
 	{"down", chain_down, "stop"},
 	{"status", chain_status, "status"},
+	{"network", chain_network, "iExec's networks"},
 	{NULL, NULL, NULL},
 };
 

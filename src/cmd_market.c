@@ -7,6 +7,7 @@
 #include "eth/addr.h"
 #include "eth/keystore.h"
 #include "poco/market.h"
+#include "poco/network.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -24,6 +25,7 @@
 static const char common_help[] =
 	"Common options:\n"
 	"  --chain FILE           chain file (default ~/.local/state/tdexec/chain/chain.json)\n"
+	CLI_CHAIN_HELP
 	"  --wallet FILE          keystore (v3) of the signing account\n"
 	"  --password-file FILE   its password (default: $TDEXEC_WALLET_PASSWORD)\n"
 	"  --plain-key FILE       a file holding a hex private key instead of a keystore\n"
@@ -31,7 +33,7 @@ static const char common_help[] =
 	"  --json                 print JSON\n";
 
 struct mopts {
-	const char *chain, *wallet, *password_file, *plain_key;
+	const char *chain, *network, *rpc, *wallet, *password_file, *plain_key;
 	long account;
 	int json;
 	/* command-specific */
@@ -44,10 +46,12 @@ struct mopts {
 
 enum { O_CHAIN = 1000, O_WALLET, O_PASSWORD, O_PLAIN, O_ACCOUNT, O_JSON, O_NAME, O_IMAGE,
        O_POLICY, O_MULTIADDR, O_CHECKSUM, O_DESC, O_APP, O_DATASET, O_POOL, O_REQUEST, O_SET,
-       O_BOOST, O_INDEX, O_SCRYPT };
+       O_BOOST, O_INDEX, O_SCRYPT, O_NETWORK, O_RPC };
 
 static const struct option market_options[] = {
 	{"chain", required_argument, NULL, O_CHAIN},
+	{"network", required_argument, NULL, O_NETWORK},
+	{"rpc", required_argument, NULL, O_RPC},
 	{"wallet", required_argument, NULL, O_WALLET},
 	{"password-file", required_argument, NULL, O_PASSWORD},
 	{"plain-key", required_argument, NULL, O_PLAIN},
@@ -83,6 +87,8 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 	while ((c = cli_getopt(argc, argv, prog, "o:h", market_options)) != -1) {
 		switch (c) {
 		case O_CHAIN: o->chain = optarg; break;
+		case O_NETWORK: o->network = optarg; break;
+		case O_RPC: o->rpc = optarg; break;
 		case O_WALLET: o->wallet = optarg; break;
 		case O_PASSWORD: o->password_file = optarg; break;
 		case O_PLAIN: o->plain_key = optarg; break;
@@ -121,7 +127,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 		default: return EXIT_USAGE;
 		}
 	}
-	return 0;
+	return cli_chain_usage(prog, o->chain, o->network, o->rpc);
 }
 
 /* The start of every command: usage for no argument or an option in the
@@ -154,8 +160,10 @@ static int chain_path(const struct mopts *o, char *out, size_t cap)
 static int load_chain(const struct mopts *o, struct poco_chain **c)
 {
 	char p[PATH_MAX];
+	if (o->network)
+		return poco_chain_open(NULL, o->network, o->rpc, c);
 	chain_path(o, p, sizeof(p));
-	return poco_chain_load(p, c);
+	return poco_chain_open(p, NULL, o->rpc, c);
 }
 
 /* The password from the file, else from $TDEXEC_WALLET_PASSWORD, which
@@ -617,7 +625,7 @@ static int cmd_deal(int argc, char **argv)
 		"\n"
 		"match calls matchOrders, or matchOrdersBoost (PoCo Boost: no initialize, one\n"
 		"pushResultBoost completes the task) with --boost, or by default for a TEE tag\n"
-		"with trust 1.\n";
+		"with trust 1 when the hub has Boost (iExec's Arbitrum hubs do not).\n";
 	const char *sub = argc > 1 ? argv[1] : "";
 	struct poco_chain *c = NULL;
 	struct eth_receipt rc_;
@@ -631,7 +639,8 @@ static int cmd_deal(int argc, char **argv)
 		return r;
 	if (strcmp(sub, "match") == 0) {
 		const char *tag, *trust;
-		int boost;
+		char why[256];
+		int boost, has_boost;
 		if (!o.orders[0] || !o.orders[2] || !o.orders[3])
 			return cli_usage("deal", "--app-order, --workerpool-order and --request-order "
 						 "are required");
@@ -642,8 +651,10 @@ static int cmd_deal(int argc, char **argv)
 		GUARD_GOTO(signing_key(&o, c, key));
 		tag = json_string_value(json_object_get(orders[3], "tag"));
 		trust = json_string_value(json_object_get(orders[3], "trust"));
-		boost = o.boost || (tag && strlen(tag) == 66 && ((tag[65] - '0') & 1) && trust &&
-				    strcmp(trust, "1") == 0);
+		GUARD_GOTO(poco_boost_detect(c, &has_boost, why, sizeof(why)));
+		ENSURE_GOTO(!o.boost || has_boost, ERR_UNSUPPORTED, "--boost: %s", why);
+		boost = o.boost || (has_boost && tag && strlen(tag) == 66 &&
+				    ((tag[65] - '0') & 1) && trust && strcmp(trust, "1") == 0);
 		GUARD_GOTO(poco_match(c, key, orders[0], orders[1], orders[2], orders[3], boost,
 				      dealid, &rc_));
 		out = json_pack("{s:o,s:b,s:o,s:I}", "dealid", eth_json_hex(dealid, 32), "boost", boost,
@@ -652,11 +663,15 @@ static int cmd_deal(int argc, char **argv)
 	} else if (strcmp(sub, "show") == 0) {
 		if (argc - 1 - optind != 1 || id32(argv[1 + optind], dealid) < 0)
 			return cli_usage("deal", "expected one deal id (32 bytes hex)");
+		char why[256];
+		int has_boost;
 		GUARD_GOTO(load_chain(&o, &c));
 		GUARD_GOTO(poco_view(c, "viewDeal", dealid, &out));
 		if (strcmp(json_string_value(json_object_get(json_object_get(out, "app"), "pointer")),
 			   "0x0000000000000000000000000000000000000000") == 0) {
-			/* not a classic deal: a Boost one? */
+			/* not a classic deal: a Boost one, if the hub has Boost? */
+			GUARD_GOTO(poco_boost_detect(c, &has_boost, why, sizeof(why)));
+			ENSURE_GOTO(has_boost, ERR_NOTFOUND, "no deal %s", argv[1 + optind]);
 			json_decref(out);
 			out = NULL;
 			GUARD_GOTO(poco_view(c, "viewDealBoost", dealid, &out));

@@ -4,6 +4,7 @@
 #include "../services/scheduler/scheduler.h"
 #include "../services/worker/worker.h"
 #include "poco/market.h"
+#include "poco/network.h"
 #include "tdx/gate.h"
 #include "util/err.h"
 #include "util/harden.h"
@@ -18,8 +19,8 @@
 #include <strings.h>
 
 static const char sched_usage[] =
-    "Usage: tdexec scheduler [--config FILE] --chain FILE --workerpool ADDR (--account N | "
-    "--wallet F\n"
+    "Usage: tdexec scheduler [--config FILE] (--chain FILE | --network NAME --rpc URL)\n"
+    "                        --workerpool ADDR (--account N | --wallet F\n"
     "                        [--password-file F] | --plain-key F) --sms URL --db FILE\n"
     "                        --results DIR --collateral PATH --policy FILE\n"
     "                        [--trust-sim-root FILE] [--sms-policy FILE]\n"
@@ -31,7 +32,8 @@ static const char sched_usage[] =
     "                        [--max-connections N] [--max-connections-per-ip N]\n"
     "                        [--max-orders-per-signer N]\n"
     "\n"
-    "Run the pool: follow the chain for the workerpool's deals (PoCo Boost),\n"
+    "Run the pool: follow the chain for the workerpool's deals (PoCo Boost where\n"
+    "the hub has it, classic deals otherwise: the mode is logged at start),\n"
     "get each task's enclave challenge from the SMS, admit workers whose TD\n"
     "quote passes the pool's policy, hand them tasks, store their results for\n"
     "the beneficiary, and claim tasks past their deadline.  HTTP on ADDR:N\n"
@@ -40,7 +42,7 @@ static const char sched_usage[] =
     "It also serves the pool's orderbook (/orders, and iExec's market API); with\n"
     "--order-volume it keeps a TDX workerpool order of that volume at\n"
     "--order-price nRLC per task on it.\n"
-    "\n"
+    "\n" CLI_CHAIN_HELP
     "  --policy FILE   the TD policy a worker's quote must meet to register (see\n"
     "                  'tdexec quote verify'); it must pin MRTD; TCB status\n"
     "                  UpToDate only and no advisory unless it lists others\n"
@@ -55,7 +57,8 @@ static const char sched_usage[] =
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
 static const char worker_usage[] =
-    "Usage: tdexec worker [--config FILE] --scheduler URL --chain FILE (--account N | --wallet F\n"
+    "Usage: tdexec worker [--config FILE] --scheduler URL (--chain FILE | --network NAME\n"
+    "                     --rpc URL) (--account N | --wallet F\n"
     "                     [--password-file F] | --plain-key F) --images DIR\n"
     "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
@@ -70,7 +73,7 @@ static const char worker_usage[] =
     "quote, run the app image (from the OCI layout DIR, checked against the\n"
     "app's on-chain checksum) with runc, and complete the task on chain.\n"
     "\n"
-    "  --config FILE   JSON with the same options; flags override it\n"
+    "  --config FILE   JSON with the same options; flags override it\n" CLI_CHAIN_HELP
     "  --allow-private-inputs  fetch input files and datasets from any address;\n"
     "                  by default only public ones are reached (never loopback,\n"
     "                  private, link-local such as cloud metadata, ...)\n"
@@ -145,11 +148,15 @@ enum {
 	K_INSECURESMS,
 	K_MAXCONN,
 	K_MAXCONNIP,
-	K_MAXORDERS
+	K_MAXORDERS,
+	K_NETNAME,
+	K_RPC
 };
 
 static const struct option pool_opts[] = {
     {"chain", required_argument, NULL, K_CHAIN},
+    {"network", required_argument, NULL, K_NETNAME},
+    {"rpc", required_argument, NULL, K_RPC},
     {"workerpool", required_argument, NULL, K_POOL},
     {"account", required_argument, NULL, K_ACCOUNT},
     {"wallet", required_argument, NULL, K_WALLET},
@@ -201,7 +208,7 @@ static const struct option pool_opts[] = {
 };
 
 struct popts {
-	const char *wallet, *password, *plain, *chain;
+	const char *wallet, *password, *plain, *chain, *network, *rpc;
 	long account;
 };
 
@@ -211,7 +218,7 @@ static int pool_key(const struct popts *o, uint8_t key[32])
 	struct poco_chain *c = NULL;
 	int rc;
 	if (o->account >= 0)
-		GUARD(poco_chain_load(o->chain, &c));
+		GUARD(poco_chain_open(o->chain, o->network, o->rpc, &c));
 	rc = cli_signing_key(o->wallet, o->password, o->plain, o->account, c, key);
 	poco_chain_free(c);
 	return rc;
@@ -223,6 +230,8 @@ static int common_opt(const char *prog, int c, struct popts *o)
 	long v;
 	switch (c) {
 	case K_CHAIN: o->chain = optarg; return 1;
+	case K_NETNAME: o->network = optarg; return 1;
+	case K_RPC: o->rpc = optarg; return 1;
 	case K_WALLET: o->wallet = optarg; return 1;
 	case K_PASSWORD: o->password = optarg; return 1;
 	case K_PLAIN: o->plain = optarg; return 1;
@@ -246,7 +255,7 @@ static void on_signal(int sig)
 int cmd_scheduler(int argc, char **argv)
 {
 	struct sched_config cfg = {0};
-	struct popts o = {NULL, NULL, NULL, NULL, -1};
+	struct popts o = {NULL, NULL, NULL, NULL, NULL, NULL, -1};
 	struct sched *s;
 	sigset_t set;
 	long v;
@@ -331,10 +340,12 @@ int cmd_scheduler(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("scheduler", "unexpected argument '%s'", argv[optind]);
-	if (!o.chain || !cfg.workerpool || !cfg.sms_url || !cfg.db_path || !cfg.results_dir ||
-	    !cfg.collateral)
-		return cli_usage("scheduler", "--chain, --workerpool, --sms, --db, --results and "
-		                              "--collateral are required");
+	if ((!o.chain && !o.network) || !cfg.workerpool || !cfg.sms_url || !cfg.db_path ||
+	    !cfg.results_dir || !cfg.collateral)
+		return cli_usage("scheduler", "--chain (or --network), --workerpool, --sms, --db, "
+		                              "--results and --collateral are required");
+	if (cli_chain_usage("scheduler", o.chain, o.network, o.rpc))
+		return EXIT_USAGE;
 	/* Workers are admitted only by a policy that names their TD. */
 	if (!cfg.policy)
 		return cli_usage("scheduler", "--policy FILE is required: the TD policy "
@@ -349,6 +360,8 @@ int cmd_scheduler(int argc, char **argv)
 	     (cfg.sms_policy && tdx_gate_policy_pinned(cfg.sms_policy, "--allow-any-mrtd") < 0)))
 		return cli_fail();
 	cfg.chain_path = o.chain;
+	cfg.chain_network = o.network;
+	cfg.chain_rpc = o.rpc;
 	if (pool_key(&o, cfg.owner_key) < 0)
 		return cli_fail();
 	sigemptyset(&set);
@@ -372,7 +385,7 @@ int cmd_scheduler(int argc, char **argv)
 int cmd_worker(int argc, char **argv)
 {
 	struct worker_config cfg;
-	struct popts o = {NULL, NULL, NULL, NULL, -1};
+	struct popts o = {NULL, NULL, NULL, NULL, NULL, NULL, -1};
 	struct sigaction sa;
 	long v;
 	int c, h, rc, any_mrtd = 0, insecure_sms = 0;
@@ -461,9 +474,11 @@ int cmd_worker(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("worker", "unexpected argument '%s'", argv[optind]);
-	if (!cfg.scheduler_url || !o.chain || !cfg.images || !cfg.work_dir)
-		return cli_usage("worker",
-		                 "--scheduler, --chain, --images and --work-dir are required");
+	if (!cfg.scheduler_url || (!o.chain && !o.network) || !cfg.images || !cfg.work_dir)
+		return cli_usage("worker", "--scheduler, --chain (or --network), --images and "
+		                           "--work-dir are required");
+	if (cli_chain_usage("worker", o.chain, o.network, o.rpc))
+		return EXIT_USAGE;
 	if (cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir)
 		return cli_usage("worker", "the sim provider needs --sim-dir DIR");
 	/* The worker hands the SMS its quote and takes its result key: it must
@@ -480,6 +495,8 @@ int cmd_worker(int argc, char **argv)
 	    tdx_gate_policy_pinned(cfg.sms_policy, "--allow-any-mrtd") < 0)
 		return cli_fail();
 	cfg.chain_path = o.chain;
+	cfg.chain_network = o.network;
+	cfg.chain_rpc = o.rpc;
 	if (pool_key(&o, cfg.key) < 0)
 		return cli_fail();
 	memset(&sa, 0, sizeof(sa));

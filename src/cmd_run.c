@@ -9,6 +9,7 @@
 #include "eth/addr.h"
 #include "net/http.h"
 #include "poco/market.h"
+#include "poco/network.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -43,12 +44,16 @@ enum {
 	R_POOL,
 	R_TAG,
 	R_ENCRYPT,
-	R_RKEY
+	R_RKEY,
+	R_NETWORK,
+	R_RPC
 };
 
 static const struct option ropts[] = {
     {"market", required_argument, NULL, R_MARKET},
     {"chain", required_argument, NULL, R_CHAIN},
+    {"network", required_argument, NULL, R_NETWORK},
+    {"rpc", required_argument, NULL, R_RPC},
     {"account", required_argument, NULL, R_ACCOUNT},
     {"wallet", required_argument, NULL, R_WALLET},
     {"password-file", required_argument, NULL, R_PASSWORD},
@@ -70,8 +75,8 @@ static const struct option ropts[] = {
 };
 
 struct ropt {
-	const char *market, *chain, *wallet, *password, *plain, *dataset, *args, *out, *app, *pool,
-	    *tag, *result_key;
+	const char *market, *chain, *network, *rpc, *wallet, *password, *plain, *dataset, *args,
+	    *out, *app, *pool, *tag, *result_key;
 	const char *inputs[16], *secrets[16];
 	int ninputs, nsecrets, json, encrypt;
 	long account, timeout;
@@ -89,6 +94,8 @@ static int rparse(int argc, char **argv, const char *prog, const char *usage, st
 		switch (c) {
 		case R_MARKET: o->market = optarg; break;
 		case R_CHAIN: o->chain = optarg; break;
+		case R_NETWORK: o->network = optarg; break;
+		case R_RPC: o->rpc = optarg; break;
 		case R_WALLET: o->wallet = optarg; break;
 		case R_PASSWORD: o->password = optarg; break;
 		case R_PLAIN: o->plain = optarg; break;
@@ -204,16 +211,19 @@ int cmd_market_book(int argc, char **argv)
 /* ---------- tdexec run ---------- */
 
 static const char run_usage[] =
-    "Usage: tdexec run APP --market URL --chain FILE (--account N | --wallet F |\n"
-    "                  --plain-key F) [--dataset D] [--input-file URL]...\n"
+    "Usage: tdexec run APP --market URL (--chain FILE | --network NAME --rpc URL)\n"
+    "                  (--account N | --wallet F | --plain-key F) [--dataset D]\n"
+    "                  [--input-file URL]...\n"
     "                  [--secret N=NAME]... [--args \"...\"] [-o DIR] [--timeout S]\n"
     "                  [--encrypt-result --result-key PRIVATE.pem] [--json]\n"
     "\n"
     "Buy one confidential (TDX) task of APP: take the cheapest app, dataset and\n"
     "workerpool orders from the market, sign the request order, match them\n"
-    "(PoCo Boost), follow the task, download the result into DIR (default\n"
-    "./TASKID) and show where the money went.\n"
-    "\n"
+    "(PoCo Boost when the hub has it, else a classic deal: matchOrders, the pool\n"
+    "initializes the task and its worker completes it by contributeAndFinalize),\n"
+    "follow the task, download the result into DIR (default ./TASKID) and show\n"
+    "where the money went.\n"
+    "\n" CLI_CHAIN_HELP
     "  --secret N=NAME   requester secret NAME (pushed with 'tdexec secret push\n"
     "                    --requester NAME') given to the app as\n"
     "                    IEXEC_REQUESTER_SECRET_N\n";
@@ -281,23 +291,30 @@ int cmd_run(int argc, char **argv)
 	struct eth_receipt rc_;
 	const char *who[4] = {NULL, NULL, NULL, NULL};
 	long long before[5], after[5];
-	int rc;
+	int rc, boost = 0;
+	char why[256];
 	double t0;
 
 	if ((rc = rparse(argc, argv, "run", run_usage, &o)) >= 0)
 		return rc;
 	if (optind + 1 != argc)
 		return cli_usage("run", "expected one APP address");
-	if (trim(base, sizeof(base), o.market) < 0 || !o.chain)
-		return cli_usage("run", "--market and --chain are required");
+	if (trim(base, sizeof(base), o.market) < 0 || (!o.chain && !o.network))
+		return cli_usage("run", "--market and --chain (or --network) are required");
+	if (cli_chain_usage("run", o.chain, o.network, o.rpc))
+		return EXIT_USAGE;
 	if (o.encrypt != !!o.result_key)
 		return cli_usage("run",
 		                 "--encrypt-result and --result-key PRIVATE.pem go together");
 	const char *app = argv[optind];
 	memset(key, 0, sizeof(key));
 	t0 = now_f();
-	GUARD_GOTO(poco_chain_load(o.chain, &c));
+	GUARD_GOTO(poco_chain_open(o.chain, o.network, o.rpc, &c));
 	GUARD_GOTO(cli_signing_key(o.wallet, o.password, o.plain, o.account, c, key));
+	/* Boost where the hub has it; iExec's Arbitrum hubs do not */
+	GUARD_GOTO(poco_boost_detect(c, &boost, why, sizeof(why)));
+	if (!o.json)
+		fprintf(stderr, "%s deal: %s\n", boost ? "Boost" : "classic", why);
 	GUARD_GOTO(k1_address(key, me));
 	eth_addr_str(me, addr);
 	/* 1. orders */
@@ -346,18 +363,27 @@ int cmd_run(int argc, char **argv)
 	/* 2. the deal */
 	who[0] = addr;
 	before[0] = stake_of(c, addr);
-	GUARD_GOTO(poco_match(c, key, ao, dso, wo, ro, 1, dealid, &rc_));
+	GUARD_GOTO(poco_match(c, key, ao, dso, wo, ro, boost, dealid, &rc_));
 	eth_receipt_free(&rc_);
-	GUARD_GOTO(poco_view(c, "viewDealBoost", dealid, &deal));
+	GUARD_GOTO(poco_view(c, boost ? "viewDealBoost" : "viewDeal", dealid, &deal));
 	poco_task_id(
 	    dealid,
 	    strtoull(str_or(json_string_value(json_object_get(deal, "botFirst")), "0"), NULL, 10),
 	    taskid);
 	hex_encode_0x(task, taskid, 32);
 	hex_encode_0x(dealhex, dealid, 32);
-	who[1] = json_string_value(json_object_get(deal, "appOwner"));
-	who[2] = dso ? json_string_value(json_object_get(deal, "datasetOwner")) : NULL;
-	who[3] = json_string_value(json_object_get(deal, "workerpoolOwner"));
+	if (boost) {
+		who[1] = json_string_value(json_object_get(deal, "appOwner"));
+		who[2] = dso ? json_string_value(json_object_get(deal, "datasetOwner")) : NULL;
+		who[3] = json_string_value(json_object_get(deal, "workerpoolOwner"));
+	} else {
+		who[1] = json_string_value(json_object_get(json_object_get(deal, "app"), "owner"));
+		who[2] = dso ? json_string_value(
+		                   json_object_get(json_object_get(deal, "dataset"), "owner"))
+		             : NULL;
+		who[3] = json_string_value(
+		    json_object_get(json_object_get(deal, "workerpool"), "owner"));
+	}
 	for (int i = 1; i < 4; i++)
 		before[i] = stake_of(c, who[i]);
 	if (!o.json)
@@ -439,8 +465,9 @@ int cmd_run(int argc, char **argv)
 		for (int i = 1; i < 4; i++)
 			after[i] = stake_of(c, who[i]);
 		after[4] = stake_of(c, worker);
-		sum = json_pack("{s:s,s:s,s:s,s:s,s:f,s:[]}", "deal", dealhex, "task", task,
-		                "status", st, "result", dir, "seconds", now_f() - t0, "payments");
+		sum = json_pack("{s:s,s:s,s:b,s:s,s:s,s:f,s:[]}", "deal", dealhex, "task", task,
+		                "boost", boost, "status", st, "result", dir, "seconds",
+		                now_f() - t0, "payments");
 		json_object_set(sum, "results", json_object_get(t, "results"));
 		for (int i = 0; i < 5; i++) {
 			const char *a = i < 4 ? who[i] : worker;

@@ -9,6 +9,7 @@
 #include "eth/addr.h"
 #include "net/http.h"
 #include "poco/market.h"
+#include "poco/network.h"
 #include "proto/proto.h"
 #include "tdx/ratls.h"
 #include "util/codec.h"
@@ -48,12 +49,16 @@ enum {
 	S_SMSPOLICY,
 	S_COLLATERAL,
 	S_SIMROOT,
-	S_TASK
+	S_TASK,
+	S_NETWORK,
+	S_RPC
 };
 
 static const struct option sopts[] = {
     {"sms", required_argument, NULL, S_SMS},
     {"chain", required_argument, NULL, S_CHAIN},
+    {"network", required_argument, NULL, S_NETWORK},
+    {"rpc", required_argument, NULL, S_RPC},
     {"account", required_argument, NULL, S_ACCOUNT},
     {"wallet", required_argument, NULL, S_WALLET},
     {"password-file", required_argument, NULL, S_PASSWORD},
@@ -78,8 +83,9 @@ static const struct option sopts[] = {
 };
 
 struct sopt {
-	const char *sms, *chain, *wallet, *password, *plain, *dataset, *app, *requester, *web2,
-	    *value, *file, *sched, *out, *key_out, *sms_policy, *collateral, *sim_root, *task;
+	const char *sms, *chain, *network, *rpc, *wallet, *password, *plain, *dataset, *app,
+	    *requester, *web2, *value, *file, *sched, *out, *key_out, *sms_policy, *collateral,
+	    *sim_root, *task;
 	long account;
 	int json;
 };
@@ -95,6 +101,8 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 		switch (c) {
 		case S_SMS: o->sms = optarg; break;
 		case S_CHAIN: o->chain = optarg; break;
+		case S_NETWORK: o->network = optarg; break;
+		case S_RPC: o->rpc = optarg; break;
 		case S_WALLET: o->wallet = optarg; break;
 		case S_PASSWORD: o->password = optarg; break;
 		case S_PLAIN: o->plain = optarg; break;
@@ -122,7 +130,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 		default: return EXIT_USAGE;
 		}
 	}
-	return -1;
+	return cli_chain_usage(prog, o->chain, o->network, o->rpc) ? EXIT_USAGE : -1;
 }
 
 static int key_of(const struct sopt *o, uint8_t key[32], uint8_t addr[20])
@@ -130,8 +138,8 @@ static int key_of(const struct sopt *o, uint8_t key[32], uint8_t addr[20])
 	struct poco_chain *c = NULL;
 	int rc;
 	if (o->account >= 0) {
-		ENSURE(o->chain, ERR_INVAL, "--account needs --chain");
-		GUARD(poco_chain_load(o->chain, &c));
+		ENSURE(o->chain || o->network, ERR_INVAL, "--account needs --chain");
+		GUARD(poco_chain_open(o->chain, o->network, o->rpc, &c));
 	}
 	rc = cli_signing_key(o->wallet, o->password, o->plain, o->account, c, key);
 	poco_chain_free(c);
@@ -152,6 +160,7 @@ static const char secret_usage[] =
     "  --requester NAME  a requester secret, named as in the request's iexec_secrets\n"
     "  --web2 NAME       an owner's web2 secret (e.g. iexec-result-encryption-public-key)\n"
     "Secrets are immutable: pushing an existing one fails (HTTP 409).\n"
+    CLI_CHAIN_HELP
     "  --sms-policy FILE  send the secret only to an SMS serving RA-TLS whose own\n"
     "                  TD quote verifies with --collateral and meets this policy\n";
 
@@ -261,7 +270,9 @@ static const char result_usage[] =
     "and FILE is the plain archive; without, FILE is the encrypted archive, not\n"
     "checked (said on stderr).\n"
     "decrypt: open an encrypted result with the beneficiary's RSA key; with\n"
-    "--task the plain archive is checked against the chain the same way.\n";
+    "--task the plain archive is checked against the chain the same way.\n"
+    "\n"
+    CLI_CHAIN_HELP;
 
 /* FILE.part, for an archive that is not FILE until it is checked. */
 static int part_name(char *dst, size_t cap, const char *out, const char *suffix)
@@ -296,7 +307,7 @@ static int check_and_place(const struct sopt *o, const uint8_t tid[32], const ch
 
 	GUARD(http_base_url(base, sizeof(base), o->sched));
 	GUARD(part_name(plain, sizeof(plain), out, "plain"));
-	rc = poco_chain_load(o->chain, &c);
+	rc = poco_chain_open(o->chain, o->network, o->rpc, &c);
 	if (rc == 0)
 		rc = cli_result_check(c, base, tid, part, &enc);
 	if (rc == 0 && enc && o->key_out) {
@@ -341,7 +352,7 @@ int cmd_result(int argc, char **argv)
 			return rc;
 		if (optind + 1 != argc - 1 || !o.out || !o.key_out)
 			return cli_usage("result decrypt", "FILE, --key and -o are required");
-		if (o.task && (!o.sched || !o.chain || strlen(o.task) != 66 ||
+		if (o.task && (!o.sched || (!o.chain && !o.network) || strlen(o.task) != 66 ||
 		               hex_decode_exact(tid, 32, o.task, "TASKID") < 0))
 			return cli_usage(
 			    "result decrypt",
@@ -371,15 +382,15 @@ int cmd_result(int argc, char **argv)
 		return rc;
 	if (optind + 1 != argc - 1 || !o.sched || !o.out)
 		return cli_usage("result get", "TASKID, --scheduler and -o are required");
-	if (!o.chain)
-		return cli_usage("result get",
-		                 "--chain is required: the download is checked against the chain");
+	if (!o.chain && !o.network)
+		return cli_usage("result get", "--chain is required (or --network with --rpc): the "
+		                               "download is checked against the chain");
 	const char *task = argv[1 + optind];
 	if (strlen(task) != 66 || hex_decode_exact(tid, 32, task, "TASKID") < 0)
 		return cli_usage("result get", "TASKID must be 32 bytes of hex");
 	if (key_of(&o, key, addr) < 0)
 		return cli_fail();
-	rc = poco_chain_load(o.chain, &c);
+	rc = poco_chain_open(o.chain, o.network, o.rpc, &c);
 	if (rc == 0)
 		rc = cli_result_url(key, c->chain_id, o.sched, tid, url, sizeof(url), auth);
 	OPENSSL_cleanse(key, sizeof(key));

@@ -17,8 +17,9 @@ static const char sim_usage[] =
 	"(--trust-sim-root DIR/root_ca.pem).\n"
 	"\n"
 	"Commands:\n"
-	"  init     create a simulated TD: PKI, keys, collateral, measurements\n"
-	"  extend   extend an RTMR and record the event\n";
+	"  init        create a simulated TD: PKI, keys, collateral, measurements\n"
+	"  collateral  issue the simulated TD's collateral again (new dates)\n"
+	"  extend      extend an RTMR and record the event\n";
 
 static const char init_usage[] =
 	"Usage: tdexec sim init [--force] [--days N] [--at TIME] DIR\n"
@@ -29,6 +30,16 @@ static const char init_usage[] =
 	"default measurements (DIR/td.json).\n"
 	"\n"
 	"  --force     replace an existing simulated TD in DIR\n"
+	"  --days N    collateral validity in days (default 30)\n"
+	"  --at TIME   start of validity (Unix seconds or YYYY-MM-DDTHH:MM:SSZ; default now)\n";
+
+static const char coll_usage[] =
+	"Usage: tdexec sim collateral [--days N] [--at TIME] DIR\n"
+	"\n"
+	"Issue DIR/collateral/ again for the simulated TD in DIR (same PKI and keys):\n"
+	"new TCB info, QE identity and CRLs valid from TIME for N days, as Intel's PCS\n"
+	"publishes new collateral before the old one's nextUpdate.\n"
+	"\n"
 	"  --days N    collateral validity in days (default 30)\n"
 	"  --at TIME   start of validity (Unix seconds or YYYY-MM-DDTHH:MM:SSZ; default now)\n";
 
@@ -80,6 +91,41 @@ static int sim_init(int argc, char **argv)
 	return 0;
 }
 
+static int sim_collateral(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"days", required_argument, NULL, 'd'},
+		{"at", required_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct tdx_sim_opts o = {0, 0, 0};
+	long days;
+	int c;
+
+	while ((c = cli_getopt(argc, argv, "sim collateral", "h", opts)) != -1) {
+		switch (c) {
+		case 'd':
+			if (cli_int("sim collateral", "--days", optarg, 1, 3650, &days))
+				return EXIT_USAGE;
+			o.collateral_days = (int)days;
+			break;
+		case 'a':
+			if (time_parse(optarg, &o.now) < 0)
+				return cli_usage("sim collateral", "--at: %s", err_msg());
+			break;
+		case 'h': fputs(coll_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("sim collateral", "expected one directory");
+	if (tdx_sim_collateral(argv[optind], &o) < 0)
+		return cli_fail();
+	printf("collateral issued again in %s/collateral\n", argv[optind]);
+	return 0;
+}
+
 static int sim_extend(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -119,6 +165,7 @@ static int sim_extend(int argc, char **argv)
 
 static const struct cli_cmd sim_cmds[] = {
 	{"init", sim_init, "create a simulated TD"},
+	{"collateral", sim_collateral, "issue the collateral again"},
 	{"extend", sim_extend, "extend an RTMR"},
 	{NULL, NULL, NULL},
 };

@@ -19,7 +19,7 @@
 static const char sms_usage[] =
     "Usage: tdexec sms [--config FILE] [--listen ADDR] [--port N] [--threads N]\n"
     "                  [--db FILE] [--master-key FILE | --master-key-command CMD]\n"
-    "                  [--chain FILE] [--port-file FILE]\n"
+    "                  [--chain FILE | --network NAME --rpc URL] [--port-file FILE]\n"
     "                  [--public-url URL] [--collateral PATH --policy FILE\n"
     "                  [--allow-any-mrtd] [--trust-sim-root FILE]]\n"
     "                  [--tls-cert FILE --tls-key FILE]\n"
@@ -32,9 +32,10 @@ static const char sms_usage[] =
     "KMS client printing 64 hex digits); values are never returned.  A key that\n"
     "does not open the store's records is refused at start.\n"
     "The chain file gives dataset and app owners.  Stops on SIGTERM or SIGINT.\n"
-    "\n"
+    "\n" CLI_CHAIN_HELP
     "  --config FILE     JSON with the same settings: listen, port, threads, db,\n"
-    "                    master_key, master_key_command, chain, public_url,\n"
+    "                    master_key, master_key_command, chain, network, rpc,\n"
+    "                    public_url,\n"
     "                    collateral, policy, allow_any_mrtd, trust_sim_root,\n"
     "                    tls_cert, tls_key, ra_tls, provider, sim_dir (flags\n"
     "                    override it)\n"
@@ -48,9 +49,11 @@ static const char sms_usage[] =
     "                    sim: the simulated TD in --sim-dir, tests and demos)\n"
     "  --public-url URL  the base workers reach this SMS at, for the session\n"
     "                    provisioning URLs (default http://ADDR:PORT)\n"
-    "  --collateral PATH DCAP collateral (dcap-qvl JSON or PCS directory) for\n"
-    "                    verifying workers' TD quotes; without it, attested\n"
-    "                    provisioning answers 503\n"
+    "  --collateral PATH DCAP collateral for verifying workers' TD quotes: a\n"
+    "                    dcap-qvl JSON file, a PCS directory, a directory of\n"
+    "                    platforms or a PCS/PCCS URL, refreshed in the background\n"
+    "                    (GET /status shows the time left); without it,\n"
+    "                    attested provisioning answers 503\n"
     "  --policy FILE     the pool's TD policy, required with --collateral (see\n"
     "                    'tdexec quote verify'): it must pin MRTD; TCB status\n"
     "                    UpToDate only and no advisory unless it lists others\n"
@@ -62,7 +65,10 @@ static const char sms_usage[] =
     "                    commit's fsync, so more threads than cores pay off)\n"
     "  --max-connections N  HTTP connections in all (default 1024, kept below\n"
     "                    the fd limit)\n"
-    "  --max-connections-per-ip N  connections from one client address (64)\n"
+    "  --max-connections-per-ip N  connections from one client address (64)\n";
+
+/* (two strings: C17 guarantees string literals of 4,095 bytes only) */
+static const char sms_usage_offline[] =
     "\n"
     "       tdexec sms check --db FILE (--master-key FILE | --master-key-command CMD)\n"
     "\n"
@@ -77,6 +83,13 @@ static const char sms_usage[] =
     "the new key (a new file is created, 0600, when absent) in one transaction,\n"
     "so the store is wholly under one key or the other.  Refused while an SMS\n"
     "has the store open, or when a record does not open under the current key.\n";
+
+static int sms_help(void)
+{
+	fputs(sms_usage, stdout);
+	fputs(sms_usage_offline, stdout);
+	return 0;
+}
 
 /* The offline commands create neither the store nor its key file. */
 static int store_files(const char *db, const char *key)
@@ -111,7 +124,7 @@ static int sms_rekey(int argc, char **argv)
 		case 'M': cmd = optarg; break;
 		case 'n': nkey = optarg; break;
 		case 'N': ncmd = optarg; break;
-		case 'h': fputs(sms_usage, stdout); return 0;
+		case 'h': return sms_help();
 		default: return EXIT_USAGE;
 		}
 	}
@@ -149,7 +162,7 @@ static int sms_check(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'm': key = optarg; break;
 		case 'M': cmd = optarg; break;
-		case 'h': fputs(sms_usage, stdout); return 0;
+		case 'h': return sms_help();
 		default: return EXIT_USAGE;
 		}
 	}
@@ -181,6 +194,8 @@ int cmd_sms(int argc, char **argv)
 	    {"master-key", required_argument, NULL, 'm'},
 	    {"master-key-command", required_argument, NULL, 'k'},
 	    {"chain", required_argument, NULL, 'C'},
+	    {"network", required_argument, NULL, 'N'},
+	    {"rpc", required_argument, NULL, 'r'},
 	    {"port-file", required_argument, NULL, 'P'},
 	    {"public-url", required_argument, NULL, 'U'},
 	    {"collateral", required_argument, NULL, 'L'},
@@ -233,6 +248,8 @@ int cmd_sms(int argc, char **argv)
 			cfg.master_key_command =
 			    json_string_value(json_object_get(conf, "master_key_command"));
 			cfg.chain_path = json_string_value(json_object_get(conf, "chain"));
+			cfg.chain_network = json_string_value(json_object_get(conf, "network"));
+			cfg.chain_rpc = json_string_value(json_object_get(conf, "rpc"));
 			cfg.public_url = json_string_value(json_object_get(conf, "public_url"));
 			cfg.collateral = json_string_value(json_object_get(conf, "collateral"));
 			cfg.trust_sim_root =
@@ -278,6 +295,8 @@ int cmd_sms(int argc, char **argv)
 		case 'm': cfg.master_key_path = optarg; break;
 		case 'k': cfg.master_key_command = optarg; break;
 		case 'C': cfg.chain_path = optarg; break;
+		case 'N': cfg.chain_network = optarg; break;
+		case 'r': cfg.chain_rpc = optarg; break;
 		case 'P': cfg.port_file = optarg; break;
 		case 'U': cfg.public_url = optarg; break;
 		case 'L': cfg.collateral = optarg; break;
@@ -294,12 +313,20 @@ int cmd_sms(int argc, char **argv)
 				return cli_usage("sms", "--provider: tsm or sim");
 			}
 			break;
-		case 'h': fputs(sms_usage, stdout); return 0;
+		case 'h': return sms_help();
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
+	if (optind < argc) {
+		json_decref(conf);
 		return cli_usage("sms", "unexpected argument '%s'", argv[optind]);
+	}
+	if (cfg.chain_network && cfg.chain_path && conf && !json_object_get(conf, "network"))
+		cfg.chain_path = NULL; /* --network overrides the config file's chain */
+	if (cli_chain_usage("sms", cfg.chain_path, cfg.chain_network, cfg.chain_rpc)) {
+		json_decref(conf);
+		return EXIT_USAGE;
+	}
 	if (!cfg.db_path || !cfg.master_key_path == !cfg.master_key_command) {
 		json_decref(conf);
 		return cli_usage("sms", "--db and --master-key are required (or instead of "

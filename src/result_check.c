@@ -147,28 +147,36 @@ static int chain_digest(struct poco_chain *c, const char *sched, const uint8_t t
 			rc = err_set(ERR_VERIFY, "the pool names deal %s index %lld, not task %s",
 			             dealid, idx, task);
 	}
+	/* classic first: a hub without Boost (Arbitrum's) reverts viewDealBoost */
 	if (rc == 0)
-		rc = poco_view(c, "viewDealBoost", did, &deal);
-	if (rc == 0 &&
-	    eth_addr_parse(json_string_value(json_object_get(deal, "requester")), want) == 0 &&
-	    !is_zero(want, 20)) {
-		/* PoCo Boost */
-		rc = has_callback(deal, callback);
-		if (rc == 0)
-			rc = boost_digest(c, json_string_value(json_object_get(t, "tx")), dealid,
-			                  idx, digest);
-	} else if (rc == 0) {
-		json_decref(deal);
-		deal = NULL;
 		rc = poco_view(c, "viewDeal", did, &deal);
-		if (rc == 0)
-			rc = has_callback(deal, callback);
+	if (rc == 0 &&
+	    eth_addr_parse(json_string_value(json_object_get(json_object_get(deal, "app"),
+	                                                     "pointer")),
+	                   want) == 0 &&
+	    !is_zero(want, 20)) {
+		rc = has_callback(deal, callback);
 		if (rc == 0)
 			rc = poco_view(c, "viewTask", tid, &view);
 		if (rc == 0 && json_get_ll(view, "status", 0) != 3)
 			rc = err_set(ERR_VERIFY, "task %s is not COMPLETED on chain", task);
 		if (rc == 0)
 			rc = json_get_hex(view, "resultDigest", digest, 32, 0);
+	} else if (rc == 0) {
+		/* PoCo Boost */
+		json_decref(deal);
+		deal = NULL;
+		rc = poco_view(c, "viewDealBoost", did, &deal);
+		if (rc == 0 &&
+		    (eth_addr_parse(json_string_value(json_object_get(deal, "requester")), want) <
+		         0 ||
+		     is_zero(want, 20)))
+			rc = err_set(ERR_NOTFOUND, "no deal %s on chain", dealid);
+		if (rc == 0)
+			rc = has_callback(deal, callback);
+		if (rc == 0)
+			rc = boost_digest(c, json_string_value(json_object_get(t, "tx")), dealid,
+			                  idx, digest);
 	}
 	json_decref(t);
 	json_decref(deal);

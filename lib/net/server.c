@@ -54,12 +54,25 @@ struct http_server {
 	unsigned long served[MAX_ROUTES + 1];
 	unsigned long by_class[6];
 	unsigned long too_big, over_budget, header_timeouts;
+	http_status_fn status;
+	http_metrics_fn metrics_fn;
+	/* requests deferred by their handler, suspended until answered (mu) */
+	struct pending *deferred;
+	unsigned long ndeferred;
+	unsigned long resumed; /* answered, resumed, not yet sent (mu) */
 };
 
 struct pending {
 	struct wbuf body;
 	const struct http_route *route; /* NULL: a built-in or refused request */
 	size_t cap, reserved;
+	/* a deferred answer (http_req_defer); the flags and the list links are
+	 * under the server's mu, the answer is written once before `answered` */
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	int dispatched, deferred, suspended, answered, resumed;
+	struct http_resp answer;
+	struct pending *dprev, *dnext;
 };
 
 const char *http_req_header(const struct http_req *r, const char *name)
@@ -140,6 +153,10 @@ static void metrics(struct http_server *s, struct http_resp *resp)
 	                       __atomic_load_n(&s->header_timeouts, __ATOMIC_RELAXED)));
 	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_body_bytes_buffered %zu\n",
 	                       __atomic_load_n(&s->buffered, __ATOMIC_RELAXED)));
+	if (s->metrics_fn)
+		s->metrics_fn(s->ctx, &w);
+	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_deferred %lu\n",
+	                       __atomic_load_n(&s->ndeferred, __ATOMIC_RELAXED)));
 	GUARD_GOTO(wbuf_u8(&w, 0));
 	free(resp->body);
 	resp->status = 200;
@@ -160,7 +177,8 @@ static int route_for(struct http_server *s, const char *method, const char *url,
 {
 	int path_matched = 0;
 	*rt = NULL;
-	if ((strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) &&
+	if ((strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
+	     (s->status && strcmp(url, "/status") == 0)) &&
 	    strcmp(method, "GET") == 0)
 		return 0;
 	for (size_t i = 0; i < s->nroutes; i++) {
@@ -190,6 +208,7 @@ static void dispatch(struct http_server *s, const char *method, const char *url,
 	req.method = method;
 	req.path = url;
 	req.conn = conn;
+	req.pending = p;
 	req.body = p->body.buf ? p->body.buf : (const uint8_t *)"";
 	req.body_len = p->body.len;
 	st = route_for(s, method, url, &rt, &req, buf, sizeof(buf));
@@ -200,10 +219,17 @@ static void dispatch(struct http_server *s, const char *method, const char *url,
 		return;
 	}
 	if (!rt) {
-		if (strcmp(url, "/healthz") == 0)
+		if (strcmp(url, "/healthz") == 0) {
 			http_resp_text(resp, 200, "ok\n");
-		else
+		} else if (strcmp(url, "/status") == 0) {
+			json_t *j = s->status(s->ctx);
+			if (j)
+				http_resp_json(resp, 200, j);
+			else
+				http_resp_json(resp, 500, json_pack("{s:s}", "error", "no status"));
+		} else {
 			metrics(s, resp);
+		}
 		return;
 	}
 	__atomic_fetch_add(&s->served[rt - s->routes], 1, __ATOMIC_RELAXED);
@@ -362,10 +388,75 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*data_size = 0;
 		return MHD_YES;
 	}
+	if (p->dispatched) /* resumed: the deferred answer is in */
+		return send_resp(s, conn, &p->answer);
 	if (p->body.buf && wbuf_u8(&p->body, 0) == 0)
 		p->body.len--; /* NUL-terminated for text handlers, not counted */
+	p->srv = s;
+	p->conn = conn;
+	p->dispatched = 1;
 	dispatch(s, method, url, p, conn, &resp);
-	return send_resp(s, conn, &resp);
+	if (!p->deferred)
+		return send_resp(s, conn, &resp);
+	free(resp.body);
+	/* Deferred: suspended unless it was answered already (from another
+	 * thread, while the handler ran); a later answer resumes it, and MHD
+	 * calls on_request again. */
+	pthread_mutex_lock(&s->mu);
+	int now = p->answered;
+	if (!now) {
+		MHD_suspend_connection(conn);
+		p->suspended = 1;
+		p->dnext = s->deferred;
+		if (s->deferred)
+			s->deferred->dprev = p;
+		s->deferred = p;
+		__atomic_fetch_add(&s->ndeferred, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return now ? send_resp(s, conn, &p->answer) : MHD_YES;
+}
+
+struct http_deferred *http_req_defer(const struct http_req *req)
+{
+	struct pending *p = req->pending;
+	if (!p || p->deferred)
+		return NULL;
+	p->deferred = 1;
+	return (struct http_deferred *)p;
+}
+
+/* (s->mu held) */
+static void deferred_unlink(struct http_server *s, struct pending *p)
+{
+	if (p->dprev)
+		p->dprev->dnext = p->dnext;
+	else
+		s->deferred = p->dnext;
+	if (p->dnext)
+		p->dnext->dprev = p->dprev;
+	p->dprev = p->dnext = NULL;
+	__atomic_fetch_sub(&s->ndeferred, 1, __ATOMIC_RELAXED);
+}
+
+void http_deferred_answer(struct http_deferred *d, struct http_resp *resp)
+{
+	struct pending *p = (struct pending *)d;
+	struct http_server *s = p->srv;
+
+	pthread_mutex_lock(&s->mu);
+	p->answer = *resp;
+	resp->body = NULL;
+	resp->len = 0;
+	p->answered = 1;
+	if (p->suspended) {
+		deferred_unlink(s, p);
+		p->resumed = 1;
+		s->resumed++;
+		/* MHD calls on_request again in the connection's thread */
+		MHD_resume_connection(p->conn);
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -374,9 +465,18 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_server *s = cls;
 	struct pending *p = *con_cls;
 	(void)code;
+	if (p && p->deferred) {
+		pthread_mutex_lock(&s->mu);
+		if (p->resumed) { /* its deferred answer is sent (or it failed) */
+			s->resumed--;
+			pthread_cond_broadcast(&s->cv);
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
 	if (p) {
 		__atomic_fetch_sub(&s->buffered, p->reserved, __ATOMIC_RELAXED);
 		wbuf_free(&p->body);
+		free(p->answer.body);
 		free(p);
 		*con_cls = NULL;
 	}
@@ -495,6 +595,8 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	while (routes[s->nroutes].pattern && s->nroutes < MAX_ROUTES)
 		s->nroutes++;
 	s->ctx = ctx;
+	s->status = o->status;
+	s->metrics_fn = o->metrics;
 	s->max_body = o->max_body ? o->max_body : 64 * 1024;
 	s->body_budget = o->body_budget ? o->body_budget : (size_t)256 << 20;
 	s->header_timeout = o->header_timeout ? o->header_timeout : HTTP_DEFAULT_HEADER_TIMEOUT;
@@ -528,7 +630,7 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	 * the limits and timeouts below bound the slots they can hold. */
 	s->d = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-	        (tls ? MHD_USE_TLS : 0),
+	        MHD_ALLOW_SUSPEND_RESUME | (tls ? MHD_USE_TLS : 0),
 	    0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_SOCK_ADDR, &sa,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, s->max_conns,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT, idle,
@@ -576,6 +678,30 @@ void http_server_stop(struct http_server *s)
 	pthread_mutex_unlock(&s->mu);
 	if (s->reaper_on)
 		pthread_join(s->reaper, NULL);
+	/* MHD must not stop with suspended connections: any deferred request
+	 * its owner left unanswered gets a 503 */
+	for (;;) {
+		struct http_resp r = {503, "application/json", NULL, 0};
+		pthread_mutex_lock(&s->mu);
+		struct pending *p = s->deferred;
+		pthread_mutex_unlock(&s->mu);
+		if (!p)
+			break;
+		log_warn("http.server", "deferred=unanswered answer=503");
+		http_resp_json(&r, 503, json_pack("{s:s}", "error", "server stopping"));
+		http_deferred_answer((struct http_deferred *)p, &r);
+	}
+	/* The answers just given (here or by the owner before it called
+	 * stop) are sent before the connections close: a second at most. */
+	{
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_mutex_lock(&s->mu);
+		while (s->resumed && pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&s->mu);
+	}
 	MHD_stop_daemon(s->d);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);

@@ -1,6 +1,7 @@
 /* server.h — an HTTP/1.1 server over libmicrohttpd: a route table, capped
- * request bodies, a thread pool, /healthz and /metrics (Prometheus text)
- * built in; and stateless single-use challenges for its services.
+ * request bodies, a thread pool, /healthz, /metrics (Prometheus text) and,
+ * when the service gives one, /status built in; and stateless single-use
+ * challenges for its services.
  *
  * Every resource a client can hold is bounded: the route is matched as soon
  * as the headers are in, so a body over the route's cap is refused (413)
@@ -26,6 +27,7 @@ struct http_req {
 	size_t body_len;
 	const char *params[4]; /* path segments matched by '*' in the route */
 	void *conn;            /* the libmicrohttpd connection */
+	void *pending;         /* the server's state of this request */
 };
 
 /* A request header or query parameter; NULL when absent. */
@@ -44,6 +46,27 @@ void http_resp_json(struct http_resp *r, int status, json_t *j);
 void http_resp_text(struct http_resp *r, int status, const char *text);
 
 typedef void (*http_handler)(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+struct wbuf;
+/* A service's own state (ctx = http_server_start's): GET /status answers
+ * the JSON a status hook returns (stolen; NULL = 500), and /metrics gets the
+ * lines a metrics hook appends. */
+typedef json_t *(*http_status_fn)(void *ctx);
+typedef void (*http_metrics_fn)(void *ctx, struct wbuf *w);
+/* Deferred answers.  A handler that cannot answer yet (a long poll) calls
+ * http_req_defer(): what it leaves in resp is then ignored, and the
+ * connection is suspended (it holds no thread and no lock) until the owner
+ * of the handle answers it with http_deferred_answer(), from any thread,
+ * exactly once (the handle is invalid afterwards).  A suspended connection
+ * keeps its connection slot, and a client that goes away is only noticed
+ * once it is answered: the owner must answer within a bounded time (a long
+ * poll's timeout), and answer all of them before http_server_stop (which
+ * answers any left with 503, after which their handles are invalid).
+ * NULL when the request cannot be deferred (the handler answers as usual). */
+struct http_deferred;
+struct http_deferred *http_req_defer(const struct http_req *req);
+/* Answer a deferred request: takes resp's body. */
+void http_deferred_answer(struct http_deferred *d, struct http_resp *resp);
 
 /* method NULL = any; in a pattern, a "*" segment matches any one segment. */
 struct http_route {
@@ -68,6 +91,8 @@ struct http_server_opts {
 	unsigned header_timeout;   /* seconds to receive a request's headers: 10 */
 	unsigned idle_timeout;     /* seconds a connection may send nothing: 20 */
 	size_t body_budget;        /* bytes of request bodies buffered at once: 256 MiB */
+	http_status_fn status;     /* NULL: no /status */
+	http_metrics_fn metrics;   /* NULL: only the server's own metrics */
 };
 
 #define HTTP_DEFAULT_MAX_CONNS        1024u

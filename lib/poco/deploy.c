@@ -218,7 +218,7 @@ static int diamond(struct ctx *c, const uint8_t owner[20])
 	return rc;
 }
 
-static int facets(struct ctx *c, enum poco_flavour flavour)
+static int facets(struct ctx *c, enum poco_flavour flavour, int boost)
 {
 	const char *const names[] = {
 		"IexecAccessorsABILegacyFacet", "IexecCategoryManagerFacet", "IexecERC20Facet",
@@ -238,6 +238,10 @@ static int facets(struct ctx *c, enum poco_flavour flavour)
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		uint8_t addr[20];
 		json_t *sels = NULL;
+		if (!boost && strncmp(names[i], "IexecPocoBoost", 14) == 0) {
+			say(c, "left out %s (no Boost, as on Arbitrum)", names[i]);
+			continue;
+		}
 		snprintf(rel, sizeof(rel), "artifacts/contracts/facets/%s.sol/%s.json", names[i],
 			 names[i]);
 		GUARD(load(c, rel, &a));
@@ -311,7 +315,7 @@ static int configure(struct ctx *c)
 }
 
 int poco_deploy(struct eth_rpc *rpc, const uint8_t deployer[32], const char *poco_dir,
-		enum poco_flavour flavour, void (*progress)(const char *line),
+		enum poco_flavour flavour, int boost, void (*progress)(const char *line),
 		struct poco_deployment *out)
 {
 	struct ctx c = {rpc, deployer, poco_dir, progress, out, NULL, 0};
@@ -321,6 +325,7 @@ int poco_deploy(struct eth_rpc *rpc, const uint8_t deployer[32], const char *poc
 
 	memset(out, 0, sizeof(*out));
 	out->flavour = flavour;
+	out->boost = !!boost;
 	GUARD(k1_address(deployer, owner));
 	GUARD(eth_chain_id(rpc, &chain_id));
 	if (flavour == POCO_TOKEN) {
@@ -331,7 +336,7 @@ int poco_deploy(struct eth_rpc *rpc, const uint8_t deployer[32], const char *poc
 		GUARD(rc);
 	}
 	GUARD_GOTO(diamond(&c, owner));
-	GUARD_GOTO(facets(&c, flavour));
+	GUARD_GOTO(facets(&c, flavour, boost));
 	GUARD_GOTO(registries(&c, chain_id));
 	GUARD_GOTO(configure(&c));
 	out->selectors = (unsigned)c.nsels;

@@ -3,7 +3,8 @@
  * Diamond with DiamondCut/Loupe/Ownership facets and DiamondInit, the
  * IexecLibOrders_v5 library, every PoCo facet (linked to the library) cut in
  * with all its selectors, the App/Dataset/Workerpool registries, configure()
- * and the five default categories. */
+ * and the five default categories.  Without Boost, the two Boost facets
+ * are left out, as iExec's Arbitrum deployments of 6.1.0 do. */
 #ifndef TDEXEC_POCO_DEPLOY_H
 #define TDEXEC_POCO_DEPLOY_H
 
@@ -24,12 +25,14 @@ struct poco_deployment {
 	uint64_t gas_used;  /* summed over the deployment */
 	unsigned txs;
 	unsigned selectors; /* functions the diamond routes */
+	int boost;          /* the Boost facets were cut in */
 };
 
-/* `poco_dir` holds the package (artifacts/, deployments/).  `progress`
- * (may be NULL) gets one line per step. */
+/* `poco_dir` holds the package (artifacts/, deployments/).  `boost` 0
+ * leaves out IexecPocoBoostFacet and IexecPocoBoostAccessorsFacet.
+ * `progress` (may be NULL) gets one line per step. */
 MUST_CHECK int poco_deploy(struct eth_rpc *rpc, const uint8_t deployer[32], const char *poco_dir,
-			   enum poco_flavour flavour, void (*progress)(const char *line),
+			   enum poco_flavour flavour, int boost, void (*progress)(const char *line),
 			   struct poco_deployment *out);
 
 /* Send `signature` with JSON `args` (stolen) to `to` as the key's owner,

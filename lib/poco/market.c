@@ -28,15 +28,30 @@ static int get_addr(const json_t *o, const char *k, uint8_t out[20])
 
 int poco_chain_load(const char *path, struct poco_chain **out)
 {
+	json_t *file;
+	int rc = json_load_path(path, 1 << 20, &file);
+	if (rc < 0) {
+		*out = NULL;
+		return err_wrap(rc, "chain");
+	}
+	return poco_chain_from_json(file, path, out);
+}
+
+int poco_chain_from_json(json_t *file, const char *origin, struct poco_chain **out)
+{
 	struct poco_chain *c = calloc(1, sizeof(*c));
 	const char *flavour;
 	int rc = 0;
 
 	*out = NULL;
-	ENSURE(c, ERR_NOMEM, "out of memory");
-	GUARD_GOTO(json_load_path(path, 1 << 20, &c->file));
+	if (!c) {
+		json_decref(file);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	c->file = file;
+	ENSURE_GOTO(json_is_object(c->file), ERR_INVAL, "%s: not a JSON object", origin);
 	ENSURE_GOTO(json_is_string(json_object_get(c->file, "rpc")), ERR_INVAL,
-		    "%s: missing \"rpc\"", path);
+		    "%s: missing \"rpc\"", origin);
 	GUARD_GOTO(get_addr(c->file, "hub", c->hub));
 	flavour = json_string_value(json_object_get(c->file, "flavour"));
 	c->flavour = flavour && strcmp(flavour, "native") == 0 ? POCO_NATIVE : POCO_TOKEN;
@@ -52,7 +67,7 @@ int poco_chain_load(const char *path, struct poco_chain **out)
 	ENSURE_GOTO(!json_object_get(c->file, "chain_id") ||
 			    (uint64_t)json_integer_value(json_object_get(c->file, "chain_id")) ==
 				    c->chain_id,
-		    ERR_INVAL, "%s: the node is on chain %llu, not the chain file's %lld", path,
+		    ERR_INVAL, "%s: the node is on chain %llu, not %lld", origin,
 		    (unsigned long long)c->chain_id,
 		    (long long)json_integer_value(json_object_get(c->file, "chain_id")));
 	*out = c;
@@ -77,6 +92,10 @@ int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_t priv[32])
 {
 	json_t *a = json_array_get(json_object_get(c->file, "accounts"), idx);
 	const char *k = json_string_value(json_object_get(a, "private_key"));
+	ENSURE(k || !json_object_get(c->file, "network"), ERR_NOTFOUND,
+	       "network %s: no local account %zu (local accounts are a chain's from 'tdexec "
+	       "chain up'): sign with --wallet or --plain-key",
+	       json_string_value(json_object_get(c->file, "network")), idx);
 	ENSURE(k, ERR_NOTFOUND, "chain file: no local account %zu", idx);
 	return hex_decode_exact(priv, 32, k, "private key");
 }

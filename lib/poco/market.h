@@ -31,6 +31,9 @@ struct poco_chain {
 };
 
 MUST_CHECK int poco_chain_load(const char *path, struct poco_chain **out);
+/* The same from a chain file's object (`file` is stolen, freed on error);
+ * `origin` names it in errors ("FILE", "network arbitrum"). */
+MUST_CHECK int poco_chain_from_json(json_t *file, const char *origin, struct poco_chain **out);
 void poco_chain_free(struct poco_chain *c);
 /* The idx-th local account key of a chain file written by `chain up`. */
 MUST_CHECK int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_t priv[32]);

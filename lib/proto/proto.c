@@ -49,6 +49,19 @@ void proto_result_download_hash(uint64_t chain_id, const uint8_t taskid[32],
 	keccak256_final(&k, out);
 }
 
+void proto_task_reassign_hash(uint64_t chain_id, const uint8_t taskid[32], const uint8_t lost[20],
+                              const uint8_t next[20], uint8_t out[32])
+{
+	struct keccak256 k;
+	keccak256_init(&k);
+	keccak256_update(&k, PROTO_TASK_REASSIGN_TAG, sizeof(PROTO_TASK_REASSIGN_TAG) - 1);
+	put_u256(&k, chain_id);
+	keccak256_update(&k, taskid, 32);
+	keccak256_update(&k, lost, 20);
+	keccak256_update(&k, next, 20);
+	keccak256_final(&k, out);
+}
+
 int proto_expiry_check(uint64_t expiry, uint64_t now, uint64_t max_ahead)
 {
 	ENSURE(expiry >= now, ERR_VERIFY, "authorization expired");

@@ -16,6 +16,7 @@
 
 #define PROTO_WORKER_REGISTER_TAG "tdexec/worker-register/v1"
 #define PROTO_RESULT_DOWNLOAD_TAG "tdexec/result-download/v1"
+#define PROTO_TASK_REASSIGN_TAG   "tdexec/task-reassign/v1"
 
 /* How far ahead of now a server accepts an authorization's expiry; the
  * client picks now + PROTO_EXPIRY_DEFAULT. */
@@ -35,6 +36,14 @@ void proto_worker_register_hash(uint64_t chain_id, const char *url, const uint8_
  *                   || expiry (uint64, big-endian)). */
 void proto_result_download_hash(uint64_t chain_id, const uint8_t taskid[32],
                                 const uint8_t beneficiary[20], uint64_t expiry, uint8_t out[32]);
+
+/* The workerpool owner's word that a TEE task's worker is lost and the
+ * task goes to another, so the SMS may release its session once more:
+ * keccak256(tag || chainId (uint256) || taskId || lost worker || next worker).
+ * It needs no expiry of its own: a session is never released after the
+ * task's final deadline. */
+void proto_task_reassign_hash(uint64_t chain_id, const uint8_t taskid[32], const uint8_t lost[20],
+                              const uint8_t next[20], uint8_t out[32]);
 
 /* 0 when now <= expiry <= now + max_ahead; else ERR_VERIFY with a message
  * ("authorization expired", "... too far ahead"). */

@@ -9,16 +9,24 @@
 #include <string.h>
 #include <time.h>
 
+/* A collateral set is served only once it verifies under the gate's
+ * anchor and is valid now: a refresh that read something broken keeps the
+ * set held before. */
+static int coll_check(void *ctx, const struct tdx_collateral *c, time_t now)
+{
+	return tdx_verify_collateral(ctx, c, now, NULL);
+}
+
 int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_root,
                   const char *policy, const char *who)
 {
+	struct tdx_collstore_opts o = {who, coll_check, NULL, 1};
 	uint8_t *root;
 	size_t len;
-	int rc;
+	int rc = 0;
 
 	memset(g, 0, sizeof(*g));
-	rc = tdx_collateral_load(collateral, &g->collateral);
-	if (rc == 0 && sim_root) {
+	if (sim_root) {
 		rc = file_read(sim_root, 1 << 20, &root, &len);
 		if (rc == 0) {
 			rc = tdx_verifier_new_root(root, len, 1, &g->verifier);
@@ -27,8 +35,12 @@ int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_ro
 		if (rc == 0)
 			log_warn(who, "trust=simulated root=\"%s\" (never use in production)",
 			         sim_root);
-	} else if (rc == 0) {
+	} else {
 		rc = tdx_verifier_new(&g->verifier);
+	}
+	if (rc == 0) {
+		o.check_ctx = g->verifier;
+		rc = tdx_collstore_open(collateral, &o, &g->collateral);
 	}
 	if (rc == 0)
 		rc = policy ? tdx_policy_load(policy, &g->policy) : tdx_policy_default(&g->policy);
@@ -55,8 +67,9 @@ int tdx_gate_policy_pinned(const char *path, const char *opt_out)
 
 void tdx_gate_close(struct tdx_gate *g)
 {
+	/* The store first: its thread checks sets with the verifier. */
+	tdx_collstore_close(g->collateral);
 	tdx_verifier_free(g->verifier);
-	tdx_collateral_free(g->collateral);
 	tdx_policy_free(g->policy);
 	memset(g, 0, sizeof(*g));
 }
@@ -64,12 +77,36 @@ void tdx_gate_close(struct tdx_gate *g)
 int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len, struct tdx_quote **q,
                    struct tdx_verdict *v)
 {
+	return tdx_gate_check_at(g, raw, len, time(NULL), q, v);
+}
+
+int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t at,
+                      struct tdx_quote **q, struct tdx_verdict *v)
+{
+	const struct tdx_held *h = NULL;
+	enum tdx_pck_ca ca = TDX_PCK_CA_UNKNOWN;
+	uint8_t fmspc[6] = {0};
+	char why[256] = "";
 	json_t *mism;
 	int rc;
 
 	*q = NULL;
 	GUARD(tdx_quote_parse(raw, len, q));
-	rc = tdx_verify_parsed(g->verifier, raw, *q, g->collateral, time(NULL), v);
+	/* A PCK certificate that names no platform can still meet a store of
+	 * one platform, whose verification then says what is wrong with it. */
+	if (tdx_quote_pck_target(*q, fmspc, &ca) < 0)
+		snprintf(why, sizeof(why), "%s", err_msg());
+	rc = tdx_collstore_get(g->collateral, fmspc, ca, at, &h);
+	if (rc < 0 && why[0])
+		rc = err_set(rc, "%s", why);
+	if (rc < 0) {
+		memset(v, 0, sizeof(*v));
+		v->status = v->platform = v->module = v->qe = TDX_TCB_NOT_SUPPORTED;
+		snprintf(v->reason, sizeof(v->reason), "%s", err_msg());
+	} else {
+		rc = tdx_verify_parsed(g->verifier, raw, *q, h->c, at, v);
+		tdx_collstore_put(g->collateral, h);
+	}
 	if (rc == 0) {
 		mism = json_array();
 		rc = tdx_policy_check(g->policy, *q, v, mism);
@@ -80,4 +117,15 @@ int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len, struct td
 		*q = NULL;
 	}
 	return rc;
+}
+
+json_t *tdx_gate_status(struct tdx_gate *g)
+{
+	return g->collateral ? tdx_collstore_status(g->collateral, time(NULL)) : json_null();
+}
+
+void tdx_gate_metrics(struct tdx_gate *g, struct wbuf *w)
+{
+	if (g->collateral)
+		tdx_collstore_metrics(g->collateral, time(NULL), w);
 }

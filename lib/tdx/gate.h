@@ -1,11 +1,13 @@
-/* gate.h — what a relying service needs to admit a TD: collateral, a
+/* gate.h — what a relying service needs to admit a TD: collateral for the
+ * platforms it admits, kept fresh in the background (collstore.h), a
  * verifier anchored at Intel's root (or, only when asked, a simulated root)
- * and the pool's policy, loaded once and used from any thread.  The SMS
- * (task sessions) and the scheduler (worker registration) both use it. */
+ * and the pool's policy, used from any thread.  The SMS (task sessions) and
+ * the scheduler (worker registration) both use it. */
 #ifndef TDEXEC_TDX_GATE_H
 #define TDEXEC_TDX_GATE_H
 
 #include "tdx/collateral.h"
+#include "tdx/collstore.h"
 #include "tdx/policy.h"
 #include "tdx/quote.h"
 #include "tdx/verify.h"
@@ -13,14 +15,15 @@
 
 struct tdx_gate {
 	struct tdx_verifier *verifier;
-	struct tdx_collateral *collateral;
+	struct tdx_collstore *collateral;
 	struct tdx_policy *policy;
 };
 
-/* Load collateral (dcap-qvl JSON or a PCS directory), the trust anchor
- * (sim_root NULL = the Intel SGX Root CA) and the policy (NULL = the
- * default policy).  `who` names the service in the warning logged for a
- * simulated root.  On error the gate is left closed. */
+/* Open the collateral source (a dcap-qvl JSON file, a PCS directory, a
+ * directory of platforms or a PCS URL: see collstore.h) with its refresh
+ * thread, the trust anchor (sim_root NULL = the Intel SGX Root CA) and the
+ * policy (NULL = the default policy).  `who` names the service in logs.  On
+ * error the gate is left closed. */
 MUST_CHECK int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_root,
 			     const char *policy, const char *who);
 void tdx_gate_close(struct tdx_gate *g);
@@ -31,10 +34,20 @@ void tdx_gate_close(struct tdx_gate *g);
  * otherwise, or the error of loading the policy. */
 MUST_CHECK int tdx_gate_policy_pinned(const char *path, const char *opt_out);
 
-/* Parse `raw`, verify it (DCAP, now) and apply the policy.  0 with the
- * parsed quote in *q (tdx_quote_free()) and the verdict in *v; otherwise
- * the reason in err_msg() and *q NULL. */
+/* Parse `raw`, verify it (DCAP, now, with the collateral of the platform
+ * its PCK certificate names) and apply the policy.  0 with the parsed quote
+ * in *q (tdx_quote_free()) and the verdict in *v; otherwise the reason in
+ * err_msg() and *q NULL. */
 MUST_CHECK int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len,
 			      struct tdx_quote **q, struct tdx_verdict *v);
+/* The same at time `at`. */
+MUST_CHECK int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t at,
+				 struct tdx_quote **q, struct tdx_verdict *v);
+
+/* The collateral's state, for a service's /status ({"collateral": ...})
+ * and /metrics; see tdx_collstore_status and tdx_collstore_metrics.  A
+ * closed gate gives JSON null and no lines. */
+json_t *tdx_gate_status(struct tdx_gate *g);
+void tdx_gate_metrics(struct tdx_gate *g, struct wbuf *w);
 
 #endif

@@ -1,6 +1,7 @@
 #include "pcs.h"
 
 #include "net/http.h"
+#include "tdx/collstore.h"
 #include "tdx/quote.h"
 #include "tdx/tcbinfo.h"
 #include "tdx/x509lite.h"
@@ -63,27 +64,10 @@ int tdx_pcs_quote_target(const uint8_t *quote, size_t len, uint8_t fmspc[6],
 			 enum tdx_pck_ca *ca)
 {
 	struct tdx_quote *q;
-	struct tdx_blob d[TDX_PCK_CHAIN_MAX_CERTS];
-	struct x509_lite leaf;
-	struct tdx_pck_ext e;
-	size_t n = 0;
 	int rc;
 
 	GUARD(tdx_quote_parse(quote, len, &q));
-	rc = tdx_pem_certs_der(q->pck_chain, q->pck_chain_len, d, TDX_PCK_CHAIN_MAX_CERTS, &n);
-	if (rc == 0)
-		rc = x509_lite_parse(d[0].p, d[0].len, "PCK certificate", &leaf);
-	if (rc == 0)
-		rc = leaf.sgx_ext.len ? tdx_pck_ext_parse(leaf.sgx_ext.p, leaf.sgx_ext.len, &e)
-				      : err_set(ERR_INVAL, "PCK certificate: no SGX extension");
-	if (rc == 0) {
-		memcpy(fmspc, e.fmspc, 6);
-		*ca = memmem(leaf.issuer.p, leaf.issuer.len, "Processor CA", 12)
-			      ? TDX_PCK_CA_PROCESSOR
-			      : TDX_PCK_CA_PLATFORM;
-	}
-	for (size_t i = 0; i < n; i++)
-		free(d[i].p);
+	rc = tdx_quote_pck_target(q, fmspc, ca);
 	tdx_quote_free(q);
 	return rc;
 }

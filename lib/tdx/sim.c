@@ -625,6 +625,47 @@ out:
 	return rc;
 }
 
+static int load_cert(const char *dir, const char *name, X509 **out)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	GUARD(path_join(path, sizeof(path), dir, name));
+	f = fopen(path, "r");
+	ENSURE(f, ERR_IO, "%s: %s", path, strerror(errno));
+	*out = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ENSURE(*out, ERR_INVAL, "%s: not a PEM certificate", path);
+	return 0;
+}
+
+int tdx_sim_collateral(const char *dir, const struct tdx_sim_opts *opts)
+{
+	char path[PATH_MAX], cdir[PATH_MAX];
+	struct pki p;
+	time_t now;
+	int days, rc = 0;
+
+	now = opts && opts->now ? opts->now : time(NULL);
+	days = opts && opts->collateral_days > 0 ? opts->collateral_days : 30;
+	memset(&p, 0, sizeof(p));
+	GUARD_GOTO(load_cert(dir, "root_ca.pem", &p.root));
+	GUARD_GOTO(load_cert(dir, "pck_platform_ca.pem", &p.ca));
+	GUARD_GOTO(load_cert(dir, "tcb_signing.pem", &p.tcb));
+	GUARD_GOTO(path_join(path, sizeof(path), dir, "root_ca.key"));
+	GUARD_GOTO(p256_key_load(path, &p.root_key));
+	GUARD_GOTO(path_join(path, sizeof(path), dir, "pck_platform_ca.key"));
+	GUARD_GOTO(p256_key_load(path, &p.ca_key));
+	GUARD_GOTO(path_join(path, sizeof(path), dir, "tcb_signing.key"));
+	GUARD_GOTO(p256_key_load(path, &p.tcb_key));
+	GUARD_GOTO(path_join(cdir, sizeof(cdir), dir, "collateral"));
+	GUARD_GOTO(dir_create(cdir, 0755));
+	GUARD_GOTO(write_collateral(cdir, &p, now, days));
+out:
+	pki_free(&p);
+	return rc;
+}
+
 /* ---------- measurements ---------- */
 
 int tdx_sim_measurements_load(const char *path, struct tdx_td_body *b)

@@ -36,6 +36,10 @@ struct tdx_sim_opts {
 };
 
 MUST_CHECK int tdx_sim_init(const char *dir, const struct tdx_sim_opts *opts);
+/* Issue DIR/collateral/ again, for an existing simulated TD, valid from
+ * opts->now for opts->collateral_days (force is ignored): what Intel's PCS
+ * does every day, so that collateral refresh can be tried. */
+MUST_CHECK int tdx_sim_collateral(const char *dir, const struct tdx_sim_opts *opts);
 
 struct tdx_sim;
 /* Load keys and certificates from DIR.  `measurements` overrides

@@ -17,7 +17,9 @@
 #include <strings.h>
 
 #define MAX_WINDOWS 12
-#define COLL_CACHE 8
+/* Verified collateral sets kept: every platform a gate holds (collstore.h
+ * holds up to 64), so a mixed pool's quotes do not evict each other's. */
+#define COLL_CACHE 64
 #define CHAIN_CACHE 64
 
 static const uint8_t intel_qe_vendor_id[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9,
@@ -821,6 +823,22 @@ int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct t
 		rc = verify_quote(v, raw, q, c, at, out);
 	if (rc < 0)
 		snprintf(out->reason, sizeof(out->reason), "%s", err_msg());
+	return rc;
+}
+
+int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c, time_t at,
+                          time_t *expiry)
+{
+	struct coll_entry *e = NULL;
+	time_t until = 0;
+	int rc;
+
+	rc = coll_get(v, c, &e);
+	if (rc == 0)
+		rc = check_windows(e->w, e->nw, at, &until);
+	coll_release(v, e);
+	if (rc == 0 && expiry)
+		*expiry = until;
 	return rc;
 }
 

@@ -73,4 +73,11 @@ MUST_CHECK int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw,
 				 const struct tdx_quote *q, const struct tdx_collateral *c,
 				 time_t at, struct tdx_verdict *out);
 
+/* Verify a collateral set alone (issuer chains to the anchor, signatures,
+ * CRLs) and that it is valid at `at`; *expiry (may be NULL) gets the end of
+ * its earliest validity window.  Successful sets stay in the cache, so the
+ * quotes that follow do not verify them again. */
+MUST_CHECK int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c,
+				     time_t at, time_t *expiry);
+
 #endif

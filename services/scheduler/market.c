@@ -3,23 +3,59 @@
  * its signer (the asset's owner on chain) before it is listed, and listed
  * with what remains of its volume on chain (viewConsumed), so consumed and
  * cancelled orders drop off by themselves. */
-#include "internal.h"
+#include "market.h"
 
 #include "crypto/k1.h"
 #include "crypto/keccak.h"
 #include "eth/addr.h"
 #include "eth/eip712.h"
+#include "poco/market.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "store/db.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+
+/* Market challenges, as the worker registration's (net/server.h). */
+#define CHALLENGE_WINDOW 60
+#define CHALLENGE_USES   8192
+
+struct market {
+	struct market_config cfg;
+	sqlite3 *db;
+	pthread_mutex_t mu;         /* db */
+	struct http_nonces *nonces; /* GET /challenge */
+};
+
+/* Run one statement with text arguments (m->mu held). */
+static int exec(struct market *m, const char *sql, const char *const *args, int nargs)
+{
+	sqlite3_stmt *st;
+	int rc;
+	GUARD(db_prepare(m->db, sql, &st));
+	for (int i = 0; i < nargs; i++)
+		sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	ENSURE(rc == SQLITE_DONE, ERR_IO, "market db: %s", sqlite3_errmsg(m->db));
+	return 0;
+}
+
+/* A refusal: logged with its reason, a generic message to the caller for 403. */
+static void refuse(struct http_resp *resp, int status, const char *ev, const char *why)
+{
+	log_warn(ev, "refused=\"%s\"", why);
+	http_resp_json(resp, status,
+	               json_pack("{s:s}", "error", status == 403 ? "forbidden" : why));
+}
 
 static const char *const kinds[] = {"app", "dataset", "workerpool", "request"};
 static const char *const asset_field[] = {"app", "dataset", "workerpool", "requester"};
@@ -111,7 +147,7 @@ out:
 
 /* The order is signed by whom it must be: the asset's owner, or the
  * requester for a request order. */
-static int check_signer(struct sched *s, enum poco_order_kind kind, const json_t *o,
+static int check_signer(struct market *m, enum poco_order_kind kind, const json_t *o,
                         uint8_t asset[20], uint8_t signer[20])
 {
 	uint8_t owner[20];
@@ -121,11 +157,11 @@ static int check_signer(struct sched *s, enum poco_order_kind kind, const json_t
 
 	ENSURE(a && eth_addr_parse(a, asset) == 0, ERR_INVAL, "order: %s must be an address",
 	       asset_field[kind]);
-	GUARD(poco_order_signer(s->chain, kind, o, signer));
+	GUARD(poco_order_signer(m->cfg.chain, kind, o, signer));
 	if (kind == POCO_REQUEST) {
 		memcpy(owner, asset, 20);
 	} else {
-		GUARD(poco_asset_show(s->chain, kind, asset, &info));
+		GUARD(poco_asset_show(m->cfg.chain, kind, asset, &info));
 		const char *ow = json_string_value(json_object_get(info, "owner"));
 		rc = ow ? eth_addr_parse(ow, owner) : err_set(ERR_NOTFOUND, "order: unknown %s", a);
 		json_decref(info);
@@ -136,16 +172,16 @@ static int check_signer(struct sched *s, enum poco_order_kind kind, const json_t
 	return 0;
 }
 
-static long long remaining(struct sched *s, const char *hash, long long volume);
+static long long remaining(struct market *m, const char *hash, long long volume);
 
-/* Open orders of a signer and kind on the book (s->mu held), -1 on error. */
-static long long open_orders(struct sched *s, const char *signer, const char *kind)
+/* Open orders of a signer and kind on the book (m->mu held), -1 on error. */
+static long long open_orders(struct market *m, const char *signer, const char *kind)
 {
 	sqlite3_stmt *st;
 	long long n = -1;
 
 	if (db_prepare(
-	        s->db,
+	        m->db,
 	        "SELECT count(*) FROM orders WHERE signer = lower(?1) AND kind = ?2 AND closed = 0",
 	        &st) < 0)
 		return -1;
@@ -160,7 +196,7 @@ static long long open_orders(struct sched *s, const char *signer, const char *ki
 /* Close a signer's open orders of a kind whose volume is used up on chain
  * (consumed, or cancelled: PoCo marks a closed order fully consumed); at
  * most `max` views, so a signer at its quota costs the chain that much. */
-static void close_spent(struct sched *s, const char *signer, const char *kind, long max)
+static void close_spent(struct market *m, const char *signer, const char *kind, long max)
 {
 	struct spent {
 		char hash[67];
@@ -171,8 +207,8 @@ static void close_spent(struct sched *s, const char *signer, const char *kind, l
 
 	if (!rows)
 		return;
-	pthread_mutex_lock(&s->mu);
-	if (db_prepare(s->db,
+	pthread_mutex_lock(&m->mu);
+	if (db_prepare(m->db,
 	               "SELECT hash, volume FROM orders WHERE signer = lower(?1) AND kind = ?2"
 	               " AND closed = 0 ORDER BY published LIMIT ?3",
 	               &st) == 0) {
@@ -187,29 +223,29 @@ static void close_spent(struct sched *s, const char *signer, const char *kind, l
 		}
 		sqlite3_finalize(st);
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&m->mu);
 	for (long i = 0; i < n; i++) {
-		if (remaining(s, rows[i].hash + 2, rows[i].volume) != 0)
+		if (remaining(m, rows[i].hash + 2, rows[i].volume) != 0)
 			continue;
 		const char *a[] = {rows[i].hash};
-		pthread_mutex_lock(&s->mu);
-		sched_exec(s, "UPDATE orders SET closed = 1 WHERE hash = ?1", a, 1);
-		pthread_mutex_unlock(&s->mu);
+		pthread_mutex_lock(&m->mu);
+		exec(m, "UPDATE orders SET closed = 1 WHERE hash = ?1", a, 1);
+		pthread_mutex_unlock(&m->mu);
 	}
 	free(rows);
 }
 
 /* Store the order unless its signer already has `quota` open orders of its
- * kind (s->mu held): 1 when over the quota. */
-static int store(struct sched *s, const char *const a[9], long quota)
+ * kind (m->mu held): 1 when over the quota. */
+static int store(struct market *m, const char *const a[9], long quota)
 {
-	long long n = open_orders(s, a[8], a[1]);
+	long long n = open_orders(m, a[8], a[1]);
 	const char *h[] = {a[0]};
 	sqlite3_stmt *st;
 	int known = 0;
 
 	ENSURE(n >= 0, ERR_IO, "market: cannot count open orders");
-	GUARD(db_prepare(s->db, "SELECT 1 FROM orders WHERE hash = ?1", &st));
+	GUARD(db_prepare(m->db, "SELECT 1 FROM orders WHERE hash = ?1", &st));
 	sqlite3_bind_text(st, 1, h[0], -1, SQLITE_TRANSIENT);
 	known = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
@@ -217,25 +253,24 @@ static int store(struct sched *s, const char *const a[9], long quota)
 		return 0; /* published before: the same order, counted once */
 	if (n >= quota)
 		return 1;
-	return sched_exec(
-	    s,
-	    "INSERT OR IGNORE INTO orders(hash, kind, asset, tag, price, volume, body,"
-	    " published, signer) VALUES (?1, ?2, lower(?3), lower(?4), ?5, ?6, ?7, ?8,"
-	    " lower(?9))",
-	    a, 9);
+	return exec(m,
+	            "INSERT OR IGNORE INTO orders(hash, kind, asset, tag, price, volume, body,"
+	            " published, signer) VALUES (?1, ?2, lower(?3), lower(?4), ?5, ?6, ?7, ?8,"
+	            " lower(?9))",
+	            a, 9);
 }
 
 /* Publish an order: only its signed fields are kept (order_canon), the
  * signer must be the asset's owner, and a signer holds at most
  * --max-orders-per-signer open orders of a kind.  The order as stored in
  * *stored (a new object, may be NULL); on error, the HTTP status in *status. */
-static int publish(struct sched *s, enum poco_order_kind kind, const json_t *in, json_t **stored,
+static int publish(struct market *m, enum poco_order_kind kind, const json_t *in, json_t **stored,
                    char hash_hex[67], int *status)
 {
 	uint8_t asset[20], signer[20], h[32];
 	char addr[43], who[43], price[24], volume[24], now[24], *body = NULL;
 	long quota =
-	    s->cfg.max_orders_per_signer > 0 ? s->cfg.max_orders_per_signer : ORDERS_PER_SIGNER;
+	    m->cfg.max_orders_per_signer > 0 ? m->cfg.max_orders_per_signer : ORDERS_PER_SIGNER;
 	json_t *o = NULL;
 	const char *tag;
 	int rc;
@@ -246,11 +281,11 @@ static int publish(struct sched *s, enum poco_order_kind kind, const json_t *in,
 	GUARD_GOTO(order_canon(kind, in, &o));
 	tag = json_string_value(json_object_get(o, "tag"));
 	ENSURE_GOTO(json_get_ll(o, "volume", -1) > 0, ERR_INVAL, "order: volume must be positive");
-	rc = check_signer(s, kind, o, asset, signer);
+	rc = check_signer(m, kind, o, asset, signer);
 	if (rc < 0 && err_msg() && strstr(err_msg(), "signed"))
 		*status = 403;
 	GUARD_GOTO(rc);
-	GUARD_GOTO(poco_order_hash(s->chain, kind, o, h));
+	GUARD_GOTO(poco_order_hash(m->cfg.chain, kind, o, h));
 	hex_encode_0x(hash_hex, h, 32);
 	eth_addr_str(asset, addr);
 	eth_addr_str(signer, who);
@@ -261,13 +296,13 @@ static int publish(struct sched *s, enum poco_order_kind kind, const json_t *in,
 	ENSURE_GOTO(body, ERR_NOMEM, "out of memory");
 	const char *a[] = {hash_hex, kinds[kind], addr, tag, price, volume, body, now, who};
 	for (int pass = 0; pass < 2; pass++) {
-		pthread_mutex_lock(&s->mu);
-		rc = store(s, a, quota);
-		pthread_mutex_unlock(&s->mu);
+		pthread_mutex_lock(&m->mu);
+		rc = store(m, a, quota);
+		pthread_mutex_unlock(&m->mu);
 		if (rc != 1 || pass == 1)
 			break;
 		/* at the quota: some of its orders may be spent since last listed */
-		close_spent(s, who, kinds[kind], quota);
+		close_spent(m, who, kinds[kind], quota);
 	}
 	if (rc == 1) {
 		*status = 429;
@@ -292,39 +327,39 @@ out:
 	return rc;
 }
 
-void sched_h_order_post(void *ctx, const struct http_req *req, struct http_resp *resp)
+void market_h_order_post(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
-	struct sched *s = ctx;
+	struct market *m = ctx;
 	enum poco_order_kind kind;
 	json_t *o = NULL;
 	char hash[67];
 	int status;
 
 	if (poco_order_kind_parse(req->params[0], &kind) < 0) {
-		sched_refuse(resp, 404, "market.publish", "no such order kind");
+		refuse(resp, 404, "market.publish", "no such order kind");
 		return;
 	}
 	if (json_parse((const char *)req->body, req->body_len, "order", &o) < 0 ||
 	    !json_is_object(o)) {
-		sched_refuse(resp, 400, "market.publish", err_msg());
+		refuse(resp, 400, "market.publish", err_msg());
 		json_decref(o);
 		return;
 	}
-	if (publish(s, kind, o, NULL, hash, &status) < 0)
-		sched_refuse(resp, status, "market.publish", err_msg());
+	if (publish(m, kind, o, NULL, hash, &status) < 0)
+		refuse(resp, status, "market.publish", err_msg());
 	else
 		http_resp_json(resp, 200, json_pack("{s:s}", "orderHash", hash));
 	json_decref(o);
 }
 
 /* What remains of an order's volume on chain. */
-static long long remaining(struct sched *s, const char *hash, long long volume)
+static long long remaining(struct market *m, const char *hash, long long volume)
 {
 	uint8_t h[32];
 	json_t *v = NULL;
 	long long used;
 	if (hex_decode_exact(h, 32, hash, "order hash") < 0 ||
-	    poco_view(s->chain, "viewConsumed", h, &v) < 0)
+	    poco_view(m->cfg.chain, "viewConsumed", h, &v) < 0)
 		return -1;
 	used = json_get_ll(v, "consumed", -1);
 	json_decref(v);
@@ -340,7 +375,8 @@ struct row {
  * and no more once the orders read pass LIST_BYTES.  Each is served as
  * order_canon makes it (a row stored before the book kept only signed
  * fields loses the others; one that is not a valid order is skipped). */
-static int list(struct sched *s, const char *kind, const char *asset, const char *tag, json_t **out)
+static int list(struct market *m, const char *kind, const char *asset, const char *tag,
+                json_t **out)
 {
 	struct row rows[50];
 	sqlite3_stmt *st;
@@ -348,8 +384,8 @@ static int list(struct sched *s, const char *kind, const char *asset, const char
 	size_t bytes = 0;
 	int n = 0, rc;
 
-	pthread_mutex_lock(&s->mu);
-	rc = db_prepare(s->db,
+	pthread_mutex_lock(&m->mu);
+	rc = db_prepare(m->db,
 	                "SELECT hash, body, volume FROM orders WHERE kind = ?1 AND closed = 0"
 	                " AND (?2 IS NULL OR asset = lower(?2)) AND (?3 IS NULL OR tag = lower(?3))"
 	                " AND length(body) <= ?4 ORDER BY price, published LIMIT 50",
@@ -369,7 +405,7 @@ static int list(struct sched *s, const char *kind, const char *asset, const char
 		}
 		sqlite3_finalize(st);
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&m->mu);
 	if (rc == 0)
 		rc = poco_order_kind_parse(kind, &k);
 	if (rc < 0)
@@ -378,16 +414,16 @@ static int list(struct sched *s, const char *kind, const char *asset, const char
 	GUARD(rc);
 	*out = json_array();
 	for (int i = 0; i < n; i++) {
-		long long left = remaining(s, rows[i].hash + 2, rows[i].volume);
+		long long left = remaining(m, rows[i].hash + 2, rows[i].volume);
 		json_t *raw = rows[i].body ? json_loads(rows[i].body, 0, NULL) : NULL, *o = NULL;
 		if (order_canon(k, raw, &o) < 0)
 			log_warn("market.list", "hash=%s skipped=\"%s\"", rows[i].hash, err_msg());
 		json_decref(raw);
 		if (left == 0) {
 			const char *a[] = {rows[i].hash};
-			pthread_mutex_lock(&s->mu);
-			sched_exec(s, "UPDATE orders SET closed = 1 WHERE hash = ?1", a, 1);
-			pthread_mutex_unlock(&s->mu);
+			pthread_mutex_lock(&m->mu);
+			exec(m, "UPDATE orders SET closed = 1 WHERE hash = ?1", a, 1);
+			pthread_mutex_unlock(&m->mu);
 		} else if (left > 0 && o) {
 			json_array_append_new(*out,
 			                      json_pack("{s:s,s:O,s:I}", "orderHash", rows[i].hash,
@@ -399,16 +435,16 @@ static int list(struct sched *s, const char *kind, const char *asset, const char
 	return 0;
 }
 
-void sched_h_order_list(void *ctx, const struct http_req *req, struct http_resp *resp)
+void market_h_order_list(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
-	struct sched *s = ctx;
+	struct market *m = ctx;
 	enum poco_order_kind kind;
 	const char *asset, *tag = http_req_query(req, "tag");
 	char tagbuf[67];
 	json_t *out = NULL;
 
 	if (poco_order_kind_parse(req->params[0], &kind) < 0) {
-		sched_refuse(resp, 404, "market.list", "no such order kind");
+		refuse(resp, 404, "market.list", "no such order kind");
 		return;
 	}
 	asset = http_req_query(req, asset_field[kind]);
@@ -418,8 +454,8 @@ void sched_h_order_list(void *ctx, const struct http_req *req, struct http_resp 
 		snprintf(tagbuf, sizeof(tagbuf), "%s", tag);
 		tag = tagbuf;
 	}
-	if (list(s, req->params[0], asset, tag, &out) < 0) {
-		sched_refuse(resp, 500, "market.list", err_msg());
+	if (list(m, req->params[0], asset, tag, &out) < 0) {
+		refuse(resp, 500, "market.list", err_msg());
 		return;
 	}
 	http_resp_json(
@@ -427,16 +463,16 @@ void sched_h_order_list(void *ctx, const struct http_req *req, struct http_resp 
 	    json_pack("{s:o,s:I}", "orders", out, "count", (json_int_t)json_array_size(out)));
 }
 
-int sched_market_stock(struct sched *s)
+int market_stock(struct market *m)
 {
 	json_t *open = NULL, *o;
 	char pool[43], hash[67];
 	int rc, status;
 
-	if (s->cfg.order_volume <= 0)
+	if (m->cfg.order_volume <= 0)
 		return 0;
-	eth_addr_str(s->pool, pool);
-	GUARD(list(s, "workerpool", pool, NULL, &open));
+	eth_addr_str(m->cfg.pool, pool);
+	GUARD(list(m, "workerpool", pool, NULL, &open));
 	size_t n = json_array_size(open);
 	json_decref(open);
 	if (n > 0)
@@ -445,16 +481,16 @@ int sched_market_stock(struct sched *s)
 	ENSURE(o, ERR_NOMEM, "out of memory");
 	json_object_set_new(o, "workerpool", json_string(pool));
 	json_object_set_new(o, "workerpoolprice",
-	                    json_string(s->cfg.order_price ? s->cfg.order_price : "0"));
+	                    json_string(m->cfg.order_price ? m->cfg.order_price : "0"));
 	char vol[24];
-	snprintf(vol, sizeof(vol), "%ld", s->cfg.order_volume);
+	snprintf(vol, sizeof(vol), "%ld", m->cfg.order_volume);
 	json_object_set_new(o, "volume", json_string(vol));
 	json_object_set_new(o, "tag", json_string(POCO_TAG_TDX));
 	json_object_set_new(o, "category",
-	                    json_string(s->cfg.order_category ? s->cfg.order_category : "0"));
-	rc = poco_order_sign(s->chain, POCO_WORKERPOOL, o, s->cfg.owner_key);
+	                    json_string(m->cfg.order_category ? m->cfg.order_category : "0"));
+	rc = poco_order_sign(m->cfg.chain, POCO_WORKERPOOL, o, m->cfg.owner_key);
 	if (rc == 0)
-		rc = publish(s, POCO_WORKERPOOL, o, NULL, hash, &status);
+		rc = publish(m, POCO_WORKERPOOL, o, NULL, hash, &status);
 	json_decref(o);
 	return rc;
 }
@@ -492,10 +528,10 @@ static int api_kind(const char *path, enum poco_order_kind *k)
 	return err_set(ERR_NOTFOUND, "no such order book");
 }
 
-static int chain_ok(struct sched *s, const struct http_req *req)
+static int chain_ok(struct market *m, const struct http_req *req)
 {
 	const char *c = http_req_query(req, "chainId");
-	return c && strtoull(c, NULL, 10) == s->chain->chain_id;
+	return c && strtoull(c, NULL, 10) == m->cfg.chain->chain_id;
 }
 
 static void api_error(struct http_resp *resp, int status, const char *msg)
@@ -504,20 +540,20 @@ static void api_error(struct http_resp *resp, int status, const char *msg)
 }
 
 /* The challenge text of (address, second, slot), 32 hex digits. */
-static void challenge_text(struct sched *s, const uint8_t who[20], uint64_t t, unsigned slot,
+static void challenge_text(struct market *m, const uint8_t who[20], uint64_t t, unsigned slot,
                            char hex[33])
 {
 	uint8_t buf[sizeof(MARKET_PURPOSE) + 8 + 20 + 8 + 1], mac[32];
 	size_t n = sizeof(MARKET_PURPOSE);
 	memcpy(buf, MARKET_PURPOSE, n); /* with its NUL */
 	for (int i = 7; i >= 0; i--)
-		buf[n++] = (uint8_t)(s->chain->chain_id >> (8 * i));
+		buf[n++] = (uint8_t)(m->cfg.chain->chain_id >> (8 * i));
 	memcpy(buf + n, who, 20);
 	n += 20;
 	for (int i = 7; i >= 0; i--)
 		buf[n++] = (uint8_t)(t >> (8 * i));
 	buf[n++] = (uint8_t)slot;
-	http_nonce_mac(s->market_nonces, buf, n, mac);
+	http_nonce_mac(m->nonces, buf, n, mac);
 	hex_encode(hex, mac, 16);
 }
 
@@ -536,7 +572,7 @@ static void challenge_digest(const uint8_t domain[32], const char *text, uint8_t
 	keccak256(b, 66, out);
 }
 
-static void domain_separator(struct sched *s, uint8_t out[32])
+static void domain_separator(struct market *m, uint8_t out[32])
 {
 	static const char ty[] = "EIP712Domain(string name,string version,uint256 chainId)";
 	uint8_t b[128];
@@ -545,13 +581,13 @@ static void domain_separator(struct sched *s, uint8_t out[32])
 	keccak256("1", 1, b + 64);
 	memset(b + 96, 0, 32);
 	for (int i = 0; i < 8; i++)
-		b[127 - i] = (uint8_t)(s->chain->chain_id >> (8 * i));
+		b[127 - i] = (uint8_t)(m->cfg.chain->chain_id >> (8 * i));
 	keccak256(b, 128, out);
 }
 
-void sched_h_api_challenge(void *ctx, const struct http_req *req, struct http_resp *resp)
+void market_h_api_challenge(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
-	struct sched *s = ctx;
+	struct market *m = ctx;
 	const char *a = http_req_query(req, "address");
 	uint8_t who[20], h[32], dom[32], check[32], r;
 	char hex[33];
@@ -559,21 +595,21 @@ void sched_h_api_challenge(void *ctx, const struct http_req *req, struct http_re
 	unsigned slot = SLOTS;
 	uint64_t now = (uint64_t)time(NULL);
 
-	if (!chain_ok(s, req) || !a || eth_addr_parse(a, who) < 0) {
+	if (!chain_ok(m, req) || !a || eth_addr_parse(a, who) < 0) {
 		api_error(resp, 400, "chainId and address are required");
 		return;
 	}
 	/* a slot of this second not used yet, from a random start */
-	domain_separator(s, dom);
+	domain_separator(m, dom);
 	if (RAND_bytes(&r, 1) != 1) {
 		api_error(resp, 500, "cannot make a challenge");
 		return;
 	}
 	for (unsigned i = 0; i < SLOTS && slot == SLOTS; i++) {
 		unsigned k = (r + i) % SLOTS;
-		challenge_text(s, who, now, k, hex);
+		challenge_text(m, who, now, k, hex);
 		challenge_digest(dom, hex, h);
-		if (!http_nonce_used(s->market_nonces, h))
+		if (!http_nonce_used(m->nonces, h))
 			slot = k;
 	}
 	if (slot == SLOTS) {
@@ -586,8 +622,8 @@ void sched_h_api_challenge(void *ctx, const struct http_req *req, struct http_re
 	              "types", "EIP712Domain", "name", "name", "type", "string", "name", "version",
 	              "type", "string", "name", "chainId", "type", "uint256", "Challenge", "name",
 	              "challenge", "type", "string", "domain", "name", "iExec Gateway", "version",
-	              "1", "chainId", (json_int_t)s->chain->chain_id, "primaryType", "Challenge",
-	              "message", "challenge", hex);
+	              "1", "chainId", (json_int_t)m->cfg.chain->chain_id, "primaryType",
+	              "Challenge", "message", "challenge", hex);
 	/* the short digest must be the one the SDK computes from what it gets */
 	if (!typed || eip712_digest(typed, check) < 0 || memcmp(check, h, 32) != 0) {
 		json_decref(typed);
@@ -601,7 +637,7 @@ void sched_h_api_challenge(void *ctx, const struct http_req *req, struct http_re
  * made within the window, signed (EIP-712) by that address, not used yet.
  * The caller records the use (h) once the publication is accepted, so only
  * orders that pass their own checks fill the replay set. */
-static int api_auth(struct sched *s, const struct http_req *req, uint8_t h[32])
+static int api_auth(struct market *m, const struct http_req *req, uint8_t h[32])
 {
 	const char *a = http_req_header(req, "Authorization");
 	uint8_t sig[65], who[20], signer[20], dom[32], d[32];
@@ -619,32 +655,32 @@ static int api_auth(struct sched *s, const struct http_req *req, uint8_t h[32])
 	GUARD(eth_addr_parse(s2 + 1, who));
 	GUARD(k1_recover(h, sig, signer));
 	ENSURE(memcmp(signer, who, 20) == 0, ERR_VERIFY, "authorization: not signed by %s", s2 + 1);
-	domain_separator(s, dom);
+	domain_separator(m, dom);
 	for (uint64_t back = 0; back <= CHALLENGE_WINDOW && !found; back++)
 		for (unsigned k = 0; k < SLOTS && !found; k++) {
-			challenge_text(s, who, now - back, k, hex);
+			challenge_text(m, who, now - back, k, hex);
 			challenge_digest(dom, hex, d);
 			found = CRYPTO_memcmp(d, h, 32) == 0;
 		}
 	ENSURE(found, ERR_VERIFY, "authorization: not a challenge of ours, or expired");
-	ENSURE(!http_nonce_used(s->market_nonces, h), ERR_VERIFY, "authorization: used challenge");
+	ENSURE(!http_nonce_used(m->nonces, h), ERR_VERIFY, "authorization: used challenge");
 	return 0;
 }
 
-void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp *resp)
+void market_h_api_publish(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
-	struct sched *s = ctx;
+	struct market *m = ctx;
 	enum poco_order_kind kind = POCO_APP;
 	json_t *b = NULL, *o, *stored = NULL;
 	char hash[67];
 	uint8_t h[32];
 	int rc, status;
 
-	if (api_kind(req->path, &kind) < 0 || !chain_ok(s, req)) {
+	if (api_kind(req->path, &kind) < 0 || !chain_ok(m, req)) {
 		api_error(resp, 404, "no such order book on this chain");
 		return;
 	}
-	if (api_auth(s, req, h) < 0) {
+	if (api_auth(m, req, h) < 0) {
 		log_warn("market.publish", "refused=\"%s\"", err_msg());
 		api_error(resp, 401, "unauthorized");
 		return;
@@ -657,18 +693,19 @@ void sched_h_api_publish(void *ctx, const struct http_req *req, struct http_resp
 	}
 	/* the SDK sends {"order": {...}}; other members, and unsigned fields of
 	 * the order, are dropped */
-	if (publish(s, kind, o, &stored, hash, &status) < 0) {
+	if (publish(m, kind, o, &stored, hash, &status) < 0) {
 		log_warn("market.publish", "refused=\"%s\"", err_msg());
 		api_error(resp, status, err_msg());
-	} else if ((rc = http_nonce_use(s->market_nonces, h)) < 0) {
+	} else if ((rc = http_nonce_use(m->nonces, h)) < 0) {
 		/* a replay raced the first use (the order is the same, published once) */
 		log_warn("market.publish", "refused=\"%s\"", err_msg());
-		api_error(resp, rc == ERR_BUSY ? 503 : 401, rc == ERR_BUSY ? "busy" : "unauthorized");
+		api_error(resp, rc == ERR_BUSY ? 503 : 401,
+		          rc == ERR_BUSY ? "busy" : "unauthorized");
 	} else {
 		http_resp_json(resp, 200,
 		               json_pack("{s:b,s:{s:s,s:O,s:I,s:s}}", "ok", 1, "published",
 		                         "orderHash", hash, "order", stored, "chainId",
-		                         (json_int_t)s->chain->chain_id, "status", "open"));
+		                         (json_int_t)m->cfg.chain->chain_id, "status", "open"));
 	}
 	json_decref(stored);
 	json_decref(b);
@@ -681,9 +718,9 @@ static unsigned tag_bits(const char *t)
 	return n >= 2 ? (unsigned)strtoul(t + n - 2, NULL, 16) : 0;
 }
 
-void sched_h_api_list(void *ctx, const struct http_req *req, struct http_resp *resp)
+void market_h_api_list(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
-	struct sched *s = ctx;
+	struct market *m = ctx;
 	enum poco_order_kind kind = POCO_APP;
 	const char *min = http_req_query(req, "minTag"), *max = http_req_query(req, "maxTag");
 	const char *pi = http_req_query(req, "pageIndex"), *ps = http_req_query(req, "pageSize");
@@ -691,7 +728,7 @@ void sched_h_api_list(void *ctx, const struct http_req *req, struct http_resp *r
 	json_t *all = NULL, *out, *e;
 	size_t i, n = 0, count = 0;
 
-	if (api_kind(req->path, &kind) < 0 || !chain_ok(s, req)) {
+	if (api_kind(req->path, &kind) < 0 || !chain_ok(m, req)) {
 		api_error(resp, 404, "no such order book on this chain");
 		return;
 	}
@@ -699,7 +736,7 @@ void sched_h_api_list(void *ctx, const struct http_req *req, struct http_resp *r
 		api_error(resp, 400, "bad pageIndex or pageSize");
 		return;
 	}
-	if (list(s, kinds[kind], http_req_query(req, asset_field[kind]), NULL, &all) < 0) {
+	if (list(m, kinds[kind], http_req_query(req, asset_field[kind]), NULL, &all) < 0) {
 		api_error(resp, 500, err_msg());
 		return;
 	}
@@ -723,7 +760,7 @@ void sched_h_api_list(void *ctx, const struct http_req *req, struct http_resp *r
 		json_array_append_new(out,
 		                      json_pack("{s:O,s:O,s:I,s:O,s:s}", "order", o, "orderHash",
 		                                json_object_get(e, "orderHash"), "chainId",
-		                                (json_int_t)s->chain->chain_id, "remaining",
+		                                (json_int_t)m->cfg.chain->chain_id, "remaining",
 		                                json_object_get(e, "remaining"), "status", "open"));
 		n++;
 	}
@@ -732,4 +769,33 @@ void sched_h_api_list(void *ctx, const struct http_req *req, struct http_resp *r
 	if (count > (size_t)((page + 1) * size))
 		json_object_set_new(r, "nextPage", json_integer(page + 1));
 	http_resp_json(resp, 200, r);
+}
+
+int market_new(const struct market_config *c, sqlite3 *db, struct market **out)
+{
+	struct market *m = calloc(1, sizeof(*m));
+	*out = NULL;
+	if (!m) {
+		db_close(db);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	m->cfg = *c;
+	m->db = db;
+	pthread_mutex_init(&m->mu, NULL);
+	if (http_nonces_new(CHALLENGE_WINDOW, CHALLENGE_USES, &m->nonces) < 0) {
+		market_free(m);
+		return err_wrap(ERR_CRYPTO, "market");
+	}
+	*out = m;
+	return 0;
+}
+
+void market_free(struct market *m)
+{
+	if (!m)
+		return;
+	db_close(m->db);
+	http_nonces_free(m->nonces);
+	pthread_mutex_destroy(&m->mu);
+	free(m);
 }

@@ -39,6 +39,7 @@ struct sched_config {
 	const char *db_path;
 	const char *results_dir; /* result archives, content-addressed */
 	const char *chain_path;
+	const char *chain_network, *chain_rpc; /* instead of chain_path (poco/network.h) */
 	const char *workerpool; /* 0x address */
 	uint8_t owner_key[32];  /* the workerpool owner's key */
 	const char *sms_url;

@@ -72,7 +72,8 @@ int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 {
 	pthread_mutex_init(&s->mu, NULL);
 	s->deals = calloc(1, sizeof(struct deal_cache));
-	ENSURE(s->deals, ERR_NOMEM, "out of memory");
+	s->nonces = calloc(SMS_NONCE_SLOTS, sizeof(*s->nonces));
+	ENSURE(s->deals && s->nonces, ERR_NOMEM, "out of memory");
 	if (!cfg->collateral) {
 		ENSURE(!cfg->trust_sim_root && !cfg->policy, ERR_INVAL,
 		       "sms: attestation settings need --collateral");
@@ -83,12 +84,25 @@ int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 	return 0;
 }
 
+json_t *sms_attest_status(void *ctx)
+{
+	struct sms *s = ctx;
+	return json_pack("{s:o}", "collateral", tdx_gate_status(&s->gate));
+}
+
+void sms_attest_metrics(void *ctx, struct wbuf *w)
+{
+	struct sms *s = ctx;
+	tdx_gate_metrics(&s->gate, w);
+}
+
 void sms_attest_free(struct sms *s)
 {
 	if (s->deals)
 		for (size_t i = 0; i < DEAL_CACHE; i++)
 			deal_info_clear(&s->deals->e[i]);
 	free(s->deals);
+	free(s->nonces);
 	tdx_gate_close(&s->gate);
 	pthread_mutex_destroy(&s->mu);
 }
@@ -104,6 +118,16 @@ static int live_session(struct sms *s, const char *id, struct sms_session *ss,
 	return 0;
 }
 
+/* The first of the session's SMS_NONCE_PROBE slots: its id is 128 random
+ * bits in hex, so its leading 32 bits spread sessions evenly. */
+static size_t nonce_home(const char *id)
+{
+	char head[9];
+	memcpy(head, id, 8);
+	head[8] = '\0';
+	return (size_t)strtoul(head, NULL, 16) % SMS_NONCE_SLOTS;
+}
+
 /* POST /tdx/sessions/{id}/challenge: a fresh nonce, valid SMS_NONCE_TTL
  * seconds and for one attempt; a newer one replaces it. */
 void sms_h_nonce(void *ctx, const struct http_req *r, struct http_resp *resp)
@@ -117,8 +141,8 @@ void sms_h_nonce(void *ctx, const struct http_req *r, struct http_resp *resp)
 	if (live_session(s, r->params[0], &ss, resp) < 0)
 		return;
 	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < SMS_NONCE_SLOTS; i++) {
-		struct sms_nonce *n = &s->nonces[i];
+	for (size_t i = 0, h = nonce_home(r->params[0]); i < SMS_NONCE_PROBE; i++) {
+		struct sms_nonce *n = &s->nonces[(h + i) % SMS_NONCE_SLOTS];
 		if (strcmp(n->session, r->params[0]) == 0) {
 			slot = n;
 			break;
@@ -147,9 +171,11 @@ static int take_nonce(struct sms *s, const char *id, uint8_t nonce[32])
 {
 	time_t now = time(NULL);
 	int found = 0;
+	if (strlen(id) != 32)
+		return err_set(ERR_VERIFY, "no live nonce for the session");
 	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < SMS_NONCE_SLOTS; i++) {
-		struct sms_nonce *n = &s->nonces[i];
+	for (size_t i = 0, h = nonce_home(id); i < SMS_NONCE_PROBE; i++) {
+		struct sms_nonce *n = &s->nonces[(h + i) % SMS_NONCE_SLOTS];
 		if (strcmp(n->session, id) != 0)
 			continue;
 		found = n->expires > now;

@@ -14,7 +14,14 @@
 #include <stdint.h>
 #include <time.h>
 
-#define SMS_NONCE_SLOTS 1024
+/* Pending attestation nonces, one per session, in a table indexed by the
+ * session id (random, chosen by the SMS): a session's nonce lives in one of
+ * SMS_NONCE_PROBE slots from its hash.  Sessions need the workerpool
+ * owner's authorization for an active task, and a task has at most
+ * SMS_SESSIONS_PER_TASK of them (store.h), so filling the table takes thousands of
+ * paid deals; 503 answers only a full neighbourhood. */
+#define SMS_NONCE_SLOTS       65536u
+#define SMS_NONCE_PROBE       32u
 #define SMS_NONCE_TTL 60 /* seconds */
 
 struct sms_nonce {
@@ -38,7 +45,7 @@ struct sms {
 	struct deal_cache *deals; /* immutable deal and app facts */
 	/* single-use nonces live in memory only: a restart voids them */
 	pthread_mutex_t mu;
-	struct sms_nonce nonces[SMS_NONCE_SLOTS];
+	struct sms_nonce *nonces; /* SMS_NONCE_SLOTS */
 };
 
 /* sms.c */
@@ -58,6 +65,9 @@ json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char 
 /* attest.c */
 int sms_attest_init(struct sms *s, const struct sms_config *cfg);
 void sms_attest_free(struct sms *s);
+/* GET /status ({"collateral": ...}) and the collateral's /metrics lines. */
+json_t *sms_attest_status(void *ctx);
+void sms_attest_metrics(void *ctx, struct wbuf *w);
 void sms_h_nonce(void *ctx, const struct http_req *r, struct http_resp *resp);
 void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp);
 

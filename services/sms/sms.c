@@ -9,6 +9,8 @@
 #include "eth/rpc.h"
 #include "net/server.h"
 #include "poco/market.h"
+#include "poco/network.h"
+#include "proto/proto.h"
 #include "store.h"
 #include "tdx/ratls.h"
 #include "util/codec.h"
@@ -473,11 +475,40 @@ static int json_sig(const json_t *v, uint8_t sig[65])
 				 : err_set(ERR_INVAL, "signature missing");
 }
 
+/* A session's optional {"lostWorker", "signature"}: the workerpool owner's
+ * signature of lib/proto's task reassignment from lostWorker to this
+ * worker.  0 with the lost worker in lost (lower case), or "" when absent;
+ * ERR_VERIFY with the reason otherwise.  Whether the task's session may be
+ * released once more is decided at release, against its history. */
+static int reassignment(struct sms *s, const json_t *v, const uint8_t taskid[32],
+			const uint8_t worker[20], const struct task_view *tv, char lost[43])
+{
+	uint8_t from[20], h[32], e[32], sig[65], who[20];
+
+	lost[0] = '\0';
+	if (!v)
+		return 0;
+	ENSURE(json_is_object(v) &&
+		       eth_addr_parse(json_string_value(json_object_get(v, "lostWorker")), from) == 0 &&
+		       json_sig(json_object_get(v, "signature"), sig) == 0,
+	       ERR_VERIFY, "reassignment needs lostWorker and signature");
+	ENSURE(memcmp(from, worker, 20) != 0, ERR_VERIFY,
+	       "a task cannot be reassigned to the worker declared lost");
+	proto_task_reassign_hash(s->chain->chain_id, taskid, from, worker, h);
+	eip191_hash32(h, e);
+	ENSURE(k1_recover(e, sig, who) == 0 && memcmp(who, tv->pool_owner, 20) == 0, ERR_VERIFY,
+	       "reassignment not signed by the workerpool owner");
+	eth_addr_str(from, lost);
+	sms_lower(lost);
+	return 0;
+}
+
 /* POST /tee/sessions: body = WorkerpoolAuthorization {workerWallet,
  * chainTaskId, enclaveChallenge, signature}, the workerpool owner's EIP-191
  * signature of keccak(worker ‖ taskId ‖ enclaveChallenge); Authorization =
- * the worker's signature of the same hash.  Answers the session id and the
- * URL of its attested provisioning. */
+ * the worker's signature of the same hash; and, for a task taken over from
+ * a lost worker, "reassignment" (see reassignment()).  Answers the session
+ * id and the URL of its attested provisioning. */
 static void h_session(void *ctx, const struct http_req *r, struct http_resp *resp)
 {
 	struct sms *s = ctx;
@@ -486,7 +517,8 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	const char *task_hex = json_string_value(json_object_get(body, "chainTaskId"));
 	uint8_t taskid[32], worker[20], enclave[20], buf[72], h[32], e[32], sig[65], who[20];
 	uint8_t priv[32], mine[20], id[16];
-	char id_hex[33], url[512];
+	char id_hex[33], url[512], lost[43] = "";
+	int rc = 0;
 
 	if (!body) {
 		sms_status(resp, 400, "body must be WorkerpoolAuthorization JSON");
@@ -531,14 +563,23 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 		goto out;
 	}
 	OPENSSL_cleanse(priv, sizeof(priv));
+	if (reassignment(s, json_object_get(body, "reassignment"), taskid, worker, &tv, lost) < 0) {
+		log_info("sms.refused", "op=session task=%s reason=\"%s\"", task_hex, err_msg());
+		sms_status(resp, 401, err_msg());
+		goto out;
+	}
 	if (RAND_bytes(id, sizeof(id)) == 1)
 		hex_encode(id_hex, id, sizeof(id));
 	else
 		id_hex[0] = '\0';
-	if (!id_hex[0] ||
-	    sms_store_session_add(&s->store, id_hex, task_hex,
+	if (id_hex[0] && (rc = sms_store_session_add(&s->store, id_hex, task_hex,
 				  json_string_value(json_object_get(body, "workerWallet")),
-				  tv.dealid, tv.idx, tv.final_deadline) < 0) {
+				  tv.dealid, tv.idx, tv.final_deadline, lost[0] ? lost : NULL)) == ERR_BUSY) {
+		log_info("sms.refused", "op=session task=%s reason=\"%s\"", task_hex, err_msg());
+		sms_status(resp, 429, err_msg());
+		goto out;
+	}
+	if (!id_hex[0] || rc < 0) {
 		log_error("sms.session", "task=%s error=\"%s\"", task_hex, err_msg());
 		sms_status(resp, 500, "session unavailable");
 		goto out;
@@ -586,6 +627,8 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		.max_body = 4u << 10,
 		.max_conns = cfg->max_conns,
 		.max_conns_per_ip = cfg->max_conns_per_ip,
+		.status = sms_attest_status,
+		.metrics = sms_attest_metrics,
 	};
 	struct sms *s = calloc(1, sizeof(*s));
 	uint8_t *cert = NULL, *key = NULL;
@@ -598,8 +641,9 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		    "sms: a database and a master key (file or command) are required");
 	GUARD_GOTO(sms_store_open2(&s->store, cfg->db_path, cfg->master_key_path,
 				   cfg->master_key_command));
-	if (cfg->chain_path)
-		GUARD_GOTO(poco_chain_load(cfg->chain_path, &s->chain));
+	if (cfg->chain_path || cfg->chain_network)
+		GUARD_GOTO(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc,
+					   &s->chain));
 	GUARD_GOTO(sms_attest_init(s, cfg));
 	if (cfg->ra_tls) {
 		ENSURE_GOTO(!cfg->tls_cert && !cfg->tls_key, ERR_INVAL,

@@ -23,6 +23,7 @@ struct sms_config {
 	const char *master_key_path;    /* created (0600) when absent */
 	const char *master_key_command; /* instead: a command printing it (KMS) */
 	const char *chain_path;      /* for on-chain owners; NULL = web2/requester only */
+	const char *chain_network, *chain_rpc; /* instead of chain_path (poco/network.h) */
 	const char *port_file;       /* written with the bound port, if set */
 	const char *public_url;      /* base of secretProvisioningUrl; default http://ADDR:PORT */
 	const char *tls_cert; /* PEM certificate chain: serve HTTPS (with tls_key) */

@@ -71,6 +71,13 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'consumed signatures are append-only'); END;"
 	"CREATE TRIGGER consumed_signatures_no_delete BEFORE DELETE ON consumed_signatures "
 	"  BEGIN SELECT RAISE(ABORT, 'consumed signatures are append-only'); END;",
+	/* 5: a task's session may be released again, to another worker, when
+	 * the workerpool owner reassigns the task from the worker it was last
+	 * released to (that worker lost); the rule moves from an index to the
+	 * release transaction, which sees the whole history */
+	"ALTER TABLE sessions ADD COLUMN replaces TEXT;"
+	"DROP INDEX sessions_released;"
+	"ALTER TABLE releases ADD COLUMN replaces TEXT;",
 	NULL,
 };
 
@@ -671,7 +678,7 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 
 static int store_session_add(struct sms_store *s, const char *id, const char *taskid,
 			  const char *worker, const uint8_t dealid[32], uint64_t idx,
-			  uint64_t deadline)
+			  uint64_t deadline, const char *replaces)
 {
 	sqlite3_stmt *st;
 	char deal[67] = "0x";
@@ -679,8 +686,9 @@ static int store_session_add(struct sms_store *s, const char *id, const char *ta
 
 	hex_encode(deal + 2, dealid, 32);
 	GUARD(db_prepare(s->db,
-			 "INSERT INTO sessions(id, taskid, worker, dealid, idx, created, deadline) "
-			 "VALUES(?,lower(?),lower(?),?,?,?,?)",
+			 "INSERT INTO sessions(id, taskid, worker, dealid, idx, created, deadline,"
+			 " replaces) SELECT ?1, lower(?2), lower(?3), ?4, ?5, ?6, ?7, lower(?8)"
+			 " WHERE (SELECT count(*) FROM sessions WHERE taskid = lower(?2)) < ?9",
 			 &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, taskid, -1, SQLITE_STATIC);
@@ -689,8 +697,15 @@ static int store_session_add(struct sms_store *s, const char *id, const char *ta
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)idx);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)deadline);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0
-					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	if (replaces)
+		sqlite3_bind_text(st, 8, replaces, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
+	sqlite3_bind_int(st, 9, SMS_SESSIONS_PER_TASK);
+	rc = sqlite3_step(st) != SQLITE_DONE ? err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db))
+	     : sqlite3_changes(s->db) == 0
+		 ? err_set(ERR_BUSY, "the task has %d sessions already", SMS_SESSIONS_PER_TASK)
+		 : 0;
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -701,8 +716,8 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
 	int rc;
 
 	GUARD(db_stmt(s->rdb, &s->rst,
-		      "SELECT taskid, worker, dealid, idx, deadline, released FROM sessions "
-		      "WHERE id=?",
+		      "SELECT taskid, worker, dealid, idx, deadline, released, replaces"
+		      " FROM sessions WHERE id=?",
 		      &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -716,11 +731,54 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
 	out->idx = (uint64_t)sqlite3_column_int64(st, 3);
 	out->deadline = (uint64_t)sqlite3_column_int64(st, 4);
 	out->released = sqlite3_column_int(st, 5);
+	if (sqlite3_column_type(st, 6) == SQLITE_TEXT)
+		snprintf(out->replaces, sizeof(out->replaces), "%s",
+			 (const char *)sqlite3_column_text(st, 6));
 	db_stmt_done(st);
 	rc = strlen(out->taskid) == 66 && strlen(out->dealid) == 66
 		     ? 0
 		     : err_set(ERR_VERIFY, "session record is damaged");
 	return rc;
+}
+
+/* May session `id` be released, given the releases of its task so far?
+ * The first release needs nothing more.  A later one needs the workerpool
+ * owner's reassignment (checked when the session was made), a worker the
+ * task was never released to, and fewer than SMS_MAX_RELEASES releases so
+ * far.  Inside the release transaction. */
+static int release_allowed(struct sms_store *s, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	char worker[43] = "";
+	int n = 0, again = 0, reassigned = 0, rc;
+
+	GUARD(db_prepare(s->db, "SELECT worker, replaces IS NOT NULL FROM sessions WHERE id=?",
+			 &st));
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(worker, sizeof(worker), "%s", (const char *)sqlite3_column_text(st, 0));
+		reassigned = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	ENSURE(worker[0], ERR_NOTFOUND, "no such session");
+	GUARD(db_prepare(s->db,
+			 "SELECT worker FROM releases WHERE taskid ="
+			 " (SELECT taskid FROM sessions WHERE id=?)",
+			 &st));
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		again |= strcmp((const char *)sqlite3_column_text(st, 0), worker) == 0;
+		n++;
+	}
+	sqlite3_finalize(st);
+	ENSURE(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	if (n == 0)
+		return 0;
+	ENSURE(reassigned, ERR_BUSY, "the task's session was already released");
+	ENSURE(!again, ERR_BUSY, "the task's session was already released to %s", worker);
+	ENSURE(n < SMS_MAX_RELEASES, ERR_BUSY,
+	       "the task's session was released %d times: no further reassignment", n);
+	return 0;
 }
 
 static int store_session_release(struct sms_store *s, const char *id, const char *const audit[10],
@@ -730,20 +788,20 @@ static int store_session_release(struct sms_store *s, const char *id, const char
 	int rc = 0;
 
 	GUARD(db_exec(s->db, "BEGIN IMMEDIATE"));
+	GUARD_GOTO(release_allowed(s, id));
 	GUARD_GOTO(db_stmt(s->db, &s->wst,
 			   "UPDATE sessions SET released=1 WHERE id=? AND released=0", &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	ENSURE_GOTO(rc == SQLITE_DONE || rc == SQLITE_CONSTRAINT, ERR_IO, "database: %s",
-		    sqlite3_errmsg(s->db));
-	ENSURE_GOTO(rc == SQLITE_DONE && sqlite3_changes(s->db) == 1, ERR_BUSY,
-		    "the task's session was already released");
+	ENSURE_GOTO(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	ENSURE_GOTO(sqlite3_changes(s->db) == 1, ERR_BUSY, "the session was already released");
 	db_stmt_done(st);
 	st = NULL;
 	GUARD_GOTO(db_stmt(s->db, &s->wst,
 			   "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
-			   " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated) "
-			   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+			   " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated, replaces) "
+			   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
+			   " (SELECT replaces FROM sessions WHERE id=?2))",
 			   &st));
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -829,11 +887,11 @@ int sms_store_check(struct sms_store *s, long *total, long *bad)
 
 int sms_store_session_add(struct sms_store *s, const char *id, const char *taskid,
 			  const char *worker, const uint8_t dealid[32], uint64_t idx,
-			  uint64_t deadline)
+			  uint64_t deadline, const char *replaces)
 {
 	int rc;
 	pthread_mutex_lock(&s->mu);
-	rc = store_session_add(s, id, taskid, worker, dealid, idx, deadline);
+	rc = store_session_add(s, id, taskid, worker, dealid, idx, deadline, replaces);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

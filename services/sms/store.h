@@ -70,14 +70,23 @@ struct sms_session {
 	char taskid[67], worker[43], dealid[67];
 	uint64_t idx, deadline;
 	int released;
+	char replaces[43]; /* the lost worker this session takes over from; "" when none */
 };
+/* A task's session may be released to SMS_MAX_RELEASES workers in all: the
+ * first, then each one the workerpool owner reassigns the task to. */
+#define SMS_MAX_RELEASES 3
+/* replaces: NULL, or the worker the workerpool owner declared lost when it
+ * reassigned the task to this session's worker.  ERR_BUSY when the task has
+ * SMS_SESSIONS_PER_TASK sessions already. */
+#define SMS_SESSIONS_PER_TASK 16
 int sms_store_session_add(struct sms_store *st, const char *id, const char *taskid,
 			  const char *worker, const uint8_t dealid[32], uint64_t idx,
-			  uint64_t deadline);
+			  uint64_t deadline, const char *replaces);
 int sms_store_session_get(struct sms_store *st, const char *id, struct sms_session *out);
 /* Mark released and append the audit row, atomically.  audit = taskid,
  * worker, quote SHA-256, MRTD, RTMR0-3, TCB status.  ERR_BUSY when this
- * session or another of its task was released already. */
+ * session was released already, or another of its task was and this one
+ * is not a reassignment to a new worker within SMS_MAX_RELEASES. */
 int sms_store_session_release(struct sms_store *st, const char *id, const char *const audit[10],
 			      int simulated);
 

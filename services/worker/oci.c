@@ -69,7 +69,9 @@ json_t *oci_runtime_config(const struct oci_run *r)
 		json_decref(seccomp);
 		return NULL;
 	}
-	snprintf(tmpopts, sizeof(tmpopts), "nosuid,nodev,mode=1777,size=%llu",
+	/* tmpcopyup (runc): the private /tmp starts with what the image keeps
+	 * there, as under Docker, where an image's /tmp is visible */
+	snprintf(tmpopts, sizeof(tmpopts), "nosuid,nodev,mode=1777,size=%llu,tmpcopyup",
 	         (unsigned long long)(r->max_tmp ? r->max_tmp : 1ull << 30));
 	json_array_append_new(mounts, mount("/proc", "proc", "proc", "nosuid,noexec,nodev"));
 	json_array_append_new(

@@ -131,6 +131,10 @@ int wk_session_get(struct worker *w, struct task *t)
 	body = json_pack("{s:s,s:s,s:s,s:s}", "workerWallet", w->address, "chainTaskId", t->taskid,
 	                 "enclaveChallenge", jstr(t->a, "enclaveChallenge"), "signature",
 	                 jstr(t->a, "workerpoolAuthorization"));
+	/* a task taken over from a lost worker: the pool owner's reassignment,
+	 * without which the SMS would not release the session again */
+	if (json_is_object(json_object_get(t->a, "reassignment")))
+		json_object_set(body, "reassignment", json_object_get(t->a, "reassignment"));
 	if (json_is_true(json_object_get(t->a, "boost")))
 		snprintf(url, sizeof(url), "%s/tee/sessions?dealId=%s&taskIndex=%lld",
 		         jstr(t->a, "smsUrl"), t->dealid + 2,

@@ -21,6 +21,7 @@
 #include "image.h"
 #include "oci.h"
 #include "poco/market.h"
+#include "poco/network.h"
 #include "tdx/ratls.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -221,7 +222,11 @@ static void run_task(struct worker *w, json_t *a)
 		if (rc == 0 && !t.tee) {
 			rc = wk_contribute_reveal(w, &t, digest, tx);
 		} else if (rc == 0) {
-			wk_report(w, t.taskid, "CONTRIBUTING", "pushResultBoost", NULL);
+			wk_report(w, t.taskid, "CONTRIBUTING",
+			          json_is_true(json_object_get(t.a, "boost"))
+			              ? "pushResultBoost"
+			              : "contributeAndFinalize",
+			          NULL);
 			rc = wk_push_result(w, &t, digest, tx);
 		}
 	}
@@ -275,8 +280,9 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	w.cfg = cfg;
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
-	ENSURE(cfg->scheduler_url && cfg->chain_path && cfg->work_dir && cfg->images, ERR_INVAL,
-	       "worker: scheduler, chain, work dir and images are required");
+	ENSURE(cfg->scheduler_url && (cfg->chain_path || cfg->chain_network) && cfg->work_dir &&
+	           cfg->images,
+	       ERR_INVAL, "worker: scheduler, chain, work dir and images are required");
 	GUARD(http_base_url(w.sched, sizeof(w.sched), cfg->scheduler_url));
 	GUARD(wk_workspace_isolate());
 	GUARD(k1_address(cfg->key, w.addr));
@@ -298,7 +304,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		w.sms_peer.check = tdx_ratls_peer_check;
 		w.sms_peer.ctx = &w.sms_gate;
 	}
-	GUARD(poco_chain_load(cfg->chain_path, &w.chain));
+	GUARD(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc, &w.chain));
 	snprintf(dir, sizeof(dir), "%s/runc", w.work);
 	oci_cleanup(cfg->runtime, dir);
 	GUARD(wk_workspace_sweep(&w));

@@ -14,6 +14,7 @@
 struct worker_config {
 	const char *scheduler_url;
 	const char *chain_path;
+	const char *chain_network, *chain_rpc; /* instead of chain_path (poco/network.h) */
 	uint8_t key[32];              /* the worker's wallet */
 	struct tdx_provider provider; /* where quotes come from */
 	const char *work_dir;         /* tasks, unpacked images, runtime state */

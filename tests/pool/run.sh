@@ -307,6 +307,19 @@ read -r st task < <(run_task "$app_esc" "$(sh_params "cat $W/escaped/pwned > /ie
 [ "$st" = FAILED ] && detail "$task" | grep -q "entry 'escape/pwned'" && ok ||
 	bad "layer escape: $st $(detail "$task")"
 [ -z "$(ls -A "$W/escaped")" ] && ok || bad "a layer wrote outside the rootfs: $(ls "$W/escaped")"
+# An image that keeps its program under /tmp (common in images built by
+# hand) still finds it: the sandbox's private /tmp starts as the image's.
+mkdir -p "$W/ltmp/tmp"
+printf '#!/bin/sh\necho "from the image tmp: $1" > /iexec_out/tmp.txt\n' >"$W/ltmp/tmp/run.sh"
+chmod 755 "$W/ltmp/tmp/run.sh"
+tar --numeric-owner --owner=0 --group=0 -C "$W/ltmp" -cf "$W/ltmp.tar" tmp/run.sh
+d_tmp=$(MKIMAGE_LAYERS="$W/ltmp.tar" "$HERE/../../scripts/mkimage" "$W/images" tmpapp \
+	'["/tmp/run.sh"]' /bin/sh)
+app_tmp=$("$T" app deploy "${C[@]}" --account 1 --name tmpapp --json --image "tmpapp@$d_tmp" | addr)
+read -r st task < <(run_task "$app_tmp" '{"iexec_args":"hi"}')
+[ "$st" = COMPLETED ] && "$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 \
+	-o "$W/tmp.zip" >/dev/null 2>&1 && [ "$(unzip -p "$W/tmp.zip" tmp.txt)" = "from the image tmp: hi" ] &&
+	ok || bad "an app under the image's /tmp: $st $(detail "$task")"
 # The runtime's own failure is told apart from the app's: an image whose
 # entrypoint does not exist fails with runc's reason; an app that prints a
 # line looking like runc's is an app that exited with its status.
@@ -545,6 +558,11 @@ head -c 70000000 /dev/zero >"$W/big"
 [ "$(code -X POST "$SCHED_URL/results/$task" --data-binary @"$W/big")" = 413 ] && ok || bad "result: too large"
 rm -f "$W/big"
 [ "$(code "$SCHED_URL/healthz")" = 200 ] && ok || bad "the scheduler survived bad input"
+# The collateral the scheduler admits workers by, and the time it has left.
+curl -s "$SCHED_URL/status" | node -e "const c=JSON.parse(require('fs').readFileSync(0)).collateral;
+	process.exit(c.kind === 'file' && !c.refreshable && c.platforms[0].fmspc === '53494d000000' && c.platforms[0].seconds_left > 86400 ? 0 : 1)" &&
+	curl -s "$SCHED_URL/metrics" | grep -Eq '^tdexec_collateral_seconds_left\{fmspc="53494d000000",ca="platform"\} [0-9]+$' &&
+	ok || bad "scheduler collateral status: $(curl -s "$SCHED_URL/status")"
 
 # A config file that is not JSON, or names an unknown option: clear errors.
 echo '{"chain": ' >"$W/bad.json"

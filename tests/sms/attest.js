@@ -32,17 +32,31 @@ async function post(path, body, headers = {}) {
   return [r.status, json];
 }
 
-// A session for task 0, authorized by the pool (account 3) for worker 7.
-async function newSession() {
-  const pool = wallet(3), worker = wallet(7);
+// A session for task 0, authorized by the pool (account 3) for worker 7
+// (or worker account w); `reassign` {lost, by} adds a reassignment from
+// account `lost`, signed by account `by` (the pool's by default), or its
+// raw `body`.  Answers {st, id, enclave}; throws on an unexpected status.
+function reassignHash(lost, next) {
+  return ethers.solidityPackedKeccak256(['bytes', 'uint256', 'bytes32', 'address', 'address'],
+    [ethers.toUtf8Bytes('tdexec/task-reassign/v1'), chain.chain_id || 31337, task, lost, next]);
+}
+async function newSession(w = 7, reassign, want = 200) {
+  const pool = wallet(3), worker = wallet(w);
   const enclave = (await (await fetch(`${url}/tee/challenges/${task}${q0}`, { method: 'POST',
     headers: { Authorization: pool.signMessageSync(ethers.getBytes(ethers.keccak256(task))) } })).text());
   const h = ethers.solidityPackedKeccak256(['address', 'bytes32', 'address'], [worker.address, task, enclave]);
-  const [st, b] = await post(`/tee/sessions${q0}`, { workerWallet: worker.address, chainTaskId: task,
-    enclaveChallenge: enclave, signature: pool.signMessageSync(ethers.getBytes(h)) },
-  { Authorization: worker.signMessageSync(ethers.getBytes(h)) });
-  if (st !== 200) throw new Error(`session: ${st}`);
-  return { id: b.sessionId, enclave };
+  const body = { workerWallet: worker.address, chainTaskId: task,
+    enclaveChallenge: enclave, signature: pool.signMessageSync(ethers.getBytes(h)) };
+  if (reassign && reassign.body) body.reassignment = reassign.body;
+  else if (reassign) {
+    const lost = wallet(reassign.lost).address;
+    body.reassignment = { lostWorker: lost, signature: wallet(reassign.by === undefined ? 3 : reassign.by)
+      .signMessageSync(ethers.getBytes(reassignHash(lost, worker.address))) };
+  }
+  const [st, b] = await post(`/tee/sessions${q0}`, body,
+    { Authorization: worker.signMessageSync(ethers.getBytes(h)) });
+  if (want !== null && st !== want) throw new Error(`session: ${st}, want ${want}`);
+  return { st, id: b && b.sessionId, enclave };
 }
 
 function x25519() {
@@ -150,6 +164,30 @@ function open(sealed, key) {
     const s2 = await newSession();
     check('a second release for the task', (await attest(s2.id)).st, 403);
     check('the released session is gone', (await post(`/tdx/sessions/${st.id}/challenge`))[0], 404);
+    // A lost worker's task: the pool owner reassigns it, and the SMS
+    // releases it once more, to a worker it never released it to,
+    // SMS_MAX_RELEASES (3) times in all.
+    check('another worker without a reassignment', (await attest((await newSession(8)).id)).st, 403);
+    check('a reassignment signed by the new worker', (await newSession(8, { lost: 7, by: 8 }, 401)).st, 401);
+    check('a reassignment signed for another task', (await newSession(8, { body: { lostWorker:
+      wallet(7).address, signature: wallet(3).signMessageSync(ethers.getBytes(ethers.keccak256('0x01'))) } }, 401)).st, 401);
+    check('a reassignment to the lost worker itself', (await newSession(7, { lost: 7 }, 401)).st, 401);
+    check('a reassignment without a signature', (await newSession(8, { body: { lostWorker: wallet(7).address } }, 401)).st, 401);
+    const r8 = await attest((await newSession(8, { lost: 7 })).id);
+    check('released to the worker the task was reassigned to', r8.st, 200);
+    if (r8.st === 200) {
+      const post8 = open(Buffer.from(r8.b.session, 'base64'), r8.key).services.find((x) => x.name === 'post-compute');
+      check('the session names the new worker', post8.environment.SIGN_WORKER_ADDRESS, wallet(8).address.toLowerCase());
+    }
+    check('reassigned back to a worker it was released to', (await attest((await newSession(7, { lost: 8 })).id)).st, 403);
+    check('a second reassignment', (await attest((await newSession(9, { lost: 8 })).id)).st, 200);
+    check('a reassignment past three releases', (await attest((await newSession(6, { lost: 9 })).id)).st, 403);
+    // A task holds at most 16 sessions, so one paid task cannot fill the
+    // SMS's table of pending attestations for every other pool.
+    let made = 0, last = 0;
+    for (let i = 0; i < 20 && (last = (await newSession(7, undefined, null)).st) === 200; i++) made++;
+    check('sessions past the per-task cap', last, 429);
+    check('sessions made before the cap', made > 0 && made < 16, true);
   }
   console.log(`${pass} passed, ${fail} failed`);
   process.exit(fail ? 1 : 0);

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -425,6 +426,104 @@ static void connections_past_the_per_ip_limit_are_refused(void **state)
 	http_server_stop(t);
 }
 
+/* Deferred answers: requests a handler defers hold no thread, so one
+ * server thread still answers /healthz while three wait; each is answered
+ * later from another thread; one answered while its handler still runs is
+ * sent at once; one never answered gets a 503 when the server stops. */
+static struct http_deferred *parked[8];
+static int nparked;
+static pthread_mutex_t parked_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void park(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct http_deferred *d = http_req_defer(r);
+	(void)ctx;
+	http_resp_text(resp, 500, "ignored once deferred");
+	assert_non_null(d);
+	assert_null(http_req_defer(r)); /* once */
+	pthread_mutex_lock(&parked_mu);
+	parked[nparked++] = d;
+	pthread_mutex_unlock(&parked_mu);
+}
+
+static void answer_in_handler(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct http_deferred *d = http_req_defer(r);
+	struct http_resp now = {0, NULL, NULL, 0};
+	(void)ctx;
+	(void)resp;
+	http_resp_text(&now, 201, "at once");
+	http_deferred_answer(d, &now);
+}
+
+static int parked_count(void)
+{
+	int n;
+	pthread_mutex_lock(&parked_mu);
+	n = nparked;
+	pthread_mutex_unlock(&parked_mu);
+	return n;
+}
+
+static void *answer_parked(void *arg)
+{
+	int n = *(int *)arg;
+	for (int i = 0; i < n; i++) {
+		struct http_resp r = {0, NULL, NULL, 0};
+		http_resp_text(&r, 202, "later");
+		http_deferred_answer(parked[i], &r);
+	}
+	return NULL;
+}
+
+static void deferred_requests_hold_no_thread(void **state)
+{
+	static const struct http_route droutes[] = {
+	    {"GET", "/park", park, "park", 0},
+	    {"GET", "/now", answer_in_handler, "now", 0},
+	    {NULL, NULL, NULL, NULL, 0},
+	};
+	struct http_server_opts o = {.address = "127.0.0.1", .threads = 1, .max_body = 1024};
+	struct http_server *t;
+	struct http_response r;
+	char url[128];
+	pthread_t th;
+	int port, fd[4], three = 3;
+	double took;
+	(void)state;
+	nparked = 0;
+	assert_int_equal(http_server_start(&o, droutes, NULL, &t), 0);
+	port = http_server_port(t);
+	for (int i = 0; i < 4; i++) {
+		fd[i] = dial("127.0.0.1", port);
+		say(fd[i], "GET /park HTTP/1.1\r\nHost: x\r\n\r\n");
+	}
+	for (int i = 0; i < 100 && parked_count() < 4; i++)
+		usleep(20 * 1000);
+	assert_int_equal(parked_count(), 4);
+	assert_int_equal(answer(fd[0], 200), -1); /* nothing yet */
+	assert_int_equal(healthz_from("127.0.0.1", port, &took), 200);
+	assert_true(took < 1.0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+	assert_int_equal(http_get(url, 1 << 20, 5, &r), 0);
+	assert_non_null(strstr((char *)r.body.buf, "tdexec_http_deferred 4"));
+	http_response_free(&r);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/now", port);
+	assert_int_equal(http_get(url, 1 << 20, 5, &r), 0);
+	assert_int_equal(r.status, 201);
+	http_response_free(&r);
+	/* three answered from another thread; the fourth left to the stop */
+	assert_int_equal(pthread_create(&th, NULL, answer_parked, &three), 0);
+	pthread_join(th, NULL);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(answer(fd[i], 3000), 202);
+	assert_int_equal(answer(fd[3], 200), -1);
+	http_server_stop(t);
+	assert_int_equal(answer(fd[3], 3000), 503);
+	for (int i = 0; i < 4; i++)
+		close(fd[i]);
+}
+
 /* Stateless nonces: made and checked without state, bound to their purpose
  * and key, single use; a second instance (a restart) refuses them. */
 static void nonces_are_stateless_single_use_and_die_with_the_key(void **state)
@@ -486,6 +585,7 @@ int main(void)
 	    cmocka_unit_test(chunked_body_past_the_cap_is_cut),
 	    cmocka_unit_test(slow_headers_are_dropped_at_the_deadline),
 	    cmocka_unit_test(connections_past_the_per_ip_limit_are_refused),
+	    cmocka_unit_test(deferred_requests_hold_no_thread),
 	    cmocka_unit_test(nonces_are_stateless_single_use_and_die_with_the_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

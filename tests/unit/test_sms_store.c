@@ -284,11 +284,17 @@ static void migration_adds_consumed_signatures(void **state)
 	sms_store_close(&st);
 	/* back to schema 3: the file as the previous release left it */
 	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
-	assert_int_equal(db_exec(raw, "DROP TABLE consumed_signatures; PRAGMA user_version=3;"), 0);
+	assert_int_equal(db_exec(raw, "DROP TABLE consumed_signatures;"
+				      "ALTER TABLE sessions DROP COLUMN replaces;"
+				      "ALTER TABLE releases DROP COLUMN replaces;"
+				      "CREATE UNIQUE INDEX sessions_released ON sessions(taskid)"
+				      " WHERE released = 1;"
+				      "PRAGMA user_version=3;"),
+			 0);
 	sqlite3_close(raw);
 
 	assert_int_equal(sms_store_open(&st, db, key), 0);
-	assert_int_equal(count_rows(&st, "PRAGMA user_version"), 4);
+	assert_int_equal(count_rows(&st, "PRAGMA user_version"), 5);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM consumed_signatures"), 0);
 	assert_value(&st, "web2", "api", "v1");
 	PUT(&st, "web2", "api", "v1", 1, sig(0), SMS_PUT_UNCHANGED);
