@@ -40,8 +40,8 @@ static char base[64];
 
 static size_t collect(char *p, size_t a, size_t b, void *u)
 {
-	wbuf_put(u, p, a * b);
-	return a * b;
+	/* a short count makes curl fail the transfer */
+	return wbuf_put(u, p, a * b) < 0 ? 0 : a * b;
 }
 
 /* POST body (may be NULL) with an optional Authorization; the status, and
@@ -70,7 +70,8 @@ static long post_as(CURL *c, const char *path, const char *type, const void *bod
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	wbuf_u8(out, 0);
+	if (wbuf_u8(out, 0) < 0)
+		code = 0;
 	curl_slist_free_all(h);
 	return code;
 }
@@ -83,7 +84,7 @@ static long post(CURL *c, const char *path, const char *body, const char *auth, 
 static void sig_hex(const uint8_t priv[32], const uint8_t h[32], char out[133])
 {
 	uint8_t sig[65];
-	eip191_sign32(priv, h, sig);
+	bench_must(eip191_sign32(priv, h, sig));
 	out[0] = '0';
 	out[1] = 'x';
 	hex_encode(out + 2, sig, 65);
@@ -118,7 +119,7 @@ static int prepare(CURL *c, const char *deal_hex, const uint8_t dealid[32], uint
 			out.buf);
 		return -1;
 	}
-	k1_address(worker, waddr);
+	bench_must(k1_address(worker, waddr));
 	eth_addr_str(waddr, wa);
 	memcpy(buf, waddr, 20);
 	memcpy(buf + 20, t->id, 32);
@@ -194,7 +195,7 @@ static void *client(void *arg)
 		json_decref(r);
 		t1 = bench_now();
 		/* the TD's side: a key, REPORTDATA, a quote (not timed) */
-		x25519_keygen(priv, pub);
+		bench_must(x25519_keygen(priv, pub));
 		proto_session_report_data(nonce, j->tasks[i].id, j->digest, pub, rd);
 		if (tdx_sim_quote(sim, rd, &q, &qlen) < 0) {
 			j->failed++;
@@ -283,7 +284,7 @@ int main(int argc, char **argv)
 		jobs[k] = (struct job){tasks, count * k / CLIENTS, count * (k + 1) / CLIENTS, 0, 0,
 				       argv[2], {0}, lat + count * k / CLIENTS, 0};
 		/* the app's checksum: bench/run deploys it with sha256("bench-app") */
-		sha256_parts(jobs[k].digest, 1, "bench-app", (size_t)9);
+		bench_must(sha256_parts(jobs[k].digest, 1, "bench-app", (size_t)9));
 		pthread_create(&th[k], NULL, client, &jobs[k]);
 	}
 	for (int k = 0; k < CLIENTS; k++)

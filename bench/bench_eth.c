@@ -73,9 +73,9 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	for (int i = 2; i < argc; i++)
 		sscanf(argv[i], "ethers_eip712=%lf", &peer);
-	k1_keygen(c.priv);
+	bench_must(k1_keygen(c.priv));
 	memset(c.digest, 0x5a, 32);
-	k1_sign(c.priv, c.digest, c.sig);
+	bench_must(k1_sign(c.priv, c.digest, c.sig));
 	c.raw = secp256k1_context_create(SECP256K1_CONTEXT_SIGN | SECP256K1_CONTEXT_VERIFY);
 	op_raw_sign(&c);
 	c.typed = json_pack(

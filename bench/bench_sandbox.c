@@ -110,7 +110,7 @@ static double task_before(struct bench *b, int i)
 	snprintf(zip, sizeof(zip), "%s/iexec_out.zip", dir);
 	snprintf(id, sizeof(id), "bench-before-%d", i);
 	char *rm[] = {"rm", "-rf", dir, NULL};
-	proc_check(rm, NULL);
+	bench_must(proc_check(rm, NULL));
 	if (dir_create(in, 0755) < 0 || dir_create(out, 0777) < 0 || dir_create(bundle, 0700) < 0)
 		fail("dirs");
 	chmod(out, 0777);
@@ -122,7 +122,7 @@ static double task_before(struct bench *b, int i)
 	char *z[] = {"zip", "-q", "-r", "-X", zip, ".", NULL};
 	if (proc_check(z, out) < 0)
 		fail("zip");
-	proc_check(rm, NULL);
+	bench_must(proc_check(rm, NULL));
 	return bench_now() - t0;
 }
 
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
 	    h50 * 1e3, h90 * 1e3);
 	printf("  overhead p50 %+.1f ms per task (goal <= +50 ms); hardened / before = %.2f\n",
 	       (h50 - b50) * 1e3, h50 / b50);
-	file_remove_tree(b.w.work);
+	bench_must(file_remove_tree(b.w.work));
 	json_decref(b.args);
 	json_decref(b.env);
 	free(before);

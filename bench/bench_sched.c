@@ -61,8 +61,8 @@ static void die(const char *what)
 
 static size_t collect(char *p, size_t a, size_t b, void *u)
 {
-	wbuf_put(u, p, a * b);
-	return a * b;
+	/* a short count makes curl fail the transfer */
+	return wbuf_put(u, p, a * b) < 0 ? 0 : a * b;
 }
 
 /* One request on handle c: the status, the body in out (NUL-terminated). */
@@ -96,7 +96,8 @@ static long call(CURL *c, const char *method, const char *path, const char *auth
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_slist_free_all(h);
-	wbuf_u8(out, 0);
+	if (wbuf_u8(out, 0) < 0)
+		code = 0;
 	return code;
 }
 
@@ -360,7 +361,7 @@ int main(int argc, char **argv)
 			memcpy(msg, tid, 32);
 			SHA256(upload, UPLOAD, msg + 32);
 			keccak256(msg, 64, h);
-			eip191_sign32(extra.key, h, sig);
+			bench_must(eip191_sign32(extra.key, h, sig));
 			hex_encode_0x(auth, sig, 65);
 			strcpy(path, "/results/");
 			hex_encode_0x(path + 9, tid, 32);

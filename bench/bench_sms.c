@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 	snprintf(db, sizeof(db), "%s/sms.db", dir);
 	snprintf(db2, sizeof(db2), "%s/floor.db", dir);
 	snprintf(key, sizeof(key), "%s/master.key", dir);
-	k1_address(priv, addr);
+	bench_must(k1_address(priv, addr));
 	eth_addr_str(addr, owner);
 	/* Signatures are made before the clock starts. */
 	for (int i = 0; i < count; i++) {
@@ -160,7 +160,7 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "s%d", i);
 		value_of(i, v, sizeof(v));
 		sms_secret_challenge(addr, name, (const uint8_t *)v, strlen(v), h);
-		eip191_sign32(priv, h, sig);
+		bench_must(eip191_sign32(priv, h, sig));
 		sigs[i][0] = '0';
 		sigs[i][1] = 'x';
 		hex_encode(sigs[i] + 2, sig, 65);

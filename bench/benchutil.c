@@ -56,6 +56,14 @@ double bench_quantile(double *lat, int n, double q)
 	return lat[i < n ? i : n - 1];
 }
 
+void bench_must(int rc)
+{
+	if (rc < 0) {
+		fprintf(stderr, "bench: %s\n", err_msg());
+		exit(1);
+	}
+}
+
 int bench_rmdir(const char *dir)
 {
 	DIR *d = opendir(dir);

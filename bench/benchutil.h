@@ -11,6 +11,9 @@ double bench_now(void);
 /* Sort n latencies (seconds) and return the q-quantile (0..1). */
 double bench_quantile(double *lat, int n, double q);
 
+/* A setup step that must succeed: exits with the error if rc < 0. */
+void bench_must(int rc);
+
 /* Remove a benchmark's scratch directory and the files in it (flat). */
 int bench_rmdir(const char *dir);
 

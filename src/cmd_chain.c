@@ -470,7 +470,7 @@ static int chain_status(int argc, char **argv)
 	struct eth_rpc *rpc;
 	json_t *chain;
 	uint64_t block = 0;
-	int as_json = 0, up;
+	int as_json = 0, up, code;
 	int r = dir_option(argc, argv, "chain status",
 			   "Usage: tdexec chain status [--dir DIR] [--json]\n", dir, sizeof(dir),
 			   &as_json);
@@ -486,12 +486,13 @@ static int chain_status(int argc, char **argv)
 	json_object_set_new(chain, "up", json_boolean(up));
 	if (up)
 		json_object_set_new(chain, "block", json_integer((json_int_t)block));
-	if (as_json)
-		json_print(chain, 1);
-	else
+	code = up ? 0 : 1;
+	if (!as_json)
 		json_print_text(stdout, chain);
+	else if (json_print(chain, 1) < 0)
+		code = cli_fail();
 	json_decref(chain);
-	return up ? 0 : 1;
+	return code;
 }
 
 static const char network_usage[] =
@@ -536,8 +537,10 @@ static int chain_network(int argc, char **argv)
 			snprintf(names, sizeof(names), "%s", poco_network_names());
 			for (char *t = strtok_r(names, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
 				json_array_append_new(a, json_string(t));
-			json_print(a, 1);
+			rc = json_print(a, 1);
 			json_decref(a);
+			if (rc < 0)
+				return cli_fail();
 		} else {
 			printf("%s\n", poco_network_names());
 		}
@@ -552,7 +555,7 @@ static int chain_network(int argc, char **argv)
 		json_object_set_new(net, "boost_reason", json_string(why));
 	}
 	if (as_json)
-		json_print(net, 1);
+		GUARD_GOTO(json_print(net, 1));
 	else
 		json_print_text(stdout, net);
 out:

@@ -219,12 +219,12 @@ static int signing_key(const struct mopts *o, const struct poco_chain *c, uint8_
 	return cli_signing_key(o->wallet, o->password_file, o->plain_key, o->account, c, key);
 }
 
-static void emit(const struct mopts *o, json_t *j)
+static int emit(const struct mopts *o, json_t *j)
 {
 	if (o->json)
-		json_print(j, 1);
-	else
-		json_print_text(stdout, j);
+		return json_print(j, 1);
+	json_print_text(stdout, j);
+	return 0;
 }
 
 /* ---------- wallet ---------- */
@@ -272,7 +272,7 @@ static int wallet(int argc, char **argv)
 		GUARD_GOTO(k1_address(key, addr));
 		out = json_pack("{s:o}", "address", eth_json_addr(addr));
 		if (o.output)
-			emit(&o, out);
+			GUARD_GOTO(emit(&o, out));
 	} else if (strcmp(sub, "show") == 0 || strcmp(sub, "balance") == 0) {
 		if (o.account >= 0 || sub[0] == 'b')
 			GUARD_GOTO(load_chain(&o, &c));
@@ -309,7 +309,7 @@ static int wallet(int argc, char **argv)
 			GUARD_GOTO(poco_account(c, addr, &acct));
 			json_object_set_new(out, "escrow", acct);
 		}
-		emit(&o, out);
+		GUARD_GOTO(emit(&o, out));
 	} else {
 		rc = cli_usage("wallet", "unknown command '%s'", sub);
 		goto done;
@@ -397,7 +397,7 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 		}
 		GUARD_GOTO(rc);
 		out = json_pack("{s:o}", "address", eth_json_addr(addr));
-		emit(&o, out);
+		GUARD_GOTO(emit(&o, out));
 	} else if (strcmp(sub, "show") == 0) {
 		if (argc - 1 - optind != 1)
 			return cli_usage(prog, "expected one address");
@@ -405,7 +405,7 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 			return cli_usage(prog, "%s", err_msg());
 		GUARD_GOTO(load_chain(&o, &c));
 		GUARD_GOTO(poco_asset_show(c, kind, addr, &out));
-		emit(&o, out);
+		GUARD_GOTO(emit(&o, out));
 	} else {
 		return cli_usage(prog, "unknown command '%s'", sub);
 	}
@@ -479,7 +479,7 @@ static int cmd_account(int argc, char **argv)
 	}
 	GUARD_GOTO(poco_account(c, addr, &out));
 	json_object_set_new(out, "address", eth_json_addr(addr));
-	emit(&o, out);
+	GUARD_GOTO(emit(&o, out));
 out:
 	if (rc < 0)
 		rc = cli_fail();
@@ -587,13 +587,13 @@ static int cmd_order(int argc, char **argv)
 			json_object_set_new(out, "signer", eth_json_addr(signer));
 		else
 			json_object_set_new(out, "signer", json_null());
-		emit(&o, out);
+		GUARD_GOTO(emit(&o, out));
 	} else if (strcmp(sub, "cancel") == 0) {
 		GUARD_GOTO(signing_key(&o, c, key));
 		GUARD_GOTO(poco_order_cancel(c, kind, order, key));
 		GUARD_GOTO(poco_order_hash(c, kind, order, h));
 		out = json_pack("{s:o,s:b}", "hash", eth_json_hex(h, 32), "cancelled", 1);
-		emit(&o, out);
+		GUARD_GOTO(emit(&o, out));
 	} else {
 		rc = cli_usage("order", "unknown command '%s'", sub);
 		goto done;
@@ -684,7 +684,7 @@ static int cmd_deal(int argc, char **argv)
 		rc = cli_usage("deal", "unknown command '%s'", sub);
 		goto done;
 	}
-	emit(&o, out);
+	GUARD_GOTO(emit(&o, out));
 out:
 	if (rc < 0)
 		rc = cli_fail();
@@ -738,7 +738,7 @@ static int cmd_task(int argc, char **argv)
 		rc = cli_usage("task", "unknown command '%s'", sub);
 		goto done;
 	}
-	emit(&o, out);
+	GUARD_GOTO(emit(&o, out));
 out:
 	if (rc < 0)
 		rc = cli_fail();

@@ -181,10 +181,12 @@ static int quote_show(int argc, char **argv)
 	tdx_quote_free(q);
 	if (!j)
 		return cli_fail();
-	if (as_json)
-		json_print(j, 1);
-	else
+	if (!as_json)
 		json_print_text(stdout, j);
+	else if (json_print(j, 1) < 0) {
+		json_decref(j);
+		return cli_fail();
+	}
 	json_decref(j);
 	if (pck_rc < 0) {
 		fprintf(stderr, "tdexec: %s: PCK certificate: see \"pck\" above\n", argv[optind]);
@@ -248,10 +250,12 @@ static int run_verify(const struct verify_args *a)
 		code = cli_fail();
 		goto out;
 	}
-	if (a->json)
-		json_print(out, 1);
-	else
+	if (!a->json)
 		json_print_text(stdout, out);
+	else if (json_print(out, 1) < 0) {
+		code = cli_fail();
+		goto out;
+	}
 	code = verified && json_array_size(mis) == 0 ? 0 : 1;
 	if (!verified)
 		fprintf(stderr, "tdexec: quote verification failed: %s\n", d.reason);

@@ -135,10 +135,12 @@ static int ratls_check(int argc, char **argv)
 	json_object_set_new(out, "ratls_key_bound", json_true());
 	json_object_set_new(out, "config_hash", json_string(hex));
 	json_object_set(out, "config", s.config);
-	if (json)
-		json_print(out, 1);
-	else
+	if (!json)
 		json_print_text(stdout, out);
+	else if (json_print(out, 1) < 0) {
+		code = cli_fail();
+		goto out;
+	}
 	code = 0;
 out:
 	json_decref(out);

@@ -199,7 +199,7 @@ int cmd_market_book(int argc, char **argv)
 	json_decref(order);
 	if (rc == 0) {
 		if (o.json || !strcmp(sub, "list"))
-			json_print(out, 1);
+			rc = json_print(out, 1);
 		else
 			printf("published %s\n",
 			       json_string_value(json_object_get(out, "orderHash")));
@@ -399,7 +399,8 @@ int cmd_run(int argc, char **argv)
 			st = str_or(json_string_value(json_object_get(t, "status")), "");
 			if (strcmp(st, last) != 0 && !o.json) {
 				uint64_t blk = 0;
-				eth_block_number(c->rpc, &blk);
+				/* a progress line: a block not known shows as 0 */
+				IGNORE_STATUS(eth_block_number(c->rpc, &blk));
 				fprintf(
 				    stderr, "  %6.1fs  block %-6llu %-12s %s\n", now_f() - t0,
 				    (unsigned long long)blk, st,
@@ -487,7 +488,7 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	if (o.json)
-		json_print(sum, 1);
+		GUARD_GOTO(json_print(sum, 1));
 	else
 		printf("result in %s/ (%s)\n", dir, zip);
 out:

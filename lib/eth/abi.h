@@ -16,6 +16,7 @@
 #define TDEXEC_ETH_ABI_H
 
 #include "util/bytes.h"
+#include "util/err.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -32,21 +33,21 @@ struct abi_type {
 	size_t nfields;
 };
 
-int abi_type_parse(const char *s, struct abi_type **out);
+MUST_CHECK int abi_type_parse(const char *s, struct abi_type **out);
 void abi_type_free(struct abi_type *t);
 /* The canonical type string ("uint" -> "uint256") into a new string. */
 char *abi_type_str(const struct abi_type *t);
 
 /* Encode one value of type t (a tuple for argument lists). */
-int abi_encode(const struct abi_type *t, const json_t *v, struct wbuf *out);
+MUST_CHECK int abi_encode(const struct abi_type *t, const json_t *v, struct wbuf *out);
 /* Decode `len` bytes as one value of type t. */
-int abi_decode(const struct abi_type *t, const uint8_t *p, size_t len, json_t **out);
+MUST_CHECK int abi_decode(const struct abi_type *t, const uint8_t *p, size_t len, json_t **out);
 
 /* keccak256(signature)[0..4). */
 void abi_selector(const char *signature, uint8_t out[4]);
 /* selector || abi_encode(args) for "name(T1,...)"; args a JSON array. */
-int abi_encode_call(const char *signature, const json_t *args, struct wbuf *out);
+MUST_CHECK int abi_encode_call(const char *signature, const json_t *args, struct wbuf *out);
 /* Decode the return data of a call whose outputs are the tuple `types`. */
-int abi_decode_str(const char *types, const uint8_t *p, size_t len, json_t **out);
+MUST_CHECK int abi_decode_str(const char *types, const uint8_t *p, size_t len, json_t **out);
 
 #endif

@@ -113,7 +113,8 @@ int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *params, json_t *
 	int rc;
 
 	*result = NULL;
-	req = json_pack("{s:s,s:I,s:s,s:o}", "jsonrpc", "2.0", "id", (json_int_t)++r->id, "method",
+	req = json_pack("{s:s,s:I,s:s,s:o}", "jsonrpc", "2.0", "id",
+			(json_int_t)__atomic_add_fetch(&r->id, 1, __ATOMIC_RELAXED), "method",
 			method, "params", params ? params : json_array());
 	ENSURE(req, ERR_NOMEM, "out of memory");
 	body = json_dumps(req, JSON_COMPACT);
@@ -174,9 +175,13 @@ static int quantity(struct eth_rpc *r, const char *method, json_t *params, uint6
 
 int eth_chain_id(struct eth_rpc *r, uint64_t *out)
 {
-	if (!r->chain_id)
-		GUARD(quantity(r, "eth_chainId", NULL, &r->chain_id));
-	*out = r->chain_id;
+	uint64_t id = __atomic_load_n(&r->chain_id, __ATOMIC_RELAXED);
+
+	if (!id) {
+		GUARD(quantity(r, "eth_chainId", NULL, &id));
+		__atomic_store_n(&r->chain_id, id, __ATOMIC_RELAXED);
+	}
+	*out = id;
 	return 0;
 }
 

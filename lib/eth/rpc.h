@@ -11,10 +11,14 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
+/* A client may be shared by threads once set up: calls are independent
+ * requests (request ids and the cached chain id are atomic); the setters
+ * below are for before it is shared. */
 struct eth_rpc;
 
-int eth_rpc_new(const char *url, struct eth_rpc **out);
+MUST_CHECK int eth_rpc_new(const char *url, struct eth_rpc **out);
 void eth_rpc_free(struct eth_rpc *r);
 /* Custom error signatures ("NotOwner()", "BadSignature(address)") used to
  * decode revert data; the array is borrowed. */
@@ -24,20 +28,20 @@ void eth_rpc_set_progress(struct eth_rpc *r, int on);
 
 /* Call `method` with `params` (a JSON array; stolen).  *result is a new
  * reference.  Errors carry the node's message and decoded revert reason. */
-int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *params, json_t **result);
+MUST_CHECK int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *params, json_t **result);
 
-int eth_chain_id(struct eth_rpc *r, uint64_t *out);
-int eth_block_number(struct eth_rpc *r, uint64_t *out);
-int eth_nonce(struct eth_rpc *r, const uint8_t addr[20], uint64_t *out); /* pending */
-int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t out[32]);
-int eth_code_size(struct eth_rpc *r, const uint8_t addr[20], size_t *out);
+MUST_CHECK int eth_chain_id(struct eth_rpc *r, uint64_t *out);
+MUST_CHECK int eth_block_number(struct eth_rpc *r, uint64_t *out);
+MUST_CHECK int eth_nonce(struct eth_rpc *r, const uint8_t addr[20], uint64_t *out); /* pending */
+MUST_CHECK int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t out[32]);
+MUST_CHECK int eth_code_size(struct eth_rpc *r, const uint8_t addr[20], size_t *out);
 /* eth_call at "latest"; the return data (free()). */
-int eth_call(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20], const uint8_t *data,
-	     size_t len, uint8_t **ret, size_t *ret_len);
+MUST_CHECK int eth_call(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20],
+			const uint8_t *data, size_t len, uint8_t **ret, size_t *ret_len);
 /* eth_getLogs over [from_block, to_block] for an address and topic0 (NULL =
  * any); a JSON array of log objects.  Large ranges are split. */
-int eth_get_logs(struct eth_rpc *r, const uint8_t addr[20], const uint8_t *topic0,
-		 uint64_t from_block, uint64_t to_block, json_t **logs);
+MUST_CHECK int eth_get_logs(struct eth_rpc *r, const uint8_t addr[20], const uint8_t *topic0,
+			    uint64_t from_block, uint64_t to_block, json_t **logs);
 
 /* A transaction to send: to NULL = contract creation. */
 struct eth_send {
@@ -61,10 +65,10 @@ void eth_receipt_free(struct eth_receipt *rc);
 /* Sign (EIP-1559 with the node's fee data), send, and wait up to
  * timeout_s for the receipt.  A reverted transaction is ERR_VERIFY with the
  * reason (replayed through eth_call to get it). */
-int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *tx,
-		long timeout_s, struct eth_receipt *out);
+MUST_CHECK int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *tx,
+			   long timeout_s, struct eth_receipt *out);
 
 /* Parse "0x..." quantities and data. */
-int eth_hex_u64(const json_t *v, uint64_t *out);
+MUST_CHECK int eth_hex_u64(const json_t *v, uint64_t *out);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 struct eth_tx {
 	int type; /* 2 = EIP-1559, 0 = legacy with EIP-155 replay protection */
@@ -20,7 +21,7 @@ struct eth_tx {
 };
 
 /* Sign: the raw transaction bytes (free()) and its hash. */
-int eth_tx_sign(const struct eth_tx *tx, const uint8_t priv[32], uint8_t **raw, size_t *len,
-		uint8_t hash[32]);
+MUST_CHECK int eth_tx_sign(const struct eth_tx *tx, const uint8_t priv[32], uint8_t **raw,
+			   size_t *len, uint8_t hash[32]);
 
 #endif

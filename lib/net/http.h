@@ -3,6 +3,7 @@
 #define TDEXEC_NET_HTTP_H
 
 #include "util/bytes.h"
+#include "util/err.h"
 
 #include <jansson.h>
 
@@ -20,15 +21,16 @@ struct http_response {
  * error status is not an error here (check r->status).  The body is capped
  * at max_body bytes.  Returns 0 or ERR_IO with curl's reason; after an
  * error `r` holds nothing to free (for every call below too). */
-int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r);
+MUST_CHECK int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r);
 /* POST a body with the given Content-Type; same rules as http_get. */
-int http_post(const char *url, const char *content_type, const void *body, size_t len,
-	      size_t max_body, long timeout_s, struct http_response *r);
+MUST_CHECK int http_post(const char *url, const char *content_type, const void *body, size_t len,
+			 size_t max_body, long timeout_s, struct http_response *r);
 /* The same with an Authorization header value (auth NULL = none). */
-int http_get_auth(const char *url, const char *auth, size_t max_body, long timeout_s,
-		  struct http_response *r);
-int http_post_auth(const char *url, const char *auth, const char *content_type, const void *body,
-		   size_t len, size_t max_body, long timeout_s, struct http_response *r);
+MUST_CHECK int http_get_auth(const char *url, const char *auth, size_t max_body, long timeout_s,
+			     struct http_response *r);
+MUST_CHECK int http_post_auth(const char *url, const char *auth, const char *content_type,
+			      const void *body, size_t len, size_t max_body, long timeout_s,
+			      struct http_response *r);
 /* Where a request may connect: every address curl is about to connect to
  * (each address a name resolves to, for the first URL and after every
  * redirect) is given to `check`, which returns 0 to allow it or an error
@@ -67,7 +69,7 @@ const char *http_addr_class_name(enum http_addr_class c);
 /* The policy of fetches on behalf of others (a task's input files and
  * dataset): public addresses only.  Refuses with "address A is not public
  * (CLASS)". */
-int http_dest_public_check(void *ctx, const struct sockaddr *sa, size_t len);
+MUST_CHECK int http_dest_public_check(void *ctx, const struct sockaddr *sa, size_t len);
 extern const struct http_dest http_dest_public;
 
 /* GET url (http or https only, redirects too; at most 5 redirects; the
@@ -75,8 +77,8 @@ extern const struct http_dest http_dest_public;
  * anywhere).  With a policy, proxies named by the environment are not used:
  * the policy judges the address actually connected to.  Otherwise as
  * http_get. */
-int http_fetch(const char *url, const struct http_dest *dest, size_t max_body, long timeout_s,
-               struct http_response *r);
+MUST_CHECK int http_fetch(const char *url, const struct http_dest *dest, size_t max_body,
+			  long timeout_s, struct http_response *r);
 
 /* A TLS peer admitted by its certificate instead of by a CA (RA-TLS):
  * during the handshake `check` gets the peer's leaf certificate (DER) and
@@ -97,8 +99,8 @@ struct http_call {
 	const struct http_peer *peer; /* NULL = the usual CA verification */
 	const char *header;           /* one more "Name: value" header, or NULL */
 };
-int http_call(const char *url, const struct http_call *c, size_t max_body, long timeout_s,
-	      struct http_response *r);
+MUST_CHECK int http_call(const char *url, const struct http_call *c, size_t max_body,
+			 long timeout_s, struct http_response *r);
 
 /* A JSON call: POST `body` (compact JSON) or GET when body is NULL, with
  * an Authorization value (NULL = none); replies over max_body bytes are
@@ -106,17 +108,18 @@ int http_call(const char *url, const struct http_call *c, size_t max_body, long 
  * 204: *out is NULL; any other status is ERR_IO "URL: HTTP N <the reply's
  * first 200 bytes>".  Request and reply texts are wiped before they are
  * freed (they may carry secrets). */
-int http_json(const char *url, const char *auth, const json_t *body, size_t max_body,
-	      long timeout_s, long *status, json_t **out);
+MUST_CHECK int http_json(const char *url, const char *auth, const json_t *body, size_t max_body,
+			 long timeout_s, long *status, json_t **out);
 /* http_json's reply rules for any request (a binary body, say). */
-int http_call_json(const char *url, const struct http_call *c, size_t max_body, long timeout_s,
-		   long *status, json_t **out);
+MUST_CHECK int http_call_json(const char *url, const struct http_call *c, size_t max_body,
+			      long timeout_s, long *status, json_t **out);
 /* The same with a peer check (NULL = none). */
-int http_json_peer(const struct http_peer *peer, const char *url, const char *auth,
-                   const json_t *body, size_t max_body, long timeout_s, long *status, json_t **out);
+MUST_CHECK int http_json_peer(const struct http_peer *peer, const char *url, const char *auth,
+			      const json_t *body, size_t max_body, long timeout_s, long *status,
+			      json_t **out);
 /* A base URL to append paths to: `url` without its trailing slashes.
  * ERR_TOOBIG when it does not fit in cap bytes (never truncated). */
-int http_base_url(char *dst, size_t cap, const char *url);
+MUST_CHECK int http_base_url(char *dst, size_t cap, const char *url);
 /* URL-encode a query value; a new string (free()) or NULL. */
 char *http_escape(const char *s);
 void http_response_free(struct http_response *r);

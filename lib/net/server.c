@@ -133,34 +133,41 @@ static int match(const char *pattern, const char *path, const char *params[4], c
 static void metrics(struct http_server *s, struct http_resp *resp)
 {
 	struct wbuf w;
+	int rc;
+
 	wbuf_init(&w);
-	wbuf_printf(&w, "# TYPE tdexec_http_requests_total counter\n");
+	GUARD_GOTO(wbuf_printf(&w, "# TYPE tdexec_http_requests_total counter\n"));
 	for (size_t i = 0; i < s->nroutes; i++)
-		wbuf_printf(&w, "tdexec_http_requests_total{route=\"%s\"} %lu\n",
-		            s->routes[i].name ? s->routes[i].name : s->routes[i].pattern,
-		            __atomic_load_n(&s->served[i], __ATOMIC_RELAXED));
-	wbuf_printf(&w, "# TYPE tdexec_http_responses_total counter\n");
+		GUARD_GOTO(wbuf_printf(&w, "tdexec_http_requests_total{route=\"%s\"} %lu\n",
+		                       s->routes[i].name ? s->routes[i].name : s->routes[i].pattern,
+		                       __atomic_load_n(&s->served[i], __ATOMIC_RELAXED)));
+	GUARD_GOTO(wbuf_printf(&w, "# TYPE tdexec_http_responses_total counter\n"));
 	for (int c = 1; c < 6; c++)
-		wbuf_printf(&w, "tdexec_http_responses_total{class=\"%dxx\"} %lu\n", c,
-		            __atomic_load_n(&s->by_class[c], __ATOMIC_RELAXED));
-	wbuf_printf(&w, "tdexec_http_bodies_refused_total %lu\n",
-	            __atomic_load_n(&s->too_big, __ATOMIC_RELAXED));
-	wbuf_printf(&w, "tdexec_http_bodies_over_budget_total %lu\n",
-	            __atomic_load_n(&s->over_budget, __ATOMIC_RELAXED));
-	wbuf_printf(&w, "tdexec_http_header_timeouts_total %lu\n",
-	            __atomic_load_n(&s->header_timeouts, __ATOMIC_RELAXED));
-	wbuf_printf(&w, "tdexec_http_body_bytes_buffered %zu\n",
-	            __atomic_load_n(&s->buffered, __ATOMIC_RELAXED));
+		GUARD_GOTO(wbuf_printf(&w, "tdexec_http_responses_total{class=\"%dxx\"} %lu\n", c,
+		                       __atomic_load_n(&s->by_class[c], __ATOMIC_RELAXED)));
+	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_bodies_refused_total %lu\n",
+	                       __atomic_load_n(&s->too_big, __ATOMIC_RELAXED)));
+	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_bodies_over_budget_total %lu\n",
+	                       __atomic_load_n(&s->over_budget, __ATOMIC_RELAXED)));
+	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_header_timeouts_total %lu\n",
+	                       __atomic_load_n(&s->header_timeouts, __ATOMIC_RELAXED)));
+	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_body_bytes_buffered %zu\n",
+	                       __atomic_load_n(&s->buffered, __ATOMIC_RELAXED)));
 	if (s->metrics_fn)
 		s->metrics_fn(s->ctx, &w);
-	wbuf_printf(&w, "tdexec_http_deferred %lu\n",
-	            __atomic_load_n(&s->ndeferred, __ATOMIC_RELAXED));
-	wbuf_u8(&w, 0);
+	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_deferred %lu\n",
+	                       __atomic_load_n(&s->ndeferred, __ATOMIC_RELAXED)));
+	GUARD_GOTO(wbuf_u8(&w, 0));
 	free(resp->body);
 	resp->status = 200;
 	resp->content_type = "text/plain; version=0.0.4";
 	resp->len = w.len ? w.len - 1 : 0;
 	resp->body = (char *)wbuf_take(&w, NULL);
+out:
+	if (rc < 0) {
+		wbuf_free(&w);
+		http_resp_text(resp, 500, "metrics: out of memory");
+	}
 }
 
 /* The route for method and url: 0 with *rt set (NULL for /healthz and

@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 struct http_req {
 	const char *method;
@@ -101,9 +102,9 @@ struct http_server_opts {
 
 struct http_server;
 
-int http_server_start(const struct http_server_opts *o, const struct http_route *routes, void *ctx,
-                      struct http_server **out);
-int http_server_port(const struct http_server *s);
+MUST_CHECK int http_server_start(const struct http_server_opts *o, const struct http_route *routes,
+				 void *ctx, struct http_server **out);
+MUST_CHECK int http_server_port(const struct http_server *s);
 /* The connection cap in force (the asked one, lowered below the fd limit). */
 unsigned http_server_max_conns(const struct http_server *s);
 void http_server_stop(struct http_server *s);
@@ -119,20 +120,21 @@ void http_server_stop(struct http_server *s);
 struct http_nonces;
 
 /* window_s: validity in seconds; capacity: uses remembered per window. */
-int http_nonces_new(unsigned window_s, size_t capacity, struct http_nonces **out);
+MUST_CHECK int http_nonces_new(unsigned window_s, size_t capacity, struct http_nonces **out);
 void http_nonces_free(struct http_nonces *n);
 unsigned http_nonces_window(const struct http_nonces *n);
 /* A fresh nonce for purpose. */
-int http_nonce_make(struct http_nonces *n, const char *purpose, uint8_t out[32]);
+MUST_CHECK int http_nonce_make(struct http_nonces *n, const char *purpose, uint8_t out[32]);
 /* 0 when nonce is ours for purpose and younger than the window; ERR_VERIFY. */
-int http_nonce_check(struct http_nonces *n, const char *purpose, const uint8_t nonce[32]);
+MUST_CHECK int http_nonce_check(struct http_nonces *n, const char *purpose,
+				const uint8_t nonce[32]);
 /* HMAC-SHA256 of data under the key (for challenges whose bytes the client
  * does not send back, which the caller recomputes). */
 void http_nonce_mac(struct http_nonces *n, const void *data, size_t len, uint8_t out[32]);
 /* Record id as used: 0; ERR_VERIFY when it was used already; ERR_BUSY when
  * the window's set is full (the caller answers 503). */
-int http_nonce_use(struct http_nonces *n, const uint8_t id[32]);
+MUST_CHECK int http_nonce_use(struct http_nonces *n, const uint8_t id[32]);
 /* 1 when id is in the replay set. */
-int http_nonce_used(struct http_nonces *n, const uint8_t id[32]);
+MUST_CHECK int http_nonce_used(struct http_nonces *n, const uint8_t id[32]);
 
 #endif

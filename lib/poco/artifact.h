@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 struct poco_artifact {
 	char *name;
@@ -15,19 +16,19 @@ struct poco_artifact {
 	json_t *links; /* linkReferences, or NULL */
 };
 
-int poco_artifact_load(const char *path, struct poco_artifact *a);
+MUST_CHECK int poco_artifact_load(const char *path, struct poco_artifact *a);
 void poco_artifact_free(struct poco_artifact *a);
 /* Put `addr` at every placeholder of library `lib` (its name, e.g.
  * "IexecLibOrders_v5"). */
-int poco_artifact_link(struct poco_artifact *a, const char *lib, const uint8_t addr[20]);
+MUST_CHECK int poco_artifact_link(struct poco_artifact *a, const char *lib, const uint8_t addr[20]);
 /* The creation bytecode; ERR_INVAL if a library is still unlinked. */
-int poco_artifact_code(const struct poco_artifact *a, uint8_t **code, size_t *len);
+MUST_CHECK int poco_artifact_code(const struct poco_artifact *a, uint8_t **code, size_t *len);
 
 /* Canonical signature "name(type,...)" of an ABI function/error/event entry
  * (tuples expanded); free(). */
 char *poco_abi_signature(const json_t *entry);
 /* Selectors of every function, plus 0x00000000 for receive and 0xffffffff
  * for fallback; *out is an array of n 4-byte selectors (free()). */
-int poco_abi_selectors(const json_t *abi, uint8_t (**out)[4], size_t *n);
+MUST_CHECK int poco_abi_selectors(const json_t *abi, uint8_t (**out)[4], size_t *n);
 
 #endif

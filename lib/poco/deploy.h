@@ -9,6 +9,7 @@
 #define TDEXEC_POCO_DEPLOY_H
 
 #include "eth/rpc.h"
+#include "util/err.h"
 
 #include <stdint.h>
 
@@ -30,16 +31,16 @@ struct poco_deployment {
 /* `poco_dir` holds the package (artifacts/, deployments/).  `boost` 0
  * leaves out IexecPocoBoostFacet and IexecPocoBoostAccessorsFacet.
  * `progress` (may be NULL) gets one line per step. */
-int poco_deploy(struct eth_rpc *rpc, const uint8_t deployer[32], const char *poco_dir,
-		enum poco_flavour flavour, int boost, void (*progress)(const char *line),
-		struct poco_deployment *out);
+MUST_CHECK int poco_deploy(struct eth_rpc *rpc, const uint8_t deployer[32], const char *poco_dir,
+			   enum poco_flavour flavour, int boost, void (*progress)(const char *line),
+			   struct poco_deployment *out);
 
 /* Send `signature` with JSON `args` (stolen) to `to` as the key's owner,
  * with `value` wei (NULL = none), and wait for the receipt. */
-int poco_send_value(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
-		    const char *signature, json_t *args, const uint8_t *value,
-		    struct eth_receipt *rc);
-int poco_send(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
-	      const char *signature, json_t *args, struct eth_receipt *rc);
+MUST_CHECK int poco_send_value(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
+			       const char *signature, json_t *args, const uint8_t *value,
+			       struct eth_receipt *rc);
+MUST_CHECK int poco_send(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
+			 const char *signature, json_t *args, struct eth_receipt *rc);
 
 #endif

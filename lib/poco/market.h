@@ -10,6 +10,7 @@
 
 #include "eth/rpc.h"
 #include "poco/deploy.h"
+#include "util/err.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -29,67 +30,68 @@ struct poco_chain {
 	uint64_t deployment_block;
 };
 
-int poco_chain_load(const char *path, struct poco_chain **out);
+MUST_CHECK int poco_chain_load(const char *path, struct poco_chain **out);
 /* The same from a chain file's object (`file` is stolen, freed on error);
  * `origin` names it in errors ("FILE", "network arbitrum"). */
-int poco_chain_from_json(json_t *file, const char *origin, struct poco_chain **out);
+MUST_CHECK int poco_chain_from_json(json_t *file, const char *origin, struct poco_chain **out);
 void poco_chain_free(struct poco_chain *c);
 /* The idx-th local account key of a chain file written by `chain up`. */
-int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_t priv[32]);
+MUST_CHECK int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_t priv[32]);
 
 /* Registries: the new asset's address.  checksum is the image digest. */
-int poco_app_create(struct poco_chain *c, const uint8_t key[32], const char *name,
-		    const char *multiaddr, const uint8_t checksum[32], const char *mrenclave,
-		    uint8_t addr[20]);
-int poco_dataset_create(struct poco_chain *c, const uint8_t key[32], const char *name,
-			const char *multiaddr, const uint8_t checksum[32], uint8_t addr[20]);
-int poco_workerpool_create(struct poco_chain *c, const uint8_t key[32], const char *description,
-			   uint8_t addr[20]);
+MUST_CHECK int poco_app_create(struct poco_chain *c, const uint8_t key[32], const char *name,
+			       const char *multiaddr, const uint8_t checksum[32],
+			       const char *mrenclave, uint8_t addr[20]);
+MUST_CHECK int poco_dataset_create(struct poco_chain *c, const uint8_t key[32], const char *name,
+				   const char *multiaddr, const uint8_t checksum[32],
+				   uint8_t addr[20]);
+MUST_CHECK int poco_workerpool_create(struct poco_chain *c, const uint8_t key[32],
+				      const char *description, uint8_t addr[20]);
 
 /* Escrow (nRLC): deposit via RLC.approveAndCall (token) or payable deposit
  * (native, amounts in wei = nRLC * 1e9). */
-int poco_deposit(struct poco_chain *c, const uint8_t key[32], const char *amount);
-int poco_withdraw(struct poco_chain *c, const uint8_t key[32], const char *amount);
+MUST_CHECK int poco_deposit(struct poco_chain *c, const uint8_t key[32], const char *amount);
+MUST_CHECK int poco_withdraw(struct poco_chain *c, const uint8_t key[32], const char *amount);
 /* Escrow balance and locked amount, decimal strings in out (a new object). */
-int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t **out);
+MUST_CHECK int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t **out);
 
 /* A new order of `kind` with defaults (volume 1, prices 0, zero restrictions,
  * random salt); callers set fields. */
 json_t *poco_order_new(enum poco_order_kind kind);
 /* The EIP-712 digest of an order under this hub's domain. */
-int poco_order_hash(const struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
-		    uint8_t out[32]);
+MUST_CHECK int poco_order_hash(const struct poco_chain *c, enum poco_order_kind kind,
+			       const json_t *order, uint8_t out[32]);
 /* Sign in place ("sign" = 65-byte signature). */
-int poco_order_sign(const struct poco_chain *c, enum poco_order_kind kind, json_t *order,
-		    const uint8_t key[32]);
+MUST_CHECK int poco_order_sign(const struct poco_chain *c, enum poco_order_kind kind, json_t *order,
+			       const uint8_t key[32]);
 
 /* Recover the order's signer (ERR_VERIFY without a valid signature). */
-int poco_order_signer(const struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
-		      uint8_t signer[20]);
+MUST_CHECK int poco_order_signer(const struct poco_chain *c, enum poco_order_kind kind,
+				 const json_t *order, uint8_t signer[20]);
 /* Cancel (close) an order on chain: manageXOrder with an EIP-712 signed
  * XOrderOperation{order, operation = CLOSE}. */
-int poco_order_cancel(struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
-		      const uint8_t key[32]);
+MUST_CHECK int poco_order_cancel(struct poco_chain *c, enum poco_order_kind kind,
+				 const json_t *order, const uint8_t key[32]);
 /* "app", "dataset", "workerpool", "request" -> kind; ERR_INVAL otherwise. */
-int poco_order_kind_parse(const char *s, enum poco_order_kind *out);
+MUST_CHECK int poco_order_kind_parse(const char *s, enum poco_order_kind *out);
 /* What a registry entry says about itself (name, owner, multiaddr, ...). */
-int poco_asset_show(struct poco_chain *c, enum poco_order_kind kind, const uint8_t addr[20],
-		    json_t **out);
+MUST_CHECK int poco_asset_show(struct poco_chain *c, enum poco_order_kind kind,
+			       const uint8_t addr[20], json_t **out);
 
 /* matchOrders (or matchOrdersBoost); dataset may be NULL.  The deal id. */
-int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
-	       const json_t *dataset, const json_t *workerpool, const json_t *request, int boost,
-	       uint8_t dealid[32], struct eth_receipt *rc);
+MUST_CHECK int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
+			  const json_t *dataset, const json_t *workerpool, const json_t *request,
+			  int boost, uint8_t dealid[32], struct eth_receipt *rc);
 
 /* Views, decoded with the field names of PoCo's structs. */
-int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t **out);
+MUST_CHECK int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t **out);
 
 /* A worker's contribution to a task: {"status", "resultHash", "resultSeal",
  * "enclaveChallenge", "weight"}; status is PoCo's ContributionStatusEnum
  * (POCO_CONTRIBUTION_PROVEN once the worker revealed). */
 #define POCO_CONTRIBUTION_PROVEN 2
-int poco_view_contribution(struct poco_chain *c, const uint8_t taskid[32], const uint8_t worker[20],
-                           json_t **out);
+MUST_CHECK int poco_view_contribution(struct poco_chain *c, const uint8_t taskid[32],
+				      const uint8_t worker[20], json_t **out);
 
 /* A contribution: resultHash = keccak256(taskid || digest) and
  * resultSeal = keccak256(worker || taskid || digest). */

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 #define PROTO_WORKER_REGISTER_TAG "tdexec/worker-register/v1"
 #define PROTO_RESULT_DOWNLOAD_TAG "tdexec/result-download/v1"
@@ -47,7 +48,7 @@ void proto_task_reassign_hash(uint64_t chain_id, const uint8_t taskid[32], const
 
 /* 0 when now <= expiry <= now + max_ahead; else ERR_VERIFY with a message
  * ("authorization expired", "... too far ahead"). */
-int proto_expiry_check(uint64_t expiry, uint64_t now, uint64_t max_ahead);
+MUST_CHECK int proto_expiry_check(uint64_t expiry, uint64_t now, uint64_t max_ahead);
 
 /* REPORTDATA of a registering worker's quote:
  * SHA-512("tdexec-worker-v1" || nonce || worker address). */

@@ -26,6 +26,17 @@ int db_exec(sqlite3 *db, const char *sql)
 	return 0;
 }
 
+void db_rollback(sqlite3 *db)
+{
+	char *msg = NULL;
+
+	if (sqlite3_get_autocommit(db))
+		return; /* no transaction: BEGIN itself failed */
+	if (sqlite3_exec(db, "ROLLBACK;", NULL, NULL, &msg) != SQLITE_OK)
+		log_warn("db.rollback", "error=\"%s\"", msg ? msg : sqlite3_errmsg(db));
+	sqlite3_free(msg);
+}
+
 int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
 	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
@@ -125,7 +136,7 @@ int db_open(const char *path, const char *const *migrations, sqlite3 **out)
 		if (rc == 0)
 			rc = db_exec(db, "COMMIT;");
 		if (rc < 0) {
-			db_exec(db, "ROLLBACK;");
+			db_rollback(db);
 			err_wrap(rc, "migration %d", i + 1);
 			goto out;
 		}

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 #define TDX_COLLATERAL_FIELD_MAX (2u * 1024u * 1024u) /* cap per field */
 
@@ -39,20 +40,20 @@ struct tdx_collateral {
 };
 
 /* Load from a dcap-qvl JSON file or a PCS directory (see above). */
-int tdx_collateral_load(const char *path, struct tdx_collateral **out);
+MUST_CHECK int tdx_collateral_load(const char *path, struct tdx_collateral **out);
 /* Parse a dcap-qvl JSON document held in memory. */
-int tdx_collateral_from_json(const char *text, size_t len, struct tdx_collateral **out);
+MUST_CHECK int tdx_collateral_from_json(const char *text, size_t len, struct tdx_collateral **out);
 void tdx_collateral_free(struct tdx_collateral *c);
 
 /* SHA-256 over every field: the collateral's identity for caches. */
-int tdx_collateral_hash(const struct tdx_collateral *c, uint8_t out[32]);
+MUST_CHECK int tdx_collateral_hash(const struct tdx_collateral *c, uint8_t out[32]);
 
 /* Serialize as a dcap-qvl JSON document (free()). */
-int tdx_collateral_to_json(const struct tdx_collateral *c, char **out);
+MUST_CHECK int tdx_collateral_to_json(const struct tdx_collateral *c, char **out);
 
 /* Split a PCS response body {"KEY":{...},"signature":"HEX"} into the exact
  * bytes of the KEY object (a view into body) and the 64-byte signature. */
-int tdx_pcs_body_split(const char *body, size_t len, const char *key, const char **obj,
-		       size_t *obj_len, uint8_t sig[64]);
+MUST_CHECK int tdx_pcs_body_split(const char *body, size_t len, const char *key, const char **obj,
+				  size_t *obj_len, uint8_t sig[64]);
 
 #endif

@@ -572,7 +572,9 @@ static void *refresher(void *arg)
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
 		pthread_mutex_unlock(&s->mu);
-		tdx_collstore_refresh(s, time(NULL), 0);
+		/* failures are counted, kept and logged per platform, which
+		 * keeps serving its current collateral */
+		IGNORE_STATUS(tdx_collstore_refresh(s, time(NULL), 0));
 		pthread_mutex_lock(&s->mu);
 		if (s->stop)
 			break;
@@ -915,21 +917,24 @@ void tdx_collstore_metrics(struct tdx_collstore *s, time_t now, struct wbuf *w)
 {
 	char fx[13];
 
+	/* The caller's buffer, which it checks after its own appends: out of
+	 * memory, the lines that do not fit are left out here. */
 	pthread_mutex_lock(&s->mu);
-	wbuf_printf(w, "# TYPE tdexec_collateral_seconds_left gauge\n");
+	IGNORE_STATUS(wbuf_printf(w, "# TYPE tdexec_collateral_seconds_left gauge\n"));
 	for (size_t i = 0; i < s->n; i++) {
 		if (!s->slots[i].h)
 			continue;
 		fmspc_hex(s->slots[i].fmspc, fx);
-		wbuf_printf(w, "tdexec_collateral_seconds_left{fmspc=\"%s\",ca=\"%s\"} %lld\n", fx,
-		            ca_name(s->slots[i].ca), (long long)(s->slots[i].h->next_update - now));
+		IGNORE_STATUS(wbuf_printf(
+		    w, "tdexec_collateral_seconds_left{fmspc=\"%s\",ca=\"%s\"} %lld\n", fx,
+		    ca_name(s->slots[i].ca), (long long)(s->slots[i].h->next_update - now)));
 	}
-	wbuf_printf(w, "# TYPE tdexec_collateral_refresh_failures_total counter\n");
+	IGNORE_STATUS(wbuf_printf(w, "# TYPE tdexec_collateral_refresh_failures_total counter\n"));
 	for (size_t i = 0; i < s->n; i++) {
 		fmspc_hex(s->slots[i].fmspc, fx);
-		wbuf_printf(
+		IGNORE_STATUS(wbuf_printf(
 		    w, "tdexec_collateral_refresh_failures_total{fmspc=\"%s\",ca=\"%s\"} %lu\n", fx,
-		    ca_name(s->slots[i].ca), s->slots[i].failures_total);
+		    ca_name(s->slots[i].ca), s->slots[i].failures_total));
 	}
 	pthread_mutex_unlock(&s->mu);
 }

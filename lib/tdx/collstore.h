@@ -38,6 +38,7 @@
 
 #include "tdx/collateral.h"
 #include "tdx/pck.h"
+#include "util/err.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -74,12 +75,12 @@ struct tdx_held {
 /* Open `source` (see above) and load what it holds as of time(NULL).  A
  * file or directory that does not load is an error; a PCS URL may start
  * with nothing held.  opts may be NULL. */
-int tdx_collstore_open(const char *source, const struct tdx_collstore_opts *opts,
-                       struct tdx_collstore **out);
+MUST_CHECK int tdx_collstore_open(const char *source, const struct tdx_collstore_opts *opts,
+				  struct tdx_collstore **out);
 void tdx_collstore_close(struct tdx_collstore *s);
 
 /* 1 when the source can be refreshed from (a directory or a PCS URL). */
-int tdx_collstore_refreshable(const struct tdx_collstore *s);
+MUST_CHECK int tdx_collstore_refreshable(const struct tdx_collstore *s);
 
 /* 1 when a quote of (fmspc, ca) would make the store fetch collateral (a
  * PCS source that does not hold the platform yet). */
@@ -91,13 +92,13 @@ int tdx_collstore_fetches(struct tdx_collstore *s, const uint8_t fmspc[6], enum 
  * message says when and whether a refresh source exists), with err_msg().
  * A store that holds a single platform and cannot fetch others answers
  * with it for any platform, so the verifier names the precise mismatch. */
-int tdx_collstore_get(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_ca ca,
-                      time_t now, const struct tdx_held **out);
+MUST_CHECK int tdx_collstore_get(struct tdx_collstore *s, const uint8_t fmspc[6],
+				 enum tdx_pck_ca ca, time_t now, const struct tdx_held **out);
 void tdx_collstore_put(struct tdx_collstore *s, const struct tdx_held *h);
 
 /* Refresh every platform due at `now` (force: every platform); what the
  * background thread runs.  Returns the number of failed refreshes. */
-int tdx_collstore_refresh(struct tdx_collstore *s, time_t now, int force);
+MUST_CHECK int tdx_collstore_refresh(struct tdx_collstore *s, time_t now, int force);
 
 /* Status as JSON (json_decref()): the source and, per platform, fmspc, ca,
  * next_update, seconds_left, next_refresh, last_refresh, refreshes, failures,
@@ -111,6 +112,7 @@ void tdx_collstore_metrics(struct tdx_collstore *s, time_t now, struct wbuf *w);
 
 /* The FMSPC and CA type of a parsed quote's PCK certificate. */
 struct tdx_quote;
-int tdx_quote_pck_target(const struct tdx_quote *q, uint8_t fmspc[6], enum tdx_pck_ca *ca);
+MUST_CHECK int tdx_quote_pck_target(const struct tdx_quote *q, uint8_t fmspc[6],
+				    enum tdx_pck_ca *ca);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 #define TDX_EVENTLOG_MAX (16u * 1024u * 1024u)
 
@@ -23,12 +24,12 @@ struct tdx_rtmr_replay {
 };
 
 void tdx_replay_init(struct tdx_rtmr_replay *r);
-int tdx_replay_extend(struct tdx_rtmr_replay *r, int idx, const uint8_t digest[48]);
+MUST_CHECK int tdx_replay_extend(struct tdx_rtmr_replay *r, int idx, const uint8_t digest[48]);
 /* Replay a CCEL / TCG2 log. */
-int tdx_replay_ccel(struct tdx_rtmr_replay *r, const uint8_t *buf, size_t len);
+MUST_CHECK int tdx_replay_ccel(struct tdx_rtmr_replay *r, const uint8_t *buf, size_t len);
 /* Replay tdexec's JSON-lines runtime log. */
-int tdx_replay_jsonl(struct tdx_rtmr_replay *r, const char *text, size_t len);
+MUST_CHECK int tdx_replay_jsonl(struct tdx_rtmr_replay *r, const char *text, size_t len);
 /* Replay a file of either format (detected from its first bytes). */
-int tdx_replay_file(struct tdx_rtmr_replay *r, const char *path);
+MUST_CHECK int tdx_replay_file(struct tdx_rtmr_replay *r, const char *path);
 
 #endif

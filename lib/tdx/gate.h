@@ -11,6 +11,7 @@
 #include "tdx/policy.h"
 #include "tdx/quote.h"
 #include "tdx/verify.h"
+#include "util/err.h"
 
 struct tdx_gate {
 	struct tdx_verifier *verifier;
@@ -23,25 +24,25 @@ struct tdx_gate {
  * thread, the trust anchor (sim_root NULL = the Intel SGX Root CA) and the
  * policy (NULL = the default policy).  `who` names the service in logs.  On
  * error the gate is left closed. */
-int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_root,
-                  const char *policy, const char *who);
+MUST_CHECK int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_root,
+			     const char *policy, const char *who);
 void tdx_gate_close(struct tdx_gate *g);
 
 /* A service admits TDs by the policy file `path` only when it pins their
  * MRTD: otherwise a TD running any code on a good platform would pass.  0
  * when it does; ERR_INVAL naming the file and the opt-out flag `opt_out`
  * otherwise, or the error of loading the policy. */
-int tdx_gate_policy_pinned(const char *path, const char *opt_out);
+MUST_CHECK int tdx_gate_policy_pinned(const char *path, const char *opt_out);
 
 /* Parse `raw`, verify it (DCAP, now, with the collateral of the platform
  * its PCK certificate names) and apply the policy.  0 with the parsed quote
  * in *q (tdx_quote_free()) and the verdict in *v; otherwise the reason in
  * err_msg() and *q NULL. */
-int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len, struct tdx_quote **q,
-                   struct tdx_verdict *v);
+MUST_CHECK int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len,
+			      struct tdx_quote **q, struct tdx_verdict *v);
 /* The same at time `at`. */
-int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t at,
-                      struct tdx_quote **q, struct tdx_verdict *v);
+MUST_CHECK int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t at,
+				 struct tdx_quote **q, struct tdx_verdict *v);
 
 /* The collateral's state, for a service's /status ({"collateral": ...})
  * and /metrics; see tdx_collstore_status and tdx_collstore_metrics.  A

@@ -14,6 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How many "-----BEGIN CERTIFICATE-----" lines the text holds. */
+static int pem_blocks(const uint8_t *pem, size_t len)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----";
+	const uint8_t *p = pem, *end = pem + len;
+	int n = 0;
+
+	while ((p = memmem(p, (size_t)(end - p), begin, sizeof(begin) - 1))) {
+		n++;
+		p += sizeof(begin) - 1;
+	}
+	return n;
+}
+
 int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) **out)
 {
 	STACK_OF(X509) *sk = NULL;
@@ -50,6 +64,12 @@ int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) **out)
 		ERR_clear_error();
 	}
 	ENSURE_GOTO(sk_X509_num(sk) > 0, ERR_INVAL, "PCK chain: no PEM certificate found");
+	/* Every block read: OpenSSL's PEM reader, when an allocation fails,
+	 * may end as it does at the end of the input (tests/unit/
+	 * test_alloc_fail.c saw a chain cut short and accepted). */
+	ENSURE_GOTO(sk_X509_num(sk) == pem_blocks(pem, len), ERR_INVAL,
+		    "PCK chain: %d of %d PEM certificates read", sk_X509_num(sk),
+		    pem_blocks(pem, len));
 	*out = sk;
 	sk = NULL;
 out:

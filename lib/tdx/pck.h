@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 #define TDX_SGX_EXT_OID "1.2.840.113741.1.13.1"
 #define TDX_PCK_CHAIN_MAX_CERTS 8
@@ -31,14 +32,14 @@ struct tdx_pck_ext {
 /* Parse a PEM chain (leaf first) into a new stack; at most
  * TDX_PCK_CHAIN_MAX_CERTS certificates, trailing NULs or whitespace
  * tolerated.  Free with OSSL_STACK_OF_X509_free() / sk_X509_pop_free(). */
-int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) **out);
+MUST_CHECK int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) **out);
 
 /* Decode the DER content of the SGX extension. */
-int tdx_pck_ext_parse(const uint8_t *der, size_t len, struct tdx_pck_ext *out);
+MUST_CHECK int tdx_pck_ext_parse(const uint8_t *der, size_t len, struct tdx_pck_ext *out);
 /* Find and decode the SGX extension of a certificate. */
-int tdx_pck_ext_from_cert(X509 *cert, struct tdx_pck_ext *out);
+MUST_CHECK int tdx_pck_ext_from_cert(X509 *cert, struct tdx_pck_ext *out);
 /* DER-encode an extension (the simulated PKI uses it); free() *der. */
-int tdx_pck_ext_encode(const struct tdx_pck_ext *ext, uint8_t **der, size_t *len);
+MUST_CHECK int tdx_pck_ext_encode(const struct tdx_pck_ext *ext, uint8_t **der, size_t *len);
 
 /* Which Intel CA issued a PCK leaf, from the issuer's common name. */
 enum tdx_pck_ca tdx_pck_ca_type(X509 *leaf);
@@ -48,7 +49,7 @@ const char *tdx_pck_ca_name(enum tdx_pck_ca ca); /* "platform", "processor" */
  * them (parsing X.509 is costly in OpenSSL 3; callers parse only what they
  * must).  ders[i].p are allocated (free()); at most `max` blocks. */
 struct tdx_blob;
-int tdx_pem_certs_der(const uint8_t *pem, size_t len, struct tdx_blob *ders, size_t max,
-		      size_t *n);
+MUST_CHECK int tdx_pem_certs_der(const uint8_t *pem, size_t len, struct tdx_blob *ders, size_t max,
+				 size_t *n);
 
 #endif

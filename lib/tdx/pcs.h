@@ -20,6 +20,7 @@
 
 #include "tdx/collateral.h"
 #include "tdx/pck.h"
+#include "util/err.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -33,17 +34,18 @@ struct tdx_pcs {
 };
 
 /* The default cache directory ($XDG_CACHE_HOME or ~/.cache)/tdexec/pcs. */
-int tdx_pcs_default_cache(char *out, size_t cap);
+MUST_CHECK int tdx_pcs_default_cache(char *out, size_t cap);
 
 /* Collateral for (fmspc, ca) as of `now`; *cached says where it came from. */
-int tdx_pcs_collateral(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx_pck_ca ca,
-		       time_t now, struct tdx_collateral **out, int *cached);
+MUST_CHECK int tdx_pcs_collateral(const struct tdx_pcs *p, const uint8_t fmspc[6],
+				  enum tdx_pck_ca ca, time_t now, struct tdx_collateral **out,
+				  int *cached);
 
 /* The FMSPC and CA type a quote needs, read from its PCK certificate. */
-int tdx_pcs_quote_target(const uint8_t *quote, size_t len, uint8_t fmspc[6],
-			 enum tdx_pck_ca *ca);
+MUST_CHECK int tdx_pcs_quote_target(const uint8_t *quote, size_t len, uint8_t fmspc[6],
+				    enum tdx_pck_ca *ca);
 
 /* The earliest nextUpdate in a collateral set (for cache scheduling). */
-int tdx_collateral_next_update(const struct tdx_collateral *c, time_t *out);
+MUST_CHECK int tdx_collateral_next_update(const struct tdx_collateral *c, time_t *out);
 
 #endif

@@ -28,21 +28,22 @@
 
 #include "tdx/quote.h"
 #include "tdx/verify.h"
+#include "util/err.h"
 
 #include <jansson.h>
 
 struct tdx_policy;
 
-int tdx_policy_load(const char *path, struct tdx_policy **out);
-int tdx_policy_from_json(const char *text, size_t len, const char *base_dir,
-                         struct tdx_policy **out);
+MUST_CHECK int tdx_policy_load(const char *path, struct tdx_policy **out);
+MUST_CHECK int tdx_policy_from_json(const char *text, size_t len, const char *base_dir,
+				    struct tdx_policy **out);
 /* The default policy without a file, described above. */
-int tdx_policy_default(struct tdx_policy **out);
+MUST_CHECK int tdx_policy_default(struct tdx_policy **out);
 void tdx_policy_free(struct tdx_policy *p);
 
 /* 1 when the policy pins the measured field `field` ("MRTD", "RTMR0", ...)
  * to a value or a set, 0 when any value passes. */
-int tdx_policy_pins(const struct tdx_policy *p, const char *field);
+MUST_CHECK int tdx_policy_pins(const struct tdx_policy *p, const char *field);
 
 /* The policy in effect as JSON (new reference; NULL on ENOMEM), in the
  * file's vocabulary with every default spelled out: the TCB statuses
@@ -58,7 +59,7 @@ json_t *tdx_policy_to_json(const struct tdx_policy *p);
  * JSON array of strings).  Returns 0 when all hold, ERR_VERIFY with the
  * first mismatch as the message otherwise, or another error (e.g. an event
  * log that cannot be read). */
-int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
-                     const struct tdx_verdict *v, json_t *mismatches);
+MUST_CHECK int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
+				const struct tdx_verdict *v, json_t *mismatches);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 enum tdx_provider_kind { TDX_PROVIDER_TSM = 0, TDX_PROVIDER_SIM };
 
@@ -15,10 +16,10 @@ struct tdx_provider {
 };
 
 /* "tsm" or "sim"; ERR_INVAL otherwise. */
-int tdx_provider_parse(const char *name, enum tdx_provider_kind *out);
+MUST_CHECK int tdx_provider_parse(const char *name, enum tdx_provider_kind *out);
 
 /* A quote carrying report_data, as a new buffer (free()). */
-int tdx_provider_quote(const struct tdx_provider *p, const uint8_t report_data[64],
-		       uint8_t **quote, size_t *len);
+MUST_CHECK int tdx_provider_quote(const struct tdx_provider *p, const uint8_t report_data[64],
+				  uint8_t **quote, size_t *len);
 
 #endif

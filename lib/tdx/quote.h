@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 #define TDX_QUOTE_MAX_SIZE (256u * 1024u) /* cap on any quote we accept */
 #define TDX_HEADER_SIZE 48
@@ -117,16 +118,16 @@ struct tdx_quote {
 /* Parse `len` bytes.  On success *out is a new quote (tdx_quote_free()).
  * Errors (ERR_INVAL / ERR_UNSUPPORTED / ERR_TOOBIG) name the field and byte
  * offset; an SGX quote gets "SGX quote, not a TDX quote". */
-int tdx_quote_parse(const uint8_t *buf, size_t len, struct tdx_quote **out);
+MUST_CHECK int tdx_quote_parse(const uint8_t *buf, size_t len, struct tdx_quote **out);
 void tdx_quote_free(struct tdx_quote *q);
 
 /* Serialize to a new buffer (free()); `with_trailing` appends the trailing
  * bytes kept from parsing, so parse→serialize is byte-exact. */
-int tdx_quote_serialize(const struct tdx_quote *q, int with_trailing, uint8_t **out,
-			size_t *len);
+MUST_CHECK int tdx_quote_serialize(const struct tdx_quote *q, int with_trailing, uint8_t **out,
+				   size_t *len);
 
 /* The exact bytes of header..body (what the quote signature covers). */
-int tdx_quote_signed_bytes(const struct tdx_quote *q, uint8_t **out, size_t *len);
+MUST_CHECK int tdx_quote_signed_bytes(const struct tdx_quote *q, uint8_t **out, size_t *len);
 
 /* Serialize a QE report body (384 bytes) into out; the QE report
  * signature covers these bytes. */
@@ -152,12 +153,12 @@ struct tdx_field {
 	const uint8_t *ptr; /* into the quote struct */
 	size_t len;
 };
-int tdx_quote_field_at(const struct tdx_quote *q, size_t idx, struct tdx_field *f);
+MUST_CHECK int tdx_quote_field_at(const struct tdx_quote *q, size_t idx, struct tdx_field *f);
 /* The same over a bare TD body (f->ptr points into b). */
-int tdx_body_field_at(const struct tdx_td_body *b, uint16_t body_type, size_t idx,
-		      struct tdx_field *f);
+MUST_CHECK int tdx_body_field_at(const struct tdx_td_body *b, uint16_t body_type, size_t idx,
+				 struct tdx_field *f);
 /* Find a field by Intel name (case-insensitive); 0 or ERR_NOTFOUND. */
-int tdx_quote_field(const struct tdx_quote *q, const char *name, struct tdx_field *f);
+MUST_CHECK int tdx_quote_field(const struct tdx_quote *q, const char *name, struct tdx_field *f);
 
 /* Describe TDATTRIBUTES bits as "DEBUG|SEPT_VE_DISABLE|..." into buf. */
 void tdx_td_attributes_str(uint64_t attrs, char *buf, size_t cap);

@@ -12,7 +12,9 @@
 
 static void put_hex(json_t *o, const char *k, const uint8_t *p, size_t n)
 {
-	json_set_hex(o, k, p, n);
+	/* The view is built best effort, as with the json_object_set_new()
+	 * calls around it: out of memory, a field is left out. */
+	IGNORE_STATUS(json_set_hex(o, k, p, n));
 }
 
 static json_t *header_json(const struct tdx_quote *q)

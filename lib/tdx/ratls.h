@@ -26,6 +26,7 @@
 
 #include "tdx/gate.h"
 #include "tdx/provider.h"
+#include "util/err.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -45,23 +46,23 @@
 /* The canonical bytes of a JSON object (JSON_COMPACT | JSON_SORT_KEYS |
  * JSON_ENSURE_ASCII), a new NUL-terminated string (free()).  ERR_INVAL for
  * a non-object or a document past TDX_RATLS_CONFIG_MAX. */
-int tdx_ratls_canonical(const json_t *doc, char **out, size_t *len);
+MUST_CHECK int tdx_ratls_canonical(const json_t *doc, char **out, size_t *len);
 
 /* Parse a configuration document: a JSON object, without duplicate keys,
  * in canonical form, at most TDX_RATLS_CONFIG_MAX bytes.  0 with a new
  * reference in *doc, or ERR_INVAL saying why. */
-int tdx_ratls_config_parse(const uint8_t *bytes, size_t len, json_t **doc);
+MUST_CHECK int tdx_ratls_config_parse(const uint8_t *bytes, size_t len, json_t **doc);
 
 /* A verifier's trust anchor as a document member: {"kind": "intel" or
  * "simulated", "sha256": hex of its certificate's DER, "subject": RFC 2253}
  * (a new reference in *out). */
-int tdx_ratls_anchor_json(const struct tdx_verifier *v, json_t **out);
+MUST_CHECK int tdx_ratls_anchor_json(const struct tdx_verifier *v, json_t **out);
 
 /* A fresh P-256 key and a self-signed certificate for it (CN `subject`,
  * valid `days` days) carrying a quote from `p` and the configuration
  * document `config` (canonical, as tdx_ratls_canonical makes it): PEM texts,
  * new strings (free(); wipe the key first). */
-int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days, const char *config,
+MUST_CHECK int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days, const char *config,
                    size_t config_len, char **cert_pem, char **key_pem);
 
 /* What a client admits a server by. */
@@ -79,16 +80,16 @@ struct tdx_ratls_expect {
  * told to trust itself).  0 with the verdict in *v, the document's SHA-256
  * in config_hash and the document in *config (both optional: NULL);
  * otherwise the reason in err_msg(). */
-int tdx_ratls_check(const struct tdx_ratls_expect *e, const uint8_t *der, size_t len,
+MUST_CHECK int tdx_ratls_check(const struct tdx_ratls_expect *e, const uint8_t *der, size_t len,
                     struct tdx_verdict *v, uint8_t config_hash[32], json_t **config);
 
 /* tdx_ratls_check() as a net/http.h peer check, ctx = a struct
  * tdx_ratls_expect (read only: one serves concurrent calls). */
-int tdx_ratls_peer_check(void *expect, const uint8_t *der, size_t len);
+MUST_CHECK int tdx_ratls_peer_check(void *expect, const uint8_t *der, size_t len);
 
 /* The quote in a certificate (DER) as a new buffer (free()); ERR_NOTFOUND
  * when it has none. */
-int tdx_ratls_quote(const uint8_t *der, size_t len, uint8_t **quote, size_t *qlen);
+MUST_CHECK int tdx_ratls_quote(const uint8_t *der, size_t len, uint8_t **quote, size_t *qlen);
 
 /* Parse a pinned configuration hash (64 hex digits, optional 0x) given as
  * option `what`; ERR_INVAL naming it. */

@@ -63,9 +63,9 @@ static int path_join(char *out, size_t cap, const char *dir, const char *name)
 }
 
 /* Deterministic 48-byte default measurement from a label. */
-static void label_digest(const char *label, uint8_t out[48])
+static int label_digest(const char *label, uint8_t out[48])
 {
-	sha384(label, strlen(label), out);
+	return sha384(label, strlen(label), out);
 }
 
 /* ---------- certificates and CRLs ---------- */
@@ -354,9 +354,9 @@ out:
 	return rc;
 }
 
-static void sim_qe_identity_values(uint8_t mrsigner[32])
+static int sim_qe_identity_values(uint8_t mrsigner[32])
 {
-	sha256("tdexec simulated TD_QE signer", 29, mrsigner);
+	return sha256("tdexec simulated TD_QE signer", 29, mrsigner);
 }
 
 static int build_qe_identity(const char *issue, const char *next, json_t **out)
@@ -366,7 +366,7 @@ static int build_qe_identity(const char *issue, const char *next, json_t **out)
 	int rc = 0;
 
 	ENSURE_GOTO(q && levels, ERR_NOMEM, "out of memory");
-	sim_qe_identity_values(mrsigner);
+	GUARD_GOTO(sim_qe_identity_values(mrsigner));
 	GUARD_GOTO(set_str(q, "id", "TD_QE"));
 	json_object_set_new(q, "version", json_integer(2));
 	GUARD_GOTO(set_str(q, "issueDate", issue));
@@ -496,11 +496,11 @@ static int default_measurements(struct tdx_td_body *b)
 {
 	memset(b, 0, sizeof(*b));
 	memcpy(b->tee_tcb_svn, sim_tee_tcb_svn, 16);
-	label_digest("tdexec simulated TDX module", b->mrseam);
-	label_digest("tdexec simulated TD firmware (MRTD)", b->mrtd);
-	label_digest("tdexec simulated TD firmware config (RTMR0)", b->rtmr[0]);
-	label_digest("tdexec simulated TD kernel (RTMR1)", b->rtmr[1]);
-	label_digest("tdexec simulated TD kernel command line (RTMR2)", b->rtmr[2]);
+	GUARD(label_digest("tdexec simulated TDX module", b->mrseam));
+	GUARD(label_digest("tdexec simulated TD firmware (MRTD)", b->mrtd));
+	GUARD(label_digest("tdexec simulated TD firmware config (RTMR0)", b->rtmr[0]));
+	GUARD(label_digest("tdexec simulated TD kernel (RTMR1)", b->rtmr[1]));
+	GUARD(label_digest("tdexec simulated TD kernel command line (RTMR2)", b->rtmr[2]));
 	/* SEPT_VE_DISABLE set, DEBUG clear: what a production TD looks like. */
 	b->td_attributes[3] = 0x10;
 	/* XFAM 0x00000000000642e7 (x87, SSE, AVX, AVX-512, PK, AMX ...). */
@@ -722,9 +722,9 @@ static int sim_qe_report(struct tdx_sim *s)
 	memset(r, 0, sizeof(*r));
 	memcpy(r->cpusvn, sim_comp_svn, 16);
 	r->attributes[0] = 0x11;
-	label_digest("tdexec simulated TD_QE", hash_in); /* 48 bytes, 32 used */
+	GUARD(label_digest("tdexec simulated TD_QE", hash_in)); /* 48 bytes, 32 used */
 	memcpy(r->mrenclave, hash_in, 32);
-	sim_qe_identity_values(r->mrsigner);
+	GUARD(sim_qe_identity_values(r->mrsigner));
 	r->isvprodid = sim_qe_prodid;
 	r->isvsvn = sim_qe_isvsvn;
 	memcpy(hash_in, s->att_pub, 64);

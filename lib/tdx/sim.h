@@ -23,6 +23,7 @@
 #define TDEXEC_TDX_SIM_H
 
 #include "tdx/quote.h"
+#include "util/err.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -34,27 +35,29 @@ struct tdx_sim_opts {
 	int force;           /* overwrite an existing simulated TD */
 };
 
-int tdx_sim_init(const char *dir, const struct tdx_sim_opts *opts);
+MUST_CHECK int tdx_sim_init(const char *dir, const struct tdx_sim_opts *opts);
 /* Issue DIR/collateral/ again, for an existing simulated TD, valid from
  * opts->now for opts->collateral_days (force is ignored): what Intel's PCS
  * does every day, so that collateral refresh can be tried. */
-int tdx_sim_collateral(const char *dir, const struct tdx_sim_opts *opts);
+MUST_CHECK int tdx_sim_collateral(const char *dir, const struct tdx_sim_opts *opts);
 
 struct tdx_sim;
 /* Load keys and certificates from DIR.  `measurements` overrides
  * DIR/td.json when not NULL. */
-int tdx_sim_load(const char *dir, const char *measurements, struct tdx_sim **out);
+MUST_CHECK int tdx_sim_load(const char *dir, const char *measurements, struct tdx_sim **out);
 void tdx_sim_free(struct tdx_sim *s);
 
 /* A signed v4 quote over the TD's measurements and report_data. */
-int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **quote, size_t *len);
+MUST_CHECK int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **quote,
+			     size_t *len);
 
 /* RTMR[idx] = SHA-384(RTMR[idx] || digest), persisted in td.json, and the
  * event appended to DIR/event_log.jsonl.  Serialised by a lock on DIR. */
-int tdx_sim_extend(const char *dir, int idx, const uint8_t digest[48], const char *event);
+MUST_CHECK int tdx_sim_extend(const char *dir, int idx, const uint8_t digest[48],
+			      const char *event);
 
 /* Measurements file (td.json) <-> TD body fields. */
-int tdx_sim_measurements_load(const char *path, struct tdx_td_body *b);
-int tdx_sim_measurements_save(const char *path, const struct tdx_td_body *b);
+MUST_CHECK int tdx_sim_measurements_load(const char *path, struct tdx_td_body *b);
+MUST_CHECK int tdx_sim_measurements_save(const char *path, const struct tdx_td_body *b);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include "util/err.h"
 
 /* Ordered from best to worst where Intel's rules merge them. */
 enum tdx_tcb_status {
@@ -22,7 +23,7 @@ enum tdx_tcb_status {
 
 /* Intel's spelling: "UpToDate", ..., "Revoked"; "TCBLevelNotSupported". */
 const char *tdx_tcb_status_name(enum tdx_tcb_status s);
-int tdx_tcb_status_parse(const char *s, enum tdx_tcb_status *out);
+MUST_CHECK int tdx_tcb_status_parse(const char *s, enum tdx_tcb_status *out);
 
 #define TDX_ADVISORY_MAX 64
 #define TDX_ADVISORY_LEN 32
@@ -89,10 +90,10 @@ struct tdx_qe_identity {
 };
 
 /* Parse the "tcbInfo" object text: id "TDX", version 3. */
-int tdx_tcb_info_parse(const char *text, size_t len, struct tdx_tcb_info **out);
+MUST_CHECK int tdx_tcb_info_parse(const char *text, size_t len, struct tdx_tcb_info **out);
 void tdx_tcb_info_free(struct tdx_tcb_info *t);
 /* Parse the "enclaveIdentity" object text: id "TD_QE", version 2. */
-int tdx_qe_identity_parse(const char *text, size_t len, struct tdx_qe_identity **out);
+MUST_CHECK int tdx_qe_identity_parse(const char *text, size_t len, struct tdx_qe_identity **out);
 void tdx_qe_identity_free(struct tdx_qe_identity *q);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 #define TDX_TSM_ROOT "/sys/kernel/config/tsm/report"
 
@@ -31,7 +32,7 @@ extern const struct tdx_tsm_ops tdx_tsm_sysfs_ops;
 /* Get a quote for report_data.  root NULL = TDX_TSM_ROOT, ops NULL = real.
  * ERR_NOTFOUND "no TDX guest support: configfs-tsm report interface not
  * found" where absent; ERR_BUSY after repeated races with another writer. */
-int tdx_tsm_quote(const char *root, const struct tdx_tsm_ops *ops, const uint8_t report_data[64],
-		  uint8_t **quote, size_t *len);
+MUST_CHECK int tdx_tsm_quote(const char *root, const struct tdx_tsm_ops *ops,
+			     const uint8_t report_data[64], uint8_t **quote, size_t *len);
 
 #endif

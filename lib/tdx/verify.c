@@ -464,7 +464,7 @@ static int chain_get(struct tdx_verifier *v, const struct coll_entry *e,
 	struct chain_entry *c = NULL, *evict = NULL;
 	uint8_t key[32];
 
-	sha256_parts(key, 2, q->pck_chain, q->pck_chain_len, e->hash, (size_t)32);
+	GUARD(sha256_parts(key, 2, q->pck_chain, q->pck_chain_len, e->hash, (size_t)32));
 	pthread_mutex_lock(&v->mu);
 	for (size_t i = 0; v->cache && i < CHAIN_CACHE; i++)
 		if (v->chains[i] && memcmp(v->chains[i]->key, key, 32) == 0) {
@@ -769,8 +769,8 @@ static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct
 
 	/* QE report: signature by the PCK key, then its binding of the
 	 * attestation key.  A chain remembers the last report it verified. */
-	sha256_parts(h, 4, qe_raw, (size_t)TDX_QE_REPORT_SIZE, q->qe_report_sig, (size_t)64,
-		     q->att_key, (size_t)64, q->qe_auth_data, q->qe_auth_len);
+	GUARD_GOTO(sha256_parts(h, 4, qe_raw, (size_t)TDX_QE_REPORT_SIZE, q->qe_report_sig,
+				(size_t)64, q->att_key, (size_t)64, q->qe_auth_data, q->qe_auth_len));
 	pthread_mutex_lock(&v->mu);
 	cached_qe = ch->has_qe_ok && memcmp(ch->qe_ok, h, 32) == 0;
 	pthread_mutex_unlock(&v->mu);

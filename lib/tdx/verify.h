@@ -26,6 +26,7 @@
 #include "tdx/pck.h"
 #include "tdx/quote.h"
 #include "tdx/tcbinfo.h"
+#include "util/err.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -34,11 +35,11 @@
 struct tdx_verifier;
 
 /* A verifier anchored at the embedded Intel SGX Root CA. */
-int tdx_verifier_new(struct tdx_verifier **out);
+MUST_CHECK int tdx_verifier_new(struct tdx_verifier **out);
 /* A verifier anchored at another root (DER or PEM), e.g. the simulated
  * TD's root_ca.pem; its verdicts say `simulated`. */
-int tdx_verifier_new_root(const uint8_t *cert, size_t len, int simulated,
-			  struct tdx_verifier **out);
+MUST_CHECK int tdx_verifier_new_root(const uint8_t *cert, size_t len, int simulated,
+				     struct tdx_verifier **out);
 void tdx_verifier_free(struct tdx_verifier *v);
 /* The verifier's trust anchor: its certificate (DER, owned by v, as long
  * as v lives), its length in *len, and in *simulated whether it was given
@@ -68,12 +69,13 @@ struct tdx_verdict {
  * revoked (the status may still be OutOfDate etc.: policy decides);
  * otherwise ERR_VERIFY (or a parse error) with the reason in err_msg() and
  * out->reason.  `out` is always filled as far as verification got. */
-int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
-	       const struct tdx_collateral *c, time_t at, struct tdx_verdict *out);
+MUST_CHECK int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
+			  const struct tdx_collateral *c, time_t at, struct tdx_verdict *out);
 /* The same for a quote already parsed from `raw` (the exact bytes given to
  * tdx_quote_parse), for callers that need the parsed quote too. */
-int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct tdx_quote *q,
-		      const struct tdx_collateral *c, time_t at, struct tdx_verdict *out);
+MUST_CHECK int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw,
+				 const struct tdx_quote *q, const struct tdx_collateral *c,
+				 time_t at, struct tdx_verdict *out);
 
 /* The quote's PCK chain (leaf, CA, root) is signed link by link up to the
  * trust anchor: checked before a service fetches collateral for a platform
@@ -85,7 +87,7 @@ int tdx_verify_pck_chain(const struct tdx_verifier *v, const struct tdx_quote *q
  * CRLs) and that it is valid at `at`; *expiry (may be NULL) gets the end of
  * its earliest validity window.  Successful sets stay in the cache, so the
  * quotes that follow do not verify them again. */
-int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c, time_t at,
-                          time_t *expiry);
+MUST_CHECK int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c,
+				     time_t at, time_t *expiry);
 
 #endif

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include "util/err.h"
 
 struct der_span {
 	const uint8_t *p;
@@ -50,10 +51,12 @@ struct crl_lite {
 #define X509L_KU_CRL_SIGN (1 << 6)
 
 /* Parse a DER certificate; errors name `what` and the field. */
-int x509_lite_parse(const uint8_t *der, size_t len, const char *what, struct x509_lite *out);
+MUST_CHECK int x509_lite_parse(const uint8_t *der, size_t len, const char *what,
+			       struct x509_lite *out);
 /* Parse a DER CRL. */
-int crl_lite_parse(const uint8_t *der, size_t len, const char *what, struct crl_lite *out);
+MUST_CHECK int crl_lite_parse(const uint8_t *der, size_t len, const char *what,
+			      struct crl_lite *out);
 /* 1 if the CRL lists this serial (INTEGER content bytes), else 0. */
-int crl_lite_revoked(const struct crl_lite *crl, const struct der_span *serial);
+MUST_CHECK int crl_lite_revoked(const struct crl_lite *crl, const struct der_span *serial);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 struct rd {
 	const uint8_t *buf;
@@ -24,16 +25,16 @@ size_t rd_left(const struct rd *r);
 
 /* Each read names `field` in its error: "<what>: truncated <field> at
  * offset N (need K bytes, M left)".  Return 0 or ERR_INVAL. */
-int rd_u8(struct rd *r, uint8_t *out, const char *field);
-int rd_u16le(struct rd *r, uint16_t *out, const char *field);
-int rd_u32le(struct rd *r, uint32_t *out, const char *field);
-int rd_u64le(struct rd *r, uint64_t *out, const char *field);
+MUST_CHECK int rd_u8(struct rd *r, uint8_t *out, const char *field);
+MUST_CHECK int rd_u16le(struct rd *r, uint16_t *out, const char *field);
+MUST_CHECK int rd_u32le(struct rd *r, uint32_t *out, const char *field);
+MUST_CHECK int rd_u64le(struct rd *r, uint64_t *out, const char *field);
 /* Copy n bytes into out. */
-int rd_copy(struct rd *r, void *out, size_t n, const char *field);
+MUST_CHECK int rd_copy(struct rd *r, void *out, size_t n, const char *field);
 /* Borrow n bytes of the input (no copy): *out points into r->buf. */
-int rd_view(struct rd *r, const uint8_t **out, size_t n, const char *field);
+MUST_CHECK int rd_view(struct rd *r, const uint8_t **out, size_t n, const char *field);
 /* Restrict: make `sub` a reader of the next n bytes and skip them in r. */
-int rd_sub(struct rd *r, struct rd *sub, size_t n, const char *field);
+MUST_CHECK int rd_sub(struct rd *r, struct rd *sub, size_t n, const char *field);
 
 struct wbuf {
 	uint8_t *buf;
@@ -46,14 +47,15 @@ void wbuf_init(struct wbuf *w);
 void wbuf_free(struct wbuf *w);
 /* Hand the buffer to the caller (free() it); the wbuf is reset. */
 uint8_t *wbuf_take(struct wbuf *w, size_t *len);
-int wbuf_reserve(struct wbuf *w, size_t extra);
-int wbuf_put(struct wbuf *w, const void *p, size_t n);
-int wbuf_u8(struct wbuf *w, uint8_t v);
-int wbuf_u16le(struct wbuf *w, uint16_t v);
-int wbuf_u32le(struct wbuf *w, uint32_t v);
-int wbuf_u64le(struct wbuf *w, uint64_t v);
-int wbuf_zero(struct wbuf *w, size_t n);
-int wbuf_printf(struct wbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+MUST_CHECK int wbuf_reserve(struct wbuf *w, size_t extra);
+MUST_CHECK int wbuf_put(struct wbuf *w, const void *p, size_t n);
+MUST_CHECK int wbuf_u8(struct wbuf *w, uint8_t v);
+MUST_CHECK int wbuf_u16le(struct wbuf *w, uint16_t v);
+MUST_CHECK int wbuf_u32le(struct wbuf *w, uint32_t v);
+MUST_CHECK int wbuf_u64le(struct wbuf *w, uint64_t v);
+MUST_CHECK int wbuf_zero(struct wbuf *w, size_t n);
+MUST_CHECK int wbuf_printf(struct wbuf *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Little-endian loads from a buffer already known to be long enough. */
 static inline uint16_t le16(const uint8_t *p)
@@ -70,6 +72,6 @@ static inline uint64_t le64(const uint8_t *p)
 }
 
 /* Checked size arithmetic: return 0 and set *out, or ERR_INVAL on overflow. */
-int size_add(size_t a, size_t b, size_t *out);
+MUST_CHECK int size_add(size_t a, size_t b, size_t *out);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 /* Lower-case hex of n bytes into out, which holds 2*n+1 chars (NUL-ended). */
 void hex_encode(char *out, const uint8_t *in, size_t n);
@@ -14,18 +15,18 @@ char *hex_dup(const uint8_t *in, size_t n);
 
 /* Decode exactly `n` bytes of hex (optional "0x" prefix, either case) from
  * a NUL-terminated string.  Returns 0 or ERR_INVAL naming `what`. */
-int hex_decode_exact(uint8_t *out, size_t n, const char *hex, const char *what);
+MUST_CHECK int hex_decode_exact(uint8_t *out, size_t n, const char *hex, const char *what);
 
 /* Decode hex of any even length, ignoring ASCII whitespace; the result is
  * heap-allocated (free()).  Returns 0 or ERR_INVAL / ERR_NOMEM. */
-int hex_decode_alloc(const char *hex, size_t hexlen, uint8_t **out, size_t *outlen);
+MUST_CHECK int hex_decode_alloc(const char *hex, size_t hexlen, uint8_t **out, size_t *outlen);
 
 /* True if buf is non-empty and holds only hex digits and whitespace. */
-int is_hex_text(const uint8_t *buf, size_t len);
+MUST_CHECK int is_hex_text(const uint8_t *buf, size_t len);
 
 /* Standard base64 with padding (RFC 4648).  Allocated, NUL-ended. */
 char *base64_encode(const uint8_t *in, size_t n);
 /* Strict decode: padding required, no whitespace.  Allocated result. */
-int base64_decode(const char *in, size_t inlen, uint8_t **out, size_t *outlen);
+MUST_CHECK int base64_decode(const char *in, size_t inlen, uint8_t **out, size_t *outlen);
 
 #endif

@@ -23,6 +23,15 @@ enum {
 	ERR_VERIFY = -9,      /* a signature or check did not hold */
 };
 
+/* On a function returning a status: a caller that drops the status is a
+ * compile error under -Werror (a failed parse or signature check must not
+ * pass silently).  err_set and its kin return their `code` argument for
+ * convenience and are left unmarked.  A call whose failure is truly harmless
+ * says so with IGNORE_STATUS() and a comment: gcc does not let a (void) cast
+ * silence warn_unused_result. */
+#define MUST_CHECK __attribute__((warn_unused_result))
+#define IGNORE_STATUS(expr) ((void)!(expr))
+
 /* Set the thread's message (printf format) and return `code`, so callers
  * can write `return err_set(ERR_INVAL, "...")`.  Arguments may point into
  * the current message: err_set(rc, "app checksum: %s", err_msg()). */

@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <time.h>
+#include "util/err.h"
 
 #define LOG_LINE_MAX 2048
 
@@ -31,7 +32,7 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF };
 void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
 /* Parse "debug|info|warn|error|off"; returns 0 or ERR_INVAL. */
-int log_level_parse(const char *s, enum log_level *out);
+MUST_CHECK int log_level_parse(const char *s, enum log_level *out);
 
 void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

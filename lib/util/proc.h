@@ -4,6 +4,7 @@
 #define TDEXEC_UTIL_PROC_H
 
 #include <sys/types.h>
+#include "util/err.h"
 
 /* The PATH a child gets. */
 #define PROC_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -15,10 +16,10 @@
  * REGISTRY_AUTH_FILE, DOCKER_CONFIG, SSL_CERT_FILE, SSL_CERT_DIR and the
  * HTTP(S)_PROXY/NO_PROXY variables (either case).  *pid gets the child.
  * ERR_IO when it cannot start. */
-int proc_spawn(char *const argv[], const char *cwd, const char *log, pid_t *pid);
+MUST_CHECK int proc_spawn(char *const argv[], const char *cwd, const char *log, pid_t *pid);
 /* The same, waited for: the exit status (128 + signal when killed). */
-int proc_run(char *const argv[], const char *cwd, const char *log);
+MUST_CHECK int proc_run(char *const argv[], const char *cwd, const char *log);
 /* proc_run that must exit 0: ERR_IO "ARGV0 failed (status N)" otherwise. */
-int proc_check(char *const argv[], const char *cwd);
+MUST_CHECK int proc_check(char *const argv[], const char *cwd);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 #define ZIP_NAME_MAX 255
 
@@ -20,11 +21,12 @@ struct zip_entry {
  * records out of bounds, a name with a NUL or over ZIP_NAME_MAX bytes);
  * ERR_UNSUPPORTED for ZIP64 and multi-disk archives; ERR_TOOBIG for more
  * entries.  *out is a new array (free()). */
-int zip_list(const uint8_t *buf, size_t len, size_t max_entries, struct zip_entry **out, size_t *n);
+MUST_CHECK int zip_list(const uint8_t *buf, size_t len, size_t max_entries, struct zip_entry **out,
+			size_t *n);
 
 /* 1 when an entry's name extracts inside the target directory: relative,
  * no "." or ".." component, no backslash, no empty component other than a
  * directory's trailing slash. */
-int zip_name_safe(const char *name);
+MUST_CHECK int zip_name_safe(const char *name);
 
 #endif

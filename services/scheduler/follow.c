@@ -269,11 +269,15 @@ static int follow_logs(struct sched *s)
 			goto out;
 	}
 	pthread_mutex_lock(&s->mu);
-	db_exec(s->db, "BEGIN IMMEDIATE");
+	rc = db_exec(s->db, "BEGIN IMMEDIATE");
 	json_array_foreach (logs, i, ev) {
 		json_t *d = json_array_get(decoded, i);
 		uint64_t block = 0;
-		eth_hex_u64(json_object_get(ev, "blockNumber"), &block);
+		if (rc < 0)
+			break;
+		rc = eth_hex_u64(json_object_get(ev, "blockNumber"), &block);
+		if (rc < 0)
+			break;
 		if (s->boost && topic_is(ev, 0, notice) && topic_is(ev, 1, s->pool_topic))
 			rc = add_deal(s, d, block);
 		else if (topic_is(ev, 0, classic) && topic_is(ev, 1, s->pool_topic))
@@ -292,7 +296,10 @@ static int follow_logs(struct sched *s)
 		const char *a[] = {cur};
 		rc = sched_exec(s, "INSERT OR REPLACE INTO meta VALUES ('cursor', ?1)", a, 1);
 	}
-	db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK");
+	if (rc == 0)
+		rc = db_exec(s->db, "COMMIT");
+	if (rc < 0)
+		db_rollback(s->db);
 	pthread_mutex_unlock(&s->mu);
 out:
 	json_decref(decoded);

@@ -257,7 +257,10 @@ void sched_h_result_put(void *ctx, const struct http_req *req, struct http_resp 
 		sched_refuse(resp, 400, "sched.result", "bad task id");
 		return;
 	}
-	hex_decode_exact(msg, 32, id + 2, "taskid");
+	if (hex_decode_exact(msg, 32, id + 2, "taskid") < 0) {
+		sched_refuse(resp, 400, "sched.result", err_msg());
+		return;
+	}
 	SHA256(req->body, req->body_len, sum);
 	memcpy(msg + 32, sum, 32);
 	if (auth_signer(req, msg, 64, signer) < 0) {
@@ -342,7 +345,10 @@ void sched_h_result_get(void *ctx, const struct http_req *req, struct http_resp 
 		sched_refuse(resp, 400, "sched.result", "bad task id");
 		return;
 	}
-	hex_decode_exact(tid, 32, id + 2, "taskid");
+	if (hex_decode_exact(tid, 32, id + 2, "taskid") < 0) {
+		sched_refuse(resp, 400, "sched.result", err_msg());
+		return;
+	}
 	if (download_expiry(req, &expiry) < 0) {
 		sched_refuse(resp, 403, "sched.result", err_msg());
 		return;

@@ -35,6 +35,9 @@ struct sms {
 	struct poco_chain *chain;
 	struct http_server *http;
 	char public_url[256]; /* base of secretProvisioningUrl */
+	/* Set (release) once public_url is written: with --port 0 the URL
+	 * needs the port, known only after the server has started serving. */
+	int public_url_ready;
 	long purged;          /* when expired challenges were last purged */
 	/* attested provisioning; attest_on 0 = not configured */
 	struct tdx_gate gate;

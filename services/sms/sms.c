@@ -526,6 +526,10 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 		sms_status(resp, 400, "body must be WorkerpoolAuthorization JSON");
 		return;
 	}
+	if (!__atomic_load_n(&s->public_url_ready, __ATOMIC_ACQUIRE)) {
+		sms_status(resp, 503, "starting");
+		goto out;
+	}
 	if (eth_addr_parse(json_string_value(json_object_get(body, "workerWallet")), worker) < 0 ||
 	    eth_addr_parse(json_string_value(json_object_get(body, "enclaveChallenge")), enclave) <
 		    0 ||
@@ -843,6 +847,7 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		snprintf(s->public_url, sizeof(s->public_url), "%s://%s:%d",
 			 o.tls_cert ? "https" : "http", cfg->address ? cfg->address : "127.0.0.1",
 			 http_server_port(s->http));
+	__atomic_store_n(&s->public_url_ready, 1, __ATOMIC_RELEASE);
 	if (cfg->port_file) {
 		char p[16];
 		snprintf(p, sizeof(p), "%d\n", http_server_port(s->http));

@@ -456,7 +456,7 @@ int sms_store_rekey(const char *db_path, const char *old_path, const char *old_c
 	*count = (long)(nkeys / 3);
 out:
 	if (in_tx)
-		db_exec(s.db, "ROLLBACK");
+		db_rollback(s.db);
 	sqlite3_finalize(st);
 	for (size_t i = 0; i < nkeys; i++)
 		free(keys[i]);

@@ -12,7 +12,7 @@
 static int split_args(const char *s, json_t *out)
 {
 	struct wbuf word;
-	int in_word = 0;
+	int in_word = 0, rc = 0;
 	char q = 0;
 
 	wbuf_init(&word);
@@ -22,14 +22,14 @@ static int split_args(const char *s, json_t *out)
 			if (c == q)
 				q = 0;
 			else if (c == '\\' && q == '"' && (s[1] == '"' || s[1] == '\\'))
-				wbuf_u8(&word, (uint8_t) * ++s);
+				GUARD_GOTO(wbuf_u8(&word, (uint8_t) * ++s));
 			else
-				wbuf_u8(&word, (uint8_t)c);
+				GUARD_GOTO(wbuf_u8(&word, (uint8_t)c));
 		} else if (c == '\'' || c == '"') {
 			q = c;
 			in_word = 1;
 		} else if (c == '\\' && s[1]) {
-			wbuf_u8(&word, (uint8_t) * ++s);
+			GUARD_GOTO(wbuf_u8(&word, (uint8_t) * ++s));
 			in_word = 1;
 		} else if (c == ' ' || c == '\t' || c == '\n') {
 			if (in_word) {
@@ -39,16 +39,17 @@ static int split_args(const char *s, json_t *out)
 				in_word = 0;
 			}
 		} else {
-			wbuf_u8(&word, (uint8_t)c);
+			GUARD_GOTO(wbuf_u8(&word, (uint8_t)c));
 			in_word = 1;
 		}
 	}
 	if (in_word)
 		json_array_append_new(out,
 		                      json_stringn(word.buf ? (char *)word.buf : "", word.len));
+	ENSURE_GOTO(!q, ERR_INVAL, "iexec_args: unbalanced quote");
+out:
 	wbuf_free(&word);
-	ENSURE(!q, ERR_INVAL, "iexec_args: unbalanced quote");
-	return 0;
+	return rc;
 }
 
 /* The OCI runtime's own reason when the container did not start: the last

@@ -173,7 +173,8 @@ int oci_run_config(const struct oci_run *r, json_t *cfg, int *exit_code, int *ti
 	{
 		char *argv[] = {(char *)rt,    "--root", (char *)r->root, "delete", "-f",
 		                (char *)r->id, NULL};
-		proc_run(argv, NULL, r->log_path); /* a leftover of a crashed run */
+		/* a leftover of a crashed run, if any: runc fails when there is none */
+		IGNORE_STATUS(proc_run(argv, NULL, r->log_path));
 	}
 	/* runc's own messages go to a file of their own, apart from the app's
 	 * output: the worker must never take the app's words for runc's */
@@ -195,7 +196,8 @@ int oci_run_config(const struct oci_run *r, json_t *cfg, int *exit_code, int *ti
 			char *k[] = {(char *)rt, "--root", (char *)r->root, "kill", (char *)r->id,
 			             "KILL",     NULL};
 			*timed_out = 1;
-			proc_run(k, NULL, r->log_path);
+			if (proc_run(k, NULL, r->log_path) != 0)
+				log_warn("worker.app", "id=%s kill=failed", r->id);
 			log_warn("worker.app", "id=%s killed=\"wall time over %lds\"", r->id,
 			         r->timeout_s);
 		}
@@ -212,7 +214,9 @@ int oci_run_config(const struct oci_run *r, json_t *cfg, int *exit_code, int *ti
 	{
 		char *d[] = {(char *)rt,    "--root", (char *)r->root, "delete", "-f",
 		             (char *)r->id, NULL};
-		proc_run(d, NULL, r->log_path);
+		/* a container left behind is deleted at the next start (oci_cleanup) */
+		if (proc_run(d, NULL, r->log_path) != 0)
+			log_warn("worker.app", "id=%s delete=failed", r->id);
 	}
 	return 0;
 }
@@ -231,7 +235,8 @@ void oci_cleanup(const char *runtime, const char *root)
 		char *argv[] = {(char *)rt, "--root",  (char *)root, "delete",
 		                "-f",       e->d_name, NULL};
 		log_warn("worker.cleanup", "container=%s (left by an earlier run)", e->d_name);
-		proc_run(argv, NULL, NULL);
+		if (proc_run(argv, NULL, NULL) != 0)
+			log_warn("worker.cleanup", "container=%s delete=failed", e->d_name);
 	}
 	closedir(d);
 }

@@ -120,12 +120,12 @@ static int take_file(struct walk *w, int dfd, const char *name, const char *rel,
 	GUARD_GOTO(add(w, rel, 0, &re));
 	GUARD_GOTO(zip_header(w, rel, &st));
 	ENSURE_GOTO(c = EVP_MD_CTX_new(), ERR_NOMEM, "out of memory");
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	ENSURE_GOTO(EVP_DigestInit_ex(c, EVP_sha256(), NULL), ERR_CRYPTO, "SHA-256 failed");
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		got += (uint64_t)n;
 		ENSURE_GOTO(got <= (uint64_t)st.st_size, ERR_INVAL,
 		            "result: /iexec_out/%s grew while it was read", rel);
-		EVP_DigestUpdate(c, buf, (size_t)n);
+		ENSURE_GOTO(EVP_DigestUpdate(c, buf, (size_t)n), ERR_CRYPTO, "SHA-256 failed");
 		if (w->zip && archive_write_data(w->zip, buf, (size_t)n) != n) {
 			rc = zip_err(w->zip, rel);
 			goto out;
@@ -134,7 +134,7 @@ static int take_file(struct walk *w, int dfd, const char *name, const char *rel,
 	ENSURE_GOTO(n == 0, ERR_IO, "result: /iexec_out/%s: %s", rel, strerror(errno));
 	ENSURE_GOTO(got == (uint64_t)st.st_size, ERR_INVAL,
 	            "result: /iexec_out/%s shrank while it was read", rel);
-	EVP_DigestFinal_ex(c, re->sha, NULL);
+	ENSURE_GOTO(EVP_DigestFinal_ex(c, re->sha, NULL), ERR_CRYPTO, "SHA-256 failed");
 	rc = 0;
 out:
 	EVP_MD_CTX_free(c);
@@ -377,8 +377,9 @@ int result_archive_read(const char *zip, const char *dir, const struct result_li
 			rc = fd;
 			goto out;
 		}
-		EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-		for (;;) {
+		if (!EVP_DigestInit_ex(c, EVP_sha256(), NULL))
+			rc = err_set(ERR_CRYPTO, "SHA-256 failed");
+		while (rc == 0) {
 			uint8_t buf[1 << 16];
 			la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
 			if (n == 0)
@@ -394,13 +395,17 @@ int result_archive_read(const char *zip, const char *dir, const struct result_li
 				             (unsigned long long)lim->max_bytes);
 				break;
 			}
-			EVP_DigestUpdate(c, buf, (size_t)n);
-			if (is_computed && (computed.len + (size_t)n > (1u << 16) ||
-			                    wbuf_put(&computed, buf, (size_t)n) < 0)) {
+			if (!EVP_DigestUpdate(c, buf, (size_t)n)) {
+				rc = err_set(ERR_CRYPTO, "SHA-256 failed");
+				break;
+			}
+			if (is_computed && computed.len + (size_t)n > (1u << 16)) {
 				rc = err_set(ERR_TOOBIG,
 				             "result archive: computed.json over 64 KiB");
 				break;
 			}
+			if (is_computed && (rc = wbuf_put(&computed, buf, (size_t)n)) < 0)
+				break;
 			if (fd >= 0 && write(fd, buf, (size_t)n) != n) {
 				rc = err_set(ERR_IO, "result: %s: %s", rel, strerror(errno));
 				break;
@@ -409,7 +414,7 @@ int result_archive_read(const char *zip, const char *dir, const struct result_li
 		if (fd >= 0)
 			close(fd);
 		GUARD_GOTO(rc);
-		EVP_DigestFinal_ex(c, re->sha, NULL);
+		ENSURE_GOTO(EVP_DigestFinal_ex(c, re->sha, NULL), ERR_CRYPTO, "SHA-256 failed");
 	}
 	ENSURE_GOTO(r == ARCHIVE_EOF, ERR_VERIFY, "%s: %s", zip, archive_error_string(a));
 	/* directories the archive implies without listing them */

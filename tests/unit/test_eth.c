@@ -103,17 +103,17 @@ static void rlp_is_canonical(void **state)
 	wbuf_init(&w);
 	wbuf_init(&items);
 	/* Yellow paper examples: "dog", ["cat","dog"], 0, 15, 1024. */
-	rlp_bytes(&w, (const uint8_t *)"dog", 3);
+	assert_int_equal(rlp_bytes(&w, (const uint8_t *)"dog", 3), 0);
 	hexeq(w.buf, w.len, "83646f67");
 	w.len = 0;
-	rlp_bytes(&items, (const uint8_t *)"cat", 3);
-	rlp_bytes(&items, (const uint8_t *)"dog", 3);
-	rlp_list(&w, &items);
+	assert_int_equal(rlp_bytes(&items, (const uint8_t *)"cat", 3), 0);
+	assert_int_equal(rlp_bytes(&items, (const uint8_t *)"dog", 3), 0);
+	assert_int_equal(rlp_list(&w, &items), 0);
 	hexeq(w.buf, w.len, "c88363617483646f67");
 	w.len = 0;
-	rlp_u64(&w, 0);
-	rlp_u64(&w, 15);
-	rlp_u64(&w, 1024);
+	assert_int_equal(rlp_u64(&w, 0), 0);
+	assert_int_equal(rlp_u64(&w, 15), 0);
+	assert_int_equal(rlp_u64(&w, 1024), 0);
 	hexeq(w.buf, w.len, "800f820400");
 	/* The decoder refuses non-canonical forms. */
 	rd_init(&r, (const uint8_t *)"\x81\x05", 2, "rlp");

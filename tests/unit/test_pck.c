@@ -122,7 +122,7 @@ static void truncated_and_corrupted_extensions_fail(void **state)
 	for (size_t i = 0; i < len; i++) {
 		memcpy(t, os->data, len);
 		t[i] ^= 0xff;
-		(void)tdx_pck_ext_parse(t, len, &e);
+		IGNORE_STATUS(tdx_pck_ext_parse(t, len, &e)); /* fails or not, never crashes */
 	}
 	free(t);
 	sk_X509_pop_free(chain, X509_free);
