@@ -5,6 +5,7 @@
 #include "eth/abi.h"
 #include "eth/addr.h"
 #include "eth/tx.h"
+#include "eth/txm.h"
 #include "net/http.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -28,6 +29,7 @@ struct eth_rpc {
 	size_t n_errors;
 	int progress;
 	uint64_t chain_id; /* cached after the first query */
+	uint64_t max_fee;  /* maxFeePerGas cap, wei (0: none) */
 };
 
 int eth_rpc_new(const char *url, struct eth_rpc **out)
@@ -60,6 +62,11 @@ void eth_rpc_set_errors(struct eth_rpc *r, const char *const *sigs, size_t n)
 void eth_rpc_set_progress(struct eth_rpc *r, int on)
 {
 	r->progress = on;
+}
+
+void eth_rpc_set_max_fee(struct eth_rpc *r, uint64_t wei)
+{
+	r->max_fee = wei;
 }
 
 /* Revert data -> readable reason into buf. */
@@ -275,58 +282,52 @@ void eth_receipt_free(struct eth_receipt *rc)
 	rc->logs = NULL;
 }
 
-/* EIP-1559 fees: priority from the node, max = 2 x base fee + priority. */
-static int fees(struct eth_rpc *r, uint8_t max_fee[32], uint8_t prio[32])
+int eth_receipt_get(struct eth_rpc *r, const uint8_t hash[32], struct eth_receipt *out)
 {
-	json_t *blk, *base;
-	uint64_t p = 0, b = 0;
+	json_t *v = NULL;
+	uint64_t st = 0;
+	json_t *ca;
 	int rc;
 
-	if (quantity(r, "eth_maxPriorityFeePerGas", NULL, &p) < 0)
-		p = 1000000000; /* 1 gwei when the node has no opinion */
-	GUARD(eth_rpc_call(r, "eth_getBlockByNumber", json_pack("[s,b]", "latest", 0), &blk));
-	base = json_object_get(blk, "baseFeePerGas");
-	rc = base ? eth_hex_u64(base, &b) : 0;
-	json_decref(blk);
-	GUARD(rc);
-	u256_from_u64(p, prio);
-	u256_from_u64(2 * b + p, max_fee);
-	return 0;
+	memset(out, 0, sizeof(*out));
+	GUARD(eth_rpc_call(r, "eth_getTransactionReceipt", json_pack("[o]", eth_json_hex(hash, 32)),
+			   &v));
+	if (json_is_null(v)) {
+		json_decref(v);
+		return 0;
+	}
+	memcpy(out->tx_hash, hash, 32);
+	ca = json_object_get(v, "contractAddress");
+	rc = eth_hex_u64(json_object_get(v, "status"), &st);
+	if (rc == 0)
+		rc = eth_hex_u64(json_object_get(v, "blockNumber"), &out->block);
+	if (rc == 0)
+		rc = eth_hex_u64(json_object_get(v, "gasUsed"), &out->gas_used);
+	if (rc == 0 && json_is_string(ca))
+		rc = eth_addr_parse(json_string_value(ca), out->contract);
+	out->status = (int)st;
+	out->logs = json_incref(json_object_get(v, "logs"));
+	json_decref(v);
+	if (rc < 0) {
+		eth_receipt_free(out);
+		return err_wrap(rc, "receipt");
+	}
+	return 1;
 }
 
 static int get_receipt(struct eth_rpc *r, const uint8_t hash[32], long timeout_s,
 		       struct eth_receipt *out)
 {
 	time_t end = time(NULL) + timeout_s;
-	json_t *v = NULL;
-	int step = 0;
+	int step = 0, rc;
 
-	for (;;) {
-		GUARD(eth_rpc_call(r, "eth_getTransactionReceipt", json_pack("[o]", eth_json_hex(hash, 32)),
-				   &v));
-		if (!json_is_null(v))
-			break;
-		json_decref(v);
+	while ((rc = eth_receipt_get(r, hash, out)) == 0) {
 		ENSURE(time(NULL) < end, ERR_IO, "transaction not mined within %ld s", timeout_s);
 		if (r->progress && step++ % 10 == 0)
 			fprintf(stderr, "  waiting for the transaction to be mined...\n");
 		usleep(step < 10 ? 50000 : 250000);
 	}
-	{
-		uint64_t st = 0;
-		json_t *ca = json_object_get(v, "contractAddress");
-		int rc = eth_hex_u64(json_object_get(v, "status"), &st);
-		if (rc == 0)
-			rc = eth_hex_u64(json_object_get(v, "blockNumber"), &out->block);
-		if (rc == 0)
-			rc = eth_hex_u64(json_object_get(v, "gasUsed"), &out->gas_used);
-		if (rc == 0 && json_is_string(ca))
-			rc = eth_addr_parse(json_string_value(ca), out->contract);
-		out->status = (int)st;
-		out->logs = json_incref(json_object_get(v, "logs"));
-		json_decref(v);
-		return rc < 0 ? err_wrap(rc, "receipt") : 0;
-	}
+	return rc < 0 ? rc : 0;
 }
 
 int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *s,
@@ -344,7 +345,12 @@ int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send
 	tx.type = 2;
 	GUARD(eth_chain_id(r, &tx.chain_id));
 	GUARD(eth_nonce(r, from, &tx.nonce));
-	GUARD(fees(r, tx.max_fee, tx.max_priority));
+	{
+		struct eth_fees f;
+		GUARD(eth_fees_next(r, r->max_fee, &f));
+		u256_from_u64(f.max_fee, tx.max_fee);
+		u256_from_u64(f.priority, tx.max_priority);
+	}
 	if (s->to) {
 		tx.has_to = 1;
 		memcpy(tx.to, s->to, 20);
