@@ -1737,6 +1737,8 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 			         (unsigned long long)s->chain->chain_id,
 			         s->boost ? "boost" : "classic", why);
 	}
+	if (rc == 0)
+		eth_rpc_set_max_fee(s->chain->rpc, cfg->max_fee);
 	/* The key must be the pool owner's, or nothing it signs will pass. */
 	if (rc == 0)
 		rc = poco_asset_show(s->chain, POCO_WORKERPOOL, s->pool, &pool);
