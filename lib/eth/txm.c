@@ -65,6 +65,9 @@ struct eth_txm {
 	struct entry *head;
 	size_t n;
 	int stop, reachable;
+	uint64_t block;            /* the height at the last poll */
+	struct eth_fees fees;      /* asked at fees_block (send_mu) */
+	uint64_t fees_block;
 	pthread_t thread;
 	struct eth_rpc *poll_rpc; /* the poller's own */
 };
@@ -286,8 +289,21 @@ static int submit(struct eth_txm *m, const struct eth_send *tx, const struct eth
 		GUARD_GOTO(rc);
 		e->gas = g + g / 5;
 	}
-	/* past the cap: signed at the cap, and sent when the base fee falls */
-	rc = eth_fees_next(m->send_rpc, m->cfg.max_fee, &f);
+	/* past the cap: signed at the cap, and sent when the base fee falls.
+	 * Asked once a block: a pipelined worker sends several per block. */
+	pthread_mutex_lock(&m->mu);
+	uint64_t block = m->block;
+	pthread_mutex_unlock(&m->mu);
+	if (block && block == m->fees_block) {
+		f = m->fees;
+		rc = 0;
+	} else {
+		rc = eth_fees_next(m->send_rpc, m->cfg.max_fee, &f);
+		if (rc == 0) {
+			m->fees = f;
+			m->fees_block = block;
+		}
+	}
 	if (rc == ERR_BUSY) {
 		log_warn("eth.fee", "wait=1 reason=\"%s\"", err_msg());
 		f.max_fee = m->cfg.max_fee;
@@ -605,6 +621,7 @@ static int poll_once(struct eth_txm *m)
 	GUARD(eth_block_number(m->poll_rpc, &block));
 	pthread_mutex_lock(&m->mu);
 	m->reachable = 1;
+	m->block = block;
 	if (m->n) {
 		all = calloc(m->n, sizeof(*all));
 		for (struct entry *e = m->head; all && e; e = e->next)

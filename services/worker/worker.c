@@ -121,7 +121,14 @@ static int prepare(struct worker *w, struct task *t)
 	GUARD(hex_decode_exact(t->did, 32, t->dealid + 2, "dealId"));
 	/* The image is the app's checksum, and nothing else. */
 	GUARD(eth_addr_parse(jstr(t->a, "app") ? jstr(t->a, "app") : "", a));
-	GUARD(poco_asset_show(w->chain, POCO_APP, a, &app));
+	/* an app's registry entry is immutable: asked once per app in a row */
+	if (!w->last_app_json || memcmp(a, w->last_app, 20) != 0) {
+		json_decref(w->last_app_json);
+		w->last_app_json = NULL;
+		GUARD(poco_asset_show(w->chain, POCO_APP, a, &w->last_app_json));
+		memcpy(w->last_app, a, 20);
+	}
+	app = json_incref(w->last_app_json);
 	const char *cs = jstr(app, "checksum");
 	char ref[256];
 	snprintf(ref, sizeof(ref), "%s", jstr(app, "multiaddr") ? jstr(app, "multiaddr") : "");
@@ -397,6 +404,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		eth_txm_wait_below(w.txm, 1, *stop ? 10000 : 120000);
 	}
 	eth_txm_free(w.txm);
+	json_decref(w.last_app_json);
 	poco_chain_free(w.chain);
 	tdx_gate_close(&w.sms_gate);
 	db_close(w.db);
