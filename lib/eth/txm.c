@@ -538,8 +538,10 @@ static int resend(struct eth_txm *m, struct entry *e, uint64_t block)
 		return 0; /* fees still too low, or refused: asked again next tick */
 	e->refused = 0;
 	hash_str(e->hashes[e->n_hashes - 1], hs);
-	log_info("eth.tx.resend", "hash=%s nonce=%llu reason=%s", hs, (unsigned long long)e->nonce,
-		 e->accepted ? "dropped" : "not-taken");
+	log_info("eth.tx.resend", "hash=%s nonce=%llu reason=%s node=%s", hs,
+		 (unsigned long long)e->nonce,
+		 e->accepted ? "dropped" : e->adopted ? "resumed" : "not-taken",
+		 as == KNOWN ? "had-it" : "took-it");
 	e->accepted = 1;
 	e->sent_block = block;
 	notify_sent(e);
@@ -658,6 +660,7 @@ static void *poller_main(void *arg)
 {
 	struct eth_txm *m = arg;
 	struct timespec ts;
+	time_t down_since = 0;
 
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
@@ -665,15 +668,21 @@ static void *poller_main(void *arg)
 		unsigned ms = busy ? m->cfg.poll_ms : 1000;
 		pthread_mutex_unlock(&m->mu);
 		/* idle, it still asks the height once a second: eth_txm_reachable */
-		if ((rc = poll_once(m)) < 0) {
-			log_warn("eth.poll", "error=\"%s\"", err_msg());
-			if (rc == ERR_IO) {
-				pthread_mutex_lock(&m->mu);
-				m->reachable = 0;
-				pthread_mutex_unlock(&m->mu);
-			}
-		}
+		rc = poll_once(m);
 		pthread_mutex_lock(&m->mu);
+		/* an endpoint away is said once, and its return */
+		if (rc == ERR_IO && m->reachable) {
+			m->reachable = 0;
+			log_warn("eth.poll", "reachable=0 error=\"%s\"", err_msg());
+			down_since = time(NULL);
+		} else if (rc < 0 && rc != ERR_IO) {
+			log_warn("eth.poll", "error=\"%s\"", err_msg());
+		}
+		if (m->reachable && down_since) {
+			log_info("eth.poll", "reachable=1 after_s=%lld",
+				 (long long)(time(NULL) - down_since));
+			down_since = 0;
+		}
 		if (m->stop)
 			break;
 		clock_gettime(CLOCK_REALTIME, &ts);

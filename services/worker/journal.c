@@ -26,13 +26,17 @@ void wk_journal(struct worker *w, const char *taskid, const char *dealid, const 
                 const char *detail, const char *tx)
 {
 	sqlite3_stmt *st;
-	if (!w->db ||
-	    db_prepare(w->db,
-	               "INSERT INTO tasks VALUES (?1, ?2, strftime('%s','now'), ?3, ?4, ?5)"
+	if (!w->db)
+		return;
+	if (db_prepare(w->db,
+	               "INSERT INTO tasks(taskid, dealid, started, status, detail, tx)"
+	               " VALUES (?1, ?2, strftime('%s','now'), ?3, ?4, ?5)"
 	               " ON CONFLICT(taskid) DO UPDATE SET status = ?3, detail = ?4,"
 	               " tx = ?5, raw = NULL",
-	               &st) < 0)
+	               &st) < 0) {
+		log_warn("worker.journal", "task=%s error=\"%s\"", taskid, err_msg());
 		return;
+	}
 	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, dealid ? dealid : "", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, status, -1, SQLITE_TRANSIENT);
