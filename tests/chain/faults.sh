@@ -6,10 +6,12 @@
 #   - a spike above the cap is waited out, never offering more than the cap;
 #   - the RPC endpoint down for 30 s, then back;
 #   - a worker killed with its pushes in flight (one of them then dropped by
-#     the node) re-sends them from its journal when it starts again.
-# Each case: every task COMPLETED on chain, and the worker's transaction
+#     the node) re-sends them from its journal when it starts again;
+#   - a push that reverts (mined past the deal's deadline) is reported
+#     FAILED with its reason.
+# The first five: every task COMPLETED on chain, and the worker's transaction
 # count equals its tasks (no transaction sent twice).  One worker account
-# per case, so counts do not mix.
+# per case, so counts do not mix (the last reuses the first's).
 # Usage: faults.sh TDEXEC   (CASES="drop crash": only those)
 set -uo pipefail
 T=$(realpath "$1")
@@ -179,6 +181,26 @@ if only crash; then
 		bad "crash: the dropped push $h was not re-sent: $(grep eth.tx "$P/crash.log" | tail -3)"
 	[ "$(grep -c 'event=eth.tx hash=' "$P/crash.log")" = 3 ] && ok ||
 		bad "crash: $(grep -c 'event=eth.tx hash=' "$P/crash.log") transactions signed for 3 tasks"
+fi
+
+if only revert; then
+	# 6. A push mined only after the deal's deadline reverts: the task is
+	#    reported FAILED with PoCo's reason, as an unpipelined push was.
+	#    (Last: the time warp makes the scheduler claim what is left.)
+	pool_start_worker revert 5
+	mining 1
+	deal=$(pool_deal "$app" "$pool" "$PARAMS")
+	mining 0
+	wait_for 60 pushes_sent revert 1 || bad "revert: no push sent: $(tail -3 "$P/revert.log")"
+	rpc evm_increaseTime '[86400]' >/dev/null
+	mining 1
+	wait_for 60 grep -q 'worker.task .*status=FAILED' "$P/revert.log" ||
+		bad "revert: no FAILED: $(grep -E 'eth.receipt|worker.task' "$P/revert.log" | tail -2)"
+	grep -q 'worker.task .*status=FAILED reason="pushResultBoost: transaction 0x[0-9a-f]*: .*revert' \
+		"$P/revert.log" && ok || bad "revert: $(grep 'status=FAILED' "$P/revert.log" | head -1)"
+	grep -q 'report=FAILED detail="pushResultBoost: transaction' "$P/sched.log" && ok ||
+		bad "revert: the scheduler heard no FAILED report"
+	stop_worker "$WORKER_PID"
 fi
 
 finish
