@@ -83,9 +83,20 @@ workers() { # FLAGS...: the two workers again, with these flags
 	W2=$WORKER_PID
 	sleep 1
 }
+# CPU seconds the pool's processes (and their children: runc, the apps)
+# have used so far: the chain, the SMS, the scheduler, the workers.
+cpu_s() {
+	local p t=0 f
+	for p in "${POOL_PIDS[@]}" "$(cat "$P/chain/anvil.pid" 2>/dev/null)"; do
+		f=$(cut -d' ' -f14-17 "/proc/$p/stat" 2>/dev/null) || continue
+		for v in $f; do t=$((t + v)); done
+	done
+	echo "$t / $(getconf CLK_TCK)" | bc -l
+}
 bag() { # LABEL: one deal of BAG tasks; BAG_S its seconds
-	local deal t0 t1 by
+	local deal t0 t1 by c0 c1
 	deal=$(pool_deal "$app" "$pool" '{"iexec_args":"\"echo $IEXEC_BOT_TASK_INDEX > /iexec_out/r\""}' "" "$BAG")
+	c0=$(cpu_s)
 	t0=$(now)
 	while [ "$(status_of "$deal" COMPLETED)" != "$BAG" ]; do
 		sleep 0.2
@@ -94,9 +105,19 @@ bag() { # LABEL: one deal of BAG tasks; BAG_S its seconds
 	t1=$(now)
 	BAG_S=$(echo "$t1 - $t0" | bc -l)
 	by=$(curl -s "$SCHED_URL/tasks?deal=$deal" | grep -o '"worker": *"0x[0-9a-f]*"' | sort | uniq -c | awk '{print $1}' | tr '\n' '/')
+	c1=$(cpu_s)
 	printf 'pool: bag of %d tasks, 2 workers, %s: %.1f s, %.1f tasks/min (split %s)\n' "$BAG" "$1" \
 		"$BAG_S" "$(echo "$BAG * 60 / $BAG_S" | bc -l)" "${by%/}"
+	printf '  the pool used %.1f CPU s (%.0f ms a task): %.1f s on %d cores at best; load average %s\n' \
+		"$(echo "$c1 - $c0" | bc -l)" "$(echo "($c1 - $c0) * 1000 / $BAG" | bc -l)" \
+		"$(echo "($c1 - $c0) / $(nproc)" | bc -l)" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
 }
+# the CPU's own bound: a block per transaction (automine), no block to wait
+curl -s -H 'Content-Type: application/json' "$rpc" \
+	-d '{"jsonrpc":"2.0","id":1,"method":"evm_setIntervalMining","params":[0]}' >/dev/null
+curl -s -H 'Content-Type: application/json' "$rpc" \
+	-d '{"jsonrpc":"2.0","id":1,"method":"evm_setAutomine","params":[true]}' >/dev/null
+bag "a block per transaction, pipelined"
 for bt in 1 5; do
 	curl -s -H 'Content-Type: application/json' "$rpc" \
 		-d '{"jsonrpc":"2.0","id":1,"method":"evm_setIntervalMining","params":['"$bt"']}' >/dev/null
