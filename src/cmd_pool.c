@@ -53,8 +53,9 @@ static const char sched_usage[] =
     "  --max-connections-per-ip N  from one client address (64)\n"
     "  --max-orders-per-signer N  open orders of a kind one signer may keep on\n"
     "                  the book (100); past it, 429\n"
-    "  --max-fee-gwei G  never offer more than G gwei per gas (maxFeePerGas) for\n"
-    "                  its transactions (default: no cap)\n"
+    "  --max-fee-gwei G  never offer more than G gwei per gas (maxFeePerGas, 100)\n"
+    "                  for its transactions: a stuck one waits for the base fee\n"
+    "                  to fall\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 

@@ -30,6 +30,8 @@ struct eth_rpc {
 	int progress;
 	uint64_t chain_id; /* cached after the first query */
 	uint64_t max_fee;  /* maxFeePerGas cap, wei (0: none) */
+	struct eth_txm *txm; /* eth_rpc_manage's: sends for txm_from */
+	uint8_t txm_from[20];
 };
 
 int eth_rpc_new(const char *url, struct eth_rpc **out)
@@ -49,6 +51,7 @@ void eth_rpc_free(struct eth_rpc *r)
 {
 	if (!r)
 		return;
+	eth_txm_free(r->txm);
 	free(r->url);
 	free(r);
 }
@@ -67,6 +70,15 @@ void eth_rpc_set_progress(struct eth_rpc *r, int on)
 void eth_rpc_set_max_fee(struct eth_rpc *r, uint64_t wei)
 {
 	r->max_fee = wei;
+}
+
+int eth_rpc_manage(struct eth_rpc *r, const uint8_t key[32], const struct eth_txm_config *cfg)
+{
+	ENSURE(!r->txm, ERR_INVAL, "eth_rpc_manage: a manager is set already");
+	GUARD(k1_address(key, r->txm_from));
+	GUARD(eth_txm_new(r->url, key, cfg, &r->txm));
+	eth_txm_set_errors(r->txm, r->errors, r->n_errors);
+	return 0;
 }
 
 /* Revert data -> readable reason into buf. */
@@ -342,6 +354,8 @@ int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send
 	memset(out, 0, sizeof(*out));
 	memset(&tx, 0, sizeof(tx));
 	GUARD(k1_address(priv, from));
+	if (r->txm && memcmp(from, r->txm_from, 20) == 0)
+		return eth_txm_send(r->txm, s, timeout_s, out);
 	tx.type = 2;
 	GUARD(eth_chain_id(r, &tx.chain_id));
 	GUARD(eth_nonce(r, from, &tx.nonce));

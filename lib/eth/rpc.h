@@ -24,6 +24,11 @@ void eth_rpc_set_progress(struct eth_rpc *r, int on);
 /* Cap maxFeePerGas (wei) of what eth_send_tx sends (default: none); past
  * it the send fails with ERR_BUSY. */
 void eth_rpc_set_max_fee(struct eth_rpc *r, uint64_t wei);
+/* From now on eth_send_tx sends the transactions of `key` through a
+ * transaction manager (txm.h: nonces tracked, dropped ones re-sent, stuck
+ * ones replaced, fees under cfg->max_fee) that the rpc owns and frees. */
+struct eth_txm_config;
+int eth_rpc_manage(struct eth_rpc *r, const uint8_t key[32], const struct eth_txm_config *cfg);
 
 /* Call `method` with `params` (a JSON array; stolen).  *result is a new
  * reference.  Errors carry the node's message and decoded revert reason. */

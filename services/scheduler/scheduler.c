@@ -15,6 +15,7 @@
 #include "crypto/keccak.h"
 #include "eth/abi.h"
 #include "eth/addr.h"
+#include "eth/txm.h"
 #include "net/http.h"
 #include "net/server.h"
 #include "poco/deploy.h"
@@ -1737,8 +1738,12 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 			         (unsigned long long)s->chain->chain_id,
 			         s->boost ? "boost" : "classic", why);
 	}
-	if (rc == 0)
-		eth_rpc_set_max_fee(s->chain->rpc, cfg->max_fee);
+	/* its transactions (initialize, finalize, claims) through a manager:
+	 * a dropped one re-sent, a stuck one replaced under the fee cap */
+	if (rc == 0) {
+		struct eth_txm_config tc = {.max_fee = cfg->max_fee};
+		rc = eth_rpc_manage(s->chain->rpc, cfg->owner_key, &tc);
+	}
 	/* The key must be the pool owner's, or nothing it signs will pass. */
 	if (rc == 0)
 		rc = poco_asset_show(s->chain, POCO_WORKERPOOL, s->pool, &pool);

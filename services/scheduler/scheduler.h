@@ -58,7 +58,7 @@ struct sched_config {
 	long order_volume;
 	const char *order_category; /* default "0" */
 	long max_orders_per_signer; /* open orders a signer may have per kind; 0 = 100 */
-	uint64_t max_fee;           /* maxFeePerGas cap of its transactions, wei; 0 = none */
+	uint64_t max_fee;           /* maxFeePerGas cap of its transactions, wei; 0 = 100 gwei */
 };
 
 struct sched;
