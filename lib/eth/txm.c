@@ -158,6 +158,9 @@ static enum sent_as classify(int rc)
 	if (strstr(m, "underpriced") || strstr(m, "base fee") || strstr(m, "fee cap") ||
 	    strstr(m, "feetoolow"))
 		return FEE_LOW;
+	/* a pool with no room for it now: refused like a low fee, asked again */
+	if (strstr(m, "pool is full") || strstr(m, "txpool") || strstr(m, "too many"))
+		return FEE_LOW;
 	return REFUSED;
 }
 
