@@ -76,7 +76,7 @@ if only drop; then
 	mining 1
 	deal=$(pool_deal "$app" "$pool" "$PARAMS")
 	mining 0
-	wait_for 60 pushes_sent drop 1 || bad "drop: no push sent: $(tail -3 "$P/drop.log")"
+	wait_for 120 pushes_sent drop 1 || bad "drop: no push sent: $(tail -3 "$P/drop.log")"
 	h=$(first_hash drop)
 	rpc anvil_dropTransaction '["'"$h"'"]' >/dev/null
 	rpc eth_getTransactionByHash '["'"$h"'"]' | grep -q '"result":null' && ok ||
@@ -96,7 +96,7 @@ if only spike; then
 	calm
 	deal=$(pool_deal "$app" "$pool" "$PARAMS")
 	mining 0
-	wait_for 60 pushes_sent spike 1 || bad "spike: no push sent: $(tail -3 "$P/spike.log")"
+	wait_for 120 pushes_sent spike 1 || bad "spike: no push sent: $(tail -3 "$P/spike.log")"
 	h=$(first_hash spike)
 	rpc anvil_setNextBlockBaseFeePerGas '["0x2540be400"]' >/dev/null
 	rpc evm_mine >/dev/null
@@ -118,7 +118,7 @@ if only capped; then
 	calm
 	deal=$(pool_deal "$app" "$pool" "$PARAMS")
 	mining 0
-	wait_for 60 pushes_sent capped 1 || bad "capped: no push sent: $(tail -3 "$P/capped.log")"
+	wait_for 120 pushes_sent capped 1 || bad "capped: no push sent: $(tail -3 "$P/capped.log")"
 	rpc anvil_setNextBlockBaseFeePerGas '["0x4a817c800"]' >/dev/null
 	rpc evm_mine >/dev/null
 	mining 1
@@ -146,7 +146,7 @@ if only down; then
 	C=("${C0[@]}")
 	mining 1
 	deal=$(pool_deal "$app" "$pool" "$PARAMS" "" 6)
-	wait_for 60 pushes_sent down 1 || bad "down: no push sent: $(tail -3 "$P/down.log")"
+	wait_for 120 pushes_sent down 1 || bad "down: no push sent: $(tail -3 "$P/down.log")"
 	kill "$PROXY_PID"
 	wait "$PROXY_PID" 2>/dev/null
 	sleep 30
@@ -166,7 +166,7 @@ if only crash; then
 	mining 1
 	deal=$(pool_deal "$app" "$pool" "$PARAMS" "" 3)
 	mining 0
-	wait_for 90 pushes_sent crash 3 || bad "crash: not three pushes: $(tail -3 "$P/crash.log")"
+	wait_for 120 pushes_sent crash 3 || bad "crash: not three pushes: $(tail -3 "$P/crash.log")"
 	kill -9 "$WORKER_PID"
 	wait "$WORKER_PID" 2>/dev/null
 	h=$(first_hash crash)
@@ -191,7 +191,7 @@ if only revert; then
 	mining 1
 	deal=$(pool_deal "$app" "$pool" "$PARAMS")
 	mining 0
-	wait_for 60 pushes_sent revert 1 || bad "revert: no push sent: $(tail -3 "$P/revert.log")"
+	wait_for 120 pushes_sent revert 1 || bad "revert: no push sent: $(tail -3 "$P/revert.log")"
 	rpc evm_increaseTime '[86400]' >/dev/null
 	mining 1
 	wait_for 60 grep -q 'worker.task .*status=FAILED' "$P/revert.log" ||
