@@ -331,7 +331,7 @@ static int submit(struct eth_txm *m, const struct eth_send *tx, const struct eth
 		m->nonce_known = 0;
 	}
 	if (as == REFUSED || as == NONCE_LOW || as == REPLACE_LOW) {
-		rc = err_wrap(ERR_VERIFY, "eth_sendRawTransaction");
+		rc = ERR_VERIFY; /* the node's reason is the message */
 		m->nonce_known = 0; /* the nonce was not used: count again */
 		goto out;
 	}
@@ -525,9 +525,11 @@ static int resend(struct eth_txm *m, struct entry *e, uint64_t block)
 			size_t len;
 			GUARD(sign(m, m->poll_rpc, e, e->nonce, f.max_fee, f.priority, &raw, &len,
 				   h));
-			/* the refused version cannot be mined: replace it */
+			/* the refused version cannot be mined: replace it, and
+			 * let the owner record the new one before it goes */
 			e->n_hashes = 0;
 			add_version(e, raw, len, h, f.max_fee, f.priority);
+			notify_sent(e);
 		}
 	}
 	pthread_mutex_lock(&m->send_mu);
