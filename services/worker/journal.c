@@ -130,8 +130,10 @@ void wk_journal_recover(struct worker *w)
 			const char *id = (const char *)sqlite3_column_text(st, 0);
 			if (resume_push(w, st) < 0) {
 				char why[300];
-				snprintf(why, sizeof(why), "worker restarted mid-push: %s", err_msg());
-				log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"", id, why);
+				snprintf(why, sizeof(why), "worker restarted mid-push: %s",
+				         err_msg());
+				log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"", id,
+				         why);
 				snprintf(ids[0], 67, "%s", id);
 				wk_report(w, ids[0], "FAILED", why, NULL);
 				wk_journal(w, ids[0], NULL, "FAILED", why, NULL);

@@ -329,8 +329,8 @@ int wk_push_result(struct worker *w, struct task *t, const uint8_t digest_in[32]
 		sig = "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)";
 		if (rc == 0)
 			args = json_pack("[o,I,O,O,o,o,o]", eth_json_hex(t->did, 32),
-			                 json_integer_value(json_object_get(t->a, "taskIndex")), arg,
-			                 cbarg, eth_json_hex(asig, 65), eth_json_addr(enc),
+			                 json_integer_value(json_object_get(t->a, "taskIndex")),
+			                 arg, cbarg, eth_json_hex(asig, 65), eth_json_addr(enc),
 			                 eth_json_hex(esig, 65));
 	} else {
 		sig = "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)";

@@ -178,7 +178,8 @@ static int push(struct worker *w, struct task *t, const uint8_t digest[32], cons
 		if (rc != ERR_IO)
 			break;
 		if (i == 0)
-			log_warn("worker.push", "task=%s wait=1 error=\"%s\"", t->taskid, err_msg());
+			log_warn("worker.push", "task=%s wait=1 error=\"%s\"", t->taskid,
+			         err_msg());
 		sleep(1);
 	}
 	return rc;
@@ -339,8 +340,8 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	GUARD(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc, &w.chain));
 	{
 		struct eth_txm_config tc = {.max_fee = cfg->max_fee};
-		GUARD(eth_txm_new(json_string_value(json_object_get(w.chain->file, "rpc")), cfg->key,
-		                  &tc, &w.txm));
+		GUARD(eth_txm_new(json_string_value(json_object_get(w.chain->file, "rpc")),
+		                  cfg->key, &tc, &w.txm));
 	}
 	snprintf(dir, sizeof(dir), "%s/runc", w.work);
 	oci_cleanup(cfg->runtime, dir);

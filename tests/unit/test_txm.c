@@ -23,7 +23,7 @@ static struct {
 	uint64_t pending;     /* eth_getTransactionCount(pending) */
 	int nonce_low;        /* answer this many sends "nonce too low" */
 	int sends;
-	char hashes[8][67];       /* sent, in order; their receipts are given */
+	char hashes[8][67]; /* sent, in order; their receipts are given */
 	int n_hashes;
 	int mined; /* receipts given for the first `mined` hashes */
 } node = {PTHREAD_MUTEX_INITIALIZER, NULL, {NULL}, 0, 0, 0, {{0}}, 0, 0};
@@ -55,7 +55,7 @@ static json_t *rpc_result(const char *method, json_t *params, json_t **error)
 		}
 		json_array_append_new(base, json_string(node.base_hex));
 		return json_pack("{s:s,s:o,s:o}", "oldestBlock", "0xb", "baseFeePerGas", base,
-				 "reward", reward);
+		                 "reward", reward);
 	}
 	if (strcmp(method, "eth_sendRawTransaction") == 0) {
 		node.sends++;
@@ -70,9 +70,9 @@ static json_t *rpc_result(const char *method, json_t *params, json_t **error)
 		const char *h = json_string_value(json_array_get(params, 0));
 		for (int i = 0; h && i < node.mined && i < node.n_hashes; i++)
 			if (strcmp(node.hashes[i], h) == 0)
-				return json_pack("{s:s,s:s,s:s,s:s,s:[]}", "transactionHash", h, "status",
-						 "0x1", "blockNumber", "0x11", "gasUsed", "0x5208",
-						 "logs");
+				return json_pack("{s:s,s:s,s:s,s:s,s:[]}", "transactionHash", h,
+				                 "status", "0x1", "blockNumber", "0x11", "gasUsed",
+				                 "0x5208", "logs");
 		return json_null();
 	}
 	if (strcmp(method, "eth_getTransactionByHash") == 0)
@@ -91,12 +91,12 @@ static void h_rpc(void *ctx, const struct http_req *req, struct http_resp *resp)
 	pthread_mutex_unlock(&node.mu);
 	if (error)
 		http_resp_json(resp, 200,
-			       json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id",
-					 json_object_get(j, "id"), "error", error));
+		               json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id",
+		                         json_object_get(j, "id"), "error", error));
 	else
 		http_resp_json(resp, 200,
-			       json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id",
-					 json_object_get(j, "id"), "result", res));
+		               json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id",
+		                         json_object_get(j, "id"), "result", res));
 	json_decref(j);
 }
 
@@ -119,7 +119,7 @@ static int teardown(void **state)
 }
 
 static void script_fees(const char *base, const char *t0, const char *t1, const char *t2,
-			const char *t3, const char *t4)
+                        const char *t3, const char *t4)
 {
 	pthread_mutex_lock(&node.mu);
 	node.base_hex = base;
@@ -141,7 +141,7 @@ static void fees_from_history(void **state)
 	assert_int_equal(eth_rpc_new(url, &r), 0);
 	/* base 10 gwei; tips 1, 5, 3, 2, 4 gwei: median 3 */
 	script_fees("0x2540be400", "0x3b9aca00", "0x12a05f200", "0xb2d05e00", "0x77359400",
-		    "0xee6b2800");
+	            "0xee6b2800");
 	assert_int_equal(eth_fees_next(r, 0, &f), 0);
 	assert_true(f.base == 10 * GWEI);
 	assert_true(f.priority == 3 * GWEI);
@@ -226,8 +226,7 @@ static void nonces_and_receipts(void **state)
 	assert_int_equal(eth_txm_submit(m, &s, &cb, hash), 0);
 	pthread_mutex_lock(&x.mu);
 	assert_int_equal(x.n_sent, 4); /* 7, 8, 9 refused, then 11 */
-	assert_true(x.nonces[0] == 7 && x.nonces[1] == 8 && x.nonces[2] == 9 &&
-		    x.nonces[3] == 11);
+	assert_true(x.nonces[0] == 7 && x.nonces[1] == 8 && x.nonces[2] == 9 && x.nonces[3] == 11);
 	pthread_mutex_unlock(&x.mu);
 	assert_int_equal(eth_txm_pending(m), 3);
 	/* the first two are mined (the refused version never is) */
