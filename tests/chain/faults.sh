@@ -181,6 +181,7 @@ if only crash; then
 		bad "crash: the dropped push $h was not re-sent: $(grep eth.tx "$P/crash.log" | tail -3)"
 	[ "$(grep -c 'event=eth.tx hash=' "$P/crash.log")" = 3 ] && ok ||
 		bad "crash: $(grep -c 'event=eth.tx hash=' "$P/crash.log") transactions signed for 3 tasks"
+	stop_worker "$WORKER_PID"
 fi
 
 if only revert; then
