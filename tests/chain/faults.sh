@@ -106,6 +106,8 @@ if only spike; then
 	check_case spike "$deal" 1 6
 	grep -q "eth.tx.replace .*nonce=0 " "$P/spike.log" && ok ||
 		bad "spike: no replacement: $(grep eth.tx "$P/spike.log" | tail -3)"
+	# the worker hears of the receipt a poll after the scheduler may
+	wait_for 30 grep -q 'worker.push task=[^ ]* tx=0x[0-9a-f]* gas=' "$P/spike.log"
 	mined=$(grep -o 'worker.push task=[^ ]* tx=0x[0-9a-f]* gas=' "$P/spike.log" | sed 's/.*tx=\(0x[0-9a-f]*\).*/\1/')
 	[ -n "$mined" ] && [ "$mined" != "$h" ] && ok || bad "spike: mined as $mined, first sent as $h"
 	stop_worker "$WORKER_PID"
