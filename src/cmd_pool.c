@@ -33,6 +33,7 @@ static const char sched_usage[] =
     "                        [--order-price NRLC --order-volume N [--order-category C]]\n"
     "                        [--max-connections N] [--max-connections-per-ip N]\n"
     "                        [--max-orders-per-signer N] [--max-unfunded-orders N]\n"
+    "                        [--max-fee-gwei G]\n"
     "\n"
     "Run the pool: follow the chain for the workerpool's deals (PoCo Boost where\n"
     "the hub has it, classic deals otherwise: the mode is logged at start),\n"
@@ -62,6 +63,9 @@ static const char sched_usage[] =
     "  --max-unfunded-orders N  open request orders, in all, from requesters\n"
     "                  whose stake does not cover one task (1000; each open an\n"
     "                  hour); past it, 429\n"
+    "  --max-fee-gwei G  never offer more than G gwei per gas (maxFeePerGas, 100)\n"
+    "                  for its transactions: a stuck one waits for the base fee\n"
+    "                  to fall\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
@@ -74,6 +78,7 @@ static const char worker_usage[] =
     "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
     "                     [--pull] [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
     "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
+    "                     [--max-inflight N] [--max-fee-gwei G]\n"
     "                     (--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
     "                     [--allow-any-mrtd] [--sms-config-hash HEX] | --insecure-sms)\n"
     "\n"
@@ -110,6 +115,12 @@ static const char worker_usage[] =
     "  --cpus N        the app's CPU quota, e.g. 1.5 (all online CPUs)\n"
     "  --uid-base N    the app runs in a user namespace whose ids 0-65535 are the\n"
     "                  host's N to N+65535 (100000)\n"
+    "  --max-inflight N  completion transactions awaiting their receipt while\n"
+    "                  the worker takes more tasks (16); 1: each task waits for\n"
+    "                  its own receipt\n"
+    "  --max-fee-gwei G  never offer more than G gwei per gas (maxFeePerGas, 100):\n"
+    "                  a transaction stuck behind a higher base fee waits for it\n"
+    "                  to fall\n"
     "  --work-dir DIR  tasks run in tmpfs workspaces under it; DIR itself (the\n"
     "                  image cache, the journal) must be on a tmpfs, or on a disk\n"
     "                  private to the TD, which --work-dir-encrypted asserts\n";
@@ -165,7 +176,9 @@ enum {
 	K_MAXUNFUNDED,
 	K_NETNAME,
 	K_RPC,
-	K_SMSHASH
+	K_SMSHASH,
+	K_MAXINFLIGHT,
+	K_MAXFEE
 };
 
 static const struct option pool_opts[] = {
@@ -220,6 +233,8 @@ static const struct option pool_opts[] = {
     {"allow-private-inputs", no_argument, NULL, K_PRIVATEIN},
     {"allow-any-mrtd", no_argument, NULL, K_ANYMRTD},
     {"insecure-sms", no_argument, NULL, K_INSECURESMS},
+    {"max-inflight", required_argument, NULL, K_MAXINFLIGHT},
+    {"max-fee-gwei", required_argument, NULL, K_MAXFEE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -259,6 +274,18 @@ static int common_opt(const char *prog, int c, struct popts *o)
 		return 1;
 	default: return 0;
 	}
+}
+
+/* --max-fee-gwei G (decimals allowed) in wei. */
+static int max_fee_wei(const char *prog, const char *arg, uint64_t *out)
+{
+	char *end;
+	double g = strtod(arg, &end);
+	if (end == arg || *end || !(g >= 1e-9 && g <= 1e6))
+		return cli_usage(prog, "--max-fee-gwei: a number of gwei from 0.000000001 to "
+		                       "1000000");
+	*out = (uint64_t)(g * 1e9 + 0.5);
+	return 0;
 }
 
 static volatile sig_atomic_t stopping;
@@ -347,6 +374,10 @@ int cmd_scheduler(int argc, char **argv)
 			if (cli_int("scheduler", "--max-unfunded-orders", optarg, 1, 1000000, &v))
 				return EXIT_USAGE;
 			cfg.max_unfunded_orders = v;
+			break;
+		case K_MAXFEE:
+			if (max_fee_wei("scheduler", optarg, &cfg.max_fee))
+				return EXIT_USAGE;
 			break;
 		case K_POLL:
 			if (cli_int("scheduler", "--poll-ms", optarg, 10, 600000, &v))
@@ -476,6 +507,15 @@ int cmd_worker(int argc, char **argv)
 			if (cli_int("worker", "--max-tasks", optarg, 0, 1L << 30, &v))
 				return EXIT_USAGE;
 			cfg.max_tasks = v;
+			break;
+		case K_MAXINFLIGHT:
+			if (cli_int("worker", "--max-inflight", optarg, 1, 1024, &v))
+				return EXIT_USAGE;
+			cfg.max_inflight = v;
+			break;
+		case K_MAXFEE:
+			if (max_fee_wei("worker", optarg, &cfg.max_fee))
+				return EXIT_USAGE;
 			break;
 		case K_MAXOUT:
 		case K_MAXTMP:

@@ -5,6 +5,7 @@
 #include "eth/abi.h"
 #include "eth/addr.h"
 #include "eth/tx.h"
+#include "eth/txm.h"
 #include "net/http.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -28,6 +29,9 @@ struct eth_rpc {
 	size_t n_errors;
 	int progress;
 	uint64_t chain_id; /* cached after the first query */
+	uint64_t max_fee;  /* maxFeePerGas cap, wei (0: none) */
+	struct eth_txm *txm; /* eth_rpc_manage's: sends for txm_from */
+	uint8_t txm_from[20];
 };
 
 int eth_rpc_new(const char *url, struct eth_rpc **out)
@@ -47,6 +51,7 @@ void eth_rpc_free(struct eth_rpc *r)
 {
 	if (!r)
 		return;
+	eth_txm_free(r->txm);
 	free(r->url);
 	free(r);
 }
@@ -60,6 +65,20 @@ void eth_rpc_set_errors(struct eth_rpc *r, const char *const *sigs, size_t n)
 void eth_rpc_set_progress(struct eth_rpc *r, int on)
 {
 	r->progress = on;
+}
+
+void eth_rpc_set_max_fee(struct eth_rpc *r, uint64_t wei)
+{
+	r->max_fee = wei;
+}
+
+int eth_rpc_manage(struct eth_rpc *r, const uint8_t key[32], const struct eth_txm_config *cfg)
+{
+	ENSURE(!r->txm, ERR_INVAL, "eth_rpc_manage: a manager is set already");
+	GUARD(k1_address(key, r->txm_from));
+	GUARD(eth_txm_new(r->url, key, cfg, &r->txm));
+	eth_txm_set_errors(r->txm, r->errors, r->n_errors);
+	return 0;
 }
 
 /* Revert data -> readable reason into buf. */
@@ -280,58 +299,52 @@ void eth_receipt_free(struct eth_receipt *rc)
 	rc->logs = NULL;
 }
 
-/* EIP-1559 fees: priority from the node, max = 2 x base fee + priority. */
-static int fees(struct eth_rpc *r, uint8_t max_fee[32], uint8_t prio[32])
+int eth_receipt_get(struct eth_rpc *r, const uint8_t hash[32], struct eth_receipt *out)
 {
-	json_t *blk, *base;
-	uint64_t p = 0, b = 0;
+	json_t *v = NULL;
+	uint64_t st = 0;
+	json_t *ca;
 	int rc;
 
-	if (quantity(r, "eth_maxPriorityFeePerGas", NULL, &p) < 0)
-		p = 1000000000; /* 1 gwei when the node has no opinion */
-	GUARD(eth_rpc_call(r, "eth_getBlockByNumber", json_pack("[s,b]", "latest", 0), &blk));
-	base = json_object_get(blk, "baseFeePerGas");
-	rc = base ? eth_hex_u64(base, &b) : 0;
-	json_decref(blk);
-	GUARD(rc);
-	u256_from_u64(p, prio);
-	u256_from_u64(2 * b + p, max_fee);
-	return 0;
+	memset(out, 0, sizeof(*out));
+	GUARD(eth_rpc_call(r, "eth_getTransactionReceipt", json_pack("[o]", eth_json_hex(hash, 32)),
+			   &v));
+	if (json_is_null(v)) {
+		json_decref(v);
+		return 0;
+	}
+	memcpy(out->tx_hash, hash, 32);
+	ca = json_object_get(v, "contractAddress");
+	rc = eth_hex_u64(json_object_get(v, "status"), &st);
+	if (rc == 0)
+		rc = eth_hex_u64(json_object_get(v, "blockNumber"), &out->block);
+	if (rc == 0)
+		rc = eth_hex_u64(json_object_get(v, "gasUsed"), &out->gas_used);
+	if (rc == 0 && json_is_string(ca))
+		rc = eth_addr_parse(json_string_value(ca), out->contract);
+	out->status = (int)st;
+	out->logs = json_incref(json_object_get(v, "logs"));
+	json_decref(v);
+	if (rc < 0) {
+		eth_receipt_free(out);
+		return err_wrap(rc, "receipt");
+	}
+	return 1;
 }
 
 static int get_receipt(struct eth_rpc *r, const uint8_t hash[32], long timeout_s,
 		       struct eth_receipt *out)
 {
 	time_t end = time(NULL) + timeout_s;
-	json_t *v = NULL;
-	int step = 0;
+	int step = 0, rc;
 
-	for (;;) {
-		GUARD(eth_rpc_call(r, "eth_getTransactionReceipt", json_pack("[o]", eth_json_hex(hash, 32)),
-				   &v));
-		if (!json_is_null(v))
-			break;
-		json_decref(v);
+	while ((rc = eth_receipt_get(r, hash, out)) == 0) {
 		ENSURE(time(NULL) < end, ERR_IO, "transaction not mined within %ld s", timeout_s);
 		if (r->progress && step++ % 10 == 0)
 			fprintf(stderr, "  waiting for the transaction to be mined...\n");
 		usleep(step < 10 ? 50000 : 250000);
 	}
-	{
-		uint64_t st = 0;
-		json_t *ca = json_object_get(v, "contractAddress");
-		int rc = eth_hex_u64(json_object_get(v, "status"), &st);
-		if (rc == 0)
-			rc = eth_hex_u64(json_object_get(v, "blockNumber"), &out->block);
-		if (rc == 0)
-			rc = eth_hex_u64(json_object_get(v, "gasUsed"), &out->gas_used);
-		if (rc == 0 && json_is_string(ca))
-			rc = eth_addr_parse(json_string_value(ca), out->contract);
-		out->status = (int)st;
-		out->logs = json_incref(json_object_get(v, "logs"));
-		json_decref(v);
-		return rc < 0 ? err_wrap(rc, "receipt") : 0;
-	}
+	return rc < 0 ? rc : 0;
 }
 
 int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *s,
@@ -346,10 +359,17 @@ int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send
 	memset(out, 0, sizeof(*out));
 	memset(&tx, 0, sizeof(tx));
 	GUARD(k1_address(priv, from));
+	if (r->txm && memcmp(from, r->txm_from, 20) == 0)
+		return eth_txm_send(r->txm, s, timeout_s, out);
 	tx.type = 2;
 	GUARD(eth_chain_id(r, &tx.chain_id));
 	GUARD(eth_nonce(r, from, &tx.nonce));
-	GUARD(fees(r, tx.max_fee, tx.max_priority));
+	{
+		struct eth_fees f;
+		GUARD(eth_fees_next(r, r->max_fee, &f));
+		u256_from_u64(f.max_fee, tx.max_fee);
+		u256_from_u64(f.priority, tx.max_priority);
+	}
 	if (s->to) {
 		tx.has_to = 1;
 		memcpy(tx.to, s->to, 20);

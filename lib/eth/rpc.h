@@ -25,6 +25,14 @@ void eth_rpc_free(struct eth_rpc *r);
 void eth_rpc_set_errors(struct eth_rpc *r, const char *const *sigs, size_t n);
 /* Print one progress line per wait step on stderr (default off). */
 void eth_rpc_set_progress(struct eth_rpc *r, int on);
+/* Cap maxFeePerGas (wei) of what eth_send_tx sends (default: none); past
+ * it the send fails with ERR_BUSY. */
+void eth_rpc_set_max_fee(struct eth_rpc *r, uint64_t wei);
+/* From now on eth_send_tx sends the transactions of `key` through a
+ * transaction manager (txm.h: nonces tracked, dropped ones re-sent, stuck
+ * ones replaced, fees under cfg->max_fee) that the rpc owns and frees. */
+struct eth_txm_config;
+int eth_rpc_manage(struct eth_rpc *r, const uint8_t key[32], const struct eth_txm_config *cfg);
 
 /* Call `method` with `params` (a JSON array; stolen).  *result is a new
  * reference.  Errors carry the node's message and decoded revert reason. */
@@ -62,7 +70,10 @@ struct eth_receipt {
 };
 void eth_receipt_free(struct eth_receipt *rc);
 
-/* Sign (EIP-1559 with the node's fee data), send, and wait up to
+/* The receipt of `hash`: 1 (filled), 0 when not mined yet, or an error. */
+int eth_receipt_get(struct eth_rpc *r, const uint8_t hash[32], struct eth_receipt *out);
+
+/* Sign (EIP-1559, fees from eth_fees_next in txm.h), send, and wait up to
  * timeout_s for the receipt.  A reverted transaction is ERR_VERIFY with the
  * reason (replayed through eth_call to get it). */
 MUST_CHECK int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *tx,

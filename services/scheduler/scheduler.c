@@ -17,6 +17,7 @@
 #include "crypto/keccak.h"
 #include "eth/abi.h"
 #include "eth/addr.h"
+#include "eth/txm.h"
 #include "net/http.h"
 #include "net/server.h"
 #include "poco/deploy.h"
@@ -144,6 +145,12 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 			log_info("sched.chain", "chain_id=%llu mode=%s reason=\"%s\"",
 			         (unsigned long long)s->chain->chain_id,
 			         s->boost ? "boost" : "classic", why);
+	}
+	/* its transactions (initialize, finalize, claims) through a manager:
+	 * a dropped one re-sent, a stuck one replaced under the fee cap */
+	if (rc == 0) {
+		struct eth_txm_config tc = {.max_fee = cfg->max_fee};
+		rc = eth_rpc_manage(s->chain->rpc, cfg->owner_key, &tc);
 	}
 	/* The key must be the pool owner's, or nothing it signs will pass. */
 	if (rc == 0)

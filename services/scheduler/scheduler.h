@@ -60,6 +60,7 @@ struct sched_config {
 	const char *order_category; /* default "0" */
 	long max_orders_per_signer; /* open orders a signer may have per kind; 0 = 100 */
 	long max_unfunded_orders;   /* see market.h; 0 = 1000 */
+	uint64_t max_fee;           /* maxFeePerGas cap of its transactions, wei; 0 = 100 gwei */
 };
 
 struct sched;

@@ -8,8 +8,10 @@
 #include "crypto/aead.h"
 #include "crypto/k1.h"
 #include "crypto/keccak.h"
+#include "eth/abi.h"
 #include "eth/addr.h"
 #include "poco/market.h"
+#include "util/bytes.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -147,9 +149,19 @@ static int deal_callback(struct worker *w, const struct task *t, int boost, uint
 {
 	json_t *d = NULL;
 	int rc;
+	/* a deal's callback never changes: asked once for a bag's tasks */
+	if (w->last_deal_known && memcmp(w->last_deal, t->did, 32) == 0) {
+		memcpy(out, w->last_callback, 20);
+		return 0;
+	}
 	GUARD(poco_view(w->chain, boost ? "viewDealBoost" : "viewDeal", t->did, &d));
 	rc = eth_addr_parse(jstr(d, "callback"), out);
 	json_decref(d);
+	if (rc == 0) {
+		memcpy(w->last_deal, t->did, 32);
+		memcpy(w->last_callback, out, 20);
+		w->last_deal_known = 1;
+	}
 	return rc;
 }
 
@@ -176,12 +188,109 @@ static int callback_digest(struct worker *w, struct task *t, int boost, const ui
 	return 0;
 }
 
-int wk_push_result(struct worker *w, struct task *t, const uint8_t digest_in[32], char tx[67])
+int wk_send(struct worker *w, const char *signature, json_t *args, struct eth_receipt *rc)
 {
-	uint8_t p[84], h[32], esig[65], enc[20], asig[65], digest[32];
+	struct eth_send s;
+	struct wbuf b;
+	int r;
+
+	wbuf_init(&b);
+	r = abi_encode_call(signature, args ? args : json_array(), &b);
+	json_decref(args);
+	if (r == 0) {
+		memset(&s, 0, sizeof(s));
+		s.to = w->chain->hub;
+		s.data = b.buf;
+		s.data_len = b.len;
+		r = eth_txm_send(w->txm, &s, 120, rc);
+	}
+	wbuf_free(&b);
+	return r < 0 ? err_wrap(r, "%.40s", signature) : 0;
+}
+
+/* A push in flight: what its end is reported with. */
+struct push {
+	struct worker *w;
+	char taskid[67], dealid[67], digest[67], call[24];
+	struct timespec t0;
+};
+
+static void push_sent(void *arg, const struct eth_txm_sent *s)
+{
+	struct push *p = arg;
+	wk_journal_push(p->w, p->taskid, p->digest, s);
+}
+
+static void push_done(void *arg, const struct eth_txm_result *r)
+{
+	struct push *p = arg;
+	struct timespec t1;
+	char tx[67] = "", why[600] = "";
+
+	if (r->rc == ERR_BUSY) {
+		/* the worker stops first: the journal keeps it PUSHING */
+		log_info("worker.push", "task=%s pending=1 reason=\"%s\"", p->taskid, r->error);
+		free(p);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (r->receipt)
+		hex_encode_0x(tx, r->receipt->tx_hash, 32);
+	if (r->rc < 0 || !r->receipt)
+		snprintf(why, sizeof(why), "%s: %s", p->call, r->error ? r->error : "not mined");
+	else if (r->receipt->status != 1)
+		snprintf(why, sizeof(why), "%s: %s", p->call,
+		         r->error ? r->error : "transaction reverted");
+	if (why[0]) {
+		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"", p->taskid, why);
+		wk_report(p->w, p->taskid, "FAILED", why, tx[0] ? tx : NULL);
+		wk_journal(p->w, p->taskid, p->dealid, "FAILED", why, tx[0] ? tx : NULL);
+	} else {
+		log_info("worker.push", "task=%s tx=%s gas=%llu call=%s nonce=%llu block=%llu",
+		         p->taskid, tx, (unsigned long long)r->receipt->gas_used, p->call,
+		         (unsigned long long)r->nonce, (unsigned long long)r->receipt->block);
+		log_info("worker.task", "task=%s status=COMPLETED digest=%s tx=%s seconds=%.2f",
+		         p->taskid, p->digest, tx,
+		         (double)(t1.tv_sec - p->t0.tv_sec) +
+		             (double)(t1.tv_nsec - p->t0.tv_nsec) / 1e9);
+		wk_report(p->w, p->taskid, "COMPLETED", p->digest, tx);
+		wk_journal(p->w, p->taskid, p->dealid, "COMPLETED", p->digest, tx);
+	}
+	free(p);
+}
+
+int wk_push_resume(struct worker *w, const char *taskid, const char *dealid, const char *digest,
+                   uint64_t nonce, const uint8_t (*hashes)[32], size_t n, const uint8_t *raw,
+                   size_t raw_len)
+{
+	struct push *p = calloc(1, sizeof(*p));
+	struct eth_txm_cb cb = {push_sent, push_done, p};
+	int rc;
+
+	ENSURE(p, ERR_NOMEM, "out of memory");
+	p->w = w;
+	snprintf(p->taskid, sizeof(p->taskid), "%s", taskid);
+	snprintf(p->dealid, sizeof(p->dealid), "%s", dealid);
+	snprintf(p->digest, sizeof(p->digest), "%s", digest);
+	snprintf(p->call, sizeof(p->call), "push");
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	log_info("worker.push", "task=%s nonce=%llu versions=%zu resumed=1", taskid,
+	         (unsigned long long)nonce, n);
+	rc = eth_txm_adopt(w->txm, nonce, hashes, n, raw, raw_len, &cb);
+	if (rc < 0)
+		free(p);
+	return rc;
+}
+
+int wk_push_result(struct worker *w, struct task *t, const uint8_t digest_in[32],
+                   const char *digest_hex, char tx[67])
+{
+	uint8_t p[84], h[32], esig[65], enc[20], asig[65], digest[32], hash[32];
 	char dg[67], *results;
-	json_t *rj, *cbarg;
-	struct eth_receipt rc_;
+	json_t *rj, *cbarg, *args = NULL;
+	struct wbuf call;
+	struct push *ctx = NULL;
+	const char *sig;
 	int rc, boost = json_is_true(json_object_get(t->a, "boost")), has_cb;
 
 	GUARD(callback_digest(w, t, boost, digest_in, digest));
@@ -216,31 +325,54 @@ int wk_push_result(struct worker *w, struct task *t, const uint8_t digest_in[32]
 	cbarg = has_cb ? eth_json_hex(t->callback, t->callback_len) : json_string("0x");
 	if (rc == 0 && (!arg || !cbarg))
 		rc = err_set(ERR_NOMEM, "out of memory");
-	if (rc == 0)
-		rc = boost ? poco_send(
-		                 w->chain->rpc, w->cfg->key, w->chain->hub,
-		                 "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
-		                 json_pack("[o,I,O,O,o,o,o]", eth_json_hex(t->did, 32),
-		                           json_integer_value(json_object_get(t->a, "taskIndex")),
-		                           arg, cbarg, eth_json_hex(asig, 65), eth_json_addr(enc),
-		                           eth_json_hex(esig, 65)),
-		                 &rc_)
-		           : poco_send(
-		                 w->chain->rpc, w->cfg->key, w->chain->hub,
-		                 "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,"
-		                 "bytes)",
-		                 json_pack("[o,o,O,O,o,o,o]", eth_json_hex(t->tid, 32),
-		                           eth_json_hex(digest, 32), arg, cbarg, eth_json_addr(enc),
-		                           eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
-		                 &rc_);
+	if (boost) {
+		sig = "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)";
+		if (rc == 0)
+			args = json_pack("[o,I,O,O,o,o,o]", eth_json_hex(t->did, 32),
+			                 json_integer_value(json_object_get(t->a, "taskIndex")),
+			                 arg, cbarg, eth_json_hex(asig, 65), eth_json_addr(enc),
+			                 eth_json_hex(esig, 65));
+	} else {
+		sig = "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)";
+		if (rc == 0)
+			args = json_pack("[o,o,O,O,o,o,o]", eth_json_hex(t->tid, 32),
+			                 eth_json_hex(digest, 32), arg, cbarg, eth_json_addr(enc),
+			                 eth_json_hex(esig, 65), eth_json_hex(asig, 65));
+	}
 	json_decref(arg);
 	json_decref(cbarg);
+	wbuf_init(&call);
+	if (rc == 0 && !args)
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = abi_encode_call(sig, args, &call);
+	json_decref(args);
+	if (rc == 0 && !(ctx = calloc(1, sizeof(*ctx))))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0) {
+		struct eth_send s;
+		struct eth_txm_cb cb = {push_sent, push_done, ctx};
+		ctx->w = w;
+		snprintf(ctx->taskid, sizeof(ctx->taskid), "%s", t->taskid);
+		snprintf(ctx->dealid, sizeof(ctx->dealid), "%s", t->dealid);
+		snprintf(ctx->digest, sizeof(ctx->digest), "%s", digest_hex);
+		snprintf(ctx->call, sizeof(ctx->call), "%s",
+		         boost ? "pushResultBoost" : "contributeAndFinalize");
+		clock_gettime(CLOCK_MONOTONIC, &ctx->t0);
+		memset(&s, 0, sizeof(s));
+		s.to = w->chain->hub;
+		s.data = call.buf;
+		s.data_len = call.len;
+		/* from here ctx is the manager's: done frees it */
+		rc = eth_txm_submit(w->txm, &s, &cb, hash);
+		if (rc < 0)
+			free(ctx);
+	}
+	wbuf_free(&call);
 	GUARD(rc);
-	hex_encode_0x(tx, rc_.tx_hash, 32);
-	log_info("worker.push", "task=%s tx=%s gas=%llu call=%s callback_bytes=%zu", t->taskid, tx,
-	         (unsigned long long)rc_.gas_used,
+	hex_encode_0x(tx, hash, 32);
+	log_info("worker.push", "task=%s tx=%s sent=1 call=%s callback_bytes=%zu", t->taskid, tx,
 	         boost ? "pushResultBoost" : "contributeAndFinalize", has_cb ? t->callback_len : 0);
-	eth_receipt_free(&rc_);
 	return 0;
 }
 
@@ -260,12 +392,11 @@ int wk_contribute_reveal(struct worker *w, struct task *t, const uint8_t digest_
 	poco_result_hash_seal(t->tid, w->addr, digest, rh, rs);
 	GUARD(
 	    hex_decode_exact(asig, 65, jstr(t->a, "workerpoolAuthorization") + 2, "authorization"));
-	GUARD(poco_send(w->chain->rpc, w->cfg->key, w->chain->hub,
-	                "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
-	                json_pack("[o,o,o,o,s,o]", eth_json_hex(t->tid, 32), eth_json_hex(rh, 32),
-	                          eth_json_hex(rs, 32), eth_json_addr(zero), "0x",
-	                          eth_json_hex(asig, 65)),
-	                &r));
+	GUARD(wk_send(w, "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
+	              json_pack("[o,o,o,o,s,o]", eth_json_hex(t->tid, 32), eth_json_hex(rh, 32),
+	                        eth_json_hex(rs, 32), eth_json_addr(zero), "0x",
+	                        eth_json_hex(asig, 65)),
+	              &r));
 	log_info("worker.contribute", "task=%s gas=%llu", t->taskid,
 	         (unsigned long long)r.gas_used);
 	eth_receipt_free(&r);
@@ -284,8 +415,8 @@ int wk_contribute_reveal(struct worker *w, struct task *t, const uint8_t digest_
 		if (rc < 0)
 			return err_set(ERR_VERIFY, "our result is not the consensus");
 		if (rc > 0) {
-			GUARD(poco_send(
-			    w->chain->rpc, w->cfg->key, w->chain->hub, "reveal(bytes32,bytes32)",
+			GUARD(wk_send(
+			    w, "reveal(bytes32,bytes32)",
 			    json_pack("[o,o]", eth_json_hex(t->tid, 32), eth_json_hex(digest, 32)),
 			    &r));
 			hex_encode_0x(tx, r.tx_hash, 32);

@@ -13,6 +13,7 @@
 
 #include "worker.h"
 
+#include "eth/txm.h"
 #include "net/http.h"
 #include "store/db.h"
 #include "tdx/gate.h"
@@ -38,12 +39,19 @@ struct worker {
 	pthread_cond_t cv;
 	int pinger_stop;
 	struct poco_chain *chain;
+	/* the wallet's transactions: pushes confirm while the next task runs */
+	struct eth_txm *txm;
 	uint8_t addr[20];
 	char address[43], token[65], sched[256];
 	char work[PATH_MAX];      /* the work directory, absolute */
 	char layout[PATH_MAX];    /* the OCI image layout (an archive is unpacked here) */
 	uint32_t uid_base;        /* the sandbox's host ids start here */
 	int broken;               /* a workspace could not be unmounted: take no more tasks */
+	/* what the chain never changes, kept from the last task: the app's
+	 * registry entry, the deal's callback contract */
+	uint8_t last_app[20], last_deal[32], last_callback[20];
+	json_t *last_app_json;
+	int last_deal_known;
 	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD admitted by this */
 	struct tdx_ratls_expect sms_expect; /* sms_peer's context */
 	struct http_peer sms_peer;
@@ -103,7 +111,18 @@ int wk_app_run(struct worker *w, struct task *t, json_t *params, int *exit_code,
 int wk_post_compute(struct worker *w, struct task *t, uint8_t digest[32], char zip[PATH_MAX]);
 int wk_encrypt_result(struct task *t, char zip[PATH_MAX]);
 int wk_upload(struct worker *w, struct task *t, const char *zip);
-int wk_push_result(struct worker *w, struct task *t, const uint8_t digest_in[32], char tx[67]);
+/* Sign and send the TEE task's completion (pushResultBoost or
+ * contributeAndFinalize) and return: its receipt is awaited by w->txm,
+ * which reports the task COMPLETED or FAILED and journals it.  tx: the
+ * transaction's hash.  `digest_hex` is what the task reports. */
+int wk_push_result(struct worker *w, struct task *t, const uint8_t digest_in[32],
+                   const char *digest_hex, char tx[67]);
+/* A push journaled before a restart, followed again (journal.c). */
+int wk_push_resume(struct worker *w, const char *taskid, const char *dealid, const char *digest,
+                   uint64_t nonce, const uint8_t (*hashes)[32], size_t n, const uint8_t *raw,
+                   size_t raw_len);
+/* Send a transaction of the worker's wallet and wait for its receipt. */
+int wk_send(struct worker *w, const char *signature, json_t *args, struct eth_receipt *rc);
 int wk_contribute_reveal(struct worker *w, struct task *t, const uint8_t digest_in[32],
                          char tx[67]);
 
@@ -125,6 +144,9 @@ int wk_workspace_isolate(void);
 int wk_journal_open(struct worker *w, const char *path);
 void wk_journal(struct worker *w, const char *taskid, const char *dealid, const char *status,
                 const char *detail, const char *tx);
+/* The push's current versions, before they are sent (status PUSHING). */
+void wk_journal_push(struct worker *w, const char *taskid, const char *digest,
+                     const struct eth_txm_sent *s);
 void wk_journal_recover(struct worker *w);
 
 #endif

@@ -122,7 +122,14 @@ static int prepare(struct worker *w, struct task *t)
 	GUARD(hex_decode_exact(t->did, 32, t->dealid + 2, "dealId"));
 	/* The image is the app's checksum, and nothing else. */
 	GUARD(eth_addr_parse(jstr(t->a, "app") ? jstr(t->a, "app") : "", a));
-	GUARD(poco_asset_show(w->chain, POCO_APP, a, &app));
+	/* an app's registry entry is immutable: asked once per app in a row */
+	if (!w->last_app_json || memcmp(a, w->last_app, 20) != 0) {
+		json_decref(w->last_app_json);
+		w->last_app_json = NULL;
+		GUARD(poco_asset_show(w->chain, POCO_APP, a, &w->last_app_json));
+		memcpy(w->last_app, a, 20);
+	}
+	app = json_incref(w->last_app_json);
 	const char *cs = jstr(app, "checksum");
 	char ref[256];
 	snprintf(ref, sizeof(ref), "%s", jstr(app, "multiaddr") ? jstr(app, "multiaddr") : "");
@@ -160,13 +167,32 @@ static void task_free(struct worker *w, struct task *t)
 	json_decref(t->app_env);
 }
 
+/* The push, once the task is done: a chain endpoint that does not answer
+ * (ERR_IO) is waited for, up to a minute, rather than failing a computed
+ * task. */
+static int push(struct worker *w, struct task *t, const uint8_t digest[32], const char *dg,
+                char tx[67])
+{
+	int rc;
+	for (int i = 0; i < 60; i++) {
+		rc = wk_push_result(w, t, digest, dg, tx);
+		if (rc != ERR_IO)
+			break;
+		if (i == 0)
+			log_warn("worker.push", "task=%s wait=1 error=\"%s\"", t->taskid,
+			         err_msg());
+		sleep(1);
+	}
+	return rc;
+}
+
 static void run_task(struct worker *w, json_t *a)
 {
 	struct task t;
 	json_t *params = NULL;
 	char why[256] = "", zip[PATH_MAX], tx[67] = "", dg[67];
 	uint8_t digest[32];
-	int exit_code = -1, rc;
+	int exit_code = -1, rc, pushed = 0;
 	struct timespec t0, t1;
 
 	memset(&t, 0, sizeof(t));
@@ -228,13 +254,19 @@ static void run_task(struct worker *w, json_t *a)
 			              ? "pushResultBoost"
 			              : "contributeAndFinalize",
 			          NULL);
-			rc = wk_push_result(w, &t, digest, tx);
+			hex_encode_0x(dg, digest, 32);
+			rc = push(w, &t, digest, dg, tx);
+			pushed = rc == 0;
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc < 0)
 		snprintf(why, sizeof(why), "%s", err_msg());
-	if (why[0]) {
+	if (pushed) {
+		/* its receipt ends it (post.c); the next task need not wait */
+		log_info("worker.task", "task=%s status=PUSHED tx=%s seconds=%.2f", t.taskid, tx,
+		         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	} else if (why[0]) {
 		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"",
 		         t.taskid ? t.taskid : "?", why);
 		if (t.taskid) {
@@ -274,7 +306,8 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 {
 	struct worker w;
 	char url[512], auth[80], dir[PATH_MAX + 16];
-	long done = 0, st;
+	long done = 0, st, chain_down = 0;
+	size_t inflight = cfg->max_inflight ? (size_t)cfg->max_inflight : 16;
 	int rc;
 
 	memset(&w, 0, sizeof(w));
@@ -309,6 +342,11 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		w.sms_peer.ctx = &w.sms_expect;
 	}
 	GUARD(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc, &w.chain));
+	{
+		struct eth_txm_config tc = {.max_fee = cfg->max_fee};
+		GUARD(eth_txm_new(json_string_value(json_object_get(w.chain->file, "rpc")),
+		                  cfg->key, &tc, &w.txm));
+	}
 	snprintf(dir, sizeof(dir), "%s/runc", w.work);
 	oci_cleanup(cfg->runtime, dir);
 	GUARD(wk_workspace_sweep(&w));
@@ -323,6 +361,21 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 			                     "stopping rather than taking another task");
 			break;
 		}
+		/* pushes in flight: at most max_inflight (1: each task waits
+		 * for its receipt before the next is taken) */
+		if (eth_txm_wait_below(w.txm, inflight, 1000) < 0)
+			continue;
+		/* a task taken now could not be run: its app, deal and push
+		 * are read from the chain */
+		if (!eth_txm_reachable(w.txm)) {
+			if (!chain_down++)
+				log_warn("worker.chain", "reachable=0 reason=\"taking no task\"");
+			sleep(1);
+			continue;
+		}
+		if (chain_down)
+			log_info("worker.chain", "reachable=1 after_s=%ld", chain_down);
+		chain_down = 0;
 		json_t *a = NULL;
 		snprintf(url, sizeof(url), "%s/workers/next?wait=5", w.sched);
 		wk_bearer(&w, auth);
@@ -349,6 +402,14 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 			done++;
 		}
 	}
+	/* pushes still in flight: a while to see them mined, then the
+	 * journal keeps them for the next start */
+	if (w.txm && eth_txm_pending(w.txm)) {
+		log_info("worker.stop", "pushes_pending=%zu", eth_txm_pending(w.txm));
+		eth_txm_wait_below(w.txm, 1, *stop ? 10000 : 120000);
+	}
+	eth_txm_free(w.txm);
+	json_decref(w.last_app_json);
 	poco_chain_free(w.chain);
 	tdx_gate_close(&w.sms_gate);
 	db_close(w.db);

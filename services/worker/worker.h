@@ -27,6 +27,10 @@ struct worker_config {
 	 * (cloud metadata) and other non-public addresses (default: public only) */
 	int allow_private_inputs;
 	long max_tasks;               /* stop after this many tasks (0 = never) */
+	/* completion transactions awaiting their receipt while the worker
+	 * takes more tasks (0 = 16; 1 = none: each task waits for its own) */
+	long max_inflight;
+	uint64_t max_fee; /* maxFeePerGas cap, wei (0 = 100 gwei) */
 	int pull;                     /* fetch missing images with skopeo */
 	/* The sandbox (0 = the default in parentheses) */
 	uint64_t max_output; /* bytes of /iexec_out, a tmpfs (1 GiB) */
