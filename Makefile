@@ -30,10 +30,10 @@ $(BUILD)/build.ninja:
 build: $(BUILD)/build.ninja
 	@ninja -C $(BUILD) -j $(JOBS)
 
-# The whole suite, normal build then ASan+UBSan build, the services' tests
-# under ThreadSanitizer, then a short fuzz run.
+# The whole suite: the layout check, the normal build then the ASan+UBSan
+# build, the services' tests under ThreadSanitizer, then a short fuzz run.
 test: deps
-	@$(MAKE) --no-print-directory test-unit test-asan test-tsan fuzz-smoke
+	@$(MAKE) --no-print-directory format-check test-unit test-asan test-tsan fuzz-smoke
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -83,7 +83,7 @@ bench: deps build
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-# Fails on any file `make format` would change (not yet part of make test).
+# Fails on any file `make format` would change (part of make test).
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 

@@ -47,7 +47,7 @@ static size_t collect(char *p, size_t a, size_t b, void *u)
 /* POST body (may be NULL) with an optional Authorization; the status, and
  * the answer's body NUL-terminated in out. */
 static long post_as(CURL *c, const char *path, const char *type, const void *body, size_t len,
-		    const char *auth, struct wbuf *out)
+                    const char *auth, struct wbuf *out)
 {
 	char ct[96];
 	snprintf(ct, sizeof(ct), "Content-Type: %s", type);
@@ -97,7 +97,7 @@ struct task {
 
 /* The enclave challenge and a session for task i. */
 static int prepare(CURL *c, const char *deal_hex, const uint8_t dealid[32], uint64_t i,
-		   const uint8_t pool[32], const uint8_t worker[32], struct task *t)
+                   const uint8_t pool[32], const uint8_t worker[32], struct task *t)
 {
 	uint8_t h[32], buf[72], waddr[20], enclave[20];
 	char path[256], tid[67] = "0x", auth[133], psig[133], wa[43];
@@ -112,11 +112,11 @@ static int prepare(CURL *c, const char *deal_hex, const uint8_t dealid[32], uint
 	keccak256(t->id, 32, h);
 	sig_hex(pool, h, auth);
 	snprintf(path, sizeof(path), "/tee/challenges/%s?dealId=%s&taskIndex=%llu", tid, deal_hex,
-		 (unsigned long long)i);
+	         (unsigned long long)i);
 	st = post(c, path, NULL, auth, &out);
 	if (st != 200 || eth_addr_parse((char *)out.buf, enclave) < 0) {
 		fprintf(stderr, "bench_attest: challenge %llu: %ld %s\n", (unsigned long long)i, st,
-			out.buf);
+		        out.buf);
 		return -1;
 	}
 	bench_must(k1_address(worker, waddr));
@@ -128,22 +128,22 @@ static int prepare(CURL *c, const char *deal_hex, const uint8_t dealid[32], uint
 	sig_hex(pool, h, psig);
 	sig_hex(worker, h, auth);
 	body = json_dumps(json_pack("{s:s,s:s,s:s,s:s}", "workerWallet", wa, "chainTaskId", tid,
-				    "enclaveChallenge", (char *)out.buf, "signature", psig),
-			  JSON_COMPACT);
+	                            "enclaveChallenge", (char *)out.buf, "signature", psig),
+	                  JSON_COMPACT);
 	snprintf(path, sizeof(path), "/tee/sessions?dealId=%s&taskIndex=%llu", deal_hex,
-		 (unsigned long long)i);
+	         (unsigned long long)i);
 	st = post(c, path, body, auth, &out);
 	free(body);
 	j = st == 200 ? json_loads((char *)out.buf, 0, NULL) : NULL;
 	if (!j || !json_string_value(json_object_get(j, "sessionId"))) {
 		fprintf(stderr, "bench_attest: session %llu: %ld %s\n", (unsigned long long)i, st,
-			out.buf);
+		        out.buf);
 		json_decref(j);
 		wbuf_free(&out);
 		return -1;
 	}
 	snprintf(t->session, sizeof(t->session), "%s",
-		 json_string_value(json_object_get(j, "sessionId")));
+	         json_string_value(json_object_get(j, "sessionId")));
 	json_decref(j);
 	wbuf_free(&out);
 	return 0;
@@ -188,7 +188,7 @@ static void *client(void *arg)
 		if (post(c, path, NULL, NULL, &out) != 200 ||
 		    !(r = json_loads((char *)out.buf, 0, NULL)) ||
 		    hex_decode_exact(nonce, 32, json_string_value(json_object_get(r, "nonce")),
-				     "nonce") < 0) {
+		                     "nonce") < 0) {
 			j->failed++;
 			continue;
 		}
@@ -206,7 +206,7 @@ static void *client(void *arg)
 		t2 = bench_now();
 		/* the worker's form: the quote as the raw body */
 		snprintf(path, sizeof(path), "/tdx/sessions/%s/attest?publicKey=%s&appDigest=%s",
-			 j->tasks[i].session, pk, dg);
+		         j->tasks[i].session, pk, dg);
 		if (post_as(c, path, "application/octet-stream", q, qlen, NULL, &out) != 200)
 			j->failed++;
 		free(q);
@@ -264,7 +264,13 @@ int main(int argc, char **argv)
 	if (poco_chain_load(argv[1], &chain) < 0 || poco_chain_account(chain, 3, pool) < 0 ||
 	    poco_chain_account(chain, 7, worker) < 0)
 		goto fail;
-	struct sms_config cfg = {.address = "127.0.0.1", .threads = 4, .db_path = db, .master_key_path = key, .chain_path = argv[1], .collateral = col, .trust_sim_root = root};
+	struct sms_config cfg = {.address = "127.0.0.1",
+	                         .threads = 4,
+	                         .db_path = db,
+	                         .master_key_path = key,
+	                         .chain_path = argv[1],
+	                         .collateral = col,
+	                         .trust_sim_root = root};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (sms_start(&cfg, &s) < 0)
 		goto fail;
@@ -281,8 +287,15 @@ int main(int argc, char **argv)
 	t0 = bench_now();
 	cpu0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
 	for (int k = 0; k < CLIENTS; k++) {
-		jobs[k] = (struct job){tasks, count * k / CLIENTS, count * (k + 1) / CLIENTS, 0, 0,
-				       argv[2], {0}, lat + count * k / CLIENTS, 0};
+		jobs[k] = (struct job){tasks,
+		                       count * k / CLIENTS,
+		                       count * (k + 1) / CLIENTS,
+		                       0,
+		                       0,
+		                       argv[2],
+		                       {0},
+		                       lat + count * k / CLIENTS,
+		                       0};
 		/* the app's checksum: bench/run deploys it with sha256("bench-app") */
 		bench_must(sha256_parts(jobs[k].digest, 1, "bench-app", (size_t)9));
 		pthread_create(&th[k], NULL, client, &jobs[k]);
@@ -322,8 +335,8 @@ int main(int argc, char **argv)
 	printf("  ratio release / verification: %.2f\n", n / t / peer);
 	/* The clients (the TDs' side: quotes, keys, HTTP) share these cores;
 	 * in a pool they run in the workers' TDs.  What the SMS itself spends: */
-	printf("  %-34s %8.0f us  (the simulated TDs' side: %.0f us)\n",
-	       "SMS CPU per release", (cpu - clients_cpu) / n * 1e6, clients_cpu / n * 1e6);
+	printf("  %-34s %8.0f us  (the simulated TDs' side: %.0f us)\n", "SMS CPU per release",
+	       (cpu - clients_cpu) / n * 1e6, clients_cpu / n * 1e6);
 	printf("  %-34s %8.0f /s   (2 cores / SMS CPU per release)\n", "SMS capacity on 2 cores",
 	       2.0 * n / (cpu - clients_cpu));
 	free(rootpem);

@@ -39,8 +39,8 @@ static int op_raw_sign(void *p)
 {
 	struct ctx *c = p;
 	return secp256k1_ecdsa_sign_recoverable(c->raw, &c->rs, c->digest, c->priv, NULL, NULL) == 1
-		       ? 0
-		       : -1;
+	           ? 0
+	           : -1;
 }
 
 static int op_raw_recover(void *p)
@@ -79,25 +79,25 @@ int main(int argc, char **argv)
 	c.raw = secp256k1_context_create(SECP256K1_CONTEXT_SIGN | SECP256K1_CONTEXT_VERIFY);
 	op_raw_sign(&c);
 	c.typed = json_pack(
-		"{s:{s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},"
-		"{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]},s:s,"
-		"s:{s:s,s:s,s:i,s:s},s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}}",
-		"types", "RequestOrder", "name", "app", "type", "address", "name", "appmaxprice",
-		"type", "uint256", "name", "dataset", "type", "address", "name", "datasetmaxprice",
-		"type", "uint256", "name", "workerpool", "type", "address", "name",
-		"workerpoolmaxprice", "type", "uint256", "name", "requester", "type", "address",
-		"name", "volume", "type", "uint256", "name", "tag", "type", "bytes32", "name",
-		"category", "type", "uint256", "name", "trust", "type", "uint256", "name",
-		"beneficiary", "type", "address", "name", "callback", "type", "address", "name",
-		"params", "type", "string", "name", "salt", "type", "bytes32", "primaryType",
-		"RequestOrder", "domain", "name", "iExecODB", "version", "5.0.0", "chainId", 31337,
-		"verifyingContract", a, "message", "app", a, "appmaxprice", "1000000000", "dataset", a,
-		"datasetmaxprice", "0", "workerpool", a, "workerpoolmaxprice", "4000000000",
-		"requester", a, "volume", "1", "tag",
-		"0x0000000000000000000000000000000000000000000000000000000000000009", "category", "0",
-		"trust", "1", "beneficiary", a, "callback", "0x0000000000000000000000000000000000000000",
-		"params", "{\"iexec_args\":\"hello\"}", "salt",
-		"0x4242424242424242424242424242424242424242424242424242424242424242");
+	    "{s:{s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}"
+	    ","
+	    "{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]},s:s,"
+	    "s:{s:s,s:s,s:i,s:s},s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}}",
+	    "types", "RequestOrder", "name", "app", "type", "address", "name", "appmaxprice",
+	    "type", "uint256", "name", "dataset", "type", "address", "name", "datasetmaxprice",
+	    "type", "uint256", "name", "workerpool", "type", "address", "name",
+	    "workerpoolmaxprice", "type", "uint256", "name", "requester", "type", "address", "name",
+	    "volume", "type", "uint256", "name", "tag", "type", "bytes32", "name", "category",
+	    "type", "uint256", "name", "trust", "type", "uint256", "name", "beneficiary", "type",
+	    "address", "name", "callback", "type", "address", "name", "params", "type", "string",
+	    "name", "salt", "type", "bytes32", "primaryType", "RequestOrder", "domain", "name",
+	    "iExecODB", "version", "5.0.0", "chainId", 31337, "verifyingContract", a, "message",
+	    "app", a, "appmaxprice", "1000000000", "dataset", a, "datasetmaxprice", "0",
+	    "workerpool", a, "workerpoolmaxprice", "4000000000", "requester", a, "volume", "1",
+	    "tag", "0x0000000000000000000000000000000000000000000000000000000000000009", "category",
+	    "0", "trust", "1", "beneficiary", a, "callback",
+	    "0x0000000000000000000000000000000000000000", "params", "{\"iexec_args\":\"hello\"}",
+	    "salt", "0x4242424242424242424242424242424242424242424242424242424242424242");
 	if (!c.typed) {
 		fprintf(stderr, "bench: typed data\n");
 		return 1;
@@ -120,7 +120,8 @@ int main(int argc, char **argv)
 	printf("  sign / libsecp256k1                 %8.2f\n", sign / rsign);
 	printf("  recover / libsecp256k1              %8.2f\n", rec / rrec);
 	if (peer > 0)
-		printf("  EIP-712 / ethers                    %8.1f x  (target >= 20)\n", e712 / peer);
+		printf("  EIP-712 / ethers                    %8.1f x  (target >= 20)\n",
+		       e712 / peer);
 	json_decref(c.typed);
 	secp256k1_context_destroy(c.raw);
 	return 0;

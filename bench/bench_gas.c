@@ -30,7 +30,7 @@ static uint64_t task(int boost, unsigned *txs)
 	json_t *o[4];
 	struct eth_receipt rc;
 	uint8_t dealid[32], taskid[32], ek[32], ea[20], digest[32], p[84], rh[32], rs[32], h[32],
-		esig[65], asig[65];
+	    esig[65], asig[65];
 	uint64_t gas = 0;
 
 	o[0] = poco_order_new(POCO_APP);
@@ -71,13 +71,14 @@ static uint64_t task(int boost, unsigned *txs)
 		memcpy(p + 52, h, 32);
 		TRY(eip191_sign_keccak(ek, p, 84, esig));
 		TRY(poco_send(c->rpc, key[5], c->hub,
-			      "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
-			      json_pack("[o,s,s,s,o,o,o]", eth_json_hex(dealid, 32), "0", "0xcafe", "0x",
-					eth_json_hex(asig, 65), eth_json_addr(ea), eth_json_hex(esig, 65)),
-			      &rc));
+		              "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
+		              json_pack("[o,s,s,s,o,o,o]", eth_json_hex(dealid, 32), "0", "0xcafe",
+		                        "0x", eth_json_hex(asig, 65), eth_json_addr(ea),
+		                        eth_json_hex(esig, 65)),
+		              &rc));
 	} else {
 		TRY(poco_send(c->rpc, key[3], c->hub, "initialize(bytes32,uint256)",
-			      json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
+		              json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
 		gas += rc.gas_used;
 		eth_receipt_free(&rc);
 		(*txs)++;
@@ -92,11 +93,13 @@ static uint64_t task(int boost, unsigned *txs)
 		memcpy(p, rh, 32);
 		memcpy(p + 32, rs, 32);
 		TRY(eip191_sign_keccak(ek, p, 64, esig));
-		TRY(poco_send(c->rpc, key[5], c->hub,
-			      "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)",
-			      json_pack("[o,o,s,s,o,o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32), "0xcafe",
-					"0x", eth_json_addr(ea), eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
-			      &rc));
+		TRY(poco_send(
+		    c->rpc, key[5], c->hub,
+		    "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)",
+		    json_pack("[o,o,s,s,o,o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32),
+		              "0xcafe", "0x", eth_json_addr(ea), eth_json_hex(esig, 65),
+		              eth_json_hex(asig, 65)),
+		    &rc));
 	}
 	gas += rc.gas_used;
 	eth_receipt_free(&rc);
@@ -124,7 +127,7 @@ int main(int argc, char **argv)
 		TRY(k1_address(key[i], addr[i]));
 	}
 	TRY(poco_app_create(c, key[1], "bench", "docker.io/bench@sha256:00", sum,
-			    "{\"framework\":\"TDX\"}", app));
+	                    "{\"framework\":\"TDX\"}", app));
 	TRY(poco_workerpool_create(c, key[3], "bench pool", pool));
 	TRY(poco_deposit(c, key[4], "100000000000"));
 	TRY(poco_deposit(c, key[3], "100000000000"));

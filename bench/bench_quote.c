@@ -42,7 +42,7 @@ static int op_parse(void *p)
 static int op_parse_pck(void *p)
 {
 	struct input *in = p;
-	STACK_OF(X509) *chain;
+	STACK_OF(X509) * chain;
 	struct tdx_pck_ext e;
 	struct tdx_quote *q;
 	int rc;
@@ -125,7 +125,8 @@ int main(int argc, char **argv)
 	sign = bench_rate(secs, op_sign, &k);
 	verify = bench_rate(secs, op_verify, &k);
 
-	printf("bench quote (one core, %.1f s per case, %s)\n", secs, OpenSSL_version(OPENSSL_VERSION));
+	printf("bench quote (one core, %.1f s per case, %s)\n", secs,
+	       OpenSSL_version(OPENSSL_VERSION));
 	printf("  %-32s %12.0f /s   (%.2f us each)\n", "quote parse (5,006 B)", parse, 1e6 / parse);
 	printf("  %-32s %12.0f /s   (%.2f us each)\n", "quote parse + PCK chain/ext", parse_pck,
 	       1e6 / parse_pck);

@@ -56,8 +56,8 @@ static void *client(void *arg)
 		struct curl_slist *h = NULL;
 		double t0 = bench_now();
 		snprintf(url, sizeof(url),
-			 "http://127.0.0.1:%d/secrets/web2?ownerAddress=%s&secretName=s%d", j->port,
-			 j->owner, i);
+		         "http://127.0.0.1:%d/secrets/web2?ownerAddress=%s&secretName=s%d", j->port,
+		         j->owner, i);
 		curl_easy_setopt(c, CURLOPT_URL, url);
 		if (j->head) {
 			curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -82,7 +82,7 @@ static void *client(void *arg)
 
 /* One phase from CLIENTS threads; prints rate and latency, returns rate. */
 static double phase(const char *what, int port, int head, int count, const char *owner,
-		    char (*sig)[133], double secs)
+                    char (*sig)[133], double secs)
 {
 	struct job jobs[CLIENTS];
 	pthread_t th[CLIENTS];
@@ -90,8 +90,10 @@ static double phase(const char *what, int port, int head, int count, const char 
 	int n = 0, failed = 0;
 
 	for (int k = 0; k < CLIENTS; k++) {
-		jobs[k] = (struct job){port, head, count * k / CLIENTS, count * (k + 1) / CLIENTS,
-				       "", sig, all + count * k / CLIENTS, t0 + secs, 0, 0};
+		jobs[k] =
+		    (struct job){port, head, count * k / CLIENTS,       count * (k + 1) / CLIENTS,
+		                 "",   sig,  all + count * k / CLIENTS, t0 + secs,
+		                 0,    0};
 		snprintf(jobs[k].owner, sizeof(jobs[k].owner), "%s", owner);
 		pthread_create(&th[k], NULL, client, &jobs[k]);
 	}
@@ -165,7 +167,8 @@ int main(int argc, char **argv)
 		sigs[i][1] = 'x';
 		hex_encode(sigs[i] + 2, sig, 65);
 	}
-	struct sms_config cfg = {.address = "127.0.0.1", .threads = 2, .db_path = db, .master_key_path = key};
+	struct sms_config cfg = {
+	    .address = "127.0.0.1", .threads = 2, .db_path = db, .master_key_path = key};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (sms_start(&cfg, &s) < 0) {
 		fprintf(stderr, "bench_sms: %s\n", err_msg());

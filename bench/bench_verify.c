@@ -62,7 +62,9 @@ int main(int argc, char **argv)
 	const char *best_name = NULL;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: bench_verify QUOTE COLLATERAL UNIX_TIME [SECONDS] [PEER=RATE ...]\n");
+		fprintf(
+		    stderr,
+		    "usage: bench_verify QUOTE COLLATERAL UNIX_TIME [SECONDS] [PEER=RATE ...]\n");
 		return 2;
 	}
 	memset(&c, 0, sizeof(c));
@@ -91,7 +93,8 @@ int main(int argc, char **argv)
 	       OpenSSL_version(OPENSSL_VERSION));
 	printf("  %-40s %10.0f /s  (%.0f us)\n", "tdexec verify, cached collateral", cached,
 	       1e6 / cached);
-	printf("  %-40s %10.0f /s  (%.0f us)\n", "tdexec verify, cold (no cache)", cold, 1e6 / cold);
+	printf("  %-40s %10.0f /s  (%.0f us)\n", "tdexec verify, cold (no cache)", cold,
+	       1e6 / cold);
 	printf("  %-40s %10.0f /s\n", "OpenSSL P-256 verify (ECDSA_do_verify)", raw);
 	printf("  %-40s %10.0f /s\n", "OpenSSL P-256 verify (EVP_DigestVerify)", evp);
 	printf("  %-40s %10.0f /s\n", "floor = best P-256 verify / 2", floor_);

@@ -18,11 +18,15 @@ static void walk(struct rd *r, int depth)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const types[] = {
-		"(uint256)", "(bytes)", "(string,uint256)", "(address[],bytes32)",
-		"((uint8,bytes32,bytes32,address,uint256))",
-		("((uint8,bytes32,uint256,uint256,uint256,uint256,uint256,bytes32,uint256,uint256,"
-		 "address[],bytes32,bytes,uint256,bytes))"),
-		"((address,uint8,bytes4[])[],(address,address,bytes))", "(int64[3],bool)"};
+	    "(uint256)",
+	    "(bytes)",
+	    "(string,uint256)",
+	    "(address[],bytes32)",
+	    "((uint8,bytes32,bytes32,address,uint256))",
+	    ("((uint8,bytes32,uint256,uint256,uint256,uint256,uint256,bytes32,uint256,uint256,"
+	     "address[],bytes32,bytes,uint256,bytes))"),
+	    "((address,uint8,bytes4[])[],(address,address,bytes))",
+	    "(int64[3],bool)"};
 	struct rd r;
 	json_t *v;
 

@@ -34,7 +34,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	snprintf(db, sizeof(db), "%s/sms.db", dir);
 	snprintf(key, sizeof(key), "%s/master.key", dir);
-	struct sms_config cfg = {.address = "127.0.0.1", .threads = 2, .db_path = db, .master_key_path = key};
+	struct sms_config cfg = {
+	    .address = "127.0.0.1", .threads = 2, .db_path = db, .master_key_path = key};
 	if (sms_start(&cfg, &sms) < 0)
 		abort();
 	port = sms_port(sms);
@@ -92,7 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static unsigned long count;
 	char buf[512];
-	static const char health[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	static const char health[] =
+	    "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
 	exchange(data, size, 1, buf, sizeof(buf));
 	if (buf[0] && strncmp(buf, "HTTP/1.", 7) != 0)

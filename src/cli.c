@@ -30,7 +30,7 @@ int cli_usage(const char *prog, const char *fmt, ...)
 }
 
 int cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
-	       const struct option *longopts)
+               const struct option *longopts)
 {
 	char spec[64];
 	int c;
@@ -55,7 +55,7 @@ int cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
 }
 
 int cli_dispatch(const char *prog, const struct cli_cmd *cmds, int argc, char **argv,
-		 const char *usage)
+                 const char *usage)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
@@ -81,8 +81,9 @@ int cli_report_data(const char *hex, const char *file, uint8_t out[64])
 
 	memset(out, 0, 64);
 	ENSURE(!(hex && file), ERR_INVAL, "give --report-data or --report-data-file, not both");
-	ENSURE(hex || file, ERR_INVAL, "report data is required (--report-data HEX or "
-				       "--report-data-file FILE)");
+	ENSURE(hex || file, ERR_INVAL,
+	       "report data is required (--report-data HEX or "
+	       "--report-data-file FILE)");
 	if (hex) {
 		GUARD(hex_decode_alloc(hex, strlen(hex), &dec, &dlen));
 	} else {

@@ -25,12 +25,12 @@ int cli_usage(const char *prog, const char *fmt, ...) __attribute__((format(prin
  * print a clear message.  Returns the option, -1 at the end, or '?' after
  * printing the error (the caller exits 2).  Call with *reset = 1 first. */
 int cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
-	       const struct option *longopts);
+               const struct option *longopts);
 
 /* Dispatch argv[1] among cmds; prints `usage` for --help / no argument.
  * Unknown names exit 2 with a message. */
 int cli_dispatch(const char *prog, const struct cli_cmd *cmds, int argc, char **argv,
-		 const char *usage);
+                 const char *usage);
 
 /* Parse report data given as hex (up to 64 bytes, zero-padded on the right)
  * or read from a file (raw bytes or hex text). */
@@ -53,8 +53,8 @@ extern const struct cli_cmd market_commands[];
  * came from the cache, 0 when fetched, negative on error. */
 struct tdx_collateral;
 int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
-		       const uint8_t *quote, size_t qlen, const uint8_t *fmspc, int ca,
-		       time_t at, struct tdx_collateral **out);
+                       const uint8_t *quote, size_t qlen, const uint8_t *fmspc, int ca, time_t at,
+                       struct tdx_collateral **out);
 
 /* The chain options: --chain FILE, or --network NAME (iExec's deployment,
  * poco/network.h) with --rpc URL; --rpc with a chain file replaces its node.
@@ -63,7 +63,7 @@ int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
 int cli_chain_usage(const char *prog, const char *file, const char *network, const char *rpc);
 #define CLI_CHAIN_HELP                                                                             \
 	"  --network NAME --rpc URL  iExec's PoCo on NAME (arbitrum, arbitrum-sepolia,\n"          \
-	"                         bellecour: 'tdexec chain network'), reached at URL,\n"          \
+	"                         bellecour: 'tdexec chain network'), reached at URL,\n"           \
 	"                         instead of a chain file\n"
 
 /* A signing key from a v3 keystore (+ password file or
@@ -71,7 +71,7 @@ int cli_chain_usage(const char *prog, const char *file, const char *network, con
  * chain made by 'tdexec chain up' (account < 0 = none). */
 struct poco_chain;
 int cli_signing_key(const char *wallet_file, const char *password_file, const char *plain_key,
-		    long account, const struct poco_chain *c, uint8_t key[32]);
+                    long account, const struct poco_chain *c, uint8_t key[32]);
 /* --config FILE: a JSON object whose members are long options ("sms":
  * "http://...", "order_volume": 10, "allow_network": true) placed before the
  * command line, so flags override the file.  The new list lives until exit. */

@@ -31,34 +31,34 @@
 #define N_ACCOUNTS 10
 
 static const char chain_usage[] =
-	"Usage: tdexec chain COMMAND [ARGS]\n"
-	"\n"
-	"A local EVM chain (Anvil) with the real iExec PoCo contracts deployed.\n"
-	"\n"
-	"Commands:\n"
-	"  up       start Anvil on 127.0.0.1 and deploy PoCo (reuses a running chain)\n"
-	"  down     stop it (its state is kept in DIR and restored by the next up)\n"
-	"  status   show the chain file and whether the chain answers\n"
-	"  network  show iExec's deployment on a network (from the @iexec/poco package)\n";
+    "Usage: tdexec chain COMMAND [ARGS]\n"
+    "\n"
+    "A local EVM chain (Anvil) with the real iExec PoCo contracts deployed.\n"
+    "\n"
+    "Commands:\n"
+    "  up       start Anvil on 127.0.0.1 and deploy PoCo (reuses a running chain)\n"
+    "  down     stop it (its state is kept in DIR and restored by the next up)\n"
+    "  status   show the chain file and whether the chain answers\n"
+    "  network  show iExec's deployment on a network (from the @iexec/poco package)\n";
 
 static const char up_usage[] =
-	"Usage: tdexec chain up [--dir DIR] [--port N] [--block-time S] [--flavour token|native]\n"
-	"                       [--no-boost]\n"
-	"\n"
-	"  --dir DIR          state directory (default ~/.local/state/tdexec/chain); the chain\n"
-	"                     file DIR/chain.json is what every other command reads\n"
-	"  --port N           RPC port on 127.0.0.1 (default 8545; 0 = any free port)\n"
-	"  --block-time S     mine a block every S seconds (default: automine)\n"
-	"  --flavour F        token (RLC + IexecEscrowTokenFacet, default) or native\n"
-	"  --no-boost         leave out the PoCo Boost facets, as iExec's Arbitrum deployments\n"
-	"                     do: TEE deals are then classic (matchOrders, initialize,\n"
-	"                     contributeAndFinalize)\n";
+    "Usage: tdexec chain up [--dir DIR] [--port N] [--block-time S] [--flavour token|native]\n"
+    "                       [--no-boost]\n"
+    "\n"
+    "  --dir DIR          state directory (default ~/.local/state/tdexec/chain); the chain\n"
+    "                     file DIR/chain.json is what every other command reads\n"
+    "  --port N           RPC port on 127.0.0.1 (default 8545; 0 = any free port)\n"
+    "  --block-time S     mine a block every S seconds (default: automine)\n"
+    "  --flavour F        token (RLC + IexecEscrowTokenFacet, default) or native\n"
+    "  --no-boost         leave out the PoCo Boost facets, as iExec's Arbitrum deployments\n"
+    "                     do: TEE deals are then classic (matchOrders, initialize,\n"
+    "                     contributeAndFinalize)\n";
 
 static int default_dir(char *out, size_t cap)
 {
 	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	int n = x && *x ? snprintf(out, cap, "%s/tdexec/chain", x)
-			: snprintf(out, cap, "%s/.local/state/tdexec/chain", home ? home : ".");
+	                : snprintf(out, cap, "%s/.local/state/tdexec/chain", home ? home : ".");
 	ENSURE(n > 0 && (size_t)n < cap, ERR_INVAL, "path too long");
 	return 0;
 }
@@ -72,7 +72,8 @@ static int find_near_binary(const char *env, const char *rel, char *out, size_t 
 
 	if (e && *e) {
 		snprintf(out, cap, "%s", e);
-		return access(out, F_OK) == 0 ? 0 : err_set(ERR_NOTFOUND, "%s=%s: not found", env, e);
+		return access(out, F_OK) == 0 ? 0
+		                              : err_set(ERR_NOTFOUND, "%s=%s: not found", env, e);
 	}
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
@@ -84,7 +85,8 @@ static int find_near_binary(const char *env, const char *rel, char *out, size_t 
 	snprintf(out, cap, "%s", rel);
 	if (access(out, F_OK) == 0)
 		return 0;
-	return err_set(ERR_NOTFOUND, "%s not found (run scripts/install-deps, or set %s)", rel, env);
+	return err_set(ERR_NOTFOUND, "%s not found (run scripts/install-deps, or set %s)", rel,
+	               env);
 }
 
 static int free_port(int *port)
@@ -144,8 +146,9 @@ static int start_anvil(const char *dir, int port, int block_time, pid_t *pid)
 	char anvil[PATH_MAX], log[PATH_MAX], state[PATH_MAX], ports[16], bt[16];
 	int fd;
 
-	GUARD(find_near_binary("TDEXEC_ANVIL", "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
-			       anvil, sizeof(anvil)));
+	GUARD(find_near_binary("TDEXEC_ANVIL",
+	                       "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil", anvil,
+	                       sizeof(anvil)));
 	GUARD(path_in(dir, "anvil.log", log, sizeof(log)));
 	GUARD(path_in(dir, "anvil-state.json", state, sizeof(state)));
 	snprintf(ports, sizeof(ports), "%d", port);
@@ -222,10 +225,11 @@ static int make_accounts(struct eth_rpc *rpc, uint8_t keys[N_ACCOUNTS][32], json
 		GUARD(k1_keygen(keys[i]));
 		GUARD(k1_address(keys[i], addr));
 		GUARD(eth_rpc_call(rpc, "anvil_setBalance",
-				   json_pack("[o,s]", eth_json_addr(addr), "0x56bc75e2d63100000"), &v));
+		                   json_pack("[o,s]", eth_json_addr(addr), "0x56bc75e2d63100000"),
+		                   &v));
 		json_decref(v);
 		json_array_append_new(a, json_pack("{s:o,s:o}", "address", eth_json_addr(addr),
-						    "private_key", eth_json_hex(keys[i], 32)));
+		                                   "private_key", eth_json_hex(keys[i], 32)));
 	}
 	*out = a;
 	return 0;
@@ -233,14 +237,14 @@ static int make_accounts(struct eth_rpc *rpc, uint8_t keys[N_ACCOUNTS][32], json
 
 /* The deployer gives every other account 1,000,000 RLC (9 decimals). */
 static int fund_rlc(struct eth_rpc *rpc, const struct poco_deployment *d,
-		    uint8_t keys[N_ACCOUNTS][32])
+                    uint8_t keys[N_ACCOUNTS][32])
 {
 	for (int i = 1; i < N_ACCOUNTS; i++) {
 		uint8_t addr[20];
 		struct eth_receipt rc;
 		GUARD(k1_address(keys[i], addr));
 		GUARD(poco_send(rpc, keys[0], d->token, "transfer(address,uint256)",
-				json_pack("[o,s]", eth_json_addr(addr), "1000000000000000"), &rc));
+		                json_pack("[o,s]", eth_json_addr(addr), "1000000000000000"), &rc));
 		eth_receipt_free(&rc);
 	}
 	return 0;
@@ -293,10 +297,13 @@ static int restore(const char *dir, struct eth_rpc *rpc, const char *url)
 static int chain_up(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dir", required_argument, NULL, 'd'},   {"port", required_argument, NULL, 'p'},
-		{"block-time", required_argument, NULL, 'b'},
-		{"flavour", required_argument, NULL, 'f'}, {"no-boost", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"block-time", required_argument, NULL, 'b'},
+	    {"flavour", required_argument, NULL, 'f'},
+	    {"no-boost", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	char dir[PATH_MAX] = "", poco[PATH_MAX], url[64], p[PATH_MAX];
 	int boost = 1;
@@ -344,12 +351,15 @@ static int chain_up(int argc, char **argv)
 	if (chain_is_up(dir, &chain)) {
 		/* a chain file from before --no-boost has Boost */
 		if (json_is_false(json_object_get(chain, "boost")) == boost) {
-			(void)err_set(ERR_INVAL, "the chain up in %s was deployed %s Boost; 'tdexec "
-			              "chain down' and remove it first", dir, boost ? "without" : "with");
+			(void)err_set(ERR_INVAL,
+			              "the chain up in %s was deployed %s Boost; 'tdexec "
+			              "chain down' and remove it first",
+			              dir, boost ? "without" : "with");
 			json_decref(chain);
 			return cli_fail();
 		}
-		printf("chain already up: %s (hub %s)\n", json_string_value(json_object_get(chain, "rpc")),
+		printf("chain already up: %s (hub %s)\n",
+		       json_string_value(json_object_get(chain, "rpc")),
 		       json_string_value(json_object_get(chain, "hub")));
 		json_decref(chain);
 		return 0;
@@ -375,20 +385,20 @@ static int chain_up(int argc, char **argv)
 		goto out;
 	}
 	fprintf(stderr, "anvil up at %s (chain id %llu, pid %ld); deploying PoCo...\n", url,
-		(unsigned long long)chain_id, (long)pid);
+	        (unsigned long long)chain_id, (long)pid);
 	GUARD_GOTO(make_accounts(rpc, keys, &accounts));
 	GUARD_GOTO(poco_deploy(rpc, keys[0], poco, flavour, boost, progress, &d));
 	if (flavour == POCO_TOKEN)
 		GUARD_GOTO(fund_rlc(rpc, &d, keys));
 	GUARD_GOTO(k1_address(keys[0], deployer));
-	chain = json_pack("{s:s,s:I,s:s,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:s}", "rpc", url,
-			  "chain_id", (json_int_t)chain_id, "flavour",
-			  flavour == POCO_TOKEN ? "token" : "native", "boost", boost,
-			  "hub", eth_json_addr(d.hub), "token", eth_json_addr(d.token), "app_registry",
-			  eth_json_addr(d.app_registry), "dataset_registry", eth_json_addr(d.dataset_registry),
-			  "workerpool_registry", eth_json_addr(d.workerpool_registry), "deployer",
-			  eth_json_addr(deployer), "deployment_block", (json_int_t)d.block, "accounts",
-			  accounts, "note", "local test chain: these keys are not secret");
+	chain = json_pack(
+	    "{s:s,s:I,s:s,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:s}", "rpc", url, "chain_id",
+	    (json_int_t)chain_id, "flavour", flavour == POCO_TOKEN ? "token" : "native", "boost",
+	    boost, "hub", eth_json_addr(d.hub), "token", eth_json_addr(d.token), "app_registry",
+	    eth_json_addr(d.app_registry), "dataset_registry", eth_json_addr(d.dataset_registry),
+	    "workerpool_registry", eth_json_addr(d.workerpool_registry), "deployer",
+	    eth_json_addr(deployer), "deployment_block", (json_int_t)d.block, "accounts", accounts,
+	    "note", "local test chain: these keys are not secret");
 	accounts = NULL;
 	ENSURE_GOTO(chain, ERR_NOMEM, "out of memory");
 	GUARD_GOTO(path_in(dir, "chain.json", p, sizeof(p)));
@@ -411,13 +421,13 @@ out:
 }
 
 static int dir_option(int argc, char **argv, const char *prog, const char *usage, char *dir,
-		      size_t cap, int *as_json)
+                      size_t cap, int *as_json)
 {
 	static const struct option opts[] = {
-		{"dir", required_argument, NULL, 'd'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	dir[0] = '\0';
@@ -445,7 +455,7 @@ static int chain_down(int argc, char **argv)
 	char dir[PATH_MAX], p[PATH_MAX];
 	pid_t pid;
 	int r = dir_option(argc, argv, "chain down", "Usage: tdexec chain down [--dir DIR]\n", dir,
-			   sizeof(dir), NULL);
+	                   sizeof(dir), NULL);
 	if (r)
 		return r == 1 ? 0 : r;
 	pid = running_pid(dir);
@@ -472,8 +482,8 @@ static int chain_status(int argc, char **argv)
 	uint64_t block = 0;
 	int as_json = 0, up, code;
 	int r = dir_option(argc, argv, "chain status",
-			   "Usage: tdexec chain status [--dir DIR] [--json]\n", dir, sizeof(dir),
-			   &as_json);
+	                   "Usage: tdexec chain status [--dir DIR] [--json]\n", dir, sizeof(dir),
+	                   &as_json);
 	if (r)
 		return r == 1 ? 0 : r;
 	if (path_in(dir, "chain.json", p, sizeof(p)) < 0 || json_load_path(p, 1 << 20, &chain) < 0)
@@ -496,21 +506,21 @@ static int chain_status(int argc, char **argv)
 }
 
 static const char network_usage[] =
-	"Usage: tdexec chain network [NAME [--rpc URL]] [--json]\n"
-	"\n"
-	"Without NAME, the networks --network takes.  With NAME, iExec's PoCo on it as\n"
-	"the installed @iexec/poco package lists it: chain id, hub, RLC, registries, and\n"
-	"the file each address came from.  With --rpc the node is asked too: its chain\n"
-	"id must be the network's, and the hub says whether it has PoCo Boost (diamond\n"
-	"loupe), which decides how TEE deals are matched and completed.\n";
+    "Usage: tdexec chain network [NAME [--rpc URL]] [--json]\n"
+    "\n"
+    "Without NAME, the networks --network takes.  With NAME, iExec's PoCo on it as\n"
+    "the installed @iexec/poco package lists it: chain id, hub, RLC, registries, and\n"
+    "the file each address came from.  With --rpc the node is asked too: its chain\n"
+    "id must be the network's, and the hub says whether it has PoCo Boost (diamond\n"
+    "loupe), which decides how TEE deals are matched and completed.\n";
 
 static int chain_network(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"rpc", required_argument, NULL, 'r'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"rpc", required_argument, NULL, 'r'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *rpc = NULL;
 	struct poco_chain *pc = NULL;
@@ -535,7 +545,8 @@ static int chain_network(int argc, char **argv)
 			json_t *a = json_array();
 			char names[128], *save = NULL;
 			snprintf(names, sizeof(names), "%s", poco_network_names());
-			for (char *t = strtok_r(names, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+			for (char *t = strtok_r(names, ", ", &save); t;
+			     t = strtok_r(NULL, ", ", &save))
 				json_array_append_new(a, json_string(t));
 			rc = json_print(a, 1);
 			json_decref(a);
@@ -565,11 +576,11 @@ out:
 }
 
 static const struct cli_cmd chain_cmds[] = {
-	{"up", chain_up, "start"},
-	{"down", chain_down, "stop"},
-	{"status", chain_status, "status"},
-	{"network", chain_network, "iExec's networks"},
-	{NULL, NULL, NULL},
+    {"up", chain_up, "start"},
+    {"down", chain_down, "stop"},
+    {"status", chain_status, "status"},
+    {"network", chain_network, "iExec's networks"},
+    {NULL, NULL, NULL},
 };
 
 int cmd_chain(int argc, char **argv)

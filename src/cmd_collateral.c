@@ -13,31 +13,31 @@
 #include <string.h>
 
 static const char coll_usage[] =
-	"Usage: tdexec collateral COMMAND [ARGS]\n"
-	"\n"
-	"Commands:\n"
-	"  fetch   get TDX collateral from an Intel PCS or a PCCS into the cache\n";
+    "Usage: tdexec collateral COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  fetch   get TDX collateral from an Intel PCS or a PCCS into the cache\n";
 
 static const char fetch_usage[] =
-	"Usage: tdexec collateral fetch --pcs URL (--quote FILE | --fmspc HEX [--ca CA])\n"
-	"                               [--cache DIR] [--root-crl-url URL] [--at TIME] [-o FILE]\n"
-	"\n"
-	"Fetch (or reuse from the cache while fresh) the TCB info, QE identity, PCK CRL,\n"
-	"root CA CRL and issuer chains for a platform, and write them in dcap-qvl's JSON\n"
-	"format to FILE ('-' = stdout).\n"
-	"\n"
-	"  --pcs URL            PCS or PCCS base URL (https://api.trustedservices.intel.com)\n"
-	"  --quote FILE         take FMSPC and CA type from this quote's PCK certificate\n"
-	"  --fmspc HEX          the platform's FMSPC (6 bytes)\n"
-	"  --ca CA              platform (default) or processor\n"
-	"  --cache DIR          cache directory (default ~/.cache/tdexec/pcs)\n"
-	"  --root-crl-url URL   where the root CA CRL is (default: derived from --pcs)\n"
-	"  --at TIME            decide freshness as of TIME (default now)\n"
-	"  -o, --output FILE    also write the collateral to FILE\n";
+    "Usage: tdexec collateral fetch --pcs URL (--quote FILE | --fmspc HEX [--ca CA])\n"
+    "                               [--cache DIR] [--root-crl-url URL] [--at TIME] [-o FILE]\n"
+    "\n"
+    "Fetch (or reuse from the cache while fresh) the TCB info, QE identity, PCK CRL,\n"
+    "root CA CRL and issuer chains for a platform, and write them in dcap-qvl's JSON\n"
+    "format to FILE ('-' = stdout).\n"
+    "\n"
+    "  --pcs URL            PCS or PCCS base URL (https://api.trustedservices.intel.com)\n"
+    "  --quote FILE         take FMSPC and CA type from this quote's PCK certificate\n"
+    "  --fmspc HEX          the platform's FMSPC (6 bytes)\n"
+    "  --ca CA              platform (default) or processor\n"
+    "  --cache DIR          cache directory (default ~/.cache/tdexec/pcs)\n"
+    "  --root-crl-url URL   where the root CA CRL is (default: derived from --pcs)\n"
+    "  --at TIME            decide freshness as of TIME (default now)\n"
+    "  -o, --output FILE    also write the collateral to FILE\n";
 
 int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
-		       const uint8_t *quote, size_t qlen, const uint8_t *fmspc_in, int ca_in,
-		       time_t at, struct tdx_collateral **out)
+                       const uint8_t *quote, size_t qlen, const uint8_t *fmspc_in, int ca_in,
+                       time_t at, struct tdx_collateral **out)
 {
 	enum tdx_pck_ca ca = (enum tdx_pck_ca)ca_in;
 	struct tdx_pcs p = {pcs, cache, root_crl, 0};
@@ -60,19 +60,14 @@ int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
 static int coll_fetch(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"pcs", required_argument, NULL, 'P'},
-		{"quote", required_argument, NULL, 'q'},
-		{"fmspc", required_argument, NULL, 'f'},
-		{"ca", required_argument, NULL, 'c'},
-		{"cache", required_argument, NULL, 'C'},
-		{"root-crl-url", required_argument, NULL, 'r'},
-		{"at", required_argument, NULL, 'a'},
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"pcs", required_argument, NULL, 'P'},   {"quote", required_argument, NULL, 'q'},
+	    {"fmspc", required_argument, NULL, 'f'}, {"ca", required_argument, NULL, 'c'},
+	    {"cache", required_argument, NULL, 'C'}, {"root-crl-url", required_argument, NULL, 'r'},
+	    {"at", required_argument, NULL, 'a'},    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 	};
 	const char *pcs = NULL, *quote = NULL, *fmspc_hex = NULL, *cache = NULL, *root = NULL,
-		   *output = NULL;
+	           *output = NULL;
 	enum tdx_pck_ca ca = TDX_PCK_CA_PLATFORM;
 	struct tdx_collateral *c;
 	uint8_t fmspc[6], *q = NULL;
@@ -119,8 +114,8 @@ static int coll_fetch(int argc, char **argv)
 	free(q);
 	if (rc < 0)
 		return cli_fail();
-	fprintf(stderr, "tdexec: collateral %s\n", rc == 1 ? "from the cache (still fresh)"
-							  : "fetched and cached");
+	fprintf(stderr, "tdexec: collateral %s\n",
+	        rc == 1 ? "from the cache (still fresh)" : "fetched and cached");
 	if (output) {
 		rc = tdx_collateral_to_json(c, &text);
 		if (rc == 0) {
@@ -135,8 +130,8 @@ static int coll_fetch(int argc, char **argv)
 }
 
 static const struct cli_cmd coll_cmds[] = {
-	{"fetch", coll_fetch, "fetch collateral"},
-	{NULL, NULL, NULL},
+    {"fetch", coll_fetch, "fetch collateral"},
+    {NULL, NULL, NULL},
 };
 
 int cmd_collateral(int argc, char **argv)

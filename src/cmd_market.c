@@ -23,14 +23,14 @@
 /* ---------- shared options ---------- */
 
 static const char common_help[] =
-	"Common options:\n"
-	"  --chain FILE           chain file (default ~/.local/state/tdexec/chain/chain.json)\n"
-	CLI_CHAIN_HELP
-	"  --wallet FILE          keystore (v3) of the signing account\n"
-	"  --password-file FILE   its password (default: $TDEXEC_WALLET_PASSWORD)\n"
-	"  --plain-key FILE       a file holding a hex private key instead of a keystore\n"
-	"  --account N            local account N of a chain made by 'tdexec chain up'\n"
-	"  --json                 print JSON\n";
+    "Common options:\n"
+    "  --chain FILE           chain file (default "
+    "~/.local/state/tdexec/chain/chain.json)\n" CLI_CHAIN_HELP
+    "  --wallet FILE          keystore (v3) of the signing account\n"
+    "  --password-file FILE   its password (default: $TDEXEC_WALLET_PASSWORD)\n"
+    "  --plain-key FILE       a file holding a hex private key instead of a keystore\n"
+    "  --account N            local account N of a chain made by 'tdexec chain up'\n"
+    "  --json                 print JSON\n";
 
 struct mopts {
 	const char *chain, *network, *rpc, *wallet, *password_file, *plain_key;
@@ -44,36 +44,57 @@ struct mopts {
 	long index;
 };
 
-enum { O_CHAIN = 1000, O_WALLET, O_PASSWORD, O_PLAIN, O_ACCOUNT, O_JSON, O_NAME, O_IMAGE,
-       O_POLICY, O_MULTIADDR, O_CHECKSUM, O_DESC, O_APP, O_DATASET, O_POOL, O_REQUEST, O_SET,
-       O_BOOST, O_INDEX, O_SCRYPT, O_NETWORK, O_RPC };
+enum {
+	O_CHAIN = 1000,
+	O_WALLET,
+	O_PASSWORD,
+	O_PLAIN,
+	O_ACCOUNT,
+	O_JSON,
+	O_NAME,
+	O_IMAGE,
+	O_POLICY,
+	O_MULTIADDR,
+	O_CHECKSUM,
+	O_DESC,
+	O_APP,
+	O_DATASET,
+	O_POOL,
+	O_REQUEST,
+	O_SET,
+	O_BOOST,
+	O_INDEX,
+	O_SCRYPT,
+	O_NETWORK,
+	O_RPC
+};
 
 static const struct option market_options[] = {
-	{"chain", required_argument, NULL, O_CHAIN},
-	{"network", required_argument, NULL, O_NETWORK},
-	{"rpc", required_argument, NULL, O_RPC},
-	{"wallet", required_argument, NULL, O_WALLET},
-	{"password-file", required_argument, NULL, O_PASSWORD},
-	{"plain-key", required_argument, NULL, O_PLAIN},
-	{"account", required_argument, NULL, O_ACCOUNT},
-	{"json", no_argument, NULL, O_JSON},
-	{"name", required_argument, NULL, O_NAME},
-	{"image", required_argument, NULL, O_IMAGE},
-	{"tdx-policy", required_argument, NULL, O_POLICY},
-	{"multiaddr", required_argument, NULL, O_MULTIADDR},
-	{"checksum", required_argument, NULL, O_CHECKSUM},
-	{"description", required_argument, NULL, O_DESC},
-	{"app-order", required_argument, NULL, O_APP},
-	{"dataset-order", required_argument, NULL, O_DATASET},
-	{"workerpool-order", required_argument, NULL, O_POOL},
-	{"request-order", required_argument, NULL, O_REQUEST},
-	{"set", required_argument, NULL, O_SET},
-	{"boost", no_argument, NULL, O_BOOST},
-	{"index", required_argument, NULL, O_INDEX},
-	{"scrypt-n", required_argument, NULL, O_SCRYPT},
-	{"output", required_argument, NULL, 'o'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"chain", required_argument, NULL, O_CHAIN},
+    {"network", required_argument, NULL, O_NETWORK},
+    {"rpc", required_argument, NULL, O_RPC},
+    {"wallet", required_argument, NULL, O_WALLET},
+    {"password-file", required_argument, NULL, O_PASSWORD},
+    {"plain-key", required_argument, NULL, O_PLAIN},
+    {"account", required_argument, NULL, O_ACCOUNT},
+    {"json", no_argument, NULL, O_JSON},
+    {"name", required_argument, NULL, O_NAME},
+    {"image", required_argument, NULL, O_IMAGE},
+    {"tdx-policy", required_argument, NULL, O_POLICY},
+    {"multiaddr", required_argument, NULL, O_MULTIADDR},
+    {"checksum", required_argument, NULL, O_CHECKSUM},
+    {"description", required_argument, NULL, O_DESC},
+    {"app-order", required_argument, NULL, O_APP},
+    {"dataset-order", required_argument, NULL, O_DATASET},
+    {"workerpool-order", required_argument, NULL, O_POOL},
+    {"request-order", required_argument, NULL, O_REQUEST},
+    {"set", required_argument, NULL, O_SET},
+    {"boost", no_argument, NULL, O_BOOST},
+    {"index", required_argument, NULL, O_INDEX},
+    {"scrypt-n", required_argument, NULL, O_SCRYPT},
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 /* Parse options; returns 0, 1 after --help, or EXIT_USAGE. */
@@ -192,7 +213,7 @@ static int read_password(const char *password_file, char **out)
 }
 
 int cli_signing_key(const char *wallet_file, const char *password_file, const char *plain_key,
-		    long account, const struct poco_chain *c, uint8_t key[32])
+                    long account, const struct poco_chain *c, uint8_t key[32])
 {
 	char *pw = NULL;
 	int rc;
@@ -232,12 +253,12 @@ static int emit(const struct mopts *o, json_t *j)
 static int wallet(int argc, char **argv)
 {
 	static const char usage[] =
-		"Usage: tdexec wallet create [-o FILE] [--password-file F] [--scrypt-n N]\n"
-		"       tdexec wallet import --plain-key HEXFILE [-o FILE] [--password-file F]\n"
-		"       tdexec wallet show (--wallet F | --account N)\n"
-		"       tdexec wallet balance (--wallet F | --account N)\n"
-		"\n"
-		"Ethereum v3 keystores (scrypt, AES-128-CTR) as geth and ethers write them.\n";
+	    "Usage: tdexec wallet create [-o FILE] [--password-file F] [--scrypt-n N]\n"
+	    "       tdexec wallet import --plain-key HEXFILE [-o FILE] [--password-file F]\n"
+	    "       tdexec wallet show (--wallet F | --account N)\n"
+	    "       tdexec wallet balance (--wallet F | --account N)\n"
+	    "\n"
+	    "Ethereum v3 keystores (scrypt, AES-128-CTR) as geth and ethers write them.\n";
 	const char *sub = argc > 1 ? argv[1] : "";
 	struct poco_chain *c = NULL;
 	struct mopts o;
@@ -294,10 +315,11 @@ static int wallet(int argc, char **argv)
 				size_t len;
 				wbuf_init(&w);
 				rc = abi_encode_call("balanceOf(address)",
-						     v = json_pack("[o]", eth_json_addr(addr)), &w);
+				                     v = json_pack("[o]", eth_json_addr(addr)), &w);
 				json_decref(v);
 				if (rc == 0)
-					rc = eth_call(c->rpc, NULL, c->token, w.buf, w.len, &ret, &len);
+					rc = eth_call(c->rpc, NULL, c->token, w.buf, w.len, &ret,
+					              &len);
 				wbuf_free(&w);
 				GUARD_GOTO(rc);
 				rc = abi_decode_str("(uint256)", ret, len, &v);
@@ -343,7 +365,7 @@ static int tdx_enclave_config(const char *policy_path, char **out)
 	if (policy_path)
 		GUARD(json_load_path(policy_path, 1 << 20, &policy));
 	conf = json_pack("{s:s,s:s,s:o}", "framework", "TDX", "version", "v1", "policy",
-			 policy ? policy : json_object());
+	                 policy ? policy : json_object());
 	ENSURE(conf, ERR_NOMEM, "out of memory");
 	*out = json_dumps(conf, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(conf);
@@ -354,13 +376,13 @@ static int tdx_enclave_config(const char *policy_path, char **out)
 static int asset(int argc, char **argv, enum poco_order_kind kind, const char *prog)
 {
 	static const char *const usages[] = {
-		"Usage: tdexec app deploy --name N --image NAME@sha256:DIGEST [--tdx-policy FILE]\n"
-		"       tdexec app show ADDRESS\n",
-		"Usage: tdexec dataset deploy --name N --multiaddr URL --checksum HEX32\n"
-		"       tdexec dataset encrypt FILE -o OUT --key-output KEYFILE\n"
-		"       tdexec dataset show ADDRESS\n",
-		"Usage: tdexec workerpool deploy --description TEXT\n"
-		"       tdexec workerpool show ADDRESS\n",
+	    "Usage: tdexec app deploy --name N --image NAME@sha256:DIGEST [--tdx-policy FILE]\n"
+	    "       tdexec app show ADDRESS\n",
+	    "Usage: tdexec dataset deploy --name N --multiaddr URL --checksum HEX32\n"
+	    "       tdexec dataset encrypt FILE -o OUT --key-output KEYFILE\n"
+	    "       tdexec dataset show ADDRESS\n",
+	    "Usage: tdexec workerpool deploy --description TEXT\n"
+	    "       tdexec workerpool show ADDRESS\n",
 	};
 	const char *sub = argc > 1 ? argv[1] : "";
 	struct poco_chain *c = NULL;
@@ -438,10 +460,10 @@ static int cmd_workerpool(int argc, char **argv)
 static int cmd_account(int argc, char **argv)
 {
 	static const char usage[] = "Usage: tdexec account deposit AMOUNT\n"
-				    "       tdexec account withdraw AMOUNT\n"
-				    "       tdexec account show [ADDRESS]\n"
-				    "\n"
-				    "Escrow balances in nRLC (1 RLC = 10^9 nRLC).\n";
+	                            "       tdexec account withdraw AMOUNT\n"
+	                            "       tdexec account show [ADDRESS]\n"
+	                            "\n"
+	                            "Escrow balances in nRLC (1 RLC = 10^9 nRLC).\n";
 	const char *sub = argc > 1 ? argv[1] : "";
 	struct poco_chain *c = NULL;
 	struct mopts o;
@@ -461,7 +483,7 @@ static int cmd_account(int argc, char **argv)
 		}
 		GUARD_GOTO(signing_key(&o, c, key));
 		GUARD_GOTO(sub[0] == 'd' ? poco_deposit(c, key, argv[1 + optind])
-					 : poco_withdraw(c, key, argv[1 + optind]));
+		                         : poco_withdraw(c, key, argv[1 + optind]));
 		GUARD_GOTO(k1_address(key, addr));
 	} else if (strcmp(sub, "show") == 0) {
 		if (argc - 1 - optind == 1) {
@@ -506,12 +528,12 @@ static int apply_sets(json_t *order, const struct mopts *o)
 		const char *eq = strchr(o->sets[i], '=');
 		char field[64];
 		const char *v;
-		ENSURE(eq && eq > o->sets[i] && (size_t)(eq - o->sets[i]) < sizeof(field), ERR_INVAL,
-		       "--set %s: expected field=value", o->sets[i]);
+		ENSURE(eq && eq > o->sets[i] && (size_t)(eq - o->sets[i]) < sizeof(field),
+		       ERR_INVAL, "--set %s: expected field=value", o->sets[i]);
 		memcpy(field, o->sets[i], (size_t)(eq - o->sets[i]));
 		field[eq - o->sets[i]] = '\0';
-		ENSURE(json_object_get(order, field), ERR_INVAL, "--set: the order has no field \"%s\"",
-		       field);
+		ENSURE(json_object_get(order, field), ERR_INVAL,
+		       "--set: the order has no field \"%s\"", field);
 		v = eq + 1;
 		if (strcmp(field, "tag") == 0 && strcmp(v, "tdx") == 0)
 			v = POCO_TAG_TDX;
@@ -541,14 +563,14 @@ static int write_order(const struct mopts *o, const json_t *order)
 static int cmd_order(int argc, char **argv)
 {
 	static const char usage[] =
-		"Usage: tdexec order init KIND [--set field=value ...] [-o FILE]\n"
-		"       tdexec order sign KIND FILE [-o FILE]\n"
-		"       tdexec order show KIND FILE\n"
-		"       tdexec order cancel KIND FILE\n"
-		"\n"
-		"KIND is app, dataset, workerpool or request.  Orders are iExec's JSON (amounts in\n"
-		"nRLC); --set tag=tdx gives the TDX tag 0x..09.  Signing is EIP-712 under the hub's\n"
-		"domain (iExecODB 5.0.0); cancel closes the order on chain.\n";
+	    "Usage: tdexec order init KIND [--set field=value ...] [-o FILE]\n"
+	    "       tdexec order sign KIND FILE [-o FILE]\n"
+	    "       tdexec order show KIND FILE\n"
+	    "       tdexec order cancel KIND FILE\n"
+	    "\n"
+	    "KIND is app, dataset, workerpool or request.  Orders are iExec's JSON (amounts in\n"
+	    "nRLC); --set tag=tdx gives the TDX tag 0x..09.  Signing is EIP-712 under the hub's\n"
+	    "domain (iExecODB 5.0.0); cancel closes the order on chain.\n";
 	const char *sub = argc > 1 ? argv[1] : "";
 	enum poco_order_kind kind;
 	struct poco_chain *c = NULL;
@@ -562,7 +584,8 @@ static int cmd_order(int argc, char **argv)
 		return r;
 	npos = argc - 1 - optind;
 	if (npos < 1 || poco_order_kind_parse(argv[1 + optind], &kind) < 0)
-		return cli_usage("order", "expected the order kind (app, dataset, workerpool, request)");
+		return cli_usage("order",
+		                 "expected the order kind (app, dataset, workerpool, request)");
 	if (strcmp(sub, "init") == 0) {
 		order = poco_order_new(kind);
 		if (apply_sets(order, &o) < 0) {
@@ -619,13 +642,13 @@ static int id32(const char *s, uint8_t out[32])
 static int cmd_deal(int argc, char **argv)
 {
 	static const char usage[] =
-		"Usage: tdexec deal match --app-order F [--dataset-order F] --workerpool-order F\n"
-		"                         --request-order F [--boost]\n"
-		"       tdexec deal show DEALID\n"
-		"\n"
-		"match calls matchOrders, or matchOrdersBoost (PoCo Boost: no initialize, one\n"
-		"pushResultBoost completes the task) with --boost, or by default for a TEE tag\n"
-		"with trust 1 when the hub has Boost (iExec's Arbitrum hubs do not).\n";
+	    "Usage: tdexec deal match --app-order F [--dataset-order F] --workerpool-order F\n"
+	    "                         --request-order F [--boost]\n"
+	    "       tdexec deal show DEALID\n"
+	    "\n"
+	    "match calls matchOrders, or matchOrdersBoost (PoCo Boost: no initialize, one\n"
+	    "pushResultBoost completes the task) with --boost, or by default for a TEE tag\n"
+	    "with trust 1 when the hub has Boost (iExec's Arbitrum hubs do not).\n";
 	const char *sub = argc > 1 ? argv[1] : "";
 	struct poco_chain *c = NULL;
 	struct eth_receipt rc_;
@@ -642,8 +665,9 @@ static int cmd_deal(int argc, char **argv)
 		char why[256];
 		int boost, has_boost;
 		if (!o.orders[0] || !o.orders[2] || !o.orders[3])
-			return cli_usage("deal", "--app-order, --workerpool-order and --request-order "
-						 "are required");
+			return cli_usage("deal",
+			                 "--app-order, --workerpool-order and --request-order "
+			                 "are required");
 		for (int i = 0; i < 4; i++)
 			if (o.orders[i])
 				GUARD_GOTO(load_order(o.orders[i], &orders[i]));
@@ -654,11 +678,12 @@ static int cmd_deal(int argc, char **argv)
 		GUARD_GOTO(poco_boost_detect(c, &has_boost, why, sizeof(why)));
 		ENSURE_GOTO(!o.boost || has_boost, ERR_UNSUPPORTED, "--boost: %s", why);
 		boost = o.boost || (has_boost && tag && strlen(tag) == 66 &&
-				    ((tag[65] - '0') & 1) && trust && strcmp(trust, "1") == 0);
+		                    ((tag[65] - '0') & 1) && trust && strcmp(trust, "1") == 0);
 		GUARD_GOTO(poco_match(c, key, orders[0], orders[1], orders[2], orders[3], boost,
-				      dealid, &rc_));
-		out = json_pack("{s:o,s:b,s:o,s:I}", "dealid", eth_json_hex(dealid, 32), "boost", boost,
-				"tx", eth_json_hex(rc_.tx_hash, 32), "gas_used", (json_int_t)rc_.gas_used);
+		                      dealid, &rc_));
+		out = json_pack("{s:o,s:b,s:o,s:I}", "dealid", eth_json_hex(dealid, 32), "boost",
+		                boost, "tx", eth_json_hex(rc_.tx_hash, 32), "gas_used",
+		                (json_int_t)rc_.gas_used);
 		eth_receipt_free(&rc_);
 	} else if (strcmp(sub, "show") == 0) {
 		if (argc - 1 - optind != 1 || id32(argv[1 + optind], dealid) < 0)
@@ -667,8 +692,9 @@ static int cmd_deal(int argc, char **argv)
 		int has_boost;
 		GUARD_GOTO(load_chain(&o, &c));
 		GUARD_GOTO(poco_view(c, "viewDeal", dealid, &out));
-		if (strcmp(json_string_value(json_object_get(json_object_get(out, "app"), "pointer")),
-			   "0x0000000000000000000000000000000000000000") == 0) {
+		if (strcmp(
+		        json_string_value(json_object_get(json_object_get(out, "app"), "pointer")),
+		        "0x0000000000000000000000000000000000000000") == 0) {
 			/* not a classic deal: a Boost one, if the hub has Boost? */
 			GUARD_GOTO(poco_boost_detect(c, &has_boost, why, sizeof(why)));
 			ENSURE_GOTO(has_boost, ERR_NOTFOUND, "no deal %s", argv[1 + optind]);
@@ -676,8 +702,8 @@ static int cmd_deal(int argc, char **argv)
 			out = NULL;
 			GUARD_GOTO(poco_view(c, "viewDealBoost", dealid, &out));
 			ENSURE_GOTO(strcmp(json_string_value(json_object_get(out, "requester")),
-					   "0x0000000000000000000000000000000000000000") != 0,
-				    ERR_NOTFOUND, "no deal %s", argv[1 + optind]);
+			                   "0x0000000000000000000000000000000000000000") != 0,
+			            ERR_NOTFOUND, "no deal %s", argv[1 + optind]);
 			json_object_set_new(out, "boost", json_true());
 		}
 	} else {
@@ -700,11 +726,11 @@ done:
 static int cmd_task(int argc, char **argv)
 {
 	static const char usage[] =
-		"Usage: tdexec task show (TASKID | DEALID --index N)\n"
-		"       tdexec task claim TASKID\n"
-		"\n"
-		"Task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED.  claim\n"
-		"refunds the requester after the task's final deadline.\n";
+	    "Usage: tdexec task show (TASKID | DEALID --index N)\n"
+	    "       tdexec task claim TASKID\n"
+	    "\n"
+	    "Task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED.  claim\n"
+	    "refunds the requester after the task's final deadline.\n";
 	static const char *const status[] = {"UNSET", "ACTIVE", "REVEALING", "COMPLETED", "FAILED"};
 	const char *sub = argc > 1 ? argv[1] : "";
 	struct poco_chain *c = NULL;
@@ -727,12 +753,14 @@ static int cmd_task(int argc, char **argv)
 		GUARD_GOTO(poco_view(c, "viewTask", id, &out));
 		st = atoi(json_string_value(json_object_get(out, "status")));
 		json_object_set_new(out, "taskid", eth_json_hex(id, 32));
-		json_object_set_new(out, "status_name", json_string(st >= 0 && st <= 4 ? status[st] : "?"));
+		json_object_set_new(out, "status_name",
+		                    json_string(st >= 0 && st <= 4 ? status[st] : "?"));
 	} else if (strcmp(sub, "claim") == 0) {
 		GUARD_GOTO(signing_key(&o, c, key));
 		GUARD_GOTO(poco_send(c->rpc, key, c->hub, "claim(bytes32)",
-				     json_pack("[o]", eth_json_hex(id, 32)), &rc_));
-		out = json_pack("{s:o,s:o}", "taskid", eth_json_hex(id, 32), "tx", eth_json_hex(rc_.tx_hash, 32));
+		                     json_pack("[o]", eth_json_hex(id, 32)), &rc_));
+		out = json_pack("{s:o,s:o}", "taskid", eth_json_hex(id, 32), "tx",
+		                eth_json_hex(rc_.tx_hash, 32));
 		eth_receipt_free(&rc_);
 	} else {
 		rc = cli_usage("task", "unknown command '%s'", sub);
@@ -750,13 +778,13 @@ done:
 }
 
 const struct cli_cmd market_commands[] = {
-	{"wallet", wallet, "keystores"},
-	{"app", cmd_app, "apps"},
-	{"dataset", cmd_dataset, "datasets"},
-	{"workerpool", cmd_workerpool, "workerpools"},
-	{"account", cmd_account, "escrow"},
-	{"order", cmd_order, "orders"},
-	{"deal", cmd_deal, "deals"},
-	{"task", cmd_task, "tasks"},
-	{NULL, NULL, NULL},
+    {"wallet", wallet, "keystores"},
+    {"app", cmd_app, "apps"},
+    {"dataset", cmd_dataset, "datasets"},
+    {"workerpool", cmd_workerpool, "workerpools"},
+    {"account", cmd_account, "escrow"},
+    {"order", cmd_order, "orders"},
+    {"deal", cmd_deal, "deals"},
+    {"task", cmd_task, "tasks"},
+    {NULL, NULL, NULL},
 };

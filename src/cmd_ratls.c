@@ -221,15 +221,15 @@ static int ratls_cert(int argc, char **argv)
 }
 
 static const struct cli_cmd ratls_cmds[] = {
-	{"check", ratls_check, "admit an RA-TLS server by its TD quote"},
-	{"cert", ratls_cert, "make an RA-TLS certificate for this TD"},
-	{NULL, NULL, NULL},
+    {"check", ratls_check, "admit an RA-TLS server by its TD quote"},
+    {"cert", ratls_cert, "make an RA-TLS certificate for this TD"},
+    {NULL, NULL, NULL},
 };
 
 int cmd_ratls(int argc, char **argv)
 {
 	return cli_dispatch("ratls", ratls_cmds, argc, argv,
-			    "Usage: tdexec ratls (check|cert) ...\n"
-			    "  check URL   admit an RA-TLS server by its TD quote\n"
-			    "  cert        make an RA-TLS certificate for this TD\n");
+	                    "Usage: tdexec ratls (check|cert) ...\n"
+	                    "  check URL   admit an RA-TLS server by its TD quote\n"
+	                    "  cert        make an RA-TLS certificate for this TD\n");
 }

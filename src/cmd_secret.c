@@ -166,8 +166,7 @@ static const char secret_usage[] =
     "  --app ADDR        the app developer secret (signer: the app owner)\n"
     "  --requester NAME  a requester secret, named as in the request's iexec_secrets\n"
     "  --web2 NAME       an owner's web2 secret (e.g. iexec-result-encryption-public-key)\n"
-    "Secrets are immutable: pushing an existing one fails (HTTP 409).\n"
-    CLI_CHAIN_HELP
+    "Secrets are immutable: pushing an existing one fails (HTTP 409).\n" CLI_CHAIN_HELP
     "  --sms-policy FILE  send the secret only to an SMS serving RA-TLS whose own\n"
     "                  TD quote verifies with --collateral and meets this policy,\n"
     "                  and whose configuration trusts no simulated root but the one\n"
@@ -258,7 +257,8 @@ int cmd_secret(int argc, char **argv)
 		rc = tdx_gate_open(&gate, o.collateral, o.sim_root, o.sms_policy, "secret.sms");
 	if (rc == 0) {
 		struct http_peer peer = {tdx_ratls_peer_check, &expect};
-		struct http_call call = {auth, "text/plain", val, len, o.sms_policy ? &peer : NULL, NULL};
+		struct http_call call = {auth, "text/plain", val, len, o.sms_policy ? &peer : NULL,
+		                         NULL};
 		hex_encode(auth + 2, sig, 65);
 		rc = http_call(url, &call, 4096, 30, &r);
 	}
@@ -297,8 +297,7 @@ static const char result_usage[] =
     "checked (said on stderr).\n"
     "decrypt: open an encrypted result with the beneficiary's RSA key; with\n"
     "--task the plain archive is checked against the chain the same way.\n"
-    "\n"
-    CLI_CHAIN_HELP;
+    "\n" CLI_CHAIN_HELP;
 
 /* FILE.part, for an archive that is not FILE until it is checked. */
 static int part_name(char *dst, size_t cap, const char *out, const char *suffix)

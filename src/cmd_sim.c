@@ -10,57 +10,57 @@
 #include <string.h>
 
 static const char sim_usage[] =
-	"Usage: tdexec sim COMMAND [ARGS]\n"
-	"\n"
-	"A simulated TD for machines without Intel TDX.  Its quotes are signed by a\n"
-	"locally generated PKI that no verifier trusts unless told to explicitly\n"
-	"(--trust-sim-root DIR/root_ca.pem).\n"
-	"\n"
-	"Commands:\n"
-	"  init        create a simulated TD: PKI, keys, collateral, measurements\n"
-	"  collateral  issue the simulated TD's collateral again (new dates)\n"
-	"  extend      extend an RTMR and record the event\n";
+    "Usage: tdexec sim COMMAND [ARGS]\n"
+    "\n"
+    "A simulated TD for machines without Intel TDX.  Its quotes are signed by a\n"
+    "locally generated PKI that no verifier trusts unless told to explicitly\n"
+    "(--trust-sim-root DIR/root_ca.pem).\n"
+    "\n"
+    "Commands:\n"
+    "  init        create a simulated TD: PKI, keys, collateral, measurements\n"
+    "  collateral  issue the simulated TD's collateral again (new dates)\n"
+    "  extend      extend an RTMR and record the event\n";
 
 static const char init_usage[] =
-	"Usage: tdexec sim init [--force] [--days N] [--at TIME] DIR\n"
-	"\n"
-	"Create a simulated TD in DIR: a simulated SGX root CA, PCK platform CA, PCK\n"
-	"certificate (with the Intel SGX extension), TCB signing certificate, QE\n"
-	"attestation key, the collateral Intel's PCS would serve (DIR/collateral/), and\n"
-	"default measurements (DIR/td.json).\n"
-	"\n"
-	"  --force     replace an existing simulated TD in DIR\n"
-	"  --days N    collateral validity in days (default 30)\n"
-	"  --at TIME   start of validity (Unix seconds or YYYY-MM-DDTHH:MM:SSZ; default now)\n";
+    "Usage: tdexec sim init [--force] [--days N] [--at TIME] DIR\n"
+    "\n"
+    "Create a simulated TD in DIR: a simulated SGX root CA, PCK platform CA, PCK\n"
+    "certificate (with the Intel SGX extension), TCB signing certificate, QE\n"
+    "attestation key, the collateral Intel's PCS would serve (DIR/collateral/), and\n"
+    "default measurements (DIR/td.json).\n"
+    "\n"
+    "  --force     replace an existing simulated TD in DIR\n"
+    "  --days N    collateral validity in days (default 30)\n"
+    "  --at TIME   start of validity (Unix seconds or YYYY-MM-DDTHH:MM:SSZ; default now)\n";
 
 static const char coll_usage[] =
-	"Usage: tdexec sim collateral [--days N] [--at TIME] DIR\n"
-	"\n"
-	"Issue DIR/collateral/ again for the simulated TD in DIR (same PKI and keys):\n"
-	"new TCB info, QE identity and CRLs valid from TIME for N days, as Intel's PCS\n"
-	"publishes new collateral before the old one's nextUpdate.\n"
-	"\n"
-	"  --days N    collateral validity in days (default 30)\n"
-	"  --at TIME   start of validity (Unix seconds or YYYY-MM-DDTHH:MM:SSZ; default now)\n";
+    "Usage: tdexec sim collateral [--days N] [--at TIME] DIR\n"
+    "\n"
+    "Issue DIR/collateral/ again for the simulated TD in DIR (same PKI and keys):\n"
+    "new TCB info, QE identity and CRLs valid from TIME for N days, as Intel's PCS\n"
+    "publishes new collateral before the old one's nextUpdate.\n"
+    "\n"
+    "  --days N    collateral validity in days (default 30)\n"
+    "  --at TIME   start of validity (Unix seconds or YYYY-MM-DDTHH:MM:SSZ; default now)\n";
 
 static const char extend_usage[] =
-	"Usage: tdexec sim extend --rtmr N --digest HEX [--event TEXT] DIR\n"
-	"\n"
-	"RTMR[N] = SHA-384(RTMR[N] || DIGEST) in DIR/td.json, and the event appended to\n"
-	"DIR/event_log.jsonl.\n"
-	"\n"
-	"  --rtmr N        0..3\n"
-	"  --digest HEX    48-byte SHA-384 digest\n"
-	"  --event TEXT    what was measured (kept in the event log)\n";
+    "Usage: tdexec sim extend --rtmr N --digest HEX [--event TEXT] DIR\n"
+    "\n"
+    "RTMR[N] = SHA-384(RTMR[N] || DIGEST) in DIR/td.json, and the event appended to\n"
+    "DIR/event_log.jsonl.\n"
+    "\n"
+    "  --rtmr N        0..3\n"
+    "  --digest HEX    48-byte SHA-384 digest\n"
+    "  --event TEXT    what was measured (kept in the event log)\n";
 
 static int sim_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"force", no_argument, NULL, 'f'},
-		{"days", required_argument, NULL, 'd'},
-		{"at", required_argument, NULL, 'a'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"force", no_argument, NULL, 'f'},
+	    {"days", required_argument, NULL, 'd'},
+	    {"at", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tdx_sim_opts o = {0, 0, 0};
 	long days;
@@ -86,7 +86,8 @@ static int sim_init(int argc, char **argv)
 		return cli_usage("sim init", "expected one directory");
 	if (tdx_sim_init(argv[optind], &o) < 0)
 		return cli_fail();
-	printf("simulated TD created in %s (SIMULATED: trust only with --trust-sim-root %s/root_ca.pem)\n",
+	printf("simulated TD created in %s (SIMULATED: trust only with --trust-sim-root "
+	       "%s/root_ca.pem)\n",
 	       argv[optind], argv[optind]);
 	return 0;
 }
@@ -94,10 +95,10 @@ static int sim_init(int argc, char **argv)
 static int sim_collateral(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"days", required_argument, NULL, 'd'},
-		{"at", required_argument, NULL, 'a'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"days", required_argument, NULL, 'd'},
+	    {"at", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tdx_sim_opts o = {0, 0, 0};
 	long days;
@@ -129,11 +130,11 @@ static int sim_collateral(int argc, char **argv)
 static int sim_extend(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"rtmr", required_argument, NULL, 'r'},
-		{"digest", required_argument, NULL, 'd'},
-		{"event", required_argument, NULL, 'e'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"rtmr", required_argument, NULL, 'r'},
+	    {"digest", required_argument, NULL, 'd'},
+	    {"event", required_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *digest_hex = NULL, *event = NULL;
 	uint8_t digest[48];
@@ -164,10 +165,10 @@ static int sim_extend(int argc, char **argv)
 }
 
 static const struct cli_cmd sim_cmds[] = {
-	{"init", sim_init, "create a simulated TD"},
-	{"collateral", sim_collateral, "issue the collateral again"},
-	{"extend", sim_extend, "extend an RTMR"},
-	{NULL, NULL, NULL},
+    {"init", sim_init, "create a simulated TD"},
+    {"collateral", sim_collateral, "issue the collateral again"},
+    {"extend", sim_extend, "extend an RTMR"},
+    {NULL, NULL, NULL},
 };
 
 int cmd_sim(int argc, char **argv)

@@ -151,9 +151,9 @@ static int chain_digest(struct poco_chain *c, const char *sched, const uint8_t t
 	if (rc == 0)
 		rc = poco_view(c, "viewDeal", did, &deal);
 	if (rc == 0 &&
-	    eth_addr_parse(json_string_value(json_object_get(json_object_get(deal, "app"),
-	                                                     "pointer")),
-	                   want) == 0 &&
+	    eth_addr_parse(
+	        json_string_value(json_object_get(json_object_get(deal, "app"), "pointer")),
+	        want) == 0 &&
 	    !is_zero(want, 20)) {
 		rc = has_callback(deal, callback);
 		if (rc == 0)

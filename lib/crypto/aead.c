@@ -14,7 +14,7 @@
 #include <string.h>
 
 static int gcm(int enc, const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad,
-	       size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
+               size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int n = 0, f = 0, ok;
@@ -33,18 +33,18 @@ static int gcm(int enc, const uint8_t key[32], const uint8_t nonce[12], const ui
 	ERR_clear_error();
 	if (!ok)
 		return enc ? err_set(ERR_CRYPTO, "AES-GCM: encryption failed")
-			   : err_set(ERR_VERIFY, "AES-GCM: authentication failed");
+		           : err_set(ERR_VERIFY, "AES-GCM: authentication failed");
 	return 0;
 }
 
 int aes256gcm_seal(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad,
-		   size_t aad_len, const uint8_t *in, size_t len, uint8_t *out)
+                   size_t aad_len, const uint8_t *in, size_t len, uint8_t *out)
 {
 	return gcm(1, key, nonce, aad, aad_len, in, len, out, out + len);
 }
 
 int aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad,
-		   size_t aad_len, const uint8_t *in, size_t len, uint8_t *out)
+                   size_t aad_len, const uint8_t *in, size_t len, uint8_t *out)
 {
 	uint8_t tag[AEAD_TAG];
 	ENSURE(len >= AEAD_TAG, ERR_VERIFY, "AES-GCM: ciphertext shorter than its tag");
@@ -90,7 +90,7 @@ static int derive(EVP_PKEY *k, const uint8_t peer[32], uint8_t out[32])
 	EVP_PKEY_CTX *c = k ? EVP_PKEY_CTX_new(k, NULL) : NULL;
 	size_t n = 32;
 	int ok = c && p && EVP_PKEY_derive_init(c) == 1 && EVP_PKEY_derive_set_peer(c, p) == 1 &&
-		 EVP_PKEY_derive(c, out, &n) == 1 && n == 32;
+	         EVP_PKEY_derive(c, out, &n) == 1 && n == 32;
 	static const uint8_t zero[32];
 	EVP_PKEY_CTX_free(c);
 	EVP_PKEY_free(p);
@@ -109,16 +109,16 @@ int x25519_shared(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32
 }
 
 int hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
-		const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+                const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
 {
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
 	static const uint8_t nosalt[1];
 	int ok = c && EVP_PKEY_derive_init(c) == 1 &&
-		 EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()) == 1 &&
-		 EVP_PKEY_CTX_set1_hkdf_salt(c, salt_len ? salt : nosalt, (int)salt_len) == 1 &&
-		 EVP_PKEY_CTX_set1_hkdf_key(c, ikm, (int)ikm_len) == 1 &&
-		 (info_len == 0 || EVP_PKEY_CTX_add1_hkdf_info(c, info, (int)info_len) == 1) &&
-		 EVP_PKEY_derive(c, out, &out_len) == 1;
+	         EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()) == 1 &&
+	         EVP_PKEY_CTX_set1_hkdf_salt(c, salt_len ? salt : nosalt, (int)salt_len) == 1 &&
+	         EVP_PKEY_CTX_set1_hkdf_key(c, ikm, (int)ikm_len) == 1 &&
+	         (info_len == 0 || EVP_PKEY_CTX_add1_hkdf_info(c, info, (int)info_len) == 1) &&
+	         EVP_PKEY_derive(c, out, &out_len) == 1;
 	EVP_PKEY_CTX_free(c);
 	ENSURE(ok, ERR_CRYPTO, "HKDF-SHA256 failed");
 	return 0;
@@ -126,7 +126,7 @@ int hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t 
 
 /* key for (label, ephemeral public, recipient public) from the shared secret */
 static int seal_key(const uint8_t shared[32], const char *label, const uint8_t epk[32],
-		    const uint8_t rpk[32], uint8_t key[32])
+                    const uint8_t rpk[32], uint8_t key[32])
 {
 	uint8_t info[256];
 	size_t l = strlen(label);
@@ -138,7 +138,7 @@ static int seal_key(const uint8_t shared[32], const char *label, const uint8_t e
 }
 
 int seal_to(const uint8_t recipient[32], const char *label, const uint8_t *in, size_t len,
-	    uint8_t **out, size_t *out_len)
+            uint8_t **out, size_t *out_len)
 {
 	uint8_t shared[32], key[32], *o;
 	EVP_PKEY *eph = NULL;
@@ -166,7 +166,7 @@ out:
 }
 
 int seal_open(const uint8_t priv[32], const char *label, const uint8_t *in, size_t len,
-	      uint8_t **out, size_t *out_len)
+              uint8_t **out, size_t *out_len)
 {
 	uint8_t pub[32], shared[32], key[32], *o = NULL;
 	int rc = 0;
@@ -177,8 +177,8 @@ int seal_open(const uint8_t priv[32], const char *label, const uint8_t *in, size
 	GUARD_GOTO(seal_key(shared, label, in, pub, key));
 	o = malloc(len - SEAL_OVERHEAD + 1);
 	ENSURE_GOTO(o, ERR_NOMEM, "out of memory");
-	GUARD_GOTO(aes256gcm_open(key, in + 32, in, 32, in + 32 + AEAD_NONCE,
-				  len - 32 - AEAD_NONCE, o));
+	GUARD_GOTO(
+	    aes256gcm_open(key, in + 32, in, 32, in + 32 + AEAD_NONCE, len - 32 - AEAD_NONCE, o));
 	*out = o;
 	*out_len = len - SEAL_OVERHEAD;
 	o = NULL;
@@ -190,7 +190,7 @@ out:
 }
 
 int aes256cbc_seal(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t **out,
-		   size_t *out_len)
+                   size_t *out_len)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int n1 = 0, n2 = 0, rc = 0;
@@ -202,8 +202,8 @@ int aes256cbc_seal(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t
 	else if (RAND_bytes(*out, 16) != 1)
 		rc = err_set(ERR_CRYPTO, "no randomness");
 	else if (EVP_EncryptInit_ex(c, EVP_aes_256_cbc(), NULL, key, *out) != 1 ||
-		 EVP_EncryptUpdate(c, *out + 16, &n1, in, (int)len) != 1 ||
-		 EVP_EncryptFinal_ex(c, *out + 16 + n1, &n2) != 1)
+	         EVP_EncryptUpdate(c, *out + 16, &n1, in, (int)len) != 1 ||
+	         EVP_EncryptFinal_ex(c, *out + 16 + n1, &n2) != 1)
 		rc = err_set(ERR_CRYPTO, "aes-cbc: encryption failed");
 	EVP_CIPHER_CTX_free(c);
 	if (rc < 0) {
@@ -216,7 +216,7 @@ int aes256cbc_seal(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t
 }
 
 int aes256cbc_open(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t **out,
-		   size_t *out_len)
+                   size_t *out_len)
 {
 	EVP_CIPHER_CTX *c = NULL;
 	int n1 = 0, n2 = 0, rc = 0;
@@ -227,8 +227,8 @@ int aes256cbc_open(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t
 	if (!(c = EVP_CIPHER_CTX_new()) || !(*out = malloc(len)))
 		rc = err_set(ERR_NOMEM, "out of memory");
 	else if (EVP_DecryptInit_ex(c, EVP_aes_256_cbc(), NULL, key, in) != 1 ||
-		 EVP_DecryptUpdate(c, *out, &n1, in + 16, (int)(len - 16)) != 1 ||
-		 EVP_DecryptFinal_ex(c, *out + n1, &n2) != 1)
+	         EVP_DecryptUpdate(c, *out, &n1, in + 16, (int)(len - 16)) != 1 ||
+	         EVP_DecryptFinal_ex(c, *out + n1, &n2) != 1)
 		rc = err_set(ERR_VERIFY, "aes-cbc: wrong key or damaged data");
 	EVP_CIPHER_CTX_free(c);
 	if (rc < 0) {
@@ -268,7 +268,7 @@ static EVP_PKEY *pem_key(const char *pem, int private_key)
 	b = dec ? BIO_new_mem_buf(dec, (int)dlen) : BIO_new_mem_buf(pem, -1);
 	if (b)
 		k = private_key ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)
-				: PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+		                : PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
 	BIO_free(b);
 	free(dec);
 	return k;
@@ -284,7 +284,8 @@ int rsa_wrap_key(const char *public_pem, const uint8_t key[32], uint8_t **out, s
 	*out = NULL;
 	ENSURE(k, ERR_INVAL, "result key: not an RSA public key (PEM)");
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA || !(c = EVP_PKEY_CTX_new(k, NULL)) ||
-	    EVP_PKEY_encrypt_init(c) != 1 || EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) != 1 ||
+	    EVP_PKEY_encrypt_init(c) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) != 1 ||
 	    EVP_PKEY_encrypt(c, NULL, &n, key, 32) != 1 || !(*out = malloc(n)) ||
 	    EVP_PKEY_encrypt(c, *out, &n, key, 32) != 1)
 		rc = err_set(ERR_CRYPTO, "result key: RSA encryption failed");

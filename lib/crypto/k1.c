@@ -18,8 +18,7 @@ static void ctx_init(void)
 	uint8_t seed[32];
 	ctx = secp256k1_context_create(SECP256K1_CONTEXT_SIGN | SECP256K1_CONTEXT_VERIFY);
 	/* Randomize against side channels, as libsecp256k1 recommends. */
-	if (ctx && RAND_bytes(seed, sizeof(seed)) == 1 &&
-	    !secp256k1_context_randomize(ctx, seed)) {
+	if (ctx && RAND_bytes(seed, sizeof(seed)) == 1 && !secp256k1_context_randomize(ctx, seed)) {
 		secp256k1_context_destroy(ctx);
 		ctx = NULL;
 	}
@@ -127,7 +126,7 @@ int k1_recover(const uint8_t digest[32], const uint8_t sig[65], uint8_t addr[20]
 void eip191_hash32(const uint8_t hash[32], uint8_t out[32])
 {
 	static const char prefix[] = "\x19"
-				     "Ethereum Signed Message:\n32";
+	                             "Ethereum Signed Message:\n32";
 	struct keccak256 k;
 	keccak256_init(&k);
 	keccak256_update(&k, prefix, sizeof(prefix) - 1);

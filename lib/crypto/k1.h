@@ -22,7 +22,7 @@ MUST_CHECK int k1_address(const uint8_t priv[32], uint8_t addr[20]);
 MUST_CHECK int k1_sign(const uint8_t priv[32], const uint8_t digest[32], uint8_t sig[65]);
 /* The same with v = recovery id (0|1), as typed transactions carry it. */
 MUST_CHECK int k1_sign_recid(const uint8_t priv[32], const uint8_t digest[32], uint8_t rs[64],
-			     int *recid);
+                             int *recid);
 /* Recover the signer's address from a 65-byte signature (v = 0,1,27,28).
  * ERR_VERIFY when the signature is invalid; high-s is refused (EIP-2). */
 MUST_CHECK int k1_recover(const uint8_t digest[32], const uint8_t sig[65], uint8_t addr[20]);
@@ -35,6 +35,6 @@ MUST_CHECK int eip191_sign32(const uint8_t priv[32], const uint8_t hash[32], uin
 /* personal_sign over keccak256(data): PoCo's signatures over packed
  * fields (authorizations, enclave signatures). */
 MUST_CHECK int eip191_sign_keccak(const uint8_t priv[32], const void *data, size_t len,
-				  uint8_t sig[65]);
+                                  uint8_t sig[65]);
 
 #endif

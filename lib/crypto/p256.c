@@ -37,9 +37,9 @@ int p256_pub_xy(EVP_PKEY *key, uint8_t out[64])
 	    n != 65 || pt[0] != 0x04) {
 		/* Keys from PEM may be held compressed; ask for the uncompressed form. */
 		if (!EVP_PKEY_set_utf8_string_param(key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
-						    "uncompressed") ||
+		                                    "uncompressed") ||
 		    !EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt),
-						     &n) ||
+		                                     &n) ||
 		    n != 65 || pt[0] != 0x04)
 			return err_set_openssl(ERR_CRYPTO, "not a P-256 public key");
 	}
@@ -57,7 +57,8 @@ int p256_pub_from_xy(const uint8_t xy[64], EVP_PKEY **out)
 	*out = NULL;
 	pt[0] = 0x04;
 	memcpy(pt + 1, xy, 64);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
+	params[0] =
+	    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt));
 	params[2] = OSSL_PARAM_construct_end();
 	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
@@ -123,7 +124,7 @@ int p256_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[64])
 }
 
 int p256_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t sig[64],
-		const char *what)
+                const char *what)
 {
 	EVP_MD_CTX *ctx = NULL;
 	uint8_t *der = NULL;
@@ -134,7 +135,7 @@ int p256_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t sig
 	ctx = EVP_MD_CTX_new();
 	ENSURE_GOTO(ctx, ERR_NOMEM, "out of memory");
 	ENSURE_GOTO(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) > 0, ERR_CRYPTO,
-		    "%s: cannot initialise verification", what);
+	            "%s: cannot initialise verification", what);
 	v = EVP_DigestVerify(ctx, der, dlen, msg, len);
 	ERR_clear_error();
 	ENSURE_GOTO(v == 1, ERR_VERIFY, "%s: signature does not verify", what);
@@ -262,8 +263,8 @@ void p256_pub_free(struct p256_pub *k)
 	free(k);
 }
 
-int p256_pub_verify(const struct p256_pub *k, const uint8_t *msg, size_t len,
-		    const uint8_t sig[64], const char *what)
+int p256_pub_verify(const struct p256_pub *k, const uint8_t *msg, size_t len, const uint8_t sig[64],
+                    const char *what)
 {
 	uint8_t h[32];
 	ECDSA_SIG *s = ECDSA_SIG_new();

@@ -22,7 +22,7 @@ MUST_CHECK int p256_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t 
 /* 0 when sig (raw r||s) is a valid signature of SHA-256(msg), else
  * ERR_VERIFY (message set to "<what>: signature does not verify"). */
 MUST_CHECK int p256_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t sig[64],
-			   const char *what);
+                           const char *what);
 
 /* A public key prepared for fast repeated verification.  OpenSSL 3's EVP
  * layer costs about as much as the curve arithmetic per call (provider
@@ -37,7 +37,7 @@ void p256_pub_free(struct p256_pub *k);
 /* Verify raw r||s over SHA-256(msg).  0 or ERR_VERIFY ("<what>: signature
  * does not verify"). */
 MUST_CHECK int p256_pub_verify(const struct p256_pub *k, const uint8_t *msg, size_t len,
-			       const uint8_t sig[64], const char *what);
+                               const uint8_t sig[64], const char *what);
 
 /* DER ECDSA-Sig-Value <-> raw r||s. */
 MUST_CHECK int p256_sig_der_to_raw(const uint8_t *der, size_t len, uint8_t raw[64]);

@@ -54,7 +54,8 @@ static int parse_base(const char **s, int depth, struct abi_type *t)
 				p++;
 				continue;
 			}
-			ENSURE(*p == ')', ERR_INVAL, "abi type: expected ',' or ')' at \"%.20s\"", p);
+			ENSURE(*p == ')', ERR_INVAL, "abi type: expected ',' or ')' at \"%.20s\"",
+			       p);
 			*s = p + 1;
 			return 0;
 		}
@@ -93,8 +94,7 @@ static int parse_base(const char **s, int depth, struct abi_type *t)
 			t->size = n;
 		}
 		break;
-	default:
-		ENSURE(!has_n, ERR_INVAL, "abi type: unexpected size");
+	default: ENSURE(!has_n, ERR_INVAL, "abi type: unexpected size");
 	}
 	*s = p;
 	return 0;
@@ -296,7 +296,7 @@ static int encode_value(const struct abi_type *t, const json_t *v, struct wbuf *
 
 /* Heads and tails of a sequence of values (tuple fields or array items). */
 static int encode_seq(const struct abi_type *const *types, const struct abi_type *elem, size_t n,
-		      const json_t *vals, struct wbuf *w, int depth)
+                      const json_t *vals, struct wbuf *w, int depth)
 {
 	struct wbuf tail;
 	size_t head = 0;
@@ -335,9 +335,7 @@ static int encode_value(const struct abi_type *t, const json_t *v, struct wbuf *
 	ENSURE(depth < ABI_MAX_DEPTH, ERR_INVAL, "abi: nested too deeply");
 	switch (t->kind) {
 	case ABI_UINT:
-	case ABI_INT:
-		GUARD(word_int(t, v, word));
-		return wbuf_put(w, word, 32);
+	case ABI_INT: GUARD(word_int(t, v, word)); return wbuf_put(w, word, 32);
 	case ABI_ADDRESS:
 		ENSURE(json_is_string(v), ERR_INVAL, "abi: address value must be a string");
 		GUARD(eth_addr_parse(json_string_value(v), word + 12));
@@ -348,7 +346,9 @@ static int encode_value(const struct abi_type *t, const json_t *v, struct wbuf *
 		return wbuf_put(w, word, 32);
 	case ABI_FBYTES:
 		GUARD(hex_value(v, &b, &n, "bytesN"));
-		rc = n == t->size ? 0 : err_set(ERR_INVAL, "abi: bytes%u value has %zu bytes", t->size, n);
+		rc = n == t->size
+		         ? 0
+		         : err_set(ERR_INVAL, "abi: bytes%u value has %zu bytes", t->size, n);
 		if (rc == 0)
 			rc = pad_put(w, b, n);
 		free(b);
@@ -381,8 +381,8 @@ static int encode_value(const struct abi_type *t, const json_t *v, struct wbuf *
 	case ABI_TUPLE:
 		ENSURE(json_is_array(v) && json_array_size(v) == t->nfields, ERR_INVAL,
 		       "abi: tuple value must be a JSON array of %zu items", t->nfields);
-		return encode_seq((const struct abi_type *const *)t->fields, NULL, t->nfields, v,
-				  w, depth);
+		return encode_seq((const struct abi_type *const *)t->fields, NULL, t->nfields, v, w,
+		                  depth);
 	}
 	return err_set(ERR_INVAL, "abi: bad type");
 }
@@ -431,10 +431,10 @@ static int word_size(const uint8_t *w, size_t max, size_t *out, const char *what
 }
 
 static int decode_value(const struct abi_type *t, const uint8_t *base, size_t len, size_t off,
-			json_t **out, int depth);
+                        json_t **out, int depth);
 
 static int decode_seq(const struct abi_type *const *types, const struct abi_type *elem, size_t n,
-		      const uint8_t *base, size_t len, size_t off, json_t **out, int depth)
+                      const uint8_t *base, size_t len, size_t off, json_t **out, int depth)
 {
 	json_t *a = json_array();
 	size_t head = off;
@@ -446,9 +446,11 @@ static int decode_seq(const struct abi_type *const *types, const struct abi_type
 		json_t *v = NULL;
 		if (is_dynamic(ti)) {
 			size_t rel;
-			ENSURE_GOTO(head + 32 <= len, ERR_INVAL, "abi: truncated offset at %zu", head);
+			ENSURE_GOTO(head + 32 <= len, ERR_INVAL, "abi: truncated offset at %zu",
+			            head);
 			GUARD_GOTO(word_size(base + head, len, &rel, "offset"));
-			ENSURE_GOTO(off + rel <= len, ERR_INVAL, "abi: offset %zu past the data", rel);
+			ENSURE_GOTO(off + rel <= len, ERR_INVAL, "abi: offset %zu past the data",
+			            rel);
 			GUARD_GOTO(decode_value(ti, base, len, off + rel, &v, depth + 1));
 			head += 32;
 		} else {
@@ -496,7 +498,7 @@ static int check_int_range(const struct abi_type *t, const uint8_t w[32])
 }
 
 static int decode_value(const struct abi_type *t, const uint8_t *base, size_t len, size_t off,
-			json_t **out, int depth)
+                        json_t **out, int depth)
 {
 	const uint8_t *w = base + off;
 	char addr[43], *hex;
@@ -505,7 +507,8 @@ static int decode_value(const struct abi_type *t, const uint8_t *base, size_t le
 	*out = NULL;
 	ENSURE(depth < ABI_MAX_DEPTH, ERR_INVAL, "abi: nested too deeply");
 	if (t->kind != ABI_TUPLE && t->kind != ABI_FARRAY)
-		ENSURE(off <= len && len - off >= 32, ERR_INVAL, "abi: truncated at offset %zu", off);
+		ENSURE(off <= len && len - off >= 32, ERR_INVAL, "abi: truncated at offset %zu",
+		       off);
 	switch (t->kind) {
 	case ABI_UINT:
 	case ABI_INT:
@@ -553,16 +556,15 @@ static int decode_value(const struct abi_type *t, const uint8_t *base, size_t le
 	case ABI_ARRAY:
 		GUARD(word_size(w, ABI_MAX_ITEMS, &n, "array length"));
 		/* Each item takes at least one word: bound n by the data left. */
-		ENSURE(n <= (len - off - 32) / 32, ERR_INVAL, "abi: array of %zu items past the data",
-		       n);
-		return decode_seq(NULL, t->elem, n, base + off + 32, len - off - 32, 0, out,
-				  depth);
+		ENSURE(n <= (len - off - 32) / 32, ERR_INVAL,
+		       "abi: array of %zu items past the data", n);
+		return decode_seq(NULL, t->elem, n, base + off + 32, len - off - 32, 0, out, depth);
 	case ABI_FARRAY:
 		return decode_seq(NULL, t->elem, t->size, base + off, len - off, 0, out, depth);
 	case ABI_TUPLE:
 		ENSURE(off <= len, ERR_INVAL, "abi: truncated tuple");
 		return decode_seq((const struct abi_type *const *)t->fields, NULL, t->nfields,
-				  base + off, len - off, 0, out, depth);
+		                  base + off, len - off, 0, out, depth);
 	}
 	ENSURE(*out, ERR_NOMEM, "out of memory");
 	return 0;

@@ -22,14 +22,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum abi_kind { ABI_UINT, ABI_INT, ABI_ADDRESS, ABI_BOOL, ABI_FBYTES, ABI_BYTES, ABI_STRING,
-		ABI_ARRAY, ABI_FARRAY, ABI_TUPLE };
+enum abi_kind {
+	ABI_UINT,
+	ABI_INT,
+	ABI_ADDRESS,
+	ABI_BOOL,
+	ABI_FBYTES,
+	ABI_BYTES,
+	ABI_STRING,
+	ABI_ARRAY,
+	ABI_FARRAY,
+	ABI_TUPLE
+};
 
 struct abi_type {
 	enum abi_kind kind;
-	unsigned size; /* bits for (u)int, bytes for bytesN, length for T[N] */
-	struct abi_type *elem;     /* arrays */
-	struct abi_type **fields;  /* tuples */
+	unsigned size;            /* bits for (u)int, bytes for bytesN, length for T[N] */
+	struct abi_type *elem;    /* arrays */
+	struct abi_type **fields; /* tuples */
 	size_t nfields;
 };
 

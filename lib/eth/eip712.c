@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define MAX_DEPTH 16
-#define MAX_DEPS 64
+#define MAX_DEPS  64
 
 /* "Name[]" / "Name[3]" -> "Name" (into buf). */
 static const char *base_type(const char *t, char *buf, size_t cap)
@@ -44,7 +44,7 @@ static int collect(const json_t *types, const char *type, const char **deps, siz
 			return 0;
 	ENSURE(*n < MAX_DEPS, ERR_INVAL, "eip712: too many types");
 	deps[(*n)++] = json_object_iter_key(json_object_iter_at((json_t *)types, type));
-	json_array_foreach(fields, i, f) {
+	json_array_foreach (fields, i, f) {
 		const char *ft = json_string_value(json_object_get(f, "type"));
 		ENSURE(ft && json_is_string(json_object_get(f, "name")), ERR_INVAL,
 		       "eip712: %s field %zu needs a name and a type", type, i);
@@ -72,7 +72,7 @@ static int encode_type(const json_t *types, const char *type, struct wbuf *w)
 		size_t i;
 		GUARD(wbuf_put(w, deps[k], strlen(deps[k])));
 		GUARD(wbuf_u8(w, '('));
-		json_array_foreach(fields, i, f) {
+		json_array_foreach (fields, i, f) {
 			json_t *t = json_object_get(f, "type"), *nm = json_object_get(f, "name");
 			if (i)
 				GUARD(wbuf_u8(w, ','));
@@ -96,12 +96,12 @@ char *eip712_encode_type(const json_t *types, const char *type)
 	return (char *)wbuf_take(&w, NULL);
 }
 
-static int hash_struct(const json_t *types, const char *type, const json_t *value,
-		       uint8_t out[32], int depth);
+static int hash_struct(const json_t *types, const char *type, const json_t *value, uint8_t out[32],
+                       int depth);
 
 /* The 32-byte encoding of one member. */
 static int encode_field(const json_t *types, const char *ft, const json_t *v, uint8_t out[32],
-			int depth)
+                        int depth)
 {
 	size_t tl = strlen(ft);
 	ENSURE(depth < MAX_DEPTH, ERR_INVAL, "eip712: values nested too deeply");
@@ -118,7 +118,7 @@ static int encode_field(const json_t *types, const char *ft, const json_t *v, ui
 		memcpy(elem, ft, (size_t)(open - ft));
 		elem[open - ft] = '\0';
 		keccak256_init(&k);
-		json_array_foreach(v, i, e) {
+		json_array_foreach (v, i, e) {
 			uint8_t h[32];
 			GUARD(encode_field(types, elem, e, h, depth + 1));
 			keccak256_update(&k, h, 32);
@@ -172,7 +172,7 @@ static int encode_field(const json_t *types, const char *ft, const json_t *v, ui
 		GUARD(abi_type_parse(ft, &t));
 		wbuf_init(&w);
 		rc = t->kind <= ABI_FBYTES ? abi_encode(t, v, &w)
-					   : err_set(ERR_INVAL, "eip712: unsupported type %s", ft);
+		                           : err_set(ERR_INVAL, "eip712: unsupported type %s", ft);
 		if (rc == 0)
 			memcpy(out, w.buf, 32);
 		wbuf_free(&w);
@@ -181,8 +181,8 @@ static int encode_field(const json_t *types, const char *ft, const json_t *v, ui
 	}
 }
 
-static int hash_struct(const json_t *types, const char *type, const json_t *value,
-		       uint8_t out[32], int depth)
+static int hash_struct(const json_t *types, const char *type, const json_t *value, uint8_t out[32],
+                       int depth)
 {
 	json_t *fields = json_object_get(types, type), *f;
 	struct keccak256 k;
@@ -202,10 +202,10 @@ static int hash_struct(const json_t *types, const char *type, const json_t *valu
 	wbuf_free(&w);
 	keccak256_init(&k);
 	keccak256_update(&k, h, 32);
-	json_array_foreach(fields, i, f) {
+	json_array_foreach (fields, i, f) {
 		const char *name = json_string_value(json_object_get(f, "name"));
 		rc = encode_field(types, json_string_value(json_object_get(f, "type")),
-				  json_object_get(value, name), h, depth);
+		                  json_object_get(value, name), h, depth);
 		if (rc < 0)
 			return err_wrap(rc, "eip712: %s.%s", type, name);
 		keccak256_update(&k, h, 32);
@@ -214,8 +214,7 @@ static int hash_struct(const json_t *types, const char *type, const json_t *valu
 	return 0;
 }
 
-int eip712_hash_struct(const json_t *types, const char *type, const json_t *value,
-		       uint8_t out[32])
+int eip712_hash_struct(const json_t *types, const char *type, const json_t *value, uint8_t out[32])
 {
 	return hash_struct(types, type, value, out, 0);
 }
@@ -225,10 +224,10 @@ int eip712_hash_struct(const json_t *types, const char *type, const json_t *valu
 static int domain_types(const json_t *types, const json_t *domain, json_t **out)
 {
 	static const char *const order[][2] = {{"name", "string"},
-					       {"version", "string"},
-					       {"chainId", "uint256"},
-					       {"verifyingContract", "address"},
-					       {"salt", "bytes32"}};
+	                                       {"version", "string"},
+	                                       {"chainId", "uint256"},
+	                                       {"verifyingContract", "address"},
+	                                       {"salt", "bytes32"}};
 	json_t *declared = json_object_get(types, "EIP712Domain"), *fields;
 
 	if (declared) {
@@ -241,7 +240,7 @@ static int domain_types(const json_t *types, const json_t *domain, json_t **out)
 	for (size_t i = 0; i < 5; i++)
 		if (json_object_get(domain, order[i][0]))
 			json_array_append_new(fields, json_pack("{s:s,s:s}", "name", order[i][0],
-								"type", order[i][1]));
+			                                        "type", order[i][1]));
 	*out = json_pack("{s:o}", "EIP712Domain", fields);
 	ENSURE(*out, ERR_NOMEM, "out of memory");
 	return 0;
@@ -250,14 +249,15 @@ static int domain_types(const json_t *types, const json_t *domain, json_t **out)
 int eip712_digest(const json_t *typed, uint8_t out[32])
 {
 	const json_t *types = json_object_get(typed, "types"),
-		     *domain = json_object_get(typed, "domain"),
-		     *message = json_object_get(typed, "message");
+	             *domain = json_object_get(typed, "domain"),
+	             *message = json_object_get(typed, "message");
 	const char *primary = json_string_value(json_object_get(typed, "primaryType"));
 	uint8_t buf[66];
 	json_t *all;
 	int rc;
 
-	ENSURE(json_is_object(types) && json_is_object(domain) && json_is_object(message) && primary,
+	ENSURE(json_is_object(types) && json_is_object(domain) && json_is_object(message) &&
+	           primary,
 	       ERR_INVAL, "eip712: need types, primaryType, domain and message");
 	GUARD(domain_types(types, domain, &all));
 	buf[0] = 0x19;

@@ -17,7 +17,7 @@
 MUST_CHECK int eip712_digest(const json_t *typed, uint8_t out[32]);
 /* hashStruct of `value` as struct `type` under `types`. */
 MUST_CHECK int eip712_hash_struct(const json_t *types, const char *type, const json_t *value,
-				  uint8_t out[32]);
+                                  uint8_t out[32]);
 /* encodeType string of `type` (new string, free()). */
 char *eip712_encode_type(const json_t *types, const char *type);
 

@@ -13,14 +13,14 @@
 /* Encrypt priv under password; scrypt_n 0 = KEYSTORE_SCRYPT_N.  Returns a
  * JSON document (free()). */
 MUST_CHECK int keystore_encrypt(const uint8_t priv[32], const char *password, uint64_t scrypt_n,
-				char **json);
+                                char **json);
 /* Decrypt a keystore document.  ERR_VERIFY "wrong password" on MAC mismatch. */
 MUST_CHECK int keystore_decrypt(const char *json, size_t len, const char *password,
-				uint8_t priv[32]);
+                                uint8_t priv[32]);
 
 /* Load a key file: a v3 keystore (password required), or, only when
  * allow_plain, a file holding the hex private key. */
 MUST_CHECK int keystore_load(const char *path, const char *password, int allow_plain,
-			     uint8_t priv[32]);
+                             uint8_t priv[32]);
 
 #endif

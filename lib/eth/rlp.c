@@ -66,8 +66,8 @@ int rlp_next(struct rd *r, int *is_list, struct rd *payload)
 		for (int i = 0; i < k; i++) {
 			uint8_t c;
 			GUARD(rd_u8(r, &c, "rlp length"));
-			ENSURE(i > 0 || c != 0, ERR_INVAL, "rlp: non-canonical length at offset %zu",
-			       start);
+			ENSURE(i > 0 || c != 0, ERR_INVAL,
+			       "rlp: non-canonical length at offset %zu", start);
 			len = len << 8 | c;
 		}
 		ENSURE(len >= 56, ERR_INVAL, "rlp: non-canonical long form at offset %zu", start);

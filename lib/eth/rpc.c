@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define RPC_MAX_BODY (64u * 1024u * 1024u)
-#define LOG_RANGE 5000 /* blocks per eth_getLogs request */
+#define LOG_RANGE    5000 /* blocks per eth_getLogs request */
 
 struct eth_rpc {
 	char *url;
@@ -28,8 +28,8 @@ struct eth_rpc {
 	const char *const *errors;
 	size_t n_errors;
 	int progress;
-	uint64_t chain_id; /* cached after the first query */
-	uint64_t max_fee;  /* maxFeePerGas cap, wei (0: none) */
+	uint64_t chain_id;   /* cached after the first query */
+	uint64_t max_fee;    /* maxFeePerGas cap, wei (0: none) */
 	struct eth_txm *txm; /* eth_rpc_manage's: sends for txm_from */
 	uint8_t txm_from[20];
 };
@@ -99,11 +99,11 @@ static void revert_reason(const struct eth_rpc *r, const char *hex, char *buf, s
 	    abi_decode_str("(string)", d + 4, n - 4, &v) == 0) {
 		snprintf(buf, cap, "reverted: %s", json_string_value(json_array_get(v, 0)));
 	} else if (memcmp(d, "\x4e\x48\x7b\x71", 4) == 0 &&
-		   abi_decode_str("(uint256)", d + 4, n - 4, &v) == 0) {
+	           abi_decode_str("(uint256)", d + 4, n - 4, &v) == 0) {
 		snprintf(buf, cap, "panicked: code %s", json_string_value(json_array_get(v, 0)));
 	} else {
-		snprintf(buf, cap, "reverted with custom error 0x%02x%02x%02x%02x", d[0], d[1], d[2],
-			 d[3]);
+		snprintf(buf, cap, "reverted with custom error 0x%02x%02x%02x%02x", d[0], d[1],
+		         d[2], d[3]);
 		for (size_t i = 0; i < r->n_errors; i++) {
 			abi_selector(r->errors[i], sel);
 			if (memcmp(sel, d, 4) != 0)
@@ -114,7 +114,7 @@ static void revert_reason(const struct eth_rpc *r, const char *hex, char *buf, s
 				if (paren && abi_decode_str(paren, d + 4, n - 4, &v) == 0)
 					args = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 				snprintf(buf, cap, "reverted: %.*s%s", (int)(paren - r->errors[i]),
-					 r->errors[i], args ? args : "()");
+				         r->errors[i], args ? args : "()");
 				free(args);
 			}
 			break;
@@ -133,8 +133,8 @@ int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *params, json_t *
 
 	*result = NULL;
 	req = json_pack("{s:s,s:I,s:s,s:o}", "jsonrpc", "2.0", "id",
-			(json_int_t)__atomic_add_fetch(&r->id, 1, __ATOMIC_RELAXED), "method",
-			method, "params", params ? params : json_array());
+	                (json_int_t)__atomic_add_fetch(&r->id, 1, __ATOMIC_RELAXED), "method",
+	                method, "params", params ? params : json_array());
 	ENSURE(req, ERR_NOMEM, "out of memory");
 	body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
@@ -162,7 +162,7 @@ int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *params, json_t *
 		if (msg && strncmp(reason, "reverted: ", 10) == 0 && strstr(msg, reason + 10))
 			reason[0] = '\0';
 		rc = err_set(ERR_VERIFY, "%s: %s%s%s", method, msg ? msg : "error",
-			     reason[0] ? ": " : "", reason);
+		             reason[0] ? ": " : "", reason);
 		json_decref(j);
 		return rc;
 	}
@@ -211,17 +211,18 @@ int eth_block_number(struct eth_rpc *r, uint64_t *out)
 
 int eth_nonce(struct eth_rpc *r, const uint8_t addr[20], uint64_t *out)
 {
-	return quantity(r, "eth_getTransactionCount", json_pack("[o,s]", eth_json_addr(addr), "pending"),
-			out);
+	return quantity(r, "eth_getTransactionCount",
+	                json_pack("[o,s]", eth_json_addr(addr), "pending"), out);
 }
 
 int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t out[32])
 {
 	json_t *v;
 	int rc;
-	GUARD(eth_rpc_call(r, "eth_getBalance", json_pack("[o,s]", eth_json_addr(addr), "latest"), &v));
+	GUARD(eth_rpc_call(r, "eth_getBalance", json_pack("[o,s]", eth_json_addr(addr), "latest"),
+	                   &v));
 	rc = json_is_string(v) ? u256_parse(json_string_value(v), out)
-			       : err_set(ERR_INVAL, "eth_getBalance: bad result");
+	                       : err_set(ERR_INVAL, "eth_getBalance: bad result");
 	json_decref(v);
 	return rc;
 }
@@ -229,14 +230,15 @@ int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t out[32])
 int eth_code_size(struct eth_rpc *r, const uint8_t addr[20], size_t *out)
 {
 	json_t *v;
-	GUARD(eth_rpc_call(r, "eth_getCode", json_pack("[o,s]", eth_json_addr(addr), "latest"), &v));
-	*out = json_is_string(v) && json_string_length(v) >= 2 ? (json_string_length(v) - 2) / 2 : 0;
+	GUARD(
+	    eth_rpc_call(r, "eth_getCode", json_pack("[o,s]", eth_json_addr(addr), "latest"), &v));
+	*out =
+	    json_is_string(v) && json_string_length(v) >= 2 ? (json_string_length(v) - 2) / 2 : 0;
 	json_decref(v);
 	return 0;
 }
 
-static json_t *call_object(const uint8_t *from, const uint8_t *to, const uint8_t *data,
-			   size_t len)
+static json_t *call_object(const uint8_t *from, const uint8_t *to, const uint8_t *data, size_t len)
 {
 	json_t *o = json_object();
 	if (from)
@@ -248,21 +250,21 @@ static json_t *call_object(const uint8_t *from, const uint8_t *to, const uint8_t
 }
 
 int eth_call(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20], const uint8_t *data,
-	     size_t len, uint8_t **ret, size_t *ret_len)
+             size_t len, uint8_t **ret, size_t *ret_len)
 {
 	json_t *v;
 	int rc;
-	GUARD(eth_rpc_call(r, "eth_call", json_pack("[o,s]", call_object(from, to, data, len), "latest"),
-			   &v));
-	rc = json_is_string(v) ? hex_decode_alloc(json_string_value(v), json_string_length(v), ret,
-						  ret_len)
-			       : err_set(ERR_INVAL, "eth_call: bad result");
+	GUARD(eth_rpc_call(r, "eth_call",
+	                   json_pack("[o,s]", call_object(from, to, data, len), "latest"), &v));
+	rc = json_is_string(v)
+	         ? hex_decode_alloc(json_string_value(v), json_string_length(v), ret, ret_len)
+	         : err_set(ERR_INVAL, "eth_call: bad result");
 	json_decref(v);
 	return rc;
 }
 
 int eth_get_logs(struct eth_rpc *r, const uint8_t addr[20], const uint8_t *topic0,
-		 uint64_t from_block, uint64_t to_block, json_t **logs)
+                 uint64_t from_block, uint64_t to_block, json_t **logs)
 {
 	json_t *all = json_array();
 	ENSURE(all, ERR_NOMEM, "out of memory");
@@ -278,7 +280,8 @@ int eth_get_logs(struct eth_rpc *r, const uint8_t addr[20], const uint8_t *topic
 		if (addr)
 			json_object_set_new(f, "address", eth_json_addr(addr));
 		if (topic0)
-			json_object_set_new(f, "topics", json_pack("[o]", eth_json_hex(topic0, 32)));
+			json_object_set_new(f, "topics",
+			                    json_pack("[o]", eth_json_hex(topic0, 32)));
 		rc = eth_rpc_call(r, "eth_getLogs", json_pack("[o]", f), &v);
 		if (rc < 0) {
 			json_decref(all);
@@ -308,7 +311,7 @@ int eth_receipt_get(struct eth_rpc *r, const uint8_t hash[32], struct eth_receip
 
 	memset(out, 0, sizeof(*out));
 	GUARD(eth_rpc_call(r, "eth_getTransactionReceipt", json_pack("[o]", eth_json_hex(hash, 32)),
-			   &v));
+	                   &v));
 	if (json_is_null(v)) {
 		json_decref(v);
 		return 0;
@@ -333,7 +336,7 @@ int eth_receipt_get(struct eth_rpc *r, const uint8_t hash[32], struct eth_receip
 }
 
 static int get_receipt(struct eth_rpc *r, const uint8_t hash[32], long timeout_s,
-		       struct eth_receipt *out)
+                       struct eth_receipt *out)
 {
 	time_t end = time(NULL) + timeout_s;
 	int step = 0, rc;
@@ -347,8 +350,8 @@ static int get_receipt(struct eth_rpc *r, const uint8_t hash[32], long timeout_s
 	return rc < 0 ? rc : 0;
 }
 
-int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *s,
-		long timeout_s, struct eth_receipt *out)
+int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *s, long timeout_s,
+                struct eth_receipt *out)
 {
 	struct eth_tx tx;
 	uint8_t from[20], *raw = NULL, hash[32];
@@ -386,7 +389,8 @@ int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send
 		tx.gas = g + g / 5;
 	}
 	GUARD(eth_tx_sign(&tx, priv, &raw, &len, hash));
-	rc = eth_rpc_call(r, "eth_sendRawTransaction", json_pack("[o]", eth_json_hex(raw, len)), &v);
+	rc =
+	    eth_rpc_call(r, "eth_sendRawTransaction", json_pack("[o]", eth_json_hex(raw, len)), &v);
 	free(raw);
 	json_decref(v);
 	GUARD(rc);

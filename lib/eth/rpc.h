@@ -45,11 +45,11 @@ MUST_CHECK int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t ou
 MUST_CHECK int eth_code_size(struct eth_rpc *r, const uint8_t addr[20], size_t *out);
 /* eth_call at "latest"; the return data (free()). */
 MUST_CHECK int eth_call(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20],
-			const uint8_t *data, size_t len, uint8_t **ret, size_t *ret_len);
+                        const uint8_t *data, size_t len, uint8_t **ret, size_t *ret_len);
 /* eth_getLogs over [from_block, to_block] for an address and topic0 (NULL =
  * any); a JSON array of log objects.  Large ranges are split. */
 MUST_CHECK int eth_get_logs(struct eth_rpc *r, const uint8_t addr[20], const uint8_t *topic0,
-			    uint64_t from_block, uint64_t to_block, json_t **logs);
+                            uint64_t from_block, uint64_t to_block, json_t **logs);
 
 /* A transaction to send: to NULL = contract creation. */
 struct eth_send {
@@ -77,7 +77,7 @@ int eth_receipt_get(struct eth_rpc *r, const uint8_t hash[32], struct eth_receip
  * timeout_s for the receipt.  A reverted transaction is ERR_VERIFY with the
  * reason (replayed through eth_call to get it). */
 MUST_CHECK int eth_send_tx(struct eth_rpc *r, const uint8_t priv[32], const struct eth_send *tx,
-			   long timeout_s, struct eth_receipt *out);
+                           long timeout_s, struct eth_receipt *out);
 
 /* Parse "0x..." quantities and data. */
 MUST_CHECK int eth_hex_u64(const json_t *v, uint64_t *out);

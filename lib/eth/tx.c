@@ -37,7 +37,7 @@ static int envelope(const struct eth_tx *tx, const struct wbuf *items, struct wb
 }
 
 int eth_tx_sign(const struct eth_tx *tx, const uint8_t priv[32], uint8_t **raw, size_t *len,
-		uint8_t hash[32])
+                uint8_t hash[32])
 {
 	struct wbuf items, unsigned_tx, out;
 	uint8_t h[32], rs[64];

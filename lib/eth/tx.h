@@ -22,6 +22,6 @@ struct eth_tx {
 
 /* Sign: the raw transaction bytes (free()) and its hash. */
 MUST_CHECK int eth_tx_sign(const struct eth_tx *tx, const uint8_t priv[32], uint8_t **raw,
-			   size_t *len, uint8_t hash[32]);
+                           size_t *len, uint8_t hash[32]);
 
 #endif

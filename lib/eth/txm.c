@@ -65,8 +65,8 @@ struct eth_txm {
 	struct entry *head;
 	size_t n;
 	int stop, reachable;
-	uint64_t block;            /* the height at the last poll */
-	struct eth_fees fees;      /* asked at fees_block (send_mu) */
+	uint64_t block;       /* the height at the last poll */
+	struct eth_fees fees; /* asked at fees_block (send_mu) */
 	uint64_t fees_block;
 	pthread_t thread;
 	struct eth_rpc *poll_rpc; /* the poller's own */
@@ -89,13 +89,13 @@ int eth_fees_next(struct eth_rpc *r, uint64_t cap, struct eth_fees *out)
 
 	memset(out, 0, sizeof(*out));
 	GUARD(eth_rpc_call(r, "eth_feeHistory", json_pack("[s,s,[i]]", FEE_BLOCKS, "latest", 50),
-			   &h));
+	                   &h));
 	base = json_object_get(h, "baseFeePerGas");
 	reward = json_object_get(h, "reward");
 	nb = json_array_size(base);
 	/* baseFeePerGas holds one more entry than blocks asked: the next one */
 	rc = nb ? eth_hex_u64(json_array_get(base, nb - 1), &out->base)
-		: err_set(ERR_INVAL, "eth_feeHistory: no base fee");
+	        : err_set(ERR_INVAL, "eth_feeHistory: no base fee");
 	for (size_t i = 0; rc == 0 && i < json_array_size(reward) && n < 16; i++) {
 		json_t *p = json_array_get(json_array_get(reward, i), 0);
 		if (p && eth_hex_u64(p, &tips[n]) == 0)
@@ -167,15 +167,15 @@ static enum sent_as classify(int rc)
 static enum sent_as broadcast(struct eth_rpc *r, const uint8_t *raw, size_t len)
 {
 	json_t *v = NULL;
-	int rc = eth_rpc_call(r, "eth_sendRawTransaction", json_pack("[o]", eth_json_hex(raw, len)),
-			      &v);
+	int rc =
+	    eth_rpc_call(r, "eth_sendRawTransaction", json_pack("[o]", eth_json_hex(raw, len)), &v);
 	json_decref(v);
 	return classify(rc);
 }
 
 /* Sign e's body with `nonce` and fees: *raw (free()) and its hash. */
 static int sign(const struct eth_txm *m, struct eth_rpc *r, const struct entry *e, uint64_t nonce,
-		uint64_t max_fee, uint64_t priority, uint8_t **raw, size_t *len, uint8_t hash[32])
+                uint64_t max_fee, uint64_t priority, uint8_t **raw, size_t *len, uint8_t hash[32])
 {
 	struct eth_tx tx;
 
@@ -196,7 +196,7 @@ static int sign(const struct eth_txm *m, struct eth_rpc *r, const struct entry *
 
 /* Make (raw, hash) e's newest version. */
 static void add_version(struct entry *e, uint8_t *raw, size_t len, const uint8_t hash[32],
-			uint64_t max_fee, uint64_t priority)
+                        uint64_t max_fee, uint64_t priority)
 {
 	free(e->raw);
 	e->raw = raw;
@@ -211,7 +211,7 @@ static void add_version(struct entry *e, uint8_t *raw, size_t len, const uint8_t
 static void notify_sent(const struct entry *e)
 {
 	struct eth_txm_sent s = {e->nonce, (const uint8_t(*)[32])e->hashes, e->n_hashes, e->raw,
-				 e->raw_len};
+	                         e->raw_len};
 	if (e->cb.sent && e->n_hashes)
 		e->cb.sent(e->cb.arg, &s);
 }
@@ -234,7 +234,7 @@ static int resync(struct eth_txm *m, struct eth_rpc *r)
 	pthread_mutex_unlock(&m->mu);
 	if (m->nonce_known && n != m->next_nonce)
 		log_warn("eth.nonce", "from=%llu to=%llu reason=\"resync\"",
-			 (unsigned long long)m->next_nonce, (unsigned long long)n);
+		         (unsigned long long)m->next_nonce, (unsigned long long)n);
 	m->next_nonce = n;
 	m->nonce_known = 1;
 	return 0;
@@ -250,7 +250,7 @@ static void entry_free(struct entry *e)
 }
 
 static int submit(struct eth_txm *m, const struct eth_send *tx, const struct eth_txm_cb *cb,
-		  struct waiter *w, uint8_t hash[32])
+                  struct waiter *w, uint8_t hash[32])
 {
 	struct entry *e = calloc(1, sizeof(*e));
 	struct eth_fees f;
@@ -331,7 +331,7 @@ static int submit(struct eth_txm *m, const struct eth_send *tx, const struct eth
 		m->nonce_known = 0;
 	}
 	if (as == REFUSED || as == NONCE_LOW || as == REPLACE_LOW) {
-		rc = ERR_VERIFY; /* the node's reason is the message */
+		rc = ERR_VERIFY;    /* the node's reason is the message */
 		m->nonce_known = 0; /* the nonce was not used: count again */
 		goto out;
 	}
@@ -343,9 +343,11 @@ static int submit(struct eth_txm *m, const struct eth_send *tx, const struct eth
 	m->next_nonce++;
 	hash_str(h, hs);
 	log_info("eth.tx", "hash=%s nonce=%llu max_fee=%llu priority=%llu gas=%llu sent=%s", hs,
-		 (unsigned long long)e->nonce, (unsigned long long)f.max_fee,
-		 (unsigned long long)f.priority, (unsigned long long)e->gas,
-		 e->accepted ? "yes" : as == FEE_LOW ? "later:fee" : "later:unreachable");
+	         (unsigned long long)e->nonce, (unsigned long long)f.max_fee,
+	         (unsigned long long)f.priority, (unsigned long long)e->gas,
+	         e->accepted     ? "yes"
+	         : as == FEE_LOW ? "later:fee"
+	                         : "later:unreachable");
 	pthread_mutex_lock(&m->mu);
 	e->w = w;
 	e->next = m->head;
@@ -361,18 +363,18 @@ out:
 }
 
 int eth_txm_submit(struct eth_txm *m, const struct eth_send *tx, const struct eth_txm_cb *cb,
-		   uint8_t hash[32])
+                   uint8_t hash[32])
 {
 	return submit(m, tx, cb, NULL, hash);
 }
 
 int eth_txm_adopt(struct eth_txm *m, uint64_t nonce, const uint8_t (*hashes)[32], size_t n,
-		  const uint8_t *raw, size_t raw_len, const struct eth_txm_cb *cb)
+                  const uint8_t *raw, size_t raw_len, const struct eth_txm_cb *cb)
 {
 	struct entry *e;
 
-	ENSURE(n > 0 && n <= ETH_TXM_MAX_VERSIONS && raw_len > 0, ERR_INVAL,
-	       "adopt: %zu versions", n);
+	ENSURE(n > 0 && n <= ETH_TXM_MAX_VERSIONS && raw_len > 0, ERR_INVAL, "adopt: %zu versions",
+	       n);
 	e = calloc(1, sizeof(*e));
 	ENSURE(e, ERR_NOMEM, "out of memory");
 	e->raw = malloc(raw_len);
@@ -405,7 +407,7 @@ int eth_txm_adopt(struct eth_txm *m, uint64_t nonce, const uint8_t (*hashes)[32]
 
 /* Take e out of the table and tell its owner (called on the poller). */
 static void finish(struct eth_txm *m, struct entry *e, int rc, const char *error,
-		   const struct eth_receipt *rcpt)
+                   const struct eth_receipt *rcpt)
 {
 	struct eth_txm_result res = {rc, error, rcpt, e->nonce};
 
@@ -451,15 +453,16 @@ static int check_mined(struct eth_txm *m, struct entry *e)
 			uint8_t *ret = NULL;
 			size_t rl;
 			if (!e->adopted && eth_call(m->poll_rpc, m->from, e->has_to ? e->to : NULL,
-						    e->data, e->data_len, &ret, &rl) < 0)
+			                            e->data, e->data_len, &ret, &rl) < 0)
 				snprintf(why, sizeof(why), "transaction %s: %s", hs, err_msg());
 			else
 				snprintf(why, sizeof(why), "transaction %s reverted", hs);
 			free(ret);
 		}
-		log_info("eth.receipt", "hash=%s nonce=%llu block=%llu status=%d gas=%llu versions=%zu",
-			 hs, (unsigned long long)e->nonce, (unsigned long long)r.block, r.status,
-			 (unsigned long long)r.gas_used, e->n_hashes);
+		log_info("eth.receipt",
+		         "hash=%s nonce=%llu block=%llu status=%d gas=%llu versions=%zu", hs,
+		         (unsigned long long)e->nonce, (unsigned long long)r.block, r.status,
+		         (unsigned long long)r.gas_used, e->n_hashes);
 		finish(m, e, 0, why[0] ? why : NULL, &r);
 		eth_receipt_free(&r);
 		return 1;
@@ -477,7 +480,7 @@ static int check_taken(struct eth_txm *m, struct entry *e)
 	int rc;
 
 	GUARD(eth_rpc_call(m->poll_rpc, "eth_getTransactionCount",
-			   json_pack("[o,s]", eth_json_addr(m->from), "latest"), &v));
+	                   json_pack("[o,s]", eth_json_addr(m->from), "latest"), &v));
 	rc = eth_hex_u64(v, &latest);
 	json_decref(v);
 	GUARD(rc);
@@ -487,7 +490,7 @@ static int check_taken(struct eth_txm *m, struct entry *e)
 	if ((rc = check_mined(m, e)) != 0)
 		return rc;
 	snprintf(why, sizeof(why), "nonce %llu was used by another transaction",
-		 (unsigned long long)e->nonce);
+	         (unsigned long long)e->nonce);
 	log_warn("eth.tx", "nonce=%llu error=\"%s\"", (unsigned long long)e->nonce, why);
 	finish(m, e, ERR_VERIFY, why, NULL);
 	return 1;
@@ -498,7 +501,7 @@ static int known(struct eth_txm *m, const struct entry *e)
 {
 	json_t *v = NULL;
 	int rc = eth_rpc_call(m->poll_rpc, "eth_getTransactionByHash",
-			      json_pack("[o]", eth_json_hex(e->hashes[e->n_hashes - 1], 32)), &v);
+	                      json_pack("[o]", eth_json_hex(e->hashes[e->n_hashes - 1], 32)), &v);
 	if (rc == 0)
 		rc = !json_is_null(v);
 	json_decref(v);
@@ -524,7 +527,7 @@ static int resend(struct eth_txm *m, struct entry *e, uint64_t block)
 			uint8_t *raw, h[32];
 			size_t len;
 			GUARD(sign(m, m->poll_rpc, e, e->nonce, f.max_fee, f.priority, &raw, &len,
-				   h));
+			           h));
 			/* the refused version cannot be mined: replace it, and
 			 * let the owner record the new one before it goes */
 			e->n_hashes = 0;
@@ -544,9 +547,11 @@ static int resend(struct eth_txm *m, struct entry *e, uint64_t block)
 	e->refused = 0;
 	hash_str(e->hashes[e->n_hashes - 1], hs);
 	log_info("eth.tx.resend", "hash=%s nonce=%llu reason=%s node=%s", hs,
-		 (unsigned long long)e->nonce,
-		 e->accepted ? "dropped" : e->adopted ? "resumed" : "not-taken",
-		 as == KNOWN ? "had-it" : "took-it");
+	         (unsigned long long)e->nonce,
+	         e->accepted  ? "dropped"
+	         : e->adopted ? "resumed"
+	                      : "not-taken",
+	         as == KNOWN ? "had-it" : "took-it");
 	e->accepted = 1;
 	e->sent_block = block;
 	notify_sent(e);
@@ -579,10 +584,11 @@ static int bump(struct eth_txm *m, struct entry *e, uint64_t block)
 		prio = f.priority;
 	if (m->cfg.max_fee && fee > m->cfg.max_fee) {
 		if (!e->fee_capped)
-			log_warn("eth.fee", "nonce=%llu wait=1 base=%llu cap=%llu "
-					    "reason=\"a bump would pass the fee cap\"",
-				 (unsigned long long)e->nonce, (unsigned long long)f.base,
-				 (unsigned long long)m->cfg.max_fee);
+			log_warn("eth.fee",
+			         "nonce=%llu wait=1 base=%llu cap=%llu "
+			         "reason=\"a bump would pass the fee cap\"",
+			         (unsigned long long)e->nonce, (unsigned long long)f.base,
+			         (unsigned long long)m->cfg.max_fee);
 		e->fee_capped = 1;
 		return 0;
 	}
@@ -611,9 +617,9 @@ static int bump(struct eth_txm *m, struct entry *e, uint64_t block)
 	free(old.raw);
 	e->accepted = as != UNREACHABLE;
 	hash_str(h, hs);
-	log_info("eth.tx.replace", "hash=%s nonce=%llu max_fee=%llu priority=%llu base=%llu",
-		 hs, (unsigned long long)e->nonce, (unsigned long long)fee,
-		 (unsigned long long)prio, (unsigned long long)f.base);
+	log_info("eth.tx.replace", "hash=%s nonce=%llu max_fee=%llu priority=%llu base=%llu", hs,
+	         (unsigned long long)e->nonce, (unsigned long long)fee, (unsigned long long)prio,
+	         (unsigned long long)f.base);
 	return as == UNREACHABLE ? ERR_IO : 0;
 }
 
@@ -685,7 +691,7 @@ static void *poller_main(void *arg)
 		}
 		if (m->reachable && down_since) {
 			log_info("eth.poll", "reachable=1 after_s=%lld",
-				 (long long)(time(NULL) - down_since));
+			         (long long)(time(NULL) - down_since));
 			down_since = 0;
 		}
 		if (m->stop)
@@ -705,7 +711,7 @@ static void *poller_main(void *arg)
 /* ---------- life ---------- */
 
 int eth_txm_new(const char *url, const uint8_t key[32], const struct eth_txm_config *cfg,
-		struct eth_txm **out)
+                struct eth_txm **out)
 {
 	struct eth_txm *m = calloc(1, sizeof(*m));
 	int rc;
@@ -787,7 +793,7 @@ static void deadline(struct timespec *ts, long ms)
 }
 
 int eth_txm_send(struct eth_txm *m, const struct eth_send *tx, long timeout_s,
-		 struct eth_receipt *out)
+                 struct eth_receipt *out)
 {
 	struct waiter w;
 	struct timespec ts;

@@ -29,7 +29,7 @@
 struct eth_txm;
 
 struct eth_txm_config {
-	uint64_t max_fee;     /* maxFeePerGas cap, wei (0: 100 gwei) */
+	uint64_t max_fee;      /* maxFeePerGas cap, wei (0: 100 gwei) */
 	unsigned stuck_blocks; /* replace after this many blocks unmined (0: 3) */
 	unsigned poll_ms;      /* pending table poll period (0: 200) */
 };
@@ -76,7 +76,7 @@ struct eth_txm_cb {
 /* A manager for the wallet of `key` on the node at `url` (its own
  * connections); the key is copied and wiped on free. */
 int eth_txm_new(const char *url, const uint8_t key[32], const struct eth_txm_config *cfg,
-		struct eth_txm **out);
+                struct eth_txm **out);
 /* Stop the thread; transactions still pending get done(rc = ERR_BUSY). */
 void eth_txm_free(struct eth_txm *m);
 /* Custom error signatures for revert reasons (see eth_rpc_set_errors). */
@@ -89,16 +89,16 @@ void eth_txm_set_errors(struct eth_txm *m, const char *const *sigs, size_t n);
  * endpoint that cannot be reached is not an error: the transaction is
  * kept and sent when it answers again. */
 int eth_txm_submit(struct eth_txm *m, const struct eth_send *tx, const struct eth_txm_cb *cb,
-		   uint8_t hash[32]);
+                   uint8_t hash[32]);
 /* Submit and wait up to timeout_s for the receipt (eth_send_tx's
  * contract: a reverted transaction is ERR_VERIFY with its reason). */
 int eth_txm_send(struct eth_txm *m, const struct eth_send *tx, long timeout_s,
-		 struct eth_receipt *out);
+                 struct eth_receipt *out);
 /* Track a transaction signed earlier (a journal's, after a restart): its
  * versions' hashes and the newest signed bytes, re-sent if the node does
  * not know it. */
 int eth_txm_adopt(struct eth_txm *m, uint64_t nonce, const uint8_t (*hashes)[32], size_t n,
-		  const uint8_t *raw, size_t raw_len, const struct eth_txm_cb *cb);
+                  const uint8_t *raw, size_t raw_len, const struct eth_txm_cb *cb);
 
 /* Transactions not yet done. */
 size_t eth_txm_pending(struct eth_txm *m);

@@ -411,27 +411,27 @@ int http_get(const char *url, size_t max_body, long timeout_s, struct http_respo
 }
 
 int http_post(const char *url, const char *content_type, const void *body, size_t len,
-	      size_t max_body, long timeout_s, struct http_response *r)
+              size_t max_body, long timeout_s, struct http_response *r)
 {
 	return http_post_auth(url, NULL, content_type, body, len, max_body, timeout_s, r);
 }
 
 int http_get_auth(const char *url, const char *auth, size_t max_body, long timeout_s,
-		  struct http_response *r)
+                  struct http_response *r)
 {
 	struct http_call p = {auth, NULL, NULL, 0, NULL, NULL};
 	return request(url, &p, max_body, timeout_s, r);
 }
 
 int http_post_auth(const char *url, const char *auth, const char *content_type, const void *body,
-		   size_t len, size_t max_body, long timeout_s, struct http_response *r)
+                   size_t len, size_t max_body, long timeout_s, struct http_response *r)
 {
 	struct http_call p = {auth, content_type, body, len, NULL, NULL};
 	return request(url, &p, max_body, timeout_s, r);
 }
 
 int http_call(const char *url, const struct http_call *c, size_t max_body, long timeout_s,
-	      struct http_response *r)
+              struct http_response *r)
 {
 	return request(url, c, max_body, timeout_s, r);
 }
@@ -492,14 +492,13 @@ char *http_escape(const char *s)
 }
 
 int http_json(const char *url, const char *auth, const json_t *body, size_t max_body,
-	      long timeout_s, long *status, json_t **out)
+              long timeout_s, long *status, json_t **out)
 {
 	return http_json_peer(NULL, url, auth, body, max_body, timeout_s, status, out);
 }
 
 int http_json_peer(const struct http_peer *peer, const char *url, const char *auth,
-		   const json_t *body, size_t max_body, long timeout_s, long *status,
-		   json_t **out)
+                   const json_t *body, size_t max_body, long timeout_s, long *status, json_t **out)
 {
 	struct http_call c = {auth, NULL, NULL, 0, peer, NULL};
 	char *txt = NULL;
@@ -522,7 +521,7 @@ int http_json_peer(const struct http_peer *peer, const char *url, const char *au
 }
 
 int http_call_json(const char *url, const struct http_call *c, size_t max_body, long timeout_s,
-		   long *status, json_t **out)
+                   long *status, json_t **out)
 {
 	struct http_response r;
 	int rc;
@@ -534,8 +533,8 @@ int http_call_json(const char *url, const struct http_call *c, size_t max_body, 
 		rc = json_parse((const char *)r.body.buf, r.body.len, url, out);
 	else if (r.status != 204)
 		rc = err_set(ERR_IO, "%s: HTTP %ld %.*s", url, r.status,
-			     (int)(r.body.len > 200 ? 200 : r.body.len),
-			     r.body.buf ? (char *)r.body.buf : "");
+		             (int)(r.body.len > 200 ? 200 : r.body.len),
+		             r.body.buf ? (char *)r.body.buf : "");
 	else
 		rc = 0;
 	if (r.body.buf)

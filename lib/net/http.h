@@ -24,13 +24,13 @@ struct http_response {
 MUST_CHECK int http_get(const char *url, size_t max_body, long timeout_s, struct http_response *r);
 /* POST a body with the given Content-Type; same rules as http_get. */
 MUST_CHECK int http_post(const char *url, const char *content_type, const void *body, size_t len,
-			 size_t max_body, long timeout_s, struct http_response *r);
+                         size_t max_body, long timeout_s, struct http_response *r);
 /* The same with an Authorization header value (auth NULL = none). */
 MUST_CHECK int http_get_auth(const char *url, const char *auth, size_t max_body, long timeout_s,
-			     struct http_response *r);
+                             struct http_response *r);
 MUST_CHECK int http_post_auth(const char *url, const char *auth, const char *content_type,
-			      const void *body, size_t len, size_t max_body, long timeout_s,
-			      struct http_response *r);
+                              const void *body, size_t len, size_t max_body, long timeout_s,
+                              struct http_response *r);
 /* Where a request may connect: every address curl is about to connect to
  * (each address a name resolves to, for the first URL and after every
  * redirect) is given to `check`, which returns 0 to allow it or an error
@@ -78,7 +78,7 @@ extern const struct http_dest http_dest_public;
  * the policy judges the address actually connected to.  Otherwise as
  * http_get. */
 MUST_CHECK int http_fetch(const char *url, const struct http_dest *dest, size_t max_body,
-			  long timeout_s, struct http_response *r);
+                          long timeout_s, struct http_response *r);
 
 /* A TLS peer admitted by its certificate instead of by a CA (RA-TLS):
  * during the handshake `check` gets the peer's leaf certificate (DER) and
@@ -100,7 +100,7 @@ struct http_call {
 	const char *header;           /* one more "Name: value" header, or NULL */
 };
 MUST_CHECK int http_call(const char *url, const struct http_call *c, size_t max_body,
-			 long timeout_s, struct http_response *r);
+                         long timeout_s, struct http_response *r);
 
 /* A JSON call: POST `body` (compact JSON) or GET when body is NULL, with
  * an Authorization value (NULL = none); replies over max_body bytes are
@@ -109,14 +109,14 @@ MUST_CHECK int http_call(const char *url, const struct http_call *c, size_t max_
  * first 200 bytes>".  Request and reply texts are wiped before they are
  * freed (they may carry secrets). */
 MUST_CHECK int http_json(const char *url, const char *auth, const json_t *body, size_t max_body,
-			 long timeout_s, long *status, json_t **out);
+                         long timeout_s, long *status, json_t **out);
 /* http_json's reply rules for any request (a binary body, say). */
 MUST_CHECK int http_call_json(const char *url, const struct http_call *c, size_t max_body,
-			      long timeout_s, long *status, json_t **out);
+                              long timeout_s, long *status, json_t **out);
 /* The same with a peer check (NULL = none). */
 MUST_CHECK int http_json_peer(const struct http_peer *peer, const char *url, const char *auth,
-			      const json_t *body, size_t max_body, long timeout_s, long *status,
-			      json_t **out);
+                              const json_t *body, size_t max_body, long timeout_s, long *status,
+                              json_t **out);
 /* A base URL to append paths to: `url` without its trailing slashes.
  * ERR_TOOBIG when it does not fit in cap bytes (never truncated). */
 MUST_CHECK int http_base_url(char *dst, size_t cap, const char *url);

@@ -103,7 +103,7 @@ struct http_server_opts {
 struct http_server;
 
 MUST_CHECK int http_server_start(const struct http_server_opts *o, const struct http_route *routes,
-				 void *ctx, struct http_server **out);
+                                 void *ctx, struct http_server **out);
 MUST_CHECK int http_server_port(const struct http_server *s);
 /* The connection cap in force (the asked one, lowered below the fd limit). */
 unsigned http_server_max_conns(const struct http_server *s);
@@ -127,7 +127,7 @@ unsigned http_nonces_window(const struct http_nonces *n);
 MUST_CHECK int http_nonce_make(struct http_nonces *n, const char *purpose, uint8_t out[32]);
 /* 0 when nonce is ours for purpose and younger than the window; ERR_VERIFY. */
 MUST_CHECK int http_nonce_check(struct http_nonces *n, const char *purpose,
-				const uint8_t nonce[32]);
+                                const uint8_t nonce[32]);
 /* HMAC-SHA256 of data under the key (for challenges whose bytes the client
  * does not send back, which the caller recomputes). */
 void http_nonce_mac(struct http_nonces *n, const void *data, size_t len, uint8_t out[32]);

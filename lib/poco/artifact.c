@@ -20,7 +20,7 @@ int poco_artifact_load(const char *path, struct poco_artifact *a)
 	bc = json_object_get(j, "bytecode");
 	s = json_string_value(bc);
 	ENSURE_GOTO(s && strlen(s) > 2 && s[0] == '0' && s[1] == 'x', ERR_INVAL,
-		    "%s: no creation bytecode", path);
+	            "%s: no creation bytecode", path);
 	a->code = strdup(s + 2);
 	slash = strrchr(path, '/');
 	a->name = strdup(slash ? slash + 1 : path);
@@ -54,9 +54,9 @@ int poco_artifact_link(struct poco_artifact *a, const char *lib, const uint8_t a
 	int done = 0;
 
 	hex_encode(hex, addr, 20);
-	json_object_foreach(a->links, file, libs) {
+	json_object_foreach (a->links, file, libs) {
 		refs = json_object_get(libs, lib);
-		json_array_foreach(refs, i, ref) {
+		json_array_foreach (refs, i, ref) {
 			json_int_t start = json_integer_value(json_object_get(ref, "start"));
 			json_int_t len = json_integer_value(json_object_get(ref, "length"));
 			ENSURE(len == 20 && start >= 0 && (size_t)(start + len) * 2 <= codelen,
@@ -85,7 +85,7 @@ static int param_type(const json_t *p, struct wbuf *w)
 		json_t *comps = json_object_get(p, "components"), *c;
 		size_t i;
 		GUARD(wbuf_printf(w, "("));
-		json_array_foreach(comps, i, c) {
+		json_array_foreach (comps, i, c) {
 			if (i)
 				GUARD(wbuf_printf(w, ","));
 			GUARD(param_type(c, w));
@@ -104,7 +104,7 @@ char *poco_abi_signature(const json_t *entry)
 
 	wbuf_init(&w);
 	rc = wbuf_printf(&w, "%s(", json_string_value(json_object_get(entry, "name")));
-	json_array_foreach(inputs, i, p) {
+	json_array_foreach (inputs, i, p) {
 		if (rc == 0 && i)
 			rc = wbuf_printf(&w, ",");
 		if (rc == 0)
@@ -129,7 +129,7 @@ int poco_abi_selectors(const json_t *abi, uint8_t (**out)[4], size_t *n)
 	*n = 0;
 	*out = calloc(json_array_size(abi) + 1, 4);
 	ENSURE(*out, ERR_NOMEM, "out of memory");
-	json_array_foreach(abi, i, e) {
+	json_array_foreach (abi, i, e) {
 		const char *type = json_string_value(json_object_get(e, "type"));
 		if (!type)
 			continue;

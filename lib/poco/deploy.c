@@ -47,14 +47,14 @@ static void account(struct ctx *c, const struct eth_receipt *rc)
 }
 
 int poco_send(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
-	      const char *signature, json_t *args, struct eth_receipt *rc)
+              const char *signature, json_t *args, struct eth_receipt *rc)
 {
 	return poco_send_value(rpc, key, to, signature, args, NULL, rc);
 }
 
 int poco_send_value(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
-		    const char *signature, json_t *args, const uint8_t *value,
-		    struct eth_receipt *rc)
+                    const char *signature, json_t *args, const uint8_t *value,
+                    struct eth_receipt *rc)
 {
 	struct eth_send s;
 	struct wbuf w;
@@ -98,7 +98,7 @@ static int path_of(struct ctx *c, char *out, size_t cap, const char *rel)
 
 /* Deploy an artifact (already linked) with ABI-encoded constructor args. */
 static int deploy(struct ctx *c, struct poco_artifact *a, const char *ctor_types,
-		  const json_t *ctor_args, uint8_t addr[20])
+                  const json_t *ctor_args, uint8_t addr[20])
 {
 	struct eth_receipt rc;
 	struct eth_send s;
@@ -150,7 +150,7 @@ static int load(struct ctx *c, const char *rel, struct poco_artifact *a)
  * remembered as routed. */
 static int new_selectors(struct ctx *c, const json_t *abi, json_t **out)
 {
-	uint8_t (*s)[4];
+	uint8_t(*s)[4];
 	size_t n;
 	json_t *a = json_array();
 
@@ -165,7 +165,7 @@ static int new_selectors(struct ctx *c, const json_t *abi, json_t **out)
 		if (k < c->nsels)
 			continue;
 		{
-			uint8_t (*ns)[4] = realloc(c->sels, (c->nsels + 1) * 4);
+			uint8_t(*ns)[4] = realloc(c->sels, (c->nsels + 1) * 4);
 			if (!ns) {
 				free(s);
 				json_decref(a);
@@ -185,7 +185,7 @@ static int new_selectors(struct ctx *c, const json_t *abi, json_t **out)
 static int diamond(struct ctx *c, const uint8_t owner[20])
 {
 	static const char *const parts[] = {"DiamondCutFacet", "DiamondLoupeFacet",
-					    "OwnershipFacet"};
+	                                    "OwnershipFacet"};
 	struct poco_artifact a;
 	uint8_t init[20], addr[20], sel[4];
 	json_t *cuts = json_array(), *args;
@@ -212,7 +212,7 @@ static int diamond(struct ctx *c, const uint8_t owner[20])
 	args = json_pack("[o,[o,o,s]]", cuts, eth_json_addr(owner), eth_json_addr(init), initcall);
 	GUARD(load(c, "artifacts/contracts/Diamond.sol/Diamond.json", &a));
 	rc = deploy(c, &a, "((address,uint8,bytes4[])[],(address,address,bytes))", args,
-		    c->out->hub);
+	            c->out->hub);
 	poco_artifact_free(&a);
 	json_decref(args);
 	return rc;
@@ -221,11 +221,19 @@ static int diamond(struct ctx *c, const uint8_t owner[20])
 static int facets(struct ctx *c, enum poco_flavour flavour, int boost)
 {
 	const char *const names[] = {
-		"IexecAccessorsABILegacyFacet", "IexecCategoryManagerFacet", "IexecERC20Facet",
-		flavour == POCO_TOKEN ? "IexecEscrowTokenFacet" : "IexecEscrowNativeFacet",
-		"IexecConfigurationFacet", "IexecOrderManagementFacet", "IexecPoco1Facet",
-		"IexecPoco2Facet", "IexecRelayFacet", "IexecConfigurationExtraFacet",
-		"IexecPocoAccessorsFacet", "IexecPocoBoostFacet", "IexecPocoBoostAccessorsFacet",
+	    "IexecAccessorsABILegacyFacet",
+	    "IexecCategoryManagerFacet",
+	    "IexecERC20Facet",
+	    flavour == POCO_TOKEN ? "IexecEscrowTokenFacet" : "IexecEscrowNativeFacet",
+	    "IexecConfigurationFacet",
+	    "IexecOrderManagementFacet",
+	    "IexecPoco1Facet",
+	    "IexecPoco2Facet",
+	    "IexecRelayFacet",
+	    "IexecConfigurationExtraFacet",
+	    "IexecPocoAccessorsFacet",
+	    "IexecPocoBoostFacet",
+	    "IexecPocoBoostAccessorsFacet",
 	};
 	struct poco_artifact a;
 	char rel[256];
@@ -243,11 +251,11 @@ static int facets(struct ctx *c, enum poco_flavour flavour, int boost)
 			continue;
 		}
 		snprintf(rel, sizeof(rel), "artifacts/contracts/facets/%s.sol/%s.json", names[i],
-			 names[i]);
+		         names[i]);
 		GUARD(load(c, rel, &a));
 		rc = a.links && json_object_size(a.links)
-			     ? poco_artifact_link(&a, "IexecLibOrders_v5", c->out->lib_orders)
-			     : 0;
+		         ? poco_artifact_link(&a, "IexecLibOrders_v5", c->out->lib_orders)
+		         : 0;
 		if (rc == 0)
 			rc = deploy(c, &a, NULL, NULL, addr);
 		if (rc == 0)
@@ -256,8 +264,8 @@ static int facets(struct ctx *c, enum poco_flavour flavour, int boost)
 		GUARD(rc);
 		say(c, "diamondCut %-30s %zu selectors", names[i], json_array_size(sels));
 		GUARD(call(c, c->out->hub, "diamondCut((address,uint8,bytes4[])[],address,bytes)",
-			   json_pack("[[[o,i,o]],s,s]", eth_json_addr(addr), 0, sels,
-				     "0x0000000000000000000000000000000000000000", "0x")));
+		           json_pack("[[[o,i,o]],s,s]", eth_json_addr(addr), 0, sels,
+		                     "0x0000000000000000000000000000000000000000", "0x")));
 	}
 	return 0;
 }
@@ -266,12 +274,13 @@ static int registries(struct ctx *c, uint64_t chain_id)
 {
 	static const char *const kinds[] = {"app", "dataset", "workerpool"};
 	static const char *const files[] = {
-		"artifacts/contracts/registries/apps/AppRegistry.sol/AppRegistry.json",
-		"artifacts/contracts/registries/datasets/DatasetRegistry.sol/DatasetRegistry.json",
-		"artifacts/contracts/registries/workerpools/WorkerpoolRegistry.sol/WorkerpoolRegistry.json",
+	    "artifacts/contracts/registries/apps/AppRegistry.sol/AppRegistry.json",
+	    "artifacts/contracts/registries/datasets/DatasetRegistry.sol/DatasetRegistry.json",
+	    "artifacts/contracts/registries/workerpools/WorkerpoolRegistry.sol/"
+	    "WorkerpoolRegistry.json",
 	};
 	uint8_t *addrs[] = {c->out->app_registry, c->out->dataset_registry,
-			    c->out->workerpool_registry};
+	                    c->out->workerpool_registry};
 	struct poco_artifact a;
 	char uri[128];
 	int rc;
@@ -282,9 +291,9 @@ static int registries(struct ctx *c, uint64_t chain_id)
 		poco_artifact_free(&a);
 		GUARD(rc);
 		GUARD(call(c, addrs[i], "initialize(address)",
-			   json_pack("[s]", "0x0000000000000000000000000000000000000000")));
+		           json_pack("[s]", "0x0000000000000000000000000000000000000000")));
 		snprintf(uri, sizeof(uri), "https://nfts-metadata.iex.ec/%s/%llu/", kinds[i],
-			 (unsigned long long)chain_id);
+		         (unsigned long long)chain_id);
 		GUARD(call(c, addrs[i], "setBaseURI(string)", json_pack("[s]", uri)));
 	}
 	return 0;
@@ -297,26 +306,28 @@ static int configure(struct ctx *c)
 		int seconds;
 	} cats[] = {{"XS", 300}, {"S", 1200}, {"M", 3600}, {"L", 10800}, {"XL", 36000}};
 
-	GUARD(call(c, c->out->hub, "configure(address,string,string,uint8,address,address,address,address)",
-		   json_pack("[o,s,s,i,o,o,o,s]", eth_json_addr(c->out->token), "Staked RLC", "SRLC", 9,
-			     eth_json_addr(c->out->app_registry), eth_json_addr(c->out->dataset_registry),
-			     eth_json_addr(c->out->workerpool_registry),
-			     "0x0000000000000000000000000000000000000000")));
+	GUARD(call(c, c->out->hub,
+	           "configure(address,string,string,uint8,address,address,address,address)",
+	           json_pack("[o,s,s,i,o,o,o,s]", eth_json_addr(c->out->token), "Staked RLC",
+	                     "SRLC", 9, eth_json_addr(c->out->app_registry),
+	                     eth_json_addr(c->out->dataset_registry),
+	                     eth_json_addr(c->out->workerpool_registry),
+	                     "0x0000000000000000000000000000000000000000")));
 	say(c, "configured the hub (Staked RLC, SRLC, 9 decimals)");
 	for (size_t i = 0; i < 5; i++) {
 		char desc[128];
 		snprintf(desc, sizeof(desc), "{\"description\":\"%s category, %d s per task\"}",
-			 cats[i].name, cats[i].seconds);
+		         cats[i].name, cats[i].seconds);
 		GUARD(call(c, c->out->hub, "createCategory(string,string,uint256)",
-			   json_pack("[s,s,i]", cats[i].name, desc, cats[i].seconds)));
+		           json_pack("[s,s,i]", cats[i].name, desc, cats[i].seconds)));
 	}
 	say(c, "created categories XS, S, M, L, XL");
 	return 0;
 }
 
 int poco_deploy(struct eth_rpc *rpc, const uint8_t deployer[32], const char *poco_dir,
-		enum poco_flavour flavour, int boost, void (*progress)(const char *line),
-		struct poco_deployment *out)
+                enum poco_flavour flavour, int boost, void (*progress)(const char *line),
+                struct poco_deployment *out)
 {
 	struct ctx c = {rpc, deployer, poco_dir, progress, out, NULL, 0};
 	uint8_t owner[20];

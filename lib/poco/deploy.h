@@ -21,8 +21,8 @@ struct poco_deployment {
 	uint8_t token[20]; /* zero in the native flavour */
 	uint8_t app_registry[20], dataset_registry[20], workerpool_registry[20];
 	uint8_t lib_orders[20];
-	uint64_t block;     /* of the first deployment transaction */
-	uint64_t gas_used;  /* summed over the deployment */
+	uint64_t block;    /* of the first deployment transaction */
+	uint64_t gas_used; /* summed over the deployment */
 	unsigned txs;
 	unsigned selectors; /* functions the diamond routes */
 	int boost;          /* the Boost facets were cut in */
@@ -32,15 +32,15 @@ struct poco_deployment {
  * leaves out IexecPocoBoostFacet and IexecPocoBoostAccessorsFacet.
  * `progress` (may be NULL) gets one line per step. */
 MUST_CHECK int poco_deploy(struct eth_rpc *rpc, const uint8_t deployer[32], const char *poco_dir,
-			   enum poco_flavour flavour, int boost, void (*progress)(const char *line),
-			   struct poco_deployment *out);
+                           enum poco_flavour flavour, int boost, void (*progress)(const char *line),
+                           struct poco_deployment *out);
 
 /* Send `signature` with JSON `args` (stolen) to `to` as the key's owner,
  * with `value` wei (NULL = none), and wait for the receipt. */
 MUST_CHECK int poco_send_value(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
-			       const char *signature, json_t *args, const uint8_t *value,
-			       struct eth_receipt *rc);
+                               const char *signature, json_t *args, const uint8_t *value,
+                               struct eth_receipt *rc);
 MUST_CHECK int poco_send(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to[20],
-			 const char *signature, json_t *args, struct eth_receipt *rc);
+                         const char *signature, json_t *args, struct eth_receipt *rc);
 
 #endif

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define TX_TIMEOUT 120
-#define ZERO_ADDR "0x0000000000000000000000000000000000000000"
+#define ZERO_ADDR  "0x0000000000000000000000000000000000000000"
 
 /* ---------- chain file ---------- */
 
@@ -51,7 +51,7 @@ int poco_chain_from_json(json_t *file, const char *origin, struct poco_chain **o
 	c->file = file;
 	ENSURE_GOTO(json_is_object(c->file), ERR_INVAL, "%s: not a JSON object", origin);
 	ENSURE_GOTO(json_is_string(json_object_get(c->file, "rpc")), ERR_INVAL,
-		    "%s: missing \"rpc\"", origin);
+	            "%s: missing \"rpc\"", origin);
 	GUARD_GOTO(get_addr(c->file, "hub", c->hub));
 	flavour = json_string_value(json_object_get(c->file, "flavour"));
 	c->flavour = flavour && strcmp(flavour, "native") == 0 ? POCO_NATIVE : POCO_TOKEN;
@@ -61,15 +61,15 @@ int poco_chain_from_json(json_t *file, const char *origin, struct poco_chain **o
 	GUARD_GOTO(get_addr(c->file, "dataset_registry", c->dataset_registry));
 	GUARD_GOTO(get_addr(c->file, "workerpool_registry", c->workerpool_registry));
 	c->deployment_block =
-		(uint64_t)json_integer_value(json_object_get(c->file, "deployment_block"));
+	    (uint64_t)json_integer_value(json_object_get(c->file, "deployment_block"));
 	GUARD_GOTO(eth_rpc_new(json_string_value(json_object_get(c->file, "rpc")), &c->rpc));
 	GUARD_GOTO(eth_chain_id(c->rpc, &c->chain_id));
 	ENSURE_GOTO(!json_object_get(c->file, "chain_id") ||
-			    (uint64_t)json_integer_value(json_object_get(c->file, "chain_id")) ==
-				    c->chain_id,
-		    ERR_INVAL, "%s: the node is on chain %llu, not %lld", origin,
-		    (unsigned long long)c->chain_id,
-		    (long long)json_integer_value(json_object_get(c->file, "chain_id")));
+	                (uint64_t)json_integer_value(json_object_get(c->file, "chain_id")) ==
+	                    c->chain_id,
+	            ERR_INVAL, "%s: the node is on chain %llu, not %lld", origin,
+	            (unsigned long long)c->chain_id,
+	            (long long)json_integer_value(json_object_get(c->file, "chain_id")));
 	*out = c;
 	c = NULL;
 out:
@@ -100,14 +100,14 @@ int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_t priv[32])
 	return hex_decode_exact(priv, 32, k, "private key");
 }
 
-static int send(struct poco_chain *c, const uint8_t key[32], const uint8_t to[20],
-		const char *sig, json_t *args, const uint8_t value[32], struct eth_receipt *rc)
+static int send(struct poco_chain *c, const uint8_t key[32], const uint8_t to[20], const char *sig,
+                json_t *args, const uint8_t value[32], struct eth_receipt *rc)
 {
 	return poco_send_value(c->rpc, key, to, sig, args, value, rc);
 }
 
 static int send_simple(struct poco_chain *c, const uint8_t key[32], const uint8_t to[20],
-		       const char *sig, json_t *args)
+                       const char *sig, json_t *args)
 {
 	struct eth_receipt rc;
 	GUARD(send(c, key, to, sig, args, NULL, &rc));
@@ -117,7 +117,7 @@ static int send_simple(struct poco_chain *c, const uint8_t key[32], const uint8_
 
 /* eth_call of `sig` with args; the decoded outputs of type `outs`. */
 static int view(struct poco_chain *c, const uint8_t to[20], const char *sig, json_t *args,
-		const char *outs, json_t **out)
+                const char *outs, json_t **out)
 {
 	struct wbuf w;
 	uint8_t *ret;
@@ -139,7 +139,7 @@ static int view(struct poco_chain *c, const uint8_t to[20], const char *sig, jso
 /* ---------- registries ---------- */
 
 static int create_asset(struct poco_chain *c, const uint8_t key[32], const uint8_t registry[20],
-			const char *predict, const char *create, json_t *args, uint8_t addr[20])
+                        const char *predict, const char *create, json_t *args, uint8_t addr[20])
 {
 	json_t *v;
 	GUARD(view(c, registry, predict, json_incref(args), "(address)", &v));
@@ -155,8 +155,8 @@ static int create_asset(struct poco_chain *c, const uint8_t key[32], const uint8
 }
 
 int poco_app_create(struct poco_chain *c, const uint8_t key[32], const char *name,
-		    const char *multiaddr, const uint8_t checksum[32], const char *mrenclave,
-		    uint8_t addr[20])
+                    const char *multiaddr, const uint8_t checksum[32], const char *mrenclave,
+                    uint8_t addr[20])
 {
 	uint8_t owner[20];
 	char *ma = hex_dup((const uint8_t *)multiaddr, strlen(multiaddr));
@@ -166,40 +166,41 @@ int poco_app_create(struct poco_chain *c, const uint8_t key[32], const char *nam
 
 	GUARD(k1_address(key, owner));
 	args = json_pack("[o,s,s,s+,o,s+]", eth_json_addr(owner), name, "DOCKER", "0x", ma,
-			 eth_json_hex(checksum, 32), "0x", mre);
+	                 eth_json_hex(checksum, 32), "0x", mre);
 	free(ma);
 	free(mre);
 	ENSURE(args, ERR_NOMEM, "out of memory");
 	rc = create_asset(c, key, c->app_registry,
-			  "predictApp(address,string,string,bytes,bytes32,bytes)",
-			  "createApp(address,string,string,bytes,bytes32,bytes)", args, addr);
+	                  "predictApp(address,string,string,bytes,bytes32,bytes)",
+	                  "createApp(address,string,string,bytes,bytes32,bytes)", args, addr);
 	return rc;
 }
 
 int poco_dataset_create(struct poco_chain *c, const uint8_t key[32], const char *name,
-			const char *multiaddr, const uint8_t checksum[32], uint8_t addr[20])
+                        const char *multiaddr, const uint8_t checksum[32], uint8_t addr[20])
 {
 	uint8_t owner[20];
 	char *ma = hex_dup((const uint8_t *)multiaddr, strlen(multiaddr));
 	json_t *args;
 
 	GUARD(k1_address(key, owner));
-	args = json_pack("[o,s,s+,o]", eth_json_addr(owner), name, "0x", ma, eth_json_hex(checksum, 32));
+	args = json_pack("[o,s,s+,o]", eth_json_addr(owner), name, "0x", ma,
+	                 eth_json_hex(checksum, 32));
 	free(ma);
 	ENSURE(args, ERR_NOMEM, "out of memory");
 	return create_asset(c, key, c->dataset_registry,
-			    "predictDataset(address,string,bytes,bytes32)",
-			    "createDataset(address,string,bytes,bytes32)", args, addr);
+	                    "predictDataset(address,string,bytes,bytes32)",
+	                    "createDataset(address,string,bytes,bytes32)", args, addr);
 }
 
 int poco_workerpool_create(struct poco_chain *c, const uint8_t key[32], const char *description,
-			   uint8_t addr[20])
+                           uint8_t addr[20])
 {
 	uint8_t owner[20];
 	GUARD(k1_address(key, owner));
 	return create_asset(c, key, c->workerpool_registry, "predictWorkerpool(address,string)",
-			    "createWorkerpool(address,string)",
-			    json_pack("[o,s]", eth_json_addr(owner), description), addr);
+	                    "createWorkerpool(address,string)",
+	                    json_pack("[o,s]", eth_json_addr(owner), description), addr);
 }
 
 /* ---------- escrow ---------- */
@@ -210,7 +211,7 @@ int poco_deposit(struct poco_chain *c, const uint8_t key[32], const char *amount
 	GUARD(u256_parse(amount, v));
 	if (c->flavour == POCO_TOKEN)
 		return send_simple(c, key, c->token, "approveAndCall(address,uint256,bytes)",
-				   json_pack("[o,s,s]", eth_json_addr(c->hub), amount, "0x"));
+		                   json_pack("[o,s,s]", eth_json_addr(c->hub), amount, "0x"));
 	{
 		/* native: 1 nRLC = 1 gwei of the chain's coin */
 		struct eth_receipt rc;
@@ -232,9 +233,9 @@ int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t **out)
 {
 	json_t *v;
 	GUARD(view(c, c->hub, "viewAccount(address)", json_pack("[o]", eth_json_addr(addr)),
-		   "((uint256,uint256))", &v));
+	           "((uint256,uint256))", &v));
 	*out = json_pack("{s:O,s:O}", "stake", json_array_get(json_array_get(v, 0), 0), "locked",
-			 json_array_get(json_array_get(v, 0), 1));
+	                 json_array_get(json_array_get(v, 0), 1));
 	json_decref(v);
 	ENSURE(*out, ERR_NOMEM, "out of memory");
 	return 0;
@@ -243,24 +244,49 @@ int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t **out)
 /* ---------- orders ---------- */
 
 static const char *const order_names[] = {"AppOrder", "DatasetOrder", "WorkerpoolOrder",
-					  "RequestOrder"};
+                                          "RequestOrder"};
 static const char *const order_fields[4][16][2] = {
-	{{"app", "address"}, {"appprice", "uint256"}, {"volume", "uint256"}, {"tag", "bytes32"},
-	 {"datasetrestrict", "address"}, {"workerpoolrestrict", "address"},
-	 {"requesterrestrict", "address"}, {"salt", "bytes32"}},
-	{{"dataset", "address"}, {"datasetprice", "uint256"}, {"volume", "uint256"},
-	 {"tag", "bytes32"}, {"apprestrict", "address"}, {"workerpoolrestrict", "address"},
-	 {"requesterrestrict", "address"}, {"salt", "bytes32"}},
-	{{"workerpool", "address"}, {"workerpoolprice", "uint256"}, {"volume", "uint256"},
-	 {"tag", "bytes32"}, {"category", "uint256"}, {"trust", "uint256"},
-	 {"apprestrict", "address"}, {"datasetrestrict", "address"},
-	 {"requesterrestrict", "address"}, {"salt", "bytes32"}},
-	{{"app", "address"}, {"appmaxprice", "uint256"}, {"dataset", "address"},
-	 {"datasetmaxprice", "uint256"}, {"workerpool", "address"},
-	 {"workerpoolmaxprice", "uint256"}, {"requester", "address"}, {"volume", "uint256"},
-	 {"tag", "bytes32"}, {"category", "uint256"}, {"trust", "uint256"},
-	 {"beneficiary", "address"}, {"callback", "address"}, {"params", "string"},
-	 {"salt", "bytes32"}},
+    {{"app", "address"},
+     {"appprice", "uint256"},
+     {"volume", "uint256"},
+     {"tag", "bytes32"},
+     {"datasetrestrict", "address"},
+     {"workerpoolrestrict", "address"},
+     {"requesterrestrict", "address"},
+     {"salt", "bytes32"}},
+    {{"dataset", "address"},
+     {"datasetprice", "uint256"},
+     {"volume", "uint256"},
+     {"tag", "bytes32"},
+     {"apprestrict", "address"},
+     {"workerpoolrestrict", "address"},
+     {"requesterrestrict", "address"},
+     {"salt", "bytes32"}},
+    {{"workerpool", "address"},
+     {"workerpoolprice", "uint256"},
+     {"volume", "uint256"},
+     {"tag", "bytes32"},
+     {"category", "uint256"},
+     {"trust", "uint256"},
+     {"apprestrict", "address"},
+     {"datasetrestrict", "address"},
+     {"requesterrestrict", "address"},
+     {"salt", "bytes32"}},
+    {{"app", "address"},
+     {"appmaxprice", "uint256"},
+     {"dataset", "address"},
+     {"datasetmaxprice", "uint256"},
+     {"workerpool", "address"},
+     {"workerpoolmaxprice", "uint256"},
+     {"requester", "address"},
+     {"volume", "uint256"},
+     {"tag", "bytes32"},
+     {"category", "uint256"},
+     {"trust", "uint256"},
+     {"beneficiary", "address"},
+     {"callback", "address"},
+     {"params", "string"},
+     {"salt", "bytes32"}},
 };
 
 json_t *poco_order_new(enum poco_order_kind kind)
@@ -271,10 +297,10 @@ json_t *poco_order_new(enum poco_order_kind kind)
 	RAND_bytes(salt, sizeof(salt));
 	for (int i = 0; i < 16 && order_fields[kind][i][0]; i++) {
 		const char *f = order_fields[kind][i][0], *t = order_fields[kind][i][1];
-		json_t *v = strcmp(t, "address") == 0	 ? json_string(ZERO_ADDR)
-			    : strcmp(t, "bytes32") == 0 ? json_string(POCO_TAG_NONE)
-			    : strcmp(t, "string") == 0	 ? json_string("")
-							 : json_string("0");
+		json_t *v = strcmp(t, "address") == 0   ? json_string(ZERO_ADDR)
+		            : strcmp(t, "bytes32") == 0 ? json_string(POCO_TAG_NONE)
+		            : strcmp(t, "string") == 0  ? json_string("")
+		                                        : json_string("0");
 		json_object_set_new(o, f, v);
 	}
 	json_object_set_new(o, "volume", json_string("1"));
@@ -286,24 +312,24 @@ json_t *poco_order_new(enum poco_order_kind kind)
 }
 
 static json_t *typed_data(const struct poco_chain *c, enum poco_order_kind kind,
-			  const json_t *order)
+                          const json_t *order)
 {
 	json_t *fields = json_array(), *msg = json_object();
 	for (int i = 0; i < 16 && order_fields[kind][i][0]; i++) {
 		const char *f = order_fields[kind][i][0];
-		json_array_append_new(fields, json_pack("{s:s,s:s}", "name", f, "type",
-							order_fields[kind][i][1]));
+		json_array_append_new(
+		    fields, json_pack("{s:s,s:s}", "name", f, "type", order_fields[kind][i][1]));
 		if (json_object_get(order, f))
 			json_object_set(msg, f, json_object_get(order, f));
 	}
-	return json_pack("{s:{s:o},s:s,s:{s:s,s:s,s:I,s:o},s:o}", "types", order_names[kind], fields,
-			 "primaryType", order_names[kind], "domain", "name", "iExecODB", "version",
-			 "5.0.0", "chainId", (json_int_t)c->chain_id, "verifyingContract",
-			 eth_json_addr(c->hub), "message", msg);
+	return json_pack("{s:{s:o},s:s,s:{s:s,s:s,s:I,s:o},s:o}", "types", order_names[kind],
+	                 fields, "primaryType", order_names[kind], "domain", "name", "iExecODB",
+	                 "version", "5.0.0", "chainId", (json_int_t)c->chain_id,
+	                 "verifyingContract", eth_json_addr(c->hub), "message", msg);
 }
 
 int poco_order_hash(const struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
-		    uint8_t out[32])
+                    uint8_t out[32])
 {
 	json_t *t = typed_data(c, kind, order);
 	int rc;
@@ -314,7 +340,7 @@ int poco_order_hash(const struct poco_chain *c, enum poco_order_kind kind, const
 }
 
 int poco_order_sign(const struct poco_chain *c, enum poco_order_kind kind, json_t *order,
-		    const uint8_t key[32])
+                    const uint8_t key[32])
 {
 	uint8_t h[32], sig[65];
 	char hex[133] = "0x";
@@ -334,20 +360,21 @@ static json_t *order_tuple(enum poco_order_kind kind, const json_t *order)
 		json_array_append(t, v ? v : json_null());
 	}
 	json_array_append(t, json_object_get(order, "sign") ? json_object_get(order, "sign")
-							    : json_string("0x"));
+	                                                    : json_string("0x"));
 	return t;
 }
 
 #define ORDER_TUPLES                                                                               \
 	"((address,uint256,uint256,bytes32,address,address,address,bytes32,bytes),"                \
 	"(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes),"                 \
-	"(address,uint256,uint256,bytes32,uint256,uint256,address,address,address,bytes32,bytes),"  \
-	"(address,uint256,address,uint256,address,uint256,address,uint256,bytes32,uint256,uint256," \
+	"(address,uint256,uint256,bytes32,uint256,uint256,address,address,address,bytes32,bytes)," \
+	"(address,uint256,address,uint256,address,uint256,address,uint256,bytes32,uint256,"        \
+	"uint256,"                                                                                 \
 	"address,address,string,bytes32,bytes))"
 
 int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
-	       const json_t *dataset, const json_t *workerpool, const json_t *request, int boost,
-	       uint8_t dealid[32], struct eth_receipt *rc)
+               const json_t *dataset, const json_t *workerpool, const json_t *request, int boost,
+               uint8_t dealid[32], struct eth_receipt *rc)
 {
 	json_t *empty = NULL, *args, *log;
 	uint8_t topic[32];
@@ -360,20 +387,23 @@ int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
 		json_object_set_new(empty, "salt", json_string(POCO_TAG_NONE));
 		dataset = empty;
 	}
-	args = json_pack("[o,o,o,o]", order_tuple(POCO_APP, app), order_tuple(POCO_DATASET, dataset),
-			 order_tuple(POCO_WORKERPOOL, workerpool), order_tuple(POCO_REQUEST, request));
+	args =
+	    json_pack("[o,o,o,o]", order_tuple(POCO_APP, app), order_tuple(POCO_DATASET, dataset),
+	              order_tuple(POCO_WORKERPOOL, workerpool), order_tuple(POCO_REQUEST, request));
 	json_decref(empty);
 	r = send(c, key, c->hub,
-		 boost ? "matchOrdersBoost" ORDER_TUPLES : "matchOrders" ORDER_TUPLES, args, NULL,
-		 rc);
+	         boost ? "matchOrdersBoost" ORDER_TUPLES : "matchOrders" ORDER_TUPLES, args, NULL,
+	         rc);
 	GUARD(r);
 	/* OrdersMatched(bytes32 dealid, bytes32, bytes32, bytes32, bytes32, uint256) */
 	{
-		static const char ev[] = "OrdersMatched(bytes32,bytes32,bytes32,bytes32,bytes32,uint256)";
+		static const char ev[] =
+		    "OrdersMatched(bytes32,bytes32,bytes32,bytes32,bytes32,uint256)";
 		keccak256(ev, sizeof(ev) - 1, topic);
 	}
-	json_array_foreach(rc->logs, i, log) {
-		const char *t0 = json_string_value(json_array_get(json_object_get(log, "topics"), 0));
+	json_array_foreach (rc->logs, i, log) {
+		const char *t0 =
+		    json_string_value(json_array_get(json_object_get(log, "topics"), 0));
 		const char *data = json_string_value(json_object_get(log, "data"));
 		uint8_t t[32];
 		char first[67] = "0x";
@@ -398,30 +428,30 @@ void poco_task_id(const uint8_t dealid[32], uint64_t idx, uint8_t taskid[32])
 static const struct {
 	const char *fn, *sig, *outs, *names;
 } views[] = {
-	{"viewDeal", "viewDeal(bytes32)",
-	 "(((address,address,uint256),(address,address,uint256),(address,address,uint256),"
-	 "uint256,uint256,bytes32,address,address,address,string,uint256,uint256,uint256,uint256,"
-	 "uint256,address))",
-	 "[{\"app\":[\"pointer\",\"owner\",\"price\"]},{\"dataset\":[\"pointer\",\"owner\","
-	 "\"price\"]},{\"workerpool\":[\"pointer\",\"owner\",\"price\"]},\"trust\",\"category\","
-	 "\"tag\",\"requester\",\"beneficiary\",\"callback\",\"params\",\"startTime\","
-	 "\"botFirst\",\"botSize\",\"workerStake\",\"schedulerRewardRatio\",\"sponsor\"]"},
-	{"viewTask", "viewTask(bytes32)",
-	 "((uint8,bytes32,uint256,uint256,uint256,uint256,uint256,bytes32,uint256,uint256,address[],"
-	 "bytes32,bytes,uint256,bytes))",
-	 "[\"status\",\"dealid\",\"idx\",\"timeref\",\"contributionDeadline\",\"revealDeadline\","
-	 "\"finalDeadline\",\"consensusValue\",\"revealCounter\",\"winnerCounter\",\"contributors\","
-	 "\"resultDigest\",\"results\",\"resultsTimestamp\",\"resultsCallback\"]"},
-	{"viewDealBoost", "viewDealBoost(bytes32)",
-	 "((address,uint96,address,uint96,address,uint96,address,uint96,address,uint40,uint16,"
-	 "uint16,bytes3,address))",
-	 "[\"appOwner\",\"appPrice\",\"datasetOwner\",\"datasetPrice\",\"workerpoolOwner\","
-	 "\"workerpoolPrice\",\"requester\",\"workerReward\",\"callback\",\"deadline\","
-	 "\"botFirst\",\"botSize\",\"shortTag\",\"sponsor\"]"},
-	/* id = the category number as a 32-byte big-endian integer */
-	{"viewConsumed", "viewConsumed(bytes32)", "(uint256)", "[\"consumed\"]"},
-	{"viewCategory", "viewCategory(uint256)", "((string,string,uint256))",
-	 "[\"name\",\"description\",\"workClockTimeRef\"]"},
+    {"viewDeal", "viewDeal(bytes32)",
+     "(((address,address,uint256),(address,address,uint256),(address,address,uint256),"
+     "uint256,uint256,bytes32,address,address,address,string,uint256,uint256,uint256,uint256,"
+     "uint256,address))",
+     "[{\"app\":[\"pointer\",\"owner\",\"price\"]},{\"dataset\":[\"pointer\",\"owner\","
+     "\"price\"]},{\"workerpool\":[\"pointer\",\"owner\",\"price\"]},\"trust\",\"category\","
+     "\"tag\",\"requester\",\"beneficiary\",\"callback\",\"params\",\"startTime\","
+     "\"botFirst\",\"botSize\",\"workerStake\",\"schedulerRewardRatio\",\"sponsor\"]"},
+    {"viewTask", "viewTask(bytes32)",
+     "((uint8,bytes32,uint256,uint256,uint256,uint256,uint256,bytes32,uint256,uint256,address[],"
+     "bytes32,bytes,uint256,bytes))",
+     "[\"status\",\"dealid\",\"idx\",\"timeref\",\"contributionDeadline\",\"revealDeadline\","
+     "\"finalDeadline\",\"consensusValue\",\"revealCounter\",\"winnerCounter\",\"contributors\","
+     "\"resultDigest\",\"results\",\"resultsTimestamp\",\"resultsCallback\"]"},
+    {"viewDealBoost", "viewDealBoost(bytes32)",
+     "((address,uint96,address,uint96,address,uint96,address,uint96,address,uint40,uint16,"
+     "uint16,bytes3,address))",
+     "[\"appOwner\",\"appPrice\",\"datasetOwner\",\"datasetPrice\",\"workerpoolOwner\","
+     "\"workerpoolPrice\",\"requester\",\"workerReward\",\"callback\",\"deadline\","
+     "\"botFirst\",\"botSize\",\"shortTag\",\"sponsor\"]"},
+    /* id = the category number as a 32-byte big-endian integer */
+    {"viewConsumed", "viewConsumed(bytes32)", "(uint256)", "[\"consumed\"]"},
+    {"viewCategory", "viewCategory(uint256)", "((string,string,uint256))",
+     "[\"name\",\"description\",\"workClockTimeRef\"]"},
 };
 
 /* Zip names onto a decoded tuple: names is an array of strings or
@@ -430,7 +460,7 @@ static json_t *named(const json_t *names, const json_t *vals)
 {
 	json_t *o = json_object(), *n;
 	size_t i;
-	json_array_foreach(names, i, n) {
+	json_array_foreach (names, i, n) {
 		json_t *v = json_array_get(vals, i);
 		if (json_is_string(n)) {
 			json_object_set(o, json_string_value(n), v);
@@ -448,7 +478,8 @@ int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t
 		json_t *v, *names;
 		if (strcmp(views[i].fn, fn) != 0)
 			continue;
-		GUARD(view(c, c->hub, views[i].sig, json_pack("[o]", eth_json_hex(id, 32)), views[i].outs, &v));
+		GUARD(view(c, c->hub, views[i].sig, json_pack("[o]", eth_json_hex(id, 32)),
+		           views[i].outs, &v));
 		names = json_loads(views[i].names, 0, NULL);
 		/* a struct comes as a one-tuple; plain values as the list */
 		json_t *t = json_array_get(v, 0);
@@ -488,7 +519,7 @@ int poco_order_kind_parse(const char *s, enum poco_order_kind *out)
 }
 
 int poco_order_signer(const struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
-		      uint8_t signer[20])
+                      uint8_t signer[20])
 {
 	uint8_t h[32], sig[65];
 	const char *s = json_string_value(json_object_get(order, "sign"));
@@ -499,16 +530,17 @@ int poco_order_signer(const struct poco_chain *c, enum poco_order_kind kind, con
 }
 
 int poco_order_cancel(struct poco_chain *c, enum poco_order_kind kind, const json_t *order,
-		      const uint8_t key[32])
+                      const uint8_t key[32])
 {
 	static const char *const tuple[] = {
-		"(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes)",
-		"(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes)",
-		"(address,uint256,uint256,bytes32,uint256,uint256,address,address,address,bytes32,bytes)",
-		("(address,uint256,address,uint256,address,uint256,address,uint256,bytes32,uint256,"
-		 "uint256,address,address,string,bytes32,bytes)")};
+	    "(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes)",
+	    "(address,uint256,uint256,bytes32,address,address,address,bytes32,bytes)",
+	    "(address,uint256,uint256,bytes32,uint256,uint256,address,address,address,bytes32,"
+	    "bytes)",
+	    ("(address,uint256,address,uint256,address,uint256,address,uint256,bytes32,uint256,"
+	     "uint256,address,address,string,bytes32,bytes)")};
 	static const char *const fn[] = {"manageAppOrder", "manageDatasetOrder",
-					 "manageWorkerpoolOrder", "manageRequestOrder"};
+	                                 "manageWorkerpoolOrder", "manageRequestOrder"};
 	json_t *typed, *types, *fields, *op_fields, *msg;
 	uint8_t h[32], sig[65];
 	char op_name[64], call[512], sig_hex[133] = "0x";
@@ -522,7 +554,7 @@ int poco_order_cancel(struct poco_chain *c, enum poco_order_kind kind, const jso
 	fields = json_object_get(types, order_names[kind]);
 	snprintf(op_name, sizeof(op_name), "%sOperation", order_names[kind]);
 	op_fields = json_pack("[{s:s,s:s},{s:s,s:s}]", "name", "order", "type", order_names[kind],
-			      "name", "operation", "type", "uint256");
+	                      "name", "operation", "type", "uint256");
 	json_object_set_new(types, op_name, op_fields);
 	msg = json_pack("{s:O,s:s}", "order", json_object_get(typed, "message"), "operation", "1");
 	json_object_set_new(typed, "message", msg);
@@ -535,28 +567,34 @@ int poco_order_cancel(struct poco_chain *c, enum poco_order_kind kind, const jso
 	hex_encode(sig_hex + 2, sig, 65);
 	snprintf(call, sizeof(call), "%s((%s,uint8,bytes))", fn[kind], tuple[kind]);
 	GUARD(send(c, key, c->hub, call,
-		   json_pack("[[o,i,s]]", order_tuple(kind, order), 1, sig_hex), NULL, &rc));
+	           json_pack("[[o,i,s]]", order_tuple(kind, order), 1, sig_hex), NULL, &rc));
 	eth_receipt_free(&rc);
 	return 0;
 }
 
 int poco_asset_show(struct poco_chain *c, enum poco_order_kind kind, const uint8_t addr[20],
-		    json_t **out)
+                    json_t **out)
 {
 	static const char *const fns[3][6][2] = {
-		{{"m_appName()", "name"}, {"m_appType()", "type"}, {"m_appMultiaddr()", "multiaddr"},
-		 {"m_appChecksum()", "checksum"}, {"m_appMREnclave()", "mrenclave"},
-		 {"owner()", "owner"}},
-		{{"m_datasetName()", "name"}, {"m_datasetMultiaddr()", "multiaddr"},
-		 {"m_datasetChecksum()", "checksum"}, {"owner()", "owner"}},
-		{{"m_workerpoolDescription()", "description"},
-		 {"m_workerStakeRatioPolicy()", "workerStakeRatio"},
-		 {"m_schedulerRewardRatioPolicy()", "schedulerRewardRatio"}, {"owner()", "owner"}},
+	    {{"m_appName()", "name"},
+	     {"m_appType()", "type"},
+	     {"m_appMultiaddr()", "multiaddr"},
+	     {"m_appChecksum()", "checksum"},
+	     {"m_appMREnclave()", "mrenclave"},
+	     {"owner()", "owner"}},
+	    {{"m_datasetName()", "name"},
+	     {"m_datasetMultiaddr()", "multiaddr"},
+	     {"m_datasetChecksum()", "checksum"},
+	     {"owner()", "owner"}},
+	    {{"m_workerpoolDescription()", "description"},
+	     {"m_workerStakeRatioPolicy()", "workerStakeRatio"},
+	     {"m_schedulerRewardRatioPolicy()", "schedulerRewardRatio"},
+	     {"owner()", "owner"}},
 	};
 	static const char *const outs[3][6] = {
-		{"(string)", "(string)", "(bytes)", "(bytes32)", "(bytes)", "(address)"},
-		{"(string)", "(bytes)", "(bytes32)", "(address)"},
-		{"(string)", "(uint256)", "(uint256)", "(address)"},
+	    {"(string)", "(string)", "(bytes)", "(bytes32)", "(bytes)", "(address)"},
+	    {"(string)", "(bytes)", "(bytes32)", "(address)"},
+	    {"(string)", "(uint256)", "(uint256)", "(address)"},
 	};
 	json_t *o;
 	size_t code = 0;
@@ -594,7 +632,7 @@ int poco_asset_show(struct poco_chain *c, enum poco_order_kind kind, const uint8
 }
 
 void poco_result_hash_seal(const uint8_t taskid[32], const uint8_t worker[20],
-			   const uint8_t digest[32], uint8_t hash[32], uint8_t seal[32])
+                           const uint8_t digest[32], uint8_t hash[32], uint8_t seal[32])
 {
 	uint8_t p[84];
 	memcpy(p, taskid, 32);

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 /* Tags: bit 0 TEE, bit 3 TDX (iExec's TeeUtils): the TDX tag is 0x..09. */
-#define POCO_TAG_TDX "0x0000000000000000000000000000000000000000000000000000000000000009"
+#define POCO_TAG_TDX  "0x0000000000000000000000000000000000000000000000000000000000000009"
 #define POCO_TAG_NONE "0x0000000000000000000000000000000000000000000000000000000000000000"
 
 enum poco_order_kind { POCO_APP = 0, POCO_DATASET, POCO_WORKERPOOL, POCO_REQUEST };
@@ -40,13 +40,13 @@ MUST_CHECK int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_
 
 /* Registries: the new asset's address.  checksum is the image digest. */
 MUST_CHECK int poco_app_create(struct poco_chain *c, const uint8_t key[32], const char *name,
-			       const char *multiaddr, const uint8_t checksum[32],
-			       const char *mrenclave, uint8_t addr[20]);
+                               const char *multiaddr, const uint8_t checksum[32],
+                               const char *mrenclave, uint8_t addr[20]);
 MUST_CHECK int poco_dataset_create(struct poco_chain *c, const uint8_t key[32], const char *name,
-				   const char *multiaddr, const uint8_t checksum[32],
-				   uint8_t addr[20]);
+                                   const char *multiaddr, const uint8_t checksum[32],
+                                   uint8_t addr[20]);
 MUST_CHECK int poco_workerpool_create(struct poco_chain *c, const uint8_t key[32],
-				      const char *description, uint8_t addr[20]);
+                                      const char *description, uint8_t addr[20]);
 
 /* Escrow (nRLC): deposit via RLC.approveAndCall (token) or payable deposit
  * (native, amounts in wei = nRLC * 1e9). */
@@ -60,28 +60,28 @@ MUST_CHECK int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t
 json_t *poco_order_new(enum poco_order_kind kind);
 /* The EIP-712 digest of an order under this hub's domain. */
 MUST_CHECK int poco_order_hash(const struct poco_chain *c, enum poco_order_kind kind,
-			       const json_t *order, uint8_t out[32]);
+                               const json_t *order, uint8_t out[32]);
 /* Sign in place ("sign" = 65-byte signature). */
 MUST_CHECK int poco_order_sign(const struct poco_chain *c, enum poco_order_kind kind, json_t *order,
-			       const uint8_t key[32]);
+                               const uint8_t key[32]);
 
 /* Recover the order's signer (ERR_VERIFY without a valid signature). */
 MUST_CHECK int poco_order_signer(const struct poco_chain *c, enum poco_order_kind kind,
-				 const json_t *order, uint8_t signer[20]);
+                                 const json_t *order, uint8_t signer[20]);
 /* Cancel (close) an order on chain: manageXOrder with an EIP-712 signed
  * XOrderOperation{order, operation = CLOSE}. */
 MUST_CHECK int poco_order_cancel(struct poco_chain *c, enum poco_order_kind kind,
-				 const json_t *order, const uint8_t key[32]);
+                                 const json_t *order, const uint8_t key[32]);
 /* "app", "dataset", "workerpool", "request" -> kind; ERR_INVAL otherwise. */
 MUST_CHECK int poco_order_kind_parse(const char *s, enum poco_order_kind *out);
 /* What a registry entry says about itself (name, owner, multiaddr, ...). */
 MUST_CHECK int poco_asset_show(struct poco_chain *c, enum poco_order_kind kind,
-			       const uint8_t addr[20], json_t **out);
+                               const uint8_t addr[20], json_t **out);
 
 /* matchOrders (or matchOrdersBoost); dataset may be NULL.  The deal id. */
 MUST_CHECK int poco_match(struct poco_chain *c, const uint8_t key[32], const json_t *app,
-			  const json_t *dataset, const json_t *workerpool, const json_t *request,
-			  int boost, uint8_t dealid[32], struct eth_receipt *rc);
+                          const json_t *dataset, const json_t *workerpool, const json_t *request,
+                          int boost, uint8_t dealid[32], struct eth_receipt *rc);
 
 /* Views, decoded with the field names of PoCo's structs. */
 MUST_CHECK int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[32], json_t **out);
@@ -91,12 +91,12 @@ MUST_CHECK int poco_view(struct poco_chain *c, const char *fn, const uint8_t id[
  * (POCO_CONTRIBUTION_PROVEN once the worker revealed). */
 #define POCO_CONTRIBUTION_PROVEN 2
 MUST_CHECK int poco_view_contribution(struct poco_chain *c, const uint8_t taskid[32],
-				      const uint8_t worker[20], json_t **out);
+                                      const uint8_t worker[20], json_t **out);
 
 /* A contribution: resultHash = keccak256(taskid || digest) and
  * resultSeal = keccak256(worker || taskid || digest). */
 void poco_result_hash_seal(const uint8_t taskid[32], const uint8_t worker[20],
-			   const uint8_t digest[32], uint8_t hash[32], uint8_t seal[32]);
+                           const uint8_t digest[32], uint8_t hash[32], uint8_t seal[32]);
 
 /* taskid = keccak256(dealid || idx). */
 void poco_task_id(const uint8_t dealid[32], uint64_t idx, uint8_t taskid[32]);

@@ -38,7 +38,7 @@ MUST_CHECK int poco_network_resolve(const char *poco_dir, const char *name, json
  * deployment block: deployment_block is the node's head at this call (a
  * scheduler follows deals from there on, see docs/networks.md). */
 MUST_CHECK int poco_chain_open(const char *file, const char *network, const char *rpc,
-			       struct poco_chain **out);
+                               struct poco_chain **out);
 
 /* Does the hub route matchOrdersBoost (PoCo Boost)?  Asked with the diamond
  * loupe, facetAddress(matchOrdersBoost's selector): *boost = 1 when a facet

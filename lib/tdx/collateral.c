@@ -21,15 +21,19 @@
 /* Every blob field, in a fixed order, for hashing, freeing and JSON. */
 static struct tdx_blob *field(struct tdx_collateral *c, int i)
 {
-	struct tdx_blob *f[N_FIELDS] = {&c->pck_crl_issuer_chain, &c->root_ca_crl, &c->pck_crl,
-					&c->tcb_info_issuer_chain, &c->tcb_info,
-					&c->qe_identity_issuer_chain, &c->qe_identity};
+	struct tdx_blob *f[N_FIELDS] = {&c->pck_crl_issuer_chain,
+	                                &c->root_ca_crl,
+	                                &c->pck_crl,
+	                                &c->tcb_info_issuer_chain,
+	                                &c->tcb_info,
+	                                &c->qe_identity_issuer_chain,
+	                                &c->qe_identity};
 	return f[i];
 }
 
 static const char *const json_keys[N_FIELDS] = {
-	"pck_crl_issuer_chain", "root_ca_crl", "pck_crl", "tcb_info_issuer_chain",
-	"tcb_info", "qe_identity_issuer_chain", "qe_identity",
+    "pck_crl_issuer_chain",     "root_ca_crl", "pck_crl", "tcb_info_issuer_chain", "tcb_info",
+    "qe_identity_issuer_chain", "qe_identity",
 };
 /* root_ca_crl and pck_crl are hex in dcap-qvl's format. */
 static int is_hex_field(int i)
@@ -71,11 +75,12 @@ int tdx_collateral_from_json(const char *text, size_t len, struct tdx_collateral
 	for (int i = 0; i < N_FIELDS; i++) {
 		json_t *v = json_object_get(j, json_keys[i]);
 		ENSURE_GOTO(json_is_string(v), ERR_INVAL, "collateral: missing string \"%s\"",
-			    json_keys[i]);
+		            json_keys[i]);
 		if (is_hex_field(i)) {
 			uint8_t *der;
 			size_t n;
-			rc = hex_decode_alloc(json_string_value(v), json_string_length(v), &der, &n);
+			rc =
+			    hex_decode_alloc(json_string_value(v), json_string_length(v), &der, &n);
 			if (rc < 0) {
 				rc = err_wrap(rc, "collateral: %s", json_keys[i]);
 				goto out;
@@ -84,7 +89,8 @@ int tdx_collateral_from_json(const char *text, size_t len, struct tdx_collateral
 			free(der);
 			GUARD_GOTO(rc);
 		} else {
-			GUARD_GOTO(blob_set(field(c, i), json_string_value(v), json_string_length(v)));
+			GUARD_GOTO(
+			    blob_set(field(c, i), json_string_value(v), json_string_length(v)));
 		}
 	}
 	rc = json_get_hex(j, "tcb_info_signature", c->tcb_info_sig, 64, 0);
@@ -127,7 +133,7 @@ static long object_end(const char *s, size_t len, size_t i)
 }
 
 int tdx_pcs_body_split(const char *body, size_t len, const char *key, const char **obj,
-		       size_t *obj_len, uint8_t sig[64])
+                       size_t *obj_len, uint8_t sig[64])
 {
 	char pat[64];
 	const char *k;
@@ -139,26 +145,26 @@ int tdx_pcs_body_split(const char *body, size_t len, const char *key, const char
 	/* Validate the whole document first: a JSON object with exactly the
 	 * two members, so the raw scan below sees well-formed text. */
 	GUARD(json_parse(body, len, key, &j));
-	rc = json_is_object(j) && json_object_size(j) == 2 && json_is_object(json_object_get(j, key))
-		     ? json_get_hex(j, "signature", sig, 64, 0)
-		     : err_set(ERR_INVAL, "expected {\"%s\":{...},\"signature\":\"...\"}", key);
+	rc =
+	    json_is_object(j) && json_object_size(j) == 2 && json_is_object(json_object_get(j, key))
+	        ? json_get_hex(j, "signature", sig, 64, 0)
+	        : err_set(ERR_INVAL, "expected {\"%s\":{...},\"signature\":\"...\"}", key);
 	json_decref(j);
 	if (rc < 0)
 		return err_wrap(rc, "%s", key);
 	snprintf(pat, sizeof(pat), "\"%s\"", key);
 	/* The key at the top level: right after the opening brace, or after
 	 * the signature member.  Search from the start of each candidate. */
-	for (k = body; (k = memmem(k, len - (size_t)(k - body), pat, strlen(pat))) != NULL;
-	     k++) {
+	for (k = body; (k = memmem(k, len - (size_t)(k - body), pat, strlen(pat))) != NULL; k++) {
 		i = (size_t)(k - body) + strlen(pat);
-		while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' ||
-				   body[i] == '\t'))
+		while (i < len &&
+		       (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
 			i++;
 		if (i >= len || body[i] != ':')
 			continue;
 		i++;
-		while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' ||
-				   body[i] == '\t'))
+		while (i < len &&
+		       (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
 			i++;
 		if (i >= len || body[i] != '{')
 			continue;
@@ -181,7 +187,7 @@ static int read_into(const char *dir, const char *name, struct tdx_blob *b)
 }
 
 static int load_pcs_json(const char *dir, const char *name, const char *key, struct tdx_blob *b,
-			 uint8_t sig[64])
+                         uint8_t sig[64])
 {
 	struct tdx_blob raw = {NULL, 0};
 	const char *obj;
@@ -204,9 +210,11 @@ static int load_dir(const char *dir, struct tdx_collateral **out)
 		const char *name;
 		int idx;
 	} files[] = {
-		{"pck_crl_issuer_chain.pem", 0}, {"root_ca_crl.der", 1},
-		{"pck_crl.der", 2},              {"tcb_info_issuer_chain.pem", 3},
-		{"qe_identity_issuer_chain.pem", 5},
+	    {"pck_crl_issuer_chain.pem", 0},
+	    {"root_ca_crl.der", 1},
+	    {"pck_crl.der", 2},
+	    {"tcb_info_issuer_chain.pem", 3},
+	    {"qe_identity_issuer_chain.pem", 5},
 	};
 	struct tdx_collateral *c = calloc(1, sizeof(*c));
 	char path[PATH_MAX];
@@ -223,7 +231,7 @@ static int load_dir(const char *dir, struct tdx_collateral **out)
 		GUARD_GOTO(read_into(dir, files[i].name, field(c, files[i].idx)));
 	GUARD_GOTO(load_pcs_json(dir, "tcb_info.json", "tcbInfo", &c->tcb_info, c->tcb_info_sig));
 	GUARD_GOTO(load_pcs_json(dir, "qe_identity.json", "enclaveIdentity", &c->qe_identity,
-				 c->qe_identity_sig));
+	                         c->qe_identity_sig));
 	*out = c;
 	c = NULL;
 out:
@@ -279,12 +287,14 @@ int tdx_collateral_to_json(const struct tdx_collateral *c, char **out)
 			GUARD_GOTO(json_set_hex(j, json_keys[i], b->p, b->len));
 		else
 			ENSURE_GOTO(json_object_set_new(j, json_keys[i],
-							json_stringn((const char *)b->p, b->len)) == 0,
-				    ERR_INVAL, "collateral: %s is not UTF-8 text", json_keys[i]);
+			                                json_stringn((const char *)b->p, b->len)) ==
+			                0,
+			            ERR_INVAL, "collateral: %s is not UTF-8 text", json_keys[i]);
 		if (i == 4)
 			GUARD_GOTO(json_set_hex(j, "tcb_info_signature", c->tcb_info_sig, 64));
 		if (i == 6)
-			GUARD_GOTO(json_set_hex(j, "qe_identity_signature", c->qe_identity_sig, 64));
+			GUARD_GOTO(
+			    json_set_hex(j, "qe_identity_signature", c->qe_identity_sig, 64));
 	}
 	*out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	ENSURE_GOTO(*out, ERR_NOMEM, "out of memory");

@@ -54,6 +54,6 @@ MUST_CHECK int tdx_collateral_to_json(const struct tdx_collateral *c, char **out
 /* Split a PCS response body {"KEY":{...},"signature":"HEX"} into the exact
  * bytes of the KEY object (a view into body) and the 64-byte signature. */
 MUST_CHECK int tdx_pcs_body_split(const char *body, size_t len, const char *key, const char **obj,
-				  size_t *obj_len, uint8_t sig[64]);
+                                  size_t *obj_len, uint8_t sig[64]);
 
 #endif

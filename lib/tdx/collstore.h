@@ -76,7 +76,7 @@ struct tdx_held {
  * file or directory that does not load is an error; a PCS URL may start
  * with nothing held.  opts may be NULL. */
 MUST_CHECK int tdx_collstore_open(const char *source, const struct tdx_collstore_opts *opts,
-				  struct tdx_collstore **out);
+                                  struct tdx_collstore **out);
 void tdx_collstore_close(struct tdx_collstore *s);
 
 /* 1 when the source can be refreshed from (a directory or a PCS URL). */
@@ -93,7 +93,7 @@ int tdx_collstore_fetches(struct tdx_collstore *s, const uint8_t fmspc[6], enum 
  * A store that holds a single platform and cannot fetch others answers
  * with it for any platform, so the verifier names the precise mismatch. */
 MUST_CHECK int tdx_collstore_get(struct tdx_collstore *s, const uint8_t fmspc[6],
-				 enum tdx_pck_ca ca, time_t now, const struct tdx_held **out);
+                                 enum tdx_pck_ca ca, time_t now, const struct tdx_held **out);
 void tdx_collstore_put(struct tdx_collstore *s, const struct tdx_held *h);
 
 /* Refresh every platform due at `now` (force: every platform); what the
@@ -113,6 +113,6 @@ void tdx_collstore_metrics(struct tdx_collstore *s, time_t now, struct wbuf *w);
 /* The FMSPC and CA type of a parsed quote's PCK certificate. */
 struct tdx_quote;
 MUST_CHECK int tdx_quote_pck_target(const struct tdx_quote *q, uint8_t fmspc[6],
-				    enum tdx_pck_ca *ca);
+                                    enum tdx_pck_ca *ca);
 
 #endif

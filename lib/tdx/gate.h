@@ -25,7 +25,7 @@ struct tdx_gate {
  * policy (NULL = the default policy).  `who` names the service in logs.  On
  * error the gate is left closed. */
 MUST_CHECK int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_root,
-			     const char *policy, const char *who);
+                             const char *policy, const char *who);
 void tdx_gate_close(struct tdx_gate *g);
 
 /* A service admits TDs by the policy file `path` only when it pins their
@@ -39,10 +39,10 @@ MUST_CHECK int tdx_gate_policy_pinned(const char *path, const char *opt_out);
  * in *q (tdx_quote_free()) and the verdict in *v; otherwise the reason in
  * err_msg() and *q NULL. */
 MUST_CHECK int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len,
-			      struct tdx_quote **q, struct tdx_verdict *v);
+                              struct tdx_quote **q, struct tdx_verdict *v);
 /* The same at time `at`. */
 MUST_CHECK int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t at,
-				 struct tdx_quote **q, struct tdx_verdict *v);
+                                 struct tdx_quote **q, struct tdx_verdict *v);
 
 /* The collateral's state, for a service's /status ({"collateral": ...})
  * and /metrics; see tdx_collstore_status and tdx_collstore_metrics.  A

@@ -28,7 +28,7 @@ static int pem_blocks(const uint8_t *pem, size_t len)
 	return n;
 }
 
-int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) **out)
+int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) * *out)
 {
 	STACK_OF(X509) *sk = NULL;
 	BIO *bio = NULL;
@@ -37,7 +37,7 @@ int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) **out)
 	*out = NULL;
 	/* Some quote generators NUL-terminate the PEM text. */
 	while (len && (pem[len - 1] == '\0' || pem[len - 1] == '\n' || pem[len - 1] == '\r' ||
-		       pem[len - 1] == ' '))
+	               pem[len - 1] == ' '))
 		len--;
 	ENSURE(len > 0 && len <= 64 * 1024, ERR_INVAL, "PCK chain: empty or over 64 KiB");
 	sk = sk_X509_new_null();
@@ -50,7 +50,7 @@ int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) **out)
 		if (sk_X509_num(sk) >= TDX_PCK_CHAIN_MAX_CERTS || !sk_X509_push(sk, x)) {
 			X509_free(x);
 			ENSURE_GOTO(0, ERR_INVAL, "PCK chain: more than %d certificates",
-				    TDX_PCK_CHAIN_MAX_CERTS);
+			            TDX_PCK_CHAIN_MAX_CERTS);
 		}
 	}
 	/* The loop ends on EOF (PEM_R_NO_START_LINE) or on a broken block. */
@@ -68,8 +68,8 @@ int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) **out)
 	 * may end as it does at the end of the input (tests/unit/
 	 * test_alloc_fail.c saw a chain cut short and accepted). */
 	ENSURE_GOTO(sk_X509_num(sk) == pem_blocks(pem, len), ERR_INVAL,
-		    "PCK chain: %d of %d PEM certificates read", sk_X509_num(sk),
-		    pem_blocks(pem, len));
+	            "PCK chain: %d of %d PEM certificates read", sk_X509_num(sk),
+	            pem_blocks(pem, len));
 	*out = sk;
 	sk = NULL;
 out:
@@ -79,7 +79,7 @@ out:
 }
 
 /* Decode a SEQUENCE-typed value into its elements. */
-static int open_seq(const ASN1_TYPE *v, const char *name, STACK_OF(ASN1_TYPE) **out)
+static int open_seq(const ASN1_TYPE *v, const char *name, STACK_OF(ASN1_TYPE) * *out)
 {
 	const unsigned char *p;
 
@@ -92,10 +92,10 @@ static int open_seq(const ASN1_TYPE *v, const char *name, STACK_OF(ASN1_TYPE) **
 }
 
 /* Each element of the extension is SEQUENCE { OID, value }. */
-static int split_pair(const ASN1_TYPE *t, char *oid, size_t oidcap, STACK_OF(ASN1_TYPE) **pair,
-		      const char *where)
+static int split_pair(const ASN1_TYPE *t, char *oid, size_t oidcap, STACK_OF(ASN1_TYPE) * *pair,
+                      const char *where)
 {
-	STACK_OF(ASN1_TYPE) *sk;
+	STACK_OF(ASN1_TYPE) * sk;
 	ASN1_TYPE *o;
 	int n = 0;
 
@@ -114,8 +114,8 @@ static int split_pair(const ASN1_TYPE *t, char *oid, size_t oidcap, STACK_OF(ASN
 
 static int get_octets(const ASN1_TYPE *v, uint8_t *out, size_t n, const char *name)
 {
-	ENSURE(v->type == V_ASN1_OCTET_STRING, ERR_INVAL, "SGX extension: %s is not an OCTET STRING",
-	       name);
+	ENSURE(v->type == V_ASN1_OCTET_STRING, ERR_INVAL,
+	       "SGX extension: %s is not an OCTET STRING", name);
 	ENSURE((size_t)v->value.octet_string->length == n, ERR_INVAL,
 	       "SGX extension: %s has %d bytes, expected %zu", name, v->value.octet_string->length,
 	       n);
@@ -130,9 +130,9 @@ static int get_int(const ASN1_TYPE *v, int type, int64_t max, int64_t *out, cons
 
 	ENSURE(v->type == type, ERR_INVAL, "SGX extension: %s has the wrong ASN.1 type", name);
 	ok = type == V_ASN1_ENUMERATED ? ASN1_ENUMERATED_get_int64(&x, v->value.enumerated)
-				       : ASN1_INTEGER_get_int64(&x, v->value.integer);
-	ENSURE(ok && x >= 0 && x <= max, ERR_INVAL, "SGX extension: %s out of range (0..%lld)", name,
-	       (long long)max);
+	                               : ASN1_INTEGER_get_int64(&x, v->value.integer);
+	ENSURE(ok && x >= 0 && x <= max, ERR_INVAL, "SGX extension: %s out of range (0..%lld)",
+	       name, (long long)max);
 	*out = x;
 	return 0;
 }
@@ -158,7 +158,7 @@ struct oid_set {
 	int n;
 };
 
-static int oid_set_init(struct oid_set *s, const STACK_OF(ASN1_TYPE) *sk)
+static int oid_set_init(struct oid_set *s, const STACK_OF(ASN1_TYPE) * sk)
 {
 	int n = sk_ASN1_TYPE_num(sk);
 	s->n = 0;
@@ -193,9 +193,9 @@ static int parse_tcb(const ASN1_TYPE *v, struct tdx_pck_ext *out)
 		val = sk_ASN1_TYPE_value(pair, 1);
 		arc = sub_arc(oid, TDX_SGX_EXT_OID ".2");
 		ENSURE_GOTO(arc >= 1 && arc <= 18, ERR_INVAL,
-			    "SGX extension: unexpected OID %s in TCB", oid);
+		            "SGX extension: unexpected OID %s in TCB", oid);
 		ENSURE_GOTO(!(seen & (1u << arc)), ERR_INVAL,
-			    "SGX extension: duplicate OID %s in TCB", oid);
+		            "SGX extension: duplicate OID %s in TCB", oid);
 		seen |= 1u << arc;
 		if (arc <= 16) {
 			GUARD_GOTO(get_int(val, V_ASN1_INTEGER, 255, &x, "TCB component SVN"));
@@ -210,7 +210,7 @@ static int parse_tcb(const ASN1_TYPE *v, struct tdx_pck_ext *out)
 		pair = NULL;
 	}
 	ENSURE_GOTO(seen == 0x7fffeu, ERR_INVAL,
-		    "SGX extension: TCB lacks some of its 18 entries (16 SVNs, PCESVN, CPUSVN)");
+	            "SGX extension: TCB lacks some of its 18 entries (16 SVNs, PCESVN, CPUSVN)");
 out:
 	sk_ASN1_TYPE_pop_free(pair, ASN1_TYPE_free);
 	sk_ASN1_TYPE_pop_free(sk, ASN1_TYPE_free);
@@ -231,12 +231,12 @@ static int parse_config(const ASN1_TYPE *v, struct tdx_pck_ext *out)
 		int arc;
 
 		GUARD_GOTO(split_pair(sk_ASN1_TYPE_value(sk, i), oid, sizeof(oid), &pair,
-				      "Configuration"));
+		                      "Configuration"));
 		GUARD_GOTO(oid_set_add(&seen, oid, " in Configuration"));
 		val = sk_ASN1_TYPE_value(pair, 1);
 		arc = sub_arc(oid, TDX_SGX_EXT_OID ".7");
 		ENSURE_GOTO(val->type == V_ASN1_BOOLEAN, ERR_INVAL,
-			    "SGX extension: Configuration entry %s is not a BOOLEAN", oid);
+		            "SGX extension: Configuration entry %s is not a BOOLEAN", oid);
 		if (arc == 1)
 			out->dynamic_platform = val->value.boolean != 0;
 		else if (arc == 2)
@@ -292,8 +292,8 @@ int tdx_pck_ext_parse(const uint8_t *der, size_t len, struct tdx_pck_ext *out)
 			out->sgx_type = (int)x;
 			break;
 		case 6:
-			GUARD_GOTO(get_octets(val, out->platform_instance_id, 16,
-					      "PlatformInstanceID"));
+			GUARD_GOTO(
+			    get_octets(val, out->platform_instance_id, 16, "PlatformInstanceID"));
 			out->has_platform_instance_id = 1;
 			break;
 		case 7: GUARD_GOTO(parse_config(val, out)); break;
@@ -303,7 +303,7 @@ int tdx_pck_ext_parse(const uint8_t *der, size_t len, struct tdx_pck_ext *out)
 		pair = NULL;
 	}
 	ENSURE_GOTO((seen & 0x3eu) == 0x3eu, ERR_INVAL,
-		    "SGX extension: missing one of PPID, TCB, PCE-ID, FMSPC, SGX Type");
+	            "SGX extension: missing one of PPID, TCB, PCE-ID, FMSPC, SGX Type");
 out:
 	free(oids.oid);
 	sk_ASN1_TYPE_pop_free(pair, ASN1_TYPE_free);
@@ -358,7 +358,7 @@ int tdx_pck_ext_from_cert(X509 *cert, struct tdx_pck_ext *out)
 /* ---- encoding (for the simulated PKI) ---- */
 
 /* Append SEQUENCE { OID(prefix.arc), value } to sk; takes ownership of v. */
-static int push_pair(STACK_OF(ASN1_TYPE) *sk, const char *prefix, int arc, ASN1_TYPE *v)
+static int push_pair(STACK_OF(ASN1_TYPE) * sk, const char *prefix, int arc, ASN1_TYPE *v)
 {
 	STACK_OF(ASN1_TYPE) *pair = sk_ASN1_TYPE_new_null();
 	ASN1_TYPE *o = ASN1_TYPE_new(), *seq = ASN1_TYPE_new();
@@ -408,7 +408,8 @@ static ASN1_TYPE *mk_int(int type, long v)
 {
 	ASN1_TYPE *t = ASN1_TYPE_new();
 	ASN1_INTEGER *i = type == V_ASN1_ENUMERATED ? ASN1_ENUMERATED_new() : ASN1_INTEGER_new();
-	int ok = i && (type == V_ASN1_ENUMERATED ? ASN1_ENUMERATED_set(i, v) : ASN1_INTEGER_set(i, v));
+	int ok =
+	    i && (type == V_ASN1_ENUMERATED ? ASN1_ENUMERATED_set(i, v) : ASN1_INTEGER_set(i, v));
 	if (!t || !ok) {
 		ASN1_TYPE_free(t);
 		ASN1_INTEGER_free(i);
@@ -419,7 +420,7 @@ static ASN1_TYPE *mk_int(int type, long v)
 }
 
 /* Wrap a stack as a SEQUENCE-typed ASN1_TYPE (consumes nothing). */
-static ASN1_TYPE *mk_seq(STACK_OF(ASN1_TYPE) *sk)
+static ASN1_TYPE *mk_seq(STACK_OF(ASN1_TYPE) * sk)
 {
 	ASN1_TYPE *t = ASN1_TYPE_new();
 	ASN1_STRING *s = ASN1_STRING_new();
@@ -455,7 +456,8 @@ int tdx_pck_ext_encode(const struct tdx_pck_ext *e, uint8_t **der, size_t *len)
 	GUARD_GOTO(push_pair(top, TDX_SGX_EXT_OID, 4, mk_octets(e->fmspc, 6)));
 	GUARD_GOTO(push_pair(top, TDX_SGX_EXT_OID, 5, mk_int(V_ASN1_ENUMERATED, e->sgx_type)));
 	if (e->has_platform_instance_id)
-		GUARD_GOTO(push_pair(top, TDX_SGX_EXT_OID, 6, mk_octets(e->platform_instance_id, 16)));
+		GUARD_GOTO(
+		    push_pair(top, TDX_SGX_EXT_OID, 6, mk_octets(e->platform_instance_id, 16)));
 	n = i2d_ASN1_SEQUENCE_ANY(top, &out);
 	ENSURE_GOTO(n > 0, ERR_NOMEM, "SGX extension: encoding failed");
 	*der = malloc((size_t)n);
@@ -491,8 +493,7 @@ const char *tdx_pck_ca_name(enum tdx_pck_ca ca)
 	}
 }
 
-int tdx_pem_certs_der(const uint8_t *pem, size_t len, struct tdx_blob *ders, size_t max,
-		      size_t *n)
+int tdx_pem_certs_der(const uint8_t *pem, size_t len, struct tdx_blob *ders, size_t max, size_t *n)
 {
 	static const char begin[] = "-----BEGIN CERTIFICATE-----";
 	static const char end[] = "-----END CERTIFICATE-----";

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include "util/err.h"
 
-#define TDX_SGX_EXT_OID "1.2.840.113741.1.13.1"
+#define TDX_SGX_EXT_OID         "1.2.840.113741.1.13.1"
 #define TDX_PCK_CHAIN_MAX_CERTS 8
 
 enum tdx_pck_ca { TDX_PCK_CA_UNKNOWN = 0, TDX_PCK_CA_PLATFORM, TDX_PCK_CA_PROCESSOR };
@@ -32,7 +32,7 @@ struct tdx_pck_ext {
 /* Parse a PEM chain (leaf first) into a new stack; at most
  * TDX_PCK_CHAIN_MAX_CERTS certificates, trailing NULs or whitespace
  * tolerated.  Free with OSSL_STACK_OF_X509_free() / sk_X509_pop_free(). */
-MUST_CHECK int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) **out);
+MUST_CHECK int tdx_pck_chain_parse(const uint8_t *pem, size_t len, STACK_OF(X509) * *out);
 
 /* Decode the DER content of the SGX extension. */
 MUST_CHECK int tdx_pck_ext_parse(const uint8_t *der, size_t len, struct tdx_pck_ext *out);
@@ -50,6 +50,6 @@ const char *tdx_pck_ca_name(enum tdx_pck_ca ca); /* "platform", "processor" */
  * must).  ders[i].p are allocated (free()); at most `max` blocks. */
 struct tdx_blob;
 MUST_CHECK int tdx_pem_certs_der(const uint8_t *pem, size_t len, struct tdx_blob *ders, size_t max,
-				 size_t *n);
+                                 size_t *n);
 
 #endif

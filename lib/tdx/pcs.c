@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PCS_BODY_MAX (4u * 1024u * 1024u)
-#define INTEL_PCS_HOST "api.trustedservices.intel.com"
+#define PCS_BODY_MAX       (4u * 1024u * 1024u)
+#define INTEL_PCS_HOST     "api.trustedservices.intel.com"
 #define INTEL_ROOT_CRL_URL "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
 
 int tdx_pcs_default_cache(char *out, size_t cap)
@@ -60,8 +60,7 @@ out:
 	return rc;
 }
 
-int tdx_pcs_quote_target(const uint8_t *quote, size_t len, uint8_t fmspc[6],
-			 enum tdx_pck_ca *ca)
+int tdx_pcs_quote_target(const uint8_t *quote, size_t len, uint8_t fmspc[6], enum tdx_pck_ca *ca)
 {
 	struct tdx_quote *q;
 	int rc;
@@ -74,7 +73,7 @@ int tdx_pcs_quote_target(const uint8_t *quote, size_t len, uint8_t fmspc[6],
 
 /* GET url; the body (and one header, URL-decoded) on HTTP 200. */
 static int fetch(const struct tdx_pcs *p, const char *url, const char *header,
-		 struct http_response *r, char **hval)
+                 struct http_response *r, char **hval)
 {
 	GUARD(http_get(url, PCS_BODY_MAX, p->timeout_s ? p->timeout_s : 30, r));
 	if (r->status != 200) {
@@ -111,7 +110,8 @@ static int crl_der(const struct wbuf *body, struct tdx_blob *out)
 	if (is_hex_text(body->buf, body->len))
 		return hex_decode_alloc(s, body->len, &out->p, &out->len);
 	if (body->len > 10 && memmem(s, body->len, "-----BEGIN X509 CRL-----", 24)) {
-		const char *b = (const char *)memmem(s, body->len, "-----BEGIN X509 CRL-----", 24) + 24;
+		const char *b =
+		    (const char *)memmem(s, body->len, "-----BEGIN X509 CRL-----", 24) + 24;
 		const char *e = memmem(b, body->len - (size_t)(b - s), "-----END", 8);
 		char *b64;
 		size_t k = 0;
@@ -130,7 +130,7 @@ static int crl_der(const struct wbuf *body, struct tdx_blob *out)
 }
 
 static int fetch_all(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx_pck_ca ca,
-		     struct tdx_collateral **out)
+                     struct tdx_collateral **out)
 {
 	struct tdx_collateral *c = calloc(1, sizeof(*c));
 	struct http_response r;
@@ -149,7 +149,7 @@ static int fetch_all(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx_p
 	snprintf(url, sizeof(url), "%s/tdx/certification/v4/tcb?fmspc=%s", base, f);
 	GUARD_GOTO(fetch(p, url, "TCB-Info-Issuer-Chain", &r, &chain));
 	rc = tdx_pcs_body_split((const char *)r.body.buf, r.body.len, "tcbInfo", &obj, &olen,
-				c->tcb_info_sig);
+	                        c->tcb_info_sig);
 	if (rc == 0)
 		rc = set_blob(&c->tcb_info, obj, olen);
 	if (rc == 0)
@@ -162,7 +162,7 @@ static int fetch_all(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx_p
 	snprintf(url, sizeof(url), "%s/tdx/certification/v4/qe/identity", base);
 	GUARD_GOTO(fetch(p, url, "SGX-Enclave-Identity-Issuer-Chain", &r, &chain));
 	rc = tdx_pcs_body_split((const char *)r.body.buf, r.body.len, "enclaveIdentity", &obj,
-				&olen, c->qe_identity_sig);
+	                        &olen, c->qe_identity_sig);
 	if (rc == 0)
 		rc = set_blob(&c->qe_identity, obj, olen);
 	if (rc == 0)
@@ -173,7 +173,7 @@ static int fetch_all(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx_p
 	GUARD_GOTO(rc);
 
 	snprintf(url, sizeof(url), "%s/sgx/certification/v4/pckcrl?ca=%s&encoding=der", base,
-		 tdx_pck_ca_name(ca));
+	         tdx_pck_ca_name(ca));
 	GUARD_GOTO(fetch(p, url, "SGX-PCK-CRL-Issuer-Chain", &r, &chain));
 	rc = crl_der(&r.body, &c->pck_crl);
 	if (rc == 0)
@@ -201,7 +201,7 @@ out:
 }
 
 static int cache_path(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx_pck_ca ca,
-		      char *out, size_t cap)
+                      char *out, size_t cap)
 {
 	char f[13];
 	int n;
@@ -242,7 +242,7 @@ static int cache_load(const char *path, struct tdx_collateral **c, time_t *fetch
 }
 
 static int cache_store(const char *dir, const char *path, const struct tdx_collateral *c,
-		       time_t fetched)
+                       time_t fetched)
 {
 	json_t *j;
 	char *text;
@@ -260,7 +260,7 @@ static int cache_store(const char *dir, const char *path, const struct tdx_colla
 }
 
 int tdx_pcs_collateral(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx_pck_ca ca,
-		       time_t now, struct tdx_collateral **out, int *cached)
+                       time_t now, struct tdx_collateral **out, int *cached)
 {
 	struct tdx_collateral *c = NULL, *fresh = NULL;
 	char path[PATH_MAX], t[32];
@@ -274,7 +274,7 @@ int tdx_pcs_collateral(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx
 		rc = cache_load(path, &c, &fetched);
 		if (rc < 0)
 			log_warn("pcs.cache", "path=\"%s\" error=\"%s\" (refetching)", path,
-				 err_msg());
+			         err_msg());
 		have = rc == 0 && tdx_collateral_next_update(c, &next) == 0;
 		if (have) {
 			time_t ahead = (next - fetched) / 10;
@@ -288,7 +288,7 @@ int tdx_pcs_collateral(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx
 		}
 	}
 	rc = p->base_url ? fetch_all(p, fmspc, ca, &fresh)
-			 : err_set(ERR_NOTFOUND, "no PCS URL and no valid cached collateral");
+	                 : err_set(ERR_NOTFOUND, "no PCS URL and no valid cached collateral");
 	if (rc == 0) {
 		if (p->cache_dir && cache_store(p->cache_dir, path, fresh, now) < 0)
 			log_warn("pcs.cache", "path=\"%s\" error=\"%s\"", path, err_msg());
@@ -299,7 +299,7 @@ int tdx_pcs_collateral(const struct tdx_pcs *p, const uint8_t fmspc[6], enum tdx
 	if (have && now < next) {
 		time_format(next, t);
 		log_warn("pcs.stale", "error=\"%s\" using cached collateral valid until %s",
-			 err_msg(), t);
+		         err_msg(), t);
 		*out = c;
 		*cached = 1;
 		return 0;

@@ -38,12 +38,12 @@ MUST_CHECK int tdx_pcs_default_cache(char *out, size_t cap);
 
 /* Collateral for (fmspc, ca) as of `now`; *cached says where it came from. */
 MUST_CHECK int tdx_pcs_collateral(const struct tdx_pcs *p, const uint8_t fmspc[6],
-				  enum tdx_pck_ca ca, time_t now, struct tdx_collateral **out,
-				  int *cached);
+                                  enum tdx_pck_ca ca, time_t now, struct tdx_collateral **out,
+                                  int *cached);
 
 /* The FMSPC and CA type a quote needs, read from its PCK certificate. */
 MUST_CHECK int tdx_pcs_quote_target(const uint8_t *quote, size_t len, uint8_t fmspc[6],
-				    enum tdx_pck_ca *ca);
+                                    enum tdx_pck_ca *ca);
 
 /* The earliest nextUpdate in a collateral set (for cache scheduling). */
 MUST_CHECK int tdx_collateral_next_update(const struct tdx_collateral *c, time_t *out);

@@ -36,7 +36,7 @@ struct tdx_policy;
 
 MUST_CHECK int tdx_policy_load(const char *path, struct tdx_policy **out);
 MUST_CHECK int tdx_policy_from_json(const char *text, size_t len, const char *base_dir,
-				    struct tdx_policy **out);
+                                    struct tdx_policy **out);
 /* The default policy without a file, described above. */
 MUST_CHECK int tdx_policy_default(struct tdx_policy **out);
 void tdx_policy_free(struct tdx_policy *p);
@@ -60,6 +60,6 @@ json_t *tdx_policy_to_json(const struct tdx_policy *p);
  * first mismatch as the message otherwise, or another error (e.g. an event
  * log that cannot be read). */
 MUST_CHECK int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
-				const struct tdx_verdict *v, json_t *mismatches);
+                                const struct tdx_verdict *v, json_t *mismatches);
 
 #endif

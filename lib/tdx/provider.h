@@ -20,6 +20,6 @@ MUST_CHECK int tdx_provider_parse(const char *name, enum tdx_provider_kind *out)
 
 /* A quote carrying report_data, as a new buffer (free()). */
 MUST_CHECK int tdx_provider_quote(const struct tdx_provider *p, const uint8_t report_data[64],
-				  uint8_t **quote, size_t *len);
+                                  uint8_t **quote, size_t *len);
 
 #endif

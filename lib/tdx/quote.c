@@ -19,25 +19,28 @@ struct body_field {
 	int td15_only;
 };
 
-#define BF(n, c, m) {n, c, offsetof(struct tdx_td_body, m), sizeof(((struct tdx_td_body *)0)->m), 0}
+#define BF(n, c, m)                                                                                \
+	{                                                                                          \
+		n, c, offsetof(struct tdx_td_body, m), sizeof(((struct tdx_td_body *)0)->m), 0     \
+	}
 static const struct body_field body_fields[] = {
-	BF("TEE_TCB_SVN", "tdx_tee_tcb_svn", tee_tcb_svn),
-	BF("MRSEAM", "tdx_mrseam", mrseam),
-	BF("MRSIGNERSEAM", "tdx_mrsignerseam", mrsignerseam),
-	BF("SEAMATTRIBUTES", "tdx_seam_attributes", seam_attributes),
-	BF("TDATTRIBUTES", "tdx_td_attributes", td_attributes),
-	BF("XFAM", "tdx_xfam", xfam),
-	BF("MRTD", "tdx_mrtd", mrtd),
-	BF("MRCONFIGID", "tdx_mrconfigid", mrconfigid),
-	BF("MROWNER", "tdx_mrowner", mrowner),
-	BF("MROWNERCONFIG", "tdx_mrownerconfig", mrownerconfig),
-	{"RTMR0", "tdx_rtmr0", offsetof(struct tdx_td_body, rtmr[0]), 48, 0},
-	{"RTMR1", "tdx_rtmr1", offsetof(struct tdx_td_body, rtmr[1]), 48, 0},
-	{"RTMR2", "tdx_rtmr2", offsetof(struct tdx_td_body, rtmr[2]), 48, 0},
-	{"RTMR3", "tdx_rtmr3", offsetof(struct tdx_td_body, rtmr[3]), 48, 0},
-	BF("REPORTDATA", "tdx_report_data", report_data),
-	{"TEE_TCB_SVN2", "tdx_tee_tcb_svn2", offsetof(struct tdx_td_body, tee_tcb_svn2), 16, 1},
-	{"MRSERVICETD", "tdx_mrservicetd", offsetof(struct tdx_td_body, mrservicetd), 48, 1},
+    BF("TEE_TCB_SVN", "tdx_tee_tcb_svn", tee_tcb_svn),
+    BF("MRSEAM", "tdx_mrseam", mrseam),
+    BF("MRSIGNERSEAM", "tdx_mrsignerseam", mrsignerseam),
+    BF("SEAMATTRIBUTES", "tdx_seam_attributes", seam_attributes),
+    BF("TDATTRIBUTES", "tdx_td_attributes", td_attributes),
+    BF("XFAM", "tdx_xfam", xfam),
+    BF("MRTD", "tdx_mrtd", mrtd),
+    BF("MRCONFIGID", "tdx_mrconfigid", mrconfigid),
+    BF("MROWNER", "tdx_mrowner", mrowner),
+    BF("MROWNERCONFIG", "tdx_mrownerconfig", mrownerconfig),
+    {"RTMR0", "tdx_rtmr0", offsetof(struct tdx_td_body, rtmr[0]), 48, 0},
+    {"RTMR1", "tdx_rtmr1", offsetof(struct tdx_td_body, rtmr[1]), 48, 0},
+    {"RTMR2", "tdx_rtmr2", offsetof(struct tdx_td_body, rtmr[2]), 48, 0},
+    {"RTMR3", "tdx_rtmr3", offsetof(struct tdx_td_body, rtmr[3]), 48, 0},
+    BF("REPORTDATA", "tdx_report_data", report_data),
+    {"TEE_TCB_SVN2", "tdx_tee_tcb_svn2", offsetof(struct tdx_td_body, tee_tcb_svn2), 16, 1},
+    {"MRSERVICETD", "tdx_mrservicetd", offsetof(struct tdx_td_body, mrservicetd), 48, 1},
 };
 #undef BF
 #define N_BODY_FIELDS (sizeof(body_fields) / sizeof(body_fields[0]))
@@ -121,7 +124,7 @@ void sgx_report_body_write(const struct sgx_report_body *r, uint8_t out[TDX_QE_R
 		p += (n);                                                                          \
 	} while (0)
 	uint8_t misc[4] = {(uint8_t)r->miscselect, (uint8_t)(r->miscselect >> 8),
-			   (uint8_t)(r->miscselect >> 16), (uint8_t)(r->miscselect >> 24)};
+	                   (uint8_t)(r->miscselect >> 16), (uint8_t)(r->miscselect >> 24)};
 	uint8_t prod[2] = {(uint8_t)r->isvprodid, (uint8_t)(r->isvprodid >> 8)};
 	uint8_t svn[2] = {(uint8_t)r->isvsvn, (uint8_t)(r->isvsvn >> 8)};
 	PUT(r->cpusvn, 16);
@@ -362,7 +365,7 @@ int tdx_quote_serialize(const struct tdx_quote *q, int with_trailing, uint8_t **
 }
 
 int tdx_body_field_at(const struct tdx_td_body *b, uint16_t body_type, size_t idx,
-		      struct tdx_field *f)
+                      struct tdx_field *f)
 {
 	for (size_t i = 0; i < N_BODY_FIELDS; i++) {
 		const struct body_field *bf = &body_fields[i];
@@ -390,7 +393,7 @@ int tdx_quote_field(const struct tdx_quote *q, const char *name, struct tdx_fiel
 		if (strcasecmp(f->name, name) == 0)
 			return 0;
 	return err_set(ERR_NOTFOUND, "quote: no field named '%s'%s", name,
-		       q->body_type != TDX_BODY_TD15 ? " in a TD report 1.0 body" : "");
+	               q->body_type != TDX_BODY_TD15 ? " in a TD report 1.0 body" : "");
 }
 
 /* Append "|name" (or "name" first) to buf without overrunning it. */
@@ -407,9 +410,12 @@ void tdx_td_attributes_str(uint64_t attrs, char *buf, size_t cap)
 		uint64_t bit;
 		const char *name;
 	} known[] = {
-		{TDX_ATTR_DEBUG, "DEBUG"},   {TDX_ATTR_SEPT_VE_DISABLE, "SEPT_VE_DISABLE"},
-		{TDX_ATTR_MIGRATABLE, "MIGRATABLE"}, {TDX_ATTR_PKS, "PKS"},
-		{TDX_ATTR_KL, "KL"},         {TDX_ATTR_PERFMON, "PERFMON"},
+	    {TDX_ATTR_DEBUG, "DEBUG"},
+	    {TDX_ATTR_SEPT_VE_DISABLE, "SEPT_VE_DISABLE"},
+	    {TDX_ATTR_MIGRATABLE, "MIGRATABLE"},
+	    {TDX_ATTR_PKS, "PKS"},
+	    {TDX_ATTR_KL, "KL"},
+	    {TDX_ATTR_PERFMON, "PERFMON"},
 	};
 	uint64_t rest = attrs;
 	char bit[8];

@@ -25,9 +25,9 @@
 #include "util/err.h"
 
 #define TDX_QUOTE_MAX_SIZE (256u * 1024u) /* cap on any quote we accept */
-#define TDX_HEADER_SIZE 48
-#define TDX_TD10_SIZE 584
-#define TDX_TD15_SIZE 648
+#define TDX_HEADER_SIZE    48
+#define TDX_TD10_SIZE      584
+#define TDX_TD15_SIZE      648
 #define TDX_QE_REPORT_SIZE 384
 
 enum {
@@ -42,12 +42,12 @@ enum {
 };
 
 /* TDATTRIBUTES bits (Intel TDX module ABI). */
-#define TDX_ATTR_DEBUG (1ull << 0)
+#define TDX_ATTR_DEBUG           (1ull << 0)
 #define TDX_ATTR_SEPT_VE_DISABLE (1ull << 28)
-#define TDX_ATTR_MIGRATABLE (1ull << 29)
-#define TDX_ATTR_PKS (1ull << 30)
-#define TDX_ATTR_KL (1ull << 31)
-#define TDX_ATTR_PERFMON (1ull << 63)
+#define TDX_ATTR_MIGRATABLE      (1ull << 29)
+#define TDX_ATTR_PKS             (1ull << 30)
+#define TDX_ATTR_KL              (1ull << 31)
+#define TDX_ATTR_PERFMON         (1ull << 63)
 
 struct tdx_header {
 	uint16_t version;
@@ -124,7 +124,7 @@ void tdx_quote_free(struct tdx_quote *q);
 /* Serialize to a new buffer (free()); `with_trailing` appends the trailing
  * bytes kept from parsing, so parse→serialize is byte-exact. */
 MUST_CHECK int tdx_quote_serialize(const struct tdx_quote *q, int with_trailing, uint8_t **out,
-				   size_t *len);
+                                   size_t *len);
 
 /* The exact bytes of header..body (what the quote signature covers). */
 MUST_CHECK int tdx_quote_signed_bytes(const struct tdx_quote *q, uint8_t **out, size_t *len);
@@ -156,7 +156,7 @@ struct tdx_field {
 MUST_CHECK int tdx_quote_field_at(const struct tdx_quote *q, size_t idx, struct tdx_field *f);
 /* The same over a bare TD body (f->ptr points into b). */
 MUST_CHECK int tdx_body_field_at(const struct tdx_td_body *b, uint16_t body_type, size_t idx,
-				 struct tdx_field *f);
+                                 struct tdx_field *f);
 /* Find a field by Intel name (case-insensitive); 0 or ERR_NOTFOUND. */
 MUST_CHECK int tdx_quote_field(const struct tdx_quote *q, const char *name, struct tdx_field *f);
 

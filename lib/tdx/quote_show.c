@@ -46,14 +46,14 @@ static json_t *body_json(const struct tdx_quote *q)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "body_type", json_integer(q->body_type));
-	json_object_set_new(o, "body_name", json_string(q->body_type == TDX_BODY_TD15
-								? "TD report 1.5"
-								: "TD report 1.0"));
+	json_object_set_new(
+	    o, "body_name",
+	    json_string(q->body_type == TDX_BODY_TD15 ? "TD report 1.5" : "TD report 1.0"));
 	for (size_t i = 0; tdx_quote_field_at(q, i, &f); i++)
 		put_hex(o, f.name, f.ptr, f.len);
 	tdx_td_attributes_str(a, flags, sizeof(flags));
 	attrs = json_pack("{s:s,s:b,s:b}", "flags", flags, "debug", (a & TDX_ATTR_DEBUG) != 0,
-			  "sept_ve_disable", (a & TDX_ATTR_SEPT_VE_DISABLE) != 0);
+	                  "sept_ve_disable", (a & TDX_ATTR_SEPT_VE_DISABLE) != 0);
 	json_object_set_new(o, "TDATTRIBUTES_decoded", attrs);
 	return o;
 }
@@ -161,7 +161,7 @@ json_t *tdx_quote_to_json(const struct tdx_quote *q, int *pck_rc)
 }
 
 json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict *v, int verified,
-			    const json_t *mismatches, time_t at)
+                            const json_t *mismatches, time_t at)
 {
 	json_t *o = json_object(), *adv = json_array(), *col;
 	char t[32];
@@ -172,8 +172,9 @@ json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict 
 		return NULL;
 	}
 	json_object_set_new(o, "verified", json_boolean(verified));
-	json_object_set_new(o, "policy_ok",
-			    json_boolean(verified && (!mismatches || json_array_size(mismatches) == 0)));
+	json_object_set_new(
+	    o, "policy_ok",
+	    json_boolean(verified && (!mismatches || json_array_size(mismatches) == 0)));
 	json_object_set_new(o, "simulated", json_boolean(v->simulated));
 	if (v->reason[0])
 		json_object_set_new(o, "reason", json_string(v->reason));
@@ -184,7 +185,7 @@ json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict 
 	json_object_set_new(o, "attester_type", json_string("TDX"));
 	if (verified || v->status != TDX_TCB_NOT_SUPPORTED)
 		json_object_set_new(o, "attester_tcb_status",
-				    json_string(tdx_tcb_status_name(v->status)));
+		                    json_string(tdx_tcb_status_name(v->status)));
 	for (size_t i = 0; i < v->advisories.n; i++)
 		json_array_append_new(adv, json_string(v->advisories.id[i]));
 	json_object_set_new(o, "attester_advisory_ids", adv);
@@ -194,10 +195,11 @@ json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict 
 	}
 	if (verified) {
 		json_object_set_new(o, "tdx_tcb_status_platform",
-				    json_string(tdx_tcb_status_name(v->platform)));
+		                    json_string(tdx_tcb_status_name(v->platform)));
 		json_object_set_new(o, "tdx_tcb_status_module",
-				    json_string(tdx_tcb_status_name(v->module)));
-		json_object_set_new(o, "tdx_tcb_status_qe", json_string(tdx_tcb_status_name(v->qe)));
+		                    json_string(tdx_tcb_status_name(v->module)));
+		json_object_set_new(o, "tdx_tcb_status_qe",
+		                    json_string(tdx_tcb_status_name(v->qe)));
 	}
 	if (q) {
 		uint64_t a = tdx_quote_td_attributes(q);
@@ -206,12 +208,13 @@ json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict 
 			put_hex(o, f.claim, f.ptr, f.len);
 		json_object_set_new(o, "tdx_td_attributes_debug", json_boolean(a & TDX_ATTR_DEBUG));
 		json_object_set_new(o, "tdx_td_attributes_septve_disable",
-				    json_boolean(a & TDX_ATTR_SEPT_VE_DISABLE));
+		                    json_boolean(a & TDX_ATTR_SEPT_VE_DISABLE));
 		json_object_set_new(o, "tdx_td_attributes_protection_keys",
-				    json_boolean(a & TDX_ATTR_PKS));
-		json_object_set_new(o, "tdx_td_attributes_key_locker", json_boolean(a & TDX_ATTR_KL));
+		                    json_boolean(a & TDX_ATTR_PKS));
+		json_object_set_new(o, "tdx_td_attributes_key_locker",
+		                    json_boolean(a & TDX_ATTR_KL));
 		json_object_set_new(o, "tdx_td_attributes_perfmon",
-				    json_boolean(a & TDX_ATTR_PERFMON));
+		                    json_boolean(a & TDX_ATTR_PERFMON));
 		json_object_set_new(o, "tdx_is_debuggable", json_boolean(a & TDX_ATTR_DEBUG));
 	}
 	if (v->pck.pcesvn || v->pck.fmspc[0] || v->pck.fmspc[1] || v->pck.fmspc[2]) {
@@ -229,4 +232,3 @@ json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict 
 	}
 	return o;
 }
-

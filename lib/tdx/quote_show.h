@@ -19,7 +19,6 @@ json_t *tdx_quote_to_json(const struct tdx_quote *q, int *pck_rc);
  * (attester_tcb_status, tdx_mrtd, tdx_rtmr0, ...).  `q` may be NULL when the
  * quote did not parse; `mismatches` (array of strings) may be NULL. */
 json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict *v, int verified,
-			    const json_t *mismatches, time_t at);
-
+                            const json_t *mismatches, time_t at);
 
 #endif

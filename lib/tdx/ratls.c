@@ -184,15 +184,15 @@ int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days,
 	bn = BN_bin2bn(serial, sizeof(serial), NULL);
 	name = X509_get_subject_name(x);
 	ENSURE_GOTO(bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
-			    X509_set_version(x, X509_VERSION_3) == 1 &&
-			    X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
-			    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400L) &&
-			    X509_set_pubkey(x, k) == 1 &&
-			    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-						       (const unsigned char *)subject, -1, -1,
-						       0) == 1 &&
-			    X509_set_issuer_name(x, name) == 1,
-		    ERR_CRYPTO, "ratls: cannot fill the certificate");
+	                X509_set_version(x, X509_VERSION_3) == 1 &&
+	                X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
+	                X509_gmtime_adj(X509_getm_notAfter(x), days * 86400L) &&
+	                X509_set_pubkey(x, k) == 1 &&
+	                X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	                                           (const unsigned char *)subject, -1, -1,
+	                                           0) == 1 &&
+	                X509_set_issuer_name(x, name) == 1,
+	            ERR_CRYPTO, "ratls: cannot fill the certificate");
 	GUARD_GOTO(add_ext(x, TDX_RATLS_OID, quote, qlen));
 	GUARD_GOTO(add_ext(x, TDX_RATLS_CONFIG_OID, (const uint8_t *)config, config_len));
 	ENSURE_GOTO(X509_sign(x, k, EVP_sha256()) > 0, ERR_CRYPTO, "ratls: cannot sign");

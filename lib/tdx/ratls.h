@@ -62,8 +62,9 @@ MUST_CHECK int tdx_ratls_anchor_json(const struct tdx_verifier *v, json_t **out)
  * valid `days` days) carrying a quote from `p` and the configuration
  * document `config` (canonical, as tdx_ratls_canonical makes it): PEM texts,
  * new strings (free(); wipe the key first). */
-MUST_CHECK int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days, const char *config,
-                   size_t config_len, char **cert_pem, char **key_pem);
+MUST_CHECK int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days,
+                              const char *config, size_t config_len, char **cert_pem,
+                              char **key_pem);
 
 /* What a client admits a server by. */
 struct tdx_ratls_expect {
@@ -81,7 +82,7 @@ struct tdx_ratls_expect {
  * in config_hash and the document in *config (both optional: NULL);
  * otherwise the reason in err_msg(). */
 MUST_CHECK int tdx_ratls_check(const struct tdx_ratls_expect *e, const uint8_t *der, size_t len,
-                    struct tdx_verdict *v, uint8_t config_hash[32], json_t **config);
+                               struct tdx_verdict *v, uint8_t config_hash[32], json_t **config);
 
 /* tdx_ratls_check() as a net/http.h peer check, ctx = a struct
  * tdx_ratls_expect (read only: one serves concurrent calls). */

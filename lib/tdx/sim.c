@@ -34,7 +34,7 @@ static const uint16_t sim_qe_isvsvn = 4;
 static const uint16_t sim_qe_prodid = 2; /* TD_QE */
 /* Intel's QE vendor id; a verifier checks it like any other field. */
 static const uint8_t intel_qe_vendor[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9,
-					    0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
+                                            0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
 
 #define SIM_ORG "tdexec simulated TD"
 
@@ -51,9 +51,8 @@ struct tdx_sim {
 	uint8_t qe_report_sig[64];
 };
 
-static const uint8_t qe_auth[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
-				    11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
-				    22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+static const uint8_t qe_auth[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)
 {
@@ -83,11 +82,11 @@ static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 static int set_name(X509_NAME *n, const char *cn)
 {
 	ENSURE(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-					  0) &&
-		       X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC,
-						  (const unsigned char *)SIM_ORG, -1, -1, 0) &&
-		       X509_NAME_add_entry_by_txt(n, "C", MBSTRING_ASC, (const unsigned char *)"US",
-						  -1, -1, 0),
+	                                  0) &&
+	           X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)SIM_ORG,
+	                                      -1, -1, 0) &&
+	           X509_NAME_add_entry_by_txt(n, "C", MBSTRING_ASC, (const unsigned char *)"US", -1,
+	                                      -1, 0),
 	       ERR_NOMEM, "out of memory");
 	return 0;
 }
@@ -96,7 +95,7 @@ static int rand_serial(X509 *x)
 {
 	BIGNUM *bn = BN_new();
 	int ok = bn && BN_rand(bn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) &&
-		 BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+	         BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
 	BN_free(bn);
 	ENSURE(ok, ERR_CRYPTO, "cannot make a serial number");
 	return 0;
@@ -104,8 +103,8 @@ static int rand_serial(X509 *x)
 
 struct cert_spec {
 	const char *cn;
-	X509 *issuer;          /* NULL: self-signed */
-	EVP_PKEY *issuer_key;  /* NULL: self-signed */
+	X509 *issuer;         /* NULL: self-signed */
+	EVP_PKEY *issuer_key; /* NULL: self-signed */
 	EVP_PKEY *key;
 	time_t not_before, not_after;
 	const char *basic, *usage;
@@ -126,11 +125,11 @@ static int mk_cert(const struct cert_spec *s, X509 **out)
 	GUARD_GOTO(rand_serial(x));
 	GUARD_GOTO(set_name(X509_get_subject_name(x), s->cn));
 	ENSURE_GOTO(X509_set_issuer_name(x, s->issuer ? X509_get_subject_name(s->issuer)
-						      : X509_get_subject_name(x)),
-		    ERR_NOMEM, "out of memory");
+	                                              : X509_get_subject_name(x)),
+	            ERR_NOMEM, "out of memory");
 	ENSURE_GOTO(ASN1_TIME_set(X509_getm_notBefore(x), s->not_before) &&
-			    ASN1_TIME_set(X509_getm_notAfter(x), s->not_after),
-		    ERR_CRYPTO, "cannot set validity");
+	                ASN1_TIME_set(X509_getm_notAfter(x), s->not_after),
+	            ERR_CRYPTO, "cannot set validity");
 	ENSURE_GOTO(X509_set_pubkey(x, s->key), ERR_CRYPTO, "X509_set_pubkey");
 	X509V3_set_ctx(&ctx, s->issuer ? s->issuer : x, x, NULL, NULL, 0);
 	GUARD_GOTO(add_ext(x, &ctx, NID_basic_constraints, s->basic));
@@ -141,7 +140,7 @@ static int mk_cert(const struct cert_spec *s, X509 **out)
 		os = ASN1_OCTET_STRING_new();
 		obj = OBJ_txt2obj(TDX_SGX_EXT_OID, 1);
 		ENSURE_GOTO(os && obj && ASN1_OCTET_STRING_set(os, s->sgx_ext, (int)s->sgx_ext_len),
-			    ERR_NOMEM, "out of memory");
+		            ERR_NOMEM, "out of memory");
 		X509_EXTENSION *e = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
 		int ok = e && X509_add_ext(x, e, -1);
 		X509_EXTENSION_free(e);
@@ -160,8 +159,7 @@ out:
 	return rc;
 }
 
-static int mk_crl(X509 *issuer, EVP_PKEY *key, time_t now, time_t next, uint8_t **der,
-		  size_t *len)
+static int mk_crl(X509 *issuer, EVP_PKEY *key, time_t now, time_t next, uint8_t **der, size_t *len)
 {
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *t1 = ASN1_TIME_set(NULL, now), *t2 = ASN1_TIME_set(NULL, next);
@@ -169,8 +167,7 @@ static int mk_crl(X509 *issuer, EVP_PKEY *key, time_t now, time_t next, uint8_t 
 	unsigned char *out = NULL;
 	int n, rc = 0;
 
-	ENSURE_GOTO(crl && t1 && t2 && num && ASN1_INTEGER_set(num, 1), ERR_NOMEM,
-		    "out of memory");
+	ENSURE_GOTO(crl && t1 && t2 && num && ASN1_INTEGER_set(num, 1), ERR_NOMEM, "out of memory");
 	if (!X509_CRL_set_version(crl, 1) ||
 	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) ||
 	    !X509_CRL_set1_lastUpdate(crl, t1) || !X509_CRL_set1_nextUpdate(crl, t2) ||
@@ -202,7 +199,8 @@ static int pem_append(struct wbuf *w, X509 *const *certs, size_t n)
 		char *p;
 		long len;
 		int rc;
-		ENSURE(b && PEM_write_bio_X509(b, certs[i]), ERR_CRYPTO, "cannot encode certificate");
+		ENSURE(b && PEM_write_bio_X509(b, certs[i]), ERR_CRYPTO,
+		       "cannot encode certificate");
 		len = BIO_get_mem_data(b, &p);
 		rc = wbuf_put(w, p, (size_t)len);
 		BIO_free(b);
@@ -282,10 +280,10 @@ static json_t *level(json_t *tcb, const char *date, const char *status, const ch
 }
 
 static json_t *platform_level(const uint8_t sgx[16], int pcesvn, const uint8_t tdx[16],
-			      const char *date, const char *status, const char *advisory)
+                              const char *date, const char *status, const char *advisory)
 {
 	json_t *tcb = json_pack("{s:o,s:i,s:o}", "sgxtcbcomponents", svn_array(sgx), "pcesvn",
-				pcesvn, "tdxtcbcomponents", svn_array(tdx));
+	                        pcesvn, "tdxtcbcomponents", svn_array(tdx));
 	return tcb ? level(tcb, date, status, advisory) : NULL;
 }
 
@@ -329,19 +327,19 @@ static int build_tcb_info(const char *issue, const char *next, json_t **out)
 	GUARD_GOTO(set_hexu(id, "attributes", zero8, 8));
 	GUARD_GOTO(set_hexu(id, "attributesMask", ones8, 8));
 	json_array_append_new(idlevels, isv_level(sim_tee_tcb_svn[0], issue, "UpToDate", NULL));
-	json_array_append_new(idlevels, isv_level(sim_tee_tcb_svn[0] - 2, issue, "OutOfDate",
-						  "INTEL-SA-00000"));
+	json_array_append_new(
+	    idlevels, isv_level(sim_tee_tcb_svn[0] - 2, issue, "OutOfDate", "INTEL-SA-00000"));
 	json_object_set(id, "tcbLevels", idlevels);
 	json_array_append(ids, id);
 	json_object_set(t, "tdxModuleIdentities", ids);
 
 	json_array_append_new(levels, platform_level(sim_comp_svn, sim_pcesvn, sim_tee_tcb_svn,
-						     issue, "UpToDate", NULL));
+	                                             issue, "UpToDate", NULL));
 	json_array_append_new(levels, platform_level(old_sgx, sim_pcesvn, old_tdx, issue,
-						     "OutOfDate", "INTEL-SA-00000"));
+	                                             "OutOfDate", "INTEL-SA-00000"));
 	json_object_set(t, "tcbLevels", levels);
 	ENSURE_GOTO(json_array_size(levels) == 2 && json_array_size(idlevels) == 2, ERR_NOMEM,
-		    "out of memory");
+	            "out of memory");
 	*out = t;
 	t = NULL;
 out:
@@ -379,8 +377,8 @@ static int build_qe_identity(const char *issue, const char *next, json_t **out)
 	GUARD_GOTO(set_hexu(q, "mrsigner", mrsigner, 32));
 	json_object_set_new(q, "isvprodid", json_integer(sim_qe_prodid));
 	json_array_append_new(levels, isv_level(sim_qe_isvsvn, issue, "UpToDate", NULL));
-	json_array_append_new(levels, isv_level(sim_qe_isvsvn - 2, issue, "OutOfDate",
-						"INTEL-SA-00000"));
+	json_array_append_new(levels,
+	                      isv_level(sim_qe_isvsvn - 2, issue, "OutOfDate", "INTEL-SA-00000"));
 	ENSURE_GOTO(json_array_size(levels) == 2, ERR_NOMEM, "out of memory");
 	json_object_set(q, "tcbLevels", levels);
 	*out = q;
@@ -412,7 +410,7 @@ static int sign_json(const json_t *obj, EVP_PKEY *key, char **text, char sig_hex
 }
 
 static int write_pcs_body(const char *dir, const char *name, const char *key, const char *text,
-			  const char *sig_hex)
+                          const char *sig_hex)
 {
 	struct wbuf w;
 	int rc;
@@ -458,17 +456,38 @@ static int make_pki(struct pki *p, time_t now)
 	GUARD_GOTO(p256_keygen(&p->tcb_key));
 	GUARD_GOTO(p256_keygen(&p->att_key));
 
-	struct cert_spec root = {"tdexec Simulated SGX Root CA", NULL, NULL, p->root_key, nb, na,
-				 "critical,CA:TRUE,pathlen:1", "critical,keyCertSign,cRLSign",
-				 NULL, 0};
+	struct cert_spec root = {"tdexec Simulated SGX Root CA",
+	                         NULL,
+	                         NULL,
+	                         p->root_key,
+	                         nb,
+	                         na,
+	                         "critical,CA:TRUE,pathlen:1",
+	                         "critical,keyCertSign,cRLSign",
+	                         NULL,
+	                         0};
 	GUARD_GOTO(mk_cert(&root, &p->root));
-	struct cert_spec ca = {"tdexec Simulated SGX PCK Platform CA", p->root, p->root_key,
-			       p->ca_key, nb, na, "critical,CA:TRUE,pathlen:0",
-			       "critical,keyCertSign,cRLSign", NULL, 0};
+	struct cert_spec ca = {"tdexec Simulated SGX PCK Platform CA",
+	                       p->root,
+	                       p->root_key,
+	                       p->ca_key,
+	                       nb,
+	                       na,
+	                       "critical,CA:TRUE,pathlen:0",
+	                       "critical,keyCertSign,cRLSign",
+	                       NULL,
+	                       0};
 	GUARD_GOTO(mk_cert(&ca, &p->ca));
-	struct cert_spec tcb = {"tdexec Simulated SGX TCB Signing", p->root, p->root_key,
-				p->tcb_key, nb, na, "critical,CA:FALSE",
-				"critical,digitalSignature,nonRepudiation", NULL, 0};
+	struct cert_spec tcb = {"tdexec Simulated SGX TCB Signing",
+	                        p->root,
+	                        p->root_key,
+	                        p->tcb_key,
+	                        nb,
+	                        na,
+	                        "critical,CA:FALSE",
+	                        "critical,digitalSignature,nonRepudiation",
+	                        NULL,
+	                        0};
 	GUARD_GOTO(mk_cert(&tcb, &p->tcb));
 
 	memset(&ext, 0, sizeof(ext));
@@ -480,12 +499,18 @@ static int make_pki(struct pki *p, time_t now)
 	memcpy(ext.fmspc, sim_fmspc, 6);
 	ext.sgx_type = 1;
 	ext.has_platform_instance_id = 1;
-	ENSURE_GOTO(RAND_bytes(ext.platform_instance_id, 16) == 1, ERR_CRYPTO,
-		    "RAND_bytes failed");
+	ENSURE_GOTO(RAND_bytes(ext.platform_instance_id, 16) == 1, ERR_CRYPTO, "RAND_bytes failed");
 	GUARD_GOTO(tdx_pck_ext_encode(&ext, &der, &der_len));
-	struct cert_spec pck = {"tdexec Simulated SGX PCK Certificate", p->ca, p->ca_key,
-				p->pck_key, nb, na, "critical,CA:FALSE",
-				"critical,digitalSignature,nonRepudiation", der, der_len};
+	struct cert_spec pck = {"tdexec Simulated SGX PCK Certificate",
+	                        p->ca,
+	                        p->ca_key,
+	                        p->pck_key,
+	                        nb,
+	                        na,
+	                        "critical,CA:FALSE",
+	                        "critical,digitalSignature,nonRepudiation",
+	                        der,
+	                        der_len};
 	GUARD_GOTO(mk_cert(&pck, &p->pck));
 out:
 	free(der);
@@ -531,10 +556,10 @@ static int write_collateral(const char *cdir, const struct pki *p, time_t now, i
 	GUARD_GOTO(build_qe_identity(issue, next, &qe));
 	GUARD_GOTO(sign_json(tcb, p->tcb_key, &tcb_text, tcb_sig));
 	GUARD_GOTO(sign_json(qe, p->tcb_key, &qe_text, qe_sig));
-	GUARD_GOTO(mk_crl(p->ca, p->ca_key, now, now + (time_t)days * 86400, &pck_crl,
-			  &pck_crl_len));
+	GUARD_GOTO(
+	    mk_crl(p->ca, p->ca_key, now, now + (time_t)days * 86400, &pck_crl, &pck_crl_len));
 	GUARD_GOTO(mk_crl(p->root, p->root_key, now, now + (time_t)days * 86400, &root_crl,
-			  &root_crl_len));
+	                  &root_crl_len));
 	GUARD_GOTO(pem_append(&pck_chain, ca_chain, 2));
 	GUARD_GOTO(pem_append(&tcb_chain, tcb_certs, 2));
 	GUARD_GOTO(wbuf_u8(&pck_chain, 0));
@@ -545,9 +570,10 @@ static int write_collateral(const char *cdir, const struct pki *p, time_t now, i
 	GUARD_GOTO(write_bytes(cdir, "pck_crl.der", pck_crl, pck_crl_len));
 	GUARD_GOTO(write_bytes(cdir, "root_ca_crl.der", root_crl, root_crl_len));
 	GUARD_GOTO(write_bytes(cdir, "pck_crl_issuer_chain.pem", pck_chain.buf, pck_chain.len - 1));
-	GUARD_GOTO(write_bytes(cdir, "tcb_info_issuer_chain.pem", tcb_chain.buf, tcb_chain.len - 1));
-	GUARD_GOTO(write_bytes(cdir, "qe_identity_issuer_chain.pem", tcb_chain.buf,
-			       tcb_chain.len - 1));
+	GUARD_GOTO(
+	    write_bytes(cdir, "tcb_info_issuer_chain.pem", tcb_chain.buf, tcb_chain.len - 1));
+	GUARD_GOTO(
+	    write_bytes(cdir, "qe_identity_issuer_chain.pem", tcb_chain.buf, tcb_chain.len - 1));
 
 	/* The same collateral in dcap-qvl's JSON format. */
 	all = json_object();
@@ -747,7 +773,7 @@ int tdx_sim_load(const char *dir, const char *measurements, struct tdx_sim **out
 	ENSURE(s, ERR_NOMEM, "out of memory");
 	GUARD_GOTO(path_join(path, sizeof(path), dir, "root_ca.key"));
 	ENSURE_GOTO(access(path, F_OK) == 0, ERR_NOTFOUND,
-		    "%s: no simulated TD here (run 'tdexec sim init %s' first)", dir, dir);
+	            "%s: no simulated TD here (run 'tdexec sim init %s' first)", dir, dir);
 	GUARD_GOTO(path_join(path, sizeof(path), dir, "pck.key"));
 	GUARD_GOTO(p256_key_load(path, &s->pck_key));
 	GUARD_GOTO(path_join(path, sizeof(path), dir, "attestation.key"));
@@ -854,7 +880,7 @@ int tdx_sim_extend(const char *dir, int idx, const uint8_t digest[48], const cha
 	hex_encode(dhex, digest, 48);
 	hex_encode(vhex, b.rtmr[idx], 48);
 	line = json_pack("{s:i,s:s,s:s,s:s}", "rtmr", idx, "digest", dhex, "event",
-			 event ? event : "", "value", vhex);
+	                 event ? event : "", "value", vhex);
 	ENSURE_GOTO(line, ERR_NOMEM, "out of memory");
 	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
@@ -865,7 +891,7 @@ int tdx_sim_extend(const char *dir, int idx, const uint8_t digest[48], const cha
 		size_t n = strlen(text);
 		text[n] = '\n'; /* replaces the NUL; length tracked in n */
 		ENSURE_GOTO(write(fd, text, n + 1) == (ssize_t)(n + 1) && fsync(fd) == 0, ERR_IO,
-			    "%s: %s", lpath, strerror(errno));
+		            "%s: %s", lpath, strerror(errno));
 	}
 	GUARD_GOTO(tdx_sim_measurements_save(path, &b));
 out:

@@ -49,12 +49,12 @@ void tdx_sim_free(struct tdx_sim *s);
 
 /* A signed v4 quote over the TD's measurements and report_data. */
 MUST_CHECK int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **quote,
-			     size_t *len);
+                             size_t *len);
 
 /* RTMR[idx] = SHA-384(RTMR[idx] || digest), persisted in td.json, and the
  * event appended to DIR/event_log.jsonl.  Serialised by a lock on DIR. */
 MUST_CHECK int tdx_sim_extend(const char *dir, int idx, const uint8_t digest[48],
-			      const char *event);
+                              const char *event);
 
 /* Measurements file (td.json) <-> TD body fields. */
 MUST_CHECK int tdx_sim_measurements_load(const char *path, struct tdx_td_body *b);

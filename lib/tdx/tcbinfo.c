@@ -11,10 +11,14 @@
 #define MAX_LEVELS 256
 
 static const char *const status_names[TDX_TCB_STATUS_COUNT] = {
-	"UpToDate",  "SWHardeningNeeded",           "ConfigurationNeeded",
-	"ConfigurationAndSWHardeningNeeded",        "OutOfDate",
-	"OutOfDateConfigurationNeeded",             "Revoked",
-	"TCBLevelNotSupported",
+    "UpToDate",
+    "SWHardeningNeeded",
+    "ConfigurationNeeded",
+    "ConfigurationAndSWHardeningNeeded",
+    "OutOfDate",
+    "OutOfDateConfigurationNeeded",
+    "Revoked",
+    "TCBLevelNotSupported",
 };
 
 const char *tdx_tcb_status_name(enum tdx_tcb_status s)
@@ -92,7 +96,7 @@ static int get_advisories(const json_t *o, struct tdx_advisories *adv)
 		return 0;
 	ENSURE(json_is_array(a) && json_array_size(a) <= TDX_ADVISORY_MAX, ERR_INVAL,
 	       "\"advisoryIDs\" must be an array of at most %d strings", TDX_ADVISORY_MAX);
-	json_array_foreach(a, i, v) {
+	json_array_foreach (a, i, v) {
 		ENSURE(json_is_string(v) && json_string_length(v) < TDX_ADVISORY_LEN, ERR_INVAL,
 		       "\"advisoryIDs\"[%zu] must be a string under %d characters", i,
 		       TDX_ADVISORY_LEN);
@@ -102,7 +106,7 @@ static int get_advisories(const json_t *o, struct tdx_advisories *adv)
 }
 
 static int get_level_common(const json_t *lv, enum tdx_tcb_status *st, time_t *date,
-			    struct tdx_advisories *adv)
+                            struct tdx_advisories *adv)
 {
 	GUARD(get_status(lv, st));
 	GUARD(get_time(lv, "tcbDate", date));
@@ -117,7 +121,7 @@ static int get_svn16(const json_t *tcb, const char *k, uint8_t out[16])
 
 	ENSURE(json_is_array(a) && json_array_size(a) == 16, ERR_INVAL,
 	       "\"%s\" must be an array of 16 components", k);
-	json_array_foreach(a, i, c) {
+	json_array_foreach (a, i, c) {
 		ENSURE(json_is_object(c), ERR_INVAL, "\"%s\"[%zu] must be an object", k, i);
 		GUARD(get_int(c, "svn", 0, 255, &svn));
 		out[i] = (uint8_t)svn;
@@ -144,7 +148,7 @@ static int isv_levels(const json_t *o, struct tdx_isv_level **out, size_t *n)
 	*out = calloc(json_array_size(a), sizeof(**out));
 	ENSURE(*out, ERR_NOMEM, "out of memory");
 	*n = json_array_size(a);
-	json_array_foreach(a, i, lv) {
+	json_array_foreach (a, i, lv) {
 		struct tdx_isv_level *l = &(*out)[i];
 		ENSURE(json_is_object(lv), ERR_INVAL, "\"tcbLevels\"[%zu] must be an object", i);
 		if (get_int(json_object_get(lv, "tcb"), "isvsvn", 0, 65535, &svn) < 0 ||
@@ -172,7 +176,8 @@ static int parse_tcb_info(const json_t *j, struct tdx_tcb_info *t)
 
 	ENSURE(json_is_object(j), ERR_INVAL, "not a JSON object");
 	GUARD(get_str(j, "id", &id));
-	ENSURE(strcmp(id, "TDX") == 0, ERR_INVAL, "id is \"%s\", not \"TDX\" (an SGX TCB info?)", id);
+	ENSURE(strcmp(id, "TDX") == 0, ERR_INVAL, "id is \"%s\", not \"TDX\" (an SGX TCB info?)",
+	       id);
 	GUARD(get_int(j, "version", 0, 1000, &x));
 	ENSURE(x == 3, ERR_UNSUPPORTED, "version %ld unsupported (TDX TCB info is version 3)", x);
 	t->version = (int)x;
@@ -188,7 +193,7 @@ static int parse_tcb_info(const json_t *j, struct tdx_tcb_info *t)
 	v = json_object_get(j, "tdxModule");
 	if (v) {
 		if (parse_module(v, t->module_mrsigner, t->module_attributes,
-				 t->module_attributes_mask) < 0)
+		                 t->module_attributes_mask) < 0)
 			return err_wrap(ERR_INVAL, "\"tdxModule\"");
 		t->has_module = 1;
 	}
@@ -196,7 +201,7 @@ static int parse_tcb_info(const json_t *j, struct tdx_tcb_info *t)
 		GUARD(get_array(j, "tdxModuleIdentities", 0, &a));
 		t->ids = calloc(json_array_size(a) + 1, sizeof(*t->ids));
 		ENSURE(t->ids, ERR_NOMEM, "out of memory");
-		json_array_foreach(a, i, v) {
+		json_array_foreach (a, i, v) {
 			struct tdx_module_identity *m = &t->ids[i];
 			const char *mid = NULL;
 			t->n_ids = i + 1;
@@ -212,7 +217,7 @@ static int parse_tcb_info(const json_t *j, struct tdx_tcb_info *t)
 	t->levels = calloc(json_array_size(a), sizeof(*t->levels));
 	ENSURE(t->levels, ERR_NOMEM, "out of memory");
 	t->n_levels = json_array_size(a);
-	json_array_foreach(a, i, v) {
+	json_array_foreach (a, i, v) {
 		struct tdx_tcb_level *l = &t->levels[i];
 		json_t *tcb = json_object_get(v, "tcb");
 		if (!json_is_object(tcb) || get_svn16(tcb, "sgxtcbcomponents", l->sgx) < 0 ||

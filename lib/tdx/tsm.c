@@ -75,8 +75,8 @@ static int sys_write(void *ctx, const char *path, const uint8_t *buf, size_t len
 	return e;
 }
 
-const struct tdx_tsm_ops tdx_tsm_sysfs_ops = {sys_exists, sys_mkdir, sys_rmdir, sys_read,
-					      sys_write, NULL};
+const struct tdx_tsm_ops tdx_tsm_sysfs_ops = {sys_exists, sys_mkdir, sys_rmdir,
+                                              sys_read,   sys_write, NULL};
 
 static int attr_path(char *out, size_t cap, const char *entry, const char *attr)
 {
@@ -122,7 +122,7 @@ static int check_provider(const struct tdx_tsm_ops *ops, const char *entry)
 
 /* One attempt in an existing entry; ERR_BUSY when a writer raced us. */
 static int attempt(const struct tdx_tsm_ops *ops, const char *entry, const uint8_t rd[64],
-		   uint8_t *buf, size_t cap, size_t *len)
+                   uint8_t *buf, size_t cap, size_t *len)
 {
 	char path[PATH_MAX];
 	unsigned long g0, g1;
@@ -137,15 +137,15 @@ static int attempt(const struct tdx_tsm_ops *ops, const char *entry, const uint8
 	ENSURE(e == 0, ERR_IO, "configfs-tsm: %s: %s", path, strerror(-e));
 	GUARD(read_generation(ops, entry, &g1));
 	ENSURE(g1 == g0 + 1, ERR_BUSY,
-	       "configfs-tsm: generation moved from %lu to %lu: another writer used the entry",
-	       g0, g1);
+	       "configfs-tsm: generation moved from %lu to %lu: another writer used the entry", g0,
+	       g1);
 	ENSURE(*len > 0, ERR_IO, "configfs-tsm: empty outblob");
 	ENSURE(*len < cap, ERR_TOOBIG, "configfs-tsm: outblob over %zu bytes", cap - 1);
 	return 0;
 }
 
 int tdx_tsm_quote(const char *root, const struct tdx_tsm_ops *ops, const uint8_t report_data[64],
-		  uint8_t **quote, size_t *len)
+                  uint8_t **quote, size_t *len)
 {
 	static unsigned counter;
 	char entry[PATH_MAX];
@@ -161,8 +161,9 @@ int tdx_tsm_quote(const char *root, const struct tdx_tsm_ops *ops, const uint8_t
 	       "no TDX guest support: configfs-tsm report interface not found (%s)", root);
 	for (int i = 0; i < 16 && !made; i++) {
 		int k = snprintf(entry, sizeof(entry), "%s/tdexec-%ld-%u", root, (long)getpid(),
-				 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-		ENSURE(k > 0 && (size_t)k < sizeof(entry), ERR_INVAL, "configfs-tsm: path too long");
+		                 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+		ENSURE(k > 0 && (size_t)k < sizeof(entry), ERR_INVAL,
+		       "configfs-tsm: path too long");
 		e = ops->mkdir(ops->ctx, entry);
 		if (e == 0)
 			made = 1;

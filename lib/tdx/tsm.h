@@ -33,6 +33,6 @@ extern const struct tdx_tsm_ops tdx_tsm_sysfs_ops;
  * ERR_NOTFOUND "no TDX guest support: configfs-tsm report interface not
  * found" where absent; ERR_BUSY after repeated races with another writer. */
 MUST_CHECK int tdx_tsm_quote(const char *root, const struct tdx_tsm_ops *ops,
-			     const uint8_t report_data[64], uint8_t **quote, size_t *len);
+                             const uint8_t report_data[64], uint8_t **quote, size_t *len);
 
 #endif

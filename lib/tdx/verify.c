@@ -19,11 +19,11 @@
 #define MAX_WINDOWS 12
 /* Verified collateral sets kept: every platform a gate holds (collstore.h
  * holds up to 64), so a mixed pool's quotes do not evict each other's. */
-#define COLL_CACHE 64
+#define COLL_CACHE  64
 #define CHAIN_CACHE 64
 
 static const uint8_t intel_qe_vendor_id[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9,
-					       0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
+                                               0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
 
 /* A validity interval that must contain the verification time. */
 struct window {
@@ -87,7 +87,7 @@ static int fail(const char *fmt, ...)
 }
 
 static void add_window(struct window *w, size_t *n, size_t cap, const char *what, time_t from,
-		       time_t until)
+                       time_t until)
 {
 	if (*n < cap) {
 		w[*n].what = what;
@@ -98,7 +98,7 @@ static void add_window(struct window *w, size_t *n, size_t cap, const char *what
 }
 
 static void add_cert_window(struct window *w, size_t *n, size_t cap, const char *what,
-			    const struct x509_lite *x)
+                            const struct x509_lite *x)
 {
 	add_window(w, n, cap, what, x->not_before, x->not_after);
 }
@@ -152,7 +152,7 @@ static int is_anchor(const struct tdx_verifier *v, const struct tdx_blob *der)
 
 /* child was issued and signed by parent (whose key is `pub`). */
 static int check_issued(const struct x509_lite *child, const struct x509_lite *parent,
-			const struct p256_pub *pub, const char *what, const char *by)
+                        const struct p256_pub *pub, const char *what, const char *by)
 {
 	ENSURE(span_eq(child->issuer, parent->subject), ERR_VERIFY,
 	       "%s: issuer name is not the subject of the %s", what, by);
@@ -165,7 +165,7 @@ static int check_issued(const struct x509_lite *child, const struct x509_lite *p
 }
 
 static int check_not_revoked(const struct crl_lite *crl, const struct x509_lite *x,
-			     const char *what, const char *crlname)
+                             const char *what, const char *crlname)
 {
 	char serial[41];
 	if (!crl_lite_revoked(crl, &x->serial))
@@ -176,8 +176,8 @@ static int check_not_revoked(const struct crl_lite *crl, const struct x509_lite 
 
 /* Copy a CRL into the entry, check its issuer, signature and window. */
 static int load_crl(const struct tdx_blob *b, const struct x509_lite *issuer,
-		    const struct p256_pub *pub, const char *what, uint8_t **der,
-		    struct crl_lite *crl, struct coll_entry *e)
+                    const struct p256_pub *pub, const char *what, uint8_t **der,
+                    struct crl_lite *crl, struct coll_entry *e)
 {
 	*der = malloc(b->len ? b->len : 1);
 	ENSURE(*der, ERR_NOMEM, "out of memory");
@@ -198,8 +198,8 @@ static int load_crl(const struct tdx_blob *b, const struct x509_lite *issuer,
  * anchor and not revoked by the root CRL.  Returns the signer's DER (free())
  * and its parsed form pointing into it. */
 static int load_signer(const struct tdx_verifier *v, struct coll_entry *e,
-		       const struct tdx_blob *pem, const char *what, struct tdx_blob *der,
-		       struct x509_lite *x)
+                       const struct tdx_blob *pem, const char *what, struct tdx_blob *der,
+                       struct x509_lite *x)
 {
 	struct tdx_blob d[4];
 	size_t n;
@@ -209,10 +209,9 @@ static int load_signer(const struct tdx_verifier *v, struct coll_entry *e,
 	if (tdx_pem_certs_der(pem->p, pem->len, d, 4, &n) < 0)
 		return err_wrap(ERR_VERIFY, "%s", what);
 	ENSURE_GOTO(n == 2, ERR_VERIFY, "%s: expected 2 certificates (signer, root), got %zu", what,
-		    n);
-	ENSURE_GOTO(is_anchor(v, &d[1]), ERR_VERIFY,
-		    "%s: root is not the trusted %s root CA", what,
-		    v->simulated ? "simulated" : "Intel SGX");
+	            n);
+	ENSURE_GOTO(is_anchor(v, &d[1]), ERR_VERIFY, "%s: root is not the trusted %s root CA", what,
+	            v->simulated ? "simulated" : "Intel SGX");
 	GUARD_GOTO(parse_cert(&d[0], what, x));
 	GUARD_GOTO(check_issued(x, &v->root, v->root_pub, what, "root CA"));
 	GUARD_GOTO(check_not_revoked(&e->root_crl, x, what, "root CA CRL"));
@@ -225,7 +224,7 @@ out:
 }
 
 static int verify_signed_json(const struct x509_lite *signer, const struct tdx_blob *text,
-			      const uint8_t sig[64], const char *what)
+                              const uint8_t sig[64], const char *what)
 {
 	struct p256_pub *k;
 	int rc;
@@ -249,7 +248,7 @@ static void coll_free(struct coll_entry *e)
 }
 
 static int coll_build(const struct tdx_verifier *v, const struct tdx_collateral *c,
-		      const uint8_t hash[32], struct coll_entry **out)
+                      const uint8_t hash[32], struct coll_entry **out)
 {
 	struct coll_entry *e = calloc(1, sizeof(*e));
 	struct tdx_blob tcb_der = {NULL, 0}, qe_der = {NULL, 0}, ca_der = {NULL, 0};
@@ -260,47 +259,45 @@ static int coll_build(const struct tdx_verifier *v, const struct tdx_collateral 
 	ENSURE(e, ERR_NOMEM, "out of memory");
 	memcpy(e->hash, hash, 32);
 	add_cert_window(e->w, &e->nw, MAX_WINDOWS, "root CA certificate", &v->root);
-	GUARD_GOTO(load_crl(&c->root_ca_crl, &v->root, v->root_pub, "root CA CRL",
-			    &e->root_crl_der, &e->root_crl, e));
+	GUARD_GOTO(load_crl(&c->root_ca_crl, &v->root, v->root_pub, "root CA CRL", &e->root_crl_der,
+	                    &e->root_crl, e));
 
 	/* TCB info: chain, signature over the exact text, then parse. */
 	GUARD_GOTO(load_signer(v, e, &c->tcb_info_issuer_chain, "TCB info signing certificate",
-			       &tcb_der, &tcb_signer));
+	                       &tcb_der, &tcb_signer));
 	GUARD_GOTO(verify_signed_json(&tcb_signer, &c->tcb_info, c->tcb_info_sig, "TCB info"));
 	if (tdx_tcb_info_parse((const char *)c->tcb_info.p, c->tcb_info.len, &e->tcb) < 0) {
 		rc = ERR_VERIFY;
 		goto out;
 	}
-	add_window(e->w, &e->nw, MAX_WINDOWS, "TCB info", e->tcb->issue_date,
-		   e->tcb->next_update);
+	add_window(e->w, &e->nw, MAX_WINDOWS, "TCB info", e->tcb->issue_date, e->tcb->next_update);
 
 	/* QE identity: usually the same chain as TCB info. */
 	if (c->qe_identity_issuer_chain.len == c->tcb_info_issuer_chain.len &&
 	    memcmp(c->qe_identity_issuer_chain.p, c->tcb_info_issuer_chain.p,
-		   c->tcb_info_issuer_chain.len) == 0) {
+	           c->tcb_info_issuer_chain.len) == 0) {
 		qe_signer = tcb_signer;
 	} else {
 		GUARD_GOTO(load_signer(v, e, &c->qe_identity_issuer_chain,
-				       "QE identity signing certificate", &qe_der, &qe_signer));
+		                       "QE identity signing certificate", &qe_der, &qe_signer));
 	}
-	GUARD_GOTO(verify_signed_json(&qe_signer, &c->qe_identity, c->qe_identity_sig,
-				      "QE identity"));
+	GUARD_GOTO(
+	    verify_signed_json(&qe_signer, &c->qe_identity, c->qe_identity_sig, "QE identity"));
 	if (tdx_qe_identity_parse((const char *)c->qe_identity.p, c->qe_identity.len, &e->qe) < 0) {
 		rc = ERR_VERIFY;
 		goto out;
 	}
-	add_window(e->w, &e->nw, MAX_WINDOWS, "QE identity", e->qe->issue_date,
-		   e->qe->next_update);
+	add_window(e->w, &e->nw, MAX_WINDOWS, "QE identity", e->qe->issue_date, e->qe->next_update);
 
 	/* PCK CRL and its issuer, the PCK Platform or Processor CA. */
 	GUARD_GOTO(load_signer(v, e, &c->pck_crl_issuer_chain, "PCK CA certificate (CRL issuer)",
-			       &ca_der, &e->pck_ca));
+	                       &ca_der, &e->pck_ca));
 	e->pck_ca_der = ca_der.p; /* e->pck_ca points into it */
 	ca_der.p = NULL;
 	SHA256(e->pck_ca_der, ca_der.len, e->pck_ca_sha);
 	GUARD_GOTO(p256_pub_new_xy(e->pck_ca.pub, &e->pck_ca_pub));
 	GUARD_GOTO(load_crl(&c->pck_crl, &e->pck_ca, e->pck_ca_pub, "PCK CRL", &e->pck_crl_der,
-			    &e->pck_crl, e));
+	                    &e->pck_crl, e));
 	*out = e;
 	e = NULL;
 out:
@@ -331,7 +328,7 @@ static enum tdx_pck_ca ca_from_issuer(struct der_span issuer)
 }
 
 static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
-		       const struct tdx_quote *q, const uint8_t key[32], struct chain_entry **out)
+                       const struct tdx_quote *q, const uint8_t key[32], struct chain_entry **out)
 {
 	struct chain_entry *c = calloc(1, sizeof(*c));
 	struct tdx_blob d[TDX_PCK_CHAIN_MAX_CERTS];
@@ -350,24 +347,25 @@ static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
 		goto out;
 	}
 	ENSURE_GOTO(n == 2 || n == 3, ERR_VERIFY,
-		    "PCK certificate chain: expected leaf, CA and root, got %zu certificates", n);
+	            "PCK certificate chain: expected leaf, CA and root, got %zu certificates", n);
 	ENSURE_GOTO(n == 2 || is_anchor(v, &d[2]), ERR_VERIFY,
-		    "PCK certificate chain: root is not the trusted %s root CA",
-		    v->simulated ? "simulated" : "Intel SGX");
+	            "PCK certificate chain: root is not the trusted %s root CA",
+	            v->simulated ? "simulated" : "Intel SGX");
 	/* The intermediate: the collateral's verified PCK CA, or a certificate
 	 * with the same key (the PCK CRL must come from the leaf's issuer). */
 	SHA256(d[1].p, d[1].len, sha);
 	if (memcmp(sha, e->pck_ca_sha, 32) != 0) {
 		GUARD_GOTO(parse_cert(&d[1], "PCK CA certificate", &qca));
-		GUARD_GOTO(check_issued(&qca, &v->root, v->root_pub, "PCK CA certificate",
-					"root CA"));
-		GUARD_GOTO(check_not_revoked(&e->root_crl, &qca, "PCK CA certificate",
-					     "root CA CRL"));
-		ENSURE_GOTO(memcmp(qca.pub, e->pck_ca.pub, 64) == 0 &&
-				    span_eq(qca.subject, e->pck_ca.subject),
-			    ERR_VERIFY,
-			    "PCK certificate chain: its CA is not the issuer of the collateral's PCK "
-			    "CRL (platform vs processor CA?)");
+		GUARD_GOTO(
+		    check_issued(&qca, &v->root, v->root_pub, "PCK CA certificate", "root CA"));
+		GUARD_GOTO(
+		    check_not_revoked(&e->root_crl, &qca, "PCK CA certificate", "root CA CRL"));
+		ENSURE_GOTO(
+		    memcmp(qca.pub, e->pck_ca.pub, 64) == 0 &&
+		        span_eq(qca.subject, e->pck_ca.subject),
+		    ERR_VERIFY,
+		    "PCK certificate chain: its CA is not the issuer of the collateral's PCK "
+		    "CRL (platform vs processor CA?)");
 		add_cert_window(c->w, &c->nw, 3, "PCK CA certificate", &qca);
 	}
 	GUARD_GOTO(parse_cert(&d[0], "PCK certificate", &leaf));
@@ -388,7 +386,7 @@ static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
 		goto out;
 	}
 	ENSURE_GOTO(memcmp(c->ext.pceid, e->tcb->pceid, 2) == 0, ERR_VERIFY,
-		    "PCE-ID of the PCK certificate is not the TCB info's");
+	            "PCE-ID of the PCK certificate is not the TCB info's");
 	GUARD_GOTO(p256_pub_new_xy(leaf.pub, &c->leaf));
 	*out = c;
 	c = NULL;
@@ -424,8 +422,7 @@ static void chain_release(struct tdx_verifier *v, struct chain_entry *c)
 		chain_free(c);
 }
 
-static int coll_get(struct tdx_verifier *v, const struct tdx_collateral *c,
-		    struct coll_entry **out)
+static int coll_get(struct tdx_verifier *v, const struct tdx_collateral *c, struct coll_entry **out)
 {
 	struct coll_entry *e = NULL, *evict = NULL;
 	uint8_t hash[32];
@@ -458,8 +455,8 @@ static int coll_get(struct tdx_verifier *v, const struct tdx_collateral *c,
 	return 0;
 }
 
-static int chain_get(struct tdx_verifier *v, const struct coll_entry *e,
-		     const struct tdx_quote *q, struct chain_entry **out)
+static int chain_get(struct tdx_verifier *v, const struct coll_entry *e, const struct tdx_quote *q,
+                     struct chain_entry **out)
 {
 	struct chain_entry *c = NULL, *evict = NULL;
 	uint8_t key[32];
@@ -494,8 +491,7 @@ static int chain_get(struct tdx_verifier *v, const struct coll_entry *e,
 
 /* ---------- verifier ---------- */
 
-int tdx_verifier_new_root(const uint8_t *cert, size_t len, int simulated,
-			  struct tdx_verifier **out)
+int tdx_verifier_new_root(const uint8_t *cert, size_t len, int simulated, struct tdx_verifier **out)
 {
 	struct tdx_verifier *v = calloc(1, sizeof(*v));
 	struct tdx_blob d[2];
@@ -604,8 +600,7 @@ static enum tdx_tcb_status converge(enum tdx_tcb_status level, enum tdx_tcb_stat
 	return level;
 }
 
-static const struct tdx_isv_level *isv_match(const struct tdx_isv_level *l, size_t n,
-					     unsigned svn)
+static const struct tdx_isv_level *isv_match(const struct tdx_isv_level *l, size_t n, unsigned svn)
 {
 	for (size_t i = 0; i < n; i++)
 		if (svn >= l[i].isvsvn)
@@ -614,11 +609,11 @@ static const struct tdx_isv_level *isv_match(const struct tdx_isv_level *l, size
 }
 
 static int check_qe(const struct tdx_qe_identity *id, const struct sgx_report_body *r,
-		    struct tdx_verdict *out)
+                    struct tdx_verdict *out)
 {
 	const struct tdx_isv_level *l;
 	uint8_t misc[4] = {(uint8_t)r->miscselect, (uint8_t)(r->miscselect >> 8),
-			   (uint8_t)(r->miscselect >> 16), (uint8_t)(r->miscselect >> 24)};
+	                   (uint8_t)(r->miscselect >> 16), (uint8_t)(r->miscselect >> 24)};
 
 	ENSURE(memcmp(r->mrsigner, id->mrsigner, 32) == 0, ERR_VERIFY,
 	       "QE report: MRSIGNER is not the QE identity's");
@@ -626,11 +621,11 @@ static int check_qe(const struct tdx_qe_identity *id, const struct sgx_report_bo
 	       "QE report: ISVPRODID %u is not the QE identity's %u", r->isvprodid, id->isvprodid);
 	for (int i = 0; i < 4; i++)
 		ENSURE((misc[i] & id->miscselect_mask[i]) ==
-			       (id->miscselect[i] & id->miscselect_mask[i]),
+		           (id->miscselect[i] & id->miscselect_mask[i]),
 		       ERR_VERIFY, "QE report: MISCSELECT does not match the QE identity");
 	for (int i = 0; i < 16; i++)
 		ENSURE((r->attributes[i] & id->attributes_mask[i]) ==
-			       (id->attributes[i] & id->attributes_mask[i]),
+		           (id->attributes[i] & id->attributes_mask[i]),
 		       ERR_VERIFY, "QE report: ATTRIBUTES do not match the QE identity");
 	l = isv_match(id->levels, id->n_levels, r->isvsvn);
 	if (!l) {
@@ -643,7 +638,7 @@ static int check_qe(const struct tdx_qe_identity *id, const struct sgx_report_bo
 }
 
 static int check_module(const struct tdx_tcb_info *t, const struct tdx_td_body *b,
-			struct tdx_verdict *out)
+                        struct tdx_verdict *out)
 {
 	const struct tdx_module_identity *m = NULL;
 	const struct tdx_isv_level *l;
@@ -658,7 +653,7 @@ static int check_module(const struct tdx_tcb_info *t, const struct tdx_td_body *
 		       "TDX module: MRSIGNERSEAM is not the TCB info's tdxModule signer");
 		for (int i = 0; i < 8; i++)
 			ENSURE((b->seam_attributes[i] & t->module_attributes_mask[i]) ==
-				       t->module_attributes[i],
+			           t->module_attributes[i],
 			       ERR_VERIFY, "TDX module: SEAMATTRIBUTES do not match tdxModule");
 		return 0;
 	}
@@ -678,7 +673,7 @@ static int check_module(const struct tdx_tcb_info *t, const struct tdx_td_body *
 	if (!l) {
 		out->module = TDX_TCB_NOT_SUPPORTED;
 		return fail("TCB level not supported: TDX module SVN %u is below every level of %s",
-			    b->tee_tcb_svn[0], id);
+		            b->tee_tcb_svn[0], id);
 	}
 	out->module = l->status;
 	tdx_advisories_merge(&out->advisories, &l->adv);
@@ -686,7 +681,7 @@ static int check_module(const struct tdx_tcb_info *t, const struct tdx_td_body *
 }
 
 static int check_tcb(const struct tdx_tcb_info *t, const struct tdx_pck_ext *pck,
-		     const struct tdx_td_body *b, struct tdx_verdict *out)
+                     const struct tdx_td_body *b, struct tdx_verdict *out)
 {
 	const struct tdx_tcb_level *sgx = NULL, *tdx = NULL;
 	int from = b->tee_tcb_svn[1] > 0 ? 2 : 0; /* module SVNs go by identity */
@@ -704,8 +699,8 @@ static int check_tcb(const struct tdx_tcb_info *t, const struct tdx_pck_ext *pck
 	}
 	if (!sgx)
 		return fail("TCB level not supported: no level matches the PCK certificate's SGX "
-			    "components and PCESVN %u",
-			    pck->pcesvn);
+		            "components and PCESVN %u",
+		            pck->pcesvn);
 	if (!tdx)
 		return fail("TCB level not supported: no level matches TEE_TCB_SVN");
 	out->platform = tdx->status;
@@ -720,7 +715,7 @@ static int check_tcb(const struct tdx_tcb_info *t, const struct tdx_pck_ext *pck
 		return fail("TCB status Revoked");
 	if (st == TDX_TCB_NOT_SUPPORTED)
 		return fail("TCB level not supported: the QE's ISVSVN is below every QE identity "
-			    "level");
+		            "level");
 	return 0;
 }
 
@@ -739,7 +734,7 @@ static int quote_root_is_anchor(const struct tdx_verifier *v, const struct tdx_q
 }
 
 static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct tdx_quote *q,
-			const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
+                        const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
 {
 	struct coll_entry *e = NULL;
 	struct chain_entry *ch = NULL;
@@ -756,8 +751,8 @@ static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct
 		 * collateral first; name the more fundamental reason. */
 		if (!quote_root_is_anchor(v, q))
 			rc = fail("PCK certificate chain: root is not the trusted %s root CA%s",
-				  v->simulated ? "simulated" : "Intel SGX",
-				  v->simulated ? "" : " (a simulated quote? see --trust-sim-root)");
+			          v->simulated ? "simulated" : "Intel SGX",
+			          v->simulated ? "" : " (a simulated quote? see --trust-sim-root)");
 		goto out;
 	}
 	GUARD_GOTO(check_windows(e->w, e->nw, at, &out->collateral_expiry));
@@ -770,23 +765,24 @@ static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct
 	/* QE report: signature by the PCK key, then its binding of the
 	 * attestation key.  A chain remembers the last report it verified. */
 	GUARD_GOTO(sha256_parts(h, 4, qe_raw, (size_t)TDX_QE_REPORT_SIZE, q->qe_report_sig,
-				(size_t)64, q->att_key, (size_t)64, q->qe_auth_data, q->qe_auth_len));
+	                        (size_t)64, q->att_key, (size_t)64, q->qe_auth_data,
+	                        q->qe_auth_len));
 	pthread_mutex_lock(&v->mu);
 	cached_qe = ch->has_qe_ok && memcmp(ch->qe_ok, h, 32) == 0;
 	pthread_mutex_unlock(&v->mu);
 	if (!cached_qe) {
 		uint8_t want[32];
 		GUARD_GOTO(p256_pub_verify(ch->leaf, qe_raw, TDX_QE_REPORT_SIZE, q->qe_report_sig,
-					   "QE report"));
+		                           "QE report"));
 		memcpy(in, q->att_key, 64);
 		memcpy(in + 64, q->qe_auth_data, q->qe_auth_len);
 		SHA256(in, 64 + q->qe_auth_len, want);
 		ENSURE_GOTO(memcmp(q->qe_report.report_data, want, 32) == 0, ERR_VERIFY,
-			    "QE report: REPORTDATA does not bind the attestation key (hash "
-			    "mismatch)");
+		            "QE report: REPORTDATA does not bind the attestation key (hash "
+		            "mismatch)");
 		for (int i = 32; i < 64; i++)
 			ENSURE_GOTO(q->qe_report.report_data[i] == 0, ERR_VERIFY,
-				    "QE report: REPORTDATA upper 32 bytes are not zero");
+			            "QE report: REPORTDATA upper 32 bytes are not zero");
 		if (v->cache) {
 			pthread_mutex_lock(&v->mu);
 			memcpy(ch->qe_ok, h, 32);
@@ -819,7 +815,7 @@ static void verdict_init(const struct tdx_verifier *v, struct tdx_verdict *out)
 }
 
 int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw, const struct tdx_quote *q,
-		      const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
+                      const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
 {
 	int rc;
 
@@ -844,10 +840,10 @@ int tdx_verify_pck_chain(const struct tdx_verifier *v, const struct tdx_quote *q
 	if (tdx_pem_certs_der(q->pck_chain, q->pck_chain_len, d, TDX_PCK_CHAIN_MAX_CERTS, &n) < 0)
 		return err_wrap(ERR_VERIFY, "PCK certificate chain");
 	ENSURE_GOTO(n == 3, ERR_VERIFY,
-		    "PCK certificate chain: expected leaf, CA and root, got %zu certificates", n);
+	            "PCK certificate chain: expected leaf, CA and root, got %zu certificates", n);
 	ENSURE_GOTO(is_anchor(v, &d[2]), ERR_VERIFY,
-		    "PCK certificate chain: root is not the trusted %s root CA",
-		    v->simulated ? "simulated" : "Intel SGX");
+	            "PCK certificate chain: root is not the trusted %s root CA",
+	            v->simulated ? "simulated" : "Intel SGX");
 	GUARD_GOTO(parse_cert(&d[1], "PCK CA certificate", &ca));
 	GUARD_GOTO(check_issued(&ca, &v->root, v->root_pub, "PCK CA certificate", "root CA"));
 	GUARD_GOTO(parse_cert(&d[0], "PCK certificate", &leaf));
@@ -876,7 +872,7 @@ int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c
 }
 
 int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
-	       const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
+               const struct tdx_collateral *c, time_t at, struct tdx_verdict *out)
 {
 	struct tdx_quote *q;
 	int rc = tdx_quote_parse(quote, len, &q);

@@ -39,7 +39,7 @@ MUST_CHECK int tdx_verifier_new(struct tdx_verifier **out);
 /* A verifier anchored at another root (DER or PEM), e.g. the simulated
  * TD's root_ca.pem; its verdicts say `simulated`. */
 MUST_CHECK int tdx_verifier_new_root(const uint8_t *cert, size_t len, int simulated,
-				     struct tdx_verifier **out);
+                                     struct tdx_verifier **out);
 void tdx_verifier_free(struct tdx_verifier *v);
 /* The verifier's trust anchor: its certificate (DER, owned by v, as long
  * as v lives), its length in *len, and in *simulated whether it was given
@@ -70,12 +70,12 @@ struct tdx_verdict {
  * otherwise ERR_VERIFY (or a parse error) with the reason in err_msg() and
  * out->reason.  `out` is always filled as far as verification got. */
 MUST_CHECK int tdx_verify(struct tdx_verifier *v, const uint8_t *quote, size_t len,
-			  const struct tdx_collateral *c, time_t at, struct tdx_verdict *out);
+                          const struct tdx_collateral *c, time_t at, struct tdx_verdict *out);
 /* The same for a quote already parsed from `raw` (the exact bytes given to
  * tdx_quote_parse), for callers that need the parsed quote too. */
 MUST_CHECK int tdx_verify_parsed(struct tdx_verifier *v, const uint8_t *raw,
-				 const struct tdx_quote *q, const struct tdx_collateral *c,
-				 time_t at, struct tdx_verdict *out);
+                                 const struct tdx_quote *q, const struct tdx_collateral *c,
+                                 time_t at, struct tdx_verdict *out);
 
 /* The quote's PCK chain (leaf, CA, root) is signed link by link up to the
  * trust anchor: checked before a service fetches collateral for a platform
@@ -88,6 +88,6 @@ int tdx_verify_pck_chain(const struct tdx_verifier *v, const struct tdx_quote *q
  * its earliest validity window.  Successful sets stay in the cache, so the
  * quotes that follow do not verify them again. */
 MUST_CHECK int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c,
-				     time_t at, time_t *expiry);
+                                     time_t at, time_t *expiry);
 
 #endif

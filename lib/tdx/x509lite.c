@@ -31,7 +31,7 @@ static const uint8_t oid_sgx[] = {0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d
 /* One DER TLV: single-byte tag, definite minimal length.  `content` reads
  * the value; `whole` (optional) spans tag..end. */
 static int tlv(struct rd *r, uint8_t want, struct rd *content, struct der_span *whole,
-	       const char *field)
+               const char *field)
 {
 	size_t start = r->off, len = 0;
 	uint8_t tag, b;
@@ -124,9 +124,9 @@ static int der_time(struct rd *r, time_t *out, const char *field)
 	       field);
 	p = c.buf + c.off;
 	ENSURE(p[ylen + 10] == 'Z' && digits(p, ylen, &y) == 0 && digits(p + ylen, 2, &mo) == 0 &&
-		       digits(p + ylen + 2, 2, &d) == 0 && digits(p + ylen + 4, 2, &h) == 0 &&
-		       digits(p + ylen + 6, 2, &mi) == 0 && digits(p + ylen + 8, 2, &s) == 0 &&
-		       mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && s <= 60,
+	           digits(p + ylen + 2, 2, &d) == 0 && digits(p + ylen + 4, 2, &h) == 0 &&
+	           digits(p + ylen + 6, 2, &mi) == 0 && digits(p + ylen + 8, 2, &s) == 0 &&
+	           mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && s <= 60,
 	       ERR_INVAL, "%s: %s: malformed time", r->what, field);
 	if (ylen == 2)
 		y += y < 50 ? 2000 : 1900; /* RFC 5280 4.1.2.5.1 */

@@ -47,15 +47,15 @@ struct crl_lite {
 
 /* KeyUsage bits (RFC 5280 numbering). */
 #define X509L_KU_DIGITAL_SIGNATURE (1 << 0)
-#define X509L_KU_KEY_CERT_SIGN (1 << 5)
-#define X509L_KU_CRL_SIGN (1 << 6)
+#define X509L_KU_KEY_CERT_SIGN     (1 << 5)
+#define X509L_KU_CRL_SIGN          (1 << 6)
 
 /* Parse a DER certificate; errors name `what` and the field. */
 MUST_CHECK int x509_lite_parse(const uint8_t *der, size_t len, const char *what,
-			       struct x509_lite *out);
+                               struct x509_lite *out);
 /* Parse a DER CRL. */
 MUST_CHECK int crl_lite_parse(const uint8_t *der, size_t len, const char *what,
-			      struct crl_lite *out);
+                              struct crl_lite *out);
 /* 1 if the CRL lists this serial (INTEGER content bytes), else 0. */
 MUST_CHECK int crl_lite_revoked(const struct crl_lite *crl, const struct der_span *serial);
 

@@ -23,8 +23,9 @@ size_t rd_left(const struct rd *r)
 
 static int need(const struct rd *r, size_t n, const char *field)
 {
-	ENSURE(n <= rd_left(r), ERR_INVAL, "%s: truncated %s at offset %zu (need %zu bytes, %zu left)",
-	       r->what, field, r->off, n, rd_left(r));
+	ENSURE(n <= rd_left(r), ERR_INVAL,
+	       "%s: truncated %s at offset %zu (need %zu bytes, %zu left)", r->what, field, r->off,
+	       n, rd_left(r));
 	return 0;
 }
 

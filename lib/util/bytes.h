@@ -55,7 +55,7 @@ MUST_CHECK int wbuf_u32le(struct wbuf *w, uint32_t v);
 MUST_CHECK int wbuf_u64le(struct wbuf *w, uint64_t v);
 MUST_CHECK int wbuf_zero(struct wbuf *w, size_t n);
 MUST_CHECK int wbuf_printf(struct wbuf *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Little-endian loads from a buffer already known to be long enough. */
 static inline uint16_t le16(const uint8_t *p)

@@ -135,8 +135,9 @@ int base64_decode(const char *in, size_t inlen, uint8_t **out, size_t *outlen)
 	ENSURE(inlen <= (size_t)INT32_MAX, ERR_TOOBIG, "base64: input too large");
 	for (size_t i = 0; i < inlen; i++) {
 		char c = in[i];
-		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			 c == '+' || c == '/' || (c == '=' && i + 2 >= inlen);
+		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		         (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+		         (c == '=' && i + 2 >= inlen);
 		ENSURE(ok, ERR_INVAL, "base64: invalid character at position %zu", i);
 	}
 	if (inlen && in[inlen - 1] == '=')

@@ -29,7 +29,7 @@ enum {
  * convenience and are left unmarked.  A call whose failure is truly harmless
  * says so with IGNORE_STATUS() and a comment: gcc does not let a (void) cast
  * silence warn_unused_result. */
-#define MUST_CHECK __attribute__((warn_unused_result))
+#define MUST_CHECK          __attribute__((warn_unused_result))
 #define IGNORE_STATUS(expr) ((void)!(expr))
 
 /* Set the thread's message (printf format) and return `code`, so callers

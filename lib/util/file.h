@@ -41,6 +41,6 @@ MUST_CHECK int file_sha256(const char *path, size_t cap, uint8_t out[32]);
 
 /* snprintf for paths: ERR_TOOBIG instead of a silently cut path. */
 MUST_CHECK int path_fmt(char *out, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -123,10 +123,10 @@ static void print_obj(FILE *f, const json_t *j, int depth)
 	json_t *v;
 	size_t width = 0;
 
-	json_object_foreach((json_t *)j, k, v)
+	json_object_foreach ((json_t *)j, k, v)
 		if (!json_is_object(v) && strlen(k) > width)
 			width = strlen(k);
-	json_object_foreach((json_t *)j, k, v) {
+	json_object_foreach ((json_t *)j, k, v) {
 		if (json_is_object(v)) {
 			fprintf(f, "%*s%s:\n", depth * 2, "", k);
 			print_obj(f, v, depth + 1);
@@ -149,7 +149,7 @@ static void print_value(FILE *f, const json_t *v, int depth)
 	case JSON_TRUE: fputs("true", f); break;
 	case JSON_FALSE: fputs("false", f); break;
 	case JSON_ARRAY:
-		json_array_foreach(v, i, e) {
+		json_array_foreach (v, i, e) {
 			if (i)
 				fputc(' ', f);
 			print_value(f, e, depth);

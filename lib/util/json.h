@@ -17,7 +17,7 @@ MUST_CHECK int json_parse(const char *buf, size_t len, const char *what, json_t 
 /* Read obj[key] as a hex string of exactly n bytes.  ERR_NOTFOUND when the
  * key is absent (if `optional`, absence returns 1 and leaves out as is). */
 MUST_CHECK int json_get_hex(const json_t *obj, const char *key, uint8_t *out, size_t n,
-			    int optional);
+                            int optional);
 /* obj[key] as a number: a JSON integer or a decimal string (as ABI decoding
  * and iExec's orders write them); `dflt` when absent or neither. */
 long long json_get_ll(const json_t *obj, const char *key, long long dflt);
@@ -26,7 +26,7 @@ long long json_get_ll(const json_t *obj, const char *key, long long dflt);
  * ERR_NOTFOUND when the key is absent).  For every JSON integer that is
  * narrowed to a smaller type or used as an index. */
 MUST_CHECK int json_get_int_range(const json_t *obj, const char *key, long long min, long long max,
-				  long long *out);
+                                  long long *out);
 /* Set obj[key] to lower-case hex of p[0..n). */
 MUST_CHECK int json_set_hex(json_t *obj, const char *key, const uint8_t *p, size_t n);
 

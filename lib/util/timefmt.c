@@ -39,7 +39,8 @@ int time_parse(const char *s, time_t *out)
 		while (*end >= '0' && *end <= '9')
 			end++;
 	}
-	ENSURE(strcmp(end, "Z") == 0, ERR_INVAL, "invalid time '%s': must be UTC and end in 'Z'", s);
+	ENSURE(strcmp(end, "Z") == 0, ERR_INVAL, "invalid time '%s': must be UTC and end in 'Z'",
+	       s);
 	*out = timegm(&tm);
 	return 0;
 }

@@ -22,7 +22,7 @@ struct zip_entry {
  * ERR_UNSUPPORTED for ZIP64 and multi-disk archives; ERR_TOOBIG for more
  * entries.  *out is a new array (free()). */
 MUST_CHECK int zip_list(const uint8_t *buf, size_t len, size_t max_entries, struct zip_entry **out,
-			size_t *n);
+                        size_t *n);
 
 /* 1 when an entry's name extracts inside the target directory: relative,
  * no "." or ".." component, no backslash, no empty component other than a

@@ -44,7 +44,7 @@ struct sched {
 	struct poco_chain *chain;
 	int boost; /* the hub has PoCo Boost (else every deal is classic) */
 	struct tdx_gate gate;
-	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD (sms_peer.check set) */
+	struct tdx_gate sms_gate;           /* RA-TLS: the SMS's TD (sms_peer.check set) */
 	struct tdx_ratls_expect sms_expect; /* sms_peer's context */
 	struct http_peer sms_peer;
 	struct http_server *http;

@@ -375,8 +375,8 @@ static int publish(struct market *m, enum poco_order_kind kind, const json_t *in
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	ENSURE_GOTO(body, ERR_NOMEM, "out of memory");
-	const char *a[] = {hash_hex, kinds[kind], addr, tag, price, volume, body, now, who,
-	                   paid ? "0" : "1"};
+	const char *a[] = {hash_hex, kinds[kind], addr, tag, price,
+	                   volume,   body,        now,  who, paid ? "0" : "1"};
 	for (int pass = 0; pass < 2; pass++) {
 		pthread_mutex_lock(&m->mu);
 		rc = store(m, a, quota, unfunded);

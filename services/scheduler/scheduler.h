@@ -40,8 +40,8 @@ struct sched_config {
 	const char *results_dir; /* result archives, content-addressed */
 	const char *chain_path;
 	const char *chain_network, *chain_rpc; /* instead of chain_path (poco/network.h) */
-	const char *workerpool; /* 0x address */
-	uint8_t owner_key[32];  /* the workerpool owner's key */
+	const char *workerpool;                /* 0x address */
+	uint8_t owner_key[32];                 /* the workerpool owner's key */
 	const char *sms_url;
 	/* the pool's TD admission: collateral (required), sim root, policy */
 	const char *collateral;
@@ -51,9 +51,9 @@ struct sched_config {
 	 * (same collateral and root; NULL = the usual CA verification) */
 	const char *sms_policy;
 	const uint8_t *sms_config_hash; /* its configuration pinned (32 bytes), or NULL */
-	int poll_ms;          /* chain polling period; default 500 */
-	int confirmations;    /* blocks behind the head; default 0 (Anvil) */
-	int worker_timeout_s; /* a worker silent this long is lost; default 30 */
+	int poll_ms;                    /* chain polling period; default 500 */
+	int confirmations;              /* blocks behind the head; default 0 (Anvil) */
+	int worker_timeout_s;           /* a worker silent this long is lost; default 30 */
 	/* the pool's own workerpool order, kept on the book (volume 0 = none) */
 	const char *order_price; /* nRLC per task */
 	long order_volume;

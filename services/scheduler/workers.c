@@ -279,8 +279,8 @@ static int take_task_tx(struct sched *s, const char *worker, json_t **out)
 				json_object_set_new(*out, "trust", json_integer(trust));
 			}
 			if (*out && tee && sqlite3_column_text(st, 16))
-				rc = reassignment(s, tid, (const char *)sqlite3_column_text(st, 16), w,
-				                  *out);
+				rc = reassignment(s, tid, (const char *)sqlite3_column_text(st, 16),
+				                  w, *out);
 		}
 		if (rc == 0) {
 			snprintf(now, sizeof(now), "%lld", sched_now());

@@ -79,7 +79,8 @@ int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 		       "sms: attestation settings need --collateral");
 		return 0;
 	}
-	GUARD(tdx_gate_open(&s->gate, cfg->collateral, cfg->trust_sim_root, cfg->policy, "sms.attest"));
+	GUARD(tdx_gate_open(&s->gate, cfg->collateral, cfg->trust_sim_root, cfg->policy,
+	                    "sms.attest"));
 	s->attest_on = 1;
 	return 0;
 }
@@ -109,7 +110,7 @@ void sms_attest_free(struct sms *s)
 
 /* A live session (exists, not released) or an answer already given. */
 static int live_session(struct sms *s, const char *id, struct sms_session *ss,
-			struct http_resp *resp)
+                        struct http_resp *resp)
 {
 	if (strlen(id) != 32 || sms_store_session_get(&s->store, id, ss) < 0 || ss->released) {
 		sms_status(resp, 404, "no such session");
@@ -198,7 +199,7 @@ static void set_addr(char out[43], const char *addr)
 static int boost_notice(struct sms *s, const uint8_t dealid[32], struct deal_info *d)
 {
 	static const char sig[] = "SchedulerNoticeBoost(address,bytes32,address,address,uint256,"
-				  "bytes32,string,address)";
+	                          "bytes32,string,address)";
 	uint8_t topic[32], *data, want[67] = "0x";
 	json_t *logs, *v = NULL, *lg;
 	uint64_t head;
@@ -209,14 +210,14 @@ static int boost_notice(struct sms *s, const uint8_t dealid[32], struct deal_inf
 	hex_encode((char *)want + 2, dealid, 32);
 	GUARD(eth_block_number(s->chain->rpc, &head));
 	GUARD(eth_get_logs(s->chain->rpc, s->chain->hub, topic, s->chain->deployment_block, head,
-			   &logs));
-	json_array_foreach(logs, i, lg) {
+	                   &logs));
+	json_array_foreach (logs, i, lg) {
 		const char *hex = json_string_value(json_object_get(lg, "data"));
 		size_t skip = hex && hex[0] == '0' && hex[1] == 'x' ? 2 : 0;
 		if (!hex || hex_decode_alloc(hex + skip, strlen(hex) - skip, &data, &len) < 0)
 			continue;
-		rc = abi_decode_str("(bytes32,address,address,uint256,bytes32,string,address)", data,
-				    len, &v);
+		rc = abi_decode_str("(bytes32,address,address,uint256,bytes32,string,address)",
+		                    data, len, &v);
 		free(data);
 		if (rc < 0)
 			continue;
@@ -224,7 +225,8 @@ static int boost_notice(struct sms *s, const uint8_t dealid[32], struct deal_inf
 		if (strcasecmp(json_string_value(json_array_get(v, 0)), (char *)want) == 0) {
 			rc = eth_addr_parse(json_string_value(json_array_get(v, 1)), d->app);
 			if (rc == 0)
-				rc = eth_addr_parse(json_string_value(json_array_get(v, 2)), d->dataset);
+				rc = eth_addr_parse(json_string_value(json_array_get(v, 2)),
+				                    d->dataset);
 			set_addr(d->beneficiary, json_string_value(json_array_get(v, 6)));
 			d->params = json_loads(json_string_value(json_array_get(v, 5)), 0, NULL);
 			json_decref(v);
@@ -271,7 +273,7 @@ static int app_facts(struct sms *s, struct deal_info *d)
  * an app made for another framework is not run in a TD.  A policy from the
  * chain may not name files (event logs) on this machine. */
 static int app_policy_check(const char *mrenclave, const struct tdx_quote *q,
-			    const struct tdx_verdict *v)
+                            const struct tdx_verdict *v)
 {
 	json_t *conf, *pol, *mism = NULL;
 	struct tdx_policy *p = NULL;
@@ -284,13 +286,13 @@ static int app_policy_check(const char *mrenclave, const struct tdx_quote *q,
 	conf = json_loads(mrenclave, JSON_REJECT_DUPLICATES, NULL);
 	fw = json_string_value(json_object_get(conf, "framework"));
 	ENSURE_GOTO(conf && fw, ERR_VERIFY, "the app's mrenclave is not an enclave configuration");
-	ENSURE_GOTO(strcasecmp(fw, "TDX") == 0, ERR_VERIFY,
-		    "the app is made for %.32s, not TDX", fw);
+	ENSURE_GOTO(strcasecmp(fw, "TDX") == 0, ERR_VERIFY, "the app is made for %.32s, not TDX",
+	            fw);
 	pol = json_object_get(conf, "policy");
 	if (!pol || (json_is_object(pol) && json_object_size(pol) == 0))
 		goto out;
 	ENSURE_GOTO(json_is_object(pol) && !json_object_get(pol, "event_logs"), ERR_VERIFY,
-		    "the app's TDX policy is not a policy object without event_logs");
+	            "the app's TDX policy is not a policy object without event_logs");
 	text = json_dumps(pol, JSON_COMPACT);
 	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
 	if (tdx_policy_from_json(text, strlen(text), NULL, &p) < 0) {
@@ -300,8 +302,8 @@ static int app_policy_check(const char *mrenclave, const struct tdx_quote *q,
 	mism = json_array();
 	if (tdx_policy_check(p, q, v, mism) < 0)
 		rc = err_set(ERR_VERIFY, "the app's TDX policy: %s",
-			     json_array_size(mism) ? json_string_value(json_array_get(mism, 0))
-						   : err_msg());
+		             json_array_size(mism) ? json_string_value(json_array_get(mism, 0))
+		                                   : err_msg());
 out:
 	json_decref(mism);
 	tdx_policy_free(p);
@@ -321,11 +323,11 @@ static int deal_chain(struct sms *s, const char *dealid_hex, struct deal_info *d
 	GUARD(hex_decode_exact(dealid, 32, dealid_hex, "dealid"));
 	GUARD(poco_view(s->chain, "viewDeal", dealid, &v));
 	rc = eth_addr_parse(
-		json_string_value(json_object_get(json_object_get(v, "app"), "pointer")), d->app);
+	    json_string_value(json_object_get(json_object_get(v, "app"), "pointer")), d->app);
 	if (rc == 0 && memcmp(d->app, zero, 20) != 0) {
-		rc = eth_addr_parse(json_string_value(json_object_get(
-					    json_object_get(v, "dataset"), "pointer")),
-				    d->dataset);
+		rc = eth_addr_parse(
+		    json_string_value(json_object_get(json_object_get(v, "dataset"), "pointer")),
+		    d->dataset);
 		set_addr(d->requester, json_string_value(json_object_get(v, "requester")));
 		set_addr(d->beneficiary, json_string_value(json_object_get(v, "beneficiary")));
 		d->params = json_loads(json_string_value(json_object_get(v, "params")), 0, NULL);
@@ -369,7 +371,7 @@ static int deal_lookup(struct sms *s, const char *dealid_hex, struct deal_info *
 
 /* Put the stored secret (if any) into env under `var`. */
 static void env_secret(struct sms *s, json_t *env, const char *var, const char *kind,
-		       const char *owner, const char *name)
+                       const char *owner, const char *name)
 {
 	uint8_t *v;
 	size_t n;
@@ -388,8 +390,8 @@ static void env_secret(struct sms *s, json_t *env, const char *var, const char *
  *   post-compute: the enclave challenge key, the result encryption key and
  *                 storage token (to sign, encrypt and push the result) */
 static json_t *session_json(struct sms *s, const char *id, const struct sms_session *ss,
-			    const struct deal_info *d, const char *image, const char *digest_hex,
-			    const char *mrtd_hex)
+                            const struct deal_info *d, const char *image, const char *digest_hex,
+                            const char *mrtd_hex)
 {
 	json_t *pre = json_object(), *app_env = json_object(), *post = json_object(), *secrets;
 	uint8_t taskid[32], priv[32];
@@ -416,22 +418,22 @@ static json_t *session_json(struct sms *s, const char *id, const struct sms_sess
 		env_secret(s, pre, "IEXEC_DATASET_KEY", "web3", dataset, "");
 	env_secret(s, app_env, "IEXEC_APP_DEVELOPER_SECRET", "app", app, "1");
 	secrets = json_object_get(d->params, "iexec_secrets");
-	json_object_foreach(secrets, k, name) {
+	json_object_foreach (secrets, k, name) {
 		if (!json_is_string(name) || strlen(k) > 8)
 			continue;
 		snprintf(var, sizeof(var), "IEXEC_REQUESTER_SECRET_%s", k);
 		env_secret(s, app_env, var, "requester", d->requester, json_string_value(name));
 	}
 	env_secret(s, post, "RESULT_ENCRYPTION_PUBLIC_KEY", "web2", d->beneficiary,
-		   "iexec-result-encryption-public-key");
+	           "iexec-result-encryption-public-key");
 	env_secret(s, post, "RESULT_STORAGE_TOKEN", "web2", d->requester,
-		   "iexec-result-iexec-ipfs-token");
+	           "iexec-result-iexec-ipfs-token");
 	return json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:o},{s:s,s:s,s:s,s:o},{s:s,s:s,s:s,s:o}]}",
-			 "name", id, "version", "v5", "services", "name", "pre-compute",
-			 "image_name", "tdexec-worker", "fingerprint", mrtd_hex, "environment", pre,
-			 "name", "app", "image_name", image, "fingerprint", digest_hex,
-			 "environment", app_env, "name", "post-compute", "image_name",
-			 "tdexec-worker", "fingerprint", mrtd_hex, "environment", post);
+	                 "name", id, "version", "v5", "services", "name", "pre-compute",
+	                 "image_name", "tdexec-worker", "fingerprint", mrtd_hex, "environment", pre,
+	                 "name", "app", "image_name", image, "fingerprint", digest_hex,
+	                 "environment", app_env, "name", "post-compute", "image_name",
+	                 "tdexec-worker", "fingerprint", mrtd_hex, "environment", post);
 }
 
 struct attest_req {
@@ -491,8 +493,8 @@ static int parse_attest(const struct http_req *r, json_t **body, struct attest_r
 		memcpy(a->quote, r->body, qlen);
 		a->quote_len = qlen;
 	} else {
-		*body = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES,
-				   NULL);
+		*body =
+		    json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
 		ENSURE(*body, ERR_INVAL, "body is not JSON");
 		q = json_string_value(json_object_get(*body, "quote"));
 		pk = json_string_value(json_object_get(*body, "publicKey"));
@@ -509,8 +511,8 @@ static int parse_attest(const struct http_req *r, json_t **body, struct attest_r
 
 /* The decision: 0 and the reason empty, or the refusal's reason. */
 static int decide(struct sms *s, const char *id, const struct sms_session *ss,
-		  const struct attest_req *a, struct tdx_quote **qout, struct tdx_verdict *v,
-		  struct deal_info *d)
+                  const struct attest_req *a, struct tdx_quote **qout, struct tdx_verdict *v,
+                  struct deal_info *d)
 {
 	uint8_t nonce[32], taskid[32], want[64];
 	struct tdx_quote *q;
@@ -573,7 +575,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 		goto out;
 	if (decide(s, id, &ss, &a, &q, &v, &d) < 0) {
 		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
-			 v.reason[0] ? v.reason : err_msg());
+		         v.reason[0] ? v.reason : err_msg());
 		sms_status(resp, 403, "attestation refused");
 		goto out;
 	}
@@ -582,7 +584,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	sess = session_json(s, id, &ss, &d, d.image ? d.image : "", digest_hex, m[0]);
 	text = sess ? json_dumps(sess, JSON_COMPACT) : NULL;
 	if (!text || seal_to(a.epk, PROTO_SESSION_LABEL, (const uint8_t *)text, strlen(text),
-			     &sealed, &sealed_len) < 0) {
+	                     &sealed, &sealed_len) < 0) {
 		sms_status(resp, 500, "session unavailable");
 		goto out;
 	}
@@ -590,16 +592,17 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	hex_encode(qh, qhash, 32);
 	for (int i = 0; i < 4; i++)
 		hex48(m[1 + i], q->body.rtmr[i]);
-	const char *audit[10] = {ss.taskid, ss.worker, qh,   m[0], m[1],
-				 m[2],      m[3],      m[4], tdx_tcb_status_name(v.status), NULL};
+	const char *audit[10] = {
+	    ss.taskid, ss.worker, qh, m[0], m[1], m[2], m[3], m[4], tdx_tcb_status_name(v.status),
+	    NULL};
 	if (sms_store_session_release(&s->store, id, audit, v.simulated) < 0) {
 		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
-			 err_msg());
+		         err_msg());
 		sms_status(resp, 403, "attestation refused");
 		goto out;
 	}
 	log_info("sms.release", "session=%s task=%s worker=%s quote_sha256=%s tcb=%s simulated=%d",
-		 id, ss.taskid, ss.worker, qh, tdx_tcb_status_name(v.status), v.simulated);
+	         id, ss.taskid, ss.worker, qh, tdx_tcb_status_name(v.status), v.simulated);
 	b64 = base64_encode(sealed, sealed_len);
 	http_resp_json(resp, 200, json_pack("{s:s}", "session", b64 ? b64 : ""));
 	free(b64);

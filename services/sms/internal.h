@@ -20,9 +20,9 @@
  * owner's authorization for an active task, and a task has at most
  * SMS_SESSIONS_PER_TASK of them (store.h), so filling the table takes thousands of
  * paid deals; 503 answers only a full neighbourhood. */
-#define SMS_NONCE_SLOTS       65536u
-#define SMS_NONCE_PROBE       32u
-#define SMS_NONCE_TTL 60 /* seconds */
+#define SMS_NONCE_SLOTS 65536u
+#define SMS_NONCE_PROBE 32u
+#define SMS_NONCE_TTL   60 /* seconds */
 
 struct sms_nonce {
 	char session[33];
@@ -38,7 +38,7 @@ struct sms {
 	/* Set (release) once public_url is written: with --port 0 the URL
 	 * needs the port, known only after the server has started serving. */
 	int public_url_ready;
-	long purged;          /* when expired challenges were last purged */
+	long purged; /* when expired challenges were last purged */
 	/* attested provisioning; attest_on 0 = not configured */
 	struct tdx_gate gate;
 	int attest_on;
@@ -56,11 +56,11 @@ uint64_t sms_jnum(const json_t *v);
 /* The task's challenge key (kind "challenge", owner = task id, name = final
  * deadline), made when absent and create is set; ERR_NOTFOUND otherwise. */
 int sms_challenge_key(struct sms *s, const uint8_t taskid[32], uint64_t deadline, int create,
-		      uint8_t priv[32]);
+                      uint8_t priv[32]);
 /* One return value of a no-argument view of a contract, decoded as `type`
  * (new reference), or NULL with the error set. */
 json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char *fn,
-			  const char *type);
+                          const char *type);
 
 /* attest.c */
 int sms_attest_init(struct sms *s, const struct sms_config *cfg);

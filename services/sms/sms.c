@@ -32,7 +32,6 @@
 
 #define DOMAIN "IEXEC_SMS_DOMAIN"
 
-
 /* ---------- authorization ---------- */
 
 void sms_lower(char *s)
@@ -42,7 +41,7 @@ void sms_lower(char *s)
 }
 
 void sms_secret_challenge(const uint8_t addr[20], const char *name, const uint8_t *value,
-			  size_t len, uint8_t out[32])
+                          size_t len, uint8_t out[32])
 {
 	uint8_t buf[32 + 20 + 32 + 32], *p = buf;
 	keccak256(DOMAIN, strlen(DOMAIN), p);
@@ -63,7 +62,7 @@ void sms_secret_challenge(const uint8_t addr[20], const char *name, const uint8_
  * SHA-256 of r || s || v with v as 27|28 (k1_recover refuses a high s, and
  * takes v as 0|1 too: one signature, one identity). */
 static int signed_by(const struct http_req *r, const uint8_t hash[32], const uint8_t signer[20],
-		     uint8_t sig_id[32])
+                     uint8_t sig_id[32])
 {
 	const char *auth = http_req_header(r, "Authorization");
 	uint8_t sig[65], h[32], who[20];
@@ -78,7 +77,7 @@ static int signed_by(const struct http_req *r, const uint8_t hash[32], const uin
 }
 
 json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char *fn,
-			  const char *type)
+                          const char *type)
 {
 	uint8_t sel[4], *ret;
 	size_t len;
@@ -132,8 +131,8 @@ void sms_status(struct http_resp *resp, int code, const char *error)
  * under any kind, except an update to the value the secret holds (an
  * identical re-push, answered as before without a write). */
 static void secret_op(struct sms *s, const struct http_req *r, struct http_resp *resp,
-		      const char *kind, const char *owner_text, const uint8_t signer[20],
-		      const char *name, int named)
+                      const char *kind, const char *owner_text, const uint8_t signer[20],
+                      const char *name, int named)
 {
 	char owner[43], used_kind[16];
 	uint8_t h[32], addr[20], sig_id[32];
@@ -157,13 +156,13 @@ static void secret_op(struct sms *s, const struct http_req *r, struct http_resp 
 	}
 	sms_secret_challenge(addr, named ? name : NULL, r->body, r->body_len, h);
 	if (!signed_by(r, h, signer, sig_id)) {
-		log_info("sms.refused", "kind=%s owner=%s name=\"%s\" reason=signature", kind, owner,
-			 name);
+		log_info("sms.refused", "kind=%s owner=%s name=\"%s\" reason=signature", kind,
+		         owner, name);
 		sms_status(resp, 401, "bad or missing signature");
 		return;
 	}
 	if (sms_store_put_signed(&s->store, kind, owner, name, r->body, r->body_len,
-				 strcmp(r->method, "PUT") == 0, sig_id, &verdict, used_kind) < 0) {
+	                         strcmp(r->method, "PUT") == 0, sig_id, &verdict, used_kind) < 0) {
 		log_error("sms.store", "kind=%s owner=%s error=\"%s\"", kind, owner, err_msg());
 		sms_status(resp, 500, "store unavailable");
 		return;
@@ -172,20 +171,16 @@ static void secret_op(struct sms *s, const struct http_req *r, struct http_resp 
 	case SMS_PUT_WRITTEN:
 	case SMS_PUT_UNCHANGED:
 		log_info("sms.secret", "op=%s kind=%s owner=%s name=\"%s\" bytes=%zu%s", r->method,
-			 kind, owner, name, r->body_len,
-			 verdict == SMS_PUT_UNCHANGED ? " unchanged=1" : "");
+		         kind, owner, name, r->body_len,
+		         verdict == SMS_PUT_UNCHANGED ? " unchanged=1" : "");
 		sms_status(resp, 204, NULL);
 		break;
-	case SMS_PUT_EXISTS:
-		sms_status(resp, 409, "secret already set");
-		break;
-	case SMS_PUT_ABSENT:
-		sms_status(resp, 404, "no such secret");
-		break;
+	case SMS_PUT_EXISTS: sms_status(resp, 409, "secret already set"); break;
+	case SMS_PUT_ABSENT: sms_status(resp, 404, "no such secret"); break;
 	case SMS_PUT_REPLAYED:
 		log_info("sms.refused",
-			 "op=%s kind=%s owner=%s name=\"%s\" reason=replay consumed_as=%s",
-			 r->method, kind, owner, name, used_kind);
+		         "op=%s kind=%s owner=%s name=\"%s\" reason=replay consumed_as=%s",
+		         r->method, kind, owner, name, used_kind);
 		sms_status(resp, 403, "signature already used: each authorizes one write");
 		break;
 	}
@@ -206,8 +201,8 @@ static void h_properties(void *ctx, const struct http_req *r, struct http_resp *
 		return;
 	}
 	http_resp_json(resp, 200,
-		       json_pack("{s:s,s:s,s:s}", "framework", "TDX", "version", "v1",
-				 "attestation", "Intel DCAP (TDX quote v4/v5)"));
+	               json_pack("{s:s,s:s,s:s}", "framework", "TDX", "version", "v1",
+	                         "attestation", "Intel DCAP (TDX quote v4/v5)"));
 }
 
 static void h_web3(void *ctx, const struct http_req *r, struct http_resp *resp)
@@ -229,7 +224,8 @@ static void h_web3(void *ctx, const struct http_req *r, struct http_resp *resp)
 
 static void h_web2(void *ctx, const struct http_req *r, struct http_resp *resp)
 {
-	const char *owner = http_req_query(r, "ownerAddress"), *name = http_req_query(r, "secretName");
+	const char *owner = http_req_query(r, "ownerAddress"),
+	           *name = http_req_query(r, "secretName");
 	uint8_t a[20];
 	if (!owner || !name || !*name || strlen(name) > 256 || eth_addr_parse(owner, a) < 0) {
 		sms_status(resp, 400, "ownerAddress and secretName are required");
@@ -308,7 +304,7 @@ struct task_view {
  * names the deal and index, which must hash to the task id.  ERR_NOTFOUND
  * when the task does not exist or is not active. */
 static int task_lookup(struct sms *s, const struct http_req *r, const uint8_t taskid[32],
-		       struct task_view *tv)
+                       struct task_view *tv)
 {
 	const char *deal_q = http_req_query(r, "dealId"), *idx_q = http_req_query(r, "taskIndex");
 	uint8_t dealid[32], h[32];
@@ -319,19 +315,20 @@ static int task_lookup(struct sms *s, const struct http_req *r, const uint8_t ta
 	if (deal_q || idx_q) {
 		char *end;
 		unsigned long long idx;
-		ENSURE(deal_q && idx_q && hex_decode_exact(dealid, 32, deal_q, "dealId") == 0, ERR_INVAL,
-		       "dealId and taskIndex go together");
+		ENSURE(deal_q && idx_q && hex_decode_exact(dealid, 32, deal_q, "dealId") == 0,
+		       ERR_INVAL, "dealId and taskIndex go together");
 		errno = 0;
 		idx = strtoull(idx_q, &end, 10);
 		ENSURE(*idx_q && !*end && !errno, ERR_INVAL, "bad taskIndex");
 		poco_task_id(dealid, idx, h);
-		ENSURE(memcmp(h, taskid, 32) == 0, ERR_INVAL, "task id is not keccak(dealId, taskIndex)");
+		ENSURE(memcmp(h, taskid, 32) == 0, ERR_INVAL,
+		       "task id is not keccak(dealId, taskIndex)");
 		GUARD(poco_view(s->chain, "viewDealBoost", dealid, &v));
 		uint64_t first = sms_jnum(json_object_get(v, "botFirst"));
 		uint64_t size = sms_jnum(json_object_get(v, "botSize"));
 		const char *owner = json_string_value(json_object_get(v, "workerpoolOwner"));
 		ENSURE_GOTO(size && idx >= first && idx < first + size && owner, ERR_NOTFOUND,
-			    "no such Boost task");
+		            "no such Boost task");
 		GUARD_GOTO(eth_addr_parse(owner, tv->pool_owner));
 		tv->tag = tag_low(json_object_get(v, "shortTag"));
 		memcpy(tv->dealid, dealid, 32);
@@ -341,22 +338,22 @@ static int task_lookup(struct sms *s, const struct http_req *r, const uint8_t ta
 		GUARD(poco_view(s->chain, "viewTask", taskid, &v));
 		/* PoCo task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED */
 		ENSURE_GOTO(sms_jnum(json_object_get(v, "status")) == 1, ERR_NOTFOUND,
-			    "task is not active");
+		            "task is not active");
 		tv->final_deadline = sms_jnum(json_object_get(v, "finalDeadline"));
 		tv->idx = sms_jnum(json_object_get(v, "idx"));
-		GUARD_GOTO(hex_decode_exact(dealid, 32, json_string_value(json_object_get(v, "dealid")),
-					    "dealid"));
+		GUARD_GOTO(hex_decode_exact(
+		    dealid, 32, json_string_value(json_object_get(v, "dealid")), "dealid"));
 		memcpy(tv->dealid, dealid, 32);
 		json_decref(v);
 		v = NULL;
 		GUARD(poco_view(s->chain, "viewDeal", dealid, &v));
 		GUARD_GOTO(eth_addr_parse(
-			json_string_value(json_object_get(json_object_get(v, "workerpool"), "owner")),
-			tv->pool_owner));
+		    json_string_value(json_object_get(json_object_get(v, "workerpool"), "owner")),
+		    tv->pool_owner));
 		tv->tag = tag_low(json_object_get(v, "tag"));
 	}
 	ENSURE_GOTO(tv->final_deadline > (uint64_t)time(NULL), ERR_NOTFOUND,
-		    "task is past its final deadline");
+	            "task is past its final deadline");
 out:
 	json_decref(v);
 	return rc;
@@ -368,9 +365,8 @@ out:
 static void purge_challenges(struct sms *s)
 {
 	long now = (long)time(NULL), last = __atomic_load_n(&s->purged, __ATOMIC_RELAXED);
-	if (now - last < 60 ||
-	    !__atomic_compare_exchange_n(&s->purged, &last, now, 0, __ATOMIC_RELAXED,
-					 __ATOMIC_RELAXED))
+	if (now - last < 60 || !__atomic_compare_exchange_n(&s->purged, &last, now, 0,
+	                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return;
 	int n = sms_store_purge_challenges(&s->store, now);
 	if (n > 0)
@@ -379,8 +375,8 @@ static void purge_challenges(struct sms *s)
 
 /* Look the task up for a handler: on refusal, answer and return -1. */
 static int task_or_refuse(struct sms *s, const struct http_req *r, const char *op,
-			  const char *taskid_hex, uint8_t taskid[32], struct task_view *tv,
-			  struct http_resp *resp)
+                          const char *taskid_hex, uint8_t taskid[32], struct task_view *tv,
+                          struct http_resp *resp)
 {
 	int rc;
 	if (!taskid_hex || hex_decode_exact(taskid, 32, taskid_hex, "taskId") < 0) {
@@ -400,7 +396,7 @@ static int task_or_refuse(struct sms *s, const struct http_req *r, const char *o
 	}
 	if ((tv->tag & TAG_TDX) != TAG_TDX) {
 		log_info("sms.refused", "op=%s task=%s reason=\"tag 0x%02x is not TDX\"", op,
-			 taskid_hex, tv->tag);
+		         taskid_hex, tv->tag);
 		sms_status(resp, 403, "the task is not a TDX task");
 		return -1;
 	}
@@ -408,7 +404,7 @@ static int task_or_refuse(struct sms *s, const struct http_req *r, const char *o
 }
 
 int sms_challenge_key(struct sms *s, const uint8_t taskid[32], uint64_t deadline_s, int create,
-			 uint8_t priv[32])
+                      uint8_t priv[32])
 {
 	char owner[67] = "0x", deadline[24];
 	uint8_t *key = NULL;
@@ -458,7 +454,8 @@ static void h_challenge(void *ctx, const struct http_req *r, struct http_resp *r
 		return;
 	}
 	purge_challenges(s);
-	if (sms_challenge_key(s, taskid, tv.final_deadline, 1, priv) < 0 || k1_address(priv, addr) < 0) {
+	if (sms_challenge_key(s, taskid, tv.final_deadline, 1, priv) < 0 ||
+	    k1_address(priv, addr) < 0) {
 		log_error("sms.challenge", "task=%s error=\"%s\"", r->params[0], err_msg());
 		sms_status(resp, 500, "challenge unavailable");
 	} else {
@@ -474,7 +471,7 @@ static int json_sig(const json_t *v, uint8_t sig[65])
 	if (json_is_object(v))
 		v = json_object_get(v, "value");
 	return json_is_string(v) ? hex_decode_exact(sig, 65, json_string_value(v), "signature")
-				 : err_set(ERR_INVAL, "signature missing");
+	                         : err_set(ERR_INVAL, "signature missing");
 }
 
 /* A session's optional {"lostWorker", "signature"}: the workerpool owner's
@@ -483,7 +480,7 @@ static int json_sig(const json_t *v, uint8_t sig[65])
  * ERR_VERIFY with the reason otherwise.  Whether the task's session may be
  * released once more is decided at release, against its history. */
 static int reassignment(struct sms *s, const json_t *v, const uint8_t taskid[32],
-			const uint8_t worker[20], const struct task_view *tv, char lost[43])
+                        const uint8_t worker[20], const struct task_view *tv, char lost[43])
 {
 	uint8_t from[20], h[32], e[32], sig[65], who[20];
 
@@ -491,8 +488,8 @@ static int reassignment(struct sms *s, const json_t *v, const uint8_t taskid[32]
 	if (!v)
 		return 0;
 	ENSURE(json_is_object(v) &&
-		       eth_addr_parse(json_string_value(json_object_get(v, "lostWorker")), from) == 0 &&
-		       json_sig(json_object_get(v, "signature"), sig) == 0,
+	           eth_addr_parse(json_string_value(json_object_get(v, "lostWorker")), from) == 0 &&
+	           json_sig(json_object_get(v, "signature"), sig) == 0,
 	       ERR_VERIFY, "reassignment needs lostWorker and signature");
 	ENSURE(memcmp(from, worker, 20) != 0, ERR_VERIFY,
 	       "a task cannot be reassigned to the worker declared lost");
@@ -532,7 +529,7 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	}
 	if (eth_addr_parse(json_string_value(json_object_get(body, "workerWallet")), worker) < 0 ||
 	    eth_addr_parse(json_string_value(json_object_get(body, "enclaveChallenge")), enclave) <
-		    0 ||
+	        0 ||
 	    json_sig(json_object_get(body, "signature"), sig) < 0) {
 		sms_status(resp, 400, "workerWallet, enclaveChallenge and signature are required");
 		goto out;
@@ -545,22 +542,26 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	keccak256(buf, sizeof(buf), h);
 	eip191_hash32(h, e);
 	if (k1_recover(e, sig, who) < 0 || memcmp(who, tv.pool_owner, 20) != 0) {
-		log_info("sms.refused", "op=session task=%s reason=\"authorization not signed by the "
-					"workerpool owner\"", task_hex);
+		log_info("sms.refused",
+		         "op=session task=%s reason=\"authorization not signed by the "
+		         "workerpool owner\"",
+		         task_hex);
 		sms_status(resp, 401, "authorization not signed by the workerpool owner");
 		goto out;
 	}
 	if (!signed_by(r, h, worker, NULL)) {
 		log_info("sms.refused", "op=session task=%s reason=\"not signed by the worker\"",
-			 task_hex);
+		         task_hex);
 		sms_status(resp, 401, "not signed by the worker");
 		goto out;
 	}
 	if (sms_challenge_key(s, taskid, tv.final_deadline, 0, priv) < 0 ||
 	    k1_address(priv, mine) < 0 || memcmp(mine, enclave, 20) != 0) {
 		OPENSSL_cleanse(priv, sizeof(priv));
-		log_info("sms.refused", "op=session task=%s reason=\"not this task's enclave "
-					"challenge\"", task_hex);
+		log_info("sms.refused",
+		         "op=session task=%s reason=\"not this task's enclave "
+		         "challenge\"",
+		         task_hex);
 		sms_status(resp, 403, "not this task's enclave challenge");
 		goto out;
 	}
@@ -576,8 +577,9 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 		id_hex[0] = '\0';
 	if (id_hex[0])
 		rc = sms_store_session_add(&s->store, id_hex, task_hex,
-					   json_string_value(json_object_get(body, "workerWallet")),
-					   tv.dealid, tv.idx, tv.final_deadline, lost[0] ? lost : NULL);
+		                           json_string_value(json_object_get(body, "workerWallet")),
+		                           tv.dealid, tv.idx, tv.final_deadline,
+		                           lost[0] ? lost : NULL);
 	if (id_hex[0] && (rc == ERR_BUSY || rc == ERR_VERIFY)) {
 		log_info("sms.refused", "op=session task=%s reason=\"%s\"", task_hex, err_msg());
 		sms_status(resp, rc == ERR_BUSY ? 429 : 403, err_msg());
@@ -590,36 +592,36 @@ static void h_session(void *ctx, const struct http_req *r, struct http_resp *res
 	}
 	snprintf(url, sizeof(url), "%s/tdx/sessions/%s", s->public_url, id_hex);
 	log_info("sms.session", "task=%s session=%s worker=%s", task_hex, id_hex,
-		 json_string_value(json_object_get(body, "workerWallet")));
+	         json_string_value(json_object_get(body, "workerWallet")));
 	http_resp_json(resp, 200,
-		       json_pack("{s:s,s:s}", "sessionId", id_hex, "secretProvisioningUrl", url));
+	               json_pack("{s:s,s:s}", "sessionId", id_hex, "secretProvisioningUrl", url));
 out:
 	json_decref(body);
 }
 
 /* Body caps: the server's default (4 KiB) unless a route declares more. */
-#define SECRET_BODY (8u << 10)   /* a secret (4,096 bytes, refused by its handler past that) */
+#define SECRET_BODY (8u << 10) /* a secret (4,096 bytes, refused by its handler past that) */
 /* a quote with its certificates, and the runtime event log, which grows by
  * a line (~170 bytes) per task the TD ran: room for some 12,000 tasks */
 #define ATTEST_BODY (2u << 20)
 
 static const struct http_route routes[] = {
-	{"GET", "/tee/framework", h_framework, "tee_framework", 0},
-	{"GET", "/tee/properties/*/*", h_properties, "tee_properties", 0},
-	{"HEAD", "/secrets/web3", h_web3, "web3_head", 0},
-	{"POST", "/secrets/web3", h_web3, "web3_post", SECRET_BODY},
-	{"HEAD", "/secrets/web2", h_web2, "web2_head", 0},
-	{"POST", "/secrets/web2", h_web2, "web2_post", SECRET_BODY},
-	{"PUT", "/secrets/web2", h_web2, "web2_put", SECRET_BODY},
-	{"HEAD", "/apps/*/secrets", h_app, "app_head", 0},
-	{"POST", "/apps/*/secrets", h_app, "app_post", SECRET_BODY},
-	{"HEAD", "/requesters/*/secrets/*", h_requester, "requester_head", 0},
-	{"POST", "/requesters/*/secrets/*", h_requester, "requester_post", SECRET_BODY},
-	{"POST", "/tee/challenges/*", h_challenge, "tee_challenge", 0},
-	{"POST", "/tee/sessions", h_session, "tee_session", 16u << 10},
-	{"POST", "/tdx/sessions/*/challenge", sms_h_nonce, "tdx_nonce", 0},
-	{"POST", "/tdx/sessions/*/attest", sms_h_attest, "tdx_attest", ATTEST_BODY},
-	{NULL, NULL, NULL, NULL, 0},
+    {"GET", "/tee/framework", h_framework, "tee_framework", 0},
+    {"GET", "/tee/properties/*/*", h_properties, "tee_properties", 0},
+    {"HEAD", "/secrets/web3", h_web3, "web3_head", 0},
+    {"POST", "/secrets/web3", h_web3, "web3_post", SECRET_BODY},
+    {"HEAD", "/secrets/web2", h_web2, "web2_head", 0},
+    {"POST", "/secrets/web2", h_web2, "web2_post", SECRET_BODY},
+    {"PUT", "/secrets/web2", h_web2, "web2_put", SECRET_BODY},
+    {"HEAD", "/apps/*/secrets", h_app, "app_head", 0},
+    {"POST", "/apps/*/secrets", h_app, "app_post", SECRET_BODY},
+    {"HEAD", "/requesters/*/secrets/*", h_requester, "requester_head", 0},
+    {"POST", "/requesters/*/secrets/*", h_requester, "requester_post", SECRET_BODY},
+    {"POST", "/tee/challenges/*", h_challenge, "tee_challenge", 0},
+    {"POST", "/tee/sessions", h_session, "tee_session", 16u << 10},
+    {"POST", "/tdx/sessions/*/challenge", sms_h_nonce, "tdx_nonce", 0},
+    {"POST", "/tdx/sessions/*/attest", sms_h_attest, "tdx_attest", ATTEST_BODY},
+    {NULL, NULL, NULL, NULL, 0},
 };
 
 /* ---------- configuration document ---------- */
@@ -771,8 +773,9 @@ int sms_config_offline(const struct sms_config *cfg, char **doc, size_t *len)
 		else
 			GUARD_GOTO(poco_network_resolve(NULL, cfg->chain_network, &chain));
 		if (cfg->chain_rpc)
-			ENSURE_GOTO(json_object_set_new(chain, "rpc", json_string(cfg->chain_rpc)) == 0,
-			            ERR_NOMEM, "out of memory");
+			ENSURE_GOTO(
+			    json_object_set_new(chain, "rpc", json_string(cfg->chain_rpc)) == 0,
+			    ERR_NOMEM, "out of memory");
 		ENSURE_GOTO(json_is_integer(json_object_get(chain, "chain_id")) &&
 		                (id = json_integer_value(json_object_get(chain, "chain_id"))) >= 0,
 		            ERR_INVAL,
@@ -792,14 +795,14 @@ out:
 int sms_start(const struct sms_config *cfg, struct sms **out)
 {
 	struct http_server_opts o = {
-		.address = cfg->address,
-		.port = cfg->port,
-		.threads = cfg->threads,
-		.max_body = 4u << 10,
-		.max_conns = cfg->max_conns,
-		.max_conns_per_ip = cfg->max_conns_per_ip,
-		.status = sms_attest_status,
-		.metrics = sms_attest_metrics,
+	    .address = cfg->address,
+	    .port = cfg->port,
+	    .threads = cfg->threads,
+	    .max_body = 4u << 10,
+	    .max_conns = cfg->max_conns,
+	    .max_conns_per_ip = cfg->max_conns_per_ip,
+	    .status = sms_attest_status,
+	    .metrics = sms_attest_metrics,
 	};
 	struct sms *s = calloc(1, sizeof(*s));
 	uint8_t *cert = NULL, *key = NULL, doc_hash[32];
@@ -810,17 +813,17 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 	*out = NULL;
 	ENSURE(s, ERR_NOMEM, "out of memory");
 	ENSURE_GOTO(cfg->db_path && (cfg->master_key_path || cfg->master_key_command), ERR_INVAL,
-		    "sms: a database and a master key (file or command) are required");
+	            "sms: a database and a master key (file or command) are required");
 	GUARD_GOTO(config_check(cfg));
 	GUARD_GOTO(sms_store_open2(&s->store, cfg->db_path, cfg->master_key_path,
-				   cfg->master_key_command));
+	                           cfg->master_key_command));
 	if (cfg->chain_path || cfg->chain_network)
 		GUARD_GOTO(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc,
-					   &s->chain));
+		                           &s->chain));
 	GUARD_GOTO(sms_attest_init(s, cfg));
 	if (cfg->ra_tls) {
 		ENSURE_GOTO(!cfg->tls_cert && !cfg->tls_key, ERR_INVAL,
-			    "sms: RA-TLS makes its own certificate: drop --tls-cert and --tls-key");
+		            "sms: RA-TLS makes its own certificate: drop --tls-cert and --tls-key");
 		GUARD_GOTO(sms_config_document(cfg, s->attest_on ? &s->gate : NULL,
 		                               s->chain ? s->chain->file : NULL,
 		                               s->chain ? s->chain->chain_id : 0, &doc, &doc_len));
@@ -834,7 +837,7 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		         cfg->provider.kind == TDX_PROVIDER_SIM ? "sim" : "tsm", hash_hex);
 	} else if (cfg->tls_cert || cfg->tls_key) {
 		ENSURE_GOTO(cfg->tls_cert && cfg->tls_key, ERR_INVAL,
-			    "sms: TLS needs both --tls-cert and --tls-key");
+		            "sms: TLS needs both --tls-cert and --tls-key");
 		GUARD_GOTO(file_read(cfg->tls_cert, 1 << 20, &cert, &len));
 		GUARD_GOTO(file_read(cfg->tls_key, 1 << 20, &key, &len));
 		o.tls_cert = (const char *)cert;
@@ -845,8 +848,8 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		snprintf(s->public_url, sizeof(s->public_url), "%s", cfg->public_url);
 	else
 		snprintf(s->public_url, sizeof(s->public_url), "%s://%s:%d",
-			 o.tls_cert ? "https" : "http", cfg->address ? cfg->address : "127.0.0.1",
-			 http_server_port(s->http));
+		         o.tls_cert ? "https" : "http", cfg->address ? cfg->address : "127.0.0.1",
+		         http_server_port(s->http));
 	__atomic_store_n(&s->public_url_ready, 1, __ATOMIC_RELEASE);
 	if (cfg->port_file) {
 		char p[16];

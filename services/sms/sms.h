@@ -22,14 +22,14 @@ struct sms_config {
 	unsigned max_conns;        /* HTTP connections in all; 0 = 1024 (below the fd limit) */
 	unsigned max_conns_per_ip; /* from one client address; 0 = 64 */
 	const char *db_path;
-	const char *master_key_path;    /* created (0600) when absent */
-	const char *master_key_command; /* instead: a command printing it (KMS) */
-	const char *chain_path;      /* for on-chain owners; NULL = web2/requester only */
+	const char *master_key_path;           /* created (0600) when absent */
+	const char *master_key_command;        /* instead: a command printing it (KMS) */
+	const char *chain_path;                /* for on-chain owners; NULL = web2/requester only */
 	const char *chain_network, *chain_rpc; /* instead of chain_path (poco/network.h) */
-	const char *port_file;       /* written with the bound port, if set */
-	const char *public_url;      /* base of secretProvisioningUrl; default http://ADDR:PORT */
-	const char *tls_cert; /* PEM certificate chain: serve HTTPS (with tls_key) */
-	const char *tls_key;  /* PEM private key */
+	const char *port_file;                 /* written with the bound port, if set */
+	const char *public_url; /* base of secretProvisioningUrl; default http://ADDR:PORT */
+	const char *tls_cert;   /* PEM certificate chain: serve HTTPS (with tls_key) */
+	const char *tls_key;    /* PEM private key */
 	/* RA-TLS: serve HTTPS with a fresh key whose certificate carries this
 	 * TD's quote (tdx/ratls.h); instead of tls_cert and tls_key */
 	int ra_tls;
@@ -44,7 +44,7 @@ struct sms_config {
  * || address || keccak(name) || keccak(value)); without the name term when
  * name is NULL (web3). */
 void sms_secret_challenge(const uint8_t addr[20], const char *name, const uint8_t *value,
-			  size_t len, uint8_t out[32]);
+                          size_t len, uint8_t out[32]);
 
 /* The SMS's configuration document (tdx/ratls.h), the one its RA-TLS
  * certificate carries and a client pins the SHA-256 of: what decides whom

@@ -22,63 +22,63 @@
 #include <unistd.h>
 
 static const char *const migrations[] = {
-	"CREATE TABLE secrets ("
-	"  kind TEXT NOT NULL,"     /* web2 | web3 | app | requester */
-	"  owner TEXT NOT NULL,"    /* lower-case 0x address */
-	"  name TEXT NOT NULL,"
-	"  nonce BLOB NOT NULL,"
-	"  ciphertext BLOB NOT NULL,"
-	"  created INTEGER NOT NULL,"
-	"  updated INTEGER NOT NULL,"
-	"  PRIMARY KEY (kind, owner, name));",
-	/* 2: task sessions, released at most once each */
-	"CREATE TABLE sessions ("
-	"  id TEXT PRIMARY KEY,"
-	"  taskid TEXT NOT NULL,"
-	"  worker TEXT NOT NULL,"
-	"  dealid TEXT NOT NULL,"
-	"  idx INTEGER NOT NULL,"
-	"  deadline INTEGER NOT NULL,"
-	"  created INTEGER NOT NULL,"
-	"  released INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX sessions_task ON sessions(taskid);"
-	/* a task's session is released once */
-	"CREATE UNIQUE INDEX sessions_released ON sessions(taskid) WHERE released = 1;"
-	/* append-only audit of every release */
-	"CREATE TABLE releases ("
-	"  time INTEGER NOT NULL, session TEXT NOT NULL, taskid TEXT NOT NULL,"
-	"  worker TEXT NOT NULL, quote_sha256 TEXT NOT NULL, mrtd TEXT NOT NULL,"
-	"  rtmr0 TEXT NOT NULL, rtmr1 TEXT NOT NULL, rtmr2 TEXT NOT NULL, rtmr3 TEXT NOT NULL,"
-	"  tcb_status TEXT NOT NULL, simulated INTEGER NOT NULL);"
-	"CREATE TRIGGER releases_append_only BEFORE UPDATE ON releases "
-	"  BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;"
-	"CREATE TRIGGER releases_no_delete BEFORE DELETE ON releases "
-	"  BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;",
-	/* 3: a value sealed under the master key: a wrong key is refused at
+    "CREATE TABLE secrets ("
+    "  kind TEXT NOT NULL,"  /* web2 | web3 | app | requester */
+    "  owner TEXT NOT NULL," /* lower-case 0x address */
+    "  name TEXT NOT NULL,"
+    "  nonce BLOB NOT NULL,"
+    "  ciphertext BLOB NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL,"
+    "  PRIMARY KEY (kind, owner, name));",
+    /* 2: task sessions, released at most once each */
+    "CREATE TABLE sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  taskid TEXT NOT NULL,"
+    "  worker TEXT NOT NULL,"
+    "  dealid TEXT NOT NULL,"
+    "  idx INTEGER NOT NULL,"
+    "  deadline INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  released INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX sessions_task ON sessions(taskid);"
+    /* a task's session is released once */
+    "CREATE UNIQUE INDEX sessions_released ON sessions(taskid) WHERE released = 1;"
+    /* append-only audit of every release */
+    "CREATE TABLE releases ("
+    "  time INTEGER NOT NULL, session TEXT NOT NULL, taskid TEXT NOT NULL,"
+    "  worker TEXT NOT NULL, quote_sha256 TEXT NOT NULL, mrtd TEXT NOT NULL,"
+    "  rtmr0 TEXT NOT NULL, rtmr1 TEXT NOT NULL, rtmr2 TEXT NOT NULL, rtmr3 TEXT NOT NULL,"
+    "  tcb_status TEXT NOT NULL, simulated INTEGER NOT NULL);"
+    "CREATE TRIGGER releases_append_only BEFORE UPDATE ON releases "
+    "  BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;"
+    "CREATE TRIGGER releases_no_delete BEFORE DELETE ON releases "
+    "  BEGIN SELECT RAISE(ABORT, 'releases are append-only'); END;",
+    /* 3: a value sealed under the master key: a wrong key is refused at
 	 * open, before anything is stored under it */
-	"CREATE TABLE keycheck (id INTEGER PRIMARY KEY CHECK (id = 1),"
-	"  nonce BLOB NOT NULL, ciphertext BLOB NOT NULL);",
-	/* 4: every signature that authorized a secret write, so that none
+    "CREATE TABLE keycheck (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  nonce BLOB NOT NULL, ciphertext BLOB NOT NULL);",
+    /* 4: every signature that authorized a secret write, so that none
 	 * authorizes a second one (iExec's challenge has no nonce): keyed by
 	 * a hash of the signature, with the kind and the secret it wrote */
-	"CREATE TABLE consumed_signatures ("
-	"  sig BLOB PRIMARY KEY CHECK (length(sig) = 32),"
-	"  kind TEXT NOT NULL,"
-	"  owner TEXT NOT NULL,"
-	"  name TEXT NOT NULL,"
-	"  time INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TRIGGER consumed_signatures_no_update BEFORE UPDATE ON consumed_signatures "
-	"  BEGIN SELECT RAISE(ABORT, 'consumed signatures are append-only'); END;"
-	"CREATE TRIGGER consumed_signatures_no_delete BEFORE DELETE ON consumed_signatures "
-	"  BEGIN SELECT RAISE(ABORT, 'consumed signatures are append-only'); END;",
-	/* 5: a task's session may be released again, to another worker, when
+    "CREATE TABLE consumed_signatures ("
+    "  sig BLOB PRIMARY KEY CHECK (length(sig) = 32),"
+    "  kind TEXT NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  time INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TRIGGER consumed_signatures_no_update BEFORE UPDATE ON consumed_signatures "
+    "  BEGIN SELECT RAISE(ABORT, 'consumed signatures are append-only'); END;"
+    "CREATE TRIGGER consumed_signatures_no_delete BEFORE DELETE ON consumed_signatures "
+    "  BEGIN SELECT RAISE(ABORT, 'consumed signatures are append-only'); END;",
+    /* 5: a task's session may be released again, to another worker, when
 	 * the workerpool owner reassigns the task from the worker it was last
 	 * released to (that worker lost); the rule moves from an index to the
 	 * release transaction, which sees the whole history */
-	"ALTER TABLE sessions ADD COLUMN replaces TEXT;"
-	"DROP INDEX sessions_released;"
-	"ALTER TABLE releases ADD COLUMN replaces TEXT;",
-	NULL,
+    "ALTER TABLE sessions ADD COLUMN replaces TEXT;"
+    "DROP INDEX sessions_released;"
+    "ALTER TABLE releases ADD COLUMN replaces TEXT;",
+    NULL,
 };
 
 #define KEYCHECK_AAD "tdexec-sms-keycheck/v1"
@@ -116,7 +116,7 @@ static int load_master(const char *path, uint8_t key[32])
 }
 
 static int store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
-		     uint8_t **value, size_t *len);
+                     uint8_t **value, size_t *len);
 
 /* The master key from a command's standard output (64 hex digits), e.g. a
  * KMS or secret store client; it must exit 0. */
@@ -136,7 +136,7 @@ static int master_from_command(const char *cmd, uint8_t key[32])
 	if (status != 0 || len >= sizeof(buf) - 1) {
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return err_set(ERR_IO, "master key command %s",
-			       status != 0 ? "failed (non-zero exit)" : "printed too much");
+		               status != 0 ? "failed (non-zero exit)" : "printed too much");
 	}
 	buf[len] = '\0';
 	while (len && isspace((unsigned char)buf[len - 1]))
@@ -155,13 +155,14 @@ static int keycheck_write(struct sms_store *s)
 
 	ENSURE(RAND_bytes(nonce, sizeof(nonce)) == 1, ERR_CRYPTO, "RAND_bytes failed");
 	GUARD(aes256gcm_seal(s->master, nonce, (const uint8_t *)KEYCHECK_AAD, strlen(KEYCHECK_AAD),
-			     pt, sizeof(pt), ct));
-	GUARD(db_prepare(s->db, "INSERT INTO keycheck(id, nonce, ciphertext) VALUES(1, ?, ?)",
-			 &st));
+	                     pt, sizeof(pt), ct));
+	GUARD(
+	    db_prepare(s->db, "INSERT INTO keycheck(id, nonce, ciphertext) VALUES(1, ?, ?)", &st));
 	sqlite3_bind_blob(st, 1, nonce, sizeof(nonce), SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, ct, sizeof(ct), SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0
-					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	rc = sqlite3_step(st) == SQLITE_DONE
+	         ? 0
+	         : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -178,21 +179,21 @@ static int key_check(struct sms_store *s)
 	found = sqlite3_step(st) == SQLITE_ROW;
 	if (found) {
 		int ok = sqlite3_column_bytes(st, 0) == AEAD_NONCE &&
-			 sqlite3_column_bytes(st, 1) == (int)sizeof(ct);
+		         sqlite3_column_bytes(st, 1) == (int)sizeof(ct);
 		if (ok) {
 			memcpy(nonce, sqlite3_column_blob(st, 0), AEAD_NONCE);
 			memcpy(ct, sqlite3_column_blob(st, 1), sizeof(ct));
 		}
 		rc = ok && aes256gcm_open(s->master, nonce, (const uint8_t *)KEYCHECK_AAD,
-					  strlen(KEYCHECK_AAD), ct, sizeof(ct), pt) == 0
-			     ? 0
-			     : ERR_VERIFY;
+		                          strlen(KEYCHECK_AAD), ct, sizeof(ct), pt) == 0
+		         ? 0
+		         : ERR_VERIFY;
 	}
 	sqlite3_finalize(st);
 	if (found)
 		return rc < 0 ? err_set(ERR_VERIFY, "the master key does not open this store "
-						    "(another key, or a replaced key file?)")
-			      : 0;
+		                                    "(another key, or a replaced key file?)")
+		              : 0;
 	/* a store from before the check: its first secret must open */
 	GUARD(db_prepare(s->db, "SELECT kind, owner, name FROM secrets LIMIT 1", &st));
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -204,8 +205,9 @@ static int key_check(struct sms_store *s)
 		snprintf(nm, sizeof(nm), "%s", (const char *)sqlite3_column_text(st, 2));
 		sqlite3_finalize(st);
 		if (store_get(s, k, o, nm, &v, &n) < 0)
-			return err_set(ERR_VERIFY, "the master key does not open this store's "
-						   "secrets (another key, or a replaced key file?)");
+			return err_set(ERR_VERIFY,
+			               "the master key does not open this store's "
+			               "secrets (another key, or a replaced key file?)");
 		OPENSSL_cleanse(v, n);
 		free(v);
 	} else {
@@ -221,7 +223,7 @@ static void aad_of(char *out, size_t cap, const char *kind, const char *owner, c
 
 /* 1 present, 0 absent, on connection db (its statements c). */
 static int row_exists(sqlite3 *db, struct db_stmts *c, const char *kind, const char *owner,
-		      const char *name)
+                      const char *name)
 {
 	sqlite3_stmt *st;
 	int found;
@@ -241,7 +243,7 @@ static int store_exists(struct sms_store *s, const char *kind, const char *owner
 }
 
 static int store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
-		  const uint8_t *value, size_t len, int update)
+                     const uint8_t *value, size_t len, int update)
 {
 	uint8_t nonce[AEAD_NONCE], *ct = malloc(len + AEAD_TAG);
 	char aad[512];
@@ -251,14 +253,14 @@ static int store_put(struct sms_store *s, const char *kind, const char *owner, c
 	ENSURE(ct, ERR_NOMEM, "out of memory");
 	aad_of(aad, sizeof(aad), kind, owner, name);
 	ENSURE_GOTO(RAND_bytes(nonce, sizeof(nonce)) == 1, ERR_CRYPTO, "RAND_bytes failed");
-	GUARD_GOTO(aes256gcm_seal(s->master, nonce, (const uint8_t *)aad, strlen(aad), value, len,
-				  ct));
+	GUARD_GOTO(
+	    aes256gcm_seal(s->master, nonce, (const uint8_t *)aad, strlen(aad), value, len, ct));
 	GUARD_GOTO(db_prepare(s->db,
-			      update ? "UPDATE secrets SET nonce=?4, ciphertext=?5, updated=?6 "
-				       "WHERE kind=?1 AND owner=?2 AND name=?3"
-				     : "INSERT INTO secrets(kind, owner, name, nonce, ciphertext, "
-				       "created, updated) VALUES(?1,?2,?3,?4,?5,?6,?6)",
-			      &st));
+	                      update ? "UPDATE secrets SET nonce=?4, ciphertext=?5, updated=?6 "
+	                               "WHERE kind=?1 AND owner=?2 AND name=?3"
+	                             : "INSERT INTO secrets(kind, owner, name, nonce, ciphertext, "
+	                               "created, updated) VALUES(?1,?2,?3,?4,?5,?6,?6)",
+	                      &st));
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
@@ -279,7 +281,6 @@ out:
 	return rc;
 }
 
-
 int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path)
 {
 	return sms_store_open2(st, db_path, master_key_path, NULL);
@@ -299,25 +300,27 @@ static int lock_store(const char *db_path, int exclusive, int *fd_out)
 	fchmod(fd, 0600); /* like the store's own files; it holds nothing */
 	if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
 		close(fd);
-		return exclusive ? err_set(ERR_BUSY, "the store %s is in use (a running SMS?): "
-						     "stop it first", db_path)
-				 : err_set(ERR_BUSY, "the store %s is being re-keyed", db_path);
+		return exclusive ? err_set(ERR_BUSY,
+		                           "the store %s is in use (a running SMS?): "
+		                           "stop it first",
+		                           db_path)
+		                 : err_set(ERR_BUSY, "the store %s is being re-keyed", db_path);
 	}
 	*fd_out = fd;
 	return 0;
 }
 
 static int store_open(struct sms_store *st, const char *db_path, const char *master_key_path,
-		      const char *master_key_command, int lock);
+                      const char *master_key_command, int lock);
 
 int sms_store_open2(struct sms_store *st, const char *db_path, const char *master_key_path,
-		    const char *master_key_command)
+                    const char *master_key_command)
 {
 	return store_open(st, db_path, master_key_path, master_key_command, 1);
 }
 
 static int store_open(struct sms_store *st, const char *db_path, const char *master_key_path,
-		      const char *master_key_command, int lock)
+                      const char *master_key_command, int lock)
 {
 	pthread_mutexattr_t a;
 	int rc;
@@ -333,7 +336,7 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 	rc = lock ? lock_store(db_path, 0, &st->lock_fd) : 0;
 	if (rc == 0)
 		rc = master_key_command ? master_from_command(master_key_command, st->master)
-					: load_master(master_key_path, st->master);
+		                        : load_master(master_key_path, st->master);
 	if (rc == 0)
 		rc = db_open(db_path, migrations, &st->db);
 	if (rc == 0)
@@ -371,8 +374,8 @@ void sms_store_close(struct sms_store *st)
 
 /* Re-encrypt one record (read and written on the write connection, inside
  * the caller's transaction). */
-static int rekey_one(struct sms_store *s, const uint8_t nk[32], const char *kind,
-		     const char *owner, const char *name)
+static int rekey_one(struct sms_store *s, const uint8_t nk[32], const char *kind, const char *owner,
+                     const char *name)
 {
 	uint8_t *v = NULL, nonce[AEAD_NONCE], *ct = NULL;
 	size_t n = 0;
@@ -382,26 +385,27 @@ static int rekey_one(struct sms_store *s, const uint8_t nk[32], const char *kind
 
 	rc = store_get(s, kind, owner, name, &v, &n);
 	if (rc < 0)
-		return err_set(ERR_VERIFY, "%s/%s/%s does not open under the current key (%s): "
-					   "nothing was changed",
-			       kind, owner, name, err_msg());
+		return err_set(ERR_VERIFY,
+		               "%s/%s/%s does not open under the current key (%s): "
+		               "nothing was changed",
+		               kind, owner, name, err_msg());
 	ct = malloc(n + AEAD_TAG);
 	ENSURE_GOTO(ct, ERR_NOMEM, "out of memory");
 	ENSURE_GOTO(RAND_bytes(nonce, sizeof(nonce)) == 1, ERR_CRYPTO, "RAND_bytes failed");
 	aad_of(aad, sizeof(aad), kind, owner, name);
 	GUARD_GOTO(aes256gcm_seal(nk, nonce, (const uint8_t *)aad, strlen(aad), v, n, ct));
 	GUARD_GOTO(db_prepare(s->db,
-			      "UPDATE secrets SET nonce=?, ciphertext=? WHERE kind=? AND owner=? "
-			      "AND name=?",
-			      &st));
+	                      "UPDATE secrets SET nonce=?, ciphertext=? WHERE kind=? AND owner=? "
+	                      "AND name=?",
+	                      &st));
 	sqlite3_bind_blob(st, 1, nonce, sizeof(nonce), SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, ct, (int)(n + AEAD_TAG), SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(s->db) == 1
-		     ? 0
-		     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	         ? 0
+	         : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 out:
 	sqlite3_finalize(st);
 	if (v)
@@ -412,7 +416,7 @@ out:
 }
 
 int sms_store_rekey(const char *db_path, const char *old_path, const char *old_command,
-		    const char *new_path, const char *new_command, long *count)
+                    const char *new_path, const char *new_command, long *count)
 {
 	struct sms_store s;
 	uint8_t nk[32];
@@ -429,7 +433,7 @@ int sms_store_rekey(const char *db_path, const char *old_path, const char *old_c
 	opened = 1;
 	GUARD_GOTO(new_command ? master_from_command(new_command, nk) : load_master(new_path, nk));
 	ENSURE_GOTO(CRYPTO_memcmp(nk, s.master, 32) != 0, ERR_INVAL,
-		    "rekey: the new master key is the current one");
+	            "rekey: the new master key is the current one");
 	/* the names first: the rows are rewritten after */
 	GUARD_GOTO(db_prepare(s.db, "SELECT kind, owner, name FROM secrets", &st));
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -471,7 +475,7 @@ out:
 
 /* The decrypted value, read on connection db (its statements c). */
 static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const char *kind,
-		   const char *owner, const char *name, uint8_t **value, size_t *len)
+                   const char *owner, const char *name, uint8_t **value, size_t *len)
 {
 	sqlite3_stmt *st;
 	char aad[512];
@@ -480,8 +484,8 @@ static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const c
 	uint8_t *out;
 
 	GUARD(db_stmt(db, c,
-		      "SELECT nonce, ciphertext FROM secrets WHERE kind=? AND owner=? AND name=?",
-		      &st));
+	              "SELECT nonce, ciphertext FROM secrets WHERE kind=? AND owner=? AND name=?",
+	              &st));
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
@@ -494,16 +498,16 @@ static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const c
 	ct = sqlite3_column_blob(st, 1);
 	clen = sqlite3_column_bytes(st, 1);
 	ENSURE_GOTO(nonce && nlen == AEAD_NONCE && ct && clen >= AEAD_TAG, ERR_VERIFY,
-		    "secret record is damaged");
+	            "secret record is damaged");
 	out = malloc((size_t)clen - AEAD_TAG + 1);
 	ENSURE_GOTO(out, ERR_NOMEM, "out of memory");
 	aad_of(aad, sizeof(aad), kind, owner, name);
 	rc = aes256gcm_open(s->master, nonce, (const uint8_t *)aad, strlen(aad), ct, (size_t)clen,
-			    out);
+	                    out);
 	if (rc < 0) {
 		free(out);
 		rc = err_set(ERR_VERIFY, "secret record does not authenticate (wrong key or "
-					 "tampered)");
+		                         "tampered)");
 		goto out;
 	}
 	out[clen - AEAD_TAG] = 0;
@@ -515,21 +519,21 @@ out:
 }
 
 static int store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
-		     uint8_t **value, size_t *len)
+                     uint8_t **value, size_t *len)
 {
 	return row_get(s, s->rdb, &s->rst, kind, owner, name, value, len);
 }
 
 /* The secret a signature was consumed for: 1 found (kind, owner and name
  * into the buffers), 0 never consumed. */
-static int consumed_by(struct sms_store *s, const uint8_t sig_id[32], char kind[16],
-		       char owner[80], char name[272])
+static int consumed_by(struct sms_store *s, const uint8_t sig_id[32], char kind[16], char owner[80],
+                       char name[272])
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	GUARD(db_stmt(s->db, &s->wst,
-		      "SELECT kind, owner, name FROM consumed_signatures WHERE sig=?", &st));
+	              "SELECT kind, owner, name FROM consumed_signatures WHERE sig=?", &st));
 	sqlite3_bind_blob(st, 1, sig_id, 32, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -545,31 +549,32 @@ static int consumed_by(struct sms_store *s, const uint8_t sig_id[32], char kind[
 }
 
 static int consume(struct sms_store *s, const uint8_t sig_id[32], const char *kind,
-		   const char *owner, const char *name)
+                   const char *owner, const char *name)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	GUARD(db_stmt(s->db, &s->wst,
-		      "INSERT INTO consumed_signatures(sig, kind, owner, name, time) "
-		      "VALUES(?,?,?,?,?)",
-		      &st));
+	              "INSERT INTO consumed_signatures(sig, kind, owner, name, time) "
+	              "VALUES(?,?,?,?,?)",
+	              &st));
 	sqlite3_bind_blob(st, 1, sig_id, 32, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0
-					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	rc = sqlite3_step(st) == SQLITE_DONE
+	         ? 0
+	         : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	db_stmt_done(st);
 	return rc;
 }
 
 /* The decision and the writes of sms_store_put_signed, inside one
  * transaction on the write connection: what is read is what is replaced. */
-static int put_signed(struct sms_store *s, const char *kind, const char *owner,
-		      const char *name, const uint8_t *value, size_t len, int update,
-		      const uint8_t sig_id[32], enum sms_put_verdict *verdict, char used_kind[16])
+static int put_signed(struct sms_store *s, const char *kind, const char *owner, const char *name,
+                      const uint8_t *value, size_t len, int update, const uint8_t sig_id[32],
+                      enum sms_put_verdict *verdict, char used_kind[16])
 {
 	char ck[16], co[80], cn[272];
 	uint8_t *cur = NULL;
@@ -622,9 +627,9 @@ static int put_signed(struct sms_store *s, const char *kind, const char *owner,
 }
 
 static int store_put_signed(struct sms_store *s, const char *kind, const char *owner,
-			    const char *name, const uint8_t *value, size_t len, int update,
-			    const uint8_t sig_id[32], enum sms_put_verdict *verdict,
-			    char used_kind[16])
+                            const char *name, const uint8_t *value, size_t len, int update,
+                            const uint8_t sig_id[32], enum sms_put_verdict *verdict,
+                            char used_kind[16])
 {
 	int rc;
 
@@ -650,7 +655,7 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 	txt = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
 	if (!txt || strcmp((const char *)txt, "ok") != 0) {
 		rc = err_set(ERR_VERIFY, "database integrity: %s",
-			     txt ? (const char *)txt : sqlite3_errmsg(s->db));
+		             txt ? (const char *)txt : sqlite3_errmsg(s->db));
 		sqlite3_finalize(st);
 		return rc;
 	}
@@ -664,7 +669,7 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 		if (sms_store_get(s, kind, owner, name, &v, &n) < 0) {
 			(*bad)++;
 			log_error("sms.check", "kind=%s owner=%s name=\"%s\" error=\"%s\"", kind,
-				  owner, name, err_msg());
+			          owner, name, err_msg());
 			continue;
 		}
 		OPENSSL_cleanse(v, n);
@@ -677,8 +682,8 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 }
 
 static int store_session_add(struct sms_store *s, char id[33], const char *taskid,
-			  const char *worker, const uint8_t dealid[32], uint64_t idx,
-			  uint64_t deadline, const char *replaces)
+                             const char *worker, const uint8_t dealid[32], uint64_t idx,
+                             uint64_t deadline, const char *replaces)
 {
 	sqlite3_stmt *st;
 	char deal[67] = "0x", open_id[33] = "";
@@ -687,16 +692,16 @@ static int store_session_add(struct sms_store *s, char id[33], const char *taski
 	/* one session per worker and task: the open one is given again, and a
 	 * worker the session went to gets no other */
 	GUARD(db_prepare(s->db,
-			 "SELECT id, released FROM sessions WHERE taskid = lower(?1)"
-			 " AND worker = lower(?2) ORDER BY released DESC",
-			 &st));
+	                 "SELECT id, released FROM sessions WHERE taskid = lower(?1)"
+	                 " AND worker = lower(?2) ORDER BY released DESC",
+	                 &st));
 	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		released |= sqlite3_column_int(st, 1);
 		if (!sqlite3_column_int(st, 1) && !open_id[0])
 			snprintf(open_id, sizeof(open_id), "%s",
-				 (const char *)sqlite3_column_text(st, 0));
+			         (const char *)sqlite3_column_text(st, 0));
 	}
 	sqlite3_finalize(st);
 	ENSURE(!released, ERR_VERIFY, "the task's session was already released to this worker");
@@ -705,21 +710,22 @@ static int store_session_add(struct sms_store *s, char id[33], const char *taski
 		if (!replaces)
 			return 0;
 		const char *a[] = {replaces, id};
-		GUARD(db_prepare(s->db, "UPDATE sessions SET replaces = lower(?1) WHERE id = ?2", &st));
+		GUARD(db_prepare(s->db, "UPDATE sessions SET replaces = lower(?1) WHERE id = ?2",
+		                 &st));
 		for (int i = 0; i < 2; i++)
 			sqlite3_bind_text(st, i + 1, a[i], -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE
-			     ? 0
-			     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+		         ? 0
+		         : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 		sqlite3_finalize(st);
 		return rc;
 	}
 	hex_encode(deal + 2, dealid, 32);
 	GUARD(db_prepare(s->db,
-			 "INSERT INTO sessions(id, taskid, worker, dealid, idx, created, deadline,"
-			 " replaces) SELECT ?1, lower(?2), lower(?3), ?4, ?5, ?6, ?7, lower(?8)"
-			 " WHERE (SELECT count(*) FROM sessions WHERE taskid = lower(?2)) < ?9",
-			 &st));
+	                 "INSERT INTO sessions(id, taskid, worker, dealid, idx, created, deadline,"
+	                 " replaces) SELECT ?1, lower(?2), lower(?3), ?4, ?5, ?6, ?7, lower(?8)"
+	                 " WHERE (SELECT count(*) FROM sessions WHERE taskid = lower(?2)) < ?9",
+	                 &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, taskid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, worker, -1, SQLITE_STATIC);
@@ -732,11 +738,12 @@ static int store_session_add(struct sms_store *s, char id[33], const char *taski
 	else
 		sqlite3_bind_null(st, 8);
 	sqlite3_bind_int(st, 9, SMS_SESSIONS_PER_TASK);
-	rc = sqlite3_step(st) != SQLITE_DONE ? err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db))
+	rc = sqlite3_step(st) != SQLITE_DONE
+	         ? err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db))
 	     : sqlite3_changes(s->db) == 0
-		 ? err_set(ERR_BUSY, "the task has sessions for %d workers already",
-			   SMS_SESSIONS_PER_TASK)
-		 : 0;
+	         ? err_set(ERR_BUSY, "the task has sessions for %d workers already",
+	                   SMS_SESSIONS_PER_TASK)
+	         : 0;
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -747,9 +754,9 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
 	int rc;
 
 	GUARD(db_stmt(s->rdb, &s->rst,
-		      "SELECT taskid, worker, dealid, idx, deadline, released, replaces"
-		      " FROM sessions WHERE id=?",
-		      &st));
+	              "SELECT taskid, worker, dealid, idx, deadline, released, replaces"
+	              " FROM sessions WHERE id=?",
+	              &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		db_stmt_done(st);
@@ -764,11 +771,11 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
 	out->released = sqlite3_column_int(st, 5);
 	if (sqlite3_column_type(st, 6) == SQLITE_TEXT)
 		snprintf(out->replaces, sizeof(out->replaces), "%s",
-			 (const char *)sqlite3_column_text(st, 6));
+		         (const char *)sqlite3_column_text(st, 6));
 	db_stmt_done(st);
 	rc = strlen(out->taskid) == 66 && strlen(out->dealid) == 66
-		     ? 0
-		     : err_set(ERR_VERIFY, "session record is damaged");
+	         ? 0
+	         : err_set(ERR_VERIFY, "session record is damaged");
 	return rc;
 }
 
@@ -783,8 +790,8 @@ static int release_allowed(struct sms_store *s, const char *id)
 	char worker[43] = "";
 	int n = 0, again = 0, reassigned = 0, rc;
 
-	GUARD(db_prepare(s->db, "SELECT worker, replaces IS NOT NULL FROM sessions WHERE id=?",
-			 &st));
+	GUARD(
+	    db_prepare(s->db, "SELECT worker, replaces IS NOT NULL FROM sessions WHERE id=?", &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(worker, sizeof(worker), "%s", (const char *)sqlite3_column_text(st, 0));
@@ -795,18 +802,18 @@ static int release_allowed(struct sms_store *s, const char *id)
 	/* a worker declared lost for the task (another session replaces it)
 	 * gets nothing, even if it never had the session */
 	GUARD(db_prepare(s->db,
-			 "SELECT 1 FROM sessions WHERE replaces = ?2 AND taskid ="
-			 " (SELECT taskid FROM sessions WHERE id = ?1)",
-			 &st));
+	                 "SELECT 1 FROM sessions WHERE replaces = ?2 AND taskid ="
+	                 " (SELECT taskid FROM sessions WHERE id = ?1)",
+	                 &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	ENSURE(rc != SQLITE_ROW, ERR_BUSY, "%s was declared lost for this task", worker);
 	GUARD(db_prepare(s->db,
-			 "SELECT worker FROM releases WHERE taskid ="
-			 " (SELECT taskid FROM sessions WHERE id=?)",
-			 &st));
+	                 "SELECT worker FROM releases WHERE taskid ="
+	                 " (SELECT taskid FROM sessions WHERE id=?)",
+	                 &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		again |= strcmp((const char *)sqlite3_column_text(st, 0), worker) == 0;
@@ -824,7 +831,7 @@ static int release_allowed(struct sms_store *s, const char *id)
 }
 
 static int store_session_release(struct sms_store *s, const char *id, const char *const audit[10],
-			      int simulated)
+                                 int simulated)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
@@ -832,7 +839,7 @@ static int store_session_release(struct sms_store *s, const char *id, const char
 	GUARD(db_exec(s->db, "BEGIN IMMEDIATE"));
 	GUARD_GOTO(release_allowed(s, id));
 	GUARD_GOTO(db_stmt(s->db, &s->wst,
-			   "UPDATE sessions SET released=1 WHERE id=? AND released=0", &st));
+	                   "UPDATE sessions SET released=1 WHERE id=? AND released=0", &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	ENSURE_GOTO(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
@@ -840,11 +847,11 @@ static int store_session_release(struct sms_store *s, const char *id, const char
 	db_stmt_done(st);
 	st = NULL;
 	GUARD_GOTO(db_stmt(s->db, &s->wst,
-			   "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
-			   " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated, replaces) "
-			   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
-			   " (SELECT replaces FROM sessions WHERE id=?2))",
-			   &st));
+	                   "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
+	                   " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated, replaces) "
+	                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
+	                   " (SELECT replaces FROM sessions WHERE id=?2))",
+	                   &st));
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
 	for (int i = 0; i < 9; i++)
@@ -865,11 +872,12 @@ static int store_purge_challenges(struct sms_store *s, long now)
 	sqlite3_stmt *st;
 	int rc;
 	GUARD(db_prepare(s->db,
-			 "DELETE FROM secrets WHERE kind='challenge' AND CAST(name AS INTEGER) < ?",
-			 &st));
+	                 "DELETE FROM secrets WHERE kind='challenge' AND CAST(name AS INTEGER) < ?",
+	                 &st));
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->db)
-					     : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
+	rc = sqlite3_step(st) == SQLITE_DONE
+	         ? sqlite3_changes(s->db)
+	         : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -886,7 +894,7 @@ int sms_store_exists(struct sms_store *s, const char *kind, const char *owner, c
 }
 
 int sms_store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
-		  const uint8_t *value, size_t len, int update)
+                  const uint8_t *value, size_t len, int update)
 {
 	int rc;
 	pthread_mutex_lock(&s->mu);
@@ -895,21 +903,19 @@ int sms_store_put(struct sms_store *s, const char *kind, const char *owner, cons
 	return rc;
 }
 
-int sms_store_put_signed(struct sms_store *s, const char *kind, const char *owner,
-			 const char *name, const uint8_t *value, size_t len, int update,
-			 const uint8_t sig_id[32], enum sms_put_verdict *verdict,
-			 char used_kind[16])
+int sms_store_put_signed(struct sms_store *s, const char *kind, const char *owner, const char *name,
+                         const uint8_t *value, size_t len, int update, const uint8_t sig_id[32],
+                         enum sms_put_verdict *verdict, char used_kind[16])
 {
 	int rc;
 	pthread_mutex_lock(&s->mu);
-	rc = store_put_signed(s, kind, owner, name, value, len, update, sig_id, verdict,
-			      used_kind);
+	rc = store_put_signed(s, kind, owner, name, value, len, update, sig_id, verdict, used_kind);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
 int sms_store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
-		  uint8_t **value, size_t *len)
+                  uint8_t **value, size_t *len)
 {
 	int rc;
 	pthread_mutex_lock(&s->rmu);
@@ -927,9 +933,9 @@ int sms_store_check(struct sms_store *s, long *total, long *bad)
 	return rc;
 }
 
-int sms_store_session_add(struct sms_store *s, char id[33], const char *taskid,
-			  const char *worker, const uint8_t dealid[32], uint64_t idx,
-			  uint64_t deadline, const char *replaces)
+int sms_store_session_add(struct sms_store *s, char id[33], const char *taskid, const char *worker,
+                          const uint8_t dealid[32], uint64_t idx, uint64_t deadline,
+                          const char *replaces)
 {
 	int rc;
 	pthread_mutex_lock(&s->mu);
@@ -948,7 +954,7 @@ int sms_store_session_get(struct sms_store *s, const char *id, struct sms_sessio
 }
 
 int sms_store_session_release(struct sms_store *s, const char *id, const char *const audit[10],
-			      int simulated)
+                              int simulated)
 {
 	int rc;
 	pthread_mutex_lock(&s->mu);

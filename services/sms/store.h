@@ -30,14 +30,14 @@ int sms_store_open(struct sms_store *st, const char *db_path, const char *master
  * e.g. a KMS client), exactly one of them.  A key that does not open the
  * store's existing records is refused (ERR_VERIFY), before any use. */
 int sms_store_open2(struct sms_store *st, const char *db_path, const char *master_key_path,
-		    const char *master_key_command);
+                    const char *master_key_command);
 void sms_store_close(struct sms_store *st);
 
 /* 1 present, 0 absent, negative on error. */
 int sms_store_exists(struct sms_store *st, const char *kind, const char *owner, const char *name);
 /* update = 0: insert (ERR_BUSY "exists" when present); 1: replace. */
 int sms_store_put(struct sms_store *st, const char *kind, const char *owner, const char *name,
-		  const uint8_t *value, size_t len, int update);
+                  const uint8_t *value, size_t len, int update);
 
 /* A secret write authorized by a signature, decided and written in one
  * transaction.  sig_id identifies the signature (a hash of its canonical
@@ -57,13 +57,13 @@ enum sms_put_verdict {
 /* 0 with *verdict set (used_kind: the kind the signature was consumed
  * under, "" when never); negative on a store error (nothing written). */
 int sms_store_put_signed(struct sms_store *st, const char *kind, const char *owner,
-			 const char *name, const uint8_t *value, size_t len, int update,
-			 const uint8_t sig_id[32], enum sms_put_verdict *verdict,
-			 char used_kind[16]);
+                         const char *name, const uint8_t *value, size_t len, int update,
+                         const uint8_t sig_id[32], enum sms_put_verdict *verdict,
+                         char used_kind[16]);
 /* The decrypted value (free() after OPENSSL_cleanse); ERR_NOTFOUND when
  * absent, ERR_VERIFY when the record does not authenticate. */
 int sms_store_get(struct sms_store *st, const char *kind, const char *owner, const char *name,
-		  uint8_t **value, size_t *len);
+                  uint8_t **value, size_t *len);
 
 /* Task sessions (id: 32 hex digits). */
 struct sms_session {
@@ -82,16 +82,16 @@ struct sms_session {
  * released to it already; ERR_BUSY when SMS_SESSIONS_PER_TASK workers have
  * sessions for the task already. */
 #define SMS_SESSIONS_PER_TASK 16
-int sms_store_session_add(struct sms_store *st, char id[33], const char *taskid,
-			  const char *worker, const uint8_t dealid[32], uint64_t idx,
-			  uint64_t deadline, const char *replaces);
+int sms_store_session_add(struct sms_store *st, char id[33], const char *taskid, const char *worker,
+                          const uint8_t dealid[32], uint64_t idx, uint64_t deadline,
+                          const char *replaces);
 int sms_store_session_get(struct sms_store *st, const char *id, struct sms_session *out);
 /* Mark released and append the audit row, atomically.  audit = taskid,
  * worker, quote SHA-256, MRTD, RTMR0-3, TCB status.  ERR_BUSY when this
  * session was released already, or another of its task was and this one
  * is not a reassignment to a new worker within SMS_MAX_RELEASES. */
 int sms_store_session_release(struct sms_store *st, const char *id, const char *const audit[10],
-			      int simulated);
+                              int simulated);
 
 /* Delete the challenges whose final deadline is before now; how many. */
 int sms_store_purge_challenges(struct sms_store *st, long now);
@@ -109,6 +109,6 @@ int sms_store_check(struct sms_store *st, long *total, long *bad);
  * authenticate under the old key (nothing is changed then).  *count gets the
  * number of records re-encrypted. */
 int sms_store_rekey(const char *db_path, const char *old_path, const char *old_command,
-		    const char *new_path, const char *new_command, long *count);
+                    const char *new_path, const char *new_command, long *count);
 
 #endif

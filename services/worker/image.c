@@ -516,7 +516,8 @@ out:
 		char msg[1024];
 		snprintf(msg, sizeof(msg), "%s", err_msg());
 		if (file_remove_tree(tmp) < 0)
-			log_warn("worker.image", "tmp=\"%s\" removed=0 error=\"%s\"", tmp, err_msg());
+			log_warn("worker.image", "tmp=\"%s\" removed=0 error=\"%s\"", tmp,
+			         err_msg());
 		err_set(rc, "%s", msg);
 	}
 	return rc;

@@ -48,7 +48,6 @@ void oci_cleanup(const char *runtime, const char *root);
  * *oom when the memory limit did. */
 int oci_run(const struct oci_run *r, int *exit_code, int *timed_out, int *oom);
 /* The same with the runtime config `cfg` (taken over; NULL: out of memory). */
-int oci_run_config(const struct oci_run *r, json_t *cfg, int *exit_code, int *timed_out,
-                   int *oom);
+int oci_run_config(const struct oci_run *r, json_t *cfg, int *exit_code, int *timed_out, int *oom);
 
 #endif

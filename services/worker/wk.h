@@ -43,16 +43,16 @@ struct worker {
 	struct eth_txm *txm;
 	uint8_t addr[20];
 	char address[43], token[65], sched[256];
-	char work[PATH_MAX];      /* the work directory, absolute */
-	char layout[PATH_MAX];    /* the OCI image layout (an archive is unpacked here) */
-	uint32_t uid_base;        /* the sandbox's host ids start here */
-	int broken;               /* a workspace could not be unmounted: take no more tasks */
+	char work[PATH_MAX];   /* the work directory, absolute */
+	char layout[PATH_MAX]; /* the OCI image layout (an archive is unpacked here) */
+	uint32_t uid_base;     /* the sandbox's host ids start here */
+	int broken;            /* a workspace could not be unmounted: take no more tasks */
 	/* what the chain never changes, kept from the last task: the app's
 	 * registry entry, the deal's callback contract */
 	uint8_t last_app[20], last_deal[32], last_callback[20];
 	json_t *last_app_json;
 	int last_deal_known;
-	struct tdx_gate sms_gate; /* RA-TLS: the SMS's TD admitted by this */
+	struct tdx_gate sms_gate;           /* RA-TLS: the SMS's TD admitted by this */
 	struct tdx_ratls_expect sms_expect; /* sms_peer's context */
 	struct http_peer sms_peer;
 };

@@ -15,23 +15,23 @@ struct worker_config {
 	const char *scheduler_url;
 	const char *chain_path;
 	const char *chain_network, *chain_rpc; /* instead of chain_path (poco/network.h) */
-	uint8_t key[32];              /* the worker's wallet */
-	struct tdx_provider provider; /* where quotes come from */
-	const char *work_dir;         /* tasks, unpacked images, runtime state */
-	const char *images;           /* an OCI image layout holding app images */
-	const char *runtime;          /* "runc" by default */
-	uint64_t memory;              /* app memory limit, bytes (0 = 8 GiB) */
-	long max_time_s;              /* app wall time when the category gives none */
-	int allow_network;            /* apps get the host's network (default: none) */
+	uint8_t key[32];                       /* the worker's wallet */
+	struct tdx_provider provider;          /* where quotes come from */
+	const char *work_dir;                  /* tasks, unpacked images, runtime state */
+	const char *images;                    /* an OCI image layout holding app images */
+	const char *runtime;                   /* "runc" by default */
+	uint64_t memory;                       /* app memory limit, bytes (0 = 8 GiB) */
+	long max_time_s;                       /* app wall time when the category gives none */
+	int allow_network;                     /* apps get the host's network (default: none) */
 	/* input files and datasets may come from loopback, private, link-local
 	 * (cloud metadata) and other non-public addresses (default: public only) */
 	int allow_private_inputs;
-	long max_tasks;               /* stop after this many tasks (0 = never) */
+	long max_tasks; /* stop after this many tasks (0 = never) */
 	/* completion transactions awaiting their receipt while the worker
 	 * takes more tasks (0 = 16; 1 = none: each task waits for its own) */
 	long max_inflight;
 	uint64_t max_fee; /* maxFeePerGas cap, wei (0 = 100 gwei) */
-	int pull;                     /* fetch missing images with skopeo */
+	int pull;         /* fetch missing images with skopeo */
 	/* The sandbox (0 = the default in parentheses) */
 	uint64_t max_output; /* bytes of /iexec_out, a tmpfs (1 GiB) */
 	uint64_t max_tmp;    /* bytes of the app's /tmp, a tmpfs (1 GiB) */

@@ -21,9 +21,9 @@
 
 enum { DEPLOYER, APP_OWNER, DATASET_OWNER, POOL_OWNER, REQUESTER, WORKER1, WORKER2 };
 
-#define APP_PRICE "1000000000"
+#define APP_PRICE     "1000000000"
 #define DATASET_PRICE "2000000000"
-#define POOL_PRICE "4000000000"
+#define POOL_PRICE    "4000000000"
 
 static struct poco_chain *chain;
 static uint8_t keys[8][32], addrs[8][20];
@@ -70,11 +70,11 @@ static int setup(void **state)
 		    k1_address(keys[i], addrs[i]) < 0)
 			return -1;
 	keccak256("hello app image", 15, checksum);
-	if (poco_app_create(chain, keys[APP_OWNER], "hello", "docker.io/library/hello@sha256:00",
-			    checksum, "{\"framework\":\"TDX\",\"version\":\"v1\",\"fingerprint\":\"\"}",
-			    app) < 0 ||
+	if (poco_app_create(
+	        chain, keys[APP_OWNER], "hello", "docker.io/library/hello@sha256:00", checksum,
+	        "{\"framework\":\"TDX\",\"version\":\"v1\",\"fingerprint\":\"\"}", app) < 0 ||
 	    poco_dataset_create(chain, keys[DATASET_OWNER], "data", "ipfs://dataset", checksum,
-				dataset) < 0 ||
+	                        dataset) < 0 ||
 	    poco_workerpool_create(chain, keys[POOL_OWNER], "tdexec pool", pool) < 0 ||
 	    poco_deposit(chain, keys[REQUESTER], "100000000000") < 0 ||
 	    poco_deposit(chain, keys[POOL_OWNER], "10000000000") < 0 ||
@@ -95,7 +95,7 @@ static int teardown(void **state)
 
 /* Signed orders for one task of `tag` with `trust`. */
 static void orders(const char *tag, int trust, int with_dataset, json_t **ao, json_t **dso,
-		   json_t **wo, json_t **ro)
+                   json_t **wo, json_t **ro)
 {
 	char t[8];
 	snprintf(t, sizeof(t), "%d", trust);
@@ -145,7 +145,7 @@ static void free_orders(json_t *a, json_t *d, json_t *w, json_t *r)
 
 /* WorkerpoolAuthorization: the pool owner signs worker || taskid || enclave. */
 static void authorize(const uint8_t worker[20], const uint8_t taskid[32], const uint8_t enclave[20],
-		      uint8_t sig[65])
+                      uint8_t sig[65])
 {
 	uint8_t p[72];
 	memcpy(p, worker, 20);
@@ -159,7 +159,7 @@ static void initialize_task(const uint8_t dealid[32], uint8_t taskid[32])
 {
 	struct eth_receipt rc;
 	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "initialize(bytes32,uint256)",
-			json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
+	                json_pack("[o,s]", eth_json_hex(dealid, 32), "0"), &rc));
 	eth_receipt_free(&rc);
 	poco_task_id(dealid, 0, taskid);
 }
@@ -179,9 +179,9 @@ static void tee_task_by_contribute_and_finalize(void **state)
 	json_t *ao, *dso, *wo, *ro, *deal, *task;
 	struct eth_receipt rc;
 	uint8_t dealid[32], taskid[32], enclave_key[32], enclave[20], digest[32], p[84], rh[32],
-		rs[32], esig[65], asig[65];
+	    rs[32], esig[65], asig[65];
 	long long req0 = stake(REQUESTER), app0 = stake(APP_OWNER), ds0 = stake(DATASET_OWNER),
-		  pool0 = stake(POOL_OWNER), w0 = stake(WORKER1);
+	          pool0 = stake(POOL_OWNER), w0 = stake(WORKER1);
 	(void)state;
 
 	orders(POCO_TAG_TDX, 1, 1, &ao, &dso, &wo, &ro);
@@ -193,8 +193,9 @@ static void tee_task_by_contribute_and_finalize(void **state)
 	assert_int_equal(locked(POOL_OWNER), 1200000000LL);
 	check(poco_view(chain, "viewDeal", dealid, &deal));
 	assert_string_equal(json_string_value(json_object_get(deal, "tag")), POCO_TAG_TDX);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(deal, "app"), "pointer")),
-			    json_string_value(json_object_get(ao, "app")));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(deal, "app"), "pointer")),
+	    json_string_value(json_object_get(ao, "app")));
 	json_decref(deal);
 
 	/* The scheduler initializes the task. */
@@ -222,21 +223,26 @@ static void tee_task_by_contribute_and_finalize(void **state)
 		uint8_t bad[65];
 		memcpy(bad, esig, 65);
 		bad[10] ^= 1;
-		assert_true(poco_send(chain->rpc, keys[WORKER1], chain->hub,
-				      "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)",
-				      json_pack("[o,o,s,s,o,o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32), "0xcafe",
-						"0x", eth_json_addr(enclave), eth_json_hex(bad, 65), eth_json_hex(asig, 65)),
-				      &rc) < 0);
+		assert_true(
+		    poco_send(
+		        chain->rpc, keys[WORKER1], chain->hub,
+		        "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)",
+		        json_pack("[o,o,s,s,o,o,o]", eth_json_hex(taskid, 32),
+		                  eth_json_hex(digest, 32), "0xcafe", "0x", eth_json_addr(enclave),
+		                  eth_json_hex(bad, 65), eth_json_hex(asig, 65)),
+		        &rc) < 0);
 		assert_non_null(strstr(err_msg(), "revert"));
 	}
 	check(poco_send(chain->rpc, keys[WORKER1], chain->hub,
-			"contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)",
-			json_pack("[o,o,s,s,o,o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32), "0xcafe", "0x",
-				  eth_json_addr(enclave), eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
-			&rc));
+	                "contributeAndFinalize(bytes32,bytes32,bytes,bytes,address,bytes,bytes)",
+	                json_pack("[o,o,s,s,o,o,o]", eth_json_hex(taskid, 32),
+	                          eth_json_hex(digest, 32), "0xcafe", "0x", eth_json_addr(enclave),
+	                          eth_json_hex(esig, 65), eth_json_hex(asig, 65)),
+	                &rc));
 	eth_receipt_free(&rc);
 	check(poco_view(chain, "viewTask", taskid, &task));
-	assert_string_equal(json_string_value(json_object_get(task, "status")), "3"); /* COMPLETED */
+	assert_string_equal(json_string_value(json_object_get(task, "status")),
+	                    "3"); /* COMPLETED */
 	assert_string_equal(json_string_value(json_object_get(task, "results")), "0xcafe");
 	{
 		char d[67] = "0x";
@@ -262,9 +268,9 @@ static void tee_task_through_poco_boost(void **state)
 	json_t *ao, *dso, *wo, *ro;
 	struct eth_receipt rc;
 	uint8_t dealid[32], taskid[32], enclave_key[32], enclave[20], p[84], esig[65], asig[65],
-		h[32];
+	    h[32];
 	long long req0 = stake(REQUESTER), app0 = stake(APP_OWNER), ds0 = stake(DATASET_OWNER),
-		  pool0 = stake(POOL_OWNER), w0 = stake(WORKER2);
+	          pool0 = stake(POOL_OWNER), w0 = stake(WORKER2);
 	(void)state;
 
 	orders(POCO_TAG_TDX, 1, 1, &ao, &dso, &wo, &ro);
@@ -281,10 +287,11 @@ static void tee_task_through_poco_boost(void **state)
 	memcpy(p + 52, h, 32);
 	check(eip191_sign_keccak(enclave_key, p, 84, esig));
 	check(poco_send(chain->rpc, keys[WORKER2], chain->hub,
-			"pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
-			json_pack("[o,s,s,s,o,o,o]", eth_json_hex(dealid, 32), "0", "0xcafe", "0x",
-				  eth_json_hex(asig, 65), eth_json_addr(enclave), eth_json_hex(esig, 65)),
-			&rc));
+	                "pushResultBoost(bytes32,uint256,bytes,bytes,bytes,address,bytes)",
+	                json_pack("[o,s,s,s,o,o,o]", eth_json_hex(dealid, 32), "0", "0xcafe", "0x",
+	                          eth_json_hex(asig, 65), eth_json_addr(enclave),
+	                          eth_json_hex(esig, 65)),
+	                &rc));
 	eth_receipt_free(&rc);
 	assert_int_equal(stake(REQUESTER), req0 - 7000000000LL);
 	assert_int_equal(locked(REQUESTER), 0);
@@ -320,21 +327,23 @@ static void replicated_task_reaches_consensus_with_two_workers(void **state)
 		keccak256(p, 84, rs[i]);
 		authorize(addrs[who[i]], taskid, zero, asig);
 		check(poco_send(chain->rpc, keys[who[i]], chain->hub,
-				"contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
-				json_pack("[o,o,o,o,s,o]", eth_json_hex(taskid, 32), eth_json_hex(rh, 32), eth_json_hex(rs[i], 32),
-					  eth_json_addr(zero), "0x", eth_json_hex(asig, 65)),
-				&rc));
+		                "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
+		                json_pack("[o,o,o,o,s,o]", eth_json_hex(taskid, 32),
+		                          eth_json_hex(rh, 32), eth_json_hex(rs[i], 32),
+		                          eth_json_addr(zero), "0x", eth_json_hex(asig, 65)),
+		                &rc));
 		eth_receipt_free(&rc);
 		/* trust 3: one new worker is not enough, two are. */
 		assert_int_equal(task_status(taskid), i == 0 ? 1 : 2); /* ACTIVE, REVEALING */
 	}
 	for (int i = 0; i < 2; i++) {
-		check(poco_send(chain->rpc, keys[who[i]], chain->hub, "reveal(bytes32,bytes32)",
-				json_pack("[o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32)), &rc));
+		check(poco_send(
+		    chain->rpc, keys[who[i]], chain->hub, "reveal(bytes32,bytes32)",
+		    json_pack("[o,o]", eth_json_hex(taskid, 32), eth_json_hex(digest, 32)), &rc));
 		eth_receipt_free(&rc);
 	}
 	check(poco_send(chain->rpc, keys[POOL_OWNER], chain->hub, "finalize(bytes32,bytes,bytes)",
-			json_pack("[o,s,s]", eth_json_hex(taskid, 32), "0xbeef", "0x"), &rc));
+	                json_pack("[o,s,s]", eth_json_hex(taskid, 32), "0xbeef", "0x"), &rc));
 	eth_receipt_free(&rc);
 	assert_int_equal(task_status(taskid), 3);
 	assert_int_equal(stake(APP_OWNER), app0 + 1000000000LL);
@@ -371,7 +380,7 @@ static void bad_inputs_are_refused_with_reasons(void **state)
 		json_t *acct;
 		check(poco_account(chain, addrs[DATASET_OWNER], &acct));
 		check(poco_withdraw(chain, keys[DATASET_OWNER],
-				    json_string_value(json_object_get(acct, "stake"))));
+		                    json_string_value(json_object_get(acct, "stake"))));
 		json_decref(acct);
 	}
 	assert_true(poco_match(chain, keys[DATASET_OWNER], ao, NULL, wo, ro, 0, dealid, &rc) < 0);
@@ -399,7 +408,7 @@ static void expired_task_is_refused_then_claimed(void **state)
 	eth_receipt_free(&rc);
 	initialize_task(dealid, taskid);
 	assert_true(poco_send(chain->rpc, keys[REQUESTER], chain->hub, "claim(bytes32)",
-			      json_pack("[o]", eth_json_hex(taskid, 32)), &rc) < 0); /* too early */
+	                      json_pack("[o]", eth_json_hex(taskid, 32)), &rc) < 0); /* too early */
 	/* Category XS: 300 s; the final deadline is 10 times that. */
 	check(eth_rpc_call(chain->rpc, "evm_increaseTime", json_pack("[i]", 3001), &v));
 	json_decref(v);
@@ -407,13 +416,14 @@ static void expired_task_is_refused_then_claimed(void **state)
 	json_decref(v);
 	authorize(addrs[WORKER1], taskid, zero, asig);
 	assert_true(poco_send(chain->rpc, keys[WORKER1], chain->hub,
-			      "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
-			      json_pack("[o,o,o,o,s,o]", eth_json_hex(taskid, 32), eth_json_hex(taskid, 32), eth_json_hex(taskid, 32),
-					eth_json_addr(zero), "0x", eth_json_hex(asig, 65)),
-			      &rc) < 0);
+	                      "contribute(bytes32,bytes32,bytes32,address,bytes,bytes)",
+	                      json_pack("[o,o,o,o,s,o]", eth_json_hex(taskid, 32),
+	                                eth_json_hex(taskid, 32), eth_json_hex(taskid, 32),
+	                                eth_json_addr(zero), "0x", eth_json_hex(asig, 65)),
+	                      &rc) < 0);
 	assert_non_null(strstr(err_msg(), "revert"));
 	check(poco_send(chain->rpc, keys[REQUESTER], chain->hub, "claim(bytes32)",
-			json_pack("[o]", eth_json_hex(taskid, 32)), &rc));
+	                json_pack("[o]", eth_json_hex(taskid, 32)), &rc));
 	eth_receipt_free(&rc);
 	assert_int_equal(task_status(taskid), 4); /* FAILED */
 	assert_int_equal(stake(REQUESTER), req0);
@@ -424,11 +434,11 @@ static void expired_task_is_refused_then_claimed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(tee_task_by_contribute_and_finalize),
-		cmocka_unit_test(tee_task_through_poco_boost),
-		cmocka_unit_test(replicated_task_reaches_consensus_with_two_workers),
-		cmocka_unit_test(bad_inputs_are_refused_with_reasons),
-		cmocka_unit_test(expired_task_is_refused_then_claimed),
+	    cmocka_unit_test(tee_task_by_contribute_and_finalize),
+	    cmocka_unit_test(tee_task_through_poco_boost),
+	    cmocka_unit_test(replicated_task_reaches_consensus_with_two_workers),
+	    cmocka_unit_test(bad_inputs_are_refused_with_reasons),
+	    cmocka_unit_test(expired_task_is_refused_then_claimed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -37,7 +37,9 @@ static int rlp_tree(const json_t *v, struct wbuf *w)
 		json_t *e;
 		int rc = 0;
 		wbuf_init(&items);
-		json_array_foreach(v, i, e) if (rc == 0) rc = rlp_tree(e, &items);
+		json_array_foreach (v, i, e)
+			if (rc == 0)
+				rc = rlp_tree(e, &items);
 		if (rc == 0)
 			rc = rlp_list(w, &items);
 		wbuf_free(&items);
@@ -117,7 +119,7 @@ static int handle(const json_t *req, json_t *res)
 		json_object_set_new(res, "decoded", dec);
 	} else if (strcmp(op, "call") == 0) {
 		GUARD_GOTO(abi_encode_call(json_string_value(json_object_get(req, "sig")),
-					   json_object_get(req, "args"), &w));
+		                           json_object_get(req, "args"), &w));
 		json_object_set_new(res, "data", eth_json_hex(w.buf, w.len));
 	} else if (strcmp(op, "eip712") == 0) {
 		GUARD(eip712_digest(json_object_get(req, "typed"), h));
@@ -126,14 +128,15 @@ static int handle(const json_t *req, json_t *res)
 		char *ks;
 		GUARD(get_fixed(req, "priv", priv, 32));
 		GUARD(keystore_encrypt(priv, json_string_value(json_object_get(req, "password")),
-				       (uint64_t)json_integer_value(json_object_get(req, "n")), &ks));
+		                       (uint64_t)json_integer_value(json_object_get(req, "n")),
+		                       &ks));
 		json_object_set_new(res, "keystore", json_string(ks));
 		free(ks);
 	} else if (strcmp(op, "keystore_decrypt") == 0) {
 		const char *ks = json_string_value(json_object_get(req, "keystore"));
 		ENSURE(ks, ERR_INVAL, "missing keystore");
-		GUARD(keystore_decrypt(ks, strlen(ks), json_string_value(json_object_get(req, "password")),
-				       priv));
+		GUARD(keystore_decrypt(ks, strlen(ks),
+		                       json_string_value(json_object_get(req, "password")), priv));
 		json_object_set_new(res, "priv", eth_json_hex(priv, 32));
 	} else if (strcmp(op, "tx") == 0) {
 		const json_t *t = json_object_get(req, "tx");

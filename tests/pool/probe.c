@@ -36,7 +36,8 @@ int main(void)
 	}
 	int st = 0;
 	waitpid(pid, &st, 0);
-	printf("int80 %s\n", WIFSIGNALED(st) ? "killed"
-	                      : WEXITSTATUS(st) == 0 ? "allowed" : "refused");
+	printf("int80 %s\n", WIFSIGNALED(st)        ? "killed"
+	                     : WEXITSTATUS(st) == 0 ? "allowed"
+	                                            : "refused");
 	return 0;
 }

@@ -31,7 +31,7 @@ static void gcm_matches_published_vectors(void **state)
 	assert_int_equal(aes256gcm_open(key, iv, NULL, 0, out, 32, back), ERR_VERIFY);
 	out[3] ^= 1;
 	assert_int_equal(aes256gcm_open(key, iv, (const uint8_t *)"aad", 3, out, 32, back),
-			 ERR_VERIFY); /* the AAD is bound */
+	                 ERR_VERIFY); /* the AAD is bound */
 }
 
 /* RFC 7748 section 6.1. */
@@ -65,8 +65,9 @@ static void hkdf_matches_rfc5869(void **state)
 	for (int i = 0; i < 10; i++)
 		info[i] = (uint8_t)(0xf0 + i);
 	assert_int_equal(hkdf_sha256(ikm, 22, salt, 13, info, 10, okm, 42), 0);
-	unhex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
-	      want, 42);
+	unhex(
+	    "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+	    want, 42);
 	assert_memory_equal(okm, want, 42);
 }
 
@@ -78,9 +79,8 @@ static void sealed_messages_open_only_for_their_key_and_label(void **state)
 	(void)state;
 	assert_int_equal(x25519_keygen(priv, pub), 0);
 	assert_int_equal(x25519_keygen(other, opub), 0);
-	assert_int_equal(seal_to(pub, "tdexec session v1", (const uint8_t *)msg, strlen(msg), &sealed,
-				 &n),
-			 0);
+	assert_int_equal(
+	    seal_to(pub, "tdexec session v1", (const uint8_t *)msg, strlen(msg), &sealed, &n), 0);
 	assert_int_equal(n, strlen(msg) + SEAL_OVERHEAD);
 	assert_int_equal(seal_open(priv, "tdexec session v1", sealed, n, &plain, &pn), 0);
 	assert_int_equal(pn, strlen(msg));
@@ -93,17 +93,18 @@ static void sealed_messages_open_only_for_their_key_and_label(void **state)
 		assert_true(seal_open(priv, "tdexec session v1", sealed, n, &plain, &pn) < 0);
 		sealed[i] ^= 0x20;
 	}
-	assert_true(seal_open(priv, "tdexec session v1", sealed, SEAL_OVERHEAD - 1, &plain, &pn) < 0);
+	assert_true(seal_open(priv, "tdexec session v1", sealed, SEAL_OVERHEAD - 1, &plain, &pn) <
+	            0);
 	free(sealed);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(gcm_matches_published_vectors),
-		cmocka_unit_test(x25519_matches_rfc7748),
-		cmocka_unit_test(hkdf_matches_rfc5869),
-		cmocka_unit_test(sealed_messages_open_only_for_their_key_and_label),
+	    cmocka_unit_test(gcm_matches_published_vectors),
+	    cmocka_unit_test(x25519_matches_rfc7748),
+	    cmocka_unit_test(hkdf_matches_rfc5869),
+	    cmocka_unit_test(sealed_messages_open_only_for_their_key_and_label),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

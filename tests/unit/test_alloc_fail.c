@@ -218,10 +218,12 @@ static void drive(const char *what, run_fn run, const void *arg)
 		fail_msg("%s: a partial result although allocation %ld failed", what, n);
 	}
 	if (rc < 0 || memcmp(fp, ref, 32) != 0)
-		fail_msg("%s: with every allocation granted: %s", what, rc < 0 ? err_msg() : "another result");
+		fail_msg("%s: with every allocation granted: %s", what,
+		         rc < 0 ? err_msg() : "another result");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("# %s: %ld allocations, each failed once (%ld recovered from), %.1f s\n", what,
-	       n - 1, recovered, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	       n - 1, recovered,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
 static struct input *load(struct input *in)
@@ -234,11 +236,11 @@ static struct input *load(struct input *in)
 /* ---------- the cases ---------- */
 
 static const char *const quotes[] = {
-	"tdx/phala-dcap-qvl/tdx_quote",
-	"tdx/phala-dcap-qvl/tdx_quote_outdated",
-	"tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat",
-	"tdx/google-go-tdx-guest/quote_v5_sample.dat",
-	"tdx/google-go-tdx-guest/ccel/cos-113-tdx-quote.dat",
+    "tdx/phala-dcap-qvl/tdx_quote",
+    "tdx/phala-dcap-qvl/tdx_quote_outdated",
+    "tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat",
+    "tdx/google-go-tdx-guest/quote_v5_sample.dat",
+    "tdx/google-go-tdx-guest/ccel/cos-113-tdx-quote.dat",
 };
 
 static int run_quote(const void *arg, uint8_t fp[32])
@@ -376,7 +378,7 @@ static void pck_readers(void **state)
 	for (size_t i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
 		struct input in = {quotes[i], NULL, 0};
 		struct tdx_quote *q;
-		STACK_OF(X509) *chain;
+		STACK_OF(X509) * chain;
 		char what[256];
 		load(&in);
 		assert_int_equal(tdx_quote_parse(in.buf, in.len, &q), 0);
@@ -392,7 +394,8 @@ static void pck_readers(void **state)
 			int n = i2d_X509(sk_X509_value(chain, k), &der.buf);
 			assert_true(n > 0);
 			der.len = (size_t)n;
-			snprintf(what, sizeof(what), "x509lite: certificate %d of %s", k, quotes[i]);
+			snprintf(what, sizeof(what), "x509lite: certificate %d of %s", k,
+			         quotes[i]);
 			drive(what, run_x509lite, &der);
 			OPENSSL_free(der.buf);
 		}
@@ -414,7 +417,7 @@ static void pck_extension(void **state)
 	for (size_t i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
 		struct input in = {quotes[i], NULL, 0};
 		struct tdx_quote *q;
-		STACK_OF(X509) *chain;
+		STACK_OF(X509) * chain;
 		X509 *leaf;
 		int found = 0;
 
@@ -530,9 +533,9 @@ static int run_qe_identity(const void *arg, uint8_t fp[32])
 static void collateral_load(void **state)
 {
 	static const char *const files[] = {
-		"tdx/phala-dcap-qvl/tdx_quote_collateral.json",
-		"tdx/phala-dcap-qvl/tdx_quote_outdated_collateral.json",
-		"tdx/google-go-tdx-guest/derived_collateral_2023_fmspc50806f_phala_format.json"};
+	    "tdx/phala-dcap-qvl/tdx_quote_collateral.json",
+	    "tdx/phala-dcap-qvl/tdx_quote_outdated_collateral.json",
+	    "tdx/google-go-tdx-guest/derived_collateral_2023_fmspc50806f_phala_format.json"};
 	struct input tcb = {"tdx/collateral/go-tdx-guest-2023-pcs/tcb_info.json", NULL, 0};
 	struct input qe = {"tdx/collateral/go-tdx-guest-2023-pcs/qe_identity.json", NULL, 0};
 	(void)state;
@@ -546,9 +549,9 @@ static void collateral_load(void **state)
 	uint8_t sig[64];
 	/* PCS bodies: the signed object is what the parsers read */
 	load(&tcb);
-	assert_int_equal(tdx_pcs_body_split((const char *)tcb.buf, tcb.len, "tcbInfo", &obj,
-	                                    &tcb_obj.len, sig),
-	                 0);
+	assert_int_equal(
+	    tdx_pcs_body_split((const char *)tcb.buf, tcb.len, "tcbInfo", &obj, &tcb_obj.len, sig),
+	    0);
 	tcb_obj.buf = (uint8_t *)obj;
 	drive(tcb.path, run_tcb_info, &tcb_obj);
 	load(&qe);
@@ -592,12 +595,12 @@ static void eventlog(void **state)
 	struct input ccel = {"tdx/google-go-tdx-guest/ccel/ccel_data.dat", NULL, 0};
 	/* a runtime log as the worker writes it: one extension per task */
 	static const char jsonl[] =
-		"{\"rtmr\":3,\"digest\":\"" /* 48 bytes */
-		"a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0"
-		"c1c2c3c4c5c6c7c8c9cacbcccdcecfd0\",\"event\":\"task\"}\n"
-		"{\"rtmr\":3,\"digest\":\""
-		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-		"202122232425262728292a2b2c2d2e2f\",\"event\":\"task\"}\n";
+	    "{\"rtmr\":3,\"digest\":\"" /* 48 bytes */
+	    "a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0"
+	    "c1c2c3c4c5c6c7c8c9cacbcccdcecfd0\",\"event\":\"task\"}\n"
+	    "{\"rtmr\":3,\"digest\":\""
+	    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	    "202122232425262728292a2b2c2d2e2f\",\"event\":\"task\"}\n";
 	(void)state;
 	drive(ccel.path, run_ccel, load(&ccel));
 	free(ccel.buf);
@@ -753,10 +756,10 @@ static void zip_result(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(quote_parse),   cmocka_unit_test(pck_readers),
-		cmocka_unit_test(pck_extension), cmocka_unit_test(collateral_load),
-		cmocka_unit_test(eventlog),      cmocka_unit_test(rlp_abi),
-		cmocka_unit_test(zip_result),
+	    cmocka_unit_test(quote_parse),   cmocka_unit_test(pck_readers),
+	    cmocka_unit_test(pck_extension), cmocka_unit_test(collateral_load),
+	    cmocka_unit_test(eventlog),      cmocka_unit_test(rlp_abi),
+	    cmocka_unit_test(zip_result),
 	};
 	void *pc[1];
 

@@ -60,7 +60,7 @@ static void addresses_and_signatures(void **state)
 	assert_int_equal(eth_addr_parse("0x7e5f4552091a69125d5dfcb7b8c2659029395bdf", back), 0);
 	assert_memory_equal(back, addr, 20);
 	assert_int_equal(eth_addr_parse("0x7E5F4552091A69125d5DfCb7b8C2659029395BDf", back),
-			 ERR_INVAL); /* one letter's case changed */
+	                 ERR_INVAL); /* one letter's case changed */
 	assert_non_null(strstr(err_msg(), "EIP-55"));
 	assert_int_equal(eth_addr_parse("0x7e5f", back), ERR_INVAL);
 
@@ -76,9 +76,9 @@ static void addresses_and_signatures(void **state)
 	/* s -> n - s (the malleable twin) is refused (EIP-2). */
 	{
 		static const uint8_t n[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-					      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
-					      0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b,
-					      0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
+		                              0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+		                              0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b,
+		                              0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
 		uint8_t tw[65];
 		int borrow = 0;
 		memcpy(tw, sig, 65);
@@ -162,10 +162,10 @@ static void abi_decoder_refuses_hostile_offsets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(keccak_matches_published_vectors),
-		cmocka_unit_test(addresses_and_signatures),
-		cmocka_unit_test(rlp_is_canonical),
-		cmocka_unit_test(abi_decoder_refuses_hostile_offsets),
+	    cmocka_unit_test(keccak_matches_published_vectors),
+	    cmocka_unit_test(addresses_and_signatures),
+	    cmocka_unit_test(rlp_is_canonical),
+	    cmocka_unit_test(abi_decoder_refuses_hostile_offsets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

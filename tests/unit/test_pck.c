@@ -12,9 +12,9 @@
 #include <string.h>
 
 /* The leaf of a real quote's chain and its raw SGX extension bytes. */
-static STACK_OF(X509) *quote_chain(const char *rel)
+static STACK_OF(X509) * quote_chain(const char *rel)
 {
-	STACK_OF(X509) *chain;
+	STACK_OF(X509) * chain;
 	struct tdx_quote *q;
 	size_t len;
 	uint8_t *buf = td_read(rel, &len);
@@ -42,10 +42,11 @@ static void real_pck_extensions_decode(void **state)
 		unsigned pcesvn;
 		const char *fmspc;
 	} want[] = {
-		{"tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat", {3, 3, 2, 2, 2, 1, 0, 2}, 11,
-		 "50806f000000"},
-		{"tdx/phala-dcap-qvl/tdx_quote_outdated", {3, 3, 2, 2, 4, 1, 0, 3}, 13,
-		 "90c06f000000"},
+	    {"tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat",
+	     {3, 3, 2, 2, 2, 1, 0, 2},
+	     11,
+	     "50806f000000"},
+	    {"tdx/phala-dcap-qvl/tdx_quote_outdated", {3, 3, 2, 2, 4, 1, 0, 3}, 13, "90c06f000000"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -130,7 +131,7 @@ static void truncated_and_corrupted_extensions_fail(void **state)
 
 static void bad_pem_chains_are_refused(void **state)
 {
-	STACK_OF(X509) *chain;
+	STACK_OF(X509) * chain;
 	struct tdx_quote *q;
 	uint8_t *buf, *many;
 	size_t len, n = 0;
@@ -233,7 +234,7 @@ static size_t take_tlv(const uint8_t *p, size_t *off, size_t *clen)
 /* Write the TLV at p to out with, inside it along path[0..depth), the child
  * path[depth - 1] followed by `add` (by a copy of itself when add is NULL). */
 static size_t der_insert(const uint8_t *p, const int *path, size_t depth, const uint8_t *add,
-			 size_t addlen, uint8_t *out)
+                         size_t addlen, uint8_t *out)
 {
 	uint8_t body[4096];
 	size_t off = 0, clen, bl = 0, len = 0, c = take_tlv(p, &off, &clen), o = c;
@@ -256,17 +257,20 @@ static size_t der_insert(const uint8_t *p, const int *path, size_t depth, const 
 }
 
 /* {OID 1.2.840.113741.1.13.1.<arc>, BOOLEAN TRUE} */
-#define SGX_PAIR(arc) 0x30, 0x0f, 0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, \
-		      0x01, arc, 0x01, 0x01, 0xff
+#define SGX_PAIR(arc)                                                                              \
+	0x30, 0x0f, 0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01, arc, 0x01,   \
+	    0x01, 0xff
 /* {OID 1.2.840.113741.1.13.1.7.<arc>, BOOLEAN FALSE} */
-#define CONFIG_PAIR(arc) 0x30, 0x10, 0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, \
-			 0x0d, 0x01, 0x07, arc, 0x01, 0x01, 0x00
+#define CONFIG_PAIR(arc)                                                                           \
+	0x30, 0x10, 0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01, 0x07, arc,   \
+	    0x01, 0x01, 0x00
 /* {OID 1.2.3.4, BOOLEAN TRUE} */
 #define OTHER_PAIR 0x30, 0x08, 0x06, 0x03, 0x2a, 0x03, 0x04, 0x01, 0x01, 0xff
 
 static const uint8_t sgx8[] = {SGX_PAIR(0x08)}, sgx8x2[] = {SGX_PAIR(0x08), SGX_PAIR(0x08)},
-		     other[] = {OTHER_PAIR}, otherx2[] = {OTHER_PAIR, OTHER_PAIR},
-		     cfg9[] = {CONFIG_PAIR(0x09)}, cfg9x2[] = {CONFIG_PAIR(0x09), CONFIG_PAIR(0x09)};
+                     other[] = {OTHER_PAIR}, otherx2[] = {OTHER_PAIR, OTHER_PAIR},
+                     cfg9[] = {CONFIG_PAIR(0x09)},
+                     cfg9x2[] = {CONFIG_PAIR(0x09), CONFIG_PAIR(0x09)};
 
 /* Edits of a real leaf's SGX extension (elements 1..7 in order: PPID, TCB,
  * PCE-ID, FMSPC, SGX Type, PlatformInstanceID, Configuration). */
@@ -276,23 +280,33 @@ static const struct {
 	size_t depth;
 	const uint8_t *add; /* NULL: repeat the element */
 	size_t addlen;
-	const char *want;   /* NULL: decodes */
+	const char *want; /* NULL: decodes */
 } sgx_cases[] = {
-	{"FMSPC twice", {3}, 1, NULL, 0, "duplicate OID 1.2.840.113741.1.13.1.4"},
-	{"TCB twice", {1}, 1, NULL, 0, "duplicate OID 1.2.840.113741.1.13.1.2"},
-	{"a TCB SVN twice", {1, 1, 0}, 3, NULL, 0,
-	 "duplicate OID 1.2.840.113741.1.13.1.2.1 in TCB"},
-	{"an unknown arc", {6}, 1, sgx8, sizeof(sgx8), NULL},
-	{"an unknown arc twice", {6}, 1, sgx8x2, sizeof(sgx8x2),
-	 "duplicate OID 1.2.840.113741.1.13.1.8"},
-	{"an OID outside the arc", {0}, 1, other, sizeof(other), NULL},
-	{"an OID outside the arc twice", {0}, 1, otherx2, sizeof(otherx2),
-	 "duplicate OID 1.2.3.4"},
-	{"a Configuration entry twice", {6, 1, 0}, 3, NULL, 0,
-	 "duplicate OID 1.2.840.113741.1.13.1.7.1 in Configuration"},
-	{"an unknown Configuration entry", {6, 1, 0}, 3, cfg9, sizeof(cfg9), NULL},
-	{"an unknown Configuration entry twice", {6, 1, 0}, 3, cfg9x2, sizeof(cfg9x2),
-	 "duplicate OID 1.2.840.113741.1.13.1.7.9 in Configuration"},
+    {"FMSPC twice", {3}, 1, NULL, 0, "duplicate OID 1.2.840.113741.1.13.1.4"},
+    {"TCB twice", {1}, 1, NULL, 0, "duplicate OID 1.2.840.113741.1.13.1.2"},
+    {"a TCB SVN twice", {1, 1, 0}, 3, NULL, 0, "duplicate OID 1.2.840.113741.1.13.1.2.1 in TCB"},
+    {"an unknown arc", {6}, 1, sgx8, sizeof(sgx8), NULL},
+    {"an unknown arc twice",
+     {6},
+     1,
+     sgx8x2,
+     sizeof(sgx8x2),
+     "duplicate OID 1.2.840.113741.1.13.1.8"},
+    {"an OID outside the arc", {0}, 1, other, sizeof(other), NULL},
+    {"an OID outside the arc twice", {0}, 1, otherx2, sizeof(otherx2), "duplicate OID 1.2.3.4"},
+    {"a Configuration entry twice",
+     {6, 1, 0},
+     3,
+     NULL,
+     0,
+     "duplicate OID 1.2.840.113741.1.13.1.7.1 in Configuration"},
+    {"an unknown Configuration entry", {6, 1, 0}, 3, cfg9, sizeof(cfg9), NULL},
+    {"an unknown Configuration entry twice",
+     {6, 1, 0},
+     3,
+     cfg9x2,
+     sizeof(cfg9x2),
+     "duplicate OID 1.2.840.113741.1.13.1.7.9 in Configuration"},
 };
 
 static void repeated_sgx_entries_are_refused(void **state)
@@ -306,7 +320,7 @@ static void repeated_sgx_entries_are_refused(void **state)
 	for (size_t i = 0; i < sizeof(sgx_cases) / sizeof(sgx_cases[0]); i++) {
 		uint8_t der[4096];
 		size_t len = der_insert(os->data, sgx_cases[i].path, sgx_cases[i].depth,
-					sgx_cases[i].add, sgx_cases[i].addlen, der);
+		                        sgx_cases[i].add, sgx_cases[i].addlen, der);
 		int rc = tdx_pck_ext_parse(der, len, &e);
 		assert_true(len > (size_t)os->length);
 		if (!sgx_cases[i].want) {
@@ -317,7 +331,7 @@ static void repeated_sgx_entries_are_refused(void **state)
 			assert_int_equal(e.dynamic_platform, orig.dynamic_platform);
 		} else if (rc != ERR_INVAL || !strstr(err_msg(), sgx_cases[i].want)) {
 			fail_msg("%s: rc %d '%s', want '%s'", sgx_cases[i].name, rc, err_msg(),
-				 sgx_cases[i].want);
+			         sgx_cases[i].want);
 		}
 	}
 	sk_X509_pop_free(chain, X509_free);
@@ -326,12 +340,12 @@ static void repeated_sgx_entries_are_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(real_pck_extensions_decode),
-		cmocka_unit_test(encoder_round_trips),
-		cmocka_unit_test(truncated_and_corrupted_extensions_fail),
-		cmocka_unit_test(bad_pem_chains_are_refused),
-		cmocka_unit_test(repeated_certificate_extensions_are_refused),
-		cmocka_unit_test(repeated_sgx_entries_are_refused),
+	    cmocka_unit_test(real_pck_extensions_decode),
+	    cmocka_unit_test(encoder_round_trips),
+	    cmocka_unit_test(truncated_and_corrupted_extensions_fail),
+	    cmocka_unit_test(bad_pem_chains_are_refused),
+	    cmocka_unit_test(repeated_certificate_extensions_are_refused),
+	    cmocka_unit_test(repeated_sgx_entries_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,9 +36,9 @@ static void load_cases(void)
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
 		assert_int_equal(sscanf(line, "%255s %u %u %zu %zu %31s %39s %39s %7s %7s", c->file,
-					&c->version, &c->body_type, &c->size, &c->trailing,
-					c->fmspc, c->svn, c->svn2, c->qe_svn, c->pcesvn),
-				 10);
+		                        &c->version, &c->body_type, &c->size, &c->trailing,
+		                        c->fmspc, c->svn, c->svn2, c->qe_svn, c->pcesvn),
+		                 10);
 		ncases++;
 		assert_true(ncases < 16);
 	}
@@ -93,7 +93,7 @@ static void real_quotes_have_provenance_values(void **state)
 	(void)state;
 	for (size_t i = 0; i < ncases; i++) {
 		struct qcase *c = &cases[i];
-		STACK_OF(X509) *chain;
+		STACK_OF(X509) * chain;
 		struct tdx_pck_ext e;
 		struct tdx_quote *q;
 		struct tdx_field f;
@@ -117,7 +117,7 @@ static void real_quotes_have_provenance_values(void **state)
 		assert_int_equal(tdx_quote_field(q, "rtmr3", &f), 0);
 		assert_ptr_equal(f.ptr, q->body.rtmr[3]);
 		assert_int_equal(tdx_quote_field(q, "MRSERVICETD", &f),
-				 c->body_type == 3 ? 0 : ERR_NOTFOUND);
+		                 c->body_type == 3 ? 0 : ERR_NOTFOUND);
 		/* The MRTD sits at a fixed offset in the raw bytes. */
 		assert_memory_equal(q->body.mrtd, buf + (c->version == 5 ? 190 : 184), 48);
 		/* FMSPC and PCESVN from the PCK certificate's SGX extension. */
@@ -202,12 +202,12 @@ static size_t length_fields(const struct tdx_quote *q, size_t off[8], size_t wid
 		off[n] = 48, width[n++] = 2; /* body type */
 		off[n] = 50, width[n++] = 4; /* body size */
 	}
-	off[n] = s, width[n++] = 4;                           /* signature data size */
-	off[n] = s + 4 + 128, width[n++] = 2;                 /* cert data type */
-	off[n] = s + 4 + 130, width[n++] = 4;                 /* cert data size */
-	off[n] = s + 4 + 134 + 384 + 64, width[n++] = 2;      /* QE auth data size */
+	off[n] = s, width[n++] = 4;                                      /* signature data size */
+	off[n] = s + 4 + 128, width[n++] = 2;                            /* cert data type */
+	off[n] = s + 4 + 130, width[n++] = 4;                            /* cert data size */
+	off[n] = s + 4 + 134 + 384 + 64, width[n++] = 2;                 /* QE auth data size */
 	off[n] = s + 4 + 134 + 448 + 2 + q->qe_auth_len, width[n++] = 2; /* PCK type */
-	off[n] = off[n - 1] + 2, width[n++] = 4;               /* PCK chain size */
+	off[n] = off[n - 1] + 2, width[n++] = 4;                         /* PCK chain size */
 	return n;
 }
 
@@ -233,7 +233,7 @@ static void length_field_corruptions_are_refused(void **state)
 					q = NULL;
 					if (tdx_quote_parse(t, len, &q) == 0)
 						fail_msg("%s: byte %zu ^ 0x%02x still parses",
-							 c->file, off[k] + b, xors[x]);
+						         c->file, off[k] + b, xors[x]);
 					tdx_quote_free(q);
 					free(t);
 				}
@@ -270,7 +270,8 @@ static void td_attributes_are_decoded(void **state)
 	(void)state;
 	tdx_td_attributes_str(0, s, sizeof(s));
 	assert_string_equal(s, "none");
-	tdx_td_attributes_str(TDX_ATTR_DEBUG | TDX_ATTR_SEPT_VE_DISABLE | (1ull << 40), s, sizeof(s));
+	tdx_td_attributes_str(TDX_ATTR_DEBUG | TDX_ATTR_SEPT_VE_DISABLE | (1ull << 40), s,
+	                      sizeof(s));
 	assert_string_equal(s, "DEBUG|SEPT_VE_DISABLE|BIT40");
 	tdx_td_attributes_str(TDX_ATTR_PKS, s, 4); /* truncates, stays terminated */
 	assert_string_equal(s, "PKS");
@@ -281,13 +282,13 @@ static void td_attributes_are_decoded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(real_quotes_round_trip_byte_exact),
-		cmocka_unit_test(real_quotes_have_provenance_values),
-		cmocka_unit_test(bad_inputs_are_refused_with_a_reason),
-		cmocka_unit_test(every_truncation_fails_cleanly),
-		cmocka_unit_test(length_field_corruptions_are_refused),
-		cmocka_unit_test(header_fields_are_checked),
-		cmocka_unit_test(td_attributes_are_decoded),
+	    cmocka_unit_test(real_quotes_round_trip_byte_exact),
+	    cmocka_unit_test(real_quotes_have_provenance_values),
+	    cmocka_unit_test(bad_inputs_are_refused_with_a_reason),
+	    cmocka_unit_test(every_truncation_fails_cleanly),
+	    cmocka_unit_test(length_field_corruptions_are_refused),
+	    cmocka_unit_test(header_fields_are_checked),
+	    cmocka_unit_test(td_attributes_are_decoded),
 	};
 	load_cases();
 	return cmocka_run_group_tests(tests, NULL, NULL);

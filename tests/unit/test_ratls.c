@@ -59,12 +59,13 @@ static char *doc_with_policy(const char *path, const char *policy, size_t *len)
 		assert_int_equal(tdx_verifier_new(&v), 0);
 	}
 	assert_int_equal(tdx_ratls_anchor_json(v, &t), 0);
-	d = json_pack("{s:s,s:{s:o,s:o}}", "format", PROTO_SMS_CONFIG_FORMAT, "attestation",
-	              "trust", t, "policy",
-	              json_loads(policy ? policy
-	                                : "{\"allow_debug\": false, \"measurements\": {\"MRTD\": [\"" H48(
-	                                      "a") "\"]}}",
-	                         0, NULL));
+	d = json_pack(
+	    "{s:s,s:{s:o,s:o}}", "format", PROTO_SMS_CONFIG_FORMAT, "attestation", "trust", t,
+	    "policy",
+	    json_loads(policy ? policy
+	                      : "{\"allow_debug\": false, \"measurements\": {\"MRTD\": [\"" H48(
+	                            "a") "\"]}}",
+	               0, NULL));
 	assert_non_null(d);
 	assert_int_equal(tdx_ratls_canonical(d, &out, len), 0);
 	json_decref(d);
@@ -596,8 +597,8 @@ static void hello(void *ctx, const struct http_req *r, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-	{"GET", "/hello", hello, "hello", 0},
-	{NULL, NULL, NULL, NULL, 0},
+    {"GET", "/hello", hello, "hello", 0},
+    {NULL, NULL, NULL, NULL, 0},
 };
 
 static int counting_check(void *ctx, const uint8_t *der, size_t len)
@@ -613,8 +614,11 @@ static int counting_check(void *ctx, const uint8_t *der, size_t len)
  * handshake; plain http is refused before connecting. */
 static void client_admits_by_quote_over_tls(void **state)
 {
-	struct http_server_opts o = {
-		.address = "127.0.0.1", .threads = 2, .max_body = 1024, .tls_cert = cert_pem, .tls_key = key_pem};
+	struct http_server_opts o = {.address = "127.0.0.1",
+	                             .threads = 2,
+	                             .max_body = 1024,
+	                             .tls_cert = cert_pem,
+	                             .tls_key = key_pem};
 	struct http_server *s;
 	struct http_response r;
 	struct tdx_gate g;

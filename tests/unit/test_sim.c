@@ -133,8 +133,8 @@ static void sim_quote_signatures_and_binding_check(void **state)
 
 	/* QE report: signed by the PCK key, REPORTDATA binds the attestation
 	 * key and QE auth data. */
-	assert_true(ossl_verify(X509_get0_pubkey(pck), buf + q->qe_report_off, 384,
-				q->qe_report_sig));
+	assert_true(
+	    ossl_verify(X509_get0_pubkey(pck), buf + q->qe_report_off, 384, q->qe_report_sig));
 	memcpy(in, q->att_key, 64);
 	memcpy(in + 64, q->qe_auth_data, q->qe_auth_len);
 	SHA256(in, 64 + q->qe_auth_len, h);
@@ -152,7 +152,7 @@ static void sim_quote_signatures_and_binding_check(void **state)
 	free(buf);
 }
 
-static int chain_verifies(STACK_OF(X509) *chain, X509 *root, time_t at)
+static int chain_verifies(STACK_OF(X509) * chain, X509 *root, time_t at)
 {
 	X509_STORE *st = X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -173,7 +173,7 @@ static void sim_chain_leads_to_sim_root_only(void **state)
 {
 	uint8_t rd[64] = {0}, *buf, *intel;
 	const unsigned char *p;
-	STACK_OF(X509) *chain;
+	STACK_OF(X509) * chain;
 	struct tdx_pck_ext e;
 	struct tdx_quote *q;
 	X509 *root = load_cert("root_ca.pem"), *intel_root;
@@ -206,7 +206,7 @@ static void sim_chain_leads_to_sim_root_only(void **state)
 
 /* The exact bytes between `{"KEY":` and `,"signature":"`. */
 static void signed_part(const char *body, const char *key, const char **start, size_t *len,
-			uint8_t sig[64])
+                        uint8_t sig[64])
 {
 	char prefix[64];
 	const char *end;
@@ -269,8 +269,8 @@ static void sim_collateral_is_signed_like_pcs(void **state)
 			assert_non_null(crl);
 			assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(issuers[i])), 1);
 			assert_int_equal(ASN1_TIME_diff(&day, &sec, X509_CRL_get0_lastUpdate(crl),
-							X509_CRL_get0_nextUpdate(crl)),
-					 1);
+			                                X509_CRL_get0_nextUpdate(crl)),
+			                 1);
 			assert_int_equal(day, 30);
 			X509_CRL_free(crl);
 			free(der);
@@ -350,12 +350,12 @@ static void bad_sim_dirs_and_measurements_are_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(sim_quote_signatures_and_binding_check),
-		cmocka_unit_test(sim_chain_leads_to_sim_root_only),
-		cmocka_unit_test(sim_collateral_is_signed_like_pcs),
-		cmocka_unit_test(rtmr_extension_is_measured_and_logged),
-		cmocka_unit_test(init_never_overwrites_without_force),
-		cmocka_unit_test(bad_sim_dirs_and_measurements_are_refused),
+	    cmocka_unit_test(sim_quote_signatures_and_binding_check),
+	    cmocka_unit_test(sim_chain_leads_to_sim_root_only),
+	    cmocka_unit_test(sim_collateral_is_signed_like_pcs),
+	    cmocka_unit_test(rtmr_extension_is_measured_and_logged),
+	    cmocka_unit_test(init_never_overwrites_without_force),
+	    cmocka_unit_test(bad_sim_dirs_and_measurements_are_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

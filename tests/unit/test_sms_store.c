@@ -29,10 +29,10 @@ static void secrets_survive_reopen_and_are_bound(void **state)
 	assert_int_equal(sms_store_open(&st, db, key), 0);
 	assert_int_equal(stat(key, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"s3cret", 6, 0),
-			 0);
+	assert_int_equal(
+	    sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"s3cret", 6, 0), 0);
 	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"x", 1, 0),
-			 ERR_BUSY);
+	                 ERR_BUSY);
 	assert_int_equal(sms_store_exists(&st, "web2", "0xabc", "api"), 1);
 	assert_int_equal(sms_store_exists(&st, "web2", "0xabc", "other"), 0);
 	sms_store_close(&st);
@@ -49,11 +49,12 @@ static void secrets_survive_reopen_and_are_bound(void **state)
 	assert_int_equal(db_exec(st.db, "UPDATE secrets SET owner='0xabc'"), 0);
 	/* A flipped ciphertext byte is detected. */
 	assert_int_equal(db_exec(st.db, "UPDATE secrets SET ciphertext="
-						 "X'00'||substr(ciphertext,2)"),
-			 0);
+	                                "X'00'||substr(ciphertext,2)"),
+	                 0);
 	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), ERR_VERIFY);
 	/* Update replaces, and reads back. */
-	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"new", 3, 1), 0);
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"new", 3, 1),
+	                 0);
 	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), 0);
 	assert_memory_equal(v, "new", 3);
 	free(v);
@@ -100,7 +101,7 @@ static void check_finds_a_tampered_record(void **state)
 		char name[16];
 		snprintf(name, sizeof(name), "n%d", i);
 		assert_int_equal(
-			sms_store_put(&st, "web2", "0xabc", name, (const uint8_t *)"v", 1, 0), 0);
+		    sms_store_put(&st, "web2", "0xabc", name, (const uint8_t *)"v", 1, 0), 0);
 	}
 	assert_int_equal(sms_store_check(&st, &total, &bad), 0);
 	assert_int_equal(total, 5);
@@ -132,10 +133,9 @@ static void rekey_rotates_all_or_nothing(void **state)
 	for (int i = 0; i < 20; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "n%d", i);
-		assert_int_equal(
-			sms_store_put(&st, "requester", "0xabc", name, (const uint8_t *)name,
-				      strlen(name), 0),
-			0);
+		assert_int_equal(sms_store_put(&st, "requester", "0xabc", name,
+		                               (const uint8_t *)name, strlen(name), 0),
+		                 0);
 	}
 	/* open elsewhere: refused, nothing changed */
 	assert_int_equal(sms_store_rekey(db, key, NULL, key2, NULL, &count), ERR_BUSY);
@@ -185,18 +185,17 @@ static long count_rows(struct sms_store *st, const char *sql)
 	return n;
 }
 
-#define PUT(st, kind, name, val, update, id, want)                                                \
-	do {                                                                                      \
-		enum sms_put_verdict v_ = SMS_PUT_EXISTS;                                         \
-		assert_int_equal(sms_store_put_signed(st, kind, "0xabc", name,                    \
-						      (const uint8_t *)(val), strlen(val), update, \
-						      id, &v_, used),                              \
-				 0);                                                              \
-		assert_int_equal(v_, want);                                                       \
+#define PUT(st, kind, name, val, update, id, want)                                                 \
+	do {                                                                                       \
+		enum sms_put_verdict v_ = SMS_PUT_EXISTS;                                          \
+		assert_int_equal(sms_store_put_signed(st, kind, "0xabc", name,                     \
+		                                      (const uint8_t *)(val), strlen(val), update, \
+		                                      id, &v_, used),                              \
+		                 0);                                                               \
+		assert_int_equal(v_, want);                                                        \
 	} while (0)
 
-static void assert_value(struct sms_store *st, const char *kind, const char *name,
-			 const char *want)
+static void assert_value(struct sms_store *st, const char *kind, const char *name, const char *want)
 {
 	uint8_t *v;
 	size_t n;
@@ -228,11 +227,12 @@ static void signatures_authorize_one_write(void **state)
 	PUT(&st, "web2", "api", "v1", 1, sig(0), SMS_PUT_REPLAYED);
 	assert_value(&st, "web2", "api", "v2");
 	/* an identical re-push: answered, nothing rewritten (same nonce) */
-	assert_int_equal(db_exec(st.db, "CREATE TEMP TABLE before AS SELECT nonce FROM secrets"), 0);
+	assert_int_equal(db_exec(st.db, "CREATE TEMP TABLE before AS SELECT nonce FROM secrets"),
+	                 0);
 	PUT(&st, "web2", "api", "v2", 1, sig(1), SMS_PUT_UNCHANGED);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM secrets s JOIN temp.before b "
-					 "ON s.nonce = b.nonce"),
-			 1);
+	                                 "ON s.nonce = b.nonce"),
+	                 1);
 	/* a web2 signature never writes a requester secret (same challenge bytes) */
 	PUT(&st, "requester", "api", "v1", 0, sig(0), SMS_PUT_REPLAYED);
 	assert_string_equal(used, "web2");
@@ -280,17 +280,18 @@ static void migration_adds_consumed_signatures(void **state)
 	snprintf(db, sizeof(db), "%s/s.db", dir);
 	snprintf(key, sizeof(key), "%s/master.key", dir);
 	assert_int_equal(sms_store_open(&st, db, key), 0);
-	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"v1", 2, 0), 0);
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"v1", 2, 0),
+	                 0);
 	sms_store_close(&st);
 	/* back to schema 3: the file as the previous release left it */
 	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
 	assert_int_equal(db_exec(raw, "DROP TABLE consumed_signatures;"
-				      "ALTER TABLE sessions DROP COLUMN replaces;"
-				      "ALTER TABLE releases DROP COLUMN replaces;"
-				      "CREATE UNIQUE INDEX sessions_released ON sessions(taskid)"
-				      " WHERE released = 1;"
-				      "PRAGMA user_version=3;"),
-			 0);
+	                              "ALTER TABLE sessions DROP COLUMN replaces;"
+	                              "ALTER TABLE releases DROP COLUMN replaces;"
+	                              "CREATE UNIQUE INDEX sessions_released ON sessions(taskid)"
+	                              " WHERE released = 1;"
+	                              "PRAGMA user_version=3;"),
+	                 0);
 	sqlite3_close(raw);
 
 	assert_int_equal(sms_store_open(&st, db, key), 0);
@@ -313,11 +314,11 @@ static void migration_adds_consumed_signatures(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(secrets_survive_reopen_and_are_bound),
-		cmocka_unit_test(check_finds_a_tampered_record),
-		cmocka_unit_test(rekey_rotates_all_or_nothing),
-		cmocka_unit_test(signatures_authorize_one_write),
-		cmocka_unit_test(migration_adds_consumed_signatures),
+	    cmocka_unit_test(secrets_survive_reopen_and_are_bound),
+	    cmocka_unit_test(check_finds_a_tampered_record),
+	    cmocka_unit_test(rekey_rotates_all_or_nothing),
+	    cmocka_unit_test(signatures_authorize_one_write),
+	    cmocka_unit_test(migration_adds_consumed_signatures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

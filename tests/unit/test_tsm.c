@@ -12,14 +12,14 @@
 #include <string.h>
 
 struct fake {
-	int present;            /* the report directory exists */
-	char provider[32];      /* "" = no provider attribute (old kernels) */
-	char entry[256];        /* the one live entry, "" if none */
-	unsigned long gen;      /* generation counter */
+	int present;       /* the report directory exists */
+	char provider[32]; /* "" = no provider attribute (old kernels) */
+	char entry[256];   /* the one live entry, "" if none */
+	unsigned long gen; /* generation counter */
 	uint8_t inblob[64];
-	int writes;             /* inblob writes seen */
-	int races;              /* extra generation bumps to inject on outblob reads */
-	int outblob_errno;      /* error to return on outblob reads */
+	int writes;        /* inblob writes seen */
+	int races;         /* extra generation bumps to inject on outblob reads */
+	int outblob_errno; /* error to return on outblob reads */
 	int mkdirs, rmdirs;
 };
 
@@ -121,7 +121,7 @@ static void absent_interface_says_no_tdx_guest(void **state)
 	(void)state;
 	assert_int_equal(tdx_tsm_quote("/fake/tsm/report", &o, rd, &q, &n), ERR_NOTFOUND);
 	assert_non_null(strstr(err_msg(), "no TDX guest support: configfs-tsm report interface "
-					  "not found"));
+	                                  "not found"));
 	assert_int_equal(f.mkdirs, 0);
 	/* The real path on this (non-TDX) machine answers the same. */
 	assert_int_equal(tdx_tsm_quote("/nonexistent/tsm/report", NULL, rd, &q, &n), ERR_NOTFOUND);
@@ -191,10 +191,10 @@ static void wrong_provider_and_io_errors_clean_up(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(absent_interface_says_no_tdx_guest),
-		cmocka_unit_test(quote_carries_inblob_and_entry_is_removed),
-		cmocka_unit_test(a_concurrent_writer_is_detected_and_retried),
-		cmocka_unit_test(wrong_provider_and_io_errors_clean_up),
+	    cmocka_unit_test(absent_interface_says_no_tdx_guest),
+	    cmocka_unit_test(quote_carries_inblob_and_entry_is_removed),
+	    cmocka_unit_test(a_concurrent_writer_is_detected_and_retried),
+	    cmocka_unit_test(wrong_provider_and_io_errors_clean_up),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -588,26 +588,26 @@ static char *subst(const char *text, size_t len, const char *from, const char *t
 static const struct {
 	const char *from, *to, *want; /* want NULL: parses */
 } tcb_int_cases[] = {
-	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":17", NULL},
-	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":1073741824", NULL},
-	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":17.0",
-	 "\"tcbEvaluationDataNumber\" is not an integer (0..1073741824)"},
-	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":\"17\"",
-	 "\"tcbEvaluationDataNumber\" is not an integer"},
-	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":-1",
-	 "\"tcbEvaluationDataNumber\": -1 out of range (0..1073741824)"},
-	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":1073741825",
-	 "\"tcbEvaluationDataNumber\": 1073741825 out of range"},
-	{"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":4294967313",
-	 "\"tcbEvaluationDataNumber\": 4294967313 out of range"},
-	{"\"version\":3", "\"version\":1003", "\"version\": 1003 out of range (0..1000)"},
-	{"\"tcbType\":0,", "", "\"tcbType\" missing"},
-	{"\"tcbType\":0", "\"tcbType\":true", "\"tcbType\" is not an integer"},
-	{"\"pcesvn\":", "\"pcesvn\":65536,\"x\":",
-	 "\"tcbLevels\"[0]: \"pcesvn\": 65536 out of range (0..65535)"},
-	{"\"svn\":", "\"svn\":256,\"x\":", "\"svn\": 256 out of range (0..255)"},
-	{"\"svn\":", "\"svn\":2.0,\"x\":", "\"svn\" is not an integer (0..255)"},
-	{"\"isvsvn\":", "\"isvsvn\":-1,\"x\":", "\"isvsvn\": -1 out of range (0..65535)"},
+    {"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":17", NULL},
+    {"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":1073741824", NULL},
+    {"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":17.0",
+     "\"tcbEvaluationDataNumber\" is not an integer (0..1073741824)"},
+    {"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":\"17\"",
+     "\"tcbEvaluationDataNumber\" is not an integer"},
+    {"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":-1",
+     "\"tcbEvaluationDataNumber\": -1 out of range (0..1073741824)"},
+    {"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":1073741825",
+     "\"tcbEvaluationDataNumber\": 1073741825 out of range"},
+    {"\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":4294967313",
+     "\"tcbEvaluationDataNumber\": 4294967313 out of range"},
+    {"\"version\":3", "\"version\":1003", "\"version\": 1003 out of range (0..1000)"},
+    {"\"tcbType\":0,", "", "\"tcbType\" missing"},
+    {"\"tcbType\":0", "\"tcbType\":true", "\"tcbType\" is not an integer"},
+    {"\"pcesvn\":", "\"pcesvn\":65536,\"x\":",
+     "\"tcbLevels\"[0]: \"pcesvn\": 65536 out of range (0..65535)"},
+    {"\"svn\":", "\"svn\":256,\"x\":", "\"svn\": 256 out of range (0..255)"},
+    {"\"svn\":", "\"svn\":2.0,\"x\":", "\"svn\" is not an integer (0..255)"},
+    {"\"isvsvn\":", "\"isvsvn\":-1,\"x\":", "\"isvsvn\": -1 out of range (0..65535)"},
 };
 
 static void tcb_info_integers_are_range_checked(void **state)
@@ -621,14 +621,14 @@ static void tcb_info_integers_are_range_checked(void **state)
 		struct tdx_tcb_info *t = NULL;
 		size_t len;
 		char *text = subst((const char *)c->tcb_info.p, c->tcb_info.len,
-				   tcb_int_cases[i].from, tcb_int_cases[i].to, &len);
+		                   tcb_int_cases[i].from, tcb_int_cases[i].to, &len);
 		int rc = tdx_tcb_info_parse(text, len, &t);
 		if (!tcb_int_cases[i].want) {
 			if (rc != 0)
 				fail_msg("case %zu: '%s'", i, err_msg());
 		} else if (rc != ERR_INVAL || !strstr(err_msg(), tcb_int_cases[i].want)) {
 			fail_msg("case %zu: rc %d '%s', want '%s'", i, rc, err_msg(),
-				 tcb_int_cases[i].want);
+			         tcb_int_cases[i].want);
 		}
 		tdx_tcb_info_free(t);
 		free(text);
@@ -639,14 +639,14 @@ static void tcb_info_integers_are_range_checked(void **state)
 static const struct {
 	const char *value, *want; /* want NULL: loads */
 } policy_int_cases[] = {
-	{"0", NULL},
-	{"65535", NULL},
-	{"65536", "\"min_qe_isvsvn\": 65536 out of range (0..65535)"},
-	{"-1", "\"min_qe_isvsvn\": -1 out of range (0..65535)"},
-	{"4294967300", "\"min_qe_isvsvn\": 4294967300 out of range"},
-	{"4.0", "\"min_qe_isvsvn\" is not an integer (0..65535)"},
-	{"\"4\"", "\"min_qe_isvsvn\" is not an integer"},
-	{"null", "\"min_qe_isvsvn\" is not an integer"},
+    {"0", NULL},
+    {"65535", NULL},
+    {"65536", "\"min_qe_isvsvn\": 65536 out of range (0..65535)"},
+    {"-1", "\"min_qe_isvsvn\": -1 out of range (0..65535)"},
+    {"4294967300", "\"min_qe_isvsvn\": 4294967300 out of range"},
+    {"4.0", "\"min_qe_isvsvn\" is not an integer (0..65535)"},
+    {"\"4\"", "\"min_qe_isvsvn\" is not an integer"},
+    {"null", "\"min_qe_isvsvn\" is not an integer"},
 };
 
 static void policy_integers_are_range_checked(void **state)
@@ -656,14 +656,14 @@ static void policy_integers_are_range_checked(void **state)
 		struct tdx_policy *p = NULL;
 		char text[128];
 		int n = snprintf(text, sizeof(text), "{\"min_qe_isvsvn\": %s}",
-				 policy_int_cases[i].value);
+		                 policy_int_cases[i].value);
 		int rc = tdx_policy_from_json(text, (size_t)n, ".", &p);
 		if (!policy_int_cases[i].want) {
 			if (rc != 0)
 				fail_msg("%s: '%s'", policy_int_cases[i].value, err_msg());
 		} else if (rc != ERR_INVAL || !strstr(err_msg(), policy_int_cases[i].want)) {
 			fail_msg("%s: rc %d '%s', want '%s'", policy_int_cases[i].value, rc,
-				 err_msg(), policy_int_cases[i].want);
+			         err_msg(), policy_int_cases[i].want);
 		}
 		tdx_policy_free(p);
 	}
@@ -677,17 +677,13 @@ static const struct {
 		      * no PCS to refresh it, as stale but valid, or not at all) */
 	int refused; /* refused, with a warning naming the file, and not served */
 } fetched_cases[] = {
-	{"1751000000", 1, 0},           /* T0 */
-	{"946684800", 0, 0},            /* 2000-01-01: read; due for a refresh */
-	{"7258118400", 1, 0},           /* 2200-01-01 */
-	{"946684799", 0, 1},            /* before 2000 */
-	{"-1", 0, 1},
-	{"-9223372036854775808", 0, 1}, /* next - fetched used to overflow */
-	{"7258118401", 0, 1},           /* after 2200: was served until the last hour */
-	{"99999999999", 0, 1},
-	{"1751000000.0", 0, 1},
-	{"\"1751000000\"", 0, 1},
-	{NULL, 0, 1},
+    {"1751000000", 1, 0},                                  /* T0 */
+    {"946684800", 0, 0},                                   /* 2000-01-01: read; due for a refresh */
+    {"7258118400", 1, 0},                                  /* 2200-01-01 */
+    {"946684799", 0, 1},                                   /* before 2000 */
+    {"-1", 0, 1},          {"-9223372036854775808", 0, 1}, /* next - fetched used to overflow */
+    {"7258118401", 0, 1}, /* after 2200: was served until the last hour */
+    {"99999999999", 0, 1}, {"1751000000.0", 0, 1},         {"\"1751000000\"", 0, 1}, {NULL, 0, 1},
 };
 
 static void pcs_cache_fetch_times_are_range_checked(void **state)
@@ -733,11 +729,12 @@ static void pcs_cache_fetch_times_are_range_checked(void **state)
 		fclose(cap);
 		if ((rc == 0 && cached && !strstr(logbuf, "pcs.stale")) != fetched_cases[i].fresh)
 			fail_msg("%s: rc %d cached %d, want fresh %d ('%s')",
-				 fetched_cases[i].fetched_at, rc, cached, fetched_cases[i].fresh, logbuf);
+			         fetched_cases[i].fetched_at, rc, cached, fetched_cases[i].fresh,
+			         logbuf);
 		if ((strstr(logbuf, entry) && strstr(logbuf, "tdexec_fetched_at") && rc < 0) !=
 		    fetched_cases[i].refused)
-			fail_msg("%s: log '%s', want refused %d", fetched_cases[i].fetched_at, logbuf,
-				 fetched_cases[i].refused);
+			fail_msg("%s: log '%s', want refused %d", fetched_cases[i].fetched_at,
+			         logbuf, fetched_cases[i].refused);
 		tdx_collateral_free(c);
 	}
 	free(orig);

@@ -33,9 +33,9 @@ static void real_certificates_match_openssl(void **state)
 {
 	static const char *const quotes[] = {"tdx/phala-dcap-qvl/tdx_quote",
 	                                     "tdx/phala-dcap-qvl/tdx_quote_outdated",
-		"tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat",
-		"tdx/google-go-tdx-guest/quote_v5_sample.dat",
-		"tdx/google-go-tdx-guest/ccel/cos-113-tdx-quote.dat"};
+	                                     "tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat",
+	                                     "tdx/google-go-tdx-guest/quote_v5_sample.dat",
+	                                     "tdx/google-go-tdx-guest/ccel/cos-113-tdx-quote.dat"};
 	(void)state;
 	for (size_t i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
 		struct tdx_blob d[8];
@@ -55,7 +55,7 @@ static void real_certificates_match_openssl(void **state)
 			assert_int_equal(EVP_PKEY_get_octet_string_param(X509_get0_pubkey(o),
 			                                                 OSSL_PKEY_PARAM_PUB_KEY,
 			                                                 pt, sizeof(pt), &ptlen),
-					 1);
+			                 1);
 			assert_int_equal(ptlen, 65);
 			assert_memory_equal(x.pub, pt + 1, 64);
 			assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(o), x.not_before),
@@ -138,7 +138,7 @@ static void real_crls_parse_and_list_their_serials(void **state)
 
 /* A certificate OpenSSL makes with the given key and extensions. */
 static size_t make_cert(EVP_PKEY *key, long version, const char *ext_nid_value, int critical,
-			uint8_t **der)
+                        uint8_t **der)
 {
 	X509 *x = X509_new();
 	unsigned char *out = NULL;
@@ -146,7 +146,7 @@ static size_t make_cert(EVP_PKEY *key, long version, const char *ext_nid_value, 
 	X509_set_version(x, version);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
 	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-				   (const unsigned char *)"t", -1, -1, 0);
+	                           (const unsigned char *)"t", -1, -1, 0);
 	X509_set_issuer_name(x, X509_get_subject_name(x));
 	X509_gmtime_adj(X509_getm_notBefore(x), 0);
 	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
@@ -342,8 +342,8 @@ static void signatures_must_be_canonical_der(void **state)
 /* DER of `cert` with its extension `dup` added once more at the end and
  * `extra` distinct unknown ones (OpenSSL re-encodes the tbsCertificate; the
  * signature no longer verifies: the reader is tested below its check). */
-static size_t reencode(const struct tdx_blob *cert, int dup, int extra, uint8_t **der,
-		       char *oid, size_t oidcap)
+static size_t reencode(const struct tdx_blob *cert, int dup, int extra, uint8_t **der, char *oid,
+                       size_t oidcap)
 {
 	const unsigned char *p = cert->p;
 	X509 *o = d2i_X509(NULL, &p, (long)cert->len);
@@ -382,7 +382,7 @@ static size_t reencode(const struct tdx_blob *cert, int dup, int extra, uint8_t 
 static void repeated_extensions_are_refused(void **state)
 {
 	static const char *const quotes[] = {"tdx/phala-dcap-qvl/tdx_quote",
-					     "tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat"};
+	                                     "tdx/google-go-tdx-guest/tdx_prod_quote_SPR_E4.dat"};
 	(void)state;
 	for (size_t q = 0; q < sizeof(quotes) / sizeof(quotes[0]); q++) {
 		struct tdx_blob d[8];
@@ -402,8 +402,8 @@ static void repeated_extensions_are_refused(void **state)
 				snprintf(want, sizeof(want), "duplicate extension %s", oid);
 				if (x509_lite_parse(der, len, "cert", &x) != ERR_INVAL ||
 				    !strstr(err_msg(), want))
-					fail_msg("%s cert %zu extension %s repeated: '%s'", quotes[q],
-						 k, oid, err_msg());
+					fail_msg("%s cert %zu extension %s repeated: '%s'",
+					         quotes[q], k, oid, err_msg());
 				OPENSSL_free(der);
 			}
 			/* Re-encoded with distinct extensions up to 32: read. */
@@ -446,13 +446,13 @@ static void non_minimal_extension_oids_are_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(real_certificates_match_openssl),
-		cmocka_unit_test(truncations_and_corruptions_are_refused),
-		cmocka_unit_test(real_crls_parse_and_list_their_serials),
-		cmocka_unit_test(shapes_outside_intels_pki_are_refused),
+	    cmocka_unit_test(real_certificates_match_openssl),
+	    cmocka_unit_test(truncations_and_corruptions_are_refused),
+	    cmocka_unit_test(real_crls_parse_and_list_their_serials),
+	    cmocka_unit_test(shapes_outside_intels_pki_are_refused),
 	    cmocka_unit_test(signatures_must_be_canonical_der),
-		cmocka_unit_test(repeated_extensions_are_refused),
-		cmocka_unit_test(non_minimal_extension_oids_are_refused),
+	    cmocka_unit_test(repeated_extensions_are_refused),
+	    cmocka_unit_test(non_minimal_extension_oids_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
