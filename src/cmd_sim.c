@@ -53,7 +53,11 @@ static const char extend_usage[] =
     "  --digest HEX    48-byte SHA-384 digest\n"
     "  --event TEXT    what was measured (kept in the event log)\n";
 
-static int sim_init(int argc, char **argv)
+/* The options `sim init` and `sim collateral` share: --days, --at (and
+ * --force for init), then one directory, at argv[optind].  0 to go on;
+ * otherwise what the command returns (0 after --help). */
+static int sim_opts(int argc, char **argv, const char *prog, const char *usage, int force_ok,
+                    struct tdx_sim_opts *o)
 {
 	static const struct option opts[] = {
 	    {"force", no_argument, NULL, 'f'},
@@ -62,28 +66,37 @@ static int sim_init(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct tdx_sim_opts o = {0, 0, 0};
 	long days;
 	int c;
 
-	while ((c = cli_getopt(argc, argv, "sim init", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, prog, "h", opts + !force_ok)) != -1) {
 		switch (c) {
-		case 'f': o.force = 1; break;
+		case 'f': o->force = 1; break;
 		case 'd':
-			if (cli_int("sim init", "--days", optarg, 1, 3650, &days))
+			if (cli_int(prog, "--days", optarg, 1, 3650, &days))
 				return EXIT_USAGE;
-			o.collateral_days = (int)days;
+			o->collateral_days = (int)days;
 			break;
 		case 'a':
-			if (time_parse(optarg, &o.now) < 0)
-				return cli_usage("sim init", "--at: %s", err_msg());
+			if (time_parse(optarg, &o->now) < 0)
+				return cli_usage(prog, "--at: %s", err_msg());
 			break;
-		case 'h': fputs(init_usage, stdout); return 0;
+		case 'h': fputs(usage, stdout); return -1;
 		default: return EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage("sim init", "expected one directory");
+		return cli_usage(prog, "expected one directory");
+	return 0;
+}
+
+static int sim_init(int argc, char **argv)
+{
+	struct tdx_sim_opts o = {0, 0, 0};
+	int rc = sim_opts(argc, argv, "sim init", init_usage, 1, &o);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
 	if (tdx_sim_init(argv[optind], &o) < 0)
 		return cli_fail();
 	printf("simulated TD created in %s (SIMULATED: trust only with --trust-sim-root "
@@ -94,33 +107,11 @@ static int sim_init(int argc, char **argv)
 
 static int sim_collateral(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"days", required_argument, NULL, 'd'},
-	    {"at", required_argument, NULL, 'a'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct tdx_sim_opts o = {0, 0, 0};
-	long days;
-	int c;
+	int rc = sim_opts(argc, argv, "sim collateral", coll_usage, 0, &o);
 
-	while ((c = cli_getopt(argc, argv, "sim collateral", "h", opts)) != -1) {
-		switch (c) {
-		case 'd':
-			if (cli_int("sim collateral", "--days", optarg, 1, 3650, &days))
-				return EXIT_USAGE;
-			o.collateral_days = (int)days;
-			break;
-		case 'a':
-			if (time_parse(optarg, &o.now) < 0)
-				return cli_usage("sim collateral", "--at: %s", err_msg());
-			break;
-		case 'h': fputs(coll_usage, stdout); return 0;
-		default: return EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage("sim collateral", "expected one directory");
+	if (rc)
+		return rc < 0 ? 0 : rc;
 	if (tdx_sim_collateral(argv[optind], &o) < 0)
 		return cli_fail();
 	printf("collateral issued again in %s/collateral\n", argv[optind]);
