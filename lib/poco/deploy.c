@@ -276,8 +276,7 @@ static int registries(struct ctx *c, uint64_t chain_id)
 	static const char *const files[] = {
 	    "artifacts/contracts/registries/apps/AppRegistry.sol/AppRegistry.json",
 	    "artifacts/contracts/registries/datasets/DatasetRegistry.sol/DatasetRegistry.json",
-	    "artifacts/contracts/registries/workerpools/WorkerpoolRegistry.sol/"
-	    "WorkerpoolRegistry.json",
+	    "artifacts/contracts/registries/workerpools/WorkerpoolRegistry.sol/WorkerpoolRegistry.json",
 	};
 	uint8_t *addrs[] = {c->out->app_registry, c->out->dataset_registry,
 	                    c->out->workerpool_registry};
