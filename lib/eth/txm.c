@@ -423,8 +423,11 @@ static void finish(struct eth_txm *m, struct entry *e, int rc, const char *error
 		e->w->rc = rc;
 		snprintf(e->w->error, sizeof(e->w->error), "%s", error ? error : "");
 		if (rcpt) {
+			/* a copy of its own: jansson's reference count is read
+			 * without atomics, so a value is never shared between
+			 * threads (ThreadSanitizer) */
 			e->w->receipt = *rcpt;
-			json_incref(rcpt->logs);
+			e->w->receipt.logs = rcpt->logs ? json_deep_copy(rcpt->logs) : NULL;
 		}
 	}
 	pthread_cond_broadcast(&m->cv_done);
