@@ -59,6 +59,13 @@ static int make_private(const char *path, int create)
 	struct stat sb;
 	int fd, rc = 0;
 
+	/* Already private: nothing is opened.  Closing any descriptor of a
+	 * file drops every POSIX lock the process holds on it, SQLite's
+	 * included, so a second connection's open would otherwise unlock the
+	 * first one's database for other processes. */
+	if ((create ? stat(path, &sb) : lstat(path, &sb)) == 0 && S_ISREG(sb.st_mode) &&
+	    (sb.st_mode & 0777) == 0600)
+		return 0;
 	/* the side files are SQLite's own: a link there is not followed */
 	fd = open(path,
 	          O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (create ? O_CREAT : O_NOFOLLOW),
