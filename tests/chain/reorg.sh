@@ -57,11 +57,16 @@ removed() {
 		}
 	})();' "$RPC" "$@"
 }
-resend() { # the raw transactions in FILE, in order: each accepted
-	local raw
+# resend FILE: the raw transactions in FILE, in order; fails if the first
+# is refused (a later one may already have been replaced by the scheduler,
+# which sends its own again at its next nonce: what counts is the outcome)
+resend() {
+	local raw first=1 rc=0
 	while read -r raw; do
-		rpc eth_sendRawTransaction "[\"$raw\"]" | grep -q '"result":"0x' || return 1
+		rpc eth_sendRawTransaction "[\"$raw\"]" | grep -q '"result":"0x' || [ "$first" = 0 ] || rc=1
+		first=0
 	done <"$1"
+	return "$rc"
 }
 
 pool_start_chain || { echo "FAIL: chain up"; exit 1; }
