@@ -104,10 +104,11 @@ static int store_deal(struct sched *s, const char *dealid, const char *const f[7
 	 * dropped and come back RECEIVED below. */
 	const char *back[] = {dealid, blk, now};
 	GUARD(sched_exec(s, "UPDATE deals SET block = ?2 WHERE dealid = lower(?1)", back, 2));
-	GUARD(sched_exec(s,
-	                 "UPDATE tasks SET status = reorged_from, reorged_from = NULL, detail = NULL,"
-	                 " updated = ?3 WHERE dealid = lower(?1) AND status = 'REORGED'",
-	                 back, 3));
+	GUARD(
+	    sched_exec(s,
+	               "UPDATE tasks SET status = reorged_from, reorged_from = NULL, detail = NULL,"
+	               " updated = ?3 WHERE dealid = lower(?1) AND status = 'REORGED'",
+	               back, 3));
 	if (sqlite3_changes(s->db) > 0)
 		log_info("sched.reorg", "deal=%s back block=%s tasks=%d", dealid, blk,
 		         sqlite3_changes(s->db));
@@ -477,8 +478,7 @@ static int follow_logs(struct sched *s)
 	if (rc == 0) {
 		snprintf(prev, sizeof(prev), "%llu", (unsigned long long)to - 1);
 		const char *a[] = {cur, hash, prev, parent};
-		rc = sched_exec(s,
-		                "INSERT OR REPLACE INTO blocks VALUES (?1, ?2), (?3, ?4)", a, 4);
+		rc = sched_exec(s, "INSERT OR REPLACE INTO blocks VALUES (?1, ?2), (?3, ?4)", a, 4);
 	}
 	if (rc == 0) {
 		snprintf(prev, sizeof(prev), "%lld", (long long)to - REORG_DEPTH);
@@ -510,9 +510,8 @@ void *sched_follower_main(void *arg)
 			log_error("sched.reorg", "error=\"%s\" following=stopped", err_msg());
 			return NULL;
 		}
-		if (rc < 0 || sched_initialize_tasks(s) < 0 ||
-		    sched_finalize_tasks(s) < 0 || sched_reopen_tasks(s) < 0 ||
-		    sched_watch_deadlines(s) < 0)
+		if (rc < 0 || sched_initialize_tasks(s) < 0 || sched_finalize_tasks(s) < 0 ||
+		    sched_reopen_tasks(s) < 0 || sched_watch_deadlines(s) < 0)
 			log_warn("sched.follow", "error=\"%s\"", err_msg());
 		if (round % 10 == 0 && market_stock(s->market) < 0)
 			log_warn("market.stock", "error=\"%s\"", err_msg());
