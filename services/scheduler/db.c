@@ -71,6 +71,11 @@ const char *const sched_migrations[] = {
     "ALTER TABLE tasks ADD COLUMN held_by TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE tasks ADD COLUMN lost_worker TEXT;",
     MARKET_MIGRATION_UNFUNDED,
+    /* the hashes of the last blocks the follower read up to (follow.c), to
+     * notice a reorganisation; a task of a deal it removed keeps the status
+     * it had, for when the deal comes back */
+    "CREATE TABLE blocks(number INTEGER PRIMARY KEY, hash TEXT NOT NULL);"
+    "ALTER TABLE tasks ADD COLUMN reorged_from TEXT;",
     NULL,
 };
 

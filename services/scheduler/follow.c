@@ -2,7 +2,10 @@
  * deals of our pool and the results pushed for their tasks, and runs the
  * task lifecycle (tasks.c) and the market's stock on each round.  The block
  * cursor moves in the same transaction as what was read, so a restart
- * resumes exactly. */
+ * resumes exactly.  The hash of the block the cursor points at (and of its
+ * parent) is recorded with it; a round first checks that block is still
+ * the chain's, and on a reorganisation rewinds to the last recorded block
+ * that is (find_fork, undo_reorg). */
 #include "internal.h"
 
 #include "crypto/k1.h"
@@ -23,6 +26,7 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -36,6 +40,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* How far back a reorganisation is followed: past it the follower stops
+ * rather than guess which of what it stored is still on chain. */
+#define REORG_DEPTH 64
 
 static int meta_cursor(struct sched *s, uint64_t *out)
 {
@@ -91,6 +99,19 @@ static int store_deal(struct sched *s, const char *dealid, const char *const f[7
 	snprintf(tr, sizeof(tr), "%lld", trust < 1 ? 1 : trust);
 	const char *args[] = {dealid, f[0],  f[1], f[2], f[3], f[4], f[5],
 	                      f[6],   first, size, dl,   blk,  b,    tr};
+	/* A deal back after a reorganisation (its transaction mined again): the
+	 * tasks a worker had keep what they had; the untouched ones were
+	 * dropped and come back RECEIVED below. */
+	const char *back[] = {dealid, blk, now};
+	GUARD(sched_exec(s, "UPDATE deals SET block = ?2 WHERE dealid = lower(?1)", back, 2));
+	GUARD(
+	    sched_exec(s,
+	               "UPDATE tasks SET status = reorged_from, reorged_from = NULL, detail = NULL,"
+	               " updated = ?3 WHERE dealid = lower(?1) AND status = 'REORGED'",
+	               back, 3));
+	if (sqlite3_changes(s->db) > 0)
+		log_info("sched.reorg", "deal=%s back block=%s tasks=%d", dealid, blk,
+		         sqlite3_changes(s->db));
 	rc = sched_exec(
 	    s,
 	    "INSERT OR IGNORE INTO deals VALUES (lower(?1), lower(?2), lower(?3), ?4, ?5, ?6,"
@@ -221,6 +242,147 @@ static void event_topic(const char *sig, uint8_t out[32])
 	keccak256(sig, strlen(sig), out);
 }
 
+/* The chain's hash of block n ("0x" and 64 lower-case hex digits) and its
+ * parent's; "" for both when the chain has no such block (any more). */
+static int block_hash(struct sched *s, uint64_t n, char hash[67], char parent[67])
+{
+	json_t *b = NULL;
+	const char *h, *ph;
+	char num[24];
+	int rc = 0;
+
+	hash[0] = parent[0] = '\0';
+	snprintf(num, sizeof(num), "0x%llx", (unsigned long long)n);
+	GUARD(eth_rpc_call(s->chain->rpc, "eth_getBlockByNumber", json_pack("[s,b]", num, 0), &b));
+	if (json_is_object(b)) {
+		h = json_string_value(json_object_get(b, "hash"));
+		ph = json_string_value(json_object_get(b, "parentHash"));
+		rc = h && ph && strlen(h) == 66 && strlen(ph) == 66
+		         ? 0
+		         : err_set(ERR_IO, "eth_getBlockByNumber %llu: block without a hash",
+		                   (unsigned long long)n);
+		for (size_t i = 0; rc == 0 && i < 67; i++) {
+			hash[i] = (char)tolower((unsigned char)h[i]);
+			parent[i] = (char)tolower((unsigned char)ph[i]);
+		}
+	}
+	json_decref(b);
+	return rc;
+}
+
+/* The hash recorded for block n; "" when none is. */
+static int recorded_hash(struct sched *s, uint64_t n, char out[67])
+{
+	sqlite3_stmt *st;
+	out[0] = '\0';
+	pthread_mutex_lock(&s->mu);
+	int rc = db_prepare(s->db, "SELECT hash FROM blocks WHERE number = ?1", &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+			snprintf(out, 67, "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* Is the block the cursor points at still the chain's?  *fork: the cursor
+ * when it is (or when nothing was recorded for it: a database from before
+ * hashes were kept), else the highest recorded block at most REORG_DEPTH
+ * below it that still is.  ERR_VERIFY when none is: the follower stops. */
+static int find_fork(struct sched *s, uint64_t cursor, uint64_t *fork)
+{
+	char want[67], got[67], parent[67];
+	uint64_t floor = s->chain->deployment_block;
+
+	*fork = cursor;
+	if (cursor > floor + REORG_DEPTH)
+		floor = cursor - REORG_DEPTH;
+	for (uint64_t n = cursor; n > floor; n--) {
+		GUARD(recorded_hash(s, n, want));
+		if (!want[0]) {
+			if (n == cursor)
+				return 0;
+			continue;
+		}
+		GUARD(block_hash(s, n, got, parent));
+		if (strcmp(want, got) == 0) {
+			*fork = n;
+			return 0;
+		}
+	}
+	if (floor == s->chain->deployment_block) {
+		*fork = floor;
+		return 0;
+	}
+	return err_set(ERR_VERIFY,
+	               "chain reorganisation deeper than %d blocks below block %llu: no block "
+	               "recorded there is still on the chain; not following (what was read "
+	               "from the removed blocks cannot be told apart safely)",
+	               REORG_DEPTH, (unsigned long long)cursor);
+}
+
+/* A reorganisation removed the blocks after fork: what was read from them
+ * is undone and they are read again.  Tasks of a deal from those blocks
+ * that no worker touched are dropped (if the deal comes back, so do they);
+ * the others become REORGED, never handed out again unless the deal comes
+ * back (store_deal), so none runs twice.  Completions read from the
+ * removed blocks are not undone (see docs/pool.md). */
+static int undo_reorg(struct sched *s, uint64_t cursor, uint64_t fork)
+{
+	char f[24], now[24];
+	int dropped = 0, held = 0, deals = 0, rc;
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)fork);
+	snprintf(now, sizeof(now), "%lld", sched_now());
+	const char *a[] = {f, now};
+	pthread_mutex_lock(&s->mu);
+	rc = db_exec(s->db, "BEGIN IMMEDIATE");
+	if (rc == 0)
+		rc = sched_exec(
+		    s,
+		    "DELETE FROM tasks WHERE dealid IN (SELECT dealid FROM deals WHERE block > ?1)"
+		    " AND status IN ('RECEIVED', 'INITIALIZED') AND worker IS NULL AND held_by = ''"
+		    " AND claim_tx IS NULL AND NOT EXISTS (SELECT 1 FROM replicates r"
+		    " WHERE r.taskid = tasks.taskid)",
+		    a, 1);
+	if (rc == 0) {
+		dropped = sqlite3_changes(s->db);
+		rc = sched_exec(s,
+		                "UPDATE tasks SET reorged_from = status, status = 'REORGED',"
+		                " updated = ?2, detail = 'its deal was removed by a chain"
+		                " reorganisation' WHERE dealid IN (SELECT dealid FROM deals"
+		                " WHERE block > ?1) AND status != 'REORGED'",
+		                a, 2);
+	}
+	if (rc == 0) {
+		held = sqlite3_changes(s->db);
+		rc = sched_exec(s,
+		                "DELETE FROM deals WHERE block > ?1 AND NOT EXISTS (SELECT 1 FROM"
+		                " tasks t WHERE t.dealid = deals.dealid)",
+		                a, 1);
+	}
+	if (rc == 0) {
+		deals = sqlite3_changes(s->db);
+		rc = sched_exec(s, "DELETE FROM blocks WHERE number > ?1", a, 1);
+	}
+	if (rc == 0)
+		rc = sched_exec(s, "INSERT OR REPLACE INTO meta VALUES ('cursor', ?1)", a, 1);
+	if (rc == 0)
+		rc = db_exec(s->db, "COMMIT");
+	if (rc < 0)
+		db_rollback(s->db);
+	pthread_mutex_unlock(&s->mu);
+	GUARD(rc);
+	log_warn("sched.reorg",
+	         "block=%llu fork=%llu rescan=%llu deals_dropped=%d tasks_dropped=%d "
+	         "tasks_reorged=%d",
+	         (unsigned long long)cursor, (unsigned long long)fork,
+	         (unsigned long long)(fork + 1), deals, dropped, held);
+	return 0;
+}
+
 /* Read new blocks: deals for our pool and pushed results. */
 static int follow_logs(struct sched *s)
 {
@@ -228,7 +390,8 @@ static int follow_logs(struct sched *s)
 	uint64_t head, from, to;
 	json_t *logs = NULL, *decoded = NULL, *ev;
 	size_t i;
-	char cur[24];
+	char cur[24], hash[67], parent[67], again[67], again_parent[67], prev[24];
+	uint64_t fork;
 	int rc = 0;
 
 	GUARD(eth_block_number(s->chain->rpc, &head));
@@ -236,6 +399,11 @@ static int follow_logs(struct sched *s)
 	rc = meta_cursor(s, &from);
 	pthread_mutex_unlock(&s->mu);
 	GUARD(rc);
+	GUARD(find_fork(s, from, &fork));
+	if (fork != from) {
+		GUARD(undo_reorg(s, from, fork));
+		from = fork;
+	}
 	if (head < (uint64_t)s->cfg.confirmations || head - (uint64_t)s->cfg.confirmations <= from)
 		return 0;
 	to = head - (uint64_t)s->cfg.confirmations;
@@ -247,7 +415,18 @@ static int follow_logs(struct sched *s)
 	event_topic("ResultPushedBoost(bytes32,uint256,bytes)", pushed);
 	event_topic("SchedulerNotice(address,bytes32)", classic);
 	event_topic("TaskFinalize(bytes32,bytes)", finalized);
+	/* The hash of the last block read, the same before and after the read:
+	 * else the chain changed under it, and the next round starts again. */
+	GUARD(block_hash(s, to, hash, parent));
 	GUARD(eth_get_logs(s->chain->rpc, s->chain->hub, NULL, from + 1, to, &logs));
+	rc = block_hash(s, to, again, again_parent);
+	if (rc == 0 && (!hash[0] || strcmp(hash, again) != 0))
+		rc = err_set(ERR_BUSY, "block %llu changed while it was read",
+		             (unsigned long long)to);
+	if (rc < 0) {
+		json_decref(logs);
+		return rc;
+	}
 	/* Decoded, with the views deals need, before the lock is taken. */
 	decoded = json_array();
 	json_array_foreach (logs, i, ev) {
@@ -296,6 +475,16 @@ static int follow_logs(struct sched *s)
 		const char *a[] = {cur};
 		rc = sched_exec(s, "INSERT OR REPLACE INTO meta VALUES ('cursor', ?1)", a, 1);
 	}
+	if (rc == 0) {
+		snprintf(prev, sizeof(prev), "%llu", (unsigned long long)to - 1);
+		const char *a[] = {cur, hash, prev, parent};
+		rc = sched_exec(s, "INSERT OR REPLACE INTO blocks VALUES (?1, ?2), (?3, ?4)", a, 4);
+	}
+	if (rc == 0) {
+		snprintf(prev, sizeof(prev), "%lld", (long long)to - REORG_DEPTH);
+		const char *a[] = {prev};
+		rc = sched_exec(s, "DELETE FROM blocks WHERE number < ?1", a, 1);
+	}
 	if (rc == 0)
 		rc = db_exec(s->db, "COMMIT");
 	if (rc < 0)
@@ -314,9 +503,15 @@ void *sched_follower_main(void *arg)
 	unsigned long round = 0;
 
 	for (;;) {
-		if (follow_logs(s) < 0 || sched_initialize_tasks(s) < 0 ||
-		    sched_finalize_tasks(s) < 0 || sched_reopen_tasks(s) < 0 ||
-		    sched_watch_deadlines(s) < 0)
+		int rc = follow_logs(s);
+		if (rc == ERR_VERIFY) {
+			/* a reorganisation past REORG_DEPTH: chain work stops, the API
+			 * keeps serving what is stored */
+			log_error("sched.reorg", "error=\"%s\" following=stopped", err_msg());
+			return NULL;
+		}
+		if (rc < 0 || sched_initialize_tasks(s) < 0 || sched_finalize_tasks(s) < 0 ||
+		    sched_reopen_tasks(s) < 0 || sched_watch_deadlines(s) < 0)
 			log_warn("sched.follow", "error=\"%s\"", err_msg());
 		if (round % 10 == 0 && market_stock(s->market) < 0)
 			log_warn("market.stock", "error=\"%s\"", err_msg());

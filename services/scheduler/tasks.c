@@ -435,7 +435,8 @@ int sched_watch_deadlines(struct sched *s)
 		    s->db,
 		    "SELECT t.taskid, t.dealid, t.idx, d.boost FROM tasks t JOIN deals d "
 		    "USING(dealid)"
-		    " WHERE t.status != 'COMPLETED' AND t.claim_tx IS NULL AND d.deadline < ?1 "
+		    " WHERE t.status NOT IN ('COMPLETED', 'REORGED') AND t.claim_tx IS NULL"
+		    " AND d.deadline < ?1 "
 		    "LIMIT 8",
 		    &st);
 	if (rc == 0) {
