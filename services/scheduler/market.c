@@ -238,6 +238,18 @@ static void close_spent(struct market *m, const char *signer, const char *kind, 
 	free(rows);
 }
 
+/* 1 when an order of this hash is on the book, 0 when not (m->mu held). */
+static int has_order(struct market *m, const char *hash)
+{
+	sqlite3_stmt *st;
+	int known;
+	GUARD(db_prepare(m->db, "SELECT 1 FROM orders WHERE hash = ?1", &st));
+	sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+	known = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return known;
+}
+
 /* Open unfunded request orders (m->mu held), closing those older than
  * MARKET_UNFUNDED_TTL first; -1 on error. */
 static long long open_unfunded(struct market *m)
@@ -267,15 +279,10 @@ static long long open_unfunded(struct market *m)
 static int store(struct market *m, const char *const a[10], long quota, long unfunded)
 {
 	long long n = open_orders(m, a[8], a[1]);
-	const char *h[] = {a[0]};
-	sqlite3_stmt *st;
-	int known = 0;
+	int known;
 
 	ENSURE(n >= 0, ERR_IO, "market: cannot count open orders");
-	GUARD(db_prepare(m->db, "SELECT 1 FROM orders WHERE hash = ?1", &st));
-	sqlite3_bind_text(st, 1, h[0], -1, SQLITE_TRANSIENT);
-	known = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	GUARD(known = has_order(m, a[0]));
 	if (known)
 		return 0; /* published before: the same order, counted once */
 	if (n >= quota)
@@ -293,19 +300,15 @@ static int store(struct market *m, const char *const a[10], long quota, long unf
 	            a, 10);
 }
 
-/* 1 when an order of this hash is on the book. */
+/* 1 when an order of this hash is on the book (0 on a database error: the
+ * caller then does the checks a new order gets). */
 static int on_book(struct market *m, const char *hash)
 {
-	sqlite3_stmt *st;
-	int known = 0;
+	int known;
 	pthread_mutex_lock(&m->mu);
-	if (db_prepare(m->db, "SELECT 1 FROM orders WHERE hash = ?1", &st) == 0) {
-		sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
-		known = sqlite3_step(st) == SQLITE_ROW;
-		sqlite3_finalize(st);
-	}
+	known = has_order(m, hash);
 	pthread_mutex_unlock(&m->mu);
-	return known;
+	return known > 0;
 }
 
 /* Whether a request order is funded: its requester's stake on chain covers
