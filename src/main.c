@@ -28,6 +28,7 @@ static const char usage[] =
     "  task        show, claim tasks\n"
     "  sms         the Secret Management Service\n"
     "  ratls       RA-TLS certificates: make one, check a server's\n"
+    "  image       build OCI images from Debian packages and your files\n"
     "\n"
     "Options:\n"
     "  --log-level LEVEL   debug, info, warn (default), error, off\n"
@@ -41,6 +42,7 @@ static const struct cli_cmd commands[] = {
     {"chain", cmd_chain, "local chain"},
     {"sms", cmd_sms, "secret management service"},
     {"ratls", cmd_ratls, "RA-TLS certificates"},
+    {"image", cmd_image, "OCI images: build"},
     {"scheduler", cmd_scheduler, "the worker pool's scheduler"},
     {"worker", cmd_worker, "a TDX worker of the pool"},
     {"secret", cmd_secret, "push secrets to an SMS"},
