@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +54,15 @@ static const char *const excluded[] = {
     "/usr/share/lintian/",
     "/usr/share/bug/",
     NULL,
+};
+
+/* Files a package's maintainer scripts make, so no .list names them, that
+ * its users expect. */
+static const struct {
+	const char *pkg, *path;
+} generated[] = {
+    {"ca-certificates", "/etc/ssl/certs/ca-certificates.crt"},
+    {NULL, NULL},
 };
 
 /* ---------- the build's state ---------- */
@@ -581,6 +591,9 @@ static int stage_package(struct build *b, const struct pkg *p, const struct dive
 		}
 		GUARD_GOTO(stage_host(b, diverted(d, line, p->name)));
 	}
+	for (int i = 0; generated[i].pkg; i++)
+		if (strcmp(generated[i].pkg, p->name) == 0)
+			GUARD_GOTO(stage_host(b, generated[i].path));
 out:
 	free(buf);
 	return rc;
@@ -1059,6 +1072,8 @@ static int layer_write(struct build *b, const char *label, struct layer_desc *d)
 	         (unsigned long long)d->entries, (double)d->raw / 1048576.0,
 	         (double)d->size / 1048576.0, hex);
 out:
+	/* First: closing the archive may still write through o. */
+	archive_write_free(a);
 	if (o) {
 		if (o->fd >= 0)
 			close(o->fd);
@@ -1071,7 +1086,6 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	archive_entry_free(e);
-	archive_write_free(a);
 	return rc;
 }
 
@@ -1436,6 +1450,10 @@ static int image_build(int argc, char **argv)
 	if (!b)
 		return err_set(ERR_NOMEM, "out of memory"), cli_fail();
 	layer_limits_default(&b->lim);
+	/* libarchive converts names from the locale's charset to the pax
+	 * headers' UTF-8: under "C" a non-ASCII name (ca-certificates has
+	 * some) would fail.  UTF-8 names pass unchanged, whatever LANG is. */
+	setlocale(LC_CTYPE, "C.UTF-8");
 	optind = 0;
 	while ((c = cli_getopt(argc, argv, "image build", "h", opts)) != -1) {
 		switch (c) {
