@@ -388,9 +388,9 @@ static int pkg_closure(struct build *b, struct pkgdb *db, struct pkg ***out, siz
 	}
 	qsort(q, n, sizeof(*q), by_name);
 	progress(b,
-	         "%zu package(s) named, %zu in the closure; Essential ones not named are left "
-	         "out (%zu dependencies)%s",
-	         b->npkgs, n, essential, unmet ? ", some dependencies are not installed" : "");
+	         "%zu package(s) named, %zu in the closure; %zu dependencies on Essential "
+	         "packages left out (name them to have them), %zu met by nothing installed",
+	         b->npkgs, n, essential, unmet);
 	*out = q;
 	*nout = n;
 	q = NULL;
