@@ -128,19 +128,53 @@ if command -v skopeo >/dev/null; then
 	skopeo inspect --raw "oci:$W/L1:app" >/dev/null 2>"$W/skopeo" && ok || bad "skopeo: $(cat "$W/skopeo")"
 fi
 
+# --json: the digests and sizes
+"$T" image build --layout "$W/L1" --ref app --package python3 --add "$W/a/app.py:/app/app.py" \
+	--add "$W/a/lib:/app/lib" --entrypoint '["python3","/app/app.py"]' --env APP_MODE=test \
+	--workdir /app --user 1000:1000 --json --quiet >"$W/json" 2>&1 && ok || bad "--json: $(cat "$W/json")"
+node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+if(r.digest!==process.argv[2]||r.layers.length!==2||!/^sha256:/.test(r.layers[0].diff_id)||
+ !r.packages.includes("python3")||r.packages.includes("dash"))process.exit(1)' "$W/json" "$d1" &&
+	ok || bad "--json output: $(cat "$W/json")"
+
+# update-alternatives: awk is a link to /etc/alternatives/awk, a link to
+# the choice (mawk here), which no package lists.
+if [ "$(readlink /etc/alternatives/awk)" = /usr/bin/mawk ]; then
+	"$T" image build --layout "$W/L6" --ref awk --package mawk --quiet >/dev/null 2>"$W/awk.err" &&
+		ok || bad "mawk image: $(cat "$W/awk.err")"
+	tar -tvzf "$(layer "$W/L6" awk 0)" >"$W/awk.lst"
+	grep -q 'usr/bin/awk -> /etc/alternatives/awk$' "$W/awk.lst" &&
+		grep -q 'etc/alternatives/awk -> /usr/bin/mawk$' "$W/awk.lst" && ok ||
+		bad "alternatives: $(grep -a 'awk' "$W/awk.lst")"
+	grep -q 'man1/awk.1.gz' "$W/awk.lst" && bad "an alternative's link to an excluded page came" || ok
+	if [ "$(id -u)" = 0 ]; then
+		mkdir -p "$W/awkroot" && tar -xzf "$(layer "$W/L6" awk 0)" -C "$W/awkroot"
+		[ "$(chroot "$W/awkroot" /usr/bin/awk 'BEGIN { print 6 * 7 }' 2>&1)" = 42 ] && ok || bad "awk in the image"
+	fi
+fi
+
 # --- a base root file system tarball under --add
 mkdir -p "$W/rootfs/etc" "$W/rootfs/bin"
 echo 'ID=tiny' >"$W/rootfs/etc/os-release"
+ln "$W/rootfs/etc/os-release" "$W/rootfs/etc/os-release.hl"
 tar -C "$W/rootfs" -czf "$W/rootfs.tar.gz" .
 d5=$("$T" image build --layout "$W/L4" --ref tiny --base-tar "$W/rootfs.tar.gz" --add "$W/a/app.py:/app.py" --quiet 2>&1) &&
 	ok || bad "--base-tar: $d5"
-tar -tzf "$(layer "$W/L4" tiny 0)" | grep -qx etc/os-release && ok || bad "--base-tar content"
+tar -tvzf "$(layer "$W/L4" tiny 0)" >"$W/tiny.lst"
+grep -q ' etc/os-release$' "$W/tiny.lst" && grep -q '^-.* 8 .* etc/os-release.hl$' "$W/tiny.lst" && ok ||
+	bad "--base-tar content (a hard link kept as a file): $(cat "$W/tiny.lst")"
 # a tarball with '..' in a name is refused
 python3 -c 'import tarfile,io,sys
 t=tarfile.open(sys.argv[1],"w")
 i=tarfile.TarInfo("../escape");i.size=1;t.addfile(i,io.BytesIO(b"x"))' "$W/evil.tar"
 expect 1 "entry '../escape' has a '..' component" -- "$T" image build --layout "$W/L5" --ref e --base-tar "$W/evil.tar"
 [ -e "$W/escape" ] && bad "--base-tar wrote outside" || ok
+# a hard link to a file of this machine, directly or through a link of the tarball
+python3 -c 'import tarfile,io,sys
+t=tarfile.open(sys.argv[1],"w")
+i=tarfile.TarInfo("etc");i.type=tarfile.SYMTYPE;i.linkname="/etc";t.addfile(i)
+i=tarfile.TarInfo("stolen");i.type=tarfile.LNKTYPE;i.linkname="etc/hostname";t.addfile(i)' "$W/hl.tar"
+expect 1 "entry 'stolen' is a hard link to 'etc/hostname'" -- "$T" image build --layout "$W/L5" --ref e --base-tar "$W/hl.tar"
 
 # --- refusals: clear errors, non-zero exits, nothing written outside
 expect 2 "'..' are refused in DEST" -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:/app/../../etc/x"
@@ -162,7 +196,14 @@ ln -s "$W/outside" "$W/l/link"
 expect 1 'is not a directory in the image' -- "$T" image build --layout "$W/L5" --ref x --add "$W/l:/d" \
 	--add "$W/a/app.py:/d/link/pwned"
 [ -e "$W/outside/pwned" ] && bad "--add wrote through a link" || ok
-# a FIFO inside a directory
+# nor is a directory of a later --add merged into a link of an earlier one
+mkdir -p "$W/m/link" && echo owned >"$W/m/link/file"
+expect 1 "the image has a file or a link there, not a directory" -- "$T" image build --layout "$W/L5" --ref x \
+	--add "$W/l:/d" --add "$W/m:/d"
+[ -e "$W/outside/file" ] && bad "--add wrote into a link's target" || ok
+# a FIFO named, or inside a directory (never blocks)
+mkfifo "$W/fifo"
+expect 1 'not a file or a directory' -- timeout 20 "$T" image build --layout "$W/L5" --ref x --add "$W/fifo:/f"
 mkdir -p "$W/f" && mkfifo "$W/f/pipe"
 expect 1 'only files, directories and links are added' -- "$T" image build --layout "$W/L5" --ref x --add "$W/f:/f"
 # a file over the per-file cap (sparse: nothing is read)
