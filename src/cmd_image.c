@@ -1530,6 +1530,9 @@ static int image_build(int argc, char **argv)
 	 * headers' UTF-8: under "C" a non-ASCII name (ca-certificates has
 	 * some) would fail.  UTF-8 names pass unchanged, whatever LANG is. */
 	setlocale(LC_CTYPE, "C.UTF-8");
+	/* The modes of the directories made here are the image's: not the
+	 * caller's umask. */
+	umask(022);
 	optind = 0;
 	while ((c = cli_getopt(argc, argv, "image build", "h", opts)) != -1) {
 		switch (c) {

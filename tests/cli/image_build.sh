@@ -56,11 +56,11 @@ d1=$(build "$W/L1" app "$W/a" 2>"$W/progress") && ok || bad "build: $(cat "$W/pr
 [[ $d1 =~ ^sha256:[0-9a-f]{64}$ ]] && ok || bad "stdout is not a digest: $d1"
 grep -q 'resolving 1 package' "$W/progress" && grep -q 'base layer: [0-9]* entries' "$W/progress" &&
 	grep -q 'app layer: 8 entries' "$W/progress" && ok || bad "progress: $(cat "$W/progress")"
-# another directory, later mtimes, another layout: the same image
+# another directory, later mtimes, another layout, another umask: the same image
 mkdir -p "$W/elsewhere"
 mk_src "$W/elsewhere/b"
 touch -d '2030-01-01' "$W/elsewhere/b/app.py" "$W/elsewhere/b/lib/sub/data.txt" "$W/elsewhere/b/lib"
-d2=$(cd "$W/elsewhere" && build "$W/L2" app b --quiet 2>&1) && ok || bad "second build: $d2"
+d2=$(cd "$W/elsewhere" && umask 077 && build "$W/L2" app b --quiet 2>&1) && ok || bad "second build: $d2"
 [ "$d1" = "$d2" ] && ok || bad "not reproducible: $d1 then $d2"
 cmp -s "$(layer "$W/L1" app 0)" "$(layer "$W/L2" app 0)" && ok || bad "base layers differ"
 # one byte of the app changed: another digest, the same base blob
