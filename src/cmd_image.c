@@ -1657,7 +1657,7 @@ static const char image_usage[] =
     "Commands:\n"
     "  build   a reproducible image from installed Debian packages and your files\n";
 
-/* One line per subcommand. */
+/* One line per subcommand: `image pull` joins them here. */
 static const struct cli_cmd image_cmds[] = {
     {"build", image_build, "a reproducible image from Debian packages and files"},
     {NULL, NULL, NULL},
