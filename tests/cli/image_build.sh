@@ -140,6 +140,13 @@ if command -v skopeo >/dev/null; then
 	skopeo inspect --raw "oci:$W/L1:app" >/dev/null 2>"$W/skopeo" && ok || bad "skopeo: $(cat "$W/skopeo")"
 fi
 
+# An Essential package comes when named: dash, and its /bin/sh (a link
+# through the merged /usr's /bin).
+"$T" image build --layout "$W/L7" --ref sh --package dash --quiet >/dev/null 2>"$W/dash.err" &&
+	ok || bad "dash image: $(cat "$W/dash.err")"
+tar -tvzf "$(layer "$W/L7" sh 0)" | grep -Eq ' (usr/)?bin/sh -> ' && ok || bad "dash image without /bin/sh"
+expect 0 'Usage: tdexec image build --layout DIR --ref NAME' -- "$T" image build --help
+
 # update-alternatives: awk is a link to /etc/alternatives/awk, a link to
 # the choice (mawk here), which no package lists.
 if [ "$(readlink /etc/alternatives/awk)" = /usr/bin/mawk ]; then
