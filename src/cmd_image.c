@@ -1424,7 +1424,7 @@ static int build_run(struct build *b, json_t **report)
 	json_t *cfg = NULL, *man = NULL, *jl;
 	uint8_t cdig[32], mdig[32];
 	size_t csize, msize;
-	int rc = 0;
+	int rc = 0, made = 0;
 
 	GUARD(dir_create(b->layout, 0755));
 	GUARD_GOTO(path_fmt(b->work, sizeof(b->work), "%s/blobs/sha256", b->layout));
@@ -1432,6 +1432,7 @@ static int build_run(struct build *b, json_t **report)
 	GUARD_GOTO(path_fmt(b->work, sizeof(b->work), "%s/.build-XXXXXX", b->layout));
 	ENSURE_GOTO(mkdtemp(b->work), ERR_IO, "image: mkdtemp in %s: %s", b->layout,
 	            strerror(errno));
+	made = 1;
 	GUARD_GOTO(path_fmt(b->stage, sizeof(b->stage), "%s/base", b->work));
 	ENSURE_GOTO(mkdir(b->stage, 0755) == 0, ERR_IO, "image: %s: %s", b->stage, strerror(errno));
 
@@ -1496,7 +1497,7 @@ static int build_run(struct build *b, json_t **report)
 		              "entries", (json_int_t)layers[i].entries));
 	json_object_set(*report, "packages", b->closure);
 out:
-	if (b->work[0] && strstr(b->work, "/.build-"))
+	if (made)
 		IGNORE_STATUS(file_remove_tree(b->work)); /* a leftover is harmless */
 	json_decref(cfg);
 	json_decref(man);
