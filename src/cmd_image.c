@@ -65,6 +65,11 @@ static const struct {
     {NULL, NULL},
 };
 
+/* Where the worker mounts file systems over the image. */
+static const char *const hidden[] = {
+    "/tmp", "/iexec_in", "/iexec_out", "/proc", "/dev", "/sys", NULL,
+};
+
 /* ---------- the build's state ---------- */
 
 struct build {
@@ -780,6 +785,15 @@ static int add_parse(const char *arg, char *src, size_t scap, char *dest, size_t
 		ENSURE(!(k == 2 && c[0] == '.' && c[1] == '.') && !(k == 1 && c[0] == '.'),
 		       ERR_INVAL, "--add '%s': '.' and '..' are refused in DEST", arg);
 		c += k;
+	}
+	/* The worker mounts over these at run time (services/worker/oci.c):
+	 * what the image holds there is never seen by the app. */
+	for (int i = 0; hidden[i]; i++) {
+		size_t k = strlen(hidden[i]);
+		ENSURE(
+		    !(strncmp(d, hidden[i], k) == 0 && (d[k] == '\0' || d[k] == '/')), ERR_INVAL,
+		    "--add '%s': %s is mounted over when the app runs, what is put there is hidden",
+		    arg, hidden[i]);
 	}
 	/* DEST without trailing slashes; "/" stays "". */
 	n = strlen(d);
