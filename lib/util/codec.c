@@ -28,6 +28,43 @@ char *hex_dup(const uint8_t *in, size_t n)
 	return s;
 }
 
+char *str_printable(char *out, size_t cap, const char *in, size_t n)
+{
+	size_t o = 0, i;
+
+	if (cap == 0)
+		return out;
+	for (i = 0; i < n && in[i]; i++) {
+		unsigned char c = (unsigned char)in[i];
+		char esc[5];
+		size_t k = 1;
+		if (c < 0x20 || c == 0x7f) {
+			esc[0] = '\\';
+			esc[1] = 'x';
+			esc[2] = hexdig[c >> 4];
+			esc[3] = hexdig[c & 15];
+			k = 4;
+		} else if (c == '\\') {
+			esc[0] = esc[1] = '\\';
+			k = 2;
+		} else {
+			esc[0] = (char)c;
+		}
+		/* room for this escape, and for "..." if more follows */
+		int last = i + 1 == n || !in[i + 1];
+		if (o + k + (last ? 1 : 4) > cap)
+			break;
+		memcpy(out + o, esc, k);
+		o += k;
+	}
+	if (i < n && in[i] && o + 4 <= cap) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o < cap ? o : cap - 1] = '\0';
+	return out;
+}
+
 static int nibble(int c)
 {
 	if (c >= '0' && c <= '9')
