@@ -419,6 +419,16 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 		}
 		GUARD_GOTO(rc);
 		out = json_pack("{s:o}", "address", eth_json_addr(addr));
+		if (rc == POCO_EXISTS) {
+			/* the same parameters give the same asset: a script that
+			 * deploys again gets it, with a note, and goes on */
+			char a[43];
+			eth_addr_str(addr, a);
+			fprintf(stderr, "%s \"%s\" already exists at %s\n", prog,
+			        kind == POCO_WORKERPOOL ? o.description : o.name, a);
+			json_object_set_new(out, "existed", json_true());
+			rc = 0;
+		}
 		GUARD_GOTO(emit(&o, out));
 	} else if (strcmp(sub, "show") == 0) {
 		if (argc - 1 - optind != 1)
