@@ -28,40 +28,47 @@ char *hex_dup(const uint8_t *in, size_t n)
 	return s;
 }
 
+/* One byte of outside text as it is shown: its escape into esc, its length. */
+static size_t printable_byte(unsigned char c, char esc[4])
+{
+	if (c < 0x20 || c == 0x7f) {
+		esc[0] = '\\';
+		esc[1] = 'x';
+		esc[2] = hexdig[c >> 4];
+		esc[3] = hexdig[c & 15];
+		return 4;
+	}
+	if (c == '\\') {
+		esc[0] = esc[1] = '\\';
+		return 2;
+	}
+	esc[0] = (char)c;
+	return 1;
+}
+
 char *str_printable(char *out, size_t cap, const char *in, size_t n)
 {
-	size_t o = 0, i;
+	size_t o = 0, all = 0, room;
+	char esc[4];
 
 	if (cap == 0)
 		return out;
-	for (i = 0; i < n && in[i]; i++) {
-		unsigned char c = (unsigned char)in[i];
-		char esc[5];
-		size_t k = 1;
-		if (c < 0x20 || c == 0x7f) {
-			esc[0] = '\\';
-			esc[1] = 'x';
-			esc[2] = hexdig[c >> 4];
-			esc[3] = hexdig[c & 15];
-			k = 4;
-		} else if (c == '\\') {
-			esc[0] = esc[1] = '\\';
-			k = 2;
-		} else {
-			esc[0] = (char)c;
-		}
-		/* room for this escape, and for "..." if more follows */
-		int last = i + 1 == n || !in[i + 1];
-		if (o + k + (last ? 1 : 4) > cap)
+	for (size_t i = 0; i < n && in[i]; i++)
+		all += printable_byte((unsigned char)in[i], esc);
+	/* all of it, or what fits before "..." (never half an escape) */
+	room = all < cap ? cap - 1 : cap >= 4 ? cap - 4 : 0;
+	for (size_t i = 0; i < n && in[i]; i++) {
+		size_t k = printable_byte((unsigned char)in[i], esc);
+		if (o + k > room)
 			break;
 		memcpy(out + o, esc, k);
 		o += k;
 	}
-	if (i < n && in[i] && o + 4 <= cap) {
+	if (all >= cap && cap >= 4) {
 		memcpy(out + o, "...", 3);
 		o += 3;
 	}
-	out[o < cap ? o : cap - 1] = '\0';
+	out[o] = '\0';
 	return out;
 }
 
