@@ -45,9 +45,8 @@ static const char from_quote_usage[] =
     "  --pin-rtmr3         pin RTMR3 too (a TD that extends nothing at run time)\n";
 
 /* The policy names of the fields pinned, in the file's order. */
-static const char *const pinned[] = {"MRTD", "RTMR0",      "RTMR1",   "RTMR2",
-                                     "RTMR3", "TDATTRIBUTES", "XFAM", "MRCONFIGID",
-                                     "MROWNER"};
+static const char *const pinned[] = {"MRTD",         "RTMR0", "RTMR1",      "RTMR2",  "RTMR3",
+                                     "TDATTRIBUTES", "XFAM",  "MRCONFIGID", "MROWNER"};
 
 /* Quote bytes from a file of binary, hex, 0x-hex or base64 (whitespace and
  * line breaks allowed in text).  A binary TDX quote starts with its version

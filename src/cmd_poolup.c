@@ -111,8 +111,8 @@ static int in_path(const char *prog)
 
 	for (const char *p = path ? path : "/usr/sbin:/usr/bin:/sbin:/bin"; *p;) {
 		size_t n = strcspn(p, ":");
-		if (n && (size_t)snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, prog) <
-		             sizeof(buf) &&
+		if (n &&
+		    (size_t)snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, prog) < sizeof(buf) &&
 		    access(buf, X_OK) == 0)
 			return 1;
 		p += n;
@@ -124,8 +124,7 @@ static int in_path(const char *prog)
 
 /* Start SELF argv in its own process group, stdout to `out` (NULL: the log),
  * stderr to `log`, the signals this process blocks unblocked. */
-static int spawn(struct pool *p, char *const argv[], const char *log, const char *out,
-                 pid_t *pid)
+static int spawn(struct pool *p, char *const argv[], const char *log, const char *out, pid_t *pid)
 {
 	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600), ofd = -1;
 
@@ -274,7 +273,8 @@ static int wait_port(struct pool *p, struct svc *s, const char *file, const char
 			*port = strtol((char *)buf, NULL, 10);
 			free(buf);
 			if (*port > 0) {
-				snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%ld", scheme, *port);
+				snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%ld", scheme,
+				         *port);
 				return 0;
 			}
 		}
@@ -512,17 +512,18 @@ static json_t *describe(const struct pool *p)
 	json_t *j;
 	for (int i = 0; i < p->workers; i++) {
 		const struct svc *s = &p->svc[2 + i];
-		json_array_append_new(w, json_pack("{s:s,s:s,s:I,s:s,s:b}", "address",
-		                                   p->addrs[3 + i], "key", p->keys[3 + i], "pid",
-		                                   (json_int_t)s->pid, "log", s->log, "simulated", 1));
+		json_array_append_new(w,
+		                      json_pack("{s:s,s:s,s:I,s:s,s:b}", "address", p->addrs[3 + i],
+		                                "key", p->keys[3 + i], "pid", (json_int_t)s->pid,
+		                                "log", s->log, "simulated", 1));
 	}
 	json_object_set_new(keys, "developer", json_string(p->keys[0]));
 	json_object_set_new(keys, "pool_owner", json_string(p->keys[1]));
 	json_object_set_new(keys, "requester", json_string(p->keys[2]));
 	j = json_pack("{s:b,s:s,s:{s:s,s:s,s:I},s:{s:s,s:I,s:s},s:{s:s,s:I,s:s},s:s,s:s,s:o,s:o,"
 	              "s:s,s:s,s:o}",
-	              "simulated", 1, "dir", p->dir, "chain", "rpc", p->rpc, "file", p->chain, "pid",
-	              (json_int_t)p->anvil, "sms", "url", p->svc[0].url, "pid",
+	              "simulated", 1, "dir", p->dir, "chain", "rpc", p->rpc, "file", p->chain,
+	              "pid", (json_int_t)p->anvil, "sms", "url", p->svc[0].url, "pid",
 	              (json_int_t)p->svc[0].pid, "log", p->svc[0].log, "scheduler", "url",
 	              p->svc[1].url, "pid", (json_int_t)p->svc[1].pid, "log", p->svc[1].log,
 	              "workerpool", p->workerpool, "policy", p->td, "workers", w, "keys", keys,
@@ -568,10 +569,11 @@ static void print_text(const struct pool *p)
 /* --fresh: a pool directory's state, and the chain it may have left up. */
 static int remove_state(struct pool *p)
 {
-	static const char *const names[] = {"chain", "td", "sms.td", "workers", "keys",
-	                                    "images", "results", "pool.json", "policy.json",
-	                                    "sms-policy.json", "sms.db", "sms.key", "sched.db",
-	                                    "run", "td-quote.dat", "out"};
+	static const char *const names[] = {
+	    "chain",  "td",      "sms.td",    "workers",     "keys",
+	    "images", "results", "pool.json", "policy.json", "sms-policy.json",
+	    "sms.db", "sms.key", "sched.db",  "run",         "td-quote.dat",
+	    "out"};
 	char path[PATH_MAX], *down[] = {p->self, "chain", "down", "--dir", path, NULL};
 
 	PATH_IN(path, "%s/chain", p->dir);
@@ -665,13 +667,21 @@ static int bring_up(struct pool *p, int fresh, long chain_port)
 		snprintf(p->workerpool, sizeof(p->workerpool), "%s",
 		         json_string_value(json_object_get(state, "workerpool")));
 	} else {
-		char *dep[] = {p->self,    "workerpool", "deploy",  "--chain", p->chain,
-		               "--plain-key", p->keys[1], "--description",
-		               "tdexec local pool (SIMULATED TDs)", "--json", NULL};
-		char *own[] = {p->self,     "account",  "deposit",     "--chain",
-		               p->chain,    "--plain-key", p->keys[1], "100000000000", NULL};
-		char *req[] = {p->self,     "account",  "deposit",     "--chain",
-		               p->chain,    "--plain-key", p->keys[2], "10000000000", NULL};
+		char *dep[] = {p->self,
+		               "workerpool",
+		               "deploy",
+		               "--chain",
+		               p->chain,
+		               "--plain-key",
+		               p->keys[1],
+		               "--description",
+		               "tdexec local pool (SIMULATED TDs)",
+		               "--json",
+		               NULL};
+		char *own[] = {p->self,       "account",  "deposit",      "--chain", p->chain,
+		               "--plain-key", p->keys[1], "100000000000", NULL};
+		char *req[] = {p->self,       "account",  "deposit",     "--chain", p->chain,
+		               "--plain-key", p->keys[2], "10000000000", NULL};
 		PATH_OUT(out, "%s/out/workerpool.json", p->dir);
 		GUARD_GOTO(step(p, "deploying the workerpool", dep, out));
 		GUARD_GOTO(json_address(out, p->workerpool, sizeof(p->workerpool)));
@@ -692,9 +702,8 @@ static int bring_up(struct pool *p, int fresh, long chain_port)
 	PATH_OUT(a, "%s/td-quote.dat", p->dir);
 	PATH_OUT(policy, "%s/policy.json", p->dir);
 	{
-		char *get[] = {p->self,  "quote",    "get",           "--provider", "sim",
-		               "--sim-dir", p->td, "--report-data", "00",        "-o",
-		               a,        NULL};
+		char *get[] = {p->self, "quote",         "get", "--provider", "sim", "--sim-dir",
+		               p->td,   "--report-data", "00",  "-o",         a,     NULL};
 		char *pol[] = {p->self, "policy", "from-quote", a, "-o", policy, NULL};
 		GUARD_GOTO(step(p, "a quote of the simulated TD", get, NULL));
 		GUARD_GOTO(step(p, "the pool policy from that quote", pol, NULL));
@@ -722,11 +731,30 @@ static int bring_up(struct pool *p, int fresh, long chain_port)
 	PATH_OUT(d, "%s/sms.key", p->dir);
 	snprintf(num[1], sizeof(num[1]), "%ld", p->ports[1]);
 	{
-		char *argv[] = {p->self,       "sms",       "--port",     num[1],  "--port-file",
-		                b,             "--db",      c,            "--master-key", d,
-		                "--chain",     p->chain,    "--collateral", coll,  "--policy",
-		                policy,        "--trust-sim-root", root,  "--ra-tls", "--provider",
-		                "sim",         "--sim-dir", a,            NULL};
+		char *argv[] = {p->self,
+		                "sms",
+		                "--port",
+		                num[1],
+		                "--port-file",
+		                b,
+		                "--db",
+		                c,
+		                "--master-key",
+		                d,
+		                "--chain",
+		                p->chain,
+		                "--collateral",
+		                coll,
+		                "--policy",
+		                policy,
+		                "--trust-sim-root",
+		                root,
+		                "--ra-tls",
+		                "--provider",
+		                "sim",
+		                "--sim-dir",
+		                a,
+		                NULL};
 		fprintf(stderr, "pool: starting the SMS\n");
 		GUARD_GOTO(service(p, "sms", argv));
 		GUARD_GOTO(wait_port(p, &p->svc[0], b, "https", &p->ports[1]));
@@ -739,14 +767,38 @@ static int bring_up(struct pool *p, int fresh, long chain_port)
 	PATH_OUT(d, "%s/results", p->dir);
 	snprintf(num[2], sizeof(num[2]), "%ld", p->ports[2]);
 	{
-		char *argv[] = {p->self,         "scheduler",   "--chain",      p->chain,
-		                "--workerpool",  p->workerpool, "--plain-key",  p->keys[1],
-		                "--sms",         p->svc[0].url, "--db",         c,
-		                "--results",     d,             "--port",       num[2],
-		                "--port-file",   b,             "--poll-ms",    "300",
-		                "--collateral",  coll,          "--trust-sim-root", root,
-		                "--policy",      policy,        "--sms-policy", sms_policy,
-		                "--order-volume", "100",        "--order-price", "100000000",
+		char *argv[] = {p->self,
+		                "scheduler",
+		                "--chain",
+		                p->chain,
+		                "--workerpool",
+		                p->workerpool,
+		                "--plain-key",
+		                p->keys[1],
+		                "--sms",
+		                p->svc[0].url,
+		                "--db",
+		                c,
+		                "--results",
+		                d,
+		                "--port",
+		                num[2],
+		                "--port-file",
+		                b,
+		                "--poll-ms",
+		                "300",
+		                "--collateral",
+		                coll,
+		                "--trust-sim-root",
+		                root,
+		                "--policy",
+		                policy,
+		                "--sms-policy",
+		                sms_policy,
+		                "--order-volume",
+		                "100",
+		                "--order-price",
+		                "100000000",
 		                NULL};
 		fprintf(stderr, "pool: starting the scheduler\n");
 		GUARD_GOTO(service(p, "scheduler", argv));
@@ -776,12 +828,29 @@ static int bring_up(struct pool *p, int fresh, long chain_port)
 		{
 			/* --work-dir-encrypted: this machine's disk stands in
 			 * for a TD's encrypted one */
-			char *argv[] = {p->self,        "worker",       "--scheduler", p->sched_url,
-			                "--chain",      p->chain,       "--plain-key", p->keys[3 + i],
-			                "--images",     c,              "--work-dir",  work,
-			                "--work-dir-encrypted",         "--provider",  "sim",
-			                "--sim-dir",    td,             "--sms-policy", sms_policy,
-			                "--collateral", coll,           "--trust-sim-root", root,
+			char *argv[] = {p->self,
+			                "worker",
+			                "--scheduler",
+			                p->sched_url,
+			                "--chain",
+			                p->chain,
+			                "--plain-key",
+			                p->keys[3 + i],
+			                "--images",
+			                c,
+			                "--work-dir",
+			                work,
+			                "--work-dir-encrypted",
+			                "--provider",
+			                "sim",
+			                "--sim-dir",
+			                td,
+			                "--sms-policy",
+			                sms_policy,
+			                "--collateral",
+			                coll,
+			                "--trust-sim-root",
+			                root,
 			                NULL};
 			fprintf(stderr, "pool: starting %s (SIMULATED TD)\n", name);
 			GUARD_GOTO(service(p, name, argv));
@@ -799,14 +868,10 @@ out:
 int cmd_pool_up(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"sim", no_argument, NULL, 's'},
-	    {"workers", required_argument, NULL, 'w'},
-	    {"dir", required_argument, NULL, 'd'},
-	    {"chain-port", required_argument, NULL, 'p'},
-	    {"fresh", no_argument, NULL, 'f'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"sim", no_argument, NULL, 's'},       {"workers", required_argument, NULL, 'w'},
+	    {"dir", required_argument, NULL, 'd'}, {"chain-port", required_argument, NULL, 'p'},
+	    {"fresh", no_argument, NULL, 'f'},     {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
 	};
 	static struct pool pool; /* large: paths */
 	struct pool *p = &pool;
