@@ -3,7 +3,8 @@
 # and two workers; the next commands it prints deploy an app and run a task
 # as printed; SIGINT stops every process it reported and frees every port;
 # a second `pool up` on the same directory reuses the chain, workerpool and
-# keys.  Refusals: no --sim, a port in use, no runc, a directory in use.
+# keys; --fresh starts over.  Refusals: no --sim, a port in use, no runc, a
+# directory in use; a service failing stops everything started.
 # Usage: pool_up.sh TDEXEC_BINARY
 set -u
 T=$(realpath "$1")
@@ -134,12 +135,14 @@ else
 fi
 stop_pool TERM "$W/up2" "$W/up2.err"
 
-# --fresh: a new chain (another hub), keys rewritten
-start_pool "$W/up3" --workers 1 --fresh || { finish; exit 1; }
+# --fresh: a new chain (another hub); and a step failing once the chain is
+# up (here the workers: the apps' sandbox cannot pass through a 0700
+# parent): a clear message, everything stopped, the chain with SIGTERM
+chmod 700 "$W"
+expect 1 'worker1 exited.*chmod o\+x' -- timeout 120 "$T" pool up --sim --workers 1 --fresh --dir "$P"
+chmod 711 "$W"
 [ "$(json_str "$P/chain/chain.json" hub)" != "$hub1" ] && ok || bad "--fresh kept the chain"
-kill -INT "$UP"
-wait "$UP"
-UP=0
-pgrep -f -- "$P" >/dev/null && bad "processes left after --fresh run: $(pgrep -af -- "$P")" || ok
+pgrep -f -- "$P" >/dev/null && bad "left running after a failed pool up: $(pgrep -af -- "$P")" || ok
+[ -s "$P/chain/anvil-state.json" ] && ok || bad "the chain was not stopped by SIGTERM (no saved state)"
 
 finish
