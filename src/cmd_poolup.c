@@ -46,7 +46,9 @@ static const char up_usage[] =
     "  --sim             simulated TDs (required: a pool on TDX hardware is brought\n"
     "                    up service by service, see docs/pool.md)\n"
     "  --workers N       workers to start, 1..5 (default 2)\n"
-    "  --dir DIR         state directory (default ~/.local/state/tdexec/pool)\n"
+    "  --dir DIR         state directory (default ~/.local/state/tdexec/pool, or\n"
+    "                    /var/tmp/tdexec-pool when the home is private); its parents\n"
+    "                    must let others pass (o+x): the apps run as another uid\n"
     "  --chain-port P    the chain's RPC port (default: the last one, else any free)\n"
     "  --fresh           remove DIR's state first (a new chain, keys and TD)\n"
     "  --json            print the pool (URLs, pids, keys, commands) as one JSON\n"
@@ -118,6 +120,31 @@ static int in_path(const char *prog)
 		p += n;
 		if (*p == ':')
 			p++;
+	}
+	return 0;
+}
+
+/* The workers' apps run as another uid and pass through DIR's parents to
+ * their work directories (the worker refuses to start otherwise): every
+ * existing ancestor of `dir` must let others search it.  0, or ERR_INVAL
+ * naming the first that does not. */
+static int reachable(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(dir);
+
+	ENSURE(dir[0] == '/' && n < sizeof(path), ERR_INVAL, "%s: an absolute path is needed", dir);
+	memcpy(path, dir, n + 1);
+	for (char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		struct stat st;
+		*slash = '\0';
+		if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH))
+			return err_set(ERR_INVAL,
+			               "%s (mode %o) keeps the workers' app sandbox (another uid) "
+			               "from reaching %s: chmod o+x %s, or choose --dir elsewhere "
+			               "(e.g. /var/tmp/tdexec-pool)",
+			               path, (unsigned)(st.st_mode & 07777), dir, path);
+		*slash = '/';
 	}
 	return 0;
 }
@@ -526,7 +553,7 @@ static json_t *describe(const struct pool *p)
 	              "pid", (json_int_t)p->anvil, "sms", "url", p->svc[0].url, "pid",
 	              (json_int_t)p->svc[0].pid, "log", p->svc[0].log, "scheduler", "url",
 	              p->svc[1].url, "pid", (json_int_t)p->svc[1].pid, "log", p->svc[1].log,
-	              "workerpool", p->workerpool, "policy", p->td, "workers", w, "keys", keys,
+	              "workerpool", p->workerpool, "policy", "", "workers", w, "keys", keys,
 	              "trust_sim_root", "", "logs", "", "next", next_commands(p));
 	if (j) {
 		json_object_set_new(j, "trust_sim_root", json_sprintf("%s/td/root_ca.pem", p->dir));
@@ -922,7 +949,18 @@ int cmd_pool_up(int argc, char **argv)
 		else
 			snprintf(p->dir, sizeof(p->dir), "%s/.local/state/tdexec/pool",
 			         home ? home : ".");
+		/* A private home (root's is 0700): a directory others can pass
+		 * through, said so. */
+		if (p->dir[0] != '/' || reachable(p->dir) < 0) {
+			fprintf(stderr,
+			        "pool: %s is not reachable by the apps' sandbox; using "
+			        "/var/tmp/tdexec-pool\n",
+			        p->dir);
+			snprintf(p->dir, sizeof(p->dir), "/var/tmp/tdexec-pool");
+		}
 	}
+	if (p->dir[0] == '/' && reachable(p->dir) < 0)
+		return cli_fail();
 	/* 0711: the workers' app sandboxes pass through it to their work
 	 * directories; what is secret below is 0600 or in 0700 directories */
 	if (dir_create(p->dir, 0711) < 0 || chmod(p->dir, 0711) != 0)
@@ -936,6 +974,8 @@ int cmd_pool_up(int argc, char **argv)
 		snprintf(p->dir, sizeof(p->dir), "%s", r);
 		free(r);
 	}
+	if (reachable(p->dir) < 0)
+		return cli_fail();
 	/* One pool per directory. */
 	if (path_fmt(lockp, sizeof(lockp), "%s/lock", p->dir) < 0)
 		return cli_fail();

@@ -78,6 +78,11 @@ expect 1 "chain-port $(cat "$W/busy.port"): the port is in use" -- \
 	"$T" pool up --sim --dir "$P" --chain-port "$(cat "$W/busy.port")"
 kill "$BUSY"
 wait "$BUSY" 2>/dev/null
+# a parent the apps' sandbox (another uid) cannot pass through: refused
+# before anything starts
+mkdir -m 700 "$W/closed"
+expect 1 "$W/closed \(mode 700\) keeps the workers' app sandbox" -- "$T" pool up --sim --dir "$W/closed/pool"
+[ -e "$W/closed/pool" ] && bad "pool up created its directory before refusing" || ok
 
 # --- up, with --json: URLs, pids, keys and the next commands
 t0=$(date +%s)
@@ -135,14 +140,21 @@ else
 fi
 stop_pool TERM "$W/up2" "$W/up2.err"
 
-# --fresh: a new chain (another hub); and a step failing once the chain is
-# up (here the workers: the apps' sandbox cannot pass through a 0700
-# parent): a clear message, everything stopped, the chain with SIGTERM
-chmod 700 "$W"
-expect 1 'worker1 exited.*chmod o\+x' -- timeout 120 "$T" pool up --sim --workers 1 --fresh --dir "$P"
-chmod 711 "$W"
-[ "$(json_str "$P/chain/chain.json" hub)" != "$hub1" ] && ok || bad "--fresh kept the chain"
+# a service failing once the chain is up (here the SMS, its master key
+# file garbled): a clear message naming it, everything stopped, the chain
+# with SIGTERM (it saved its state)
+rm -f "$P/chain/anvil-state.json"
+echo 'not a key' >"$P/sms.key"
+expect 1 'sms exited \(status 1\).*see .*/logs/sms.log' -- timeout 120 "$T" pool up --sim --workers 1 --dir "$P"
 pgrep -f -- "$P" >/dev/null && bad "left running after a failed pool up: $(pgrep -af -- "$P")" || ok
 [ -s "$P/chain/anvil-state.json" ] && ok || bad "the chain was not stopped by SIGTERM (no saved state)"
+
+# --fresh: a new chain (another hub), and the pool comes up again
+start_pool "$W/up3" --workers 1 --fresh || { finish; exit 1; }
+[ "$(json_str "$P/chain/chain.json" hub)" != "$hub1" ] && ok || bad "--fresh kept the chain"
+kill -INT "$UP"
+wait "$UP" && ok || bad "pool up --fresh did not stop cleanly"
+UP=0
+pgrep -f -- "$P" >/dev/null && bad "left running: $(pgrep -af -- "$P")" || ok
 
 finish
