@@ -30,6 +30,22 @@ expect 0 'policy_ok +true' -- "$T" quote verify "$PH/tdx_quote" --collateral "$P
 expect 0 '' -- "$T" policy from-quote "$PH/tdx_quote" --tcb-status UpToDate,OutOfDate --pin-rtmr3 -o "$W/p3.json"
 grep -q '"OutOfDate"' "$W/p3.json" && grep -q '"RTMR3"' "$W/p3.json" && ok || bad "p3: $(cat "$W/p3.json")"
 
+# --- every real quote of the data set (v4 and v5 bodies): a policy with
+# its measurements, field for field what `quote show` reads
+while IFS=$'\t' read -r q _; do
+	case $q in '#'* | '') continue ;; esac
+	if "$T" policy from-quote "$DATA/tdx/$q" --pin-rtmr3 -o "$W/real.json" 2>"$W/err"; then
+		"$T" quote show --json "$DATA/tdx/$q" >"$W/show.json" 2>/dev/null
+		for f in MRTD RTMR0 RTMR1 RTMR2 RTMR3 TDATTRIBUTES XFAM MRCONFIGID MROWNER; do
+			[ -n "$(json_str "$W/show.json" "$f")" ] &&
+				[ "$(json_str "$W/real.json" "$f")" = "$(json_str "$W/show.json" "$f")" ] &&
+				ok || bad "$q: $f $(json_str "$W/real.json" "$f") vs quote show $(json_str "$W/show.json" "$f")"
+		done
+	else
+		bad "$q: $(cat "$W/err")"
+	fi
+done <"$DATA/tdx/quotes.tsv"
+
 # --- encodings: hex, 0x-hex, base64 (wrapped), each the same policy
 od -An -v -tx1 "$PH/tdx_quote" | tr -d ' ' >"$W/q.hex"
 { printf '0x'; tr -d '\n' <"$W/q.hex"; echo; } >"$W/q.0x"
