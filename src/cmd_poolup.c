@@ -80,8 +80,8 @@ struct pool {
 	int n_svc, workers, as_json;
 	long ports[3]; /* chain, sms, scheduler: this run's, kept for the next */
 	pid_t anvil;
-	sigset_t sigs;
-	volatile int stopping;
+	sigset_t sigs; /* taken by sigtimedwait: no handler runs */
+	int stopping;
 };
 
 /* Paths in DIR, checked for length (PATH_OUT: in a function with `out:`). */
@@ -257,12 +257,11 @@ static int service(struct pool *p, const char *name, char *const argv[])
 }
 
 /* A service that ended: its name and how, for the message. */
-static int svc_died(struct pool *p, struct svc *s, int status)
+static int svc_died(struct svc *s, int status)
 {
 	char tail[512];
 	last_line(s->log, tail, sizeof(tail));
 	s->pid = 0;
-	(void)p;
 	return err_set(ERR_IO, "%s exited (%s %d): %s (see %s)", s->name,
 	               WIFSIGNALED(status) ? "signal" : "status",
 	               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), tail, s->log);
@@ -283,7 +282,7 @@ static int reap(struct pool *p)
 		}
 		for (int i = 0; i < p->n_svc; i++)
 			if (p->svc[i].pid == r)
-				return svc_died(p, &p->svc[i], status);
+				return svc_died(&p->svc[i], status);
 	}
 	return 0;
 }
