@@ -14,8 +14,9 @@
 #                                from reg_token_start's server); sets
 #                                REG (127.0.0.1:PORT), REG_PID
 #   reg_token_start USER:PASS    the token server (tests/registry/token_server.js)
-#   reg_proxy MODE CUT PORT      tests/registry/proxy.js in front of the
-#                                plain registry on PORT; sets PROXY (host:port)
+#   reg_proxy MODE CUT PORT [MATCH]  tests/registry/proxy.js in front of
+#                                the plain registry on PORT; sets PROXY
+#                                (host:port) and PROXY_PID
 #   reg_push SRC DEST [FLAGS]    skopeo copy --all --preserve-digests
 #   reg_blob STORAGE DIGEST      the path of a blob's data in STORAGE
 #   reg_stop                     stops every process started here
@@ -121,7 +122,7 @@ reg_start() {
 
 reg_proxy() {
 	rm -f "$W/proxy.port"
-	node "$_reg_here/proxy.js" "$W/proxy.port" "$3" "$1" "$2" >>"$W/proxy.log" 2>&1 &
+	node "$_reg_here/proxy.js" "$W/proxy.port" "$3" "$1" "$2" "${4:-}" >>"$W/proxy.log" 2>&1 &
 	PROXY_PID=$!
 	REG_PIDS+=("$PROXY_PID")
 	PROXY=127.0.0.1:$(_reg_wait_port "$W/proxy.port") || return 1

@@ -1,19 +1,20 @@
 // A TCP proxy in front of a plain-HTTP registry that fails the way a
 // registry or its network does in the middle of a big download.
-// A connection that has carried more than CUT bytes towards the client is
-// cut (both sides closed, no more bytes), then:
+// A connection that has asked for a path holding MATCH (all when none) and
+// has carried more than CUT bytes towards the client is cut (what fits
+// under CUT is sent, then the connection is closed), then:
 //   die:  the proxy stops listening, as a registry that went away: every
 //         later connection is refused;
 //   once: later connections are forwarded whole, so a client that resumes
 //         (a Range request from the bytes it holds) completes.
 // Logs one line per event on stdout: each client request line with its
 // Range header when it has one, and the cut.
-// Usage: node proxy.js PORT_FILE UPSTREAM_PORT die|once CUT
+// Usage: node proxy.js PORT_FILE UPSTREAM_PORT die|once CUT [MATCH]
 'use strict';
 const net = require('net');
 const fs = require('fs');
 
-const [portFile, upPort, mode, cutArg] = process.argv.slice(2);
+const [portFile, upPort, mode, cutArg, match = ''] = process.argv.slice(2);
 const CUT = Number(cutArg);
 let cuts = 0;
 
@@ -21,6 +22,7 @@ const srv = net.createServer((c) => {
   const up = net.connect(Number(upPort), '127.0.0.1');
   let down = 0;
   let head = '';
+  let marked = match === '';
   c.on('data', (d) => {
     // request heads are text; log each request line and its Range
     head = (head + d.toString('latin1')).slice(-8192);
@@ -29,13 +31,14 @@ const srv = net.createServer((c) => {
       const lines = head.slice(0, i).split('\r\n');
       const range = lines.find((l) => /^range:/i.test(l));
       console.log(`request="${lines[0]}"${range ? ` range="${range.slice(6).trim()}"` : ''}`);
+      if (lines[0].includes(match)) marked = true;
       head = head.slice(i + 4);
     }
     up.write(d);
   });
   up.on('data', (d) => {
     if (down < 0) return;
-    const cutting = (mode === 'die' || cuts === 0) && down + d.length > CUT;
+    const cutting = marked && (mode === 'die' || cuts === 0) && down + d.length > CUT;
     if (!cutting) {
       down += d.length;
       c.write(d);
