@@ -67,33 +67,46 @@ mkdir -p "$W/images"
 echo '{"imageLayoutVersion":"1.0.0"}' >"$W/images/oci-layout"
 echo '{"schemaVersion":2,"manifests":[]}' >"$W/images/index.json"
 pool_start_worker w1 5 --pull "${TLSF[@]}"
+# registered, or gone with its reason (not left to the task's timeout)
+for _ in $(seq 100); do
+	grep -q 'event=worker.register' "$W/w1.log" && break
+	kill -0 "$WORKER_PID" 2>/dev/null || break
+	sleep 0.2
+done
+grep -q 'event=worker.register' "$W/w1.log" || { echo "FAIL: worker: $(tail -3 "$W/w1.log")"; exit 1; }
 "$T" order init app --set app="$app" --set tag=tdx --set volume=10 -o "$W/ao.json" &&
 	"$T" order sign app "$W/ao.json" "${C[@]}" --account 1 -o "$W/ao.json" >/dev/null &&
 	"$T" market publish app "$W/ao.json" --market "$SCHED_URL" >/dev/null && ok || bad "app order"
 
+# what the registry served before any task (app inspect and deploy read
+# the manifests and the config)
+gets() { grep -c "\"GET /v2/regtest/app/blobs/$1 HTTP/[0-9.]*\" 200 " "$W/registry.log"; }
+blobs=("$LAYER_GZ" "$LAYER_ZSTD" "$LAYER_BIG" "$CONFIG")
+before=$(for d in "${blobs[@]}"; do gets "$d"; done | tr '\n' ' ')
+
 # 5. The requester's task: pulled, run, COMPLETED; the result shows what
 #    the layers left once applied in order.
 expect 0 '"status": "COMPLETED"' -- "$T" run "$app" --market "$SCHED_URL" "${C[@]}" --account 4 \
-	-o "$W/run1" --timeout 180 --json
+	-o "$W/run1" --timeout 120 --json
 want=$'data: kept.txt \nopq: new.txt \ngreeting: hello from the registry'
 [ "$(cat "$W/run1/result.txt" 2>/dev/null)" = "$want" ] && ok ||
 	bad "run 1: $(cat "$W/run1/result.txt" 2>&1) / $(tail -5 "$W/out") / $(tail -5 "$W/w1.log")"
 in_layout() { [ -f "$W/images/blobs/sha256/${1#sha256:}" ]; }
 in_layout "$INDEX" && in_layout "$AMD64" && in_layout "$LAYER_ZSTD" && in_layout "$LAYER_BIG" &&
 	ok || bad "the worker's layout: $(ls "$W/images/blobs/sha256" 2>&1)"
-# GETs of a blob that the registry answered (its access log)
-gets() { grep -c "\"GET /v2/regtest/app/blobs/$1 HTTP/[0-9.]*\" 200 " "$W/registry.log"; }
-[ "$(gets "$LAYER_BIG")" = 1 ] && [ "$(gets "$LAYER_ZSTD")" = 1 ] && ok ||
-	bad "first task: the big layer was served $(gets "$LAYER_BIG") times, the zstd one $(gets "$LAYER_ZSTD")"
+# each layer and the config sent once more (the registry's access log)
+after=$(for d in "${blobs[@]}"; do gets "$d"; done | tr '\n' ' ')
+read -r -a b <<<"$before"
+[ "$after" = "$((b[0] + 1)) $((b[1] + 1)) $((b[2] + 1)) $((b[3] + 1)) " ] && ok ||
+	bad "first task: the registry served the blobs $after times (before: $before)"
 
 # 6. A second task of the same app: the store serves it, the registry
 #    sends no blob again.
 expect 0 '"status": "COMPLETED"' -- "$T" run "$app" --market "$SCHED_URL" "${C[@]}" --account 4 \
-	-o "$W/run2" --timeout 180 --json
+	-o "$W/run2" --timeout 120 --json
 [ "$(cat "$W/run2/result.txt" 2>/dev/null)" = "$want" ] && ok || bad "run 2: $(cat "$W/run2/result.txt" 2>&1)"
-for d in "$LAYER_GZ" "$LAYER_ZSTD" "$LAYER_BIG" "$CONFIG"; do
-	[ "$(gets "$d")" = 1 ] && ok || bad "second task: $d served $(gets "$d") times"
-done
+now=$(for d in "${blobs[@]}"; do gets "$d"; done | tr '\n' ' ')
+[ "$now" = "$after" ] && ok || bad "second task: the registry served the blobs $now times (after the first: $after)"
 
 pool_stop
 reg_stop

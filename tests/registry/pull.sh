@@ -106,7 +106,8 @@ node -e '
 		digest: [j.digest, index], platforms: [plats, "linux/amd64,linux/arm64"], amd64: [a.digest, amd],
 		entrypoint: [JSON.stringify(a.entrypoint), "[\"/bin/sh\",\"/app/check.sh\"]"],
 		env: [(a.env || []).includes("GREETING=hello from the registry"), true],
-		workingDir: [a.workingDir, "/app"], layers: [(a.layers || []).length, 3],
+		workingDir: [a.workingDir, "/app"],
+		layers: [Array.isArray(a.layers) ? a.layers.length : a.layers, 3],
 	};
 	const wrong = Object.keys(want).filter((k) => want[k][0] !== want[k][1]);
 	if (wrong.length) { console.log(wrong.map((k) => `${k}: ${want[k][0]}`).join("; ")); process.exit(1); }
@@ -133,6 +134,9 @@ start=$(date +%s)
 expect 1 "$big" -- "$T" image pull "$PROXY/regtest/app@$INDEX" --layout "$W/d1" \
 	--registry-plain-http "$PROXY" "${PRIV[@]}"
 took=$(($(date +%s) - start))
+cp "$W/out" "$W/die.out"
+# retried (the pull logs each failed try of a blob) before giving up
+grep -q "try=[2-9]" "$W/die.out" && ok || bad "the dead registry was not retried: $(cat "$W/die.out")"
 grep -q 'cut after=' "$W/proxy.log" && ok || bad "the proxy did not cut: $(tail -3 "$W/proxy.log")"
 [ "$took" -lt 60 ] && ok || bad "a dead registry held the pull $took s"
 [ -e "$W/d1/blobs/sha256/$big" ] && bad "a cut blob in the store" || ok
