@@ -88,7 +88,7 @@ expect 1 "401|nauthori|credentials|denied" -- "$T" image pull "$TOK/regtest/app@
 	"${CA[@]}" --registry-auth "$W/wrong.json" "${PRIV[@]}"
 [ -z "$(ls "$W/k2/blobs/sha256" 2>/dev/null)" ] && ok || bad "wrong credentials stored $(ls "$W/k2/blobs/sha256")"
 # anonymous: the token server refuses, so does the registry
-expect 1 "401|nauthori|credentials|denied" -- env HOME="$W" "$T" image pull "$TOK/regtest/app@$INDEX" \
+expect 1 "401|nauthori|credentials|denied" -- env -u REGISTRY_AUTH_FILE -u DOCKER_CONFIG HOME="$W" "$T" image pull "$TOK/regtest/app@$INDEX" \
 	--layout "$W/k3" "${CA[@]}" "${PRIV[@]}"
 
 # 5. app inspect: the index, its platforms, and amd64's manifest and config.
