@@ -979,7 +979,7 @@ static int layers_plan(const struct oci_opts *o, const json_t *m, const char *md
 	for (size_t i = 0; i < nl; i++) {
 		int rc = desc_get(json_array_get(layers, i), "layer", &jobs[i].digest, &jobs[i].size,
 		                  o->max_image);
-		if (rc == 0 && *total + jobs[i].size > o->max_image)
+		if (rc == ERR_TOOBIG || (rc == 0 && *total + jobs[i].size > o->max_image))
 			rc = err_set(ERR_TOOBIG,
 			             "image %s: its layers are over %llu MiB compressed "
 			             "(--max-image-size)",
