@@ -185,14 +185,15 @@ int oci_ref_parse(const char *s, struct oci_ref *r)
 			break;
 		p = e + 1;
 	}
-	if (!strcmp(r->host, OCI_DOCKER_HUB) && !strchr(name, '/')) {
-		ENSURE(strlen(name) + 8 < sizeof(r->repo), ERR_INVAL,
+	{
+		const char *prefix = !strcmp(r->host, OCI_DOCKER_HUB) && !strchr(name, '/')
+		                         ? "library/"
+		                         : "";
+		size_t pl = strlen(prefix), nl = strlen(name);
+		ENSURE(pl + nl < sizeof(r->repo), ERR_INVAL,
 		       "image reference '%.100s': name too long", s);
-		snprintf(r->repo, sizeof(r->repo), "library/%s", name);
-	} else {
-		ENSURE(strlen(name) < sizeof(r->repo), ERR_INVAL,
-		       "image reference '%.100s': name too long", s);
-		snprintf(r->repo, sizeof(r->repo), "%s", name);
+		memcpy(r->repo, prefix, pl);
+		memcpy(r->repo + pl, name, nl + 1);
 	}
 	return 0;
 }

@@ -67,6 +67,9 @@ struct session {
 	char origin[300]; /* scheme://host[:port] of the registry */
 	char *basic;      /* base64(user:pass) or NULL; wiped */
 	char *bearer;     /* the current token or NULL; wiped */
+	/* why there are no credentials when the lookup could not give them
+	 * (a credential helper): said when the registry asks for some */
+	char no_auth[512];
 	pthread_mutex_t mu;
 };
 
@@ -360,8 +363,6 @@ static int exchange_once(const struct oci_opts *o, struct exchange *x, struct bo
 		               cc != CURLE_SSL_CACERT_BADFILE && cc != CURLE_UNSUPPORTED_PROTOCOL &&
 		               cc != CURLE_URL_MALFORMAT;
 		rc = err_set(ERR_IO, "%.300s: %s", x->url, curl_easy_strerror(cc));
-	} else if (wbuf_u8(&b->hdr, 0) < 0 || (b->hdr.len--, 0)) {
-		rc = err_set(ERR_NOMEM, "out of memory");
 	}
 out:
 	curl_easy_cleanup(b->c);
@@ -412,8 +413,11 @@ static int token_fetch(struct session *s, const struct oci_challenge *ch)
 		OPENSSL_cleanse(basic, sizeof(basic));
 	GUARD_GOTO(rc);
 	ENSURE_GOTO(x.status == 200, x.status == 401 || x.status == 403 ? ERR_VERIFY : ERR_IO,
-	            "token from %s: HTTP %ld%s", origin, x.status,
-	            x.status == 401 ? " (credentials refused)" : "");
+	            "token from %s: HTTP %ld%s%s%s", origin, x.status,
+	            x.status != 401 ? ""
+	            : s->basic      ? " (credentials refused)"
+	                            : " (credentials needed)",
+	            s->no_auth[0] ? "; " : "", s->no_auth);
 	GUARD_GOTO(json_parse((const char *)b.mem.buf, b.mem.len, "token response", &j));
 	tok = json_string_value(json_object_get(j, "token"));
 	if (!tok || !*tok)
@@ -492,16 +496,17 @@ static int registry_get(struct session *s, struct exchange *x, struct body *b)
 			} else {
 				ENSURE(s->basic, ERR_VERIFY,
 				       "registry %s asks for credentials (Basic) and none are "
-				       "configured for it",
-				       s->ref.host);
+				       "configured for it%s%s",
+				       s->ref.host, s->no_auth[0] ? "; " : "", s->no_auth);
 				basic_on = 1;
 			}
 			hop--;
 			continue;
 		}
 		if (y.status == 401)
-			return err_set(ERR_VERIFY, "registry %s: HTTP 401 (%s)", s->ref.host,
-			               s->basic ? "credentials refused" : "authentication required");
+			return err_set(ERR_VERIFY, "registry %s: HTTP 401 (%s)%s%s", s->ref.host,
+			               s->basic ? "credentials refused" : "authentication required",
+			               s->no_auth[0] ? "; " : "", s->no_auth);
 		if (y.status >= 300 && y.status < 400 && y.location[0]) {
 			ENSURE(hop < MAX_REDIRECTS, ERR_IO, "%.200s: more than %d redirects",
 			       x->url, MAX_REDIRECTS);
@@ -512,9 +517,12 @@ static int registry_get(struct session *s, struct exchange *x, struct body *b)
 	}
 }
 
-static int session_open(struct session *s, const struct oci_opts *o, const char *ref)
+/* with_auth: look up credentials (not for a layout, read offline). */
+static int session_open(struct session *s, const struct oci_opts *o, const char *ref,
+                        int with_auth)
 {
 	char hostname[256];
+	int rc;
 	memset(s, 0, sizeof(*s));
 	s->o = o;
 	pthread_mutex_init(&s->mu, NULL);
@@ -529,10 +537,18 @@ static int session_open(struct session *s, const struct oci_opts *o, const char 
 		snprintf(base, sizeof(base), "%s/", s->origin);
 		GUARD(url_origin(o, base, s->origin, sizeof(s->origin)));
 	}
-	GUARD(oci_auth_lookup(o->auth_file, s->ref.host, &s->basic));
-	if (!s->basic && strcmp(hostname, s->ref.host) != 0)
-		GUARD(oci_auth_lookup(o->auth_file, hostname, &s->basic));
-	return 0;
+	if (!with_auth)
+		return 0;
+	rc = oci_auth_lookup(o->auth_file, s->ref.host, &s->basic);
+	if (rc == 0 && !s->basic && strcmp(hostname, s->ref.host) != 0)
+		rc = oci_auth_lookup(o->auth_file, hostname, &s->basic);
+	if (rc == ERR_UNSUPPORTED) {
+		/* public images need no credentials: go on anonymously, and say
+		 * why there are none if the registry asks for them */
+		snprintf(s->no_auth, sizeof(s->no_auth), "%s", err_msg());
+		rc = 0;
+	}
+	return rc;
 }
 
 static void session_close(struct session *s)
@@ -1058,7 +1074,7 @@ int oci_pull(const struct oci_opts *o, const char *ref, const char *layout, char
 
 	digest[0] = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = session_open(&s, o, ref);
+	rc = session_open(&s, o, ref, 1);
 	GUARD_GOTO(rc);
 	if (!s.ref.tag[0] && !s.ref.digest[0])
 		snprintf(s.ref.tag, sizeof(s.ref.tag), "latest");
@@ -1230,7 +1246,7 @@ int oci_inspect(const struct oci_opts *o, const char *ref, const char *layout,
 	int rc;
 
 	*out = NULL;
-	rc = session_open(&s, o, ref);
+	rc = session_open(&s, o, ref, !layout);
 	GUARD_GOTO(rc);
 	if (!s.ref.tag[0] && !s.ref.digest[0])
 		snprintf(s.ref.tag, sizeof(s.ref.tag), "latest");

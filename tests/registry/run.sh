@@ -73,7 +73,7 @@ expect 1 "plain HTTP to 127.0.0.1:$CP is not allowed" -- \
 	"$T" image pull "$R/app:latest" --layout "$W/L2" --registry-plain-http "$R" --registry-auth "$W/none.json"
 
 # 5. Credentials: the private repository's token needs them.
-expect 1 "token from http://127.0.0.1:$RP: HTTP 401 \(credentials refused\)" -- \
+expect 1 "token from http://127.0.0.1:$RP: HTTP 401 \(credentials needed\)" -- \
 	"$T" image pull "$R/private:v1" --layout "$L" "${P[@]}"
 user=$(dg user) pw=$(dg password)
 printf '{"auths":{"%s":{"auth":"%s"}}}' "$R" "$(printf '%s:%s' "$user" "$pw" | base64 -w0)" >"$W/auth.json"
@@ -87,7 +87,12 @@ expect 0 "^$(dg private)\$" -- env REGISTRY_AUTH_FILE="$W/auth2.json" \
 	"$T" image pull "$R/private:v1" --layout "$L" --registry-plain-http "$R" --registry-plain-http "127.0.0.1:$CP"
 #    a credential helper is out of scope, and says so
 printf '{"credsStore":"desktop"}' >"$W/helper.json"
-expect 1 "credential helper" -- "$T" image pull "$R/private:v1" --layout "$L" "${P[@]}" --registry-auth "$W/helper.json"
+expect 1 "HTTP 401 \(credentials needed\); .*credential helper" -- \
+	"$T" image pull "$R/private:v1" --layout "$L" "${P[@]}" --registry-auth "$W/helper.json"
+#    ... which does not stand in the way of anonymous pulls
+expect 0 "^$(dg app)\$" -- "$T" image pull "$R/app:latest" --layout "$L" "${P[@]}" --registry-auth "$W/helper.json"
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$R" "$(printf '%s:%s' "$user" nope | base64 -w0)" >"$W/wrong.json"
+expect 1 "HTTP 401 \(credentials refused\)" -- "$T" image pull "$R/private:v1" --layout "$L" "${P[@]}" --registry-auth "$W/wrong.json"
 expect 1 "no such file" -- "$T" image pull "$R/private:v1" --layout "$L" "${P[@]}" --registry-auth "$W/absent.json"
 #    no credentials or tokens in what the client prints
 "$T" --log-level debug image pull "$R/private:v1" --layout "$W/L3" "${P[@]}" --registry-auth "$W/auth.json" >"$W/dbg" 2>&1
