@@ -7,7 +7,8 @@
  *             an ephemeral X25519 key; the session comes back sealed to it.
  *   pre       input files (named by the SHA-256 of their URL), the dataset
  *             (checksum, then iExec's AES-256-CBC format with its key).
- *   app       the image whose manifest digest is the app's checksum, in runc.
+ *   app       the image whose manifest or index digest is the app's checksum
+ *             (pulled from its registry with --pull), in runc.
  *   post      computed.json, iExec's result digest, a zip of /iexec_out, the
  *             upload signed by the enclave challenge key, pushResultBoost.
  * Secrets live in memory only and are wiped after the task. */
