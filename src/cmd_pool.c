@@ -96,7 +96,6 @@ static const char worker_usage[] =
     "                  by default only public ones are reached (never loopback,\n"
     "                  private, link-local such as cloud metadata, ...)\n"
 
-
     "  --provider sim  quotes from the simulated TD in --sim-dir (tests, demos)\n"
     "  --sms-policy FILE  reach the SMS over RA-TLS only: its certificate must\n"
     "                  carry its own TD quote, verified with --collateral and\n"
@@ -554,7 +553,8 @@ int cmd_worker(int argc, char **argv)
 			oci_opts_default(&chk);
 			if (oci_opts_plain_http(&chk, optarg) < 0 ||
 			    cfg.nregistry_plain_http == OCI_PLAIN_MAX)
-				return cli_usage("worker", "--registry-plain-http HOST:PORT, at most %d",
+				return cli_usage("worker",
+				                 "--registry-plain-http HOST:PORT, at most %d",
 				                 OCI_PLAIN_MAX);
 			cfg.registry_plain_http[cfg.nregistry_plain_http++] = optarg;
 			break;

@@ -35,8 +35,8 @@ static const struct option pull_options[] = {
 
 #define REGISTRY_HELP                                                                              \
 	"  --registry-auth FILE   docker config.json with credentials (default:\n"                 \
-	"                         $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,\n"             \
-	"                         ~/.docker/config.json)\n"                                       \
+	"                         $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,\n"              \
+	"                         ~/.docker/config.json)\n"                                        \
 	"  --registry-ca FILE     extra CA certificates (PEM) trusted for registries\n"            \
 	"  --registry-plain-http HOST:PORT  reach this registry over plain HTTP\n"                 \
 	"                         (repeatable; never a fallback)\n"
@@ -138,7 +138,9 @@ static void print_strings(const char *label, const json_t *a)
 	if (!json_is_array(a) || !json_array_size(a))
 		printf(" -");
 	for (size_t i = 0; i < json_array_size(a); i++)
-		printf(" %s", json_string_value(json_array_get(a, i)) ? json_string_value(json_array_get(a, i)) : "?");
+		printf(" %s", json_string_value(json_array_get(a, i))
+		                  ? json_string_value(json_array_get(a, i))
+		                  : "?");
 	printf("\n");
 }
 
@@ -175,8 +177,8 @@ int cmd_app_inspect(int argc, char **argv)
 	if (json_is_object(amd)) {
 		printf("linux/amd64\n  %-14s %s\n  %-14s %lld\n  %-14s %lld\n", "manifest",
 		       json_string_value(json_object_get(amd, "digest")), "layers",
-		       (long long)json_integer_value(json_object_get(amd, "layers")),
-		       "compressed", (long long)json_integer_value(json_object_get(amd, "compressedSize")));
+		       (long long)json_integer_value(json_object_get(amd, "layers")), "compressed",
+		       (long long)json_integer_value(json_object_get(amd, "compressedSize")));
 		print_strings("entrypoint", json_object_get(amd, "entrypoint"));
 		print_strings("cmd", json_object_get(amd, "cmd"));
 		print_strings("env", json_object_get(amd, "env"));

@@ -15,8 +15,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define REF_MAX         512
-#define AUTH_FILE_MAX   (1u << 20)
+#define REF_MAX       512
+#define AUTH_FILE_MAX (1u << 20)
 
 static int lower_alnum(char c)
 {
@@ -95,7 +95,8 @@ static int host_ok(const char *h, size_t n)
 				return 0;
 			if (c == '.' && (k == 0 || h[k - 1] == '.' || k + 1 == end))
 				return 0;
-			if (c == '-' && (k == 0 || h[k - 1] == '.' || k + 1 == end || h[k + 1] == '.'))
+			if (c == '-' &&
+			    (k == 0 || h[k - 1] == '.' || k + 1 == end || h[k + 1] == '.'))
 				return 0;
 		}
 	}
@@ -186,9 +187,8 @@ int oci_ref_parse(const char *s, struct oci_ref *r)
 		p = e + 1;
 	}
 	{
-		const char *prefix = !strcmp(r->host, OCI_DOCKER_HUB) && !strchr(name, '/')
-		                         ? "library/"
-		                         : "";
+		const char *prefix =
+		    !strcmp(r->host, OCI_DOCKER_HUB) && !strchr(name, '/') ? "library/" : "";
 		size_t pl = strlen(prefix), nl = strlen(name);
 		ENSURE(pl + nl < sizeof(r->repo), ERR_INVAL,
 		       "image reference '%.100s': name too long", s);
@@ -240,9 +240,8 @@ int oci_challenge_parse(const char *hdr, struct oci_challenge *c)
 	       hdr);
 	memcpy(c->scheme, p, n);
 	p += n;
-	ENSURE(!strcasecmp(c->scheme, "Bearer") || !strcasecmp(c->scheme, "Basic"),
-	       ERR_UNSUPPORTED, "WWW-Authenticate: scheme '%s' unsupported (Bearer and Basic are)",
-	       c->scheme);
+	ENSURE(!strcasecmp(c->scheme, "Bearer") || !strcasecmp(c->scheme, "Basic"), ERR_UNSUPPORTED,
+	       "WWW-Authenticate: scheme '%s' unsupported (Bearer and Basic are)", c->scheme);
 	for (;;) {
 		char key[32], val[1024];
 		size_t kl = 0, vl = 0;
@@ -287,7 +286,8 @@ int oci_challenge_parse(const char *hdr, struct oci_challenge *c)
 		else if (!strcasecmp(key, "scope"))
 			dst = c->scope, cap = sizeof(c->scope);
 		if (dst) {
-			ENSURE(vl < cap, ERR_TOOBIG, "WWW-Authenticate: parameter %s too long", key);
+			ENSURE(vl < cap, ERR_TOOBIG, "WWW-Authenticate: parameter %s too long",
+			       key);
 			memcpy(dst, val, vl + 1);
 		}
 	}
@@ -408,12 +408,14 @@ int oci_auth_lookup(const char *file, const char *host, char **basic)
 		rc = 0;
 	helpers = json_object_get(root, "credHelpers");
 	if (rc == 0 && !*basic &&
-	    (json_object_get(helpers, host) || json_string_value(json_object_get(root, "credsStore"))))
-		rc = err_set(ERR_UNSUPPORTED,
-		             "%s: credentials for %s are kept by a credential helper (credsStore or "
-		             "credHelpers), which tdexec does not run; write them in the file "
-		             "(auths.\"%s\".auth) or use --registry-auth FILE",
-		             path, host, host);
+	    (json_object_get(helpers, host) ||
+	     json_string_value(json_object_get(root, "credsStore"))))
+		rc =
+		    err_set(ERR_UNSUPPORTED,
+		            "%s: credentials for %s are kept by a credential helper (credsStore or "
+		            "credHelpers), which tdexec does not run; write them in the file "
+		            "(auths.\"%s\".auth) or use --registry-auth FILE",
+		            path, host, host);
 	json_decref(root);
 	return rc;
 }

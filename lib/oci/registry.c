@@ -34,8 +34,8 @@
 #define HEADERS_MAX   (64u << 10)
 #define TOKEN_MAX     (1u << 20)
 
-static const char accept_all[] = "Accept: " OCI_MT_INDEX ", " OCI_MT_MANIFEST
-                                 ", " OCI_MT_DOCKER_LIST ", " OCI_MT_DOCKER_V2;
+static const char accept_all[] =
+    "Accept: " OCI_MT_INDEX ", " OCI_MT_MANIFEST ", " OCI_MT_DOCKER_LIST ", " OCI_MT_DOCKER_V2;
 
 void oci_opts_default(struct oci_opts *o)
 {
@@ -49,8 +49,8 @@ void oci_opts_default(struct oci_opts *o)
 int oci_opts_plain_http(struct oci_opts *o, const char *hostport)
 {
 	const char *colon = hostport ? strrchr(hostport, ':') : NULL;
-	ENSURE(colon && colon > hostport && colon[1] && strspn(colon + 1, "0123456789") ==
-	                                                     strlen(colon + 1),
+	ENSURE(colon && colon > hostport && colon[1] &&
+	           strspn(colon + 1, "0123456789") == strlen(colon + 1),
 	       ERR_INVAL, "--registry-plain-http wants HOST:PORT, not '%.100s'",
 	       hostport ? hostport : "");
 	ENSURE(o->nplain < OCI_PLAIN_MAX, ERR_INVAL, "at most %d --registry-plain-http",
@@ -124,10 +124,11 @@ static int url_origin(const struct oci_opts *o, const char *url, char *out, size
 		char hp[300];
 		snprintf(hp, sizeof(hp), "%s:%s", host, port);
 		if (!plain_allowed(o, hp))
-			rc = err_set(ERR_VERIFY,
-			             "%.200s: plain HTTP to %s is not allowed (--registry-plain-http "
-			             "%s opts in)",
-			             url, hp, hp);
+			rc = err_set(
+			    ERR_VERIFY,
+			    "%.200s: plain HTTP to %s is not allowed (--registry-plain-http "
+			    "%s opts in)",
+			    url, hp, hp);
 	}
 out:
 	curl_free(scheme);
@@ -399,10 +400,11 @@ static int token_fetch(struct session *s, const struct oci_challenge *ch)
 	snprintf(fallback, sizeof(fallback), "repository:%s:pull", s->ref.repo);
 	svc = curl_easy_escape(NULL, ch->service, 0);
 	scope = curl_easy_escape(NULL, ch->scope[0] ? ch->scope : fallback, 0);
-	url = malloc(strlen(ch->realm) + (svc ? strlen(svc) : 0) + (scope ? strlen(scope) : 0) + 32);
+	url =
+	    malloc(strlen(ch->realm) + (svc ? strlen(svc) : 0) + (scope ? strlen(scope) : 0) + 32);
 	ENSURE_GOTO(url && svc && scope, ERR_NOMEM, "out of memory");
-	sprintf(url, "%s%sservice=%s&scope=%s", ch->realm, strchr(ch->realm, '?') ? "&" : "?",
-	        svc, scope);
+	sprintf(url, "%s%sservice=%s&scope=%s", ch->realm, strchr(ch->realm, '?') ? "&" : "?", svc,
+	        scope);
 	x.url = url;
 	if (s->basic) {
 		snprintf(basic, sizeof(basic), "Basic %s", s->basic);
@@ -488,7 +490,8 @@ static int registry_get(struct session *s, struct exchange *x, struct body *b)
 			char *wa = resp_header(b, "WWW-Authenticate");
 			challenged = 1;
 			rc = wa ? oci_challenge_parse(wa, &ch)
-			        : err_set(ERR_VERIFY, "%s: HTTP 401 without a challenge", s->ref.host);
+			        : err_set(ERR_VERIFY, "%s: HTTP 401 without a challenge",
+			                  s->ref.host);
 			free(wa);
 			GUARD(rc);
 			if (!strcasecmp(ch.scheme, "Bearer")) {
@@ -518,8 +521,7 @@ static int registry_get(struct session *s, struct exchange *x, struct body *b)
 }
 
 /* with_auth: look up credentials (not for a layout, read offline). */
-static int session_open(struct session *s, const struct oci_opts *o, const char *ref,
-                        int with_auth)
+static int session_open(struct session *s, const struct oci_opts *o, const char *ref, int with_auth)
 {
 	char hostname[256];
 	int rc;
@@ -640,8 +642,8 @@ static int manifest_get(struct session *s, const char *reference, struct fetched
 
 	memset(f, 0, sizeof(*f));
 	snprintf(what, sizeof(what), "%s/%s manifest %s", s->ref.host, s->ref.repo, reference);
-	GUARD(path_fmt(url, sizeof(url), "%s/v2/%s/manifests/%s", s->origin, s->ref.repo,
-	               reference));
+	GUARD(
+	    path_fmt(url, sizeof(url), "%s/v2/%s/manifests/%s", s->origin, s->ref.repo, reference));
 	x.url = url;
 	x.accept = accept_all;
 	for (unsigned i = 0; i < s->o->attempts; i++) {
@@ -675,8 +677,8 @@ static int manifest_get(struct session *s, const char *reference, struct fetched
 		            f->digest);
 	} else if (dcd && *dcd) {
 		ENSURE_GOTO(!strcmp(dcd, f->digest), ERR_VERIFY,
-		            "%s: Docker-Content-Digest %.80s but the body's digest is %s", what, dcd,
-		            f->digest);
+		            "%s: Docker-Content-Digest %.80s but the body's digest is %s", what,
+		            dcd, f->digest);
 	}
 	ctype = resp_header(&b, "Content-Type");
 	if (ctype)
@@ -993,8 +995,8 @@ static int layers_plan(const struct oci_opts *o, const json_t *m, const char *md
 	jobs = calloc(nl, sizeof(*jobs));
 	ENSURE(jobs, ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < nl; i++) {
-		int rc = desc_get(json_array_get(layers, i), "layer", &jobs[i].digest, &jobs[i].size,
-		                  o->max_image);
+		int rc = desc_get(json_array_get(layers, i), "layer", &jobs[i].digest,
+		                  &jobs[i].size, o->max_image);
 		if (rc == ERR_TOOBIG || (rc == 0 && *total + jobs[i].size > o->max_image))
 			rc = err_set(ERR_TOOBIG,
 			             "image %s: its layers are over %llu MiB compressed "
@@ -1040,9 +1042,9 @@ static int index_record(const char *layout, const char *name, const struct fetch
 	}
 	/* the name now points here: an older entry of that name goes */
 	for (size_t i = json_array_size(ms); i-- > 0;) {
-		const char *n = json_string_value(json_object_get(
-		    json_object_get(json_array_get(ms, i), "annotations"),
-		    "org.opencontainers.image.ref.name"));
+		const char *n = json_string_value(
+		    json_object_get(json_object_get(json_array_get(ms, i), "annotations"),
+		                    "org.opencontainers.image.ref.name"));
 		if (n && !strcmp(n, name))
 			json_array_remove(ms, i);
 	}
@@ -1092,8 +1094,9 @@ int oci_pull(const struct oci_opts *o, const char *ref, const char *layout, char
 		}
 		GUARD_GOTO(desc_get(pick, "manifest", &d, &sz, OCI_MANIFEST_MAX));
 		GUARD_GOTO(manifest_get(&s, d, &man));
-		ENSURE_GOTO(man.len == sz, ERR_VERIFY, "manifest %s: %zu bytes, the index says %llu",
-		            d, man.len, (unsigned long long)sz);
+		ENSURE_GOTO(man.len == sz, ERR_VERIFY,
+		            "manifest %s: %zu bytes, the index says %llu", d, man.len,
+		            (unsigned long long)sz);
 		ENSURE_GOTO(!oci_is_index(man.j), ERR_UNSUPPORTED,
 		            "%s: an index inside an index is not supported", d);
 		m = &man;
@@ -1113,8 +1116,9 @@ int oci_pull(const struct oci_opts *o, const char *ref, const char *layout, char
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	{
 		double sec = now_s(&t1) - now_s(&t0);
-		log_info("image.pull", "ref=\"%s\" digest=%s bytes=%llu seconds=%.2f rate_mib_s=%.2f",
-		         name, top.digest, (unsigned long long)total, sec,
+		log_info("image.pull",
+		         "ref=\"%s\" digest=%s bytes=%llu seconds=%.2f rate_mib_s=%.2f", name,
+		         top.digest, (unsigned long long)total, sec,
 		         sec > 0 ? (double)total / 1048576.0 / sec : 0.0);
 	}
 	memcpy(digest, top.digest, 72);
@@ -1183,10 +1187,12 @@ static int source_config(struct source *src, const char *digest, uint64_t size, 
 		if (rc == 0) {
 			f.len = b.mem.len;
 			f.buf = wbuf_take(&b.mem, &f.len);
-			rc = f.buf && f.len == size ? sha256_hex(f.buf, f.len, f.digest)
-			                            : err_set(ERR_VERIFY, "config %s: %zu bytes, the "
-			                                                  "manifest says %llu",
-			                                      digest, f.len, (unsigned long long)size);
+			rc = f.buf && f.len == size
+			         ? sha256_hex(f.buf, f.len, f.digest)
+			         : err_set(ERR_VERIFY,
+			                   "config %s: %zu bytes, the "
+			                   "manifest says %llu",
+			                   digest, f.len, (unsigned long long)size);
 			if (rc == 0 && strcmp(f.digest, digest) != 0)
 				rc = err_set(ERR_VERIFY, "config %s does not match its digest",
 				             digest);
@@ -1213,8 +1219,8 @@ static int layout_lookup(const char *layout, const char *name, const char *raw, 
 	ms = json_object_get(idx, "manifests");
 	for (size_t i = 0; i < json_array_size(ms) && rc < 0; i++) {
 		const json_t *d = json_array_get(ms, i);
-		const char *n = json_string_value(json_object_get(json_object_get(d, "annotations"),
-		                                                  "org.opencontainers.image.ref.name"));
+		const char *n = json_string_value(json_object_get(
+		    json_object_get(d, "annotations"), "org.opencontainers.image.ref.name"));
 		const char *dg = json_string_value(json_object_get(d, "digest"));
 		if (n && oci_digest_valid(dg) && (!strcmp(n, name) || !strcmp(n, raw))) {
 			memcpy(out, dg, 72);
@@ -1233,8 +1239,8 @@ static json_t *config_strings(const json_t *c, const char *key)
 	return json_is_array(v) ? json_deep_copy(v) : json_null();
 }
 
-int oci_inspect(const struct oci_opts *o, const char *ref, const char *layout,
-                int require_amd64, json_t **out)
+int oci_inspect(const struct oci_opts *o, const char *ref, const char *layout, int require_amd64,
+                json_t **out)
 {
 	struct session s;
 	struct source src = {NULL, layout};
@@ -1272,10 +1278,10 @@ int oci_inspect(const struct oci_opts *o, const char *ref, const char *layout,
 			const json_t *d = json_array_get(ms, i);
 			char pn[128];
 			oci_platform_name(d, pn, sizeof(pn));
-			json_array_append_new(
-			    plats, json_pack("{s:s,s:O,s:O}", "platform", pn, "digest",
-			                     json_object_get(d, "digest"), "size",
-			                     json_object_get(d, "size")));
+			json_array_append_new(plats,
+			                      json_pack("{s:s,s:O,s:O}", "platform", pn, "digest",
+			                                json_object_get(d, "digest"), "size",
+			                                json_object_get(d, "size")));
 		}
 		json_object_set(res, "platforms", plats);
 		rc = oci_index_pick(top.j, &pick);

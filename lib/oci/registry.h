@@ -25,13 +25,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OCI_PLAIN_MAX     8
-#define OCI_MANIFEST_MAX  (4u << 20)
-#define OCI_CONFIG_MAX    (4u << 20)
-#define OCI_LAYERS_MAX    512
-#define OCI_IMAGE_MAX     (8ull << 30)
-#define OCI_JOBS_DEFAULT  3
-#define OCI_JOBS_MAX      16
+#define OCI_PLAIN_MAX    8
+#define OCI_MANIFEST_MAX (4u << 20)
+#define OCI_CONFIG_MAX   (4u << 20)
+#define OCI_LAYERS_MAX   512
+#define OCI_IMAGE_MAX    (8ull << 30)
+#define OCI_JOBS_DEFAULT 3
+#define OCI_JOBS_MAX     16
 
 struct oci_opts {
 	const char *auth_file; /* docker config.json; NULL = ref.h's default search */

@@ -493,8 +493,9 @@ int image_unpack(const char *layout, const uint8_t digest[32], const char *dest,
 		md = json_string_value(json_object_get(pick, "digest"));
 		rc = blob_json(layout, md, &m);
 		if (rc == ERR_NOTFOUND)
-			rc = err_set(ERR_NOTFOUND, "oci: image %s: its linux/amd64 manifest %s is not "
-			                           "in %s",
+			rc = err_set(ERR_NOTFOUND,
+			             "oci: image %s: its linux/amd64 manifest %s is not "
+			             "in %s",
 			             hex, md ? md : "?", layout);
 		GUARD_GOTO(rc);
 		json_decref(manifest);

@@ -67,10 +67,11 @@ static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 	log_info("worker.pull", "image=\"%s\"", src);
 	rc = oci_pull(&o, src, w->layout, got);
 	if (rc < 0 && !cfg->allow_private_inputs && strstr(err_msg(), " is not public ("))
-		return err_set(rc,
-		               "cannot pull %s: %s; the worker needs --allow-private-inputs to pull "
-		               "from it",
-		               src, err_msg());
+		return err_set(
+		    rc,
+		    "cannot pull %s: %s; the worker needs --allow-private-inputs to pull "
+		    "from it",
+		    src, err_msg());
 	if (rc < 0)
 		return err_wrap(rc, "cannot pull %s", src);
 	return 0;

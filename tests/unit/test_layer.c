@@ -970,8 +970,9 @@ static void image_index(void **state)
 	struct image_opts o;
 	uint8_t md[32], id[32];
 	json_t *cfg = NULL;
-	static const char *const types[] = {"application/vnd.oci.image.index.v1+json",
-	                                     "application/vnd.docker.distribution.manifest.list.v2+json"};
+	static const char *const types[] = {
+	    "application/vnd.oci.image.index.v1+json",
+	    "application/vnd.docker.distribution.manifest.list.v2+json"};
 	(void)state;
 
 	image_opts_default(&o);
@@ -987,14 +988,14 @@ static void image_index(void **state)
 		         "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":"
 		         "\"sha256:%s\",\"size\":1,\"platform\":{\"architecture\":\"amd64\",\"os\":"
 		         "\"linux\"}}]}",
-		         types[t], "0000000000000000000000000000000000000000000000000000000000000000",
-		         mhex);
+		         types[t],
+		         "0000000000000000000000000000000000000000000000000000000000000000", mhex);
 		put_blob(l, idx, strlen(idx), digest);
 		assert_int_equal(hex_decode_exact(id, 32, digest + 7, "d"), 0);
 		snprintf(dest, sizeof(dest), "%s/images/%s", base, digest + 7);
 		assert_int_equal(image_unpack(l->dir, id, dest, &o, &cfg), 0);
-		assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Env"), 0)),
-		                    "A=1");
+		assert_string_equal(
+		    json_string_value(json_array_get(json_object_get(cfg, "Env"), 0)), "A=1");
 		json_decref(cfg);
 		cfg = NULL;
 		/* unpacked under the digest asked for */

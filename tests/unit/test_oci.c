@@ -45,7 +45,8 @@ static const struct {
     {"-host.io/a", NULL, "bad registry host", NULL, NULL},
     {"a b", NULL, "a space or a control", NULL, NULL},
     {"ghcr.io/", NULL, "no repository name", NULL, NULL},
-    {"app:" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    {"app:"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
      NULL, "bad tag length", NULL, NULL},
 };
@@ -95,10 +96,11 @@ static void challenges(void **state)
 	assert_string_equal(c.service, "registry.docker.io");
 	assert_string_equal(c.scope, "repository:library/alpine:pull");
 	/* unquoted values, spaces, unknown parameters, escapes, any case */
-	assert_int_equal(oci_challenge_parse("bearer  realm=https://r/t , error=\"insufficient_scope\","
-	                                     " service=\"a\\\"b\"",
-	                                     &c),
-	                 0);
+	assert_int_equal(
+	    oci_challenge_parse("bearer  realm=https://r/t , error=\"insufficient_scope\","
+	                        " service=\"a\\\"b\"",
+	                        &c),
+	    0);
 	assert_string_equal(c.realm, "https://r/t");
 	assert_string_equal(c.service, "a\"b");
 	assert_string_equal(c.scope, "");
@@ -132,8 +134,9 @@ static void credentials(void **state)
 	char *dir = td_tmpdir(), *f, *b = NULL;
 	(void)state;
 	/* "auth": base64 of user:pass, as docker login writes it */
-	f = write_tmp(dir, "a.json", "{\"auths\":{\"reg.example:5000\":{\"auth\":\"dTpw\"},"
-	                             "\"https://index.docker.io/v1/\":{\"auth\":\"aHViOnB3\"}}}");
+	f = write_tmp(dir, "a.json",
+	              "{\"auths\":{\"reg.example:5000\":{\"auth\":\"dTpw\"},"
+	              "\"https://index.docker.io/v1/\":{\"auth\":\"aHViOnB3\"}}}");
 	assert_int_equal(oci_auth_lookup(f, "reg.example:5000", &b), 0);
 	assert_string_equal(b, "dTpw");
 	free(b);
@@ -144,8 +147,9 @@ static void credentials(void **state)
 	assert_null(b);
 	free(f);
 	/* username/password, under a key with a scheme */
-	f = write_tmp(dir, "b.json",
-	              "{\"auths\":{\"https://reg.example\":{\"username\":\"u\",\"password\":\"p\"}}}");
+	f = write_tmp(
+	    dir, "b.json",
+	    "{\"auths\":{\"https://reg.example\":{\"username\":\"u\",\"password\":\"p\"}}}");
 	assert_int_equal(oci_auth_lookup(f, "reg.example", &b), 0);
 	assert_string_equal(b, "dTpw");
 	free(b);
@@ -205,7 +209,8 @@ static void platforms(void **state)
 	assert_string_equal(json_string_value(json_object_get(d, "digest")), "sha256:2");
 	json_array_remove(json_object_get(idx, "manifests"), 1);
 	assert_int_equal(oci_index_pick(idx, &d), ERR_NOTFOUND);
-	assert_string_equal(err_msg(), "image index has no linux/amd64 manifest (platforms: linux/arm/v7)");
+	assert_string_equal(err_msg(),
+	                    "image index has no linux/amd64 manifest (platforms: linux/arm/v7)");
 	json_decref(idx);
 	idx = json_loads("{\"schemaVersion\":2,\"config\":{},\"layers\":[]}", 0, &e);
 	assert_false(oci_is_index(idx));
