@@ -19,7 +19,8 @@ static const char usage[] =
     "  sim         create and drive a simulated TD (machines without TDX)\n"
     "  chain       a local Anvil chain with the real iExec PoCo (up, down, status)\n"
     "  wallet      create, import, show keystores; balances\n"
-    "  app         deploy, show apps (OCI image digest + TD policy)\n"
+    "  app         deploy, show, inspect apps (OCI image digest + TD policy)\n"
+    "  image       pull images from registries into an OCI layout\n"
     "  dataset     deploy, show datasets\n"
     "  workerpool  deploy, show workerpools\n"
     "  account     escrow deposit, withdraw, show\n"
@@ -47,6 +48,7 @@ static const struct cli_cmd commands[] = {
     {"result", cmd_result, "download a task's result"},
     {"market", cmd_market_book, "a pool's orderbook: publish, list"},
     {"run", cmd_run, "buy a confidential task and get its result"},
+    {"image", cmd_image, "images: pull from a registry"},
     {NULL, NULL, NULL},
 };
 

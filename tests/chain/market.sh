@@ -27,7 +27,7 @@ expect 0 'rlc_nrlc' -- "$T" wallet balance "${C[@]}" --account 4 --json
 # Assets
 digest=$(printf 'hello' | sha256sum | cut -d' ' -f1)
 echo '{"measurements": {"MRTD": "'"$(printf '%096d' 0)"'"}}' >"$D/policy.json"
-expect 0 '"address"' -- "$T" app deploy "${C[@]}" --account 1 --name hello \
+expect 0 '"address"' -- "$T" app deploy --no-image-check "${C[@]}" --account 1 --name hello \
 	--image "docker.io/library/hello@sha256:$digest" --tdx-policy "$D/policy.json" --json
 app=$(val address)
 expect 0 "\"checksum\": \"0x$digest\"" -- "$T" app show "${C[@]}" "$app" --json
@@ -35,7 +35,7 @@ grep -q '"framework\\":\\"TDX' "$D/out" && ok || bad "app mrenclave holds the TD
 expect 0 '"address"' -- "$T" workerpool deploy "${C[@]}" --account 3 --description "tdexec pool" --json
 pool=$(val address)
 expect 0 'tdexec pool' -- "$T" workerpool show "${C[@]}" "$pool"
-expect 2 'must be NAME@sha256:DIGEST' -- "$T" app deploy "${C[@]}" --account 1 --name x --image hello:latest
+expect 2 'must be NAME@sha256:DIGEST' -- "$T" app deploy --no-image-check "${C[@]}" --account 1 --name x --image hello:latest
 
 # Escrow
 expect 0 '"stake": "100000000000"' -- "$T" account deposit "${C[@]}" --account 4 100000000000 --json
