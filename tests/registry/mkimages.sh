@@ -78,8 +78,8 @@ cat >"$R/app/check.sh" <<'EOF'
 #!/bin/sh
 # What this image's layers left in /data and /opq once applied in order.
 {
-	echo "data: $(ls -A /data | tr '\n' ' ')"
-	echo "opq: $(ls -A /opq | tr '\n' ' ')"
+	echo data: $(ls -A /data 2>&1)
+	echo opq: $(ls -A /opq 2>&1)
 	echo "greeting: $GREETING"
 } >/iexec_out/result.txt
 EOF

@@ -34,7 +34,7 @@ eval "$("$HERE/mkimages.sh" "$W/layout" 2)" || { echo "FAIL: images"; exit 1; }
 # the registry's credentials, as `docker login` or `skopeo login` leave them
 printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$REG" "$(printf dev:correct-horse | base64 -w0)" >"$W/config.json"
 chmod 600 "$W/config.json"
-TLSF=(--registry-ca "$W/pki/ca.crt" --registry-auth "$W/config.json" --allow-private-inputs)
+TLSF=(--registry-ca "$W/pki/ca.crt" --registry-auth "$W/config.json")
 
 pool_start_chain || { echo "FAIL: chain up"; exit 1; }
 pool_start_td
@@ -66,6 +66,7 @@ pool_start_scheduler "$pool" 3 --order-volume 10 --order-price 0 || bad "schedul
 mkdir -p "$W/images"
 echo '{"imageLayoutVersion":"1.0.0"}' >"$W/images/oci-layout"
 echo '{"schemaVersion":2,"manifests":[]}' >"$W/images/index.json"
+# (pool_start_worker adds --allow-private-inputs: the registry is on loopback)
 pool_start_worker w1 5 --pull "${TLSF[@]}"
 # registered, or gone with its reason (not left to the task's timeout)
 for _ in $(seq 100); do
@@ -88,7 +89,7 @@ before=$(for d in "${blobs[@]}"; do gets "$d"; done | tr '\n' ' ')
 #    the layers left once applied in order.
 expect 0 '"status": "COMPLETED"' -- "$T" run "$app" --market "$SCHED_URL" "${C[@]}" --account 4 \
 	-o "$W/run1" --timeout 120 --json
-want=$'data: kept.txt \nopq: new.txt \ngreeting: hello from the registry'
+want=$'data: kept.txt\nopq: new.txt\ngreeting: hello from the registry'
 [ "$(cat "$W/run1/result.txt" 2>/dev/null)" = "$want" ] && ok ||
 	bad "run 1: $(cat "$W/run1/result.txt" 2>&1) / $(tail -5 "$W/out") / $(tail -5 "$W/w1.log")"
 in_layout() { [ -f "$W/images/blobs/sha256/${1#sha256:}" ]; }
