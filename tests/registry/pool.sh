@@ -92,6 +92,7 @@ expect 0 '"status": "COMPLETED"' -- "$T" run "$app" --market "$SCHED_URL" "${C[@
 want=$'data: kept.txt\nopq: new.txt\ngreeting: hello from the registry'
 [ "$(cat "$W/run1/result.txt" 2>/dev/null)" = "$want" ] && ok ||
 	bad "run 1: $(cat "$W/run1/result.txt" 2>&1) / $(tail -5 "$W/out") / $(tail -5 "$W/w1.log")"
+kill -0 "$WORKER_PID" 2>/dev/null || { bad "the worker died: $(grep -m1 -A12 'ERROR\|panic' "$W/w1.log" || tail -5 "$W/w1.log")"; finish; exit; }
 in_layout() { [ -f "$W/images/blobs/sha256/${1#sha256:}" ]; }
 in_layout "$INDEX" && in_layout "$AMD64" && in_layout "$LAYER_ZSTD" && in_layout "$LAYER_BIG" &&
 	ok || bad "the worker's layout: $(ls "$W/images/blobs/sha256" 2>&1)"
