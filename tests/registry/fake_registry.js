@@ -6,7 +6,9 @@
 // blob, an index without linux/amd64.
 //
 // usage: node fake_registry.js DIR [CERT KEY]
-// With CERT and KEY the registry (not the CDN) speaks TLS.
+// With CERT and KEY the registry (not the CDN) speaks TLS.  With
+// FAKE_BIG_MIB=N in the environment, "big:latest" has four layers of N MiB
+// (for measuring a pull's rate by hand).
 // Writes DIR/ports ("REGISTRY CDN"), DIR/digests.json (what each
 // repository's tag should pull as) and DIR/requests.log (one JSON line per
 // request: server, method, path, whether Authorization was sent, Range).
@@ -28,6 +30,8 @@ const cuts = new Set(); // digests cut halfway at their first download
 const digests = {};
 
 function bytes(seed, n) {
+	if (n > (8 << 20))
+		return crypto.randomBytes(n); // the by-hand measurement's layers
 	const out = Buffer.alloc(n);
 	let h = Buffer.from(seed);
 	for (let o = 0; o < n; o += 32) {
@@ -100,6 +104,13 @@ put('oversize', 'latest', over);
 served.set(over.layers[0].digest, Buffer.concat([blobs.get(over.layers[0].digest), bytes('x', 100)]));
 digests.oversize = over.digest;
 digests.oversize_layer = over.layers[0].digest;
+
+if (process.env.FAKE_BIG_MIB) {
+	const n = Number(process.env.FAKE_BIG_MIB) << 20;
+	const big = image('big', [n, n, n, n]);
+	put('big', 'latest', big);
+	digests.big = big.digest;
+}
 
 const log = fs.openSync(path.join(dir, 'requests.log'), 'a');
 function record(server, req) {
