@@ -352,9 +352,15 @@ static int exchange_once(const struct oci_opts *o, struct exchange *x, struct bo
 	curl_easy_getinfo(b->c, CURLINFO_RESPONSE_CODE, &x->status);
 	if (curl_easy_getinfo(b->c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
 		snprintf(x->location, sizeof(x->location), "%s", loc);
-	if (dc.refused)
-		rc = err_set(ERR_VERIFY, "%.300s: %s", x->url, dc.why);
-	else if (b->too_big)
+	if (dc.refused) {
+		/* the host, not the URL: the reason must fit where a task's
+		 * failure is reported */
+		char host[300];
+		if (url_origin(o, x->url, host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "%.200s", x->url);
+		rc = err_set(ERR_VERIFY, "%s: %s",
+		             strstr(host, "://") ? strstr(host, "://") + 3 : host, dc.why);
+	} else if (b->too_big)
 		rc = err_set(ERR_TOOBIG, "%.300s: more bytes than the %llu expected", x->url,
 		             (unsigned long long)(b->fd < 0 ? b->cap : b->total));
 	else if (b->io_error)
@@ -389,7 +395,7 @@ static char *resp_header(struct body *b, const char *name)
 static int token_fetch(struct session *s, const struct oci_challenge *ch)
 {
 	char origin[300], *url = NULL, *svc = NULL, *scope = NULL, fallback[400];
-	char basic[1200];
+	char *basic = NULL;
 	struct exchange x = {0};
 	struct body b = {.fd = -1, .cap = TOKEN_MAX};
 	json_t *j = NULL;
@@ -407,12 +413,12 @@ static int token_fetch(struct session *s, const struct oci_challenge *ch)
 	        scope);
 	x.url = url;
 	if (s->basic) {
-		snprintf(basic, sizeof(basic), "Basic %s", s->basic);
+		basic = malloc(strlen(s->basic) + 8);
+		ENSURE_GOTO(basic, ERR_NOMEM, "out of memory");
+		sprintf(basic, "Basic %s", s->basic);
 		x.auth = basic;
 	}
 	rc = exchange_once(s->o, &x, &b);
-	if (s->basic)
-		OPENSSL_cleanse(basic, sizeof(basic));
 	GUARD_GOTO(rc);
 	ENSURE_GOTO(x.status == 200, x.status == 401 || x.status == 403 ? ERR_VERIFY : ERR_IO,
 	            "token from %s: HTTP %ld%s%s%s", origin, x.status,
@@ -439,6 +445,7 @@ out:
 	wbuf_free(&b.err);
 	wbuf_free(&b.hdr);
 	json_decref(j); /* jansson keeps the token in freed memory: short-lived */
+	secret_free(basic);
 	curl_free(svc);
 	curl_free(scope);
 	free(url);

@@ -41,7 +41,7 @@
  * choose. */
 static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 {
-	char src[400], got[72];
+	char src[400], shown[300], got[72];
 	const char *at = strchr(ref, '@');
 	size_t name_len = at ? (size_t)(at - ref) : strlen(ref);
 	const struct worker_config *cfg = w->cfg;
@@ -53,6 +53,9 @@ static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 		ENSURE(isalnum((unsigned char)ref[i]) || strchr("./:_-", ref[i]), ERR_INVAL,
 		       "app image '%.*s': not a registry reference", (int)name_len, ref);
 	snprintf(src, sizeof(src), "%.*s@sha256:%s", (int)name_len, ref, digest_hex);
+	/* the digest shortened in messages: they reach the requester through
+	 * a task's failure reason, which is short */
+	snprintf(shown, sizeof(shown), "%.*s@sha256:%.12s", (int)name_len, ref, digest_hex);
 	oci_opts_default(&o);
 	o.auth_file = cfg->registry_auth;
 	o.ca_file = cfg->registry_ca;
@@ -71,9 +74,9 @@ static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 		    rc,
 		    "cannot pull %s: %s; the worker needs --allow-private-inputs to pull "
 		    "from it",
-		    src, err_msg());
+		    shown, err_msg());
 	if (rc < 0)
-		return err_wrap(rc, "cannot pull %s", src);
+		return err_wrap(rc, "cannot pull %s", shown);
 	return 0;
 }
 

@@ -5,12 +5,16 @@
 // a blob cut halfway at its first download, a tampered blob, an oversize
 // blob, an index without linux/amd64.
 //
-// usage: node fake_registry.js DIR
+// usage: node fake_registry.js DIR [CERT KEY]
+// With CERT and KEY the registry (not the CDN) speaks TLS.  With
+// FAKE_BIG_MIB=N in the environment, "big:latest" has four layers of N MiB
+// (for measuring a pull's rate by hand).
 // Writes DIR/ports ("REGISTRY CDN"), DIR/digests.json (what each
 // repository's tag should pull as) and DIR/requests.log (one JSON line per
 // request: server, method, path, whether Authorization was sent, Range).
 'use strict';
 const http = require('http');
+const https = require('https');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
@@ -26,6 +30,8 @@ const cuts = new Set(); // digests cut halfway at their first download
 const digests = {};
 
 function bytes(seed, n) {
+	if (n > (8 << 20))
+		return crypto.randomBytes(n); // the by-hand measurement's layers
 	const out = Buffer.alloc(n);
 	let h = Buffer.from(seed);
 	for (let o = 0; o < n; o += 32) {
@@ -99,6 +105,13 @@ served.set(over.layers[0].digest, Buffer.concat([blobs.get(over.layers[0].digest
 digests.oversize = over.digest;
 digests.oversize_layer = over.layers[0].digest;
 
+if (process.env.FAKE_BIG_MIB) {
+	const n = Number(process.env.FAKE_BIG_MIB) << 20;
+	const big = image('big', [n, n, n, n]);
+	put('big', 'latest', big);
+	digests.big = big.digest;
+}
+
 const log = fs.openSync(path.join(dir, 'requests.log'), 'a');
 function record(server, req) {
 	fs.writeSync(log, JSON.stringify({server, method: req.method, path: req.url,
@@ -130,7 +143,9 @@ const cdn = http.createServer((req, res) => {
 	res.end(part);
 });
 
-const reg = http.createServer((req, res) => {
+const tls = process.argv[3] ? {cert: fs.readFileSync(process.argv[3]), key: fs.readFileSync(process.argv[4])} : null;
+const scheme = tls ? 'https' : 'http';
+const handler = (req, res) => {
 	record('registry', req);
 	const u = new URL(req.url, 'http://x');
 	if (u.pathname === '/token') {
@@ -157,7 +172,7 @@ const reg = http.createServer((req, res) => {
 	const tok = auth.startsWith('Bearer ') ? auth.slice(7) : null;
 	if (!tok || tokens.get(tok) !== `repository:${repo}:pull`) {
 		res.writeHead(401, {'WWW-Authenticate':
-			`Bearer realm="http://127.0.0.1:${regPort}/token",service="fake-registry",scope="repository:${repo}:pull"`,
+			`Bearer realm="${scheme}://127.0.0.1:${regPort}/token",service="fake-registry",scope="repository:${repo}:pull"`,
 			'Content-Type': 'application/json'});
 		return res.end('{"errors":[{"code":"UNAUTHORIZED"}]}');
 	}
@@ -171,7 +186,8 @@ const reg = http.createServer((req, res) => {
 	if (!blobs.has(ref)) { res.writeHead(404); return res.end('{"errors":[{"code":"BLOB_UNKNOWN"}]}'); }
 	res.writeHead(307, {Location: `http://127.0.0.1:${cdnPort}/b/${encodeURIComponent(ref)}?sig=x`});
 	res.end();
-});
+};
+const reg = tls ? https.createServer(tls, handler) : http.createServer(handler);
 
 cdn.listen(0, '127.0.0.1', () => {
 	cdnPort = cdn.address().port;

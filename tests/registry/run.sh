@@ -11,7 +11,12 @@ set -u
 T=$1
 W=$(mktemp -d)
 . "$(dirname "$0")/../lib.sh"
-cleanup() { [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null; wait 2>/dev/null; rm -rf "$W"; }
+cleanup() {
+	[ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null
+	[ -n "${SRV2:-}" ] && kill "$SRV2" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$W"
+}
 trap cleanup EXIT
 
 node "$(dirname "$0")/fake_registry.js" "$W" 2>"$W/srv.err" &
@@ -129,7 +134,27 @@ for f in "$W/L5"/blobs/sha256/*; do
 done
 [ "$(ls "$W/L5/blobs/sha256" | wc -l)" = 6 ] && ok || bad "concurrent pulls: $(ls "$W/L5/blobs/sha256")"
 
-# 8. app deploy checks its image before anything else (no chain is needed
+# 8. TLS with a CA of the test's own: trusted with --registry-ca only (the
+#    CDN stays plain HTTP, opted in).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-ca \
+	-keyout "$W/ca.key" -out "$W/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+	-keyout "$W/srv.key" -out "$W/srv.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$W/ext"
+openssl x509 -req -in "$W/srv.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial -days 2 \
+	-extfile "$W/ext" -out "$W/srv.pem" 2>/dev/null
+mkdir "$W/tls"
+node "$(dirname "$0")/fake_registry.js" "$W/tls" "$W/srv.pem" "$W/srv.key" 2>"$W/tls.err" &
+SRV2=$!
+for _ in $(seq 100); do [ -s "$W/tls/ports" ] && break; sleep 0.1; done
+read -r TP TC <"$W/tls/ports" || bad "TLS registry did not start: $(cat "$W/tls.err")"
+expect 1 "127.0.0.1:$TP.*(certificate|SSL)" -- "$T" image pull "127.0.0.1:$TP/app:latest" --layout "$W/L6" \
+	--registry-plain-http "127.0.0.1:$TC" --registry-auth "$W/none.json"
+expect 0 "^$(dg app)\$" -- "$T" image pull "127.0.0.1:$TP/app:latest" --layout "$W/L6" \
+	--registry-plain-http "127.0.0.1:$TC" --registry-auth "$W/none.json" --registry-ca "$W/ca.pem"
+kill "$SRV2"
+
+# 9. app deploy checks its image before anything else (no chain is needed
 #    to see the refusal); --no-image-check skips the check.
 expect 1 "app image $R/armonly@$(dg armonly) \(--no-image-check skips this check\).*no linux/amd64" -- \
 	"$T" app deploy --name x --image "$R/armonly@$(dg armonly)" "${P[@]}" --chain "$W/nochain.json" --account 1
