@@ -498,11 +498,12 @@ int image_unpack(const char *layout, const uint8_t digest[32], const char *dest,
 			             "in %s",
 			             hex, md ? md : "?", layout);
 		GUARD_GOTO(rc);
+		/* md lives in the index: logged before the index is freed */
+		log_info("worker.image", "image=%s index=1 manifest=%s", hex, md);
 		json_decref(manifest);
 		manifest = m;
 		ENSURE_GOTO(!oci_is_index(manifest), ERR_UNSUPPORTED,
 		            "oci: %s: an index inside an index is not supported", hex);
-		log_info("worker.image", "image=%s index=1 manifest=%s", hex, md);
 	}
 	ENSURE_GOTO(json_is_object(json_object_get(manifest, "config")), ERR_INVAL,
 	            "oci: manifest %s has no config", hex);
