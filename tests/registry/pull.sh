@@ -64,7 +64,7 @@ expect 1 "certificate" -- "$T" image pull "$TLS/regtest/app@$INDEX" --layout "$W
 expect 0 "$INDEX" -- "$T" image pull "$PLAIN/regtest/app@$INDEX" --layout "$W/p1" \
 	--registry-plain-http "$PLAIN" --json
 in_store "$W/p1" "$LAYER_ZSTD" && in_store "$W/p1" "$LAYER_BIG" && ok || bad "plain pull: layers"
-expect 1 "$PLAIN" -- "$T" image pull "$PLAIN/regtest/app@$INDEX" --layout "$W/p2"
+expect 1 "https://$PLAIN/.*(SSL|TLS)" -- "$T" image pull "$PLAIN/regtest/app@$INDEX" --layout "$W/p2"
 [ -z "$(ls "$W/p2/blobs/sha256" 2>/dev/null)" ] && ok || bad "https to a plain registry stored $(ls "$W/p2/blobs/sha256")"
 
 # 3. By tag: the index digest the registry shows for it.
@@ -80,12 +80,12 @@ expect 0 "$INDEX" -- "$T" image pull "$TOK/regtest/app@$INDEX" --layout "$W/k1" 
 in_store "$W/k1" "$LAYER_BIG" && ok || bad "token pull: big layer"
 grep -q 'token=issued scope="repository:regtest/app:pull"' "$W/token.log" && ok ||
 	bad "token server: $(tail -3 "$W/token.log")"
-expect 1 "401|nauthori|credentials|denied" -- "$T" image pull "$TOK/regtest/app@$INDEX" --layout "$W/k2" \
+expect 1 "HTTP 401 \\(credentials refused\\)" -- "$T" image pull "$TOK/regtest/app@$INDEX" --layout "$W/k2" \
 	"${CA[@]}" --registry-auth "$W/wrong.json"
 [ -z "$(ls "$W/k2/blobs/sha256" 2>/dev/null)" ] && ok || bad "wrong credentials stored $(ls "$W/k2/blobs/sha256")"
 # anonymous: the token server refuses, so does the registry
-expect 1 "401|nauthori|credentials|denied" -- env -u REGISTRY_AUTH_FILE -u DOCKER_CONFIG HOME="$W" "$T" image pull "$TOK/regtest/app@$INDEX" \
-	--layout "$W/k3" "${CA[@]}"
+expect 1 "HTTP 401 \\(credentials needed\\)" -- env -u REGISTRY_AUTH_FILE -u DOCKER_CONFIG HOME="$W" \
+	"$T" image pull "$TOK/regtest/app@$INDEX" --layout "$W/k3" "${CA[@]}"
 
 # 5. app inspect: the index, its platforms, and amd64's manifest and config.
 expect 0 "linux/arm64" -- "$T" app inspect "$TLS/regtest/app@$INDEX" "${CA[@]}"
