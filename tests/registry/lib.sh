@@ -20,6 +20,7 @@
 #   reg_push SRC DEST [FLAGS]    skopeo copy --all --preserve-digests
 #   reg_blob STORAGE DIGEST      the path of a blob's data in STORAGE
 #   reg_stop                     stops every process started here
+#   reg_sanitized                no sanitizer report in $W/*.log
 REG_PIDS=()
 _reg_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REGISTRY_BIN=${REGISTRY_BIN:-/usr/bin/docker-registry}
@@ -142,4 +143,19 @@ reg_stop() {
 	for p in "${REG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${REG_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	REG_PIDS=()
+}
+
+# Every expect's output is kept in $W/cli.log: under the sanitizers a report
+# fails the test whatever the exit code it came with (ASan exits 1, the code
+# a refusal is expected to exit with).
+eval "_reg_expect() $(declare -f expect | sed 1d)"
+expect() {
+	_reg_expect "$@"
+	cat "$W/out" >>"$W/cli.log"
+}
+
+reg_sanitized() {
+	if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W"/*.log >/dev/null 2>&1; then
+		bad "sanitizer report in $(grep -l "Sanitizer\|runtime error:" "$W"/*.log | tr '\n' ' ')"
+	else ok; fi
 }

@@ -112,8 +112,6 @@ now=$(for d in "${blobs[@]}"; do gets "$d"; done | tr '\n' ' ')
 
 pool_stop
 reg_stop
-if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$W"/*.log >/dev/null 2>&1; then
-	bad "sanitizer report in $(grep -l "Sanitizer\|runtime error:" "$W"/*.log | tr '\n' ' ')"
-else ok; fi
+reg_sanitized
 
 finish

@@ -185,4 +185,7 @@ expect 1 "127.0.0.1:$gone" -- "$T" app deploy "${C[@]}" --account 1 --name gone 
 expect 0 '"address": "0x' -- "$T" app deploy "${C[@]}" --account 1 --name regapp --json \
 	--image "$TLS/regtest/app@$INDEX" "${CA[@]}"
 
+pool_stop
+reg_stop
+reg_sanitized
 finish
