@@ -3,6 +3,7 @@
 #define TDEXEC_CLI_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -99,6 +100,11 @@ int cli_result_decrypt(const char *enc_zip, const char *key_path, const char *ou
  * in auth ("0x" + 130 hex), the expiry (now + 5 minutes) in the URL. */
 int cli_result_url(const uint8_t key[32], uint64_t chain_id, const char *base,
                    const uint8_t tid[32], char *url, size_t size, char auth[133]);
+/* The app's stderr tail of task tid (iexec_developer_logger) from the
+ * scheduler `base`, asked with the requester's key: *logs a JSON string, or
+ * NULL when the scheduler holds none (the request did not ask for them). */
+int cli_task_logs(const uint8_t key[32], uint64_t chain_id, const char *base, const uint8_t tid[32],
+                  json_t **logs);
 /* Check a downloaded result archive against the task's on-chain result
  * digest (result_check.c), recomputed as the worker computes it; `sched`
  * is the pool's base URL, asked only which deal and transaction to read.

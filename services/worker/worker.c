@@ -139,6 +139,7 @@ static void task_free(struct worker *w, struct task *t)
 	json_decref(t->session_env);
 	json_decref(t->app_secrets);
 	free(t->callback);
+	free(t->dev_log);
 	json_decref(t->image_cfg);
 	json_decref(t->app_env);
 }
@@ -216,7 +217,7 @@ static void run_task(struct worker *w, json_t *a)
 		rc = wk_app_run(w, &t, params, &exit_code, why, sizeof(why));
 	}
 	if (rc == 0 && !why[0]) {
-		wk_report(w, t.taskid, "COMPUTED", "post-compute", NULL);
+		wk_report_task(w, &t, "COMPUTED", "post-compute");
 		rc = wk_post_compute(w, &t, digest, zip);
 		if (rc == 0 && json_is_true(json_object_get(params, "iexec_result_encryption")))
 			rc = wk_encrypt_result(&t, zip);
@@ -246,7 +247,7 @@ static void run_task(struct worker *w, json_t *a)
 		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"",
 		         t.taskid ? t.taskid : "?", why);
 		if (t.taskid) {
-			wk_report(w, t.taskid, "FAILED", why, NULL);
+			wk_report_task(w, &t, "FAILED", why);
 			wk_journal(w, t.taskid, t.dealid, "FAILED", why, NULL);
 		}
 	} else {
@@ -268,8 +269,12 @@ static int images_layout(struct worker *w)
 	struct stat sb;
 	ENSURE(stat(w->cfg->images, &sb) == 0, ERR_NOTFOUND, "%s: %s", w->cfg->images,
 	       strerror(errno));
-	if (S_ISDIR(sb.st_mode))
-		return path_fmt(w->layout, sizeof(w->layout), "%s", w->cfg->images);
+	/* absolute, as the work dir: a relative one is the caller's cwd's */
+	if (S_ISDIR(sb.st_mode)) {
+		ENSURE(realpath(w->cfg->images, w->layout), ERR_IO, "%s: %s", w->cfg->images,
+		       strerror(errno));
+		return 0;
+	}
 	GUARD(path_fmt(w->layout, sizeof(w->layout), "%s/layout", w->work));
 	if (image_archive_unpack(w->cfg->images, w->layout) < 0)
 		return err_wrap(ERR_INVAL, "%s: not an OCI archive (tar of an image layout)",

@@ -24,7 +24,11 @@ SRV=$!
 for _ in $(seq 100); do [ -s "$W/ports" ] && break; sleep 0.1; done
 read -r RP CP <"$W/ports" || { echo "FAIL: registry did not start: $(cat "$W/srv.err")"; exit 1; }
 R=127.0.0.1:$RP
-dg() { node -e "console.log(require('$W/digests.json')['$1'])"; }
+# what each repository should pull as, read once (a node start is slow on
+# a loaded machine)
+declare -A DG
+while read -r k v; do DG[$k]=$v; done < <(node -e "const d = require('$W/digests.json'); for (const k in d) console.log(k, d[k])")
+dg() { echo "${DG[$1]}"; }
 echo '{}' >"$W/none.json"
 # plain HTTP for the registry and its CDN, opted in; no credentials
 P=(--registry-plain-http "$R" --registry-plain-http "127.0.0.1:$CP" --registry-auth "$W/none.json")
