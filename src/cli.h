@@ -88,6 +88,13 @@ int cmd_pool(int argc, char **argv);
 int cmd_pool_up(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cli_dataset_encrypt(int argc, char **argv);
+/* Images in registries (cmd_pull.c): `image pull`, `app inspect`, and the
+ * check `app deploy` makes: REF (from its registry, or from the OCI layout
+ * `layout` when not NULL) exists and has a linux/amd64 image. */
+struct oci_opts;
+int cmd_image_pull(int argc, char **argv);
+int cmd_app_inspect(int argc, char **argv);
+int cli_image_check(const char *image, const char *layout, const struct oci_opts *o);
 /* Open an iExec encrypted result (zip of iexec_out.zip.aes + aes-key.rsa)
  * with the PEM private key in key_path; writes the plain zip. */
 int cli_result_decrypt(const char *enc_zip, const char *key_path, const char *out_zip);

@@ -4,6 +4,7 @@
 #include "../services/scheduler/scheduler.h"
 #include "../services/worker/worker.h"
 #include "poco/market.h"
+#include "oci/registry.h"
 #include "poco/network.h"
 #include "tdx/gate.h"
 #include "tdx/ratls.h"
@@ -76,7 +77,10 @@ static const char worker_usage[] =
     "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
     "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
-    "                     [--pull] [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
+    "                     [--pull [--registry-auth FILE] [--registry-ca FILE]\n"
+    "                     [--registry-plain-http HOST:PORT] [--jobs N]\n"
+    "                     [--max-image-size MIB]]\n"
+    "                     [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
     "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
     "                     [--max-inflight N] [--max-fee-gwei G]\n"
     "                     (--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
@@ -91,8 +95,7 @@ static const char worker_usage[] =
     "  --allow-private-inputs  fetch input files and datasets from any address;\n"
     "                  by default only public ones are reached (never loopback,\n"
     "                  private, link-local such as cloud metadata, ...)\n"
-    "  --pull          fetch an image missing from --images with skopeo, by the\n"
-    "                  app's name pinned to its on-chain digest (needs a registry)\n"
+
     "  --provider sim  quotes from the simulated TD in --sim-dir (tests, demos)\n"
     "  --sms-policy FILE  reach the SMS over RA-TLS only: its certificate must\n"
     "                  carry its own TD quote, verified with --collateral and\n"
@@ -124,6 +127,22 @@ static const char worker_usage[] =
     "  --work-dir DIR  tasks run in tmpfs workspaces under it; DIR itself (the\n"
     "                  image cache, the journal) must be on a tmpfs, or on a disk\n"
     "                  private to the TD, which --work-dir-encrypted asserts\n";
+/* apart: one string over 4095 bytes is not portable C */
+static const char worker_usage_registry[] =
+    "  --pull          fetch an image missing from --images from its registry, by\n"
+    "                  the app's name pinned to its on-chain digest, into --images\n"
+    "                  (docs/registry.md); the registry, its token server and\n"
+    "                  redirects must be at public addresses unless\n"
+    "                  --allow-private-inputs\n"
+    "  --registry-auth FILE  docker config.json with registry credentials\n"
+    "                  (default $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,\n"
+    "                  ~/.docker/config.json)\n"
+    "  --registry-ca FILE  extra CA certificates (PEM) trusted for registries\n"
+    "  --registry-plain-http HOST:PORT  reach this registry over plain HTTP\n"
+    "                  (repeatable; never a fallback)\n"
+    "  --jobs N        concurrent layer downloads of a pull (3)\n"
+    "  --max-image-size MIB  refuse images whose layers are larger, compressed\n"
+    "                  (8192)\n";
 
 enum {
 	K_CHAIN = 1000,
@@ -178,7 +197,12 @@ enum {
 	K_RPC,
 	K_SMSHASH,
 	K_MAXINFLIGHT,
-	K_MAXFEE
+	K_MAXFEE,
+	K_REGAUTH,
+	K_REGCA,
+	K_REGPLAIN,
+	K_PULLJOBS,
+	K_MAXIMAGE
 };
 
 static const struct option pool_opts[] = {
@@ -235,6 +259,11 @@ static const struct option pool_opts[] = {
     {"insecure-sms", no_argument, NULL, K_INSECURESMS},
     {"max-inflight", required_argument, NULL, K_MAXINFLIGHT},
     {"max-fee-gwei", required_argument, NULL, K_MAXFEE},
+    {"registry-auth", required_argument, NULL, K_REGAUTH},
+    {"registry-ca", required_argument, NULL, K_REGCA},
+    {"registry-plain-http", required_argument, NULL, K_REGPLAIN},
+    {"jobs", required_argument, NULL, K_PULLJOBS},
+    {"max-image-size", required_argument, NULL, K_MAXIMAGE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -517,6 +546,29 @@ int cmd_worker(int argc, char **argv)
 			if (max_fee_wei("worker", optarg, &cfg.max_fee))
 				return EXIT_USAGE;
 			break;
+		case K_REGAUTH: cfg.registry_auth = optarg; break;
+		case K_REGCA: cfg.registry_ca = optarg; break;
+		case K_REGPLAIN: {
+			struct oci_opts chk;
+			oci_opts_default(&chk);
+			if (oci_opts_plain_http(&chk, optarg) < 0 ||
+			    cfg.nregistry_plain_http == OCI_PLAIN_MAX)
+				return cli_usage("worker",
+				                 "--registry-plain-http HOST:PORT, at most %d",
+				                 OCI_PLAIN_MAX);
+			cfg.registry_plain_http[cfg.nregistry_plain_http++] = optarg;
+			break;
+		}
+		case K_PULLJOBS:
+			if (cli_int("worker", "--jobs", optarg, 1, OCI_JOBS_MAX, &v))
+				return EXIT_USAGE;
+			cfg.pull_jobs = (unsigned)v;
+			break;
+		case K_MAXIMAGE:
+			if (cli_int("worker", "--max-image-size", optarg, 1, 1L << 30, &v))
+				return EXIT_USAGE;
+			cfg.max_image = (uint64_t)v << 20;
+			break;
 		case K_MAXOUT:
 		case K_MAXTMP:
 			if (cli_int("worker", c == K_MAXOUT ? "--max-output" : "--max-tmp", optarg,
@@ -544,7 +596,10 @@ int cmd_worker(int argc, char **argv)
 			cfg.uid_base = (uint32_t)v;
 			break;
 		case K_WDENC: cfg.work_dir_encrypted = 1; break;
-		case 'h': fputs(worker_usage, stdout); return 0;
+		case 'h':
+			fputs(worker_usage, stdout);
+			fputs(worker_usage_registry, stdout);
+			return 0;
 		case '?': return EXIT_USAGE; /* cli_getopt said why */
 		default: return cli_usage("worker", "option not valid here");
 		}

@@ -19,8 +19,8 @@ static const char usage[] =
     "  sim         create and drive a simulated TD (machines without TDX)\n"
     "  chain       a local Anvil chain with the real iExec PoCo (up, down, status)\n"
     "  wallet      create, import, show keystores; balances\n"
-    "  app         deploy, show apps (OCI image digest + TD policy)\n"
-    "  image       build OCI images from Debian packages and your files\n"
+    "  app         deploy, show, inspect apps (OCI image digest + TD policy)\n"
+    "  image       build OCI images from Debian packages and your files; pull them from registries\n"
     "  dataset     deploy, show datasets\n"
     "  workerpool  deploy, show workerpools\n"
     "  account     escrow deposit, withdraw, show\n"
@@ -50,7 +50,7 @@ static const struct cli_cmd commands[] = {
     {"result", cmd_result, "download a task's result"},
     {"market", cmd_market_book, "a pool's orderbook: publish, list"},
     {"run", cmd_run, "buy a confidential task and get its result"},
-    {"image", cmd_image, "OCI images: build"},
+    {"image", cmd_image, "OCI images: build, pull"},
     {"pool", cmd_pool, "a local pool: up"},
     {"policy", cmd_policy, "TD policies"},
     {NULL, NULL, NULL},
