@@ -91,6 +91,8 @@ void wk_report_cb(struct worker *w, const char *taskid, const char *status, cons
                   const char *tx, const struct task *cb);
 void wk_report(struct worker *w, const char *taskid, const char *status, const char *detail,
                const char *tx);
+/* COMPUTED, with the app's own run time (ms), for the pool's overhead. */
+void wk_report_computed(struct worker *w, const char *taskid, long long app_ms);
 /* Heartbeats while a task runs (a thread's body; stops on w->pinger_stop). */
 void *wk_pinger_main(void *arg);
 
