@@ -28,6 +28,7 @@ static const char usage[] =
     "  task        show, claim tasks\n"
     "  sms         the Secret Management Service\n"
     "  ratls       RA-TLS certificates: make one, check a server's\n"
+    "  pool        status: the pool seen by its operator\n"
     "\n"
     "Options:\n"
     "  --log-level LEVEL   debug, info, warn (default), error, off\n"
@@ -47,6 +48,7 @@ static const struct cli_cmd commands[] = {
     {"result", cmd_result, "download a task's result"},
     {"market", cmd_market_book, "a pool's orderbook: publish, list"},
     {"run", cmd_run, "buy a confidential task and get its result"},
+    {"pool", cmd_pool, "the pool seen by its operator (status)"},
     {NULL, NULL, NULL},
 };
 
