@@ -3,6 +3,7 @@
 #define TDEXEC_CLI_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -82,8 +83,10 @@ int cmd_secret(int argc, char **argv);
 int cmd_result(int argc, char **argv);
 int cmd_market_book(int argc, char **argv);
 int cmd_run(int argc, char **argv);
-/* tdexec pool status (cmd_pool_status.c) */
 int cmd_pool(int argc, char **argv);
+int cmd_pool_up(int argc, char **argv);
+int cmd_pool_status(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 int cli_dataset_encrypt(int argc, char **argv);
 /* Open an iExec encrypted result (zip of iexec_out.zip.aes + aes-key.rsa)
  * with the PEM private key in key_path; writes the plain zip. */
@@ -93,6 +96,11 @@ int cli_result_decrypt(const char *enc_zip, const char *key_path, const char *ou
  * in auth ("0x" + 130 hex), the expiry (now + 5 minutes) in the URL. */
 int cli_result_url(const uint8_t key[32], uint64_t chain_id, const char *base,
                    const uint8_t tid[32], char *url, size_t size, char auth[133]);
+/* The app's stderr tail of task tid (iexec_developer_logger) from the
+ * scheduler `base`, asked with the requester's key: *logs a JSON string, or
+ * NULL when the scheduler holds none (the request did not ask for them). */
+int cli_task_logs(const uint8_t key[32], uint64_t chain_id, const char *base, const uint8_t tid[32],
+                  json_t **logs);
 /* Check a downloaded result archive against the task's on-chain result
  * digest (result_check.c), recomputed as the worker computes it; `sched`
  * is the pool's base URL, asked only which deal and transaction to read.

@@ -6,6 +6,7 @@
 #include "eth/abi.h"
 #include "eth/addr.h"
 #include "eth/keystore.h"
+#include "net/http.h"
 #include "poco/market.h"
 #include "poco/network.h"
 #include "util/codec.h"
@@ -37,10 +38,10 @@ struct mopts {
 	long account;
 	int json;
 	/* command-specific */
-	const char *name, *image, *policy, *multiaddr, *checksum, *description, *output;
+	const char *name, *image, *policy, *multiaddr, *checksum, *description, *output, *scheduler;
 	const char *orders[4];
 	const char *sets[32];
-	int nsets, boost, scrypt_n;
+	int nsets, boost, scrypt_n, logs;
 	long index;
 };
 
@@ -66,7 +67,9 @@ enum {
 	O_INDEX,
 	O_SCRYPT,
 	O_NETWORK,
-	O_RPC
+	O_RPC,
+	O_SCHEDULER,
+	O_LOGS
 };
 
 static const struct option market_options[] = {
@@ -92,6 +95,8 @@ static const struct option market_options[] = {
     {"boost", no_argument, NULL, O_BOOST},
     {"index", required_argument, NULL, O_INDEX},
     {"scrypt-n", required_argument, NULL, O_SCRYPT},
+    {"scheduler", required_argument, NULL, O_SCHEDULER},
+    {"logs", no_argument, NULL, O_LOGS},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -143,6 +148,8 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 				return EXIT_USAGE;
 			o->scrypt_n = (int)v;
 			break;
+		case O_SCHEDULER: o->scheduler = optarg; break;
+		case O_LOGS: o->logs = 1; break;
 		case 'o': o->output = optarg; break;
 		case 'h': printf("%s\n%s", usage, common_help); return 1;
 		default: return EXIT_USAGE;
@@ -419,6 +426,16 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 		}
 		GUARD_GOTO(rc);
 		out = json_pack("{s:o}", "address", eth_json_addr(addr));
+		if (rc == POCO_EXISTS) {
+			/* the same parameters give the same asset: a script that
+			 * deploys again gets it, with a note, and goes on */
+			char a[43];
+			eth_addr_str(addr, a);
+			fprintf(stderr, "%s \"%s\" already exists at %s\n", prog,
+			        kind == POCO_WORKERPOOL ? o.description : o.name, a);
+			json_object_set_new(out, "existed", json_true());
+			rc = 0;
+		}
 		GUARD_GOTO(emit(&o, out));
 	} else if (strcmp(sub, "show") == 0) {
 		if (argc - 1 - optind != 1)
@@ -723,14 +740,54 @@ done:
 	return rc;
 }
 
+/* What the pool's scheduler says of task `id` into out["pool"] (status,
+ * worker, detail, and reason when it failed); the app's stderr tail into
+ * out["stderr"] with --logs, asked with the requester's key. */
+static int pool_view(const struct mopts *o, struct poco_chain *c, const uint8_t id[32], json_t *out)
+{
+	char base[512], url[1024], tid[67];
+	uint8_t key[32];
+	json_t *t = NULL, *pool, *logs = NULL;
+	long st = 0;
+	int rc;
+
+	GUARD(http_base_url(base, sizeof(base), o->scheduler));
+	hex_encode_0x(tid, id, 32);
+	snprintf(url, sizeof(url), "%s/tasks/%s", base, tid);
+	GUARD(http_json(url, NULL, NULL, 1 << 20, 30, &st, &t));
+	pool = json_object();
+	static const char *const keep[] = {"status", "worker", "detail", "reason", "tx", "claimTx"};
+	for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++)
+		if (json_object_get(t, keep[i]))
+			json_object_set(pool, keep[i], json_object_get(t, keep[i]));
+	json_decref(t);
+	json_object_set_new(out, "pool", pool);
+	if (!o->logs)
+		return 0;
+	GUARD(signing_key(o, c, key));
+	rc = cli_task_logs(key, c->chain_id, base, id, &logs);
+	OPENSSL_cleanse(key, sizeof(key));
+	GUARD(rc);
+	ENSURE(logs, ERR_NOTFOUND,
+	       "task %s: the pool keeps no app logs for it (the request did not set "
+	       "iexec_developer_logger, or the app has not run)",
+	       tid);
+	json_object_set_new(out, "stderr", logs);
+	return 0;
+}
+
 static int cmd_task(int argc, char **argv)
 {
 	static const char usage[] =
-	    "Usage: tdexec task show (TASKID | DEALID --index N)\n"
+	    "Usage: tdexec task show (TASKID | DEALID --index N) [--scheduler URL [--logs]]\n"
 	    "       tdexec task claim TASKID\n"
 	    "\n"
 	    "Task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED.  claim\n"
-	    "refunds the requester after the task's final deadline.\n";
+	    "refunds the requester after the task's final deadline.\n"
+	    "--scheduler URL adds what the pool's scheduler knows (\"pool\": its status\n"
+	    "and, for a failed task, the reason); --logs the app's stderr tail, kept when\n"
+	    "the request asked for it (iexec_developer_logger), read with the requester's\n"
+	    "key (--account, --wallet or --plain-key).\n";
 	static const char *const status[] = {"UNSET", "ACTIVE", "REVEALING", "COMPLETED", "FAILED"};
 	const char *sub = argc > 1 ? argv[1] : "";
 	struct poco_chain *c = NULL;
@@ -755,6 +812,12 @@ static int cmd_task(int argc, char **argv)
 		json_object_set_new(out, "taskid", eth_json_hex(id, 32));
 		json_object_set_new(out, "status_name",
 		                    json_string(st >= 0 && st <= 4 ? status[st] : "?"));
+		if (o.logs && !o.scheduler) {
+			rc = cli_usage("task", "--logs needs --scheduler URL");
+			goto done;
+		}
+		if (o.scheduler)
+			GUARD_GOTO(pool_view(&o, c, id, out));
 	} else if (strcmp(sub, "claim") == 0) {
 		GUARD_GOTO(signing_key(&o, c, key));
 		GUARD_GOTO(poco_send(c->rpc, key, c->hub, "claim(bytes32)",

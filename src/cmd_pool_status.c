@@ -367,7 +367,7 @@ static void on_int(int sig)
 	interrupted = 1;
 }
 
-static int status_main(int argc, char **argv)
+int cmd_pool_status(int argc, char **argv)
 {
 	const char *sched = NULL, *token_file = NULL, *wallet = NULL, *password = NULL,
 	           *plain = NULL, *poolarg = NULL, *chain = NULL, *network = NULL, *rpc = NULL;
@@ -492,19 +492,4 @@ static int status_main(int argc, char **argv)
 	json_decref(st.rewards);
 	poco_chain_free(st.c);
 	return rc < 0 ? cli_fail() : 0;
-}
-
-static const char pool_usage[] = "Usage: tdexec pool COMMAND [ARGS]\n"
-                                 "\n"
-                                 "Commands:\n"
-                                 "  status   the pool seen by its operator: workers, tasks, "
-                                 "failures, earnings\n";
-
-int cmd_pool(int argc, char **argv)
-{
-	static const struct cli_cmd cmds[] = {
-	    {"status", status_main, "the pool seen by its operator"},
-	    {NULL, NULL, NULL},
-	};
-	return cli_dispatch("pool", cmds, argc, argv, pool_usage);
 }

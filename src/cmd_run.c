@@ -46,7 +46,8 @@ enum {
 	R_ENCRYPT,
 	R_RKEY,
 	R_NETWORK,
-	R_RPC
+	R_RPC,
+	R_DEVLOG
 };
 
 static const struct option ropts[] = {
@@ -70,6 +71,7 @@ static const struct option ropts[] = {
     {"tag", required_argument, NULL, R_TAG},
     {"encrypt-result", no_argument, NULL, R_ENCRYPT},
     {"result-key", required_argument, NULL, R_RKEY},
+    {"developer-logger", no_argument, NULL, R_DEVLOG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -78,7 +80,7 @@ struct ropt {
 	const char *market, *chain, *network, *rpc, *wallet, *password, *plain, *dataset, *args,
 	    *out, *app, *pool, *tag, *result_key;
 	const char *inputs[16], *secrets[16];
-	int ninputs, nsecrets, json, encrypt;
+	int ninputs, nsecrets, json, encrypt, devlog;
 	long account, timeout;
 };
 
@@ -105,6 +107,7 @@ static int rparse(int argc, char **argv, const char *prog, const char *usage, st
 		case R_POOL: o->pool = optarg; break;
 		case R_TAG: o->tag = optarg; break;
 		case R_ENCRYPT: o->encrypt = 1; break;
+		case R_DEVLOG: o->devlog = 1; break;
 		case R_RKEY: o->result_key = optarg; break;
 		case 'o':
 		case R_OUT: o->out = optarg; break;
@@ -215,7 +218,8 @@ static const char run_usage[] =
     "                  (--account N | --wallet F | --plain-key F) [--dataset D]\n"
     "                  [--input-file URL]...\n"
     "                  [--secret N=NAME]... [--args \"...\"] [-o DIR] [--timeout S]\n"
-    "                  [--encrypt-result --result-key PRIVATE.pem] [--json]\n"
+    "                  [--encrypt-result --result-key PRIVATE.pem]\n"
+    "                  [--developer-logger] [--json]\n"
     "\n"
     "Buy one confidential (TDX) task of APP: take the cheapest app, dataset and\n"
     "workerpool orders from the market, sign the request order, match them\n"
@@ -226,7 +230,11 @@ static const char run_usage[] =
     "\n" CLI_CHAIN_HELP
     "  --secret N=NAME   requester secret NAME (pushed with 'tdexec secret push\n"
     "                    --requester NAME') given to the app as\n"
-    "                    IEXEC_REQUESTER_SECRET_N\n";
+    "                    IEXEC_REQUESTER_SECRET_N\n"
+    "  --developer-logger  ask for the app's stderr (its last 4 KiB), shown\n"
+    "                    once the task ends, failed or not (iExec's\n"
+    "                    iexec_developer_logger; only the requester can read it,\n"
+    "                    but mind what an app's logs may tell)\n";
 
 /* The cheapest open order of a kind for an asset. */
 static int best_order(const char *base, const char *kind, const char *field, const char *asset,
@@ -287,7 +295,7 @@ int cmd_run(int argc, char **argv)
 	char base[512], url[1024], addr[43], task[67], dealhex[67], dir[1024], zip[1100],
 	    auth[133] = "0x";
 	json_t *ao = NULL, *dso = NULL, *wo = NULL, *ro = NULL, *params = NULL, *t = NULL,
-	       *deal = NULL, *sum = NULL;
+	       *deal = NULL, *sum = NULL, *devlog = NULL;
 	struct eth_receipt rc_;
 	const char *who[4] = {NULL, NULL, NULL, NULL};
 	long long before[5], after[5];
@@ -333,6 +341,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (o.encrypt)
 		json_object_set_new(params, "iexec_result_encryption", json_true());
+	if (o.devlog)
+		json_object_set_new(params, "iexec_developer_logger", json_true());
 	if (o.nsecrets) {
 		json_t *sec = json_object();
 		for (int i = 0; i < o.nsecrets; i++) {
@@ -412,10 +422,31 @@ int cmd_run(int argc, char **argv)
 		}
 		usleep(200000);
 	}
+	if (o.devlog && (!strcmp(st, "COMPLETED") || !strcmp(st, "FAILED"))) {
+		/* the app's stderr tail, before the result or the reason */
+		json_t *logs = NULL;
+		if (cli_task_logs(key, c->chain_id, base, taskid, &logs) < 0)
+			fprintf(stderr, "  (no app logs: %s)\n", err_msg());
+		else if (!logs)
+			fprintf(stderr, "  (no app logs: the pool kept none)\n");
+		else if (o.json && !strcmp(st, "COMPLETED"))
+			devlog = logs; /* in the summary */
+		else
+			fprintf(stderr, "  app stderr (last 4 KiB):\n%s%s", json_string_value(logs),
+			        json_string_length(logs) &&
+			                json_string_value(logs)[json_string_length(logs) - 1] !=
+			                    '\n'
+			            ? "\n"
+			            : "");
+		if (logs != devlog)
+			json_decref(logs);
+	}
 	if (strcmp(st, "COMPLETED") != 0) {
+		const char *reason = t ? json_string_value(json_object_get(t, "reason")) : NULL;
+		if (!reason && t)
+			reason = json_string_value(json_object_get(t, "detail"));
 		rc = err_set(ERR_IO, "task %s ended %s%s%s", task, *st ? st : "without news",
-		             t && json_object_get(t, "detail") ? ": " : "",
-		             t ? str_or(json_string_value(json_object_get(t, "detail")), "") : "");
+		             reason ? ": " : "", reason ? reason : "");
 		goto out;
 	}
 	/* 4. the result, as its beneficiary */
@@ -469,6 +500,8 @@ int cmd_run(int argc, char **argv)
 		                "boost", boost, "status", st, "result", dir, "seconds",
 		                now_f() - t0, "payments");
 		json_object_set(sum, "results", json_object_get(t, "results"));
+		if (devlog)
+			json_object_set(sum, "stderr", devlog);
 		for (int i = 0; i < 5; i++) {
 			const char *a = i < 4 ? who[i] : worker;
 			if (!a)
@@ -501,6 +534,7 @@ out:
 	json_decref(t);
 	json_decref(deal);
 	json_decref(sum);
+	json_decref(devlog);
 	poco_chain_free(c);
 	return rc < 0 ? cli_fail() : 0;
 }

@@ -323,6 +323,35 @@ int cli_result_url(const uint8_t key[32], uint64_t chain_id, const char *base,
 	return 0;
 }
 
+int cli_task_logs(const uint8_t key[32], uint64_t chain_id, const char *base, const uint8_t tid[32],
+                  json_t **logs)
+{
+	uint8_t me[20], h[32], sig[65];
+	char task[67] = "0x", auth[133] = "0x", url[1024];
+	uint64_t expiry = (uint64_t)time(NULL) + PROTO_EXPIRY_DEFAULT;
+	long st = 0;
+	json_t *r = NULL;
+	int rc;
+
+	*logs = NULL;
+	GUARD(k1_address(key, me));
+	proto_task_logs_hash(chain_id, tid, me, expiry, h);
+	GUARD(eip191_sign32(key, h, sig));
+	hex_encode(auth + 2, sig, 65);
+	hex_encode(task + 2, tid, 32);
+	snprintf(url, sizeof(url), "%s/tasks/%s/logs?expires=%llu", base, task,
+	         (unsigned long long)expiry);
+	rc = http_json(url, auth, NULL, 64 << 10, 30, &st, &r);
+	if (rc < 0 && st == 404)
+		return 0;
+	GUARD(rc);
+	ENSURE(r && json_is_string(json_object_get(r, "stderr")), ERR_IO,
+	       "%s: a reply without stderr", url);
+	*logs = json_incref(json_object_get(r, "stderr"));
+	json_decref(r);
+	return 0;
+}
+
 static int check_and_place(const struct sopt *o, const uint8_t tid[32], const char *part,
                            const char *out, const char *what)
 {

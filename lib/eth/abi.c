@@ -148,7 +148,7 @@ int abi_type_parse(const char *s, struct abi_type **out)
 	if (rc == 0 && *p) {
 		abi_type_free(*out);
 		*out = NULL;
-		return err_set(ERR_INVAL, "abi type: trailing text \"%.20s\" in \"%.60s\"", p, s);
+		return err_set(ERR_INVAL, "abi type: trailing text \"%.20s\" in \"%s\"", p, s);
 	}
 	return rc;
 }

@@ -81,46 +81,96 @@ int eth_rpc_manage(struct eth_rpc *r, const uint8_t key[32], const struct eth_tx
 	return 0;
 }
 
-/* Revert data -> readable reason into buf. */
-static void revert_reason(const struct eth_rpc *r, const char *hex, char *buf, size_t cap)
+/* Solidity's panic codes (the language's documentation, "Panic via assert
+ * and Error via require"). */
+static const char *panic_meaning(const char *code)
 {
-	uint8_t *d = NULL, sel[4];
-	size_t n = 0;
+	static const struct {
+		unsigned v;
+		const char *what;
+	} codes[] = {
+	    {0x00, "generic compiler panic"},
+	    {0x01, "assertion failed"},
+	    {0x11, "arithmetic overflow or underflow"},
+	    {0x12, "division or modulo by zero"},
+	    {0x21, "conversion to an enum out of range"},
+	    {0x22, "storage byte array incorrectly encoded"},
+	    {0x31, "pop() on an empty array"},
+	    {0x32, "array index out of bounds"},
+	    {0x41, "too much memory allocated"},
+	    {0x51, "call to a zero-initialized function"},
+	};
+	char *end;
+	unsigned long long v = strtoull(code, &end, 10);
+	for (size_t i = 0; *end == '\0' && i < sizeof(codes) / sizeof(*codes); i++)
+		if (codes[i].v == v)
+			return codes[i].what;
+	return "unknown panic code";
+}
+
+void eth_revert_reason(const uint8_t *d, size_t n, const char *const *errors, size_t n_errors,
+                       char *buf, size_t cap)
+{
+	uint8_t sel[4];
 	json_t *v = NULL;
 
-	snprintf(buf, cap, "reverted");
-	if (!hex || hex_decode_alloc(hex, strlen(hex), &d, &n) < 0 || n < 4) {
-		if (d && n == 0)
-			snprintf(buf, cap, "reverted without a reason");
-		free(d);
+	if (n == 0) {
+		snprintf(buf, cap, "reverted without a reason");
+		return;
+	}
+	if (n < 4) {
+		snprintf(buf, cap, "reverted with %zu bytes of data, not an error", n);
 		return;
 	}
 	if (memcmp(d, "\x08\xc3\x79\xa0", 4) == 0 &&
 	    abi_decode_str("(string)", d + 4, n - 4, &v) == 0) {
-		snprintf(buf, cap, "reverted: %s", json_string_value(json_array_get(v, 0)));
+		const char *m = json_string_value(json_array_get(v, 0));
+		int k = snprintf(buf, cap, "reverted: ");
+		if (k >= 0 && (size_t)k < cap)
+			str_printable(buf + k, cap - (size_t)k, m, strlen(m));
 	} else if (memcmp(d, "\x4e\x48\x7b\x71", 4) == 0 &&
 	           abi_decode_str("(uint256)", d + 4, n - 4, &v) == 0) {
-		snprintf(buf, cap, "panicked: code %s", json_string_value(json_array_get(v, 0)));
+		const char *code = json_string_value(json_array_get(v, 0));
+		unsigned long long c = strtoull(code, NULL, 10);
+		if (strlen(code) < 10)
+			snprintf(buf, cap, "panicked: 0x%02llx (%s)", c, panic_meaning(code));
+		else
+			snprintf(buf, cap, "panicked: %s (%s)", code, panic_meaning(code));
 	} else {
 		snprintf(buf, cap, "reverted with custom error 0x%02x%02x%02x%02x", d[0], d[1],
 		         d[2], d[3]);
-		for (size_t i = 0; i < r->n_errors; i++) {
-			abi_selector(r->errors[i], sel);
-			if (memcmp(sel, d, 4) != 0)
+		for (size_t i = 0; i < n_errors; i++) {
+			const char *paren = strchr(errors[i], '(');
+			char *args = NULL;
+			abi_selector(errors[i], sel);
+			if (!paren || memcmp(sel, d, 4) != 0)
 				continue;
-			{
-				const char *paren = strchr(r->errors[i], '(');
-				char *args = NULL;
-				if (paren && abi_decode_str(paren, d + 4, n - 4, &v) == 0)
-					args = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-				snprintf(buf, cap, "reverted: %.*s%s", (int)(paren - r->errors[i]),
-				         r->errors[i], args ? args : "()");
-				free(args);
-			}
+			if (abi_decode_str(paren, d + 4, n - 4, &v) == 0)
+				args = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			int k = snprintf(buf, cap, "reverted: %.*s", (int)(paren - errors[i]),
+			                 errors[i]);
+			if (k >= 0 && (size_t)k < cap)
+				str_printable(buf + k, cap - (size_t)k, args ? args : "()",
+				              args ? strlen(args) : 2);
+			free(args);
 			break;
 		}
 	}
 	json_decref(v);
+}
+
+/* Revert data as the node gave it (hex) -> readable reason into buf. */
+static void revert_reason(const struct eth_rpc *r, const char *hex, char *buf, size_t cap)
+{
+	uint8_t *d = NULL;
+	size_t n = 0;
+
+	if (!hex || hex_decode_alloc(hex, strlen(hex), &d, &n) < 0) {
+		snprintf(buf, cap, "reverted");
+		free(d);
+		return;
+	}
+	eth_revert_reason(d, n, r->errors, r->n_errors, buf, cap);
 	free(d);
 }
 
@@ -161,8 +211,14 @@ int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *params, json_t *
 		/* Nodes often put the decoded Error(string) in the message already. */
 		if (msg && strncmp(reason, "reverted: ", 10) == 0 && strstr(msg, reason + 10))
 			reason[0] = '\0';
-		rc = err_set(ERR_VERIFY, "%s: %s%s%s", method, msg ? msg : "error",
-		             reason[0] ? ": " : "", reason);
+		/* "execution reverted" + "reverted without a reason": one "reverted" */
+		size_t ml = msg ? strlen(msg) : 0;
+		if (ml >= 8 && strcmp(msg + ml - 8, "reverted") == 0 &&
+		    strncmp(reason, "reverted", 8) == 0)
+			rc = err_set(ERR_VERIFY, "%s: %s%s", method, msg, reason + 8);
+		else
+			rc = err_set(ERR_VERIFY, "%s: %s%s%s", method, msg ? msg : "error",
+			             reason[0] ? ": " : "", reason);
 		json_decref(j);
 		return rc;
 	}

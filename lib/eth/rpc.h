@@ -23,6 +23,14 @@ void eth_rpc_free(struct eth_rpc *r);
 /* Custom error signatures ("NotOwner()", "BadSignature(address)") used to
  * decode revert data; the array is borrowed. */
 void eth_rpc_set_errors(struct eth_rpc *r, const char *const *sigs, size_t n);
+/* Revert data (`d`, n bytes) as one readable line into buf (cap bytes):
+ * "reverted: MESSAGE" for Error(string), "panicked: 0x11 (arithmetic
+ * overflow or underflow)" for Panic(uint256), "reverted: Name[args]" for a
+ * custom error among `errors` (signatures, as eth_rpc_set_errors), else
+ * "reverted with custom error 0xSELECTOR"; "reverted without a reason" when
+ * there is no data.  What the contract says is escaped (str_printable). */
+void eth_revert_reason(const uint8_t *d, size_t n, const char *const *errors, size_t n_errors,
+                       char *buf, size_t cap);
 /* Print one progress line per wait step on stderr (default off). */
 void eth_rpc_set_progress(struct eth_rpc *r, int on);
 /* Cap maxFeePerGas (wei) of what eth_send_tx sends (default: none); past

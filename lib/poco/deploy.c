@@ -76,7 +76,7 @@ int poco_send_value(struct eth_rpc *rpc, const uint8_t key[32], const uint8_t to
 	r = eth_send_tx(rpc, key, &s, TX_TIMEOUT, rc);
 	wbuf_free(&w);
 	if (r < 0)
-		return err_wrap(r, "%.40s", signature);
+		return err_wrap(r, "%s", signature);
 	return 0;
 }
 

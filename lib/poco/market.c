@@ -142,14 +142,26 @@ static int create_asset(struct poco_chain *c, const uint8_t key[32], const uint8
                         const char *predict, const char *create, json_t *args, uint8_t addr[20])
 {
 	json_t *v;
+	int r;
 	GUARD(view(c, registry, predict, json_incref(args), "(address)", &v));
-	{
-		int r = eth_addr_parse(json_string_value(json_array_get(v, 0)), addr);
+	r = eth_addr_parse(json_string_value(json_array_get(v, 0)), addr);
+	json_decref(v);
+	/* The address is CREATE2's, from the same parameters: an asset there
+	 * is this one, registered before (creating it again would revert). */
+	if (r == 0)
+		r = view(c, registry, "isRegistered(address)",
+		         json_pack("[o]", eth_json_addr(addr)), "(bool)", &v);
+	if (r == 0) {
+		int exists = json_is_true(json_array_get(v, 0));
 		json_decref(v);
-		if (r < 0) {
+		if (exists) {
 			json_decref(args);
-			return r;
+			return POCO_EXISTS;
 		}
+	}
+	if (r < 0) {
+		json_decref(args);
+		return r;
 	}
 	return send_simple(c, key, registry, create, args);
 }

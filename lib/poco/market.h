@@ -38,7 +38,11 @@ void poco_chain_free(struct poco_chain *c);
 /* The idx-th local account key of a chain file written by `chain up`. */
 MUST_CHECK int poco_chain_account(const struct poco_chain *c, size_t idx, uint8_t priv[32]);
 
-/* Registries: the new asset's address.  checksum is the image digest. */
+/* Registries: the new asset's address.  checksum is the image digest.
+ * POCO_EXISTS (> 0, no transaction sent) when the registry holds an asset
+ * of these very parameters already (its address, predicted as CREATE2's,
+ * in addr). */
+#define POCO_EXISTS 1
 MUST_CHECK int poco_app_create(struct poco_chain *c, const uint8_t key[32], const char *name,
                                const char *multiaddr, const uint8_t checksum[32],
                                const char *mrenclave, uint8_t addr[20]);

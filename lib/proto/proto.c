@@ -35,20 +35,32 @@ void proto_worker_register_hash(uint64_t chain_id, const char *url, const uint8_
 	keccak256_final(&k, out);
 }
 
-void proto_result_download_hash(uint64_t chain_id, const uint8_t taskid[32],
-                                const uint8_t beneficiary[20], uint64_t expiry, uint8_t out[32])
+static void task_auth_hash(const char *tag, uint64_t chain_id, const uint8_t taskid[32],
+                           const uint8_t who[20], uint64_t expiry, uint8_t out[32])
 {
 	struct keccak256 k;
 	uint8_t e[8];
 	for (int i = 0; i < 8; i++)
 		e[7 - i] = (uint8_t)(expiry >> (8 * i));
 	keccak256_init(&k);
-	keccak256_update(&k, PROTO_RESULT_DOWNLOAD_TAG, sizeof(PROTO_RESULT_DOWNLOAD_TAG) - 1);
+	keccak256_update(&k, tag, strlen(tag));
 	put_u256(&k, chain_id);
 	keccak256_update(&k, taskid, 32);
-	keccak256_update(&k, beneficiary, 20);
+	keccak256_update(&k, who, 20);
 	keccak256_update(&k, e, sizeof(e));
 	keccak256_final(&k, out);
+}
+
+void proto_result_download_hash(uint64_t chain_id, const uint8_t taskid[32],
+                                const uint8_t beneficiary[20], uint64_t expiry, uint8_t out[32])
+{
+	task_auth_hash(PROTO_RESULT_DOWNLOAD_TAG, chain_id, taskid, beneficiary, expiry, out);
+}
+
+void proto_task_logs_hash(uint64_t chain_id, const uint8_t taskid[32], const uint8_t requester[20],
+                          uint64_t expiry, uint8_t out[32])
+{
+	task_auth_hash(PROTO_TASK_LOGS_TAG, chain_id, taskid, requester, expiry, out);
 }
 
 void proto_task_reassign_hash(uint64_t chain_id, const uint8_t taskid[32], const uint8_t lost[20],

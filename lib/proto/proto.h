@@ -18,6 +18,7 @@
 #define PROTO_WORKER_REGISTER_TAG "tdexec/worker-register/v1"
 #define PROTO_RESULT_DOWNLOAD_TAG "tdexec/result-download/v1"
 #define PROTO_TASK_REASSIGN_TAG   "tdexec/task-reassign/v1"
+#define PROTO_TASK_LOGS_TAG       "tdexec/task-logs/v1"
 #define PROTO_POOL_ADMIN_TAG      "tdexec/pool-admin/v1"
 
 /* How far ahead of now a server accepts an authorization's expiry; the
@@ -38,6 +39,12 @@ void proto_worker_register_hash(uint64_t chain_id, const char *url, const uint8_
  *                   || expiry (uint64, big-endian)). */
 void proto_result_download_hash(uint64_t chain_id, const uint8_t taskid[32],
                                 const uint8_t beneficiary[20], uint64_t expiry, uint8_t out[32]);
+
+/* A requester's authorization to read the app's stderr tail of a task
+ * (iexec_developer_logger), valid until expiry: the same layout as the
+ * download's with its own tag and the deal's requester. */
+void proto_task_logs_hash(uint64_t chain_id, const uint8_t taskid[32], const uint8_t requester[20],
+                          uint64_t expiry, uint8_t out[32]);
 
 /* The workerpool owner's word that a TEE task's worker is lost and the
  * task goes to another, so the SMS may release its session once more:

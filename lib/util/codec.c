@@ -28,6 +28,50 @@ char *hex_dup(const uint8_t *in, size_t n)
 	return s;
 }
 
+/* One byte of outside text as it is shown: its escape into esc, its length. */
+static size_t printable_byte(unsigned char c, char esc[4])
+{
+	if (c < 0x20 || c == 0x7f) {
+		esc[0] = '\\';
+		esc[1] = 'x';
+		esc[2] = hexdig[c >> 4];
+		esc[3] = hexdig[c & 15];
+		return 4;
+	}
+	if (c == '\\') {
+		esc[0] = esc[1] = '\\';
+		return 2;
+	}
+	esc[0] = (char)c;
+	return 1;
+}
+
+char *str_printable(char *out, size_t cap, const char *in, size_t n)
+{
+	size_t o = 0, all = 0, room;
+	char esc[4];
+
+	if (cap == 0)
+		return out;
+	for (size_t i = 0; i < n && in[i]; i++)
+		all += printable_byte((unsigned char)in[i], esc);
+	/* all of it, or what fits before "..." (never half an escape) */
+	room = all < cap ? cap - 1 : cap >= 4 ? cap - 4 : 0;
+	for (size_t i = 0; i < n && in[i]; i++) {
+		size_t k = printable_byte((unsigned char)in[i], esc);
+		if (o + k > room)
+			break;
+		memcpy(out + o, esc, k);
+		o += k;
+	}
+	if (all >= cap && cap >= 4) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static int nibble(int c)
 {
 	if (c >= '0' && c <= '9')

@@ -24,6 +24,13 @@ MUST_CHECK int hex_decode_alloc(const char *hex, size_t hexlen, uint8_t **out, s
 /* True if buf is non-empty and holds only hex digits and whitespace. */
 MUST_CHECK int is_hex_text(const uint8_t *buf, size_t len);
 
+/* Up to n bytes of `in` (stopping at a NUL) as one printable line into out
+ * (cap bytes, NUL-ended): control bytes and 0x7f become \xNN, a backslash
+ * \\; what does not fit is cut between two escapes and ends with "...".
+ * For words that come from outside (a node's revert reason, a runtime's
+ * message) shown to a user.  Returns out. */
+char *str_printable(char *out, size_t cap, const char *in, size_t n);
+
 /* Standard base64 with padding (RFC 4648).  Allocated, NUL-ended. */
 char *base64_encode(const uint8_t *in, size_t n);
 /* Strict decode: padding required, no whitespace.  Allocated result. */

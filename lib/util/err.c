@@ -31,7 +31,9 @@ int err_set(int code, const char *fmt, ...)
 
 int err_wrap(int code, const char *fmt, ...)
 {
-	char prefix[256];
+	/* as long as a message: a prefix naming a call by its whole signature
+	 * (matchOrdersBoost's is 376 characters) is never cut */
+	char prefix[ERR_MSG_MAX];
 	size_t plen, olen;
 	va_list ap;
 
@@ -42,7 +44,7 @@ int err_wrap(int code, const char *fmt, ...)
 	va_end(ap);
 	plen = strlen(prefix);
 	olen = strlen(err_buf);
-	if (olen == 0) {
+	if (olen == 0 || plen + 3 >= ERR_MSG_MAX) {
 		memcpy(err_buf, prefix, plen + 1);
 		return code;
 	}

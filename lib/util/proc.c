@@ -55,6 +55,12 @@ static void child_env(char *env[PROC_ENV_MAX])
 
 int proc_spawn(char *const argv[], const char *cwd, const char *log, pid_t *pid)
 {
+	return proc_spawn_split(argv, cwd, log, NULL, pid);
+}
+
+int proc_spawn_split(char *const argv[], const char *cwd, const char *log, const char *err_log,
+                     pid_t *pid)
+{
 	posix_spawn_file_actions_t fa;
 	char *env[PROC_ENV_MAX];
 	int rc;
@@ -64,7 +70,11 @@ int proc_spawn(char *const argv[], const char *cwd, const char *log, pid_t *pid)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	if (log) {
 		posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		posix_spawn_file_actions_adddup2(&fa, 1, 2);
+		if (err_log)
+			posix_spawn_file_actions_addopen(&fa, 2, err_log,
+			                                 O_WRONLY | O_CREAT | O_APPEND, 0600);
+		else
+			posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	}
 	if (cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, cwd);

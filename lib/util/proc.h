@@ -17,6 +17,10 @@
  * HTTP(S)_PROXY/NO_PROXY variables (either case).  *pid gets the child.
  * ERR_IO when it cannot start. */
 MUST_CHECK int proc_spawn(char *const argv[], const char *cwd, const char *log, pid_t *pid);
+/* The same with stderr appended to a file of its own, `err_log` (NULL: with
+ * stdout in `log`; unused when `log` is NULL). */
+MUST_CHECK int proc_spawn_split(char *const argv[], const char *cwd, const char *log,
+                                const char *err_log, pid_t *pid);
 /* The same, waited for: the exit status (128 + signal when killed). */
 MUST_CHECK int proc_run(char *const argv[], const char *cwd, const char *log);
 /* proc_run that must exit 0: ERR_IO "ARGV0 failed (status N)" otherwise. */

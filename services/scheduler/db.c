@@ -76,6 +76,9 @@ const char *const sched_migrations[] = {
      * it had, for when the deal comes back */
     "CREATE TABLE blocks(number INTEGER PRIMARY KEY, hash TEXT NOT NULL);"
     "ALTER TABLE tasks ADD COLUMN reorged_from TEXT;",
+    /* the app's stderr tail, when its deal asked (iexec_developer_logger),
+     * served to the requester alone */
+    "ALTER TABLE tasks ADD COLUMN logs TEXT;",
     /* what the operator sees (admin.c): the MRTD a worker registered with;
      * the app's own run time a worker reports with COMPUTED, to tell the
      * pool's overhead from the app's time; and each task's status changes,

@@ -61,8 +61,9 @@ struct sched {
 /* The states of a task a worker holds. */
 #define HELD "('RUNNING', 'COMPUTED', 'CONTRIBUTING', 'CONTRIBUTED')"
 
-#define RESULT_MAX   (64u << 20)
-#define ZERO_ADDRESS "0x0000000000000000000000000000000000000000"
+#define RESULT_MAX     (64u << 20)
+#define SCHED_LOGS_MAX 4096 /* bytes of an app's stderr tail (iexec_developer_logger) */
+#define ZERO_ADDRESS   "0x0000000000000000000000000000000000000000"
 /* 1 when the deal's tag asks for a TEE (bit 0 of its last byte) */
 #define TEE_SQL "(substr(d.tag, -1) IN ('1', '3', '5', '7', '9', 'b', 'd', 'f'))"
 
@@ -119,6 +120,8 @@ int sched_results_gc(struct sched *s);
 int sched_drop_task_files(struct sched *s, const char *taskid, int results_too, int now);
 void sched_h_result_put(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_result_get(void *ctx, const struct http_req *req, struct http_resp *resp);
+/* GET /tasks/{id}/logs: the app's stderr tail, to the deal's requester. */
+void sched_h_task_logs(void *ctx, const struct http_req *req, struct http_resp *resp);
 
 /* admin.c: the operator's endpoints.  open: the owner's address, the
  * replay set and a fresh admin token in its file (0600). */

@@ -389,3 +389,60 @@ void sched_h_result_get(void *ctx, const struct http_req *req, struct http_resp 
 	resp->body = (char *)buf;
 	resp->len = len;
 }
+
+void sched_h_task_logs(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	const char *id = req->params[0];
+	uint8_t tid[32], who[20], h[32];
+	uint64_t expiry = 0;
+	char signer[43], requester[43], *logs;
+	sqlite3_stmt *st;
+
+	if (!valid_task_id(id) || hex_decode_exact(tid, 32, id + 2, "taskid") < 0) {
+		sched_refuse(resp, 400, "sched.logs", "bad task id");
+		return;
+	}
+	if (download_expiry(req, &expiry) < 0) {
+		sched_refuse(resp, 403, "sched.logs", err_msg());
+		return;
+	}
+	if (sched_read_field(s, id,
+	                     "SELECT d.requester FROM tasks t JOIN deals d USING(dealid)"
+	                     " WHERE t.taskid = lower(?1)",
+	                     requester, sizeof(requester)) < 0 ||
+	    eth_addr_parse(requester, who) < 0) {
+		http_resp_json(resp, 404, json_pack("{s:s}", "error", "no such task"));
+		return;
+	}
+	/* the requester's, as iExec's task logs: who asked for them */
+	proto_task_logs_hash(s->chain->chain_id, tid, who, expiry, h);
+	if (auth_signer32(req, h, signer) < 0) {
+		sched_refuse(resp, 403, "sched.logs", err_msg());
+		return;
+	}
+	for (char *p = requester; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+	if (strcmp(signer, requester) != 0) {
+		sched_refuse(resp, 403, "sched.logs", "not signed by the requester");
+		return;
+	}
+	if (db_prepare(s->rdb, "SELECT logs FROM tasks WHERE taskid = lower(?1)", &st) < 0) {
+		sched_refuse(resp, 500, "sched.logs", err_msg());
+		return;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	logs = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)
+	           ? strdup((const char *)sqlite3_column_text(st, 0))
+	           : NULL;
+	sqlite3_finalize(st);
+	if (!logs) {
+		http_resp_json(resp, 404,
+		               json_pack("{s:s}", "error",
+		                         "no logs: the request did not ask for them"
+		                         " (iexec_developer_logger) or the app has not run"));
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s,s:s}", "taskId", id, "stderr", logs));
+	free(logs);
+}

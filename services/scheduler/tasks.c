@@ -484,7 +484,10 @@ int sched_watch_deadlines(struct sched *s)
 		pthread_mutex_lock(&s->mu);
 		rc = sched_exec(
 		    s,
-		    "UPDATE tasks SET status = 'FAILED', detail = 'claimed after the deadline',"
+		    /* a worker's reason for the failure stays in front */
+		    "UPDATE tasks SET detail = CASE WHEN status = 'FAILED' AND detail IS NOT NULL"
+		    " THEN detail || '; claimed after the deadline'"
+		    " ELSE 'claimed after the deadline' END, status = 'FAILED',"
 		    " claim_tx = ?2, updated = ?3 WHERE taskid = ?1",
 		    a, 3);
 		/* refunded: whatever was uploaded for it is no result */
@@ -511,6 +514,10 @@ static json_t *task_row(sqlite3_stmt *st)
 			json_object_set_new(o, cols[i],
 			                    json_string((const char *)sqlite3_column_text(st, i)));
 	}
+	/* a failed task's detail is why it failed */
+	const char *status = json_string_value(json_object_get(o, "status"));
+	if (status && !strcmp(status, "FAILED") && json_object_get(o, "detail"))
+		json_object_set(o, "reason", json_object_get(o, "detail"));
 	return o;
 }
 

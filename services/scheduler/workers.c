@@ -635,7 +635,7 @@ void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *res
 	json_t *b = NULL;
 	char worker[43], now[24], done_by[43];
 	int replicate = 0;
-	const char *st, *detail, *tx, *cb;
+	const char *st, *detail, *tx, *cb, *logs;
 	int rc;
 
 	if (json_parse((const char *)req->body, req->body_len, "status", &b) < 0) {
@@ -646,6 +646,12 @@ void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *res
 	detail = json_string_value(json_object_get(b, "detail"));
 	tx = json_string_value(json_object_get(b, "tx"));
 	cb = json_string_value(json_object_get(b, "callbackData"));
+	logs = json_string_value(json_object_get(b, "logs"));
+	if (logs && strlen(logs) > SCHED_LOGS_MAX) {
+		json_decref(b);
+		sched_refuse(resp, 400, "sched.status", "logs: 4 KiB at most");
+		return;
+	}
 	/* the app's own run time, which the worker measured (GET /stats) */
 	json_t *am = json_object_get(b, "appMs");
 	char app_ms[24] = "";
@@ -688,13 +694,19 @@ void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *res
 		                   detail ? detail : st,
 		                   tx ? tx : "",
 		                   now,
+		                   logs,
 		                   app_ms[0] ? app_ms : NULL};
+		/* the app's stderr tail is kept only when the deal asked for it:
+		 * logs can hold what the app should have kept secret */
 		rc = sched_exec(
 		    s,
 		    "UPDATE tasks SET status = ?3, detail = ?4, tx = coalesce(nullif(?5, ''), tx),"
-		    " updated = ?6, app_ms = coalesce(?7, app_ms) WHERE taskid = lower(?1)"
-		    " AND worker = ?2 AND status IN " HELD,
-		    a, 7);
+		    " updated = ?6, logs = CASE WHEN ?7 IS NOT NULL AND (SELECT CASE WHEN"
+		    " json_valid(params) THEN json_extract(params, '$.iexec_developer_logger')"
+		    " END FROM deals d WHERE d.dealid = tasks.dealid) IS 1 THEN ?7 ELSE logs END,"
+		    " app_ms = coalesce(?8, app_ms)"
+		    " WHERE taskid = lower(?1) AND worker = ?2 AND status IN " HELD,
+		    a, 8);
 		/* The chain may have said COMPLETED first. */
 		if (rc == 0 && sqlite3_changes(s->db) == 0 &&
 		    (sched_task_field(

@@ -52,37 +52,49 @@ out:
 	return rc;
 }
 
-/* The OCI runtime's own reason when the container did not start: the last
- * error in runc's JSON log (BUNDLE/runc.log, written by runc alone, never
- * by the app); 0 when there is none. */
-static int runtime_error(const char *bundle, char *why, size_t cap)
+/* The last DEV_LOG_MAX bytes of the app's stderr, as JSON can carry them:
+ * newlines and tabs kept, other control bytes as '?', and bytes past ASCII
+ * too when the tail is not UTF-8 (it may start mid-character).  NULL when
+ * there is nothing. */
+static char *stderr_tail(const char *path)
 {
-	char path[PATH_MAX], line[2048], found[1024] = "";
-	FILE *f;
+	char *buf = NULL;
+	long n = 0;
+	FILE *f = fopen(path, "re");
+	json_t *probe;
 
-	if (path_fmt(path, sizeof(path), "%s/runc.log", bundle) < 0 || !(f = fopen(path, "re")))
-		return 0;
-	if (fseek(f, -65536, SEEK_END) != 0)
+	if (!f)
+		return NULL;
+	if (fseek(f, -(long)DEV_LOG_MAX, SEEK_END) != 0)
 		rewind(f);
-	while (fgets(line, sizeof(line), f)) {
-		json_t *j = json_loads(line, 0, NULL);
-		const char *lv = jstr(j, "level"), *msg = jstr(j, "msg");
-		if (lv && msg && strcmp(lv, "error") == 0)
-			snprintf(found, sizeof(found), "%s", msg);
-		json_decref(j);
-	}
+	if ((buf = malloc(DEV_LOG_MAX + 1)))
+		n = (long)fread(buf, 1, DEV_LOG_MAX, f);
 	fclose(f);
-	if (!found[0])
-		return 0;
-	snprintf(why, cap, "app did not start: %s", found);
-	return 1;
+	if (!buf || n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	for (long i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+			buf[i] = '?';
+	}
+	if (!(probe = json_stringn(buf, (size_t)n))) {
+		for (long i = 0; i < n; i++)
+			if ((unsigned char)buf[i] >= 0x80)
+				buf[i] = '?';
+	}
+	json_decref(probe);
+	return buf;
 }
 
 int wk_app_run(struct worker *w, struct task *t, json_t *params, int *exit_code, char *why,
                size_t why_cap)
 {
 	json_t *args = json_array(), *e, *cat = NULL;
-	char bundle[PATH_MAX + 16], root[PATH_MAX + 16], log[PATH_MAX + 16], id[40];
+	char bundle[PATH_MAX + 16], root[PATH_MAX + 16], log[PATH_MAX + 16], elog[PATH_MAX + 16],
+	    id[40];
 	uint8_t catid[32] = {0};
 	long long c = json_integer_value(json_object_get(t->a, "category"));
 	long timeout = w->cfg->max_time_s;
@@ -114,6 +126,7 @@ int wk_app_run(struct worker *w, struct task *t, json_t *params, int *exit_code,
 	snprintf(bundle, sizeof(bundle), "%s/bundle", t->dir);
 	snprintf(root, sizeof(root), "%s/runc", w->work);
 	snprintf(log, sizeof(log), "%s/app.log", t->dir);
+	snprintf(elog, sizeof(elog), "%s/app.err", t->dir);
 	/* the worker in the name: replicates of one task on one host get
 	 * containers (and cgroups) of their own */
 	snprintf(id, sizeof(id), "tdexec-%.8s-%.16s", w->address + 2, t->taskid + 2);
@@ -133,6 +146,7 @@ int wk_app_run(struct worker *w, struct task *t, json_t *params, int *exit_code,
 		    .in_dir = t->in,
 		    .out_dir = t->out,
 		    .log_path = log,
+		    .err_path = elog,
 		    .args = args,
 		    .env = t->app_env,
 		    .cwd = jstr(t->image_cfg, "WorkingDir"),
@@ -154,14 +168,21 @@ int wk_app_run(struct worker *w, struct task *t, json_t *params, int *exit_code,
 		clock_gettime(CLOCK_MONOTONIC, &a1);
 		log_info("worker.app", "task=%s exit=%d app_seconds=%.3f", t->taskid, *exit_code,
 		         (double)(a1.tv_sec - a0.tv_sec) + (double)(a1.tv_nsec - a0.tv_nsec) / 1e9);
-		if (rc == 0 && timed_out)
-			snprintf(why, why_cap, "app killed: over its %lds wall time", timeout);
-		else if (rc == 0 && oom)
-			snprintf(why, why_cap, "app killed: over its memory limit");
-		else if (rc == 0 && *exit_code != 0 && runtime_error(bundle, why, why_cap))
+		/* the runtime's failure first: a runc that died is no app killed */
+		if (rc == 0 && oci_runtime_failure(bundle, *exit_code, why, why_cap))
 			log_warn("worker.app", "task=%s runtime=\"%s\"", t->taskid, why);
+		else if (rc == 0 && timed_out)
+			snprintf(why, why_cap, "killed by the time limit (%lds of wall time)",
+			         timeout);
+		else if (rc == 0 && oom)
+			snprintf(why, why_cap, "killed by the memory limit (%llu MiB)",
+			         (unsigned long long)(r.memory >> 20));
 		else if (rc == 0 && *exit_code != 0)
 			snprintf(why, why_cap, "app exited with status %d", *exit_code);
+		/* the app's words reach the requester only when asked: logs can
+		 * hold what the app should have kept secret */
+		if (rc == 0 && json_is_true(json_object_get(params, "iexec_developer_logger")))
+			t->dev_log = stderr_tail(elog);
 	}
 	json_decref(args);
 	return rc;

@@ -18,7 +18,8 @@ struct oci_run {
 	const char *rootfs;   /* read-only root file system */
 	const char *in_dir;   /* bound read-only at /iexec_in */
 	const char *out_dir;  /* bound read-write at /iexec_out */
-	const char *log_path; /* the app's stdout and stderr */
+	const char *log_path; /* the app's stdout (and stderr when err_path is NULL) */
+	const char *err_path; /* the app's stderr, NULL: in log_path */
 	json_t *args;         /* array of strings */
 	json_t *env;          /* array of "K=V" strings */
 	const char *cwd;
@@ -47,6 +48,16 @@ void oci_cleanup(const char *runtime, const char *root);
  * killed); *timed_out is set when the wall-time limit killed it and
  * *oom when the memory limit did. */
 int oci_run(const struct oci_run *r, int *exit_code, int *timed_out, int *oom);
+/* After oci_run in `bundle` with exit status `exit_code`: 1 and the reason
+ * in `why` when the runtime itself failed, 0 when the status is the app's.
+ * The runtime failed when its own JSON log (BUNDLE/runc.log, written by
+ * runc alone, apart from the app's output) holds an error: "the container
+ * did not start: runc: …" when it never wrote the container's pid file
+ * (BUNDLE/runc.pid, written once the app's process was started), "the
+ * runtime failed: runc: …" otherwise; a runtime that exited non-zero
+ * without a pid file or a word is "the container did not start: runc exited
+ * with status N".  runc's words are escaped and bounded. */
+int oci_runtime_failure(const char *bundle, int exit_code, char *why, size_t cap);
 /* The same with the runtime config `cfg` (taken over; NULL: out of memory). */
 int oci_run_config(const struct oci_run *r, json_t *cfg, int *exit_code, int *timed_out, int *oom);
 

@@ -205,7 +205,7 @@ int wk_send(struct worker *w, const char *signature, json_t *args, struct eth_re
 		r = eth_txm_send(w->txm, &s, 120, rc);
 	}
 	wbuf_free(&b);
-	return r < 0 ? err_wrap(r, "%.40s", signature) : 0;
+	return r < 0 ? err_wrap(r, "%s", signature) : 0;
 }
 
 /* A push in flight: what its end is reported with. */

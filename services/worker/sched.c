@@ -95,8 +95,8 @@ void wk_bearer(const struct worker *w, char out[80])
 /* A task's status to the scheduler; a replicate that revealed a callback
  * task's result also gives its callback-data (the scheduler's finalize
  * needs it). */
-void wk_report_cb(struct worker *w, const char *taskid, const char *status, const char *detail,
-                  const char *tx, const struct task *cb)
+static void report(struct worker *w, const char *taskid, const char *status, const char *detail,
+                   const char *tx, const struct task *cb, const char *logs, long long app_ms)
 {
 	char url[512], auth[80];
 	json_t *b = json_pack("{s:s,s:s,s:s}", "status", status, "detail", detail ? detail : status,
@@ -105,6 +105,10 @@ void wk_report_cb(struct worker *w, const char *taskid, const char *status, cons
 	if (cb && cb->callback_len)
 		json_object_set_new(b, "callbackData",
 		                    eth_json_hex(cb->callback, cb->callback_len));
+	if (logs)
+		json_object_set_new(b, "logs", json_string(logs));
+	if (app_ms >= 0)
+		json_object_set_new(b, "appMs", json_integer(app_ms));
 	long st;
 	snprintf(url, sizeof(url), "%s/workers/tasks/%s/status", w->sched, taskid);
 	wk_bearer(w, auth);
@@ -115,26 +119,21 @@ void wk_report_cb(struct worker *w, const char *taskid, const char *status, cons
 	json_decref(b);
 }
 
+void wk_report_cb(struct worker *w, const char *taskid, const char *status, const char *detail,
+                  const char *tx, const struct task *cb)
+{
+	report(w, taskid, status, detail, tx, cb, NULL, -1);
+}
+
 void wk_report(struct worker *w, const char *taskid, const char *status, const char *detail,
                const char *tx)
 {
-	wk_report_cb(w, taskid, status, detail, tx, NULL);
+	report(w, taskid, status, detail, tx, NULL, NULL, -1);
 }
 
-void wk_report_computed(struct worker *w, const char *taskid, long long app_ms)
+void wk_report_task(struct worker *w, const struct task *t, const char *status, const char *detail)
 {
-	char url[512], auth[80];
-	json_t *b = json_pack("{s:s,s:s,s:I}", "status", "COMPUTED", "detail", "post-compute",
-	                      "appMs", (json_int_t)app_ms),
-	       *r = NULL;
-	long st;
-	snprintf(url, sizeof(url), "%s/workers/tasks/%s/status", w->sched, taskid);
-	wk_bearer(w, auth);
-	if (wk_call(url, auth, b, 10, &st, &r) < 0)
-		log_warn("worker.report", "task=%s status=COMPUTED error=\"%s\"", taskid,
-		         err_msg());
-	json_decref(r);
-	json_decref(b);
+	report(w, t->taskid, status, detail, NULL, NULL, t->dev_log, t->app_ms);
 }
 
 /* Heartbeats while a task runs, so the scheduler does not take it back. */

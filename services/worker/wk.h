@@ -30,6 +30,7 @@
 #define RESULT_MAX   (64u << 20)
 #define CALLBACK_MAX 16384 /* bytes of callback-data */
 #define ZERO_ADDR    "0x0000000000000000000000000000000000000000"
+#define DEV_LOG_MAX  4096 /* bytes of the app's stderr for iexec_developer_logger */
 
 struct worker {
 	const struct worker_config *cfg;
@@ -73,6 +74,8 @@ struct task {
 	char result_location[512];
 	uint8_t *callback; /* computed.json's callback-data, for the deal's callback */
 	size_t callback_len;
+	char *dev_log;    /* the app's stderr tail, when the deal asked (iexec_developer_logger) */
+	long long app_ms; /* the app's run time in ms, as measured here; -1 before it ran */
 };
 
 static inline const char *jstr(const json_t *o, const char *k)
@@ -91,8 +94,10 @@ void wk_report_cb(struct worker *w, const char *taskid, const char *status, cons
                   const char *tx, const struct task *cb);
 void wk_report(struct worker *w, const char *taskid, const char *status, const char *detail,
                const char *tx);
-/* COMPUTED, with the app's own run time (ms), for the pool's overhead. */
-void wk_report_computed(struct worker *w, const char *taskid, long long app_ms);
+/* The report after the app ran (COMPUTED or FAILED), with the app's stderr
+ * tail when the deal asked for it (t->dev_log) and the app's run time
+ * (t->app_ms, for the pool's overhead in the scheduler's /stats). */
+void wk_report_task(struct worker *w, const struct task *t, const char *status, const char *detail);
 /* Heartbeats while a task runs (a thread's body; stops on w->pinger_stop). */
 void *wk_pinger_main(void *arg);
 
@@ -105,7 +110,8 @@ void wk_env_add(json_t *env, const char *k, const char *v);
 int wk_pre_compute(struct worker *w, struct task *t, json_t *params);
 
 /* app.c: run the app; *exit_code its status, `why` the reason it failed
- * (empty when it exited 0). */
+ * (empty when it exited 0): the runtime's failure, a limit, or the app's
+ * status.  t->dev_log: its stderr tail when params ask for it. */
 int wk_app_run(struct worker *w, struct task *t, json_t *params, int *exit_code, char *why,
                size_t why_cap);
 

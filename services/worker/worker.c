@@ -163,6 +163,7 @@ static void task_free(struct worker *w, struct task *t)
 	json_decref(t->session_env);
 	json_decref(t->app_secrets);
 	free(t->callback);
+	free(t->dev_log);
 	json_decref(t->image_cfg);
 	json_decref(t->app_env);
 }
@@ -194,10 +195,10 @@ static void run_task(struct worker *w, json_t *a)
 	uint8_t digest[32];
 	int exit_code = -1, rc, pushed = 0;
 	struct timespec t0, t1;
-	long long app_ms = 0;
 
 	memset(&t, 0, sizeof(t));
 	t.a = a;
+	t.app_ms = -1;
 	t.app_env = json_array();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (jstr(a, "taskId"))
@@ -242,11 +243,11 @@ static void run_task(struct worker *w, json_t *a)
 		clock_gettime(CLOCK_MONOTONIC, &a0);
 		rc = wk_app_run(w, &t, params, &exit_code, why, sizeof(why));
 		clock_gettime(CLOCK_MONOTONIC, &a1);
-		app_ms = (long long)(a1.tv_sec - a0.tv_sec) * 1000 +
-		         (long long)(a1.tv_nsec - a0.tv_nsec) / 1000000;
+		t.app_ms = (long long)(a1.tv_sec - a0.tv_sec) * 1000 +
+		           (long long)(a1.tv_nsec - a0.tv_nsec) / 1000000;
 	}
 	if (rc == 0 && !why[0]) {
-		wk_report_computed(w, t.taskid, app_ms);
+		wk_report_task(w, &t, "COMPUTED", "post-compute");
 		rc = wk_post_compute(w, &t, digest, zip);
 		if (rc == 0 && json_is_true(json_object_get(params, "iexec_result_encryption")))
 			rc = wk_encrypt_result(&t, zip);
@@ -276,7 +277,7 @@ static void run_task(struct worker *w, json_t *a)
 		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"",
 		         t.taskid ? t.taskid : "?", why);
 		if (t.taskid) {
-			wk_report(w, t.taskid, "FAILED", why, NULL);
+			wk_report_task(w, &t, "FAILED", why);
 			wk_journal(w, t.taskid, t.dealid, "FAILED", why, NULL);
 		}
 	} else {
@@ -298,8 +299,12 @@ static int images_layout(struct worker *w)
 	struct stat sb;
 	ENSURE(stat(w->cfg->images, &sb) == 0, ERR_NOTFOUND, "%s: %s", w->cfg->images,
 	       strerror(errno));
-	if (S_ISDIR(sb.st_mode))
-		return path_fmt(w->layout, sizeof(w->layout), "%s", w->cfg->images);
+	/* absolute, as the work dir: a relative one is the caller's cwd's */
+	if (S_ISDIR(sb.st_mode)) {
+		ENSURE(realpath(w->cfg->images, w->layout), ERR_IO, "%s: %s", w->cfg->images,
+		       strerror(errno));
+		return 0;
+	}
 	GUARD(path_fmt(w->layout, sizeof(w->layout), "%s/layout", w->work));
 	if (image_archive_unpack(w->cfg->images, w->layout) < 0)
 		return err_wrap(ERR_INVAL, "%s: not an OCI archive (tar of an image layout)",

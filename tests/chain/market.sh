@@ -36,11 +36,31 @@ expect 0 '"address"' -- "$T" workerpool deploy "${C[@]}" --account 3 --descripti
 pool=$(val address)
 expect 0 'tdexec pool' -- "$T" workerpool show "${C[@]}" "$pool"
 expect 2 'must be NAME@sha256:DIGEST' -- "$T" app deploy "${C[@]}" --account 1 --name x --image hello:latest
+# Deployed again with the same parameters: the same asset (CREATE2), found
+# before any transaction, with a note; a script that deploys twice goes on.
+expect 0 "app \"hello\" already exists at $app" -- "$T" app deploy "${C[@]}" --account 1 --name hello \
+	--image "docker.io/library/hello@sha256:$digest" --tdx-policy "$D/policy.json"
+expect 0 '"existed": true' -- "$T" app deploy "${C[@]}" --account 1 --name hello \
+	--image "docker.io/library/hello@sha256:$digest" --tdx-policy "$D/policy.json" --json
+[ "$(val address)" = "$app" ] && ok || bad "app deployed again: $(cat "$D/out")"
+expect 0 "workerpool \"tdexec pool\" already exists at $pool" -- "$T" workerpool deploy "${C[@]}" \
+	--account 3 --description "tdexec pool"
+expect 0 '"address"' -- "$T" dataset deploy "${C[@]}" --account 2 --name data --multiaddr https://example.com/d \
+	--checksum "0x$digest" --json
+ds=$(val address)
+grep -q existed "$D/out" && bad "a new dataset said it existed: $(cat "$D/out")" || ok
+expect 0 "dataset \"data\" already exists at $ds" -- "$T" dataset deploy "${C[@]}" --account 2 --name data \
+	--multiaddr https://example.com/d --checksum "0x$digest"
+# Not the same parameters (another owner): a new asset.
+expect 0 '"address"' -- "$T" app deploy "${C[@]}" --account 2 --name hello \
+	--image "docker.io/library/hello@sha256:$digest" --tdx-policy "$D/policy.json" --json
+[ "$(val address)" != "$app" ] && ! grep -q existed "$D/out" && ok || bad "another owner's app: $(cat "$D/out")"
 
 # Escrow
 expect 0 '"stake": "100000000000"' -- "$T" account deposit "${C[@]}" --account 4 100000000000 --json
 expect 0 '"stake": "10000000000"' -- "$T" account deposit "${C[@]}" --account 3 10000000000 --json
-expect 1 'exceeds balance|revert' -- "$T" account withdraw "${C[@]}" --account 5 1
+# A real revert, named by the whole signature, with the node's reason.
+expect 1 '^tdexec: withdraw\(uint256\): eth_estimateGas: execution reverted' -- "$T" account withdraw "${C[@]}" --account 5 1
 expect 2 'expected one amount' -- "$T" account deposit "${C[@]}" --account 4 lots
 
 # Orders
@@ -74,7 +94,8 @@ expect 2 'expected one deal id' -- "$T" deal show "${C[@]}" 0x1234
 expect 1 'no deal' -- "$T" deal show "${C[@]}" "0x$(printf '%064d' 7)"
 # An app order signed by the wrong account is refused by PoCo with its reason.
 "$T" order sign app "$D/app.json" "${C[@]}" --account 2 -o "$D/app-bad.json" >/dev/null
-expect 1 'PocoBoost: Invalid app order signature' -- "$T" deal match "${C[@]}" --account 4 --app-order "$D/app-bad.json" \
+# The whole signature (376 characters) names the call.
+expect 1 '^tdexec: matchOrdersBoost\(\(address,uint256,.*,address,address,string,bytes32,bytes\)\): eth_estimateGas: execution reverted: PocoBoost: Invalid app order signature' -- "$T" deal match "${C[@]}" --account 4 --app-order "$D/app-bad.json" \
 	--workerpool-order "$D/wp.json" --request-order "$D/req.json" --boost
 
 # The pool's orderbook (a real scheduler on loopback): only signed fields

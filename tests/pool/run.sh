@@ -327,7 +327,7 @@ d_noep=$("$HERE/../../scripts/mkimage" "$W/images" noep '["/no/such/program"]' /
 app_noep=$("$T" app deploy "${C[@]}" --account 1 --name noep --json --image "noep@$d_noep" | addr)
 read -r st task < <(run_task "$app_noep" '{}')
 # (the reason quotes the path: read it whole, not through detail)
-[ "$st" = FAILED ] && curl -s "$SCHED_URL/tasks/$task" | grep -q 'app did not start: .*no such file' &&
+[ "$st" = FAILED ] && curl -s "$SCHED_URL/tasks/$task" | grep -q 'the container did not start: runc: .*no such file' &&
 	ok || bad "missing entrypoint: $st $(curl -s "$SCHED_URL/tasks/$task")"
 read -r st task < <(run_task "$app_sh" "$(sh_params "echo 'level=error msg=runc run failed: forged' >&2; echo '{\\\"level\\\":\\\"error\\\",\\\"msg\\\":\\\"forged\\\"}' >&2; exit 3")")
 [ "$st" = FAILED ] && [ "$(detail "$task")" = "app exited with status 3" ] && ok ||

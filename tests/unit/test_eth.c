@@ -7,6 +7,7 @@
 #include "eth/abi.h"
 #include "eth/addr.h"
 #include "eth/rlp.h"
+#include "eth/rpc.h"
 #include "util/codec.h"
 #include "util/err.h"
 
@@ -159,6 +160,71 @@ static void abi_decoder_refuses_hostile_offsets(void **state)
 	assert_true(abi_decode_str("((((((((((((((((((uint8))))))))))))))))))", d, 32, &v) < 0);
 }
 
+/* Revert data as nodes return it.  The vectors are ethers v6's
+ * Interface.encodeErrorResult (the same node_modules as tests/diff):
+ * Error("Create2: Failed on deploy"), Panic(0x11), NotOwner(0xaa, 7) of a
+ * custom error NotOwner(address,uint256), and Error("a\nb\a"). */
+static void revert_data_is_decoded(void **state)
+{
+	static const char *const errors[] = {"Unrelated()", "NotOwner(address,uint256)"};
+	static const struct {
+		const char *hex, *want;
+		int known; /* decoded with `errors` */
+	} cases[] = {
+	    {"08c379a0000000000000000000000000000000000000000000000000000000000000002000000000"
+	     "00000000000000000000000000000000000000000000000000000019437265617465323a2046"
+	     "61696c6564206f6e206465706c6f7900000000000000",
+	     "reverted: Create2: Failed on deploy", 0},
+	    {"4e487b710000000000000000000000000000000000000000000000000000000000000011",
+	     "panicked: 0x11 (arithmetic overflow or underflow)", 0},
+	    {"4e487b710000000000000000000000000000000000000000000000000000000000000001",
+	     "panicked: 0x01 (assertion failed)", 0},
+	    {"4e487b7100000000000000000000000000000000000000000000000000000000000000ff",
+	     "panicked: 0xff (unknown panic code)", 0},
+	    {"6f7f64bf00000000000000000000000000000000000000000000000000000000000000aa00000000"
+	     "00000000000000000000000000000000000000000000000000000007",
+	     "reverted with custom error 0x6f7f64bf", 0},
+	    {"6f7f64bf00000000000000000000000000000000000000000000000000000000000000aa00000000"
+	     "00000000000000000000000000000000000000000000000000000007",
+	     "reverted: NotOwner[\"0x00000000000000000000000000000000000000AA\",\"7\"]", 1},
+	    /* a contract's words are escaped: they end no line */
+	    {"08c379a0000000000000000000000000000000000000000000000000000000000000002000000000"
+	     "00000000000000000000000000000000000000000000000000000004610a6207000000000000"
+	     "00000000000000000000000000000000000000000000000000",
+	     "reverted: a\\x0ab\\x07", 0},
+	    {"", "reverted without a reason", 0},
+	    {"08c379", "reverted with 3 bytes of data, not an error", 0},
+	    /* an Error(string) that does not decode is shown by its selector */
+	    {"08c379a000", "reverted with custom error 0x08c379a0", 0},
+	};
+	char buf[256];
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		uint8_t *d = NULL;
+		size_t n = 0;
+		if (*cases[i].hex)
+			assert_int_equal(
+			    hex_decode_alloc(cases[i].hex, strlen(cases[i].hex), &d, &n), 0);
+		eth_revert_reason(d, n, cases[i].known ? errors : NULL, cases[i].known ? 2 : 0, buf,
+		                  sizeof(buf));
+		assert_string_equal(buf, cases[i].want);
+		free(d);
+	}
+	/* a long reason is cut, ending "...", within the buffer */
+	{
+		uint8_t d[4 + 64 + 320];
+		memset(d, 0, sizeof(d));
+		memcpy(d, "\x08\xc3\x79\xa0", 4);
+		d[4 + 31] = 0x20;
+		d[4 + 63] = 0xff;
+		d[4 + 62] = 0x00;
+		memset(d + 68, 'x', 0xff);
+		eth_revert_reason(d, sizeof(d), NULL, 0, buf, 64);
+		assert_int_equal(strlen(buf), 63);
+		assert_string_equal(buf + 60, "...");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +232,7 @@ int main(void)
 	    cmocka_unit_test(addresses_and_signatures),
 	    cmocka_unit_test(rlp_is_canonical),
 	    cmocka_unit_test(abi_decoder_refuses_hostile_offsets),
+	    cmocka_unit_test(revert_data_is_decoded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

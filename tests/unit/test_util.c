@@ -117,6 +117,43 @@ static void errors_wrap_with_context(void **state)
 	assert_string_equal(err_str(ERR_TOOBIG), "too large");
 }
 
+/* A prefix as long as a call's signature is never cut (matchOrdersBoost's
+ * is 376 characters), and one longer than a message does not overflow. */
+static void errors_keep_a_long_prefix_whole(void **state)
+{
+	char sig[400], big[2000];
+	(void)state;
+	memset(sig, 'a', sizeof(sig) - 2);
+	sig[sizeof(sig) - 2] = ')';
+	sig[sizeof(sig) - 1] = '\0';
+	err_set(ERR_VERIFY, "execution reverted");
+	err_wrap(ERR_VERIFY, "%s", sig);
+	assert_int_equal(strncmp(err_msg(), sig, strlen(sig)), 0);
+	assert_string_equal(err_msg() + strlen(sig), ": execution reverted");
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	err_wrap(ERR_VERIFY, "%s", big);
+	assert_int_equal(strlen(err_msg()), 1023);
+	err_clear();
+}
+
+/* Outside words on one line: control bytes escaped, a cut marked "...",
+ * never past the buffer nor inside an escape. */
+static void printable_escapes_and_bounds(void **state)
+{
+	char out[16];
+	(void)state;
+	assert_string_equal(str_printable(out, sizeof(out), "a\nb\\c", 5), "a\\x0ab\\\\c");
+	assert_string_equal(str_printable(out, sizeof(out), "exactly fifteen", 15),
+	                    "exactly fifteen");
+	assert_string_equal(str_printable(out, sizeof(out), "sixteen letters!", 16),
+	                    "sixteen lett...");
+	assert_string_equal(str_printable(out, sizeof(out), "abcdefghij\x01\x02", 12),
+	                    "abcdefghij...");
+	assert_string_equal(str_printable(out, sizeof(out), "stop\0here", 9), "stop");
+	assert_string_equal(str_printable(out, 1, "x", 1), "");
+}
+
 /* Arguments that point into the current message (err_msg()) are read before
  * the message is written. */
 static void errors_may_quote_the_current_message(void **state)
@@ -273,6 +310,8 @@ int main(void)
 	    cmocka_unit_test(writer_grows_and_encodes_little_endian),
 	    cmocka_unit_test(errors_wrap_with_context),
 	    cmocka_unit_test(errors_may_quote_the_current_message),
+	    cmocka_unit_test(errors_keep_a_long_prefix_whole),
+	    cmocka_unit_test(printable_escapes_and_bounds),
 	    cmocka_unit_test(log_escapes_every_value),
 	    cmocka_unit_test(log_formats_every_conversion),
 	    cmocka_unit_test(log_truncates_between_escapes_and_closes_the_quote),
