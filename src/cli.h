@@ -86,6 +86,7 @@ int cmd_market_book(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_pool_up(int argc, char **argv);
+int cmd_pool_status(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cli_dataset_encrypt(int argc, char **argv);
 /* Images in registries (cmd_pull.c): `image pull`, `app inspect`, and the

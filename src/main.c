@@ -29,7 +29,8 @@ static const char usage[] =
     "  task        show, claim tasks\n"
     "  sms         the Secret Management Service\n"
     "  ratls       RA-TLS certificates: make one, check a server's\n"
-    "  pool        a whole local pool in one command (pool up --sim)\n"
+    "  pool        a whole local pool in one command (pool up --sim); the pool\n"
+    "              seen by its operator (pool status)\n"
     "  policy      TD policies: write one from a known-good TD's quote\n"
     "\n"
     "Options:\n"
@@ -51,7 +52,7 @@ static const struct cli_cmd commands[] = {
     {"market", cmd_market_book, "a pool's orderbook: publish, list"},
     {"run", cmd_run, "buy a confidential task and get its result"},
     {"image", cmd_image, "OCI images: build, pull"},
-    {"pool", cmd_pool, "a local pool: up"},
+    {"pool", cmd_pool, "a local pool: up, status"},
     {"policy", cmd_policy, "TD policies"},
     {NULL, NULL, NULL},
 };

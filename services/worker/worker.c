@@ -174,6 +174,7 @@ static void run_task(struct worker *w, json_t *a)
 
 	memset(&t, 0, sizeof(t));
 	t.a = a;
+	t.app_ms = -1;
 	t.app_env = json_array();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (jstr(a, "taskId"))
@@ -213,8 +214,13 @@ static void run_task(struct worker *w, json_t *a)
 		rc = wk_pre_compute(w, &t, params);
 	}
 	if (rc == 0) {
+		struct timespec a0, a1;
 		wk_report(w, t.taskid, "RUNNING", "app", NULL);
+		clock_gettime(CLOCK_MONOTONIC, &a0);
 		rc = wk_app_run(w, &t, params, &exit_code, why, sizeof(why));
+		clock_gettime(CLOCK_MONOTONIC, &a1);
+		t.app_ms = (long long)(a1.tv_sec - a0.tv_sec) * 1000 +
+		           (long long)(a1.tv_nsec - a0.tv_nsec) / 1000000;
 	}
 	if (rc == 0 && !why[0]) {
 		wk_report_task(w, &t, "COMPUTED", "post-compute");
