@@ -765,13 +765,15 @@ static int is_zero_hex(const char *s)
 
 void cli_money_hint(void)
 {
-	char m[512];
+	char m[1024];
 	if (!strstr(err_msg(), "exceeds balance"))
 		return;
+	/* the next step first: the call's signature before the reason is long */
 	snprintf(m, sizeof(m), "%s", err_msg());
 	err_set(ERR_INVAL,
-	        "%s (the requester's or the pool owner's escrow account holds too little: "
-	        "'tdexec account show ADDRESS' tells, 'tdexec account deposit AMOUNT' adds)",
+	        "the escrow holds too little (Transfer amount exceeds balance): the requester's "
+	        "or the pool owner's account ('tdexec account show ADDRESS' tells, 'tdexec "
+	        "account deposit AMOUNT' adds); %s",
 	        m);
 }
 
