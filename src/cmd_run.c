@@ -546,10 +546,14 @@ int cmd_run(int argc, char **argv)
 	snprintf(url, sizeof(url), "%s/tasks/%s", base, task);
 	const char *st = "";
 	while (now_f() - t0 < (double)o.timeout) {
+		json_t *nt = NULL;
+		if (market_call(url, NULL, NULL, &nt) < 0 && t) {
+			/* the pool away for a moment: what it said last stands */
+			usleep(200000);
+			continue;
+		}
 		json_decref(t);
-		t = NULL;
-		if (market_call(url, NULL, NULL, &t) < 0)
-			t = NULL; /* not seen yet (404), or the pool away for a moment */
+		t = nt; /* NULL: not seen yet (404) */
 		st = t ? str_or(json_string_value(json_object_get(t, "status")), "") : "";
 		progress_text(t, line, sizeof(line));
 		if (strcmp(line, lastline) != 0 && !o.json) {
