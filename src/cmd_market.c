@@ -910,7 +910,8 @@ static int cmd_task(int argc, char **argv)
 	    "Task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED; a Boost\n"
 	    "task is ACTIVE from its deal until pushed or claimed.  claim refunds the\n"
 	    "requester once the task's final deadline (finalDeadline, chain time) has\n"
-	    "passed: claim for a classic task, claimBoost for a Boost one.\n"
+	    "passed: claim for a classic task (initializeAndClaimArray when no scheduler\n"
+	    "initialized it), claimBoost for a Boost one.\n"
 	    "--scheduler URL adds what the pool's scheduler knows (\"pool\": its status\n"
 	    "and, for a failed task, the reason); --logs the app's stderr tail, kept when\n"
 	    "the request asked for it (iexec_developer_logger), read with the requester's\n"
@@ -962,11 +963,19 @@ static int cmd_task(int argc, char **argv)
 			goto out;
 		}
 		snprintf(idx, sizeof(idx), "%s", json_string_value(json_object_get(out, "idx")));
-		GUARD_GOTO(
-		    boost ? poco_send(c->rpc, key, c->hub, "claimBoost(bytes32,uint256)",
-		                      json_pack("[O,s]", json_object_get(out, "dealid"), idx), &rc_)
-		          : poco_send(c->rpc, key, c->hub, "claim(bytes32)",
-		                      json_pack("[o]", eth_json_hex(id, 32)), &rc_));
+		if (boost)
+			GUARD_GOTO(poco_send(
+			    c->rpc, key, c->hub, "claimBoost(bytes32,uint256)",
+			    json_pack("[O,s]", json_object_get(out, "dealid"), idx), &rc_));
+		else if (!strcmp(name, "UNSET"))
+			/* a classic task no scheduler initialized: PoCo's claim
+			 * needs it initialized, initializeAndClaimArray does both */
+			GUARD_GOTO(poco_send(
+			    c->rpc, key, c->hub, "initializeAndClaimArray(bytes32[],uint256[])",
+			    json_pack("[[O],[s]]", json_object_get(out, "dealid"), idx), &rc_));
+		else
+			GUARD_GOTO(poco_send(c->rpc, key, c->hub, "claim(bytes32)",
+			                     json_pack("[o]", eth_json_hex(id, 32)), &rc_));
 		json_decref(out);
 		out = json_pack("{s:o,s:b,s:o}", "taskid", eth_json_hex(id, 32), "boost", boost,
 		                "tx", eth_json_hex(rc_.tx_hash, 32));

@@ -112,6 +112,34 @@ expect 0 '"locked": "0"' -- "$T" account show "${C[@]}" "$requester" --json
 expect 0 '"stake": "100000000000"' -- "$T" account show "${C[@]}" "$requester" --json
 expect 1 'is FAILED already: nothing to claim' -- "$T" task claim "${C[@]}" "$task" --account 4
 expect 1 'no Boost deal holds it' -- "$T" task show "${C[@]}" "0x$(printf '%064d' 5)"
+# A classic deal (trust 0) that no scheduler initializes: shown by DEALID
+# --index N, its deadline 10 reference durations of its category from its
+# start, then claimed by initializeAndClaimArray.
+"$T" order init app --set app="$app" --set appprice=1000000000 --set tag=tdx -o "$D/app5.json"
+"$T" order sign app "$D/app5.json" "${C[@]}" --account 1 -o "$D/app5.json" >/dev/null
+"$T" order init workerpool --set workerpool="$pool" --set workerpoolprice=4000000000 --set tag=tdx -o "$D/wp5.json"
+"$T" order sign workerpool "$D/wp5.json" "${C[@]}" --account 3 -o "$D/wp5.json" >/dev/null
+"$T" order init request --set app="$app" --set appmaxprice=1000000000 --set workerpool="$pool" \
+	--set workerpoolmaxprice=4000000000 --set requester="$requester" --set beneficiary="$requester" \
+	--set tag=tdx --set trust=0 --set 'params={"iexec_args":"hi"}' -o "$D/req5.json"
+"$T" order sign request "$D/req5.json" "${C[@]}" --account 4 -o "$D/req5.json" >/dev/null
+expect 0 '"boost": false' -- "$T" deal match "${C[@]}" --account 4 --app-order "$D/app5.json" \
+	--workerpool-order "$D/wp5.json" --request-order "$D/req5.json" --json
+cdeal=$(val dealid)
+expect 0 '"status_name": "UNSET"' -- "$T" task show "${C[@]}" "$cdeal" --index 0 --json
+ctask=$(val taskid)
+cdeadline=$(val finalDeadline)
+"$T" deal show "${C[@]}" "$cdeal" --json >"$D/cdeal.json"
+start=$(sed -n 's/.*"startTime": "\([0-9]*\)".*/\1/p' "$D/cdeal.json")
+[ "$cdeadline" -gt "$start" ] && [ $(((cdeadline - start) % 10)) = 0 ] && grep -q '"boost": false' "$D/out" && grep -q '"claimable": false' "$D/out" && ok ||
+	bad "classic task show: start $start, $(cat "$D/out")"
+expect 1 'not initialized on chain, and no Boost deal holds it' -- "$T" task show "${C[@]}" "$ctask"
+expect 1 'is still open: it can be claimed after' -- "$T" task claim "${C[@]}" "$cdeal" --index 0 --account 4
+now=$(date +%s)
+rpc_call evm_increaseTime "[$((cdeadline - now + 60))]" && rpc_call evm_mine '[]' || bad "evm_increaseTime"
+expect 0 '"boost": false' -- "$T" task claim "${C[@]}" "$cdeal" --index 0 --account 4 --json
+expect 0 '"status_name": "FAILED"' -- "$T" task show "${C[@]}" "$ctask" --json
+expect 0 '"locked": "0"' -- "$T" account show "${C[@]}" "$requester" --json
 # A deal the requester cannot pay: the escrow's revert with the next step.
 "$T" order init app --set app="$app" --set appprice=900000000000 --set tag=tdx -o "$D/app3.json"
 "$T" order sign app "$D/app3.json" "${C[@]}" --account 1 -o "$D/app3.json" >/dev/null
