@@ -436,7 +436,7 @@ int cmd_run(int argc, char **argv)
 	struct ropt o;
 	struct poco_chain *c = NULL;
 	uint8_t key[32], me[20], dealid[32], taskid[32];
-	char base[512], url[1024], addr[43], task[67], dealhex[67], dir[1024], zip[1100],
+	char base[512], url[1024], addr[43], task[67], dealhex[67], dir[1100], zip[1200],
 	    auth[133] = "0x", line[256], lastline[256] = "";
 	json_t *ao = NULL, *dso = NULL, *wo = NULL, *ro = NULL, *params = NULL, *t = NULL,
 	       *deal = NULL, *sum = NULL, *devlog = NULL;
@@ -639,7 +639,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (o.encrypt) {
 		/* what left the TD is readable only with the beneficiary's key */
-		char enc[1200];
+		char enc[1300];
 		snprintf(enc, sizeof(enc), "%.*s.enc.zip", (int)(strlen(zip) - 4), zip);
 		if (rename(zip, enc) != 0) {
 			rc = err_set(ERR_IO, "cannot rename %s", zip);
