@@ -46,6 +46,7 @@ int cmd_collateral(int argc, char **argv);
 int cmd_chain(int argc, char **argv);
 int cmd_sms(int argc, char **argv);
 int cmd_ratls(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 /* wallet, app, dataset, workerpool, account, order, deal, task */
 extern const struct cli_cmd market_commands[];
 

@@ -20,6 +20,7 @@ static const char usage[] =
     "  chain       a local Anvil chain with the real iExec PoCo (up, down, status)\n"
     "  wallet      create, import, show keystores; balances\n"
     "  app         deploy, show apps (OCI image digest + TD policy)\n"
+    "  image       build OCI images from Debian packages and your files\n"
     "  dataset     deploy, show datasets\n"
     "  workerpool  deploy, show workerpools\n"
     "  account     escrow deposit, withdraw, show\n"
@@ -49,6 +50,7 @@ static const struct cli_cmd commands[] = {
     {"result", cmd_result, "download a task's result"},
     {"market", cmd_market_book, "a pool's orderbook: publish, list"},
     {"run", cmd_run, "buy a confidential task and get its result"},
+    {"image", cmd_image, "OCI images: build"},
     {"pool", cmd_pool, "a local pool: up"},
     {"policy", cmd_policy, "TD policies"},
     {NULL, NULL, NULL},
