@@ -17,6 +17,7 @@
 #include "util/proc.h"
 #include "util/timefmt.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -281,11 +282,18 @@ static long long balance_at(struct poco_chain *c, const char *addr, uint64_t blo
 	return n;
 }
 
+/* An order's price (nRLC); -1 past 2^60 (all RLC there is, 8.7e16 nRLC,
+ * is far below it), so that sums of prices cannot overflow. */
 static long long price_of(const json_t *order, const char *field)
 {
-	return order ? strtoll(str_or(json_string_value(json_object_get(order, field)), "0"), NULL,
-	                       10)
-	             : 0;
+	const char *s = order ? json_string_value(json_object_get(order, field)) : NULL;
+	unsigned long long v;
+	char *end;
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	return errno || *end || !*s || *s == '-' || v > (1ull << 60) ? -1 : (long long)v;
 }
 
 /* The escrow's free stake of addr (nRLC), -1 when it cannot be read. */
@@ -308,14 +316,17 @@ static long long free_stake(struct poco_chain *c, const char *addr)
 static int funds_check(struct poco_chain *c, const char *me, const json_t *ao, const json_t *dso,
                        const json_t *wo)
 {
-	long long need = price_of(ao, "appprice") + price_of(dso, "datasetprice") +
-	                 price_of(wo, "workerpoolprice");
+	long long pa = price_of(ao, "appprice"), pd = price_of(dso, "datasetprice"),
+	          pw = price_of(wo, "workerpoolprice");
+	ENSURE(pa >= 0 && pd >= 0 && pw >= 0, ERR_INVAL,
+	       "an order on the market has a price that is no amount of nRLC");
+	long long need = pa + pd + pw;
 	long long have = free_stake(c, me);
 	ENSURE(have >= need, ERR_INVAL,
 	       "the requester's account holds %lld nRLC, the deal needs %lld: run 'tdexec "
 	       "account deposit %lld' (with the requester's key and chain)",
 	       have, need, need - have);
-	long long pool_need = price_of(wo, "workerpoolprice") * WORKERPOOL_STAKE_RATIO / 100;
+	long long pool_need = pw * WORKERPOOL_STAKE_RATIO / 100;
 	if (pool_need > 0) {
 		uint8_t pool[20];
 		json_t *a = NULL;
@@ -388,6 +399,11 @@ static int out_plan(const char *out, struct out_plan *p)
 		snprintf(p->where, sizeof(p->where), "%s", out);
 		snprintf(p->zip, sizeof(p->zip), "%s.zip", out);
 	}
+	/* the result is unpacked into a directory: not over a file */
+	ENSURE(stat(p->where, &st) != 0 || S_ISDIR(st.st_mode), ERR_INVAL,
+	       "-o %s: %s is a file, not a directory", out, p->where);
+	ENSURE(stat(p->zip, &st) != 0 || !S_ISDIR(st.st_mode), ERR_INVAL,
+	       "-o %s: %s is a directory", out, p->zip);
 	return parent_ok(p->where);
 }
 

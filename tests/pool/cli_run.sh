@@ -54,6 +54,8 @@ expect 1 "the pool owner 0x[0-9a-fA-F]{40} holds 0 nRLC of stake, the deal needs
 before=$(stake "$me")
 expect 1 "-o $W/none/res: the directory $W/none does not exist" -- "$T" "${R[@]}" -o "$W/none/res"
 expect 1 "the directory $W/none does not exist" -- "$T" "${R[@]}" -o "$W/none/sub/"
+touch "$W/afile"
+expect 1 "-o $W/afile.zip: $W/afile is a file, not a directory" -- "$T" "${R[@]}" -o "$W/afile.zip"
 [ "$(stake "$me")" = "$before" ] && ok || bad "paid before refusing -o: $before -> $(stake "$me")"
 
 # 3. No worker online: progress in words, at most one line per change, and
