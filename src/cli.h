@@ -118,5 +118,16 @@ int cli_task_logs(const uint8_t key[32], uint64_t chain_id, const char *base, co
  * 0 is returned; check it once decrypted. */
 int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[32],
                      const char *zip, int *encrypted);
+/* What the chain knows of task `id`, classic or Boost: viewTask's fields
+ * and "taskid", "dealid", "index", "boost", "status_name",
+ * "finalDeadline" (Unix seconds: past it, claim refunds the requester),
+ * "claimable".  dealid/idx, when known (dealid non-NULL), spare the
+ * search of a Boost deal by its events.  ERR_NOTFOUND when no deal holds
+ * the task. */
+/* After a failed match: an escrow's "exceeds balance" revert (the message
+ * in err) gets the next step, 'tdexec account deposit'. */
+void cli_money_hint(void);
+int cli_task_view(struct poco_chain *c, const uint8_t id[32], const uint8_t *dealid, uint64_t idx,
+                  json_t **out);
 
 #endif

@@ -15,6 +15,7 @@
 #include "util/file.h"
 #include "util/harden.h"
 #include "util/json.h"
+#include "util/timefmt.h"
 
 #include <limits.h>
 #include <openssl/crypto.h>
@@ -126,6 +127,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 	memset(o, 0, sizeof(*o));
 	o->account = -1;
 	oci_opts_default(&o->reg);
+	o->index = -1; /* none: 0 is a task's index */
 	while ((c = cli_getopt(argc, argv, prog, "o:h", market_options)) != -1) {
 		switch (c) {
 		case O_CHAIN: o->chain = optarg; break;
@@ -733,8 +735,11 @@ static int cmd_deal(int argc, char **argv)
 		ENSURE_GOTO(!o.boost || has_boost, ERR_UNSUPPORTED, "--boost: %s", why);
 		boost = o.boost || (has_boost && tag && strlen(tag) == 66 &&
 		                    ((tag[65] - '0') & 1) && trust && strcmp(trust, "1") == 0);
-		GUARD_GOTO(poco_match(c, key, orders[0], orders[1], orders[2], orders[3], boost,
-		                      dealid, &rc_));
+		if ((rc = poco_match(c, key, orders[0], orders[1], orders[2], orders[3], boost,
+		                     dealid, &rc_)) < 0) {
+			cli_money_hint();
+			goto out;
+		}
 		out = json_pack("{s:o,s:b,s:o,s:I}", "dealid", eth_json_hex(dealid, 32), "boost",
 		                boost, "tx", eth_json_hex(rc_.tx_hash, 32), "gas_used",
 		                (json_int_t)rc_.gas_used);
@@ -774,6 +779,126 @@ done:
 		json_decref(orders[i]);
 	json_decref(out);
 	poco_chain_free(c);
+	return rc;
+}
+
+static const char *const task_status[] = {"UNSET", "ACTIVE", "REVEALING", "COMPLETED", "FAILED"};
+
+static uint64_t u64_of(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? strtoull(s, NULL, 10) : 0;
+}
+
+static int is_zero_hex(const char *s)
+{
+	if (!s)
+		return 1;
+	for (s += s[0] == '0' && s[1] == 'x' ? 2 : 0; *s; s++)
+		if (*s != '0')
+			return 0;
+	return 1;
+}
+
+void cli_money_hint(void)
+{
+	char m[1024];
+	if (!strstr(err_msg(), "exceeds balance"))
+		return;
+	/* the next step first: the call's signature before the reason is long */
+	snprintf(m, sizeof(m), "%s", err_msg());
+	err_set(ERR_INVAL,
+	        "the escrow holds too little (Transfer amount exceeds balance): the requester's "
+	        "or the pool owner's account ('tdexec account show ADDRESS' tells, 'tdexec "
+	        "account deposit AMOUNT' adds); %s",
+	        m);
+}
+
+int cli_task_view(struct poco_chain *c, const uint8_t id[32], const uint8_t *dealid, uint64_t idx,
+                  json_t **out)
+{
+	uint8_t did[32], t[32];
+	json_t *task = NULL, *deal = NULL, *cat = NULL;
+	uint64_t deadline = 0, now = 0, st;
+	int rc, boost = 0, has_boost;
+	char why[256];
+
+	*out = NULL;
+	GUARD(poco_view(c, "viewTask", id, &task));
+	st = u64_of(task, "status");
+	if (!is_zero_hex(json_string_value(json_object_get(task, "dealid")))) {
+		/* a classic task, initialized: the chain holds it whole */
+		GUARD_GOTO(hex_decode_exact(
+		    did, 32, json_string_value(json_object_get(task, "dealid")) + 2, "dealid"));
+		idx = u64_of(task, "idx");
+		deadline = u64_of(task, "finalDeadline");
+		goto done;
+	}
+	if (dealid) {
+		memcpy(did, dealid, 32);
+		poco_task_id(did, idx, t);
+		ENSURE_GOTO(memcmp(t, id, 32) == 0, ERR_INVAL,
+		            "the task is not index %llu of the deal", (unsigned long long)idx);
+	}
+	GUARD_GOTO(poco_boost_detect(c, &has_boost, why, sizeof(why)));
+	/* PoCo Boost records a task only once pushed or claimed */
+	rc = has_boost && !dealid ? poco_boost_task_find(c, id, did, &idx) : 0;
+	if (rc < 0 && rc != ERR_NOTFOUND)
+		goto out;
+	if (has_boost && rc == 0) {
+		GUARD_GOTO(poco_view(c, "viewDealBoost", did, &deal));
+		boost = !is_zero_hex(json_string_value(json_object_get(deal, "requester")));
+		if (boost) {
+			uint64_t first = u64_of(deal, "botFirst");
+			ENSURE_GOTO(idx >= first && idx - first < u64_of(deal, "botSize"),
+			            ERR_NOTFOUND, "the deal has no task of index %llu",
+			            (unsigned long long)idx);
+			deadline = u64_of(deal, "deadline");
+			goto done;
+		}
+	}
+	ENSURE_GOTO(dealid, ERR_NOTFOUND,
+	            "no task: not initialized on chain%s (a classic task not initialized yet "
+	            "is shown by DEALID --index N)",
+	            has_boost ? ", and no Boost deal holds it" : "");
+	/* a classic deal's task not initialized: its deadline counts from the
+	 * deal's start, 10 times its category's reference duration (PoCo's
+	 * FINAL_DEADLINE_RATIO) */
+	json_decref(deal);
+	deal = NULL;
+	GUARD_GOTO(poco_view(c, "viewDeal", did, &deal));
+	ENSURE_GOTO(!is_zero_hex(json_string_value(json_object_get(deal, "requester"))),
+	            ERR_NOTFOUND, "no deal holds the task");
+	ENSURE_GOTO(idx >= u64_of(deal, "botFirst") &&
+	                idx - u64_of(deal, "botFirst") < u64_of(deal, "botSize"),
+	            ERR_NOTFOUND, "the deal has no task of index %llu", (unsigned long long)idx);
+	{
+		uint8_t catid[32] = {0};
+		u256_from_u64(u64_of(deal, "category"), catid);
+		GUARD_GOTO(poco_view(c, "viewCategory", catid, &cat));
+		deadline = u64_of(deal, "startTime") + 10 * u64_of(cat, "workClockTimeRef");
+	}
+done:
+	GUARD_GOTO(eth_block_time(c->rpc, &now));
+	json_object_set_new(task, "taskid", eth_json_hex(id, 32));
+	json_object_set_new(task, "dealid", eth_json_hex(did, 32));
+	json_object_set_new(task, "idx", json_sprintf("%llu", (unsigned long long)idx));
+	json_object_set_new(task, "boost", json_boolean(boost));
+	/* a Boost task is open from its deal until pushed or claimed */
+	json_object_set_new(task, "status_name",
+	                    json_string(boost && st == 0 ? "ACTIVE"
+	                                : st <= 4        ? task_status[st]
+	                                                 : "?"));
+	json_object_set_new(task, "finalDeadline",
+	                    json_sprintf("%llu", (unsigned long long)deadline));
+	json_object_set_new(task, "claimable", json_boolean(st < 3 && now >= deadline));
+	*out = task;
+	task = NULL;
+	rc = 0;
+out:
+	json_decref(task);
+	json_decref(deal);
+	json_decref(cat);
 	return rc;
 }
 
@@ -817,20 +942,22 @@ static int cmd_task(int argc, char **argv)
 {
 	static const char usage[] =
 	    "Usage: tdexec task show (TASKID | DEALID --index N) [--scheduler URL [--logs]]\n"
-	    "       tdexec task claim TASKID\n"
+	    "       tdexec task claim (TASKID | DEALID --index N)\n"
 	    "\n"
-	    "Task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED.  claim\n"
-	    "refunds the requester after the task's final deadline.\n"
+	    "Task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED; a Boost\n"
+	    "task is ACTIVE from its deal until pushed or claimed.  claim refunds the\n"
+	    "requester once the task's final deadline (finalDeadline, chain time) has\n"
+	    "passed: claim for a classic task (initializeAndClaimArray when no scheduler\n"
+	    "initialized it), claimBoost for a Boost one.\n"
 	    "--scheduler URL adds what the pool's scheduler knows (\"pool\": its status\n"
 	    "and, for a failed task, the reason); --logs the app's stderr tail, kept when\n"
 	    "the request asked for it (iexec_developer_logger), read with the requester's\n"
 	    "key (--account, --wallet or --plain-key).\n";
-	static const char *const status[] = {"UNSET", "ACTIVE", "REVEALING", "COMPLETED", "FAILED"};
 	const char *sub = argc > 1 ? argv[1] : "";
 	struct poco_chain *c = NULL;
 	struct eth_receipt rc_;
 	struct mopts o;
-	uint8_t key[32], id[32];
+	uint8_t key[32], id[32], dealid[32];
 	json_t *out = NULL;
 	int r, rc = 0;
 
@@ -840,27 +967,55 @@ static int cmd_task(int argc, char **argv)
 	if (argc - 1 - optind != 1 || id32(argv[1 + optind], id) < 0)
 		return cli_usage("task", "expected one task id (32 bytes hex)");
 	GUARD_GOTO(load_chain(&o, &c));
+	if (o.logs && !o.scheduler) {
+		rc = cli_usage("task", "--logs needs --scheduler URL");
+		goto done;
+	}
+	if (o.index >= 0) {
+		memcpy(dealid, id, 32);
+		poco_task_id(dealid, (uint64_t)o.index, id);
+	}
+	GUARD_GOTO(cli_task_view(c, id, o.index >= 0 ? dealid : NULL,
+	                         o.index >= 0 ? (uint64_t)o.index : 0, &out));
 	if (strcmp(sub, "show") == 0) {
-		int st;
-		if (o.index)
-			poco_task_id(id, (uint64_t)o.index, id);
-		GUARD_GOTO(poco_view(c, "viewTask", id, &out));
-		st = atoi(json_string_value(json_object_get(out, "status")));
-		json_object_set_new(out, "taskid", eth_json_hex(id, 32));
-		json_object_set_new(out, "status_name",
-		                    json_string(st >= 0 && st <= 4 ? status[st] : "?"));
-		if (o.logs && !o.scheduler) {
-			rc = cli_usage("task", "--logs needs --scheduler URL");
-			goto done;
-		}
 		if (o.scheduler)
 			GUARD_GOTO(pool_view(&o, c, id, out));
 	} else if (strcmp(sub, "claim") == 0) {
+		char idx[24], when[32];
+		int boost = json_is_true(json_object_get(out, "boost"));
+		const char *name = json_string_value(json_object_get(out, "status_name"));
 		GUARD_GOTO(signing_key(&o, c, key));
-		GUARD_GOTO(poco_send(c->rpc, key, c->hub, "claim(bytes32)",
-		                     json_pack("[o]", eth_json_hex(id, 32)), &rc_));
-		out = json_pack("{s:o,s:o}", "taskid", eth_json_hex(id, 32), "tx",
-		                eth_json_hex(rc_.tx_hash, 32));
+		ENSURE_GOTO(strcmp(name, "COMPLETED") != 0 && strcmp(name, "FAILED") != 0,
+		            ERR_INVAL, "task %s is %s already: nothing to claim", argv[1 + optind],
+		            name);
+		if (!json_is_true(json_object_get(out, "claimable"))) {
+			time_format(
+			    (time_t)strtoll(
+			        json_string_value(json_object_get(out, "finalDeadline")), NULL, 10),
+			    when);
+			rc = err_set(ERR_INVAL,
+			             "task %s is still open: it can be claimed after its final "
+			             "deadline, %s (chain time)",
+			             argv[1 + optind], when);
+			goto out;
+		}
+		snprintf(idx, sizeof(idx), "%s", json_string_value(json_object_get(out, "idx")));
+		if (boost)
+			GUARD_GOTO(poco_send(
+			    c->rpc, key, c->hub, "claimBoost(bytes32,uint256)",
+			    json_pack("[O,s]", json_object_get(out, "dealid"), idx), &rc_));
+		else if (!strcmp(name, "UNSET"))
+			/* a classic task no scheduler initialized: PoCo's claim
+			 * needs it initialized, initializeAndClaimArray does both */
+			GUARD_GOTO(poco_send(
+			    c->rpc, key, c->hub, "initializeAndClaimArray(bytes32[],uint256[])",
+			    json_pack("[[O],[s]]", json_object_get(out, "dealid"), idx), &rc_));
+		else
+			GUARD_GOTO(poco_send(c->rpc, key, c->hub, "claim(bytes32)",
+			                     json_pack("[o]", eth_json_hex(id, 32)), &rc_));
+		json_decref(out);
+		out = json_pack("{s:o,s:b,s:o}", "taskid", eth_json_hex(id, 32), "boost", boost,
+		                "tx", eth_json_hex(rc_.tx_hash, 32));
 		eth_receipt_free(&rc_);
 	} else {
 		rc = cli_usage("task", "unknown command '%s'", sub);

@@ -15,12 +15,15 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/proc.h"
+#include "util/timefmt.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -217,7 +220,7 @@ static const char run_usage[] =
     "Usage: tdexec run APP --market URL (--chain FILE | --network NAME --rpc URL)\n"
     "                  (--account N | --wallet F | --plain-key F) [--dataset D]\n"
     "                  [--input-file URL]...\n"
-    "                  [--secret N=NAME]... [--args \"...\"] [-o DIR] [--timeout S]\n"
+    "                  [--secret N=NAME]... [--args \"...\"] [-o OUT] [--timeout S]\n"
     "                  [--encrypt-result --result-key PRIVATE.pem]\n"
     "                  [--developer-logger] [--json]\n"
     "\n"
@@ -225,8 +228,12 @@ static const char run_usage[] =
     "workerpool orders from the market, sign the request order, match them\n"
     "(PoCo Boost when the hub has it, else a classic deal: matchOrders, the pool\n"
     "initializes the task and its worker completes it by contributeAndFinalize),\n"
-    "follow the task, download the result into DIR (default ./TASKID) and show\n"
-    "where the money went.\n"
+    "follow the task, download the result and show where the money went (each\n"
+    "party's escrow change from before the deal to after the task, in nRLC).\n"
+    "-o DIR/ or an existing DIR: DIR/TASKID.zip and DIR/TASKID/; -o NAME.zip:\n"
+    "NAME.zip and NAME/; -o NAME: NAME.zip and NAME/ (default ./TASKID).  The\n"
+    "deposits are checked before paying; on --timeout the task stays open and\n"
+    "'tdexec task claim' refunds it after its final deadline.\n"
     "\n" CLI_CHAIN_HELP
     "  --secret N=NAME   requester secret NAME (pushed with 'tdexec secret push\n"
     "                    --requester NAME') given to the app as\n"
@@ -260,7 +267,37 @@ static const char *str_or(const char *s, const char *dflt)
 	return s ? s : dflt;
 }
 
-static long long stake_of(struct poco_chain *c, const char *addr)
+/* What `addr` holds in the escrow after block `block`, free and locked:
+ * stake only locked for a while and unlocked again is no change of it. */
+static long long balance_at(struct poco_chain *c, const char *addr, uint64_t block)
+{
+	uint8_t a[20];
+	json_t *v = NULL;
+	long long n = -1;
+	if (addr && eth_addr_parse(addr, a) == 0 && poco_account_at(c, a, block, &v) == 0)
+		n = strtoll(str_or(json_string_value(json_object_get(v, "stake")), "-1"), NULL,
+		            10) +
+		    strtoll(str_or(json_string_value(json_object_get(v, "locked")), "0"), NULL, 10);
+	json_decref(v);
+	return n;
+}
+
+/* An order's price (nRLC); -1 past 2^60 (all RLC there is, 8.7e16 nRLC,
+ * is far below it), so that sums of prices cannot overflow. */
+static long long price_of(const json_t *order, const char *field)
+{
+	const char *s = order ? json_string_value(json_object_get(order, field)) : NULL;
+	unsigned long long v;
+	char *end;
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	return errno || *end || !*s || *s == '-' || v > (1ull << 60) ? -1 : (long long)v;
+}
+
+/* The escrow's free stake of addr (nRLC), -1 when it cannot be read. */
+static long long free_stake(struct poco_chain *c, const char *addr)
 {
 	uint8_t a[20];
 	json_t *v = NULL;
@@ -269,6 +306,129 @@ static long long stake_of(struct poco_chain *c, const char *addr)
 		n = strtoll(str_or(json_string_value(json_object_get(v, "stake")), "-1"), NULL, 10);
 	json_decref(v);
 	return n;
+}
+
+/* PoCo locks what the deal costs the requester, and a part of the pool's
+ * price from the pool owner's stake (WORKERPOOL_STAKE_RATIO, 30%), at the
+ * match: checked first, so that the requester is told what to deposit
+ * instead of a revert from the escrow. */
+#define WORKERPOOL_STAKE_RATIO 30
+static int funds_check(struct poco_chain *c, const char *me, const json_t *ao, const json_t *dso,
+                       const json_t *wo)
+{
+	long long pa = price_of(ao, "appprice"), pd = price_of(dso, "datasetprice"),
+	          pw = price_of(wo, "workerpoolprice");
+	ENSURE(pa >= 0 && pd >= 0 && pw >= 0, ERR_INVAL,
+	       "an order on the market has a price that is no amount of nRLC");
+	long long need = pa + pd + pw;
+	long long have = free_stake(c, me);
+	ENSURE(have >= need, ERR_INVAL,
+	       "the requester's account holds %lld nRLC, the deal needs %lld: run 'tdexec "
+	       "account deposit %lld' (with the requester's key and chain)",
+	       have, need, need - have);
+	long long pool_need = pw * WORKERPOOL_STAKE_RATIO / 100;
+	if (pool_need > 0) {
+		uint8_t pool[20];
+		json_t *a = NULL;
+		const char *owner;
+		GUARD(eth_addr_parse(json_string_value(json_object_get(wo, "workerpool")), pool));
+		GUARD(poco_asset_show(c, POCO_WORKERPOOL, pool, &a));
+		owner = json_string_value(json_object_get(a, "owner"));
+		have = free_stake(c, owner);
+		int rc = have >= pool_need
+		             ? 0
+		             : err_set(ERR_INVAL,
+		                       "the pool owner %s holds %lld nRLC of stake, the deal needs "
+		                       "%lld (%d%% of the pool's price): the pool owner must run "
+		                       "'tdexec account deposit %lld'",
+		                       owner ? owner : "?", have, pool_need, WORKERPOOL_STAKE_RATIO,
+		                       pool_need - have);
+		json_decref(a);
+		GUARD(rc);
+	}
+	return 0;
+}
+
+/* Where -o puts the result, settled before paying: in a directory (-o
+ * DIR/, an existing DIR, or none: ./) as TASKID/ and TASKID.zip; else
+ * NAME/ and NAME.zip (from -o NAME or -o NAME.zip).  The directory the
+ * files go into must exist (DIR/ itself is made when its parent exists). */
+struct out_plan {
+	int in_dir;
+	char where[1024]; /* in_dir: the directory; else the unpacked dir */
+	char zip[1100];   /* !in_dir */
+};
+
+static int parent_ok(const char *path)
+{
+	char p[1024];
+	struct stat st;
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return 0;
+	snprintf(p, sizeof(p), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	ENSURE(stat(p, &st) == 0 && S_ISDIR(st.st_mode), ERR_NOTFOUND,
+	       "-o %s: the directory %s does not exist", path, p);
+	return 0;
+}
+
+static int out_plan(const char *out, struct out_plan *p)
+{
+	struct stat st;
+	size_t n = out ? strlen(out) : 0;
+	memset(p, 0, sizeof(*p));
+	ENSURE(n < 900, ERR_TOOBIG, "-o: the path is too long");
+	if (!out || (n && out[n - 1] == '/') || (stat(out, &st) == 0 && S_ISDIR(st.st_mode))) {
+		p->in_dir = 1;
+		snprintf(p->where, sizeof(p->where), "%s", out ? out : ".");
+		n = strlen(p->where);
+		while (n > 1 && p->where[n - 1] == '/')
+			p->where[--n] = 0;
+		if (stat(p->where, &st) == 0) {
+			ENSURE(S_ISDIR(st.st_mode), ERR_INVAL, "-o %s: not a directory", out);
+			return 0;
+		}
+		GUARD(parent_ok(p->where));
+		return dir_create(p->where, 0700);
+	}
+	ENSURE(n, ERR_INVAL, "-o: an empty path");
+	if (n > 4 && !strcmp(out + n - 4, ".zip")) {
+		snprintf(p->zip, sizeof(p->zip), "%s", out);
+		snprintf(p->where, sizeof(p->where), "%.*s", (int)(n - 4), out);
+	} else {
+		snprintf(p->where, sizeof(p->where), "%s", out);
+		snprintf(p->zip, sizeof(p->zip), "%s.zip", out);
+	}
+	/* the result is unpacked into a directory: not over a file */
+	ENSURE(stat(p->where, &st) != 0 || S_ISDIR(st.st_mode), ERR_INVAL,
+	       "-o %s: %s is a file, not a directory", out, p->where);
+	ENSURE(stat(p->zip, &st) != 0 || !S_ISDIR(st.st_mode), ERR_INVAL,
+	       "-o %s: %s is a directory", out, p->zip);
+	return parent_ok(p->where);
+}
+
+/* One line of what the pool does with the task, in words. */
+static void progress_text(const json_t *t, char *buf, size_t cap)
+{
+	const char *st = str_or(json_string_value(json_object_get(t, "status")), "");
+	const char *w = json_string_value(json_object_get(t, "worker"));
+	const char *d = json_string_value(json_object_get(t, "detail"));
+	char since[32] = "";
+	json_int_t up = json_integer_value(json_object_get(t, "updated"));
+	if (up > 0)
+		time_format((time_t)up, since);
+	if (!t)
+		snprintf(buf, cap, "the pool has not seen the deal yet");
+	else if ((!strcmp(st, "RECEIVED") || !strcmp(st, "INITIALIZED")) && !w)
+		snprintf(buf, cap, "queued: no worker has taken it yet");
+	else if (!strcmp(st, "RUNNING"))
+		snprintf(buf, cap, "running on worker %s since %s", str_or(w, "?"), since);
+	else if (!strcmp(st, "COMPUTED") || !strcmp(st, "CONTRIBUTING") ||
+	         !strcmp(st, "CONTRIBUTED"))
+		snprintf(buf, cap, "computed by worker %s, its result on its way to the chain",
+		         str_or(w, "?"));
+	else
+		snprintf(buf, cap, "%s", str_or(d, ""));
 }
 
 static double now_f(void)
@@ -292,13 +452,14 @@ int cmd_run(int argc, char **argv)
 	struct ropt o;
 	struct poco_chain *c = NULL;
 	uint8_t key[32], me[20], dealid[32], taskid[32];
-	char base[512], url[1024], addr[43], task[67], dealhex[67], dir[1024], zip[1100],
-	    auth[133] = "0x";
+	char base[512], url[1024], addr[43], task[67], dealhex[67], dir[1100], zip[1200],
+	    auth[133] = "0x", line[256], lastline[256] = "";
 	json_t *ao = NULL, *dso = NULL, *wo = NULL, *ro = NULL, *params = NULL, *t = NULL,
 	       *deal = NULL, *sum = NULL, *devlog = NULL;
 	struct eth_receipt rc_;
 	const char *who[4] = {NULL, NULL, NULL, NULL};
-	long long before[5], after[5];
+	struct out_plan plan;
+	uint64_t blk_before = 0, blk_after = 0, bot = 0;
 	int rc, boost = 0;
 	char why[256];
 	double t0;
@@ -316,6 +477,8 @@ int cmd_run(int argc, char **argv)
 		                 "--encrypt-result and --result-key PRIVATE.pem go together");
 	const char *app = argv[optind];
 	memset(key, 0, sizeof(key));
+	if (out_plan(o.out, &plan) < 0)
+		return cli_fail();
 	t0 = now_f();
 	GUARD_GOTO(poco_chain_open(o.chain, o.network, o.rpc, &c));
 	GUARD_GOTO(cli_signing_key(o.wallet, o.password, o.plain, o.account, c, key));
@@ -372,14 +535,17 @@ int cmd_run(int argc, char **argv)
 	GUARD_GOTO(poco_order_sign(c, POCO_REQUEST, ro, key));
 	/* 2. the deal */
 	who[0] = addr;
-	before[0] = stake_of(c, addr);
-	GUARD_GOTO(poco_match(c, key, ao, dso, wo, ro, boost, dealid, &rc_));
+	GUARD_GOTO(funds_check(c, addr, ao, dso, wo));
+	if ((rc = poco_match(c, key, ao, dso, wo, ro, boost, dealid, &rc_)) < 0) {
+		cli_money_hint();
+		goto out;
+	}
+	/* the balances are compared with the state before the deal's block */
+	blk_before = rc_.block - 1;
 	eth_receipt_free(&rc_);
 	GUARD_GOTO(poco_view(c, boost ? "viewDealBoost" : "viewDeal", dealid, &deal));
-	poco_task_id(
-	    dealid,
-	    strtoull(str_or(json_string_value(json_object_get(deal, "botFirst")), "0"), NULL, 10),
-	    taskid);
+	bot = strtoull(str_or(json_string_value(json_object_get(deal, "botFirst")), "0"), NULL, 10);
+	poco_task_id(dealid, bot, taskid);
 	hex_encode_0x(task, taskid, 32);
 	hex_encode_0x(dealhex, dealid, 32);
 	if (boost) {
@@ -394,33 +560,52 @@ int cmd_run(int argc, char **argv)
 		who[3] = json_string_value(
 		    json_object_get(json_object_get(deal, "workerpool"), "owner"));
 	}
-	for (int i = 1; i < 4; i++)
-		before[i] = stake_of(c, who[i]);
 	if (!o.json)
 		fprintf(stderr, "deal %s\ntask %s\n", dealhex, task);
-	/* 3. follow the task on the pool */
+	/* 3. follow the task on the pool: a line when what it does changes */
 	snprintf(url, sizeof(url), "%s/tasks/%s", base, task);
-	char last[32] = "";
 	const char *st = "";
 	while (now_f() - t0 < (double)o.timeout) {
-		json_decref(t);
-		t = NULL;
-		if (market_call(url, NULL, NULL, &t) == 0) {
-			st = str_or(json_string_value(json_object_get(t, "status")), "");
-			if (strcmp(st, last) != 0 && !o.json) {
-				uint64_t blk = 0;
-				/* a progress line: a block not known shows as 0 */
-				IGNORE_STATUS(eth_block_number(c->rpc, &blk));
-				fprintf(
-				    stderr, "  %6.1fs  block %-6llu %-12s %s\n", now_f() - t0,
-				    (unsigned long long)blk, st,
-				    str_or(json_string_value(json_object_get(t, "detail")), ""));
-				snprintf(last, sizeof(last), "%s", st);
-			}
-			if (!strcmp(st, "COMPLETED") || !strcmp(st, "FAILED"))
-				break;
+		json_t *nt = NULL;
+		if (market_call(url, NULL, NULL, &nt) < 0 && t) {
+			/* the pool away for a moment: what it said last stands */
+			usleep(200000);
+			continue;
 		}
+		json_decref(t);
+		t = nt; /* NULL: not seen yet (404) */
+		st = t ? str_or(json_string_value(json_object_get(t, "status")), "") : "";
+		progress_text(t, line, sizeof(line));
+		if (strcmp(line, lastline) != 0 && !o.json) {
+			uint64_t blk = 0;
+			/* a progress line: a block not known shows as 0 */
+			IGNORE_STATUS(eth_block_number(c->rpc, &blk));
+			fprintf(stderr, "  %6.1fs  block %-6llu %-12s %s\n", now_f() - t0,
+			        (unsigned long long)blk, *st ? st : "-", line);
+			snprintf(lastline, sizeof(lastline), "%s", line);
+		}
+		if (!strcmp(st, "COMPLETED") || !strcmp(st, "FAILED"))
+			break;
 		usleep(200000);
+	}
+	if (strcmp(st, "COMPLETED") != 0 && strcmp(st, "FAILED") != 0) {
+		/* the task is still open: say when the money can come back */
+		json_t *v = NULL;
+		char when[32] = "?";
+		if (cli_task_view(c, taskid, dealid, bot, &v) == 0)
+			time_format(
+			    (time_t)strtoll(
+			        str_or(json_string_value(json_object_get(v, "finalDeadline")), "0"),
+			        NULL, 10),
+			    when);
+		json_decref(v);
+		rc = err_set(ERR_IO,
+		             "task %s is still open after %lds (%s%s%s); the requester's funds "
+		             "unlock at its final deadline, %s (chain time): then 'tdexec task "
+		             "claim %s' refunds them, if no worker completed it meanwhile",
+		             task, o.timeout, *st ? st : "no news from the pool", *st ? ": " : "",
+		             *st ? line : "", when, task);
+		goto out;
 	}
 	if (o.devlog && (!strcmp(st, "COMPLETED") || !strcmp(st, "FAILED"))) {
 		/* the app's stderr tail, before the result or the reason */
@@ -450,8 +635,13 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	/* 4. the result, as its beneficiary */
-	snprintf(dir, sizeof(dir), "%s", o.out ? o.out : task);
-	snprintf(zip, sizeof(zip), "%s.zip", dir);
+	if (plan.in_dir) {
+		snprintf(dir, sizeof(dir), "%s/%s", plan.where, task);
+		snprintf(zip, sizeof(zip), "%s/%s.zip", plan.where, task);
+	} else {
+		snprintf(dir, sizeof(dir), "%s", plan.where);
+		snprintf(zip, sizeof(zip), "%s", plan.zip);
+	}
 	{
 		struct http_response r;
 		char rurl[1024];
@@ -465,8 +655,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (o.encrypt) {
 		/* what left the TD is readable only with the beneficiary's key */
-		char enc[1200];
-		snprintf(enc, sizeof(enc), "%s.enc.zip", dir);
+		char enc[1300];
+		snprintf(enc, sizeof(enc), "%.*s.enc.zip", (int)(strlen(zip) - 4), zip);
 		if (rename(zip, enc) != 0) {
 			rc = err_set(ERR_IO, "cannot rename %s", zip);
 			goto out;
@@ -487,37 +677,41 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	GUARD_GOTO(unzip_into(zip, dir));
-	/* 5. where the money went */
+	/* 5. where the money went: each party's escrow (free and locked) after
+	 * the block that completed the task against before the deal's block */
+	GUARD_GOTO(eth_block_number(c->rpc, &blk_after));
 	{
 		const char *worker = json_string_value(json_object_get(t, "worker"));
 		static const char *const roles[] = {"requester", "app owner", "dataset owner",
 		                                    "pool owner", "worker"};
-		after[0] = stake_of(c, addr);
-		for (int i = 1; i < 4; i++)
-			after[i] = stake_of(c, who[i]);
-		after[4] = stake_of(c, worker);
-		sum = json_pack("{s:s,s:s,s:b,s:s,s:s,s:f,s:[]}", "deal", dealhex, "task", task,
-		                "boost", boost, "status", st, "result", dir, "seconds",
-		                now_f() - t0, "payments");
+		sum = json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:f,s:{s:I,s:I},s:[]}", "deal", dealhex,
+		                "task", task, "boost", boost, "status", st, "result", dir, "zip",
+		                zip, "seconds", now_f() - t0, "blocks", "before",
+		                (json_int_t)blk_before, "after", (json_int_t)blk_after, "payments");
 		json_object_set(sum, "results", json_object_get(t, "results"));
 		if (devlog)
 			json_object_set(sum, "stderr", devlog);
+		if (!o.json)
+			fprintf(stderr, "  balances, block %llu to %llu:\n",
+			        (unsigned long long)blk_before, (unsigned long long)blk_after);
 		for (int i = 0; i < 5; i++) {
 			const char *a = i < 4 ? who[i] : worker;
+			long long b0, b1;
+			char ch[32];
 			if (!a)
 				continue;
+			b0 = balance_at(c, a, blk_before);
+			b1 = balance_at(c, a, blk_after);
+			if (b0 < 0 || b1 < 0) {
+				rc = err_set(ERR_IO, "the escrow account of %s cannot be read", a);
+				goto out;
+			}
+			snprintf(ch, sizeof(ch), "%lld", b1 - b0);
 			json_array_append_new(json_object_get(sum, "payments"),
-			                      json_pack("{s:s,s:s,s:I}", "role", roles[i],
-			                                "address", a, "stake_nRLC",
-			                                (json_int_t)after[i]));
-			if (i < 4 && !o.json)
-				fprintf(stderr, "  %-14s %s  %+lld nRLC\n", roles[i], a,
-				        after[i] - before[i]);
-			else if (!o.json)
-				fprintf(stderr,
-				        "  %-14s %s  stake %lld nRLC (paid with the pool owner's "
-				        "share)\n",
-				        roles[i], a, after[i]);
+			                      json_pack("{s:s,s:s,s:s}", "role", roles[i],
+			                                "address", a, "change_nRLC", ch));
+			if (!o.json)
+				fprintf(stderr, "  %-14s %s  %+lld nRLC\n", roles[i], a, b1 - b0);
 		}
 	}
 	if (o.json)

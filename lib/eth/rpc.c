@@ -265,6 +265,16 @@ int eth_block_number(struct eth_rpc *r, uint64_t *out)
 	return quantity(r, "eth_blockNumber", NULL, out);
 }
 
+int eth_block_time(struct eth_rpc *r, uint64_t *out)
+{
+	json_t *b;
+	int rc;
+	GUARD(eth_rpc_call(r, "eth_getBlockByNumber", json_pack("[s,b]", "latest", 0), &b));
+	rc = eth_hex_u64(json_object_get(b, "timestamp"), out);
+	json_decref(b);
+	return rc < 0 ? err_wrap(rc, "eth_getBlockByNumber: timestamp") : 0;
+}
+
 int eth_nonce(struct eth_rpc *r, const uint8_t addr[20], uint64_t *out)
 {
 	return quantity(r, "eth_getTransactionCount",
@@ -308,10 +318,19 @@ static json_t *call_object(const uint8_t *from, const uint8_t *to, const uint8_t
 int eth_call(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20], const uint8_t *data,
              size_t len, uint8_t **ret, size_t *ret_len)
 {
+	return eth_call_at(r, from, to, data, len, ETH_LATEST, ret, ret_len);
+}
+
+int eth_call_at(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20], const uint8_t *data,
+                size_t len, uint64_t block, uint8_t **ret, size_t *ret_len)
+{
+	char tag[24] = "latest";
 	json_t *v;
 	int rc;
-	GUARD(eth_rpc_call(r, "eth_call",
-	                   json_pack("[o,s]", call_object(from, to, data, len), "latest"), &v));
+	if (block != ETH_LATEST)
+		snprintf(tag, sizeof(tag), "0x%llx", (unsigned long long)block);
+	GUARD(eth_rpc_call(r, "eth_call", json_pack("[o,s]", call_object(from, to, data, len), tag),
+	                   &v));
 	rc = json_is_string(v)
 	         ? hex_decode_alloc(json_string_value(v), json_string_length(v), ret, ret_len)
 	         : err_set(ERR_INVAL, "eth_call: bad result");

@@ -48,12 +48,20 @@ MUST_CHECK int eth_rpc_call(struct eth_rpc *r, const char *method, json_t *param
 
 MUST_CHECK int eth_chain_id(struct eth_rpc *r, uint64_t *out);
 MUST_CHECK int eth_block_number(struct eth_rpc *r, uint64_t *out);
+/* The head block's timestamp: the chain's time (Unix seconds), which
+ * deadlines are measured against (a test chain's runs ahead of the clock). */
+MUST_CHECK int eth_block_time(struct eth_rpc *r, uint64_t *out);
 MUST_CHECK int eth_nonce(struct eth_rpc *r, const uint8_t addr[20], uint64_t *out); /* pending */
 MUST_CHECK int eth_balance(struct eth_rpc *r, const uint8_t addr[20], uint8_t out[32]);
 MUST_CHECK int eth_code_size(struct eth_rpc *r, const uint8_t addr[20], size_t *out);
 /* eth_call at "latest"; the return data (free()). */
 MUST_CHECK int eth_call(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20],
                         const uint8_t *data, size_t len, uint8_t **ret, size_t *ret_len);
+/* The same in the state after block `block` (ETH_LATEST = "latest"). */
+#define ETH_LATEST UINT64_MAX
+MUST_CHECK int eth_call_at(struct eth_rpc *r, const uint8_t *from, const uint8_t to[20],
+                           const uint8_t *data, size_t len, uint64_t block, uint8_t **ret,
+                           size_t *ret_len);
 /* eth_getLogs over [from_block, to_block] for an address and topic0 (NULL =
  * any); a JSON array of log objects.  Large ranges are split. */
 MUST_CHECK int eth_get_logs(struct eth_rpc *r, const uint8_t addr[20], const uint8_t *topic0,

@@ -115,9 +115,9 @@ static int send_simple(struct poco_chain *c, const uint8_t key[32], const uint8_
 	return 0;
 }
 
-/* eth_call of `sig` with args; the decoded outputs of type `outs`. */
-static int view(struct poco_chain *c, const uint8_t to[20], const char *sig, json_t *args,
-                const char *outs, json_t **out)
+/* eth_call of `sig` with args at `block`; the decoded outputs of type `outs`. */
+static int view_at(struct poco_chain *c, const uint8_t to[20], const char *sig, json_t *args,
+                   const char *outs, uint64_t block, json_t **out)
 {
 	struct wbuf w;
 	uint8_t *ret;
@@ -128,12 +128,18 @@ static int view(struct poco_chain *c, const uint8_t to[20], const char *sig, jso
 	r = abi_encode_call(sig, args, &w);
 	json_decref(args);
 	if (r == 0)
-		r = eth_call(c->rpc, NULL, to, w.buf, w.len, &ret, &len);
+		r = eth_call_at(c->rpc, NULL, to, w.buf, w.len, block, &ret, &len);
 	wbuf_free(&w);
 	GUARD(r);
 	r = abi_decode_str(outs, ret, len, out);
 	free(ret);
 	return r < 0 ? err_wrap(r, "%s", sig) : 0;
+}
+
+static int view(struct poco_chain *c, const uint8_t to[20], const char *sig, json_t *args,
+                const char *outs, json_t **out)
+{
+	return view_at(c, to, sig, args, outs, ETH_LATEST, out);
 }
 
 /* ---------- registries ---------- */
@@ -243,9 +249,14 @@ int poco_withdraw(struct poco_chain *c, const uint8_t key[32], const char *amoun
 
 int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t **out)
 {
+	return poco_account_at(c, addr, ETH_LATEST, out);
+}
+
+int poco_account_at(struct poco_chain *c, const uint8_t addr[20], uint64_t block, json_t **out)
+{
 	json_t *v;
-	GUARD(view(c, c->hub, "viewAccount(address)", json_pack("[o]", eth_json_addr(addr)),
-	           "((uint256,uint256))", &v));
+	GUARD(view_at(c, c->hub, "viewAccount(address)", json_pack("[o]", eth_json_addr(addr)),
+	              "((uint256,uint256))", block, &v));
 	*out = json_pack("{s:O,s:O}", "stake", json_array_get(json_array_get(v, 0), 0), "locked",
 	                 json_array_get(json_array_get(v, 0), 1));
 	json_decref(v);
@@ -654,4 +665,55 @@ void poco_result_hash_seal(const uint8_t taskid[32], const uint8_t worker[20],
 	memcpy(p + 20, taskid, 32);
 	memcpy(p + 52, digest, 32);
 	keccak256(p, 84, seal);
+}
+
+int poco_boost_task_find(struct poco_chain *c, const uint8_t taskid[32], uint8_t dealid[32],
+                         uint64_t *idx)
+{
+	static const char sig[] = "SchedulerNoticeBoost(address,bytes32,address,address,uint256,"
+	                          "bytes32,string,address)";
+	uint8_t topic[32], t[32];
+	json_t *logs = NULL, *deal = NULL;
+	uint64_t head;
+	size_t i;
+	int rc = 0, found = 0;
+
+	keccak256(sig, sizeof(sig) - 1, topic);
+	GUARD(eth_block_number(c->rpc, &head));
+	GUARD(eth_get_logs(c->rpc, c->hub, topic, c->deployment_block, head, &logs));
+	/* the newest deals first: a task looked up is most often a recent one */
+	for (i = json_array_size(logs); i-- > 0 && !found;) {
+		const char *hex =
+		    json_string_value(json_object_get(json_array_get(logs, i), "data"));
+		char head64[65];
+		/* dealId is the event's first field not indexed: data[0..32) */
+		if (!hex || strlen(hex) < 66)
+			continue;
+		snprintf(head64, sizeof(head64), "%.64s", hex + 2);
+		if (hex_decode_exact(dealid, 32, head64, "dealId") < 0)
+			continue;
+		for (uint64_t k = 0; k < POCO_BOOST_MAX_INDEX; k++) {
+			poco_task_id(dealid, k, t);
+			if (memcmp(t, taskid, 32) != 0)
+				continue;
+			GUARD_GOTO(poco_view(c, "viewDealBoost", dealid, &deal));
+			uint64_t first = strtoull(
+			    json_string_value(json_object_get(deal, "botFirst")), NULL, 10);
+			uint64_t size =
+			    strtoull(json_string_value(json_object_get(deal, "botSize")), NULL, 10);
+			json_decref(deal);
+			deal = NULL;
+			if (k >= first && k - first < size) {
+				*idx = k;
+				found = 1;
+			}
+			break;
+		}
+	}
+	if (!found)
+		rc = err_set(ERR_NOTFOUND, "no Boost deal holds this task");
+out:
+	json_decref(deal);
+	json_decref(logs);
+	return rc;
 }

@@ -58,6 +58,9 @@ MUST_CHECK int poco_deposit(struct poco_chain *c, const uint8_t key[32], const c
 MUST_CHECK int poco_withdraw(struct poco_chain *c, const uint8_t key[32], const char *amount);
 /* Escrow balance and locked amount, decimal strings in out (a new object). */
 MUST_CHECK int poco_account(struct poco_chain *c, const uint8_t addr[20], json_t **out);
+/* The same in the state after block `block` (ETH_LATEST: the head). */
+MUST_CHECK int poco_account_at(struct poco_chain *c, const uint8_t addr[20], uint64_t block,
+                               json_t **out);
 
 /* A new order of `kind` with defaults (volume 1, prices 0, zero restrictions,
  * random salt); callers set fields. */
@@ -101,6 +104,15 @@ MUST_CHECK int poco_view_contribution(struct poco_chain *c, const uint8_t taskid
  * resultSeal = keccak256(worker || taskid || digest). */
 void poco_result_hash_seal(const uint8_t taskid[32], const uint8_t worker[20],
                            const uint8_t digest[32], uint8_t hash[32], uint8_t seal[32]);
+
+/* The Boost deal holding task `taskid` and the task's index: PoCo Boost
+ * keeps no task record until the task is pushed or claimed, so the deals
+ * are found by their SchedulerNoticeBoost events and the task by
+ * keccak256(dealid || idx) for idx < POCO_BOOST_MAX_INDEX, then checked
+ * against the deal's range.  ERR_NOTFOUND when no Boost deal holds it. */
+#define POCO_BOOST_MAX_INDEX 1024
+MUST_CHECK int poco_boost_task_find(struct poco_chain *c, const uint8_t taskid[32],
+                                    uint8_t dealid[32], uint64_t *idx);
 
 /* taskid = keccak256(dealid || idx). */
 void poco_task_id(const uint8_t dealid[32], uint64_t idx, uint8_t taskid[32]);

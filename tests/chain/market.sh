@@ -91,6 +91,67 @@ deal=$(val dealid)
 expect 0 "\"requester\": \"$requester\"" -- "$T" deal show "${C[@]}" "$deal" --json
 expect 0 '"locked": "5000000000"' -- "$T" account show "${C[@]}" "$requester" --json
 expect 2 'expected one deal id' -- "$T" deal show "${C[@]}" 0x1234
+# Its task, as a requester sees it: PoCo Boost records nothing of a task
+# before it is pushed or claimed, so the deal is found by its event; open
+# until its final deadline, then claimBoost refunds the requester.
+expect 0 '"status_name": "ACTIVE"' -- "$T" task show "${C[@]}" "$deal" --index 0 --json
+task=$(val taskid)
+deadline=$(val finalDeadline)
+expect 0 "\"dealid\": \"$deal\"" -- "$T" task show "${C[@]}" "$task" --json
+grep -q '"boost": true' "$D/out" && grep -q '"claimable": false' "$D/out" && grep -q '"idx": "0"' "$D/out" &&
+	[ "$(val finalDeadline)" = "$deadline" ] && [ "$deadline" -gt 0 ] && ok || bad "Boost task show: $(cat "$D/out")"
+expect 1 'is still open: it can be claimed after its final deadline, 20' -- "$T" task claim "${C[@]}" "$task" --account 4
+rpc=$(sed -n 's/.*"rpc": *"\([^"]*\)".*/\1/p' "$D/chain/chain.json" | head -1)
+rpc_call() { curl -s -H 'Content-Type: application/json' -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$rpc" >/dev/null; }
+now=$(date +%s)
+rpc_call evm_increaseTime "[$((deadline - now + 60))]" && rpc_call evm_mine '[]' || bad "evm_increaseTime"
+expect 0 '"claimable": true' -- "$T" task show "${C[@]}" "$task" --json
+expect 0 '"boost": true' -- "$T" task claim "${C[@]}" "$task" --account 4 --json
+expect 0 '"status_name": "FAILED"' -- "$T" task show "${C[@]}" "$task" --json
+expect 0 '"locked": "0"' -- "$T" account show "${C[@]}" "$requester" --json
+expect 0 '"stake": "100000000000"' -- "$T" account show "${C[@]}" "$requester" --json
+expect 1 'is FAILED already: nothing to claim' -- "$T" task claim "${C[@]}" "$task" --account 4
+expect 1 'no Boost deal holds it' -- "$T" task show "${C[@]}" "0x$(printf '%064d' 5)"
+# A classic deal (trust 0) that no scheduler initializes: shown by DEALID
+# --index N, its deadline 10 reference durations of its category from its
+# start, then claimed by initializeAndClaimArray.
+"$T" order init app --set app="$app" --set appprice=1000000000 --set tag=tdx -o "$D/app5.json"
+"$T" order sign app "$D/app5.json" "${C[@]}" --account 1 -o "$D/app5.json" >/dev/null
+"$T" order init workerpool --set workerpool="$pool" --set workerpoolprice=4000000000 --set tag=tdx -o "$D/wp5.json"
+"$T" order sign workerpool "$D/wp5.json" "${C[@]}" --account 3 -o "$D/wp5.json" >/dev/null
+"$T" order init request --set app="$app" --set appmaxprice=1000000000 --set workerpool="$pool" \
+	--set workerpoolmaxprice=4000000000 --set requester="$requester" --set beneficiary="$requester" \
+	--set tag=tdx --set trust=0 --set 'params={"iexec_args":"hi"}' -o "$D/req5.json"
+"$T" order sign request "$D/req5.json" "${C[@]}" --account 4 -o "$D/req5.json" >/dev/null
+expect 0 '"boost": false' -- "$T" deal match "${C[@]}" --account 4 --app-order "$D/app5.json" \
+	--workerpool-order "$D/wp5.json" --request-order "$D/req5.json" --json
+cdeal=$(val dealid)
+expect 0 '"status_name": "UNSET"' -- "$T" task show "${C[@]}" "$cdeal" --index 0 --json
+ctask=$(val taskid)
+cdeadline=$(val finalDeadline)
+"$T" deal show "${C[@]}" "$cdeal" --json >"$D/cdeal.json"
+start=$(sed -n 's/.*"startTime": "\([0-9]*\)".*/\1/p' "$D/cdeal.json")
+[ "$cdeadline" -gt "$start" ] && [ $(((cdeadline - start) % 10)) = 0 ] && grep -q '"boost": false' "$D/out" && grep -q '"claimable": false' "$D/out" && ok ||
+	bad "classic task show: start $start, $(cat "$D/out")"
+expect 1 'not initialized on chain, and no Boost deal holds it' -- "$T" task show "${C[@]}" "$ctask"
+expect 1 'is still open: it can be claimed after' -- "$T" task claim "${C[@]}" "$cdeal" --index 0 --account 4
+now=$(date +%s)
+rpc_call evm_increaseTime "[$((cdeadline - now + 60))]" && rpc_call evm_mine '[]' || bad "evm_increaseTime"
+expect 0 '"boost": false' -- "$T" task claim "${C[@]}" "$cdeal" --index 0 --account 4 --json
+expect 0 '"status_name": "FAILED"' -- "$T" task show "${C[@]}" "$ctask" --json
+expect 0 '"locked": "0"' -- "$T" account show "${C[@]}" "$requester" --json
+# A deal the requester cannot pay: the escrow's revert with the next step.
+"$T" order init app --set app="$app" --set appprice=900000000000 --set tag=tdx -o "$D/app3.json"
+"$T" order sign app "$D/app3.json" "${C[@]}" --account 1 -o "$D/app3.json" >/dev/null
+"$T" order init workerpool --set workerpool="$pool" --set workerpoolprice=4000000000 --set tag=tdx -o "$D/wp3.json"
+"$T" order sign workerpool "$D/wp3.json" "${C[@]}" --account 3 -o "$D/wp3.json" >/dev/null
+"$T" order init request --set app="$app" --set appmaxprice=900000000000 --set workerpool="$pool" \
+	--set workerpoolmaxprice=4000000000 --set requester="$requester" --set beneficiary="$requester" \
+	--set tag=tdx --set 'params={"iexec_args":"hi"}' -o "$D/req3.json"
+"$T" order sign request "$D/req3.json" "${C[@]}" --account 4 -o "$D/req3.json" >/dev/null
+expect 1 "the escrow holds too little \\(Transfer amount exceeds balance\\): the requester's or the pool owner's account \\('tdexec account show ADDRESS' tells, 'tdexec account deposit AMOUNT' adds\\); matchOrdersBoost" -- \
+	"$T" deal match "${C[@]}" --account 4 --app-order "$D/app3.json" --workerpool-order "$D/wp3.json" \
+	--request-order "$D/req3.json"
 expect 1 'no deal' -- "$T" deal show "${C[@]}" "0x$(printf '%064d' 7)"
 # An app order signed by the wrong account is refused by PoCo with its reason.
 "$T" order sign app "$D/app.json" "${C[@]}" --account 2 -o "$D/app-bad.json" >/dev/null

@@ -66,10 +66,10 @@ grep -q "invalid rootfs" "$W/w1.log" && bad "runc saw a relative rootfs" || ok
 read -r st task < <(run_task "$app_noep" '{}')
 [ "$st" = FAILED ] && reason "$task" | grep -q 'the container did not start: runc: .*exec: "/no/such/program": .*no such file or directory' &&
 	ok || bad "missing entrypoint: $st $(curl -s "$SCHED_URL/tasks/$task")"
-# ... what 'task show' tells the requester: the chain knows nothing of a
-#     Boost task not pushed, the pool knows why
+# ... what 'task show' tells the requester: on chain a Boost task open
+#     (ACTIVE: not pushed, not claimed), the pool knows why it failed
 expect 0 'the container did not start: runc: ' -- "$T" task show "$task" "${C[@]}" --scheduler "$SCHED_URL" --json
-grep -q '"status_name": "UNSET"' "$W/out" && grep -q '"status": "FAILED"' "$W/out" && ok ||
+grep -q '"status_name": "ACTIVE"' "$W/out" && grep -q '"boost": true' "$W/out" && grep -q '"status": "FAILED"' "$W/out" && ok ||
 	bad "task show --scheduler: $(cat "$W/out")"
 
 # 3. The app's own failure, its stderr asked for: the requester reads the
