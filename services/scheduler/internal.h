@@ -52,6 +52,9 @@ struct sched {
 	int follower_on, stop;
 	struct http_nonces *worker_nonces; /* POST /workers/challenge */
 	struct market *market;             /* the orderbook, with its own connection */
+	/* /metrics (metrics.c): moved by the handlers and the follower */
+	struct metrics *reg;
+	struct metric *m_workers, *m_alive, *m_tasks, *m_accepted, *m_refused, *m_head, *m_lag;
 };
 
 #define RESULT_MAX   (64u << 20)
@@ -100,6 +103,18 @@ void sched_tasks_ready(struct sched *s);
 void sched_h_next(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_ping(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+/* metrics.c: the scheduler's families (sched_metrics_init at start, freed
+ * by sched_stop); /metrics renders them, the database's counts read at
+ * scrape time, with the transactions' and the collateral's. */
+int sched_metrics_init(struct sched *s);
+void sched_metrics(void *ctx, struct wbuf *w);
+/* A worker's registration refused: reason is one of the gate's
+ * (tdx_gate_refusal) or "bad_request", "nonce", "signature",
+ * "report_data", "busy", "internal". */
+void sched_metrics_refused(struct sched *s, const char *reason);
+/* The follower read the node's head and has followed up to `followed`. */
+void sched_metrics_chain(struct sched *s, uint64_t head, uint64_t followed);
 
 /* results.c */
 /* Remove the store's files no row references, and stale staging files (s->mu held). */

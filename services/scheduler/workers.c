@@ -19,6 +19,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -73,7 +74,7 @@ static void token_hash(const char *token, char out[65])
 }
 
 static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20],
-                 struct tdx_verdict *v, char qsha[65])
+                 struct tdx_verdict *v, char qsha[65], const char **reason)
 {
 	json_t *b = NULL;
 	uint8_t nonce[32], h[32], sig[65], who[20], rd[64], *quote = NULL;
@@ -82,22 +83,29 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 	const char *auth = http_req_header(req, "Authorization");
 	int rc;
 
+	*reason = "bad_request";
 	GUARD(json_parse((const char *)req->body, req->body_len, "register", &b));
 	const char *addr = json_string_value(json_object_get(b, "address"));
 	rc = addr ? eth_addr_parse(addr, worker) : err_set(ERR_INVAL, "register: address missing");
 	if (rc == 0)
 		rc = json_get_hex(b, "nonce", nonce, 32, 0);
-	if (rc == 0) /* ours and fresh, before any costly check */
+	if (rc == 0) { /* ours and fresh, before any costly check */
+		*reason = "nonce";
 		rc = http_nonce_check(s->worker_nonces, WORKER_NONCE, nonce);
+	}
 	if (rc == 0 && http_nonce_used(s->worker_nonces, nonce))
 		rc = err_set(ERR_VERIFY, "nonce already used");
 	const char *qb = json_string_value(json_object_get(b, "quote"));
-	if (rc == 0)
+	if (rc == 0) {
+		*reason = "bad_request";
 		rc = qb ? base64_decode(qb, strlen(qb), &quote, &qlen)
 		        : err_set(ERR_INVAL, "register: quote missing");
-	if (rc == 0)
+	}
+	if (rc == 0) {
+		*reason = "signature";
 		rc = auth && strlen(auth) == 132 ? hex_decode_exact(sig, 65, auth + 2, "signature")
 		                                 : err_set(ERR_VERIFY, "register: no signature");
+	}
 	if (rc == 0) {
 		proto_worker_register_hash(s->chain->chain_id, s->public_url, nonce, worker, h);
 		eip191_hash32(h, h);
@@ -107,17 +115,18 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 		rc = err_set(ERR_VERIFY,
 		             "the signature is not the worker's registration with %s on chain %llu",
 		             s->public_url, (unsigned long long)s->chain->chain_id);
-	if (rc == 0)
-		rc = tdx_gate_check(&s->gate, quote, qlen, &q, v);
+	if (rc == 0 && (rc = tdx_gate_check(&s->gate, quote, qlen, &q, v)) < 0)
+		*reason = tdx_gate_refusal() ? tdx_gate_refusal() : "quote_invalid";
 	if (rc == 0) {
+		*reason = "report_data";
 		proto_worker_report_data(nonce, worker, rd);
 		if (CRYPTO_memcmp(rd, q->body.report_data, 64) != 0)
 			rc = err_set(ERR_VERIFY, "REPORTDATA does not bind this nonce and worker");
 	}
 	/* single use, recorded only once everything else held: only an admitted
 	 * worker fills the replay set */
-	if (rc == 0)
-		rc = http_nonce_use(s->worker_nonces, nonce);
+	if (rc == 0 && (rc = http_nonce_use(s->worker_nonces, nonce)) < 0)
+		*reason = rc == ERR_BUSY ? "busy" : "nonce";
 	if (rc == 0) {
 		SHA256(quote, qlen, h);
 		hex_encode(qsha, h, 32);
@@ -134,15 +143,18 @@ void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *r
 	uint8_t worker[20], tok[32];
 	struct tdx_verdict v;
 	char addr[43], qsha[65], token[65], th[65], now[24], sim[2];
+	const char *reason = "internal";
 	int rc;
 
 	memset(&v, 0, sizeof(v));
-	if ((rc = admit(s, req, worker, &v, qsha)) < 0) {
+	if ((rc = admit(s, req, worker, &v, qsha, &reason)) < 0) {
+		sched_metrics_refused(s, reason);
 		sched_refuse(resp, rc == ERR_BUSY ? 503 : 403, "sched.register", err_msg());
 		return;
 	}
 	eth_addr_str(worker, addr);
 	if (RAND_bytes(tok, 32) != 1) {
+		sched_metrics_refused(s, "internal");
 		sched_refuse(resp, 500, "sched.register", "no randomness");
 		return;
 	}
@@ -156,9 +168,11 @@ void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *r
 	    s, "INSERT OR REPLACE INTO workers VALUES (lower(?1), ?2, ?3, ?3, ?4, ?5, ?6)", a, 6);
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0) {
+		sched_metrics_refused(s, "internal");
 		sched_refuse(resp, 500, "sched.register", err_msg());
 		return;
 	}
+	metric_inc(s->m_accepted, 0, 0);
 	log_info("sched.register", "worker=%s tcb=%s simulated=%d quote_sha256=%s", addr,
 	         tdx_tcb_status_name(v.status), v.simulated, qsha);
 	http_resp_json(resp, 200,
