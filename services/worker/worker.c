@@ -29,6 +29,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/proc.h"
 
 #include <ctype.h>
@@ -96,11 +97,17 @@ static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 	char oci[PATH_MAX + 8];
 	GUARD(path_fmt(oci, sizeof(oci), "oci:%s", w->layout));
 	char *argv[] = {"skopeo", "copy", "--quiet", src, oci, NULL};
+	char blobs[PATH_MAX];
+	GUARD(path_fmt(blobs, sizeof(blobs), "%s/blobs/sha256", w->layout));
+	uint64_t before = wk_dir_bytes(blobs), after;
 	log_info("worker.pull", "image=\"%s\"", src);
 	int st = proc_run(argv, NULL, NULL);
 	if (st < 0)
 		return err_set(ERR_NOTFOUND, "cannot pull %s: skopeo is not installed", src);
 	ENSURE(st == 0, ERR_IO, "cannot pull %s: skopeo exited with status %d", src, st);
+	after = wk_dir_bytes(blobs);
+	metric_inc(w->m_pulls, 0, 0);
+	metric_add(w->m_pull_bytes, 0, 0, after > before ? after - before : 0);
 	return 0;
 }
 
@@ -199,6 +206,7 @@ static void run_task(struct worker *w, json_t *a)
 	t.a = a;
 	t.app_env = json_array();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	metric_inc(w->m_run, 0, 0);
 	if (jstr(a, "taskId"))
 		wk_journal(w, jstr(a, "taskId"), jstr(a, "dealId"), "RUNNING", "taken", NULL);
 	rc = prepare(w, &t);
@@ -236,8 +244,11 @@ static void run_task(struct worker *w, json_t *a)
 		rc = wk_pre_compute(w, &t, params);
 	}
 	if (rc == 0) {
+		struct timespec app0;
 		wk_report(w, t.taskid, "RUNNING", "app", NULL);
+		clock_gettime(CLOCK_MONOTONIC, &app0);
 		rc = wk_app_run(w, &t, params, &exit_code, why, sizeof(why));
+		metric_observe(w->m_app_seconds, 0, 0, metrics_since(&app0));
 	}
 	if (rc == 0 && !why[0]) {
 		wk_report(w, t.taskid, "COMPUTED", "post-compute", NULL);
@@ -267,6 +278,7 @@ static void run_task(struct worker *w, json_t *a)
 		log_info("worker.task", "task=%s status=PUSHED tx=%s seconds=%.2f", t.taskid, tx,
 		         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	} else if (why[0]) {
+		metric_inc(w->m_failed, 0, 0);
 		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"",
 		         t.taskid ? t.taskid : "?", why);
 		if (t.taskid) {
@@ -274,6 +286,7 @@ static void run_task(struct worker *w, json_t *a)
 			wk_journal(w, t.taskid, t.dealid, "FAILED", why, NULL);
 		}
 	} else {
+		metric_inc(w->m_completed, 0, 0);
 		hex_encode_0x(dg, digest, 32);
 		log_info("worker.task", "task=%s status=COMPLETED digest=%s tx=%s seconds=%.2f",
 		         t.taskid, dg, tx,
@@ -347,6 +360,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		GUARD(eth_txm_new(json_string_value(json_object_get(w.chain->file, "rpc")),
 		                  cfg->key, &tc, &w.txm));
 	}
+	GUARD(wk_metrics_start(&w));
 	snprintf(dir, sizeof(dir), "%s/runc", w.work);
 	oci_cleanup(cfg->runtime, dir);
 	GUARD(wk_workspace_sweep(&w));
@@ -408,6 +422,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		log_info("worker.stop", "pushes_pending=%zu", eth_txm_pending(w.txm));
 		eth_txm_wait_below(w.txm, 1, *stop ? 10000 : 120000);
 	}
+	wk_metrics_stop(&w); /* its scrapes read the manager */
 	eth_txm_free(w.txm);
 	json_decref(w.last_app_json);
 	poco_chain_free(w.chain);
