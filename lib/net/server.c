@@ -58,7 +58,7 @@ struct http_server {
 	 * share them), then the built-in routes and the unmatched requests */
 	const char *route_names[MAX_ROUTES + N_BUILTIN + 1];
 	size_t route_slot[MAX_ROUTES];
-	size_t nroutes_named; /* distinct names; the built-ins follow */
+	size_t builtin_slot[N_BUILTIN];
 	struct metrics *reg;
 	struct metric *m_requests, *m_duration, *m_classes, *m_too_big, *m_over_budget,
 	    *m_header_timeouts, *m_conns_refused, *m_buffered, *m_deferred;
@@ -179,10 +179,16 @@ static int metrics_init(struct http_server *s)
 			s->route_names[n++] = name;
 		s->route_slot[i] = k;
 	}
-	for (size_t b = 0; b < N_BUILTIN; b++)
-		s->route_names[n + b] = builtin_names[b];
-	s->route_names[n + N_BUILTIN] = NULL;
-	s->nroutes_named = n;
+	/* the built-ins after them, sharing the series of a route so named */
+	for (size_t b = 0; b < N_BUILTIN; b++) {
+		size_t k = 0;
+		while (k < n && strcmp(s->route_names[k], builtin_names[b]) != 0)
+			k++;
+		if (k == n)
+			s->route_names[n++] = builtin_names[b];
+		s->builtin_slot[b] = k;
+	}
+	s->route_names[n] = NULL;
 	const struct metric_def defs[] = {
 	    {.name = "tdexec_http_requests_total",
 	     .help = "HTTP requests answered, by route name (one per route template) and status "
@@ -237,7 +243,7 @@ static int metrics_init(struct http_server *s)
 /* A response of `status` to a request of slot: its series move. */
 static void account(struct http_server *s, const struct pending *p, int status)
 {
-	size_t slot = p ? p->slot : s->nroutes_named + SLOT_UNMATCHED;
+	size_t slot = p ? p->slot : s->builtin_slot[SLOT_UNMATCHED];
 	metric_inc(s->m_requests, slot, code_index(status));
 	if (status >= 100 && status < 600)
 		metric_inc(s->m_classes, (size_t)(status / 100 - 1), 0);
@@ -434,13 +440,13 @@ static enum MHD_Result begin(struct http_server *s, struct MHD_Connection *conn,
 	memset(&req, 0, sizeof(req));
 	st = route_for(s, method, url, &p->route, &req, buf, sizeof(buf));
 	if (st != 0)
-		p->slot = s->nroutes_named + SLOT_UNMATCHED;
+		p->slot = s->builtin_slot[SLOT_UNMATCHED];
 	else if (p->route)
 		p->slot = s->route_slot[p->route - s->routes];
 	else
-		p->slot = s->nroutes_named + (strcmp(url, "/healthz") == 0   ? SLOT_HEALTHZ
-		                              : strcmp(url, "/metrics") == 0 ? SLOT_METRICS
-		                                                             : SLOT_STATUS);
+		p->slot = s->builtin_slot[strcmp(url, "/healthz") == 0   ? SLOT_HEALTHZ
+		                          : strcmp(url, "/metrics") == 0 ? SLOT_METRICS
+		                                                         : SLOT_STATUS];
 	if (st != 0)
 		return refuse(s, conn, p, st, st == 405 ? "method not allowed" : "not found");
 	p->cap = p->route ? (p->route->max_body ? p->route->max_body : s->max_body) : 0;

@@ -81,8 +81,14 @@ int metrics_add(struct metrics *r, const struct metric_def *def, struct metric *
 			return err_set(ERR_INVAL, "metrics: %s: label '%s' without values",
 			               def->name, def->labels[l]);
 		}
-		while (def->values[l][k])
-			k++;
+		for (; def->values[l][k]; k++)
+			for (size_t o = 0; o < k; o++)
+				if (strcmp(def->values[l][o], def->values[l][k]) == 0) {
+					free(m);
+					return err_set(ERR_INVAL, "metrics: %s: %s=\"%s\" twice",
+					               def->name, def->labels[l],
+					               def->values[l][k]);
+				}
 		m->nvalues[l] = k;
 		m->nlabels = l + 1;
 		n *= k;

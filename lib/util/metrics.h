@@ -49,7 +49,8 @@ MUST_CHECK int metrics_new(struct metrics **out);
 void metrics_free(struct metrics *r);
 /* Add a family (def is copied; its strings are not and must outlive r).
  * ERR_INVAL for a name already in r, a name or label that is not
- * [a-zA-Z_:][a-zA-Z0-9_:]*, a label without values, bad buckets. */
+ * [a-zA-Z_:][a-zA-Z0-9_:]*, a label without values or with a value twice
+ * (two series would be one), bad buckets. */
 MUST_CHECK int metrics_add(struct metrics *r, const struct metric_def *def, struct metric **out);
 
 /* The series of label value indices i (first label) and j (second); an

@@ -103,6 +103,7 @@ static void bad_families_are_refused(void **state)
 	struct metrics *r;
 	struct metric *m;
 	static const char *const none[] = {NULL};
+	static const char *const twice[] = {"market_publish", "x", "market_publish", NULL};
 	static const double down[] = {1, 0.5};
 	const struct metric_def ok = {
 	    .name = "tdexec_ok_total", .help = "", .kind = METRIC_COUNTER};
@@ -118,6 +119,11 @@ static void bad_families_are_refused(void **state)
 	                              .kind = METRIC_GAUGE,
 	                              .labels = {"le"},
 	                              .values = {routes}};
+	const struct metric_def dup = {.name = "tdexec_dup_total",
+	                               .help = "",
+	                               .kind = METRIC_COUNTER,
+	                               .labels = {"route"},
+	                               .values = {twice}};
 	const struct metric_def unsorted = {.name = "tdexec_h",
 	                                    .help = "",
 	                                    .kind = METRIC_HISTOGRAM,
@@ -134,6 +140,7 @@ static void bad_families_are_refused(void **state)
 	assert_int_equal(metrics_add(r, &no_values, &m), ERR_INVAL);
 	assert_int_equal(metrics_add(r, &le, &m), ERR_INVAL);
 	assert_int_equal(metrics_add(r, &unsorted, &m), ERR_INVAL);
+	assert_int_equal(metrics_add(r, &dup, &m), ERR_INVAL);
 	metrics_free(r);
 }
 

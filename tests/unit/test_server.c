@@ -36,6 +36,8 @@ static const struct http_route routes[] = {
     {"POST", "/things/*", echo, "post_thing", 0},
     {"GET", "/only-get", echo, "only_get", 0},
     {"POST", "/big", echo, "big", 64u << 10},
+    /* a route named as a built-in shares its series */
+    {"GET", "/ping", echo, "healthz", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 
@@ -100,7 +102,14 @@ static void routes_params_and_errors(void **state)
 	http_response_free(&r);
 	assert_int_equal(get("/healthz", &r), 200);
 	http_response_free(&r);
+	assert_int_equal(get("/ping", &r), 200);
+	http_response_free(&r);
 	assert_int_equal(get("/metrics", &r), 200);
+	const char *hz = strstr((char *)r.body.buf, "tdexec_http_requests_total{route=\"healthz\"");
+	assert_non_null(hz);
+	assert_null(strstr(hz + 1, "tdexec_http_requests_total{route=\"healthz\""));
+	assert_non_null(strstr((char *)r.body.buf,
+	                       "tdexec_http_requests_total{route=\"healthz\",code=\"200\"} 2\n"));
 	assert_non_null(strstr((char *)r.body.buf,
 	                       "tdexec_http_requests_total{route=\"get_thing\",code=\"200\"} 1\n"));
 	/* one series per route name, the unmatched ones under one name */
