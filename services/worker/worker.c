@@ -360,7 +360,10 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		GUARD(eth_txm_new(json_string_value(json_object_get(w.chain->file, "rpc")),
 		                  cfg->key, &tc, &w.txm));
 	}
-	GUARD(wk_metrics_start(&w));
+	/* a listener that cannot start (a bad address, a port in use) stops
+	 * the worker before it takes anything, with what it opened closed */
+	if ((rc = wk_metrics_start(&w)) < 0)
+		goto out;
 	snprintf(dir, sizeof(dir), "%s/runc", w.work);
 	oci_cleanup(cfg->runtime, dir);
 	GUARD(wk_workspace_sweep(&w));
@@ -416,6 +419,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 			done++;
 		}
 	}
+out:
 	/* pushes still in flight: a while to see them mined, then the
 	 * journal keeps them for the next start */
 	if (w.txm && eth_txm_pending(w.txm)) {
