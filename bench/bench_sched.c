@@ -234,8 +234,9 @@ static long deferred(CURL *c, struct wbuf *out)
 	const char *p;
 	if (call(c, "GET", "/metrics", NULL, NULL, 0, out) != 200)
 		return -1;
-	p = strstr((const char *)out->buf, "tdexec_http_deferred ");
-	return p ? strtol(p + 21, NULL, 10) : -1;
+	/* the sample's line, not its # HELP */
+	p = strstr((const char *)out->buf, "\ntdexec_http_deferred ");
+	return p ? strtol(p + 22, NULL, 10) : -1;
 }
 
 enum { K_HEALTH, K_CHALLENGE, K_REGISTER, K_TASKS, K_MARKET, K_UPLOAD, NKINDS };

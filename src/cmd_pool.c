@@ -87,6 +87,7 @@ static const char worker_usage[] =
     "                     [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
     "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
     "                     [--max-inflight N] [--max-fee-gwei G]\n"
+    "                     [--metrics-listen ADDR:PORT]\n"
     "                     (--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
     "                     [--allow-any-mrtd] [--sms-config-hash HEX] | --insecure-sms)\n"
     "\n"
@@ -128,6 +129,8 @@ static const char worker_usage[] =
     "  --max-fee-gwei G  never offer more than G gwei per gas (maxFeePerGas, 100):\n"
     "                  a transaction stuck behind a higher base fee waits for it\n"
     "                  to fall\n"
+    "  --metrics-listen ADDR:PORT  serve /metrics (Prometheus text) and /healthz\n"
+    "                  on this IPv4 address, e.g. 127.0.0.1:9464 (default: none)\n"
     "  --work-dir DIR  tasks run in tmpfs workspaces under it; DIR itself (the\n"
     "                  image cache, the journal) must be on a tmpfs, or on a disk\n"
     "                  private to the TD, which --work-dir-encrypted asserts\n";
@@ -207,7 +210,8 @@ enum {
 	K_REGCA,
 	K_REGPLAIN,
 	K_PULLJOBS,
-	K_MAXIMAGE
+	K_MAXIMAGE,
+	K_METRICSLISTEN
 };
 
 static const struct option pool_opts[] = {
@@ -270,6 +274,7 @@ static const struct option pool_opts[] = {
     {"jobs", required_argument, NULL, K_PULLJOBS},
     {"max-image-size", required_argument, NULL, K_MAXIMAGE},
     {"admin-token-file", required_argument, NULL, K_ADMINTOKEN},
+    {"metrics-listen", required_argument, NULL, K_METRICSLISTEN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -603,6 +608,7 @@ int cmd_worker(int argc, char **argv)
 			cfg.uid_base = (uint32_t)v;
 			break;
 		case K_WDENC: cfg.work_dir_encrypted = 1; break;
+		case K_METRICSLISTEN: cfg.metrics_listen = optarg; break;
 		case 'h':
 			fputs(worker_usage, stdout);
 			fputs(worker_usage_registry, stdout);

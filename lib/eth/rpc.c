@@ -72,6 +72,11 @@ void eth_rpc_set_max_fee(struct eth_rpc *r, uint64_t wei)
 	r->max_fee = wei;
 }
 
+struct eth_txm *eth_rpc_txm(struct eth_rpc *r)
+{
+	return r ? r->txm : NULL;
+}
+
 int eth_rpc_manage(struct eth_rpc *r, const uint8_t key[32], const struct eth_txm_config *cfg)
 {
 	ENSURE(!r->txm, ERR_INVAL, "eth_rpc_manage: a manager is set already");

@@ -40,7 +40,10 @@ void eth_rpc_set_max_fee(struct eth_rpc *r, uint64_t wei);
  * transaction manager (txm.h: nonces tracked, dropped ones re-sent, stuck
  * ones replaced, fees under cfg->max_fee) that the rpc owns and frees. */
 struct eth_txm_config;
+struct eth_txm;
 int eth_rpc_manage(struct eth_rpc *r, const uint8_t key[32], const struct eth_txm_config *cfg);
+/* The manager eth_rpc_manage set, or NULL. */
+struct eth_txm *eth_rpc_txm(struct eth_rpc *r);
 
 /* Call `method` with `params` (a JSON array; stolen).  *result is a new
  * reference.  Errors carry the node's message and decoded revert reason. */

@@ -3,9 +3,11 @@
 #include "crypto/k1.h"
 #include "eth/addr.h"
 #include "eth/tx.h"
+#include "util/bytes.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -69,7 +71,8 @@ struct eth_txm {
 	struct eth_fees fees; /* asked at fees_block (send_mu) */
 	uint64_t fees_block;
 	pthread_t thread;
-	struct eth_rpc *poll_rpc; /* the poller's own */
+	struct eth_rpc *poll_rpc;   /* the poller's own */
+	struct eth_txm_stats stats; /* atomics */
 };
 
 /* ---------- fees ---------- */
@@ -331,6 +334,7 @@ static int submit(struct eth_txm *m, const struct eth_send *tx, const struct eth
 		m->nonce_known = 0;
 	}
 	if (as == REFUSED || as == NONCE_LOW || as == REPLACE_LOW) {
+		__atomic_fetch_add(&m->stats.failed, 1, __ATOMIC_RELAXED);
 		rc = ERR_VERIFY;    /* the node's reason is the message */
 		m->nonce_known = 0; /* the nonce was not used: count again */
 		goto out;
@@ -341,6 +345,7 @@ static int submit(struct eth_txm *m, const struct eth_send *tx, const struct eth
 	e->accepted = as == SENT || as == KNOWN;
 	e->refused = as == FEE_LOW;
 	m->next_nonce++;
+	__atomic_fetch_add(&m->stats.sent, 1, __ATOMIC_RELAXED);
 	hash_str(h, hs);
 	log_info("eth.tx", "hash=%s nonce=%llu max_fee=%llu priority=%llu gas=%llu sent=%s", hs,
 	         (unsigned long long)e->nonce, (unsigned long long)f.max_fee,
@@ -462,6 +467,9 @@ static int check_mined(struct eth_txm *m, struct entry *e)
 				snprintf(why, sizeof(why), "transaction %s reverted", hs);
 			free(ret);
 		}
+		__atomic_fetch_add(&m->stats.gas_used, r.gas_used, __ATOMIC_RELAXED);
+		__atomic_fetch_add(r.status == 1 ? &m->stats.mined : &m->stats.failed, 1,
+		                   __ATOMIC_RELAXED);
 		log_info("eth.receipt",
 		         "hash=%s nonce=%llu block=%llu status=%d gas=%llu versions=%zu", hs,
 		         (unsigned long long)e->nonce, (unsigned long long)r.block, r.status,
@@ -495,6 +503,7 @@ static int check_taken(struct eth_txm *m, struct entry *e)
 	snprintf(why, sizeof(why), "nonce %llu was used by another transaction",
 	         (unsigned long long)e->nonce);
 	log_warn("eth.tx", "nonce=%llu error=\"%s\"", (unsigned long long)e->nonce, why);
+	__atomic_fetch_add(&m->stats.failed, 1, __ATOMIC_RELAXED);
 	finish(m, e, ERR_VERIFY, why, NULL);
 	return 1;
 }
@@ -859,4 +868,41 @@ int eth_txm_reachable(struct eth_txm *m)
 	r = m->reachable;
 	pthread_mutex_unlock(&m->mu);
 	return r;
+}
+
+void eth_txm_stats(struct eth_txm *m, struct eth_txm_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!m)
+		return;
+	out->sent = __atomic_load_n(&m->stats.sent, __ATOMIC_RELAXED);
+	out->mined = __atomic_load_n(&m->stats.mined, __ATOMIC_RELAXED);
+	out->failed = __atomic_load_n(&m->stats.failed, __ATOMIC_RELAXED);
+	out->gas_used = __atomic_load_n(&m->stats.gas_used, __ATOMIC_RELAXED);
+}
+
+int eth_txm_metrics(struct eth_txm *m, struct wbuf *w)
+{
+	struct eth_txm_stats st;
+	const struct {
+		const char *name, *help;
+	} c[] = {
+	    {"tdexec_eth_transactions_sent_total", "Transactions sent (one per nonce)"},
+	    {"tdexec_eth_transactions_mined_total", "Transactions mined with status 1"},
+	    {"tdexec_eth_transactions_failed_total",
+	     "Transactions reverted, refused by the node, or whose nonce another took"},
+	    {"tdexec_eth_gas_used_total", "Gas used by the transactions' receipts"},
+	};
+	uint64_t v[4];
+
+	eth_txm_stats(m, &st);
+	v[0] = st.sent;
+	v[1] = st.mined;
+	v[2] = st.failed;
+	v[3] = st.gas_used;
+	for (size_t i = 0; i < 4; i++) {
+		GUARD(metrics_header(w, c[i].name, c[i].help, METRIC_COUNTER));
+		GUARD(wbuf_printf(w, "%s %llu\n", c[i].name, (unsigned long long)v[i]));
+	}
+	return 0;
 }

@@ -108,4 +108,18 @@ int eth_txm_wait_below(struct eth_txm *m, size_t n, long timeout_ms);
 /* 1 while the last poll reached the node (0 after a transport error). */
 int eth_txm_reachable(struct eth_txm *m);
 
+/* What the manager did since it started, for a service's /metrics: new
+ * transactions sent (one per nonce, however many versions), mined with
+ * status 1, failed (reverted, refused by the node, or their nonce taken by
+ * another), and the gas of every receipt (reverted ones pay too).  All
+ * zero for m NULL. */
+struct eth_txm_stats {
+	uint64_t sent, mined, failed, gas_used;
+};
+void eth_txm_stats(struct eth_txm *m, struct eth_txm_stats *out);
+/* The same as Prometheus counters (tdexec_eth_transactions_sent_total,
+ * _mined_total, _failed_total, tdexec_eth_gas_used_total). */
+struct wbuf;
+MUST_CHECK int eth_txm_metrics(struct eth_txm *m, struct wbuf *w);
+
 #endif

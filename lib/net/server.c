@@ -3,6 +3,7 @@
 #include "util/bytes.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +24,9 @@
 #include <time.h>
 
 #define MAX_ROUTES 64
+/* the route names of what the server answers itself */
+enum { SLOT_HEALTHZ, SLOT_METRICS, SLOT_STATUS, SLOT_UNMATCHED, N_BUILTIN };
+static const char *const builtin_names[N_BUILTIN] = {"healthz", "metrics", "status", "unmatched"};
 /* file descriptors kept for everything but client connections: the store,
  * logs, outgoing HTTP, epoll and signalling fds of each thread */
 #define FD_RESERVE 128
@@ -50,10 +54,14 @@ struct http_server {
 	struct conn *conns;
 	pthread_t reaper;
 	int reaper_on, stop;
-	/* counters for /metrics (atomics) */
-	unsigned long served[MAX_ROUTES + 1];
-	unsigned long by_class[6];
-	unsigned long too_big, over_budget, header_timeouts;
+	/* /metrics: the series of each route name (routes sharing a name
+	 * share them), then the built-in routes and the unmatched requests */
+	const char *route_names[MAX_ROUTES + N_BUILTIN + 1];
+	size_t route_slot[MAX_ROUTES];
+	size_t builtin_slot[N_BUILTIN];
+	struct metrics *reg;
+	struct metric *m_requests, *m_duration, *m_classes, *m_too_big, *m_over_budget,
+	    *m_header_timeouts, *m_conns_refused, *m_buffered, *m_deferred;
 	http_status_fn status;
 	http_metrics_fn metrics_fn;
 	/* requests deferred by their handler, suspended until answered (mu) */
@@ -66,6 +74,8 @@ struct pending {
 	struct wbuf body;
 	const struct http_route *route; /* NULL: a built-in or refused request */
 	size_t cap, reserved;
+	size_t slot;        /* its route's series (http_server.route_names) */
+	struct timespec t0; /* when its headers were in */
 	/* a deferred answer (http_req_defer); the flags and the list links are
 	 * under the server's mu, the answer is written once before `answered` */
 	struct http_server *srv;
@@ -130,37 +140,132 @@ static int match(const char *pattern, const char *path, const char *params[4], c
 	return *pattern == '\0' && *path == '\0';
 }
 
+/* The status codes these services answer, each its own series; any other
+ * is counted under its class ("4xx"), so the label stays bounded. */
+static const char *const code_names[] = {
+    "200", "201", "202", "204", "206", "301", "302", "304", "400", "401", "403",
+    "404", "405", "408", "409", "410", "411", "413", "415", "416", "422", "429",
+    "500", "501", "502", "503", "504", "1xx", "2xx", "3xx", "4xx", "5xx", NULL};
+#define N_CODES (sizeof(code_names) / sizeof(code_names[0]) - 1)
+static const char *const class_names[] = {"1xx", "2xx", "3xx", "4xx", "5xx", NULL};
+
+static size_t code_index(int status)
+{
+	char c[4];
+	if (status < 100 || status > 599)
+		status = 500;
+	snprintf(c, sizeof(c), "%d", status);
+	for (size_t i = 0; i < N_CODES - 5; i++)
+		if (strcmp(code_names[i], c) == 0)
+			return i;
+	return N_CODES - 5 + (size_t)(status / 100 - 1);
+}
+
+/* Request latency: from the headers to the response queued, 1 ms to a
+ * minute (long polls last their wait). */
+static const double duration_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                          0.5,   1,      2.5,   5,    10,    30,   60};
+
+static int metrics_init(struct http_server *s)
+{
+	size_t n = 0;
+	/* one series per distinct route name, in the table's order */
+	for (size_t i = 0; i < s->nroutes; i++) {
+		const char *name = s->routes[i].name ? s->routes[i].name : s->routes[i].pattern;
+		size_t k = 0;
+		while (k < n && strcmp(s->route_names[k], name) != 0)
+			k++;
+		if (k == n)
+			s->route_names[n++] = name;
+		s->route_slot[i] = k;
+	}
+	/* the built-ins after them, sharing the series of a route so named */
+	for (size_t b = 0; b < N_BUILTIN; b++) {
+		size_t k = 0;
+		while (k < n && strcmp(s->route_names[k], builtin_names[b]) != 0)
+			k++;
+		if (k == n)
+			s->route_names[n++] = builtin_names[b];
+		s->builtin_slot[b] = k;
+	}
+	s->route_names[n] = NULL;
+	const struct metric_def defs[] = {
+	    {.name = "tdexec_http_requests_total",
+	     .help = "HTTP requests answered, by route name (one per route template) and status "
+	             "code",
+	     .kind = METRIC_COUNTER,
+	     .labels = {"route", "code"},
+	     .values = {s->route_names, code_names},
+	     .sparse = 1},
+	    {.name = "tdexec_http_request_duration_seconds",
+	     .help = "Time from a request's headers to its response, by route name",
+	     .kind = METRIC_HISTOGRAM,
+	     .labels = {"route"},
+	     .values = {s->route_names},
+	     .buckets = duration_buckets,
+	     .nbuckets = sizeof(duration_buckets) / sizeof(duration_buckets[0]),
+	     .sparse = 1},
+	    {.name = "tdexec_http_responses_total",
+	     .help = "HTTP responses by status class",
+	     .kind = METRIC_COUNTER,
+	     .labels = {"class"},
+	     .values = {class_names}},
+	    {.name = "tdexec_http_bodies_refused_total",
+	     .help = "Requests refused for a body over their route's cap (413)",
+	     .kind = METRIC_COUNTER},
+	    {.name = "tdexec_http_bodies_over_budget_total",
+	     .help = "Requests refused because the bodies being read at once were over budget "
+	             "(503)",
+	     .kind = METRIC_COUNTER},
+	    {.name = "tdexec_http_header_timeouts_total",
+	     .help = "Connections closed for not sending a request's headers within the deadline",
+	     .kind = METRIC_COUNTER},
+	    {.name = "tdexec_http_connections_refused_total",
+	     .help = "Connections closed at accept: over the connection limit, in all or per "
+	             "address",
+	     .kind = METRIC_COUNTER},
+	    {.name = "tdexec_http_body_bytes_buffered",
+	     .help = "Bytes of request bodies reserved now",
+	     .kind = METRIC_GAUGE},
+	    {.name = "tdexec_http_deferred",
+	     .help = "Requests deferred by their handler (long polls) now",
+	     .kind = METRIC_GAUGE},
+	};
+	struct metric **out[] = {&s->m_requests,      &s->m_duration,    &s->m_classes,
+	                         &s->m_too_big,       &s->m_over_budget, &s->m_header_timeouts,
+	                         &s->m_conns_refused, &s->m_buffered,    &s->m_deferred};
+	GUARD(metrics_new(&s->reg));
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+		GUARD(metrics_add(s->reg, &defs[i], out[i]));
+	return 0;
+}
+
+/* A response of `status` to a request of slot: its series move. */
+static void account(struct http_server *s, const struct pending *p, int status)
+{
+	size_t slot = p ? p->slot : s->builtin_slot[SLOT_UNMATCHED];
+	metric_inc(s->m_requests, slot, code_index(status));
+	if (status >= 100 && status < 600)
+		metric_inc(s->m_classes, (size_t)(status / 100 - 1), 0);
+	if (p && (p->t0.tv_sec || p->t0.tv_nsec))
+		metric_observe(s->m_duration, slot, 0, metrics_since(&p->t0));
+}
+
 static void metrics(struct http_server *s, struct http_resp *resp)
 {
 	struct wbuf w;
 	int rc;
 
 	wbuf_init(&w);
-	GUARD_GOTO(wbuf_printf(&w, "# TYPE tdexec_http_requests_total counter\n"));
-	for (size_t i = 0; i < s->nroutes; i++)
-		GUARD_GOTO(wbuf_printf(&w, "tdexec_http_requests_total{route=\"%s\"} %lu\n",
-		                       s->routes[i].name ? s->routes[i].name : s->routes[i].pattern,
-		                       __atomic_load_n(&s->served[i], __ATOMIC_RELAXED)));
-	GUARD_GOTO(wbuf_printf(&w, "# TYPE tdexec_http_responses_total counter\n"));
-	for (int c = 1; c < 6; c++)
-		GUARD_GOTO(wbuf_printf(&w, "tdexec_http_responses_total{class=\"%dxx\"} %lu\n", c,
-		                       __atomic_load_n(&s->by_class[c], __ATOMIC_RELAXED)));
-	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_bodies_refused_total %lu\n",
-	                       __atomic_load_n(&s->too_big, __ATOMIC_RELAXED)));
-	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_bodies_over_budget_total %lu\n",
-	                       __atomic_load_n(&s->over_budget, __ATOMIC_RELAXED)));
-	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_header_timeouts_total %lu\n",
-	                       __atomic_load_n(&s->header_timeouts, __ATOMIC_RELAXED)));
-	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_body_bytes_buffered %zu\n",
-	                       __atomic_load_n(&s->buffered, __ATOMIC_RELAXED)));
+	metric_set(s->m_buffered, 0, 0, (double)__atomic_load_n(&s->buffered, __ATOMIC_RELAXED));
+	metric_set(s->m_deferred, 0, 0, (double)__atomic_load_n(&s->ndeferred, __ATOMIC_RELAXED));
+	GUARD_GOTO(metrics_render(s->reg, &w));
 	if (s->metrics_fn)
 		s->metrics_fn(s->ctx, &w);
-	GUARD_GOTO(wbuf_printf(&w, "tdexec_http_deferred %lu\n",
-	                       __atomic_load_n(&s->ndeferred, __ATOMIC_RELAXED)));
 	GUARD_GOTO(wbuf_u8(&w, 0));
 	free(resp->body);
 	resp->status = 200;
-	resp->content_type = "text/plain; version=0.0.4";
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	resp->len = w.len ? w.len - 1 : 0;
 	resp->body = (char *)wbuf_take(&w, NULL);
 out:
@@ -232,18 +337,16 @@ static void dispatch(struct http_server *s, const char *method, const char *url,
 		}
 		return;
 	}
-	__atomic_fetch_add(&s->served[rt - s->routes], 1, __ATOMIC_RELAXED);
 	rt->fn(s->ctx, &req, resp);
 }
 
 static enum MHD_Result send_resp(struct http_server *s, struct MHD_Connection *conn,
-                                 struct http_resp *resp)
+                                 const struct pending *p, struct http_resp *resp)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (resp->status >= 100 && resp->status < 600)
-		__atomic_fetch_add(&s->by_class[resp->status / 100], 1, __ATOMIC_RELAXED);
+	account(s, p, resp->status);
 	r = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (char *)"",
 	                                    MHD_RESPMEM_MUST_COPY);
 	free(resp->body);
@@ -259,22 +362,23 @@ static enum MHD_Result send_resp(struct http_server *s, struct MHD_Connection *c
 
 /* An answer before the body is read (or instead of the rest of it): the
  * connection is closed after it, since the body is left unread. */
-static enum MHD_Result refuse(struct http_server *s, struct MHD_Connection *conn, int status,
-                              const char *why)
+static enum MHD_Result refuse(struct http_server *s, struct MHD_Connection *conn,
+                              const struct pending *p, int status, const char *why)
 {
 	struct http_resp resp = {500, "application/json", NULL, 0};
 	if (status == 413)
-		__atomic_fetch_add(&s->too_big, 1, __ATOMIC_RELAXED);
+		metric_inc(s->m_too_big, 0, 0);
 	if (status == 503)
-		__atomic_fetch_add(&s->over_budget, 1, __ATOMIC_RELAXED);
+		metric_inc(s->m_over_budget, 0, 0);
 	http_resp_json(&resp, status, json_pack("{s:s}", "error", why));
-	return send_resp(s, conn, &resp);
+	return send_resp(s, conn, p, &resp);
 }
 
 /* A body that passed its cap while being read.  MHD takes no response in the
  * middle of a body, so the 413 is written on the socket here (plain HTTP;
  * with TLS the connection is only closed) and the connection dropped. */
-static enum MHD_Result cut(struct http_server *s, struct MHD_Connection *conn, int status)
+static enum MHD_Result cut(struct http_server *s, struct MHD_Connection *conn,
+                           const struct pending *p, int status)
 {
 	static const char too_big[] = "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n"
 	                              "Content-Type: application/json\r\nContent-Length: 34\r\n\r\n"
@@ -285,8 +389,8 @@ static enum MHD_Result cut(struct http_server *s, struct MHD_Connection *conn, i
 	const char *msg = status == 413 ? too_big : busy;
 	const union MHD_ConnectionInfo *i =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	__atomic_fetch_add(status == 413 ? &s->too_big : &s->over_budget, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&s->by_class[status / 100], 1, __ATOMIC_RELAXED);
+	metric_inc(status == 413 ? s->m_too_big : s->m_over_budget, 0, 0);
+	account(s, p, status);
 	if (!s->tls && i && send(i->connect_fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_msg(LOG_DEBUG, "http.server", "cut=413 send_errno=%d", errno);
 	return MHD_NO;
@@ -332,10 +436,19 @@ static enum MHD_Result begin(struct http_server *s, struct MHD_Connection *conn,
 	int st;
 
 	conn_waiting(s, conn, 0);
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	memset(&req, 0, sizeof(req));
 	st = route_for(s, method, url, &p->route, &req, buf, sizeof(buf));
 	if (st != 0)
-		return refuse(s, conn, st, st == 405 ? "method not allowed" : "not found");
+		p->slot = s->builtin_slot[SLOT_UNMATCHED];
+	else if (p->route)
+		p->slot = s->route_slot[p->route - s->routes];
+	else
+		p->slot = s->builtin_slot[strcmp(url, "/healthz") == 0   ? SLOT_HEALTHZ
+		                          : strcmp(url, "/metrics") == 0 ? SLOT_METRICS
+		                                                         : SLOT_STATUS];
+	if (st != 0)
+		return refuse(s, conn, p, st, st == 405 ? "method not allowed" : "not found");
 	p->cap = p->route ? (p->route->max_body ? p->route->max_body : s->max_body) : 0;
 	if (cl) {
 		char *end;
@@ -343,13 +456,13 @@ static enum MHD_Result begin(struct http_server *s, struct MHD_Connection *conn,
 		errno = 0;
 		n = strtoull(cl, &end, 10);
 		if (errno || end == cl || *end || cl[0] == '-')
-			return refuse(s, conn, 400, "bad Content-Length");
+			return refuse(s, conn, p, 400, "bad Content-Length");
 		if (n > p->cap)
-			return refuse(s, conn, 413, "request body too large");
+			return refuse(s, conn, p, 413, "request body too large");
 		if (n && reserve(s, p, (size_t)n) < 0)
-			return refuse(s, conn, 503, "server busy: too many bodies in flight");
+			return refuse(s, conn, p, 503, "server busy: too many bodies in flight");
 	} else if (te && p->cap == 0) {
-		return refuse(s, conn, 413, "request body too large");
+		return refuse(s, conn, p, 413, "request body too large");
 	}
 	return MHD_YES;
 }
@@ -377,11 +490,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			/* Past the cap (a chunked body): answered now, the rest is
 			 * never read. */
 			*data_size = 0;
-			return cut(s, conn, 413);
+			return cut(s, conn, p, 413);
 		}
 		if (have + n > p->reserved && reserve(s, p, have + n - p->reserved) < 0) {
 			*data_size = 0;
-			return cut(s, conn, 503);
+			return cut(s, conn, p, 503);
 		}
 		if (wbuf_put(&p->body, data, n) < 0)
 			return MHD_NO;
@@ -389,7 +502,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (p->dispatched) /* resumed: the deferred answer is in */
-		return send_resp(s, conn, &p->answer);
+		return send_resp(s, conn, p, &p->answer);
 	if (p->body.buf && wbuf_u8(&p->body, 0) == 0)
 		p->body.len--; /* NUL-terminated for text handlers, not counted */
 	p->srv = s;
@@ -397,7 +510,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	p->dispatched = 1;
 	dispatch(s, method, url, p, conn, &resp);
 	if (!p->deferred)
-		return send_resp(s, conn, &resp);
+		return send_resp(s, conn, p, &resp);
 	free(resp.body);
 	/* Deferred: suspended unless it was answered already (from another
 	 * thread, while the handler ran); a later answer resumes it, and MHD
@@ -414,7 +527,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		__atomic_fetch_add(&s->ndeferred, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&s->mu);
-	return now ? send_resp(s, conn, &p->answer) : MHD_YES;
+	return now ? send_resp(s, conn, p, &p->answer) : MHD_YES;
 }
 
 struct http_deferred *http_req_defer(const struct http_req *req)
@@ -541,7 +654,7 @@ static void *reaper_main(void *arg)
 				n++;
 			}
 		if (n) {
-			__atomic_fetch_add(&s->header_timeouts, n, __ATOMIC_RELAXED);
+			metric_add(s->m_header_timeouts, 0, 0, n);
 			log_msg(LOG_DEBUG, "http.server", "header_timeouts=%lu", n);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -556,10 +669,14 @@ static void *reaper_main(void *arg)
  * log as one line each instead of raw to stderr. */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct http_server *s = cls;
 	char msg[512];
 	size_t n;
-	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* MHD refuses a connection over its limits (in all, or per address)
+	 * with this message and no other sign the server could count */
+	if (strstr(msg, "reached connection limit"))
+		metric_inc(s->m_conns_refused, 0, 0);
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
@@ -595,6 +712,11 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	while (routes[s->nroutes].pattern && s->nroutes < MAX_ROUTES)
 		s->nroutes++;
 	s->ctx = ctx;
+	if (metrics_init(s) < 0) {
+		metrics_free(s->reg);
+		free(s);
+		return err_set(ERR_NOMEM, "server: %s", err_msg());
+	}
 	s->status = o->status;
 	s->metrics_fn = o->metrics;
 	s->max_body = o->max_body ? o->max_body : 64 * 1024;
@@ -608,17 +730,19 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)o->port);
 	if (inet_pton(AF_INET, o->address ? o->address : "127.0.0.1", &sa.sin_addr) != 1) {
+		metrics_free(s->reg);
 		free(s);
 		return err_set(ERR_INVAL, "server: bad address %s", o->address);
 	}
 	int tls = o->tls_cert && o->tls_key;
 	struct MHD_OptionItem tls_opts[] = {
-	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL},
+	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s},
 	    {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert},
 	    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key},
 	    {MHD_OPTION_END, 0, NULL},
 	};
 	if ((o->tls_cert || o->tls_key) && !tls) {
+		metrics_free(s->reg);
 		free(s);
 		return err_set(ERR_INVAL, "server: TLS needs both a certificate and a key");
 	}
@@ -639,6 +763,7 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	if (!s->d) {
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
+		metrics_free(s->reg);
 		free(s);
 		return err_set(ERR_IO, "server: cannot listen on %s:%d%s",
 		               o->address ? o->address : "127.0.0.1", o->port,
@@ -705,6 +830,7 @@ void http_server_stop(struct http_server *s)
 	MHD_stop_daemon(s->d);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
+	metrics_free(s->reg);
 	free(s);
 }
 

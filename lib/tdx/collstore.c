@@ -10,6 +10,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timefmt.h"
 
 #include <errno.h>
@@ -920,7 +921,10 @@ void tdx_collstore_metrics(struct tdx_collstore *s, time_t now, struct wbuf *w)
 	/* The caller's buffer, which it checks after its own appends: out of
 	 * memory, the lines that do not fit are left out here. */
 	pthread_mutex_lock(&s->mu);
-	IGNORE_STATUS(wbuf_printf(w, "# TYPE tdexec_collateral_seconds_left gauge\n"));
+	IGNORE_STATUS(metrics_header(w, "tdexec_collateral_seconds_left",
+	                             "Seconds until the held collateral of a platform expires "
+	                             "(its earliest nextUpdate)",
+	                             METRIC_GAUGE));
 	for (size_t i = 0; i < s->n; i++) {
 		if (!s->slots[i].h)
 			continue;
@@ -929,7 +933,9 @@ void tdx_collstore_metrics(struct tdx_collstore *s, time_t now, struct wbuf *w)
 		    w, "tdexec_collateral_seconds_left{fmspc=\"%s\",ca=\"%s\"} %lld\n", fx,
 		    ca_name(s->slots[i].ca), (long long)(s->slots[i].h->next_update - now)));
 	}
-	IGNORE_STATUS(wbuf_printf(w, "# TYPE tdexec_collateral_refresh_failures_total counter\n"));
+	IGNORE_STATUS(metrics_header(w, "tdexec_collateral_refresh_failures_total",
+	                             "Failed refreshes of a platform's collateral",
+	                             METRIC_COUNTER));
 	for (size_t i = 0; i < s->n; i++) {
 		fmspc_hex(s->slots[i].fmspc, fx);
 		IGNORE_STATUS(wbuf_printf(

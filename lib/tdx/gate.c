@@ -80,6 +80,13 @@ int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len, struct td
 	return tdx_gate_check_at(g, raw, len, time(NULL), q, v);
 }
 
+static _Thread_local const char *last_refusal;
+
+const char *tdx_gate_refusal(void)
+{
+	return last_refusal;
+}
+
 int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t at,
                       struct tdx_quote **q, struct tdx_verdict *v)
 {
@@ -91,7 +98,9 @@ int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t
 	int rc, forged = 0;
 
 	*q = NULL;
+	last_refusal = "quote_malformed";
 	GUARD(tdx_quote_parse(raw, len, q));
+	last_refusal = "quote_invalid";
 	/* A PCK certificate that names no platform can still meet a store of
 	 * one platform, whose verification then says what is wrong with it. */
 	if (tdx_quote_pck_target(*q, fmspc, &ca) < 0)
@@ -103,6 +112,8 @@ int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t
 	         tdx_verify_pck_chain(g->verifier, *q) < 0)
 		forged = snprintf(why, sizeof(why), "%s", err_msg()) > 0;
 	rc = forged ? ERR_VERIFY : tdx_collstore_get(g->collateral, fmspc, ca, at, &h);
+	if (rc < 0 && !why[0]) /* with why: the PCK chain's fault, not the store's */
+		last_refusal = "collateral";
 	if (rc < 0 && why[0])
 		rc = err_set(rc, "%s", why);
 	if (rc < 0) {
@@ -114,10 +125,13 @@ int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t
 		tdx_collstore_put(g->collateral, h);
 	}
 	if (rc == 0) {
+		last_refusal = "policy";
 		mism = json_array();
 		rc = tdx_policy_check(g->policy, *q, v, mism);
 		json_decref(mism);
 	}
+	if (rc == 0)
+		last_refusal = NULL;
 	if (rc < 0) {
 		tdx_quote_free(*q);
 		*q = NULL;

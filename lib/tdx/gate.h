@@ -44,6 +44,13 @@ MUST_CHECK int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len
 MUST_CHECK int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t at,
                                  struct tdx_quote **q, struct tdx_verdict *v);
 
+/* Which step of this thread's last tdx_gate_check refused the quote, for
+ * a service's counts of refusals by reason: "quote_malformed" (it does not
+ * parse), "collateral" (none held or fetched for its platform),
+ * "quote_invalid" (signatures, certificates, TCB level), "policy"; NULL
+ * when it passed. */
+const char *tdx_gate_refusal(void);
+
 /* The collateral's state, for a service's /status ({"collateral": ...})
  * and /metrics; see tdx_collstore_status and tdx_collstore_metrics.  A
  * closed gate gives JSON null and no lines. */

@@ -399,6 +399,7 @@ static int follow_logs(struct sched *s)
 	rc = meta_cursor(s, &from);
 	pthread_mutex_unlock(&s->mu);
 	GUARD(rc);
+	sched_metrics_chain(s, head, from);
 	GUARD(find_fork(s, from, &fork));
 	if (fork != from) {
 		GUARD(undo_reorg(s, from, fork));
@@ -490,6 +491,8 @@ static int follow_logs(struct sched *s)
 	if (rc < 0)
 		db_rollback(s->db);
 	pthread_mutex_unlock(&s->mu);
+	if (rc == 0)
+		sched_metrics_chain(s, head, to);
 out:
 	json_decref(decoded);
 	json_decref(logs);

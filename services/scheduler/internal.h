@@ -56,6 +56,9 @@ struct sched {
 	uint8_t owner[20];              /* the workerpool owner, whose signature admits */
 	char admin_token[65];           /* hex; in the token file, 0600 */
 	struct http_nonces *admin_seen; /* signed admin requests already taken */
+	/* /metrics (metrics.c): moved by the handlers and the follower */
+	struct metrics *reg;
+	struct metric *m_workers, *m_alive, *m_tasks, *m_accepted, *m_refused, *m_head, *m_lag;
 };
 
 /* The states of a task a worker holds. */
@@ -111,6 +114,18 @@ void sched_tasks_ready(struct sched *s);
 void sched_h_next(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *resp);
 void sched_h_ping(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+/* metrics.c: the scheduler's families (sched_metrics_init at start, freed
+ * by sched_stop); /metrics renders them, the database's counts read at
+ * scrape time, with the transactions' and the collateral's. */
+int sched_metrics_init(struct sched *s);
+void sched_metrics(void *ctx, struct wbuf *w);
+/* A worker's registration refused: reason is one of the gate's
+ * (tdx_gate_refusal) or "bad_request", "nonce", "signature",
+ * "report_data", "busy", "internal". */
+void sched_metrics_refused(struct sched *s, const char *reason);
+/* The follower read the node's head and has followed up to `followed`. */
+void sched_metrics_chain(struct sched *s, uint64_t head, uint64_t followed);
 
 /* results.c */
 /* Remove the store's files no row references, and stale staging files (s->mu held). */

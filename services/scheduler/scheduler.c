@@ -32,6 +32,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -91,17 +92,12 @@ static const struct http_route routes[] = {
     {NULL, NULL, NULL, NULL, 0},
 };
 
-/* GET /status and /metrics: the collateral the gates hold. */
+/* GET /status: the collateral the gates hold (/metrics: metrics.c). */
 static json_t *sched_status(void *ctx)
 {
 	struct sched *s = ctx;
 	return json_pack("{s:o,s:o}", "collateral", tdx_gate_status(&s->gate), "sms_collateral",
 	                 tdx_gate_status(&s->sms_gate));
-}
-
-static void sched_metrics(void *ctx, struct wbuf *w)
-{
-	tdx_gate_metrics(&((struct sched *)ctx)->gate, w);
 }
 
 int sched_start(const struct sched_config *cfg, struct sched **out)
@@ -121,11 +117,13 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		s->cfg.worker_timeout_s = 30;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	rc = (cfg->chain_path || cfg->chain_network) && cfg->workerpool && cfg->sms_url &&
-	             cfg->db_path && cfg->results_dir && cfg->collateral
-	         ? 0
-	         : err_set(ERR_INVAL, "scheduler: chain, workerpool, sms, db, results and "
-	                              "collateral are required");
+	rc = sched_metrics_init(s);
+	if (rc == 0)
+		rc = (cfg->chain_path || cfg->chain_network) && cfg->workerpool && cfg->sms_url &&
+		             cfg->db_path && cfg->results_dir && cfg->collateral
+		         ? 0
+		         : err_set(ERR_INVAL, "scheduler: chain, workerpool, sms, db, results and "
+		                              "collateral are required");
 	if (rc == 0)
 		rc = eth_addr_parse(cfg->workerpool, s->pool);
 	if (rc == 0) {
@@ -279,6 +277,7 @@ void sched_stop(struct sched *s)
 	tdx_gate_close(&s->gate);
 	tdx_gate_close(&s->sms_gate);
 	poco_chain_free(s->chain);
+	metrics_free(s->reg);
 	OPENSSL_cleanse(s->cfg.owner_key, 32);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);

@@ -19,6 +19,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -89,7 +90,8 @@ static void public_reason(const char *msg, int gate, char *out, size_t cap)
 }
 
 static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20],
-                 struct tdx_verdict *v, char qsha[65], char mrtd[97], char *why, size_t why_cap)
+                 struct tdx_verdict *v, char qsha[65], char mrtd[97], char *why, size_t why_cap,
+                 const char **reason)
 {
 	json_t *b = NULL;
 	uint8_t nonce[32], h[32], sig[65], who[20], rd[64], *quote = NULL;
@@ -98,22 +100,29 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 	const char *auth = http_req_header(req, "Authorization");
 	int rc;
 
+	*reason = "bad_request";
 	GUARD(json_parse((const char *)req->body, req->body_len, "register", &b));
 	const char *addr = json_string_value(json_object_get(b, "address"));
 	rc = addr ? eth_addr_parse(addr, worker) : err_set(ERR_INVAL, "register: address missing");
 	if (rc == 0)
 		rc = json_get_hex(b, "nonce", nonce, 32, 0);
-	if (rc == 0) /* ours and fresh, before any costly check */
+	if (rc == 0) { /* ours and fresh, before any costly check */
+		*reason = "nonce";
 		rc = http_nonce_check(s->worker_nonces, WORKER_NONCE, nonce);
+	}
 	if (rc == 0 && http_nonce_used(s->worker_nonces, nonce))
 		rc = err_set(ERR_VERIFY, "nonce already used");
 	const char *qb = json_string_value(json_object_get(b, "quote"));
-	if (rc == 0)
+	if (rc == 0) {
+		*reason = "bad_request";
 		rc = qb ? base64_decode(qb, strlen(qb), &quote, &qlen)
 		        : err_set(ERR_INVAL, "register: quote missing");
-	if (rc == 0)
+	}
+	if (rc == 0) {
+		*reason = "signature";
 		rc = auth && strlen(auth) == 132 ? hex_decode_exact(sig, 65, auth + 2, "signature")
 		                                 : err_set(ERR_VERIFY, "register: no signature");
+	}
 	if (rc == 0) {
 		proto_worker_register_hash(s->chain->chain_id, s->public_url, nonce, worker, h);
 		eip191_hash32(h, h);
@@ -125,11 +134,14 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 		             s->public_url, (unsigned long long)s->chain->chain_id);
 	if (rc < 0)
 		public_reason(err_msg(), 0, why, why_cap);
-	if (rc == 0 && (rc = tdx_gate_check(&s->gate, quote, qlen, &q, v)) < 0)
+	if (rc == 0 && (rc = tdx_gate_check(&s->gate, quote, qlen, &q, v)) < 0) {
+		*reason = tdx_gate_refusal() ? tdx_gate_refusal() : "quote_invalid";
 		public_reason(err_msg(), 1, why, why_cap);
+	}
 	if (rc == 0)
 		hex_encode(mrtd, q->body.mrtd, 48);
 	if (rc == 0) {
+		*reason = "report_data";
 		proto_worker_report_data(nonce, worker, rd);
 		if (CRYPTO_memcmp(rd, q->body.report_data, 64) != 0)
 			rc = err_set(ERR_VERIFY, "REPORTDATA does not bind this nonce and worker");
@@ -138,8 +150,8 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 	 * worker fills the replay set */
 	if (rc < 0 && q)
 		public_reason(err_msg(), 0, why, why_cap);
-	if (rc == 0)
-		rc = http_nonce_use(s->worker_nonces, nonce);
+	if (rc == 0 && (rc = http_nonce_use(s->worker_nonces, nonce)) < 0)
+		*reason = rc == ERR_BUSY ? "busy" : "nonce";
 	if (rc == 0) {
 		SHA256(quote, qlen, h);
 		hex_encode(qsha, h, 32);
@@ -156,10 +168,12 @@ void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *r
 	uint8_t worker[20], tok[32];
 	struct tdx_verdict v;
 	char addr[43], qsha[65], token[65], th[65], now[24], sim[2], mrtd[97] = "", why[512] = "";
+	const char *reason = "internal";
 	int rc;
 
 	memset(&v, 0, sizeof(v));
-	if ((rc = admit(s, req, worker, &v, qsha, mrtd, why, sizeof(why))) < 0) {
+	if ((rc = admit(s, req, worker, &v, qsha, mrtd, why, sizeof(why), &reason)) < 0) {
+		sched_metrics_refused(s, reason);
 		if (rc == ERR_BUSY) {
 			sched_refuse(resp, 503, "sched.register", err_msg());
 			return;
@@ -173,6 +187,7 @@ void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *r
 	}
 	eth_addr_str(worker, addr);
 	if (RAND_bytes(tok, 32) != 1) {
+		sched_metrics_refused(s, "internal");
 		sched_refuse(resp, 500, "sched.register", "no randomness");
 		return;
 	}
@@ -189,9 +204,11 @@ void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *r
 	                a, 7);
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0) {
+		sched_metrics_refused(s, "internal");
 		sched_refuse(resp, 500, "sched.register", err_msg());
 		return;
 	}
+	metric_inc(s->m_accepted, 0, 0);
 	log_info("sched.register", "worker=%s tcb=%s simulated=%d quote_sha256=%s", addr,
 	         tdx_tcb_status_name(v.status), v.simulated, qsha);
 	http_resp_json(resp, 200,

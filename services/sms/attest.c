@@ -23,6 +23,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -68,12 +69,66 @@ static void deal_info_copy(struct deal_info *to, const struct deal_info *from)
 	to->params = from->params ? json_deep_copy(from->params) : NULL;
 }
 
+/* Why an attestation was refused: each step of decide() and of the
+ * handler has its reason (the gate's are tdx_gate_refusal's). */
+static const char *const refusal_names[] = {
+    "bad_request", "no_session",  "nonce", "quote_malformed", "collateral", "quote_invalid",
+    "policy",      "report_data", "deal",  "app_digest",      "app_policy", "event_log",
+    "released",    "internal",    NULL};
+static const char *const secret_kinds[] = {"web2", "web3", "app", "requester", "challenge", NULL};
+/* A release: 1 ms (a quote with its collateral held) to 10 s (a deal
+ * read from a slow chain) */
+static const double release_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25,  0.5,    1,     2.5,  5,     10};
+
+static int attest_metrics_init(struct sms *s)
+{
+	const struct metric_def defs[] = {
+	    {.name = "tdexec_sms_sessions_released_total",
+	     .help = "Task sessions released to an attested TD",
+	     .kind = METRIC_COUNTER},
+	    {.name = "tdexec_attestations_accepted_total",
+	     .help = "Attestations accepted (a session released)",
+	     .kind = METRIC_COUNTER},
+	    {.name = "tdexec_attestations_refused_total",
+	     .help = "Attestations refused, by reason",
+	     .kind = METRIC_COUNTER,
+	     .labels = {"reason"},
+	     .values = {refusal_names}},
+	    {.name = "tdexec_sms_release_duration_seconds",
+	     .help = "Time to release a session, from the attestation's request to its answer",
+	     .kind = METRIC_HISTOGRAM,
+	     .buckets = release_buckets,
+	     .nbuckets = sizeof(release_buckets) / sizeof(release_buckets[0])},
+	    {.name = "tdexec_sms_secrets_stored",
+	     .help = "Secrets stored, by kind",
+	     .kind = METRIC_GAUGE,
+	     .labels = {"kind"},
+	     .values = {secret_kinds}},
+	};
+	struct metric **out[] = {&s->m_released, &s->m_accepted, &s->m_refused,
+	                         &s->m_release_seconds, &s->m_secrets};
+	GUARD(metrics_new(&s->reg));
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+		GUARD(metrics_add(s->reg, &defs[i], out[i]));
+	return 0;
+}
+
+static void refused(struct sms *s, const char *reason)
+{
+	metric_inc(s->m_refused,
+	           metric_label_index(s->m_refused, reason,
+	                              sizeof(refusal_names) / sizeof(refusal_names[0]) - 2),
+	           0);
+}
+
 int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 {
 	pthread_mutex_init(&s->mu, NULL);
 	s->deals = calloc(1, sizeof(struct deal_cache));
 	s->nonces = calloc(SMS_NONCE_SLOTS, sizeof(*s->nonces));
 	ENSURE(s->deals && s->nonces, ERR_NOMEM, "out of memory");
+	GUARD(attest_metrics_init(s));
 	if (!cfg->collateral) {
 		ENSURE(!cfg->trust_sim_root && !cfg->policy, ERR_INVAL,
 		       "sms: attestation settings need --collateral");
@@ -94,6 +149,15 @@ json_t *sms_attest_status(void *ctx)
 void sms_attest_metrics(void *ctx, struct wbuf *w)
 {
 	struct sms *s = ctx;
+	double n[sizeof(secret_kinds) / sizeof(secret_kinds[0])];
+
+	/* a database that cannot be read leaves the last counts */
+	if (sms_store_count_secrets(&s->store, secret_kinds, n) == 0)
+		for (size_t i = 0; secret_kinds[i]; i++)
+			metric_set(s->m_secrets, i, 0, n[i]);
+	/* the caller's buffer, which it checks after its own appends: out of
+	 * memory, the lines that do not fit are left out here */
+	IGNORE_STATUS(metrics_render(s->reg, w));
 	tdx_gate_metrics(&s->gate, w);
 }
 
@@ -104,6 +168,7 @@ void sms_attest_free(struct sms *s)
 			deal_info_clear(&s->deals->e[i]);
 	free(s->deals);
 	free(s->nonces);
+	metrics_free(s->reg);
 	tdx_gate_close(&s->gate);
 	pthread_mutex_destroy(&s->mu);
 }
@@ -512,24 +577,33 @@ static int parse_attest(const struct http_req *r, json_t **body, struct attest_r
 /* The decision: 0 and the reason empty, or the refusal's reason. */
 static int decide(struct sms *s, const char *id, const struct sms_session *ss,
                   const struct attest_req *a, struct tdx_quote **qout, struct tdx_verdict *v,
-                  struct deal_info *d)
+                  struct deal_info *d, const char **reason)
 {
 	uint8_t nonce[32], taskid[32], want[64];
 	struct tdx_quote *q;
 	char digest_hex[67] = "0x";
 
+	*reason = "nonce";
 	GUARD(take_nonce(s, id, nonce));
-	GUARD(tdx_gate_check(&s->gate, a->quote, a->quote_len, &q, v));
+	if (tdx_gate_check(&s->gate, a->quote, a->quote_len, &q, v) < 0) {
+		*reason = tdx_gate_refusal() ? tdx_gate_refusal() : "quote_invalid";
+		return -1;
+	}
 	*qout = q;
+	*reason = "report_data";
 	GUARD(hex_decode_exact(taskid, 32, ss->taskid, "taskid"));
 	proto_session_report_data(nonce, taskid, a->digest, a->epk, want);
 	ENSURE(CRYPTO_memcmp(want, q->body.report_data, 64) == 0, ERR_VERIFY,
 	       "REPORTDATA does not bind this nonce, task, app digest and key");
+	*reason = "deal";
 	GUARD(deal_lookup(s, ss->dealid, d));
+	*reason = "app_digest";
 	hex_encode(digest_hex + 2, a->digest, 32);
 	ENSURE(strcasecmp(d->checksum, digest_hex) == 0, ERR_VERIFY,
 	       "app digest %s is not the app's checksum", digest_hex);
+	*reason = "app_policy";
 	GUARD(app_policy_check(d->mrenclave, q, v));
+	*reason = "event_log";
 	if (a->event_log) {
 		struct tdx_rtmr_replay rp;
 		tdx_replay_init(&rp);
@@ -560,7 +634,10 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	uint8_t *sealed = NULL, qhash[32];
 	size_t sealed_len;
 	char digest_hex[67] = "0x", qh[65], m[5][97];
+	const char *reason = "internal";
+	struct timespec t0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&d, 0, sizeof(d));
 	memset(&v, 0, sizeof(v));
 	if (!s->attest_on || !s->chain) {
@@ -568,12 +645,16 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 		return;
 	}
 	if (parse_attest(r, &body, &a) < 0) {
+		refused(s, "bad_request");
 		sms_status(resp, 400, err_msg());
 		goto out;
 	}
-	if (live_session(s, id, &ss, resp) < 0)
+	if (live_session(s, id, &ss, resp) < 0) {
+		refused(s, "no_session");
 		goto out;
-	if (decide(s, id, &ss, &a, &q, &v, &d) < 0) {
+	}
+	if (decide(s, id, &ss, &a, &q, &v, &d, &reason) < 0) {
+		refused(s, reason);
 		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
 		         v.reason[0] ? v.reason : err_msg());
 		sms_status(resp, 403, "attestation refused");
@@ -585,6 +666,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	text = sess ? json_dumps(sess, JSON_COMPACT) : NULL;
 	if (!text || seal_to(a.epk, PROTO_SESSION_LABEL, (const uint8_t *)text, strlen(text),
 	                     &sealed, &sealed_len) < 0) {
+		refused(s, "internal");
 		sms_status(resp, 500, "session unavailable");
 		goto out;
 	}
@@ -596,6 +678,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	    ss.taskid, ss.worker, qh, m[0], m[1], m[2], m[3], m[4], tdx_tcb_status_name(v.status),
 	    NULL};
 	if (sms_store_session_release(&s->store, id, audit, v.simulated) < 0) {
+		refused(s, "released");
 		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
 		         err_msg());
 		sms_status(resp, 403, "attestation refused");
@@ -606,6 +689,9 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	b64 = base64_encode(sealed, sealed_len);
 	http_resp_json(resp, 200, json_pack("{s:s}", "session", b64 ? b64 : ""));
 	free(b64);
+	metric_inc(s->m_accepted, 0, 0);
+	metric_inc(s->m_released, 0, 0);
+	metric_observe(s->m_release_seconds, 0, 0, metrics_since(&t0));
 out:
 	if (text) {
 		OPENSSL_cleanse(text, strlen(text));

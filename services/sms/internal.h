@@ -46,6 +46,10 @@ struct sms {
 	/* single-use nonces live in memory only: a restart voids them */
 	pthread_mutex_t mu;
 	struct sms_nonce *nonces; /* SMS_NONCE_SLOTS */
+	/* /metrics (util/metrics.h): moved by the handlers, the gauges set
+	 * at scrape time */
+	struct metrics *reg;
+	struct metric *m_released, *m_accepted, *m_refused, *m_release_seconds, *m_secrets;
 };
 
 /* sms.c */
@@ -65,7 +69,8 @@ json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char 
 /* attest.c */
 int sms_attest_init(struct sms *s, const struct sms_config *cfg);
 void sms_attest_free(struct sms *s);
-/* GET /status ({"collateral": ...}) and the collateral's /metrics lines. */
+/* GET /status ({"collateral": ...}); /metrics: the SMS's own families, then
+ * the collateral's. */
 json_t *sms_attest_status(void *ctx);
 void sms_attest_metrics(void *ctx, struct wbuf *w);
 void sms_h_nonce(void *ctx, const struct http_req *r, struct http_resp *resp);

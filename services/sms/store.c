@@ -963,6 +963,32 @@ int sms_store_session_release(struct sms_store *s, const char *id, const char *c
 	return rc;
 }
 
+int sms_store_count_secrets(struct sms_store *s, const char *const *kinds, double *counts)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	for (size_t i = 0; kinds[i]; i++)
+		counts[i] = 0;
+	pthread_mutex_lock(&s->rmu);
+	rc = db_prepare(s->rdb, "SELECT kind, count(*) FROM secrets GROUP BY kind", &st);
+	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		for (size_t i = 0; k && kinds[i]; i++)
+			if (strcmp(kinds[i], k) == 0)
+				counts[i] = (double)sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = err_set(ERR_IO, "store: counting secrets: %s", sqlite3_errmsg(s->rdb));
+	if (st)
+		sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rmu);
+	return rc;
+}
+
 int sms_store_purge_challenges(struct sms_store *s, long now)
 {
 	int rc;

@@ -93,6 +93,10 @@ int sms_store_session_get(struct sms_store *st, const char *id, struct sms_sessi
 int sms_store_session_release(struct sms_store *st, const char *id, const char *const audit[10],
                               int simulated);
 
+/* How many secrets of each kind are stored: counts[i] for kinds[i] (a
+ * NULL-terminated list; kinds not listed are not counted). */
+int sms_store_count_secrets(struct sms_store *st, const char *const *kinds, double *counts);
+
 /* Delete the challenges whose final deadline is before now; how many. */
 int sms_store_purge_challenges(struct sms_store *st, long now);
 

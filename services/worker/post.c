@@ -17,6 +17,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/proc.h"
 
 #include <dirent.h>
@@ -241,6 +242,7 @@ static void push_done(void *arg, const struct eth_txm_result *r)
 	else if (r->receipt->status != 1)
 		snprintf(why, sizeof(why), "%s: %s", p->call,
 		         r->error ? r->error : "transaction reverted");
+	metric_inc(why[0] ? p->w->m_failed : p->w->m_completed, 0, 0);
 	if (why[0]) {
 		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"", p->taskid, why);
 		wk_report(p->w, p->taskid, "FAILED", why, tx[0] ? tx : NULL);

@@ -10,6 +10,7 @@
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #include <openssl/crypto.h>
 
@@ -39,6 +40,7 @@ int wk_register(struct worker *w)
 	GUARD(rc);
 	proto_worker_report_data(nonce, w->addr, rd);
 	GUARD(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
+	metric_inc(w->m_quotes, 0, 0);
 	proto_worker_register_hash(w->chain->chain_id, w->sched, nonce, w->addr, h);
 	rc = eip191_sign32(w->cfg->key, h, sig);
 	char *b64 = base64_encode(quote, qlen);

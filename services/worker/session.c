@@ -15,6 +15,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 /* How the SMS is admitted: by its RA-TLS quote when the worker has an SMS
  * policy, else by the usual CA verification (NULL). */
@@ -54,6 +55,7 @@ static int attest(struct worker *w, struct task *t, const char *base, const char
 	GUARD_GOTO(x25519_keygen(epriv, epk));
 	proto_session_report_data(nonce, t->tid, t->digest, epk, rd);
 	GUARD_GOTO(tdx_provider_quote(&w->cfg->provider, rd, &quote, &qlen));
+	metric_inc(w->m_quotes, 0, 0);
 	hex_encode(dhex, t->digest, 32);
 	hex_encode(pkhex, epk, 32);
 	/* the quote as the raw body (no base64 or JSON string for the SMS to

@@ -56,6 +56,11 @@ struct worker {
 	struct tdx_gate sms_gate;           /* RA-TLS: the SMS's TD admitted by this */
 	struct tdx_ratls_expect sms_expect; /* sms_peer's context */
 	struct http_peer sms_peer;
+	/* metrics.c: counted always, served with --metrics-listen */
+	struct metrics *reg;
+	struct metric *m_run, *m_completed, *m_failed, *m_app_seconds, *m_pulls, *m_pull_bytes,
+	    *m_quotes;
+	struct http_server *metrics_http;
 };
 
 /* Everything one task needs, filled as it goes. */
@@ -156,5 +161,13 @@ void wk_journal(struct worker *w, const char *taskid, const char *dealid, const 
 void wk_journal_push(struct worker *w, const char *taskid, const char *digest,
                      const struct eth_txm_sent *s);
 void wk_journal_recover(struct worker *w);
+
+/* metrics.c: the worker's families; the listener when the configuration
+ * asks for one (stopped before the transaction manager is freed). */
+int wk_metrics_start(struct worker *w);
+void wk_metrics_stop(struct worker *w);
+/* The bytes of the files under dir (an image layout's blobs), 0 when it
+ * cannot be read. */
+uint64_t wk_dir_bytes(const char *dir);
 
 #endif

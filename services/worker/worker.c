@@ -29,6 +29,7 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -67,8 +68,16 @@ static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 		o.max_image = cfg->max_image;
 	if (!cfg->allow_private_inputs)
 		o.dest = &http_dest_public;
+	char blobs[PATH_MAX];
+	GUARD(path_fmt(blobs, sizeof(blobs), "%s/blobs/sha256", w->layout));
+	uint64_t before = wk_dir_bytes(blobs), after;
 	log_info("worker.pull", "image=\"%s\"", src);
 	rc = oci_pull(&o, src, w->layout, got);
+	if (rc == 0) {
+		after = wk_dir_bytes(blobs);
+		metric_inc(w->m_pulls, 0, 0);
+		metric_add(w->m_pull_bytes, 0, 0, after > before ? after - before : 0);
+	}
 	if (rc < 0 && !cfg->allow_private_inputs && strstr(err_msg(), " is not public ("))
 		return err_set(
 		    rc,
@@ -177,6 +186,7 @@ static void run_task(struct worker *w, json_t *a)
 	t.app_ms = -1;
 	t.app_env = json_array();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	metric_inc(w->m_run, 0, 0);
 	if (jstr(a, "taskId"))
 		wk_journal(w, jstr(a, "taskId"), jstr(a, "dealId"), "RUNNING", "taken", NULL);
 	rc = prepare(w, &t);
@@ -219,6 +229,7 @@ static void run_task(struct worker *w, json_t *a)
 		clock_gettime(CLOCK_MONOTONIC, &a0);
 		rc = wk_app_run(w, &t, params, &exit_code, why, sizeof(why));
 		clock_gettime(CLOCK_MONOTONIC, &a1);
+		metric_observe(w->m_app_seconds, 0, 0, metrics_since(&a0));
 		t.app_ms = (long long)(a1.tv_sec - a0.tv_sec) * 1000 +
 		           (long long)(a1.tv_nsec - a0.tv_nsec) / 1000000;
 	}
@@ -250,6 +261,7 @@ static void run_task(struct worker *w, json_t *a)
 		log_info("worker.task", "task=%s status=PUSHED tx=%s seconds=%.2f", t.taskid, tx,
 		         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	} else if (why[0]) {
+		metric_inc(w->m_failed, 0, 0);
 		log_warn("worker.task", "task=%s status=FAILED reason=\"%s\"",
 		         t.taskid ? t.taskid : "?", why);
 		if (t.taskid) {
@@ -257,6 +269,7 @@ static void run_task(struct worker *w, json_t *a)
 			wk_journal(w, t.taskid, t.dealid, "FAILED", why, NULL);
 		}
 	} else {
+		metric_inc(w->m_completed, 0, 0);
 		hex_encode_0x(dg, digest, 32);
 		log_info("worker.task", "task=%s status=COMPLETED digest=%s tx=%s seconds=%.2f",
 		         t.taskid, dg, tx,
@@ -334,6 +347,10 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		GUARD(eth_txm_new(json_string_value(json_object_get(w.chain->file, "rpc")),
 		                  cfg->key, &tc, &w.txm));
 	}
+	/* a listener that cannot start (a bad address, a port in use) stops
+	 * the worker before it takes anything, with what it opened closed */
+	if ((rc = wk_metrics_start(&w)) < 0)
+		goto out;
 	snprintf(dir, sizeof(dir), "%s/runc", w.work);
 	oci_cleanup(cfg->runtime, dir);
 	GUARD(wk_workspace_sweep(&w));
@@ -389,12 +406,14 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 			done++;
 		}
 	}
+out:
 	/* pushes still in flight: a while to see them mined, then the
 	 * journal keeps them for the next start */
 	if (w.txm && eth_txm_pending(w.txm)) {
 		log_info("worker.stop", "pushes_pending=%zu", eth_txm_pending(w.txm));
 		eth_txm_wait_below(w.txm, 1, *stop ? 10000 : 120000);
 	}
+	wk_metrics_stop(&w); /* its scrapes read the manager */
 	eth_txm_free(w.txm);
 	json_decref(w.last_app_json);
 	poco_chain_free(w.chain);

@@ -56,6 +56,8 @@ struct worker_config {
 	/* the SMS's configuration pinned: SHA-256 of its document (32 bytes),
 	 * or NULL for any configuration its root and policy pass */
 	const uint8_t *sms_config_hash;
+	/* serve /metrics and /healthz on ADDR:PORT (NULL: no listener) */
+	const char *metrics_listen;
 };
 
 /* Serve until *stop is set (a signal handler's flag) or max_tasks are done. */

@@ -36,6 +36,8 @@ static const struct http_route routes[] = {
     {"POST", "/things/*", echo, "post_thing", 0},
     {"GET", "/only-get", echo, "only_get", 0},
     {"POST", "/big", echo, "big", 64u << 10},
+    /* a route named as a built-in shares its series */
+    {"GET", "/ping", echo, "healthz", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 
@@ -100,9 +102,22 @@ static void routes_params_and_errors(void **state)
 	http_response_free(&r);
 	assert_int_equal(get("/healthz", &r), 200);
 	http_response_free(&r);
+	assert_int_equal(get("/ping", &r), 200);
+	http_response_free(&r);
 	assert_int_equal(get("/metrics", &r), 200);
+	const char *hz = strstr((char *)r.body.buf, "tdexec_http_requests_total{route=\"healthz\"");
+	assert_non_null(hz);
+	assert_null(strstr(hz + 1, "tdexec_http_requests_total{route=\"healthz\""));
+	assert_non_null(strstr((char *)r.body.buf,
+	                       "tdexec_http_requests_total{route=\"healthz\",code=\"200\"} 2\n"));
+	assert_non_null(strstr((char *)r.body.buf,
+	                       "tdexec_http_requests_total{route=\"get_thing\",code=\"200\"} 1\n"));
+	/* one series per route name, the unmatched ones under one name */
 	assert_non_null(
-	    strstr((char *)r.body.buf, "tdexec_http_requests_total{route=\"get_thing\"} 1"));
+	    strstr((char *)r.body.buf,
+	           "tdexec_http_request_duration_seconds_count{route=\"get_thing\"} 1\n"));
+	assert_non_null(strstr((char *)r.body.buf, "route=\"unmatched\",code=\"404\"}"));
+	assert_null(strstr((char *)r.body.buf, "/things"));
 	assert_non_null(strstr((char *)r.body.buf, "tdexec_http_bodies_refused_total 1"));
 	assert_non_null(strstr((char *)r.body.buf, "class=\"4xx\"} "));
 	http_response_free(&r);
@@ -421,6 +436,19 @@ static void connections_past_the_per_ip_limit_are_refused(void **state)
 	say(fd[4], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
 	assert_int_equal(answer(fd[4], 2000), 0); /* closed without an answer */
 	assert_int_equal(healthz_from("127.0.0.4", port, NULL), 200);
+	{ /* and counted */
+		char buf[8192];
+		size_t got = 0;
+		ssize_t n;
+		int m = dial("127.0.0.4", port);
+		say(m, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+		while (got < sizeof(buf) - 1 &&
+		       (n = recv(m, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+			got += (size_t)n;
+		buf[got] = '\0';
+		close(m);
+		assert_non_null(strstr(buf, "\ntdexec_http_connections_refused_total 1\n"));
+	}
 	for (int i = 0; i < 5; i++)
 		close(fd[i]);
 	http_server_stop(t);
