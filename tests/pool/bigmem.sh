@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Large memory through the pool: a Python 3 + numpy app (tests/apps/bigmem),
+# imaged with `tdexec image build`, holds 4 GiB of float64 values in a
+# worker's sandbox under the default memory limit (8192 MiB, read back
+# from runc's memory cgroup while the app runs) and completes; its result
+# is the one the same program gives on the host.  The same task under a
+# worker with --memory 2048 is killed by the limit and reported so, and
+# that worker goes on with the next task.
+# Usage: bigmem.sh TDEXEC
+set -u
+T=$(realpath "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+APP=$(cd "$HERE/../apps/bigmem" && pwd)/analytics.py
+W=$(mktemp -d)
+# the app sandbox (a user namespace) reaches the workers' directories through it
+chmod 711 "$W"
+P=$W
+. "$HERE/../lib.sh"
+. "$HERE/../../scripts/pool.sh"
+HOST_PID=
+trap '[ -n "$HOST_PID" ] && kill "$HOST_PID" 2>/dev/null; pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
+command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+# Debian's python3, whatever else PATH holds: the image is made of its packages
+/usr/bin/python3 -c 'import numpy' 2>/dev/null ||
+	{ echo "FAIL: python3-numpy is not installed (scripts/install-deps)"; exit 1; }
+unset SOURCE_DATE_EPOCH
+addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
+GIB=$((1 << 30))
+# 4 GiB and one pass: a few seconds of filling and one pass over it all
+ARGS="--gib 4 --passes 1 --seed 13"
+
+# The reference: the same program on the host, while the pool comes up.
+/usr/bin/python3 "$APP" $ARGS --out "$W/host" >"$W/host.log" 2>&1 &
+HOST_PID=$!
+
+pool_start_chain || { echo "FAIL: chain up"; exit 1; }
+pool_start_td
+pool_start_sms || bad "sms"
+digest=$("$T" image build --layout "$P/images" --ref bigmem --package python3-numpy \
+	--add "$APP:/app/analytics.py" --entrypoint '["/usr/bin/python3","/app/analytics.py"]' \
+	--env PYTHONDONTWRITEBYTECODE=1 2>"$W/image.log")
+[[ $digest =~ ^sha256:[0-9a-f]{64}$ ]] && ok || bad "image build: '$digest' $(tail -3 "$W/image.log")"
+app=$("$T" app deploy "${C[@]}" --account 1 --name bigmem --json --image "bigmem@$digest" | addr)
+pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description "bigmem pool" --json | addr)
+[ -n "$app" ] && [ -n "$pool" ] && ok || bad "assets"
+pool_start_scheduler "$pool" 3 || bad "scheduler"
+
+# The host's run is over before a task starts: one 4 GiB table at a time.
+wait "$HOST_PID" && ok || bad "host run: $(tail -5 "$W/host.log")"
+HOST_PID=
+sum=$(json_str "$W/host/result.json" checksum)
+[ -n "$sum" ] && ok || bad "host run: no checksum"
+
+task_of() { curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"taskId": *"0x[0-9a-f]*"' | grep -o '0x[0-9a-f]*'; }
+detail() { curl -s "$SCHED_URL/tasks/$1" | sed -n 's/.*"detail": *"\([^"]*\)".*/\1/p'; }
+# run WORKER_ACCOUNT ARGS: a deal, then its task followed to its end while
+# the app's memory cgroup (cgroup v1, as runc makes it for the worker:
+# /tdexec/<container id>) is read; prints "STATUS TASKID LIMIT PEAK".
+run() {
+	local wk deal task st="" cg limit=0 peak=0 v
+	# the worker names it after its address as it prints it (EIP-55)
+	wk=$("$T" wallet show "${C[@]}" --account "$1" --json | addr)
+	deal=$(pool_deal "$app" "$pool" "{\"iexec_args\":\"$2\"}") || { echo "NODEAL - 0 0"; return; }
+	for _ in $(seq 50); do task=$(task_of "$deal"); [ -n "$task" ] && break; sleep 0.2; done
+	cg=/sys/fs/cgroup/memory/tdexec/tdexec-${wk:2:8}-${task:2:16}
+	for _ in $(seq 600); do
+		v=$(cat "$cg/memory.limit_in_bytes" 2>/dev/null) && limit=$v
+		v=$(cat "$cg/memory.max_usage_in_bytes" 2>/dev/null) && [ "$v" -gt "$peak" ] && peak=$v
+		st=$(curl -s "$SCHED_URL/tasks/$task" | grep -o '"status": *"[A-Z_]*"' | grep -o '[A-Z_]*"$' | tr -d '"')
+		case $st in COMPLETED | FAILED) break ;; esac
+		sleep 0.2
+	done
+	echo "${st:-NONE} ${task:--} $limit $peak"
+}
+
+# 1. Under the default limit (no --memory): completes, with the host's result.
+pool_start_worker w1 5 --max-time 300
+W1=$WORKER_PID
+read -r st task limit peak < <(run 5 "$ARGS")
+[ "$st" = COMPLETED ] && ok || bad "4 GiB task: $st $(detail "$task") $(tail -3 "$P/w1/tasks/"*/app.log 2>/dev/null)"
+[ "$limit" = $((8192 << 20)) ] && ok || bad "the app's memory cgroup limit read $limit, want 8192 MiB"
+[ "$peak" -ge $((4 * GIB)) ] && ok || bad "the app's memory peaked at $peak bytes, not 4 GiB"
+"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/r.zip" >"$W/get.out" 2>&1 &&
+	ok || bad "result get: $(cat "$W/get.out")"
+rm -rf "$W/r" && mkdir "$W/r" && (cd "$W/r" && unzip -q ../r.zip) || bad "unzip"
+[ "$(json_str "$W/r/result.json" checksum)" = "$sum" ] && ok ||
+	bad "checksum in the pool $(json_str "$W/r/result.json" checksum), on the host $sum"
+# the whole result but its timings
+/usr/bin/python3 - "$W/host/result.json" "$W/r/result.json" <<'PY' && ok || bad "results differ"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+for r in (a, b):
+    del r["seconds"]
+sys.exit(0 if a == b and a["bytes"] == 4 << 30 else 1)
+PY
+grep -q '"deterministic-output-path": *"/iexec_out/result.json"' "$W/r/computed.json" && ok ||
+	bad "computed.json: $(cat "$W/r/computed.json" 2>&1)"
+kill "$W1"
+wait "$W1" 2>/dev/null
+
+# 2. The same task under --memory 2048: killed by the limit, and said so;
+#    the worker lives on and runs the next task.
+pool_start_worker w2 6 --max-time 300 --memory 2048
+W2=$WORKER_PID
+read -r st task limit peak < <(run 6 "$ARGS")
+[ "$st" = FAILED ] && detail "$task" | grep -q "app killed: over its memory limit" && ok ||
+	bad "4 GiB task under 2048 MiB: $st $(detail "$task")"
+[ "$limit" = $((2048 << 20)) ] && ok || bad "the app's memory cgroup limit read $limit, want 2048 MiB"
+[ "$peak" -le $((2048 << 20)) ] && ok || bad "the app went over its limit: $peak bytes"
+grep -q "task=$task .*killed\|task=$task .*memory limit" "$P/w2.log" && ok ||
+	bad "w2 log says nothing of the kill: $(grep "task=$task" "$P/w2.log" | tail -3)"
+kill -0 "$W2" 2>/dev/null && ok || bad "the worker died with its app"
+read -r st task _ _ < <(run 6 "--gib 0.25 --passes 1")
+[ "$st" = COMPLETED ] && ok || bad "a small task after the kill: $st $(detail "$task")"
+
+finish
