@@ -296,8 +296,10 @@ static int pkgdb_load(struct build *b, struct pkgdb *db)
 			ENSURE(v, ERR_NOMEM, "out of memory");
 			db->v = v;
 		}
-		db->v[db->n++] = (struct pkg){
-		    f[1], f[0], f[4], f[5], f[6], f[2][1] == 'i', strcmp(f[3], "yes") == 0, 0};
+		db->v[db->n++] =
+		    (struct pkg){f[1], f[0], f[4], f[5], f[6],
+		                 /* "ii ": wanted install, installed */
+		                 strlen(f[2]) >= 2 && f[2][1] == 'i', strcmp(f[3], "yes") == 0, 0};
 	}
 	return 0;
 }
@@ -462,7 +464,8 @@ static int is_excluded(const char *path)
 {
 	for (int i = 0; excluded[i]; i++) {
 		size_t n = strlen(excluded[i]);
-		if (strncmp(path, excluded[i], n) == 0 || strncmp(path, excluded[i], n - 1) == 0) {
+		/* the directory itself, or a path below it */
+		if (strncmp(path, excluded[i], n - 1) == 0) {
 			const char *rest = path + n - 1;
 			if (*rest && *rest != '/')
 				continue; /* /usr/share/docfoo */
@@ -611,10 +614,33 @@ static int staged(const struct build *b, const char *p)
 	return lstat(dst, &st) == 0;
 }
 
+/* One link of an alternative: /etc/alternatives/NAME and LINK (which
+ * points to it) come when the image holds the current choice and not
+ * already something at LINK. */
+static int alt_link(struct build *b, const char *name, const char *link)
+{
+	char alt[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+
+	if (link[0] != '/' || strchr(name, '/') ||
+	    path_fmt(alt, sizeof(alt), "/etc/alternatives/%s", name) < 0)
+		return 0;
+	n = readlink(alt, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	if (target[0] != '/' || !staged(b, target) || staged(b, link))
+		return 0;
+	GUARD(stage_host(b, alt));
+	GUARD(stage_host(b, link));
+	b->alternatives++;
+	return 0;
+}
+
 /* update-alternatives' links are no package's files: for each alternative
- * (/var/lib/dpkg/alternatives/NAME: mode, master link, then slave name and
- * link pairs up to an empty line) whose current choice the image holds,
- * the link and /etc/alternatives/NAME come too. */
+ * (/var/lib/dpkg/alternatives/NAME: the mode, the master link, then slave
+ * name and link pairs up to an empty line) each link whose current choice
+ * the image holds comes with /etc/alternatives/NAME. */
 static int stage_alternatives(struct build *b)
 {
 	DIR *dir = opendir(DPKG_DIR "/alternatives");
@@ -627,49 +653,27 @@ static int stage_alternatives(struct build *b)
 	rc = file_list_at(dirfd(dir), &names, &count);
 	closedir(dir);
 	GUARD(rc);
-	for (size_t i = 0; i < count; i++) {
-		char path[PATH_MAX], alt[PATH_MAX], target[PATH_MAX];
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		char path[PATH_MAX];
 		uint8_t *buf = NULL;
 		size_t len;
 		char *l[64];
 		int nl = 0;
 		GUARD_GOTO(path_fmt(path, sizeof(path), DPKG_DIR "/alternatives/%s", names[i]));
 		if (file_read(path, 1 << 20, &buf, &len) < 0)
-			continue;
-		for (char *s = (char *)buf; *s && nl < 64;) {
-			char *e = strchr(s, '\n');
-			l[nl++] = s;
+			continue; /* not an alternative's file: nothing to take */
+		for (char *c = (char *)buf; *c && nl < 64;) {
+			char *e = strchr(c, '\n');
+			l[nl++] = c;
 			if (!e)
 				break;
 			*e = '\0';
-			s = e + 1;
+			c = e + 1;
 		}
-		/* l[1] is the master link, named names[i]; then (name, link)
-		 * pairs while non-empty. */
-		for (int k = 1; k < nl && l[k][0]; k += 2) {
-			const char *name = k == 1 ? names[i] : l[k];
-			const char *link = k == 1 ? l[1] : (k + 1 < nl ? l[k + 1] : "");
-			ssize_t n;
-			if (link[0] != '/' ||
-			    path_fmt(alt, sizeof(alt), "/etc/alternatives/%s", name) < 0)
-				continue;
-			n = readlink(alt, target, sizeof(target) - 1);
-			if (n <= 0)
-				continue;
-			target[n] = '\0';
-			if (target[0] != '/' || !staged(b, target) || staged(b, link))
-				continue;
-			rc = stage_host(b, alt);
-			if (rc == 0)
-				rc = stage_host(b, link);
-			if (rc < 0) {
-				free(buf);
-				goto out;
-			}
-			b->alternatives++;
-			if (k == 1)
-				k--; /* the pairs start at l[2] */
-		}
+		if (nl > 1)
+			rc = alt_link(b, names[i], l[1]);
+		for (int k = 2; rc == 0 && k + 1 < nl && l[k][0]; k += 2)
+			rc = alt_link(b, l[k], l[k + 1]);
 		free(buf);
 	}
 out:
@@ -709,8 +713,18 @@ static int add_dir(struct build *b, int fd, const char *src, const char *dst, in
 			    openat(fd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			struct stat dt;
 			ENSURE_GOTO(sub >= 0, ERR_IO, "image: --add %s: %s", s, strerror(errno));
-			if (lstat(d, &dt) != 0 && mkdir(d, 0755) != 0) {
+			/* Never into a link an earlier --add put there. */
+			if (lstat(d, &dt) == 0)
+				rc =
+				    S_ISDIR(dt.st_mode)
+				        ? 0
+				        : err_set(ERR_INVAL,
+				                  "image: --add %s: the image has a file or a link "
+				                  "there, not a directory",
+				                  s);
+			else if (mkdir(d, 0755) != 0)
 				rc = err_set(ERR_IO, "image: mkdir %s: %s", d, strerror(errno));
+			if (rc < 0) {
 				close(sub);
 				goto out;
 			}
@@ -783,8 +797,9 @@ static int add_one(struct build *b, const char *arg)
 	int fd, rc;
 
 	GUARD(add_parse(arg, src, sizeof(src), dest, sizeof(dest)));
-	/* SRC itself is what the user named: followed if it is a link. */
-	fd = open(src, O_RDONLY | O_CLOEXEC);
+	/* SRC itself is what the user named: followed if it is a link.  Not
+	 * blocking on a FIFO: it is refused below. */
+	fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	ENSURE(fd >= 0, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "--add %s: %s", src,
 	       strerror(errno));
 	if (fstat(fd, &st) != 0) {
@@ -815,6 +830,45 @@ static int add_one(struct build *b, const char *arg)
 
 /* ---------- the base from a root file system tarball ---------- */
 
+/* Has the relative name a ".." component? */
+static int dotdot(const char *s)
+{
+	while (*s) {
+		size_t k = strcspn(s, "/");
+		if (k == 2 && s[0] == '.' && s[1] == '.')
+			return 1;
+		s += k;
+		while (*s == '/')
+			s++;
+	}
+	return 0;
+}
+
+/* 1 when REL names a regular file of the stage reached through
+ * directories only (no link on the way, none at the end), 0 when not, or
+ * a negative error. */
+static int no_links(const char *stage, const char *rel)
+{
+	char p[PATH_MAX];
+	size_t base = strlen(stage);
+	struct stat st;
+
+	if (dotdot(rel))
+		return 0;
+	GUARD(path_fmt(p, sizeof(p), "%s/%s", stage, rel));
+	for (size_t i = base + 1;; i++) {
+		char c = p[i];
+		if (c != '/' && c != '\0')
+			continue;
+		p[i] = '\0';
+		if (lstat(p, &st) != 0 || S_ISLNK(st.st_mode))
+			return 0;
+		p[i] = c;
+		if (c == '\0')
+			return S_ISREG(st.st_mode);
+	}
+}
+
 /* Unpack --base-tar into the stage: names normalized, ".." refused, never
  * through a link (libarchive's secure flags), owners dropped; device
  * nodes, FIFOs and sockets skipped (the worker would skip them). */
@@ -832,29 +886,43 @@ static int base_unpack(struct build *b)
 	ENSURE_GOTO(archive_read_open_filename(a, b->base_tar, 1 << 16) == ARCHIVE_OK, ERR_IO,
 	            "--base-tar %s: %s", b->base_tar, archive_error_string(a));
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		const char *name = archive_entry_pathname(e), *hl = archive_entry_hardlink(e);
-		char p[PATH_MAX], h[PATH_MAX];
+		const char *raw = archive_entry_pathname(e), *hl = archive_entry_hardlink(e);
+		char name[PATH_MAX], p[PATH_MAX], h[PATH_MAX];
 		mode_t type = archive_entry_filetype(e);
-		ENSURE_GOTO(name, ERR_INVAL, "--base-tar: an entry without a name");
-		while (*name == '/' || (name[0] == '.' && name[1] == '/'))
-			name += name[0] == '/' ? 1 : 2;
+		ENSURE_GOTO(raw, ERR_INVAL, "--base-tar: an entry without a name");
+		while (*raw == '/' || (raw[0] == '.' && raw[1] == '/'))
+			raw += raw[0] == '/' ? 1 : 2;
+		/* A copy: the entry's own strings change with set_pathname. */
+		GUARD_GOTO(path_fmt(name, sizeof(name), "%s", raw));
 		if (!*name || strcmp(name, ".") == 0)
 			continue;
+		if (hl)
+			type = AE_IFREG; /* tar gives a hard link no type of its own */
 		if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
 			b->skipped_special++;
 			continue;
 		}
-		ENSURE_GOTO(strcmp(name, "..") != 0 && strncmp(name, "../", 3) != 0 &&
-		                !strstr(name, "/../"),
-		            ERR_INVAL, "--base-tar: entry '%s' has a '..' component", name);
+		ENSURE_GOTO(!dotdot(name), ERR_INVAL, "--base-tar: entry '%s' has a '..' component",
+		            name);
 		GUARD_GOTO(path_fmt(p, sizeof(p), "%s/%s", b->stage, name));
-		archive_entry_set_pathname(e, p);
 		if (hl) {
 			while (*hl == '/' || (hl[0] == '.' && hl[1] == '/'))
 				hl += hl[0] == '/' ? 1 : 2;
+			/* A hard link names a file of the stage, reached without
+			 * a link: never one of this machine's. */
+			ENSURE_GOTO(no_links(b->stage, hl) == 1, ERR_INVAL,
+			            "--base-tar: entry '%s' is a hard link to '%s', not to a file "
+			            "before it in the tarball",
+			            name, hl);
 			GUARD_GOTO(path_fmt(h, sizeof(h), "%s/%s", b->stage, hl));
 			archive_entry_set_hardlink(e, h);
 		}
+		archive_entry_set_pathname(e, p);
+		ENSURE_GOTO(archive_entry_size(e) >= 0 &&
+		                (uint64_t)archive_entry_size(e) <= b->lim.max_file,
+		            ERR_TOOBIG,
+		            "--base-tar: entry '%s' is over the %llu-byte cap on one file", name,
+		            (unsigned long long)b->lim.max_file);
 		archive_entry_set_uid(e, getuid());
 		archive_entry_set_gid(e, getgid());
 		ENSURE_GOTO(archive_write_header(w, e) >= ARCHIVE_WARN, ERR_INVAL,
@@ -1275,17 +1343,25 @@ static int stage_extras(struct build *b)
 	/* ldconfig -r chroots into the stage (root only) and writes its cache
 	 * there; -X leaves the packages' links as they are.  Without a cache
 	 * Debian's loader still searches the multiarch directories, so a
-	 * failure is only reported. */
-	GUARD(path_fmt(cache, sizeof(cache), "%s/var/cache/ldconfig", b->stage));
-	{
-		int had_aux = access(cache, F_OK) == 0;
-		char *argv[] = {"ldconfig", "-X", "-r", b->stage, NULL};
-		char log[PATH_MAX];
+	 * failure is only reported.  Only --add: no libraries, no cache. */
+	if (b->npkgs || b->base_tar) {
+		char *argv[] = {access("/sbin/ldconfig", X_OK) == 0 ? "/sbin/ldconfig" : "ldconfig",
+		                "-X", "-r", b->stage, NULL};
+		char log[PATH_MAX], var[PATH_MAX];
+		int had_aux, real_dirs = 1;
+		/* var and var/cache real directories of the stage, so what is
+		 * removed below is in it (a base tarball may link them out). */
+		GUARD(path_fmt(var, sizeof(var), "%s/var", b->stage));
+		real_dirs &= lstat(var, &st) != 0 || S_ISDIR(st.st_mode);
+		GUARD(path_fmt(var, sizeof(var), "%s/var/cache", b->stage));
+		real_dirs &= lstat(var, &st) != 0 || S_ISDIR(st.st_mode);
+		GUARD(path_fmt(cache, sizeof(cache), "%s/var/cache/ldconfig", b->stage));
+		had_aux = !real_dirs || lstat(cache, &st) == 0;
 		GUARD(path_fmt(log, sizeof(log), "%s/ldconfig.log", b->work));
 		if (proc_run(argv, NULL, log) != 0)
 			progress(b,
-			         "warning: ldconfig -r failed (see nothing cached): libraries are "
-			         "found by the loader's default paths");
+			         "warning: ldconfig -r failed (it needs root): no /etc/ld.so.cache "
+			         "in the image, libraries are found by the loader's default paths");
 		/* Its aux cache records inodes and times of this build:
 		 * never shipped. */
 		if (!had_aux)
@@ -1444,7 +1520,7 @@ static int image_build(int argc, char **argv)
 	};
 	struct build *b = calloc(1, sizeof(*b));
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
-	json_t *report = NULL, *tmp = NULL;
+	json_t *report = NULL;
 	int c, code = 1;
 
 	if (!b)
@@ -1454,6 +1530,9 @@ static int image_build(int argc, char **argv)
 	 * headers' UTF-8: under "C" a non-ASCII name (ca-certificates has
 	 * some) would fail.  UTF-8 names pass unchanged, whatever LANG is. */
 	setlocale(LC_CTYPE, "C.UTF-8");
+	/* The modes of the directories made here are the image's: not the
+	 * caller's umask. */
+	umask(022);
 	optind = 0;
 	while ((c = cli_getopt(argc, argv, "image build", "h", opts)) != -1) {
 		switch (c) {
@@ -1522,11 +1601,16 @@ static int image_build(int argc, char **argv)
 		goto out;
 	}
 	/* Bad JSON and bad --add are usage errors, found before any work. */
-	if ((b->entrypoint && json_string_array("--entrypoint", b->entrypoint, &tmp) < 0) ||
-	    (json_decref(tmp), tmp = NULL,
-	     b->cmd && json_string_array("--cmd", b->cmd, &tmp) < 0)) {
-		cli_usage("image build", "%s", err_msg());
-		goto out;
+	for (int k = 0; k < 2; k++) {
+		const char *text = k == 0 ? b->entrypoint : b->cmd;
+		json_t *arr;
+		if (!text)
+			continue;
+		if (json_string_array(k == 0 ? "--entrypoint" : "--cmd", text, &arr) < 0) {
+			cli_usage("image build", "%s", err_msg());
+			goto out;
+		}
+		json_decref(arr);
 	}
 	for (size_t i = 0; i < b->nadds; i++) {
 		char s[PATH_MAX], d[PATH_MAX];
@@ -1559,7 +1643,6 @@ static int image_build(int argc, char **argv)
 		code = 0;
 	}
 out:
-	json_decref(tmp);
 	json_decref(report);
 	json_decref(b->closure);
 	free(b);
@@ -1574,7 +1657,7 @@ static const char image_usage[] =
     "Commands:\n"
     "  build   a reproducible image from installed Debian packages and your files\n";
 
-/* One line per subcommand. */
+/* One line per subcommand: `image pull` joins them here. */
 static const struct cli_cmd image_cmds[] = {
     {"build", image_build, "a reproducible image from Debian packages and files"},
     {NULL, NULL, NULL},

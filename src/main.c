@@ -20,6 +20,7 @@ static const char usage[] =
     "  chain       a local Anvil chain with the real iExec PoCo (up, down, status)\n"
     "  wallet      create, import, show keystores; balances\n"
     "  app         deploy, show apps (OCI image digest + TD policy)\n"
+    "  image       build OCI images from Debian packages and your files\n"
     "  dataset     deploy, show datasets\n"
     "  workerpool  deploy, show workerpools\n"
     "  account     escrow deposit, withdraw, show\n"
@@ -28,7 +29,6 @@ static const char usage[] =
     "  task        show, claim tasks\n"
     "  sms         the Secret Management Service\n"
     "  ratls       RA-TLS certificates: make one, check a server's\n"
-    "  image       build OCI images from Debian packages and your files\n"
     "\n"
     "Options:\n"
     "  --log-level LEVEL   debug, info, warn (default), error, off\n"
@@ -42,13 +42,13 @@ static const struct cli_cmd commands[] = {
     {"chain", cmd_chain, "local chain"},
     {"sms", cmd_sms, "secret management service"},
     {"ratls", cmd_ratls, "RA-TLS certificates"},
-    {"image", cmd_image, "OCI images: build"},
     {"scheduler", cmd_scheduler, "the worker pool's scheduler"},
     {"worker", cmd_worker, "a TDX worker of the pool"},
     {"secret", cmd_secret, "push secrets to an SMS"},
     {"result", cmd_result, "download a task's result"},
     {"market", cmd_market_book, "a pool's orderbook: publish, list"},
     {"run", cmd_run, "buy a confidential task and get its result"},
+    {"image", cmd_image, "OCI images: build"},
     {NULL, NULL, NULL},
 };
 

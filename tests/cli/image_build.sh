@@ -56,11 +56,11 @@ d1=$(build "$W/L1" app "$W/a" 2>"$W/progress") && ok || bad "build: $(cat "$W/pr
 [[ $d1 =~ ^sha256:[0-9a-f]{64}$ ]] && ok || bad "stdout is not a digest: $d1"
 grep -q 'resolving 1 package' "$W/progress" && grep -q 'base layer: [0-9]* entries' "$W/progress" &&
 	grep -q 'app layer: 8 entries' "$W/progress" && ok || bad "progress: $(cat "$W/progress")"
-# another directory, later mtimes, another layout: the same image
+# another directory, later mtimes, another layout, another umask: the same image
 mkdir -p "$W/elsewhere"
 mk_src "$W/elsewhere/b"
 touch -d '2030-01-01' "$W/elsewhere/b/app.py" "$W/elsewhere/b/lib/sub/data.txt" "$W/elsewhere/b/lib"
-d2=$(cd "$W/elsewhere" && build "$W/L2" app b --quiet 2>&1) && ok || bad "second build: $d2"
+d2=$(cd "$W/elsewhere" && umask 077 && build "$W/L2" app b --quiet 2>&1) && ok || bad "second build: $d2"
 [ "$d1" = "$d2" ] && ok || bad "not reproducible: $d1 then $d2"
 cmp -s "$(layer "$W/L1" app 0)" "$(layer "$W/L2" app 0)" && ok || bad "base layers differ"
 # one byte of the app changed: another digest, the same base blob
@@ -72,16 +72,28 @@ d3=$(cd "$W/elsewhere" && build "$W/L2" app b --quiet 2>&1) && ok || bad "third 
 # the same ref again replaced its entry; another ref is added beside it
 [ "$(grep -o '"org.opencontainers.image.ref.name"' "$W/L2/index.json" | wc -l)" = 1 ] && ok ||
 	bad "index.json: $(cat "$W/L2/index.json")"
-build "$W/L2" other "$W/a" --quiet >/dev/null 2>&1 && ok || bad "build of a second ref"
-[ "$(basename "$(manifest_of "$W/L2" other)")" = "$(basename "$(manifest_of "$W/L1" app)")" ] && manifest_of "$W/L2" app >/dev/null &&
+# (the builds that follow are of a small image: libc6 and one file)
+small() { "$T" image build --package libc6 --add "$W/a/app.py:/app.py" --quiet "$@"; }
+small --layout "$W/L2" --ref other >/dev/null 2>&1 && ok || bad "build of a second ref"
+[ "$(basename "$(manifest_of "$W/L2" app)")" = "${d3#sha256:}" ] && manifest_of "$W/L2" other >/dev/null &&
 	ok || bad "two refs in one layout: $(cat "$W/L2/index.json")"
 [ "$(cat "$W/L2/oci-layout")" = '{"imageLayoutVersion":"1.0.0"}' ] && ok || bad "oci-layout"
 ls -a "$W/L2" | grep -q '^\.build' && bad "the build's scratch directory was left" || ok
 # SOURCE_DATE_EPOCH: every mtime and the config's created
-d4=$(SOURCE_DATE_EPOCH=1700000000 build "$W/L3" app "$W/a" --quiet 2>&1) && ok || bad "build with SOURCE_DATE_EPOCH: $d4"
-[ "$d4" != "$d1" ] && ok || bad "SOURCE_DATE_EPOCH did not change the digest"
-tar -tvzf "$(layer "$W/L3" app 1)" --full-time | grep -v ' 2023-11-14 22:13:20 ' && bad "an mtime is not SOURCE_DATE_EPOCH" || ok
-config "$W/L3" app | grep -q '"created":"2023-11-14T22:13:20Z"' && ok || bad "created: $(config "$W/L3" app)"
+s0=$(small --layout "$W/L3" --ref s0 2>&1) && ok || bad "small build: $s0"
+s1=$(SOURCE_DATE_EPOCH=1700000000 small --layout "$W/L3" --ref s1 2>&1) && ok || bad "build with SOURCE_DATE_EPOCH: $s1"
+[ "$s1" != "$s0" ] && ok || bad "SOURCE_DATE_EPOCH did not change the digest"
+for n in 0 1; do
+	tar -tvzf "$(layer "$W/L3" s1 $n)" --full-time | grep -v ' 2023-11-14 22:13:20 ' &&
+		bad "layer $n: an mtime is not SOURCE_DATE_EPOCH" || ok
+done
+config "$W/L3" s1 | grep -q '"created":"2023-11-14T22:13:20Z"' && ok || bad "created: $(config "$W/L3" s1)"
+# --json: the digests, sizes and packages
+small --layout "$W/L3" --ref s2 --json >"$W/json" 2>&1 && ok || bad "--json: $(cat "$W/json")"
+node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));
+if(r.digest!==process.argv[2]||r.layers.length!==2||!/^sha256:[0-9a-f]{64}$/.test(r.layers[0].diff_id)||
+ !(r.layers[1].entries>0)||!r.packages.includes("libc6")||r.packages.includes("dash"))process.exit(1)' "$W/json" "$s0" &&
+	ok || bad "--json output: $(cat "$W/json")"
 
 # --- the layers' content
 tar -tvzf "$(layer "$W/L1" app 1)" >"$W/app.lst" 2>&1
@@ -128,19 +140,44 @@ if command -v skopeo >/dev/null; then
 	skopeo inspect --raw "oci:$W/L1:app" >/dev/null 2>"$W/skopeo" && ok || bad "skopeo: $(cat "$W/skopeo")"
 fi
 
+# update-alternatives: awk is a link to /etc/alternatives/awk, a link to
+# the choice (mawk here), which no package lists.
+if [ "$(readlink /etc/alternatives/awk)" = /usr/bin/mawk ]; then
+	"$T" image build --layout "$W/L6" --ref awk --package mawk --quiet >/dev/null 2>"$W/awk.err" &&
+		ok || bad "mawk image: $(cat "$W/awk.err")"
+	tar -tvzf "$(layer "$W/L6" awk 0)" >"$W/awk.lst"
+	grep -q 'usr/bin/awk -> /etc/alternatives/awk$' "$W/awk.lst" &&
+		grep -q 'etc/alternatives/awk -> /usr/bin/mawk$' "$W/awk.lst" && ok ||
+		bad "alternatives: $(grep -a 'awk' "$W/awk.lst")"
+	grep -q 'man1/awk.1.gz' "$W/awk.lst" && bad "an alternative's link to an excluded page came" || ok
+	if [ "$(id -u)" = 0 ]; then
+		mkdir -p "$W/awkroot" && tar -xzf "$(layer "$W/L6" awk 0)" -C "$W/awkroot"
+		[ "$(chroot "$W/awkroot" /usr/bin/awk 'BEGIN { print 6 * 7 }' 2>&1)" = 42 ] && ok || bad "awk in the image"
+	fi
+fi
+
 # --- a base root file system tarball under --add
 mkdir -p "$W/rootfs/etc" "$W/rootfs/bin"
 echo 'ID=tiny' >"$W/rootfs/etc/os-release"
+ln "$W/rootfs/etc/os-release" "$W/rootfs/etc/os-release.hl"
 tar -C "$W/rootfs" -czf "$W/rootfs.tar.gz" .
 d5=$("$T" image build --layout "$W/L4" --ref tiny --base-tar "$W/rootfs.tar.gz" --add "$W/a/app.py:/app.py" --quiet 2>&1) &&
 	ok || bad "--base-tar: $d5"
-tar -tzf "$(layer "$W/L4" tiny 0)" | grep -qx etc/os-release && ok || bad "--base-tar content"
+tar -tvzf "$(layer "$W/L4" tiny 0)" >"$W/tiny.lst"
+grep -q ' etc/os-release$' "$W/tiny.lst" && grep -q '^-.* 8 .* etc/os-release.hl$' "$W/tiny.lst" && ok ||
+	bad "--base-tar content (a hard link kept as a file): $(cat "$W/tiny.lst")"
 # a tarball with '..' in a name is refused
 python3 -c 'import tarfile,io,sys
 t=tarfile.open(sys.argv[1],"w")
 i=tarfile.TarInfo("../escape");i.size=1;t.addfile(i,io.BytesIO(b"x"))' "$W/evil.tar"
 expect 1 "entry '../escape' has a '..' component" -- "$T" image build --layout "$W/L5" --ref e --base-tar "$W/evil.tar"
 [ -e "$W/escape" ] && bad "--base-tar wrote outside" || ok
+# a hard link to a file of this machine, directly or through a link of the tarball
+python3 -c 'import tarfile,io,sys
+t=tarfile.open(sys.argv[1],"w")
+i=tarfile.TarInfo("etc");i.type=tarfile.SYMTYPE;i.linkname="/etc";t.addfile(i)
+i=tarfile.TarInfo("stolen");i.type=tarfile.LNKTYPE;i.linkname="etc/hostname";t.addfile(i)' "$W/hl.tar"
+expect 1 "entry 'stolen' is a hard link to 'etc/hostname'" -- "$T" image build --layout "$W/L5" --ref e --base-tar "$W/hl.tar"
 
 # --- refusals: clear errors, non-zero exits, nothing written outside
 expect 2 "'..' are refused in DEST" -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:/app/../../etc/x"
@@ -162,7 +199,14 @@ ln -s "$W/outside" "$W/l/link"
 expect 1 'is not a directory in the image' -- "$T" image build --layout "$W/L5" --ref x --add "$W/l:/d" \
 	--add "$W/a/app.py:/d/link/pwned"
 [ -e "$W/outside/pwned" ] && bad "--add wrote through a link" || ok
-# a FIFO inside a directory
+# nor is a directory of a later --add merged into a link of an earlier one
+mkdir -p "$W/m/link" && echo owned >"$W/m/link/file"
+expect 1 "the image has a file or a link there, not a directory" -- "$T" image build --layout "$W/L5" --ref x \
+	--add "$W/l:/d" --add "$W/m:/d"
+[ -e "$W/outside/file" ] && bad "--add wrote into a link's target" || ok
+# a FIFO named, or inside a directory (never blocks)
+mkfifo "$W/fifo"
+expect 1 'not a file or a directory' -- timeout 20 "$T" image build --layout "$W/L5" --ref x --add "$W/fifo:/f"
 mkdir -p "$W/f" && mkfifo "$W/f/pipe"
 expect 1 'only files, directories and links are added' -- "$T" image build --layout "$W/L5" --ref x --add "$W/f:/f"
 # a file over the per-file cap (sparse: nothing is read)
