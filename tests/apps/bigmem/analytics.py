@@ -36,6 +36,7 @@ def positive(kind):
             raise argparse.ArgumentTypeError(f"{s} is not positive")
         return v
 
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
 
 
@@ -54,6 +55,8 @@ def main():
         ap.error("--seed must not be negative")
 
     n = int(a.gib * (1 << 30)) // 8
+    if n == 0:
+        ap.error("--gib is too small for one value")
     t0 = time.monotonic()
     table = np.empty(n, dtype=np.float64)
     rng = np.random.default_rng(a.seed)
