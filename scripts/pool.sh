@@ -111,6 +111,7 @@ pool_stop() {
 
 # Boost deal of APP on POOL with PARAMS (JSON) [DATASET] [VOLUME]; prints the deal id.
 # CALLBACK: the request's callback contract (default none).
+# CATEGORY: the deal's category (default 0: 300 s of wall time; 1: 1200 s).
 # PRICE (nRLC, default 0) is the workerpool's price per task; TRUST (default
 # 1: PoCo Boost for TEE tags) 0 makes a classic deal.
 # Accounts: 1 app owner, 2 dataset owner, 3 pool owner, 4 requester.
@@ -128,13 +129,15 @@ pool_deal() {
 		dsargs=(--dataset-order "$P/d.json")
 	fi
 	"$T" order init workerpool --set workerpool="$pool" --set tag="${TAG:-tdx}" --set volume="$volume" \
-		--set workerpoolprice="${PRICE:-0}" --set trust="${TRUST:-1}" -o "$P/p.json" &&
+		--set workerpoolprice="${PRICE:-0}" --set trust="${TRUST:-1}" \
+		${CATEGORY:+--set category="$CATEGORY"} -o "$P/p.json" &&
 		"$T" order sign workerpool "$P/p.json" "${C[@]}" --account 3 -o "$P/p.json" >/dev/null &&
 		"$T" order init request --set app="$app" --set workerpool="$pool" --set tag="${TAG:-tdx}" \
 			${dataset:+--set dataset="$dataset"} --set volume="$volume" \
 			--set workerpoolmaxprice="${PRICE:-0}" --set trust="${TRUST:-1}" \
 			--set requester="$requester" --set beneficiary="$requester" \
-			${CALLBACK:+--set callback="$CALLBACK"} --set "params=$params" -o "$P/r.json" &&
+			${CALLBACK:+--set callback="$CALLBACK"} ${CATEGORY:+--set category="$CATEGORY"} \
+			--set "params=$params" -o "$P/r.json" &&
 		"$T" order sign request "$P/r.json" "${C[@]}" --account 4 -o "$P/r.json" >/dev/null &&
 		"$T" deal match "${C[@]}" --account 4 --app-order "$P/a.json" "${dsargs[@]}" \
 			--workerpool-order "$P/p.json" --request-order "$P/r.json" $([ "${TRUST:-1}" = 1 ] && echo --boost) --json |
