@@ -33,7 +33,7 @@ static const char sched_usage[] =
     "                        [--order-price NRLC --order-volume N [--order-category C]]\n"
     "                        [--max-connections N] [--max-connections-per-ip N]\n"
     "                        [--max-orders-per-signer N] [--max-unfunded-orders N]\n"
-    "                        [--max-fee-gwei G]\n"
+    "                        [--max-fee-gwei G] [--admin-token-file F]\n"
     "\n"
     "Run the pool: follow the chain for the workerpool's deals (PoCo Boost where\n"
     "the hub has it, classic deals otherwise: the mode is logged at start),\n"
@@ -66,6 +66,10 @@ static const char sched_usage[] =
     "  --max-fee-gwei G  never offer more than G gwei per gas (maxFeePerGas, 100)\n"
     "                  for its transactions: a stuck one waits for the base fee\n"
     "                  to fall\n"
+    "  --admin-token-file F  where to write the admin token, drawn afresh at each\n"
+    "                  start (0600; default admin.token next to --db): it opens\n"
+    "                  GET /workers, /stats and the /tasks listing, as does the\n"
+    "                  pool owner's signature ('tdexec pool status')\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
@@ -177,6 +181,7 @@ enum {
 	K_NETNAME,
 	K_RPC,
 	K_SMSHASH,
+	K_ADMINTOKEN,
 	K_MAXINFLIGHT,
 	K_MAXFEE
 };
@@ -235,6 +240,7 @@ static const struct option pool_opts[] = {
     {"insecure-sms", no_argument, NULL, K_INSECURESMS},
     {"max-inflight", required_argument, NULL, K_MAXINFLIGHT},
     {"max-fee-gwei", required_argument, NULL, K_MAXFEE},
+    {"admin-token-file", required_argument, NULL, K_ADMINTOKEN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -333,6 +339,7 @@ int cmd_scheduler(int argc, char **argv)
 			break;
 		case K_SMS: cfg.sms_url = optarg; break;
 		case K_DB: cfg.db_path = optarg; break;
+		case K_ADMINTOKEN: cfg.admin_token_file = optarg; break;
 		case K_RESULTS: cfg.results_dir = optarg; break;
 		case K_COLLATERAL: cfg.collateral = optarg; break;
 		case K_POLICY: cfg.policy = optarg; break;

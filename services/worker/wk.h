@@ -96,6 +96,9 @@ void wk_report(struct worker *w, const char *taskid, const char *status, const c
 /* The report after the app ran (COMPUTED or FAILED), with the app's stderr
  * tail when the deal asked for it (t->dev_log). */
 void wk_report_task(struct worker *w, const struct task *t, const char *status, const char *detail);
+/* COMPUTED, with the app's own run time (ms), for the pool's overhead, and
+ * its stderr tail as wk_report_task. */
+void wk_report_computed(struct worker *w, const struct task *t, long long app_ms);
 /* Heartbeats while a task runs (a thread's body; stops on w->pinger_stop). */
 void *wk_pinger_main(void *arg);
 
