@@ -83,6 +83,10 @@ int cmd_secret(int argc, char **argv);
 int cmd_result(int argc, char **argv);
 int cmd_market_book(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
+int cmd_pool_up(int argc, char **argv);
+int cmd_pool_status(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 int cli_dataset_encrypt(int argc, char **argv);
 /* Open an iExec encrypted result (zip of iexec_out.zip.aes + aes-key.rsa)
  * with the PEM private key in key_path; writes the plain zip. */

@@ -597,3 +597,25 @@ int cmd_worker(int argc, char **argv)
 	OPENSSL_cleanse(cfg.key, 32);
 	return rc < 0 ? cli_fail() : 0;
 }
+
+static const char pool_usage[] =
+    "Usage: tdexec pool COMMAND [ARGS]\n"
+    "\n"
+    "A worker pool as its operator sees it.\n"
+    "\n"
+    "Commands:\n"
+    "  up       a whole local pool in one command: chain, SMS, scheduler and\n"
+    "           workers in SIMULATED TDs (pool up --sim)\n"
+    "  status   workers, tasks by status, failures and earnings, from a\n"
+    "           running scheduler (and the chain)\n";
+
+static const struct cli_cmd pool_cmds[] = {
+    {"up", cmd_pool_up, "a local pool"},
+    {"status", cmd_pool_status, "the pool seen by its operator"},
+    {NULL, NULL, NULL},
+};
+
+int cmd_pool(int argc, char **argv)
+{
+	return cli_dispatch("pool", pool_cmds, argc, argv, pool_usage);
+}

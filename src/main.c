@@ -28,6 +28,9 @@ static const char usage[] =
     "  task        show, claim tasks\n"
     "  sms         the Secret Management Service\n"
     "  ratls       RA-TLS certificates: make one, check a server's\n"
+    "  pool        a whole local pool in one command (pool up --sim); the pool\n"
+    "              seen by its operator (pool status)\n"
+    "  policy      TD policies: write one from a known-good TD's quote\n"
     "\n"
     "Options:\n"
     "  --log-level LEVEL   debug, info, warn (default), error, off\n"
@@ -47,6 +50,8 @@ static const struct cli_cmd commands[] = {
     {"result", cmd_result, "download a task's result"},
     {"market", cmd_market_book, "a pool's orderbook: publish, list"},
     {"run", cmd_run, "buy a confidential task and get its result"},
+    {"pool", cmd_pool, "a local pool: up, status"},
+    {"policy", cmd_policy, "TD policies"},
     {NULL, NULL, NULL},
 };
 

@@ -102,7 +102,8 @@ static int owner_signed(struct sched *s, const struct http_req *req, const char 
 
 	errno = 0;
 	at = strtoull(a, &end, 10);
-	if (end == a || errno || *end != ' ' || strlen(end + 1) != 132 ||
+	if (end == a || errno || *end != ' ' || strlen(end + 1) != 132 || end[1] != '0' ||
+	    (end[2] != 'x' && end[2] != 'X') ||
 	    hex_decode_exact(sig, 65, end + 1 + 2, "signature") < 0) {
 		*why =
 		    "malformed PoolOwner authorization: want 'PoolOwner <unix time> 0x<signature>'";

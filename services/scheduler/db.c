@@ -98,6 +98,9 @@ const char *const sched_migrations[] = {
     " WHEN NEW.status IS NOT OLD.status BEGIN"
     " INSERT INTO task_events VALUES (NEW.taskid, NEW.status, " NOW_MS ", NEW.worker,"
     " NEW.detail); END;"
+    /* a task the chain took back (a reorganisation) takes its timeline along */
+    "CREATE TRIGGER task_events_delete AFTER DELETE ON tasks BEGIN"
+    " DELETE FROM task_events WHERE taskid = OLD.taskid; END;"
     /* the tasks already there start their timeline now */
     "INSERT INTO task_events SELECT taskid, status, updated * 1000, worker, detail FROM tasks;",
     NULL,

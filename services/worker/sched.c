@@ -107,8 +107,8 @@ static void report(struct worker *w, const char *taskid, const char *status, con
 		                    eth_json_hex(cb->callback, cb->callback_len));
 	if (logs)
 		json_object_set_new(b, "logs", json_string(logs));
-	if (app_ms >= 0) /* the app's own run time, for the pool's overhead */
-		json_object_set_new(b, "appMs", json_integer((json_int_t)app_ms));
+	if (app_ms >= 0)
+		json_object_set_new(b, "appMs", json_integer(app_ms));
 	long st;
 	snprintf(url, sizeof(url), "%s/workers/tasks/%s/status", w->sched, taskid);
 	wk_bearer(w, auth);
@@ -133,12 +133,7 @@ void wk_report(struct worker *w, const char *taskid, const char *status, const c
 
 void wk_report_task(struct worker *w, const struct task *t, const char *status, const char *detail)
 {
-	report(w, t->taskid, status, detail, NULL, NULL, t->dev_log, -1);
-}
-
-void wk_report_computed(struct worker *w, const struct task *t, long long app_ms)
-{
-	report(w, t->taskid, "COMPUTED", "post-compute", NULL, NULL, t->dev_log, app_ms);
+	report(w, t->taskid, status, detail, NULL, NULL, t->dev_log, t->app_ms);
 }
 
 /* Heartbeats while a task runs, so the scheduler does not take it back. */

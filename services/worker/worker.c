@@ -195,10 +195,10 @@ static void run_task(struct worker *w, json_t *a)
 	uint8_t digest[32];
 	int exit_code = -1, rc, pushed = 0;
 	struct timespec t0, t1;
-	long long app_ms = 0;
 
 	memset(&t, 0, sizeof(t));
 	t.a = a;
+	t.app_ms = -1;
 	t.app_env = json_array();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (jstr(a, "taskId"))
@@ -243,11 +243,11 @@ static void run_task(struct worker *w, json_t *a)
 		clock_gettime(CLOCK_MONOTONIC, &a0);
 		rc = wk_app_run(w, &t, params, &exit_code, why, sizeof(why));
 		clock_gettime(CLOCK_MONOTONIC, &a1);
-		app_ms = (long long)(a1.tv_sec - a0.tv_sec) * 1000 +
-		         (long long)(a1.tv_nsec - a0.tv_nsec) / 1000000;
+		t.app_ms = (long long)(a1.tv_sec - a0.tv_sec) * 1000 +
+		           (long long)(a1.tv_nsec - a0.tv_nsec) / 1000000;
 	}
 	if (rc == 0 && !why[0]) {
-		wk_report_computed(w, &t, app_ms);
+		wk_report_task(w, &t, "COMPUTED", "post-compute");
 		rc = wk_post_compute(w, &t, digest, zip);
 		if (rc == 0 && json_is_true(json_object_get(params, "iexec_result_encryption")))
 			rc = wk_encrypt_result(&t, zip);

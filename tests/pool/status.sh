@@ -32,10 +32,14 @@ d_sh=$("$HERE/../../scripts/mkimage" "$W/images" shell '["/bin/sh","-c"]' /bin/s
 app=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" | addr)
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description status --json | addr)
 [ -n "$app" ] && [ -n "$pool" ] && ok || bad "assets"
+"$T" account deposit "${C[@]}" --account 4 100000000000 >/dev/null &&
+	"$T" account deposit "${C[@]}" --account 3 100000000000 >/dev/null && ok || bad "deposit"
+export PRICE=2000000 # nRLC per task: the owner's reward for the completed one
 owner=$("$T" wallet show "${C[@]}" --account 3 --json | addr | lower)
 wk=$("$T" wallet show "${C[@]}" --account 5 --json | addr | lower)
 
 pool_start_scheduler "$pool" 3 --worker-timeout 10 || bad "scheduler"
+[ -n "${SHOW:-}" ] && echo "scheduler up at ${SECONDS}s"
 TOKEN=$(cat "$W/admin.token")
 private "scheduler" "$W/sched.db" "$W/admin.token"
 [ "${#TOKEN}" = 64 ] && ok || bad "admin token: '$TOKEN'"
@@ -60,23 +64,29 @@ grep -q "refused the registration (HTTP 403): simulated TD not trusted: .*--trus
 	ok || bad "the worker does not say why it was refused: $(tail -3 "$W/ws.log")"
 grep -q '"error":"forbidden"' "$W/ws.log" && bad "the worker still prints a bare forbidden" || ok
 kill "$STRICT" && wait "$STRICT" 2>/dev/null
+[ -n "${SHOW:-}" ] && echo "refusal done at ${SECONDS}s"
 
 pool_start_worker w1 5 --max-time 30
-# one task that completes, one whose app exits 1
-run() { # PARAMS -> "STATUS TASK"
-	local deal task
-	deal=$(pool_deal "$app" "$pool" "$1")
+# one task that completes, one whose app exits 1: both deals made, then
+# the worker takes them in turn
+deal_ok=$(pool_deal "$app" "$pool" '{"iexec_args":"\"echo hi > /iexec_out/out.txt\""}')
+deal_bad=$(pool_deal "$app" "$pool" '{"iexec_args":"\"exit 1\""}')
+task_of() {
+	local task
 	for _ in $(seq 50); do
-		task=$(curl -s "$SCHED_URL/tasks?deal=$deal" | jq -r '.[0].taskId // empty')
+		task=$(curl -s "$SCHED_URL/tasks?deal=$1" | jq -r '.[0].taskId // empty')
 		[ -n "$task" ] && break
 		sleep 0.2
 	done
-	echo "$(task_wait "$task" 60) $task $deal"
+	echo "$task"
 }
-read -r st_ok task_ok deal_ok < <(run '{"iexec_args":"\"echo hi > /iexec_out/out.txt\""}')
+task_ok=$(task_of "$deal_ok")
+task_bad=$(task_of "$deal_bad")
+st_ok=$(task_wait "$task_ok" 60)
+st_bad=$(task_wait "$task_bad" 60)
 [ "$st_ok" = COMPLETED ] && ok || bad "the good task: $st_ok"
-read -r st_bad task_bad deal_bad < <(run '{"iexec_args":"\"exit 1\""}')
 [ "$st_bad" = FAILED ] && ok || bad "the failing task: $st_bad"
+[ -n "${SHOW:-}" ] && echo "tasks done at ${SECONDS}s"
 
 # The admin endpoints: none of them without the token; a deal's tasks and
 # a task stay open as they were.
@@ -157,5 +167,88 @@ jq_is '.overhead.medianMs >= 0 and .overhead.p90Ms == .overhead.medianMs' true "
 jq_is '.assignedToCompleted.medianMs >= .overhead.medianMs' true "$W/stats.json"
 jq_is '.pool.workerpool' "$(echo "$pool" | lower)" "$W/stats.json"
 jq_is '.pool.owner' "$owner" "$W/stats.json"
+
+[ -n "${SHOW:-}" ] && echo "endpoints done at ${SECONDS}s"
+# The pool owner's signature, made by an independent implementation
+# (admin-sign.js): taken once; refused when old, from the future, replayed,
+# made for another path or by another key.
+node "$HERE/admin-sign.js" "$W/chain/chain.json" "$SCHED_URL" "$pool" 3 4 >"$W/sign.out" 2>&1
+signed() { # CASE PATTERN
+	grep -Eq "^$1 $2" "$W/sign.out" && ok || bad "signed request '$1': $(grep "^$1 " "$W/sign.out" || cat "$W/sign.out")"
+}
+signed owner '200 $'
+signed replay '401 signature already used'
+signed listing '200 $'
+signed old '401 signature time is more than 300 s away'
+signed ahead '401 signature time is more than 300 s away'
+signed other-key "401 the signature is not the workerpool owner's"
+signed other-path "401 the signature is not the workerpool owner's"
+[ "$(code -H "Authorization: PoolOwner 12 0x00" "$SCHED_URL/stats")" = 401 ] &&
+	jq -e '.reason | test("malformed")' "$W/body" >/dev/null && ok || bad "malformed PoolOwner: $(cat "$W/body")"
+
+[ -n "${SHOW:-}" ] && echo "signatures done at ${SECONDS}s"
+# tdexec pool status: with the token, then signed with the owner's key
+PS=("$T" pool status --scheduler "$SCHED_URL")
+expect 0 "" -- "${PS[@]}" --token-file "$W/admin.token" --json "${C[@]}"
+cp "$W/out" "$W/ps.json"
+jq_is '.pool.workerpool' "$(echo "$pool" | lower)" "$W/ps.json"
+jq_is '.workers | length' 1 "$W/ps.json"
+jq_is '.workers[0].address' "$wk" "$W/ps.json"
+jq_is '.workers[0].simulated' true "$W/ps.json"
+jq_is '.workers[0].tcbStatus' UpToDate "$W/ps.json"
+jq_is '.workers[0].alive' true "$W/ps.json"
+jq_is '.workers[0].currentTasks | length' 0 "$W/ps.json"
+jq_is '.workerCounts.alive' 1 "$W/ps.json"
+jq_is '.tasks.COMPLETED' 1 "$W/ps.json"
+jq_is '.tasks.FAILED' 1 "$W/ps.json"
+jq_is '.failures | length' 1 "$W/ps.json"
+jq_is '.failures[0].taskId' "$task_bad" "$W/ps.json"
+jq_is '.failures[0].reason' "app exited with status 1" "$W/ps.json"
+jq_is '.earnings.unit' nRLC "$W/ps.json"
+jq_is '[.earnings.accounts[] | .role + " " + .address] | join(",")' "owner $owner,worker $wk" "$W/ps.json"
+# exact to the nRLC: what the chain holds, read here with another client
+acct() { "$T" account show "$1" "${C[@]}" --json; }
+for who in "$owner" "$wk"; do
+	want=$(acct "$who")
+	jq_is ".earnings.accounts[] | select(.address == \"$who\") | .stake" "$(echo "$want" | jq -r .stake)" "$W/ps.json"
+	jq_is ".earnings.accounts[] | select(.address == \"$who\") | .locked" "$(echo "$want" | jq -r .locked)" "$W/ps.json"
+done
+# the rewards: the hub's Reward events, summed here with ethers
+node -e '
+const { ethers } = require("ethers");
+const [chainFile, ...who] = process.argv.slice(1);
+const chain = JSON.parse(require("fs").readFileSync(chainFile, "utf8"));
+const abi = ["event Reward(address owner, uint256 amount, bytes32 ref)"];
+const hub = new ethers.Contract(chain.hub, abi, new ethers.JsonRpcProvider(chain.rpc));
+hub.queryFilter("Reward", 0).then((l) => who.forEach((a) => console.log(l.filter((e) =>
+  e.args.owner.toLowerCase() === a).reduce((s, e) => s + e.args.amount, 0n).toString())));' \
+	"$W/chain/chain.json" "$owner" "$wk" >"$W/rewards" 2>&1
+r_owner=$(sed -n 1p "$W/rewards")
+[ "$r_owner" -gt 0 ] 2>/dev/null && ok || bad "no reward for the owner on chain: $(cat "$W/rewards")"
+jq_is '.earnings.accounts[] | select(.role == "owner") | .rewards' "$r_owner" "$W/ps.json"
+jq_is '.earnings.accounts[] | select(.role == "worker") | .rewards' "$(sed -n 2p "$W/rewards")" "$W/ps.json"
+expect 0 "Workers: 1 registered, 1 alive" -- "${PS[@]}" --account 3 --workerpool "$pool" "${C[@]}"
+[ -n "${SHOW:-}" ] && cat "$W/out"
+grep -q "app exited with status 1" "$W/out" && grep -q "^  owner   $owner  stake " "$W/out" &&
+	grep -Eq "^  $wk  +[0-9]+s ago +yes +UpToDate +sim +1 +1  -" "$W/out" && ok ||
+	bad "the table: $(cat "$W/out")"
+# --watch --json: one object per line until interrupted
+"${PS[@]}" --token-file "$W/admin.token" --json --watch 1 >"$W/watch.out" 2>&1 &
+wp=$!
+sleep 3.5
+kill -INT "$wp"
+wait "$wp"
+rc=$?
+n=$(grep -c '^{"scheduler"' "$W/watch.out")
+[ "$rc" = 0 ] && [ "$n" -ge 2 ] && [ "$n" = "$(wc -l <"$W/watch.out")" ] && ok ||
+	bad "--watch --json exited $rc with $n objects: $(head -c 300 "$W/watch.out")"
+# refusals: clear errors, non-zero exits
+expect 1 "refused the credentials: wrong admin token" -- "${PS[@]}" --token-file <(printf '%064d\n' 0)
+expect 1 "refused the credentials: the signature is not the workerpool owner's" -- \
+	"${PS[@]}" --account 4 --workerpool "$pool" "${C[@]}"
+expect 1 "" -- "$T" pool status --scheduler http://127.0.0.1:9 --token-file "$W/admin.token"
+expect 2 "--token-file F\) or the pool owner's key" -- "$T" pool status --scheduler "$SCHED_URL"
+expect 2 "--workerpool ADDR is required" -- "${PS[@]}" --account 3 "${C[@]}"
+expect 1 "not an admin token" -- "${PS[@]}" --token-file "$W/policy.json"
 
 finish

@@ -1,0 +1,244 @@
+/* tdexec policy from-quote — a TD policy written from a known-good TD's quote. */
+#include "cli.h"
+
+#include "tdx/eventlog.h"
+#include "tdx/policy.h"
+#include "tdx/quote.h"
+#include "tdx/tcbinfo.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/json.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char policy_usage[] =
+    "Usage: tdexec policy COMMAND [ARGS]\n"
+    "\n"
+    "TD policies: what a verifier (quote verify, the SMS, the scheduler, app\n"
+    "deploy --tdx-policy) admits beyond an authentic quote.\n"
+    "\n"
+    "Commands:\n"
+    "  from-quote  write a policy that pins the measurements of a known-good TD\n";
+
+static const char from_quote_usage[] =
+    "Usage: tdexec policy from-quote QUOTE [--eventlog F]... [-o FILE] [--allow-debug]\n"
+    "                                [--tcb-status LIST] [--pin-rtmr3]\n"
+    "\n"
+    "Write a policy admitting the TD that produced QUOTE (binary, hex, 0x-hex or\n"
+    "base64; detected): MRTD, RTMR0-2, TDATTRIBUTES, XFAM, MRCONFIGID and MROWNER\n"
+    "pinned to the quote's values.  RTMR3 is left to the runtime event log replay\n"
+    "(it changes with what the TD runs) unless --pin-rtmr3.  The quote's signature\n"
+    "is not checked here: give a quote of a TD you trust, or verify it first with\n"
+    "'tdexec quote verify'.\n"
+    "\n"
+    "  --eventlog F        an event log of that TD (CCEL or tdexec's JSON lines),\n"
+    "                      replayed first: every RTMR it extends must equal the\n"
+    "                      quote's, or nothing is written (repeatable, in order)\n"
+    "  -o, --output FILE   write the policy to FILE (default: stdout)\n"
+    "  --allow-debug       accept a DEBUG TD (refused otherwise: a debug TD can be\n"
+    "                      inspected by its host)\n"
+    "  --tcb-status LIST   TCB statuses accepted, comma-separated (default UpToDate)\n"
+    "  --pin-rtmr3         pin RTMR3 too (a TD that extends nothing at run time)\n";
+
+/* The policy names of the fields pinned, in the file's order. */
+static const char *const pinned[] = {"MRTD",         "RTMR0", "RTMR1",      "RTMR2",  "RTMR3",
+                                     "TDATTRIBUTES", "XFAM",  "MRCONFIGID", "MROWNER"};
+
+/* Quote bytes from a file of binary, hex, 0x-hex or base64 (whitespace and
+ * line breaks allowed in text).  A binary TDX quote starts with its version
+ * (4 or 5, little-endian 16 bits): no text starts with those bytes. */
+static int read_quote(const char *path, struct tdx_quote **q)
+{
+	uint8_t *buf, *bin = NULL;
+	size_t len, blen = 0, n = 0;
+	char *text = NULL;
+	int rc;
+
+	GUARD(file_read(path, 4 * TDX_QUOTE_MAX_SIZE, &buf, &len));
+	if (len >= 2 && (buf[0] == 4 || buf[0] == 5) && buf[1] == 0) {
+		rc = tdx_quote_parse(buf, len, q);
+		free(buf);
+		return rc < 0 ? err_wrap(rc, "%s", path) : 0;
+	}
+	/* Text: keep what is not whitespace. */
+	text = malloc(len + 1);
+	if (!text) {
+		free(buf);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < len; i++)
+		if (!isspace(buf[i]))
+			text[n++] = (char)buf[i];
+	text[n] = '\0';
+	free(buf);
+	if (n >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
+		rc = hex_decode_alloc(text, n, &bin, &blen);
+	else if (n && is_hex_text((const uint8_t *)text, n))
+		rc = hex_decode_alloc(text, n, &bin, &blen);
+	else if (n)
+		rc = base64_decode(text, n, &bin, &blen);
+	else
+		rc = err_set(ERR_INVAL, "empty");
+	free(text);
+	if (rc < 0)
+		return err_wrap(rc, "%s: not a quote in binary, hex, 0x-hex or base64", path);
+	rc = tdx_quote_parse(bin, blen, q);
+	free(bin);
+	return rc < 0 ? err_wrap(rc, "%s", path) : 0;
+}
+
+/* Replay the logs in order; every RTMR they extend must be the quote's. */
+static int check_eventlogs(const struct tdx_quote *q, const char *const *logs, size_t n)
+{
+	struct tdx_rtmr_replay r;
+
+	tdx_replay_init(&r);
+	for (size_t i = 0; i < n; i++) {
+		int rc = tdx_replay_file(&r, logs[i]);
+		if (rc < 0)
+			return err_wrap(rc, "%s", logs[i]);
+	}
+	ENSURE(r.touched, ERR_VERIFY, "the event logs extend no RTMR");
+	for (int i = 0; i < 4; i++) {
+		char want[97], got[97];
+		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
+			continue;
+		hex_encode(want, r.rtmr[i], 48);
+		hex_encode(got, q->body.rtmr[i], 48);
+		return err_set(ERR_VERIFY,
+		               "the event logs do not replay to the quote: RTMR%d is %s in the "
+		               "quote, %s replayed; no policy written",
+		               i, got, want);
+	}
+	return 0;
+}
+
+/* "UpToDate,SWHardeningNeeded" as a JSON array of checked names. */
+static int tcb_list(const char *list, json_t **out)
+{
+	char *copy = strdup(list), *save = NULL;
+	json_t *a = json_array();
+	int rc = 0;
+
+	ENSURE_GOTO(copy && a, ERR_NOMEM, "out of memory");
+	for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+		enum tdx_tcb_status s;
+		GUARD_GOTO(tdx_tcb_status_parse(t, &s));
+		json_array_append_new(a, json_string(tdx_tcb_status_name(s)));
+	}
+	ENSURE_GOTO(json_array_size(a), ERR_INVAL, "--tcb-status: no status given");
+	*out = a;
+	a = NULL;
+out:
+	free(copy);
+	json_decref(a);
+	return rc;
+}
+
+static int from_quote(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"eventlog", required_argument, NULL, 'e'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"allow-debug", no_argument, NULL, 'd'},
+	    {"tcb-status", required_argument, NULL, 't'},
+	    {"pin-rtmr3", no_argument, NULL, '3'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *logs[16], *out_path = "-", *tcb = "UpToDate";
+	size_t n_logs = 0;
+	int c, allow_debug = 0, pin3 = 0, rc = 0;
+	struct tdx_quote *q = NULL;
+	struct tdx_policy *check = NULL;
+	json_t *pol = NULL, *m = NULL, *statuses = NULL;
+	char *text = NULL;
+	uint64_t attrs;
+
+	while ((c = cli_getopt(argc, argv, "policy from-quote", "ho:", opts)) != -1) {
+		switch (c) {
+		case 'e':
+			if (n_logs == sizeof(logs) / sizeof(logs[0]))
+				return cli_usage("policy from-quote", "at most 16 --eventlog");
+			logs[n_logs++] = optarg;
+			break;
+		case 'o': out_path = optarg; break;
+		case 'd': allow_debug = 1; break;
+		case 't': tcb = optarg; break;
+		case '3': pin3 = 1; break;
+		case 'h': fputs(from_quote_usage, stdout); return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("policy from-quote", "expected one quote file");
+	if (tcb_list(tcb, &statuses) < 0)
+		return cli_usage("policy from-quote", "--tcb-status: %s", err_msg());
+	GUARD_GOTO(read_quote(argv[optind], &q));
+	if (n_logs)
+		GUARD_GOTO(check_eventlogs(q, logs, n_logs));
+	attrs = tdx_quote_td_attributes(q);
+	ENSURE_GOTO(!(attrs & TDX_ATTR_DEBUG) || allow_debug, ERR_VERIFY,
+	            "%s: the TD has DEBUG set (its host can inspect it): refused without "
+	            "--allow-debug",
+	            argv[optind]);
+	m = json_object();
+	ENSURE_GOTO(m, ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
+		struct tdx_field f;
+		char *hex;
+		if (strcmp(pinned[i], "RTMR3") == 0 && !pin3)
+			continue;
+		GUARD_GOTO(tdx_quote_field(q, pinned[i], &f));
+		hex = hex_dup(f.ptr, f.len);
+		ENSURE_GOTO(hex, ERR_NOMEM, "out of memory");
+		json_object_set_new(m, pinned[i], json_string(hex));
+		free(hex);
+	}
+	pol = json_pack("{s:O,s:b,s:b,s:O}", "tcb_status", statuses, "allow_debug",
+	                (attrs & TDX_ATTR_DEBUG) != 0, "require_sept_ve_disable",
+	                (attrs & TDX_ATTR_SEPT_VE_DISABLE) != 0, "measurements", m);
+	ENSURE_GOTO(pol, ERR_NOMEM, "out of memory");
+	text = json_dumps(pol, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
+	/* What is written must load as a policy, as the verifiers load it. */
+	GUARD_GOTO(tdx_policy_from_json(text, strlen(text), ".", &check));
+	{
+		size_t tl = strlen(text);
+		char *nl = realloc(text, tl + 2);
+		ENSURE_GOTO(nl, ERR_NOMEM, "out of memory");
+		text = nl;
+		memcpy(text + tl, "\n", 2);
+	}
+	GUARD_GOTO(file_write(out_path, text, strlen(text), 0644));
+	if (strcmp(out_path, "-") != 0)
+		fprintf(stderr,
+		        "policy written to %s: MRTD, RTMR0-%d, TDATTRIBUTES, XFAM, MRCONFIGID, "
+		        "MROWNER pinned; TCB status %s%s\n",
+		        out_path, pin3 ? 3 : 2, tcb, pin3 ? "" : "; RTMR3 left to runtime replay");
+	if (!(attrs & TDX_ATTR_SEPT_VE_DISABLE))
+		fprintf(stderr, "tdexec: warning: the TD does not set SEPT_VE_DISABLE; the policy "
+		                "accepts that, as the quote has it\n");
+out:
+	free(text);
+	json_decref(pol);
+	json_decref(m);
+	json_decref(statuses);
+	tdx_policy_free(check);
+	tdx_quote_free(q);
+	return rc < 0 ? cli_fail() : 0;
+}
+
+static const struct cli_cmd policy_cmds[] = {
+    {"from-quote", from_quote, "a policy from a known-good TD's quote"},
+    {NULL, NULL, NULL},
+};
+
+int cmd_policy(int argc, char **argv)
+{
+	return cli_dispatch("policy", policy_cmds, argc, argv, policy_usage);
+}
