@@ -355,6 +355,9 @@ static enum MHD_Result send_resp(struct http_server *s, struct MHD_Connection *c
 		return MHD_NO;
 	if (resp->len)
 		MHD_add_response_header(r, "Content-Type", resp->content_type);
+	for (int i = 0; i + 1 < HTTP_RESP_HEADERS && resp->headers[i]; i += 2)
+		if (resp->headers[i + 1])
+			MHD_add_response_header(r, resp->headers[i], resp->headers[i + 1]);
 	ret = MHD_queue_response(conn, (unsigned)resp->status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -365,7 +368,7 @@ static enum MHD_Result send_resp(struct http_server *s, struct MHD_Connection *c
 static enum MHD_Result refuse(struct http_server *s, struct MHD_Connection *conn,
                               const struct pending *p, int status, const char *why)
 {
-	struct http_resp resp = {500, "application/json", NULL, 0};
+	struct http_resp resp = {.status = 500, .content_type = "application/json"};
 	if (status == 413)
 		metric_inc(s->m_too_big, 0, 0);
 	if (status == 503)
@@ -473,7 +476,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct http_server *s = cls;
 	struct pending *p = *con_cls;
-	struct http_resp resp = {500, "application/json", NULL, 0};
+	struct http_resp resp = {.status = 500, .content_type = "application/json"};
 	(void)version;
 
 	if (!p) {
@@ -806,7 +809,7 @@ void http_server_stop(struct http_server *s)
 	/* MHD must not stop with suspended connections: any deferred request
 	 * its owner left unanswered gets a 503 */
 	for (;;) {
-		struct http_resp r = {503, "application/json", NULL, 0};
+		struct http_resp r = {.status = 503, .content_type = "application/json"};
 		pthread_mutex_lock(&s->mu);
 		struct pending *p = s->deferred;
 		pthread_mutex_unlock(&s->mu);

@@ -34,11 +34,15 @@ struct http_req {
 const char *http_req_header(const struct http_req *r, const char *name);
 const char *http_req_query(const struct http_req *r, const char *name);
 
+#define HTTP_RESP_HEADERS 16
 struct http_resp {
 	int status;
 	const char *content_type;
 	char *body; /* owned (free()) */
 	size_t len;
+	/* more headers: name, value, name, value, …, NULL; the strings are
+	 * not owned and must outlive the response (string literals) */
+	const char *headers[HTTP_RESP_HEADERS];
 };
 
 /* Set a response; take a JSON value (stolen) or text (copied). */

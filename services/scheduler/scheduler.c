@@ -12,6 +12,7 @@
  * worker reports is only a hint), or FAILED once claimed after its
  * deadline. */
 #include "internal.h"
+#include "web.h"
 
 #include "crypto/k1.h"
 #include "crypto/keccak.h"
@@ -89,6 +90,9 @@ static const struct http_route routes[] = {
     {"GET", "/datasetorders", sched_h_api_list, "market_list", 0},
     {"GET", "/workerpoolorders", sched_h_api_list, "market_list", 0},
     {"GET", "/requestorders", sched_h_api_list, "market_list", 0},
+    /* the dashboard (web.c): static files, the data from the admin endpoints */
+    {"GET", "/", sched_h_web, "dashboard", 0},
+    {"GET", "/ui/*", sched_h_web, "dashboard_file", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 

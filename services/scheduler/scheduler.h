@@ -25,6 +25,7 @@
  *   GET  /orders/{kind}?app=&dataset=&workerpool=&tag=
  *                                      open orders, cheapest first, with
  *                                      what remains of their volume on chain
+ *   GET  /, /ui/{name}                 the dashboard's static files (web.c)
  */
 #ifndef TDEXEC_SCHEDULER_H
 #define TDEXEC_SCHEDULER_H

@@ -403,7 +403,7 @@ struct waiter {
 
 static void answer(struct http_deferred *d, int status, json_t *task)
 {
-	struct http_resp r = {500, "application/json", NULL, 0};
+	struct http_resp r = {.status = 500, .content_type = "application/json"};
 	if (task)
 		http_resp_json(&r, status, task);
 	else

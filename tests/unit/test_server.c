@@ -31,6 +31,21 @@ static void echo(void *ctx, const struct http_req *r, struct http_resp *resp)
 	                         (const char *)r->body, r->body_len));
 }
 
+/* A response with headers of its own; the list ends at the first NULL name. */
+static void with_headers(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	(void)ctx;
+	(void)r;
+	http_resp_text(resp, 200, "page");
+	resp->headers[0] = "X-Frame-Options";
+	resp->headers[1] = "DENY";
+	resp->headers[2] = "Cache-Control";
+	resp->headers[3] = "no-cache";
+	resp->headers[4] = NULL;
+	resp->headers[5] = "X-After-The-End";
+	resp->headers[6] = "never sent";
+}
+
 static const struct http_route routes[] = {
     {"GET", "/things/*", echo, "get_thing", 0},
     {"POST", "/things/*", echo, "post_thing", 0},
@@ -38,6 +53,8 @@ static const struct http_route routes[] = {
     {"POST", "/big", echo, "big", 64u << 10},
     /* a route named as a built-in shares its series */
     {"GET", "/ping", echo, "healthz", 0},
+    /* headers of its own */
+    {"GET", "/headers", with_headers, "headers", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 
@@ -330,6 +347,27 @@ static int healthz_from(const char *src, int port, double *took)
 	return st;
 }
 
+/* A handler's own headers reach the client, up to the list's end. */
+static void handlers_add_headers(void **state)
+{
+	char buf[2048];
+	size_t got = 0;
+	ssize_t n;
+	int fd = dial("127.0.0.1", http_server_port(srv));
+	(void)state;
+	say(fd, "GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	while (got < sizeof(buf) - 1 && (n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+		got += (size_t)n;
+	close(fd);
+	buf[got] = '\0';
+	assert_non_null(strstr(buf, "HTTP/1.1 200"));
+	assert_non_null(strcasestr(buf, "\r\nX-Frame-Options: DENY\r\n"));
+	assert_non_null(strcasestr(buf, "\r\nCache-Control: no-cache\r\n"));
+	assert_non_null(strcasestr(buf, "\r\nContent-Type: text/plain"));
+	assert_null(strcasestr(buf, "X-After-The-End"));
+	assert_non_null(strstr(buf, "\r\n\r\npage"));
+}
+
 /* A Content-Length over the route's cap is answered 413 at once: the body
  * is never sent, so the answer cannot have waited for it. */
 static void content_length_over_cap_is_refused_before_the_body(void **state)
@@ -477,7 +515,7 @@ static void park(void *ctx, const struct http_req *r, struct http_resp *resp)
 static void answer_in_handler(void *ctx, const struct http_req *r, struct http_resp *resp)
 {
 	struct http_deferred *d = http_req_defer(r);
-	struct http_resp now = {0, NULL, NULL, 0};
+	struct http_resp now = {0};
 	(void)ctx;
 	(void)resp;
 	http_resp_text(&now, 201, "at once");
@@ -497,7 +535,7 @@ static void *answer_parked(void *arg)
 {
 	int n = *(int *)arg;
 	for (int i = 0; i < n; i++) {
-		struct http_resp r = {0, NULL, NULL, 0};
+		struct http_resp r = {0};
 		http_resp_text(&r, 202, "later");
 		http_deferred_answer(parked[i], &r);
 	}
@@ -606,6 +644,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(routes_params_and_errors),
 	    cmocka_unit_test(method_not_allowed),
+	    cmocka_unit_test(handlers_add_headers),
 	    cmocka_unit_test(database_migrates_once_and_refuses_newer_schemas),
 	    cmocka_unit_test(tls_serves_and_verifies),
 	    cmocka_unit_test(base_urls),
