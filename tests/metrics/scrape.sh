@@ -75,7 +75,7 @@ pool_start_chain || { echo "FAIL: chain up"; exit 1; }
 pool_start_td
 pool_start_sms || bad "sms"
 d_sh=$("$HERE/../../scripts/mkimage" "$W/images" shell '["/bin/sh","-c"]' /bin/sh /usr/bin/sleep)
-app=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" | addr)
+app=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" --layout "$W/images" | addr)
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description "metrics pool" --json | addr)
 [ -n "$app" ] && [ -n "$pool" ] && ok || bad "assets"
 "$T" account deposit "${C[@]}" --account 4 100000000000 >/dev/null && ok || bad "deposit"

@@ -151,7 +151,7 @@ wait "$W1" 2>/dev/null
 pool_start_worker w2 6 --max-time 300 --memory 2048
 W2=$WORKER_PID
 read -r st task limit peak < <(run 6 "$ARGS")
-[ "$st" = FAILED ] && detail "$task" | grep -q "app killed: over its memory limit" && ok ||
+[ "$st" = FAILED ] && detail "$task" | grep -q "killed by the memory limit" && ok ||
 	bad "4 GiB task under 2048 MiB: $st $(detail "$task")"
 [ "$limit" = $((2048 << 20)) ] && ok || bad "the app's memory cgroup limit read $limit, want 2048 MiB"
 [ "$peak" -le $((2048 << 20)) ] && ok || bad "the app went over its limit: $peak bytes"
