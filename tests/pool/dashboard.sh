@@ -35,8 +35,8 @@ pool_start_sms || bad "sms"
 MARKUP='<img src=x onerror=alert(1)>'
 d_sh=$("$HERE/../../scripts/mkimage" "$W/images" shell '["/bin/sh","-c"]' /bin/sh)
 d_mk=$("$HERE/../../scripts/mkimage" "$W/images" markup "[\"/$MARKUP\"]" /bin/sh)
-app=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" | addr)
-app_mk=$("$T" app deploy "${C[@]}" --account 1 --name markup --json --image "markup@$d_mk" | addr)
+app=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" --layout "$W/images" | addr)
+app_mk=$("$T" app deploy "${C[@]}" --account 1 --name markup --json --image "markup@$d_mk" --layout "$W/images" | addr)
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description dashboard --json | addr)
 [ -n "$app" ] && [ -n "$app_mk" ] && [ -n "$pool" ] && ok || bad "assets"
 wk=$("$T" wallet show "${C[@]}" --account 5 --json | addr | lower)
