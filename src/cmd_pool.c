@@ -181,7 +181,7 @@ enum {
 	K_MAXFEE
 };
 
-static const struct option pool_opts[] = {
+const struct option cli_pool_opts[] = {
     {"chain", required_argument, NULL, K_CHAIN},
     {"network", required_argument, NULL, K_NETNAME},
     {"rpc", required_argument, NULL, K_RPC},
@@ -317,7 +317,7 @@ int cmd_scheduler(int argc, char **argv)
 	if (cli_config_argv(argc, argv, &argc, &argv) < 0)
 		return cli_fail();
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "scheduler", "h", pool_opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "scheduler", "h", cli_pool_opts)) != -1) {
 		if ((h = common_opt("scheduler", c, &o)) != 0) {
 			if (h < 0)
 				return EXIT_USAGE;
@@ -463,7 +463,7 @@ int cmd_worker(int argc, char **argv)
 	if (cli_config_argv(argc, argv, &argc, &argv) < 0)
 		return cli_fail();
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "worker", "h", pool_opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "worker", "h", cli_pool_opts)) != -1) {
 		if ((h = common_opt("worker", c, &o)) != 0) {
 			if (h < 0)
 				return EXIT_USAGE;
@@ -600,9 +600,9 @@ static const char pool_usage[] =
     "  up       a whole local pool in one command: chain, SMS, scheduler and\n"
     "           workers in SIMULATED TDs (pool up --sim)\n";
 
-static const struct cli_cmd pool_cmds[] = {
-    {"up", cmd_pool_up, "a local pool"},
-    {NULL, NULL, NULL},
+const struct cli_cmd pool_cmds[] = {
+    {"up", cmd_pool_up, "a local pool", NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 int cmd_pool(int argc, char **argv)

@@ -56,7 +56,7 @@ enum {
 	S_ANYMRTD
 };
 
-static const struct option sopts[] = {
+const struct option cli_secret_opts[] = {
     {"sms", required_argument, NULL, S_SMS},
     {"chain", required_argument, NULL, S_CHAIN},
     {"network", required_argument, NULL, S_NETWORK},
@@ -101,7 +101,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 	memset(o, 0, sizeof(*o));
 	o->account = -1;
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, prog, "ho:", sopts)) != -1) {
+	while ((c = cli_getopt(argc, argv, prog, "ho:", cli_secret_opts)) != -1) {
 		switch (c) {
 		case S_SMS: o->sms = optarg; break;
 		case S_CHAIN: o->chain = optarg; break;
@@ -175,6 +175,17 @@ static const char secret_usage[] =
     "                  'tdexec sms config-hash' computes from the SMS's settings)\n"
     "  --allow-any-mrtd  accept an --sms-policy that pins no MRTD (then any TD\n"
     "                  on a genuine platform could receive the secret)\n";
+
+const struct cli_cmd secret_cmds[] = {
+    {"push", NULL, "push a secret to an SMS", NULL, cli_secret_opts},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+const struct cli_cmd result_cmds[] = {
+    {"get", NULL, "download and check a task's result", NULL, cli_secret_opts},
+    {"decrypt", NULL, "decrypt an encrypted result", NULL, cli_secret_opts},
+    {NULL, NULL, NULL, NULL, NULL},
+};
 
 int cmd_secret(int argc, char **argv)
 {
