@@ -10,6 +10,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/log.h"
 #include "util/timefmt.h"
 
 #include <stdio.h>
@@ -341,6 +342,8 @@ static int quote_verify(int argc, char **argv)
 		return cli_usage("quote verify", "give exactly one of --collateral and --pcs");
 	if (a.quiet && a.json)
 		return cli_usage("quote verify", "give --json or --quiet, not both");
+	if (a.quiet) /* nothing at all: not the fetch's retry warnings either */
+		log_set_level(LOG_OFF);
 	return run_verify(&a);
 }
 
