@@ -56,7 +56,7 @@ static const char verify_usage[] =
 static const char get_usage[] =
     "Usage: tdexec quote get [--provider tsm|sim] [--sim-dir DIR] [--measurements FILE]\n"
     "                        (--report-data HEX | --report-data-file FILE)\n"
-    "                        [-o FILE | --hex]\n"
+    "                        [-o FILE | --hex | --json]\n"
     "\n"
     "Get a TDX quote whose REPORTDATA is the given bytes (up to 64, zero-padded).\n"
     "\n"
@@ -67,7 +67,8 @@ static const char get_usage[] =
     "  --report-data HEX       REPORTDATA as hex\n"
     "  --report-data-file F    REPORTDATA from a file (raw bytes or hex text)\n"
     "  -o, --output FILE       write the binary quote to FILE ('-' = stdout)\n"
-    "  --hex                   print the quote as hex on stdout\n";
+    "  --hex                   print the quote as hex on stdout\n"
+    "  --json                  print {\"quote\": HEX, \"size\": N}\n";
 
 static const char show_usage[] =
     "Usage: tdexec quote show [--json] FILE\n"
@@ -86,6 +87,7 @@ static const struct option quote_get_opts[] = {
     {"report-data-file", required_argument, NULL, 'f'},
     {"output", required_argument, NULL, 'o'},
     {"hex", no_argument, NULL, 'x'},
+    {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -109,15 +111,16 @@ static int quote_get(int argc, char **argv)
 		case 'r': rd_hex = optarg; break;
 		case 'f': rd_file = optarg; break;
 		case 'o': output = optarg; break;
-		case 'x': hex = 1; break;
+		case 'x': hex |= 1; break;
+		case 'j': hex |= 2; break;
 		case 'h': fputs(get_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		return cli_usage("quote get", "unexpected argument '%s'", argv[optind]);
-	if (output && hex)
-		return cli_usage("quote get", "give -o or --hex, not both");
+	if ((output && hex) || hex == 3)
+		return cli_usage("quote get", "give one of -o, --hex and --json");
 	if (!output && !hex && isatty(STDOUT_FILENO))
 		return cli_usage("quote get", "refusing to write a binary quote to a terminal: "
 		                              "use -o FILE or --hex");
@@ -131,7 +134,9 @@ static int quote_get(int argc, char **argv)
 	if (hex) {
 		char *h = hex_dup(quote, len);
 		rc = h ? 0 : err_set(ERR_NOMEM, "out of memory");
-		if (h)
+		if (h && hex == 2)
+			printf("{\"quote\": \"%s\", \"size\": %zu}\n", h, len);
+		else if (h)
 			printf("%s\n", h);
 		free(h);
 	} else {

@@ -4,6 +4,7 @@
 #include "tdx/sim.h"
 #include "util/codec.h"
 #include "util/err.h"
+#include "util/json.h"
 #include "util/timefmt.h"
 
 #include <stdio.h>
@@ -57,11 +58,9 @@ static const char extend_usage[] =
  * --force for init), then one directory, at argv[optind].  0 to go on;
  * otherwise what the command returns (0 after --help). */
 static const struct option sim_common_opts[] = {
-    {"force", no_argument, NULL, 'f'},
-    {"days", required_argument, NULL, 'd'},
-    {"at", required_argument, NULL, 'a'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    {"force", no_argument, NULL, 'f'},    {"days", required_argument, NULL, 'd'},
+    {"at", required_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
 };
 
 static int sim_opts(int argc, char **argv, const char *prog, const char *usage, int force_ok,
@@ -82,6 +81,7 @@ static int sim_opts(int argc, char **argv, const char *prog, const char *usage, 
 			if (time_parse(optarg, &o->now) < 0)
 				return cli_usage(prog, "--at: %s", err_msg());
 			break;
+		case 'j': break; /* cli_json */
 		case 'h': fputs(usage, stdout); return -1;
 		default: return EXIT_USAGE;
 		}
@@ -89,6 +89,14 @@ static int sim_opts(int argc, char **argv, const char *prog, const char *usage, 
 	if (argc - optind != 1)
 		return cli_usage(prog, "expected one directory");
 	return 0;
+}
+
+/* Print and free j (NULL: out of memory); the exit code. */
+static int sim_json(json_t *j)
+{
+	int rc = j ? json_print(j, 1) : err_set(ERR_NOMEM, "out of memory");
+	json_decref(j);
+	return rc < 0 ? cli_fail() : 0;
 }
 
 static int sim_init(int argc, char **argv)
@@ -100,6 +108,9 @@ static int sim_init(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if (tdx_sim_init(argv[optind], &o) < 0)
 		return cli_fail();
+	if (cli_json)
+		return sim_json(json_pack("{s:s,s:b,s:s+}", "dir", argv[optind], "simulated", 1,
+		                          "root_ca", argv[optind], "/root_ca.pem"));
 	printf("simulated TD created in %s (SIMULATED: trust only with --trust-sim-root "
 	       "%s/root_ca.pem)\n",
 	       argv[optind], argv[optind]);
@@ -115,6 +126,8 @@ static int sim_collateral(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if (tdx_sim_collateral(argv[optind], &o) < 0)
 		return cli_fail();
+	if (cli_json)
+		return sim_json(json_pack("{s:s+}", "collateral", argv[optind], "/collateral"));
 	printf("collateral issued again in %s/collateral\n", argv[optind]);
 	return 0;
 }

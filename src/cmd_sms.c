@@ -167,6 +167,7 @@ static const struct option sms_check_opts[] = {
     {"db", required_argument, NULL, 'd'},
     {"master-key", required_argument, NULL, 'm'},
     {"master-key-command", required_argument, NULL, 'M'},
+    {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -184,6 +185,7 @@ static int sms_check(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'm': key = optarg; break;
 		case 'M': cmd = optarg; break;
+		case 'j': break; /* cli_json */
 		case 'h': return sms_help();
 		default: return EXIT_USAGE;
 		}
@@ -201,7 +203,10 @@ static int sms_check(int argc, char **argv)
 	sms_store_close(&st);
 	if (rc < 0)
 		return cli_fail();
-	printf("%ld secrets, all authenticate\n", total);
+	if (cli_json)
+		printf("{\"secrets\": %ld, \"authenticate\": true}\n", total);
+	else
+		printf("%ld secrets, all authenticate\n", total);
 	return 0;
 }
 

@@ -64,6 +64,18 @@ jq -e '.code == 1 and (.error | test("none"))' "$W/j" >/dev/null && ok ||
 jq -e '.code == 1 and (.error | test("--collateral"))' "$W/j" >/dev/null && ok ||
 	bad "usage error under --json: $(cat "$W/j")"
 
+# commands that printed only words take --json too
+expect 0 '' -- "$T" sim init --json "$W/sim"
+jq -e '.simulated == true and (.root_ca | endswith("/root_ca.pem"))' "$W/out" >/dev/null && ok ||
+	bad "sim init --json: $(cat "$W/out")"
+expect 0 '' -- "$T" sim collateral --json "$W/sim"
+jq -e '.collateral | endswith("/collateral")' "$W/out" >/dev/null && ok || bad "sim collateral --json"
+"$T" quote get --provider sim --sim-dir "$W/sim" --report-data cafe --json >"$W/qj" &&
+	jq -e '(.quote | length) == 2 * .size and .size > 1000' "$W/qj" >/dev/null && ok ||
+	bad "quote get --json: $(head -c 200 "$W/qj")"
+expect 1 'give one of -o, --hex and --json' -- "$T" quote get --provider sim --sim-dir "$W/sim" \
+	--report-data cafe --json --hex
+
 # --- quote verify: exit codes, --quiet, --json
 AT=(--at 1751000000)
 # vcase CODE FILE [ARGS...]: the code with text, --quiet and --json
