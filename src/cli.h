@@ -87,7 +87,8 @@ extern const struct cli_cmd quote_cmds[], sim_cmds[], coll_cmds[], chain_cmds[],
     ratls_cmds[], image_cmds[], pool_cmds[], policy_cmds[], secret_cmds[], result_cmds[],
     book_cmds[], completion_cmds[];
 /* Options shared by several commands. */
-extern const struct option cli_pool_opts[], cli_secret_opts[], cli_run_opts[], cli_sms_opts[];
+extern const struct option cli_pool_opts[], cli_secret_opts[], cli_run_opts[], cli_sms_opts[],
+    cli_pool_up_opts[];
 
 /* Collateral from a PCS/PCCS through the cache (cmd_collateral.c): for the
  * quote's platform, or for fmspc/ca when quote is NULL.  Returns 1 when it

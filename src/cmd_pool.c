@@ -601,7 +601,7 @@ static const char pool_usage[] =
     "           workers in SIMULATED TDs (pool up --sim)\n";
 
 const struct cli_cmd pool_cmds[] = {
-    {"up", cmd_pool_up, "a local pool", NULL, NULL},
+    {"up", cmd_pool_up, "a local pool", NULL, cli_pool_up_opts},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

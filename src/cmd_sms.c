@@ -270,6 +270,7 @@ const struct option cli_sms_opts[] = {
 const struct cli_cmd sms_cmds[] = {
     {"check", NULL, "check an SMS: RA-TLS, quote, policy", NULL, sms_check_opts},
     {"rekey", NULL, "re-encrypt the store under a new master key", NULL, sms_rekey_opts},
+    {"config-hash", NULL, "the configuration document and its hash", NULL, cli_sms_opts},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
