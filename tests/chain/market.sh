@@ -14,6 +14,9 @@ val() { sed -n "s/.*\"$1\": \"\\([^\"]*\\)\".*/\\1/p" "$D/out" | head -1; }
 
 "$T" chain up --dir "$D/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
 C=(--chain "$D/chain/chain.json")
+# chain status takes --chain as every other command (and --dir)
+expect 0 '"up": true' -- "$T" chain status --chain "$D/chain/chain.json" --json
+expect 0 'up +true' -- "$T" chain status --dir "$D/chain"
 
 # Wallets
 printf 'correct horse\n' >"$D/pw"
@@ -147,6 +150,9 @@ st=$(post "$D/note.json")
 hash=$(sed -n 's/.*"orderHash": *"\([^"]*\)".*/\1/p' "$D/out")
 [ -n "$hash" ] && ok || bad "no order hash: $(head -c 200 "$D/out")"
 expect 0 "$hash" -- "$T" market list request --market "$SCHED_URL" --json
+# without --json: a table, the order on a line of its own
+expect 0 "^$hash +0x[0-9a-fA-F]{40} +[0-9]+ +[0-9]+ " -- "$T" market list request --market "$SCHED_URL"
+grep -Eq '^ORDER +REQUESTER +MAX PRICE' "$W/out" && ok || bad "market list table header: $(head -c 200 "$W/out")"
 grep -q 'note\|0xdead' "$D/out" && bad "the listing serves the unsigned field: $(grep -m1 note "$D/out")" || ok
 chain_id=$(sed -n 's/.*"chain_id": *\([0-9]*\).*/\1/p' "$D/chain/chain.json" | head -1)
 curl -s "$SCHED_URL/requestorders?chainId=$chain_id" >"$D/api.json"
