@@ -88,7 +88,7 @@ extern const struct cli_cmd quote_cmds[], sim_cmds[], coll_cmds[], chain_cmds[],
     book_cmds[], completion_cmds[];
 /* Options shared by several commands. */
 extern const struct option cli_pool_opts[], cli_secret_opts[], cli_run_opts[], cli_sms_opts[],
-    cli_pool_up_opts[];
+    cli_pool_up_opts[], cli_pull_opts[], cli_pool_status_opts[];
 
 /* Collateral from a PCS/PCCS through the cache (cmd_collateral.c): for the
  * quote's platform, or for fmspc/ca when quote is NULL.  Returns 1 when it
@@ -126,8 +126,16 @@ int cmd_market_book(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_pool_up(int argc, char **argv);
+int cmd_pool_status(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cli_dataset_encrypt(int argc, char **argv);
+/* Images in registries (cmd_pull.c): `image pull`, `app inspect`, and the
+ * check `app deploy` makes: REF (from its registry, or from the OCI layout
+ * `layout` when not NULL) exists and has a linux/amd64 image. */
+struct oci_opts;
+int cmd_image_pull(int argc, char **argv);
+int cmd_app_inspect(int argc, char **argv);
+int cli_image_check(const char *image, const char *layout, const struct oci_opts *o);
 /* Open an iExec encrypted result (zip of iexec_out.zip.aes + aes-key.rsa)
  * with the PEM private key in key_path; writes the plain zip. */
 int cli_result_decrypt(const char *enc_zip, const char *key_path, const char *out_zip);

@@ -1671,12 +1671,14 @@ static const char image_usage[] =
     "OCI images for the worker's --images layout.\n"
     "\n"
     "Commands:\n"
-    "  build   a reproducible image from installed Debian packages and your files\n";
+    "  build   a reproducible image from installed Debian packages and your files\n"
+    "  pull    an image from its registry into an OCI layout\n";
 
 /* One line per subcommand: `image pull` joins them here. */
 const struct cli_cmd image_cmds[] = {
     {"build", image_build, "a reproducible image from Debian packages and files", NULL,
      image_build_opts},
+    {"pull", cmd_image_pull, "an image from its registry into an OCI layout", NULL, cli_pull_opts},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -7,6 +7,7 @@
 #include "eth/addr.h"
 #include "eth/keystore.h"
 #include "net/http.h"
+#include "oci/registry.h"
 #include "poco/market.h"
 #include "poco/network.h"
 #include "util/codec.h"
@@ -43,6 +44,10 @@ struct mopts {
 	const char *sets[32];
 	int nsets, boost, scrypt_n, logs;
 	long index;
+	/* app deploy's image check */
+	const char *layout;
+	int no_image_check;
+	struct oci_opts reg;
 };
 
 enum {
@@ -69,7 +74,12 @@ enum {
 	O_NETWORK,
 	O_RPC,
 	O_SCHEDULER,
-	O_LOGS
+	O_LOGS,
+	O_LAYOUT,
+	O_NOCHECK,
+	O_REGAUTH,
+	O_REGCA,
+	O_REGPLAIN
 };
 
 static const struct option market_options[] = {
@@ -97,6 +107,11 @@ static const struct option market_options[] = {
     {"scrypt-n", required_argument, NULL, O_SCRYPT},
     {"scheduler", required_argument, NULL, O_SCHEDULER},
     {"logs", no_argument, NULL, O_LOGS},
+    {"layout", required_argument, NULL, O_LAYOUT},
+    {"no-image-check", no_argument, NULL, O_NOCHECK},
+    {"registry-auth", required_argument, NULL, O_REGAUTH},
+    {"registry-ca", required_argument, NULL, O_REGCA},
+    {"registry-plain-http", required_argument, NULL, O_REGPLAIN},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -110,6 +125,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 
 	memset(o, 0, sizeof(*o));
 	o->account = -1;
+	oci_opts_default(&o->reg);
 	while ((c = cli_getopt(argc, argv, prog, "o:h", market_options)) != -1) {
 		switch (c) {
 		case O_CHAIN: o->chain = optarg; break;
@@ -125,6 +141,14 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 		case O_JSON: o->json = 1; break;
 		case O_NAME: o->name = optarg; break;
 		case O_IMAGE: o->image = optarg; break;
+		case O_LAYOUT: o->layout = optarg; break;
+		case O_NOCHECK: o->no_image_check = 1; break;
+		case O_REGAUTH: o->reg.auth_file = optarg; break;
+		case O_REGCA: o->reg.ca_file = optarg; break;
+		case O_REGPLAIN:
+			if (oci_opts_plain_http(&o->reg, optarg) < 0)
+				return cli_usage(prog, "%s", err_msg());
+			break;
 		case O_POLICY: o->policy = optarg; break;
 		case O_MULTIADDR: o->multiaddr = optarg; break;
 		case O_CHECKSUM: o->checksum = optarg; break;
@@ -384,7 +408,13 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 {
 	static const char *const usages[] = {
 	    "Usage: tdexec app deploy --name N --image NAME@sha256:DIGEST [--tdx-policy FILE]\n"
-	    "       tdexec app show ADDRESS\n",
+	    "                         [--layout DIR | --no-image-check] [--registry-auth FILE]\n"
+	    "                         [--registry-ca FILE] [--registry-plain-http HOST:PORT]\n"
+	    "       tdexec app show ADDRESS\n"
+	    "       tdexec app inspect REF [--layout DIR] [--json]   ('app inspect --help')\n"
+	    "\n"
+	    "deploy first checks that the image exists and has linux/amd64, at its registry\n"
+	    "or in the OCI layout DIR; --no-image-check skips that (offline, say).\n",
 	    "Usage: tdexec dataset deploy --name N --multiaddr URL --checksum HEX32\n"
 	    "       tdexec dataset encrypt FILE -o OUT --key-output KEYFILE\n"
 	    "       tdexec dataset show ADDRESS\n",
@@ -411,6 +441,11 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 			return cli_usage(prog, "--description is required");
 		if (kind == POCO_APP && image_digest(o.image, sum) < 0)
 			return cli_usage(prog, "%s", err_msg());
+		/* an app whose image no worker can fetch or run is paid for in
+		 * gas and failed tasks: checked before the transaction */
+		if (kind == POCO_APP && !o.no_image_check &&
+		    cli_image_check(o.image, o.layout, &o.reg) < 0)
+			return cli_fail();
 		if (kind == POCO_DATASET && hex_decode_exact(sum, 32, o.checksum, "--checksum") < 0)
 			return cli_usage(prog, "%s", err_msg());
 		GUARD_GOTO(load_chain(&o, &c));
@@ -457,6 +492,8 @@ out:
 
 static int cmd_app(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "inspect") == 0)
+		return cmd_app_inspect(argc - 1, argv + 1);
 	return asset(argc, argv, POCO_APP, "app");
 }
 
@@ -850,6 +887,7 @@ static const struct cli_cmd wallet_subs[] = {
 static const struct cli_cmd app_subs[] = {
     {"deploy", NULL, NULL, NULL, market_options},
     {"show", NULL, NULL, NULL, market_options},
+    {"inspect", NULL, NULL, NULL, cli_pull_opts},
     {NULL, NULL, NULL, NULL, NULL},
 };
 static const struct cli_cmd dataset_subs[] = {
@@ -889,7 +927,8 @@ static const struct cli_cmd task_subs[] = {
 
 const struct cli_cmd market_commands[] = {
     {"wallet", wallet, "create, import, show keystores; balances", wallet_subs, market_options},
-    {"app", cmd_app, "deploy, show apps (OCI image digest + TD policy)", app_subs, market_options},
+    {"app", cmd_app, "deploy, show, inspect apps (OCI image digest + TD policy)", app_subs,
+     market_options},
     {"dataset", cmd_dataset, "deploy, show, encrypt datasets", dataset_subs, market_options},
     {"workerpool", cmd_workerpool, "deploy, show workerpools", workerpool_subs, market_options},
     {"account", cmd_account, "escrow deposit, withdraw, show", account_subs, market_options},

@@ -4,6 +4,7 @@
 #include "../services/scheduler/scheduler.h"
 #include "../services/worker/worker.h"
 #include "poco/market.h"
+#include "oci/registry.h"
 #include "poco/network.h"
 #include "tdx/gate.h"
 #include "tdx/ratls.h"
@@ -33,7 +34,7 @@ static const char sched_usage[] =
     "                        [--order-price NRLC --order-volume N [--order-category C]]\n"
     "                        [--max-connections N] [--max-connections-per-ip N]\n"
     "                        [--max-orders-per-signer N] [--max-unfunded-orders N]\n"
-    "                        [--max-fee-gwei G]\n"
+    "                        [--max-fee-gwei G] [--admin-token-file F]\n"
     "\n"
     "Run the pool: follow the chain for the workerpool's deals (PoCo Boost where\n"
     "the hub has it, classic deals otherwise: the mode is logged at start),\n"
@@ -66,6 +67,10 @@ static const char sched_usage[] =
     "  --max-fee-gwei G  never offer more than G gwei per gas (maxFeePerGas, 100)\n"
     "                  for its transactions: a stuck one waits for the base fee\n"
     "                  to fall\n"
+    "  --admin-token-file F  where to write the admin token, drawn afresh at each\n"
+    "                  start (0600; default admin.token next to --db): it opens\n"
+    "                  GET /workers, /stats and the /tasks listing, as does the\n"
+    "                  pool owner's signature ('tdexec pool status')\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
@@ -76,7 +81,10 @@ static const char worker_usage[] =
     "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
     "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
-    "                     [--pull] [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
+    "                     [--pull [--registry-auth FILE] [--registry-ca FILE]\n"
+    "                     [--registry-plain-http HOST:PORT] [--jobs N]\n"
+    "                     [--max-image-size MIB]]\n"
+    "                     [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
     "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
     "                     [--max-inflight N] [--max-fee-gwei G]\n"
     "                     (--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
@@ -91,8 +99,7 @@ static const char worker_usage[] =
     "  --allow-private-inputs  fetch input files and datasets from any address;\n"
     "                  by default only public ones are reached (never loopback,\n"
     "                  private, link-local such as cloud metadata, ...)\n"
-    "  --pull          fetch an image missing from --images with skopeo, by the\n"
-    "                  app's name pinned to its on-chain digest (needs a registry)\n"
+
     "  --provider sim  quotes from the simulated TD in --sim-dir (tests, demos)\n"
     "  --sms-policy FILE  reach the SMS over RA-TLS only: its certificate must\n"
     "                  carry its own TD quote, verified with --collateral and\n"
@@ -124,6 +131,22 @@ static const char worker_usage[] =
     "  --work-dir DIR  tasks run in tmpfs workspaces under it; DIR itself (the\n"
     "                  image cache, the journal) must be on a tmpfs, or on a disk\n"
     "                  private to the TD, which --work-dir-encrypted asserts\n";
+/* apart: one string over 4095 bytes is not portable C */
+static const char worker_usage_registry[] =
+    "  --pull          fetch an image missing from --images from its registry, by\n"
+    "                  the app's name pinned to its on-chain digest, into --images\n"
+    "                  (docs/registry.md); the registry, its token server and\n"
+    "                  redirects must be at public addresses unless\n"
+    "                  --allow-private-inputs\n"
+    "  --registry-auth FILE  docker config.json with registry credentials\n"
+    "                  (default $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,\n"
+    "                  ~/.docker/config.json)\n"
+    "  --registry-ca FILE  extra CA certificates (PEM) trusted for registries\n"
+    "  --registry-plain-http HOST:PORT  reach this registry over plain HTTP\n"
+    "                  (repeatable; never a fallback)\n"
+    "  --jobs N        concurrent layer downloads of a pull (3)\n"
+    "  --max-image-size MIB  refuse images whose layers are larger, compressed\n"
+    "                  (8192)\n";
 
 enum {
 	K_CHAIN = 1000,
@@ -177,8 +200,14 @@ enum {
 	K_NETNAME,
 	K_RPC,
 	K_SMSHASH,
+	K_ADMINTOKEN,
 	K_MAXINFLIGHT,
-	K_MAXFEE
+	K_MAXFEE,
+	K_REGAUTH,
+	K_REGCA,
+	K_REGPLAIN,
+	K_PULLJOBS,
+	K_MAXIMAGE
 };
 
 const struct option cli_pool_opts[] = {
@@ -235,6 +264,12 @@ const struct option cli_pool_opts[] = {
     {"insecure-sms", no_argument, NULL, K_INSECURESMS},
     {"max-inflight", required_argument, NULL, K_MAXINFLIGHT},
     {"max-fee-gwei", required_argument, NULL, K_MAXFEE},
+    {"registry-auth", required_argument, NULL, K_REGAUTH},
+    {"registry-ca", required_argument, NULL, K_REGCA},
+    {"registry-plain-http", required_argument, NULL, K_REGPLAIN},
+    {"jobs", required_argument, NULL, K_PULLJOBS},
+    {"max-image-size", required_argument, NULL, K_MAXIMAGE},
+    {"admin-token-file", required_argument, NULL, K_ADMINTOKEN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -333,6 +368,7 @@ int cmd_scheduler(int argc, char **argv)
 			break;
 		case K_SMS: cfg.sms_url = optarg; break;
 		case K_DB: cfg.db_path = optarg; break;
+		case K_ADMINTOKEN: cfg.admin_token_file = optarg; break;
 		case K_RESULTS: cfg.results_dir = optarg; break;
 		case K_COLLATERAL: cfg.collateral = optarg; break;
 		case K_POLICY: cfg.policy = optarg; break;
@@ -517,6 +553,29 @@ int cmd_worker(int argc, char **argv)
 			if (max_fee_wei("worker", optarg, &cfg.max_fee))
 				return EXIT_USAGE;
 			break;
+		case K_REGAUTH: cfg.registry_auth = optarg; break;
+		case K_REGCA: cfg.registry_ca = optarg; break;
+		case K_REGPLAIN: {
+			struct oci_opts chk;
+			oci_opts_default(&chk);
+			if (oci_opts_plain_http(&chk, optarg) < 0 ||
+			    cfg.nregistry_plain_http == OCI_PLAIN_MAX)
+				return cli_usage("worker",
+				                 "--registry-plain-http HOST:PORT, at most %d",
+				                 OCI_PLAIN_MAX);
+			cfg.registry_plain_http[cfg.nregistry_plain_http++] = optarg;
+			break;
+		}
+		case K_PULLJOBS:
+			if (cli_int("worker", "--jobs", optarg, 1, OCI_JOBS_MAX, &v))
+				return EXIT_USAGE;
+			cfg.pull_jobs = (unsigned)v;
+			break;
+		case K_MAXIMAGE:
+			if (cli_int("worker", "--max-image-size", optarg, 1, 1L << 30, &v))
+				return EXIT_USAGE;
+			cfg.max_image = (uint64_t)v << 20;
+			break;
 		case K_MAXOUT:
 		case K_MAXTMP:
 			if (cli_int("worker", c == K_MAXOUT ? "--max-output" : "--max-tmp", optarg,
@@ -544,7 +603,10 @@ int cmd_worker(int argc, char **argv)
 			cfg.uid_base = (uint32_t)v;
 			break;
 		case K_WDENC: cfg.work_dir_encrypted = 1; break;
-		case 'h': fputs(worker_usage, stdout); return 0;
+		case 'h':
+			fputs(worker_usage, stdout);
+			fputs(worker_usage_registry, stdout);
+			return 0;
 		case '?': return EXIT_USAGE; /* cli_getopt said why */
 		default: return cli_usage("worker", "option not valid here");
 		}
@@ -598,10 +660,13 @@ static const char pool_usage[] =
     "\n"
     "Commands:\n"
     "  up       a whole local pool in one command: chain, SMS, scheduler and\n"
-    "           workers in SIMULATED TDs (pool up --sim)\n";
+    "           workers in SIMULATED TDs (pool up --sim)\n"
+    "  status   workers, tasks by status, failures and earnings, from a\n"
+    "           running scheduler (and the chain)\n";
 
 const struct cli_cmd pool_cmds[] = {
     {"up", cmd_pool_up, "a local pool", NULL, cli_pool_up_opts},
+    {"status", cmd_pool_status, "the pool seen by its operator", NULL, cli_pool_status_opts},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

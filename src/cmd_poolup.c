@@ -502,8 +502,8 @@ static json_t *next_commands(const struct pool *p)
 #define ADD(...) json_array_append_new(a, json_sprintf(__VA_ARGS__))
 	ADD("digest=$(%s %s/images shell '[\"/bin/sh\",\"-c\"]' /bin/sh)", mk, p->dir);
 	ADD("app=$(%s app deploy --chain %s --plain-key %s --name shell --image shell@$digest "
-	    "--tdx-policy %s/policy.json --json | sed -n 's/.*\"address\": \"\\(.*\\)\".*/\\1/p')",
-	    t, p->chain, p->keys[0], p->dir);
+	    "--layout %s/images --tdx-policy %s/policy.json --json | sed -n 's/.*\"address\": \"\\(.*\\)\".*/\\1/p')",
+	    t, p->chain, p->keys[0], p->dir, p->dir);
 	ADD("%s order init app --set app=$app --set tag=tdx --set volume=100 -o %s/app-order.json",
 	    t, p->dir);
 	ADD("%s order sign app %s/app-order.json --chain %s --plain-key %s -o %s/app-order.json", t,

@@ -76,6 +76,27 @@ void proto_task_reassign_hash(uint64_t chain_id, const uint8_t taskid[32], const
 	keccak256_final(&k, out);
 }
 
+void proto_pool_admin_hash(uint64_t chain_id, const uint8_t workerpool[20], const char *method,
+                           const char *path, uint64_t at, uint8_t out[32])
+{
+	struct keccak256 k;
+	uint8_t rh[32], t[8];
+	keccak256_init(&k);
+	keccak256_update(&k, method, strlen(method));
+	keccak256_update(&k, " ", 1);
+	keccak256_update(&k, path, strlen(path));
+	keccak256_final(&k, rh);
+	for (int i = 0; i < 8; i++)
+		t[7 - i] = (uint8_t)(at >> (8 * i));
+	keccak256_init(&k);
+	keccak256_update(&k, PROTO_POOL_ADMIN_TAG, sizeof(PROTO_POOL_ADMIN_TAG) - 1);
+	put_u256(&k, chain_id);
+	keccak256_update(&k, workerpool, 20);
+	keccak256_update(&k, rh, 32);
+	keccak256_update(&k, t, sizeof(t));
+	keccak256_final(&k, out);
+}
+
 int proto_expiry_check(uint64_t expiry, uint64_t now, uint64_t max_ahead)
 {
 	ENSURE(expiry >= now, ERR_VERIFY, "authorization expired");

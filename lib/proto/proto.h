@@ -19,6 +19,7 @@
 #define PROTO_RESULT_DOWNLOAD_TAG "tdexec/result-download/v1"
 #define PROTO_TASK_REASSIGN_TAG   "tdexec/task-reassign/v1"
 #define PROTO_TASK_LOGS_TAG       "tdexec/task-logs/v1"
+#define PROTO_POOL_ADMIN_TAG      "tdexec/pool-admin/v1"
 
 /* How far ahead of now a server accepts an authorization's expiry; the
  * client picks now + PROTO_EXPIRY_DEFAULT. */
@@ -52,6 +53,16 @@ void proto_task_logs_hash(uint64_t chain_id, const uint8_t taskid[32], const uin
  * task's final deadline. */
 void proto_task_reassign_hash(uint64_t chain_id, const uint8_t taskid[32], const uint8_t lost[20],
                               const uint8_t next[20], uint8_t out[32]);
+
+/* The workerpool owner's request to a scheduler's admin endpoints (GET
+ * /workers, /stats, the /tasks listing), made at unix time `at`:
+ * keccak256(tag || chainId (uint256) || workerpool || keccak256(method ||
+ *           " " || path) || at (uint64, big-endian)).
+ * path is the request's path without its query.  A scheduler takes it
+ * within PROTO_ADMIN_SKEW seconds of its clock, once. */
+#define PROTO_ADMIN_SKEW 300
+void proto_pool_admin_hash(uint64_t chain_id, const uint8_t workerpool[20], const char *method,
+                           const char *path, uint64_t at, uint8_t out[32]);
 
 /* 0 when now <= expiry <= now + max_ahead; else ERR_VERIFY with a message
  * ("authorization expired", "... too far ahead"). */

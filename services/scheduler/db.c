@@ -79,6 +79,30 @@ const char *const sched_migrations[] = {
     /* the app's stderr tail, when its deal asked (iexec_developer_logger),
      * served to the requester alone */
     "ALTER TABLE tasks ADD COLUMN logs TEXT;",
+    /* what the operator sees (admin.c): the MRTD a worker registered with;
+     * the app's own run time a worker reports with COMPUTED, to tell the
+     * pool's overhead from the app's time; and each task's status changes,
+     * in milliseconds, written by triggers in the transaction of the change
+     * itself, so no code path can change a status without its event */
+    "ALTER TABLE workers ADD COLUMN mrtd TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE tasks ADD COLUMN app_ms INTEGER;"
+    "CREATE TABLE task_events(taskid TEXT NOT NULL, status TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL, worker TEXT, detail TEXT);"
+    "CREATE INDEX task_events_task ON task_events(taskid, at_ms);"
+    "CREATE INDEX task_events_status ON task_events(status, at_ms);"
+    "CREATE INDEX tasks_worker ON tasks(worker, status);"
+    "CREATE TRIGGER task_events_insert AFTER INSERT ON tasks BEGIN"
+    " INSERT INTO task_events VALUES (NEW.taskid, NEW.status, " NOW_MS ", NEW.worker,"
+    " NEW.detail); END;"
+    "CREATE TRIGGER task_events_update AFTER UPDATE OF status ON tasks"
+    " WHEN NEW.status IS NOT OLD.status BEGIN"
+    " INSERT INTO task_events VALUES (NEW.taskid, NEW.status, " NOW_MS ", NEW.worker,"
+    " NEW.detail); END;"
+    /* a task the chain took back (a reorganisation) takes its timeline along */
+    "CREATE TRIGGER task_events_delete AFTER DELETE ON tasks BEGIN"
+    " DELETE FROM task_events WHERE taskid = OLD.taskid; END;"
+    /* the tasks already there start their timeline now */
+    "INSERT INTO task_events SELECT taskid, status, updated * 1000, worker, detail FROM tasks;",
     NULL,
 };
 

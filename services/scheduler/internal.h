@@ -52,13 +52,23 @@ struct sched {
 	int follower_on, stop;
 	struct http_nonces *worker_nonces; /* POST /workers/challenge */
 	struct market *market;             /* the orderbook, with its own connection */
+	/* the admin endpoints (admin.c) */
+	uint8_t owner[20];              /* the workerpool owner, whose signature admits */
+	char admin_token[65];           /* hex; in the token file, 0600 */
+	struct http_nonces *admin_seen; /* signed admin requests already taken */
 };
+
+/* The states of a task a worker holds. */
+#define HELD "('RUNNING', 'COMPUTED', 'CONTRIBUTING', 'CONTRIBUTED')"
 
 #define RESULT_MAX     (64u << 20)
 #define SCHED_LOGS_MAX 4096 /* bytes of an app's stderr tail (iexec_developer_logger) */
 #define ZERO_ADDRESS   "0x0000000000000000000000000000000000000000"
 /* 1 when the deal's tag asks for a TEE (bit 0 of its last byte) */
 #define TEE_SQL "(substr(d.tag, -1) IN ('1', '3', '5', '7', '9', 'b', 'd', 'f'))"
+
+/* SQLite's clock in unix milliseconds (task_events.at_ms) */
+#define NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
 /* db.c: the schema's migrations, in order (store/db.h). */
 extern const char *const sched_migrations[];
@@ -112,5 +122,13 @@ void sched_h_result_put(void *ctx, const struct http_req *req, struct http_resp 
 void sched_h_result_get(void *ctx, const struct http_req *req, struct http_resp *resp);
 /* GET /tasks/{id}/logs: the app's stderr tail, to the deal's requester. */
 void sched_h_task_logs(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+/* admin.c: the operator's endpoints.  open: the owner's address, the
+ * replay set and a fresh admin token in its file (0600). */
+int sched_admin_open(struct sched *s);
+void sched_admin_close(struct sched *s);
+void sched_h_workers(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_task_list(void *ctx, const struct http_req *req, struct http_resp *resp);
+void sched_h_stats(void *ctx, const struct http_req *req, struct http_resp *resp);
 
 #endif

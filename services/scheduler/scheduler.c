@@ -72,6 +72,8 @@ static const struct http_route routes[] = {
     {"POST", "/workers/tasks/*/status", sched_h_status, "worker_status", JSON_BODY},
     {"GET", "/tasks", sched_h_tasks, "tasks", 0},
     {"GET", "/tasks/*/logs", sched_h_task_logs, "task_logs", 0},
+    {"GET", "/workers", sched_h_workers, "admin_workers", 0},
+    {"GET", "/stats", sched_h_stats, "admin_stats", 0},
     {"GET", "/tasks/*", sched_h_tasks, "task", 0},
     {"POST", "/results/*", sched_h_result_put, "result_upload", RESULT_MAX},
     {"GET", "/results/*", sched_h_result_get, "result_download", 0},
@@ -206,6 +208,8 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 	}
 	if (rc == 0)
 		rc = sched_results_gc(s); /* what an earlier run left unreferenced */
+	if (rc == 0)
+		rc = sched_admin_open(s);
 	if (rc == 0) {
 		ho.address = cfg->address;
 		ho.port = cfg->port;
@@ -270,6 +274,7 @@ void sched_stop(struct sched *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* last: the database is closed */
 	http_nonces_free(s->worker_nonces);
+	sched_admin_close(s);
 	market_free(s->market);
 	tdx_gate_close(&s->gate);
 	tdx_gate_close(&s->sms_gate);

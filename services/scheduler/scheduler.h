@@ -11,7 +11,10 @@
  *                                      keccak(nonce) -> {token}
  *   GET  /workers/next?wait=S          Bearer token: the next assignment (204: none)
  *   POST /workers/tasks/{id}/status    Bearer token: {status, detail?, tx?}
- *   GET  /tasks[/{id}]                 task states (iExec's status names)
+ *   GET  /tasks/{id}, /tasks?deal=D    task states (iExec's status names)
+ *   GET  /workers, /stats, /tasks?status=&deal=&since=&limit=&before=
+ *                                      the operator's view (admin.c): the admin
+ *                                      token or the pool owner's signature
  *   POST /results/{id}                 a result archive; Authorization: the
  *                                      task's enclave challenge signature over
  *                                      keccak(taskid || sha256(archive))
@@ -61,6 +64,9 @@ struct sched_config {
 	long max_orders_per_signer; /* open orders a signer may have per kind; 0 = 100 */
 	long max_unfunded_orders;   /* see market.h; 0 = 1000 */
 	uint64_t max_fee;           /* maxFeePerGas cap of its transactions, wei; 0 = 100 gwei */
+	/* where the admin token is written at start (0600); NULL = admin.token
+	 * next to the database */
+	const char *admin_token_file;
 };
 
 struct sched;

@@ -528,6 +528,15 @@ void sched_h_tasks(void *ctx, const struct http_req *req, struct http_resp *resp
 	sqlite3_stmt *st;
 	json_t *out = NULL;
 
+	/* A deal's tasks stay open to whoever knows the deal (requesters
+	 * follow theirs); any other listing is the operator's (admin.c). */
+	if (!req->params[0] &&
+	    (!deal || http_req_query(req, "status") || http_req_query(req, "since") ||
+	     http_req_query(req, "limit") || http_req_query(req, "before"))) {
+		sched_h_task_list(ctx, req, resp);
+		return;
+	}
+
 	if (db_prepare(
 	        s->rdb,
 	        "SELECT taskid, dealid, idx, status, enclave, worker, detail, tx, results, updated,"

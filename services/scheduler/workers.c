@@ -34,9 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The states of a task a worker holds. */
-#define HELD "('RUNNING', 'COMPUTED', 'CONTRIBUTING', 'CONTRIBUTED')"
-
 void sched_refuse(struct http_resp *resp, int status, const char *ev, const char *why)
 {
 	log_warn(ev, "refused=\"%s\"", why);
@@ -72,8 +69,27 @@ static void token_hash(const char *token, char out[65])
 	hex_encode(out, h, 32);
 }
 
+/* What a refused worker is told: which check failed, in words that give
+ * away nothing of the pool's policy values or of this machine (the log
+ * keeps the whole message).  `gate`: the quote's own check failed (else
+ * the request's: nonce, signature, REPORTDATA, which the worker made). */
+static void public_reason(const char *msg, int gate, char *out, size_t cap)
+{
+	if (!gate)
+		snprintf(out, cap, "%.300s", msg);
+	else if (strstr(msg, "root is not the trusted Intel SGX root CA"))
+		snprintf(out, cap,
+		         "simulated TD not trusted: the quote's PCK certificate chain does not "
+		         "end at the Intel SGX root CA (a simulated TD is admitted only by a "
+		         "scheduler started with --trust-sim-root)");
+	else if (strncmp(msg, "policy: ", 8) == 0)
+		snprintf(out, cap, "not in the pool's policy: %.300s", msg + 8);
+	else
+		snprintf(out, cap, "quote does not verify: %.300s", msg);
+}
+
 static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20],
-                 struct tdx_verdict *v, char qsha[65])
+                 struct tdx_verdict *v, char qsha[65], char mrtd[97], char *why, size_t why_cap)
 {
 	json_t *b = NULL;
 	uint8_t nonce[32], h[32], sig[65], who[20], rd[64], *quote = NULL;
@@ -107,8 +123,12 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 		rc = err_set(ERR_VERIFY,
 		             "the signature is not the worker's registration with %s on chain %llu",
 		             s->public_url, (unsigned long long)s->chain->chain_id);
+	if (rc < 0)
+		public_reason(err_msg(), 0, why, why_cap);
+	if (rc == 0 && (rc = tdx_gate_check(&s->gate, quote, qlen, &q, v)) < 0)
+		public_reason(err_msg(), 1, why, why_cap);
 	if (rc == 0)
-		rc = tdx_gate_check(&s->gate, quote, qlen, &q, v);
+		hex_encode(mrtd, q->body.mrtd, 48);
 	if (rc == 0) {
 		proto_worker_report_data(nonce, worker, rd);
 		if (CRYPTO_memcmp(rd, q->body.report_data, 64) != 0)
@@ -116,6 +136,8 @@ static int admit(struct sched *s, const struct http_req *req, uint8_t worker[20]
 	}
 	/* single use, recorded only once everything else held: only an admitted
 	 * worker fills the replay set */
+	if (rc < 0 && q)
+		public_reason(err_msg(), 0, why, why_cap);
 	if (rc == 0)
 		rc = http_nonce_use(s->worker_nonces, nonce);
 	if (rc == 0) {
@@ -133,12 +155,20 @@ void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *r
 	struct sched *s = ctx;
 	uint8_t worker[20], tok[32];
 	struct tdx_verdict v;
-	char addr[43], qsha[65], token[65], th[65], now[24], sim[2];
+	char addr[43], qsha[65], token[65], th[65], now[24], sim[2], mrtd[97] = "", why[512] = "";
 	int rc;
 
 	memset(&v, 0, sizeof(v));
-	if ((rc = admit(s, req, worker, &v, qsha)) < 0) {
-		sched_refuse(resp, rc == ERR_BUSY ? 503 : 403, "sched.register", err_msg());
+	if ((rc = admit(s, req, worker, &v, qsha, mrtd, why, sizeof(why))) < 0) {
+		if (rc == ERR_BUSY) {
+			sched_refuse(resp, 503, "sched.register", err_msg());
+			return;
+		}
+		/* the worker is told which check failed (public_reason) */
+		log_warn("sched.register", "refused=\"%s\"", err_msg());
+		http_resp_json(resp, 403,
+		               json_pack("{s:s,s:s}", "error", "registration refused", "reason",
+		                         why[0] ? why : err_msg()));
 		return;
 	}
 	eth_addr_str(worker, addr);
@@ -150,10 +180,13 @@ void sched_h_register(void *ctx, const struct http_req *req, struct http_resp *r
 	token_hash(token, th);
 	snprintf(now, sizeof(now), "%lld", sched_now());
 	snprintf(sim, sizeof(sim), "%d", v.simulated);
-	const char *a[] = {addr, th, now, qsha, tdx_tcb_status_name(v.status), sim};
+	const char *a[] = {addr, th, now, qsha, tdx_tcb_status_name(v.status), sim, mrtd};
 	pthread_mutex_lock(&s->mu);
-	rc = sched_exec(
-	    s, "INSERT OR REPLACE INTO workers VALUES (lower(?1), ?2, ?3, ?3, ?4, ?5, ?6)", a, 6);
+	rc = sched_exec(s,
+	                "INSERT OR REPLACE INTO workers(address, token, registered, last_seen,"
+	                " quote_sha256, tcb_status, simulated, mrtd)"
+	                " VALUES (lower(?1), ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+	                a, 7);
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0) {
 		sched_refuse(resp, 500, "sched.register", err_msg());
@@ -619,6 +652,12 @@ void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *res
 		sched_refuse(resp, 400, "sched.status", "logs: 4 KiB at most");
 		return;
 	}
+	/* the app's own run time, which the worker measured (GET /stats) */
+	json_t *am = json_object_get(b, "appMs");
+	char app_ms[24] = "";
+	if (json_is_integer(am) && json_integer_value(am) >= 0 &&
+	    json_integer_value(am) <= 366LL * 86400 * 1000)
+		snprintf(app_ms, sizeof(app_ms), "%lld", (long long)json_integer_value(am));
 	if (cb && (strncmp(cb, "0x", 2) != 0 || strlen(cb) > 2 + 2 * 16384 || strlen(cb) % 2 ||
 	           strspn(cb + 2, "0123456789abcdefABCDEF") != strlen(cb) - 2)) {
 		json_decref(b);
@@ -655,7 +694,8 @@ void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *res
 		                   detail ? detail : st,
 		                   tx ? tx : "",
 		                   now,
-		                   logs};
+		                   logs,
+		                   app_ms[0] ? app_ms : NULL};
 		/* the app's stderr tail is kept only when the deal asked for it:
 		 * logs can hold what the app should have kept secret */
 		rc = sched_exec(
@@ -663,9 +703,10 @@ void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *res
 		    "UPDATE tasks SET status = ?3, detail = ?4, tx = coalesce(nullif(?5, ''), tx),"
 		    " updated = ?6, logs = CASE WHEN ?7 IS NOT NULL AND (SELECT CASE WHEN"
 		    " json_valid(params) THEN json_extract(params, '$.iexec_developer_logger')"
-		    " END FROM deals d WHERE d.dealid = tasks.dealid) IS 1 THEN ?7 ELSE logs END"
+		    " END FROM deals d WHERE d.dealid = tasks.dealid) IS 1 THEN ?7 ELSE logs END,"
+		    " app_ms = coalesce(?8, app_ms)"
 		    " WHERE taskid = lower(?1) AND worker = ?2 AND status IN " HELD,
-		    a, 7);
+		    a, 8);
 		/* The chain may have said COMPLETED first. */
 		if (rc == 0 && sqlite3_changes(s->db) == 0 &&
 		    (sched_task_field(

@@ -1,6 +1,7 @@
 /* image.c — the worker's image store, see image.h. */
 #include "image.h"
 
+#include "oci/ref.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -383,14 +384,6 @@ static int cache_check(const char *dest, const char *image, json_t **cfg)
 	return 1;
 }
 
-static int is_index(const json_t *m)
-{
-	const char *mt = json_string_value(json_object_get(m, "mediaType"));
-	return json_is_array(json_object_get(m, "manifests")) ||
-	       (mt && (!strcmp(mt, "application/vnd.oci.image.index.v1+json") ||
-	               !strcmp(mt, "application/vnd.docker.distribution.manifest.list.v2+json")));
-}
-
 /* Apply the manifest's layers to tmp/rootfs. */
 static const char *const mount_points[] = {"proc", "sys", "dev", "tmp", "iexec_in", "iexec_out"};
 
@@ -485,8 +478,33 @@ int image_unpack(const char *layout, const uint8_t digest[32], const char *dest,
 	if (rc == ERR_NOTFOUND)
 		rc = err_set(ERR_NOTFOUND, "oci: image %s is not in %s", hex, layout);
 	GUARD_GOTO(rc);
-	ENSURE_GOTO(!is_index(manifest), ERR_UNSUPPORTED,
-	            "oci: %s is an image index, not an image manifest", hex);
+	if (oci_is_index(manifest)) {
+		/* the digest registries show for a multi-platform image: the
+		 * app's checksum names the index, which names this platform's
+		 * manifest, each checked against its digest as it is read */
+		const json_t *pick;
+		json_t *m = NULL;
+		const char *md;
+		rc = oci_index_pick(manifest, &pick);
+		if (rc < 0) {
+			err_wrap(rc, "oci: %s", hex);
+			goto out;
+		}
+		md = json_string_value(json_object_get(pick, "digest"));
+		rc = blob_json(layout, md, &m);
+		if (rc == ERR_NOTFOUND)
+			rc = err_set(ERR_NOTFOUND,
+			             "oci: image %s: its linux/amd64 manifest %s is not "
+			             "in %s",
+			             hex, md ? md : "?", layout);
+		GUARD_GOTO(rc);
+		/* md lives in the index: logged before the index is freed */
+		log_info("worker.image", "image=%s index=1 manifest=%s", hex, md);
+		json_decref(manifest);
+		manifest = m;
+		ENSURE_GOTO(!oci_is_index(manifest), ERR_UNSUPPORTED,
+		            "oci: %s: an index inside an index is not supported", hex);
+	}
 	ENSURE_GOTO(json_is_object(json_object_get(manifest, "config")), ERR_INVAL,
 	            "oci: manifest %s has no config", hex);
 	GUARD_GOTO(blob_json(

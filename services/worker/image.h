@@ -1,8 +1,9 @@
 /* image.h — the worker's image store: OCI image layouts unpacked safely.
  *
  * Images come from a local OCI image layout (index.json + blobs/sha256/...,
- * as `skopeo copy ... oci:DIR` or `umoci` write them): the image is named by
- * the SHA-256 of its manifest, which must be the app's on-chain checksum.
+ * as `skopeo copy ... oci:DIR`, `umoci` or `tdexec image pull` write them):
+ * the image is named by the SHA-256 of its manifest or of its image index,
+ * which must be the app's on-chain checksum.
  * Every blob is checked against its digest before it is used, each layer
  * against its diff_id, and layers are applied by layer.h's applier.
  *
@@ -27,13 +28,15 @@ struct image_opts {
 /* Defaults: no shift (bases 0), 65536 ids, layer_limits_default(). */
 void image_opts_default(struct image_opts *o);
 
-/* Unpack the image whose manifest digest is `digest` from `layout` into
- * DEST (through DEST.tmp, renamed when complete), or reuse DEST after
- * checking its tree digest.  *config is the image config's "config" object
- * (json_decref()).  ERR_NOTFOUND when the image is not in the layout,
- * ERR_VERIFY on a digest mismatch, ERR_UNSUPPORTED for an image index or
- * an unknown layer type, ERR_TOOBIG past a cap, ERR_INVAL for a refused
- * entry; the message says which layer and entry. */
+/* Unpack the image whose manifest or image index digest is `digest` from
+ * `layout` into DEST (through DEST.tmp, renamed when complete), or reuse
+ * DEST after checking its tree digest.  An index is resolved to its
+ * linux/amd64 manifest (OCI or Docker media types).  *config is the image
+ * config's "config" object (json_decref()).  ERR_NOTFOUND when the image
+ * is not in the layout or an index has no linux/amd64 manifest (the
+ * message lists its platforms), ERR_VERIFY on a digest mismatch,
+ * ERR_UNSUPPORTED for an unknown layer type, ERR_TOOBIG past a cap,
+ * ERR_INVAL for a refused entry; the message says which layer and entry. */
 int image_unpack(const char *layout, const uint8_t digest[32], const char *dest,
                  const struct image_opts *o, json_t **config);
 

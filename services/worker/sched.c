@@ -11,6 +11,8 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <openssl/crypto.h>
+
 /* A JSON call to the scheduler or the SMS (replies up to 1 MiB). */
 int wk_call(const char *url, const char *auth, const json_t *body, long timeout, long *status,
             json_t **out)
@@ -47,10 +49,35 @@ int wk_register(struct worker *w)
 	body = json_pack("{s:s,s:s,s:s}", "address", w->address, "nonce", nhex, "quote", b64);
 	free(b64);
 	snprintf(url, sizeof(url), "%s/workers/register", w->sched);
-	rc = wk_call(url, auth, body, 30, &st, &r);
+	char *txt = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
+	ENSURE(txt, ERR_NOMEM, "out of memory");
+	struct http_call call = {auth, "application/json", txt, strlen(txt), NULL, NULL};
+	struct http_response resp;
+	rc = http_call(url, &call, 1 << 16, 30, &resp);
+	free(txt);
 	if (rc < 0)
 		return err_wrap(rc, "register with %s", w->sched);
+	if (resp.status == 200)
+		rc = json_parse((const char *)resp.body.buf, resp.body.len, url, &r);
+	else if (json_parse((const char *)resp.body.buf, resp.body.len, url, &r) == 0 &&
+	         jstr(r, "reason"))
+		/* a refusal names the check that failed (the scheduler's log
+		 * has the details) */
+		rc = err_set(ERR_VERIFY,
+		             "the scheduler at %s refused the registration (HTTP %ld): %s",
+		             w->sched, resp.status, jstr(r, "reason"));
+	else
+		rc = err_set(ERR_IO, "register with %s: HTTP %ld %.*s", w->sched, resp.status,
+		             (int)(resp.body.len > 200 ? 200 : resp.body.len),
+		             resp.body.buf ? (char *)resp.body.buf : "");
+	if (resp.body.buf) /* the token */
+		OPENSSL_cleanse(resp.body.buf, resp.body.len);
+	http_response_free(&resp);
+	if (rc < 0) {
+		json_decref(r);
+		return rc;
+	}
 	snprintf(w->token, sizeof(w->token), "%s", jstr(r, "token") ? jstr(r, "token") : "");
 	log_info("worker.register", "worker=%s tcb=%s simulated=%d", w->address,
 	         jstr(r, "tcbStatus") ? jstr(r, "tcbStatus") : "?",
@@ -69,7 +96,7 @@ void wk_bearer(const struct worker *w, char out[80])
  * task's result also gives its callback-data (the scheduler's finalize
  * needs it). */
 static void report(struct worker *w, const char *taskid, const char *status, const char *detail,
-                   const char *tx, const struct task *cb, const char *logs)
+                   const char *tx, const struct task *cb, const char *logs, long long app_ms)
 {
 	char url[512], auth[80];
 	json_t *b = json_pack("{s:s,s:s,s:s}", "status", status, "detail", detail ? detail : status,
@@ -80,6 +107,8 @@ static void report(struct worker *w, const char *taskid, const char *status, con
 		                    eth_json_hex(cb->callback, cb->callback_len));
 	if (logs)
 		json_object_set_new(b, "logs", json_string(logs));
+	if (app_ms >= 0)
+		json_object_set_new(b, "appMs", json_integer(app_ms));
 	long st;
 	snprintf(url, sizeof(url), "%s/workers/tasks/%s/status", w->sched, taskid);
 	wk_bearer(w, auth);
@@ -93,18 +122,18 @@ static void report(struct worker *w, const char *taskid, const char *status, con
 void wk_report_cb(struct worker *w, const char *taskid, const char *status, const char *detail,
                   const char *tx, const struct task *cb)
 {
-	report(w, taskid, status, detail, tx, cb, NULL);
+	report(w, taskid, status, detail, tx, cb, NULL, -1);
 }
 
 void wk_report(struct worker *w, const char *taskid, const char *status, const char *detail,
                const char *tx)
 {
-	report(w, taskid, status, detail, tx, NULL, NULL);
+	report(w, taskid, status, detail, tx, NULL, NULL, -1);
 }
 
 void wk_report_task(struct worker *w, const struct task *t, const char *status, const char *detail)
 {
-	report(w, t->taskid, status, detail, NULL, NULL, t->dev_log);
+	report(w, t->taskid, status, detail, NULL, NULL, t->dev_log, t->app_ms);
 }
 
 /* Heartbeats while a task runs, so the scheduler does not take it back. */

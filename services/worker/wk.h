@@ -74,7 +74,8 @@ struct task {
 	char result_location[512];
 	uint8_t *callback; /* computed.json's callback-data, for the deal's callback */
 	size_t callback_len;
-	char *dev_log; /* the app's stderr tail, when the deal asked (iexec_developer_logger) */
+	char *dev_log;    /* the app's stderr tail, when the deal asked (iexec_developer_logger) */
+	long long app_ms; /* the app's run time in ms, as measured here; -1 before it ran */
 };
 
 static inline const char *jstr(const json_t *o, const char *k)
@@ -94,7 +95,8 @@ void wk_report_cb(struct worker *w, const char *taskid, const char *status, cons
 void wk_report(struct worker *w, const char *taskid, const char *status, const char *detail,
                const char *tx);
 /* The report after the app ran (COMPUTED or FAILED), with the app's stderr
- * tail when the deal asked for it (t->dev_log). */
+ * tail when the deal asked for it (t->dev_log) and the app's run time
+ * (t->app_ms, for the pool's overhead in the scheduler's /stats). */
 void wk_report_task(struct worker *w, const struct task *t, const char *status, const char *detail);
 /* Heartbeats while a task runs (a thread's body; stops on w->pinger_stop). */
 void *wk_pinger_main(void *arg);

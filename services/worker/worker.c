@@ -7,18 +7,18 @@
  *             an ephemeral X25519 key; the session comes back sealed to it.
  *   pre       input files (named by the SHA-256 of their URL), the dataset
  *             (checksum, then iExec's AES-256-CBC format with its key).
- *   app       the image whose manifest digest is the app's checksum, in runc.
+ *   app       the image whose manifest or index digest is the app's checksum
+ *             (pulled from its registry with --pull), in runc.
  *   post      computed.json, iExec's result digest, a zip of /iexec_out, the
  *             upload signed by the enclave challenge key, pushResultBoost.
  * Secrets live in memory only and are wiped after the task. */
 #include "wk.h"
 
-#include <netdb.h>
-#include <sys/socket.h>
-
 #include "crypto/k1.h"
 #include "eth/addr.h"
 #include "image.h"
+#include "net/http.h"
+#include "oci/registry.h"
 #include "oci.h"
 #include "poco/market.h"
 #include "poco/network.h"
@@ -29,78 +29,54 @@
 #include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/proc.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <sys/stat.h>
 
-/* The registry of an image reference (its first component when that names
- * a host: a '.' or ':' in it, or "localhost"; else Docker Hub) must resolve
- * to public addresses only, as input files must: the reference is the app
- * owner's to choose.  skopeo resolves the name again; a name that does not
- * resolve here is left to skopeo to fail on. */
-static int registry_public(const char *ref, size_t name_len, const char *src)
-{
-	char host[256];
-	const char *slash = memchr(ref, '/', name_len);
-	size_t hl = slash ? (size_t)(slash - ref) : 0;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-
-	if (!hl || hl >= sizeof(host))
-		return 0; /* Docker Hub */
-	memcpy(host, ref, hl);
-	host[hl] = 0;
-	if (!strchr(host, '.') && !strchr(host, ':') && strcmp(host, "localhost") != 0)
-		return 0;     /* a Docker Hub namespace */
-	if (host[0] == '[') { /* [v6]:port */
-		char *end = strchr(host, ']');
-		if (!end)
-			return err_set(ERR_INVAL, "cannot pull %s: bad registry host", src);
-		*end = 0;
-		memmove(host, host + 1, strlen(host + 1) + 1);
-	} else if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':')) {
-		*strchr(host, ':') = 0; /* host:port */
-	}
-	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
-		return 0;
-	int rc = 0;
-	for (struct addrinfo *a = ai; a && rc == 0; a = a->ai_next) {
-		enum http_addr_class c = http_addr_classify(a->ai_addr, a->ai_addrlen);
-		if (c != HTTP_ADDR_PUBLIC)
-			rc = err_set(
-			    ERR_VERIFY,
-			    "cannot pull %s: registry %s is not at a public address (%s); the "
-			    "worker needs --allow-private-inputs to pull from it",
-			    src, host, http_addr_class_name(c));
-	}
-	freeaddrinfo(ai);
-	return rc;
-}
-
-/* With --pull: copy NAME@sha256:DIGEST (the app's multiaddr, pinned to the
- * on-chain digest) from its registry into the worker's layout with skopeo. */
+/* With --pull: NAME@sha256:DIGEST (the app's multiaddr, pinned to the
+ * on-chain digest) from its registry into the worker's layout.  The
+ * registry, its token realm and every redirect must be at public
+ * addresses, as input files must: the reference is the app owner's to
+ * choose. */
 static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 {
-	char src[400];
+	char src[400], shown[300], got[72];
 	const char *at = strchr(ref, '@');
 	size_t name_len = at ? (size_t)(at - ref) : strlen(ref);
+	const struct worker_config *cfg = w->cfg;
+	struct oci_opts o;
+	int rc;
 
 	ENSURE(name_len > 0 && name_len < 256, ERR_INVAL, "app image '%s': no name to pull", ref);
 	for (size_t i = 0; i < name_len; i++)
 		ENSURE(isalnum((unsigned char)ref[i]) || strchr("./:_-", ref[i]), ERR_INVAL,
 		       "app image '%.*s': not a registry reference", (int)name_len, ref);
-	snprintf(src, sizeof(src), "docker://%.*s@sha256:%s", (int)name_len, ref, digest_hex);
-	if (!w->cfg->allow_private_inputs)
-		GUARD(registry_public(ref, name_len, src));
-	char oci[PATH_MAX + 8];
-	GUARD(path_fmt(oci, sizeof(oci), "oci:%s", w->layout));
-	char *argv[] = {"skopeo", "copy", "--quiet", src, oci, NULL};
+	snprintf(src, sizeof(src), "%.*s@sha256:%s", (int)name_len, ref, digest_hex);
+	/* the digest shortened in messages: they reach the requester through
+	 * a task's failure reason, which is short */
+	snprintf(shown, sizeof(shown), "%.*s@sha256:%.12s", (int)name_len, ref, digest_hex);
+	oci_opts_default(&o);
+	o.auth_file = cfg->registry_auth;
+	o.ca_file = cfg->registry_ca;
+	for (unsigned i = 0; i < cfg->nregistry_plain_http; i++)
+		GUARD(oci_opts_plain_http(&o, cfg->registry_plain_http[i]));
+	if (cfg->pull_jobs)
+		o.jobs = cfg->pull_jobs;
+	if (cfg->max_image)
+		o.max_image = cfg->max_image;
+	if (!cfg->allow_private_inputs)
+		o.dest = &http_dest_public;
 	log_info("worker.pull", "image=\"%s\"", src);
-	int st = proc_run(argv, NULL, NULL);
-	if (st < 0)
-		return err_set(ERR_NOTFOUND, "cannot pull %s: skopeo is not installed", src);
-	ENSURE(st == 0, ERR_IO, "cannot pull %s: skopeo exited with status %d", src, st);
+	rc = oci_pull(&o, src, w->layout, got);
+	if (rc < 0 && !cfg->allow_private_inputs && strstr(err_msg(), " is not public ("))
+		return err_set(
+		    rc,
+		    "cannot pull %s: %s; the worker needs --allow-private-inputs to pull "
+		    "from it",
+		    shown, err_msg());
+	if (rc < 0)
+		return err_wrap(rc, "cannot pull %s", shown);
 	return 0;
 }
 
@@ -198,6 +174,7 @@ static void run_task(struct worker *w, json_t *a)
 
 	memset(&t, 0, sizeof(t));
 	t.a = a;
+	t.app_ms = -1;
 	t.app_env = json_array();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (jstr(a, "taskId"))
@@ -237,8 +214,13 @@ static void run_task(struct worker *w, json_t *a)
 		rc = wk_pre_compute(w, &t, params);
 	}
 	if (rc == 0) {
+		struct timespec a0, a1;
 		wk_report(w, t.taskid, "RUNNING", "app", NULL);
+		clock_gettime(CLOCK_MONOTONIC, &a0);
 		rc = wk_app_run(w, &t, params, &exit_code, why, sizeof(why));
+		clock_gettime(CLOCK_MONOTONIC, &a1);
+		t.app_ms = (long long)(a1.tv_sec - a0.tv_sec) * 1000 +
+		           (long long)(a1.tv_nsec - a0.tv_nsec) / 1000000;
 	}
 	if (rc == 0 && !why[0]) {
 		wk_report_task(w, &t, "COMPUTED", "post-compute");

@@ -31,7 +31,14 @@ struct worker_config {
 	 * takes more tasks (0 = 16; 1 = none: each task waits for its own) */
 	long max_inflight;
 	uint64_t max_fee; /* maxFeePerGas cap, wei (0 = 100 gwei) */
-	int pull;         /* fetch missing images with skopeo */
+	int pull;         /* fetch missing images from their registry */
+	/* --pull's registry client (lib/oci/registry.h; 0/NULL = its default) */
+	const char *registry_auth;          /* docker config.json */
+	const char *registry_ca;            /* extra CA certificates (PEM) */
+	const char *registry_plain_http[8]; /* HOST:PORT reached over plain HTTP */
+	unsigned nregistry_plain_http;
+	unsigned pull_jobs; /* concurrent layer downloads */
+	uint64_t max_image; /* compressed bytes of an image's layers */
 	/* The sandbox (0 = the default in parentheses) */
 	uint64_t max_output; /* bytes of /iexec_out, a tmpfs (1 GiB) */
 	uint64_t max_tmp;    /* bytes of the app's /tmp, a tmpfs (1 GiB) */

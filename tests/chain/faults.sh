@@ -65,7 +65,7 @@ RPC=$(sed -n 's/.*"rpc": "\(.*\)".*/\1/p' "$P/chain/chain.json")
 pool_start_td
 pool_start_sms
 d=$("$ROOT/scripts/mkimage" "$P/images" trivial '["/bin/sh","-c"]' /bin/sh)
-app=$("$T" app deploy "${C[@]}" --account 1 --name trivial --json --image "trivial@$d" | addr)
+app=$("$T" app deploy --no-image-check "${C[@]}" --account 1 --name trivial --json --image "trivial@$d" | addr)
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description faults --json | addr)
 pool_start_scheduler "$pool" 3 --poll-ms 100
 PARAMS='{"iexec_args":"\"echo $IEXEC_BOT_TASK_INDEX > /iexec_out/r\""}'

@@ -30,7 +30,7 @@ expect 0 'rlc_nrlc' -- "$T" wallet balance "${C[@]}" --account 4 --json
 # Assets
 digest=$(printf 'hello' | sha256sum | cut -d' ' -f1)
 echo '{"measurements": {"MRTD": "'"$(printf '%096d' 0)"'"}}' >"$D/policy.json"
-expect 0 '"address"' -- "$T" app deploy "${C[@]}" --account 1 --name hello \
+expect 0 '"address"' -- "$T" app deploy --no-image-check "${C[@]}" --account 1 --name hello \
 	--image "docker.io/library/hello@sha256:$digest" --tdx-policy "$D/policy.json" --json
 app=$(val address)
 expect 0 "\"checksum\": \"0x$digest\"" -- "$T" app show "${C[@]}" "$app" --json
@@ -38,12 +38,12 @@ grep -q '"framework\\":\\"TDX' "$D/out" && ok || bad "app mrenclave holds the TD
 expect 0 '"address"' -- "$T" workerpool deploy "${C[@]}" --account 3 --description "tdexec pool" --json
 pool=$(val address)
 expect 0 'tdexec pool' -- "$T" workerpool show "${C[@]}" "$pool"
-expect 1 'must be NAME@sha256:DIGEST' -- "$T" app deploy "${C[@]}" --account 1 --name x --image hello:latest
+expect 1 'must be NAME@sha256:DIGEST' -- "$T" app deploy --no-image-check "${C[@]}" --account 1 --name x --image hello:latest
 # Deployed again with the same parameters: the same asset (CREATE2), found
 # before any transaction, with a note; a script that deploys twice goes on.
-expect 0 "app \"hello\" already exists at $app" -- "$T" app deploy "${C[@]}" --account 1 --name hello \
+expect 0 "app \"hello\" already exists at $app" -- "$T" app deploy --no-image-check "${C[@]}" --account 1 --name hello \
 	--image "docker.io/library/hello@sha256:$digest" --tdx-policy "$D/policy.json"
-expect 0 '"existed": true' -- "$T" app deploy "${C[@]}" --account 1 --name hello \
+expect 0 '"existed": true' -- "$T" app deploy --no-image-check "${C[@]}" --account 1 --name hello \
 	--image "docker.io/library/hello@sha256:$digest" --tdx-policy "$D/policy.json" --json
 [ "$(val address)" = "$app" ] && ok || bad "app deployed again: $(cat "$D/out")"
 expect 0 "workerpool \"tdexec pool\" already exists at $pool" -- "$T" workerpool deploy "${C[@]}" \
@@ -55,7 +55,7 @@ grep -q existed "$D/out" && bad "a new dataset said it existed: $(cat "$D/out")"
 expect 0 "dataset \"data\" already exists at $ds" -- "$T" dataset deploy "${C[@]}" --account 2 --name data \
 	--multiaddr https://example.com/d --checksum "0x$digest"
 # Not the same parameters (another owner): a new asset.
-expect 0 '"address"' -- "$T" app deploy "${C[@]}" --account 2 --name hello \
+expect 0 '"address"' -- "$T" app deploy --no-image-check "${C[@]}" --account 2 --name hello \
 	--image "docker.io/library/hello@sha256:$digest" --tdx-policy "$D/policy.json" --json
 [ "$(val address)" != "$app" ] && ! grep -q existed "$D/out" && ok || bad "another owner's app: $(cat "$D/out")"
 

@@ -74,7 +74,7 @@ RPC=$(sed -n 's/.*"rpc": "\(.*\)".*/\1/p' "$P/chain/chain.json")
 pool_start_td
 SMS_URL=http://127.0.0.1:9 # standard tasks only: the SMS is never asked
 d=$(printf 'reorg' | sha256sum | cut -d' ' -f1)
-app=$("$T" app deploy "${C[@]}" --account 1 --name reorg --image "reorg@sha256:$d" --json | addr)
+app=$("$T" app deploy --no-image-check "${C[@]}" --account 1 --name reorg --image "reorg@sha256:$d" --json | addr)
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description reorg --json | addr)
 owner=$("$T" wallet show "${C[@]}" --account 3 --json | addr)
 pool_start_scheduler "$pool" 3 --confirmations 0 || bad "scheduler"

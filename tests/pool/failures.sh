@@ -31,8 +31,8 @@ pool_start_sms || bad "sms"
 d_sh=$("$HERE/../../scripts/mkimage" "$W/images" shell '["/bin/sh","-c"]' /bin/sh /usr/bin/head \
 	/usr/bin/dd /usr/bin/sleep)
 d_noep=$("$HERE/../../scripts/mkimage" "$W/images" noep '["/no/such/program"]' /bin/sh)
-app_sh=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" | addr)
-app_noep=$("$T" app deploy "${C[@]}" --account 1 --name noep --json --image "noep@$d_noep" | addr)
+app_sh=$("$T" app deploy "${C[@]}" --layout "$W/images" --account 1 --name shell --json --image "shell@$d_sh" | addr)
+app_noep=$("$T" app deploy "${C[@]}" --layout "$W/images" --account 1 --name noep --json --image "noep@$d_noep" | addr)
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description "failures pool" --json | addr)
 [ -n "$app_sh" ] && [ -n "$app_noep" ] && [ -n "$pool" ] && ok || bad "assets"
 "$T" account deposit "${C[@]}" --account 4 100000000000 >/dev/null && ok || bad "deposit"

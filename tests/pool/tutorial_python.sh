@@ -75,7 +75,7 @@ digest=$(tdexec image build --layout images --ref population --package python3 \
 
 # ---- step 3: the app on chain, its checksum the image digest
 app=$(tdexec app deploy --chain "$CHAIN" --account 1 --name population \
-	--image "population@$digest" --tdx-policy "$POLICY" --json | addr)
+	--image "population@$digest" --layout images --tdx-policy "$POLICY" --json | addr)
 [ -n "$app" ] && ok || bad "app deploy"
 
 # ---- step 4: the dataset, encrypted, its key to the SMS

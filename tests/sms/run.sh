@@ -18,14 +18,14 @@ trap 'stop_sms; "$T" chain down --dir "$W/chain" >/dev/null 2>&1; rm -rf "$W"' E
 
 "$T" chain up --dir "$W/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
 C=(--chain "$W/chain/chain.json")
-app=$("$T" app deploy "${C[@]}" --account 1 --name app --json \
+app=$("$T" app deploy --no-image-check "${C[@]}" --account 1 --name app --json \
 	--image "docker.io/library/app@sha256:$(printf 'app' | sha256sum | cut -d' ' -f1)" |
 	sed -n 's/.*"address": "\(.*\)".*/\1/p')
 dataset=$("$T" dataset deploy "${C[@]}" --account 2 --name data --multiaddr ipfs://x --json \
 	--checksum "0x$(printf 'data' | sha256sum | cut -d' ' -f1)" | sed -n 's/.*"address": "\(.*\)".*/\1/p')
 [ -n "$app" ] && [ -n "$dataset" ] && ok || bad "assets"
 # Fresh assets for the iExec SDK's pushes.
-app2=$("$T" app deploy "${C[@]}" --account 1 --name app2 --json \
+app2=$("$T" app deploy --no-image-check "${C[@]}" --account 1 --name app2 --json \
 	--image "docker.io/library/app2@sha256:$(printf 'app2' | sha256sum | cut -d' ' -f1)" |
 	sed -n 's/.*"address": "\(.*\)".*/\1/p')
 dataset2=$("$T" dataset deploy "${C[@]}" --account 2 --name data2 --multiaddr ipfs://y --json \

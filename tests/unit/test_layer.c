@@ -958,6 +958,69 @@ static void image_unpacks_and_reuses_after_a_check(void **state)
 	free(base);
 }
 
+/* An image index, as registries show multi-platform images: its digest
+ * is the app's checksum; the linux/amd64 manifest is the one unpacked, in
+ * the OCI and the Docker media types; without one, the platforms are
+ * listed. */
+static void image_index(void **state)
+{
+	char *base = td_tmpdir(), dest[1024], idx[2048], digest[72], mhex[65];
+	struct layout *l = layout_new(base);
+	struct tar *ls[2];
+	struct image_opts o;
+	uint8_t md[32], id[32];
+	json_t *cfg = NULL;
+	static const char *const types[] = {
+	    "application/vnd.oci.image.index.v1+json",
+	    "application/vnd.docker.distribution.manifest.list.v2+json"};
+	(void)state;
+
+	image_opts_default(&o);
+	two_layers(ls);
+	make_image(l, ls, 2, 2, md);
+	hex_encode(mhex, md, 32);
+	for (int t = 0; t < 2; t++) {
+		snprintf(idx, sizeof(idx),
+		         "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
+		         "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":"
+		         "\"sha256:%s\",\"size\":1,\"platform\":{\"architecture\":\"arm64\",\"os\":"
+		         "\"linux\",\"variant\":\"v8\"}},"
+		         "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":"
+		         "\"sha256:%s\",\"size\":1,\"platform\":{\"architecture\":\"amd64\",\"os\":"
+		         "\"linux\"}}]}",
+		         types[t],
+		         "0000000000000000000000000000000000000000000000000000000000000000", mhex);
+		put_blob(l, idx, strlen(idx), digest);
+		assert_int_equal(hex_decode_exact(id, 32, digest + 7, "d"), 0);
+		snprintf(dest, sizeof(dest), "%s/images/%s", base, digest + 7);
+		assert_int_equal(image_unpack(l->dir, id, dest, &o, &cfg), 0);
+		assert_string_equal(
+		    json_string_value(json_array_get(json_object_get(cfg, "Env"), 0)), "A=1");
+		json_decref(cfg);
+		cfg = NULL;
+		/* unpacked under the digest asked for */
+		snprintf(idx, sizeof(idx), "%s/rootfs/usr/bin/app", dest);
+		assert_int_equal(access(idx, F_OK), 0);
+	}
+	snprintf(idx, sizeof(idx),
+	         "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
+	         "{\"digest\":\"sha256:%s\",\"size\":1,\"platform\":{\"architecture\":"
+	         "\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"}},"
+	         "{\"digest\":\"sha256:%s\",\"size\":1,\"platform\":{\"architecture\":"
+	         "\"amd64\",\"os\":\"windows\"}}]}",
+	         types[0], mhex, mhex);
+	put_blob(l, idx, strlen(idx), digest);
+	assert_int_equal(hex_decode_exact(id, 32, digest + 7, "d"), 0);
+	snprintf(dest, sizeof(dest), "%s/images/none", base);
+	assert_err(image_unpack(l->dir, id, dest, &o, &cfg), ERR_NOTFOUND,
+	           "no linux/amd64 manifest (platforms: linux/arm64/v8, windows/amd64)");
+	tar_free(ls[0]);
+	tar_free(ls[1]);
+	free(l);
+	td_rmtree(base);
+	free(base);
+}
+
 static void image_refusals(void **state)
 {
 	char *base = td_tmpdir(), dest[1024], digest[72], p[2048];
@@ -977,11 +1040,12 @@ static void image_refusals(void **state)
 	snprintf(dest, sizeof(dest), "%s/images/x", base);
 	put_blob(l, index, strlen(index), digest);
 	assert_int_equal(hex_decode_exact(md, 32, digest + 7, "d"), 0);
-	assert_err(image_unpack(l->dir, md, dest, &o, &cfg), ERR_UNSUPPORTED,
-	           "is an image index, not an image manifest");
+	assert_err(image_unpack(l->dir, md, dest, &o, &cfg), ERR_NOTFOUND,
+	           "image index has no linux/amd64 manifest (platforms: none)");
 	put_blob(l, list, strlen(list), digest);
 	assert_int_equal(hex_decode_exact(md, 32, digest + 7, "d"), 0);
-	assert_err(image_unpack(l->dir, md, dest, &o, &cfg), ERR_UNSUPPORTED, "image index");
+	assert_err(image_unpack(l->dir, md, dest, &o, &cfg), ERR_INVAL,
+	           "image index without a manifests array");
 
 	two_layers(ls);
 	make_image(l, ls, 2, 1, md);
@@ -1095,6 +1159,7 @@ int main(void)
 	    cmocka_unit_test(remove_never_follows_links),
 	    cmocka_unit_test(image_unpacks_and_reuses_after_a_check),
 	    cmocka_unit_test(image_refusals),
+	    cmocka_unit_test(image_index),
 	    cmocka_unit_test(archive_unpacks_files_and_dirs_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

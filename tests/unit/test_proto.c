@@ -50,7 +50,9 @@ static void compute(const char *name, uint8_t *out)
 		uint8_t next[20];
 		fill(next, 0x55, 20);
 		proto_task_reassign_hash(CHAIN, B11, w, next, out);
-	} else if (!strcmp(name, "worker-report-data"))
+	} else if (!strcmp(name, "pool-admin"))
+		proto_pool_admin_hash(CHAIN, w, "GET", "/workers", 1700000000, out);
+	else if (!strcmp(name, "worker-report-data"))
 		proto_worker_report_data(B11, w, out);
 	else if (!strcmp(name, "session-report-data"))
 		proto_session_report_data(B11, B11, d, e, out);
@@ -62,12 +64,14 @@ static void compute(const char *name, uint8_t *out)
 
 /* nonce = task id = 0x11 x 32, worker = beneficiary = 0x22 x 20, app digest
  * 0x33 x 32, X25519 key 0x44 x 32, chain 31337, URL http://127.0.0.1:8080,
- * expiry 1700000000, next worker 0x55 x 20; an RA-TLS certificate's
+ * expiry 1700000000, next worker 0x55 x 20; the pool-admin request GET
+ * /workers at 1700000000 for workerpool 0x22 x 20; an RA-TLS certificate's
  * SubjectPublicKeyInfo 0x55 x 91 and configuration hash 0x33 x 32. */
 static const struct vector vectors[] = {
     {"worker-register", 32, "9b1f9a8fb385f13f3efc75ef9790e9f3ea8aa58e558da8467d7e973d7a8a4abd"},
     {"result-download", 32, "b3f3a5391fad195d1423fd7691ff2d78e7aa8f89ba2bf5c4b7d44fef1359161d"},
     {"task-reassign", 32, "92788a4b640bffc19ceb942c01925993b625bace10dbf3e28f6ddc2687c9be1b"},
+    {"pool-admin", 32, "ad1a30bdf46926589c22dc9592185d7f49286fad3f4a1f7dc8df8ceb21daf9e3"},
     {"worker-report-data", 64,
      "75125e547bf94ab16efc693734a3d3e389b8affc20f5de359aaac5e93b79f810"
      "625d23b7c8773a6c3892248def6143944f18cdd907e4279ada1dd4c30954039e"},

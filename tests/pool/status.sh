@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# The pool seen by its operator: a live pool runs two tasks (one fails),
+# then GET /workers, /tasks?status=, /stats and 'tdexec pool status' are
+# checked field by field; the admin endpoints refuse a missing or wrong
+# token, an old, replayed or stranger's signature; a worker refused at
+# registration says why; the scheduler's database and token are 0600.
+# Usage: status.sh TDEXEC
+set -u
+T=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=$(mktemp -d)
+chmod 711 "$W" # the app sandbox reaches the worker's directory through it
+P=$W
+. "$HERE/../lib.sh"
+. "$HERE/../../scripts/pool.sh"
+trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
+command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
+lower() { tr 'A-F' 'a-f'; }
+# jq_is EXPR WANT FILE: the JSON file's value at EXPR is WANT
+jq_is() {
+	local got
+	got=$(jq -r "$1" "$3" 2>&1)
+	[ "$got" = "$2" ] && ok || bad "$1 = '$got', want '$2' ($3)"
+}
+code() { curl -s -o "$W/body" -w '%{http_code}' "$@"; }
+
+pool_start_chain || { echo "FAIL: chain up"; exit 1; }
+pool_start_td
+pool_start_sms || bad "sms"
+d_sh=$("$HERE/../../scripts/mkimage" "$W/images" shell '["/bin/sh","-c"]' /bin/sh /usr/bin/sleep)
+app=$("$T" app deploy "${C[@]}" --account 1 --name shell --json --image "shell@$d_sh" --layout "$W/images" | addr)
+pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description status --json | addr)
+[ -n "$app" ] && [ -n "$pool" ] && ok || bad "assets"
+"$T" account deposit "${C[@]}" --account 4 100000000000 >/dev/null &&
+	"$T" account deposit "${C[@]}" --account 3 100000000000 >/dev/null && ok || bad "deposit"
+export PRICE=2000000 # nRLC per task: the owner's reward for the completed one
+owner=$("$T" wallet show "${C[@]}" --account 3 --json | addr | lower)
+wk=$("$T" wallet show "${C[@]}" --account 5 --json | addr | lower)
+
+pool_start_scheduler "$pool" 3 --worker-timeout 10 || bad "scheduler"
+[ -n "${SHOW:-}" ] && echo "scheduler up at ${SECONDS}s"
+TOKEN=$(cat "$W/admin.token")
+private "scheduler" "$W/sched.db" "$W/admin.token"
+[ "${#TOKEN}" = 64 ] && ok || bad "admin token: '$TOKEN'"
+ADMIN=(-H "Authorization: Bearer $TOKEN")
+
+# A simulated TD is refused by a scheduler that does not trust the
+# simulated root; the worker says why, in words.
+mkdir -p "$W/strict"
+"$T" scheduler "${C[@]}" --workerpool "$pool" --account 3 --sms "$SMS_URL" --db "$W/strict/sched.db" \
+	--results "$W/strict/results" --port 0 --port-file "$W/strict/port" --poll-ms 200 \
+	--collateral "$W/td/collateral/collateral.json" --policy "$W/policy.json" 2>"$W/strict.log" &
+STRICT=$!
+POOL_PIDS+=("$STRICT")
+strict_url="http://127.0.0.1:$(wait_port "$W/strict/port")"
+cp -r "$W/td" "$W/ws.td"
+timeout 60 "$T" worker --scheduler "$strict_url" "${C[@]}" --account 7 --images "$W/images" \
+	--work-dir "$W/ws" --work-dir-encrypted --provider sim --sim-dir "$W/ws.td" --insecure-sms \
+	>"$W/ws.log" 2>&1
+rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && ok || bad "the refused worker exited $rc"
+grep -q "refused the registration (HTTP 403): simulated TD not trusted: .*--trust-sim-root" "$W/ws.log" &&
+	ok || bad "the worker does not say why it was refused: $(tail -3 "$W/ws.log")"
+grep -q '"error":"forbidden"' "$W/ws.log" && bad "the worker still prints a bare forbidden" || ok
+kill "$STRICT" && wait "$STRICT" 2>/dev/null
+[ -n "${SHOW:-}" ] && echo "refusal done at ${SECONDS}s"
+
+pool_start_worker w1 5 --max-time 30
+# one task that completes, one whose app exits 1: both deals made, then
+# the worker takes them in turn
+deal_ok=$(pool_deal "$app" "$pool" '{"iexec_args":"\"echo hi > /iexec_out/out.txt\""}')
+deal_bad=$(pool_deal "$app" "$pool" '{"iexec_args":"\"exit 1\""}')
+task_of() {
+	local task
+	for _ in $(seq 50); do
+		task=$(curl -s "$SCHED_URL/tasks?deal=$1" | jq -r '.[0].taskId // empty')
+		[ -n "$task" ] && break
+		sleep 0.2
+	done
+	echo "$task"
+}
+task_ok=$(task_of "$deal_ok")
+task_bad=$(task_of "$deal_bad")
+st_ok=$(task_wait "$task_ok" 60)
+st_bad=$(task_wait "$task_bad" 60)
+[ "$st_ok" = COMPLETED ] && ok || bad "the good task: $st_ok"
+[ "$st_bad" = FAILED ] && ok || bad "the failing task: $st_bad"
+[ -n "${SHOW:-}" ] && echo "tasks done at ${SECONDS}s"
+
+# The admin endpoints: none of them without the token; a deal's tasks and
+# a task stay open as they were.
+for path in /workers /stats /tasks "/tasks?status=FAILED" "/tasks?deal=$deal_ok&status=COMPLETED"; do
+	[ "$(code "$SCHED_URL$path")" = 401 ] && jq -e '.error == "unauthorized" and (.reason | length > 0)' \
+		"$W/body" >/dev/null && ok || bad "GET $path without credentials: $(cat "$W/body")"
+done
+[ "$(code -H "Authorization: Bearer $(printf '%064d' 0)" "$SCHED_URL/workers")" = 401 ] &&
+	jq -e '.reason == "wrong admin token"' "$W/body" >/dev/null && ok || bad "wrong token: $(cat "$W/body")"
+[ "$(code -H "Authorization: Bearer ${TOKEN:0:63}" "$SCHED_URL/workers")" = 401 ] && ok || bad "short token"
+[ "$(code "$SCHED_URL/tasks?deal=$deal_ok")" = 200 ] && jq -e 'length == 1' "$W/body" >/dev/null &&
+	ok || bad "a deal's tasks: $(cat "$W/body")"
+[ "$(code "$SCHED_URL/tasks/$task_bad")" = 200 ] && ok || bad "a task"
+
+# GET /workers
+[ "$(code "${ADMIN[@]}" "$SCHED_URL/workers")" = 200 ] && ok || bad "/workers: $(cat "$W/body")"
+cp "$W/body" "$W/workers.json"
+jq_is '.workers | length' 1 "$W/workers.json"
+jq_is '.workers[0].address' "$wk" "$W/workers.json"
+jq_is '.workers[0].alive' true "$W/workers.json"
+jq_is '.workers[0].simulated' true "$W/workers.json"
+jq_is '.workers[0].tcbStatus' UpToDate "$W/workers.json"
+jq_is '.workers[0].mrtd' "$(jq -r .MRTD "$W/td/td.json" | lower)" "$W/workers.json"
+jq_is '.workers[0].completed' 1 "$W/workers.json"
+jq_is '.workers[0].failed' 1 "$W/workers.json"
+jq_is '.workers[0].currentTasks | length' 0 "$W/workers.json"
+jq_is '.workers[0].lastSeenAgo <= 10' true "$W/workers.json"
+jq_is '.aliveWindow' 10 "$W/workers.json"
+
+# GET /tasks?status=: exactly the failed one, with its reason and timeline
+[ "$(code "${ADMIN[@]}" "$SCHED_URL/tasks?status=failed")" = 200 ] && ok || bad "/tasks?status=failed"
+cp "$W/body" "$W/failed.json"
+jq_is '.tasks | length' 1 "$W/failed.json"
+jq_is '.tasks[0].taskId' "$task_bad" "$W/failed.json"
+jq_is '.tasks[0].reason' "app exited with status 1" "$W/failed.json"
+jq_is '.tasks[0].worker' "$wk" "$W/failed.json"
+jq_is '[.tasks[0].timeline[].status] | join(",")' "RECEIVED,INITIALIZED,RUNNING,FAILED" "$W/failed.json"
+jq_is '.next' null "$W/failed.json"
+code "${ADMIN[@]}" "$SCHED_URL/tasks?status=COMPLETED,FAILED" >/dev/null
+jq_is '[.tasks[].taskId] | join(",")' "$task_bad,$task_ok" "$W/body"
+# (the worker's CONTRIBUTED report may come after the chain's COMPLETED)
+jq_is '.tasks[1].timeline | map(.status) | join(",") | test("^RECEIVED,INITIALIZED,RUNNING,COMPUTED,CONTRIBUTING,(CONTRIBUTED,)?COMPLETED$")' \
+	true "$W/body"
+jq_is '.tasks[1].appMs >= 0' true "$W/body"
+jq_is '[.tasks[1].timeline[].atMs] | . == sort' true "$W/body"
+# paging: one at a time, newest first, then the cursor
+code "${ADMIN[@]}" "$SCHED_URL/tasks?limit=1" >/dev/null
+jq_is '.tasks[0].taskId' "$task_bad" "$W/body"
+next=$(jq -r .next "$W/body")
+code "${ADMIN[@]}" "$SCHED_URL/tasks?limit=1&before=$next" >/dev/null
+jq_is '.tasks[0].taskId' "$task_ok" "$W/body"
+code "${ADMIN[@]}" "$SCHED_URL/tasks?deal=$deal_ok&status=FAILED" >/dev/null
+jq_is '.tasks | length' 0 "$W/body"
+code "${ADMIN[@]}" "$SCHED_URL/tasks?since=$(($(date +%s) + 100))" >/dev/null
+jq_is '.tasks | length' 0 "$W/body"
+# refusals: never silently ignored
+[ "$(code "${ADMIN[@]}" "$SCHED_URL/tasks?status=BOGUS")" = 400 ] &&
+	jq -e '.error | test("unknown status .BOGUS.: one or more of RECEIVED, .*FAILED")' "$W/body" >/dev/null &&
+	ok || bad "status=BOGUS: $(cat "$W/body")"
+[ "$(code "${ADMIN[@]}" "$SCHED_URL/tasks?status=FAILED,")" = 400 ] && ok || bad "status=FAILED,"
+for q in limit=0 limit=1001 limit=x since=-1 before=abc "status=FAILED&deal=0x12"; do
+	[ "$(code "${ADMIN[@]}" "$SCHED_URL/tasks?$q")" = 400 ] && ok || bad "/tasks?$q: $(cat "$W/body")"
+done
+
+# GET /stats
+[ "$(code "${ADMIN[@]}" "$SCHED_URL/stats")" = 200 ] && ok || bad "/stats"
+cp "$W/body" "$W/stats.json"
+jq_is '.tasks.COMPLETED' 1 "$W/stats.json"
+jq_is '.tasks.FAILED' 1 "$W/stats.json"
+jq_is '.tasks.RUNNING' 0 "$W/stats.json"
+jq_is '.workers.registered' 1 "$W/stats.json"
+jq_is '.workers.alive' 1 "$W/stats.json"
+jq_is '.tasksPerMinute.completed | length' 60 "$W/stats.json"
+jq_is '.tasksPerMinute.completed | add' 1 "$W/stats.json"
+jq_is '.tasksPerMinute.failed | add' 1 "$W/stats.json"
+jq_is '.overhead.samples' 1 "$W/stats.json"
+jq_is '.overhead.medianMs >= 0 and .overhead.p90Ms == .overhead.medianMs' true "$W/stats.json"
+jq_is '.assignedToCompleted.medianMs >= .overhead.medianMs' true "$W/stats.json"
+jq_is '.pool.workerpool' "$(echo "$pool" | lower)" "$W/stats.json"
+jq_is '.pool.owner' "$owner" "$W/stats.json"
+
+[ -n "${SHOW:-}" ] && echo "endpoints done at ${SECONDS}s"
+# The pool owner's signature, made by an independent implementation
+# (admin-sign.js): taken once; refused when old, from the future, replayed,
+# made for another path or by another key.
+node "$HERE/admin-sign.js" "$W/chain/chain.json" "$SCHED_URL" "$pool" 3 4 >"$W/sign.out" 2>&1
+signed() { # CASE PATTERN
+	grep -Eq "^$1 $2" "$W/sign.out" && ok || bad "signed request '$1': $(grep "^$1 " "$W/sign.out" || cat "$W/sign.out")"
+}
+signed owner '200 $'
+signed replay '401 signature already used'
+signed listing '200 $'
+signed old '401 signature time is more than 300 s away'
+signed ahead '401 signature time is more than 300 s away'
+signed other-key "401 the signature is not the workerpool owner's"
+signed other-path "401 the signature is not the workerpool owner's"
+[ "$(code -H "Authorization: PoolOwner 12 0x00" "$SCHED_URL/stats")" = 401 ] &&
+	jq -e '.reason | test("malformed")' "$W/body" >/dev/null && ok || bad "malformed PoolOwner: $(cat "$W/body")"
+
+[ -n "${SHOW:-}" ] && echo "signatures done at ${SECONDS}s"
+# tdexec pool status: with the token, then signed with the owner's key
+PS=("$T" pool status --scheduler "$SCHED_URL")
+expect 0 "" -- "${PS[@]}" --token-file "$W/admin.token" --json "${C[@]}"
+cp "$W/out" "$W/ps.json"
+jq_is '.pool.workerpool' "$(echo "$pool" | lower)" "$W/ps.json"
+jq_is '.workers | length' 1 "$W/ps.json"
+jq_is '.workers[0].address' "$wk" "$W/ps.json"
+jq_is '.workers[0].simulated' true "$W/ps.json"
+jq_is '.workers[0].tcbStatus' UpToDate "$W/ps.json"
+jq_is '.workers[0].alive' true "$W/ps.json"
+jq_is '.workers[0].currentTasks | length' 0 "$W/ps.json"
+jq_is '.workerCounts.alive' 1 "$W/ps.json"
+jq_is '.tasks.COMPLETED' 1 "$W/ps.json"
+jq_is '.tasks.FAILED' 1 "$W/ps.json"
+jq_is '.failures | length' 1 "$W/ps.json"
+jq_is '.failures[0].taskId' "$task_bad" "$W/ps.json"
+jq_is '.failures[0].reason' "app exited with status 1" "$W/ps.json"
+jq_is '.earnings.unit' nRLC "$W/ps.json"
+jq_is '[.earnings.accounts[] | .role + " " + .address] | join(",")' "owner $owner,worker $wk" "$W/ps.json"
+# exact to the nRLC: what the chain holds, read here with another client
+acct() { "$T" account show "$1" "${C[@]}" --json; }
+for who in "$owner" "$wk"; do
+	want=$(acct "$who")
+	jq_is ".earnings.accounts[] | select(.address == \"$who\") | .stake" "$(echo "$want" | jq -r .stake)" "$W/ps.json"
+	jq_is ".earnings.accounts[] | select(.address == \"$who\") | .locked" "$(echo "$want" | jq -r .locked)" "$W/ps.json"
+done
+# the rewards: the hub's Reward events, summed here with ethers
+node -e '
+const { ethers } = require("ethers");
+const [chainFile, ...who] = process.argv.slice(1);
+const chain = JSON.parse(require("fs").readFileSync(chainFile, "utf8"));
+const abi = ["event Reward(address owner, uint256 amount, bytes32 ref)"];
+const hub = new ethers.Contract(chain.hub, abi, new ethers.JsonRpcProvider(chain.rpc));
+hub.queryFilter("Reward", 0).then((l) => who.forEach((a) => console.log(l.filter((e) =>
+  e.args.owner.toLowerCase() === a).reduce((s, e) => s + e.args.amount, 0n).toString())));' \
+	"$W/chain/chain.json" "$owner" "$wk" >"$W/rewards" 2>&1
+r_owner=$(sed -n 1p "$W/rewards")
+[ "$r_owner" -gt 0 ] 2>/dev/null && ok || bad "no reward for the owner on chain: $(cat "$W/rewards")"
+jq_is '.earnings.accounts[] | select(.role == "owner") | .rewards' "$r_owner" "$W/ps.json"
+jq_is '.earnings.accounts[] | select(.role == "worker") | .rewards' "$(sed -n 2p "$W/rewards")" "$W/ps.json"
+expect 0 "Workers: 1 registered, 1 alive" -- "${PS[@]}" --account 3 --workerpool "$pool" "${C[@]}"
+[ -n "${SHOW:-}" ] && cat "$W/out"
+grep -q "app exited with status 1" "$W/out" && grep -q "^  owner   $owner  stake " "$W/out" &&
+	grep -Eq "^  $wk  +[0-9]+s ago +yes +UpToDate +sim +1 +1  -" "$W/out" && ok ||
+	bad "the table: $(cat "$W/out")"
+# --watch --json: one object per line until interrupted
+"${PS[@]}" --token-file "$W/admin.token" --json --watch 1 >"$W/watch.out" 2>&1 &
+wp=$!
+sleep 3.5
+kill -INT "$wp"
+wait "$wp"
+rc=$?
+n=$(grep -c '^{"scheduler"' "$W/watch.out")
+[ "$rc" = 0 ] && [ "$n" -ge 2 ] && [ "$n" = "$(wc -l <"$W/watch.out")" ] && ok ||
+	bad "--watch --json exited $rc with $n objects: $(head -c 300 "$W/watch.out")"
+# refusals: clear errors, non-zero exits
+expect 1 "refused the credentials: wrong admin token" -- "${PS[@]}" --token-file <(printf '%064d\n' 0)
+expect 1 "refused the credentials: the signature is not the workerpool owner's" -- \
+	"${PS[@]}" --account 4 --workerpool "$pool" "${C[@]}"
+expect 1 "" -- "$T" pool status --scheduler http://127.0.0.1:9 --token-file "$W/admin.token"
+expect 1 "--token-file F\) or the pool owner's key" -- "$T" pool status --scheduler "$SCHED_URL"
+expect 1 "--workerpool ADDR is required" -- "${PS[@]}" --account 3 "${C[@]}"
+expect 1 "not an admin token" -- "${PS[@]}" --token-file "$W/policy.json"
+
+finish
