@@ -8,23 +8,46 @@
 #include <stdint.h>
 #include <time.h>
 
-#define EXIT_USAGE 2
+/* Exit status, the same for every command (docs/cli.md): 0 success, 1 a
+ * usage or tool error; a command may give more specific failures codes
+ * from 2 up (quote verify: 2 verification failed ... 5 parse error). */
+#define EXIT_USAGE 1
 
-/* A command or subcommand: `run` gets argv with argv[0] = its name. */
+/* A command or subcommand: `run` gets argv with argv[0] = its name.
+ * `subs` lists its subcommands (run NULL: parsed by the command itself),
+ * `opts` its options; both may be NULL and serve the help walk and the
+ * completion script, so that they follow the code. */
 struct cli_cmd {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *summary;
+	const struct cli_cmd *subs;
+	const struct option *opts;
 };
 
-/* Print "tdexec: <current error message>" to stderr; returns 1. */
+/* Every command, for the help and the completion script (main.c). */
+extern const struct cli_cmd *cli_commands;
+/* Set once a command's options included --json: errors are then also
+ * printed on stdout as {"error": "...", "code": N}, so stdout stays JSON. */
+extern int cli_json;
+
+/* Print "tdexec: <current error message>" to stderr (and the JSON error
+ * object on stdout under --json); returns 1. */
 int cli_fail(void);
-/* Print "tdexec <prog>: <message>" and a --help hint to stderr; returns 2. */
+/* The same, with exit code `code`, which it returns. */
+int cli_fail_code(int code);
+/* Print {"error": msg, "code": code} on stdout when --json was given. */
+void cli_json_error(const char *msg, int code);
+/* Print "tdexec <prog>: <message>" and a --help hint to stderr; returns
+ * EXIT_USAGE. */
 int cli_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* getopt_long with our conventions: options may follow operands, errors
  * print a clear message.  Returns the option, -1 at the end, or '?' after
- * printing the error (the caller exits 2).  Call with *reset = 1 first. */
+ * printing the error (the caller exits EXIT_USAGE).  --json=true|false,
+ * --json=1|0 and --no-json are understood wherever --json is an option
+ * (--json being off by default, --no-json only after --json is refused as
+ * a contradiction rather than guessed at). */
 int cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
                const struct option *longopts);
 
@@ -37,6 +60,13 @@ int cli_dispatch(const char *prog, const struct cli_cmd *cmds, int argc, char **
  * or read from a file (raw bytes or hex text). */
 int cli_report_data(const char *hex, const char *file, uint8_t out[64]);
 
+/* A quote from a file (or '-') of binary, hex, 0x-hex or base64, told
+ * apart by its bytes (anything not printable ASCII is binary); whitespace and line breaks are allowed in text.
+ * *unreadable (may be NULL) is set when the file could not be read, as
+ * opposed to holding no valid quote.  Free *q with tdx_quote_free. */
+struct tdx_quote;
+int cli_quote_load(const char *path, struct tdx_quote **q, int *unreadable);
+
 /* Parse a non-negative integer option within [min, max]. */
 int cli_int(const char *prog, const char *opt, const char *s, long min, long max, long *out);
 
@@ -47,8 +77,18 @@ int cmd_chain(int argc, char **argv);
 int cmd_sms(int argc, char **argv);
 int cmd_ratls(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+/* tdexec completion bash: a completion script made from the commands'
+ * option tables (cli_complete.c). */
+int cmd_completion(int argc, char **argv);
 /* wallet, app, dataset, workerpool, account, order, deal, task */
 extern const struct cli_cmd market_commands[];
+/* The subcommand tables, for the main table. */
+extern const struct cli_cmd quote_cmds[], sim_cmds[], coll_cmds[], chain_cmds[], sms_cmds[],
+    ratls_cmds[], image_cmds[], pool_cmds[], policy_cmds[], secret_cmds[], result_cmds[],
+    book_cmds[], completion_cmds[];
+/* Options shared by several commands. */
+extern const struct option cli_pool_opts[], cli_secret_opts[], cli_run_opts[], cli_sms_opts[],
+    cli_pool_up_opts[], cli_pull_opts[], cli_pool_status_opts[];
 
 /* Collateral from a PCS/PCCS through the cache (cmd_collateral.c): for the
  * quote's platform, or for fmspc/ca when quote is NULL.  Returns 1 when it

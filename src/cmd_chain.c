@@ -294,17 +294,18 @@ static int restore(const char *dir, struct eth_rpc *rpc, const char *url)
 	return ok;
 }
 
+static const struct option chain_up_opts[] = {
+    {"dir", required_argument, NULL, 'd'},
+    {"port", required_argument, NULL, 'p'},
+    {"block-time", required_argument, NULL, 'b'},
+    {"flavour", required_argument, NULL, 'f'},
+    {"no-boost", no_argument, NULL, 'n'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int chain_up(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"dir", required_argument, NULL, 'd'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"block-time", required_argument, NULL, 'b'},
-	    {"flavour", required_argument, NULL, 'f'},
-	    {"no-boost", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	char dir[PATH_MAX] = "", poco[PATH_MAX], url[64], p[PATH_MAX];
 	int boost = 1;
 	enum poco_flavour flavour = POCO_TOKEN;
@@ -318,7 +319,7 @@ static int chain_up(int argc, char **argv)
 	time_t t0 = time(NULL);
 	int c, rc = 0, port_i;
 
-	while ((c = cli_getopt(argc, argv, "chain up", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "chain up", "h", chain_up_opts)) != -1) {
 		switch (c) {
 		case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
 		case 'p':
@@ -420,26 +421,42 @@ out:
 	return 0;
 }
 
+static const struct option chain_dir_opts[] = {
+    {"dir", required_argument, NULL, 'd'},
+    {"chain", required_argument, NULL, 'C'},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int dir_option(int argc, char **argv, const char *prog, const char *usage, char *dir,
                       size_t cap, int *as_json)
 {
-	static const struct option opts[] = {
-	    {"dir", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	int c;
 	dir[0] = '\0';
-	while ((c = cli_getopt(argc, argv, prog, "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, prog, "h", chain_dir_opts)) != -1) {
 		switch (c) {
 		case 'd': snprintf(dir, cap, "%s", optarg); break;
+		case 'C': {
+			/* --chain FILE as every other command takes it (DIR/chain.json),
+			 * or the state directory itself */
+			struct stat st;
+			snprintf(dir, cap, "%s", optarg);
+			if (stat(optarg, &st) == 0 && S_ISREG(st.st_mode)) {
+				char *slash = strrchr(dir, '/');
+				if (slash)
+					*slash = '\0';
+				else
+					snprintf(dir, cap, ".");
+			}
+			break;
+		}
 		case 'j':
 			if (!as_json)
 				return cli_usage(prog, "unknown option '--json'");
 			*as_json = 1;
 			break;
-		case 'h': fputs(usage, stdout); return 1;
+		case 'h': fputs(usage, stdout); return -2;
 		default: return EXIT_USAGE;
 		}
 	}
@@ -454,10 +471,11 @@ static int chain_down(int argc, char **argv)
 {
 	char dir[PATH_MAX], p[PATH_MAX];
 	pid_t pid;
-	int r = dir_option(argc, argv, "chain down", "Usage: tdexec chain down [--dir DIR]\n", dir,
+	int r = dir_option(argc, argv, "chain down",
+	                   "Usage: tdexec chain down [--chain DIR/chain.json | --dir DIR]\n", dir,
 	                   sizeof(dir), NULL);
 	if (r)
-		return r == 1 ? 0 : r;
+		return r == -2 ? 0 : r;
 	pid = running_pid(dir);
 	if (!pid) {
 		printf("chain not running (%s)\n", dir);
@@ -481,11 +499,12 @@ static int chain_status(int argc, char **argv)
 	json_t *chain;
 	uint64_t block = 0;
 	int as_json = 0, up, code;
-	int r = dir_option(argc, argv, "chain status",
-	                   "Usage: tdexec chain status [--dir DIR] [--json]\n", dir, sizeof(dir),
-	                   &as_json);
+	int r =
+	    dir_option(argc, argv, "chain status",
+	               "Usage: tdexec chain status [--chain DIR/chain.json | --dir DIR] [--json]\n",
+	               dir, sizeof(dir), &as_json);
 	if (r)
-		return r == 1 ? 0 : r;
+		return r == -2 ? 0 : r;
 	if (path_in(dir, "chain.json", p, sizeof(p)) < 0 || json_load_path(p, 1 << 20, &chain) < 0)
 		return cli_fail();
 	up = eth_rpc_new(json_string_value(json_object_get(chain, "rpc")), &rpc) == 0 &&
@@ -514,21 +533,22 @@ static const char network_usage[] =
     "id must be the network's, and the hub says whether it has PoCo Boost (diamond\n"
     "loupe), which decides how TEE deals are matched and completed.\n";
 
+static const struct option chain_network_opts[] = {
+    {"rpc", required_argument, NULL, 'r'},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int chain_network(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"rpc", required_argument, NULL, 'r'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *rpc = NULL;
 	struct poco_chain *pc = NULL;
 	json_t *net = NULL;
 	char why[256];
 	int c, as_json = 0, boost, rc = 0;
 
-	while ((c = cli_getopt(argc, argv, "chain network", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "chain network", "h", chain_network_opts)) != -1) {
 		switch (c) {
 		case 'r': rpc = optarg; break;
 		case 'j': as_json = 1; break;
@@ -575,12 +595,12 @@ out:
 	return rc < 0 ? cli_fail() : 0;
 }
 
-static const struct cli_cmd chain_cmds[] = {
-    {"up", chain_up, "start"},
-    {"down", chain_down, "stop"},
-    {"status", chain_status, "status"},
-    {"network", chain_network, "iExec's networks"},
-    {NULL, NULL, NULL},
+const struct cli_cmd chain_cmds[] = {
+    {"up", chain_up, "start", NULL, chain_up_opts},
+    {"down", chain_down, "stop", NULL, chain_dir_opts},
+    {"status", chain_status, "status", NULL, chain_dir_opts},
+    {"network", chain_network, "iExec's networks", NULL, chain_network_opts},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 int cmd_chain(int argc, char **argv)

@@ -57,15 +57,16 @@ int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
 	return cached;
 }
 
+static const struct option coll_fetch_opts[] = {
+    {"pcs", required_argument, NULL, 'P'},   {"quote", required_argument, NULL, 'q'},
+    {"fmspc", required_argument, NULL, 'f'}, {"ca", required_argument, NULL, 'c'},
+    {"cache", required_argument, NULL, 'C'}, {"root-crl-url", required_argument, NULL, 'r'},
+    {"at", required_argument, NULL, 'a'},    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+};
+
 static int coll_fetch(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"pcs", required_argument, NULL, 'P'},   {"quote", required_argument, NULL, 'q'},
-	    {"fmspc", required_argument, NULL, 'f'}, {"ca", required_argument, NULL, 'c'},
-	    {"cache", required_argument, NULL, 'C'}, {"root-crl-url", required_argument, NULL, 'r'},
-	    {"at", required_argument, NULL, 'a'},    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
-	};
 	const char *pcs = NULL, *quote = NULL, *fmspc_hex = NULL, *cache = NULL, *root = NULL,
 	           *output = NULL;
 	enum tdx_pck_ca ca = TDX_PCK_CA_PLATFORM;
@@ -76,7 +77,7 @@ static int coll_fetch(int argc, char **argv)
 	char *text;
 	int opt, rc;
 
-	while ((opt = cli_getopt(argc, argv, "collateral fetch", "o:h", opts)) != -1) {
+	while ((opt = cli_getopt(argc, argv, "collateral fetch", "o:h", coll_fetch_opts)) != -1) {
 		switch (opt) {
 		case 'P': pcs = optarg; break;
 		case 'q': quote = optarg; break;
@@ -129,9 +130,9 @@ static int coll_fetch(int argc, char **argv)
 	return rc < 0 ? cli_fail() : 0;
 }
 
-static const struct cli_cmd coll_cmds[] = {
-    {"fetch", coll_fetch, "fetch collateral"},
-    {NULL, NULL, NULL},
+const struct cli_cmd coll_cmds[] = {
+    {"fetch", coll_fetch, "fetch collateral", NULL, coll_fetch_opts},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 int cmd_collateral(int argc, char **argv)

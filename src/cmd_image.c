@@ -1522,17 +1522,18 @@ out:
 	return rc;
 }
 
+static const struct option image_build_opts[] = {
+    {"layout", required_argument, NULL, 'l'},  {"ref", required_argument, NULL, 'r'},
+    {"package", required_argument, NULL, 'p'}, {"base-tar", required_argument, NULL, 'b'},
+    {"add", required_argument, NULL, 'a'},     {"entrypoint", required_argument, NULL, 'E'},
+    {"cmd", required_argument, NULL, 'C'},     {"env", required_argument, NULL, 'e'},
+    {"workdir", required_argument, NULL, 'w'}, {"user", required_argument, NULL, 'u'},
+    {"json", no_argument, NULL, 'j'},          {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+};
+
 static int image_build(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"layout", required_argument, NULL, 'l'},  {"ref", required_argument, NULL, 'r'},
-	    {"package", required_argument, NULL, 'p'}, {"base-tar", required_argument, NULL, 'b'},
-	    {"add", required_argument, NULL, 'a'},     {"entrypoint", required_argument, NULL, 'E'},
-	    {"cmd", required_argument, NULL, 'C'},     {"env", required_argument, NULL, 'e'},
-	    {"workdir", required_argument, NULL, 'w'}, {"user", required_argument, NULL, 'u'},
-	    {"json", no_argument, NULL, 'j'},          {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
-	};
 	struct build *b = calloc(1, sizeof(*b));
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
 	json_t *report = NULL;
@@ -1549,7 +1550,7 @@ static int image_build(int argc, char **argv)
 	 * caller's umask. */
 	umask(022);
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "image build", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "image build", "h", image_build_opts)) != -1) {
 		switch (c) {
 		case 'l': b->layout = optarg; break;
 		case 'r': b->ref = optarg; break;
@@ -1674,10 +1675,11 @@ static const char image_usage[] =
     "  pull    an image from its registry into an OCI layout\n";
 
 /* One line per subcommand: `image pull` joins them here. */
-static const struct cli_cmd image_cmds[] = {
-    {"build", image_build, "a reproducible image from Debian packages and files"},
-    {"pull", cmd_image_pull, "an image from its registry into an OCI layout"},
-    {NULL, NULL, NULL},
+const struct cli_cmd image_cmds[] = {
+    {"build", image_build, "a reproducible image from Debian packages and files", NULL,
+     image_build_opts},
+    {"pull", cmd_image_pull, "an image from its registry into an OCI layout", NULL, cli_pull_opts},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 int cmd_image(int argc, char **argv)

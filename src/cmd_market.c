@@ -118,7 +118,7 @@ static const struct option market_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Parse options; returns 0, 1 after --help, or EXIT_USAGE. */
+/* Parse options; returns 0, -2 after --help, or EXIT_USAGE. */
 static int parse(int argc, char **argv, const char *prog, const char *usage, struct mopts *o)
 {
 	int c;
@@ -177,7 +177,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 		case O_SCHEDULER: o->scheduler = optarg; break;
 		case O_LOGS: o->logs = 1; break;
 		case 'o': o->output = optarg; break;
-		case 'h': printf("%s\n%s", usage, common_help); return 1;
+		case 'h': printf("%s\n%s", usage, common_help); return -2;
 		default: return EXIT_USAGE;
 		}
 	}
@@ -196,7 +196,7 @@ static int begin(int argc, char **argv, const char *prog, const char *usage, str
 	}
 	optind = 0;
 	r = parse(argc - 1, argv + 1, prog, usage, o);
-	return r == 0 ? -1 : r == 1 ? 0 : r;
+	return r == 0 ? -1 : r == -2 ? 0 : r;
 }
 
 static int chain_path(const struct mopts *o, char *out, size_t cap)
@@ -1032,14 +1032,64 @@ done:
 	return rc;
 }
 
+static const struct cli_cmd wallet_subs[] = {
+    {"create", NULL, NULL, NULL, market_options},
+    {"import", NULL, NULL, NULL, market_options},
+    {"show", NULL, NULL, NULL, market_options},
+    {"balance", NULL, NULL, NULL, market_options},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct cli_cmd app_subs[] = {
+    {"deploy", NULL, NULL, NULL, market_options},
+    {"show", NULL, NULL, NULL, market_options},
+    {"inspect", NULL, NULL, NULL, cli_pull_opts},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct cli_cmd dataset_subs[] = {
+    {"deploy", NULL, NULL, NULL, market_options},
+    {"show", NULL, NULL, NULL, market_options},
+    {"encrypt", NULL, NULL, NULL, cli_secret_opts},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct cli_cmd workerpool_subs[] = {
+    {"deploy", NULL, NULL, NULL, market_options},
+    {"show", NULL, NULL, NULL, market_options},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct cli_cmd account_subs[] = {
+    {"deposit", NULL, NULL, NULL, market_options},
+    {"withdraw", NULL, NULL, NULL, market_options},
+    {"show", NULL, NULL, NULL, market_options},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct cli_cmd order_subs[] = {
+    {"init", NULL, NULL, NULL, market_options},
+    {"sign", NULL, NULL, NULL, market_options},
+    {"show", NULL, NULL, NULL, market_options},
+    {"cancel", NULL, NULL, NULL, market_options},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct cli_cmd deal_subs[] = {
+    {"match", NULL, NULL, NULL, market_options},
+    {"show", NULL, NULL, NULL, market_options},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct cli_cmd task_subs[] = {
+    {"show", NULL, NULL, NULL, market_options},
+    {"claim", NULL, NULL, NULL, market_options},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 const struct cli_cmd market_commands[] = {
-    {"wallet", wallet, "keystores"},
-    {"app", cmd_app, "apps"},
-    {"dataset", cmd_dataset, "datasets"},
-    {"workerpool", cmd_workerpool, "workerpools"},
-    {"account", cmd_account, "escrow"},
-    {"order", cmd_order, "orders"},
-    {"deal", cmd_deal, "deals"},
-    {"task", cmd_task, "tasks"},
-    {NULL, NULL, NULL},
+    {"wallet", wallet, "create, import, show keystores; balances", wallet_subs, market_options},
+    {"app", cmd_app, "deploy, show, inspect apps (OCI image digest + TD policy)", app_subs,
+     market_options},
+    {"dataset", cmd_dataset, "deploy, show, encrypt datasets", dataset_subs, market_options},
+    {"workerpool", cmd_workerpool, "deploy, show workerpools", workerpool_subs, market_options},
+    {"account", cmd_account, "escrow deposit, withdraw, show", account_subs, market_options},
+    {"order", cmd_order, "init, sign, show, cancel iExec orders (EIP-712)", order_subs,
+     market_options},
+    {"deal", cmd_deal, "match orders, show deals", deal_subs, market_options},
+    {"task", cmd_task, "show, claim tasks", task_subs, market_options},
+    {NULL, NULL, NULL, NULL, NULL},
 };

@@ -48,49 +48,6 @@ static const char from_quote_usage[] =
 static const char *const pinned[] = {"MRTD",         "RTMR0", "RTMR1",      "RTMR2",  "RTMR3",
                                      "TDATTRIBUTES", "XFAM",  "MRCONFIGID", "MROWNER"};
 
-/* Quote bytes from a file of binary, hex, 0x-hex or base64 (whitespace and
- * line breaks allowed in text).  A binary TDX quote starts with its version
- * (4 or 5, little-endian 16 bits): no text starts with those bytes. */
-static int read_quote(const char *path, struct tdx_quote **q)
-{
-	uint8_t *buf, *bin = NULL;
-	size_t len, blen = 0, n = 0;
-	char *text = NULL;
-	int rc;
-
-	GUARD(file_read(path, 4 * TDX_QUOTE_MAX_SIZE, &buf, &len));
-	if (len >= 2 && (buf[0] == 4 || buf[0] == 5) && buf[1] == 0) {
-		rc = tdx_quote_parse(buf, len, q);
-		free(buf);
-		return rc < 0 ? err_wrap(rc, "%s", path) : 0;
-	}
-	/* Text: keep what is not whitespace. */
-	text = malloc(len + 1);
-	if (!text) {
-		free(buf);
-		return err_set(ERR_NOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < len; i++)
-		if (!isspace(buf[i]))
-			text[n++] = (char)buf[i];
-	text[n] = '\0';
-	free(buf);
-	if (n >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
-		rc = hex_decode_alloc(text, n, &bin, &blen);
-	else if (n && is_hex_text((const uint8_t *)text, n))
-		rc = hex_decode_alloc(text, n, &bin, &blen);
-	else if (n)
-		rc = base64_decode(text, n, &bin, &blen);
-	else
-		rc = err_set(ERR_INVAL, "empty");
-	free(text);
-	if (rc < 0)
-		return err_wrap(rc, "%s: not a quote in binary, hex, 0x-hex or base64", path);
-	rc = tdx_quote_parse(bin, blen, q);
-	free(bin);
-	return rc < 0 ? err_wrap(rc, "%s", path) : 0;
-}
-
 /* Replay the logs in order; every RTMR they extend must be the quote's. */
 static int check_eventlogs(const struct tdx_quote *q, const char *const *logs, size_t n)
 {
@@ -139,17 +96,18 @@ out:
 	return rc;
 }
 
+static const struct option from_quote_opts[] = {
+    {"eventlog", required_argument, NULL, 'e'},
+    {"output", required_argument, NULL, 'o'},
+    {"allow-debug", no_argument, NULL, 'd'},
+    {"tcb-status", required_argument, NULL, 't'},
+    {"pin-rtmr3", no_argument, NULL, '3'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int from_quote(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"eventlog", required_argument, NULL, 'e'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"allow-debug", no_argument, NULL, 'd'},
-	    {"tcb-status", required_argument, NULL, 't'},
-	    {"pin-rtmr3", no_argument, NULL, '3'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *logs[16], *out_path = "-", *tcb = "UpToDate";
 	size_t n_logs = 0;
 	int c, allow_debug = 0, pin3 = 0, rc = 0;
@@ -159,7 +117,7 @@ static int from_quote(int argc, char **argv)
 	char *text = NULL;
 	uint64_t attrs;
 
-	while ((c = cli_getopt(argc, argv, "policy from-quote", "ho:", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "policy from-quote", "ho:", from_quote_opts)) != -1) {
 		switch (c) {
 		case 'e':
 			if (n_logs == sizeof(logs) / sizeof(logs[0]))
@@ -178,7 +136,7 @@ static int from_quote(int argc, char **argv)
 		return cli_usage("policy from-quote", "expected one quote file");
 	if (tcb_list(tcb, &statuses) < 0)
 		return cli_usage("policy from-quote", "--tcb-status: %s", err_msg());
-	GUARD_GOTO(read_quote(argv[optind], &q));
+	GUARD_GOTO(cli_quote_load(argv[optind], &q, NULL));
 	if (n_logs)
 		GUARD_GOTO(check_eventlogs(q, logs, n_logs));
 	attrs = tdx_quote_td_attributes(q);
@@ -233,9 +191,9 @@ out:
 	return rc < 0 ? cli_fail() : 0;
 }
 
-static const struct cli_cmd policy_cmds[] = {
-    {"from-quote", from_quote, "a policy from a known-good TD's quote"},
-    {NULL, NULL, NULL},
+const struct cli_cmd policy_cmds[] = {
+    {"from-quote", from_quote, "a policy from a known-good TD's quote", NULL, from_quote_opts},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 int cmd_policy(int argc, char **argv)

@@ -214,7 +214,7 @@ enum {
 	K_METRICSLISTEN
 };
 
-static const struct option pool_opts[] = {
+const struct option cli_pool_opts[] = {
     {"chain", required_argument, NULL, K_CHAIN},
     {"network", required_argument, NULL, K_NETNAME},
     {"rpc", required_argument, NULL, K_RPC},
@@ -357,7 +357,7 @@ int cmd_scheduler(int argc, char **argv)
 	if (cli_config_argv(argc, argv, &argc, &argv) < 0)
 		return cli_fail();
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "scheduler", "h", pool_opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "scheduler", "h", cli_pool_opts)) != -1) {
 		if ((h = common_opt("scheduler", c, &o)) != 0) {
 			if (h < 0)
 				return EXIT_USAGE;
@@ -504,7 +504,7 @@ int cmd_worker(int argc, char **argv)
 	if (cli_config_argv(argc, argv, &argc, &argv) < 0)
 		return cli_fail();
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "worker", "h", pool_opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "worker", "h", cli_pool_opts)) != -1) {
 		if ((h = common_opt("worker", c, &o)) != 0) {
 			if (h < 0)
 				return EXIT_USAGE;
@@ -670,10 +670,10 @@ static const char pool_usage[] =
     "  status   workers, tasks by status, failures and earnings, from a\n"
     "           running scheduler (and the chain)\n";
 
-static const struct cli_cmd pool_cmds[] = {
-    {"up", cmd_pool_up, "a local pool"},
-    {"status", cmd_pool_status, "the pool seen by its operator"},
-    {NULL, NULL, NULL},
+const struct cli_cmd pool_cmds[] = {
+    {"up", cmd_pool_up, "a local pool", NULL, cli_pool_up_opts},
+    {"status", cmd_pool_status, "the pool seen by its operator", NULL, cli_pool_status_opts},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 int cmd_pool(int argc, char **argv)

@@ -63,7 +63,7 @@ enum {
 	K_WATCH,
 };
 
-static const struct option opts[] = {
+const struct option cli_pool_status_opts[] = {
     {"scheduler", required_argument, NULL, K_SCHED},
     {"token-file", required_argument, NULL, K_TOKEN},
     {"account", required_argument, NULL, K_ACCOUNT},
@@ -378,7 +378,7 @@ int cmd_pool_status(int argc, char **argv)
 	size_t toklen = 0;
 
 	memset(&st, 0, sizeof(st));
-	while ((c = cli_getopt(argc, argv, "pool status", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "pool status", "h", cli_pool_status_opts)) != -1) {
 		switch (c) {
 		case K_SCHED: sched = optarg; break;
 		case K_TOKEN: token_file = optarg; break;

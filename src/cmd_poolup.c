@@ -891,14 +891,15 @@ out:
 	return rc;
 }
 
+const struct option cli_pool_up_opts[] = {
+    {"sim", no_argument, NULL, 's'},       {"workers", required_argument, NULL, 'w'},
+    {"dir", required_argument, NULL, 'd'}, {"chain-port", required_argument, NULL, 'p'},
+    {"fresh", no_argument, NULL, 'f'},     {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+};
+
 int cmd_pool_up(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"sim", no_argument, NULL, 's'},       {"workers", required_argument, NULL, 'w'},
-	    {"dir", required_argument, NULL, 'd'}, {"chain-port", required_argument, NULL, 'p'},
-	    {"fresh", no_argument, NULL, 'f'},     {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
-	};
 	static struct pool pool; /* large: paths */
 	struct pool *p = &pool;
 	long workers = 2, chain_port = 0;
@@ -906,7 +907,7 @@ int cmd_pool_up(int argc, char **argv)
 	ssize_t n;
 	char lockp[PATH_MAX];
 
-	while ((c = cli_getopt(argc, argv, "pool up", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "pool up", "h", cli_pool_up_opts)) != -1) {
 		switch (c) {
 		case 's': sim = 1; break;
 		case 'w':

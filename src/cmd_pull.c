@@ -21,7 +21,7 @@ enum {
 	P_JSON,
 };
 
-static const struct option pull_options[] = {
+const struct option cli_pull_opts[] = {
     {"layout", required_argument, NULL, P_LAYOUT},
     {"registry-auth", required_argument, NULL, P_AUTH},
     {"registry-ca", required_argument, NULL, P_CA},
@@ -83,7 +83,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 	memset(p, 0, sizeof(*p));
 	oci_opts_default(&p->o);
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, prog, "h", pull_options)) != -1) {
+	while ((c = cli_getopt(argc, argv, prog, "h", cli_pull_opts)) != -1) {
 		switch (c) {
 		case P_LAYOUT: p->layout = optarg; break;
 		case P_AUTH: p->o.auth_file = optarg; break;
@@ -103,7 +103,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 			p->o.max_image = (uint64_t)v << 20;
 			break;
 		case P_JSON: p->json = 1; break;
-		case 'h': fputs(usage, stdout); return 1;
+		case 'h': fputs(usage, stdout); return -2;
 		default: return EXIT_USAGE;
 		}
 	}
@@ -119,7 +119,7 @@ int cmd_image_pull(int argc, char **argv)
 	int r = parse(argc, argv, "image pull", pull_usage, &p);
 
 	if (r)
-		return r == 1 ? 0 : r;
+		return r == -2 ? 0 : r;
 	if (oci_pull(&p.o, argv[optind], p.layout ? p.layout : "images", digest) < 0)
 		return cli_fail();
 	if (p.json) {
@@ -152,7 +152,7 @@ int cmd_app_inspect(int argc, char **argv)
 	int r = parse(argc, argv, "app inspect", inspect_usage, &p);
 
 	if (r)
-		return r == 1 ? 0 : r;
+		return r == -2 ? 0 : r;
 	if (oci_inspect(&p.o, argv[optind], p.layout, 0, &j) < 0)
 		return cli_fail();
 	if (p.json) {

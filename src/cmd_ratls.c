@@ -72,18 +72,19 @@ static int remember(void *ctx, const uint8_t *der, size_t len)
 	return tdx_ratls_check(&s->expect, der, len, &s->v, s->config_hash, &s->config);
 }
 
+static const struct option ratls_check_opts[] = {
+    {"collateral", required_argument, NULL, 'c'},
+    {"policy", required_argument, NULL, 'p'},
+    {"trust-sim-root", required_argument, NULL, 'S'},
+    {"save-quote", required_argument, NULL, 'q'},
+    {"config-hash", required_argument, NULL, 'H'},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int ratls_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"collateral", required_argument, NULL, 'c'},
-	    {"policy", required_argument, NULL, 'p'},
-	    {"trust-sim-root", required_argument, NULL, 'S'},
-	    {"save-quote", required_argument, NULL, 'q'},
-	    {"config-hash", required_argument, NULL, 'H'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *collateral = NULL, *policy = NULL, *root = NULL, *save = NULL;
 	struct seen s;
 	struct http_peer peer = {remember, &s};
@@ -99,7 +100,7 @@ static int ratls_check(int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	s.expect.gate = &s.gate;
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "ratls check", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "ratls check", "h", ratls_check_opts)) != -1) {
 		switch (c) {
 		case 'c': collateral = optarg; break;
 		case 'p': policy = optarg; break;
@@ -152,19 +153,20 @@ out:
 	return code;
 }
 
+static const struct option ratls_cert_opts[] = {
+    {"cert-out", required_argument, NULL, 'c'},
+    {"key-out", required_argument, NULL, 'k'},
+    {"provider", required_argument, NULL, 'P'},
+    {"sim-dir", required_argument, NULL, 'd'},
+    {"subject", required_argument, NULL, 's'},
+    {"days", required_argument, NULL, 'n'},
+    {"config", required_argument, NULL, 'C'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int ratls_cert(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"cert-out", required_argument, NULL, 'c'},
-	    {"key-out", required_argument, NULL, 'k'},
-	    {"provider", required_argument, NULL, 'P'},
-	    {"sim-dir", required_argument, NULL, 'd'},
-	    {"subject", required_argument, NULL, 's'},
-	    {"days", required_argument, NULL, 'n'},
-	    {"config", required_argument, NULL, 'C'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct tdx_provider p = {TDX_PROVIDER_TSM, NULL, NULL, NULL};
 	const char *cert_out = NULL, *key_out = NULL, *subject = "tdexec RA-TLS", *conf = NULL;
 	char *cert = NULL, *key = NULL, *doc = NULL;
@@ -174,7 +176,7 @@ static int ratls_cert(int argc, char **argv)
 	int c, rc;
 
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "ratls cert", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "ratls cert", "h", ratls_cert_opts)) != -1) {
 		switch (c) {
 		case 'c': cert_out = optarg; break;
 		case 'k': key_out = optarg; break;
@@ -220,10 +222,10 @@ static int ratls_cert(int argc, char **argv)
 	return rc < 0 ? cli_fail() : 0;
 }
 
-static const struct cli_cmd ratls_cmds[] = {
-    {"check", ratls_check, "admit an RA-TLS server by its TD quote"},
-    {"cert", ratls_cert, "make an RA-TLS certificate for this TD"},
-    {NULL, NULL, NULL},
+const struct cli_cmd ratls_cmds[] = {
+    {"check", ratls_check, "admit an RA-TLS server by its TD quote", NULL, ratls_check_opts},
+    {"cert", ratls_cert, "make an RA-TLS certificate for this TD", NULL, ratls_cert_opts},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 int cmd_ratls(int argc, char **argv)

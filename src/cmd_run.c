@@ -53,7 +53,7 @@ enum {
 	R_DEVLOG
 };
 
-static const struct option ropts[] = {
+const struct option cli_run_opts[] = {
     {"market", required_argument, NULL, R_MARKET},
     {"chain", required_argument, NULL, R_CHAIN},
     {"network", required_argument, NULL, R_NETWORK},
@@ -95,7 +95,7 @@ static int rparse(int argc, char **argv, const char *prog, const char *usage, st
 	o->account = -1;
 	o->timeout = 300;
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, prog, "ho:", ropts)) != -1) {
+	while ((c = cli_getopt(argc, argv, prog, "ho:", cli_run_opts)) != -1) {
 		switch (c) {
 		case R_MARKET: o->market = optarg; break;
 		case R_CHAIN: o->chain = optarg; break;
@@ -165,7 +165,44 @@ static const char market_usage[] =
     "A pool's orderbook (served by 'tdexec scheduler'): KIND is app, dataset,\n"
     "workerpool or request; FILE a signed order ('tdexec order sign').  Orders\n"
     "are checked against their owner on publish and listed with what remains of\n"
-    "their volume on chain, cheapest first.\n";
+    "their volume on chain, cheapest first: a table, or the scheduler's JSON with\n"
+    "--json.\n";
+
+const struct cli_cmd book_cmds[] = {
+    {"publish", NULL, "publish a signed order", NULL, cli_run_opts},
+    {"list", NULL, "list the orderbook", NULL, cli_run_opts},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+/* `market list` without --json: one order a line, as the scheduler sorts
+ * them (cheapest first). */
+static void print_book(const char *kind, const json_t *out)
+{
+	int req = strcmp(kind, "request") == 0;
+	char field[32];
+	size_t i;
+	json_t *e;
+
+	printf("%-66s  %-42s  %12s  %9s  %s\n", "ORDER", req ? "REQUESTER" : "ASSET",
+	       req ? "MAX PRICE" : "PRICE", "REMAINING", "TAG");
+	json_array_foreach (json_object_get(out, "orders"), i, e) {
+		const json_t *ord = json_object_get(e, "order"), *price;
+		const char *asset =
+		    json_string_value(json_object_get(ord, req ? "requester" : kind));
+		snprintf(field, sizeof(field), "%sprice", req ? "workerpoolmax" : kind);
+		price = json_object_get(ord, field);
+		printf("%-66s  %-42s  %12lld  %9lld  %s\n",
+		       json_string_value(json_object_get(e, "orderHash")), asset ? asset : "-",
+		       json_is_integer(price)  ? (long long)json_integer_value(price)
+		       : json_is_string(price) ? atoll(json_string_value(price))
+		                               : 0LL,
+		       (long long)json_integer_value(json_object_get(e, "remaining")),
+		       json_string_value(json_object_get(ord, "tag"))
+		           ? json_string_value(json_object_get(ord, "tag"))
+		           : "-");
+	}
+	printf("%lld order(s)\n", (long long)json_integer_value(json_object_get(out, "count")));
+}
 
 int cmd_market_book(int argc, char **argv)
 {
@@ -176,6 +213,10 @@ int cmd_market_book(int argc, char **argv)
 	const char *sub = argc > 1 ? argv[1] : "";
 	int rc;
 
+	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+		fputs(market_usage, stdout);
+		return 0;
+	}
 	if ((rc = rparse(argc - 1, argv + 1, "market", market_usage, &o)) >= 0)
 		return rc;
 	if (strcmp(sub, "publish") && strcmp(sub, "list"))
@@ -204,8 +245,10 @@ int cmd_market_book(int argc, char **argv)
 	}
 	json_decref(order);
 	if (rc == 0) {
-		if (o.json || !strcmp(sub, "list"))
+		if (o.json)
 			rc = json_print(out, 1);
+		else if (!strcmp(sub, "list"))
+			print_book(argv[1 + optind], out);
 		else
 			printf("published %s\n",
 			       json_string_value(json_object_get(out, "orderHash")));

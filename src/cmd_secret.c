@@ -56,7 +56,7 @@ enum {
 	S_ANYMRTD
 };
 
-static const struct option sopts[] = {
+const struct option cli_secret_opts[] = {
     {"sms", required_argument, NULL, S_SMS},
     {"chain", required_argument, NULL, S_CHAIN},
     {"network", required_argument, NULL, S_NETWORK},
@@ -101,7 +101,7 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 	memset(o, 0, sizeof(*o));
 	o->account = -1;
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, prog, "ho:", sopts)) != -1) {
+	while ((c = cli_getopt(argc, argv, prog, "ho:", cli_secret_opts)) != -1) {
 		switch (c) {
 		case S_SMS: o->sms = optarg; break;
 		case S_CHAIN: o->chain = optarg; break;
@@ -175,6 +175,17 @@ static const char secret_usage[] =
     "                  'tdexec sms config-hash' computes from the SMS's settings)\n"
     "  --allow-any-mrtd  accept an --sms-policy that pins no MRTD (then any TD\n"
     "                  on a genuine platform could receive the secret)\n";
+
+const struct cli_cmd secret_cmds[] = {
+    {"push", NULL, "push a secret to an SMS", NULL, cli_secret_opts},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+const struct cli_cmd result_cmds[] = {
+    {"get", NULL, "download and check a task's result", NULL, cli_secret_opts},
+    {"decrypt", NULL, "decrypt an encrypted result", NULL, cli_secret_opts},
+    {NULL, NULL, NULL, NULL, NULL},
+};
 
 int cmd_secret(int argc, char **argv)
 {
@@ -275,7 +286,10 @@ int cmd_secret(int argc, char **argv)
 	http_response_free(&r);
 	if (rc < 0)
 		return cli_fail();
-	printf("pushed (%zu bytes)\n", len);
+	if (o.json)
+		printf("{\"pushed\": true, \"bytes\": %zu}\n", len);
+	else
+		printf("pushed (%zu bytes)\n", len);
 	return 0;
 }
 
@@ -298,6 +312,21 @@ static const char result_usage[] =
     "decrypt: open an encrypted result with the beneficiary's RSA key; with\n"
     "--task the plain archive is checked against the chain the same way.\n"
     "\n" CLI_CHAIN_HELP;
+
+/* With --json, what result get / decrypt --task wrote, on stdout (the
+ * words stay on stderr). */
+static void result_json(const struct sopt *o, const char *out, int encrypted, int decrypted,
+                        int checked)
+{
+	json_t *j;
+	if (!o->json)
+		return;
+	j = json_pack("{s:s,s:b,s:b,s:b}", "file", out, "encrypted", encrypted, "decrypted",
+	              decrypted, "checked", checked);
+	if (j)
+		(void)!json_print(j, 1);
+	json_decref(j);
+}
 
 /* FILE.part, for an archive that is not FILE until it is checked. */
 static int part_name(char *dst, size_t cap, const char *out, const char *suffix)
@@ -375,6 +404,8 @@ static int check_and_place(const struct sopt *o, const uint8_t tid[32], const ch
 		if (rc == 0)
 			fprintf(stderr, "wrote %s (%s, decrypted, matches the on-chain digest)\n",
 			        out, what);
+		if (rc == 0)
+			result_json(o, out, 1, 1, 1);
 	} else if (rc == 0) {
 		if (rename(part, out) != 0)
 			rc = err_set(ERR_IO, "%s: cannot write", out);
@@ -385,6 +416,8 @@ static int check_and_place(const struct sopt *o, const uint8_t tid[32], const ch
 			        out, what);
 		else
 			fprintf(stderr, "wrote %s (%s, matches the on-chain digest)\n", out, what);
+		if (rc == 0)
+			result_json(o, out, enc, 0, !enc);
 	}
 	unlink(part);
 	unlink(plain);
@@ -415,6 +448,7 @@ int cmd_result(int argc, char **argv)
 			if (cli_result_decrypt(argv[1 + optind], o.key_out, o.out) < 0)
 				return cli_fail();
 			fprintf(stderr, "wrote %s (not checked: give --task to check it)\n", o.out);
+			result_json(&o, o.out, 0, 1, 0);
 			return 0;
 		}
 		if (part_name(part, sizeof(part), o.out, "dec") < 0 ||

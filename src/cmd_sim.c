@@ -4,6 +4,7 @@
 #include "tdx/sim.h"
 #include "util/codec.h"
 #include "util/err.h"
+#include "util/json.h"
 #include "util/timefmt.h"
 
 #include <stdio.h>
@@ -56,20 +57,19 @@ static const char extend_usage[] =
 /* The options `sim init` and `sim collateral` share: --days, --at (and
  * --force for init), then one directory, at argv[optind].  0 to go on;
  * otherwise what the command returns (0 after --help). */
+static const struct option sim_common_opts[] = {
+    {"force", no_argument, NULL, 'f'},    {"days", required_argument, NULL, 'd'},
+    {"at", required_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
+};
+
 static int sim_opts(int argc, char **argv, const char *prog, const char *usage, int force_ok,
                     struct tdx_sim_opts *o)
 {
-	static const struct option opts[] = {
-	    {"force", no_argument, NULL, 'f'},
-	    {"days", required_argument, NULL, 'd'},
-	    {"at", required_argument, NULL, 'a'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	long days;
 	int c;
 
-	while ((c = cli_getopt(argc, argv, prog, "h", opts + !force_ok)) != -1) {
+	while ((c = cli_getopt(argc, argv, prog, "h", sim_common_opts + !force_ok)) != -1) {
 		switch (c) {
 		case 'f': o->force = 1; break;
 		case 'd':
@@ -81,6 +81,7 @@ static int sim_opts(int argc, char **argv, const char *prog, const char *usage, 
 			if (time_parse(optarg, &o->now) < 0)
 				return cli_usage(prog, "--at: %s", err_msg());
 			break;
+		case 'j': break; /* cli_json */
 		case 'h': fputs(usage, stdout); return -1;
 		default: return EXIT_USAGE;
 		}
@@ -88,6 +89,14 @@ static int sim_opts(int argc, char **argv, const char *prog, const char *usage, 
 	if (argc - optind != 1)
 		return cli_usage(prog, "expected one directory");
 	return 0;
+}
+
+/* Print and free j (NULL: out of memory); the exit code. */
+static int sim_json(json_t *j)
+{
+	int rc = j ? json_print(j, 1) : err_set(ERR_NOMEM, "out of memory");
+	json_decref(j);
+	return rc < 0 ? cli_fail() : 0;
 }
 
 static int sim_init(int argc, char **argv)
@@ -99,6 +108,9 @@ static int sim_init(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if (tdx_sim_init(argv[optind], &o) < 0)
 		return cli_fail();
+	if (cli_json)
+		return sim_json(json_pack("{s:s,s:b,s:s+}", "dir", argv[optind], "simulated", 1,
+		                          "root_ca", argv[optind], "/root_ca.pem"));
 	printf("simulated TD created in %s (SIMULATED: trust only with --trust-sim-root "
 	       "%s/root_ca.pem)\n",
 	       argv[optind], argv[optind]);
@@ -114,25 +126,28 @@ static int sim_collateral(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if (tdx_sim_collateral(argv[optind], &o) < 0)
 		return cli_fail();
+	if (cli_json)
+		return sim_json(json_pack("{s:s+}", "collateral", argv[optind], "/collateral"));
 	printf("collateral issued again in %s/collateral\n", argv[optind]);
 	return 0;
 }
 
+static const struct option sim_extend_opts[] = {
+    {"rtmr", required_argument, NULL, 'r'},
+    {"digest", required_argument, NULL, 'd'},
+    {"event", required_argument, NULL, 'e'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int sim_extend(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"rtmr", required_argument, NULL, 'r'},
-	    {"digest", required_argument, NULL, 'd'},
-	    {"event", required_argument, NULL, 'e'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *digest_hex = NULL, *event = NULL;
 	uint8_t digest[48];
 	long idx = -1;
 	int c;
 
-	while ((c = cli_getopt(argc, argv, "sim extend", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "sim extend", "h", sim_extend_opts)) != -1) {
 		switch (c) {
 		case 'r':
 			if (cli_int("sim extend", "--rtmr", optarg, 0, 3, &idx))
@@ -155,11 +170,11 @@ static int sim_extend(int argc, char **argv)
 	return 0;
 }
 
-static const struct cli_cmd sim_cmds[] = {
-    {"init", sim_init, "create a simulated TD"},
-    {"collateral", sim_collateral, "issue the collateral again"},
-    {"extend", sim_extend, "extend an RTMR"},
-    {NULL, NULL, NULL},
+const struct cli_cmd sim_cmds[] = {
+    {"init", sim_init, "create a simulated TD", NULL, sim_common_opts},
+    {"collateral", sim_collateral, "issue the collateral again", NULL, sim_common_opts},
+    {"extend", sim_extend, "extend an RTMR", NULL, sim_extend_opts},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 int cmd_sim(int argc, char **argv)

@@ -121,23 +121,24 @@ static int store_files(const char *db, const char *key)
 }
 
 /* tdexec sms rekey */
+static const struct option sms_rekey_opts[] = {
+    {"db", required_argument, NULL, 'd'},
+    {"master-key", required_argument, NULL, 'm'},
+    {"master-key-command", required_argument, NULL, 'M'},
+    {"new-master-key", required_argument, NULL, 'n'},
+    {"new-master-key-command", required_argument, NULL, 'N'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int sms_rekey(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"db", required_argument, NULL, 'd'},
-	    {"master-key", required_argument, NULL, 'm'},
-	    {"master-key-command", required_argument, NULL, 'M'},
-	    {"new-master-key", required_argument, NULL, 'n'},
-	    {"new-master-key-command", required_argument, NULL, 'N'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *db = NULL, *key = NULL, *cmd = NULL, *nkey = NULL, *ncmd = NULL;
 	long n;
 	int c;
 
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "sms rekey", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "sms rekey", "h", sms_rekey_opts)) != -1) {
 		switch (c) {
 		case 'd': db = optarg; break;
 		case 'm': key = optarg; break;
@@ -162,26 +163,29 @@ static int sms_rekey(int argc, char **argv)
 }
 
 /* tdexec sms check: neither file is created when missing. */
+static const struct option sms_check_opts[] = {
+    {"db", required_argument, NULL, 'd'},
+    {"master-key", required_argument, NULL, 'm'},
+    {"master-key-command", required_argument, NULL, 'M'},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int sms_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"db", required_argument, NULL, 'd'},
-	    {"master-key", required_argument, NULL, 'm'},
-	    {"master-key-command", required_argument, NULL, 'M'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *db = NULL, *key = NULL, *cmd = NULL;
 	struct sms_store st;
 	long total, bad;
 	int c, rc;
 
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "sms check", "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "sms check", "h", sms_check_opts)) != -1) {
 		switch (c) {
 		case 'd': db = optarg; break;
 		case 'm': key = optarg; break;
 		case 'M': cmd = optarg; break;
+		case 'j': break; /* cli_json */
 		case 'h': return sms_help();
 		default: return EXIT_USAGE;
 		}
@@ -199,7 +203,10 @@ static int sms_check(int argc, char **argv)
 	sms_store_close(&st);
 	if (rc < 0)
 		return cli_fail();
-	printf("%ld secrets, all authenticate\n", total);
+	if (cli_json)
+		printf("{\"secrets\": %ld, \"authenticate\": true}\n", total);
+	else
+		printf("%ld secrets, all authenticate\n", total);
 	return 0;
 }
 
@@ -231,36 +238,44 @@ static int sms_config_hash(const struct sms_config *cfg, int json)
 	return rc < 0 ? cli_fail() : 0;
 }
 
+const struct option cli_sms_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"listen", required_argument, NULL, 'l'},
+    {"port", required_argument, NULL, 'p'},
+    {"threads", required_argument, NULL, 't'},
+    {"db", required_argument, NULL, 'd'},
+    {"master-key", required_argument, NULL, 'm'},
+    {"master-key-command", required_argument, NULL, 'k'},
+    {"chain", required_argument, NULL, 'C'},
+    {"network", required_argument, NULL, 'N'},
+    {"rpc", required_argument, NULL, 'r'},
+    {"port-file", required_argument, NULL, 'P'},
+    {"public-url", required_argument, NULL, 'U'},
+    {"collateral", required_argument, NULL, 'L'},
+    {"trust-sim-root", required_argument, NULL, 'S'},
+    {"policy", required_argument, NULL, 'Y'},
+    {"tls-cert", required_argument, NULL, 'E'},
+    {"tls-key", required_argument, NULL, 'K'},
+    {"ra-tls", no_argument, NULL, 'R'},
+    {"provider", required_argument, NULL, 'V'},
+    {"sim-dir", required_argument, NULL, 'D'},
+    {"allow-any-mrtd", no_argument, NULL, 'A'},
+    {"max-connections", required_argument, NULL, 'X'},
+    {"max-connections-per-ip", required_argument, NULL, 'I'},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+const struct cli_cmd sms_cmds[] = {
+    {"check", NULL, "check an SMS: RA-TLS, quote, policy", NULL, sms_check_opts},
+    {"rekey", NULL, "re-encrypt the store under a new master key", NULL, sms_rekey_opts},
+    {"config-hash", NULL, "the configuration document and its hash", NULL, cli_sms_opts},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 int cmd_sms(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"listen", required_argument, NULL, 'l'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"threads", required_argument, NULL, 't'},
-	    {"db", required_argument, NULL, 'd'},
-	    {"master-key", required_argument, NULL, 'm'},
-	    {"master-key-command", required_argument, NULL, 'k'},
-	    {"chain", required_argument, NULL, 'C'},
-	    {"network", required_argument, NULL, 'N'},
-	    {"rpc", required_argument, NULL, 'r'},
-	    {"port-file", required_argument, NULL, 'P'},
-	    {"public-url", required_argument, NULL, 'U'},
-	    {"collateral", required_argument, NULL, 'L'},
-	    {"trust-sim-root", required_argument, NULL, 'S'},
-	    {"policy", required_argument, NULL, 'Y'},
-	    {"tls-cert", required_argument, NULL, 'E'},
-	    {"tls-key", required_argument, NULL, 'K'},
-	    {"ra-tls", no_argument, NULL, 'R'},
-	    {"provider", required_argument, NULL, 'V'},
-	    {"sim-dir", required_argument, NULL, 'D'},
-	    {"allow-any-mrtd", no_argument, NULL, 'A'},
-	    {"max-connections", required_argument, NULL, 'X'},
-	    {"max-connections-per-ip", required_argument, NULL, 'I'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *prog = "sms";
 	struct sms_config cfg = {.address = "127.0.0.1", .port = 13300, .threads = 4};
 	json_t *conf = NULL;
@@ -324,7 +339,7 @@ int cmd_sms(int argc, char **argv)
 				return cli_usage(prog, "%s: provider: tsm or sim", argv[i + 1]);
 			}
 		}
-	while ((c = cli_getopt(argc, argv, prog, "h", opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, prog, "h", cli_sms_opts)) != -1) {
 		switch (c) {
 		case 'c': break;
 		case 'l': cfg.address = optarg; break;

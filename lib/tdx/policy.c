@@ -369,10 +369,17 @@ static void check_measurements(const struct tdx_policy *p, const struct tdx_quot
 			    memcmp(want, f.ptr, f.len) == 0)
 				found = 1;
 		}
-		if (!found)
-			miss(m, "%s %s is not %s", k, got ? got : "?",
-			     json_array_size(set) > 1 ? "in the policy's allowed set"
-			                              : "the policy's value");
+		if (!found) {
+			/* expected and actual, so a mismatch can be acted on */
+			char *want = json_dumps(set, JSON_COMPACT);
+			if (json_array_size(set) == 1)
+				miss(m, "%s %s is not the policy's value %s", k, got ? got : "?",
+				     json_string_value(json_array_get(set, 0)));
+			else
+				miss(m, "%s %s is not in the policy's allowed set %s", k,
+				     got ? got : "?", want ? want : "");
+			free(want);
+		}
 		free(got);
 	}
 }
@@ -403,9 +410,17 @@ int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
 	uint64_t attrs = tdx_quote_td_attributes(q);
 	size_t before = json_array_size(m);
 
-	if (!(p->statuses & (1u << v->status)))
-		miss(m, "TCB status %s is not accepted by the policy",
-		     tdx_tcb_status_name(v->status));
+	if (!(p->statuses & (1u << v->status))) {
+		char acc[256] = "";
+		for (unsigned s = 0; s < 32; s++)
+			if (p->statuses & (1u << s)) {
+				size_t l = strlen(acc);
+				snprintf(acc + l, sizeof(acc) - l, "%s%s", l ? ", " : "",
+				         tdx_tcb_status_name((enum tdx_tcb_status)s));
+			}
+		miss(m, "TCB status %s is not accepted by the policy (accepted: %s)",
+		     tdx_tcb_status_name(v->status), acc[0] ? acc : "none");
+	}
 	if (p->has_advisories)
 		for (size_t i = 0; i < v->advisories.n; i++) {
 			size_t k;
@@ -431,8 +446,12 @@ int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
 	if (p->has_min_qe && q->qe_report.isvsvn < p->min_qe)
 		miss(m, "QE ISVSVN %u is below the policy's minimum %u", q->qe_report.isvsvn,
 		     p->min_qe);
-	if (p->has_report_data && memcmp(q->body.report_data, p->report_data, 64) != 0)
-		miss(m, "REPORTDATA is not the expected value");
+	if (p->has_report_data && memcmp(q->body.report_data, p->report_data, 64) != 0) {
+		char got[129], want[129];
+		hex_encode(got, q->body.report_data, 64);
+		hex_encode(want, p->report_data, 64);
+		miss(m, "REPORTDATA %s is not the expected value %s", got, want);
+	}
 	GUARD(check_logs(p, q, m));
 	if (json_array_size(m) > before)
 		return err_set(ERR_VERIFY, "policy: %s",

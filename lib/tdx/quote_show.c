@@ -172,13 +172,15 @@ json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict 
 		return NULL;
 	}
 	json_object_set_new(o, "verified", json_boolean(verified));
-	json_object_set_new(
-	    o, "policy_ok",
-	    json_boolean(verified && (!mismatches || json_array_size(mismatches) == 0)));
+	/* A policy is evaluated only on a verified quote: no policy_ok
+	 * otherwise, rather than a false that reads as a mismatch. */
+	if (verified)
+		json_object_set_new(o, "policy_ok",
+		                    json_boolean(!mismatches || json_array_size(mismatches) == 0));
 	json_object_set_new(o, "simulated", json_boolean(v->simulated));
 	if (v->reason[0])
 		json_object_set_new(o, "reason", json_string(v->reason));
-	if (mismatches)
+	if (mismatches && verified)
 		json_object_set(o, "policy_mismatches", (json_t *)mismatches);
 	time_format(at, t);
 	json_object_set_new(o, "verified_at", json_string(t));

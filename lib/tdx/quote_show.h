@@ -17,7 +17,9 @@ json_t *tdx_quote_to_json(const struct tdx_quote *q, int *pck_rc);
 
 /* The verification result with Intel Trust Authority's claim names
  * (attester_tcb_status, tdx_mrtd, tdx_rtmr0, ...).  `q` may be NULL when the
- * quote did not parse; `mismatches` (array of strings) may be NULL. */
+ * quote did not parse; `mismatches` (array of strings) may be NULL.
+ * policy_ok and policy_mismatches are there only when `verified`: no
+ * policy is evaluated on a quote that did not verify. */
 json_t *tdx_verdict_to_json(const struct tdx_quote *q, const struct tdx_verdict *v, int verified,
                             const json_t *mismatches, time_t at);
 

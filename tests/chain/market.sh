@@ -14,6 +14,9 @@ val() { sed -n "s/.*\"$1\": \"\\([^\"]*\\)\".*/\\1/p" "$D/out" | head -1; }
 
 "$T" chain up --dir "$D/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
 C=(--chain "$D/chain/chain.json")
+# chain status takes --chain as every other command (and --dir)
+expect 0 '"up": true' -- "$T" chain status --chain "$D/chain/chain.json" --json
+expect 0 'up +true' -- "$T" chain status --dir "$D/chain"
 
 # Wallets
 printf 'correct horse\n' >"$D/pw"
@@ -35,7 +38,7 @@ grep -q '"framework\\":\\"TDX' "$D/out" && ok || bad "app mrenclave holds the TD
 expect 0 '"address"' -- "$T" workerpool deploy "${C[@]}" --account 3 --description "tdexec pool" --json
 pool=$(val address)
 expect 0 'tdexec pool' -- "$T" workerpool show "${C[@]}" "$pool"
-expect 2 'must be NAME@sha256:DIGEST' -- "$T" app deploy --no-image-check "${C[@]}" --account 1 --name x --image hello:latest
+expect 1 'must be NAME@sha256:DIGEST' -- "$T" app deploy --no-image-check "${C[@]}" --account 1 --name x --image hello:latest
 # Deployed again with the same parameters: the same asset (CREATE2), found
 # before any transaction, with a note; a script that deploys twice goes on.
 expect 0 "app \"hello\" already exists at $app" -- "$T" app deploy --no-image-check "${C[@]}" --account 1 --name hello \
@@ -61,7 +64,7 @@ expect 0 '"stake": "100000000000"' -- "$T" account deposit "${C[@]}" --account 4
 expect 0 '"stake": "10000000000"' -- "$T" account deposit "${C[@]}" --account 3 10000000000 --json
 # A real revert, named by the whole signature, with the node's reason.
 expect 1 '^tdexec: withdraw\(uint256\): eth_estimateGas: execution reverted' -- "$T" account withdraw "${C[@]}" --account 5 1
-expect 2 'expected one amount' -- "$T" account deposit "${C[@]}" --account 4 lots
+expect 1 'expected one amount' -- "$T" account deposit "${C[@]}" --account 4 lots
 
 # Orders
 requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
@@ -75,7 +78,7 @@ expect 0 '' -- "$T" order sign workerpool "$D/wp.json" "${C[@]}" --account 3 -o 
 	--set workerpoolmaxprice=4000000000 --set requester="$requester" --set beneficiary="$requester" \
 	--set tag=tdx --set 'params={"iexec_args":"hi"}' -o "$D/req.json" && ok || bad "order init request"
 expect 0 '' -- "$T" order sign request "$D/req.json" "${C[@]}" --account 4 -o "$D/req.json"
-expect 2 'has no field "colour"' -- "$T" order init app --set colour=blue
+expect 1 'has no field "colour"' -- "$T" order init app --set colour=blue
 
 # A cancelled order cannot be matched.
 "$T" order init app --set app="$app" --set tag=tdx -o "$D/app2.json"
@@ -90,7 +93,7 @@ expect 0 '"boost": true' -- "$T" deal match "${C[@]}" --account 4 --app-order "$
 deal=$(val dealid)
 expect 0 "\"requester\": \"$requester\"" -- "$T" deal show "${C[@]}" "$deal" --json
 expect 0 '"locked": "5000000000"' -- "$T" account show "${C[@]}" "$requester" --json
-expect 2 'expected one deal id' -- "$T" deal show "${C[@]}" 0x1234
+expect 1 'expected one deal id' -- "$T" deal show "${C[@]}" 0x1234
 # Its task, as a requester sees it: PoCo Boost records nothing of a task
 # before it is pushed or claimed, so the deal is found by its event; open
 # until its final deadline, then claimBoost refunds the requester.
@@ -208,6 +211,9 @@ st=$(post "$D/note.json")
 hash=$(sed -n 's/.*"orderHash": *"\([^"]*\)".*/\1/p' "$D/out")
 [ -n "$hash" ] && ok || bad "no order hash: $(head -c 200 "$D/out")"
 expect 0 "$hash" -- "$T" market list request --market "$SCHED_URL" --json
+# without --json: a table, the order on a line of its own
+expect 0 "^$hash +0x[0-9a-fA-F]{40} +[0-9]+ +[0-9]+ " -- "$T" market list request --market "$SCHED_URL"
+grep -Eq '^ORDER +REQUESTER +MAX PRICE' "$W/out" && ok || bad "market list table header: $(head -c 200 "$W/out")"
 grep -q 'note\|0xdead' "$D/out" && bad "the listing serves the unsigned field: $(grep -m1 note "$D/out")" || ok
 chain_id=$(sed -n 's/.*"chain_id": *\([0-9]*\).*/\1/p' "$D/chain/chain.json" | head -1)
 curl -s "$SCHED_URL/requestorders?chainId=$chain_id" >"$D/api.json"

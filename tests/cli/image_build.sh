@@ -187,21 +187,21 @@ i=tarfile.TarInfo("stolen");i.type=tarfile.LNKTYPE;i.linkname="etc/hostname";t.a
 expect 1 "entry 'stolen' is a hard link to 'etc/hostname'" -- "$T" image build --layout "$W/L5" --ref e --base-tar "$W/hl.tar"
 
 # --- refusals: clear errors, non-zero exits, nothing written outside
-expect 2 "'..' are refused in DEST" -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:/app/../../etc/x"
-expect 2 '/tmp is mounted over when the app runs' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:/tmp/app.py"
-expect 2 '/iexec_out is mounted over' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/lib:/iexec_out"
-expect 2 'DEST must be an absolute path' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:app.py"
-expect 2 'expected SRC:DEST' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py"
+expect 1 "'..' are refused in DEST" -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:/app/../../etc/x"
+expect 1 '/tmp is mounted over when the app runs' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:/tmp/app.py"
+expect 1 '/iexec_out is mounted over' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/lib:/iexec_out"
+expect 1 'DEST must be an absolute path' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:app.py"
+expect 1 'expected SRC:DEST' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py"
 expect 1 "--add $W/nothing: No such file" -- "$T" image build --layout "$W/L5" --ref x --add "$W/nothing:/x"
 expect 1 "package 'no-such-package-here' is not installed on this machine .*apt-get install no-such-package-here" -- \
 	"$T" image build --layout "$W/L5" --ref x --package no-such-package-here
-expect 2 'expected a JSON array of strings' -- "$T" image build --layout "$W/L5" --ref x --package python3 --entrypoint '{"a":1}'
-expect 2 '--entrypoint' -- "$T" image build --layout "$W/L5" --ref x --package python3 --entrypoint '["python3"'
-expect 2 'expected UID or UID:GID' -- "$T" image build --layout "$W/L5" --ref x --package python3 --user root
-expect 2 '--env .*expected K=V' -- "$T" image build --layout "$W/L5" --ref x --package python3 --env NOEQUALS
-expect 2 '--layout and --ref are required' -- "$T" image build --ref x --package python3
-expect 2 'nothing to build' -- "$T" image build --layout "$W/L5" --ref x
-expect 2 "letters, digits" -- "$T" image build --layout "$W/L5" --ref 'a b' --package python3
+expect 1 'expected a JSON array of strings' -- "$T" image build --layout "$W/L5" --ref x --package python3 --entrypoint '{"a":1}'
+expect 1 '--entrypoint' -- "$T" image build --layout "$W/L5" --ref x --package python3 --entrypoint '["python3"'
+expect 1 'expected UID or UID:GID' -- "$T" image build --layout "$W/L5" --ref x --package python3 --user root
+expect 1 '--env .*expected K=V' -- "$T" image build --layout "$W/L5" --ref x --package python3 --env NOEQUALS
+expect 1 '--layout and --ref are required' -- "$T" image build --ref x --package python3
+expect 1 'nothing to build' -- "$T" image build --layout "$W/L5" --ref x
+expect 1 "letters, digits" -- "$T" image build --layout "$W/L5" --ref 'a b' --package python3
 # a link added by the user is never written through by a later --add
 mkdir -p "$W/l" "$W/outside"
 ln -s "$W/outside" "$W/l/link"

@@ -66,8 +66,8 @@ stop_pool() {
 # --- refusals, before anything starts
 expect 0 'up' -- "$T" pool --help
 expect 0 'trust-sim-root' -- "$T" pool up --help
-expect 2 'only --sim' -- "$T" pool up --dir "$P"
-expect 2 'workers' -- "$T" pool up --sim --workers 9 --dir "$P"
+expect 1 'only --sim' -- "$T" pool up --dir "$P"
+expect 1 'workers' -- "$T" pool up --sim --workers 9 --dir "$P"
 expect 1 'runc is not installed' -- env PATH=/nonexistent "$T" pool up --sim --dir "$P"
 node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => {
 	require("fs").writeFileSync(process.argv[1], String(s.address().port)); });

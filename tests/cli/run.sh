@@ -15,22 +15,22 @@ bytes_hex() { od -An -v -tx1 -j "$2" -N "$3" "$1" | tr -d ' \n'; }
 # --- global CLI behaviour
 expect 0 '^tdexec [0-9]+\.[0-9]+\.[0-9]+' -- "$T" --version
 expect 0 'Commands:' -- "$T" --help
-expect 2 'Usage: tdexec' -- "$T"
-expect 2 "unknown command 'frobnicate'" -- "$T" frobnicate
-expect 2 "unknown option '--frob'" -- "$T" --frob
-expect 2 "unknown log level" -- "$T" --log-level loud quote --help
+expect 1 'Usage: tdexec' -- "$T"
+expect 1 "unknown command 'frobnicate'" -- "$T" frobnicate
+expect 1 "unknown option '--frob'" -- "$T" --frob
+expect 1 "unknown log level" -- "$T" --log-level loud quote --help
 expect 0 'get' -- "$T" quote --help
 expect 0 'report-data' -- "$T" quote get --help
 expect 0 'json' -- "$T" quote show --help
 expect 0 'init' -- "$T" sim --help
-expect 2 "unknown command 'nope'" -- "$T" quote nope
-expect 2 "unknown option '--nope'" -- "$T" quote show --nope x
-expect 2 "needs a value" -- "$T" quote get --report-data
-expect 2 "expected one quote file" -- "$T" quote show
-expect 2 "unknown quote provider 'tpm'" -- "$T" quote get --provider tpm --report-data 00 --hex
-expect 2 "at most 64" -- "$T" quote get --provider sim --sim-dir "$W/none" --hex \
+expect 1 "unknown command 'nope'" -- "$T" quote nope
+expect 1 "unknown option '--nope'" -- "$T" quote show --nope x
+expect 1 "needs a value" -- "$T" quote get --report-data
+expect 1 "expected one quote file" -- "$T" quote show
+expect 1 "unknown quote provider 'tpm'" -- "$T" quote get --provider tpm --report-data 00 --hex
+expect 1 "at most 64" -- "$T" quote get --provider sim --sim-dir "$W/none" --hex \
 	--report-data "$(printf '%0130d' 0)"
-expect 2 "report data is required" -- "$T" quote get --hex
+expect 1 "report data is required" -- "$T" quote get --hex
 
 # --- the tsm provider on a machine without TDX
 if [ ! -d /sys/kernel/config/tsm/report ]; then
@@ -40,10 +40,10 @@ if [ ! -d /sys/kernel/config/tsm/report ]; then
 	[ ! -e "$W/k.pem" ] && ok || bad "ratls cert left a key behind"
 fi
 # --- RA-TLS: usage errors, and a server that is not there
-expect 2 'a URL and --collateral are required' -- "$T" ratls check https://127.0.0.1:9/
-expect 2 'needs --sim-dir' -- "$T" ratls cert --provider sim --cert-out "$W/c.pem" --key-out "$W/k.pem"
-expect 2 "unknown command 'verify'" -- "$T" ratls verify
-expect 2 'must be an https URL' -- "$T" scheduler --chain "$W/none.json" --workerpool 0x01 \
+expect 1 'a URL and --collateral are required' -- "$T" ratls check https://127.0.0.1:9/
+expect 1 'needs --sim-dir' -- "$T" ratls cert --provider sim --cert-out "$W/c.pem" --key-out "$W/k.pem"
+expect 1 "unknown command 'verify'" -- "$T" ratls verify
+expect 1 'must be an https URL' -- "$T" scheduler --chain "$W/none.json" --workerpool 0x01 \
 	--account 3 --sms http://127.0.0.1:9 --db "$W/s.db" --results "$W/r" --collateral "$W/c" \
 	--policy "$W/p.json" --sms-policy "$W/p.json"
 # --- the services admit TDs only by a policy that names them: the scheduler
@@ -53,7 +53,7 @@ echo '{}' >"$W/any.json"
 printf '{"measurements": {"MRTD": "%096d"}}\n' 0 >"$W/pinned.json"
 SCHED=(scheduler --chain "$W/none.json" --workerpool 0x01 --account 3 --db "$W/s.db" --results "$W/r"
 	--collateral "$W/c")
-expect 2 'scheduler: --policy FILE is required' -- "$T" "${SCHED[@]}" --sms http://127.0.0.1:9
+expect 1 'scheduler: --policy FILE is required' -- "$T" "${SCHED[@]}" --sms http://127.0.0.1:9
 expect 1 'any.json: the policy pins no MRTD.*--allow-any-mrtd' -- "$T" "${SCHED[@]}" \
 	--sms http://127.0.0.1:9 --policy "$W/any.json"
 expect 1 'any.json: the policy pins no MRTD' -- "$T" "${SCHED[@]}" --sms https://127.0.0.1:9 \
@@ -69,20 +69,20 @@ expect 1 'any.json: the policy pins no MRTD' -- "$T" "${WORKER[@]}" --sms-policy
 	--collateral "$W/c"
 # --- a worker admits the SMS by its quote (--sms-policy), or is told
 # plainly that it does not (--insecure-sms, "insecure_sms" in --config)
-expect 2 'worker: --sms-policy FILE is required.*--insecure-sms' -- "$T" "${WORKER[@]}"
-expect 2 'exclude each other' -- "$T" "${WORKER[@]}" --insecure-sms --sms-policy "$W/pinned.json" \
+expect 1 'worker: --sms-policy FILE is required.*--insecure-sms' -- "$T" "${WORKER[@]}"
+expect 1 'exclude each other' -- "$T" "${WORKER[@]}" --insecure-sms --sms-policy "$W/pinned.json" \
 	--collateral "$W/c"
 expect 1 'chain: .*none.json: No such file' -- "$T" "${WORKER[@]}" --insecure-sms
 echo '{"insecure_sms": true}' >"$W/insecure.json"
 expect 1 'chain: .*none.json: No such file' -- "$T" "${WORKER[@]}" --config "$W/insecure.json"
 # --- results: a download is checked against the chain, so it needs one
-expect 2 'chain is required' -- "$T" result get 0x$(printf '%064d' 0) --scheduler http://127.0.0.1:9 \
+expect 1 'chain is required' -- "$T" result get 0x$(printf '%064d' 0) --scheduler http://127.0.0.1:9 \
 	--plain-key "$W/none" -o "$W/r.zip"
-expect 2 'needs --scheduler and --chain' -- "$T" result decrypt "$W/r.zip" --key "$W/k.pem" \
+expect 1 'needs --scheduler and --chain' -- "$T" result decrypt "$W/r.zip" --key "$W/k.pem" \
 	-o "$W/p.zip" --task 0x$(printf '%064d' 0)
 # (the worker's config file takes allow_private_inputs like the flag)
 echo '{"allow_private_inputs": true}' >"$W/w.json"
-expect 2 'are required' -- "$T" worker --config "$W/w.json"
+expect 1 'are required' -- "$T" worker --config "$W/w.json"
 
 # --- real quotes: fields at their byte offsets
 while IFS=$'\t' read -r file version body_type size trailing fmspc svn _rest; do
@@ -117,8 +117,10 @@ done <"$DATA/tdx/quotes.tsv"
 
 expect 1 'SGX quote, not a TDX quote' -- "$T" quote show "$DATA/tdx/phala-dcap-qvl/sgx_quote"
 expect 1 'No such file' -- "$T" quote show "$W/missing"
-printf 'zz' >"$W/junk"
+printf 'z\001' >"$W/junk"
 expect 1 'truncated header.attestation_key_type at offset 2' -- "$T" quote show "$W/junk"
+printf 'zz' >"$W/junk.txt"
+expect 1 'not a quote in binary, hex, 0x-hex or base64' -- "$T" quote show "$W/junk.txt"
 
 # --- the simulated TD from the command line
 S="$W/sim"
@@ -135,16 +137,16 @@ rm -f "$W/rk2.pem"
 expect 1 'must be a JSON object' -- "$T" ratls cert --provider sim --sim-dir "$S" \
 	--config "$W/ratls-arr.json" --cert-out "$W/rc2.pem" --key-out "$W/rk2.pem"
 [ ! -e "$W/rk2.pem" ] && ok || bad "ratls cert left a key behind"
-expect 2 "goes with 'sms config-hash'" -- "$T" sms --db "$W/x.db" --master-key "$W/x.key" --json
-expect 2 'its kind is part of the configuration' -- "$T" sms config-hash --collateral "$W/none"
+expect 1 "goes with 'sms config-hash'" -- "$T" sms --db "$W/x.db" --master-key "$W/x.key" --json
+expect 1 'its kind is part of the configuration' -- "$T" sms config-hash --collateral "$W/none"
 expect 0 '' -- "$T" quote get --provider sim --sim-dir "$S" --report-data cafe -o "$W/sim.dat"
 expect 0 '' -- "$T" quote show --json "$W/sim.dat"
 [ "$(json_str "$W/out" REPORTDATA)" = "cafe$(printf '%0124d' 0)" ] && ok || bad "sim REPORTDATA"
 [ "$(json_str "$W/out" FMSPC)" = "53494d000000" ] && ok || bad "sim FMSPC"
 rtmr3_before=$(json_str "$W/out" RTMR3)
 expect 0 '' -- "$T" sim extend --rtmr 3 --digest "$(printf 'ab%.0s' $(seq 48))" --event test "$S"
-expect 2 'expected 96 hex digits' -- "$T" sim extend --rtmr 3 --digest abcd "$S"
-expect 2 "'9' is not a number in 0..3" -- "$T" sim extend --rtmr 9 --digest abcd "$S"
+expect 1 'expected 96 hex digits' -- "$T" sim extend --rtmr 3 --digest abcd "$S"
+expect 1 "'9' is not a number in 0..3" -- "$T" sim extend --rtmr 9 --digest abcd "$S"
 "$T" quote get --provider sim --sim-dir "$S" --report-data cafe --hex >"$W/sim.hex"
 expect 0 '' -- "$T" quote show --json "$W/sim.hex"
 [ "$(json_str "$W/out" RTMR3)" != "$rtmr3_before" ] && ok || bad "RTMR3 did not change"
@@ -158,19 +160,19 @@ expect 0 'attester_tcb_status +UpToDate' -- "$T" quote verify "$P/tdx_quote" \
 expect 0 '"tdx_mrtd": "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7"' -- \
 	"$T" quote verify --json "$P/tdx_quote" --collateral "$P/tdx_quote_collateral.json" --at 1751000000
 grep -q '"valid_until": "2025-07-19T10:00:35Z"' "$W/out" && ok || bad "valid_until"
-expect 1 'quote verification failed: TCB level not supported' -- "$T" quote verify \
+expect 2 'quote verification failed: TCB level not supported' -- "$T" quote verify \
 	"$P/tdx_quote_outdated" --collateral "$P/tdx_quote_outdated_collateral.json" --at 1772000000
-expect 1 'PCK CRL expired at 2025-07-19T10:00:35Z' -- "$T" quote verify "$P/tdx_quote" \
+expect 2 'PCK CRL expired at 2025-07-19T10:00:35Z' -- "$T" quote verify "$P/tdx_quote" \
 	--collateral "$P/tdx_quote_collateral.json" --at 1752919236
-expect 2 'give exactly one of --collateral and --pcs' -- "$T" quote verify "$P/tdx_quote"
-expect 2 '--at: invalid time' -- "$T" quote verify "$P/tdx_quote" --collateral x --at soon
+expect 1 'give exactly one of --collateral and --pcs' -- "$T" quote verify "$P/tdx_quote"
+expect 1 '--at: invalid time' -- "$T" quote verify "$P/tdx_quote" --collateral x --at soon
 expect 1 'collateral .*not found' -- "$T" quote verify "$P/tdx_quote" --collateral "$W/none"
-expect 1 'SGX quote, not a TDX quote' -- "$T" quote verify "$P/sgx_quote" \
+expect 5 'SGX quote, not a TDX quote' -- "$T" quote verify "$P/sgx_quote" \
 	--collateral "$P/sgx_quote_collateral.json" --at 1751000000
 
 # simulated quotes: only with the simulated root, and reported as such
 "$T" quote get --provider sim --sim-dir "$S" --report-data cafe -o "$W/sim2.dat"
-expect 1 'root is not the trusted Intel SGX root CA' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral"
+expect 2 'root is not the trusted Intel SGX root CA' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral"
 expect 0 'simulated +true' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
 	--trust-sim-root "$S/root_ca.pem"
 mrtd=$("$T" quote show --json "$W/sim2.dat" | json_str /dev/stdin MRTD)
@@ -179,12 +181,12 @@ printf '{"measurements": {"MRTD": "%s"}, "event_logs": ["%s/event_log.jsonl"], "
 expect 0 'policy_ok +true' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
 	--trust-sim-root "$S/root_ca.pem" --policy "$W/policy.json"
 printf '{"measurements": {"MRTD": ["%s"]}}' "$(printf '%096d' 0)" >"$W/policy-bad.json"
-expect 1 'policy not satisfied: MRTD 0' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
+expect 4 'policy not satisfied: MRTD 0' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
 	--trust-sim-root "$S/root_ca.pem" --policy "$W/policy-bad.json"
 # an event log that disagrees with the quote
 echo "{\"rtmr\":3,\"digest\":\"$(printf 'ee%.0s' $(seq 48))\"}" >"$W/other.jsonl"
 printf '{"event_logs": ["other.jsonl"]}' >"$W/policy-log.json"
-expect 1 'RTMR3 [0-9a-f]+ differs from the event log replay' -- "$T" quote verify "$W/sim2.dat" \
+expect 4 'RTMR3 [0-9a-f]+ differs from the event log replay' -- "$T" quote verify "$W/sim2.dat" \
 	--collateral "$S/collateral" --trust-sim-root "$S/root_ca.pem" --policy "$W/policy-log.json"
 printf '{"mrtd": "00"}' >"$W/policy-typo.json"
 expect 1 'unknown member "mrtd"' -- "$T" quote verify "$W/sim2.dat" --collateral "$S/collateral" \
@@ -203,12 +205,12 @@ sed 's/"TEE_TCB_SVN": "\(....\)02/"TEE_TCB_SVN": "\101/' "$S/td.json" >"$W/outda
 SIMV=(--collateral "$S/collateral" --trust-sim-root "$S/root_ca.pem")
 expect 0 'attester_tcb_status +OutOfDate' -- "$T" quote verify "$W/outdated.dat" "${SIMV[@]}"
 grep -Eq 'attester_advisory_ids +INTEL-SA-00000' "$W/out" && ok || bad "OutOfDate advisory: $(cat "$W/out")"
-expect 1 'policy not satisfied: TCB status OutOfDate is not accepted' -- \
+expect 4 'policy not satisfied: TCB status OutOfDate is not accepted' -- \
 	"$T" quote verify "$W/outdated.dat" "${SIMV[@]}" --policy "$W/empty.json"
 grep -Eq 'policy_ok +false' "$W/out" && grep -q 'advisory INTEL-SA-00000 is not accepted' "$W/out" &&
 	ok || bad "policy {} on an OutOfDate quote: $(cat "$W/out")"
 echo '{"tcb_status": ["UpToDate", "OutOfDate"]}' >"$W/outdated-ok.json"
-expect 1 'policy not satisfied: advisory INTEL-SA-00000 is not accepted' -- \
+expect 4 'policy not satisfied: advisory INTEL-SA-00000 is not accepted' -- \
 	"$T" quote verify "$W/outdated.dat" "${SIMV[@]}" --policy "$W/outdated-ok.json"
 echo '{"tcb_status": ["OutOfDate"], "advisory_ids": ["INTEL-SA-00000"]}' >"$W/outdated-ok.json"
 expect 0 'policy_ok +true' -- "$T" quote verify "$W/outdated.dat" "${SIMV[@]}" --policy "$W/outdated-ok.json"
@@ -217,10 +219,10 @@ expect 0 'policy_ok +true' -- "$T" quote verify "$W/outdated.dat" "${SIMV[@]}" -
 node "$(dirname "$0")/tcb_status.js" "$S" "$W/swh" SWHardeningNeeded INTEL-SA-00615 || bad "tcb_status.js"
 SWH=(--collateral "$W/swh" --trust-sim-root "$S/root_ca.pem")
 expect 0 'attester_tcb_status +SWHardeningNeeded' -- "$T" quote verify "$W/sim2.dat" "${SWH[@]}"
-expect 1 'policy not satisfied: TCB status SWHardeningNeeded is not accepted' -- \
+expect 4 'policy not satisfied: TCB status SWHardeningNeeded is not accepted' -- \
 	"$T" quote verify "$W/sim2.dat" "${SWH[@]}" --policy "$W/empty.json"
 echo '{"tcb_status": ["UpToDate", "SWHardeningNeeded"]}' >"$W/swh-ok.json"
-expect 1 'policy not satisfied: advisory INTEL-SA-00615 is not accepted' -- \
+expect 4 'policy not satisfied: advisory INTEL-SA-00615 is not accepted' -- \
 	"$T" quote verify "$W/sim2.dat" "${SWH[@]}" --policy "$W/swh-ok.json"
 
 finish

@@ -71,11 +71,12 @@ function runTdexec(c) {
   const r = spawnSync(tdexec, args, { encoding: 'utf8' });
   fs.rmSync(q);
   fs.rmSync(col);
-  if (r.status !== 0 && r.status !== 1) throw new Error(`tdexec exit ${r.status}: ${r.stderr}`);
-  let j = {};
-  try { j = JSON.parse(r.stdout); } catch (e) { /* parse errors print no JSON */ }
+  // 0 verified, 1 tool error, 2 verification failed, 3 fetch, 4 policy, 5 parse (docs/cli.md)
+  if (r.status === null || r.status > 5) throw new Error(`tdexec exit ${r.status}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout); // --json: a verdict, or {"error", "code"}
   if (r.status === 0) return { ok: true, status: j.attester_tcb_status, advisories: [...j.attester_advisory_ids].sort() };
-  return { ok: false, reason: j.reason || (j.policy_mismatches || [])[0] || r.stderr.trim() };
+  if (j.code !== undefined && j.code !== r.status) throw new Error(`exit ${r.status} but code ${j.code}`);
+  return { ok: false, reason: j.reason || (j.policy_mismatches || [])[0] || j.error || r.stderr.trim() };
 }
 
 // Differences by design (see docs/verification.md).  Each returns a reason or null.

@@ -476,7 +476,7 @@ expect 1 "work-dir-encrypted" -- "$T" worker --scheduler "$SCHED_URL" "${C[@]}" 
 	--images "$W/images" --work-dir "$W/plain" --provider sim --sim-dir "$W/evil.td" --insecure-sms
 # Nor does a worker start that would reach the SMS without attesting it,
 # unless told so.
-expect 2 "sms-policy FILE is required" -- "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 7 \
+expect 1 "sms-policy FILE is required" -- "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 7 \
 	--images "$W/images" --work-dir "$W/evil" --work-dir-encrypted --provider sim --sim-dir "$W/evil.td"
 grep -q 'sched.register refused' "$W/sched.log" && ok || bad "refusal not logged"
 
@@ -490,7 +490,7 @@ expect 0 "published 0x" -- "$T" market publish dataset "$W/do.json" --market "$S
 # An order signed by someone else than the app's owner is refused.
 "$T" order sign app "$W/ao.json" "${C[@]}" --account 4 -o "$W/forged.json" >/dev/null
 expect 1 "403" -- "$T" market publish app "$W/forged.json" --market "$SCHED_URL"
-expect 0 '"count": 1' -- "$T" market list workerpool --market "$SCHED_URL" --tag tdx
+expect 0 '"count": 1' -- "$T" market list workerpool --market "$SCHED_URL" --tag tdx --json
 expect 0 "result in $W/run1/" -- "$T" run "$app_sql" --market "$SCHED_URL" "${C[@]}" --account 4 \
 	--dataset "$dataset" --input-file "$input_url" -o "$W/run1" \
 	--args "/iexec_in/$ds_lower -cmd '.output /iexec_out/result.txt' -cmd '.read /iexec_in/$input_name'"
@@ -568,7 +568,7 @@ curl -s "$SCHED_URL/status" | node -e "const c=JSON.parse(require('fs').readFile
 echo '{"chain": ' >"$W/bad.json"
 expect 1 "bad.json" -- "$T" scheduler --config "$W/bad.json"
 echo '{"no_such_option": 1}' >"$W/bad.json"
-expect 2 "no-such-option" -- "$T" worker --config "$W/bad.json"
+expect 1 "no-such-option" -- "$T" worker --config "$W/bad.json"
 
 # 8. Faults.  Each ends with every task COMPLETED, or refunded.
 # completed DEAL N SECONDS: all N tasks of DEAL completed in time

@@ -247,8 +247,8 @@ expect 1 "refused the credentials: wrong admin token" -- "${PS[@]}" --token-file
 expect 1 "refused the credentials: the signature is not the workerpool owner's" -- \
 	"${PS[@]}" --account 4 --workerpool "$pool" "${C[@]}"
 expect 1 "" -- "$T" pool status --scheduler http://127.0.0.1:9 --token-file "$W/admin.token"
-expect 2 "--token-file F\) or the pool owner's key" -- "$T" pool status --scheduler "$SCHED_URL"
-expect 2 "--workerpool ADDR is required" -- "${PS[@]}" --account 3 "${C[@]}"
+expect 1 "--token-file F\) or the pool owner's key" -- "$T" pool status --scheduler "$SCHED_URL"
+expect 1 "--workerpool ADDR is required" -- "${PS[@]}" --account 3 "${C[@]}"
 expect 1 "not an admin token" -- "${PS[@]}" --token-file "$W/policy.json"
 
 finish
