@@ -568,6 +568,17 @@ static void session_close(struct session *s)
 	pthread_mutex_destroy(&s->mu);
 }
 
+/* A registry's error body for a message that may end in a task's public
+ * failure reason: the wbuf holds exactly err.len bytes (no NUL after
+ * them), and what leaves is printable ASCII, bounded. */
+static const char *err_text(const struct body *b, char out[256])
+{
+	out[0] = '\0';
+	if (b->err.len)
+		str_printable(out, 256, (const char *)b->err.buf, b->err.len);
+	return out;
+}
+
 static void body_free(struct body *b)
 {
 	wbuf_free(&b->mem);
@@ -640,7 +651,7 @@ static int is_retryable(const struct exchange *x)
 
 static int manifest_get(struct session *s, const char *reference, struct fetched *f)
 {
-	char url[1024], what[700];
+	char url[1024], what[700], ebody[256];
 	struct exchange x = {0};
 	struct body b = {.fd = -1, .cap = OCI_MANIFEST_MAX};
 	char *dcd = NULL, *ctype = NULL;
@@ -669,8 +680,8 @@ static int manifest_get(struct session *s, const char *reference, struct fetched
 		rc = err_set(ERR_TOOBIG, "%s: over %u bytes", what, OCI_MANIFEST_MAX);
 	GUARD_GOTO(rc);
 	ENSURE_GOTO(x.status != 404, ERR_NOTFOUND, "%s: not found", what);
-	ENSURE_GOTO(x.status == 200, ERR_IO, "%s: HTTP %ld %.200s", what, x.status,
-	            b.err.len ? (const char *)b.err.buf : "");
+	ENSURE_GOTO(x.status == 200, ERR_IO, "%s: HTTP %ld %s", what, x.status,
+	            err_text(&b, ebody));
 	f->len = b.mem.len;
 	f->buf = wbuf_take(&b.mem, &f->len);
 	if (!f->buf)
@@ -781,7 +792,7 @@ static int hash_prefix(int fd, uint64_t n, EVP_MD_CTX *md)
  * the blob in place. */
 static int blob_fetch(struct session *s, const char *layout, const char *digest, uint64_t size)
 {
-	char path[PATH_MAX], part[PATH_MAX], url[1024], label[24];
+	char path[PATH_MAX], part[PATH_MAX], url[1024], label[24], ebody[256];
 	struct body b = {.fd = -1};
 	struct exchange x = {0};
 	uint8_t want[32], got[32];
@@ -867,9 +878,8 @@ static int blob_fetch(struct session *s, const char *layout, const char *digest,
 			continue;
 		}
 		if (rc == 0 && !is_retryable(&x)) {
-			rc = err_set(x.status == 404 ? ERR_NOTFOUND : ERR_IO, "HTTP %ld%s%.200s",
-			             x.status, b.err.len ? " " : "",
-			             b.err.len ? (const char *)b.err.buf : "");
+			rc = err_set(x.status == 404 ? ERR_NOTFOUND : ERR_IO, "HTTP %ld%s%s",
+			             x.status, b.err.len ? " " : "", err_text(&b, ebody));
 			break;
 		}
 		if (rc == 0)

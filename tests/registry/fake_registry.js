@@ -3,7 +3,8 @@
 // credentials required for the "private" repository), blobs redirected to
 // a second server (the "CDN", another port), and misbehaviours on purpose:
 // a blob cut halfway at its first download, a tampered blob, an oversize
-// blob, an index without linux/amd64.
+// blob, an index without linux/amd64, error bodies of 1 byte and of bytes
+// that are not UTF-8.
 //
 // usage: node fake_registry.js DIR [CERT KEY]
 // With CERT and KEY the registry (not the CDN) speaks TLS.  With
@@ -175,6 +176,12 @@ const handler = (req, res) => {
 			`Bearer realm="${scheme}://127.0.0.1:${regPort}/token",service="fake-registry",scope="repository:${repo}:pull"`,
 			'Content-Type': 'application/json'});
 		return res.end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+	}
+	// denied, garbled: refused with a 1-byte body, with a body that is not
+	// UTF-8 (an invalid byte, then a multibyte character cut short)
+	if (repo === 'denied' || repo === 'garbled') {
+		res.writeHead(403, {'Content-Type': 'text/plain'});
+		return res.end(repo === 'denied' ? Buffer.from('x') : Buffer.from([0x62, 0xff, 0x1b, 0xc3]));
 	}
 	if (kind === 'manifests') {
 		const e = manifests.get(repo + '/' + ref);

@@ -120,6 +120,10 @@ expect 1 "no linux/amd64 manifest \(platforms: linux/arm64/v8, linux/s390x\)" --
 expect 1 "over 1 MiB compressed \(--max-image-size\)" -- \
 	"$T" image pull "$R/app:latest" --layout "$W/L4" "${P[@]}" --max-image-size 1
 expect 1 "not found" -- "$T" image pull "$R/app:nosuchtag" --layout "$L" "${P[@]}"
+#    a registry's error body is shown as it was sent, no more (the buffer
+#    holding it has no NUL after it), and only printable ASCII leaves
+expect 1 "manifest latest: HTTP 403 x\$" -- "$T" image pull "$R/denied:latest" --layout "$L" "${P[@]}"
+expect 1 'manifest latest: HTTP 403 b\\xff\\x1b\\xc3$' -- "$T" image pull "$R/garbled:latest" --layout "$L" "${P[@]}"
 expect 2 "expected one image reference" -- "$T" image pull --layout "$L"
 expect 1 "bad name component 'App'" -- "$T" image pull "$R/App:1" --layout "$L"
 expect 1 "the digest must be sha256: and 64" -- "$T" image pull "$R/app@sha256:abc" --layout "$L"
