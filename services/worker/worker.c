@@ -244,7 +244,7 @@ static void run_task(struct worker *w, json_t *a)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc < 0)
-		snprintf(why, sizeof(why), "%s", err_msg());
+		str_printable(why, sizeof(why), err_msg(), SIZE_MAX);
 	if (pushed) {
 		/* its receipt ends it (post.c); the next task need not wait */
 		log_info("worker.task", "task=%s status=PUSHED tx=%s seconds=%.2f", t.taskid, tx,
