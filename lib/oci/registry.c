@@ -44,6 +44,7 @@ void oci_opts_default(struct oci_opts *o)
 	o->max_image = OCI_IMAGE_MAX;
 	o->attempts = 4;
 	o->backoff_ms = 500;
+	o->timeout_s = OCI_TIMEOUT_DEFAULT;
 }
 
 int oci_opts_plain_http(struct oci_opts *o, const char *hostport)
@@ -70,6 +71,7 @@ struct session {
 	/* why there are no credentials when the lookup could not give them
 	 * (a credential helper): said when the registry asks for some */
 	char no_auth[512];
+	double deadline; /* CLOCK_MONOTONIC seconds; 0 = none */
 	pthread_mutex_t mu;
 };
 
@@ -294,22 +296,35 @@ struct exchange {
 	int transport;       /* a failure worth another attempt */
 };
 
-/* One request, no redirect followed. */
-static int exchange_once(const struct oci_opts *o, struct exchange *x, struct body *b)
+static double mono_now(void)
 {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* One request, no redirect followed, within the session's deadline (the
+ * low-speed limit alone lets a registry trickle a byte a minute). */
+static int exchange_once(const struct session *s, struct exchange *x, struct body *b)
+{
+	const struct oci_opts *o = s->o;
 	struct dest_call dc = {o->dest, 0, ""};
 	struct curl_slist *h = NULL;
 	char range[64], *hv = NULL, *loc = NULL;
+	double left = s->deadline > 0 ? s->deadline - mono_now() : 0;
 	CURLcode cc;
 	int rc = 0;
 
 	x->status = 0;
 	x->location[0] = 0;
 	x->transport = 0;
-	b->c = curl_easy_init();
-	ENSURE(b->c, ERR_NOMEM, "curl: cannot initialise");
 	b->hdr.len = 0;
 	b->err.len = 0;
+	/* not a transport error: retrying cannot help */
+	ENSURE(s->deadline <= 0 || left > 0.001, ERR_IO, "pull deadline of %u s passed",
+	       o->timeout_s);
+	b->c = curl_easy_init();
+	ENSURE(b->c, ERR_NOMEM, "curl: cannot initialise");
 	b->started = 0;
 	curl_easy_setopt(b->c, CURLOPT_URL, x->url);
 	curl_easy_setopt(b->c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -320,6 +335,8 @@ static int exchange_once(const struct oci_opts *o, struct exchange *x, struct bo
 	/* a stalled transfer fails; a slow one that moves does not */
 	curl_easy_setopt(b->c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(b->c, CURLOPT_LOW_SPEED_TIME, 60L);
+	if (s->deadline > 0)
+		curl_easy_setopt(b->c, CURLOPT_TIMEOUT_MS, (long)(left * 1000) + 1);
 	curl_easy_setopt(b->c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(b->c, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(b->c, CURLOPT_HEADERFUNCTION, on_header);
@@ -365,6 +382,8 @@ static int exchange_once(const struct oci_opts *o, struct exchange *x, struct bo
 		             (unsigned long long)(b->fd < 0 ? b->cap : b->total));
 	else if (b->io_error)
 		rc = err_set(ERR_IO, "writing the blob: %s", strerror(b->io_error));
+	else if (cc == CURLE_OPERATION_TIMEDOUT && s->deadline > 0 && mono_now() >= s->deadline)
+		rc = err_set(ERR_IO, "%.300s: pull deadline of %u s passed", x->url, o->timeout_s);
 	else if (cc != CURLE_OK) {
 		x->transport = cc != CURLE_PEER_FAILED_VERIFICATION &&
 		               cc != CURLE_SSL_CACERT_BADFILE && cc != CURLE_UNSUPPORTED_PROTOCOL &&
@@ -418,7 +437,7 @@ static int token_fetch(struct session *s, const struct oci_challenge *ch)
 		sprintf(basic, "Basic %s", s->basic);
 		x.auth = basic;
 	}
-	rc = exchange_once(s->o, &x, &b);
+	rc = exchange_once(s, &x, &b);
 	GUARD_GOTO(rc);
 	ENSURE_GOTO(x.status == 200, x.status == 401 || x.status == 403 ? ERR_VERIFY : ERR_IO,
 	            "token from %s: HTTP %ld%s%s%s", origin, x.status,
@@ -487,7 +506,7 @@ static int registry_get(struct session *s, struct exchange *x, struct body *b)
 			auth = auth_value(s, &basic_on);
 		y.url = url;
 		y.auth = auth;
-		rc = exchange_once(s->o, &y, b);
+		rc = exchange_once(s, &y, b);
 		secret_free(auth);
 		x->status = y.status;
 		x->transport = y.transport;
@@ -538,6 +557,8 @@ static int session_open(struct session *s, const struct oci_opts *o, const char 
 	pthread_once(&curl_once, curl_init);
 	GUARD(oci_ref_parse(ref, &s->ref));
 	GUARD(oci_ref_hostname(&s->ref, hostname, sizeof(hostname)));
+	if (o->timeout_s)
+		s->deadline = mono_now() + o->timeout_s;
 	snprintf(s->origin, sizeof(s->origin), "%s://%s",
 	         plain_allowed(o, s->ref.host) ? "http" : "https", s->ref.host);
 	{

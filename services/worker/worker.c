@@ -65,6 +65,8 @@ static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 		o.jobs = cfg->pull_jobs;
 	if (cfg->max_image)
 		o.max_image = cfg->max_image;
+	if (cfg->pull_timeout)
+		o.timeout_s = cfg->pull_timeout;
 	if (!cfg->allow_private_inputs)
 		o.dest = &http_dest_public;
 	log_info("worker.pull", "image=\"%s\"", src);

@@ -4,7 +4,7 @@
 // a second server (the "CDN", another port), and misbehaviours on purpose:
 // a blob cut halfway at its first download, a tampered blob, an oversize
 // blob, an index without linux/amd64, error bodies of 1 byte and of bytes
-// that are not UTF-8.
+// that are not UTF-8, a manifest trickled a byte at a time.
 //
 // usage: node fake_registry.js DIR [CERT KEY]
 // With CERT and KEY the registry (not the CDN) speaks TLS.  With
@@ -182,6 +182,14 @@ const handler = (req, res) => {
 	if (repo === 'denied' || repo === 'garbled') {
 		res.writeHead(403, {'Content-Type': 'text/plain'});
 		return res.end(repo === 'denied' ? Buffer.from('x') : Buffer.from([0x62, 0xff, 0x1b, 0xc3]));
+	}
+	// trickle: a manifest that arrives a byte every 200 ms, never stalled
+	// long enough for a low-speed limit
+	if (repo === 'trickle') {
+		res.writeHead(200, {'Content-Type': OCI_M, 'Content-Length': 100000});
+		const t = setInterval(() => res.write(' '), 200);
+		res.on('close', () => clearInterval(t));
+		return;
 	}
 	if (kind === 'manifests') {
 		const e = manifests.get(repo + '/' + ref);

@@ -124,6 +124,12 @@ expect 1 "not found" -- "$T" image pull "$R/app:nosuchtag" --layout "$L" "${P[@]
 #    holding it has no NUL after it), and only printable ASCII leaves
 expect 1 "manifest latest: HTTP 403 x\$" -- "$T" image pull "$R/denied:latest" --layout "$L" "${P[@]}"
 expect 1 'manifest latest: HTTP 403 b\\xff\\x1b\\xc3$' -- "$T" image pull "$R/garbled:latest" --layout "$L" "${P[@]}"
+#    a registry trickling bytes (never slow enough for a stall) is given
+#    up at the pull's deadline, in seconds not days
+s0=$SECONDS
+expect 1 "pull deadline of 2 s passed" -- "$T" image pull "$R/trickle:latest" --layout "$L" "${P[@]}" --pull-timeout 2
+[ $((SECONDS - s0)) -lt 30 ] && ok || bad "--pull-timeout 2 took $((SECONDS - s0)) s"
+expect 2 "pull-timeout" -- "$T" image pull "$R/app:latest" --layout "$L" --pull-timeout 0
 expect 2 "expected one image reference" -- "$T" image pull --layout "$L"
 expect 1 "bad name component 'App'" -- "$T" image pull "$R/App:1" --layout "$L"
 expect 1 "the digest must be sha256: and 64" -- "$T" image pull "$R/app@sha256:abc" --layout "$L"
