@@ -41,7 +41,7 @@ static const struct option pull_options[] = {
 	"                         ~/.docker/config.json)\n"                                        \
 	"  --registry-ca FILE     extra CA certificates (PEM) trusted for registries\n"            \
 	"  --registry-plain-http HOST:PORT  reach this registry over plain HTTP\n"                 \
-	"                         (repeatable; never a fallback)\n"                              \
+	"                         (repeatable; never a fallback)\n"                                \
 	"  --pull-timeout S       give up after S seconds, retries included (1800)\n"
 
 static const char pull_usage[] =
