@@ -570,8 +570,14 @@ static int session_open(struct session *s, const struct oci_opts *o, const char 
 	if (!with_auth)
 		return 0;
 	rc = oci_auth_lookup(o->auth_file, s->ref.host, &s->basic);
-	if (rc == 0 && !s->basic && strcmp(hostname, s->ref.host) != 0)
-		rc = oci_auth_lookup(o->auth_file, hostname, &s->basic);
+	{
+		/* credentials saved for "host" are for its default port only,
+		 * as docker reads them: never for another service on host:5000 */
+		const char *colon = strrchr(s->ref.host, ':'), *rb = strrchr(s->ref.host, ']');
+		int other_port = colon && (!rb || colon > rb) && strcmp(colon, ":443") != 0;
+		if (rc == 0 && !s->basic && !other_port && strcmp(hostname, s->ref.host) != 0)
+			rc = oci_auth_lookup(o->auth_file, hostname, &s->basic);
+	}
 	if (rc == ERR_UNSUPPORTED) {
 		/* public images need no credentials: go on anonymously, and say
 		 * why there are none if the registry asks for them */

@@ -94,6 +94,10 @@ rm -f "$(blob "$(dg private)")"
 printf '{"auths":{"http://%s":{"username":"%s","password":"%s"}}}' "$R" "$user" "$pw" >"$W/auth2.json"
 expect 0 "^$(dg private)\$" -- env REGISTRY_AUTH_FILE="$W/auth2.json" \
 	"$T" image pull "$R/private:v1" --layout "$L" --registry-plain-http "$R" --registry-plain-http "127.0.0.1:$CP"
+#    credentials saved for the host without a port are not for host:port
+#    (they are for its port 443, as docker reads them)
+printf '{"auths":{"127.0.0.1":{"auth":"%s"}}}' "$(printf '%s:%s' "$user" "$pw" | base64 -w0)" >"$W/noport.json"
+expect 1 "HTTP 401 \(credentials needed\)" -- "$T" image pull "$R/private:v1" --layout "$W/L7" "${P[@]}" --registry-auth "$W/noport.json"
 #    a credential helper is out of scope, and says so
 printf '{"credsStore":"desktop"}' >"$W/helper.json"
 expect 1 "HTTP 401 \(credentials needed\); .*credential helper" -- \
