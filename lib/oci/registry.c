@@ -943,6 +943,11 @@ static int blob_fetch(struct session *s, const char *layout, const char *digest,
 		         sec > 0 ? (double)size / 1048576.0 / sec : 0.0);
 	}
 out:
+	/* kept only between this pull's retries: a pull that failed for good
+	 * leaves nothing (a store has no quota yet, docs/registry.md); a
+	 * puller waiting on our lock sees it unlinked and starts over */
+	if (rc < 0 && unlink(part) != 0 && errno != ENOENT)
+		log_warn("image.pull", "partial=\"%s\" removed=0", part);
 	EVP_MD_CTX_free(b.md);
 	body_free(&b);
 	close(fd); /* drops the lock */

@@ -119,6 +119,13 @@ expect 1 "blob $(dg tampered_layer) from $R does not match its digest" -- \
 [ ! -e "$(blob "$(dg tampered)")" ] && ok || bad "the tampered image's manifest was stored"
 expect 1 "more bytes than the 5000 expected" -- "$T" image pull "$R/oversize:latest" --layout "$L" "${P[@]}"
 [ ! -e "$(blob "$(dg oversize_layer)")" ] && ok || bad "the oversize blob was kept"
+#    a layer whose every download dies: the pull fails after its retries
+#    and leaves no .partial behind (kept only between the retries)
+expect 1 "blob $(dg dies_layer) from $R" -- "$T" image pull "$R/dies:latest" --layout "$L" "${P[@]}"
+[ "$(grep -c "$(dg dies_layer | cut -c8-20).*\"range\":\"bytes=" "$W/requests.log")" -ge 1 ] && ok ||
+	bad "the dying layer was not resumed between retries"
+[ ! -e "$(blob "$(dg dies_layer)").partial" ] && [ ! -e "$(blob "$(dg dies_layer)")" ] && ok ||
+	bad "a failed pull left $(ls "$L/blobs/sha256/" | grep partial)"
 expect 1 "no linux/amd64 manifest \(platforms: linux/arm64/v8, linux/s390x\)" -- \
 	"$T" image pull "$R/armonly:latest" --layout "$L" "${P[@]}"
 expect 1 "over 1 MiB compressed \(--max-image-size\)" -- \
