@@ -775,8 +775,15 @@ static int add_parse(const char *arg, char *src, size_t scap, char *dest, size_t
 	ENSURE(n < scap && strlen(colon + 1) < dcap, ERR_TOOBIG, "--add '%.80s': too long", arg);
 	memcpy(src, arg, n);
 	src[n] = '\0';
-	d = colon + 1;
-	ENSURE(d[0] == '/', ERR_INVAL, "--add '%s': DEST must be an absolute path", arg);
+	ENSURE(colon[1] == '/', ERR_INVAL, "--add '%s': DEST must be an absolute path", arg);
+	/* repeated slashes collapsed first: "//tmp" is /tmp to the checks
+	 * below as it is to the file system */
+	n = 0;
+	for (const char *c = colon + 1; *c; c++)
+		if (!(c[0] == '/' && c[1] == '/'))
+			dest[n++] = *c;
+	dest[n] = '\0';
+	d = dest;
 	for (const char *c = d; *c;) {
 		size_t k;
 		while (*c == '/')
@@ -796,10 +803,9 @@ static int add_parse(const char *arg, char *src, size_t scap, char *dest, size_t
 		    arg, hidden[i]);
 	}
 	/* DEST without trailing slashes; "/" stays "". */
-	n = strlen(d);
-	while (n > 0 && d[n - 1] == '/')
+	n = strlen(dest);
+	while (n > 0 && dest[n - 1] == '/')
 		n--;
-	memcpy(dest, d, n);
 	dest[n] = '\0';
 	return 0;
 }

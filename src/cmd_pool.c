@@ -83,7 +83,7 @@ static const char worker_usage[] =
     "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
     "                     [--pull [--registry-auth FILE] [--registry-ca FILE]\n"
     "                     [--registry-plain-http HOST:PORT] [--jobs N]\n"
-    "                     [--max-image-size MIB]]\n"
+    "                     [--max-image-size MIB] [--pull-timeout S]]\n"
     "                     [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
     "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
     "                     [--max-inflight N] [--max-fee-gwei G]\n"
@@ -149,7 +149,8 @@ static const char worker_usage_registry[] =
     "                  (repeatable; never a fallback)\n"
     "  --jobs N        concurrent layer downloads of a pull (3)\n"
     "  --max-image-size MIB  refuse images whose layers are larger, compressed\n"
-    "                  (8192)\n";
+    "                  (8192)\n"
+    "  --pull-timeout S  give up a pull after S seconds, retries included (1800)\n";
 
 enum {
 	K_CHAIN = 1000,
@@ -211,7 +212,8 @@ enum {
 	K_REGPLAIN,
 	K_PULLJOBS,
 	K_MAXIMAGE,
-	K_METRICSLISTEN
+	K_METRICSLISTEN,
+	K_PULLTIMEOUT
 };
 
 const struct option cli_pool_opts[] = {
@@ -273,6 +275,7 @@ const struct option cli_pool_opts[] = {
     {"registry-plain-http", required_argument, NULL, K_REGPLAIN},
     {"jobs", required_argument, NULL, K_PULLJOBS},
     {"max-image-size", required_argument, NULL, K_MAXIMAGE},
+    {"pull-timeout", required_argument, NULL, K_PULLTIMEOUT},
     {"admin-token-file", required_argument, NULL, K_ADMINTOKEN},
     {"metrics-listen", required_argument, NULL, K_METRICSLISTEN},
     {"help", no_argument, NULL, 'h'},
@@ -580,6 +583,11 @@ int cmd_worker(int argc, char **argv)
 			if (cli_int("worker", "--max-image-size", optarg, 1, 1L << 30, &v))
 				return EXIT_USAGE;
 			cfg.max_image = (uint64_t)v << 20;
+			break;
+		case K_PULLTIMEOUT:
+			if (cli_int("worker", "--pull-timeout", optarg, 1, 7 * 86400, &v))
+				return EXIT_USAGE;
+			cfg.pull_timeout = (unsigned)v;
 			break;
 		case K_MAXOUT:
 		case K_MAXTMP:

@@ -288,7 +288,7 @@ static void print_table(const json_t *o)
 {
 	json_t *pool = json_object_get(o, "pool"), *w, *v, *e;
 	const char *k;
-	char when[32];
+	char when[32], text[512];
 	size_t i;
 	int first = 1;
 	long long others = 0;
@@ -342,8 +342,10 @@ static void print_table(const json_t *o)
 	       json_array_size(json_object_get(o, "failures")) ? "" : " none");
 	json_array_foreach (json_object_get(o, "failures"), i, w) {
 		time_format((time_t)json_integer_value(json_object_get(w, "failedAt")), when);
+		/* a worker's words, maybe a registry's: no terminal escapes */
 		printf("  %s  %s  %s\n", when, jstr_or(w, "taskId", "?"),
-		       jstr_or(w, "reason", "(no reason)"));
+		       str_printable(text, sizeof(text), jstr_or(w, "reason", "(no reason)"),
+		                     SIZE_MAX));
 	}
 	e = json_object_get(o, "earnings");
 	if (json_is_null(e) || !e) {

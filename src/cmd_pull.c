@@ -19,6 +19,7 @@ enum {
 	P_JOBS,
 	P_MAXSIZE,
 	P_JSON,
+	P_TIMEOUT,
 };
 
 const struct option cli_pull_opts[] = {
@@ -29,6 +30,7 @@ const struct option cli_pull_opts[] = {
     {"jobs", required_argument, NULL, P_JOBS},
     {"max-image-size", required_argument, NULL, P_MAXSIZE},
     {"json", no_argument, NULL, P_JSON},
+    {"pull-timeout", required_argument, NULL, P_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -39,12 +41,14 @@ const struct option cli_pull_opts[] = {
 	"                         ~/.docker/config.json)\n"                                        \
 	"  --registry-ca FILE     extra CA certificates (PEM) trusted for registries\n"            \
 	"  --registry-plain-http HOST:PORT  reach this registry over plain HTTP\n"                 \
-	"                         (repeatable; never a fallback)\n"
+	"                         (repeatable; never a fallback)\n"                                \
+	"  --pull-timeout S       give up after S seconds, retries included (1800)\n"
 
 static const char pull_usage[] =
     "Usage: tdexec image pull REF [--layout DIR] [--jobs N] [--max-image-size MIB]\n"
     "                         [--registry-auth FILE] [--registry-ca FILE]\n"
-    "                         [--registry-plain-http HOST:PORT] [--json]\n"
+    "                         [--registry-plain-http HOST:PORT] [--pull-timeout S]\n"
+    "                         [--json]\n"
     "\n"
     "Pull REF ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST]) from its registry into the\n"
     "OCI image layout DIR (default ./images), the linux/amd64 image of an index, every\n"
@@ -103,6 +107,11 @@ static int parse(int argc, char **argv, const char *prog, const char *usage, str
 			p->o.max_image = (uint64_t)v << 20;
 			break;
 		case P_JSON: p->json = 1; break;
+		case P_TIMEOUT:
+			if (cli_int(prog, "--pull-timeout", optarg, 1, 7 * 86400, &v))
+				return EXIT_USAGE;
+			p->o.timeout_s = (unsigned)v;
+			break;
 		case 'h': fputs(usage, stdout); return -2;
 		default: return EXIT_USAGE;
 		}

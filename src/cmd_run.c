@@ -470,8 +470,8 @@ static void progress_text(const json_t *t, char *buf, size_t cap)
 	         !strcmp(st, "CONTRIBUTED"))
 		snprintf(buf, cap, "computed by worker %s, its result on its way to the chain",
 		         str_or(w, "?"));
-	else
-		snprintf(buf, cap, "%s", str_or(d, ""));
+	else /* the pool's words, maybe a registry's: no terminal escapes */
+		str_printable(buf, cap, str_or(d, ""), SIZE_MAX);
 }
 
 static double now_f(void)
@@ -671,10 +671,13 @@ int cmd_run(int argc, char **argv)
 	}
 	if (strcmp(st, "COMPLETED") != 0) {
 		const char *reason = t ? json_string_value(json_object_get(t, "reason")) : NULL;
+		char text[512] = "";
 		if (!reason && t)
 			reason = json_string_value(json_object_get(t, "detail"));
+		if (reason)
+			str_printable(text, sizeof(text), reason, SIZE_MAX);
 		rc = err_set(ERR_IO, "task %s ended %s%s%s", task, *st ? st : "without news",
-		             reason ? ": " : "", reason ? reason : "");
+		             reason ? ": " : "", text);
 		goto out;
 	}
 	/* 4. the result, as its beneficiary */

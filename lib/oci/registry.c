@@ -44,6 +44,7 @@ void oci_opts_default(struct oci_opts *o)
 	o->max_image = OCI_IMAGE_MAX;
 	o->attempts = 4;
 	o->backoff_ms = 500;
+	o->timeout_s = OCI_TIMEOUT_DEFAULT;
 }
 
 int oci_opts_plain_http(struct oci_opts *o, const char *hostport)
@@ -70,6 +71,7 @@ struct session {
 	/* why there are no credentials when the lookup could not give them
 	 * (a credential helper): said when the registry asks for some */
 	char no_auth[512];
+	double deadline; /* CLOCK_MONOTONIC seconds; 0 = none */
 	pthread_mutex_t mu;
 };
 
@@ -294,22 +296,35 @@ struct exchange {
 	int transport;       /* a failure worth another attempt */
 };
 
-/* One request, no redirect followed. */
-static int exchange_once(const struct oci_opts *o, struct exchange *x, struct body *b)
+static double mono_now(void)
 {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* One request, no redirect followed, within the session's deadline (the
+ * low-speed limit alone lets a registry trickle a byte a minute). */
+static int exchange_once(const struct session *s, struct exchange *x, struct body *b)
+{
+	const struct oci_opts *o = s->o;
 	struct dest_call dc = {o->dest, 0, ""};
 	struct curl_slist *h = NULL;
 	char range[64], *hv = NULL, *loc = NULL;
+	double left = s->deadline > 0 ? s->deadline - mono_now() : 0;
 	CURLcode cc;
 	int rc = 0;
 
 	x->status = 0;
 	x->location[0] = 0;
 	x->transport = 0;
-	b->c = curl_easy_init();
-	ENSURE(b->c, ERR_NOMEM, "curl: cannot initialise");
 	b->hdr.len = 0;
 	b->err.len = 0;
+	/* not a transport error: retrying cannot help */
+	ENSURE(s->deadline <= 0 || left > 0.001, ERR_IO, "pull deadline of %u s passed",
+	       o->timeout_s);
+	b->c = curl_easy_init();
+	ENSURE(b->c, ERR_NOMEM, "curl: cannot initialise");
 	b->started = 0;
 	curl_easy_setopt(b->c, CURLOPT_URL, x->url);
 	curl_easy_setopt(b->c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -320,6 +335,8 @@ static int exchange_once(const struct oci_opts *o, struct exchange *x, struct bo
 	/* a stalled transfer fails; a slow one that moves does not */
 	curl_easy_setopt(b->c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(b->c, CURLOPT_LOW_SPEED_TIME, 60L);
+	if (s->deadline > 0)
+		curl_easy_setopt(b->c, CURLOPT_TIMEOUT_MS, (long)(left * 1000) + 1);
 	curl_easy_setopt(b->c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(b->c, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(b->c, CURLOPT_HEADERFUNCTION, on_header);
@@ -365,6 +382,8 @@ static int exchange_once(const struct oci_opts *o, struct exchange *x, struct bo
 		             (unsigned long long)(b->fd < 0 ? b->cap : b->total));
 	else if (b->io_error)
 		rc = err_set(ERR_IO, "writing the blob: %s", strerror(b->io_error));
+	else if (cc == CURLE_OPERATION_TIMEDOUT && s->deadline > 0 && mono_now() >= s->deadline)
+		rc = err_set(ERR_IO, "%.300s: pull deadline of %u s passed", x->url, o->timeout_s);
 	else if (cc != CURLE_OK) {
 		x->transport = cc != CURLE_PEER_FAILED_VERIFICATION &&
 		               cc != CURLE_SSL_CACERT_BADFILE && cc != CURLE_UNSUPPORTED_PROTOCOL &&
@@ -418,7 +437,7 @@ static int token_fetch(struct session *s, const struct oci_challenge *ch)
 		sprintf(basic, "Basic %s", s->basic);
 		x.auth = basic;
 	}
-	rc = exchange_once(s->o, &x, &b);
+	rc = exchange_once(s, &x, &b);
 	GUARD_GOTO(rc);
 	ENSURE_GOTO(x.status == 200, x.status == 401 || x.status == 403 ? ERR_VERIFY : ERR_IO,
 	            "token from %s: HTTP %ld%s%s%s", origin, x.status,
@@ -487,7 +506,7 @@ static int registry_get(struct session *s, struct exchange *x, struct body *b)
 			auth = auth_value(s, &basic_on);
 		y.url = url;
 		y.auth = auth;
-		rc = exchange_once(s->o, &y, b);
+		rc = exchange_once(s, &y, b);
 		secret_free(auth);
 		x->status = y.status;
 		x->transport = y.transport;
@@ -538,6 +557,8 @@ static int session_open(struct session *s, const struct oci_opts *o, const char 
 	pthread_once(&curl_once, curl_init);
 	GUARD(oci_ref_parse(ref, &s->ref));
 	GUARD(oci_ref_hostname(&s->ref, hostname, sizeof(hostname)));
+	if (o->timeout_s)
+		s->deadline = mono_now() + o->timeout_s;
 	snprintf(s->origin, sizeof(s->origin), "%s://%s",
 	         plain_allowed(o, s->ref.host) ? "http" : "https", s->ref.host);
 	{
@@ -549,8 +570,14 @@ static int session_open(struct session *s, const struct oci_opts *o, const char 
 	if (!with_auth)
 		return 0;
 	rc = oci_auth_lookup(o->auth_file, s->ref.host, &s->basic);
-	if (rc == 0 && !s->basic && strcmp(hostname, s->ref.host) != 0)
-		rc = oci_auth_lookup(o->auth_file, hostname, &s->basic);
+	{
+		/* credentials saved for "host" are for its default port only,
+		 * as docker reads them: never for another service on host:5000 */
+		const char *colon = strrchr(s->ref.host, ':'), *rb = strrchr(s->ref.host, ']');
+		int other_port = colon && (!rb || colon > rb) && strcmp(colon, ":443") != 0;
+		if (rc == 0 && !s->basic && !other_port && strcmp(hostname, s->ref.host) != 0)
+			rc = oci_auth_lookup(o->auth_file, hostname, &s->basic);
+	}
 	if (rc == ERR_UNSUPPORTED) {
 		/* public images need no credentials: go on anonymously, and say
 		 * why there are none if the registry asks for them */
@@ -566,6 +593,17 @@ static void session_close(struct session *s)
 	secret_free(s->bearer);
 	s->basic = s->bearer = NULL;
 	pthread_mutex_destroy(&s->mu);
+}
+
+/* A registry's error body for a message that may end in a task's public
+ * failure reason: the wbuf holds exactly err.len bytes (no NUL after
+ * them), and what leaves is printable ASCII, bounded. */
+static const char *err_text(const struct body *b, char out[256])
+{
+	out[0] = '\0';
+	if (b->err.len)
+		str_printable(out, 256, (const char *)b->err.buf, b->err.len);
+	return out;
 }
 
 static void body_free(struct body *b)
@@ -640,7 +678,7 @@ static int is_retryable(const struct exchange *x)
 
 static int manifest_get(struct session *s, const char *reference, struct fetched *f)
 {
-	char url[1024], what[700];
+	char url[1024], what[700], ebody[256];
 	struct exchange x = {0};
 	struct body b = {.fd = -1, .cap = OCI_MANIFEST_MAX};
 	char *dcd = NULL, *ctype = NULL;
@@ -669,8 +707,8 @@ static int manifest_get(struct session *s, const char *reference, struct fetched
 		rc = err_set(ERR_TOOBIG, "%s: over %u bytes", what, OCI_MANIFEST_MAX);
 	GUARD_GOTO(rc);
 	ENSURE_GOTO(x.status != 404, ERR_NOTFOUND, "%s: not found", what);
-	ENSURE_GOTO(x.status == 200, ERR_IO, "%s: HTTP %ld %.200s", what, x.status,
-	            b.err.len ? (const char *)b.err.buf : "");
+	ENSURE_GOTO(x.status == 200, ERR_IO, "%s: HTTP %ld %s", what, x.status,
+	            err_text(&b, ebody));
 	f->len = b.mem.len;
 	f->buf = wbuf_take(&b.mem, &f->len);
 	if (!f->buf)
@@ -781,7 +819,7 @@ static int hash_prefix(int fd, uint64_t n, EVP_MD_CTX *md)
  * the blob in place. */
 static int blob_fetch(struct session *s, const char *layout, const char *digest, uint64_t size)
 {
-	char path[PATH_MAX], part[PATH_MAX], url[1024], label[24];
+	char path[PATH_MAX], part[PATH_MAX], url[1024], label[24], ebody[256];
 	struct body b = {.fd = -1};
 	struct exchange x = {0};
 	uint8_t want[32], got[32];
@@ -867,9 +905,8 @@ static int blob_fetch(struct session *s, const char *layout, const char *digest,
 			continue;
 		}
 		if (rc == 0 && !is_retryable(&x)) {
-			rc = err_set(x.status == 404 ? ERR_NOTFOUND : ERR_IO, "HTTP %ld%s%.200s",
-			             x.status, b.err.len ? " " : "",
-			             b.err.len ? (const char *)b.err.buf : "");
+			rc = err_set(x.status == 404 ? ERR_NOTFOUND : ERR_IO, "HTTP %ld%s%s",
+			             x.status, b.err.len ? " " : "", err_text(&b, ebody));
 			break;
 		}
 		if (rc == 0)
@@ -906,6 +943,11 @@ static int blob_fetch(struct session *s, const char *layout, const char *digest,
 		         sec > 0 ? (double)size / 1048576.0 / sec : 0.0);
 	}
 out:
+	/* kept only between this pull's retries: a pull that failed for good
+	 * leaves nothing (a store has no quota yet, docs/registry.md); a
+	 * puller waiting on our lock sees it unlinked and starts over */
+	if (rc < 0 && unlink(part) != 0 && errno != ENOENT)
+		log_warn("image.pull", "partial=\"%s\" removed=0", part);
 	EVP_MD_CTX_free(b.md);
 	body_free(&b);
 	close(fd); /* drops the lock */

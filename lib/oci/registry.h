@@ -43,9 +43,15 @@ struct oci_opts {
 	uint64_t max_image;           /* total compressed bytes of an image */
 	unsigned attempts;            /* per request: transport errors and 5xx */
 	unsigned backoff_ms;          /* before the 2nd attempt, doubled after */
+	/* the whole pull (or inspect), retries included: a registry that
+	 * trickles bytes cannot hold the caller longer; 0 = no limit */
+	unsigned timeout_s;
 };
 
-/* jobs 3, max_image 8 GiB, 4 attempts from 500 ms, no policy. */
+#define OCI_TIMEOUT_DEFAULT 1800
+
+/* jobs 3, max_image 8 GiB, 4 attempts from 500 ms, a 30 min deadline, no
+ * policy. */
 void oci_opts_default(struct oci_opts *o);
 /* Add HOST:PORT to the plain-HTTP list; ERR_INVAL when malformed or full. */
 MUST_CHECK int oci_opts_plain_http(struct oci_opts *o, const char *hostport);

@@ -31,7 +31,9 @@ char *hex_dup(const uint8_t *in, size_t n)
 /* One byte of outside text as it is shown: its escape into esc, its length. */
 static size_t printable_byte(unsigned char c, char esc[4])
 {
-	if (c < 0x20 || c == 0x7f) {
+	/* bytes past ASCII too: 0x80-0x9f are C1 controls to some terminals,
+	 * and a stray or cut UTF-8 sequence makes a JSON string invalid */
+	if (c < 0x20 || c >= 0x7f) {
 		esc[0] = '\\';
 		esc[1] = 'x';
 		esc[2] = hexdig[c >> 4];

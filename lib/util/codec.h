@@ -25,8 +25,10 @@ MUST_CHECK int hex_decode_alloc(const char *hex, size_t hexlen, uint8_t **out, s
 MUST_CHECK int is_hex_text(const uint8_t *buf, size_t len);
 
 /* Up to n bytes of `in` (stopping at a NUL) as one printable line into out
- * (cap bytes, NUL-ended): control bytes and 0x7f become \xNN, a backslash
- * \\; what does not fit is cut between two escapes and ends with "...".
+ * (cap bytes, NUL-ended): control bytes, 0x7f and every byte past ASCII
+ * become \xNN, a backslash \\, so the result is printable ASCII (valid
+ * UTF-8, safe on a terminal); what does not fit is cut between two escapes
+ * and ends with "...".
  * For words that come from outside (a node's revert reason, a runtime's
  * message) shown to a user.  Returns out. */
 char *str_printable(char *out, size_t cap, const char *in, size_t n);

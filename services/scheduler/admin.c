@@ -120,7 +120,10 @@ static int owner_signed(struct sched *s, const struct http_req *req, const char 
 		*why = "the signature is not the workerpool owner's for this request";
 		return ERR_VERIFY;
 	}
-	keccak256(sig, 65, id);
+	/* keyed on r||s: v is accepted as 27/28 or 0/1, and one signature
+	 * written either way is one use (high s is refused by k1_recover, so
+	 * no other r||s signs the same request) */
+	keccak256(sig, 64, id);
 	rc = http_nonce_use(s->admin_seen, id);
 	if (rc == ERR_BUSY)
 		*why = "too many signed requests: try again later";

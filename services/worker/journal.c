@@ -26,8 +26,12 @@ void wk_journal(struct worker *w, const char *taskid, const char *dealid, const 
                 const char *detail, const char *tx)
 {
 	sqlite3_stmt *st;
+	char text[1024];
 	if (!w->db)
 		return;
+	/* shown again by the status page and the CLI: printable ASCII only */
+	if (detail)
+		detail = str_printable(text, sizeof(text), detail, SIZE_MAX);
 	if (db_prepare(w->db,
 	               "INSERT INTO tasks(taskid, dealid, started, status, detail, tx)"
 	               " VALUES (?1, ?2, strftime('%s','now'), ?3, ?4, ?5)"

@@ -100,10 +100,19 @@ void wk_bearer(const struct worker *w, char out[80])
 static void report(struct worker *w, const char *taskid, const char *status, const char *detail,
                    const char *tx, const struct task *cb, const char *logs, long long app_ms)
 {
-	char url[512], auth[80];
-	json_t *b = json_pack("{s:s,s:s,s:s}", "status", status, "detail", detail ? detail : status,
-	                      "tx", tx ? tx : ""),
-	       *r = NULL;
+	char url[512], auth[80], text[1024];
+	json_t *b, *r = NULL;
+
+	/* a detail may quote a registry's or a node's words: only printable
+	 * ASCII, so the JSON is always valid (json_pack refuses bad UTF-8) */
+	detail = str_printable(text, sizeof(text), detail ? detail : status, SIZE_MAX);
+	b = json_pack("{s:s,s:s,s:s}", "status", status, "detail", detail, "tx", tx ? tx : "");
+	if (!b) {
+		/* never an empty request in its place: the report would vanish */
+		log_warn("worker.report", "task=%s status=%s error=\"out of memory\"", taskid,
+		         status);
+		return;
+	}
 	if (cb && cb->callback_len)
 		json_object_set_new(b, "callbackData",
 		                    eth_json_hex(cb->callback, cb->callback_len));

@@ -66,6 +66,8 @@ static int pull_image(struct worker *w, const char *ref, const char *digest_hex)
 		o.jobs = cfg->pull_jobs;
 	if (cfg->max_image)
 		o.max_image = cfg->max_image;
+	if (cfg->pull_timeout)
+		o.timeout_s = cfg->pull_timeout;
 	if (!cfg->allow_private_inputs)
 		o.dest = &http_dest_public;
 	char blobs[PATH_MAX];
@@ -255,7 +257,7 @@ static void run_task(struct worker *w, json_t *a)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc < 0)
-		snprintf(why, sizeof(why), "%s", err_msg());
+		str_printable(why, sizeof(why), err_msg(), SIZE_MAX);
 	if (pushed) {
 		/* its receipt ends it (post.c); the next task need not wait */
 		log_info("worker.task", "task=%s status=PUSHED tx=%s seconds=%.2f", t.taskid, tx,

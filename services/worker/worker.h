@@ -37,8 +37,9 @@ struct worker_config {
 	const char *registry_ca;            /* extra CA certificates (PEM) */
 	const char *registry_plain_http[8]; /* HOST:PORT reached over plain HTTP */
 	unsigned nregistry_plain_http;
-	unsigned pull_jobs; /* concurrent layer downloads */
-	uint64_t max_image; /* compressed bytes of an image's layers */
+	unsigned pull_jobs;    /* concurrent layer downloads */
+	uint64_t max_image;    /* compressed bytes of an image's layers */
+	unsigned pull_timeout; /* seconds for a whole pull (0: OCI_TIMEOUT_DEFAULT) */
 	/* The sandbox (0 = the default in parentheses) */
 	uint64_t max_output; /* bytes of /iexec_out, a tmpfs (1 GiB) */
 	uint64_t max_tmp;    /* bytes of the app's /tmp, a tmpfs (1 GiB) */

@@ -190,6 +190,8 @@ expect 1 "entry 'stolen' is a hard link to 'etc/hostname'" -- "$T" image build -
 expect 1 "'..' are refused in DEST" -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:/app/../../etc/x"
 expect 1 '/tmp is mounted over when the app runs' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:/tmp/app.py"
 expect 1 '/iexec_out is mounted over' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/lib:/iexec_out"
+expect 1 '/tmp is mounted over when the app runs' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py://tmp//app.py"
+expect 1 '/iexec_out is mounted over' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/lib:/iexec_out//"
 expect 1 'DEST must be an absolute path' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py:app.py"
 expect 1 'expected SRC:DEST' -- "$T" image build --layout "$W/L5" --ref x --add "$W/a/app.py"
 expect 1 "--add $W/nothing: No such file" -- "$T" image build --layout "$W/L5" --ref x --add "$W/nothing:/x"

@@ -28,6 +28,9 @@ const key = (n) => new ethers.Wallet(chain.accounts[Number(n)].private_key);
   const once = await sign(owner, '/workers', 0);
   await send('owner', '/workers', once);
   await send('replay', '/workers', once);
+  // the same signature with v written as a recovery id (27 -> 0, 28 -> 1)
+  const v = parseInt(once.slice(-2), 16);
+  await send('replay-v', '/workers', once.slice(0, -2) + (v - 27).toString(16).padStart(2, '0'));
   await send('listing', '/tasks?status=FAILED', await sign(owner, '/tasks', 0));
   await send('old', '/stats', await sign(owner, '/stats', -400));
   await send('ahead', '/stats', await sign(owner, '/stats', 400));

@@ -170,7 +170,8 @@ jq_is '.pool.owner' "$owner" "$W/stats.json"
 
 [ -n "${SHOW:-}" ] && echo "endpoints done at ${SECONDS}s"
 # The pool owner's signature, made by an independent implementation
-# (admin-sign.js): taken once; refused when old, from the future, replayed,
+# (admin-sign.js): taken once; refused when old, from the future, replayed
+# (also with its v written 0/1 instead of 27/28),
 # made for another path or by another key.
 node "$HERE/admin-sign.js" "$W/chain/chain.json" "$SCHED_URL" "$pool" 3 4 >"$W/sign.out" 2>&1
 signed() { # CASE PATTERN
@@ -178,6 +179,7 @@ signed() { # CASE PATTERN
 }
 signed owner '200 $'
 signed replay '401 signature already used'
+signed replay-v '401 signature already used'
 signed listing '200 $'
 signed old '401 signature time is more than 300 s away'
 signed ahead '401 signature time is more than 300 s away'

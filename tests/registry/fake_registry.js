@@ -3,7 +3,9 @@
 // credentials required for the "private" repository), blobs redirected to
 // a second server (the "CDN", another port), and misbehaviours on purpose:
 // a blob cut halfway at its first download, a tampered blob, an oversize
-// blob, an index without linux/amd64.
+// blob, an index without linux/amd64, error bodies of 1 byte and of bytes
+// that are not UTF-8, a manifest trickled a byte at a time, a layer whose
+// every download dies halfway.
 //
 // usage: node fake_registry.js DIR [CERT KEY]
 // With CERT and KEY the registry (not the CDN) speaks TLS.  With
@@ -27,6 +29,7 @@ const manifests = new Map(); // "repo/ref" -> {body, type}
 const served = new Map(); // digest -> override bytes served instead
 const tokens = new Map(); // token -> scope
 const cuts = new Set(); // digests cut halfway at their first download
+const dies = new Set(); // digests cut halfway at every download
 const digests = {};
 
 function bytes(seed, n) {
@@ -105,6 +108,12 @@ served.set(over.layers[0].digest, Buffer.concat([blobs.get(over.layers[0].digest
 digests.oversize = over.digest;
 digests.oversize_layer = over.layers[0].digest;
 
+// dies: a layer whose every download dies halfway
+const die = image('dies', [200000]);
+put('dies', 'latest', die);
+dies.add(die.layers[0].digest);
+digests.dies_layer = die.layers[0].digest;
+
 if (process.env.FAKE_BIG_MIB) {
 	const n = Number(process.env.FAKE_BIG_MIB) << 20;
 	const big = image('big', [n, n, n, n]);
@@ -135,7 +144,7 @@ const cdn = http.createServer((req, res) => {
 	const part = body.subarray(from);
 	res.writeHead(from ? 206 : 200, {'Content-Length': part.length,
 		...(from ? {'Content-Range': `bytes ${from}-${body.length - 1}/${body.length}`} : {})});
-	if (cuts.has(d) && n === 1) {
+	if ((cuts.has(d) && n === 1) || dies.has(d)) {
 		// half the blob, then the connection dies
 		res.write(part.subarray(0, part.length >> 1), () => setTimeout(() => req.socket.destroy(), 50));
 		return;
@@ -175,6 +184,20 @@ const handler = (req, res) => {
 			`Bearer realm="${scheme}://127.0.0.1:${regPort}/token",service="fake-registry",scope="repository:${repo}:pull"`,
 			'Content-Type': 'application/json'});
 		return res.end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+	}
+	// denied, garbled: refused with a 1-byte body, with a body that is not
+	// UTF-8 (an invalid byte, then a multibyte character cut short)
+	if (repo === 'denied' || repo === 'garbled') {
+		res.writeHead(403, {'Content-Type': 'text/plain'});
+		return res.end(repo === 'denied' ? Buffer.from('x') : Buffer.from([0x62, 0xff, 0x1b, 0xc3]));
+	}
+	// trickle: a manifest that arrives a byte every 200 ms, never stalled
+	// long enough for a low-speed limit
+	if (repo === 'trickle') {
+		res.writeHead(200, {'Content-Type': OCI_M, 'Content-Length': 100000});
+		const t = setInterval(() => res.write(' '), 200);
+		res.on('close', () => clearInterval(t));
+		return;
 	}
 	if (kind === 'manifests') {
 		const e = manifests.get(repo + '/' + ref);

@@ -94,6 +94,10 @@ rm -f "$(blob "$(dg private)")"
 printf '{"auths":{"http://%s":{"username":"%s","password":"%s"}}}' "$R" "$user" "$pw" >"$W/auth2.json"
 expect 0 "^$(dg private)\$" -- env REGISTRY_AUTH_FILE="$W/auth2.json" \
 	"$T" image pull "$R/private:v1" --layout "$L" --registry-plain-http "$R" --registry-plain-http "127.0.0.1:$CP"
+#    credentials saved for the host without a port are not for host:port
+#    (they are for its port 443, as docker reads them)
+printf '{"auths":{"127.0.0.1":{"auth":"%s"}}}' "$(printf '%s:%s' "$user" "$pw" | base64 -w0)" >"$W/noport.json"
+expect 1 "HTTP 401 \(credentials needed\)" -- "$T" image pull "$R/private:v1" --layout "$W/L7" "${P[@]}" --registry-auth "$W/noport.json"
 #    a credential helper is out of scope, and says so
 printf '{"credsStore":"desktop"}' >"$W/helper.json"
 expect 1 "HTTP 401 \(credentials needed\); .*credential helper" -- \
@@ -115,11 +119,28 @@ expect 1 "blob $(dg tampered_layer) from $R does not match its digest" -- \
 [ ! -e "$(blob "$(dg tampered)")" ] && ok || bad "the tampered image's manifest was stored"
 expect 1 "more bytes than the 5000 expected" -- "$T" image pull "$R/oversize:latest" --layout "$L" "${P[@]}"
 [ ! -e "$(blob "$(dg oversize_layer)")" ] && ok || bad "the oversize blob was kept"
+#    a layer whose every download dies: the pull fails after its retries
+#    and leaves no .partial behind (kept only between the retries)
+expect 1 "blob $(dg dies_layer) from $R" -- "$T" image pull "$R/dies:latest" --layout "$L" "${P[@]}"
+[ "$(grep -c "$(dg dies_layer | cut -c8-20).*\"range\":\"bytes=" "$W/requests.log")" -ge 1 ] && ok ||
+	bad "the dying layer was not resumed between retries"
+[ ! -e "$(blob "$(dg dies_layer)").partial" ] && [ ! -e "$(blob "$(dg dies_layer)")" ] && ok ||
+	bad "a failed pull left $(ls "$L/blobs/sha256/" | grep partial)"
 expect 1 "no linux/amd64 manifest \(platforms: linux/arm64/v8, linux/s390x\)" -- \
 	"$T" image pull "$R/armonly:latest" --layout "$L" "${P[@]}"
 expect 1 "over 1 MiB compressed \(--max-image-size\)" -- \
 	"$T" image pull "$R/app:latest" --layout "$W/L4" "${P[@]}" --max-image-size 1
 expect 1 "not found" -- "$T" image pull "$R/app:nosuchtag" --layout "$L" "${P[@]}"
+#    a registry's error body is shown as it was sent, no more (the buffer
+#    holding it has no NUL after it), and only printable ASCII leaves
+expect 1 "manifest latest: HTTP 403 x\$" -- "$T" image pull "$R/denied:latest" --layout "$L" "${P[@]}"
+expect 1 'manifest latest: HTTP 403 b\\xff\\x1b\\xc3$' -- "$T" image pull "$R/garbled:latest" --layout "$L" "${P[@]}"
+#    a registry trickling bytes (never slow enough for a stall) is given
+#    up at the pull's deadline, in seconds not days
+s0=$SECONDS
+expect 1 "pull deadline of 2 s passed" -- "$T" image pull "$R/trickle:latest" --layout "$L" "${P[@]}" --pull-timeout 2
+[ $((SECONDS - s0)) -lt 30 ] && ok || bad "--pull-timeout 2 took $((SECONDS - s0)) s"
+expect 1 "pull-timeout" -- "$T" image pull "$R/app:latest" --layout "$L" --pull-timeout 0
 expect 1 "expected one image reference" -- "$T" image pull --layout "$L"
 expect 1 "bad name component 'App'" -- "$T" image pull "$R/App:1" --layout "$L"
 expect 1 "the digest must be sha256: and 64" -- "$T" image pull "$R/app@sha256:abc" --layout "$L"

@@ -152,6 +152,12 @@ static void printable_escapes_and_bounds(void **state)
 	                    "abcdefghij...");
 	assert_string_equal(str_printable(out, sizeof(out), "stop\0here", 9), "stop");
 	assert_string_equal(str_printable(out, 1, "x", 1), "");
+	/* past ASCII: a C1 control, a stray byte, a cut UTF-8 sequence */
+	assert_string_equal(str_printable(out, sizeof(out),
+	                                  "\x9b"
+	                                  "2J\xff\xc3",
+	                                  5),
+	                    "\\x9b2J\\xff\\xc3");
 }
 
 /* Arguments that point into the current message (err_msg()) are read before
