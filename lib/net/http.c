@@ -250,16 +250,9 @@ int http_dest_public_check(void *ctx, const struct sockaddr *sa, size_t len)
 
 const struct http_dest http_dest_public = {http_dest_public_check, NULL};
 
-/* A destination check in progress: the first refusal is kept. */
-struct dest_call {
-	const struct http_dest *dest;
-	int refused;
-	char why[256];
-};
-
 static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
-	struct dest_call *dc = arg;
+	struct http_dest_call *dc = arg;
 	struct sockaddr_storage ss;
 	size_t len = a->addrlen;
 	int rc;
@@ -279,10 +272,17 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
 	return socket(a->family, a->socktype, a->protocol);
 }
 
+void http_dest_attach(void *curl, struct http_dest_call *dc)
+{
+	curl_easy_setopt(curl, CURLOPT_PROXY, "");
+	curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+	curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, dc);
+}
+
 static int attempt(const char *url, const struct http_call *post, const struct http_dest *dest,
                    size_t max_body, long timeout_s, struct http_response *r, int *transport_error)
 {
-	struct dest_call dc = {dest, 0, ""};
+	struct http_dest_call dc = {dest, 0, ""};
 	struct curl_slist *hdrs = NULL;
 	struct sink body = {&r->body, max_body, 0}, hdr = {&r->headers, 64 * 1024, 0};
 	struct peer_call pc = {post ? post->peer : NULL, 0, ""};
@@ -299,12 +299,8 @@ static int attempt(const char *url, const struct http_call *post, const struct h
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, dest ? 5L : 3L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, pc.peer ? "https" : "http,https");
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, pc.peer ? "https" : "http,https");
-	if (dest) {
-		/* the policy judges the address connected to: no proxy between */
-		curl_easy_setopt(c, CURLOPT_PROXY, "");
-		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-		curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &dc);
-	}
+	if (dest)
+		http_dest_attach(c, &dc);
 	if (pc.peer) {
 		/* the peer's identity is its measurements, not a name */
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);

@@ -72,6 +72,18 @@ const char *http_addr_class_name(enum http_addr_class c);
 MUST_CHECK int http_dest_public_check(void *ctx, const struct sockaddr *sa, size_t len);
 extern const struct http_dest http_dest_public;
 
+/* A destination policy applied to one libcurl handle (`curl`, a CURL *):
+ * every address it connects to is given to dc->dest first, proxies named
+ * by the environment are not used (the policy judges the address actually
+ * connected to), and the first refusal's message is kept in dc->why with
+ * dc->refused set.  `dc` must outlive the transfer. */
+struct http_dest_call {
+	const struct http_dest *dest;
+	int refused;
+	char why[256];
+};
+void http_dest_attach(void *curl, struct http_dest_call *dc);
+
 /* GET url (http or https only, redirects too; at most 5 redirects; the
  * body capped at max_body) connecting only where `dest` allows (NULL =
  * anywhere).  With a policy, proxies named by the environment are not used:

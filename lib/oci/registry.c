@@ -258,34 +258,6 @@ static CURLcode on_ssl_ctx(CURL *c, void *ssl_ctx, void *arg)
 	return n ? CURLE_OK : CURLE_SSL_CACERT_BADFILE;
 }
 
-struct dest_call {
-	const struct http_dest *dest;
-	int refused;
-	char why[256];
-};
-
-static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
-{
-	struct dest_call *dc = arg;
-	struct sockaddr_storage ss;
-	size_t len = a->addrlen;
-	int rc;
-
-	if (purpose != CURLSOCKTYPE_IPCXN || len > sizeof(ss))
-		rc = err_set(ERR_VERIFY, "unexpected connection (type %d)", (int)purpose);
-	else {
-		memcpy(&ss, &a->addr, len);
-		rc = dc->dest->check(dc->dest->ctx, (const struct sockaddr *)&ss, len);
-	}
-	if (rc < 0) {
-		if (!dc->refused)
-			snprintf(dc->why, sizeof(dc->why), "%s", err_msg());
-		dc->refused = 1;
-		return CURL_SOCKET_BAD;
-	}
-	return socket(a->family, a->socktype, a->protocol);
-}
-
 struct exchange {
 	const char *url;
 	const char *auth;   /* Authorization value, for auth_origin only */
@@ -308,7 +280,7 @@ static double mono_now(void)
 static int exchange_once(const struct session *s, struct exchange *x, struct body *b)
 {
 	const struct oci_opts *o = s->o;
-	struct dest_call dc = {o->dest, 0, ""};
+	struct http_dest_call dc = {o->dest, 0, ""};
 	struct curl_slist *h = NULL;
 	char range[64], *hv = NULL, *loc = NULL;
 	double left = s->deadline > 0 ? s->deadline - mono_now() : 0;
@@ -341,11 +313,8 @@ static int exchange_once(const struct session *s, struct exchange *x, struct bod
 	curl_easy_setopt(b->c, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(b->c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(b->c, CURLOPT_HEADERDATA, b);
-	if (o->dest) {
-		curl_easy_setopt(b->c, CURLOPT_PROXY, "");
-		curl_easy_setopt(b->c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-		curl_easy_setopt(b->c, CURLOPT_OPENSOCKETDATA, &dc);
-	}
+	if (o->dest)
+		http_dest_attach(b->c, &dc);
 	if (o->ca_file) {
 		curl_easy_setopt(b->c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
 		curl_easy_setopt(b->c, CURLOPT_SSL_CTX_DATA, (void *)o->ca_file);
