@@ -97,6 +97,10 @@ void wk_metrics_stop(struct worker *w)
 {
 	http_server_stop(w->metrics_http);
 	w->metrics_http = NULL;
+}
+
+void wk_metrics_free(struct worker *w)
+{
 	metrics_free(w->reg);
 	w->reg = NULL;
 }

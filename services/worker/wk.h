@@ -166,6 +166,9 @@ void wk_journal_recover(struct worker *w);
  * asks for one (stopped before the transaction manager is freed). */
 int wk_metrics_start(struct worker *w);
 void wk_metrics_stop(struct worker *w);
+/* The registry itself, once nothing counts in it any more (the
+ * transaction manager's poller does, until eth_txm_free). */
+void wk_metrics_free(struct worker *w);
 /* The bytes of the files under dir (an image layout's blobs), 0 when it
  * cannot be read. */
 uint64_t wk_dir_bytes(const char *dir);

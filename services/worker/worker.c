@@ -416,7 +416,8 @@ out:
 		eth_txm_wait_below(w.txm, 1, *stop ? 10000 : 120000);
 	}
 	wk_metrics_stop(&w); /* its scrapes read the manager */
-	eth_txm_free(w.txm);
+	eth_txm_free(w.txm); /* joins the poller, whose push callbacks count */
+	wk_metrics_free(&w);
 	json_decref(w.last_app_json);
 	poco_chain_free(w.chain);
 	tdx_gate_close(&w.sms_gate);
