@@ -420,8 +420,9 @@ static int asset(int argc, char **argv, enum poco_order_kind kind, const char *p
 	    "Usage: tdexec dataset deploy --name N --multiaddr URL --checksum HEX32\n"
 	    "       tdexec dataset encrypt FILE -o OUT --key-output KEYFILE\n"
 	    "       tdexec dataset show ADDRESS\n",
-	    "Usage: tdexec workerpool deploy --description TEXT\n"
-	    "       tdexec workerpool show ADDRESS\n",
+	    /* one element of two lines (parenthesised: not a missing comma) */
+	    ("Usage: tdexec workerpool deploy --description TEXT\n"
+	     "       tdexec workerpool show ADDRESS\n"),
 	};
 	const char *sub = argc > 1 ? argv[1] : "";
 	struct poco_chain *c = NULL;
