@@ -18,14 +18,25 @@ const q0 = `?dealId=${deal}&taskIndex=0`;
 const appDigest = crypto.createHash('sha256').update('app').digest();
 const LABEL = 'tdexec session v1';
 
-let pass = 0, fail = 0;
+let pass = 0, fail = 0, step = 'start';
+// Every request has a deadline, and the whole run one: a request the SMS
+// never answers fails the test with the step it stopped at, not a hang.
+const REQUEST_MS = 60000;
+const watchdog = setTimeout(() => {
+  console.log(`FAIL: no progress for 5 minutes after "${step}"`);
+  process.exit(1);
+}, 300000);
 function check(what, got, want) {
+  step = what;
+  watchdog.refresh();
   if (got === want) pass++;
   else { fail++; console.log(`FAIL: ${what}: got ${got}, want ${want}`); }
 }
 async function post(path, body, headers = {}) {
+  step = `POST ${path}`;
   const r = await fetch(url + path, { method: 'POST', body: body && JSON.stringify(body),
-    headers: { 'Content-Type': 'application/json', ...headers } });
+    headers: { 'Content-Type': 'application/json', ...headers },
+    signal: AbortSignal.timeout(REQUEST_MS) });
   const text = await r.text();
   let json = null;
   try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
@@ -44,7 +55,8 @@ const who = (w) => (typeof w === 'number' ? wallet(w) : w);
 async function newSession(w = 7, reassign, want = 200) {
   const pool = wallet(3), worker = who(w);
   const enclave = (await (await fetch(`${url}/tee/challenges/${task}${q0}`, { method: 'POST',
-    headers: { Authorization: pool.signMessageSync(ethers.getBytes(ethers.keccak256(task))) } })).text());
+    headers: { Authorization: pool.signMessageSync(ethers.getBytes(ethers.keccak256(task))) },
+    signal: AbortSignal.timeout(REQUEST_MS) })).text());
   const h = ethers.solidityPackedKeccak256(['address', 'bytes32', 'address'], [worker.address, task, enclave]);
   const body = { workerWallet: worker.address, chainTaskId: task,
     enclaveChallenge: enclave, signature: pool.signMessageSync(ethers.getBytes(h)) };
@@ -79,7 +91,7 @@ function quote(rd, edit) {
     fs.writeFileSync(`${simDir}/edited.json`, JSON.stringify(td));
     args.splice(6, 0, '--measurements', `${simDir}/edited.json`);
   }
-  return execFileSync(tdexec, args);
+  return execFileSync(tdexec, args, { timeout: REQUEST_MS });
 }
 
 async function nonceFor(id) {
