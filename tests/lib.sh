@@ -25,6 +25,9 @@ expect() {
 # value of "KEY": "..." in a JSON file
 json_str() { grep -o "\"$2\": \"[^\"]*\"" "$1" | head -1 | sed 's/.*: "\(.*\)"/\1/'; }
 
+# the "address" of a deploy's or a keystore's JSON on stdin
+addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
+
 # hardened NAME PID [SECRET]: the service is undumpable, so another user
 # cannot read its /proc/PID/environ or maps (they are root's, whoever runs
 # it), it cannot dump core, and its environment block does not hold SECRET.

@@ -25,7 +25,6 @@ PROXY_PID=
 # KEEP=1: leave the logs in $P
 trap '[ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null; pool_stop; [ "${KEEP:-0}" = 1 ] && echo "logs in $P" || rm -rf "$P"' EXIT
 only() { [ -z "${CASES:-}" ] || [[ " $CASES " == *" $1 "* ]]; }
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 
 rpc() { curl -s -H 'Content-Type: application/json' "$RPC" \
 	-d '{"jsonrpc":"2.0","id":1,"method":"'"$1"'","params":'"${2:-[]}"'}'; }

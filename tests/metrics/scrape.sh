@@ -19,7 +19,6 @@ P=$W
 trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
 command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
 command -v promtool >/dev/null || { echo "FAIL: promtool is not installed (scripts/install-deps)"; exit 1; }
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 # val FILE SERIES: the value of a series exactly as rendered (empty: absent)
 val() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
 # at_least FILE SERIES N

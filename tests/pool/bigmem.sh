@@ -25,7 +25,6 @@ command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
 /usr/bin/python3 -c 'import numpy' 2>/dev/null ||
 	{ echo "FAIL: python3-numpy is not installed (scripts/install-deps)"; exit 1; }
 unset SOURCE_DATE_EPOCH
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 GIB=$((1 << 30))
 # 4 GiB and one pass: a few seconds of filling and one pass over it all
 ARGS="--gib 4 --passes 1 --seed 13"

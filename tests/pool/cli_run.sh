@@ -17,7 +17,6 @@ P=$W
 . "$HERE/../../scripts/pool.sh"
 trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
 command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(eval("j" + process.argv[2]))' "$@"; }
 
 APP_PRICE=1000000000

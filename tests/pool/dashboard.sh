@@ -24,7 +24,6 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || { echo "FAIL: $CHROMIUM is not installed (scripts/install-deps)"; exit 1; }
 [ -d "$HERE/../../node_modules/puppeteer-core" ] ||
 	{ echo "FAIL: puppeteer-core is not installed (scripts/install-deps)"; exit 1; }
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 lower() { tr 'A-F' 'a-f'; }
 # hdr NAME FILE: a response header's value (curl -D)
 hdr() { grep -i "^$1:" "$2" | head -1 | cut -d' ' -f2- | tr -d '\r'; }

@@ -17,7 +17,6 @@ P=$W
 . "$HERE/../../scripts/pool.sh"
 trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
 command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 reason() { # the task's reason, decoded
 	curl -s "$SCHED_URL/tasks/$1" | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { try { console.log(JSON.parse(s).reason || ""); } catch (e) { console.log(""); } })'
 }

@@ -14,7 +14,6 @@ P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
 trap 'pool_stop; rm -rf "$W"' EXIT
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 
 pool_start_chain || { echo "FAIL: chain up"; exit 1; }
 pool_start_td

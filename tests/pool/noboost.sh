@@ -18,7 +18,6 @@ P=$W
 . "$HERE/../../scripts/pool.sh"
 trap '"$T" chain down --dir "$W/boost" >/dev/null 2>&1; pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
 command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 # jget FILE KEY: a top-level value of a JSON file, as text
 jget() { node -e 'const v = require(process.argv[1])[process.argv[2]]; console.log(v === undefined ? "" : v)' "$1" "$2"; }
 

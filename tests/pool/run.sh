@@ -15,7 +15,6 @@ P=$W
 . "$HERE/../../scripts/pool.sh"
 trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
 command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 
 pool_start_chain || { echo "FAIL: chain up"; exit 1; }
 pool_start_td

@@ -15,7 +15,6 @@ P=$W
 . "$HERE/../../scripts/pool.sh"
 trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
 command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 lower() { tr 'A-F' 'a-f'; }
 # jq_is EXPR WANT FILE: the JSON file's value at EXPR is WANT
 jq_is() {

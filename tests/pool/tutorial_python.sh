@@ -19,7 +19,6 @@ trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
 command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
 command -v python3 >/dev/null || { echo "FAIL: python3 is not installed (scripts/install-deps)"; exit 1; }
 unset SOURCE_DATE_EPOCH
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 tdexec() { "$T" "$@"; }
 
 # The pool the tutorial assumes: its chain, TD policy, SMS, market, and a

@@ -23,7 +23,6 @@ trap 'reg_stop; pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' 
 for p in runc skopeo "$REGISTRY_BIN"; do
 	command -v "$p" >/dev/null || { echo "FAIL: $p is not installed (scripts/install-deps)"; exit 1; }
 done
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
 
 reg_ca || { echo "FAIL: test PKI"; exit 1; }
 reg_token_start 'dev:correct-horse' || { echo "FAIL: token server"; exit 1; }
