@@ -83,7 +83,7 @@ static const char worker_usage[] =
     "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
     "                     [--pull [--registry-auth FILE] [--registry-ca FILE]\n"
     "                     [--registry-plain-http HOST:PORT] [--jobs N]\n"
-    "                     [--max-image-size MIB] [--pull-timeout S]]\n"
+    "                     [--max-image-size MIB] [--pull-timeout S]] [--max-store MIB]\n"
     "                     [--max-output MIB] [--max-tmp MIB] [--max-pids N]\n"
     "                     [--cpus N] [--uid-base N] [--work-dir-encrypted]\n"
     "                     [--max-inflight N] [--max-fee-gwei G]\n"
@@ -150,7 +150,10 @@ static const char worker_usage_registry[] =
     "  --jobs N        concurrent layer downloads of a pull (3)\n"
     "  --max-image-size MIB  refuse images whose layers are larger, compressed\n"
     "                  (8192)\n"
-    "  --pull-timeout S  give up a pull after S seconds, retries included (1800)\n";
+    "  --pull-timeout S  give up a pull after S seconds, retries included (1800)\n"
+    "  --max-store MIB  keep the image store within MIB after each task: the\n"
+    "                  least recently used images go (their unpacked trees, and\n"
+    "                  with --pull their blobs in --images); 0 = no limit (0)\n";
 
 enum {
 	K_CHAIN = 1000,
@@ -213,7 +216,8 @@ enum {
 	K_PULLJOBS,
 	K_MAXIMAGE,
 	K_METRICSLISTEN,
-	K_PULLTIMEOUT
+	K_PULLTIMEOUT,
+	K_MAXSTORE
 };
 
 const struct option cli_pool_opts[] = {
@@ -276,6 +280,7 @@ const struct option cli_pool_opts[] = {
     {"jobs", required_argument, NULL, K_PULLJOBS},
     {"max-image-size", required_argument, NULL, K_MAXIMAGE},
     {"pull-timeout", required_argument, NULL, K_PULLTIMEOUT},
+    {"max-store", required_argument, NULL, K_MAXSTORE},
     {"admin-token-file", required_argument, NULL, K_ADMINTOKEN},
     {"metrics-listen", required_argument, NULL, K_METRICSLISTEN},
     {"help", no_argument, NULL, 'h'},
@@ -588,6 +593,11 @@ int cmd_worker(int argc, char **argv)
 			if (cli_int("worker", "--pull-timeout", optarg, 1, 7 * 86400, &v))
 				return EXIT_USAGE;
 			cfg.pull_timeout = (unsigned)v;
+			break;
+		case K_MAXSTORE:
+			if (cli_int("worker", "--max-store", optarg, 0, 1L << 30, &v))
+				return EXIT_USAGE;
+			cfg.max_store = (uint64_t)v << 20;
 			break;
 		case K_MAXOUT:
 		case K_MAXTMP:

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -302,6 +303,36 @@ int file_remove_tree(const char *path)
 	rc = file_remove_at(fd, base);
 	close(fd);
 	return rc < 0 ? err_wrap(rc, "%s", path) : 0;
+}
+
+int file_tree_bytes(const char *path, uint64_t *bytes)
+{
+	char *roots[] = {(char *)path, NULL};
+	FTSENT *e;
+	FTS *f;
+	int rc = 0;
+
+	*bytes = 0;
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	/* fts(3) keeps its state in the handle: nothing global, no recursion */
+	f = fts_open(roots, FTS_PHYSICAL | FTS_XDEV | FTS_NOCHDIR, NULL);
+	ENSURE(f, ERR_IO, "%s: %s", path, strerror(errno));
+	while ((e = fts_read(f))) {
+		if (e->fts_info == FTS_DNR || e->fts_info == FTS_ERR || e->fts_info == FTS_NS) {
+			/* gone meanwhile: not counted; anything else is an error */
+			if (e->fts_errno == ENOENT)
+				continue;
+			rc = err_set(ERR_IO, "%s: %s", e->fts_path, strerror(e->fts_errno));
+			break;
+		}
+		if (e->fts_info != FTS_DP && e->fts_statp)
+			*bytes += (uint64_t)e->fts_statp->st_blocks * 512u;
+	}
+	if (rc == 0 && errno != 0 && !e)
+		rc = errno == ENOENT ? 0 : err_set(ERR_IO, "%s: %s", path, strerror(errno));
+	fts_close(f);
+	return rc;
 }
 
 int path_fmt(char *out, size_t cap, const char *fmt, ...)

@@ -35,6 +35,11 @@ MUST_CHECK int file_remove_at(int dirfd, const char *name);
 /* The same for a path (its last component is NAME). */
 MUST_CHECK int file_remove_tree(const char *path);
 
+/* The disk bytes (allocated blocks) of `path` and everything below it,
+ * never following a link nor crossing into another file system; 0 when
+ * `path` does not exist. */
+MUST_CHECK int file_tree_bytes(const char *path, uint64_t *bytes);
+
 /* SHA-256 of a file, read in blocks.  ERR_NOTFOUND when it cannot be
  * opened, ERR_TOOBIG past `cap` bytes (0 = no cap). */
 MUST_CHECK int file_sha256(const char *path, size_t cap, uint8_t out[32]);

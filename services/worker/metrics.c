@@ -75,9 +75,16 @@ int wk_metrics_start(struct worker *w)
 	    {.name = "tdexec_worker_quotes_total",
 	     .help = "TD quotes generated (registrations and task sessions)",
 	     .kind = METRIC_COUNTER},
+	    {.name = "tdexec_worker_images_evicted_total",
+	     .help = "Images removed from the image store to keep it within --max-store",
+	     .kind = METRIC_COUNTER},
+	    {.name = "tdexec_worker_image_store_bytes",
+	     .help = "Disk bytes of the image store after the last task (with --max-store)",
+	     .kind = METRIC_GAUGE},
 	};
-	struct metric **out[] = {&w->m_run,   &w->m_completed,  &w->m_failed, &w->m_app_seconds,
-	                         &w->m_pulls, &w->m_pull_bytes, &w->m_quotes};
+	struct metric **out[] = {&w->m_run,         &w->m_completed, &w->m_failed,
+	                         &w->m_app_seconds, &w->m_pulls,     &w->m_pull_bytes,
+	                         &w->m_quotes,      &w->m_evicted,   &w->m_store_bytes};
 	struct http_server_opts o = {.threads = 1, .max_conns = 16, .metrics = worker_metrics};
 	char addr[16];
 

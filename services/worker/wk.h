@@ -59,7 +59,7 @@ struct worker {
 	/* metrics.c: counted always, served with --metrics-listen */
 	struct metrics *reg;
 	struct metric *m_run, *m_completed, *m_failed, *m_app_seconds, *m_pulls, *m_pull_bytes,
-	    *m_quotes;
+	    *m_quotes, *m_evicted, *m_store_bytes;
 	struct http_server *metrics_http;
 };
 
@@ -164,6 +164,12 @@ void wk_journal_recover(struct worker *w);
 
 /* metrics.c: the worker's families; the listener when the configuration
  * asks for one (stopped before the transaction manager is freed). */
+/* imgstore.c: the image store within --max-store (a no-op without it).  A
+ * task used the unpacked tree `tree`; after it, the least recently used
+ * images but `keep` go until the store is back within the limit. */
+void wk_store_used(struct worker *w, const char *tree);
+int wk_store_prune(struct worker *w, const uint8_t keep[32]);
+
 int wk_metrics_start(struct worker *w);
 void wk_metrics_stop(struct worker *w);
 /* The registry itself, once nothing counts in it any more (the

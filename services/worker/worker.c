@@ -139,6 +139,7 @@ static int prepare(struct worker *w, struct task *t)
 		rc = image_unpack(w->layout, t->digest, dst, &io, &t->image_cfg);
 	}
 	GUARD(rc);
+	wk_store_used(w, dst);
 	GUARD(wk_sandbox_dir(w, dst));
 	return wk_workspace_open(w, t);
 }
@@ -281,6 +282,8 @@ static void run_task(struct worker *w, json_t *a)
 	}
 	json_decref(params);
 	task_free(w, &t);
+	if (wk_store_prune(w, t.digest) < 0)
+		log_warn("worker.store", "prune=failed error=\"%s\"", err_msg());
 }
 
 /* --images is an OCI image layout, or an OCI archive (a tar of one, as
@@ -361,6 +364,9 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	rc = wk_register(&w);
 	if (rc == 0)
 		wk_journal_recover(&w);
+	/* a store left past a (new) limit by an earlier run */
+	if (rc == 0 && wk_store_prune(&w, (const uint8_t[32]){0}) < 0)
+		log_warn("worker.store", "prune=failed error=\"%s\"", err_msg());
 	while (rc == 0 && !*stop && (!cfg->max_tasks || done < cfg->max_tasks)) {
 		if (w.broken) {
 			rc = err_set(ERR_IO, "worker: a task's workspace could not be unmounted; "

@@ -40,6 +40,9 @@ struct worker_config {
 	unsigned pull_jobs;    /* concurrent layer downloads */
 	uint64_t max_image;    /* compressed bytes of an image's layers */
 	unsigned pull_timeout; /* seconds for a whole pull (0: OCI_TIMEOUT_DEFAULT) */
+	/* bytes of unpacked images, and of pulled blobs with --pull, kept
+	 * past a task (0 = no limit; imgstore.c) */
+	uint64_t max_store;
 	/* The sandbox (0 = the default in parentheses) */
 	uint64_t max_output; /* bytes of /iexec_out, a tmpfs (1 GiB) */
 	uint64_t max_tmp;    /* bytes of the app's /tmp, a tmpfs (1 GiB) */

@@ -1,10 +1,18 @@
 /* test_oci — lib/oci/ref.h: image references as docker reads them,
  * WWW-Authenticate challenges, docker config.json credentials, the
- * platform picked from an image index. */
+ * platform picked from an image index; lib/oci/layout.h: images removed
+ * from a layout with the blobs only they use. */
 #include "testutil.h"
 
+#include "oci/layout.h"
 #include "oci/ref.h"
+#include "util/codec.h"
 #include "util/err.h"
+#include "util/file.h"
+
+#include <openssl/sha.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <stdio.h>
@@ -217,13 +225,110 @@ static void platforms(void **state)
 	json_decref(idx);
 }
 
+/* Write `text` as a blob of the layout DIR; its digest in out[72]. */
+static void blob(const char *dir, const char *text, char out[72])
+{
+	uint8_t h[32];
+	char path[512];
+	SHA256((const uint8_t *)text, strlen(text), h);
+	memcpy(out, "sha256:", 7);
+	hex_encode(out + 7, h, 32);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, out + 7);
+	assert_int_equal(file_write(path, text, strlen(text), 0644), 0);
+}
+
+static int has_blob(const char *dir, const char *digest)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, digest + 7);
+	return access(path, F_OK) == 0;
+}
+
+static void layout_remove(void **state)
+{
+	char *dir = td_tmpdir(), path[512], text[1024];
+	char la[72], lb1[72], lb2[72], c1[72], c2[72], carm[72], m1[72], m2[72], marm[72], i2[72],
+	    orphan[72];
+	struct oci_layout_image *imgs;
+	size_t n;
+	uint64_t freed;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
+	assert_int_equal(dir_create(path, 0755), 0);
+	blob(dir, "layer shared by both images", la);
+	blob(dir, "layer of image one", lb1);
+	blob(dir, "layer of image two", lb2);
+	blob(dir, "{\"config\":1}", c1);
+	blob(dir, "{\"config\":2}", c2);
+	blob(dir, "{\"config\":\"arm\"}", carm);
+	blob(dir, "a blob no image names (a pull under way)", orphan);
+#define MANIFEST                                                                                   \
+	"{\"schemaVersion\":2,\"mediaType\":\"" OCI_MT_MANIFEST                                    \
+	"\",\"config\":{\"digest\":\"%s\"},"                                                       \
+	"\"layers\":[{\"digest\":\"%s\"},{\"digest\":\"%s\"},{\"digest\":\"sha256:../../../etc\"}]}"
+	snprintf(text, sizeof(text), MANIFEST, c1, la, lb1);
+	blob(dir, text, m1);
+	snprintf(text, sizeof(text), MANIFEST, c2, la, lb2);
+	blob(dir, text, m2);
+	snprintf(text, sizeof(text), MANIFEST, carm, la, la);
+	blob(dir, text, marm);
+	snprintf(text, sizeof(text),
+	         "{\"schemaVersion\":2,\"mediaType\":\"" OCI_MT_INDEX "\",\"manifests\":["
+	         "{\"digest\":\"%s\"},{\"digest\":\"%s\"}]}",
+	         m2, marm);
+	blob(dir, text, i2);
+	/* image one twice (two names), image two by its index */
+	snprintf(text, sizeof(text),
+	         "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%s\"},{\"digest\":\"%s\"},"
+	         "{\"digest\":\"%s\"},{\"digest\":\"not a digest\"}]}",
+	         m1, i2, m1);
+	snprintf(path, sizeof(path), "%s/index.json", dir);
+	assert_int_equal(file_write(path, text, strlen(text), 0644), 0);
+
+	assert_int_equal(oci_layout_images(dir, &imgs, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(imgs[0].digest, m1);
+	assert_string_equal(imgs[1].digest, i2);
+	assert_true(imgs[0].mtime > 0);
+	free(imgs);
+
+	/* image two: its index, manifests, config and own layer go; the
+	 * shared layer and the orphan stay */
+	assert_int_equal(oci_layout_remove(dir, i2, &freed), 0);
+	assert_true(freed > 0);
+	assert_false(has_blob(dir, i2) || has_blob(dir, m2) || has_blob(dir, marm) ||
+	             has_blob(dir, c2) || has_blob(dir, carm) || has_blob(dir, lb2));
+	assert_true(has_blob(dir, la) && has_blob(dir, lb1) && has_blob(dir, c1) &&
+	            has_blob(dir, m1) && has_blob(dir, orphan));
+	assert_int_equal(oci_layout_images(dir, &imgs, &n), 0);
+	assert_int_equal(n, 1);
+	free(imgs);
+	assert_int_equal(oci_layout_remove(dir, i2, NULL), ERR_NOTFOUND);
+
+	/* image one: both entries and all its blobs */
+	assert_int_equal(oci_layout_remove(dir, m1, &freed), 0);
+	assert_false(has_blob(dir, m1) || has_blob(dir, c1) || has_blob(dir, la) ||
+	             has_blob(dir, lb1));
+	assert_true(has_blob(dir, orphan));
+	assert_int_equal(oci_layout_images(dir, &imgs, &n), 0);
+	assert_int_equal(n, 0);
+	free(imgs);
+
+	/* never a path from a digest */
+	assert_int_equal(oci_layout_remove(dir, "sha256:../../../etc/passwd", NULL), ERR_INVAL);
+	assert_int_equal(file_tree_bytes(dir, &freed), 0);
+	assert_true(freed > 0);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(references),
-	    cmocka_unit_test(challenges),
-	    cmocka_unit_test(credentials),
-	    cmocka_unit_test(platforms),
+	    cmocka_unit_test(references),    cmocka_unit_test(challenges),
+	    cmocka_unit_test(credentials),   cmocka_unit_test(platforms),
+	    cmocka_unit_test(layout_remove),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
