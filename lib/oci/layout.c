@@ -18,25 +18,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A set of blob digests (the 64 hex digits), small: an image has at most
- * OCI_LAYERS_MAX layers and a store a few hundred images. */
+/* A set of blob digests (the 64 hex digits): appended to, then sorted
+ * once (digests_seal) and searched by bisection.  A manifest or index is
+ * the app developer's to write, up to OCI_MANIFEST_MAX: tens of thousands
+ * of entries must not cost a quadratic scan. */
 struct digests {
 	char (*hex)[65];
 	size_t n, cap;
+	unsigned loads; /* manifests read into it: an index naming one blob
+	                   a thousand times is refused, not read a thousand times */
 };
 
-static int digests_has(const struct digests *d, const char *hex)
-{
-	for (size_t i = 0; i < d->n; i++)
-		if (memcmp(d->hex[i], hex, 64) == 0)
-			return 1;
-	return 0;
-}
+#define LAYOUT_LOADS_MAX 4096
 
 static int digests_add(struct digests *d, const char *hex)
 {
-	if (digests_has(d, hex))
-		return 0;
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 32;
 		void *p = realloc(d->hex, cap * sizeof(*d->hex));
@@ -47,6 +43,27 @@ static int digests_add(struct digests *d, const char *hex)
 	memcpy(d->hex[d->n], hex, 64);
 	d->hex[d->n++][64] = '\0';
 	return 0;
+}
+
+static int hex_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 64);
+}
+
+static void digests_seal(struct digests *d)
+{
+	size_t k = 0;
+	if (d->n)
+		qsort(d->hex, d->n, sizeof(*d->hex), hex_cmp);
+	for (size_t i = 0; i < d->n; i++)
+		if (!k || memcmp(d->hex[k - 1], d->hex[i], 64) != 0)
+			memmove(d->hex[k++], d->hex[i], sizeof(*d->hex));
+	d->n = k;
+}
+
+static int digests_has(const struct digests *d, const char *hex)
+{
+	return d->n && bsearch(hex, d->hex, d->n, sizeof(*d->hex), hex_cmp) != NULL;
 }
 
 /* The hex of a "sha256:<64 lower-case hex>" digest, or NULL: anything else
@@ -82,7 +99,11 @@ static int reach(const char *layout, const char *digest, int depth, struct diges
 		return 0;
 	GUARD(digests_add(set, hex));
 	GUARD(blob_path(path, sizeof(path), layout, hex));
-	if (depth > 1 || json_load_path(path, OCI_MANIFEST_MAX, &m) < 0) {
+	if (depth > 1 || access(path, F_OK) != 0)
+		return 0;
+	ENSURE(++set->loads <= LAYOUT_LOADS_MAX, ERR_TOOBIG,
+	       "%s: over %u manifests reached from its index.json", layout, LAYOUT_LOADS_MAX);
+	if (json_load_path(path, OCI_MANIFEST_MAX, &m) < 0) {
 		err_clear();
 		return 0;
 	}
@@ -192,6 +213,8 @@ int oci_layout_remove(const char *layout, const char *digest, uint64_t *freed)
 	json_array_foreach (ms, i, e)
 		GUARD_GOTO(
 		    reach(layout, json_string_value(json_object_get(e, "digest")), 0, &kept));
+	digests_seal(&gone);
+	digests_seal(&kept);
 	/* the entry goes first: a blob of it is never missing while named */
 	GUARD_GOTO(path_fmt(path, sizeof(path), "%s/index.json", layout));
 	GUARD_GOTO(json_write_path(path, idx, 0644));

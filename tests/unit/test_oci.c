@@ -315,6 +315,32 @@ static void layout_remove(void **state)
 	assert_int_equal(n, 0);
 	free(imgs);
 
+	/* an index naming one manifest 5,000 times is refused, and nothing
+	 * goes */
+	{
+		size_t cap = 5000 * 90 + 256, k;
+		char *big = malloc(cap), dbig[72];
+		assert_non_null(big);
+		blob(dir, "{\"config\":3}", c1);
+		snprintf(text, sizeof(text), MANIFEST, c1, la, lb1);
+		blob(dir, text, m1);
+		k = (size_t)snprintf(big, cap, "{\"schemaVersion\":2,\"manifests\":[");
+		for (int i = 0; i < 5000; i++)
+			k += (size_t)snprintf(big + k, cap - k, "%s{\"digest\":\"%s\"}",
+			                      i ? "," : "", m1);
+		snprintf(big + k, cap - k, "]}");
+		blob(dir, big, dbig);
+		free(big);
+		snprintf(text, sizeof(text),
+		         "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%s\"}]}", dbig);
+		assert_int_equal(file_write(path, text, strlen(text), 0644), 0);
+		assert_int_equal(oci_layout_remove(dir, dbig, NULL), ERR_TOOBIG);
+		assert_true(has_blob(dir, dbig) && has_blob(dir, m1) && has_blob(dir, c1));
+		assert_int_equal(oci_layout_images(dir, &imgs, &n), 0);
+		assert_int_equal(n, 1);
+		free(imgs);
+	}
+
 	/* never a path from a digest */
 	assert_int_equal(oci_layout_remove(dir, "sha256:../../../etc/passwd", NULL), ERR_INVAL);
 	assert_int_equal(file_tree_bytes(dir, &freed), 0);
