@@ -39,7 +39,8 @@ static const char measure_usage[] =
     "                      of a section ADDed, then EXTENDed: QEMU on the earlier\n"
     "                      out-of-tree TDX KVM)\n"
     "  --kernel FILE       the kernel given to the VMM (-kernel), an EFI PE image\n"
-    "  --cmdline TEXT      its command line (-append; '' for none)\n"
+    "  --cmdline TEXT      its command line (-append; '' for none: with no initrd\n"
+    "                      either, OVMF measures nothing and RTMR2 stays zero)\n"
     "  --initrd FILE       its initrd (-initrd)\n"
     "  --ccel FILE         a CCEL event log (/sys/firmware/acpi/tables/data/CCEL)\n"
     "  -o, --output FILE   write a policy pinning what is known (MRTD, RTMR0-2)\n"
@@ -92,6 +93,10 @@ static int settle(struct measure *m)
 	unsigned ct = 0, gt = 0;
 
 	GUARD(tdx_mlog_replay(&m->computed, c, &ct));
+	/* An empty command line without initrd extends nothing: RTMR2 stays
+	 * zero, which is then what is known. */
+	if (m->cmdline)
+		ct |= 4u;
 	GUARD(tdx_mlog_replay(&m->logged, g, &gt));
 	for (int i = 0; i < 3; i++) { /* RTMR3 is the runtime's, never pinned here */
 		if (ct & (1u << i)) {
@@ -99,14 +104,16 @@ static int settle(struct measure *m)
 				char a[97], b[97];
 				hex_encode(a, c[i], 48);
 				hex_encode(b, g[i], 48);
-				return err_set(ERR_VERIFY,
-				               "RTMR%d computed from the inputs is %s, the CCEL replays "
-				               "to %s: the TD did not boot what was given",
-				               i, a, b);
+				return err_set(
+				    ERR_VERIFY,
+				    "RTMR%d computed from the inputs is %s, the CCEL replays "
+				    "to %s: the TD did not boot what was given",
+				    i, a, b);
 			}
 			memcpy(m->rtmr[i], c[i], 48);
 			m->known |= 1u << i;
-			m->rtmr_src[i] = (gt & (1u << i)) ? "computed, equal to the CCEL" : "computed";
+			m->rtmr_src[i] =
+			    (gt & (1u << i)) ? "computed, equal to the CCEL" : "computed";
 		} else if (gt & (1u << i)) {
 			memcpy(m->rtmr[i], g[i], 48);
 			m->known |= 1u << i;
@@ -170,10 +177,12 @@ static json_t *missing(const struct measure *m)
 		json_array_append_new(a, json_string("MRTD: give --firmware (the TDVF image)"));
 	if (!(m->known & 1u))
 		json_array_append_new(
-		    a, json_string("RTMR0: the TD HOB, ACPI tables and boot variables come from the "
-		                   "VM's configuration: give a known-good TD's --ccel"));
+		    a,
+		    json_string("RTMR0: the TD HOB, ACPI tables and boot variables come from the "
+		                "VM's configuration: give a known-good TD's --ccel"));
 	if (!(m->known & 2u))
-		json_array_append_new(a, json_string("RTMR1: give --kernel (direct boot) or --ccel"));
+		json_array_append_new(a,
+		                      json_string("RTMR1: give --kernel (direct boot) or --ccel"));
 	if (!(m->known & 4u))
 		json_array_append_new(a, json_string("RTMR2: give --cmdline and --initrd (direct "
 		                                     "boot) or --ccel"));
@@ -210,9 +219,9 @@ static json_t *result_json(const struct measure *m)
 	if (m->have_mrtd) {
 		hex_encode(hex, m->mrtd, 48);
 		json_object_set_new(j, "MRTD", json_string(hex));
-		json_object_set_new(j, "page_order", json_string(m->order == TDVF_ORDER_TWO_PASS
-		                                                     ? "two-pass"
-		                                                     : "per-page"));
+		json_object_set_new(
+		    j, "page_order",
+		    json_string(m->order == TDVF_ORDER_TWO_PASS ? "two-pass" : "per-page"));
 		secs = json_array();
 		for (size_t i = 0; secs && i < m->tdvf.n; i++) {
 			const struct tdvf_section *s = &m->tdvf.sec[i];
@@ -233,8 +242,8 @@ static json_t *result_json(const struct measure *m)
 		if (!m->rtmr_src[i])
 			continue;
 		hex_encode(hex, m->rtmr[i], 48);
-		json_object_set_new(regs, name, json_pack("{s:s,s:s}", "value", hex, "source",
-		                                          m->rtmr_src[i]));
+		json_object_set_new(regs, name,
+		                    json_pack("{s:s,s:s}", "value", hex, "source", m->rtmr_src[i]));
 	}
 	json_object_set_new(j, "rtmr", regs);
 	json_array_extend(ev, events_json(&m->computed));
@@ -375,7 +384,8 @@ int cmd_measure(int argc, char **argv)
 			else if (strcmp(optarg, "two-pass") == 0)
 				m.order = TDVF_ORDER_TWO_PASS;
 			else
-				return cli_usage("measure", "--page-order: per-page or two-pass, not '%s'",
+				return cli_usage("measure",
+				                 "--page-order: per-page or two-pass, not '%s'",
 				                 optarg);
 			break;
 		case 'k': m.kernel = optarg; break;

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define COFF_SIZE     20u
-#define SECTION_SIZE  40u
-#define DIR_SECURITY  4u /* the certificate table's data directory index */
-#define PE32_MAGIC    0x10bu
-#define PE32P_MAGIC   0x20bu
+#define COFF_SIZE    20u
+#define SECTION_SIZE 40u
+#define DIR_SECURITY 4u /* the certificate table's data directory index */
+#define PE32_MAGIC   0x10bu
+#define PE32P_MAGIC  0x20bu
 
 struct span {
 	size_t off, len;

@@ -129,7 +129,9 @@ int tdx_mlog_direct_rtmr2(struct tdx_mlog *l, const char *cmdline, const uint8_t
 	static const char initrd_arg[] = " initrd=initrd";
 	uint8_t d[48];
 
-	if (cmdline) {
+	/* No command line and no initrd: OVMF gives the kernel no load options
+	 * at all, so nothing is measured for them. */
+	if (cmdline && (*cmdline || initrd)) {
 		size_t n = strlen(cmdline), m = n + (initrd ? strlen(initrd_arg) : 0), k = 0;
 		uint8_t *u16;
 		int rc;
@@ -142,10 +144,11 @@ int tdx_mlog_direct_rtmr2(struct tdx_mlog *l, const char *cmdline, const uint8_t
 		for (size_t i = 0; i < n; i++) {
 			if ((unsigned char)cmdline[i] > 0x7f || cmdline[i] < 0x20) {
 				free(u16);
-				return err_set(ERR_INVAL,
-				               "measure: the command line has a byte 0x%02x at %zu: "
-				               "printable ASCII only",
-				               (unsigned char)cmdline[i], i);
+				return err_set(
+				    ERR_INVAL,
+				    "measure: the command line has a byte 0x%02x at %zu: "
+				    "printable ASCII only",
+				    (unsigned char)cmdline[i], i);
 			}
 			u16[2 * k++] = (uint8_t)cmdline[i];
 		}
@@ -254,8 +257,7 @@ static int uefi_variable(const uint8_t *p, size_t n, char *name, size_t cap, con
 /* Describe and, where the data says what was measured, check one event.
  * Returns 1 when checked, 0 when taken as logged. */
 static int check_event(uint32_t type, const uint8_t *data, size_t n, const uint8_t digest[48],
-                       const uint8_t *cfv, size_t cfv_len, uint64_t cfv_gpa, char *what,
-                       size_t cap)
+                       const uint8_t *cfv, size_t cfv_len, uint64_t cfv_gpa, char *what, size_t cap)
 {
 	const uint8_t *hashed = NULL, *vdata = NULL;
 	size_t hlen = 0, vlen = 0;
@@ -296,7 +298,8 @@ static int check_event(uint32_t type, const uint8_t *data, size_t n, const uint8
 		rd_init(&r, data, n, "CCEL firmware blob event");
 		if (rd_u8(&r, &dl, "BlobDescriptionSize") == 0 &&
 		    rd_view(&r, &desc, dl, "BlobDescription") == 0 &&
-		    rd_u64le(&r, &base, "BlobBase") == 0 && rd_u64le(&r, &blen, "BlobLength") == 0) {
+		    rd_u64le(&r, &base, "BlobBase") == 0 &&
+		    rd_u64le(&r, &blen, "BlobLength") == 0) {
 			snprintf(what, cap, "firmware blob %s at 0x%llx, 0x%llx bytes",
 			         str_printable(text, sizeof(text), (const char *)desc, dl),
 			         (unsigned long long)base, (unsigned long long)blen);
@@ -333,8 +336,9 @@ static int check_event(uint32_t type, const uint8_t *data, size_t n, const uint8
 		char got[97], want[97];
 		hex_encode(got, digest, 48);
 		hex_encode(want, d, 48);
-		return err_set(ERR_VERIFY, "CCEL: event %s: logged digest %s, but its data hashes to %s",
-		               what, got, want);
+		return err_set(ERR_VERIFY,
+		               "CCEL: event %s: logged digest %s, but its data hashes to %s", what,
+		               got, want);
 	}
 	return 1;
 }
@@ -362,7 +366,8 @@ int tdx_mlog_from_ccel(struct tdx_mlog *l, const uint8_t *buf, size_t len, const
 			break;
 		GUARD(rd_u32le(&rd, &idx, "event.mr_index"));
 		ENSURE(idx <= 4, ERR_INVAL,
-		       "CCEL: MR index %u at offset %zu (0 is MRTD, 1..4 are RTMR0..3)", idx, start);
+		       "CCEL: MR index %u at offset %zu (0 is MRTD, 1..4 are RTMR0..3)", idx,
+		       start);
 		GUARD(rd_u32le(&rd, &type, "event.event_type"));
 		GUARD(rd_u32le(&rd, &count, "event.digest_count"));
 		ENSURE(count >= 1 && count <= nalgs, ERR_INVAL,
@@ -389,8 +394,8 @@ int tdx_mlog_from_ccel(struct tdx_mlog *l, const uint8_t *buf, size_t len, const
 		       "extends",
 		       start);
 		ENSURE(d384, ERR_INVAL, "CCEL: event at offset %zu has no SHA-384 digest", start);
-		checked = check_event(type, data, size, d384, cfv, cfv_len, cfv_gpa, what,
-		                      sizeof(what));
+		checked =
+		    check_event(type, data, size, d384, cfv, cfv_len, cfv_gpa, what, sizeof(what));
 		if (checked < 0)
 			return err_wrap(checked, "offset %zu", start);
 		GUARD(tdx_mlog_add(l, (int)idx - 1, type, d384,

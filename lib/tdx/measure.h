@@ -17,7 +17,8 @@
  *          Success";
  *   RTMR2: the command line as the kernel's EFI stub measures its load
  *          options (UTF-16LE with the terminating NUL; OVMF appends
- *          " initrd=initrd" when there is an initrd), then the initrd.
+ *          " initrd=initrd" when there is an initrd, and gives no options
+ *          for an empty command line without initrd), then the initrd.
  */
 #ifndef TDEXEC_TDX_MEASURE_H
 #define TDEXEC_TDX_MEASURE_H
@@ -29,17 +30,17 @@
 #define TDX_MEASURE_MAX_EVENTS 1024u
 
 /* TCG event types used here. */
-#define EV_SEPARATOR                       0x00000004u
-#define EV_EFI_VARIABLE_DRIVER_CONFIG      0x80000001u
-#define EV_EFI_VARIABLE_BOOT               0x80000002u
-#define EV_EFI_BOOT_SERVICES_APPLICATION   0x80000003u
-#define EV_EFI_GPT_EVENT                   0x80000006u
-#define EV_EFI_ACTION                      0x80000007u
-#define EV_EFI_PLATFORM_FIRMWARE_BLOB2     0x8000000au
-#define EV_EFI_HANDOFF_TABLES2             0x8000000bu
-#define EV_EFI_VARIABLE_BOOT2              0x8000000cu
-#define EV_EFI_VARIABLE_AUTHORITY          0x800000e0u
-#define EV_EVENT_TAG                       0x00000006u
+#define EV_SEPARATOR                     0x00000004u
+#define EV_EFI_VARIABLE_DRIVER_CONFIG    0x80000001u
+#define EV_EFI_VARIABLE_BOOT             0x80000002u
+#define EV_EFI_BOOT_SERVICES_APPLICATION 0x80000003u
+#define EV_EFI_GPT_EVENT                 0x80000006u
+#define EV_EFI_ACTION                    0x80000007u
+#define EV_EFI_PLATFORM_FIRMWARE_BLOB2   0x8000000au
+#define EV_EFI_HANDOFF_TABLES2           0x8000000bu
+#define EV_EFI_VARIABLE_BOOT2            0x8000000cu
+#define EV_EFI_VARIABLE_AUTHORITY        0x800000e0u
+#define EV_EVENT_TAG                     0x00000006u
 
 /* How an event's digest is known. */
 enum tdx_mevent_src {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define PAGE      4096u
-#define CHUNK     256u /* TDH.MR.EXTEND's granularity */
+#define CHUNK     256u  /* TDH.MR.EXTEND's granularity */
 #define FOOTER_AT 0x20u /* the GUID table ends 0x20 bytes before the end */
 #define DESC_SIZE 16u
 #define SEC_SIZE  32u
@@ -20,7 +20,7 @@ static const uint8_t guid_tdx_metadata[16] = {0x35, 0x65, 0x7a, 0xe4, 0x4a, 0x98
 
 const char *tdvf_type_name(uint32_t type)
 {
-	static const char *const names[] = {"BFV",     "CFV",     "TD_HOB",       "TempMem",
+	static const char *const names[] = {"BFV",     "CFV",     "TD_HOB",      "TempMem",
 	                                    "PermMem", "Payload", "PayloadParam"};
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : "unknown";
 }
@@ -125,8 +125,8 @@ int tdvf_parse(const uint8_t *img, size_t len, struct tdvf *out)
 	GUARD(rd_u32le(&r, &count, "number of sections"));
 	ENSURE(out->version == 1, ERR_UNSUPPORTED, "TDVF: metadata version %u (1 is known)",
 	       out->version);
-	ENSURE(count >= 1 && count <= TDVF_MAX_SECTIONS, ERR_INVAL,
-	       "TDVF: %u sections (1..%u)", count, TDVF_MAX_SECTIONS);
+	ENSURE(count >= 1 && count <= TDVF_MAX_SECTIONS, ERR_INVAL, "TDVF: %u sections (1..%u)",
+	       count, TDVF_MAX_SECTIONS);
 	ENSURE(sig_len == DESC_SIZE + SEC_SIZE * count, ERR_INVAL,
 	       "TDVF: descriptor length %u for %u sections (expected %u)", sig_len, count,
 	       DESC_SIZE + SEC_SIZE * count);

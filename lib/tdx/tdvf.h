@@ -29,8 +29,8 @@
 #define TDVF_MAX_PAGES (256u * 1024u)
 
 enum tdvf_type {
-	TDVF_BFV = 0,  /* boot firmware volume: the code */
-	TDVF_CFV = 1,  /* configuration firmware volume: the variable store */
+	TDVF_BFV = 0, /* boot firmware volume: the code */
+	TDVF_CFV = 1, /* configuration firmware volume: the variable store */
 	TDVF_TD_HOB = 2,
 	TDVF_TEMP_MEM = 3,
 	TDVF_PERM_MEM = 4,

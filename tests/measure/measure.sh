@@ -88,6 +88,14 @@ if not ok:
 sys.exit(0 if ok else 1)
 PY
 
+# the command line alone (no " initrd=initrd"), and none at all: no event, RTMR2 zero
+"$T" measure --kernel "$STUB" --cmdline "$CMD" --json >"$W/d2.json" 2>"$W/err" || bad "no initrd: $(cat "$W/err")"
+want=$(python3 -c 'import hashlib,sys; c=hashlib.sha384((sys.argv[1]+"\0").encode("utf-16-le")).digest(); print(hashlib.sha384(bytes(48)+c).hexdigest())' "$CMD")
+[ "$(jq -r .rtmr.RTMR2.value "$W/d2.json")" = "$want" ] && ok || bad "RTMR2 without initrd: $(jq -c .rtmr "$W/d2.json")"
+"$T" measure --kernel "$STUB" --cmdline '' --json >"$W/d3.json" 2>"$W/err" || bad "empty: $(cat "$W/err")"
+jq -e '(.rtmr.RTMR2.value | test("^0{96}$")) and ([.events[] | select(.rtmr == 2)] | length == 0)' "$W/d3.json" \
+	>/dev/null && ok || bad "an empty command line without initrd measured: $(jq -c . "$W/d3.json")"
+
 # --- the CCEL sample: replay equals its quote's RTMRs, events checked
 "$T" measure --ccel "$CCEL" --json >"$W/c.json" 2>"$W/err" && ok || bad "measure --ccel: $(cat "$W/err")"
 "$T" quote show --json "$CQUOTE" >"$W/q.json" 2>"$W/err" || bad "quote show: $(cat "$W/err")"
