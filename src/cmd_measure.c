@@ -246,8 +246,11 @@ static json_t *result_json(const struct measure *m)
 		                    json_pack("{s:s,s:s}", "value", hex, "source", m->rtmr_src[i]));
 	}
 	json_object_set_new(j, "rtmr", regs);
-	json_array_extend(ev, events_json(&m->computed));
-	json_array_extend(ev, events_json(&m->logged));
+	for (int k = 0; k < 2; k++) {
+		json_t *part = events_json(k ? &m->logged : &m->computed);
+		json_array_extend(ev, part); /* copies the references: part is ours to drop */
+		json_decref(part);
+	}
 	json_object_set_new(j, "events", ev);
 	json_object_set_new(j, "not_computed", missing(m));
 	return j;
