@@ -44,8 +44,6 @@ static int pe_layout(const uint8_t *img, size_t len, struct pe_layout *l)
 	uint32_t lfanew, headers, ndirs, cert_off = 0, cert_size = 0;
 	uint16_t nsec, optsize, magic;
 	size_t opt, dirs, sectab;
-	struct rd r;
-
 	memset(l, 0, sizeof(*l));
 	ENSURE(len >= 0x40 && img[0] == 'M' && img[1] == 'Z', ERR_INVAL,
 	       "PE: not a PE/COFF image (no MZ header)");
@@ -61,15 +59,19 @@ static int pe_layout(const uint8_t *img, size_t len, struct pe_layout *l)
 	       PE_MAX_SECTIONS);
 	ENSURE(opt + optsize <= len, ERR_INVAL, "PE: optional header (%u bytes) past the end",
 	       optsize);
-	rd_init(&r, img + opt, optsize, "PE optional header");
-	GUARD(rd_u16le(&r, &magic, "magic"));
+	/* The fields at fixed offsets: the magic, SizeOfHeaders (60),
+	 * CheckSum (64), NumberOfRvaAndSizes just before the data directories
+	 * (at 96 in PE32, 112 in PE32+). */
+	ENSURE(optsize >= 2, ERR_INVAL, "PE: no optional header");
+	magic = le16(img + opt);
 	ENSURE(magic == PE32_MAGIC || magic == PE32P_MAGIC, ERR_INVAL,
 	       "PE: optional header magic 0x%x (0x10b PE32, 0x20b PE32+)", magic);
-	r.off = 60;
-	GUARD(rd_u32le(&r, &headers, "SizeOfHeaders"));
-	r.off = magic == PE32_MAGIC ? 92 : 108;
-	GUARD(rd_u32le(&r, &ndirs, "NumberOfRvaAndSizes"));
-	dirs = r.off;
+	dirs = magic == PE32_MAGIC ? 96 : 112;
+	ENSURE(optsize >= dirs, ERR_INVAL,
+	       "PE: a %u-byte optional header is shorter than a %s header's %zu bytes", optsize,
+	       magic == PE32_MAGIC ? "PE32" : "PE32+", dirs);
+	headers = le32(img + opt + 60);
+	ndirs = le32(img + opt + dirs - 4);
 	ENSURE((uint64_t)ndirs * 8 <= optsize - dirs, ERR_INVAL,
 	       "PE: %u data directories do not fit the %u-byte optional header", ndirs, optsize);
 	l->checksum = opt + 64;

@@ -165,6 +165,7 @@ save("pe-truncated", stub[:lfanew + 30])
 save("pe-past-end", patch(stub, sec + 16, "<I", len(stub)))
 save("pe-cert", patch(patch(stub, opt + 112 + 32, "<I", 0x100), opt + 112 + 36, "<I", 0x10))
 save("pe-nsec", patch(stub, lfanew + 6, "<H", 0xffff))
+save("pe-short-opt", patch(stub[:lfanew + 24 + 8], lfanew + 20, "<H", 8))
 PY
 expect 1 'no OVMF footer GUID table' -- "$T" measure --firmware "$W/fw-truncated"
 expect 1 'metadata offset 0x7fffffff' -- "$T" measure --firmware "$W/fw-offset"
@@ -179,6 +180,7 @@ expect 1 'PE' -- "$T" measure --kernel "$W/pe-truncated"
 expect 1 'raw data .* past the end' -- "$T" measure --kernel "$W/pe-past-end"
 expect 1 'certificate table .* does not end' -- "$T" measure --kernel "$W/pe-cert"
 expect 1 'sections \(at most 96\)' -- "$T" measure --kernel "$W/pe-nsec"
+expect 1 'optional header is shorter than a PE32\+ header' -- "$T" measure --kernel "$W/pe-short-opt"
 expect 1 'no MZ header' -- "$T" measure --kernel "$OVMF"
 expect 1 'not a crypto-agile log|truncated' -- "$T" measure --ccel "$STUB"
 head -c 700 "$CCEL" >"$W/ccel-short"
