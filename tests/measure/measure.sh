@@ -155,6 +155,8 @@ save("fw-attr", patch(img, meta + 16 + 28, "<I", 0x40000000))
 save("fw-past-end", patch(img, meta + 16, "<I", len(img) - 0x1000))
 save("fw-huge", patch(patch(img, meta + 16 + 32 * 2 + 16, "<Q", 1 << 40), meta + 16 + 32 * 2 + 8, "<Q", 0))
 save("fw-sig", patch(img, meta, "<4s", b"XXXX"))
+save("fw-aug", patch(img, meta + 16 + 32 * 2 + 28, "<I", 2))      # TempMem accepted later: not added
+save("fw-hob-extend", patch(img, meta + 16 + 32 * 4 + 28, "<I", 1))  # a measured TD HOB
 lfanew = struct.unpack_from("<I", stub, 0x3c)[0]
 opt = lfanew + 24
 optsize = struct.unpack_from("<H", stub, lfanew + 20)[0]
@@ -175,6 +177,11 @@ expect 1 'past the end of the 2097152-byte image' -- "$T" measure --firmware "$W
 expect 1 'over 262144 pages' -- "$T" measure --firmware "$W/fw-huge"
 expect 1 'no "TDVF" descriptor' -- "$T" measure --firmware "$W/fw-sig"
 expect 1 'no OVMF footer GUID table' -- "$T" measure --firmware "$STUB"
+expect 1 'TD_HOB\) is measured \(MR.EXTEND\) but its contents come from the VMM' -- \
+	"$T" measure --firmware "$W/fw-hob-extend"
+got=$("$T" measure --firmware "$W/fw-aug" --json | jq -r .MRTD)
+want=$(python3 "$HERE/mrtd.py" "$W/fw-aug" per-page)
+[ "$got" = "$want" ] && [ "$got" != "$mrtd_per_page" ] && ok || bad "PAGE.AUG section: MRTD $got, mrtd.py $want"
 expect 1 'sections at file offsets .* overlap' -- "$T" measure --kernel "$W/pe-overlap"
 expect 1 'PE' -- "$T" measure --kernel "$W/pe-truncated"
 expect 1 'raw data .* past the end' -- "$T" measure --kernel "$W/pe-past-end"
