@@ -5,7 +5,9 @@
 # so the certificate table must be left out; a direct boot's RTMR1/RTMR2
 # against a replay written here, with OVMF's fixed events equal to those a
 # real TD logged (the CCEL sample); the CCEL sample replayed to its quote's
-# RTMRs with every self-describing event recomputed; a tampered log, a log
+# RTMRs with every self-describing event recomputed; the policy written
+# admits a simulated TD carrying those values and refuses one built with
+# the other page order or another command line; a tampered log, a log
 # that contradicts the inputs, and malformed images refused with a clear
 # error and exit 1.
 # Usage: measure.sh TDEXEC_BINARY TEST_DATA_DIR
@@ -121,6 +123,23 @@ jq -e '.measurements | has("RTMR3") | not' "$W/pol.json" >/dev/null && ok || bad
 [ "$(jq -r .measurements.MRTD "$W/pol2.json")" = "$mrtd_per_page" ] &&
 	[ "$(jq -r .measurements.RTMR1 "$W/pol2.json")" = "$(jq -r .rtmr.RTMR1.value "$W/d.json")" ] &&
 	jq -e '.measurements | has("RTMR0") | not' "$W/pol2.json" >/dev/null && ok || bad "direct boot policy: $(cat "$W/pol2.json")"
+
+# the policy is one the verifier applies: a simulated TD given the measured
+# values is admitted; one built with the other page order (MRTD) or booted
+# with another command line (RTMR2) is refused, naming the register
+"$T" sim init "$W/td" >/dev/null || bad "sim init"
+jq --arg m "$mrtd_per_page" --arg r1 "$(jq -r .rtmr.RTMR1.value "$W/d.json")" \
+	--arg r2 "$(jq -r .rtmr.RTMR2.value "$W/d.json")" '.MRTD = $m | .RTMR1 = $r1 | .RTMR2 = $r2' \
+	"$W/td/td.json" >"$W/td.json" && mv "$W/td.json" "$W/td/td.json"
+"$T" quote get --provider sim --sim-dir "$W/td" --report-data 00 -o "$W/sim.dat" || bad "quote get"
+SIM=(--collateral "$W/td/collateral/collateral.json" --trust-sim-root "$W/td/root_ca.pem")
+expect 0 'policy_ok +true' -- "$T" quote verify "$W/sim.dat" "${SIM[@]}" --policy "$W/pol2.json"
+"$T" measure --firmware "$OVMF" --page-order two-pass --kernel "$STUB" --cmdline "$CMD" \
+	--initrd "$W/initrd" -o "$W/pol3.json" >/dev/null || bad "two-pass policy"
+expect 4 'MRTD [0-9a-f]+ is not the policy' -- "$T" quote verify "$W/sim.dat" "${SIM[@]}" --policy "$W/pol3.json"
+"$T" measure --firmware "$OVMF" --kernel "$STUB" --cmdline "$CMD quiet" --initrd "$W/initrd" \
+	-o "$W/pol4.json" >/dev/null || bad "another command line"
+expect 4 'RTMR2 [0-9a-f]+ is not the policy' -- "$T" quote verify "$W/sim.dat" "${SIM[@]}" --policy "$W/pol4.json"
 
 # --- refused: a tampered log, a log that is not of this firmware or kernel
 python3 - "$CCEL" "$W/tampered.dat" <<'PY'
