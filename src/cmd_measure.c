@@ -359,6 +359,12 @@ static int write_policy(const struct measure *m, const char *tcb)
 		memcpy(text + tl, "\n", 2);
 	}
 	GUARD_GOTO(file_write(m->out, text, strlen(text), 0644));
+	/* What the policy lets through is as important as what it pins. */
+	if (!m->have_mrtd || (m->known & 7u) != 7u)
+		fprintf(stderr,
+		        "tdexec: warning: the policy does not pin%s%s%s%s: any value passes\n",
+		        m->have_mrtd ? "" : " MRTD", m->known & 1u ? "" : " RTMR0",
+		        m->known & 2u ? "" : " RTMR1", m->known & 4u ? "" : " RTMR2");
 out:
 	free(text);
 	free(copy);
