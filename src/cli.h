@@ -128,6 +128,9 @@ int cmd_pool(int argc, char **argv);
 int cmd_pool_up(int argc, char **argv);
 int cmd_pool_status(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+/* tdexec measure: reference values from firmware, kernel, initrd, CCEL. */
+int cmd_measure(int argc, char **argv);
+extern const struct option cli_measure_opts[];
 int cli_dataset_encrypt(int argc, char **argv);
 /* Images in registries (cmd_pull.c): `image pull`, `app inspect`, and the
  * check `app deploy` makes: REF (from its registry, or from the OCI layout

@@ -45,6 +45,8 @@ static const struct cli_cmd commands[] = {
      pool_cmds, NULL},
     {"policy", cmd_policy, "TD policies: write one from a known-good TD's quote", policy_cmds,
      NULL},
+    {"measure", cmd_measure, "MRTD and RTMRs recomputed from firmware, kernel, initrd, CCEL", NULL,
+     cli_measure_opts},
     {"completion", cmd_completion, "print a shell completion script (bash)", completion_cmds, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
