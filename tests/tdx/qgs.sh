@@ -113,6 +113,22 @@ expect 0 '"status": "COMPLETED"' -- "$T" run "$app" --market "$SCHED_URL" "${C[@
 n=$(($(quotes) - n0))
 [ "$n" -ge 2 ] && ok || bad "the worker's quotes from the QGS: $n, want at least 2 (registration, session)"
 grep -q 'event=sms.release .*simulated=1' "$W/sms.log" && ok || bad "SMS release: $(grep sms.release "$W/sms.log")"
+# An SMS in a (simulated) TD whose RA-TLS quote comes from the QGS: a client
+# admits it by that quote, which the QGS made.
+n1=$(quotes)
+rm -f "$W/rport"
+"$T" sms --port 0 --port-file "$W/rport" --db "$W/ratls.db" --master-key "$W/ratls.key" "${C[@]}" \
+	--ra-tls --provider qgs --sim-dir "$W/td" "${Q[@]}" 2>>"$W/rsms.log" &
+POOL_PIDS+=("$!")
+RURL="https://127.0.0.1:$(wait_port "$W/rport")"
+expect 0 'ratls_key_bound +true' -- "$T" ratls check "$RURL/healthz" "${V[@]}" \
+	--trust-sim-root "$W/td/root_ca.pem" --policy "$W/policy.json"
+[ "$(($(quotes) - n1))" = 1 ] && ok || bad "the RA-TLS SMS's quotes from the QGS: $(($(quotes) - n1))"
+grep -q 'event=sms.ra_tls provider=qgs config_hash=[0-9a-f]* simulated=1' "$W/rsms.log" && ok ||
+	bad "RA-TLS SMS log: $(grep sms.ra_tls "$W/rsms.log")"
+# --trust-sim-root with a real provider is refused at start
+expect 1 'trust-sim-root cannot go with the qgs quote provider' -- "$T" sms --port 0 --db "$W/r2.db" \
+	--master-key "$W/ratls.key" "${C[@]}" --ra-tls --provider qgs "${Q[@]}" "${ATTEST[@]}"
 # A worker whose QGS is gone says so, by address.
 pool_start_worker w2 6 --provider qgs --qgs "unix:$W/none.sock"
 for _ in $(seq 100); do grep -q "no QGS at unix:$W/none.sock" "$W/w2.log" && break; sleep 0.1; done
