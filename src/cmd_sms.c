@@ -341,9 +341,17 @@ int cmd_sms(int argc, char **argv)
 			cfg.ra_tls = json_is_true(json_object_get(conf, "ra_tls"));
 			cfg.provider.sim_dir = json_string_value(json_object_get(conf, "sim_dir"));
 			cfg.provider.qgs = json_string_value(json_object_get(conf, "qgs"));
-			if (json_is_integer(json_object_get(conf, "qgs_timeout")))
-				cfg.provider.qgs_timeout_ms =
-				    (int)json_integer_value(json_object_get(conf, "qgs_timeout"));
+			if (json_object_get(conf, "qgs_timeout")) {
+				json_t *t = json_object_get(conf, "qgs_timeout");
+				if (!json_is_integer(t) || json_integer_value(t) < 1 ||
+				    json_integer_value(t) > 600000) {
+					json_decref(conf);
+					return cli_usage(
+					    prog, "%s: qgs_timeout: milliseconds, 1 to 600000",
+					    argv[i + 1]);
+				}
+				cfg.provider.qgs_timeout_ms = (int)json_integer_value(t);
+			}
 			if (json_is_string(json_object_get(conf, "provider")) &&
 			    tdx_provider_parse(json_string_value(json_object_get(conf, "provider")),
 			                       &cfg.provider.kind) < 0) {

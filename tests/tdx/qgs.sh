@@ -129,6 +129,12 @@ grep -q 'event=sms.ra_tls provider=qgs config_hash=[0-9a-f]* simulated=1' "$W/rs
 # --trust-sim-root with a real provider is refused at start
 expect 1 'trust-sim-root cannot go with the qgs quote provider' -- "$T" sms --port 0 --db "$W/r2.db" \
 	--master-key "$W/ratls.key" "${C[@]}" --ra-tls --provider qgs "${Q[@]}" "${ATTEST[@]}"
+# The SMS's config file takes the same settings, checked the same way.
+printf '{"ra_tls": true, "provider": "qgs", "qgs": "tcp:1"}\n' >"$W/c1.json"
+expect 1 "QGS address 'tcp:1'" -- "$T" sms config-hash --config "$W/c1.json" --master-key "$W/ratls.key" "${C[@]}"
+printf '{"ra_tls": true, "provider": "qgs", "qgs_timeout": -5}\n' >"$W/c2.json"
+expect 1 'qgs_timeout: milliseconds, 1 to 600000' -- "$T" sms config-hash --config "$W/c2.json" \
+	--master-key "$W/ratls.key" "${C[@]}"
 # A worker whose QGS is gone says so, by address.
 pool_start_worker w2 6 --provider qgs --qgs "unix:$W/none.sock"
 for _ in $(seq 100); do grep -q "no QGS at unix:$W/none.sock" "$W/w2.log" && break; sleep 0.1; done
