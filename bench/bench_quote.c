@@ -9,10 +9,26 @@
  *   P-256 verify    OpenSSL verifications per second (the cost unit of DCAP
  *                   verification)
  *
+ * and quote generation per provider, as a worker pays it:
+ *
+ *   sim             --provider sim: the simulated TD loaded, a quote made
+ *   qgs exchange    a TDREPORT of the loaded simulated TD and its quote from
+ *                   the fake QGS: the transport and the QE's work
+ *   qgs (fake)      --provider qgs --sim-dir: the simulated TD's TDREPORT,
+ *                   the quote from the suite's fake QGS on a unix socket (a
+ *                   thread of this process: its report check and signature
+ *                   are in the figure, on the other core)
+ *
+ * Real TDX for comparison (not measured here): configfs-tsm ~1 s a quote,
+ * the host's QGS over vsock a few ms (docs/providers.md).
+ *
  * Usage: bench_quote TEST_DATA_TDX_DIR [SECONDS_PER_CASE]
  */
 #include "crypto/p256.h"
+#include "fake_qgs.h"
 #include "tdx/pck.h"
+#include "tdx/provider.h"
+#include "tdx/qgs.h"
 #include "tdx/quote.h"
 #include "tdx/sim.h"
 #include "benchutil.h"
@@ -20,10 +36,12 @@
 #include "util/file.h"
 
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct input {
 	uint8_t *buf;
@@ -65,6 +83,38 @@ static int op_sim_quote(void *p)
 	return 0;
 }
 
+static int op_provider(void *p)
+{
+	uint8_t rd[64] = {2}, *q;
+	size_t len;
+	GUARD(tdx_provider_quote(p, rd, &q, &len));
+	free(q);
+	return 0;
+}
+
+struct qgs_arg {
+	struct tdx_sim *sim;
+	struct tdx_qgs_opts o;
+};
+
+/* The exchange alone: a TDREPORT of the loaded TD, the quote from the QGS. */
+static int op_qgs(void *p)
+{
+	struct qgs_arg *a = p;
+	uint8_t rd[64] = {3}, report[TDX_REPORT_SIZE], *q;
+	size_t len;
+	GUARD(tdx_sim_report(a->sim, rd, report));
+	GUARD(tdx_qgs_quote(&a->o, report, &q, &len));
+	free(q);
+	return 0;
+}
+
+static void *qgs_thread(void *p)
+{
+	fake_qgs_run(p);
+	return NULL;
+}
+
 struct keyarg {
 	EVP_PKEY *key;
 	uint8_t sig[64];
@@ -94,13 +144,17 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 int main(int argc, char **argv)
 {
-	char path[4096], tmpl[] = "/tmp/tdexec-bench-XXXXXX", *dir;
+	char path[4096], tmpl[] = "/tmp/tdexec-bench-XXXXXX", *dir, sock[4200], qgs[4300];
 	double secs = argc > 2 ? atof(argv[2]) : 1.0;
 	struct tdx_sim_opts o = {0, 0, 0};
 	struct keyarg k;
 	struct tdx_sim *sim;
 	struct input in;
-	double parse, parse_pck, simq, sign, verify;
+	double parse, parse_pck, simq, sign, verify, prov_sim, prov_qgs, qgsq;
+	struct qgs_arg qa;
+	struct tdx_provider prov;
+	struct fake_qgs f;
+	pthread_t th;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench_quote TEST_DATA_TDX_DIR [SECONDS]\n");
@@ -118,12 +172,34 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	op_sign(&k);
+	memset(&f, 0, sizeof(f));
+	f.sim = sim;
+	snprintf(sock, sizeof(sock), "%s/qgs.sock", dir);
+	snprintf(qgs, sizeof(qgs), "unix:%s", sock);
+	bench_must(fake_qgs_listen(&f, sock));
+	if (pthread_create(&th, NULL, qgs_thread, &f) != 0) {
+		fprintf(stderr, "bench: cannot start the fake QGS\n");
+		return 1;
+	}
+	memset(&qa, 0, sizeof(qa));
+	qa.sim = sim;
+	bench_must(tdx_qgs_addr_parse(qgs, &qa.o.addr));
+	memset(&prov, 0, sizeof(prov));
+	prov.sim_dir = dir;
+	prov.qgs = qgs;
 
 	parse = bench_rate(secs, op_parse, &in);
 	parse_pck = bench_rate(secs, op_parse_pck, &in);
 	simq = bench_rate(secs, op_sim_quote, sim);
 	sign = bench_rate(secs, op_sign, &k);
 	verify = bench_rate(secs, op_verify, &k);
+	qgsq = bench_rate(secs, op_qgs, &qa);
+	prov.kind = TDX_PROVIDER_SIM;
+	prov_sim = bench_rate(secs, op_provider, &prov);
+	prov.kind = TDX_PROVIDER_QGS;
+	prov_qgs = bench_rate(secs, op_provider, &prov);
+	__atomic_store_n(&f.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
 
 	printf("bench quote (one core, %.1f s per case, %s)\n", secs,
 	       OpenSSL_version(OPENSSL_VERSION));
@@ -132,13 +208,26 @@ int main(int argc, char **argv)
 	       1e6 / parse_pck);
 	printf("  %-32s %12.0f /s\n", "sim quote (1 P-256 signature)", simq);
 	printf("  %-32s %12.0f /s   (peer: OpenSSL P-256 sign)\n", "floor for sim quote", sign);
+	printf("  %-32s %12.0f /s   (%.3f ms each)\n", "qgs exchange (fake QGS, unix)", qgsq,
+	       1e3 / qgsq);
 	printf("  %-32s %12.0f /s\n", "OpenSSL P-256 verify", verify);
+	printf("quote generation per provider, the simulated TD loaded for each quote as the\n"
+	       "provider does (what a worker pays per quote)\n");
+	printf("  %-32s %12.0f /s   (%.3f ms each)\n", "--provider sim", prov_sim, 1e3 / prov_sim);
+	printf("  %-32s %12.0f /s   (%.3f ms each)\n", "--provider qgs (fake QGS, unix)", prov_qgs,
+	       1e3 / prov_qgs);
+	printf("  %-32s %12s      (~1,000 ms each: the kernel polls the host)\n",
+	       "--provider tsm on real TDX", "~1");
 	printf("ratios\n");
 	printf("  sim quote / floor                %12.2f\n", simq / sign);
 	printf("  parse / P-256 verify             %12.1f   (parsing is %.1f%% of one verify)\n",
 	       parse / verify, 100.0 * verify / parse);
 	printf("  parse+pck / P-256 verify         %12.2f\n", parse_pck / verify);
+	printf("  qgs exchange / sim quote         %12.2f   (the report, its check, the socket)\n",
+	       qgsq / simq);
+	printf("  --provider qgs / --provider sim  %12.2f\n", prov_qgs / prov_sim);
 
+	close(f.fd);
 	tdx_sim_free(sim);
 	EVP_PKEY_free(k.key);
 	free(in.buf);

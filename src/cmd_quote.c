@@ -54,16 +54,23 @@ static const char verify_usage[] =
     "  -q, --quiet            print nothing: the exit status is the answer\n";
 
 static const char get_usage[] =
-    "Usage: tdexec quote get [--provider tsm|sim] [--sim-dir DIR] [--measurements FILE]\n"
+    "Usage: tdexec quote get [--provider tsm|sim|qgs|auto] [--sim-dir DIR]\n"
+    "                        [--measurements FILE] [--qgs ADDR] [--qgs-timeout MS]\n"
     "                        (--report-data HEX | --report-data-file FILE)\n"
     "                        [-o FILE | --hex | --json]\n"
     "\n"
     "Get a TDX quote whose REPORTDATA is the given bytes (up to 64, zero-padded).\n"
     "\n"
     "  --provider P            tsm (default): Linux configfs-tsm in a TDX guest;\n"
-    "                          sim: the simulated TD in --sim-dir (see 'tdexec sim')\n"
-    "  --sim-dir DIR           simulated TD directory (sim provider)\n"
-    "  --measurements FILE     TD measurements (default DIR/td.json; sim provider)\n"
+    "                          qgs: TDREPORT from /dev/tdx_guest, the quote from the\n"
+    "                          host's QGS (docs/providers.md); auto: qgs when a QGS\n"
+    "                          answers, tsm otherwise; sim: the simulated TD in\n"
+    "                          --sim-dir (see 'tdexec sim')\n"
+    "  --sim-dir DIR           simulated TD directory (sim; qgs and auto: the\n"
+    "                          TDREPORT from it, the quote then simulated)\n"
+    "  --measurements FILE     TD measurements (default DIR/td.json; with --sim-dir)\n"
+    "  --qgs ADDR              vsock:CID:PORT (default vsock:2:4050) or unix:PATH\n"
+    "  --qgs-timeout MS        a whole QGS exchange (default 30000)\n"
     "  --report-data HEX       REPORTDATA as hex\n"
     "  --report-data-file F    REPORTDATA from a file (raw bytes or hex text)\n"
     "  -o, --output FILE       write the binary quote to FILE ('-' = stdout)\n"
@@ -83,6 +90,8 @@ static const struct option quote_get_opts[] = {
     {"provider", required_argument, NULL, 'p'},
     {"sim-dir", required_argument, NULL, 'd'},
     {"measurements", required_argument, NULL, 'm'},
+    {"qgs", required_argument, NULL, 'q'},
+    {"qgs-timeout", required_argument, NULL, 't'},
     {"report-data", required_argument, NULL, 'r'},
     {"report-data-file", required_argument, NULL, 'f'},
     {"output", required_argument, NULL, 'o'},
@@ -94,11 +103,12 @@ static const struct option quote_get_opts[] = {
 
 static int quote_get(int argc, char **argv)
 {
-	struct tdx_provider prov = {TDX_PROVIDER_TSM, NULL, NULL, NULL};
+	struct tdx_provider prov = {TDX_PROVIDER_TSM, NULL, NULL, NULL, NULL, 0, NULL, NULL};
 	const char *rd_hex = NULL, *rd_file = NULL, *output = NULL;
 	uint8_t rd[64], *quote = NULL;
 	size_t len;
 	int c, hex = 0, rc;
+	long v;
 
 	while ((c = cli_getopt(argc, argv, "quote get", "o:h", quote_get_opts)) != -1) {
 		switch (c) {
@@ -108,6 +118,12 @@ static int quote_get(int argc, char **argv)
 			break;
 		case 'd': prov.sim_dir = optarg; break;
 		case 'm': prov.measurements = optarg; break;
+		case 'q': prov.qgs = optarg; break;
+		case 't':
+			if (cli_int("quote get", "--qgs-timeout", optarg, 1, 600000, &v))
+				return EXIT_USAGE;
+			prov.qgs_timeout_ms = (int)v;
+			break;
 		case 'r': rd_hex = optarg; break;
 		case 'f': rd_file = optarg; break;
 		case 'o': output = optarg; break;
@@ -126,8 +142,8 @@ static int quote_get(int argc, char **argv)
 		                              "use -o FILE or --hex");
 	if (cli_report_data(rd_hex, rd_file, rd) < 0)
 		return cli_usage("quote get", "%s", err_msg());
-	if (prov.kind == TDX_PROVIDER_SIM && !prov.sim_dir)
-		return cli_usage("quote get", "the sim provider needs --sim-dir DIR");
+	if (tdx_provider_check(&prov) < 0)
+		return cli_usage("quote get", "%s", err_msg());
 
 	if (tdx_provider_quote(&prov, rd, &quote, &len) < 0)
 		return cli_fail();

@@ -36,9 +36,10 @@ static const char check_usage[] =
     "  --save-quote FILE   also write the server's quote (for 'tdexec quote show')\n";
 
 static const char cert_usage[] =
-    "Usage: tdexec ratls cert --cert-out FILE --key-out FILE [--provider tsm|sim]\n"
-    "                         [--sim-dir DIR] [--subject CN] [--days N]\n"
-    "                         [--config FILE]\n"
+    "Usage: tdexec ratls cert --cert-out FILE --key-out FILE\n"
+    "                         [--provider tsm|sim|qgs|auto] [--sim-dir DIR]\n"
+    "                         [--qgs ADDR] [--qgs-timeout MS] [--subject CN]\n"
+    "                         [--days N] [--config FILE]\n"
     "\n"
     "Make a fresh P-256 key and a self-signed certificate carrying this TD's quote\n"
     "(extension " TDX_RATLS_OID ") and a configuration document\n"
@@ -47,7 +48,12 @@ static const char cert_usage[] =
     "|| the key's SubjectPublicKeyInfo).  The key file is written 0600.\n"
     "\n"
     "  --config FILE  the server's configuration, a JSON object (written in\n"
-    "                 canonical form: compact, keys sorted, ASCII); default {}\n";
+    "                 canonical form: compact, keys sorted, ASCII); default {}\n"
+    "  --provider P   where the quote comes from, as for 'tdexec quote get':\n"
+    "                 tsm (default), qgs, auto, sim (docs/providers.md)\n"
+    "  --sim-dir DIR  the simulated TD (sim; qgs and auto: its TDREPORT)\n"
+    "  --qgs ADDR     vsock:CID:PORT (default vsock:2:4050) or unix:PATH\n"
+    "  --qgs-timeout MS  a whole QGS exchange (default 30000)\n";
 
 /* The peer's certificate, kept for the report once it is admitted. */
 struct seen {
@@ -158,6 +164,8 @@ static const struct option ratls_cert_opts[] = {
     {"key-out", required_argument, NULL, 'k'},
     {"provider", required_argument, NULL, 'P'},
     {"sim-dir", required_argument, NULL, 'd'},
+    {"qgs", required_argument, NULL, 'q'},
+    {"qgs-timeout", required_argument, NULL, 't'},
     {"subject", required_argument, NULL, 's'},
     {"days", required_argument, NULL, 'n'},
     {"config", required_argument, NULL, 'C'},
@@ -167,12 +175,12 @@ static const struct option ratls_cert_opts[] = {
 
 static int ratls_cert(int argc, char **argv)
 {
-	struct tdx_provider p = {TDX_PROVIDER_TSM, NULL, NULL, NULL};
+	struct tdx_provider p = {TDX_PROVIDER_TSM, NULL, NULL, NULL, NULL, 0, NULL, NULL};
 	const char *cert_out = NULL, *key_out = NULL, *subject = "tdexec RA-TLS", *conf = NULL;
 	char *cert = NULL, *key = NULL, *doc = NULL;
 	size_t doc_len = 0;
 	json_t *j = NULL;
-	long days = 365;
+	long days = 365, v;
 	int c, rc;
 
 	optind = 0;
@@ -181,11 +189,17 @@ static int ratls_cert(int argc, char **argv)
 		case 'c': cert_out = optarg; break;
 		case 'k': key_out = optarg; break;
 		case 'd': p.sim_dir = optarg; break;
+		case 'q': p.qgs = optarg; break;
+		case 't':
+			if (cli_int("ratls cert", "--qgs-timeout", optarg, 1, 600000, &v))
+				return EXIT_USAGE;
+			p.qgs_timeout_ms = (int)v;
+			break;
 		case 's': subject = optarg; break;
 		case 'C': conf = optarg; break;
 		case 'P':
 			if (tdx_provider_parse(optarg, &p.kind) < 0)
-				return cli_usage("ratls cert", "--provider: tsm or sim");
+				return cli_usage("ratls cert", "--provider: %s", err_msg());
 			break;
 		case 'n':
 			if (cli_int("ratls cert", "--days", optarg, 1, 3650, &days))
@@ -199,8 +213,8 @@ static int ratls_cert(int argc, char **argv)
 		return cli_usage("ratls cert", "unexpected argument '%s'", argv[optind]);
 	if (!cert_out || !key_out)
 		return cli_usage("ratls cert", "--cert-out and --key-out are required");
-	if (p.kind == TDX_PROVIDER_SIM && !p.sim_dir)
-		return cli_usage("ratls cert", "the sim provider needs --sim-dir DIR");
+	if (tdx_provider_check(&p) < 0)
+		return cli_usage("ratls cert", "%s", err_msg());
 	rc = conf ? json_load_path(conf, TDX_RATLS_CONFIG_MAX, &j) : 0;
 	if (rc == 0 && !j && !(j = json_object()))
 		rc = err_set(ERR_NOMEM, "out of memory");

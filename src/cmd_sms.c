@@ -25,7 +25,8 @@ static const char sms_usage[] =
     "                  [--public-url URL] [--collateral PATH --policy FILE\n"
     "                  [--allow-any-mrtd] [--trust-sim-root FILE]]\n"
     "                  [--tls-cert FILE --tls-key FILE]\n"
-    "                  [--ra-tls [--provider tsm|sim] [--sim-dir DIR]]\n"
+    "                  [--ra-tls [--provider tsm|sim|qgs|auto] [--sim-dir DIR]\n"
+    "                  [--qgs ADDR] [--qgs-timeout MS]]\n"
     "                  [--max-connections N] [--max-connections-per-ip N]\n"
     "\n"
     "Serve the secrets API (iExec's paths and signatures) on ADDR:N (default\n"
@@ -39,16 +40,21 @@ static const char sms_usage[] =
     "                    master_key, master_key_command, chain, network, rpc,\n"
     "                    public_url,\n"
     "                    collateral, policy, allow_any_mrtd, trust_sim_root,\n"
-    "                    tls_cert, tls_key, ra_tls, provider, sim_dir (flags\n"
-    "                    override it)\n"
+    "                    tls_cert, tls_key, ra_tls, provider, sim_dir, qgs,\n"
+    "                    qgs_timeout (flags override it)\n"
     "  --tls-cert FILE   serve HTTPS with this PEM certificate chain ...\n"
     "  --tls-key FILE    ... and this PEM private key\n"
     "  --ra-tls          serve HTTPS with a fresh key whose self-signed certificate\n"
     "                    carries this TD's quote binding it (RA-TLS), so clients\n"
     "                    admit the SMS by its measurements (worker --sms-policy,\n"
     "                    secret push --sms-policy, 'tdexec ratls check')\n"
-    "  --provider tsm|sim where that quote comes from (default tsm: configfs-tsm;\n"
-    "                    sim: the simulated TD in --sim-dir, tests and demos)\n"
+    "  --provider P      where that quote comes from (docs/providers.md): tsm\n"
+    "                    (default, configfs-tsm), qgs (the host's QGS), auto (qgs\n"
+    "                    when a QGS answers, tsm otherwise), sim (the simulated TD\n"
+    "                    in --sim-dir, tests and demos; qgs and auto take its\n"
+    "                    TDREPORT with --sim-dir)\n"
+    "  --qgs ADDR        vsock:CID:PORT (default vsock:2:4050) or unix:PATH\n"
+    "  --qgs-timeout MS  a whole QGS exchange (default 30000)\n"
     "  --public-url URL  the base workers reach this SMS at, for the session\n"
     "                    provisioning URLs (default http://ADDR:PORT)\n"
     "  --collateral PATH DCAP collateral for verifying workers' TD quotes: a\n"
@@ -259,6 +265,8 @@ const struct option cli_sms_opts[] = {
     {"ra-tls", no_argument, NULL, 'R'},
     {"provider", required_argument, NULL, 'V'},
     {"sim-dir", required_argument, NULL, 'D'},
+    {"qgs", required_argument, NULL, 'Q'},
+    {"qgs-timeout", required_argument, NULL, 'T'},
     {"allow-any-mrtd", no_argument, NULL, 'A'},
     {"max-connections", required_argument, NULL, 'X'},
     {"max-connections-per-ip", required_argument, NULL, 'I'},
@@ -332,11 +340,23 @@ int cmd_sms(int argc, char **argv)
 			cfg.tls_key = json_string_value(json_object_get(conf, "tls_key"));
 			cfg.ra_tls = json_is_true(json_object_get(conf, "ra_tls"));
 			cfg.provider.sim_dir = json_string_value(json_object_get(conf, "sim_dir"));
+			cfg.provider.qgs = json_string_value(json_object_get(conf, "qgs"));
+			if (json_object_get(conf, "qgs_timeout")) {
+				json_t *t = json_object_get(conf, "qgs_timeout");
+				if (!json_is_integer(t) || json_integer_value(t) < 1 ||
+				    json_integer_value(t) > 600000) {
+					json_decref(conf);
+					return cli_usage(
+					    prog, "%s: qgs_timeout: milliseconds, 1 to 600000",
+					    argv[i + 1]);
+				}
+				cfg.provider.qgs_timeout_ms = (int)json_integer_value(t);
+			}
 			if (json_is_string(json_object_get(conf, "provider")) &&
 			    tdx_provider_parse(json_string_value(json_object_get(conf, "provider")),
 			                       &cfg.provider.kind) < 0) {
 				json_decref(conf);
-				return cli_usage(prog, "%s: provider: tsm or sim", argv[i + 1]);
+				return cli_usage(prog, "%s: provider: %s", argv[i + 1], err_msg());
 			}
 		}
 	while ((c = cli_getopt(argc, argv, prog, "h", cli_sms_opts)) != -1) {
@@ -379,10 +399,18 @@ int cmd_sms(int argc, char **argv)
 		case 'K': cfg.tls_key = optarg; break;
 		case 'R': cfg.ra_tls = 1; break;
 		case 'D': cfg.provider.sim_dir = optarg; break;
+		case 'Q': cfg.provider.qgs = optarg; break;
+		case 'T':
+			if (cli_int("sms", "--qgs-timeout", optarg, 1, 600000, &v)) {
+				json_decref(conf);
+				return EXIT_USAGE;
+			}
+			cfg.provider.qgs_timeout_ms = (int)v;
+			break;
 		case 'V':
 			if (tdx_provider_parse(optarg, &cfg.provider.kind) < 0) {
 				json_decref(conf);
-				return cli_usage(prog, "--provider: tsm or sim");
+				return cli_usage(prog, "--provider: %s", err_msg());
 			}
 			break;
 		case 'j': json = 1; break;
@@ -412,9 +440,9 @@ int cmd_sms(int argc, char **argv)
 		                           : "--db and --master-key are required (or instead "
 		                             "of --master-key, --master-key-command)");
 	}
-	if (cfg.ra_tls && cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir) {
+	if (cfg.ra_tls && tdx_provider_check(&cfg.provider) < 0) {
 		json_decref(conf);
-		return cli_usage(prog, "the sim provider needs --sim-dir DIR");
+		return cli_usage(prog, "%s", err_msg());
 	}
 	/* Sessions go only to TDs the pool named: no policy, or one that pins
 	 * no MRTD, would release them to a TD running any code. */

@@ -14,6 +14,8 @@
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -38,6 +40,15 @@ static const uint8_t intel_qe_vendor[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 
 
 #define SIM_ORG "tdexec simulated TD"
 
+/* TDREPORT_STRUCT (TDX module ABI): REPORTMACSTRUCT (256 bytes: REPORTTYPE,
+ * reserved, CPUSVN, TEE_TCB_INFO_HASH, TEE_INFO_HASH, REPORTDATA at 128,
+ * reserved, MAC at 224), TEE_TCB_INFO (239) and 17 reserved, TDINFO (512). */
+#define SIM_REPORT_MACED             224 /* the MAC covers bytes 0..223 */
+#define SIM_REPORT_TEE_TCB_INFO      256
+#define SIM_REPORT_TEE_TCB_INFO_SIZE 239
+#define SIM_REPORT_TDINFO            512
+#define SIM_REPORT_TDINFO_SIZE       512
+
 struct tdx_sim {
 	EVP_PKEY *pck_key;
 	EVP_PKEY *att_key;
@@ -49,6 +60,10 @@ struct tdx_sim {
 	 * key: made once, as a real QE does, and carried by every quote. */
 	struct sgx_report_body qe_report;
 	uint8_t qe_report_sig[64];
+	/* Stands in for the CPU's report MAC key: TDREPORTs made by
+	 * tdx_sim_report() are MACed with it, and the simulated QE
+	 * (tdx_sim_quote_report()) checks the MAC, as EVERIFYREPORT2 does. */
+	uint8_t report_key[32];
 };
 
 static const uint8_t qe_auth[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
@@ -760,6 +775,20 @@ static int sim_qe_report(struct tdx_sim *s)
 	return p256_sign(s->pck_key, qe_bytes, sizeof(qe_bytes), s->qe_report_sig);
 }
 
+/* The report MAC key: SHA-256 over a label and the attestation key's
+ * private encoding, so that every copy of one simulated TD (same keys)
+ * checks the reports of the others, and no other TD's. */
+static int report_key(struct tdx_sim *s)
+{
+	static const char label[] = "tdexec simulated TDREPORT MAC key";
+	unsigned char *der = NULL;
+	int n = i2d_PrivateKey(s->att_key, &der), rc;
+	ENSURE(n > 0, ERR_CRYPTO, "cannot encode the attestation key");
+	rc = sha256_parts(s->report_key, 2, label, sizeof(label) - 1, der, (size_t)n);
+	OPENSSL_clear_free(der, (size_t)n);
+	return rc;
+}
+
 int tdx_sim_load(const char *dir, const char *measurements, struct tdx_sim **out)
 {
 	static const char *const chain_files[] = {"pck.pem", "pck_platform_ca.pem", "root_ca.pem"};
@@ -779,6 +808,7 @@ int tdx_sim_load(const char *dir, const char *measurements, struct tdx_sim **out
 	GUARD_GOTO(path_join(path, sizeof(path), dir, "attestation.key"));
 	GUARD_GOTO(p256_key_load(path, &s->att_key));
 	GUARD_GOTO(p256_pub_xy(s->att_key, s->att_pub));
+	GUARD_GOTO(report_key(s));
 	for (size_t i = 0; i < 3; i++) {
 		uint8_t *buf;
 		size_t len;
@@ -814,10 +844,13 @@ void tdx_sim_free(struct tdx_sim *s)
 	EVP_PKEY_free(s->pck_key);
 	EVP_PKEY_free(s->att_key);
 	free(s->chain);
+	OPENSSL_cleanse(s->report_key, sizeof(s->report_key));
 	free(s);
 }
 
-int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **quote, size_t *len)
+/* A signed v4 quote over a TD body, as the QE makes it. */
+static int sign_body(struct tdx_sim *s, const struct tdx_td_body *body, uint8_t **quote,
+                     size_t *len)
 {
 	uint8_t *signed_bytes = NULL;
 	size_t signed_len;
@@ -830,8 +863,7 @@ int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **qu
 	q.header.tee_type = TDX_TEE_TYPE_TDX;
 	memcpy(q.header.qe_vendor_id, intel_qe_vendor, 16);
 	q.body_type = TDX_BODY_TD10;
-	q.body = s->body;
-	memcpy(q.body.report_data, report_data, 64);
+	q.body = *body;
 
 	GUARD_GOTO(tdx_quote_signed_bytes(&q, &signed_bytes, &signed_len));
 	GUARD_GOTO(p256_sign(s->att_key, signed_bytes, signed_len, q.signature));
@@ -849,6 +881,96 @@ int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **qu
 out:
 	free(signed_bytes);
 	return rc;
+}
+
+int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **quote, size_t *len)
+{
+	struct tdx_td_body b = s->body;
+	memcpy(b.report_data, report_data, 64);
+	return sign_body(s, &b, quote, len);
+}
+
+/* ---------- TDREPORT ---------- */
+
+static int report_mac(const struct tdx_sim *s, const uint8_t *report, uint8_t mac[32])
+{
+	unsigned int n = 32;
+	ENSURE(HMAC(EVP_sha256(), s->report_key, sizeof(s->report_key), report, SIM_REPORT_MACED,
+	            mac, &n) &&
+	           n == 32,
+	       ERR_CRYPTO, "TDREPORT MAC failed");
+	return 0;
+}
+
+int tdx_sim_report(struct tdx_sim *s, const uint8_t report_data[64],
+                   uint8_t report[TDX_SIM_REPORT_SIZE])
+{
+	const struct tdx_td_body *b = &s->body;
+	uint8_t *tcb = report + SIM_REPORT_TEE_TCB_INFO, *td = report + SIM_REPORT_TDINFO;
+
+	memset(report, 0, TDX_SIM_REPORT_SIZE);
+	/* REPORTMACSTRUCT: REPORTTYPE {type 0x81 TDX, subtype 0, version 0
+	 * (TDX 1.0: no TEE_TCB_SVN2, no SERVTD_HASH)}, CPUSVN */
+	report[0] = 0x81;
+	memcpy(report + 16, sim_comp_svn, 16);
+	memcpy(report + 128, report_data, 64);
+	/* TEE_TCB_INFO: VALID (the bits of the fields filled), TEE_TCB_SVN,
+	 * MRSEAM, MRSIGNERSEAM, ATTRIBUTES */
+	tcb[0] = 0xff;
+	tcb[1] = 0x01;
+	memcpy(tcb + 8, b->tee_tcb_svn, 16);
+	memcpy(tcb + 24, b->mrseam, 48);
+	memcpy(tcb + 72, b->mrsignerseam, 48);
+	memcpy(tcb + 120, b->seam_attributes, 8);
+	/* TDINFO */
+	memcpy(td, b->td_attributes, 8);
+	memcpy(td + 8, b->xfam, 8);
+	memcpy(td + 16, b->mrtd, 48);
+	memcpy(td + 64, b->mrconfigid, 48);
+	memcpy(td + 112, b->mrowner, 48);
+	memcpy(td + 160, b->mrownerconfig, 48);
+	memcpy(td + 208, b->rtmr, sizeof(b->rtmr));
+	/* The hashes bind TEE_TCB_INFO and TDINFO to the MACed part. */
+	GUARD(sha384(tcb, SIM_REPORT_TEE_TCB_INFO_SIZE, report + 32));
+	GUARD(sha384(td, SIM_REPORT_TDINFO_SIZE, report + 80));
+	return report_mac(s, report, report + SIM_REPORT_MACED);
+}
+
+int tdx_sim_quote_report(struct tdx_sim *s, const uint8_t report[TDX_SIM_REPORT_SIZE],
+                         uint8_t **quote, size_t *len)
+{
+	const uint8_t *tcb = report + SIM_REPORT_TEE_TCB_INFO, *td = report + SIM_REPORT_TDINFO;
+	uint8_t mac[32], h[48];
+	struct tdx_td_body b;
+
+	ENSURE(report[0] == 0x81, ERR_UNSUPPORTED, "TDREPORT: type 0x%02x, not TDX (0x81)",
+	       report[0]);
+	ENSURE(report[2] == 0, ERR_UNSUPPORTED,
+	       "TDREPORT: version %u: only TDX 1.0 reports (version 0) are simulated", report[2]);
+	GUARD(report_mac(s, report, mac));
+	ENSURE(CRYPTO_memcmp(mac, report + SIM_REPORT_MACED, 32) == 0, ERR_VERIFY,
+	       "TDREPORT: MAC does not verify: not a report of this simulated TD, or altered");
+	GUARD(sha384(tcb, SIM_REPORT_TEE_TCB_INFO_SIZE, h));
+	ENSURE(memcmp(h, report + 32, 48) == 0, ERR_VERIFY,
+	       "TDREPORT: TEE_TCB_INFO does not match TEE_TCB_INFO_HASH");
+	GUARD(sha384(td, SIM_REPORT_TDINFO_SIZE, h));
+	ENSURE(memcmp(h, report + 80, 48) == 0, ERR_VERIFY,
+	       "TDREPORT: TDINFO does not match TEE_INFO_HASH");
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.tee_tcb_svn, tcb + 8, 16);
+	memcpy(b.mrseam, tcb + 24, 48);
+	memcpy(b.mrsignerseam, tcb + 72, 48);
+	memcpy(b.seam_attributes, tcb + 120, 8);
+	memcpy(b.td_attributes, td, 8);
+	memcpy(b.xfam, td + 8, 8);
+	memcpy(b.mrtd, td + 16, 48);
+	memcpy(b.mrconfigid, td + 64, 48);
+	memcpy(b.mrowner, td + 112, 48);
+	memcpy(b.mrownerconfig, td + 160, 48);
+	memcpy(b.rtmr, td + 208, sizeof(b.rtmr));
+	memcpy(b.report_data, report + 128, 64);
+	return sign_body(s, &b, quote, len);
 }
 
 /* ---------- RTMR extension ---------- */

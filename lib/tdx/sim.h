@@ -51,6 +51,23 @@ void tdx_sim_free(struct tdx_sim *s);
 MUST_CHECK int tdx_sim_quote(struct tdx_sim *s, const uint8_t report_data[64], uint8_t **quote,
                              size_t *len);
 
+#define TDX_SIM_REPORT_SIZE 1024
+
+/* The simulated TD's TDREPORT (TDREPORT_STRUCT of the TDX module ABI, TDX
+ * 1.0 layout) for report_data: what TDX_CMD_GET_REPORT0 gives in a real
+ * TD.  Its MAC is an HMAC-SHA-256 under a key derived from the simulated
+ * TD's attestation key, standing in for the CPU's report key. */
+MUST_CHECK int tdx_sim_report(struct tdx_sim *s, const uint8_t report_data[64],
+                              uint8_t report[TDX_SIM_REPORT_SIZE]);
+
+/* The simulated QE: a signed quote over a TDREPORT, its TD body taken
+ * from the report (TEE_TCB_INFO, TDINFO, REPORTDATA).  The report's MAC
+ * and its two hashes are checked first: ERR_VERIFY for a report altered
+ * or made by another simulated TD, ERR_UNSUPPORTED for a non-TDX or TDX
+ * 1.5 report. */
+MUST_CHECK int tdx_sim_quote_report(struct tdx_sim *s, const uint8_t report[TDX_SIM_REPORT_SIZE],
+                                    uint8_t **quote, size_t *len);
+
 /* RTMR[idx] = SHA-384(RTMR[idx] || digest), persisted in td.json, and the
  * event appended to DIR/event_log.jsonl.  Serialised by a lock on DIR. */
 MUST_CHECK int tdx_sim_extend(const char *dir, int idx, const uint8_t digest[48],

@@ -632,10 +632,12 @@ static int config_check(const struct sms_config *cfg)
 	/* A real TD's own quote vouches for this SMS: it must not admit workers
 	 * by a root anyone can make (the simulated TD is for tests, and then
 	 * the SMS is simulated too). */
-	ENSURE(!(cfg->ra_tls && cfg->provider.kind == TDX_PROVIDER_TSM && cfg->trust_sim_root),
+	ENSURE(!(cfg->ra_tls && !tdx_provider_simulated(&cfg->provider) && cfg->trust_sim_root),
 	       ERR_INVAL,
-	       "sms: --trust-sim-root cannot go with the tsm quote provider: an SMS in a real TD "
-	       "admits workers by Intel's root only (the simulated root is for --provider sim)");
+	       "sms: --trust-sim-root cannot go with the %s quote provider: an SMS in a real TD "
+	       "admits workers by Intel's root only (the simulated root is for --provider sim, "
+	       "or qgs with --sim-dir)",
+	       tdx_provider_name(cfg->provider.kind));
 	return 0;
 }
 
@@ -833,8 +835,9 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		o.tls_cert = (const char *)cert;
 		o.tls_key = (const char *)key;
 		hex_encode(hash_hex, doc_hash, 32);
-		log_info("sms.ra_tls", "provider=%s config_hash=%s",
-		         cfg->provider.kind == TDX_PROVIDER_SIM ? "sim" : "tsm", hash_hex);
+		log_info("sms.ra_tls", "provider=%s config_hash=%s simulated=%d",
+		         tdx_provider_name(cfg->provider.kind), hash_hex,
+		         tdx_provider_simulated(&cfg->provider));
 	} else if (cfg->tls_cert || cfg->tls_key) {
 		ENSURE_GOTO(cfg->tls_cert && cfg->tls_key, ERR_INVAL,
 		            "sms: TLS needs both --tls-cert and --tls-key");

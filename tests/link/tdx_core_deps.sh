@@ -25,7 +25,7 @@ symbols() { nm -D --undefined-only "$1" 2>/dev/null; nm "$1" 2>/dev/null; }
 reached() { symbols "$1" | awk '{print $NF}' | sed 's/@.*//' | grep -f <(echo "$FORBIDDEN") | sort -u; }
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -E "$LIBS"; }
 
-[ "$(echo "$FORBIDDEN" | grep -c tdx_sim_quote)" = 1 ] && ok || bad "no simulator symbols in $*"
+[ "$(echo "$FORBIDDEN" | grep -cFx '^tdx_sim_quote$')" = 1 ] && ok || bad "no simulator symbols in $*"
 [ -n "$(reached "$CONTROL")" ] && ok || bad "the check sees no HTTP or simulator symbol in $CONTROL"
 [ -n "$(needed "$CONTROL")" ] && ok || bad "the check sees no libcurl/libmicrohttpd in $CONTROL"
 
