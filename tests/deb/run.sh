@@ -150,7 +150,7 @@ for u in tdexec-sms.service tdexec-scheduler.service tdexec-worker.service; do
 	score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$W/sec")
 	echo "systemd-analyze security: $u $score"
 	case $u in
-	tdexec-worker.service) max=6.5 ;; # root, runc: namespaces, mounts, cgroups
+	tdexec-worker.service) max=6.0 ;; # root, runc: namespaces, mounts, cgroups
 	*) max=2.5 ;;
 	esac
 	[ -n "$score" ] && awk -v s="$score" -v m="$max" 'BEGIN { exit !(s <= m) }' && ok ||
