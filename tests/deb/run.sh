@@ -253,6 +253,9 @@ expect 1 'exclude each other' -- "$TI" "${A[@]}" --sms-policy "$W/smspol.json"
 expect 1 "option '--scheduler' needs a value" -- "$TI" --scheduler
 expect 1 "--root: $W/nowhere: no such directory" -- "$TI" "${A[@]}" --root "$W/nowhere"
 expect 1 "a control character" -- "$TI" "${A[@]}" --scheduler "$(printf 'http://a\001b')"
+if ! "$S/usr/bin/tdexec" measure --help >/dev/null 2>&1; then
+	expect 1 "no 'measure' command" -- "$TI" "${A[@]}" --measure --ovmf OVMF.fd
+fi
 [ "$(cat "$E/worker.json" "$dropin" | sha256sum)" = "$sum" ] && ok || bad "a refused td-image wrote files"
 
 # --- the scripts are shellcheck-clean
