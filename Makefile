@@ -1,5 +1,5 @@
 # tdexec — the two commands: `make demo` and `make test`.
-# Everything else: make [build] | bench | fuzz | format | format-check | clean
+# Everything else: make [build] | bench | fuzz | deb | format | format-check | clean
 
 JOBS        ?= $(shell nproc)
 BUILD       ?= build
@@ -17,7 +17,7 @@ FUZZ_TARGETS := fuzz_quote fuzz_pck_ext fuzz_x509lite fuzz_collateral fuzz_event
 # ThreadSanitizer's shadow memory multiplies.
 TSAN_TESTS  ?= ^(test_server|test_qgs|test_metrics|test_sms_store|sms_secrets|sms_crash|market_cli|pool_e2e|metrics_scrape)$$
 
-.PHONY: all build deps test test-unit test-asan test-tsan fuzz-smoke demo bench fuzz format format-check clean
+.PHONY: all build deps test test-unit test-asan test-tsan fuzz-smoke demo bench fuzz deb format format-check clean
 
 all: build
 
@@ -79,6 +79,10 @@ demo: deps build
 
 bench: deps build
 	@bench/run $(BUILD)
+
+# The Debian package, $(BUILD)/tdexec_VERSION_ARCH.deb (packaging/build-deb).
+deb: build
+	@packaging/build-deb $(BUILD)/tdexec $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
