@@ -10,6 +10,7 @@
 #include "util/json.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ static const char check_usage[] =
 static const char cert_usage[] =
     "Usage: tdexec ratls cert --cert-out FILE --key-out FILE [--provider tsm|sim]\n"
     "                         [--sim-dir DIR] [--subject CN] [--days N]\n"
-    "                         [--config FILE]\n"
+    "                         [--config FILE] [--json]\n"
     "\n"
     "Make a fresh P-256 key and a self-signed certificate carrying this TD's quote\n"
     "(extension " TDX_RATLS_OID ") and a configuration document\n"
@@ -47,7 +48,9 @@ static const char cert_usage[] =
     "|| the key's SubjectPublicKeyInfo).  The key file is written 0600.\n"
     "\n"
     "  --config FILE  the server's configuration, a JSON object (written in\n"
-    "                 canonical form: compact, keys sorted, ASCII); default {}\n";
+    "                 canonical form: compact, keys sorted, ASCII); default {}\n"
+    "  --json         print {cert, key, subject, days, config_hash}: config_hash\n"
+    "                 is the SHA-256 of the configuration document\n";
 
 /* The peer's certificate, kept for the report once it is admitted. */
 struct seen {
@@ -154,15 +157,11 @@ out:
 }
 
 static const struct option ratls_cert_opts[] = {
-    {"cert-out", required_argument, NULL, 'c'},
-    {"key-out", required_argument, NULL, 'k'},
-    {"provider", required_argument, NULL, 'P'},
-    {"sim-dir", required_argument, NULL, 'd'},
-    {"subject", required_argument, NULL, 's'},
-    {"days", required_argument, NULL, 'n'},
-    {"config", required_argument, NULL, 'C'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    {"cert-out", required_argument, NULL, 'c'}, {"key-out", required_argument, NULL, 'k'},
+    {"provider", required_argument, NULL, 'P'}, {"sim-dir", required_argument, NULL, 'd'},
+    {"subject", required_argument, NULL, 's'},  {"days", required_argument, NULL, 'n'},
+    {"config", required_argument, NULL, 'C'},   {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 };
 
 static int ratls_cert(int argc, char **argv)
@@ -173,6 +172,8 @@ static int ratls_cert(int argc, char **argv)
 	size_t doc_len = 0;
 	json_t *j = NULL;
 	long days = 365;
+	uint8_t doc_hash[32];
+	char hex[65];
 	int c, rc;
 
 	optind = 0;
@@ -191,6 +192,7 @@ static int ratls_cert(int argc, char **argv)
 			if (cli_int("ratls cert", "--days", optarg, 1, 3650, &days))
 				return EXIT_USAGE;
 			break;
+		case 'j': break; /* cli_json */
 		case 'h': fputs(cert_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
@@ -207,8 +209,11 @@ static int ratls_cert(int argc, char **argv)
 	if (rc == 0)
 		rc = tdx_ratls_canonical(j, &doc, &doc_len);
 	json_decref(j);
-	if (rc == 0)
+	if (rc == 0) {
+		SHA256((const unsigned char *)doc, doc_len, doc_hash);
+		hex_encode(hex, doc_hash, 32);
 		rc = tdx_ratls_make(&p, subject, days, doc, doc_len, &cert, &key);
+	}
 	free(doc);
 	if (rc == 0)
 		rc = file_write(key_out, key, strlen(key), 0600);
@@ -219,6 +224,13 @@ static int ratls_cert(int argc, char **argv)
 		free(key);
 	}
 	free(cert);
+	if (rc == 0 && cli_json) {
+		json_t *o =
+		    json_pack("{s:s,s:s,s:s,s:I,s:s}", "cert", cert_out, "key", key_out, "subject",
+		              subject, "days", (json_int_t)days, "config_hash", hex);
+		rc = o ? json_print(o, 1) : err_set(ERR_NOMEM, "out of memory");
+		json_decref(o);
+	}
 	return rc < 0 ? cli_fail() : 0;
 }
 
