@@ -1,4 +1,4 @@
-// escrow.js CHAIN_FILE DEALID ADDRESS...: what the chain says each address
+// escrow.js CHAIN_FILE DEALID|- ADDRESS...: what the chain says each address
 // earned and holds, read with ethers (an implementation independent of the
 // scheduler's): the sums of the hub's Reward, Seize, Lock and Unlock events
 // to it from block 0, its viewAccount (stake, locked), and the Boost deal's
@@ -44,8 +44,10 @@ const iface = abi.filter((e) => {
 		const v = await hub.viewAccount(a, { blockTag: head });
 		Object.assign(out.accounts[a], { stake: v.stake, locked: v.locked });
 	}
-	const d = await hub.viewDealBoost(dealid, { blockTag: head });
-	out.deal = { workerReward: d.workerReward, workerpoolPrice: d.workerpoolPrice };
+	if (dealid !== '-') {
+		const d = await hub.viewDealBoost(dealid, { blockTag: head });
+		out.deal = { workerReward: d.workerReward, workerpoolPrice: d.workerpoolPrice };
+	}
 	console.log(JSON.stringify(out, (k, v) => (typeof v === 'bigint' ? v.toString() : v)));
 })().catch((e) => {
 	console.error(e);
