@@ -280,6 +280,36 @@ expect 1 "--token-file F\) or the pool owner's key" -- "$T" pool status --schedu
 expect 1 "--workerpool ADDR is required" -- "${PS[@]}" --account 3 "${C[@]}"
 expect 1 "not an admin token" -- "${PS[@]}" --token-file "$W/policy.json"
 
+# A chain reorganisation takes back what its blocks added: with the worker
+# stopped, a deal locks the owner's stake; once the scheduler counted it,
+# its blocks are reverted (evm_revert, then empty blocks), and the owner's
+# figures are the chain's again.
+kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null
+RPC=$(jq -r .rpc "$W/chain/chain.json")
+rpc() { curl -s -H 'Content-Type: application/json' "$RPC" \
+	-d '{"jsonrpc":"2.0","id":1,"method":"'"$1"'","params":'"${2:-[]}"'}'; }
+owner_is() { curl -s "${ADMIN[@]}" "$SCHED_URL/stats" | jq -r ".ownerEarnings.$1"; }
+locks0=$(owner_is locks)
+snap=$(rpc evm_snapshot | jq -r .result)
+[ -n "$(pool_deal "$app" "$pool" '{"iexec_args":"\"true\""}')" ] && ok || bad "the deal to revert"
+for _ in $(seq 100); do [ "$(owner_is locks)" != "$locks0" ] && break; sleep 0.2; done
+locks1=$(owner_is locks)
+[ "$locks1" -gt "$locks0" ] 2>/dev/null && ok || bad "the deal's lock was not counted: $locks0 -> $locks1"
+rpc evm_revert "[\"$snap\"]" | jq -e '.result == true' >/dev/null && ok || bad "evm_revert"
+for _ in 1 2 3 4 5 6; do rpc evm_mine >/dev/null; done
+for _ in $(seq 100); do [ "$(owner_is locks)" = "$locks0" ] && break; sleep 0.2; done
+[ "$(owner_is locks)" = "$locks0" ] && ok || bad "after the reorganisation the owner's locks are $(owner_is locks), want $locks0"
+grep -q 'sched.earnings.*reorg fork=[0-9]* events_undone=[1-9]' "$W/sched.log" && ok ||
+	bad "no earnings undone: $(grep 'sched.reorg\|sched.earnings' "$W/sched.log" | tail -3)"
+node "$HERE/escrow.js" "$W/chain/chain.json" - "$owner" >"$W/escrow2.json" 2>&1 || bad "escrow.js: $(cat "$W/escrow2.json")"
+want=$(jq -c --arg o "$owner" '.accounts[$o] | [.stake, .locked, .locks]' "$W/escrow2.json")
+for _ in $(seq 50); do
+	got=$(curl -s "${ADMIN[@]}" "$SCHED_URL/stats" | jq -c '.ownerEarnings | [.stake, .locked, .locks]')
+	[ "$got" = "$want" ] && break
+	sleep 0.2
+done
+[ "$got" = "$want" ] && ok || bad "the owner's account after the reorganisation: $got, the chain's $want"
+
 # task_events retention: the timelines of tasks finished longer ago than
 # --events-retention DAYS go, in batches; recent ones and those of
 # unfinished tasks stay; 0 keeps everything.  The scheduler is stopped, the
