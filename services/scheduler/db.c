@@ -113,7 +113,9 @@ const char *const sched_migrations[] = {
     " stake TEXT, locked TEXT, account_block INTEGER, dirty INTEGER NOT NULL DEFAULT 1);"
     "CREATE TABLE escrow_recent(block INTEGER NOT NULL, address TEXT NOT NULL,"
     " kind TEXT NOT NULL, amount TEXT NOT NULL);"
-    "CREATE INDEX escrow_recent_block ON escrow_recent(block);",
+    "CREATE INDEX escrow_recent_block ON escrow_recent(block);"
+    /* retention.c walks finished tasks in the order they last changed */
+    "CREATE INDEX tasks_updated ON tasks(updated);",
     NULL,
 };
 

@@ -47,7 +47,9 @@ static int prune_batch(struct sched *s, long long cutoff, int *tasks, int *event
 		sqlite3_finalize(sel);
 		sel = NULL;
 		rc = db_prepare(s->db,
-		                "SELECT rowid, taskid, updated FROM tasks"
+		                /* in index order from the cursor on: a backlog of
+		                 * old tasks is never sorted as a whole */
+		                "SELECT rowid, taskid, updated FROM tasks INDEXED BY tasks_updated"
 		                " WHERE status IN ('COMPLETED', 'FAILED') AND updated < ?1"
 		                " AND (updated, rowid) > (?2, ?3) ORDER BY updated, rowid LIMIT ?4",
 		                &sel);
