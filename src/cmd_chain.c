@@ -43,7 +43,7 @@ static const char chain_usage[] =
 
 static const char up_usage[] =
     "Usage: tdexec chain up [--dir DIR] [--port N] [--block-time S] [--flavour token|native]\n"
-    "                       [--no-boost]\n"
+    "                       [--no-boost] [--json]\n"
     "\n"
     "  --dir DIR          state directory (default ~/.local/state/tdexec/chain); the chain\n"
     "                     file DIR/chain.json is what every other command reads\n"
@@ -52,7 +52,9 @@ static const char up_usage[] =
     "  --flavour F        token (RLC + IexecEscrowTokenFacet, default) or native\n"
     "  --no-boost         leave out the PoCo Boost facets, as iExec's Arbitrum deployments\n"
     "                     do: TEE deals are then classic (matchOrders, initialize,\n"
-    "                     contributeAndFinalize)\n";
+    "                     contributeAndFinalize)\n"
+    "  --json             print the chain file (without its keys) and how the chain\n"
+    "                     came up: state deployed, restored or already_up\n";
 
 static int default_dir(char *out, size_t cap)
 {
@@ -300,9 +302,26 @@ static const struct option chain_up_opts[] = {
     {"block-time", required_argument, NULL, 'b'},
     {"flavour", required_argument, NULL, 'f'},
     {"no-boost", no_argument, NULL, 'n'},
+    {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* --json: the chain file as chain status prints it, with how it came up. */
+static int print_up(const char *dir, const char *state)
+{
+	char p[PATH_MAX];
+	json_t *chain = NULL;
+	int rc;
+	GUARD(path_in(dir, "chain.json", p, sizeof(p)));
+	GUARD(json_load_path(p, 1 << 20, &chain));
+	json_object_del(chain, "accounts");
+	json_object_set_new(chain, "state", json_string(state));
+	json_object_set_new(chain, "chain_file", json_string(p));
+	rc = json_print(chain, 1);
+	json_decref(chain);
+	return rc;
+}
 
 static int chain_up(int argc, char **argv)
 {
@@ -339,6 +358,7 @@ static int chain_up(int argc, char **argv)
 				return cli_usage("chain up", "--flavour: token or native");
 			break;
 		case 'n': boost = 0; break;
+		case 'j': break; /* cli_json */
 		case 'h': fputs(up_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
@@ -359,11 +379,12 @@ static int chain_up(int argc, char **argv)
 			json_decref(chain);
 			return cli_fail();
 		}
-		printf("chain already up: %s (hub %s)\n",
-		       json_string_value(json_object_get(chain, "rpc")),
-		       json_string_value(json_object_get(chain, "hub")));
+		if (!cli_json)
+			printf("chain already up: %s (hub %s)\n",
+			       json_string_value(json_object_get(chain, "rpc")),
+			       json_string_value(json_object_get(chain, "hub")));
 		json_decref(chain);
-		return 0;
+		return cli_json && print_up(dir, "already_up") < 0 ? cli_fail() : 0;
 	}
 	if (find_near_binary("TDEXEC_POCO_DIR", "node_modules/@iexec/poco", poco, sizeof(poco)) < 0)
 		return cli_fail();
@@ -382,7 +403,10 @@ static int chain_up(int argc, char **argv)
 	GUARD_GOTO(wait_rpc(rpc, pid, dir));
 	GUARD_GOTO(eth_chain_id(rpc, &chain_id));
 	if (restore(dir, rpc, url)) {
-		printf("chain restored from %s: %s\n", dir, url);
+		if (cli_json)
+			GUARD_GOTO(print_up(dir, "restored"));
+		else
+			printf("chain restored from %s: %s\n", dir, url);
 		goto out;
 	}
 	fprintf(stderr, "anvil up at %s (chain id %llu, pid %ld); deploying PoCo...\n", url,
@@ -404,9 +428,14 @@ static int chain_up(int argc, char **argv)
 	ENSURE_GOTO(chain, ERR_NOMEM, "out of memory");
 	GUARD_GOTO(path_in(dir, "chain.json", p, sizeof(p)));
 	GUARD_GOTO(json_write_path(p, chain, 0600));
-	printf("chain up: %s  hub %s%s  (%u transactions, %llu gas, %ld s)\nchain file: %s\n", url,
-	       json_string_value(json_object_get(chain, "hub")), boost ? "" : " (no Boost)", d.txs,
-	       (unsigned long long)d.gas_used, (long)(time(NULL) - t0), p);
+	if (cli_json)
+		GUARD_GOTO(print_up(dir, "deployed"));
+	else
+		printf("chain up: %s  hub %s%s  (%u transactions, %llu gas, %ld s)\nchain file: "
+		       "%s\n",
+		       url, json_string_value(json_object_get(chain, "hub")),
+		       boost ? "" : " (no Boost)", d.txs, (unsigned long long)d.gas_used,
+		       (long)(time(NULL) - t0), p);
 out:
 	for (int i = 0; i < N_ACCOUNTS; i++)
 		memset(keys[i], 0, 32);
@@ -467,17 +496,31 @@ static int dir_option(int argc, char **argv, const char *prog, const char *usage
 	return 0;
 }
 
+static int down_json(const char *dir, int was_running)
+{
+	json_t *o = json_pack("{s:s,s:b}", "dir", dir, "was_running", was_running);
+	int rc = o ? json_print(o, 1) : err_set(ERR_NOMEM, "out of memory");
+	json_decref(o);
+	return rc < 0 ? cli_fail() : 0;
+}
+
 static int chain_down(int argc, char **argv)
 {
 	char dir[PATH_MAX], p[PATH_MAX];
 	pid_t pid;
-	int r = dir_option(argc, argv, "chain down",
-	                   "Usage: tdexec chain down [--chain DIR/chain.json | --dir DIR]\n", dir,
-	                   sizeof(dir), NULL);
+	int as_json = 0;
+	int r =
+	    dir_option(argc, argv, "chain down",
+	               "Usage: tdexec chain down [--chain DIR/chain.json | --dir DIR] [--json]\n"
+	               "\n"
+	               "  --json   print {dir, was_running}\n",
+	               dir, sizeof(dir), &as_json);
 	if (r)
 		return r == -2 ? 0 : r;
 	pid = running_pid(dir);
 	if (!pid) {
+		if (as_json)
+			return down_json(dir, 0);
 		printf("chain not running (%s)\n", dir);
 		return 0;
 	}
@@ -488,6 +531,8 @@ static int chain_down(int argc, char **argv)
 		kill(pid, SIGKILL);
 	if (path_in(dir, "anvil.pid", p, sizeof(p)) == 0)
 		unlink(p);
+	if (as_json)
+		return down_json(dir, 1);
 	printf("chain stopped (state kept in %s)\n", dir);
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/json.h"
 #include "util/timefmt.h"
 
 #include <limits.h>
@@ -21,6 +22,7 @@ static const char coll_usage[] =
 static const char fetch_usage[] =
     "Usage: tdexec collateral fetch --pcs URL (--quote FILE | --fmspc HEX [--ca CA])\n"
     "                               [--cache DIR] [--root-crl-url URL] [--at TIME] [-o FILE]\n"
+    "                               [--json]\n"
     "\n"
     "Fetch (or reuse from the cache while fresh) the TCB info, QE identity, PCK CRL,\n"
     "root CA CRL and issuer chains for a platform, and write them in dcap-qvl's JSON\n"
@@ -33,7 +35,10 @@ static const char fetch_usage[] =
     "  --cache DIR          cache directory (default ~/.cache/tdexec/pcs)\n"
     "  --root-crl-url URL   where the root CA CRL is (default: derived from --pcs)\n"
     "  --at TIME            decide freshness as of TIME (default now)\n"
-    "  -o, --output FILE    also write the collateral to FILE\n";
+    "  -o, --output FILE    also write the collateral to FILE\n"
+    "  --json               print what was fetched as JSON: {source (pcs or cache),\n"
+    "                       fmspc, tcbInfo and qeIdentity (issueDate, nextUpdate,\n"
+    "                       tcbEvaluationDataNumber), sha256, output}\n";
 
 int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
                        const uint8_t *quote, size_t qlen, const uint8_t *fmspc_in, int ca_in,
@@ -58,12 +63,53 @@ int cli_pcs_collateral(const char *pcs, const char *cache, const char *root_crl,
 }
 
 static const struct option coll_fetch_opts[] = {
-    {"pcs", required_argument, NULL, 'P'},   {"quote", required_argument, NULL, 'q'},
-    {"fmspc", required_argument, NULL, 'f'}, {"ca", required_argument, NULL, 'c'},
-    {"cache", required_argument, NULL, 'C'}, {"root-crl-url", required_argument, NULL, 'r'},
-    {"at", required_argument, NULL, 'a'},    {"output", required_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    {"pcs", required_argument, NULL, 'P'},
+    {"quote", required_argument, NULL, 'q'},
+    {"fmspc", required_argument, NULL, 'f'},
+    {"ca", required_argument, NULL, 'c'},
+    {"cache", required_argument, NULL, 'C'},
+    {"root-crl-url", required_argument, NULL, 'r'},
+    {"at", required_argument, NULL, 'a'},
+    {"output", required_argument, NULL, 'o'},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
+
+/* The dates of a signed PCS object (the collateral holds its exact text). */
+static json_t *dates_of(const struct tdx_blob *b)
+{
+	json_t *o = NULL, *out;
+	if (json_parse((const char *)b->p, b->len, "collateral", &o) < 0)
+		return json_null();
+	out = json_pack("{s:O?,s:O?,s:O?}", "issueDate", json_object_get(o, "issueDate"),
+	                "nextUpdate", json_object_get(o, "nextUpdate"), "tcbEvaluationDataNumber",
+	                json_object_get(o, "tcbEvaluationDataNumber"));
+	json_decref(o);
+	return out ? out : json_null();
+}
+
+/* --json: what the command fetched, in one object on stdout. */
+static int print_fetched(const struct tdx_collateral *c, int cached, const char *output)
+{
+	uint8_t h[32];
+	char hex[65];
+	json_t *tcb = NULL, *o;
+	int rc;
+
+	GUARD(tdx_collateral_hash(c, h));
+	hex_encode(hex, h, 32);
+	if (json_parse((const char *)c->tcb_info.p, c->tcb_info.len, "tcbInfo", &tcb) < 0)
+		tcb = NULL;
+	o = json_pack("{s:s,s:O?,s:o,s:o,s:s,s:s?}", "source", cached ? "cache" : "pcs", "fmspc",
+	              json_object_get(tcb, "fmspc"), "tcbInfo", dates_of(&c->tcb_info),
+	              "qeIdentity", dates_of(&c->qe_identity), "sha256", hex, "output", output);
+	json_decref(tcb);
+	ENSURE(o, ERR_NOMEM, "out of memory");
+	rc = json_print(o, 1);
+	json_decref(o);
+	return rc;
+}
 
 static int coll_fetch(int argc, char **argv)
 {
@@ -97,6 +143,7 @@ static int coll_fetch(int argc, char **argv)
 			if (time_parse(optarg, &at) < 0)
 				return cli_usage("collateral fetch", "--at: %s", err_msg());
 			break;
+		case 'j': break; /* cli_json */
 		case 'h': fputs(fetch_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
@@ -115,8 +162,10 @@ static int coll_fetch(int argc, char **argv)
 	free(q);
 	if (rc < 0)
 		return cli_fail();
+	int cached = rc == 1;
 	fprintf(stderr, "tdexec: collateral %s\n",
-	        rc == 1 ? "from the cache (still fresh)" : "fetched and cached");
+	        cached ? "from the cache (still fresh)" : "fetched and cached");
+	rc = 0;
 	if (output) {
 		rc = tdx_collateral_to_json(c, &text);
 		if (rc == 0) {
@@ -126,6 +175,8 @@ static int coll_fetch(int argc, char **argv)
 			free(text);
 		}
 	}
+	if (rc == 0 && cli_json)
+		rc = print_fetched(c, cached, output);
 	tdx_collateral_free(c);
 	return rc < 0 ? cli_fail() : 0;
 }

@@ -26,7 +26,7 @@ static const char policy_usage[] =
 
 static const char from_quote_usage[] =
     "Usage: tdexec policy from-quote QUOTE [--eventlog F]... [-o FILE] [--allow-debug]\n"
-    "                                [--tcb-status LIST] [--pin-rtmr3]\n"
+    "                                [--tcb-status LIST] [--pin-rtmr3] [--json]\n"
     "\n"
     "Write a policy admitting the TD that produced QUOTE (binary, hex, 0x-hex or\n"
     "base64; detected): MRTD, RTMR0-2, TDATTRIBUTES, XFAM, MRCONFIGID and MROWNER\n"
@@ -42,7 +42,9 @@ static const char from_quote_usage[] =
     "  --allow-debug       accept a DEBUG TD (refused otherwise: a debug TD can be\n"
     "                      inspected by its host)\n"
     "  --tcb-status LIST   TCB statuses accepted, comma-separated (default UpToDate)\n"
-    "  --pin-rtmr3         pin RTMR3 too (a TD that extends nothing at run time)\n";
+    "  --pin-rtmr3         pin RTMR3 too (a TD that extends nothing at run time)\n"
+    "  --json              print {policy, output, pinned, warnings} on stdout (the\n"
+    "                      policy still goes to FILE with -o)\n";
 
 /* The policy names of the fields pinned, in the file's order. */
 static const char *const pinned[] = {"MRTD",         "RTMR0", "RTMR1",      "RTMR2",  "RTMR3",
@@ -97,13 +99,10 @@ out:
 }
 
 static const struct option from_quote_opts[] = {
-    {"eventlog", required_argument, NULL, 'e'},
-    {"output", required_argument, NULL, 'o'},
-    {"allow-debug", no_argument, NULL, 'd'},
-    {"tcb-status", required_argument, NULL, 't'},
-    {"pin-rtmr3", no_argument, NULL, '3'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    {"eventlog", required_argument, NULL, 'e'}, {"output", required_argument, NULL, 'o'},
+    {"allow-debug", no_argument, NULL, 'd'},    {"tcb-status", required_argument, NULL, 't'},
+    {"pin-rtmr3", no_argument, NULL, '3'},      {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 };
 
 static int from_quote(int argc, char **argv)
@@ -128,6 +127,7 @@ static int from_quote(int argc, char **argv)
 		case 'd': allow_debug = 1; break;
 		case 't': tcb = optarg; break;
 		case '3': pin3 = 1; break;
+		case 'j': break; /* cli_json */
 		case 'h': fputs(from_quote_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
@@ -172,8 +172,28 @@ static int from_quote(int argc, char **argv)
 		text = nl;
 		memcpy(text + tl, "\n", 2);
 	}
-	GUARD_GOTO(file_write(out_path, text, strlen(text), 0644));
-	if (strcmp(out_path, "-") != 0)
+	int to_file = strcmp(out_path, "-") != 0;
+	if (to_file || !cli_json)
+		GUARD_GOTO(file_write(out_path, text, strlen(text), 0644));
+	if (cli_json) {
+		json_t *o = json_pack("{s:O,s:s?,s:[],s:[]}", "policy", pol, "output",
+		                      to_file ? out_path : NULL, "pinned", "warnings");
+		ENSURE_GOTO(o, ERR_NOMEM, "out of memory");
+		for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++)
+			if (json_object_get(m, pinned[i]))
+				json_array_append_new(json_object_get(o, "pinned"),
+				                      json_string(pinned[i]));
+		if (!(attrs & TDX_ATTR_SEPT_VE_DISABLE))
+			json_array_append_new(
+			    json_object_get(o, "warnings"),
+			    json_string("the TD does not set SEPT_VE_DISABLE; the "
+			                "policy accepts that, as the quote has it"));
+		rc = json_print(o, 1);
+		json_decref(o);
+		GUARD_GOTO(rc);
+		goto out;
+	}
+	if (to_file)
 		fprintf(stderr,
 		        "policy written to %s: MRTD, RTMR0-%d, TDATTRIBUTES, XFAM, MRCONFIGID, "
 		        "MROWNER pinned; TCB status %s%s\n",

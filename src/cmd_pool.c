@@ -35,6 +35,7 @@ static const char sched_usage[] =
     "                        [--max-connections N] [--max-connections-per-ip N]\n"
     "                        [--max-orders-per-signer N] [--max-unfunded-orders N]\n"
     "                        [--max-fee-gwei G] [--admin-token-file F]\n"
+    "                        [--events-retention DAYS]\n"
     "\n"
     "Run the pool: follow the chain for the workerpool's deals (PoCo Boost where\n"
     "the hub has it, classic deals otherwise: the mode is logged at start),\n"
@@ -71,6 +72,9 @@ static const char sched_usage[] =
     "                  start (0600; default admin.token next to --db): it opens\n"
     "                  GET /workers, /stats and the /tasks listing, as does the\n"
     "                  pool owner's signature ('tdexec pool status')\n"
+    "  --events-retention DAYS  delete the status timeline of a task finished\n"
+    "                  (COMPLETED or FAILED) more than DAYS ago (30; 0 keeps them\n"
+    "                  forever); the task itself stays\n"
     "  --config FILE   JSON with the same options, e.g. {\"sms\": URL, \"order_volume\":\n"
     "                  10, \"trust_sim_root\": F}; flags override it\n";
 
@@ -233,7 +237,8 @@ enum {
 	K_MAXIMAGE,
 	K_METRICSLISTEN,
 	K_PULLTIMEOUT,
-	K_MAXSTORE
+	K_MAXSTORE,
+	K_EVRETENTION
 };
 
 const struct option cli_pool_opts[] = {
@@ -299,6 +304,7 @@ const struct option cli_pool_opts[] = {
     {"max-image-size", required_argument, NULL, K_MAXIMAGE},
     {"pull-timeout", required_argument, NULL, K_PULLTIMEOUT},
     {"max-store", required_argument, NULL, K_MAXSTORE},
+    {"events-retention", required_argument, NULL, K_EVRETENTION},
     {"admin-token-file", required_argument, NULL, K_ADMINTOKEN},
     {"metrics-listen", required_argument, NULL, K_METRICSLISTEN},
     {"help", no_argument, NULL, 'h'},
@@ -380,6 +386,7 @@ int cmd_scheduler(int argc, char **argv)
 		return cli_fail();
 	cfg.address = "127.0.0.1";
 	cfg.port = 13400;
+	cfg.events_retention_days = 30;
 	if (cli_config_argv(argc, argv, &argc, &argv) < 0)
 		return cli_fail();
 	optind = 0;
@@ -460,6 +467,11 @@ int cmd_scheduler(int argc, char **argv)
 			if (cli_int("scheduler", "--worker-timeout", optarg, 1, 86400, &v))
 				return EXIT_USAGE;
 			cfg.worker_timeout_s = (int)v;
+			break;
+		case K_EVRETENTION:
+			if (cli_int("scheduler", "--events-retention", optarg, 0, 36500, &v))
+				return EXIT_USAGE;
+			cfg.events_retention_days = (int)v;
 			break;
 		case 'h': fputs(sched_usage, stdout); return 0;
 		case '?': return EXIT_USAGE; /* cli_getopt said why */

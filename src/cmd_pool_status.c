@@ -1,6 +1,6 @@
 /* tdexec pool status — the pool seen by its operator: the scheduler's
- * admin endpoints (docs/scheduler-api.md) and, with a chain, what the pool
- * owner and its workers hold in the escrow. */
+ * admin endpoints (docs/scheduler-api.md), earnings included (the
+ * scheduler reads them from the chain; a chain here only serves to sign). */
 #include "cli.h"
 
 #include "crypto/k1.h"
@@ -35,10 +35,10 @@ static const char usage[] =
     "\n"
     "The pool seen by its operator: its workers (last seen, TCB status, simulated\n"
     "or not, current task), its tasks by status, the last 10 failures with their\n"
-    "reasons and, with a chain, the escrow accounts of the pool owner and of each\n"
-    "worker (stake and locked, from PoCo's viewAccount) and the rewards PoCo paid\n"
-    "them (its Reward events, from the chain file's deployment block on, or from\n"
-    "the head when the command started with --network), all in nRLC.\n"
+    "reasons, and the escrow accounts of the pool owner and of each worker as the\n"
+    "scheduler reads them from the chain: stake and locked (PoCo's viewAccount),\n"
+    "rewards and seized (the sums of the hub's Reward and Seize events to them\n"
+    "since the scheduler started counting), in nRLC.\n"
     "\n"
     "  --scheduler URL   the scheduler\n"
     "  --token-file F    its admin token (admin.token next to its database)\n"
@@ -86,9 +86,6 @@ struct status {
 	char token[65]; /* the admin token, or "" to sign */
 	uint8_t key[32], pool[20];
 	struct poco_chain *c;
-	/* rewards seen so far: address (lowercase) -> decimal nRLC, up to block */
-	json_t *rewards;
-	uint64_t next_block;
 };
 
 /* GET base+path(+query) with the admin credentials; 401 and other refusals
@@ -140,75 +137,17 @@ static int admin_get(struct status *st, const char *path, const char *query, jso
 	return 0;
 }
 
-/* a += b, uint256 big-endian */
-static void u256_add(uint8_t a[32], const uint8_t b[32])
+/* An account's earnings as the scheduler counts them (earnings.c), with
+ * its role and address; NULL when it has none yet. */
+static json_t *account_of(const char *role, const char *addr, json_t *earned)
 {
-	unsigned carry = 0;
-	for (int i = 31; i >= 0; i--) {
-		unsigned s = (unsigned)a[i] + b[i] + carry;
-		a[i] = (uint8_t)s;
-		carry = s >> 8;
-	}
-}
-
-/* Reward events of the hub since the last refresh, summed per owner. */
-static int scan_rewards(struct status *st)
-{
-	uint8_t topic[32];
-	uint64_t head;
-	json_t *logs = NULL, *l;
-	size_t i;
-
-	GUARD(eth_block_number(st->c->rpc, &head));
-	if (st->next_block > head)
-		return 0;
-	keccak256("Reward(address,uint256,bytes32)", 31, topic);
-	GUARD(eth_get_logs(st->c->rpc, st->c->hub, topic, st->next_block, head, &logs));
-	json_array_foreach (logs, i, l) {
-		const char *d = json_string_value(json_object_get(l, "data"));
-		uint8_t data[96], sum[32] = {0};
-		char who[43], dec[80];
-		if (!d || strlen(d) != 2 + 192 || hex_decode_exact(data, 96, d + 2, "log") < 0)
-			continue;
-		hex_encode_0x(who, data + 12, 20);
-		const char *have = json_string_value(json_object_get(st->rewards, who));
-		if (have && u256_parse(have, sum) < 0)
-			memset(sum, 0, sizeof(sum));
-		u256_add(sum, data + 32);
-		u256_str(sum, dec, sizeof(dec));
-		json_object_set_new(st->rewards, who, json_string(dec));
-	}
-	json_decref(logs);
-	st->next_block = head + 1;
-	return 0;
-}
-
-static json_t *as_dec(json_t *v)
-{
-	char b[32];
-	if (json_is_string(v))
-		return json_incref(v);
-	snprintf(b, sizeof(b), "%lld", (long long)json_integer_value(v));
-	return json_string(b);
-}
-
-static int account_of(struct status *st, const char *role, const char *addr, json_t *into)
-{
-	uint8_t a[20];
-	json_t *acct = NULL;
-	char low[43];
-	snprintf(low, sizeof(low), "%s", addr);
-	for (char *p = low; *p; p++)
-		*p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
-	GUARD(eth_addr_parse(low, a));
-	GUARD(poco_account(st->c, a, &acct));
-	const char *rw = json_string_value(json_object_get(st->rewards, low));
-	json_array_append_new(into, json_pack("{s:s,s:s,s:o,s:o,s:s}", "role", role, "address", low,
-	                                      "stake", as_dec(json_object_get(acct, "stake")),
-	                                      "locked", as_dec(json_object_get(acct, "locked")),
-	                                      "rewards", rw ? rw : "0"));
-	json_decref(acct);
-	return 0;
+	json_t *a;
+	if (!json_is_object(earned) || !addr)
+		return NULL;
+	a = json_pack("{s:s,s:s}", "role", role, "address", addr);
+	if (a)
+		json_object_update(a, earned);
+	return a;
 }
 
 /* One snapshot of the pool, as printed by --json. */
@@ -245,27 +184,26 @@ static int snapshot(struct status *st, json_t **out)
 		rc = err_set(ERR_INVAL, "%s: the scheduler's replies lack fields", st->base);
 		goto out;
 	}
-	if (!st->c) {
-		json_object_set_new(o, "earnings", json_null());
-		goto out;
-	}
-	json_t *accts = json_array();
-	const char *owner =
-	    json_string_value(json_object_get(json_object_get(stats, "pool"), "owner"));
-	rc = scan_rewards(st);
-	if (rc == 0)
-		rc = owner ? account_of(st, "owner", owner, accts)
-		           : err_set(ERR_INVAL, "%s: /stats names no pool owner", st->base);
+	/* what the pool owner and each worker earned, as the scheduler read
+	 * it from the chain (its follower, at most once per new block) */
+	json_t *accts = json_array(), *a;
+	a = account_of("owner",
+	               json_string_value(json_object_get(json_object_get(stats, "pool"), "owner")),
+	               json_object_get(stats, "ownerEarnings"));
+	if (a)
+		json_array_append_new(accts, a);
 	json_array_foreach (json_object_get(workers, "workers"), i, w)
-		if (rc == 0)
-			rc = account_of(st, "worker",
-			                json_string_value(json_object_get(w, "address")), accts);
+		if ((a = account_of("worker", json_string_value(json_object_get(w, "address")),
+		                    json_object_get(w, "earnings"))))
+			json_array_append_new(accts, a);
 	json_object_set_new(
 	    o, "earnings",
-	    json_pack("{s:s,s:s,s:I,s:o}", "unit", "nRLC", "source",
-	              "stake and locked: PoCo viewAccount at the head; rewards: the hub's Reward "
-	              "events to the address since fromBlock (any pool's tasks)",
-	              "fromBlock", (json_int_t)st->c->deployment_block, "accounts", accts));
+	    json_pack("{s:s,s:s,s:o}", "unit", "nRLC", "source",
+	              "the scheduler's reading of the chain: stake and locked from PoCo's "
+	              "viewAccount at accountBlock; rewards, seized, locks and unlocks: sums of "
+	              "the hub's escrow events to the address from sinceBlock to toBlock; net: "
+	              "rewards less seized",
+	              "accounts", accts));
 out:
 	json_decref(stats);
 	json_decref(workers);
@@ -348,18 +286,21 @@ static void print_table(const json_t *o)
 		                     SIZE_MAX));
 	}
 	e = json_object_get(o, "earnings");
-	if (json_is_null(e) || !e) {
-		printf("\nEarnings: give --chain (or --network and --rpc) to read them\n");
-		return;
+	printf("\nEarnings (nRLC, read from the chain by the scheduler; stake and locked now, "
+	       "rewards and seized since the block shown):%s\n",
+	       json_array_size(json_object_get(e, "accounts")) ? "" : " none read yet");
+	json_array_foreach (json_object_get(e, "accounts"), i, w) {
+		json_t *ab = json_object_get(w, "accountBlock");
+		printf(
+		    "  %-6s  %-42s  stake %s  locked %s  rewards %s  seized %s  since block %lld",
+		    jstr_or(w, "role", "?"), jstr_or(w, "address", "?"), jstr_or(w, "stake", "?"),
+		    jstr_or(w, "locked", "?"), jstr_or(w, "rewards", "?"),
+		    jstr_or(w, "seized", "?"),
+		    (long long)json_integer_value(json_object_get(w, "sinceBlock")));
+		if (json_is_integer(ab))
+			printf(" (account at block %lld)", (long long)json_integer_value(ab));
+		printf("\n");
 	}
-	printf(
-	    "\nEarnings (nRLC; stake and locked from viewAccount, rewards from Reward events since "
-	    "block %lld):\n",
-	    (long long)json_integer_value(json_object_get(e, "fromBlock")));
-	json_array_foreach (json_object_get(e, "accounts"), i, w)
-		printf("  %-6s  %-42s  stake %s  locked %s  rewards %s\n", jstr_or(w, "role", "?"),
-		       jstr_or(w, "address", "?"), jstr_or(w, "stake", "?"),
-		       jstr_or(w, "locked", "?"), jstr_or(w, "rewards", "?"));
 }
 
 static volatile sig_atomic_t interrupted;
@@ -430,12 +371,8 @@ int cmd_pool_status(int argc, char **argv)
 		return EXIT_USAGE;
 	if (http_base_url(st.base, sizeof(st.base), sched) < 0)
 		return cli_fail();
-	if (!(st.rewards = json_object()))
-		return cli_fail();
 	if (chain || network) {
 		rc = poco_chain_open(chain, network, rpc, &st.c);
-		if (rc == 0)
-			st.next_block = st.c->deployment_block;
 	}
 	if (rc == 0 && token_file) {
 		rc = file_read(token_file, 4096, &tok, &toklen);
@@ -491,7 +428,6 @@ int cmd_pool_status(int argc, char **argv)
 	}
 	OPENSSL_cleanse(st.key, sizeof(st.key));
 	OPENSSL_cleanse(st.token, sizeof(st.token));
-	json_decref(st.rewards);
 	poco_chain_free(st.c);
 	return rc < 0 ? cli_fail() : 0;
 }

@@ -10,6 +10,7 @@
 #include "util/json.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static const char cert_usage[] =
     "Usage: tdexec ratls cert --cert-out FILE --key-out FILE\n"
     "                         [--provider tsm|sim|qgs|auto] [--sim-dir DIR]\n"
     "                         [--qgs ADDR] [--qgs-timeout MS] [--subject CN]\n"
-    "                         [--days N] [--config FILE]\n"
+    "                         [--days N] [--config FILE] [--json]\n"
     "\n"
     "Make a fresh P-256 key and a self-signed certificate carrying this TD's quote\n"
     "(extension " TDX_RATLS_OID ") and a configuration document\n"
@@ -53,7 +54,9 @@ static const char cert_usage[] =
     "                 tsm (default), qgs, auto, sim (docs/providers.md)\n"
     "  --sim-dir DIR  the simulated TD (sim; qgs and auto: its TDREPORT)\n"
     "  --qgs ADDR     vsock:CID:PORT (default vsock:2:4050) or unix:PATH\n"
-    "  --qgs-timeout MS  a whole QGS exchange (default 30000)\n";
+    "  --qgs-timeout MS  a whole QGS exchange (default 30000)\n"
+    "  --json         print {cert, key, subject, days, config_hash}: config_hash\n"
+    "                 is the SHA-256 of the configuration document\n";
 
 /* The peer's certificate, kept for the report once it is admitted. */
 struct seen {
@@ -169,6 +172,7 @@ static const struct option ratls_cert_opts[] = {
     {"subject", required_argument, NULL, 's'},
     {"days", required_argument, NULL, 'n'},
     {"config", required_argument, NULL, 'C'},
+    {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -181,6 +185,8 @@ static int ratls_cert(int argc, char **argv)
 	size_t doc_len = 0;
 	json_t *j = NULL;
 	long days = 365, v;
+	uint8_t doc_hash[32];
+	char hex[65];
 	int c, rc;
 
 	optind = 0;
@@ -205,6 +211,7 @@ static int ratls_cert(int argc, char **argv)
 			if (cli_int("ratls cert", "--days", optarg, 1, 3650, &days))
 				return EXIT_USAGE;
 			break;
+		case 'j': break; /* cli_json */
 		case 'h': fputs(cert_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
@@ -221,8 +228,11 @@ static int ratls_cert(int argc, char **argv)
 	if (rc == 0)
 		rc = tdx_ratls_canonical(j, &doc, &doc_len);
 	json_decref(j);
-	if (rc == 0)
+	if (rc == 0) {
+		SHA256((const unsigned char *)doc, doc_len, doc_hash);
+		hex_encode(hex, doc_hash, 32);
 		rc = tdx_ratls_make(&p, subject, days, doc, doc_len, &cert, &key);
+	}
 	free(doc);
 	if (rc == 0)
 		rc = file_write(key_out, key, strlen(key), 0600);
@@ -233,6 +243,13 @@ static int ratls_cert(int argc, char **argv)
 		free(key);
 	}
 	free(cert);
+	if (rc == 0 && cli_json) {
+		json_t *o =
+		    json_pack("{s:s,s:s,s:s,s:I,s:s}", "cert", cert_out, "key", key_out, "subject",
+		              subject, "days", (json_int_t)days, "config_hash", hex);
+		rc = o ? json_print(o, 1) : err_set(ERR_NOMEM, "out of memory");
+		json_decref(o);
+	}
 	return rc < 0 ? cli_fail() : 0;
 }
 

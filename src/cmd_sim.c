@@ -4,6 +4,7 @@
 #include "tdx/sim.h"
 #include "util/codec.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/json.h"
 #include "util/timefmt.h"
 
@@ -45,14 +46,15 @@ static const char coll_usage[] =
     "  --at TIME   start of validity (Unix seconds or YYYY-MM-DDTHH:MM:SSZ; default now)\n";
 
 static const char extend_usage[] =
-    "Usage: tdexec sim extend --rtmr N --digest HEX [--event TEXT] DIR\n"
+    "Usage: tdexec sim extend --rtmr N --digest HEX [--event TEXT] [--json] DIR\n"
     "\n"
     "RTMR[N] = SHA-384(RTMR[N] || DIGEST) in DIR/td.json, and the event appended to\n"
     "DIR/event_log.jsonl.\n"
     "\n"
     "  --rtmr N        0..3\n"
     "  --digest HEX    48-byte SHA-384 digest\n"
-    "  --event TEXT    what was measured (kept in the event log)\n";
+    "  --event TEXT    what was measured (kept in the event log)\n"
+    "  --json          print {dir, rtmr, digest, value}: value is the RTMR after\n";
 
 /* The options `sim init` and `sim collateral` share: --days, --at (and
  * --force for init), then one directory, at argv[optind].  0 to go on;
@@ -133,11 +135,9 @@ static int sim_collateral(int argc, char **argv)
 }
 
 static const struct option sim_extend_opts[] = {
-    {"rtmr", required_argument, NULL, 'r'},
-    {"digest", required_argument, NULL, 'd'},
-    {"event", required_argument, NULL, 'e'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    {"rtmr", required_argument, NULL, 'r'},  {"digest", required_argument, NULL, 'd'},
+    {"event", required_argument, NULL, 'e'}, {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 };
 
 static int sim_extend(int argc, char **argv)
@@ -155,6 +155,7 @@ static int sim_extend(int argc, char **argv)
 			break;
 		case 'd': digest_hex = optarg; break;
 		case 'e': event = optarg; break;
+		case 'j': break; /* cli_json */
 		case 'h': fputs(extend_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
@@ -167,6 +168,20 @@ static int sim_extend(int argc, char **argv)
 		return cli_usage("sim extend", "%s", err_msg());
 	if (tdx_sim_extend(argv[optind], (int)idx, digest, event) < 0)
 		return cli_fail();
+	if (cli_json) {
+		/* the register's new value, as DIR/td.json now holds it */
+		char path[4096], key[8], dhex[97];
+		json_t *td = NULL, *o;
+		hex_encode(dhex, digest, sizeof(digest));
+		snprintf(key, sizeof(key), "RTMR%ld", idx);
+		if (path_fmt(path, sizeof(path), "%s/td.json", argv[optind]) < 0 ||
+		    json_load_path(path, 1 << 20, &td) < 0)
+			return cli_fail();
+		o = json_pack("{s:s,s:i,s:s,s:O?}", "dir", argv[optind], "rtmr", (int)idx, "digest",
+		              dhex, "value", json_object_get(td, key));
+		json_decref(td);
+		return sim_json(o);
+	}
 	return 0;
 }
 

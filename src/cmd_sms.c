@@ -85,7 +85,7 @@ static const char sms_usage_offline[] =
     "Exit 0 when all do, 1 otherwise.\n"
     "\n"
     "       tdexec sms rekey --db FILE (--master-key F | --master-key-command CMD)\n"
-    "                        (--new-master-key F | --new-master-key-command CMD)\n"
+    "                        (--new-master-key F | --new-master-key-command CMD) [--json]\n"
     "\n"
     "Rotate the master key of a stopped SMS: every secret is re-encrypted under\n"
     "the new key (a new file is created, 0600, when absent) in one transaction,\n"
@@ -133,6 +133,7 @@ static const struct option sms_rekey_opts[] = {
     {"master-key-command", required_argument, NULL, 'M'},
     {"new-master-key", required_argument, NULL, 'n'},
     {"new-master-key-command", required_argument, NULL, 'N'},
+    {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -151,6 +152,7 @@ static int sms_rekey(int argc, char **argv)
 		case 'M': cmd = optarg; break;
 		case 'n': nkey = optarg; break;
 		case 'N': ncmd = optarg; break;
+		case 'j': break; /* cli_json */
 		case 'h': return sms_help();
 		default: return EXIT_USAGE;
 		}
@@ -164,7 +166,10 @@ static int sms_rekey(int argc, char **argv)
 		return cli_fail();
 	if (sms_store_rekey(db, key, cmd, nkey, ncmd, &n) < 0)
 		return cli_fail();
-	printf("%ld secrets re-encrypted under the new master key\n", n);
+	if (cli_json)
+		printf("{\"secrets\": %ld, \"rekeyed\": true}\n", n);
+	else
+		printf("%ld secrets re-encrypted under the new master key\n", n);
 	return 0;
 }
 

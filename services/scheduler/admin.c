@@ -198,8 +198,9 @@ void sched_h_workers(void *ctx, const struct http_req *req, struct http_resp *re
 	               " (SELECT count(*) FROM tasks t WHERE t.worker = w.address"
 	               "  AND t.status = 'COMPLETED'),"
 	               " (SELECT count(*) FROM tasks t WHERE t.worker = w.address"
-	               "  AND t.status = 'FAILED')"
-	               " FROM workers w ORDER BY w.registered, w.address",
+	               "  AND t.status = 'FAILED'), " EARNINGS_COLS
+	               " FROM workers w LEFT JOIN earnings e ON e.address = w.address"
+	               " ORDER BY w.registered, w.address",
 	               &st) < 0) {
 		db_error(resp, s->rdb);
 		return;
@@ -215,15 +216,16 @@ void sched_h_workers(void *ctx, const struct http_req *req, struct http_resp *re
 			p += n + (p[n] == ' ');
 		}
 		json_array_append_new(
-		    list, json_pack("{s:o,s:I,s:I,s:I,s:b,s:o,s:b,s:o,s:o,s:o,s:I,s:I}", "address",
-		                    col_str(st, 0), "registeredAt",
+		    list, json_pack("{s:o,s:I,s:I,s:I,s:b,s:o,s:b,s:o,s:o,s:o,s:I,s:I,s:o}",
+		                    "address", col_str(st, 0), "registeredAt",
 		                    (json_int_t)sqlite3_column_int64(st, 1), "lastSeen",
 		                    (json_int_t)seen, "lastSeenAgo", (json_int_t)(now - seen),
 		                    "alive", now - seen <= window, "tcbStatus", col_str(st, 3),
 		                    "simulated", sqlite3_column_int(st, 4), "mrtd", col_str(st, 5),
 		                    "quoteSha256", col_str(st, 6), "currentTasks", cur, "completed",
 		                    (json_int_t)sqlite3_column_int64(st, 8), "failed",
-		                    (json_int_t)sqlite3_column_int64(st, 9)));
+		                    (json_int_t)sqlite3_column_int64(st, 9), "earnings",
+		                    sched_earnings_json(st, 10)));
 	}
 	sqlite3_finalize(st);
 	http_resp_json(resp, 200,
@@ -406,7 +408,8 @@ void sched_h_stats(void *ctx, const struct http_req *req, struct http_resp *resp
 {
 	struct sched *s = ctx;
 	long long now = sched_now(), start = (now / 60 - 59) * 60;
-	json_t *by = json_object(), *done = json_array(), *failed = json_array(), *workers = NULL;
+	json_t *by = json_object(), *done = json_array(), *failed = json_array(), *workers = NULL,
+	       *earned = NULL;
 	long long *total = NULL, *over = NULL;
 	size_t nt = 0, no = 0, cap = 0;
 	sqlite3_stmt *st = NULL;
@@ -492,6 +495,21 @@ void sched_h_stats(void *ctx, const struct http_req *req, struct http_resp *resp
 		sqlite3_finalize(st);
 		st = NULL;
 	}
+	/* the pool owner's earnings (earnings.c), read from the chain by the
+	 * follower: none before its first round */
+	if (rc == 0)
+		rc = db_prepare(s->rdb,
+		                "SELECT " EARNINGS_COLS " FROM earnings e WHERE address = ?1", &st);
+	if (rc == 0) {
+		char o[43];
+		eth_addr_str(s->owner, o);
+		for (char *p = o; *p; p++)
+			*p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+		sqlite3_bind_text(st, 1, o, -1, SQLITE_TRANSIENT);
+		earned = sqlite3_step(st) == SQLITE_ROW ? sched_earnings_json(st, 0) : json_null();
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 	if (rc < 0 || !workers) {
 		db_error(resp, s->rdb);
 		goto out;
@@ -514,17 +532,18 @@ void sched_h_stats(void *ctx, const struct http_req *req, struct http_resp *resp
 	for (char *p = owner; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
 	http_resp_json(resp, 200,
-	               json_pack("{s:I,s:{s:s,s:s,s:I},s:O,s:O,s:{s:I,s:i,s:O,s:O},s:o,s:o}", "now",
-	                         (json_int_t)now, "pool", "workerpool", pool, "owner", owner,
-	                         "chainId", (json_int_t)s->chain->chain_id, "tasks", by, "workers",
-	                         workers, "tasksPerMinute", "start", (json_int_t)start,
-	                         "bucketSeconds", 60, "completed", done, "failed", failed,
-	                         "overhead", o, "assignedToCompleted", t));
+	               json_pack("{s:I,s:{s:s,s:s,s:I},s:O,s:O,s:O,s:{s:I,s:i,s:O,s:O},s:o,s:o}",
+	                         "now", (json_int_t)now, "pool", "workerpool", pool, "owner", owner,
+	                         "chainId", (json_int_t)s->chain->chain_id, "ownerEarnings", earned,
+	                         "tasks", by, "workers", workers, "tasksPerMinute", "start",
+	                         (json_int_t)start, "bucketSeconds", 60, "completed", done,
+	                         "failed", failed, "overhead", o, "assignedToCompleted", t));
 out:
 	json_decref(by);
 	json_decref(done);
 	json_decref(failed);
 	json_decref(workers);
+	json_decref(earned);
 	free(total);
 	free(over);
 }

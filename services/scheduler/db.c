@@ -103,6 +103,19 @@ const char *const sched_migrations[] = {
     " DELETE FROM task_events WHERE taskid = OLD.taskid; END;"
     /* the tasks already there start their timeline now */
     "INSERT INTO task_events SELECT taskid, status, updated * 1000, worker, detail FROM tasks;",
+    /* earnings.c: what the escrow paid the pool owner and each worker since
+     * since_block (sums of its events, decimal nRLC), their account as read
+     * at account_block (dirty: an event changed it since); the events of
+     * the last blocks one by one, for a reorganisation to take back */
+    "CREATE TABLE earnings(address TEXT PRIMARY KEY, since_block INTEGER NOT NULL,"
+    " rewards TEXT NOT NULL DEFAULT '0', seized TEXT NOT NULL DEFAULT '0',"
+    " locks TEXT NOT NULL DEFAULT '0', unlocks TEXT NOT NULL DEFAULT '0',"
+    " stake TEXT, locked TEXT, account_block INTEGER, dirty INTEGER NOT NULL DEFAULT 1);"
+    "CREATE TABLE escrow_recent(block INTEGER NOT NULL, address TEXT NOT NULL,"
+    " kind TEXT NOT NULL, amount TEXT NOT NULL);"
+    "CREATE INDEX escrow_recent_block ON escrow_recent(block);"
+    /* retention.c walks finished tasks in the order they last changed */
+    "CREATE INDEX tasks_updated ON tasks(updated);",
     NULL,
 };
 

@@ -368,6 +368,8 @@ static int undo_reorg(struct sched *s, uint64_t cursor, uint64_t fork)
 		rc = sched_exec(s, "DELETE FROM blocks WHERE number > ?1", a, 1);
 	}
 	if (rc == 0)
+		rc = sched_earnings_undo(s, fork);
+	if (rc == 0)
 		rc = sched_exec(s, "INSERT OR REPLACE INTO meta VALUES ('cursor', ?1)", a, 1);
 	if (rc == 0)
 		rc = db_exec(s->db, "COMMIT");
@@ -405,11 +407,15 @@ static int follow_logs(struct sched *s)
 		GUARD(undo_reorg(s, from, fork));
 		from = fork;
 	}
+	s->caught_up = 1;
 	if (head < (uint64_t)s->cfg.confirmations || head - (uint64_t)s->cfg.confirmations <= from)
 		return 0;
 	to = head - (uint64_t)s->cfg.confirmations;
 	if (to - from > 5000)
 		to = from + 5000;
+	/* the node may keep the state of recent blocks only (earnings.c reads
+	 * accounts at the cursor) */
+	s->caught_up = to == head - (uint64_t)s->cfg.confirmations;
 	event_topic("SchedulerNoticeBoost(address,bytes32,address,address,uint256,bytes32,string,"
 	            "address)",
 	            notice);
@@ -450,6 +456,8 @@ static int follow_logs(struct sched *s)
 	}
 	pthread_mutex_lock(&s->mu);
 	rc = db_exec(s->db, "BEGIN IMMEDIATE");
+	if (rc == 0)
+		rc = sched_earnings_track(s, from + 1);
 	json_array_foreach (logs, i, ev) {
 		json_t *d = json_array_get(decoded, i);
 		uint64_t block = 0;
@@ -468,6 +476,8 @@ static int follow_logs(struct sched *s)
 		else if (s->boost && topic_is(ev, 0, pushed))
 			rc = task_pushed(s, d,
 			                 json_string_value(json_object_get(ev, "transactionHash")));
+		if (rc == 0)
+			rc = sched_earnings_event(s, ev, block);
 		if (rc < 0)
 			break;
 	}
@@ -486,6 +496,8 @@ static int follow_logs(struct sched *s)
 		const char *a[] = {prev};
 		rc = sched_exec(s, "DELETE FROM blocks WHERE number < ?1", a, 1);
 	}
+	if (rc == 0)
+		rc = sched_earnings_forget(s, to > REORG_DEPTH ? to - REORG_DEPTH : 0);
 	if (rc == 0)
 		rc = db_exec(s->db, "COMMIT");
 	if (rc < 0)
@@ -516,6 +528,10 @@ void *sched_follower_main(void *arg)
 		if (rc < 0 || sched_initialize_tasks(s) < 0 || sched_finalize_tasks(s) < 0 ||
 		    sched_reopen_tasks(s) < 0 || sched_watch_deadlines(s) < 0)
 			log_warn("sched.follow", "error=\"%s\"", err_msg());
+		if (rc == 0 && s->caught_up && sched_earnings_refresh(s) < 0)
+			log_warn("sched.earnings", "error=\"%s\"", err_msg());
+		if (sched_prune_events(s) < 0)
+			log_warn("sched.retention", "error=\"%s\"", err_msg());
 		if (round % 10 == 0 && market_stock(s->market) < 0)
 			log_warn("market.stock", "error=\"%s\"", err_msg());
 		if (++round % 120 == 0) {

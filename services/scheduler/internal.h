@@ -59,6 +59,9 @@ struct sched {
 	/* /metrics (metrics.c): moved by the handlers and the follower */
 	struct metrics *reg;
 	struct metric *m_workers, *m_alive, *m_tasks, *m_accepted, *m_refused, *m_head, *m_lag;
+	uint8_t escrow_topics[5][32]; /* earnings.c: the escrow events it counts */
+	long long prune_next;         /* retention.c: when task_events are pruned next */
+	int caught_up;                /* follow.c: its last round read up to the head */
 };
 
 /* The states of a task a worker holds. */
@@ -126,6 +129,35 @@ void sched_metrics(void *ctx, struct wbuf *w);
 void sched_metrics_refused(struct sched *s, const char *reason);
 /* The follower read the node's head and has followed up to `followed`. */
 void sched_metrics_chain(struct sched *s, uint64_t head, uint64_t followed);
+
+/* earnings.c: each called by the follower, s->mu held and in its
+ * transaction unless said otherwise.  init: the event topics (at start). */
+void sched_earnings_init(struct sched *s);
+/* Track the pool owner and every registered worker not tracked yet, from
+ * next_block on. */
+int sched_earnings_track(struct sched *s, uint64_t next_block);
+/* A log of the hub read in block `block`: an escrow event to a tracked
+ * address is added to its sums; any balance change marks its account to
+ * be read again. */
+int sched_earnings_event(struct sched *s, const json_t *log, uint64_t block);
+/* A reorganisation removed the blocks after fork: take their events back. */
+int sched_earnings_undo(struct sched *s, uint64_t fork);
+/* The events below block `below` can no longer be taken back: drop them. */
+int sched_earnings_forget(struct sched *s, uint64_t below);
+/* Read the accounts marked by events, at the follower's cursor (s->mu not
+ * held: it calls the chain). */
+int sched_earnings_refresh(struct sched *s);
+/* The columns sched_earnings_json reads from col on, of a row of earnings e */
+#define EARNINGS_COLS                                                                              \
+	"e.since_block, e.rewards, e.seized, e.locks, e.unlocks, e.stake, e.locked,"               \
+	" e.account_block, (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'cursor')"
+/* An account's earnings as JSON (null when it is not tracked yet). */
+json_t *sched_earnings_json(sqlite3_stmt *st, int col);
+
+/* retention.c: prune, in bounded batches, the task_events of the tasks
+ * that finished more than cfg.events_retention_days ago (s->mu not held;
+ * at most once a minute, the first time at start). */
+int sched_prune_events(struct sched *s);
 
 /* results.c */
 /* Remove the store's files no row references, and stale staging files (s->mu held). */

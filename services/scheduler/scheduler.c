@@ -121,6 +121,7 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		s->cfg.worker_timeout_s = 30;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	sched_earnings_init(s);
 	rc = sched_metrics_init(s);
 	if (rc == 0)
 		rc = (cfg->chain_path || cfg->chain_network) && cfg->workerpool && cfg->sms_url &&

@@ -68,6 +68,9 @@ struct sched_config {
 	/* where the admin token is written at start (0600); NULL = admin.token
 	 * next to the database */
 	const char *admin_token_file;
+	/* the task_events (timelines) of a task finished this many days ago
+	 * are deleted; 0 = kept forever (the CLI's default is 30) */
+	int events_retention_days;
 };
 
 struct sched;

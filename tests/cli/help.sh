@@ -76,6 +76,61 @@ jq -e '.collateral | endswith("/collateral")' "$W/out" >/dev/null && ok || bad "
 expect 1 'give one of -o, --hex and --json' -- "$T" quote get --provider sim --sim-dir "$W/sim" \
 	--report-data cafe --json --hex
 
+# ... and those that printed a line of words, or nothing, or wrote a file;
+# jerr CMD...: the command fails with exit 1 and one JSON error object on stdout
+jrun() { # CMD...: succeeds; its stdout in $W/out
+	"$@" >"$W/out" 2>"$W/err"
+	local rc=$?
+	[ $rc = 0 ] && ok || bad "'$*' exited $rc: $(head -c 300 "$W/err")"
+}
+jerr() {
+	"$@" >"$W/je" 2>/dev/null
+	local rc=$?
+	[ $rc = 1 ] && jq -e '.code == 1 and (.error | length > 0)' "$W/je" >/dev/null && ok ||
+		bad "'$*' (exit $rc) printed no JSON error: $(head -c 200 "$W/je")"
+}
+"$T" sim init "$W/sim2" >/dev/null
+jrun "$T" sim extend --json --rtmr 3 --digest "$(printf '%096d' 1)" "$W/sim2"
+jq -e --slurpfile td "$W/sim2/td.json" '.rtmr == 3 and .digest == "'"$(printf '%096d' 1)"'"
+	and (.value | test("^[0-9a-f]{96}$")) and .value == ($td[0].RTMR3 | ascii_downcase)' "$W/out" >/dev/null &&
+	ok || bad "sim extend --json: $(cat "$W/out")"
+jerr "$T" sim extend --json --rtmr 9 --digest 00 "$W/sim2"
+jerr "$T" sim extend --json --rtmr 3 --digest 00 "$W/nowhere"
+jrun "$T" policy from-quote --json "$Q" -o "$W/pol-j.json"
+jq -e --slurpfile p "$W/pol-j.json" --arg o "$W/pol-j.json" '.output == $o and .policy == $p[0]
+	and (.pinned | index("MRTD")) != null and (.pinned | index("RTMR3")) == null' "$W/out" >/dev/null &&
+	ok || bad "policy from-quote --json: $(head -c 300 "$W/out")"
+jrun "$T" policy from-quote --json "$Q"
+jq -e '.output == null and (.policy.measurements.MRTD | length) == 96' "$W/out" >/dev/null && ok ||
+	bad "policy from-quote --json to stdout: $(head -c 300 "$W/out")"
+jerr "$T" policy from-quote --json "$W/missing"
+jrun "$T" ratls cert --json --provider sim --sim-dir "$W/sim2" --cert-out "$W/c.pem" --key-out "$W/k.pem"
+jq -e --arg c "$W/c.pem" --arg h "$(printf '{}' | sha256sum | cut -d' ' -f1)" \
+	'.cert == $c and .config_hash == $h and .days == 365' "$W/out" >/dev/null && [ -s "$W/c.pem" ] &&
+	ok || bad "ratls cert --json: $(cat "$W/out")"
+jerr "$T" ratls cert --json --provider sim --sim-dir "$W/sim2"
+# sms rekey on an empty store (an empty file is an empty SQLite database)
+: >"$W/sms.db"
+openssl rand -hex 32 >"$W/mk" && chmod 600 "$W/mk"
+jrun "$T" sms rekey --json --db "$W/sms.db" --master-key "$W/mk" --new-master-key "$W/mk2"
+jq -e '.secrets == 0 and .rekeyed == true' "$W/out" >/dev/null && ok || bad "sms rekey --json: $(cat "$W/out")"
+jerr "$T" sms rekey --json --db "$W/no.db" --master-key "$W/mk" --new-master-key "$W/mk3"
+jerr "$T" collateral fetch --json --fmspc 00906ED50000
+# chain up and down: deployed, already up, stopped, not running, restored
+jrun "$T" chain up --json --dir "$W/chain" --port 0
+jq -e --arg f "$W/chain/chain.json" '.state == "deployed" and .chain_file == $f and has("accounts") == false
+	and (.hub | test("^0x[0-9a-fA-F]{40}$"))' "$W/out" >/dev/null && ok || bad "chain up --json: $(head -c 300 "$W/out")"
+jrun "$T" chain up --json --dir "$W/chain" --port 0
+jq -e '.state == "already_up"' "$W/out" >/dev/null && ok || bad "chain up --json again: $(head -c 300 "$W/out")"
+jrun "$T" chain down --json --chain "$W/chain/chain.json"
+jq -e --arg d "$W/chain" '.dir == $d and .was_running == true' "$W/out" >/dev/null && ok || bad "chain down --json: $(cat "$W/out")"
+jrun "$T" chain down --json --dir "$W/chain"
+jq -e '.was_running == false' "$W/out" >/dev/null && ok || bad "chain down --json, down: $(cat "$W/out")"
+jrun "$T" chain up --json --dir "$W/chain" --port 0
+jq -e '.state == "restored"' "$W/out" >/dev/null && ok || bad "chain up --json, restored: $(head -c 300 "$W/out")"
+"$T" chain down --dir "$W/chain" >/dev/null
+jerr "$T" chain up --json --dir "$W/chain" --flavour bogus
+
 # --- quote verify: exit codes, --quiet, --json
 AT=(--at 1751000000)
 # vcase CODE FILE [ARGS...]: the code with text, --quiet and --json

@@ -28,7 +28,12 @@ URL="http://127.0.0.1:$PORT"
 requests() { node -e "require('http').get('$URL/stats',r=>{let d='';r.on('data',c=>d+=c);r.on('end',()=>console.log(d))})"; }
 
 C="$W/cache"
-if "$T" collateral fetch --pcs "$URL" --quote "$W/q.dat" --cache "$C" --at $((AT + 60)) -o "$W/c.json" 2>"$W/err"; then ok; else bad "fetch: $(cat "$W/err")"; fi
+if "$T" collateral fetch --pcs "$URL" --quote "$W/q.dat" --cache "$C" --at $((AT + 60)) -o "$W/c.json" --json \
+	>"$W/fetch.json" 2>"$W/err"; then ok; else bad "fetch: $(cat "$W/err")"; fi
+# --json: what was fetched, the hash of what was written
+jq -e --arg o "$W/c.json" '.source == "pcs" and (.fmspc | ascii_downcase) == "53494d000000" and .output == $o
+	and (.sha256 | test("^[0-9a-f]{64}$")) and (.tcbInfo.nextUpdate | length > 0)
+	and (.qeIdentity.issueDate | length > 0)' "$W/fetch.json" >/dev/null && ok || bad "fetch --json: $(cat "$W/fetch.json")"
 grep -q 'fetched and cached' "$W/err" && ok || bad "first fetch should fetch"
 [ -f "$C/tdx-53494d000000-platform.json" ] && ok || bad "cache file"
 [ "$(requests)" = 4 ] && ok || bad "4 requests expected, got $(requests)"
@@ -36,7 +41,10 @@ grep -q 'fetched and cached' "$W/err" && ok || bad "first fetch should fetch"
 "$T" quote verify "$W/q.dat" --collateral "$W/c.json" --trust-sim-root "$W/sim/root_ca.pem" \
 	--at $((AT + 60)) >/dev/null 2>&1 && ok || bad "verify with fetched collateral"
 # Fresh: the cache answers, no request.
-"$T" collateral fetch --pcs "$URL" --quote "$W/q.dat" --cache "$C" --at $((AT + 120)) 2>"$W/err" && ok || bad "refetch"
+"$T" collateral fetch --pcs "$URL" --quote "$W/q.dat" --cache "$C" --at $((AT + 120)) --json >"$W/fetch2.json" \
+	2>"$W/err" && ok || bad "refetch"
+jq -e --slurpfile a "$W/fetch.json" '.source == "cache" and .sha256 == $a[0].sha256 and .output == null' \
+	"$W/fetch2.json" >/dev/null && ok || bad "refetch --json: $(cat "$W/fetch2.json")"
 grep -q 'from the cache' "$W/err" && ok || bad "second fetch should use the cache"
 [ "$(requests)" = 4 ] && ok || bad "cache hit made requests"
 # quote verify --pcs goes through the same cache.
@@ -49,6 +57,9 @@ grep -q 'fetched' "$W/err" && ok || bad "refresh should fetch"
 # An unknown platform: the server's 404 reaches the user.
 "$T" collateral fetch --pcs "$URL" --fmspc 00906ED50000 --cache "$C" 2>"$W/err" && bad "unknown fmspc fetched" || ok
 grep -q 'HTTP 404' "$W/err" && ok || bad "404 message: $(cat "$W/err")"
+"$T" collateral fetch --pcs "$URL" --fmspc 00906ED50000 --cache "$C" --json >"$W/e.json" 2>/dev/null
+[ $? = 1 ] && jq -e '.code == 1 and (.error | test("HTTP 404"))' "$W/e.json" >/dev/null && ok ||
+	bad "fetch --json error: $(cat "$W/e.json")"
 
 # Server gone: stale-but-valid entries still serve, expired ones do not.
 exec 3>&-

@@ -7,14 +7,17 @@
 // as literal text (no element made from it, no script run), charts with
 // points, refreshes by itself (a task started after the page loaded shows
 // up and completes), keeps the token across a reload and forgets it on
-// request; no console error, no CSP violation once the token is in.  Saves
-// a screenshot.
+// request; no console error, no CSP violation once the token is in; the
+// owner's and the worker's earnings equal what the chain says (escrow.js,
+// ethers) before the live task and again after it.  Saves a screenshot.
 // Usage: node dashboard.js CONFIG_JSON
-//   CONFIG_JSON: {url, token, worker, mrtd, okTask, badTask, reason,
+//   CONFIG_JSON: {url, token, worker, owner, mrtd, okTask, badTask, reason,
 //                 screenshot, ready (a file to create when the page is up),
-//                 chromium}
+//                 chromium, chainFile}
 'use strict';
 const fs = require('fs');
+const path = require('path');
+const { execFileSync } = require('child_process');
 const puppeteer = require('puppeteer-core');
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
@@ -51,6 +54,30 @@ const errors = [], bad = [], dialogs = [], asked = [];
 });
 
 const text = (page, sel) => page.$eval(sel, (n) => n.textContent);
+
+// The chain's figures (escrow.js) and the page's, for the owner and the worker.
+const FIELDS = ['rewards', 'seized', 'stake', 'locked'];
+function chainSays() {
+  const o = JSON.parse(execFileSync('node', [path.join(__dirname, 'escrow.js'), cfg.chainFile, '-',
+    cfg.owner, cfg.worker], { encoding: 'utf8' }));
+  return JSON.stringify([cfg.owner, cfg.worker].map((a) => FIELDS.map((k) => o.accounts[a][k])));
+}
+const pageSays = (page) => page.evaluate((who, fields) => JSON.stringify(who.map((a) => {
+  const r = document.querySelector(`#earnings tr[data-address="${a}"]`);
+  return fields.map((k) => (r ? r.querySelector('.' + k).textContent : null));
+})), [cfg.owner, cfg.worker], FIELDS);
+// the page shows the chain's figures within 20 s (the scheduler reads them
+// once per block, the page every 2 s): a stale or wrong figure fails
+async function earningsMatch(page, what) {
+  const want = chainSays();
+  let got = null;
+  for (let i = 0; i < 40 && got !== want; i++) {
+    got = await pageSays(page);
+    if (got !== want) await new Promise((r) => setTimeout(r, 500));
+  }
+  check(what + ' [[owner], [worker]] x [' + FIELDS.join(', ') + ']', got, want);
+  return JSON.parse(want);
+}
 const hidden = (page, sel) => page.$eval(sel, (n) => n.hidden || getComputedStyle(n).display === 'none');
 
 async function run(browser) {
@@ -151,6 +178,12 @@ async function run(browser) {
     (await page.$$eval('#chart-overhead line.median, #chart-overhead line.p90', (l) => l.length)) === 2);
   truthy('overhead note', /median .* p90 .* over 1 task/.test(await text(page, '#overhead-note')));
 
+  // earnings: the owner's row and the worker's, as the chain has them
+  check('earnings rows', await page.$$eval('#earnings tbody tr', (r) => r.map((x) => x.dataset.role + ' ' +
+    x.dataset.address).join(',')), `owner ${cfg.owner},worker ${cfg.worker}`);
+  const before3 = await earningsMatch(page, 'earnings');
+  truthy('the worker earned a reward', BigInt(before3[1][0]) > 0n);
+
   // 4. Live: a task started now shows up and completes without a reload.
   const before = await text(page, '#updated');
   await page.waitForFunction((b) => document.getElementById('updated').textContent !== b, { timeout: 8000 }, before);
@@ -161,6 +194,8 @@ async function run(browser) {
     { timeout: 90000 });
   check('the new task, newest first', await page.$eval('#tasks tbody tr', (r) => r.dataset.status), 'COMPLETED');
   check('worker completed, live', await text(page, row + ' .completed'), '2');
+  const after3 = await earningsMatch(page, 'earnings after the live task');
+  truthy('the worker\'s rewards grew with the live task', BigInt(after3[1][0]) > BigInt(before3[1][0]));
   await page.screenshot({ path: cfg.screenshot, fullPage: true });
 
   // 5. A reload keeps the token (session storage); "forget" drops it.

@@ -39,6 +39,11 @@ app_mk=$("$T" app deploy "${C[@]}" --account 1 --name markup --json --image "mar
 pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description dashboard --json | addr)
 [ -n "$app" ] && [ -n "$app_mk" ] && [ -n "$pool" ] && ok || bad "assets"
 wk=$("$T" wallet show "${C[@]}" --account 5 --json | addr | lower)
+owner=$("$T" wallet show "${C[@]}" --account 3 --json | addr | lower)
+# tasks at a price, so the page has earnings to show
+"$T" account deposit "${C[@]}" --account 4 100000000000 >/dev/null &&
+	"$T" account deposit "${C[@]}" --account 3 100000000000 >/dev/null && ok || bad "deposit"
+export PRICE=2000000
 
 pool_start_scheduler "$pool" 3 || bad "scheduler"
 pool_start_worker w1 5 --max-time 30
@@ -94,6 +99,7 @@ TOKEN=$(cat "$W/admin.token")
 jq -n --arg url "$SCHED_URL" --arg token "$TOKEN" --arg worker "$wk" \
 	--arg mrtd "$(jq -r .MRTD "$W/td/td.json" | lower)" --arg okTask "$task_ok" --arg badTask "$task_bad" \
 	--arg reason "$reason" --arg screenshot "$SHOT" --arg ready "$W/ready" --arg chromium "$CHROMIUM" \
+	--arg owner "$owner" --arg chainFile "$W/chain/chain.json" \
 	'$ARGS.named' >"$W/cfg.json"
 rm -f "$SHOT"
 node "$HERE/dashboard.js" "$W/cfg.json" &

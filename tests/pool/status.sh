@@ -207,30 +207,57 @@ jq_is '.failures[0].taskId' "$task_bad" "$W/ps.json"
 jq_is '.failures[0].reason' "app exited with status 1" "$W/ps.json"
 jq_is '.earnings.unit' nRLC "$W/ps.json"
 jq_is '[.earnings.accounts[] | .role + " " + .address] | join(",")' "owner $owner,worker $wk" "$W/ps.json"
-# exact to the nRLC: what the chain holds, read here with another client
+# The earnings, exact to the nRLC, against the chain read here with
+# another client (ethers): the scheduler's sums of the escrow's events to
+# each account and its viewAccount, once its follower reached the head
+# (within a few rounds: a stale figure fails).
+node "$HERE/escrow.js" "$W/chain/chain.json" "$deal_ok" "$owner" "$wk" >"$W/escrow.json" 2>&1 ||
+	bad "escrow.js: $(cat "$W/escrow.json")"
+head_block=$(jq -r .head "$W/escrow.json")
+earned() { # the scheduler's figures, as in the chain's JSON shape
+	curl -s "${ADMIN[@]}" "$SCHED_URL/stats" >"$W/e.stats" && curl -s "${ADMIN[@]}" "$SCHED_URL/workers" >"$W/e.workers" &&
+		jq -n --slurpfile s "$W/e.stats" --slurpfile w "$W/e.workers" --arg o "$owner" --arg k "$wk" \
+			'{($o): $s[0].ownerEarnings, ($k): ($w[0].workers[] | select(.address == $k) | .earnings)}
+			 | map_values(if . == null then null else {rewards, seized, locks, unlocks, stake, locked, toBlock} end)'
+}
+want=$(jq -c --argjson h "$head_block" '.accounts | map_values(. + {toBlock: $h})' "$W/escrow.json")
+for _ in $(seq 50); do
+	got=$(earned | jq -c --argjson h "$head_block" 'map_values(if . and .toBlock >= $h then .toBlock = $h else . end)')
+	[ "$got" = "$want" ] && break
+	sleep 0.2
+done
+[ "$got" = "$want" ] && ok || bad "the scheduler's earnings: $got, the chain's: $want"
+# and what the deal implies: one task completed, so the worker earned its
+# workerReward and the owner the rest of the workerpool price; the owner's
+# stake for the two tasks was locked, the completed one's given back
+wr=$(jq -r .deal.workerReward "$W/escrow.json")
+wp=$(jq -r .deal.workerpoolPrice "$W/escrow.json")
+[ "$wp" = "$PRICE" ] && [ "$wr" -gt 0 ] && [ "$wr" -lt "$wp" ] && ok || bad "the deal: workerReward $wr, price $wp"
+jq_is ".ownerEarnings.rewards" "$((wp - wr))" "$W/e.stats"
+jq_is ".ownerEarnings.net" "$((wp - wr))" "$W/e.stats"
+jq_is ".ownerEarnings.seized" 0 "$W/e.stats"
+jq_is "(.ownerEarnings.locks | tonumber) == 2 * (.ownerEarnings.unlocks | tonumber) and (.ownerEarnings.unlocks | tonumber) > 0" true "$W/e.stats"
+jq_is ".workers[0].earnings.rewards" "$wr" "$W/e.workers"
+jq_is ".workers[0].earnings.locks" 0 "$W/e.workers"
+jq_is ".ownerEarnings.sinceBlock <= .workers[0].earnings.sinceBlock" true <(jq -s '.[0] + {workers: .[1].workers}' "$W/e.stats" "$W/e.workers")
+# pool status prints the same figures, and 'tdexec account show' agrees
+expect 0 "" -- "${PS[@]}" --token-file "$W/admin.token" --json
+cp "$W/out" "$W/ps.json"
 acct() { "$T" account show "$1" "${C[@]}" --json; }
 for who in "$owner" "$wk"; do
 	want=$(acct "$who")
-	jq_is ".earnings.accounts[] | select(.address == \"$who\") | .stake" "$(echo "$want" | jq -r .stake)" "$W/ps.json"
-	jq_is ".earnings.accounts[] | select(.address == \"$who\") | .locked" "$(echo "$want" | jq -r .locked)" "$W/ps.json"
+	for k in stake locked; do
+		jq_is ".earnings.accounts[] | select(.address == \"$who\") | .$k" "$(echo "$want" | jq -r ".$k")" "$W/ps.json"
+	done
+	for k in rewards seized locks unlocks; do
+		jq_is ".earnings.accounts[] | select(.address == \"$who\") | .$k" "$(jq -r ".accounts[\"$who\"].$k" "$W/escrow.json")" "$W/ps.json"
+	done
 done
-# the rewards: the hub's Reward events, summed here with ethers
-node -e '
-const { ethers } = require("ethers");
-const [chainFile, ...who] = process.argv.slice(1);
-const chain = JSON.parse(require("fs").readFileSync(chainFile, "utf8"));
-const abi = ["event Reward(address owner, uint256 amount, bytes32 ref)"];
-const hub = new ethers.Contract(chain.hub, abi, new ethers.JsonRpcProvider(chain.rpc));
-hub.queryFilter("Reward", 0).then((l) => who.forEach((a) => console.log(l.filter((e) =>
-  e.args.owner.toLowerCase() === a).reduce((s, e) => s + e.args.amount, 0n).toString())));' \
-	"$W/chain/chain.json" "$owner" "$wk" >"$W/rewards" 2>&1
-r_owner=$(sed -n 1p "$W/rewards")
-[ "$r_owner" -gt 0 ] 2>/dev/null && ok || bad "no reward for the owner on chain: $(cat "$W/rewards")"
-jq_is '.earnings.accounts[] | select(.role == "owner") | .rewards' "$r_owner" "$W/ps.json"
-jq_is '.earnings.accounts[] | select(.role == "worker") | .rewards' "$(sed -n 2p "$W/rewards")" "$W/ps.json"
 expect 0 "Workers: 1 registered, 1 alive" -- "${PS[@]}" --account 3 --workerpool "$pool" "${C[@]}"
 [ -n "${SHOW:-}" ] && cat "$W/out"
-grep -q "app exited with status 1" "$W/out" && grep -q "^  owner   $owner  stake " "$W/out" &&
+grep -q "app exited with status 1" "$W/out" &&
+	grep -Eq "^  owner   $owner  stake [0-9]+  locked [0-9]+  rewards $((wp - wr))  seized 0  since block [0-9]+" "$W/out" &&
+	grep -Eq "^  worker  $wk  stake [0-9]+  locked 0  rewards $wr  seized 0 " "$W/out" &&
 	grep -Eq "^  $wk  +[0-9]+s ago +yes +UpToDate +sim +1 +1  -" "$W/out" && ok ||
 	bad "the table: $(cat "$W/out")"
 # --watch --json: one object per line until interrupted
@@ -251,5 +278,89 @@ expect 1 "" -- "$T" pool status --scheduler http://127.0.0.1:9 --token-file "$W/
 expect 1 "--token-file F\) or the pool owner's key" -- "$T" pool status --scheduler "$SCHED_URL"
 expect 1 "--workerpool ADDR is required" -- "${PS[@]}" --account 3 "${C[@]}"
 expect 1 "not an admin token" -- "${PS[@]}" --token-file "$W/policy.json"
+
+# A chain reorganisation takes back what its blocks added: with the worker
+# stopped, a deal locks the owner's stake; once the scheduler counted it,
+# its blocks are reverted (evm_revert, then empty blocks), and the owner's
+# figures are the chain's again.
+kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null
+RPC=$(jq -r .rpc "$W/chain/chain.json")
+rpc() { curl -s -H 'Content-Type: application/json' "$RPC" \
+	-d '{"jsonrpc":"2.0","id":1,"method":"'"$1"'","params":'"${2:-[]}"'}'; }
+owner_is() { curl -s "${ADMIN[@]}" "$SCHED_URL/stats" | jq -r ".ownerEarnings.$1"; }
+locks0=$(owner_is locks)
+snap=$(rpc evm_snapshot | jq -r .result)
+[ -n "$(pool_deal "$app" "$pool" '{"iexec_args":"\"true\""}')" ] && ok || bad "the deal to revert"
+for _ in $(seq 100); do [ "$(owner_is locks)" != "$locks0" ] && break; sleep 0.2; done
+locks1=$(owner_is locks)
+[ "$locks1" -gt "$locks0" ] 2>/dev/null && ok || bad "the deal's lock was not counted: $locks0 -> $locks1"
+rpc evm_revert "[\"$snap\"]" | jq -e '.result == true' >/dev/null && ok || bad "evm_revert"
+for _ in 1 2 3 4 5 6; do rpc evm_mine >/dev/null; done
+for _ in $(seq 100); do [ "$(owner_is locks)" = "$locks0" ] && break; sleep 0.2; done
+[ "$(owner_is locks)" = "$locks0" ] && ok || bad "after the reorganisation the owner's locks are $(owner_is locks), want $locks0"
+grep -q 'sched.earnings.*reorg fork=[0-9]* events_undone=[1-9]' "$W/sched.log" && ok ||
+	bad "no earnings undone: $(grep 'sched.reorg\|sched.earnings' "$W/sched.log" | tail -3)"
+node "$HERE/escrow.js" "$W/chain/chain.json" - "$owner" >"$W/escrow2.json" 2>&1 || bad "escrow.js: $(cat "$W/escrow2.json")"
+want=$(jq -c --arg o "$owner" '.accounts[$o] | [.stake, .locked, .locks]' "$W/escrow2.json")
+for _ in $(seq 50); do
+	got=$(curl -s "${ADMIN[@]}" "$SCHED_URL/stats" | jq -c '.ownerEarnings | [.stake, .locked, .locks]')
+	[ "$got" = "$want" ] && break
+	sleep 0.2
+done
+[ "$got" = "$want" ] && ok || bad "the owner's account after the reorganisation: $got, the chain's $want"
+
+# task_events retention: the timelines of tasks finished longer ago than
+# --events-retention DAYS go, in batches; recent ones and those of
+# unfinished tasks stay; 0 keeps everything.  The scheduler is stopped, the
+# tasks made older in its database, and started again each time.
+kill "$SCHED_PID" && wait "$SCHED_PID" 2>/dev/null
+DB=$W/sched.db
+now=$(date +%s)
+ev() { sqlite3 "$DB" "SELECT count(*) FROM task_events WHERE taskid $1"; }
+n_ok=$(ev "= '$task_ok'")
+[ "$n_ok" -ge 5 ] && [ "$(ev "= '$task_bad'")" = 4 ] && ok || bad "timelines before: ok $n_ok, bad $(ev "= '$task_bad'")"
+old_open=0x$(printf 'e%.0s' $(seq 64))
+{
+	echo "BEGIN;"
+	echo "UPDATE tasks SET updated = $now - 40 * 86400 WHERE taskid = '$task_bad';"
+	echo "UPDATE tasks SET updated = $now - 29 * 86400 WHERE taskid = '$task_ok';"
+	echo "INSERT INTO tasks(taskid, dealid, idx, status, updated) VALUES ('$old_open', lower('$deal_ok'), 99, 'REORGED', $now - 50 * 86400);"
+	# 450 more old failed tasks (claim_tx set: never claimed), for batches
+	for n in $(seq 100 549); do
+		printf "INSERT INTO tasks(taskid, dealid, idx, status, updated, claim_tx) VALUES ('0x%064x', lower('%s'), %d, 'FAILED', %d, '0x');\n" \
+			"$n" "$deal_ok" "$n" "$((now - 35 * 86400 - n))"
+	done
+	echo "COMMIT;"
+} | sqlite3 "$DB" || bad "sqlite3"
+n_all=$(ev "IS NOT NULL")
+restart() { # FLAGS...: the scheduler again, its log from now on apart
+	: >"$W/sched.log"
+	pool_start_scheduler "$pool" 3 --worker-timeout 10 "$@" || bad "scheduler restart $*"
+}
+restart --events-retention 0
+sleep 2
+[ "$(ev "IS NOT NULL")" = "$n_all" ] && ! grep -q sched.retention "$W/sched.log" && ok ||
+	bad "--events-retention 0 deleted events: $n_all -> $(ev "IS NOT NULL")"
+kill "$SCHED_PID" && wait "$SCHED_PID" 2>/dev/null
+restart # the default: 30 days
+for _ in $(seq 100); do grep -q sched.retention "$W/sched.log" && break; sleep 0.1; done
+grep -Eq 'sched.retention.* days=30 tasks=451 events_deleted=454 batches=3 ' "$W/sched.log" && ok ||
+	bad "retention log: $(grep sched.retention "$W/sched.log")"
+[ "$(ev "= '$task_bad'")" = 0 ] && ok || bad "the old failed task's timeline is still there"
+[ "$(ev "LIKE '0x00000000%'")" = 0 ] && ok || bad "the old synthetic tasks' events: $(ev "LIKE '0x00000000%'")"
+[ "$(ev "= '$task_ok'")" = "$n_ok" ] && ok || bad "the recent task's timeline: $(ev "= '$task_ok'") events, want $n_ok"
+[ "$(ev "= '$old_open'")" = 1 ] && ok || bad "the unfinished task's timeline: $(ev "= '$old_open'")"
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM tasks")" = 453 ] && ok || bad "tasks themselves were deleted"
+ADMIN=(-H "Authorization: Bearer $(cat "$W/admin.token")")
+code "${ADMIN[@]}" "$SCHED_URL/tasks?deal=$deal_bad&status=FAILED" >/dev/null
+jq_is '.tasks[0].timeline | length' 0 "$W/body"
+code "${ADMIN[@]}" "$SCHED_URL/tasks?deal=$deal_ok&status=COMPLETED" >/dev/null
+jq_is '.tasks[0].timeline | length' "$n_ok" "$W/body"
+kill "$SCHED_PID" && wait "$SCHED_PID" 2>/dev/null
+restart --events-retention 28
+for _ in $(seq 100); do grep -q sched.retention "$W/sched.log" && break; sleep 0.1; done
+[ "$(ev "= '$task_ok'")" = 0 ] && [ "$(ev "= '$old_open'")" = 1 ] && ok ||
+	bad "--events-retention 28: ok $(ev "= '$task_ok'"), unfinished $(ev "= '$old_open'")"
+expect 1 "--events-retention" -- "$T" scheduler --events-retention -1
 
 finish

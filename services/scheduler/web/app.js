@@ -162,6 +162,7 @@
       str(pool.owner) + ' \u00b7 chain ' + str(pool.chainId);
     summary(st);
     workerRows(workers, w.aliveWindow, w.now);
+    earnings(pool.owner, st.ownerEarnings, workers);
     tasksPerMinute(st.tasksPerMinute || {});
     overhead(st.overhead || {}, tasks);
     failures(tasks, st.now);
@@ -214,6 +215,35 @@
     });
     $('workers').tBodies[0].replaceChildren(...rows);
     $('workers-empty').hidden = rows.length > 0;
+  }
+
+  // nRLC (a decimal string, exact) as RLC, for a title: 9 decimals
+  function rlc(n) {
+    n = str(n);
+    if (!/^[0-9]+$/.test(n)) return '';
+    const p = n.padStart(10, '0');
+    const frac = p.slice(-9).replace(/0+$/, '');
+    return p.slice(0, -9).replace(/^0+(?=.)/, '') + (frac ? '.' + frac : '') + ' RLC';
+  }
+
+  // The pool owner's and each worker's earnings (GET /stats ownerEarnings,
+  // GET /workers earnings), as the scheduler read them from the chain.
+  function earnings(owner, own, workers) {
+    const amount = (cls, v) => el('td', { class: 'num mono ' + cls, title: rlc(v) },
+      v === null || v === undefined ? '\u2013' : str(v));
+    const row = (role, address, e) => el('tr', { 'data-address': str(address), 'data-role': role },
+      el('td', {}, role),
+      el('td', { class: 'mono address' }, str(address)),
+      amount('rewards', e.rewards), amount('seized', e.seized),
+      amount('stake', e.stake), amount('locked', e.locked),
+      el('td', { class: 'muted counted' }, 'blocks ' + str(e.sinceBlock) + '\u2013' + str(e.toBlock) +
+        (typeof e.accountBlock === 'number' ? ', account at ' + e.accountBlock : '')));
+    const rows = [];
+    if (own && typeof own === 'object') rows.push(row('owner', owner, own));
+    for (const x of workers) {
+      if (x.earnings && typeof x.earnings === 'object') rows.push(row('worker', x.address, x.earnings));
+    }
+    $('earnings').tBodies[0].replaceChildren(...rows);
   }
 
   function timeline(events) {
