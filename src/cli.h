@@ -85,7 +85,7 @@ extern const struct cli_cmd market_commands[];
 /* The subcommand tables, for the main table. */
 extern const struct cli_cmd quote_cmds[], sim_cmds[], coll_cmds[], chain_cmds[], sms_cmds[],
     ratls_cmds[], image_cmds[], pool_cmds[], policy_cmds[], secret_cmds[], result_cmds[],
-    book_cmds[], completion_cmds[];
+    book_cmds[], completion_cmds[], ear_cmds[];
 /* Options shared by several commands. */
 extern const struct option cli_pool_opts[], cli_secret_opts[], cli_run_opts[], cli_sms_opts[],
     cli_pool_up_opts[], cli_pull_opts[], cli_pool_status_opts[];
@@ -128,6 +128,7 @@ int cmd_pool(int argc, char **argv);
 int cmd_pool_up(int argc, char **argv);
 int cmd_pool_status(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_ear(int argc, char **argv);
 int cli_dataset_encrypt(int argc, char **argv);
 /* Images in registries (cmd_pull.c): `image pull`, `app inspect`, and the
  * check `app deploy` makes: REF (from its registry, or from the OCI layout

@@ -630,7 +630,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	struct tdx_verdict v;
 	struct deal_info d;
 	json_t *body = NULL, *sess = NULL;
-	char *text = NULL, *b64;
+	char *text = NULL, *b64, *ear = NULL;
 	uint8_t *sealed = NULL, qhash[32];
 	size_t sealed_len;
 	char digest_hex[67] = "0x", qh[65], m[5][97];
@@ -674,6 +674,21 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	hex_encode(qh, qhash, 32);
 	for (int i = 0; i < 4; i++)
 		hex48(m[1 + i], q->body.rtmr[i]);
+	if (sms_ear_make(s,
+	                 &(struct sms_ear_in){.taskid = ss.taskid,
+	                                      .worker = ss.worker,
+	                                      .app_digest = a.digest,
+	                                      .q = q,
+	                                      .v = &v,
+	                                      .runtime_log = a.event_log != NULL,
+	                                      .quote_sha256 = qh,
+	                                      .iat = (long long)time(NULL)},
+	                 &ear) < 0) {
+		refused(s, "internal");
+		log_error("sms.ear", "session=%s task=%s error=\"%s\"", id, ss.taskid, err_msg());
+		sms_status(resp, 500, "session unavailable");
+		goto out;
+	}
 	const char *audit[10] = {
 	    ss.taskid, ss.worker, qh, m[0], m[1], m[2], m[3], m[4], tdx_tcb_status_name(v.status),
 	    NULL};
@@ -687,7 +702,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	log_info("sms.release", "session=%s task=%s worker=%s quote_sha256=%s tcb=%s simulated=%d",
 	         id, ss.taskid, ss.worker, qh, tdx_tcb_status_name(v.status), v.simulated);
 	b64 = base64_encode(sealed, sealed_len);
-	http_resp_json(resp, 200, json_pack("{s:s}", "session", b64 ? b64 : ""));
+	http_resp_json(resp, 200, json_pack("{s:s,s:s}", "session", b64 ? b64 : "", "ear", ear));
 	free(b64);
 	metric_inc(s->m_accepted, 0, 0);
 	metric_inc(s->m_released, 0, 0);
@@ -704,4 +719,5 @@ out:
 	free(a.quote);
 	free(a.event_log_owned);
 	free(sealed);
+	free(ear);
 }

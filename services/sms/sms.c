@@ -621,6 +621,8 @@ static const struct http_route routes[] = {
     {"POST", "/tee/sessions", h_session, "tee_session", 16u << 10},
     {"POST", "/tdx/sessions/*/challenge", sms_h_nonce, "tdx_nonce", 0},
     {"POST", "/tdx/sessions/*/attest", sms_h_attest, "tdx_attest", ATTEST_BODY},
+    {"GET", "/.well-known/jwks.json", sms_h_jwks, "jwks", 0},
+    {"GET", "/ear/jwks", sms_h_jwks, "ear_jwks", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 
@@ -821,6 +823,7 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		GUARD_GOTO(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc,
 		                           &s->chain));
 	GUARD_GOTO(sms_attest_init(s, cfg));
+	GUARD_GOTO(sms_ear_init(s));
 	if (cfg->ra_tls) {
 		ENSURE_GOTO(!cfg->tls_cert && !cfg->tls_key, ERR_INVAL,
 		            "sms: RA-TLS makes its own certificate: drop --tls-cert and --tls-key");
@@ -879,6 +882,7 @@ void sms_stop(struct sms *s)
 	if (!s)
 		return;
 	http_server_stop(s->http);
+	sms_ear_free(s);
 	sms_attest_free(s);
 	sms_store_close(&s->store);
 	poco_chain_free(s->chain);
