@@ -831,8 +831,8 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		                               s->chain ? s->chain->file : NULL,
 		                               s->chain ? s->chain->chain_id : 0, &doc, &doc_len));
 		GUARD_GOTO(sha256(doc, doc_len, doc_hash));
-		GUARD_GOTO(tdx_ratls_make(&cfg->provider, "tdexec sms", 365, doc, doc_len,
-		                          (char **)&cert, (char **)&key));
+		GUARD_GOTO(tdx_ratls_make_ear(&cfg->provider, "tdexec sms", 365, doc, doc_len,
+		                              sms_ear_jwk(s), (char **)&cert, (char **)&key));
 		o.tls_cert = (const char *)cert;
 		o.tls_key = (const char *)key;
 		hex_encode(hash_hex, doc_hash, 32);

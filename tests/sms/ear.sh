@@ -4,7 +4,8 @@
 # the token with jose (signature, claims, JWKS, refusals); here `tdexec ear
 # verify` takes it from the JWKS URL and file and refuses a tampered token,
 # another key, another task and a wrong profile, and takes a token jose
-# signed; the signing key survives a restart (same kid).
+# signed; the signing key survives a restart (same kid), and the RA-TLS
+# certificate of the restarted SMS carries that key.
 # Usage: ear.sh TDEXEC
 set -u
 T=$1
@@ -86,7 +87,17 @@ echo '{"keys": 1}' >"$W/badset.json"
 expect 1 "not a JWK Set" -- "$T" ear verify "@$W/ear/token" --jwks "$W/badset.json"
 expect 1 "required" -- "$T" ear verify "@$W/ear/token"
 
-# The key survives a restart: the same kid, the old token still verifies.
+# The key survives a restart: the same kid, the old token still verifies;
+# with RA-TLS, the certificate carries it.
+stop_sms
+start_sms --ra-tls --provider sim --sim-dir "$W/td"
+[ -s "$W/port" ] && ok || bad "sms did not restart: $(tail -3 "$W/sms.log")"
+URLS="https://127.0.0.1:$(cat "$W/port")"
+"$T" ratls check "$URLS" --collateral "$W/td/collateral/collateral.json" \
+	--trust-sim-root "$W/td/root_ca.pem" --json >"$W/ratls.json" 2>"$W/ratls.err" && ok ||
+	bad "ratls check: $(cat "$W/ratls.err")"
+[ "$(json_str "$W/ratls.json" ear_kid)" = "$kid" ] && ok ||
+	bad "the RA-TLS certificate's EAR key is '$(json_str "$W/ratls.json" ear_kid)', not $kid"
 stop_sms
 start_sms
 URL="http://127.0.0.1:$(cat "$W/port")"
