@@ -42,6 +42,7 @@ struct sms {
 	/* attested provisioning; attest_on 0 = not configured */
 	struct tdx_gate gate;
 	int attest_on;
+	char policy_sha256[65];   /* of the gate's policy, for receipts */
 	struct deal_cache *deals; /* immutable deal and app facts */
 	/* single-use nonces live in memory only: a restart voids them */
 	pthread_mutex_t mu;
