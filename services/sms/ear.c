@@ -17,7 +17,6 @@
 
 #include "crypto/jws.h"
 #include "crypto/p256.h"
-#include "tdx/policy.h"
 #include "tdx/quote.h"
 #include "tdx/verify.h"
 #include "util/codec.h"
@@ -27,7 +26,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,7 +41,6 @@ struct sms_ear {
 	struct jws_signer *signer;
 	char *jwks; /* the JWK Set, served as is */
 	char *jwk;  /* the current key's JWK, canonical (RA-TLS) */
-	char policy_sha256[65];
 };
 
 /* The stored key `name` (PKCS#8 DER), or ERR_NOTFOUND. */
@@ -150,18 +147,6 @@ int sms_ear_init(struct sms *s)
 	e->jwks = set ? json_dumps(set, JSON_COMPACT) : NULL;
 	e->jwk = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	ENSURE_GOTO(e->jwks && e->jwk, ERR_NOMEM, "out of memory");
-	if (s->attest_on) {
-		/* what receipts name the pool's policy by: SHA-256 of its JSON
-		 * in effect, compact with sorted keys */
-		json_t *pol = tdx_policy_to_json(s->gate.policy);
-		char *text = pol ? json_dumps(pol, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		uint8_t h[32];
-		json_decref(pol);
-		ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
-		SHA256((const uint8_t *)text, strlen(text), h);
-		free(text);
-		hex_encode(e->policy_sha256, h, 32);
-	}
 	log_info("sms.ear", "kid=%s previous=%s", jws_signer_kid(e->signer), prev ? "yes" : "no");
 out:
 	json_decref(set);
@@ -314,7 +299,7 @@ int sms_ear_make(struct sms *s, const struct sms_ear_in *in, char **jwt)
 	char buf[EAR_PAYLOAD_MAX], date[32];
 	struct out o = {.buf = buf, .cap = sizeof(buf)};
 	struct vector t;
-	const char *policy = in->policy_sha256 ? in->policy_sha256 : s->ear->policy_sha256;
+	const char *policy = in->policy_sha256 ? in->policy_sha256 : s->policy_sha256;
 
 	*jwt = NULL;
 	ENSURE(s->ear && s->ear->signer, ERR_INVAL, "sms: no EAR key");

@@ -42,6 +42,7 @@ struct sms {
 	/* attested provisioning; attest_on 0 = not configured */
 	struct tdx_gate gate;
 	int attest_on;
+	char policy_sha256[65];   /* of the gate's policy, for receipts */
 	struct deal_cache *deals; /* immutable deal and app facts */
 	/* single-use nonces live in memory only: a restart voids them */
 	pthread_mutex_t mu;
@@ -99,7 +100,7 @@ struct sms_ear_in {
 	long long iat;                 /* Unix seconds */
 };
 /* Load the signing key from the store, or make and store one at the first
- * start; build the JWK Set.  Call after sms_attest_init. */
+ * start; build the JWK Set. */
 int sms_ear_init(struct sms *s);
 void sms_ear_free(struct sms *s);
 /* The token (compact JWS, a new string in *jwt). */

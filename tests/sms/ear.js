@@ -104,6 +104,10 @@ async function refused(what, p) {
   check('iexec_app_digest', sub.iexec_app_digest, 'sha256:' + appDigest.toString('hex'));
   check('tdexec_quote_sha256', sub.tdexec_quote_sha256, crypto.createHash('sha256').update(quote).digest('hex'));
 
+  // the receipt of the release keeps the token
+  const rc = await (await fetch(`${url}/tasks/${task}/attestation`)).json();
+  check('the receipt holds the token', rc.receipts && rc.receipts.length === 1 && rc.receipts[0].ear, token);
+
   // a tampered payload (the status made affirming), the signature kept
   const parts = token.split('.');
   const forged = JSON.parse(Buffer.from(parts[1], 'base64url'));
