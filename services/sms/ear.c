@@ -106,9 +106,12 @@ int sms_ear_rotate(struct sms_store *st, char old_kid[JWS_KID_LEN + 1],
 	if (rc == 0) {
 		GUARD_GOTO(p256_pub_xy(cur, xy));
 		jwk_thumbprint_p256(xy, old_kid);
-		GUARD_GOTO(key_put(st, EAR_PREVIOUS, cur, 0) == ERR_BUSY
-		               ? key_put(st, EAR_PREVIOUS, cur, 1)
-		               : 0);
+		/* two writes: interrupted between them, previous and current are
+		 * the same key, which a second rotation mends */
+		rc = key_put(st, EAR_PREVIOUS, cur, 0);
+		if (rc == ERR_BUSY)
+			rc = key_put(st, EAR_PREVIOUS, cur, 1);
+		GUARD_GOTO(rc);
 	} else if (rc != ERR_NOTFOUND) {
 		goto out;
 	}

@@ -108,9 +108,5 @@ int sms_ear_make(struct sms *s, const struct sms_ear_in *in, char **jwt);
 /* The current key's public JWK, canonical JSON (NULL before init). */
 const char *sms_ear_jwk(const struct sms *s);
 void sms_h_jwks(void *ctx, const struct http_req *r, struct http_resp *resp);
-/* Offline: a new signing key replaces the current one, which is kept as
- * the previous key (published in the set, no longer signing); the one
- * previous before is dropped.  The kids ("" when there was no key). */
-int sms_ear_rotate(struct sms_store *st, char old_kid[44], char new_kid[44]);
 
 #endif

@@ -4,8 +4,9 @@
 # the token with jose (signature, claims, JWKS, refusals); here `tdexec ear
 # verify` takes it from the JWKS URL and file and refuses a tampered token,
 # another key, another task and a wrong profile, and takes a token jose
-# signed; the signing key survives a restart (same kid), and the RA-TLS
-# certificate of the restarted SMS carries that key.
+# signed; the signing key survives a restart (same kid), the RA-TLS
+# certificate of the restarted SMS carries that key, and after a rotation
+# the old key stays published so that its tokens still verify.
 # Usage: ear.sh TDEXEC
 set -u
 T=$1
@@ -106,5 +107,20 @@ grep -q "\"kid\":\"$kid\"" "$W/jwks2.json" && ok || bad "kid changed over a rest
 expect 0 "valid" -- "$T" ear verify "@$W/ear/token" --jwks "$URL/ear/jwks" --task "$task"
 grep -q "event=sms.ear kid=$kid" "$W/sms.log" && ok || bad "sms.ear not logged"
 stop_sms
+
+# Rotation: a new kid signs, the old one stays published, its tokens verify.
+expect 0 "\"previous\": \"$kid\"" -- "$T" sms ear-rotate --db "$W/sms.db" \
+	--master-key "$W/master.key" --json
+kid2=$(sed -n 's/.*"kid": "\([^"]*\)".*/\1/p' "$W/out")
+[ ${#kid2} = 43 ] && [ "$kid2" != "$kid" ] && ok || bad "rotated kid '$kid2'"
+start_sms
+URL="http://127.0.0.1:$(cat "$W/port")"
+curl -sf "$URL/.well-known/jwks.json" >"$W/jwks3.json" || bad "jwks after rotation"
+grep -q "^{\"keys\":\[{[^}]*\"kid\":\"$kid2\".*\"kid\":\"$kid\"" "$W/jwks3.json" && ok ||
+	bad "after rotation the set is not [new, previous]: $(cat "$W/jwks3.json")"
+grep -q "event=sms.ear kid=$kid2 previous=yes" "$W/sms.log" && ok || bad "the SMS signs with $kid2"
+expect 0 "kid $kid" -- "$T" ear verify "@$W/ear/token" --jwks "$URL/.well-known/jwks.json"
+stop_sms
+expect 1 "required" -- "$T" sms ear-rotate --db "$W/sms.db"
 
 finish
