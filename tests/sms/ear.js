@@ -5,7 +5,8 @@
 // verifies the token's ES256 signature and its claims; a tampered token and
 // another key are refused.  Leaves files for ear.sh to give `tdexec ear
 // verify`: token, tampered, wrong-jwks.json, jose-token + jose-jwks.json (a
-// token signed by jose, which tdexec must accept), task.
+// token signed by jose, which tdexec must accept), jose-profile and
+// jose-future (claims that do not hold), task.
 // Usage: node ear.js SMS_URL CHAIN_JSON TDX_DEAL TDEXEC SIM_DIR OUT_DIR
 'use strict';
 const fs = require('fs');
@@ -125,6 +126,12 @@ async function refused(what, p) {
   joseJwk.kid = await jose.calculateJwkThumbprint(joseJwk, 'sha256');
   const joseToken = await new jose.SignJWT(payload)
     .setProtectedHeader({ alg: 'ES256', kid: joseJwk.kid, typ: 'eat+jwt' }).sign(other.privateKey);
+
+  // the same key, claims that do not hold: another profile, issued in the future
+  const joseSign = (claims) => new jose.SignJWT(claims)
+    .setProtectedHeader({ alg: 'ES256', kid: joseJwk.kid, typ: 'eat+jwt' }).sign(other.privateKey);
+  fs.writeFileSync(`${outDir}/jose-profile`, await joseSign({ ...payload, eat_profile: 'tag:example.com,2024:other' }));
+  fs.writeFileSync(`${outDir}/jose-future`, await joseSign({ ...payload, iat: t0 + 3600 }));
 
   fs.writeFileSync(`${outDir}/token`, token + '\n');
   fs.writeFileSync(`${outDir}/tampered`, tampered);

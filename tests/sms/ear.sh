@@ -77,6 +77,8 @@ expect 4 "not affirming" -- "$T" ear verify "@$W/ear/token" --jwks "$W/ear/jwks.
 # a token signed by jose (the same claims): taken with jose's key
 expect 0 "status +contraindicated" -- "$T" ear verify "@$W/ear/jose-token" \
 	--jwks "$W/ear/jose-jwks.json" --task "$task"
+expect 3 "eat_profile" -- "$T" ear verify "@$W/ear/jose-profile" --jwks "$W/ear/jose-jwks.json"
+expect 3 "in the future" -- "$T" ear verify "@$W/ear/jose-future" --jwks "$W/ear/jose-jwks.json"
 # alg none with the real token's claims
 printf '%s.%s.' "$(printf '{"alg":"none","kid":"%s"}' "$kid" | basenc --base64url -w0 | tr -d =)" \
 	"$(cut -d. -f2 "$W/ear/token")" >"$W/none"
