@@ -210,7 +210,8 @@ static int ear_verify(int argc, char **argv)
 		const json_t *tv = json_object_get(sub, "ear.trustworthiness-vector"), *v;
 		const char *k;
 		time_format((time_t)json_integer_value(json_object_get(c, "iat")), date);
-		printf("token      valid (ES256, kid %s)\n", json_string_value(json_object_get(h, "kid")));
+		printf("token      valid (ES256, kid %s)\n",
+		       json_string_value(json_object_get(h, "kid")));
 		printf("status     %s%s\n", status,
 		       json_is_true(json_object_get(sub, "tdexec_simulated")) ? " (a simulated TD)"
 		                                                              : "");

@@ -113,8 +113,8 @@ void jwk_thumbprint_p256(const uint8_t xy[64], char kid[JWS_KID_LEN + 1])
 
 	b64url_encode(x, xy, 32);
 	b64url_encode(y, xy + 32, 32);
-	n = snprintf(doc, sizeof(doc), "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-	             x, y);
+	n = snprintf(doc, sizeof(doc),
+	             "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
 	SHA256((const uint8_t *)doc, (size_t)n, h);
 	b64url_encode(kid, h, 32);
 }
@@ -191,10 +191,10 @@ int jws_signer_new(EVP_PKEY *key, const char *typ, struct jws_signer **out)
 	*out = NULL;
 	ENSURE(s, ERR_NOMEM, "out of memory");
 	s->key = EVP_PKEY_get1_EC_KEY(key);
-	ENSURE_GOTO(s->key && EC_GROUP_get_curve_name(EC_KEY_get0_group(s->key)) ==
-	                          NID_X9_62_prime256v1 &&
-	                EC_KEY_get0_private_key(s->key),
-	            ERR_CRYPTO, "jws: not a P-256 private key");
+	ENSURE_GOTO(
+	    s->key && EC_GROUP_get_curve_name(EC_KEY_get0_group(s->key)) == NID_X9_62_prime256v1 &&
+	        EC_KEY_get0_private_key(s->key),
+	    ERR_CRYPTO, "jws: not a P-256 private key");
 	GUARD_GOTO(p256_pub_xy(key, s->xy));
 	jwk_thumbprint_p256(s->xy, s->kid);
 	h = typ ? json_pack("{s:s,s:s,s:s}", "alg", "ES256", "kid", s->kid, "typ", typ)
@@ -306,8 +306,7 @@ static int part_json(const char *p, size_t n, const char *what, json_t **out)
 	return 0;
 }
 
-int jws_verify(const char *token, size_t len, const json_t *jwks, json_t **header,
-               json_t **payload)
+int jws_verify(const char *token, size_t len, const json_t *jwks, json_t **header, json_t **payload)
 {
 	const char *d1, *d2, *alg, *kid;
 	json_t *h = NULL, *p = NULL;

@@ -167,8 +167,8 @@ int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days,
 }
 
 int tdx_ratls_make_ear(const struct tdx_provider *p, const char *subject, long days,
-                       const char *config, size_t config_len, const char *ear_jwk,
-                       char **cert_pem, char **key_pem)
+                       const char *config, size_t config_len, const char *ear_jwk, char **cert_pem,
+                       char **key_pem)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
 	X509 *x = X509_new();
@@ -204,7 +204,8 @@ int tdx_ratls_make_ear(const struct tdx_provider *p, const char *subject, long d
 	GUARD_GOTO(add_ext(x, TDX_RATLS_OID, quote, qlen));
 	GUARD_GOTO(add_ext(x, TDX_RATLS_CONFIG_OID, (const uint8_t *)config, config_len));
 	if (ear_jwk)
-		GUARD_GOTO(add_ext(x, TDX_RATLS_EAR_OID, (const uint8_t *)ear_jwk, strlen(ear_jwk)));
+		GUARD_GOTO(
+		    add_ext(x, TDX_RATLS_EAR_OID, (const uint8_t *)ear_jwk, strlen(ear_jwk)));
 	ENSURE_GOTO(X509_sign(x, k, EVP_sha256()) > 0, ERR_CRYPTO, "ratls: cannot sign");
 	*cert_pem = pem_text(write_cert, x);
 	*key_pem = pem_text(write_key, k);

@@ -311,7 +311,8 @@ int sms_ear_make(struct sms *s, const struct sms_ear_in *in, char **jwt)
 	appraise(in, &t);
 	put(&o,
 	    "{\"eat_profile\":\"" SMS_EAR_PROFILE "\",\"iat\":%lld,"
-	    "\"ear.verifier-id\":{\"developer\":\"tdexec\",\"build\":\"tdexec " TDEXEC_VERSION "\"},"
+	    "\"ear.verifier-id\":{\"developer\":\"tdexec\",\"build\":\"tdexec " TDEXEC_VERSION
+	    "\"},"
 	    "\"submods\":{\"" SMS_EAR_SUBMOD "\":{\"ear.status\":\"%s\","
 	    "\"ear.trustworthiness-vector\":{\"instance-identity\":%d,\"configuration\":%d,"
 	    "\"executables\":%d,\"hardware\":%d,\"runtime-opaque\":%d},"

@@ -703,7 +703,8 @@ static int ear_of(X509 *x, char kid[44])
 
 static void ear_key_bound_by_the_certificate_signature(void **state)
 {
-	char want[44], got[44], other_kid[44], *jwk = ear_jwk_text(want), *other = ear_jwk_text(other_kid);
+	char want[44], got[44], other_kid[44], *jwk = ear_jwk_text(want),
+	                                       *other = ear_jwk_text(other_kid);
 	char *cert = NULL, *key = NULL;
 	struct tdx_verdict v;
 	uint8_t *oct;
@@ -711,8 +712,8 @@ static void ear_key_bound_by_the_certificate_signature(void **state)
 	X509 *x;
 	(void)state;
 
-	assert_int_equal(tdx_ratls_make_ear(&prov, "test", 1, honest_doc, honest_len, jwk, &cert, &key),
-	                 0);
+	assert_int_equal(
+	    tdx_ratls_make_ear(&prov, "test", 1, honest_doc, honest_len, jwk, &cert, &key), 0);
 	x = pem_cert(cert);
 	assert_int_equal(check_x(x, 1, NULL, &v), 0);
 	assert_int_equal(ear_of(x, got), 0);
