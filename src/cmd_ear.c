@@ -155,10 +155,45 @@ static int check_claims(const json_t *c, const char *task, const json_t **sub)
 	return 0;
 }
 
+/* One "label  value" line, the value as printable ASCII: a token's claims
+ * are the signer's words, not to be sent to a terminal as they are. */
+static void line(const char *label, const char *value)
+{
+	char buf[256];
+	if (value)
+		printf("%-10s %s\n", label, str_printable(buf, sizeof(buf), value, strlen(value)));
+}
+
+static void print_text(const json_t *h, const json_t *c, const json_t *sub, const char *status)
+{
+	static const char *const fields[][2] = {
+	    {"task", "iexec_task_id"},      {"app", "iexec_app_digest"},
+	    {"worker", "iexec_worker"},     {"mrtd", "tdx_mrtd"},
+	    {"tcb", "attester_tcb_status"}, {"policy", "ear.appraisal-policy-id"},
+	};
+	const json_t *tv = json_object_get(sub, "ear.trustworthiness-vector"), *v;
+	const char *k;
+	char date[32], buf[256];
+
+	time_format((time_t)json_integer_value(json_object_get(c, "iat")), date);
+	line("token", "valid (ES256)");
+	line("kid", json_string_value(json_object_get(h, "kid")));
+	printf("%-10s %s%s\n", "status", str_printable(buf, sizeof(buf), status, strlen(status)),
+	       json_is_true(json_object_get(sub, "tdexec_simulated")) ? " (a simulated TD)" : "");
+	line("issued", date);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		line(fields[i][0], json_string_value(json_object_get(sub, fields[i][1])));
+	printf("%-10s", "vector");
+	json_object_foreach ((json_t *)tv, k, v)
+		printf(" %s=%lld", str_printable(buf, sizeof(buf), k, strlen(k)),
+		       (long long)json_integer_value(v));
+	printf("\n");
+}
+
 static int ear_verify(int argc, char **argv)
 {
 	const char *jwks_at = NULL, *task = NULL;
-	char *token = NULL, date[32];
+	char *token = NULL;
 	json_t *jwks = NULL, *h = NULL, *c = NULL, *out = NULL;
 	const json_t *sub = NULL;
 	uint8_t tid[32];
@@ -207,29 +242,7 @@ static int ear_verify(int argc, char **argv)
 			goto out;
 		}
 	} else {
-		const json_t *tv = json_object_get(sub, "ear.trustworthiness-vector"), *v;
-		const char *k;
-		time_format((time_t)json_integer_value(json_object_get(c, "iat")), date);
-		printf("token      valid (ES256, kid %s)\n",
-		       json_string_value(json_object_get(h, "kid")));
-		printf("status     %s%s\n", status,
-		       json_is_true(json_object_get(sub, "tdexec_simulated")) ? " (a simulated TD)"
-		                                                              : "");
-		printf("issued     %s\n", date);
-#define FIELD(label, key)                                                                          \
-	if (json_string_value(json_object_get(sub, key)))                                          \
-		printf("%-10s %s\n", label, json_string_value(json_object_get(sub, key)));
-		FIELD("task", "iexec_task_id")
-		FIELD("app", "iexec_app_digest")
-		FIELD("worker", "iexec_worker")
-		FIELD("mrtd", "tdx_mrtd")
-		FIELD("tcb", "attester_tcb_status")
-		FIELD("policy", "ear.appraisal-policy-id")
-#undef FIELD
-		printf("vector    ");
-		json_object_foreach ((json_t *)tv, k, v)
-			printf(" %s=%lld", k, (long long)json_integer_value(v));
-		printf("\n");
+		print_text(h, c, sub, status);
 	}
 	code = affirming && strcmp(status, "affirming") != 0 ? EXIT_STATUS : 0;
 	if (code == EXIT_STATUS) {

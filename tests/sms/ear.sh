@@ -61,7 +61,7 @@ kid=$(sed -n 's/.*"kid":"\([^"]*\)".*/\1/p' "$W/ear/jwks.json" 2>/dev/null)
 # tdexec ear verify: the token from a release, the keys by URL and by file
 expect 0 "status +contraindicated \(a simulated TD\)" -- "$T" ear verify "@$W/ear/token" \
 	--jwks "$URL/.well-known/jwks.json" --task "$task"
-grep -q "kid $kid" "$W/out" && ok || bad "verify does not name kid $kid"
+grep -Eq "^kid +$kid" "$W/out" && ok || bad "verify does not name kid $kid"
 expect 0 '"status": "contraindicated"' -- "$T" ear verify "$(cat "$W/ear/token")" \
 	--jwks "$W/ear/jwks.json" --json
 grep -q "\"iexec_task_id\": \"$task\"" "$W/out" && ok || bad "--json claims"
@@ -121,7 +121,7 @@ curl -sf "$URL/.well-known/jwks.json" >"$W/jwks3.json" || bad "jwks after rotati
 grep -q "^{\"keys\":\[{[^}]*\"kid\":\"$kid2\".*\"kid\":\"$kid\"" "$W/jwks3.json" && ok ||
 	bad "after rotation the set is not [new, previous]: $(cat "$W/jwks3.json")"
 grep -q "event=sms.ear kid=$kid2 previous=yes" "$W/sms.log" && ok || bad "the SMS signs with $kid2"
-expect 0 "kid $kid" -- "$T" ear verify "@$W/ear/token" --jwks "$URL/.well-known/jwks.json"
+expect 0 "kid +$kid" -- "$T" ear verify "@$W/ear/token" --jwks "$URL/.well-known/jwks.json"
 stop_sms
 expect 1 "required" -- "$T" sms ear-rotate --db "$W/sms.db"
 
