@@ -24,6 +24,14 @@ qh=$(jx "$W/att.json" 'j.receipts[0].quote' | base64 -d | sha256sum | cut -d' ' 
 [ "$(jx "$W/att.json" 'j.receipts[0].quote_sha256')" = "$qh" ] && ok || bad "quote_sha256 is not the quote's"
 [ "$(jx "$W/att.json" 'j.receipts[0].collateral.fmspc.length + ":" + j.receipts[0].simulated + ":" + j.receipts[0].tcb_status')" = "12:true:UpToDate" ] &&
 	ok || bad "receipt collateral/status: $(jx "$W/att.json" 'JSON.stringify(j.receipts[0].collateral)')"
+# the collateral named is the one the SMS holds: the dates and numbers of its
+# TCB info and QE identity, the hash of its PCK CRL
+want=$(node -e 'const c = require(process.argv[1]), t = JSON.parse(c.tcb_info), q = JSON.parse(c.qe_identity);
+	const h = require("crypto").createHash("sha256").update(Buffer.from(c.pck_crl, "hex")).digest("hex");
+	console.log([t.issueDate, t.tcbEvaluationDataNumber, q.issueDate, q.tcbEvaluationDataNumber, h].join(" "))' \
+	"$P/td/collateral/collateral.json")
+got=$(jx "$W/att.json" 'const c = j.receipts[0].collateral; [c.tcb_info_issue_date, c.tcb_eval_number, c.qe_identity_issue_date, c.qe_eval_number, c.pck_crl_sha256].join(" ")')
+[ -n "$want" ] && [ "$got" = "$want" ] && ok || bad "receipt collateral: $got, want $want"
 grep -q '"session"' "$W/att.json" && ! grep -qi 'SIGN_TEE_CHALLENGE\|secret' "$W/att.json" && ok ||
 	bad "a receipt holds a secret or lacks its session"
 # through the scheduler: the SMS's answer, byte for byte; unknown tasks 404
