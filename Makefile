@@ -9,7 +9,7 @@ FUZZ_BUILD  ?= build-fuzz
 # seconds per fuzz target: `make fuzz` and the short run inside `make test`
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
-FUZZ_TARGETS := fuzz_quote fuzz_pck_ext fuzz_x509lite fuzz_collateral fuzz_eventlog fuzz_rlp_abi fuzz_sms_http fuzz_ratls fuzz_layer fuzz_zip fuzz_oci fuzz_measure fuzz_qgs
+FUZZ_TARGETS := fuzz_quote fuzz_pck_ext fuzz_x509lite fuzz_collateral fuzz_eventlog fuzz_rlp_abi fuzz_sms_http fuzz_ratls fuzz_layer fuzz_zip fuzz_oci fuzz_measure fuzz_qgs fuzz_jws
 
 # The ctest entries run under ThreadSanitizer: those whose processes run
 # threads (the HTTP server's, the SMS's, the scheduler's and the workers'

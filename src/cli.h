@@ -85,7 +85,7 @@ extern const struct cli_cmd market_commands[];
 /* The subcommand tables, for the main table. */
 extern const struct cli_cmd quote_cmds[], sim_cmds[], coll_cmds[], chain_cmds[], sms_cmds[],
     ratls_cmds[], image_cmds[], pool_cmds[], policy_cmds[], secret_cmds[], result_cmds[],
-    book_cmds[], completion_cmds[];
+    book_cmds[], completion_cmds[], ear_cmds[];
 /* Options shared by several commands. */
 extern const struct option cli_pool_opts[], cli_secret_opts[], cli_run_opts[], cli_sms_opts[],
     cli_pool_up_opts[], cli_pull_opts[], cli_pool_status_opts[];
@@ -131,6 +131,7 @@ int cmd_policy(int argc, char **argv);
 /* tdexec measure: reference values from firmware, kernel, initrd, CCEL. */
 int cmd_measure(int argc, char **argv);
 extern const struct option cli_measure_opts[];
+int cmd_ear(int argc, char **argv);
 int cli_dataset_encrypt(int argc, char **argv);
 /* Images in registries (cmd_pull.c): `image pull`, `app inspect`, and the
  * check `app deploy` makes: REF (from its registry, or from the OCI layout
@@ -161,6 +162,14 @@ int cli_task_logs(const uint8_t key[32], uint64_t chain_id, const char *base, co
  * 0 is returned; check it once decrypted. */
 int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[32],
                      const char *zip, int *encrypted);
+/* The same with the deal (0x hex), the task's index and, for a Boost deal,
+ * the transaction that pushed its result (NULL for a classic deal) known
+ * from the chain itself (task verify). */
+int cli_result_check_at(struct poco_chain *c, const char *dealid, long long idx, const char *tx,
+                        const uint8_t tid[32], const char *zip, int *encrypted);
+/* tdexec task verify (cmd_task_verify.c) */
+int cmd_task_verify(int argc, char **argv);
+extern const struct option cli_task_verify_opts[];
 /* What the chain knows of task `id`, classic or Boost: viewTask's fields
  * and "taskid", "dealid", "index", "boost", "status_name",
  * "finalDeadline" (Unix seconds: past it, claim refunds the requester),

@@ -145,6 +145,19 @@ static int ratls_check(int argc, char **argv)
 	json_object_set_new(out, "ratls_key_bound", json_true());
 	json_object_set_new(out, "config_hash", json_string(hex));
 	json_object_set(out, "config", s.config);
+	{
+		/* an SMS's attestation-result key, bound by the quoted TLS key */
+		json_t *jwk;
+		char kid[44];
+		int e = tdx_ratls_ear_key(s.der, s.len, &jwk, kid);
+		if (e == 0) {
+			json_object_set_new(out, "ear_kid", json_string(kid));
+			json_object_set_new(out, "ear_jwk", jwk);
+		} else if (e != ERR_NOTFOUND) {
+			code = cli_fail();
+			goto out;
+		}
+	}
 	if (!json)
 		json_print_text(stdout, out);
 	else if (json_print(out, 1) < 0) {

@@ -90,7 +90,15 @@ static const char sms_usage_offline[] =
     "Rotate the master key of a stopped SMS: every secret is re-encrypted under\n"
     "the new key (a new file is created, 0600, when absent) in one transaction,\n"
     "so the store is wholly under one key or the other.  Refused while an SMS\n"
-    "has the store open, or when a record does not open under the current key.\n";
+    "has the store open, or when a record does not open under the current key.\n"
+    "\n"
+    "       tdexec sms ear-rotate --db FILE (--master-key F | --master-key-command C)\n"
+    "                             [--json]\n"
+    "\n"
+    "A new key for the attestation-result tokens (EAR) the SMS signs per release\n"
+    "(docs/ear.md): the current one is kept as the previous key, published in\n"
+    "the JWK Set but no longer signing, so tokens it signed still verify; the key\n"
+    "previous before that is dropped.  Takes effect when the SMS next starts.\n";
 
 static const char sms_usage_ratls[] =
     "\n"
@@ -170,6 +178,53 @@ static int sms_rekey(int argc, char **argv)
 		printf("{\"secrets\": %ld, \"rekeyed\": true}\n", n);
 	else
 		printf("%ld secrets re-encrypted under the new master key\n", n);
+	return 0;
+}
+
+/* tdexec sms ear-rotate */
+static const struct option sms_ear_rotate_opts[] = {
+    {"db", required_argument, NULL, 'd'},
+    {"master-key", required_argument, NULL, 'm'},
+    {"master-key-command", required_argument, NULL, 'M'},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int sms_ear_rotate_cmd(int argc, char **argv)
+{
+	const char *db = NULL, *key = NULL, *cmd = NULL;
+	struct sms_store st;
+	char old_kid[44], new_kid[44];
+	int c, rc;
+
+	optind = 0;
+	while ((c = cli_getopt(argc, argv, "sms ear-rotate", "h", sms_ear_rotate_opts)) != -1) {
+		switch (c) {
+		case 'd': db = optarg; break;
+		case 'm': key = optarg; break;
+		case 'M': cmd = optarg; break;
+		case 'j': break; /* cli_json */
+		case 'h': return sms_help();
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("sms ear-rotate", "unexpected argument '%s'", argv[optind]);
+	if (!db || !key == !cmd)
+		return cli_usage("sms ear-rotate",
+		                 "--db and one of --master-key, --master-key-command are required");
+	if (store_files(db, key) < 0 || sms_store_open2(&st, db, key, cmd) < 0)
+		return cli_fail();
+	rc = sms_ear_rotate(&st, old_kid, new_kid);
+	sms_store_close(&st);
+	if (rc < 0)
+		return cli_fail();
+	if (cli_json)
+		printf("{\"kid\": \"%s\", \"previous\": \"%s\"}\n", new_kid, old_kid);
+	else
+		printf("EAR key %s made; %s kept as the previous key; restart the SMS\n", new_kid,
+		       old_kid[0] ? old_kid : "(none)");
 	return 0;
 }
 
@@ -283,6 +338,8 @@ const struct option cli_sms_opts[] = {
 const struct cli_cmd sms_cmds[] = {
     {"check", NULL, "check an SMS: RA-TLS, quote, policy", NULL, sms_check_opts},
     {"rekey", NULL, "re-encrypt the store under a new master key", NULL, sms_rekey_opts},
+    {"ear-rotate", NULL, "a new EAR signing key, the current one kept as previous", NULL,
+     sms_ear_rotate_opts},
     {"config-hash", NULL, "the configuration document and its hash", NULL, cli_sms_opts},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -306,6 +363,8 @@ int cmd_sms(int argc, char **argv)
 		return sms_check(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "rekey") == 0)
 		return sms_rekey(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "ear-rotate") == 0)
+		return sms_ear_rotate_cmd(argc - 1, argv + 1);
 	/* the same settings as the service, read the same way */
 	if (argc > 1 && strcmp(argv[1], "config-hash") == 0) {
 		hash_only = 1;

@@ -33,6 +33,7 @@ static const struct cli_cmd commands[] = {
     {"chain", cmd_chain, "a local Anvil chain with the real iExec PoCo", chain_cmds, NULL},
     {"sms", cmd_sms, "the Secret Management Service", sms_cmds, cli_sms_opts},
     {"ratls", cmd_ratls, "RA-TLS certificates: make one, check a server's", ratls_cmds, NULL},
+    {"ear", cmd_ear, "attestation-result tokens: check one an SMS signed", ear_cmds, NULL},
     {"scheduler", cmd_scheduler, "the worker pool's scheduler (a service)", NULL, cli_pool_opts},
     {"worker", cmd_worker, "a TDX worker of the pool (a service)", NULL, cli_pool_opts},
     {"secret", cmd_secret, "push secrets to an SMS", secret_cmds, NULL},

@@ -1,6 +1,7 @@
 /* ratls.c — RA-TLS certificates, see ratls.h. */
 #include "tdx/ratls.h"
 
+#include "crypto/jws.h"
 #include "crypto/p256.h"
 #include "proto/proto.h"
 #include "tdx/intel_root.h"
@@ -162,6 +163,13 @@ static int add_ext(X509 *x, const char *oid_txt, const uint8_t *content, size_t 
 int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days, const char *config,
                    size_t config_len, char **cert_pem, char **key_pem)
 {
+	return tdx_ratls_make_ear(p, subject, days, config, config_len, NULL, cert_pem, key_pem);
+}
+
+int tdx_ratls_make_ear(const struct tdx_provider *p, const char *subject, long days,
+                       const char *config, size_t config_len, const char *ear_jwk, char **cert_pem,
+                       char **key_pem)
+{
 	EVP_PKEY *k = EVP_EC_gen("P-256");
 	X509 *x = X509_new();
 	X509_NAME *name;
@@ -195,6 +203,9 @@ int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days,
 	            ERR_CRYPTO, "ratls: cannot fill the certificate");
 	GUARD_GOTO(add_ext(x, TDX_RATLS_OID, quote, qlen));
 	GUARD_GOTO(add_ext(x, TDX_RATLS_CONFIG_OID, (const uint8_t *)config, config_len));
+	if (ear_jwk)
+		GUARD_GOTO(
+		    add_ext(x, TDX_RATLS_EAR_OID, (const uint8_t *)ear_jwk, strlen(ear_jwk)));
 	ENSURE_GOTO(X509_sign(x, k, EVP_sha256()) > 0, ERR_CRYPTO, "ratls: cannot sign");
 	*cert_pem = pem_text(write_cert, x);
 	*key_pem = pem_text(write_key, k);
@@ -278,6 +289,38 @@ int tdx_ratls_quote(const uint8_t *der, size_t len, uint8_t **quote, size_t *qle
 	GUARD(cert_parts(der, len, &x, quote, qlen));
 	X509_free(x);
 	return 0;
+}
+
+int tdx_ratls_ear_key(const uint8_t *der, size_t len, json_t **jwk, char kid[44])
+{
+	const uint8_t *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	uint8_t *content = NULL, xy[64];
+	size_t clen = 0;
+	const char *named;
+	int rc = 0;
+
+	*jwk = NULL;
+	ENSURE_GOTO(x && p == der + len, ERR_INVAL, "ratls: the certificate does not parse");
+	GUARD_GOTO(ext_content(x, TDX_RATLS_EAR_OID, "EAR key", "EAR keys", 4096, &content, &clen));
+	/* the quote vouches for the certificate's key; that key's signature
+	 * over the certificate vouches for the extension */
+	ENSURE_GOTO(X509_verify(x, X509_get0_pubkey(x)) == 1, ERR_VERIFY,
+	            "ratls: the certificate's signature does not verify under its own key");
+	GUARD_GOTO(tdx_ratls_config_parse(content, clen, jwk));
+	GUARD_GOTO(jwk_p256_parse(*jwk, xy));
+	jwk_thumbprint_p256(xy, kid);
+	named = json_string_value(json_object_get(*jwk, "kid"));
+	ENSURE_GOTO(!named || strcmp(named, kid) == 0, ERR_INVAL,
+	            "ratls: the EAR key's kid is not its RFC 7638 thumbprint");
+out:
+	if (rc < 0) {
+		json_decref(*jwk);
+		*jwk = NULL;
+	}
+	free(content);
+	X509_free(x);
+	return rc;
 }
 
 /* A server that admits TDs by a root other than Intel's is admitted only by

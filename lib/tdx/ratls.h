@@ -40,6 +40,14 @@
  * server's own certificate.  Under it, .1 = the configuration. */
 #define TDX_RATLS_ARC        "2.25.3209255768396141164"
 #define TDX_RATLS_CONFIG_OID TDX_RATLS_ARC ".1"
+/* .2 = the key the server signs attestation-result tokens with (a public
+ * JWK, canonical JSON; optional).  It is not in REPORTDATA: the quote binds
+ * the certificate's key, and that key signs the certificate and so this
+ * extension; only a certificate whose self-signature verifies is read for
+ * it (tdx_ratls_ear_key).  Kept out of the configuration document so that
+ * the document stays what an auditor recomputes from the settings alone
+ * (sms config-hash) and a key rotation changes no pinned hash. */
+#define TDX_RATLS_EAR_OID TDX_RATLS_ARC ".2"
 /* The largest configuration document made or accepted. */
 #define TDX_RATLS_CONFIG_MAX (64u << 10)
 
@@ -65,6 +73,19 @@ MUST_CHECK int tdx_ratls_anchor_json(const struct tdx_verifier *v, json_t **out)
 MUST_CHECK int tdx_ratls_make(const struct tdx_provider *p, const char *subject, long days,
                               const char *config, size_t config_len, char **cert_pem,
                               char **key_pem);
+
+/* The same, with the extension TDX_RATLS_EAR_OID holding `ear_jwk`
+ * (canonical JSON; NULL: none). */
+MUST_CHECK int tdx_ratls_make_ear(const struct tdx_provider *p, const char *subject, long days,
+                                  const char *config, size_t config_len, const char *ear_jwk,
+                                  char **cert_pem, char **key_pem);
+
+/* The EAR signing key of a certificate (DER) that tdx_ratls_check admitted:
+ * the certificate's self-signature must verify under its (quoted) key, the
+ * extension hold a canonical P-256 JWK whose kid, if any, is its RFC 7638
+ * thumbprint.  A new reference in *jwk and the thumbprint in kid (44
+ * bytes); ERR_NOTFOUND when the certificate has none. */
+MUST_CHECK int tdx_ratls_ear_key(const uint8_t *der, size_t len, json_t **jwk, char kid[44]);
 
 /* What a client admits a server by. */
 struct tdx_ratls_expect {

@@ -43,6 +43,7 @@ struct coll_entry {
 	struct x509_lite pck_ca; /* issuer of the PCK CRL, verified against the anchor */
 	struct p256_pub *pck_ca_pub;
 	uint8_t pck_ca_sha[32];
+	uint8_t pck_crl_sha[32], root_crl_sha[32]; /* what a verdict names */
 	struct window w[MAX_WINDOWS];
 	size_t nw;
 };
@@ -261,6 +262,7 @@ static int coll_build(const struct tdx_verifier *v, const struct tdx_collateral 
 	add_cert_window(e->w, &e->nw, MAX_WINDOWS, "root CA certificate", &v->root);
 	GUARD_GOTO(load_crl(&c->root_ca_crl, &v->root, v->root_pub, "root CA CRL", &e->root_crl_der,
 	                    &e->root_crl, e));
+	SHA256(c->root_ca_crl.p, c->root_ca_crl.len, e->root_crl_sha);
 
 	/* TCB info: chain, signature over the exact text, then parse. */
 	GUARD_GOTO(load_signer(v, e, &c->tcb_info_issuer_chain, "TCB info signing certificate",
@@ -298,6 +300,7 @@ static int coll_build(const struct tdx_verifier *v, const struct tdx_collateral 
 	GUARD_GOTO(p256_pub_new_xy(e->pck_ca.pub, &e->pck_ca_pub));
 	GUARD_GOTO(load_crl(&c->pck_crl, &e->pck_ca, e->pck_ca_pub, "PCK CRL", &e->pck_crl_der,
 	                    &e->pck_crl, e));
+	SHA256(c->pck_crl.p, c->pck_crl.len, e->pck_crl_sha);
 	*out = e;
 	e = NULL;
 out:
@@ -757,6 +760,11 @@ static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct
 	}
 	GUARD_GOTO(check_windows(e->w, e->nw, at, &out->collateral_expiry));
 	out->tcb_eval_number = e->tcb->eval_number;
+	out->tcb_info_issue_date = e->tcb->issue_date;
+	out->qe_identity_issue_date = e->qe->issue_date;
+	out->qe_eval_number = e->qe->eval_number;
+	memcpy(out->pck_crl_sha256, e->pck_crl_sha, 32);
+	memcpy(out->root_ca_crl_sha256, e->root_crl_sha, 32);
 	GUARD_GOTO(chain_get(v, e, q, &ch));
 	GUARD_GOTO(check_windows(ch->w, ch->nw, at, &out->collateral_expiry));
 	out->pck = ch->ext;

@@ -61,6 +61,12 @@ struct tdx_verdict {
 	struct tdx_pck_ext pck;           /* from the PCK certificate */
 	enum tdx_pck_ca ca;
 	int tcb_eval_number;
+	/* Which collateral the verdict rests on, so that a record of it says
+	 * (receipts): the FMSPC is pck.fmspc; CRLs by the SHA-256 of their DER
+	 * (the parser keeps no CRL number). */
+	time_t tcb_info_issue_date, qe_identity_issue_date;
+	int qe_eval_number;
+	uint8_t pck_crl_sha256[32], root_ca_crl_sha256[32];
 	char reason[512]; /* why verification failed; "" on success */
 };
 

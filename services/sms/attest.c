@@ -122,6 +122,22 @@ static void refused(struct sms *s, const char *reason)
 	           0);
 }
 
+/* What receipts name as the policy: SHA-256 of its JSON in effect, compact
+ * with sorted keys, so that two files that mean the same hash the same. */
+static int policy_hash(const struct tdx_policy *p, char out[65])
+{
+	json_t *j = tdx_policy_to_json(p);
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	uint8_t h[32];
+
+	json_decref(j);
+	ENSURE(text, ERR_NOMEM, "out of memory");
+	SHA256((const uint8_t *)text, strlen(text), h);
+	free(text);
+	hex_encode(out, h, 32);
+	return 0;
+}
+
 int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 {
 	pthread_mutex_init(&s->mu, NULL);
@@ -136,6 +152,7 @@ int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 	}
 	GUARD(tdx_gate_open(&s->gate, cfg->collateral, cfg->trust_sim_root, cfg->policy,
 	                    "sms.attest"));
+	GUARD(policy_hash(s->gate.policy, s->policy_sha256));
 	s->attest_on = 1;
 	return 0;
 }
@@ -577,9 +594,9 @@ static int parse_attest(const struct http_req *r, json_t **body, struct attest_r
 /* The decision: 0 and the reason empty, or the refusal's reason. */
 static int decide(struct sms *s, const char *id, const struct sms_session *ss,
                   const struct attest_req *a, struct tdx_quote **qout, struct tdx_verdict *v,
-                  struct deal_info *d, const char **reason)
+                  struct deal_info *d, uint8_t nonce[32], const char **reason)
 {
-	uint8_t nonce[32], taskid[32], want[64];
+	uint8_t taskid[32], want[64];
 	struct tdx_quote *q;
 	char digest_hex[67] = "0x";
 
@@ -630,8 +647,8 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	struct tdx_verdict v;
 	struct deal_info d;
 	json_t *body = NULL, *sess = NULL;
-	char *text = NULL, *b64;
-	uint8_t *sealed = NULL, qhash[32];
+	char *text = NULL, *b64, *ear = NULL;
+	uint8_t *sealed = NULL, qhash[32], nonce[32], priv[32], challenge[20], taskid[32];
 	size_t sealed_len;
 	char digest_hex[67] = "0x", qh[65], m[5][97];
 	const char *reason = "internal";
@@ -653,7 +670,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 		refused(s, "no_session");
 		goto out;
 	}
-	if (decide(s, id, &ss, &a, &q, &v, &d, &reason) < 0) {
+	if (decide(s, id, &ss, &a, &q, &v, &d, nonce, &reason) < 0) {
 		refused(s, reason);
 		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
 		         v.reason[0] ? v.reason : err_msg());
@@ -672,12 +689,61 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	}
 	SHA256(a.quote, a.quote_len, qhash);
 	hex_encode(qh, qhash, 32);
+	struct sms_receipt rcpt = {.taskid = ss.taskid,
+	                           .worker = ss.worker,
+	                           .quote = a.quote,
+	                           .quote_len = a.quote_len,
+	                           .tcb_status = tdx_tcb_status_name(v.status),
+	                           .simulated = v.simulated,
+	                           .tcb_info_issue_date = v.tcb_info_issue_date,
+	                           .qe_identity_issue_date = v.qe_identity_issue_date,
+	                           .tcb_eval_number = v.tcb_eval_number,
+	                           .qe_eval_number = v.qe_eval_number,
+	                           .event_log = a.event_log};
+	memcpy(rcpt.quote_sha256, qh, sizeof(qh));
+	memcpy(rcpt.mrtd, m[0], sizeof(m[0]));
 	for (int i = 0; i < 4; i++)
-		hex48(m[1 + i], q->body.rtmr[i]);
-	const char *audit[10] = {
-	    ss.taskid, ss.worker, qh, m[0], m[1], m[2], m[3], m[4], tdx_tcb_status_name(v.status),
-	    NULL};
-	if (sms_store_session_release(&s->store, id, audit, v.simulated) < 0) {
+		hex48(rcpt.rtmr[i], q->body.rtmr[i]);
+	hex_encode(rcpt.fmspc, v.pck.fmspc, 6);
+	hex_encode(rcpt.pck_crl_sha256, v.pck_crl_sha256, 32);
+	hex_encode(rcpt.root_ca_crl_sha256, v.root_ca_crl_sha256, 32);
+	memcpy(rcpt.policy_sha256, s->policy_sha256, sizeof(rcpt.policy_sha256));
+	if (d.mrenclave && *d.mrenclave) {
+		uint8_t h[32];
+		SHA256((const uint8_t *)d.mrenclave, strlen(d.mrenclave), h);
+		hex_encode(rcpt.app_policy_sha256, h, 32);
+	}
+	hex_encode(rcpt.app_digest, a.digest, 32);
+	hex_encode(rcpt.public_key, a.epk, 32);
+	hex_encode(rcpt.nonce, nonce, 32);
+	/* the key session_json handed over: its address is what the task's
+	 * result is signed with on chain */
+	if (hex_decode_exact(taskid, 32, ss.taskid, "taskid") == 0 &&
+	    sms_challenge_key(s, taskid, ss.deadline, 0, priv) == 0 &&
+	    k1_address(priv, challenge) == 0) {
+		eth_addr_str(challenge, rcpt.enclave_challenge);
+		sms_lower(rcpt.enclave_challenge);
+	}
+	OPENSSL_cleanse(priv, sizeof(priv));
+	if (sms_ear_make(s,
+	                 &(struct sms_ear_in){.taskid = ss.taskid,
+	                                      .worker = ss.worker,
+	                                      .app_digest = a.digest,
+	                                      .q = q,
+	                                      .v = &v,
+	                                      .runtime_log = a.event_log != NULL,
+	                                      .quote_sha256 = qh,
+	                                      .policy_sha256 = rcpt.policy_sha256,
+	                                      .app_policy_sha256 = rcpt.app_policy_sha256,
+	                                      .iat = (long long)time(NULL)},
+	                 &ear) < 0) {
+		refused(s, "internal");
+		log_error("sms.ear", "session=%s task=%s error=\"%s\"", id, ss.taskid, err_msg());
+		sms_status(resp, 500, "session unavailable");
+		goto out;
+	}
+	rcpt.ear = ear;
+	if (sms_store_session_release(&s->store, id, &rcpt) < 0) {
 		refused(s, "released");
 		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
 		         err_msg());
@@ -687,7 +753,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	log_info("sms.release", "session=%s task=%s worker=%s quote_sha256=%s tcb=%s simulated=%d",
 	         id, ss.taskid, ss.worker, qh, tdx_tcb_status_name(v.status), v.simulated);
 	b64 = base64_encode(sealed, sealed_len);
-	http_resp_json(resp, 200, json_pack("{s:s}", "session", b64 ? b64 : ""));
+	http_resp_json(resp, 200, json_pack("{s:s,s:s}", "session", b64 ? b64 : "", "ear", ear));
 	free(b64);
 	metric_inc(s->m_accepted, 0, 0);
 	metric_inc(s->m_released, 0, 0);
@@ -704,4 +770,5 @@ out:
 	free(a.quote);
 	free(a.event_log_owned);
 	free(sealed);
+	free(ear);
 }

@@ -42,6 +42,7 @@ struct sms {
 	/* attested provisioning; attest_on 0 = not configured */
 	struct tdx_gate gate;
 	int attest_on;
+	char policy_sha256[65];   /* of the gate's policy, for receipts */
 	struct deal_cache *deals; /* immutable deal and app facts */
 	/* single-use nonces live in memory only: a restart voids them */
 	pthread_mutex_t mu;
@@ -50,6 +51,7 @@ struct sms {
 	 * at scrape time */
 	struct metrics *reg;
 	struct metric *m_released, *m_accepted, *m_refused, *m_release_seconds, *m_secrets;
+	struct sms_ear *ear; /* attestation-result tokens (ear.c) */
 };
 
 /* sms.c */
@@ -75,5 +77,36 @@ json_t *sms_attest_status(void *ctx);
 void sms_attest_metrics(void *ctx, struct wbuf *w);
 void sms_h_nonce(void *ctx, const struct http_req *r, struct http_resp *resp);
 void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp);
+
+/* ear.c: attestation-result tokens (draft-ietf-rats-ear), signed ES256 by
+ * the SMS's key.  The profile, the header's typ (RFC 9782's media type
+ * application/eat+jwt, explicit typing as RFC 8725 3.11 advises) and the
+ * submodule the TD's appraisal is under. */
+#define SMS_EAR_PROFILE "tag:github.com,2023:veraison/ear"
+#define SMS_EAR_TYP     "eat+jwt"
+#define SMS_EAR_SUBMOD  "tdx"
+struct tdx_quote;
+struct tdx_verdict;
+/* What a token says of a release. */
+struct sms_ear_in {
+	const char *taskid, *worker; /* 0x hex */
+	const uint8_t *app_digest;   /* 32 bytes */
+	const struct tdx_quote *q;
+	const struct tdx_verdict *v;
+	int runtime_log;               /* a runtime event log replayed to RTMR3 */
+	const char *quote_sha256;      /* hex; NULL: left out */
+	const char *policy_sha256;     /* hex; NULL: the pool policy's */
+	const char *app_policy_sha256; /* hex; NULL or "": the app has none */
+	long long iat;                 /* Unix seconds */
+};
+/* Load the signing key from the store, or make and store one at the first
+ * start; build the JWK Set. */
+int sms_ear_init(struct sms *s);
+void sms_ear_free(struct sms *s);
+/* The token (compact JWS, a new string in *jwt). */
+int sms_ear_make(struct sms *s, const struct sms_ear_in *in, char **jwt);
+/* The current key's public JWK, canonical JSON (NULL before init). */
+const char *sms_ear_jwk(const struct sms *s);
+void sms_h_jwks(void *ctx, const struct http_req *r, struct http_resp *resp);
 
 #endif

@@ -599,6 +599,38 @@ out:
 	json_decref(body);
 }
 
+/* GET /tasks/{taskId}/attestation: the receipts of the task's releases
+ * (store.h), oldest first, to anyone: a receipt holds nothing secret (the
+ * quote, what it was checked with, the session's public key), so that a
+ * requester, or anyone after them, can check which TD ran the task (tdexec
+ * task verify).  A task has at most SMS_MAX_RELEASES of them, each bounded
+ * by the attestation's body cap, so the answer is too. */
+static void h_attestation(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct sms *s = ctx;
+	uint8_t taskid[32];
+	char task_hex[67] = "0x";
+	json_t *arr;
+	int rc;
+
+	if (hex_decode_exact(taskid, 32, r->params[0], "taskId") < 0) {
+		sms_status(resp, 400, err_msg());
+		return;
+	}
+	hex_encode(task_hex + 2, taskid, 32);
+	rc = sms_store_receipts(&s->store, task_hex, SMS_MAX_RELEASES, &arr);
+	if (rc == ERR_NOTFOUND) {
+		sms_status(resp, 404, "no attested release for this task");
+		return;
+	}
+	if (rc < 0) {
+		log_error("sms.attestation", "task=%s error=\"%s\"", task_hex, err_msg());
+		sms_status(resp, 500, "receipts unavailable");
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s,s:o}", "task", task_hex, "receipts", arr));
+}
+
 /* Body caps: the server's default (4 KiB) unless a route declares more. */
 #define SECRET_BODY (8u << 10) /* a secret (4,096 bytes, refused by its handler past that) */
 /* a quote with its certificates, and the runtime event log, which grows by
@@ -621,6 +653,9 @@ static const struct http_route routes[] = {
     {"POST", "/tee/sessions", h_session, "tee_session", 16u << 10},
     {"POST", "/tdx/sessions/*/challenge", sms_h_nonce, "tdx_nonce", 0},
     {"POST", "/tdx/sessions/*/attest", sms_h_attest, "tdx_attest", ATTEST_BODY},
+    {"GET", "/tasks/*/attestation", h_attestation, "task_attestation", 0},
+    {"GET", "/.well-known/jwks.json", sms_h_jwks, "jwks", 0},
+    {"GET", "/ear/jwks", sms_h_jwks, "ear_jwks", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 
@@ -823,6 +858,7 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		GUARD_GOTO(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc,
 		                           &s->chain));
 	GUARD_GOTO(sms_attest_init(s, cfg));
+	GUARD_GOTO(sms_ear_init(s));
 	if (cfg->ra_tls) {
 		ENSURE_GOTO(!cfg->tls_cert && !cfg->tls_key, ERR_INVAL,
 		            "sms: RA-TLS makes its own certificate: drop --tls-cert and --tls-key");
@@ -830,8 +866,8 @@ int sms_start(const struct sms_config *cfg, struct sms **out)
 		                               s->chain ? s->chain->file : NULL,
 		                               s->chain ? s->chain->chain_id : 0, &doc, &doc_len));
 		GUARD_GOTO(sha256(doc, doc_len, doc_hash));
-		GUARD_GOTO(tdx_ratls_make(&cfg->provider, "tdexec sms", 365, doc, doc_len,
-		                          (char **)&cert, (char **)&key));
+		GUARD_GOTO(tdx_ratls_make_ear(&cfg->provider, "tdexec sms", 365, doc, doc_len,
+		                              sms_ear_jwk(s), (char **)&cert, (char **)&key));
 		o.tls_cert = (const char *)cert;
 		o.tls_key = (const char *)key;
 		hex_encode(hash_hex, doc_hash, 32);
@@ -882,6 +918,7 @@ void sms_stop(struct sms *s)
 	if (!s)
 		return;
 	http_server_stop(s->http);
+	sms_ear_free(s);
 	sms_attest_free(s);
 	sms_store_close(&s->store);
 	poco_chain_free(s->chain);

@@ -71,6 +71,14 @@ int sms_config_document(const struct sms_config *cfg, const struct tdx_gate *gat
  * the collateral is only looked at. */
 int sms_config_offline(const struct sms_config *cfg, char **doc, size_t *len);
 
+/* The key attestation-result tokens are signed with (ear.c), offline: a new
+ * one replaces the current one, which is kept as the previous key
+ * (published in the JWK Set, no longer signing); the one previous before is
+ * dropped.  A running SMS keeps its key until it restarts.  The kids ("" when
+ * there was no key). */
+struct sms_store;
+int sms_ear_rotate(struct sms_store *st, char old_kid[44], char new_kid[44]);
+
 struct sms;
 
 int sms_start(const struct sms_config *cfg, struct sms **out);

@@ -6,6 +6,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -78,6 +79,25 @@ static const char *const migrations[] = {
     "ALTER TABLE sessions ADD COLUMN replaces TEXT;"
     "DROP INDEX sessions_released;"
     "ALTER TABLE releases ADD COLUMN replaces TEXT;",
+    /* 6: a receipt per release, public and append-only: the quote and what
+	 * it was checked with, so that anyone can check the task afterwards */
+    "CREATE TABLE receipts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time INTEGER NOT NULL, session TEXT NOT NULL, taskid TEXT NOT NULL,"
+    "  worker TEXT NOT NULL, quote BLOB NOT NULL, quote_sha256 TEXT NOT NULL,"
+    "  mrtd TEXT NOT NULL, rtmr0 TEXT NOT NULL, rtmr1 TEXT NOT NULL, rtmr2 TEXT NOT NULL,"
+    "  rtmr3 TEXT NOT NULL, tcb_status TEXT NOT NULL, simulated INTEGER NOT NULL,"
+    "  fmspc TEXT NOT NULL, tcb_info_issue_date INTEGER NOT NULL,"
+    "  tcb_eval_number INTEGER NOT NULL, qe_identity_issue_date INTEGER NOT NULL,"
+    "  qe_eval_number INTEGER NOT NULL, pck_crl_sha256 TEXT NOT NULL,"
+    "  root_ca_crl_sha256 TEXT NOT NULL, event_log TEXT, policy_sha256 TEXT NOT NULL,"
+    "  app_policy_sha256 TEXT NOT NULL, app_digest TEXT NOT NULL, public_key TEXT NOT NULL,"
+    "  nonce TEXT NOT NULL, enclave_challenge TEXT NOT NULL, ear TEXT);"
+    "CREATE INDEX receipts_task ON receipts(taskid);"
+    "CREATE TRIGGER receipts_append_only BEFORE UPDATE ON receipts "
+    "  BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;"
+    "CREATE TRIGGER receipts_no_delete BEFORE DELETE ON receipts "
+    "  BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;",
     NULL,
 };
 
@@ -830,12 +850,68 @@ static int release_allowed(struct sms_store *s, const char *id)
 	return 0;
 }
 
-static int store_session_release(struct sms_store *s, const char *id, const char *const audit[10],
-                                 int simulated)
+/* The receipt's row, inside the release transaction. */
+static int insert_receipt(struct sms_store *s, const char *id, const struct sms_receipt *r,
+                          int64_t now)
 {
 	sqlite3_stmt *st = NULL;
+	int rc, i = 1;
+
+	GUARD(db_stmt(s->db, &s->wst,
+	              "INSERT INTO receipts(time, session, taskid, worker, quote, quote_sha256,"
+	              " mrtd, rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated, fmspc,"
+	              " tcb_info_issue_date, tcb_eval_number, qe_identity_issue_date,"
+	              " qe_eval_number, pck_crl_sha256, root_ca_crl_sha256, event_log,"
+	              " policy_sha256, app_policy_sha256, app_digest, public_key, nonce,"
+	              " enclave_challenge, ear) VALUES(?,?,lower(?),lower(?),?,?,?,?,?,?,?,?,?,?,?,"
+	              "?,?,?,?,?,?,?,?,?,?,?,lower(?),?)",
+	              &st));
+#define TXT(v) sqlite3_bind_text(st, i++, (v), -1, SQLITE_STATIC)
+#define INT(v) sqlite3_bind_int64(st, i++, (sqlite3_int64)(v))
+	INT(now);
+	TXT(id);
+	TXT(r->taskid);
+	TXT(r->worker);
+	sqlite3_bind_blob(st, i++, r->quote, (int)r->quote_len, SQLITE_STATIC);
+	TXT(r->quote_sha256);
+	TXT(r->mrtd);
+	for (int k = 0; k < 4; k++)
+		TXT(r->rtmr[k]);
+	TXT(r->tcb_status);
+	INT(r->simulated);
+	TXT(r->fmspc);
+	INT(r->tcb_info_issue_date);
+	INT(r->tcb_eval_number);
+	INT(r->qe_identity_issue_date);
+	INT(r->qe_eval_number);
+	TXT(r->pck_crl_sha256);
+	TXT(r->root_ca_crl_sha256);
+	TXT(r->event_log); /* NULL binds NULL */
+	TXT(r->policy_sha256);
+	TXT(r->app_policy_sha256);
+	TXT(r->app_digest);
+	TXT(r->public_key);
+	TXT(r->nonce);
+	TXT(r->enclave_challenge);
+	TXT(r->ear);
+#undef TXT
+#undef INT
+	rc = sqlite3_step(st) == SQLITE_DONE
+	         ? 0
+	         : err_set(ERR_IO, "database: receipt: %s", sqlite3_errmsg(s->db));
+	db_stmt_done(st);
+	return rc;
+}
+
+static int store_session_release(struct sms_store *s, const char *id, const struct sms_receipt *r)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = r->time ? r->time : (int64_t)time(NULL);
 	int rc = 0;
 
+	ENSURE(r->taskid && r->worker && r->quote && r->quote_len > 0 && r->quote_len < INT32_MAX &&
+	           r->tcb_status,
+	       ERR_INVAL, "receipt: task, worker, quote and TCB status are required");
 	GUARD(db_exec(s->db, "BEGIN IMMEDIATE"));
 	GUARD_GOTO(release_allowed(s, id));
 	GUARD_GOTO(db_stmt(s->db, &s->wst,
@@ -852,18 +928,103 @@ static int store_session_release(struct sms_store *s, const char *id, const char
 	                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
 	                   " (SELECT replaces FROM sessions WHERE id=?2))",
 	                   &st));
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	const char *const audit[9] = {r->taskid,  r->worker,  r->quote_sha256,
+	                              r->mrtd,    r->rtmr[0], r->rtmr[1],
+	                              r->rtmr[2], r->rtmr[3], r->tcb_status};
 	for (int i = 0; i < 9; i++)
 		sqlite3_bind_text(st, 3 + i, audit[i], -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 12, simulated);
+	sqlite3_bind_int(st, 12, r->simulated);
 	rc = sqlite3_step(st);
 	ENSURE_GOTO(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
-	rc = 0;
+	db_stmt_done(st);
+	st = NULL;
+	rc = insert_receipt(s, id, r, now);
 out:
 	db_stmt_done(st);
 	if (db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK") < 0 && rc == 0)
 		rc = -1;
+	return rc;
+}
+
+static json_t *text_or_null(sqlite3_stmt *st, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+	return t ? json_string(t) : json_null();
+}
+
+static json_t *receipt_json(sqlite3_stmt *st)
+{
+	char d1[32], d2[32], *quote;
+	json_t *o;
+
+	quote = base64_encode(sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4));
+	if (!quote)
+		return NULL;
+	time_format((time_t)sqlite3_column_int64(st, 14), d1);
+	time_format((time_t)sqlite3_column_int64(st, 16), d2);
+	o = json_pack("{s:o,s:I,s:o,s:s,s:o,s:o,s:[o,o,o,o],s:o,s:b,"
+	              "s:{s:o,s:s,s:I,s:s,s:I,s:o,s:o},"
+	              "s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+	              "session", text_or_null(st, 1), "time",
+	              (json_int_t)sqlite3_column_int64(st, 0), "worker", text_or_null(st, 3),
+	              "quote", quote, "quote_sha256", text_or_null(st, 5), "mrtd",
+	              text_or_null(st, 6), "rtmr", text_or_null(st, 7), text_or_null(st, 8),
+	              text_or_null(st, 9), text_or_null(st, 10), "tcb_status", text_or_null(st, 11),
+	              "simulated", sqlite3_column_int(st, 12), "collateral", "fmspc",
+	              text_or_null(st, 13), "tcb_info_issue_date", d1, "tcb_eval_number",
+	              (json_int_t)sqlite3_column_int64(st, 15), "qe_identity_issue_date", d2,
+	              "qe_eval_number", (json_int_t)sqlite3_column_int64(st, 17), "pck_crl_sha256",
+	              text_or_null(st, 18), "root_ca_crl_sha256", text_or_null(st, 19), "event_log",
+	              text_or_null(st, 20), "policy_sha256", text_or_null(st, 21),
+	              "app_policy_sha256", text_or_null(st, 22), "app_digest", text_or_null(st, 23),
+	              "public_key", text_or_null(st, 24), "nonce", text_or_null(st, 25),
+	              "enclave_challenge", text_or_null(st, 26), "ear", text_or_null(st, 27));
+	free(quote);
+	return o;
+}
+
+static int store_receipts(struct sms_store *s, const char *taskid, size_t max, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *arr = json_array(), *o;
+	int rc;
+
+	*out = NULL;
+	ENSURE(arr, ERR_NOMEM, "out of memory");
+	rc = db_prepare(s->rdb,
+	                "SELECT time, session, taskid, worker, quote, quote_sha256, mrtd, rtmr0,"
+	                " rtmr1, rtmr2, rtmr3, tcb_status, simulated, fmspc, tcb_info_issue_date,"
+	                " tcb_eval_number, qe_identity_issue_date, qe_eval_number, pck_crl_sha256,"
+	                " root_ca_crl_sha256, event_log, policy_sha256, app_policy_sha256,"
+	                " app_digest, public_key, nonce, enclave_challenge, ear"
+	                " FROM receipts WHERE taskid = lower(?) ORDER BY id LIMIT ?",
+	                &st);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		o = receipt_json(st);
+		if (!o || json_array_append_new(arr, o) < 0) {
+			rc = err_set(ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		rc = err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->rdb));
+		goto out;
+	}
+	rc = json_array_size(arr) ? 0 : err_set(ERR_NOTFOUND, "no receipts for the task");
+	if (rc == 0) {
+		*out = arr;
+		arr = NULL;
+	}
+out:
+	if (st)
+		sqlite3_finalize(st);
+	json_decref(arr);
 	return rc;
 }
 
@@ -953,13 +1114,21 @@ int sms_store_session_get(struct sms_store *s, const char *id, struct sms_sessio
 	return rc;
 }
 
-int sms_store_session_release(struct sms_store *s, const char *id, const char *const audit[10],
-                              int simulated)
+int sms_store_session_release(struct sms_store *s, const char *id, const struct sms_receipt *r)
 {
 	int rc;
 	pthread_mutex_lock(&s->mu);
-	rc = store_session_release(s, id, audit, simulated);
+	rc = store_session_release(s, id, r);
 	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int sms_store_receipts(struct sms_store *s, const char *taskid, size_t max, json_t **out)
+{
+	int rc;
+	pthread_mutex_lock(&s->rmu);
+	rc = store_receipts(s, taskid, max, out);
+	pthread_mutex_unlock(&s->rmu);
 	return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include "store/db.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
@@ -86,12 +87,44 @@ int sms_store_session_add(struct sms_store *st, char id[33], const char *taskid,
                           const uint8_t dealid[32], uint64_t idx, uint64_t deadline,
                           const char *replaces);
 int sms_store_session_get(struct sms_store *st, const char *id, struct sms_session *out);
-/* Mark released and append the audit row, atomically.  audit = taskid,
- * worker, quote SHA-256, MRTD, RTMR0-3, TCB status.  ERR_BUSY when this
- * session was released already, or another of its task was and this one
- * is not a reassignment to a new worker within SMS_MAX_RELEASES. */
-int sms_store_session_release(struct sms_store *st, const char *id, const char *const audit[10],
-                              int simulated);
+/* What a release shows anyone afterwards (GET /tasks/{id}/attestation): the
+ * quote and what it was checked with.  Nothing in it is secret.  Hex is
+ * lower case without 0x unless said; strings NULL where optional. */
+struct sms_receipt {
+	const char *taskid, *worker; /* 0x hex */
+	int64_t time;                /* Unix seconds; 0: the store's clock */
+	const uint8_t *quote;
+	size_t quote_len;
+	char quote_sha256[65];
+	char mrtd[97], rtmr[4][97];
+	const char *tcb_status; /* tdx_tcb_status_name */
+	int simulated;          /* verified against a simulated root */
+	/* the collateral the verdict rests on (struct tdx_verdict) */
+	char fmspc[13];
+	int64_t tcb_info_issue_date, qe_identity_issue_date;
+	int tcb_eval_number, qe_eval_number;
+	char pck_crl_sha256[65], root_ca_crl_sha256[65];
+	const char *event_log; /* the JSON lines replayed to RTMR3; NULL: none */
+	/* SHA-256 of the pool policy in effect (tdx_policy_to_json, compact,
+	 * sorted keys) and of the app's own TDX policy from its mrenclave
+	 * ("" when the app has none) */
+	char policy_sha256[65], app_policy_sha256[65];
+	char app_digest[65];        /* the image digest REPORTDATA binds */
+	char public_key[65];        /* the session key (X25519) */
+	char nonce[65];             /* the SMS's nonce */
+	char enclave_challenge[43]; /* 0x address of the task's challenge key */
+	const char *ear;            /* an attestation-result token; NULL: none */
+};
+/* Mark session `id` released and append its receipt (and the audit row of
+ * migration 2), in one transaction.  ERR_BUSY when this session was
+ * released already, or another of its task was and this one is not a
+ * reassignment to a new worker within SMS_MAX_RELEASES. */
+int sms_store_session_release(struct sms_store *st, const char *id, const struct sms_receipt *r);
+
+/* The receipts of a task (0x hex), oldest first, as a JSON array (new
+ * reference in *out) of the objects GET /tasks/{id}/attestation serves.
+ * At most `max` receipts; ERR_NOTFOUND when the task has none. */
+int sms_store_receipts(struct sms_store *st, const char *taskid, size_t max, json_t **out);
 
 /* How many secrets of each kind are stored: counts[i] for kinds[i] (a
  * NULL-terminated list; kinds not listed are not counted). */

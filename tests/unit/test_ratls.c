@@ -8,6 +8,7 @@
  * not pass. */
 #include "testutil.h"
 
+#include "crypto/jws.h"
 #include "crypto/p256.h"
 #include "net/http.h"
 #include "net/server.h"
@@ -669,6 +670,73 @@ static void client_admits_by_quote_over_tls(void **state)
 	tdx_gate_close(&g);
 }
 
+/* The EAR key of an SMS's certificate (TDX_RATLS_EAR_OID): the certificate
+ * is still admitted as before; the key is read only under the certificate's
+ * own signature, so an extension swapped for another key is refused. */
+static char *ear_jwk_text(char kid[44])
+{
+	EVP_PKEY *k;
+	uint8_t xy[64];
+	json_t *j;
+	char *t;
+	assert_int_equal(p256_keygen(&k), 0);
+	assert_int_equal(p256_pub_xy(k, xy), 0);
+	EVP_PKEY_free(k);
+	jwk_thumbprint_p256(xy, kid);
+	j = jwk_p256_json(xy);
+	t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	json_decref(j);
+	return t;
+}
+
+static int ear_of(X509 *x, char kid[44])
+{
+	uint8_t *der = NULL;
+	int n = i2d_X509(x, &der), rc;
+	json_t *jwk = NULL;
+	assert_true(n > 0);
+	rc = tdx_ratls_ear_key(der, (size_t)n, &jwk, kid);
+	json_decref(jwk);
+	OPENSSL_free(der);
+	return rc;
+}
+
+static void ear_key_bound_by_the_certificate_signature(void **state)
+{
+	char want[44], got[44], other_kid[44], *jwk = ear_jwk_text(want),
+	                                       *other = ear_jwk_text(other_kid);
+	char *cert = NULL, *key = NULL;
+	struct tdx_verdict v;
+	uint8_t *oct;
+	int n;
+	X509 *x;
+	(void)state;
+
+	assert_int_equal(
+	    tdx_ratls_make_ear(&prov, "test", 1, honest_doc, honest_len, jwk, &cert, &key), 0);
+	x = pem_cert(cert);
+	assert_int_equal(check_x(x, 1, NULL, &v), 0);
+	assert_int_equal(ear_of(x, got), 0);
+	assert_string_equal(got, want);
+	/* another key's JWK in its place, the certificate not signed again */
+	del_ext(x, TDX_RATLS_EAR_OID);
+	n = octets(other, strlen(other), &oct);
+	add_raw_ext(x, TDX_RATLS_EAR_OID, oct, n, 0);
+	OPENSSL_free(oct);
+	assert_true(i2d_re_X509_tbs(x, NULL) > 0); /* the encoding carries the swap */
+	assert_int_equal(ear_of(x, got), ERR_VERIFY);
+	X509_free(x);
+	/* a certificate without one */
+	x = pem_cert(cert_pem);
+	assert_int_equal(ear_of(x, got), ERR_NOTFOUND);
+	X509_free(x);
+	OPENSSL_cleanse(key, strlen(key));
+	free(key);
+	free(cert);
+	free(jwk);
+	free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -683,6 +751,7 @@ int main(void)
 	    cmocka_unit_test(the_policy_in_effect_has_one_form),
 	    cmocka_unit_test(refuses_a_server_admitting_any_code),
 	    cmocka_unit_test(client_admits_by_quote_over_tls),
+	    cmocka_unit_test(ear_key_bound_by_the_certificate_signature),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -286,6 +286,7 @@ static void migration_adds_consumed_signatures(void **state)
 	/* back to schema 3: the file as the previous release left it */
 	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
 	assert_int_equal(db_exec(raw, "DROP TABLE consumed_signatures;"
+	                              "DROP TABLE receipts;"
 	                              "ALTER TABLE sessions DROP COLUMN replaces;"
 	                              "ALTER TABLE releases DROP COLUMN replaces;"
 	                              "CREATE UNIQUE INDEX sessions_released ON sessions(taskid)"
@@ -295,7 +296,7 @@ static void migration_adds_consumed_signatures(void **state)
 	sqlite3_close(raw);
 
 	assert_int_equal(sms_store_open(&st, db, key), 0);
-	assert_int_equal(count_rows(&st, "PRAGMA user_version"), 5);
+	assert_int_equal(count_rows(&st, "PRAGMA user_version"), 6);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM consumed_signatures"), 0);
 	assert_value(&st, "web2", "api", "v1");
 	PUT(&st, "web2", "api", "v1", 1, sig(0), SMS_PUT_UNCHANGED);
@@ -311,6 +312,103 @@ static void migration_adds_consumed_signatures(void **state)
 	free(dir);
 }
 
+#define TASK                                                                                       \
+	"0x"                                                                                       \
+	"1111111111111111111111111111111111111111111111111111111111111111"
+
+static void fill_receipt(struct sms_receipt *r, const char *worker, const uint8_t *quote,
+                         size_t len)
+{
+	memset(r, 0, sizeof(*r));
+	r->taskid = TASK;
+	r->worker = worker;
+	r->quote = quote;
+	r->quote_len = len;
+	r->tcb_status = "UpToDate";
+	r->simulated = 1;
+	snprintf(r->quote_sha256, sizeof(r->quote_sha256), "%064x", (unsigned)len);
+	memset(r->mrtd, 'a', 96);
+	for (int i = 0; i < 4; i++)
+		memset(r->rtmr[i], '0' + i, 96);
+	snprintf(r->fmspc, sizeof(r->fmspc), "00906ed50000");
+	r->tcb_info_issue_date = 1751000000;
+	r->qe_identity_issue_date = 1751000001;
+	r->tcb_eval_number = 17;
+	r->qe_eval_number = 17;
+	memset(r->policy_sha256, 'b', 64);
+	memset(r->app_digest, 'c', 64);
+	memset(r->public_key, 'd', 64);
+	memset(r->nonce, 'e', 64);
+	snprintf(r->enclave_challenge, sizeof(r->enclave_challenge), "0x%040x", 7);
+	r->event_log = "{\"rtmr\":3}";
+}
+
+/* Each release appends its receipt in the same transaction: a refused
+ * release leaves none, receipts come back oldest first after a reopen, and
+ * neither UPDATE nor DELETE touches them. */
+static void receipts_are_appended_with_the_release(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], id1[33] = "00000000000000000000000000000001",
+	     id2[33] = "00000000000000000000000000000002";
+	uint8_t deal[32] = {1}, q1[] = {1, 2, 3}, q2[] = {4, 5, 6, 7};
+	struct sms_store st;
+	struct sms_receipt r;
+	json_t *arr = NULL;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_receipts(&st, TASK, 8, &arr), ERR_NOTFOUND);
+	assert_int_equal(sms_store_session_add(&st, id1, TASK,
+	                                       "0xaaaa000000000000000000000000000000000001", deal,
+	                                       0, 4102444800, NULL),
+	                 0);
+	fill_receipt(&r, "0xAAAA000000000000000000000000000000000001", q1, sizeof(q1));
+	assert_int_equal(sms_store_session_release(&st, id1, &r), 0);
+	/* released already: no second receipt */
+	assert_int_equal(sms_store_session_release(&st, id1, &r), ERR_BUSY);
+	/* reassigned to another worker: a second receipt */
+	assert_int_equal(sms_store_session_add(
+	                     &st, id2, TASK, "0xaaaa000000000000000000000000000000000002", deal, 0,
+	                     4102444800, "0xaaaa000000000000000000000000000000000001"),
+	                 0);
+	fill_receipt(&r, "0xaaaa000000000000000000000000000000000002", q2, sizeof(q2));
+	r.event_log = NULL;
+	r.ear = "header.claims.sig";
+	assert_int_equal(sms_store_session_release(&st, id2, &r), 0);
+	sms_store_close(&st);
+
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_receipts(&st, TASK, 8, &arr), 0);
+	assert_int_equal(json_array_size(arr), 2);
+	json_t *a = json_array_get(arr, 0), *b = json_array_get(arr, 1);
+	assert_string_equal(json_string_value(json_object_get(a, "session")), id1);
+	assert_string_equal(json_string_value(json_object_get(a, "worker")),
+	                    "0xaaaa000000000000000000000000000000000001");
+	assert_string_equal(json_string_value(json_object_get(a, "quote")), "AQID");
+	assert_string_equal(json_string_value(json_object_get(a, "event_log")), "{\"rtmr\":3}");
+	assert_true(json_is_null(json_object_get(a, "ear")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(a, "collateral"),
+	                                                      "tcb_info_issue_date")),
+	                    "2025-06-27T04:53:20Z");
+	assert_string_equal(json_string_value(json_object_get(b, "quote")), "BAUGBw==");
+	assert_true(json_is_null(json_object_get(b, "event_log")));
+	assert_string_equal(json_string_value(json_object_get(b, "ear")), "header.claims.sig");
+	json_decref(arr);
+	assert_int_equal(sms_store_receipts(&st, TASK, 1, &arr), 0);
+	assert_int_equal(json_array_size(arr), 1);
+	json_decref(arr);
+	/* append-only */
+	assert_int_not_equal(db_exec(st.db, "UPDATE receipts SET quote = X'00'"), 0);
+	assert_int_not_equal(db_exec(st.db, "DELETE FROM receipts"), 0);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), 2);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM releases"), 2);
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +417,7 @@ int main(void)
 	    cmocka_unit_test(rekey_rotates_all_or_nothing),
 	    cmocka_unit_test(signatures_authorize_one_write),
 	    cmocka_unit_test(migration_adds_consumed_signatures),
+	    cmocka_unit_test(receipts_are_appended_with_the_release),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
