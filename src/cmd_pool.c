@@ -79,6 +79,7 @@ static const char worker_usage[] =
     "                     --rpc URL) (--account N | --wallet F\n"
     "                     [--password-file F] | --plain-key F) --images DIR\n"
     "                     --work-dir DIR [--provider tsm|sim] [--sim-dir DIR]\n"
+    "                     [--runtime-log FILE]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
     "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
     "                     [--pull [--registry-auth FILE] [--registry-ca FILE]\n"
@@ -135,6 +136,10 @@ static const char worker_usage[] =
     "                  image cache, the journal) must be on a tmpfs, or on a disk\n"
     "                  private to the TD, which --work-dir-encrypted asserts\n";
 /* apart: one string over 4095 bytes is not portable C */
+static const char worker_usage_td[] =
+    "  --runtime-log FILE  the runtime event log: a line per RTMR3 extend (each\n"
+    "                  task's app and task id), sent with every quote (default\n"
+    "                  WORK_DIR/runtime_log.jsonl; sim: SIM_DIR/event_log.jsonl)\n";
 static const char worker_usage_registry[] =
     "  --pull          fetch an image missing from --images from its registry, by\n"
     "                  the app's name pinned to its on-chain digest, into --images\n"
@@ -177,6 +182,7 @@ enum {
 	K_WORK,
 	K_PROVIDER,
 	K_SIMDIR,
+	K_RUNTIMELOG,
 	K_RUNTIME,
 	K_MEMORY,
 	K_MAXTIME,
@@ -247,6 +253,7 @@ const struct option cli_pool_opts[] = {
     {"work-dir", required_argument, NULL, K_WORK},
     {"provider", required_argument, NULL, K_PROVIDER},
     {"sim-dir", required_argument, NULL, K_SIMDIR},
+    {"runtime-log", required_argument, NULL, K_RUNTIMELOG},
     {"runtime", required_argument, NULL, K_RUNTIME},
     {"memory", required_argument, NULL, K_MEMORY},
     {"max-time", required_argument, NULL, K_MAXTIME},
@@ -492,6 +499,7 @@ int cmd_scheduler(int argc, char **argv)
 int cmd_worker(int argc, char **argv)
 {
 	struct worker_config cfg;
+	char runtime_log[PATH_MAX];
 	struct popts o = {NULL, NULL, NULL, NULL, NULL, NULL, -1};
 	struct sigaction sa;
 	long v;
@@ -524,6 +532,7 @@ int cmd_worker(int argc, char **argv)
 		case K_IMAGES: cfg.images = optarg; break;
 		case K_WORK: cfg.work_dir = optarg; break;
 		case K_SIMDIR: cfg.provider.sim_dir = optarg; break;
+		case K_RUNTIMELOG: cfg.provider.runtime_log = optarg; break;
 		case K_RUNTIME: cfg.runtime = optarg; break;
 		case K_NETWORK: cfg.allow_network = 1; break;
 		case K_PULL: cfg.pull = 1; break;
@@ -619,6 +628,7 @@ int cmd_worker(int argc, char **argv)
 		case K_METRICSLISTEN: cfg.metrics_listen = optarg; break;
 		case 'h':
 			fputs(worker_usage, stdout);
+			fputs(worker_usage_td, stdout);
 			fputs(worker_usage_registry, stdout);
 			return 0;
 		case '?': return EXIT_USAGE; /* cli_getopt said why */
@@ -634,6 +644,14 @@ int cmd_worker(int argc, char **argv)
 		return EXIT_USAGE;
 	if (cfg.provider.kind == TDX_PROVIDER_SIM && !cfg.provider.sim_dir)
 		return cli_usage("worker", "the sim provider needs --sim-dir DIR");
+	if (cfg.provider.kind == TDX_PROVIDER_SIM && cfg.provider.runtime_log)
+		return cli_usage("worker", "--runtime-log: the sim provider keeps its log in "
+		                           "SIM_DIR/event_log.jsonl");
+	if (!cfg.provider.runtime_log && cfg.provider.kind != TDX_PROVIDER_SIM) {
+		/* the work directory is a tmpfs, gone with the TD's boot as RTMR3 is */
+		snprintf(runtime_log, sizeof(runtime_log), "%s/runtime_log.jsonl", cfg.work_dir);
+		cfg.provider.runtime_log = runtime_log;
+	}
 	/* The worker hands the SMS its quote and takes its result key: it must
 	 * know whom it is talking to, unless told plainly that it need not. */
 	if (!cfg.sms_policy && !insecure_sms)

@@ -94,7 +94,7 @@ static const struct option quote_get_opts[] = {
 
 static int quote_get(int argc, char **argv)
 {
-	struct tdx_provider prov = {TDX_PROVIDER_TSM, NULL, NULL, NULL};
+	struct tdx_provider prov = {.kind = TDX_PROVIDER_TSM};
 	const char *rd_hex = NULL, *rd_file = NULL, *output = NULL;
 	uint8_t rd[64], *quote = NULL;
 	size_t len;

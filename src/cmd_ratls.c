@@ -167,7 +167,7 @@ static const struct option ratls_cert_opts[] = {
 
 static int ratls_cert(int argc, char **argv)
 {
-	struct tdx_provider p = {TDX_PROVIDER_TSM, NULL, NULL, NULL};
+	struct tdx_provider p = {.kind = TDX_PROVIDER_TSM};
 	const char *cert_out = NULL, *key_out = NULL, *subject = "tdexec RA-TLS", *conf = NULL;
 	char *cert = NULL, *key = NULL, *doc = NULL;
 	size_t doc_len = 0;
