@@ -273,8 +273,7 @@ static int run_verify(const struct verify_args *a)
 		goto fail;
 	}
 	verified = tdx_verify_parsed(v, raw, q, c, a->at, &d) == 0;
-	if (verified &&
-	    tdx_policy_check_logs(pol, q, &d, a->logs, a->n_logs, NULL, 0, mis) < 0 &&
+	if (verified && tdx_policy_check_logs(pol, q, &d, a->logs, a->n_logs, NULL, 0, mis) < 0 &&
 	    json_array_size(mis) == 0)
 		/* not a mismatch but an error (e.g. an unreadable event log) */
 		goto fail;

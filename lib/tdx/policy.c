@@ -133,8 +133,8 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 	{
 		const char *k;
 		static const char *const known[] = {
-		    "tcb_status",   "advisory_ids",    "allow_debug",   "require_sept_ve_disable",
-		    "measurements", "min_tee_tcb_svn", "min_qe_isvsvn", "report_data",
+		    "tcb_status",   "advisory_ids",     "allow_debug",   "require_sept_ve_disable",
+		    "measurements", "min_tee_tcb_svn",  "min_qe_isvsvn", "report_data",
 		    "event_logs",   "require_rtmr3_log"};
 		json_object_foreach (j, k, v) {
 			size_t n;
@@ -192,7 +192,8 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 		p->has_report_data = 1;
 	}
 	if ((v = json_object_get(j, "require_rtmr3_log"))) {
-		ENSURE(json_is_boolean(v), ERR_INVAL, "\"require_rtmr3_log\" must be true or false");
+		ENSURE(json_is_boolean(v), ERR_INVAL,
+		       "\"require_rtmr3_log\" must be true or false");
 		p->require_rtmr3_log = json_is_true(v);
 	}
 	if ((v = json_object_get(j, "event_logs"))) {

@@ -74,9 +74,8 @@ MUST_CHECK int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quo
  * for RTMR3's log (a quote checked without its logs, e.g. at worker
  * registration). */
 MUST_CHECK int tdx_policy_check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
-                                     const struct tdx_verdict *v, const char *const *logs,
-                                     size_t n, const char *runtime, size_t runtime_len,
-                                     json_t *mismatches);
+                                     const struct tdx_verdict *v, const char *const *logs, size_t n,
+                                     const char *runtime, size_t runtime_len, json_t *mismatches);
 
 /* Only the runtime log's part, for a service that checked the rest
  * already (the SMS: the quote passed its gate, the log came with it): the

@@ -163,7 +163,10 @@ int tdx_rtmr_read(const struct tdx_rtmr *t, int idx, uint8_t value[48])
 		e = ops->read(ops->ctx, path, buf, sizeof(buf), &n);
 		ENSURE(e == 0, ERR_IO, "RTMR%d: reading %s: %s", idx, path, strerror(-e));
 		ENSURE(n == 48, ERR_IO, "RTMR%d: %s holds %s bytes, not the 48 of a SHA-384 value",
-		       idx, path, n > 48 ? "more than 48" : n == 0 ? "no" : "fewer");
+		       idx, path,
+		       n > 48   ? "more than 48"
+		       : n == 0 ? "no"
+		                : "fewer");
 		memcpy(value, buf, 48);
 		return 0;
 	}
@@ -192,8 +195,7 @@ static int extend_raw(const struct tdx_rtmr *t, enum tdx_rtmr_iface kind, int id
 		ENSURE(e != -EACCES && e != -EPERM, ERR_IO,
 		       "RTMR%d: %s is not writable by this process (%s): the extend needs root",
 		       idx, path, strerror(-e));
-		ENSURE(e == 0, ERR_IO, "RTMR%d: extending through %s: %s", idx, path,
-		       strerror(-e));
+		ENSURE(e == 0, ERR_IO, "RTMR%d: extending through %s: %s", idx, path, strerror(-e));
 		return 0;
 	}
 	struct rtmr_extend_req req;
@@ -249,8 +251,7 @@ int tdx_rtmr_extend(const struct tdx_rtmr *t, int idx, const uint8_t *digest, si
 
 /* The registers `mask` names as the replay `r` says they must be (zero for
  * one it never touched), compared with `regs`. */
-static int replay_matches(const struct tdx_rtmr_replay *r, uint8_t regs[4][48],
-                          unsigned mask)
+static int replay_matches(const struct tdx_rtmr_replay *r, uint8_t regs[4][48], unsigned mask)
 {
 	static const uint8_t zero[48];
 	for (int i = 0; i < 4; i++)
@@ -268,8 +269,8 @@ static int replay_prefix(const char *text, size_t len, struct tdx_rtmr_replay *r
 
 /* Step 1 of tdx_rtmr_log_extend: the log `buf` (len bytes, open on fd)
  * against the registers; regs[idx] is the current value on success. */
-static int reconcile(const struct tdx_rtmr *t, const char *log, int fd, const char *buf,
-                     size_t len, int idx, uint8_t regs[4][48])
+static int reconcile(const struct tdx_rtmr *t, const char *log, int fd, const char *buf, size_t len,
+                     int idx, uint8_t regs[4][48])
 {
 	struct tdx_rtmr_replay full, prev;
 	size_t whole = 0, last = 0;
@@ -305,7 +306,8 @@ static int reconcile(const struct tdx_rtmr *t, const char *log, int fd, const ch
 		}
 		return 0;
 	}
-	if (whole > 0 && replay_prefix(buf, last, &prev) == 0 && replay_matches(&prev, regs, mask)) {
+	if (whole > 0 && replay_prefix(buf, last, &prev) == 0 &&
+	    replay_matches(&prev, regs, mask)) {
 		/* the line was written and fsync'd, the extend never made */
 		log_warn("rtmr.log_repair", "log=%s cut=line_never_extended bytes=%zu", log,
 		         len - last);
@@ -355,7 +357,8 @@ static int read_fd(int fd, const char *log, char **out, size_t *len)
 			continue;
 		if (r <= 0) {
 			free(buf);
-			return err_set(ERR_IO, "%s: %s", log, r < 0 ? strerror(errno) : "short read");
+			return err_set(ERR_IO, "%s: %s", log,
+			               r < 0 ? strerror(errno) : "short read");
 		}
 		n += (size_t)r;
 	}

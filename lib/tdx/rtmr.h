@@ -59,8 +59,8 @@ MUST_CHECK int tdx_rtmr_read(const struct tdx_rtmr *t, int idx, uint8_t value[48
  * before and after: ERR_VERIFY when it does not hold SHA-384(old || digest)
  * afterwards (another writer raced, or the interface misbehaved).  The new
  * value goes to `value` (may be NULL). */
-MUST_CHECK int tdx_rtmr_extend(const struct tdx_rtmr *t, int idx, const uint8_t *digest,
-                               size_t len, uint8_t value[48]);
+MUST_CHECK int tdx_rtmr_extend(const struct tdx_rtmr *t, int idx, const uint8_t *digest, size_t len,
+                               uint8_t value[48]);
 
 /* Extend RTMR idx and record it in the runtime log at `log` (tdexec's JSON
  * lines, tdx/eventlog.h), serialised by a lock on the log:

@@ -36,10 +36,10 @@ struct report_req {
 };
 
 struct fake {
-	int writes;     /* extends that reached the register */
-	int corrupt;    /* a write stores SHA-384(digest) only: a broken interface */
-	int old_ioctl;  /* the _IOW encoding is unknown (ENOTTY), _IOR works */
-	int no_ioctl;   /* neither encoding is known */
+	int writes;       /* extends that reached the register */
+	int corrupt;      /* a write stores SHA-384(digest) only: a broken interface */
+	int old_ioctl;    /* the _IOW encoding is unknown (ENOTTY), _IOR works */
+	int no_ioctl;     /* neither encoding is known */
 	uint8_t r[4][48]; /* ioctl registers */
 };
 
