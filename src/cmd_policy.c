@@ -27,6 +27,7 @@ static const char policy_usage[] =
 static const char from_quote_usage[] =
     "Usage: tdexec policy from-quote QUOTE [--eventlog F]... [-o FILE] [--allow-debug]\n"
     "                                [--tcb-status LIST] [--pin-rtmr3] [--json]\n"
+    "                                [--require-rtmr3-log]\n"
     "\n"
     "Write a policy admitting the TD that produced QUOTE (binary, hex, 0x-hex or\n"
     "base64; detected): MRTD, RTMR0-2, TDATTRIBUTES, XFAM, MRCONFIGID and MROWNER\n"
@@ -44,7 +45,10 @@ static const char from_quote_usage[] =
     "  --tcb-status LIST   TCB statuses accepted, comma-separated (default UpToDate)\n"
     "  --pin-rtmr3         pin RTMR3 too (a TD that extends nothing at run time)\n"
     "  --json              print {policy, output, pinned, warnings} on stdout (the\n"
-    "                      policy still goes to FILE with -o)\n";
+    "                      policy still goes to FILE with -o)\n"
+
+    "  --require-rtmr3-log a quote is admitted only with an event log that replays\n"
+    "                      to its RTMR3 (the worker's runtime log; require_rtmr3_log)\n";
 
 /* The policy names of the fields pinned, in the file's order. */
 static const char *const pinned[] = {"MRTD",         "RTMR0", "RTMR1",      "RTMR2",  "RTMR3",
@@ -99,17 +103,22 @@ out:
 }
 
 static const struct option from_quote_opts[] = {
-    {"eventlog", required_argument, NULL, 'e'}, {"output", required_argument, NULL, 'o'},
-    {"allow-debug", no_argument, NULL, 'd'},    {"tcb-status", required_argument, NULL, 't'},
-    {"pin-rtmr3", no_argument, NULL, '3'},      {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    {"eventlog", required_argument, NULL, 'e'},
+    {"output", required_argument, NULL, 'o'},
+    {"allow-debug", no_argument, NULL, 'd'},
+    {"tcb-status", required_argument, NULL, 't'},
+    {"pin-rtmr3", no_argument, NULL, '3'},
+    {"require-rtmr3-log", no_argument, NULL, 'R'}, /* "require_rtmr3_log": true */
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static int from_quote(int argc, char **argv)
 {
 	const char *logs[16], *out_path = "-", *tcb = "UpToDate";
 	size_t n_logs = 0;
-	int c, allow_debug = 0, pin3 = 0, rc = 0;
+	int c, allow_debug = 0, pin3 = 0, require3 = 0, rc = 0;
 	struct tdx_quote *q = NULL;
 	struct tdx_policy *check = NULL;
 	json_t *pol = NULL, *m = NULL, *statuses = NULL;
@@ -128,6 +137,7 @@ static int from_quote(int argc, char **argv)
 		case 't': tcb = optarg; break;
 		case '3': pin3 = 1; break;
 		case 'j': break; /* cli_json */
+		case 'R': require3 = 1; break;
 		case 'h': fputs(from_quote_usage, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
@@ -161,6 +171,8 @@ static int from_quote(int argc, char **argv)
 	                (attrs & TDX_ATTR_DEBUG) != 0, "require_sept_ve_disable",
 	                (attrs & TDX_ATTR_SEPT_VE_DISABLE) != 0, "measurements", m);
 	ENSURE_GOTO(pol, ERR_NOMEM, "out of memory");
+	if (require3)
+		json_object_set_new(pol, "require_rtmr3_log", json_true());
 	text = json_dumps(pol, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
 	/* What is written must load as a policy, as the verifiers load it. */

@@ -84,6 +84,7 @@ static const char worker_usage[] =
     "                     [--password-file F] | --plain-key F) --images DIR\n"
     "                     --work-dir DIR [--provider tsm|sim|qgs|auto] [--sim-dir DIR]\n"
     "                     [--qgs ADDR] [--qgs-timeout MS]\n"
+    "                     [--runtime-log FILE]\n"
     "                     [--runtime PATH] [--memory MIB] [--max-time S]\n"
     "                     [--allow-network] [--allow-private-inputs] [--max-tasks N]\n"
     "                     [--pull [--registry-auth FILE] [--registry-ca FILE]\n"
@@ -94,7 +95,10 @@ static const char worker_usage[] =
     "                     [--max-inflight N] [--max-fee-gwei G]\n"
     "                     [--metrics-listen ADDR:PORT]\n"
     "                     (--sms-policy FILE --collateral PATH [--trust-sim-root F]\n"
-    "                     [--allow-any-mrtd] [--sms-config-hash HEX] | --insecure-sms)\n"
+    "                     [--allow-any-mrtd] [--sms-config-hash HEX] | --insecure-sms)\n";
+
+/* The rest apart: one string of it all would pass C17's 4,095 bytes. */
+static const char worker_usage_body[] =
     "\n"
     "Run tasks inside this TD: register with the scheduler by a quote bound to\n"
     "the worker's address, get each task's session from the SMS by a fresh\n"
@@ -153,6 +157,10 @@ static const char worker_usage_provider[] =
     "  --qgs ADDR      vsock:CID:PORT (default vsock:2:4050) or unix:PATH\n"
     "  --qgs-timeout MS  a whole QGS exchange (default 30000)\n";
 
+static const char worker_usage_td[] =
+    "  --runtime-log FILE  the runtime event log: a line per RTMR3 extend (each\n"
+    "                  task's app and task id), sent with every quote (default\n"
+    "                  WORK_DIR/runtime_log.jsonl; sim: SIM_DIR/event_log.jsonl)\n";
 static const char worker_usage_registry[] =
     "  --pull          fetch an image missing from --images from its registry, by\n"
     "                  the app's name pinned to its on-chain digest, into --images\n"
@@ -200,6 +208,7 @@ enum {
 	K_SIMDIR,
 	K_QGS,
 	K_QGSTIMEOUT,
+	K_RUNTIMELOG,
 	K_RUNTIME,
 	K_MEMORY,
 	K_MAXTIME,
@@ -274,6 +283,7 @@ const struct option cli_pool_opts[] = {
     {"sim-dir", required_argument, NULL, K_SIMDIR},
     {"qgs", required_argument, NULL, K_QGS},
     {"qgs-timeout", required_argument, NULL, K_QGSTIMEOUT},
+    {"runtime-log", required_argument, NULL, K_RUNTIMELOG},
     {"runtime", required_argument, NULL, K_RUNTIME},
     {"memory", required_argument, NULL, K_MEMORY},
     {"max-time", required_argument, NULL, K_MAXTIME},
@@ -527,6 +537,7 @@ int cmd_scheduler(int argc, char **argv)
 int cmd_worker(int argc, char **argv)
 {
 	struct worker_config cfg;
+	char runtime_log[PATH_MAX];
 	struct popts o = {NULL, NULL, NULL, NULL, NULL, NULL, -1};
 	struct sigaction sa;
 	long v;
@@ -565,6 +576,7 @@ int cmd_worker(int argc, char **argv)
 				return EXIT_USAGE;
 			cfg.provider.qgs_timeout_ms = (int)v;
 			break;
+		case K_RUNTIMELOG: cfg.provider.runtime_log = optarg; break;
 		case K_RUNTIME: cfg.runtime = optarg; break;
 		case K_NETWORK: cfg.allow_network = 1; break;
 		case K_PULL: cfg.pull = 1; break;
@@ -665,7 +677,9 @@ int cmd_worker(int argc, char **argv)
 		case K_METRICSLISTEN: cfg.metrics_listen = optarg; break;
 		case 'h':
 			fputs(worker_usage, stdout);
+			fputs(worker_usage_body, stdout);
 			fputs(worker_usage_provider, stdout);
+			fputs(worker_usage_td, stdout);
 			fputs(worker_usage_registry, stdout);
 			return 0;
 		case '?': return EXIT_USAGE; /* cli_getopt said why */
@@ -681,6 +695,14 @@ int cmd_worker(int argc, char **argv)
 		return EXIT_USAGE;
 	if (tdx_provider_check(&cfg.provider) < 0)
 		return cli_usage("worker", "%s", err_msg());
+	if (cfg.provider.kind == TDX_PROVIDER_SIM && cfg.provider.runtime_log)
+		return cli_usage("worker", "--runtime-log: the sim provider keeps its log in "
+		                           "SIM_DIR/event_log.jsonl");
+	if (!cfg.provider.runtime_log && cfg.provider.kind != TDX_PROVIDER_SIM) {
+		/* the work directory is a tmpfs, gone with the TD's boot as RTMR3 is */
+		snprintf(runtime_log, sizeof(runtime_log), "%s/runtime_log.jsonl", cfg.work_dir);
+		cfg.provider.runtime_log = runtime_log;
+	}
 	/* The worker hands the SMS its quote and takes its result key: it must
 	 * know whom it is talking to, unless told plainly that it need not. */
 	if (!cfg.sms_policy && !insecure_sms)

@@ -28,8 +28,8 @@ static const char quote_usage[] =
 
 static const char verify_usage[] =
     "Usage: tdexec quote verify QUOTE (--collateral PATH | --pcs URL [--cache DIR])\n"
-    "                           [--policy FILE] [--at TIME] [--trust-sim-root FILE]\n"
-    "                           [--json | --quiet]\n"
+    "                           [--policy FILE] [--eventlog F]... [--at TIME]\n"
+    "                           [--trust-sim-root FILE] [--json | --quiet]\n"
     "\n"
     "Verify a TDX quote (binary, hex, 0x-hex or base64; '-' = stdin): PCK chain to\n"
     "the Intel SGX Root CA, CRLs, TCB info, QE identity, QE report, quote signature\n"
@@ -46,6 +46,11 @@ static const char verify_usage[] =
     "                         UpToDate only, and no advisory it does not list\n"
     "                         (without --policy: any TCB status that verifies and any\n"
     "                         advisory, no DEBUG, SEPT_VE_DISABLE required)\n"
+    "  --eventlog F           an event log that came with the quote, replayed after\n"
+    "                         the policy's own: the CCEL (e.g. a copy of\n"
+    "                         /sys/firmware/acpi/tables/data/CCEL) first, then the\n"
+    "                         worker's runtime log; every RTMR they touch must be\n"
+    "                         the quote's (repeatable, up to 8)\n"
     "  --at TIME              verify as of TIME (Unix seconds or YYYY-MM-DDTHH:MM:SSZ)\n"
     "  --trust-sim-root FILE  trust this simulated root CA instead of Intel's; the\n"
     "                         result then says simulated\n"
@@ -103,7 +108,7 @@ static const struct option quote_get_opts[] = {
 
 static int quote_get(int argc, char **argv)
 {
-	struct tdx_provider prov = {TDX_PROVIDER_TSM, NULL, NULL, NULL, NULL, 0, NULL, NULL};
+	struct tdx_provider prov = {.kind = TDX_PROVIDER_TSM};
 	const char *rd_hex = NULL, *rd_file = NULL, *output = NULL;
 	uint8_t rd[64], *quote = NULL;
 	size_t len;
@@ -205,6 +210,8 @@ static int quote_show(int argc, char **argv)
 
 struct verify_args {
 	const char *quote, *collateral, *pcs, *cache, *policy, *sim_root;
+	const char *logs[8];
+	size_t n_logs;
 	time_t at;
 	int json, quiet;
 };
@@ -282,7 +289,8 @@ static int run_verify(const struct verify_args *a)
 		goto fail;
 	}
 	verified = tdx_verify_parsed(v, raw, q, c, a->at, &d) == 0;
-	if (verified && tdx_policy_check(pol, q, &d, mis) < 0 && json_array_size(mis) == 0)
+	if (verified && tdx_policy_check_logs(pol, q, &d, a->logs, a->n_logs, NULL, 0, mis) < 0 &&
+	    json_array_size(mis) == 0)
 		/* not a mismatch but an error (e.g. an unreadable event log) */
 		goto fail;
 	out = tdx_verdict_to_json(q, &d, verified, mis, a->at);
@@ -325,6 +333,7 @@ static const struct option quote_verify_opts[] = {
     {"pcs", required_argument, NULL, 'P'},
     {"cache", required_argument, NULL, 'C'},
     {"policy", required_argument, NULL, 'p'},
+    {"eventlog", required_argument, NULL, 'e'},
     {"at", required_argument, NULL, 'a'},
     {"trust-sim-root", required_argument, NULL, 's'},
     {"json", no_argument, NULL, 'j'},
@@ -345,6 +354,11 @@ static int quote_verify(int argc, char **argv)
 		case 'P': a.pcs = optarg; break;
 		case 'C': a.cache = optarg; break;
 		case 'p': a.policy = optarg; break;
+		case 'e':
+			if (a.n_logs == sizeof(a.logs) / sizeof(a.logs[0]))
+				return cli_usage("quote verify", "--eventlog: at most 8");
+			a.logs[a.n_logs++] = optarg;
+			break;
 		case 's': a.sim_root = optarg; break;
 		case 'j': a.json = 1; break;
 		case 'q': a.quiet = 1; break;

@@ -176,23 +176,17 @@ out:
 }
 
 static const struct option ratls_cert_opts[] = {
-    {"cert-out", required_argument, NULL, 'c'},
-    {"key-out", required_argument, NULL, 'k'},
-    {"provider", required_argument, NULL, 'P'},
-    {"sim-dir", required_argument, NULL, 'd'},
-    {"qgs", required_argument, NULL, 'q'},
-    {"qgs-timeout", required_argument, NULL, 't'},
-    {"subject", required_argument, NULL, 's'},
-    {"days", required_argument, NULL, 'n'},
-    {"config", required_argument, NULL, 'C'},
-    {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    {"cert-out", required_argument, NULL, 'c'}, {"key-out", required_argument, NULL, 'k'},
+    {"provider", required_argument, NULL, 'P'}, {"sim-dir", required_argument, NULL, 'd'},
+    {"qgs", required_argument, NULL, 'q'},      {"qgs-timeout", required_argument, NULL, 't'},
+    {"subject", required_argument, NULL, 's'},  {"days", required_argument, NULL, 'n'},
+    {"config", required_argument, NULL, 'C'},   {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 };
 
 static int ratls_cert(int argc, char **argv)
 {
-	struct tdx_provider p = {TDX_PROVIDER_TSM, NULL, NULL, NULL, NULL, 0, NULL, NULL};
+	struct tdx_provider p = {.kind = TDX_PROVIDER_TSM};
 	const char *cert_out = NULL, *key_out = NULL, *subject = "tdexec RA-TLS", *conf = NULL;
 	char *cert = NULL, *key = NULL, *doc = NULL;
 	size_t doc_len = 0;

@@ -33,6 +33,7 @@ struct tdx_policy {
 	uint8_t report_data[64];
 	char **logs;
 	size_t n_logs;
+	int require_rtmr3_log;
 };
 
 void tdx_policy_free(struct tdx_policy *p)
@@ -132,9 +133,9 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 	{
 		const char *k;
 		static const char *const known[] = {
-		    "tcb_status",   "advisory_ids",    "allow_debug",   "require_sept_ve_disable",
-		    "measurements", "min_tee_tcb_svn", "min_qe_isvsvn", "report_data",
-		    "event_logs"};
+		    "tcb_status",   "advisory_ids",     "allow_debug",   "require_sept_ve_disable",
+		    "measurements", "min_tee_tcb_svn",  "min_qe_isvsvn", "report_data",
+		    "event_logs",   "require_rtmr3_log"};
 		json_object_foreach (j, k, v) {
 			size_t n;
 			for (n = 0; n < sizeof(known) / sizeof(known[0]); n++)
@@ -189,6 +190,11 @@ static int parse_policy(struct tdx_policy *p, json_t *j, const char *base)
 	if (json_object_get(j, "report_data")) {
 		GUARD(json_get_hex(j, "report_data", p->report_data, 64, 0));
 		p->has_report_data = 1;
+	}
+	if ((v = json_object_get(j, "require_rtmr3_log"))) {
+		ENSURE(json_is_boolean(v), ERR_INVAL,
+		       "\"require_rtmr3_log\" must be true or false");
+		p->require_rtmr3_log = json_is_true(v);
 	}
 	if ((v = json_object_get(j, "event_logs"))) {
 		ENSURE(json_is_array(v) && json_array_size(v) <= 16, ERR_INVAL,
@@ -325,6 +331,8 @@ json_t *tdx_policy_to_json(const struct tdx_policy *p)
 		ok = json_object_set_new(j, "min_qe_isvsvn", json_integer(p->min_qe)) == 0;
 	if (ok && p->has_report_data)
 		ok = json_set_hex(j, "report_data", p->report_data, 64) == 0;
+	if (ok && p->require_rtmr3_log)
+		ok = json_object_set_new(j, "require_rtmr3_log", json_true()) == 0;
 	if (ok && p->n_logs) {
 		ok = json_object_set_new(j, "event_logs", v = json_array()) == 0;
 		for (size_t i = 0; ok && i < p->n_logs; i++)
@@ -384,15 +392,33 @@ static void check_measurements(const struct tdx_policy *p, const struct tdx_quot
 	}
 }
 
-static int check_logs(const struct tdx_policy *p, const struct tdx_quote *q, json_t *m)
+/* The logs that come with the quote (tdx_policy_check_logs). */
+struct given_logs {
+	const char *const *files;
+	size_t n;
+	const char *runtime;
+	size_t runtime_len;
+	int require; /* ask for RTMR3's log where the policy does */
+};
+
+static int check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
+                      const struct given_logs *g, json_t *m)
 {
 	struct tdx_rtmr_replay r;
 
-	if (!p->n_logs)
-		return 0;
 	tdx_replay_init(&r);
 	for (size_t i = 0; i < p->n_logs; i++)
 		GUARD(tdx_replay_file(&r, p->logs[i]));
+	for (size_t i = 0; g && i < g->n; i++)
+		GUARD(tdx_replay_file(&r, g->files[i]));
+	if (g && g->runtime) {
+		int rc = tdx_replay_jsonl(&r, g->runtime, g->runtime_len);
+		if (rc < 0)
+			return err_wrap(rc, "runtime log");
+	}
+	if (g && g->require && p->require_rtmr3_log && !(r.touched & 8))
+		miss(m, "RTMR3: no event log given with the quote extends it, and the policy "
+		        "requires RTMR3's log (require_rtmr3_log)");
 	for (int i = 0; i < 4; i++) {
 		char want[97], got[97];
 		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
@@ -404,8 +430,8 @@ static int check_logs(const struct tdx_policy *p, const struct tdx_quote *q, jso
 	return 0;
 }
 
-int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
-                     const struct tdx_verdict *v, json_t *m)
+static int check_all(const struct tdx_policy *p, const struct tdx_quote *q,
+                     const struct tdx_verdict *v, const struct given_logs *g, json_t *m)
 {
 	uint64_t attrs = tdx_quote_td_attributes(q);
 	size_t before = json_array_size(m);
@@ -452,9 +478,50 @@ int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
 		hex_encode(want, p->report_data, 64);
 		miss(m, "REPORTDATA %s is not the expected value %s", got, want);
 	}
-	GUARD(check_logs(p, q, m));
+	GUARD(check_logs(p, q, g, m));
 	if (json_array_size(m) > before)
 		return err_set(ERR_VERIFY, "policy: %s",
 		               json_string_value(json_array_get(m, before)));
+	return 0;
+}
+
+int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
+                     const struct tdx_verdict *v, json_t *m)
+{
+	return check_all(p, q, v, NULL, m);
+}
+
+int tdx_policy_check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
+                          const struct tdx_verdict *v, const char *const *logs, size_t n,
+                          const char *runtime, size_t runtime_len, json_t *m)
+{
+	struct given_logs g = {logs, n, runtime, runtime_len, 1};
+	return check_all(p, q, v, &g, m);
+}
+
+int tdx_policy_check_runtime_log(const struct tdx_policy *p, const struct tdx_quote *q,
+                                 const char *runtime, size_t runtime_len)
+{
+	struct tdx_rtmr_replay r;
+
+	if (!runtime) {
+		ENSURE(!p || !p->require_rtmr3_log, ERR_VERIFY,
+		       "no runtime event log came with the quote, and the policy requires "
+		       "RTMR3's log (require_rtmr3_log)");
+		return 0;
+	}
+	tdx_replay_init(&r);
+	if (tdx_replay_jsonl(&r, runtime, runtime_len) < 0)
+		return err_wrap(ERR_VERIFY, "runtime log");
+	ENSURE(r.touched & 8, ERR_VERIFY, "the runtime log does not extend RTMR3");
+	for (int i = 0; i < 4; i++) {
+		char want[97], got[97];
+		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
+			continue;
+		hex_encode(want, r.rtmr[i], 48);
+		hex_encode(got, q->body.rtmr[i], 48);
+		return err_set(ERR_VERIFY, "the runtime log replays RTMR%d to %s, the quote has %s",
+		               i, want, got);
+	}
 	return 0;
 }

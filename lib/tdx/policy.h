@@ -15,6 +15,8 @@
  *     "report_data": "<128 hex>",
  *     "event_logs": ["ccel.bin", "runtime.jsonl"]  replayed; every RTMR they
  *                                           touch must equal the quote's
+ *     "require_rtmr3_log": true             RTMR3 must be explained by an
+ *                                           event log (see tdx_policy_check_logs)
  *   }
  * Relative event log paths are relative to the policy file.  A policy
  * that names no "tcb_status" accepts UpToDate only, and one without
@@ -61,5 +63,26 @@ json_t *tdx_policy_to_json(const struct tdx_policy *p);
  * log that cannot be read). */
 MUST_CHECK int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quote *q,
                                 const struct tdx_verdict *v, json_t *mismatches);
+
+/* tdx_policy_check with the event logs that came with the quote: the
+ * policy's own "event_logs", then the files `logs` (n paths, each a CCEL or
+ * tdexec's JSON-lines runtime log, detected; the CCEL first), then
+ * `runtime` (a JSON-lines log as text, NULL when none) are replayed in that
+ * order into the same registers; every RTMR they touch must equal the
+ * quote's.  With "require_rtmr3_log", RTMR3 must be among them: a TD whose
+ * RTMR3 no log explains is refused.  tdx_policy_check alone does not ask
+ * for RTMR3's log (a quote checked without its logs, e.g. at worker
+ * registration). */
+MUST_CHECK int tdx_policy_check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
+                                     const struct tdx_verdict *v, const char *const *logs, size_t n,
+                                     const char *runtime, size_t runtime_len, json_t *mismatches);
+
+/* Only the runtime log's part, for a service that checked the rest
+ * already (the SMS: the quote passed its gate, the log came with it): the
+ * JSON-lines `runtime` (NULL = none sent) must extend RTMR3 and every RTMR
+ * it touches must equal the quote's; without a log, 0 unless the policy
+ * has "require_rtmr3_log".  ERR_VERIFY with the reason otherwise. */
+MUST_CHECK int tdx_policy_check_runtime_log(const struct tdx_policy *p, const struct tdx_quote *q,
+                                            const char *runtime, size_t runtime_len);
 
 #endif

@@ -1,12 +1,19 @@
 #include "provider.h"
 
+#include "tdx/eventlog.h"
 #include "tdx/qgs.h"
+#include "tdx/rtmr.h"
 #include "tdx/sim.h"
 #include "tdx/tsm.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/log.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* How long `auto` waits for a QGS to accept a connection: the host's QGS
  * accepts at once, and a guest without one gets a reset as fast. */
@@ -148,4 +155,44 @@ int tdx_provider_quote(const struct tdx_provider *p, const uint8_t report_data[6
 	case TDX_PROVIDER_AUTO: return auto_quote(p, report_data, quote, len);
 	}
 	return err_set(ERR_INVAL, "unknown quote provider %d", (int)p->kind);
+}
+
+/* ---------- run-time measurement ---------- */
+
+int tdx_provider_extend(const struct tdx_provider *p, int rtmr, const uint8_t digest[48],
+                        const char *event)
+{
+	/* a simulated TD's registers are in SIM_DIR, whichever path its
+	 * quotes take (sim, or qgs / auto quoting its TDREPORT) */
+	if (tdx_provider_simulated(p)) {
+		ENSURE(p->sim_dir, ERR_INVAL,
+		       "the sim provider needs a simulated TD directory (--sim-dir)");
+		return tdx_sim_extend(p->sim_dir, rtmr, digest, event);
+	}
+	ENSURE(p->runtime_log, ERR_INVAL, "no runtime event log file to record RTMR extends in");
+	return tdx_rtmr_log_extend(NULL, p->runtime_log, rtmr, digest, event);
+}
+
+int tdx_provider_runtime_log(const struct tdx_provider *p, char **text, size_t *len)
+{
+	char path[PATH_MAX];
+	const char *log = p->runtime_log;
+	struct stat st;
+	uint8_t *buf;
+
+	*text = NULL;
+	*len = 0;
+	if (tdx_provider_simulated(p)) {
+		ENSURE(p->sim_dir, ERR_INVAL,
+		       "the sim provider needs a simulated TD directory (--sim-dir)");
+		int n = snprintf(path, sizeof(path), "%s/event_log.jsonl", p->sim_dir);
+		ENSURE(n > 0 && (size_t)n < sizeof(path), ERR_INVAL, "%s: path too long",
+		       p->sim_dir);
+		log = path;
+	}
+	if (!log || (stat(log, &st) != 0 && errno == ENOENT))
+		return 0;
+	GUARD(file_read(log, TDX_EVENTLOG_MAX, &buf, len));
+	*text = (char *)buf;
+	return 0;
 }

@@ -34,6 +34,7 @@ struct tdx_provider {
 	int qgs_timeout_ms;    /* qgs, auto: a whole exchange; 0 = TDX_QGS_TIMEOUT_MS */
 	const char *tdx_guest; /* qgs: the TDREPORT device; NULL = /dev/tdx_guest */
 	const struct tdx_report_ops *report_ops; /* qgs: overrides tdx_guest (tests) */
+	const char *runtime_log; /* not sim: the runtime event log (tdx_provider_extend) */
 };
 
 /* "tsm", "sim", "qgs" or "auto"; ERR_INVAL otherwise. */
@@ -53,5 +54,17 @@ MUST_CHECK int tdx_provider_check(const struct tdx_provider *p);
 /* A quote carrying report_data, as a new buffer (free()). */
 MUST_CHECK int tdx_provider_quote(const struct tdx_provider *p, const uint8_t report_data[64],
                                   uint8_t **quote, size_t *len);
+
+/* Measure at run time: RTMR[rtmr] = SHA-384(RTMR || digest), the event
+ * recorded in the runtime event log.  A simulated TD (tdx_provider_simulated:
+ * sim, or qgs / auto with sim_dir): tdx_sim_extend (SIM_DIR's td.json and
+ * event_log.jsonl); otherwise the TD's own registers through the kernel
+ * (tdx_rtmr_log_extend, rtmr 2 or 3) with the log at p->runtime_log. */
+MUST_CHECK int tdx_provider_extend(const struct tdx_provider *p, int rtmr, const uint8_t digest[48],
+                                   const char *event);
+
+/* That runtime log's text (free()), what a verifier replays with the quote;
+ * NULL and 0 when nothing was extended yet (no file). */
+MUST_CHECK int tdx_provider_runtime_log(const struct tdx_provider *p, char **text, size_t *len);
 
 #endif

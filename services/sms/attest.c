@@ -620,15 +620,11 @@ static int decide(struct sms *s, const char *id, const struct sms_session *ss,
 	       "app digest %s is not the app's checksum", digest_hex);
 	*reason = "app_policy";
 	GUARD(app_policy_check(d->mrenclave, q, v));
+	/* every RTMR the runtime log touches, RTMR3 among them; the log may be
+	 * required by the pool's policy (require_rtmr3_log) */
 	*reason = "event_log";
-	if (a->event_log) {
-		struct tdx_rtmr_replay rp;
-		tdx_replay_init(&rp);
-		GUARD(tdx_replay_jsonl(&rp, a->event_log, strlen(a->event_log)));
-		ENSURE((rp.touched & 8) && memcmp(rp.rtmr[3], q->body.rtmr[3], 48) == 0, ERR_VERIFY,
-		       "the event log does not replay to RTMR3");
-	}
-	return 0;
+	return tdx_policy_check_runtime_log(s->gate.policy, q, a->event_log,
+	                                    a->event_log ? strlen(a->event_log) : 0);
 }
 
 static void hex48(char out[97], const uint8_t in[48])

@@ -9,10 +9,9 @@
 #include "crypto/keccak.h"
 #include "eth/addr.h"
 #include "proto/proto.h"
-#include "tdx/sim.h"
+#include "tdx/provider.h"
 #include "util/codec.h"
 #include "util/err.h"
-#include "util/file.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -156,21 +155,20 @@ int wk_session_get(struct worker *w, struct task *t)
 	         jstr(r, "secretProvisioningUrl") ? jstr(r, "secretProvisioningUrl") : "");
 	json_decref(r);
 	r = NULL;
-	/* 2. RTMR3 measures what this TD is about to run, for whom */
-	if (w->cfg->provider.kind == TDX_PROVIDER_SIM) {
+	/* 2. RTMR3 measures what this TD is about to run, for whom: in the
+	 * simulated TD, or the TD's own register through the kernel; the
+	 * runtime log that records it goes with the quote */
+	{
 		uint8_t m[64], d48[48];
-		char ev[200], path[PATH_MAX];
-		uint8_t *buf;
-		size_t blen;
+		char ev[200];
+		size_t elen;
 		memcpy(m, t->digest, 32);
 		memcpy(m + 32, t->tid, 32);
 		SHA384(m, 64, d48);
 		hex_encode(dhex, t->digest, 32);
 		snprintf(ev, sizeof(ev), "tdexec app sha256:%.64s task %s", dhex, t->taskid);
-		GUARD_GOTO(tdx_sim_extend(w->cfg->provider.sim_dir, 3, d48, ev));
-		snprintf(path, sizeof(path), "%s/event_log.jsonl", w->cfg->provider.sim_dir);
-		GUARD_GOTO(file_read(path, 1 << 20, &buf, &blen));
-		evlog = (char *)buf;
+		GUARD_GOTO(tdx_provider_extend(&w->cfg->provider, 3, d48, ev));
+		GUARD_GOTO(tdx_provider_runtime_log(&w->cfg->provider, &evlog, &elen));
 	}
 	/* 3. attest; an SMS restarted meanwhile forgets its nonces: the
 	 * attempt is made again with a fresh nonce, key and quote. */

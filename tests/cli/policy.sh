@@ -79,6 +79,21 @@ expect 0 'policy_ok +true' -- "$T" quote verify "$W/sim.dat" "${SIM[@]}" --polic
 "$T" sim extend --rtmr 3 --digest "$(printf 'more' | sha384sum | cut -d' ' -f1)" "$W/td" >/dev/null
 "$T" quote get --provider sim --sim-dir "$W/td" --report-data 00 -o "$W/sim2.dat"
 expect 0 'policy_ok +true' -- "$T" quote verify "$W/sim2.dat" "${SIM[@]}" --policy "$W/sim.json"
+# the runtime log that came with the quote replays to it; a policy that
+# requires RTMR3's log refuses the quote without it, or with a log that lies
+LOG=$W/td/event_log.jsonl
+expect 0 'policy_ok +true' -- "$T" quote verify "$W/sim2.dat" "${SIM[@]}" --policy "$W/sim.json" --eventlog "$LOG"
+sed '1a\  "require_rtmr3_log": true,' "$W/sim.json" >"$W/req.json"
+expect 4 'require_rtmr3_log' -- "$T" quote verify "$W/sim2.dat" "${SIM[@]}" --policy "$W/req.json"
+expect 0 'policy_ok +true' -- "$T" quote verify "$W/sim2.dat" "${SIM[@]}" --policy "$W/req.json" --eventlog "$LOG"
+{ cat "$LOG"; printf '{"rtmr":3,"digest":"%s","event":"never run"}\n' "$(printf 'y' | sha384sum | cut -d' ' -f1)"; } >"$W/lie.jsonl"
+expect 4 'RTMR3 [0-9a-f]+ differs from the event log replay' -- "$T" quote verify "$W/sim2.dat" "${SIM[@]}" \
+	--policy "$W/req.json" --eventlog "$W/lie.jsonl"
+expect 0 '' -- "$T" policy from-quote "$W/sim.dat" --require-rtmr3-log -o "$W/req2.json"
+grep -q '"require_rtmr3_log": true' "$W/req2.json" && ok || bad "--require-rtmr3-log: $(cat "$W/req2.json")"
+expect 4 'require_rtmr3_log' -- "$T" quote verify "$W/sim2.dat" "${SIM[@]}" --policy "$W/req2.json"
+expect 1 'require_rtmr3_log.*true or false' -- "$T" quote verify "$W/sim2.dat" "${SIM[@]}" \
+	--policy <(sed '1a\  "require_rtmr3_log": 1,' "$W/sim.json")
 "$T" policy from-quote "$W/sim.dat" --pin-rtmr3 -o "$W/sim3.json" 2>/dev/null
 expect 4 'RTMR3 [0-9a-f]+ is not the policy' -- "$T" quote verify "$W/sim2.dat" "${SIM[@]}" --policy "$W/sim3.json"
 # another TD (a different RTMR1, as another kernel would give): refused

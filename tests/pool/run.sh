@@ -18,6 +18,10 @@ command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
 
 pool_start_chain || { echo "FAIL: chain up"; exit 1; }
 pool_start_td
+# The pool asks for RTMR3's runtime log: every session below is released on
+# a quote whose RTMR3 the worker's log replays to (docs/verification.md).
+sed -i 's/^{/{"require_rtmr3_log": true, /' "$P/policy.json"
+grep -q '"require_rtmr3_log": true' "$P/policy.json" && ok || bad "policy with require_rtmr3_log"
 # The SMS serves plain http until section 9 (RA-TLS): until then the
 # workers are started with --insecure-sms (pool_start_worker adds it).
 pool_start_sms || bad "sms"

@@ -140,6 +140,13 @@ function open(sealed, key) {
     check('REPORTDATA over another digest', (await attest(s.id, { rdDigest: other })).st, 403);
     check('an event log that does not replay to RTMR3',
       (await attest(s.id, { eventLog: '{"rtmr":3,"digest":"' + 'cd'.repeat(48) + '","event":"x"}\n' })).st, 403);
+    // a log whose RTMR3 replays to the quote's but that extends RTMR2 too,
+    // which it does not replay to: every RTMR a log touches is checked
+    const d3 = Buffer.alloc(48, 0x3d), d2 = Buffer.alloc(48, 0x2d);
+    const r3 = crypto.createHash('sha384').update(Buffer.concat([Buffer.alloc(48), d3])).digest('hex');
+    const line = (n, d) => `{"rtmr":${n},"digest":"${d.toString('hex')}","event":"x"}\n`;
+    check('an event log whose RTMR2 does not replay',
+      (await attest(s.id, { edit: (td) => { td.RTMR3 = r3; }, eventLog: line(3, d3) + line(2, d2) })).st, 403);
     // a nonce is consumed by its first use, even a refused one
     const n = await nonceFor(s.id);
     check('first use of a nonce (refused: wrong digest)', (await attest(s.id, { nonce: n, digest: other })).st, 403);

@@ -80,6 +80,8 @@ node "$HERE/challenge.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$plain_deal"
 	ok || bad "enclave challenges"
 node "$HERE/attest.js" "$URL" "$W/chain/chain.json" "$tdx_deal" "$T" "$W/td" "$W/attest" first &&
 	ok || bad "attestation refusals"
+grep -q 'event=sms.refused op=attest .*reason="the runtime log replays RTMR2 to' "$W/sms.log" &&
+	ok || bad "an event log's RTMR2 not checked"
 [ "$(stat -c %a "$W/master.key")" = 600 ] && ok || bad "master key mode"
 # The store's files are the SMS's alone, whatever the umask it started with.
 private "sms files" "$W/sms.db" "$W/sms.db-wal" "$W/sms.db-shm" "$W/sms.db-lock"
