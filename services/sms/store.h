@@ -23,6 +23,12 @@ struct sms_store {
 	pthread_mutex_t rmu;
 	struct db_stmts wst, rst; /* prepared once per connection */
 	int lock_fd;              /* DB-lock, shared: a rekey needs it alone */
+	/* releases waiting for a group commit (sms_store_session_release) */
+	pthread_mutex_t gmu;
+	pthread_cond_t gcv;
+	struct sms_release_req *gqueue, **gtail;
+	int gleader; /* a thread is committing a group */
+	unsigned long ggroups, greleases;
 };
 
 /* Load (or create, 0600) the master key and open the database. */
@@ -120,6 +126,13 @@ struct sms_receipt {
  * released already, or another of its task was and this one is not a
  * reassignment to a new worker within SMS_MAX_RELEASES. */
 int sms_store_session_release(struct sms_store *st, const char *id, const struct sms_receipt *r);
+/* Releases that overlap are committed together, one transaction and one
+ * fsync for the group (synchronous=FULL in WAL mode), each under its own
+ * savepoint: one refused leaves the others' rows.  Each call returns once
+ * its group is durable.  How many groups and releases were committed so
+ * far (releases / groups: the mean group): */
+void sms_store_release_stats(struct sms_store *st, unsigned long *groups,
+                             unsigned long *releases);
 
 /* The receipts of a task (0x hex), oldest first, as a JSON array (new
  * reference in *out) of the objects GET /tasks/{id}/attestation serves.
