@@ -131,8 +131,7 @@ int sms_store_session_release(struct sms_store *st, const char *id, const struct
  * savepoint: one refused leaves the others' rows.  Each call returns once
  * its group is durable.  How many groups and releases were committed so
  * far (releases / groups: the mean group): */
-void sms_store_release_stats(struct sms_store *st, unsigned long *groups,
-                             unsigned long *releases);
+void sms_store_release_stats(struct sms_store *st, unsigned long *groups, unsigned long *releases);
 
 /* The receipts of a task (0x hex), oldest first, as a JSON array (new
  * reference in *out) of the objects GET /tasks/{id}/attestation serves.

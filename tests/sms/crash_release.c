@@ -95,7 +95,8 @@ static int prepare(int argc, char **argv)
 	json_t *j;
 
 	if (argc != 7 || hex_decode_exact(dealid, 32, argv[4] + 2, "DEALID") < 0)
-		return fprintf(stderr, "usage: crash_release prepare URL CHAIN DEALID FROM TO\n"), 2;
+		return fprintf(stderr, "usage: crash_release prepare URL CHAIN DEALID FROM TO\n"),
+		       2;
 	base = argv[2];
 	from = atol(argv[5]);
 	to = atol(argv[6]);
@@ -161,7 +162,8 @@ static void *td(void *arg)
 
 	wbuf_init(&out);
 	/* the app's checksum: crash_release.sh deploys it with sha256("app") */
-	if (tdx_sim_load(sim_dir, NULL, &sim) < 0 || sha256_parts(digest, 1, "app", (size_t)3) < 0) {
+	if (tdx_sim_load(sim_dir, NULL, &sim) < 0 ||
+	    sha256_parts(digest, 1, "app", (size_t)3) < 0) {
 		fprintf(stderr, "crash_release: %s\n", err_msg());
 		pthread_mutex_lock(&mu);
 		unexpected++;
@@ -184,8 +186,9 @@ static void *td(void *arg)
 		st = post(c, path, "application/json", NULL, 0, NULL, &out);
 		r = st == 200 ? json_loads((char *)out.buf, 0, NULL) : NULL;
 		if (st == 200 &&
-		    (!r || hex_decode_exact(nonce, 32, json_string_value(json_object_get(r, "nonce")),
-		                            "nonce") < 0))
+		    (!r ||
+		     hex_decode_exact(nonce, 32, json_string_value(json_object_get(r, "nonce")),
+		                      "nonce") < 0))
 			st = -1;
 		json_decref(r);
 		if (st == 200) {
@@ -199,8 +202,8 @@ static void *td(void *arg)
 			hex_encode(pk, pub, 32);
 			hex_encode(dg, digest, 32);
 			snprintf(path, sizeof(path),
-			         "/tdx/sessions/%s/attest?publicKey=%s&appDigest=%s", sessions[i].id,
-			         pk, dg);
+			         "/tdx/sessions/%s/attest?publicKey=%s&appDigest=%s",
+			         sessions[i].id, pk, dg);
 			st = post(c, path, "application/octet-stream", q, qlen, NULL, &out);
 			r = st == 200 ? json_loads((char *)out.buf, 0, NULL) : NULL;
 			if (st == 200 && !json_string_value(json_object_get(r, "session")))

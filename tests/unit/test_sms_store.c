@@ -491,7 +491,8 @@ static void overlapping_releases_commit_in_groups(void **state)
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM releases"), TASKS);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), TASKS);
 	assert_int_equal(count_rows(&st, "SELECT count(DISTINCT taskid) FROM receipts"), TASKS);
-	assert_int_equal(count_rows(&st, "SELECT count(*) FROM sessions WHERE released = 1"), TASKS);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM sessions WHERE released = 1"),
+	                 TASKS);
 	sms_store_close(&st);
 	/* the rows are there for a new connection: committed */
 	assert_int_equal(sms_store_open(&st, db, key), 0);
