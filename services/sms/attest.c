@@ -178,6 +178,11 @@ void sms_attest_metrics(void *ctx, struct wbuf *w)
 	tdx_gate_metrics(&s->gate, w);
 }
 
+void sms_release_stats(struct sms *s, unsigned long *groups, unsigned long *releases)
+{
+	sms_store_release_stats(&s->store, groups, releases);
+}
+
 void sms_attest_free(struct sms *s)
 {
 	if (s->deals)
