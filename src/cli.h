@@ -158,6 +158,14 @@ int cli_task_logs(const uint8_t key[32], uint64_t chain_id, const char *base, co
  * 0 is returned; check it once decrypted. */
 int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[32],
                      const char *zip, int *encrypted);
+/* The same with the deal (0x hex), the task's index and, for a Boost deal,
+ * the transaction that pushed its result (NULL for a classic deal) known
+ * from the chain itself (task verify). */
+int cli_result_check_at(struct poco_chain *c, const char *dealid, long long idx, const char *tx,
+                        const uint8_t tid[32], const char *zip, int *encrypted);
+/* tdexec task verify (cmd_task_verify.c) */
+int cmd_task_verify(int argc, char **argv);
+extern const struct option cli_task_verify_opts[];
 /* What the chain knows of task `id`, classic or Boost: viewTask's fields
  * and "taskid", "dealid", "index", "boost", "status_name",
  * "finalDeadline" (Unix seconds: past it, claim refunds the requester),

@@ -944,6 +944,7 @@ static int cmd_task(int argc, char **argv)
 	static const char usage[] =
 	    "Usage: tdexec task show (TASKID | DEALID --index N) [--scheduler URL [--logs]]\n"
 	    "       tdexec task claim (TASKID | DEALID --index N)\n"
+	    "       tdexec task verify TASKID (--sms URL | --scheduler URL) ...  (--help)\n"
 	    "\n"
 	    "Task status: 0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED, 4 FAILED; a Boost\n"
 	    "task is ACTIVE from its deal until pushed or claimed.  claim refunds the\n"
@@ -962,6 +963,9 @@ static int cmd_task(int argc, char **argv)
 	json_t *out = NULL;
 	int r, rc = 0;
 
+	/* verify has options of its own (the verifier's, as quote verify's) */
+	if (strcmp(sub, "verify") == 0)
+		return cmd_task_verify(argc - 1, argv + 1);
 	r = begin(argc, argv, "task", usage, &o);
 	if (r >= 0)
 		return r;
@@ -1078,6 +1082,8 @@ static const struct cli_cmd deal_subs[] = {
 static const struct cli_cmd task_subs[] = {
     {"show", NULL, NULL, NULL, market_options},
     {"claim", NULL, NULL, NULL, market_options},
+    {"verify", cmd_task_verify, "check which TD ran a task, from its attestation receipts", NULL,
+     cli_task_verify_opts},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1091,6 +1097,6 @@ const struct cli_cmd market_commands[] = {
     {"order", cmd_order, "init, sign, show, cancel iExec orders (EIP-712)", order_subs,
      market_options},
     {"deal", cmd_deal, "match orders, show deals", deal_subs, market_options},
-    {"task", cmd_task, "show, claim tasks", task_subs, market_options},
+    {"task", cmd_task, "show, claim, verify tasks", task_subs, market_options},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -120,24 +120,18 @@ out:
 	return rc;
 }
 
-/* The digest on chain for task tid, and whether it is keccak256 of
- * callback-data.  The pool says which deal and transaction to look at;
- * the task id and the chain check what it says. */
-static int chain_digest(struct poco_chain *c, const char *sched, const uint8_t tid[32],
-                        uint8_t digest[32], int *callback)
+/* The digest on chain for task tid of deal `dealid` (0x hex) at index idx,
+ * and whether it is keccak256 of callback-data; tx: the Boost push's
+ * transaction (NULL for a classic deal). */
+static int chain_digest_at(struct poco_chain *c, const char *dealid, long long idx, const char *tx,
+                           const uint8_t tid[32], uint8_t digest[32], int *callback)
 {
-	char url[1024], task[67];
+	char task[67];
 	uint8_t did[32], want[32];
-	json_t *t = NULL, *deal = NULL, *view = NULL;
-	long st;
-	long long idx;
+	json_t *deal = NULL, *view = NULL;
 	int rc;
 
 	hex_encode_0x(task, tid, 32);
-	snprintf(url, sizeof(url), "%s/tasks/%s", sched, task);
-	GUARD(http_json(url, NULL, NULL, 1 << 20, 30, &st, &t));
-	const char *dealid = json_string_value(json_object_get(t, "dealId"));
-	idx = json_get_ll(t, "taskIndex", -1);
 	rc = dealid && strlen(dealid) == 66 && idx >= 0
 	         ? hex_decode_exact(did, 32, dealid, "dealId")
 	         : err_set(ERR_NOTFOUND, "the pool does not know task %s", task);
@@ -175,12 +169,30 @@ static int chain_digest(struct poco_chain *c, const char *sched, const uint8_t t
 		if (rc == 0)
 			rc = has_callback(deal, callback);
 		if (rc == 0)
-			rc = boost_digest(c, json_string_value(json_object_get(t, "tx")), dealid,
-			                  idx, digest);
+			rc = boost_digest(c, tx, dealid, idx, digest);
 	}
-	json_decref(t);
 	json_decref(deal);
 	json_decref(view);
+	return rc;
+}
+
+/* The same, the pool saying which deal and transaction to look at; the
+ * task id and the chain check what it says. */
+static int chain_digest(struct poco_chain *c, const char *sched, const uint8_t tid[32],
+                        uint8_t digest[32], int *callback)
+{
+	char url[1024], task[67];
+	json_t *t = NULL;
+	long st;
+	int rc;
+
+	hex_encode_0x(task, tid, 32);
+	snprintf(url, sizeof(url), "%s/tasks/%s", sched, task);
+	GUARD(http_json(url, NULL, NULL, 1 << 20, 30, &st, &t));
+	rc = chain_digest_at(c, json_string_value(json_object_get(t, "dealId")),
+	                     json_get_ll(t, "taskIndex", -1),
+	                     json_string_value(json_object_get(t, "tx")), tid, digest, callback);
+	json_decref(t);
 	return rc;
 }
 
@@ -221,8 +233,10 @@ static int check_entries(const char *zip, int *encrypted)
 	return rc;
 }
 
-int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[32],
-                     const char *zip, int *encrypted)
+/* The archive's digest against the chain's: sched names the deal and
+ * transaction, or (sched NULL) dealid, idx and tx do. */
+static int result_check(struct poco_chain *c, const char *sched, const char *dealid, long long idx,
+                        const char *tx, const uint8_t tid[32], const char *zip, int *encrypted)
 {
 	static const struct result_limits lim = {UNPACKED_MAX, ENTRIES_MAX, 0};
 	char task[67], want_hex[67], got_hex[67];
@@ -234,7 +248,10 @@ int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[
 	GUARD(check_entries(zip, encrypted));
 	if (*encrypted)
 		return 0;
-	GUARD(chain_digest(c, sched, tid, want, &callback));
+	if (sched)
+		GUARD(chain_digest(c, sched, tid, want, &callback));
+	else
+		GUARD(chain_digest_at(c, dealid, idx, tx, tid, want, &callback));
 	/* read as a stream, bounded by what is read: nothing is unpacked */
 	rc = result_archive_read(zip, NULL, &lim, callback, got);
 	if (rc < 0)
@@ -245,4 +262,16 @@ int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[
 	       "result %s does not match the on-chain digest %s (the archive's %s is %s)", task,
 	       want_hex, callback ? "callback-data hash" : "digest", got_hex);
 	return 0;
+}
+
+int cli_result_check(struct poco_chain *c, const char *sched, const uint8_t tid[32],
+                     const char *zip, int *encrypted)
+{
+	return result_check(c, sched, NULL, -1, NULL, tid, zip, encrypted);
+}
+
+int cli_result_check_at(struct poco_chain *c, const char *dealid, long long idx, const char *tx,
+                        const uint8_t tid[32], const char *zip, int *encrypted)
+{
+	return result_check(c, NULL, dealid, idx, tx, tid, zip, encrypted);
 }

@@ -137,6 +137,8 @@ void sched_h_result_put(void *ctx, const struct http_req *req, struct http_resp 
 void sched_h_result_get(void *ctx, const struct http_req *req, struct http_resp *resp);
 /* GET /tasks/{id}/logs: the app's stderr tail, to the deal's requester. */
 void sched_h_task_logs(void *ctx, const struct http_req *req, struct http_resp *resp);
+/* GET /tasks/{id}/attestation: the SMS's answer, passed through */
+void sched_h_task_attestation(void *ctx, const struct http_req *req, struct http_resp *resp);
 
 /* admin.c: the operator's endpoints.  open: the owner's address, the
  * replay set and a fresh admin token in its file (0600). */

@@ -446,3 +446,47 @@ void sched_h_task_logs(void *ctx, const struct http_req *req, struct http_resp *
 	http_resp_json(resp, 200, json_pack("{s:s,s:s}", "taskId", id, "stderr", logs));
 	free(logs);
 }
+
+/* A task's attestation receipts come from the SMS its deal's sessions were
+ * released by; they are public there too, so this only saves a client the
+ * SMS's address (and its RA-TLS check, done here when configured).  The
+ * SMS bounds the answer; the cap and the timeout keep a slow or swollen
+ * SMS from holding this thread or its memory. */
+#define ATTESTATION_MAX (8u << 20)
+
+void sched_h_task_attestation(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct sched *s = ctx;
+	const char *id = req->params[0];
+	char dealid[67], url[512];
+	struct http_response r;
+
+	if (!valid_task_id(id)) {
+		sched_refuse(resp, 400, "sched.attestation", "bad task id");
+		return;
+	}
+	if (sched_read_field(s, id, "SELECT dealid FROM tasks WHERE taskid = lower(?1)", dealid,
+	                     sizeof(dealid)) < 0) {
+		http_resp_json(resp, 404, json_pack("{s:s}", "error", "no such task"));
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/tasks/%s/attestation", s->sms_url, id);
+	struct http_call call = {NULL, NULL, NULL, 0, s->sms_peer.check ? &s->sms_peer : NULL,
+	                         NULL};
+	if (http_call(url, &call, ATTESTATION_MAX, 10, &r) < 0) {
+		sched_refuse(resp, 502, "sched.attestation", err_msg());
+		return;
+	}
+	if (r.status != 200 && r.status != 404) {
+		log_warn("sched.attestation", "task=%s sms_status=%ld", id, r.status);
+		http_response_free(&r);
+		http_resp_json(resp, 502, json_pack("{s:s}", "error", "the SMS did not answer"));
+		return;
+	}
+	resp->status = (int)r.status;
+	resp->content_type = "application/json";
+	resp->body = (char *)r.body.buf;
+	resp->len = r.body.len;
+	r.body.buf = NULL;
+	http_response_free(&r);
+}

@@ -74,6 +74,7 @@ static const struct http_route routes[] = {
     {"POST", "/workers/tasks/*/status", sched_h_status, "worker_status", JSON_BODY},
     {"GET", "/tasks", sched_h_tasks, "tasks", 0},
     {"GET", "/tasks/*/logs", sched_h_task_logs, "task_logs", 0},
+    {"GET", "/tasks/*/attestation", sched_h_task_attestation, "task_attestation", 0},
     {"GET", "/workers", sched_h_workers, "admin_workers", 0},
     {"GET", "/stats", sched_h_stats, "admin_stats", 0},
     {"GET", "/tasks/*", sched_h_tasks, "task", 0},

@@ -599,6 +599,38 @@ out:
 	json_decref(body);
 }
 
+/* GET /tasks/{taskId}/attestation: the receipts of the task's releases
+ * (store.h), oldest first, to anyone: a receipt holds nothing secret (the
+ * quote, what it was checked with, the session's public key), so that a
+ * requester, or anyone after them, can check which TD ran the task (tdexec
+ * task verify).  A task has at most SMS_MAX_RELEASES of them, each bounded
+ * by the attestation's body cap, so the answer is too. */
+static void h_attestation(void *ctx, const struct http_req *r, struct http_resp *resp)
+{
+	struct sms *s = ctx;
+	uint8_t taskid[32];
+	char task_hex[67] = "0x";
+	json_t *arr;
+	int rc;
+
+	if (hex_decode_exact(taskid, 32, r->params[0], "taskId") < 0) {
+		sms_status(resp, 400, err_msg());
+		return;
+	}
+	hex_encode(task_hex + 2, taskid, 32);
+	rc = sms_store_receipts(&s->store, task_hex, SMS_MAX_RELEASES, &arr);
+	if (rc == ERR_NOTFOUND) {
+		sms_status(resp, 404, "no attested release for this task");
+		return;
+	}
+	if (rc < 0) {
+		log_error("sms.attestation", "task=%s error=\"%s\"", task_hex, err_msg());
+		sms_status(resp, 500, "receipts unavailable");
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s,s:o}", "task", task_hex, "receipts", arr));
+}
+
 /* Body caps: the server's default (4 KiB) unless a route declares more. */
 #define SECRET_BODY (8u << 10) /* a secret (4,096 bytes, refused by its handler past that) */
 /* a quote with its certificates, and the runtime event log, which grows by
@@ -621,6 +653,7 @@ static const struct http_route routes[] = {
     {"POST", "/tee/sessions", h_session, "tee_session", 16u << 10},
     {"POST", "/tdx/sessions/*/challenge", sms_h_nonce, "tdx_nonce", 0},
     {"POST", "/tdx/sessions/*/attest", sms_h_attest, "tdx_attest", ATTEST_BODY},
+    {"GET", "/tasks/*/attestation", h_attestation, "task_attestation", 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 

@@ -3,8 +3,9 @@
 # no worker takes the task and when it gives up (the task still open, when
 # its funds unlock, how to claim), the money checked before paying, where
 # -o puts the result (DIR/, an existing directory, FILE.zip, a missing
-# parent refused before paying), and the payment summary exact to the nRLC
-# against the orders' prices.
+# parent refused before paying), the payment summary exact to the nRLC
+# against the orders' prices, and the tasks' attestation receipts checked
+# by 'tdexec task verify' (verify.sh).
 # Usage: cli_run.sh TDEXEC
 set -u
 T=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -98,5 +99,8 @@ grep -Eq "^  pool owner +0x[0-9a-fA-F]{40}  \\+$((POOL_PRICE - wreward)) nRLC" "
 [ -z "$(ls -A "$W/here" | grep -v '^0x')" ] && ok || bad "-o DIR: $(ls -la "$W/here")"
 expect 0 "result in $W/one/ \\($W/one.zip\\)" -- "$T" "${R[@]}" -o "$W/one.zip" --args '"echo four > /iexec_out/d.txt"'
 [ "$(cat "$W/one/d.txt" 2>/dev/null)" = four ] && [ ! -e "$W/one.zip.zip" ] && ok || bad "-o FILE.zip: $(ls "$W")"
+
+# 6. The tasks' attestation receipts and 'tdexec task verify' (verify.sh).
+. "$HERE/verify.sh"
 
 finish

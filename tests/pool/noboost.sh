@@ -3,7 +3,8 @@
 # Arbitrum: --network resolves the @iexec/poco package's addresses, the hub
 # says whether it has Boost, and on a chain without it a TDX task (in a
 # simulated TD) goes the classic way to COMPLETED: matchOrders, initialize
-# by the scheduler, contributeAndFinalize by the worker, with no Boost call.
+# by the scheduler, contributeAndFinalize by the worker, with no Boost call,
+# and 'tdexec task verify' reads that contribution.
 # Usage: noboost.sh TDEXEC
 set -u
 T=$1
@@ -183,6 +184,14 @@ expect 0 "classic deal: the hub 0x[0-9a-fA-F]{40} routes no matchOrdersBoost" --
 expect 0 "matches the on-chain digest" -- "$T" result get "$task" --scheduler "$SCHED_URL" "${NET[@]}" \
 	--plain-key "$W/k4" -o "$W/r1.zip"
 unzip -p "$W/r1.zip" result.txt | grep -qx classic && ok || bad "result get: $(unzip -l "$W/r1.zip" 2>&1)"
+# Which TD ran it, checked the classic way: the enclave challenge and the
+# worker from its contribution, the result digest from viewTask.
+expect 0 "^task $task ran app sha256:[0-9a-f]{64} in a TD with MRTD [0-9a-f]{96} \\(TCB UpToDate" -- \
+	"$T" task verify "$task" --sms "$SMS_URL" --collateral "$W/td/collateral/collateral.json" \
+	--trust-sim-root "$W/td/root_ca.pem" "${NET[@]}" --result "$W/r1.zip"
+expect 2 "result $task does not match the on-chain digest" -- \
+	"$T" task verify "$task" --sms "$SMS_URL" --collateral "$W/td/collateral/collateral.json" \
+	--trust-sim-root "$W/td/root_ca.pem" "${NET[@]}" --result "$W/run2.zip"
 
 # The services stop cleanly; under the sanitizers none reported anything.
 pool_stop
