@@ -888,6 +888,8 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 		sms_status(resp, 403, "attestation refused");
 		goto out;
 	}
+	/* a release is coming: a group commit under way waits for it */
+	sms_store_release_coming(&s->store, 1);
 	hex_encode(digest_hex + 2, a.digest, 32);
 	hex48(m[0], q->body.mrtd);
 	/* the task's enclave challenge key: in the session, and its address in
@@ -901,6 +903,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	    seal_to(a.epk, PROTO_SESSION_LABEL, (const uint8_t *)text, text_len, &sealed,
 	            &sealed_len) < 0 ||
 	    session_body(sealed, sealed_len, &ok_body, &ok_len) < 0) {
+		sms_store_release_coming(&s->store, 0);
 		OPENSSL_cleanse(priv, sizeof(priv));
 		refused(s, "internal");
 		sms_status(resp, 500, "session unavailable");

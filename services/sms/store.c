@@ -352,7 +352,11 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 	pthread_mutexattr_destroy(&a);
 	pthread_mutex_init(&st->rmu, NULL);
 	pthread_mutex_init(&st->gmu, NULL);
-	pthread_cond_init(&st->gcv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the group's bounded wait */
+	pthread_cond_init(&st->gcv, &ca);
+	pthread_condattr_destroy(&ca);
 	st->gtail = &st->gqueue;
 	ENSURE(!master_key_path != !master_key_command, ERR_INVAL,
 	       "sms: a master key file or a master key command, one of them");
@@ -1180,11 +1184,26 @@ int sms_store_session_release(struct sms_store *s, const char *id, const struct 
 	pthread_mutex_lock(&s->gmu);
 	*s->gtail = &me;
 	s->gtail = &me.next;
+	if (s->gcoming > 0)
+		s->gcoming--;
+	pthread_cond_broadcast(&s->gcv); /* a leader may be waiting for it */
 	while (!me.done && s->gleader)
 		pthread_cond_wait(&s->gcv, &s->gmu);
 	if (!me.done) {
-		/* no commit under way and this release not in one: lead */
+		/* no commit under way and this release not in one: lead,
+		 * after the releases announced as coming have joined, for at
+		 * most SMS_GROUP_WAIT_US */
+		struct timespec until;
 		s->gleader = 1;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += SMS_GROUP_WAIT_US * 1000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (s->gcoming > 0 &&
+		       pthread_cond_timedwait(&s->gcv, &s->gmu, &until) != ETIMEDOUT)
+			;
 		group = s->gqueue;
 		s->gqueue = NULL;
 		s->gtail = &s->gqueue;
@@ -1201,6 +1220,17 @@ int sms_store_session_release(struct sms_store *s, const char *id, const struct 
 	}
 	pthread_mutex_unlock(&s->gmu);
 	return me.rc < 0 ? err_set(me.rc, "%s", me.msg) : 0;
+}
+
+void sms_store_release_coming(struct sms_store *s, int coming)
+{
+	pthread_mutex_lock(&s->gmu);
+	if (coming)
+		s->gcoming++;
+	else if (s->gcoming > 0)
+		s->gcoming--;
+	pthread_cond_broadcast(&s->gcv);
+	pthread_mutex_unlock(&s->gmu);
 }
 
 void sms_store_release_stats(struct sms_store *s, unsigned long *groups, unsigned long *releases)

@@ -28,6 +28,7 @@ struct sms_store {
 	pthread_cond_t gcv;
 	struct sms_release_req *gqueue, **gtail;
 	int gleader; /* a thread is committing a group */
+	int gcoming; /* releases announced (sms_store_release_coming) */
 	unsigned long ggroups, greleases;
 };
 
@@ -126,6 +127,13 @@ struct sms_receipt {
  * released already, or another of its task was and this one is not a
  * reassignment to a new worker within SMS_MAX_RELEASES. */
 int sms_store_session_release(struct sms_store *st, const char *id, const struct sms_receipt *r);
+/* A release on its way: its quote verified, its session being sealed.  A
+ * group's leader waits for the releases announced, at most
+ * SMS_GROUP_WAIT_US, so that they share its commit (its fsync).  coming 1
+ * announces one; sms_store_session_release() takes the announcement back,
+ * and coming 0 does when the release will not come (a failure). */
+#define SMS_GROUP_WAIT_US 1000
+void sms_store_release_coming(struct sms_store *st, int coming);
 /* Releases that overlap are committed together, one transaction and one
  * fsync for the group (synchronous=FULL in WAL mode), each under its own
  * savepoint: one refused leaves the others' rows.  Each call returns once
