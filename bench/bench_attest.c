@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,7 +160,16 @@ struct job {
 	uint8_t digest[32];
 	double *lat; /* nonce + attest round trips, seconds */
 	double cpu;  /* this client thread's CPU time, seconds */
+	double sys;  /* of which in the kernel */
 };
+
+/* Kernel CPU time of the thread or the process, seconds. */
+static double sys_now(int who)
+{
+	struct rusage ru;
+	getrusage(who, &ru);
+	return (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static double cpu_now(clockid_t id)
 {
@@ -219,6 +229,7 @@ static void *client(void *arg)
 	wbuf_free(&out);
 	curl_easy_cleanup(c);
 	j->cpu = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+	j->sys = sys_now(RUSAGE_THREAD);
 	return NULL;
 }
 
@@ -252,7 +263,7 @@ static int op_verify(void *p)
 /* One timed run: `clients` TDs release tasks[from..to), each its share. */
 struct run {
 	int clients, n;
-	double rate, p50, p99, sms_us, td_us, group;
+	double rate, p50, p99, sms_us, sms_sys_us, td_us, group;
 };
 
 static int timed_run(struct sms *s, struct task *tasks, int from, int to, int clients,
@@ -261,7 +272,7 @@ static int timed_run(struct sms *s, struct task *tasks, int from, int to, int cl
 	struct job *jobs = calloc((size_t)clients, sizeof(*jobs));
 	pthread_t *th = calloc((size_t)clients, sizeof(*th));
 	double *lat = calloc((size_t)(to - from), sizeof(double));
-	double t0, t, cpu0, cpu, clients_cpu = 0;
+	double t0, t, cpu0, cpu, sys0, sys, clients_cpu = 0, clients_sys = 0;
 	unsigned long g0, r0, g1, r1;
 	int count = to - from, n = 0, failed = 0;
 
@@ -271,16 +282,13 @@ static int timed_run(struct sms *s, struct task *tasks, int from, int to, int cl
 	perf_ctl("enable");
 	t0 = bench_now();
 	cpu0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+	sys0 = sys_now(RUSAGE_SELF);
 	for (int k = 0; k < clients; k++) {
-		jobs[k] = (struct job){tasks,
-		                       from + count * k / clients,
-		                       from + count * (k + 1) / clients,
-		                       0,
-		                       0,
-		                       sim_dir,
-		                       {0},
-		                       lat + count * k / clients,
-		                       0};
+		jobs[k] = (struct job){.tasks = tasks,
+		                       .from = from + count * k / clients,
+		                       .to = from + count * (k + 1) / clients,
+		                       .sim_dir = sim_dir,
+		                       .lat = lat + count * k / clients};
 		/* the app's checksum: bench/run deploys it with sha256("bench-app") */
 		bench_must(sha256_parts(jobs[k].digest, 1, "bench-app", (size_t)9));
 		pthread_create(&th[k], NULL, client, &jobs[k]);
@@ -289,10 +297,12 @@ static int timed_run(struct sms *s, struct task *tasks, int from, int to, int cl
 		pthread_join(th[k], NULL);
 	t = bench_now() - t0;
 	cpu = cpu_now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+	sys = sys_now(RUSAGE_SELF) - sys0;
 	perf_ctl("disable");
 	sms_release_stats(s, &g1, &r1);
 	for (int k = 0; k < clients; k++) {
 		clients_cpu += jobs[k].cpu;
+		clients_sys += jobs[k].sys;
 		memmove(lat + n, jobs[k].lat, sizeof(double) * (size_t)jobs[k].done);
 		n += jobs[k].done;
 		failed += jobs[k].failed;
@@ -310,6 +320,7 @@ static int timed_run(struct sms *s, struct task *tasks, int from, int to, int cl
 	                    .p50 = bench_quantile(lat, n, 0.5) * 1e3,
 	                    .p99 = bench_quantile(lat, n, 0.99) * 1e3,
 	                    .sms_us = (cpu - clients_cpu) / n * 1e6,
+	                    .sms_sys_us = (sys - clients_sys) / n * 1e6,
 	                    .td_us = clients_cpu / n * 1e6,
 	                    .group = g1 > g0 ? (double)(r1 - r0) / (double)(g1 - g0) : 0};
 	free(lat);
@@ -403,9 +414,11 @@ int main(int argc, char **argv)
 		printf("  %-34s %8.0f /s   p50 %6.2f ms   p99 %6.2f ms   (%d releases; nonce + "
 		       "attest round trips, the TD's quote not timed)\n",
 		       what, r->rate, r->p50, r->p99, r->n);
-		printf("  %-34s %8.0f us  (the simulated TDs' side: %.0f us; %.2f releases per "
-		       "commit)\n",
-		       "  SMS CPU per release", r->sms_us, r->td_us, r->group);
+		printf(
+		    "  %-34s %8.0f us  (%.0f us in the kernel: HTTP, fsync; %.1f peer "
+		    "verifications; the simulated TDs' side: %.0f us; %.2f releases per commit)\n",
+		    "  SMS CPU per release", r->sms_us, r->sms_sys_us, r->sms_us * peer / 1e6,
+		    r->td_us, r->group);
 		printf("  %-34s %8.0f /s   (2 cores / SMS CPU per release)\n",
 		       "  SMS capacity on 2 cores", 2e6 / r->sms_us);
 	}
