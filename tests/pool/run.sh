@@ -665,6 +665,14 @@ logged "task=$task reassigned_from=$lost" "$W/sched.log" && ok || bad "reassignm
 expect 0 "matches the on-chain digest" -- \
 	"$T" result get "$task" --scheduler "$SCHED_URL" "${C[@]}" --account 4 -o "$W/reassigned.zip"
 [ "$(unzip -p "$W/reassigned.zip" o)" = survived ] && ok || bad "result of the reassigned task"
+# A receipt per release, oldest first; task verify follows the chain to the
+# worker that completed it (the second), the app's own TDX policy applied.
+got=$(curl -s "$SMS_URL/tasks/$task/attestation" |
+	node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).receipts.map((r) => r.worker).join(" "))')
+[ "$got" = "$lost $next" ] && ok || bad "receipts of the reassigned task: $got, want $lost $next"
+expect 0 "^task $task ran app sha256:[0-9a-f]{64} in a TD with MRTD" -- "$T" task verify "$task" \
+	--scheduler "$SCHED_URL" --collateral "$P/td/collateral/collateral.json" --trust-sim-root "$P/td/root_ca.pem" \
+	"${C[@]}" --policy "$P/policy.json" --result "$W/reassigned.zip"
 # Back, the lost worker cannot take the task back nor report on it.
 pool_start_worker "$name" "$acct" "${WFLAGS[@]}"
 if [ "$name" = w1 ]; then W1=$WORKER_PID; else W2=$WORKER_PID; fi
@@ -740,6 +748,9 @@ pool_start_worker w1 5 --sms-config-hash "$sms_hash"
 read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"echo ra > /iexec_out/o\""}')
 [ "$st" = COMPLETED ] && grep -q "sms.release.*task=$task" "$W/sms.log" && ok ||
 	bad "task through an RA-TLS SMS: $st $(detail "$task")"
+# the scheduler reads its receipts from the SMS it admitted over RA-TLS
+curl -s "$SCHED_URL/tasks/$task/attestation" | grep -q "\"task\":\"$task\"" && ok ||
+	bad "receipts through the scheduler from an RA-TLS SMS: $(curl -s "$SCHED_URL/tasks/$task/attestation" | head -c 300)"
 
 # The app developer's own TD policy (in its mrenclave) binds too: an app
 # pinning other measurements gets no session, whatever the pool accepts.
