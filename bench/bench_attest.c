@@ -3,9 +3,13 @@
  * Set-up (not timed): an SMS in this process on the given chain, trusting
  * the simulated TD's root; for each task of a PoCo Boost deal, its enclave
  * challenge and a session for worker account 7, authorized by the
- * workerpool owner (account 3).  Timed: 2 client threads, each acting as
- * TDs: nonce, a simulated quote binding it, attest, check the 200.  The
- * peer is the bare quote verification (cached verifier, 1 thread) that
+ * workerpool owner (account 3).  Timed, two runs over half the tasks each:
+ * 2 then 8 client threads, each acting as TDs: nonce, a simulated quote
+ * binding it, attest, check the 200.  Each release stores its receipt;
+ * overlapping releases are committed in groups (the mean group is
+ * printed).  SMS CPU is the process's CPU time less the client threads'.
+ * The load average is printed: the machine's other work slows both sides.
+ * The peer is the bare quote verification (cached verifier, 1 thread) that
  * every release includes.
  * Usage: bench_attest CHAIN_JSON SIM_DIR DEALID COUNT */
 #include "../services/sms/sms.h"
@@ -32,9 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
-
-#define CLIENTS 2
+#include <unistd.h>
 
 static char base[64];
 
@@ -156,7 +160,16 @@ struct job {
 	uint8_t digest[32];
 	double *lat; /* nonce + attest round trips, seconds */
 	double cpu;  /* this client thread's CPU time, seconds */
+	double sys;  /* of which in the kernel */
 };
+
+/* Kernel CPU time of the thread or the process, seconds. */
+static double sys_now(int who)
+{
+	struct rusage ru;
+	getrusage(who, &ru);
+	return (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static double cpu_now(clockid_t id)
 {
@@ -216,7 +229,21 @@ static void *client(void *arg)
 	wbuf_free(&out);
 	curl_easy_cleanup(c);
 	j->cpu = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+	j->sys = sys_now(RUSAGE_THREAD);
 	return NULL;
+}
+
+/* BENCH_PERF_CTL=FIFO: the timed part alone under a profiler, e.g.
+ *   mkfifo ctl; BENCH_PERF_CTL=ctl perf record --delay=-1 --control fifo:ctl ...
+ * ("enable" before the releases, "disable" after them). */
+static void perf_ctl(const char *cmd)
+{
+	const char *path = getenv("BENCH_PERF_CTL");
+	FILE *f = path ? fopen(path, "w") : NULL;
+	if (f) {
+		fprintf(f, "%s\n", cmd);
+		fclose(f);
+	}
 }
 
 struct verify_ctx {
@@ -233,23 +260,101 @@ static int op_verify(void *p)
 	return tdx_verify(c->v, c->q, c->len, c->col, time(NULL), &v);
 }
 
+/* One timed run: `clients` TDs release tasks[from..to), each its share. */
+struct run {
+	int clients, n;
+	double rate, p50, p99, sms_us, sms_sys_us, td_us, group;
+};
+
+static int timed_run(struct sms *s, struct task *tasks, int from, int to, int clients,
+                     const char *sim_dir, struct run *out)
+{
+	struct job *jobs = calloc((size_t)clients, sizeof(*jobs));
+	pthread_t *th = calloc((size_t)clients, sizeof(*th));
+	double *lat = calloc((size_t)(to - from), sizeof(double));
+	double t0, t, cpu0, cpu, sys0, sys, clients_cpu = 0, clients_sys = 0;
+	unsigned long g0, r0, g1, r1;
+	int count = to - from, n = 0, failed = 0;
+
+	if (!jobs || !th || !lat)
+		return -1;
+	sms_release_stats(s, &g0, &r0);
+	perf_ctl("enable");
+	t0 = bench_now();
+	cpu0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+	sys0 = sys_now(RUSAGE_SELF);
+	for (int k = 0; k < clients; k++) {
+		jobs[k] = (struct job){.tasks = tasks,
+		                       .from = from + count * k / clients,
+		                       .to = from + count * (k + 1) / clients,
+		                       .sim_dir = sim_dir,
+		                       .lat = lat + count * k / clients};
+		/* the app's checksum: bench/run deploys it with sha256("bench-app") */
+		bench_must(sha256_parts(jobs[k].digest, 1, "bench-app", (size_t)9));
+		pthread_create(&th[k], NULL, client, &jobs[k]);
+	}
+	for (int k = 0; k < clients; k++)
+		pthread_join(th[k], NULL);
+	t = bench_now() - t0;
+	cpu = cpu_now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+	sys = sys_now(RUSAGE_SELF) - sys0;
+	perf_ctl("disable");
+	sms_release_stats(s, &g1, &r1);
+	for (int k = 0; k < clients; k++) {
+		clients_cpu += jobs[k].cpu;
+		clients_sys += jobs[k].sys;
+		memmove(lat + n, jobs[k].lat, sizeof(double) * (size_t)jobs[k].done);
+		n += jobs[k].done;
+		failed += jobs[k].failed;
+	}
+	free(jobs);
+	free(th);
+	if (failed || n == 0) {
+		fprintf(stderr, "bench_attest: %d of %d releases failed\n", failed, count);
+		free(lat);
+		return -1;
+	}
+	*out = (struct run){.clients = clients,
+	                    .n = n,
+	                    .rate = n / t,
+	                    .p50 = bench_quantile(lat, n, 0.5) * 1e3,
+	                    .p99 = bench_quantile(lat, n, 0.99) * 1e3,
+	                    .sms_us = (cpu - clients_cpu) / n * 1e6,
+	                    .sms_sys_us = (sys - clients_sys) / n * 1e6,
+	                    .td_us = clients_cpu / n * 1e6,
+	                    .group = g1 > g0 ? (double)(r1 - r0) / (double)(g1 - g0) : 0};
+	free(lat);
+	return 0;
+}
+
+static void load_avg(char out[64])
+{
+	double l[3];
+	if (getloadavg(l, 3) == 3)
+		snprintf(out, 64, "%.2f %.2f %.2f", l[0], l[1], l[2]);
+	else
+		snprintf(out, 64, "unknown");
+}
+
 int main(int argc, char **argv)
 {
 	char dir[] = "/tmp/bench-attest-XXXXXX", db[64], key[64], col[512], root[512], deal_hex[67];
+	char load0[64], load1[64];
 	uint8_t dealid[32], pool[32], worker[32], *rootpem, rd[64] = {0};
 	size_t rootlen;
 	struct poco_chain *chain;
 	struct sms *s;
 	struct task *tasks;
-	struct job jobs[CLIENTS];
-	pthread_t th[CLIENTS];
 	struct verify_ctx vc;
 	struct tdx_sim *sim;
-	double t0, t, peer, *lat, cpu0, cpu, clients_cpu = 0;
-	int count, n = 0, failed = 0;
+	/* 2 TDs at a time (the figure before grouped commits), then 8 */
+	static const int clients[] = {2, 8};
+	struct run runs[2];
+	double peer;
+	int count;
 
 	if (argc != 5 || hex_decode_exact(dealid, 32, argv[3], "DEALID") < 0 ||
-	    (count = atoi(argv[4])) <= 0) {
+	    (count = atoi(argv[4])) < 2) {
 		fprintf(stderr, "usage: bench_attest CHAIN_JSON SIM_DIR DEALID COUNT\n");
 		return 2;
 	}
@@ -277,44 +382,19 @@ int main(int argc, char **argv)
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", sms_port(s));
 
 	tasks = calloc((size_t)count, sizeof(*tasks));
-	lat = calloc((size_t)count, sizeof(double));
 	CURL *c = curl_easy_init();
 	for (int i = 0; i < count; i++)
 		if (prepare(c, deal_hex, dealid, (uint64_t)i, pool, worker, &tasks[i]) < 0)
 			return 1;
 	curl_easy_cleanup(c);
 
-	t0 = bench_now();
-	cpu0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
-	for (int k = 0; k < CLIENTS; k++) {
-		jobs[k] = (struct job){tasks,
-		                       count * k / CLIENTS,
-		                       count * (k + 1) / CLIENTS,
-		                       0,
-		                       0,
-		                       argv[2],
-		                       {0},
-		                       lat + count * k / CLIENTS,
-		                       0};
-		/* the app's checksum: bench/run deploys it with sha256("bench-app") */
-		bench_must(sha256_parts(jobs[k].digest, 1, "bench-app", (size_t)9));
-		pthread_create(&th[k], NULL, client, &jobs[k]);
-	}
-	for (int k = 0; k < CLIENTS; k++)
-		pthread_join(th[k], NULL);
-	t = bench_now() - t0;
-	cpu = cpu_now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
-	for (int k = 0; k < CLIENTS; k++) {
-		clients_cpu += jobs[k].cpu;
-		memmove(lat + n, jobs[k].lat, sizeof(double) * (size_t)jobs[k].done);
-		n += jobs[k].done;
-		failed += jobs[k].failed;
-	}
+	load_avg(load0);
+	for (int k = 0; k < 2; k++)
+		if (timed_run(s, tasks, count * k / 2, count * (k + 1) / 2, clients[k], argv[2],
+		              &runs[k]) < 0)
+			return 1;
+	load_avg(load1);
 	sms_stop(s);
-	if (failed || n == 0) {
-		fprintf(stderr, "bench_attest: %d of %d releases failed\n", failed, count);
-		return 1;
-	}
 
 	/* the peer: verifying one such quote, cached, on one thread */
 	if (file_read(root, 1 << 20, &rootpem, &rootlen) < 0 ||
@@ -323,22 +403,28 @@ int main(int argc, char **argv)
 	    tdx_sim_quote(sim, rd, &vc.q, &vc.len) < 0)
 		goto fail;
 	peer = bench_rate(2, op_verify, &vc);
-	printf("bench_attest: %d attested session releases, %d clients, 4 SMS threads (its "
-	       "default), loopback, SQLite synchronous=FULL\n",
-	       n, CLIENTS);
-	printf("  %-34s %8.0f /s   p50 %6.2f ms   p99 %6.2f ms   (nonce + attest round trips; "
-	       "the TD's quote not timed)\n",
-	       "attested release", n / t, bench_quantile(lat, n, 0.5) * 1e3,
-	       bench_quantile(lat, n, 0.99) * 1e3);
-	printf("  %-34s %8.0f /s   (cached verifier, 1 thread)\n", "peer: bare quote verification",
-	       peer);
-	printf("  ratio release / verification: %.2f\n", n / t / peer);
-	/* The clients (the TDs' side: quotes, keys, HTTP) share these cores;
-	 * in a pool they run in the workers' TDs.  What the SMS itself spends: */
-	printf("  %-34s %8.0f us  (the simulated TDs' side: %.0f us)\n", "SMS CPU per release",
-	       (cpu - clients_cpu) / n * 1e6, clients_cpu / n * 1e6);
-	printf("  %-34s %8.0f /s   (2 cores / SMS CPU per release)\n", "SMS capacity on 2 cores",
-	       2.0 * n / (cpu - clients_cpu));
+	printf("bench_attest: attested session releases with their receipts, 4 SMS threads (its "
+	       "default), loopback, SQLite WAL synchronous=FULL, commits grouped; %ld cores, load "
+	       "average %s before, %s after\n",
+	       sysconf(_SC_NPROCESSORS_ONLN), load0, load1);
+	for (int k = 0; k < 2; k++) {
+		struct run *r = &runs[k];
+		char what[48];
+		snprintf(what, sizeof(what), "attested release, %d TDs", r->clients);
+		printf("  %-34s %8.0f /s   p50 %6.2f ms   p99 %6.2f ms   (%d releases; nonce + "
+		       "attest round trips, the TD's quote not timed)\n",
+		       what, r->rate, r->p50, r->p99, r->n);
+		printf(
+		    "  %-34s %8.0f us  (%.0f us in the kernel: HTTP, fsync; %.1f peer "
+		    "verifications; the simulated TDs' side: %.0f us; %.2f releases per commit)\n",
+		    "  SMS CPU per release", r->sms_us, r->sms_sys_us, r->sms_us * peer / 1e6,
+		    r->td_us, r->group);
+		printf("  %-34s %8.0f /s   (2 cores / SMS CPU per release)\n",
+		       "  SMS capacity on 2 cores", 2e6 / r->sms_us);
+	}
+	printf("  %-34s %8.0f /s   (cached verifier, 1 thread: %.0f us)\n",
+	       "peer: bare quote verification", peer, 1e6 / peer);
+	printf("  ratio release (2 TDs) / verification: %.2f\n", runs[0].rate / peer);
 	free(rootpem);
 	free(vc.q);
 	tdx_sim_free(sim);
@@ -346,7 +432,6 @@ int main(int argc, char **argv)
 	tdx_collateral_free(vc.col);
 	poco_chain_free(chain);
 	free(tasks);
-	free(lat);
 	bench_rmdir(dir);
 	return 0;
 fail:

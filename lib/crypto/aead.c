@@ -10,6 +10,8 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,75 +54,80 @@ int aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const uint8_t
 	return gcm(0, key, nonce, aad, aad_len, in, len - AEAD_TAG, out, tag);
 }
 
-int x25519_public(const uint8_t priv[32], uint8_t pub[32])
+/* X25519 by libsodium, not by OpenSSL's EVP: every EVP call imports the
+ * raw key into a provider object (a method fetch, an allocation, and for a
+ * private key its public half computed again), which cost a release's seal
+ * more than the two scalar multiplications it needs.  libsodium's are
+ * constant-time and checked against RFC 7748 and OpenSSL (test_aead). */
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static int sodium_ok;
+
+static void sodium_start(void)
 {
-	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
-	size_t n = 32;
-	int ok = k && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 && n == 32;
-	EVP_PKEY_free(k);
-	ENSURE(ok, ERR_CRYPTO, "X25519: bad private key");
+	sodium_ok = sodium_init() >= 0;
+}
+
+static int sodium_ready(void)
+{
+	pthread_once(&sodium_once, sodium_start);
+	ENSURE(sodium_ok, ERR_CRYPTO, "X25519: libsodium did not initialise");
 	return 0;
 }
 
-/* A fresh key as an EVP_PKEY (one provider round trip), with its raw
- * halves; priv may be NULL. */
-static EVP_PKEY *keygen(uint8_t *priv, uint8_t pub[32])
+int x25519_public(const uint8_t priv[32], uint8_t pub[32])
 {
-	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
-	size_t n = 32, m = 32;
-	if (k && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 && n == 32 &&
-	    (!priv || (EVP_PKEY_get_raw_private_key(k, priv, &m) == 1 && m == 32)))
-		return k;
-	EVP_PKEY_free(k);
-	return NULL;
+	GUARD(sodium_ready());
+	ENSURE(crypto_scalarmult_curve25519_base(pub, priv) == 0, ERR_CRYPTO,
+	       "X25519: bad private key");
+	return 0;
 }
 
 int x25519_keygen(uint8_t priv[32], uint8_t pub[32])
 {
-	EVP_PKEY *k = keygen(priv, pub);
-	ENSURE(k, ERR_CRYPTO, "X25519: key generation failed");
-	EVP_PKEY_free(k);
-	return 0;
+	ENSURE(RAND_priv_bytes(priv, 32) == 1, ERR_CRYPTO, "X25519: key generation failed");
+	return x25519_public(priv, pub);
 }
 
-/* X25519(k, peer); ERR_CRYPTO on a low-order peer key (all-zero secret). */
-static int derive(EVP_PKEY *k, const uint8_t peer[32], uint8_t out[32])
+/* ERR_CRYPTO on a low-order peer key: libsodium refuses the all-zero
+ * secret it gives. */
+int x25519_shared(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32])
 {
-	EVP_PKEY *p = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
-	EVP_PKEY_CTX *c = k ? EVP_PKEY_CTX_new(k, NULL) : NULL;
-	size_t n = 32;
-	int ok = c && p && EVP_PKEY_derive_init(c) == 1 && EVP_PKEY_derive_set_peer(c, p) == 1 &&
-	         EVP_PKEY_derive(c, out, &n) == 1 && n == 32;
-	static const uint8_t zero[32];
-	EVP_PKEY_CTX_free(c);
-	EVP_PKEY_free(p);
-	ERR_clear_error();
-	ENSURE(ok && CRYPTO_memcmp(out, zero, 32) != 0, ERR_CRYPTO,
+	GUARD(sodium_ready());
+	ENSURE(crypto_scalarmult_curve25519(out, priv, peer) == 0, ERR_CRYPTO,
 	       "X25519: key agreement failed (low-order peer key?)");
 	return 0;
 }
 
-int x25519_shared(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32])
-{
-	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
-	int rc = derive(k, peer, out);
-	EVP_PKEY_free(k);
-	return rc;
-}
-
+/* RFC 5869 with libsodium's HMAC-SHA256: OpenSSL's HKDF is an EVP_PKEY_CTX
+ * made (a provider fetch) per call, a measurable part of a seal. */
 int hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
                 const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
 {
-	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-	static const uint8_t nosalt[1];
-	int ok = c && EVP_PKEY_derive_init(c) == 1 &&
-	         EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()) == 1 &&
-	         EVP_PKEY_CTX_set1_hkdf_salt(c, salt_len ? salt : nosalt, (int)salt_len) == 1 &&
-	         EVP_PKEY_CTX_set1_hkdf_key(c, ikm, (int)ikm_len) == 1 &&
-	         (info_len == 0 || EVP_PKEY_CTX_add1_hkdf_info(c, info, (int)info_len) == 1) &&
-	         EVP_PKEY_derive(c, out, &out_len) == 1;
-	EVP_PKEY_CTX_free(c);
-	ENSURE(ok, ERR_CRYPTO, "HKDF-SHA256 failed");
+	static const uint8_t nosalt[32];
+	crypto_auth_hmacsha256_state h;
+	uint8_t prk[32], t[32];
+	size_t done = 0;
+
+	ENSURE(out_len <= 255 * 32, ERR_INVAL, "HKDF-SHA256: output too long");
+	GUARD(sodium_ready());
+	/* extract: no salt is HashLen zeros */
+	crypto_auth_hmacsha256_init(&h, salt_len ? salt : nosalt, salt_len ? salt_len : 32);
+	crypto_auth_hmacsha256_update(&h, ikm, ikm_len);
+	crypto_auth_hmacsha256_final(&h, prk);
+	for (uint8_t i = 1; done < out_len; i++) {
+		size_t n = out_len - done < 32 ? out_len - done : 32;
+		crypto_auth_hmacsha256_init(&h, prk, sizeof(prk));
+		if (i > 1)
+			crypto_auth_hmacsha256_update(&h, t, sizeof(t));
+		crypto_auth_hmacsha256_update(&h, info, info_len);
+		crypto_auth_hmacsha256_update(&h, &i, 1);
+		crypto_auth_hmacsha256_final(&h, t);
+		memcpy(out + done, t, n);
+		done += n;
+	}
+	sodium_memzero(&h, sizeof(h));
+	OPENSSL_cleanse(prk, sizeof(prk));
+	OPENSSL_cleanse(t, sizeof(t));
 	return 0;
 }
 
@@ -140,17 +147,14 @@ static int seal_key(const uint8_t shared[32], const char *label, const uint8_t e
 int seal_to(const uint8_t recipient[32], const char *label, const uint8_t *in, size_t len,
             uint8_t **out, size_t *out_len)
 {
-	uint8_t shared[32], key[32], *o;
-	EVP_PKEY *eph = NULL;
+	uint8_t eph[32], shared[32], key[32], *o;
 	int rc = 0;
 
 	ENSURE(len <= (1u << 30), ERR_TOOBIG, "seal: message too large");
 	o = malloc(len + SEAL_OVERHEAD);
 	ENSURE(o, ERR_NOMEM, "out of memory");
-	/* the ephemeral private key never leaves its EVP_PKEY */
-	eph = keygen(NULL, o);
-	ENSURE_GOTO(eph, ERR_CRYPTO, "X25519: key generation failed");
-	GUARD_GOTO(derive(eph, recipient, shared));
+	GUARD_GOTO(x25519_keygen(eph, o));
+	GUARD_GOTO(x25519_shared(eph, recipient, shared));
 	GUARD_GOTO(seal_key(shared, label, o, recipient, key));
 	ENSURE_GOTO(RAND_bytes(o + 32, AEAD_NONCE) == 1, ERR_CRYPTO, "RAND_bytes failed");
 	GUARD_GOTO(aes256gcm_seal(key, o + 32, o, 32, in, len, o + 32 + AEAD_NONCE));
@@ -158,7 +162,7 @@ int seal_to(const uint8_t recipient[32], const char *label, const uint8_t *in, s
 	*out_len = len + SEAL_OVERHEAD;
 	o = NULL;
 out:
-	EVP_PKEY_free(eph);
+	OPENSSL_cleanse(eph, sizeof(eph));
 	OPENSSL_cleanse(shared, sizeof(shared));
 	OPENSSL_cleanse(key, sizeof(key));
 	free(o);

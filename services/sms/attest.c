@@ -178,6 +178,11 @@ void sms_attest_metrics(void *ctx, struct wbuf *w)
 	tdx_gate_metrics(&s->gate, w);
 }
 
+void sms_release_stats(struct sms *s, unsigned long *groups, unsigned long *releases)
+{
+	sms_store_release_stats(&s->store, groups, releases);
+}
+
 void sms_attest_free(struct sms *s)
 {
 	if (s->deals)
@@ -246,7 +251,18 @@ void sms_h_nonce(void *ctx, const struct http_req *r, struct http_resp *resp)
 		sms_status(resp, 503, "too many pending attestations; retry");
 		return;
 	}
-	http_resp_json(resp, 200, json_pack("{s:s,s:i}", "nonce", hex, "expiresIn", SMS_NONCE_TTL));
+	/* written as is: one of the two requests of every release */
+	char *body = malloc(128);
+	if (!body) {
+		sms_status(resp, 500, "out of memory");
+		return;
+	}
+	free(resp->body);
+	resp->status = 200;
+	resp->content_type = "application/json";
+	resp->body = body;
+	resp->len =
+	    (size_t)snprintf(body, 128, "{\"nonce\":\"%s\",\"expiresIn\":%d}", hex, SMS_NONCE_TTL);
 }
 
 /* Take the session's nonce if it is live: single use. */
@@ -451,17 +467,169 @@ static int deal_lookup(struct sms *s, const char *dealid_hex, struct deal_info *
 	return 0;
 }
 
-/* Put the stored secret (if any) into env under `var`. */
-static void env_secret(struct sms *s, json_t *env, const char *var, const char *kind,
-                       const char *owner, const char *name)
+/* The session document is written as JSON text straight into one buffer
+ * sized beforehand, without jansson: a release built a tree of a dozen
+ * objects and strings, dumped it, and left the secrets' copies in freed
+ * memory; here each value is copied once, into the buffer that is sealed
+ * and cleansed. */
+struct env_var {
+	char name[40]; /* IEXEC_REQUESTER_SECRET_ and a key of up to 8 */
+	uint8_t *value;
+	size_t len;
+};
+struct env {
+	struct env_var *v;
+	size_t n;
+};
+
+static void env_free(struct env *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		OPENSSL_cleanse(e->v[i].value, e->v[i].len);
+		free(e->v[i].value);
+	}
+	free(e->v);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF): what JSON text may carry, as jansson required of strings. */
+static int utf8_ok(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		uint8_t c = p[i];
+		size_t k = c < 0x80             ? 0
+		           : (c & 0xe0) == 0xc0 ? 1
+		           : (c & 0xf0) == 0xe0 ? 2
+		           : (c & 0xf8) == 0xf0 ? 3
+		                                : 4;
+		uint32_t cp = k == 0 ? c : k == 1 ? c & 0x1fu : k == 2 ? c & 0x0fu : c & 0x07u;
+		if (k == 4 || n - i <= k)
+			return 0;
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i + j] & 0x3fu);
+		}
+		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
+/* Add name = a copy of value (taken when own: it is then the env's). A
+ * value that is not UTF-8 text is left out, as the tree left it out. */
+static int env_add(struct env *e, const char *name, uint8_t *value, size_t len, int own)
+{
+	struct env_var *v;
+	uint8_t *copy = value;
+
+	if (!utf8_ok(value, len)) {
+		if (own) {
+			OPENSSL_cleanse(value, len);
+			free(value);
+		}
+		return 0;
+	}
+	if (!own && !(copy = malloc(len ? len : 1)))
+		return err_set(ERR_NOMEM, "out of memory");
+	if (!own)
+		memcpy(copy, value, len);
+	v = realloc(e->v, (e->n + 1) * sizeof(*v));
+	if (!v) {
+		OPENSSL_cleanse(copy, len);
+		free(copy);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	e->v = v;
+	snprintf(v[e->n].name, sizeof(v[e->n].name), "%s", name);
+	v[e->n].value = copy;
+	v[e->n++].len = len;
+	return 0;
+}
+
+static int env_text(struct env *e, const char *name, const char *text)
+{
+	return env_add(e, name, (uint8_t *)(uintptr_t)text, strlen(text), 0);
+}
+
+/* Add the stored secret (if any) under `var`. */
+static int env_secret(struct sms *s, struct env *e, const char *var, const char *kind,
+                      const char *owner, const char *name)
 {
 	uint8_t *v;
 	size_t n;
 	if (sms_store_get(&s->store, kind, owner, name, &v, &n) < 0)
-		return;
-	json_object_set_new(env, var, json_stringn((const char *)v, n));
-	OPENSSL_cleanse(v, n);
-	free(v);
+		return 0;
+	return env_add(e, var, v, n, 1);
+}
+
+/* A JSON writer into a buffer of known capacity. */
+struct jw {
+	char *p;
+	size_t len, cap;
+};
+
+static void jw_raw(struct jw *w, const char *t, size_t n)
+{
+	if (w->len + n <= w->cap)
+		memcpy(w->p + w->len, t, n);
+	w->len += n; /* past cap: caught by the caller's check */
+}
+
+/* A JSON string: " and \ escaped, control bytes as \u00XX (at most 6 bytes
+ * a byte, 2 for the quotes). */
+static void jw_str(struct jw *w, const uint8_t *t, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	jw_raw(w, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		char esc[6] = {'\\', 'u', '0', '0', hex[t[i] >> 4], hex[t[i] & 15]};
+		if (t[i] == '"' || t[i] == '\\') {
+			esc[1] = (char)t[i];
+			jw_raw(w, esc, 2);
+		} else if (t[i] < 0x20) {
+			jw_raw(w, esc, 6);
+		} else {
+			jw_raw(w, (const char *)t + i, 1);
+		}
+	}
+	jw_raw(w, "\"", 1);
+}
+
+static void jw_cstr(struct jw *w, const char *t)
+{
+	jw_str(w, (const uint8_t *)t, strlen(t));
+}
+
+static size_t env_bound(const struct env *e)
+{
+	size_t n = 2;
+	for (size_t i = 0; i < e->n; i++)
+		n += 6 * (strlen(e->v[i].name) + e->v[i].len) + 6;
+	return n;
+}
+
+static void jw_service(struct jw *w, const char *name, const char *image, const char *fp,
+                       const struct env *e)
+{
+	jw_raw(w, "{\"name\":", 8);
+	jw_cstr(w, name);
+	jw_raw(w, ",\"image_name\":", 14);
+	jw_cstr(w, image);
+	jw_raw(w, ",\"fingerprint\":", 15);
+	jw_cstr(w, fp);
+	jw_raw(w, ",\"environment\":{", 16);
+	for (size_t i = 0; i < e->n; i++) {
+		if (i)
+			jw_raw(w, ",", 1);
+		jw_cstr(w, e->v[i].name);
+		jw_raw(w, ":", 1);
+		jw_str(w, e->v[i].value, e->v[i].len);
+	}
+	jw_raw(w, "}}", 2);
 }
 
 /* iExec's TdxSession: three services, each with only what it needs.  The
@@ -470,52 +638,94 @@ static void env_secret(struct sms *s, json_t *env, const char *var, const char *
  *   pre-compute:  the dataset key (to decrypt the dataset)
  *   app:          the app developer's and the requester's secrets
  *   post-compute: the enclave challenge key, the result encryption key and
- *                 storage token (to sign, encrypt and push the result) */
-static json_t *session_json(struct sms *s, const char *id, const struct sms_session *ss,
-                            const struct deal_info *d, const char *image, const char *digest_hex,
-                            const char *mrtd_hex)
+ *                 storage token (to sign, encrypt and push the result)
+ * challenge: the task's enclave challenge key, or NULL.  *out is new
+ * (cleanse, then free), *len its length. */
+static int session_text(struct sms *s, const char *id, const struct sms_session *ss,
+                        const struct deal_info *d, const char *image, const char *digest_hex,
+                        const char *mrtd_hex, const uint8_t *challenge, char **out, size_t *len)
 {
-	json_t *pre = json_object(), *app_env = json_object(), *post = json_object(), *secrets;
-	uint8_t taskid[32], priv[32];
+	struct env env[3] = {{0}}; /* pre-compute, app, post-compute */
+	struct jw w = {0};
 	char app[43], dataset[43], hex[67] = "0x", var[64];
 	const char *k;
-	json_t *name;
+	json_t *name, *secrets;
+	int rc = 0;
 
+	*out = NULL;
+	ENSURE(utf8_ok((const uint8_t *)image, strlen(image)), ERR_INVAL,
+	       "the app's image name is not UTF-8 text");
 	eth_addr_str(d->app, app);
 	sms_lower(app);
 	eth_addr_str(d->dataset, dataset);
 	sms_lower(dataset);
-	json_object_set_new(pre, "IEXEC_TASK_ID", json_string(ss->taskid));
-	json_object_set_new(app_env, "IEXEC_TASK_ID", json_string(ss->taskid));
-	json_object_set_new(post, "IEXEC_TASK_ID", json_string(ss->taskid));
-	json_object_set_new(post, "SIGN_WORKER_ADDRESS", json_string(ss->worker));
-	if (hex_decode_exact(taskid, 32, ss->taskid, "taskid") == 0 &&
-	    sms_challenge_key(s, taskid, ss->deadline, 0, priv) == 0) {
-		hex_encode(hex + 2, priv, 32);
-		json_object_set_new(post, "SIGN_TEE_CHALLENGE_PRIVATE_KEY", json_string(hex));
-		OPENSSL_cleanse(priv, sizeof(priv));
+	for (int i = 0; i < 3; i++)
+		GUARD_GOTO(env_text(&env[i], "IEXEC_TASK_ID", ss->taskid));
+	GUARD_GOTO(env_text(&env[2], "SIGN_WORKER_ADDRESS", ss->worker));
+	if (challenge) {
+		hex_encode(hex + 2, challenge, 32);
+		rc = env_text(&env[2], "SIGN_TEE_CHALLENGE_PRIVATE_KEY", hex);
 		OPENSSL_cleanse(hex, sizeof(hex));
+		GUARD_GOTO(rc);
 	}
 	if (strcmp(dataset, "0x0000000000000000000000000000000000000000") != 0)
-		env_secret(s, pre, "IEXEC_DATASET_KEY", "web3", dataset, "");
-	env_secret(s, app_env, "IEXEC_APP_DEVELOPER_SECRET", "app", app, "1");
+		GUARD_GOTO(env_secret(s, &env[0], "IEXEC_DATASET_KEY", "web3", dataset, ""));
+	GUARD_GOTO(env_secret(s, &env[1], "IEXEC_APP_DEVELOPER_SECRET", "app", app, "1"));
 	secrets = json_object_get(d->params, "iexec_secrets");
 	json_object_foreach (secrets, k, name) {
 		if (!json_is_string(name) || strlen(k) > 8)
 			continue;
 		snprintf(var, sizeof(var), "IEXEC_REQUESTER_SECRET_%s", k);
-		env_secret(s, app_env, var, "requester", d->requester, json_string_value(name));
+		GUARD_GOTO(env_secret(s, &env[1], var, "requester", d->requester,
+		                      json_string_value(name)));
 	}
-	env_secret(s, post, "RESULT_ENCRYPTION_PUBLIC_KEY", "web2", d->beneficiary,
-	           "iexec-result-encryption-public-key");
-	env_secret(s, post, "RESULT_STORAGE_TOKEN", "web2", d->requester,
-	           "iexec-result-iexec-ipfs-token");
-	return json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:o},{s:s,s:s,s:s,s:o},{s:s,s:s,s:s,s:o}]}",
-	                 "name", id, "version", "v5", "services", "name", "pre-compute",
-	                 "image_name", "tdexec-worker", "fingerprint", mrtd_hex, "environment", pre,
-	                 "name", "app", "image_name", image, "fingerprint", digest_hex,
-	                 "environment", app_env, "name", "post-compute", "image_name",
-	                 "tdexec-worker", "fingerprint", mrtd_hex, "environment", post);
+	GUARD_GOTO(env_secret(s, &env[2], "RESULT_ENCRYPTION_PUBLIC_KEY", "web2", d->beneficiary,
+	                      "iexec-result-encryption-public-key"));
+	GUARD_GOTO(env_secret(s, &env[2], "RESULT_STORAGE_TOKEN", "web2", d->requester,
+	                      "iexec-result-iexec-ipfs-token"));
+	w.cap = 256 + 6 * (strlen(id) + strlen(image) + strlen(digest_hex) + 2 * strlen(mrtd_hex)) +
+	        env_bound(&env[0]) + env_bound(&env[1]) + env_bound(&env[2]);
+	w.p = malloc(w.cap + 1);
+	ENSURE_GOTO(w.p, ERR_NOMEM, "out of memory");
+	jw_raw(&w, "{\"name\":", 8);
+	jw_cstr(&w, id);
+	jw_raw(&w, ",\"version\":\"v5\",\"services\":[", 28);
+	jw_service(&w, "pre-compute", "tdexec-worker", mrtd_hex, &env[0]);
+	jw_raw(&w, ",", 1);
+	jw_service(&w, "app", image, digest_hex, &env[1]);
+	jw_raw(&w, ",", 1);
+	jw_service(&w, "post-compute", "tdexec-worker", mrtd_hex, &env[2]);
+	jw_raw(&w, "]}", 2);
+	ENSURE_GOTO(w.len <= w.cap, ERR_INVAL, "session: the document outgrew its bound");
+	w.p[w.len] = '\0';
+	*out = w.p;
+	*len = w.len;
+	w.p = NULL;
+out:
+	if (w.p) {
+		OPENSSL_cleanse(w.p, w.cap < w.len ? w.cap : w.len);
+		free(w.p);
+	}
+	for (int i = 0; i < 3; i++)
+		env_free(&env[i]);
+	return rc;
+}
+
+/* The 200's body: {"session": base64 of the sealed document}, written as
+ * is.  *body is new (free()). */
+static int session_body(const uint8_t *sealed, size_t n, const char *ear, char **body, size_t *len)
+{
+	char *b64 = base64_encode(sealed, n);
+
+	ENSURE(b64, ERR_NOMEM, "out of memory");
+	/* the token is base64url and dots (jws.c): nothing to escape */
+	*len = strlen(b64) + strlen(ear) + sizeof("{\"session\":\"\",\"ear\":\"\"}") - 1;
+	*body = malloc(*len + 1);
+	if (*body)
+		snprintf(*body, *len + 1, "{\"session\":\"%s\",\"ear\":\"%s\"}", b64, ear);
+	free(b64);
+	ENSURE(*body, ERR_NOMEM, "out of memory");
+	return 0;
 }
 
 struct attest_req {
@@ -642,8 +852,10 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	struct tdx_quote *q = NULL;
 	struct tdx_verdict v;
 	struct deal_info d;
-	json_t *body = NULL, *sess = NULL;
-	char *text = NULL, *b64, *ear = NULL;
+	json_t *body = NULL;
+	char *text = NULL, *ok_body = NULL, *ear = NULL;
+	size_t text_len = 0, ok_len = 0;
+	int have_challenge;
 	uint8_t *sealed = NULL, qhash[32], nonce[32], priv[32], challenge[20], taskid[32];
 	size_t sealed_len;
 	char digest_hex[67] = "0x", qh[65], m[5][97];
@@ -673,12 +885,22 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 		sms_status(resp, 403, "attestation refused");
 		goto out;
 	}
+	/* a release is coming: a group commit under way waits for it */
+	sms_store_release_coming(&s->store, 1);
 	hex_encode(digest_hex + 2, a.digest, 32);
 	hex48(m[0], q->body.mrtd);
-	sess = session_json(s, id, &ss, &d, d.image ? d.image : "", digest_hex, m[0]);
-	text = sess ? json_dumps(sess, JSON_COMPACT) : NULL;
-	if (!text || seal_to(a.epk, PROTO_SESSION_LABEL, (const uint8_t *)text, strlen(text),
-	                     &sealed, &sealed_len) < 0) {
+	/* the task's enclave challenge key: in the session, and its address in
+	 * the receipt */
+	have_challenge = hex_decode_exact(taskid, 32, ss.taskid, "taskid") == 0 &&
+	                 sms_challenge_key(s, taskid, ss.deadline, 0, priv) == 0;
+	/* the answer is ready before the release is committed: nothing can
+	 * fail between the commit and the 200 */
+	if (session_text(s, id, &ss, &d, d.image ? d.image : "", digest_hex, m[0],
+	                 have_challenge ? priv : NULL, &text, &text_len) < 0 ||
+	    seal_to(a.epk, PROTO_SESSION_LABEL, (const uint8_t *)text, text_len, &sealed,
+	            &sealed_len) < 0) {
+		sms_store_release_coming(&s->store, 0);
+		OPENSSL_cleanse(priv, sizeof(priv));
 		refused(s, "internal");
 		sms_status(resp, 500, "session unavailable");
 		goto out;
@@ -712,11 +934,9 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	hex_encode(rcpt.app_digest, a.digest, 32);
 	hex_encode(rcpt.public_key, a.epk, 32);
 	hex_encode(rcpt.nonce, nonce, 32);
-	/* the key session_json handed over: its address is what the task's
+	/* the key the session hands over: its address is what the task's
 	 * result is signed with on chain */
-	if (hex_decode_exact(taskid, 32, ss.taskid, "taskid") == 0 &&
-	    sms_challenge_key(s, taskid, ss.deadline, 0, priv) == 0 &&
-	    k1_address(priv, challenge) == 0) {
+	if (have_challenge && k1_address(priv, challenge) == 0) {
 		eth_addr_str(challenge, rcpt.enclave_challenge);
 		sms_lower(rcpt.enclave_challenge);
 	}
@@ -733,12 +953,19 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	                                      .app_policy_sha256 = rcpt.app_policy_sha256,
 	                                      .iat = (long long)time(NULL)},
 	                 &ear) < 0) {
+		sms_store_release_coming(&s->store, 0);
 		refused(s, "internal");
 		log_error("sms.ear", "session=%s task=%s error=\"%s\"", id, ss.taskid, err_msg());
 		sms_status(resp, 500, "session unavailable");
 		goto out;
 	}
 	rcpt.ear = ear;
+	if (session_body(sealed, sealed_len, ear, &ok_body, &ok_len) < 0) {
+		sms_store_release_coming(&s->store, 0);
+		refused(s, "internal");
+		sms_status(resp, 500, "session unavailable");
+		goto out;
+	}
 	if (sms_store_session_release(&s->store, id, &rcpt) < 0) {
 		refused(s, "released");
 		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
@@ -748,18 +975,21 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	}
 	log_info("sms.release", "session=%s task=%s worker=%s quote_sha256=%s tcb=%s simulated=%d",
 	         id, ss.taskid, ss.worker, qh, tdx_tcb_status_name(v.status), v.simulated);
-	b64 = base64_encode(sealed, sealed_len);
-	http_resp_json(resp, 200, json_pack("{s:s,s:s}", "session", b64 ? b64 : "", "ear", ear));
-	free(b64);
+	free(resp->body);
+	resp->status = 200;
+	resp->content_type = "application/json";
+	resp->body = ok_body;
+	resp->len = ok_len;
+	ok_body = NULL;
 	metric_inc(s->m_accepted, 0, 0);
 	metric_inc(s->m_released, 0, 0);
 	metric_observe(s->m_release_seconds, 0, 0, metrics_since(&t0));
 out:
 	if (text) {
-		OPENSSL_cleanse(text, strlen(text));
+		OPENSSL_cleanse(text, text_len);
 		free(text);
 	}
-	json_decref(sess);
+	free(ok_body);
 	deal_info_clear(&d);
 	json_decref(body);
 	tdx_quote_free(q);

@@ -84,5 +84,7 @@ struct sms;
 int sms_start(const struct sms_config *cfg, struct sms **out);
 int sms_port(const struct sms *s);
 void sms_stop(struct sms *s);
+/* Attested releases committed so far, and in how many group commits. */
+void sms_release_stats(struct sms *s, unsigned long *groups, unsigned long *releases);
 
 #endif

@@ -351,6 +351,13 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 	pthread_mutex_init(&st->mu, &a);
 	pthread_mutexattr_destroy(&a);
 	pthread_mutex_init(&st->rmu, NULL);
+	pthread_mutex_init(&st->gmu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the group's bounded wait */
+	pthread_cond_init(&st->gcv, &ca);
+	pthread_condattr_destroy(&ca);
+	st->gtail = &st->gqueue;
 	ENSURE(!master_key_path != !master_key_command, ERR_INVAL,
 	       "sms: a master key file or a master key command, one of them");
 	rc = lock ? lock_store(db_path, 0, &st->lock_fd) : 0;
@@ -390,6 +397,8 @@ void sms_store_close(struct sms_store *st)
 	st->lock_fd = -1;
 	pthread_mutex_destroy(&st->mu);
 	pthread_mutex_destroy(&st->rmu);
+	pthread_mutex_destroy(&st->gmu);
+	pthread_cond_destroy(&st->gcv);
 }
 
 /* Re-encrypt one record (read and written on the write connection, inside
@@ -803,43 +812,46 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
  * The first release needs nothing more.  A later one needs the workerpool
  * owner's reassignment (checked when the session was made), a worker the
  * task was never released to, and fewer than SMS_MAX_RELEASES releases so
- * far.  Inside the release transaction. */
+ * far.  Inside the release transaction.  The task's releases are read from
+ * its sessions marked released (the same transaction writes the flag and
+ * the releases row), by the sessions' task index: the releases table has
+ * none, and scanning it made every release cost more than the last. */
 static int release_allowed(struct sms_store *s, const char *id)
 {
 	sqlite3_stmt *st = NULL;
 	char worker[43] = "";
 	int n = 0, again = 0, reassigned = 0, rc;
 
-	GUARD(
-	    db_prepare(s->db, "SELECT worker, replaces IS NOT NULL FROM sessions WHERE id=?", &st));
+	GUARD(db_stmt(s->db, &s->wst,
+	              "SELECT worker, replaces IS NOT NULL FROM sessions WHERE id=?", &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(worker, sizeof(worker), "%s", (const char *)sqlite3_column_text(st, 0));
 		reassigned = sqlite3_column_int(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	ENSURE(worker[0], ERR_NOTFOUND, "no such session");
 	/* a worker declared lost for the task (another session replaces it)
 	 * gets nothing, even if it never had the session */
-	GUARD(db_prepare(s->db,
-	                 "SELECT 1 FROM sessions WHERE replaces = ?2 AND taskid ="
-	                 " (SELECT taskid FROM sessions WHERE id = ?1)",
-	                 &st));
+	GUARD(db_stmt(s->db, &s->wst,
+	              "SELECT 1 FROM sessions WHERE replaces = ?2 AND taskid ="
+	              " (SELECT taskid FROM sessions WHERE id = ?1)",
+	              &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	ENSURE(rc != SQLITE_ROW, ERR_BUSY, "%s was declared lost for this task", worker);
-	GUARD(db_prepare(s->db,
-	                 "SELECT worker FROM releases WHERE taskid ="
-	                 " (SELECT taskid FROM sessions WHERE id=?)",
-	                 &st));
+	GUARD(db_stmt(s->db, &s->wst,
+	              "SELECT worker FROM sessions WHERE released = 1 AND taskid ="
+	              " (SELECT taskid FROM sessions WHERE id=?)",
+	              &st));
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		again |= strcmp((const char *)sqlite3_column_text(st, 0), worker) == 0;
 		n++;
 	}
-	sqlite3_finalize(st);
+	db_stmt_done(st);
 	ENSURE(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	if (n == 0)
 		return 0;
@@ -903,7 +915,8 @@ static int insert_receipt(struct sms_store *s, const char *id, const struct sms_
 	return rc;
 }
 
-static int store_session_release(struct sms_store *s, const char *id, const struct sms_receipt *r)
+/* The rows of one release, inside the group's transaction. */
+static int release_rows(struct sms_store *s, const char *id, const struct sms_receipt *r)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t now = r->time ? r->time : (int64_t)time(NULL);
@@ -912,7 +925,6 @@ static int store_session_release(struct sms_store *s, const char *id, const stru
 	ENSURE(r->taskid && r->worker && r->quote && r->quote_len > 0 && r->quote_len < INT32_MAX &&
 	           r->tcb_status,
 	       ERR_INVAL, "receipt: task, worker, quote and TCB status are required");
-	GUARD(db_exec(s->db, "BEGIN IMMEDIATE"));
 	GUARD_GOTO(release_allowed(s, id));
 	GUARD_GOTO(db_stmt(s->db, &s->wst,
 	                   "UPDATE sessions SET released=1 WHERE id=? AND released=0", &st));
@@ -943,9 +955,55 @@ static int store_session_release(struct sms_store *s, const char *id, const stru
 	rc = insert_receipt(s, id, r, now);
 out:
 	db_stmt_done(st);
-	if (db_exec(s->db, rc == 0 ? "COMMIT" : "ROLLBACK") < 0 && rc == 0)
-		rc = -1;
 	return rc;
+}
+
+/* A release waiting for its group's commit: on its caller's stack until
+ * done. */
+struct sms_release_req {
+	const char *id;
+	const struct sms_receipt *r;
+	int rc, done;
+	char msg[256]; /* the refusal's message, for the caller's thread */
+	struct sms_release_req *next;
+};
+
+/* One release in the group under its own savepoint: a refused one (already
+ * released, or its rows failing) is undone alone, the others' rows stay. */
+static void release_one(struct sms_store *s, struct sms_release_req *q)
+{
+	q->rc = db_exec(s->db, "SAVEPOINT release");
+	if (q->rc == 0)
+		q->rc = release_rows(s, q->id, q->r);
+	if (q->rc < 0)
+		snprintf(q->msg, sizeof(q->msg), "%s", err_msg());
+	if (q->rc < 0 && sqlite3_exec(s->db, "ROLLBACK TO release", NULL, NULL, NULL) != SQLITE_OK)
+		log_warn("sms.release", "op=rollback_to error=\"%s\"", sqlite3_errmsg(s->db));
+	if (sqlite3_exec(s->db, "RELEASE release", NULL, NULL, NULL) != SQLITE_OK && q->rc == 0) {
+		q->rc = ERR_IO;
+		snprintf(q->msg, sizeof(q->msg), "database: %s", sqlite3_errmsg(s->db));
+	}
+}
+
+/* A group of releases in one transaction, one commit: one WAL fsync for
+ * them all (synchronous=FULL). */
+static void commit_group(struct sms_store *s, struct sms_release_req *group)
+{
+	struct sms_release_req *q;
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = db_exec(s->db, "BEGIN IMMEDIATE");
+	for (q = group; rc == 0 && q; q = q->next)
+		release_one(s, q);
+	if (rc == 0 && (rc = db_exec(s->db, "COMMIT")) < 0)
+		db_rollback(s->db);
+	if (rc < 0) /* nothing of the group is written */
+		for (q = group; q; q = q->next) {
+			q->rc = rc;
+			snprintf(q->msg, sizeof(q->msg), "%s", err_msg());
+		}
+	pthread_mutex_unlock(&s->mu);
 }
 
 static json_t *text_or_null(sqlite3_stmt *st, int col)
@@ -1114,13 +1172,73 @@ int sms_store_session_get(struct sms_store *s, const char *id, struct sms_sessio
 	return rc;
 }
 
+/* Group commit, leader and followers: a release joins the queue; when no
+ * thread is committing, it leads: it takes the whole queue as its group,
+ * commits it and wakes the group.  Releases that arrive during a commit
+ * (its fsync) queue up and go together in the next one.  Each returns only
+ * once its group's COMMIT returned: durable, as a lone commit was. */
 int sms_store_session_release(struct sms_store *s, const char *id, const struct sms_receipt *r)
 {
-	int rc;
-	pthread_mutex_lock(&s->mu);
-	rc = store_session_release(s, id, r);
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+	struct sms_release_req me = {.id = id, .r = r}, *group;
+
+	pthread_mutex_lock(&s->gmu);
+	*s->gtail = &me;
+	s->gtail = &me.next;
+	if (s->gcoming > 0)
+		s->gcoming--;
+	pthread_cond_broadcast(&s->gcv); /* a leader may be waiting for it */
+	while (!me.done && s->gleader)
+		pthread_cond_wait(&s->gcv, &s->gmu);
+	if (!me.done) {
+		/* no commit under way and this release not in one: lead,
+		 * after the releases announced as coming have joined, for at
+		 * most SMS_GROUP_WAIT_US */
+		struct timespec until;
+		s->gleader = 1;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += SMS_GROUP_WAIT_US * 1000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (s->gcoming > 0 &&
+		       pthread_cond_timedwait(&s->gcv, &s->gmu, &until) != ETIMEDOUT)
+			;
+		group = s->gqueue;
+		s->gqueue = NULL;
+		s->gtail = &s->gqueue;
+		pthread_mutex_unlock(&s->gmu);
+		commit_group(s, group);
+		pthread_mutex_lock(&s->gmu);
+		s->ggroups++;
+		for (; group; group = group->next) {
+			group->done = 1;
+			s->greleases++;
+		}
+		s->gleader = 0;
+		pthread_cond_broadcast(&s->gcv);
+	}
+	pthread_mutex_unlock(&s->gmu);
+	return me.rc < 0 ? err_set(me.rc, "%s", me.msg) : 0;
+}
+
+void sms_store_release_coming(struct sms_store *s, int coming)
+{
+	pthread_mutex_lock(&s->gmu);
+	if (coming)
+		s->gcoming++;
+	else if (s->gcoming > 0)
+		s->gcoming--;
+	pthread_cond_broadcast(&s->gcv);
+	pthread_mutex_unlock(&s->gmu);
+}
+
+void sms_store_release_stats(struct sms_store *s, unsigned long *groups, unsigned long *releases)
+{
+	pthread_mutex_lock(&s->gmu);
+	*groups = s->ggroups;
+	*releases = s->greleases;
+	pthread_mutex_unlock(&s->gmu);
 }
 
 int sms_store_receipts(struct sms_store *s, const char *taskid, size_t max, json_t **out)

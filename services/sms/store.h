@@ -23,6 +23,13 @@ struct sms_store {
 	pthread_mutex_t rmu;
 	struct db_stmts wst, rst; /* prepared once per connection */
 	int lock_fd;              /* DB-lock, shared: a rekey needs it alone */
+	/* releases waiting for a group commit (sms_store_session_release) */
+	pthread_mutex_t gmu;
+	pthread_cond_t gcv;
+	struct sms_release_req *gqueue, **gtail;
+	int gleader; /* a thread is committing a group */
+	int gcoming; /* releases announced (sms_store_release_coming) */
+	unsigned long ggroups, greleases;
 };
 
 /* Load (or create, 0600) the master key and open the database. */
@@ -120,6 +127,19 @@ struct sms_receipt {
  * released already, or another of its task was and this one is not a
  * reassignment to a new worker within SMS_MAX_RELEASES. */
 int sms_store_session_release(struct sms_store *st, const char *id, const struct sms_receipt *r);
+/* A release on its way: its quote verified, its session being sealed.  A
+ * group's leader waits for the releases announced, at most
+ * SMS_GROUP_WAIT_US, so that they share its commit (its fsync).  coming 1
+ * announces one; sms_store_session_release() takes the announcement back,
+ * and coming 0 does when the release will not come (a failure). */
+#define SMS_GROUP_WAIT_US 1000
+void sms_store_release_coming(struct sms_store *st, int coming);
+/* Releases that overlap are committed together, one transaction and one
+ * fsync for the group (synchronous=FULL in WAL mode), each under its own
+ * savepoint: one refused leaves the others' rows.  Each call returns once
+ * its group is durable.  How many groups and releases were committed so
+ * far (releases / groups: the mean group): */
+void sms_store_release_stats(struct sms_store *st, unsigned long *groups, unsigned long *releases);
 
 /* The receipts of a task (0x hex), oldest first, as a JSON array (new
  * reference in *out) of the objects GET /tasks/{id}/attestation serves.

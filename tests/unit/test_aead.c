@@ -1,11 +1,12 @@
-/* AES-256-GCM, X25519 and HKDF against their published vectors, and the
- * seal-to-key construction's refusals. */
+/* AES-256-GCM, X25519 and HKDF against their published vectors (X25519 also
+ * against OpenSSL's), and the seal-to-key construction's refusals. */
 #include "testutil.h"
 
 #include "crypto/aead.h"
 #include "util/codec.h"
 #include "util/err.h"
 
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,79 @@ static void x25519_matches_rfc7748(void **state)
 	assert_memory_equal(s2, want, 32);
 	memset(bpub, 0, 32); /* a low-order point gives an all-zero secret */
 	assert_int_equal(x25519_shared(a, bpub, s1), ERR_CRYPTO);
+}
+
+/* RFC 7748 section 5.2: the first vector, and the iterated one (1 and
+ * 1,000 iterations from k = u = 9). */
+static void x25519_matches_rfc7748_iterated(void **state)
+{
+	uint8_t k[32], u[32], out[32], want[32];
+	(void)state;
+	unhex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4", k, 32);
+	unhex("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c", u, 32);
+	assert_int_equal(x25519_shared(k, u, out), 0);
+	unhex("c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552", want, 32);
+	assert_memory_equal(out, want, 32);
+	memset(k, 0, 32);
+	k[0] = 9;
+	memcpy(u, k, 32);
+	for (int i = 1; i <= 1000; i++) {
+		assert_int_equal(x25519_shared(k, u, out), 0);
+		memcpy(u, k, 32);
+		memcpy(k, out, 32);
+		if (i == 1) {
+			unhex("422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079",
+			      want, 32);
+			assert_memory_equal(k, want, 32);
+		}
+	}
+	unhex("684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51", want, 32);
+	assert_memory_equal(k, want, 32);
+}
+
+/* The same keys and secrets as OpenSSL's X25519 (the implementation
+ * before): random keys, both directions. */
+static void x25519_agrees_with_openssl(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		uint8_t a[32], apub[32], bpub[32], s1[32], s2[32], pub[32];
+		size_t n = 32;
+		EVP_PKEY *b = EVP_PKEY_Q_keygen(NULL, NULL, "X25519"), *pa;
+		EVP_PKEY_CTX *c;
+		assert_non_null(b);
+		assert_int_equal(EVP_PKEY_get_raw_public_key(b, bpub, &n), 1);
+		assert_int_equal(x25519_keygen(a, apub), 0);
+		pa = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, a, 32);
+		n = 32;
+		assert_int_equal(EVP_PKEY_get_raw_public_key(pa, pub, &n), 1);
+		assert_memory_equal(pub, apub, 32);
+		assert_int_equal(x25519_shared(a, bpub, s1), 0);
+		c = EVP_PKEY_CTX_new(b, NULL);
+		EVP_PKEY_free(pa);
+		pa = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, apub, 32);
+		n = 32;
+		assert_int_equal(EVP_PKEY_derive_init(c), 1);
+		assert_int_equal(EVP_PKEY_derive_set_peer(c, pa), 1);
+		assert_int_equal(EVP_PKEY_derive(c, s2, &n), 1);
+		assert_memory_equal(s1, s2, 32);
+		EVP_PKEY_CTX_free(c);
+		EVP_PKEY_free(pa);
+		EVP_PKEY_free(b);
+	}
+}
+
+/* RFC 5869 test case 3: no salt, no info. */
+static void hkdf_without_salt_matches_rfc5869(void **state)
+{
+	uint8_t ikm[22], okm[42], want[42];
+	(void)state;
+	memset(ikm, 0x0b, sizeof(ikm));
+	assert_int_equal(hkdf_sha256(ikm, 22, NULL, 0, NULL, 0, okm, 42), 0);
+	unhex(
+	    "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
+	    want, 42);
+	assert_memory_equal(okm, want, 42);
 }
 
 /* RFC 5869 test case 1. */
@@ -103,7 +177,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(gcm_matches_published_vectors),
 	    cmocka_unit_test(x25519_matches_rfc7748),
+	    cmocka_unit_test(x25519_matches_rfc7748_iterated),
+	    cmocka_unit_test(x25519_agrees_with_openssl),
 	    cmocka_unit_test(hkdf_matches_rfc5869),
+	    cmocka_unit_test(hkdf_without_salt_matches_rfc5869),
 	    cmocka_unit_test(sealed_messages_open_only_for_their_key_and_label),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

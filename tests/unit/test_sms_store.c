@@ -11,7 +11,9 @@
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 static void secrets_survive_reopen_and_are_bound(void **state)
@@ -409,6 +411,97 @@ static void receipts_are_appended_with_the_release(void **state)
 	free(dir);
 }
 
+struct rel_job {
+	struct sms_store *st;
+	char id[33], task[67], worker[43];
+	uint8_t quote[4];
+	int rc;
+};
+
+static int entered;
+static pthread_mutex_t entered_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *release_thread(void *arg)
+{
+	struct rel_job *j = arg;
+	struct sms_receipt r;
+	fill_receipt(&r, j->worker, j->quote, sizeof(j->quote));
+	r.taskid = j->task;
+	pthread_mutex_lock(&entered_mu);
+	entered++;
+	pthread_mutex_unlock(&entered_mu);
+	j->rc = sms_store_session_release(j->st, j->id, &r);
+	return NULL;
+}
+
+/* Overlapping releases are committed together: 12 releases held behind the
+ * store's lock go in at most two commits.  Within a group, the second
+ * release of a session (ERR_BUSY) is undone alone: the others keep their
+ * release rows and receipts. */
+static void overlapping_releases_commit_in_groups(void **state)
+{
+	enum { TASKS = 8, JOBS = 12 };
+	char *dir = td_tmpdir(), db[512], key[512];
+	uint8_t deal[32] = {1};
+	struct sms_store st;
+	struct rel_job jobs[JOBS];
+	pthread_t th[JOBS];
+	unsigned long groups, releases;
+	int ok = 0, busy = 0;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	for (int i = 0; i < JOBS; i++) {
+		struct rel_job *j = &jobs[i];
+		int t = i < TASKS ? i : i - TASKS; /* jobs 8-11 repeat tasks 0-3 */
+		memset(j, 0, sizeof(*j));
+		j->st = &st;
+		snprintf(j->task, sizeof(j->task), "0x%064x", t + 1);
+		snprintf(j->worker, sizeof(j->worker), "0x%040x", t + 1);
+		j->quote[0] = (uint8_t)i;
+		snprintf(j->id, sizeof(j->id), "%032x", t + 1);
+		if (i < TASKS)
+			assert_int_equal(sms_store_session_add(&st, j->id, j->task, j->worker, deal,
+			                                       (uint64_t)t, 4102444800, NULL),
+			                 0);
+	}
+	pthread_mutex_lock(&st.mu); /* no commit before all have queued */
+	for (int i = 0; i < JOBS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, release_thread, &jobs[i]), 0);
+	for (int n = 0; n < JOBS;) {
+		usleep(10000);
+		pthread_mutex_lock(&entered_mu);
+		n = entered;
+		pthread_mutex_unlock(&entered_mu);
+	}
+	usleep(200000);
+	pthread_mutex_unlock(&st.mu);
+	for (int i = 0; i < JOBS; i++) {
+		pthread_join(th[i], NULL);
+		ok += jobs[i].rc == 0;
+		busy += jobs[i].rc == ERR_BUSY;
+	}
+	assert_int_equal(ok, TASKS);
+	assert_int_equal(busy, JOBS - TASKS);
+	sms_store_release_stats(&st, &groups, &releases);
+	assert_int_equal(releases, JOBS);
+	assert_in_range(groups, 1, 2);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM releases"), TASKS);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), TASKS);
+	assert_int_equal(count_rows(&st, "SELECT count(DISTINCT taskid) FROM receipts"), TASKS);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM sessions WHERE released = 1"),
+	                 TASKS);
+	sms_store_close(&st);
+	/* the rows are there for a new connection: committed */
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), TASKS);
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +511,7 @@ int main(void)
 	    cmocka_unit_test(signatures_authorize_one_write),
 	    cmocka_unit_test(migration_adds_consumed_signatures),
 	    cmocka_unit_test(receipts_are_appended_with_the_release),
+	    cmocka_unit_test(overlapping_releases_commit_in_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Attested releases under kill -9: concurrent TDs release task sessions
+# against a real SMS (real Anvil chain, real SQLite) and the SMS is killed
+# while releases are in flight, three times.  After a restart: every
+# release answered 200 has its release row and its receipt, the session is
+# marked released, no task was released twice (the receipts and releases
+# tables agree row for row), and a second try of an acknowledged session
+# is refused.  The releases overlap, so they are committed in groups: a
+# group's 200s go out only once the group is durable.
+# Usage: crash_release.sh TDEXEC CRASH_RELEASE
+set -u
+T=$1
+D=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=$(mktemp -d)
+SMS=
+PER_ROUND=${CRASH_RELEASE_TASKS:-120}
+ROUNDS=3
+trap '[ -n "$SMS" ] && kill -9 "$SMS" 2>/dev/null; "$T" chain down --dir "$W/chain" >/dev/null 2>&1; [ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
+. "$HERE/../lib.sh"
+
+"$T" chain up --dir "$W/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
+C=(--chain "$W/chain/chain.json")
+n=$((PER_ROUND * (ROUNDS + 1)))
+app=$("$T" app deploy --no-image-check "${C[@]}" --account 1 --name app --json \
+	--image "docker.io/library/app@sha256:$(printf 'app' | sha256sum | cut -d' ' -f1)" |
+	sed -n 's/.*"address": "\(.*\)".*/\1/p')
+pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json |
+	sed -n 's/.*"address": "\(.*\)".*/\1/p')
+requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+"$T" order init app --set app="$app" --set tag=tdx --set volume="$n" -o "$W/a.json" &&
+	"$T" order sign app "$W/a.json" "${C[@]}" --account 1 -o "$W/a.json" >/dev/null &&
+	"$T" order init workerpool --set workerpool="$pool" --set tag=tdx --set volume="$n" -o "$W/p.json" &&
+	"$T" order sign workerpool "$W/p.json" "${C[@]}" --account 3 -o "$W/p.json" >/dev/null &&
+	"$T" order init request --set app="$app" --set workerpool="$pool" --set tag=tdx \
+		--set volume="$n" --set requester="$requester" -o "$W/r.json" &&
+	"$T" order sign request "$W/r.json" "${C[@]}" --account 4 -o "$W/r.json" >/dev/null
+deal=$("$T" deal match "${C[@]}" --account 4 --app-order "$W/a.json" --workerpool-order \
+	"$W/p.json" --request-order "$W/r.json" --boost --json | sed -n 's/.*"dealid": "\(.*\)".*/\1/p')
+[ -n "$deal" ] && ok || { bad "deal"; finish; }
+"$T" sim init "$W/td" >/dev/null 2>&1 || bad "sim init"
+m() { json_str "$W/td/td.json" "$1"; }
+printf '{"measurements": {"MRTD": "%s", "RTMR0": "%s", "RTMR1": "%s", "RTMR2": "%s"}}\n' \
+	"$(m MRTD)" "$(m RTMR0)" "$(m RTMR1)" "$(m RTMR2)" >"$W/policy.json"
+
+start_sms() {
+	rm -f "$W/port"
+	"$T" sms --port 0 --port-file "$W/port" --db "$W/sms.db" --master-key "$W/master.key" \
+		"${C[@]}" --collateral "$W/td/collateral/collateral.json" \
+		--trust-sim-root "$W/td/root_ca.pem" --policy "$W/policy.json" 2>>"$W/sms.log" &
+	SMS=$!
+	for _ in $(seq 200); do [ -s "$W/port" ] && break; sleep 0.05; done
+	URL="http://127.0.0.1:$(cat "$W/port" 2>/dev/null)"
+}
+
+start_sms
+[ -s "$W/port" ] && ok || { bad "sms did not start: $(tail -3 "$W/sms.log")"; finish; }
+# Sessions for every round, and for a last round run to the end.
+"$D" prepare "$URL" "$W/chain/chain.json" "$deal" 0 "$n" >"$W/sessions" 2>"$W/prep.log" &&
+	[ "$(wc -l <"$W/sessions")" = "$n" ] && ok || { bad "prepare: $(tail -3 "$W/prep.log")"; finish; }
+kill -9 "$SMS"; wait "$SMS" 2>/dev/null; SMS=
+
+acked() { cat "$W"/acks.[0-9] 2>/dev/null | grep -c .; }
+for round in $(seq "$ROUNDS"); do
+	start_sms
+	[ -s "$W/port" ] || { bad "sms did not restart: $(tail -3 "$W/sms.log")"; finish; }
+	sed -n "$(((round - 1) * PER_ROUND + 1)),$((round * PER_ROUND))p" "$W/sessions" >"$W/s.$round"
+	before=$(acked)
+	"$D" release "$URL" "$W/td" "$W/s.$round" "$W/acks.$round" 8 >"$W/rel.$round" 2>&1 &
+	tds=$!
+	# kill once some releases are acknowledged and more are in flight
+	# (a sanitizer build under load is slower), at most 30 s later
+	for _ in $(seq 300); do
+		[ "$(acked)" -gt $((before + PER_ROUND / 4)) ] && break
+		sleep 0.1
+	done
+	kill -9 "$SMS"
+	wait "$SMS" 2>/dev/null
+	SMS=
+	wait "$tds" && ok || bad "round $round: $(tail -3 "$W/rel.$round")"
+	got=$(grep -c . "$W/acks.$round")
+	[ "$got" -gt 0 ] && [ "$got" -lt "$PER_ROUND" ] && ok ||
+		bad "round $round: $got of $PER_ROUND acknowledged: the kill was not mid-flight"
+	echo "round $round: $got of $PER_ROUND releases acknowledged before kill -9"
+done
+
+# After a restart: every session of the rounds tried again, and a last
+# round run to the end, all overlapping.
+start_sms
+cat "$W"/s.[0-9] >"$W/s.again"
+"$D" release "$URL" "$W/td" "$W/s.again" "$W/again" 8 >"$W/rel.again" 2>&1 && ok ||
+	bad "again: $(tail -3 "$W/rel.again")"
+sed -n "$((ROUNDS * PER_ROUND + 1)),\$p" "$W/sessions" >"$W/s.last"
+"$D" release "$URL" "$W/td" "$W/s.last" "$W/acks.last" 8 >"$W/rel.last" 2>&1 && ok ||
+	bad "last round: $(tail -3 "$W/rel.last")"
+[ "$(grep -c . "$W/acks.last")" = "$PER_ROUND" ] && ok || bad "last round: not all released"
+kill "$SMS" && wait "$SMS"
+SMS=
+
+q() { sqlite3 "$W/sms.db" "$1"; }
+# an acknowledged session tried again is refused
+again_ok=$(cat "$W"/acks.[0-9] | sort | join - <(sort "$W/again.all") | awk '$2 == 200' | wc -l)
+[ "$again_ok" = 0 ] && ok || bad "$again_ok acknowledged sessions released a second time"
+# every acknowledged release is in the database, with its receipt
+cat "$W"/acks.[0-9] "$W/acks.last" "$W/again" | sort -u >"$W/acked"
+q "SELECT session FROM releases" | sort >"$W/released"
+q "SELECT session FROM receipts" | sort >"$W/receipted"
+q "SELECT id FROM sessions WHERE released = 1" | sort >"$W/flagged"
+missing=$(comm -23 "$W/acked" "$W/released" | grep -c .)
+[ "$missing" = 0 ] && ok || bad "$missing acknowledged releases lost: $(comm -23 "$W/acked" "$W/released" | head -3)"
+cmp -s "$W/released" "$W/receipted" && ok || bad "releases and receipts differ"
+cmp -s "$W/released" "$W/flagged" && ok || bad "releases and released sessions differ"
+[ "$(q "SELECT count(*) FROM (SELECT taskid FROM releases GROUP BY taskid HAVING count(*) > 1)")" = 0 ] &&
+	[ "$(q "SELECT count(*) FROM (SELECT taskid FROM receipts GROUP BY taskid HAVING count(*) > 1)")" = 0 ] &&
+	ok || bad "a task released twice"
+# every session of the rounds is released now, once: acknowledged before
+# the kill, or committed unacknowledged (refused again), or released again
+[ "$(grep -c . "$W/released")" = "$n" ] && ok || bad "released: $(grep -c . "$W/released") of $n"
+echo "acknowledged $(grep -c . "$W/acked"), released $(grep -c . "$W/released") of $n;" \
+	"committed but unacknowledged at a kill: $(comm -13 "$W/acked" "$W/released" | grep -c .)"
+expect 0 'secrets, all authenticate' -- "$T" sms check --db "$W/sms.db" --master-key "$W/master.key"
+finish
