@@ -77,6 +77,16 @@ MUST_CHECK int tdx_policy_check_logs(const struct tdx_policy *p, const struct td
                                      const struct tdx_verdict *v, const char *const *logs, size_t n,
                                      const char *runtime, size_t runtime_len, json_t *mismatches);
 
+/* The app developer's own TD policy, from the app's on-chain mrenclave
+ * (iExec's enclave configuration {"framework": "TDX", "policy": {...}}),
+ * checked against a verified quote as tdx_policy_check does.  No
+ * mrenclave (NULL or "") or no policy: 0.  A policy from the chain may not
+ * name files on this machine ("event_logs").  ERR_VERIFY with the reason:
+ * not a TDX configuration, a policy that does not load, or one that does
+ * not hold (then *violated = 1, else 0). */
+MUST_CHECK int tdx_policy_check_app(const char *mrenclave, const struct tdx_quote *q,
+                                    const struct tdx_verdict *v, int *violated);
+
 /* Only the runtime log's part, for a service that checked the rest
  * already (the SMS: the quote passed its gate, the log came with it): the
  * JSON-lines `runtime` (NULL = none sent) must extend RTMR3 and every RTMR
