@@ -58,6 +58,8 @@ static const char *const pinned[] = {"MRTD",         "RTMR0", "RTMR1",      "RTM
 static int check_eventlogs(const struct tdx_quote *q, const char *const *logs, size_t n)
 {
 	struct tdx_rtmr_replay r;
+	char want[97], got[97];
+	int bad;
 
 	tdx_replay_init(&r);
 	for (size_t i = 0; i < n; i++) {
@@ -66,17 +68,11 @@ static int check_eventlogs(const struct tdx_quote *q, const char *const *logs, s
 			return err_wrap(rc, "%s", logs[i]);
 	}
 	ENSURE(r.touched, ERR_VERIFY, "the event logs extend no RTMR");
-	for (int i = 0; i < 4; i++) {
-		char want[97], got[97];
-		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
-			continue;
-		hex_encode(want, r.rtmr[i], 48);
-		hex_encode(got, q->body.rtmr[i], 48);
-		return err_set(ERR_VERIFY,
-		               "the event logs do not replay to the quote: RTMR%d is %s in the "
-		               "quote, %s replayed; no policy written",
-		               i, got, want);
-	}
+	bad = tdx_replay_mismatch(&r, q->body.rtmr, 0, want, got);
+	ENSURE(bad < 0, ERR_VERIFY,
+	       "the event logs do not replay to the quote: RTMR%d is %s in the quote, %s "
+	       "replayed; no policy written",
+	       bad, got, want);
 	return 0;
 }
 

@@ -29,6 +29,19 @@ int tdx_replay_extend(struct tdx_rtmr_replay *r, int idx, const uint8_t digest[4
 	return 0;
 }
 
+int tdx_replay_mismatch(const struct tdx_rtmr_replay *r, const uint8_t quoted[4][48], int from,
+                        char replayed_hex[97], char quoted_hex[97])
+{
+	for (int i = from < 0 ? 0 : from; i < 4; i++) {
+		if (!(r->touched & (1u << i)) || memcmp(r->rtmr[i], quoted[i], 48) == 0)
+			continue;
+		hex_encode(replayed_hex, r->rtmr[i], 48);
+		hex_encode(quoted_hex, quoted[i], 48);
+		return i;
+	}
+	return -1;
+}
+
 /* The first event (TCG_PCR_EVENT, SHA-1 format) carries the Spec ID Event
  * that lists the digest algorithms and their sizes. */
 int tdx_ccel_init(struct tdx_ccel_iter *it, const uint8_t *buf, size_t len, const char *what)

@@ -28,6 +28,11 @@ struct tdx_rtmr_replay {
 
 void tdx_replay_init(struct tdx_rtmr_replay *r);
 MUST_CHECK int tdx_replay_extend(struct tdx_rtmr_replay *r, int idx, const uint8_t digest[48]);
+/* The first RTMR i >= from that the replay touched and that differs from
+ * quoted[i], with both values as hex, or -1 when every one from `from` on
+ * matches. */
+int tdx_replay_mismatch(const struct tdx_rtmr_replay *r, const uint8_t quoted[4][48], int from,
+                        char replayed_hex[97], char quoted_hex[97]);
 /* Reading a CCEL / TCG2 crypto-agile log, the one parser of that format:
  * tdx_ccel_init reads the header (the Spec ID Event03 and its digest
  * algorithms), then each tdx_ccel_next gives the next measured event.

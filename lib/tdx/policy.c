@@ -406,6 +406,7 @@ static int check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
                       const struct given_logs *g, json_t *m)
 {
 	struct tdx_rtmr_replay r;
+	char want[97], got[97];
 
 	tdx_replay_init(&r);
 	for (size_t i = 0; i < p->n_logs; i++)
@@ -420,14 +421,8 @@ static int check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
 	if (g && g->require && p->require_rtmr3_log && !(r.touched & 8))
 		miss(m, "RTMR3: no event log given with the quote extends it, and the policy "
 		        "requires RTMR3's log (require_rtmr3_log)");
-	for (int i = 0; i < 4; i++) {
-		char want[97], got[97];
-		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
-			continue;
-		hex_encode(want, r.rtmr[i], 48);
-		hex_encode(got, q->body.rtmr[i], 48);
+	for (int i = 0; (i = tdx_replay_mismatch(&r, q->body.rtmr, i, want, got)) >= 0; i++)
 		miss(m, "RTMR%d %s differs from the event log replay %s", i, got, want);
-	}
 	return 0;
 }
 
@@ -549,6 +544,8 @@ int tdx_policy_check_runtime_log(const struct tdx_policy *p, const struct tdx_qu
                                  const char *runtime, size_t runtime_len)
 {
 	struct tdx_rtmr_replay r;
+	char want[97], got[97];
+	int bad;
 
 	if (!runtime) {
 		ENSURE(!p || !p->require_rtmr3_log, ERR_VERIFY,
@@ -560,14 +557,8 @@ int tdx_policy_check_runtime_log(const struct tdx_policy *p, const struct tdx_qu
 	if (tdx_replay_jsonl(&r, runtime, runtime_len) < 0)
 		return err_wrap(ERR_VERIFY, "runtime log");
 	ENSURE(r.touched & 8, ERR_VERIFY, "the runtime log does not extend RTMR3");
-	for (int i = 0; i < 4; i++) {
-		char want[97], got[97];
-		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
-			continue;
-		hex_encode(want, r.rtmr[i], 48);
-		hex_encode(got, q->body.rtmr[i], 48);
-		return err_set(ERR_VERIFY, "the runtime log replays RTMR%d to %s, the quote has %s",
-		               i, want, got);
-	}
+	bad = tdx_replay_mismatch(&r, q->body.rtmr, 0, want, got);
+	ENSURE(bad < 0, ERR_VERIFY, "the runtime log replays RTMR%d to %s, the quote has %s", bad,
+	       want, got);
 	return 0;
 }
