@@ -116,7 +116,6 @@ static int from_quote(int argc, char **argv)
 	size_t n_logs = 0;
 	int c, allow_debug = 0, pin3 = 0, require3 = 0, rc = 0;
 	struct tdx_quote *q = NULL;
-	struct tdx_policy *check = NULL;
 	json_t *pol = NULL, *m = NULL, *statuses = NULL;
 	char *text = NULL;
 	uint64_t attrs;
@@ -169,17 +168,7 @@ static int from_quote(int argc, char **argv)
 	ENSURE_GOTO(pol, ERR_NOMEM, "out of memory");
 	if (require3)
 		json_object_set_new(pol, "require_rtmr3_log", json_true());
-	text = json_dumps(pol, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
-	/* What is written must load as a policy, as the verifiers load it. */
-	GUARD_GOTO(tdx_policy_from_json(text, strlen(text), ".", &check));
-	{
-		size_t tl = strlen(text);
-		char *nl = realloc(text, tl + 2);
-		ENSURE_GOTO(nl, ERR_NOMEM, "out of memory");
-		text = nl;
-		memcpy(text + tl, "\n", 2);
-	}
+	GUARD_GOTO(tdx_policy_text(pol, &text));
 	int to_file = strcmp(out_path, "-") != 0;
 	if (to_file || !cli_json)
 		GUARD_GOTO(file_write(out_path, text, strlen(text), 0644));
@@ -214,7 +203,6 @@ out:
 	json_decref(pol);
 	json_decref(m);
 	json_decref(statuses);
-	tdx_policy_free(check);
 	tdx_quote_free(q);
 	return rc < 0 ? cli_fail() : 0;
 }

@@ -495,6 +495,31 @@ int tdx_policy_check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
 	return check_all(p, q, v, &g, m);
 }
 
+int tdx_policy_text(const json_t *pol, char **text)
+{
+	struct tdx_policy *check = NULL;
+	char *t = json_dumps(pol, JSON_INDENT(2) | JSON_PRESERVE_ORDER), *nl;
+	size_t tl;
+	int rc;
+
+	ENSURE(t, ERR_NOMEM, "out of memory");
+	rc = tdx_policy_from_json(t, strlen(t), ".", &check);
+	tdx_policy_free(check);
+	if (rc < 0) {
+		free(t);
+		return rc;
+	}
+	tl = strlen(t);
+	nl = realloc(t, tl + 2);
+	if (!nl) {
+		free(t);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	memcpy(nl + tl, "\n", 2);
+	*text = nl;
+	return 0;
+}
+
 /* An app made for another framework is not run in a TD. */
 int tdx_policy_check_app(const char *mrenclave, const struct tdx_quote *q,
                          const struct tdx_verdict *v, int *violated)

@@ -57,6 +57,12 @@ MUST_CHECK int tdx_policy_pins(const struct tdx_policy *p, const char *field);
  * RA-TLS configuration, services/sms). */
 json_t *tdx_policy_to_json(const struct tdx_policy *p);
 
+/* The policy document `pol` as a file holds it: indented JSON, keys in
+ * their order, ending in a newline; checked to load as the verifiers load a
+ * policy (relative paths from "."), so what is written is never refused.
+ * *text is the caller's to free. */
+MUST_CHECK int tdx_policy_text(const json_t *pol, char **text);
+
 /* Check a verified quote.  Every mismatch is appended to `mismatches` (a
  * JSON array of strings).  Returns 0 when all hold, ERR_VERIFY with the
  * first mismatch as the message otherwise, or another error (e.g. an event
