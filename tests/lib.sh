@@ -71,6 +71,19 @@ pool_test_dir() {
 	command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
 }
 
+# sms_test_chain: for a test of the SMS on a local chain: W, a scratch
+# directory, the chain in $W/chain (C: the option naming it); stop_sms
+# stops the SMS whose pid is $SMS; on exit the SMS is stopped, the chain
+# brought down and W removed.
+stop_sms() { [ -n "$SMS" ] && kill "$SMS" 2>/dev/null && wait "$SMS" 2>/dev/null; SMS=; }
+sms_test_chain() {
+	W=$(mktemp -d)
+	SMS=
+	trap 'stop_sms; "$T" chain down --dir "$W/chain" >/dev/null 2>&1; rm -rf "$W"' EXIT
+	"$T" chain up --dir "$W/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
+	C=(--chain "$W/chain/chain.json")
+}
+
 finish() {
 	echo "$pass passed, $fail failed"
 	[ "$fail" = 0 ]
