@@ -318,7 +318,6 @@ static void print_text(const struct measure *m)
 static int write_policy(const struct measure *m, const char *tcb)
 {
 	json_t *pol = NULL, *meas = json_object(), *st = json_array();
-	struct tdx_policy *check = NULL;
 	char *copy = strdup(tcb), *save = NULL, *text = NULL, hex[97];
 	int rc = 0;
 
@@ -347,17 +346,7 @@ static int write_policy(const struct measure *m, const char *tcb)
 	pol = json_pack("{s:O,s:b,s:b,s:O}", "tcb_status", st, "allow_debug", 0,
 	                "require_sept_ve_disable", 1, "measurements", meas);
 	ENSURE_GOTO(pol, ERR_NOMEM, "out of memory");
-	text = json_dumps(pol, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
-	/* What is written must load as a policy, as the verifiers load it. */
-	GUARD_GOTO(tdx_policy_from_json(text, strlen(text), ".", &check));
-	{
-		size_t tl = strlen(text);
-		char *nl = realloc(text, tl + 2);
-		ENSURE_GOTO(nl, ERR_NOMEM, "out of memory");
-		text = nl;
-		memcpy(text + tl, "\n", 2);
-	}
+	GUARD_GOTO(tdx_policy_text(pol, &text));
 	GUARD_GOTO(file_write(m->out, text, strlen(text), 0644));
 	/* What the policy lets through is as important as what it pins. */
 	if (!m->have_mrtd || (m->known & 7u) != 7u)
@@ -371,7 +360,6 @@ out:
 	json_decref(pol);
 	json_decref(meas);
 	json_decref(st);
-	tdx_policy_free(check);
 	return rc;
 }
 

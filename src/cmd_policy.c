@@ -58,6 +58,8 @@ static const char *const pinned[] = {"MRTD",         "RTMR0", "RTMR1",      "RTM
 static int check_eventlogs(const struct tdx_quote *q, const char *const *logs, size_t n)
 {
 	struct tdx_rtmr_replay r;
+	char want[97], got[97];
+	int bad;
 
 	tdx_replay_init(&r);
 	for (size_t i = 0; i < n; i++) {
@@ -66,17 +68,11 @@ static int check_eventlogs(const struct tdx_quote *q, const char *const *logs, s
 			return err_wrap(rc, "%s", logs[i]);
 	}
 	ENSURE(r.touched, ERR_VERIFY, "the event logs extend no RTMR");
-	for (int i = 0; i < 4; i++) {
-		char want[97], got[97];
-		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
-			continue;
-		hex_encode(want, r.rtmr[i], 48);
-		hex_encode(got, q->body.rtmr[i], 48);
-		return err_set(ERR_VERIFY,
-		               "the event logs do not replay to the quote: RTMR%d is %s in the "
-		               "quote, %s replayed; no policy written",
-		               i, got, want);
-	}
+	bad = tdx_replay_mismatch(&r, q->body.rtmr, 0, want, got);
+	ENSURE(bad < 0, ERR_VERIFY,
+	       "the event logs do not replay to the quote: RTMR%d is %s in the quote, %s "
+	       "replayed; no policy written",
+	       bad, got, want);
 	return 0;
 }
 
@@ -120,7 +116,6 @@ static int from_quote(int argc, char **argv)
 	size_t n_logs = 0;
 	int c, allow_debug = 0, pin3 = 0, require3 = 0, rc = 0;
 	struct tdx_quote *q = NULL;
-	struct tdx_policy *check = NULL;
 	json_t *pol = NULL, *m = NULL, *statuses = NULL;
 	char *text = NULL;
 	uint64_t attrs;
@@ -173,17 +168,7 @@ static int from_quote(int argc, char **argv)
 	ENSURE_GOTO(pol, ERR_NOMEM, "out of memory");
 	if (require3)
 		json_object_set_new(pol, "require_rtmr3_log", json_true());
-	text = json_dumps(pol, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
-	/* What is written must load as a policy, as the verifiers load it. */
-	GUARD_GOTO(tdx_policy_from_json(text, strlen(text), ".", &check));
-	{
-		size_t tl = strlen(text);
-		char *nl = realloc(text, tl + 2);
-		ENSURE_GOTO(nl, ERR_NOMEM, "out of memory");
-		text = nl;
-		memcpy(text + tl, "\n", 2);
-	}
+	GUARD_GOTO(tdx_policy_text(pol, &text));
 	int to_file = strcmp(out_path, "-") != 0;
 	if (to_file || !cli_json)
 		GUARD_GOTO(file_write(out_path, text, strlen(text), 0644));
@@ -218,7 +203,6 @@ out:
 	json_decref(pol);
 	json_decref(m);
 	json_decref(statuses);
-	tdx_policy_free(check);
 	tdx_quote_free(q);
 	return rc < 0 ? cli_fail() : 0;
 }

@@ -181,8 +181,8 @@ static int sms_rekey(int argc, char **argv)
 	return 0;
 }
 
-/* tdexec sms ear-rotate */
-static const struct option sms_ear_rotate_opts[] = {
+/* The options of the commands that only open the store (ear-rotate, check). */
+static const struct option sms_store_opts[] = {
     {"db", required_argument, NULL, 'd'},
     {"master-key", required_argument, NULL, 'm'},
     {"master-key-command", required_argument, NULL, 'M'},
@@ -191,15 +191,18 @@ static const struct option sms_ear_rotate_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int sms_ear_rotate_cmd(int argc, char **argv)
+/* Parse and check sms_store_opts for `name` ("sms check") and open the
+ * store; neither file is created when missing.  STORE_OPEN: *st is open,
+ * the caller closes it; otherwise the exit code to return (--help, a usage
+ * error, a store that does not open). */
+#define STORE_OPEN (-1)
+static int store_cmd_open(int argc, char **argv, const char *name, struct sms_store *st)
 {
 	const char *db = NULL, *key = NULL, *cmd = NULL;
-	struct sms_store st;
-	char old_kid[44], new_kid[44];
-	int c, rc;
+	int c;
 
 	optind = 0;
-	while ((c = cli_getopt(argc, argv, "sms ear-rotate", "h", sms_ear_rotate_opts)) != -1) {
+	while ((c = cli_getopt(argc, argv, name, "h", sms_store_opts)) != -1) {
 		switch (c) {
 		case 'd': db = optarg; break;
 		case 'm': key = optarg; break;
@@ -210,12 +213,24 @@ static int sms_ear_rotate_cmd(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return cli_usage("sms ear-rotate", "unexpected argument '%s'", argv[optind]);
+		return cli_usage(name, "unexpected argument '%s'", argv[optind]);
 	if (!db || !key == !cmd)
-		return cli_usage("sms ear-rotate",
+		return cli_usage(name,
 		                 "--db and one of --master-key, --master-key-command are required");
-	if (store_files(db, key) < 0 || sms_store_open2(&st, db, key, cmd) < 0)
+	if (store_files(db, key) < 0 || sms_store_open2(st, db, key, cmd) < 0)
 		return cli_fail();
+	return STORE_OPEN;
+}
+
+/* tdexec sms ear-rotate */
+static int sms_ear_rotate_cmd(int argc, char **argv)
+{
+	struct sms_store st;
+	char old_kid[44], new_kid[44];
+	int rc = store_cmd_open(argc, argv, "sms ear-rotate", &st);
+
+	if (rc != STORE_OPEN)
+		return rc;
 	rc = sms_ear_rotate(&st, old_kid, new_kid);
 	sms_store_close(&st);
 	if (rc < 0)
@@ -228,43 +243,15 @@ static int sms_ear_rotate_cmd(int argc, char **argv)
 	return 0;
 }
 
-/* tdexec sms check: neither file is created when missing. */
-static const struct option sms_check_opts[] = {
-    {"db", required_argument, NULL, 'd'},
-    {"master-key", required_argument, NULL, 'm'},
-    {"master-key-command", required_argument, NULL, 'M'},
-    {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
+/* tdexec sms check */
 static int sms_check(int argc, char **argv)
 {
-	const char *db = NULL, *key = NULL, *cmd = NULL;
 	struct sms_store st;
 	long total, bad;
-	int c, rc;
+	int rc = store_cmd_open(argc, argv, "sms check", &st);
 
-	optind = 0;
-	while ((c = cli_getopt(argc, argv, "sms check", "h", sms_check_opts)) != -1) {
-		switch (c) {
-		case 'd': db = optarg; break;
-		case 'm': key = optarg; break;
-		case 'M': cmd = optarg; break;
-		case 'j': break; /* cli_json */
-		case 'h': return sms_help();
-		default: return EXIT_USAGE;
-		}
-	}
-	if (optind < argc)
-		return cli_usage("sms check", "unexpected argument '%s'", argv[optind]);
-	if (!db || !key == !cmd)
-		return cli_usage("sms check",
-		                 "--db and one of --master-key, --master-key-command are required");
-	if (store_files(db, key) < 0)
-		return cli_fail();
-	if (sms_store_open2(&st, db, key, cmd) < 0)
-		return cli_fail();
+	if (rc != STORE_OPEN)
+		return rc;
 	rc = sms_store_check(&st, &total, &bad);
 	sms_store_close(&st);
 	if (rc < 0)
@@ -336,10 +323,10 @@ const struct option cli_sms_opts[] = {
 };
 
 const struct cli_cmd sms_cmds[] = {
-    {"check", NULL, "check an SMS: RA-TLS, quote, policy", NULL, sms_check_opts},
+    {"check", NULL, "check an SMS: RA-TLS, quote, policy", NULL, sms_store_opts},
     {"rekey", NULL, "re-encrypt the store under a new master key", NULL, sms_rekey_opts},
     {"ear-rotate", NULL, "a new EAR signing key, the current one kept as previous", NULL,
-     sms_ear_rotate_opts},
+     sms_store_opts},
     {"config-hash", NULL, "the configuration document and its hash", NULL, cli_sms_opts},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -344,38 +344,11 @@ static const char *str(const json_t *r, const char *k)
  * it: iExec's enclave configuration {"framework": "TDX", "policy": {...}}. */
 static int app_policy(struct tv *t, const struct tdx_quote *q, const struct tdx_verdict *d)
 {
-	json_t *conf = NULL, *pol, *mis = json_array();
-	struct tdx_policy *p = NULL;
-	char *text = NULL;
-	int rc = 0;
-
-	if (!t->mrenclave)
-		goto out;
-	conf = json_loads(t->mrenclave, JSON_REJECT_DUPLICATES, NULL);
-	const char *fw = json_string_value(json_object_get(conf, "framework"));
-	ENSURE_GOTO(conf && fw && strcasecmp(fw, "TDX") == 0, ERR_VERIFY,
-	            "the app's mrenclave is not a TDX enclave configuration");
-	pol = json_object_get(conf, "policy");
-	if (!pol || (json_is_object(pol) && json_object_size(pol) == 0))
-		goto out;
-	ENSURE_GOTO(json_is_object(pol) && !json_object_get(pol, "event_logs"), ERR_VERIFY,
-	            "the app's TDX policy is not a policy object without event_logs");
-	text = json_dumps(pol, JSON_COMPACT);
-	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
-	GUARD_GOTO(tdx_policy_from_json(text, strlen(text), NULL, &p));
-	if (tdx_policy_check(p, q, d, mis) < 0) {
-		rc = err_set(ERR_VERIFY, "the app's TDX policy on chain does not hold: %s",
-		             json_array_size(mis) ? json_string_value(json_array_get(mis, 0))
-		                                  : err_msg());
+	int violated, rc = tdx_policy_check_app(t->mrenclave, q, d, &violated);
+	if (rc < 0 && violated)
 		t->code = TV_POLICY;
-	}
-out:
-	if (rc < 0 && !t->code)
+	else if (rc < 0 && !t->code)
 		t->code = TV_FAILED;
-	json_decref(mis);
-	json_decref(conf);
-	tdx_policy_free(p);
-	free(text);
 	return rc;
 }
 

@@ -1,5 +1,5 @@
 # Shared by the shell tests: counters, checks and the closing line.
-# The sourcing script sets W (a scratch directory) first.
+# The sourcing script sets W (a scratch directory), or pool_test_dir does.
 pass=0
 fail=0
 
@@ -56,6 +56,32 @@ private() {
 	for f in "$@"; do
 		[ "$(stat -c %a "$f" 2>&1)" = 600 ] && ok || bad "$name: $f is $(stat -c %a "$f" 2>&1)"
 	done
+}
+
+# pool_test_dir [CMD]: for a test that runs a pool (scripts/pool.sh): W, a
+# scratch directory that is also the pool's state P, mode 711 because the
+# app sandbox (a user namespace) reaches the workers' directories through
+# it; on exit CMD (evaluated then), pool_stop, and W removed unless KEEP is
+# set.  Fails unless runc, which runs every app, is installed.
+pool_test_dir() {
+	W=$(mktemp -d)
+	chmod 711 "$W"
+	P=$W
+	trap "${1:+$1; }pool_stop; [ -n \"\${KEEP:-}\" ] && echo \"kept \$W\" || rm -rf \"\$W\"" EXIT
+	command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+}
+
+# sms_test_chain: for a test of the SMS on a local chain: W, a scratch
+# directory, the chain in $W/chain (C: the option naming it); stop_sms
+# stops the SMS whose pid is $SMS; on exit the SMS is stopped, the chain
+# brought down and W removed.
+stop_sms() { [ -n "$SMS" ] && kill "$SMS" 2>/dev/null && wait "$SMS" 2>/dev/null; SMS=; }
+sms_test_chain() {
+	W=$(mktemp -d)
+	SMS=
+	trap 'stop_sms; "$T" chain down --dir "$W/chain" >/dev/null 2>&1; rm -rf "$W"' EXIT
+	"$T" chain up --dir "$W/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
+	C=(--chain "$W/chain/chain.json")
 }
 
 finish() {

@@ -10,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TPM_ALG_SHA384 0x000c
-#define EV_NO_ACTION   0x00000003
-#define MAX_ALGS       8
+#define TPM_ALG_SHA384 0x000cu
 
 void tdx_replay_init(struct tdx_rtmr_replay *r)
 {
@@ -31,37 +29,50 @@ int tdx_replay_extend(struct tdx_rtmr_replay *r, int idx, const uint8_t digest[4
 	return 0;
 }
 
-struct alg {
-	uint16_t id, size;
-};
+int tdx_replay_mismatch(const struct tdx_rtmr_replay *r, const uint8_t quoted[4][48], int from,
+                        char replayed_hex[97], char quoted_hex[97])
+{
+	for (int i = from < 0 ? 0 : from; i < 4; i++) {
+		if (!(r->touched & (1u << i)) || memcmp(r->rtmr[i], quoted[i], 48) == 0)
+			continue;
+		hex_encode(replayed_hex, r->rtmr[i], 48);
+		hex_encode(quoted_hex, quoted[i], 48);
+		return i;
+	}
+	return -1;
+}
 
 /* The first event (TCG_PCR_EVENT, SHA-1 format) carries the Spec ID Event
  * that lists the digest algorithms and their sizes. */
-static int parse_header(struct rd *r, struct alg *algs, uint32_t *nalgs)
+int tdx_ccel_init(struct tdx_ccel_iter *it, const uint8_t *buf, size_t len, const char *what)
 {
+	struct rd *r = &it->rd, ev;
 	uint32_t idx, type, size;
-	const uint8_t *sig;
-	struct rd ev;
+	const uint8_t *p;
 
+	memset(it, 0, sizeof(*it));
+	it->what = what;
+	ENSURE(len <= TDX_EVENTLOG_MAX, ERR_TOOBIG, "%s over %u bytes", what, TDX_EVENTLOG_MAX);
+	rd_init(r, buf, len, what);
 	GUARD(rd_u32le(r, &idx, "header.mr_index"));
 	GUARD(rd_u32le(r, &type, "header.event_type"));
-	ENSURE(type == EV_NO_ACTION, ERR_INVAL, "event log: first event is not EV_NO_ACTION");
-	GUARD(rd_view(r, &sig, 20, "header.digest"));
+	ENSURE(type == EV_NO_ACTION, ERR_INVAL, "%s: first event is not EV_NO_ACTION", what);
+	GUARD(rd_view(r, &p, 20, "header.digest"));
 	GUARD(rd_u32le(r, &size, "header.event_size"));
 	GUARD(rd_sub(r, &ev, size, "header.event"));
-	GUARD(rd_view(&ev, &sig, 16, "spec_id.signature"));
-	ENSURE(memcmp(sig, "Spec ID Event03", 16) == 0, ERR_INVAL,
-	       "event log: not a crypto-agile log (no \"Spec ID Event03\")");
-	ev.off += 8; /* platform class, version, errata, uintn size */
-	ENSURE(ev.off <= ev.len, ERR_INVAL, "event log: truncated Spec ID event");
-	GUARD(rd_u32le(&ev, nalgs, "spec_id.number_of_algorithms"));
-	ENSURE(*nalgs >= 1 && *nalgs <= MAX_ALGS, ERR_INVAL,
-	       "event log: %u digest algorithms (1..%d)", *nalgs, MAX_ALGS);
-	for (uint32_t i = 0; i < *nalgs; i++) {
-		GUARD(rd_u16le(&ev, &algs[i].id, "spec_id.algorithm_id"));
-		GUARD(rd_u16le(&ev, &algs[i].size, "spec_id.digest_size"));
-		ENSURE(algs[i].size > 0 && algs[i].size <= 64, ERR_INVAL,
-		       "event log: digest size %u", algs[i].size);
+	GUARD(rd_view(&ev, &p, 16, "spec_id.signature"));
+	ENSURE(memcmp(p, "Spec ID Event03", 16) == 0, ERR_INVAL,
+	       "%s: not a crypto-agile log (no \"Spec ID Event03\")", what);
+	/* platform class, version, errata, uintn size */
+	GUARD(rd_view(&ev, &p, 8, "spec_id.platform_class"));
+	GUARD(rd_u32le(&ev, &it->nalgs, "spec_id.number_of_algorithms"));
+	ENSURE(it->nalgs >= 1 && it->nalgs <= TDX_CCEL_MAX_ALGS, ERR_INVAL,
+	       "%s: %u digest algorithms (1..%u)", what, it->nalgs, TDX_CCEL_MAX_ALGS);
+	for (uint32_t i = 0; i < it->nalgs; i++) {
+		GUARD(rd_u16le(&ev, &it->algs[i].id, "spec_id.algorithm_id"));
+		GUARD(rd_u16le(&ev, &it->algs[i].size, "spec_id.digest_size"));
+		ENSURE(it->algs[i].size > 0 && it->algs[i].size <= 64, ERR_INVAL,
+		       "%s: digest size %u", what, it->algs[i].size);
 	}
 	return 0;
 }
@@ -84,63 +95,78 @@ static int all_bytes(const uint8_t *p, size_t n, uint8_t b)
  * are RTMR0..3.  MRTD is measured by the TDX module when the TD is built and
  * is never extended by an event, so a measured event with index 0 is
  * refused; EV_NO_ACTION events are not extended and may carry 0..4. */
-int tdx_replay_ccel(struct tdx_rtmr_replay *r, const uint8_t *buf, size_t len)
+int tdx_ccel_next(struct tdx_ccel_iter *it, struct tdx_ccel_event *ev)
 {
-	struct alg algs[MAX_ALGS];
-	uint32_t nalgs;
-	struct rd rd;
+	struct rd *rd = &it->rd;
+	const char *what = it->what;
 
-	ENSURE(len <= TDX_EVENTLOG_MAX, ERR_TOOBIG, "event log over %u bytes", TDX_EVENTLOG_MAX);
-	rd_init(&rd, buf, len, "event log");
-	GUARD(parse_header(&rd, algs, &nalgs));
-	while (rd_left(&rd)) {
+	while (rd_left(rd)) {
 		uint32_t idx, type, count, size;
 		const uint8_t *sha384 = NULL, *d, *tail;
-		size_t start = rd.off;
+		size_t start = rd->off;
 
 		{
-			struct rd t = rd;
+			struct rd t = *rd;
 			GUARD(rd_view(&t, &tail, rd_left(&t), "event log padding"));
-			if (all_bytes(tail, rd_left(&rd), 0xff) ||
-			    all_bytes(tail, rd_left(&rd), 0x00))
+			if (all_bytes(tail, rd_left(rd), 0xff) ||
+			    all_bytes(tail, rd_left(rd), 0x00))
 				break;
 		}
-		GUARD(rd_u32le(&rd, &idx, "event.mr_index"));
+		GUARD(rd_u32le(rd, &idx, "event.mr_index"));
 		ENSURE(idx != 0xffffffffu, ERR_INVAL,
-		       "event log: bytes after the end of the log at offset %zu are not padding",
+		       "%s: bytes after the end of the log at offset %zu are not padding", what,
 		       start);
 		ENSURE(idx <= 4, ERR_INVAL,
-		       "event log: MR index %u at offset %zu (0 is MRTD, 1..4 are RTMR0..3)", idx,
+		       "%s: MR index %u at offset %zu (0 is MRTD, 1..4 are RTMR0..3)", what, idx,
 		       start);
-		GUARD(rd_u32le(&rd, &type, "event.event_type"));
-		GUARD(rd_u32le(&rd, &count, "event.digest_count"));
-		ENSURE(count >= 1 && count <= nalgs, ERR_INVAL,
-		       "event log: event at offset %zu has %u digests", start, count);
+		GUARD(rd_u32le(rd, &type, "event.event_type"));
+		GUARD(rd_u32le(rd, &count, "event.digest_count"));
+		ENSURE(count >= 1 && count <= it->nalgs, ERR_INVAL,
+		       "%s: event at offset %zu has %u digests", what, start, count);
 		for (uint32_t i = 0; i < count; i++) {
 			uint16_t id;
 			uint32_t k;
-			GUARD(rd_u16le(&rd, &id, "event.algorithm_id"));
-			for (k = 0; k < nalgs && algs[k].id != id; k++)
+			GUARD(rd_u16le(rd, &id, "event.algorithm_id"));
+			for (k = 0; k < it->nalgs && it->algs[k].id != id; k++)
 				;
-			ENSURE(k < nalgs, ERR_INVAL,
-			       "event log: digest algorithm 0x%04x not in the header (offset %zu)",
-			       id, rd.off - 2);
-			GUARD(rd_view(&rd, &d, algs[k].size, "event.digest"));
-			if (id == TPM_ALG_SHA384 && algs[k].size == 48)
+			ENSURE(k < it->nalgs, ERR_INVAL,
+			       "%s: digest algorithm 0x%04x not in the header (offset %zu)", what,
+			       id, rd->off - 2);
+			GUARD(rd_view(rd, &d, it->algs[k].size, "event.digest"));
+			if (id == TPM_ALG_SHA384 && it->algs[k].size == 48)
 				sha384 = d;
 		}
-		GUARD(rd_u32le(&rd, &size, "event.event_size"));
-		GUARD(rd_view(&rd, &d, size, "event.event"));
+		GUARD(rd_u32le(rd, &size, "event.event_size"));
+		GUARD(rd_view(rd, &d, size, "event.event"));
 		if (type == EV_NO_ACTION)
 			continue;
 		ENSURE(idx != 0, ERR_INVAL,
-		       "event log: measured event at offset %zu has MR index 0 (MRTD), which no "
-		       "event extends",
+		       "%s: measured event at offset %zu has MR index 0 (MRTD), which no event "
+		       "extends",
+		       what, start);
+		ENSURE(sha384, ERR_INVAL, "%s: event at offset %zu has no SHA-384 digest", what,
 		       start);
-		ENSURE(sha384, ERR_INVAL, "event log: event without a SHA-384 digest");
-		GUARD(tdx_replay_extend(r, (int)idx - 1, sha384));
+		ev->mr_index = idx;
+		ev->type = type;
+		ev->sha384 = sha384;
+		ev->data = d;
+		ev->data_len = size;
+		ev->offset = start;
+		return 1;
 	}
 	return 0;
+}
+
+int tdx_replay_ccel(struct tdx_rtmr_replay *r, const uint8_t *buf, size_t len)
+{
+	struct tdx_ccel_iter it;
+	struct tdx_ccel_event ev;
+	int rc;
+
+	GUARD(tdx_ccel_init(&it, buf, len, "event log"));
+	while ((rc = tdx_ccel_next(&it, &ev)) > 0)
+		GUARD(tdx_replay_extend(r, (int)ev.mr_index - 1, ev.sha384));
+	return rc;
 }
 
 int tdx_replay_jsonl(struct tdx_rtmr_replay *r, const char *text, size_t len)

@@ -12,10 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TPM_ALG_SHA384 0x000cu
-#define EV_NO_ACTION   0x00000003u
-#define MAX_ALGS       8u
-
 /* OVMF's EV_EFI_ACTION strings (MdePkg's TCG definitions), hashed without
  * a NUL. */
 static const char calling_efi_app[] = "Calling EFI Application from Boot Option";
@@ -183,46 +179,6 @@ int tdx_mlog_replay(const struct tdx_mlog *l, uint8_t out[4][48], unsigned *touc
 
 /* --- CCEL */
 
-struct alg {
-	uint16_t id, size;
-};
-
-static int ccel_header(struct rd *r, struct alg *algs, uint32_t *nalgs)
-{
-	uint32_t idx, type, size;
-	const uint8_t *p;
-	struct rd ev;
-
-	GUARD(rd_u32le(r, &idx, "header.mr_index"));
-	GUARD(rd_u32le(r, &type, "header.event_type"));
-	ENSURE(type == EV_NO_ACTION, ERR_INVAL, "CCEL: first event is not EV_NO_ACTION");
-	GUARD(rd_view(r, &p, 20, "header.digest"));
-	GUARD(rd_u32le(r, &size, "header.event_size"));
-	GUARD(rd_sub(r, &ev, size, "header.event"));
-	GUARD(rd_view(&ev, &p, 16, "spec_id.signature"));
-	ENSURE(memcmp(p, "Spec ID Event03", 16) == 0, ERR_INVAL,
-	       "CCEL: not a crypto-agile log (no \"Spec ID Event03\")");
-	GUARD(rd_view(&ev, &p, 8, "spec_id.platform_class"));
-	GUARD(rd_u32le(&ev, nalgs, "spec_id.number_of_algorithms"));
-	ENSURE(*nalgs >= 1 && *nalgs <= MAX_ALGS, ERR_INVAL, "CCEL: %u digest algorithms (1..%u)",
-	       *nalgs, MAX_ALGS);
-	for (uint32_t i = 0; i < *nalgs; i++) {
-		GUARD(rd_u16le(&ev, &algs[i].id, "spec_id.algorithm_id"));
-		GUARD(rd_u16le(&ev, &algs[i].size, "spec_id.digest_size"));
-		ENSURE(algs[i].size > 0 && algs[i].size <= 64, ERR_INVAL, "CCEL: digest size %u",
-		       algs[i].size);
-	}
-	return 0;
-}
-
-static int all_bytes(const uint8_t *p, size_t n, uint8_t b)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != b)
-			return 0;
-	return 1;
-}
-
 /* UEFI_VARIABLE_DATA: {GUID, u64 name length (chars), u64 data length,
  * UTF-16 name, data}.  The name as ASCII into `name`; *data the value. */
 static int uefi_variable(const uint8_t *p, size_t n, char *name, size_t cap, const uint8_t **data,
@@ -346,60 +302,19 @@ static int check_event(uint32_t type, const uint8_t *data, size_t n, const uint8
 int tdx_mlog_from_ccel(struct tdx_mlog *l, const uint8_t *buf, size_t len, const uint8_t *cfv,
                        size_t cfv_len, uint64_t cfv_gpa)
 {
-	struct alg algs[MAX_ALGS];
-	uint32_t nalgs;
-	struct rd rd;
+	struct tdx_ccel_iter it;
+	struct tdx_ccel_event ev;
+	int rc;
 
-	ENSURE(len <= TDX_EVENTLOG_MAX, ERR_TOOBIG, "CCEL over %u bytes", TDX_EVENTLOG_MAX);
-	rd_init(&rd, buf, len, "CCEL");
-	GUARD(ccel_header(&rd, algs, &nalgs));
-	while (rd_left(&rd)) {
-		uint32_t idx, type, count, size;
-		const uint8_t *d384 = NULL, *d, *data;
-		size_t start = rd.off;
+	GUARD(tdx_ccel_init(&it, buf, len, "CCEL"));
+	while ((rc = tdx_ccel_next(&it, &ev)) > 0) {
 		char what[160];
-		int checked;
-
-		/* The log area after the last event is 0xFF (TDVF) or zero. */
-		if (all_bytes(buf + rd.off, rd_left(&rd), 0xff) ||
-		    all_bytes(buf + rd.off, rd_left(&rd), 0x00))
-			break;
-		GUARD(rd_u32le(&rd, &idx, "event.mr_index"));
-		ENSURE(idx <= 4, ERR_INVAL,
-		       "CCEL: MR index %u at offset %zu (0 is MRTD, 1..4 are RTMR0..3)", idx,
-		       start);
-		GUARD(rd_u32le(&rd, &type, "event.event_type"));
-		GUARD(rd_u32le(&rd, &count, "event.digest_count"));
-		ENSURE(count >= 1 && count <= nalgs, ERR_INVAL,
-		       "CCEL: event at offset %zu has %u digests", start, count);
-		for (uint32_t i = 0; i < count; i++) {
-			uint16_t id;
-			uint32_t k;
-			GUARD(rd_u16le(&rd, &id, "event.algorithm_id"));
-			for (k = 0; k < nalgs && algs[k].id != id; k++)
-				;
-			ENSURE(k < nalgs, ERR_INVAL,
-			       "CCEL: digest algorithm 0x%04x not in the header (offset %zu)", id,
-			       rd.off - 2);
-			GUARD(rd_view(&rd, &d, algs[k].size, "event.digest"));
-			if (id == TPM_ALG_SHA384 && algs[k].size == 48)
-				d384 = d;
-		}
-		GUARD(rd_u32le(&rd, &size, "event.event_size"));
-		GUARD(rd_view(&rd, &data, size, "event.event"));
-		if (type == EV_NO_ACTION)
-			continue;
-		ENSURE(idx != 0, ERR_INVAL,
-		       "CCEL: measured event at offset %zu has MR index 0 (MRTD), which no event "
-		       "extends",
-		       start);
-		ENSURE(d384, ERR_INVAL, "CCEL: event at offset %zu has no SHA-384 digest", start);
-		checked =
-		    check_event(type, data, size, d384, cfv, cfv_len, cfv_gpa, what, sizeof(what));
+		int checked = check_event(ev.type, ev.data, ev.data_len, ev.sha384, cfv, cfv_len,
+		                          cfv_gpa, what, sizeof(what));
 		if (checked < 0)
-			return err_wrap(checked, "offset %zu", start);
-		GUARD(tdx_mlog_add(l, (int)idx - 1, type, d384,
+			return err_wrap(checked, "offset %zu", ev.offset);
+		GUARD(tdx_mlog_add(l, (int)ev.mr_index - 1, ev.type, ev.sha384,
 		                   checked ? TDX_MEV_LOG_CHECKED : TDX_MEV_LOG, "%s", what));
 	}
-	return 0;
+	return rc;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const measured[] = {"MRTD",   "RTMR0",      "RTMR1",       "RTMR2",
                                        "RTMR3",  "MRCONFIGID", "MROWNER",     "MROWNERCONFIG",
@@ -405,6 +406,7 @@ static int check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
                       const struct given_logs *g, json_t *m)
 {
 	struct tdx_rtmr_replay r;
+	char want[97], got[97];
 
 	tdx_replay_init(&r);
 	for (size_t i = 0; i < p->n_logs; i++)
@@ -419,14 +421,8 @@ static int check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
 	if (g && g->require && p->require_rtmr3_log && !(r.touched & 8))
 		miss(m, "RTMR3: no event log given with the quote extends it, and the policy "
 		        "requires RTMR3's log (require_rtmr3_log)");
-	for (int i = 0; i < 4; i++) {
-		char want[97], got[97];
-		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
-			continue;
-		hex_encode(want, r.rtmr[i], 48);
-		hex_encode(got, q->body.rtmr[i], 48);
+	for (int i = 0; (i = tdx_replay_mismatch(&r, q->body.rtmr, i, want, got)) >= 0; i++)
 		miss(m, "RTMR%d %s differs from the event log replay %s", i, got, want);
-	}
 	return 0;
 }
 
@@ -499,10 +495,82 @@ int tdx_policy_check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
 	return check_all(p, q, v, &g, m);
 }
 
+int tdx_policy_text(const json_t *pol, char **text)
+{
+	struct tdx_policy *check = NULL;
+	char *t = json_dumps(pol, JSON_INDENT(2) | JSON_PRESERVE_ORDER), *nl;
+	size_t tl;
+	int rc;
+
+	ENSURE(t, ERR_NOMEM, "out of memory");
+	rc = tdx_policy_from_json(t, strlen(t), ".", &check);
+	tdx_policy_free(check);
+	if (rc < 0) {
+		free(t);
+		return rc;
+	}
+	tl = strlen(t);
+	nl = realloc(t, tl + 2);
+	if (!nl) {
+		free(t);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	memcpy(nl + tl, "\n", 2);
+	*text = nl;
+	return 0;
+}
+
+/* An app made for another framework is not run in a TD. */
+int tdx_policy_check_app(const char *mrenclave, const struct tdx_quote *q,
+                         const struct tdx_verdict *v, int *violated)
+{
+	json_t *conf, *pol, *mism = NULL;
+	struct tdx_policy *p = NULL;
+	const char *fw;
+	char *text = NULL;
+	int rc = 0;
+
+	*violated = 0;
+	if (!mrenclave || !*mrenclave)
+		return 0;
+	conf = json_loads(mrenclave, JSON_REJECT_DUPLICATES, NULL);
+	fw = json_string_value(json_object_get(conf, "framework"));
+	ENSURE_GOTO(conf && fw, ERR_VERIFY, "the app's mrenclave is not an enclave configuration");
+	ENSURE_GOTO(strcasecmp(fw, "TDX") == 0, ERR_VERIFY, "the app is made for %.32s, not TDX",
+	            fw);
+	pol = json_object_get(conf, "policy");
+	if (!pol || (json_is_object(pol) && json_object_size(pol) == 0))
+		goto out;
+	ENSURE_GOTO(json_is_object(pol) && !json_object_get(pol, "event_logs"), ERR_VERIFY,
+	            "the app's TDX policy is not a policy object without event_logs");
+	text = json_dumps(pol, JSON_COMPACT);
+	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
+	if (tdx_policy_from_json(text, strlen(text), NULL, &p) < 0) {
+		rc = err_wrap(ERR_VERIFY, "the app's TDX policy");
+		goto out;
+	}
+	mism = json_array();
+	ENSURE_GOTO(mism, ERR_NOMEM, "out of memory");
+	if (tdx_policy_check(p, q, v, mism) < 0) {
+		rc = err_set(ERR_VERIFY, "the app's TDX policy: %s",
+		             json_array_size(mism) ? json_string_value(json_array_get(mism, 0))
+		                                   : err_msg());
+		*violated = 1;
+	}
+out:
+	json_decref(mism);
+	tdx_policy_free(p);
+	free(text);
+	json_decref(conf);
+	return rc;
+}
+
 int tdx_policy_check_runtime_log(const struct tdx_policy *p, const struct tdx_quote *q,
                                  const char *runtime, size_t runtime_len)
 {
 	struct tdx_rtmr_replay r;
+	char want[97], got[97];
+	int bad;
 
 	if (!runtime) {
 		ENSURE(!p || !p->require_rtmr3_log, ERR_VERIFY,
@@ -514,14 +582,8 @@ int tdx_policy_check_runtime_log(const struct tdx_policy *p, const struct tdx_qu
 	if (tdx_replay_jsonl(&r, runtime, runtime_len) < 0)
 		return err_wrap(ERR_VERIFY, "runtime log");
 	ENSURE(r.touched & 8, ERR_VERIFY, "the runtime log does not extend RTMR3");
-	for (int i = 0; i < 4; i++) {
-		char want[97], got[97];
-		if (!(r.touched & (1u << i)) || memcmp(r.rtmr[i], q->body.rtmr[i], 48) == 0)
-			continue;
-		hex_encode(want, r.rtmr[i], 48);
-		hex_encode(got, q->body.rtmr[i], 48);
-		return err_set(ERR_VERIFY, "the runtime log replays RTMR%d to %s, the quote has %s",
-		               i, want, got);
-	}
+	bad = tdx_replay_mismatch(&r, q->body.rtmr, 0, want, got);
+	ENSURE(bad < 0, ERR_VERIFY, "the runtime log replays RTMR%d to %s, the quote has %s", bad,
+	       want, got);
 	return 0;
 }

@@ -57,6 +57,12 @@ MUST_CHECK int tdx_policy_pins(const struct tdx_policy *p, const char *field);
  * RA-TLS configuration, services/sms). */
 json_t *tdx_policy_to_json(const struct tdx_policy *p);
 
+/* The policy document `pol` as a file holds it: indented JSON, keys in
+ * their order, ending in a newline; checked to load as the verifiers load a
+ * policy (relative paths from "."), so what is written is never refused.
+ * *text is the caller's to free. */
+MUST_CHECK int tdx_policy_text(const json_t *pol, char **text);
+
 /* Check a verified quote.  Every mismatch is appended to `mismatches` (a
  * JSON array of strings).  Returns 0 when all hold, ERR_VERIFY with the
  * first mismatch as the message otherwise, or another error (e.g. an event
@@ -76,6 +82,16 @@ MUST_CHECK int tdx_policy_check(const struct tdx_policy *p, const struct tdx_quo
 MUST_CHECK int tdx_policy_check_logs(const struct tdx_policy *p, const struct tdx_quote *q,
                                      const struct tdx_verdict *v, const char *const *logs, size_t n,
                                      const char *runtime, size_t runtime_len, json_t *mismatches);
+
+/* The app developer's own TD policy, from the app's on-chain mrenclave
+ * (iExec's enclave configuration {"framework": "TDX", "policy": {...}}),
+ * checked against a verified quote as tdx_policy_check does.  No
+ * mrenclave (NULL or "") or no policy: 0.  A policy from the chain may not
+ * name files on this machine ("event_logs").  ERR_VERIFY with the reason:
+ * not a TDX configuration, a policy that does not load, or one that does
+ * not hold (then *violated = 1, else 0). */
+MUST_CHECK int tdx_policy_check_app(const char *mrenclave, const struct tdx_quote *q,
+                                    const struct tdx_verdict *v, int *violated);
 
 /* Only the runtime log's part, for a service that checked the rest
  * already (the SMS: the quote passed its gate, the log came with it): the

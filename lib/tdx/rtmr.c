@@ -2,6 +2,7 @@
 
 #include "crypto/p256.h"
 #include "tdx/eventlog.h"
+#include "tdx/sysfs.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -41,54 +42,6 @@ struct rtmr_report_req {
 
 #define EVENT_MAX 4096
 
-static int sys_exists(void *ctx, const char *path)
-{
-	struct stat st;
-	(void)ctx;
-	return stat(path, &st) == 0 ? 0 : -errno;
-}
-
-static int sys_read(void *ctx, const char *path, uint8_t *buf, size_t cap, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), e = 0;
-	size_t n = 0;
-	(void)ctx;
-	if (fd < 0)
-		return -errno;
-	while (n < cap) {
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			e = -errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return e;
-}
-
-static int sys_write(void *ctx, const char *path, const uint8_t *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), e = 0;
-	(void)ctx;
-	if (fd < 0)
-		return -errno;
-	/* the attribute takes the 48 bytes in one write at offset 0 */
-	ssize_t w = write(fd, buf, len);
-	if (w < 0)
-		e = -errno;
-	else if ((size_t)w != len)
-		e = -EIO;
-	if (close(fd) != 0 && e == 0)
-		e = -errno;
-	return e;
-}
-
 static int sys_ioctl(void *ctx, const char *dev, unsigned long req, void *arg)
 {
 	int fd = open(dev, O_RDWR | O_CLOEXEC), e = 0;
@@ -101,7 +54,8 @@ static int sys_ioctl(void *ctx, const char *dev, unsigned long req, void *arg)
 	return e;
 }
 
-const struct tdx_rtmr_ops tdx_rtmr_sys_ops = {sys_exists, sys_read, sys_write, sys_ioctl, NULL};
+const struct tdx_rtmr_ops tdx_rtmr_sys_ops = {tdx_sysfs_exists, tdx_sysfs_read, tdx_sysfs_write,
+                                              sys_ioctl, NULL};
 
 static const struct tdx_rtmr_ops *ops_of(const struct tdx_rtmr *t)
 {

@@ -1,82 +1,21 @@
 #include "tsm.h"
 
 #include "tdx/quote.h"
+#include "tdx/sysfs.h"
 #include "util/err.h"
 #include "util/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define TSM_TRIES 3
 
-static int sys_exists(void *ctx, const char *path)
-{
-	struct stat st;
-	(void)ctx;
-	return stat(path, &st) == 0 ? 0 : -errno;
-}
-
-static int sys_mkdir(void *ctx, const char *path)
-{
-	(void)ctx;
-	return mkdir(path, 0700) == 0 ? 0 : -errno;
-}
-
-static int sys_rmdir(void *ctx, const char *path)
-{
-	(void)ctx;
-	return rmdir(path) == 0 ? 0 : -errno;
-}
-
-static int sys_read(void *ctx, const char *path, uint8_t *buf, size_t cap, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), e = 0;
-	size_t n = 0;
-	(void)ctx;
-	if (fd < 0)
-		return -errno;
-	while (n < cap) {
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			e = -errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return e;
-}
-
-static int sys_write(void *ctx, const char *path, const uint8_t *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), e = 0;
-	(void)ctx;
-	if (fd < 0)
-		return -errno;
-	/* configfs binary attributes take the whole blob in one write. */
-	ssize_t w = write(fd, buf, len);
-	if (w < 0)
-		e = -errno;
-	else if ((size_t)w != len)
-		e = -EIO;
-	if (close(fd) != 0 && e == 0)
-		e = -errno;
-	return e;
-}
-
-const struct tdx_tsm_ops tdx_tsm_sysfs_ops = {sys_exists, sys_mkdir, sys_rmdir,
-                                              sys_read,   sys_write, NULL};
+const struct tdx_tsm_ops tdx_tsm_sysfs_ops = {tdx_sysfs_exists, tdx_sysfs_mkdir, tdx_sysfs_rmdir,
+                                              tdx_sysfs_read,   tdx_sysfs_write, NULL};
 
 static int attr_path(char *out, size_t cap, const char *entry, const char *attr)
 {

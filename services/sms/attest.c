@@ -373,41 +373,8 @@ static int app_facts(struct sms *s, struct deal_info *d)
 static int app_policy_check(const char *mrenclave, const struct tdx_quote *q,
                             const struct tdx_verdict *v)
 {
-	json_t *conf, *pol, *mism = NULL;
-	struct tdx_policy *p = NULL;
-	const char *fw;
-	char *text = NULL;
-	int rc = 0;
-
-	if (!mrenclave || !*mrenclave)
-		return 0;
-	conf = json_loads(mrenclave, JSON_REJECT_DUPLICATES, NULL);
-	fw = json_string_value(json_object_get(conf, "framework"));
-	ENSURE_GOTO(conf && fw, ERR_VERIFY, "the app's mrenclave is not an enclave configuration");
-	ENSURE_GOTO(strcasecmp(fw, "TDX") == 0, ERR_VERIFY, "the app is made for %.32s, not TDX",
-	            fw);
-	pol = json_object_get(conf, "policy");
-	if (!pol || (json_is_object(pol) && json_object_size(pol) == 0))
-		goto out;
-	ENSURE_GOTO(json_is_object(pol) && !json_object_get(pol, "event_logs"), ERR_VERIFY,
-	            "the app's TDX policy is not a policy object without event_logs");
-	text = json_dumps(pol, JSON_COMPACT);
-	ENSURE_GOTO(text, ERR_NOMEM, "out of memory");
-	if (tdx_policy_from_json(text, strlen(text), NULL, &p) < 0) {
-		rc = err_wrap(ERR_VERIFY, "the app's TDX policy");
-		goto out;
-	}
-	mism = json_array();
-	if (tdx_policy_check(p, q, v, mism) < 0)
-		rc = err_set(ERR_VERIFY, "the app's TDX policy: %s",
-		             json_array_size(mism) ? json_string_value(json_array_get(mism, 0))
-		                                   : err_msg());
-out:
-	json_decref(mism);
-	tdx_policy_free(p);
-	free(text);
-	json_decref(conf);
-	return rc;
+	int violated;
+	return tdx_policy_check_app(mrenclave, q, v, &violated);
 }
 
 static int deal_chain(struct sms *s, const char *dealid_hex, struct deal_info *d)

@@ -10,14 +10,9 @@
 set -u
 T=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d)
-# the app sandbox (a user namespace) reaches the workers' directories through it
-chmod 711 "$W"
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
-trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
-command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+pool_test_dir
 command -v promtool >/dev/null || { echo "FAIL: promtool is not installed (scripts/install-deps)"; exit 1; }
 # val FILE SERIES: the value of a series exactly as rendered (empty: absent)
 val() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }

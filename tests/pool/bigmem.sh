@@ -12,15 +12,10 @@ set -u
 T=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
 APP=$(cd "$HERE/../apps/bigmem" && pwd)/analytics.py
-W=$(mktemp -d)
-# the app sandbox (a user namespace) reaches the workers' directories through it
-chmod 711 "$W"
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
 HOST_PID= WATCH=
-trap 'kill $HOST_PID $WATCH 2>/dev/null; pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
-command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+pool_test_dir 'kill $HOST_PID $WATCH 2>/dev/null'
 # Debian's python3, whatever else PATH holds: the image is made of its packages
 /usr/bin/python3 -c 'import numpy' 2>/dev/null ||
 	{ echo "FAIL: python3-numpy is not installed (scripts/install-deps)"; exit 1; }

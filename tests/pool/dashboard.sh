@@ -13,13 +13,9 @@ T=$1
 SHOT=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 WEB=$HERE/../../services/scheduler/web
-W=$(mktemp -d)
-chmod 711 "$W" # the app sandbox reaches the worker's directory through it
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
-trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
-command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+pool_test_dir
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || { echo "FAIL: $CHROMIUM is not installed (scripts/install-deps)"; exit 1; }
 [ -d "$HERE/../../node_modules/puppeteer-core" ] ||

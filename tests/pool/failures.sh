@@ -9,14 +9,9 @@
 set -u
 T=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d)
-# the app sandbox (a user namespace) reaches the worker's directories through it
-chmod 711 "$W"
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
-trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
-command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+pool_test_dir
 reason() { # the task's reason, decoded
 	curl -s "$SCHED_URL/tasks/$1" | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { try { console.log(JSON.parse(s).reason || ""); } catch (e) { console.log(""); } })'
 }

@@ -11,14 +11,9 @@ T=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PKG=$ROOT/node_modules/@iexec/poco
-W=$(mktemp -d)
-# the app sandbox (a user namespace) reaches the workers' directories through it
-chmod 711 "$W"
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
-trap '"$T" chain down --dir "$W/boost" >/dev/null 2>&1; pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
-command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+pool_test_dir '"$T" chain down --dir "$W/boost" >/dev/null 2>&1'
 # jget FILE KEY: a top-level value of a JSON file, as text
 jget() { node -e 'const v = require(process.argv[1])[process.argv[2]]; console.log(v === undefined ? "" : v)' "$1" "$2"; }
 

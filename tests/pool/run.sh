@@ -7,14 +7,9 @@
 set -u
 T=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d)
-# the app sandbox (a user namespace) reaches the workers' directories through it
-chmod 711 "$W"
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
-trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
-command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+pool_test_dir
 
 pool_start_chain || { echo "FAIL: chain up"; exit 1; }
 pool_start_td

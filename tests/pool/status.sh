@@ -8,13 +8,9 @@
 set -u
 T=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d)
-chmod 711 "$W" # the app sandbox reaches the worker's directory through it
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
-trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
-command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+pool_test_dir
 lower() { tr 'A-F' 'a-f'; }
 # jq_is EXPR WANT FILE: the JSON file's value at EXPR is WANT
 jq_is() {

@@ -9,14 +9,9 @@
 set -u
 T=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d)
-# the app sandbox (a user namespace) reaches the worker's directories through it
-chmod 711 "$W"
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
-trap 'pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
-command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
+pool_test_dir
 command -v python3 >/dev/null || { echo "FAIL: python3 is not installed (scripts/install-deps)"; exit 1; }
 unset SOURCE_DATE_EPOCH
 tdexec() { "$T" "$@"; }

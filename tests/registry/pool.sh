@@ -15,14 +15,10 @@
 set -u
 T=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d)
-# the app sandbox (a user namespace) reaches the workers' directories through it
-chmod 711 "$W"
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/lib.sh"
 . "$HERE/../../scripts/pool.sh"
-trap 'reg_stop; pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
+pool_test_dir reg_stop
 for p in runc skopeo "$REGISTRY_BIN"; do
 	command -v "$p" >/dev/null || { echo "FAIL: $p is not installed (scripts/install-deps)"; exit 1; }
 done

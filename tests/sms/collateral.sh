@@ -23,11 +23,9 @@ FT=$(ls /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 /usr/lib/*/faketim
 C=(--chain "$W/chain/chain.json")
 rpc=$(sed -n 's/.*"rpc": "\(.*\)".*/\1/p' "$W/chain/chain.json")
 app=$("$T" app deploy --no-image-check "${C[@]}" --account 1 --name app --json \
-	--image "docker.io/library/app@sha256:$(printf 'app' | sha256sum | cut -d' ' -f1)" |
-	sed -n 's/.*"address": "\(.*\)".*/\1/p')
-pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json |
-	sed -n 's/.*"address": "\(.*\)".*/\1/p')
-requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+	--image "docker.io/library/app@sha256:$(printf 'app' | sha256sum | cut -d' ' -f1)" | addr)
+pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json | addr)
+requester=$("$T" wallet show "${C[@]}" --account 4 --json | addr)
 deal() { # -> the id of a new TDX deal
 	"$T" order init app --set app="$app" --set tag=tdx -o "$W/a.json" &&
 	"$T" order sign app "$W/a.json" "${C[@]}" --account 1 -o "$W/a.json" >/dev/null &&

@@ -11,20 +11,12 @@
 set -u
 T=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d)
-SMS=
-stop_sms() { [ -n "$SMS" ] && kill "$SMS" 2>/dev/null && wait "$SMS" 2>/dev/null; SMS=; }
-trap 'stop_sms; "$T" chain down --dir "$W/chain" >/dev/null 2>&1; rm -rf "$W"' EXIT
 . "$HERE/../lib.sh"
-
-"$T" chain up --dir "$W/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
-C=(--chain "$W/chain/chain.json")
+sms_test_chain
 app=$("$T" app deploy --no-image-check "${C[@]}" --account 1 --name app --json \
-	--image "docker.io/library/app@sha256:$(printf 'app' | sha256sum | cut -d' ' -f1)" |
-	sed -n 's/.*"address": "\(.*\)".*/\1/p')
-pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json |
-	sed -n 's/.*"address": "\(.*\)".*/\1/p')
-requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+	--image "docker.io/library/app@sha256:$(printf 'app' | sha256sum | cut -d' ' -f1)" | addr)
+pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json | addr)
+requester=$("$T" wallet show "${C[@]}" --account 4 --json | addr)
 "$T" order init app --set app="$app" --set tag=tdx -o "$W/a.json" &&
 	"$T" order sign app "$W/a.json" "${C[@]}" --account 1 -o "$W/a.json" >/dev/null &&
 	"$T" order init workerpool --set workerpool="$pool" --set tag=tdx -o "$W/p.json" &&

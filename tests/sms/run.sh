@@ -10,30 +10,21 @@
 set -u
 T=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d)
-SMS=
-stop_sms() { [ -n "$SMS" ] && kill "$SMS" 2>/dev/null && wait "$SMS" 2>/dev/null; SMS=; }
-trap 'stop_sms; "$T" chain down --dir "$W/chain" >/dev/null 2>&1; rm -rf "$W"' EXIT
 . "$HERE/../lib.sh"
-
-"$T" chain up --dir "$W/chain" --port 0 >/dev/null 2>&1 || { echo "FAIL: chain up"; exit 1; }
-C=(--chain "$W/chain/chain.json")
+sms_test_chain
 app=$("$T" app deploy --no-image-check "${C[@]}" --account 1 --name app --json \
-	--image "docker.io/library/app@sha256:$(printf 'app' | sha256sum | cut -d' ' -f1)" |
-	sed -n 's/.*"address": "\(.*\)".*/\1/p')
+	--image "docker.io/library/app@sha256:$(printf 'app' | sha256sum | cut -d' ' -f1)" | addr)
 dataset=$("$T" dataset deploy "${C[@]}" --account 2 --name data --multiaddr ipfs://x --json \
-	--checksum "0x$(printf 'data' | sha256sum | cut -d' ' -f1)" | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+	--checksum "0x$(printf 'data' | sha256sum | cut -d' ' -f1)" | addr)
 [ -n "$app" ] && [ -n "$dataset" ] && ok || bad "assets"
 # Fresh assets for the iExec SDK's pushes.
 app2=$("$T" app deploy --no-image-check "${C[@]}" --account 1 --name app2 --json \
-	--image "docker.io/library/app2@sha256:$(printf 'app2' | sha256sum | cut -d' ' -f1)" |
-	sed -n 's/.*"address": "\(.*\)".*/\1/p')
+	--image "docker.io/library/app2@sha256:$(printf 'app2' | sha256sum | cut -d' ' -f1)" | addr)
 dataset2=$("$T" dataset deploy "${C[@]}" --account 2 --name data2 --multiaddr ipfs://y --json \
-	--checksum "0x$(printf 'data2' | sha256sum | cut -d' ' -f1)" | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+	--checksum "0x$(printf 'data2' | sha256sum | cut -d' ' -f1)" | addr)
 # Two Boost deals on a workerpool of account 3: one TDX, one without a tag.
-pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json |
-	sed -n 's/.*"address": "\(.*\)".*/\1/p')
-requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+pool=$("$T" workerpool deploy "${C[@]}" --account 3 --description pool --json | addr)
+requester=$("$T" wallet show "${C[@]}" --account 4 --json | addr)
 deal() { # TAG [PARAMS] -> deal id
 	"$T" order init app --set app="$app" --set tag="$1" -o "$W/a.json" &&
 	"$T" order sign app "$W/a.json" "${C[@]}" --account 1 -o "$W/a.json" >/dev/null &&
@@ -152,7 +143,7 @@ expect 1 'attestation is refused' -- "$T" secret push --sms "$RURL" "${C[@]}" --
 echo '{}' >"$W/any-policy.json"
 expect 1 'pins no MRTD' -- "$T" secret push --sms "$RURL" "${C[@]}" --account 4 \
 	--requester ra-any --value v3 --sms-policy "$W/any-policy.json" "${SIMCOL[@]}"
-req=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address": "\(.*\)".*/\1/p')
+req=$("$T" wallet show "${C[@]}" --account 4 --json | addr)
 [ "$(curl -sk -o /dev/null -w '%{http_code}' -I "$RURL/requesters/$req/secrets/ra-ok")" = 204 ] &&
 	[ "$(curl -sk -o /dev/null -w '%{http_code}' -I "$RURL/requesters/$req/secrets/ra-refused")" = 404 ] &&
 	ok || bad "RA-TLS pushes: the admitted one stored, the refused one not"

@@ -11,17 +11,11 @@ set -u
 T=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 FQ=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d)
-# the app sandbox (a user namespace) reaches the worker's directories through it
-chmod 711 "$W"
-P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
 QPID=
 qgs_stop() { [ -n "$QPID" ] && kill "$QPID" 2>/dev/null && wait "$QPID" 2>/dev/null; QPID=; }
-trap 'qgs_stop; pool_stop; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"' EXIT
-command -v runc >/dev/null || { echo "FAIL: runc is not installed"; exit 1; }
-addr() { sed -n 's/.*"address": "\(.*\)".*/\1/p'; }
+pool_test_dir qgs_stop
 
 # qgs_start MODE: the fake QGS for the simulated TD in $W/td
 qgs_start() {
