@@ -103,16 +103,22 @@ printf 'root:*::0:99999:7:::\n' >"$S/etc/shadow"
 printf 'root:*::\n' >"$S/etc/gshadow"
 dpkgr() { dpkg --root="$S" --force-script-chrootless --force-depends "$@"; }
 expect 0 'Setting up tdexec' -- dpkgr -i "$DEB"
-grep -q '^tdexec:x:[0-9]*:[0-9]*:tdexec services:/var/lib/tdexec:/usr/sbin/nologin$' "$S/etc/passwd" && ok ||
-	bad "postinst made no user tdexec: $(cat "$S/etc/passwd")"
-gid=$(awk -F: '$1 == "tdexec" { print $3 }' "$S/etc/group")
+# a user per service, each one's settings readable by its group only; the
+# group tdexec (/dev/tdx_guest) without a user of its own
 for f in sms scheduler; do
-	[ "$(stat -c %a:%g "$S/etc/tdexec/$f.json")" = "640:$gid" ] && ok ||
-		bad "/etc/tdexec/$f.json is $(stat -c %a:%g "$S/etc/tdexec/$f.json"), want 640:$gid"
+	grep -q "^tdexec-$f:x:[0-9]*:[0-9]*:tdexec $f:/var/lib/tdexec/$f:/usr/sbin/nologin\$" "$S/etc/passwd" && ok ||
+		bad "postinst made no user tdexec-$f: $(cat "$S/etc/passwd")"
+	gid=$(awk -F: -v g="tdexec-$f" '$1 == g { print $3 }' "$S/etc/group")
+	[ -n "$gid" ] && [ "$(stat -c %a:%g "$S/etc/tdexec/$f.json")" = "640:$gid" ] && ok ||
+		bad "/etc/tdexec/$f.json is $(stat -c %a:%g "$S/etc/tdexec/$f.json"), want 640:${gid:-?}"
 done
+grep -q '^tdexec:x:[0-9]*:' "$S/etc/group" && ! grep -q '^tdexec:' "$S/etc/passwd" && ok ||
+	bad "group tdexec: $(grep '^tdexec' "$S/etc/group" "$S/etc/passwd")"
+[ "$(awk -F: '$1 == "tdexec-sms" { print $3 }' "$S/etc/passwd")" != \
+	"$(awk -F: '$1 == "tdexec-scheduler" { print $3 }' "$S/etc/passwd")" ] && ok || bad "the two users share a uid"
 # again (an upgrade's configure): nothing doubled, nothing failed
 expect 0 'Setting up tdexec' -- dpkgr -i "$DEB"
-[ "$(grep -c '^tdexec:' "$S/etc/passwd")" = 1 ] && ok || bad "user tdexec twice after a reinstall"
+[ "$(grep -c '^tdexec-' "$S/etc/passwd")" = 2 ] && ok || bad "users doubled after a reinstall: $(cat "$S/etc/passwd")"
 
 expect 0 "^tdexec $version " -- "$S/usr/bin/tdexec" --version
 for f in "$S"/usr/share/man/man1/*.1.gz; do
@@ -163,11 +169,23 @@ for u in tdexec-sms.service tdexec-scheduler.service tdexec-worker.service; do
 	[ -n "$score" ] && awk -v s="$score" -v m="$max" 'BEGIN { exit !(s <= m) }' && ok ||
 		bad "$u: exposure ${score:-?} over $max: $(grep '✗' "$W/sec" | head -5)"
 done
+# each its own user, and the other service's state and settings, and the
+# worker's settings and wallet, hidden
 for u in tdexec-sms.service tdexec-scheduler.service; do
-	[ "$(setting $u User)" = tdexec ] && ok || bad "$u runs as $(setting $u User), not tdexec"
+	me=${u%.service} other=tdexec-sms
+	[ "$me" = tdexec-sms ] && other=tdexec-scheduler
+	[ "$(setting $u User)" = "$me" ] && [ "$(setting $u Group)" = "$me" ] && ok ||
+		bad "$u runs as $(setting $u User):$(setting $u Group), not $me"
+	hidden=" $(setting $u InaccessiblePaths | tr '\n' ' ')"
+	for p in "/var/lib/tdexec/${other#tdexec-}" "/etc/tdexec/${other#tdexec-}.json" /etc/tdexec/worker.json \
+		/etc/tdexec/worker-wallet.json /etc/tdexec/worker-wallet.password; do
+		case $hidden in *" -$p "* | *" $p "*) ok ;; *) bad "$u does not hide $p: InaccessiblePaths=$hidden" ;; esac
+	done
+	case $hidden in *"/${me#tdexec-}"[\ .]*) bad "$u hides its own paths: $hidden" ;; *) ok ;; esac
 	[ "$(setting $u CapabilityBoundingSet)" = "" ] && grep -q '^CapabilityBoundingSet=$' "$S/$U/$u" && ok ||
 		bad "$u keeps capabilities"
 done
+[ "$(setting tdexec-sms.service SupplementaryGroups)" = tdexec ] && ok || bad "the SMS is not in the group of /dev/tdx_guest"
 [ -z "$(setting tdexec-worker.service User)" ] && ok || bad "the worker is not root's (runc needs root)"
 grep -q '^CapabilityBoundingSet=CAP_SYS_ADMIN' "$S/$U/tdexec-worker.service" && ok || bad "worker: no capability bounding set"
 for a in AF_VSOCK AF_INET; do
@@ -282,6 +300,6 @@ expect 0 'Purging configuration files for tdexec' -- dpkgr -P tdexec
 [ ! -e "$E/sms.json" ] && [ ! -e "$E/worker.json" ] && ok || bad "purge left conffiles: $(ls "$E")"
 [ ! -e "$S/etc/systemd/system/multi-user.target.wants/tdexec-worker.service" ] && [ ! -e "$dropin" ] && ok ||
 	bad "purge left td-image's enablement or drop-in"
-grep -q '^tdexec:' "$S/etc/passwd" && ok || bad "purge removed the system user (its files may outlive it)"
+[ "$(grep -c '^tdexec-\(sms\|scheduler\):' "$S/etc/passwd")" = 2 ] && ok || bad "purge removed the system users (their files may outlive them)"
 
 finish
