@@ -227,9 +227,14 @@ printf '{"address": "x"}\n' >"$W/wallet.json"
 printf 'secret-password\n' >"$W/pw"
 printf '{"measurements": {}}\n' >"$W/smspol.json"
 mkdir -p "$W/coll" && printf '{}\n' >"$W/coll/00906ED50000.json"
+# (a quote taken before: its command line, and so a dm-verity root hash in
+# it, is not known here, which td-image says)
 expect 0 'wrote the pool policy' -- "$TI" --root "$S" --scheduler https://sched.example:13400 --chain "$W/chain.json" \
 	--wallet "$W/wallet.json" --password-file "$W/pw" --sms-policy "$W/smspol.json" --collateral "$W/coll" \
-	--images /var/lib/tdexec/images --work-size 1G --policy-from-quote "$W/q" -o "$W/pool-policy.json"
+	--images /var/lib/tdexec/images --work-size 1G --policy-from-quote "$W/q" -o "$W/pool-policy.json" \
+	--allow-unmeasured-root
+grep -q 'warning: the command line of the quoted TD is not known here.*will not cover the root disk' "$W/out" && ok ||
+	bad "no warning of an unmeasured root: $(head -c 400 "$W/out")"
 E=$S/etc/tdexec
 jq -e --arg wd "$wd" '.scheduler == "https://sched.example:13400" and .chain == "/etc/tdexec/chain.json"
 	and .wallet == "/etc/tdexec/worker-wallet.json" and .password_file == "/etc/tdexec/worker-wallet.password"
@@ -278,6 +283,35 @@ expect 1 'exclude each other' -- "$TI" "${A[@]}" --sms-policy "$W/smspol.json"
 expect 1 "option '--scheduler' needs a value" -- "$TI" --scheduler
 expect 1 "--root: $W/nowhere: no such directory" -- "$TI" "${A[@]}" --root "$W/nowhere"
 expect 1 "a control character" -- "$TI" "${A[@]}" --scheduler "$(printf 'http://a\001b')"
+# a pool policy that would not cover the root disk (no dm-verity root hash
+# on the measured command line), or leave an RTMR unpinned: refused
+expect 1 'refusing to write a pool policy: the command line of the quoted TD is not known' -- \
+	"$TI" "${A[@]}" --policy-from-quote "$W/q" -o "$W/p.json"
+OVMF=/usr/share/ovmf/OVMF.fd STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+M=(--measure --firmware "$OVMF" --kernel "$STUB")
+expect 1 'refusing to write a pool policy: the measured command line has no dm-verity root hash' -- \
+	"$TI" "${A[@]}" "${M[@]}" --cmdline "console=hvc0 root=/dev/vda1" -o "$W/p.json"
+expect 1 'refusing to write a pool policy: the measured command line has no dm-verity root hash' -- \
+	"$TI" "${A[@]}" "${M[@]}" --cmdline "console=hvc0 roothash= root=/dev/vda1" -o "$W/p.json"
+[ ! -e "$W/p.json" ] && ok || bad "a refused td-image wrote the policy"
+[ "$(cat "$E/worker.json" "$dropin" | sha256sum)" = "$sum" ] && ok || bad "a refused td-image wrote files"
+if [ -f "$OVMF" ] && [ -f "$STUB" ] && "$S/usr/bin/tdexec" measure --help >/dev/null 2>&1; then
+	vcmd="console=hvc0 root=/dev/mapper/root roothash=$(printf '%064d' 7)"
+	# the root hash there, but RTMR0 unpinned (no --ccel): refused, after the
+	# worker's settings (which the policy does not change) were written
+	expect 1 "refusing to write $W/p.json: the policy leaves RTMR0 unpinned" -- \
+		"$TI" "${A[@]}" "${M[@]}" --cmdline "$vcmd" -o "$W/p.json"
+	[ ! -e "$W/p.json" ] && ! ls "$W"/.td-image-policy.* >/dev/null 2>&1 && ok || bad "a refused policy was written"
+	expect 0 'warning: the pool policy leaves RTMR0 unpinned' -- \
+		"$TI" "${A[@]}" --allow-unpinned "${M[@]}" --cmdline "$vcmd" -o "$W/p.json"
+	jq -e '.measurements | has("MRTD") and has("RTMR1") and has("RTMR2") and (has("RTMR0") | not)' "$W/p.json" \
+		>/dev/null && ok || bad "td-image --measure policy: $(cat "$W/p.json")"
+	# no root hash, both allowed: written, with both warnings
+	expect 0 'warning: the measured command line has no dm-verity root hash' -- \
+		"$TI" "${A[@]}" --allow-unpinned --allow-unmeasured-root "${M[@]}" --cmdline "root=/dev/vda1" -o "$W/p2.json"
+	grep -q 'leaves RTMR0 unpinned' "$W/out" && [ -s "$W/p2.json" ] && ok || bad "td-image --allow-*: $(head -c 400 "$W/out")"
+	sum=$(cat "$E/worker.json" "$dropin" | sha256sum)
+fi
 if ! "$S/usr/bin/tdexec" measure --help >/dev/null 2>&1; then
 	expect 1 "no 'measure' command" -- "$TI" "${A[@]}" --measure --ovmf OVMF.fd
 fi
