@@ -53,8 +53,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* the SMS answers at most a few receipts, each under its 2 MiB body cap */
-#define RECEIPTS_MAX (16u << 20)
+/* the SMS's answer: at most PROTO_MAX_RELEASES receipts, each bounded */
+#define RECEIPTS_MAX PROTO_RECEIPTS_MAX
 
 static const char usage[] =
     "Usage: tdexec task verify TASKID (--sms URL | --scheduler URL)\n"
