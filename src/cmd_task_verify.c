@@ -422,8 +422,9 @@ static int check_receipt(struct tv *t, size_t i, const json_t *r, struct tdx_ver
 	 * TD's memory and registers are the host's to read and change, so its
 	 * quote proves nothing about what ran in it. */
 	if (tdx_policy_check(t->base_pol, q, d, mis) < 0)
-		FAIL(json_array_size(mis) ? TV_POLICY : TV_TOOL, "receipt %zu: the TD is not acceptable: %s",
-		     i, json_array_size(mis) ? json_string_value(json_array_get(mis, 0)) : err_msg());
+		FAIL(json_array_size(mis) ? TV_POLICY : TV_TOOL,
+		     "receipt %zu: the TD is not acceptable: %s", i,
+		     json_array_size(mis) ? json_string_value(json_array_get(mis, 0)) : err_msg());
 	*attrs = tdx_quote_td_attributes(q);
 	hex_encode(mrtd, q->body.mrtd, 48);
 	if (strcasecmp(mrtd, str(r, "mrtd")) != 0)
@@ -583,16 +584,15 @@ static int run(struct tv *t, json_t **verdict)
 	/* as in the quote and in policies: the bytes, little-endian */
 	for (int k = 0; k < 8; k++)
 		snprintf(attrs_hex + 2 * k, 3, "%02x", (unsigned)(shown_attrs >> (8 * k)) & 0xffu);
-	*verdict = json_pack("{s:s,s:b,s:s,s:s,s:b,s:s,s:b,s:s,s:s,s:b,s:s,s:s,s:s,s:I,s:b,s:s?,s:s}",
-	                     "task", t->task, "verified", 1, "app_digest", str(last, "app_digest"),
-	                     "mrtd", shown_mrtd, "mrtd_pinned",
-	                     t->pol && tdx_policy_pins(t->pol, "MRTD"), "td_attributes", attrs_hex,
-	                     "debug", (shown_attrs & TDX_ATTR_DEBUG) != 0, "tcb_status",
-	                     tdx_tcb_status_name(shown.status),
-	                     "tcb_as_of", as_of, "simulated", shown.simulated, "worker",
-	                     t->completer, "enclave_challenge", t->challenge, "dealid", t->dealid,
-	                     "receipts", (json_int_t)json_array_size(receipts), "boost", t->boost,
-	                     "result", result, "verified_at", at);
+	*verdict = json_pack(
+	    "{s:s,s:b,s:s,s:s,s:b,s:s,s:b,s:s,s:s,s:b,s:s,s:s,s:s,s:I,s:b,s:s?,s:s}", "task",
+	    t->task, "verified", 1, "app_digest", str(last, "app_digest"), "mrtd", shown_mrtd,
+	    "mrtd_pinned", t->pol && tdx_policy_pins(t->pol, "MRTD"), "td_attributes", attrs_hex,
+	    "debug", (shown_attrs & TDX_ATTR_DEBUG) != 0, "tcb_status",
+	    tdx_tcb_status_name(shown.status), "tcb_as_of", as_of, "simulated", shown.simulated,
+	    "worker", t->completer, "enclave_challenge", t->challenge, "dealid", t->dealid,
+	    "receipts", (json_int_t)json_array_size(receipts), "boost", t->boost, "result", result,
+	    "verified_at", at);
 	ENSURE_GOTO(*verdict, ERR_NOMEM, "out of memory");
 out:
 	if (rc < 0 && !t->code)
@@ -656,15 +656,16 @@ int cmd_task_verify(int argc, char **argv)
 		const char *pin = json_is_true(json_object_get(verdict, "mrtd_pinned")) ? ""
 		                  : t.pol ? "; MRTD not pinned by --policy"
 		                          : "; MRTD not pinned: no --policy";
-		printf("task %s ran app sha256:%s in a TD with MRTD %s (TCB %s as of %s%s), "
-		       "attributes %s (%s)%s\n",
-		       t.task, json_string_value(json_object_get(verdict, "app_digest")),
-		       json_string_value(json_object_get(verdict, "mrtd")),
-		       json_string_value(json_object_get(verdict, "tcb_status")),
-		       json_string_value(json_object_get(verdict, "tcb_as_of")),
-		       json_is_true(json_object_get(verdict, "simulated")) ? ", simulated root" : "",
-		       json_string_value(json_object_get(verdict, "td_attributes")),
-		       json_is_true(json_object_get(verdict, "debug")) ? "debug" : "not debug", pin);
+		printf(
+		    "task %s ran app sha256:%s in a TD with MRTD %s (TCB %s as of %s%s), "
+		    "attributes %s (%s)%s\n",
+		    t.task, json_string_value(json_object_get(verdict, "app_digest")),
+		    json_string_value(json_object_get(verdict, "mrtd")),
+		    json_string_value(json_object_get(verdict, "tcb_status")),
+		    json_string_value(json_object_get(verdict, "tcb_as_of")),
+		    json_is_true(json_object_get(verdict, "simulated")) ? ", simulated root" : "",
+		    json_string_value(json_object_get(verdict, "td_attributes")),
+		    json_is_true(json_object_get(verdict, "debug")) ? "debug" : "not debug", pin);
 		/* what the quote cannot bind: docs/verification.md, "What task verify trusts" */
 		puts("trusted: the receipts' worker, enclave challenge and policy are the word of "
 		     "the SMS that released the session (check it: docs/verification.md)");

@@ -240,9 +240,8 @@ void jws_signer_xy(const struct jws_signer *s, uint8_t xy[64])
  * accepted, and a token has one signature (a token's text can then serve
  * as its identity, as in a list of tokens already seen). */
 static const uint8_t p256_half_n[32] = {
-    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b,
-    0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
 };
 
 int jws_sign(const struct jws_signer *s, const char *payload, size_t len, char **token)
@@ -272,11 +271,10 @@ int jws_sign(const struct jws_signer *s, const char *payload, size_t len, char *
 	            ERR_CRYPTO, "jws: signature component too large");
 	if (memcmp(raw + 32, p256_half_n, 32) > 0) {
 		low = BN_new();
-		ENSURE_GOTO(low &&
-		                BN_sub(low, EC_GROUP_get0_order(EC_KEY_get0_group(s->key)), ss) ==
-		                    1 &&
-		                BN_bn2binpad(low, raw + 32, 32) == 32,
-		            ERR_CRYPTO, "jws: normalising the signature failed");
+		ENSURE_GOTO(
+		    low && BN_sub(low, EC_GROUP_get0_order(EC_KEY_get0_group(s->key)), ss) == 1 &&
+		        BN_bn2binpad(low, raw + 32, 32) == 32,
+		    ERR_CRYPTO, "jws: normalising the signature failed");
 	}
 	t[at++] = '.';
 	b64url_encode(t + at, raw, 64);

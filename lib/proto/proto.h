@@ -34,9 +34,9 @@
  * lines log), so that its JSON string is at most twice its length.  A
  * receipt is then the quote in base64 (4/3), the log escaped (2x), and
  * under 128 KiB of other fields (the EAR token under 64 KiB among them). */
-#define PROTO_ATTEST_BODY_MAX  (2u << 20)
-#define PROTO_RECEIPT_LOG_MAX  PROTO_ATTEST_BODY_MAX
-#define PROTO_RECEIPT_JSON_MAX \
+#define PROTO_ATTEST_BODY_MAX (2u << 20)
+#define PROTO_RECEIPT_LOG_MAX PROTO_ATTEST_BODY_MAX
+#define PROTO_RECEIPT_JSON_MAX                                                                     \
 	(PROTO_ATTEST_BODY_MAX / 3u * 4u + 4u + 2u * PROTO_RECEIPT_LOG_MAX + (128u << 10))
 /* a task's session is released to at most this many workers in all */
 #define PROTO_MAX_RELEASES 3u

@@ -285,8 +285,7 @@ static void high_s_refused_and_signing_is_low_s(void **state)
 		assert_int_equal(BN_sub(hi, EC_GROUP_get0_order(g), sv), 1);
 		assert_int_equal(BN_bn2binpad(hi, raw + 32, 32), 32);
 		at = (size_t)(sig - t);
-		assert_int_equal(
-		    p256_pub_verify(k, (const uint8_t *)t, at - 1, raw, "high s"), 0);
+		assert_int_equal(p256_pub_verify(k, (const uint8_t *)t, at - 1, raw, "high s"), 0);
 		t2 = malloc(at + 87);
 		assert_non_null(t2);
 		memcpy(t2, t, at);
