@@ -82,10 +82,15 @@ node -e 'const fs = require("fs"); const o = JSON.parse(fs.readFileSync(process.
 expect 2 "receipt 0: enclave challenge 0x1{40} is not the one the task was completed with on chain" -- \
 	"$T" task verify "$task" --sms "$FAKE_URL" "${V[@]}"
 # this task's own receipt, its quote replaced by one of a debug TD (the same
-# measurements and REPORTDATA, DEBUG set in TDATTRIBUTES): refused with no
-# --policy at all, the base policy applying to every quote
+# measurements, RTMR3 and REPORTDATA as the real quote, DEBUG set in
+# TDATTRIBUTES: every other check passes): refused with no --policy at all,
+# the base policy applying to every quote
 rm -rf "$W/dbg.td" && cp -r "$P/td" "$W/dbg.td"
-sed -i 's/"TDATTRIBUTES": "../"TDATTRIBUTES": "01/' "$W/dbg.td/td.json"
+node -e 'const fs = require("fs"), f = process.argv[1], td = JSON.parse(fs.readFileSync(f));
+	const q = Buffer.from(JSON.parse(fs.readFileSync(process.argv[2])).receipts[0].quote, "base64");
+	td.TDATTRIBUTES = "01" + td.TDATTRIBUTES.slice(2);
+	td.RTMR3 = q.subarray(520, 568).toString("hex"); // RTMR3 of the body, after the 48-byte header
+	fs.writeFileSync(f, JSON.stringify(td, null, 2));' "$W/dbg.td/td.json" "$W/att.json"
 rd=$(jx "$W/att.json" 'Buffer.from(j.receipts[0].quote, "base64").subarray(568, 632).toString("hex")')
 "$T" quote get --provider sim --sim-dir "$W/dbg.td" --report-data "$rd" -o "$W/dbg.quote" || bad "debug quote"
 node -e 'const fs = require("fs"), o = JSON.parse(fs.readFileSync(process.argv[1])), q = fs.readFileSync(process.argv[2]);
