@@ -1,10 +1,12 @@
 /* cmd_task_verify.c — tdexec task verify: which TD ran a task, checked by
- * anyone, trusting neither the pool nor its SMS.
+ * anyone, trusting neither the scheduler nor the workers.
  *
  * The SMS keeps a receipt of every release of a task's session (GET
  * /tasks/{id}/attestation, also through the scheduler).  A receipt is a
  * claim; each part of it is checked against something the SMS does not
- * control:
+ * control, except the worker, enclave challenge and policy it names, which
+ * the quote does not bind (docs/verification.md, "What task verify
+ * trusts"):
  *   the quote          DCAP, with the verifier's own collateral and root;
  *   REPORTDATA         = proto_session_report_data(nonce, this task, app
  *                      digest, session key): the quote was made for this
@@ -51,8 +53,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* the SMS answers at most a few receipts, each under its 2 MiB body cap */
-#define RECEIPTS_MAX (16u << 20)
+/* the SMS's answer: at most PROTO_MAX_RELEASES receipts, each bounded */
+#define RECEIPTS_MAX PROTO_RECEIPTS_MAX
 
 static const char usage[] =
     "Usage: tdexec task verify TASKID (--sms URL | --scheduler URL)\n"
@@ -63,12 +65,14 @@ static const char usage[] =
     "Check which TD ran a task, independently of the pool: fetch the task's\n"
     "attestation receipts (GET /tasks/TASKID/attestation from its SMS or its\n"
     "scheduler), then check each one: its quote by DCAP with your own collateral,\n"
-    "REPORTDATA bound to this task, the receipt's nonce, app digest and session\n"
-    "key, the app digest against the app's checksum on chain, the event log against\n"
-    "RTMR3, the app's TDX policy on chain and --policy; then that the task was\n"
-    "completed on chain with the enclave challenge released in that session, by a\n"
-    "worker it was released to, and with --result that the result archive is the\n"
-    "one whose digest is on chain.\n"
+    "not a debug TD (always; SEPT_VE_DISABLE set), REPORTDATA bound to this task,\n"
+    "the receipt's nonce, app digest and session key, the app digest against the\n"
+    "app's checksum on chain, the event log against RTMR3, the app's TDX policy on\n"
+    "chain and --policy; then that the task was completed on chain with the\n"
+    "enclave challenge released in that session, by a worker it was released to,\n"
+    "and with --result that the result archive is the one whose digest is on chain.\n"
+    "The receipts' worker, challenge and policy are the SMS's word: check the SMS\n"
+    "too (docs/verification.md).\n"
     "\n"
     "Exit status: 0 verified, 1 usage or tool error, 2 a check failed, 3 network\n"
     "(SMS, chain or PCS unreachable), 4 a policy does not hold.\n"
@@ -117,6 +121,7 @@ struct tv {
 	struct tdx_verifier *v;
 	struct tdx_collateral *coll; /* --collateral, loaded once */
 	struct tdx_policy *pol;      /* --policy, or NULL */
+	struct tdx_policy *base_pol; /* tdx_policy_default: applied to every quote */
 	/* from the chain */
 	char dealid[67], checksum[67], tx[67];
 	long long idx;
@@ -352,9 +357,10 @@ static int app_policy(struct tv *t, const struct tdx_quote *q, const struct tdx_
 	return rc;
 }
 
-/* Every check of receipt i; *d gets the quote's verdict, mrtd its MRTD. */
+/* Every check of receipt i; *d gets the quote's verdict, mrtd its MRTD,
+ * *attrs its TDATTRIBUTES. */
 static int check_receipt(struct tv *t, size_t i, const json_t *r, struct tdx_verdict *d,
-                         char mrtd[97])
+                         char mrtd[97], uint64_t *attrs)
 {
 	struct tdx_quote *q = NULL;
 	struct tdx_collateral *fetched = NULL;
@@ -387,6 +393,14 @@ static int check_receipt(struct tv *t, size_t i, const json_t *r, struct tdx_ver
 	}
 	if (tdx_verify_parsed(t->v, raw, q, t->coll ? t->coll : fetched, t->at, d) < 0)
 		FAIL(TV_FAILED, "receipt %zu: quote verification failed: %s", i, d->reason);
+	/* The base policy holds whatever --policy says or is missing: a debug
+	 * TD's memory and registers are the host's to read and change, so its
+	 * quote proves nothing about what ran in it. */
+	if (tdx_policy_check(t->base_pol, q, d, mis) < 0)
+		FAIL(json_array_size(mis) ? TV_POLICY : TV_TOOL,
+		     "receipt %zu: the TD is not acceptable: %s", i,
+		     json_array_size(mis) ? json_string_value(json_array_get(mis, 0)) : err_msg());
+	*attrs = tdx_quote_td_attributes(q);
 	hex_encode(mrtd, q->body.mrtd, 48);
 	if (strcasecmp(mrtd, str(r, "mrtd")) != 0)
 		FAIL(TV_FAILED, "receipt %zu: its MRTD is not the quote's", i);
@@ -471,6 +485,7 @@ static int setup(struct tv *t)
 	} else {
 		GUARD(tdx_verifier_new(&t->v));
 	}
+	GUARD(tdx_policy_default(&t->base_pol));
 	if (t->policy)
 		GUARD(tdx_policy_load(t->policy, &t->pol));
 	if (t->collateral)
@@ -491,7 +506,8 @@ static int run(struct tv *t, json_t **verdict)
 {
 	json_t *doc = NULL, *receipts, *r, *last = NULL;
 	struct tdx_verdict d, shown;
-	char mrtd[97], shown_mrtd[97] = "", as_of[32], at[32];
+	char mrtd[97], shown_mrtd[97] = "", as_of[32], at[32], attrs_hex[17];
+	uint64_t attrs = 0, shown_attrs = 0;
 	const char *result = NULL;
 	size_t i;
 	int rc = 0;
@@ -507,12 +523,13 @@ static int run(struct tv *t, json_t **verdict)
 	GUARD_GOTO(chain_facts(t, receipts));
 	memset(&shown, 0, sizeof(shown));
 	json_array_foreach (receipts, i, r) {
-		GUARD_GOTO(check_receipt(t, i, r, &d, mrtd));
+		GUARD_GOTO(check_receipt(t, i, r, &d, mrtd, &attrs));
 		/* the receipt shown: the last release to the worker that
 		 * completed the task */
 		if (strcasecmp(str(r, "worker"), t->completer) == 0) {
 			last = r;
 			shown = d;
+			shown_attrs = attrs;
 			memcpy(shown_mrtd, mrtd, sizeof(mrtd));
 		}
 	}
@@ -539,13 +556,18 @@ static int run(struct tv *t, json_t **verdict)
 	}
 	time_format(shown.tcb_info_issue_date, as_of);
 	time_format(t->at, at);
-	*verdict = json_pack("{s:s,s:b,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:I,s:b,s:s?,s:s}", "task",
-	                     t->task, "verified", 1, "app_digest", str(last, "app_digest"), "mrtd",
-	                     shown_mrtd, "tcb_status", tdx_tcb_status_name(shown.status),
-	                     "tcb_as_of", as_of, "simulated", shown.simulated, "worker",
-	                     t->completer, "enclave_challenge", t->challenge, "dealid", t->dealid,
-	                     "receipts", (json_int_t)json_array_size(receipts), "boost", t->boost,
-	                     "result", result, "verified_at", at);
+	/* as in the quote and in policies: the bytes, little-endian */
+	for (int k = 0; k < 8; k++)
+		snprintf(attrs_hex + 2 * k, 3, "%02x", (unsigned)(shown_attrs >> (8 * k)) & 0xffu);
+	*verdict = json_pack(
+	    "{s:s,s:b,s:s,s:s,s:b,s:s,s:b,s:s,s:s,s:b,s:s,s:s,s:s,s:I,s:b,s:s?,s:s}", "task",
+	    t->task, "verified", 1, "app_digest", str(last, "app_digest"), "mrtd", shown_mrtd,
+	    "mrtd_pinned", t->pol && tdx_policy_pins(t->pol, "MRTD"), "td_attributes", attrs_hex,
+	    "debug", (shown_attrs & TDX_ATTR_DEBUG) != 0, "tcb_status",
+	    tdx_tcb_status_name(shown.status), "tcb_as_of", as_of, "simulated", shown.simulated,
+	    "worker", t->completer, "enclave_challenge", t->challenge, "dealid", t->dealid,
+	    "receipts", (json_int_t)json_array_size(receipts), "boost", t->boost, "result", result,
+	    "verified_at", at);
 	ENSURE_GOTO(*verdict, ERR_NOMEM, "out of memory");
 out:
 	if (rc < 0 && !t->code)
@@ -606,18 +628,28 @@ int cmd_task_verify(int argc, char **argv)
 		if (json_print(verdict, 1) < 0)
 			rc = cli_fail();
 	} else {
-		printf("task %s ran app sha256:%s in a TD with MRTD %s (TCB %s as of %s%s)\n",
-		       t.task, json_string_value(json_object_get(verdict, "app_digest")),
-		       json_string_value(json_object_get(verdict, "mrtd")),
-		       json_string_value(json_object_get(verdict, "tcb_status")),
-		       json_string_value(json_object_get(verdict, "tcb_as_of")),
-		       json_is_true(json_object_get(verdict, "simulated")) ? ", simulated root"
-		                                                           : "");
+		const char *pin = json_is_true(json_object_get(verdict, "mrtd_pinned")) ? ""
+		                  : t.pol ? "; MRTD not pinned by --policy"
+		                          : "; MRTD not pinned: no --policy";
+		printf(
+		    "task %s ran app sha256:%s in a TD with MRTD %s (TCB %s as of %s%s), "
+		    "attributes %s (%s)%s\n",
+		    t.task, json_string_value(json_object_get(verdict, "app_digest")),
+		    json_string_value(json_object_get(verdict, "mrtd")),
+		    json_string_value(json_object_get(verdict, "tcb_status")),
+		    json_string_value(json_object_get(verdict, "tcb_as_of")),
+		    json_is_true(json_object_get(verdict, "simulated")) ? ", simulated root" : "",
+		    json_string_value(json_object_get(verdict, "td_attributes")),
+		    json_is_true(json_object_get(verdict, "debug")) ? "debug" : "not debug", pin);
+		/* what the quote cannot bind: docs/verification.md, "What task verify trusts" */
+		puts("trusted: the receipts' worker, enclave challenge and policy are the word of "
+		     "the SMS that released the session (check it: docs/verification.md)");
 	}
 out:
 	json_decref(verdict);
 	free(t.mrenclave);
 	tdx_policy_free(t.pol);
+	tdx_policy_free(t.base_pol);
 	tdx_collateral_free(t.coll);
 	tdx_verifier_free(t.v);
 	poco_chain_free(t.c);

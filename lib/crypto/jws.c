@@ -235,12 +235,22 @@ void jws_signer_xy(const struct jws_signer *s, uint8_t xy[64])
 	memcpy(xy, s->xy, 64);
 }
 
+/* floor(n / 2) for P-256's group order n, big-endian: a signature (r, s) is
+ * also valid as (r, n - s), so only the half s <= n/2 is produced and
+ * accepted, and a token has one signature (a token's text can then serve
+ * as its identity, as in a list of tokens already seen). */
+static const uint8_t p256_half_n[32] = {
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+};
+
 int jws_sign(const struct jws_signer *s, const char *payload, size_t len, char **token)
 {
 	size_t plen = b64url_len(len), at;
 	uint8_t h[32], raw[64];
 	ECDSA_SIG *sig = NULL;
 	const BIGNUM *r, *ss;
+	BIGNUM *low = NULL;
 	char *t;
 	int rc = 0;
 
@@ -259,11 +269,19 @@ int jws_sign(const struct jws_signer *s, const char *payload, size_t len, char *
 	 * 3.4): a component below 2^248 keeps its leading zero bytes */
 	ENSURE_GOTO(BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(ss, raw + 32, 32) == 32,
 	            ERR_CRYPTO, "jws: signature component too large");
+	if (memcmp(raw + 32, p256_half_n, 32) > 0) {
+		low = BN_new();
+		ENSURE_GOTO(
+		    low && BN_sub(low, EC_GROUP_get0_order(EC_KEY_get0_group(s->key)), ss) == 1 &&
+		        BN_bn2binpad(low, raw + 32, 32) == 32,
+		    ERR_CRYPTO, "jws: normalising the signature failed");
+	}
 	t[at++] = '.';
 	b64url_encode(t + at, raw, 64);
 	*token = t;
 	t = NULL;
 out:
+	BN_free(low);
 	ECDSA_SIG_free(sig);
 	free(t);
 	return rc;
@@ -342,6 +360,9 @@ int jws_verify(const char *token, size_t len, const json_t *jwks, json_t **heade
 	ENSURE_GOTO(slen == 64, ERR_INVAL,
 	            "jws: the signature is %zu bytes, not ES256's 64 (raw r||s; DER is refused)",
 	            slen);
+	ENSURE_GOTO(memcmp(sig + 32, p256_half_n, 32) <= 0, ERR_VERIFY,
+	            "jws: the signature's s is above n/2 (only the low-s form of an ES256 "
+	            "signature is accepted)");
 	GUARD_GOTO(p256_pub_new_xy(xy, &k));
 	GUARD_GOTO(p256_pub_verify(k, (const uint8_t *)token, (size_t)(d2 - token), sig,
 	                           "jws: the token"));

@@ -48,13 +48,14 @@ void jws_signer_free(struct jws_signer *s);
 const char *jws_signer_kid(const struct jws_signer *s);
 void jws_signer_xy(const struct jws_signer *s, uint8_t xy[64]);
 /* header.payload.signature of `payload` (JSON text, len bytes): a new
- * string in *token (free()).  Thread-safe. */
+ * string in *token (free()).  The signature's s is in its low form
+ * (s <= n/2).  Thread-safe. */
 MUST_CHECK int jws_sign(const struct jws_signer *s, const char *payload, size_t len, char **token);
 
 /* Check a compact token against a JWK Set ({"keys": [...]}): three parts;
  * a header that is a JSON object with "alg" exactly "ES256", no "crit",
- * and a "kid" naming one key of the set; a signature of 64 bytes that
- * verifies.  Only then is the payload decoded: a JSON object.  0 with new
+ * and a "kid" naming one key of the set; a signature of 64 bytes, its s at
+ * most n/2 (the other of the two valid forms refused), that verifies.  Only then is the payload decoded: a JSON object.  0 with new
  * references in *header and *payload (either may be NULL: not wanted);
  * ERR_INVAL for a malformed token or set, ERR_NOTFOUND for a kid the set
  * does not hold, ERR_VERIFY for a signature that does not verify. */

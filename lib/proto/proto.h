@@ -26,6 +26,22 @@
 #define PROTO_EXPIRY_MAX_AHEAD 3600
 #define PROTO_EXPIRY_DEFAULT   300
 
+/* The SMS's attestation receipts (GET /tasks/{id}/attestation), bounded so
+ * that the scheduler's proxy and task verify can take any answer: the
+ * attest body (a quote with its certificates, and the runtime log, ~170
+ * bytes a task: room for some 12,000) is capped, and so is the log kept in
+ * a receipt, which holds no control character but tab, CR and LF (a JSON
+ * lines log), so that its JSON string is at most twice its length.  A
+ * receipt is then the quote in base64 (4/3), the log escaped (2x), and
+ * under 128 KiB of other fields (the EAR token under 64 KiB among them). */
+#define PROTO_ATTEST_BODY_MAX (2u << 20)
+#define PROTO_RECEIPT_LOG_MAX PROTO_ATTEST_BODY_MAX
+#define PROTO_RECEIPT_JSON_MAX                                                                     \
+	(PROTO_ATTEST_BODY_MAX / 3u * 4u + 4u + 2u * PROTO_RECEIPT_LOG_MAX + (128u << 10))
+/* a task's session is released to at most this many workers in all */
+#define PROTO_MAX_RELEASES 3u
+#define PROTO_RECEIPTS_MAX (PROTO_MAX_RELEASES * PROTO_RECEIPT_JSON_MAX + (4u << 10))
+
 /* A worker's registration with a scheduler:
  * keccak256(tag || chainId (uint256) || keccak256(scheduler URL) || nonce
  *           || worker address).

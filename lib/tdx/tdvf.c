@@ -88,13 +88,15 @@ static int check_section(const struct tdvf *t, size_t i, uint64_t *pages)
 	 * (QEMU maps the section's memory straight onto the image), so all of
 	 * its memory size must lie in the image. */
 	need = s->raw_size ? s->mem_size : 0;
-	ENSURE((uint64_t)s->data_offset + need <= t->len, ERR_INVAL,
+	ENSURE(need <= t->len && s->data_offset <= t->len - need, ERR_INVAL,
 	       "TDVF section %zu (%s): data 0x%x+0x%llx past the end of the %zu-byte image", i,
 	       tdvf_type_name(s->type), s->data_offset, (unsigned long long)need, t->len);
-	if (!(s->attributes & TDVF_ATTR_PAGE_AUG))
-		*pages += s->mem_size / PAGE;
-	ENSURE(*pages <= TDVF_MAX_PAGES, ERR_TOOBIG,
+	/* Every section counts, PAGE.AUG ones too: they are not added at
+	 * build time, but a size left unbounded would still be walked page by
+	 * page (and a cap on the sum alone could be overflowed). */
+	ENSURE(s->mem_size / PAGE <= TDVF_MAX_PAGES - *pages, ERR_TOOBIG,
 	       "TDVF: the metadata adds over %u pages (section %zu)", TDVF_MAX_PAGES, i);
+	*pages += s->mem_size / PAGE;
 	return 0;
 }
 
@@ -206,6 +208,8 @@ int tdvf_mrtd(const struct tdvf *t, enum tdvf_order order, uint8_t mrtd[48])
 		ENSURE_GOTO(!(s->attributes & TDVF_ATTR_MR_EXTEND) ||
 		                !(s->attributes & TDVF_ATTR_PAGE_AUG),
 		            ERR_INVAL, "TDVF section %zu: both MR.EXTEND and PAGE.AUG", i);
+		if (s->attributes & TDVF_ATTR_PAGE_AUG)
+			continue; /* accepted by the TD later: in no measurement */
 		if (order == TDVF_ORDER_TWO_PASS) {
 			for (uint64_t p = 0; p < pages; p++)
 				GUARD_GOTO(page_add(md, s, p));

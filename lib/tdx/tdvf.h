@@ -25,7 +25,8 @@
 
 #define TDVF_MAX_SIZE     (64u * 1024u * 1024u) /* OVMF images are 2-4 MiB */
 #define TDVF_MAX_SECTIONS 64u
-/* Pages added (1 GiB): bounds the work a crafted image can ask for. */
+/* Pages of all sections, PAGE.AUG ones included (1 GiB): bounds the work a
+ * crafted image can ask for. */
 #define TDVF_MAX_PAGES (256u * 1024u)
 
 enum tdvf_type {

@@ -452,7 +452,7 @@ void sched_h_task_logs(void *ctx, const struct http_req *req, struct http_resp *
  * SMS's address (and its RA-TLS check, done here when configured).  The
  * SMS bounds the answer; the cap and the timeout keep a slow or swollen
  * SMS from holding this thread or its memory. */
-#define ATTESTATION_MAX (8u << 20)
+#define ATTESTATION_MAX PROTO_RECEIPTS_MAX
 
 void sched_h_task_attestation(void *ctx, const struct http_req *req, struct http_resp *resp)
 {

@@ -762,6 +762,20 @@ static int parse_attest(const struct http_req *r, json_t **body, struct attest_r
 		ENSURE(q && pk && dg, ERR_INVAL, "quote, publicKey and appDigest are required");
 		GUARD(base64_decode(q, strlen(q), &a->quote, &a->quote_len));
 	}
+	if (a->event_log) {
+		/* kept in the receipt: its size bounds the receipts' answer
+		 * (proto.h) */
+		size_t n = strlen(a->event_log);
+		ENSURE(n <= PROTO_RECEIPT_LOG_MAX, ERR_TOOBIG, "event log: over %u bytes",
+		       PROTO_RECEIPT_LOG_MAX);
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)a->event_log[i];
+			ENSURE(c >= 0x20 || c == '\t' || c == '\n' || c == '\r', ERR_INVAL,
+			       "event log: control character 0x%02x at byte %zu (JSON lines "
+			       "only)",
+			       c, i);
+		}
+	}
 	if (strncmp(dg, "sha256:", 7) == 0)
 		dg += 7;
 	GUARD(hex_decode_exact(a->epk, 32, pk, "publicKey"));

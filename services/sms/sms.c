@@ -635,7 +635,8 @@ static void h_attestation(void *ctx, const struct http_req *r, struct http_resp 
 #define SECRET_BODY (8u << 10) /* a secret (4,096 bytes, refused by its handler past that) */
 /* a quote with its certificates, and the runtime event log, which grows by
  * a line (~170 bytes) per task the TD ran: room for some 12,000 tasks */
-#define ATTEST_BODY (2u << 20)
+#define ATTEST_BODY PROTO_ATTEST_BODY_MAX
+_Static_assert(SMS_MAX_RELEASES <= PROTO_MAX_RELEASES, "receipts answer bound");
 
 static const struct http_route routes[] = {
     {"GET", "/tee/framework", h_framework, "tee_framework", 0},

@@ -103,16 +103,22 @@ printf 'root:*::0:99999:7:::\n' >"$S/etc/shadow"
 printf 'root:*::\n' >"$S/etc/gshadow"
 dpkgr() { dpkg --root="$S" --force-script-chrootless --force-depends "$@"; }
 expect 0 'Setting up tdexec' -- dpkgr -i "$DEB"
-grep -q '^tdexec:x:[0-9]*:[0-9]*:tdexec services:/var/lib/tdexec:/usr/sbin/nologin$' "$S/etc/passwd" && ok ||
-	bad "postinst made no user tdexec: $(cat "$S/etc/passwd")"
-gid=$(awk -F: '$1 == "tdexec" { print $3 }' "$S/etc/group")
+# a user per service, each one's settings readable by its group only; the
+# group tdexec (/dev/tdx_guest) without a user of its own
 for f in sms scheduler; do
-	[ "$(stat -c %a:%g "$S/etc/tdexec/$f.json")" = "640:$gid" ] && ok ||
-		bad "/etc/tdexec/$f.json is $(stat -c %a:%g "$S/etc/tdexec/$f.json"), want 640:$gid"
+	grep -q "^tdexec-$f:x:[0-9]*:[0-9]*:tdexec $f:/var/lib/tdexec/$f:/usr/sbin/nologin\$" "$S/etc/passwd" && ok ||
+		bad "postinst made no user tdexec-$f: $(cat "$S/etc/passwd")"
+	gid=$(awk -F: -v g="tdexec-$f" '$1 == g { print $3 }' "$S/etc/group")
+	[ -n "$gid" ] && [ "$(stat -c %a:%g "$S/etc/tdexec/$f.json")" = "640:$gid" ] && ok ||
+		bad "/etc/tdexec/$f.json is $(stat -c %a:%g "$S/etc/tdexec/$f.json"), want 640:${gid:-?}"
 done
+grep -q '^tdexec:x:[0-9]*:' "$S/etc/group" && ! grep -q '^tdexec:' "$S/etc/passwd" && ok ||
+	bad "group tdexec: $(grep '^tdexec' "$S/etc/group" "$S/etc/passwd")"
+[ "$(awk -F: '$1 == "tdexec-sms" { print $3 }' "$S/etc/passwd")" != \
+	"$(awk -F: '$1 == "tdexec-scheduler" { print $3 }' "$S/etc/passwd")" ] && ok || bad "the two users share a uid"
 # again (an upgrade's configure): nothing doubled, nothing failed
 expect 0 'Setting up tdexec' -- dpkgr -i "$DEB"
-[ "$(grep -c '^tdexec:' "$S/etc/passwd")" = 1 ] && ok || bad "user tdexec twice after a reinstall"
+[ "$(grep -c '^tdexec-' "$S/etc/passwd")" = 2 ] && ok || bad "users doubled after a reinstall: $(cat "$S/etc/passwd")"
 
 expect 0 "^tdexec $version " -- "$S/usr/bin/tdexec" --version
 for f in "$S"/usr/share/man/man1/*.1.gz; do
@@ -163,11 +169,23 @@ for u in tdexec-sms.service tdexec-scheduler.service tdexec-worker.service; do
 	[ -n "$score" ] && awk -v s="$score" -v m="$max" 'BEGIN { exit !(s <= m) }' && ok ||
 		bad "$u: exposure ${score:-?} over $max: $(grep '✗' "$W/sec" | head -5)"
 done
+# each its own user, and the other service's state and settings, and the
+# worker's settings and wallet, hidden
 for u in tdexec-sms.service tdexec-scheduler.service; do
-	[ "$(setting $u User)" = tdexec ] && ok || bad "$u runs as $(setting $u User), not tdexec"
+	me=${u%.service} other=tdexec-sms
+	[ "$me" = tdexec-sms ] && other=tdexec-scheduler
+	[ "$(setting $u User)" = "$me" ] && [ "$(setting $u Group)" = "$me" ] && ok ||
+		bad "$u runs as $(setting $u User):$(setting $u Group), not $me"
+	hidden=" $(setting $u InaccessiblePaths | tr '\n' ' ')"
+	for p in "/var/lib/tdexec/${other#tdexec-}" "/etc/tdexec/${other#tdexec-}.json" /etc/tdexec/worker.json \
+		/etc/tdexec/worker-wallet.json /etc/tdexec/worker-wallet.password; do
+		case $hidden in *" -$p "* | *" $p "*) ok ;; *) bad "$u does not hide $p: InaccessiblePaths=$hidden" ;; esac
+	done
+	case $hidden in *"/${me#tdexec-}"[\ .]*) bad "$u hides its own paths: $hidden" ;; *) ok ;; esac
 	[ "$(setting $u CapabilityBoundingSet)" = "" ] && grep -q '^CapabilityBoundingSet=$' "$S/$U/$u" && ok ||
 		bad "$u keeps capabilities"
 done
+[ "$(setting tdexec-sms.service SupplementaryGroups)" = tdexec ] && ok || bad "the SMS is not in the group of /dev/tdx_guest"
 [ -z "$(setting tdexec-worker.service User)" ] && ok || bad "the worker is not root's (runc needs root)"
 grep -q '^CapabilityBoundingSet=CAP_SYS_ADMIN' "$S/$U/tdexec-worker.service" && ok || bad "worker: no capability bounding set"
 for a in AF_VSOCK AF_INET; do
@@ -209,9 +227,14 @@ printf '{"address": "x"}\n' >"$W/wallet.json"
 printf 'secret-password\n' >"$W/pw"
 printf '{"measurements": {}}\n' >"$W/smspol.json"
 mkdir -p "$W/coll" && printf '{}\n' >"$W/coll/00906ED50000.json"
+# (a quote taken before: its command line, and so a dm-verity root hash in
+# it, is not known here, which td-image says)
 expect 0 'wrote the pool policy' -- "$TI" --root "$S" --scheduler https://sched.example:13400 --chain "$W/chain.json" \
 	--wallet "$W/wallet.json" --password-file "$W/pw" --sms-policy "$W/smspol.json" --collateral "$W/coll" \
-	--images /var/lib/tdexec/images --work-size 1G --policy-from-quote "$W/q" -o "$W/pool-policy.json"
+	--images /var/lib/tdexec/images --work-size 1G --policy-from-quote "$W/q" -o "$W/pool-policy.json" \
+	--allow-unmeasured-root
+grep -q 'warning: the command line of the quoted TD is not known here.*will not cover the root disk' "$W/out" && ok ||
+	bad "no warning of an unmeasured root: $(head -c 400 "$W/out")"
 E=$S/etc/tdexec
 jq -e --arg wd "$wd" '.scheduler == "https://sched.example:13400" and .chain == "/etc/tdexec/chain.json"
 	and .wallet == "/etc/tdexec/worker-wallet.json" and .password_file == "/etc/tdexec/worker-wallet.password"
@@ -260,6 +283,35 @@ expect 1 'exclude each other' -- "$TI" "${A[@]}" --sms-policy "$W/smspol.json"
 expect 1 "option '--scheduler' needs a value" -- "$TI" --scheduler
 expect 1 "--root: $W/nowhere: no such directory" -- "$TI" "${A[@]}" --root "$W/nowhere"
 expect 1 "a control character" -- "$TI" "${A[@]}" --scheduler "$(printf 'http://a\001b')"
+# a pool policy that would not cover the root disk (no dm-verity root hash
+# on the measured command line), or leave an RTMR unpinned: refused
+expect 1 'refusing to write a pool policy: the command line of the quoted TD is not known' -- \
+	"$TI" "${A[@]}" --policy-from-quote "$W/q" -o "$W/p.json"
+OVMF=/usr/share/ovmf/OVMF.fd STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+M=(--measure --firmware "$OVMF" --kernel "$STUB")
+expect 1 'refusing to write a pool policy: the measured command line has no dm-verity root hash' -- \
+	"$TI" "${A[@]}" "${M[@]}" --cmdline "console=hvc0 root=/dev/vda1" -o "$W/p.json"
+expect 1 'refusing to write a pool policy: the measured command line has no dm-verity root hash' -- \
+	"$TI" "${A[@]}" "${M[@]}" --cmdline "console=hvc0 roothash= root=/dev/vda1" -o "$W/p.json"
+[ ! -e "$W/p.json" ] && ok || bad "a refused td-image wrote the policy"
+[ "$(cat "$E/worker.json" "$dropin" | sha256sum)" = "$sum" ] && ok || bad "a refused td-image wrote files"
+if [ -f "$OVMF" ] && [ -f "$STUB" ] && "$S/usr/bin/tdexec" measure --help >/dev/null 2>&1; then
+	vcmd="console=hvc0 root=/dev/mapper/root roothash=$(printf '%064d' 7)"
+	# the root hash there, but RTMR0 unpinned (no --ccel): refused, after the
+	# worker's settings (which the policy does not change) were written
+	expect 1 "refusing to write $W/p.json: the policy leaves RTMR0 unpinned" -- \
+		"$TI" "${A[@]}" "${M[@]}" --cmdline "$vcmd" -o "$W/p.json"
+	[ ! -e "$W/p.json" ] && ! ls "$W"/.td-image-policy.* >/dev/null 2>&1 && ok || bad "a refused policy was written"
+	expect 0 'warning: the pool policy leaves RTMR0 unpinned' -- \
+		"$TI" "${A[@]}" --allow-unpinned "${M[@]}" --cmdline "$vcmd" -o "$W/p.json"
+	jq -e '.measurements | has("MRTD") and has("RTMR1") and has("RTMR2") and (has("RTMR0") | not)' "$W/p.json" \
+		>/dev/null && ok || bad "td-image --measure policy: $(cat "$W/p.json")"
+	# no root hash, both allowed: written, with both warnings
+	expect 0 'warning: the measured command line has no dm-verity root hash' -- \
+		"$TI" "${A[@]}" --allow-unpinned --allow-unmeasured-root "${M[@]}" --cmdline "root=/dev/vda1" -o "$W/p2.json"
+	grep -q 'leaves RTMR0 unpinned' "$W/out" && [ -s "$W/p2.json" ] && ok || bad "td-image --allow-*: $(head -c 400 "$W/out")"
+	sum=$(cat "$E/worker.json" "$dropin" | sha256sum)
+fi
 if ! "$S/usr/bin/tdexec" measure --help >/dev/null 2>&1; then
 	expect 1 "no 'measure' command" -- "$TI" "${A[@]}" --measure --ovmf OVMF.fd
 fi
@@ -282,6 +334,6 @@ expect 0 'Purging configuration files for tdexec' -- dpkgr -P tdexec
 [ ! -e "$E/sms.json" ] && [ ! -e "$E/worker.json" ] && ok || bad "purge left conffiles: $(ls "$E")"
 [ ! -e "$S/etc/systemd/system/multi-user.target.wants/tdexec-worker.service" ] && [ ! -e "$dropin" ] && ok ||
 	bad "purge left td-image's enablement or drop-in"
-grep -q '^tdexec:' "$S/etc/passwd" && ok || bad "purge removed the system user (its files may outlive it)"
+[ "$(grep -c '^tdexec-\(sms\|scheduler\):' "$S/etc/passwd")" = 2 ] && ok || bad "purge removed the system users (their files may outlive them)"
 
 finish

@@ -176,6 +176,13 @@ save("fw-attr", patch(img, meta + 16 + 28, "<I", 0x40000000))
 save("fw-past-end", patch(img, meta + 16, "<I", len(img) - 0x1000))
 save("fw-huge", patch(patch(img, meta + 16 + 32 * 2 + 16, "<Q", 1 << 40), meta + 16 + 32 * 2 + 8, "<Q", 0))
 save("fw-sig", patch(img, meta, "<4s", b"XXXX"))
+# TempMem accepted later (PAGE.AUG) at 0 with 2^64 - 1 MiB of memory: capped
+# like any section, not walked page by page for ever
+aug = meta + 16 + 32 * 2
+save("fw-aug-huge", patch(patch(patch(img, aug + 8, "<Q", 0), aug + 16, "<Q", (1 << 64) - 0x100000), aug + 28, "<I", 2))
+# the BFV's data at 0x1000 with 2^64 - 4 KiB of memory: offset + size wraps to 0
+bfv = meta + 16
+save("fw-wrap", patch(patch(patch(img, bfv, "<I", 0x1000), bfv + 8, "<Q", 0), bfv + 16, "<Q", (1 << 64) - 0x1000))
 save("fw-aug", patch(img, meta + 16 + 32 * 2 + 28, "<I", 2))      # TempMem accepted later: not added
 save("fw-hob-extend", patch(img, meta + 16 + 32 * 4 + 28, "<I", 1))  # a measured TD HOB
 lfanew = struct.unpack_from("<I", stub, 0x3c)[0]
@@ -197,6 +204,9 @@ expect 1 'attributes 0x40000000' -- "$T" measure --firmware "$W/fw-attr"
 expect 1 'past the end of the 2097152-byte image' -- "$T" measure --firmware "$W/fw-past-end"
 expect 1 'over 262144 pages' -- "$T" measure --firmware "$W/fw-huge"
 expect 1 'no "TDVF" descriptor' -- "$T" measure --firmware "$W/fw-sig"
+expect 1 'over 262144 pages \(section 2\)' -- timeout 30 "$T" measure --firmware "$W/fw-aug-huge"
+expect 1 'data 0x1000\+0xfffffffffffff000 past the end of the 2097152-byte image' -- \
+	timeout 30 "$T" measure --firmware "$W/fw-wrap"
 expect 1 'no OVMF footer GUID table' -- "$T" measure --firmware "$STUB"
 expect 1 'TD_HOB\) is measured \(MR.EXTEND\) but its contents come from the VMM' -- \
 	"$T" measure --firmware "$W/fw-hob-extend"

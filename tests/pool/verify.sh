@@ -5,9 +5,9 @@
 # The receipts the SMS keeps for each release, the same through the
 # scheduler, then 'task verify' passing on a real task and failing, with its
 # message and exit code, on a receipt whose quote is another task's, a
-# changed enclave challenge, another result, a policy on another MRTD, and
-# the simulated root not trusted; receipts survive an SMS restart and refuse
-# UPDATE and DELETE.
+# changed enclave challenge, a debug TD's quote, another result, a policy on
+# another MRTD, and the simulated root not trusted; receipts survive an SMS
+# restart and refuse UPDATE and DELETE.
 
 V=(--collateral "$P/td/collateral/collateral.json" --trust-sim-root "$P/td/root_ca.pem" "${C[@]}")
 worker5=$("$T" wallet show "${C[@]}" --account 5 --json | addr | tr 'A-F' 'a-f')
@@ -44,7 +44,7 @@ none=0x$(printf 'none' | sha256sum | cut -d' ' -f1)
 
 # 2. task verify passes on the real task, through either service.
 mrtd=$(json_str "$P/td/td.json" MRTD | tr 'A-F' 'a-f')
-expect 0 "^task $task ran app sha256:[0-9a-f]{64} in a TD with MRTD $mrtd \\(TCB UpToDate as of 20[0-9-]+T[0-9:]+Z, simulated root\\)\$" -- \
+expect 0 "^task $task ran app sha256:[0-9a-f]{64} in a TD with MRTD $mrtd \\(TCB UpToDate as of 20[0-9-]+T[0-9:]+Z, simulated root\\), attributes [0-9a-f]{16} \\(not debug\\)\$" -- \
 	"$T" task verify "$task" --sms "$SMS_URL" "${V[@]}" --policy "$P/policy.json" --result "$W/res/$task.zip"
 expect 0 '"verified": true' -- "$T" task verify "$task" --scheduler "$SCHED_URL" "${V[@]}" --json
 [ "$(jx "$W/out" 'j.worker.toLowerCase() + " " + j.result + " " + j.receipts')" = "$worker5 null 1" ] && ok ||
@@ -81,6 +81,32 @@ node -e 'const fs = require("fs"); const o = JSON.parse(fs.readFileSync(process.
 	"$W/att.json" "$W/fake/tasks/$task/attestation"
 expect 2 "receipt 0: enclave challenge 0x1{40} is not the one the task was completed with on chain" -- \
 	"$T" task verify "$task" --sms "$FAKE_URL" "${V[@]}"
+# this task's own receipt, its quote replaced by one of a debug TD (the same
+# measurements, RTMR3 and REPORTDATA as the real quote, DEBUG set in
+# TDATTRIBUTES: every other check passes): refused with no --policy at all,
+# the base policy applying to every quote
+rm -rf "$W/dbg.td" && cp -r "$P/td" "$W/dbg.td"
+node -e 'const fs = require("fs"), f = process.argv[1], td = JSON.parse(fs.readFileSync(f));
+	const q = Buffer.from(JSON.parse(fs.readFileSync(process.argv[2])).receipts[0].quote, "base64");
+	td.TDATTRIBUTES = "01" + td.TDATTRIBUTES.slice(2);
+	td.RTMR3 = q.subarray(520, 568).toString("hex"); // RTMR3 of the body, after the 48-byte header
+	fs.writeFileSync(f, JSON.stringify(td, null, 2));' "$W/dbg.td/td.json" "$W/att.json"
+rd=$(jx "$W/att.json" 'Buffer.from(j.receipts[0].quote, "base64").subarray(568, 632).toString("hex")')
+"$T" quote get --provider sim --sim-dir "$W/dbg.td" --report-data "$rd" -o "$W/dbg.quote" || bad "debug quote"
+node -e 'const fs = require("fs"), o = JSON.parse(fs.readFileSync(process.argv[1])), q = fs.readFileSync(process.argv[2]);
+	o.receipts[0].quote = q.toString("base64");
+	o.receipts[0].quote_sha256 = require("crypto").createHash("sha256").update(q).digest("hex");
+	fs.writeFileSync(process.argv[3], JSON.stringify(o));' "$W/att.json" "$W/dbg.quote" "$W/fake/tasks/$task/attestation"
+expect 4 "receipt 0: the TD is not acceptable: TDATTRIBUTES: DEBUG is set" -- \
+	"$T" task verify "$task" --sms "$FAKE_URL" "${V[@]}"
+# a real receipt shows its attributes, and says when nothing pins the MRTD
+expect 0 "in a TD with MRTD $mrtd \\(TCB .*\\), attributes 0000001000000000 \\(not debug\\); MRTD not pinned: no --policy\$" -- \
+	"$T" task verify "$task" --sms "$SMS_URL" "${V[@]}"
+grep -q "^trusted: the receipts' worker, enclave challenge and policy are the word of the SMS" "$W/out" && ok ||
+	bad "task verify does not say what it trusts: $(cat "$W/out")"
+expect 0 '"debug": false' -- "$T" task verify "$task" --sms "$SMS_URL" "${V[@]}" --json
+[ "$(jx "$W/out" 'j.td_attributes + " " + j.mrtd_pinned')" = "0000001000000000 false" ] && ok ||
+	bad "task verify --json attributes: $(head -c 400 "$W/out")"
 # no receipts at all: a failed check; nothing listening: the network
 expect 2 "HTTP 404" -- "$T" task verify "$open_task" --sms "$FAKE_URL" "${V[@]}"
 expect 3 "" -- "$T" task verify "$task" --sms "http://127.0.0.1:9" "${V[@]}"

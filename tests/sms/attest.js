@@ -153,6 +153,10 @@ function open(sealed, key) {
     check('the same nonce replayed', (await attest(s.id, { nonce: n })).st, 403);
     check('unknown session', (await post(`/tdx/sessions/${'0'.repeat(32)}/challenge`))[0], 404);
     check('malformed attest body', (await post(`/tdx/sessions/${s.id}/attest`, { quote: 'x' }))[0], 400);
+    // the log is kept in the receipt, whose size must stay bounded: JSON
+    // lines only, no control character that JSON would escape to six bytes
+    const cc = await attest(s.id, { eventLog: '{"rtmr":3,"event":"x"}\u0001\n' });
+    check('an event log with a control character', cc.st + ' ' + /control character 0x01/.test(JSON.stringify(cc.b)), '400 true');
     // a nonce issued before a restart of the SMS
     fs.writeFileSync(stateFile, JSON.stringify({ id: s.id, nonce: (await nonceFor(s.id)).toString('hex') }));
   } else {

@@ -5,7 +5,8 @@
 // verifies the token's ES256 signature and its claims; a tampered token and
 // another key are refused.  Leaves files for ear.sh to give `tdexec ear
 // verify`: token, tampered, wrong-jwks.json, jose-token + jose-jwks.json (a
-// token signed by jose, which tdexec must accept), jose-profile and
+// token signed by jose, which tdexec must accept), jose-high-s (the same
+// token, its s as n - s: refused by tdexec, not by jose), jose-profile and
 // jose-future (claims that do not hold), task.
 // Usage: node ear.js SMS_URL CHAIN_JSON TDX_DEAL TDEXEC SIM_DIR OUT_DIR
 'use strict';
@@ -121,15 +122,31 @@ async function refused(what, p) {
   const wrongSet = { keys: [wrongJwk] };
   await refused('jose: another key', jose.jwtVerify(token, jose.createLocalJWKSet(wrongSet), { algorithms: ['ES256'] }));
 
+  // ECDSA's (r, s) also verifies as (r, n - s); tdexec signs and accepts
+  // only s <= n/2 (docs/ear.md).  jose's signatures have either form: put
+  // one in the form wanted (both verify with jose).
+  const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+  const withS = (tok, high) => {
+    const [h, p, sg] = tok.split('.');
+    const raw = Buffer.from(sg, 'base64url');
+    const sv = BigInt('0x' + raw.subarray(32).toString('hex'));
+    if ((sv > N / 2n) !== high) raw.set(Buffer.from((N - sv).toString(16).padStart(64, '0'), 'hex'), 32);
+    return [h, p, raw.toString('base64url')].join('.');
+  };
+  // the SMS's tokens are low-s
+  check('the SMS signs with a low s', withS(token, false), token);
+
   // a token jose signs with the same claims: tdexec must take it with jose's key
   const joseJwk = { ...(await jose.exportJWK(other.publicKey)), alg: 'ES256', use: 'sig' };
   joseJwk.kid = await jose.calculateJwkThumbprint(joseJwk, 'sha256');
-  const joseToken = await new jose.SignJWT(payload)
-    .setProtectedHeader({ alg: 'ES256', kid: joseJwk.kid, typ: 'eat+jwt' }).sign(other.privateKey);
+  const joseToken = withS(await new jose.SignJWT(payload)
+    .setProtectedHeader({ alg: 'ES256', kid: joseJwk.kid, typ: 'eat+jwt' }).sign(other.privateKey), false);
+  const joseHigh = withS(joseToken, true);
+  await jose.jwtVerify(joseHigh, jose.createLocalJWKSet({ keys: [joseJwk] }), { algorithms: ['ES256'] });
 
   // the same key, claims that do not hold: another profile, issued in the future
-  const joseSign = (claims) => new jose.SignJWT(claims)
-    .setProtectedHeader({ alg: 'ES256', kid: joseJwk.kid, typ: 'eat+jwt' }).sign(other.privateKey);
+  const joseSign = async (claims) => withS(await new jose.SignJWT(claims)
+    .setProtectedHeader({ alg: 'ES256', kid: joseJwk.kid, typ: 'eat+jwt' }).sign(other.privateKey), false);
   fs.writeFileSync(`${outDir}/jose-profile`, await joseSign({ ...payload, eat_profile: 'tag:example.com,2024:other' }));
   fs.writeFileSync(`${outDir}/jose-future`, await joseSign({ ...payload, iat: t0 + 3600 }));
 
@@ -137,6 +154,7 @@ async function refused(what, p) {
   fs.writeFileSync(`${outDir}/tampered`, tampered);
   fs.writeFileSync(`${outDir}/wrong-jwks.json`, JSON.stringify(wrongSet));
   fs.writeFileSync(`${outDir}/jose-token`, joseToken);
+  fs.writeFileSync(`${outDir}/jose-high-s`, joseHigh);
   fs.writeFileSync(`${outDir}/jose-jwks.json`, JSON.stringify({ keys: [joseJwk] }));
   fs.writeFileSync(`${outDir}/jwks.json`, JSON.stringify(jwks));
   fs.writeFileSync(`${outDir}/task`, task);

@@ -69,6 +69,8 @@ expect 4 "not affirming" -- "$T" ear verify "@$W/ear/token" --jwks "$W/ear/jwks.
 # a token signed by jose (the same claims): taken with jose's key
 expect 0 "status +contraindicated" -- "$T" ear verify "@$W/ear/jose-token" \
 	--jwks "$W/ear/jose-jwks.json" --task "$task"
+# ... but not in its other form, (r, n - s): one valid text per token
+expect 2 "s is above n/2" -- "$T" ear verify "@$W/ear/jose-high-s" --jwks "$W/ear/jose-jwks.json"
 expect 3 "eat_profile" -- "$T" ear verify "@$W/ear/jose-profile" --jwks "$W/ear/jose-jwks.json"
 expect 3 "in the future" -- "$T" ear verify "@$W/ear/jose-future" --jwks "$W/ear/jose-jwks.json"
 # alg none with the real token's claims

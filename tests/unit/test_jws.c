@@ -7,7 +7,10 @@
 #include "crypto/p256.h"
 #include "util/err.h"
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,6 +249,63 @@ static void short_r_or_s_keep_leading_zeros(void **state)
 	jws_signer_free(s);
 }
 
+/* An ECDSA signature (r, s) also verifies as (r, n - s): tokens are signed
+ * with s <= n/2 and the other form is refused, so that a token has exactly
+ * one valid text. */
+static void high_s_refused_and_signing_is_low_s(void **state)
+{
+	struct jws_signer *s = signer();
+	json_t *jwks = jwks_of(s);
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	BIGNUM *half = BN_new(), *sv = BN_new(), *hi = BN_new();
+	uint8_t xy[64];
+	struct p256_pub *k;
+	(void)state;
+
+	assert_non_null(g);
+	assert_non_null(half);
+	assert_non_null(sv);
+	assert_non_null(hi);
+	assert_int_equal(BN_rshift1(half, EC_GROUP_get0_order(g)), 1);
+	jws_signer_xy(s, xy);
+	assert_int_equal(p256_pub_new_xy(xy, &k), 0);
+	/* half of the raw signatures have a high s: 200 tokens all low */
+	for (int i = 0; i < 200; i++) {
+		char payload[32], *t, *sig, *t2;
+		uint8_t *raw;
+		size_t n, at;
+		snprintf(payload, sizeof(payload), "{\"i\":%d}", i);
+		assert_int_equal(jws_sign(s, payload, strlen(payload), &t), 0);
+		sig = strrchr(t, '.') + 1;
+		assert_int_equal(b64url_decode(sig, strlen(sig), "s", &raw, &n), 0);
+		assert_int_equal(n, 64);
+		assert_non_null(BN_bin2bn(raw + 32, 32, sv));
+		assert_true(BN_cmp(sv, half) <= 0);
+		/* (r, n - s): a valid ECDSA signature, refused in a token */
+		assert_int_equal(BN_sub(hi, EC_GROUP_get0_order(g), sv), 1);
+		assert_int_equal(BN_bn2binpad(hi, raw + 32, 32), 32);
+		at = (size_t)(sig - t);
+		assert_int_equal(p256_pub_verify(k, (const uint8_t *)t, at - 1, raw, "high s"), 0);
+		t2 = malloc(at + 87);
+		assert_non_null(t2);
+		memcpy(t2, t, at);
+		b64url_encode(t2 + at, raw, 64);
+		assert_int_equal(jws_verify(t, strlen(t), jwks, NULL, NULL), 0);
+		assert_int_equal(jws_verify(t2, strlen(t2), jwks, NULL, NULL), ERR_VERIFY);
+		assert_non_null(strstr(err_msg(), "above n/2"));
+		free(t2);
+		free(raw);
+		free(t);
+	}
+	p256_pub_free(k);
+	BN_free(half);
+	BN_free(sv);
+	BN_free(hi);
+	EC_GROUP_free(g);
+	json_decref(jwks);
+	jws_signer_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +314,7 @@ int main(void)
 	    cmocka_unit_test(verifies_rfc7515_es256_example),
 	    cmocka_unit_test(sign_verify_and_refusals),
 	    cmocka_unit_test(short_r_or_s_keep_leading_zeros),
+	    cmocka_unit_test(high_s_refused_and_signing_is_low_s),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

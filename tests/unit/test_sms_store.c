@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include "../../services/sms/store.h"
+#include "proto/proto.h"
 #include "store/db.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -502,6 +503,64 @@ static void overlapping_releases_commit_in_groups(void **state)
 	free(dir);
 }
 
+/* The receipts' answer is bounded (proto.h), so that the scheduler's proxy
+ * and task verify, which cap what they read at PROTO_RECEIPTS_MAX, take
+ * any: the most releases a task has, each with a quote as large as the
+ * attest body, a log at its cap made of the character JSON escapes (a
+ * quote, two bytes each), and an EAR token at its cap, serialised as the
+ * SMS answers it, fit; and over 8 MiB, the scheduler's earlier cap. */
+static void the_largest_receipts_answer_fits_the_bound(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], id[3][33], prev[33] = "";
+	uint8_t deal[32] = {1}, *quote = malloc(PROTO_ATTEST_BODY_MAX);
+	char *log = malloc(PROTO_RECEIPT_LOG_MAX + 1), *ear = malloc((64u << 10) + 1), *text;
+	const char *workers[3] = {"0xaaaa000000000000000000000000000000000001",
+	                          "0xaaaa000000000000000000000000000000000002",
+	                          "0xaaaa000000000000000000000000000000000003"};
+	struct sms_store st;
+	struct sms_receipt r;
+	json_t *arr = NULL, *doc;
+	(void)state;
+
+	assert_non_null(quote);
+	assert_non_null(log);
+	assert_non_null(ear);
+	memset(quote, 0xff, PROTO_ATTEST_BODY_MAX);
+	memset(log, '"', PROTO_RECEIPT_LOG_MAX);
+	log[PROTO_RECEIPT_LOG_MAX] = '\0';
+	memset(ear, 'e', 64u << 10);
+	ear[64u << 10] = '\0';
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(id[i], sizeof(id[i]), "%032d", i + 1);
+		assert_int_equal(sms_store_session_add(&st, id[i], TASK, workers[i], deal, 0,
+		                                       4102444800, i ? prev : NULL),
+		                 0);
+		fill_receipt(&r, workers[i], quote, PROTO_ATTEST_BODY_MAX);
+		r.event_log = log;
+		r.ear = ear;
+		assert_int_equal(sms_store_session_release(&st, id[i], &r), 0);
+		snprintf(prev, sizeof(prev), "%s", workers[i]);
+	}
+	assert_int_equal(sms_store_receipts(&st, TASK, SMS_MAX_RELEASES, &arr), 0);
+	assert_int_equal(json_array_size(arr), SMS_MAX_RELEASES);
+	doc = json_pack("{s:s,s:o}", "task", TASK, "receipts", arr);
+	text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+	assert_non_null(text);
+	assert_true(strlen(text) <= PROTO_RECEIPTS_MAX);
+	assert_true(strlen(text) > (8u << 20));
+	free(text);
+	json_decref(doc);
+	sms_store_close(&st);
+	free(quote);
+	free(log);
+	free(ear);
+	td_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +571,7 @@ int main(void)
 	    cmocka_unit_test(migration_adds_consumed_signatures),
 	    cmocka_unit_test(receipts_are_appended_with_the_release),
 	    cmocka_unit_test(overlapping_releases_commit_in_groups),
+	    cmocka_unit_test(the_largest_receipts_answer_fits_the_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
