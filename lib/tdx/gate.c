@@ -1,13 +1,69 @@
 /* gate.c — collateral + verifier + policy, see gate.h. */
 #include "tdx/gate.h"
 
+#include "crypto/p256.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Reading a quote's platform (FMSPC, PCK CA) means decoding the PEM chain,
+ * parsing the leaf certificate and its SGX extension: a tenth of a release's
+ * CPU, for the same few chains over and over (one per platform).  What is
+ * kept is only what parsing these exact bytes gave, keyed by their SHA-256:
+ * no trust is cached here, the chain is verified by tdx_verify_parsed (with
+ * its own cache, keyed by the chain and the collateral) for every quote. */
+#define GATE_TARGETS 8
+
+struct gate_target {
+	uint8_t key[32]; /* SHA-256 of the PCK chain as quoted */
+	uint8_t fmspc[6];
+	enum tdx_pck_ca ca;
+	int used;
+};
+
+struct tdx_gate_targets {
+	pthread_mutex_t mu;
+	struct gate_target t[GATE_TARGETS];
+	size_t next;
+};
+
+static int quote_target(struct tdx_gate *g, const struct tdx_quote *q, uint8_t fmspc[6],
+                        enum tdx_pck_ca *ca)
+{
+	struct tdx_gate_targets *c = g->targets;
+	uint8_t key[32];
+	int hit = 0;
+
+	if (!c)
+		return tdx_quote_pck_target(q, fmspc, ca);
+	GUARD(sha256_parts(key, 1, q->pck_chain, q->pck_chain_len));
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < GATE_TARGETS && !hit; i++)
+		if (c->t[i].used && memcmp(c->t[i].key, key, 32) == 0) {
+			memcpy(fmspc, c->t[i].fmspc, 6);
+			*ca = c->t[i].ca;
+			hit = 1;
+		}
+	pthread_mutex_unlock(&c->mu);
+	if (hit)
+		return 0;
+	/* a chain that does not parse is not kept: its error is said each time */
+	GUARD(tdx_quote_pck_target(q, fmspc, ca));
+	pthread_mutex_lock(&c->mu);
+	struct gate_target *e = &c->t[c->next];
+	memcpy(e->key, key, 32);
+	memcpy(e->fmspc, fmspc, 6);
+	e->ca = *ca;
+	e->used = 1;
+	c->next = (c->next + 1) % GATE_TARGETS;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
 
 /* A collateral set is served only once it verifies under the gate's
  * anchor and is valid now: a refresh that read something broken keeps the
@@ -26,6 +82,9 @@ int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_ro
 	int rc = 0;
 
 	memset(g, 0, sizeof(*g));
+	g->targets = calloc(1, sizeof(*g->targets));
+	ENSURE(g->targets, ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&g->targets->mu, NULL);
 	if (sim_root) {
 		rc = file_read(sim_root, 1 << 20, &root, &len);
 		if (rc == 0) {
@@ -71,6 +130,10 @@ void tdx_gate_close(struct tdx_gate *g)
 	tdx_collstore_close(g->collateral);
 	tdx_verifier_free(g->verifier);
 	tdx_policy_free(g->policy);
+	if (g->targets) {
+		pthread_mutex_destroy(&g->targets->mu);
+		free(g->targets);
+	}
 	memset(g, 0, sizeof(*g));
 }
 
@@ -103,7 +166,7 @@ int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t
 	last_refusal = "quote_invalid";
 	/* A PCK certificate that names no platform can still meet a store of
 	 * one platform, whose verification then says what is wrong with it. */
-	if (tdx_quote_pck_target(*q, fmspc, &ca) < 0)
+	if (quote_target(g, *q, fmspc, &ca) < 0)
 		snprintf(why, sizeof(why), "%s", err_msg());
 	/* The FMSPC is read before any signature is checked: a platform not
 	 * held costs a PCS fetch only when its PCK chain reaches the anchor,

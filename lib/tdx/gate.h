@@ -13,10 +13,15 @@
 #include "tdx/verify.h"
 #include "util/err.h"
 
+struct tdx_gate_targets;
+
 struct tdx_gate {
 	struct tdx_verifier *verifier;
 	struct tdx_collstore *collateral;
 	struct tdx_policy *policy;
+	/* the platform that each recent PCK chain names, by the chain's
+	 * SHA-256 (tdx_gate_open's; NULL: every quote's chain is parsed) */
+	struct tdx_gate_targets *targets;
 };
 
 /* Open the collateral source (a dcap-qvl JSON file, a PCS directory, a

@@ -12,6 +12,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/k1.h"
+#include "crypto/p256.h"
 #include "crypto/keccak.h"
 #include "eth/abi.h"
 #include "eth/addr.h"
@@ -28,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,55 @@ struct deal_info {
 	char *mrenclave;   /* the app's m_appMREnclave as text; may be NULL */
 	json_t *params;    /* the deal's params, parsed when JSON; may be NULL */
 };
+
+/* Challenge addresses: deriving one is a secp256k1 point multiplication
+ * (~25 us), done when the challenge is made and again when the session is
+ * released.  Entries are keyed by SHA-256(salt || key): the exact key, and
+ * with a per-process random salt nothing stored here helps guess one.  The
+ * key's hash picks its one slot (a newer key in the slot replaces it). */
+#define ADDR_CACHE 1024
+static struct {
+	pthread_mutex_t mu;
+	pthread_once_t once;
+	int ready; /* the salt was drawn */
+	uint8_t salt[32];
+	struct {
+		uint8_t key[32], addr[20];
+		int used;
+	} e[ADDR_CACHE];
+} addrs = {.mu = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT};
+
+static void addrs_init(void)
+{
+	addrs.ready = RAND_bytes(addrs.salt, sizeof(addrs.salt)) == 1;
+}
+
+int sms_challenge_address(const uint8_t priv[32], uint8_t addr[20])
+{
+	uint8_t key[32];
+	size_t i;
+	int hit;
+
+	pthread_once(&addrs.once, addrs_init);
+	if (!addrs.ready)
+		return k1_address(priv, addr);
+	GUARD(sha256_parts(key, 2, addrs.salt, sizeof(addrs.salt), priv, (size_t)32));
+	i = ((size_t)key[0] << 8 | key[1]) % ADDR_CACHE;
+	pthread_mutex_lock(&addrs.mu);
+	hit = addrs.e[i].used && memcmp(addrs.e[i].key, key, 32) == 0;
+	if (hit)
+		memcpy(addr, addrs.e[i].addr, 20);
+	pthread_mutex_unlock(&addrs.mu);
+	if (hit)
+		return 0;
+	GUARD(k1_address(priv, addr));
+	pthread_mutex_lock(&addrs.mu);
+	memcpy(addrs.e[i].key, key, 32);
+	memcpy(addrs.e[i].addr, addr, 20);
+	addrs.e[i].used = 1;
+	pthread_mutex_unlock(&addrs.mu);
+	return 0;
+}
 
 #define DEAL_CACHE 256
 struct deal_cache {
@@ -917,7 +968,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	hex_encode(rcpt.nonce, nonce, 32);
 	/* the key the session hands over: its address is what the task's
 	 * result is signed with on chain */
-	if (have_challenge && k1_address(priv, challenge) == 0) {
+	if (have_challenge && sms_challenge_address(priv, challenge) == 0) {
 		eth_addr_str(challenge, rcpt.enclave_challenge);
 		sms_lower(rcpt.enclave_challenge);
 	}

@@ -69,6 +69,10 @@ json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char 
                           const char *type);
 
 /* attest.c */
+/* The Ethereum address of a challenge key: k1_address, remembered for the
+ * last keys asked (the address given at the challenge is asked again at
+ * the release, for the receipt). */
+MUST_CHECK int sms_challenge_address(const uint8_t priv[32], uint8_t addr[20]);
 int sms_attest_init(struct sms *s, const struct sms_config *cfg);
 void sms_attest_free(struct sms *s);
 /* GET /status ({"collateral": ...}); /metrics: the SMS's own families, then

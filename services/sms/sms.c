@@ -455,7 +455,7 @@ static void h_challenge(void *ctx, const struct http_req *r, struct http_resp *r
 	}
 	purge_challenges(s);
 	if (sms_challenge_key(s, taskid, tv.final_deadline, 1, priv) < 0 ||
-	    k1_address(priv, addr) < 0) {
+	    sms_challenge_address(priv, addr) < 0) {
 		log_error("sms.challenge", "task=%s error=\"%s\"", r->params[0], err_msg());
 		sms_status(resp, 500, "challenge unavailable");
 	} else {

@@ -968,20 +968,38 @@ struct sms_release_req {
 	struct sms_release_req *next;
 };
 
+/* A group's transaction control, prepared once: sqlite3_exec parsed each
+ * of these again for every release (the statements are found by address). */
+static const char sql_begin[] = "BEGIN IMMEDIATE", sql_commit[] = "COMMIT",
+                  sql_savepoint[] = "SAVEPOINT release", sql_release[] = "RELEASE release";
+
+static int wexec(struct sms_store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	GUARD(db_stmt(s->db, &s->wst, sql, &st));
+	rc = sqlite3_step(st) == SQLITE_DONE
+	         ? 0
+	         : err_set(ERR_IO, "database: %s (%s)", sqlite3_errmsg(s->db), sql);
+	db_stmt_done(st);
+	return rc;
+}
+
 /* One release in the group under its own savepoint: a refused one (already
  * released, or its rows failing) is undone alone, the others' rows stay. */
 static void release_one(struct sms_store *s, struct sms_release_req *q)
 {
-	q->rc = db_exec(s->db, "SAVEPOINT release");
+	q->rc = wexec(s, sql_savepoint);
 	if (q->rc == 0)
 		q->rc = release_rows(s, q->id, q->r);
 	if (q->rc < 0)
 		snprintf(q->msg, sizeof(q->msg), "%s", err_msg());
 	if (q->rc < 0 && sqlite3_exec(s->db, "ROLLBACK TO release", NULL, NULL, NULL) != SQLITE_OK)
 		log_warn("sms.release", "op=rollback_to error=\"%s\"", sqlite3_errmsg(s->db));
-	if (sqlite3_exec(s->db, "RELEASE release", NULL, NULL, NULL) != SQLITE_OK && q->rc == 0) {
+	if (wexec(s, sql_release) < 0 && q->rc == 0) {
 		q->rc = ERR_IO;
-		snprintf(q->msg, sizeof(q->msg), "database: %s", sqlite3_errmsg(s->db));
+		snprintf(q->msg, sizeof(q->msg), "%s", err_msg());
 	}
 }
 
@@ -993,10 +1011,10 @@ static void commit_group(struct sms_store *s, struct sms_release_req *group)
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = db_exec(s->db, "BEGIN IMMEDIATE");
+	rc = wexec(s, sql_begin);
 	for (q = group; rc == 0 && q; q = q->next)
 		release_one(s, q);
-	if (rc == 0 && (rc = db_exec(s->db, "COMMIT")) < 0)
+	if (rc == 0 && (rc = wexec(s, sql_commit)) < 0)
 		db_rollback(s->db);
 	if (rc < 0) /* nothing of the group is written */
 		for (q = group; q; q = q->next) {

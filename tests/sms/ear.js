@@ -109,6 +109,8 @@ async function refused(what, p) {
   // the receipt of the release keeps the token
   const rc = await (await fetch(`${url}/tasks/${task}/attestation`)).json();
   check('the receipt holds the token', rc.receipts && rc.receipts.length === 1 && rc.receipts[0].ear, token);
+  check('the receipt names the enclave challenge the pool was given', rc.receipts[0].enclave_challenge,
+    enclave.toLowerCase());
 
   // a tampered payload (the status made affirming), the signature kept
   const parts = token.split('.');
