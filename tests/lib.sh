@@ -84,6 +84,28 @@ sms_test_chain() {
 	C=(--chain "$W/chain/chain.json")
 }
 
+# sms_sim_td: a simulated TD in $W/td, and the pool's policy of its
+# measurements in $W/policy.json.
+sms_sim_td() {
+	"$T" sim init "$W/td" >/dev/null 2>&1 || bad "sim init"
+	printf '{"measurements": {"MRTD": "%s", "RTMR0": "%s", "RTMR1": "%s", "RTMR2": "%s"}}\n' \
+		"$(json_str "$W/td/td.json" MRTD)" "$(json_str "$W/td/td.json" RTMR0)" \
+		"$(json_str "$W/td/td.json" RTMR1)" "$(json_str "$W/td/td.json" RTMR2)" >"$W/policy.json"
+}
+# sms_start_sim [ARG...]: an SMS on the chain C that trusts that TD's root
+# and policy (its database and key in $W, its log $W/sms.log, more options
+# in ARG); its pid in $SMS and its http URL in $URL once it listens (up to
+# 10 s; $W/port stays empty when it did not start).
+sms_start_sim() {
+	rm -f "$W/port"
+	"$T" sms --port 0 --port-file "$W/port" --db "$W/sms.db" --master-key "$W/master.key" \
+		"${C[@]}" --collateral "$W/td/collateral/collateral.json" \
+		--trust-sim-root "$W/td/root_ca.pem" --policy "$W/policy.json" "$@" 2>>"$W/sms.log" &
+	SMS=$!
+	for _ in $(seq 200); do [ -s "$W/port" ] && break; sleep 0.05; done
+	URL="http://127.0.0.1:$(cat "$W/port" 2>/dev/null)"
+}
+
 finish() {
 	echo "$pass passed, $fail failed"
 	[ "$fail" = 0 ]

@@ -38,22 +38,9 @@ requester=$("$T" wallet show "${C[@]}" --account 4 --json | sed -n 's/.*"address
 deal=$("$T" deal match "${C[@]}" --account 4 --app-order "$W/a.json" --workerpool-order \
 	"$W/p.json" --request-order "$W/r.json" --boost --json | sed -n 's/.*"dealid": "\(.*\)".*/\1/p')
 [ -n "$deal" ] && ok || { bad "deal"; finish; }
-"$T" sim init "$W/td" >/dev/null 2>&1 || bad "sim init"
-m() { json_str "$W/td/td.json" "$1"; }
-printf '{"measurements": {"MRTD": "%s", "RTMR0": "%s", "RTMR1": "%s", "RTMR2": "%s"}}\n' \
-	"$(m MRTD)" "$(m RTMR0)" "$(m RTMR1)" "$(m RTMR2)" >"$W/policy.json"
+sms_sim_td
 
-start_sms() {
-	rm -f "$W/port"
-	"$T" sms --port 0 --port-file "$W/port" --db "$W/sms.db" --master-key "$W/master.key" \
-		"${C[@]}" --collateral "$W/td/collateral/collateral.json" \
-		--trust-sim-root "$W/td/root_ca.pem" --policy "$W/policy.json" 2>>"$W/sms.log" &
-	SMS=$!
-	for _ in $(seq 200); do [ -s "$W/port" ] && break; sleep 0.05; done
-	URL="http://127.0.0.1:$(cat "$W/port" 2>/dev/null)"
-}
-
-start_sms
+sms_start_sim
 [ -s "$W/port" ] && ok || { bad "sms did not start: $(tail -3 "$W/sms.log")"; finish; }
 # Sessions for every round, and for a last round run to the end.
 "$D" prepare "$URL" "$W/chain/chain.json" "$deal" 0 "$n" >"$W/sessions" 2>"$W/prep.log" &&
@@ -62,7 +49,7 @@ kill -9 "$SMS"; wait "$SMS" 2>/dev/null; SMS=
 
 acked() { cat "$W"/acks.[0-9] 2>/dev/null | grep -c .; }
 for round in $(seq "$ROUNDS"); do
-	start_sms
+	sms_start_sim
 	[ -s "$W/port" ] || { bad "sms did not restart: $(tail -3 "$W/sms.log")"; finish; }
 	sed -n "$(((round - 1) * PER_ROUND + 1)),$((round * PER_ROUND))p" "$W/sessions" >"$W/s.$round"
 	before=$(acked)
@@ -86,7 +73,7 @@ done
 
 # After a restart: every session of the rounds tried again, and a last
 # round run to the end, all overlapping.
-start_sms
+sms_start_sim
 cat "$W"/s.[0-9] >"$W/s.again"
 "$D" release "$URL" "$W/td" "$W/s.again" "$W/again" 8 >"$W/rel.again" 2>&1 && ok ||
 	bad "again: $(tail -3 "$W/rel.again")"

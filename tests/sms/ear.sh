@@ -28,19 +28,8 @@ deal=$("$T" deal match "${C[@]}" --account 4 --app-order "$W/a.json" --workerpoo
 	--request-order "$W/r.json" --boost --json | sed -n 's/.*"dealid": "\(.*\)".*/\1/p')
 [ -n "$app" ] && [ -n "$deal" ] && ok || bad "app and deal"
 
-"$T" sim init "$W/td" >/dev/null 2>&1 || bad "sim init"
-m() { json_str "$W/td/td.json" "$1"; }
-printf '{"measurements": {"MRTD": "%s", "RTMR0": "%s", "RTMR1": "%s", "RTMR2": "%s"}}\n' \
-	"$(m MRTD)" "$(m RTMR0)" "$(m RTMR1)" "$(m RTMR2)" >"$W/policy.json"
-start_sms() { # [--ra-tls ...]
-	rm -f "$W/port"
-	"$T" sms --port 0 --port-file "$W/port" --db "$W/sms.db" --master-key "$W/master.key" \
-		"${C[@]}" --collateral "$W/td/collateral/collateral.json" \
-		--trust-sim-root "$W/td/root_ca.pem" --policy "$W/policy.json" "$@" 2>>"$W/sms.log" &
-	SMS=$!
-	for _ in $(seq 200); do [ -s "$W/port" ] && break; sleep 0.05; done
-}
-start_sms
+sms_sim_td
+sms_start_sim
 [ -s "$W/port" ] && ok || bad "sms did not start: $(cat "$W/sms.log")"
 URL="http://127.0.0.1:$(cat "$W/port")"
 
@@ -87,7 +76,7 @@ expect 1 "required" -- "$T" ear verify "@$W/ear/token"
 # The key survives a restart: the same kid, the old token still verifies;
 # with RA-TLS, the certificate carries it.
 stop_sms
-start_sms --ra-tls --provider sim --sim-dir "$W/td"
+sms_start_sim --ra-tls --provider sim --sim-dir "$W/td"
 [ -s "$W/port" ] && ok || bad "sms did not restart: $(tail -3 "$W/sms.log")"
 URLS="https://127.0.0.1:$(cat "$W/port")"
 "$T" ratls check "$URLS" --collateral "$W/td/collateral/collateral.json" \
@@ -96,7 +85,7 @@ URLS="https://127.0.0.1:$(cat "$W/port")"
 [ "$(json_str "$W/ratls.json" ear_kid)" = "$kid" ] && ok ||
 	bad "the RA-TLS certificate's EAR key is '$(json_str "$W/ratls.json" ear_kid)', not $kid"
 stop_sms
-start_sms
+sms_start_sim
 URL="http://127.0.0.1:$(cat "$W/port")"
 curl -sf "$URL/.well-known/jwks.json" >"$W/jwks2.json" || bad "jwks after restart"
 grep -q "\"kid\":\"$kid\"" "$W/jwks2.json" && ok || bad "kid changed over a restart: $(cat "$W/jwks2.json")"
@@ -109,7 +98,7 @@ expect 0 "\"previous\": \"$kid\"" -- "$T" sms ear-rotate --db "$W/sms.db" \
 	--master-key "$W/master.key" --json
 kid2=$(sed -n 's/.*"kid": "\([^"]*\)".*/\1/p' "$W/out")
 [ ${#kid2} = 43 ] && [ "$kid2" != "$kid" ] && ok || bad "rotated kid '$kid2'"
-start_sms
+sms_start_sim
 URL="http://127.0.0.1:$(cat "$W/port")"
 curl -sf "$URL/.well-known/jwks.json" >"$W/jwks3.json" || bad "jwks after rotation"
 grep -q "^{\"keys\":\[{[^}]*\"kid\":\"$kid2\".*\"kid\":\"$kid\"" "$W/jwks3.json" && ok ||

@@ -42,23 +42,12 @@ plain_deal=$(deal none)
 [ -n "$tdx_deal" ] && [ -n "$plain_deal" ] && ok || bad "deals"
 
 # A simulated TD, and the pool's policy: its measurements.
-"$T" sim init "$W/td" >/dev/null 2>&1 || bad "sim init"
+sms_sim_td
 m() { json_str "$W/td/td.json" "$1"; }
-printf '{"measurements": {"MRTD": "%s", "RTMR0": "%s", "RTMR1": "%s", "RTMR2": "%s"}}\n' \
-	"$(m MRTD)" "$(m RTMR0)" "$(m RTMR1)" "$(m RTMR2)" >"$W/policy.json"
-start_sms() {
-	rm -f "$W/port"
-	"$T" sms --port 0 --port-file "$W/port" --db "$W/sms.db" --master-key "$W/master.key" \
-		"${C[@]}" --collateral "$W/td/collateral/collateral.json" \
-		--trust-sim-root "$W/td/root_ca.pem" --policy "$W/policy.json" 2>>"$W/sms.log" &
-	SMS=$!
-	for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
-	URL="http://127.0.0.1:$(cat "$W/port" 2>/dev/null)"
-}
 
 # A wallet password in the SMS's environment (it never needs one) does not
 # stay there.
-TDEXEC_WALLET_PASSWORD=pw-the-sms-drops start_sms
+TDEXEC_WALLET_PASSWORD=pw-the-sms-drops sms_start_sim
 [ -s "$W/port" ] && ok || bad "sms did not start: $(cat "$W/sms.log")"
 hardened sms "$SMS" pw-the-sms-drops
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" push && ok || bad "secrets push"
@@ -83,7 +72,7 @@ if grep -a -q -e 'my api key' -e 'Cy8ZfW1X3wFMk5' "$W"/sms.db*; then bad "a secr
 if grep -q -e 'my api key' -e 'Cy8ZfW1X3wFMk5' "$W/sms.log"; then bad "a secret reached the log"; else ok; fi
 # A store left readable by others (an older SMS, a copy) is made private.
 chmod 644 "$W/sms.db"
-start_sms
+sms_start_sim
 private "sms store after a restart" "$W/sms.db" "$W/sms.db-wal" "$W/sms.db-shm"
 grep -q 'event=db.mode path=".*/sms.db" was=644 now=600' "$W/sms.log" && ok ||
 	bad "the too open store is not logged"
@@ -273,7 +262,7 @@ stop_sms
 
 # Key rotation: refused while an SMS has the store open; offline, every
 # secret moves to the new key at once and the old key no longer opens it.
-start_sms
+sms_start_sim
 expect 1 'in use .*stop it first' -- "$T" sms rekey --db "$W/sms.db" --master-key "$W/master.key" \
 	--new-master-key "$W/rotated.key"
 stop_sms
@@ -284,7 +273,7 @@ expect 0 "^$n secrets re-encrypted" -- "$T" sms rekey --db "$W/sms.db" \
 expect 1 'does not open this store' -- "$T" sms check --db "$W/sms.db" --master-key "$W/master.key"
 expect 0 "^$n secrets, all authenticate" -- "$T" sms check --db "$W/sms.db" --master-key "$W/rotated.key"
 cp "$W/rotated.key" "$W/master.key"
-start_sms
+sms_start_sim
 node "$HERE/secrets.js" "$URL" "$W/chain/chain.json" "$dataset" "$app" check && ok ||
 	bad "secrets after the key rotation"
 stop_sms
