@@ -14,7 +14,9 @@ D=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d)
 SMS=
-PER_ROUND=${CRASH_RELEASE_TASKS:-120}
+# enough releases per round that an idle SMS (over 1,000 a second) is
+# still busy when the kill comes
+PER_ROUND=${CRASH_RELEASE_TASKS:-400}
 ROUNDS=3
 trap '[ -n "$SMS" ] && kill -9 "$SMS" 2>/dev/null; "$T" chain down --dir "$W/chain" >/dev/null 2>&1; [ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
 . "$HERE/../lib.sh"
@@ -57,9 +59,9 @@ for round in $(seq "$ROUNDS"); do
 	tds=$!
 	# kill once some releases are acknowledged and more are in flight
 	# (a sanitizer build under load is slower), at most 30 s later
-	for _ in $(seq 300); do
+	for _ in $(seq 1500); do
 		[ "$(acked)" -gt $((before + PER_ROUND / 4)) ] && break
-		sleep 0.1
+		sleep 0.02
 	done
 	kill -9 "$SMS"
 	wait "$SMS" 2>/dev/null
