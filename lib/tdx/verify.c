@@ -21,6 +21,14 @@
  * holds up to 64), so a mixed pool's quotes do not evict each other's. */
 #define COLL_CACHE  64
 #define CHAIN_CACHE 64
+/* QE reports remembered per PCK chain.  Each TD a QE serves may show its
+ * own report bytes (a simulated TD signs one at load, a real QE re-signs
+ * when its attestation key changes), so a platform running a few TDs needs
+ * a few of them, or every quote pays the QE report's P-256 verification. */
+#define QE_CACHE 16
+/* QE auth data kept in an entry; longer (DCAP's is 32 bytes) is verified
+ * every time rather than cached. */
+#define QE_AUTH_MAX 256
 
 static const uint8_t intel_qe_vendor_id[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9,
                                                0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
@@ -35,7 +43,7 @@ struct window {
  * The CRL and CA structures point into the entry's own copies of the DER. */
 struct coll_entry {
 	uint8_t hash[32];
-	int refs;
+	int refs; /* atomic: taken under the verifier's lock, dropped without it */
 	struct tdx_tcb_info *tcb;
 	struct tdx_qe_identity *qe;
 	uint8_t *root_crl_der, *pck_crl_der, *pck_ca_der;
@@ -48,17 +56,31 @@ struct coll_entry {
 	size_t nw;
 };
 
+/* A QE report whose signature by a chain's PCK key verified and whose
+ * REPORTDATA binds the attestation key and QE auth data: the exact bytes
+ * it vouches for, compared in full on lookup, and the attestation key
+ * parsed for the quote signatures.  Immutable once made; the QE identity
+ * (which the collateral may change) is still checked on every quote. */
+struct qe_entry {
+	int refs;      /* atomic: released without the lock */
+	uint64_t used; /* LRU stamp, under the verifier's lock */
+	uint8_t report[TDX_QE_REPORT_SIZE], sig[64], att_key[64];
+	uint8_t auth[QE_AUTH_MAX];
+	size_t auth_len;
+	struct p256_pub *att;
+};
+
 /* A PCK chain verified under one collateral entry. */
 struct chain_entry {
 	uint8_t key[32]; /* SHA-256(chain PEM || collateral hash) */
-	int refs;
+	int refs;        /* atomic */
 	struct p256_pub *leaf;
 	struct tdx_pck_ext ext;
 	enum tdx_pck_ca ca;
 	struct window w[3];
 	size_t nw;
-	uint8_t qe_ok[32]; /* last QE report (+ signature, key, auth data) verified */
-	int has_qe_ok;
+	struct qe_entry *qe[QE_CACHE]; /* under the verifier's lock */
+	uint64_t qe_clock;
 };
 
 struct tdx_verifier {
@@ -73,6 +95,7 @@ struct tdx_verifier {
 	size_t coll_next;
 	struct chain_entry *chains[CHAIN_CACHE];
 	size_t chain_next;
+	uint64_t qe_verified, qe_cached; /* atomic counters */
 };
 
 /* ---------- small helpers ---------- */
@@ -313,10 +336,20 @@ out:
 	return rc;
 }
 
+static void qe_release(struct qe_entry *q)
+{
+	if (q && __atomic_sub_fetch(&q->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		p256_pub_free(q->att);
+		free(q);
+	}
+}
+
 static void chain_free(struct chain_entry *c)
 {
 	if (!c)
 		return;
+	for (size_t i = 0; i < QE_CACHE; i++)
+		qe_release(c->qe[i]);
 	p256_pub_free(c->leaf);
 	free(c);
 }
@@ -401,27 +434,22 @@ out:
 
 /* ---------- caches ---------- */
 
-static void coll_release(struct tdx_verifier *v, struct coll_entry *e)
+/* References are taken under v->mu, while the cache still holds the entry,
+ * and dropped without it: the last one frees. */
+static void ref_take(int *refs)
 {
-	int last;
-	if (!e)
-		return;
-	pthread_mutex_lock(&v->mu);
-	last = --e->refs == 0;
-	pthread_mutex_unlock(&v->mu);
-	if (last)
+	__atomic_add_fetch(refs, 1, __ATOMIC_RELAXED);
+}
+
+static void coll_release(struct coll_entry *e)
+{
+	if (e && __atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		coll_free(e);
 }
 
-static void chain_release(struct tdx_verifier *v, struct chain_entry *c)
+static void chain_release(struct chain_entry *c)
 {
-	int last;
-	if (!c)
-		return;
-	pthread_mutex_lock(&v->mu);
-	last = --c->refs == 0;
-	pthread_mutex_unlock(&v->mu);
-	if (last)
+	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		chain_free(c);
 }
 
@@ -435,7 +463,7 @@ static int coll_get(struct tdx_verifier *v, const struct tdx_collateral *c, stru
 	for (size_t i = 0; v->cache && i < COLL_CACHE; i++)
 		if (v->colls[i] && memcmp(v->colls[i]->hash, hash, 32) == 0) {
 			e = v->colls[i];
-			e->refs++;
+			ref_take(&e->refs);
 			break;
 		}
 	pthread_mutex_unlock(&v->mu);
@@ -450,9 +478,9 @@ static int coll_get(struct tdx_verifier *v, const struct tdx_collateral *c, stru
 		evict = v->colls[v->coll_next];
 		v->colls[v->coll_next] = e;
 		v->coll_next = (v->coll_next + 1) % COLL_CACHE;
-		e->refs++;
+		ref_take(&e->refs);
 		pthread_mutex_unlock(&v->mu);
-		coll_release(v, evict);
+		coll_release(evict);
 	}
 	*out = e;
 	return 0;
@@ -469,7 +497,7 @@ static int chain_get(struct tdx_verifier *v, const struct coll_entry *e, const s
 	for (size_t i = 0; v->cache && i < CHAIN_CACHE; i++)
 		if (v->chains[i] && memcmp(v->chains[i]->key, key, 32) == 0) {
 			c = v->chains[i];
-			c->refs++;
+			ref_take(&c->refs);
 			break;
 		}
 	pthread_mutex_unlock(&v->mu);
@@ -484,12 +512,104 @@ static int chain_get(struct tdx_verifier *v, const struct coll_entry *e, const s
 		evict = v->chains[v->chain_next];
 		v->chains[v->chain_next] = c;
 		v->chain_next = (v->chain_next + 1) % CHAIN_CACHE;
-		c->refs++;
+		ref_take(&c->refs);
 		pthread_mutex_unlock(&v->mu);
-		chain_release(v, evict);
+		chain_release(evict);
 	}
 	*out = c;
 	return 0;
+}
+
+/* Is `e` the entry for exactly these QE report, signature, attestation key
+ * and auth data?  The signature first: it differs between reports. */
+static int qe_same(const struct qe_entry *e, const struct tdx_quote *q, const uint8_t *qe_raw)
+{
+	return memcmp(e->sig, q->qe_report_sig, 64) == 0 &&
+	       memcmp(e->report, qe_raw, TDX_QE_REPORT_SIZE) == 0 &&
+	       memcmp(e->att_key, q->att_key, 64) == 0 && e->auth_len == q->qe_auth_len &&
+	       memcmp(e->auth, q->qe_auth_data, q->qe_auth_len) == 0;
+}
+
+/* The chain's entry for this QE report, referenced, or NULL. */
+static struct qe_entry *qe_find(struct tdx_verifier *v, struct chain_entry *ch,
+                                const struct tdx_quote *q, const uint8_t *qe_raw)
+{
+	struct qe_entry *e = NULL;
+
+	if (!v->cache || q->qe_auth_len > QE_AUTH_MAX)
+		return NULL;
+	pthread_mutex_lock(&v->mu);
+	for (size_t i = 0; i < QE_CACHE && !e; i++)
+		if (ch->qe[i] && qe_same(ch->qe[i], q, qe_raw)) {
+			e = ch->qe[i];
+			e->used = ++ch->qe_clock;
+			ref_take(&e->refs);
+		}
+	pthread_mutex_unlock(&v->mu);
+	return e;
+}
+
+/* Verify the QE report (signature by the PCK key, then its binding of the
+ * attestation key) and parse that key: a new entry with one reference,
+ * which the chain also keeps (in its least recently used slot) when
+ * caching. */
+static int qe_verify(struct tdx_verifier *v, struct chain_entry *ch, const struct tdx_quote *q,
+                     const uint8_t *qe_raw, struct qe_entry **out)
+{
+	struct qe_entry *e = NULL, *evict = NULL;
+	uint8_t want[32];
+	size_t slot = 0;
+	int rc = 0;
+
+	*out = NULL;
+	__atomic_add_fetch(&v->qe_verified, 1, __ATOMIC_RELAXED);
+	GUARD(p256_pub_verify(ch->leaf, qe_raw, TDX_QE_REPORT_SIZE, q->qe_report_sig, "QE report"));
+	GUARD(sha256_parts(want, 2, q->att_key, (size_t)64, q->qe_auth_data, q->qe_auth_len));
+	ENSURE(memcmp(q->qe_report.report_data, want, 32) == 0, ERR_VERIFY,
+	       "QE report: REPORTDATA does not bind the attestation key (hash mismatch)");
+	for (int i = 32; i < 64; i++)
+		ENSURE(q->qe_report.report_data[i] == 0, ERR_VERIFY,
+		       "QE report: REPORTDATA upper 32 bytes are not zero");
+	e = calloc(1, sizeof(*e));
+	ENSURE(e, ERR_NOMEM, "out of memory");
+	e->refs = 1;
+	if (p256_pub_new_xy(q->att_key, &e->att) < 0) {
+		rc = fail("quote: attestation key is not a valid P-256 point");
+		goto out;
+	}
+	memcpy(e->report, qe_raw, TDX_QE_REPORT_SIZE);
+	memcpy(e->sig, q->qe_report_sig, 64);
+	memcpy(e->att_key, q->att_key, 64);
+	if (v->cache && q->qe_auth_len <= QE_AUTH_MAX) {
+		memcpy(e->auth, q->qe_auth_data, q->qe_auth_len);
+		e->auth_len = q->qe_auth_len;
+		pthread_mutex_lock(&v->mu);
+		for (size_t i = 0; i < QE_CACHE; i++) {
+			if (!ch->qe[i]) {
+				slot = i;
+				break;
+			}
+			if (ch->qe[i]->used < ch->qe[slot]->used)
+				slot = i;
+		}
+		evict = ch->qe[slot];
+		ch->qe[slot] = e;
+		e->used = ++ch->qe_clock;
+		ref_take(&e->refs);
+		pthread_mutex_unlock(&v->mu);
+		qe_release(evict);
+	}
+	*out = e;
+	e = NULL;
+out:
+	qe_release(e);
+	return rc;
+}
+
+void tdx_verifier_stats(const struct tdx_verifier *v, struct tdx_verifier_stats *out)
+{
+	out->qe_verified = __atomic_load_n(&v->qe_verified, __ATOMIC_RELAXED);
+	out->qe_cached = __atomic_load_n(&v->qe_cached, __ATOMIC_RELAXED);
 }
 
 /* ---------- verifier ---------- */
@@ -549,11 +669,11 @@ const uint8_t *tdx_verifier_anchor(const struct tdx_verifier *v, size_t *len, in
 static void cache_clear(struct tdx_verifier *v)
 {
 	for (size_t i = 0; i < COLL_CACHE; i++) {
-		coll_release(v, v->colls[i]);
+		coll_release(v->colls[i]);
 		v->colls[i] = NULL;
 	}
 	for (size_t i = 0; i < CHAIN_CACHE; i++) {
-		chain_release(v, v->chains[i]);
+		chain_release(v->chains[i]);
 		v->chains[i] = NULL;
 	}
 }
@@ -741,10 +861,9 @@ static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct
 {
 	struct coll_entry *e = NULL;
 	struct chain_entry *ch = NULL;
-	struct p256_pub *att = NULL;
+	struct qe_entry *qe = NULL;
 	const uint8_t *qe_raw = raw + q->qe_report_off;
-	uint8_t h[32], in[64 + 65536];
-	int rc = 0, cached_qe = 0;
+	int rc = 0;
 
 	ENSURE(memcmp(q->header.qe_vendor_id, intel_qe_vendor_id, 16) == 0, ERR_VERIFY,
 	       "quote: QE vendor id is not Intel's");
@@ -771,47 +890,22 @@ static int verify_quote(struct tdx_verifier *v, const uint8_t *raw, const struct
 	out->ca = ch->ca;
 
 	/* QE report: signature by the PCK key, then its binding of the
-	 * attestation key.  A chain remembers the last report it verified. */
-	GUARD_GOTO(sha256_parts(h, 4, qe_raw, (size_t)TDX_QE_REPORT_SIZE, q->qe_report_sig,
-	                        (size_t)64, q->att_key, (size_t)64, q->qe_auth_data,
-	                        q->qe_auth_len));
-	pthread_mutex_lock(&v->mu);
-	cached_qe = ch->has_qe_ok && memcmp(ch->qe_ok, h, 32) == 0;
-	pthread_mutex_unlock(&v->mu);
-	if (!cached_qe) {
-		uint8_t want[32];
-		GUARD_GOTO(p256_pub_verify(ch->leaf, qe_raw, TDX_QE_REPORT_SIZE, q->qe_report_sig,
-		                           "QE report"));
-		memcpy(in, q->att_key, 64);
-		memcpy(in + 64, q->qe_auth_data, q->qe_auth_len);
-		SHA256(in, 64 + q->qe_auth_len, want);
-		ENSURE_GOTO(memcmp(q->qe_report.report_data, want, 32) == 0, ERR_VERIFY,
-		            "QE report: REPORTDATA does not bind the attestation key (hash "
-		            "mismatch)");
-		for (int i = 32; i < 64; i++)
-			ENSURE_GOTO(q->qe_report.report_data[i] == 0, ERR_VERIFY,
-			            "QE report: REPORTDATA upper 32 bytes are not zero");
-		if (v->cache) {
-			pthread_mutex_lock(&v->mu);
-			memcpy(ch->qe_ok, h, 32);
-			ch->has_qe_ok = 1;
-			pthread_mutex_unlock(&v->mu);
-		}
-	}
+	 * attestation key, unless the chain holds these exact bytes verified. */
+	qe = qe_find(v, ch, q, qe_raw);
+	if (qe)
+		__atomic_add_fetch(&v->qe_cached, 1, __ATOMIC_RELAXED);
+	else
+		GUARD_GOTO(qe_verify(v, ch, q, qe_raw, &qe));
 	GUARD_GOTO(check_qe(e->qe, &q->qe_report, out));
 
 	/* The quote itself. */
-	if (p256_pub_new_xy(q->att_key, &att) < 0) {
-		rc = fail("quote: attestation key is not a valid P-256 point");
-		goto out;
-	}
-	GUARD_GOTO(p256_pub_verify(att, raw, q->signed_len, q->signature, "quote"));
+	GUARD_GOTO(p256_pub_verify(qe->att, raw, q->signed_len, q->signature, "quote"));
 
 	GUARD_GOTO(check_tcb(e->tcb, &ch->ext, &q->body, out));
 out:
-	p256_pub_free(att);
-	chain_release(v, ch);
-	coll_release(v, e);
+	qe_release(qe);
+	chain_release(ch);
+	coll_release(e);
 	return rc;
 }
 
@@ -873,7 +967,7 @@ int tdx_verify_collateral(struct tdx_verifier *v, const struct tdx_collateral *c
 	rc = coll_get(v, c, &e);
 	if (rc == 0)
 		rc = check_windows(e->w, e->nw, at, &until);
-	coll_release(v, e);
+	coll_release(e);
 	if (rc == 0 && expiry)
 		*expiry = until;
 	return rc;

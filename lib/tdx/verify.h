@@ -15,9 +15,11 @@
  *     and module statuses, with advisory IDs.
  *
  * A verifier is thread-safe.  It caches what quotes share — verified and
- * parsed collateral (keyed by its hash), verified PCK chains, the last QE
- * report verified for a chain — so a steady-state verification costs one or
- * two P-256 checks.  Time-dependent checks are made on every call.
+ * parsed collateral (keyed by its hash), verified PCK chains, and for each
+ * chain the last 16 QE reports verified with their attestation keys parsed
+ * (keyed by the exact report, signature, key and QE auth data) — so a
+ * steady-state verification costs one P-256 check, the quote's.  Time-
+ * dependent checks and the QE identity are checked on every call.
  */
 #ifndef TDEXEC_TDX_VERIFY_H
 #define TDEXEC_TDX_VERIFY_H
@@ -47,6 +49,14 @@ void tdx_verifier_free(struct tdx_verifier *v);
 const uint8_t *tdx_verifier_anchor(const struct tdx_verifier *v, size_t *len, int *simulated);
 /* Turn caching off (every call verifies everything) or on (default). */
 void tdx_verifier_set_cache(struct tdx_verifier *v, int enabled);
+
+/* QE report signatures the verifier checked, and QE reports it found
+ * already verified in its cache, since it was made: what the cache saves,
+ * for tests and metrics. */
+struct tdx_verifier_stats {
+	uint64_t qe_verified, qe_cached;
+};
+void tdx_verifier_stats(const struct tdx_verifier *v, struct tdx_verifier_stats *out);
 
 struct tdx_verdict {
 	int simulated;                    /* the anchor is a simulated root */

@@ -294,6 +294,132 @@ static void tampered_collateral_is_refused(void **state)
 	free(q);
 }
 
+/* ---- the QE report cache ---- */
+
+/* n simulated TDs of one platform: each signs its own QE report at load,
+ * so their quotes carry n different QE report signatures. */
+static void sim_quotes(int n, uint8_t **q, size_t *len)
+{
+	for (int i = 0; i < n; i++)
+		sim_quote(NULL, &q[i], &len[i]);
+}
+
+static size_t sig_data_off(const uint8_t *q, size_t len)
+{
+	struct tdx_quote *pq;
+	size_t off;
+	assert_int_equal(tdx_quote_parse(q, len, &pq), 0);
+	off = pq->signed_len + 4;
+	tdx_quote_free(pq);
+	return off;
+}
+
+static void qe_counts(struct tdx_verifier *v, uint64_t verified, uint64_t cached)
+{
+	struct tdx_verifier_stats st;
+	tdx_verifier_stats(v, &st);
+	if (st.qe_verified != verified || st.qe_cached != cached)
+		fail_msg("QE reports verified %llu, found cached %llu; expected %llu and %llu",
+		         (unsigned long long)st.qe_verified, (unsigned long long)st.qe_cached,
+		         (unsigned long long)verified, (unsigned long long)cached);
+}
+
+static void each_tds_qe_report_is_verified_once(void **state)
+{
+	enum { N = 4, MANY = 17 }; /* MANY: one more than a chain keeps */
+	struct tdx_verifier *v = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	uint8_t *q[MANY];
+	size_t len[MANY], off;
+	(void)state;
+
+	sim_quotes(MANY, q, len);
+	off = sig_data_off(q[0], len[0]) + 128 + 384; /* the QE report signature */
+	for (int i = 1; i < N; i++)
+		assert_memory_not_equal(q[0] + off, q[i] + off, 64);
+	/* alternating TDs: each QE report verified the first time only */
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < N; i++)
+			expect(v, q[i], len[i], c, T0 + 60, NULL);
+	qe_counts(v, N, 2 * N);
+	/* more TDs than a chain keeps, in a cycle: the least recently used is
+	 * evicted each time, and nothing is trusted without verification */
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < MANY; i++)
+			expect(v, q[i], len[i], c, T0 + 60, NULL);
+	qe_counts(v, N + (MANY - N) + MANY, 2 * N + N);
+	/* without the cache, every quote verifies its QE report */
+	tdx_verifier_set_cache(v, 0);
+	expect(v, q[0], len[0], c, T0 + 60, NULL);
+	expect(v, q[0], len[0], c, T0 + 60, NULL);
+	qe_counts(v, 2 * MANY + 2, 2 * N + N);
+	for (int i = 0; i < MANY; i++)
+		free(q[i]);
+	tdx_collateral_free(c);
+	tdx_verifier_free(v);
+}
+
+static void a_cached_qe_report_vouches_for_nothing_else(void **state)
+{
+	struct tdx_verifier *v = sim_verifier();
+	struct tdx_collateral *c = sim_coll();
+	uint8_t *q[2], *forged, xy[64];
+	size_t len[2], sig, qe;
+	EVP_PKEY *other;
+	struct tdx_quote *pq;
+	(void)state;
+
+	sim_quotes(2, q, len);
+	assert_int_equal(tdx_quote_parse(q[0], len[0], &pq), 0);
+	sig = pq->signed_len + 4;
+	qe = pq->qe_report_off;
+	tdx_quote_free(pq);
+	expect(v, q[0], len[0], c, T0 + 60, NULL);
+	expect(v, q[1], len[1], c, T0 + 60, NULL);
+	qe_counts(v, 2, 0);
+	/* each part the QE report vouches for, changed beside its cached
+	 * original and a cached sibling */
+	q[0][qe + 100] ^= 0x01; /* the QE report */
+	expect(v, q[0], len[0], c, T0 + 60, "QE report: signature does not verify");
+	q[0][qe + 100] ^= 0x01;
+	q[0][qe + 384 + 9] ^= 0x01; /* its signature */
+	expect(v, q[0], len[0], c, T0 + 60, "QE report: signature does not verify");
+	q[0][qe + 384 + 9] ^= 0x01;
+	q[0][sig + 64 + 17] ^= 0x01; /* the attestation key */
+	expect(v, q[0], len[0], c, T0 + 60, "REPORTDATA does not bind the attestation key");
+	q[0][sig + 64 + 17] ^= 0x01;
+	q[0][qe + 384 + 64 + 2 + 5] ^= 0x01; /* the QE auth data */
+	expect(v, q[0], len[0], c, T0 + 60, "REPORTDATA does not bind the attestation key");
+	q[0][qe + 384 + 64 + 2 + 5] ^= 0x01;
+	qe_counts(v, 6, 0);
+
+	/* a quote signed by another key: with the cached report's key, its
+	 * signature does not verify; with its own key, the report does not
+	 * bind it */
+	assert_int_equal(p256_keygen(&other), 0);
+	forged = malloc(len[0]);
+	assert_non_null(forged);
+	memcpy(forged, q[0], len[0]);
+	forged[600] ^= 0x01; /* REPORTDATA */
+	assert_int_equal(p256_sign(other, forged, sig - 4, forged + sig), 0);
+	expect(v, forged, len[0], c, T0 + 60, "quote: signature does not verify");
+	qe_counts(v, 6, 1);
+	assert_int_equal(p256_pub_xy(other, xy), 0);
+	memcpy(forged + sig + 64, xy, 64);
+	expect(v, forged, len[0], c, T0 + 60, "REPORTDATA does not bind the attestation key");
+	qe_counts(v, 7, 1);
+	/* the genuine quotes still pass from the cache */
+	expect(v, q[0], len[0], c, T0 + 60, NULL);
+	expect(v, q[1], len[1], c, T0 + 60, NULL);
+	qe_counts(v, 7, 3);
+	EVP_PKEY_free(other);
+	free(forged);
+	free(q[0]);
+	free(q[1]);
+	tdx_collateral_free(c);
+	tdx_verifier_free(v);
+}
+
 /* A PCK CRL, signed by the simulated PCK CA, that lists `serial`. */
 static void revoke_leaf(struct tdx_collateral *c, X509 *leaf)
 {
@@ -750,6 +876,8 @@ int main(void)
 	    cmocka_unit_test(sim_quotes_verify_only_with_the_sim_root),
 	    cmocka_unit_test(tampered_quotes_are_refused_with_the_reason),
 	    cmocka_unit_test(tampered_collateral_is_refused),
+	    cmocka_unit_test(each_tds_qe_report_is_verified_once),
+	    cmocka_unit_test(a_cached_qe_report_vouches_for_nothing_else),
 	    cmocka_unit_test(a_revoked_pck_certificate_is_refused),
 	    cmocka_unit_test(policy_refuses_debug_and_unexpected_measurements),
 	    cmocka_unit_test(a_policy_without_statuses_accepts_up_to_date_only),
