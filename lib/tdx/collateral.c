@@ -260,8 +260,15 @@ int tdx_collateral_load(const char *path, struct tdx_collateral **out)
 
 int tdx_collateral_hash(const struct tdx_collateral *c, uint8_t out[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	if (c->sealed) {
+		memcpy(out, c->sealed_hash, 32);
+		return 0;
+	}
+	ctx = EVP_MD_CTX_new();
+	ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 
 	for (int i = 0; ok && i < N_FIELDS; i++) {
 		const struct tdx_blob *b = field((struct tdx_collateral *)c, i);
@@ -273,6 +280,12 @@ int tdx_collateral_hash(const struct tdx_collateral *c, uint8_t out[32])
 	EVP_MD_CTX_free(ctx);
 	ENSURE(ok, ERR_CRYPTO, "SHA-256 failed");
 	return 0;
+}
+
+void tdx_collateral_seal(struct tdx_collateral *c)
+{
+	c->sealed = 0;
+	c->sealed = tdx_collateral_hash(c, c->sealed_hash) == 0;
 }
 
 int tdx_collateral_to_json(const struct tdx_collateral *c, char **out)

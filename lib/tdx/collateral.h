@@ -37,6 +37,9 @@ struct tdx_collateral {
 	struct tdx_blob qe_identity_issuer_chain;
 	struct tdx_blob qe_identity; /* the exact signed text of "enclaveIdentity" */
 	uint8_t qe_identity_sig[64];
+	/* tdx_collateral_seal's: the hash of the fields, which no longer change */
+	uint8_t sealed_hash[32];
+	int sealed;
 };
 
 /* Load from a dcap-qvl JSON file or a PCS directory (see above). */
@@ -47,6 +50,11 @@ void tdx_collateral_free(struct tdx_collateral *c);
 
 /* SHA-256 over every field: the collateral's identity for caches. */
 MUST_CHECK int tdx_collateral_hash(const struct tdx_collateral *c, uint8_t out[32]);
+/* Hash the set once and keep the hash, which tdx_collateral_hash then
+ * answers: for a set that no longer changes, such as one a collateral
+ * store holds, whose identity a verifier asks for on every quote.  No
+ * field may change after.  Should hashing fail, the set stays unsealed. */
+void tdx_collateral_seal(struct tdx_collateral *c);
 
 /* Serialize as a dcap-qvl JSON document (free()). */
 MUST_CHECK int tdx_collateral_to_json(const struct tdx_collateral *c, char **out);

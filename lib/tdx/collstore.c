@@ -311,6 +311,10 @@ static int settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_
 	time_t left;
 
 	fmspc_hex(fmspc, fx);
+	/* From here on the set is only read: its hash, asked for by the
+	 * verifier on every quote, is computed once. */
+	if (f && f->c)
+		tdx_collateral_seal(f->c);
 	if (f && !err && freshness(f->c, &fr) < 0) {
 		snprintf(errbuf, sizeof(errbuf), "%s", err_msg());
 		err = errbuf;

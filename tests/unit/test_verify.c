@@ -420,6 +420,52 @@ static void a_cached_qe_report_vouches_for_nothing_else(void **state)
 	tdx_verifier_free(v);
 }
 
+/* A sealed set (as a collateral store holds them) keeps the identity of
+ * its bytes, and the verifier takes a re-issued set as a new one. */
+static void a_sealed_set_is_known_by_its_bytes(void **state)
+{
+	struct tdx_sim_opts o = {T0, 30, 0};
+	struct tdx_verifier *v;
+	struct tdx_collateral *a, *b;
+	struct tdx_verdict d;
+	uint8_t h[32], hs[32], *q;
+	char *saved = simdir, p[512];
+	size_t len;
+	(void)state;
+
+	simdir = td_tmpdir(); /* re-issued below: not the other tests' TD */
+	assert_int_equal(tdx_sim_init(simdir, &o), 0);
+	v = sim_verifier();
+	sim_quote(NULL, &q, &len);
+	a = sim_coll();
+	assert_int_equal(tdx_collateral_hash(a, h), 0);
+	tdx_collateral_seal(a);
+	assert_int_equal(tdx_collateral_hash(a, hs), 0);
+	assert_memory_equal(h, hs, 32);
+	assert_int_equal(tdx_verify(v, q, len, a, T0 + 60, &d), 0);
+	assert_int_equal(d.tcb_info_issue_date, T0);
+
+	o.now = T0 + 86400;
+	assert_int_equal(tdx_sim_collateral(simdir, &o), 0);
+	snprintf(p, sizeof(p), "%s/collateral", simdir);
+	b = load_coll(p);
+	tdx_collateral_seal(b);
+	assert_int_equal(tdx_collateral_hash(b, hs), 0);
+	assert_memory_not_equal(h, hs, 32);
+	assert_int_equal(tdx_verify(v, q, len, b, T0 + 86400 + 60, &d), 0);
+	assert_int_equal(d.tcb_info_issue_date, T0 + 86400);
+	/* and the set held before still answers as itself */
+	assert_int_equal(tdx_verify(v, q, len, a, T0 + 60, &d), 0);
+	assert_int_equal(d.tcb_info_issue_date, T0);
+	tdx_collateral_free(a);
+	tdx_collateral_free(b);
+	tdx_verifier_free(v);
+	free(q);
+	td_rmtree(simdir);
+	free(simdir);
+	simdir = saved;
+}
+
 /* A PCK CRL, signed by the simulated PCK CA, that lists `serial`. */
 static void revoke_leaf(struct tdx_collateral *c, X509 *leaf)
 {
@@ -878,6 +924,7 @@ int main(void)
 	    cmocka_unit_test(tampered_collateral_is_refused),
 	    cmocka_unit_test(each_tds_qe_report_is_verified_once),
 	    cmocka_unit_test(a_cached_qe_report_vouches_for_nothing_else),
+	    cmocka_unit_test(a_sealed_set_is_known_by_its_bytes),
 	    cmocka_unit_test(a_revoked_pck_certificate_is_refused),
 	    cmocka_unit_test(policy_refuses_debug_and_unexpected_measurements),
 	    cmocka_unit_test(a_policy_without_statuses_accepts_up_to_date_only),
