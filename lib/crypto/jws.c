@@ -261,7 +261,7 @@ int jws_sign(const struct jws_signer *s, const char *payload, size_t len, char *
 	memcpy(t, s->header, s->header_len);
 	b64url_encode(t + s->header_len, (const uint8_t *)payload, len);
 	at = s->header_len + plen;
-	SHA256((const uint8_t *)t, at, h);
+	GUARD_GOTO(sha256(t, at, h));
 	sig = ECDSA_do_sign(h, sizeof(h), s->key);
 	ENSURE_GOTO(sig, ERR_CRYPTO, "jws: ECDSA signing failed");
 	ECDSA_SIG_get0(sig, &r, &ss);
