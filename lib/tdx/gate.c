@@ -1,7 +1,6 @@
 /* gate.c — collateral + verifier + policy, see gate.h. */
 #include "tdx/gate.h"
 
-#include "crypto/p256.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -14,13 +13,14 @@
 /* Reading a quote's platform (FMSPC, PCK CA) means decoding the PEM chain,
  * parsing the leaf certificate and its SGX extension: a tenth of a release's
  * CPU, for the same few chains over and over (one per platform).  What is
- * kept is only what parsing these exact bytes gave, keyed by their SHA-256:
+ * kept is only what parsing these exact bytes gave, keyed by a copy of them:
  * no trust is cached here, the chain is verified by tdx_verify_parsed (with
  * its own cache, keyed by the chain and the collateral) for every quote. */
 #define GATE_TARGETS 8
 
 struct gate_target {
-	uint8_t key[32]; /* SHA-256 of the PCK chain as quoted */
+	uint8_t *pem; /* the PCK chain as quoted */
+	size_t pem_len;
 	uint8_t fmspc[6];
 	enum tdx_pck_ca ca;
 	int used;
@@ -36,15 +36,15 @@ static int quote_target(struct tdx_gate *g, const struct tdx_quote *q, uint8_t f
                         enum tdx_pck_ca *ca)
 {
 	struct tdx_gate_targets *c = g->targets;
-	uint8_t key[32];
+	uint8_t *pem, *old;
 	int hit = 0;
 
 	if (!c)
 		return tdx_quote_pck_target(q, fmspc, ca);
-	GUARD(sha256_parts(key, 1, q->pck_chain, q->pck_chain_len));
 	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < GATE_TARGETS && !hit; i++)
-		if (c->t[i].used && memcmp(c->t[i].key, key, 32) == 0) {
+		if (c->t[i].used && c->t[i].pem_len == q->pck_chain_len &&
+		    memcmp(c->t[i].pem, q->pck_chain, q->pck_chain_len) == 0) {
 			memcpy(fmspc, c->t[i].fmspc, 6);
 			*ca = c->t[i].ca;
 			hit = 1;
@@ -54,14 +54,21 @@ static int quote_target(struct tdx_gate *g, const struct tdx_quote *q, uint8_t f
 		return 0;
 	/* a chain that does not parse is not kept: its error is said each time */
 	GUARD(tdx_quote_pck_target(q, fmspc, ca));
+	pem = malloc(q->pck_chain_len ? q->pck_chain_len : 1);
+	if (!pem)
+		return 0; /* answered; only not remembered */
+	memcpy(pem, q->pck_chain, q->pck_chain_len);
 	pthread_mutex_lock(&c->mu);
 	struct gate_target *e = &c->t[c->next];
-	memcpy(e->key, key, 32);
+	old = e->pem;
+	e->pem = pem;
+	e->pem_len = q->pck_chain_len;
 	memcpy(e->fmspc, fmspc, 6);
 	e->ca = *ca;
 	e->used = 1;
 	c->next = (c->next + 1) % GATE_TARGETS;
 	pthread_mutex_unlock(&c->mu);
+	free(old);
 	return 0;
 }
 
@@ -131,6 +138,8 @@ void tdx_gate_close(struct tdx_gate *g)
 	tdx_verifier_free(g->verifier);
 	tdx_policy_free(g->policy);
 	if (g->targets) {
+		for (size_t i = 0; i < GATE_TARGETS; i++)
+			free(g->targets->t[i].pem);
 		pthread_mutex_destroy(&g->targets->mu);
 		free(g->targets);
 	}

@@ -72,8 +72,12 @@ struct qe_entry {
 
 /* A PCK chain verified under one collateral entry. */
 struct chain_entry {
-	uint8_t key[32]; /* SHA-256(chain PEM || collateral hash) */
-	int refs;        /* atomic */
+	/* The key: the chain's exact PEM bytes, as quoted, and the hash of the
+	 * collateral it was verified with (compared, not hashed, per quote). */
+	uint8_t *pem;
+	size_t pem_len;
+	uint8_t coll[32];
+	int refs; /* atomic */
 	struct p256_pub *leaf;
 	struct tdx_pck_ext ext;
 	enum tdx_pck_ca ca;
@@ -351,6 +355,7 @@ static void chain_free(struct chain_entry *c)
 	for (size_t i = 0; i < QE_CACHE; i++)
 		qe_release(c->qe[i]);
 	p256_pub_free(c->leaf);
+	free(c->pem);
 	free(c);
 }
 
@@ -364,7 +369,7 @@ static enum tdx_pck_ca ca_from_issuer(struct der_span issuer)
 }
 
 static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
-                       const struct tdx_quote *q, const uint8_t key[32], struct chain_entry **out)
+                       const struct tdx_quote *q, struct chain_entry **out)
 {
 	struct chain_entry *c = calloc(1, sizeof(*c));
 	struct tdx_blob d[TDX_PCK_CHAIN_MAX_CERTS];
@@ -377,7 +382,11 @@ static int chain_build(const struct tdx_verifier *v, const struct coll_entry *e,
 
 	*out = NULL;
 	ENSURE(c, ERR_NOMEM, "out of memory");
-	memcpy(c->key, key, 32);
+	memcpy(c->coll, e->hash, 32);
+	c->pem = malloc(q->pck_chain_len ? q->pck_chain_len : 1);
+	ENSURE_GOTO(c->pem, ERR_NOMEM, "out of memory");
+	memcpy(c->pem, q->pck_chain, q->pck_chain_len);
+	c->pem_len = q->pck_chain_len;
 	if (tdx_pem_certs_der(q->pck_chain, q->pck_chain_len, d, TDX_PCK_CHAIN_MAX_CERTS, &n) < 0) {
 		rc = err_wrap(ERR_VERIFY, "PCK certificate chain");
 		goto out;
@@ -490,12 +499,11 @@ static int chain_get(struct tdx_verifier *v, const struct coll_entry *e, const s
                      struct chain_entry **out)
 {
 	struct chain_entry *c = NULL, *evict = NULL;
-	uint8_t key[32];
-
-	GUARD(sha256_parts(key, 2, q->pck_chain, q->pck_chain_len, e->hash, (size_t)32));
 	pthread_mutex_lock(&v->mu);
 	for (size_t i = 0; v->cache && i < CHAIN_CACHE; i++)
-		if (v->chains[i] && memcmp(v->chains[i]->key, key, 32) == 0) {
+		if (v->chains[i] && v->chains[i]->pem_len == q->pck_chain_len &&
+		    memcmp(v->chains[i]->coll, e->hash, 32) == 0 &&
+		    memcmp(v->chains[i]->pem, q->pck_chain, q->pck_chain_len) == 0) {
 			c = v->chains[i];
 			ref_take(&c->refs);
 			break;
@@ -505,7 +513,7 @@ static int chain_get(struct tdx_verifier *v, const struct coll_entry *e, const s
 		*out = c;
 		return 0;
 	}
-	GUARD(chain_build(v, e, q, key, &c));
+	GUARD(chain_build(v, e, q, &c));
 	c->refs = 1;
 	if (v->cache) {
 		pthread_mutex_lock(&v->mu);
