@@ -287,11 +287,28 @@ static void put(struct out *o, const char *fmt, ...)
 		o->at += (size_t)n;
 }
 
+/* ,"name":"hex of p" appended as is: sixteen of them per token, each a
+ * vsnprintf otherwise. */
 static void put_hex(struct out *o, const char *name, const uint8_t *p, size_t n)
 {
-	char hex[2 * 64 + 1];
-	hex_encode(hex, p, n);
-	put(o, ",\"%s\":\"%s\"", name, hex);
+	size_t nl = strlen(name), need = nl + 2 * n + 6; /* ,"" ":" "" around */
+	char *w = o->buf + o->at;
+
+	if (o->full || need >= o->cap - o->at) {
+		o->full = 1;
+		return;
+	}
+	*w++ = ',';
+	*w++ = '"';
+	memcpy(w, name, nl);
+	w += nl;
+	memcpy(w, "\":\"", 3);
+	w += 3;
+	hex_encode(w, p, n);
+	w += 2 * n;
+	*w++ = '"';
+	*w = '\0';
+	o->at += need;
 }
 
 #define EAR_PAYLOAD_MAX 8192
@@ -333,9 +350,9 @@ int sms_ear_make(struct sms *s, const struct sms_ear_in *in, char **jwt)
 	put(&o, "]");
 	put_hex(&o, "tdx_mrtd", b->mrtd, 48);
 	for (int i = 0; i < 4; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "tdx_rtmr%d", i);
-		put_hex(&o, name, b->rtmr[i], 48);
+		static const char *const rtmr[4] = {"tdx_rtmr0", "tdx_rtmr1", "tdx_rtmr2",
+		                                    "tdx_rtmr3"};
+		put_hex(&o, rtmr[i], b->rtmr[i], 48);
 	}
 	put_hex(&o, "tdx_mrseam", b->mrseam, 48);
 	put_hex(&o, "tdx_mrsignerseam", b->mrsignerseam, 48);
