@@ -460,6 +460,9 @@ int main(int argc, char **argv)
 	struct run runs[2];
 	double peer;
 	int count;
+	/* BENCH_SMS_THREADS: another thread count than the SMS's default */
+	const char *th_env = getenv("BENCH_SMS_THREADS");
+	int sms_threads = th_env && atoi(th_env) > 0 ? atoi(th_env) : 4;
 
 	if (argc != 5 || hex_decode_exact(dealid, 32, argv[3], "DEALID") < 0 ||
 	    (count = atoi(argv[4])) < 2) {
@@ -478,7 +481,7 @@ int main(int argc, char **argv)
 	    poco_chain_account(chain, 7, worker) < 0)
 		goto fail;
 	struct sms_config cfg = {.address = "127.0.0.1",
-	                         .threads = 4,
+	                         .threads = sms_threads,
 	                         .db_path = db,
 	                         .master_key_path = key,
 	                         .chain_path = argv[1],
@@ -511,10 +514,11 @@ int main(int argc, char **argv)
 	    tdx_sim_quote(sim, rd, &vc.q, &vc.len) < 0)
 		goto fail;
 	peer = bench_rate(2, op_verify, &vc);
-	printf("bench_attest: attested session releases with their receipts, 4 SMS threads (its "
-	       "default), loopback, SQLite WAL synchronous=FULL, commits grouped; %ld cores, load "
+	printf("bench_attest: attested session releases with their receipts, %d SMS threads%s, "
+	       "loopback, SQLite WAL synchronous=FULL, commits grouped; %ld cores, load "
 	       "average %s before, %s after\n",
-	       sysconf(_SC_NPROCESSORS_ONLN), load0, load1);
+	       sms_threads, th_env ? "" : " (its default)", sysconf(_SC_NPROCESSORS_ONLN), load0,
+	       load1);
 	for (int k = 0; k < 2; k++) {
 		struct run *r = &runs[k];
 		char what[48];
