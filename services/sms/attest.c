@@ -66,7 +66,8 @@ static struct {
 	pthread_once_t once;
 	int ready; /* the salt was drawn */
 	uint8_t salt[32];
-	uint64_t stamp; /* insertions so far: the age of an entry */
+	uint64_t stamp;        /* insertions so far: the age of an entry */
+	unsigned long derived; /* addresses computed (misses) */
 	struct {
 		uint8_t key[32], addr[20];
 		uint64_t stamp; /* 0: unused */
@@ -100,6 +101,7 @@ int sms_challenge_address(const uint8_t priv[32], uint8_t addr[20])
 		return 0;
 	GUARD(k1_address(priv, addr));
 	pthread_mutex_lock(&addrs.mu);
+	addrs.derived++;
 	for (w = 0; w < ADDR_WAYS; w++) {
 		/* another thread may have added it meanwhile */
 		if (addrs.e[set][w].stamp && memcmp(addrs.e[set][w].key, key, 32) == 0)
@@ -114,6 +116,15 @@ int sms_challenge_address(const uint8_t priv[32], uint8_t addr[20])
 	}
 	pthread_mutex_unlock(&addrs.mu);
 	return 0;
+}
+
+unsigned long sms_challenge_address_derived(void)
+{
+	unsigned long n;
+	pthread_mutex_lock(&addrs.mu);
+	n = addrs.derived;
+	pthread_mutex_unlock(&addrs.mu);
+	return n;
 }
 
 #define DEAL_CACHE 256
