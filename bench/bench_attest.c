@@ -5,13 +5,15 @@
  * challenge and a session for worker account 7, authorized by the
  * workerpool owner (account 3).  Timed, two runs over half the tasks each:
  * 2 then 8 client threads, each acting as TDs: nonce, a simulated quote
- * binding it, attest, check the 200.  Each release stores its receipt;
+ * binding it, attest, check the 200 (its body, and the session opened with
+ * the TD's key).  Each release stores its receipt;
  * overlapping releases are committed in groups (the mean group is
  * printed).  SMS CPU is the process's CPU time less the client threads'.
  * The load average is printed: the machine's other work slows both sides.
  * The peer is the bare quote verification (cached verifier, 1 thread) that
  * every release includes.
- * Usage: bench_attest CHAIN_JSON SIM_DIR DEALID COUNT */
+ * Usage: bench_attest CHAIN_JSON SIM_DIR DEALID COUNT
+ * (BENCH_SMS_THREADS=N: the SMS's threads, 4 by default). */
 #include "../services/sms/sms.h"
 #include "crypto/aead.h"
 #include "crypto/k1.h"
@@ -198,8 +200,8 @@ static int td_http_init(struct td_http *h)
 	memset(h, 0, sizeof(*h));
 	wbuf_init(&h->out);
 	h->c = curl_easy_init();
-	h->json = curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"),
-	                            "Expect:");
+	h->json =
+	    curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"), "Expect:");
 	h->octet = curl_slist_append(
 	    curl_slist_append(NULL, "Content-Type: application/octet-stream"), "Expect:");
 	if (!h->c || !h->json || !h->octet)
@@ -267,7 +269,8 @@ static int td_open(const char *answer, const uint8_t priv[32], const char *tid_h
 	ear = se + sizeof(mid) - 1;
 	end = answer + n - 2;
 	/* the token: three base64url parts, nothing to escape */
-	ok = end > ear && strcmp(end, "\"}") == 0 && memchr(ear, '"', (size_t)(end - ear)) == NULL &&
+	ok = end > ear && strcmp(end, "\"}") == 0 &&
+	     memchr(ear, '"', (size_t)(end - ear)) == NULL &&
 	     memchr(ear, '.', (size_t)(end - ear)) != NULL &&
 	     base64_decode(sb, (size_t)(se - sb), &sealed, &slen) == 0 &&
 	     seal_open(priv, PROTO_SESSION_LABEL, sealed, slen, &plain, &plen) == 0 &&
@@ -320,10 +323,11 @@ static void *client(void *arg)
 		hex_encode(dg, j->digest, 32);
 		t2 = bench_now();
 		/* the worker's form: the quote as the raw body */
-		long st = td_post(&h,
-		                  (const char *const[]){"/tdx/sessions/", sess, "/attest?publicKey=",
-		                                        pk, "&appDigest=", dg, NULL},
-		                  h.octet, q, qlen);
+		long st =
+		    td_post(&h,
+		            (const char *const[]){"/tdx/sessions/", sess, "/attest?publicKey=", pk,
+		                                  "&appDigest=", dg, NULL},
+		            h.octet, q, qlen);
 		t3 = bench_now();
 		free(q);
 		/* every answer checked: the session opens and is this task's
