@@ -13,8 +13,10 @@
 
 /* 2,000 tasks challenged, then released in the same order (bench_attest's
  * pattern): one slot per key hash (1,024 of them) derived more than half
- * the addresses again; sets of 4 keep nearly all (an overflowing set, a
- * few keys at most, is derived again). */
+ * the addresses again; sets of 4 keep nearly all.  A set that drew more
+ * than 4 of the keys (about 7 of the 2,048) has all of them derived again
+ * in the second pass, each evicting the next: ~36 keys expected, the
+ * spread some 13. */
 #define TASKS 2000
 
 static void key_of(unsigned i, uint8_t priv[32])
@@ -46,8 +48,8 @@ static void addresses_are_k1_and_kept_for_pending_tasks(void **state)
 		assert_int_equal(k1_address(priv, want), 0);
 		assert_memory_equal(got, want, 20);
 	}
-	/* expected ~10 derived again; over 2 % would mean the sets do not hold */
-	assert_true(sms_challenge_address_derived() - after < TASKS / 50);
+	/* over 5 % would mean the sets do not hold */
+	assert_true(sms_challenge_address_derived() - after < TASKS / 20);
 }
 
 /* A key not asked before, between remembered ones, gets its own address. */
