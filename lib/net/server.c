@@ -347,9 +347,13 @@ static enum MHD_Result send_resp(struct http_server *s, struct MHD_Connection *c
 	enum MHD_Result ret;
 
 	account(s, p, resp->status);
-	r = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (char *)"",
-	                                    MHD_RESPMEM_MUST_COPY);
-	free(resp->body);
+	/* the handler's body is handed over, not copied: MHD frees it */
+	if (resp->body)
+		r = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
+	else
+		r = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		free(resp->body);
 	resp->body = NULL;
 	if (!r)
 		return MHD_NO;

@@ -70,9 +70,11 @@ json_t *sms_contract_view(struct sms *s, const uint8_t contract[20], const char 
 
 /* attest.c */
 /* The Ethereum address of a challenge key: k1_address, remembered for the
- * last keys asked (the address given at the challenge is asked again at
- * the release, for the receipt). */
+ * last keys asked (about 8,192: the address given at the challenge is
+ * asked again at the release, for the receipt). */
 MUST_CHECK int sms_challenge_address(const uint8_t priv[32], uint8_t addr[20]);
+/* How many addresses sms_challenge_address computed (not remembered). */
+unsigned long sms_challenge_address_derived(void);
 int sms_attest_init(struct sms *s, const struct sms_config *cfg);
 void sms_attest_free(struct sms *s);
 /* GET /status ({"collateral": ...}); /metrics: the SMS's own families, then
