@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,28 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;"
     "CREATE TRIGGER receipts_no_delete BEFORE DELETE ON receipts "
     "  BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;",
+    /* 7: fewer pages per release.  A quote ends with its platform's PCK
+	 * certificate chain (PEM, ~3.5 KB), the same in every quote of the
+	 * platform: a receipt keeps the quote up to it and refers to the
+	 * chain, stored once (quote_tails; a receipt without one keeps its
+	 * whole quote, as before).  The receipt records the worker it took
+	 * over from, so that the releases audit row, which repeated the
+	 * receipt's columns, is no longer written: the table keeps the
+	 * releases before this migration, and release_history shows them all. */
+    "CREATE TABLE quote_tails ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sha256 BLOB NOT NULL UNIQUE CHECK (length(sha256) = 32),"
+    "  tail BLOB NOT NULL);"
+    "CREATE TRIGGER quote_tails_append_only BEFORE UPDATE ON quote_tails "
+    "  BEGIN SELECT RAISE(ABORT, 'quote tails are append-only'); END;"
+    "CREATE TRIGGER quote_tails_no_delete BEFORE DELETE ON quote_tails "
+    "  BEGIN SELECT RAISE(ABORT, 'quote tails are append-only'); END;"
+    "ALTER TABLE receipts ADD COLUMN quote_tail INTEGER REFERENCES quote_tails(id);"
+    "ALTER TABLE receipts ADD COLUMN replaces TEXT;"
+    "CREATE VIEW release_history AS"
+    "  SELECT time, session, taskid, worker, replaces FROM releases"
+    "  UNION ALL SELECT time, session, taskid, worker, replaces FROM receipts"
+    "  WHERE session NOT IN (SELECT session FROM releases);",
     NULL,
 };
 
@@ -814,8 +837,7 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
  * task was never released to, and fewer than SMS_MAX_RELEASES releases so
  * far.  Inside the release transaction.  The task's releases are read from
  * its sessions marked released (the same transaction writes the flag and
- * the releases row), by the sessions' task index: the releases table has
- * none, and scanning it made every release cost more than the last. */
+ * the receipt), by the sessions' task index. */
 static int release_allowed(struct sms_store *s, const char *id)
 {
 	sqlite3_stmt *st = NULL;
@@ -862,12 +884,63 @@ static int release_allowed(struct sms_store *s, const char *id)
 	return 0;
 }
 
+/* Quotes shorter than this after their chain's start keep it inline: a
+ * reference would save less than it costs. */
+#define QUOTE_TAIL_MIN 512
+
+/* Where a quote's PCK certificate chain starts (its first PEM line), and
+ * the chain's row in quote_tails, added when new (inside the release
+ * transaction: a group rolled back takes it along).  Any split would do:
+ * the receipt serves head and tail joined, the bytes the TD sent; this one
+ * puts what quotes of a platform share in the tail.  *head = len and
+ * *tail_id = 0 when the quote has no such tail. */
+static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t *head,
+                      int64_t *tail_id)
+{
+	static const char pem[] = "-----BEGIN CERTIFICATE-----";
+	const uint8_t *p = memmem(q, len, pem, sizeof(pem) - 1);
+	uint8_t h[32];
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	*head = len;
+	*tail_id = 0;
+	if (!p || len - (size_t)(p - q) < QUOTE_TAIL_MIN)
+		return 0;
+	SHA256(p, len - (size_t)(p - q), h);
+	GUARD(db_stmt(s->db, &s->wst, "SELECT id FROM quote_tails WHERE sha256=?", &st));
+	sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*tail_id = sqlite3_column_int64(st, 0);
+	db_stmt_done(st);
+	ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, ERR_IO, "database: quote tail: %s",
+	       sqlite3_errmsg(s->db));
+	if (!*tail_id) {
+		GUARD(db_stmt(s->db, &s->wst, "INSERT INTO quote_tails(sha256, tail) VALUES(?,?)",
+		              &st));
+		sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, p, (int)(len - (size_t)(p - q)), SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		db_stmt_done(st);
+		ENSURE(rc == SQLITE_DONE, ERR_IO, "database: quote tail: %s",
+		       sqlite3_errmsg(s->db));
+		*tail_id = sqlite3_last_insert_rowid(s->db);
+	}
+	*head = (size_t)(p - q);
+	return 0;
+}
+
 /* The receipt's row, inside the release transaction. */
 static int insert_receipt(struct sms_store *s, const char *id, const struct sms_receipt *r,
                           int64_t now)
 {
 	sqlite3_stmt *st = NULL;
+	size_t head = r->quote_len;
+	int64_t tail_id = 0;
 	int rc, i = 1;
+
+	GUARD(quote_tail(s, r->quote, r->quote_len, &head, &tail_id));
 
 	GUARD(db_stmt(s->db, &s->wst,
 	              "INSERT INTO receipts(time, session, taskid, worker, quote, quote_sha256,"
@@ -875,8 +948,10 @@ static int insert_receipt(struct sms_store *s, const char *id, const struct sms_
 	              " tcb_info_issue_date, tcb_eval_number, qe_identity_issue_date,"
 	              " qe_eval_number, pck_crl_sha256, root_ca_crl_sha256, event_log,"
 	              " policy_sha256, app_policy_sha256, app_digest, public_key, nonce,"
-	              " enclave_challenge, ear) VALUES(?,?,lower(?),lower(?),?,?,?,?,?,?,?,?,?,?,?,"
-	              "?,?,?,?,?,?,?,?,?,?,?,lower(?),?)",
+	              " enclave_challenge, ear, quote_tail, replaces)"
+	              " VALUES(?,?,lower(?),lower(?),?,?,?,?,?,?,?,?,?,?,?,"
+	              "?,?,?,?,?,?,?,?,?,?,?,lower(?),?,?,"
+	              " (SELECT replaces FROM sessions WHERE id=?2))",
 	              &st));
 #define TXT(v) sqlite3_bind_text(st, i++, (v), -1, SQLITE_STATIC)
 #define INT(v) sqlite3_bind_int64(st, i++, (sqlite3_int64)(v))
@@ -884,7 +959,7 @@ static int insert_receipt(struct sms_store *s, const char *id, const struct sms_
 	TXT(id);
 	TXT(r->taskid);
 	TXT(r->worker);
-	sqlite3_bind_blob(st, i++, r->quote, (int)r->quote_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, i++, r->quote, (int)head, SQLITE_STATIC);
 	TXT(r->quote_sha256);
 	TXT(r->mrtd);
 	for (int k = 0; k < 4; k++)
@@ -906,6 +981,10 @@ static int insert_receipt(struct sms_store *s, const char *id, const struct sms_
 	TXT(r->nonce);
 	TXT(r->enclave_challenge);
 	TXT(r->ear);
+	if (tail_id > 0)
+		INT(tail_id);
+	else
+		sqlite3_bind_null(st, i++);
 #undef TXT
 #undef INT
 	rc = sqlite3_step(st) == SQLITE_DONE
@@ -932,24 +1011,6 @@ static int release_rows(struct sms_store *s, const char *id, const struct sms_re
 	rc = sqlite3_step(st);
 	ENSURE_GOTO(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	ENSURE_GOTO(sqlite3_changes(s->db) == 1, ERR_BUSY, "the session was already released");
-	db_stmt_done(st);
-	st = NULL;
-	GUARD_GOTO(db_stmt(s->db, &s->wst,
-	                   "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
-	                   " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated, replaces) "
-	                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
-	                   " (SELECT replaces FROM sessions WHERE id=?2))",
-	                   &st));
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	const char *const audit[9] = {r->taskid,  r->worker,  r->quote_sha256,
-	                              r->mrtd,    r->rtmr[0], r->rtmr[1],
-	                              r->rtmr[2], r->rtmr[3], r->tcb_status};
-	for (int i = 0; i < 9; i++)
-		sqlite3_bind_text(st, 3 + i, audit[i], -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 12, r->simulated);
-	rc = sqlite3_step(st);
-	ENSURE_GOTO(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	db_stmt_done(st);
 	st = NULL;
 	rc = insert_receipt(s, id, r, now);
@@ -1035,7 +1096,18 @@ static json_t *receipt_json(sqlite3_stmt *st)
 	char d1[32], d2[32], *quote;
 	json_t *o;
 
-	quote = base64_encode(sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4));
+	/* the quote as the TD sent it: the head kept in the receipt, then
+	 * its chain (migration 7) */
+	size_t hl = (size_t)sqlite3_column_bytes(st, 4), tl = (size_t)sqlite3_column_bytes(st, 28);
+	uint8_t *q = malloc(hl + tl + 1);
+	if (!q)
+		return NULL;
+	if (hl)
+		memcpy(q, sqlite3_column_blob(st, 4), hl);
+	if (tl)
+		memcpy(q + hl, sqlite3_column_blob(st, 28), tl);
+	quote = base64_encode(q, hl + tl);
+	free(q);
 	if (!quote)
 		return NULL;
 	time_format((time_t)sqlite3_column_int64(st, 14), d1);
@@ -1070,12 +1142,14 @@ static int store_receipts(struct sms_store *s, const char *taskid, size_t max, j
 	*out = NULL;
 	ENSURE(arr, ERR_NOMEM, "out of memory");
 	rc = db_prepare(s->rdb,
-	                "SELECT time, session, taskid, worker, quote, quote_sha256, mrtd, rtmr0,"
-	                " rtmr1, rtmr2, rtmr3, tcb_status, simulated, fmspc, tcb_info_issue_date,"
-	                " tcb_eval_number, qe_identity_issue_date, qe_eval_number, pck_crl_sha256,"
-	                " root_ca_crl_sha256, event_log, policy_sha256, app_policy_sha256,"
-	                " app_digest, public_key, nonce, enclave_challenge, ear"
-	                " FROM receipts WHERE taskid = lower(?) ORDER BY id LIMIT ?",
+	                "SELECT r.time, r.session, r.taskid, r.worker, r.quote, r.quote_sha256,"
+	                " r.mrtd, r.rtmr0, r.rtmr1, r.rtmr2, r.rtmr3, r.tcb_status, r.simulated,"
+	                " r.fmspc, r.tcb_info_issue_date, r.tcb_eval_number,"
+	                " r.qe_identity_issue_date, r.qe_eval_number, r.pck_crl_sha256,"
+	                " r.root_ca_crl_sha256, r.event_log, r.policy_sha256, r.app_policy_sha256,"
+	                " r.app_digest, r.public_key, r.nonce, r.enclave_challenge, r.ear, t.tail"
+	                " FROM receipts r LEFT JOIN quote_tails t ON t.id = r.quote_tail"
+	                " WHERE r.taskid = lower(?) ORDER BY r.id LIMIT ?",
 	                &st);
 	if (rc < 0)
 		goto out;

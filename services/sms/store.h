@@ -122,8 +122,12 @@ struct sms_receipt {
 	char enclave_challenge[43]; /* 0x address of the task's challenge key */
 	const char *ear;            /* an attestation-result token; NULL: none */
 };
-/* Mark session `id` released and append its receipt (and the audit row of
- * migration 2), in one transaction.  ERR_BUSY when this session was
+/* Mark session `id` released and append its receipt, in one transaction
+ * (the receipt names the worker the session replaces; the releases table
+ * of migration 2 keeps the releases before migration 7, and the view
+ * release_history lists all: time, session, taskid, worker, replaces).
+ * The quote's PCK certificate chain is stored once per distinct chain;
+ * sms_store_receipts() serves the quote whole.  ERR_BUSY when this session was
  * released already, or another of its task was and this one is not a
  * reassignment to a new worker within SMS_MAX_RELEASES. */
 int sms_store_session_release(struct sms_store *st, const char *id, const struct sms_receipt *r);
