@@ -264,6 +264,192 @@ static void aad_of(char *out, size_t cap, const char *kind, const char *owner, c
 	snprintf(out, cap, "tdexec-sms-secret/v1|%s|%s|%s", kind, owner, name);
 }
 
+/* ---------- caches (struct sms_store) ---------- */
+
+static size_t slot_of(const void *key, size_t len, size_t slots)
+{
+	const uint8_t *k = key;
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ k[i]) * 1099511628211ULL;
+	return (size_t)(h % slots);
+}
+
+static void secret_slot_free(struct sms_cached_secret *c)
+{
+	free(c->key);
+	if (c->sealed)
+		OPENSSL_cleanse(c->sealed, c->len);
+	free(c->sealed);
+	memset(c, 0, sizeof(*c));
+}
+
+void sms_store_cache_clear(struct sms_store *s)
+{
+	pthread_mutex_lock(&s->cmu);
+	s->cgen++;
+	if (s->sessions)
+		memset(s->sessions, 0, SMS_SESSION_SLOTS * sizeof(*s->sessions));
+	for (size_t i = 0; s->secrets && i < SMS_SECRET_SLOTS; i++)
+		secret_slot_free(&s->secrets[i]);
+	pthread_mutex_unlock(&s->cmu);
+}
+
+/* 1 and *out when session `id` is cached; 0 and *gen (for
+ * session_cache_fill) when not. */
+static int session_cached(struct sms_store *s, const char *id, struct sms_session *out,
+                          uint64_t *gen)
+{
+	struct sms_cached_session *c = &s->sessions[slot_of(id, strlen(id), SMS_SESSION_SLOTS)];
+	int hit;
+
+	pthread_mutex_lock(&s->cmu);
+	hit = c->id[0] && strcmp(c->id, id) == 0;
+	if (hit)
+		*out = c->s;
+	*gen = s->cgen;
+	hit ? s->session_hits++ : s->session_misses++;
+	pthread_mutex_unlock(&s->cmu);
+	return hit;
+}
+
+/* A session read from the database, cached unless a write changed the
+ * cache since `gen` was taken (the read may predate that write). */
+static void session_cache_fill(struct sms_store *s, const char *id, const struct sms_session *ss,
+                               uint64_t gen)
+{
+	struct sms_cached_session *c = &s->sessions[slot_of(id, strlen(id), SMS_SESSION_SLOTS)];
+
+	if (strlen(id) >= sizeof(c->id))
+		return;
+	pthread_mutex_lock(&s->cmu);
+	if (s->cgen == gen) {
+		snprintf(c->id, sizeof(c->id), "%s", id);
+		c->s = *ss;
+	}
+	pthread_mutex_unlock(&s->cmu);
+}
+
+/* After a committed write of session `id`: its new state (ss), or, NULL,
+ * dropped; released = 1 marks it released if cached. */
+static void session_cache_write(struct sms_store *s, const char *id, const struct sms_session *ss,
+                                int released)
+{
+	struct sms_cached_session *c = &s->sessions[slot_of(id, strlen(id), SMS_SESSION_SLOTS)];
+	int mine;
+
+	pthread_mutex_lock(&s->cmu);
+	s->cgen++;
+	mine = c->id[0] && strcmp(c->id, id) == 0;
+	if (ss && strlen(id) < sizeof(c->id)) {
+		snprintf(c->id, sizeof(c->id), "%s", id);
+		c->s = *ss;
+	} else if (mine && released) {
+		c->s.released = 1;
+	} else if (mine) {
+		c->id[0] = '\0';
+	}
+	pthread_mutex_unlock(&s->cmu);
+}
+
+/* A secret's cache key: kind, owner and name, NUL-separated (no C string
+ * holds a NUL: unambiguous).  0 when too long to cache. */
+static size_t secret_key(char *out, size_t cap, const char *kind, const char *owner,
+                         const char *name)
+{
+	size_t a = strlen(kind), b = strlen(owner), c = strlen(name);
+	if (a + b + c + 2 > cap)
+		return 0;
+	memcpy(out, kind, a + 1);
+	memcpy(out + a + 1, owner, b + 1);
+	memcpy(out + a + b + 2, name, c);
+	return a + b + c + 2;
+}
+
+/* 1 and a copy of the sealed row (malloc'd; NULL: known absent) when
+ * cached; 0 and *gen when not. */
+static int secret_cached(struct sms_store *s, const char *kind, const char *owner,
+                         const char *name, uint8_t **sealed, size_t *len, uint64_t *gen)
+{
+	char k[600];
+	size_t kl = secret_key(k, sizeof(k), kind, owner, name);
+	struct sms_cached_secret *c = &s->secrets[slot_of(k, kl, SMS_SECRET_SLOTS)];
+	int hit = 0;
+
+	pthread_mutex_lock(&s->cmu);
+	*gen = s->cgen;
+	*sealed = NULL;
+	*len = 0;
+	if (kl && c->key && c->klen == kl && memcmp(c->key, k, kl) == 0 &&
+	    (!c->sealed || (*sealed = malloc(c->len)) != NULL)) {
+		if (c->sealed)
+			memcpy(*sealed, c->sealed, c->len);
+		*len = c->len;
+		hit = 1;
+	}
+	hit ? s->secret_hits++ : s->secret_misses++;
+	pthread_mutex_unlock(&s->cmu);
+	return hit;
+}
+
+/* Cache a secret's sealed row (NULL: absent).  A fill (write 0) from a
+ * read is kept unless a write changed the cache since `gen` was taken (the
+ * read may predate it); a committed write (write 1) replaces the entry
+ * with its row, or, sealed NULL, drops it. */
+static void secret_cache_put(struct sms_store *s, const char *kind, const char *owner,
+                             const char *name, const uint8_t *sealed, size_t len, uint64_t gen,
+                             int write)
+{
+	char k[600];
+	size_t kl = secret_key(k, sizeof(k), kind, owner, name);
+	struct sms_cached_secret *c = &s->secrets[slot_of(k, kl, SMS_SECRET_SLOTS)];
+	char *key = NULL;
+	uint8_t *copy = NULL;
+	int keep = kl && len <= SMS_SECRET_CACHE_MAX;
+
+	if (keep) {
+		key = malloc(kl);
+		copy = sealed ? malloc(len) : NULL;
+		keep = key && (copy || !sealed);
+	}
+	if (keep) {
+		memcpy(key, k, kl);
+		if (sealed)
+			memcpy(copy, sealed, len);
+	}
+	pthread_mutex_lock(&s->cmu);
+	if (write) {
+		s->cgen++;
+		/* not kept (too large, no memory): at least not stale */
+		if (c->key && c->klen == kl && memcmp(c->key, k, kl) == 0)
+			secret_slot_free(c);
+	}
+	if (keep && (write ? sealed != NULL : s->cgen == gen)) {
+		secret_slot_free(c);
+		c->key = key;
+		c->klen = kl;
+		c->sealed = copy;
+		c->len = sealed ? len : 0;
+		key = NULL;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&s->cmu);
+	free(key);
+	if (copy)
+		OPENSSL_cleanse(copy, len);
+	free(copy);
+}
+
+/* After a committed write of secrets that may change any: all dropped. */
+static void secret_cache_drop(struct sms_store *s)
+{
+	pthread_mutex_lock(&s->cmu);
+	s->cgen++;
+	for (size_t i = 0; i < SMS_SECRET_SLOTS; i++)
+		secret_slot_free(&s->secrets[i]);
+	pthread_mutex_unlock(&s->cmu);
+}
+
 /* 1 present, 0 absent, on connection db (its statements c). */
 static int row_exists(sqlite3 *db, struct db_stmts *c, const char *kind, const char *owner,
                       const char *name)
@@ -286,7 +472,7 @@ static int store_exists(struct sms_store *s, const char *kind, const char *owner
 }
 
 static int store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
-                     const uint8_t *value, size_t len, int update)
+                     const uint8_t *value, size_t len, int update, uint8_t **sealed_out)
 {
 	uint8_t nonce[AEAD_NONCE], *ct = malloc(len + AEAD_TAG);
 	char aad[512];
@@ -317,6 +503,15 @@ static int store_put(struct sms_store *s, const char *kind, const char *owner, c
 		rc = err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	else
 		rc = 0;
+	if (rc == 0 && sealed_out && sqlite3_changes(s->db) == 1) {
+		/* the row as stored, for the cache */
+		uint8_t *row = malloc(AEAD_NONCE + len + AEAD_TAG);
+		if (row) {
+			memcpy(row, nonce, AEAD_NONCE);
+			memcpy(row + AEAD_NONCE, ct, len + AEAD_TAG);
+		}
+		*sealed_out = row;
+	}
 out:
 	sqlite3_finalize(st);
 	OPENSSL_cleanse(ct, len + AEAD_TAG);
@@ -329,9 +524,10 @@ int sms_store_open(struct sms_store *st, const char *db_path, const char *master
 	return sms_store_open2(st, db_path, master_key_path, NULL);
 }
 
-/* DB-lock: every SMS (and sms check) holds it shared while the store is
- * open; a rekey holds it alone, so no process keeps using the old key. */
-static int lock_store(const char *db_path, int exclusive, int *fd_out)
+/* DB-lock: held alone by the one process that has the store open (an SMS,
+ * sms check, ear-rotate, rekey): no process keeps using an old master key,
+ * and no other writer changes rows behind the SMS's caches. */
+static int lock_store(const char *db_path, int rekey, int *fd_out)
 {
 	char p[4096];
 	int fd;
@@ -341,13 +537,16 @@ static int lock_store(const char *db_path, int exclusive, int *fd_out)
 	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	ENSURE(fd >= 0, ERR_IO, "%s: %s", p, strerror(errno));
 	fchmod(fd, 0600); /* like the store's own files; it holds nothing */
-	if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		close(fd);
-		return exclusive ? err_set(ERR_BUSY,
-		                           "the store %s is in use (a running SMS?): "
-		                           "stop it first",
-		                           db_path)
-		                 : err_set(ERR_BUSY, "the store %s is being re-keyed", db_path);
+		return rekey ? err_set(ERR_BUSY,
+		                       "the store %s is in use (a running SMS?): "
+		                       "stop it first",
+		                       db_path)
+		             : err_set(ERR_BUSY,
+		                       "the store %s is in use by another process (a running "
+		                       "SMS, or a rekey)",
+		                       db_path);
 	}
 	*fd_out = fd;
 	return 0;
@@ -381,9 +580,14 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 	pthread_cond_init(&st->gcv, &ca);
 	pthread_condattr_destroy(&ca);
 	st->gtail = &st->gqueue;
+	pthread_mutex_init(&st->cmu, NULL);
 	ENSURE(!master_key_path != !master_key_command, ERR_INVAL,
 	       "sms: a master key file or a master key command, one of them");
-	rc = lock ? lock_store(db_path, 0, &st->lock_fd) : 0;
+	st->sessions = calloc(SMS_SESSION_SLOTS, sizeof(*st->sessions));
+	st->secrets = calloc(SMS_SECRET_SLOTS, sizeof(*st->secrets));
+	rc = st->sessions && st->secrets ? 0 : err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0 && lock)
+		rc = lock_store(db_path, 0, &st->lock_fd);
 	if (rc == 0)
 		rc = master_key_command ? master_from_command(master_key_command, st->master)
 		                        : load_master(master_key_path, st->master);
@@ -403,6 +607,10 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 		if (st->lock_fd >= 0)
 			close(st->lock_fd);
 		st->lock_fd = -1;
+		free(st->sessions);
+		free(st->secrets);
+		st->sessions = NULL;
+		st->secrets = NULL;
 	}
 	return rc;
 }
@@ -422,6 +630,12 @@ void sms_store_close(struct sms_store *st)
 	pthread_mutex_destroy(&st->rmu);
 	pthread_mutex_destroy(&st->gmu);
 	pthread_cond_destroy(&st->gcv);
+	sms_store_cache_clear(st);
+	free(st->sessions);
+	free(st->secrets);
+	st->sessions = NULL;
+	st->secrets = NULL;
+	pthread_mutex_destroy(&st->cmu);
 }
 
 /* Re-encrypt one record (read and written on the write connection, inside
@@ -525,12 +739,12 @@ out:
 	return rc;
 }
 
-/* The decrypted value, read on connection db (its statements c). */
-static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const char *kind,
-                   const char *owner, const char *name, uint8_t **value, size_t *len)
+/* The sealed row, nonce then ciphertext (malloc'd), read on connection db
+ * (its statements c). */
+static int row_sealed(sqlite3 *db, struct db_stmts *c, const char *kind, const char *owner,
+                      const char *name, uint8_t **sealed, size_t *len)
 {
 	sqlite3_stmt *st;
-	char aad[512];
 	const uint8_t *nonce, *ct;
 	int nlen, clen, rc = 0;
 	uint8_t *out;
@@ -551,22 +765,52 @@ static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const c
 	clen = sqlite3_column_bytes(st, 1);
 	ENSURE_GOTO(nonce && nlen == AEAD_NONCE && ct && clen >= AEAD_TAG, ERR_VERIFY,
 	            "secret record is damaged");
-	out = malloc((size_t)clen - AEAD_TAG + 1);
+	out = malloc(AEAD_NONCE + (size_t)clen);
 	ENSURE_GOTO(out, ERR_NOMEM, "out of memory");
-	aad_of(aad, sizeof(aad), kind, owner, name);
-	rc = aes256gcm_open(s->master, nonce, (const uint8_t *)aad, strlen(aad), ct, (size_t)clen,
-	                    out);
-	if (rc < 0) {
-		free(out);
-		rc = err_set(ERR_VERIFY, "secret record does not authenticate (wrong key or "
-		                         "tampered)");
-		goto out;
-	}
-	out[clen - AEAD_TAG] = 0;
-	*value = out;
-	*len = (size_t)clen - AEAD_TAG;
+	memcpy(out, nonce, AEAD_NONCE);
+	memcpy(out + AEAD_NONCE, ct, (size_t)clen);
+	*sealed = out;
+	*len = AEAD_NONCE + (size_t)clen;
 out:
 	db_stmt_done(st);
+	return rc;
+}
+
+/* The value of a sealed row (row_sealed), malloc'd with a NUL after it. */
+static int open_sealed(struct sms_store *s, const char *kind, const char *owner, const char *name,
+                       const uint8_t *sealed, size_t len, uint8_t **value, size_t *vlen)
+{
+	char aad[512];
+	uint8_t *out;
+	size_t n = len - AEAD_NONCE - AEAD_TAG;
+
+	out = malloc(n + 1);
+	ENSURE(out, ERR_NOMEM, "out of memory");
+	aad_of(aad, sizeof(aad), kind, owner, name);
+	if (aes256gcm_open(s->master, sealed, (const uint8_t *)aad, strlen(aad),
+	                   sealed + AEAD_NONCE, len - AEAD_NONCE, out) < 0) {
+		free(out);
+		return err_set(ERR_VERIFY, "secret record does not authenticate (wrong key or "
+		                           "tampered)");
+	}
+	out[n] = 0;
+	*value = out;
+	*vlen = n;
+	return 0;
+}
+
+/* The decrypted value, read on connection db (its statements c). */
+static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const char *kind,
+                   const char *owner, const char *name, uint8_t **value, size_t *len)
+{
+	uint8_t *sealed = NULL;
+	size_t n = 0;
+	int rc;
+
+	GUARD(row_sealed(db, c, kind, owner, name, &sealed, &n));
+	rc = open_sealed(s, kind, owner, name, sealed, n, value, len);
+	OPENSSL_cleanse(sealed, n);
+	free(sealed);
 	return rc;
 }
 
@@ -674,7 +918,7 @@ static int put_signed(struct sms_store *s, const char *kind, const char *owner, 
 	}
 	if (*verdict != SMS_PUT_WRITTEN)
 		return 0;
-	GUARD(store_put(s, kind, owner, name, value, len, update));
+	GUARD(store_put(s, kind, owner, name, value, len, update, NULL));
 	return consume(s, sig_id, kind, owner, name);
 }
 
@@ -718,7 +962,10 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 		const char *owner = (const char *)sqlite3_column_text(st, 1);
 		const char *name = (const char *)sqlite3_column_text(st, 2);
 		(*total)++;
-		if (sms_store_get(s, kind, owner, name, &v, &n) < 0) {
+		pthread_mutex_lock(&s->rmu);
+		rc = store_get(s, kind, owner, name, &v, &n); /* the rows, not the cache */
+		pthread_mutex_unlock(&s->rmu);
+		if (rc < 0) {
 			(*bad)++;
 			log_error("sms.check", "kind=%s owner=%s name=\"%s\" error=\"%s\"", kind,
 			          owner, name, err_msg());
@@ -731,6 +978,18 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 	ENSURE(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	ENSURE(*bad == 0, ERR_VERIFY, "%ld of %ld secrets do not authenticate", *bad, *total);
 	return 0;
+}
+
+/* `in` lower-cased into out (ASCII, as SQLite's lower()); its length, or
+ * 0 when it does not fit. */
+static size_t lower_into(char *out, size_t cap, const char *in)
+{
+	size_t n = strlen(in);
+	if (n >= cap)
+		return 0;
+	for (size_t i = 0; i <= n; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	return n;
 }
 
 static int store_session_add(struct sms_store *s, char id[33], const char *taskid,
@@ -770,6 +1029,7 @@ static int store_session_add(struct sms_store *s, char id[33], const char *taski
 		         ? 0
 		         : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 		sqlite3_finalize(st);
+		session_cache_write(s, id, NULL, 0);
 		return rc;
 	}
 	hex_encode(deal + 2, dealid, 32);
@@ -797,6 +1057,17 @@ static int store_session_add(struct sms_store *s, char id[33], const char *taski
 	                   SMS_SESSIONS_PER_TASK)
 	         : 0;
 	sqlite3_finalize(st);
+	/* committed: the session as sms_store_session_get would read it (the
+	 * nonce and attest requests find it cached) */
+	struct sms_session ss = {.idx = idx, .deadline = deadline};
+	if (rc == 0 && lower_into(ss.taskid, sizeof(ss.taskid), taskid) == 66 &&
+	    lower_into(ss.worker, sizeof(ss.worker), worker) > 0 &&
+	    (!replaces || lower_into(ss.replaces, sizeof(ss.replaces), replaces) > 0)) {
+		memcpy(ss.dealid, deal, sizeof(ss.dealid));
+		session_cache_write(s, id, &ss, 0);
+	} else {
+		session_cache_write(s, id, NULL, 0);
+	}
 	return rc;
 }
 
@@ -1082,6 +1353,9 @@ static void commit_group(struct sms_store *s, struct sms_release_req *group)
 			q->rc = rc;
 			snprintf(q->msg, sizeof(q->msg), "%s", err_msg());
 		}
+	/* committed (or not): the cached sessions follow the database */
+	for (q = group; q; q = q->next)
+		session_cache_write(s, q->id, NULL, q->rc == 0);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -1207,10 +1481,20 @@ int sms_store_exists(struct sms_store *s, const char *kind, const char *owner, c
 int sms_store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
                   const uint8_t *value, size_t len, int update)
 {
+	uint8_t *sealed = NULL;
 	int rc;
+
 	pthread_mutex_lock(&s->mu);
-	rc = store_put(s, kind, owner, name, value, len, update);
+	rc = store_put(s, kind, owner, name, value, len, update, &sealed);
+	/* committed (autocommit): the row as written, e.g. a task's challenge
+	 * key read back at once; not written: what was there stays */
+	if (rc == 0)
+		secret_cache_put(s, kind, owner, name, sealed, sealed ? AEAD_NONCE + len + AEAD_TAG : 0,
+		                 0, 1);
 	pthread_mutex_unlock(&s->mu);
+	if (sealed)
+		OPENSSL_cleanse(sealed, AEAD_NONCE + len + AEAD_TAG);
+	free(sealed);
 	return rc;
 }
 
@@ -1221,17 +1505,36 @@ int sms_store_put_signed(struct sms_store *s, const char *kind, const char *owne
 	int rc;
 	pthread_mutex_lock(&s->mu);
 	rc = store_put_signed(s, kind, owner, name, value, len, update, sig_id, verdict, used_kind);
+	/* committed or rolled back: read again */
+	secret_cache_put(s, kind, owner, name, NULL, 0, 0, 1);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
+/* The sealed row from the cache, or read and cached; opened each time. */
 int sms_store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
                   uint8_t **value, size_t *len)
 {
+	uint8_t *sealed = NULL;
+	size_t n = 0;
+	uint64_t gen;
 	int rc;
-	pthread_mutex_lock(&s->rmu);
-	rc = store_get(s, kind, owner, name, value, len);
-	pthread_mutex_unlock(&s->rmu);
+
+	if (!secret_cached(s, kind, owner, name, &sealed, &n, &gen)) {
+		pthread_mutex_lock(&s->rmu);
+		rc = row_sealed(s->rdb, &s->rst, kind, owner, name, &sealed, &n);
+		pthread_mutex_unlock(&s->rmu);
+		if (rc < 0 && rc != ERR_NOTFOUND)
+			return rc;
+		/* absent too: the release path asks for secrets most tasks have
+		 * not got */
+		secret_cache_put(s, kind, owner, name, sealed, n, gen, 0);
+	}
+	if (!sealed)
+		return err_set(ERR_NOTFOUND, "no such secret");
+	rc = open_sealed(s, kind, owner, name, sealed, n, value, len);
+	OPENSSL_cleanse(sealed, n);
+	free(sealed);
 	return rc;
 }
 
@@ -1257,10 +1560,16 @@ int sms_store_session_add(struct sms_store *s, char id[33], const char *taskid, 
 
 int sms_store_session_get(struct sms_store *s, const char *id, struct sms_session *out)
 {
+	uint64_t gen;
 	int rc;
+
+	if (session_cached(s, id, out, &gen))
+		return 0;
 	pthread_mutex_lock(&s->rmu);
 	rc = store_session_get(s, id, out);
 	pthread_mutex_unlock(&s->rmu);
+	if (rc == 0)
+		session_cache_fill(s, id, out, gen);
 	return rc;
 }
 
@@ -1373,6 +1682,7 @@ int sms_store_purge_challenges(struct sms_store *s, long now)
 	int rc;
 	pthread_mutex_lock(&s->mu);
 	rc = store_purge_challenges(s, now);
+	secret_cache_drop(s);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

@@ -265,6 +265,10 @@ stop_sms
 sms_start_sim
 expect 1 'in use .*stop it first' -- "$T" sms rekey --db "$W/sms.db" --master-key "$W/master.key" \
 	--new-master-key "$W/rotated.key"
+# one process at a time has the store (the SMS caches sessions and secret
+# rows): a second SMS, sms check or ear-rotate on it is refused
+expect 1 'in use by another process' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key"
+expect 1 'in use by another process' -- "$T" sms check --db "$W/sms.db" --master-key "$W/master.key"
 stop_sms
 n=$(sqlite3 "$W/sms.db" 'select count(*) from secrets' 2>/dev/null || echo '[0-9]+')
 expect 0 "^$n secrets re-encrypted" -- "$T" sms rekey --db "$W/sms.db" \

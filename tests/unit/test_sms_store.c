@@ -49,6 +49,7 @@ static void secrets_survive_reopen_and_are_bound(void **state)
 	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "nope", &v, &n), ERR_NOTFOUND);
 	/* A record moved to another owner does not open (AAD). */
 	assert_int_equal(db_exec(st.db, "UPDATE secrets SET owner='0xdef'"), 0);
+	sms_store_cache_clear(&st); /* a write behind the store's back */
 	assert_int_equal(sms_store_get(&st, "web2", "0xdef", "api", &v, &n), ERR_VERIFY);
 	assert_int_equal(db_exec(st.db, "UPDATE secrets SET owner='0xabc'"), 0);
 	/* A flipped ciphertext byte is detected. */
@@ -57,6 +58,7 @@ static void secrets_survive_reopen_and_are_bound(void **state)
 	                                "(CASE WHEN substr(ciphertext,1,1)=X'00' THEN X'01' "
 	                                "ELSE X'00' END)||substr(ciphertext,2)"),
 	                 0);
+	sms_store_cache_clear(&st);
 	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), ERR_VERIFY);
 	/* Update replaces, and reads back. */
 	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"new", 3, 1),
@@ -420,6 +422,123 @@ static void receipts_are_appended_with_the_release(void **state)
 	free(dir);
 }
 
+static void assert_secret(struct sms_store *st, const char *kind, const char *name,
+                          const char *want)
+{
+	uint8_t *v;
+	size_t n;
+	assert_int_equal(sms_store_get(st, kind, "0xabc", name, &v, &n), 0);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(v, want, n);
+	free(v);
+}
+
+/* The caches: a session is read from SQLite at most once (sms_store_
+ * session_add puts it in), a release marks it released once committed,
+ * and a reassignment's new `replaces` shows; a secret row is read once and
+ * kept sealed, and every write path (put, signed put, purge) is seen at
+ * the next get.  A second process cannot open the store (nor can a second
+ * open in this one): no writer behind the caches. */
+static void caches_follow_every_write(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], used[16],
+	     id[33] = "000000000000000000000000000000c1", id2[33] = "000000000000000000000000000000c2";
+	uint8_t deal[32] = {1}, q[] = {1, 2, 3}, *v;
+	size_t n;
+	struct sms_store st, other;
+	struct sms_session ss;
+	struct sms_receipt r;
+	enum sms_put_verdict verdict;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_open(&other, db, key), ERR_BUSY);
+	assert_non_null(strstr(err_msg(), "in use by another process"));
+	sms_store_close(&other);
+
+	assert_int_equal(sms_store_session_add(&st, id, TASK,
+	                                       "0xAAAA000000000000000000000000000000000001", deal,
+	                                       5, 4102444800, NULL),
+	                 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sms_store_session_get(&st, id, &ss), 0);
+		assert_string_equal(ss.worker, "0xaaaa000000000000000000000000000000000001");
+		assert_string_equal(ss.taskid, TASK);
+		assert_int_equal(ss.idx, 5);
+		assert_int_equal(ss.released, 0);
+	}
+	assert_int_equal(st.session_misses, 0);
+	fill_receipt(&r, "0xaaaa000000000000000000000000000000000001", q, sizeof(q));
+	assert_int_equal(sms_store_session_release(&st, id, &r), 0);
+	assert_int_equal(sms_store_session_get(&st, id, &ss), 0);
+	assert_int_equal(ss.released, 1);
+	assert_int_equal(st.session_misses, 0);
+	/* a reassignment recorded on an open session: read again */
+	assert_int_equal(sms_store_session_add(&st, id2, TASK,
+	                                       "0xaaaa000000000000000000000000000000000002", deal,
+	                                       5, 4102444800, NULL),
+	                 0);
+	assert_int_equal(sms_store_session_get(&st, id2, &ss), 0);
+	assert_string_equal(ss.replaces, "");
+	assert_int_equal(sms_store_session_add(&st, id2, TASK,
+	                                       "0xaaaa000000000000000000000000000000000002", deal,
+	                                       5, 4102444800,
+	                                       "0xAAAA000000000000000000000000000000000001"),
+	                 0);
+	assert_int_equal(sms_store_session_get(&st, id2, &ss), 0);
+	assert_string_equal(ss.replaces, "0xaaaa000000000000000000000000000000000001");
+	/* a release refused (released already) leaves the cached session as
+	 * it was */
+	assert_int_equal(sms_store_session_release(&st, id, &r), ERR_BUSY);
+	assert_int_equal(sms_store_session_get(&st, id, &ss), 0);
+	assert_int_equal(ss.released, 1);
+
+	/* secrets: an absent one is read once, then known absent; a put is
+	 * cached as written; all sealed */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), ERR_NOTFOUND);
+	assert_int_equal(st.secret_misses, 1);
+	/* an update of an absent secret writes nothing, and caches nothing */
+	assert_int_equal(
+	    sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"phantom", 7, 1), 0);
+	assert_int_equal(sms_store_get(&st, "web2", "0xabc", "api", &v, &n), ERR_NOTFOUND);
+	assert_int_equal(st.secret_misses, 2); /* the write dropped the entry */
+	assert_int_equal(
+	    sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"plain-v1", 8, 0), 0);
+	assert_secret(&st, "web2", "api", "plain-v1");
+	assert_secret(&st, "web2", "api", "plain-v1");
+	assert_int_equal(st.secret_misses, 2);
+	assert_int_equal(st.secret_hits, 3);
+	sms_store_cache_clear(&st);
+	assert_secret(&st, "web2", "api", "plain-v1");
+	assert_int_equal(st.secret_misses, 3);
+	for (size_t i = 0; i < SMS_SECRET_SLOTS; i++)
+		if (st.secrets[i].sealed)
+			assert_null(memmem(st.secrets[i].sealed, st.secrets[i].len, "plain-v1", 8));
+	assert_int_equal(
+	    sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"plain-v2", 8, 1), 0);
+	assert_secret(&st, "web2", "api", "plain-v2");
+	assert_int_equal(sms_store_put_signed(&st, "web2", "0xabc", "api", (const uint8_t *)"v3", 2,
+	                                      1, sig(1), &verdict, used),
+	                 0);
+	assert_int_equal(verdict, SMS_PUT_WRITTEN);
+	assert_secret(&st, "web2", "api", "v3");
+	assert_int_equal(sms_store_put(&st, "challenge", "0xabc", "100", (const uint8_t *)"k", 1, 0),
+	                 0);
+	assert_secret(&st, "challenge", "100", "k");
+	assert_int_equal(sms_store_purge_challenges(&st, 200), 1);
+	assert_int_equal(sms_store_get(&st, "challenge", "0xabc", "100", &v, &n), ERR_NOTFOUND);
+	sms_store_close(&st);
+	/* closed: another open succeeds */
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_secret(&st, "web2", "api", "v3");
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
 /* A quote of the size of a real one: a head, then a PEM chain of ~3.5 KB
  * shared by the quotes of a platform (chain 'a' or 'b'). */
 static size_t pem_quote(uint8_t *q, size_t cap, uint8_t head, char chain)
@@ -724,6 +843,7 @@ int main(void)
 	    cmocka_unit_test(migration_adds_consumed_signatures),
 	    cmocka_unit_test(receipts_are_appended_with_the_release),
 	    cmocka_unit_test(receipts_keep_each_chain_once),
+	    cmocka_unit_test(caches_follow_every_write),
 	    cmocka_unit_test(overlapping_releases_commit_in_groups),
 	    cmocka_unit_test(the_largest_receipts_answer_fits_the_bound),
 	};
