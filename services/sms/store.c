@@ -519,6 +519,95 @@ out:
 	return rc;
 }
 
+/* ---------- checkpoints, off the release path ---------- */
+
+/* After each commit on the write connection, with the WAL's frame count. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sms_store *s = arg;
+
+	if (frames >= SMS_WAL_MAX_FRAMES) {
+		/* the thread fell behind (commits without a pause): RESTART,
+		 * after the thread's pass (SQLite answers busy rather than wait
+		 * for another checkpoint: ckmu), copies every frame while this
+		 * thread holds the store's write lock and waits for the readers
+		 * to leave the WAL, so that the next write starts it over */
+		int rc;
+		pthread_mutex_lock(&s->ckmu);
+		rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		pthread_mutex_unlock(&s->ckmu);
+		if (rc != SQLITE_OK)
+			log_warn("sms.checkpoint", "inline=1 frames=%d error=\"%s\"", frames,
+			         sqlite3_errmsg(db));
+	} else if (frames >= SMS_WAL_CHECKPOINT_FRAMES) {
+		pthread_mutex_lock(&s->kmu);
+		s->ckpt_want = 1;
+		pthread_cond_signal(&s->kcv);
+		pthread_mutex_unlock(&s->kmu);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+	struct sms_store *s = arg;
+
+	pthread_mutex_lock(&s->kmu);
+	while (!s->ckpt_stop) {
+		if (!s->ckpt_want) {
+			pthread_cond_wait(&s->kcv, &s->kmu);
+			continue;
+		}
+		s->ckpt_want = 0;
+		pthread_mutex_unlock(&s->kmu);
+		/* PASSIVE: copies what no reader needs, never waits for the
+		 * writer.  The writer restarts the WAL only when all of it is
+		 * copied as it begins: passes again (each copies what was
+		 * committed during the last, less each time) until one finds
+		 * nothing new. */
+		for (int pass = 0, log = 1, done = 0, rc; pass < 16 && done < log; pass++) {
+			pthread_mutex_lock(&s->ckmu);
+			rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+			                               &done);
+			pthread_mutex_unlock(&s->ckmu);
+			if (rc != SQLITE_OK) {
+				if (rc != SQLITE_BUSY) /* busy: readers, or the writer */
+					log_warn("sms.checkpoint", "error=\"%s\"",
+					         sqlite3_errmsg(s->cdb));
+				break;
+			}
+		}
+		pthread_mutex_lock(&s->kmu);
+		s->checkpoints++;
+	}
+	pthread_mutex_unlock(&s->kmu);
+	return NULL;
+}
+
+static int checkpointer_start(struct sms_store *s, const char *db_path)
+{
+	GUARD(db_open(db_path, migrations, &s->cdb)); /* all applied: a no-op */
+	ENSURE(pthread_create(&s->ckpt, NULL, checkpointer, s) == 0, ERR_IO,
+	       "sms store: cannot start the checkpoint thread");
+	s->ckpt_started = 1;
+	sqlite3_wal_hook(s->db, wal_hook, s); /* instead of SQLite's autocheckpoint */
+	return 0;
+}
+
+static void checkpointer_stop(struct sms_store *s)
+{
+	if (s->ckpt_started) {
+		pthread_mutex_lock(&s->kmu);
+		s->ckpt_stop = 1;
+		pthread_cond_signal(&s->kcv);
+		pthread_mutex_unlock(&s->kmu);
+		pthread_join(s->ckpt, NULL);
+		s->ckpt_started = 0;
+	}
+	db_close(s->cdb);
+	s->cdb = NULL;
+}
+
 int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path)
 {
 	return sms_store_open2(st, db_path, master_key_path, NULL);
@@ -581,6 +670,9 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 	pthread_condattr_destroy(&ca);
 	st->gtail = &st->gqueue;
 	pthread_mutex_init(&st->cmu, NULL);
+	pthread_mutex_init(&st->kmu, NULL);
+	pthread_mutex_init(&st->ckmu, NULL);
+	pthread_cond_init(&st->kcv, NULL);
 	ENSURE(!master_key_path != !master_key_command, ERR_INVAL,
 	       "sms: a master key file or a master key command, one of them");
 	st->sessions = calloc(SMS_SESSION_SLOTS, sizeof(*st->sessions));
@@ -597,7 +689,10 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 		rc = db_open(db_path, migrations, &st->rdb); /* all applied: a no-op */
 	if (rc == 0)
 		rc = key_check(st);
+	if (rc == 0)
+		rc = checkpointer_start(st, db_path);
 	if (rc < 0) {
+		checkpointer_stop(st);
 		db_stmts_free(&st->wst);
 		db_stmts_free(&st->rst);
 		db_close(st->rdb);
@@ -617,6 +712,7 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 
 void sms_store_close(struct sms_store *st)
 {
+	checkpointer_stop(st);
 	db_stmts_free(&st->wst);
 	db_stmts_free(&st->rst);
 	db_close(st->rdb);
@@ -636,6 +732,9 @@ void sms_store_close(struct sms_store *st)
 	st->sessions = NULL;
 	st->secrets = NULL;
 	pthread_mutex_destroy(&st->cmu);
+	pthread_mutex_destroy(&st->kmu);
+	pthread_mutex_destroy(&st->ckmu);
+	pthread_cond_destroy(&st->kcv);
 }
 
 /* Re-encrypt one record (read and written on the write connection, inside

@@ -63,7 +63,22 @@ struct sms_store {
 	struct sms_cached_session *sessions;
 	struct sms_cached_secret *secrets;
 	unsigned long session_hits, session_misses, secret_hits, secret_misses;
+	/* WAL checkpoints, by a thread of their own on its own connection */
+	sqlite3 *cdb;
+	pthread_t ckpt;
+	pthread_mutex_t kmu, ckmu; /* ckmu: one checkpoint call at a time */
+	pthread_cond_t kcv;
+	int ckpt_started, ckpt_stop, ckpt_want;
+	unsigned long checkpoints;
 };
+
+/* The WAL is checkpointed (PASSIVE: writers go on) by a background thread
+ * once it holds SMS_WAL_CHECKPOINT_FRAMES frames, not by the commit that
+ * crossed SQLite's 1,000-frame default; a commit that finds it at
+ * SMS_WAL_MAX_FRAMES (the thread fell behind) checkpoints itself, so the
+ * WAL stays under ~SMS_WAL_MAX_FRAMES pages. */
+#define SMS_WAL_CHECKPOINT_FRAMES 2000
+#define SMS_WAL_MAX_FRAMES 8000
 
 /* Load (or create, 0600) the master key and open the database.  One
  * process at a time: ERR_BUSY when another has the store open (a running
