@@ -687,6 +687,10 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 		rc = db_open(db_path, migrations, &st->db);
 	if (rc == 0)
 		rc = db_open(db_path, migrations, &st->rdb); /* all applied: a no-op */
+	/* the read connection's pages from the file by mmap, not a pread
+	 * each: its page cache starts over after every commit of the writer */
+	if (rc == 0)
+		rc = db_exec(st->rdb, "PRAGMA mmap_size=268435456");
 	if (rc == 0)
 		rc = key_check(st);
 	if (rc == 0)
