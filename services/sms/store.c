@@ -540,9 +540,14 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 			log_warn("sms.checkpoint", "inline=1 frames=%d error=\"%s\"", frames,
 			         sqlite3_errmsg(db));
 	} else if (frames >= SMS_WAL_CHECKPOINT_FRAMES) {
+		/* a pass per half of the mark written (or the WAL started
+		 * over): each costs two fsyncs, which the commits' wait for */
 		pthread_mutex_lock(&s->kmu);
-		s->ckpt_want = 1;
-		pthread_cond_signal(&s->kcv);
+		if (frames < s->ckpt_at || frames >= s->ckpt_at + SMS_WAL_CHECKPOINT_FRAMES / 2) {
+			s->ckpt_at = frames;
+			s->ckpt_want = 1;
+			pthread_cond_signal(&s->kcv);
+		}
 		pthread_mutex_unlock(&s->kmu);
 	}
 	return SQLITE_OK;
@@ -561,22 +566,13 @@ static void *checkpointer(void *arg)
 		s->ckpt_want = 0;
 		pthread_mutex_unlock(&s->kmu);
 		/* PASSIVE: copies what no reader needs, never waits for the
-		 * writer.  The writer restarts the WAL only when all of it is
-		 * copied as it begins: passes again (each copies what was
-		 * committed during the last, less each time) until one finds
-		 * nothing new. */
-		for (int pass = 0, log = 1, done = 0, rc; pass < 16 && done < log; pass++) {
-			pthread_mutex_lock(&s->ckmu);
-			rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
-			                               &done);
-			pthread_mutex_unlock(&s->ckmu);
-			if (rc != SQLITE_OK) {
-				if (rc != SQLITE_BUSY) /* busy: readers, or the writer */
-					log_warn("sms.checkpoint", "error=\"%s\"",
-					         sqlite3_errmsg(s->cdb));
-				break;
-			}
-		}
+		 * writer.  The writer starts the WAL over when all of it was
+		 * copied as it begins, i.e. after a pass in a pause. */
+		pthread_mutex_lock(&s->ckmu);
+		int rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_unlock(&s->ckmu);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY) /* busy: readers, or the writer */
+			log_warn("sms.checkpoint", "error=\"%s\"", sqlite3_errmsg(s->cdb));
 		pthread_mutex_lock(&s->kmu);
 		s->checkpoints++;
 	}

@@ -68,13 +68,14 @@ struct sms_store {
 	pthread_t ckpt;
 	pthread_mutex_t kmu, ckmu; /* ckmu: one checkpoint call at a time */
 	pthread_cond_t kcv;
-	int ckpt_started, ckpt_stop, ckpt_want;
+	int ckpt_started, ckpt_stop, ckpt_want, ckpt_at;
 	unsigned long checkpoints;
 };
 
 /* The WAL is checkpointed (PASSIVE: writers go on) by a background thread
- * once it holds SMS_WAL_CHECKPOINT_FRAMES frames, not by the commit that
- * crossed SQLite's 1,000-frame default; a commit that finds it at
+ * once it holds SMS_WAL_CHECKPOINT_FRAMES frames (then every half of
+ * that), not by the commit that crossed SQLite's 1,000-frame default; a
+ * commit that finds it at
  * SMS_WAL_MAX_FRAMES (the thread fell behind) checkpoints itself, so the
  * WAL stays under ~SMS_WAL_MAX_FRAMES pages. */
 #define SMS_WAL_CHECKPOINT_FRAMES 2000
