@@ -368,8 +368,8 @@ static size_t secret_key(char *out, size_t cap, const char *kind, const char *ow
 
 /* 1 and a copy of the sealed row (malloc'd; NULL: known absent) when
  * cached; 0 and *gen when not. */
-static int secret_cached(struct sms_store *s, const char *kind, const char *owner,
-                         const char *name, uint8_t **sealed, size_t *len, uint64_t *gen)
+static int secret_cached(struct sms_store *s, const char *kind, const char *owner, const char *name,
+                         uint8_t **sealed, size_t *len, uint64_t *gen)
 {
 	char k[600];
 	size_t kl = secret_key(k, sizeof(k), kind, owner, name);
@@ -569,7 +569,8 @@ static void *checkpointer(void *arg)
 		 * writer.  The writer starts the WAL over when all of it was
 		 * copied as it begins, i.e. after a pass in a pause. */
 		pthread_mutex_lock(&s->ckmu);
-		int rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		int rc =
+		    sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		pthread_mutex_unlock(&s->ckmu);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY) /* busy: readers, or the writer */
 			log_warn("sms.checkpoint", "error=\"%s\"", sqlite3_errmsg(s->cdb));
@@ -1588,8 +1589,8 @@ int sms_store_put(struct sms_store *s, const char *kind, const char *owner, cons
 	/* committed (autocommit): the row as written, e.g. a task's challenge
 	 * key read back at once; not written: what was there stays */
 	if (rc == 0)
-		secret_cache_put(s, kind, owner, name, sealed, sealed ? AEAD_NONCE + len + AEAD_TAG : 0,
-		                 0, 1);
+		secret_cache_put(s, kind, owner, name, sealed,
+		                 sealed ? AEAD_NONCE + len + AEAD_TAG : 0, 0, 1);
 	pthread_mutex_unlock(&s->mu);
 	if (sealed)
 		OPENSSL_cleanse(sealed, AEAD_NONCE + len + AEAD_TAG);

@@ -27,8 +27,8 @@ struct sms_session {
  * drops the entries it changes once its transaction committed, and a fill
  * that raced a write is discarded (cgen).  They can be trusted because one
  * process at a time has the store open (DB-lock, exclusive). */
-#define SMS_SESSION_SLOTS 1024
-#define SMS_SECRET_SLOTS 256
+#define SMS_SESSION_SLOTS    1024
+#define SMS_SECRET_SLOTS     256
 #define SMS_SECRET_CACHE_MAX 4096 /* larger sealed rows are read each time */
 struct sms_cached_session {
 	char id[33]; /* "" when free */
@@ -79,7 +79,7 @@ struct sms_store {
  * SMS_WAL_MAX_FRAMES (the thread fell behind) checkpoints itself, so the
  * WAL stays under ~SMS_WAL_MAX_FRAMES pages. */
 #define SMS_WAL_CHECKPOINT_FRAMES 2000
-#define SMS_WAL_MAX_FRAMES 8000
+#define SMS_WAL_MAX_FRAMES        8000
 
 /* Load (or create, 0600) the master key and open the database.  One
  * process at a time: ERR_BUSY when another has the store open (a running

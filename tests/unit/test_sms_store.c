@@ -414,9 +414,12 @@ static void receipts_are_appended_with_the_release(void **state)
 	assert_int_not_equal(db_exec(st.db, "DELETE FROM receipts"), 0);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), 2);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM release_history"), 2);
-	assert_int_equal(count_rows(&st, "SELECT count(*) FROM release_history WHERE session="
-	                                 "'00000000000000000000000000000002' AND replaces='0xaaaa000000000000000000000000000000000001'"),
-	                 1);
+	assert_int_equal(
+	    count_rows(
+	        &st,
+	        "SELECT count(*) FROM release_history WHERE session="
+	        "'00000000000000000000000000000002' AND replaces='0xaaaa000000000000000000000000000000000001'"),
+	    1);
 	sms_store_close(&st);
 	td_rmtree(dir);
 	free(dir);
@@ -442,7 +445,8 @@ static void assert_secret(struct sms_store *st, const char *kind, const char *na
 static void caches_follow_every_write(void **state)
 {
 	char *dir = td_tmpdir(), db[512], key[512], used[16],
-	     id[33] = "000000000000000000000000000000c1", id2[33] = "000000000000000000000000000000c2";
+	     id[33] = "000000000000000000000000000000c1",
+	     id2[33] = "000000000000000000000000000000c2";
 	uint8_t deal[32] = {1}, q[] = {1, 2, 3}, *v;
 	size_t n;
 	struct sms_store st, other;
@@ -482,10 +486,9 @@ static void caches_follow_every_write(void **state)
 	                 0);
 	assert_int_equal(sms_store_session_get(&st, id2, &ss), 0);
 	assert_string_equal(ss.replaces, "");
-	assert_int_equal(sms_store_session_add(&st, id2, TASK,
-	                                       "0xaaaa000000000000000000000000000000000002", deal,
-	                                       5, 4102444800,
-	                                       "0xAAAA000000000000000000000000000000000001"),
+	assert_int_equal(sms_store_session_add(
+	                     &st, id2, TASK, "0xaaaa000000000000000000000000000000000002", deal, 5,
+	                     4102444800, "0xAAAA000000000000000000000000000000000001"),
 	                 0);
 	assert_int_equal(sms_store_session_get(&st, id2, &ss), 0);
 	assert_string_equal(ss.replaces, "0xaaaa000000000000000000000000000000000001");
@@ -525,8 +528,8 @@ static void caches_follow_every_write(void **state)
 	                 0);
 	assert_int_equal(verdict, SMS_PUT_WRITTEN);
 	assert_secret(&st, "web2", "api", "v3");
-	assert_int_equal(sms_store_put(&st, "challenge", "0xabc", "100", (const uint8_t *)"k", 1, 0),
-	                 0);
+	assert_int_equal(
+	    sms_store_put(&st, "challenge", "0xabc", "100", (const uint8_t *)"k", 1, 0), 0);
 	assert_secret(&st, "challenge", "100", "k");
 	assert_int_equal(sms_store_purge_challenges(&st, 200), 1);
 	assert_int_equal(sms_store_get(&st, "challenge", "0xabc", "100", &v, &n), ERR_NOTFOUND);
@@ -599,44 +602,46 @@ static void receipts_keep_each_chain_once(void **state)
 		sqlite3 *d;
 		assert_int_equal(sqlite3_open(db, &d), SQLITE_OK);
 		assert_int_equal(
-		    db_exec(d,
-		            "CREATE TABLE receipts (id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-		            " session TEXT NOT NULL, taskid TEXT NOT NULL, worker TEXT NOT NULL,"
-		            " quote BLOB NOT NULL, quote_sha256 TEXT NOT NULL, mrtd TEXT NOT NULL,"
-		            " rtmr0 TEXT NOT NULL, rtmr1 TEXT NOT NULL, rtmr2 TEXT NOT NULL,"
-		            " rtmr3 TEXT NOT NULL, tcb_status TEXT NOT NULL,"
-		            " simulated INTEGER NOT NULL, fmspc TEXT NOT NULL,"
-		            " tcb_info_issue_date INTEGER NOT NULL, tcb_eval_number INTEGER NOT NULL,"
-		            " qe_identity_issue_date INTEGER NOT NULL,"
-		            " qe_eval_number INTEGER NOT NULL, pck_crl_sha256 TEXT NOT NULL,"
-		            " root_ca_crl_sha256 TEXT NOT NULL, event_log TEXT,"
-		            " policy_sha256 TEXT NOT NULL, app_policy_sha256 TEXT NOT NULL,"
-		            " app_digest TEXT NOT NULL, public_key TEXT NOT NULL, nonce TEXT NOT NULL,"
-		            " enclave_challenge TEXT NOT NULL, ear TEXT);"
-		            "CREATE INDEX receipts_task ON receipts(taskid);"
-		            "INSERT INTO sessions(id, taskid, worker, dealid, idx, deadline, created,"
-		            " released) VALUES('00000000000000000000000000000001', lower('" TASK "'),"
-		            " '0xaaaa000000000000000000000000000000000001', lower('" TASK "'), 0,"
-		            " 4102444800, 1, 1);"
-		            "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
-		            " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated)"
-		            " VALUES(1, '00000000000000000000000000000001', lower('" TASK "'),"
-		            " '0xaaaa000000000000000000000000000000000001', '', '', '', '', '', '',"
-		            " 'UpToDate', 1);"
-		            "PRAGMA user_version=6;"),
+		    db_exec(
+		        d,
+		        "CREATE TABLE receipts (id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+		        " session TEXT NOT NULL, taskid TEXT NOT NULL, worker TEXT NOT NULL,"
+		        " quote BLOB NOT NULL, quote_sha256 TEXT NOT NULL, mrtd TEXT NOT NULL,"
+		        " rtmr0 TEXT NOT NULL, rtmr1 TEXT NOT NULL, rtmr2 TEXT NOT NULL,"
+		        " rtmr3 TEXT NOT NULL, tcb_status TEXT NOT NULL,"
+		        " simulated INTEGER NOT NULL, fmspc TEXT NOT NULL,"
+		        " tcb_info_issue_date INTEGER NOT NULL, tcb_eval_number INTEGER NOT NULL,"
+		        " qe_identity_issue_date INTEGER NOT NULL,"
+		        " qe_eval_number INTEGER NOT NULL, pck_crl_sha256 TEXT NOT NULL,"
+		        " root_ca_crl_sha256 TEXT NOT NULL, event_log TEXT,"
+		        " policy_sha256 TEXT NOT NULL, app_policy_sha256 TEXT NOT NULL,"
+		        " app_digest TEXT NOT NULL, public_key TEXT NOT NULL, nonce TEXT NOT NULL,"
+		        " enclave_challenge TEXT NOT NULL, ear TEXT);"
+		        "CREATE INDEX receipts_task ON receipts(taskid);"
+		        "INSERT INTO sessions(id, taskid, worker, dealid, idx, deadline, created,"
+		        " released) VALUES('00000000000000000000000000000001', lower('" TASK "'),"
+		        " '0xaaaa000000000000000000000000000000000001', lower('" TASK "'), 0,"
+		        " 4102444800, 1, 1);"
+		        "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
+		        " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated)"
+		        " VALUES(1, '00000000000000000000000000000001', lower('" TASK "'),"
+		        " '0xaaaa000000000000000000000000000000000001', '', '', '', '', '', '',"
+		        " 'UpToDate', 1);"
+		        "PRAGMA user_version=6;"),
 		    0);
 		sqlite3_stmt *ins;
 		assert_int_equal(
-		    db_prepare(d,
-		               "INSERT INTO receipts(time, session, taskid, worker, quote,"
-		               " quote_sha256, mrtd, rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated,"
-		               " fmspc, tcb_info_issue_date, tcb_eval_number, qe_identity_issue_date,"
-		               " qe_eval_number, pck_crl_sha256, root_ca_crl_sha256, policy_sha256,"
-		               " app_policy_sha256, app_digest, public_key, nonce, enclave_challenge)"
-		               " VALUES(1, '00000000000000000000000000000001', lower('" TASK "'),"
-		               " '0xaaaa000000000000000000000000000000000001', ?, '', '', '', '', '',"
-		               " '', 'UpToDate', 1, '', 0, 0, 0, 0, '', '', '', '', '', '', '', '')",
-		               &ins),
+		    db_prepare(
+		        d,
+		        "INSERT INTO receipts(time, session, taskid, worker, quote,"
+		        " quote_sha256, mrtd, rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated,"
+		        " fmspc, tcb_info_issue_date, tcb_eval_number, qe_identity_issue_date,"
+		        " qe_eval_number, pck_crl_sha256, root_ca_crl_sha256, policy_sha256,"
+		        " app_policy_sha256, app_digest, public_key, nonce, enclave_challenge)"
+		        " VALUES(1, '00000000000000000000000000000001', lower('" TASK "'),"
+		        " '0xaaaa000000000000000000000000000000000001', ?, '', '', '', '', '',"
+		        " '', 'UpToDate', 1, '', 0, 0, 0, 0, '', '', '', '', '', '', '', '')",
+		        &ins),
 		    0);
 		sqlite3_bind_blob(ins, 1, q[0], (int)ql[0], SQLITE_STATIC);
 		assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
@@ -652,9 +657,9 @@ static void receipts_keep_each_chain_once(void **state)
 		snprintf(w, sizeof(w), "0xaaaa%036x", i + 1);
 		snprintf(prev, sizeof(prev), "0xaaaa%036x", i);
 		snprintf(id, sizeof(id), "%032x", i + 1);
-		assert_int_equal(
-		    sms_store_session_add(&st, id, TASK, w, deal, 0, 4102444800, i < 3 ? prev : NULL),
-		    0);
+		assert_int_equal(sms_store_session_add(&st, id, TASK, w, deal, 0, 4102444800,
+		                                       i < 3 ? prev : NULL),
+		                 0);
 		fill_receipt(&r, w, q[i], ql[i]);
 		assert_int_equal(sms_store_session_release(&st, id, &r), i < 3 ? 0 : ERR_BUSY);
 	}
@@ -662,11 +667,11 @@ static void receipts_keep_each_chain_once(void **state)
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM releases"), 1);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), 3);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM release_history"), 3);
-	assert_int_equal(
-	    count_rows(&st, "SELECT count(*) FROM release_history WHERE worker='0xaaaa"
-	                    "000000000000000000000000000000000003' AND replaces='0xaaaa"
-	                    "000000000000000000000000000000000002'"),
-	    1);
+	assert_int_equal(count_rows(&st,
+	                            "SELECT count(*) FROM release_history WHERE worker='0xaaaa"
+	                            "000000000000000000000000000000000003' AND replaces='0xaaaa"
+	                            "000000000000000000000000000000000002'"),
+	                 1);
 	/* the stored receipt is smaller than its quote */
 	assert_true(count_rows(&st, "SELECT max(length(quote)) FROM receipts WHERE quote_tail"
 	                            " IS NOT NULL") < 1300);
