@@ -281,15 +281,18 @@ static void secret_slot_free(struct sms_cached_secret *c)
 	if (c->sealed)
 		OPENSSL_cleanse(c->sealed, c->len);
 	free(c->sealed);
+	uint64_t gen = c->gen;
 	memset(c, 0, sizeof(*c));
+	c->gen = gen + 1; /* a fill that read before this drop is discarded */
 }
 
 void sms_store_cache_clear(struct sms_store *s)
 {
 	pthread_mutex_lock(&s->cmu);
-	s->cgen++;
-	if (s->sessions)
-		memset(s->sessions, 0, SMS_SESSION_SLOTS * sizeof(*s->sessions));
+	for (size_t i = 0; s->sessions && i < SMS_SESSION_SLOTS; i++) {
+		s->sessions[i].id[0] = '\0';
+		s->sessions[i].gen++;
+	}
 	for (size_t i = 0; s->secrets && i < SMS_SECRET_SLOTS; i++)
 		secret_slot_free(&s->secrets[i]);
 	pthread_mutex_unlock(&s->cmu);
@@ -307,7 +310,7 @@ static int session_cached(struct sms_store *s, const char *id, struct sms_sessio
 	hit = c->id[0] && strcmp(c->id, id) == 0;
 	if (hit)
 		*out = c->s;
-	*gen = s->cgen;
+	*gen = c->gen;
 	hit ? s->session_hits++ : s->session_misses++;
 	pthread_mutex_unlock(&s->cmu);
 	return hit;
@@ -323,7 +326,7 @@ static void session_cache_fill(struct sms_store *s, const char *id, const struct
 	if (strlen(id) >= sizeof(c->id))
 		return;
 	pthread_mutex_lock(&s->cmu);
-	if (s->cgen == gen) {
+	if (c->gen == gen) {
 		snprintf(c->id, sizeof(c->id), "%s", id);
 		c->s = *ss;
 	}
@@ -339,7 +342,7 @@ static void session_cache_write(struct sms_store *s, const char *id, const struc
 	int mine;
 
 	pthread_mutex_lock(&s->cmu);
-	s->cgen++;
+	c->gen++;
 	mine = c->id[0] && strcmp(c->id, id) == 0;
 	if (ss && strlen(id) < sizeof(c->id)) {
 		snprintf(c->id, sizeof(c->id), "%s", id);
@@ -377,7 +380,7 @@ static int secret_cached(struct sms_store *s, const char *kind, const char *owne
 	int hit = 0;
 
 	pthread_mutex_lock(&s->cmu);
-	*gen = s->cgen;
+	*gen = c->gen;
 	*sealed = NULL;
 	*len = 0;
 	if (kl && c->key && c->klen == kl && memcmp(c->key, k, kl) == 0 &&
@@ -419,12 +422,12 @@ static void secret_cache_put(struct sms_store *s, const char *kind, const char *
 	}
 	pthread_mutex_lock(&s->cmu);
 	if (write) {
-		s->cgen++;
+		c->gen++;
 		/* not kept (too large, no memory): at least not stale */
 		if (c->key && c->klen == kl && memcmp(c->key, k, kl) == 0)
 			secret_slot_free(c);
 	}
-	if (keep && (write ? sealed != NULL : s->cgen == gen)) {
+	if (keep && (write ? sealed != NULL : c->gen == gen)) {
 		secret_slot_free(c);
 		c->key = key;
 		c->klen = kl;
@@ -444,7 +447,6 @@ static void secret_cache_put(struct sms_store *s, const char *kind, const char *
 static void secret_cache_drop(struct sms_store *s)
 {
 	pthread_mutex_lock(&s->cmu);
-	s->cgen++;
 	for (size_t i = 0; i < SMS_SECRET_SLOTS; i++)
 		secret_slot_free(&s->secrets[i]);
 	pthread_mutex_unlock(&s->cmu);

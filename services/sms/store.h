@@ -25,19 +25,22 @@ struct sms_session {
  * as stored (sealed: decrypted at each sms_store_get, as before).  Bounded
  * (direct-mapped) and coherent: every write path of this file updates or
  * drops the entries it changes once its transaction committed, and a fill
- * that raced a write is discarded (cgen).  They can be trusted because one
+ * that raced a write is discarded (each slot's gen, bumped by every
+ * update or drop of the slot).  They can be trusted because one
  * process at a time has the store open (DB-lock, exclusive). */
-#define SMS_SESSION_SLOTS    1024
-#define SMS_SECRET_SLOTS     256
+#define SMS_SESSION_SLOTS    16384
+#define SMS_SECRET_SLOTS     4096
 #define SMS_SECRET_CACHE_MAX 4096 /* larger sealed rows are read each time */
 struct sms_cached_session {
 	char id[33]; /* "" when free */
 	struct sms_session s;
+	uint64_t gen;
 };
 struct sms_cached_secret {
 	char *key; /* kind, owner, name NUL-separated; NULL when free */
 	size_t klen;
 	uint8_t *sealed; /* nonce then ciphertext */
+	uint64_t gen;
 	size_t len;
 };
 
@@ -59,7 +62,6 @@ struct sms_store {
 	int gcoming; /* releases announced (sms_store_release_coming) */
 	unsigned long ggroups, greleases;
 	pthread_mutex_t cmu; /* the caches */
-	uint64_t cgen;       /* bumped by every cache update or drop */
 	struct sms_cached_session *sessions;
 	struct sms_cached_secret *secrets;
 	unsigned long session_hits, session_misses, secret_hits, secret_misses;
