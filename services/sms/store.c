@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,28 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;"
     "CREATE TRIGGER receipts_no_delete BEFORE DELETE ON receipts "
     "  BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;",
+    /* 7: fewer pages per release.  A quote ends with its platform's PCK
+	 * certificate chain (PEM, ~3.5 KB), the same in every quote of the
+	 * platform: a receipt keeps the quote up to it and refers to the
+	 * chain, stored once (quote_tails; a receipt without one keeps its
+	 * whole quote, as before).  The receipt records the worker it took
+	 * over from, so that the releases audit row, which repeated the
+	 * receipt's columns, is no longer written: the table keeps the
+	 * releases before this migration, and release_history shows them all. */
+    "CREATE TABLE quote_tails ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sha256 BLOB NOT NULL UNIQUE CHECK (length(sha256) = 32),"
+    "  tail BLOB NOT NULL);"
+    "CREATE TRIGGER quote_tails_append_only BEFORE UPDATE ON quote_tails "
+    "  BEGIN SELECT RAISE(ABORT, 'quote tails are append-only'); END;"
+    "CREATE TRIGGER quote_tails_no_delete BEFORE DELETE ON quote_tails "
+    "  BEGIN SELECT RAISE(ABORT, 'quote tails are append-only'); END;"
+    "ALTER TABLE receipts ADD COLUMN quote_tail INTEGER REFERENCES quote_tails(id);"
+    "ALTER TABLE receipts ADD COLUMN replaces TEXT;"
+    "CREATE VIEW release_history AS"
+    "  SELECT time, session, taskid, worker, replaces FROM releases"
+    "  UNION ALL SELECT time, session, taskid, worker, replaces FROM receipts"
+    "  WHERE session NOT IN (SELECT session FROM releases);",
     NULL,
 };
 
@@ -241,6 +264,194 @@ static void aad_of(char *out, size_t cap, const char *kind, const char *owner, c
 	snprintf(out, cap, "tdexec-sms-secret/v1|%s|%s|%s", kind, owner, name);
 }
 
+/* ---------- caches (struct sms_store) ---------- */
+
+static size_t slot_of(const void *key, size_t len, size_t slots)
+{
+	const uint8_t *k = key;
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ k[i]) * 1099511628211ULL;
+	return (size_t)(h % slots);
+}
+
+static void secret_slot_free(struct sms_cached_secret *c)
+{
+	free(c->key);
+	if (c->sealed)
+		OPENSSL_cleanse(c->sealed, c->len);
+	free(c->sealed);
+	uint64_t gen = c->gen;
+	memset(c, 0, sizeof(*c));
+	c->gen = gen + 1; /* a fill that read before this drop is discarded */
+}
+
+void sms_store_cache_clear(struct sms_store *s)
+{
+	pthread_mutex_lock(&s->cmu);
+	for (size_t i = 0; s->sessions && i < SMS_SESSION_SLOTS; i++) {
+		s->sessions[i].id[0] = '\0';
+		s->sessions[i].gen++;
+	}
+	for (size_t i = 0; s->secrets && i < SMS_SECRET_SLOTS; i++)
+		secret_slot_free(&s->secrets[i]);
+	pthread_mutex_unlock(&s->cmu);
+}
+
+/* 1 and *out when session `id` is cached; 0 and *gen (for
+ * session_cache_fill) when not. */
+static int session_cached(struct sms_store *s, const char *id, struct sms_session *out,
+                          uint64_t *gen)
+{
+	struct sms_cached_session *c = &s->sessions[slot_of(id, strlen(id), SMS_SESSION_SLOTS)];
+	int hit;
+
+	pthread_mutex_lock(&s->cmu);
+	hit = c->id[0] && strcmp(c->id, id) == 0;
+	if (hit)
+		*out = c->s;
+	*gen = c->gen;
+	hit ? s->session_hits++ : s->session_misses++;
+	pthread_mutex_unlock(&s->cmu);
+	return hit;
+}
+
+/* A session read from the database, cached unless a write changed the
+ * cache since `gen` was taken (the read may predate that write). */
+static void session_cache_fill(struct sms_store *s, const char *id, const struct sms_session *ss,
+                               uint64_t gen)
+{
+	struct sms_cached_session *c = &s->sessions[slot_of(id, strlen(id), SMS_SESSION_SLOTS)];
+
+	if (strlen(id) >= sizeof(c->id))
+		return;
+	pthread_mutex_lock(&s->cmu);
+	if (c->gen == gen) {
+		snprintf(c->id, sizeof(c->id), "%s", id);
+		c->s = *ss;
+	}
+	pthread_mutex_unlock(&s->cmu);
+}
+
+/* After a committed write of session `id`: its new state (ss), or, NULL,
+ * dropped; released = 1 marks it released if cached. */
+static void session_cache_write(struct sms_store *s, const char *id, const struct sms_session *ss,
+                                int released)
+{
+	struct sms_cached_session *c = &s->sessions[slot_of(id, strlen(id), SMS_SESSION_SLOTS)];
+	int mine;
+
+	pthread_mutex_lock(&s->cmu);
+	c->gen++;
+	mine = c->id[0] && strcmp(c->id, id) == 0;
+	if (ss && strlen(id) < sizeof(c->id)) {
+		snprintf(c->id, sizeof(c->id), "%s", id);
+		c->s = *ss;
+	} else if (mine && released) {
+		c->s.released = 1;
+	} else if (mine) {
+		c->id[0] = '\0';
+	}
+	pthread_mutex_unlock(&s->cmu);
+}
+
+/* A secret's cache key: kind, owner and name, NUL-separated (no C string
+ * holds a NUL: unambiguous).  0 when too long to cache. */
+static size_t secret_key(char *out, size_t cap, const char *kind, const char *owner,
+                         const char *name)
+{
+	size_t a = strlen(kind), b = strlen(owner), c = strlen(name);
+	if (a + b + c + 2 > cap)
+		return 0;
+	memcpy(out, kind, a + 1);
+	memcpy(out + a + 1, owner, b + 1);
+	memcpy(out + a + b + 2, name, c);
+	return a + b + c + 2;
+}
+
+/* 1 and a copy of the sealed row (malloc'd; NULL: known absent) when
+ * cached; 0 and *gen when not. */
+static int secret_cached(struct sms_store *s, const char *kind, const char *owner, const char *name,
+                         uint8_t **sealed, size_t *len, uint64_t *gen)
+{
+	char k[600];
+	size_t kl = secret_key(k, sizeof(k), kind, owner, name);
+	struct sms_cached_secret *c = &s->secrets[slot_of(k, kl, SMS_SECRET_SLOTS)];
+	int hit = 0;
+
+	pthread_mutex_lock(&s->cmu);
+	*gen = c->gen;
+	*sealed = NULL;
+	*len = 0;
+	if (kl && c->key && c->klen == kl && memcmp(c->key, k, kl) == 0 &&
+	    (!c->sealed || (*sealed = malloc(c->len)) != NULL)) {
+		if (c->sealed)
+			memcpy(*sealed, c->sealed, c->len);
+		*len = c->len;
+		hit = 1;
+	}
+	hit ? s->secret_hits++ : s->secret_misses++;
+	pthread_mutex_unlock(&s->cmu);
+	return hit;
+}
+
+/* Cache a secret's sealed row (NULL: absent).  A fill (write 0) from a
+ * read is kept unless a write changed the cache since `gen` was taken (the
+ * read may predate it); a committed write (write 1) replaces the entry
+ * with its row, or, sealed NULL, drops it. */
+static void secret_cache_put(struct sms_store *s, const char *kind, const char *owner,
+                             const char *name, const uint8_t *sealed, size_t len, uint64_t gen,
+                             int write)
+{
+	char k[600];
+	size_t kl = secret_key(k, sizeof(k), kind, owner, name);
+	struct sms_cached_secret *c = &s->secrets[slot_of(k, kl, SMS_SECRET_SLOTS)];
+	char *key = NULL;
+	uint8_t *copy = NULL;
+	int keep = kl && len <= SMS_SECRET_CACHE_MAX;
+
+	if (keep) {
+		key = malloc(kl);
+		copy = sealed ? malloc(len) : NULL;
+		keep = key && (copy || !sealed);
+	}
+	if (keep) {
+		memcpy(key, k, kl);
+		if (sealed)
+			memcpy(copy, sealed, len);
+	}
+	pthread_mutex_lock(&s->cmu);
+	if (write) {
+		c->gen++;
+		/* not kept (too large, no memory): at least not stale */
+		if (c->key && c->klen == kl && memcmp(c->key, k, kl) == 0)
+			secret_slot_free(c);
+	}
+	if (keep && (write ? sealed != NULL : c->gen == gen)) {
+		secret_slot_free(c);
+		c->key = key;
+		c->klen = kl;
+		c->sealed = copy;
+		c->len = sealed ? len : 0;
+		key = NULL;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&s->cmu);
+	free(key);
+	if (copy)
+		OPENSSL_cleanse(copy, len);
+	free(copy);
+}
+
+/* After a committed write of secrets that may change any: all dropped. */
+static void secret_cache_drop(struct sms_store *s)
+{
+	pthread_mutex_lock(&s->cmu);
+	for (size_t i = 0; i < SMS_SECRET_SLOTS; i++)
+		secret_slot_free(&s->secrets[i]);
+	pthread_mutex_unlock(&s->cmu);
+}
+
 /* 1 present, 0 absent, on connection db (its statements c). */
 static int row_exists(sqlite3 *db, struct db_stmts *c, const char *kind, const char *owner,
                       const char *name)
@@ -263,7 +474,7 @@ static int store_exists(struct sms_store *s, const char *kind, const char *owner
 }
 
 static int store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
-                     const uint8_t *value, size_t len, int update)
+                     const uint8_t *value, size_t len, int update, uint8_t **sealed_out)
 {
 	uint8_t nonce[AEAD_NONCE], *ct = malloc(len + AEAD_TAG);
 	char aad[512];
@@ -294,6 +505,15 @@ static int store_put(struct sms_store *s, const char *kind, const char *owner, c
 		rc = err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	else
 		rc = 0;
+	if (rc == 0 && sealed_out && sqlite3_changes(s->db) == 1) {
+		/* the row as stored, for the cache */
+		uint8_t *row = malloc(AEAD_NONCE + len + AEAD_TAG);
+		if (row) {
+			memcpy(row, nonce, AEAD_NONCE);
+			memcpy(row + AEAD_NONCE, ct, len + AEAD_TAG);
+		}
+		*sealed_out = row;
+	}
 out:
 	sqlite3_finalize(st);
 	OPENSSL_cleanse(ct, len + AEAD_TAG);
@@ -301,14 +521,101 @@ out:
 	return rc;
 }
 
+/* ---------- checkpoints, off the release path ---------- */
+
+/* After each commit on the write connection, with the WAL's frame count. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sms_store *s = arg;
+
+	if (frames >= SMS_WAL_MAX_FRAMES) {
+		/* the thread fell behind (commits without a pause): RESTART,
+		 * after the thread's pass (SQLite answers busy rather than wait
+		 * for another checkpoint: ckmu), copies every frame while this
+		 * thread holds the store's write lock and waits for the readers
+		 * to leave the WAL, so that the next write starts it over */
+		int rc;
+		pthread_mutex_lock(&s->ckmu);
+		rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		pthread_mutex_unlock(&s->ckmu);
+		if (rc != SQLITE_OK)
+			log_warn("sms.checkpoint", "inline=1 frames=%d error=\"%s\"", frames,
+			         sqlite3_errmsg(db));
+	} else if (frames >= SMS_WAL_CHECKPOINT_FRAMES) {
+		/* a pass per half of the mark written (or the WAL started
+		 * over): each costs two fsyncs, which the commits' wait for */
+		pthread_mutex_lock(&s->kmu);
+		if (frames < s->ckpt_at || frames >= s->ckpt_at + SMS_WAL_CHECKPOINT_FRAMES / 2) {
+			s->ckpt_at = frames;
+			s->ckpt_want = 1;
+			pthread_cond_signal(&s->kcv);
+		}
+		pthread_mutex_unlock(&s->kmu);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+	struct sms_store *s = arg;
+
+	pthread_mutex_lock(&s->kmu);
+	while (!s->ckpt_stop) {
+		if (!s->ckpt_want) {
+			pthread_cond_wait(&s->kcv, &s->kmu);
+			continue;
+		}
+		s->ckpt_want = 0;
+		pthread_mutex_unlock(&s->kmu);
+		/* PASSIVE: copies what no reader needs, never waits for the
+		 * writer.  The writer starts the WAL over when all of it was
+		 * copied as it begins, i.e. after a pass in a pause. */
+		pthread_mutex_lock(&s->ckmu);
+		int rc =
+		    sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_unlock(&s->ckmu);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY) /* busy: readers, or the writer */
+			log_warn("sms.checkpoint", "error=\"%s\"", sqlite3_errmsg(s->cdb));
+		pthread_mutex_lock(&s->kmu);
+		s->checkpoints++;
+	}
+	pthread_mutex_unlock(&s->kmu);
+	return NULL;
+}
+
+static int checkpointer_start(struct sms_store *s, const char *db_path)
+{
+	GUARD(db_open(db_path, migrations, &s->cdb)); /* all applied: a no-op */
+	ENSURE(pthread_create(&s->ckpt, NULL, checkpointer, s) == 0, ERR_IO,
+	       "sms store: cannot start the checkpoint thread");
+	s->ckpt_started = 1;
+	sqlite3_wal_hook(s->db, wal_hook, s); /* instead of SQLite's autocheckpoint */
+	return 0;
+}
+
+static void checkpointer_stop(struct sms_store *s)
+{
+	if (s->ckpt_started) {
+		pthread_mutex_lock(&s->kmu);
+		s->ckpt_stop = 1;
+		pthread_cond_signal(&s->kcv);
+		pthread_mutex_unlock(&s->kmu);
+		pthread_join(s->ckpt, NULL);
+		s->ckpt_started = 0;
+	}
+	db_close(s->cdb);
+	s->cdb = NULL;
+}
+
 int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path)
 {
 	return sms_store_open2(st, db_path, master_key_path, NULL);
 }
 
-/* DB-lock: every SMS (and sms check) holds it shared while the store is
- * open; a rekey holds it alone, so no process keeps using the old key. */
-static int lock_store(const char *db_path, int exclusive, int *fd_out)
+/* DB-lock: held alone by the one process that has the store open (an SMS,
+ * sms check, ear-rotate, rekey): no process keeps using an old master key,
+ * and no other writer changes rows behind the SMS's caches. */
+static int lock_store(const char *db_path, int rekey, int *fd_out)
 {
 	char p[4096];
 	int fd;
@@ -318,13 +625,16 @@ static int lock_store(const char *db_path, int exclusive, int *fd_out)
 	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	ENSURE(fd >= 0, ERR_IO, "%s: %s", p, strerror(errno));
 	fchmod(fd, 0600); /* like the store's own files; it holds nothing */
-	if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		close(fd);
-		return exclusive ? err_set(ERR_BUSY,
-		                           "the store %s is in use (a running SMS?): "
-		                           "stop it first",
-		                           db_path)
-		                 : err_set(ERR_BUSY, "the store %s is being re-keyed", db_path);
+		return rekey ? err_set(ERR_BUSY,
+		                       "the store %s is in use (a running SMS?): "
+		                       "stop it first",
+		                       db_path)
+		             : err_set(ERR_BUSY,
+		                       "the store %s is in use by another process (a running "
+		                       "SMS, or a rekey)",
+		                       db_path);
 	}
 	*fd_out = fd;
 	return 0;
@@ -358,9 +668,17 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 	pthread_cond_init(&st->gcv, &ca);
 	pthread_condattr_destroy(&ca);
 	st->gtail = &st->gqueue;
+	pthread_mutex_init(&st->cmu, NULL);
+	pthread_mutex_init(&st->kmu, NULL);
+	pthread_mutex_init(&st->ckmu, NULL);
+	pthread_cond_init(&st->kcv, NULL);
 	ENSURE(!master_key_path != !master_key_command, ERR_INVAL,
 	       "sms: a master key file or a master key command, one of them");
-	rc = lock ? lock_store(db_path, 0, &st->lock_fd) : 0;
+	st->sessions = calloc(SMS_SESSION_SLOTS, sizeof(*st->sessions));
+	st->secrets = calloc(SMS_SECRET_SLOTS, sizeof(*st->secrets));
+	rc = st->sessions && st->secrets ? 0 : err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0 && lock)
+		rc = lock_store(db_path, 0, &st->lock_fd);
 	if (rc == 0)
 		rc = master_key_command ? master_from_command(master_key_command, st->master)
 		                        : load_master(master_key_path, st->master);
@@ -368,9 +686,16 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 		rc = db_open(db_path, migrations, &st->db);
 	if (rc == 0)
 		rc = db_open(db_path, migrations, &st->rdb); /* all applied: a no-op */
+	/* the read connection's pages from the file by mmap, not a pread
+	 * each: its page cache starts over after every commit of the writer */
+	if (rc == 0)
+		rc = db_exec(st->rdb, "PRAGMA mmap_size=268435456");
 	if (rc == 0)
 		rc = key_check(st);
+	if (rc == 0)
+		rc = checkpointer_start(st, db_path);
 	if (rc < 0) {
+		checkpointer_stop(st);
 		db_stmts_free(&st->wst);
 		db_stmts_free(&st->rst);
 		db_close(st->rdb);
@@ -380,12 +705,17 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 		if (st->lock_fd >= 0)
 			close(st->lock_fd);
 		st->lock_fd = -1;
+		free(st->sessions);
+		free(st->secrets);
+		st->sessions = NULL;
+		st->secrets = NULL;
 	}
 	return rc;
 }
 
 void sms_store_close(struct sms_store *st)
 {
+	checkpointer_stop(st);
 	db_stmts_free(&st->wst);
 	db_stmts_free(&st->rst);
 	db_close(st->rdb);
@@ -399,6 +729,15 @@ void sms_store_close(struct sms_store *st)
 	pthread_mutex_destroy(&st->rmu);
 	pthread_mutex_destroy(&st->gmu);
 	pthread_cond_destroy(&st->gcv);
+	sms_store_cache_clear(st);
+	free(st->sessions);
+	free(st->secrets);
+	st->sessions = NULL;
+	st->secrets = NULL;
+	pthread_mutex_destroy(&st->cmu);
+	pthread_mutex_destroy(&st->kmu);
+	pthread_mutex_destroy(&st->ckmu);
+	pthread_cond_destroy(&st->kcv);
 }
 
 /* Re-encrypt one record (read and written on the write connection, inside
@@ -502,12 +841,12 @@ out:
 	return rc;
 }
 
-/* The decrypted value, read on connection db (its statements c). */
-static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const char *kind,
-                   const char *owner, const char *name, uint8_t **value, size_t *len)
+/* The sealed row, nonce then ciphertext (malloc'd), read on connection db
+ * (its statements c). */
+static int row_sealed(sqlite3 *db, struct db_stmts *c, const char *kind, const char *owner,
+                      const char *name, uint8_t **sealed, size_t *len)
 {
 	sqlite3_stmt *st;
-	char aad[512];
 	const uint8_t *nonce, *ct;
 	int nlen, clen, rc = 0;
 	uint8_t *out;
@@ -528,22 +867,52 @@ static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const c
 	clen = sqlite3_column_bytes(st, 1);
 	ENSURE_GOTO(nonce && nlen == AEAD_NONCE && ct && clen >= AEAD_TAG, ERR_VERIFY,
 	            "secret record is damaged");
-	out = malloc((size_t)clen - AEAD_TAG + 1);
+	out = malloc(AEAD_NONCE + (size_t)clen);
 	ENSURE_GOTO(out, ERR_NOMEM, "out of memory");
-	aad_of(aad, sizeof(aad), kind, owner, name);
-	rc = aes256gcm_open(s->master, nonce, (const uint8_t *)aad, strlen(aad), ct, (size_t)clen,
-	                    out);
-	if (rc < 0) {
-		free(out);
-		rc = err_set(ERR_VERIFY, "secret record does not authenticate (wrong key or "
-		                         "tampered)");
-		goto out;
-	}
-	out[clen - AEAD_TAG] = 0;
-	*value = out;
-	*len = (size_t)clen - AEAD_TAG;
+	memcpy(out, nonce, AEAD_NONCE);
+	memcpy(out + AEAD_NONCE, ct, (size_t)clen);
+	*sealed = out;
+	*len = AEAD_NONCE + (size_t)clen;
 out:
 	db_stmt_done(st);
+	return rc;
+}
+
+/* The value of a sealed row (row_sealed), malloc'd with a NUL after it. */
+static int open_sealed(struct sms_store *s, const char *kind, const char *owner, const char *name,
+                       const uint8_t *sealed, size_t len, uint8_t **value, size_t *vlen)
+{
+	char aad[512];
+	uint8_t *out;
+	size_t n = len - AEAD_NONCE - AEAD_TAG;
+
+	out = malloc(n + 1);
+	ENSURE(out, ERR_NOMEM, "out of memory");
+	aad_of(aad, sizeof(aad), kind, owner, name);
+	if (aes256gcm_open(s->master, sealed, (const uint8_t *)aad, strlen(aad),
+	                   sealed + AEAD_NONCE, len - AEAD_NONCE, out) < 0) {
+		free(out);
+		return err_set(ERR_VERIFY, "secret record does not authenticate (wrong key or "
+		                           "tampered)");
+	}
+	out[n] = 0;
+	*value = out;
+	*vlen = n;
+	return 0;
+}
+
+/* The decrypted value, read on connection db (its statements c). */
+static int row_get(struct sms_store *s, sqlite3 *db, struct db_stmts *c, const char *kind,
+                   const char *owner, const char *name, uint8_t **value, size_t *len)
+{
+	uint8_t *sealed = NULL;
+	size_t n = 0;
+	int rc;
+
+	GUARD(row_sealed(db, c, kind, owner, name, &sealed, &n));
+	rc = open_sealed(s, kind, owner, name, sealed, n, value, len);
+	OPENSSL_cleanse(sealed, n);
+	free(sealed);
 	return rc;
 }
 
@@ -651,7 +1020,7 @@ static int put_signed(struct sms_store *s, const char *kind, const char *owner, 
 	}
 	if (*verdict != SMS_PUT_WRITTEN)
 		return 0;
-	GUARD(store_put(s, kind, owner, name, value, len, update));
+	GUARD(store_put(s, kind, owner, name, value, len, update, NULL));
 	return consume(s, sig_id, kind, owner, name);
 }
 
@@ -695,7 +1064,10 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 		const char *owner = (const char *)sqlite3_column_text(st, 1);
 		const char *name = (const char *)sqlite3_column_text(st, 2);
 		(*total)++;
-		if (sms_store_get(s, kind, owner, name, &v, &n) < 0) {
+		pthread_mutex_lock(&s->rmu);
+		rc = store_get(s, kind, owner, name, &v, &n); /* the rows, not the cache */
+		pthread_mutex_unlock(&s->rmu);
+		if (rc < 0) {
 			(*bad)++;
 			log_error("sms.check", "kind=%s owner=%s name=\"%s\" error=\"%s\"", kind,
 			          owner, name, err_msg());
@@ -708,6 +1080,18 @@ static int store_check(struct sms_store *s, long *total, long *bad)
 	ENSURE(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	ENSURE(*bad == 0, ERR_VERIFY, "%ld of %ld secrets do not authenticate", *bad, *total);
 	return 0;
+}
+
+/* `in` lower-cased into out (ASCII, as SQLite's lower()); its length, or
+ * 0 when it does not fit. */
+static size_t lower_into(char *out, size_t cap, const char *in)
+{
+	size_t n = strlen(in);
+	if (n >= cap)
+		return 0;
+	for (size_t i = 0; i <= n; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	return n;
 }
 
 static int store_session_add(struct sms_store *s, char id[33], const char *taskid,
@@ -747,6 +1131,7 @@ static int store_session_add(struct sms_store *s, char id[33], const char *taski
 		         ? 0
 		         : err_set(ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 		sqlite3_finalize(st);
+		session_cache_write(s, id, NULL, 0);
 		return rc;
 	}
 	hex_encode(deal + 2, dealid, 32);
@@ -774,6 +1159,17 @@ static int store_session_add(struct sms_store *s, char id[33], const char *taski
 	                   SMS_SESSIONS_PER_TASK)
 	         : 0;
 	sqlite3_finalize(st);
+	/* committed: the session as sms_store_session_get would read it (the
+	 * nonce and attest requests find it cached) */
+	struct sms_session ss = {.idx = idx, .deadline = deadline};
+	if (rc == 0 && lower_into(ss.taskid, sizeof(ss.taskid), taskid) == 66 &&
+	    lower_into(ss.worker, sizeof(ss.worker), worker) > 0 &&
+	    (!replaces || lower_into(ss.replaces, sizeof(ss.replaces), replaces) > 0)) {
+		memcpy(ss.dealid, deal, sizeof(ss.dealid));
+		session_cache_write(s, id, &ss, 0);
+	} else {
+		session_cache_write(s, id, NULL, 0);
+	}
 	return rc;
 }
 
@@ -814,8 +1210,7 @@ static int store_session_get(struct sms_store *s, const char *id, struct sms_ses
  * task was never released to, and fewer than SMS_MAX_RELEASES releases so
  * far.  Inside the release transaction.  The task's releases are read from
  * its sessions marked released (the same transaction writes the flag and
- * the releases row), by the sessions' task index: the releases table has
- * none, and scanning it made every release cost more than the last. */
+ * the receipt), by the sessions' task index. */
 static int release_allowed(struct sms_store *s, const char *id)
 {
 	sqlite3_stmt *st = NULL;
@@ -862,12 +1257,63 @@ static int release_allowed(struct sms_store *s, const char *id)
 	return 0;
 }
 
+/* Quotes shorter than this after their chain's start keep it inline: a
+ * reference would save less than it costs. */
+#define QUOTE_TAIL_MIN 512
+
+/* Where a quote's PCK certificate chain starts (its first PEM line), and
+ * the chain's row in quote_tails, added when new (inside the release
+ * transaction: a group rolled back takes it along).  Any split would do:
+ * the receipt serves head and tail joined, the bytes the TD sent; this one
+ * puts what quotes of a platform share in the tail.  *head = len and
+ * *tail_id = 0 when the quote has no such tail. */
+static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t *head,
+                      int64_t *tail_id)
+{
+	static const char pem[] = "-----BEGIN CERTIFICATE-----";
+	const uint8_t *p = memmem(q, len, pem, sizeof(pem) - 1);
+	uint8_t h[32];
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	*head = len;
+	*tail_id = 0;
+	if (!p || len - (size_t)(p - q) < QUOTE_TAIL_MIN)
+		return 0;
+	SHA256(p, len - (size_t)(p - q), h);
+	GUARD(db_stmt(s->db, &s->wst, "SELECT id FROM quote_tails WHERE sha256=?", &st));
+	sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*tail_id = sqlite3_column_int64(st, 0);
+	db_stmt_done(st);
+	ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, ERR_IO, "database: quote tail: %s",
+	       sqlite3_errmsg(s->db));
+	if (!*tail_id) {
+		GUARD(db_stmt(s->db, &s->wst, "INSERT INTO quote_tails(sha256, tail) VALUES(?,?)",
+		              &st));
+		sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, p, (int)(len - (size_t)(p - q)), SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		db_stmt_done(st);
+		ENSURE(rc == SQLITE_DONE, ERR_IO, "database: quote tail: %s",
+		       sqlite3_errmsg(s->db));
+		*tail_id = sqlite3_last_insert_rowid(s->db);
+	}
+	*head = (size_t)(p - q);
+	return 0;
+}
+
 /* The receipt's row, inside the release transaction. */
 static int insert_receipt(struct sms_store *s, const char *id, const struct sms_receipt *r,
                           int64_t now)
 {
 	sqlite3_stmt *st = NULL;
+	size_t head = r->quote_len;
+	int64_t tail_id = 0;
 	int rc, i = 1;
+
+	GUARD(quote_tail(s, r->quote, r->quote_len, &head, &tail_id));
 
 	GUARD(db_stmt(s->db, &s->wst,
 	              "INSERT INTO receipts(time, session, taskid, worker, quote, quote_sha256,"
@@ -875,8 +1321,10 @@ static int insert_receipt(struct sms_store *s, const char *id, const struct sms_
 	              " tcb_info_issue_date, tcb_eval_number, qe_identity_issue_date,"
 	              " qe_eval_number, pck_crl_sha256, root_ca_crl_sha256, event_log,"
 	              " policy_sha256, app_policy_sha256, app_digest, public_key, nonce,"
-	              " enclave_challenge, ear) VALUES(?,?,lower(?),lower(?),?,?,?,?,?,?,?,?,?,?,?,"
-	              "?,?,?,?,?,?,?,?,?,?,?,lower(?),?)",
+	              " enclave_challenge, ear, quote_tail, replaces)"
+	              " VALUES(?,?,lower(?),lower(?),?,?,?,?,?,?,?,?,?,?,?,"
+	              "?,?,?,?,?,?,?,?,?,?,?,lower(?),?,?,"
+	              " (SELECT replaces FROM sessions WHERE id=?2))",
 	              &st));
 #define TXT(v) sqlite3_bind_text(st, i++, (v), -1, SQLITE_STATIC)
 #define INT(v) sqlite3_bind_int64(st, i++, (sqlite3_int64)(v))
@@ -884,7 +1332,7 @@ static int insert_receipt(struct sms_store *s, const char *id, const struct sms_
 	TXT(id);
 	TXT(r->taskid);
 	TXT(r->worker);
-	sqlite3_bind_blob(st, i++, r->quote, (int)r->quote_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, i++, r->quote, (int)head, SQLITE_STATIC);
 	TXT(r->quote_sha256);
 	TXT(r->mrtd);
 	for (int k = 0; k < 4; k++)
@@ -906,6 +1354,10 @@ static int insert_receipt(struct sms_store *s, const char *id, const struct sms_
 	TXT(r->nonce);
 	TXT(r->enclave_challenge);
 	TXT(r->ear);
+	if (tail_id > 0)
+		INT(tail_id);
+	else
+		sqlite3_bind_null(st, i++);
 #undef TXT
 #undef INT
 	rc = sqlite3_step(st) == SQLITE_DONE
@@ -932,24 +1384,6 @@ static int release_rows(struct sms_store *s, const char *id, const struct sms_re
 	rc = sqlite3_step(st);
 	ENSURE_GOTO(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	ENSURE_GOTO(sqlite3_changes(s->db) == 1, ERR_BUSY, "the session was already released");
-	db_stmt_done(st);
-	st = NULL;
-	GUARD_GOTO(db_stmt(s->db, &s->wst,
-	                   "INSERT INTO releases(time, session, taskid, worker, quote_sha256, mrtd,"
-	                   " rtmr0, rtmr1, rtmr2, rtmr3, tcb_status, simulated, replaces) "
-	                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
-	                   " (SELECT replaces FROM sessions WHERE id=?2))",
-	                   &st));
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	const char *const audit[9] = {r->taskid,  r->worker,  r->quote_sha256,
-	                              r->mrtd,    r->rtmr[0], r->rtmr[1],
-	                              r->rtmr[2], r->rtmr[3], r->tcb_status};
-	for (int i = 0; i < 9; i++)
-		sqlite3_bind_text(st, 3 + i, audit[i], -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 12, r->simulated);
-	rc = sqlite3_step(st);
-	ENSURE_GOTO(rc == SQLITE_DONE, ERR_IO, "database: %s", sqlite3_errmsg(s->db));
 	db_stmt_done(st);
 	st = NULL;
 	rc = insert_receipt(s, id, r, now);
@@ -1021,6 +1455,9 @@ static void commit_group(struct sms_store *s, struct sms_release_req *group)
 			q->rc = rc;
 			snprintf(q->msg, sizeof(q->msg), "%s", err_msg());
 		}
+	/* committed (or not): the cached sessions follow the database */
+	for (q = group; q; q = q->next)
+		session_cache_write(s, q->id, NULL, q->rc == 0);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -1035,7 +1472,18 @@ static json_t *receipt_json(sqlite3_stmt *st)
 	char d1[32], d2[32], *quote;
 	json_t *o;
 
-	quote = base64_encode(sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4));
+	/* the quote as the TD sent it: the head kept in the receipt, then
+	 * its chain (migration 7) */
+	size_t hl = (size_t)sqlite3_column_bytes(st, 4), tl = (size_t)sqlite3_column_bytes(st, 28);
+	uint8_t *q = malloc(hl + tl + 1);
+	if (!q)
+		return NULL;
+	if (hl)
+		memcpy(q, sqlite3_column_blob(st, 4), hl);
+	if (tl)
+		memcpy(q + hl, sqlite3_column_blob(st, 28), tl);
+	quote = base64_encode(q, hl + tl);
+	free(q);
 	if (!quote)
 		return NULL;
 	time_format((time_t)sqlite3_column_int64(st, 14), d1);
@@ -1070,12 +1518,14 @@ static int store_receipts(struct sms_store *s, const char *taskid, size_t max, j
 	*out = NULL;
 	ENSURE(arr, ERR_NOMEM, "out of memory");
 	rc = db_prepare(s->rdb,
-	                "SELECT time, session, taskid, worker, quote, quote_sha256, mrtd, rtmr0,"
-	                " rtmr1, rtmr2, rtmr3, tcb_status, simulated, fmspc, tcb_info_issue_date,"
-	                " tcb_eval_number, qe_identity_issue_date, qe_eval_number, pck_crl_sha256,"
-	                " root_ca_crl_sha256, event_log, policy_sha256, app_policy_sha256,"
-	                " app_digest, public_key, nonce, enclave_challenge, ear"
-	                " FROM receipts WHERE taskid = lower(?) ORDER BY id LIMIT ?",
+	                "SELECT r.time, r.session, r.taskid, r.worker, r.quote, r.quote_sha256,"
+	                " r.mrtd, r.rtmr0, r.rtmr1, r.rtmr2, r.rtmr3, r.tcb_status, r.simulated,"
+	                " r.fmspc, r.tcb_info_issue_date, r.tcb_eval_number,"
+	                " r.qe_identity_issue_date, r.qe_eval_number, r.pck_crl_sha256,"
+	                " r.root_ca_crl_sha256, r.event_log, r.policy_sha256, r.app_policy_sha256,"
+	                " r.app_digest, r.public_key, r.nonce, r.enclave_challenge, r.ear, t.tail"
+	                " FROM receipts r LEFT JOIN quote_tails t ON t.id = r.quote_tail"
+	                " WHERE r.taskid = lower(?) ORDER BY r.id LIMIT ?",
 	                &st);
 	if (rc < 0)
 		goto out;
@@ -1133,10 +1583,20 @@ int sms_store_exists(struct sms_store *s, const char *kind, const char *owner, c
 int sms_store_put(struct sms_store *s, const char *kind, const char *owner, const char *name,
                   const uint8_t *value, size_t len, int update)
 {
+	uint8_t *sealed = NULL;
 	int rc;
+
 	pthread_mutex_lock(&s->mu);
-	rc = store_put(s, kind, owner, name, value, len, update);
+	rc = store_put(s, kind, owner, name, value, len, update, &sealed);
+	/* committed (autocommit): the row as written, e.g. a task's challenge
+	 * key read back at once; not written: what was there stays */
+	if (rc == 0)
+		secret_cache_put(s, kind, owner, name, sealed,
+		                 sealed ? AEAD_NONCE + len + AEAD_TAG : 0, 0, 1);
 	pthread_mutex_unlock(&s->mu);
+	if (sealed)
+		OPENSSL_cleanse(sealed, AEAD_NONCE + len + AEAD_TAG);
+	free(sealed);
 	return rc;
 }
 
@@ -1147,17 +1607,36 @@ int sms_store_put_signed(struct sms_store *s, const char *kind, const char *owne
 	int rc;
 	pthread_mutex_lock(&s->mu);
 	rc = store_put_signed(s, kind, owner, name, value, len, update, sig_id, verdict, used_kind);
+	/* committed or rolled back: read again */
+	secret_cache_put(s, kind, owner, name, NULL, 0, 0, 1);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
+/* The sealed row from the cache, or read and cached; opened each time. */
 int sms_store_get(struct sms_store *s, const char *kind, const char *owner, const char *name,
                   uint8_t **value, size_t *len)
 {
+	uint8_t *sealed = NULL;
+	size_t n = 0;
+	uint64_t gen;
 	int rc;
-	pthread_mutex_lock(&s->rmu);
-	rc = store_get(s, kind, owner, name, value, len);
-	pthread_mutex_unlock(&s->rmu);
+
+	if (!secret_cached(s, kind, owner, name, &sealed, &n, &gen)) {
+		pthread_mutex_lock(&s->rmu);
+		rc = row_sealed(s->rdb, &s->rst, kind, owner, name, &sealed, &n);
+		pthread_mutex_unlock(&s->rmu);
+		if (rc < 0 && rc != ERR_NOTFOUND)
+			return rc;
+		/* absent too: the release path asks for secrets most tasks have
+		 * not got */
+		secret_cache_put(s, kind, owner, name, sealed, n, gen, 0);
+	}
+	if (!sealed)
+		return err_set(ERR_NOTFOUND, "no such secret");
+	rc = open_sealed(s, kind, owner, name, sealed, n, value, len);
+	OPENSSL_cleanse(sealed, n);
+	free(sealed);
 	return rc;
 }
 
@@ -1183,10 +1662,16 @@ int sms_store_session_add(struct sms_store *s, char id[33], const char *taskid, 
 
 int sms_store_session_get(struct sms_store *s, const char *id, struct sms_session *out)
 {
+	uint64_t gen;
 	int rc;
+
+	if (session_cached(s, id, out, &gen))
+		return 0;
 	pthread_mutex_lock(&s->rmu);
 	rc = store_session_get(s, id, out);
 	pthread_mutex_unlock(&s->rmu);
+	if (rc == 0)
+		session_cache_fill(s, id, out, gen);
 	return rc;
 }
 
@@ -1299,6 +1784,7 @@ int sms_store_purge_challenges(struct sms_store *s, long now)
 	int rc;
 	pthread_mutex_lock(&s->mu);
 	rc = store_purge_challenges(s, now);
+	secret_cache_drop(s);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

@@ -13,6 +13,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Task sessions (id: 32 hex digits). */
+struct sms_session {
+	char taskid[67], worker[43], dealid[67];
+	uint64_t idx, deadline;
+	int released;
+	char replaces[43]; /* the lost worker this session takes over from; "" when none */
+};
+
+/* In-memory caches of what every release reads: sessions, and secret rows
+ * as stored (sealed: decrypted at each sms_store_get, as before).  Bounded
+ * (direct-mapped) and coherent: every write path of this file updates or
+ * drops the entries it changes once its transaction committed, and a fill
+ * that raced a write is discarded (each slot's gen, bumped by every
+ * update or drop of the slot).  They can be trusted because one
+ * process at a time has the store open (DB-lock, exclusive). */
+#define SMS_SESSION_SLOTS    16384
+#define SMS_SECRET_SLOTS     4096
+#define SMS_SECRET_CACHE_MAX 4096 /* larger sealed rows are read each time */
+struct sms_cached_session {
+	char id[33]; /* "" when free */
+	struct sms_session s;
+	uint64_t gen;
+};
+struct sms_cached_secret {
+	char *key; /* kind, owner, name NUL-separated; NULL when free */
+	size_t klen;
+	uint8_t *sealed; /* nonce then ciphertext */
+	uint64_t gen;
+	size_t len;
+};
+
 /* Thread-safe: the functions below take the store's lock, so the one
  * SQLite connection never interleaves two callers' transactions. */
 struct sms_store {
@@ -30,9 +61,31 @@ struct sms_store {
 	int gleader; /* a thread is committing a group */
 	int gcoming; /* releases announced (sms_store_release_coming) */
 	unsigned long ggroups, greleases;
+	pthread_mutex_t cmu; /* the caches */
+	struct sms_cached_session *sessions;
+	struct sms_cached_secret *secrets;
+	unsigned long session_hits, session_misses, secret_hits, secret_misses;
+	/* WAL checkpoints, by a thread of their own on its own connection */
+	sqlite3 *cdb;
+	pthread_t ckpt;
+	pthread_mutex_t kmu, ckmu; /* ckmu: one checkpoint call at a time */
+	pthread_cond_t kcv;
+	int ckpt_started, ckpt_stop, ckpt_want, ckpt_at;
+	unsigned long checkpoints;
 };
 
-/* Load (or create, 0600) the master key and open the database. */
+/* The WAL is checkpointed (PASSIVE: writers go on) by a background thread
+ * once it holds SMS_WAL_CHECKPOINT_FRAMES frames (then every half of
+ * that), not by the commit that crossed SQLite's 1,000-frame default; a
+ * commit that finds it at
+ * SMS_WAL_MAX_FRAMES (the thread fell behind) checkpoints itself, so the
+ * WAL stays under ~SMS_WAL_MAX_FRAMES pages. */
+#define SMS_WAL_CHECKPOINT_FRAMES 2000
+#define SMS_WAL_MAX_FRAMES        8000
+
+/* Load (or create, 0600) the master key and open the database.  One
+ * process at a time: ERR_BUSY when another has the store open (a running
+ * SMS, sms check or ear-rotate, a rekey). */
 int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path);
 /* The same, the key from a file or from a command's output (64 hex digits,
  * e.g. a KMS client), exactly one of them.  A key that does not open the
@@ -40,6 +93,9 @@ int sms_store_open(struct sms_store *st, const char *db_path, const char *master
 int sms_store_open2(struct sms_store *st, const char *db_path, const char *master_key_path,
                     const char *master_key_command);
 void sms_store_close(struct sms_store *st);
+/* Drop the caches: for writes made behind the store's back on its own
+ * connections (tests, repairs). */
+void sms_store_cache_clear(struct sms_store *st);
 
 /* 1 present, 0 absent, negative on error. */
 int sms_store_exists(struct sms_store *st, const char *kind, const char *owner, const char *name);
@@ -73,13 +129,6 @@ int sms_store_put_signed(struct sms_store *st, const char *kind, const char *own
 int sms_store_get(struct sms_store *st, const char *kind, const char *owner, const char *name,
                   uint8_t **value, size_t *len);
 
-/* Task sessions (id: 32 hex digits). */
-struct sms_session {
-	char taskid[67], worker[43], dealid[67];
-	uint64_t idx, deadline;
-	int released;
-	char replaces[43]; /* the lost worker this session takes over from; "" when none */
-};
 /* A task's session may be released to SMS_MAX_RELEASES workers in all: the
  * first, then each one the workerpool owner reassigns the task to. */
 #define SMS_MAX_RELEASES 3
@@ -122,8 +171,12 @@ struct sms_receipt {
 	char enclave_challenge[43]; /* 0x address of the task's challenge key */
 	const char *ear;            /* an attestation-result token; NULL: none */
 };
-/* Mark session `id` released and append its receipt (and the audit row of
- * migration 2), in one transaction.  ERR_BUSY when this session was
+/* Mark session `id` released and append its receipt, in one transaction
+ * (the receipt names the worker the session replaces; the releases table
+ * of migration 2 keeps the releases before migration 7, and the view
+ * release_history lists all: time, session, taskid, worker, replaces).
+ * The quote's PCK certificate chain is stored once per distinct chain;
+ * sms_store_receipts() serves the quote whole.  ERR_BUSY when this session was
  * released already, or another of its task was and this one is not a
  * reassignment to a new worker within SMS_MAX_RELEASES. */
 int sms_store_session_release(struct sms_store *st, const char *id, const struct sms_receipt *r);

@@ -657,7 +657,7 @@ st=$(task_wait "$task" 120)
 next=$(holder "$task")
 [ "$st" = COMPLETED ] && [ -n "$next" ] && [ "$next" != "$lost" ] && ok ||
 	bad "task of a lost worker: $st $(detail "$task"), worker ${next:-none} after $lost"
-got=$(sqlite3 "$W/sms.db" "SELECT worker || '<' || coalesce(replaces, '') FROM releases WHERE taskid = '$task' ORDER BY rowid" | tr '\n' ' ')
+got=$(sqlite3 "$W/sms.db" "SELECT worker || '<' || coalesce(replaces, '') FROM receipts WHERE taskid = '$task' ORDER BY id" | tr '\n' ' ')
 [ "$got" = "$lost< $next<$lost " ] && ok || bad "releases of the reassigned task: $got"
 logged "task=$task reassigned_from=$lost" "$W/sched.log" && ok || bad "reassignment not logged"
 expect 0 "matches the on-chain digest" -- \

@@ -92,14 +92,14 @@ again_ok=$(cat "$W"/acks.[0-9] | sort | join - <(sort "$W/again.all") | awk '$2 
 [ "$again_ok" = 0 ] && ok || bad "$again_ok acknowledged sessions released a second time"
 # every acknowledged release is in the database, with its receipt
 cat "$W"/acks.[0-9] "$W/acks.last" "$W/again" | sort -u >"$W/acked"
-q "SELECT session FROM releases" | sort >"$W/released"
+q "SELECT session FROM release_history" | sort >"$W/released"
 q "SELECT session FROM receipts" | sort >"$W/receipted"
 q "SELECT id FROM sessions WHERE released = 1" | sort >"$W/flagged"
 missing=$(comm -23 "$W/acked" "$W/released" | grep -c .)
 [ "$missing" = 0 ] && ok || bad "$missing acknowledged releases lost: $(comm -23 "$W/acked" "$W/released" | head -3)"
 cmp -s "$W/released" "$W/receipted" && ok || bad "releases and receipts differ"
 cmp -s "$W/released" "$W/flagged" && ok || bad "releases and released sessions differ"
-[ "$(q "SELECT count(*) FROM (SELECT taskid FROM releases GROUP BY taskid HAVING count(*) > 1)")" = 0 ] &&
+[ "$(q "SELECT count(*) FROM (SELECT taskid FROM release_history GROUP BY taskid HAVING count(*) > 1)")" = 0 ] &&
 	[ "$(q "SELECT count(*) FROM (SELECT taskid FROM receipts GROUP BY taskid HAVING count(*) > 1)")" = 0 ] &&
 	ok || bad "a task released twice"
 # every session of the rounds is released now, once: acknowledged before

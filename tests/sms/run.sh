@@ -94,13 +94,13 @@ z=00000000000000000000000000000000
 # The audit trail names the release, and no session secret reached the log.
 grep -q 'event=sms.release .*simulated=1' "$W/sms.log" && ok || bad "release not logged"
 stop_sms
-# Each release of the reassigned task (attest.js) has its audit row, which
+# Each release of the reassigned task (attest.js) has its receipt, which
 # names the worker it took over from; the refused ones have none.
 acct() { "$T" wallet show "${C[@]}" --account "$1" --json | sed -n 's/.*"address": "\(.*\)".*/\1/p' | tr A-F a-f; }
 want="$(acct 7)|
 $(acct 9)|$(acct 8)
 $(acct 6)|$(acct 9)"
-got=$(sqlite3 "$W/sms.db" "SELECT worker, coalesce(replaces, '') FROM releases ORDER BY rowid")
+got=$(sqlite3 "$W/sms.db" "SELECT worker, coalesce(replaces, '') FROM receipts ORDER BY id")
 [ "$got" = "$want" ] && ok || bad "release audit: $got"
 got=$(sqlite3 "$W/sms.db" "SELECT max(n) FROM (SELECT count(*) AS n FROM sessions GROUP BY taskid)")
 [ "$got" = 16 ] && ok || bad "sessions of the capped task: $got"
@@ -265,6 +265,10 @@ stop_sms
 sms_start_sim
 expect 1 'in use .*stop it first' -- "$T" sms rekey --db "$W/sms.db" --master-key "$W/master.key" \
 	--new-master-key "$W/rotated.key"
+# one process at a time has the store (the SMS caches sessions and secret
+# rows): a second SMS, sms check or ear-rotate on it is refused
+expect 1 'in use by another process' -- "$T" sms --port 0 --db "$W/sms.db" --master-key "$W/master.key"
+expect 1 'in use by another process' -- "$T" sms check --db "$W/sms.db" --master-key "$W/master.key"
 stop_sms
 n=$(sqlite3 "$W/sms.db" 'select count(*) from secrets' 2>/dev/null || echo '[0-9]+')
 expect 0 "^$n secrets re-encrypted" -- "$T" sms rekey --db "$W/sms.db" \
