@@ -369,6 +369,24 @@ static size_t secret_key(char *out, size_t cap, const char *kind, const char *ow
 	return a + b + c + 2;
 }
 
+/* The secrets cache is set-associative: a key's set of SMS_SECRET_WAYS
+ * slots, its generation kept in the set's first slot (a direct-mapped
+ * table lost a task's challenge key to another key of the same slot, for
+ * a read from the database on its release). */
+static struct sms_cached_secret *secret_set(struct sms_store *s, const char *k, size_t kl)
+{
+	return &s->secrets[slot_of(k, kl, SMS_SECRET_SLOTS / SMS_SECRET_WAYS) * SMS_SECRET_WAYS];
+}
+
+static struct sms_cached_secret *secret_find(struct sms_cached_secret *set, const char *k,
+                                             size_t kl)
+{
+	for (size_t i = 0; kl && i < SMS_SECRET_WAYS; i++)
+		if (set[i].key && set[i].klen == kl && memcmp(set[i].key, k, kl) == 0)
+			return &set[i];
+	return NULL;
+}
+
 /* 1 and a copy of the sealed row (malloc'd; NULL: known absent) when
  * cached; 0 and *gen when not. */
 static int secret_cached(struct sms_store *s, const char *kind, const char *owner, const char *name,
@@ -376,18 +394,19 @@ static int secret_cached(struct sms_store *s, const char *kind, const char *owne
 {
 	char k[600];
 	size_t kl = secret_key(k, sizeof(k), kind, owner, name);
-	struct sms_cached_secret *c = &s->secrets[slot_of(k, kl, SMS_SECRET_SLOTS)];
+	struct sms_cached_secret *set = secret_set(s, k, kl), *c;
 	int hit = 0;
 
 	pthread_mutex_lock(&s->cmu);
-	*gen = c->gen;
+	*gen = set->gen;
 	*sealed = NULL;
 	*len = 0;
-	if (kl && c->key && c->klen == kl && memcmp(c->key, k, kl) == 0 &&
-	    (!c->sealed || (*sealed = malloc(c->len)) != NULL)) {
+	c = secret_find(set, k, kl);
+	if (c && (!c->sealed || (*sealed = malloc(c->len)) != NULL)) {
 		if (c->sealed)
 			memcpy(*sealed, c->sealed, c->len);
 		*len = c->len;
+		c->used = ++s->secret_clock;
 		hit = 1;
 	}
 	hit ? s->secret_hits++ : s->secret_misses++;
@@ -405,7 +424,7 @@ static void secret_cache_put(struct sms_store *s, const char *kind, const char *
 {
 	char k[600];
 	size_t kl = secret_key(k, sizeof(k), kind, owner, name);
-	struct sms_cached_secret *c = &s->secrets[slot_of(k, kl, SMS_SECRET_SLOTS)];
+	struct sms_cached_secret *set = secret_set(s, k, kl), *c;
 	char *key = NULL;
 	uint8_t *copy = NULL;
 	int keep = kl && len <= SMS_SECRET_CACHE_MAX;
@@ -421,18 +440,26 @@ static void secret_cache_put(struct sms_store *s, const char *kind, const char *
 			memcpy(copy, sealed, len);
 	}
 	pthread_mutex_lock(&s->cmu);
+	c = secret_find(set, k, kl);
 	if (write) {
-		c->gen++;
+		set->gen++;
 		/* not kept (too large, no memory): at least not stale */
-		if (c->key && c->klen == kl && memcmp(c->key, k, kl) == 0)
+		if (c)
 			secret_slot_free(c);
 	}
-	if (keep && (write ? sealed != NULL : c->gen == gen)) {
+	if (keep && (write ? sealed != NULL : set->gen == gen)) {
+		if (!c) { /* a free slot, else the least recently used */
+			c = set;
+			for (size_t i = 0; i < SMS_SECRET_WAYS && c->key; i++)
+				if (!set[i].key || set[i].used < c->used)
+					c = &set[i];
+		}
 		secret_slot_free(c);
 		c->key = key;
 		c->klen = kl;
 		c->sealed = copy;
 		c->len = sealed ? len : 0;
+		c->used = ++s->secret_clock;
 		key = NULL;
 		copy = NULL;
 	}

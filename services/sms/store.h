@@ -29,7 +29,8 @@ struct sms_session {
  * update or drop of the slot).  They can be trusted because one
  * process at a time has the store open (DB-lock, exclusive). */
 #define SMS_SESSION_SLOTS    16384
-#define SMS_SECRET_SLOTS     4096
+#define SMS_SECRET_SLOTS     16384
+#define SMS_SECRET_WAYS      4
 #define SMS_SECRET_CACHE_MAX 4096 /* larger sealed rows are read each time */
 struct sms_cached_session {
 	char id[33]; /* "" when free */
@@ -40,7 +41,8 @@ struct sms_cached_secret {
 	char *key; /* kind, owner, name NUL-separated; NULL when free */
 	size_t klen;
 	uint8_t *sealed; /* nonce then ciphertext */
-	uint64_t gen;
+	uint64_t gen; /* the set's, in its first slot */
+	uint64_t used; /* secret_clock at the last use */
 	size_t len;
 };
 
@@ -65,6 +67,7 @@ struct sms_store {
 	struct sms_cached_session *sessions;
 	struct sms_cached_secret *secrets;
 	unsigned long session_hits, session_misses, secret_hits, secret_misses;
+	uint64_t secret_clock;
 	/* WAL checkpoints, by a thread of their own on its own connection */
 	sqlite3 *cdb;
 	pthread_t ckpt;

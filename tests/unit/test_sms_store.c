@@ -696,6 +696,44 @@ static void receipts_keep_each_chain_once(void **state)
  * the WAL only when all of it was copied), leave a WAL of at most
  * SMS_WAL_MAX_FRAMES pages and one commit.  synchronous=OFF for speed here: what is
  * measured is the WAL's size, not durability (sms_crash_release). */
+/* A pool's pending tasks each have a challenge key written before their
+ * release reads it: 2,000 of them, then each read, come from the cache
+ * (sets of SMS_SECRET_WAYS; one slot per key lost ~20 % of them to a later
+ * key of the same slot). */
+static void pending_challenge_keys_stay_cached(void **state)
+{
+	enum { N = 2000 };
+	char *dir = td_tmpdir(), db[512], key[512], owner[67];
+	struct sms_store st;
+	uint8_t k[32], *v;
+	size_t n;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(db_exec(st.db, "PRAGMA synchronous=OFF"), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(owner, sizeof(owner), "0x%064x", i + 1);
+		memset(k, i & 0xff, sizeof(k));
+		assert_int_equal(sms_store_put(&st, "challenge", owner, "4102444800", k, 32, 0), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(owner, sizeof(owner), "0x%064x", i + 1);
+		assert_int_equal(sms_store_get(&st, "challenge", owner, "4102444800", &v, &n), 0);
+		assert_int_equal(n, 32);
+		assert_int_equal(v[0], i & 0xff);
+		OPENSSL_cleanse(v, n);
+		free(v);
+	}
+	/* a set of SMS_SECRET_WAYS overflows for a few keys at most */
+	assert_true(st.secret_misses <= N / 100);
+	assert_int_equal(st.secret_hits + st.secret_misses, N);
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
 static void wal_stays_bounded(void **state)
 {
 	enum { N = 3000 };
@@ -899,6 +937,7 @@ int main(void)
 	    cmocka_unit_test(receipts_are_appended_with_the_release),
 	    cmocka_unit_test(receipts_keep_each_chain_once),
 	    cmocka_unit_test(caches_follow_every_write),
+	    cmocka_unit_test(pending_challenge_keys_stay_cached),
 	    cmocka_unit_test(wal_stays_bounded),
 	    cmocka_unit_test(overlapping_releases_commit_in_groups),
 	    cmocka_unit_test(the_largest_receipts_answer_fits_the_bound),
