@@ -41,8 +41,8 @@ struct sms_cached_secret {
 	char *key; /* kind, owner, name NUL-separated; NULL when free */
 	size_t klen;
 	uint8_t *sealed; /* nonce then ciphertext */
-	uint64_t gen; /* the set's, in its first slot */
-	uint64_t used; /* secret_clock at the last use */
+	uint64_t gen;    /* the set's, in its first slot */
+	uint64_t used;   /* secret_clock at the last use */
 	size_t len;
 };
 
