@@ -445,6 +445,11 @@ out:
 
 /* References are taken under v->mu, while the cache still holds the entry,
  * and dropped without it: the last one frees. */
+static int caching(const struct tdx_verifier *v)
+{
+	return __atomic_load_n(&v->cache, __ATOMIC_RELAXED);
+}
+
 static void ref_take(int *refs)
 {
 	__atomic_add_fetch(refs, 1, __ATOMIC_RELAXED);
@@ -469,7 +474,7 @@ static int coll_get(struct tdx_verifier *v, const struct tdx_collateral *c, stru
 
 	GUARD(tdx_collateral_hash(c, hash));
 	pthread_mutex_lock(&v->mu);
-	for (size_t i = 0; v->cache && i < COLL_CACHE; i++)
+	for (size_t i = 0; caching(v) && i < COLL_CACHE; i++)
 		if (v->colls[i] && memcmp(v->colls[i]->hash, hash, 32) == 0) {
 			e = v->colls[i];
 			ref_take(&e->refs);
@@ -482,7 +487,7 @@ static int coll_get(struct tdx_verifier *v, const struct tdx_collateral *c, stru
 	}
 	GUARD(coll_build(v, c, hash, &e));
 	e->refs = 1;
-	if (v->cache) {
+	if (caching(v)) {
 		pthread_mutex_lock(&v->mu);
 		evict = v->colls[v->coll_next];
 		v->colls[v->coll_next] = e;
@@ -500,7 +505,7 @@ static int chain_get(struct tdx_verifier *v, const struct coll_entry *e, const s
 {
 	struct chain_entry *c = NULL, *evict = NULL;
 	pthread_mutex_lock(&v->mu);
-	for (size_t i = 0; v->cache && i < CHAIN_CACHE; i++)
+	for (size_t i = 0; caching(v) && i < CHAIN_CACHE; i++)
 		if (v->chains[i] && v->chains[i]->pem_len == q->pck_chain_len &&
 		    memcmp(v->chains[i]->coll, e->hash, 32) == 0 &&
 		    memcmp(v->chains[i]->pem, q->pck_chain, q->pck_chain_len) == 0) {
@@ -515,7 +520,7 @@ static int chain_get(struct tdx_verifier *v, const struct coll_entry *e, const s
 	}
 	GUARD(chain_build(v, e, q, &c));
 	c->refs = 1;
-	if (v->cache) {
+	if (caching(v)) {
 		pthread_mutex_lock(&v->mu);
 		evict = v->chains[v->chain_next];
 		v->chains[v->chain_next] = c;
@@ -544,7 +549,7 @@ static struct qe_entry *qe_find(struct tdx_verifier *v, struct chain_entry *ch,
 {
 	struct qe_entry *e = NULL;
 
-	if (!v->cache || q->qe_auth_len > QE_AUTH_MAX)
+	if (!caching(v) || q->qe_auth_len > QE_AUTH_MAX)
 		return NULL;
 	pthread_mutex_lock(&v->mu);
 	for (size_t i = 0; i < QE_CACHE && !e; i++)
@@ -588,7 +593,7 @@ static int qe_verify(struct tdx_verifier *v, struct chain_entry *ch, const struc
 	memcpy(e->report, qe_raw, TDX_QE_REPORT_SIZE);
 	memcpy(e->sig, q->qe_report_sig, 64);
 	memcpy(e->att_key, q->att_key, 64);
-	if (v->cache && q->qe_auth_len <= QE_AUTH_MAX) {
+	if (caching(v) && q->qe_auth_len <= QE_AUTH_MAX) {
 		memcpy(e->auth, q->qe_auth_data, q->qe_auth_len);
 		e->auth_len = q->qe_auth_len;
 		pthread_mutex_lock(&v->mu);
@@ -674,21 +679,28 @@ const uint8_t *tdx_verifier_anchor(const struct tdx_verifier *v, size_t *len, in
 	return v->root_der;
 }
 
+/* The entries are taken out under the lock, then released: a lookup on
+ * another thread either took its reference first or finds none. */
 static void cache_clear(struct tdx_verifier *v)
 {
-	for (size_t i = 0; i < COLL_CACHE; i++) {
-		coll_release(v->colls[i]);
-		v->colls[i] = NULL;
-	}
-	for (size_t i = 0; i < CHAIN_CACHE; i++) {
-		chain_release(v->chains[i]);
-		v->chains[i] = NULL;
-	}
+	struct coll_entry *colls[COLL_CACHE];
+	struct chain_entry *chains[CHAIN_CACHE];
+
+	pthread_mutex_lock(&v->mu);
+	memcpy(colls, v->colls, sizeof(colls));
+	memcpy(chains, v->chains, sizeof(chains));
+	memset(v->colls, 0, sizeof(v->colls));
+	memset(v->chains, 0, sizeof(v->chains));
+	pthread_mutex_unlock(&v->mu);
+	for (size_t i = 0; i < COLL_CACHE; i++)
+		coll_release(colls[i]);
+	for (size_t i = 0; i < CHAIN_CACHE; i++)
+		chain_release(chains[i]);
 }
 
 void tdx_verifier_set_cache(struct tdx_verifier *v, int enabled)
 {
-	v->cache = enabled;
+	__atomic_store_n(&v->cache, enabled, __ATOMIC_RELAXED);
 	if (!enabled)
 		cache_clear(v);
 }

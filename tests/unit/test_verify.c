@@ -715,12 +715,22 @@ static void *verify_many(void *arg)
 	return NULL;
 }
 
+/* The cache switched off and on while others verify: entries cleared
+ * under the others' lookups (run under ASan and TSan). */
+static void *toggle_cache(void *arg)
+{
+	for (int i = 0; i < 200; i++)
+		tdx_verifier_set_cache(arg, i % 2);
+	tdx_verifier_set_cache(arg, 1);
+	return NULL;
+}
+
 static void one_verifier_serves_many_threads(void **state)
 {
 	struct tdx_verifier *v = sim_verifier();
 	struct tdx_collateral *c = sim_coll();
 	struct worker w[4];
-	pthread_t t[4];
+	pthread_t t[4], toggler;
 	uint8_t *q[THREAD_TDS];
 	size_t len[THREAD_TDS];
 	(void)state;
@@ -730,10 +740,12 @@ static void one_verifier_serves_many_threads(void **state)
 		w[i] = (struct worker){v, c, q, len, 5 * i, 0};
 		assert_int_equal(pthread_create(&t[i], NULL, verify_many, &w[i]), 0);
 	}
+	assert_int_equal(pthread_create(&toggler, NULL, toggle_cache, v), 0);
 	for (int i = 0; i < 4; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].ok, 40);
 	}
+	pthread_join(toggler, NULL);
 	/* With the cache off the answers are the same. */
 	tdx_verifier_set_cache(v, 0);
 	expect(v, q[0], len[0], c, T0 + 60, NULL);
