@@ -2,6 +2,7 @@
 
 #include "crypto/aead.h"
 #include "store/db.h"
+#include "tdx/quote.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -1288,26 +1289,40 @@ static int release_allowed(struct sms_store *s, const char *id)
  * reference would save less than it costs. */
 #define QUOTE_TAIL_MIN 512
 
-/* Where a quote's PCK certificate chain starts (its first PEM line), and
- * the chain's row in quote_tails, added when new (inside the release
- * transaction: a group rolled back takes it along).  Any split would do:
- * the receipt serves head and tail joined, the bytes the TD sent; this one
- * puts what quotes of a platform share in the tail.  *head = len and
- * *tail_id = 0 when the quote has no such tail. */
+/* Where a quote's PCK certificate chain starts, and the chain's row in
+ * quote_tails, added when new (inside the release transaction: a group
+ * rolled back takes it along).  The receipt serves head and tail joined,
+ * the bytes the TD sent.  The split is the parsed chain's offset, never a
+ * PEM line found by searching: the host writes MRCONFIGID, MROWNER and
+ * MROWNERCONFIG, and a marker placed there would make every release's
+ * tail unique (a row of ~5 KB each).  A tail is the chain exactly, so
+ * quotes of a platform share it; *head = len and *tail_id = 0 when the
+ * quote does not parse, has bytes after the chain, or a short chain. */
 static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t *head,
                       int64_t *tail_id)
 {
-	static const char pem[] = "-----BEGIN CERTIFICATE-----";
-	const uint8_t *p = memmem(q, len, pem, sizeof(pem) - 1);
+	struct tdx_quote *tq = NULL;
+	const uint8_t *p;
+	size_t n;
 	uint8_t h[32];
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
 
 	*head = len;
 	*tail_id = 0;
-	if (!p || len - (size_t)(p - q) < QUOTE_TAIL_MIN)
+	if (tdx_quote_parse(q, len, &tq) < 0) {
+		err_clear();
+		return 0; /* verified before it gets here; stored whole if not */
+	}
+	n = tq->pck_chain_len;
+	if (tq->trailing_len != 0 || n < QUOTE_TAIL_MIN || n > len ||
+	    memcmp(q + (len - n), tq->pck_chain, n) != 0) {
+		tdx_quote_free(tq);
 		return 0;
-	SHA256(p, len - (size_t)(p - q), h);
+	}
+	tdx_quote_free(tq);
+	p = q + (len - n);
+	SHA256(p, n, h);
 	GUARD(db_stmt(s->db, &s->wst, "SELECT id FROM quote_tails WHERE sha256=?", &st));
 	sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -1320,14 +1335,14 @@ static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t 
 		GUARD(db_stmt(s->db, &s->wst, "INSERT INTO quote_tails(sha256, tail) VALUES(?,?)",
 		              &st));
 		sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 2, p, (int)(len - (size_t)(p - q)), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, p, (int)n, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		db_stmt_done(st);
 		ENSURE(rc == SQLITE_DONE, ERR_IO, "database: quote tail: %s",
 		       sqlite3_errmsg(s->db));
 		*tail_id = sqlite3_last_insert_rowid(s->db);
 	}
-	*head = (size_t)(p - q);
+	*head = len - n;
 	return 0;
 }
 

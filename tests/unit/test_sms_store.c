@@ -6,6 +6,7 @@
 #include "../../services/sms/store.h"
 #include "proto/proto.h"
 #include "store/db.h"
+#include "tdx/quote.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -542,20 +543,42 @@ static void caches_follow_every_write(void **state)
 	free(dir);
 }
 
-/* A quote of the size of a real one: a head, then a PEM chain of ~3.5 KB
- * shared by the quotes of a platform (chain 'a' or 'b'). */
-static size_t pem_quote(uint8_t *q, size_t cap, uint8_t head, char chain)
+/* A quote of the size of a real one (it parses; nothing checks its
+ * signatures here): a TD body with `head` as its REPORTDATA, then a PEM
+ * chain of ~3.5 KB shared by the quotes of a platform (chain 'a' or 'b'),
+ * the PEM marker also in MRCONFIGID when `marker` (a host sets it). */
+static size_t pem_quote_marked(uint8_t *q, size_t cap, uint8_t head, char chain, int marker)
 {
 	static const char begin[] = "-----BEGIN CERTIFICATE-----\n";
-	size_t n = 0;
+	struct tdx_quote t;
+	uint8_t pem[3574], auth[1] = {0}, *out;
+	size_t n;
 
-	memset(q, head, 1200);
-	n = 1200;
-	memcpy(q + n, begin, sizeof(begin) - 1);
-	n += sizeof(begin) - 1;
-	while (n < cap - 1 && n < 4800)
-		q[n++] = (uint8_t)chain;
+	memset(&t, 0, sizeof(t));
+	t.header.version = 4;
+	t.header.att_key_type = TDX_ATT_KEY_ECDSA_P256;
+	t.header.tee_type = TDX_TEE_TYPE_TDX;
+	t.body_type = TDX_BODY_TD10;
+	memset(t.body.report_data, head, sizeof(t.body.report_data));
+	if (marker)
+		memcpy(t.body.mrconfigid, begin, sizeof(begin) - 1);
+	t.cert_type = TDX_CERT_QE_REPORT;
+	t.qe_auth_data = auth;
+	t.pck_cert_type = TDX_CERT_PCK_CHAIN;
+	memset(pem, chain, sizeof(pem));
+	memcpy(pem, begin, sizeof(begin) - 1);
+	t.pck_chain = pem;
+	t.pck_chain_len = sizeof(pem);
+	assert_int_equal(tdx_quote_serialize(&t, 0, &out, &n), 0);
+	assert_true(n <= cap);
+	memcpy(q, out, n);
+	free(out);
 	return n;
+}
+
+static size_t pem_quote(uint8_t *q, size_t cap, uint8_t head, char chain)
+{
+	return pem_quote_marked(q, cap, head, chain, 0);
 }
 
 static void assert_quote(json_t *receipt, const uint8_t *q, size_t len)
@@ -684,6 +707,62 @@ static void receipts_keep_each_chain_once(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_quote(json_array_get(arr, (size_t)i), q[i], ql[i]);
 	json_decref(arr);
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
+/* The host writes MRCONFIGID: a PEM marker put there moves no tail.  The
+ * split is the parsed chain's offset, so two such quotes (their
+ * REPORTDATA differs) share one row holding exactly the chain, and each
+ * receipt is served byte-identical.  (A split at the first marker found
+ * stored each release's ~4 KB from MRCONFIGID on: a row per release.) */
+static void a_marker_in_the_td_body_moves_no_tail(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], id[33], w[43], task[2][67];
+	uint8_t deal[32] = {1}, q[2][5000];
+	size_t ql[2];
+	struct sms_store st;
+	struct sms_receipt r;
+	struct tdx_quote *t;
+	sqlite3_stmt *sel;
+	json_t *arr = NULL;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	for (int i = 0; i < 2; i++) {
+		ql[i] = pem_quote_marked(q[i], sizeof(q[i]), (uint8_t)(i + 1), 'a', 1);
+		assert_non_null(memmem(q[i], 700, "-----BEGIN CERTIFICATE-----", 27));
+	}
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(id, sizeof(id), "%032x", i + 1);
+		snprintf(w, sizeof(w), "0xaaaa%036x", i + 1);
+		snprintf(task[i], sizeof(task[i]), "0x%064x", i + 1);
+		assert_int_equal(
+		    sms_store_session_add(&st, id, task[i], w, deal, 0, 4102444800, NULL), 0);
+		fill_receipt(&r, w, q[i], ql[i]);
+		r.taskid = task[i];
+		assert_int_equal(sms_store_session_release(&st, id, &r), 0);
+	}
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM quote_tails"), 1);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts WHERE quote_tail IS NULL"),
+	                 0);
+	/* the row is the chain, byte for byte */
+	assert_int_equal(tdx_quote_parse(q[0], ql[0], &t), 0);
+	assert_int_equal(db_prepare(st.db, "SELECT tail FROM quote_tails", &sel), 0);
+	assert_int_equal(sqlite3_step(sel), SQLITE_ROW);
+	assert_int_equal((size_t)sqlite3_column_bytes(sel, 0), t->pck_chain_len);
+	assert_memory_equal(sqlite3_column_blob(sel, 0), t->pck_chain, t->pck_chain_len);
+	sqlite3_finalize(sel);
+	tdx_quote_free(t);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sms_store_receipts(&st, task[i], 8, &arr), 0);
+		assert_int_equal(json_array_size(arr), 1);
+		assert_quote(json_array_get(arr, 0), q[i], ql[i]);
+		json_decref(arr);
+	}
 	sms_store_close(&st);
 	td_rmtree(dir);
 	free(dir);
@@ -936,6 +1015,7 @@ int main(void)
 	    cmocka_unit_test(migration_adds_consumed_signatures),
 	    cmocka_unit_test(receipts_are_appended_with_the_release),
 	    cmocka_unit_test(receipts_keep_each_chain_once),
+	    cmocka_unit_test(a_marker_in_the_td_body_moves_no_tail),
 	    cmocka_unit_test(caches_follow_every_write),
 	    cmocka_unit_test(pending_challenge_keys_stay_cached),
 	    cmocka_unit_test(wal_stays_bounded),
