@@ -551,25 +551,41 @@ out:
 
 /* ---------- checkpoints, off the release path ---------- */
 
-/* After each commit on the write connection, with the WAL's frame count. */
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+/* After each commit on the write connection, with the WAL's frame count
+ * (under mu: the one writer). */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct sms_store *s = arg;
 
-	if (frames >= SMS_WAL_MAX_FRAMES) {
+	if (frames < s->wal_frames)
+		s->restart_at = 0; /* the WAL started over */
+	s->wal_frames = frames;
+	if (frames >= SMS_WAL_MAX_FRAMES && frames >= s->restart_at) {
 		/* the thread fell behind (commits without a pause): RESTART,
 		 * after the thread's pass (SQLite answers busy rather than wait
-		 * for another checkpoint: ckmu), copies every frame while this
-		 * thread holds the store's write lock and waits for the readers
-		 * to leave the WAL, so that the next write starts it over */
+		 * for another checkpoint: ckmu), copies every frame and, when no
+		 * reader is left in the WAL, lets the next write start it over.
+		 * It never waits here: this thread holds the store's write lock,
+		 * and a reader on an old snapshot (an operator's sqlite3 shell in
+		 * a transaction) may stay for minutes.  Busy: tried again
+		 * SMS_WAL_RETRY_FRAMES later, the thread's passes meanwhile. */
 		int rc;
 		pthread_mutex_lock(&s->ckmu);
+		sqlite3_busy_timeout(db, 0);
 		rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		sqlite3_busy_timeout(db, SMS_BUSY_TIMEOUT_MS);
 		pthread_mutex_unlock(&s->ckmu);
-		if (rc != SQLITE_OK)
-			log_warn("sms.checkpoint", "inline=1 frames=%d error=\"%s\"", frames,
-			         sqlite3_errmsg(db));
-	} else if (frames >= SMS_WAL_CHECKPOINT_FRAMES) {
+		if (rc != SQLITE_OK) {
+			s->restart_at = frames + SMS_WAL_RETRY_FRAMES;
+			log_warn("sms.checkpoint", "inline=1 frames=%d retry_at=%d error=\"%s\"",
+			         frames, s->restart_at, sqlite3_errmsg(db));
+		}
+		return SQLITE_OK;
+	}
+	if (frames >= SMS_WAL_CHECKPOINT_FRAMES) {
 		/* a pass per half of the mark written (or the WAL started
 		 * over): each costs two fsyncs, which the commits' wait for */
 		pthread_mutex_lock(&s->kmu);
@@ -614,6 +630,7 @@ static void *checkpointer(void *arg)
 static int checkpointer_start(struct sms_store *s, const char *db_path)
 {
 	GUARD(db_open(db_path, migrations, &s->cdb)); /* all applied: a no-op */
+	GUARD(db_exec(s->cdb, "PRAGMA journal_size_limit=" STR(SMS_WAL_SIZE_LIMIT)));
 	ENSURE(pthread_create(&s->ckpt, NULL, checkpointer, s) == 0, ERR_IO,
 	       "sms store: cannot start the checkpoint thread");
 	s->ckpt_started = 1;
@@ -712,6 +729,10 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 		                        : load_master(master_key_path, st->master);
 	if (rc == 0)
 		rc = db_open(db_path, migrations, &st->db);
+	/* the connections that checkpoint cut the WAL file back once it
+	 * starts over: after a long reader it may have grown far past it */
+	if (rc == 0)
+		rc = db_exec(st->db, "PRAGMA journal_size_limit=" STR(SMS_WAL_SIZE_LIMIT));
 	if (rc == 0)
 		rc = db_open(db_path, migrations, &st->rdb); /* all applied: a no-op */
 	/* the read connection's pages from the file by mmap, not a pread

@@ -74,6 +74,7 @@ struct sms_store {
 	pthread_mutex_t kmu, ckmu; /* ckmu: one checkpoint call at a time */
 	pthread_cond_t kcv;
 	int ckpt_started, ckpt_stop, ckpt_want, ckpt_at;
+	int wal_frames, restart_at; /* the writer's (wal hook, under mu) */
 	unsigned long checkpoints;
 };
 
@@ -81,10 +82,19 @@ struct sms_store {
  * once it holds SMS_WAL_CHECKPOINT_FRAMES frames (then every half of
  * that), not by the commit that crossed SQLite's 1,000-frame default; a
  * commit that finds it at
- * SMS_WAL_MAX_FRAMES (the thread fell behind) checkpoints itself, so the
- * WAL stays under ~SMS_WAL_MAX_FRAMES pages. */
+ * SMS_WAL_MAX_FRAMES (the thread fell behind) checkpoints itself, without
+ * waiting, so the WAL stays under ~SMS_WAL_MAX_FRAMES pages unless a reader
+ * holds an old snapshot (then it grows until the reader leaves). */
 #define SMS_WAL_CHECKPOINT_FRAMES 2000
 #define SMS_WAL_MAX_FRAMES        8000
+/* A RESTART that found a reader (it does not wait for one: busy timeout 0)
+ * is tried again this many frames later. */
+#define SMS_WAL_RETRY_FRAMES 1000
+/* After a WAL that outgrew it (a long reader) starts over, its file is cut
+ * back to this size (journal_size_limit); the usual WAL stays under it. */
+#define SMS_WAL_SIZE_LIMIT 16777216
+/* The write connection's wait for SQLite locks (db_open's). */
+#define SMS_BUSY_TIMEOUT_MS 5000
 
 /* Load (or create, 0600) the master key and open the database.  One
  * process at a time: ERR_BUSY when another has the store open (a running

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -856,6 +857,95 @@ static void wal_stays_bounded(void **state)
 	free(dir);
 }
 
+static double mono_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* An operator's sqlite3 shell in a transaction (a reader on an old
+ * snapshot) while the SMS commits past SMS_WAL_MAX_FRAMES: the inline
+ * RESTART finds it and does not wait (it used to wait the busy timeout,
+ * 5 s, holding the write lock, at every commit past the mark), and is
+ * tried again SMS_WAL_RETRY_FRAMES later.  Once the reader has gone the
+ * WAL is checkpointed, starts over, and its file is cut back to
+ * SMS_WAL_SIZE_LIMIT. */
+static void a_long_reader_never_blocks_a_commit(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], wal[520], owner[67], name[16];
+	struct sms_store st;
+	struct stat sb;
+	sqlite3 *reader;
+	sqlite3_stmt *sel;
+	uint8_t v[64] = {7};
+	double t0, past = 0, worst = 0;
+	int i, over = 0, started_over = 0;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	/* what is measured is the wait for readers, not the fsyncs */
+	assert_int_equal(db_exec(st.db, "PRAGMA synchronous=OFF"), 0);
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "first", v, sizeof(v), 0), 0);
+	assert_int_equal(sqlite3_open(db, &reader), SQLITE_OK);
+	assert_int_equal(db_exec(reader, "BEGIN"), 0);
+	assert_int_equal(db_prepare(reader, "SELECT count(*) FROM secrets", &sel), 0);
+	assert_int_equal(sqlite3_step(sel), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(sel, 0), 1);
+	sqlite3_finalize(sel); /* the snapshot stays, until COMMIT */
+	snprintf(owner, sizeof(owner), "0x%064x", 1);
+	for (i = 0; i < 20000 && st.wal_frames < SMS_WAL_MAX_FRAMES + 1500 && past < 20; i++) {
+		int before = st.wal_frames;
+		snprintf(name, sizeof(name), "n%d", i);
+		t0 = mono_s();
+		assert_int_equal(sms_store_put(&st, "web2", owner, name, v, sizeof(v), 0), 0);
+		if (before >= SMS_WAL_MAX_FRAMES) {
+			double d = mono_s() - t0;
+			past += d;
+			worst = d > worst ? d : worst;
+			over++;
+		}
+	}
+	assert_int_equal(stat(wal, &sb), 0);
+	fprintf(stderr,
+	        "long reader: %d puts, %d past the mark in %.3f s (worst %.3f s), WAL %d "
+	        "frames, %lld bytes\n",
+	        i, over, past, worst, st.wal_frames, (long long)sb.st_size);
+	assert_true(st.wal_frames >= SMS_WAL_MAX_FRAMES + 1500);
+	assert_true(over >= 300);
+	assert_true(past < 5.0);                         /* each put past the mark took >= 5 s */
+	assert_true(st.restart_at > SMS_WAL_MAX_FRAMES); /* tried, and put off */
+	assert_true(sb.st_size > SMS_WAL_SIZE_LIMIT);
+	/* the reader still sees its snapshot */
+	assert_int_equal(db_prepare(reader, "SELECT count(*) FROM secrets", &sel), 0);
+	assert_int_equal(sqlite3_step(sel), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(sel, 0), 1);
+	sqlite3_finalize(sel);
+	assert_int_equal(db_exec(reader, "COMMIT"), 0);
+	sqlite3_close(reader);
+	/* gone: within the retry's frames, the WAL starts over */
+	for (int k = 0; k < 3 * SMS_WAL_RETRY_FRAMES && !started_over; k++, i++) {
+		int before = st.wal_frames;
+		snprintf(name, sizeof(name), "n%d", i);
+		assert_int_equal(sms_store_put(&st, "web2", owner, name, v, sizeof(v), 0), 0);
+		started_over = st.wal_frames < before;
+	}
+	assert_true(started_over);
+	assert_int_equal(sms_store_put(&st, "web2", owner, "last", v, sizeof(v), 0), 0);
+	assert_int_equal(stat(wal, &sb), 0);
+	fprintf(stderr, "long reader gone: WAL %d frames, %lld bytes\n", st.wal_frames,
+	        (long long)sb.st_size);
+	assert_true(st.wal_frames < SMS_WAL_CHECKPOINT_FRAMES);
+	assert_true(sb.st_size <= SMS_WAL_SIZE_LIMIT);
+	assert_int_equal(st.restart_at, 0);
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
 struct rel_job {
 	struct sms_store *st;
 	char id[33], task[67], worker[43];
@@ -1019,6 +1109,7 @@ int main(void)
 	    cmocka_unit_test(caches_follow_every_write),
 	    cmocka_unit_test(pending_challenge_keys_stay_cached),
 	    cmocka_unit_test(wal_stays_bounded),
+	    cmocka_unit_test(a_long_reader_never_blocks_a_commit),
 	    cmocka_unit_test(overlapping_releases_commit_in_groups),
 	    cmocka_unit_test(the_largest_receipts_answer_fits_the_bound),
 	};
