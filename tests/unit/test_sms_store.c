@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static void secrets_survive_reopen_and_are_bound(void **state)
 {
@@ -183,6 +184,13 @@ static const uint8_t *sig(int i)
 	static uint8_t ids[8][32];
 	memset(ids[i], 0xa0 + i, 32);
 	return ids[i];
+}
+
+static double mono_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static long count_rows(struct sms_store *st, const char *sql)
@@ -544,6 +552,83 @@ static void caches_follow_every_write(void **state)
 	free(dir);
 }
 
+/* The DB-lock is the database file's, held by another process (a child
+ * that opened the store by its path): opening the store through a
+ * symlink or a hard link is refused (a lock keyed on the path let these
+ * in, a second writer behind the caches), and there is no lock file whose
+ * removal would let one in.  sms check (SMS_OPEN_CHECK) opens beside it,
+ * and writes nothing.  A start waits for the other process to let go. */
+static void the_lock_is_the_database_files(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], sym[512], hard[512], lockf[520];
+	int ready[2], go[2];
+	struct sms_store st;
+	long total = 0, bad = 0;
+	uint8_t v[8] = {1};
+	char c = 0;
+	double t0;
+	pid_t pid;
+	int status;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	snprintf(sym, sizeof(sym), "%s/link.db", dir);
+	snprintf(hard, sizeof(hard), "%s/hard.db", dir);
+	snprintf(lockf, sizeof(lockf), "%s-lock", db);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", v, sizeof(v), 0), 0);
+	sms_store_close(&st);
+	assert_int_equal(symlink(db, sym), 0);
+	assert_int_equal(link(db, hard), 0);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sms_store cs;
+		int rc = sms_store_open(&cs, db, key);
+		if (write(ready[1], rc == 0 ? "1" : "0", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(2);
+		usleep(300 * 1000); /* still holding it when the parent asks */
+		if (rc == 0)
+			sms_store_close(&cs);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, '1');
+	assert_int_equal(sms_store_open_mode(&st, sym, key, NULL, SMS_OPEN_NOWAIT), ERR_BUSY);
+	assert_non_null(strstr(err_msg(), "in use by another process"));
+	assert_int_equal(sms_store_open_mode(&st, hard, key, NULL, SMS_OPEN_NOWAIT), ERR_BUSY);
+	assert_int_equal(access(lockf, F_OK), -1); /* nothing to delete */
+	assert_int_equal(sms_store_open_mode(&st, db, key, NULL, SMS_OPEN_NOWAIT), ERR_BUSY);
+	/* the check opens beside it, reads, and writes nothing */
+	assert_int_equal(sms_store_open_mode(&st, sym, key, NULL, SMS_OPEN_CHECK), 0);
+	assert_int_equal(st.lock_fd, -1);
+	assert_int_equal(sms_store_check(&st, &total, &bad), 0);
+	assert_int_equal(total, 1);
+	assert_int_equal(bad, 0);
+	sms_store_close(&st);
+	/* an SMS's open waits for the child's close (300 ms on) */
+	t0 = mono_s();
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	fprintf(stderr, "the lock: waited %.3f s for the other process\n", mono_s() - t0);
+	assert_true(mono_s() - t0 >= 0.2);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* held here: through the other paths, at once */
+	assert_int_equal(sms_store_open_mode(&st, hard, key, NULL, SMS_OPEN_NOWAIT), ERR_BUSY);
+	assert_int_equal(sms_store_open(&st, sym, key), ERR_BUSY);
+	sms_store_close(&st);
+	for (int i = 0; i < 2; i++) {
+		close(ready[i]);
+		close(go[i]);
+	}
+	td_rmtree(dir);
+	free(dir);
+}
+
 /* A quote of the size of a real one (it parses; nothing checks its
  * signatures here): a TD body with `head` as its REPORTDATA, then a PEM
  * chain of ~3.5 KB shared by the quotes of a platform (chain 'a' or 'b'),
@@ -857,13 +942,6 @@ static void wal_stays_bounded(void **state)
 	free(dir);
 }
 
-static double mono_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* An operator's sqlite3 shell in a transaction (a reader on an old
  * snapshot) while the SMS commits past SMS_WAL_MAX_FRAMES: the inline
  * RESTART finds it and does not wait (it used to wait the busy timeout,
@@ -1107,6 +1185,7 @@ int main(void)
 	    cmocka_unit_test(receipts_keep_each_chain_once),
 	    cmocka_unit_test(a_marker_in_the_td_body_moves_no_tail),
 	    cmocka_unit_test(caches_follow_every_write),
+	    cmocka_unit_test(the_lock_is_the_database_files),
 	    cmocka_unit_test(pending_challenge_keys_stay_cached),
 	    cmocka_unit_test(wal_stays_bounded),
 	    cmocka_unit_test(a_long_reader_never_blocks_a_commit),
