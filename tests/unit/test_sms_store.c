@@ -587,7 +587,11 @@ static void the_lock_is_the_database_files(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct sms_store cs;
-		int rc = sms_store_open(&cs, db, key);
+		int rc;
+		/* a parent that fails leaves the child an end of file */
+		close(ready[0]);
+		close(go[1]);
+		rc = sms_store_open(&cs, db, key);
 		if (write(ready[1], rc == 0 ? "1" : "0", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(2);
 		usleep(300 * 1000); /* still holding it when the parent asks */
