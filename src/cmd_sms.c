@@ -80,9 +80,9 @@ static const char sms_usage_offline[] =
     "\n"
     "       tdexec sms check --db FILE (--master-key FILE | --master-key-command CMD)\n"
     "\n"
-    "Check a stopped (or running) SMS's store offline: SQLite's integrity check,\n"
-    "then every secret must decrypt and authenticate under the master key.\n"
-    "Exit 0 when all do, 1 otherwise.\n"
+    "Check an SMS's store, stopped or running (it takes no lock and writes\n"
+    "nothing): SQLite's integrity check, then every secret must decrypt and\n"
+    "authenticate under the master key.  Exit 0 when all do, 1 otherwise.\n"
     "\n"
     "       tdexec sms rekey --db FILE (--master-key F | --master-key-command CMD)\n"
     "                        (--new-master-key F | --new-master-key-command CMD) [--json]\n"
@@ -196,7 +196,8 @@ static const struct option sms_store_opts[] = {
  * the caller closes it; otherwise the exit code to return (--help, a usage
  * error, a store that does not open). */
 #define STORE_OPEN (-1)
-static int store_cmd_open(int argc, char **argv, const char *name, struct sms_store *st)
+static int store_cmd_open(int argc, char **argv, const char *name, enum sms_open_mode mode,
+                          struct sms_store *st)
 {
 	const char *db = NULL, *key = NULL, *cmd = NULL;
 	int c;
@@ -217,7 +218,7 @@ static int store_cmd_open(int argc, char **argv, const char *name, struct sms_st
 	if (!db || !key == !cmd)
 		return cli_usage(name,
 		                 "--db and one of --master-key, --master-key-command are required");
-	if (store_files(db, key) < 0 || sms_store_open2(st, db, key, cmd) < 0)
+	if (store_files(db, key) < 0 || sms_store_open_mode(st, db, key, cmd, mode) < 0)
 		return cli_fail();
 	return STORE_OPEN;
 }
@@ -227,7 +228,7 @@ static int sms_ear_rotate_cmd(int argc, char **argv)
 {
 	struct sms_store st;
 	char old_kid[44], new_kid[44];
-	int rc = store_cmd_open(argc, argv, "sms ear-rotate", &st);
+	int rc = store_cmd_open(argc, argv, "sms ear-rotate", SMS_OPEN_NOWAIT, &st);
 
 	if (rc != STORE_OPEN)
 		return rc;
@@ -248,7 +249,7 @@ static int sms_check(int argc, char **argv)
 {
 	struct sms_store st;
 	long total, bad;
-	int rc = store_cmd_open(argc, argv, "sms check", &st);
+	int rc = store_cmd_open(argc, argv, "sms check", SMS_OPEN_CHECK, &st);
 
 	if (rc != STORE_OPEN)
 		return rc;

@@ -2,6 +2,7 @@
 
 #include "crypto/aead.h"
 #include "store/db.h"
+#include "tdx/quote.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -211,8 +212,9 @@ static int keycheck_write(struct sms_store *s)
 }
 
 /* The store and the key belong together: the key opens the check value
- * (or, in a store from before it, a secret), else the store is refused. */
-static int key_check(struct sms_store *s)
+ * (or, in a store from before it, a secret, then the value is written
+ * when `write`), else the store is refused. */
+static int key_check(struct sms_store *s, int write)
 {
 	sqlite3_stmt *st;
 	uint8_t nonce[AEAD_NONCE], ct[AEAD_TAG + 16], pt[16] = {0};
@@ -256,7 +258,7 @@ static int key_check(struct sms_store *s)
 	} else {
 		sqlite3_finalize(st);
 	}
-	return keycheck_write(s);
+	return write ? keycheck_write(s) : 0; /* sms check writes nothing */
 }
 
 static void aad_of(char *out, size_t cap, const char *kind, const char *owner, const char *name)
@@ -550,25 +552,41 @@ out:
 
 /* ---------- checkpoints, off the release path ---------- */
 
-/* After each commit on the write connection, with the WAL's frame count. */
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+/* After each commit on the write connection, with the WAL's frame count
+ * (under mu: the one writer). */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct sms_store *s = arg;
 
-	if (frames >= SMS_WAL_MAX_FRAMES) {
+	if (frames < s->wal_frames)
+		s->restart_at = 0; /* the WAL started over */
+	s->wal_frames = frames;
+	if (frames >= SMS_WAL_MAX_FRAMES && frames >= s->restart_at) {
 		/* the thread fell behind (commits without a pause): RESTART,
 		 * after the thread's pass (SQLite answers busy rather than wait
-		 * for another checkpoint: ckmu), copies every frame while this
-		 * thread holds the store's write lock and waits for the readers
-		 * to leave the WAL, so that the next write starts it over */
+		 * for another checkpoint: ckmu), copies every frame and, when no
+		 * reader is left in the WAL, lets the next write start it over.
+		 * It never waits here: this thread holds the store's write lock,
+		 * and a reader on an old snapshot (an operator's sqlite3 shell in
+		 * a transaction) may stay for minutes.  Busy: tried again
+		 * SMS_WAL_RETRY_FRAMES later, the thread's passes meanwhile. */
 		int rc;
 		pthread_mutex_lock(&s->ckmu);
+		sqlite3_busy_timeout(db, 0);
 		rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		sqlite3_busy_timeout(db, SMS_BUSY_TIMEOUT_MS);
 		pthread_mutex_unlock(&s->ckmu);
-		if (rc != SQLITE_OK)
-			log_warn("sms.checkpoint", "inline=1 frames=%d error=\"%s\"", frames,
-			         sqlite3_errmsg(db));
-	} else if (frames >= SMS_WAL_CHECKPOINT_FRAMES) {
+		if (rc != SQLITE_OK) {
+			s->restart_at = frames + SMS_WAL_RETRY_FRAMES;
+			log_warn("sms.checkpoint", "inline=1 frames=%d retry_at=%d error=\"%s\"",
+			         frames, s->restart_at, sqlite3_errmsg(db));
+		}
+		return SQLITE_OK;
+	}
+	if (frames >= SMS_WAL_CHECKPOINT_FRAMES) {
 		/* a pass per half of the mark written (or the WAL started
 		 * over): each costs two fsyncs, which the commits' wait for */
 		pthread_mutex_lock(&s->kmu);
@@ -613,6 +631,7 @@ static void *checkpointer(void *arg)
 static int checkpointer_start(struct sms_store *s, const char *db_path)
 {
 	GUARD(db_open(db_path, migrations, &s->cdb)); /* all applied: a no-op */
+	GUARD(db_exec(s->cdb, "PRAGMA journal_size_limit=" STR(SMS_WAL_SIZE_LIMIT)));
 	ENSURE(pthread_create(&s->ckpt, NULL, checkpointer, s) == 0, ERR_IO,
 	       "sms store: cannot start the checkpoint thread");
 	s->ckpt_started = 1;
@@ -639,45 +658,129 @@ int sms_store_open(struct sms_store *st, const char *db_path, const char *master
 	return sms_store_open2(st, db_path, master_key_path, NULL);
 }
 
-/* DB-lock: held alone by the one process that has the store open (an SMS,
- * sms check, ear-rotate, rekey): no process keeps using an old master key,
- * and no other writer changes rows behind the SMS's caches. */
-static int lock_store(const char *db_path, int rekey, int *fd_out)
-{
-	char p[4096];
-	int fd;
+/* DB-lock: held alone by the one process that has the store open for
+ * writing (an SMS, ear-rotate, rekey): no process keeps using an old master
+ * key, and no other writer changes rows behind the SMS's caches.  It is a
+ * flock of the database file itself, so it is the file's (device, inode):
+ * the same store reached through a symlink, a hard link or another mount
+ * path is the same lock, and there is no lock file to delete.  SQLite locks
+ * with fcntl (POSIX) locks, which flock does not touch on Linux.
+ *
+ * Closing any descriptor of a file drops every POSIX lock the process holds
+ * on it, SQLite's included (see lib/store/db.c): the stores this process
+ * holds are known by inode (held[]) and a second open of one is refused
+ * from a stat, without opening it. */
+#define STORE_HELD_MAX 16
+static struct {
+	dev_t dev;
+	ino_t ino;
+} held[STORE_HELD_MAX];
+static size_t nheld;
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
 
-	*fd_out = -1;
-	GUARD(path_fmt(p, sizeof(p), "%s-lock", db_path));
-	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	ENSURE(fd >= 0, ERR_IO, "%s: %s", p, strerror(errno));
-	fchmod(fd, 0600); /* like the store's own files; it holds nothing */
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		close(fd);
-		return rekey ? err_set(ERR_BUSY,
-		                       "the store %s is in use (a running SMS?): "
-		                       "stop it first",
-		                       db_path)
-		             : err_set(ERR_BUSY,
-		                       "the store %s is in use by another process (a running "
-		                       "SMS, or a rekey)",
-		                       db_path);
-	}
-	*fd_out = fd;
-	return 0;
+static int held_find(dev_t dev, ino_t ino)
+{
+	for (size_t i = 0; i < nheld; i++)
+		if (held[i].dev == dev && held[i].ino == ino)
+			return (int)i;
+	return -1;
 }
 
+static int store_busy(const char *db_path, int rekey)
+{
+	return rekey ? err_set(ERR_BUSY,
+	                       "the store %s is in use (a running SMS?): "
+	                       "stop it first",
+	                       db_path)
+	             : err_set(ERR_BUSY,
+	                       "the store %s is in use by another process (a running "
+	                       "SMS, or a rekey)",
+	                       db_path);
+}
+
+/* Take the store's DB-lock, waiting up to wait_ms for another process to
+ * let it go.  *fd_out: the locked descriptor, for unlock_store(). */
+static int lock_store(const char *db_path, int rekey, int wait_ms, int *fd_out, dev_t *dev,
+                      ino_t *ino)
+{
+	struct stat sb;
+	int fd = -1, rc = 0;
+
+	*fd_out = -1;
+	pthread_mutex_lock(&held_mu);
+	if (stat(db_path, &sb) == 0 && held_find(sb.st_dev, sb.st_ino) >= 0) {
+		rc = store_busy(db_path, rekey);
+		goto out;
+	}
+	ENSURE_GOTO(nheld < STORE_HELD_MAX, ERR_TOOBIG, "sms store: more than %d stores open",
+	            STORE_HELD_MAX);
+	fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	ENSURE_GOTO(fd >= 0, ERR_IO, "database %s: %s", db_path, strerror(errno));
+	ENSURE_GOTO(fstat(fd, &sb) == 0, ERR_IO, "database %s: %s", db_path, strerror(errno));
+	ENSURE_GOTO(S_ISREG(sb.st_mode), ERR_INVAL, "database %s: not a regular file", db_path);
+	if (held_find(sb.st_dev, sb.st_ino) >= 0) {
+		/* renamed in between onto a store held here: the descriptor
+		 * is kept (closing it would unlock that store's database) */
+		fd = -1;
+		rc = store_busy(db_path, rekey);
+		goto out;
+	}
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited += 50) {
+		ENSURE_GOTO(errno == EWOULDBLOCK || errno == EINTR, ERR_IO,
+		            "database %s: flock: %s", db_path, strerror(errno));
+		if (waited >= wait_ms) {
+			rc = store_busy(db_path, rekey);
+			goto out;
+		}
+		nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+	}
+	held[nheld].dev = *dev = sb.st_dev;
+	held[nheld].ino = *ino = sb.st_ino;
+	nheld++;
+	*fd_out = fd;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd); /* no connection of this process has this file open */
+	pthread_mutex_unlock(&held_mu);
+	return rc;
+}
+
+/* After the store's connections are closed. */
+static void unlock_store(int fd, dev_t dev, ino_t ino)
+{
+	int i;
+
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&held_mu);
+	close(fd);
+	i = held_find(dev, ino);
+	if (i >= 0)
+		held[i] = held[--nheld];
+	pthread_mutex_unlock(&held_mu);
+}
+
+/* STORE_REKEY: the caller holds the DB-lock already. */
+#define STORE_REKEY (-1)
+
 static int store_open(struct sms_store *st, const char *db_path, const char *master_key_path,
-                      const char *master_key_command, int lock);
+                      const char *master_key_command, int mode);
 
 int sms_store_open2(struct sms_store *st, const char *db_path, const char *master_key_path,
                     const char *master_key_command)
 {
-	return store_open(st, db_path, master_key_path, master_key_command, 1);
+	return store_open(st, db_path, master_key_path, master_key_command, SMS_OPEN_WAIT);
+}
+
+int sms_store_open_mode(struct sms_store *st, const char *db_path, const char *master_key_path,
+                        const char *master_key_command, enum sms_open_mode mode)
+{
+	return store_open(st, db_path, master_key_path, master_key_command, (int)mode);
 }
 
 static int store_open(struct sms_store *st, const char *db_path, const char *master_key_path,
-                      const char *master_key_command, int lock)
+                      const char *master_key_command, int mode)
 {
 	pthread_mutexattr_t a;
 	int rc;
@@ -704,13 +807,18 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 	st->sessions = calloc(SMS_SESSION_SLOTS, sizeof(*st->sessions));
 	st->secrets = calloc(SMS_SECRET_SLOTS, sizeof(*st->secrets));
 	rc = st->sessions && st->secrets ? 0 : err_set(ERR_NOMEM, "out of memory");
-	if (rc == 0 && lock)
-		rc = lock_store(db_path, 0, &st->lock_fd);
+	if (rc == 0 && (mode == SMS_OPEN_WAIT || mode == SMS_OPEN_NOWAIT))
+		rc = lock_store(db_path, 0, mode == SMS_OPEN_WAIT ? SMS_LOCK_WAIT_MS : 0,
+		                &st->lock_fd, &st->lock_dev, &st->lock_ino);
 	if (rc == 0)
 		rc = master_key_command ? master_from_command(master_key_command, st->master)
 		                        : load_master(master_key_path, st->master);
 	if (rc == 0)
 		rc = db_open(db_path, migrations, &st->db);
+	/* the connections that checkpoint cut the WAL file back once it
+	 * starts over: after a long reader it may have grown far past it */
+	if (rc == 0)
+		rc = db_exec(st->db, "PRAGMA journal_size_limit=" STR(SMS_WAL_SIZE_LIMIT));
 	if (rc == 0)
 		rc = db_open(db_path, migrations, &st->rdb); /* all applied: a no-op */
 	/* the read connection's pages from the file by mmap, not a pread
@@ -718,8 +826,8 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 	if (rc == 0)
 		rc = db_exec(st->rdb, "PRAGMA mmap_size=268435456");
 	if (rc == 0)
-		rc = key_check(st);
-	if (rc == 0)
+		rc = key_check(st, mode != SMS_OPEN_CHECK);
+	if (rc == 0 && mode != SMS_OPEN_CHECK) /* it writes nothing */
 		rc = checkpointer_start(st, db_path);
 	if (rc < 0) {
 		checkpointer_stop(st);
@@ -729,8 +837,7 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 		db_close(st->db);
 		st->db = st->rdb = NULL;
 		OPENSSL_cleanse(st->master, sizeof(st->master));
-		if (st->lock_fd >= 0)
-			close(st->lock_fd);
+		unlock_store(st->lock_fd, st->lock_dev, st->lock_ino);
 		st->lock_fd = -1;
 		free(st->sessions);
 		free(st->secrets);
@@ -749,8 +856,7 @@ void sms_store_close(struct sms_store *st)
 	db_close(st->db);
 	st->db = st->rdb = NULL;
 	OPENSSL_cleanse(st->master, sizeof(st->master));
-	if (st->lock_fd >= 0)
-		close(st->lock_fd);
+	unlock_store(st->lock_fd, st->lock_dev, st->lock_ino);
 	st->lock_fd = -1;
 	pthread_mutex_destroy(&st->mu);
 	pthread_mutex_destroy(&st->rmu);
@@ -819,12 +925,14 @@ int sms_store_rekey(const char *db_path, const char *old_path, const char *old_c
 	char **keys = NULL;
 	size_t nkeys = 0;
 	int fd = -1, rc, opened = 0, in_tx = 0;
+	dev_t dev = 0;
+	ino_t ino = 0;
 
 	*count = 0;
 	ENSURE(!new_path != !new_command, ERR_INVAL,
 	       "rekey: a new master key file or a new master key command, one of them");
-	GUARD(lock_store(db_path, 1, &fd));
-	GUARD_GOTO(store_open(&s, db_path, old_path, old_command, 0));
+	GUARD(lock_store(db_path, 1, 0, &fd, &dev, &ino));
+	GUARD_GOTO(store_open(&s, db_path, old_path, old_command, STORE_REKEY));
 	opened = 1;
 	GUARD_GOTO(new_command ? master_from_command(new_command, nk) : load_master(new_path, nk));
 	ENSURE_GOTO(CRYPTO_memcmp(nk, s.master, 32) != 0, ERR_INVAL,
@@ -863,8 +971,7 @@ out:
 	if (opened)
 		sms_store_close(&s);
 	OPENSSL_cleanse(nk, sizeof(nk));
-	if (fd >= 0)
-		close(fd);
+	unlock_store(fd, dev, ino);
 	return rc;
 }
 
@@ -1288,26 +1395,40 @@ static int release_allowed(struct sms_store *s, const char *id)
  * reference would save less than it costs. */
 #define QUOTE_TAIL_MIN 512
 
-/* Where a quote's PCK certificate chain starts (its first PEM line), and
- * the chain's row in quote_tails, added when new (inside the release
- * transaction: a group rolled back takes it along).  Any split would do:
- * the receipt serves head and tail joined, the bytes the TD sent; this one
- * puts what quotes of a platform share in the tail.  *head = len and
- * *tail_id = 0 when the quote has no such tail. */
+/* Where a quote's PCK certificate chain starts, and the chain's row in
+ * quote_tails, added when new (inside the release transaction: a group
+ * rolled back takes it along).  The receipt serves head and tail joined,
+ * the bytes the TD sent.  The split is the parsed chain's offset, never a
+ * PEM line found by searching: the host writes MRCONFIGID, MROWNER and
+ * MROWNERCONFIG, and a marker placed there would make every release's
+ * tail unique (a row of ~5 KB each).  A tail is the chain exactly, so
+ * quotes of a platform share it; *head = len and *tail_id = 0 when the
+ * quote does not parse, has bytes after the chain, or a short chain. */
 static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t *head,
                       int64_t *tail_id)
 {
-	static const char pem[] = "-----BEGIN CERTIFICATE-----";
-	const uint8_t *p = memmem(q, len, pem, sizeof(pem) - 1);
+	struct tdx_quote *tq = NULL;
+	const uint8_t *p;
+	size_t n;
 	uint8_t h[32];
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
 
 	*head = len;
 	*tail_id = 0;
-	if (!p || len - (size_t)(p - q) < QUOTE_TAIL_MIN)
+	if (tdx_quote_parse(q, len, &tq) < 0) {
+		err_clear();
+		return 0; /* verified before it gets here; stored whole if not */
+	}
+	n = tq->pck_chain_len;
+	if (tq->trailing_len != 0 || n < QUOTE_TAIL_MIN || n > len ||
+	    memcmp(q + (len - n), tq->pck_chain, n) != 0) {
+		tdx_quote_free(tq);
 		return 0;
-	SHA256(p, len - (size_t)(p - q), h);
+	}
+	tdx_quote_free(tq);
+	p = q + (len - n);
+	SHA256(p, n, h);
 	GUARD(db_stmt(s->db, &s->wst, "SELECT id FROM quote_tails WHERE sha256=?", &st));
 	sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -1320,14 +1441,14 @@ static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t 
 		GUARD(db_stmt(s->db, &s->wst, "INSERT INTO quote_tails(sha256, tail) VALUES(?,?)",
 		              &st));
 		sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 2, p, (int)(len - (size_t)(p - q)), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, p, (int)n, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		db_stmt_done(st);
 		ENSURE(rc == SQLITE_DONE, ERR_IO, "database: quote tail: %s",
 		       sqlite3_errmsg(s->db));
 		*tail_id = sqlite3_last_insert_rowid(s->db);
 	}
-	*head = (size_t)(p - q);
+	*head = len - n;
 	return 0;
 }
 

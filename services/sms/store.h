@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <sys/types.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,7 +56,9 @@ struct sms_store {
 	pthread_mutex_t mu; /* recursive */
 	pthread_mutex_t rmu;
 	struct db_stmts wst, rst; /* prepared once per connection */
-	int lock_fd;              /* DB-lock, shared: a rekey needs it alone */
+	int lock_fd;              /* DB-lock (flock of the database); -1: sms check */
+	dev_t lock_dev;
+	ino_t lock_ino;
 	/* releases waiting for a group commit (sms_store_session_release) */
 	pthread_mutex_t gmu;
 	pthread_cond_t gcv;
@@ -74,6 +77,7 @@ struct sms_store {
 	pthread_mutex_t kmu, ckmu; /* ckmu: one checkpoint call at a time */
 	pthread_cond_t kcv;
 	int ckpt_started, ckpt_stop, ckpt_want, ckpt_at;
+	int wal_frames, restart_at; /* the writer's (wal hook, under mu) */
 	unsigned long checkpoints;
 };
 
@@ -81,20 +85,45 @@ struct sms_store {
  * once it holds SMS_WAL_CHECKPOINT_FRAMES frames (then every half of
  * that), not by the commit that crossed SQLite's 1,000-frame default; a
  * commit that finds it at
- * SMS_WAL_MAX_FRAMES (the thread fell behind) checkpoints itself, so the
- * WAL stays under ~SMS_WAL_MAX_FRAMES pages. */
+ * SMS_WAL_MAX_FRAMES (the thread fell behind) checkpoints itself, without
+ * waiting, so the WAL stays under ~SMS_WAL_MAX_FRAMES pages unless a reader
+ * holds an old snapshot (then it grows until the reader leaves). */
 #define SMS_WAL_CHECKPOINT_FRAMES 2000
 #define SMS_WAL_MAX_FRAMES        8000
+/* A RESTART that found a reader (it does not wait for one: busy timeout 0)
+ * is tried again this many frames later. */
+#define SMS_WAL_RETRY_FRAMES 1000
+/* After a WAL that outgrew it (a long reader) starts over, its file is cut
+ * back to this size (journal_size_limit); the usual WAL stays under it. */
+#define SMS_WAL_SIZE_LIMIT 16777216
+/* The write connection's wait for SQLite locks (db_open's). */
+#define SMS_BUSY_TIMEOUT_MS 5000
+
+/* How long an SMS starting waits for another process to let the store go
+ * (e.g. the previous SMS still stopping). */
+#define SMS_LOCK_WAIT_MS 5000
 
 /* Load (or create, 0600) the master key and open the database.  One
- * process at a time: ERR_BUSY when another has the store open (a running
- * SMS, sms check or ear-rotate, a rekey). */
+ * process at a time (the database file's inode, whatever the path it is
+ * reached by): ERR_BUSY when another has had the store open for
+ * SMS_LOCK_WAIT_MS (a running SMS, ear-rotate, a rekey), at once when this
+ * process has. */
 int sms_store_open(struct sms_store *st, const char *db_path, const char *master_key_path);
 /* The same, the key from a file or from a command's output (64 hex digits,
  * e.g. a KMS client), exactly one of them.  A key that does not open the
  * store's existing records is refused (ERR_VERIFY), before any use. */
 int sms_store_open2(struct sms_store *st, const char *db_path, const char *master_key_path,
                     const char *master_key_command);
+enum sms_open_mode {
+	SMS_OPEN_WAIT = 1, /* sms_store_open2's */
+	SMS_OPEN_NOWAIT,   /* ERR_BUSY at once (sms ear-rotate) */
+	/* No DB-lock, nothing written (the check value neither), no
+	 * checkpoints: for sms_store_check while an SMS may run.  Only reads
+	 * that bypass the caches: sms_store_check. */
+	SMS_OPEN_CHECK,
+};
+int sms_store_open_mode(struct sms_store *st, const char *db_path, const char *master_key_path,
+                        const char *master_key_command, enum sms_open_mode mode);
 void sms_store_close(struct sms_store *st);
 /* Drop the caches: for writes made behind the store's back on its own
  * connections (tests, repairs). */

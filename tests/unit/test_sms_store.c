@@ -6,6 +6,7 @@
 #include "../../services/sms/store.h"
 #include "proto/proto.h"
 #include "store/db.h"
+#include "tdx/quote.h"
 #include "util/codec.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -15,8 +16,10 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static void secrets_survive_reopen_and_are_bound(void **state)
 {
@@ -181,6 +184,13 @@ static const uint8_t *sig(int i)
 	static uint8_t ids[8][32];
 	memset(ids[i], 0xa0 + i, 32);
 	return ids[i];
+}
+
+static double mono_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static long count_rows(struct sms_store *st, const char *sql)
@@ -542,20 +552,123 @@ static void caches_follow_every_write(void **state)
 	free(dir);
 }
 
-/* A quote of the size of a real one: a head, then a PEM chain of ~3.5 KB
- * shared by the quotes of a platform (chain 'a' or 'b'). */
-static size_t pem_quote(uint8_t *q, size_t cap, uint8_t head, char chain)
+/* The DB-lock is the database file's, held by another process (a child
+ * that opened the store by its path): opening the store through a
+ * symlink or a hard link is refused (a lock keyed on the path let these
+ * in, a second writer behind the caches), and there is no lock file whose
+ * removal would let one in.  sms check (SMS_OPEN_CHECK) opens beside it,
+ * and writes nothing.  A start waits for the other process to let go. */
+static void the_lock_is_the_database_files(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], sym[512], hard[512], lockf[520];
+	int ready[2], go[2];
+	struct sms_store st, other;
+	long total = 0, bad = 0;
+	uint8_t v[8] = {1};
+	char c = 0;
+	double t0;
+	pid_t pid;
+	int status;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	snprintf(sym, sizeof(sym), "%s/link.db", dir);
+	snprintf(hard, sizeof(hard), "%s/hard.db", dir);
+	snprintf(lockf, sizeof(lockf), "%s-lock", db);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", v, sizeof(v), 0), 0);
+	sms_store_close(&st);
+	assert_int_equal(symlink(db, sym), 0);
+	assert_int_equal(link(db, hard), 0);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sms_store cs;
+		int rc;
+		/* a parent that fails leaves the child an end of file */
+		close(ready[0]);
+		close(go[1]);
+		rc = sms_store_open(&cs, db, key);
+		if (write(ready[1], rc == 0 ? "1" : "0", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(2);
+		usleep(300 * 1000); /* still holding it when the parent asks */
+		if (rc == 0)
+			sms_store_close(&cs);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, '1');
+	assert_int_equal(sms_store_open_mode(&st, sym, key, NULL, SMS_OPEN_NOWAIT), ERR_BUSY);
+	assert_non_null(strstr(err_msg(), "in use by another process"));
+	assert_int_equal(sms_store_open_mode(&st, hard, key, NULL, SMS_OPEN_NOWAIT), ERR_BUSY);
+	assert_int_equal(access(lockf, F_OK), -1); /* nothing to delete */
+	assert_int_equal(sms_store_open_mode(&st, db, key, NULL, SMS_OPEN_NOWAIT), ERR_BUSY);
+	/* the check opens beside it, reads, and writes nothing */
+	assert_int_equal(sms_store_open_mode(&st, sym, key, NULL, SMS_OPEN_CHECK), 0);
+	assert_int_equal(st.lock_fd, -1);
+	assert_int_equal(sms_store_check(&st, &total, &bad), 0);
+	assert_int_equal(total, 1);
+	assert_int_equal(bad, 0);
+	sms_store_close(&st);
+	/* an SMS's open waits for the child's close (300 ms on) */
+	t0 = mono_s();
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	fprintf(stderr, "the lock: waited %.3f s for the other process\n", mono_s() - t0);
+	assert_true(mono_s() - t0 >= 0.2);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* held here: through the other paths, at once */
+	assert_int_equal(sms_store_open_mode(&other, hard, key, NULL, SMS_OPEN_NOWAIT), ERR_BUSY);
+	assert_int_equal(sms_store_open(&other, sym, key), ERR_BUSY);
+	sms_store_close(&st);
+	for (int i = 0; i < 2; i++) {
+		close(ready[i]);
+		close(go[i]);
+	}
+	td_rmtree(dir);
+	free(dir);
+}
+
+/* A quote of the size of a real one (it parses; nothing checks its
+ * signatures here): a TD body with `head` as its REPORTDATA, then a PEM
+ * chain of ~3.5 KB shared by the quotes of a platform (chain 'a' or 'b'),
+ * the PEM marker also in MRCONFIGID when `marker` (a host sets it). */
+static size_t pem_quote_marked(uint8_t *q, size_t cap, uint8_t head, char chain, int marker)
 {
 	static const char begin[] = "-----BEGIN CERTIFICATE-----\n";
-	size_t n = 0;
+	struct tdx_quote t;
+	uint8_t pem[3574], auth[1] = {0}, *out;
+	size_t n;
 
-	memset(q, head, 1200);
-	n = 1200;
-	memcpy(q + n, begin, sizeof(begin) - 1);
-	n += sizeof(begin) - 1;
-	while (n < cap - 1 && n < 4800)
-		q[n++] = (uint8_t)chain;
+	memset(&t, 0, sizeof(t));
+	t.header.version = 4;
+	t.header.att_key_type = TDX_ATT_KEY_ECDSA_P256;
+	t.header.tee_type = TDX_TEE_TYPE_TDX;
+	t.body_type = TDX_BODY_TD10;
+	memset(t.body.report_data, head, sizeof(t.body.report_data));
+	if (marker)
+		memcpy(t.body.mrconfigid, begin, sizeof(begin) - 1);
+	t.cert_type = TDX_CERT_QE_REPORT;
+	t.qe_auth_data = auth;
+	t.pck_cert_type = TDX_CERT_PCK_CHAIN;
+	memset(pem, chain, sizeof(pem));
+	memcpy(pem, begin, sizeof(begin) - 1);
+	t.pck_chain = pem;
+	t.pck_chain_len = sizeof(pem);
+	assert_int_equal(tdx_quote_serialize(&t, 0, &out, &n), 0);
+	assert_true(n <= cap);
+	memcpy(q, out, n);
+	free(out);
 	return n;
+}
+
+static size_t pem_quote(uint8_t *q, size_t cap, uint8_t head, char chain)
+{
+	return pem_quote_marked(q, cap, head, chain, 0);
 }
 
 static void assert_quote(json_t *receipt, const uint8_t *q, size_t len)
@@ -689,6 +802,62 @@ static void receipts_keep_each_chain_once(void **state)
 	free(dir);
 }
 
+/* The host writes MRCONFIGID: a PEM marker put there moves no tail.  The
+ * split is the parsed chain's offset, so two such quotes (their
+ * REPORTDATA differs) share one row holding exactly the chain, and each
+ * receipt is served byte-identical.  (A split at the first marker found
+ * stored each release's ~4 KB from MRCONFIGID on: a row per release.) */
+static void a_marker_in_the_td_body_moves_no_tail(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], id[33], w[43], task[2][67];
+	uint8_t deal[32] = {1}, q[2][5000];
+	size_t ql[2];
+	struct sms_store st;
+	struct sms_receipt r;
+	struct tdx_quote *t;
+	sqlite3_stmt *sel;
+	json_t *arr = NULL;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	for (int i = 0; i < 2; i++) {
+		ql[i] = pem_quote_marked(q[i], sizeof(q[i]), (uint8_t)(i + 1), 'a', 1);
+		assert_non_null(memmem(q[i], 700, "-----BEGIN CERTIFICATE-----", 27));
+	}
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(id, sizeof(id), "%032x", i + 1);
+		snprintf(w, sizeof(w), "0xaaaa%036x", i + 1);
+		snprintf(task[i], sizeof(task[i]), "0x%064x", i + 1);
+		assert_int_equal(
+		    sms_store_session_add(&st, id, task[i], w, deal, 0, 4102444800, NULL), 0);
+		fill_receipt(&r, w, q[i], ql[i]);
+		r.taskid = task[i];
+		assert_int_equal(sms_store_session_release(&st, id, &r), 0);
+	}
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM quote_tails"), 1);
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts WHERE quote_tail IS NULL"),
+	                 0);
+	/* the row is the chain, byte for byte */
+	assert_int_equal(tdx_quote_parse(q[0], ql[0], &t), 0);
+	assert_int_equal(db_prepare(st.db, "SELECT tail FROM quote_tails", &sel), 0);
+	assert_int_equal(sqlite3_step(sel), SQLITE_ROW);
+	assert_int_equal((size_t)sqlite3_column_bytes(sel, 0), t->pck_chain_len);
+	assert_memory_equal(sqlite3_column_blob(sel, 0), t->pck_chain, t->pck_chain_len);
+	sqlite3_finalize(sel);
+	tdx_quote_free(t);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sms_store_receipts(&st, task[i], 8, &arr), 0);
+		assert_int_equal(json_array_size(arr), 1);
+		assert_quote(json_array_get(arr, 0), q[i], ql[i]);
+		json_decref(arr);
+	}
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
 /* The WAL stays bounded with checkpoints off the commit path: 3,000
  * releases, each with its own chain (~5 frames a release with its
  * session, ~15,000 frames in all, 60 MB unchecked), committed without a
@@ -772,6 +941,88 @@ static void wal_stays_bounded(void **state)
 	assert_true(ck >= 1);
 	/* over the mark by at most one commit's frames */
 	assert_true(sb.st_size <= (off_t)(SMS_WAL_MAX_FRAMES + 64) * (4096 + 24) + 32);
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
+/* An operator's sqlite3 shell in a transaction (a reader on an old
+ * snapshot) while the SMS commits past SMS_WAL_MAX_FRAMES: the inline
+ * RESTART finds it and does not wait (it used to wait the busy timeout,
+ * 5 s, holding the write lock, at every commit past the mark), and is
+ * tried again SMS_WAL_RETRY_FRAMES later.  Once the reader has gone the
+ * WAL is checkpointed, starts over, and its file is cut back to
+ * SMS_WAL_SIZE_LIMIT. */
+static void a_long_reader_never_blocks_a_commit(void **state)
+{
+	char *dir = td_tmpdir(), db[512], key[512], wal[520], owner[67], name[16];
+	struct sms_store st;
+	struct stat sb;
+	sqlite3 *reader;
+	sqlite3_stmt *sel;
+	uint8_t v[64] = {7};
+	double t0, past = 0, worst = 0;
+	int i, over = 0, started_over = 0;
+	(void)state;
+
+	snprintf(db, sizeof(db), "%s/s.db", dir);
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	snprintf(key, sizeof(key), "%s/master.key", dir);
+	assert_int_equal(sms_store_open(&st, db, key), 0);
+	/* what is measured is the wait for readers, not the fsyncs */
+	assert_int_equal(db_exec(st.db, "PRAGMA synchronous=OFF"), 0);
+	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "first", v, sizeof(v), 0), 0);
+	assert_int_equal(sqlite3_open(db, &reader), SQLITE_OK);
+	assert_int_equal(db_exec(reader, "BEGIN"), 0);
+	assert_int_equal(db_prepare(reader, "SELECT count(*) FROM secrets", &sel), 0);
+	assert_int_equal(sqlite3_step(sel), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(sel, 0), 1);
+	sqlite3_finalize(sel); /* the snapshot stays, until COMMIT */
+	snprintf(owner, sizeof(owner), "0x%064x", 1);
+	for (i = 0; i < 20000 && st.wal_frames < SMS_WAL_MAX_FRAMES + 1500 && past < 20; i++) {
+		int before = st.wal_frames;
+		snprintf(name, sizeof(name), "n%d", i);
+		t0 = mono_s();
+		assert_int_equal(sms_store_put(&st, "web2", owner, name, v, sizeof(v), 0), 0);
+		if (before >= SMS_WAL_MAX_FRAMES) {
+			double d = mono_s() - t0;
+			past += d;
+			worst = d > worst ? d : worst;
+			over++;
+		}
+	}
+	assert_int_equal(stat(wal, &sb), 0);
+	fprintf(stderr,
+	        "long reader: %d puts, %d past the mark in %.3f s (worst %.3f s), WAL %d "
+	        "frames, %lld bytes\n",
+	        i, over, past, worst, st.wal_frames, (long long)sb.st_size);
+	assert_true(st.wal_frames >= SMS_WAL_MAX_FRAMES + 1500);
+	assert_true(over >= 300);
+	assert_true(past < 5.0);                         /* each put past the mark took >= 5 s */
+	assert_true(st.restart_at > SMS_WAL_MAX_FRAMES); /* tried, and put off */
+	assert_true(sb.st_size > SMS_WAL_SIZE_LIMIT);
+	/* the reader still sees its snapshot */
+	assert_int_equal(db_prepare(reader, "SELECT count(*) FROM secrets", &sel), 0);
+	assert_int_equal(sqlite3_step(sel), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(sel, 0), 1);
+	sqlite3_finalize(sel);
+	assert_int_equal(db_exec(reader, "COMMIT"), 0);
+	sqlite3_close(reader);
+	/* gone: within the retry's frames, the WAL starts over */
+	for (int k = 0; k < 3 * SMS_WAL_RETRY_FRAMES && !started_over; k++, i++) {
+		int before = st.wal_frames;
+		snprintf(name, sizeof(name), "n%d", i);
+		assert_int_equal(sms_store_put(&st, "web2", owner, name, v, sizeof(v), 0), 0);
+		started_over = st.wal_frames < before;
+	}
+	assert_true(started_over);
+	assert_int_equal(sms_store_put(&st, "web2", owner, "last", v, sizeof(v), 0), 0);
+	assert_int_equal(stat(wal, &sb), 0);
+	fprintf(stderr, "long reader gone: WAL %d frames, %lld bytes\n", st.wal_frames,
+	        (long long)sb.st_size);
+	assert_true(st.wal_frames < SMS_WAL_CHECKPOINT_FRAMES);
+	assert_true(sb.st_size <= SMS_WAL_SIZE_LIMIT);
+	assert_int_equal(st.restart_at, 0);
 	sms_store_close(&st);
 	td_rmtree(dir);
 	free(dir);
@@ -936,9 +1187,12 @@ int main(void)
 	    cmocka_unit_test(migration_adds_consumed_signatures),
 	    cmocka_unit_test(receipts_are_appended_with_the_release),
 	    cmocka_unit_test(receipts_keep_each_chain_once),
+	    cmocka_unit_test(a_marker_in_the_td_body_moves_no_tail),
 	    cmocka_unit_test(caches_follow_every_write),
+	    cmocka_unit_test(the_lock_is_the_database_files),
 	    cmocka_unit_test(pending_challenge_keys_stay_cached),
 	    cmocka_unit_test(wal_stays_bounded),
+	    cmocka_unit_test(a_long_reader_never_blocks_a_commit),
 	    cmocka_unit_test(overlapping_releases_commit_in_groups),
 	    cmocka_unit_test(the_largest_receipts_answer_fits_the_bound),
 	};
