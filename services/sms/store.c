@@ -1404,8 +1404,8 @@ static int release_allowed(struct sms_store *s, const char *id)
  * tail unique (a row of ~5 KB each).  A tail is the chain exactly, so
  * quotes of a platform share it; *head = len and *tail_id = 0 when the
  * quote does not parse, has bytes after the chain, or a short chain. */
-static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t *head,
-                      int64_t *tail_id)
+static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t chain_len,
+                      size_t *head, int64_t *tail_id)
 {
 	struct tdx_quote *tq = NULL;
 	const uint8_t *p;
@@ -1416,17 +1416,21 @@ static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t 
 
 	*head = len;
 	*tail_id = 0;
-	if (tdx_quote_parse(q, len, &tq) < 0) {
-		err_clear();
-		return 0; /* verified before it gets here; stored whole if not */
-	}
-	n = tq->pck_chain_len;
-	if (tq->trailing_len != 0 || n < QUOTE_TAIL_MIN || n > len ||
-	    memcmp(q + (len - n), tq->pck_chain, n) != 0) {
+	if (chain_len) { /* the release path parsed it: not again under the write lock */
+		n = chain_len;
+	} else {
+		if (tdx_quote_parse(q, len, &tq) < 0) {
+			err_clear();
+			return 0; /* verified before it gets here; stored whole if not */
+		}
+		n = tq->pck_chain_len;
+		if (tq->trailing_len != 0 || n > len ||
+		    memcmp(q + (len - n), tq->pck_chain, n) != 0)
+			n = 0;
 		tdx_quote_free(tq);
-		return 0;
 	}
-	tdx_quote_free(tq);
+	if (n < QUOTE_TAIL_MIN || n > len)
+		return 0;
 	p = q + (len - n);
 	SHA256(p, n, h);
 	GUARD(db_stmt(s->db, &s->wst, "SELECT id FROM quote_tails WHERE sha256=?", &st));
@@ -1461,7 +1465,7 @@ static int insert_receipt(struct sms_store *s, const char *id, const struct sms_
 	int64_t tail_id = 0;
 	int rc, i = 1;
 
-	GUARD(quote_tail(s, r->quote, r->quote_len, &head, &tail_id));
+	GUARD(quote_tail(s, r->quote, r->quote_len, r->pck_chain_len, &head, &tail_id));
 
 	GUARD(db_stmt(s->db, &s->wst,
 	              "INSERT INTO receipts(time, session, taskid, worker, quote, quote_sha256,"

@@ -183,6 +183,9 @@ struct sms_receipt {
 	int64_t time;                /* Unix seconds; 0: the store's clock */
 	const uint8_t *quote;
 	size_t quote_len;
+	/* the parsed quote's PCK chain length when the chain ends the quote
+	 * (the caller parsed it); 0: the store parses the quote itself */
+	size_t pck_chain_len;
 	char quote_sha256[65];
 	char mrtd[97], rtmr[4][97];
 	const char *tcb_status; /* tdx_tcb_status_name */

@@ -102,6 +102,11 @@ $(acct 9)|$(acct 8)
 $(acct 6)|$(acct 9)"
 got=$(sqlite3 "$W/sms.db" "SELECT worker, coalesce(replaces, '') FROM receipts ORDER BY id")
 [ "$got" = "$want" ] && ok || bad "release audit: $got"
+# the simulated platform's PCK chain is stored once, each receipt naming it
+got=$(sqlite3 "$W/sms.db" "SELECT (SELECT count(*) FROM quote_tails) || ' ' ||
+	(SELECT count(DISTINCT quote_tail) FROM receipts) || ' ' ||
+	(SELECT count(*) FROM receipts WHERE quote_tail IS NULL)")
+[ "$got" = "1 1 0" ] && ok || bad "quote tails (rows, named, receipts without): $got"
 got=$(sqlite3 "$W/sms.db" "SELECT max(n) FROM (SELECT count(*) AS n FROM sessions GROUP BY taskid)")
 [ "$got" = 16 ] && ok || bad "sessions of the capped task: $got"
 # RA-TLS: an SMS in its own (simulated) TD serves a certificate carrying its
