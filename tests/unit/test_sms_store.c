@@ -435,17 +435,6 @@ static void receipts_are_appended_with_the_release(void **state)
 	free(dir);
 }
 
-static void assert_secret(struct sms_store *st, const char *kind, const char *name,
-                          const char *want)
-{
-	uint8_t *v;
-	size_t n;
-	assert_int_equal(sms_store_get(st, kind, "0xabc", name, &v, &n), 0);
-	assert_int_equal(n, strlen(want));
-	assert_memory_equal(v, want, n);
-	free(v);
-}
-
 /* The caches: a session is read from SQLite at most once (sms_store_
  * session_add puts it in), a release marks it released once committed,
  * and a reassignment's new `replaces` shows; a secret row is read once and
@@ -520,33 +509,33 @@ static void caches_follow_every_write(void **state)
 	assert_int_equal(st.secret_misses, 2); /* the write dropped the entry */
 	assert_int_equal(
 	    sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"plain-v1", 8, 0), 0);
-	assert_secret(&st, "web2", "api", "plain-v1");
-	assert_secret(&st, "web2", "api", "plain-v1");
+	assert_value(&st, "web2", "api", "plain-v1");
+	assert_value(&st, "web2", "api", "plain-v1");
 	assert_int_equal(st.secret_misses, 2);
 	assert_int_equal(st.secret_hits, 3);
 	sms_store_cache_clear(&st);
-	assert_secret(&st, "web2", "api", "plain-v1");
+	assert_value(&st, "web2", "api", "plain-v1");
 	assert_int_equal(st.secret_misses, 3);
 	for (size_t i = 0; i < SMS_SECRET_SLOTS; i++)
 		if (st.secrets[i].sealed)
 			assert_null(memmem(st.secrets[i].sealed, st.secrets[i].len, "plain-v1", 8));
 	assert_int_equal(
 	    sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"plain-v2", 8, 1), 0);
-	assert_secret(&st, "web2", "api", "plain-v2");
+	assert_value(&st, "web2", "api", "plain-v2");
 	assert_int_equal(sms_store_put_signed(&st, "web2", "0xabc", "api", (const uint8_t *)"v3", 2,
 	                                      1, sig(1), &verdict, used),
 	                 0);
 	assert_int_equal(verdict, SMS_PUT_WRITTEN);
-	assert_secret(&st, "web2", "api", "v3");
+	assert_value(&st, "web2", "api", "v3");
 	assert_int_equal(
 	    sms_store_put(&st, "challenge", "0xabc", "100", (const uint8_t *)"k", 1, 0), 0);
-	assert_secret(&st, "challenge", "100", "k");
+	assert_value(&st, "challenge", "100", "k");
 	assert_int_equal(sms_store_purge_challenges(&st, 200), 1);
 	assert_int_equal(sms_store_get(&st, "challenge", "0xabc", "100", &v, &n), ERR_NOTFOUND);
 	sms_store_close(&st);
 	/* closed: another open succeeds */
 	assert_int_equal(sms_store_open(&st, db, key), 0);
-	assert_secret(&st, "web2", "api", "v3");
+	assert_value(&st, "web2", "api", "v3");
 	sms_store_close(&st);
 	td_rmtree(dir);
 	free(dir);
