@@ -116,6 +116,15 @@ const char *const sched_migrations[] = {
     "CREATE INDEX escrow_recent_block ON escrow_recent(block);"
     /* retention.c walks finished tasks in the order they last changed */
     "CREATE INDEX tasks_updated ON tasks(updated);",
+    /* a task (TEE) or replicate (standard) handed to a worker that no
+     * report of that worker has acknowledged yet: when the answer that
+     * carried it was lost (the scheduler killed between its commit and
+     * the answer, a broken connection), the worker's next poll gets it
+     * again (workers.c).  Rows from before count as acknowledged. */
+    "ALTER TABLE tasks ADD COLUMN acked INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE replicates ADD COLUMN acked INTEGER NOT NULL DEFAULT 1;"
+    "CREATE INDEX tasks_unacked ON tasks(worker) WHERE acked = 0;"
+    "CREATE INDEX replicates_unacked ON replicates(worker) WHERE acked = 0;",
     NULL,
 };
 

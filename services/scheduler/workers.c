@@ -275,84 +275,94 @@ static int reassignment(struct sched *s, const uint8_t tid[32], const char *lost
 	return 0;
 }
 
+/* A task as handed to a worker: offer() reads these columns. */
+#define OFFER_SQL                                                                                  \
+	"SELECT t.taskid, t.dealid, t.idx, t.enclave, d.app, d.dataset, d.category, d.tag,"        \
+	" d.params, d.beneficiary, d.deadline, d.requester, d.boost, " TEE_SQL ", d.trust,"        \
+	" (SELECT count(*) FROM replicates r WHERE r.taskid = t.taskid), t.lost_worker"            \
+	" FROM tasks t JOIN deals d USING(dealid) WHERE "
+
+/* The answer handing the task of `st`'s row (OFFER_SQL) to `worker`: the
+ * deal, the pool owner's authorization, and a TEE task taken over from a
+ * lost worker its reassignment.  0 with *out set, or an error. */
+static int offer(struct sched *s, sqlite3_stmt *st, const char *worker, json_t **out)
+{
+	uint8_t w[20], tid[32], enc[20], p[72], sig[65];
+	char auth[133], res[300];
+	int tee = sqlite3_column_int(st, 13);
+	const char *taskid = (const char *)sqlite3_column_text(st, 0);
+
+	*out = NULL;
+	GUARD(eth_addr_parse(worker, w));
+	GUARD(hex_decode_exact(tid, 32, taskid + 2, "taskid"));
+	GUARD(eth_addr_parse((const char *)sqlite3_column_text(st, 3), enc));
+	memcpy(p, w, 20);
+	memcpy(p + 20, tid, 32);
+	memcpy(p + 52, enc, 20);
+	GUARD(eip191_sign_keccak(s->cfg.owner_key, p, sizeof(p), sig));
+	hex_encode_0x(auth, sig, 65);
+	snprintf(res, sizeof(res), "%s/results", s->public_url);
+	*out = json_pack(
+	    "{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b}", "taskId", taskid,
+	    "dealId", sqlite3_column_text(st, 1), "taskIndex",
+	    (json_int_t)sqlite3_column_int64(st, 2), "enclaveChallenge", sqlite3_column_text(st, 3),
+	    "app", sqlite3_column_text(st, 4), "dataset", sqlite3_column_text(st, 5), "category",
+	    (json_int_t)sqlite3_column_int64(st, 6), "tag", sqlite3_column_text(st, 7), "params",
+	    sqlite3_column_text(st, 8), "beneficiary", sqlite3_column_text(st, 9), "deadline",
+	    (json_int_t)sqlite3_column_int64(st, 10), "requester", sqlite3_column_text(st, 11),
+	    "workerpoolAuthorization", auth, "smsUrl", s->sms_url, "resultsUrl", res, "boost",
+	    sqlite3_column_int(st, 12));
+	ENSURE(*out, ERR_NOMEM, "out of memory");
+	json_object_set_new(*out, "tee", json_boolean(tee));
+	json_object_set_new(*out, "trust", json_integer(sqlite3_column_int64(st, 14)));
+	if (tee && sqlite3_column_text(st, 16)) {
+		int rc = reassignment(s, tid, (const char *)sqlite3_column_text(st, 16), w, *out);
+		if (rc < 0) {
+			json_decref(*out);
+			*out = NULL;
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static int take_task_tx(struct sched *s, const char *worker, json_t **out)
 {
 	sqlite3_stmt *st;
-	uint8_t w[20], tid[32], enc[20], p[72], sig[65];
-	char auth[133], now[24], res[300];
+	char now[24];
 	int rc, found = 0;
 
-	GUARD(
-	    db_prepare(s->db,
-	               "SELECT t.taskid, t.dealid, t.idx, t.enclave, d.app, d.dataset, d.category,"
-	               " d.tag, d.params, d.beneficiary, d.deadline, d.requester, d.boost, " TEE_SQL
-	               ", d.trust, (SELECT count(*) FROM replicates r WHERE r.taskid = t.taskid),"
-	               " t.lost_worker"
-	               " FROM tasks t JOIN deals d USING(dealid) WHERE t.status = 'INITIALIZED'"
-	               " AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid"
-	               " AND r.worker = ?1) AND instr(t.held_by, ?1) = 0"
-	               " ORDER BY t.updated, t.idx LIMIT 1",
-	               &st));
+	GUARD(db_prepare(s->db,
+	                 OFFER_SQL
+	                 "t.status = 'INITIALIZED' AND NOT EXISTS (SELECT 1 FROM"
+	                 " replicates r WHERE r.taskid = t.taskid AND r.worker = ?1)"
+	                 " AND instr(t.held_by, ?1) = 0 ORDER BY t.updated, t.idx LIMIT 1",
+	                 &st));
 	sqlite3_bind_text(st, 1, worker, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		int tee = sqlite3_column_int(st, 13);
 		long long trust = sqlite3_column_int64(st, 14), held = sqlite3_column_int64(st, 15);
 		const char *taskid = (const char *)sqlite3_column_text(st, 0);
-		rc = eth_addr_parse(worker, w);
-		if (rc == 0)
-			rc = hex_decode_exact(tid, 32, taskid + 2, "taskid");
-		if (rc == 0)
-			rc = eth_addr_parse((const char *)sqlite3_column_text(st, 3), enc);
-		if (rc == 0) {
-			memcpy(p, w, 20);
-			memcpy(p + 20, tid, 32);
-			memcpy(p + 52, enc, 20);
-			rc = eip191_sign_keccak(s->cfg.owner_key, p, sizeof(p), sig);
-		}
-		if (rc == 0) {
-			hex_encode_0x(auth, sig, 65);
-			snprintf(res, sizeof(res), "%s/results", s->public_url);
-			*out = json_pack(
-			    "{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b}",
-			    "taskId", taskid, "dealId", sqlite3_column_text(st, 1), "taskIndex",
-			    (json_int_t)sqlite3_column_int64(st, 2), "enclaveChallenge",
-			    sqlite3_column_text(st, 3), "app", sqlite3_column_text(st, 4),
-			    "dataset", sqlite3_column_text(st, 5), "category",
-			    (json_int_t)sqlite3_column_int64(st, 6), "tag",
-			    sqlite3_column_text(st, 7), "params", sqlite3_column_text(st, 8),
-			    "beneficiary", sqlite3_column_text(st, 9), "deadline",
-			    (json_int_t)sqlite3_column_int64(st, 10), "requester",
-			    sqlite3_column_text(st, 11), "workerpoolAuthorization", auth, "smsUrl",
-			    s->sms_url, "resultsUrl", res, "boost", sqlite3_column_int(st, 12));
-			if (*out) {
-				json_object_set_new(*out, "tee", json_boolean(tee));
-				json_object_set_new(*out, "trust", json_integer(trust));
-			}
-			if (*out && tee && sqlite3_column_text(st, 16))
-				rc = reassignment(s, tid, (const char *)sqlite3_column_text(st, 16),
-				                  w, *out);
-		}
+		rc = offer(s, st, worker, out);
 		if (rc == 0) {
 			snprintf(now, sizeof(now), "%lld", sched_now());
 			const char *a[] = {taskid, worker, now};
 			/* a worker that waited in a long poll was there all along */
-			rc = *out ? sched_exec(
-			                s, "UPDATE workers SET last_seen = ?3 WHERE address = ?2",
-			                a, 3)
-			          : err_set(ERR_NOMEM, "out of memory");
+			rc = sched_exec(s, "UPDATE workers SET last_seen = ?3 WHERE address = ?2",
+			                a, 3);
 			/* a TEE task goes to a worker once: the SMS releases its
 			 * session to a worker once */
 			if (rc == 0 && tee)
 				rc = sched_exec(s,
-				                "UPDATE tasks SET held_by = held_by || ?2 || ' '"
-				                " WHERE taskid = ?1",
+				                "UPDATE tasks SET held_by = held_by || ?2 || ' ',"
+				                " acked = 0 WHERE taskid = ?1",
 				                a, 2);
 			/* a standard task goes to `trust` workers, each a replicate */
 			if (rc == 0 && !tee)
 				rc = sched_exec(
 				    s,
-				    "INSERT INTO replicates(taskid, worker, status, updated)"
-				    " VALUES (?1, ?2, 'RUNNING', ?3)",
+				    "INSERT INTO replicates(taskid, worker, status, updated, acked)"
+				    " VALUES (?1, ?2, 'RUNNING', ?3, 0)",
 				    a, 3);
 			if (rc == 0 && (tee || held + 1 >= trust))
 				rc = sched_exec(s,
@@ -386,6 +396,39 @@ static int take_task(struct sched *s, const char *worker, json_t **out)
 		json_decref(*out);
 		*out = NULL;
 	}
+	return rc;
+}
+
+/* A task handed to `worker` that no report of it has acknowledged.  A
+ * worker runs one task at a time and polls only between tasks, so its poll
+ * says it runs none: the answer that carried this one was lost (the
+ * scheduler killed between its commit and the answer, a connection
+ * broken), and the poll gets it again rather than the task waiting for
+ * its deadline.  Read on the read connection: nothing is written (the
+ * task is already the worker's).  1 with *out set, 0 if none. */
+static int redeliver(struct sched *s, const char *worker, json_t **out)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	*out = NULL;
+	GUARD(db_prepare(s->rdb,
+	                 OFFER_SQL "t.taskid IN (SELECT taskid FROM tasks WHERE worker = ?1"
+	                           " AND acked = 0 AND status = 'RUNNING' UNION ALL SELECT taskid"
+	                           " FROM replicates WHERE worker = ?1 AND acked = 0 AND"
+	                           " status = 'RUNNING') ORDER BY t.updated LIMIT 1",
+	                 &st));
+	sqlite3_bind_text(st, 1, worker, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		rc = offer(s, st, worker, out);
+		if (rc == 0) {
+			log_warn("sched.task",
+			         "task=%s worker=%s redelivered=1 reason=\"not acknowledged\"",
+			         sqlite3_column_text(st, 0), worker);
+			rc = 1;
+		}
+	}
+	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -465,6 +508,8 @@ void sched_h_next(void *ctx, const struct http_req *req, struct http_resp *resp)
 	gen = s->task_gen;
 	pthread_mutex_unlock(&s->wait_mu);
 	rc = bearer(s, req, worker);
+	if (rc == 0)
+		rc = redeliver(s, worker, &task);
 	if (rc == 0 && any_ready(s)) { /* an idle pool's polls take no lock */
 		pthread_mutex_lock(&s->mu);
 		rc = take_task(s, worker, &task);
@@ -696,7 +741,7 @@ void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *res
 		/* a replicate of a standard task: its own status only */
 		const char *r[] = {req->params[0], worker, st, now, cb};
 		rc = sched_exec(s,
-		                "UPDATE replicates SET status = ?3, updated = ?4,"
+		                "UPDATE replicates SET status = ?3, updated = ?4, acked = 1,"
 		                " callback = coalesce(?5, callback)"
 		                " WHERE taskid = lower(?1) AND worker = ?2",
 		                r, 5);
@@ -718,7 +763,7 @@ void sched_h_status(void *ctx, const struct http_req *req, struct http_resp *res
 		rc = sched_exec(
 		    s,
 		    "UPDATE tasks SET status = ?3, detail = ?4, tx = coalesce(nullif(?5, ''), tx),"
-		    " updated = ?6, logs = CASE WHEN ?7 IS NOT NULL AND (SELECT CASE WHEN"
+		    " updated = ?6, acked = 1, logs = CASE WHEN ?7 IS NOT NULL AND (SELECT CASE WHEN"
 		    " json_valid(params) THEN json_extract(params, '$.iexec_developer_logger')"
 		    " END FROM deals d WHERE d.dealid = tasks.dealid) IS 1 THEN ?7 ELSE logs END,"
 		    " app_ms = coalesce(?8, app_ms)"

@@ -159,6 +159,42 @@ void wk_journal_recover(struct worker *w)
 	}
 }
 
+/* A task the scheduler hands again (its answer was lost, or every report
+ * about it was: the scheduler's redelivery) that this worker already took is
+ * not run twice: its session was released once, its result may be on
+ * chain.  What the journal says of it is reported again instead; a push
+ * still in flight reports itself when mined.  1 if the task was there. */
+int wk_journal_replay(struct worker *w, const char *taskid)
+{
+	sqlite3_stmt *st;
+	char status[16] = "", detail[1024] = "", tx[67] = "";
+	if (!w->db ||
+	    db_prepare(w->db, "SELECT status, detail, tx FROM tasks WHERE taskid = ?1", &st) < 0)
+		return 0;
+	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(status, sizeof(status), "%s", (const char *)sqlite3_column_text(st, 0));
+		if (sqlite3_column_text(st, 1))
+			snprintf(detail, sizeof(detail), "%s", sqlite3_column_text(st, 1));
+		if (sqlite3_column_text(st, 2))
+			snprintf(tx, sizeof(tx), "%s", sqlite3_column_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	if (!status[0])
+		return 0;
+	log_warn("worker.task", "task=%s handed_again=1 journal=%s", taskid, status);
+	if (strcmp(status, "COMPLETED") == 0)
+		wk_report(w, taskid, "COMPLETED", detail, tx[0] ? tx : NULL);
+	else if (strcmp(status, "PUSHING") == 0)
+		wk_report(w, taskid, "CONTRIBUTING", "result pushed, waiting for its receipt",
+		          tx[0] ? tx : NULL);
+	else
+		wk_report(w, taskid, "FAILED",
+		          strcmp(status, "FAILED") == 0 ? detail : "taken twice: not run again",
+		          NULL);
+	return 1;
+}
+
 int wk_journal_open(struct worker *w, const char *path)
 {
 	return db_open(path, journal_schema, &w->db);

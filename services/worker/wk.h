@@ -161,6 +161,9 @@ void wk_journal(struct worker *w, const char *taskid, const char *dealid, const 
 void wk_journal_push(struct worker *w, const char *taskid, const char *digest,
                      const struct eth_txm_sent *s);
 void wk_journal_recover(struct worker *w);
+/* A task handed again that the journal already holds: its outcome
+ * reported again instead of a second run; 1 if it was there. */
+int wk_journal_replay(struct worker *w, const char *taskid);
 
 /* metrics.c: the worker's families; the listener when the configuration
  * asks for one (stopped before the transaction manager is freed). */

@@ -399,6 +399,10 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 			sleep(1);
 			continue;
 		}
+		if (a && jstr(a, "taskId") && wk_journal_replay(&w, jstr(a, "taskId"))) {
+			json_decref(a);
+			continue;
+		}
 		if (a) {
 			int ping = pthread_create(&w.pinger, NULL, wk_pinger_main, &w) == 0;
 			run_task(&w, a);

@@ -38,7 +38,8 @@ pool_start_scheduler "$pool" 3 --order-volume 10 --order-price 0 || bad "schedul
 (cd "$W" && exec "$T" worker --scheduler "$SCHED_URL" "${C[@]}" --account 5 --images images \
 	--work-dir w1 --work-dir-encrypted --provider sim --sim-dir "$W/w1.td" --insecure-sms \
 	--memory 200 --max-time 8) 2>>"$W/w1.log" &
-POOL_PIDS+=("$!")
+W1_PID=$!
+POOL_PIDS+=("$W1_PID")
 cp -r "$W/td" "$W/w1.td"
 
 task_of() { curl -s "$SCHED_URL/tasks?deal=$1" | grep -o '"taskId": *"0x[0-9a-f]*"' | head -1 | grep -o '0x[0-9a-f]*'; }
@@ -114,5 +115,41 @@ expect 0 '"stderr": "warning from the app\\n"' -- "$T" run "$app_sh" --market "$
 	--account 4 -o "$W/run3" --developer-logger --json \
 	--args '"echo warning from the app >&2; echo ok > /iexec_out/ok.txt"'
 [ "$(cat "$W/run3/ok.txt" 2>/dev/null)" = ok ] && ok || bad "run --developer-logger result"
+
+# 7. Words lost between the scheduler and a worker, as a scheduler killed
+#    at the wrong moment or a broken connection loses them: a worker
+#    behind a proxy that drops them (droptask.js), the scheduler's public
+#    URL (the one workers register with); the first worker stopped, so
+#    this one takes every task.
+kill "$W1_PID" "$SCHED_PID"
+wait "$W1_PID" "$SCHED_PID" 2>/dev/null
+echo answer >"$W/drop.mode"
+node "$HERE/droptask.js" "$SCHED_URL" "$W/drop.port" "$W/drop.mode" "$W/drop.log" &
+POOL_PIDS+=("$!")
+proxy="http://127.0.0.1:$(wait_port "$W/drop.port")"
+SCHED_PORT=${SCHED_URL##*:} pool_start_scheduler "$pool" 3 --order-volume 10 --order-price 0 \
+	--public-url "$proxy" || bad "scheduler behind the proxy"
+SCHED_URL=$proxy pool_start_worker w2 6 --memory 200 --max-time 8
+# a. The answer handing a TEE task, lost once the scheduler committed it:
+#    the worker's next poll is handed the same task again (it waited
+#    before, RUNNING under a worker that never heard of it, until its
+#    deadline), and the task completes.
+read -r st task < <(run_task "$app_sh" "$(sh_params 'echo ok > /iexec_out/o')")
+[ "$st" = COMPLETED ] && grep -qx "dropped $task" "$W/drop.log" && grep -qx "handed $task" "$W/drop.log" &&
+	ok || bad "lost answer (TEE): $st $(cat "$W/drop.log"; tail -3 "$W/w2.log")"
+grep -q "task=$task worker=0x[0-9a-f]* redelivered=1" "$W/sched.log" && ok || bad "redelivery not logged"
+# b. The same for a standard task's replicate (a classic deal).
+read -r st task < <(TAG=none TRUST=0 run_task "$app_sh" "$(sh_params 'echo ok > /iexec_out/o')")
+[ "$st" = COMPLETED ] && grep -qx "dropped $task" "$W/drop.log" && grep -qx "handed $task" "$W/drop.log" &&
+	ok || bad "lost answer (standard): $st $(cat "$W/drop.log"; tail -3 "$W/w2.log")"
+# c. Every report about a task lost (its app fails): the scheduler hands
+#    it again, and the worker, whose journal holds it, reports what it
+#    recorded instead of running it a second time.
+echo reports >"$W/drop.mode"
+read -r st task < <(run_task "$app_sh" "$(sh_params 'exit 4')")
+[ "$st" = FAILED ] && [ "$(reason "$task")" = "app exited with status 4" ] && grep -qx "refused $task" "$W/drop.log" &&
+	ok || bad "lost reports: $st $(reason "$task") $(cat "$W/drop.log")"
+grep -q "task=$task handed_again=1 journal=FAILED" "$W/w2.log" && ok || bad "not answered from the journal"
+[ "$(grep -c "event=worker.task task=$task status=FAILED" "$W/w2.log")" = 1 ] && ok || bad "the task ran twice"
 
 finish
