@@ -6,7 +6,8 @@
  * orderbook, and a signed result upload (64 KiB; refused 404, the task
  * being unknown, after its signature is checked and its body read).
  * Polls answered with a task are counted (dispatch latency is read from the
- * scheduler's log by bench/sched.sh).
+ * scheduler's log by bench/sched.sh); a worker handed one stops polling, as
+ * a worker running it would.
  *
  * Usage: bench_sched SCHED_URL CHAIN_JSON SIM_DIR WORKERS SECONDS [MAX_P99_MS]
  * With MAX_P99_MS, exits 1 when a call failed or a kind's p99 is above it
@@ -214,7 +215,10 @@ static void *poller(void *arg)
 				        curl_easy_strerror(msg->data.result), code,
 				        w->got.buf ? (const char *)w->got.buf : "");
 			curl_multi_remove_handle(m, w->poll);
-			if (!stop_polls)
+			/* a worker handed a task runs it, and polls no more:
+			 * polling on without a report would be asking for the
+			 * same task again (its hand-out not acknowledged) */
+			if (!stop_polls && !(msg->data.result == CURLE_OK && code == 200))
 				poll_arm(m, w);
 		}
 		curl_multi_poll(m, NULL, 0, 100, NULL);
