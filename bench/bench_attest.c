@@ -16,10 +16,7 @@
  * (BENCH_SMS_THREADS=N: the SMS's threads, 4 by default). */
 #include "../services/sms/sms.h"
 #include "crypto/aead.h"
-#include "crypto/k1.h"
-#include "crypto/keccak.h"
 #include "crypto/p256.h"
-#include "eth/addr.h"
 #include "poco/market.h"
 #include "proto/proto.h"
 #include "tdx/collateral.h"
@@ -31,6 +28,7 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "benchutil.h"
+#include "sms_client.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -45,117 +43,10 @@
 
 static char base[64];
 
-static size_t collect(char *p, size_t a, size_t b, void *u)
-{
-	/* a short count makes curl fail the transfer */
-	return wbuf_put(u, p, a * b) < 0 ? 0 : a * b;
-}
-
-/* POST body (may be NULL) with an optional Authorization; the status, and
- * the answer's body NUL-terminated in out. */
-static long post_as(CURL *c, const char *path, const char *type, const void *body, size_t len,
-                    const char *auth, struct wbuf *out)
-{
-	char ct[96];
-	snprintf(ct, sizeof(ct), "Content-Type: %s", type);
-	struct curl_slist *h = curl_slist_append(NULL, ct);
-	h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
-	char url[512], hdr[160];
-	long code = 0;
-
-	out->len = 0;
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	if (auth) {
-		snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
-		h = curl_slist_append(h, hdr);
-	}
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (wbuf_u8(out, 0) < 0)
-		code = 0;
-	curl_slist_free_all(h);
-	return code;
-}
-
-static long post(CURL *c, const char *path, const char *body, const char *auth, struct wbuf *out)
-{
-	return post_as(c, path, "application/json", body, body ? strlen(body) : 0, auth, out);
-}
-
-static void sig_hex(const uint8_t priv[32], const uint8_t h[32], char out[133])
-{
-	uint8_t sig[65];
-	bench_must(eip191_sign32(priv, h, sig));
-	out[0] = '0';
-	out[1] = 'x';
-	hex_encode(out + 2, sig, 65);
-}
-
 struct task {
 	uint8_t id[32];
 	char session[33];
 };
-
-/* The enclave challenge and a session for task i. */
-static int prepare(CURL *c, const char *deal_hex, const uint8_t dealid[32], uint64_t i,
-                   const uint8_t pool[32], const uint8_t worker[32], struct task *t)
-{
-	uint8_t h[32], buf[72], waddr[20], enclave[20];
-	char path[256], tid[67] = "0x", auth[133], psig[133], wa[43];
-	struct wbuf out;
-	json_t *j;
-	char *body;
-	long st;
-
-	wbuf_init(&out);
-	poco_task_id(dealid, i, t->id);
-	hex_encode(tid + 2, t->id, 32);
-	keccak256(t->id, 32, h);
-	sig_hex(pool, h, auth);
-	snprintf(path, sizeof(path), "/tee/challenges/%s?dealId=%s&taskIndex=%llu", tid, deal_hex,
-	         (unsigned long long)i);
-	st = post(c, path, NULL, auth, &out);
-	if (st != 200 || eth_addr_parse((char *)out.buf, enclave) < 0) {
-		fprintf(stderr, "bench_attest: challenge %llu: %ld %s\n", (unsigned long long)i, st,
-		        out.buf);
-		return -1;
-	}
-	bench_must(k1_address(worker, waddr));
-	eth_addr_str(waddr, wa);
-	memcpy(buf, waddr, 20);
-	memcpy(buf + 20, t->id, 32);
-	memcpy(buf + 52, enclave, 20);
-	keccak256(buf, sizeof(buf), h);
-	sig_hex(pool, h, psig);
-	sig_hex(worker, h, auth);
-	body = json_dumps(json_pack("{s:s,s:s,s:s,s:s}", "workerWallet", wa, "chainTaskId", tid,
-	                            "enclaveChallenge", (char *)out.buf, "signature", psig),
-	                  JSON_COMPACT);
-	snprintf(path, sizeof(path), "/tee/sessions?dealId=%s&taskIndex=%llu", deal_hex,
-	         (unsigned long long)i);
-	st = post(c, path, body, auth, &out);
-	free(body);
-	j = st == 200 ? json_loads((char *)out.buf, 0, NULL) : NULL;
-	if (!j || !json_string_value(json_object_get(j, "sessionId"))) {
-		fprintf(stderr, "bench_attest: session %llu: %ld %s\n", (unsigned long long)i, st,
-		        out.buf);
-		json_decref(j);
-		wbuf_free(&out);
-		return -1;
-	}
-	snprintf(t->session, sizeof(t->session), "%s",
-	         json_string_value(json_object_get(j, "sessionId")));
-	json_decref(j);
-	wbuf_free(&out);
-	return 0;
-}
 
 struct job {
 	struct task *tasks;
@@ -207,7 +98,7 @@ static int td_http_init(struct td_http *h)
 	if (!h->c || !h->json || !h->octet)
 		return -1;
 	curl_easy_setopt(h->c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h->c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(h->c, CURLOPT_WRITEFUNCTION, sms_client_collect);
 	curl_easy_setopt(h->c, CURLOPT_WRITEDATA, &h->out);
 	h->base_len = strlen(base);
 	memcpy(h->url, base, h->base_len);
@@ -499,7 +390,8 @@ int main(int argc, char **argv)
 	tasks = calloc((size_t)count, sizeof(*tasks));
 	CURL *c = curl_easy_init();
 	for (int i = 0; i < count; i++)
-		if (prepare(c, deal_hex, dealid, (uint64_t)i, pool, worker, &tasks[i]) < 0)
+		if (sms_client_session(c, base, deal_hex, (uint64_t)i, pool, worker, tasks[i].id,
+		                       tasks[i].session) < 0)
 			return 1;
 	curl_easy_cleanup(c);
 

@@ -14,16 +14,14 @@
  *       answer other than 200, 403 or 404, or a 200 whose body is not a
  *       session. */
 #include "crypto/aead.h"
-#include "crypto/k1.h"
-#include "crypto/keccak.h"
 #include "crypto/p256.h"
-#include "eth/addr.h"
 #include "poco/market.h"
 #include "proto/proto.h"
 #include "tdx/sim.h"
 #include "util/bytes.h"
 #include "util/codec.h"
 #include "util/err.h"
+#include "sms_client.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -36,106 +34,30 @@
 
 static const char *base;
 
-static size_t collect(char *p, size_t a, size_t b, void *u)
-{
-	return wbuf_put(u, p, a * b) < 0 ? 0 : a * b;
-}
-
-/* POST; the status (0 when the connection failed), the body NUL-terminated
- * in out. */
-static long post(CURL *c, const char *path, const char *type, const void *body, size_t len,
-                 const char *auth, struct wbuf *out)
-{
-	char url[512], hdr[160], ct[96];
-	struct curl_slist *h;
-	long code = 0;
-
-	snprintf(ct, sizeof(ct), "Content-Type: %s", type);
-	h = curl_slist_append(NULL, ct);
-	h = curl_slist_append(h, "Expect:");
-	if (auth) {
-		snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
-		h = curl_slist_append(h, hdr);
-	}
-	out->len = 0;
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (wbuf_u8(out, 0) < 0)
-		code = 0;
-	curl_slist_free_all(h);
-	return code;
-}
-
-static int sig_hex(const uint8_t priv[32], const uint8_t h[32], char out[133])
-{
-	uint8_t sig[65];
-	GUARD(eip191_sign32(priv, h, sig));
-	out[0] = '0';
-	out[1] = 'x';
-	hex_encode(out + 2, sig, 65);
-	return 0;
-}
-
 static int prepare(int argc, char **argv)
 {
 	struct poco_chain *chain = NULL;
-	uint8_t dealid[32], pool[32], worker[32], waddr[20], enclave[20], tid[32], h[32], buf[72];
-	char tid_hex[67] = "0x", auth[133], psig[133], wa[43], path[256], *body;
-	struct wbuf out;
+	uint8_t pool[32], worker[32], tid[32];
+	char tid_hex[67] = "0x", session[33];
 	CURL *c = curl_easy_init();
-	long from, to, st;
-	json_t *j;
+	long from, to;
 
-	if (argc != 7 || hex_decode_exact(dealid, 32, argv[4] + 2, "DEALID") < 0)
+	if (argc != 7 || strlen(argv[4]) != 66)
 		return fprintf(stderr, "usage: crash_release prepare URL CHAIN DEALID FROM TO\n"),
 		       2;
 	base = argv[2];
 	from = atol(argv[5]);
 	to = atol(argv[6]);
-	wbuf_init(&out);
 	if (poco_chain_load(argv[3], &chain) < 0 || poco_chain_account(chain, 3, pool) < 0 ||
-	    poco_chain_account(chain, 7, worker) < 0 || k1_address(worker, waddr) < 0)
+	    poco_chain_account(chain, 7, worker) < 0)
 		return fprintf(stderr, "crash_release: %s\n", err_msg()), 1;
-	eth_addr_str(waddr, wa);
 	for (long i = from; i < to; i++) {
-		poco_task_id(dealid, (uint64_t)i, tid);
+		if (sms_client_session(c, base, argv[4], (uint64_t)i, pool, worker, tid, session) <
+		    0)
+			return 1;
 		hex_encode(tid_hex + 2, tid, 32);
-		keccak256(tid, 32, h);
-		if (sig_hex(pool, h, auth) < 0)
-			return 1;
-		snprintf(path, sizeof(path), "/tee/challenges/%s?dealId=%s&taskIndex=%ld", tid_hex,
-		         argv[4], i);
-		st = post(c, path, "application/json", NULL, 0, auth, &out);
-		if (st != 200 || eth_addr_parse((char *)out.buf, enclave) < 0)
-			return fprintf(stderr, "challenge %ld: %ld %s\n", i, st, out.buf), 1;
-		memcpy(buf, waddr, 20);
-		memcpy(buf + 20, tid, 32);
-		memcpy(buf + 52, enclave, 20);
-		keccak256(buf, sizeof(buf), h);
-		if (sig_hex(pool, h, psig) < 0 || sig_hex(worker, h, auth) < 0)
-			return 1;
-		j = json_pack("{s:s,s:s,s:s,s:s}", "workerWallet", wa, "chainTaskId", tid_hex,
-		              "enclaveChallenge", (char *)out.buf, "signature", psig);
-		body = json_dumps(j, JSON_COMPACT);
-		json_decref(j);
-		snprintf(path, sizeof(path), "/tee/sessions?dealId=%s&taskIndex=%ld", argv[4], i);
-		st = post(c, path, "application/json", body, strlen(body), auth, &out);
-		free(body);
-		j = st == 200 ? json_loads((char *)out.buf, 0, NULL) : NULL;
-		if (!json_string_value(json_object_get(j, "sessionId")))
-			return fprintf(stderr, "session %ld: %ld %s\n", i, st, out.buf), 1;
-		printf("%s %s\n", tid_hex, json_string_value(json_object_get(j, "sessionId")));
-		json_decref(j);
+		printf("%s %s\n", tid_hex, session);
 	}
-	wbuf_free(&out);
 	curl_easy_cleanup(c);
 	poco_chain_free(chain);
 	return 0;
@@ -183,7 +105,7 @@ static void *td(void *arg)
 		if (i >= nsessions)
 			break;
 		snprintf(path, sizeof(path), "/tdx/sessions/%s/challenge", sessions[i].id);
-		st = post(c, path, "application/json", NULL, 0, NULL, &out);
+		st = sms_client_post(c, base, path, "application/json", NULL, 0, NULL, &out);
 		r = st == 200 ? json_loads((char *)out.buf, 0, NULL) : NULL;
 		if (st == 200 &&
 		    (!r ||
@@ -204,7 +126,8 @@ static void *td(void *arg)
 			snprintf(path, sizeof(path),
 			         "/tdx/sessions/%s/attest?publicKey=%s&appDigest=%s",
 			         sessions[i].id, pk, dg);
-			st = post(c, path, "application/octet-stream", q, qlen, NULL, &out);
+			st = sms_client_post(c, base, path, "application/octet-stream", q, qlen,
+			                     NULL, &out);
 			r = st == 200 ? json_loads((char *)out.buf, 0, NULL) : NULL;
 			if (st == 200 && !json_string_value(json_object_get(r, "session")))
 				st = -1;
