@@ -21,19 +21,28 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+/* A store in a fresh directory (returned, to free): its database and master
+ * key paths in db and key, opened in st. */
+static char *store_fresh(struct sms_store *st, char db[512], char key[512])
+{
+	char *dir = td_tmpdir();
+	snprintf(db, 512, "%s/s.db", dir);
+	snprintf(key, 512, "%s/master.key", dir);
+	assert_int_equal(sms_store_open(st, db, key), 0);
+	return dir;
+}
+
 static void secrets_survive_reopen_and_are_bound(void **state)
 {
-	char *dir = td_tmpdir(), db[512], key[512], key2[512];
+	char *dir, db[512], key[512], key2[512];
 	struct sms_store st;
 	uint8_t *v;
 	size_t n;
 	struct stat sb;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
+	dir = store_fresh(&st, db, key);
 	snprintf(key2, sizeof(key2), "%s/other.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
 	assert_int_equal(stat(key, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(
@@ -98,14 +107,12 @@ static void secrets_survive_reopen_and_are_bound(void **state)
 /* sms_store_check: counts every record, and names a tampered one. */
 static void check_finds_a_tampered_record(void **state)
 {
-	char *dir = td_tmpdir(), db[512], key[512];
+	char *dir, db[512], key[512];
 	struct sms_store st;
 	long total, bad;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
+	dir = store_fresh(&st, db, key);
 	assert_int_equal(sms_store_check(&st, &total, &bad), 0);
 	assert_int_equal(total, 0);
 	for (int i = 0; i < 5; i++) {
@@ -130,17 +137,15 @@ static void check_finds_a_tampered_record(void **state)
 /* Rekey: all or nothing, and never while the store is open elsewhere. */
 static void rekey_rotates_all_or_nothing(void **state)
 {
-	char *dir = td_tmpdir(), db[512], key[512], key2[512];
+	char *dir, db[512], key[512], key2[512];
 	struct sms_store st;
 	uint8_t *v;
 	size_t n;
 	long count, total, bad;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
+	dir = store_fresh(&st, db, key);
 	snprintf(key2, sizeof(key2), "%s/new.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
 	for (int i = 0; i < 20; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "n%d", i);
@@ -228,13 +233,11 @@ static void assert_value(struct sms_store *st, const char *kind, const char *nam
  * the record survives a reopen and cannot be deleted. */
 static void signatures_authorize_one_write(void **state)
 {
-	char *dir = td_tmpdir(), db[512], key[512], used[16];
+	char *dir, db[512], key[512], used[16];
 	struct sms_store st;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
+	dir = store_fresh(&st, db, key);
 	PUT(&st, "web2", "api", "v1", 0, sig(0), SMS_PUT_WRITTEN);
 	assert_string_equal(used, "");
 	PUT(&st, "web2", "api", "v1", 0, sig(0), SMS_PUT_EXISTS);
@@ -290,14 +293,12 @@ static void signatures_authorize_one_write(void **state)
  * the first signature seen for the value held is recorded. */
 static void migration_adds_consumed_signatures(void **state)
 {
-	char *dir = td_tmpdir(), db[512], key[512], used[16];
+	char *dir, db[512], key[512], used[16];
 	struct sms_store st;
 	sqlite3 *raw;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
+	dir = store_fresh(&st, db, key);
 	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "api", (const uint8_t *)"v1", 2, 0),
 	                 0);
 	sms_store_close(&st);
@@ -368,17 +369,15 @@ static void fill_receipt(struct sms_receipt *r, const char *worker, const uint8_
  * neither UPDATE nor DELETE touches them. */
 static void receipts_are_appended_with_the_release(void **state)
 {
-	char *dir = td_tmpdir(), db[512], key[512], id1[33] = "00000000000000000000000000000001",
-	     id2[33] = "00000000000000000000000000000002";
+	char *dir, db[512], key[512], id1[33] = "00000000000000000000000000000001",
+	                              id2[33] = "00000000000000000000000000000002";
 	uint8_t deal[32] = {1}, q1[] = {1, 2, 3}, q2[] = {4, 5, 6, 7};
 	struct sms_store st;
 	struct sms_receipt r;
 	json_t *arr = NULL;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
+	dir = store_fresh(&st, db, key);
 	assert_int_equal(sms_store_receipts(&st, TASK, 8, &arr), ERR_NOTFOUND);
 	assert_int_equal(sms_store_session_add(&st, id1, TASK,
 	                                       "0xaaaa000000000000000000000000000000000001", deal,
@@ -443,9 +442,8 @@ static void receipts_are_appended_with_the_release(void **state)
  * open in this one): no writer behind the caches. */
 static void caches_follow_every_write(void **state)
 {
-	char *dir = td_tmpdir(), db[512], key[512], used[16],
-	     id[33] = "000000000000000000000000000000c1",
-	     id2[33] = "000000000000000000000000000000c2";
+	char *dir, db[512], key[512], used[16], id[33] = "000000000000000000000000000000c1",
+	                                        id2[33] = "000000000000000000000000000000c2";
 	uint8_t deal[32] = {1}, q[] = {1, 2, 3}, *v;
 	size_t n;
 	struct sms_store st, other;
@@ -454,9 +452,7 @@ static void caches_follow_every_write(void **state)
 	enum sms_put_verdict verdict;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
+	dir = store_fresh(&st, db, key);
 	assert_int_equal(sms_store_open(&other, db, key), ERR_BUSY);
 	assert_non_null(strstr(err_msg(), "in use by another process"));
 	sms_store_close(&other);
@@ -861,15 +857,13 @@ static void a_marker_in_the_td_body_moves_no_tail(void **state)
 static void pending_challenge_keys_stay_cached(void **state)
 {
 	enum { N = 2000 };
-	char *dir = td_tmpdir(), db[512], key[512], owner[67];
+	char *dir, db[512], key[512], owner[67];
 	struct sms_store st;
 	uint8_t k[32], *v;
 	size_t n;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
+	dir = store_fresh(&st, db, key);
 	assert_int_equal(db_exec(st.db, "PRAGMA synchronous=OFF"), 0);
 	for (int i = 0; i < N; i++) {
 		snprintf(owner, sizeof(owner), "0x%064x", i + 1);
@@ -1047,7 +1041,7 @@ static void *release_thread(void *arg)
 static void overlapping_releases_commit_in_groups(void **state)
 {
 	enum { TASKS = 8, JOBS = 12 };
-	char *dir = td_tmpdir(), db[512], key[512];
+	char *dir, db[512], key[512];
 	uint8_t deal[32] = {1};
 	struct sms_store st;
 	struct rel_job jobs[JOBS];
@@ -1056,9 +1050,7 @@ static void overlapping_releases_commit_in_groups(void **state)
 	int ok = 0, busy = 0;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
+	dir = store_fresh(&st, db, key);
 	for (int i = 0; i < JOBS; i++) {
 		struct rel_job *j = &jobs[i];
 		int t = i < TASKS ? i : i - TASKS; /* jobs 8-11 repeat tasks 0-3 */
@@ -1116,7 +1108,7 @@ static void overlapping_releases_commit_in_groups(void **state)
  * SMS answers it, fit; and over 8 MiB, the scheduler's earlier cap. */
 static void the_largest_receipts_answer_fits_the_bound(void **state)
 {
-	char *dir = td_tmpdir(), db[512], key[512], id[3][33], prev[33] = "";
+	char *dir, db[512], key[512], id[3][33], prev[33] = "";
 	uint8_t deal[32] = {1}, *quote = malloc(PROTO_ATTEST_BODY_MAX);
 	char *log = malloc(PROTO_RECEIPT_LOG_MAX + 1), *ear = malloc((64u << 10) + 1), *text;
 	const char *workers[3] = {"0xaaaa000000000000000000000000000000000001",
@@ -1135,9 +1127,7 @@ static void the_largest_receipts_answer_fits_the_bound(void **state)
 	log[PROTO_RECEIPT_LOG_MAX] = '\0';
 	memset(ear, 'e', 64u << 10);
 	ear[64u << 10] = '\0';
-	snprintf(db, sizeof(db), "%s/s.db", dir);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
+	dir = store_fresh(&st, db, key);
 	for (int i = 0; i < 3; i++) {
 		snprintf(id[i], sizeof(id[i]), "%032d", i + 1);
 		assert_int_equal(sms_store_session_add(&st, id[i], TASK, workers[i], deal, 0,
