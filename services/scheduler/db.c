@@ -123,8 +123,8 @@ const char *const sched_migrations[] = {
      * again (workers.c).  Rows from before count as acknowledged. */
     "ALTER TABLE tasks ADD COLUMN acked INTEGER NOT NULL DEFAULT 1;"
     "ALTER TABLE replicates ADD COLUMN acked INTEGER NOT NULL DEFAULT 1;"
-    "CREATE INDEX tasks_unacked ON tasks(worker) WHERE acked = 0;"
-    "CREATE INDEX replicates_unacked ON replicates(worker) WHERE acked = 0;",
+    "CREATE INDEX replicates_unacked ON replicates(worker)"
+    " WHERE acked = 0 AND status = 'RUNNING';",
     NULL,
 };
 

@@ -413,7 +413,8 @@ static int redeliver(struct sched *s, const char *worker, json_t **out)
 
 	*out = NULL;
 	GUARD(db_prepare(s->rdb,
-	                 OFFER_SQL "t.taskid IN (SELECT taskid FROM tasks WHERE worker = ?1"
+	                 OFFER_SQL "t.status IN ('INITIALIZED', 'RUNNING') AND t.taskid IN"
+	                           " (SELECT taskid FROM tasks WHERE worker = ?1"
 	                           " AND acked = 0 AND status = 'RUNNING' UNION ALL SELECT taskid"
 	                           " FROM replicates WHERE worker = ?1 AND acked = 0 AND"
 	                           " status = 'RUNNING') ORDER BY t.updated LIMIT 1",
@@ -507,16 +508,20 @@ void sched_h_next(void *ctx, const struct http_req *req, struct http_resp *resp)
 	pthread_mutex_lock(&s->wait_mu);
 	gen = s->task_gen;
 	pthread_mutex_unlock(&s->wait_mu);
-	rc = bearer(s, req, worker);
-	if (rc == 0)
-		rc = redeliver(s, worker, &task);
+	if (bearer(s, req, worker) < 0) {
+		sched_refuse(resp, 403, "sched.next", err_msg());
+		return;
+	}
+	rc = redeliver(s, worker, &task);
 	if (rc == 0 && any_ready(s)) { /* an idle pool's polls take no lock */
 		pthread_mutex_lock(&s->mu);
 		rc = take_task(s, worker, &task);
 		pthread_mutex_unlock(&s->mu);
 	}
+	/* not a 403, which tells a worker it was forgotten (it registers
+	 * again): the store failed, the worker polls again later */
 	if (rc < 0) {
-		sched_refuse(resp, 403, "sched.next", err_msg());
+		sched_refuse(resp, 503, "sched.next", err_msg());
 		return;
 	}
 	if (task) {

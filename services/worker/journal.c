@@ -19,6 +19,9 @@ static const char *const journal_schema[] = {
     "ALTER TABLE tasks ADD COLUMN nonce INTEGER;"
     "ALTER TABLE tasks ADD COLUMN hashes TEXT;"
     "ALTER TABLE tasks ADD COLUMN raw TEXT;",
+    /* a standard task's callback-data, for its COMPLETED to be reported
+     * again whole (wk_journal_replay) */
+    "ALTER TABLE tasks ADD COLUMN callback BLOB;",
     NULL,
 };
 
@@ -159,6 +162,19 @@ void wk_journal_recover(struct worker *w)
 	}
 }
 
+void wk_journal_callback(struct worker *w, const char *taskid, const uint8_t *cb, size_t len)
+{
+	sqlite3_stmt *st;
+	if (!w->db || !cb || !len ||
+	    db_prepare(w->db, "UPDATE tasks SET callback = ?2 WHERE taskid = ?1", &st) < 0)
+		return;
+	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, cb, (int)len, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		log_warn("worker.journal", "task=%s error=\"%s\"", taskid, sqlite3_errmsg(w->db));
+	sqlite3_finalize(st);
+}
+
 /* A task the scheduler hands again (its answer was lost, or every report
  * about it was: the scheduler's redelivery) that this worker already took is
  * not run twice: its session was released once, its result may be on
@@ -168,8 +184,10 @@ int wk_journal_replay(struct worker *w, const char *taskid)
 {
 	sqlite3_stmt *st;
 	char status[16] = "", detail[1024] = "", tx[67] = "";
+	struct task cb = {0};
 	if (!w->db ||
-	    db_prepare(w->db, "SELECT status, detail, tx FROM tasks WHERE taskid = ?1", &st) < 0)
+	    db_prepare(w->db, "SELECT status, detail, tx, callback FROM tasks WHERE taskid = ?1",
+	               &st) < 0)
 		return 0;
 	sqlite3_bind_text(st, 1, taskid, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -178,13 +196,18 @@ int wk_journal_replay(struct worker *w, const char *taskid)
 			snprintf(detail, sizeof(detail), "%s", sqlite3_column_text(st, 1));
 		if (sqlite3_column_text(st, 2))
 			snprintf(tx, sizeof(tx), "%s", sqlite3_column_text(st, 2));
+		int n = sqlite3_column_bytes(st, 3);
+		if (n > 0 && n <= CALLBACK_MAX && (cb.callback = malloc((size_t)n))) {
+			memcpy(cb.callback, sqlite3_column_blob(st, 3), (size_t)n);
+			cb.callback_len = (size_t)n;
+		}
 	}
 	sqlite3_finalize(st);
 	if (!status[0])
 		return 0;
 	log_warn("worker.task", "task=%s handed_again=1 journal=%s", taskid, status);
 	if (strcmp(status, "COMPLETED") == 0)
-		wk_report(w, taskid, "COMPLETED", detail, tx[0] ? tx : NULL);
+		wk_report_cb(w, taskid, "COMPLETED", detail, tx[0] ? tx : NULL, &cb);
 	else if (strcmp(status, "PUSHING") == 0)
 		wk_report(w, taskid, "CONTRIBUTING", "result pushed, waiting for its receipt",
 		          tx[0] ? tx : NULL);
@@ -192,6 +215,7 @@ int wk_journal_replay(struct worker *w, const char *taskid)
 		wk_report(w, taskid, "FAILED",
 		          strcmp(status, "FAILED") == 0 ? detail : "taken twice: not run again",
 		          NULL);
+	free(cb.callback);
 	return 1;
 }
 

@@ -164,6 +164,8 @@ void wk_journal_recover(struct worker *w);
 /* A task handed again that the journal already holds: its outcome
  * reported again instead of a second run; 1 if it was there. */
 int wk_journal_replay(struct worker *w, const char *taskid);
+/* A completed standard task's callback-data, kept for wk_journal_replay. */
+void wk_journal_callback(struct worker *w, const char *taskid, const uint8_t *cb, size_t len);
 
 /* metrics.c: the worker's families; the listener when the configuration
  * asks for one (stopped before the transaction manager is freed). */

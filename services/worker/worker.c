@@ -279,6 +279,8 @@ static void run_task(struct worker *w, json_t *a)
 		         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		wk_report_cb(w, t.taskid, "COMPLETED", dg, tx, t.tee ? NULL : &t);
 		wk_journal(w, t.taskid, t.dealid, "COMPLETED", dg, tx);
+		if (!t.tee)
+			wk_journal_callback(w, t.taskid, t.callback, t.callback_len);
 	}
 	json_decref(params);
 	task_free(w, &t);
@@ -312,6 +314,8 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	struct worker w;
 	char url[512], auth[80], dir[PATH_MAX + 16];
 	long done = 0, st, chain_down = 0;
+	char replayed[67] = "";
+	unsigned replay_wait = 1;
 	size_t inflight = cfg->max_inflight ? (size_t)cfg->max_inflight : 16;
 	int rc;
 
@@ -400,6 +404,17 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 			continue;
 		}
 		if (a && jstr(a, "taskId") && wk_journal_replay(&w, jstr(a, "taskId"))) {
+			/* handed the same task again right after answering it
+			 * from the journal: the reports do not get through (the
+			 * scheduler refuses or cannot store them); poll again
+			 * after 1, 2, 4 ... 30 s, not at once */
+			if (strcmp(replayed, jstr(a, "taskId")) == 0) {
+				sleep(replay_wait);
+				replay_wait = replay_wait >= 16 ? 30 : replay_wait * 2;
+			} else {
+				snprintf(replayed, sizeof(replayed), "%s", jstr(a, "taskId"));
+				replay_wait = 1;
+			}
 			json_decref(a);
 			continue;
 		}

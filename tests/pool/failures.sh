@@ -151,5 +151,17 @@ read -r st task < <(run_task "$app_sh" "$(sh_params 'exit 4')")
 	ok || bad "lost reports: $st $(reason "$task") $(cat "$W/drop.log")"
 grep -q "task=$task handed_again=1 journal=FAILED" "$W/w2.log" && ok || bad "not answered from the journal"
 [ "$(grep -c "event=worker.task task=$task status=FAILED" "$W/w2.log")" = 1 ] && ok || bad "the task ran twice"
+# d. The same for a standard task of a callback deal: the answer from the
+#    journal carries the callback-data, which the scheduler's finalize
+#    hands to the callback contract (PoCo checks it against the result).
+receiver=$(node "$HERE/callback.js" "$W/chain/chain.json" deploy)
+cb=0x$(printf 'answered from the journal' | sha256sum | cut -d' ' -f1)
+cb_args="\"echo '{\\\"deterministic-output-path\\\":\\\"/iexec_out\\\",\\\"callback-data\\\":\\\"$cb\\\"}' > /iexec_out/computed.json\""
+cb_params=$(node -e 'console.log(JSON.stringify({iexec_args: process.argv[1]}))' "$cb_args")
+read -r st task < <(TAG=none TRUST=0 CALLBACK=$receiver run_task "$app_sh" "$cb_params")
+[ "$st" = COMPLETED ] && grep -q "task=$task handed_again=1 journal=COMPLETED" "$W/w2.log" && ok ||
+	bad "lost reports of a callback task: $st $(reason "$task"; grep -c "$task" "$W/drop.log")"
+[ "$(node "$HERE/callback.js" "$W/chain/chain.json" read "$receiver")" = "$cb $task" ] && ok ||
+	bad "callback contract holds: $(node "$HERE/callback.js" "$W/chain/chain.json" read "$receiver")"
 
 finish
