@@ -4,7 +4,8 @@
 # says whether it has Boost, and on a chain without it a TDX task (in a
 # simulated TD) goes the classic way to COMPLETED: matchOrders, initialize
 # by the scheduler, contributeAndFinalize by the worker, with no Boost call,
-# and 'tdexec task verify' reads that contribution.
+# and 'tdexec task verify' reads that contribution.  The tasks of a deal
+# are initialized in one initializeArray, claimed in one claimArray.
 # Usage: noboost.sh TDEXEC
 set -u
 T=$1
@@ -121,7 +122,8 @@ rm -f "$W/sched.port"
 "$T" scheduler "${NET[@]}" --workerpool "$pool" --plain-key "$W/k3" --sms "$SMS_URL" \
 	--db "$W/sched.db" --results "$W/results" --port 0 --port-file "$W/sched.port" --poll-ms 200 \
 	"${ATTEST[@]}" --order-volume 3 --order-price 0 2>>"$W/sched.log" &
-POOL_PIDS+=("$!")
+SCHED=$!
+POOL_PIDS+=("$SCHED")
 SCHED_URL="http://127.0.0.1:$(wait_port "$W/sched.port")"
 grep -q 'event=sched.chain chain_id=31337 mode=classic reason="the hub 0x[0-9a-fA-F]* routes no matchOrdersBoost' \
 	"$W/sched.log" && ok || bad "scheduler mode: $(grep sched.chain "$W/sched.log")"
@@ -129,7 +131,8 @@ rm -rf "$W/w1.td" && cp -r "$W/td" "$W/w1.td"
 "$T" worker --scheduler "$SCHED_URL" "${NET[@]}" --plain-key "$W/k5" --images "$W/images" \
 	--work-dir "$W/w1" --work-dir-encrypted --provider sim --sim-dir "$W/w1.td" --insecure-sms \
 	--memory 5000 --max-time 20 --max-pids 64 2>>"$W/w1.log" &
-POOL_PIDS+=("$!")
+W1=$!
+POOL_PIDS+=("$W1")
 "$T" order init app --set app="$app" --set tag=tdx --set volume=10 -o "$W/ao.json" &&
 	"$T" order sign app "$W/ao.json" "${NET[@]}" --plain-key "$W/k1" -o "$W/ao.json" >/dev/null &&
 	"$T" market publish app "$W/ao.json" --market "$SCHED_URL" >/dev/null && ok || bad "app order"
@@ -186,6 +189,64 @@ expect 0 "^task $task ran app sha256:[0-9a-f]{64} in a TD with MRTD [0-9a-f]{96}
 expect 2 "result $task does not match the on-chain digest" -- \
 	"$T" task verify "$task" --sms "$SMS_URL" --collateral "$W/td/collateral/collateral.json" \
 	--trust-sim-root "$W/td/root_ca.pem" "${NET[@]}" --result "$W/run2.zip"
+
+# 4. A classic deal of many tasks: the scheduler initializes them in one
+#    initializeArray (one block), not one initialize (one block) each.
+#    Anyone may initialize a task, and one initialized already would make
+#    the whole array revert: a task the requester initialized before the
+#    scheduler saw the deal is left out, the others still go in one batch.
+# calls NAME...: how many transactions to the hub called each NAME
+calls() { node "$HERE/calls.js" "$CF" | node -e 'let s = ""; process.stdin.on("data", (d) => s += d).on("end",
+	() => console.log(process.argv.slice(1).map((k) => JSON.parse(s).calls[k] || 0).join(" ")))' "$@"; }
+# tasks DEAL STATUS: how many of the deal's tasks the scheduler has in STATUS
+tasks() { curl -s "$SCHED_URL/tasks?deal=$1" | grep -o "\"status\": *\"$2\"" | wc -l; }
+single=$(calls initialize)
+kill -STOP "$SCHED"
+deal4=$(TRUST=0 pool_deal "$app" "$pool" '{"iexec_args":"\"echo batch > /iexec_out/result.txt\""}' "" 3)
+node "$HERE/initialize.js" "$CF" "$deal4" 1 && ok || bad "initialize by the requester"
+kill -CONT "$SCHED"
+for _ in $(seq 300); do [ "$(tasks "$deal4" COMPLETED)" = 3 ] && break; sleep 0.2; done
+[ "$(tasks "$deal4" COMPLETED)" = 3 ] && ok || bad "batch deal: $(curl -s "$SCHED_URL/tasks?deal=$deal4")"
+n=$(calls initializeArray initialize)
+[ "$n" = "1 $((single + 1))" ] && ok || bad "initializeArray, initialize: $n (initialize was $single)"
+grep -q "call=initializeArray tasks=2 gas=" "$W/sched.log" && ok || bad "$(grep initializeArray "$W/sched.log")"
+kill "$W1" && wait "$W1" 2>/dev/null
+# A task initialized by another after the scheduler checked it: the batch
+# reverts, and each task is sent alone (the one initialized left out).
+rpc() { curl -s -H 'Content-Type: application/json' "$RPC" -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":[${2:-}]}"; }
+kill -STOP "$SCHED"
+deal6=$(TRUST=0 pool_deal "$app" "$pool" '{"iexec_args":"\"true\""}' "" 3)
+rpc evm_setAutomine false >/dev/null
+node "$HERE/initialize.js" "$CF" "$deal6" 1 pending && ok || bad "initialize by the requester, pending"
+kill -CONT "$SCHED"
+# the scheduler's transaction waits in the pool beside the requester's
+for _ in $(seq 100); do rpc txpool_status | grep -q '"pending":"0x2"' && break; sleep 0.2; done
+rpc txpool_status | grep -q '"pending":"0x2"' && ok || bad "pool: $(rpc txpool_status)"
+rpc evm_mine >/dev/null
+rpc evm_setAutomine true >/dev/null
+for _ in $(seq 100); do [ "$(tasks "$deal6" INITIALIZED)" = 3 ] && break; sleep 0.2; done
+[ "$(tasks "$deal6" INITIALIZED)" = 3 ] && ok || bad "after a reverted batch: $(curl -s "$SCHED_URL/tasks?deal=$deal6")"
+grep -q 'call=initializeArray tasks=3 error=".*revert' "$W/sched.log" && ok ||
+	bad "no reverted batch: $(grep initializeArray "$W/sched.log")"
+# then at once one initialize each for tasks 0 and 2, none for task 1
+curl -s "$SCHED_URL/tasks?deal=$deal6" | grep -o '"taskId": *"0x[0-9a-f]*"' | grep -o '0x[0-9a-f]*' >"$W/deal6"
+for i in 1 3; do
+	grep -q "task=$(sed -n ${i}p "$W/deal6") status=INITIALIZING gas=" "$W/sched.log" && ok || bad "task $((i - 1)) of deal $deal6 not sent alone"
+done
+grep -q "task=$(sed -n 2p "$W/deal6") status=INITIALIZING" "$W/sched.log" && bad "task 1 initialized twice" || ok
+# Past the final deadline, tasks no worker ran are claimed in one claimArray.
+deal5=$(TRUST=0 pool_deal "$app" "$pool" '{"iexec_args":"\"true\""}' "" 3)
+for _ in $(seq 100); do [ "$(tasks "$deal5" INITIALIZED)" = 3 ] && break; sleep 0.2; done
+[ "$(tasks "$deal5" INITIALIZED)" = 3 ] && grep -q "call=initializeArray tasks=3 gas=" "$W/sched.log" && ok ||
+	bad "second batch: $(curl -s "$SCHED_URL/tasks?deal=$deal5")"
+rpc evm_increaseTime 1000000 >/dev/null
+rpc evm_mine >/dev/null
+for _ in $(seq 100); do [ "$(tasks "$deal5" FAILED)" = 3 ] && break; sleep 0.2; done
+claims=$(curl -s "$SCHED_URL/tasks?deal=$deal5" | grep -o '"claimTx": *"0x[0-9a-f]*"' | sort -u | wc -l)
+n=$(calls claimArray claim)
+[ "$(tasks "$deal5" FAILED)" = 3 ] && [ "$claims" = 1 ] && [ "$n" = "1 0" ] && ok ||
+	bad "claimArray, claim: $n: $(curl -s "$SCHED_URL/tasks?deal=$deal5")"
+expect 0 '"status_name": "FAILED"' -- "$T" task show "$deal5" --index 2 "${NET[@]}" --json
 
 # The services stop cleanly; under the sanitizers none reported anything.
 pool_stop
