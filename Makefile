@@ -12,10 +12,10 @@ FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_TARGETS := fuzz_quote fuzz_pck_ext fuzz_x509lite fuzz_collateral fuzz_eventlog fuzz_rlp_abi fuzz_sms_http fuzz_ratls fuzz_layer fuzz_zip fuzz_oci fuzz_measure fuzz_qgs fuzz_jws
 
 # The ctest entries run under ThreadSanitizer: those whose processes run
-# threads (the HTTP server's, the SMS's, the scheduler's and the workers'
-# in the whole pool).  sms_limits is left out: it bounds RSS, which
+# threads (the HTTP server's and client's, the SMS's, the scheduler's and the
+# workers' in the whole pool).  sms_limits is left out: it bounds RSS, which
 # ThreadSanitizer's shadow memory multiplies.
-TSAN_TESTS  ?= ^(test_server|test_qgs|test_metrics|test_sms_store|test_verify|sms_secrets|sms_crash|sms_crash_release|market_cli|pool_e2e|metrics_scrape)$$
+TSAN_TESTS  ?= ^(test_server|test_http_keep|test_qgs|test_metrics|test_sms_store|test_verify|sms_secrets|sms_crash|sms_crash_release|market_cli|pool_e2e|metrics_scrape)$$
 
 .PHONY: all build deps test test-unit test-asan test-tsan fuzz-smoke demo bench fuzz deb format format-check clean
 

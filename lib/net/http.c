@@ -3,6 +3,7 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "util/json.h"
+#include "util/metrics.h"
 
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
@@ -11,6 +12,7 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +21,159 @@
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
+/* What the client did, process-wide. */
+static atomic_ullong n_requests, n_connects, n_peer_checks, peer_ids;
+
+/* ---------- connections kept between calls ----------
+ *
+ * Each thread keeps one libcurl handle per policy it calls under, and the
+ * handle's own connection cache is the reuse: a connection is only ever
+ * reused by a call under the policy it was opened (and checked) under, by
+ * construction.  A share handle (CURL_LOCK_DATA_CONNECT) would pool the
+ * connections of all policies: curl matches a connection to a request by
+ * scheme, host, port and its own TLS options, and knows nothing of the
+ * destination check or the peer check run when the connection was opened,
+ * so a public-only fetch could ride a connection opened to a private
+ * address by an unchecked call.  Per thread, the transfers take no lock;
+ * the cost is a connection per thread and server, not per request. */
+#define KEEP_SLOTS 4
+/* An attested connection is closed this long after its handshake, so that
+ * a peer is checked again (the gate's collateral and TCB status move on). */
+#define KEEP_ATTESTED_MAX_S 300L
+
+/* A peer check in progress: the verdict outlives the handshake. */
+struct peer_call {
+	const struct http_peer *peer;
+	int refused;
+	char why[512];
+};
+
+struct kept {
+	CURL *c; /* NULL: a free slot */
+	const struct http_dest *dest;
+	uint64_t peer_id;
+	/* the handshake's verify callback gets this: it lives as long as c */
+	struct peer_call pc;
+	uint64_t used;
+};
+
+struct keep {
+	struct kept slot[KEEP_SLOTS];
+	uint64_t tick;
+	struct keep *prev, *next;
+};
+
+static pthread_key_t keep_key;
+static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct keep *keep_all; /* every live thread's */
+
+static void keep_free(void *arg)
+{
+	struct keep *k = arg;
+	pthread_mutex_lock(&keep_lock);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		keep_all = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	pthread_mutex_unlock(&keep_lock);
+	for (size_t i = 0; i < KEEP_SLOTS; i++)
+		if (k->slot[i].c)
+			curl_easy_cleanup(k->slot[i].c);
+	free(k);
+}
+
+static int keep_ok;
+
 static void curl_init(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	keep_ok = pthread_key_create(&keep_key, keep_free) == 0;
+}
+
+/* The slot of this thread for a call's policy, its handle possibly NULL;
+ * NULL when the policy's connections are not kept (a destination check
+ * other than the public one, whose context may change between calls; a
+ * peer without an id) or out of memory (the call then runs as one). */
+static struct kept *keep_slot(const struct http_dest *dest, const struct http_peer *peer)
+{
+	uint64_t id = peer ? peer->id : 0;
+	struct keep *k;
+	struct kept *lru = NULL;
+
+	if (!keep_ok || (dest && dest != &http_dest_public) || (peer && !id))
+		return NULL;
+	k = pthread_getspecific(keep_key);
+	if (!k) {
+		k = calloc(1, sizeof(*k));
+		if (!k)
+			return NULL;
+		if (pthread_setspecific(keep_key, k) != 0) {
+			free(k);
+			return NULL;
+		}
+		pthread_mutex_lock(&keep_lock);
+		k->next = keep_all;
+		if (keep_all)
+			keep_all->prev = k;
+		keep_all = k;
+		pthread_mutex_unlock(&keep_lock);
+	}
+	k->tick++;
+	for (size_t i = 0; i < KEEP_SLOTS; i++) {
+		struct kept *s = &k->slot[i];
+		if (s->c && s->dest == dest && s->peer_id == id) {
+			s->used = k->tick;
+			return s;
+		}
+		if (!lru || !s->c || (lru->c && s->used < lru->used))
+			lru = s;
+	}
+	if (lru->c)
+		curl_easy_cleanup(lru->c); /* closes its connections */
+	memset(lru, 0, sizeof(*lru));
+	lru->dest = dest;
+	lru->peer_id = id;
+	lru->used = k->tick;
+	return lru;
+}
+
+void http_peer_init(struct http_peer *p, int (*check)(void *ctx, const uint8_t *der, size_t len),
+                    void *ctx)
+{
+	p->check = check;
+	p->ctx = ctx;
+	p->id = atomic_fetch_add(&peer_ids, 1) + 1;
+}
+
+void http_counters(struct http_counters *out)
+{
+	out->requests = atomic_load(&n_requests);
+	out->connects = atomic_load(&n_connects);
+	out->peer_checks = atomic_load(&n_peer_checks);
+}
+
+int http_counters_render(struct wbuf *w)
+{
+	struct http_counters n;
+	http_counters(&n);
+	const struct {
+		const char *name, *help;
+		uint64_t v;
+	} c[] = {
+	    {"tdexec_http_client_requests_total", "HTTP requests sent, retries included",
+	     n.requests},
+	    {"tdexec_http_client_connections_total", "Connections opened by the HTTP client",
+	     n.connects},
+	    {"tdexec_http_client_peer_checks_total",
+	     "TLS peers checked by their certificate (RA-TLS handshakes)", n.peer_checks},
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		GUARD(metrics_header(w, c[i].name, c[i].help, METRIC_COUNTER));
+		GUARD(wbuf_printf(w, "%s %llu\n", c[i].name, (unsigned long long)c[i].v));
+	}
+	return 0;
 }
 
 struct sink {
@@ -41,13 +193,6 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return wbuf_put(s->w, p, len) == 0 ? len : 0;
 }
 
-/* A peer check in progress: the verdict outlives the handshake. */
-struct peer_call {
-	const struct http_peer *peer;
-	int refused;
-	char why[512];
-};
-
 /* OpenSSL's whole-chain verification, replaced by the peer's check of
  * the leaf certificate. */
 static int peer_verify(X509_STORE_CTX *xs, void *arg)
@@ -57,6 +202,7 @@ static int peer_verify(X509_STORE_CTX *xs, void *arg)
 	uint8_t *der = NULL;
 	int n = leaf ? i2d_X509(leaf, &der) : -1;
 
+	atomic_fetch_add(&n_peer_checks, 1);
 	if (n > 0 && pc->peer->check(pc->peer->ctx, der, (size_t)n) == 0) {
 		OPENSSL_free(der);
 		X509_STORE_CTX_set_error(xs, X509_V_OK);
@@ -73,6 +219,11 @@ static CURLcode on_ssl_ctx(CURL *c, void *ssl_ctx, void *arg)
 {
 	(void)c;
 	SSL_CTX_set_cert_verify_callback(ssl_ctx, peer_verify, arg);
+	/* the check runs once, at the handshake that opens the connection:
+	 * no session is resumed (it would show no certificate) and no
+	 * renegotiation runs it again later */
+	SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
 	return CURLE_OK;
 }
 
@@ -269,7 +420,17 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
 		dc->refused = 1;
 		return CURL_SOCKET_BAD;
 	}
-	return socket(a->family, a->socktype, a->protocol);
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* Every socket the client opens is close-on-exec: kept connections outlive
+ * their call, and a program the process starts (an app in its sandbox)
+ * must not inherit a connection to the scheduler or the SMS. */
+static curl_socket_t open_socket_cloexec(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void)arg;
+	(void)purpose;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 void http_dest_attach(void *curl, struct http_dest_call *dc)
@@ -282,31 +443,50 @@ void http_dest_attach(void *curl, struct http_dest_call *dc)
 static int attempt(const char *url, const struct http_call *post, const struct http_dest *dest,
                    size_t max_body, long timeout_s, struct http_response *r, int *transport_error)
 {
+	const struct http_peer *peer = post ? post->peer : NULL;
 	struct http_dest_call dc = {dest, 0, ""};
 	struct curl_slist *hdrs = NULL;
 	struct sink body = {&r->body, max_body, 0}, hdr = {&r->headers, 64 * 1024, 0};
-	struct peer_call pc = {post ? post->peer : NULL, 0, ""};
+	struct peer_call once = {peer, 0, ""}, *pc = &once;
+	struct kept *k;
 	CURL *c;
 	CURLcode cc;
+	long connects = 0;
 
 	*transport_error = 0;
-	ENSURE(!pc.peer || strncasecmp(url, "https://", 8) == 0, ERR_INVAL,
+	ENSURE(!peer || strncasecmp(url, "https://", 8) == 0, ERR_INVAL,
 	       "%s: an attested peer is reached over https only", url);
-	c = curl_easy_init();
-	ENSURE(c, ERR_NOMEM, "curl: cannot initialise");
+	k = keep_slot(dest, peer);
+	if (k && k->c) {
+		c = k->c; /* reset after its last transfer */
+	} else {
+		c = curl_easy_init();
+		ENSURE(c, ERR_NOMEM, "curl: cannot initialise");
+		if (k)
+			k->c = c;
+	}
+	if (k) {
+		pc = &k->pc;
+		*pc = once;
+	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, dest ? 5L : 3L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, pc.peer ? "https" : "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, pc.peer ? "https" : "http,https");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, peer ? "https" : "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, peer ? "https" : "http,https");
 	if (dest)
 		http_dest_attach(c, &dc);
-	if (pc.peer) {
+	else
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cloexec);
+	if (peer) {
 		/* the peer's identity is its measurements, not a name */
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
-		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &pc);
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, pc);
+		/* a resumed session skips the certificate, so the check */
+		curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+		curl_easy_setopt(c, CURLOPT_MAXLIFETIME_CONN, KEEP_ATTESTED_MAX_S);
 	}
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout_s < 10 ? timeout_s : 10L);
@@ -335,8 +515,11 @@ static int attempt(const char *url, const struct http_call *post, const struct h
 	}
 	if (hdrs)
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	atomic_fetch_add(&n_requests, 1);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+		atomic_fetch_add(&n_connects, (unsigned long long)connects);
 	if (cc != CURLE_OK && dc.refused) {
 		char *eff = NULL;
 		curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
@@ -345,13 +528,23 @@ static int attempt(const char *url, const struct http_call *post, const struct h
 		else
 			err_set(ERR_VERIFY, "%s: %s", url, dc.why);
 	}
-	curl_easy_cleanup(c);
+	if (!k || cc != CURLE_OK) {
+		/* a failed transfer's connections are not worth keeping */
+		curl_easy_cleanup(c);
+		if (k)
+			k->c = NULL;
+	} else {
+		/* the options point into this frame and the caller's (the sinks,
+		 * dc, the headers, the body): back to their defaults, the
+		 * connections stay open */
+		curl_easy_reset(c);
+	}
 	curl_slist_free_all(hdrs);
 	if (cc != CURLE_OK && dc.refused)
 		return ERR_VERIFY;
-	if (pc.refused)
+	if (pc->refused)
 		return err_set(ERR_VERIFY, "%s: the peer's attestation is refused: %s", url,
-		               pc.why);
+		               pc->why);
 	if (body.too_big)
 		return err_set(ERR_TOOBIG, "%s: response over %zu bytes", url, max_body);
 	if (cc != CURLE_OK) {

@@ -31,6 +31,24 @@ MUST_CHECK int http_get_auth(const char *url, const char *auth, size_t max_body,
 MUST_CHECK int http_post_auth(const char *url, const char *auth, const char *content_type,
                               const void *body, size_t len, size_t max_body, long timeout_s,
                               struct http_response *r);
+/* Connections are kept open between calls and reused, per thread and per
+ * policy: a call reuses a connection only if its thread opened it for a
+ * call under the same destination policy (none, or http_dest_public) and
+ * the same peer (none, or the same http_peer_init peer).  Calls under any
+ * other policy open their own connections and close them after.  A
+ * thread's connections are closed when it exits. */
+
+/* What this process's client did since it started. */
+struct http_counters {
+	uint64_t requests;    /* requests sent, retries included */
+	uint64_t connects;    /* connections opened (TCP connects) */
+	uint64_t peer_checks; /* peer checks run (RA-TLS handshakes) */
+};
+void http_counters(struct http_counters *out);
+/* The same as Prometheus counters (tdexec_http_client_*_total).
+ * ERR_NOMEM. */
+MUST_CHECK int http_counters_render(struct wbuf *w);
+
 /* Where a request may connect: every address curl is about to connect to
  * (each address a name resolves to, for the first URL and after every
  * redirect) is given to `check`, which returns 0 to allow it or an error
@@ -96,11 +114,22 @@ MUST_CHECK int http_fetch(const char *url, const struct http_dest *dest, size_t 
  * during the handshake `check` gets the peer's leaf certificate (DER) and
  * returns 0 to admit it, or an error (err_set) to refuse it.  Calls with a
  * peer check must use https (redirects too) and are not retried when the
- * check refuses. */
+ * check refuses.  TLS sessions are never resumed under a peer check (a
+ * resumed session shows no certificate to check).  A peer with id 0 (not
+ * made by http_peer_init) has its connections closed after each call. */
 struct http_peer {
 	int (*check)(void *ctx, const uint8_t *der, size_t len);
 	void *ctx;
+	uint64_t id; /* http_peer_init's; 0 = connections not kept */
 };
+/* Make a peer whose admitted connections are kept for later calls with
+ * this very peer (same id), for at most 5 minutes after their handshake;
+ * calls with another peer, even one made again from the same check and
+ * ctx, or with none, never use them.  So `check` must give a certificate
+ * the same verdict for as long as the peer is used: after changing what
+ * ctx says, make the peer again. */
+void http_peer_init(struct http_peer *p, int (*check)(void *ctx, const uint8_t *der, size_t len),
+                    void *ctx);
 
 /* A request in full: POST `body` when content_type is set, else GET. */
 struct http_call {

@@ -7,6 +7,7 @@
 
 #include "eth/rpc.h"
 #include "eth/txm.h"
+#include "net/http.h"
 #include "util/bytes.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -120,5 +121,6 @@ void sched_metrics(void *ctx, struct wbuf *w)
 	 * memory, the lines that do not fit are left out here */
 	IGNORE_STATUS(metrics_render(s->reg, w));
 	IGNORE_STATUS(eth_txm_metrics(eth_rpc_txm(s->chain->rpc), w));
+	IGNORE_STATUS(http_counters_render(w));
 	tdx_gate_metrics(&s->gate, w);
 }

@@ -5,6 +5,7 @@
 #include "wk.h"
 
 #include "eth/txm.h"
+#include "net/http.h"
 #include "net/server.h"
 #include "util/bytes.h"
 #include "util/err.h"
@@ -29,6 +30,7 @@ static void worker_metrics(void *ctx, struct wbuf *w)
 	 * memory, the lines that do not fit are left out here */
 	IGNORE_STATUS(metrics_render(wk->reg, w));
 	IGNORE_STATUS(eth_txm_metrics(wk->txm, w));
+	IGNORE_STATUS(http_counters_render(w));
 }
 
 /* ADDR:PORT, an IPv4 address (the server listens on no other kind). */

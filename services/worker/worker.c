@@ -347,8 +347,8 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		w.sms_expect.gate = &w.sms_gate;
 		w.sms_expect.config_hash = cfg->sms_config_hash;
 		w.sms_expect.format = PROTO_SMS_CONFIG_FORMAT;
-		w.sms_peer.check = tdx_ratls_peer_check;
-		w.sms_peer.ctx = &w.sms_expect;
+		/* one peer for the worker's life: its SMS connections are kept */
+		http_peer_init(&w.sms_peer, tdx_ratls_peer_check, &w.sms_expect);
 	}
 	GUARD(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc, &w.chain));
 	{

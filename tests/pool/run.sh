@@ -742,10 +742,18 @@ grep -q "sms.release.*task=$task" "$W/sms.log" && bad "session released to a wor
 kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null
 # The same worker pinning the SMS's real measurements and configuration: the
 # task completes.
-pool_start_worker w1 5 --sms-config-hash "$sms_hash"
+pool_start_worker w1 5 --sms-config-hash "$sms_hash" --metrics-listen 127.0.0.1:0
 read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"echo ra > /iexec_out/o\""}')
 [ "$st" = COMPLETED ] && grep -q "sms.release.*task=$task" "$W/sms.log" && ok ||
 	bad "task through an RA-TLS SMS: $st $(detail "$task")"
+# its three SMS requests (session, challenge, attest) on a kept connection:
+# fewer handshakes, each a DCAP verification of the SMS's quote
+wm=$(curl -s "http://$(sed -n 's/.*event=worker.metrics listen=//p' "$W/w1.log" | tail -1)/metrics")
+checks=$(echo "$wm" | sed -n 's/^tdexec_http_client_peer_checks_total //p')
+[ -n "$checks" ] && [ "$checks" -ge 1 ] && [ "$checks" -lt 3 ] && ok ||
+	bad "the worker's SMS handshakes for one task: ${checks:-none} (want 1 or 2)"
+echo "# one RA-TLS task, the worker: $(echo "$wm" | grep '^tdexec_http_client' | tr '\n' ' ')"
+echo "# three tasks, the scheduler: $(curl -s "$SCHED_URL/metrics" | grep '^tdexec_http_client' | tr '\n' ' ')"
 # the scheduler reads its receipts from the SMS it admitted over RA-TLS
 curl -s "$SCHED_URL/tasks/$task/attestation" | grep -q "\"task\":\"$task\"" && ok ||
 	bad "receipts through the scheduler from an RA-TLS SMS: $(curl -s "$SCHED_URL/tasks/$task/attestation" | head -c 300)"

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* 96 copies of the character c: one measurement in hex */
 #define H48(c)                                                                                     \
@@ -626,7 +627,7 @@ static void client_admits_by_quote_over_tls(void **state)
 	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
 	int calls = 0;
 	void *ctx[2] = {&e, &calls};
-	struct http_peer peer = {counting_check, ctx};
+	struct http_peer peer = {counting_check, ctx, 0};
 	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
 	char url[128], pem_path[600];
 	(void)state;
@@ -666,6 +667,99 @@ static void client_admits_by_quote_over_tls(void **state)
 	assert_non_null(strstr(err_msg(), "attestation is refused"));
 	assert_int_equal(calls, 1);
 	http_response_free(&r);
+	http_server_stop(s);
+	tdx_gate_close(&g);
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Attested connections are kept for the peer that checked them: calls
+ * with that peer reuse the connection without another check; calls with
+ * another peer (even one of the same check and context), or with none,
+ * never ride it; a peer without an id checks every call; a connection the
+ * server closed is replaced by one checked again (no session resumed). */
+static void attested_connections_kept_per_peer(void **state)
+{
+	struct http_server_opts o = {.address = "127.0.0.1",
+	                             .threads = 2,
+	                             .max_body = 1024,
+	                             .tls_cert = cert_pem,
+	                             .tls_key = key_pem};
+	struct http_server *s;
+	struct http_response r;
+	struct tdx_gate g;
+	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
+	int calls = 0;
+	void *ctx[2] = {&e, &calls};
+	struct http_peer kept, other, once = {counting_check, ctx, 0};
+	struct http_call call = {NULL, NULL, NULL, 0, &kept, NULL};
+	struct http_counters c0, c1;
+	char url[128];
+	double t0, t_kept, t_once;
+	enum { N = 20 };
+	(void)state;
+
+	http_peer_init(&kept, counting_check, ctx);
+	http_peer_init(&other, counting_check, ctx);
+	assert_int_not_equal(kept.id, other.id);
+	assert_int_equal(tdx_gate_open(&g, col, root, NULL, "test"), 0);
+	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello", http_server_port(s));
+	http_counters(&c0);
+	t0 = now_s();
+	for (int i = 0; i < N; i++) {
+		if (http_call(url, &call, 1024, 10, &r) != 0)
+			fail_msg("call %d: %s", i, err_msg());
+		assert_int_equal(r.status, 200);
+		http_response_free(&r);
+	}
+	t_kept = now_s() - t0;
+	http_counters(&c1);
+	assert_int_equal(calls, 1);
+	assert_int_equal(c1.requests - c0.requests, N);
+	assert_int_equal(c1.connects - c0.connects, 1);
+	assert_int_equal(c1.peer_checks - c0.peer_checks, 1);
+	/* another peer: a connection and a check of its own */
+	call.peer = &other;
+	assert_int_equal(http_call(url, &call, 1024, 10, &r), 0);
+	http_response_free(&r);
+	assert_int_equal(calls, 2);
+	/* no peer: CA verification, on a connection of its own, refused */
+	assert_int_equal(http_get(url, 1024, 2, &r), ERR_IO);
+	assert_int_equal(calls, 2);
+	/* the first peer's connection is still there */
+	call.peer = &kept;
+	assert_int_equal(http_call(url, &call, 1024, 10, &r), 0);
+	http_response_free(&r);
+	assert_int_equal(calls, 2);
+	/* a peer without an id: a handshake and a check every call */
+	call.peer = &once;
+	t0 = now_s();
+	for (int i = 0; i < N; i++) {
+		if (http_call(url, &call, 1024, 10, &r) != 0)
+			fail_msg("call %d: %s", i, err_msg());
+		http_response_free(&r);
+	}
+	t_once = now_s() - t0;
+	assert_int_equal(calls, 2 + N);
+	print_message("%d sequential RA-TLS calls: %.1f ms with the connection kept, "
+	              "%.1f ms with a handshake each\n",
+	              N, t_kept * 1e3, t_once * 1e3);
+	/* the server restarts on the same port, closing the kept connection:
+	 * the next call opens a new one, checked again, without an error */
+	o.port = http_server_port(s);
+	http_server_stop(s);
+	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
+	call.peer = &kept;
+	if (http_call(url, &call, 1024, 10, &r) != 0)
+		fail_msg("after the server closed: %s", err_msg());
+	http_response_free(&r);
+	assert_int_equal(calls, 3 + N);
 	http_server_stop(s);
 	tdx_gate_close(&g);
 }
@@ -751,6 +845,7 @@ int main(void)
 	    cmocka_unit_test(the_policy_in_effect_has_one_form),
 	    cmocka_unit_test(refuses_a_server_admitting_any_code),
 	    cmocka_unit_test(client_admits_by_quote_over_tls),
+	    cmocka_unit_test(attested_connections_kept_per_peer),
 	    cmocka_unit_test(ear_key_bound_by_the_certificate_signature),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
