@@ -536,8 +536,10 @@ static int attempt(const char *url, const struct http_call *post, const struct h
 	} else {
 		/* the options point into this frame and the caller's (the sinks,
 		 * dc, the headers, the body): back to their defaults, the
-		 * connections stay open */
+		 * connections stay open; NOSIGNAL again, or the handle's cleanup
+		 * (a thread's exit) would flip the process's SIGPIPE */
 		curl_easy_reset(c);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	}
 	curl_slist_free_all(hdrs);
 	if (cc != CURLE_OK && dc.refused)

@@ -78,6 +78,10 @@ int proc_spawn_split(char *const argv[], const char *cwd, const char *log, const
 	}
 	if (cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	/* nothing past stdio: a descriptor some library opened without
+	 * close-on-exec (libcurl's wake-up socket pair of a kept handle)
+	 * is not the child's */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	/* argv[0] is looked up in this process's PATH; the child gets env. */
 	rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);

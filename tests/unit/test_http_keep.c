@@ -9,6 +9,7 @@
 
 #include "net/http.h"
 #include "util/err.h"
+#include "util/proc.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -240,6 +241,25 @@ static void sequential_calls_share_one_connection(void **state)
 	int inheritable;
 	assert_int_equal(connections_to(s.port, &inheritable), 1);
 	assert_int_equal(inheritable, 0);
+	/* nor any other descriptor of the kept handle's (libcurl's wake-up
+	 * socket pair is not close-on-exec): a child has its stdio alone */
+	char log[] = "/tmp/http-keep-fds-XXXXXX", fds[1024] = "";
+	int lfd = mkstemp(log);
+	assert_true(lfd >= 0);
+	close(lfd);
+	char *const sh[] = {"/bin/sh", "-c",
+	                    "for f in /proc/$$/fd/*; do echo \"${f##*/} $(readlink $f)\"; done",
+	                    NULL};
+	assert_int_equal(proc_run(sh, NULL, log), 0);
+	FILE *lf = fopen(log, "r");
+	assert_non_null(lf);
+	size_t got = fread(fds, 1, sizeof(fds) - 1, lf);
+	fclose(lf);
+	unlink(log);
+	fds[got] = '\0';
+	if (strstr(fds, "socket:"))
+		fail_msg("a child inherited a socket:\n%s", fds);
+	assert_non_null(strstr(fds, "0 /dev/null\n"));
 	struct http_response r;
 	assert_int_equal(http_fetch(url, &http_dest_public, 1024, 10, &r), ERR_VERIFY);
 	struct http_dest allow = {public_but_port, &s.port};
