@@ -433,14 +433,17 @@ read -r st task < <(TAG=none TRUST=3 CALLBACK=$receiver2 run_task "$app_sh" "$cb
 kill "$W3" "$W4"
 wait "$W3" "$W4" 2>/dev/null
 
-# 4. Memory: an app that really uses 4 GiB runs; one over its limit fails.
+# 4. Time: an app past the wall-time limit (40 s) is killed.  Its deal is
+#    made now and its status read before section 8: one worker spends the
+#    40 s on it while the other runs sections 4 to 7, which neither count
+#    workers nor need both.
+slow_deal=$(pool_deal "$app_sh" "$pool" '{"iexec_args":"\"sleep 60\""}')
+for _ in $(seq 50); do slow_task=$(task_of "$slow_deal"); [ -n "$slow_task" ] && break; sleep 0.2; done
+# Memory: an app that really uses 4 GiB runs; one over its limit fails.
 read -r st task < <(WAIT=90 run_task "$app_sh" '{"iexec_args":"\"dd if=/dev/zero of=/dev/null bs=4200M count=1 iflag=fullblock 2> /iexec_out/dd.txt\""}')
 [ "$st" = COMPLETED ] && ok || bad "4 GiB app: $st $(detail "$task")"
 read -r st task < <(WAIT=90 run_task "$app_sh" '{"iexec_args":"\"dd if=/dev/zero of=/dev/null bs=6000M count=1 iflag=fullblock\""}')
 [ "$st" = FAILED ] && detail "$task" | grep -q "memory limit" && ok || bad "over memory: $st $(detail "$task")"
-# Time: killed past the wall-time limit.
-read -r st task < <(WAIT=120 run_task "$app_sh" '{"iexec_args":"\"sleep 60\""}')
-[ "$st" = FAILED ] && detail "$task" | grep -q "wall time" && ok || bad "over time: $st $(detail "$task")"
 # An app that fails.
 read -r st task < <(run_task "$app_sh" '{"iexec_args":"\"exit 3\""}')
 [ "$st" = FAILED ] && detail "$task" | grep -q "status 3" && ok || bad "failing app: $st $(detail "$task")"
@@ -567,6 +570,11 @@ echo '{"chain": ' >"$W/bad.json"
 expect 1 "bad.json" -- "$T" scheduler --config "$W/bad.json"
 echo '{"no_such_option": 1}' >"$W/bad.json"
 expect 1 "no-such-option" -- "$T" worker --config "$W/bad.json"
+
+# The app past its wall-time limit (section 4) was killed.
+st=$(task_wait "$slow_task" 120)
+[ "$st" = FAILED ] && detail "$slow_task" | grep -q "wall time" && ok ||
+	bad "over time: $st $(detail "$slow_task")"
 
 # 8. Faults.  Each ends with every task COMPLETED, or refunded.
 # completed DEAL N SECONDS: all N tasks of DEAL completed in time
