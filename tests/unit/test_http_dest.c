@@ -3,6 +3,7 @@
  * RFC 6890 and its updates), and real fetches from loopback servers with
  * and without the policy, redirects included. */
 #include "testutil.h"
+#include "testnet.h"
 
 #include "net/http.h"
 #include "util/err.h"
@@ -213,21 +214,6 @@ static void canned_redirect(struct canned *c, const char *to)
 	         "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n"
 	         "Connection: close\r\n\r\n",
 	         to);
-}
-
-/* The public policy, with one loopback port taken for a public server:
- * how a unit test stands for "a public host" on a machine with loopback
- * only. */
-static int public_but_port(void *ctx, const struct sockaddr *sa, size_t len)
-{
-	const int *port = ctx;
-	struct sockaddr_in in;
-	if (sa->sa_family == AF_INET && len >= sizeof(in)) {
-		memcpy(&in, sa, sizeof(in));
-		if (ntohl(in.sin_addr.s_addr) == INADDR_LOOPBACK && ntohs(in.sin_port) == *port)
-			return 0;
-	}
-	return http_dest_public_check(NULL, sa, len);
 }
 
 static void loopback_refused_unless_allowed(void **state)

@@ -6,6 +6,7 @@
  * Authorization of a call is not sent where a redirect leads; four threads
  * calling at once each keep their own connection (run under TSan too). */
 #include "testutil.h"
+#include "testnet.h"
 
 #include "net/http.h"
 #include "util/err.h"
@@ -175,19 +176,6 @@ static int get(const char *url, const struct http_dest *dest)
 		http_response_free(&r);
 	}
 	return rc;
-}
-
-/* The public policy with one loopback port taken for a public server. */
-static int public_but_port(void *ctx, const struct sockaddr *sa, size_t len)
-{
-	const int *port = ctx;
-	struct sockaddr_in in;
-	if (sa->sa_family == AF_INET && len >= sizeof(in)) {
-		memcpy(&in, sa, sizeof(in));
-		if (ntohl(in.sin_addr.s_addr) == INADDR_LOOPBACK && ntohs(in.sin_port) == *port)
-			return 0;
-	}
-	return http_dest_public_check(NULL, sa, len);
 }
 
 /* The client's TCP connections to `port` open now, and how many of them a
