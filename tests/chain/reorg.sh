@@ -86,9 +86,10 @@ gone=$(pool_deal "$app" "$pool" '{"iexec_args":"gone"}' "" 2)
 [ -n "$gone" ] && ok || bad "no deal"
 wait_for 60 all_init "$gone" 2 && ok || bad "the scheduler did not see the deal: $(statuses "$gone")"
 # the deal is not mined again (its requester spent the nonce otherwise);
-# the scheduler's own transactions (initialize) are, and now revert
+# the scheduler's own transaction (one initializeArray for both tasks) is,
+# and now reverts
 removed "$((base + 1))" "$(head_block)" "$owner" >"$W/txs"
-[ "$(wc -l <"$W/txs")" = 2 ] && ok || bad "scheduler transactions removed: $(cat "$W/txs")"
+[ "$(wc -l <"$W/txs")" = 1 ] && ok || bad "scheduler transactions removed: $(cat "$W/txs")"
 rpc evm_revert "[\"$snap\"]" | grep -q '"result":true' && ok || bad "evm_revert"
 for _ in 1 2 3; do rpc evm_mine >/dev/null; done
 resend "$W/txs" && ok || bad "the scheduler's transactions not sent again"
@@ -122,7 +123,8 @@ SCHED_PORT=${SCHED_URL##*:} pool_start_scheduler "$pool" 3 --confirmations 0 || 
 wait_for 30 statuses_are "$same" "RUNNING INITIALIZED INITIALIZED " && ok ||
 	bad "the held task: $(statuses "$same")"
 removed "$((base + 1))" "$(head_block)" >"$W/txs"
-[ "$(wc -l <"$W/txs")" -ge 4 ] && ok || bad "transactions removed: $(cat "$W/txs")"
+# (the deal's match, the initializeArray of its 3 tasks)
+[ "$(wc -l <"$W/txs")" -ge 2 ] && ok || bad "transactions removed: $(cat "$W/txs")"
 n=$(reorgs)
 rpc evm_revert "[\"$snap\"]" | grep -q '"result":true' && ok || bad "evm_revert"
 for _ in 1 2; do rpc evm_mine >/dev/null; done
