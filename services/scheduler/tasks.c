@@ -82,8 +82,7 @@ struct pending {
  * 222k to 242k) and takes one block instead of one block per task.  32
  * tasks stay far below a block's gas limit (30M and more on Ethereum and
  * Arbitrum) and bound what a batch that reverts wastes. */
-#define TASK_BATCH     32
-#define TASK_BATCH_SQL "32" /* the same, in a query */
+#define TASK_BATCH 32
 
 /* A task's status on chain (0 UNSET, 1 ACTIVE, 2 REVEALING, 3 COMPLETED,
  * 4 FAILED) and its final deadline. */
@@ -102,12 +101,15 @@ static int chain_task(struct sched *s, const char *taskid, long long *status, ui
 }
 
 /* `call` ("initializeArray" or "claimArray") for the tasks p[todo[0..m-1]]:
- * bytes32[] deal ids and uint256[] indexes, or bytes32[] task ids. */
+ * bytes32[] deal ids and uint256[] indexes, or bytes32[] task ids.  Its
+ * outcome logged, and its transaction's hash in tx once mined. */
 static int send_array(struct sched *s, const char *call, const struct pending *p, const int *todo,
-                      int m, struct eth_receipt *r)
+                      int m, char tx[67])
 {
 	int init = strcmp(call, "initializeArray") == 0;
+	const char *ev = init ? "sched.task" : "sched.claim";
 	json_t *ids = json_array(), *idx = json_array();
+	struct eth_receipt r;
 	uint8_t id[32];
 	char n[24];
 	int rc = ids && idx ? 0 : err_set(ERR_NOMEM, "out of memory");
@@ -124,15 +126,24 @@ static int send_array(struct sched *s, const char *call, const struct pending *p
 	if (rc < 0) {
 		json_decref(ids);
 		json_decref(idx);
+	} else if (init) {
+		rc = poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
+		               "initializeArray(bytes32[],uint256[])", json_pack("[o,o]", ids, idx),
+		               &r);
+	} else {
+		json_decref(idx);
+		rc = poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
+		               "claimArray(bytes32[])", json_pack("[o]", ids), &r);
+	}
+	if (rc < 0) {
+		log_warn(ev, "call=%s tasks=%d error=\"%s\"", call, m, err_msg());
 		return rc;
 	}
-	if (init)
-		return poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub,
-		                 "initializeArray(bytes32[],uint256[])",
-		                 json_pack("[o,o]", ids, idx), r);
-	json_decref(idx);
-	return poco_send(s->chain->rpc, s->cfg.owner_key, s->chain->hub, "claimArray(bytes32[])",
-	                 json_pack("[o]", ids), r);
+	hex_encode_0x(tx, r.tx_hash, 32);
+	log_info(ev, "call=%s tasks=%d gas=%llu tx=%s", call, m, (unsigned long long)r.gas_used,
+	         tx);
+	eth_receipt_free(&r);
+	return 0;
 }
 
 /* A classic task exists on chain once it is initialized.  ready[i] becomes
@@ -161,11 +172,7 @@ static void initialize_classic(struct sched *s, const struct pending *p, int n, 
 			todo[m++] = i;
 	}
 	if (m > 1) {
-		if (send_array(s, "initializeArray", p, todo, m, &r) == 0) {
-			hex_encode_0x(tx, r.tx_hash, 32);
-			log_info("sched.task", "call=initializeArray tasks=%d gas=%llu tx=%s", m,
-			         (unsigned long long)r.gas_used, tx);
-			eth_receipt_free(&r);
+		if (send_array(s, "initializeArray", p, todo, m, tx) == 0) {
 			for (int k = 0; k < m; k++) {
 				ready[todo[k]] = 1;
 				log_info("sched.task", "task=%s status=INITIALIZING tx=%s",
@@ -173,7 +180,6 @@ static void initialize_classic(struct sched *s, const struct pending *p, int n, 
 			}
 			return;
 		}
-		log_warn("sched.task", "call=initializeArray tasks=%d error=\"%s\"", m, err_msg());
 		if (!strstr(err_msg(), "revert"))
 			return; /* the node may be back next round */
 	}
@@ -218,8 +224,10 @@ int sched_initialize_tasks(struct sched *s)
 	rc = db_prepare(s->db,
 	                "SELECT t.taskid, t.dealid, t.idx, d.boost, " TEE_SQL " FROM tasks t"
 	                " JOIN deals d USING(dealid) WHERE t.status = 'RECEIVED' AND"
-	                " (" TEE_SQL " OR d.boost = 0) ORDER BY t.updated LIMIT " TASK_BATCH_SQL,
+	                " (" TEE_SQL " OR d.boost = 0) ORDER BY t.updated LIMIT ?1",
 	                &st);
+	if (rc == 0)
+		sqlite3_bind_int(st, 1, TASK_BATCH);
 	while (rc == 0 && n < TASK_BATCH && sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(p[n].taskid, 67, "%s", sqlite3_column_text(st, 0));
 		snprintf(p[n].dealid, 67, "%s", sqlite3_column_text(st, 1));
@@ -534,7 +542,6 @@ static int claimed(struct sched *s, const char *taskid, const char *tx, const ch
 static int claim_classic(struct sched *s, const struct pending *p, int n, uint64_t chain_ts,
                          const char *now, int *done)
 {
-	struct eth_receipt r;
 	int todo[TASK_BATCH], m = 0, rc = 0;
 	long long st;
 	uint64_t deadline;
@@ -546,17 +553,9 @@ static int claim_classic(struct sched *s, const struct pending *p, int n, uint64
 		    (st == 1 || st == 2) && deadline <= chain_ts)
 			todo[m++] = i;
 	}
-	if (m < 2)
+	/* a failed batch: one by one, as for any other task */
+	if (m < 2 || send_array(s, "claimArray", p, todo, m, tx) < 0)
 		return 0;
-	if (send_array(s, "claimArray", p, todo, m, &r) < 0) {
-		/* one by one, as for any other task */
-		log_warn("sched.claim", "call=claimArray tasks=%d error=\"%s\"", m, err_msg());
-		return 0;
-	}
-	hex_encode_0x(tx, r.tx_hash, 32);
-	log_info("sched.claim", "call=claimArray tasks=%d gas=%llu tx=%s", m,
-	         (unsigned long long)r.gas_used, tx);
-	eth_receipt_free(&r);
 	for (int k = 0; k < m; k++) {
 		done[todo[k]] = 1;
 		if (rc == 0)
@@ -601,10 +600,11 @@ int sched_watch_deadlines(struct sched *s)
 		    "SELECT t.taskid, t.dealid, t.idx, d.boost FROM tasks t JOIN deals d "
 		    "USING(dealid)"
 		    " WHERE t.status NOT IN ('COMPLETED', 'REORGED') AND t.claim_tx IS NULL"
-		    " AND d.deadline < ?1 LIMIT " TASK_BATCH_SQL,
+		    " AND d.deadline < ?1 LIMIT ?2",
 		    &st);
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, chain_ts, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 2, TASK_BATCH);
 		while (n < TASK_BATCH && sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(p[n].taskid, 67, "%s", sqlite3_column_text(st, 0));
 			snprintf(p[n].dealid, 67, "%s", sqlite3_column_text(st, 1));
