@@ -286,6 +286,14 @@ void tdx_quote_free(struct tdx_quote *q)
 	free(q);
 }
 
+size_t tdx_quote_chain_tail(const struct tdx_quote *q, const uint8_t *raw, size_t len)
+{
+	size_t n = q->pck_chain_len;
+	return q->trailing_len == 0 && n <= len && memcmp(raw + (len - n), q->pck_chain, n) == 0
+	           ? n
+	           : 0;
+}
+
 static int write_signed(struct wbuf *w, const struct tdx_quote *q)
 {
 	const struct tdx_header *h = &q->header;

@@ -120,6 +120,10 @@ struct tdx_quote {
  * offset; an SGX quote gets "SGX quote, not a TDX quote". */
 MUST_CHECK int tdx_quote_parse(const uint8_t *buf, size_t len, struct tdx_quote **out);
 void tdx_quote_free(struct tdx_quote *q);
+/* The length of q's PCK certificate chain when it is the last bytes of
+ * `raw` (the `len` bytes q was parsed from), else 0: where a quote can be
+ * split into what is its own and what its platform's quotes share. */
+size_t tdx_quote_chain_tail(const struct tdx_quote *q, const uint8_t *raw, size_t len);
 
 /* Serialize to a new buffer (free()); `with_trailing` appends the trailing
  * bytes kept from parsing, so parse→serialize is byte-exact. */

@@ -1005,9 +1005,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	                           .event_log = a.event_log};
 	/* the chain the parse found, when it ends the quote: its offset for
 	 * the store (quote_tails) without a second parse */
-	if (q->trailing_len == 0 && q->pck_chain_len <= a.quote_len &&
-	    memcmp(a.quote + (a.quote_len - q->pck_chain_len), q->pck_chain, q->pck_chain_len) == 0)
-		rcpt.pck_chain_len = q->pck_chain_len;
+	rcpt.pck_chain_len = tdx_quote_chain_tail(q, a.quote, a.quote_len);
 	memcpy(rcpt.quote_sha256, qh, sizeof(qh));
 	memcpy(rcpt.mrtd, m[0], sizeof(m[0]));
 	for (int i = 0; i < 4; i++)

@@ -1423,10 +1423,7 @@ static int quote_tail(struct sms_store *s, const uint8_t *q, size_t len, size_t 
 			err_clear();
 			return 0; /* verified before it gets here; stored whole if not */
 		}
-		n = tq->pck_chain_len;
-		if (tq->trailing_len != 0 || n > len ||
-		    memcmp(q + (len - n), tq->pck_chain, n) != 0)
-			n = 0;
+		n = tdx_quote_chain_tail(tq, q, len);
 		tdx_quote_free(tq);
 	}
 	if (n < QUOTE_TAIL_MIN || n > len)
