@@ -60,24 +60,13 @@ struct kept {
 struct keep {
 	struct kept slot[KEEP_SLOTS];
 	uint64_t tick;
-	struct keep *prev, *next;
 };
 
 static pthread_key_t keep_key;
-static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct keep *keep_all; /* every live thread's */
 
 static void keep_free(void *arg)
 {
 	struct keep *k = arg;
-	pthread_mutex_lock(&keep_lock);
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		keep_all = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
-	pthread_mutex_unlock(&keep_lock);
 	for (size_t i = 0; i < KEEP_SLOTS; i++)
 		if (k->slot[i].c)
 			curl_easy_cleanup(k->slot[i].c);
@@ -113,12 +102,6 @@ static struct kept *keep_slot(const struct http_dest *dest, const struct http_pe
 			free(k);
 			return NULL;
 		}
-		pthread_mutex_lock(&keep_lock);
-		k->next = keep_all;
-		if (keep_all)
-			keep_all->prev = k;
-		keep_all = k;
-		pthread_mutex_unlock(&keep_lock);
 	}
 	k->tick++;
 	for (size_t i = 0; i < KEEP_SLOTS; i++) {
@@ -371,6 +354,16 @@ const char *http_addr_class_name(enum http_addr_class c)
 	return (unsigned)c < sizeof(names) / sizeof(*names) ? names[c] : "unknown";
 }
 
+/* Every socket the client opens is close-on-exec: kept connections outlive
+ * their call, and a program the process starts (an app in its sandbox)
+ * must not inherit a connection to the scheduler or the SMS. */
+static curl_socket_t open_socket_cloexec(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void)arg;
+	(void)purpose;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 /* The address as text, for messages. */
 static void addr_text(const struct sockaddr *sa, size_t len, char *out, size_t cap)
 {
@@ -420,17 +413,7 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
 		dc->refused = 1;
 		return CURL_SOCKET_BAD;
 	}
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-}
-
-/* Every socket the client opens is close-on-exec: kept connections outlive
- * their call, and a program the process starts (an app in its sandbox)
- * must not inherit a connection to the scheduler or the SMS. */
-static curl_socket_t open_socket_cloexec(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
-{
-	(void)arg;
-	(void)purpose;
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	return open_socket_cloexec(NULL, purpose, a);
 }
 
 void http_dest_attach(void *curl, struct http_dest_call *dc)
