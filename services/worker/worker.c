@@ -403,16 +403,17 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 			sleep(1);
 			continue;
 		}
-		if (a && jstr(a, "taskId") && wk_journal_replay(&w, jstr(a, "taskId"))) {
+		const char *taken = a ? jstr(a, "taskId") : NULL;
+		if (taken && wk_journal_replay(&w, taken)) {
 			/* handed the same task again right after answering it
 			 * from the journal: the reports do not get through (the
 			 * scheduler refuses or cannot store them); poll again
 			 * after 1, 2, 4 ... 30 s, not at once */
-			if (strcmp(replayed, jstr(a, "taskId")) == 0) {
+			if (strcmp(replayed, taken) == 0) {
 				sleep(replay_wait);
 				replay_wait = replay_wait >= 16 ? 30 : replay_wait * 2;
 			} else {
-				snprintf(replayed, sizeof(replayed), "%s", jstr(a, "taskId"));
+				snprintf(replayed, sizeof(replayed), "%s", taken);
 				replay_wait = 1;
 			}
 			json_decref(a);
