@@ -7,6 +7,13 @@
 POOL_PIDS=()
 _pool_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# rpc METHOD [PARAMS]: a JSON-RPC call to the chain node at $RPC (PARAMS
+# a JSON array, [] by default); its answer on stdout.
+rpc() {
+	curl -s -H 'Content-Type: application/json' "$RPC" \
+		-d '{"jsonrpc":"2.0","id":1,"method":"'"$1"'","params":'"${2:-[]}"'}'
+}
+
 # wait_port FILE: the port a service wrote, or fail after 10 s
 wait_port() {
 	for _ in $(seq 200); do [ -s "$1" ] && { cat "$1"; return 0; }; sleep 0.05; done

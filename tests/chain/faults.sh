@@ -26,8 +26,6 @@ PROXY_PID=
 trap '[ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null; pool_stop; [ "${KEEP:-0}" = 1 ] && echo "logs in $P" || rm -rf "$P"' EXIT
 only() { [ -z "${CASES:-}" ] || [[ " $CASES " == *" $1 "* ]]; }
 
-rpc() { curl -s -H 'Content-Type: application/json' "$RPC" \
-	-d '{"jsonrpc":"2.0","id":1,"method":"'"$1"'","params":'"${2:-[]}"'}'; }
 # a block every S seconds; 0: none but by evm_mine
 mining() { rpc evm_setAutomine '[false]' >/dev/null; rpc evm_setIntervalMining "[$1]" >/dev/null; }
 tx_count() { # ADDRESS: transactions mined from it

@@ -16,8 +16,6 @@ P=$W
 . "$HERE/../lib.sh"
 . "$HERE/../../scripts/pool.sh"
 trap 'pool_stop; [ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
-rpc() { curl -s -H 'Content-Type: application/json' "$RPC" \
-	-d '{"jsonrpc":"2.0","id":1,"method":"'"$1"'","params":'"${2:-[]}"'}'; }
 result() { sed -n 's/.*"result":"\([^"]*\)".*/\1/p'; }
 # the database, read or written only while no scheduler runs
 q() { sqlite3 "$W/sched.db" "$1"; }

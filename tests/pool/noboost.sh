@@ -213,17 +213,16 @@ grep -q "call=initializeArray tasks=2 gas=" "$W/sched.log" && ok || bad "$(grep 
 kill "$W1" && wait "$W1" 2>/dev/null
 # A task initialized by another after the scheduler checked it: the batch
 # reverts, and each task is sent alone (the one initialized left out).
-rpc() { curl -s -H 'Content-Type: application/json' "$RPC" -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":[${2:-}]}"; }
 kill -STOP "$SCHED"
 deal6=$(TRUST=0 pool_deal "$app" "$pool" '{"iexec_args":"\"true\""}' "" 3)
-rpc evm_setAutomine false >/dev/null
+rpc evm_setAutomine "[false]" >/dev/null
 node "$HERE/initialize.js" "$CF" "$deal6" 1 pending && ok || bad "initialize by the requester, pending"
 kill -CONT "$SCHED"
 # the scheduler's transaction waits in the pool beside the requester's
 for _ in $(seq 100); do rpc txpool_status | grep -q '"pending":"0x2"' && break; sleep 0.2; done
 rpc txpool_status | grep -q '"pending":"0x2"' && ok || bad "pool: $(rpc txpool_status)"
 rpc evm_mine >/dev/null
-rpc evm_setAutomine true >/dev/null
+rpc evm_setAutomine "[true]" >/dev/null
 for _ in $(seq 100); do [ "$(tasks "$deal6" INITIALIZED)" = 3 ] && break; sleep 0.2; done
 [ "$(tasks "$deal6" INITIALIZED)" = 3 ] && ok || bad "after a reverted batch: $(curl -s "$SCHED_URL/tasks?deal=$deal6")"
 grep -q 'call=initializeArray tasks=3 error=".*revert' "$W/sched.log" && ok ||
@@ -239,7 +238,7 @@ deal5=$(TRUST=0 pool_deal "$app" "$pool" '{"iexec_args":"\"true\""}' "" 3)
 for _ in $(seq 100); do [ "$(tasks "$deal5" INITIALIZED)" = 3 ] && break; sleep 0.2; done
 [ "$(tasks "$deal5" INITIALIZED)" = 3 ] && grep -q "call=initializeArray tasks=3 gas=" "$W/sched.log" && ok ||
 	bad "second batch: $(curl -s "$SCHED_URL/tasks?deal=$deal5")"
-rpc evm_increaseTime 1000000 >/dev/null
+rpc evm_increaseTime "[1000000]" >/dev/null
 rpc evm_mine >/dev/null
 for _ in $(seq 100); do [ "$(tasks "$deal5" FAILED)" = 3 ] && break; sleep 0.2; done
 claims=$(curl -s "$SCHED_URL/tasks?deal=$deal5" | grep -o '"claimTx": *"0x[0-9a-f]*"' | sort -u | wc -l)

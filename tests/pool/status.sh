@@ -281,8 +281,6 @@ expect 1 "not an admin token" -- "${PS[@]}" --token-file "$W/policy.json"
 # figures are the chain's again.
 kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null
 RPC=$(jq -r .rpc "$W/chain/chain.json")
-rpc() { curl -s -H 'Content-Type: application/json' "$RPC" \
-	-d '{"jsonrpc":"2.0","id":1,"method":"'"$1"'","params":'"${2:-[]}"'}'; }
 owner_is() { curl -s "${ADMIN[@]}" "$SCHED_URL/stats" | jq -r ".ownerEarnings.$1"; }
 locks0=$(owner_is locks)
 snap=$(rpc evm_snapshot | jq -r .result)
