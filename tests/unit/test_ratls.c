@@ -611,16 +611,22 @@ static int counting_check(void *ctx, const uint8_t *der, size_t len)
 	return tdx_ratls_peer_check(e, der, len);
 }
 
+/* A loopback server of the RA-TLS certificate made at set-up. */
+static struct http_server_opts tls_server_opts(void)
+{
+	return (struct http_server_opts){.address = "127.0.0.1",
+	                                 .threads = 2,
+	                                 .max_body = 1024,
+	                                 .tls_cert = cert_pem,
+	                                 .tls_key = key_pem};
+}
+
 /* Over TLS: an RA-TLS server is admitted; a server with a plain
  * self-signed certificate, or a policy it does not meet, is refused at the
  * handshake; plain http is refused before connecting. */
 static void client_admits_by_quote_over_tls(void **state)
 {
-	struct http_server_opts o = {.address = "127.0.0.1",
-	                             .threads = 2,
-	                             .max_body = 1024,
-	                             .tls_cert = cert_pem,
-	                             .tls_key = key_pem};
+	struct http_server_opts o = tls_server_opts();
 	struct http_server *s;
 	struct http_response r;
 	struct tdx_gate g;
@@ -685,11 +691,7 @@ static double now_s(void)
  * server closed is replaced by one checked again (no session resumed). */
 static void attested_connections_kept_per_peer(void **state)
 {
-	struct http_server_opts o = {.address = "127.0.0.1",
-	                             .threads = 2,
-	                             .max_body = 1024,
-	                             .tls_cert = cert_pem,
-	                             .tls_key = key_pem};
+	struct http_server_opts o = tls_server_opts();
 	struct http_server *s;
 	struct http_response r;
 	struct tdx_gate g;

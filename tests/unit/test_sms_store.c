@@ -889,7 +889,7 @@ static void pending_challenge_keys_stay_cached(void **state)
 static void wal_stays_bounded(void **state)
 {
 	enum { N = 3000 };
-	char *dir = td_tmpdir(), db[512], key[512], wal[520], id[33], task[67], w[43];
+	char *dir, db[512], key[512], wal[520], id[33], task[67], w[43];
 	uint8_t deal[32] = {1}, q[5000];
 	struct sms_store st;
 	struct sms_receipt r;
@@ -897,10 +897,8 @@ static void wal_stays_bounded(void **state)
 	unsigned long ck;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
+	dir = store_fresh(&st, db, key);
 	snprintf(wal, sizeof(wal), "%s-wal", db);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
 	assert_int_equal(db_exec(st.db, "PRAGMA synchronous=OFF"), 0);
 	size_t ql = pem_quote(q, sizeof(q), 1, 'a');
 	for (int i = 0; i < N; i++) {
@@ -938,7 +936,7 @@ static void wal_stays_bounded(void **state)
  * SMS_WAL_SIZE_LIMIT. */
 static void a_long_reader_never_blocks_a_commit(void **state)
 {
-	char *dir = td_tmpdir(), db[512], key[512], wal[520], owner[67], name[16];
+	char *dir, db[512], key[512], wal[520], owner[67], name[16];
 	struct sms_store st;
 	struct stat sb;
 	sqlite3 *reader;
@@ -948,10 +946,8 @@ static void a_long_reader_never_blocks_a_commit(void **state)
 	int i, over = 0, started_over = 0;
 	(void)state;
 
-	snprintf(db, sizeof(db), "%s/s.db", dir);
+	dir = store_fresh(&st, db, key);
 	snprintf(wal, sizeof(wal), "%s-wal", db);
-	snprintf(key, sizeof(key), "%s/master.key", dir);
-	assert_int_equal(sms_store_open(&st, db, key), 0);
 	/* what is measured is the wait for readers, not the fsyncs */
 	assert_int_equal(db_exec(st.db, "PRAGMA synchronous=OFF"), 0);
 	assert_int_equal(sms_store_put(&st, "web2", "0xabc", "first", v, sizeof(v), 0), 0);
