@@ -185,9 +185,17 @@ static int attest_metrics_init(struct sms *s)
 	     .kind = METRIC_GAUGE,
 	     .labels = {"kind"},
 	     .values = {secret_kinds}},
+	    {.name = "tdexec_sms_release_commits_total",
+	     .help = "Commits of releases: releases that overlap share one (one fsync), so "
+	             "releases per commit is the mean group",
+	     .kind = METRIC_COUNTER},
+	    {.name = "tdexec_sms_releases_pending",
+	     .help = "Releases verified and waiting for their commit",
+	     .kind = METRIC_GAUGE},
 	};
-	struct metric **out[] = {&s->m_released, &s->m_accepted, &s->m_refused,
-	                         &s->m_release_seconds, &s->m_secrets};
+	struct metric **out[] = {&s->m_released,        &s->m_accepted, &s->m_refused,
+	                         &s->m_release_seconds, &s->m_secrets,  &s->m_commits,
+	                         &s->m_pending};
 	GUARD(metrics_new(&s->reg));
 	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
 		GUARD(metrics_add(s->reg, &defs[i], out[i]));
@@ -247,7 +255,11 @@ void sms_attest_metrics(void *ctx, struct wbuf *w)
 {
 	struct sms *s = ctx;
 	double n[sizeof(secret_kinds) / sizeof(secret_kinds[0])];
+	unsigned long groups, releases;
 
+	sms_store_release_stats(&s->store, &groups, &releases);
+	metric_set(s->m_commits, 0, 0, (double)groups);
+	metric_set(s->m_pending, 0, 0, (double)sms_store_releases_pending(&s->store));
 	/* a database that cannot be read leaves the last counts */
 	if (sms_store_count_secrets(&s->store, secret_kinds, n) == 0)
 		for (size_t i = 0; secret_kinds[i]; i++)
@@ -927,6 +939,121 @@ static void hex48(char out[97], const uint8_t in[48])
 	hex_encode(out, in, 48);
 }
 
+/* A release whose request waits for its group's commit without holding
+ * a server thread (the request deferred): what its receipt points to, and
+ * the answer. */
+struct release_job {
+	struct sms_release rel; /* first: done gets its address */
+	struct sms_receipt rcpt;
+	struct sms *s;
+	struct http_deferred *d;
+	char id[65], taskid[67], worker[43];
+	uint8_t *quote;
+	char *event_log, *ear, *body;
+	size_t body_len;
+	struct timespec t0;
+};
+
+/* The answer once the group's commit returned: in the store's commit
+ * thread. */
+static void release_answer(struct sms_release *rel)
+{
+	struct release_job *j = (struct release_job *)rel;
+	struct sms *s = j->s;
+	struct http_resp resp = {0};
+
+	if (rel->rc < 0) {
+		refused(s, "released");
+		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", j->id,
+		         j->taskid, rel->msg);
+		sms_status(&resp, 403, "attestation refused");
+	} else {
+		log_info("sms.release",
+		         "session=%s task=%s worker=%s quote_sha256=%s tcb=%s simulated=%d", j->id,
+		         j->taskid, j->worker, j->rcpt.quote_sha256, j->rcpt.tcb_status,
+		         j->rcpt.simulated);
+		resp = (struct http_resp){.status = 200,
+		                          .content_type = "application/json",
+		                          .body = j->body,
+		                          .len = j->body_len};
+		j->body = NULL;
+		metric_inc(s->m_accepted, 0, 0);
+		metric_inc(s->m_released, 0, 0);
+		metric_observe(s->m_release_seconds, 0, 0, metrics_since(&j->t0));
+	}
+	http_deferred_answer(j->d, &resp);
+	free(resp.body);
+	free(j->quote);
+	free(j->event_log);
+	free(j->ear);
+	free(j->body);
+	free(j);
+}
+
+/* Queue the release, its answer deferred: 0, and the quote, event log,
+ * token and body are the job's (set to NULL here); -1 when the request
+ * cannot wait so (the caller then releases and answers it itself). */
+static int release_deferred(struct sms *s, const struct http_req *r, const char *id,
+                            const struct sms_session *ss, const struct sms_receipt *rcpt,
+                            struct attest_req *a, char **ear, char **body, size_t body_len,
+                            const struct timespec *t0)
+{
+	struct release_job *j;
+	struct http_deferred *d;
+
+	if (strlen(id) >= sizeof(((struct release_job *)0)->id) || !(j = calloc(1, sizeof(*j))))
+		return -1;
+	if (a->event_log &&
+	    !(j->event_log =
+	          a->event_log == a->event_log_owned ? a->event_log_owned : strdup(a->event_log))) {
+		free(j);
+		return -1;
+	}
+	if (!(d = http_req_defer(r))) {
+		if (j->event_log != a->event_log_owned)
+			free(j->event_log);
+		free(j);
+		return -1;
+	}
+	if (j->event_log == a->event_log_owned)
+		a->event_log_owned = NULL;
+	a->event_log = j->event_log;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	memcpy(j->taskid, ss->taskid, sizeof(j->taskid));
+	memcpy(j->worker, ss->worker, sizeof(j->worker));
+	j->s = s;
+	j->d = d;
+	j->t0 = *t0;
+	j->quote = a->quote;
+	a->quote = NULL;
+	j->ear = *ear;
+	*ear = NULL;
+	j->body = *body;
+	*body = NULL;
+	j->body_len = body_len;
+	j->rcpt = *rcpt;
+	j->rcpt.taskid = j->taskid;
+	j->rcpt.worker = j->worker;
+	j->rcpt.quote = j->quote;
+	j->rcpt.event_log = j->event_log;
+	j->rcpt.ear = j->ear;
+	j->rel = (struct sms_release){.id = j->id, .r = &j->rcpt, .done = release_answer};
+	if (sms_store_release_queue(&s->store, &j->rel) < 0) {
+		/* closing: answered here, as one that could not wait */
+		struct http_resp resp = {0};
+		refused(s, "internal");
+		sms_status(&resp, 503, "the SMS is stopping");
+		http_deferred_answer(d, &resp);
+		free(resp.body);
+		free(j->quote);
+		free(j->event_log);
+		free(j->ear);
+		free(j->body);
+		free(j);
+	}
+	return 0;
+}
+
 /* POST /tdx/sessions/{id}/attest */
 void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 {
@@ -1054,6 +1181,9 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 		sms_status(resp, 500, "session unavailable");
 		goto out;
 	}
+	/* the answer waits for the commit, the server's thread does not */
+	if (release_deferred(s, r, id, &ss, &rcpt, &a, &ear, &ok_body, ok_len, &t0) == 0)
+		goto out;
 	if (sms_store_session_release(&s->store, id, &rcpt) < 0) {
 		refused(s, "released");
 		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,

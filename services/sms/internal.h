@@ -50,7 +50,8 @@ struct sms {
 	/* /metrics (util/metrics.h): moved by the handlers, the gauges set
 	 * at scrape time */
 	struct metrics *reg;
-	struct metric *m_released, *m_accepted, *m_refused, *m_release_seconds, *m_secrets;
+	struct metric *m_released, *m_accepted, *m_refused, *m_release_seconds, *m_secrets,
+	    *m_commits, *m_pending;
 	struct sms_ear *ear; /* attestation-result tokens (ear.c) */
 };
 

@@ -918,6 +918,9 @@ void sms_stop(struct sms *s)
 {
 	if (!s)
 		return;
+	/* the releases queued are committed and answered while their
+	 * requests can still be; any later one is answered 503 */
+	sms_store_release_drain(&s->store);
 	http_server_stop(s->http);
 	sms_ear_free(s);
 	sms_attest_free(s);

@@ -766,6 +766,7 @@ static void unlock_store(int fd, dev_t dev, ino_t ino)
 
 static int store_open(struct sms_store *st, const char *db_path, const char *master_key_path,
                       const char *master_key_command, int mode);
+static int committer_start(struct sms_store *s);
 
 int sms_store_open2(struct sms_store *st, const char *db_path, const char *master_key_path,
                     const char *master_key_command)
@@ -797,6 +798,7 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the group's bounded wait */
 	pthread_cond_init(&st->gcv, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&st->gdone, NULL);
 	st->gtail = &st->gqueue;
 	pthread_mutex_init(&st->cmu, NULL);
 	pthread_mutex_init(&st->kmu, NULL);
@@ -829,7 +831,10 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 		rc = key_check(st, mode != SMS_OPEN_CHECK);
 	if (rc == 0 && mode != SMS_OPEN_CHECK) /* it writes nothing */
 		rc = checkpointer_start(st, db_path);
+	if (rc == 0 && mode != SMS_OPEN_CHECK)
+		rc = committer_start(st);
 	if (rc < 0) {
+		sms_store_release_drain(st);
 		checkpointer_stop(st);
 		db_stmts_free(&st->wst);
 		db_stmts_free(&st->rst);
@@ -849,6 +854,7 @@ static int store_open(struct sms_store *st, const char *db_path, const char *mas
 
 void sms_store_close(struct sms_store *st)
 {
+	sms_store_release_drain(st);
 	checkpointer_stop(st);
 	db_stmts_free(&st->wst);
 	db_stmts_free(&st->rst);
@@ -862,6 +868,7 @@ void sms_store_close(struct sms_store *st)
 	pthread_mutex_destroy(&st->rmu);
 	pthread_mutex_destroy(&st->gmu);
 	pthread_cond_destroy(&st->gcv);
+	pthread_cond_destroy(&st->gdone);
 	sms_store_cache_clear(st);
 	free(st->sessions);
 	free(st->secrets);
@@ -1541,16 +1548,6 @@ out:
 	return rc;
 }
 
-/* A release waiting for its group's commit: on its caller's stack until
- * done. */
-struct sms_release_req {
-	const char *id;
-	const struct sms_receipt *r;
-	int rc, done;
-	char msg[256]; /* the refusal's message, for the caller's thread */
-	struct sms_release_req *next;
-};
-
 /* A group's transaction control, prepared once: sqlite3_exec parsed each
  * of these again for every release (the statements are found by address). */
 static const char sql_begin[] = "BEGIN IMMEDIATE", sql_commit[] = "COMMIT",
@@ -1571,7 +1568,7 @@ static int wexec(struct sms_store *s, const char *sql)
 
 /* One release in the group under its own savepoint: a refused one (already
  * released, or its rows failing) is undone alone, the others' rows stay. */
-static void release_one(struct sms_store *s, struct sms_release_req *q)
+static void release_one(struct sms_store *s, struct sms_release *q)
 {
 	q->rc = wexec(s, sql_savepoint);
 	if (q->rc == 0)
@@ -1588,9 +1585,9 @@ static void release_one(struct sms_store *s, struct sms_release_req *q)
 
 /* A group of releases in one transaction, one commit: one WAL fsync for
  * them all (synchronous=FULL). */
-static void commit_group(struct sms_store *s, struct sms_release_req *group)
+static void commit_group(struct sms_store *s, struct sms_release *group)
 {
-	struct sms_release_req *q;
+	struct sms_release *q;
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
@@ -1824,54 +1821,131 @@ int sms_store_session_get(struct sms_store *s, const char *id, struct sms_sessio
 	return rc;
 }
 
-/* Group commit, leader and followers: a release joins the queue; when no
- * thread is committing, it leads: it takes the whole queue as its group,
- * commits it and wakes the group.  Releases that arrive during a commit
- * (its fsync) queue up and go together in the next one.  Each returns only
- * once its group's COMMIT returned: durable, as a lone commit was. */
-int sms_store_session_release(struct sms_store *s, const char *id, const struct sms_receipt *r)
+/* Group commit by the store's commit thread: a release joins the queue
+ * and the thread, when idle, takes the whole queue as its group (after
+ * the releases announced as coming have joined, for at most
+ * SMS_GROUP_WAIT_US), commits it and calls each release's done.  Releases
+ * that arrive during a commit (its fsync) queue up and go together in the
+ * next one.  No request thread waits for an fsync: while the thread
+ * commits, they verify the next quotes. */
+static void *committer(void *arg)
 {
-	struct sms_release_req me = {.id = id, .r = r}, *group;
+	struct sms_store *s = arg;
+	struct sms_release *group, *next;
+	unsigned long n;
 
 	pthread_mutex_lock(&s->gmu);
-	*s->gtail = &me;
-	s->gtail = &me.next;
-	if (s->gcoming > 0)
-		s->gcoming--;
-	pthread_cond_broadcast(&s->gcv); /* a leader may be waiting for it */
-	while (!me.done && s->gleader)
-		pthread_cond_wait(&s->gcv, &s->gmu);
-	if (!me.done) {
-		/* no commit under way and this release not in one: lead,
-		 * after the releases announced as coming have joined, for at
-		 * most SMS_GROUP_WAIT_US */
-		struct timespec until;
-		s->gleader = 1;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += SMS_GROUP_WAIT_US * 1000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
+	for (;;) {
+		while (!s->gqueue && !s->gstop)
+			pthread_cond_wait(&s->gcv, &s->gmu);
+		if (!s->gqueue)
+			break; /* stopping, and nothing is left */
+		if (s->gcoming > 0 && !s->gstop) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += SMS_GROUP_WAIT_US * 1000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			while (s->gcoming > 0 && !s->gstop &&
+			       pthread_cond_timedwait(&s->gcv, &s->gmu, &until) != ETIMEDOUT)
+				;
 		}
-		while (s->gcoming > 0 &&
-		       pthread_cond_timedwait(&s->gcv, &s->gmu, &until) != ETIMEDOUT)
-			;
 		group = s->gqueue;
 		s->gqueue = NULL;
 		s->gtail = &s->gqueue;
 		pthread_mutex_unlock(&s->gmu);
 		commit_group(s, group);
+		for (n = 0; group; group = next, n++) {
+			next = group->next; /* done may free it */
+			group->done(group);
+		}
 		pthread_mutex_lock(&s->gmu);
 		s->ggroups++;
-		for (; group; group = group->next) {
-			group->done = 1;
-			s->greleases++;
-		}
-		s->gleader = 0;
-		pthread_cond_broadcast(&s->gcv);
+		s->greleases += n;
+		s->gpending -= n;
 	}
 	pthread_mutex_unlock(&s->gmu);
-	return me.rc < 0 ? err_set(me.rc, "%s", me.msg) : 0;
+	return NULL;
+}
+
+static int committer_start(struct sms_store *s)
+{
+	ENSURE(pthread_create(&s->gthread, NULL, committer, s) == 0, ERR_IO,
+	       "sms store: cannot start the commit thread");
+	s->gstarted = 1;
+	return 0;
+}
+
+void sms_store_release_drain(struct sms_store *s)
+{
+	pthread_mutex_lock(&s->gmu);
+	s->gstop = 1;
+	pthread_cond_broadcast(&s->gcv);
+	pthread_mutex_unlock(&s->gmu);
+	if (s->gstarted) {
+		pthread_join(s->gthread, NULL);
+		pthread_mutex_lock(&s->gmu);
+		s->gstarted = 0;
+		pthread_mutex_unlock(&s->gmu);
+	}
+}
+
+int sms_store_release_queue(struct sms_store *s, struct sms_release *rel)
+{
+	rel->rc = 0;
+	rel->msg[0] = '\0';
+	rel->next = NULL;
+	pthread_mutex_lock(&s->gmu);
+	if (s->gcoming > 0)
+		s->gcoming--;
+	if (s->gstop || !s->gstarted) {
+		pthread_cond_broadcast(&s->gcv);
+		pthread_mutex_unlock(&s->gmu);
+		return err_set(ERR_BUSY, "the store is closing");
+	}
+	*s->gtail = rel;
+	s->gtail = &rel->next;
+	s->gpending++;
+	pthread_cond_broadcast(&s->gcv); /* the thread, idle or waiting for it */
+	pthread_mutex_unlock(&s->gmu);
+	return 0;
+}
+
+/* A caller that waits: its release on its stack, woken by done. */
+struct release_wait {
+	struct sms_release rel;
+	struct sms_store *s;
+	int done;
+};
+
+static void release_waited(struct sms_release *rel)
+{
+	struct release_wait *w = (struct release_wait *)rel;
+	struct sms_store *s = w->s;
+
+	pthread_mutex_lock(&s->gmu);
+	w->done = 1;
+	pthread_cond_broadcast(&s->gdone);
+	pthread_mutex_unlock(&s->gmu);
+}
+
+int sms_store_session_release(struct sms_store *s, const char *id, const struct sms_receipt *r)
+{
+	struct release_wait w = {.rel = {.id = id, .r = r, .done = release_waited}, .s = s};
+
+	if (sms_store_release_queue(s, &w.rel) < 0) {
+		/* no commit thread (a store opened to check it, or closing):
+		 * committed alone, in this thread */
+		commit_group(s, &w.rel);
+		return w.rel.rc < 0 ? err_set(w.rel.rc, "%s", w.rel.msg) : 0;
+	}
+	pthread_mutex_lock(&s->gmu);
+	while (!w.done)
+		pthread_cond_wait(&s->gdone, &s->gmu);
+	pthread_mutex_unlock(&s->gmu);
+	return w.rel.rc < 0 ? err_set(w.rel.rc, "%s", w.rel.msg) : 0;
 }
 
 void sms_store_release_coming(struct sms_store *s, int coming)
@@ -1883,6 +1957,15 @@ void sms_store_release_coming(struct sms_store *s, int coming)
 		s->gcoming--;
 	pthread_cond_broadcast(&s->gcv);
 	pthread_mutex_unlock(&s->gmu);
+}
+
+unsigned long sms_store_releases_pending(struct sms_store *s)
+{
+	unsigned long n;
+	pthread_mutex_lock(&s->gmu);
+	n = s->gpending;
+	pthread_mutex_unlock(&s->gmu);
+	return n;
 }
 
 void sms_store_release_stats(struct sms_store *s, unsigned long *groups, unsigned long *releases)

@@ -59,13 +59,15 @@ struct sms_store {
 	int lock_fd;              /* DB-lock (flock of the database); -1: sms check */
 	dev_t lock_dev;
 	ino_t lock_ino;
-	/* releases waiting for a group commit (sms_store_session_release) */
+	/* releases waiting for a group commit, and the thread that commits
+	 * them (sms_store_release_queue) */
 	pthread_mutex_t gmu;
-	pthread_cond_t gcv;
-	struct sms_release_req *gqueue, **gtail;
-	int gleader; /* a thread is committing a group */
+	pthread_cond_t gcv, gdone; /* gdone: for callers that wait */
+	struct sms_release *gqueue, **gtail;
+	pthread_t gthread;
+	int gstarted, gstop;
 	int gcoming; /* releases announced (sms_store_release_coming) */
-	unsigned long ggroups, greleases;
+	unsigned long ggroups, greleases, gpending;
 	pthread_mutex_t cmu; /* the caches */
 	struct sms_cached_session *sessions;
 	struct sms_cached_secret *secrets;
@@ -215,10 +217,29 @@ struct sms_receipt {
  * released already, or another of its task was and this one is not a
  * reassignment to a new worker within SMS_MAX_RELEASES. */
 int sms_store_session_release(struct sms_store *st, const char *id, const struct sms_receipt *r);
-/* A release on its way: its quote verified, its session being sealed.  A
- * group's leader waits for the releases announced, at most
+/* The same without waiting: `rel` (id, r, done set by the caller) joins
+ * the next group, and once the group's commit returned (durable) or the
+ * release was refused, the store's commit thread calls done(rel) with
+ * rel->rc 0 or the refusal's code and rel->msg its message.  rel, and what
+ * id and r point to, must stay until then; done may free them.  ERR_BUSY
+ * when the store is closing (done is then never called). */
+struct sms_release {
+	const char *id;
+	const struct sms_receipt *r;
+	void (*done)(struct sms_release *rel);
+	int rc;
+	char msg[256];
+	struct sms_release *next; /* the store's */
+};
+MUST_CHECK int sms_store_release_queue(struct sms_store *st, struct sms_release *rel);
+/* Commit the releases queued, refuse later ones (ERR_BUSY) and stop the
+ * commit thread: before the server whose requests wait is stopped.
+ * sms_store_close() does it too. */
+void sms_store_release_drain(struct sms_store *st);
+/* A release on its way: its quote verified, its session being sealed.
+ * The commit thread waits for the releases announced, at most
  * SMS_GROUP_WAIT_US, so that they share its commit (its fsync).  coming 1
- * announces one; sms_store_session_release() takes the announcement back,
+ * announces one; queueing the release takes the announcement back,
  * and coming 0 does when the release will not come (a failure). */
 #define SMS_GROUP_WAIT_US 1000
 void sms_store_release_coming(struct sms_store *st, int coming);
@@ -228,6 +249,8 @@ void sms_store_release_coming(struct sms_store *st, int coming);
  * its group is durable.  How many groups and releases were committed so
  * far (releases / groups: the mean group): */
 void sms_store_release_stats(struct sms_store *st, unsigned long *groups, unsigned long *releases);
+/* Releases queued or being committed, not yet answered. */
+unsigned long sms_store_releases_pending(struct sms_store *st);
 
 /* The receipts of a task (0x hex), oldest first, as a JSON array (new
  * reference in *out) of the objects GET /tasks/{id}/attestation serves.

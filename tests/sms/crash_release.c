@@ -11,8 +11,8 @@
  *       write(2) on an O_APPEND file: a line is whole or absent), and
  *       every answer "SESSION STATUS" to ACKS.all; a connection that fails
  *       (the SMS killed) is status 0.  Exit 0 unless a request got an
- *       answer other than 200, 403 or 404, or a 200 whose body is not a
- *       session. */
+ *       answer other than 200, 403, 404 or 503 (an SMS stopping), or a 200
+ *       whose body is not a session. */
 #include "crypto/aead.h"
 #include "crypto/p256.h"
 #include "poco/market.h"
@@ -142,7 +142,7 @@ static void *td(void *arg)
 		snprintf(line, sizeof(line), "%s %ld\n", sessions[i].id, st);
 		if (write(all_fd, line, strlen(line)) != (ssize_t)strlen(line))
 			st = -1;
-		if (st != 0 && st != 200 && st != 403 && st != 404) {
+		if (st != 0 && st != 200 && st != 403 && st != 404 && st != 503) {
 			fprintf(stderr, "crash_release: session %s: %ld %s\n", sessions[i].id, st,
 			        out.buf ? (char *)out.buf : "");
 			pthread_mutex_lock(&mu);
