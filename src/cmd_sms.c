@@ -69,8 +69,8 @@ static const char sms_usage[] =
     "  --trust-sim-root FILE  trust this simulated root CA instead of Intel's\n"
     "                    (tests and demos only)\n"
     "  --port-file FILE  write the bound port (useful with --port 0)\n"
-    "  --threads N       request threads (default 4: a release waits on its\n"
-    "                    commit's fsync, so more threads than cores pay off)\n"
+    "  --threads N       request threads (default 4; a release's commit runs in\n"
+    "                    a thread of its own, none of them waits for an fsync)\n"
     "  --max-connections N  HTTP connections in all (default 1024, kept below\n"
     "                    the fd limit)\n"
     "  --max-connections-per-ip N  connections from one client address (64)\n";
