@@ -954,6 +954,22 @@ struct release_job {
 	struct timespec t0;
 };
 
+/* A release the store did not commit: refused (released already, the
+ * worker declared lost: 403), or the store failed (its write lock held
+ * past the busy timeout, the disk: 503, and the session is left as it
+ * was, for the TD to attest again). */
+static void release_failed(struct sms *s, int rc, const char *id, const char *taskid,
+                           const char *why, struct http_resp *resp)
+{
+	int failed = rc == ERR_IO;
+
+	refused(s, failed ? "internal" : "released");
+	log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, taskid, why);
+	sms_status(resp, failed ? 503 : 403,
+	           failed ? "the release could not be stored: attest again"
+	                  : "attestation refused");
+}
+
 /* The answer once the group's commit returned: in the store's commit
  * thread. */
 static void release_answer(struct sms_release *rel)
@@ -963,10 +979,7 @@ static void release_answer(struct sms_release *rel)
 	struct http_resp resp = {0};
 
 	if (rel->rc < 0) {
-		refused(s, "released");
-		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", j->id,
-		         j->taskid, rel->msg);
-		sms_status(&resp, 403, "attestation refused");
+		release_failed(s, rel->rc, j->id, j->taskid, rel->msg, &resp);
 	} else {
 		log_info("sms.release",
 		         "session=%s task=%s worker=%s quote_sha256=%s tcb=%s simulated=%d", j->id,
@@ -1073,6 +1086,7 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	char digest_hex[67] = "0x", qh[65], m[5][97];
 	const char *reason = "internal";
 	struct timespec t0;
+	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&d, 0, sizeof(d));
@@ -1184,11 +1198,8 @@ void sms_h_attest(void *ctx, const struct http_req *r, struct http_resp *resp)
 	/* the answer waits for the commit, the server's thread does not */
 	if (release_deferred(s, r, id, &ss, &rcpt, &a, &ear, &ok_body, ok_len, &t0) == 0)
 		goto out;
-	if (sms_store_session_release(&s->store, id, &rcpt) < 0) {
-		refused(s, "released");
-		log_warn("sms.refused", "op=attest session=%s task=%s reason=\"%s\"", id, ss.taskid,
-		         err_msg());
-		sms_status(resp, 403, "attestation refused");
+	if ((rc = sms_store_session_release(&s->store, id, &rcpt)) < 0) {
+		release_failed(s, rc, id, ss.taskid, err_msg(), resp);
 		goto out;
 	}
 	log_info("sms.release", "session=%s task=%s worker=%s quote_sha256=%s tcb=%s simulated=%d",
