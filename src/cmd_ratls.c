@@ -96,7 +96,7 @@ static int ratls_check(int argc, char **argv)
 {
 	const char *collateral = NULL, *policy = NULL, *root = NULL, *save = NULL;
 	struct seen s;
-	struct http_peer peer = {remember, &s, 0};
+	struct http_peer peer = {remember, &s, 0, NULL};
 	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
 	struct http_response r;
 	struct tdx_quote *q = NULL;

@@ -267,7 +267,7 @@ int cmd_secret(int argc, char **argv)
 	if (rc == 0 && o.sms_policy)
 		rc = tdx_gate_open(&gate, o.collateral, o.sim_root, o.sms_policy, "secret.sms");
 	if (rc == 0) {
-		struct http_peer peer = {tdx_ratls_peer_check, &expect, 0};
+		struct http_peer peer = {tdx_ratls_peer_check, &expect, 0, NULL};
 		struct http_call call = {auth, "text/plain", val, len, o.sms_policy ? &peer : NULL,
 		                         NULL};
 		hex_encode(auth + 2, sig, 65);

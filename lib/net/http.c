@@ -37,8 +37,10 @@ static atomic_ullong n_requests, n_connects, n_peer_checks, peer_ids;
  * address by an unchecked call.  Per thread, the transfers take no lock;
  * the cost is a connection per thread and server, not per request. */
 #define KEEP_SLOTS 4
-/* An attested connection is closed this long after its handshake, so that
- * a peer is checked again (the gate's collateral and TCB status move on). */
+/* An attested connection is also closed when the peer's epoch moves (new
+ * collateral, CRLs, a gate opened again: checked before each call), and
+ * this long after its handshake, so that what moves with time alone (the
+ * collateral's validity, a TCB status dated by it) is checked again too. */
 #define KEEP_ATTESTED_MAX_S 300L
 
 /* A peer check in progress: the verdict outlives the handshake. */
@@ -52,6 +54,9 @@ struct kept {
 	CURL *c; /* NULL: a free slot */
 	const struct http_dest *dest;
 	uint64_t peer_id;
+	/* the peer's epoch read before c was made: each of its connections
+	 * was checked under inputs at least that new */
+	uint64_t epoch;
 	/* the handshake's verify callback gets this: it lives as long as c */
 	struct peer_call pc;
 	uint64_t used;
@@ -123,11 +128,12 @@ static struct kept *keep_slot(const struct http_dest *dest, const struct http_pe
 }
 
 void http_peer_init(struct http_peer *p, int (*check)(void *ctx, const uint8_t *der, size_t len),
-                    void *ctx)
+                    void *ctx, uint64_t (*epoch)(void *ctx))
 {
 	p->check = check;
 	p->ctx = ctx;
 	p->id = atomic_fetch_add(&peer_ids, 1) + 1;
+	p->epoch = epoch;
 }
 
 void http_counters(struct http_counters *out)
@@ -431,6 +437,9 @@ static int attempt(const char *url, const struct http_call *post, const struct h
 	struct curl_slist *hdrs = NULL;
 	struct sink body = {&r->body, max_body, 0}, hdr = {&r->headers, 64 * 1024, 0};
 	struct peer_call once = {peer, 0, ""}, *pc = &once;
+	/* read before any handshake of this call: the check it runs then
+	 * reads inputs at least this new (their owner moves it after them) */
+	uint64_t epoch = peer && peer->epoch ? peer->epoch(peer->ctx) : 0;
 	struct kept *k;
 	CURL *c;
 	CURLcode cc;
@@ -440,13 +449,23 @@ static int attempt(const char *url, const struct http_call *post, const struct h
 	ENSURE(!peer || strncasecmp(url, "https://", 8) == 0, ERR_INVAL,
 	       "%s: an attested peer is reached over https only", url);
 	k = keep_slot(dest, peer);
+	if (k && k->c && k->epoch != epoch) {
+		/* admitted under inputs that changed since: checked again on a
+		 * new connection, whatever the old check said */
+		log_info("http.peer_epoch", "url=\"%s\" kept_epoch=%llu epoch=%llu", url,
+		         (unsigned long long)k->epoch, (unsigned long long)epoch);
+		curl_easy_cleanup(k->c); /* closes its connections */
+		k->c = NULL;
+	}
 	if (k && k->c) {
 		c = k->c; /* reset after its last transfer */
 	} else {
 		c = curl_easy_init();
 		ENSURE(c, ERR_NOMEM, "curl: cannot initialise");
-		if (k)
+		if (k) {
 			k->c = c;
+			k->epoch = epoch;
+		}
 	}
 	if (k) {
 		pc = &k->pc;

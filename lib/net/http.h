@@ -121,15 +121,22 @@ struct http_peer {
 	int (*check)(void *ctx, const uint8_t *der, size_t len);
 	void *ctx;
 	uint64_t id; /* http_peer_init's; 0 = connections not kept */
+	/* the generation of what check's verdict rests on (collateral, CRLs,
+	 * anchors, policy: tdx_ratls_peer_epoch), read before each call; NULL
+	 * = a verdict that does not change */
+	uint64_t (*epoch)(void *ctx);
 };
 /* Make a peer whose admitted connections are kept for later calls with
- * this very peer (same id), for at most 5 minutes after their handshake;
- * calls with another peer, even one made again from the same check and
- * ctx, or with none, never use them.  So `check` must give a certificate
- * the same verdict for as long as the peer is used: after changing what
- * ctx says, make the peer again. */
+ * this very peer (same id), for at most 5 minutes after their handshake
+ * and only while epoch(ctx) says what it said before their handshake: a
+ * call that reads another value closes its thread's connections of the
+ * peer and opens (and checks) a new one.  Calls with another peer, even
+ * one made again from the same check and ctx, or with none, never use
+ * them.  So `check` must give a certificate the same verdict for as long
+ * as the peer is used and epoch does not move: after changing what ctx
+ * says, make the peer again or move the epoch. */
 void http_peer_init(struct http_peer *p, int (*check)(void *ctx, const uint8_t *der, size_t len),
-                    void *ctx);
+                    void *ctx, uint64_t (*epoch)(void *ctx));
 
 /* A request in full: POST `body` when content_type is set, else GET. */
 struct http_call {

@@ -57,6 +57,7 @@ struct tdx_collstore {
 	char who[64];
 	tdx_collstore_check_fn check;
 	void *check_ctx;
+	void (*changed)(void *check_ctx);
 	pthread_mutex_t mu; /* everything below */
 	struct slot slots[TDX_COLLSTORE_MAX];
 	size_t n;
@@ -412,6 +413,10 @@ static int settle(struct tdx_collstore *s, const uint8_t fmspc[6], enum tdx_pck_
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	/* told after the swap, so that whoever reads the news then gets the
+	 * new set */
+	if (h && s->changed)
+		s->changed(s->check_ctx);
 	held_put(old);
 	return err ? -1 : 0;
 }
@@ -638,6 +643,7 @@ int tdx_collstore_open(const char *source, const struct tdx_collstore_opts *opts
 	if (opts) {
 		s->check = opts->check;
 		s->check_ctx = opts->check_ctx;
+		s->changed = opts->changed;
 	}
 	s->source = strdup(source);
 	ENSURE_GOTO(s->source, ERR_NOMEM, "out of memory");

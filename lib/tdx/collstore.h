@@ -59,6 +59,10 @@ struct tdx_collstore_opts {
 	tdx_collstore_check_fn check; /* NULL: no check */
 	void *check_ctx;
 	int background; /* refresh from a thread; 0: only tdx_collstore_refresh() */
+	/* called with check_ctx once what the store serves has changed (a set
+	 * replaced, a platform added), from the thread that changed it: NULL =
+	 * nobody to tell */
+	void (*changed)(void *check_ctx);
 };
 
 struct tdx_collstore;

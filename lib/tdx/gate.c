@@ -6,6 +6,7 @@
 #include "util/log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -72,6 +73,21 @@ static int quote_target(struct tdx_gate *g, const struct tdx_quote *q, uint8_t f
 	return 0;
 }
 
+/* Bumped after what it stands for changed (tdx_gate_epoch), never before:
+ * a reader that sees the new value then reads the new inputs. */
+static atomic_ullong gate_epoch;
+
+uint64_t tdx_gate_epoch(void)
+{
+	return atomic_load(&gate_epoch);
+}
+
+static void coll_changed(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&gate_epoch, 1);
+}
+
 /* A collateral set is served only once it verifies under the gate's
  * anchor and is valid now: a refresh that read something broken keeps the
  * set held before. */
@@ -83,7 +99,7 @@ static int coll_check(void *ctx, const struct tdx_collateral *c, time_t now)
 int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_root,
                   const char *policy, const char *who)
 {
-	struct tdx_collstore_opts o = {who, coll_check, NULL, 1};
+	struct tdx_collstore_opts o = {who, coll_check, NULL, 1, coll_changed};
 	uint8_t *root;
 	size_t len;
 	int rc = 0;
@@ -112,6 +128,8 @@ int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_ro
 		rc = policy ? tdx_policy_load(policy, &g->policy) : tdx_policy_default(&g->policy);
 	if (rc < 0)
 		tdx_gate_close(g);
+	else /* a gate opened where another was: its peers are checked again */
+		coll_changed(NULL);
 	return rc;
 }
 
@@ -135,6 +153,7 @@ void tdx_gate_close(struct tdx_gate *g)
 {
 	/* The store first: its thread checks sets with the verifier. */
 	tdx_collstore_close(g->collateral);
+	coll_changed(NULL);
 	tdx_verifier_free(g->verifier);
 	tdx_policy_free(g->policy);
 	if (g->targets) {

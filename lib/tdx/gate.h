@@ -49,6 +49,16 @@ MUST_CHECK int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len
 MUST_CHECK int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t at,
                                  struct tdx_quote **q, struct tdx_verdict *v);
 
+/* The generation of what gates admit by, process-wide: it moves whenever
+ * a gate opens or closes and whenever the collateral one serves changes (a
+ * refresh that swapped in new TCB info, QE identity or CRLs, a platform
+ * fetched).  A gate's anchor and policy are fixed while it is open.  A
+ * verdict reached after reading epoch E rests on inputs at least as new as
+ * E's; once the epoch is no longer E, checking again may answer otherwise
+ * (a CRL that now revokes the PCK): what keeps an admitted peer (net/http.h)
+ * compares it.  One atomic load. */
+uint64_t tdx_gate_epoch(void);
+
 /* Which step of this thread's last tdx_gate_check refused the quote, for
  * a service's counts of refusals by reason: "quote_malformed" (it does not
  * parse), "collateral" (none held or fetched for its platform),

@@ -197,9 +197,18 @@ static void sim_env(struct sim_env *e, time_t t0)
 
 static const uint8_t sim_fmspc[6] = {0x53, 0x49, 0x4d, 0, 0, 0};
 
+/* What the store told of changes (opts.changed), to its one thread. */
+static int changes;
+
+static void count_change(void *ctx)
+{
+	(void)ctx;
+	changes++;
+}
+
 static void directory_refresh_swaps_and_keeps_on_failure(void **state)
 {
-	struct tdx_collstore_opts o = {"test", sim_check, NULL, 0};
+	struct tdx_collstore_opts o = {"test", sim_check, NULL, 0, count_change};
 	const struct tdx_held *h1, *h2, *h3;
 	struct tdx_collstore *s;
 	struct sim_env e;
@@ -211,7 +220,9 @@ static void directory_refresh_swaps_and_keeps_on_failure(void **state)
 
 	sim_env(&e, t0);
 	o.check_ctx = e.ver;
+	changes = 0;
 	assert_int_equal(tdx_collstore_open(e.coll, &o, &s), 0);
+	assert_int_equal(changes, 1); /* what it loaded */
 	assert_true(tdx_collstore_refreshable(s));
 	assert_int_equal(tdx_collstore_get(s, sim_fmspc, TDX_PCK_CA_PLATFORM, t0 + 60, &h1), 0);
 	assert_int_equal(h1->next_update, t0 + 30 * 86400);
@@ -221,10 +232,16 @@ static void directory_refresh_swaps_and_keeps_on_failure(void **state)
 	assert_non_null(strstr(err_msg(), "expired at"));
 	assert_non_null(strstr(err_msg(), "refreshing from"));
 	assert_int_equal(tdx_collstore_refresh(s, t1, 0), 1);
-	/* Renewed: the next refresh swaps it in; h1 stays readable. */
+	assert_int_equal(changes, 1);
+	/* Renewed: the next refresh swaps it in, and says so; h1 stays
+	 * readable. */
 	again.now = t1 - 3600;
 	assert_int_equal(tdx_sim_collateral(e.dir, &again), 0);
 	assert_int_equal(tdx_collstore_refresh(s, t1, 1), 0);
+	assert_int_equal(changes, 2);
+	/* the same files read again: no change */
+	assert_int_equal(tdx_collstore_refresh(s, t1, 1), 0);
+	assert_int_equal(changes, 2);
 	assert_int_equal(tdx_collstore_get(s, sim_fmspc, TDX_PCK_CA_PLATFORM, t1, &h2), 0);
 	assert_ptr_not_equal(h1, h2);
 	assert_int_equal(h2->next_update, t1 - 3600 + 30 * 86400);
@@ -260,6 +277,7 @@ static void directory_refresh_swaps_and_keeps_on_failure(void **state)
 	assert_non_null(strstr(json_string_value(json_object_get(pl, "last_error")),
 	                       "older than the one held"));
 	json_decref(st);
+	assert_int_equal(changes, 2); /* neither the broken set nor the older one */
 	tdx_collstore_put(s, h2);
 	tdx_collstore_close(s);
 	tdx_verifier_free(e.ver);
@@ -288,7 +306,7 @@ static void *read_loop(void *arg)
 
 static void swaps_under_concurrent_readers(void **state)
 {
-	struct tdx_collstore_opts o = {"test", NULL, NULL, 0};
+	struct tdx_collstore_opts o = {"test", NULL, NULL, 0, NULL};
 	struct tdx_sim_opts again = {0, 30, 0};
 	struct tdx_collstore *s;
 	struct reader r[3];

@@ -5,7 +5,8 @@
  * refused, as is a certificate whose configuration extension was altered,
  * removed, duplicated or marked critical; over real TLS on loopback, the
  * client refuses a server before sending anything when its certificate does
- * not pass. */
+ * not pass; a kept connection is checked again once the gate's collateral
+ * (a CRL that now revokes the server) or the gate itself changed. */
 #include "testutil.h"
 
 #include "crypto/jws.h"
@@ -633,7 +634,7 @@ static void client_admits_by_quote_over_tls(void **state)
 	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
 	int calls = 0;
 	void *ctx[2] = {&e, &calls};
-	struct http_peer peer = {counting_check, ctx, 0};
+	struct http_peer peer = {counting_check, ctx, 0, NULL};
 	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
 	char url[128], pem_path[600];
 	(void)state;
@@ -698,7 +699,7 @@ static void attested_connections_kept_per_peer(void **state)
 	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
 	int calls = 0;
 	void *ctx[2] = {&e, &calls};
-	struct http_peer kept, other, once = {counting_check, ctx, 0};
+	struct http_peer kept, other, once = {counting_check, ctx, 0, NULL};
 	struct http_call call = {NULL, NULL, NULL, 0, &kept, NULL};
 	struct http_counters c0, c1;
 	char url[128];
@@ -706,8 +707,8 @@ static void attested_connections_kept_per_peer(void **state)
 	enum { N = 20 };
 	(void)state;
 
-	http_peer_init(&kept, counting_check, ctx);
-	http_peer_init(&other, counting_check, ctx);
+	http_peer_init(&kept, counting_check, ctx, NULL);
+	http_peer_init(&other, counting_check, ctx, NULL);
 	assert_int_not_equal(kept.id, other.id);
 	assert_int_equal(tdx_gate_open(&g, col, root, NULL, "test"), 0);
 	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
@@ -762,6 +763,254 @@ static void attested_connections_kept_per_peer(void **state)
 		fail_msg("after the server closed: %s", err_msg());
 	http_response_free(&r);
 	assert_int_equal(calls, 3 + N);
+	http_server_stop(s);
+	tdx_gate_close(&g);
+}
+
+/* A PCK CRL as the simulated PCK Platform CA issues it at `at`, listing
+ * the simulated TD's PCK certificate when `revoke` (DER, OPENSSL_free()). */
+static int sim_pck_crl(time_t at, int revoke, uint8_t **der)
+{
+	char p[600];
+	FILE *f;
+	EVP_PKEY *key;
+	X509 *ca, *leaf;
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t1 = ASN1_TIME_set(NULL, at), *t2 = ASN1_TIME_set(NULL, at + 30 * 86400);
+	int n;
+
+	snprintf(p, sizeof(p), "%s/pck_platform_ca.key", dir);
+	assert_non_null(f = fopen(p, "r"));
+	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/pck_platform_ca.pem", dir);
+	assert_non_null(f = fopen(p, "r"));
+	ca = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/pck.pem", dir);
+	assert_non_null(f = fopen(p, "r"));
+	leaf = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(key);
+	assert_non_null(ca);
+	assert_non_null(leaf);
+	X509_CRL_set_version(crl, 1);
+	X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
+	X509_CRL_set1_lastUpdate(crl, t1);
+	X509_CRL_set1_nextUpdate(crl, t2);
+	if (revoke) {
+		X509_REVOKED *r = X509_REVOKED_new();
+		X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(leaf));
+		X509_REVOKED_set_revocationDate(r, t1);
+		X509_CRL_add0_revoked(crl, r);
+		X509_CRL_sort(crl);
+	}
+	assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+	*der = NULL;
+	n = i2d_X509_CRL(crl, der);
+	assert_true(n > 0);
+	ASN1_TIME_free(t1);
+	ASN1_TIME_free(t2);
+	X509_CRL_free(crl);
+	X509_free(ca);
+	X509_free(leaf);
+	EVP_PKEY_free(key);
+	return n;
+}
+
+/* Publish the simulated TD's collateral in the collateral directory `cd`
+ * as one platform (dcap-qvl's format), its PCK CRL replaced by `crl` when
+ * given: what a cron job running `tdexec collateral fetch` does. */
+static void publish(const char *cd, const uint8_t *crl, int crl_len)
+{
+	struct tdx_collateral *c;
+	char p[600], *text;
+
+	snprintf(p, sizeof(p), "%s/collateral", dir);
+	assert_int_equal(tdx_collateral_load(p, &c), 0);
+	if (crl) {
+		free(c->pck_crl.p);
+		assert_non_null(c->pck_crl.p = malloc((size_t)crl_len));
+		memcpy(c->pck_crl.p, crl, (size_t)crl_len);
+		c->pck_crl.len = (size_t)crl_len;
+	}
+	assert_int_equal(tdx_collateral_to_json(c, &text), 0);
+	snprintf(p, sizeof(p), "%s/platform.json", cd);
+	assert_int_equal(file_write(p, text, strlen(text), 0644), 0);
+	free(text);
+	tdx_collateral_free(c);
+}
+
+/* One call with `peer`, which must answer 200. */
+static void call_ok(const char *url, const struct http_peer *peer)
+{
+	struct http_call call = {NULL, NULL, NULL, 0, peer, NULL};
+	struct http_response r;
+	if (http_call(url, &call, 1024, 10, &r) != 0)
+		fail_msg("%s", err_msg());
+	assert_int_equal(r.status, 200);
+	http_response_free(&r);
+}
+
+/* A kept attested connection is reused while what admitted it does not
+ * change (a refresh that reads the same collateral again included); once
+ * the gate swapped in new collateral, the next call opens a connection
+ * and checks the peer again before sending anything, and the new one is
+ * kept in turn. */
+static void kept_connection_checked_again_after_new_collateral(void **state)
+{
+	struct http_server_opts o = tls_server_opts();
+	struct tdx_sim_opts again = {0, 30, 0};
+	struct http_server *s;
+	struct tdx_gate g;
+	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
+	int calls = 0;
+	void *ctx[2] = {&e, &calls};
+	struct http_peer peer;
+	struct http_counters c0, c1;
+	char *cd = td_tmpdir(), url[128];
+	uint64_t epoch;
+	(void)state;
+
+	/* the epoch of a RA-TLS peer is its gate's, whatever its context */
+	http_peer_init(&peer, counting_check, ctx, tdx_ratls_peer_epoch);
+	publish(cd, NULL, 0);
+	assert_int_equal(tdx_gate_open(&g, cd, root, NULL, "test"), 0);
+	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello", http_server_port(s));
+	http_counters(&c0);
+	for (int i = 0; i < 5; i++)
+		call_ok(url, &peer);
+	epoch = tdx_gate_epoch();
+	/* the same collateral read again: nothing changed */
+	assert_int_equal(tdx_collstore_refresh(g.collateral, time(NULL), 1), 0);
+	assert_true(tdx_gate_epoch() == epoch);
+	call_ok(url, &peer);
+	http_counters(&c1);
+	assert_int_equal(calls, 1);
+	assert_int_equal(c1.requests - c0.requests, 6);
+	assert_int_equal(c1.connects - c0.connects, 1);
+	assert_int_equal(c1.peer_checks - c0.peer_checks, 1);
+
+	/* the PCS issued new collateral (TCB info, QE identity, CRLs) */
+	again.now = time(NULL);
+	assert_int_equal(tdx_sim_collateral(dir, &again), 0);
+	publish(cd, NULL, 0);
+	assert_int_equal(tdx_collstore_refresh(g.collateral, time(NULL), 1), 0);
+	assert_true(tdx_gate_epoch() != epoch);
+	call_ok(url, &peer);
+	http_counters(&c1);
+	assert_int_equal(calls, 2);
+	assert_int_equal(c1.connects - c0.connects, 2);
+	assert_int_equal(c1.peer_checks - c0.peer_checks, 2);
+	/* and that connection is kept */
+	for (int i = 0; i < 3; i++)
+		call_ok(url, &peer);
+	http_counters(&c1);
+	assert_int_equal(calls, 2);
+	assert_int_equal(c1.connects - c0.connects, 2);
+	http_server_stop(s);
+	tdx_gate_close(&g);
+	td_rmtree(cd);
+	free(cd);
+}
+
+/* A CRL that revokes the server's PCK certificate, swapped in while an
+ * admitted connection to it is kept: the next call is refused at a new
+ * handshake, naming the revocation, and sends nothing on the old
+ * connection.  A later CRL without it admits the server again. */
+static void kept_connection_refused_once_its_pck_is_revoked(void **state)
+{
+	struct http_server_opts o = tls_server_opts();
+	struct http_server *s;
+	struct http_response r;
+	struct tdx_gate g;
+	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
+	int calls = 0, n;
+	void *ctx[2] = {&e, &calls};
+	struct http_peer peer;
+	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
+	struct http_counters c0, c1;
+	char *cd = td_tmpdir(), url[128];
+	uint8_t *crl;
+	(void)state;
+
+	http_peer_init(&peer, counting_check, ctx, tdx_ratls_peer_epoch);
+	publish(cd, NULL, 0);
+	assert_int_equal(tdx_gate_open(&g, cd, root, NULL, "test"), 0);
+	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello", http_server_port(s));
+	call_ok(url, &peer);
+	call_ok(url, &peer);
+	assert_int_equal(calls, 1);
+
+	n = sim_pck_crl(time(NULL), 1, &crl);
+	publish(cd, crl, n);
+	OPENSSL_free(crl);
+	assert_int_equal(tdx_collstore_refresh(g.collateral, time(NULL), 1), 0);
+	http_counters(&c0);
+	assert_int_equal(http_call(url, &call, 1024, 10, &r), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "attestation is refused"));
+	assert_non_null(strstr(err_msg(), "is revoked by the PCK CRL"));
+	http_response_free(&r);
+	http_counters(&c1);
+	assert_int_equal(calls, 2);
+	assert_int_equal(c1.connects - c0.connects, 1);
+	assert_int_equal(c1.requests - c0.requests, 1); /* not retried */
+	/* still revoked on the next call: a refused connection is not kept */
+	assert_int_equal(http_call(url, &call, 1024, 10, &r), ERR_VERIFY);
+	http_response_free(&r);
+	assert_int_equal(calls, 3);
+
+	/* the other way: a CRL that no longer lists it admits it again */
+	n = sim_pck_crl(time(NULL), 0, &crl);
+	publish(cd, crl, n);
+	OPENSSL_free(crl);
+	assert_int_equal(tdx_collstore_refresh(g.collateral, time(NULL), 1), 0);
+	call_ok(url, &peer);
+	call_ok(url, &peer);
+	assert_int_equal(calls, 4);
+	http_server_stop(s);
+	tdx_gate_close(&g);
+	td_rmtree(cd);
+	free(cd);
+}
+
+/* The gate a kept connection was admitted by closed and opened again with
+ * a policy the server does not meet (the same peer, the same context): the
+ * next call checks the server again and is refused. */
+static void kept_connection_checked_again_under_a_new_gate(void **state)
+{
+	struct http_server_opts o = tls_server_opts();
+	struct http_server *s;
+	struct http_response r;
+	struct tdx_gate g;
+	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
+	int calls = 0;
+	void *ctx[2] = {&e, &calls};
+	struct http_peer peer;
+	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
+	char url[128], pol[600];
+	const char *other = "{\"measurements\": {\"MRTD\": \"" /* 48 bytes of 0x22 */
+	                    "222222222222222222222222222222222222222222222222"
+	                    "222222222222222222222222222222222222222222222222\"}}\n";
+	(void)state;
+
+	snprintf(pol, sizeof(pol), "%s/other-mrtd.json", dir);
+	assert_int_equal(file_write(pol, other, strlen(other), 0644), 0);
+	http_peer_init(&peer, counting_check, ctx, tdx_ratls_peer_epoch);
+	assert_int_equal(tdx_gate_open(&g, col, root, NULL, "test"), 0);
+	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello", http_server_port(s));
+	call_ok(url, &peer);
+	call_ok(url, &peer);
+	assert_int_equal(calls, 1);
+	tdx_gate_close(&g);
+	assert_int_equal(tdx_gate_open(&g, col, root, pol, "test"), 0);
+	assert_int_equal(http_call(url, &call, 1024, 10, &r), ERR_VERIFY);
+	assert_non_null(strstr(err_msg(), "attestation is refused"));
+	http_response_free(&r);
+	assert_int_equal(calls, 2);
 	http_server_stop(s);
 	tdx_gate_close(&g);
 }
@@ -848,6 +1097,9 @@ int main(void)
 	    cmocka_unit_test(refuses_a_server_admitting_any_code),
 	    cmocka_unit_test(client_admits_by_quote_over_tls),
 	    cmocka_unit_test(attested_connections_kept_per_peer),
+	    cmocka_unit_test(kept_connection_checked_again_after_new_collateral),
+	    cmocka_unit_test(kept_connection_refused_once_its_pck_is_revoked),
+	    cmocka_unit_test(kept_connection_checked_again_under_a_new_gate),
 	    cmocka_unit_test(ear_key_bound_by_the_certificate_signature),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
