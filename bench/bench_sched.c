@@ -29,6 +29,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,8 @@ static uint64_t chain_id;
 static struct tdx_sim *sim;
 static struct worker *workers;
 static int nworkers;
-static volatile int stop_polls;
+/* set by the main thread, read by the pollers */
+static atomic_int stop_polls;
 static unsigned long polls_204, polls_task, polls_err;
 
 static void die(const char *what)
