@@ -604,6 +604,7 @@ static void *checkpointer(void *arg)
 {
 	struct sms_store *s = arg;
 
+	pthread_setname_np(pthread_self(), "sms-checkpoint");
 	pthread_mutex_lock(&s->kmu);
 	while (!s->ckpt_stop) {
 		if (!s->ckpt_want) {
@@ -1834,6 +1835,7 @@ static void *committer(void *arg)
 	struct sms_release *group, *next;
 	unsigned long n;
 
+	pthread_setname_np(pthread_self(), "sms-commit"); /* top -H, profiles */
 	pthread_mutex_lock(&s->gmu);
 	for (;;) {
 		while (!s->gqueue && !s->gstop)
