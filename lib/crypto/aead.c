@@ -1,3 +1,6 @@
+/* SHA256_CTX (deprecated in OpenSSL 3, still supported) for HMAC: see
+ * hkdf_sha256 */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "aead.h"
 
 #include "util/err.h"
@@ -10,6 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -112,34 +116,78 @@ int x25519_shared(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32
 	return 0;
 }
 
-/* RFC 5869 with libsodium's HMAC-SHA256: OpenSSL's HKDF is an EVP_PKEY_CTX
- * made (a provider fetch) per call, a measurable part of a seal. */
+/* HMAC-SHA256 (RFC 2104) keyed once: the inner and outer hash states after
+ * their padded key block, copied for each message. */
+struct hmac256 {
+	SHA256_CTX in, out;
+};
+
+static void hmac256_key(struct hmac256 *h, const uint8_t *key, size_t len)
+{
+	uint8_t k[64] = {0}, pad[64];
+
+	if (len > sizeof(k)) {
+		SHA256_Init(&h->in);
+		SHA256_Update(&h->in, key, len);
+		SHA256_Final(k, &h->in);
+	} else if (len) {
+		memcpy(k, key, len);
+	}
+	for (size_t i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	SHA256_Init(&h->in);
+	SHA256_Update(&h->in, pad, 64);
+	for (size_t i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	SHA256_Init(&h->out);
+	SHA256_Update(&h->out, pad, 64);
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+/* HMAC of the concatenation of up to three parts (NULL or empty: none) */
+static void hmac256(const struct hmac256 *h, const uint8_t *a, size_t alen, const uint8_t *b,
+                    size_t blen, const uint8_t *c, size_t clen, uint8_t mac[32])
+{
+	SHA256_CTX x = h->in;
+	uint8_t inner[32];
+
+	SHA256_Update(&x, a, alen);
+	SHA256_Update(&x, b, blen);
+	SHA256_Update(&x, c, clen);
+	SHA256_Final(inner, &x);
+	x = h->out;
+	SHA256_Update(&x, inner, sizeof(inner));
+	SHA256_Final(mac, &x);
+	OPENSSL_cleanse(inner, sizeof(inner));
+	OPENSSL_cleanse(&x, sizeof(x));
+}
+
+/* RFC 5869 on OpenSSL's SHA-256 (its assembly uses the CPU's SHA
+ * extensions), the HMAC states keyed once: OpenSSL's own HKDF is an
+ * EVP_PKEY_CTX made (a provider fetch) per call, and libsodium's HMAC runs
+ * a portable SHA-256; either was several times the cost of this. */
 int hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
                 const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
 {
 	static const uint8_t nosalt[32];
-	crypto_auth_hmacsha256_state h;
+	struct hmac256 h;
 	uint8_t prk[32], t[32];
 	size_t done = 0;
 
 	ENSURE(out_len <= 255 * 32, ERR_INVAL, "HKDF-SHA256: output too long");
-	GUARD(sodium_ready());
 	/* extract: no salt is HashLen zeros */
-	crypto_auth_hmacsha256_init(&h, salt_len ? salt : nosalt, salt_len ? salt_len : 32);
-	crypto_auth_hmacsha256_update(&h, ikm, ikm_len);
-	crypto_auth_hmacsha256_final(&h, prk);
+	hmac256_key(&h, salt_len ? salt : nosalt, salt_len ? salt_len : 32);
+	hmac256(&h, ikm, ikm_len, NULL, 0, NULL, 0, prk);
+	hmac256_key(&h, prk, sizeof(prk));
 	for (uint8_t i = 1; done < out_len; i++) {
 		size_t n = out_len - done < 32 ? out_len - done : 32;
-		crypto_auth_hmacsha256_init(&h, prk, sizeof(prk));
-		if (i > 1)
-			crypto_auth_hmacsha256_update(&h, t, sizeof(t));
-		crypto_auth_hmacsha256_update(&h, info, info_len);
-		crypto_auth_hmacsha256_update(&h, &i, 1);
-		crypto_auth_hmacsha256_final(&h, t);
+		/* T(i) = HMAC(PRK, T(i-1) || info || i), T(0) empty */
+		hmac256(&h, t, i > 1 ? sizeof(t) : 0, info, info_len, &i, 1, t);
 		memcpy(out + done, t, n);
 		done += n;
 	}
-	sodium_memzero(&h, sizeof(h));
+	OPENSSL_cleanse(&h, sizeof(h));
 	OPENSSL_cleanse(prk, sizeof(prk));
 	OPENSSL_cleanse(t, sizeof(t));
 	return 0;
