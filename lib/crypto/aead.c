@@ -209,16 +209,20 @@ static int seal_key(const uint8_t shared[32], const char *label, const uint8_t e
 int seal_to(const uint8_t recipient[32], const char *label, const uint8_t *in, size_t len,
             uint8_t **out, size_t *out_len)
 {
-	uint8_t eph[32], shared[32], key[32], *o;
+	uint8_t eph[32 + AEAD_NONCE], shared[32], key[32], *o;
 	int rc = 0;
 
 	ENSURE(len <= (1u << 30), ERR_TOOBIG, "seal: message too large");
 	o = malloc(len + SEAL_OVERHEAD);
 	ENSURE(o, ERR_NOMEM, "out of memory");
-	GUARD_GOTO(x25519_keygen(eph, o));
+	/* the ephemeral key and the nonce from one draw of the private
+	 * generator: each draw locks it and checks for a fork (a getpid) */
+	ENSURE_GOTO(RAND_priv_bytes(eph, sizeof(eph)) == 1, ERR_CRYPTO,
+	            "seal: no randomness for the ephemeral key");
+	memcpy(o + 32, eph + 32, AEAD_NONCE);
+	GUARD_GOTO(x25519_public(eph, o));
 	GUARD_GOTO(x25519_shared(eph, recipient, shared));
 	GUARD_GOTO(seal_key(shared, label, o, recipient, key));
-	ENSURE_GOTO(RAND_bytes(o + 32, AEAD_NONCE) == 1, ERR_CRYPTO, "RAND_bytes failed");
 	GUARD_GOTO(aes256gcm_seal(key, o + 32, o, 32, in, len, o + 32 + AEAD_NONCE));
 	*out = o;
 	*out_len = len + SEAL_OVERHEAD;
