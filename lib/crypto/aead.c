@@ -1,3 +1,6 @@
+/* SHA256_CTX (deprecated in OpenSSL 3, still supported) for HMAC: see
+ * hkdf_sha256 */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "aead.h"
 
 #include "util/err.h"
@@ -10,19 +13,34 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* AES-256-GCM fetched from the provider once: EVP_aes_256_gcm() is a legacy
+ * handle that every EVP_CipherInit_ex looks up again (a locked method-store
+ * search), a measurable part of sealing a release's session. */
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *gcm_cipher;
+
+static void gcm_fetch(void)
+{
+	gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
 static int gcm(int enc, const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad,
                size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	EVP_CIPHER_CTX *c = NULL;
 	int n = 0, f = 0, ok;
 
 	ENSURE(len <= INT32_MAX && aad_len <= INT32_MAX, ERR_TOOBIG, "AES-GCM: input too large");
-	ok = c && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) == 1 &&
+	pthread_once(&gcm_once, gcm_fetch);
+	ENSURE(gcm_cipher, ERR_CRYPTO, "AES-GCM: the cipher is not available");
+	c = EVP_CIPHER_CTX_new();
+	ok = c && EVP_CipherInit_ex2(c, gcm_cipher, key, nonce, enc, NULL) == 1 &&
 	     (aad_len == 0 || EVP_CipherUpdate(c, NULL, &n, aad, (int)aad_len) == 1) &&
 	     (len == 0 || EVP_CipherUpdate(c, out, &n, in, (int)len) == 1);
 	if (ok && !enc)
@@ -98,34 +116,78 @@ int x25519_shared(const uint8_t priv[32], const uint8_t peer[32], uint8_t out[32
 	return 0;
 }
 
-/* RFC 5869 with libsodium's HMAC-SHA256: OpenSSL's HKDF is an EVP_PKEY_CTX
- * made (a provider fetch) per call, a measurable part of a seal. */
+/* HMAC-SHA256 (RFC 2104) keyed once: the inner and outer hash states after
+ * their padded key block, copied for each message. */
+struct hmac256 {
+	SHA256_CTX in, out;
+};
+
+static void hmac256_key(struct hmac256 *h, const uint8_t *key, size_t len)
+{
+	uint8_t k[64] = {0}, pad[64];
+
+	if (len > sizeof(k)) {
+		SHA256_Init(&h->in);
+		SHA256_Update(&h->in, key, len);
+		SHA256_Final(k, &h->in);
+	} else if (len) {
+		memcpy(k, key, len);
+	}
+	for (size_t i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	SHA256_Init(&h->in);
+	SHA256_Update(&h->in, pad, 64);
+	for (size_t i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	SHA256_Init(&h->out);
+	SHA256_Update(&h->out, pad, 64);
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+/* HMAC of the concatenation of up to three parts (NULL or empty: none) */
+static void hmac256(const struct hmac256 *h, const uint8_t *a, size_t alen, const uint8_t *b,
+                    size_t blen, const uint8_t *c, size_t clen, uint8_t mac[32])
+{
+	SHA256_CTX x = h->in;
+	uint8_t inner[32];
+
+	SHA256_Update(&x, a, alen);
+	SHA256_Update(&x, b, blen);
+	SHA256_Update(&x, c, clen);
+	SHA256_Final(inner, &x);
+	x = h->out;
+	SHA256_Update(&x, inner, sizeof(inner));
+	SHA256_Final(mac, &x);
+	OPENSSL_cleanse(inner, sizeof(inner));
+	OPENSSL_cleanse(&x, sizeof(x));
+}
+
+/* RFC 5869 on OpenSSL's SHA-256 (its assembly uses the CPU's SHA
+ * extensions), the HMAC states keyed once: OpenSSL's own HKDF is an
+ * EVP_PKEY_CTX made (a provider fetch) per call, and libsodium's HMAC runs
+ * a portable SHA-256; either was several times the cost of this. */
 int hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
                 const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
 {
 	static const uint8_t nosalt[32];
-	crypto_auth_hmacsha256_state h;
+	struct hmac256 h;
 	uint8_t prk[32], t[32];
 	size_t done = 0;
 
 	ENSURE(out_len <= 255 * 32, ERR_INVAL, "HKDF-SHA256: output too long");
-	GUARD(sodium_ready());
 	/* extract: no salt is HashLen zeros */
-	crypto_auth_hmacsha256_init(&h, salt_len ? salt : nosalt, salt_len ? salt_len : 32);
-	crypto_auth_hmacsha256_update(&h, ikm, ikm_len);
-	crypto_auth_hmacsha256_final(&h, prk);
+	hmac256_key(&h, salt_len ? salt : nosalt, salt_len ? salt_len : 32);
+	hmac256(&h, ikm, ikm_len, NULL, 0, NULL, 0, prk);
+	hmac256_key(&h, prk, sizeof(prk));
 	for (uint8_t i = 1; done < out_len; i++) {
 		size_t n = out_len - done < 32 ? out_len - done : 32;
-		crypto_auth_hmacsha256_init(&h, prk, sizeof(prk));
-		if (i > 1)
-			crypto_auth_hmacsha256_update(&h, t, sizeof(t));
-		crypto_auth_hmacsha256_update(&h, info, info_len);
-		crypto_auth_hmacsha256_update(&h, &i, 1);
-		crypto_auth_hmacsha256_final(&h, t);
+		/* T(i) = HMAC(PRK, T(i-1) || info || i), T(0) empty */
+		hmac256(&h, t, i > 1 ? sizeof(t) : 0, info, info_len, &i, 1, t);
 		memcpy(out + done, t, n);
 		done += n;
 	}
-	sodium_memzero(&h, sizeof(h));
+	OPENSSL_cleanse(&h, sizeof(h));
 	OPENSSL_cleanse(prk, sizeof(prk));
 	OPENSSL_cleanse(t, sizeof(t));
 	return 0;
@@ -147,16 +209,20 @@ static int seal_key(const uint8_t shared[32], const char *label, const uint8_t e
 int seal_to(const uint8_t recipient[32], const char *label, const uint8_t *in, size_t len,
             uint8_t **out, size_t *out_len)
 {
-	uint8_t eph[32], shared[32], key[32], *o;
+	uint8_t eph[32 + AEAD_NONCE], shared[32], key[32], *o;
 	int rc = 0;
 
 	ENSURE(len <= (1u << 30), ERR_TOOBIG, "seal: message too large");
 	o = malloc(len + SEAL_OVERHEAD);
 	ENSURE(o, ERR_NOMEM, "out of memory");
-	GUARD_GOTO(x25519_keygen(eph, o));
+	/* the ephemeral key and the nonce from one draw of the private
+	 * generator: each draw locks it and checks for a fork (a getpid) */
+	ENSURE_GOTO(RAND_priv_bytes(eph, sizeof(eph)) == 1, ERR_CRYPTO,
+	            "seal: no randomness for the ephemeral key");
+	memcpy(o + 32, eph + 32, AEAD_NONCE);
+	GUARD_GOTO(x25519_public(eph, o));
 	GUARD_GOTO(x25519_shared(eph, recipient, shared));
 	GUARD_GOTO(seal_key(shared, label, o, recipient, key));
-	ENSURE_GOTO(RAND_bytes(o + 32, AEAD_NONCE) == 1, ERR_CRYPTO, "RAND_bytes failed");
 	GUARD_GOTO(aes256gcm_seal(key, o + 32, o, 32, in, len, o + 32 + AEAD_NONCE));
 	*out = o;
 	*out_len = len + SEAL_OVERHEAD;

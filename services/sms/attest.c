@@ -232,6 +232,12 @@ int sms_attest_init(struct sms *s, const struct sms_config *cfg)
 	s->deals = calloc(1, sizeof(struct deal_cache));
 	s->nonces = calloc(SMS_NONCE_SLOTS, sizeof(*s->nonces));
 	ENSURE(s->deals && s->nonces, ERR_NOMEM, "out of memory");
+	/* the table (4.5 MiB) is mapped now rather than a page at a time by
+	 * the challenges: a session's slot is anywhere in it, and its first
+	 * read then its first write were each a page fault on the request's
+	 * path, for most of a new SMS's first thousands of challenges */
+	for (size_t i = 0; i < SMS_NONCE_SLOTS * sizeof(*s->nonces); i += 4096)
+		((volatile char *)s->nonces)[i] = 0;
 	GUARD(attest_metrics_init(s));
 	if (!cfg->collateral) {
 		ENSURE(!cfg->trust_sim_root && !cfg->policy, ERR_INVAL,

@@ -7,6 +7,7 @@
 #include "util/err.h"
 
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +146,54 @@ static void hkdf_matches_rfc5869(void **state)
 	assert_memory_equal(okm, want, 42);
 }
 
+/* RFC 5869 test case 2: inputs longer than SHA-256's block (the salt, an
+ * HMAC key, is then hashed first) and an output of three blocks. */
+static void hkdf_long_inputs_match_rfc5869(void **state)
+{
+	uint8_t ikm[80], salt[80], info[80], okm[82], want[82];
+	(void)state;
+	for (int i = 0; i < 80; i++) {
+		ikm[i] = (uint8_t)i;
+		salt[i] = (uint8_t)(0x60 + i);
+		info[i] = (uint8_t)(0xb0 + i);
+	}
+	assert_int_equal(hkdf_sha256(ikm, 80, salt, 80, info, 80, okm, 82), 0);
+	unhex("b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c"
+	      "59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71"
+	      "cc30c58179ec3e87c14c01d5c1f3434f1d87",
+	      want, 82);
+	assert_memory_equal(okm, want, 82);
+}
+
+/* The same keys as OpenSSL's HKDF for every salt length around the block
+ * size (an HMAC key of up to 64 bytes is padded, a longer one hashed) and
+ * outputs of 1 to 3 blocks. */
+static void hkdf_agrees_with_openssl(void **state)
+{
+	uint8_t ikm[40], salt[130], info[70], okm[96], want[96];
+	(void)state;
+	for (size_t i = 0; i < sizeof(salt); i++)
+		salt[i] = (uint8_t)(i * 7 + 1);
+	memset(ikm, 0x42, sizeof(ikm));
+	memset(info, 0x17, sizeof(info));
+	for (size_t sl = 0; sl <= sizeof(salt); sl++) {
+		size_t n = 1 + sl % sizeof(okm), il = sl % sizeof(info);
+		EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+		assert_non_null(c);
+		assert_int_equal(EVP_PKEY_derive_init(c), 1);
+		assert_int_equal(EVP_PKEY_CTX_set_hkdf_md(c, EVP_sha256()), 1);
+		if (sl)
+			assert_int_equal(EVP_PKEY_CTX_set1_hkdf_salt(c, salt, (int)sl), 1);
+		assert_int_equal(EVP_PKEY_CTX_set1_hkdf_key(c, ikm, (int)sizeof(ikm)), 1);
+		if (il)
+			assert_int_equal(EVP_PKEY_CTX_add1_hkdf_info(c, info, (int)il), 1);
+		assert_int_equal(EVP_PKEY_derive(c, want, &n), 1);
+		EVP_PKEY_CTX_free(c);
+		assert_int_equal(hkdf_sha256(ikm, sizeof(ikm), salt, sl, info, il, okm, n), 0);
+		assert_memory_equal(okm, want, n);
+	}
+}
+
 static void sealed_messages_open_only_for_their_key_and_label(void **state)
 {
 	uint8_t priv[32], pub[32], other[32], opub[32], *sealed, *plain;
@@ -181,6 +230,8 @@ int main(void)
 	    cmocka_unit_test(x25519_agrees_with_openssl),
 	    cmocka_unit_test(hkdf_matches_rfc5869),
 	    cmocka_unit_test(hkdf_without_salt_matches_rfc5869),
+	    cmocka_unit_test(hkdf_long_inputs_match_rfc5869),
+	    cmocka_unit_test(hkdf_agrees_with_openssl),
 	    cmocka_unit_test(sealed_messages_open_only_for_their_key_and_label),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
