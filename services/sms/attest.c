@@ -1058,10 +1058,10 @@ static int release_deferred(struct sms *s, const struct http_req *r, const char 
 	j->rcpt.ear = j->ear;
 	j->rel = (struct sms_release){.id = j->id, .r = &j->rcpt, .done = release_answer};
 	if (sms_store_release_queue(&s->store, &j->rel) < 0) {
-		/* closing: answered here, as one that could not wait */
+		/* closing, or too many waiting: answered here */
 		struct http_resp resp = {0};
 		refused(s, "internal");
-		sms_status(&resp, 503, "the SMS is stopping");
+		sms_status(&resp, 503, err_msg());
 		http_deferred_answer(d, &resp);
 		free(resp.body);
 		free(j->quote);

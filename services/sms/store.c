@@ -1585,27 +1585,47 @@ static void release_one(struct sms_store *s, struct sms_release *q)
 }
 
 /* A group of releases in one transaction, one commit: one WAL fsync for
- * them all (synchronous=FULL). */
-static void commit_group(struct sms_store *s, struct sms_release *group)
+ * them all (synchronous=FULL).  The releases committed (rc 0). */
+static unsigned long commit_group(struct sms_store *s, struct sms_release *group)
 {
 	struct sms_release *q;
+	unsigned long n = 0;
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
 	rc = wexec(s, sql_begin);
-	for (q = group; rc == 0 && q; q = q->next)
+	for (q = group; rc == 0 && q; q = q->next) {
 		release_one(s, q);
-	if (rc == 0 && (rc = wexec(s, sql_commit)) < 0)
+		/* some errors (disk full, I/O, out of memory) make SQLite roll
+		 * the whole transaction back, savepoints and all: the releases
+		 * before are undone, and the next SAVEPOINT would open a
+		 * transaction of its own that its RELEASE commits alone */
+		if (sqlite3_get_autocommit(s->db))
+			rc =
+			    err_set(ERR_IO, "database: the group's transaction was rolled back: %s",
+			            q->msg);
+	}
+	if (rc == 0 && (rc = wexec(s, sql_commit)) < 0) {
+		/* a COMMIT that failed may have reached the WAL in part: its
+		 * releases' fate is known after the next open */
+		for (q = group; q; q = q->next)
+			n++;
+		log_error("sms.release", "op=commit group=%lu error=\"%s\"", n, err_msg());
+		n = 0;
 		db_rollback(s->db);
+	}
 	if (rc < 0) /* nothing of the group is written */
 		for (q = group; q; q = q->next) {
 			q->rc = rc;
 			snprintf(q->msg, sizeof(q->msg), "%s", err_msg());
 		}
 	/* committed (or not): the cached sessions follow the database */
-	for (q = group; q; q = q->next)
+	for (q = group; q; q = q->next) {
 		session_cache_write(s, q->id, NULL, q->rc == 0);
+		n += q->rc == 0;
+	}
 	pthread_mutex_unlock(&s->mu);
+	return n;
 }
 
 static json_t *text_or_null(sqlite3_stmt *st, int col)
@@ -1833,7 +1853,7 @@ static void *committer(void *arg)
 {
 	struct sms_store *s = arg;
 	struct sms_release *group, *next;
-	unsigned long n;
+	unsigned long n, committed;
 
 	pthread_setname_np(pthread_self(), "sms-commit"); /* top -H, profiles */
 	pthread_mutex_lock(&s->gmu);
@@ -1858,14 +1878,15 @@ static void *committer(void *arg)
 		s->gqueue = NULL;
 		s->gtail = &s->gqueue;
 		pthread_mutex_unlock(&s->gmu);
-		commit_group(s, group);
+		committed = commit_group(s, group);
 		for (n = 0; group; group = next, n++) {
 			next = group->next; /* done may free it */
 			group->done(group);
 		}
 		pthread_mutex_lock(&s->gmu);
-		s->ggroups++;
-		s->greleases += n;
+		/* what was committed: releases refused or failed are not */
+		s->ggroups += committed > 0;
+		s->greleases += committed;
 		s->gpending -= n;
 	}
 	pthread_mutex_unlock(&s->gmu);
@@ -1902,10 +1923,13 @@ int sms_store_release_queue(struct sms_store *s, struct sms_release *rel)
 	pthread_mutex_lock(&s->gmu);
 	if (s->gcoming > 0)
 		s->gcoming--;
-	if (s->gstop || !s->gstarted) {
+	if (s->gstop || !s->gstarted || s->gpending >= SMS_PENDING_MAX) {
+		int closing = s->gstop || !s->gstarted;
 		pthread_cond_broadcast(&s->gcv);
 		pthread_mutex_unlock(&s->gmu);
-		return err_set(ERR_BUSY, "the store is closing");
+		return closing ? err_set(ERR_BUSY, "the store is closing")
+		               : err_set(ERR_BUSY, "%d releases wait for their commit already",
+		                         SMS_PENDING_MAX);
 	}
 	*s->gtail = rel;
 	s->gtail = &rel->next;

@@ -222,7 +222,10 @@ int sms_store_session_release(struct sms_store *st, const char *id, const struct
  * release was refused, the store's commit thread calls done(rel) with
  * rel->rc 0 or the refusal's code and rel->msg its message.  rel, and what
  * id and r point to, must stay until then; done may free them.  ERR_BUSY
- * when the store is closing (done is then never called). */
+ * when the store is closing or SMS_PENDING_MAX releases are pending (what
+ * each holds, its quote and event log, stays bounded while commits lag);
+ * done is then never called. */
+#define SMS_PENDING_MAX 256
 struct sms_release {
 	const char *id;
 	const struct sms_receipt *r;

@@ -1011,6 +1011,7 @@ struct rel_job {
 	struct sms_store *st;
 	char id[33], task[67], worker[43];
 	uint8_t quote[4];
+	const char *event_log; /* NULL: fill_receipt's */
 	int rc;
 };
 
@@ -1023,6 +1024,8 @@ static void *release_thread(void *arg)
 	struct sms_receipt r;
 	fill_receipt(&r, j->worker, j->quote, sizeof(j->quote));
 	r.taskid = j->task;
+	if (j->event_log)
+		r.event_log = j->event_log;
 	pthread_mutex_lock(&entered_mu);
 	entered++;
 	pthread_mutex_unlock(&entered_mu);
@@ -1080,7 +1083,7 @@ static void overlapping_releases_commit_in_groups(void **state)
 	assert_int_equal(ok, TASKS);
 	assert_int_equal(busy, JOBS - TASKS);
 	sms_store_release_stats(&st, &groups, &releases);
-	assert_int_equal(releases, JOBS);
+	assert_int_equal(releases, TASKS); /* committed: the second tries were not */
 	assert_in_range(groups, 1, 2);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM release_history"), TASKS);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), TASKS);
@@ -1091,6 +1094,156 @@ static void overlapping_releases_commit_in_groups(void **state)
 	/* the rows are there for a new connection: committed */
 	assert_int_equal(sms_store_open(&st, db, key), 0);
 	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), TASKS);
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+}
+
+/* A failure that makes SQLite roll the group's whole transaction back
+ * (here disk full: the database's page cap reached by the second release's
+ * event log) fails the whole group: the release before it is undone with
+ * the transaction, and the one after it is not run, where its savepoint
+ * would have opened a transaction of its own and committed it alone, while
+ * its TD was told to attest again.  Retried, the releases go in. */
+static void a_group_rolled_back_whole_fails_whole(void **state)
+{
+	enum { JOBS = 4 };
+	char *dir, db[512], key[512], *log = malloc(1 << 20);
+	uint8_t deal[32] = {1};
+	struct sms_store st;
+	struct rel_job jobs[JOBS];
+	pthread_t th[JOBS];
+	(void)state;
+
+	assert_non_null(log);
+	dir = store_fresh(&st, db, key);
+	for (int i = 0; i < JOBS; i++) {
+		struct rel_job *j = &jobs[i];
+		memset(j, 0, sizeof(*j));
+		j->st = &st;
+		snprintf(j->task, sizeof(j->task), "0x%064x", i + 1);
+		snprintf(j->worker, sizeof(j->worker), "0x%040x", i + 1);
+		snprintf(j->id, sizeof(j->id), "%032x", i + 1);
+		assert_int_equal(sms_store_session_add(&st, j->id, j->task, j->worker, deal,
+		                                       (uint64_t)i, 4102444800, NULL),
+		                 0);
+	}
+	memset(log, 'l', (1 << 20) - 1);
+	log[(1 << 20) - 1] = '\0';
+	jobs[2].event_log = log;
+	/* room for a few small receipts, not for a 1 MiB one */
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), 0);
+	sqlite3_stmt *pc;
+	assert_int_equal(sqlite3_prepare_v2(st.db, "PRAGMA page_count", -1, &pc, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(pc), SQLITE_ROW);
+	char cap[64];
+	snprintf(cap, sizeof(cap), "PRAGMA max_page_count=%d", sqlite3_column_int(pc, 0) + 64);
+	sqlite3_finalize(pc);
+	assert_int_equal(sqlite3_exec(st.db, cap, NULL, NULL, NULL), SQLITE_OK);
+	/* job 0 alone first (the commit thread takes it and waits for the
+	 * store's lock), then 1-3 queue behind it: one group */
+	entered = 0;
+	pthread_mutex_lock(&st.mu);
+	for (int i = 0; i < JOBS; i++) {
+		assert_int_equal(pthread_create(&th[i], NULL, release_thread, &jobs[i]), 0);
+		for (int n = 0; n <= i;) {
+			usleep(10000);
+			pthread_mutex_lock(&entered_mu);
+			n = entered;
+			pthread_mutex_unlock(&entered_mu);
+		}
+		usleep(i == 0 ? 200000 : 20000);
+	}
+	pthread_mutex_unlock(&st.mu);
+	for (int i = 0; i < JOBS; i++)
+		pthread_join(th[i], NULL);
+	long released = count_rows(&st, "SELECT count(*) FROM sessions WHERE released = 1"),
+	     receipts = count_rows(&st, "SELECT count(*) FROM receipts");
+	int failed = 0;
+	for (int i = 1; i < JOBS; i++)
+		failed += jobs[i].rc == ERR_IO;
+	if (jobs[0].rc != 0 || failed != JOBS - 1 || released != 1 || receipts != 1)
+		sms_store_close(&st); /* its commit thread stopped before the test fails */
+	assert_int_equal(jobs[0].rc, 0);
+	assert_int_equal(failed, JOBS - 1);
+	assert_int_equal(released, 1);
+	assert_int_equal(receipts, 1);
+	/* the cap lifted, the failed ones are released when tried again */
+	assert_int_equal(sqlite3_exec(st.db, "PRAGMA max_page_count=1073741823", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	for (int i = 1; i < JOBS; i++) {
+		release_thread(&jobs[i]);
+		assert_int_equal(jobs[i].rc, 0);
+	}
+	assert_int_equal(count_rows(&st, "SELECT count(*) FROM receipts"), JOBS);
+	sms_store_close(&st);
+	td_rmtree(dir);
+	free(dir);
+	free(log);
+}
+
+static int answered;
+static pthread_mutex_t answered_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_answer(struct sms_release *rel)
+{
+	(void)rel;
+	pthread_mutex_lock(&answered_mu);
+	answered++;
+	pthread_mutex_unlock(&answered_mu);
+}
+
+/* Releases waiting for their commit are bounded: while a commit is held
+ * up (here behind the store's lock), the queue takes SMS_PENDING_MAX and
+ * refuses the next (ERR_BUSY: its request is answered 503 at once); each
+ * queued one is answered once the commit can run, and the queue takes
+ * releases again. */
+static void pending_releases_are_bounded(void **state)
+{
+	enum { N = SMS_PENDING_MAX };
+	char *dir, db[512], key[512], task[67], worker[43];
+	static char ids[N + 1][33];
+	static struct sms_release rel[N + 1];
+	uint8_t deal[32] = {1}, quote[4] = {0};
+	struct sms_receipt r;
+	struct sms_store st;
+	int rc;
+	(void)state;
+
+	dir = store_fresh(&st, db, key);
+	fill_receipt(&r, "0x0000000000000000000000000000000000000001", quote, sizeof(quote));
+	for (int i = 0; i <= N; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%032x", i + 1);
+		snprintf(task, sizeof(task), "0x%064x", i + 1);
+		snprintf(worker, sizeof(worker), "0x%040x", i + 1);
+		assert_int_equal(sms_store_session_add(&st, ids[i], task, worker, deal, (uint64_t)i,
+		                                       4102444800, NULL),
+		                 0);
+		rel[i] = (struct sms_release){.id = ids[i], .r = &r, .done = count_answer};
+	}
+	answered = 0;
+	pthread_mutex_lock(&st.mu);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(sms_store_release_queue(&st, &rel[i]), 0);
+	rc = sms_store_release_queue(&st, &rel[N]);
+	assert_int_equal(sms_store_releases_pending(&st), N);
+	pthread_mutex_unlock(&st.mu);
+	assert_int_equal(rc, ERR_BUSY);
+	for (int n = 0; n < N;) {
+		usleep(10000);
+		pthread_mutex_lock(&answered_mu);
+		n = answered;
+		pthread_mutex_unlock(&answered_mu);
+	}
+	/* every queued release answered: the queue is empty, and takes again */
+	assert_int_equal(sms_store_releases_pending(&st), 0);
+	assert_int_equal(sms_store_release_queue(&st, &rel[N]), 0);
+	for (int n = N; n <= N;) {
+		usleep(10000);
+		pthread_mutex_lock(&answered_mu);
+		n = answered;
+		pthread_mutex_unlock(&answered_mu);
+	}
 	sms_store_close(&st);
 	td_rmtree(dir);
 	free(dir);
@@ -1169,6 +1322,8 @@ int main(void)
 	    cmocka_unit_test(wal_stays_bounded),
 	    cmocka_unit_test(a_long_reader_never_blocks_a_commit),
 	    cmocka_unit_test(overlapping_releases_commit_in_groups),
+	    cmocka_unit_test(a_group_rolled_back_whole_fails_whole),
+	    cmocka_unit_test(pending_releases_are_bounded),
 	    cmocka_unit_test(the_largest_receipts_answer_fits_the_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
