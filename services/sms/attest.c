@@ -976,6 +976,15 @@ static void release_failed(struct sms *s, int rc, const char *id, const char *ta
 	                  : "attestation refused");
 }
 
+static void release_job_free(struct release_job *j)
+{
+	free(j->quote);
+	free(j->event_log);
+	free(j->ear);
+	free(j->body);
+	free(j);
+}
+
 /* The answer once the group's commit returned: in the store's commit
  * thread. */
 static void release_answer(struct sms_release *rel)
@@ -1002,11 +1011,7 @@ static void release_answer(struct sms_release *rel)
 	}
 	http_deferred_answer(j->d, &resp);
 	free(resp.body);
-	free(j->quote);
-	free(j->event_log);
-	free(j->ear);
-	free(j->body);
-	free(j);
+	release_job_free(j);
 }
 
 /* Queue the release, its answer deferred: 0, and the quote, event log,
@@ -1064,11 +1069,7 @@ static int release_deferred(struct sms *s, const struct http_req *r, const char 
 		sms_status(&resp, 503, err_msg());
 		http_deferred_answer(d, &resp);
 		free(resp.body);
-		free(j->quote);
-		free(j->event_log);
-		free(j->ear);
-		free(j->body);
-		free(j);
+		release_job_free(j);
 	}
 	return 0;
 }

@@ -852,6 +852,42 @@ static void call_ok(const char *url, const struct http_peer *peer)
 	http_response_free(&r);
 }
 
+/* The kept-connection cases' set-up: a TLS server, a gate over the
+ * collateral `cd` (and a policy file, or NULL), and a RA-TLS peer whose
+ * checks are counted in `calls`. */
+struct kept_case {
+	struct http_server_opts o;
+	struct http_server *s;
+	struct tdx_gate g;
+	struct tdx_ratls_expect e;
+	int calls;
+	void *ctx[2];
+	struct http_peer peer;
+	struct http_call call;
+	char url[128];
+};
+
+static void kept_start(struct kept_case *k, const char *cd, const char *policy)
+{
+	memset(k, 0, sizeof(*k));
+	k->o = tls_server_opts();
+	k->e = (struct tdx_ratls_expect){&k->g, NULL, PROTO_SMS_CONFIG_FORMAT};
+	k->ctx[0] = &k->e;
+	k->ctx[1] = &k->calls;
+	/* the epoch of a RA-TLS peer is its gate's, whatever its context */
+	http_peer_init(&k->peer, counting_check, k->ctx, tdx_ratls_peer_epoch);
+	k->call = (struct http_call){NULL, NULL, NULL, 0, &k->peer, NULL};
+	assert_int_equal(tdx_gate_open(&k->g, cd, root, policy, "test"), 0);
+	assert_int_equal(http_server_start(&k->o, routes, NULL, &k->s), 0);
+	snprintf(k->url, sizeof(k->url), "https://127.0.0.1:%d/hello", http_server_port(k->s));
+}
+
+static void kept_stop(struct kept_case *k)
+{
+	http_server_stop(k->s);
+	tdx_gate_close(&k->g);
+}
+
 /* A kept attested connection is reused while what admitted it does not
  * change (a refresh that reads the same collateral again included); once
  * the gate swapped in new collateral, the next call opens a connection
@@ -859,35 +895,25 @@ static void call_ok(const char *url, const struct http_peer *peer)
  * kept in turn. */
 static void kept_connection_checked_again_after_new_collateral(void **state)
 {
-	struct http_server_opts o = tls_server_opts();
 	struct tdx_sim_opts again = {0, 30, 0};
-	struct http_server *s;
-	struct tdx_gate g;
-	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
-	int calls = 0;
-	void *ctx[2] = {&e, &calls};
-	struct http_peer peer;
+	struct kept_case k;
 	struct http_counters c0, c1;
-	char *cd = td_tmpdir(), url[128];
+	char *cd = td_tmpdir();
 	uint64_t epoch;
 	(void)state;
 
-	/* the epoch of a RA-TLS peer is its gate's, whatever its context */
-	http_peer_init(&peer, counting_check, ctx, tdx_ratls_peer_epoch);
 	publish(cd, NULL, 0);
-	assert_int_equal(tdx_gate_open(&g, cd, root, NULL, "test"), 0);
-	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello", http_server_port(s));
+	kept_start(&k, cd, NULL);
 	http_counters(&c0);
 	for (int i = 0; i < 5; i++)
-		call_ok(url, &peer);
+		call_ok(k.url, &k.peer);
 	epoch = tdx_gate_epoch();
 	/* the same collateral read again: nothing changed */
-	assert_int_equal(tdx_collstore_refresh(g.collateral, time(NULL), 1), 0);
+	assert_int_equal(tdx_collstore_refresh(k.g.collateral, time(NULL), 1), 0);
 	assert_true(tdx_gate_epoch() == epoch);
-	call_ok(url, &peer);
+	call_ok(k.url, &k.peer);
 	http_counters(&c1);
-	assert_int_equal(calls, 1);
+	assert_int_equal(k.calls, 1);
 	assert_int_equal(c1.requests - c0.requests, 6);
 	assert_int_equal(c1.connects - c0.connects, 1);
 	assert_int_equal(c1.peer_checks - c0.peer_checks, 1);
@@ -896,21 +922,20 @@ static void kept_connection_checked_again_after_new_collateral(void **state)
 	again.now = time(NULL);
 	assert_int_equal(tdx_sim_collateral(dir, &again), 0);
 	publish(cd, NULL, 0);
-	assert_int_equal(tdx_collstore_refresh(g.collateral, time(NULL), 1), 0);
+	assert_int_equal(tdx_collstore_refresh(k.g.collateral, time(NULL), 1), 0);
 	assert_true(tdx_gate_epoch() != epoch);
-	call_ok(url, &peer);
+	call_ok(k.url, &k.peer);
 	http_counters(&c1);
-	assert_int_equal(calls, 2);
+	assert_int_equal(k.calls, 2);
 	assert_int_equal(c1.connects - c0.connects, 2);
 	assert_int_equal(c1.peer_checks - c0.peer_checks, 2);
 	/* and that connection is kept */
 	for (int i = 0; i < 3; i++)
-		call_ok(url, &peer);
+		call_ok(k.url, &k.peer);
 	http_counters(&c1);
-	assert_int_equal(calls, 2);
+	assert_int_equal(k.calls, 2);
 	assert_int_equal(c1.connects - c0.connects, 2);
-	http_server_stop(s);
-	tdx_gate_close(&g);
+	kept_stop(&k);
 	td_rmtree(cd);
 	free(cd);
 }
@@ -921,57 +946,47 @@ static void kept_connection_checked_again_after_new_collateral(void **state)
  * connection.  A later CRL without it admits the server again. */
 static void kept_connection_refused_once_its_pck_is_revoked(void **state)
 {
-	struct http_server_opts o = tls_server_opts();
-	struct http_server *s;
+	struct kept_case k;
 	struct http_response r;
-	struct tdx_gate g;
-	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
-	int calls = 0, n;
-	void *ctx[2] = {&e, &calls};
-	struct http_peer peer;
-	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
 	struct http_counters c0, c1;
-	char *cd = td_tmpdir(), url[128];
+	char *cd = td_tmpdir();
 	uint8_t *crl;
+	int n;
 	(void)state;
 
-	http_peer_init(&peer, counting_check, ctx, tdx_ratls_peer_epoch);
 	publish(cd, NULL, 0);
-	assert_int_equal(tdx_gate_open(&g, cd, root, NULL, "test"), 0);
-	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello", http_server_port(s));
-	call_ok(url, &peer);
-	call_ok(url, &peer);
-	assert_int_equal(calls, 1);
+	kept_start(&k, cd, NULL);
+	call_ok(k.url, &k.peer);
+	call_ok(k.url, &k.peer);
+	assert_int_equal(k.calls, 1);
 
 	n = sim_pck_crl(time(NULL), 1, &crl);
 	publish(cd, crl, n);
 	OPENSSL_free(crl);
-	assert_int_equal(tdx_collstore_refresh(g.collateral, time(NULL), 1), 0);
+	assert_int_equal(tdx_collstore_refresh(k.g.collateral, time(NULL), 1), 0);
 	http_counters(&c0);
-	assert_int_equal(http_call(url, &call, 1024, 10, &r), ERR_VERIFY);
+	assert_int_equal(http_call(k.url, &k.call, 1024, 10, &r), ERR_VERIFY);
 	assert_non_null(strstr(err_msg(), "attestation is refused"));
 	assert_non_null(strstr(err_msg(), "is revoked by the PCK CRL"));
 	http_response_free(&r);
 	http_counters(&c1);
-	assert_int_equal(calls, 2);
+	assert_int_equal(k.calls, 2);
 	assert_int_equal(c1.connects - c0.connects, 1);
 	assert_int_equal(c1.requests - c0.requests, 1); /* not retried */
 	/* still revoked on the next call: a refused connection is not kept */
-	assert_int_equal(http_call(url, &call, 1024, 10, &r), ERR_VERIFY);
+	assert_int_equal(http_call(k.url, &k.call, 1024, 10, &r), ERR_VERIFY);
 	http_response_free(&r);
-	assert_int_equal(calls, 3);
+	assert_int_equal(k.calls, 3);
 
 	/* the other way: a CRL that no longer lists it admits it again */
 	n = sim_pck_crl(time(NULL), 0, &crl);
 	publish(cd, crl, n);
 	OPENSSL_free(crl);
-	assert_int_equal(tdx_collstore_refresh(g.collateral, time(NULL), 1), 0);
-	call_ok(url, &peer);
-	call_ok(url, &peer);
-	assert_int_equal(calls, 4);
-	http_server_stop(s);
-	tdx_gate_close(&g);
+	assert_int_equal(tdx_collstore_refresh(k.g.collateral, time(NULL), 1), 0);
+	call_ok(k.url, &k.peer);
+	call_ok(k.url, &k.peer);
+	assert_int_equal(k.calls, 4);
+	kept_stop(&k);
 	td_rmtree(cd);
 	free(cd);
 }
@@ -981,16 +996,9 @@ static void kept_connection_refused_once_its_pck_is_revoked(void **state)
  * next call checks the server again and is refused. */
 static void kept_connection_checked_again_under_a_new_gate(void **state)
 {
-	struct http_server_opts o = tls_server_opts();
-	struct http_server *s;
+	struct kept_case k;
 	struct http_response r;
-	struct tdx_gate g;
-	struct tdx_ratls_expect e = {&g, NULL, PROTO_SMS_CONFIG_FORMAT};
-	int calls = 0;
-	void *ctx[2] = {&e, &calls};
-	struct http_peer peer;
-	struct http_call call = {NULL, NULL, NULL, 0, &peer, NULL};
-	char url[128], pol[600];
+	char pol[600];
 	const char *other = "{\"measurements\": {\"MRTD\": \"" /* 48 bytes of 0x22 */
 	                    "222222222222222222222222222222222222222222222222"
 	                    "222222222222222222222222222222222222222222222222\"}}\n";
@@ -998,21 +1006,17 @@ static void kept_connection_checked_again_under_a_new_gate(void **state)
 
 	snprintf(pol, sizeof(pol), "%s/other-mrtd.json", dir);
 	assert_int_equal(file_write(pol, other, strlen(other), 0644), 0);
-	http_peer_init(&peer, counting_check, ctx, tdx_ratls_peer_epoch);
-	assert_int_equal(tdx_gate_open(&g, col, root, NULL, "test"), 0);
-	assert_int_equal(http_server_start(&o, routes, NULL, &s), 0);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello", http_server_port(s));
-	call_ok(url, &peer);
-	call_ok(url, &peer);
-	assert_int_equal(calls, 1);
-	tdx_gate_close(&g);
-	assert_int_equal(tdx_gate_open(&g, col, root, pol, "test"), 0);
-	assert_int_equal(http_call(url, &call, 1024, 10, &r), ERR_VERIFY);
+	kept_start(&k, col, NULL);
+	call_ok(k.url, &k.peer);
+	call_ok(k.url, &k.peer);
+	assert_int_equal(k.calls, 1);
+	tdx_gate_close(&k.g);
+	assert_int_equal(tdx_gate_open(&k.g, col, root, pol, "test"), 0);
+	assert_int_equal(http_call(k.url, &k.call, 1024, 10, &r), ERR_VERIFY);
 	assert_non_null(strstr(err_msg(), "attestation is refused"));
 	http_response_free(&r);
-	assert_int_equal(calls, 2);
-	http_server_stop(s);
-	tdx_gate_close(&g);
+	assert_int_equal(k.calls, 2);
+	kept_stop(&k);
 }
 
 /* The EAR key of an SMS's certificate (TDX_RATLS_EAR_OID): the certificate
