@@ -1879,15 +1879,20 @@ static void *committer(void *arg)
 		s->gtail = &s->gqueue;
 		pthread_mutex_unlock(&s->gmu);
 		committed = commit_group(s, group);
-		for (n = 0; group; group = next, n++) {
+		for (n = 0, next = group; next; next = next->next)
+			n++;
+		/* counted before the answers, which wake callers that may read
+		 * them; what was committed: releases refused or failed are not */
+		pthread_mutex_lock(&s->gmu);
+		s->ggroups += committed > 0;
+		s->greleases += committed;
+		s->gpending -= n;
+		pthread_mutex_unlock(&s->gmu);
+		for (; group; group = next) {
 			next = group->next; /* done may free it */
 			group->done(group);
 		}
 		pthread_mutex_lock(&s->gmu);
-		/* what was committed: releases refused or failed are not */
-		s->ggroups += committed > 0;
-		s->greleases += committed;
-		s->gpending -= n;
 	}
 	pthread_mutex_unlock(&s->gmu);
 	return NULL;

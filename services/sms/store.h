@@ -252,7 +252,7 @@ void sms_store_release_coming(struct sms_store *st, int coming);
  * its group is durable.  How many groups and releases were committed so
  * far (releases / groups: the mean group): */
 void sms_store_release_stats(struct sms_store *st, unsigned long *groups, unsigned long *releases);
-/* Releases queued or being committed, not yet answered. */
+/* Releases queued or being committed. */
 unsigned long sms_store_releases_pending(struct sms_store *st);
 
 /* The receipts of a task (0x hex), oldest first, as a JSON array (new
