@@ -27,16 +27,18 @@ struct gate_target {
 	int used;
 };
 
-struct tdx_gate_targets {
-	pthread_mutex_t mu;
+struct tdx_gate_state {
+	pthread_mutex_t mu; /* t, next */
 	struct gate_target t[GATE_TARGETS];
 	size_t next;
+	struct tdx_verifier *verifier; /* the gate's, for its store's checks */
+	atomic_ullong epoch;           /* tdx_gate_epoch */
 };
 
 static int quote_target(struct tdx_gate *g, const struct tdx_quote *q, uint8_t fmspc[6],
                         enum tdx_pck_ca *ca)
 {
-	struct tdx_gate_targets *c = g->targets;
+	struct tdx_gate_state *c = g->state;
 	uint8_t *pem, *old;
 	int hit = 0;
 
@@ -73,19 +75,24 @@ static int quote_target(struct tdx_gate *g, const struct tdx_quote *q, uint8_t f
 	return 0;
 }
 
-/* Bumped after what it stands for changed (tdx_gate_epoch), never before:
- * a reader that sees the new value then reads the new inputs. */
-static atomic_ullong gate_epoch;
+/* Every gate's epoch is the next value of this sequence, taken after what
+ * it stands for changed (tdx_gate_epoch), never before: a reader that sees
+ * the new value then reads the new inputs. */
+static atomic_ullong epoch_seq;
 
-uint64_t tdx_gate_epoch(void)
+uint64_t tdx_gate_epoch(const struct tdx_gate *g)
 {
-	return atomic_load(&gate_epoch);
+	return g->state ? atomic_load(&g->state->epoch) : 0;
+}
+
+static void gate_moved(struct tdx_gate_state *st)
+{
+	atomic_store(&st->epoch, atomic_fetch_add(&epoch_seq, 1) + 1);
 }
 
 static void coll_changed(void *ctx)
 {
-	(void)ctx;
-	atomic_fetch_add(&gate_epoch, 1);
+	gate_moved(ctx);
 }
 
 /* A collateral set is served only once it verifies under the gate's
@@ -93,7 +100,8 @@ static void coll_changed(void *ctx)
  * set held before. */
 static int coll_check(void *ctx, const struct tdx_collateral *c, time_t now)
 {
-	return tdx_verify_collateral(ctx, c, now, NULL);
+	const struct tdx_gate_state *st = ctx;
+	return tdx_verify_collateral(st->verifier, c, now, NULL);
 }
 
 int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_root,
@@ -105,9 +113,10 @@ int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_ro
 	int rc = 0;
 
 	memset(g, 0, sizeof(*g));
-	g->targets = calloc(1, sizeof(*g->targets));
-	ENSURE(g->targets, ERR_NOMEM, "out of memory");
-	pthread_mutex_init(&g->targets->mu, NULL);
+	g->state = calloc(1, sizeof(*g->state));
+	ENSURE(g->state, ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&g->state->mu, NULL);
+	gate_moved(g->state); /* a gate opened where another was: a new epoch */
 	if (sim_root) {
 		rc = file_read(sim_root, 1 << 20, &root, &len);
 		if (rc == 0) {
@@ -121,15 +130,14 @@ int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_ro
 		rc = tdx_verifier_new(&g->verifier);
 	}
 	if (rc == 0) {
-		o.check_ctx = g->verifier;
+		g->state->verifier = g->verifier;
+		o.check_ctx = g->state;
 		rc = tdx_collstore_open(collateral, &o, &g->collateral);
 	}
 	if (rc == 0)
 		rc = policy ? tdx_policy_load(policy, &g->policy) : tdx_policy_default(&g->policy);
 	if (rc < 0)
 		tdx_gate_close(g);
-	else /* a gate opened where another was: its peers are checked again */
-		coll_changed(NULL);
 	return rc;
 }
 
@@ -153,14 +161,13 @@ void tdx_gate_close(struct tdx_gate *g)
 {
 	/* The store first: its thread checks sets with the verifier. */
 	tdx_collstore_close(g->collateral);
-	coll_changed(NULL);
 	tdx_verifier_free(g->verifier);
 	tdx_policy_free(g->policy);
-	if (g->targets) {
+	if (g->state) {
 		for (size_t i = 0; i < GATE_TARGETS; i++)
-			free(g->targets->t[i].pem);
-		pthread_mutex_destroy(&g->targets->mu);
-		free(g->targets);
+			free(g->state->t[i].pem);
+		pthread_mutex_destroy(&g->state->mu);
+		free(g->state);
 	}
 	memset(g, 0, sizeof(*g));
 }

@@ -13,15 +13,16 @@
 #include "tdx/verify.h"
 #include "util/err.h"
 
-struct tdx_gate_targets;
+struct tdx_gate_state;
 
 struct tdx_gate {
 	struct tdx_verifier *verifier;
 	struct tdx_collstore *collateral;
 	struct tdx_policy *policy;
-	/* the platform that each recent PCK chain names, by the chain's
-	 * SHA-256 (tdx_gate_open's; NULL: every quote's chain is parsed) */
-	struct tdx_gate_targets *targets;
+	/* tdx_gate_open's: the platform that each recent PCK chain names, by
+	 * the chain's SHA-256, and the gate's epoch (NULL: every quote's
+	 * chain is parsed, and the epoch is 0) */
+	struct tdx_gate_state *state;
 };
 
 /* Open the collateral source (a dcap-qvl JSON file, a PCS directory, a
@@ -49,15 +50,18 @@ MUST_CHECK int tdx_gate_check(struct tdx_gate *g, const uint8_t *raw, size_t len
 MUST_CHECK int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t len, time_t at,
                                  struct tdx_quote **q, struct tdx_verdict *v);
 
-/* The generation of what gates admit by, process-wide: it moves whenever
- * a gate opens or closes and whenever the collateral one serves changes (a
- * refresh that swapped in new TCB info, QE identity or CRLs, a platform
- * fetched).  A gate's anchor and policy are fixed while it is open.  A
- * verdict reached after reading epoch E rests on inputs at least as new as
- * E's; once the epoch is no longer E, checking again may answer otherwise
- * (a CRL that now revokes the PCK): what keeps an admitted peer (net/http.h)
- * compares it.  One atomic load. */
-uint64_t tdx_gate_epoch(void);
+/* The generation of what `g` admits by: it moves whenever the gate opens
+ * or closes and whenever the collateral it serves changes (a refresh that
+ * swapped in new TCB info, QE identity or CRLs, a platform fetched), and
+ * only then: another gate's collateral leaves it alone.  A gate's anchor
+ * and policy are fixed while it is open.  Epochs are drawn from one
+ * process-wide sequence, so that a gate closed and opened again (at the
+ * same address) never shows an epoch it showed before.  A verdict reached
+ * after reading epoch E rests on inputs at least as new as E's; once the
+ * epoch is no longer E, checking again may answer otherwise (a CRL that now
+ * revokes the PCK): what keeps an admitted peer (net/http.h) compares it.
+ * One atomic load. */
+uint64_t tdx_gate_epoch(const struct tdx_gate *g);
 
 /* Which step of this thread's last tdx_gate_check refused the quote, for
  * a service's counts of refusals by reason: "quote_malformed" (it does not

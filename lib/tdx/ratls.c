@@ -459,6 +459,6 @@ int tdx_ratls_peer_check(void *expect, const uint8_t *der, size_t len)
 
 uint64_t tdx_ratls_peer_epoch(void *expect)
 {
-	(void)expect; /* one epoch for every gate */
-	return tdx_gate_epoch();
+	const struct tdx_ratls_expect *e = expect;
+	return tdx_gate_epoch(e->gate);
 }

@@ -108,9 +108,10 @@ MUST_CHECK int tdx_ratls_check(const struct tdx_ratls_expect *e, const uint8_t *
 /* tdx_ratls_check() as a net/http.h peer check, ctx = a struct
  * tdx_ratls_expect (read only: one serves concurrent calls). */
 MUST_CHECK int tdx_ratls_peer_check(void *expect, const uint8_t *der, size_t len);
-/* Its net/http.h peer epoch: the gate's (tdx_gate_epoch), so that a kept
- * connection is checked again once the collateral it was admitted under
- * changed.  The pin and format of `expect` are fixed for its life. */
+/* Its net/http.h peer epoch: expect's gate's (tdx_gate_epoch), so that a
+ * kept connection is checked again once the collateral it was admitted
+ * under changed, and not when another gate's did.  The pin and format of
+ * `expect` are fixed for its life. */
 uint64_t tdx_ratls_peer_epoch(void *expect);
 
 /* The quote in a certificate (DER) as a new buffer (free()); ERR_NOTFOUND

@@ -612,6 +612,12 @@ static int counting_check(void *ctx, const uint8_t *der, size_t len)
 	return tdx_ratls_peer_check(e, der, len);
 }
 
+/* counting_check's epoch: the RA-TLS peer's, of its expect. */
+static uint64_t counting_epoch(void *ctx)
+{
+	return tdx_ratls_peer_epoch(((void **)ctx)[0]);
+}
+
 /* A loopback server of the RA-TLS certificate made at set-up. */
 static struct http_server_opts tls_server_opts(void)
 {
@@ -874,8 +880,7 @@ static void kept_start(struct kept_case *k, const char *cd, const char *policy)
 	k->e = (struct tdx_ratls_expect){&k->g, NULL, PROTO_SMS_CONFIG_FORMAT};
 	k->ctx[0] = &k->e;
 	k->ctx[1] = &k->calls;
-	/* the epoch of a RA-TLS peer is its gate's, whatever its context */
-	http_peer_init(&k->peer, counting_check, k->ctx, tdx_ratls_peer_epoch);
+	http_peer_init(&k->peer, counting_check, k->ctx, counting_epoch);
 	k->call = (struct http_call){NULL, NULL, NULL, 0, &k->peer, NULL};
 	assert_int_equal(tdx_gate_open(&k->g, cd, root, policy, "test"), 0);
 	assert_int_equal(http_server_start(&k->o, routes, NULL, &k->s), 0);
@@ -907,10 +912,10 @@ static void kept_connection_checked_again_after_new_collateral(void **state)
 	http_counters(&c0);
 	for (int i = 0; i < 5; i++)
 		call_ok(k.url, &k.peer);
-	epoch = tdx_gate_epoch();
+	epoch = tdx_gate_epoch(&k.g);
 	/* the same collateral read again: nothing changed */
 	assert_int_equal(tdx_collstore_refresh(k.g.collateral, time(NULL), 1), 0);
-	assert_true(tdx_gate_epoch() == epoch);
+	assert_true(tdx_gate_epoch(&k.g) == epoch);
 	call_ok(k.url, &k.peer);
 	http_counters(&c1);
 	assert_int_equal(k.calls, 1);
@@ -923,7 +928,7 @@ static void kept_connection_checked_again_after_new_collateral(void **state)
 	assert_int_equal(tdx_sim_collateral(dir, &again), 0);
 	publish(cd, NULL, 0);
 	assert_int_equal(tdx_collstore_refresh(k.g.collateral, time(NULL), 1), 0);
-	assert_true(tdx_gate_epoch() != epoch);
+	assert_true(tdx_gate_epoch(&k.g) != epoch);
 	call_ok(k.url, &k.peer);
 	http_counters(&c1);
 	assert_int_equal(k.calls, 2);
@@ -938,6 +943,61 @@ static void kept_connection_checked_again_after_new_collateral(void **state)
 	kept_stop(&k);
 	td_rmtree(cd);
 	free(cd);
+}
+
+/* Another gate of the process (a scheduler's, admitting workers) swapping
+ * in new collateral leaves a connection kept under this gate alone: no
+ * handshake, no check.  Its own new collateral then checks the server
+ * again, once. */
+static void kept_connection_kept_when_another_gate_changes(void **state)
+{
+	struct tdx_sim_opts again = {0, 30, 0};
+	struct kept_case k;
+	struct tdx_gate other;
+	struct http_counters c0, c1;
+	char *cd = td_tmpdir(), *od = td_tmpdir();
+	uint64_t mine, theirs;
+	(void)state;
+
+	publish(cd, NULL, 0);
+	publish(od, NULL, 0);
+	kept_start(&k, cd, NULL);
+	assert_int_equal(tdx_gate_open(&other, od, root, NULL, "test-other"), 0);
+	call_ok(k.url, &k.peer);
+	http_counters(&c0);
+	mine = tdx_gate_epoch(&k.g);
+	theirs = tdx_gate_epoch(&other);
+	assert_true(mine != theirs);
+
+	/* new collateral, in the other gate's directory only */
+	again.now = time(NULL);
+	assert_int_equal(tdx_sim_collateral(dir, &again), 0);
+	publish(od, NULL, 0);
+	assert_int_equal(tdx_collstore_refresh(other.collateral, time(NULL), 1), 0);
+	assert_true(tdx_gate_epoch(&other) != theirs);
+	assert_true(tdx_gate_epoch(&k.g) == mine);
+	for (int i = 0; i < 3; i++)
+		call_ok(k.url, &k.peer);
+	http_counters(&c1);
+	assert_int_equal(k.calls, 1);
+	assert_int_equal(c1.connects - c0.connects, 0);
+	assert_int_equal(c1.requests - c0.requests, 3);
+
+	/* the same collateral reaches this gate: checked again, once */
+	publish(cd, NULL, 0);
+	assert_int_equal(tdx_collstore_refresh(k.g.collateral, time(NULL), 1), 0);
+	assert_true(tdx_gate_epoch(&k.g) != mine);
+	call_ok(k.url, &k.peer);
+	call_ok(k.url, &k.peer);
+	http_counters(&c1);
+	assert_int_equal(k.calls, 2);
+	assert_int_equal(c1.connects - c0.connects, 1);
+	tdx_gate_close(&other);
+	kept_stop(&k);
+	td_rmtree(cd);
+	td_rmtree(od);
+	free(cd);
+	free(od);
 }
 
 /* A CRL that revokes the server's PCK certificate, swapped in while an
@@ -1102,6 +1162,7 @@ int main(void)
 	    cmocka_unit_test(client_admits_by_quote_over_tls),
 	    cmocka_unit_test(attested_connections_kept_per_peer),
 	    cmocka_unit_test(kept_connection_checked_again_after_new_collateral),
+	    cmocka_unit_test(kept_connection_kept_when_another_gate_changes),
 	    cmocka_unit_test(kept_connection_refused_once_its_pck_is_revoked),
 	    cmocka_unit_test(kept_connection_checked_again_under_a_new_gate),
 	    cmocka_unit_test(ear_key_bound_by_the_certificate_signature),
