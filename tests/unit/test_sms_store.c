@@ -843,13 +843,6 @@ static void a_marker_in_the_td_body_moves_no_tail(void **state)
 	free(dir);
 }
 
-/* The WAL stays bounded with checkpoints off the commit path: 3,000
- * releases, each with its own chain (~5 frames a release with its
- * session, ~15,000 frames in all, 60 MB unchecked), committed without a
- * pause (the worst case for a background checkpoint: the writer restarts
- * the WAL only when all of it was copied), leave a WAL of at most
- * SMS_WAL_MAX_FRAMES pages and one commit.  synchronous=OFF for speed here: what is
- * measured is the WAL's size, not durability (sms_crash_release). */
 /* A pool's pending tasks each have a challenge key written before their
  * release reads it: 2,000 of them, then each read, come from the cache
  * (sets of SMS_SECRET_WAYS; one slot per key lost ~20 % of them to a later
@@ -886,6 +879,14 @@ static void pending_challenge_keys_stay_cached(void **state)
 	free(dir);
 }
 
+/* The WAL stays bounded with checkpoints off the commit path: 3,000
+ * releases, each with its own chain (~5 frames a release with its
+ * session, ~15,000 frames in all, 60 MB unchecked), committed without a
+ * pause (the worst case for a background checkpoint: the writer restarts
+ * the WAL only when all of it was copied), leave a WAL of at most
+ * SMS_WAL_MAX_FRAMES pages and one commit.  synchronous=OFF for speed
+ * here: what is measured is the WAL's size, not durability
+ * (sms_crash_release). */
 static void wal_stays_bounded(void **state)
 {
 	enum { N = 3000 };
