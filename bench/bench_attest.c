@@ -303,8 +303,9 @@ static int floor_init(struct floor_ctx *c)
 	int rc;
 
 	memset(c, 0, sizeof(*c));
-	for (size_t i = 0; i + 1 < sizeof(c->payload); i++)
-		c->payload[i] = "{\"tdx_mrtd\":\"0123456789abcdef\"}"[i % 32];
+	static const char claim[] = "\"tdx_rtmr0\":\"0123456789abcdef\",";
+	for (size_t i = 0; i + 1 < sizeof(c->payload); i++) /* text, no NUL */
+		c->payload[i] = claim[i % (sizeof(claim) - 1)];
 	memset(c->text, 'x', sizeof(c->text));
 	GUARD(x25519_keygen(priv, c->recipient));
 	OPENSSL_cleanse(priv, sizeof(priv));
