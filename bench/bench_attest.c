@@ -273,7 +273,7 @@ static int op_verify(void *p)
  * per release on this machine, whatever the HTTP and the store cost. */
 struct floor_ctx {
 	struct jws_signer *signer;
-	char payload[2600]; /* an EAR token's claims: ~2.5 KB */
+	char payload[2600];                /* an EAR token's claims: ~2.5 KB */
 	uint8_t recipient[32], text[3600]; /* a session: ~3.6 KB */
 };
 
