@@ -87,7 +87,11 @@ uint64_t tdx_gate_epoch(const struct tdx_gate *g)
 
 static void gate_moved(struct tdx_gate_state *st)
 {
-	atomic_store(&st->epoch, atomic_fetch_add(&epoch_seq, 1) + 1);
+	/* only ever raised: of two changes at once (a refresh, a platform
+	 * fetched on demand), the later draw stays, whichever stores first */
+	unsigned long long v = atomic_fetch_add(&epoch_seq, 1) + 1, cur = atomic_load(&st->epoch);
+	while (cur < v && !atomic_compare_exchange_weak(&st->epoch, &cur, v))
+		;
 }
 
 static void coll_changed(void *ctx)
@@ -116,7 +120,6 @@ int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_ro
 	g->state = calloc(1, sizeof(*g->state));
 	ENSURE(g->state, ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&g->state->mu, NULL);
-	gate_moved(g->state); /* a gate opened where another was: a new epoch */
 	if (sim_root) {
 		rc = file_read(sim_root, 1 << 20, &root, &len);
 		if (rc == 0) {
@@ -138,6 +141,8 @@ int tdx_gate_open(struct tdx_gate *g, const char *collateral, const char *sim_ro
 		rc = policy ? tdx_policy_load(policy, &g->policy) : tdx_policy_default(&g->policy);
 	if (rc < 0)
 		tdx_gate_close(g);
+	else /* once it can check (a gate opened where another was: a new epoch) */
+		gate_moved(g->state);
 	return rc;
 }
 

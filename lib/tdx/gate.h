@@ -51,14 +51,15 @@ MUST_CHECK int tdx_gate_check_at(struct tdx_gate *g, const uint8_t *raw, size_t 
                                  struct tdx_quote **q, struct tdx_verdict *v);
 
 /* The generation of what `g` admits by: it moves whenever the gate opens
- * or closes and whenever the collateral it serves changes (a refresh that
- * swapped in new TCB info, QE identity or CRLs, a platform fetched), and
- * only then: another gate's collateral leaves it alone.  A gate's anchor
- * and policy are fixed while it is open.  Epochs are drawn from one
- * process-wide sequence, so that a gate closed and opened again (at the
- * same address) never shows an epoch it showed before.  A verdict reached
- * after reading epoch E rests on inputs at least as new as E's; once the
- * epoch is no longer E, checking again may answer otherwise (a CRL that now
+ * (once it can check) or closes (a closed gate reads 0) and whenever the
+ * collateral it serves changes (a refresh that swapped in new TCB info, QE
+ * identity or CRLs, a platform fetched), and only then: another gate's
+ * collateral leaves it alone.  A gate's anchor and policy are fixed while
+ * it is open.  Epochs are drawn from one process-wide sequence and only
+ * ever raised, so that a gate closed and opened again (at the same
+ * address) never shows an epoch it showed before.  A verdict reached after
+ * reading epoch E rests on inputs at least as new as E's; once the epoch
+ * is no longer E, checking again may answer otherwise (a CRL that now
  * revokes the PCK): what keeps an admitted peer (net/http.h) compares it.
  * One atomic load. */
 uint64_t tdx_gate_epoch(const struct tdx_gate *g);

@@ -3,6 +3,7 @@
 
 #include "crypto/jws.h"
 #include "crypto/p256.h"
+#include "net/http.h"
 #include "proto/proto.h"
 #include "tdx/intel_root.h"
 #include "util/codec.h"
@@ -461,4 +462,9 @@ uint64_t tdx_ratls_peer_epoch(void *expect)
 {
 	const struct tdx_ratls_expect *e = expect;
 	return tdx_gate_epoch(e->gate);
+}
+
+void tdx_ratls_peer_init(struct http_peer *p, struct tdx_ratls_expect *expect)
+{
+	http_peer_init(p, tdx_ratls_peer_check, expect, tdx_ratls_peer_epoch);
 }

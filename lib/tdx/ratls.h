@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct http_peer; /* net/http.h */
+
 #define TDX_RATLS_OID "1.3.6.1.4.1.62397.1.1"
 /* tdexec's arc: 2.25.N, a UUID OID (ITU-T X.667, no registration needed)
  * with N = 3209255768396141164, a random 62-bit number (the UUID's upper
@@ -113,6 +115,9 @@ MUST_CHECK int tdx_ratls_peer_check(void *expect, const uint8_t *der, size_t len
  * under changed, and not when another gate's did.  The pin and format of
  * `expect` are fixed for its life. */
 uint64_t tdx_ratls_peer_epoch(void *expect);
+/* A peer whose connections are kept (http_peer_init) with these two on
+ * `expect`, which must outlive it. */
+void tdx_ratls_peer_init(struct http_peer *p, struct tdx_ratls_expect *expect);
 
 /* The quote in a certificate (DER) as a new buffer (free()); ERR_NOTFOUND
  * when it has none. */

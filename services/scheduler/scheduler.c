@@ -184,8 +184,7 @@ int sched_start(const struct sched_config *cfg, struct sched **out)
 		s->sms_expect.format = PROTO_SMS_CONFIG_FORMAT;
 		/* one peer for the scheduler's life: its SMS connections are
 		 * kept, and checked again once the gate's collateral changed */
-		http_peer_init(&s->sms_peer, tdx_ratls_peer_check, &s->sms_expect,
-		               tdx_ratls_peer_epoch);
+		tdx_ratls_peer_init(&s->sms_peer, &s->sms_expect);
 	}
 	if (rc == 0)
 		rc = http_nonces_new(CHALLENGE_WINDOW, CHALLENGE_USES, &s->worker_nonces);

@@ -349,8 +349,7 @@ int worker_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		w.sms_expect.format = PROTO_SMS_CONFIG_FORMAT;
 		/* one peer for the worker's life: its SMS connections are kept,
 		 * and checked again once the gate's collateral changed */
-		http_peer_init(&w.sms_peer, tdx_ratls_peer_check, &w.sms_expect,
-		               tdx_ratls_peer_epoch);
+		tdx_ratls_peer_init(&w.sms_peer, &w.sms_expect);
 	}
 	GUARD(poco_chain_open(cfg->chain_path, cfg->chain_network, cfg->chain_rpc, &w.chain));
 	{
