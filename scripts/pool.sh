@@ -108,10 +108,13 @@ pool_start_worker() {
 	POOL_PIDS+=("$WORKER_PID")
 }
 
+# As an EXIT trap under set -e (scripts/demo): a service that already died
+# fails its kill and its wait, which must not end the trap before the chain
+# is down.
 pool_stop() {
 	local p
-	for p in "${POOL_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${POOL_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for p in "${POOL_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${POOL_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	POOL_PIDS=()
 	"$T" chain down --dir "$P/chain" >/dev/null 2>&1 || true
 }
